@@ -1,0 +1,248 @@
+//! The library's one error type.
+//!
+//! An [`Error`] carries everything a user needs to act on a failure: the operation, the path as
+//! given, the root it was resolved in, the errno and a coarse [`ErrorKind`]. It prints as
+//!
+//! ```text
+//! resolve "etc/passwd" in /var/lib/x/rootfs: Too many levels of symbolic links (ELOOP)
+//! ```
+//!
+//! The description is the C library's text for the errno, so the message does not depend on
+//! which resolver backend produced it.
+
+#![forbid(unsafe_code)]
+
+use std::borrow::Cow;
+use std::ffi::OsStr;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use rustix::io::Errno;
+
+use crate::sys;
+
+/// `Result` with the library's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What kind of failure an [`Error`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A path component does not exist (`ENOENT`), or a process does not (`ESRCH`).
+    NotFound,
+    /// The operation was refused because it would leave the root, cross a mount that was
+    /// forbidden, or follow a magic link (`EXDEV`). Under attack this is the *correct* outcome.
+    SafetyViolation,
+    /// The caller's input cannot be used: a NUL byte in a path, a path longer than `PATH_MAX`,
+    /// an open flag this operation does not take.
+    InvalidInput,
+    /// The kernel lacks something this operation needs (for example a forced kernel backend
+    /// without `openat2`).
+    NotSupported,
+    /// Any other error from the operating system; see [`Error::errno`].
+    Os,
+}
+
+/// The error type of every fallible procroot operation.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}", self.render())]
+pub struct Error {
+    kind: ErrorKind,
+    errno: Errno,
+    operation: Cow<'static, str>,
+    path: Option<PathBuf>,
+    root: Option<PathBuf>,
+    detail: Option<Cow<'static, str>>,
+}
+
+impl Error {
+    /// An error from an errno, with the kind derived from it. Context is added by the caller with
+    /// [`Error::context`].
+    pub fn from_errno(errno: Errno) -> Self {
+        let kind = match errno {
+            Errno::NOENT | Errno::SRCH => ErrorKind::NotFound,
+            Errno::XDEV => ErrorKind::SafetyViolation,
+            Errno::NOSYS => ErrorKind::NotSupported,
+            _ => ErrorKind::Os,
+        };
+        Error {
+            kind,
+            errno,
+            operation: Cow::Borrowed(""),
+            path: None,
+            root: None,
+            detail: None,
+        }
+    }
+
+    /// An [`ErrorKind::InvalidInput`] error with an errno and a sentence saying what is wrong.
+    pub fn invalid_input(errno: Errno, detail: impl Into<Cow<'static, str>>) -> Self {
+        Error {
+            kind: ErrorKind::InvalidInput,
+            detail: Some(detail.into()),
+            ..Error::from_errno(errno)
+        }
+    }
+
+    /// An error of the given kind with an errno and a sentence that replaces the errno's
+    /// description.
+    pub fn with_detail(
+        kind: ErrorKind,
+        errno: Errno,
+        detail: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Error {
+            kind,
+            detail: Some(detail.into()),
+            ..Error::from_errno(errno)
+        }
+    }
+
+    /// Adds (or replaces) the operation and the path the error is about.
+    pub fn context(mut self, operation: impl Into<Cow<'static, str>>, path: &Path) -> Self {
+        self.operation = operation.into();
+        self.path = Some(path.to_path_buf());
+        self
+    }
+
+    /// Adds the root the path was resolved in, as it should appear in messages.
+    pub fn in_root(mut self, root: &Path) -> Self {
+        self.root = Some(root.to_path_buf());
+        self
+    }
+
+    /// The kind of error.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The errno. Errors that did not come from a syscall carry the errno the kernel would have
+    /// used for the same problem (`EINVAL` for a NUL byte, `ENAMETOOLONG` for an over-long
+    /// path).
+    pub fn errno(&self) -> Errno {
+        self.errno
+    }
+
+    /// The symbolic errno name, such as `"ENOENT"`.
+    pub fn errno_name(&self) -> &'static str {
+        sys::errno_name(self.errno)
+    }
+
+    /// The operation that failed, such as `"resolve"` or `"open"`. Empty if no context was added.
+    pub fn operation(&self) -> &str {
+        &self.operation
+    }
+
+    /// The path the operation was given, if any.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// The root the path was resolved in, as it appears in messages.
+    pub fn root(&self) -> Option<&Path> {
+        self.root.as_deref()
+    }
+
+    /// What went wrong, without the context: the detail sentence if there is one, else the C
+    /// library's description of the errno (`No such file or directory`).
+    pub fn description(&self) -> Cow<'_, str> {
+        match &self.detail {
+            Some(detail) => Cow::Borrowed(detail),
+            None => Cow::Owned(sys::errno_description(self.errno)),
+        }
+    }
+
+    fn render(&self) -> String {
+        let mut out = String::new();
+        if !self.operation.is_empty() {
+            out.push_str(&self.operation);
+            if let Some(path) = &self.path {
+                out.push_str(&format!(" {}", Quoted(path.as_os_str())));
+            }
+            if let Some(root) = &self.root {
+                out.push_str(&format!(" in {}", root.display()));
+            }
+            out.push_str(": ");
+        }
+        out.push_str(&format!("{} ({})", self.description(), self.errno_name()));
+        out
+    }
+}
+
+impl From<Errno> for Error {
+    fn from(errno: Errno) -> Self {
+        Error::from_errno(errno)
+    }
+}
+
+impl From<Error> for std::io::Error {
+    fn from(err: Error) -> Self {
+        let kind = match err.kind {
+            ErrorKind::InvalidInput => std::io::ErrorKind::InvalidInput,
+            ErrorKind::NotSupported => std::io::ErrorKind::Unsupported,
+            _ => std::io::Error::from_raw_os_error(err.errno.raw_os_error()).kind(),
+        };
+        std::io::Error::new(kind, err)
+    }
+}
+
+/// A path in double quotes, with bytes that are not printable UTF-8 escaped as `\xNN`, so that a
+/// hostile file name cannot forge a message.
+struct Quoted<'a>(&'a OsStr);
+
+impl fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use std::os::unix::ffi::OsStrExt;
+        f.write_str("\"")?;
+        for chunk in self.0.as_bytes().utf8_chunks() {
+            for c in chunk.valid().chars() {
+                match c {
+                    '"' => f.write_str("\\\"")?,
+                    '\\' => f.write_str("\\\\")?,
+                    c if c.is_control() => write!(f, "\\u{{{:x}}}", c as u32)?,
+                    c => write!(f, "{c}")?,
+                }
+            }
+            for b in chunk.invalid() {
+                write!(f, "\\x{b:02x}")?;
+            }
+        }
+        f.write_str("\"")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_has_context_description_and_errno_name() {
+        let err = Error::from_errno(Errno::LOOP)
+            .context("resolve", Path::new("etc/passwd"))
+            .in_root(Path::new("/var/lib/x/rootfs"));
+        assert_eq!(
+            err.to_string(),
+            "resolve \"etc/passwd\" in /var/lib/x/rootfs: Too many levels of symbolic links (ELOOP)"
+        );
+        assert_eq!(err.kind(), ErrorKind::Os);
+        assert_eq!(Error::from(Errno::XDEV).kind(), ErrorKind::SafetyViolation);
+    }
+
+    #[test]
+    fn hostile_names_are_escaped() {
+        use std::os::unix::ffi::OsStrExt;
+        let name = OsStr::from_bytes(b"a\"b\n\xff");
+        let err = Error::from_errno(Errno::NOENT).context("open", Path::new(name));
+        assert_eq!(
+            err.to_string(),
+            "open \"a\\\"b\\u{a}\\xff\": No such file or directory (ENOENT)"
+        );
+    }
+
+    #[test]
+    fn invalid_input_maps_to_io_invalid_input() {
+        let err = Error::invalid_input(Errno::INVAL, "path contains a NUL byte");
+        let io: std::io::Error = err.into();
+        assert_eq!(io.kind(), std::io::ErrorKind::InvalidInput);
+    }
+}

@@ -1,0 +1,37 @@
+//! procroot: race-free path resolution inside another root, and procfs you can trust.
+//!
+//! The core is [`Root`]: a directory that paths are resolved inside of, as if it were `/` —
+//! a container rootfs, a chroot, or a `/proc/<pid>/root` wormhole into another mount namespace.
+//! Absolute symlinks stay inside it and `..` never climbs out of it, even while an attacker
+//! inside races renames.
+//!
+//! ```no_run
+//! use procroot::{EvalMode, Root};
+//!
+//! let root = Root::open("/var/lib/machines/web")?;
+//! let handle = root.resolve("/var/run/app.sock")?;
+//! println!("{}", handle.path_in_root()?.display()); // e.g. /run/app.sock
+//! println!("{}", root.eval_symlinks("/var/run", EvalMode::Full)?.display());
+//! # Ok::<(), procroot::Error>(())
+//! ```
+//!
+//! # Layers
+//!
+//! - [`sys`]: the thin syscall layer (the only module with `unsafe`).
+//! - [`resolve`]: the resolver, with a kernel (`openat2`) and an emulated backend.
+//! - [`root`]: [`Root`] and [`Handle`].
+
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod resolve;
+pub mod root;
+#[allow(unsafe_code)]
+pub mod sys;
+
+pub use error::{Error, ErrorKind, Result};
+pub use resolve::{Backend, BackendUsed, Policy, ResolveFlags, ResolveOptions, Trailing};
+pub use root::{DirEntry, EvalMode, FileType, Handle, ReadDir, Root};
+/// Open flags, re-exported from rustix so callers need not depend on it.
+pub use rustix::fs::OFlags;

@@ -1,0 +1,375 @@
+//! The emulated resolver: a userspace walk that gives the same answers as `openat2(2)`.
+//!
+//! # Why it is safe without procfs
+//!
+//! The walker keeps a stack of the directory fds it descended through, starting below the root.
+//! `..` pops that stack; it never opens `..`. A concurrent rename can move a directory we hold
+//! anywhere, even outside the root, but popping only ever returns to a directory we walked
+//! through from the root, so there is no race to win. libpathrs and filepath-securejoin open
+//! `..` and then re-check through `/proc` that they did not escape; this walker has nothing to
+//! re-check.
+//!
+//! An absolute symlink (in the in-root policies) drops the whole stack and restarts at the root.
+//!
+//! # Why these syscalls
+//!
+//! Each component costs one `openat(O_PATH|O_NOFOLLOW|O_DIRECTORY)`. Only when that fails with
+//! `ENOTDIR` do we ask `readlinkat` whether the name is a symlink, so a symlink costs one extra
+//! syscall and a plain directory none. The last component is opened with the caller's flags plus
+//! `O_NOFOLLOW`, which reports a symlink as `ELOOP` (or, for `O_PATH`, opens the symlink itself,
+//! which an `fstat` tells apart).
+//!
+//! Magic links (procfs symlinks such as `/proc/self/root` that jump rather than name a path)
+//! cannot be recognised by name. A procfs symlink is treated as magic when its target is
+//! absolute or contains a `:` (`pipe:[1234]`, `anon_inode:inotify`); procfs's ordinary symlinks
+//! (`self`, `thread-self`, `mounts`, `net`) all have plain relative targets. `fstatfs` is only
+//! asked when the target has that shape.
+
+#![forbid(unsafe_code)]
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use rustix::fs::{FileType, Mode, OFlags};
+use rustix::io::Errno;
+
+use super::options::{Policy, ResolveFlags, ResolveOptions, Trailing};
+use super::path::next_component;
+use super::Resolved;
+use crate::error::{Error, Result};
+use crate::sys::{self, MountId, MAXSYMLINKS, PATH_MAX};
+
+/// The directories the walk descended through, below the root, with their names.
+struct Stack {
+    fds: Vec<OwnedFd>,
+    /// `/a/b/c`: the path inside the root of the top of the stack; empty for the root itself.
+    names: Vec<u8>,
+    /// `names.len()` before each push, to pop names without searching.
+    marks: Vec<usize>,
+}
+
+impl Stack {
+    fn new() -> Self {
+        Stack {
+            fds: Vec::with_capacity(16),
+            names: Vec::with_capacity(128),
+            marks: Vec::with_capacity(16),
+        }
+    }
+
+    fn top<'a>(&'a self, root: BorrowedFd<'a>) -> BorrowedFd<'a> {
+        self.fds.last().map_or(root, |fd| fd.as_fd())
+    }
+
+    fn push(&mut self, fd: OwnedFd, name: &[u8]) {
+        self.marks.push(self.names.len());
+        self.names.push(b'/');
+        self.names.extend_from_slice(name);
+        self.fds.push(fd);
+    }
+
+    fn pop(&mut self) -> Option<OwnedFd> {
+        let fd = self.fds.pop()?;
+        let mark = self.marks.pop().unwrap_or(0);
+        self.names.truncate(mark);
+        Some(fd)
+    }
+
+    fn clear(&mut self) {
+        self.fds.clear();
+        self.names.clear();
+        self.marks.clear();
+    }
+
+    /// The in-root path of the top of the stack, with `name` appended if given.
+    fn path_with(&self, name: Option<&[u8]>) -> Vec<u8> {
+        let mut path = self.names.clone();
+        if let Some(name) = name {
+            path.push(b'/');
+            path.extend_from_slice(name);
+        }
+        if path.is_empty() {
+            path.push(b'/');
+        }
+        path
+    }
+}
+
+/// What opening one component gave.
+enum Step {
+    /// A file or directory (or, when not following, a symlink).
+    Opened(OwnedFd),
+    /// A symlink to follow, with its target.
+    Symlink(Vec<u8>),
+}
+
+/// Resolves `path` under `root` in userspace. `oflags` are the flags for the final open; the
+/// caller has already validated `path` and folded `O_NOFOLLOW` into `trailing`.
+pub(crate) fn resolve(
+    root: BorrowedFd<'_>,
+    path: &[u8],
+    opts: &ResolveOptions,
+    trailing: Trailing,
+    oflags: OFlags,
+) -> Result<Resolved> {
+    Walker {
+        root,
+        policy: opts.policy,
+        flags: opts.flags,
+        trailing,
+        oflags: oflags | OFlags::CLOEXEC,
+        root_mount: None,
+    }
+    .walk(path)
+    .map_err(Error::from_errno)
+}
+
+struct Walker<'r> {
+    root: BorrowedFd<'r>,
+    policy: Policy,
+    flags: ResolveFlags,
+    trailing: Trailing,
+    oflags: OFlags,
+    /// The root's mount, fetched on the first `NO_XDEV` check.
+    root_mount: Option<MountId>,
+}
+
+impl Walker<'_> {
+    fn walk(&mut self, path: &[u8]) -> Result<Resolved, Errno> {
+        // An absolute path is an escape under RESOLVE_BENEATH (kernel: path_init ->
+        // nd_jump_root -> EXDEV). The in-root policies start at the root either way.
+        if path.first() == Some(&b'/') && self.policy == Policy::Beneath {
+            return Err(Errno::XDEV);
+        }
+        let mut stack = Stack::new();
+        let mut buf: Vec<u8> = path.to_vec();
+        let mut pos = 0;
+        let mut links_followed = 0u32;
+
+        loop {
+            let Some(c) = next_component(&buf, pos) else {
+                // Only slashes were left: "/", or a symlink whose target is "/".
+                return self.finish_at_dir(&mut stack);
+            };
+            pos = c.end;
+            match c.name {
+                b"." => {
+                    if c.is_last {
+                        return self.finish_at_dir(&mut stack);
+                    }
+                    continue;
+                }
+                b".." => {
+                    if stack.pop().is_none() && self.policy != Policy::InRoot {
+                        // `..` at the root: clamped under InRoot (RESOLVE_IN_ROOT), an escape
+                        // under the other policies (RESOLVE_BENEATH's follow_dotdot -> EXDEV).
+                        return Err(Errno::XDEV);
+                    }
+                    if c.is_last {
+                        return self.finish_at_dir(&mut stack);
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+
+            if c.is_last && self.trailing == Trailing::ExceptLast {
+                let name = c.name.to_vec();
+                let path = stack.path_with(Some(&name));
+                let fd = match stack.pop() {
+                    Some(fd) => fd,
+                    None => self.reopen_dir(self.root, OFlags::PATH | OFlags::DIRECTORY)?,
+                };
+                return Ok(Resolved::emulated(fd, path, Some(name)));
+            }
+
+            // A component that is not last, or is last with a trailing slash, must be a
+            // directory and is always followed (kernel: lookup_last sets LOOKUP_FOLLOW |
+            // LOOKUP_DIRECTORY for a trailing slash).
+            let must_be_dir = !c.is_last || c.trailing_slash;
+            let follow = must_be_dir || self.trailing == Trailing::Follow;
+            // With NO_XDEV, a last component that the caller opens for real (O_TRUNC, O_WRONLY)
+            // is first opened O_PATH and checked, so that nothing happens to a file on another
+            // mount; `reopen_checked` then opens it for real.
+            let xdev_probe = c.is_last
+                && self.flags.contains(ResolveFlags::NO_XDEV)
+                && !self.oflags.contains(OFlags::PATH);
+            let open_flags = if c.is_last {
+                let mut flags = if xdev_probe {
+                    OFlags::PATH | OFlags::CLOEXEC
+                } else {
+                    self.oflags
+                } | OFlags::NOFOLLOW;
+                if c.trailing_slash {
+                    flags |= OFlags::DIRECTORY;
+                }
+                flags
+            } else {
+                OFlags::PATH | OFlags::NOFOLLOW | OFlags::DIRECTORY | OFlags::CLOEXEC
+            };
+
+            let parent = stack.top(self.root);
+            match self.open_component(parent, c.name, open_flags, follow)? {
+                Step::Opened(fd) => {
+                    if c.is_last {
+                        let path = stack.path_with(Some(c.name));
+                        let fd = if xdev_probe {
+                            let flags = (open_flags - OFlags::PATH) | self.oflags;
+                            reopen_checked(stack.top(self.root), c.name, flags, &fd)?
+                        } else {
+                            fd
+                        };
+                        return Ok(Resolved::emulated(fd, path, None));
+                    }
+                    let name = c.name.to_vec();
+                    stack.push(fd, &name);
+                }
+                Step::Symlink(target) => {
+                    let parent = stack.top(self.root);
+                    self.check_symlink(parent, &target, links_followed)?;
+                    links_followed += 1;
+                    if target[0] == b'/' {
+                        // RESOLVE_BENEATH refuses absolute symlinks; the in-root policies
+                        // restart at the root (nd_jump_root).
+                        if self.policy == Policy::Beneath {
+                            return Err(Errno::XDEV);
+                        }
+                        stack.clear();
+                    }
+                    // Splice the target in place of the name: the rest of the path (starting
+                    // with its slash, or empty) follows the target.
+                    let mut next = target;
+                    next.extend_from_slice(&buf[pos..]);
+                    if next.len() >= PATH_MAX * 2 {
+                        return Err(Errno::NAMETOOLONG);
+                    }
+                    buf = next;
+                    pos = 0;
+                }
+            }
+        }
+    }
+
+    /// Refusals that apply to a symlink we are about to follow, in the kernel's order
+    /// (`pick_link`: `NO_SYMLINKS`, then the link budget; then `nd_jump_link` for magic links).
+    fn check_symlink(
+        &self,
+        parent: BorrowedFd<'_>,
+        target: &[u8],
+        links_followed: u32,
+    ) -> Result<(), Errno> {
+        if self.flags.contains(ResolveFlags::NO_SYMLINKS) {
+            return Err(Errno::LOOP);
+        }
+        if links_followed >= MAXSYMLINKS {
+            return Err(Errno::LOOP);
+        }
+        let magic_shaped = target.first() == Some(&b'/') || target.contains(&b':');
+        if magic_shaped && sys::is_procfs(parent)? {
+            // NO_MAGICLINKS refuses with ELOOP; without it, the kernel still refuses a magic
+            // jump in a scoped (IN_ROOT or BENEATH) lookup, with EXDEV.
+            return Err(if self.flags.contains(ResolveFlags::NO_MAGICLINKS) {
+                Errno::LOOP
+            } else {
+                Errno::XDEV
+            });
+        }
+        if target.is_empty() {
+            // Linux cannot create an empty symlink; a crafted file system image can.
+            return Err(Errno::NOENT);
+        }
+        Ok(())
+    }
+
+    /// Opens `name` in `parent` with `flags` (which include `O_NOFOLLOW`), and finds out whether
+    /// it is a symlink that should be followed instead.
+    fn open_component(
+        &mut self,
+        parent: BorrowedFd<'_>,
+        name: &[u8],
+        flags: OFlags,
+        follow: bool,
+    ) -> Result<Step, Errno> {
+        let fd = match rustix::fs::openat(parent, name, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            // O_DIRECTORY|O_NOFOLLOW on a symlink is ENOTDIR (do_open checks the directory
+            // before the file type); a non-O_PATH O_NOFOLLOW open of a symlink is ELOOP.
+            Err(errno @ (Errno::NOTDIR | Errno::LOOP)) if follow => {
+                return match readlink(parent, name) {
+                    Ok(target) => Ok(Step::Symlink(target)),
+                    Err(Errno::INVAL) => Err(errno),
+                    Err(other) => Err(other),
+                };
+            }
+            Err(errno) => return Err(errno),
+        };
+        if follow && flags.contains(OFlags::PATH) && !flags.contains(OFlags::DIRECTORY) {
+            // O_PATH|O_NOFOLLOW opened whatever the name is, symlinks included.
+            let st = rustix::fs::fstat(&fd)?;
+            if FileType::from_raw_mode(st.st_mode) == FileType::Symlink {
+                return Ok(Step::Symlink(readlink(&fd, b"")?));
+            }
+        }
+        self.check_xdev(&fd)?;
+        Ok(Step::Opened(fd))
+    }
+
+    /// `NO_XDEV`: refuses an fd on another mount than the root (kernel: `RESOLVE_NO_XDEV`).
+    fn check_xdev(&mut self, fd: &OwnedFd) -> Result<(), Errno> {
+        if !self.flags.contains(ResolveFlags::NO_XDEV) {
+            return Ok(());
+        }
+        let root_mount = match self.root_mount {
+            Some(id) => id,
+            None => *self.root_mount.insert(sys::mount_id(self.root)?),
+        };
+        if sys::mount_id(fd)? != root_mount {
+            return Err(Errno::XDEV);
+        }
+        Ok(())
+    }
+
+    /// The walk ended on the directory at the top of the stack (`.`, `..`, or only slashes).
+    fn finish_at_dir(&self, stack: &mut Stack) -> Result<Resolved, Errno> {
+        let path = stack.path_with(None);
+        let wants_plain_path = self.oflags.contains(OFlags::PATH)
+            && (self.oflags
+                - (OFlags::PATH | OFlags::NOFOLLOW | OFlags::DIRECTORY | OFlags::CLOEXEC))
+                .is_empty();
+        let fd = match stack.pop() {
+            // The stack already holds exactly the O_PATH directory fd the caller wants.
+            Some(fd) if wants_plain_path => fd,
+            Some(fd) => self.reopen_dir(fd.as_fd(), self.oflags)?,
+            None => self.reopen_dir(self.root, self.oflags)?,
+        };
+        Ok(Resolved::emulated(fd, path, None))
+    }
+
+    /// Opens the directory `dir` itself with `flags`.
+    fn reopen_dir(&self, dir: BorrowedFd<'_>, flags: OFlags) -> Result<OwnedFd, Errno> {
+        rustix::fs::openat(dir, ".", flags | OFlags::CLOEXEC, Mode::empty())
+    }
+}
+
+/// `readlinkat(dirfd, name)` into a `PATH_MAX` buffer: a symlink target is never longer.
+pub(crate) fn readlink<Fd: AsFd>(dirfd: Fd, name: &[u8]) -> Result<Vec<u8>, Errno> {
+    let mut buf = [0u8; PATH_MAX];
+    let len = rustix::fs::readlinkat_raw(dirfd, name, &mut buf[..])?;
+    Ok(buf[..len.min(PATH_MAX)].to_vec())
+}
+
+/// Opens `name` in `parent` for real and checks it is the object `probe` (an `O_PATH` fd of the
+/// same name) refers to. A mismatch means the name was replaced in between (a rename or a mount
+/// race), which is reported as `EXDEV` like any other crossing the probe would have caught.
+fn reopen_checked(
+    parent: BorrowedFd<'_>,
+    name: &[u8],
+    flags: OFlags,
+    probe: &OwnedFd,
+) -> Result<OwnedFd, Errno> {
+    let fd = rustix::fs::openat(parent, name, flags, Mode::empty())?;
+    let (a, b) = (rustix::fs::fstat(&fd)?, rustix::fs::fstat(probe)?);
+    if (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino) {
+        return Err(Errno::XDEV);
+    }
+    Ok(fd)
+}

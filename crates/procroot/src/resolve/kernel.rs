@@ -1,0 +1,103 @@
+//! The kernel resolver: one `openat2(2)`.
+//!
+//! `RESOLVE_IN_ROOT` and `RESOLVE_BENEATH` make the kernel do the whole walk under its own
+//! locks, which is both the safest and the fastest thing available. Two wrinkles:
+//!
+//! - `EAGAIN`: with `..` in the path, the kernel aborts a lookup that raced with a rename or a
+//!   mount anywhere on the system, rather than risk a wrong answer. We retry a bounded number of
+//!   times and then report `EAGAIN`.
+//! - [`Policy::InRootStrict`] has no kernel flag. We ask for `RESOLVE_BENEATH`: if that
+//!   succeeds, the walk met no absolute symlink and no escape, so the strict answer is the same.
+//!   If it fails with `EXDEV`, the cause may be an absolute symlink (allowed by the strict
+//!   policy) or an escape (refused by it), which only the emulated walker can tell apart.
+
+#![forbid(unsafe_code)]
+
+use std::os::fd::{BorrowedFd, OwnedFd};
+
+use rustix::fs::{Mode, OFlags, ResolveFlags as KernelFlags};
+use rustix::io::Errno;
+
+use super::options::{Policy, ResolveFlags, ResolveOptions, Trailing};
+use super::path::split_last;
+use crate::sys::features;
+
+/// How many times an `EAGAIN` from `openat2` is retried before it is reported.
+pub(crate) const EAGAIN_RETRIES: usize = 128;
+
+/// What the kernel backend concluded.
+pub(crate) enum Outcome {
+    /// The kernel's answer: an fd (and, for [`Trailing::ExceptLast`], the last name) or an errno.
+    Done(Result<(OwnedFd, Option<Vec<u8>>), Errno>),
+    /// `openat2` is unavailable in this process (recorded in [`features`]).
+    Unavailable,
+    /// Only the emulated walker can answer (strict policy met `EXDEV`).
+    NeedsEmulation,
+}
+
+/// Resolves `path` under `root` with `openat2(2)`.
+pub(crate) fn resolve(
+    root: BorrowedFd<'_>,
+    path: &[u8],
+    opts: &ResolveOptions,
+    trailing: Trailing,
+    oflags: OFlags,
+) -> Outcome {
+    let (path, last) = match trailing {
+        Trailing::ExceptLast => match split_last(path) {
+            Some((parent, name)) => (parent, Some(name)),
+            None => (path, None),
+        },
+        _ => (path, None),
+    };
+    let oflags = match (trailing, last) {
+        (Trailing::ExceptLast, Some(_)) => OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        (Trailing::NoFollow, _) => oflags | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        _ => (oflags - OFlags::NOFOLLOW) | OFlags::CLOEXEC,
+    };
+
+    let mut how = KernelFlags::empty();
+    let mut path = path;
+    match opts.policy {
+        Policy::InRoot => how |= KernelFlags::IN_ROOT,
+        Policy::Beneath => how |= KernelFlags::BENEATH,
+        Policy::InRootStrict => {
+            how |= KernelFlags::BENEATH;
+            // In-root semantics: an absolute path starts at the root, which BENEATH would
+            // refuse. Strip the slashes; "/" itself becomes ".".
+            let start = path.iter().position(|&b| b != b'/').unwrap_or(path.len());
+            path = if start == path.len() && start > 0 {
+                b"."
+            } else {
+                &path[start..]
+            };
+        }
+    }
+    if opts.flags.contains(ResolveFlags::NO_SYMLINKS) {
+        how |= KernelFlags::NO_SYMLINKS;
+    }
+    if opts.flags.contains(ResolveFlags::NO_XDEV) {
+        how |= KernelFlags::NO_XDEV;
+    }
+    if opts.flags.contains(ResolveFlags::NO_MAGICLINKS) {
+        how |= KernelFlags::NO_MAGICLINKS;
+    }
+
+    let mut result = Err(Errno::AGAIN);
+    for _ in 0..EAGAIN_RETRIES {
+        result = rustix::fs::openat2(root, path, oflags, Mode::empty(), how);
+        if !matches!(result, Err(Errno::AGAIN)) {
+            break;
+        }
+    }
+    match result {
+        Ok(fd) => Outcome::Done(Ok((fd, last.map(<[u8]>::to_vec)))),
+        Err(errno @ (Errno::NOSYS | Errno::PERM))
+            if features::classify_openat2_failure(root, errno) =>
+        {
+            Outcome::Unavailable
+        }
+        Err(Errno::XDEV) if opts.policy == Policy::InRootStrict => Outcome::NeedsEmulation,
+        Err(errno) => Outcome::Done(Err(errno)),
+    }
+}

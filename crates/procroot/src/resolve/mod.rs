@@ -1,0 +1,112 @@
+//! Path resolution inside a root: one walk, every policy, two backends.
+//!
+//! [`resolve`] takes a root directory fd, a path (bytes), [`ResolveOptions`], a [`Trailing`]
+//! mode and the flags for the final open, and returns an fd. The kernel backend
+//! ([`kernel`]) is one `openat2(2)`; the emulated backend ([`emulated`]) walks in userspace and
+//! gives the same answer for every input, which the differential tests check against the
+//! kernel.
+//!
+//! The fallback chain for [`Backend::Auto`]:
+//! 1. `openat2` (skipped once it is known to be unavailable in this process);
+//! 2. on `ENOSYS`, or on `EPERM` that a probe attributes to a seccomp filter, the emulated
+//!    walker, and the failure is remembered;
+//! 3. for [`Policy::InRootStrict`], an `EXDEV` from the kernel is re-examined by the emulated
+//!    walker, the only one that can tell an absolute symlink from an escape.
+//!
+//! This layer does no I/O outside the root fd it is given.
+
+#![forbid(unsafe_code)]
+
+mod emulated;
+mod kernel;
+mod options;
+mod path;
+
+use std::os::fd::{BorrowedFd, OwnedFd};
+
+pub use options::{Backend, BackendUsed, Policy, ResolveFlags, ResolveOptions, Trailing};
+pub(crate) use path::split_last;
+
+use rustix::fs::OFlags;
+use rustix::io::Errno;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::sys::features;
+
+/// The result of a resolution.
+#[derive(Debug)]
+pub struct Resolved {
+    /// The opened file: the target itself, or with [`Trailing::ExceptLast`] its parent
+    /// directory (`O_PATH`).
+    pub fd: OwnedFd,
+    /// The absolute path inside the root, when the backend knows it (the emulated walker always
+    /// does: it is the names on its stack).
+    pub path: Option<Vec<u8>>,
+    /// With [`Trailing::ExceptLast`]: the last component, which was not looked up. `None` when
+    /// the path ended in `.`, `..` or only slashes and was resolved in full.
+    pub last: Option<Vec<u8>>,
+    /// Which backend answered.
+    pub backend: BackendUsed,
+}
+
+impl Resolved {
+    fn emulated(fd: OwnedFd, path: Vec<u8>, last: Option<Vec<u8>>) -> Self {
+        Resolved {
+            fd,
+            path: Some(path),
+            last,
+            backend: BackendUsed::Emulated,
+        }
+    }
+}
+
+/// Resolves `path` under the directory `root`.
+///
+/// `oflags` are the flags of the final open (`O_PATH` for a handle). `O_NOFOLLOW` in `oflags` is
+/// ignored: `trailing` says whether the last symlink is followed. `O_CLOEXEC` is always added.
+///
+/// Errors carry no context; the caller adds the operation, path and root.
+pub fn resolve(
+    root: BorrowedFd<'_>,
+    path: &[u8],
+    opts: &ResolveOptions,
+    trailing: Trailing,
+    oflags: OFlags,
+) -> Result<Resolved> {
+    path::validate(path)?;
+    let oflags = oflags - OFlags::NOFOLLOW;
+    let use_kernel = match opts.backend {
+        Backend::Emulated => false,
+        Backend::Kernel => true,
+        Backend::Auto => !features::openat2_known_unavailable(),
+    };
+    if use_kernel {
+        match kernel::resolve(root, path, opts, trailing, oflags) {
+            kernel::Outcome::Done(result) => {
+                let (fd, last) = result.map_err(Error::from_errno)?;
+                return Ok(Resolved {
+                    fd,
+                    path: None,
+                    last,
+                    backend: BackendUsed::Kernel,
+                });
+            }
+            kernel::Outcome::Unavailable if opts.backend == Backend::Kernel => {
+                return Err(Error::with_detail(
+                    ErrorKind::NotSupported,
+                    Errno::NOSYS,
+                    "the kernel backend was requested but openat2(2) is unavailable \
+                     (kernel older than 5.6, or refused by a seccomp filter)",
+                ));
+            }
+            kernel::Outcome::Unavailable | kernel::Outcome::NeedsEmulation => {}
+        }
+    }
+    emulated::resolve(root, path, opts, trailing, oflags)
+}
+
+/// Reads the target of the symlink `name` in `dirfd` (`name` empty: `dirfd` itself, an
+/// `O_PATH` fd of a symlink).
+pub(crate) fn readlink(dirfd: BorrowedFd<'_>, name: &[u8]) -> std::result::Result<Vec<u8>, Errno> {
+    emulated::readlink(dirfd, name)
+}

@@ -1,0 +1,137 @@
+//! Path bytes: validation and splitting into components.
+//!
+//! Paths are bytes, not strings: a Linux file name is any sequence of bytes without `/` or NUL,
+//! and a container image is free to use names that are not UTF-8.
+
+#![forbid(unsafe_code)]
+
+use rustix::io::Errno;
+
+use crate::error::{Error, Result};
+use crate::sys::PATH_MAX;
+
+/// Checks what the kernel would check before looking at the file system, but with errors that
+/// say what is wrong: a NUL byte (which C would silently truncate at) is `InvalidInput`/`EINVAL`,
+/// a path of `PATH_MAX` bytes or more is `InvalidInput`/`ENAMETOOLONG`, and an empty path is
+/// `ENOENT`, exactly as `openat2(2)` reports it.
+pub(crate) fn validate(path: &[u8]) -> Result<()> {
+    if path.contains(&0) {
+        return Err(Error::invalid_input(
+            Errno::INVAL,
+            "path contains a NUL byte",
+        ));
+    }
+    if path.len() >= PATH_MAX {
+        return Err(Error::invalid_input(
+            Errno::NAMETOOLONG,
+            format!(
+                "path is {} bytes long; the limit is {} including the terminating NUL",
+                path.len(),
+                PATH_MAX
+            ),
+        ));
+    }
+    if path.is_empty() {
+        return Err(Error::from_errno(Errno::NOENT));
+    }
+    Ok(())
+}
+
+/// One component of a path, with what the rest of the path says about it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Component<'a> {
+    /// The name: never empty, never contains `/`.
+    pub name: &'a [u8],
+    /// Where the name ends in the path (the index just after it).
+    pub end: usize,
+    /// Nothing but slashes follows.
+    pub is_last: bool,
+    /// At least one slash follows. On the last component this forces the kernel to follow a
+    /// symlink and to require a directory.
+    pub trailing_slash: bool,
+}
+
+/// The next component of `path` at or after `pos`, skipping slashes (empty components), or
+/// `None` if only slashes remain.
+pub(crate) fn next_component(path: &[u8], pos: usize) -> Option<Component<'_>> {
+    let start = pos + path[pos..].iter().position(|&b| b != b'/')?;
+    let end = path[start..]
+        .iter()
+        .position(|&b| b == b'/')
+        .map_or(path.len(), |i| start + i);
+    let is_last = path[end..].iter().all(|&b| b == b'/');
+    Some(Component {
+        name: &path[start..end],
+        end,
+        is_last,
+        trailing_slash: end < path.len(),
+    })
+}
+
+/// Splits off the last component when it is a real name (not `.` or `..`): `(parent, name)`.
+/// The parent keeps its leading slash, so `/x` gives `("/", "x")`; a bare name gives
+/// `(".", name)`. Trailing slashes after the name are dropped.
+pub(crate) fn split_last(path: &[u8]) -> Option<(&[u8], &[u8])> {
+    let trimmed_len = path.iter().rposition(|&b| b != b'/')? + 1;
+    let trimmed = &path[..trimmed_len];
+    let start = trimmed
+        .iter()
+        .rposition(|&b| b == b'/')
+        .map_or(0, |i| i + 1);
+    let name = &trimmed[start..];
+    if name == b"." || name == b".." {
+        return None;
+    }
+    let parent = match &trimmed[..start] {
+        b"" => &b"."[..],
+        parent if parent.iter().all(|&b| b == b'/') => &b"/"[..],
+        parent => parent,
+    };
+    Some((parent, name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn components(path: &[u8]) -> Vec<(&[u8], bool, bool)> {
+        let mut out = Vec::new();
+        let mut pos = 0;
+        while let Some(c) = next_component(path, pos) {
+            out.push((c.name, c.is_last, c.trailing_slash));
+            pos = c.end;
+        }
+        out
+    }
+
+    #[test]
+    fn splits_components() {
+        assert_eq!(
+            components(b"//a//b/"),
+            vec![(&b"a"[..], false, true), (&b"b"[..], true, true)]
+        );
+        assert_eq!(components(b"a"), vec![(&b"a"[..], true, false)]);
+        assert!(components(b"///").is_empty());
+    }
+
+    #[test]
+    fn splits_last() {
+        assert_eq!(split_last(b"a/b"), Some((&b"a/"[..], &b"b"[..])));
+        assert_eq!(split_last(b"/x//"), Some((&b"/"[..], &b"x"[..])));
+        assert_eq!(split_last(b"x"), Some((&b"."[..], &b"x"[..])));
+        assert_eq!(split_last(b"a/.."), None);
+        assert_eq!(split_last(b"/"), None);
+    }
+
+    #[test]
+    fn validation_errors_are_clear() {
+        let nul = validate(b"a\0b").unwrap_err();
+        assert_eq!(nul.kind(), crate::ErrorKind::InvalidInput);
+        assert_eq!(nul.errno(), Errno::INVAL);
+        let long = validate(&vec![b'a'; PATH_MAX]).unwrap_err();
+        assert_eq!(long.kind(), crate::ErrorKind::InvalidInput);
+        assert_eq!(long.errno(), Errno::NAMETOOLONG);
+        assert!(validate(&vec![b'a'; PATH_MAX - 1]).is_ok());
+        assert_eq!(validate(b"").unwrap_err().errno(), Errno::NOENT);
+    }
+}

@@ -1,0 +1,159 @@
+//! [`Handle`]: an `O_PATH` fd that was resolved inside a root, and knows its path there.
+
+#![forbid(unsafe_code)]
+
+use std::ffi::OsString;
+use std::fs::{File, Metadata};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStringExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use rustix::fs::OFlags;
+use rustix::io::Errno;
+
+use super::FileType;
+use crate::error::{Error, Result};
+use crate::resolve::{self, Backend, BackendUsed, ResolveOptions, Resolved, Trailing};
+
+/// How a handle's in-root path can be recomputed when the backend did not report it.
+#[derive(Debug)]
+struct Origin {
+    root: Arc<OwnedFd>,
+    input: Vec<u8>,
+    opts: ResolveOptions,
+    trailing: Trailing,
+}
+
+/// An `O_PATH` file descriptor resolved inside a [`Root`](super::Root).
+///
+/// A handle pins the object it was resolved to: later renames inside the root cannot make it
+/// refer to something else. Use [`AsFd`] to run `*at` syscalls on it.
+#[derive(Debug)]
+pub struct Handle {
+    fd: OwnedFd,
+    backend: BackendUsed,
+    path: OnceLock<PathBuf>,
+    origin: Option<Box<Origin>>,
+}
+
+impl Handle {
+    /// Wraps a resolution result. `input`, `opts` and `trailing` describe how the handle's
+    /// object was reached, to compute its path later if the backend did not report it.
+    pub(crate) fn new(
+        resolved: Resolved,
+        root: &Arc<OwnedFd>,
+        input: &[u8],
+        opts: &ResolveOptions,
+        trailing: Trailing,
+    ) -> Self {
+        let path = OnceLock::new();
+        let origin = match resolved.path {
+            Some(known) => {
+                let _ = path.set(PathBuf::from(OsString::from_vec(known)));
+                None
+            }
+            None => Some(Box::new(Origin {
+                root: Arc::clone(root),
+                input: input.to_vec(),
+                opts: *opts,
+                trailing,
+            })),
+        };
+        Handle {
+            fd: resolved.fd,
+            backend: resolved.backend,
+            path,
+            origin,
+        }
+    }
+
+    /// The absolute path of this object inside the root, such as `/etc/passwd` (`/` for the root
+    /// itself). For a handle from a `/proc/<pid>/root` wormhole this is the path *inside that
+    /// process's mount namespace*.
+    ///
+    /// The emulated walker reports the path as it walks: it is the names of the directories it
+    /// held. A kernel-backend handle computes it on first use by walking the same input again in
+    /// userspace and checking that the walk arrived at the same inode; if a concurrent rename
+    /// keeps moving it, this gives up with `EAGAIN` rather than return a path that names
+    /// something else.
+    pub fn path_in_root(&self) -> Result<&Path> {
+        if let Some(path) = self.path.get() {
+            return Ok(path);
+        }
+        let origin = self.origin.as_ref().ok_or(Errno::INVAL)?;
+        let path = recompute_path(&self.fd, origin)?;
+        Ok(self.path.get_or_init(|| path))
+    }
+
+    /// The file's metadata (`statx(fd, "", AT_EMPTY_PATH)`). For a handle that was not followed
+    /// and is a symlink, this describes the symlink.
+    pub fn metadata(&self) -> Result<Metadata> {
+        metadata_of(self.fd.as_fd())
+    }
+
+    /// The file's type.
+    pub fn file_type(&self) -> Result<FileType> {
+        let st = rustix::fs::fstat(&self.fd)?;
+        Ok(FileType::from_mode(st.st_mode))
+    }
+
+    /// Which resolver backend produced this handle.
+    pub fn backend(&self) -> BackendUsed {
+        self.backend
+    }
+
+    /// Gives up the handle, returning its fd.
+    pub fn into_fd(self) -> OwnedFd {
+        self.fd
+    }
+}
+
+impl AsFd for Handle {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl From<Handle> for OwnedFd {
+    fn from(handle: Handle) -> OwnedFd {
+        handle.fd
+    }
+}
+
+/// `statx(fd, "", AT_EMPTY_PATH)` as a [`std::fs::Metadata`], which works on `O_PATH` fds.
+pub(crate) fn metadata_of(fd: BorrowedFd<'_>) -> Result<Metadata> {
+    let file = File::from(fd.try_clone_to_owned().map_err(errno_of)?);
+    file.metadata().map_err(errno_of)
+}
+
+fn errno_of(err: std::io::Error) -> Error {
+    Error::from_errno(Errno::from_io_error(&err).unwrap_or(Errno::IO))
+}
+
+/// How often the emulated re-walk may land on a different inode (a rename race) before
+/// [`Handle::path_in_root`] gives up.
+const PATH_RETRIES: usize = 8;
+
+fn recompute_path(fd: &OwnedFd, origin: &Origin) -> Result<PathBuf> {
+    let want = rustix::fs::fstat(fd)?;
+    let opts = ResolveOptions {
+        backend: Backend::Emulated,
+        ..origin.opts
+    };
+    for _ in 0..PATH_RETRIES {
+        let again = resolve::resolve(
+            origin.root.as_fd(),
+            &origin.input,
+            &opts,
+            origin.trailing,
+            OFlags::PATH,
+        )?;
+        let got = rustix::fs::fstat(&again.fd)?;
+        if (got.st_dev, got.st_ino) == (want.st_dev, want.st_ino) {
+            let path = again.path.ok_or(Errno::INVAL)?;
+            return Ok(PathBuf::from(OsString::from_vec(path)));
+        }
+    }
+    Err(Error::from_errno(Errno::AGAIN))
+}

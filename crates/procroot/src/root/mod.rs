@@ -1,0 +1,373 @@
+//! The public [`Root`] and [`Handle`]: everything a caller does inside a root.
+//!
+//! `Root` never walks paths itself; every operation resolves through [`crate::resolve`] and then
+//! works on the fd it got, never on a joined path string.
+
+#![forbid(unsafe_code)]
+
+mod dir;
+mod handle;
+
+use std::ffi::OsString;
+use std::fs::{File, Metadata};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
+
+pub use dir::{DirEntry, FileType, ReadDir};
+pub use handle::Handle;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::resolve::{self, Backend, Policy, ResolveFlags, ResolveOptions, Trailing};
+use crate::sys;
+
+/// What [`Root::eval_symlinks`] resolves.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum EvalMode {
+    /// Every component, the last one included (procfsroot's `EvalFullPath`).
+    #[default]
+    Full,
+    /// Every component but the last, which is neither followed nor required to exist
+    /// (procfsroot's `EvalExceptLast`).
+    ExceptLast,
+}
+
+/// A directory that paths are resolved inside of, as if it were `/`.
+///
+/// ```no_run
+/// use std::io::Read;
+/// use procroot::{OFlags, Policy, Root};
+///
+/// // The container's view of /var/run/app.conf, even if /var/run is an absolute symlink.
+/// let root = Root::for_pid(4242)?.with_policy(Policy::InRootStrict);
+/// let mut conf = String::new();
+/// root.open_file("/var/run/app.conf", OFlags::RDONLY)?
+///     .read_to_string(&mut conf)
+///     .expect("read");
+/// # Ok::<(), procroot::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Root {
+    fd: Arc<OwnedFd>,
+    opts: ResolveOptions,
+    name: PathBuf,
+}
+
+impl Root {
+    /// Opens the directory at `path` (resolved normally, in the caller's own root) as a root.
+    pub fn open(path: impl AsRef<Path>) -> Result<Root> {
+        let path = path.as_ref();
+        let fd = rustix::fs::open(
+            path,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::from_errno(e).context("open root", path))?;
+        Ok(Root::with_name(fd, path.to_path_buf()))
+    }
+
+    /// Uses an already-open directory fd as the root. It may be `O_PATH`.
+    pub fn from_fd(fd: OwnedFd) -> Result<Root> {
+        let name = PathBuf::from(format!("<fd {}>", std::os::fd::AsRawFd::as_raw_fd(&fd)));
+        let st =
+            rustix::fs::fstat(&fd).map_err(|e| Error::from_errno(e).context("open root", &name))?;
+        if FileType::from_mode(st.st_mode) != FileType::Dir {
+            return Err(Error::from_errno(Errno::NOTDIR).context("open root", &name));
+        }
+        Ok(Root::with_name(fd, name))
+    }
+
+    /// Opens the root directory of process `pid` through its `/proc/<pid>/root` "wormhole".
+    ///
+    /// Paths are then resolved in that process's mount namespace, as that process sees them,
+    /// even when its `/` is a different file system from ours.
+    ///
+    /// This checks that `/proc` is procfs and that the process exists (`ESRCH` otherwise). It
+    /// does not yet defend against a PID being reused between the check and the open, or
+    /// against overmounts inside `/proc`; the hardened procfs handle will.
+    pub fn for_pid(pid: u32) -> Result<Root> {
+        let name = PathBuf::from(format!("/proc/{pid}/root"));
+        let fail = |e: Error| e.context("open root", &name);
+        if pid == 0 || pid > i32::MAX as u32 {
+            return Err(fail(Error::invalid_input(
+                Errno::INVAL,
+                format!("{pid} is not a valid process id"),
+            )));
+        }
+        let proc = rustix::fs::open(
+            "/proc",
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| fail(e.into()))?;
+        if !sys::is_procfs(&proc).map_err(|e| fail(e.into()))? {
+            return Err(fail(Error::with_detail(
+                ErrorKind::SafetyViolation,
+                Errno::XDEV,
+                "/proc is not procfs",
+            )));
+        }
+        let pid_dir = rustix::fs::openat(
+            &proc,
+            pid.to_string(),
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| match e {
+            Errno::NOENT => fail(Error::from_errno(Errno::SRCH)),
+            e => fail(e.into()),
+        })?;
+        // `root` is a magic link: following it is the point.
+        let fd = rustix::fs::openat(
+            &pid_dir,
+            "root",
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| fail(e.into()))?;
+        Ok(Root::with_name(fd, name))
+    }
+
+    fn with_name(fd: OwnedFd, name: PathBuf) -> Root {
+        Root {
+            fd: Arc::new(fd),
+            opts: ResolveOptions::default(),
+            name,
+        }
+    }
+
+    /// Sets the policy (default [`Policy::InRoot`]).
+    pub fn with_policy(mut self, policy: Policy) -> Self {
+        self.opts.policy = policy;
+        self
+    }
+
+    /// Sets the resolve flags (default [`ResolveFlags::NO_MAGICLINKS`]).
+    pub fn with_flags(mut self, flags: ResolveFlags) -> Self {
+        self.opts.flags = flags;
+        self
+    }
+
+    /// Sets the backend (default [`Backend::Auto`]).
+    pub fn with_backend(mut self, backend: Backend) -> Self {
+        self.opts.backend = backend;
+        self
+    }
+
+    /// Sets all resolve options at once.
+    pub fn with_options(mut self, opts: ResolveOptions) -> Self {
+        self.opts = opts;
+        self
+    }
+
+    /// Sets the policy in place.
+    pub fn set_policy(&mut self, policy: Policy) {
+        self.opts.policy = policy;
+    }
+
+    /// Sets the resolve flags in place.
+    pub fn set_flags(&mut self, flags: ResolveFlags) {
+        self.opts.flags = flags;
+    }
+
+    /// Sets the backend in place.
+    pub fn set_backend(&mut self, backend: Backend) {
+        self.opts.backend = backend;
+    }
+
+    /// The resolve options in force.
+    pub fn options(&self) -> &ResolveOptions {
+        &self.opts
+    }
+
+    /// How this root appears in error messages: the path it was opened from,
+    /// `/proc/<pid>/root`, or `<fd N>`.
+    pub fn display_name(&self) -> &Path {
+        &self.name
+    }
+
+    /// Resolves `path` to an `O_PATH` handle, following a trailing symlink.
+    pub fn resolve(&self, path: impl AsRef<Path>) -> Result<Handle> {
+        self.resolve_handle("resolve", path.as_ref(), Trailing::Follow)
+    }
+
+    /// Resolves `path` to an `O_PATH` handle without following a trailing symlink: if the last
+    /// component is a symlink, the handle is the symlink itself.
+    pub fn resolve_nofollow(&self, path: impl AsRef<Path>) -> Result<Handle> {
+        self.resolve_handle("resolve", path.as_ref(), Trailing::NoFollow)
+    }
+
+    /// Resolves the parent of `path`, which must exist and be a directory, and returns it with
+    /// the last component, which is not looked up at all (it may be missing or a symlink).
+    ///
+    /// When `path` ends in `.`, `..` or only slashes there is no last name: the whole path is
+    /// resolved and the name is `None`.
+    pub fn resolve_parent(&self, path: impl AsRef<Path>) -> Result<(Handle, Option<OsString>)> {
+        let path = path.as_ref();
+        let resolved = self
+            .resolve_raw(path, Trailing::ExceptLast, OFlags::PATH)
+            .map_err(|e| self.annotate(e, "resolve", path))?;
+        let last = resolved.last.clone().map(OsString::from_vec);
+        // The handle is the parent: what it was resolved from is the parent part of the input.
+        let bytes = path.as_os_str().as_bytes();
+        let (input, trailing) = match (&last, resolve::split_last(bytes)) {
+            (Some(_), Some((parent, _))) => (parent, Trailing::Follow),
+            _ => (bytes, Trailing::Follow),
+        };
+        let mut resolved = resolved;
+        if let (Some(path), Some(_)) = (&mut resolved.path, &last) {
+            // The emulated walker reports the full path; the handle's own path is its parent.
+            let cut = path.iter().rposition(|&b| b == b'/').unwrap_or(0);
+            path.truncate(cut.max(1));
+        }
+        let handle = Handle::new(resolved, &self.fd, input, &self.opts, trailing);
+        Ok((handle, last))
+    }
+
+    /// Opens the file at `path` with `flags` (`O_RDONLY`, `O_WRONLY | O_TRUNC`, ...).
+    ///
+    /// A trailing symlink is followed unless `flags` has `O_NOFOLLOW`, in which case it is an
+    /// `ELOOP` error, as with `open(2)`. `O_CREAT` and `O_TMPFILE` are refused with
+    /// `InvalidInput`: creating files is a separate operation.
+    pub fn open_file(&self, path: impl AsRef<Path>, flags: OFlags) -> Result<File> {
+        let path = path.as_ref();
+        if flags.intersects(OFlags::CREATE | OFlags::TMPFILE) {
+            return Err(self.annotate(
+                Error::invalid_input(
+                    Errno::INVAL,
+                    "O_CREAT and O_TMPFILE are not accepted by open_file",
+                ),
+                "open",
+                path,
+            ));
+        }
+        let trailing = if flags.contains(OFlags::NOFOLLOW) {
+            Trailing::NoFollow
+        } else {
+            Trailing::Follow
+        };
+        let resolved = self
+            .resolve_raw(path, trailing, flags)
+            .map_err(|e| self.annotate(e, "open", path))?;
+        Ok(File::from(resolved.fd))
+    }
+
+    /// Reads the target of the symlink at `path` (the last component is not followed). Not a
+    /// symlink: `EINVAL`, as with `readlink(2)`.
+    pub fn readlink(&self, path: impl AsRef<Path>) -> Result<PathBuf> {
+        let path = path.as_ref();
+        let fail = |e: Error| self.annotate(e, "readlink", path);
+        let handle = self.resolve_handle("readlink", path, Trailing::NoFollow)?;
+        match resolve::readlink(handle.as_fd(), b"") {
+            Ok(target) => Ok(PathBuf::from(OsString::from_vec(target))),
+            // readlinkat(fd, "") on something that is not a symlink says ENOENT (the empty
+            // name); readlink(2) says EINVAL, which is what callers expect.
+            Err(Errno::NOENT) => Err(fail(Error::from_errno(Errno::INVAL))),
+            Err(e) => Err(fail(e.into())),
+        }
+    }
+
+    /// The metadata of the file at `path`, following a trailing symlink.
+    pub fn metadata(&self, path: impl AsRef<Path>) -> Result<Metadata> {
+        let path = path.as_ref();
+        let handle = self.resolve_handle("stat", path, Trailing::Follow)?;
+        handle
+            .metadata()
+            .map_err(|e| self.annotate(e, "stat", path))
+    }
+
+    /// The metadata of the file at `path`, without following a trailing symlink.
+    pub fn symlink_metadata(&self, path: impl AsRef<Path>) -> Result<Metadata> {
+        let path = path.as_ref();
+        let handle = self.resolve_handle("stat", path, Trailing::NoFollow)?;
+        handle
+            .metadata()
+            .map_err(|e| self.annotate(e, "stat", path))
+    }
+
+    /// Lists the directory at `path` (following a trailing symlink). `.` and `..` are left out.
+    pub fn read_dir(&self, path: impl AsRef<Path>) -> Result<ReadDir> {
+        let path = path.as_ref();
+        let resolved = self
+            .resolve_raw(path, Trailing::Follow, OFlags::RDONLY | OFlags::DIRECTORY)
+            .map_err(|e| self.annotate(e, "read directory", path))?;
+        ReadDir::new(resolved.fd).map_err(|e| self.annotate(e, "read directory", path))
+    }
+
+    /// The absolute path inside the root that `path` resolves to, procfsroot-style: with root
+    /// `/proc/1/root`, `/var/run/docker.sock` gives `/run/docker.sock` when `/var/run` is a
+    /// symlink to `/run`.
+    ///
+    /// The path comes from the same race-free walk that opens the file, not from a second,
+    /// lexical pass. An empty `path` means the root, as in procfsroot. For procfsroot's
+    /// semantics (`..` above the root is an error), use [`Policy::InRootStrict`].
+    pub fn eval_symlinks(&self, path: impl AsRef<Path>, mode: EvalMode) -> Result<PathBuf> {
+        let path = path.as_ref();
+        let path = if path.as_os_str().is_empty() {
+            Path::new("/")
+        } else {
+            path
+        };
+        match mode {
+            EvalMode::Full => {
+                let handle = self.resolve(path)?;
+                let found = handle.path_in_root();
+                found
+                    .map(Path::to_path_buf)
+                    .map_err(|e| self.annotate(e, "resolve", path))
+            }
+            EvalMode::ExceptLast => {
+                let (parent, last) = self.resolve_parent(path)?;
+                let parent_path = parent
+                    .path_in_root()
+                    .map_err(|e| self.annotate(e, "resolve", path))?;
+                Ok(match last {
+                    Some(name) => parent_path.join(name),
+                    None => parent_path.to_path_buf(),
+                })
+            }
+        }
+    }
+
+    fn resolve_handle(&self, op: &'static str, path: &Path, trailing: Trailing) -> Result<Handle> {
+        let resolved = self
+            .resolve_raw(path, trailing, OFlags::PATH)
+            .map_err(|e| self.annotate(e, op, path))?;
+        Ok(Handle::new(
+            resolved,
+            &self.fd,
+            path.as_os_str().as_bytes(),
+            &self.opts,
+            trailing,
+        ))
+    }
+
+    fn resolve_raw(
+        &self,
+        path: &Path,
+        trailing: Trailing,
+        flags: OFlags,
+    ) -> Result<resolve::Resolved> {
+        resolve::resolve(
+            self.fd.as_fd(),
+            path.as_os_str().as_bytes(),
+            &self.opts,
+            trailing,
+            flags,
+        )
+    }
+
+    fn annotate(&self, err: Error, op: &'static str, path: &Path) -> Error {
+        err.context(op, path).in_root(&self.name)
+    }
+}
+
+impl AsFd for Root {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
