@@ -1,1 +1,268 @@
-pub fn placeholder() {}
+//! Test-only helpers for procroot. Not published.
+//!
+//! - [`in_child`]: run a closure in a forked child process, so that irreversible process state
+//!   (a seccomp filter, a new mount namespace) never touches the test runner.
+//! - [`in_private_mount_ns`]: the same, after `unshare(CLONE_NEWNS)` and making `/` recursively
+//!   `MS_PRIVATE`, so that mounts made by the test never reach the host.
+//! - [`deny_syscalls`]: a seccomp filter that makes chosen syscalls fail with an errno, to force
+//!   fallback paths (libpathrs's CI forces its `openat2` fallback the same way).
+//! - [`require_privilege`]: privileged tests either run or fail loudly; they never pass silently.
+//! - [`Tree`]: a temporary directory tree built from a compact description.
+
+use std::ffi::CString;
+use std::io::{Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// `SYS_openat2` on x86_64 and aarch64 (the number is shared by all architectures that have it).
+pub const SYS_OPENAT2: i64 = 437;
+
+/// Runs `f` in a forked child process and waits for it. A panic in the child (or a non-zero exit,
+/// or death by a signal) becomes a panic here, with the child's panic message.
+///
+/// The child is a copy of a possibly multi-threaded test process with only the calling thread,
+/// so `f` must not depend on other threads (the allocator is fork-safe in glibc).
+pub fn in_child<F: FnOnce()>(f: F) {
+    let (mut reader, writer) = std::io::pipe().expect("pipe");
+    // SAFETY: fork(2) has no memory-safety preconditions; the child only runs `f` and exits.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+    if pid == 0 {
+        drop(reader);
+        let mut writer = writer;
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        let code = match outcome {
+            Ok(()) => 0,
+            Err(payload) => {
+                let msg = payload
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "child panicked".to_string());
+                let _ = writer.write_all(msg.as_bytes());
+                1
+            }
+        };
+        drop(writer);
+        // SAFETY: _exit(2) skips atexit handlers and buffered-IO flushes that belong to the
+        // parent's copy of the test harness.
+        unsafe { libc::_exit(code) };
+    }
+    drop(writer);
+    let mut msg = String::new();
+    let _ = reader.read_to_string(&mut msg);
+    let mut status = 0;
+    // SAFETY: `pid` is our child; `status` is a valid out-pointer.
+    let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert_eq!(rc, pid, "waitpid: {}", std::io::Error::last_os_error());
+    if libc::WIFSIGNALED(status) {
+        panic!("child killed by signal {}: {msg}", libc::WTERMSIG(status));
+    }
+    let code = libc::WEXITSTATUS(status);
+    assert!(code == 0, "child failed (exit {code}): {msg}");
+}
+
+/// Runs `f` in a forked child inside a new, private mount namespace: `unshare(CLONE_NEWNS)`,
+/// then `mount(NULL, "/", NULL, MS_REC|MS_PRIVATE)`. Nothing `f` mounts is visible to the host,
+/// and everything is torn down when the child exits.
+///
+/// Call [`require_privilege`] first.
+pub fn in_private_mount_ns<F: FnOnce()>(f: F) {
+    in_child(|| {
+        enter_private_mount_ns();
+        f()
+    })
+}
+
+/// `unshare(CLONE_NEWNS)` + recursive `MS_PRIVATE` on `/`, in the calling process. Only for a
+/// process that is about to exit (a forked child or a dedicated test process).
+pub fn enter_private_mount_ns() {
+    // SAFETY: unshare(2) with CLONE_NEWNS only changes this process's mount namespace.
+    let rc = unsafe { libc::unshare(libc::CLONE_NEWNS) };
+    assert_eq!(rc, 0, "unshare(CLONE_NEWNS): {}", std::io::Error::last_os_error());
+    mount_raw(None, "/", None, libc::MS_REC | libc::MS_PRIVATE, None)
+        .expect("make / MS_PRIVATE recursively");
+}
+
+/// `mount(2)`, for tests in a private mount namespace.
+pub fn mount_raw(
+    source: Option<&str>,
+    target: impl AsRef<Path>,
+    fstype: Option<&str>,
+    flags: libc::c_ulong,
+    data: Option<&str>,
+) -> std::io::Result<()> {
+    let source = source.map(|s| CString::new(s).unwrap());
+    let target = CString::new(target.as_ref().as_os_str().as_bytes()).unwrap();
+    let fstype = fstype.map(|s| CString::new(s).unwrap());
+    let data = data.map(|s| CString::new(s).unwrap());
+    let ptr = |c: &Option<CString>| c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
+    // SAFETY: every pointer is NUL-terminated and outlives the call, or is null where mount(2)
+    // allows it.
+    let rc = unsafe {
+        libc::mount(
+            ptr(&source),
+            target.as_ptr(),
+            ptr(&fstype),
+            flags,
+            ptr(&data).cast(),
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Installs a seccomp filter on the calling thread that makes each syscall in `syscalls` fail with
+/// `errno` and allows everything else. Irreversible: call it in a child ([`in_child`]).
+pub fn deny_syscalls(syscalls: &[i64], errno: i32) {
+    // Classic BPF: load the syscall number, compare with each, return ERRNO or ALLOW. The
+    // architecture is not checked because the filter only narrows what this test process can do.
+    const LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
+    const JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+    const RET_K: u16 = 0x06; // BPF_RET | BPF_K
+    const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
+    const SECCOMP_RET_ERRNO: u32 = 0x0005_0000;
+    let stmt = |code, k| libc::sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let mut prog = vec![stmt(LD_W_ABS, 0)]; // offsetof(struct seccomp_data, nr)
+    for &nr in syscalls {
+        prog.push(libc::sock_filter {
+            code: JEQ_K,
+            jt: 0,
+            jf: 1,
+            k: nr as u32,
+        });
+        prog.push(stmt(RET_K, SECCOMP_RET_ERRNO | (errno as u32 & 0xffff)));
+    }
+    prog.push(stmt(RET_K, SECCOMP_RET_ALLOW));
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_mut_ptr(),
+    };
+    // SAFETY: PR_SET_NO_NEW_PRIVS takes plain integers; PR_SET_SECCOMP gets a pointer to a
+    // valid sock_fprog whose filter array outlives the call (the kernel copies it).
+    unsafe {
+        assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+        let rc = libc::prctl(
+            libc::PR_SET_SECCOMP,
+            libc::SECCOMP_MODE_FILTER,
+            &fprog as *const libc::sock_fprog,
+        );
+        assert_eq!(rc, 0, "seccomp: {}", std::io::Error::last_os_error());
+    }
+}
+
+/// Whether this process can do privileged things (mount namespaces, mounts): effective uid 0.
+pub fn is_privileged() -> bool {
+    // SAFETY: geteuid(2) cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Checks that the test has the privilege it needs. Without it, the test fails with a message
+/// naming `what` it needs, unless `PROCROOT_SKIP_PRIVILEGED=1` is set, in which case it prints a
+/// loud `SKIPPED` line and returns `false`. A privileged test therefore never passes silently.
+#[must_use]
+pub fn require_privilege(what: &str) -> bool {
+    if is_privileged() {
+        return true;
+    }
+    if std::env::var_os("PROCROOT_SKIP_PRIVILEGED").is_some_and(|v| v == "1") {
+        eprintln!("SKIPPED (not root): this test needs {what}");
+        return false;
+    }
+    panic!(
+        "this test needs {what} (run as root), or set PROCROOT_SKIP_PRIVILEGED=1 to skip it loudly"
+    );
+}
+
+/// A temporary directory tree, removed on drop.
+pub struct Tree {
+    dir: tempfile::TempDir,
+}
+
+impl Tree {
+    /// Builds a tree from lines such as:
+    ///
+    /// ```text
+    /// dir a/b
+    /// file a/b/c contents
+    /// symlink a/link ../target
+    /// ```
+    ///
+    /// Parents are created as needed. A file's contents are the rest of the line (may be empty).
+    pub fn new(spec: &str) -> Tree {
+        let tree = Tree {
+            dir: tempfile::Builder::new()
+                .prefix("procroot-test-")
+                .tempdir()
+                .expect("tempdir"),
+        };
+        for line in spec.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            let mut parts = line.splitn(3, ' ');
+            let kind = parts.next().unwrap();
+            let path = parts.next().expect("a path");
+            let rest = parts.next().unwrap_or("");
+            match kind {
+                "dir" => tree.mkdir(path),
+                "file" => tree.write(path, rest.as_bytes()),
+                "symlink" => tree.symlink(rest, path),
+                other => panic!("unknown tree entry kind {other:?}"),
+            }
+        }
+        tree
+    }
+
+    /// The tree's top directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `path` joined under the tree.
+    pub fn join(&self, path: impl AsRef<Path>) -> PathBuf {
+        self.dir.path().join(path)
+    }
+
+    /// Creates a directory (and its parents).
+    pub fn mkdir(&self, path: impl AsRef<Path>) {
+        std::fs::create_dir_all(self.join(path)).expect("mkdir");
+    }
+
+    /// Writes a file (creating its parents).
+    pub fn write(&self, path: impl AsRef<Path>, contents: &[u8]) {
+        let full = self.join(path);
+        if let Some(parent) = full.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir parent");
+        }
+        std::fs::write(full, contents).expect("write");
+    }
+
+    /// Creates a symlink at `link` (creating its parents) whose target is `target`, verbatim.
+    pub fn symlink(&self, target: impl AsRef<Path>, link: impl AsRef<Path>) {
+        let full = self.join(link);
+        if let Some(parent) = full.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir parent");
+        }
+        std::os::unix::fs::symlink(target, full).expect("symlink");
+    }
+}
+
+/// The `(st_dev, st_ino)` of `path` without following a final symlink: the identity tests use to
+/// compare results.
+pub fn identity(path: impl AsRef<Path>) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    let md = std::fs::symlink_metadata(path).expect("lstat");
+    (md.dev(), md.ino())
+}
+
+/// The `(st_dev, st_ino)` of an open fd.
+pub fn fd_identity(fd: impl std::os::fd::AsFd) -> (u64, u64) {
+    let st = rustix::fs::fstat(fd).expect("fstat");
+    (st.st_dev, st.st_ino)
+}
