@@ -27,6 +27,7 @@
 
 #![forbid(unsafe_code)]
 
+use std::borrow::Cow;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use rustix::fs::{FileType, Mode, OFlags};
@@ -40,36 +41,33 @@ use crate::sys::{self, MountId, MAXSYMLINKS, PATH_MAX};
 
 /// The directories the walk descended through, below the root, with their names.
 struct Stack {
-    fds: Vec<OwnedFd>,
+    /// Each directory fd with `names.len()` before its name was pushed, to pop names without
+    /// searching.
+    fds: Vec<(OwnedFd, usize)>,
     /// `/a/b/c`: the path inside the root of the top of the stack; empty for the root itself.
     names: Vec<u8>,
-    /// `names.len()` before each push, to pop names without searching.
-    marks: Vec<usize>,
 }
 
 impl Stack {
     fn new() -> Self {
         Stack {
             fds: Vec::with_capacity(16),
-            names: Vec::with_capacity(128),
-            marks: Vec::with_capacity(16),
+            names: Vec::with_capacity(256),
         }
     }
 
     fn top<'a>(&'a self, root: BorrowedFd<'a>) -> BorrowedFd<'a> {
-        self.fds.last().map_or(root, |fd| fd.as_fd())
+        self.fds.last().map_or(root, |(fd, _)| fd.as_fd())
     }
 
     fn push(&mut self, fd: OwnedFd, name: &[u8]) {
-        self.marks.push(self.names.len());
+        self.fds.push((fd, self.names.len()));
         self.names.push(b'/');
         self.names.extend_from_slice(name);
-        self.fds.push(fd);
     }
 
     fn pop(&mut self) -> Option<OwnedFd> {
-        let fd = self.fds.pop()?;
-        let mark = self.marks.pop().unwrap_or(0);
+        let (fd, mark) = self.fds.pop()?;
         self.names.truncate(mark);
         Some(fd)
     }
@@ -77,12 +75,12 @@ impl Stack {
     fn clear(&mut self) {
         self.fds.clear();
         self.names.clear();
-        self.marks.clear();
     }
 
-    /// The in-root path of the top of the stack, with `name` appended if given.
-    fn path_with(&self, name: Option<&[u8]>) -> Vec<u8> {
-        let mut path = self.names.clone();
+    /// The in-root path of the top of the stack, with `name` appended if given. Called once, at
+    /// the end of the walk, so it takes the buffer instead of copying it.
+    fn take_path(&mut self, name: Option<&[u8]>) -> Vec<u8> {
+        let mut path = std::mem::take(&mut self.names);
         if let Some(name) = name {
             path.push(b'/');
             path.extend_from_slice(name);
@@ -141,7 +139,8 @@ impl Walker<'_> {
             return Err(Errno::XDEV);
         }
         let mut stack = Stack::new();
-        let mut buf: Vec<u8> = path.to_vec();
+        // The input is only copied once a symlink has to be spliced into it.
+        let mut buf: Cow<'_, [u8]> = Cow::Borrowed(path);
         let mut pos = 0;
         let mut links_followed = 0u32;
 
@@ -174,11 +173,11 @@ impl Walker<'_> {
 
             if c.is_last && self.trailing == Trailing::ExceptLast {
                 let name = c.name.to_vec();
-                let path = stack.path_with(Some(&name));
-                let fd = match stack.pop() {
-                    Some(fd) => fd,
+                let fd = match stack.fds.pop() {
+                    Some((fd, _)) => fd,
                     None => self.reopen_dir(self.root, OFlags::PATH | OFlags::DIRECTORY)?,
                 };
+                let path = stack.take_path(Some(&name));
                 return Ok(Resolved::emulated(fd, path, Some(name)));
             }
 
@@ -211,17 +210,16 @@ impl Walker<'_> {
             match self.open_component(parent, c.name, open_flags, follow)? {
                 Step::Opened(fd) => {
                     if c.is_last {
-                        let path = stack.path_with(Some(c.name));
                         let fd = if xdev_probe {
                             let flags = (open_flags - OFlags::PATH) | self.oflags;
                             reopen_checked(stack.top(self.root), c.name, flags, &fd)?
                         } else {
                             fd
                         };
+                        let path = stack.take_path(Some(c.name));
                         return Ok(Resolved::emulated(fd, path, None));
                     }
-                    let name = c.name.to_vec();
-                    stack.push(fd, &name);
+                    stack.push(fd, c.name);
                 }
                 Step::Symlink(target) => {
                     let parent = stack.top(self.root);
@@ -237,12 +235,11 @@ impl Walker<'_> {
                     }
                     // Splice the target in place of the name: the rest of the path (starting
                     // with its slash, or empty) follows the target.
+                    // The kernel has no limit on this total (it keeps a stack of link bodies);
+                    // the 40-link budget bounds it to about 41 * PATH_MAX.
                     let mut next = target;
                     next.extend_from_slice(&buf[pos..]);
-                    if next.len() >= PATH_MAX * 2 {
-                        return Err(Errno::NAMETOOLONG);
-                    }
-                    buf = next;
+                    buf = Cow::Owned(next);
                     pos = 0;
                 }
             }
@@ -330,18 +327,18 @@ impl Walker<'_> {
 
     /// The walk ended on the directory at the top of the stack (`.`, `..`, or only slashes).
     fn finish_at_dir(&self, stack: &mut Stack) -> Result<Resolved, Errno> {
-        let path = stack.path_with(None);
         let wants_plain_path = self.oflags.contains(OFlags::PATH)
             && (self.oflags
                 - (OFlags::PATH | OFlags::NOFOLLOW | OFlags::DIRECTORY | OFlags::CLOEXEC))
                 .is_empty();
-        let fd = match stack.pop() {
+        let fd = match stack.fds.pop() {
             // The stack already holds exactly the O_PATH directory fd the caller wants.
-            Some(fd) if wants_plain_path => fd,
-            Some(fd) => self.reopen_dir(fd.as_fd(), self.oflags)?,
+            Some((fd, _)) if wants_plain_path => fd,
+            Some((fd, _)) => self.reopen_dir(fd.as_fd(), self.oflags)?,
             None => self.reopen_dir(self.root, self.oflags)?,
         };
-        Ok(Resolved::emulated(fd, path, None))
+        // Popping the fd above left the names alone: they still name this directory.
+        Ok(Resolved::emulated(fd, stack.take_path(None), None))
     }
 
     /// Opens the directory `dir` itself with `flags`.
