@@ -8,7 +8,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use procroot::{BackendUsed, ErrorKind, FileType, Handle, OFlags, Root};
+use procroot::{BackendUsed, FileType, Handle, OFlags, Root};
 use serde_json::{Map, Value};
 
 use crate::cli::{CatArgs, LsArgs, ReadlinkArgs, ResolveArgs, RootOpts, StatArgs};
@@ -88,16 +88,10 @@ fn resolve_except_last(root: &Root, path: &Path, want_type: bool) -> procroot::R
             backend,
         });
     };
+    // The name is one component, looked up without following it in the directory that was
+    // just resolved, so it cannot name anything else.
     let file_type = if want_type {
-        // The name is one component (never `.` or `..`), looked up without following it in the
-        // directory that was just resolved, so it cannot name anything else. It is not a walk,
-        // so --no-xdev and --no-symlinks (which apply to the walk to the parent) do not apply.
-        let dir = Root::from_fd(parent.into_fd())?.with_backend(root.options().backend);
-        match dir.symlink_metadata(&name) {
-            Ok(md) => Some(FileType::from(md.file_type())),
-            Err(e) if e.kind() == ErrorKind::NotFound => None,
-            Err(e) => return Err(e),
-        }
+        parent.entry_type(&name)?
     } else {
         None
     };
@@ -177,13 +171,10 @@ pub fn ls(args: &LsArgs) -> Result<ExitCode, Failure> {
     } else {
         None
     };
-    // List exactly the directory that was resolved: it becomes a root of its own and `.` is
-    // read in it. A symlink (with --nofollow) or a non-directory is ENOTDIR here.
-    let dir = Root::from_fd(handle.into_fd())
-        .map_err(fail)?
-        .with_options(*root.options());
-    let mut entries = dir
-        .read_dir(".")
+    // List exactly the directory that was resolved. A symlink (with --nofollow) or a
+    // non-directory is ENOTDIR here.
+    let mut entries = handle
+        .read_dir()
         .map_err(fail)?
         .collect::<procroot::Result<Vec<_>>>()
         .map_err(fail)?;
@@ -302,11 +293,9 @@ impl StatInfo {
 pub fn readlink(args: &ReadlinkArgs) -> Result<ExitCode, Failure> {
     let root = open_root(&args.root)?;
     let fail = |e: procroot::Error| Failure::new("readlink", &args.path, &e);
-    let target = root.readlink(&args.path).map_err(fail)?;
+    let link = root.resolve_nofollow(&args.path).map_err(fail)?;
+    let target = link.readlink().map_err(fail)?;
     if args.root.json {
-        // The link's own path inside the root. This is a second resolution of the same path;
-        // see the crate documentation.
-        let link = root.resolve_nofollow(&args.path).map_err(fail)?;
         let mut obj = Map::new();
         insert_os(
             &mut obj,

@@ -6,9 +6,6 @@
 //! Exit status: 0 on success, 1 when an operation failed (reported on stderr as
 //! `procroot: <command> <path>: <description> (<ERRNO>)`, and with `--json` also as an
 //! `{"error": ...}` object on stdout), 2 for usage errors (clap's default).
-//!
-//! Known limitation: `readlink --json` resolves the path twice (once to read the link, once for
-//! the link's in-root path) because the library has no readlink on a [`procroot::Handle`].
 
 #![forbid(unsafe_code)]
 
@@ -30,24 +27,30 @@ fn main() -> ExitCode {
     let json = cli.command.root_opts().json;
     match run(&cli.command) {
         Ok(code) => code,
-        // The reader went away (`procroot cat big | head`): nothing is wrong.
-        Err(failure) if failure.is_broken_pipe() => ExitCode::SUCCESS,
-        Err(failure) => {
-            failure.report(json);
-            ExitCode::from(1)
-        }
+        Err(err) => match err.downcast_ref::<Failure>() {
+            // The reader went away (`procroot cat big | head`): nothing is wrong.
+            Some(failure) if failure.is_broken_pipe() => ExitCode::SUCCESS,
+            Some(failure) => {
+                failure.report(json);
+                ExitCode::from(1)
+            }
+            None => {
+                eprintln!("procroot: {err:#}");
+                ExitCode::from(1)
+            }
+        },
     }
 }
 
-/// Runs one subcommand. An `Err` is a failure that has not been reported yet; failures that
-/// were reported along the way (`cat` goes on after a file it cannot read) show in the exit
-/// code.
-fn run(command: &Command) -> Result<ExitCode, Failure> {
-    match command {
-        Command::Resolve(args) => commands::resolve(args),
-        Command::Cat(args) => commands::cat(args),
-        Command::Ls(args) => commands::ls(args),
-        Command::Stat(args) => commands::stat(args),
-        Command::Readlink(args) => commands::readlink(args),
-    }
+/// Runs one subcommand. An `Err` is a failure that has not been reported yet (a [`Failure`]
+/// carries the errno for `--json`); failures that were reported along the way (`cat` goes on
+/// after a file it cannot read) show in the exit code.
+fn run(command: &Command) -> anyhow::Result<ExitCode> {
+    Ok(match command {
+        Command::Resolve(args) => commands::resolve(args)?,
+        Command::Cat(args) => commands::cat(args)?,
+        Command::Ls(args) => commands::ls(args)?,
+        Command::Stat(args) => commands::stat(args)?,
+        Command::Readlink(args) => commands::readlink(args)?,
+    })
 }

@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use rustix::io::Errno;
+use procroot::Errno;
 use serde_json::{json, Map, Value};
 
 /// An operation that failed: what was being done (`resolve /nope`) and the errno it failed with.
@@ -20,6 +20,14 @@ pub struct Failure {
     /// The human-readable cause, such as `No such file or directory`.
     description: String,
 }
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+impl std::error::Error for Failure {}
 
 impl Failure {
     /// A library error, in the context of `command` on `path` (both as the user gave them).
