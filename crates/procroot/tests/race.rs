@@ -1,0 +1,516 @@
+//! Race tests: the rename-exchange attack.
+//!
+//! Modelled on the kernel's openat2 selftest (`tools/testing/selftests/openat2/
+//! rename_attack_test.c`): an attacker process swaps a directory inside the root with a
+//! directory outside it, over and over, with `renameat2(RENAME_EXCHANGE)`. A resolver that
+//! opens `..` for real can be carried out of the root when the directory it stands in is
+//! swapped out from under it. Meanwhile the test resolves `..`-heavy paths and checks every
+//! successful result: it must be the in-root object the path names, never anything outside.
+//!
+//! ```text
+//! top/
+//! |-- root/               <- the Root
+//! |   |-- a/
+//! |   |   |-- b/          <- swapped with top/outside/x, over and over
+//! |   |   |   `-- c/d/
+//! |   |   `-- secret      (a decoy file)
+//! |   `-- outside/secret  (a decoy file)
+//! `-- outside/            <- never inside the root
+//!     |-- secret          (the file an escape would reach)
+//!     `-- x/c/d/          <- takes b's place inside the root half of the time
+//! ```
+//!
+//! Every probe path names something that exists in both states, so an honest resolution always
+//! succeeds or detects the race (`EAGAIN`, `EXDEV`); an escape lands on `top/outside/secret`,
+//! `top/outside`, `top` or above. Errors are acceptable (detection is a correct outcome); a
+//! success on any object that is never inside the root is an escape, and a success on an
+//! in-root object other than the one the path names is a wrong answer. Both must be zero.
+//!
+//! Each policy × backend runs [`CI_ITERATIONS`] resolutions, alternating `resolve` and
+//! `resolve_parent` (the except-last walk); `PROCROOT_RACE_LONG=1` runs [`LONG_ITERATIONS`].
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use procroot::{Backend, OFlags, Policy, Root};
+use procroot_testutil::{fd_identity, identity};
+use rustix::fs::Mode;
+use rustix::io::Errno;
+
+/// Resolutions per policy × backend in the default (CI) mode.
+const CI_ITERATIONS: usize = 20_000;
+/// Resolutions per policy × backend with `PROCROOT_RACE_LONG=1`.
+const LONG_ITERATIONS: usize = 1_000_000;
+/// The attack must have swapped at least this often during a run, or it proved nothing.
+const MIN_SWAPS: u64 = 1_000;
+
+fn iterations() -> usize {
+    if std::env::var_os("PROCROOT_RACE_LONG").is_some_and(|v| v == "1") {
+        LONG_ITERATIONS
+    } else {
+        CI_ITERATIONS
+    }
+}
+
+/// A path to resolve under attack, and what it names when nobody escapes.
+#[derive(Clone, Copy)]
+struct Probe {
+    path: &'static str,
+    /// What it names under [`Policy::InRoot`] (a path relative to the root, `""` for the root).
+    in_root: &'static str,
+    /// What it names under [`Policy::InRootStrict`] and [`Policy::Beneath`]; `None` when it
+    /// climbs above the root, which those policies refuse with `EXDEV`.
+    strict: Option<&'static str>,
+}
+
+const PROBES: &[Probe] = &[
+    // From b/c, `../..` climbs out of the root if b is swapped out meanwhile, and `secret` is
+    // then the real secret next to it.
+    Probe {
+        path: "a/b/c/../../secret",
+        in_root: "a/secret",
+        strict: Some("a/secret"),
+    },
+    // Four levels up from b/c/d is the root, or, after an escape, `top`, whose `outside/secret`
+    // is the real secret.
+    Probe {
+        path: "a/b/c/d/../../../../outside/secret",
+        in_root: "outside/secret",
+        strict: Some("outside/secret"),
+    },
+    Probe {
+        path: "a/b/c/d/../../../..",
+        in_root: "",
+        strict: Some(""),
+    },
+    Probe {
+        path: "a/b/../../..//../a/b/c/../../..",
+        in_root: "",
+        strict: None,
+    },
+    Probe {
+        path: "a/b/c/d/../../../../../../../../../../outside/secret",
+        in_root: "outside/secret",
+        strict: None,
+    },
+    // The selftest's shape: many short down-and-up trips through the swapped directory.
+    Probe {
+        path: "a/b/c/../../b/c/../../b/c/../../b/c/../../b/c/../../b/c/../../b/c/../..",
+        in_root: "a",
+        strict: Some("a"),
+    },
+];
+
+/// What is done with a probe path.
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    /// `Root::resolve`: the object itself.
+    Resolve,
+    /// `Root::resolve_parent`: the parent of the last component (the except-last walk).
+    ResolveParent,
+}
+
+impl Op {
+    /// What `path`, which names `rel` (relative to the root), gives with this operation.
+    fn expected<'a>(self, path: &str, rel: &'a str) -> &'a str {
+        match self {
+            // A path ending in `..` has no last name, and is resolved in full.
+            Op::ResolveParent if !path.ends_with("..") => rel.rsplit_once('/').map_or("", |p| p.0),
+            _ => rel,
+        }
+    }
+}
+
+/// The directory layout (see the module docs), removed on drop.
+struct Layout {
+    dir: tempfile::TempDir,
+    /// Every object that is ever inside the root, whichever way round the swap is.
+    in_root: HashSet<(u64, u64)>,
+    /// Names for objects, for the summary.
+    names: HashMap<(u64, u64), String>,
+}
+
+impl Layout {
+    fn new() -> Layout {
+        let dir = tempfile::Builder::new()
+            .prefix("procroot-race-")
+            .tempdir()
+            .expect("tempdir");
+        let top = dir.path();
+        for d in ["root/a/b/c/d", "root/outside", "outside/x/c/d"] {
+            std::fs::create_dir_all(top.join(d)).expect("mkdir");
+        }
+        std::fs::write(top.join("root/a/secret"), b"decoy a/secret").expect("write");
+        std::fs::write(top.join("root/outside/secret"), b"decoy outside/secret").expect("write");
+        std::fs::write(top.join("outside/secret"), b"SECRET").expect("write");
+
+        let mut names = HashMap::new();
+        for rel in [
+            "root",
+            "root/a",
+            "root/a/b",
+            "root/a/b/c",
+            "root/a/b/c/d",
+            "root/a/secret",
+            "root/outside",
+            "root/outside/secret",
+            "outside/x",
+            "outside/x/c",
+            "outside/x/c/d",
+        ] {
+            names.insert(identity(top.join(rel)), rel.to_string());
+        }
+        let in_root = names.keys().copied().collect();
+        for rel in ["outside", "outside/secret"] {
+            names.insert(identity(top.join(rel)), format!("{rel} (OUTSIDE THE ROOT)"));
+        }
+        names.insert(identity(top), "top (OUTSIDE THE ROOT)".to_string());
+        Layout {
+            dir,
+            in_root,
+            names,
+        }
+    }
+
+    fn top(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn root(&self) -> PathBuf {
+        self.top().join("root")
+    }
+
+    /// The identity of `rel` (relative to the root) before the attack starts.
+    fn id_in_root(&self, rel: &str) -> (u64, u64) {
+        identity(self.root().join(rel))
+    }
+
+    fn name(&self, id: (u64, u64)) -> String {
+        self.names
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| format!("dev {} ino {} (OUTSIDE THE ROOT)", id.0, id.1))
+    }
+}
+
+/// `renameat2(RENAME_EXCHANGE)`; rustix's wrapper would do, but the attacker runs in a forked
+/// child where only async-signal-safe calls belong, so both sides use the raw syscall.
+fn exchange(dir1: i32, name1: &CString, dir2: i32, name2: &CString) -> std::io::Result<()> {
+    // SAFETY: the names are NUL-terminated and outlive the call; the fds are plain integers.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            dir1,
+            name1.as_ptr(),
+            dir2,
+            name2.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// The attacker: a forked process that exchanges two directories until it is killed. Killed
+/// and reaped on drop, so it never outlives the test, even on a panic.
+struct Attacker {
+    pid: libc::pid_t,
+    /// A page shared with the child (`MAP_SHARED | MAP_ANONYMOUS`) holding its swap counter.
+    shared: *mut libc::c_void,
+}
+
+const SHARED_LEN: usize = 4096;
+
+impl Attacker {
+    /// Starts swapping `dir1/name1` with `dir2/name2`.
+    fn spawn(dir1: &OwnedFd, name1: &str, dir2: &OwnedFd, name2: &str) -> Attacker {
+        let (name1, name2) = (CString::new(name1).unwrap(), CString::new(name2).unwrap());
+        let (fd1, fd2) = (dir1.as_raw_fd(), dir2.as_raw_fd());
+        // The attack needs RENAME_EXCHANGE support on this file system: try it once (and back).
+        exchange(fd1, &name1, fd2, &name2).expect("renameat2(RENAME_EXCHANGE) is supported");
+        exchange(fd1, &name1, fd2, &name2).expect("renameat2(RENAME_EXCHANGE) back");
+
+        // SAFETY: an anonymous shared mapping; no existing memory is touched.
+        let shared = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                SHARED_LEN,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(
+            shared,
+            libc::MAP_FAILED,
+            "mmap: {}",
+            std::io::Error::last_os_error()
+        );
+        // SAFETY: getpid(2) cannot fail.
+        let parent = unsafe { libc::getpid() };
+        // SAFETY: the child only makes raw syscalls and touches the shared page, then is killed.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+        if pid == 0 {
+            // SAFETY: plain syscalls with integer arguments; the counter lives in the shared
+            // page, which is mapped, aligned and zeroed, and outlives this process.
+            unsafe {
+                // If the test process dies without killing us, die too.
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                if libc::getppid() != parent {
+                    libc::_exit(0);
+                }
+                let swaps = &*(shared as *const AtomicU64);
+                loop {
+                    let rc = libc::syscall(
+                        libc::SYS_renameat2,
+                        fd1,
+                        name1.as_ptr(),
+                        fd2,
+                        name2.as_ptr(),
+                        libc::RENAME_EXCHANGE,
+                    );
+                    if rc == 0 {
+                        swaps.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+        Attacker { pid, shared }
+    }
+
+    /// How many exchanges the attacker has made so far.
+    fn swaps(&self) -> u64 {
+        // SAFETY: the page stays mapped until drop and holds a zero-initialised AtomicU64.
+        unsafe { &*(self.shared as *const AtomicU64) }.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Attacker {
+    fn drop(&mut self) {
+        // SAFETY: `pid` is our own child, not yet reaped; `shared` is our mapping.
+        unsafe {
+            libc::kill(self.pid, libc::SIGKILL);
+            let mut status = 0;
+            libc::waitpid(self.pid, &mut status, 0);
+            libc::munmap(self.shared, SHARED_LEN);
+        }
+    }
+}
+
+/// What one policy × backend run saw.
+#[derive(Default)]
+struct Tally {
+    iterations: usize,
+    successes: usize,
+    errors: BTreeMap<String, usize>,
+    escapes: Vec<String>,
+    wrong: Vec<String>,
+}
+
+/// Resolves the probes under attack `iterations` times with `resolve`, classifying each result.
+fn attack(
+    layout: &Layout,
+    probes: &[Probe],
+    policy: Policy,
+    label: &str,
+    iterations: usize,
+    ops: &[Op],
+    mut resolve: impl FnMut(&str, Op) -> Result<(u64, u64), Errno>,
+) -> (Tally, u64) {
+    // expected[probe][op]
+    let expected: Vec<Vec<Option<(u64, u64)>>> = probes
+        .iter()
+        .map(|p| {
+            let rel = match policy {
+                Policy::InRoot => Some(p.in_root),
+                Policy::InRootStrict | Policy::Beneath => p.strict,
+            };
+            ops.iter()
+                .map(|op| rel.map(|r| layout.id_in_root(op.expected(p.path, r))))
+                .collect()
+        })
+        .collect();
+
+    let root_dir = open_dir(&layout.top().join("root/a"));
+    let outside_dir = open_dir(&layout.top().join("outside"));
+    let attacker = Attacker::spawn(&root_dir, "b", &outside_dir, "x");
+
+    let mut tally = Tally {
+        iterations,
+        ..Tally::default()
+    };
+    let start = Instant::now();
+    for i in 0..iterations {
+        let which = i % probes.len();
+        let probe = &probes[which];
+        let op_index = (i / probes.len()) % ops.len();
+        let op = ops[op_index];
+        match resolve(probe.path, op) {
+            Ok(id) if !layout.in_root.contains(&id) => {
+                tally
+                    .escapes
+                    .push(format!("{op:?} {} -> {}", probe.path, layout.name(id)));
+            }
+            Ok(id) if Some(id) != expected[which][op_index] => {
+                tally
+                    .wrong
+                    .push(format!("{op:?} {} -> {}", probe.path, layout.name(id)));
+            }
+            Ok(_) => tally.successes += 1,
+            Err(errno) => {
+                *tally
+                    .errors
+                    .entry(procroot::sys::errno_name(errno).to_string())
+                    .or_default() += 1;
+            }
+        }
+    }
+    let elapsed = start.elapsed();
+    let swaps = attacker.swaps();
+    drop(attacker);
+
+    println!(
+        "{label}: {} iterations in {:.2?}, {} swaps by the attacker, {} successes, errors {:?}, \
+         {} wrong, {} escapes",
+        tally.iterations,
+        elapsed,
+        swaps,
+        tally.successes,
+        tally.errors,
+        tally.wrong.len(),
+        tally.escapes.len()
+    );
+    (tally, swaps)
+}
+
+fn open_dir(path: &Path) -> OwnedFd {
+    rustix::fs::open(
+        path,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .expect("open dir")
+}
+
+/// Runs the attack against `Root` with the given policy and backend, and asserts no escapes.
+fn race(policy: Policy, backend: Backend) {
+    let layout = Layout::new();
+    let root = Root::open(layout.root())
+        .expect("open root")
+        .with_policy(policy)
+        .with_backend(backend);
+    let label = format!("{policy:?} / {backend:?}");
+    let ops = [Op::Resolve, Op::ResolveParent];
+    let (tally, swaps) = attack(
+        &layout,
+        PROBES,
+        policy,
+        &label,
+        iterations(),
+        &ops,
+        |path, op| {
+            let handle = match op {
+                Op::Resolve => root.resolve(path),
+                Op::ResolveParent => root.resolve_parent(path).map(|(h, _)| h),
+            };
+            handle.map(|h| fd_identity(&h)).map_err(|e| e.errno())
+        },
+    );
+    assert!(
+        swaps >= MIN_SWAPS,
+        "{label}: the attacker swapped only {swaps} times; the attack was not real"
+    );
+    assert!(
+        tally.escapes.is_empty(),
+        "{label}: {} escapes out of the root, e.g. {:?}",
+        tally.escapes.len(),
+        &tally.escapes[..tally.escapes.len().min(5)]
+    );
+    assert!(
+        tally.wrong.is_empty(),
+        "{label}: {} wrong (in-root but not the named) results, e.g. {:?}",
+        tally.wrong.len(),
+        &tally.wrong[..tally.wrong.len().min(5)]
+    );
+    assert!(
+        tally.successes > 0 || policy != Policy::InRoot,
+        "{label}: not a single resolution succeeded; the test proves nothing"
+    );
+}
+
+#[test]
+fn rename_exchange_in_root_emulated() {
+    race(Policy::InRoot, Backend::Emulated);
+}
+
+#[test]
+fn rename_exchange_in_root_kernel() {
+    race(Policy::InRoot, Backend::Kernel);
+}
+
+#[test]
+fn rename_exchange_in_root_strict_emulated() {
+    race(Policy::InRootStrict, Backend::Emulated);
+}
+
+#[test]
+fn rename_exchange_in_root_strict_kernel() {
+    race(Policy::InRootStrict, Backend::Kernel);
+}
+
+#[test]
+fn rename_exchange_beneath_emulated() {
+    race(Policy::Beneath, Backend::Emulated);
+}
+
+#[test]
+fn rename_exchange_beneath_kernel() {
+    race(Policy::Beneath, Backend::Kernel);
+}
+
+/// The control: a plain `openat(2)` of the paths that stay inside the root when nobody races,
+/// which opens `..` for real. It is not asserted to escape (that depends on scheduling), only
+/// reported, to show what the attack does to a resolver without protection.
+#[test]
+fn rename_exchange_naive_openat_control() {
+    let layout = Layout::new();
+    let root_fd = open_dir(&layout.root());
+    let probes: Vec<Probe> = PROBES
+        .iter()
+        .copied()
+        .filter(|p| p.strict.is_some())
+        .collect();
+    let (tally, swaps) = attack(
+        &layout,
+        &probes,
+        Policy::InRoot,
+        "naive openat (control)",
+        iterations(),
+        &[Op::Resolve],
+        |path, _| {
+            rustix::fs::openat(
+                root_fd.as_fd(),
+                path,
+                OFlags::PATH | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map(|fd| fd_identity(&fd))
+        },
+    );
+    assert!(
+        swaps >= MIN_SWAPS,
+        "the attacker swapped only {swaps} times"
+    );
+    if let Some(example) = tally.escapes.first() {
+        println!("naive openat escaped, for example: {example}");
+    }
+}
