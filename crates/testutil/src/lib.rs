@@ -79,7 +79,12 @@ pub fn in_private_mount_ns<F: FnOnce()>(f: F) {
 pub fn enter_private_mount_ns() {
     // SAFETY: unshare(2) with CLONE_NEWNS only changes this process's mount namespace.
     let rc = unsafe { libc::unshare(libc::CLONE_NEWNS) };
-    assert_eq!(rc, 0, "unshare(CLONE_NEWNS): {}", std::io::Error::last_os_error());
+    assert_eq!(
+        rc,
+        0,
+        "unshare(CLONE_NEWNS): {}",
+        std::io::Error::last_os_error()
+    );
     mount_raw(None, "/", None, libc::MS_REC | libc::MS_PRIVATE, None)
         .expect("make / MS_PRIVATE recursively");
 }

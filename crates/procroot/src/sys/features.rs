@@ -4,19 +4,56 @@
 //! later (by a container runtime, right before exec) can take a syscall away; a failure, on the
 //! other hand, does not heal, and re-probing a missing syscall on every call would double its cost.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use rustix::fd::AsFd;
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 
 static OPENAT2_UNAVAILABLE: AtomicBool = AtomicBool::new(false);
+static DISABLED: AtomicU32 = AtomicU32::new(0);
+
+/// A kernel feature that procroot can be told not to use, to exercise its fallbacks on a kernel
+/// that has everything (tests, and reproducing a user's older kernel).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Feature {
+    /// `openat2(2)`: the kernel resolver backend and procfs lookups.
+    Openat2,
+    /// `fsopen(2)`/`fsmount(2)`: private procfs instances.
+    Fsopen,
+    /// `open_tree(2)` with `OPEN_TREE_CLONE`: cloned procfs mounts.
+    OpenTree,
+    /// `STATX_MNT_ID_UNIQUE`: never-reused mount ids (the 5.8 `STATX_MNT_ID` is used instead).
+    StatxMntIdUnique,
+    /// procfs's `pidns=` mount option (Linux 6.18): without it, a helper process makes the
+    /// instance from inside the namespace.
+    ProcPidnsOption,
+}
+
+impl Feature {
+    fn bit(self) -> u32 {
+        1 << self as u32
+    }
+}
+
+/// Stops procroot from using `feature` in this process, as if the kernel lacked it. Never undone.
+///
+/// This is a testing and debugging aid: production code has no reason to call it.
+pub fn disable(feature: Feature) {
+    DISABLED.fetch_or(feature.bit(), Ordering::Relaxed);
+}
+
+/// Whether `feature` was disabled with [`disable`].
+pub fn is_disabled(feature: Feature) -> bool {
+    DISABLED.load(Ordering::Relaxed) & feature.bit() != 0
+}
 
 /// Whether `openat2(2)` is already known to be unusable in this process: it returned `ENOSYS`
 /// (kernel before 5.6), or `EPERM` for a call that cannot legitimately fail with `EPERM` (a
-/// seccomp filter).
+/// seccomp filter), or it was [`disable`]d.
 pub fn openat2_known_unavailable() -> bool {
-    OPENAT2_UNAVAILABLE.load(Ordering::Relaxed)
+    OPENAT2_UNAVAILABLE.load(Ordering::Relaxed) || is_disabled(Feature::Openat2)
 }
 
 /// Records that `openat2(2)` is unusable in this process. Never undone.
