@@ -26,6 +26,7 @@
 mod base;
 mod pidns;
 
+use std::borrow::Cow;
 use std::ffi::OsString;
 use std::fs::{File, Metadata};
 use std::io::Read;
@@ -44,7 +45,7 @@ use crate::dir::ReadDir;
 use crate::error::{Error, ErrorKind, Result};
 use crate::resolve::{self, Backend, Policy, ResolveFlags, ResolveOptions, Trailing};
 use crate::sys::features::{self, Feature};
-use crate::sys::{self, MountId, MountInfo};
+use crate::sys::{self, MountInfo};
 
 /// How a [`Procfs`] was obtained.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -89,7 +90,6 @@ pub struct Procfs {
     acquisition: Acquisition,
     masked: bool,
     dev: u64,
-    mount: MountId,
 }
 
 static CACHED_MASKED: OnceLock<Arc<Procfs>> = OnceLock::new();
@@ -213,7 +213,6 @@ impl Procfs {
             acquisition,
             masked,
             dev: info.dev,
-            mount: info.mount_id,
         })
     }
 
@@ -387,24 +386,48 @@ impl Procfs {
         flags: OFlags,
     ) -> Result<OwnedFd> {
         self.verify()?;
-        let opts = lookup_options();
-        let resolved = match base {
+        let dir;
+        let (start, path) = match base {
             ProcBase::PidFd(pidfd) => {
-                let dir = pidfd.open_dir(self)?;
+                dir = pidfd.open_dir(self)?;
                 let subpath = if subpath.is_empty() {
                     &b"."[..]
                 } else {
                     subpath
                 };
-                resolve::resolve(dir.as_fd(), subpath, &opts, trailing, flags)?
+                (dir.as_fd(), Cow::Borrowed(subpath))
             }
             // One resolution from the root for the bases that are just a directory name.
-            other => {
-                let path = base::join(&other.prefix().unwrap_or_default(), subpath);
-                resolve::resolve(self.fd.as_fd(), &path, &opts, trailing, flags)?
-            }
+            other => (
+                self.fd.as_fd(),
+                Cow::Owned(base::join(&other.prefix().unwrap_or_default(), subpath)),
+            ),
         };
-        Ok(resolved.fd)
+        self.resolve_beneath(start, &path, trailing, flags)
+    }
+
+    /// Resolves `path` beneath `start` (a directory of this instance) with the procfs lookup
+    /// rules, accepting only self-binds as mount crossings.
+    fn resolve_beneath(
+        &self,
+        start: BorrowedFd<'_>,
+        path: &[u8],
+        trailing: Trailing,
+        flags: OFlags,
+    ) -> Result<OwnedFd> {
+        let dev = self.dev;
+        let self_bind = move |parent: BorrowedFd<'_>, name: &[u8], child: BorrowedFd<'_>| {
+            is_self_bind(dev, parent, name, child)
+        };
+        Ok(resolve::resolve_crossing(
+            start,
+            path,
+            &lookup_options(),
+            trailing,
+            flags,
+            &self_bind,
+        )?
+        .fd)
     }
 
     /// Finds the magic link `subpath` and checks that nothing is mounted on it or its parent.
@@ -419,22 +442,12 @@ impl Procfs {
             Trailing::Follow,
             OFlags::PATH | OFlags::DIRECTORY,
         )?;
-        // NO_XDEV refuses to step onto a mount sitting on the link; the statx checks below also
-        // catch a mount that appears between the lookups.
-        let fd = resolve::resolve(
-            parent.as_fd(),
-            name,
-            &lookup_options(),
-            Trailing::NoFollow,
-            OFlags::PATH,
-        )?
-        .fd;
+        // NO_XDEV refuses to step onto a mount sitting on the link or on a directory on the way
+        // (the parent lookup above); the statx check below also catches a mount that appears
+        // between the lookups.
+        let fd = self.resolve_beneath(parent.as_fd(), name, Trailing::NoFollow, OFlags::PATH)?;
         let info = sys::mount_info_at(&fd, "", AtFlags::EMPTY_PATH)?;
         self.check_not_overmounted(&info)?;
-        let parent_info = sys::mount_info_at(&parent, "", AtFlags::EMPTY_PATH)?;
-        if parent_info.mount_id != self.mount {
-            return Err(overmounted());
-        }
         Ok(MagicLink {
             parent,
             name: name.to_vec(),
@@ -443,9 +456,11 @@ impl Procfs {
         })
     }
 
-    /// The file `info` describes must be on this instance's mount and not the root of a mount.
+    /// The file `info` describes must be on this procfs and not the root of a mount (a file
+    /// with something bind-mounted on it, such as `self/sched` over `attr/current`). Which mount
+    /// it is on was already checked by the lookup that found it.
     fn check_not_overmounted(&self, info: &MountInfo) -> Result<()> {
-        if info.mount_id != self.mount || info.mount_root == Some(true) || info.dev != self.dev {
+        if info.mount_root == Some(true) || info.dev != self.dev {
             return Err(overmounted());
         }
         Ok(())
@@ -496,6 +511,37 @@ fn overmounted() -> Error {
         Errno::XDEV,
         "something is mounted over this procfs file",
     )
+}
+
+/// Whether the mount whose root is `child`, met at `name` in `parent`, is this same procfs bound
+/// onto the very directory it shows (`mount --bind /proc/sys /proc/sys`, usually read-only, as
+/// container runtimes do): same device, a directory, and the mount's root is the inode that the
+/// directory entry under the mount names (`d_ino`, from `getdents`, which does not see mounts).
+fn is_self_bind(
+    dev: u64,
+    parent: BorrowedFd<'_>,
+    name: &[u8],
+    child: BorrowedFd<'_>,
+) -> std::result::Result<bool, Errno> {
+    let info = sys::mount_info_at(child, "", AtFlags::EMPTY_PATH)?;
+    let is_dir = rustix::fs::FileType::from_raw_mode(rustix::fs::fstat(child)?.st_mode)
+        == rustix::fs::FileType::Directory;
+    if info.dev != dev || info.mount_root != Some(true) || !is_dir {
+        return Ok(false);
+    }
+    let listing = rustix::fs::openat(
+        parent,
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    for entry in rustix::fs::Dir::new(listing)? {
+        let entry = entry?;
+        if entry.file_name().to_bytes() == name {
+            return Ok(entry.ino() == info.ino);
+        }
+    }
+    Ok(false)
 }
 
 /// Resolve options for procfs lookups: beneath the base, no mount crossing, no magic links.
