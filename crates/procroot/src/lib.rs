@@ -26,6 +26,7 @@
 #![warn(missing_docs)]
 
 pub mod dir;
+pub mod doctor;
 pub mod error;
 pub mod procfs;
 pub mod resolve;
