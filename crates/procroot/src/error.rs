@@ -175,6 +175,14 @@ impl From<Errno> for Error {
     }
 }
 
+impl From<std::io::Error> for Error {
+    /// An I/O error from reading or writing a file procroot opened. Errors without an OS error
+    /// code become `EIO`.
+    fn from(err: std::io::Error) -> Self {
+        Error::from_errno(Errno::from_io_error(&err).unwrap_or(Errno::IO))
+    }
+}
+
 impl From<Error> for std::io::Error {
     fn from(err: Error) -> Self {
         let kind = match err.kind {

@@ -41,3 +41,6 @@ pub use resolve::{Backend, BackendUsed, Policy, ResolveFlags, ResolveOptions, Tr
 pub use root::{EvalMode, Handle, Root};
 /// Open flags, re-exported from rustix so callers need not depend on it.
 pub use rustix::fs::OFlags;
+/// Errno values, re-exported from rustix so callers can match [`Error::errno`] without depending
+/// on it.
+pub use rustix::io::Errno;

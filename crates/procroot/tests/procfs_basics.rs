@@ -131,7 +131,13 @@ fn every_method_acquires_reports_itself_and_verifies() {
     .collect();
     assert_eq!(
         names,
-        ["fsmount", "open_tree", "open", "pidns-option", "pidns-helper"]
+        [
+            "fsmount",
+            "open_tree",
+            "open",
+            "pidns-option",
+            "pidns-helper"
+        ]
     );
 }
 
@@ -190,7 +196,10 @@ fn cached_is_one_detached_instance() {
     let c = Procfs::cached_unmasked().expect("cached_unmasked");
     let d = Procfs::cached_unmasked().expect("cached_unmasked");
     assert!(Arc::ptr_eq(&c, &d), "cached_unmasked() made two instances");
-    assert!(!Arc::ptr_eq(&a, &c), "masked and unmasked share an instance");
+    assert!(
+        !Arc::ptr_eq(&a, &c),
+        "masked and unmasked share an instance"
+    );
     assert!(c.acquisition().is_detached());
     assert!(!c.is_masked());
     c.verify().expect("verify cached_unmasked");
@@ -391,8 +400,12 @@ fn open_follow_reopens_an_fd() {
     }
     let tree = Tree::new("file data hello through fd/N");
     let path = tree.join("data");
-    let opath = rustix::fs::open(&path, OFlags::PATH | OFlags::CLOEXEC, rustix::fs::Mode::empty())
-        .expect("open O_PATH");
+    let opath = rustix::fs::open(
+        &path,
+        OFlags::PATH | OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .expect("open O_PATH");
     let link = format!("fd/{}", opath.as_raw_fd());
     for p in all_instances() {
         let who = describe(&p);
@@ -561,9 +574,7 @@ fn reopen_follows_the_file_across_a_rename() {
     assert_eq!(fd_identity(&f), identity(tree.join("dir/moved")));
 
     // Writable reopen: the write lands in the renamed file.
-    let mut w = handle
-        .reopen(OFlags::RDWR)
-        .expect("reopen for read-write");
+    let mut w = handle.reopen(OFlags::RDWR).expect("reopen for read-write");
     w.seek(std::io::SeekFrom::End(0)).expect("seek");
     w.write_all(b" + more").expect("write");
     drop(w);

@@ -63,8 +63,13 @@ pub enum Backend {
     /// default.
     #[default]
     Auto,
-    /// Only `openat2(2)`. Fails with [`ErrorKind::NotSupported`](crate::ErrorKind) when the
-    /// kernel lacks it or a seccomp filter refuses it.
+    /// `openat2(2)`. Fails with [`ErrorKind::NotSupported`](crate::ErrorKind) when the kernel
+    /// lacks it or a seccomp filter refuses it, instead of falling back.
+    ///
+    /// One exception: [`Policy::InRootStrict`] has no kernel flag. It is asked as
+    /// `RESOLVE_BENEATH`, and when the kernel answers `EXDEV` (an absolute symlink, allowed by
+    /// the policy, or an escape, refused by it) the emulated walker decides. The result then
+    /// reports [`BackendUsed::Emulated`].
     Kernel,
     /// Only the userspace walker.
     Emulated,

@@ -2,17 +2,17 @@
 
 #![forbid(unsafe_code)]
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs::{File, Metadata};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::OsStringExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use rustix::fs::OFlags;
+use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::io::Errno;
 
-use crate::dir::FileType;
+use crate::dir::{FileType, ReadDir};
 use crate::error::{Error, Result};
 use crate::procfs::{ProcBase, Procfs};
 use crate::resolve::{self, Backend, BackendUsed, ResolveOptions, Resolved, Trailing};
@@ -119,6 +119,49 @@ impl Handle {
         }
         let procfs = Procfs::cached().map_err(fail)?;
         procfs.open_follow(ProcBase::ThreadSelf, &link, flags)
+
+    /// Reads the target of the symlink this handle is (from [`Root::resolve_nofollow`]). Not a
+    /// symlink: `EINVAL`, as with `readlink(2)`.
+    ///
+    /// [`Root::resolve_nofollow`]: super::Root::resolve_nofollow
+    pub fn readlink(&self) -> Result<PathBuf> {
+        match resolve::readlink(self.fd.as_fd(), b"") {
+            Ok(target) => Ok(PathBuf::from(OsString::from_vec(target))),
+            // readlinkat(fd, "") on something that is not a symlink says ENOENT (the empty
+            // name); readlink(2) says EINVAL, which is what callers expect.
+            Err(Errno::NOENT) => Err(Error::from_errno(Errno::INVAL)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Lists the directory this handle is. `.` and `..` are left out.
+    pub fn read_dir(&self) -> Result<ReadDir> {
+        let dir = rustix::fs::openat(
+            &self.fd,
+            ".",
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        ReadDir::new(dir)
+    }
+
+    /// The type of the entry `name` in the directory this handle is, without following it, or
+    /// `None` if there is no such entry. `name` must be one component: not empty, not `.` or
+    /// `..`, without `/` (`InvalidInput` otherwise). This is how to look at the last component
+    /// that [`Root::resolve_parent`](super::Root::resolve_parent) left alone.
+    pub fn entry_type(&self, name: impl AsRef<OsStr>) -> Result<Option<FileType>> {
+        let name = name.as_ref().as_bytes();
+        if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') {
+            return Err(Error::invalid_input(
+                Errno::INVAL,
+                "an entry name must be a single component",
+            ));
+        }
+        match rustix::fs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => Ok(Some(FileType::from_mode(st.st_mode))),
+            Err(Errno::NOENT) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Which resolver backend produced this handle.

@@ -232,15 +232,10 @@ impl Root {
     /// symlink: `EINVAL`, as with `readlink(2)`.
     pub fn readlink(&self, path: impl AsRef<Path>) -> Result<PathBuf> {
         let path = path.as_ref();
-        let fail = |e: Error| self.annotate(e, "readlink", path);
         let handle = self.resolve_handle("readlink", path, Trailing::NoFollow)?;
-        match resolve::readlink(handle.as_fd(), b"") {
-            Ok(target) => Ok(PathBuf::from(OsString::from_vec(target))),
-            // readlinkat(fd, "") on something that is not a symlink says ENOENT (the empty
-            // name); readlink(2) says EINVAL, which is what callers expect.
-            Err(Errno::NOENT) => Err(fail(Error::from_errno(Errno::INVAL))),
-            Err(e) => Err(fail(e.into())),
-        }
+        handle
+            .readlink()
+            .map_err(|e| self.annotate(e, "readlink", path))
     }
 
     /// The metadata of the file at `path`, following a trailing symlink.

@@ -1,0 +1,308 @@
+//! The command line: clap definitions, and how they become a [`procroot::Root`].
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use procroot::{Backend, Policy, ResolveFlags, Root};
+
+/// Text shown after every `-h`.
+const SHORT_CONVENTIONS: &str =
+    "Exit status: 0 success, 1 operation error, 2 usage error. See --help for the error and JSON \
+     formats.";
+
+/// Text shown after every `--help`: exit codes and the JSON conventions shared by all
+/// subcommands.
+const CONVENTIONS: &str = "\
+Exit status:
+  0  success
+  1  an operation failed (the path does not exist, escapes the root, ...)
+  2  usage error (unknown option, missing PATH, conflicting options)
+
+Errors are printed on stderr as `procroot: <command> <path>: <description> (<ERRNO>)`, for
+example `procroot: resolve /nope: No such file or directory (ENOENT)`. Control characters and
+bytes that are not UTF-8 in a path are shown escaped (`\\u{a}`, `\\xff`).
+
+With --json, output is one JSON object per line. An error is also printed on stdout as
+  {\"error\": {\"errno\": \"ENOENT\", \"code\": 2, \"message\": \"resolve /nope: ...\"}}
+JSON strings must be UTF-8: a path or name that is not keeps its field (for example \"path\"),
+holding the text with invalid bytes replaced by U+FFFD, plus a field of the same name ending in
+`_base64` (\"path_base64\") holding the exact bytes in standard base64 with padding. Only such
+names get the `_base64` field.";
+
+/// Race-free path resolution inside another root.
+///
+/// Every PATH is resolved inside a root, as if that root were `/`: a directory (--root DIR), or
+/// another process's root and mount namespace (--pid PID, through the /proc/PID/root
+/// "wormhole"). Absolute symlinks restart at the root and `..` never climbs out of it, even while
+/// something inside the root renames and swaps files. Paths are resolved by the kernel (openat2)
+/// when it can, or by an equivalent userspace walker.
+#[derive(Debug, Parser)]
+#[command(
+    name = "procroot",
+    version,
+    verbatim_doc_comment,
+    after_help = SHORT_CONVENTIONS,
+    after_long_help = CONVENTIONS
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the absolute path inside the root that PATH resolves to
+    ///
+    /// Prints `/etc/passwd` for a file, `/` for the root itself, and `/run/app.sock` for
+    /// `/var/run/app.sock` when `/var/run` is a symlink to `/run`.
+    ///
+    /// With --json, prints one object:
+    ///   {"path": "/run/app.sock", "type": "socket", "backend": "kernel"}
+    /// `type` is file, dir, symlink, fifo, socket, char, block or unknown (with --except-last:
+    /// null when the last component does not exist). `backend` is the resolver that answered:
+    /// kernel or emulated.
+    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    Resolve(ResolveArgs),
+    /// Write the contents of files inside the root to stdout
+    ///
+    /// The bytes are copied unchanged and streamed, so binary and large files are fine. After a
+    /// file that cannot be opened or read, the remaining files are still written, and the exit
+    /// status is 1.
+    ///
+    /// With --json, the contents are still written raw; only errors are JSON objects, one line
+    /// each on stdout, after whatever was written before them.
+    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    Cat(CatArgs),
+    /// List a directory inside the root
+    ///
+    /// Prints the names one per line, sorted bytewise, without `.` and `..`. With -l, each line
+    /// is the type padded to 7 columns, two spaces, and the name:
+    ///   dir      etc
+    ///   symlink  lib
+    /// A name containing a newline is ambiguous in this output; use --json.
+    ///
+    /// With --json, prints one object, where `path` is the directory's path inside the root:
+    ///   {"path": "/etc", "entries": [{"name": "passwd", "type": "file"}, ...]}
+    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    Ls(LsArgs),
+    /// Show the metadata of a file inside the root
+    ///
+    /// Prints `key: value` lines: path (inside the root), type, mode (permission bits in octal,
+    /// with setuid, setgid and sticky: 0644, 4755), size, ino, dev (major:minor of the device of
+    /// the file system holding the file), nlink, uid and gid.
+    ///
+    /// With --json, prints one object with the same keys, where mode and dev are strings ("0644",
+    /// "8:1"), plus dev_major and dev_minor as numbers:
+    ///   {"path": "/etc/passwd", "type": "file", "mode": "0644", "size": 1221, "ino": 737,
+    ///    "dev": "8:1", "dev_major": 8, "dev_minor": 1, "nlink": 1, "uid": 0, "gid": 0}
+    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    Stat(StatArgs),
+    /// Print the target of a symlink inside the root
+    ///
+    /// Prints the target exactly as stored in the link (it is not resolved), and a newline. The
+    /// directories leading to the link are resolved inside the root; the link itself is never
+    /// followed. PATH not being a symlink is an error (EINVAL).
+    ///
+    /// With --json, prints one object, where `path` is the link's own path inside the root:
+    ///   {"path": "/var/run", "target": "/run"}
+    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    Readlink(ReadlinkArgs),
+}
+
+impl Command {
+    /// The options that choose and configure the root, shared by every subcommand.
+    pub fn root_opts(&self) -> &RootOpts {
+        match self {
+            Command::Resolve(args) => &args.root,
+            Command::Cat(args) => &args.root,
+            Command::Ls(args) => &args.root,
+            Command::Stat(args) => &args.root,
+            Command::Readlink(args) => &args.root,
+        }
+    }
+}
+
+/// Arguments of `procroot resolve`.
+#[derive(Debug, Args)]
+pub struct ResolveArgs {
+    /// The path to resolve, relative to the root (a leading `/` makes no difference).
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
+    /// Do not follow PATH's last component if it is a symlink: print the symlink's own path.
+    #[arg(long)]
+    pub nofollow: bool,
+    /// Resolve every component but the last, which is neither followed nor required to exist
+    /// (procfsroot's EvalExceptLast). Prints the parent's path inside the root joined with the
+    /// last name. With --json, `type` is the last component's own type (a symlink is not
+    /// followed), or null when it does not exist.
+    #[arg(long, conflicts_with = "nofollow")]
+    pub except_last: bool,
+    /// Which root, and how to resolve in it.
+    #[command(flatten)]
+    pub root: RootOpts,
+}
+
+/// Arguments of `procroot cat`.
+#[derive(Debug, Args)]
+pub struct CatArgs {
+    /// The files to write, in order.
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Refuse a PATH whose last component is a symlink, with ELOOP (O_NOFOLLOW).
+    #[arg(long)]
+    pub nofollow: bool,
+    /// Which root, and how to resolve in it.
+    #[command(flatten)]
+    pub root: RootOpts,
+}
+
+/// Arguments of `procroot ls`.
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// The directory to list.
+    #[arg(value_name = "PATH", default_value = "/")]
+    pub path: PathBuf,
+    /// Also print each entry's type (file, dir, symlink, fifo, socket, char, block, unknown),
+    /// without following symlinks.
+    #[arg(short = 'l', long = "long")]
+    pub long: bool,
+    /// Refuse a PATH whose last component is a symlink, with ENOTDIR (as
+    /// O_DIRECTORY|O_NOFOLLOW does).
+    #[arg(long)]
+    pub nofollow: bool,
+    /// Which root, and how to resolve in it.
+    #[command(flatten)]
+    pub root: RootOpts,
+}
+
+/// Arguments of `procroot stat`.
+#[derive(Debug, Args)]
+pub struct StatArgs {
+    /// The file to describe.
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
+    /// If PATH's last component is a symlink, describe the symlink itself (like lstat).
+    #[arg(long)]
+    pub nofollow: bool,
+    /// Which root, and how to resolve in it.
+    #[command(flatten)]
+    pub root: RootOpts,
+}
+
+/// Arguments of `procroot readlink`.
+#[derive(Debug, Args)]
+pub struct ReadlinkArgs {
+    /// The symlink to read.
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
+    /// Accepted for symmetry with the other commands; the last component is never followed.
+    #[arg(long)]
+    pub nofollow: bool,
+    /// Which root, and how to resolve in it.
+    #[command(flatten)]
+    pub root: RootOpts,
+}
+
+/// The options shared by every subcommand: which root, how to resolve in it, output format.
+#[derive(Debug, Args)]
+pub struct RootOpts {
+    /// Resolve paths inside directory DIR, as if it were `/` [default: /].
+    #[arg(long, value_name = "DIR", conflicts_with = "pid")]
+    pub root: Option<PathBuf>,
+    /// Resolve paths inside the root of process PID, in its mount namespace (/proc/PID/root).
+    #[arg(long, value_name = "PID")]
+    pub pid: Option<u32>,
+    /// How `..`, absolute paths and absolute symlinks relate to the root.
+    #[arg(long, value_enum, value_name = "POLICY", default_value_t = PolicyArg::InRoot)]
+    pub policy: PolicyArg,
+    /// Refuse to follow any symlink, with ELOOP. A last component that is not followed
+    /// (--nofollow, --except-last) may still be a symlink.
+    #[arg(long)]
+    pub no_symlinks: bool,
+    /// Refuse to cross a mount point, with EXDEV.
+    #[arg(long)]
+    pub no_xdev: bool,
+    /// Which resolver to use. All give the same answers.
+    #[arg(long, value_enum, value_name = "BACKEND", default_value_t = BackendArg::Auto)]
+    pub backend: BackendArg,
+    /// Print results (and errors) as JSON, one object per line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl RootOpts {
+    /// Opens the chosen root and applies the resolve options. Magic links (/proc/PID/fd/N,
+    /// /proc/PID/root, ...) are always refused inside the root.
+    pub fn open(&self) -> procroot::Result<Root> {
+        let root = match (self.pid, &self.root) {
+            (Some(pid), _) => Root::for_pid(pid)?,
+            (None, Some(dir)) => Root::open(dir)?,
+            (None, None) => Root::open("/")?,
+        };
+        let mut flags = ResolveFlags::NO_MAGICLINKS;
+        flags.set(ResolveFlags::NO_SYMLINKS, self.no_symlinks);
+        flags.set(ResolveFlags::NO_XDEV, self.no_xdev);
+        Ok(root
+            .with_policy(self.policy.into())
+            .with_flags(flags)
+            .with_backend(self.backend.into()))
+    }
+}
+
+/// `--policy`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PolicyArg {
+    /// chroot-like (RESOLVE_IN_ROOT): `..` at the root stays at the root, absolute symlinks
+    /// restart at the root.
+    InRoot,
+    /// procfsroot-like, for /proc/PID/root: `..` above the root is an error (EXDEV), absolute
+    /// symlinks restart at the root.
+    InRootStrict,
+    /// RESOLVE_BENEATH (Go os.Root, cap-std): any escape is an error (EXDEV), including an
+    /// absolute symlink.
+    Beneath,
+}
+
+impl From<PolicyArg> for Policy {
+    fn from(policy: PolicyArg) -> Policy {
+        match policy {
+            PolicyArg::InRoot => Policy::InRoot,
+            PolicyArg::InRootStrict => Policy::InRootStrict,
+            PolicyArg::Beneath => Policy::Beneath,
+        }
+    }
+}
+
+/// `--backend`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BackendArg {
+    /// The kernel (openat2) when it works, else the emulated walker.
+    Auto,
+    /// Only the kernel's openat2; an error (ENOSYS) where it is unavailable.
+    Kernel,
+    /// Only the userspace walker.
+    Emulated,
+}
+
+impl From<BackendArg> for Backend {
+    fn from(backend: BackendArg) -> Backend {
+        match backend {
+            BackendArg::Auto => Backend::Auto,
+            BackendArg::Kernel => Backend::Kernel,
+            BackendArg::Emulated => Backend::Emulated,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,313 @@
+//! One function per subcommand: open the root, make the library call, print the result.
+
+use std::ffi::OsStr;
+use std::fs::Metadata;
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use procroot::{BackendUsed, FileType, Handle, OFlags, Root};
+use serde_json::{Map, Value};
+
+use crate::cli::{CatArgs, LsArgs, ReadlinkArgs, ResolveArgs, RootOpts, StatArgs};
+use crate::output::{insert_os, print_json, write_line, Failure};
+
+/// The size of `cat`'s copy buffer.
+const CAT_BUFFER: usize = 128 * 1024;
+
+/// Opens the root chosen by `opts`.
+fn open_root(opts: &RootOpts) -> Result<Root, Failure> {
+    opts.open().map_err(|e| Failure::from_library(&e))
+}
+
+/// Resolves `path` as a handle, following a trailing symlink unless `nofollow`.
+fn resolve_handle(root: &Root, path: &Path, nofollow: bool) -> procroot::Result<Handle> {
+    if nofollow {
+        root.resolve_nofollow(path)
+    } else {
+        root.resolve(path)
+    }
+}
+
+/// `procroot resolve`.
+pub fn resolve(args: &ResolveArgs) -> Result<ExitCode, Failure> {
+    let root = open_root(&args.root)?;
+    let fail = |e: procroot::Error| Failure::new("resolve", &args.path, &e);
+    let found = if args.except_last {
+        resolve_except_last(&root, &args.path, args.root.json).map_err(fail)?
+    } else {
+        let handle = resolve_handle(&root, &args.path, args.nofollow).map_err(fail)?;
+        Found {
+            path: handle.path_in_root().map_err(fail)?.to_path_buf(),
+            file_type: Some(handle.file_type().map_err(fail)?),
+            backend: handle.backend(),
+        }
+    };
+    if args.root.json {
+        let mut obj = Map::new();
+        insert_os(&mut obj, "path", found.path.as_os_str());
+        obj.insert(
+            "type".into(),
+            found.file_type.map_or(Value::Null, |t| t.as_str().into()),
+        );
+        obj.insert("backend".into(), found.backend.as_str().into());
+        print_json(&Value::Object(obj))?;
+    } else {
+        let mut stdout = io::stdout().lock();
+        write_line(&mut stdout, found.path.as_os_str().as_bytes())?;
+        stdout.flush().map_err(|e| Failure::stdout(&e))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `procroot resolve` reports.
+struct Found {
+    /// The absolute path inside the root.
+    path: PathBuf,
+    /// The type of what `path` names; `None` for a missing last component with
+    /// `--except-last` (or when the type was not asked for).
+    file_type: Option<FileType>,
+    /// The resolver that answered.
+    backend: BackendUsed,
+}
+
+/// `--except-last`: the parent's path inside the root joined with the last name (as
+/// [`Root::eval_symlinks`] with `EvalMode::ExceptLast` computes it), and with `want_type` the
+/// last component's own type, looked up in the parent directory that was resolved.
+fn resolve_except_last(root: &Root, path: &Path, want_type: bool) -> procroot::Result<Found> {
+    let (parent, last) = root.resolve_parent(path)?;
+    let parent_path = parent.path_in_root()?.to_path_buf();
+    let backend = parent.backend();
+    let Some(name) = last else {
+        // The path ended in `.`, `..` or slashes: it was resolved in full.
+        return Ok(Found {
+            path: parent_path,
+            file_type: Some(parent.file_type()?),
+            backend,
+        });
+    };
+    // The name is one component, looked up without following it in the directory that was
+    // just resolved, so it cannot name anything else.
+    let file_type = if want_type {
+        parent.entry_type(&name)?
+    } else {
+        None
+    };
+    Ok(Found {
+        path: parent_path.join(name),
+        file_type,
+        backend,
+    })
+}
+
+/// `procroot cat`.
+pub fn cat(args: &CatArgs) -> Result<ExitCode, Failure> {
+    let root = open_root(&args.root)?;
+    let mut flags = OFlags::RDONLY | OFlags::NOCTTY;
+    if args.nofollow {
+        flags |= OFlags::NOFOLLOW;
+    }
+    let mut stdout = io::stdout().lock();
+    let mut buf = vec![0u8; CAT_BUFFER];
+    let mut status = ExitCode::SUCCESS;
+    for path in &args.paths {
+        match cat_one(&root, path, flags, &mut stdout, &mut buf) {
+            Ok(()) => {}
+            Err(CatError::Source(failure)) => {
+                stdout.flush().map_err(|e| Failure::stdout(&e))?;
+                failure.report(args.root.json);
+                status = ExitCode::from(1);
+            }
+            Err(CatError::Stdout(failure)) => return Err(failure),
+        }
+    }
+    stdout.flush().map_err(|e| Failure::stdout(&e))?;
+    Ok(status)
+}
+
+/// Why copying one file failed.
+enum CatError {
+    /// The file could not be opened or read: report it and go on with the next one.
+    Source(Failure),
+    /// Stdout could not be written: stop.
+    Stdout(Failure),
+}
+
+/// Copies the file at `path` in `root` to `out`.
+fn cat_one(
+    root: &Root,
+    path: &Path,
+    flags: OFlags,
+    out: &mut impl Write,
+    buf: &mut [u8],
+) -> Result<(), CatError> {
+    let mut file = root
+        .open_file(path, flags)
+        .map_err(|e| CatError::Source(Failure::new("cat", path, &e)))?;
+    loop {
+        match file.read(buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => out
+                .write_all(&buf[..n])
+                .map_err(|e| CatError::Stdout(Failure::stdout(&e)))?,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                let context = format!("cat {}", crate::output::shown(path));
+                return Err(CatError::Source(Failure::io(context, &e)));
+            }
+        }
+    }
+}
+
+/// `procroot ls`.
+pub fn ls(args: &LsArgs) -> Result<ExitCode, Failure> {
+    let root = open_root(&args.root)?;
+    let fail = |e: procroot::Error| Failure::new("ls", &args.path, &e);
+    let handle = resolve_handle(&root, &args.path, args.nofollow).map_err(fail)?;
+    let dir_path = if args.root.json {
+        Some(handle.path_in_root().map_err(fail)?.to_path_buf())
+    } else {
+        None
+    };
+    // List exactly the directory that was resolved. A symlink (with --nofollow) or a
+    // non-directory is ENOTDIR here.
+    let mut entries = handle
+        .read_dir()
+        .map_err(fail)?
+        .collect::<procroot::Result<Vec<_>>>()
+        .map_err(fail)?;
+    entries.sort_by(|a, b| a.file_name().as_bytes().cmp(b.file_name().as_bytes()));
+
+    if let Some(dir_path) = dir_path {
+        let entries = entries
+            .iter()
+            .map(|entry| {
+                let mut obj = Map::new();
+                insert_os(&mut obj, "name", entry.file_name());
+                obj.insert("type".into(), entry.file_type().as_str().into());
+                Value::Object(obj)
+            })
+            .collect();
+        let mut obj = Map::new();
+        insert_os(&mut obj, "path", dir_path.as_os_str());
+        obj.insert("entries".into(), Value::Array(entries));
+        print_json(&Value::Object(obj))?;
+    } else {
+        let mut stdout = io::BufWriter::new(io::stdout().lock());
+        for entry in &entries {
+            let mut line = Vec::new();
+            if args.long {
+                line.extend_from_slice(format!("{:<7}  ", entry.file_type().as_str()).as_bytes());
+            }
+            line.extend_from_slice(entry.file_name().as_bytes());
+            write_line(&mut stdout, &line)?;
+        }
+        stdout.flush().map_err(|e| Failure::stdout(&e))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `procroot stat`.
+pub fn stat(args: &StatArgs) -> Result<ExitCode, Failure> {
+    let root = open_root(&args.root)?;
+    let fail = |e: procroot::Error| Failure::new("stat", &args.path, &e);
+    let handle = resolve_handle(&root, &args.path, args.nofollow).map_err(fail)?;
+    let md = handle.metadata().map_err(fail)?;
+    let path = handle.path_in_root().map_err(fail)?;
+    let info = StatInfo::new(&md);
+    if args.root.json {
+        let mut obj = Map::new();
+        insert_os(&mut obj, "path", path.as_os_str());
+        obj.insert("type".into(), info.file_type.as_str().into());
+        obj.insert("mode".into(), info.mode().into());
+        obj.insert("size".into(), md.size().into());
+        obj.insert("ino".into(), md.ino().into());
+        obj.insert("dev".into(), info.dev().into());
+        obj.insert("dev_major".into(), info.dev_major.into());
+        obj.insert("dev_minor".into(), info.dev_minor.into());
+        obj.insert("nlink".into(), md.nlink().into());
+        obj.insert("uid".into(), md.uid().into());
+        obj.insert("gid".into(), md.gid().into());
+        print_json(&Value::Object(obj))?;
+    } else {
+        let mut stdout = io::stdout().lock();
+        let mut line = b"path: ".to_vec();
+        line.extend_from_slice(path.as_os_str().as_bytes());
+        write_line(&mut stdout, &line)?;
+        let text = format!(
+            "type: {}\nmode: {}\nsize: {}\nino: {}\ndev: {}\nnlink: {}\nuid: {}\ngid: {}\n",
+            info.file_type.as_str(),
+            info.mode(),
+            md.size(),
+            md.ino(),
+            info.dev(),
+            md.nlink(),
+            md.uid(),
+            md.gid(),
+        );
+        stdout
+            .write_all(text.as_bytes())
+            .and_then(|()| stdout.flush())
+            .map_err(|e| Failure::stdout(&e))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The fields of `procroot stat` that are computed from the metadata rather than copied.
+struct StatInfo {
+    /// The file's type.
+    file_type: FileType,
+    /// The permission bits, with set-user-ID, set-group-ID and sticky.
+    perm: u32,
+    /// The major number of the device of the file system holding the file.
+    dev_major: u32,
+    /// The minor number of that device.
+    dev_minor: u32,
+}
+
+impl StatInfo {
+    /// Extracts the computed fields from `md`.
+    fn new(md: &Metadata) -> StatInfo {
+        StatInfo {
+            file_type: FileType::from_mode(md.mode()),
+            perm: md.mode() & 0o7777,
+            dev_major: rustix::fs::major(md.dev()),
+            dev_minor: rustix::fs::minor(md.dev()),
+        }
+    }
+
+    /// The permission bits in octal, at least four digits: `0644`.
+    fn mode(&self) -> String {
+        format!("{:04o}", self.perm)
+    }
+
+    /// `major:minor`.
+    fn dev(&self) -> String {
+        format!("{}:{}", self.dev_major, self.dev_minor)
+    }
+}
+
+/// `procroot readlink`.
+pub fn readlink(args: &ReadlinkArgs) -> Result<ExitCode, Failure> {
+    let root = open_root(&args.root)?;
+    let fail = |e: procroot::Error| Failure::new("readlink", &args.path, &e);
+    let link = root.resolve_nofollow(&args.path).map_err(fail)?;
+    let target = link.readlink().map_err(fail)?;
+    if args.root.json {
+        let mut obj = Map::new();
+        insert_os(
+            &mut obj,
+            "path",
+            link.path_in_root().map_err(fail)?.as_os_str(),
+        );
+        insert_os(&mut obj, "target", OsStr::new(target.as_os_str()));
+        print_json(&Value::Object(obj))?;
+    } else {
+        let mut stdout = io::stdout().lock();
+        write_line(&mut stdout, target.as_os_str().as_bytes())?;
+        stdout.flush().map_err(|e| Failure::stdout(&e))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,269 @@
+//! The `/proc/<pid>/root` wormhole, through the CLI (privileged).
+//!
+//! A target process has its own mount namespace with a tmpfs on `/run` holding a file, and
+//! `/var/run` is an absolute symlink to `/run`. Reading `/proc/<pid>/root/var/run/<file>`
+//! directly fails: the kernel resolves the absolute symlink against *our* root, where the
+//! target's `/run` mount does not exist. `procroot cat --pid <pid> /var/run/<file>` keeps the
+//! symlink inside the target's root and prints the file.
+//!
+//! Everything runs in a forked child inside a private mount namespace
+//! ([`procroot_testutil::in_private_mount_ns`]); the host's mounts are never touched.
+
+use std::ffi::OsStr;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use procroot_testutil::{in_private_mount_ns, mount_raw, require_privilege};
+use serde_json::{json, Value};
+
+/// What the privileged tests need.
+const PRIVILEGE: &str = "mount namespaces and tmpfs mounts";
+
+/// What the target's file holds.
+const CONTENT: &[u8] = b"hello from the other mount namespace\n";
+
+/// A target process, killed and reaped on drop.
+struct Target {
+    /// Its process id.
+    pid: libc::pid_t,
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) and waitpid(2) on our own child, with a valid out-pointer.
+        unsafe {
+            libc::kill(self.pid, libc::SIGKILL);
+            let mut status = 0;
+            libc::waitpid(self.pid, &mut status, 0);
+        }
+    }
+}
+
+/// Forks a target that enters a new mount namespace (made private), runs `prepare` there
+/// (mounts, chroot), reports readiness through a pipe and waits to be killed.
+///
+/// Must be called from a single-threaded process (the private-namespace test child).
+fn spawn_target(prepare: impl FnOnce() -> std::io::Result<()>) -> Target {
+    let (reader, writer) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).expect("pipe");
+    let (mut reader, writer) = (std::fs::File::from(reader), std::fs::File::from(writer));
+    // SAFETY: the caller is single-threaded; the child only runs `prepare`, writes to the pipe
+    // and then waits for SIGKILL, never returning into the test harness.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+    if pid == 0 {
+        drop(reader);
+        let mut writer = writer;
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            enter_own_mount_ns().and_then(|()| prepare())
+        }));
+        let message = match &outcome {
+            Ok(Ok(())) => "ready".to_string(),
+            Ok(Err(e)) => format!("target setup failed: {e}"),
+            Err(_) => "target setup panicked".to_string(),
+        };
+        let _ = writer.write_all(message.as_bytes());
+        drop(writer);
+        if !matches!(outcome, Ok(Ok(()))) {
+            // SAFETY: _exit(2) ends the forked child without running the harness's handlers.
+            unsafe { libc::_exit(1) };
+        }
+        loop {
+            // SAFETY: pause(2) has no preconditions; SIGKILL ends it.
+            unsafe { libc::pause() };
+        }
+    }
+    drop(writer);
+    let target = Target { pid };
+    let mut message = String::new();
+    reader.read_to_string(&mut message).expect("read readiness");
+    assert_eq!(message, "ready");
+    target
+}
+
+/// `unshare(CLONE_NEWNS)` and recursive `MS_PRIVATE` on `/`, without panicking (this runs in
+/// the forked target).
+fn enter_own_mount_ns() -> std::io::Result<()> {
+    // SAFETY: unshare(2) with CLONE_NEWNS only changes this process's mount namespace.
+    if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    mount_raw(None, "/", None, libc::MS_REC | libc::MS_PRIVATE, None)
+}
+
+/// A file name no one else uses.
+fn unique_name() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("procroot-wormhole-{}-{nanos}", std::process::id())
+}
+
+/// Runs the binary and returns (exit code, stdout, stderr).
+fn procroot<I, S>(args: I) -> (i32, Vec<u8>, String)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let out = Command::new(env!("CARGO_BIN_EXE_procroot"))
+        .args(args)
+        .output()
+        .expect("run procroot");
+    (
+        out.status.code().expect("exited normally"),
+        out.stdout,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The demo itself, against a ready target whose `/run/<name>` holds [`CONTENT`] and whose
+/// `/var/run` is a symlink to `/run`.
+fn check_wormhole(target: &Target, name: &str) {
+    let pid = target.pid.to_string();
+    let in_target = format!("/var/run/{name}");
+
+    // Reading through the wormhole by path fails: `/var/run -> /run` is resolved in our root.
+    let direct = PathBuf::from(format!("/proc/{pid}/root/var/run/{name}"));
+    let err = std::fs::read(&direct).expect_err("the direct read should miss the file");
+    assert_eq!(err.kind(), std::io::ErrorKind::NotFound, "{err}");
+    // ... although the file is there, as a walk that stays in the target's mounts shows.
+    let there = format!("/proc/{pid}/root/run/{name}");
+    assert_eq!(
+        std::fs::read(&there).expect("read without the symlink"),
+        CONTENT
+    );
+
+    // procroot keeps the symlink inside the target's root, with both wormhole policies.
+    for policy in ["in-root", "in-root-strict"] {
+        for backend in ["kernel", "emulated"] {
+            let (code, stdout, stderr) = procroot([
+                "cat",
+                "--pid",
+                &pid,
+                "--policy",
+                policy,
+                "--backend",
+                backend,
+                &in_target,
+            ]);
+            assert_eq!((code, stderr.as_str()), (0, ""), "{policy} {backend}");
+            assert_eq!(stdout, CONTENT, "{policy} {backend}");
+        }
+    }
+
+    let (code, stdout, stderr) = procroot(["resolve", "--pid", &pid, &in_target]);
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    assert_eq!(stdout, format!("/run/{name}\n").as_bytes());
+
+    let (code, stdout, _) = procroot(["resolve", "--json", "--pid", &pid, &in_target]);
+    assert_eq!(code, 0);
+    let value: Value = serde_json::from_slice(&stdout).expect("JSON");
+    assert_eq!(value["path"], json!(format!("/run/{name}")));
+    assert_eq!(value["type"], "file");
+
+    let (code, stdout, _) = procroot(["ls", "--json", "--pid", &pid, "/var/run"]);
+    assert_eq!(code, 0);
+    let value: Value = serde_json::from_slice(&stdout).expect("JSON");
+    assert_eq!(value["path"], "/run");
+    let entries = value["entries"].as_array().expect("entries");
+    assert!(
+        entries.contains(&json!({"name": name, "type": "file"})),
+        "{value}"
+    );
+}
+
+/// Builds `rootfs` (a tmpfs) with `var/run -> /run` and an empty `run/`, and forks a target
+/// that mounts its own tmpfs on `run`, writes `run/<name>` and chroots into `rootfs`.
+fn chroot_target(rootfs: &Path, name: &str) -> Target {
+    mount_raw(Some("tmpfs"), rootfs, Some("tmpfs"), 0, Some("mode=0755")).expect("mount rootfs");
+    std::fs::create_dir_all(rootfs.join("var")).unwrap();
+    std::fs::create_dir_all(rootfs.join("run")).unwrap();
+    std::os::unix::fs::symlink("/run", rootfs.join("var/run")).unwrap();
+    let rootfs = rootfs.to_path_buf();
+    let name = name.to_string();
+    spawn_target(move || {
+        mount_raw(Some("tmpfs"), rootfs.join("run"), Some("tmpfs"), 0, None)?;
+        std::fs::write(rootfs.join("run").join(&name), CONTENT)?;
+        std::os::unix::fs::chroot(&rootfs)?;
+        std::env::set_current_dir("/")
+    })
+}
+
+/// Detaches the tmpfs on `rootfs` so the temporary directory under it can be removed.
+fn unmount(rootfs: &Path) {
+    let path = std::ffi::CString::new(rootfs.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: umount2(2) with a valid NUL-terminated path.
+    let rc = unsafe { libc::umount2(path.as_ptr(), libc::MNT_DETACH) };
+    assert_eq!(rc, 0, "umount: {}", std::io::Error::last_os_error());
+}
+
+#[test]
+fn wormhole_cat_through_the_host_var_run_symlink() {
+    if !require_privilege(PRIVILEGE) {
+        return;
+    }
+    in_private_mount_ns(|| {
+        let name = unique_name();
+        let host_symlink = std::fs::read_link("/var/run").is_ok_and(|t| t == Path::new("/run"));
+        if host_symlink {
+            // The target mounts its own tmpfs on /run; our /run (and the host's) is unchanged.
+            let file = Path::new("/run").join(&name);
+            let target = spawn_target(|| {
+                mount_raw(Some("tmpfs"), "/run", Some("tmpfs"), 0, Some("mode=0755"))?;
+                std::fs::write(&file, CONTENT)
+            });
+            assert!(
+                !file.exists(),
+                "the target's tmpfs leaked into our namespace"
+            );
+            check_wormhole(&target, &name);
+        } else {
+            eprintln!("/var/run is not a symlink to /run here: using a chroot rootfs instead");
+            let dir = tempfile::tempdir().unwrap();
+            let target = chroot_target(dir.path(), &name);
+            check_wormhole(&target, &name);
+            drop(target);
+            unmount(dir.path());
+        }
+    });
+}
+
+#[test]
+fn wormhole_cat_in_a_chrooted_target() {
+    if !require_privilege(PRIVILEGE) {
+        return;
+    }
+    in_private_mount_ns(|| {
+        let name = unique_name();
+        let dir = tempfile::tempdir().unwrap();
+        let target = chroot_target(dir.path(), &name);
+        // In our namespace the rootfs's run/ is empty: the target's tmpfs is not here.
+        assert!(!dir.path().join("run").join(&name).exists());
+        check_wormhole(&target, &name);
+
+        // Escapes stay in the target's root: `..` is clamped (or refused when strict).
+        let pid = target.pid.to_string();
+        let (code, stdout, _) = procroot(["resolve", "--pid", &pid, "/../../var/run"]);
+        assert_eq!((code, stdout.as_slice()), (0, b"/run\n".as_slice()));
+        let (code, stdout, stderr) = procroot([
+            "resolve",
+            "--pid",
+            &pid,
+            "--policy",
+            "in-root-strict",
+            "--json",
+            "/../var/run",
+        ]);
+        assert_eq!(code, 1);
+        assert_eq!(
+            stderr,
+            "procroot: resolve /../var/run: Invalid cross-device link (EXDEV)\n"
+        );
+        let value: Value = serde_json::from_slice(&stdout).expect("JSON");
+        assert_eq!(value["error"]["errno"], "EXDEV");
+        assert_eq!(value["error"]["code"], 18);
+        drop(target);
+        unmount(dir.path());
+    });
+}
