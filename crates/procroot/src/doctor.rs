@@ -79,11 +79,12 @@ pub fn run() -> Report {
     .into_iter()
     .map(|method| (method, Procfs::acquire(method, true).map(drop)))
     .collect();
-    let auto_backend = if features::openat2_known_unavailable() || features::probe_openat2().is_err() {
-        BackendUsed::Emulated
-    } else {
-        BackendUsed::Kernel
-    };
+    let auto_backend =
+        if features::openat2_known_unavailable() || features::probe_openat2().is_err() {
+            BackendUsed::Emulated
+        } else {
+            BackendUsed::Kernel
+        };
     Report {
         kernel_release: rustix::system::uname()
             .release()
@@ -149,7 +150,9 @@ fn unescape(field: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let octal = bytes.get(i + 1..i + 4).filter(|d| d.iter().all(|b| (b'0'..=b'7').contains(b)));
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|b| (b'0'..=b'7').contains(b)));
         match (bytes[i], octal) {
             (b'\\', Some(d)) => {
                 out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
@@ -177,7 +180,10 @@ mod tests {
         let mounts = parse_mountinfo(text);
         assert_eq!(mounts.len(), 3);
         assert_eq!(mounts[1].root, PathBuf::from("/sched"));
-        assert_eq!(mounts[1].mount_point, PathBuf::from("/proc/self/attr/current"));
+        assert_eq!(
+            mounts[1].mount_point,
+            PathBuf::from("/proc/self/attr/current")
+        );
         assert_eq!(mounts[1].fs_type, "proc");
         assert_eq!(mounts[2].mount_point, PathBuf::from("/proc/my dir"));
         assert_eq!(mounts[2].source, "tmp fs");

@@ -419,15 +419,10 @@ impl Procfs {
         let self_bind = move |parent: BorrowedFd<'_>, name: &[u8], child: BorrowedFd<'_>| {
             is_self_bind(dev, parent, name, child)
         };
-        Ok(resolve::resolve_crossing(
-            start,
-            path,
-            &lookup_options(),
-            trailing,
-            flags,
-            &self_bind,
-        )?
-        .fd)
+        Ok(
+            resolve::resolve_crossing(start, path, &lookup_options(), trailing, flags, &self_bind)?
+                .fd,
+        )
     }
 
     /// Finds the magic link `subpath` and checks that nothing is mounted on it or its parent.

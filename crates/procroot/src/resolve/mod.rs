@@ -125,7 +125,14 @@ pub(crate) fn resolve_crossing(
 ) -> Result<Resolved> {
     match resolve(root, path, opts, trailing, oflags) {
         Err(e) if e.errno() == Errno::XDEV && opts.flags.contains(ResolveFlags::NO_XDEV) => {
-            emulated::resolve(root, path, opts, trailing, oflags - OFlags::NOFOLLOW, Some(crossing))
+            emulated::resolve(
+                root,
+                path,
+                opts,
+                trailing,
+                oflags - OFlags::NOFOLLOW,
+                Some(crossing),
+            )
         }
         other => other,
     }

@@ -119,6 +119,7 @@ impl Handle {
         }
         let procfs = Procfs::cached().map_err(fail)?;
         procfs.open_follow(ProcBase::ThreadSelf, &link, flags)
+    }
 
     /// Reads the target of the symlink this handle is (from [`Root::resolve_nofollow`]). Not a
     /// symlink: `EINVAL`, as with `readlink(2)`.

@@ -183,21 +183,29 @@ pub fn probe_kernel() -> KernelFeatures {
         super::STATX_MNT_ID_UNIQUE | StatxFlags::MNT_ID,
     );
     let statx_mnt_id_unique = match &statx_root {
-        Ok(stx) if StatxFlags::from_bits_retain(stx.stx_mask).contains(super::STATX_MNT_ID_UNIQUE) => {
+        Ok(stx)
+            if StatxFlags::from_bits_retain(stx.stx_mask).contains(super::STATX_MNT_ID_UNIQUE) =>
+        {
             Support::Yes
         }
         Ok(_) => Support::No(Errno::INVAL),
         Err(e) => Support::No(*e),
     };
     let statx_attr_mount_root = match &statx_root {
-        Ok(stx) if stx.stx_attributes_mask.contains(StatxAttributes::MOUNT_ROOT) => Support::Yes,
+        Ok(stx)
+            if stx
+                .stx_attributes_mask
+                .contains(StatxAttributes::MOUNT_ROOT) =>
+        {
+            Support::Yes
+        }
         Ok(_) => Support::No(Errno::INVAL),
         Err(e) => Support::No(*e),
     };
     let fsopen = || rustix::mount::fsopen("proc", FsOpenFlags::FSOPEN_CLOEXEC);
-    let proc_subset_pid = Support::from_result(fsopen().and_then(|fs| {
-        rustix::mount::fsconfig_set_string(&fs, "subset", "pid")
-    }));
+    let proc_subset_pid = Support::from_result(
+        fsopen().and_then(|fs| rustix::mount::fsconfig_set_string(&fs, "subset", "pid")),
+    );
     let proc_pidns_option = Support::from_result(fsopen().and_then(|fs| {
         let own = rustix::fs::open(
             "/proc/self/ns/pid",
