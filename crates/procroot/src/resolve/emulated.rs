@@ -30,7 +30,7 @@
 use std::borrow::Cow;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use rustix::fs::{FileType, Mode, OFlags};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
 use super::options::{Policy, ResolveFlags, ResolveOptions, Trailing};
@@ -157,6 +157,12 @@ impl Walker<'_> {
                 return self.finish_at_dir(&mut stack);
             };
             pos = c.end;
+            if c.name == b"." || c.name == b".." {
+                // The kernel needs search permission on a directory to look up any name in it,
+                // `.` and `..` included (may_lookup). Names are checked by the openat below;
+                // dots never reach a syscall, so ask explicitly.
+                check_search(stack.top(self.root))?;
+            }
             match c.name {
                 b"." => {
                     if c.is_last {
@@ -230,7 +236,7 @@ impl Walker<'_> {
                 }
                 Step::Symlink(target) => {
                     let parent = stack.top(self.root);
-                    self.check_symlink(parent, &target, links_followed)?;
+                    self.check_symlink(parent, c.name, &target, links_followed)?;
                     links_followed += 1;
                     if target[0] == b'/' {
                         // RESOLVE_BENEATH refuses absolute symlinks; the in-root policies
@@ -258,6 +264,7 @@ impl Walker<'_> {
     fn check_symlink(
         &self,
         parent: BorrowedFd<'_>,
+        name: &[u8],
         target: &[u8],
         links_followed: u32,
     ) -> Result<(), Errno> {
@@ -267,8 +274,7 @@ impl Walker<'_> {
         if links_followed >= MAXSYMLINKS {
             return Err(Errno::LOOP);
         }
-        let magic_shaped = target.first() == Some(&b'/') || target.contains(&b':');
-        if magic_shaped && sys::is_procfs(parent)? {
+        if is_magic_link(parent, name, target)? {
             // NO_MAGICLINKS refuses with ELOOP; without it, the kernel still refuses a magic
             // jump in a scoped (IN_ROOT or BENEATH) lookup, with EXDEV.
             return Err(if self.flags.contains(ResolveFlags::NO_MAGICLINKS) {
@@ -364,6 +370,44 @@ impl Walker<'_> {
     fn reopen_dir(&self, dir: BorrowedFd<'_>, flags: OFlags) -> Result<OwnedFd, Errno> {
         rustix::fs::openat(dir, ".", flags | OFlags::CLOEXEC, Mode::empty())
     }
+}
+
+/// Whether the symlink `name` in `parent`, with target `target`, is a procfs magic link.
+///
+/// Magic links only live in process and task directories: `exe`, `cwd` and `root` in them, and
+/// every link in their `fd/`, `map_files/` and `ns/` subdirectories. Their targets are `d_path`
+/// output (absolute) or `type:[id]` / `anon_inode:name`. Ordinary procfs symlinks (`self`,
+/// `mounts`, `/proc/fs/xfs/stat -> /sys/fs/xfs/stats/stats`) live elsewhere, some with absolute
+/// targets, so the target alone cannot tell them apart; the place does.
+///
+/// Getting this wrong can never cause an escape: the walker does not let the kernel follow any
+/// symlink, it walks the target string inside the root. The classification only decides whether
+/// the emulated walker reports the kernel's `ELOOP`/`EXDEV` for a magic link.
+fn is_magic_link(parent: BorrowedFd<'_>, name: &[u8], target: &[u8]) -> Result<bool, Errno> {
+    let magic_shaped = target.first() == Some(&b'/') || target.contains(&b':');
+    if !magic_shaped || !sys::is_procfs(parent)? {
+        return Ok(false);
+    }
+    // A process or task directory is the one procfs directory with an `fdinfo` subdirectory.
+    let is_process_dir = |dir: &[u8]| -> Result<bool, Errno> {
+        match rustix::fs::statat(parent, dir, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => Ok(FileType::from_raw_mode(st.st_mode) == FileType::Directory),
+            Err(Errno::NOENT | Errno::NOTDIR | Errno::ACCESS) => Ok(false),
+            Err(e) => Err(e),
+        }
+    };
+    if matches!(name, b"exe" | b"cwd" | b"root") {
+        return is_process_dir(b"fdinfo");
+    }
+    // `fd/3`, `map_files/7f00-7f10`, `ns/net`: the parent's parent is a process directory. A
+    // stat through `..` only reads; nothing outside the root is opened or handed out.
+    is_process_dir(b"../fdinfo")
+}
+
+/// Checks search (execute) permission on `dir`, as the kernel does before looking up `.` or `..`
+/// in it: `faccessat(dir, ".", X_OK, AT_EACCESS)`.
+fn check_search(dir: BorrowedFd<'_>) -> Result<(), Errno> {
+    rustix::fs::accessat(dir, ".", rustix::fs::Access::EXEC_OK, AtFlags::EACCESS)
 }
 
 /// `readlinkat(dirfd, name)` into a `PATH_MAX` buffer: a symlink target is never longer.

@@ -207,7 +207,8 @@ impl Root {
     /// `InvalidInput`: creating files is a separate operation.
     pub fn open_file(&self, path: impl AsRef<Path>, flags: OFlags) -> Result<File> {
         let path = path.as_ref();
-        if flags.intersects(OFlags::CREATE | OFlags::TMPFILE) {
+        // O_TMPFILE includes the O_DIRECTORY bit, so it is tested with `contains`.
+        if flags.contains(OFlags::CREATE) || flags.contains(OFlags::TMPFILE) {
             return Err(self.annotate(
                 Error::invalid_input(
                     Errno::INVAL,
@@ -274,8 +275,9 @@ impl Root {
     /// semantics (`..` above the root is an error), use [`Policy::InRootStrict`].
     pub fn eval_symlinks(&self, path: impl AsRef<Path>, mode: EvalMode) -> Result<PathBuf> {
         let path = path.as_ref();
+        // `.`, not `/`: under Policy::Beneath an absolute path is an escape.
         let path = if path.as_os_str().is_empty() {
-            Path::new("/")
+            Path::new(".")
         } else {
             path
         };

@@ -1,0 +1,245 @@
+//! The `Backend::Auto` fallback from `openat2(2)` to the emulated walker.
+//!
+//! A seccomp filter in a forked child takes `openat2` away (with `ENOSYS`, as a kernel before 5.6
+//! or a modern profile would, or with `EPERM`, as Docker's old default profile did). `Auto` must
+//! then answer correctly through the emulated walker and say so, and `Kernel` must refuse with
+//! `ErrorKind::NotSupported`. Without a filter, `Auto` is the kernel.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use procroot::{Backend, BackendUsed, ErrorKind, EvalMode, OFlags, Policy, Root};
+use procroot_testutil::{deny_syscalls, fd_identity, in_child, Tree, SYS_OPENAT2};
+use rustix::io::Errno;
+
+fn tree() -> Tree {
+    Tree::new(
+        "
+        file a/b/c hello
+        symlink abs /a/b/c
+        symlink link a/b
+        symlink up ../..
+        symlink self self
+        ",
+    )
+}
+
+fn ident_of(tree: &Tree, in_root: &str) -> (u64, u64) {
+    let md = std::fs::symlink_metadata(tree.join(in_root.trim_start_matches('/')))
+        .expect("lstat expected object");
+    (md.dev(), md.ino())
+}
+
+/// `(policy, path, expected in-root path or errno)`: what `Auto` must give, kernel or not.
+fn cases() -> Vec<(Policy, &'static str, Result<&'static str, Errno>)> {
+    vec![
+        (Policy::InRoot, "a/b/c", Ok("/a/b/c")),
+        (Policy::InRoot, "/a/b/c", Ok("/a/b/c")),
+        (Policy::InRoot, "abs", Ok("/a/b/c")),
+        (Policy::InRoot, "link/", Ok("/a/b")),
+        (Policy::InRoot, "up/a", Ok("/a")),
+        (Policy::InRoot, "..", Ok("/")),
+        (Policy::InRoot, "self", Err(Errno::LOOP)),
+        (Policy::InRoot, "missing", Err(Errno::NOENT)),
+        (Policy::InRoot, "a/b/c/d", Err(Errno::NOTDIR)),
+        (Policy::InRootStrict, "abs", Ok("/a/b/c")),
+        (Policy::InRootStrict, "up/a", Err(Errno::XDEV)),
+        (Policy::Beneath, "link/c", Ok("/a/b/c")),
+        (Policy::Beneath, "abs", Err(Errno::XDEV)),
+        (Policy::Beneath, "/a", Err(Errno::XDEV)),
+        (Policy::Beneath, "up/a", Err(Errno::XDEV)),
+    ]
+}
+
+/// Runs `cases()` with `Backend::Auto` and checks each answer and which backend gave it
+/// (`want_backend`). Even with the kernel available, a strict-policy `EXDEV` is re-examined by the
+/// emulated walker (documented in `resolve`), so the strict absolute-symlink answer comes from it.
+fn check_auto(tree: &Tree, want_backend: BackendUsed) {
+    let base = Root::open(tree.path()).expect("open root");
+    for (policy, path, want) in cases() {
+        let root = base.clone().with_policy(policy).with_backend(Backend::Auto);
+        let got = root.resolve(path);
+        let case = format!("Auto {policy:?} resolve({path:?})");
+        match (want, got) {
+            (Ok(want), Ok(handle)) => {
+                assert_eq!(
+                    fd_identity(&handle),
+                    ident_of(tree, want),
+                    "{case}: wrong object (expected the one at {want})"
+                );
+                assert_eq!(
+                    handle.path_in_root().expect("path_in_root"),
+                    Path::new(want),
+                    "{case}: path_in_root"
+                );
+                let strict_via_emulation = policy == Policy::InRootStrict && path == "abs";
+                let expected_backend = if strict_via_emulation {
+                    BackendUsed::Emulated
+                } else {
+                    want_backend
+                };
+                assert_eq!(handle.backend(), expected_backend, "{case}: backend used");
+            }
+            (Err(want), Err(e)) => {
+                assert_eq!(
+                    e.errno(),
+                    want,
+                    "{case}: expected {}, got {e}",
+                    procroot::sys::errno_name(want)
+                );
+            }
+            (want, got) => panic!("{case}: expected {want:?}, got {got:?}"),
+        }
+    }
+    // Operations built on the resolver fall back too.
+    let root = base.clone().with_policy(Policy::InRootStrict);
+    assert_eq!(
+        root.eval_symlinks("/abs", EvalMode::Full)
+            .expect("eval_symlinks Full"),
+        Path::new("/a/b/c")
+    );
+    assert_eq!(
+        root.eval_symlinks("/link/new", EvalMode::ExceptLast)
+            .expect("eval_symlinks ExceptLast"),
+        Path::new("/a/b/new")
+    );
+    let (parent, name) = base.resolve_parent("link/new").expect("resolve_parent");
+    assert_eq!(fd_identity(&parent), ident_of(tree, "/a/b"));
+    assert_eq!(name.as_deref(), Some(OsStr::from_bytes(b"new")));
+    let mut contents = String::new();
+    std::io::Read::read_to_string(
+        &mut base
+            .open_file("abs", OFlags::RDONLY)
+            .expect("open_file abs"),
+        &mut contents,
+    )
+    .expect("read");
+    assert_eq!(contents, "hello");
+}
+
+/// `Backend::Kernel` with `openat2` filtered away: `NotSupported`, never a wrong answer and never
+/// a silent fallback.
+fn check_kernel_refuses(tree: &Tree) {
+    let root = Root::open(tree.path())
+        .expect("open root")
+        .with_backend(Backend::Kernel);
+    for policy in [Policy::InRoot, Policy::InRootStrict, Policy::Beneath] {
+        let err = root
+            .clone()
+            .with_policy(policy)
+            .resolve("a/b/c")
+            .expect_err("the kernel backend cannot work without openat2");
+        assert_eq!(
+            err.kind(),
+            ErrorKind::NotSupported,
+            "Kernel {policy:?}: expected NotSupported, got {err}"
+        );
+    }
+    let err = root
+        .open_file("a/b/c", OFlags::RDONLY)
+        .expect_err("open_file on the kernel backend");
+    assert_eq!(err.kind(), ErrorKind::NotSupported, "open_file: got {err}");
+}
+
+/// The filter really is in place: a raw `openat2` fails with `errno`.
+fn assert_openat2_denied(errno: i32) {
+    let raw = rustix::fs::openat2(
+        rustix::fs::CWD,
+        "/",
+        OFlags::PATH | OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+        rustix::fs::ResolveFlags::IN_ROOT,
+    );
+    assert_eq!(
+        raw.map(drop),
+        Err(Errno::from_raw_os_error(errno)),
+        "the seccomp filter should make openat2 fail"
+    );
+}
+
+fn falls_back(errno: i32, kernel_first: bool) {
+    let tree = tree();
+    in_child(|| {
+        // Before the filter, Auto is the kernel (and nothing about that success is cached).
+        let root = Root::open(tree.path()).expect("open root");
+        assert_eq!(
+            root.resolve("a/b/c").expect("resolve").backend(),
+            BackendUsed::Kernel
+        );
+        deny_syscalls(&[SYS_OPENAT2], errno);
+        assert_openat2_denied(errno);
+        if kernel_first {
+            check_kernel_refuses(&tree);
+            check_auto(&tree, BackendUsed::Emulated);
+        } else {
+            check_auto(&tree, BackendUsed::Emulated);
+            check_kernel_refuses(&tree);
+        }
+        // Again, now that the failure is remembered.
+        check_auto(&tree, BackendUsed::Emulated);
+        check_kernel_refuses(&tree);
+    });
+}
+
+#[test]
+fn auto_uses_the_kernel_without_a_filter() {
+    let tree = tree();
+    check_auto(&tree, BackendUsed::Kernel);
+    let root = Root::open(tree.path())
+        .expect("open root")
+        .with_backend(Backend::Kernel);
+    assert_eq!(
+        root.resolve("a/b/c").expect("resolve").backend(),
+        BackendUsed::Kernel
+    );
+}
+
+#[test]
+fn enosys_falls_back_to_emulated() {
+    falls_back(libc::ENOSYS, false);
+}
+
+#[test]
+fn enosys_kernel_backend_refuses_first() {
+    falls_back(libc::ENOSYS, true);
+}
+
+#[test]
+fn seccomp_eperm_falls_back_to_emulated() {
+    falls_back(libc::EPERM, false);
+}
+
+#[test]
+fn seccomp_eperm_kernel_backend_refuses_first() {
+    falls_back(libc::EPERM, true);
+}
+
+/// Only `ENOSYS` and a filter's `EPERM` mean "unavailable" (DESIGN.md). Any other errno from
+/// `openat2` is the answer, reported as is, not papered over by the emulated walker.
+#[test]
+fn other_errnos_are_not_a_fallback() {
+    let tree = tree();
+    in_child(|| {
+        deny_syscalls(&[SYS_OPENAT2], libc::EACCES);
+        assert_openat2_denied(libc::EACCES);
+        let root = Root::open(tree.path()).expect("open root");
+        for backend in [Backend::Auto, Backend::Kernel] {
+            let err = root
+                .clone()
+                .with_backend(backend)
+                .resolve("a/b/c")
+                .expect_err("EACCES is reported");
+            assert_eq!(err.errno(), Errno::ACCESS, "{backend:?}: got {err}");
+        }
+        // The emulated backend does not use openat2 at all.
+        let handle = root
+            .clone()
+            .with_backend(Backend::Emulated)
+            .resolve("a/b/c")
+            .expect("emulated resolve");
+        assert_eq!(handle.backend(), BackendUsed::Emulated);
+        assert_eq!(fd_identity(&handle), ident_of(&tree, "/a/b/c"));
+    });
+}
