@@ -108,7 +108,7 @@ impl Handle {
     pub fn reopen(&self, flags: OFlags) -> Result<File> {
         let link = crate::procfs::fd_link_name(self.fd.as_fd());
         let fail = |e: Error| e.context("reopen", Path::new(&link));
-        if flags.intersects(OFlags::CREATE | OFlags::TMPFILE) {
+        if flags.contains(OFlags::CREATE) || flags.contains(OFlags::TMPFILE) {
             return Err(fail(Error::invalid_input(
                 Errno::INVAL,
                 "O_CREAT and O_TMPFILE make no sense when reopening",
