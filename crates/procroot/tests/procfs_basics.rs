@@ -243,16 +243,6 @@ fn every_base_reads_this_process() {
         let s = read(ProcBase::PidFd(&pidfd));
         assert_eq!(status_field(&s, "Pid"), Some(&*pid.to_string()), "{who}");
 
-        // The empty subpath is the base itself.
-        let md = p
-            .symlink_metadata(ProcBase::PidFd(&pidfd), "")
-            .unwrap_or_else(|e| panic!("{who}: stat pidfd base: {e}"));
-        assert!(md.is_dir(), "{who}");
-        let md = p
-            .symlink_metadata(ProcBase::SelfProcess, "")
-            .unwrap_or_else(|e| panic!("{who}: stat self: {e}"));
-        assert!(md.is_dir(), "{who}");
-
         // The root lists the processes, and the global files only when unmasked.
         let names = names_in(&p, ProcBase::Root, "");
         assert!(names.contains(&pid.to_string()), "{who}: {names:?}");
@@ -279,6 +269,41 @@ fn every_base_reads_this_process() {
         // The masked instance hides global files but not this process's own directory.
         let fds = names_in(&p, ProcBase::ThreadSelf, "fd");
         assert!(fds.iter().any(|n| n == "0"), "{who}: {fds:?}");
+    }
+}
+
+/// The empty subpath names the base directory itself, whatever the base: `self` and
+/// `thread-self` are the process's (thread's) directory, not the `self` symlink.
+#[test]
+fn empty_subpath_is_the_base_itself() {
+    if !require_privilege("fsopen/open_tree of procfs (CAP_SYS_ADMIN)") {
+        return;
+    }
+    let pid = getpid();
+    let pidfd = PidFd::open(pid).expect("pidfd_open(self)");
+    for p in all_instances() {
+        let who = describe(&p);
+        for base in [
+            ProcBase::Root,
+            ProcBase::SelfProcess,
+            ProcBase::ThreadSelf,
+            ProcBase::Pid(pid),
+            ProcBase::PidFd(&pidfd),
+        ] {
+            // Following: the directory.
+            let names = names_in(&p, base, "");
+            assert!(!names.is_empty(), "{who}: {base:?}");
+            // Not following a trailing symlink must still give the directory: the base is a
+            // directory, the empty subpath has no trailing symlink of its own.
+            let md = p
+                .symlink_metadata(base, "")
+                .unwrap_or_else(|e| panic!("{who}: stat {base:?} \"\": {e}"));
+            assert!(
+                md.is_dir(),
+                "{who}: symlink_metadata({base:?}, \"\") is a {:?}, not the base directory",
+                md.file_type()
+            );
+        }
     }
 }
 
@@ -487,15 +512,36 @@ fn readlink_exe_is_current_exe() {
             )
             .unwrap_or_else(|e| panic!("{who}: open_follow root: {e}"));
         assert_eq!(fd_identity(&r), identity("/"), "{who}");
-        // A readlink of something that is not a link.
-        let e = expect_err(
-            p.readlink(ProcBase::SelfProcess, "status"),
-            &format!("{who}: readlink status"),
-        );
-        assert_eq!(e.errno(), Errno::INVAL, "{who}: {e}");
         // Ordinary procfs symlinks can be read too.
         let got = p.readlink(ProcBase::Root, "self").expect("readlink self");
         assert_eq!(got, Path::new(&getpid().to_string()), "{who}");
+    }
+}
+
+/// `readlink` of something that is not a symlink is `EINVAL`, as with `readlink(2)` and
+/// `Handle::readlink` (`readlinkat(fd, "")` itself says `ENOENT`, which must not leak out as
+/// "No such file or directory" for a file that exists).
+#[test]
+fn readlink_of_a_non_link_is_einval() {
+    if !require_privilege("fsopen/open_tree of procfs (CAP_SYS_ADMIN)") {
+        return;
+    }
+    for p in all_instances() {
+        let who = describe(&p);
+        for sub in ["status", "fd", "attr"] {
+            let e = expect_err(
+                p.readlink(ProcBase::SelfProcess, sub),
+                &format!("{who}: readlink {sub}"),
+            );
+            assert_eq!(e.errno(), Errno::INVAL, "{who}: readlink {sub}: {e}");
+            assert_ne!(e.kind(), ErrorKind::NotFound, "{who}: readlink {sub}: {e}");
+        }
+        // A link that really does not exist is still ENOENT.
+        let e = expect_err(
+            p.readlink(ProcBase::SelfProcess, "no-such-link"),
+            &format!("{who}: readlink no-such-link"),
+        );
+        assert_eq!(e.kind(), ErrorKind::NotFound, "{who}: {e}");
     }
 }
 
@@ -586,13 +632,29 @@ fn reopen_follows_the_file_across_a_rename() {
         std::fs::read_to_string(tree.join("dir/original")).expect("read impostor"),
         "impostor"
     );
+}
 
-    // A directory handle reopens as a directory.
+/// `O_DIRECTORY` is an ordinary flag for a reopen. (`O_TMPFILE` contains the `O_DIRECTORY` bit,
+/// so a check written as `flags.intersects(O_CREAT | O_TMPFILE)` refuses it by mistake.)
+#[test]
+fn reopen_a_directory_handle() {
+    if !require_privilege("fsopen of procfs (CAP_SYS_ADMIN), for the cached handle") {
+        return;
+    }
+    let tree = Tree::new("file dir/file contents");
+    let root = Root::open(tree.path()).expect("open root");
     let dir = root.resolve("dir").expect("resolve dir");
     let d = dir
         .reopen(OFlags::RDONLY | OFlags::DIRECTORY)
-        .expect("reopen dir");
+        .unwrap_or_else(|e| panic!("reopen a directory with O_DIRECTORY: {e}"));
     assert_eq!(fd_identity(&d), identity(tree.join("dir")));
+    // O_DIRECTORY on a file handle is the kernel's ENOTDIR, not InvalidInput.
+    let file = root.resolve("dir/file").expect("resolve file");
+    let e = expect_err(
+        file.reopen(OFlags::RDONLY | OFlags::DIRECTORY),
+        "reopen a file with O_DIRECTORY",
+    );
+    assert_eq!(e.errno(), Errno::NOTDIR, "{e}");
 }
 
 #[test]
