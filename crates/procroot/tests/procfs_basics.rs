@@ -5,7 +5,7 @@
 //! The attacks live in `procfs_attacks.rs`; PID namespaces and PID reuse in `procfs_pidns.rs`.
 
 use std::io::{Read, Seek, Write};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::sync::Arc;
 
