@@ -109,19 +109,133 @@ pub enum Command {
     ///   {"path": "/var/run", "target": "/run"}
     #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
     Readlink(ReadlinkArgs),
+    /// Read procfs through procroot's hardened handle
+    ///
+    /// SUBPATH is relative to a base directory of procfs: this process (--self, the default),
+    /// this thread (--thread-self), another process (--pid PID, through a pidfd so that a
+    /// reused PID is detected), or the procfs root (--proc-root). The procfs is a private
+    /// instance procroot mounted itself where it can (see `procroot doctor`), so nothing mounted
+    /// over /proc or its files can redirect the read. `..` is refused.
+    ///
+    ///   procroot proc --pid 4242 cat status
+    ///   procroot proc --pid 4242 readlink exe
+    ///   procroot proc --proc-root cat sys/kernel/ostype
+    ///
+    /// `cat`, `ls` and `stat` never follow a magic link (exe, cwd, root, fd/N: ELOOP); `readlink`
+    /// reads one, refusing (EXDEV) when something is mounted on it. --proc-root uses an
+    /// unmasked instance (with sys/, cpuinfo, ...); the process bases use one that shows only
+    /// processes this one may inspect.
+    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    Proc(ProcArgs),
+    /// Report kernel features and whether /proc can be trusted
+    ///
+    /// Probes, without changing anything: the kernel features procroot uses (openat2,
+    /// open_tree, fsopen, STATX_MNT_ID_UNIQUE, STATX_ATTR_MOUNT_ROOT, procfs subset=pid and
+    /// pidns=, MFD_EXEC, setns on a pidfd); which procfs acquisition methods work here and which
+    /// one procroot uses; whether the global /proc is really procfs; every mount on top of /proc
+    /// or anything below it (read from /proc/self/mountinfo through the hardened handle); and
+    /// which resolver `--backend auto` picks.
+    ///
+    /// A feature is `yes`, `no (ERRNO)` when the kernel lacks it or something refuses it, or
+    /// `unknown (EPERM)` when probing it needs a privilege this process lacks.
+    ///
+    /// With --json, prints one object:
+    ///   {"kernel": "6.18.0", "features": {"openat2": {"status": "yes"}, ...},
+    ///    "procfs": {"methods": [{"method": "fsmount", "works": true}, ...], "chosen": "fsmount"},
+    ///    "global_proc": {"is_procfs": true, "is_procfs_root": true},
+    ///    "proc_overmounts": [{"mount_point": "/proc/sys/fs/binfmt_misc", "fs_type": ..., ...}],
+    ///    "proc_trustworthy": false, "auto_backend": "kernel"}
+    /// The exit status is 0 whenever the report could be made; check `proc_trustworthy`.
+    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    Doctor(DoctorArgs),
 }
 
 impl Command {
-    /// The options that choose and configure the root, shared by every subcommand.
-    pub fn root_opts(&self) -> &RootOpts {
+    /// Whether `--json` was given.
+    pub fn json(&self) -> bool {
         match self {
-            Command::Resolve(args) => &args.root,
-            Command::Cat(args) => &args.root,
-            Command::Ls(args) => &args.root,
-            Command::Stat(args) => &args.root,
-            Command::Readlink(args) => &args.root,
+            Command::Resolve(args) => args.root.json,
+            Command::Cat(args) => args.root.json,
+            Command::Ls(args) => args.root.json,
+            Command::Stat(args) => args.root.json,
+            Command::Readlink(args) => args.root.json,
+            Command::Proc(args) => args.json,
+            Command::Doctor(args) => args.json,
         }
     }
+}
+
+/// Arguments of `procroot proc`.
+#[derive(Debug, Args)]
+pub struct ProcArgs {
+    /// Which procfs directory SUBPATH is relative to.
+    #[command(flatten)]
+    pub base: ProcBaseOpts,
+    /// Print results (and errors) as JSON, one object per line.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub action: ProcAction,
+}
+
+/// `procroot proc`'s base directory: at most one of these.
+#[derive(Debug, Args)]
+#[group(multiple = false)]
+pub struct ProcBaseOpts {
+    /// Process PID's directory (/proc/PID), checked through a pidfd: if the process exits
+    /// before the lookup, this is an error (ESRCH), never another process's files.
+    #[arg(long, value_name = "PID")]
+    pub pid: Option<u32>,
+    /// This process's directory (/proc/self). The default.
+    #[arg(long = "self")]
+    pub self_process: bool,
+    /// This thread's directory (/proc/thread-self).
+    #[arg(long)]
+    pub thread_self: bool,
+    /// The procfs root (/proc), in an unmasked instance.
+    #[arg(long)]
+    pub proc_root: bool,
+}
+
+/// What `procroot proc` does with SUBPATH.
+#[derive(Debug, Subcommand)]
+pub enum ProcAction {
+    /// Write a procfs file to stdout (magic links are not followed)
+    Cat {
+        /// The file, relative to the base (`status`, `sys/kernel/ostype`).
+        #[arg(value_name = "SUBPATH")]
+        subpath: PathBuf,
+    },
+    /// List a procfs directory
+    Ls {
+        /// The directory, relative to the base (default: the base itself).
+        #[arg(value_name = "SUBPATH", default_value = "")]
+        subpath: PathBuf,
+        /// Also print each entry's type.
+        #[arg(short = 'l', long = "long")]
+        long: bool,
+    },
+    /// Print the target of a (magic) link, such as `exe`, `cwd`, `root` or `fd/3`
+    Readlink {
+        /// The link, relative to the base.
+        #[arg(value_name = "SUBPATH")]
+        subpath: PathBuf,
+    },
+    /// Show the metadata of a procfs entry (a symlink is described, not followed)
+    Stat {
+        /// The entry, relative to the base.
+        #[arg(value_name = "SUBPATH")]
+        subpath: PathBuf,
+    },
+}
+
+/// Arguments of `procroot doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `procroot resolve`.

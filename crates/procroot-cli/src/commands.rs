@@ -1,6 +1,5 @@
 //! One function per subcommand: open the root, make the library call, print the result.
 
-use std::ffi::OsStr;
 use std::fs::Metadata;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -128,7 +127,7 @@ pub fn cat(args: &CatArgs) -> Result<ExitCode, Failure> {
 }
 
 /// Why copying one file failed.
-enum CatError {
+pub(crate) enum CatError {
     /// The file could not be opened or read: report it and go on with the next one.
     Source(Failure),
     /// Stdout could not be written: stop.
@@ -143,9 +142,19 @@ fn cat_one(
     out: &mut impl Write,
     buf: &mut [u8],
 ) -> Result<(), CatError> {
-    let mut file = root
+    let file = root
         .open_file(path, flags)
         .map_err(|e| CatError::Source(Failure::new("cat", path, &e)))?;
+    copy_file(file, path, out, buf)
+}
+
+/// Streams `file` (which `path` named) to `out`.
+pub(crate) fn copy_file(
+    mut file: std::fs::File,
+    path: &Path,
+    out: &mut impl Write,
+    buf: &mut [u8],
+) -> Result<(), CatError> {
     loop {
         match file.read(buf) {
             Ok(0) => return Ok(()),
@@ -173,14 +182,23 @@ pub fn ls(args: &LsArgs) -> Result<ExitCode, Failure> {
     };
     // List exactly the directory that was resolved. A symlink (with --nofollow) or a
     // non-directory is ENOTDIR here.
-    let mut entries = handle
+    let entries = handle
         .read_dir()
-        .map_err(fail)?
-        .collect::<procroot::Result<Vec<_>>>()
+        .and_then(|dir| dir.collect::<procroot::Result<Vec<_>>>())
         .map_err(fail)?;
-    entries.sort_by(|a, b| a.file_name().as_bytes().cmp(b.file_name().as_bytes()));
+    print_listing(dir_path.as_deref(), entries, args.long)?;
+    Ok(ExitCode::SUCCESS)
+}
 
-    if let Some(dir_path) = dir_path {
+/// Prints a directory listing, sorted bytewise: names (with `long`, types too), or with
+/// `json_path` (the directory's path) one JSON object.
+pub(crate) fn print_listing(
+    json_path: Option<&Path>,
+    mut entries: Vec<procroot::DirEntry>,
+    long: bool,
+) -> Result<(), Failure> {
+    entries.sort_by(|a, b| a.file_name().as_bytes().cmp(b.file_name().as_bytes()));
+    if let Some(dir_path) = json_path {
         let entries = entries
             .iter()
             .map(|entry| {
@@ -198,7 +216,7 @@ pub fn ls(args: &LsArgs) -> Result<ExitCode, Failure> {
         let mut stdout = io::BufWriter::new(io::stdout().lock());
         for entry in &entries {
             let mut line = Vec::new();
-            if args.long {
+            if long {
                 line.extend_from_slice(format!("{:<7}  ", entry.file_type().as_str()).as_bytes());
             }
             line.extend_from_slice(entry.file_name().as_bytes());
@@ -206,7 +224,7 @@ pub fn ls(args: &LsArgs) -> Result<ExitCode, Failure> {
         }
         stdout.flush().map_err(|e| Failure::stdout(&e))?;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// `procroot stat`.
@@ -216,8 +234,14 @@ pub fn stat(args: &StatArgs) -> Result<ExitCode, Failure> {
     let handle = resolve_handle(&root, &args.path, args.nofollow).map_err(fail)?;
     let md = handle.metadata().map_err(fail)?;
     let path = handle.path_in_root().map_err(fail)?;
-    let info = StatInfo::new(&md);
-    if args.root.json {
+    print_stat(path, &md, args.root.json)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints `stat` output for the file at `path` (as the user should see it) with metadata `md`.
+pub(crate) fn print_stat(path: &Path, md: &Metadata, json: bool) -> Result<(), Failure> {
+    let info = StatInfo::new(md);
+    if json {
         let mut obj = Map::new();
         insert_os(&mut obj, "path", path.as_os_str());
         obj.insert("type".into(), info.file_type.as_str().into());
@@ -230,7 +254,7 @@ pub fn stat(args: &StatArgs) -> Result<ExitCode, Failure> {
         obj.insert("nlink".into(), md.nlink().into());
         obj.insert("uid".into(), md.uid().into());
         obj.insert("gid".into(), md.gid().into());
-        print_json(&Value::Object(obj))?;
+        print_json(&Value::Object(obj))
     } else {
         let mut stdout = io::stdout().lock();
         let mut line = b"path: ".to_vec();
@@ -250,9 +274,8 @@ pub fn stat(args: &StatArgs) -> Result<ExitCode, Failure> {
         stdout
             .write_all(text.as_bytes())
             .and_then(|()| stdout.flush())
-            .map_err(|e| Failure::stdout(&e))?;
+            .map_err(|e| Failure::stdout(&e))
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// The fields of `procroot stat` that are computed from the metadata rather than copied.
@@ -295,19 +318,22 @@ pub fn readlink(args: &ReadlinkArgs) -> Result<ExitCode, Failure> {
     let fail = |e: procroot::Error| Failure::new("readlink", &args.path, &e);
     let link = root.resolve_nofollow(&args.path).map_err(fail)?;
     let target = link.readlink().map_err(fail)?;
-    if args.root.json {
+    let path = link.path_in_root().map_err(fail)?;
+    print_link(path, &target, args.root.json)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints a symlink's `target`: the bytes and a newline, or with `json` an object with the
+/// link's own `path`.
+pub(crate) fn print_link(path: &Path, target: &Path, json: bool) -> Result<(), Failure> {
+    if json {
         let mut obj = Map::new();
-        insert_os(
-            &mut obj,
-            "path",
-            link.path_in_root().map_err(fail)?.as_os_str(),
-        );
-        insert_os(&mut obj, "target", OsStr::new(target.as_os_str()));
-        print_json(&Value::Object(obj))?;
+        insert_os(&mut obj, "path", path.as_os_str());
+        insert_os(&mut obj, "target", target.as_os_str());
+        print_json(&Value::Object(obj))
     } else {
         let mut stdout = io::stdout().lock();
         write_line(&mut stdout, target.as_os_str().as_bytes())?;
-        stdout.flush().map_err(|e| Failure::stdout(&e))?;
+        stdout.flush().map_err(|e| Failure::stdout(&e))
     }
-    Ok(ExitCode::SUCCESS)
 }

@@ -11,7 +11,9 @@
 
 mod cli;
 mod commands;
+mod doctor;
 mod output;
+mod proc;
 
 use std::process::ExitCode;
 
@@ -24,7 +26,7 @@ use crate::output::Failure;
 /// outcome into the exit status.
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let json = cli.command.root_opts().json;
+    let json = cli.command.json();
     match run(&cli.command) {
         Ok(code) => code,
         Err(err) => match err.downcast_ref::<Failure>() {
@@ -52,5 +54,7 @@ fn run(command: &Command) -> anyhow::Result<ExitCode> {
         Command::Ls(args) => commands::ls(args)?,
         Command::Stat(args) => commands::stat(args)?,
         Command::Readlink(args) => commands::readlink(args)?,
+        Command::Proc(args) => proc::run(args)?,
+        Command::Doctor(args) => doctor::run(args)?,
     })
 }

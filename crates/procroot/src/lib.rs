@@ -19,20 +19,26 @@
 //!
 //! - [`sys`]: the thin syscall layer (the only module with `unsafe`).
 //! - [`resolve`]: the resolver, with a kernel (`openat2`) and an emulated backend.
+//! - [`procfs`]: the hardened procfs handle.
 //! - [`root`]: [`Root`] and [`Handle`].
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod dir;
+pub mod doctor;
 pub mod error;
+pub mod procfs;
 pub mod resolve;
 pub mod root;
 #[allow(unsafe_code)]
 pub mod sys;
 
+pub use dir::{DirEntry, FileType, ReadDir};
 pub use error::{Error, ErrorKind, Result};
+pub use procfs::{Acquisition, PidFd, ProcBase, Procfs};
 pub use resolve::{Backend, BackendUsed, Policy, ResolveFlags, ResolveOptions, Trailing};
-pub use root::{DirEntry, EvalMode, FileType, Handle, ReadDir, Root};
+pub use root::{EvalMode, Handle, Root};
 /// Open flags, re-exported from rustix so callers need not depend on it.
 pub use rustix::fs::OFlags;
 /// Errno values, re-exported from rustix so callers can match [`Error::errno`] without depending

@@ -35,7 +35,7 @@ use rustix::io::Errno;
 
 use super::options::{Policy, ResolveFlags, ResolveOptions, Trailing};
 use super::path::next_component;
-use super::Resolved;
+use super::{MountCrossingCheck, Resolved};
 use crate::error::{Error, Result};
 use crate::sys::{self, MountId, MAXSYMLINKS, PATH_MAX};
 
@@ -108,6 +108,7 @@ pub(crate) fn resolve(
     opts: &ResolveOptions,
     trailing: Trailing,
     oflags: OFlags,
+    crossing: Option<MountCrossingCheck<'_>>,
 ) -> Result<Resolved> {
     Walker {
         root,
@@ -116,6 +117,8 @@ pub(crate) fn resolve(
         trailing,
         oflags: oflags | OFlags::CLOEXEC,
         root_mount: None,
+        crossing,
+        accepted_mounts: Vec::new(),
     }
     .walk(path)
     .map_err(Error::from_errno)
@@ -129,6 +132,10 @@ struct Walker<'r> {
     oflags: OFlags,
     /// The root's mount, fetched on the first `NO_XDEV` check.
     root_mount: Option<MountId>,
+    /// Decides whether a mount crossing that `NO_XDEV` would refuse is acceptable after all.
+    crossing: Option<MountCrossingCheck<'r>>,
+    /// Mounts that `crossing` accepted during this walk: their contents pass `NO_XDEV` too.
+    accepted_mounts: Vec<MountId>,
 }
 
 impl Walker<'_> {
@@ -312,12 +319,17 @@ impl Walker<'_> {
                 return Ok(Step::Symlink(readlink(&fd, b"")?));
             }
         }
-        self.check_xdev(&fd)?;
+        self.check_xdev(parent, name, &fd)?;
         Ok(Step::Opened(fd))
     }
 
     /// `NO_XDEV`: refuses an fd on another mount than the root (kernel: `RESOLVE_NO_XDEV`).
-    fn check_xdev(&mut self, fd: &OwnedFd) -> Result<(), Errno> {
+    fn check_xdev(
+        &mut self,
+        parent: BorrowedFd<'_>,
+        name: &[u8],
+        fd: &OwnedFd,
+    ) -> Result<(), Errno> {
         if !self.flags.contains(ResolveFlags::NO_XDEV) {
             return Ok(());
         }
@@ -325,10 +337,17 @@ impl Walker<'_> {
             Some(id) => id,
             None => *self.root_mount.insert(sys::mount_id(self.root)?),
         };
-        if sys::mount_id(fd)? != root_mount {
-            return Err(Errno::XDEV);
+        let mount = sys::mount_id(fd)?;
+        if mount == root_mount || self.accepted_mounts.contains(&mount) {
+            return Ok(());
         }
-        Ok(())
+        match self.crossing {
+            Some(check) if check(parent, name, fd.as_fd())? => {
+                self.accepted_mounts.push(mount);
+                Ok(())
+            }
+            _ => Err(Errno::XDEV),
+        }
     }
 
     /// The walk ended on the directory at the top of the stack (`.`, `..`, or only slashes).

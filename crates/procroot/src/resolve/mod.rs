@@ -102,7 +102,40 @@ pub fn resolve(
             kernel::Outcome::Unavailable | kernel::Outcome::NeedsEmulation => {}
         }
     }
-    emulated::resolve(root, path, opts, trailing, oflags)
+    emulated::resolve(root, path, opts, trailing, oflags, None)
+}
+
+/// Decides, for a walk with `NO_XDEV`, whether stepping from `parent` through `name` onto the
+/// mount whose root is `child` is acceptable after all.
+pub(crate) type MountCrossingCheck<'a> =
+    &'a dyn Fn(BorrowedFd<'_>, &[u8], BorrowedFd<'_>) -> std::result::Result<bool, Errno>;
+
+/// [`resolve`] with `NO_XDEV`, except that mount crossings `crossing` approves are allowed.
+///
+/// The fast path is the plain resolution. Only when it reports `EXDEV` does the emulated walker
+/// run, asking `crossing` about each mount it meets. procfs uses this to accept a read-only bind
+/// of a procfs directory onto itself, which container runtimes set up on `/proc/sys`.
+pub(crate) fn resolve_crossing(
+    root: BorrowedFd<'_>,
+    path: &[u8],
+    opts: &ResolveOptions,
+    trailing: Trailing,
+    oflags: OFlags,
+    crossing: MountCrossingCheck<'_>,
+) -> Result<Resolved> {
+    match resolve(root, path, opts, trailing, oflags) {
+        Err(e) if e.errno() == Errno::XDEV && opts.flags.contains(ResolveFlags::NO_XDEV) => {
+            emulated::resolve(
+                root,
+                path,
+                opts,
+                trailing,
+                oflags - OFlags::NOFOLLOW,
+                Some(crossing),
+            )
+        }
+        other => other,
+    }
 }
 
 /// Reads the target of the symlink `name` in `dirfd` (`name` empty: `dirfd` itself, an

@@ -12,8 +12,9 @@ use std::sync::{Arc, OnceLock};
 use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::io::Errno;
 
-use super::{FileType, ReadDir};
+use crate::dir::{FileType, ReadDir};
 use crate::error::{Error, Result};
+use crate::procfs::{ProcBase, Procfs};
 use crate::resolve::{self, Backend, BackendUsed, ResolveOptions, Resolved, Trailing};
 
 /// How a handle's in-root path can be recomputed when the backend did not report it.
@@ -96,6 +97,28 @@ impl Handle {
     pub fn file_type(&self) -> Result<FileType> {
         let st = rustix::fs::fstat(&self.fd)?;
         Ok(FileType::from_mode(st.st_mode))
+    }
+
+    /// Opens the handle's file for real (`O_RDONLY`, `O_WRONLY`, ...), through
+    /// `/proc/thread-self/fd/N` on the hardened procfs handle, with its overmount checks.
+    ///
+    /// The file reopened is the one the handle pins, whatever has been renamed since. A symlink
+    /// handle gives `ELOOP` (there is nothing to open but the link). `O_CREAT` and `O_TMPFILE`
+    /// are `InvalidInput`.
+    pub fn reopen(&self, flags: OFlags) -> Result<File> {
+        let link = crate::procfs::fd_link_name(self.fd.as_fd());
+        let fail = |e: Error| e.context("reopen", Path::new(&link));
+        if flags.contains(OFlags::CREATE) || flags.contains(OFlags::TMPFILE) {
+            return Err(fail(Error::invalid_input(
+                Errno::INVAL,
+                "O_CREAT and O_TMPFILE make no sense when reopening",
+            )));
+        }
+        if self.file_type().map_err(fail)? == FileType::Symlink {
+            return Err(fail(Error::from_errno(Errno::LOOP)));
+        }
+        let procfs = Procfs::cached().map_err(fail)?;
+        procfs.open_follow(ProcBase::ThreadSelf, &link, flags)
     }
 
     /// Reads the target of the symlink this handle is (from [`Root::resolve_nofollow`]). Not a

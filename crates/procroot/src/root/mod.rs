@@ -5,7 +5,6 @@
 
 #![forbid(unsafe_code)]
 
-mod dir;
 mod handle;
 
 use std::ffi::OsString;
@@ -18,12 +17,13 @@ use std::sync::Arc;
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 
-pub use dir::{DirEntry, FileType, ReadDir};
+pub use crate::dir::{DirEntry, FileType, ReadDir};
+pub(crate) use handle::metadata_of;
 pub use handle::Handle;
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
+use crate::procfs::{PidFd, ProcBase, Procfs};
 use crate::resolve::{self, Backend, Policy, ResolveFlags, ResolveOptions, Trailing};
-use crate::sys;
 
 /// What [`Root::eval_symlinks`] resolves.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -86,50 +86,22 @@ impl Root {
     /// Paths are then resolved in that process's mount namespace, as that process sees them,
     /// even when its `/` is a different file system from ours.
     ///
-    /// This checks that `/proc` is procfs and that the process exists (`ESRCH` otherwise). It
-    /// does not yet defend against a PID being reused between the check and the open, or
-    /// against overmounts inside `/proc`; the hardened procfs handle will.
+    /// The link is opened through the hardened procfs handle ([`Procfs::cached`]) with a
+    /// [`PidFd`] base: a process that exits (and whose PID is reused) before the link is opened
+    /// gives `ESRCH`, never another process's root, and a mount on top of `/proc/<pid>/root` is
+    /// refused with `EXDEV`.
     pub fn for_pid(pid: u32) -> Result<Root> {
         let name = PathBuf::from(format!("/proc/{pid}/root"));
-        let fail = |e: Error| e.context("open root", &name);
-        if pid == 0 || pid > i32::MAX as u32 {
-            return Err(fail(Error::invalid_input(
-                Errno::INVAL,
-                format!("{pid} is not a valid process id"),
-            )));
-        }
-        let proc = rustix::fs::open(
-            "/proc",
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| fail(e.into()))?;
-        if !sys::is_procfs(&proc).map_err(|e| fail(e.into()))? {
-            return Err(fail(Error::with_detail(
-                ErrorKind::SafetyViolation,
-                Errno::XDEV,
-                "/proc is not procfs",
-            )));
-        }
-        let pid_dir = rustix::fs::openat(
-            &proc,
-            pid.to_string(),
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| match e {
-            Errno::NOENT => fail(Error::from_errno(Errno::SRCH)),
-            e => fail(e.into()),
-        })?;
-        // `root` is a magic link: following it is the point.
-        let fd = rustix::fs::openat(
-            &pid_dir,
-            "root",
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| fail(e.into()))?;
-        Ok(Root::with_name(fd, name))
+        let pidfd = PidFd::open(pid).map_err(|e| e.context("open root", &name))?;
+        let procfs = Procfs::cached().map_err(|e| e.context("open root", &name))?;
+        let root = procfs
+            .open_follow(
+                ProcBase::PidFd(&pidfd),
+                "root",
+                OFlags::PATH | OFlags::DIRECTORY,
+            )
+            .map_err(|e| e.context("open root", &name))?;
+        Ok(Root::with_name(root.into(), name))
     }
 
     fn with_name(fd: OwnedFd, name: PathBuf) -> Root {

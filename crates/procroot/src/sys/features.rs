@@ -4,19 +4,56 @@
 //! later (by a container runtime, right before exec) can take a syscall away; a failure, on the
 //! other hand, does not heal, and re-probing a missing syscall on every call would double its cost.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use rustix::fd::AsFd;
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 
 static OPENAT2_UNAVAILABLE: AtomicBool = AtomicBool::new(false);
+static DISABLED: AtomicU32 = AtomicU32::new(0);
+
+/// A kernel feature that procroot can be told not to use, to exercise its fallbacks on a kernel
+/// that has everything (tests, and reproducing a user's older kernel).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Feature {
+    /// `openat2(2)`: the kernel resolver backend and procfs lookups.
+    Openat2,
+    /// `fsopen(2)`/`fsmount(2)`: private procfs instances.
+    Fsopen,
+    /// `open_tree(2)` with `OPEN_TREE_CLONE`: cloned procfs mounts.
+    OpenTree,
+    /// `STATX_MNT_ID_UNIQUE`: never-reused mount ids (the 5.8 `STATX_MNT_ID` is used instead).
+    StatxMntIdUnique,
+    /// procfs's `pidns=` mount option (Linux 6.18): without it, a helper process makes the
+    /// instance from inside the namespace.
+    ProcPidnsOption,
+}
+
+impl Feature {
+    fn bit(self) -> u32 {
+        1 << self as u32
+    }
+}
+
+/// Stops procroot from using `feature` in this process, as if the kernel lacked it. Never undone.
+///
+/// This is a testing and debugging aid: production code has no reason to call it.
+pub fn disable(feature: Feature) {
+    DISABLED.fetch_or(feature.bit(), Ordering::Relaxed);
+}
+
+/// Whether `feature` was disabled with [`disable`].
+pub fn is_disabled(feature: Feature) -> bool {
+    DISABLED.load(Ordering::Relaxed) & feature.bit() != 0
+}
 
 /// Whether `openat2(2)` is already known to be unusable in this process: it returned `ENOSYS`
 /// (kernel before 5.6), or `EPERM` for a call that cannot legitimately fail with `EPERM` (a
-/// seccomp filter).
+/// seccomp filter), or it was [`disable`]d.
 pub fn openat2_known_unavailable() -> bool {
-    OPENAT2_UNAVAILABLE.load(Ordering::Relaxed)
+    OPENAT2_UNAVAILABLE.load(Ordering::Relaxed) || is_disabled(Feature::Openat2)
 }
 
 /// Records that `openat2(2)` is unusable in this process. Never undone.
@@ -63,4 +100,145 @@ pub fn probe_openat2() -> Result<(), Errno> {
         ResolveFlags::IN_ROOT,
     )
     .map(drop)
+}
+
+/// Whether the running kernel (and this process's privileges and seccomp filter) offer a
+/// feature, as [`probe_kernel`] found out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Support {
+    /// The feature works here.
+    Yes,
+    /// The kernel lacks it, or something refuses it (the errno says which).
+    No(Errno),
+    /// It could not be probed (usually `EPERM`: the probe itself needs a privilege).
+    Unknown(Errno),
+}
+
+impl Support {
+    fn from_result<T>(result: Result<T, Errno>) -> Support {
+        match result {
+            Ok(_) => Support::Yes,
+            Err(e @ (Errno::PERM | Errno::ACCESS)) => Support::Unknown(e),
+            Err(e) => Support::No(e),
+        }
+    }
+
+    /// Whether the feature is known to work.
+    pub fn is_yes(self) -> bool {
+        self == Support::Yes
+    }
+}
+
+/// The kernel features procroot uses, probed one by one ([`probe_kernel`]).
+#[derive(Clone, Debug)]
+pub struct KernelFeatures {
+    /// `openat2(2)` (Linux 5.6): the kernel resolver backend.
+    pub openat2: Support,
+    /// `open_tree(2)` (Linux 5.2).
+    pub open_tree: Support,
+    /// `fsopen(2)` for procfs (Linux 5.2), which needs `CAP_SYS_ADMIN`.
+    pub fsopen: Support,
+    /// `STATX_MNT_ID_UNIQUE` (Linux 6.8).
+    pub statx_mnt_id_unique: Support,
+    /// `STATX_ATTR_MOUNT_ROOT` (Linux 5.8).
+    pub statx_attr_mount_root: Support,
+    /// procfs's per-instance `subset=pid` option (Linux 5.8).
+    pub proc_subset_pid: Support,
+    /// procfs's `pidns=` option (Linux 6.18).
+    pub proc_pidns_option: Support,
+    /// `memfd_create(MFD_EXEC)` (Linux 6.3).
+    pub mfd_exec: Support,
+    /// `setns(pidfd, CLONE_NEW*)` (Linux 5.8).
+    pub pidfd_setns: Support,
+}
+
+impl KernelFeatures {
+    /// `(name, support)` pairs in a stable order, names as `procroot doctor` prints them.
+    pub fn entries(&self) -> [(&'static str, Support); 9] {
+        [
+            ("openat2", self.openat2),
+            ("open_tree", self.open_tree),
+            ("fsopen", self.fsopen),
+            ("STATX_MNT_ID_UNIQUE", self.statx_mnt_id_unique),
+            ("STATX_ATTR_MOUNT_ROOT", self.statx_attr_mount_root),
+            ("subset=pid", self.proc_subset_pid),
+            ("pidns=", self.proc_pidns_option),
+            ("MFD_EXEC", self.mfd_exec),
+            ("pidfd setns", self.pidfd_setns),
+        ]
+    }
+}
+
+/// Probes every feature in [`KernelFeatures`] with a harmless call. Nothing is cached and nothing
+/// is changed: mounts made by the probes are detached and dropped, namespaces joined are the
+/// ones the process is already in.
+pub fn probe_kernel() -> KernelFeatures {
+    use rustix::fs::{AtFlags, MemfdFlags, StatxAttributes, StatxFlags};
+    use rustix::mount::{FsOpenFlags, OpenTreeFlags};
+
+    let statx_root = rustix::fs::statx(
+        rustix::fs::CWD,
+        "/",
+        AtFlags::empty(),
+        super::STATX_MNT_ID_UNIQUE | StatxFlags::MNT_ID,
+    );
+    let statx_mnt_id_unique = match &statx_root {
+        Ok(stx)
+            if StatxFlags::from_bits_retain(stx.stx_mask).contains(super::STATX_MNT_ID_UNIQUE) =>
+        {
+            Support::Yes
+        }
+        Ok(_) => Support::No(Errno::INVAL),
+        Err(e) => Support::No(*e),
+    };
+    let statx_attr_mount_root = match &statx_root {
+        Ok(stx)
+            if stx
+                .stx_attributes_mask
+                .contains(StatxAttributes::MOUNT_ROOT) =>
+        {
+            Support::Yes
+        }
+        Ok(_) => Support::No(Errno::INVAL),
+        Err(e) => Support::No(*e),
+    };
+    let fsopen = || rustix::mount::fsopen("proc", FsOpenFlags::FSOPEN_CLOEXEC);
+    let proc_subset_pid = Support::from_result(
+        fsopen().and_then(|fs| rustix::mount::fsconfig_set_string(&fs, "subset", "pid")),
+    );
+    let proc_pidns_option = Support::from_result(fsopen().and_then(|fs| {
+        let own = rustix::fs::open(
+            "/proc/self/ns/pid",
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )?;
+        rustix::mount::fsconfig_set_fd(&fs, "pidns", &own)
+    }));
+    let pidfd_setns = Support::from_result(
+        super::process::pidfd_open(std::process::id()).and_then(|pidfd| {
+            // Joining the UTS namespace we are already in changes nothing.
+            rustix::thread::move_into_thread_name_spaces(
+                pidfd.as_fd(),
+                rustix::thread::ThreadNameSpaceType::HOST_NAME_AND_NIS_DOMAIN_NAME,
+            )
+        }),
+    );
+    KernelFeatures {
+        openat2: Support::from_result(probe_openat2()),
+        open_tree: Support::from_result(rustix::mount::open_tree(
+            rustix::fs::CWD,
+            "/",
+            OpenTreeFlags::OPEN_TREE_CLOEXEC,
+        )),
+        fsopen: Support::from_result(fsopen()),
+        statx_mnt_id_unique,
+        statx_attr_mount_root,
+        proc_subset_pid,
+        proc_pidns_option,
+        mfd_exec: Support::from_result(rustix::fs::memfd_create(
+            "procroot-probe",
+            MemfdFlags::CLOEXEC | MemfdFlags::EXEC,
+        )),
+        pidfd_setns,
+    }
 }

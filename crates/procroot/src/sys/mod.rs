@@ -13,6 +13,7 @@
 
 pub mod errno;
 pub mod features;
+pub mod process;
 
 pub use errno::{errno_description, errno_name};
 
@@ -44,17 +45,59 @@ pub const STATX_MNT_ID_UNIQUE: StatxFlags = StatxFlags::from_bits_retain(0x4000)
 /// # References
 ///  - [`statx(2)`](https://man7.org/linux/man-pages/man2/statx.2.html)
 pub fn mount_id<Fd: AsFd>(fd: Fd) -> Result<MountId, Errno> {
-    let want = STATX_MNT_ID_UNIQUE | StatxFlags::MNT_ID;
-    let stx = rustix::fs::statx(fd, "", AtFlags::EMPTY_PATH, want)?;
+    Ok(mount_info_at(fd, "", AtFlags::EMPTY_PATH)?.mount_id)
+}
+
+/// Where a file sits among the mounts: its mount id, whether it is the root of a mount (something
+/// is mounted *on* it, or it is a mount's top directory), and its identity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MountInfo {
+    /// The mount the file is on.
+    pub mount_id: MountId,
+    /// `STATX_ATTR_MOUNT_ROOT`: the file is the root of its mount. `None` if the kernel does not
+    /// report the attribute (before Linux 5.8).
+    pub mount_root: Option<bool>,
+    /// `st_dev`, as `(major, minor)` folded into one number.
+    pub dev: u64,
+    /// `st_ino`.
+    pub ino: u64,
+}
+
+/// `statx(dirfd, path, flags, STATX_INO | STATX_MNT_ID_UNIQUE)`: the mount facts of one file,
+/// falling back to `STATX_MNT_ID` when the unique id is unavailable or disabled.
+///
+/// # References
+///  - [`statx(2)`](https://man7.org/linux/man-pages/man2/statx.2.html)
+pub fn mount_info_at<Fd: AsFd, P: rustix::path::Arg>(
+    dirfd: Fd,
+    path: P,
+    flags: AtFlags,
+) -> Result<MountInfo, Errno> {
+    let mut want = StatxFlags::INO | StatxFlags::MNT_ID;
+    if !features::is_disabled(features::Feature::StatxMntIdUnique) {
+        want |= STATX_MNT_ID_UNIQUE;
+    }
+    let stx = rustix::fs::statx(dirfd, path, flags, want)?;
     let got = StatxFlags::from_bits_retain(stx.stx_mask);
-    if got.contains(STATX_MNT_ID_UNIQUE) {
-        Ok(MountId::Unique(stx.stx_mnt_id))
+    let mount_id = if got.contains(STATX_MNT_ID_UNIQUE) {
+        MountId::Unique(stx.stx_mnt_id)
     } else if got.contains(StatxFlags::MNT_ID) {
-        Ok(MountId::Legacy(stx.stx_mnt_id))
+        MountId::Legacy(stx.stx_mnt_id)
     } else {
         // Before Linux 5.8 statx has no mount id at all.
-        Err(Errno::NOSYS)
-    }
+        return Err(Errno::NOSYS);
+    };
+    let attr = rustix::fs::StatxAttributes::MOUNT_ROOT;
+    let mount_root = stx
+        .stx_attributes_mask
+        .contains(attr)
+        .then_some(stx.stx_attributes.contains(attr));
+    Ok(MountInfo {
+        mount_id,
+        mount_root,
+        dev: rustix::fs::makedev(stx.stx_dev_major, stx.stx_dev_minor),
+        ino: stx.stx_ino,
+    })
 }
 
 /// A mount id, tagged with the kind of id the kernel gave.

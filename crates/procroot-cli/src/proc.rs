@@ -1,0 +1,85 @@
+//! `procroot proc`: procfs through the hardened handle.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use procroot::{OFlags, PidFd, ProcBase, Procfs};
+
+use crate::cli::{ProcAction, ProcArgs};
+use crate::commands::{copy_file, print_link, print_listing, print_stat, CatError};
+use crate::output::Failure;
+
+/// Runs `procroot proc`.
+pub fn run(args: &ProcArgs) -> Result<ExitCode, Failure> {
+    let (command, subpath) = match &args.action {
+        ProcAction::Cat { subpath } => ("proc cat", subpath),
+        ProcAction::Ls { subpath, .. } => ("proc ls", subpath),
+        ProcAction::Readlink { subpath } => ("proc readlink", subpath),
+        ProcAction::Stat { subpath } => ("proc stat", subpath),
+    };
+    // Messages name the path as procfs would: `/proc/<base>/<subpath>`.
+    let shown = shown_path(args, subpath);
+    let fail = |e: procroot::Error| Failure::new(command, &shown, &e);
+
+    let pidfd = args.base.pid.map(PidFd::open).transpose().map_err(fail)?;
+    let base = match (&pidfd, args.base.thread_self, args.base.proc_root) {
+        (Some(pidfd), _, _) => ProcBase::PidFd(pidfd),
+        (None, true, _) => ProcBase::ThreadSelf,
+        (None, _, true) => ProcBase::Root,
+        _ => ProcBase::SelfProcess,
+    };
+    // The root of procfs is only useful with its global files (sys/, cpuinfo): unmasked.
+    let procfs: Arc<Procfs> = if args.base.proc_root {
+        Procfs::cached_unmasked()
+    } else {
+        Procfs::cached()
+    }
+    .map_err(fail)?;
+
+    match &args.action {
+        ProcAction::Cat { subpath } => {
+            let file = procfs.open(base, subpath, OFlags::RDONLY).map_err(fail)?;
+            let mut stdout = io::stdout().lock();
+            let mut buf = vec![0u8; 64 * 1024];
+            match copy_file(file, &shown, &mut stdout, &mut buf) {
+                Ok(()) => {}
+                Err(CatError::Source(failure) | CatError::Stdout(failure)) => return Err(failure),
+            }
+            stdout.flush().map_err(|e| Failure::stdout(&e))?;
+        }
+        ProcAction::Ls { subpath, long } => {
+            let entries = procfs
+                .read_dir(base, subpath)
+                .and_then(|dir| dir.collect::<procroot::Result<Vec<_>>>())
+                .map_err(fail)?;
+            print_listing(args.json.then_some(shown.as_path()), entries, *long)?;
+        }
+        ProcAction::Readlink { subpath } => {
+            let target = procfs.readlink(base, subpath).map_err(fail)?;
+            print_link(&shown, &target, args.json)?;
+        }
+        ProcAction::Stat { subpath } => {
+            let md = procfs.symlink_metadata(base, subpath).map_err(fail)?;
+            print_stat(&shown, &md, args.json)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `/proc/<base>/<subpath>`, as the user would write it.
+fn shown_path(args: &ProcArgs, subpath: &Path) -> PathBuf {
+    let base = match (args.base.pid, args.base.thread_self, args.base.proc_root) {
+        (Some(pid), _, _) => format!("/proc/{pid}"),
+        (None, true, _) => "/proc/thread-self".to_owned(),
+        (None, _, true) => "/proc".to_owned(),
+        _ => "/proc/self".to_owned(),
+    };
+    let base = PathBuf::from(base);
+    if subpath.as_os_str().is_empty() {
+        base
+    } else {
+        base.join(subpath)
+    }
+}

@@ -1,0 +1,175 @@
+//! Where a procfs lookup starts: [`ProcBase`], and [`PidFd`] for PID-reuse-safe bases.
+
+#![forbid(unsafe_code)]
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::OFlags;
+use rustix::io::Errno;
+
+use super::{lookup_options, Procfs};
+use crate::error::{Error, ErrorKind, Result};
+use crate::resolve::{self, Trailing};
+use crate::sys;
+
+/// The directory inside a procfs that a subpath is relative to.
+#[derive(Clone, Copy, Debug)]
+pub enum ProcBase<'a> {
+    /// The procfs root (`/proc`).
+    Root,
+    /// This process (`/proc/self`).
+    SelfProcess,
+    /// This thread (`/proc/thread-self`): the right base for `fd/N` and `attr/*`, which are
+    /// per-thread.
+    ThreadSelf,
+    /// A process by PID (`/proc/<pid>`). The PID may be reused by another process between the
+    /// moment it was chosen and the lookup; use [`ProcBase::PidFd`] when that matters.
+    Pid(u32),
+    /// A process by pidfd. After `/proc/<pid>` is opened, the pidfd is asked whether its process
+    /// is still alive: if it is, the directory cannot belong to a newer process with the same
+    /// PID; if it is not, the lookup fails with `ESRCH` rather than risk another process's
+    /// files. The PID is the one in the caller's PID namespace, so this base is for an instance
+    /// of the caller's namespace, not one made by [`Procfs::for_pidns`].
+    PidFd(&'a PidFd),
+}
+
+impl ProcBase<'_> {
+    /// The directory name under the procfs root, for bases that need no extra check.
+    pub(super) fn prefix(&self) -> Option<String> {
+        match self {
+            ProcBase::Root => Some(String::new()),
+            ProcBase::SelfProcess => Some("self".to_owned()),
+            ProcBase::ThreadSelf => Some("thread-self".to_owned()),
+            ProcBase::Pid(pid) => Some(pid.to_string()),
+            ProcBase::PidFd(_) => None,
+        }
+    }
+
+    /// How `subpath` under this base appears in messages: `self/status`, `1234/root`.
+    pub(super) fn display(&self, subpath: &Path) -> PathBuf {
+        let prefix = match self {
+            ProcBase::PidFd(pidfd) => pidfd.pid.to_string(),
+            other => other.prefix().unwrap_or_default(),
+        };
+        if prefix.is_empty() {
+            subpath.to_path_buf()
+        } else {
+            Path::new(&prefix).join(subpath)
+        }
+    }
+}
+
+/// Checks a procfs subpath: relative, and without `..` (a procfs lookup never needs to climb,
+/// and refusing it up front keeps every lookup strictly beneath its base).
+pub(super) fn check_subpath(subpath: &Path) -> Result<&[u8]> {
+    let bytes = subpath.as_os_str().as_bytes();
+    if bytes.first() == Some(&b'/') {
+        return Err(Error::invalid_input(
+            Errno::INVAL,
+            "procfs subpaths are relative to their base",
+        ));
+    }
+    if bytes.split(|&b| b == b'/').any(|c| c == b"..") {
+        return Err(Error::invalid_input(
+            Errno::INVAL,
+            "`..` is not allowed in a procfs subpath",
+        ));
+    }
+    Ok(bytes)
+}
+
+/// `prefix/subpath`, or just one of them if the other is empty.
+pub(super) fn join(prefix: &str, subpath: &[u8]) -> Vec<u8> {
+    let mut path = Vec::with_capacity(prefix.len() + 1 + subpath.len());
+    path.extend_from_slice(prefix.as_bytes());
+    if !prefix.is_empty() && !subpath.is_empty() {
+        path.push(b'/');
+    }
+    path.extend_from_slice(subpath);
+    if path.is_empty() {
+        path.push(b'.');
+    }
+    path
+}
+
+/// A pidfd with the PID it was opened for.
+#[derive(Debug)]
+pub struct PidFd {
+    fd: OwnedFd,
+    pid: u32,
+}
+
+impl PidFd {
+    /// `pidfd_open(pid, 0)`. A process that does not exist is `ESRCH`.
+    pub fn open(pid: u32) -> Result<PidFd> {
+        let fd = sys::process::pidfd_open(pid).map_err(|e| {
+            let shown = PathBuf::from(pid.to_string());
+            match e {
+                Errno::INVAL => {
+                    Error::invalid_input(Errno::INVAL, format!("{pid} is not a valid process id"))
+                }
+                e => Error::from_errno(e),
+            }
+            .context("open pidfd", &shown)
+        })?;
+        Ok(PidFd { fd, pid })
+    }
+
+    /// The PID, in the caller's PID namespace.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Whether the process still exists (a zombie counts).
+    pub fn is_alive(&self) -> bool {
+        sys::process::pidfd_is_alive(&self.fd).is_ok()
+    }
+
+    /// Opens `/proc/<pid>` in `procfs` and checks that it is this process's directory.
+    pub(super) fn open_dir(&self, procfs: &Procfs) -> Result<OwnedFd> {
+        let dir = resolve::resolve(
+            procfs.as_fd(),
+            self.pid.to_string().as_bytes(),
+            &lookup_options(),
+            Trailing::Follow,
+            OFlags::PATH | OFlags::DIRECTORY,
+        )
+        .map_err(|e| match e.errno() {
+            // Missing from procfs: either gone, or hidden from us by hidepid=ptraceable (the
+            // masked instance), which only shows processes the caller may ptrace.
+            Errno::NOENT if self.is_alive() => Error::with_detail(
+                ErrorKind::Os,
+                Errno::ACCESS,
+                format!(
+                    "process {} is not visible: procroot may not inspect it (ptrace access)",
+                    self.pid
+                ),
+            ),
+            Errno::NOENT => self.gone(),
+            _ => e,
+        })?;
+        // Alive now means alive when the directory was opened: a PID is only reused after its
+        // process is gone, so the directory is this process's.
+        sys::process::pidfd_is_alive(&self.fd).map_err(|_| self.gone())?;
+        Ok(dir.fd)
+    }
+
+    fn gone(&self) -> Error {
+        Error::with_detail(
+            ErrorKind::NotFound,
+            Errno::SRCH,
+            format!(
+                "process {} has exited; its PID may already belong to another process",
+                self.pid
+            ),
+        )
+    }
+}
+
+impl AsFd for PidFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}

@@ -1,0 +1,578 @@
+//! The hardened procfs handle.
+//!
+//! Container runtimes write LSM labels, sysctls and id maps through `/proc`. Whoever can mount
+//! over `/proc`, or over one file inside it, can redirect those writes (CVE-2019-16884,
+//! CVE-2025-52881). A [`Procfs`] is a procfs instance that procroot has verified, and every
+//! lookup through it refuses to leave it:
+//!
+//! - **Acquisition** ([`Acquisition`]), first success wins: a private, detached instance from
+//!   `fsopen("proc")` + `fsmount` (nothing can be mounted on a mount nobody else can see); a
+//!   clone of `/proc` from `open_tree(OPEN_TREE_CLONE)` (detached too, and without the
+//!   overmounts, which are separate mounts that a non-recursive clone leaves behind); a plain
+//!   `open("/proc")`.
+//! - **Verification**: the root must be on procfs (`fstatfs` gives `PROC_SUPER_MAGIC`) and be
+//!   inode 1. Before every operation the fd is checked again (same device, inode 1), so a fd
+//!   closed or replaced behind our back is an error, never a silent redirection.
+//! - **Lookups** go through [`crate::resolve`] with `RESOLVE_BENEATH | NO_XDEV | NO_MAGICLINKS`.
+//!   A file with something mounted on it is a mount crossing, so it is refused with `EXDEV`.
+//!   Without `openat2` the emulated walker checks the mount id of every component; the same
+//!   mount implies the same file system, so this also checks the file system type.
+//! - **Magic links** (`fd/N`, `exe`, `root`) are only followed by [`Procfs::open_follow`] and
+//!   read by [`Procfs::readlink`], after checking that nothing is mounted on the link or its
+//!   parent: the same mount id, and `STATX_ATTR_MOUNT_ROOT` not set.
+
+#![forbid(unsafe_code)]
+
+mod base;
+mod pidns;
+
+use std::borrow::Cow;
+use std::ffi::OsString;
+use std::fs::{File, Metadata};
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStringExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use rustix::fs::{AtFlags, Mode, OFlags};
+use rustix::io::Errno;
+use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags, OpenTreeFlags};
+
+pub use base::{PidFd, ProcBase};
+
+use crate::dir::ReadDir;
+use crate::error::{Error, ErrorKind, Result};
+use crate::resolve::{self, Backend, Policy, ResolveFlags, ResolveOptions, Trailing};
+use crate::sys::features::{self, Feature};
+use crate::sys::{self, MountInfo};
+
+/// How a [`Procfs`] was obtained.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Acquisition {
+    /// `fsopen("proc")` + `fsconfig` + `fsmount`: a private, detached instance (Linux 5.2).
+    Fsmount,
+    /// `open_tree("/proc", OPEN_TREE_CLONE)`: a detached clone of the procfs mount, without
+    /// anything mounted on top of its files (Linux 5.2).
+    OpenTreeClone,
+    /// `open("/proc")`, verified to be a procfs root. Not detached: lookups still refuse
+    /// overmounts, one file at a time.
+    PlainOpen,
+    /// `fsopen("proc")` with `pidns=<fd>`: an instance for another PID namespace (Linux 6.18).
+    PidnsOption,
+    /// `fsopen("proc")` in a helper process inside the PID namespace, sent back over
+    /// `SCM_RIGHTS` (kernels before 6.18).
+    PidnsHelper,
+}
+
+impl Acquisition {
+    /// A short name: `fsmount`, `open_tree`, `open`, `pidns-option`, `pidns-helper`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Acquisition::Fsmount => "fsmount",
+            Acquisition::OpenTreeClone => "open_tree",
+            Acquisition::PlainOpen => "open",
+            Acquisition::PidnsOption => "pidns-option",
+            Acquisition::PidnsHelper => "pidns-helper",
+        }
+    }
+
+    /// Whether the instance is a detached mount that nothing else can see or mount on.
+    pub fn is_detached(self) -> bool {
+        !matches!(self, Acquisition::PlainOpen)
+    }
+}
+
+/// A verified procfs instance. See the [module documentation](self).
+#[derive(Debug)]
+pub struct Procfs {
+    fd: OwnedFd,
+    acquisition: Acquisition,
+    masked: bool,
+    dev: u64,
+}
+
+static CACHED_MASKED: OnceLock<Arc<Procfs>> = OnceLock::new();
+static CACHED_UNMASKED: OnceLock<Arc<Procfs>> = OnceLock::new();
+
+/// The procfs root inode number (`PROC_ROOT_INO`).
+const PROC_ROOT_INO: u64 = 1;
+
+impl Procfs {
+    /// A new masked instance (`subset=pid,hidepid=ptraceable`: only process directories,
+    /// `self` and `thread-self`), trying each [`Acquisition`] method in order. The masking is
+    /// best effort: only `fsmount` can apply it; see [`Procfs::is_masked`].
+    pub fn new() -> Result<Procfs> {
+        Procfs::acquire_first(true)
+    }
+
+    /// A new unmasked instance, with `/proc/sys` and the other global files. Needed for sysctl
+    /// writes.
+    pub fn new_unmasked() -> Result<Procfs> {
+        Procfs::acquire_first(false)
+    }
+
+    /// The process-wide masked instance, made on first use. Only a detached instance is cached:
+    /// if only a plain `open("/proc")` works, every call makes a new one.
+    pub fn cached() -> Result<Arc<Procfs>> {
+        Procfs::cached_in(&CACHED_MASKED, true)
+    }
+
+    /// The process-wide unmasked instance, made on first use (see [`Procfs::cached`]).
+    pub fn cached_unmasked() -> Result<Arc<Procfs>> {
+        Procfs::cached_in(&CACHED_UNMASKED, false)
+    }
+
+    fn cached_in(cell: &OnceLock<Arc<Procfs>>, masked: bool) -> Result<Arc<Procfs>> {
+        if let Some(procfs) = cell.get() {
+            return Ok(Arc::clone(procfs));
+        }
+        let procfs = Procfs::acquire_first(masked)?;
+        if !procfs.acquisition.is_detached() {
+            return Ok(Arc::new(procfs));
+        }
+        // Two threads may race to fill the cell; the loser's instance is simply dropped.
+        Ok(Arc::clone(cell.get_or_init(|| Arc::new(procfs))))
+    }
+
+    /// Obtains an instance with exactly one method. [`Acquisition::PidnsOption`] and
+    /// [`Acquisition::PidnsHelper`] need a namespace: use [`Procfs::for_pidns`].
+    pub fn acquire(method: Acquisition, masked: bool) -> Result<Procfs> {
+        let context = |e: Error| e.context("acquire procfs", Path::new(method.as_str()));
+        let fd = match method {
+            Acquisition::Fsmount => {
+                if features::is_disabled(Feature::Fsopen) {
+                    return Err(context(Error::from_errno(Errno::NOSYS)));
+                }
+                new_instance(masked, None).map_err(|e| context(e.into()))?
+            }
+            Acquisition::OpenTreeClone => {
+                if features::is_disabled(Feature::OpenTree) {
+                    return Err(context(Error::from_errno(Errno::NOSYS)));
+                }
+                rustix::mount::open_tree(
+                    rustix::fs::CWD,
+                    "/proc",
+                    OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+                )
+                .map_err(|e| context(e.into()))?
+            }
+            Acquisition::PlainOpen => rustix::fs::open(
+                "/proc",
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| context(e.into()))?,
+            Acquisition::PidnsOption | Acquisition::PidnsHelper => {
+                return Err(context(Error::invalid_input(
+                    Errno::INVAL,
+                    "a PID namespace procfs is made with Procfs::for_pidns",
+                )))
+            }
+        };
+        let masked = masked && method == Acquisition::Fsmount;
+        Procfs::verified(fd, method, masked).map_err(context)
+    }
+
+    fn acquire_first(masked: bool) -> Result<Procfs> {
+        let mut last = None;
+        for method in [
+            Acquisition::Fsmount,
+            Acquisition::OpenTreeClone,
+            Acquisition::PlainOpen,
+        ] {
+            match Procfs::acquire(method, masked) {
+                Ok(procfs) => return Ok(procfs),
+                // A fake procfs on /proc is an attack, not a reason to try something weaker.
+                Err(e) if e.kind() == ErrorKind::SafetyViolation => return Err(e),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.expect("at least one method was tried"))
+    }
+
+    /// Checks that `fd` is the root of a procfs, and wraps it.
+    fn verified(fd: OwnedFd, acquisition: Acquisition, masked: bool) -> Result<Procfs> {
+        if !sys::is_procfs(&fd)? {
+            return Err(Error::with_detail(
+                ErrorKind::SafetyViolation,
+                Errno::XDEV,
+                "not procfs: something else is mounted on /proc",
+            ));
+        }
+        let info = sys::mount_info_at(&fd, "", AtFlags::EMPTY_PATH)?;
+        if info.ino != PROC_ROOT_INO {
+            return Err(Error::with_detail(
+                ErrorKind::SafetyViolation,
+                Errno::XDEV,
+                "not the root of a procfs: a procfs subdirectory is mounted on /proc",
+            ));
+        }
+        Ok(Procfs {
+            fd,
+            acquisition,
+            masked,
+            dev: info.dev,
+        })
+    }
+
+    /// How this instance was obtained.
+    pub fn acquisition(&self) -> Acquisition {
+        self.acquisition
+    }
+
+    /// Whether this instance hides everything but process directories (`subset=pid`).
+    pub fn is_masked(&self) -> bool {
+        self.masked
+    }
+
+    /// Checks that the instance's fd is still the procfs root it was: an fd that was closed, or
+    /// whose number now refers to another file, is a [`ErrorKind::SafetyViolation`] (`EBADF`).
+    /// Every operation does this first.
+    pub fn verify(&self) -> Result<()> {
+        let clobbered = || {
+            Error::with_detail(
+                ErrorKind::SafetyViolation,
+                Errno::BADF,
+                "the procfs handle's fd was closed or replaced behind procroot's back",
+            )
+        };
+        let st = rustix::fs::fstat(&self.fd).map_err(|_| clobbered())?;
+        if st.st_dev != self.dev || st.st_ino != PROC_ROOT_INO {
+            return Err(clobbered());
+        }
+        Ok(())
+    }
+
+    /// Opens `subpath` under `base` with `flags`. No magic link is followed (`ELOOP`), no mount
+    /// is crossed (`EXDEV`: something is mounted on the file or a directory on the way), and
+    /// `..` is refused (`InvalidInput`).
+    pub fn open(
+        &self,
+        base: ProcBase<'_>,
+        subpath: impl AsRef<Path>,
+        flags: OFlags,
+    ) -> Result<File> {
+        let subpath = subpath.as_ref();
+        self.lookup(base, subpath, Trailing::Follow, flags)
+            .map(File::from)
+            .map_err(|e| self.annotate(e, "open", base, subpath))
+    }
+
+    /// Opens `subpath` under `base`, following a final magic link such as `fd/3`, `exe` or
+    /// `root`. Refuses with `EXDEV` when anything is mounted on the link or on its parent, before
+    /// or during the open.
+    pub fn open_follow(
+        &self,
+        base: ProcBase<'_>,
+        subpath: impl AsRef<Path>,
+        flags: OFlags,
+    ) -> Result<File> {
+        let subpath = subpath.as_ref();
+        let fail = |e| self.annotate(e, "open", base, subpath);
+        let link = self.magic_link(base, subpath).map_err(fail)?;
+        let fd = rustix::fs::openat(
+            &link.parent,
+            link.name.as_slice(),
+            (flags - OFlags::NOFOLLOW) | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| fail(e.into()))?;
+        // Something mounted on the link between the check and the open would have been
+        // followed instead of the link: look again.
+        link.recheck().map_err(fail)?;
+        Ok(File::from(fd))
+    }
+
+    /// Reads the target of the (magic) link `subpath` under `base`, with the overmount checks of
+    /// [`Procfs::open_follow`].
+    pub fn readlink(&self, base: ProcBase<'_>, subpath: impl AsRef<Path>) -> Result<PathBuf> {
+        let subpath = subpath.as_ref();
+        let fail = |e| self.annotate(e, "readlink", base, subpath);
+        let link = self.magic_link(base, subpath).map_err(fail)?;
+        let target = resolve::readlink(link.fd.as_fd(), b"").map_err(|e| fail(e.into()))?;
+        Ok(PathBuf::from(OsString::from_vec(target)))
+    }
+
+    /// Reads the whole file `subpath` under `base` (as [`Procfs::open`] opens it).
+    pub fn read_to_string(&self, base: ProcBase<'_>, subpath: impl AsRef<Path>) -> Result<String> {
+        let subpath = subpath.as_ref();
+        let mut file = self.open(base, subpath, OFlags::RDONLY)?;
+        let mut out = String::new();
+        file.read_to_string(&mut out).map_err(|e| {
+            self.annotate(
+                Error::from_errno(Errno::from_io_error(&e).unwrap_or(Errno::IO)),
+                "read",
+                base,
+                subpath,
+            )
+        })?;
+        Ok(out)
+    }
+
+    /// Writes `data` to `subpath` under `base` in one `write(2)`, as procfs files such as
+    /// `attr/current`, `attr/exec`, `setgroups` and `uid_map` require.
+    ///
+    /// Before writing, it verifies that the opened file is exactly the intended one: on this
+    /// instance's mount (so not a bind mount of another file, such as `self/sched` over
+    /// `attr/current`, CVE-2025-52881), not the root of any mount, and on this procfs.
+    pub fn write(&self, base: ProcBase<'_>, subpath: impl AsRef<Path>, data: &[u8]) -> Result<()> {
+        let subpath = subpath.as_ref();
+        let fail = |e| self.annotate(e, "write", base, subpath);
+        let fd = self
+            .lookup(base, subpath, Trailing::NoFollow, OFlags::WRONLY)
+            .map_err(fail)?;
+        let info = sys::mount_info_at(&fd, "", AtFlags::EMPTY_PATH).map_err(|e| fail(e.into()))?;
+        self.check_not_overmounted(&info).map_err(fail)?;
+        let written = rustix::io::write(&fd, data).map_err(|e| fail(e.into()))?;
+        if written != data.len() {
+            return Err(fail(Error::with_detail(
+                ErrorKind::Os,
+                Errno::IO,
+                format!("short write: {written} of {} bytes", data.len()),
+            )));
+        }
+        Ok(())
+    }
+
+    /// The metadata of `subpath` under `base`, without following a final symlink.
+    pub fn symlink_metadata(
+        &self,
+        base: ProcBase<'_>,
+        subpath: impl AsRef<Path>,
+    ) -> Result<Metadata> {
+        let subpath = subpath.as_ref();
+        self.lookup(base, subpath, Trailing::NoFollow, OFlags::PATH)
+            .and_then(|fd| crate::root::metadata_of(fd.as_fd()))
+            .map_err(|e| self.annotate(e, "stat", base, subpath))
+    }
+
+    /// Lists the directory `subpath` under `base`.
+    pub fn read_dir(&self, base: ProcBase<'_>, subpath: impl AsRef<Path>) -> Result<ReadDir> {
+        let subpath = subpath.as_ref();
+        self.lookup(
+            base,
+            subpath,
+            Trailing::Follow,
+            OFlags::RDONLY | OFlags::DIRECTORY,
+        )
+        .and_then(ReadDir::new)
+        .map_err(|e| self.annotate(e, "read directory", base, subpath))
+    }
+
+    /// The root fd of this instance.
+    pub fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// The safe lookup every operation shares: verify the instance, open the base, then resolve
+    /// `subpath` beneath it without crossing mounts or following magic links.
+    fn lookup(
+        &self,
+        base: ProcBase<'_>,
+        subpath: &Path,
+        trailing: Trailing,
+        flags: OFlags,
+    ) -> Result<OwnedFd> {
+        let subpath = base::check_subpath(subpath)?;
+        self.lookup_bytes(base, subpath, trailing, flags)
+    }
+
+    fn lookup_bytes(
+        &self,
+        base: ProcBase<'_>,
+        subpath: &[u8],
+        trailing: Trailing,
+        flags: OFlags,
+    ) -> Result<OwnedFd> {
+        self.verify()?;
+        let dir;
+        let (start, path) = match base {
+            ProcBase::PidFd(pidfd) => {
+                dir = pidfd.open_dir(self)?;
+                let subpath = if subpath.is_empty() {
+                    &b"."[..]
+                } else {
+                    subpath
+                };
+                (dir.as_fd(), Cow::Borrowed(subpath))
+            }
+            // One resolution from the root for the bases that are just a directory name.
+            other => (
+                self.fd.as_fd(),
+                Cow::Owned(base::join(&other.prefix().unwrap_or_default(), subpath)),
+            ),
+        };
+        self.resolve_beneath(start, &path, trailing, flags)
+    }
+
+    /// Resolves `path` beneath `start` (a directory of this instance) with the procfs lookup
+    /// rules, accepting only self-binds as mount crossings.
+    fn resolve_beneath(
+        &self,
+        start: BorrowedFd<'_>,
+        path: &[u8],
+        trailing: Trailing,
+        flags: OFlags,
+    ) -> Result<OwnedFd> {
+        let dev = self.dev;
+        let self_bind = move |parent: BorrowedFd<'_>, name: &[u8], child: BorrowedFd<'_>| {
+            is_self_bind(dev, parent, name, child)
+        };
+        Ok(
+            resolve::resolve_crossing(start, path, &lookup_options(), trailing, flags, &self_bind)?
+                .fd,
+        )
+    }
+
+    /// Finds the magic link `subpath` and checks that nothing is mounted on it or its parent.
+    fn magic_link(&self, base: ProcBase<'_>, subpath: &Path) -> Result<MagicLink> {
+        let bytes = base::check_subpath(subpath)?;
+        let (parent_path, name) = resolve::split_last(bytes).ok_or_else(|| {
+            Error::invalid_input(Errno::INVAL, "the path must end in a link name")
+        })?;
+        let parent = self.lookup_bytes(
+            base,
+            parent_path,
+            Trailing::Follow,
+            OFlags::PATH | OFlags::DIRECTORY,
+        )?;
+        // NO_XDEV refuses to step onto a mount sitting on the link or on a directory on the way
+        // (the parent lookup above); the statx check below also catches a mount that appears
+        // between the lookups.
+        let fd = self.resolve_beneath(parent.as_fd(), name, Trailing::NoFollow, OFlags::PATH)?;
+        let info = sys::mount_info_at(&fd, "", AtFlags::EMPTY_PATH)?;
+        self.check_not_overmounted(&info)?;
+        Ok(MagicLink {
+            parent,
+            name: name.to_vec(),
+            fd,
+            info,
+        })
+    }
+
+    /// The file `info` describes must be on this procfs and not the root of a mount (a file
+    /// with something bind-mounted on it, such as `self/sched` over `attr/current`). Which mount
+    /// it is on was already checked by the lookup that found it.
+    fn check_not_overmounted(&self, info: &MountInfo) -> Result<()> {
+        if info.mount_root == Some(true) || info.dev != self.dev {
+            return Err(overmounted());
+        }
+        Ok(())
+    }
+
+    fn annotate(&self, err: Error, op: &'static str, base: ProcBase<'_>, subpath: &Path) -> Error {
+        let shown = base.display(subpath);
+        err.context(op, &shown).in_root(Path::new(&format!(
+            "procfs ({})",
+            self.acquisition.as_str()
+        )))
+    }
+}
+
+impl AsFd for Procfs {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// A magic link found by [`Procfs::magic_link`], with what was checked about it.
+struct MagicLink {
+    parent: OwnedFd,
+    name: Vec<u8>,
+    fd: OwnedFd,
+    info: MountInfo,
+}
+
+impl MagicLink {
+    /// Looks at the link by name again: it must still be the same inode on the same mount, with
+    /// nothing mounted on it.
+    fn recheck(&self) -> Result<()> {
+        let now = sys::mount_info_at(
+            &self.parent,
+            self.name.as_slice(),
+            AtFlags::SYMLINK_NOFOLLOW,
+        )?;
+        if now != self.info {
+            return Err(overmounted());
+        }
+        Ok(())
+    }
+}
+
+fn overmounted() -> Error {
+    Error::with_detail(
+        ErrorKind::SafetyViolation,
+        Errno::XDEV,
+        "something is mounted over this procfs file",
+    )
+}
+
+/// Whether the mount whose root is `child`, met at `name` in `parent`, is this same procfs bound
+/// onto the very directory it shows (`mount --bind /proc/sys /proc/sys`, usually read-only, as
+/// container runtimes do): same device, a directory, and the mount's root is the inode that the
+/// directory entry under the mount names (`d_ino`, from `getdents`, which does not see mounts).
+fn is_self_bind(
+    dev: u64,
+    parent: BorrowedFd<'_>,
+    name: &[u8],
+    child: BorrowedFd<'_>,
+) -> std::result::Result<bool, Errno> {
+    let info = sys::mount_info_at(child, "", AtFlags::EMPTY_PATH)?;
+    let is_dir = rustix::fs::FileType::from_raw_mode(rustix::fs::fstat(child)?.st_mode)
+        == rustix::fs::FileType::Directory;
+    if info.dev != dev || info.mount_root != Some(true) || !is_dir {
+        return Ok(false);
+    }
+    let listing = rustix::fs::openat(
+        parent,
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    for entry in rustix::fs::Dir::new(listing)? {
+        let entry = entry?;
+        if entry.file_name().to_bytes() == name {
+            return Ok(entry.ino() == info.ino);
+        }
+    }
+    Ok(false)
+}
+
+/// Resolve options for procfs lookups: beneath the base, no mount crossing, no magic links.
+fn lookup_options() -> ResolveOptions {
+    ResolveOptions {
+        policy: Policy::Beneath,
+        flags: ResolveFlags::NO_XDEV | ResolveFlags::NO_MAGICLINKS,
+        backend: Backend::Auto,
+    }
+}
+
+/// `fsopen("proc")`, options, `fsmount`: a new detached instance. Only plain syscalls, so that it
+/// can run in a forked helper (see [`sys::process::make_fd_in_pidns`]).
+fn new_instance(
+    masked: bool,
+    pidns: Option<BorrowedFd<'_>>,
+) -> std::result::Result<OwnedFd, Errno> {
+    let fs = rustix::mount::fsopen("proc", FsOpenFlags::FSOPEN_CLOEXEC)?;
+    if masked {
+        rustix::mount::fsconfig_set_string(&fs, "subset", "pid")?;
+        rustix::mount::fsconfig_set_string(&fs, "hidepid", "ptraceable")?;
+    }
+    if let Some(ns) = pidns {
+        rustix::mount::fsconfig_set_fd(&fs, "pidns", ns)?;
+    }
+    rustix::mount::fsconfig_create(&fs)?;
+    rustix::mount::fsmount(
+        &fs,
+        FsMountFlags::FSMOUNT_CLOEXEC,
+        MountAttrFlags::MOUNT_ATTR_NOSUID
+            | MountAttrFlags::MOUNT_ATTR_NODEV
+            | MountAttrFlags::MOUNT_ATTR_NOEXEC,
+    )
+}
+
+/// The fd number as procfs spells it in `fd/N`.
+pub(crate) fn fd_link_name(fd: BorrowedFd<'_>) -> String {
+    format!("fd/{}", fd.as_raw_fd())
+}

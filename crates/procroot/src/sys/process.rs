@@ -1,0 +1,193 @@
+//! Processes and namespaces: pidfds, namespace types, and a helper process that does one thing
+//! inside another PID namespace.
+
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+
+use rustix::io::Errno;
+use rustix::net::{
+    AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
+    SendAncillaryMessage, SendFlags, SocketFlags, SocketType,
+};
+use rustix::process::{Pid, PidfdFlags, WaitOptions};
+
+/// `CLONE_NEWPID`, the namespace type `NS_GET_NSTYPE` reports for a PID namespace.
+pub const CLONE_NEWPID: i32 = libc::CLONE_NEWPID;
+
+/// `pidfd_open(pid, 0)`: a handle on a process that stays valid, and keeps naming the same
+/// process, even after its PID is reused.
+///
+/// # References
+///  - [`pidfd_open(2)`](https://man7.org/linux/man-pages/man2/pidfd_open.2.html)
+pub fn pidfd_open(pid: u32) -> Result<OwnedFd, Errno> {
+    let pid = i32::try_from(pid)
+        .ok()
+        .and_then(Pid::from_raw)
+        .ok_or(Errno::INVAL)?;
+    rustix::process::pidfd_open(pid, PidfdFlags::empty())
+}
+
+/// `pidfd_send_signal(pidfd, 0, NULL, 0)`: succeeds while the process exists (a zombie still
+/// counts: its PID cannot be reused until it is reaped), `ESRCH` once it is gone.
+///
+/// # References
+///  - [`pidfd_send_signal(2)`](https://man7.org/linux/man-pages/man2/pidfd_send_signal.2.html)
+pub fn pidfd_is_alive<Fd: AsFd>(pidfd: Fd) -> Result<(), Errno> {
+    // Signal 0 ("check only") has no rustix constant, so this is the raw syscall.
+    // SAFETY: pidfd_send_signal with signal 0 and a null siginfo reads nothing but the fd number.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_fd().as_raw_fd(),
+            0,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(last_errno())
+    }
+}
+
+fn last_errno() -> Errno {
+    Errno::from_raw_os_error(
+        std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO),
+    )
+}
+
+/// `ioctl(fd, NS_GET_NSTYPE)`: the `CLONE_NEW*` type of a namespace fd, or `ENOTTY`/`EINVAL`
+/// for an fd that is not one.
+///
+/// # References
+///  - [`ioctl_ns(2)`](https://man7.org/linux/man-pages/man2/ioctl_ns.2.html)
+pub fn namespace_type<Fd: AsFd>(fd: Fd) -> Result<i32, Errno> {
+    const NS_GET_NSTYPE: libc::c_ulong = 0xb703; // _IO(0xb7, 0x3)
+                                                 // SAFETY: NS_GET_NSTYPE takes no argument and returns the type as the result.
+    let rc = unsafe { libc::ioctl(fd.as_fd().as_raw_fd(), NS_GET_NSTYPE) };
+    if rc < 0 {
+        Err(last_errno())
+    } else {
+        Ok(rc)
+    }
+}
+
+/// Runs `make` in a short-lived process inside the PID namespace `pidns`, and returns the fd it
+/// made, passed back over `SCM_RIGHTS`.
+///
+/// `setns(fd, CLONE_NEWPID)` only changes the namespace of the caller's future children, so this
+/// takes two forks: a child joins `pidns`, and its child — the first process *in* `pidns` — runs
+/// `make`. Only the forking thread exists in the children, so `make` must be async-signal-safe:
+/// plain syscalls through rustix (which builds C strings on the stack), no allocation, no locks.
+/// An errno from `setns` or from `make` is returned as the error.
+pub fn make_fd_in_pidns(
+    pidns: BorrowedFd<'_>,
+    make: fn() -> Result<OwnedFd, Errno>,
+) -> Result<OwnedFd, Errno> {
+    let (ours, theirs) = rustix::net::socketpair(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )?;
+    // SAFETY: fork(2) has no memory-safety preconditions. The child runs only async-signal-safe
+    // code (see above) and leaves with _exit(2).
+    let child = unsafe { libc::fork() };
+    if child < 0 {
+        return Err(last_errno());
+    }
+    if child == 0 {
+        drop(ours);
+        let code = helper_child(pidns, theirs.as_fd(), make);
+        // SAFETY: leaving the forked child without running the parent's exit handlers.
+        unsafe { libc::_exit(code) };
+    }
+    drop(theirs);
+    let received = receive_result(ours.as_fd());
+    // The helper exits right after sending; reap it whatever happened.
+    let _ = rustix::process::waitpid(Pid::from_raw(child), WaitOptions::empty());
+    received
+}
+
+/// The first child: join the namespace, fork the worker, wait for it.
+fn helper_child(
+    pidns: BorrowedFd<'_>,
+    sock: BorrowedFd<'_>,
+    make: fn() -> Result<OwnedFd, Errno>,
+) -> i32 {
+    if let Err(e) = rustix::thread::move_into_link_name_space(
+        pidns,
+        Some(rustix::thread::LinkNameSpaceType::ProcessID),
+    ) {
+        send_result(sock, Err(e));
+        return 1;
+    }
+    // SAFETY: as in `make_fd_in_pidns`.
+    let worker = unsafe { libc::fork() };
+    if worker < 0 {
+        send_result(sock, Err(Errno::AGAIN));
+        return 1;
+    }
+    if worker == 0 {
+        send_result(sock, make());
+        // SAFETY: as above.
+        unsafe { libc::_exit(0) };
+    }
+    match rustix::process::waitpid(Pid::from_raw(worker), WaitOptions::empty()) {
+        Ok(_) => 0,
+        Err(_) => 1,
+    }
+}
+
+/// Sends `[errno as i32]`, with the fd attached on success (errno 0).
+fn send_result(sock: BorrowedFd<'_>, result: Result<OwnedFd, Errno>) {
+    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    let (code, fd) = match &result {
+        Ok(fd) => (0i32, Some(fd.as_fd())),
+        Err(e) => (e.raw_os_error(), None),
+    };
+    let fds;
+    if let Some(fd) = fd {
+        fds = [fd];
+        control.push(SendAncillaryMessage::ScmRights(&fds));
+    }
+    let payload = code.to_ne_bytes();
+    let _ = rustix::net::sendmsg(
+        sock,
+        &[std::io::IoSlice::new(&payload)],
+        &mut control,
+        SendFlags::empty(),
+    );
+}
+
+fn receive_result(sock: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
+    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let mut payload = [0u8; 4];
+    let msg = rustix::net::recvmsg(
+        sock,
+        &mut [std::io::IoSliceMut::new(&mut payload)],
+        &mut control,
+        RecvFlags::CMSG_CLOEXEC,
+    )?;
+    if msg.bytes != payload.len() {
+        // The helper died before it could say anything.
+        return Err(Errno::CHILD);
+    }
+    let code = i32::from_ne_bytes(payload);
+    let mut fd = None;
+    for message in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(mut fds) = message {
+            fd = fds.next();
+        }
+    }
+    match (code, fd) {
+        (0, Some(fd)) => Ok(fd),
+        (0, None) => Err(Errno::IO),
+        (code, _) => Err(Errno::from_raw_os_error(code)),
+    }
+}
