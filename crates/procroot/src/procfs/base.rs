@@ -2,16 +2,17 @@
 
 #![forbid(unsafe_code)]
 
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use rustix::fs::OFlags;
 use rustix::io::Errno;
 
-use super::{lookup_options, Procfs};
+use super::Procfs;
 use crate::error::{Error, ErrorKind, Result};
-use crate::resolve::{self, Trailing};
+use crate::resolve::Trailing;
 use crate::sys;
 
 /// The directory inside a procfs that a subpath is relative to.
@@ -84,7 +85,9 @@ pub(super) fn check_subpath(subpath: &Path) -> Result<&[u8]> {
 pub(super) fn join(prefix: &str, subpath: &[u8]) -> Vec<u8> {
     let mut path = Vec::with_capacity(prefix.len() + 1 + subpath.len());
     path.extend_from_slice(prefix.as_bytes());
-    if !prefix.is_empty() && !subpath.is_empty() {
+    // `self/` even for an empty subpath: the trailing slash makes `self` the directory it
+    // points to, also when the last component is not followed.
+    if !prefix.is_empty() {
         path.push(b'/');
     }
     path.extend_from_slice(subpath);
@@ -127,33 +130,80 @@ impl PidFd {
         sys::process::pidfd_is_alive(&self.fd).is_ok()
     }
 
-    /// Opens `/proc/<pid>` in `procfs` and checks that it is this process's directory.
+    /// Opens the process's directory in `procfs` and checks that it is this process's.
     pub(super) fn open_dir(&self, procfs: &Procfs) -> Result<OwnedFd> {
-        let dir = resolve::resolve(
-            procfs.as_fd(),
-            self.pid.to_string().as_bytes(),
-            &lookup_options(),
-            Trailing::Follow,
-            OFlags::PATH | OFlags::DIRECTORY,
-        )
-        .map_err(|e| match e.errno() {
-            // Missing from procfs: either gone, or hidden from us by hidepid=ptraceable (the
-            // masked instance), which only shows processes the caller may ptrace.
-            Errno::NOENT if self.is_alive() => Error::with_detail(
-                ErrorKind::Os,
-                Errno::ACCESS,
-                format!(
-                    "process {} is not visible: procroot may not inspect it (ptrace access)",
-                    self.pid
+        let pid = self.pid_in(procfs)?;
+        let dir = procfs
+            .resolve_beneath(
+                procfs.as_fd(),
+                pid.to_string().as_bytes(),
+                Trailing::Follow,
+                OFlags::PATH | OFlags::DIRECTORY,
+            )
+            .map_err(|e| match e.errno() {
+                // Missing from procfs: either gone, or hidden from us by hidepid=ptraceable (the
+                // masked instance), which only shows processes the caller may ptrace.
+                Errno::NOENT if self.is_alive() => Error::with_detail(
+                    ErrorKind::Os,
+                    Errno::ACCESS,
+                    format!(
+                        "process {} is not visible: procroot may not inspect it (ptrace access)",
+                        self.pid
+                    ),
                 ),
-            ),
-            Errno::NOENT => self.gone(),
-            _ => e,
-        })?;
+                Errno::NOENT => self.gone(),
+                _ => e,
+            })?;
         // Alive now means alive when the directory was opened: a PID is only reused after its
         // process is gone, so the directory is this process's.
         sys::process::pidfd_is_alive(&self.fd).map_err(|_| self.gone())?;
-        Ok(dir.fd)
+        Ok(dir)
+    }
+
+    /// The process's PID as `procfs` numbers it, which differs from [`PidFd::pid`] when the
+    /// instance belongs to another PID namespace. The kernel prints a pidfd's `fdinfo` in the
+    /// PID namespace of the procfs it is read through, so our own `fdinfo/<pidfd>`, read through
+    /// `procfs`, translates.
+    fn pid_in(&self, procfs: &Procfs) -> Result<u32> {
+        let fdinfo = format!("fdinfo/{}", self.fd.as_raw_fd());
+        let text = procfs
+            .lookup_bytes(
+                ProcBase::ThreadSelf,
+                fdinfo.as_bytes(),
+                Trailing::Follow,
+                OFlags::RDONLY,
+            )
+            .and_then(|fd| {
+                let mut text = String::new();
+                std::fs::File::from(fd).read_to_string(&mut text)?;
+                Ok(text)
+            })
+            .map_err(|e| match e.errno() {
+                Errno::NOENT => Error::invalid_input(
+                    Errno::INVAL,
+                    "a PidFd base needs a procfs of this process's PID namespace or an ancestor \
+                     of it (this process is not in that instance)",
+                ),
+                _ => e,
+            })?;
+        let nr = text
+            .lines()
+            .find_map(|line| line.strip_prefix("Pid:"))
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .ok_or_else(|| Error::from_errno(Errno::NOSYS))?;
+        match u32::try_from(nr) {
+            Ok(nr) if nr > 0 => Ok(nr),
+            // -1: exited; 0: not in the instance's PID namespace.
+            _ if !self.is_alive() => Err(self.gone()),
+            _ => Err(Error::with_detail(
+                ErrorKind::NotFound,
+                Errno::SRCH,
+                format!(
+                    "process {} is not in this procfs instance's PID namespace",
+                    self.pid
+                ),
+            )),
+        }
     }
 
     fn gone(&self) -> Error {

@@ -27,11 +27,9 @@ mod base;
 mod pidns;
 
 use std::borrow::Cow;
-use std::ffi::OsString;
 use std::fs::{File, Metadata};
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
@@ -262,6 +260,10 @@ impl Procfs {
     /// Opens `subpath` under `base`, following a final magic link such as `fd/3`, `exe` or
     /// `root`. Refuses with `EXDEV` when anything is mounted on the link or on its parent, before
     /// or during the open.
+    ///
+    /// The link is checked, opened, and checked again. On an instance that is not detached
+    /// ([`Acquisition::PlainOpen`]), where a mount can come and go in between, the opened file is
+    /// also checked to be the one the link names (the kernel's path for both must agree).
     pub fn open_follow(
         &self,
         base: ProcBase<'_>,
@@ -281,6 +283,20 @@ impl Procfs {
         // Something mounted on the link between the check and the open would have been
         // followed instead of the link: look again.
         link.recheck().map_err(fail)?;
+        if !self.acquisition.is_detached() {
+            // On a mount others can see, a mount may appear and vanish between the check and
+            // the recheck. What we opened must then be what the link names: the kernel prints
+            // the same path for the link's target (read through the pinned link fd, which no
+            // mount can redirect) and for our fd, while an attacker's mount shows its own place
+            // (the link's path, or nothing once detached).
+            let want = resolve::readlink_fd(link.fd.as_fd()).map_err(fail)?;
+            let got = self
+                .readlink(ProcBase::ThreadSelf, fd_link_name(fd.as_fd()))
+                .map_err(fail)?;
+            if got != want {
+                return Err(fail(overmounted()));
+            }
+        }
         Ok(File::from(fd))
     }
 
@@ -290,8 +306,7 @@ impl Procfs {
         let subpath = subpath.as_ref();
         let fail = |e| self.annotate(e, "readlink", base, subpath);
         let link = self.magic_link(base, subpath).map_err(fail)?;
-        let target = resolve::readlink(link.fd.as_fd(), b"").map_err(|e| fail(e.into()))?;
-        Ok(PathBuf::from(OsString::from_vec(target)))
+        resolve::readlink_fd(link.fd.as_fd()).map_err(fail)
     }
 
     /// Reads the whole file `subpath` under `base` (as [`Procfs::open`] opens it).
@@ -378,7 +393,7 @@ impl Procfs {
         self.lookup_bytes(base, subpath, trailing, flags)
     }
 
-    fn lookup_bytes(
+    pub(super) fn lookup_bytes(
         &self,
         base: ProcBase<'_>,
         subpath: &[u8],
@@ -408,7 +423,7 @@ impl Procfs {
 
     /// Resolves `path` beneath `start` (a directory of this instance) with the procfs lookup
     /// rules, accepting only self-binds as mount crossings.
-    fn resolve_beneath(
+    pub(super) fn resolve_beneath(
         &self,
         start: BorrowedFd<'_>,
         path: &[u8],
@@ -509,9 +524,11 @@ fn overmounted() -> Error {
 }
 
 /// Whether the mount whose root is `child`, met at `name` in `parent`, is this same procfs bound
-/// onto the very directory it shows (`mount --bind /proc/sys /proc/sys`, usually read-only, as
-/// container runtimes do): same device, a directory, and the mount's root is the inode that the
-/// directory entry under the mount names (`d_ino`, from `getdents`, which does not see mounts).
+/// onto the very file or directory it shows (`mount --bind /proc/sys /proc/sys`, usually
+/// read-only, as container runtimes do for `/proc/sys` and `/proc/sysrq-trigger`): same device,
+/// and the mount's root is the inode that the directory entry under the mount names (`d_ino`,
+/// from `getdents`, which does not see mounts). `self/sched` bound over `attr/current` is a
+/// different inode and is refused.
 fn is_self_bind(
     dev: u64,
     parent: BorrowedFd<'_>,
@@ -519,9 +536,7 @@ fn is_self_bind(
     child: BorrowedFd<'_>,
 ) -> std::result::Result<bool, Errno> {
     let info = sys::mount_info_at(child, "", AtFlags::EMPTY_PATH)?;
-    let is_dir = rustix::fs::FileType::from_raw_mode(rustix::fs::fstat(child)?.st_mode)
-        == rustix::fs::FileType::Directory;
-    if info.dev != dev || info.mount_root != Some(true) || !is_dir {
+    if info.dev != dev || info.mount_root != Some(true) {
         return Ok(false);
     }
     let listing = rustix::fs::openat(

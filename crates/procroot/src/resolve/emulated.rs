@@ -220,7 +220,7 @@ impl Walker<'_> {
             };
 
             let parent = stack.top(self.root);
-            match self.open_component(parent, c.name, open_flags, follow)? {
+            match self.open_component(parent, c.name, open_flags, follow, links_followed)? {
                 Step::Opened(fd) => {
                     if c.is_last {
                         let fd = if xdev_probe {
@@ -268,11 +268,8 @@ impl Walker<'_> {
         target: &[u8],
         links_followed: u32,
     ) -> Result<(), Errno> {
-        if self.flags.contains(ResolveFlags::NO_SYMLINKS) {
-            return Err(Errno::LOOP);
-        }
-        if links_followed >= MAXSYMLINKS {
-            return Err(Errno::LOOP);
+        if let Some(refusal) = self.refusal_before_reading(links_followed) {
+            return Err(refusal);
         }
         if is_magic_link(parent, name, target)? {
             // NO_MAGICLINKS refuses with ELOOP; without it, the kernel still refuses a magic
@@ -290,6 +287,13 @@ impl Walker<'_> {
         Ok(())
     }
 
+    /// What the kernel's `pick_link` refuses before it even reads a symlink: any symlink under
+    /// `NO_SYMLINKS`, and one past the budget of [`MAXSYMLINKS`].
+    fn refusal_before_reading(&self, links_followed: u32) -> Option<Errno> {
+        (self.flags.contains(ResolveFlags::NO_SYMLINKS) || links_followed >= MAXSYMLINKS)
+            .then_some(Errno::LOOP)
+    }
+
     /// Opens `name` in `parent` with `flags` (which include `O_NOFOLLOW`), and finds out whether
     /// it is a symlink that should be followed instead.
     fn open_component(
@@ -298,6 +302,7 @@ impl Walker<'_> {
         name: &[u8],
         flags: OFlags,
         follow: bool,
+        links_followed: u32,
     ) -> Result<Step, Errno> {
         let fd = match rustix::fs::openat(parent, name, flags, Mode::empty()) {
             Ok(fd) => fd,
@@ -307,7 +312,9 @@ impl Walker<'_> {
                 return match readlink(parent, name) {
                     Ok(target) => Ok(Step::Symlink(target)),
                     Err(Errno::INVAL) => Err(errno),
-                    Err(other) => Err(other),
+                    // It is a symlink we could not read (EACCES on another process's magic
+                    // link): the kernel refuses before reading, so its refusals come first.
+                    Err(other) => Err(self.refusal_before_reading(links_followed).unwrap_or(other)),
                 };
             }
             Err(errno) => return Err(errno),
@@ -316,6 +323,9 @@ impl Walker<'_> {
             // O_PATH|O_NOFOLLOW opened whatever the name is, symlinks included.
             let st = rustix::fs::fstat(&fd)?;
             if FileType::from_raw_mode(st.st_mode) == FileType::Symlink {
+                if let Some(refusal) = self.refusal_before_reading(links_followed) {
+                    return Err(refusal);
+                }
                 return Ok(Step::Symlink(readlink(&fd, b"")?));
             }
         }

@@ -138,8 +138,24 @@ pub(crate) fn resolve_crossing(
     }
 }
 
-/// Reads the target of the symlink `name` in `dirfd` (`name` empty: `dirfd` itself, an
-/// `O_PATH` fd of a symlink).
-pub(crate) fn readlink(dirfd: BorrowedFd<'_>, name: &[u8]) -> std::result::Result<Vec<u8>, Errno> {
-    emulated::readlink(dirfd, name)
+/// Reads the target of the symlink that `fd` (an `O_PATH|O_NOFOLLOW` fd) is. Not a symlink:
+/// `EINVAL`, as `readlink(2)` says it, where `readlinkat(fd, "")` says `ENOENT`. (A procfs
+/// symlink can say `ENOENT` for itself, like `self` in an instance of another PID namespace; that
+/// one stays `ENOENT`.)
+pub(crate) fn readlink_fd(fd: BorrowedFd<'_>) -> Result<std::path::PathBuf> {
+    use std::os::unix::ffi::OsStringExt;
+    match emulated::readlink(fd, b"") {
+        Ok(target) => Ok(std::ffi::OsString::from_vec(target).into()),
+        Err(Errno::NOENT) => {
+            let st = rustix::fs::fstat(fd)?;
+            let is_link =
+                rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Symlink;
+            Err(Error::from_errno(if is_link {
+                Errno::NOENT
+            } else {
+                Errno::INVAL
+            }))
+        }
+        Err(e) => Err(e.into()),
+    }
 }

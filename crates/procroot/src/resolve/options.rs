@@ -66,10 +66,11 @@ pub enum Backend {
     /// `openat2(2)`. Fails with [`ErrorKind::NotSupported`](crate::ErrorKind) when the kernel
     /// lacks it or a seccomp filter refuses it, instead of falling back.
     ///
-    /// One exception: [`Policy::InRootStrict`] has no kernel flag. It is asked as
-    /// `RESOLVE_BENEATH`, and when the kernel answers `EXDEV` (an absolute symlink, allowed by
-    /// the policy, or an escape, refused by it) the emulated walker decides. The result then
-    /// reports [`BackendUsed::Emulated`].
+    /// Two exceptions, where the emulated walker decides and the result reports
+    /// [`BackendUsed::Emulated`]: [`Policy::InRootStrict`] has no kernel flag, so it is asked as
+    /// `RESOLVE_BENEATH`, and an `EXDEV` answer (an absolute symlink, allowed by the policy, or
+    /// an escape, refused by it) is re-examined; and an `ELOOP` answer is confirmed, because
+    /// the kernel can report it spuriously when concurrent mount activity restarts a lookup.
     Kernel,
     /// Only the userspace walker.
     Emulated,

@@ -16,6 +16,7 @@ use crate::dir::{FileType, ReadDir};
 use crate::error::{Error, Result};
 use crate::procfs::{ProcBase, Procfs};
 use crate::resolve::{self, Backend, BackendUsed, ResolveOptions, Resolved, Trailing};
+use crate::sys;
 
 /// How a handle's in-root path can be recomputed when the backend did not report it.
 #[derive(Debug)]
@@ -118,7 +119,21 @@ impl Handle {
             return Err(fail(Error::from_errno(Errno::LOOP)));
         }
         let procfs = Procfs::cached().map_err(fail)?;
-        procfs.open_follow(ProcBase::ThreadSelf, &link, flags)
+        let file = procfs.open_follow(ProcBase::ThreadSelf, &link, flags)?;
+        // open_follow re-checks the link after opening, but on an instance that is not
+        // detached a mount can come and go in between. We know what the link must lead to: the
+        // handle's own file, on the handle's own mount.
+        let want =
+            sys::mount_info_at(&self.fd, "", AtFlags::EMPTY_PATH).map_err(|e| fail(e.into()))?;
+        let got = sys::mount_info_at(&file, "", AtFlags::EMPTY_PATH).map_err(|e| fail(e.into()))?;
+        if (got.dev, got.ino, got.mount_id) != (want.dev, want.ino, want.mount_id) {
+            return Err(fail(Error::with_detail(
+                crate::ErrorKind::SafetyViolation,
+                Errno::XDEV,
+                "reopening through procfs reached another file (a mount raced with the open)",
+            )));
+        }
+        Ok(file)
     }
 
     /// Reads the target of the symlink this handle is (from [`Root::resolve_nofollow`]). Not a
@@ -126,13 +141,7 @@ impl Handle {
     ///
     /// [`Root::resolve_nofollow`]: super::Root::resolve_nofollow
     pub fn readlink(&self) -> Result<PathBuf> {
-        match resolve::readlink(self.fd.as_fd(), b"") {
-            Ok(target) => Ok(PathBuf::from(OsString::from_vec(target))),
-            // readlinkat(fd, "") on something that is not a symlink says ENOENT (the empty
-            // name); readlink(2) says EINVAL, which is what callers expect.
-            Err(Errno::NOENT) => Err(Error::from_errno(Errno::INVAL)),
-            Err(e) => Err(e.into()),
-        }
+        resolve::readlink_fd(self.fd.as_fd())
     }
 
     /// Lists the directory this handle is. `.` and `..` are left out.
