@@ -6,6 +6,12 @@
 #![forbid(unsafe_code)]
 
 mod handle;
+// Mutating operations, one concern per file; each is an `impl Root` block.
+mod copy;
+mod create;
+mod links;
+mod metadata;
+mod remove;
 
 use std::ffi::OsString;
 use std::fs::{File, Metadata};
@@ -198,6 +204,46 @@ impl Root {
         }
         let handle = Handle::new(resolved, &self.fd, input, &self.opts, trailing);
         Ok((handle, last))
+    }
+
+    /// The parent directory of `path` and the name to create, remove or rename there: the one
+    /// way every mutating operation finds where it acts.
+    ///
+    /// The parent is resolved with the root's options and must exist. The name is the last
+    /// component as given, never looked up (so never followed). A path whose last component is
+    /// not a name (`.`, `..`, `/`, empty) is `InvalidInput`: there is nothing to create or
+    /// remove there. Errors carry `op` and `path` as context.
+    pub(crate) fn parent_and_name(
+        &self,
+        op: &'static str,
+        path: &Path,
+    ) -> Result<(Handle, OsString)> {
+        if path.as_os_str().is_empty() {
+            return Err(self.annotate(
+                Error::invalid_input(Errno::INVAL, "an empty path names nothing"),
+                op,
+                path,
+            ));
+        }
+        let (parent, name) = self
+            .resolve_parent(path)
+            .map_err(|e| self.annotate(e, op, path))?;
+        match name {
+            Some(name) => Ok((parent, name)),
+            None => Err(self.annotate(
+                Error::invalid_input(
+                    Errno::INVAL,
+                    "the path must end in a name, not `.`, `..` or `/`",
+                ),
+                op,
+                path,
+            )),
+        }
+    }
+
+    /// Adds `op`, `path` and this root to an error.
+    pub(crate) fn annotate_op(&self, err: Error, op: &'static str, path: &Path) -> Error {
+        self.annotate(err, op, path)
     }
 
     /// Opens the file at `path` with `flags` (`O_RDONLY`, `O_WRONLY | O_TRUNC`, ...).
