@@ -109,6 +109,143 @@ pub enum Command {
     ///   {"path": "/var/run", "target": "/run"}
     #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
     Readlink(ReadlinkArgs),
+    /// Create directories inside the root
+    ///
+    /// Creates each PATH with mode MODE (default 0777, minus the umask, as mkdir(1)). The
+    /// parent must exist, and PATH must not: an existing symlink there, even a dangling one, is
+    /// EEXIST and is never followed. With -p, missing parents are created too (each with MODE),
+    /// an existing directory is fine, and `..` in the part that does not exist yet is refused.
+    /// Setuid and setgid bits are refused (EINVAL): mkdir(2) would drop them silently.
+    ///
+    /// After a PATH that fails, the others are still created, and the exit status is 1.
+    ///
+    /// With --json, prints one object per PATH created:
+    ///   {"op": "mkdir", "path": "/srv/data"}
+    /// With -p, `path` is the directory's resolved path inside the root; without it, PATH as
+    /// given.
+    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    Mkdir(MkdirArgs),
+    /// Remove files and directory trees inside the root
+    ///
+    /// Removes each PATH: a file, symlink (removed, never followed), FIFO, socket or device.
+    /// A directory needs -r, which removes it and everything in it, never following a symlink
+    /// and never leaving the root, even while something inside the root moves directories
+    /// around. -r does not enter another mount (EXDEV) unless --cross-mounts is given; a mount
+    /// point itself cannot be removed (EBUSY). With -f, a PATH that does not exist is not an
+    /// error.
+    ///
+    /// After a PATH that fails, the others are still removed, and the exit status is 1.
+    ///
+    /// With --json, prints one object per PATH removed (`path` as given):
+    ///   {"op": "rm", "path": "/srv/old"}
+    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    Rm(RmArgs),
+    /// Rename a file or directory inside the root
+    ///
+    /// rename(2) semantics: TO is the new name, not a directory to move FROM into; an existing
+    /// file at TO is replaced (a directory only by a directory, and only if empty). Neither
+    /// FROM's nor TO's last component is followed: a symlink is renamed, or replaced, itself.
+    /// Across mounts the kernel refuses with EXDEV.
+    ///   --no-replace  fail with EEXIST if TO exists (RENAME_NOREPLACE)
+    ///   --exchange    swap FROM and TO atomically; both must exist (RENAME_EXCHANGE)
+    ///   --whiteout    leave an overlayfs whiteout at FROM (RENAME_WHITEOUT, needs CAP_MKNOD)
+    ///
+    /// With --json, prints one object (paths as given):
+    ///   {"op": "mv", "from": "/srv/a", "to": "/srv/b"}
+    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    Mv(MvArgs),
+    /// Make a hard link or (with -s) a symbolic link inside the root
+    ///
+    /// Coreutils order: `ln TARGET LINK` makes LINK, which must not exist. With -s, TARGET is
+    /// stored in the symlink verbatim: it is data, not resolved now (an absolute TARGET will be
+    /// resolved inside the root when the link is followed). Without -s, TARGET is an existing
+    /// file inside the root (a trailing symlink is linked itself, not followed) and LINK a new
+    /// name for it.
+    ///
+    /// With --json, prints one object (paths as given):
+    ///   {"op": "ln", "path": "/usr/bin/sh", "target": "bash", "symbolic": true}
+    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    Ln(LnArgs),
+    /// Make a FIFO or a device node inside the root
+    ///
+    ///   procroot mknod --root R /run/fifo p
+    ///   procroot mknod --root R /dev/null c 1 3 --mode 0666
+    /// TYPE is p (FIFO), c (character device) or b (block device); c and b need MAJOR and MINOR
+    /// and CAP_MKNOD. MODE defaults to 0666, minus the umask. PATH must not exist (EEXIST, never
+    /// followed).
+    ///
+    /// With --json, prints one object (`path` as given, `node` as p, c:MAJOR:MINOR or
+    /// b:MAJOR:MINOR):
+    ///   {"op": "mknod", "path": "/dev/null", "node": "c:1:3"}
+    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    Mknod(MknodArgs),
+    /// Change the permission bits of a file inside the root
+    ///
+    /// MODE is octal (`644`, `0755`, `4755`); symbolic modes (u+x) are not supported. A
+    /// trailing symlink is followed, inside the root, as chmod(1) does. The change is made on
+    /// the resolved file's fd, never on a path that could be swapped.
+    ///
+    /// With --json, prints one object (`path` as given, `mode` as four octal digits):
+    ///   {"op": "chmod", "path": "/srv/run.sh", "mode": "0755"}
+    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    Chmod(ChmodArgs),
+    /// Change the owner and group of a file inside the root
+    ///
+    /// OWNER is numeric: `UID`, `UID:GID`, or `:GID` (group only). Names are not looked up:
+    /// the root's /etc/passwd is not ours to trust. A trailing symlink is followed, inside the
+    /// root, unless --nofollow (then the link's own owner changes, like chown -h).
+    ///
+    /// With --json, prints one object (`path` as given; null for what was left unchanged):
+    ///   {"op": "chown", "path": "/srv/data", "uid": 1000, "gid": null}
+    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    Chown(ChownArgs),
+    /// Set the times of files inside the root to now, creating them if missing
+    ///
+    /// Each PATH's access and modification times are set to the current time, following a
+    /// trailing symlink inside the root (with --nofollow, the symlink's own times). A PATH that
+    /// does not exist is created as an empty file (mode 0666 minus the umask). A dangling
+    /// symlink is never followed to create its target: that is ELOOP.
+    ///
+    /// After a PATH that fails, the others are still touched, and the exit status is 1.
+    ///
+    /// With --json, prints one object per PATH (`path` as given):
+    ///   {"op": "touch", "path": "/srv/stamp"}
+    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    Touch(TouchArgs),
+    /// Write stdin to a file inside the root
+    ///
+    /// Without --append, stdin is written to a temporary file in PATH's directory, which then
+    /// replaces PATH in one rename: PATH is never half-written, and on error it is left as it
+    /// was. The new file belongs to the caller and gets MODE, or else the mode of the file it
+    /// replaces, or else 0644. A symlink at PATH is replaced, not followed.
+    ///
+    /// With --append, stdin is appended to PATH (created with MODE, default 0666 minus the
+    /// umask, if missing); a trailing symlink is ELOOP, never followed.
+    ///
+    /// With --json, prints one object (`path` as given, `bytes` written):
+    ///   {"op": "write", "path": "/etc/hostname", "bytes": 4}
+    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    Write(WriteArgs),
+    /// Copy files and directory trees into or out of the root
+    ///
+    /// An operand that starts with `:` is a path inside the root; the other is a path on the
+    /// host. Exactly one of them must be inside the root:
+    ///   procroot cp --root R ./site :/srv/www          copy in
+    ///   procroot cp --root R :/etc/hosts ./hosts.copy  copy out
+    /// (A host path that starts with `:` can be written `./:name`.)
+    ///
+    /// Like `cp -a` without owners: directories are copied whole; symlinks are copied as
+    /// symlinks with their target verbatim (SRC itself too), never followed; mode bits and
+    /// access and modification times are kept. If DST is an existing directory, the copy goes
+    /// into it under SRC's last name; otherwise it is made at DST, whose parent must exist.
+    /// Nothing is overwritten or merged: an existing destination is EEXIST. The copy is built
+    /// under a temporary name and renamed into place when complete, so a failed copy leaves
+    /// nothing behind.
+    ///
+    /// With --json, prints one object (operands as given, with their `:`):
+    ///   {"op": "cp", "from": "./site", "to": ":/srv/www"}
+    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    Cp(CpArgs),
     /// Read procfs through procroot's hardened handle
     ///
     /// SUBPATH is relative to a base directory of procfs: this process (--self, the default),
@@ -159,6 +296,16 @@ impl Command {
             Command::Ls(args) => args.root.json,
             Command::Stat(args) => args.root.json,
             Command::Readlink(args) => args.root.json,
+            Command::Mkdir(args) => args.root.json,
+            Command::Rm(args) => args.root.json,
+            Command::Mv(args) => args.root.json,
+            Command::Ln(args) => args.root.json,
+            Command::Mknod(args) => args.root.json,
+            Command::Chmod(args) => args.root.json,
+            Command::Chown(args) => args.root.json,
+            Command::Touch(args) => args.root.json,
+            Command::Write(args) => args.root.json,
+            Command::Cp(args) => args.root.json,
             Command::Proc(args) => args.json,
             Command::Doctor(args) => args.json,
         }
@@ -319,6 +466,219 @@ pub struct ReadlinkArgs {
     pub root: RootOpts,
 }
 
+/// Arguments of `procroot mkdir`.
+#[derive(Debug, Args)]
+pub struct MkdirArgs {
+    /// The directories to create.
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Create missing parents too; an existing directory is not an error.
+    #[arg(short = 'p', long = "parents")]
+    pub parents: bool,
+    /// The permission bits, in octal (default 0777, minus the umask).
+    #[arg(long, value_name = "MODE", value_parser = parse_mode, default_value = "0777")]
+    pub mode: u32,
+    /// Which root, and how to resolve in it.
+    #[command(flatten)]
+    pub root: RootOpts,
+}
+
+/// Arguments of `procroot rm`.
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// The files (with -r, also directories) to remove.
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Remove directories and everything in them.
+    #[arg(short = 'r', short_alias = 'R', long = "recursive")]
+    pub recursive: bool,
+    /// With -r, also empty directories that are other mounts (never the default).
+    #[arg(long, requires = "recursive")]
+    pub cross_mounts: bool,
+    /// A PATH that does not exist is not an error.
+    #[arg(short = 'f', long = "force")]
+    pub force: bool,
+    /// Which root, and how to resolve in it.
+    #[command(flatten)]
+    pub root: RootOpts,
+}
+
+/// Arguments of `procroot mv`.
+#[derive(Debug, Args)]
+pub struct MvArgs {
+    /// The file or directory to rename.
+    #[arg(value_name = "FROM")]
+    pub from: PathBuf,
+    /// Its new name.
+    #[arg(value_name = "TO")]
+    pub to: PathBuf,
+    /// Fail with EEXIST if TO exists (RENAME_NOREPLACE).
+    #[arg(long, group = "rename_mode")]
+    pub no_replace: bool,
+    /// Swap FROM and TO atomically (RENAME_EXCHANGE).
+    #[arg(long, group = "rename_mode")]
+    pub exchange: bool,
+    /// Leave an overlayfs whiteout at FROM (RENAME_WHITEOUT).
+    #[arg(long, group = "rename_mode")]
+    pub whiteout: bool,
+    /// Which root, and how to resolve in it.
+    #[command(flatten)]
+    pub root: RootOpts,
+}
+
+/// Arguments of `procroot ln`.
+#[derive(Debug, Args)]
+pub struct LnArgs {
+    /// With -s, the symlink's target (stored verbatim); else the existing file inside the root.
+    #[arg(value_name = "TARGET")]
+    pub target: PathBuf,
+    /// The link to create, inside the root.
+    #[arg(value_name = "LINK")]
+    pub link: PathBuf,
+    /// Make a symbolic link instead of a hard link.
+    #[arg(short = 's', long = "symbolic")]
+    pub symbolic: bool,
+    /// Which root, and how to resolve in it.
+    #[command(flatten)]
+    pub root: RootOpts,
+}
+
+/// Arguments of `procroot mknod`.
+#[derive(Debug, Args)]
+pub struct MknodArgs {
+    /// The node to create.
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
+    /// p (FIFO), c (character device) or b (block device).
+    #[arg(value_name = "TYPE", value_parser = ["p", "c", "u", "b"])]
+    pub kind: String,
+    /// The device's major number (c and b only).
+    #[arg(value_name = "MAJOR")]
+    pub major: Option<u32>,
+    /// The device's minor number (c and b only).
+    #[arg(value_name = "MINOR", requires = "major")]
+    pub minor: Option<u32>,
+    /// The permission bits, in octal (default 0666, minus the umask).
+    #[arg(long, value_name = "MODE", value_parser = parse_mode, default_value = "0666")]
+    pub mode: u32,
+    /// Which root, and how to resolve in it.
+    #[command(flatten)]
+    pub root: RootOpts,
+}
+
+/// Arguments of `procroot chmod`.
+#[derive(Debug, Args)]
+pub struct ChmodArgs {
+    /// The new permission bits, in octal (`644`, `0755`, `4755`).
+    #[arg(value_name = "MODE", value_parser = parse_mode)]
+    pub mode: u32,
+    /// The file to change.
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
+    /// Which root, and how to resolve in it.
+    #[command(flatten)]
+    pub root: RootOpts,
+}
+
+/// Arguments of `procroot chown`.
+#[derive(Debug, Args)]
+pub struct ChownArgs {
+    /// `UID`, `UID:GID` or `:GID`, numeric.
+    #[arg(value_name = "OWNER", value_parser = parse_owner)]
+    pub owner: Owner,
+    /// The file to change.
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
+    /// Change a trailing symlink itself, not what it points to (chown -h).
+    #[arg(long)]
+    pub nofollow: bool,
+    /// Which root, and how to resolve in it.
+    #[command(flatten)]
+    pub root: RootOpts,
+}
+
+/// A parsed `UID[:GID]` / `:GID`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Owner {
+    /// The new owner, if it changes.
+    pub uid: Option<u32>,
+    /// The new group, if it changes.
+    pub gid: Option<u32>,
+}
+
+/// Arguments of `procroot touch`.
+#[derive(Debug, Args)]
+pub struct TouchArgs {
+    /// The files to touch (created if missing).
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Set a trailing symlink's own times, not its target's.
+    #[arg(long)]
+    pub nofollow: bool,
+    /// Which root, and how to resolve in it.
+    #[command(flatten)]
+    pub root: RootOpts,
+}
+
+/// Arguments of `procroot write`.
+#[derive(Debug, Args)]
+pub struct WriteArgs {
+    /// The file to write.
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
+    /// Append to the file instead of replacing it.
+    #[arg(long)]
+    pub append: bool,
+    /// The new file's permission bits, in octal.
+    #[arg(long, value_name = "MODE", value_parser = parse_mode)]
+    pub mode: Option<u32>,
+    /// Which root, and how to resolve in it.
+    #[command(flatten)]
+    pub root: RootOpts,
+}
+
+/// Arguments of `procroot cp`.
+#[derive(Debug, Args)]
+pub struct CpArgs {
+    /// What to copy: `:PATH` inside the root, or a host path.
+    #[arg(value_name = "SRC")]
+    pub src: PathBuf,
+    /// Where to copy it: `:PATH` inside the root, or a host path.
+    #[arg(value_name = "DST")]
+    pub dst: PathBuf,
+    /// Which root, and how to resolve in it.
+    #[command(flatten)]
+    pub root: RootOpts,
+}
+
+/// Parses an octal mode: `644`, `0755`, `0o4755`; at most `7777`.
+fn parse_mode(text: &str) -> Result<u32, String> {
+    let digits = text.strip_prefix("0o").unwrap_or(text);
+    let mode = u32::from_str_radix(digits, 8)
+        .ok()
+        .filter(|_| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| format!("{text:?} is not an octal mode such as 0644"))?;
+    if mode > 0o7777 {
+        return Err(format!("{text:?} is beyond 7777, the largest octal mode"));
+    }
+    Ok(mode)
+}
+
+/// Parses `UID`, `UID:GID` or `:GID`.
+fn parse_owner(text: &str) -> Result<Owner, String> {
+    let bad = || format!("{text:?} is not UID, UID:GID or :GID (numeric ids)");
+    let id = |s: &str| s.parse::<u32>().ok().filter(|&n| n != u32::MAX);
+    let (uid, gid) = match text.split_once(':') {
+        None => (Some(id(text).ok_or_else(bad)?), None),
+        Some(("", gid)) => (None, Some(id(gid).ok_or_else(bad)?)),
+        Some((uid, gid)) => (
+            Some(id(uid).ok_or_else(bad)?),
+            Some(id(gid).ok_or_else(bad)?),
+        ),
+    };
+    Ok(Owner { uid, gid })
+}
+
 /// The options shared by every subcommand: which root, how to resolve in it, output format.
 #[derive(Debug, Args)]
 pub struct RootOpts {
@@ -418,5 +778,27 @@ mod tests {
     #[test]
     fn clap_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn modes_are_octal() {
+        assert_eq!(parse_mode("644"), Ok(0o644));
+        assert_eq!(parse_mode("0755"), Ok(0o755));
+        assert_eq!(parse_mode("0o4755"), Ok(0o4755));
+        assert_eq!(parse_mode("7777"), Ok(0o7777));
+        for bad in ["", "8", "0o", "u+x", "17777", "-1", "+7", "0x1"] {
+            assert!(parse_mode(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn owners_are_numeric() {
+        let owner = |uid, gid| Ok(Owner { uid, gid });
+        assert_eq!(parse_owner("1000"), owner(Some(1000), None));
+        assert_eq!(parse_owner("1000:100"), owner(Some(1000), Some(100)));
+        assert_eq!(parse_owner(":100"), owner(None, Some(100)));
+        for bad in ["", ":", "1000:", "root", "1:x", "4294967295", "1:2:3"] {
+            assert!(parse_owner(bad).is_err(), "{bad:?}");
+        }
     }
 }

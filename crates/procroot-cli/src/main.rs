@@ -1,4 +1,5 @@
-//! `procroot`: resolve, read and inspect paths inside another root, from the command line.
+//! `procroot`: resolve, read, inspect and change paths inside another root, from the command
+//! line.
 //!
 //! A thin layer over the `procroot` library: parse the arguments ([`cli`]), make the library
 //! call ([`commands`]), print text or JSON ([`output`]).
@@ -12,6 +13,7 @@
 mod cli;
 mod commands;
 mod doctor;
+mod mutate;
 mod output;
 mod proc;
 
@@ -54,6 +56,16 @@ fn run(command: &Command) -> anyhow::Result<ExitCode> {
         Command::Ls(args) => commands::ls(args)?,
         Command::Stat(args) => commands::stat(args)?,
         Command::Readlink(args) => commands::readlink(args)?,
+        Command::Mkdir(args) => mutate::mkdir(args)?,
+        Command::Rm(args) => mutate::rm(args)?,
+        Command::Mv(args) => mutate::mv(args)?,
+        Command::Ln(args) => mutate::ln(args)?,
+        Command::Mknod(args) => mutate::mknod(args)?,
+        Command::Chmod(args) => mutate::chmod(args)?,
+        Command::Chown(args) => mutate::chown(args)?,
+        Command::Touch(args) => mutate::touch(args)?,
+        Command::Write(args) => mutate::write(args)?,
+        Command::Cp(args) => mutate::cp(args)?,
         Command::Proc(args) => proc::run(args)?,
         Command::Doctor(args) => doctor::run(args)?,
     })

@@ -39,6 +39,15 @@ impl Failure {
         }
     }
 
+    /// A library error in a context the caller spells out, such as `cp ./a :/b`.
+    pub fn with_context(context: String, err: &procroot::Error) -> Failure {
+        Failure {
+            context,
+            errno: err.errno(),
+            description: err.description().into_owned(),
+        }
+    }
+
     /// A library error that carries its own context, such as the failure to open the root
     /// (`open root /proc/1/root`).
     pub fn from_library(err: &procroot::Error) -> Failure {

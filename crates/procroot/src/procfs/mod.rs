@@ -440,6 +440,16 @@ impl Procfs {
         )
     }
 
+    /// The magic link `/proc/thread-self/fd/N` for our own `fd`, checked as by
+    /// [`Procfs::open_follow`]: for operations that must act on the inode an `O_PATH` fd pins
+    /// but have no `AT_EMPTY_PATH` form on this kernel (chmod, xattrs, linkat without
+    /// `CAP_DAC_READ_SEARCH`).
+    pub(crate) fn fd_link(&self, fd: BorrowedFd<'_>) -> Result<MagicLink> {
+        let name = fd_link_name(fd);
+        self.magic_link(ProcBase::ThreadSelf, Path::new(&name))
+            .map_err(|e| self.annotate(e, "open", ProcBase::ThreadSelf, Path::new(&name)))
+    }
+
     /// Finds the magic link `subpath` and checks that nothing is mounted on it or its parent.
     fn magic_link(&self, base: ProcBase<'_>, subpath: &Path) -> Result<MagicLink> {
         let bytes = base::check_subpath(subpath)?;
@@ -461,6 +471,8 @@ impl Procfs {
         Ok(MagicLink {
             parent,
             name: name.to_vec(),
+            // The name came from a `&Path`'s bytes, checked free of NUL by the lookup above.
+            c_name: std::ffi::CString::new(name).map_err(|_| Errno::INVAL)?,
             fd,
             info,
         })
@@ -491,18 +503,33 @@ impl AsFd for Procfs {
     }
 }
 
-/// A magic link found by [`Procfs::magic_link`], with what was checked about it.
-struct MagicLink {
+/// A magic link found by [`Procfs::magic_link`], with what was checked about it: its parent
+/// directory was found with the procfs lookup rules, and nothing is mounted on the link. A
+/// `*at` call relative to [`MagicLink::dir`] with [`MagicLink::name`] that follows the last
+/// component reaches what the link names; [`MagicLink::recheck`] afterwards catches a mount that
+/// came in between.
+pub(crate) struct MagicLink {
     parent: OwnedFd,
     name: Vec<u8>,
+    c_name: std::ffi::CString,
     fd: OwnedFd,
     info: MountInfo,
 }
 
 impl MagicLink {
+    /// The directory holding the link.
+    pub(crate) fn dir(&self) -> BorrowedFd<'_> {
+        self.parent.as_fd()
+    }
+
+    /// The link's name in [`MagicLink::dir`].
+    pub(crate) fn name(&self) -> &std::ffi::CStr {
+        &self.c_name
+    }
+
     /// Looks at the link by name again: it must still be the same inode on the same mount, with
     /// nothing mounted on it.
-    fn recheck(&self) -> Result<()> {
+    pub(crate) fn recheck(&self) -> Result<()> {
         let now = sys::mount_info_at(
             &self.parent,
             self.name.as_slice(),

@@ -395,7 +395,9 @@ impl Walker<'_> {
 /// the emulated walker reports the kernel's `ELOOP`/`EXDEV` for a magic link.
 fn is_magic_link(parent: BorrowedFd<'_>, name: &[u8], target: &[u8]) -> Result<bool, Errno> {
     let magic_shaped = target.first() == Some(&b'/') || target.contains(&b':');
-    if !magic_shaped || !sys::is_procfs(parent)? {
+    // Only these names can be magic links, so the common absolute symlink (`var/run -> /run`)
+    // costs no syscall here.
+    if !magic_shaped || !has_magic_link_name(name) || !sys::is_procfs(parent)? {
         return Ok(false);
     }
     // A process or task directory is the one procfs directory with an `fdinfo` subdirectory.
@@ -412,6 +414,31 @@ fn is_magic_link(parent: BorrowedFd<'_>, name: &[u8], target: &[u8]) -> Result<b
     // `fd/3`, `map_files/7f00-7f10`, `ns/net`: the parent's parent is a process directory. A
     // stat through `..` only reads; nothing outside the root is opened or handed out.
     is_process_dir(b"../fdinfo")
+}
+
+/// Whether `name` is one procfs gives magic links: `exe`, `cwd`, `root`; an fd number (`fd/3`);
+/// a namespace (`ns/net`); a mapping (`map_files/7f00-7f10`).
+fn has_magic_link_name(name: &[u8]) -> bool {
+    const NAMESPACES: [&[u8]; 10] = [
+        b"cgroup",
+        b"ipc",
+        b"mnt",
+        b"net",
+        b"pid",
+        b"pid_for_children",
+        b"time",
+        b"time_for_children",
+        b"user",
+        b"uts",
+    ];
+    let is_hex_range = |n: &[u8]| {
+        n.split(|&b| b == b'-').count() == 2
+            && n.iter().all(|&b| b == b'-' || b.is_ascii_hexdigit())
+    };
+    matches!(name, b"exe" | b"cwd" | b"root")
+        || (!name.is_empty() && name.iter().all(u8::is_ascii_digit))
+        || NAMESPACES.contains(&name)
+        || is_hex_range(name)
 }
 
 /// Checks search (execute) permission on `dir`, as the kernel does before looking up `.` or `..`

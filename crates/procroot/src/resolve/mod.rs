@@ -2,7 +2,7 @@
 //!
 //! [`resolve`] takes a root directory fd, a path (bytes), [`ResolveOptions`], a [`Trailing`]
 //! mode and the flags for the final open, and returns an fd. The kernel backend
-//! ([`kernel`]) is one `openat2(2)`; the emulated backend ([`emulated`]) walks in userspace and
+//! (`kernel.rs`) is one `openat2(2)`; the emulated backend (`emulated.rs`) walks in userspace and
 //! gives the same answer for every input, which the differential tests check against the
 //! kernel.
 //!

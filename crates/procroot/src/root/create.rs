@@ -1,3 +1,492 @@
-//! (being written)
+//! Creating files and directories inside a [`Root`]: [`Root::create_file`], [`Root::mkdir`] and
+//! [`Root::mkdir_all`].
+//!
+//! Every operation finds the directory it acts in through the resolver
+//! ([`Root::parent_and_name`], [`Root::resolve`]) and then makes exactly one `*at` syscall
+//! relative to that fd with a single-component name. The name is never looked up by us first, so
+//! there is no check-then-use window on it: the kernel's own answer for that one name (`EEXIST`,
+//! `ELOOP`, `EISDIR`, ...) is the answer.
 
 #![forbid(unsafe_code)]
+
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use rustix::fs::{AtFlags, Mode, OFlags};
+use rustix::io::Errno;
+
+use super::{Handle, Root};
+use crate::dir::FileType;
+use crate::error::{Error, ErrorKind, Result};
+use crate::resolve::{ResolveFlags, Resolved, Trailing};
+use crate::sys;
+
+/// Mode bits `open(2)` and `mknod(2)` understand: permissions plus setuid, setgid and sticky.
+const FILE_MODE_BITS: u32 = 0o7777;
+/// Mode bits `mkdir(2)` honours. It silently drops setuid and setgid (setgid is inherited from
+/// the parent instead), so asking for them would be a request we cannot honour.
+const DIR_MODE_BITS: u32 = 0o1777;
+/// How often [`Root::mkdir_all`] retries one component when a concurrent caller makes it vanish
+/// between our `mkdirat` (`EEXIST`) and our `openat` (`ENOENT`).
+const MKDIR_RETRIES: usize = 16;
+
+impl Root {
+    /// Creates (or, without `O_EXCL`, opens) the file at `path` with `flags` and `mode`, and
+    /// returns it. `O_CREAT` is implied.
+    ///
+    /// The parent directory is resolved inside the root (following symlinks there, with the
+    /// root's policy); the last component is opened with `O_CREAT | O_NOFOLLOW` relative to it,
+    /// so a trailing symlink is **never** followed when creating: an existing symlink there gives
+    /// `ELOOP`, or `EEXIST` with `O_EXCL`, exactly as `open(2)` says it. (Following it would let
+    /// whoever controls the root point the new file anywhere: CVE-2025-52565 created
+    /// `/dev/console` through such a link.) A path ending in `/` gives `EISDIR`, as `open(2)`.
+    ///
+    /// With `O_TMPFILE`, `path` names a directory inside the root (resolved like
+    /// [`Root::resolve`], following a trailing symlink, since nothing is created under that name)
+    /// and the result is an unnamed file in it; link it in with `linkat` later.
+    ///
+    /// Errors: `mode` beyond `0o7777`, `O_PATH` (which would make the kernel ignore `O_CREAT`),
+    /// or `O_DIRECTORY` without `O_TMPFILE` (refused by the kernel since 6.4, undefined before)
+    /// are `InvalidInput`. With [`ResolveFlags::NO_XDEV`], an existing last component that is
+    /// a mount point is `EXDEV`, and is not truncated.
+    pub fn create_file(&self, path: impl AsRef<Path>, flags: OFlags, mode: u32) -> Result<File> {
+        let path = path.as_ref();
+        const OP: &str = "create";
+        let fail = |e: Error| self.annotate_op(e, OP, path);
+        if mode & !FILE_MODE_BITS != 0 {
+            return Err(fail(Error::invalid_input(
+                Errno::INVAL,
+                format!("mode {mode:#o} has bits beyond 0o7777"),
+            )));
+        }
+        if flags.contains(OFlags::PATH) {
+            return Err(fail(Error::invalid_input(
+                Errno::INVAL,
+                "O_PATH cannot create a file (the kernel ignores O_CREAT with it)",
+            )));
+        }
+        let mode = Mode::from_raw_mode(mode as _);
+        // O_TMPFILE includes the O_DIRECTORY bit, so it is tested first, with `contains`.
+        if flags.contains(OFlags::TMPFILE) {
+            // The kernel refuses O_TMPFILE | O_CREAT; here O_CREAT is implied anyway, so it is
+            // dropped rather than passed on.
+            let flags = (flags - OFlags::CREATE) | OFlags::CLOEXEC;
+            let dir = self.resolve(path).map_err(fail)?;
+            self.check_xdev_dir(&dir).map_err(fail)?;
+            let fd = rustix::fs::openat(&dir, ".", flags, mode)
+                .map_err(|e| fail(Error::from_errno(e)))?;
+            return Ok(File::from(fd));
+        }
+        if flags.contains(OFlags::DIRECTORY) {
+            return Err(fail(Error::invalid_input(
+                Errno::INVAL,
+                "O_DIRECTORY cannot be combined with O_CREAT (use mkdir)",
+            )));
+        }
+        let (parent, name) = self.parent_and_name(OP, path)?;
+        let name = with_trailing_slash(path, name);
+        let flags = flags | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let xdev = self.opts.flags.contains(ResolveFlags::NO_XDEV);
+        if !xdev {
+            let fd = rustix::fs::openat(&parent, &name, flags, mode)
+                .map_err(|e| fail(Error::from_errno(e)))?;
+            return Ok(File::from(fd));
+        }
+        // NO_XDEV: the name may be a mount point (a bind-mounted file). An open that lands on
+        // another mount must not have side effects there, so O_TRUNC is held back until the
+        // opened file is known to be on the parent's mount. (A newly created file is always on
+        // the parent's mount.)
+        let parent_mnt = sys::mount_id(&parent).map_err(|e| fail(e.into()))?;
+        let truncate = flags.contains(OFlags::TRUNC);
+        let writable = flags.intersects(OFlags::WRONLY | OFlags::RDWR);
+        let open_flags = if truncate && !writable {
+            // O_RDONLY | O_TRUNC: there is no fd to ftruncate through, so check the name first.
+            // The window between check and open can only be used by someone able to mount in
+            // the root's namespace; the check after the open still reports it.
+            match sys::mount_info_at(&parent, &name, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(info) if info.mount_id != parent_mnt => {
+                    return Err(fail(xdev_error()));
+                }
+                _ => {}
+            }
+            flags
+        } else {
+            flags - OFlags::TRUNC
+        };
+        let fd = rustix::fs::openat(&parent, &name, open_flags, mode)
+            .map_err(|e| fail(Error::from_errno(e)))?;
+        if sys::mount_id(&fd).map_err(|e| fail(e.into()))? != parent_mnt {
+            return Err(fail(xdev_error()));
+        }
+        let file = File::from(fd);
+        if truncate && writable {
+            let st = rustix::fs::fstat(&file).map_err(|e| fail(e.into()))?;
+            // O_TRUNC is ignored for FIFOs and devices; ftruncate would fail on them.
+            if FileType::from_mode(st.st_mode) == FileType::File {
+                rustix::fs::ftruncate(&file, 0).map_err(|e| fail(e.into()))?;
+            }
+        }
+        Ok(file)
+    }
+
+    /// Creates the directory at `path` with `mode` (`mkdirat` relative to the resolved parent).
+    ///
+    /// The last component is never followed: an existing symlink there, even a dangling one,
+    /// gives `EEXIST`, as `mkdir(2)`. `mode` with setuid or setgid, or beyond `0o1777`, is
+    /// `InvalidInput`: `mkdir(2)` would silently drop those bits.
+    pub fn mkdir(&self, path: impl AsRef<Path>, mode: u32) -> Result<()> {
+        let path = path.as_ref();
+        const OP: &str = "mkdir";
+        let mode = check_dir_mode(mode).map_err(|e| self.annotate_op(e, OP, path))?;
+        let (parent, name) = self.parent_and_name(OP, path)?;
+        let name = with_trailing_slash(path, name);
+        rustix::fs::mkdirat(&parent, &name, mode)
+            .map_err(|e| self.annotate_op(Error::from_errno(e), OP, path))
+    }
+
+    /// Creates the directory at `path` and every missing parent, each with `mode`, and returns a
+    /// handle to it. An existing directory (or symlink to one, inside the root) is fine.
+    ///
+    /// The part of `path` that exists is resolved through the resolver, with the root's policy
+    /// and flags. The missing part is created one component at a time under held fds:
+    /// `mkdirat(parent, name)` then `openat(parent, name, O_PATH | O_DIRECTORY | O_NOFOLLOW)`.
+    /// The `O_NOFOLLOW` matters: an attacker who swaps the directory we just made for a symlink
+    /// to `/` gets `ENOTDIR` from that open, never a trip outside the root. Such a symlink (or
+    /// one made by someone else) is then followed the only safe way, by resolving the path so
+    /// far again through the resolver, inside the root.
+    ///
+    /// - Concurrent `mkdir_all` calls on the same path all succeed: `EEXIST` for a component
+    ///   that turns out to be a directory is not an error.
+    /// - `..` in the part that does not exist yet is `InvalidInput`: it would have to climb
+    ///   out of a directory we just created, which the kernel's `mkdir -p` semantics cannot
+    ///   express race-free. `.` there is skipped.
+    /// - `mode` with setuid or setgid, or beyond `0o1777`, is `InvalidInput`.
+    /// - A component that exists but is not a directory gives `ENOTDIR`, or `EEXIST` if it is
+    ///   the last one; a dangling symlink gives `ENOENT` (its target is not created), as
+    ///   `mkdir(2)` would for a path through it.
+    ///
+    /// **Nothing half-created:** if a later component fails, every directory this call created
+    /// is removed again, deepest first, provided it is still empty and still the same directory
+    /// (same inode under the same name in the same parent fd). Directories made by concurrent
+    /// callers are left alone, and so is one of ours that someone else has meanwhile put
+    /// something in (removing it would destroy their work).
+    ///
+    /// Cost: one resolution when the directory exists. Otherwise about `2 log2(n)` resolutions
+    /// of prefixes (to find where the missing part starts) plus one `mkdirat` and one `openat`
+    /// per missing component, whose fds are held until the call returns (to undo, and as
+    /// parents; at most one per component of a `PATH_MAX` path).
+    pub fn mkdir_all(&self, path: impl AsRef<Path>, mode: u32) -> Result<Handle> {
+        let path = path.as_ref();
+        const OP: &str = "mkdir_all";
+        let fail = |e: Error| self.annotate_op(e, OP, path);
+        let mode = check_dir_mode(mode).map_err(fail)?;
+        if path.as_os_str().is_empty() {
+            return Err(fail(Error::from_errno(Errno::NOENT)));
+        }
+
+        // Fast path: it already exists.
+        match self.resolve(path) {
+            Ok(handle) => {
+                return match handle.file_type().map_err(fail)? {
+                    FileType::Dir => Ok(handle),
+                    _ => Err(fail(Error::from_errno(Errno::EXIST))),
+                };
+            }
+            Err(e) if e.errno() == Errno::NOENT => {}
+            Err(e) => return Err(e.context(OP, path)),
+        }
+
+        let bytes = path.as_os_str().as_bytes();
+        let comps = components(bytes);
+        // Find the longest prefix that resolves, to a directory (O_DIRECTORY: a prefix that is
+        // a file is ENOTDIR, which the full resolution above would have said unless something
+        // changed). Resolution fails at the first missing component and everything after it
+        // needs that one, so "prefix k resolves" is monotone in k (up to concurrent changes,
+        // which the creation loop copes with). Gallop from the start (1, 2, 4, ...) and then
+        // bisect: log2(n) resolutions, and only two when just the first component exists,
+        // which is the common "new tree under an existing directory" case.
+        let probe = |k: usize| {
+            self.resolve_raw(
+                prefix_path(bytes, &comps, k),
+                Trailing::Follow,
+                OFlags::PATH | OFlags::DIRECTORY,
+            )
+            .map_err(|e| self.annotate_op(e, OP, path))
+        };
+        let (mut lo, mut hi) = (0usize, comps.len()); // prefix lo resolves; prefix hi does not.
+        let mut base: Option<Resolved> = None;
+        let mut step = 1;
+        while lo + step < hi {
+            match probe(lo + step) {
+                Ok(found) => {
+                    lo += step;
+                    base = Some(found);
+                    step *= 2;
+                }
+                Err(e) if e.errno() == Errno::NOENT => {
+                    hi = lo + step;
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            match probe(mid) {
+                Ok(found) => {
+                    lo = mid;
+                    base = Some(found);
+                }
+                Err(e) if e.errno() == Errno::NOENT => hi = mid,
+                Err(e) => return Err(e),
+            }
+        }
+        let base = match base {
+            Some(found) => found,
+            None => probe(lo)?,
+        };
+        let rest = &comps[lo..];
+        // Refuse `..` in the missing part before creating anything.
+        if rest.iter().any(|&(s, e)| &bytes[s..e] == b"..") {
+            return Err(fail(Error::invalid_input(
+                Errno::INVAL,
+                "`..` in the part of the path that does not exist yet",
+            )));
+        }
+        let xdev = self.opts.flags.contains(ResolveFlags::NO_XDEV);
+        let backend = base.backend;
+
+        // Every directory fd along the way, and the name of each one this call created (to
+        // undo on failure). The fds are held anyway as parents; identities for the undo are
+        // taken only if it happens, keeping the success path at mkdirat + openat per component.
+        let mut chain: Vec<(OwnedFd, Option<OsString>)> = vec![(base.fd, None)];
+        let names: Vec<usize> = (0..rest.len())
+            .filter(|&i| &bytes[rest[i].0..rest[i].1] != b".")
+            .collect();
+        for (pos, &i) in names.iter().enumerate() {
+            let name = OsStr::from_bytes(&bytes[rest[i].0..rest[i].1]);
+            let last = pos + 1 == names.len();
+            let cur = &chain.last().expect("the base").0;
+            let outcome = match self.mkdir_step(cur, name, mode, xdev) {
+                Ok(Step::Dir { fd, created: ours }) => Ok((fd, ours.then(|| name.to_os_string()))),
+                Ok(Step::NotDir(ft)) => {
+                    // Someone else's non-directory. A symlink is followed the safe way: the
+                    // path so far, through the resolver.
+                    if ft == FileType::Symlink {
+                        let upto = prefix_path(bytes, &comps, lo + i + 1);
+                        self.resolve(upto).and_then(|h| match h.file_type()? {
+                            FileType::Dir => Ok((h.into_fd(), None)),
+                            _ if last => Err(Error::from_errno(Errno::EXIST)),
+                            _ => Err(Error::from_errno(Errno::NOTDIR)),
+                        })
+                    } else if last {
+                        Err(Error::from_errno(Errno::EXIST))
+                    } else {
+                        Err(Error::from_errno(Errno::NOTDIR))
+                    }
+                }
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok(entry) => chain.push(entry),
+                Err(e) => {
+                    undo(chain);
+                    return Err(fail(e));
+                }
+            }
+        }
+        let cur = chain.pop().expect("the base").0;
+        drop(chain);
+        let resolved = Resolved {
+            fd: cur,
+            path: None,
+            last: None,
+            backend,
+        };
+        Ok(Handle::new(
+            resolved,
+            &self.fd,
+            bytes,
+            &self.opts,
+            Trailing::Follow,
+        ))
+    }
+
+    /// One component of [`Root::mkdir_all`]: make `name` in `parent` if it is missing and open
+    /// it, never following a symlink there.
+    fn mkdir_step(&self, parent: &OwnedFd, name: &OsStr, mode: Mode, xdev: bool) -> Result<Step> {
+        for _ in 0..MKDIR_RETRIES {
+            let ours = match rustix::fs::mkdirat(parent, name, mode) {
+                Ok(()) => true,
+                // A concurrent creator, or something that is not a directory: the open says.
+                Err(Errno::EXIST) => false,
+                Err(e) => return Err(e.into()),
+            };
+            let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            match rustix::fs::openat(parent, name, flags, Mode::empty()) {
+                Ok(fd) => {
+                    // A mount on the directory (possible for a pre-existing one, or one an
+                    // attacker mounted on ours) is crossed by openat; NO_XDEV forbids that.
+                    if xdev && sys::mount_id(&fd)? != sys::mount_id(parent)? {
+                        return Err(xdev_error());
+                    }
+                    return Ok(Step::Dir { fd, created: ours });
+                }
+                // Removed again between mkdirat and openat (a concurrent remove): try again.
+                Err(Errno::NOENT) => continue,
+                Err(Errno::NOTDIR | Errno::LOOP) => {
+                    return match rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW) {
+                        Ok(st) => Ok(Step::NotDir(FileType::from_mode(st.st_mode))),
+                        Err(Errno::NOENT) => continue,
+                        Err(e) => Err(e.into()),
+                    };
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::with_detail(
+            ErrorKind::Os,
+            Errno::AGAIN,
+            "a directory kept disappearing while it was being created",
+        ))
+    }
+
+    /// With `NO_XDEV`, refuses a directory that is not on the root's own mount.
+    fn check_xdev_dir(&self, dir: &Handle) -> Result<()> {
+        if self.opts.flags.contains(ResolveFlags::NO_XDEV)
+            && sys::mount_id(dir)? != sys::mount_id(&*self.fd)?
+        {
+            return Err(xdev_error());
+        }
+        Ok(())
+    }
+}
+
+/// What [`Root::mkdir_step`] found.
+enum Step {
+    /// A directory (an `O_PATH` fd on it), and whether this call created it.
+    Dir { fd: OwnedFd, created: bool },
+    /// An existing entry that is not a directory, of this type.
+    NotDir(FileType),
+}
+
+/// Removes the directories `mkdir_all` created (the entries of `chain` with a name), deepest
+/// first, if each is still the same one under that name in its parent and still empty (`rmdir`
+/// refuses a non-empty one by itself). Failures are ignored: this runs on an error path, and
+/// leaving a directory behind is better than reporting the wrong error.
+fn undo(chain: Vec<(OwnedFd, Option<OsString>)>) {
+    for i in (1..chain.len()).rev() {
+        let (fd, Some(name)) = &chain[i] else {
+            continue;
+        };
+        let parent = &chain[i - 1].0;
+        let Ok(want) = rustix::fs::fstat(fd) else {
+            continue;
+        };
+        let same = rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW)
+            .is_ok_and(|st| (st.st_dev, st.st_ino) == (want.st_dev, want.st_ino));
+        if same {
+            let _ = rustix::fs::unlinkat(parent, name, AtFlags::REMOVEDIR);
+        }
+    }
+}
+
+/// The `EXDEV` error for a mount crossing that `NO_XDEV` forbids.
+fn xdev_error() -> Error {
+    Error::with_detail(
+        ErrorKind::SafetyViolation,
+        Errno::XDEV,
+        "the path crosses a mount point, and NO_XDEV forbids that",
+    )
+}
+
+/// Checks a directory mode for [`Root::mkdir`] and [`Root::mkdir_all`].
+fn check_dir_mode(mode: u32) -> Result<Mode> {
+    if mode & !DIR_MODE_BITS != 0 {
+        return Err(Error::invalid_input(
+            Errno::INVAL,
+            format!(
+                "mode {mode:#o} has bits mkdir(2) would silently drop \
+                 (setuid, setgid, or beyond 0o7777)"
+            ),
+        ));
+    }
+    Ok(Mode::from_raw_mode(mode as _))
+}
+
+/// `name` with a `/` appended if `path` ended in one, so the kernel applies its own rules for a
+/// trailing slash on the one component it looks up (`EISDIR` for `open(O_CREAT)`, `ENOTDIR` for
+/// `unlink` of a non-directory). The kernel never follows a last-component symlink for these
+/// calls, slash or not.
+pub(crate) fn with_trailing_slash(path: &Path, name: OsString) -> OsString {
+    if path.as_os_str().as_bytes().ends_with(b"/") {
+        let mut name = name;
+        name.push("/");
+        name
+    } else {
+        name
+    }
+}
+
+/// The `(start, end)` byte ranges of the components of `path`, without empty ones (repeated
+/// slashes).
+fn components(path: &[u8]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, &b) in path
+        .iter()
+        .enumerate()
+        .chain(std::iter::once((path.len(), &b'/')))
+    {
+        if b == b'/' {
+            if i > start {
+                out.push((start, i));
+            }
+            start = i + 1;
+        }
+    }
+    out
+}
+
+/// The first `k` components of `path` as a path (keeping a leading `/`, which matters for
+/// [`Policy::Beneath`](crate::Policy::Beneath)); `.` for none of a relative path.
+fn prefix_path<'a>(path: &'a [u8], comps: &[(usize, usize)], k: usize) -> &'a Path {
+    let bytes: &[u8] = match k {
+        0 if path.starts_with(b"/") => b"/",
+        0 => b".",
+        k => &path[..comps[k - 1].1],
+    };
+    Path::new(OsStr::from_bytes(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn components_and_prefixes() {
+        let p = b"/a//b/./c/";
+        let c = components(p);
+        assert_eq!(c.len(), 4);
+        assert_eq!(prefix_path(p, &c, 0), Path::new("/"));
+        assert_eq!(prefix_path(p, &c, 2), Path::new("/a//b"));
+        assert_eq!(prefix_path(p, &c, 4), Path::new("/a//b/./c"));
+        assert_eq!(prefix_path(b"x/y", &components(b"x/y"), 0), Path::new("."));
+    }
+
+    #[test]
+    fn dir_modes() {
+        assert!(check_dir_mode(0o1777).is_ok());
+        assert_eq!(
+            check_dir_mode(0o2755).unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
+        assert_eq!(
+            check_dir_mode(0o4755).unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
+    }
+}

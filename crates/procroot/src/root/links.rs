@@ -1,3 +1,291 @@
-//! (being written)
+//! Renaming, symlinks, hard links and device nodes inside a [`Root`].
+//!
+//! Every operation finds where it acts with [`Root::parent_and_name`]: the parent directory is
+//! resolved inside the root to a held fd, and the last component is handed to an `*at` syscall
+//! relative to that fd, never looked up or followed by us. The kernel therefore never sees a
+//! joined path, and a rename racing with us can at worst make the operation fail.
 
 #![forbid(unsafe_code)]
+
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::Path;
+use std::str::FromStr;
+
+use rustix::fs::{AtFlags, Mode, RenameFlags};
+use rustix::io::Errno;
+
+use super::{Handle, Root};
+use crate::error::{Error, ErrorKind, Result};
+use crate::procfs::Procfs;
+use crate::sys::attrs::{self, AttrFeature};
+
+/// The kind of special file [`Root::mknod`] makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeKind {
+    /// A named pipe (`S_IFIFO`), as `mkfifo(3)` makes.
+    Fifo,
+    /// A character device (`S_IFCHR`) with the given device numbers, such as `1:3` for
+    /// `/dev/null`. Needs `CAP_MKNOD`.
+    CharDevice {
+        /// The device's major number.
+        major: u32,
+        /// The device's minor number.
+        minor: u32,
+    },
+    /// A block device (`S_IFBLK`) with the given device numbers. Needs `CAP_MKNOD`.
+    BlockDevice {
+        /// The device's major number.
+        major: u32,
+        /// The device's minor number.
+        minor: u32,
+    },
+}
+
+impl NodeKind {
+    fn file_type(self) -> rustix::fs::FileType {
+        match self {
+            NodeKind::Fifo => rustix::fs::FileType::Fifo,
+            NodeKind::CharDevice { .. } => rustix::fs::FileType::CharacterDevice,
+            NodeKind::BlockDevice { .. } => rustix::fs::FileType::BlockDevice,
+        }
+    }
+
+    fn dev(self) -> rustix::fs::Dev {
+        match self {
+            NodeKind::Fifo => 0,
+            NodeKind::CharDevice { major, minor } | NodeKind::BlockDevice { major, minor } => {
+                rustix::fs::makedev(major, minor)
+            }
+        }
+    }
+}
+
+impl fmt::Display for NodeKind {
+    /// `p`, `c:MAJOR:MINOR` or `b:MAJOR:MINOR`, the form [`NodeKind::from_str`] reads.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NodeKind::Fifo => f.write_str("p"),
+            NodeKind::CharDevice { major, minor } => write!(f, "c:{major}:{minor}"),
+            NodeKind::BlockDevice { major, minor } => write!(f, "b:{major}:{minor}"),
+        }
+    }
+}
+
+impl FromStr for NodeKind {
+    type Err = Error;
+
+    /// Parses `p` (or `fifo`), `c:MAJOR:MINOR` (or `char:...`, `u:...` as in `mknod(1)`) and
+    /// `b:MAJOR:MINOR` (or `block:...`). Anything else is `InvalidInput`.
+    fn from_str(s: &str) -> Result<NodeKind> {
+        let bad = || {
+            Error::invalid_input(
+                Errno::INVAL,
+                format!("{s:?} is not a node kind (p, c:MAJOR:MINOR or b:MAJOR:MINOR)"),
+            )
+        };
+        let mut parts = s.split(':');
+        let kind = parts.next().unwrap_or_default();
+        let mut number = || -> Result<u32> {
+            parts
+                .next()
+                .and_then(|n| n.parse::<u32>().ok())
+                .ok_or_else(bad)
+        };
+        let node = match kind {
+            "p" | "fifo" => NodeKind::Fifo,
+            "c" | "u" | "char" => NodeKind::CharDevice {
+                major: number()?,
+                minor: number()?,
+            },
+            "b" | "block" => NodeKind::BlockDevice {
+                major: number()?,
+                minor: number()?,
+            },
+            _ => return Err(bad()),
+        };
+        if parts.next().is_some() {
+            return Err(bad());
+        }
+        Ok(node)
+    }
+}
+
+impl Root {
+    /// Renames `from` to `to` with `renameat2(2)` and `flags` (`NOREPLACE`: fail with `EEXIST`
+    /// if `to` exists; `EXCHANGE`: swap the two atomically; `WHITEOUT`: leave an overlayfs
+    /// whiteout at `from`, which needs `CAP_MKNOD`).
+    ///
+    /// Both parents are resolved inside the root; the last components are renamed themselves,
+    /// so a trailing symlink is renamed, never followed. Across mounts the kernel says `EXDEV`.
+    /// A path that does not end in a name (`.`, `..`, `/`, empty) is `InvalidInput`.
+    pub fn rename(
+        &self,
+        from: impl AsRef<Path>,
+        to: impl AsRef<Path>,
+        flags: RenameFlags,
+    ) -> Result<()> {
+        const OP: &str = "rename";
+        let (from, to) = (from.as_ref(), to.as_ref());
+        let (from_parent, from_name) = self.parent_and_name(OP, from)?;
+        let (to_parent, to_name) = self.parent_and_name(OP, to)?;
+        rustix::fs::renameat_with(
+            &from_parent,
+            syscall_name(from, from_name).as_os_str(),
+            &to_parent,
+            syscall_name(to, to_name).as_os_str(),
+            flags,
+        )
+        .map_err(|e| self.annotate_op(e.into(), OP, from))
+    }
+
+    /// Creates a symlink at `linkpath` whose target is `target`, stored verbatim: the target is
+    /// data, never resolved now. An absolute target is fine; it will be resolved inside the root
+    /// when the root's resolver follows the link.
+    ///
+    /// An empty target is `InvalidInput` (`ENOENT`, as `symlink(2)` says), a NUL byte in it
+    /// `InvalidInput` (`EINVAL`). An existing `linkpath`, even a dangling symlink, is `EEXIST`.
+    pub fn symlink(&self, target: impl AsRef<Path>, linkpath: impl AsRef<Path>) -> Result<()> {
+        const OP: &str = "symlink";
+        let (target, linkpath) = (target.as_ref(), linkpath.as_ref());
+        let bytes = target.as_os_str().as_bytes();
+        if bytes.is_empty() {
+            return Err(self.annotate_op(
+                Error::invalid_input(Errno::NOENT, "a symlink target cannot be empty"),
+                OP,
+                linkpath,
+            ));
+        }
+        if bytes.contains(&0) {
+            return Err(self.annotate_op(
+                Error::invalid_input(Errno::INVAL, "a symlink target cannot contain a NUL byte"),
+                OP,
+                linkpath,
+            ));
+        }
+        let (parent, name) = self.parent_and_name(OP, linkpath)?;
+        rustix::fs::symlinkat(target, &parent, syscall_name(linkpath, name).as_os_str())
+            .map_err(|e| self.annotate_op(e.into(), OP, linkpath))
+    }
+
+    /// Makes `new` a hard link to `existing`. Like `link(2)`, `existing` is not followed if it
+    /// is a symlink: the link itself gets a second name. A directory is `EPERM`, another mount
+    /// `EXDEV`, an existing `new` `EEXIST`.
+    ///
+    /// `existing` is resolved inside the root to an `O_PATH` handle, which is then linked by fd
+    /// (see [`Root::hardlink_fd`]), so it cannot be swapped between resolving and linking.
+    pub fn hardlink(&self, existing: impl AsRef<Path>, new: impl AsRef<Path>) -> Result<()> {
+        const OP: &str = "hardlink";
+        let (existing, new) = (existing.as_ref(), new.as_ref());
+        let handle = self
+            .resolve_nofollow(existing)
+            .map_err(|e| self.annotate_op(e, OP, existing))?;
+        self.link_fd_at(handle.as_fd(), new)
+    }
+
+    /// Gives the file `fd` refers to the name `new` inside the root: how an `O_TMPFILE` file
+    /// (opened without `O_EXCL`) is made visible once it is complete. `fd` may be any fd, also
+    /// an `O_PATH` one or a [`Handle`]. A file with no name left (an `O_TMPFILE` opened with
+    /// `O_EXCL`, a deleted file) is `ENOENT`, a directory `EPERM`, another mount `EXDEV`.
+    ///
+    /// This is `linkat(fd, "", parent, name, AT_EMPTY_PATH)`. The kernel allows that only with
+    /// `CAP_DAC_READ_SEARCH`, or (Linux 6.10+) for an fd opened with the caller's own
+    /// credentials, and refuses otherwise with `ENOENT`. Then the link is made the other
+    /// documented way (`open(2)`, `O_TMPFILE`): `linkat` with `AT_SYMLINK_FOLLOW` on the magic
+    /// link `fd/N` of `/proc/thread-self`, looked up through the verified procfs handle so
+    /// that no mount on `/proc` can redirect it, and checked afterwards to have linked the very
+    /// inode `fd` refers to.
+    pub fn hardlink_fd(&self, fd: impl AsFd, new: impl AsRef<Path>) -> Result<()> {
+        self.link_fd_at(fd.as_fd(), new.as_ref())
+    }
+
+    fn link_fd_at(&self, fd: BorrowedFd<'_>, new: &Path) -> Result<()> {
+        const OP: &str = "hardlink";
+        let (parent, name) = self.parent_and_name(OP, new)?;
+        let name = syscall_name(new, name);
+        link_fd(fd, &parent, &name).map_err(|e| self.annotate_op(e, OP, new))
+    }
+
+    /// Makes a FIFO or a device node at `path` (`mknodat(2)`), with permission bits `mode`
+    /// (the process umask applies, as with `mknod(2)`). Mode bits beyond `0o7777` are
+    /// `InvalidInput`. Device nodes need `CAP_MKNOD` (`EPERM`), and on a `nodev` mount they can
+    /// be made but not opened. An existing `path`, even a dangling symlink, is `EEXIST`.
+    pub fn mknod(&self, path: impl AsRef<Path>, kind: NodeKind, mode: u32) -> Result<()> {
+        const OP: &str = "mknod";
+        let path = path.as_ref();
+        check_mode(mode).map_err(|e| self.annotate_op(e, OP, path))?;
+        let (parent, name) = self.parent_and_name(OP, path)?;
+        rustix::fs::mknodat(
+            &parent,
+            syscall_name(path, name).as_os_str(),
+            kind.file_type(),
+            Mode::from_raw_mode(mode),
+            kind.dev(),
+        )
+        .map_err(|e| self.annotate_op(e.into(), OP, path))
+    }
+}
+
+/// Mode bits beyond the permission and set-id bits (file type bits, garbage) are `InvalidInput`
+/// rather than silently masked off by the kernel.
+pub(super) fn check_mode(mode: u32) -> Result<()> {
+    if mode & !0o7777 != 0 {
+        return Err(Error::invalid_input(
+            Errno::INVAL,
+            format!("mode {mode:#o} has bits beyond 0o7777"),
+        ));
+    }
+    Ok(())
+}
+
+/// The name to hand to the `*at` syscall: the last component, with the trailing slashes of the
+/// original path kept. The kernel then applies its own rules for them (`ENOTDIR` when renaming
+/// a file as `file/`, `ENOENT` when creating `new/`), so errors match the plain syscall. None of
+/// these syscalls follows its last component, slash or not.
+fn syscall_name(path: &Path, name: OsString) -> OsString {
+    if path.as_os_str().as_bytes().ends_with(b"/") {
+        let mut bytes = name.into_vec();
+        bytes.push(b'/');
+        OsString::from_vec(bytes)
+    } else {
+        name
+    }
+}
+
+/// Links the file `fd` refers to as `name` in `parent`; see [`Root::hardlink_fd`].
+fn link_fd(fd: BorrowedFd<'_>, parent: &Handle, name: &OsStr) -> Result<()> {
+    if !attrs::known_unavailable(AttrFeature::LinkatEmptyPath) {
+        match rustix::fs::linkat(fd, "", parent, name, AtFlags::EMPTY_PATH) {
+            // ENOENT is also what a nameless file (O_TMPFILE|O_EXCL, deleted) or a deleted parent
+            // gives; the fallback then gives it too, so the answer is the same either way. It
+            // is not remembered: it depends on the fd's credentials, not on the kernel.
+            Err(Errno::NOENT) => {}
+            other => return other.map_err(Error::from),
+        }
+    }
+    // `linkat(fddir, "N", parent, name, AT_SYMLINK_FOLLOW)`: the kernel follows the magic link
+    // to the inode the fd pins, whatever its name is now, and needs no capability for it.
+    let link = Procfs::cached()?.fd_link(fd)?;
+    rustix::fs::linkat(
+        link.dir(),
+        link.name(),
+        parent,
+        name,
+        AtFlags::SYMLINK_FOLLOW,
+    )?;
+    // A mount appearing on the magic link (possible only on a procfs instance that is not
+    // detached) would have linked another file. Check what was linked and take it back if so.
+    let want = rustix::fs::fstat(fd)?;
+    let got = rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW)?;
+    if (got.st_dev, got.st_ino) != (want.st_dev, want.st_ino) || link.recheck().is_err() {
+        let _ = rustix::fs::unlinkat(parent, name, AtFlags::empty());
+        return Err(Error::with_detail(
+            ErrorKind::SafetyViolation,
+            Errno::XDEV,
+            "linking through procfs reached another file (a mount raced with the link)",
+        ));
+    }
+    Ok(())
+}

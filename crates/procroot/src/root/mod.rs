@@ -26,6 +26,8 @@ use rustix::io::Errno;
 pub use crate::dir::{DirEntry, FileType, ReadDir};
 pub(crate) use handle::metadata_of;
 pub use handle::Handle;
+pub use links::NodeKind;
+pub use remove::RemoveAllOptions;
 
 use crate::error::{Error, Result};
 use crate::procfs::{PidFd, ProcBase, Procfs};

@@ -9,8 +9,13 @@
 //!   as `No such file or directory (ENOENT)` in both the library and the CLI;
 //! - the mount-id helper ([`mount_id`]) used by `NO_XDEV`, which prefers the never-reused
 //!   `STATX_MNT_ID_UNIQUE` (Linux 6.8) over `STATX_MNT_ID` (Linux 5.8);
-//! - kernel feature probes ([`features`]).
+//! - kernel feature probes ([`features`]);
+//! - processes and namespaces: pidfds, namespace types, a helper inside a PID namespace
+//!   ([`process`]);
+//! - file attributes by fd where rustix has no wrapper: `fchmodat2`, `getxattrat`/`setxattrat`,
+//!   and their fallbacks' feature memory ([`attrs`]).
 
+pub mod attrs;
 pub mod errno;
 pub mod features;
 pub mod process;

@@ -1,0 +1,300 @@
+//! The subcommands that change things inside a root: `mkdir`, `rm`, `mv`, `ln`, `mknod`,
+//! `chmod`, `chown`, `touch`, `write` and `cp`. Each opens the root, makes one library call per
+//! operand and, with `--json`, prints one `{"op": ..., "path": ...}` object per success. Text
+//! output is silent on success, as with coreutils.
+
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use clap::CommandFactory;
+use procroot::{Errno, FileType, OFlags, Root};
+use serde_json::{Map, Value};
+
+use crate::cli::{
+    ChmodArgs, ChownArgs, Cli, CpArgs, LnArgs, MkdirArgs, MknodArgs, MvArgs, RmArgs, RootOpts,
+    TouchArgs, WriteArgs,
+};
+use crate::output::{insert_os, print_json, Failure};
+
+/// The mode `write` gives a new file when there is neither `--mode` nor a file to replace.
+const WRITE_DEFAULT_MODE: u32 = 0o644;
+/// The mode `touch` and `write --append` create files with, before the umask.
+const CREATE_MODE: u32 = 0o666;
+
+/// Opens the root chosen by `opts`.
+fn open_root(opts: &RootOpts) -> Result<Root, Failure> {
+    opts.open().map_err(|e| Failure::from_library(&e))
+}
+
+/// A `{"op": op, "path": path}` object, ready for more fields.
+fn done(op: &str, path: &Path) -> Map<String, Value> {
+    let mut obj = Map::new();
+    obj.insert("op".into(), op.into());
+    insert_os(&mut obj, "path", path.as_os_str());
+    obj
+}
+
+/// Prints `obj` with `--json`; nothing otherwise.
+fn report(json: bool, obj: Map<String, Value>) -> Result<(), Failure> {
+    if json {
+        print_json(&Value::Object(obj))
+    } else {
+        Ok(())
+    }
+}
+
+/// Runs `one` on every path, reporting failures as they happen and going on with the next:
+/// exit status 1 if any failed. A failure to write stdout stops everything.
+fn for_each_path(
+    paths: &[PathBuf],
+    json: bool,
+    mut one: impl FnMut(&Path) -> Result<Option<Map<String, Value>>, Failure>,
+) -> Result<ExitCode, Failure> {
+    let mut status = ExitCode::SUCCESS;
+    for path in paths {
+        match one(path) {
+            Ok(Some(obj)) => report(json, obj)?,
+            Ok(None) => {}
+            Err(failure) => {
+                failure.report(json);
+                status = ExitCode::from(1);
+            }
+        }
+    }
+    Ok(status)
+}
+
+/// Exits with a usage error (status 2) in clap's format, for `subcommand`.
+fn usage_error(subcommand: &str, message: impl std::fmt::Display) -> ! {
+    let mut cli = Cli::command();
+    cli.build();
+    let kind = clap::error::ErrorKind::ArgumentConflict;
+    match cli.find_subcommand_mut(subcommand) {
+        Some(sub) => sub.error(kind, message).exit(),
+        None => cli.error(kind, message).exit(),
+    }
+}
+
+/// `procroot mkdir`.
+pub fn mkdir(args: &MkdirArgs) -> Result<ExitCode, Failure> {
+    let root = open_root(&args.root)?;
+    for_each_path(&args.paths, args.root.json, |path| {
+        let fail = |e: procroot::Error| Failure::new("mkdir", path, &e);
+        if args.parents {
+            let handle = root.mkdir_all(path, args.mode).map_err(fail)?;
+            let resolved = handle.path_in_root().map_err(fail)?;
+            Ok(Some(done("mkdir", resolved)))
+        } else {
+            root.mkdir(path, args.mode).map_err(fail)?;
+            Ok(Some(done("mkdir", path)))
+        }
+    })
+}
+
+/// `procroot rm`.
+pub fn rm(args: &RmArgs) -> Result<ExitCode, Failure> {
+    let root = open_root(&args.root)?;
+    for_each_path(&args.paths, args.root.json, |path| {
+        let removed = if args.recursive {
+            let opts = procroot::RemoveAllOptions {
+                cross_mounts: args.cross_mounts,
+            };
+            root.remove_all_with(path, opts)
+        } else {
+            root.remove_file(path)
+        };
+        match removed {
+            Ok(()) => Ok(Some(done("rm", path))),
+            Err(e) if args.force && e.errno() == Errno::NOENT => Ok(None),
+            Err(e) => Err(Failure::new("rm", path, &e)),
+        }
+    })
+}
+
+/// `procroot mv`.
+pub fn mv(args: &MvArgs) -> Result<ExitCode, Failure> {
+    let root = open_root(&args.root)?;
+    let mut flags = rustix::fs::RenameFlags::empty();
+    flags.set(rustix::fs::RenameFlags::NOREPLACE, args.no_replace);
+    flags.set(rustix::fs::RenameFlags::EXCHANGE, args.exchange);
+    flags.set(rustix::fs::RenameFlags::WHITEOUT, args.whiteout);
+    root.rename(&args.from, &args.to, flags)
+        .map_err(|e| Failure::new("mv", &args.from, &e))?;
+    let mut obj = Map::new();
+    obj.insert("op".into(), "mv".into());
+    insert_os(&mut obj, "from", args.from.as_os_str());
+    insert_os(&mut obj, "to", args.to.as_os_str());
+    report(args.root.json, obj)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `procroot ln`.
+pub fn ln(args: &LnArgs) -> Result<ExitCode, Failure> {
+    let root = open_root(&args.root)?;
+    let linked = if args.symbolic {
+        root.symlink(&args.target, &args.link)
+    } else {
+        root.hardlink(&args.target, &args.link)
+    };
+    linked.map_err(|e| Failure::new("ln", &args.link, &e))?;
+    let mut obj = done("ln", &args.link);
+    insert_os(&mut obj, "target", args.target.as_os_str());
+    obj.insert("symbolic".into(), args.symbolic.into());
+    report(args.root.json, obj)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `procroot mknod`.
+pub fn mknod(args: &MknodArgs) -> Result<ExitCode, Failure> {
+    // The library reads `p`, `c:MAJOR:MINOR` and `b:MAJOR:MINOR`; the command line has
+    // mknod(1)'s separate operands.
+    let spec = match (args.kind.as_str(), args.major, args.minor) {
+        ("p", None, None) => "p".to_owned(),
+        ("p", _, _) => usage_error("mknod", "a FIFO (p) takes no MAJOR and MINOR"),
+        (kind, Some(major), Some(minor)) => format!("{kind}:{major}:{minor}"),
+        (kind, _, _) => usage_error(
+            "mknod",
+            format!("a device ({kind}) needs MAJOR and MINOR numbers"),
+        ),
+    };
+    let root = open_root(&args.root)?;
+    let fail = |e: procroot::Error| Failure::new("mknod", &args.path, &e);
+    // The kind's type is inferred from `Root::mknod`.
+    let kind = spec.parse().map_err(fail)?;
+    root.mknod(&args.path, kind, args.mode).map_err(fail)?;
+    let mut obj = done("mknod", &args.path);
+    obj.insert("node".into(), kind.to_string().into());
+    report(args.root.json, obj)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `procroot chmod`.
+pub fn chmod(args: &ChmodArgs) -> Result<ExitCode, Failure> {
+    let root = open_root(&args.root)?;
+    root.set_permissions(&args.path, args.mode)
+        .map_err(|e| Failure::new("chmod", &args.path, &e))?;
+    let mut obj = done("chmod", &args.path);
+    obj.insert("mode".into(), format!("{:04o}", args.mode).into());
+    report(args.root.json, obj)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `procroot chown`.
+pub fn chown(args: &ChownArgs) -> Result<ExitCode, Failure> {
+    let root = open_root(&args.root)?;
+    let (uid, gid) = (args.owner.uid, args.owner.gid);
+    let changed = if args.nofollow {
+        root.chown_nofollow(&args.path, uid, gid)
+    } else {
+        root.chown(&args.path, uid, gid)
+    };
+    changed.map_err(|e| Failure::new("chown", &args.path, &e))?;
+    let mut obj = done("chown", &args.path);
+    obj.insert("uid".into(), uid.map_or(Value::Null, Value::from));
+    obj.insert("gid".into(), gid.map_or(Value::Null, Value::from));
+    report(args.root.json, obj)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `procroot touch`.
+pub fn touch(args: &TouchArgs) -> Result<ExitCode, Failure> {
+    let root = open_root(&args.root)?;
+    for_each_path(&args.paths, args.root.json, |path| {
+        let fail = |e: procroot::Error| Failure::new("touch", path, &e);
+        let now = SystemTime::now();
+        let set = if args.nofollow {
+            root.set_times_nofollow(path, Some(now), Some(now))
+        } else {
+            root.set_times(path, Some(now), Some(now))
+        };
+        match set {
+            Ok(()) => {}
+            Err(e) if e.errno() == Errno::NOENT => {
+                // Missing: create it. The new name is never followed, so a dangling symlink
+                // is ELOOP here rather than a file created wherever it points.
+                let file = root
+                    .create_file(path, OFlags::RDONLY, CREATE_MODE)
+                    .map_err(fail)?;
+                // It may have appeared meanwhile; set the times on what was opened.
+                file.set_times(
+                    std::fs::FileTimes::new()
+                        .set_accessed(now)
+                        .set_modified(now),
+                )
+                .map_err(|e| fail(e.into()))?;
+            }
+            Err(e) => return Err(fail(e)),
+        }
+        Ok(Some(done("touch", path)))
+    })
+}
+
+/// `procroot write`.
+pub fn write(args: &WriteArgs) -> Result<ExitCode, Failure> {
+    let root = open_root(&args.root)?;
+    let path = &args.path;
+    let fail = |e: procroot::Error| Failure::new("write", path, &e);
+    let stdin = io::stdin().lock();
+    let bytes = if args.append {
+        let mode = args.mode.unwrap_or(CREATE_MODE);
+        let mut file = root
+            .create_file(path, OFlags::WRONLY | OFlags::APPEND, mode)
+            .map_err(fail)?;
+        io::copy(&mut { stdin }, &mut file).map_err(|e| fail(e.into()))?
+    } else {
+        // Keep the mode of the file being replaced, unless told otherwise.
+        let mode = args.mode.unwrap_or_else(|| match root.metadata(path) {
+            Ok(md) if FileType::from_mode(md.mode()) == FileType::File => md.mode() & 0o7777,
+            _ => WRITE_DEFAULT_MODE,
+        });
+        root.replace_file(path, mode, stdin).map_err(fail)?
+    };
+    let mut obj = done("write", path);
+    obj.insert("bytes".into(), bytes.into());
+    report(args.root.json, obj)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `procroot cp`: exactly one operand is `:PATH`, inside the root.
+pub fn cp(args: &CpArgs) -> Result<ExitCode, Failure> {
+    let in_root = |p: &Path| {
+        use std::os::unix::ffi::OsStrExt;
+        p.as_os_str()
+            .as_bytes()
+            .strip_prefix(b":")
+            .map(|rest| PathBuf::from(std::ffi::OsStr::from_bytes(rest)))
+    };
+    let context = format!(
+        "cp {} {}",
+        crate::output::shown(&args.src),
+        crate::output::shown(&args.dst)
+    );
+    let copied = match (in_root(&args.src), in_root(&args.dst)) {
+        (None, Some(dst)) => {
+            let root = open_root(&args.root)?;
+            root.copy_in(&args.src, dst)
+        }
+        (Some(src), None) => {
+            let root = open_root(&args.root)?;
+            root.copy_out(src, &args.dst)
+        }
+        (Some(_), Some(_)) => usage_error(
+            "cp",
+            "both SRC and DST are inside the root (`:`); exactly one must be",
+        ),
+        (None, None) => usage_error(
+            "cp",
+            "neither SRC nor DST is inside the root; mark the one inside with `:` (`:/etc/hosts`)",
+        ),
+    };
+    copied.map_err(|e| Failure::with_context(context, &e))?;
+    let mut obj = Map::new();
+    obj.insert("op".into(), "cp".into());
+    insert_os(&mut obj, "from", args.src.as_os_str());
+    insert_os(&mut obj, "to", args.dst.as_os_str());
+    report(args.root.json, obj)?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,722 @@
+//! The mutating subcommands on the built binary: `mkdir`, `rm`, `mv`, `ln`, `mknod`, `chmod`,
+//! `chown`, `touch`, `write` and `cp`. Exit codes, JSON shapes, exact error messages, coreutils
+//! operand order, and that every path operand stays inside the root.
+
+use std::ffi::{OsStr, OsString};
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use procroot_testutil::Tree;
+use serde_json::{json, Value};
+
+/// The outcome of one run of the binary.
+#[derive(Debug)]
+struct Run {
+    code: i32,
+    stdout: Vec<u8>,
+    stderr: String,
+}
+
+impl Run {
+    /// Asserts exit code 0 with nothing on stderr.
+    fn success(&self) -> &Run {
+        assert_eq!(self.code, 0, "expected success: {self:?}");
+        assert_eq!(self.stderr, "", "unexpected stderr: {self:?}");
+        self
+    }
+
+    /// Asserts exit code 1 with exactly `message` on stderr.
+    fn failure(&self, message: &str) -> &Run {
+        assert_eq!(self.code, 1, "expected an operation error: {self:?}");
+        assert_eq!(self.stderr, format!("{message}\n"), "{self:?}");
+        self
+    }
+
+    /// Asserts exit code 2 with nothing on stdout and `needle` in the message on stderr.
+    fn usage_error(&self, needle: &str) -> &Run {
+        assert_eq!(self.code, 2, "expected a usage error: {self:?}");
+        assert!(self.stdout.is_empty(), "{self:?}");
+        assert!(self.stderr.contains(needle), "{needle:?} not in {self:?}");
+        self
+    }
+
+    fn text(&self) -> &str {
+        std::str::from_utf8(&self.stdout).expect("stdout is UTF-8")
+    }
+
+    /// Stdout as one JSON value per line.
+    fn json_lines(&self) -> Vec<Value> {
+        self.text()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON {l:?}: {e}")))
+            .collect()
+    }
+
+    /// Stdout as exactly one JSON value on one line.
+    fn json(&self) -> Value {
+        let lines = self.json_lines();
+        assert_eq!(lines.len(), 1, "not one line: {self:?}");
+        lines.into_iter().next().unwrap()
+    }
+}
+
+/// Runs `procroot <args> --root <tree>` with `stdin` as input.
+fn run_in<S: AsRef<OsStr>>(tree: &Tree, args: &[S], stdin: &[u8]) -> Run {
+    let mut all: Vec<OsString> = args.iter().map(|a| a.as_ref().to_owned()).collect();
+    all.push("--root".into());
+    all.push(tree.path().into());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_procroot"))
+        .args(all)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run procroot");
+    let mut input = child.stdin.take().expect("stdin");
+    // The command may fail (and exit) before it reads its input.
+    match input.write_all(stdin) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        other => other.expect("write stdin"),
+    }
+    drop(input);
+    let out = child.wait_with_output().expect("wait");
+    Run {
+        code: out.status.code().expect("exited normally"),
+        stdout: out.stdout,
+        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
+    }
+}
+
+fn in_tree<S: AsRef<OsStr>>(tree: &Tree, args: &[S]) -> Run {
+    run_in(tree, args, b"")
+}
+
+/// A root with an absolute symlink to a directory, one that leaves the root by `..`, and a
+/// dangling one; plus a host directory next to it that must never be touched.
+fn fixture() -> (Tree, tempfile::TempDir) {
+    let tree = Tree::new(
+        "
+        file etc/hostname box
+        dir data
+        symlink link /data
+        symlink up ../../../../../data
+        symlink dangling /data/missing
+        ",
+    );
+    let outside = tempfile::tempdir().unwrap();
+    (tree, outside)
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The `{"error": ...}` object's errno and message.
+fn error_of(value: &Value) -> (String, String) {
+    (
+        value["error"]["errno"].as_str().expect("errno").to_owned(),
+        value["error"]["message"]
+            .as_str()
+            .expect("message")
+            .to_owned(),
+    )
+}
+
+// ---- mkdir ------------------------------------------------------------------------------
+
+#[test]
+fn mkdir_creates_and_reports() {
+    let (tree, _) = fixture();
+    in_tree(&tree, &["mkdir", "/a", "/link/b"]).success();
+    assert!(tree.join("a").is_dir());
+    // Through the absolute symlink: inside the root.
+    assert!(tree.join("data/b").is_dir());
+    assert_eq!(in_tree(&tree, &["mkdir", "/c"]).success().text(), "");
+    let run = in_tree(&tree, &["mkdir", "--json", "--mode", "0700", "/d", "/e"]);
+    assert_eq!(
+        run.success().json_lines(),
+        [
+            json!({"op": "mkdir", "path": "/d"}),
+            json!({"op": "mkdir", "path": "/e"})
+        ]
+    );
+    assert_eq!(fs::metadata(tree.join("d")).unwrap().mode() & 0o7777, 0o700);
+}
+
+#[test]
+fn mkdir_errors_go_on_and_exit_1() {
+    let (tree, _) = fixture();
+    let run = in_tree(&tree, &["mkdir", "/data", "/new2", "/no/x"]);
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        run.stderr,
+        "procroot: mkdir /data: File exists (EEXIST)\n\
+         procroot: mkdir /no/x: No such file or directory (ENOENT)\n"
+    );
+    assert!(tree.join("new2").is_dir());
+    // A dangling symlink is never followed to create its target.
+    in_tree(&tree, &["mkdir", "/dangling"])
+        .failure("procroot: mkdir /dangling: File exists (EEXIST)");
+    assert!(!tree.join("data/missing").exists());
+    // JSON: one line per outcome, errors included.
+    let run = in_tree(&tree, &["mkdir", "--json", "/etc", "/fresh"]);
+    let lines = run.json_lines();
+    assert_eq!(lines.len(), 2, "{run:?}");
+    assert_eq!(
+        error_of(&lines[0]),
+        ("EEXIST".into(), "mkdir /etc: File exists (EEXIST)".into())
+    );
+    assert_eq!(lines[1], json!({"op": "mkdir", "path": "/fresh"}));
+    // Setuid/setgid would be dropped silently by mkdir(2): refused.
+    let run = in_tree(&tree, &["mkdir", "--mode", "2755", "/sgid"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.starts_with("procroot: mkdir /sgid: "), "{run:?}");
+    assert!(run.stderr.ends_with("(EINVAL)\n"), "{run:?}");
+}
+
+#[test]
+fn mkdir_parents_reports_the_resolved_path() {
+    let (tree, outside) = fixture();
+    let run = in_tree(&tree, &["mkdir", "-p", "--json", "/link/x/y", "/up/z"]);
+    assert_eq!(
+        run.success().json_lines(),
+        [
+            json!({"op": "mkdir", "path": "/data/x/y"}),
+            json!({"op": "mkdir", "path": "/data/z"})
+        ]
+    );
+    assert!(tree.join("data/x/y").is_dir());
+    in_tree(&tree, &["mkdir", "-p", "/data/x"]).success();
+    assert!(names(outside.path()).is_empty());
+}
+
+#[test]
+fn mode_operands_are_checked_by_the_parser() {
+    let (tree, _) = fixture();
+    for bad in ["u+x", "9", "17777", ""] {
+        in_tree(&tree, &["mkdir", "--mode", bad, "/x"]).usage_error("invalid value");
+        in_tree(&tree, &["chmod", bad, "/etc/hostname"]).usage_error("invalid value");
+    }
+    in_tree(&tree, &["mkdir"]).usage_error("PATH");
+}
+
+// ---- rm ---------------------------------------------------------------------------------
+
+#[test]
+fn rm_files_and_trees() {
+    let (tree, _) = fixture();
+    tree.write("data/sub/deep/f", b"x");
+    tree.write("data/g", b"x");
+    // Without -r a directory is EISDIR; the link itself is removed, not what it points to.
+    in_tree(&tree, &["rm", "/data"]).failure("procroot: rm /data: Is a directory (EISDIR)");
+    let run = in_tree(&tree, &["rm", "--json", "/link", "/data/g"]);
+    assert_eq!(
+        run.success().json_lines(),
+        [
+            json!({"op": "rm", "path": "/link"}),
+            json!({"op": "rm", "path": "/data/g"})
+        ]
+    );
+    assert!(tree.join("data/sub").is_dir());
+    in_tree(&tree, &["rm", "-r", "/data"]).success();
+    assert!(!tree.join("data").exists());
+    in_tree(&tree, &["rm", "/nope"])
+        .failure("procroot: rm /nope: No such file or directory (ENOENT)");
+    in_tree(&tree, &["rm", "-r", "/nope"])
+        .failure("procroot: rm /nope: No such file or directory (ENOENT)");
+    // -f: missing is fine, and prints nothing even in JSON.
+    let run = in_tree(&tree, &["rm", "-f", "--json", "/nope", "/etc/hostname"]);
+    assert_eq!(
+        run.success().json(),
+        json!({"op": "rm", "path": "/etc/hostname"})
+    );
+    // --cross-mounts needs -r.
+    in_tree(&tree, &["rm", "--cross-mounts", "/etc"]).usage_error("--recursive");
+}
+
+#[test]
+fn rm_r_through_an_escaping_symlink_stays_inside() {
+    let (tree, outside) = fixture();
+    fs::write(outside.path().join("keep"), b"precious").unwrap();
+    tree.symlink(outside.path(), "host");
+    tree.write("data/inner", b"x");
+    // `host` points at the host directory by absolute path: inside the root that is a path
+    // that does not exist, and removing `host/` contents is ENOENT.
+    let shown = format!("{}/keep", "/host");
+    in_tree(&tree, &["rm", "-r", &shown]).failure(&format!(
+        "procroot: rm {shown}: No such file or directory (ENOENT)"
+    ));
+    in_tree(&tree, &["rm", "-r", "/host", "/up"]).success();
+    assert_eq!(names(outside.path()), ["keep"]);
+    assert!(
+        tree.join("data/inner").exists(),
+        "only the link was removed"
+    );
+}
+
+// ---- mv ---------------------------------------------------------------------------------
+
+#[test]
+fn mv_renames_with_flags() {
+    let (tree, _) = fixture();
+    tree.write("a", b"A");
+    tree.write("b", b"B");
+    let run = in_tree(&tree, &["mv", "--json", "/a", "/link/a2"]);
+    assert_eq!(
+        run.success().json(),
+        json!({"op": "mv", "from": "/a", "to": "/link/a2"})
+    );
+    assert_eq!(fs::read(tree.join("data/a2")).unwrap(), b"A");
+    in_tree(&tree, &["mv", "--no-replace", "/b", "/data/a2"])
+        .failure("procroot: mv /b: File exists (EEXIST)");
+    in_tree(&tree, &["mv", "--exchange", "/b", "/data/a2"]).success();
+    assert_eq!(fs::read(tree.join("b")).unwrap(), b"A");
+    assert_eq!(fs::read(tree.join("data/a2")).unwrap(), b"B");
+    // Plain mv replaces.
+    in_tree(&tree, &["mv", "/b", "/data/a2"]).success();
+    assert_eq!(fs::read(tree.join("data/a2")).unwrap(), b"A");
+    in_tree(&tree, &["mv", "/nope", "/x"])
+        .failure("procroot: mv /nope: No such file or directory (ENOENT)");
+    in_tree(&tree, &["mv", "--exchange", "--no-replace", "/a", "/b"]).usage_error("--exchange");
+    in_tree(&tree, &["mv", "/a"]).usage_error("TO");
+}
+
+// ---- ln ---------------------------------------------------------------------------------
+
+#[test]
+fn ln_coreutils_order() {
+    let (tree, outside) = fixture();
+    // ln -s TARGET LINK: the target is stored verbatim.
+    let run = in_tree(&tree, &["ln", "-s", "--json", "/etc/hostname", "/data/h"]);
+    assert_eq!(
+        run.success().json(),
+        json!({"op": "ln", "path": "/data/h", "target": "/etc/hostname", "symbolic": true})
+    );
+    assert_eq!(
+        fs::read_link(tree.join("data/h")).unwrap(),
+        Path::new("/etc/hostname")
+    );
+    // Hard link: TARGET is inside the root too.
+    let run = in_tree(&tree, &["ln", "--json", "/etc/hostname", "/link/hard"]);
+    assert_eq!(
+        run.success().json(),
+        json!({"op": "ln", "path": "/link/hard", "target": "/etc/hostname", "symbolic": false})
+    );
+    let a = fs::metadata(tree.join("etc/hostname")).unwrap();
+    let b = fs::metadata(tree.join("data/hard")).unwrap();
+    assert_eq!((a.dev(), a.ino()), (b.dev(), b.ino()));
+    assert_eq!(a.nlink(), 2);
+    in_tree(&tree, &["ln", "-s", "x", "/data/h"])
+        .failure("procroot: ln /data/h: File exists (EEXIST)");
+    // A host path as hard-link TARGET is looked up inside the root.
+    fs::write(outside.path().join("secret"), b"s").unwrap();
+    let host = outside.path().join("secret");
+    in_tree(
+        &tree,
+        &[OsStr::new("ln"), host.as_os_str(), OsStr::new("/data/s")],
+    )
+    .failure("procroot: ln /data/s: No such file or directory (ENOENT)");
+    assert!(!tree.join("data/s").exists());
+}
+
+// ---- mknod ------------------------------------------------------------------------------
+
+#[test]
+fn mknod_fifo_and_devices() {
+    let (tree, _) = fixture();
+    let run = in_tree(
+        &tree,
+        &["mknod", "--json", "/link/fifo", "p", "--mode", "0600"],
+    );
+    assert_eq!(
+        run.success().json(),
+        json!({"op": "mknod", "path": "/link/fifo", "node": "p"})
+    );
+    let md = fs::symlink_metadata(tree.join("data/fifo")).unwrap();
+    assert!(md.file_type().is_fifo());
+    assert_eq!(md.mode() & 0o777, 0o600);
+    in_tree(&tree, &["mknod", "/data/fifo", "p"])
+        .failure("procroot: mknod /data/fifo: File exists (EEXIST)");
+    in_tree(&tree, &["mknod", "/x", "p", "1", "3"]).usage_error("FIFO");
+    in_tree(&tree, &["mknod", "/x", "c"]).usage_error("MAJOR");
+    in_tree(&tree, &["mknod", "/x", "z"]).usage_error("possible values");
+    if procroot_testutil::is_privileged() {
+        let run = in_tree(&tree, &["mknod", "--json", "/null", "c", "1", "3"]);
+        assert_eq!(
+            run.success().json(),
+            json!({"op": "mknod", "path": "/null", "node": "c:1:3"})
+        );
+        let md = fs::symlink_metadata(tree.join("null")).unwrap();
+        assert!(md.file_type().is_char_device());
+        assert_eq!(md.rdev(), rustix_makedev(1, 3));
+    }
+}
+
+/// `makedev` for the Linux encoding, without another dependency.
+fn rustix_makedev(major: u64, minor: u64) -> u64 {
+    ((major & 0xffff_f000) << 32)
+        | ((major & 0xfff) << 8)
+        | ((minor & 0xffff_ff00) << 12)
+        | (minor & 0xff)
+}
+
+// ---- chmod, chown -----------------------------------------------------------------------
+
+#[test]
+fn chmod_mode_then_path() {
+    let (tree, _) = fixture();
+    tree.write("data/f", b"x");
+    let run = in_tree(&tree, &["chmod", "--json", "751", "/link/f"]);
+    assert_eq!(
+        run.success().json(),
+        json!({"op": "chmod", "path": "/link/f", "mode": "0751"})
+    );
+    assert_eq!(
+        fs::metadata(tree.join("data/f")).unwrap().mode() & 0o7777,
+        0o751
+    );
+    in_tree(&tree, &["chmod", "0644", "/nope"])
+        .failure("procroot: chmod /nope: No such file or directory (ENOENT)");
+    // The operands are MODE then PATH: a path where the mode goes is a usage error.
+    in_tree(&tree, &["chmod", "/data/f", "644"]).usage_error("octal");
+    assert_eq!(
+        fs::metadata(tree.join("data/f")).unwrap().mode() & 0o7777,
+        0o751
+    );
+}
+
+#[test]
+fn chown_numeric_ids() {
+    let (tree, _) = fixture();
+    tree.write("data/f", b"x");
+    tree.symlink("f", "data/l");
+    if !procroot_testutil::is_privileged() {
+        eprintln!("SKIPPED: chown to other ids needs root");
+        return;
+    }
+    let run = in_tree(&tree, &["chown", "--json", "1234:567", "/data/f"]);
+    assert_eq!(
+        run.success().json(),
+        json!({"op": "chown", "path": "/data/f", "uid": 1234, "gid": 567})
+    );
+    let md = fs::metadata(tree.join("data/f")).unwrap();
+    assert_eq!((md.uid(), md.gid()), (1234, 567));
+    let run = in_tree(&tree, &["chown", "--json", ":89", "/data/l"]);
+    assert_eq!(
+        run.success().json(),
+        json!({"op": "chown", "path": "/data/l", "uid": null, "gid": 89})
+    );
+    let md = fs::metadata(tree.join("data/f")).unwrap();
+    assert_eq!((md.uid(), md.gid()), (1234, 89));
+    in_tree(&tree, &["chown", "--nofollow", "42", "/data/l"]).success();
+    assert_eq!(fs::symlink_metadata(tree.join("data/l")).unwrap().uid(), 42);
+    assert_eq!(fs::metadata(tree.join("data/f")).unwrap().uid(), 1234);
+    in_tree(&tree, &["chown", "1", "/nope"])
+        .failure("procroot: chown /nope: No such file or directory (ENOENT)");
+    for bad in ["root", "1:", ":", "1:x"] {
+        in_tree(&tree, &["chown", bad, "/data/f"]).usage_error("UID");
+    }
+}
+
+// ---- touch ------------------------------------------------------------------------------
+
+#[test]
+fn touch_creates_or_updates() {
+    let (tree, _) = fixture();
+    tree.write("data/old", b"keep");
+    let old = filetime(&tree.join("data/old"), 1_000_000);
+    let run = in_tree(&tree, &["touch", "--json", "/link/old", "/data/new"]);
+    assert_eq!(
+        run.success().json_lines(),
+        [
+            json!({"op": "touch", "path": "/link/old"}),
+            json!({"op": "touch", "path": "/data/new"})
+        ]
+    );
+    assert!(fs::metadata(tree.join("data/old")).unwrap().mtime() > old);
+    assert_eq!(fs::read(tree.join("data/old")).unwrap(), b"keep");
+    assert_eq!(fs::read(tree.join("data/new")).unwrap(), b"");
+    // A dangling symlink is not followed to create its target.
+    in_tree(&tree, &["touch", "/dangling"])
+        .failure("procroot: touch /dangling: Too many levels of symbolic links (ELOOP)");
+    assert!(!tree.join("data/missing").exists());
+    // --nofollow: the link's own times.
+    tree.symlink("old", "data/lnk");
+    let link_before = fs::symlink_metadata(tree.join("data/lnk")).unwrap().mtime();
+    filetime(&tree.join("data/old"), 1_000_000);
+    in_tree(&tree, &["touch", "--nofollow", "/data/lnk"]).success();
+    assert_eq!(
+        fs::metadata(tree.join("data/old")).unwrap().mtime(),
+        1_000_000
+    );
+    assert!(fs::symlink_metadata(tree.join("data/lnk")).unwrap().mtime() >= link_before);
+    in_tree(&tree, &["touch", "/no/such"])
+        .failure("procroot: touch /no/such: No such file or directory (ENOENT)");
+}
+
+/// Sets `path`'s mtime to `secs` and returns it.
+fn filetime(path: &Path, secs: u64) -> i64 {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+    fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(t)
+        .unwrap();
+    secs as i64
+}
+
+// ---- write ------------------------------------------------------------------------------
+
+#[test]
+fn write_replaces_atomically() {
+    let (tree, _) = fixture();
+    tree.write("data/f", b"old contents");
+    fs::set_permissions(tree.join("data/f"), fs::Permissions::from_mode(0o640)).unwrap();
+    let ino = fs::metadata(tree.join("data/f")).unwrap().ino();
+    let run = run_in(&tree, &["write", "--json", "/link/f"], b"new");
+    assert_eq!(
+        run.success().json(),
+        json!({"op": "write", "path": "/link/f", "bytes": 3})
+    );
+    let md = fs::metadata(tree.join("data/f")).unwrap();
+    assert_eq!(fs::read(tree.join("data/f")).unwrap(), b"new");
+    assert_ne!(md.ino(), ino, "a new file replaced the old one");
+    assert_eq!(md.mode() & 0o7777, 0o640, "the old mode is kept");
+    // --mode, and a new file.
+    run_in(&tree, &["write", "--mode", "600", "/data/g"], b"g").success();
+    assert_eq!(
+        fs::metadata(tree.join("data/g")).unwrap().mode() & 0o7777,
+        0o600
+    );
+    run_in(&tree, &["write", "/data/h"], b"h").success();
+    assert_eq!(
+        fs::metadata(tree.join("data/h")).unwrap().mode() & 0o7777,
+        0o644
+    );
+    // A symlink at PATH is replaced, not written through.
+    tree.symlink("/etc/hostname", "data/sl");
+    run_in(&tree, &["write", "/data/sl"], b"replaced").success();
+    assert!(fs::symlink_metadata(tree.join("data/sl"))
+        .unwrap()
+        .is_file());
+    assert_eq!(fs::read(tree.join("etc/hostname")).unwrap(), b"box");
+    // Errors leave no temporary behind.
+    run_in(&tree, &["write", "/data"], b"x")
+        .failure("procroot: write /data: Is a directory (EISDIR)");
+    run_in(&tree, &["write", "/no/such"], b"x")
+        .failure("procroot: write /no/such: No such file or directory (ENOENT)");
+    for name in names(&tree.join("data")).iter().chain(&names(tree.path())) {
+        assert!(!name.starts_with(".procroot"), "leftover {name}");
+    }
+}
+
+#[test]
+fn write_append() {
+    let (tree, _) = fixture();
+    run_in(&tree, &["write", "--append", "/data/log"], b"one\n").success();
+    let run = run_in(
+        &tree,
+        &["write", "--append", "--json", "/link/log"],
+        b"two\n",
+    );
+    assert_eq!(
+        run.success().json(),
+        json!({"op": "write", "path": "/link/log", "bytes": 4})
+    );
+    assert_eq!(fs::read(tree.join("data/log")).unwrap(), b"one\ntwo\n");
+    // Appending never follows a trailing symlink.
+    run_in(&tree, &["write", "--append", "/dangling"], b"x")
+        .failure("procroot: write /dangling: Too many levels of symbolic links (ELOOP)");
+    assert!(!tree.join("data/missing").exists());
+}
+
+// ---- cp ---------------------------------------------------------------------------------
+
+#[test]
+fn cp_in_and_out() {
+    let (tree, outside) = fixture();
+    let host = outside.path();
+    fs::create_dir(host.join("site")).unwrap();
+    fs::write(host.join("site/index.html"), b"<html>").unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", host.join("site/abs")).unwrap();
+    fs::set_permissions(
+        host.join("site/index.html"),
+        fs::Permissions::from_mode(0o604),
+    )
+    .unwrap();
+
+    // Into an existing directory (through a symlink inside the root): under the source's name.
+    let src = host.join("site");
+    let run = in_tree(
+        &tree,
+        &[
+            OsStr::new("cp"),
+            OsStr::new("--json"),
+            src.as_os_str(),
+            OsStr::new(":/link"),
+        ],
+    );
+    let mut want = serde_json::Map::new();
+    want.insert("op".into(), "cp".into());
+    want.insert("from".into(), src.to_str().unwrap().into());
+    want.insert("to".into(), ":/link".into());
+    assert_eq!(run.success().json(), Value::Object(want));
+    assert_eq!(
+        fs::read(tree.join("data/site/index.html")).unwrap(),
+        b"<html>"
+    );
+    assert_eq!(
+        fs::read_link(tree.join("data/site/abs")).unwrap(),
+        Path::new("/etc/passwd")
+    );
+    assert_eq!(
+        fs::metadata(tree.join("data/site/index.html"))
+            .unwrap()
+            .mode()
+            & 0o7777,
+        0o604
+    );
+    // Out, to a new name.
+    let out = host.join("hosts.copy");
+    in_tree(
+        &tree,
+        &[
+            OsStr::new("cp"),
+            OsStr::new(":/etc/hostname"),
+            out.as_os_str(),
+        ],
+    )
+    .success();
+    assert_eq!(fs::read(&out).unwrap(), b"box");
+    // Never overwrites.
+    let run = in_tree(
+        &tree,
+        &[
+            OsStr::new("cp"),
+            OsStr::new(":/etc/hostname"),
+            out.as_os_str(),
+        ],
+    );
+    run.failure(&format!(
+        "procroot: cp :/etc/hostname {}: File exists (EEXIST)",
+        out.display()
+    ));
+    let run = in_tree(
+        &tree,
+        &[OsStr::new("cp"), src.as_os_str(), OsStr::new(":/data")],
+    );
+    run.failure(&format!(
+        "procroot: cp {} :/data: File exists (EEXIST)",
+        src.display()
+    ));
+    in_tree(&tree, &["cp", ":/nope", "/tmp/x"])
+        .failure("procroot: cp :/nope /tmp/x: No such file or directory (ENOENT)");
+}
+
+#[test]
+fn cp_needs_exactly_one_operand_in_the_root() {
+    let (tree, _) = fixture();
+    in_tree(&tree, &["cp", "a", "b"]).usage_error("neither SRC nor DST");
+    in_tree(&tree, &["cp", ":/a", ":/b"]).usage_error("both SRC and DST");
+    in_tree(&tree, &["cp", ":/a"]).usage_error("DST");
+}
+
+#[test]
+fn cp_out_never_follows_symlinks_to_the_host() {
+    let (tree, outside) = fixture();
+    // A symlink inside the root that names a host file by absolute path.
+    tree.symlink("/etc/passwd", "data/pw");
+    let out = outside.path().join("pw");
+    in_tree(
+        &tree,
+        &[OsStr::new("cp"), OsStr::new(":/data/pw"), out.as_os_str()],
+    )
+    .success();
+    assert_eq!(fs::read_link(&out).unwrap(), Path::new("/etc/passwd"));
+    // Copying out through `up` (which climbs above the root) reads the root's own /data.
+    tree.write("data/inner", b"in-root");
+    let out = outside.path().join("inner");
+    in_tree(
+        &tree,
+        &[OsStr::new("cp"), OsStr::new(":/up/inner"), out.as_os_str()],
+    )
+    .success();
+    assert_eq!(fs::read(&out).unwrap(), b"in-root");
+}
+
+// ---- shared options ---------------------------------------------------------------------
+
+#[test]
+fn every_new_subcommand_has_help_and_json() {
+    for sub in [
+        "mkdir", "rm", "mv", "ln", "mknod", "chmod", "chown", "touch", "write", "cp",
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_procroot"))
+            .args([sub, "--help"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{sub}");
+        let help = String::from_utf8(out.stdout).unwrap();
+        for needle in ["--json", "--root", "--pid", "--backend", "Exit status"] {
+            assert!(help.contains(needle), "{sub} --help lacks {needle}");
+        }
+    }
+}
+
+#[test]
+fn backends_and_policies_apply() {
+    let (tree, _) = fixture();
+    for backend in ["kernel", "emulated"] {
+        let dir = format!("/link/{backend}");
+        in_tree(&tree, &["mkdir", "--backend", backend, &dir]).success();
+        assert!(tree.join("data").join(backend).is_dir());
+    }
+    // Beneath: an absolute symlink is an escape.
+    in_tree(&tree, &["mkdir", "--policy", "beneath", "link/x"])
+        .failure("procroot: mkdir link/x: Invalid cross-device link (EXDEV)");
+    in_tree(&tree, &["touch", "--policy", "in-root-strict", "/up/x"])
+        .failure("procroot: touch /up/x: Invalid cross-device link (EXDEV)");
+}
+
+#[test]
+fn non_utf8_names_get_base64_twins() {
+    use std::os::unix::ffi::OsStrExt;
+    let (tree, _) = fixture();
+    let name = OsStr::from_bytes(b"/caf\xe9");
+    let run = in_tree(&tree, &[OsStr::new("mkdir"), OsStr::new("--json"), name]);
+    assert_eq!(
+        run.success().json(),
+        json!({"op": "mkdir", "path": "/caf\u{fffd}", "path_base64": "L2NhZuk="})
+    );
+    assert!(tree.join(OsStr::from_bytes(b"caf\xe9")).is_dir());
+    let run = in_tree(&tree, &[OsStr::new("mkdir"), name]);
+    run.failure("procroot: mkdir /caf\\xe9: File exists (EEXIST)");
+}
+
+#[test]
+fn pid_targets_that_process_root() {
+    // Our own root is the host's `/`: paths are the host's.
+    let host = tempfile::tempdir().unwrap();
+    let dir = host.path().join("made");
+    let out = Command::new(env!("CARGO_BIN_EXE_procroot"))
+        .args([
+            OsStr::new("mkdir"),
+            OsStr::new("--json"),
+            OsStr::new("--pid"),
+        ])
+        .arg(std::process::id().to_string())
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(dir.is_dir());
+}

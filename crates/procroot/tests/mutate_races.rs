@@ -1,0 +1,534 @@
+//! Race tests for creating and removing: an attacker process rearranges the root while
+//! `mkdir_all`, `remove_all` and `create_file` run, and a sentinel tree outside the root proves
+//! that nothing outside was created, changed or deleted.
+//!
+//! ```text
+//! top/
+//! |-- root/                  <- the Root
+//! |   `-- w/...              <- what the operations work on, and the attacker swaps
+//! `-- outside/
+//!     |-- x, y, z            <- symlinks to sent (and sent/victim) that the attacker exchanges
+//!     |                         with directories and files inside the root
+//!     `-- sent/              <- the sentinel: files and a subdirectory, snapshotted
+//! ```
+//!
+//! The attacker is a forked process that loops on `renameat2(RENAME_EXCHANGE)` between an
+//! in-root path and a symlink outside whose absolute target is the sentinel. After an exchange
+//! the in-root path is a symlink to the sentinel (following it escapes), and the in-root
+//! directory or file sits outside the root (climbing out of it with `..` escapes). The symlinks'
+//! targets are host paths: followed by the kernel they reach the sentinel; resolved inside the
+//! root they name nothing.
+//!
+//! The sentinel snapshot records every entry's inode, size, mtime and ctime, and every
+//! directory's listing; ctime cannot be set back from userspace, so any write, create, delete or
+//! rename in the sentinel shows. Errors from the operations are fine (detection is a correct
+//! outcome); a changed sentinel is an escape and must never happen.
+//!
+//! Each test runs [`CI_ITERATIONS`] operations (`PROCROOT_RACE_LONG=1`: [`LONG_ITERATIONS`]),
+//! and checks that the attacker really swapped ([`MIN_SWAPS`]).
+
+use std::collections::BTreeMap;
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use procroot::{Backend, OFlags, Root};
+use procroot_testutil::fd_identity;
+
+const CI_ITERATIONS: usize = 10_000;
+const LONG_ITERATIONS: usize = 200_000;
+/// The attacker must have made at least this many exchanges, or the run proved nothing.
+const MIN_SWAPS: u64 = 100;
+const BACKENDS: [Backend; 2] = [Backend::Kernel, Backend::Emulated];
+
+fn iterations() -> usize {
+    if std::env::var_os("PROCROOT_RACE_LONG").is_some_and(|v| v == "1") {
+        LONG_ITERATIONS
+    } else {
+        CI_ITERATIONS
+    }
+}
+
+/// The layout (module docs), removed on drop.
+struct Layout {
+    dir: tempfile::TempDir,
+}
+
+/// What the sentinel looked like: relative path -> (ino, size, mtime, ctime, listing).
+type Snapshot = BTreeMap<PathBuf, (u64, u64, (i64, i64), (i64, i64), Vec<String>)>;
+
+impl Layout {
+    fn new() -> Layout {
+        // On tmpfs when there is one: every iteration rebuilds a small tree, and on a busy VM
+        // ext4's mkdir alone costs ~250 us.
+        let shm = Path::new("/dev/shm");
+        let is_tmpfs = rustix::fs::statfs(shm).is_ok_and(|st| st.f_type == 0x0102_1994);
+        let dir = tempfile::Builder::new()
+            .prefix("procroot-mutrace-")
+            .tempdir_in(if is_tmpfs { shm } else { Path::new("/tmp") })
+            .expect("tempdir");
+        let top = dir.path();
+        std::fs::create_dir_all(top.join("root/w")).unwrap();
+        std::fs::create_dir_all(top.join("outside/sent/sd")).unwrap();
+        for i in 0..4 {
+            std::fs::write(top.join(format!("outside/sent/f{i}")), b"SENTINEL").unwrap();
+        }
+        std::fs::write(top.join("outside/sent/victim"), b"SENTINEL").unwrap();
+        std::fs::write(top.join("outside/sent/sd/g"), b"SENTINEL").unwrap();
+        Layout { dir }
+    }
+
+    fn top(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn at(&self, rel: &str) -> PathBuf {
+        self.top().join(rel)
+    }
+
+    fn root(&self, backend: Backend) -> Root {
+        Root::open(self.at("root")).unwrap().with_backend(backend)
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        let mut out = Snapshot::new();
+        let base = self.at("outside/sent");
+        let mut todo = vec![base.clone()];
+        while let Some(p) = todo.pop() {
+            let md = std::fs::symlink_metadata(&p).unwrap();
+            let mut listing = Vec::new();
+            if md.is_dir() {
+                for e in std::fs::read_dir(&p).unwrap() {
+                    let e = e.unwrap();
+                    listing.push(e.file_name().to_string_lossy().into_owned());
+                    todo.push(e.path());
+                }
+                listing.sort();
+            }
+            let rel = p.strip_prefix(&base).unwrap().to_path_buf();
+            out.insert(
+                rel,
+                (
+                    md.ino(),
+                    md.size(),
+                    (md.mtime(), md.mtime_nsec()),
+                    (md.ctime(), md.ctime_nsec()),
+                    listing,
+                ),
+            );
+        }
+        out
+    }
+
+    /// The sentinel's identities, to recognise a handle that landed in it.
+    fn sentinel_ids(&self) -> Vec<(u64, u64)> {
+        let dev = std::fs::metadata(self.at("outside/sent")).unwrap().dev();
+        self.snapshot().values().map(|v| (dev, v.0)).collect()
+    }
+}
+
+fn cstr(p: &Path) -> CString {
+    CString::new(p.as_os_str().as_bytes()).unwrap()
+}
+
+/// What the attacker does, round-robin.
+enum Action {
+    /// `renameat2(a, b, RENAME_EXCHANGE)`.
+    Exchange(PathBuf, PathBuf),
+    /// `rmdir(a)`, then `symlink(b, a)`: a just-created directory becomes a symlink to `b`.
+    Replace(PathBuf, PathBuf),
+}
+
+/// Pause protocol words in the shared page.
+const SWAPS: usize = 0;
+const PAUSE: usize = 1;
+const PAUSED: usize = 2;
+/// How many of the swaps were `Action::Replace`s.
+const REPLACES: usize = 3;
+
+/// The attacker: a forked process that exchanges pairs of paths round-robin until killed.
+/// Killed and reaped on drop.
+struct Attacker {
+    pid: libc::pid_t,
+    shared: *mut libc::c_void,
+}
+
+const SHARED_LEN: usize = 4096;
+
+impl Attacker {
+    fn spawn(pairs: &[(PathBuf, PathBuf)]) -> Attacker {
+        let actions: Vec<Action> = pairs
+            .iter()
+            .map(|(a, b)| Action::Exchange(a.clone(), b.clone()))
+            .collect();
+        Attacker::spawn_actions(&actions)
+    }
+
+    fn spawn_actions(actions: &[Action]) -> Attacker {
+        // (replace?, a, b): exchange a and b, or rmdir a and put a symlink to b there.
+        let pairs: Vec<(bool, CString, CString)> = actions
+            .iter()
+            .map(|action| match action {
+                Action::Exchange(a, b) => (false, cstr(a), cstr(b)),
+                Action::Replace(a, b) => (true, cstr(a), cstr(b)),
+            })
+            .collect();
+        // SAFETY: an anonymous shared mapping; no existing memory is touched.
+        let shared = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                SHARED_LEN,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(shared, libc::MAP_FAILED);
+        // SAFETY: getpid(2) cannot fail.
+        let parent = unsafe { libc::getpid() };
+        // SAFETY: the child only makes raw syscalls and touches the shared page until killed.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+        if pid == 0 {
+            // SAFETY: raw syscalls with valid NUL-terminated strings; the shared page is mapped,
+            // zeroed and aligned for AtomicU64.
+            unsafe {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                if libc::getppid() != parent {
+                    libc::_exit(0);
+                }
+                let words = shared as *const AtomicU64;
+                let word = |i: usize| &*words.add(i);
+                loop {
+                    for (replace, a, b) in &pairs {
+                        if word(PAUSE).load(Ordering::SeqCst) == 1 {
+                            word(PAUSED).store(1, Ordering::SeqCst);
+                            while word(PAUSE).load(Ordering::SeqCst) == 1 {
+                                libc::sched_yield();
+                            }
+                            word(PAUSED).store(0, Ordering::SeqCst);
+                        }
+                        let rc = if *replace {
+                            // rmdir only succeeds on a directory that is still empty: one
+                            // mkdir_all has just made and not yet descended into.
+                            if libc::rmdir(a.as_ptr()) == 0 {
+                                libc::symlink(b.as_ptr(), a.as_ptr())
+                            } else {
+                                -1
+                            }
+                        } else {
+                            libc::syscall(
+                                libc::SYS_renameat2,
+                                libc::AT_FDCWD,
+                                a.as_ptr(),
+                                libc::AT_FDCWD,
+                                b.as_ptr(),
+                                libc::RENAME_EXCHANGE,
+                            ) as libc::c_int
+                        };
+                        if rc == 0 {
+                            if *replace {
+                                word(REPLACES).fetch_add(1, Ordering::Relaxed);
+                            }
+                            word(SWAPS).fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            }
+        }
+        Attacker { pid, shared }
+    }
+
+    fn word(&self, i: usize) -> &AtomicU64 {
+        // SAFETY: the page stays mapped until drop and holds zero-initialised AtomicU64s.
+        unsafe { &*(self.shared as *const AtomicU64).add(i) }
+    }
+
+    fn swaps(&self) -> u64 {
+        self.word(SWAPS).load(Ordering::Relaxed)
+    }
+
+    /// Stops the attacker between two exchanges, runs `f`, and lets it go again.
+    fn paused<T>(&self, f: impl FnOnce() -> T) -> T {
+        self.word(PAUSE).store(1, Ordering::SeqCst);
+        while self.word(PAUSED).load(Ordering::SeqCst) != 1 {
+            std::thread::yield_now();
+        }
+        let out = f();
+        self.word(PAUSE).store(0, Ordering::SeqCst);
+        out
+    }
+}
+
+impl Drop for Attacker {
+    fn drop(&mut self) {
+        // SAFETY: `pid` is our own child, not yet reaped; `shared` is our mapping.
+        unsafe {
+            libc::kill(self.pid, libc::SIGKILL);
+            let mut status = 0;
+            libc::waitpid(self.pid, &mut status, 0);
+            libc::munmap(self.shared, SHARED_LEN);
+        }
+    }
+}
+
+/// Removes whatever is at `p` (a symlink, a file or a tree) without following symlinks.
+fn clear(p: &Path) {
+    match std::fs::symlink_metadata(p) {
+        Ok(md) if md.is_dir() => std::fs::remove_dir_all(p).unwrap(),
+        Ok(_) => std::fs::remove_file(p).unwrap(),
+        Err(_) => {}
+    }
+}
+
+fn symlink_to(target: &Path, link: &Path) {
+    clear(link);
+    std::os::unix::fs::symlink(target, link).unwrap();
+}
+
+/// Tallies results and prints a summary line.
+#[derive(Default)]
+struct Tally {
+    ok: usize,
+    errors: BTreeMap<String, usize>,
+}
+
+impl Tally {
+    fn record<T>(&mut self, r: &Result<T, procroot::Error>) {
+        match r {
+            Ok(_) => self.ok += 1,
+            Err(e) => *self.errors.entry(e.errno_name().to_string()).or_default() += 1,
+        }
+    }
+}
+
+fn finish(
+    label: &str,
+    layout: &Layout,
+    before: &Snapshot,
+    attacker: Attacker,
+    tally: Tally,
+    n: usize,
+    start: Instant,
+) {
+    let swaps = attacker.swaps();
+    let replaces = attacker.word(REPLACES).load(Ordering::Relaxed);
+    drop(attacker);
+    let after = layout.snapshot();
+    println!(
+        "{label}: {n} iterations in {:.2?}, {swaps} swaps ({replaces} rmdir+symlink), {} ok, errors {:?}, sentinel {}",
+        start.elapsed(),
+        tally.ok,
+        tally.errors,
+        if &after == before {
+            "intact"
+        } else {
+            "CHANGED"
+        }
+    );
+    assert_eq!(
+        &after, before,
+        "{label}: the sentinel outside the root changed (an escape)"
+    );
+    assert!(
+        swaps >= MIN_SWAPS,
+        "{label}: the attacker only swapped {swaps} times"
+    );
+}
+
+/// 1. The attacker swaps a directory `mkdir_all` is creating (`w/p/q`) with a symlink to the
+///    sentinel, and back; and replaces another one (`w/p/q/r`) right after it is made
+///    (`rmdir` + `symlink` to the sentinel).
+#[test]
+fn mkdir_all_under_exchange() {
+    for backend in BACKENDS {
+        let layout = Layout::new();
+        let root = layout.root(backend);
+        let sent = layout.at("outside/sent");
+        let (q, x) = (layout.at("root/w/p/q"), layout.at("outside/x"));
+        symlink_to(&sent, &x);
+        let before = layout.snapshot();
+        let sentinel = layout.sentinel_ids();
+        let r = layout.at("root/w/p/q/r");
+        let attacker = Attacker::spawn_actions(&[
+            Action::Exchange(q.clone(), x.clone()),
+            Action::Replace(r, sent.clone()),
+        ]);
+        let mut tally = Tally::default();
+        let n = iterations();
+        let start = Instant::now();
+        for i in 0..n {
+            attacker.paused(|| {
+                clear(&layout.at("root/w/p"));
+                symlink_to(&sent, &x);
+            });
+            let r = root.mkdir_all("w/p/q/r/s", 0o755);
+            if let Ok(h) = &r {
+                let id = fd_identity(h);
+                assert!(
+                    !sentinel.contains(&id),
+                    "iteration {i}: the handle is in the sentinel"
+                );
+            }
+            tally.record(&r);
+        }
+        finish(
+            &format!("mkdir_all {backend:?}"),
+            &layout,
+            &before,
+            attacker,
+            tally,
+            n,
+            start,
+        );
+    }
+}
+
+/// 2. The attacker swaps a subtree `remove_all` is deleting (`w/b/c`) with a symlink to the
+///    sentinel: the symlink must be unlinked, not followed, and the directory moved out must
+///    not be climbed out of.
+#[test]
+fn remove_all_under_exchange() {
+    for backend in BACKENDS {
+        let layout = Layout::new();
+        let root = layout.root(backend);
+        let sent = layout.at("outside/sent");
+        let (c, x) = (layout.at("root/w/b/c"), layout.at("outside/x"));
+        let (b, y) = (layout.at("root/w/b"), layout.at("outside/y"));
+        symlink_to(&sent, &x);
+        symlink_to(&sent, &y);
+        let before = layout.snapshot();
+        let attacker = Attacker::spawn(&[(c.clone(), x.clone()), (b.clone(), y.clone())]);
+        let mut tally = Tally::default();
+        let n = iterations();
+        let start = Instant::now();
+        for _ in 0..n {
+            attacker.paused(|| {
+                clear(&b);
+                symlink_to(&sent, &x);
+                symlink_to(&sent, &y);
+                for d in ["c/d/e", "c/f", "g"] {
+                    std::fs::create_dir_all(b.join(d)).unwrap();
+                }
+                for f in ["c/d/e/1", "c/d/2", "c/3", "4"] {
+                    std::fs::write(b.join(f), b"in the root").unwrap();
+                }
+            });
+            let r = root.remove_all("w/b");
+            tally.record(&r);
+        }
+        finish(
+            &format!("remove_all {backend:?}"),
+            &layout,
+            &before,
+            attacker,
+            tally,
+            n,
+            start,
+        );
+    }
+}
+
+/// 3. The attacker exchanges the file `create_file` opens (`w/target`) with a symlink to a
+///    sentinel file, and the parent directory of a new file (`w/dir`) with a symlink to the
+///    sentinel directory.
+#[test]
+fn create_file_under_exchange() {
+    for backend in BACKENDS {
+        let layout = Layout::new();
+        let root = layout.root(backend);
+        let sent = layout.at("outside/sent");
+        std::fs::write(layout.at("root/w/target"), b"in the root").unwrap();
+        std::fs::create_dir(layout.at("root/w/dir")).unwrap();
+        let (target, x) = (layout.at("root/w/target"), layout.at("outside/x"));
+        let (dir, y) = (layout.at("root/w/dir"), layout.at("outside/y"));
+        symlink_to(&sent.join("victim"), &x);
+        symlink_to(&sent, &y);
+        let before = layout.snapshot();
+        let attacker = Attacker::spawn(&[(target, x), (dir, y)]);
+        let mut tally = Tally::default();
+        let n = iterations();
+        let start = Instant::now();
+        for i in 0..n {
+            let r = if i % 2 == 0 {
+                root.create_file("w/target", OFlags::WRONLY | OFlags::TRUNC, 0o644)
+            } else {
+                let name = format!("w/dir/new{i}");
+                let r = root.create_file(&name, OFlags::WRONLY | OFlags::EXCL, 0o644);
+                if r.is_ok() {
+                    let _ = root.remove_file(&name);
+                }
+                r
+            };
+            if let Ok(mut f) = r.as_ref().map(|f| f.try_clone().unwrap()) {
+                std::io::Write::write_all(&mut f, b"written by create_file").unwrap();
+            }
+            tally.record(&r);
+        }
+        finish(
+            &format!("create_file {backend:?}"),
+            &layout,
+            &before,
+            attacker,
+            tally,
+            n,
+            start,
+        );
+    }
+}
+
+/// 2b. The same attack on a tree deeper than `remove_all`'s window of open fds (64), swapping a
+///     directory near the top: going back up, the walker must re-walk names from the held
+///     parent and notice that the directory it recorded is no longer there (`EXDEV`), instead of
+///     climbing out of the moved-out subtree. Each iteration builds a 100-deep tree, so this runs
+///     fewer iterations ([`DEEP_ITERATIONS`], ×20 in long mode).
+#[test]
+fn remove_all_deep_under_exchange() {
+    const DEEP_ITERATIONS: usize = 200;
+    const DEPTH: usize = 100;
+    let n = if iterations() == LONG_ITERATIONS {
+        DEEP_ITERATIONS * 20
+    } else {
+        DEEP_ITERATIONS
+    };
+    for backend in BACKENDS {
+        let layout = Layout::new();
+        let root = layout.root(backend);
+        let sent = layout.at("outside/sent");
+        let b = layout.at("root/w/b");
+        let swapped = b.join("c0/c1/c2/c3/c4");
+        let x = layout.at("outside/x");
+        symlink_to(&sent, &x);
+        let before = layout.snapshot();
+        let attacker = Attacker::spawn(&[(swapped.clone(), x.clone())]);
+        let mut tally = Tally::default();
+        let start = Instant::now();
+        for _ in 0..n {
+            attacker.paused(|| {
+                clear(&b);
+                symlink_to(&sent, &x);
+                let mut dir = b.clone();
+                for i in 0..DEPTH {
+                    dir.push(format!("c{i}"));
+                }
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::write(dir.join("leaf"), b"in the root").unwrap();
+            });
+            let r = root.remove_all("w/b");
+            tally.record(&r);
+        }
+        finish(
+            &format!("remove_all deep {backend:?}"),
+            &layout,
+            &before,
+            attacker,
+            tally,
+            n,
+            start,
+        );
+    }
+}
