@@ -20,6 +20,14 @@
 //!
 //! Run: `cargo bench -p procroot --bench resolve [-- FILTER]`. The filter and the other criterion
 //! arguments apply to both processes.
+//!
+//! Paired mode: `PROCROOT_BENCH_PAIRED=1 cargo bench -p procroot --bench resolve` skips
+//! criterion and measures the two ratios the targets are about (`procroot_kernel / raw_openat2`
+//! and `procroot_emulated / floor`) with interleaved batches: in each round every column runs one
+//! batch of the same number of iterations, back to back, and the ratio is taken within the
+//! round. Load that drifts over seconds then hits both sides of a ratio alike, which separate
+//! criterion runs cannot promise on a shared machine. It prints the median ratio over the rounds
+//! and its interquartile range, per row.
 
 use std::ffi::{CStr, CString, OsString};
 use std::hint::black_box;
@@ -426,6 +434,109 @@ fn bench_pathrs_emulated(c: &mut Criterion, fixtures: &[Fixture]) {
     }
 }
 
+/// Set to run the paired (interleaved) ratio measurement instead of criterion.
+const PAIRED_ENV: &str = "PROCROOT_BENCH_PAIRED";
+
+/// Rounds of the paired measurement, and the time one batch of one column should take.
+const PAIRED_ROUNDS: usize = 200;
+const PAIRED_BATCH: Duration = Duration::from_millis(2);
+
+/// Times `iters` calls of `f`, in nanoseconds per call.
+fn time_batch(iters: u32, f: &mut dyn FnMut()) -> f64 {
+    let start = std::time::Instant::now();
+    for _ in 0..iters {
+        f();
+    }
+    start.elapsed().as_nanos() as f64 / f64::from(iters)
+}
+
+/// The `q`-quantile of sorted `v`.
+fn quantile(v: &[f64], q: f64) -> f64 {
+    v[((v.len() - 1) as f64 * q).round() as usize]
+}
+
+/// The paired measurement: per row, the median over rounds of `procroot_kernel / raw_openat2`
+/// and `procroot_emulated / floor`, each round timing the four columns back to back.
+fn paired(fixtures: &[Fixture]) {
+    println!(
+        "| row | raw_openat2 | procroot_kernel | kernel / raw (IQR) | floor | procroot_emulated \
+         | emulated / floor (IQR) |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for fx in fixtures {
+        let top = fx.tree.path();
+        let rootfd = open_dir(top);
+        let kernel = Root::open(top).unwrap().with_backend(Backend::Kernel);
+        let emulated = Root::open(top).unwrap().with_backend(Backend::Emulated);
+        for row in &fx.rows {
+            let mut stack = Vec::with_capacity(128);
+            check(
+                row,
+                "floor",
+                floor_walk(rootfd.as_fd(), &row.ops, &mut stack),
+            );
+            check(
+                row,
+                "procroot_emulated",
+                emulated.resolve(&row.path).unwrap(),
+            );
+            // raw_openat2, procroot_kernel, floor, procroot_emulated.
+            let mut columns: [Box<dyn FnMut() + '_>; 4] = [
+                Box::new(|| drop(raw_openat2(rootfd.as_fd(), black_box(&row.cpath)).unwrap())),
+                Box::new(|| drop(kernel.resolve(black_box(&row.path)).unwrap())),
+                Box::new(|| drop(floor_walk(rootfd.as_fd(), black_box(&row.ops), &mut stack))),
+                Box::new(|| drop(emulated.resolve(black_box(&row.path)).unwrap())),
+            ];
+            // Warm up, and size the batches from the slowest column.
+            let slowest = columns
+                .iter_mut()
+                .map(|f| time_batch(200, f.as_mut()))
+                .fold(0.0, f64::max);
+            let iters = ((PAIRED_BATCH.as_nanos() as f64 / slowest) as u32).max(20);
+            let mut times: [Vec<f64>; 4] = Default::default();
+            let (mut kernel_ratio, mut emulated_ratio) = (Vec::new(), Vec::new());
+            for round in 0..PAIRED_ROUNDS {
+                let mut t = [0.0; 4];
+                // Alternate the order so that neither side of a ratio always runs first.
+                for k in 0..4 {
+                    let i = if round % 2 == 0 { k } else { 3 - k };
+                    t[i] = time_batch(iters, columns[i].as_mut());
+                }
+                kernel_ratio.push(t[1] / t[0]);
+                emulated_ratio.push(t[3] / t[2]);
+                for (v, x) in times.iter_mut().zip(t) {
+                    v.push(x);
+                }
+            }
+            for v in times
+                .iter_mut()
+                .chain([&mut kernel_ratio, &mut emulated_ratio])
+            {
+                v.sort_by(f64::total_cmp);
+            }
+            let us = |v: &[f64]| format!("{:.2} µs", quantile(v, 0.5) / 1000.0);
+            let ratio = |v: &[f64]| {
+                format!(
+                    "{:.3}x ({:.2}-{:.2})",
+                    quantile(v, 0.5),
+                    quantile(v, 0.25),
+                    quantile(v, 0.75)
+                )
+            };
+            println!(
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                row.group,
+                us(&times[0]),
+                us(&times[1]),
+                ratio(&kernel_ratio),
+                us(&times[2]),
+                us(&times[3]),
+                ratio(&emulated_ratio),
+            );
+        }
+    }
+}
+
 fn main() {
     let child = std::env::var_os(CHILD_ENV).is_some_and(|v| v == "1");
     if child {
@@ -433,6 +544,10 @@ fn main() {
         procroot_testutil::deny_syscalls(&[procroot_testutil::SYS_OPENAT2], libc::ENOSYS);
     }
     let fixtures: Vec<Fixture> = DEPTHS.iter().map(|&d| build_fixture(d)).collect();
+    if !child && std::env::var_os(PAIRED_ENV).is_some_and(|v| v == "1") {
+        paired(&fixtures);
+        return;
+    }
     // Shorter than criterion's defaults (3 s + 5 s) so that a full run (58 benchmarks) takes
     // about 5 minutes; the command line still overrides both.
     let mut c = Criterion::default()

@@ -44,11 +44,21 @@ pub enum ErrorKind {
 }
 
 /// The error type of every fallible procroot operation.
+///
+/// It is 16 bytes: the kind and errno inline, the context (operation, path, root, detail) boxed
+/// and only allocated when there is some, so that `Result<T>` stays small on the fast paths and
+/// a bare errno costs no allocation.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{}", self.render())]
 pub struct Error {
     kind: ErrorKind,
     errno: Errno,
+    context: Option<Box<Context>>,
+}
+
+/// What an [`Error`] says beyond its errno.
+#[derive(Debug, Clone, Default)]
+struct Context {
     operation: Cow<'static, str>,
     path: Option<PathBuf>,
     root: Option<PathBuf>,
@@ -68,20 +78,13 @@ impl Error {
         Error {
             kind,
             errno,
-            operation: Cow::Borrowed(""),
-            path: None,
-            root: None,
-            detail: None,
+            context: None,
         }
     }
 
     /// An [`ErrorKind::InvalidInput`] error with an errno and a sentence saying what is wrong.
     pub fn invalid_input(errno: Errno, detail: impl Into<Cow<'static, str>>) -> Self {
-        Error {
-            kind: ErrorKind::InvalidInput,
-            detail: Some(detail.into()),
-            ..Error::from_errno(errno)
-        }
+        Error::with_detail(ErrorKind::InvalidInput, errno, detail)
     }
 
     /// An error of the given kind with an errno and a sentence that replaces the errno's
@@ -91,23 +94,23 @@ impl Error {
         errno: Errno,
         detail: impl Into<Cow<'static, str>>,
     ) -> Self {
-        Error {
-            kind,
-            detail: Some(detail.into()),
-            ..Error::from_errno(errno)
-        }
+        let mut err = Error::from_errno(errno);
+        err.kind = kind;
+        err.context_mut().detail = Some(detail.into());
+        err
     }
 
     /// Adds (or replaces) the operation and the path the error is about.
     pub fn context(mut self, operation: impl Into<Cow<'static, str>>, path: &Path) -> Self {
-        self.operation = operation.into();
-        self.path = Some(path.to_path_buf());
+        let context = self.context_mut();
+        context.operation = operation.into();
+        context.path = Some(path.to_path_buf());
         self
     }
 
     /// Adds the root the path was resolved in, as it should appear in messages.
     pub fn in_root(mut self, root: &Path) -> Self {
-        self.root = Some(root.to_path_buf());
+        self.context_mut().root = Some(root.to_path_buf());
         self
     }
 
@@ -130,36 +133,40 @@ impl Error {
 
     /// The operation that failed, such as `"resolve"` or `"open"`. Empty if no context was added.
     pub fn operation(&self) -> &str {
-        &self.operation
+        self.context.as_ref().map_or("", |c| &c.operation)
     }
 
     /// The path the operation was given, if any.
     pub fn path(&self) -> Option<&Path> {
-        self.path.as_deref()
+        self.context.as_ref()?.path.as_deref()
     }
 
     /// The root the path was resolved in, as it appears in messages.
     pub fn root(&self) -> Option<&Path> {
-        self.root.as_deref()
+        self.context.as_ref()?.root.as_deref()
     }
 
     /// What went wrong, without the context: the detail sentence if there is one, else the C
     /// library's description of the errno (`No such file or directory`).
     pub fn description(&self) -> Cow<'_, str> {
-        match &self.detail {
+        match self.context.as_ref().and_then(|c| c.detail.as_ref()) {
             Some(detail) => Cow::Borrowed(detail),
             None => Cow::Owned(sys::errno_description(self.errno)),
         }
     }
 
+    fn context_mut(&mut self) -> &mut Context {
+        self.context.get_or_insert_with(Box::default)
+    }
+
     fn render(&self) -> String {
         let mut out = String::new();
-        if !self.operation.is_empty() {
-            out.push_str(&self.operation);
-            if let Some(path) = &self.path {
+        if !self.operation().is_empty() {
+            out.push_str(self.operation());
+            if let Some(path) = self.path() {
                 out.push_str(&format!(" {}", Quoted(path.as_os_str())));
             }
-            if let Some(root) = &self.root {
+            if let Some(root) = self.root() {
                 out.push_str(&format!(" in {}", root.display()));
             }
             out.push_str(": ");
@@ -233,6 +240,7 @@ mod tests {
             "resolve \"etc/passwd\" in /var/lib/x/rootfs: Too many levels of symbolic links (ELOOP)"
         );
         assert_eq!(err.kind(), ErrorKind::Os);
+        assert_eq!(std::mem::size_of::<Error>(), 16);
         assert_eq!(Error::from(Errno::XDEV).kind(), ErrorKind::SafetyViolation);
     }
 

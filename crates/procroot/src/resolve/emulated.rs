@@ -96,8 +96,8 @@ impl Stack {
 enum Step {
     /// A file or directory (or, when not following, a symlink).
     Opened(OwnedFd),
-    /// A symlink to follow, with its target.
-    Symlink(Vec<u8>),
+    /// A symlink to follow; its target was appended to the buffer the caller passed.
+    Symlink,
 }
 
 /// Resolves `path` under `root` in userspace. `oflags` are the flags for the final open; the
@@ -146,8 +146,13 @@ impl Walker<'_> {
             return Err(Errno::XDEV);
         }
         let mut stack = Stack::new();
-        // The input is only copied once a symlink has to be spliced into it.
+        // The input is only copied once a symlink has to be spliced into it. Splicing reads the
+        // link's target straight into `spare` and appends the rest of the path there; the two
+        // buffers then swap roles, so a walk allocates at most twice however many links it
+        // follows, and never zeroes a PATH_MAX buffer (which showed up as the top userspace
+        // cost of symlink-heavy walks).
         let mut buf: Cow<'_, [u8]> = Cow::Borrowed(path);
+        let mut spare: Vec<u8> = Vec::new();
         let mut pos = 0;
         let mut links_followed = 0u32;
 
@@ -220,7 +225,15 @@ impl Walker<'_> {
             };
 
             let parent = stack.top(self.root);
-            match self.open_component(parent, c.name, open_flags, follow, links_followed)? {
+            spare.clear();
+            match self.open_component(
+                parent,
+                c.name,
+                open_flags,
+                follow,
+                links_followed,
+                &mut spare,
+            )? {
                 Step::Opened(fd) => {
                     if c.is_last {
                         let fd = if xdev_probe {
@@ -234,11 +247,11 @@ impl Walker<'_> {
                     }
                     stack.push(fd, c.name);
                 }
-                Step::Symlink(target) => {
+                Step::Symlink => {
                     let parent = stack.top(self.root);
-                    self.check_symlink(parent, c.name, &target, links_followed)?;
+                    self.check_symlink(parent, c.name, &spare, links_followed)?;
                     links_followed += 1;
-                    if target[0] == b'/' {
+                    if spare[0] == b'/' {
                         // RESOLVE_BENEATH refuses absolute symlinks; the in-root policies
                         // restart at the root (nd_jump_root).
                         if self.policy == Policy::Beneath {
@@ -250,9 +263,11 @@ impl Walker<'_> {
                     // with its slash, or empty) follows the target.
                     // The kernel has no limit on this total (it keeps a stack of link bodies);
                     // the 40-link budget bounds it to about 41 * PATH_MAX.
-                    let mut next = target;
-                    next.extend_from_slice(&buf[pos..]);
-                    buf = Cow::Owned(next);
+                    spare.extend_from_slice(&buf[pos..]);
+                    let next = std::mem::take(&mut spare);
+                    if let Cow::Owned(previous) = std::mem::replace(&mut buf, Cow::Owned(next)) {
+                        spare = previous;
+                    }
                     pos = 0;
                 }
             }
@@ -295,7 +310,8 @@ impl Walker<'_> {
     }
 
     /// Opens `name` in `parent` with `flags` (which include `O_NOFOLLOW`), and finds out whether
-    /// it is a symlink that should be followed instead.
+    /// it is a symlink that should be followed instead; if so, its target is appended to
+    /// `target`.
     fn open_component(
         &mut self,
         parent: BorrowedFd<'_>,
@@ -303,14 +319,15 @@ impl Walker<'_> {
         flags: OFlags,
         follow: bool,
         links_followed: u32,
+        target: &mut Vec<u8>,
     ) -> Result<Step, Errno> {
         let fd = match rustix::fs::openat(parent, name, flags, Mode::empty()) {
             Ok(fd) => fd,
             // O_DIRECTORY|O_NOFOLLOW on a symlink is ENOTDIR (do_open checks the directory
             // before the file type); a non-O_PATH O_NOFOLLOW open of a symlink is ELOOP.
             Err(errno @ (Errno::NOTDIR | Errno::LOOP)) if follow => {
-                return match readlink(parent, name) {
-                    Ok(target) => Ok(Step::Symlink(target)),
+                return match readlink_append(parent, name, target) {
+                    Ok(()) => Ok(Step::Symlink),
                     Err(Errno::INVAL) => Err(errno),
                     // It is a symlink we could not read (EACCES on another process's magic
                     // link): the kernel refuses before reading, so its refusals come first.
@@ -326,7 +343,8 @@ impl Walker<'_> {
                 if let Some(refusal) = self.refusal_before_reading(links_followed) {
                     return Err(refusal);
                 }
-                return Ok(Step::Symlink(readlink(&fd, b"")?));
+                readlink_append(&fd, b"", target)?;
+                return Ok(Step::Symlink);
             }
         }
         self.check_xdev(parent, name, &fd)?;
@@ -449,9 +467,18 @@ fn check_search(dir: BorrowedFd<'_>) -> Result<(), Errno> {
 
 /// `readlinkat(dirfd, name)` into a `PATH_MAX` buffer: a symlink target is never longer.
 pub(crate) fn readlink<Fd: AsFd>(dirfd: Fd, name: &[u8]) -> Result<Vec<u8>, Errno> {
-    let mut buf = [0u8; PATH_MAX];
-    let len = rustix::fs::readlinkat_raw(dirfd, name, &mut buf[..])?;
-    Ok(buf[..len.min(PATH_MAX)].to_vec())
+    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); PATH_MAX];
+    let (target, _) = rustix::fs::readlinkat_raw(dirfd, name, &mut buf)?;
+    Ok(target.to_vec())
+}
+
+/// `readlinkat(dirfd, name)`, appending the target to `out`. The kernel writes straight into
+/// `out`'s spare capacity (at least `PATH_MAX` bytes, which no target exceeds), so nothing is
+/// zeroed or copied.
+fn readlink_append<Fd: AsFd>(dirfd: Fd, name: &[u8], out: &mut Vec<u8>) -> Result<(), Errno> {
+    out.reserve(PATH_MAX);
+    rustix::fs::readlinkat_raw(dirfd, name, rustix::buffer::spare_capacity(out))?;
+    Ok(())
 }
 
 /// Opens `name` in `parent` for real and checks it is the object `probe` (an `O_PATH` fd of the

@@ -19,12 +19,48 @@ use crate::resolve::{self, Backend, BackendUsed, ResolveOptions, Resolved, Trail
 use crate::sys;
 
 /// How a handle's in-root path can be recomputed when the backend did not report it.
+///
+/// It lives inline in the handle, and so does a short input path: the kernel backend's
+/// resolution then costs no allocation besides the `Arc` count of the root.
 #[derive(Debug)]
 struct Origin {
     root: Arc<OwnedFd>,
-    input: Vec<u8>,
+    input: InputPath,
     opts: ResolveOptions,
     trailing: Trailing,
+}
+
+/// The path a handle was resolved from: inline up to [`InputPath::INLINE`] bytes, else boxed.
+#[derive(Debug)]
+enum InputPath {
+    Inline {
+        len: u8,
+        bytes: [u8; InputPath::INLINE],
+    },
+    Boxed(Box<[u8]>),
+}
+
+impl InputPath {
+    /// Most container paths (`/etc/os-release`, `/var/run/app.sock.conf`) fit.
+    const INLINE: usize = 62;
+
+    fn new(path: &[u8]) -> Self {
+        match u8::try_from(path.len()) {
+            Ok(len) if path.len() <= Self::INLINE => {
+                let mut bytes = [0u8; Self::INLINE];
+                bytes[..path.len()].copy_from_slice(path);
+                InputPath::Inline { len, bytes }
+            }
+            _ => InputPath::Boxed(path.into()),
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            InputPath::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            InputPath::Boxed(bytes) => bytes,
+        }
+    }
 }
 
 /// An `O_PATH` file descriptor resolved inside a [`Root`](super::Root).
@@ -36,7 +72,7 @@ pub struct Handle {
     fd: OwnedFd,
     backend: BackendUsed,
     path: OnceLock<PathBuf>,
-    origin: Option<Box<Origin>>,
+    origin: Option<Origin>,
 }
 
 impl Handle {
@@ -55,12 +91,12 @@ impl Handle {
                 let _ = path.set(PathBuf::from(OsString::from_vec(known)));
                 None
             }
-            None => Some(Box::new(Origin {
+            None => Some(Origin {
                 root: Arc::clone(root),
-                input: input.to_vec(),
+                input: InputPath::new(input),
                 opts: *opts,
                 trailing,
-            })),
+            }),
         };
         Handle {
             fd: resolved.fd,
@@ -220,7 +256,7 @@ fn recompute_path(fd: &OwnedFd, origin: &Origin) -> Result<PathBuf> {
     for _ in 0..PATH_RETRIES {
         let again = resolve::resolve(
             origin.root.as_fd(),
-            &origin.input,
+            origin.input.as_bytes(),
             &opts,
             origin.trailing,
             OFlags::PATH,
@@ -232,4 +268,32 @@ fn recompute_path(fd: &OwnedFd, origin: &Origin) -> Result<PathBuf> {
         }
     }
     Err(Error::from_errno(Errno::AGAIN))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::InputPath;
+
+    #[test]
+    fn input_path_keeps_every_length() {
+        for len in [
+            0,
+            1,
+            InputPath::INLINE - 1,
+            InputPath::INLINE,
+            InputPath::INLINE + 1,
+            255,
+            256,
+            4000,
+        ] {
+            let path: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            let stored = InputPath::new(&path);
+            assert_eq!(stored.as_bytes(), &path[..], "length {len}");
+            assert_eq!(
+                matches!(stored, InputPath::Inline { .. }),
+                len <= InputPath::INLINE,
+                "length {len}"
+            );
+        }
+    }
 }
