@@ -5,7 +5,9 @@ Usage: scripts/bench-table.py [CRITERION_DIR]
 
 CRITERION_DIR defaults to $CARGO_TARGET_DIR/criterion, else target/criterion. The numbers are the
 medians (`median.point_estimate`, in ns) of `<group>/<id>/new/estimates.json`, as written by
-`cargo bench -p procroot --bench resolve`.
+`cargo bench -p procroot --bench resolve` (the resolution table), `--bench procfs` and
+`--bench mutate` (one table per group, each column against the group's baseline). A table whose
+benchmarks have not been run is left out.
 """
 
 import json
@@ -31,6 +33,16 @@ RATIOS = [
     ("pathrs_kernel / raw", "pathrs_kernel", "raw_openat2", None, None),
     # What any userspace walker could reach at best: the bound on the 10x target.
     ("pathrs_emulated / floor", "pathrs_emulated", "floor", None, None),
+]
+
+
+# Groups of the procfs and mutate benches: (group, baseline id, target ratio or None, ids).
+GROUPS = [
+    ("procfs_open_self_status", "raw_open", 1.5,
+     ["raw_open", "procroot_cached", "procroot_cached_lookup", "pathrs_procfs_handle"]),
+    ("procfs_acquire", None, None, None),
+    ("mkdir_all_depth16", "floor", 1.3, ["floor", "procroot", "procroot_emulated", "pathrs"]),
+    ("remove_all_10000_files", "std", 1.5, ["std", "procroot", "pathrs"]),
 ]
 
 
@@ -73,6 +85,39 @@ def main():
     if not os.path.isdir(base):
         sys.exit(f"no criterion output in {base}")
 
+    if os.path.isdir(os.path.join(base, "depth1_sym0")):
+        resolve_tables(base)
+    for group, baseline, target, ids in GROUPS:
+        group_table(base, group, baseline, target, ids)
+
+
+def group_table(base, group, baseline, target, ids):
+    """One table for a procfs or mutate group: median and ratio to the baseline per id."""
+    gdir = os.path.join(base, group)
+    if not os.path.isdir(gdir):
+        return
+    if ids is None:
+        ids = sorted(i for i in os.listdir(gdir) if median(base, group, i) is not None)
+    base_t = median(base, group, baseline) if baseline else None
+    print()
+    if baseline:
+        print(f"| `{group}` | median | / `{baseline}` |")
+        print("|---|---:|---:|")
+    else:
+        print(f"| `{group}` | median |")
+        print("|---|---:|")
+    for bench_id in ids:
+        t = median(base, group, bench_id)
+        if t is None:
+            continue
+        row = f"| `{bench_id}` | {fmt_time(t)} |"
+        if baseline:
+            is_ours = bench_id.startswith("procroot")
+            row += f" {fmt_ratio(t, base_t, target if is_ours else None, 'le')} |"
+        print(row)
+
+
+def resolve_tables(base):
     head = ["depth", "symlinks", "kind"] + COLUMNS + [r[0] for r in RATIOS]
     print("| " + " | ".join(head) + " |")
     print("|" + "|".join(["---:"] * 2 + ["---"] + ["---:"] * (len(head) - 3)) + "|")

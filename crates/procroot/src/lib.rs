@@ -46,3 +46,9 @@ pub use rustix::fs::RenameFlags;
 /// Errno values, re-exported from rustix so callers can match [`Error::errno`] without depending
 /// on it.
 pub use rustix::io::Errno;
+
+/// The README's Rust examples, compiled by `cargo test --doc` so that they cannot drift from the
+/// API.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

@@ -2,6 +2,7 @@
 
 #![forbid(unsafe_code)]
 
+use std::borrow::Cow;
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -38,12 +39,12 @@ pub enum ProcBase<'a> {
 
 impl ProcBase<'_> {
     /// The directory name under the procfs root, for bases that need no extra check.
-    pub(super) fn prefix(&self) -> Option<String> {
+    pub(super) fn prefix(&self) -> Option<Cow<'static, str>> {
         match self {
-            ProcBase::Root => Some(String::new()),
-            ProcBase::SelfProcess => Some("self".to_owned()),
-            ProcBase::ThreadSelf => Some("thread-self".to_owned()),
-            ProcBase::Pid(pid) => Some(pid.to_string()),
+            ProcBase::Root => Some(Cow::Borrowed("")),
+            ProcBase::SelfProcess => Some(Cow::Borrowed("self")),
+            ProcBase::ThreadSelf => Some(Cow::Borrowed("thread-self")),
+            ProcBase::Pid(pid) => Some(Cow::Owned(pid.to_string())),
             ProcBase::PidFd(_) => None,
         }
     }
@@ -52,7 +53,7 @@ impl ProcBase<'_> {
     pub(super) fn display(&self, subpath: &Path) -> PathBuf {
         let prefix = match self {
             ProcBase::PidFd(pidfd) => pidfd.pid.to_string(),
-            other => other.prefix().unwrap_or_default(),
+            other => other.prefix().unwrap_or_default().into_owned(),
         };
         if prefix.is_empty() {
             subpath.to_path_buf()
