@@ -441,23 +441,10 @@ const PAIRED_ENV: &str = "PROCROOT_BENCH_PAIRED";
 const PAIRED_ROUNDS: usize = 200;
 const PAIRED_BATCH: Duration = Duration::from_millis(2);
 
-/// Times `iters` calls of `f`, in nanoseconds per call.
-fn time_batch(iters: u32, f: &mut dyn FnMut()) -> f64 {
-    let start = std::time::Instant::now();
-    for _ in 0..iters {
-        f();
-    }
-    start.elapsed().as_nanos() as f64 / f64::from(iters)
-}
-
-/// The `q`-quantile of sorted `v`.
-fn quantile(v: &[f64], q: f64) -> f64 {
-    v[((v.len() - 1) as f64 * q).round() as usize]
-}
-
 /// The paired measurement: per row, the median over rounds of `procroot_kernel / raw_openat2`
 /// and `procroot_emulated / floor`, each round timing the four columns back to back.
 fn paired(fixtures: &[Fixture]) {
+    use procroot_testutil::paired::{format_ns, format_ratio, measure};
     println!(
         "| row | raw_openat2 | procroot_kernel | kernel / raw (IQR) | floor | procroot_emulated \
          | emulated / floor (IQR) |"
@@ -480,58 +467,25 @@ fn paired(fixtures: &[Fixture]) {
                 "procroot_emulated",
                 emulated.resolve(&row.path).unwrap(),
             );
-            // raw_openat2, procroot_kernel, floor, procroot_emulated.
-            let mut columns: [Box<dyn FnMut() + '_>; 4] = [
-                Box::new(|| drop(raw_openat2(rootfd.as_fd(), black_box(&row.cpath)).unwrap())),
-                Box::new(|| drop(kernel.resolve(black_box(&row.path)).unwrap())),
-                Box::new(|| drop(floor_walk(rootfd.as_fd(), black_box(&row.ops), &mut stack))),
-                Box::new(|| drop(emulated.resolve(black_box(&row.path)).unwrap())),
-            ];
-            // Warm up, and size the batches from the slowest column.
-            let slowest = columns
-                .iter_mut()
-                .map(|f| time_batch(200, f.as_mut()))
-                .fold(0.0, f64::max);
-            let iters = ((PAIRED_BATCH.as_nanos() as f64 / slowest) as u32).max(20);
-            let mut times: [Vec<f64>; 4] = Default::default();
-            let (mut kernel_ratio, mut emulated_ratio) = (Vec::new(), Vec::new());
-            for round in 0..PAIRED_ROUNDS {
-                let mut t = [0.0; 4];
-                // Alternate the order so that neither side of a ratio always runs first.
-                for k in 0..4 {
-                    let i = if round % 2 == 0 { k } else { 3 - k };
-                    t[i] = time_batch(iters, columns[i].as_mut());
-                }
-                kernel_ratio.push(t[1] / t[0]);
-                emulated_ratio.push(t[3] / t[2]);
-                for (v, x) in times.iter_mut().zip(t) {
-                    v.push(x);
-                }
-            }
-            for v in times
-                .iter_mut()
-                .chain([&mut kernel_ratio, &mut emulated_ratio])
-            {
-                v.sort_by(f64::total_cmp);
-            }
-            let us = |v: &[f64]| format!("{:.2} µs", quantile(v, 0.5) / 1000.0);
-            let ratio = |v: &[f64]| {
-                format!(
-                    "{:.3}x ({:.2}-{:.2})",
-                    quantile(v, 0.5),
-                    quantile(v, 0.25),
-                    quantile(v, 0.75)
-                )
-            };
+            let rounds = measure(
+                &mut [
+                    &mut || drop(raw_openat2(rootfd.as_fd(), black_box(&row.cpath)).unwrap()),
+                    &mut || drop(kernel.resolve(black_box(&row.path)).unwrap()),
+                    &mut || drop(floor_walk(rootfd.as_fd(), black_box(&row.ops), &mut stack)),
+                    &mut || drop(emulated.resolve(black_box(&row.path)).unwrap()),
+                ],
+                PAIRED_ROUNDS,
+                PAIRED_BATCH,
+            );
             println!(
                 "| {} | {} | {} | {} | {} | {} | {} |",
                 row.group,
-                us(&times[0]),
-                us(&times[1]),
-                ratio(&kernel_ratio),
-                us(&times[2]),
-                us(&times[3]),
-                ratio(&emulated_ratio),
+                format_ns(rounds.median(0)),
+                format_ns(rounds.median(1)),
+                format_ratio(rounds.ratio(1, 0)),
+                format_ns(rounds.median(2)),
+                format_ns(rounds.median(3)),
+                format_ratio(rounds.ratio(3, 2)),
             );
         }
     }

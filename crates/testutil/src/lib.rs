@@ -8,6 +8,7 @@
 //!   fallback paths (libpathrs's CI forces its `openat2` fallback the same way).
 //! - [`require_privilege`]: privileged tests either run or fail loudly; they never pass silently.
 //! - [`Tree`]: a temporary directory tree built from a compact description.
+//! - [`paired`]: interleaved A/B timing for the benchmarks' ratio targets.
 
 use std::ffi::CString;
 use std::io::{Read, Write};
@@ -270,4 +271,83 @@ pub fn identity(path: impl AsRef<Path>) -> (u64, u64) {
 pub fn fd_identity(fd: impl std::os::fd::AsFd) -> (u64, u64) {
     let st = rustix::fs::fstat(fd).expect("fstat");
     (st.st_dev, st.st_ino)
+}
+
+/// Interleaved A/B timing for benchmarks whose targets are ratios.
+///
+/// Each round runs one batch of every column back to back (in forward order on even rounds,
+/// reverse on odd ones), and ratios are taken within a round. Load that drifts over seconds on
+/// a shared machine then weighs on both sides of a ratio alike, which two separate criterion
+/// measurements cannot promise.
+pub mod paired {
+    use std::time::{Duration, Instant};
+
+    /// Per-round times of each column, in nanoseconds per call.
+    pub struct Rounds {
+        times: Vec<Vec<f64>>,
+    }
+
+    /// Runs `rounds` rounds over `columns`, each batch sized so that the slowest column takes
+    /// about `batch` (at least 20 calls).
+    pub fn measure(columns: &mut [&mut dyn FnMut()], rounds: usize, batch: Duration) -> Rounds {
+        let slowest = columns
+            .iter_mut()
+            .map(|f| time_batch(200, *f))
+            .fold(0.0, f64::max);
+        let iters = ((batch.as_nanos() as f64 / slowest) as u32).max(20);
+        let n = columns.len();
+        let mut times = vec![Vec::with_capacity(rounds); n];
+        for round in 0..rounds {
+            for k in 0..n {
+                let i = if round % 2 == 0 { k } else { n - 1 - k };
+                times[i].push(time_batch(iters, columns[i]));
+            }
+        }
+        Rounds { times }
+    }
+
+    impl Rounds {
+        /// The median time per call of column `i`, in nanoseconds.
+        pub fn median(&self, i: usize) -> f64 {
+            quartiles(self.times[i].clone()).1
+        }
+
+        /// Quartiles (first, median, third) over the rounds of column `num` / column `den`.
+        pub fn ratio(&self, num: usize, den: usize) -> (f64, f64, f64) {
+            let r = self.times[num]
+                .iter()
+                .zip(&self.times[den])
+                .map(|(a, b)| a / b)
+                .collect();
+            quartiles(r)
+        }
+    }
+
+    /// A ratio as `1.083x (1.05-1.12)`: the median and the interquartile range.
+    pub fn format_ratio((q1, median, q3): (f64, f64, f64)) -> String {
+        format!("{median:.3}x ({q1:.2}-{q3:.2})")
+    }
+
+    /// Nanoseconds as `1.23 µs` (or `456 ns`).
+    pub fn format_ns(ns: f64) -> String {
+        if ns >= 1000.0 {
+            format!("{:.2} µs", ns / 1000.0)
+        } else {
+            format!("{ns:.0} ns")
+        }
+    }
+
+    fn time_batch(iters: u32, f: &mut dyn FnMut()) -> f64 {
+        let start = Instant::now();
+        for _ in 0..iters {
+            f();
+        }
+        start.elapsed().as_nanos() as f64 / f64::from(iters)
+    }
+
+    fn quartiles(mut v: Vec<f64>) -> (f64, f64, f64) {
+        v.sort_by(f64::total_cmp);
+        let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+        (at(0.25), at(0.5), at(0.75))
+    }
 }
