@@ -39,7 +39,7 @@ use std::time::Duration;
 
 use criterion::Criterion;
 use procroot::{Backend, ErrorKind, EvalMode, Root};
-use procroot_testutil::{fd_identity, Tree};
+use procroot_testutil::{fd_identity, open_dir, Tree};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 
@@ -281,16 +281,6 @@ fn raw_openat2(root: BorrowedFd<'_>, path: &CStr) -> Result<OwnedFd, Errno> {
         Mode::empty(),
         ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
     )
-}
-
-/// An `O_PATH` fd of the fixture's top directory, for the raw columns.
-fn open_dir(path: &Path) -> OwnedFd {
-    rustix::fs::open(
-        path,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .expect("open fixture root")
 }
 
 /// Panics unless `fd` is the row's file.

@@ -796,12 +796,7 @@ fn no_symlinks_refuses_an_unreadable_magic_link() {
     // A root-owned process: this test process.
     let owner = std::process::id();
     procroot_testutil::in_child(|| {
-        let proc = rustix::fs::open(
-            "/proc",
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            rustix::fs::Mode::empty(),
-        )
-        .expect("open /proc");
+        let proc = procroot_testutil::open_dir("/proc");
         const NOBODY: libc::uid_t = 65534;
         // SAFETY: plain syscalls on this single-threaded child; the null list is allowed for
         // a zero-length setgroups.

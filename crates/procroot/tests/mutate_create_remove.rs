@@ -25,14 +25,14 @@
 //! entry count), and mounts (`remove_all` not crossing one, `cross_mounts`, `NO_XDEV`) in a
 //! private mount namespace.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use procroot::{Backend, ErrorKind, OFlags, Policy, RemoveAllOptions, ResolveFlags, Root};
 use procroot_testutil::{
-    fd_identity, identity, in_child, in_private_mount_ns, mount_raw, require_privilege,
+    fd_identity, identity, in_child, in_private_mount_ns, mount_raw, open_dir, require_privilege,
 };
 use rustix::fs::{AtFlags, Mode};
 use rustix::io::Errno;
@@ -812,15 +812,6 @@ fn remove_all_never_follows_links_out() {
     }
 }
 
-fn open_dir(path: &Path) -> OwnedFd {
-    rustix::fs::open(
-        path,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .unwrap()
-}
-
 #[test]
 fn remove_all_10000_deep() {
     const DEPTH: usize = 10_000;
@@ -828,7 +819,7 @@ fn remove_all_10000_deep() {
     for backend in BACKENDS {
         let layout = Layout::new_fast();
         // Built with mkdirat in a loop, holding one fd at a time: no path is ever this long.
-        let mut cur = open_dir(&layout.root_path());
+        let mut cur = open_dir(layout.root_path());
         rustix::fs::mkdirat(&cur, "deep", Mode::from_raw_mode(0o755)).unwrap();
         cur = rustix::fs::openat(
             &cur,
@@ -890,7 +881,7 @@ fn remove_all_100000_entries() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
     let layout = Layout::new_fast();
-    let big = open_dir(&layout.root_path());
+    let big = open_dir(layout.root_path());
     rustix::fs::mkdirat(&big, "big", Mode::from_raw_mode(0o755)).unwrap();
     let big =
         rustix::fs::openat(&big, "big", OFlags::PATH | OFlags::DIRECTORY, Mode::empty()).unwrap();

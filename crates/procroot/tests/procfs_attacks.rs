@@ -208,12 +208,7 @@ fn mount_on_entry(src: &Path, dir: &str, name: &str) -> Result<(), Errno> {
         OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
     )
     .expect("open_tree of the attacker's file");
-    let dirfd = rustix::fs::open(
-        dir,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        rustix::fs::Mode::empty(),
-    )
-    .unwrap_or_else(|e| panic!("open {dir}: {e}"));
+    let dirfd = procroot_testutil::open_dir(dir);
     rustix::mount::move_mount(
         &tree,
         "",

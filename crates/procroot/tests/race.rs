@@ -37,7 +37,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use procroot::{Backend, OFlags, Policy, Root};
-use procroot_testutil::{fd_identity, identity};
+use procroot_testutil::{fd_identity, identity, open_dir};
 use rustix::fs::Mode;
 use rustix::io::Errno;
 
@@ -340,8 +340,8 @@ fn attack(
         })
         .collect();
 
-    let root_dir = open_dir(&layout.top().join("root/a"));
-    let outside_dir = open_dir(&layout.top().join("outside"));
+    let root_dir = open_dir(layout.top().join("root/a"));
+    let outside_dir = open_dir(layout.top().join("outside"));
     let attacker = Attacker::spawn(&root_dir, "b", &outside_dir, "x");
 
     let mut tally = Tally {
@@ -390,15 +390,6 @@ fn attack(
         tally.escapes.len()
     );
     (tally, swaps)
-}
-
-fn open_dir(path: &Path) -> OwnedFd {
-    rustix::fs::open(
-        path,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .expect("open dir")
 }
 
 /// Runs the attack against `Root` with the given policy and backend, and asserts no escapes.
@@ -483,7 +474,7 @@ fn rename_exchange_beneath_kernel() {
 #[test]
 fn rename_exchange_naive_openat_control() {
     let layout = Layout::new();
-    let root_fd = open_dir(&layout.root());
+    let root_fd = open_dir(layout.root());
     let probes: Vec<Probe> = PROBES
         .iter()
         .copied()

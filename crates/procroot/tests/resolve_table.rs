@@ -1020,12 +1020,7 @@ fn selftest_no_xdev_and_magiclinks() {
             &selftest_xdev_allowed_rows(),
         );
         let mnt_dir = root_dir.join("mnt");
-        let mnt_fd = rustix::fs::open(
-            &mnt_dir,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            rustix::fs::Mode::empty(),
-        )
-        .expect("open mnt");
+        let mnt_fd = procroot_testutil::open_dir(&mnt_dir);
         let mnt_root = Root::from_fd(mnt_fd).expect("Root::from_fd(mnt)");
         c.table(
             "selftest mount as root",

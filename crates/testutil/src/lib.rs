@@ -273,6 +273,18 @@ pub fn fd_identity(fd: impl std::os::fd::AsFd) -> (u64, u64) {
     (st.st_dev, st.st_ino)
 }
 
+/// `open(path, O_PATH|O_DIRECTORY|O_CLOEXEC)`, panicking with the path on failure: the fd of a
+/// test's or benchmark's directory, for raw `*at` syscalls and `Root::from_fd`.
+pub fn open_dir(path: impl AsRef<Path>) -> std::os::fd::OwnedFd {
+    let path = path.as_ref();
+    rustix::fs::open(
+        path,
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .unwrap_or_else(|e| panic!("open {}: {e}", path.display()))
+}
+
 /// Interleaved A/B timing for benchmarks whose targets are ratios.
 ///
 /// Each round runs one batch of every column back to back (in forward order on even rounds,
