@@ -28,6 +28,10 @@
 //!
 //! Each policy × backend runs [`CI_ITERATIONS`] resolutions, alternating `resolve` and
 //! `resolve_parent` (the except-last walk); `PROCROOT_RACE_LONG=1` runs [`LONG_ITERATIONS`].
+//!
+//! `kernel_backend_survives_rename_churn` checks the other side of the kernel's protection: the
+//! `EAGAIN` that `openat2` gives when a `..` lookup overlaps a rename must not become a failure
+//! under heavy rename churn.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::CString;
@@ -504,4 +508,77 @@ fn rename_exchange_naive_openat_control() {
     if let Some(example) = tally.escapes.first() {
         println!("naive openat escaped, for example: {example}");
     }
+}
+
+/// Rename churn anywhere on the system makes `openat2` fail with `EAGAIN` when a lookup that
+/// crosses `..` overlaps a rename (the kernel checks a global rename sequence count), and a long
+/// lookup on a host that renames flat out may never fit between two renames. The library
+/// retries, then lets the emulated walker answer. So even with [`Backend::Kernel`] forced, every
+/// resolution must succeed on the right file, and some must have been answered by the fallback,
+/// or the churn did not exercise it.
+#[test]
+fn kernel_backend_survives_rename_churn() {
+    const LINKS: usize = 30;
+    // At least this many resolutions, and then until this many fallbacks were seen (or the time
+    // is up): how often a lookup loses to the renamer depends on the machine's scheduling.
+    const MIN_RESOLUTIONS: usize = 5_000;
+    const ENOUGH_FALLBACKS: usize = 20;
+    const TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+    // l0 -> d/../l1 -> ... -> d/../l30 -> d/f: 31 links, each with a `..`.
+    let mut spec = String::from("dir d\nfile d/f target\n");
+    for i in 0..LINKS {
+        spec.push_str(&format!("symlink l{i} d/../l{}\n", i + 1));
+    }
+    spec.push_str(&format!("symlink l{LINKS} d/f\n"));
+    let tree = procroot_testutil::Tree::new(&spec);
+    let want = identity(tree.path().join("d/f"));
+    let root = Root::open(tree.path())
+        .expect("open root")
+        .with_backend(Backend::Kernel);
+
+    let churn = tempfile::tempdir().expect("tempdir");
+    std::fs::write(churn.path().join("a"), b"").expect("create churn file");
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (mut fallbacks, mut renames, mut resolutions) = (0usize, 0u64, 0usize);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        let renamer = s.spawn(|| {
+            let (a, b) = (churn.path().join("a"), churn.path().join("b"));
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                std::fs::rename(&a, &b).expect("rename a b");
+                std::fs::rename(&b, &a).expect("rename b a");
+                n += 2;
+            }
+            n
+        });
+        while resolutions < MIN_RESOLUTIONS
+            || (fallbacks < ENOUGH_FALLBACKS && start.elapsed() < TIME_LIMIT)
+        {
+            let i = resolutions;
+            resolutions += 1;
+            let handle = root
+                .resolve("l0")
+                .unwrap_or_else(|e| panic!("resolution {i} under rename churn failed: {e}"));
+            assert_eq!(
+                fd_identity(&handle),
+                want,
+                "resolution {i} opened the wrong file"
+            );
+            if handle.backend() == procroot::BackendUsed::Emulated {
+                fallbacks += 1;
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        renames = renamer.join().expect("renamer thread");
+    });
+    println!(
+        "{resolutions} resolutions under {renames} renames: {fallbacks} answered by the \
+         emulated walker after openat2 kept failing with EAGAIN"
+    );
+    assert!(
+        fallbacks > 0,
+        "openat2 never gave up with EAGAIN under {renames} renames, so the fallback was not \
+         exercised; the test needs more churn on this machine"
+    );
 }

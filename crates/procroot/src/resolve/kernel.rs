@@ -5,7 +5,10 @@
 //!
 //! - `EAGAIN`: with `..` in the path, the kernel aborts a lookup that raced with a rename or a
 //!   mount anywhere on the system, rather than risk a wrong answer. We retry a bounded number of
-//!   times and then report `EAGAIN`.
+//!   times and then let the emulated walker answer: it needs no system-wide sequence count, so
+//!   a host that renames or mounts flat out (our own race tests do; so can a busy container
+//!   host) cannot starve it, where a long lookup through `openat2` may never finish between
+//!   two renames.
 //! - [`Policy::InRootStrict`] has no kernel flag. We ask for `RESOLVE_BENEATH`: if that
 //!   succeeds, the walk met no absolute symlink and no escape, so the strict answer is the same.
 //!   If it fails with `EXDEV`, the cause may be an absolute symlink (allowed by the strict
@@ -24,8 +27,10 @@ use super::options::{Policy, ResolveFlags, ResolveOptions, Trailing};
 use super::path::split_last;
 use crate::sys::features;
 
-/// How many times an `EAGAIN` from `openat2` is retried before it is reported.
-pub(crate) const EAGAIN_RETRIES: usize = 128;
+/// How many times an `openat2` that failed with `EAGAIN` is tried again before the emulated
+/// walker takes over. Under light churn one retry almost always succeeds; under heavy churn
+/// more retries only waste time, since a lookup that spans several renames fails every time.
+pub(crate) const EAGAIN_RETRIES: usize = 16;
 
 /// What the kernel backend concluded.
 pub(crate) enum Outcome {
@@ -86,7 +91,7 @@ pub(crate) fn resolve(
     }
 
     let mut result = Err(Errno::AGAIN);
-    for _ in 0..EAGAIN_RETRIES {
+    for _ in 0..=EAGAIN_RETRIES {
         result = rustix::fs::openat2(root, path, oflags, Mode::empty(), how);
         if !matches!(result, Err(Errno::AGAIN)) {
             break;
@@ -100,6 +105,7 @@ pub(crate) fn resolve(
             Outcome::Unavailable
         }
         Err(Errno::XDEV) if opts.policy == Policy::InRootStrict => Outcome::NeedsEmulation,
+        Err(Errno::AGAIN) => Outcome::NeedsEmulation,
         // A lookup that the kernel restarts (a mount or unmount anywhere on the system during an
         // RCU walk) can report ELOOP on a path that needs fewer than 40 symlinks: the restart
         // keeps counting where the first try stopped. Our differential tests see this under

@@ -13,6 +13,12 @@
 //! 3. for [`Policy::InRootStrict`], an `EXDEV` from the kernel is re-examined by the emulated
 //!    walker, the only one that can tell an absolute symlink from an escape.
 //!
+//! The emulated walker also has the last word, whatever the backend asked for, on the kernel
+//! answers that depend on what the rest of the system is doing: `EAGAIN` that persists through
+//! the retries (a rename or mount somewhere during every attempt) and `ELOOP` (which a restarted
+//! lookup can report early). A handle says which backend answered
+//! ([`crate::Handle::backend`]).
+//!
 //! This layer does no I/O outside the root fd it is given.
 
 #![forbid(unsafe_code)]
