@@ -154,6 +154,9 @@ const REPLACES: usize = 3;
 struct Attacker {
     pid: libc::pid_t,
     shared: *mut libc::c_void,
+    /// Whether some of its actions are replacements (`rmdir` + `symlink`), which must then be
+    /// seen to happen at least once for the run to count.
+    replacing: bool,
 }
 
 const SHARED_LEN: usize = 4096;
@@ -240,7 +243,12 @@ impl Attacker {
                 }
             }
         }
-        Attacker { pid, shared }
+        let replacing = pairs.iter().any(|(replace, _, _)| *replace);
+        Attacker {
+            pid,
+            shared,
+            replacing,
+        }
     }
 
     fn word(&self, i: usize) -> &AtomicU64 {
@@ -317,6 +325,7 @@ fn finish(
 ) {
     let swaps = attacker.swaps();
     let replaces = attacker.word(REPLACES).load(Ordering::Relaxed);
+    let replacing = attacker.replacing;
     drop(attacker);
     let after = layout.snapshot();
     println!(
@@ -338,6 +347,19 @@ fn finish(
         swaps >= MIN_SWAPS,
         "{label}: the attacker only swapped {swaps} times"
     );
+    // A run in which every operation failed proves nothing about the operation under attack:
+    // it may have been refused before it did anything.
+    assert!(
+        tally.ok > 0,
+        "{label}: no operation succeeded in {n} iterations (errors {:?})",
+        tally.errors
+    );
+    if replacing {
+        assert!(
+            replaces > 0,
+            "{label}: the attacker never managed an rmdir+symlink replacement"
+        );
+    }
 }
 
 /// 1. The attacker swaps a directory `mkdir_all` is creating (`w/p/q`) with a symlink to the
