@@ -160,10 +160,11 @@ pub fn mknod(args: &MknodArgs) -> Result<ExitCode, Failure> {
             format!("a device ({kind}) needs MAJOR and MINOR numbers"),
         ),
     };
-    let root = open_root(&args.root)?;
     let fail = |e: procroot::Error| Failure::new("mknod", &args.path, &e);
-    // The kind's type is inferred from `Root::mknod`.
+    // Parsed (and device numbers range-checked, EINVAL) before the root is even opened. The
+    // kind's type is inferred from `Root::mknod`.
     let kind = spec.parse().map_err(fail)?;
+    let root = open_root(&args.root)?;
     root.mknod(&args.path, kind, args.mode).map_err(fail)?;
     let mut obj = done("mknod", &args.path);
     obj.insert("node".into(), kind.to_string().into());

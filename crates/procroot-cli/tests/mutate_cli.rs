@@ -348,15 +348,44 @@ fn mknod_fifo_and_devices() {
     in_tree(&tree, &["mknod", "/x", "p", "1", "3"]).usage_error("FIFO");
     in_tree(&tree, &["mknod", "/x", "c"]).usage_error("MAJOR");
     in_tree(&tree, &["mknod", "/x", "z"]).usage_error("possible values");
-    if procroot_testutil::is_privileged() {
-        let run = in_tree(&tree, &["mknod", "--json", "/null", "c", "1", "3"]);
-        assert_eq!(
-            run.success().json(),
-            json!({"op": "mknod", "path": "/null", "node": "c:1:3"})
-        );
-        let md = fs::symlink_metadata(tree.join("null")).unwrap();
-        assert!(md.file_type().is_char_device());
-        assert_eq!(md.rdev(), rustix_makedev(1, 3));
+}
+
+#[test]
+fn mknod_devices_and_their_number_limits() {
+    if !procroot_testutil::require_privilege("CAP_MKNOD to make device nodes") {
+        return;
+    }
+    let (tree, _) = fixture();
+    let run = in_tree(&tree, &["mknod", "--json", "/null", "c", "1", "3"]);
+    assert_eq!(
+        run.success().json(),
+        json!({"op": "mknod", "path": "/null", "node": "c:1:3"})
+    );
+    let md = fs::symlink_metadata(tree.join("null")).unwrap();
+    assert!(md.file_type().is_char_device());
+    assert_eq!(md.rdev(), rustix_makedev(1, 3));
+    // The largest numbers the kernel stores (12-bit major, 20-bit minor) work...
+    for (name, kind, major, minor) in [("maj", "c", 4095, 0), ("min", "b", 8, 1_048_575)] {
+        in_tree(
+            &tree,
+            &["mknod", name, kind, &major.to_string(), &minor.to_string()],
+        )
+        .success();
+        let md = fs::symlink_metadata(tree.join(name)).unwrap();
+        assert_eq!(md.rdev(), rustix_makedev(major, minor), "{name}");
+    }
+    // ...one more is EINVAL, before anything is made: the kernel would silently keep only the
+    // low bits (`b 8 1048576` made the whole disk 8:0, `c 1 1048579` made /dev/null).
+    for (kind, major, minor) in [
+        ("c", "4096", "0"),
+        ("b", "8", "1048576"),
+        ("c", "1", "1048579"),
+    ] {
+        in_tree(&tree, &["mknod", "/bad", kind, major, minor]).failure(&format!(
+            "procroot: mknod /bad: device {major}:{minor} is out of range (major at most 4095, \
+             minor at most 1048575): the kernel would silently make a different device (EINVAL)"
+        ));
+        assert!(!tree.join("bad").exists(), "{kind} {major} {minor}");
     }
 }
 
@@ -398,8 +427,12 @@ fn chown_numeric_ids() {
     let (tree, _) = fixture();
     tree.write("data/f", b"x");
     tree.symlink("f", "data/l");
-    if !procroot_testutil::is_privileged() {
-        eprintln!("SKIPPED: chown to other ids needs root");
+    in_tree(&tree, &["chown", "1", "/nope"])
+        .failure("procroot: chown /nope: No such file or directory (ENOENT)");
+    for bad in ["root", "1:", ":", "1:x"] {
+        in_tree(&tree, &["chown", bad, "/data/f"]).usage_error("UID");
+    }
+    if !procroot_testutil::require_privilege("chown to other ids (CAP_CHOWN)") {
         return;
     }
     let run = in_tree(&tree, &["chown", "--json", "1234:567", "/data/f"]);
@@ -419,11 +452,6 @@ fn chown_numeric_ids() {
     in_tree(&tree, &["chown", "--nofollow", "42", "/data/l"]).success();
     assert_eq!(fs::symlink_metadata(tree.join("data/l")).unwrap().uid(), 42);
     assert_eq!(fs::metadata(tree.join("data/f")).unwrap().uid(), 1234);
-    in_tree(&tree, &["chown", "1", "/nope"])
-        .failure("procroot: chown /nope: No such file or directory (ENOENT)");
-    for bad in ["root", "1:", ":", "1:x"] {
-        in_tree(&tree, &["chown", bad, "/data/f"]).usage_error("UID");
-    }
 }
 
 // ---- touch ------------------------------------------------------------------------------
