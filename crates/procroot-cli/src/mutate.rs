@@ -85,6 +85,13 @@ pub fn mkdir(args: &MkdirArgs) -> Result<ExitCode, Failure> {
         let fail = |e: procroot::Error| Failure::new("mkdir", path, &e);
         if args.parents {
             let handle = root.mkdir_all(path, args.mode).map_err(fail)?;
+            if !args.root.json {
+                // Text output is silent: nothing to look up.
+                return Ok(None);
+            }
+            // The path comes from the handle, which knows it when mkdir_all created anything:
+            // never a second lookup by name, which a rename of the new tree right after its
+            // creation would make fail although everything was created.
             let resolved = handle.path_in_root().map_err(fail)?;
             Ok(Some(done("mkdir", resolved)))
         } else {

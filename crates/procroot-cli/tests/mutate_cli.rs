@@ -198,6 +198,92 @@ fn mkdir_parents_reports_the_resolved_path() {
     assert!(names(outside.path()).is_empty());
 }
 
+/// `mkdir -p` prints from the handle `mkdir_all` returned; it never looks the path up again by
+/// name. It used to: a rename of the new tree right after its creation made it exit 1 (ENOENT)
+/// although every directory had been created.
+#[test]
+fn mkdir_p_succeeds_when_the_new_tree_is_renamed_at_once() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    const ROUNDS: usize = 24;
+    let tree = Tree::new("dir base");
+    let base = tree.join("base");
+    let round = AtomicUsize::new(usize::MAX);
+    let stop = AtomicBool::new(false);
+    let renamed = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        // Stops the renamer however this scope ends, a failed assertion included.
+        let _stop = StopOnDrop(&stop);
+        s.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                let i = round.load(Ordering::Relaxed);
+                if i == usize::MAX
+                    || fs::rename(base.join(format!("r{i}")), base.join(format!("x{i}"))).is_err()
+                {
+                    std::thread::yield_now();
+                } else {
+                    renamed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+        for i in 0..ROUNDS {
+            round.store(i, Ordering::Relaxed);
+            let path = format!("/base/r{i}/a/b/c");
+            let backend = ["auto", "kernel", "emulated"][i % 3];
+            let mut args = vec!["mkdir", "-p", "--backend", backend, &path];
+            if i % 2 == 0 {
+                args.push("--json");
+            }
+            let run = in_tree(&tree, &args);
+            round.store(usize::MAX, Ordering::Relaxed);
+            let made = ["r", "x"]
+                .iter()
+                .any(|p| base.join(format!("{p}{i}/a/b/c")).is_dir());
+            assert!(made, "round {i}: the tree was not created: {run:?}");
+            run.success();
+            if i % 2 == 0 {
+                assert_eq!(
+                    run.json(),
+                    json!({"op": "mkdir", "path": path}),
+                    "round {i}"
+                );
+            }
+        }
+    });
+    // The renamer must have raced: on the old code nearly every round failed.
+    assert!(renamed.load(Ordering::Relaxed) > 0, "the renamer never won");
+}
+
+/// Sets a stop flag when dropped.
+struct StopOnDrop<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// The new name is checked before the parent is looked up, and `mkdir -p`'s errnos for what is
+/// in the way are libpathrs's.
+#[test]
+fn mkdir_names_and_errnos() {
+    let (tree, _) = fixture();
+    for path in ["/nope/x/.", "/nope/x/..", "/data/.", "/nope/./"] {
+        let run = in_tree(&tree, &["mkdir", path]);
+        assert_eq!(run.code, 1, "{run:?}");
+        assert!(run.stderr.ends_with("(EINVAL)\n"), "{path}: {run:?}");
+    }
+    in_tree(&tree, &["mkdir", "-p", "/dangling"])
+        .failure("procroot: mkdir /dangling: a dangling symlink is in the way (its target is not created) (ENOTDIR)");
+    in_tree(&tree, &["mkdir", "-p", "/dangling/x"])
+        .failure("procroot: mkdir /dangling/x: a dangling symlink is in the way (its target is not created) (ENOTDIR)");
+    in_tree(&tree, &["mkdir", "-p", "/etc/hostname"])
+        .failure("procroot: mkdir /etc/hostname: Not a directory (ENOTDIR)");
+    tree.symlink("/etc/hostname", "filelink");
+    in_tree(&tree, &["mkdir", "-p", "/filelink"])
+        .failure("procroot: mkdir /filelink: Not a directory (ENOTDIR)");
+    assert!(!tree.join("data/missing").exists());
+}
+
 #[test]
 fn mode_operands_are_checked_by_the_parser() {
     let (tree, _) = fixture();

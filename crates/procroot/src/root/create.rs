@@ -164,9 +164,10 @@ impl Root {
     ///   out of a directory we just created, which the kernel's `mkdir -p` semantics cannot
     ///   express race-free. `.` there is skipped.
     /// - `mode` with setuid or setgid, or beyond `0o1777`, is `InvalidInput`.
-    /// - A component that exists but is not a directory gives `ENOTDIR`, or `EEXIST` if it is
-    ///   the last one; a dangling symlink gives `ENOENT` (its target is not created), as
-    ///   `mkdir(2)` would for a path through it.
+    /// - A component that exists but is not a directory, or is a symlink to one, gives
+    ///   `ENOTDIR`, the last component included; so does a dangling symlink (its target is not
+    ///   created). These are libpathrs's and filepath-securejoin's errnos, so that procroot is
+    ///   a drop-in replacement (`mkdir -p` of coreutils would say `EEXIST` and `ENOENT`).
     ///
     /// **Nothing half-created:** if a later component fails, every directory this call created
     /// is removed again, deepest first, provided it is still empty and still the same directory
@@ -174,8 +175,13 @@ impl Root {
     /// callers are left alone, and so is one of ours that someone else has meanwhile put
     /// something in (removing it would destroy their work).
     ///
+    /// When this call created anything, the handle's [`Handle::path_in_root`] is already known
+    /// (the existing part's path plus the names created): it is the path at creation time and
+    /// never needs a second lookup by name, which a concurrent rename could make fail.
+    ///
     /// Cost: one resolution when the directory exists. Otherwise about `2 log2(n)` resolutions
-    /// of prefixes (to find where the missing part starts) plus one `mkdirat` and one `openat`
+    /// of prefixes (to find where the missing part starts), with the kernel backend one
+    /// userspace re-walk of the existing part (for the path), plus one `mkdirat` and one `openat`
     /// per missing component, whose fds are held until the call returns (to undo, and as
     /// parents; at most one per component of a `PATH_MAX` path).
     pub fn mkdir_all(&self, path: impl AsRef<Path>, mode: u32) -> Result<Handle> {
@@ -192,7 +198,7 @@ impl Root {
             Ok(handle) => {
                 return match handle.file_type().map_err(fail)? {
                     FileType::Dir => Ok(handle),
-                    _ => Err(fail(Error::from_errno(Errno::EXIST))),
+                    _ => Err(fail(Error::from_errno(Errno::NOTDIR))),
                 };
             }
             Err(e) if e.errno() == Errno::NOENT => {}
@@ -258,32 +264,73 @@ impl Root {
         }
         let xdev = self.opts.flags.contains(ResolveFlags::NO_XDEV);
         let backend = base.backend;
+        // The in-root path of what we return is built as we go: the base's path plus the names
+        // we step into. It is taken now, before anything is created, so that a rename of the
+        // new tree right after creation cannot make the caller's `path_in_root` (a second
+        // resolution, by name) fail although everything was created. The emulated walker
+        // reported the base's path; for the kernel's, this is one identity-checked re-walk of
+        // the part that already existed. If that fails (the existing part keeps changing), the
+        // handle computes its path lazily, as any handle does.
+        let base = Handle::new(
+            base,
+            &self.fd,
+            prefix_path(bytes, &comps, lo).as_os_str().as_bytes(),
+            &self.opts,
+            Trailing::Follow,
+        );
+        let mut known: Option<Vec<u8>> = base
+            .path_in_root()
+            .ok()
+            .map(|p| p.as_os_str().as_bytes().to_vec());
 
         // Every directory fd along the way, and the name of each one this call created (to
         // undo on failure). The fds are held anyway as parents; identities for the undo are
         // taken only if it happens, keeping the success path at mkdirat + openat per component.
-        let mut chain: Vec<(OwnedFd, Option<OsString>)> = vec![(base.fd, None)];
+        let mut chain: Vec<(OwnedFd, Option<OsString>)> = vec![(base.into_fd(), None)];
         let names: Vec<usize> = (0..rest.len())
             .filter(|&i| &bytes[rest[i].0..rest[i].1] != b".")
             .collect();
-        for (pos, &i) in names.iter().enumerate() {
+        for &i in &names {
             let name = OsStr::from_bytes(&bytes[rest[i].0..rest[i].1]);
-            let last = pos + 1 == names.len();
             let cur = &chain.last().expect("the base").0;
             let outcome = match self.mkdir_step(cur, name, mode, xdev) {
-                Ok(Step::Dir { fd, created: ours }) => Ok((fd, ours.then(|| name.to_os_string()))),
+                Ok(Step::Dir { fd, created: ours }) => {
+                    if let Some(path) = &mut known {
+                        if path.last() != Some(&b'/') {
+                            path.push(b'/');
+                        }
+                        path.extend_from_slice(name.as_bytes());
+                    }
+                    Ok((fd, ours.then(|| name.to_os_string())))
+                }
                 Ok(Step::NotDir(ft)) => {
                     // Someone else's non-directory. A symlink is followed the safe way: the
                     // path so far, through the resolver.
+                    // A symlink to a non-directory, a dangling one (ENOENT from the
+                    // resolver) and any other non-directory are all ENOTDIR, as in libpathrs.
                     if ft == FileType::Symlink {
                         let upto = prefix_path(bytes, &comps, lo + i + 1);
-                        self.resolve(upto).and_then(|h| match h.file_type()? {
-                            FileType::Dir => Ok((h.into_fd(), None)),
-                            _ if last => Err(Error::from_errno(Errno::EXIST)),
-                            _ => Err(Error::from_errno(Errno::NOTDIR)),
-                        })
-                    } else if last {
-                        Err(Error::from_errno(Errno::EXIST))
+                        match self.resolve(upto) {
+                            Ok(h) => match h.file_type() {
+                                Ok(FileType::Dir) => {
+                                    // Someone else's symlink: its target's path, if the
+                                    // handle can tell.
+                                    known = h
+                                        .path_in_root()
+                                        .ok()
+                                        .map(|p| p.as_os_str().as_bytes().to_vec());
+                                    Ok((h.into_fd(), None))
+                                }
+                                Ok(_) => Err(Error::from_errno(Errno::NOTDIR)),
+                                Err(e) => Err(e),
+                            },
+                            Err(e) if e.errno() == Errno::NOENT => Err(Error::with_detail(
+                                ErrorKind::Os,
+                                Errno::NOTDIR,
+                                "a dangling symlink is in the way (its target is not created)",
+                            )),
+                            Err(e) => Err(e),
+                        }
                     } else {
                         Err(Error::from_errno(Errno::NOTDIR))
                     }
@@ -302,7 +349,7 @@ impl Root {
         drop(chain);
         let resolved = Resolved {
             fd: cur,
-            path: None,
+            path: known,
             last: None,
             backend,
         };

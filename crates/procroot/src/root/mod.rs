@@ -214,7 +214,9 @@ impl Root {
     /// The parent is resolved with the root's options and must exist. The name is the last
     /// component as given, never looked up (so never followed). A path whose last component is
     /// not a name (`.`, `..`, `/`, empty) is `InvalidInput`: there is nothing to create or
-    /// remove there. Errors carry `op` and `path` as context.
+    /// remove there. That is decided from the path alone, before the parent is looked up, so
+    /// `missing/.` is `EINVAL` like `existing/.`, not `ENOENT`. Errors carry `op` and `path` as
+    /// context.
     pub(crate) fn parent_and_name(
         &self,
         op: &'static str,
@@ -227,20 +229,29 @@ impl Root {
                 path,
             ));
         }
-        let (parent, name) = self
-            .resolve_parent(path)
-            .map_err(|e| self.annotate(e, op, path))?;
-        match name {
-            Some(name) => Ok((parent, name)),
-            None => Err(self.annotate(
+        let no_name = || {
+            self.annotate(
                 Error::invalid_input(
                     Errno::INVAL,
                     "the path must end in a name, not `.`, `..` or `/`",
                 ),
                 op,
                 path,
-            )),
+            )
+        };
+        let trimmed = path.as_os_str().as_bytes();
+        let trimmed = &trimmed[..trimmed
+            .iter()
+            .rposition(|&b| b != b'/')
+            .map_or(0, |i| i + 1)];
+        let last = trimmed.rsplit(|&b| b == b'/').next().unwrap_or_default();
+        if last.is_empty() || last == b"." || last == b".." {
+            return Err(no_name());
         }
+        let (parent, name) = self
+            .resolve_parent(path)
+            .map_err(|e| self.annotate(e, op, path))?;
+        name.map(|name| (parent, name)).ok_or_else(no_name)
     }
 
     /// Adds `op`, `path` and this root to an error.
