@@ -414,6 +414,11 @@ pub struct CatArgs {
     /// Refuse a PATH whose last component is a symlink, with ELOOP (O_NOFOLLOW).
     #[arg(long)]
     pub nofollow: bool,
+    /// Also open FIFOs, sockets and device nodes (refused by default, ENXIO: a FIFO would
+    /// block, a device node would reach the host's device). A FIFO is opened without
+    /// blocking.
+    #[arg(long)]
+    pub special_files: bool,
     /// Which root, and how to resolve in it.
     #[command(flatten)]
     pub root: RootOpts,
@@ -615,6 +620,10 @@ pub struct TouchArgs {
     /// Set a trailing symlink's own times, not its target's.
     #[arg(long)]
     pub nofollow: bool,
+    /// Also touch FIFOs, sockets and device nodes (refused by default, ENXIO). Their times are
+    /// set without opening them.
+    #[arg(long)]
+    pub special_files: bool,
     /// Which root, and how to resolve in it.
     #[command(flatten)]
     pub root: RootOpts,
@@ -632,6 +641,11 @@ pub struct WriteArgs {
     /// The new file's permission bits, in octal.
     #[arg(long, value_name = "MODE", value_parser = parse_mode)]
     pub mode: Option<u32>,
+    /// With --append, also write to an existing FIFO, socket or device node (refused by
+    /// default, ENXIO: a FIFO would block, a device node would reach the host's device). A
+    /// FIFO is opened without blocking (ENXIO while nothing reads it).
+    #[arg(long)]
+    pub special_files: bool,
     /// Which root, and how to resolve in it.
     #[command(flatten)]
     pub root: RootOpts,

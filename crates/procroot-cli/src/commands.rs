@@ -7,7 +7,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use procroot::{BackendUsed, FileType, Handle, OFlags, Root};
+use procroot::{BackendUsed, FileType, Handle, OFlags, Root, SpecialFiles};
 use serde_json::{Map, Value};
 
 use crate::cli::{CatArgs, LsArgs, ReadlinkArgs, ResolveArgs, RootOpts, StatArgs};
@@ -19,6 +19,15 @@ const CAT_BUFFER: usize = 128 * 1024;
 /// Opens the root chosen by `opts`.
 fn open_root(opts: &RootOpts) -> Result<Root, Failure> {
     opts.open().map_err(|e| Failure::from_library(&e))
+}
+
+/// `--special-files` as the library's setting.
+pub(crate) fn special_files(allow: bool) -> SpecialFiles {
+    if allow {
+        SpecialFiles::Allow
+    } else {
+        SpecialFiles::Refuse
+    }
 }
 
 /// Resolves `path` as a handle, following a trailing symlink unless `nofollow`.
@@ -103,7 +112,9 @@ fn resolve_except_last(root: &Root, path: &Path, want_type: bool) -> procroot::R
 
 /// `procroot cat`.
 pub fn cat(args: &CatArgs) -> Result<ExitCode, Failure> {
-    let root = open_root(&args.root)?;
+    // Each PATH is looked at through O_PATH before it is opened: a FIFO or device node is
+    // refused (ENXIO) unless --special-files, and then opened without blocking.
+    let root = open_root(&args.root)?.with_special_files(special_files(args.special_files));
     let mut flags = OFlags::RDONLY | OFlags::NOCTTY;
     if args.nofollow {
         flags |= OFlags::NOFOLLOW;

@@ -210,39 +210,81 @@ pub fn chown(args: &ChownArgs) -> Result<ExitCode, Failure> {
 /// `procroot touch`.
 pub fn touch(args: &TouchArgs) -> Result<ExitCode, Failure> {
     let root = open_root(&args.root)?;
+    let special = crate::commands::special_files(args.special_files);
     for_each_path(&args.paths, args.root.json, |path| {
-        let fail = |e: procroot::Error| Failure::new("touch", path, &e);
-        let now = SystemTime::now();
-        let set = if args.nofollow {
-            root.set_times_nofollow(path, Some(now), Some(now))
-        } else {
-            root.set_times(path, Some(now), Some(now))
-        };
-        match set {
-            Ok(()) => {}
-            Err(e) if e.errno() == Errno::NOENT => {
-                // Missing: create it. The new name is never followed, so a dangling symlink
-                // is ELOOP here rather than a file created wherever it points.
-                let file = root
-                    .create_file(path, OFlags::RDONLY, CREATE_MODE)
-                    .map_err(fail)?;
-                // It may have appeared meanwhile; set the times on what was opened.
-                file.set_times(
-                    std::fs::FileTimes::new()
-                        .set_accessed(now)
-                        .set_modified(now),
-                )
-                .map_err(|e| fail(e.into()))?;
-            }
-            Err(e) => return Err(fail(e)),
-        }
+        touch_one(&root, path, args.nofollow, special)
+            .map_err(|e| Failure::new("touch", path, &e))?;
         Ok(Some(done("touch", path)))
     })
 }
 
+/// How often `touch` goes round when the name keeps appearing and disappearing under it.
+const TOUCH_RETRIES: usize = 16;
+
+/// Sets `path`'s times to now, creating it if missing, and never opening anything that exists:
+/// an existing entry's times are set through its `O_PATH` handle (after its type is checked
+/// against `special`), and a missing one is created with `O_EXCL`. If something appears at the
+/// name between the two (a FIFO, say), we go round again and find it, rather than open it: a
+/// plain `open(O_CREAT)` there would block on the FIFO forever.
+fn touch_one(
+    root: &Root,
+    path: &Path,
+    nofollow: bool,
+    special: procroot::SpecialFiles,
+) -> procroot::Result<()> {
+    let now = SystemTime::now();
+    for _ in 0..TOUCH_RETRIES {
+        let found = if nofollow {
+            root.resolve_nofollow(path)
+        } else {
+            root.resolve(path)
+        };
+        match found {
+            Ok(handle) => {
+                special.check(handle.file_type()?)?;
+                return handle.set_times(Some(now), Some(now));
+            }
+            Err(e) if e.errno() == Errno::NOENT => {}
+            Err(e) => return Err(e),
+        }
+        match root.create_file(path, OFlags::RDONLY | OFlags::EXCL, CREATE_MODE) {
+            Ok(file) => {
+                let times = std::fs::FileTimes::new()
+                    .set_accessed(now)
+                    .set_modified(now);
+                return file.set_times(times).map_err(|e| {
+                    procroot::Error::from_errno(Errno::from_io_error(&e).unwrap_or(Errno::IO))
+                });
+            }
+            Err(e) if e.errno() == Errno::EXIST => {
+                // Something appeared, or a dangling symlink is there: it is never followed to
+                // create its target (ELOOP, as open(O_CREAT | O_NOFOLLOW) says).
+                let dangling = !nofollow
+                    && root
+                        .resolve_nofollow(path)
+                        .and_then(|h| h.file_type())
+                        .is_ok_and(|t| t == FileType::Symlink)
+                    && root.resolve(path).is_err_and(|e| e.errno() == Errno::NOENT);
+                if dangling {
+                    return Err(procroot::Error::from_errno(Errno::LOOP));
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(procroot::Error::with_detail(
+        procroot::ErrorKind::Os,
+        Errno::AGAIN,
+        "something kept appearing and disappearing at the name",
+    ))
+}
+
 /// `procroot write`.
 pub fn write(args: &WriteArgs) -> Result<ExitCode, Failure> {
-    let root = open_root(&args.root)?;
+    // --append opens an existing PATH through O_PATH after checking its type: a FIFO or device
+    // node is refused (ENXIO) unless --special-files, and then opened without blocking.
+    let root = open_root(&args.root)?
+        .with_special_files(crate::commands::special_files(args.special_files));
     let path = &args.path;
     let fail = |e: procroot::Error| Failure::new("write", path, &e);
     let stdin = io::stdin().lock();

@@ -653,6 +653,256 @@ fn write_append() {
     assert!(!tree.join("data/missing").exists());
 }
 
+// ---- special files (cat, write --append, touch) ------------------------------------------
+
+/// How long a command may take before it counts as hung: far longer than any of these takes on a
+/// loaded machine.
+const HANG: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// [`run_in`] with a deadline: a command still running after [`HANG`] is killed and the test
+/// fails (on the old code `cat` and `write --append` of a FIFO blocked forever).
+fn run_deadline<S: AsRef<OsStr>>(tree: &Tree, args: &[S], stdin: &[u8]) -> Run {
+    let mut all: Vec<OsString> = args.iter().map(|a| a.as_ref().to_owned()).collect();
+    all.push("--root".into());
+    all.push(tree.path().into());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_procroot"))
+        .args(&all)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run procroot");
+    let mut input = child.stdin.take().expect("stdin");
+    match input.write_all(stdin) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        other => other.expect("write stdin"),
+    }
+    drop(input);
+    let start = std::time::Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if start.elapsed() > HANG {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("procroot {all:?} still running after {HANG:?}: it hung");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let out = child.wait_with_output().expect("wait");
+    Run {
+        code: out.status.code().expect("exited normally"),
+        stdout: out.stdout,
+        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
+    }
+}
+
+fn mkfifo(path: &Path) {
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o666),
+        0,
+    )
+    .unwrap();
+}
+
+/// The refusal of a special file of `type_name` at `path` by `command`.
+fn refused(command: &str, path: &str, type_name: &str) -> String {
+    format!(
+        "procroot: {command} {path}: refusing {type_name}: FIFOs, sockets and device nodes are \
+         used only when allowed (--special-files, SpecialFiles::Allow) (ENXIO)"
+    )
+}
+
+#[test]
+fn cat_and_append_refuse_a_fifo_at_once() {
+    let (tree, _) = fixture();
+    mkfifo(&tree.join("data/fifo"));
+    run_deadline(&tree, &["cat", "/data/fifo"], b"").failure(&refused(
+        "cat",
+        "/data/fifo",
+        "a FIFO",
+    ));
+    // Through a symlink too, and the other files are still written.
+    tree.symlink("/data/fifo", "fifolink");
+    let run = run_deadline(&tree, &["cat", "/fifolink", "/etc/hostname"], b"");
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(run.text(), "box");
+    assert_eq!(run.stderr, refused("cat", "/fifolink", "a FIFO") + "\n");
+    run_deadline(&tree, &["write", "--append", "/data/fifo"], b"x").failure(&refused(
+        "write",
+        "/data/fifo",
+        "a FIFO",
+    ));
+    let run = run_deadline(&tree, &["cat", "--json", "/data/fifo"], b"");
+    assert_eq!(error_of(&run.json()).0, "ENXIO");
+}
+
+#[test]
+fn special_files_opt_in() {
+    let (tree, _) = fixture();
+    let fifo = tree.join("data/fifo");
+    mkfifo(&fifo);
+    // No writer: opens at once, end of file.
+    let run = run_deadline(&tree, &["cat", "--special-files", "/data/fifo"], b"");
+    assert_eq!(run.success().text(), "");
+    // No reader: the kernel's ENXIO, at once.
+    run_deadline(
+        &tree,
+        &["write", "--append", "--special-files", "/data/fifo"],
+        b"x",
+    )
+    .failure("procroot: write /data/fifo: No such device or address (ENXIO)");
+    // With a reader, the bytes arrive.
+    let mut peer = fs::File::from(
+        rustix::fs::open(
+            &fifo,
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NONBLOCK,
+            rustix::fs::Mode::empty(),
+        )
+        .unwrap(),
+    );
+    run_deadline(
+        &tree,
+        &["write", "--append", "--special-files", "/data/fifo"],
+        b"piped",
+    )
+    .success();
+    let mut got = Vec::new();
+    std::io::Read::read_to_end(&mut peer, &mut got).unwrap();
+    assert_eq!(got, b"piped");
+    // touch sets a FIFO's times only on request, and never opens it.
+    run_deadline(&tree, &["touch", "/data/fifo"], b"").failure(&refused(
+        "touch",
+        "/data/fifo",
+        "a FIFO",
+    ));
+    filetime_of_fifo(&fifo);
+    run_deadline(&tree, &["touch", "--special-files", "/data/fifo"], b"").success();
+    assert!(fs::symlink_metadata(&fifo).unwrap().mtime() > 1_000_000);
+}
+
+/// Sets a FIFO's mtime to 1,000,000 without opening it.
+fn filetime_of_fifo(path: &Path) {
+    let t = rustix::fs::Timespec {
+        tv_sec: 1_000_000,
+        tv_nsec: 0,
+    };
+    rustix::fs::utimensat(
+        rustix::fs::CWD,
+        path,
+        &rustix::fs::Timestamps {
+            last_access: t,
+            last_modification: t,
+        },
+        rustix::fs::AtFlags::empty(),
+    )
+    .unwrap();
+}
+
+/// Device nodes planted in the root are the host's devices: `c 1 9` gave the host's urandom
+/// bytes, and `write --append` wrote to device nodes.
+#[test]
+fn device_nodes_are_refused_unless_asked_for() {
+    if !procroot_testutil::require_privilege("CAP_MKNOD to make device nodes") {
+        return;
+    }
+    let (tree, _) = fixture();
+    for (name, minor) in [("urandom", 9), ("null", 3)] {
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            tree.join(name),
+            rustix::fs::FileType::CharacterDevice,
+            rustix::fs::Mode::from_raw_mode(0o666),
+            rustix::fs::makedev(1, minor),
+        )
+        .unwrap();
+        let path = format!("/{name}");
+        let run = run_deadline(&tree, &["cat", &path], b"");
+        assert!(run.stdout.is_empty(), "{name}: {run:?}");
+        run.failure(&refused("cat", &path, "a character device"));
+        run_deadline(&tree, &["write", "--append", &path], b"x").failure(&refused(
+            "write",
+            &path,
+            "a character device",
+        ));
+        run_deadline(&tree, &["touch", &path], b"").failure(&refused(
+            "touch",
+            &path,
+            "a character device",
+        ));
+    }
+    // Asked for: read and written.
+    run_deadline(&tree, &["cat", "--special-files", "/null"], b"").success();
+    run_deadline(
+        &tree,
+        &["write", "--append", "--special-files", "/null"],
+        b"gone",
+    )
+    .success();
+    let md = fs::symlink_metadata(tree.join("null")).unwrap();
+    assert!(md.file_type().is_char_device(), "still the device node");
+}
+
+/// `touch` of a missing name while an attacker keeps creating and removing a FIFO there. It
+/// used to hang about once in 40 tries (a plain `open(O_CREAT)` met the FIFO). Now every run
+/// ends at once: the file is created, or the FIFO is refused with its type named.
+#[test]
+fn touch_never_hangs_on_a_fifo_that_appears() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    const ROUNDS: usize = 60;
+    let (tree, _) = fixture();
+    let name = tree.join("data/stamp");
+    let stop = AtomicBool::new(false);
+    let fifos = AtomicUsize::new(0);
+    let (mut created, mut refused_fifo) = (0, 0);
+    std::thread::scope(|s| {
+        let _stop = StopOnDrop(&stop);
+        s.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                if rustix::fs::mknodat(
+                    rustix::fs::CWD,
+                    &name,
+                    rustix::fs::FileType::Fifo,
+                    rustix::fs::Mode::from_raw_mode(0o666),
+                    0,
+                )
+                .is_ok()
+                {
+                    fifos.fetch_add(1, Ordering::Relaxed);
+                }
+                // Only a FIFO is removed: the file touch creates stays, and is removed below.
+                if fs::symlink_metadata(&name).is_ok_and(|m| m.file_type().is_fifo()) {
+                    let _ = fs::remove_file(&name);
+                }
+            }
+        });
+        for i in 0..ROUNDS {
+            let run = run_deadline(&tree, &["touch", "/data/stamp"], b"");
+            // A fast failure is fine when the name churns too fast to settle (EAGAIN); a
+            // hang, or any other outcome, is not.
+            let churned = "procroot: touch /data/stamp: something kept appearing and \
+                           disappearing at the name (EAGAIN)\n";
+            if run.code == 0 {
+                created += 1;
+            } else if run.stderr == refused("touch", "/data/stamp", "a FIFO") + "\n" {
+                refused_fifo += 1;
+            } else {
+                assert_eq!(run.stderr, churned, "round {i}: {run:?}");
+            }
+            if fs::symlink_metadata(&name).is_ok_and(|m| m.is_file()) {
+                let _ = fs::remove_file(&name);
+            }
+        }
+    });
+    let fifos = fifos.into_inner();
+    println!(
+        "{ROUNDS} rounds: {created} created or touched, {refused_fifo} FIFOs refused, \
+         {fifos} FIFOs made"
+    );
+    assert!(fifos > 0, "the attacker never made a FIFO");
+}
+
 // ---- cp ---------------------------------------------------------------------------------
 
 #[test]

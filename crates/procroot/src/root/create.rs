@@ -11,7 +11,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -32,6 +32,9 @@ const DIR_MODE_BITS: u32 = 0o1777;
 /// How often [`Root::mkdir_all`] retries one component when a concurrent caller makes it vanish
 /// between our `mkdirat` (`EEXIST`) and our `openat` (`ENOENT`).
 const MKDIR_RETRIES: usize = 16;
+/// How often [`Root::create_file`] retries when the name keeps appearing (`EEXIST`) and
+/// disappearing (`ENOENT`) between its exclusive create and its look at what is there.
+const CREATE_RETRIES: usize = 16;
 
 impl Root {
     /// Creates (or, without `O_EXCL`, opens) the file at `path` with `flags` and `mode`, and
@@ -43,6 +46,15 @@ impl Root {
     /// `ELOOP`, or `EEXIST` with `O_EXCL`, exactly as `open(2)` says it. (Following it would let
     /// whoever controls the root point the new file anywhere: CVE-2025-52565 created
     /// `/dev/console` through such a link.) A path ending in `/` gives `EISDIR`, as `open(2)`.
+    ///
+    /// The name is created with `O_EXCL`. If something exists there (and `flags` has no
+    /// `O_EXCL`), it is opened the way [`Root::open_file`] opens files: looked at through an
+    /// `O_PATH` fd first, then opened through that fd. A directory is `EISDIR`, a symlink
+    /// `ELOOP`, and a FIFO, socket or device node is refused with `ENXIO` unless the root
+    /// allows special files ([`Root::with_special_files`]), so a FIFO that appears at the name
+    /// cannot make this block. (Since the existing file is not opened with `O_CREAT`, the
+    /// kernel's `fs.protected_regular` and `fs.protected_fifos` checks, which apply only to
+    /// `O_CREAT` opens, do not apply to it.)
     ///
     /// With `O_TMPFILE`, `path` names a directory inside the root (resolved like
     /// [`Root::resolve`], following a trailing symlink, since nothing is created under that name)
@@ -88,48 +100,64 @@ impl Root {
         }
         let (parent, name) = self.parent_and_name(OP, path)?;
         let name = with_trailing_slash(path, name);
-        let flags = flags | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let xdev = self.opts.flags.contains(ResolveFlags::NO_XDEV);
-        if !xdev {
-            let fd = rustix::fs::openat(&parent, &name, flags, mode)
-                .map_err(|e| fail(Error::from_errno(e)))?;
-            return Ok(File::from(fd));
-        }
-        // NO_XDEV: the name may be a mount point (a bind-mounted file). An open that lands on
-        // another mount must not have side effects there, so O_TRUNC is held back until the
-        // opened file is known to be on the parent's mount. (A newly created file is always on
-        // the parent's mount.)
-        let parent_mnt = sys::mount_id(&parent).map_err(|e| fail(e.into()))?;
-        let truncate = flags.contains(OFlags::TRUNC);
-        let writable = flags.intersects(OFlags::WRONLY | OFlags::RDWR);
-        let open_flags = if truncate && !writable {
-            // O_RDONLY | O_TRUNC: there is no fd to ftruncate through, so check the name first.
-            // The window between check and open can only be used by someone able to mount in
-            // the root's namespace; the check after the open still reports it.
-            match sys::mount_info_at(&parent, &name, AtFlags::SYMLINK_NOFOLLOW) {
-                Ok(info) if info.mount_id != parent_mnt => {
-                    return Err(fail(xdev_error()));
-                }
+        self.create_or_open(&parent, &name, flags, mode)
+            .map_err(fail)
+    }
+
+    /// [`Root::create_file`] at `name` in `parent`: create it with `O_EXCL`, or, unless the
+    /// caller asked for `O_EXCL`, open what is there through an `O_PATH` handle after checking
+    /// its type (never a plain `open(O_CREAT)` by name, which would block forever on a FIFO and
+    /// open a device node with its side effects, whatever appeared at the name last).
+    fn create_or_open(
+        &self,
+        parent: &Handle,
+        name: &OsStr,
+        flags: OFlags,
+        mode: Mode,
+    ) -> Result<File> {
+        let excl = flags.contains(OFlags::EXCL);
+        let create = flags | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        for _ in 0..CREATE_RETRIES {
+            match rustix::fs::openat(parent, name, create, mode) {
+                // A new regular file: on the parent's mount, nothing to truncate.
+                Ok(fd) => return Ok(File::from(fd)),
+                Err(Errno::EXIST) if !excl => {}
+                Err(e) => return Err(e.into()),
+            }
+            // It exists. Look at it without opening it.
+            let found = match rustix::fs::openat(
+                parent,
+                name,
+                OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            ) {
+                Ok(fd) => fd,
+                // Removed again meanwhile: create it after all.
+                Err(Errno::NOENT) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            let st = rustix::fs::fstat(&found)?;
+            match FileType::from_mode(st.st_mode) {
+                // What open(O_CREAT | O_NOFOLLOW) answers for these.
+                FileType::Symlink => return Err(Error::from_errno(Errno::LOOP)),
+                FileType::Dir => return Err(Error::from_errno(Errno::ISDIR)),
                 _ => {}
             }
-            flags
-        } else {
-            flags - OFlags::TRUNC
-        };
-        let fd = rustix::fs::openat(&parent, &name, open_flags, mode)
-            .map_err(|e| fail(Error::from_errno(e)))?;
-        if sys::mount_id(&fd).map_err(|e| fail(e.into()))? != parent_mnt {
-            return Err(fail(xdev_error()));
-        }
-        let file = File::from(fd);
-        if truncate && writable {
-            let st = rustix::fs::fstat(&file).map_err(|e| fail(e.into()))?;
-            // O_TRUNC is ignored for FIFOs and devices; ftruncate would fail on them.
-            if FileType::from_mode(st.st_mode) == FileType::File {
-                rustix::fs::ftruncate(&file, 0).map_err(|e| fail(e.into()))?;
+            // NO_XDEV: the name may be a mount point (a bind-mounted file). Refused before the
+            // open, so O_TRUNC has no effect on the other mount.
+            if self.opts.flags.contains(ResolveFlags::NO_XDEV)
+                && sys::mount_id(&found)? != sys::mount_id(parent)?
+            {
+                return Err(xdev_error());
             }
+            let flags = flags - OFlags::CREATE - OFlags::EXCL;
+            return super::handle::reopen_fd(found.as_fd(), flags, self.special);
         }
-        Ok(file)
+        Err(Error::with_detail(
+            ErrorKind::Os,
+            Errno::AGAIN,
+            "the file kept appearing and disappearing while it was being created",
+        ))
     }
 
     /// Creates the directory at `path` with `mode` (`mkdirat` relative to the resolved parent).
