@@ -389,7 +389,7 @@ pub struct DoctorArgs {
 #[derive(Debug, Args)]
 pub struct ResolveArgs {
     /// The path to resolve, relative to the root (a leading `/` makes no difference).
-    #[arg(value_name = "PATH")]
+    #[arg(value_name = "PATH", value_parser = path_operand())]
     pub path: PathBuf,
     /// Do not follow PATH's last component if it is a symlink: print the symlink's own path.
     #[arg(long)]
@@ -409,7 +409,7 @@ pub struct ResolveArgs {
 #[derive(Debug, Args)]
 pub struct CatArgs {
     /// The files to write, in order.
-    #[arg(value_name = "PATH", required = true)]
+    #[arg(value_name = "PATH", value_parser = path_operand(), required = true)]
     pub paths: Vec<PathBuf>,
     /// Refuse a PATH whose last component is a symlink, with ELOOP (O_NOFOLLOW).
     #[arg(long)]
@@ -428,7 +428,7 @@ pub struct CatArgs {
 #[derive(Debug, Args)]
 pub struct LsArgs {
     /// The directory to list.
-    #[arg(value_name = "PATH", default_value = "/")]
+    #[arg(value_name = "PATH", value_parser = path_operand(), default_value = "/")]
     pub path: PathBuf,
     /// Also print each entry's type (file, dir, symlink, fifo, socket, char, block, unknown),
     /// without following symlinks.
@@ -447,7 +447,7 @@ pub struct LsArgs {
 #[derive(Debug, Args)]
 pub struct StatArgs {
     /// The file to describe.
-    #[arg(value_name = "PATH")]
+    #[arg(value_name = "PATH", value_parser = path_operand())]
     pub path: PathBuf,
     /// If PATH's last component is a symlink, describe the symlink itself (like lstat).
     #[arg(long)]
@@ -461,7 +461,7 @@ pub struct StatArgs {
 #[derive(Debug, Args)]
 pub struct ReadlinkArgs {
     /// The symlink to read.
-    #[arg(value_name = "PATH")]
+    #[arg(value_name = "PATH", value_parser = path_operand())]
     pub path: PathBuf,
     /// Accepted for symmetry with the other commands; the last component is never followed.
     #[arg(long)]
@@ -475,7 +475,7 @@ pub struct ReadlinkArgs {
 #[derive(Debug, Args)]
 pub struct MkdirArgs {
     /// The directories to create.
-    #[arg(value_name = "PATH", required = true)]
+    #[arg(value_name = "PATH", value_parser = path_operand(), required = true)]
     pub paths: Vec<PathBuf>,
     /// Create missing parents too; an existing directory is not an error.
     #[arg(short = 'p', long = "parents")]
@@ -492,7 +492,7 @@ pub struct MkdirArgs {
 #[derive(Debug, Args)]
 pub struct RmArgs {
     /// The files (with -r, also directories) to remove.
-    #[arg(value_name = "PATH", required = true)]
+    #[arg(value_name = "PATH", value_parser = path_operand(), required = true)]
     pub paths: Vec<PathBuf>,
     /// Remove directories and everything in them.
     #[arg(short = 'r', short_alias = 'R', long = "recursive")]
@@ -512,10 +512,10 @@ pub struct RmArgs {
 #[derive(Debug, Args)]
 pub struct MvArgs {
     /// The file or directory to rename.
-    #[arg(value_name = "FROM")]
+    #[arg(value_name = "FROM", value_parser = path_operand())]
     pub from: PathBuf,
     /// Its new name.
-    #[arg(value_name = "TO")]
+    #[arg(value_name = "TO", value_parser = path_operand())]
     pub to: PathBuf,
     /// Fail with EEXIST if TO exists (RENAME_NOREPLACE).
     #[arg(long, group = "rename_mode")]
@@ -535,10 +535,10 @@ pub struct MvArgs {
 #[derive(Debug, Args)]
 pub struct LnArgs {
     /// With -s, the symlink's target (stored verbatim); else the existing file inside the root.
-    #[arg(value_name = "TARGET")]
+    #[arg(value_name = "TARGET", value_parser = path_operand())]
     pub target: PathBuf,
     /// The link to create, inside the root.
-    #[arg(value_name = "LINK")]
+    #[arg(value_name = "LINK", value_parser = path_operand())]
     pub link: PathBuf,
     /// Make a symbolic link instead of a hard link.
     #[arg(short = 's', long = "symbolic")]
@@ -552,7 +552,7 @@ pub struct LnArgs {
 #[derive(Debug, Args)]
 pub struct MknodArgs {
     /// The node to create.
-    #[arg(value_name = "PATH")]
+    #[arg(value_name = "PATH", value_parser = path_operand())]
     pub path: PathBuf,
     /// p (FIFO), c (character device) or b (block device).
     #[arg(value_name = "TYPE", value_parser = ["p", "c", "u", "b"])]
@@ -578,7 +578,7 @@ pub struct ChmodArgs {
     #[arg(value_name = "MODE", value_parser = parse_mode)]
     pub mode: u32,
     /// The file to change.
-    #[arg(value_name = "PATH")]
+    #[arg(value_name = "PATH", value_parser = path_operand())]
     pub path: PathBuf,
     /// Which root, and how to resolve in it.
     #[command(flatten)]
@@ -592,7 +592,7 @@ pub struct ChownArgs {
     #[arg(value_name = "OWNER", value_parser = parse_owner)]
     pub owner: Owner,
     /// The file to change.
-    #[arg(value_name = "PATH")]
+    #[arg(value_name = "PATH", value_parser = path_operand())]
     pub path: PathBuf,
     /// Change a trailing symlink itself, not what it points to (chown -h).
     #[arg(long)]
@@ -615,7 +615,7 @@ pub struct Owner {
 #[derive(Debug, Args)]
 pub struct TouchArgs {
     /// The files to touch (created if missing).
-    #[arg(value_name = "PATH", required = true)]
+    #[arg(value_name = "PATH", value_parser = path_operand(), required = true)]
     pub paths: Vec<PathBuf>,
     /// Set a trailing symlink's own times, not its target's.
     #[arg(long)]
@@ -633,7 +633,7 @@ pub struct TouchArgs {
 #[derive(Debug, Args)]
 pub struct WriteArgs {
     /// The file to write.
-    #[arg(value_name = "PATH")]
+    #[arg(value_name = "PATH", value_parser = path_operand())]
     pub path: PathBuf,
     /// Append to the file instead of replacing it.
     #[arg(long)]
@@ -655,14 +655,23 @@ pub struct WriteArgs {
 #[derive(Debug, Args)]
 pub struct CpArgs {
     /// What to copy: `:PATH` inside the root, or a host path.
-    #[arg(value_name = "SRC")]
+    #[arg(value_name = "SRC", value_parser = path_operand())]
     pub src: PathBuf,
     /// Where to copy it: `:PATH` inside the root, or a host path.
-    #[arg(value_name = "DST")]
+    #[arg(value_name = "DST", value_parser = path_operand())]
     pub dst: PathBuf,
     /// Which root, and how to resolve in it.
     #[command(flatten)]
     pub root: RootOpts,
+}
+
+/// A PATH operand: any bytes, the empty string included. clap's own path parser refuses an
+/// empty value as a usage error (exit 2), but for coreutils (`cat ''`, `stat ''`, `realpath ''`)
+/// an empty path is a path that does not exist: ENOENT, exit 1. The commands say so
+/// themselves ([`crate::commands::check_operand`]).
+fn path_operand() -> impl clap::builder::TypedValueParser<Value = PathBuf> {
+    use clap::builder::TypedValueParser;
+    clap::builder::OsStringValueParser::new().map(PathBuf::from)
 }
 
 /// Parses an octal mode: `644`, `0755`, `0o4755`; at most `7777`.

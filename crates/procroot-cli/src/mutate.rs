@@ -17,6 +17,7 @@ use crate::cli::{
     ChmodArgs, ChownArgs, Cli, CpArgs, LnArgs, MkdirArgs, MknodArgs, MvArgs, RmArgs, RootOpts,
     TouchArgs, WriteArgs,
 };
+use crate::commands::check_operand;
 use crate::output::{insert_os, print_json, Failure};
 
 /// The mode `write` gives a new file when there is neither `--mode` nor a file to replace.
@@ -47,15 +48,17 @@ fn report(json: bool, obj: Map<String, Value>) -> Result<(), Failure> {
 }
 
 /// Runs `one` on every path, reporting failures as they happen and going on with the next:
-/// exit status 1 if any failed. A failure to write stdout stops everything.
+/// exit status 1 if any failed. A failure to write stdout stops everything. An empty path is
+/// `command`'s ENOENT failure ([`check_operand`]).
 fn for_each_path(
+    command: &str,
     paths: &[PathBuf],
     json: bool,
     mut one: impl FnMut(&Path) -> Result<Option<Map<String, Value>>, Failure>,
 ) -> Result<ExitCode, Failure> {
     let mut status = ExitCode::SUCCESS;
     for path in paths {
-        match one(path) {
+        match check_operand(command, path).and_then(|()| one(path)) {
             Ok(Some(obj)) => report(json, obj)?,
             Ok(None) => {}
             Err(failure) => {
@@ -81,7 +84,7 @@ fn usage_error(subcommand: &str, message: impl std::fmt::Display) -> ! {
 /// `procroot mkdir`.
 pub fn mkdir(args: &MkdirArgs) -> Result<ExitCode, Failure> {
     let root = open_root(&args.root)?;
-    for_each_path(&args.paths, args.root.json, |path| {
+    for_each_path("mkdir", &args.paths, args.root.json, |path| {
         let fail = |e: procroot::Error| Failure::new("mkdir", path, &e);
         if args.parents {
             let handle = root.mkdir_all(path, args.mode).map_err(fail)?;
@@ -104,7 +107,12 @@ pub fn mkdir(args: &MkdirArgs) -> Result<ExitCode, Failure> {
 /// `procroot rm`.
 pub fn rm(args: &RmArgs) -> Result<ExitCode, Failure> {
     let root = open_root(&args.root)?;
-    for_each_path(&args.paths, args.root.json, |path| {
+    // With -f an empty PATH, like any missing one, is not an error (as `rm -f ''`).
+    let paths: Vec<PathBuf> = (args.paths.iter())
+        .filter(|p| !(args.force && p.as_os_str().is_empty()))
+        .cloned()
+        .collect();
+    for_each_path("rm", &paths, args.root.json, |path| {
         let removed = if args.recursive {
             let opts = procroot::RemoveAllOptions {
                 cross_mounts: args.cross_mounts,
@@ -123,6 +131,8 @@ pub fn rm(args: &RmArgs) -> Result<ExitCode, Failure> {
 
 /// `procroot mv`.
 pub fn mv(args: &MvArgs) -> Result<ExitCode, Failure> {
+    check_operand("mv", &args.from)?;
+    check_operand("mv", &args.to)?;
     let root = open_root(&args.root)?;
     let mut flags = rustix::fs::RenameFlags::empty();
     flags.set(rustix::fs::RenameFlags::NOREPLACE, args.no_replace);
@@ -140,6 +150,8 @@ pub fn mv(args: &MvArgs) -> Result<ExitCode, Failure> {
 
 /// `procroot ln`.
 pub fn ln(args: &LnArgs) -> Result<ExitCode, Failure> {
+    check_operand("ln", &args.target)?;
+    check_operand("ln", &args.link)?;
     let root = open_root(&args.root)?;
     let linked = if args.symbolic {
         root.symlink(&args.target, &args.link)
@@ -156,6 +168,7 @@ pub fn ln(args: &LnArgs) -> Result<ExitCode, Failure> {
 
 /// `procroot mknod`.
 pub fn mknod(args: &MknodArgs) -> Result<ExitCode, Failure> {
+    check_operand("mknod", &args.path)?;
     // The library reads `p`, `c:MAJOR:MINOR` and `b:MAJOR:MINOR`; the command line has
     // mknod(1)'s separate operands.
     let spec = match (args.kind.as_str(), args.major, args.minor) {
@@ -181,6 +194,7 @@ pub fn mknod(args: &MknodArgs) -> Result<ExitCode, Failure> {
 
 /// `procroot chmod`.
 pub fn chmod(args: &ChmodArgs) -> Result<ExitCode, Failure> {
+    check_operand("chmod", &args.path)?;
     let root = open_root(&args.root)?;
     root.set_permissions(&args.path, args.mode)
         .map_err(|e| Failure::new("chmod", &args.path, &e))?;
@@ -192,6 +206,7 @@ pub fn chmod(args: &ChmodArgs) -> Result<ExitCode, Failure> {
 
 /// `procroot chown`.
 pub fn chown(args: &ChownArgs) -> Result<ExitCode, Failure> {
+    check_operand("chown", &args.path)?;
     let root = open_root(&args.root)?;
     let (uid, gid) = (args.owner.uid, args.owner.gid);
     let changed = if args.nofollow {
@@ -211,7 +226,7 @@ pub fn chown(args: &ChownArgs) -> Result<ExitCode, Failure> {
 pub fn touch(args: &TouchArgs) -> Result<ExitCode, Failure> {
     let root = open_root(&args.root)?;
     let special = crate::commands::special_files(args.special_files);
-    for_each_path(&args.paths, args.root.json, |path| {
+    for_each_path("touch", &args.paths, args.root.json, |path| {
         touch_one(&root, path, args.nofollow, special)
             .map_err(|e| Failure::new("touch", path, &e))?;
         Ok(Some(done("touch", path)))
@@ -281,6 +296,7 @@ fn touch_one(
 
 /// `procroot write`.
 pub fn write(args: &WriteArgs) -> Result<ExitCode, Failure> {
+    check_operand("write", &args.path)?;
     // --append opens an existing PATH through O_PATH after checking its type: a FIFO or device
     // node is refused (ENXIO) unless --special-files, and then opened without blocking.
     let root = open_root(&args.root)?
@@ -310,6 +326,13 @@ pub fn write(args: &WriteArgs) -> Result<ExitCode, Failure> {
 
 /// `procroot cp`: exactly one operand is `:PATH`, inside the root.
 pub fn cp(args: &CpArgs) -> Result<ExitCode, Failure> {
+    // An empty operand, or `:` alone (the empty path inside the root), names nothing: ENOENT.
+    for operand in [&args.src, &args.dst] {
+        let bytes = std::os::unix::ffi::OsStrExt::as_bytes(operand.as_os_str());
+        if bytes.is_empty() || bytes == b":" {
+            check_operand("cp", Path::new(""))?;
+        }
+    }
     let in_root = |p: &Path| {
         use std::os::unix::ffi::OsStrExt;
         p.as_os_str()
