@@ -17,6 +17,8 @@ Exit status:
   0  success
   1  an operation failed (the path does not exist, escapes the root, ...)
   2  usage error (unknown option, missing PATH, conflicting options)
+An empty PATH operand ('') is not a usage error: as for coreutils it names nothing (ENOENT,
+exit 1).
 
 Errors are printed on stderr as `procroot: <command> <path>: <description> (<ERRNO>)`, for
 example `procroot: resolve /nope: No such file or directory (ENOENT)`. Control characters and
@@ -71,6 +73,11 @@ pub enum Command {
     /// file that cannot be opened or read, the remaining files are still written, and the exit
     /// status is 1.
     ///
+    /// Each PATH is looked at before it is opened: a FIFO (which would block), a socket or a
+    /// device node (the host's device: `c 1 9` is the host's urandom) is refused with ENXIO,
+    /// naming its type, unless --special-files. Then it is opened without blocking: a FIFO with
+    /// no writer reads as empty.
+    ///
     /// With --json, the contents are still written raw; only errors are JSON objects, one line
     /// each on stdout, after whatever was written before them.
     #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
@@ -115,7 +122,9 @@ pub enum Command {
     /// parent must exist, and PATH must not: an existing symlink there, even a dangling one, is
     /// EEXIST and is never followed. With -p, missing parents are created too (each with MODE),
     /// an existing directory is fine, and `..` in the part that does not exist yet is refused.
-    /// Setuid and setgid bits are refused (EINVAL): mkdir(2) would drop them silently.
+    /// Setuid and setgid bits are refused (EINVAL): mkdir(2) would drop them silently. A PATH
+    /// ending in `.` or `..` is EINVAL, even when its parent does not exist. With -p, a file, a
+    /// symlink to a file or a dangling symlink in the way is ENOTDIR (as in libpathrs).
     ///
     /// After a PATH that fails, the others are still created, and the exit status is 1.
     ///
@@ -171,8 +180,9 @@ pub enum Command {
     ///   procroot mknod --root R /run/fifo p
     ///   procroot mknod --root R /dev/null c 1 3 --mode 0666
     /// TYPE is p (FIFO), c (character device) or b (block device); c and b need MAJOR and MINOR
-    /// and CAP_MKNOD. MODE defaults to 0666, minus the umask. PATH must not exist (EEXIST, never
-    /// followed).
+    /// and CAP_MKNOD. MAJOR is at most 4095 and MINOR at most 1048575 (else EINVAL: the kernel
+    /// would keep only the low bits and make another device). MODE defaults to 0666, minus the
+    /// umask. PATH must not exist (EEXIST, never followed).
     ///
     /// With --json, prints one object (`path` as given, `node` as p, c:MAJOR:MINOR or
     /// b:MAJOR:MINOR):
@@ -204,7 +214,10 @@ pub enum Command {
     /// Each PATH's access and modification times are set to the current time, following a
     /// trailing symlink inside the root (with --nofollow, the symlink's own times). A PATH that
     /// does not exist is created as an empty file (mode 0666 minus the umask). A dangling
-    /// symlink is never followed to create its target: that is ELOOP.
+    /// symlink is never followed to create its target: that is ELOOP. Nothing is opened: the
+    /// times are set through the resolved file, and a new file is created exclusively.
+    ///
+    /// FIFOs, sockets and device nodes are refused (ENXIO), unless --special-files.
     ///
     /// After a PATH that fails, the others are still touched, and the exit status is 1.
     ///
@@ -220,7 +233,9 @@ pub enum Command {
     /// replaces, or else 0644. A symlink at PATH is replaced, not followed.
     ///
     /// With --append, stdin is appended to PATH (created with MODE, default 0666 minus the
-    /// umask, if missing); a trailing symlink is ELOOP, never followed.
+    /// umask, if missing); a trailing symlink is ELOOP, never followed. An existing FIFO (which
+    /// would block), socket or device node (the host's device) is refused with ENXIO unless
+    /// --special-files; then it is opened without blocking (a FIFO nobody reads: ENXIO).
     ///
     /// With --json, prints one object (`path` as given, `bytes` written):
     ///   {"op": "write", "path": "/etc/hostname", "bytes": 4}
