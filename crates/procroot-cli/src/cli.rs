@@ -17,6 +17,8 @@ Exit status:
   0  success
   1  an operation failed (the path does not exist, escapes the root, ...)
   2  usage error (unknown option, missing PATH, conflicting options)
+An empty PATH operand ('') is not a usage error: as for coreutils it names nothing (ENOENT,
+exit 1).
 
 Errors are printed on stderr as `procroot: <command> <path>: <description> (<ERRNO>)`, for
 example `procroot: resolve /nope: No such file or directory (ENOENT)`. Control characters and
@@ -71,6 +73,11 @@ pub enum Command {
     /// file that cannot be opened or read, the remaining files are still written, and the exit
     /// status is 1.
     ///
+    /// Each PATH is looked at before it is opened: a FIFO (which would block), a socket or a
+    /// device node (the host's device: `c 1 9` is the host's urandom) is refused with ENXIO,
+    /// naming its type, unless --special-files. Then it is opened without blocking: a FIFO with
+    /// no writer reads as empty.
+    ///
     /// With --json, the contents are still written raw; only errors are JSON objects, one line
     /// each on stdout, after whatever was written before them.
     #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
@@ -115,7 +122,9 @@ pub enum Command {
     /// parent must exist, and PATH must not: an existing symlink there, even a dangling one, is
     /// EEXIST and is never followed. With -p, missing parents are created too (each with MODE),
     /// an existing directory is fine, and `..` in the part that does not exist yet is refused.
-    /// Setuid and setgid bits are refused (EINVAL): mkdir(2) would drop them silently.
+    /// Setuid and setgid bits are refused (EINVAL): mkdir(2) would drop them silently. A PATH
+    /// ending in `.` or `..` is EINVAL, even when its parent does not exist. With -p, a file, a
+    /// symlink to a file or a dangling symlink in the way is ENOTDIR (as in libpathrs).
     ///
     /// After a PATH that fails, the others are still created, and the exit status is 1.
     ///
@@ -171,8 +180,9 @@ pub enum Command {
     ///   procroot mknod --root R /run/fifo p
     ///   procroot mknod --root R /dev/null c 1 3 --mode 0666
     /// TYPE is p (FIFO), c (character device) or b (block device); c and b need MAJOR and MINOR
-    /// and CAP_MKNOD. MODE defaults to 0666, minus the umask. PATH must not exist (EEXIST, never
-    /// followed).
+    /// and CAP_MKNOD. MAJOR is at most 4095 and MINOR at most 1048575 (else EINVAL: the kernel
+    /// would keep only the low bits and make another device). MODE defaults to 0666, minus the
+    /// umask. PATH must not exist (EEXIST, never followed).
     ///
     /// With --json, prints one object (`path` as given, `node` as p, c:MAJOR:MINOR or
     /// b:MAJOR:MINOR):
@@ -204,7 +214,10 @@ pub enum Command {
     /// Each PATH's access and modification times are set to the current time, following a
     /// trailing symlink inside the root (with --nofollow, the symlink's own times). A PATH that
     /// does not exist is created as an empty file (mode 0666 minus the umask). A dangling
-    /// symlink is never followed to create its target: that is ELOOP.
+    /// symlink is never followed to create its target: that is ELOOP. Nothing is opened: the
+    /// times are set through the resolved file, and a new file is created exclusively.
+    ///
+    /// FIFOs, sockets and device nodes are refused (ENXIO), unless --special-files.
     ///
     /// After a PATH that fails, the others are still touched, and the exit status is 1.
     ///
@@ -220,7 +233,9 @@ pub enum Command {
     /// replaces, or else 0644. A symlink at PATH is replaced, not followed.
     ///
     /// With --append, stdin is appended to PATH (created with MODE, default 0666 minus the
-    /// umask, if missing); a trailing symlink is ELOOP, never followed.
+    /// umask, if missing); a trailing symlink is ELOOP, never followed. An existing FIFO (which
+    /// would block), socket or device node (the host's device) is refused with ENXIO unless
+    /// --special-files; then it is opened without blocking (a FIFO nobody reads: ENXIO).
     ///
     /// With --json, prints one object (`path` as given, `bytes` written):
     ///   {"op": "write", "path": "/etc/hostname", "bytes": 4}
@@ -389,7 +404,7 @@ pub struct DoctorArgs {
 #[derive(Debug, Args)]
 pub struct ResolveArgs {
     /// The path to resolve, relative to the root (a leading `/` makes no difference).
-    #[arg(value_name = "PATH")]
+    #[arg(value_name = "PATH", value_parser = path_operand())]
     pub path: PathBuf,
     /// Do not follow PATH's last component if it is a symlink: print the symlink's own path.
     #[arg(long)]
@@ -409,11 +424,16 @@ pub struct ResolveArgs {
 #[derive(Debug, Args)]
 pub struct CatArgs {
     /// The files to write, in order.
-    #[arg(value_name = "PATH", required = true)]
+    #[arg(value_name = "PATH", value_parser = path_operand(), required = true)]
     pub paths: Vec<PathBuf>,
     /// Refuse a PATH whose last component is a symlink, with ELOOP (O_NOFOLLOW).
     #[arg(long)]
     pub nofollow: bool,
+    /// Also open FIFOs, sockets and device nodes (refused by default, ENXIO: a FIFO would
+    /// block, a device node would reach the host's device). A FIFO is opened without
+    /// blocking.
+    #[arg(long)]
+    pub special_files: bool,
     /// Which root, and how to resolve in it.
     #[command(flatten)]
     pub root: RootOpts,
@@ -423,7 +443,7 @@ pub struct CatArgs {
 #[derive(Debug, Args)]
 pub struct LsArgs {
     /// The directory to list.
-    #[arg(value_name = "PATH", default_value = "/")]
+    #[arg(value_name = "PATH", value_parser = path_operand(), default_value = "/")]
     pub path: PathBuf,
     /// Also print each entry's type (file, dir, symlink, fifo, socket, char, block, unknown),
     /// without following symlinks.
@@ -442,7 +462,7 @@ pub struct LsArgs {
 #[derive(Debug, Args)]
 pub struct StatArgs {
     /// The file to describe.
-    #[arg(value_name = "PATH")]
+    #[arg(value_name = "PATH", value_parser = path_operand())]
     pub path: PathBuf,
     /// If PATH's last component is a symlink, describe the symlink itself (like lstat).
     #[arg(long)]
@@ -456,7 +476,7 @@ pub struct StatArgs {
 #[derive(Debug, Args)]
 pub struct ReadlinkArgs {
     /// The symlink to read.
-    #[arg(value_name = "PATH")]
+    #[arg(value_name = "PATH", value_parser = path_operand())]
     pub path: PathBuf,
     /// Accepted for symmetry with the other commands; the last component is never followed.
     #[arg(long)]
@@ -470,7 +490,7 @@ pub struct ReadlinkArgs {
 #[derive(Debug, Args)]
 pub struct MkdirArgs {
     /// The directories to create.
-    #[arg(value_name = "PATH", required = true)]
+    #[arg(value_name = "PATH", value_parser = path_operand(), required = true)]
     pub paths: Vec<PathBuf>,
     /// Create missing parents too; an existing directory is not an error.
     #[arg(short = 'p', long = "parents")]
@@ -487,7 +507,7 @@ pub struct MkdirArgs {
 #[derive(Debug, Args)]
 pub struct RmArgs {
     /// The files (with -r, also directories) to remove.
-    #[arg(value_name = "PATH", required = true)]
+    #[arg(value_name = "PATH", value_parser = path_operand(), required = true)]
     pub paths: Vec<PathBuf>,
     /// Remove directories and everything in them.
     #[arg(short = 'r', short_alias = 'R', long = "recursive")]
@@ -507,10 +527,10 @@ pub struct RmArgs {
 #[derive(Debug, Args)]
 pub struct MvArgs {
     /// The file or directory to rename.
-    #[arg(value_name = "FROM")]
+    #[arg(value_name = "FROM", value_parser = path_operand())]
     pub from: PathBuf,
     /// Its new name.
-    #[arg(value_name = "TO")]
+    #[arg(value_name = "TO", value_parser = path_operand())]
     pub to: PathBuf,
     /// Fail with EEXIST if TO exists (RENAME_NOREPLACE).
     #[arg(long, group = "rename_mode")]
@@ -530,10 +550,10 @@ pub struct MvArgs {
 #[derive(Debug, Args)]
 pub struct LnArgs {
     /// With -s, the symlink's target (stored verbatim); else the existing file inside the root.
-    #[arg(value_name = "TARGET")]
+    #[arg(value_name = "TARGET", value_parser = path_operand())]
     pub target: PathBuf,
     /// The link to create, inside the root.
-    #[arg(value_name = "LINK")]
+    #[arg(value_name = "LINK", value_parser = path_operand())]
     pub link: PathBuf,
     /// Make a symbolic link instead of a hard link.
     #[arg(short = 's', long = "symbolic")]
@@ -547,7 +567,7 @@ pub struct LnArgs {
 #[derive(Debug, Args)]
 pub struct MknodArgs {
     /// The node to create.
-    #[arg(value_name = "PATH")]
+    #[arg(value_name = "PATH", value_parser = path_operand())]
     pub path: PathBuf,
     /// p (FIFO), c (character device) or b (block device).
     #[arg(value_name = "TYPE", value_parser = ["p", "c", "u", "b"])]
@@ -573,7 +593,7 @@ pub struct ChmodArgs {
     #[arg(value_name = "MODE", value_parser = parse_mode)]
     pub mode: u32,
     /// The file to change.
-    #[arg(value_name = "PATH")]
+    #[arg(value_name = "PATH", value_parser = path_operand())]
     pub path: PathBuf,
     /// Which root, and how to resolve in it.
     #[command(flatten)]
@@ -587,7 +607,7 @@ pub struct ChownArgs {
     #[arg(value_name = "OWNER", value_parser = parse_owner)]
     pub owner: Owner,
     /// The file to change.
-    #[arg(value_name = "PATH")]
+    #[arg(value_name = "PATH", value_parser = path_operand())]
     pub path: PathBuf,
     /// Change a trailing symlink itself, not what it points to (chown -h).
     #[arg(long)]
@@ -610,11 +630,15 @@ pub struct Owner {
 #[derive(Debug, Args)]
 pub struct TouchArgs {
     /// The files to touch (created if missing).
-    #[arg(value_name = "PATH", required = true)]
+    #[arg(value_name = "PATH", value_parser = path_operand(), required = true)]
     pub paths: Vec<PathBuf>,
     /// Set a trailing symlink's own times, not its target's.
     #[arg(long)]
     pub nofollow: bool,
+    /// Also touch FIFOs, sockets and device nodes (refused by default, ENXIO). Their times are
+    /// set without opening them.
+    #[arg(long)]
+    pub special_files: bool,
     /// Which root, and how to resolve in it.
     #[command(flatten)]
     pub root: RootOpts,
@@ -624,7 +648,7 @@ pub struct TouchArgs {
 #[derive(Debug, Args)]
 pub struct WriteArgs {
     /// The file to write.
-    #[arg(value_name = "PATH")]
+    #[arg(value_name = "PATH", value_parser = path_operand())]
     pub path: PathBuf,
     /// Append to the file instead of replacing it.
     #[arg(long)]
@@ -632,6 +656,11 @@ pub struct WriteArgs {
     /// The new file's permission bits, in octal.
     #[arg(long, value_name = "MODE", value_parser = parse_mode)]
     pub mode: Option<u32>,
+    /// With --append, also write to an existing FIFO, socket or device node (refused by
+    /// default, ENXIO: a FIFO would block, a device node would reach the host's device). A
+    /// FIFO is opened without blocking (ENXIO while nothing reads it).
+    #[arg(long)]
+    pub special_files: bool,
     /// Which root, and how to resolve in it.
     #[command(flatten)]
     pub root: RootOpts,
@@ -641,14 +670,23 @@ pub struct WriteArgs {
 #[derive(Debug, Args)]
 pub struct CpArgs {
     /// What to copy: `:PATH` inside the root, or a host path.
-    #[arg(value_name = "SRC")]
+    #[arg(value_name = "SRC", value_parser = path_operand())]
     pub src: PathBuf,
     /// Where to copy it: `:PATH` inside the root, or a host path.
-    #[arg(value_name = "DST")]
+    #[arg(value_name = "DST", value_parser = path_operand())]
     pub dst: PathBuf,
     /// Which root, and how to resolve in it.
     #[command(flatten)]
     pub root: RootOpts,
+}
+
+/// A PATH operand: any bytes, the empty string included. clap's own path parser refuses an
+/// empty value as a usage error (exit 2), but for coreutils (`cat ''`, `stat ''`, `realpath ''`)
+/// an empty path is a path that does not exist: ENOENT, exit 1. The commands say so
+/// themselves ([`crate::commands::check_operand`]).
+fn path_operand() -> impl clap::builder::TypedValueParser<Value = PathBuf> {
+    use clap::builder::TypedValueParser;
+    clap::builder::OsStringValueParser::new().map(PathBuf::from)
 }
 
 /// Parses an octal mode: `644`, `0755`, `0o4755`; at most `7777`.

@@ -7,7 +7,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use procroot::{BackendUsed, FileType, Handle, OFlags, Root};
+use procroot::{BackendUsed, FileType, Handle, OFlags, Root, SpecialFiles};
 use serde_json::{Map, Value};
 
 use crate::cli::{CatArgs, LsArgs, ReadlinkArgs, ResolveArgs, RootOpts, StatArgs};
@@ -21,6 +21,28 @@ fn open_root(opts: &RootOpts) -> Result<Root, Failure> {
     opts.open().map_err(|e| Failure::from_library(&e))
 }
 
+/// An empty PATH operand names nothing: `ENOENT` with exit status 1, as coreutils answers
+/// (`cat: '': No such file or directory`), rather than a usage error. Checked before the root
+/// is used.
+pub(crate) fn check_operand(command: &str, path: &Path) -> Result<(), Failure> {
+    if path.as_os_str().is_empty() {
+        return Err(Failure::with_context(
+            format!("{command} ''"),
+            &procroot::Error::from_errno(procroot::Errno::NOENT),
+        ));
+    }
+    Ok(())
+}
+
+/// `--special-files` as the library's setting.
+pub(crate) fn special_files(allow: bool) -> SpecialFiles {
+    if allow {
+        SpecialFiles::Allow
+    } else {
+        SpecialFiles::Refuse
+    }
+}
+
 /// Resolves `path` as a handle, following a trailing symlink unless `nofollow`.
 fn resolve_handle(root: &Root, path: &Path, nofollow: bool) -> procroot::Result<Handle> {
     if nofollow {
@@ -32,6 +54,7 @@ fn resolve_handle(root: &Root, path: &Path, nofollow: bool) -> procroot::Result<
 
 /// `procroot resolve`.
 pub fn resolve(args: &ResolveArgs) -> Result<ExitCode, Failure> {
+    check_operand("resolve", &args.path)?;
     let root = open_root(&args.root)?;
     let fail = |e: procroot::Error| Failure::new("resolve", &args.path, &e);
     let found = if args.except_last {
@@ -103,7 +126,9 @@ fn resolve_except_last(root: &Root, path: &Path, want_type: bool) -> procroot::R
 
 /// `procroot cat`.
 pub fn cat(args: &CatArgs) -> Result<ExitCode, Failure> {
-    let root = open_root(&args.root)?;
+    // Each PATH is looked at through O_PATH before it is opened: a FIFO or device node is
+    // refused (ENXIO) unless --special-files, and then opened without blocking.
+    let root = open_root(&args.root)?.with_special_files(special_files(args.special_files));
     let mut flags = OFlags::RDONLY | OFlags::NOCTTY;
     if args.nofollow {
         flags |= OFlags::NOFOLLOW;
@@ -112,7 +137,10 @@ pub fn cat(args: &CatArgs) -> Result<ExitCode, Failure> {
     let mut buf = vec![0u8; CAT_BUFFER];
     let mut status = ExitCode::SUCCESS;
     for path in &args.paths {
-        match cat_one(&root, path, flags, &mut stdout, &mut buf) {
+        let copied = check_operand("cat", path)
+            .map_err(CatError::Source)
+            .and_then(|()| cat_one(&root, path, flags, &mut stdout, &mut buf));
+        match copied {
             Ok(()) => {}
             Err(CatError::Source(failure)) => {
                 stdout.flush().map_err(|e| Failure::stdout(&e))?;
@@ -172,6 +200,7 @@ pub(crate) fn copy_file(
 
 /// `procroot ls`.
 pub fn ls(args: &LsArgs) -> Result<ExitCode, Failure> {
+    check_operand("ls", &args.path)?;
     let root = open_root(&args.root)?;
     let fail = |e: procroot::Error| Failure::new("ls", &args.path, &e);
     let handle = resolve_handle(&root, &args.path, args.nofollow).map_err(fail)?;
@@ -229,6 +258,7 @@ pub(crate) fn print_listing(
 
 /// `procroot stat`.
 pub fn stat(args: &StatArgs) -> Result<ExitCode, Failure> {
+    check_operand("stat", &args.path)?;
     let root = open_root(&args.root)?;
     let fail = |e: procroot::Error| Failure::new("stat", &args.path, &e);
     let handle = resolve_handle(&root, &args.path, args.nofollow).map_err(fail)?;
@@ -314,6 +344,7 @@ impl StatInfo {
 
 /// `procroot readlink`.
 pub fn readlink(args: &ReadlinkArgs) -> Result<ExitCode, Failure> {
+    check_operand("readlink", &args.path)?;
     let root = open_root(&args.root)?;
     let fail = |e: procroot::Error| Failure::new("readlink", &args.path, &e);
     let link = root.resolve_nofollow(&args.path).map_err(fail)?;

@@ -17,6 +17,7 @@ use crate::cli::{
     ChmodArgs, ChownArgs, Cli, CpArgs, LnArgs, MkdirArgs, MknodArgs, MvArgs, RmArgs, RootOpts,
     TouchArgs, WriteArgs,
 };
+use crate::commands::check_operand;
 use crate::output::{insert_os, print_json, Failure};
 
 /// The mode `write` gives a new file when there is neither `--mode` nor a file to replace.
@@ -47,15 +48,17 @@ fn report(json: bool, obj: Map<String, Value>) -> Result<(), Failure> {
 }
 
 /// Runs `one` on every path, reporting failures as they happen and going on with the next:
-/// exit status 1 if any failed. A failure to write stdout stops everything.
+/// exit status 1 if any failed. A failure to write stdout stops everything. An empty path is
+/// `command`'s ENOENT failure ([`check_operand`]).
 fn for_each_path(
+    command: &str,
     paths: &[PathBuf],
     json: bool,
     mut one: impl FnMut(&Path) -> Result<Option<Map<String, Value>>, Failure>,
 ) -> Result<ExitCode, Failure> {
     let mut status = ExitCode::SUCCESS;
     for path in paths {
-        match one(path) {
+        match check_operand(command, path).and_then(|()| one(path)) {
             Ok(Some(obj)) => report(json, obj)?,
             Ok(None) => {}
             Err(failure) => {
@@ -81,10 +84,17 @@ fn usage_error(subcommand: &str, message: impl std::fmt::Display) -> ! {
 /// `procroot mkdir`.
 pub fn mkdir(args: &MkdirArgs) -> Result<ExitCode, Failure> {
     let root = open_root(&args.root)?;
-    for_each_path(&args.paths, args.root.json, |path| {
+    for_each_path("mkdir", &args.paths, args.root.json, |path| {
         let fail = |e: procroot::Error| Failure::new("mkdir", path, &e);
         if args.parents {
             let handle = root.mkdir_all(path, args.mode).map_err(fail)?;
+            if !args.root.json {
+                // Text output is silent: nothing to look up.
+                return Ok(None);
+            }
+            // The path comes from the handle, which knows it when mkdir_all created anything:
+            // never a second lookup by name, which a rename of the new tree right after its
+            // creation would make fail although everything was created.
             let resolved = handle.path_in_root().map_err(fail)?;
             Ok(Some(done("mkdir", resolved)))
         } else {
@@ -97,7 +107,12 @@ pub fn mkdir(args: &MkdirArgs) -> Result<ExitCode, Failure> {
 /// `procroot rm`.
 pub fn rm(args: &RmArgs) -> Result<ExitCode, Failure> {
     let root = open_root(&args.root)?;
-    for_each_path(&args.paths, args.root.json, |path| {
+    // With -f an empty PATH, like any missing one, is not an error (as `rm -f ''`).
+    let paths: Vec<PathBuf> = (args.paths.iter())
+        .filter(|p| !(args.force && p.as_os_str().is_empty()))
+        .cloned()
+        .collect();
+    for_each_path("rm", &paths, args.root.json, |path| {
         let removed = if args.recursive {
             let opts = procroot::RemoveAllOptions {
                 cross_mounts: args.cross_mounts,
@@ -116,6 +131,8 @@ pub fn rm(args: &RmArgs) -> Result<ExitCode, Failure> {
 
 /// `procroot mv`.
 pub fn mv(args: &MvArgs) -> Result<ExitCode, Failure> {
+    check_operand("mv", &args.from)?;
+    check_operand("mv", &args.to)?;
     let root = open_root(&args.root)?;
     let mut flags = rustix::fs::RenameFlags::empty();
     flags.set(rustix::fs::RenameFlags::NOREPLACE, args.no_replace);
@@ -133,6 +150,8 @@ pub fn mv(args: &MvArgs) -> Result<ExitCode, Failure> {
 
 /// `procroot ln`.
 pub fn ln(args: &LnArgs) -> Result<ExitCode, Failure> {
+    check_operand("ln", &args.target)?;
+    check_operand("ln", &args.link)?;
     let root = open_root(&args.root)?;
     let linked = if args.symbolic {
         root.symlink(&args.target, &args.link)
@@ -149,6 +168,7 @@ pub fn ln(args: &LnArgs) -> Result<ExitCode, Failure> {
 
 /// `procroot mknod`.
 pub fn mknod(args: &MknodArgs) -> Result<ExitCode, Failure> {
+    check_operand("mknod", &args.path)?;
     // The library reads `p`, `c:MAJOR:MINOR` and `b:MAJOR:MINOR`; the command line has
     // mknod(1)'s separate operands.
     let spec = match (args.kind.as_str(), args.major, args.minor) {
@@ -160,10 +180,11 @@ pub fn mknod(args: &MknodArgs) -> Result<ExitCode, Failure> {
             format!("a device ({kind}) needs MAJOR and MINOR numbers"),
         ),
     };
-    let root = open_root(&args.root)?;
     let fail = |e: procroot::Error| Failure::new("mknod", &args.path, &e);
-    // The kind's type is inferred from `Root::mknod`.
+    // Parsed (and device numbers range-checked, EINVAL) before the root is even opened. The
+    // kind's type is inferred from `Root::mknod`.
     let kind = spec.parse().map_err(fail)?;
+    let root = open_root(&args.root)?;
     root.mknod(&args.path, kind, args.mode).map_err(fail)?;
     let mut obj = done("mknod", &args.path);
     obj.insert("node".into(), kind.to_string().into());
@@ -173,6 +194,7 @@ pub fn mknod(args: &MknodArgs) -> Result<ExitCode, Failure> {
 
 /// `procroot chmod`.
 pub fn chmod(args: &ChmodArgs) -> Result<ExitCode, Failure> {
+    check_operand("chmod", &args.path)?;
     let root = open_root(&args.root)?;
     root.set_permissions(&args.path, args.mode)
         .map_err(|e| Failure::new("chmod", &args.path, &e))?;
@@ -184,6 +206,7 @@ pub fn chmod(args: &ChmodArgs) -> Result<ExitCode, Failure> {
 
 /// `procroot chown`.
 pub fn chown(args: &ChownArgs) -> Result<ExitCode, Failure> {
+    check_operand("chown", &args.path)?;
     let root = open_root(&args.root)?;
     let (uid, gid) = (args.owner.uid, args.owner.gid);
     let changed = if args.nofollow {
@@ -202,39 +225,82 @@ pub fn chown(args: &ChownArgs) -> Result<ExitCode, Failure> {
 /// `procroot touch`.
 pub fn touch(args: &TouchArgs) -> Result<ExitCode, Failure> {
     let root = open_root(&args.root)?;
-    for_each_path(&args.paths, args.root.json, |path| {
-        let fail = |e: procroot::Error| Failure::new("touch", path, &e);
-        let now = SystemTime::now();
-        let set = if args.nofollow {
-            root.set_times_nofollow(path, Some(now), Some(now))
-        } else {
-            root.set_times(path, Some(now), Some(now))
-        };
-        match set {
-            Ok(()) => {}
-            Err(e) if e.errno() == Errno::NOENT => {
-                // Missing: create it. The new name is never followed, so a dangling symlink
-                // is ELOOP here rather than a file created wherever it points.
-                let file = root
-                    .create_file(path, OFlags::RDONLY, CREATE_MODE)
-                    .map_err(fail)?;
-                // It may have appeared meanwhile; set the times on what was opened.
-                file.set_times(
-                    std::fs::FileTimes::new()
-                        .set_accessed(now)
-                        .set_modified(now),
-                )
-                .map_err(|e| fail(e.into()))?;
-            }
-            Err(e) => return Err(fail(e)),
-        }
+    let special = crate::commands::special_files(args.special_files);
+    for_each_path("touch", &args.paths, args.root.json, |path| {
+        touch_one(&root, path, args.nofollow, special)
+            .map_err(|e| Failure::new("touch", path, &e))?;
         Ok(Some(done("touch", path)))
     })
 }
 
+/// How often `touch` goes round when the name keeps appearing and disappearing under it.
+const TOUCH_RETRIES: usize = 16;
+
+/// Sets `path`'s times to now, creating it if missing, and never opening anything that exists:
+/// an existing entry's times are set through its `O_PATH` handle (after its type is checked
+/// against `special`), and a missing one is created with `O_EXCL`. If something appears at the
+/// name between the two (a FIFO, say), we go round again and find it, rather than open it: a
+/// plain `open(O_CREAT)` there would block on the FIFO forever.
+fn touch_one(
+    root: &Root,
+    path: &Path,
+    nofollow: bool,
+    special: procroot::SpecialFiles,
+) -> procroot::Result<()> {
+    let now = SystemTime::now();
+    for _ in 0..TOUCH_RETRIES {
+        let found = if nofollow {
+            root.resolve_nofollow(path)
+        } else {
+            root.resolve(path)
+        };
+        match found {
+            Ok(handle) => {
+                special.check(handle.file_type()?)?;
+                return handle.set_times(Some(now), Some(now));
+            }
+            Err(e) if e.errno() == Errno::NOENT => {}
+            Err(e) => return Err(e),
+        }
+        match root.create_file(path, OFlags::RDONLY | OFlags::EXCL, CREATE_MODE) {
+            Ok(file) => {
+                let times = std::fs::FileTimes::new()
+                    .set_accessed(now)
+                    .set_modified(now);
+                return file.set_times(times).map_err(|e| {
+                    procroot::Error::from_errno(Errno::from_io_error(&e).unwrap_or(Errno::IO))
+                });
+            }
+            Err(e) if e.errno() == Errno::EXIST => {
+                // Something appeared, or a dangling symlink is there: it is never followed to
+                // create its target (ELOOP, as open(O_CREAT | O_NOFOLLOW) says).
+                let dangling = !nofollow
+                    && root
+                        .resolve_nofollow(path)
+                        .and_then(|h| h.file_type())
+                        .is_ok_and(|t| t == FileType::Symlink)
+                    && root.resolve(path).is_err_and(|e| e.errno() == Errno::NOENT);
+                if dangling {
+                    return Err(procroot::Error::from_errno(Errno::LOOP));
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(procroot::Error::with_detail(
+        procroot::ErrorKind::Os,
+        Errno::AGAIN,
+        "something kept appearing and disappearing at the name",
+    ))
+}
+
 /// `procroot write`.
 pub fn write(args: &WriteArgs) -> Result<ExitCode, Failure> {
-    let root = open_root(&args.root)?;
+    check_operand("write", &args.path)?;
+    // --append opens an existing PATH through O_PATH after checking its type: a FIFO or device
+    // node is refused (ENXIO) unless --special-files, and then opened without blocking.
+    let root = open_root(&args.root)?
+        .with_special_files(crate::commands::special_files(args.special_files));
     let path = &args.path;
     let fail = |e: procroot::Error| Failure::new("write", path, &e);
     let stdin = io::stdin().lock();
@@ -260,6 +326,13 @@ pub fn write(args: &WriteArgs) -> Result<ExitCode, Failure> {
 
 /// `procroot cp`: exactly one operand is `:PATH`, inside the root.
 pub fn cp(args: &CpArgs) -> Result<ExitCode, Failure> {
+    // An empty operand, or `:` alone (the empty path inside the root), names nothing: ENOENT.
+    for operand in [&args.src, &args.dst] {
+        let bytes = std::os::unix::ffi::OsStrExt::as_bytes(operand.as_os_str());
+        if bytes.is_empty() || bytes == b":" {
+            check_operand("cp", Path::new(""))?;
+        }
+    }
     let in_root = |p: &Path| {
         use std::os::unix::ffi::OsStrExt;
         p.as_os_str()

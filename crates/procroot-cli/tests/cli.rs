@@ -309,6 +309,58 @@ fn operation_errors_exit_1_with_the_documented_message() {
         .failure("procroot: resolve /loop-a: Too many levels of symbolic links (ELOOP)");
 }
 
+/// An empty PATH operand is a path that does not exist, as coreutils (`cat ''`, `stat ''`,
+/// `realpath ''`) says: ENOENT with exit 1, not a usage error. Every PATH operand of every
+/// subcommand; the other operands are still handled.
+#[test]
+fn an_empty_path_operand_is_enoent() {
+    let tree = fixture();
+    let enoent = |cmd: &str| format!("procroot: {cmd} '': No such file or directory (ENOENT)");
+    for args in [
+        &["resolve", ""][..],
+        &["cat", ""],
+        &["ls", ""],
+        &["stat", ""],
+        &["readlink", ""],
+        &["mkdir", ""],
+        &["mkdir", "-p", ""],
+        &["rm", ""],
+        &["rm", "-r", ""],
+        &["touch", ""],
+        &["write", ""],
+        &["write", "--append", ""],
+        &["mv", "", "/x"],
+        &["mv", "/etc/passwd", ""],
+        &["ln", "-s", "", "/x"],
+        &["ln", "/etc/passwd", ""],
+        &["mknod", "", "p"],
+        &["chmod", "644", ""],
+        &["chown", "1", ""],
+        &["cp", "", ":/x"],
+        &["cp", "/etc/hosts", ":"],
+    ] {
+        in_tree(&tree, args).failure(&enoent(args[0]));
+    }
+    let run = in_tree(&tree, &["stat", "--json", ""]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(
+        error_json(&serde_json::from_slice(&run.stdout).unwrap()).0,
+        "ENOENT"
+    );
+    // The other operands are still done.
+    let run = in_tree(&tree, &["cat", "", "/etc/passwd", ""]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(
+        run.stderr,
+        format!("{}\n{}\n", enoent("cat"), enoent("cat"))
+    );
+    assert!(!run.stdout.is_empty());
+    in_tree(&tree, &["mkdir", "", "/made"]).failure(&enoent("mkdir"));
+    assert!(tree.join("made").is_dir());
+    // rm -f: a missing PATH is not an error, an empty one neither (`rm -f ''`).
+    in_tree(&tree, &["rm", "-f", ""]).success();
+}
+
 #[test]
 fn usage_errors_exit_2() {
     let tree = fixture();

@@ -198,6 +198,92 @@ fn mkdir_parents_reports_the_resolved_path() {
     assert!(names(outside.path()).is_empty());
 }
 
+/// `mkdir -p` prints from the handle `mkdir_all` returned; it never looks the path up again by
+/// name. It used to: a rename of the new tree right after its creation made it exit 1 (ENOENT)
+/// although every directory had been created.
+#[test]
+fn mkdir_p_succeeds_when_the_new_tree_is_renamed_at_once() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    const ROUNDS: usize = 24;
+    let tree = Tree::new("dir base");
+    let base = tree.join("base");
+    let round = AtomicUsize::new(usize::MAX);
+    let stop = AtomicBool::new(false);
+    let renamed = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        // Stops the renamer however this scope ends, a failed assertion included.
+        let _stop = StopOnDrop(&stop);
+        s.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                let i = round.load(Ordering::Relaxed);
+                if i == usize::MAX
+                    || fs::rename(base.join(format!("r{i}")), base.join(format!("x{i}"))).is_err()
+                {
+                    std::thread::yield_now();
+                } else {
+                    renamed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+        for i in 0..ROUNDS {
+            round.store(i, Ordering::Relaxed);
+            let path = format!("/base/r{i}/a/b/c");
+            let backend = ["auto", "kernel", "emulated"][i % 3];
+            let mut args = vec!["mkdir", "-p", "--backend", backend, &path];
+            if i % 2 == 0 {
+                args.push("--json");
+            }
+            let run = in_tree(&tree, &args);
+            round.store(usize::MAX, Ordering::Relaxed);
+            let made = ["r", "x"]
+                .iter()
+                .any(|p| base.join(format!("{p}{i}/a/b/c")).is_dir());
+            assert!(made, "round {i}: the tree was not created: {run:?}");
+            run.success();
+            if i % 2 == 0 {
+                assert_eq!(
+                    run.json(),
+                    json!({"op": "mkdir", "path": path}),
+                    "round {i}"
+                );
+            }
+        }
+    });
+    // The renamer must have raced: on the old code nearly every round failed.
+    assert!(renamed.load(Ordering::Relaxed) > 0, "the renamer never won");
+}
+
+/// Sets a stop flag when dropped.
+struct StopOnDrop<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// The new name is checked before the parent is looked up, and `mkdir -p`'s errnos for what is
+/// in the way are libpathrs's.
+#[test]
+fn mkdir_names_and_errnos() {
+    let (tree, _) = fixture();
+    for path in ["/nope/x/.", "/nope/x/..", "/data/.", "/nope/./"] {
+        let run = in_tree(&tree, &["mkdir", path]);
+        assert_eq!(run.code, 1, "{run:?}");
+        assert!(run.stderr.ends_with("(EINVAL)\n"), "{path}: {run:?}");
+    }
+    in_tree(&tree, &["mkdir", "-p", "/dangling"])
+        .failure("procroot: mkdir /dangling: a dangling symlink is in the way (its target is not created) (ENOTDIR)");
+    in_tree(&tree, &["mkdir", "-p", "/dangling/x"])
+        .failure("procroot: mkdir /dangling/x: a dangling symlink is in the way (its target is not created) (ENOTDIR)");
+    in_tree(&tree, &["mkdir", "-p", "/etc/hostname"])
+        .failure("procroot: mkdir /etc/hostname: Not a directory (ENOTDIR)");
+    tree.symlink("/etc/hostname", "filelink");
+    in_tree(&tree, &["mkdir", "-p", "/filelink"])
+        .failure("procroot: mkdir /filelink: Not a directory (ENOTDIR)");
+    assert!(!tree.join("data/missing").exists());
+}
+
 #[test]
 fn mode_operands_are_checked_by_the_parser() {
     let (tree, _) = fixture();
@@ -348,15 +434,44 @@ fn mknod_fifo_and_devices() {
     in_tree(&tree, &["mknod", "/x", "p", "1", "3"]).usage_error("FIFO");
     in_tree(&tree, &["mknod", "/x", "c"]).usage_error("MAJOR");
     in_tree(&tree, &["mknod", "/x", "z"]).usage_error("possible values");
-    if procroot_testutil::is_privileged() {
-        let run = in_tree(&tree, &["mknod", "--json", "/null", "c", "1", "3"]);
-        assert_eq!(
-            run.success().json(),
-            json!({"op": "mknod", "path": "/null", "node": "c:1:3"})
-        );
-        let md = fs::symlink_metadata(tree.join("null")).unwrap();
-        assert!(md.file_type().is_char_device());
-        assert_eq!(md.rdev(), rustix_makedev(1, 3));
+}
+
+#[test]
+fn mknod_devices_and_their_number_limits() {
+    if !procroot_testutil::require_privilege("CAP_MKNOD to make device nodes") {
+        return;
+    }
+    let (tree, _) = fixture();
+    let run = in_tree(&tree, &["mknod", "--json", "/null", "c", "1", "3"]);
+    assert_eq!(
+        run.success().json(),
+        json!({"op": "mknod", "path": "/null", "node": "c:1:3"})
+    );
+    let md = fs::symlink_metadata(tree.join("null")).unwrap();
+    assert!(md.file_type().is_char_device());
+    assert_eq!(md.rdev(), rustix_makedev(1, 3));
+    // The largest numbers the kernel stores (12-bit major, 20-bit minor) work...
+    for (name, kind, major, minor) in [("maj", "c", 4095, 0), ("min", "b", 8, 1_048_575)] {
+        in_tree(
+            &tree,
+            &["mknod", name, kind, &major.to_string(), &minor.to_string()],
+        )
+        .success();
+        let md = fs::symlink_metadata(tree.join(name)).unwrap();
+        assert_eq!(md.rdev(), rustix_makedev(major, minor), "{name}");
+    }
+    // ...one more is EINVAL, before anything is made: the kernel would silently keep only the
+    // low bits (`b 8 1048576` made the whole disk 8:0, `c 1 1048579` made /dev/null).
+    for (kind, major, minor) in [
+        ("c", "4096", "0"),
+        ("b", "8", "1048576"),
+        ("c", "1", "1048579"),
+    ] {
+        in_tree(&tree, &["mknod", "/bad", kind, major, minor]).failure(&format!(
+            "procroot: mknod /bad: device {major}:{minor} is out of range (major at most 4095, \
+             minor at most 1048575): the kernel would silently make a different device (EINVAL)"
+        ));
+        assert!(!tree.join("bad").exists(), "{kind} {major} {minor}");
     }
 }
 
@@ -398,8 +513,12 @@ fn chown_numeric_ids() {
     let (tree, _) = fixture();
     tree.write("data/f", b"x");
     tree.symlink("f", "data/l");
-    if !procroot_testutil::is_privileged() {
-        eprintln!("SKIPPED: chown to other ids needs root");
+    in_tree(&tree, &["chown", "1", "/nope"])
+        .failure("procroot: chown /nope: No such file or directory (ENOENT)");
+    for bad in ["root", "1:", ":", "1:x"] {
+        in_tree(&tree, &["chown", bad, "/data/f"]).usage_error("UID");
+    }
+    if !procroot_testutil::require_privilege("chown to other ids (CAP_CHOWN)") {
         return;
     }
     let run = in_tree(&tree, &["chown", "--json", "1234:567", "/data/f"]);
@@ -419,11 +538,6 @@ fn chown_numeric_ids() {
     in_tree(&tree, &["chown", "--nofollow", "42", "/data/l"]).success();
     assert_eq!(fs::symlink_metadata(tree.join("data/l")).unwrap().uid(), 42);
     assert_eq!(fs::metadata(tree.join("data/f")).unwrap().uid(), 1234);
-    in_tree(&tree, &["chown", "1", "/nope"])
-        .failure("procroot: chown /nope: No such file or directory (ENOENT)");
-    for bad in ["root", "1:", ":", "1:x"] {
-        in_tree(&tree, &["chown", bad, "/data/f"]).usage_error("UID");
-    }
 }
 
 // ---- touch ------------------------------------------------------------------------------
@@ -537,6 +651,256 @@ fn write_append() {
     run_in(&tree, &["write", "--append", "/dangling"], b"x")
         .failure("procroot: write /dangling: Too many levels of symbolic links (ELOOP)");
     assert!(!tree.join("data/missing").exists());
+}
+
+// ---- special files (cat, write --append, touch) ------------------------------------------
+
+/// How long a command may take before it counts as hung: far longer than any of these takes on a
+/// loaded machine.
+const HANG: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// [`run_in`] with a deadline: a command still running after [`HANG`] is killed and the test
+/// fails (on the old code `cat` and `write --append` of a FIFO blocked forever).
+fn run_deadline<S: AsRef<OsStr>>(tree: &Tree, args: &[S], stdin: &[u8]) -> Run {
+    let mut all: Vec<OsString> = args.iter().map(|a| a.as_ref().to_owned()).collect();
+    all.push("--root".into());
+    all.push(tree.path().into());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_procroot"))
+        .args(&all)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run procroot");
+    let mut input = child.stdin.take().expect("stdin");
+    match input.write_all(stdin) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        other => other.expect("write stdin"),
+    }
+    drop(input);
+    let start = std::time::Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if start.elapsed() > HANG {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("procroot {all:?} still running after {HANG:?}: it hung");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let out = child.wait_with_output().expect("wait");
+    Run {
+        code: out.status.code().expect("exited normally"),
+        stdout: out.stdout,
+        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
+    }
+}
+
+fn mkfifo(path: &Path) {
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o666),
+        0,
+    )
+    .unwrap();
+}
+
+/// The refusal of a special file of `type_name` at `path` by `command`.
+fn refused(command: &str, path: &str, type_name: &str) -> String {
+    format!(
+        "procroot: {command} {path}: refusing {type_name}: FIFOs, sockets and device nodes are \
+         used only when allowed (--special-files, SpecialFiles::Allow) (ENXIO)"
+    )
+}
+
+#[test]
+fn cat_and_append_refuse_a_fifo_at_once() {
+    let (tree, _) = fixture();
+    mkfifo(&tree.join("data/fifo"));
+    run_deadline(&tree, &["cat", "/data/fifo"], b"").failure(&refused(
+        "cat",
+        "/data/fifo",
+        "a FIFO",
+    ));
+    // Through a symlink too, and the other files are still written.
+    tree.symlink("/data/fifo", "fifolink");
+    let run = run_deadline(&tree, &["cat", "/fifolink", "/etc/hostname"], b"");
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(run.text(), "box");
+    assert_eq!(run.stderr, refused("cat", "/fifolink", "a FIFO") + "\n");
+    run_deadline(&tree, &["write", "--append", "/data/fifo"], b"x").failure(&refused(
+        "write",
+        "/data/fifo",
+        "a FIFO",
+    ));
+    let run = run_deadline(&tree, &["cat", "--json", "/data/fifo"], b"");
+    assert_eq!(error_of(&run.json()).0, "ENXIO");
+}
+
+#[test]
+fn special_files_opt_in() {
+    let (tree, _) = fixture();
+    let fifo = tree.join("data/fifo");
+    mkfifo(&fifo);
+    // No writer: opens at once, end of file.
+    let run = run_deadline(&tree, &["cat", "--special-files", "/data/fifo"], b"");
+    assert_eq!(run.success().text(), "");
+    // No reader: the kernel's ENXIO, at once.
+    run_deadline(
+        &tree,
+        &["write", "--append", "--special-files", "/data/fifo"],
+        b"x",
+    )
+    .failure("procroot: write /data/fifo: No such device or address (ENXIO)");
+    // With a reader, the bytes arrive.
+    let mut peer = fs::File::from(
+        rustix::fs::open(
+            &fifo,
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NONBLOCK,
+            rustix::fs::Mode::empty(),
+        )
+        .unwrap(),
+    );
+    run_deadline(
+        &tree,
+        &["write", "--append", "--special-files", "/data/fifo"],
+        b"piped",
+    )
+    .success();
+    let mut got = Vec::new();
+    std::io::Read::read_to_end(&mut peer, &mut got).unwrap();
+    assert_eq!(got, b"piped");
+    // touch sets a FIFO's times only on request, and never opens it.
+    run_deadline(&tree, &["touch", "/data/fifo"], b"").failure(&refused(
+        "touch",
+        "/data/fifo",
+        "a FIFO",
+    ));
+    filetime_of_fifo(&fifo);
+    run_deadline(&tree, &["touch", "--special-files", "/data/fifo"], b"").success();
+    assert!(fs::symlink_metadata(&fifo).unwrap().mtime() > 1_000_000);
+}
+
+/// Sets a FIFO's mtime to 1,000,000 without opening it.
+fn filetime_of_fifo(path: &Path) {
+    let t = rustix::fs::Timespec {
+        tv_sec: 1_000_000,
+        tv_nsec: 0,
+    };
+    rustix::fs::utimensat(
+        rustix::fs::CWD,
+        path,
+        &rustix::fs::Timestamps {
+            last_access: t,
+            last_modification: t,
+        },
+        rustix::fs::AtFlags::empty(),
+    )
+    .unwrap();
+}
+
+/// Device nodes planted in the root are the host's devices: `c 1 9` gave the host's urandom
+/// bytes, and `write --append` wrote to device nodes.
+#[test]
+fn device_nodes_are_refused_unless_asked_for() {
+    if !procroot_testutil::require_privilege("CAP_MKNOD to make device nodes") {
+        return;
+    }
+    let (tree, _) = fixture();
+    for (name, minor) in [("urandom", 9), ("null", 3)] {
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            tree.join(name),
+            rustix::fs::FileType::CharacterDevice,
+            rustix::fs::Mode::from_raw_mode(0o666),
+            rustix::fs::makedev(1, minor),
+        )
+        .unwrap();
+        let path = format!("/{name}");
+        let run = run_deadline(&tree, &["cat", &path], b"");
+        assert!(run.stdout.is_empty(), "{name}: {run:?}");
+        run.failure(&refused("cat", &path, "a character device"));
+        run_deadline(&tree, &["write", "--append", &path], b"x").failure(&refused(
+            "write",
+            &path,
+            "a character device",
+        ));
+        run_deadline(&tree, &["touch", &path], b"").failure(&refused(
+            "touch",
+            &path,
+            "a character device",
+        ));
+    }
+    // Asked for: read and written.
+    run_deadline(&tree, &["cat", "--special-files", "/null"], b"").success();
+    run_deadline(
+        &tree,
+        &["write", "--append", "--special-files", "/null"],
+        b"gone",
+    )
+    .success();
+    let md = fs::symlink_metadata(tree.join("null")).unwrap();
+    assert!(md.file_type().is_char_device(), "still the device node");
+}
+
+/// `touch` of a missing name while an attacker keeps creating and removing a FIFO there. It
+/// used to hang about once in 40 tries (a plain `open(O_CREAT)` met the FIFO). Now every run
+/// ends at once: the file is created, or the FIFO is refused with its type named.
+#[test]
+fn touch_never_hangs_on_a_fifo_that_appears() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    const ROUNDS: usize = 60;
+    let (tree, _) = fixture();
+    let name = tree.join("data/stamp");
+    let stop = AtomicBool::new(false);
+    let fifos = AtomicUsize::new(0);
+    let (mut created, mut refused_fifo) = (0, 0);
+    std::thread::scope(|s| {
+        let _stop = StopOnDrop(&stop);
+        s.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                if rustix::fs::mknodat(
+                    rustix::fs::CWD,
+                    &name,
+                    rustix::fs::FileType::Fifo,
+                    rustix::fs::Mode::from_raw_mode(0o666),
+                    0,
+                )
+                .is_ok()
+                {
+                    fifos.fetch_add(1, Ordering::Relaxed);
+                }
+                // Only a FIFO is removed: the file touch creates stays, and is removed below.
+                if fs::symlink_metadata(&name).is_ok_and(|m| m.file_type().is_fifo()) {
+                    let _ = fs::remove_file(&name);
+                }
+            }
+        });
+        for i in 0..ROUNDS {
+            let run = run_deadline(&tree, &["touch", "/data/stamp"], b"");
+            // A fast failure is fine when the name churns too fast to settle (EAGAIN); a
+            // hang, or any other outcome, is not.
+            let churned = "procroot: touch /data/stamp: something kept appearing and \
+                           disappearing at the name (EAGAIN)\n";
+            if run.code == 0 {
+                created += 1;
+            } else if run.stderr == refused("touch", "/data/stamp", "a FIFO") + "\n" {
+                refused_fifo += 1;
+            } else {
+                assert_eq!(run.stderr, churned, "round {i}: {run:?}");
+            }
+            if fs::symlink_metadata(&name).is_ok_and(|m| m.is_file()) {
+                let _ = fs::remove_file(&name);
+            }
+        }
+    });
+    let fifos = fifos.into_inner();
+    println!(
+        "{ROUNDS} rounds: {created} created or touched, {refused_fifo} FIFOs refused, \
+         {fifos} FIFOs made"
+    );
+    assert!(fifos > 0, "the attacker never made a FIFO");
 }
 
 // ---- cp ---------------------------------------------------------------------------------

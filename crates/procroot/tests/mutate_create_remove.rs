@@ -26,7 +26,7 @@
 //! private mount namespace.
 
 use std::os::fd::AsFd;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -495,6 +495,19 @@ fn mkdir_table() {
         ),
         row("name ..", mkdir("d/..", 0o755), Invalid(Errno::INVAL)),
         row("name .", mkdir(".", 0o755), Invalid(Errno::INVAL)),
+        // Decided from the path before the parent is looked up: not ENOENT.
+        row("missing/.", mkdir("nope/x/.", 0o755), Invalid(Errno::INVAL)),
+        row(
+            "missing/..",
+            mkdir("nope/x/..", 0o755),
+            Invalid(Errno::INVAL),
+        ),
+        row(
+            "missing/./",
+            mkdir("nope/.//", 0o755),
+            Invalid(Errno::INVAL),
+        ),
+        row("file/..", mkdir("file/..", 0o755), Invalid(Errno::INVAL)),
         row("empty", mkdir("", 0o755), Invalid(Errno::INVAL)),
     ];
     run("mkdir", rows);
@@ -558,7 +571,13 @@ fn mkdir_all_table() {
         .after(is_dir("x/y")),
         // relout -> ../outside is clamped to /outside, which does not exist: a dangling symlink,
         // whose target is not created.
-        row("relout/x", mkdir_all("relout/x", 0o755), Fail(Errno::NOENT)).after(missing("outside")),
+        // (ENOTDIR, as libpathrs and filepath-securejoin say.)
+        row(
+            "relout/x",
+            mkdir_all("relout/x", 0o755),
+            Fail(Errno::NOTDIR),
+        )
+        .after(missing("outside")),
         row("../x (Beneath)", mkdir_all("../x/y", 0o755), Xdev)
             .policy(Policy::Beneath)
             .after(missing("x")),
@@ -574,12 +593,34 @@ fn mkdir_all_table() {
         row(
             "last is a file",
             mkdir_all("file", 0o755),
-            Fail(Errno::EXIST),
+            Fail(Errno::NOTDIR),
         ),
         row(
-            "last is a symlink to a file",
+            "last is a dangling symlink (a host path)",
             mkdir_all("d/../hostlink", 0o755),
-            Fail(Errno::NOENT),
+            Fail(Errno::NOTDIR),
+        ),
+        row(
+            "last is a dangling symlink",
+            mkdir_all("dangling", 0o755),
+            Fail(Errno::NOTDIR),
+        )
+        .after(missing("nowhere")),
+        row(
+            "last is a symlink to a file",
+            |r: &Root| {
+                r.symlink("/file", "filelink")?;
+                r.mkdir_all("filelink", 0o755).map(drop)
+            },
+            Fail(Errno::NOTDIR),
+        ),
+        row(
+            "through a symlink to a file",
+            |r: &Root| {
+                r.symlink("/file", "filelink")?;
+                r.mkdir_all("filelink/x/y", 0o755).map(drop)
+            },
+            Fail(Errno::NOTDIR),
         ),
         row(
             "through a file",
@@ -590,13 +631,13 @@ fn mkdir_all_table() {
         row(
             "through a dangling symlink",
             mkdir_all("dangling/x", 0o755),
-            Fail(Errno::NOENT),
+            Fail(Errno::NOTDIR),
         )
         .after(missing("nowhere")),
         row(
             "through a host-path symlink",
             mkdir_all("hostlink/x", 0o755),
-            Fail(Errno::NOENT),
+            Fail(Errno::NOTDIR),
         ),
         row(
             "through a loop",
@@ -644,6 +685,77 @@ fn mkdir_all_table() {
         .after(missing("d/x")),
     ];
     run("mkdir_all", rows);
+}
+
+/// `mkdir_all`'s errnos for non-directories and dangling symlinks in the way are libpathrs's
+/// (and filepath-securejoin's): checked against the `pathrs` crate itself, on libpathrs's own
+/// fixture (`src/tests/common/root.rs`), on both backends.
+#[test]
+fn mkdir_all_errnos_match_libpathrs() {
+    let top = tempfile::tempdir().unwrap();
+    let fresh = |name: &str| {
+        let root = top.path().join(name);
+        for dir in ["a", "b/c/d/e/f", "c"] {
+            std::fs::create_dir_all(root.join(dir)).unwrap();
+        }
+        std::fs::write(root.join("b/c/file"), b"").unwrap();
+        for (link, target) in [
+            ("b-file", "b/c/file"),
+            ("a-fake1", "a/fake"),
+            ("a-fake2", "a/fake/foo/bar/.."),
+            ("a-fake3", "a/fake/../../b"),
+            ("c/a-fake1", "/a/fake"),
+            ("c/a-fake2", "/a/fake/foo/bar/.."),
+            ("c/a-fake3", "/a/fake/../../b"),
+        ] {
+            std::os::unix::fs::symlink(target, root.join(link)).unwrap();
+        }
+        root
+    };
+    let paths = [
+        "b/c/file",
+        "b/c/file/subdir",
+        "b/c/file/../d",
+        "b-file",
+        "b-file/subdir",
+        "a-fake1",
+        "a-fake1/foo",
+        "a-fake2",
+        "a-fake2/foo",
+        "a-fake3",
+        "a-fake3/foo",
+        "c/a-fake1",
+        "c/a-fake1/foo",
+        "c/a-fake2/foo",
+        "c/a-fake3/foo",
+    ];
+    let mut mismatches = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
+        let theirs_root = fresh(&format!("pathrs{i}"));
+        let theirs = pathrs::Root::open(&theirs_root)
+            .unwrap()
+            .mkdir_all(path, &std::fs::Permissions::from_mode(0o755))
+            .map(drop)
+            .map_err(|e| match e.kind() {
+                pathrs::error::ErrorKind::OsError(Some(errno)) => errno,
+                other => panic!("{path}: pathrs gave {other:?}"),
+            });
+        for backend in BACKENDS {
+            let ours_root = fresh(&format!("ours{i}{backend:?}"));
+            let ours = Root::open(&ours_root)
+                .unwrap()
+                .with_backend(backend)
+                .mkdir_all(path, 0o755)
+                .map(drop)
+                .map_err(|e| e.errno().raw_os_error());
+            if ours != theirs {
+                mismatches.push(format!(
+                    "{path} {backend:?}: ours {ours:?}, pathrs {theirs:?}"
+                ));
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
 
 #[test]

@@ -833,6 +833,84 @@ fn mknod_devices() {
     }
 }
 
+/// Device numbers the kernel cannot store are refused before any syscall: `mknod(2)` would keep
+/// only the low bits, so `b:8:1048576` made `8:0` (a whole disk) and `c:1:1048579` made `1:3`
+/// (`/dev/null`) while reporting success. The largest numbers that fit still work.
+#[test]
+fn mknod_device_numbers_at_the_kernel_limits() {
+    if !require_privilege("CAP_MKNOD") {
+        return;
+    }
+    use procroot::NodeKind;
+    let (max_major, max_minor) = (NodeKind::MAX_MAJOR, NodeKind::MAX_MINOR);
+    assert_eq!((max_major, max_minor), (4095, 1_048_575));
+    let tree = Tree::new("");
+    let root = Root::open(tree.path()).unwrap();
+    let fits = [
+        (
+            "c",
+            NodeKind::CharDevice {
+                major: max_major,
+                minor: max_minor,
+            },
+        ),
+        (
+            "b",
+            NodeKind::BlockDevice {
+                major: max_major,
+                minor: 0,
+            },
+        ),
+        (
+            "b0",
+            NodeKind::BlockDevice {
+                major: 8,
+                minor: max_minor,
+            },
+        ),
+    ];
+    for (name, kind) in fits {
+        root.mknod(name, kind, 0o600)
+            .unwrap_or_else(|e| panic!("{kind}: {e}"));
+        let (NodeKind::CharDevice { major, minor } | NodeKind::BlockDevice { major, minor }) = kind
+        else {
+            unreachable!()
+        };
+        assert_eq!(
+            lstat(&tree, name).rdev(),
+            rustix::fs::makedev(major, minor),
+            "{kind}"
+        );
+    }
+    let too_big = [
+        NodeKind::CharDevice {
+            major: max_major + 1,
+            minor: 0,
+        },
+        NodeKind::BlockDevice {
+            major: 8,
+            minor: max_minor + 1,
+        },
+        NodeKind::CharDevice {
+            major: 1,
+            minor: 1_048_579,
+        },
+        NodeKind::BlockDevice {
+            major: u32::MAX,
+            minor: u32::MAX,
+        },
+    ];
+    for kind in too_big {
+        let err = root.mknod("bad", kind, 0o600).expect_err("out of range");
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{kind}: {err}");
+        assert_eq!(err.errno(), Errno::INVAL, "{kind}");
+        assert!(!tree.join("bad").exists(), "{kind}: nothing may be created");
+        // The parser refuses the same numbers.
+        let err = kind.to_string().parse::<NodeKind>().expect_err("parse");
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{kind}");
+    }
+}
+
 /// `NodeKind` parses the forms the CLI takes and prints the canonical one. (The type is reached
 /// through `mknod`'s parameter, so this test does not depend on how it is re-exported.)
 #[test]

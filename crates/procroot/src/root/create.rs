@@ -11,7 +11,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -32,6 +32,9 @@ const DIR_MODE_BITS: u32 = 0o1777;
 /// How often [`Root::mkdir_all`] retries one component when a concurrent caller makes it vanish
 /// between our `mkdirat` (`EEXIST`) and our `openat` (`ENOENT`).
 const MKDIR_RETRIES: usize = 16;
+/// How often [`Root::create_file`] retries when the name keeps appearing (`EEXIST`) and
+/// disappearing (`ENOENT`) between its exclusive create and its look at what is there.
+const CREATE_RETRIES: usize = 16;
 
 impl Root {
     /// Creates (or, without `O_EXCL`, opens) the file at `path` with `flags` and `mode`, and
@@ -43,6 +46,15 @@ impl Root {
     /// `ELOOP`, or `EEXIST` with `O_EXCL`, exactly as `open(2)` says it. (Following it would let
     /// whoever controls the root point the new file anywhere: CVE-2025-52565 created
     /// `/dev/console` through such a link.) A path ending in `/` gives `EISDIR`, as `open(2)`.
+    ///
+    /// The name is created with `O_EXCL`. If something exists there (and `flags` has no
+    /// `O_EXCL`), it is opened the way [`Root::open_file`] opens files: looked at through an
+    /// `O_PATH` fd first, then opened through that fd. A directory is `EISDIR`, a symlink
+    /// `ELOOP`, and a FIFO, socket or device node is refused with `ENXIO` unless the root
+    /// allows special files ([`Root::with_special_files`]), so a FIFO that appears at the name
+    /// cannot make this block. (Since the existing file is not opened with `O_CREAT`, the
+    /// kernel's `fs.protected_regular` and `fs.protected_fifos` checks, which apply only to
+    /// `O_CREAT` opens, do not apply to it.)
     ///
     /// With `O_TMPFILE`, `path` names a directory inside the root (resolved like
     /// [`Root::resolve`], following a trailing symlink, since nothing is created under that name)
@@ -88,48 +100,64 @@ impl Root {
         }
         let (parent, name) = self.parent_and_name(OP, path)?;
         let name = with_trailing_slash(path, name);
-        let flags = flags | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let xdev = self.opts.flags.contains(ResolveFlags::NO_XDEV);
-        if !xdev {
-            let fd = rustix::fs::openat(&parent, &name, flags, mode)
-                .map_err(|e| fail(Error::from_errno(e)))?;
-            return Ok(File::from(fd));
-        }
-        // NO_XDEV: the name may be a mount point (a bind-mounted file). An open that lands on
-        // another mount must not have side effects there, so O_TRUNC is held back until the
-        // opened file is known to be on the parent's mount. (A newly created file is always on
-        // the parent's mount.)
-        let parent_mnt = sys::mount_id(&parent).map_err(|e| fail(e.into()))?;
-        let truncate = flags.contains(OFlags::TRUNC);
-        let writable = flags.intersects(OFlags::WRONLY | OFlags::RDWR);
-        let open_flags = if truncate && !writable {
-            // O_RDONLY | O_TRUNC: there is no fd to ftruncate through, so check the name first.
-            // The window between check and open can only be used by someone able to mount in
-            // the root's namespace; the check after the open still reports it.
-            match sys::mount_info_at(&parent, &name, AtFlags::SYMLINK_NOFOLLOW) {
-                Ok(info) if info.mount_id != parent_mnt => {
-                    return Err(fail(xdev_error()));
-                }
+        self.create_or_open(&parent, &name, flags, mode)
+            .map_err(fail)
+    }
+
+    /// [`Root::create_file`] at `name` in `parent`: create it with `O_EXCL`, or, unless the
+    /// caller asked for `O_EXCL`, open what is there through an `O_PATH` handle after checking
+    /// its type (never a plain `open(O_CREAT)` by name, which would block forever on a FIFO and
+    /// open a device node with its side effects, whatever appeared at the name last).
+    fn create_or_open(
+        &self,
+        parent: &Handle,
+        name: &OsStr,
+        flags: OFlags,
+        mode: Mode,
+    ) -> Result<File> {
+        let excl = flags.contains(OFlags::EXCL);
+        let create = flags | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        for _ in 0..CREATE_RETRIES {
+            match rustix::fs::openat(parent, name, create, mode) {
+                // A new regular file: on the parent's mount, nothing to truncate.
+                Ok(fd) => return Ok(File::from(fd)),
+                Err(Errno::EXIST) if !excl => {}
+                Err(e) => return Err(e.into()),
+            }
+            // It exists. Look at it without opening it.
+            let found = match rustix::fs::openat(
+                parent,
+                name,
+                OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            ) {
+                Ok(fd) => fd,
+                // Removed again meanwhile: create it after all.
+                Err(Errno::NOENT) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            let st = rustix::fs::fstat(&found)?;
+            match FileType::from_mode(st.st_mode) {
+                // What open(O_CREAT | O_NOFOLLOW) answers for these.
+                FileType::Symlink => return Err(Error::from_errno(Errno::LOOP)),
+                FileType::Dir => return Err(Error::from_errno(Errno::ISDIR)),
                 _ => {}
             }
-            flags
-        } else {
-            flags - OFlags::TRUNC
-        };
-        let fd = rustix::fs::openat(&parent, &name, open_flags, mode)
-            .map_err(|e| fail(Error::from_errno(e)))?;
-        if sys::mount_id(&fd).map_err(|e| fail(e.into()))? != parent_mnt {
-            return Err(fail(xdev_error()));
-        }
-        let file = File::from(fd);
-        if truncate && writable {
-            let st = rustix::fs::fstat(&file).map_err(|e| fail(e.into()))?;
-            // O_TRUNC is ignored for FIFOs and devices; ftruncate would fail on them.
-            if FileType::from_mode(st.st_mode) == FileType::File {
-                rustix::fs::ftruncate(&file, 0).map_err(|e| fail(e.into()))?;
+            // NO_XDEV: the name may be a mount point (a bind-mounted file). Refused before the
+            // open, so O_TRUNC has no effect on the other mount.
+            if self.opts.flags.contains(ResolveFlags::NO_XDEV)
+                && sys::mount_id(&found)? != sys::mount_id(parent)?
+            {
+                return Err(xdev_error());
             }
+            let flags = flags - OFlags::CREATE - OFlags::EXCL;
+            return super::handle::reopen_fd(found.as_fd(), flags, self.special);
         }
-        Ok(file)
+        Err(Error::with_detail(
+            ErrorKind::Os,
+            Errno::AGAIN,
+            "the file kept appearing and disappearing while it was being created",
+        ))
     }
 
     /// Creates the directory at `path` with `mode` (`mkdirat` relative to the resolved parent).
@@ -164,9 +192,10 @@ impl Root {
     ///   out of a directory we just created, which the kernel's `mkdir -p` semantics cannot
     ///   express race-free. `.` there is skipped.
     /// - `mode` with setuid or setgid, or beyond `0o1777`, is `InvalidInput`.
-    /// - A component that exists but is not a directory gives `ENOTDIR`, or `EEXIST` if it is
-    ///   the last one; a dangling symlink gives `ENOENT` (its target is not created), as
-    ///   `mkdir(2)` would for a path through it.
+    /// - A component that exists but is not a directory, or is a symlink to one, gives
+    ///   `ENOTDIR`, the last component included; so does a dangling symlink (its target is not
+    ///   created). These are libpathrs's and filepath-securejoin's errnos, so that procroot is
+    ///   a drop-in replacement (`mkdir -p` of coreutils would say `EEXIST` and `ENOENT`).
     ///
     /// **Nothing half-created:** if a later component fails, every directory this call created
     /// is removed again, deepest first, provided it is still empty and still the same directory
@@ -174,8 +203,13 @@ impl Root {
     /// callers are left alone, and so is one of ours that someone else has meanwhile put
     /// something in (removing it would destroy their work).
     ///
+    /// When this call created anything, the handle's [`Handle::path_in_root`] is already known
+    /// (the existing part's path plus the names created): it is the path at creation time and
+    /// never needs a second lookup by name, which a concurrent rename could make fail.
+    ///
     /// Cost: one resolution when the directory exists. Otherwise about `2 log2(n)` resolutions
-    /// of prefixes (to find where the missing part starts) plus one `mkdirat` and one `openat`
+    /// of prefixes (to find where the missing part starts), with the kernel backend one
+    /// userspace re-walk of the existing part (for the path), plus one `mkdirat` and one `openat`
     /// per missing component, whose fds are held until the call returns (to undo, and as
     /// parents; at most one per component of a `PATH_MAX` path).
     pub fn mkdir_all(&self, path: impl AsRef<Path>, mode: u32) -> Result<Handle> {
@@ -192,7 +226,7 @@ impl Root {
             Ok(handle) => {
                 return match handle.file_type().map_err(fail)? {
                     FileType::Dir => Ok(handle),
-                    _ => Err(fail(Error::from_errno(Errno::EXIST))),
+                    _ => Err(fail(Error::from_errno(Errno::NOTDIR))),
                 };
             }
             Err(e) if e.errno() == Errno::NOENT => {}
@@ -258,32 +292,73 @@ impl Root {
         }
         let xdev = self.opts.flags.contains(ResolveFlags::NO_XDEV);
         let backend = base.backend;
+        // The in-root path of what we return is built as we go: the base's path plus the names
+        // we step into. It is taken now, before anything is created, so that a rename of the
+        // new tree right after creation cannot make the caller's `path_in_root` (a second
+        // resolution, by name) fail although everything was created. The emulated walker
+        // reported the base's path; for the kernel's, this is one identity-checked re-walk of
+        // the part that already existed. If that fails (the existing part keeps changing), the
+        // handle computes its path lazily, as any handle does.
+        let base = Handle::new(
+            base,
+            &self.fd,
+            prefix_path(bytes, &comps, lo).as_os_str().as_bytes(),
+            &self.opts,
+            Trailing::Follow,
+        );
+        let mut known: Option<Vec<u8>> = base
+            .path_in_root()
+            .ok()
+            .map(|p| p.as_os_str().as_bytes().to_vec());
 
         // Every directory fd along the way, and the name of each one this call created (to
         // undo on failure). The fds are held anyway as parents; identities for the undo are
         // taken only if it happens, keeping the success path at mkdirat + openat per component.
-        let mut chain: Vec<(OwnedFd, Option<OsString>)> = vec![(base.fd, None)];
+        let mut chain: Vec<(OwnedFd, Option<OsString>)> = vec![(base.into_fd(), None)];
         let names: Vec<usize> = (0..rest.len())
             .filter(|&i| &bytes[rest[i].0..rest[i].1] != b".")
             .collect();
-        for (pos, &i) in names.iter().enumerate() {
+        for &i in &names {
             let name = OsStr::from_bytes(&bytes[rest[i].0..rest[i].1]);
-            let last = pos + 1 == names.len();
             let cur = &chain.last().expect("the base").0;
             let outcome = match self.mkdir_step(cur, name, mode, xdev) {
-                Ok(Step::Dir { fd, created: ours }) => Ok((fd, ours.then(|| name.to_os_string()))),
+                Ok(Step::Dir { fd, created: ours }) => {
+                    if let Some(path) = &mut known {
+                        if path.last() != Some(&b'/') {
+                            path.push(b'/');
+                        }
+                        path.extend_from_slice(name.as_bytes());
+                    }
+                    Ok((fd, ours.then(|| name.to_os_string())))
+                }
                 Ok(Step::NotDir(ft)) => {
                     // Someone else's non-directory. A symlink is followed the safe way: the
                     // path so far, through the resolver.
+                    // A symlink to a non-directory, a dangling one (ENOENT from the
+                    // resolver) and any other non-directory are all ENOTDIR, as in libpathrs.
                     if ft == FileType::Symlink {
                         let upto = prefix_path(bytes, &comps, lo + i + 1);
-                        self.resolve(upto).and_then(|h| match h.file_type()? {
-                            FileType::Dir => Ok((h.into_fd(), None)),
-                            _ if last => Err(Error::from_errno(Errno::EXIST)),
-                            _ => Err(Error::from_errno(Errno::NOTDIR)),
-                        })
-                    } else if last {
-                        Err(Error::from_errno(Errno::EXIST))
+                        match self.resolve(upto) {
+                            Ok(h) => match h.file_type() {
+                                Ok(FileType::Dir) => {
+                                    // Someone else's symlink: its target's path, if the
+                                    // handle can tell.
+                                    known = h
+                                        .path_in_root()
+                                        .ok()
+                                        .map(|p| p.as_os_str().as_bytes().to_vec());
+                                    Ok((h.into_fd(), None))
+                                }
+                                Ok(_) => Err(Error::from_errno(Errno::NOTDIR)),
+                                Err(e) => Err(e),
+                            },
+                            Err(e) if e.errno() == Errno::NOENT => Err(Error::with_detail(
+                                ErrorKind::Os,
+                                Errno::NOTDIR,
+                                "a dangling symlink is in the way (its target is not created)",
+                            )),
+                            Err(e) => Err(e),
+                        }
                     } else {
                         Err(Error::from_errno(Errno::NOTDIR))
                     }
@@ -302,7 +377,7 @@ impl Root {
         drop(chain);
         let resolved = Resolved {
             fd: cur,
-            path: None,
+            path: known,
             last: None,
             backend,
         };

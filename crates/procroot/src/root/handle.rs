@@ -63,6 +63,62 @@ impl InputPath {
     }
 }
 
+/// What the operations that open a file's *contents* do with FIFOs, sockets and device nodes:
+/// [`Root::open_file`](super::Root::open_file), [`Root::create_file`](super::Root::create_file)
+/// when the file exists, and [`Handle::reopen`]. Set it on a root with
+/// [`Root::with_special_files`](super::Root::with_special_files).
+///
+/// Whoever controls the root decides what type a name has. A FIFO there blocks an `open(2)`
+/// forever (until someone opens the other end), a device node reads or writes the *host's*
+/// device (`c 1 9` is the host's urandom, a block node a host disk), and opening some devices
+/// has side effects of its own. So by default the file is looked at first through its `O_PATH`
+/// handle (`fstat`), and only then opened, through the handle, so that it cannot be swapped in
+/// between.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum SpecialFiles {
+    /// FIFOs, sockets and device nodes are not opened: an error of kind
+    /// [`SafetyViolation`](crate::ErrorKind::SafetyViolation) with errno `ENXIO` (the kernel's
+    /// own answer for a special file that cannot be opened as asked, such as a socket), whose
+    /// message names the type. The default.
+    #[default]
+    Refuse,
+    /// They are opened, always with `O_NONBLOCK | O_NOCTTY`, so that the open itself never
+    /// blocks (a FIFO without a peer: reading opens at once and reads end-of-file while there
+    /// is no writer; writing fails with `ENXIO` while there is no reader) and a terminal never
+    /// becomes the controlling one. Unless the caller asked for `O_NONBLOCK`, it is cleared
+    /// again once the file is open, so reads and writes then behave as usual (they wait for a
+    /// peer that is connected).
+    Allow,
+}
+
+impl SpecialFiles {
+    /// Checks a file of type `ft` against this setting, for callers that act on a file they
+    /// looked at through a [`Handle`]. `Ok(true)`: a special file that is allowed (open it with
+    /// `O_NONBLOCK | O_NOCTTY`); `Ok(false)`: a regular file, directory or symlink. A refused
+    /// one is the `ENXIO` error described at [`SpecialFiles::Refuse`].
+    pub fn check(self, ft: FileType) -> Result<bool> {
+        let what = match ft {
+            FileType::File | FileType::Dir | FileType::Symlink => return Ok(false),
+            FileType::Fifo => "a FIFO",
+            FileType::Socket => "a socket",
+            FileType::CharDevice => "a character device",
+            FileType::BlockDevice => "a block device",
+            FileType::Unknown => "a file of unknown type",
+        };
+        match self {
+            SpecialFiles::Allow => Ok(true),
+            SpecialFiles::Refuse => Err(Error::with_detail(
+                crate::ErrorKind::SafetyViolation,
+                Errno::NXIO,
+                format!(
+                    "refusing {what}: FIFOs, sockets and device nodes are used only when \
+                     allowed (--special-files, SpecialFiles::Allow)"
+                ),
+            )),
+        }
+    }
+}
+
 /// An `O_PATH` file descriptor resolved inside a [`Root`](super::Root).
 ///
 /// A handle pins the object it was resolved to: later renames inside the root cannot make it
@@ -141,35 +197,16 @@ impl Handle {
     ///
     /// The file reopened is the one the handle pins, whatever has been renamed since. A symlink
     /// handle gives `ELOOP` (there is nothing to open but the link). `O_CREAT` and `O_TMPFILE`
-    /// are `InvalidInput`.
+    /// are `InvalidInput`. A FIFO, socket or device node is refused (`ENXIO`, see
+    /// [`SpecialFiles::Refuse`]); use [`Handle::reopen_with`] to open one.
     pub fn reopen(&self, flags: OFlags) -> Result<File> {
-        let link = crate::procfs::fd_link_name(self.fd.as_fd());
-        let fail = |e: Error| e.context("reopen", Path::new(&link));
-        if flags.contains(OFlags::CREATE) || flags.contains(OFlags::TMPFILE) {
-            return Err(fail(Error::invalid_input(
-                Errno::INVAL,
-                "O_CREAT and O_TMPFILE make no sense when reopening",
-            )));
-        }
-        if self.file_type().map_err(fail)? == FileType::Symlink {
-            return Err(fail(Error::from_errno(Errno::LOOP)));
-        }
-        let procfs = Procfs::cached().map_err(fail)?;
-        let file = procfs.open_follow(ProcBase::ThreadSelf, &link, flags)?;
-        // open_follow re-checks the link after opening, but on an instance that is not
-        // detached a mount can come and go in between. We know what the link must lead to: the
-        // handle's own file, on the handle's own mount.
-        let want =
-            sys::mount_info_at(&self.fd, "", AtFlags::EMPTY_PATH).map_err(|e| fail(e.into()))?;
-        let got = sys::mount_info_at(&file, "", AtFlags::EMPTY_PATH).map_err(|e| fail(e.into()))?;
-        if (got.dev, got.ino, got.mount_id) != (want.dev, want.ino, want.mount_id) {
-            return Err(fail(Error::with_detail(
-                crate::ErrorKind::SafetyViolation,
-                Errno::XDEV,
-                "reopening through procfs reached another file (a mount raced with the open)",
-            )));
-        }
-        Ok(file)
+        self.reopen_with(flags, SpecialFiles::Refuse)
+    }
+
+    /// [`Handle::reopen`], opening FIFOs, sockets and device nodes too if `special` is
+    /// [`SpecialFiles::Allow`] (without blocking; see there).
+    pub fn reopen_with(&self, flags: OFlags, special: SpecialFiles) -> Result<File> {
+        reopen_fd(self.fd.as_fd(), flags, special)
     }
 
     /// Reads the target of the symlink this handle is (from [`Root::resolve_nofollow`]). Not a
@@ -231,6 +268,54 @@ impl From<Handle> for OwnedFd {
     fn from(handle: Handle) -> OwnedFd {
         handle.fd
     }
+}
+
+/// Opens the file the `O_PATH` fd `fd` pins with `flags`: its type is checked first (a symlink
+/// is `ELOOP`; FIFOs, sockets and devices go by `special`), then it is opened through
+/// `/proc/thread-self/fd/N` on the hardened procfs and checked to be the same file on the same
+/// mount. The one way every operation that reads or writes contents opens an entry of the root.
+pub(crate) fn reopen_fd(fd: BorrowedFd<'_>, flags: OFlags, special: SpecialFiles) -> Result<File> {
+    let link = crate::procfs::fd_link_name(fd);
+    let fail = |e: Error| e.context("reopen", Path::new(&link));
+    if flags.contains(OFlags::CREATE) || flags.contains(OFlags::TMPFILE) {
+        return Err(fail(Error::invalid_input(
+            Errno::INVAL,
+            "O_CREAT and O_TMPFILE make no sense when reopening",
+        )));
+    }
+    // The type cannot change under us: the fd pins the inode, and the open below goes to that
+    // inode, not to a name.
+    let st = rustix::fs::fstat(fd).map_err(|e| fail(e.into()))?;
+    let ft = FileType::from_mode(st.st_mode);
+    if ft == FileType::Symlink {
+        return Err(fail(Error::from_errno(Errno::LOOP)));
+    }
+    let is_special = special.check(ft).map_err(fail)?;
+    let open_flags = if is_special {
+        flags | OFlags::NONBLOCK | OFlags::NOCTTY
+    } else {
+        flags
+    };
+    let procfs = Procfs::cached().map_err(fail)?;
+    let file = procfs.open_follow(ProcBase::ThreadSelf, &link, open_flags)?;
+    // open_follow re-checks the link after opening, but on an instance that is not
+    // detached a mount can come and go in between. We know what the link must lead to: the
+    // handle's own file, on the handle's own mount.
+    let want = sys::mount_info_at(fd, "", AtFlags::EMPTY_PATH).map_err(|e| fail(e.into()))?;
+    let got = sys::mount_info_at(&file, "", AtFlags::EMPTY_PATH).map_err(|e| fail(e.into()))?;
+    if (got.dev, got.ino, got.mount_id) != (want.dev, want.ino, want.mount_id) {
+        return Err(fail(Error::with_detail(
+            crate::ErrorKind::SafetyViolation,
+            Errno::XDEV,
+            "reopening through procfs reached another file (a mount raced with the open)",
+        )));
+    }
+    if is_special && !flags.contains(OFlags::NONBLOCK) {
+        // The open could not block; the reads and writes the caller asked for may.
+        let now = rustix::fs::fcntl_getfl(&file).map_err(|e| fail(e.into()))?;
+        rustix::fs::fcntl_setfl(&file, now - OFlags::NONBLOCK).map_err(|e| fail(e.into()))?;
+    }
+    Ok(file)
 }
 
 /// `statx(fd, "", AT_EMPTY_PATH)` as a [`std::fs::Metadata`], which works on `O_PATH` fds.

@@ -45,6 +45,34 @@ pub enum NodeKind {
 }
 
 impl NodeKind {
+    /// The largest device major number Linux stores: `mknod(2)` passes a 32-bit `dev` that the
+    /// kernel splits into a 12-bit major and a 20-bit minor, silently dropping higher bits.
+    pub const MAX_MAJOR: u32 = (1 << 12) - 1;
+    /// The largest device minor number Linux stores (20 bits); see [`NodeKind::MAX_MAJOR`].
+    pub const MAX_MINOR: u32 = (1 << 20) - 1;
+
+    /// Refuses device numbers the kernel cannot represent. Without this check `mknod(2)` keeps
+    /// only the low bits: `b 8 1048576` would make `8:0`, a whole disk, and `c 1 1048579` would
+    /// make `1:3`, `/dev/null`, while reporting the numbers that were asked for.
+    pub fn check(self) -> Result<NodeKind> {
+        if let NodeKind::CharDevice { major, minor } | NodeKind::BlockDevice { major, minor } = self
+        {
+            if major > Self::MAX_MAJOR || minor > Self::MAX_MINOR {
+                return Err(Error::invalid_input(
+                    Errno::INVAL,
+                    format!(
+                        "device {major}:{minor} is out of range (major at most \
+                         {}, minor at most {}): the kernel \
+                         would silently make a different device",
+                        Self::MAX_MAJOR,
+                        Self::MAX_MINOR
+                    ),
+                ));
+            }
+        }
+        Ok(self)
+    }
+
     fn file_type(self) -> rustix::fs::FileType {
         match self {
             NodeKind::Fifo => rustix::fs::FileType::Fifo,
@@ -78,7 +106,8 @@ impl FromStr for NodeKind {
     type Err = Error;
 
     /// Parses `p` (or `fifo`), `c:MAJOR:MINOR` (or `char:...`, `u:...` as in `mknod(1)`) and
-    /// `b:MAJOR:MINOR` (or `block:...`). Anything else is `InvalidInput`.
+    /// `b:MAJOR:MINOR` (or `block:...`). Anything else is `InvalidInput`, and so are device
+    /// numbers beyond [`NodeKind::MAX_MAJOR`] and [`NodeKind::MAX_MINOR`] ([`NodeKind::check`]).
     fn from_str(s: &str) -> Result<NodeKind> {
         let bad = || {
             Error::invalid_input(
@@ -109,7 +138,7 @@ impl FromStr for NodeKind {
         if parts.next().is_some() {
             return Err(bad());
         }
-        Ok(node)
+        node.check()
     }
 }
 
@@ -210,12 +239,16 @@ impl Root {
 
     /// Makes a FIFO or a device node at `path` (`mknodat(2)`), with permission bits `mode`
     /// (the process umask applies, as with `mknod(2)`). Mode bits beyond `0o7777` are
-    /// `InvalidInput`. Device nodes need `CAP_MKNOD` (`EPERM`), and on a `nodev` mount they can
-    /// be made but not opened. An existing `path`, even a dangling symlink, is `EEXIST`.
+    /// `InvalidInput`, and so is a major above [`NodeKind::MAX_MAJOR`] (4095) or a minor above
+    /// [`NodeKind::MAX_MINOR`] (1048575), checked before any syscall: the kernel would keep only
+    /// the low bits and make another device. Device nodes need `CAP_MKNOD` (`EPERM`), and on a
+    /// `nodev` mount they can be made but not opened. An existing `path`, even a dangling
+    /// symlink, is `EEXIST`.
     pub fn mknod(&self, path: impl AsRef<Path>, kind: NodeKind, mode: u32) -> Result<()> {
         const OP: &str = "mknod";
         let path = path.as_ref();
         check_mode(mode).map_err(|e| self.annotate_op(e, OP, path))?;
+        kind.check().map_err(|e| self.annotate_op(e, OP, path))?;
         let (parent, name) = self.parent_and_name(OP, path)?;
         rustix::fs::mknodat(
             &parent,

@@ -295,9 +295,10 @@ impl Handle {
     /// read-only open serves writes too.
     fn reopen_for_xattr(&self) -> Result<std::fs::File> {
         match self.file_type()? {
-            FileType::File | FileType::Dir | FileType::Fifo => {
-                self.reopen(OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY)
-            }
+            FileType::File | FileType::Dir | FileType::Fifo => self.reopen_with(
+                OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY,
+                super::SpecialFiles::Allow,
+            ),
             _ => Err(Error::with_detail(
                 ErrorKind::NotSupported,
                 Errno::OPNOTSUPP,

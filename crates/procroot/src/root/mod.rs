@@ -25,7 +25,7 @@ use rustix::io::Errno;
 
 pub use crate::dir::{DirEntry, FileType, ReadDir};
 pub(crate) use handle::metadata_of;
-pub use handle::Handle;
+pub use handle::{Handle, SpecialFiles};
 pub use links::NodeKind;
 pub use remove::RemoveAllOptions;
 
@@ -62,6 +62,7 @@ pub enum EvalMode {
 pub struct Root {
     fd: Arc<OwnedFd>,
     opts: ResolveOptions,
+    special: SpecialFiles,
     name: PathBuf,
 }
 
@@ -116,6 +117,7 @@ impl Root {
         Root {
             fd: Arc::new(fd),
             opts: ResolveOptions::default(),
+            special: SpecialFiles::default(),
             name,
         }
     }
@@ -142,6 +144,24 @@ impl Root {
     pub fn with_options(mut self, opts: ResolveOptions) -> Self {
         self.opts = opts;
         self
+    }
+
+    /// Sets whether operations that open a file's contents ([`Root::open_file`], and
+    /// [`Root::create_file`] when the file exists) open FIFOs, sockets and device nodes
+    /// (default [`SpecialFiles::Refuse`]: they are refused with `ENXIO`, the type named).
+    pub fn with_special_files(mut self, special: SpecialFiles) -> Self {
+        self.special = special;
+        self
+    }
+
+    /// Sets the special-file setting in place; see [`Root::with_special_files`].
+    pub fn set_special_files(&mut self, special: SpecialFiles) {
+        self.special = special;
+    }
+
+    /// Whether FIFOs, sockets and device nodes are opened; see [`Root::with_special_files`].
+    pub fn special_files(&self) -> SpecialFiles {
+        self.special
     }
 
     /// Sets the policy in place.
@@ -214,7 +234,9 @@ impl Root {
     /// The parent is resolved with the root's options and must exist. The name is the last
     /// component as given, never looked up (so never followed). A path whose last component is
     /// not a name (`.`, `..`, `/`, empty) is `InvalidInput`: there is nothing to create or
-    /// remove there. Errors carry `op` and `path` as context.
+    /// remove there. That is decided from the path alone, before the parent is looked up, so
+    /// `missing/.` is `EINVAL` like `existing/.`, not `ENOENT`. Errors carry `op` and `path` as
+    /// context.
     pub(crate) fn parent_and_name(
         &self,
         op: &'static str,
@@ -227,20 +249,29 @@ impl Root {
                 path,
             ));
         }
-        let (parent, name) = self
-            .resolve_parent(path)
-            .map_err(|e| self.annotate(e, op, path))?;
-        match name {
-            Some(name) => Ok((parent, name)),
-            None => Err(self.annotate(
+        let no_name = || {
+            self.annotate(
                 Error::invalid_input(
                     Errno::INVAL,
                     "the path must end in a name, not `.`, `..` or `/`",
                 ),
                 op,
                 path,
-            )),
+            )
+        };
+        let trimmed = path.as_os_str().as_bytes();
+        let trimmed = &trimmed[..trimmed
+            .iter()
+            .rposition(|&b| b != b'/')
+            .map_or(0, |i| i + 1)];
+        let last = trimmed.rsplit(|&b| b == b'/').next().unwrap_or_default();
+        if last.is_empty() || last == b"." || last == b".." {
+            return Err(no_name());
         }
+        let (parent, name) = self
+            .resolve_parent(path)
+            .map_err(|e| self.annotate(e, op, path))?;
+        name.map(|name| (parent, name)).ok_or_else(no_name)
     }
 
     /// Adds `op`, `path` and this root to an error.
@@ -253,6 +284,13 @@ impl Root {
     /// A trailing symlink is followed unless `flags` has `O_NOFOLLOW`, in which case it is an
     /// `ELOOP` error, as with `open(2)`. `O_CREAT` and `O_TMPFILE` are refused with
     /// `InvalidInput`: creating files is a separate operation.
+    ///
+    /// The file is resolved to an `O_PATH` handle first and its type checked before anything
+    /// opens it (then it is opened through that handle, see [`Handle::reopen`]): a FIFO, socket
+    /// or device node planted in the root is refused with `ENXIO`
+    /// ([`ErrorKind::SafetyViolation`](crate::ErrorKind::SafetyViolation)), the type named,
+    /// unless the root allows special files ([`Root::with_special_files`]); then it is opened
+    /// without blocking. With `O_PATH` in `flags` nothing is opened, so nothing is checked.
     pub fn open_file(&self, path: impl AsRef<Path>, flags: OFlags) -> Result<File> {
         let path = path.as_ref();
         // O_TMPFILE includes the O_DIRECTORY bit, so it is tested with `contains`.
@@ -271,10 +309,18 @@ impl Root {
         } else {
             Trailing::Follow
         };
+        let fail = |e: Error| self.annotate(e, "open", path);
+        if flags.contains(OFlags::PATH) {
+            let resolved = self.resolve_raw(path, trailing, flags).map_err(fail)?;
+            return Ok(File::from(resolved.fd));
+        }
+        // Never open by name what the root's owner may have made a FIFO or a device: look at it
+        // through O_PATH first. (O_DIRECTORY is kept: ENOTDIR comes from the resolver, as
+        // before.)
         let resolved = self
-            .resolve_raw(path, trailing, flags)
-            .map_err(|e| self.annotate(e, "open", path))?;
-        Ok(File::from(resolved.fd))
+            .resolve_raw(path, trailing, OFlags::PATH | (flags & OFlags::DIRECTORY))
+            .map_err(fail)?;
+        handle::reopen_fd(resolved.fd.as_fd(), flags, self.special).map_err(fail)
     }
 
     /// Reads the target of the symlink at `path` (the last component is not followed). Not a
