@@ -42,7 +42,7 @@ use super::Root;
 use crate::dir::FileType;
 use crate::error::{Error, Result};
 use crate::resolve::ResolveFlags;
-use crate::sys;
+use crate::sys::{self, MountId};
 
 /// How many temporary names are tried before giving up with `EEXIST`.
 const TEMP_ATTEMPTS: u32 = 64;
@@ -130,6 +130,7 @@ impl Root {
             opts,
             same_mount: false,
             skip: None,
+            dst_mount: None,
         };
         copy_entry(
             src_parent.as_fd(),
@@ -193,6 +194,7 @@ impl Root {
             opts,
             same_mount: self.opts.flags.contains(ResolveFlags::NO_XDEV),
             skip: None,
+            dst_mount: None,
         };
         copy_entry(
             src_parent.as_fd(),
@@ -358,6 +360,8 @@ struct Walk {
     /// The `(st_dev, st_ino)` of the copy's top directory, skipped if the walk over the source
     /// meets it (copying a directory into itself would otherwise never end).
     skip: Option<(u64, u64)>,
+    /// The destination directory's mount, which every directory of the copy must be on.
+    dst_mount: Option<MountId>,
 }
 
 /// Everything one copy created, by identity: what its cleanup may remove.
@@ -395,8 +399,9 @@ fn copy_entry(
     src_name: &OsStr,
     dst_dir: BorrowedFd<'_>,
     dst_name: &OsStr,
-    walk: Walk,
+    mut walk: Walk,
 ) -> Result<()> {
+    walk.dst_mount = Some(sys::mount_id(dst_dir)?);
     for _ in 0..TEMP_ATTEMPTS {
         let temp = temp_name();
         let mut made = Made::default();
@@ -594,6 +599,18 @@ fn create_copy(
                 OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                 Mode::empty(),
             )?;
+            // A directory is opened by name after mkdirat: if someone mounted something on it
+            // in between, the open went into that mount, and the copy would be written there.
+            if Some(sys::mount_id(&dst)?) != walk.dst_mount {
+                return Err(Error::with_detail(
+                    crate::ErrorKind::SafetyViolation,
+                    Errno::XDEV,
+                    format!(
+                        "something was mounted on the copy's new directory {dst_name:?} right \
+                         after it was made; not writing into that mount"
+                    ),
+                ));
+            }
             let dst_st = rustix::fs::fstat(&dst)?;
             if made.top.is_none() {
                 check_fresh_top(&dst, &dst_st, dst_name)?;
