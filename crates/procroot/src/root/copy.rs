@@ -539,8 +539,9 @@ fn enter(
     Ok(())
 }
 
-/// Creates the copy of one entry, `shown()` in messages (computed only for one). The source is pinned with an
-/// `O_PATH | O_NOFOLLOW` open and its type checked on that fd before anything else is opened:
+/// Creates the copy of one entry, called `shown()` in messages (computed only for a message).
+/// The source is pinned with an `O_PATH | O_NOFOLLOW` open and its type checked on that fd
+/// before anything else is opened:
 /// a regular file is reopened (`O_NONBLOCK`, so a FIFO swapped in cannot block) and must still
 /// be the same file; a directory is reopened through the pinned fd itself; a symlink is read
 /// through it. A regular file, symlink or (opted-in) special file is copied completely; a
