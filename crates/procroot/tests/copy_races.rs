@@ -142,6 +142,10 @@ enum Strike {
     Swap,
     /// The same as uid 1000.
     Unprivileged,
+    /// As root: rename a directory inside the temporary away, put the victim at its name,
+    /// create the destination. The cleanup then finds a directory it did not create inside its
+    /// own temporary.
+    SwapInside,
     /// As root: bind-mount this host directory on a directory inside the temporary and create
     /// the destination. The cleanup then finds another mount inside its own temporary.
     MountInside(PathBuf),
@@ -168,6 +172,33 @@ fn mount_inside(temp: &Path, victim: &Path) -> i32 {
         let www = temp.parent().unwrap().join("www");
         return match fs::create_dir(www) {
             Ok(()) => 0,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => 3,
+            Err(e) => panic!("create the destination: {e}"),
+        };
+    }
+    3
+}
+
+/// [`Strike::SwapInside`]: waits for a subdirectory of `temp`, renames it away, puts the victim
+/// at its name, creates the destination. 0 when it struck, 3 when the copy was over first.
+fn swap_inside(temp: &Path) -> i32 {
+    let srv = temp.parent().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let Ok(entries) = fs::read_dir(temp) else {
+            return 3; // renamed into place already
+        };
+        let sub = entries
+            .filter_map(|e| e.ok())
+            .find(|e| e.file_type().is_ok_and(|t| t.is_dir()));
+        let Some(sub) = sub else { continue };
+        if fs::rename(sub.path(), srv.join("moved")).is_err() {
+            return 3;
+        }
+        fs::rename(srv.join("victim"), sub.path()).expect("move the victim in");
+        return match fs::create_dir(srv.join("www")) {
+            Ok(()) => 0,
+            // The copy (with the victim inside) was renamed into place first: missed.
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => 3,
             Err(e) => panic!("create the destination: {e}"),
         };
@@ -233,6 +264,9 @@ fn spawn_attacker(srv: &Path, strike: &Strike) -> libc::pid_t {
                 if let Strike::MountInside(victim) = strike {
                     return mount_inside(&srv.join(temp), victim);
                 }
+                if *strike == Strike::SwapInside {
+                    return swap_inside(&srv.join(temp));
+                }
                 if rustix::fs::renameat(&dir, temp, &dir, "moved").is_err() {
                     continue;
                 }
@@ -273,6 +307,9 @@ fn wait_attacker(pid: libc::pid_t) -> Attack {
 /// copies. Returns whether the victim directory was found.
 fn restore(srv: &Path, victim_id: (u64, u64)) -> bool {
     let mut found = false;
+    let is_ours = |name: &std::ffi::OsStr| {
+        name == "www" || name == "moved" || name.to_string_lossy().starts_with(".procroot-copy-")
+    };
     for entry in fs::read_dir(srv).unwrap() {
         let entry = entry.unwrap();
         let path = entry.path();
@@ -284,19 +321,23 @@ fn restore(srv: &Path, victim_id: (u64, u64)) -> bool {
             }
             continue;
         }
-        // Our own copies and the attacker's destination; a copy may have the attacker's mount
-        // inside (Strike::MountInside), detached first.
-        if name.to_string_lossy().starts_with(".procroot-copy-") {
-            for sub in fs::read_dir(&path).unwrap() {
-                let sub = std::ffi::CString::new(sub.unwrap().path().as_os_str().as_bytes());
-                // SAFETY: a NUL-terminated path; EINVAL (not a mount point) is ignored.
-                unsafe { libc::umount2(sub.unwrap().as_ptr(), libc::MNT_DETACH) };
+        if !is_ours(&name) || !path.is_dir() {
+            continue;
+        }
+        // Our own copies and the attacker's destination. The victim may be inside one
+        // (Strike::SwapInside), and the attacker's mount (Strike::MountInside), detached first.
+        for sub in fs::read_dir(&path).unwrap() {
+            let sub = sub.unwrap().path();
+            if procroot_testutil::identity(&sub) == victim_id {
+                found = true;
+                fs::rename(&sub, srv.join("victim")).unwrap();
+                continue;
             }
+            let c = std::ffi::CString::new(sub.as_os_str().as_bytes()).unwrap();
+            // SAFETY: a NUL-terminated path; EINVAL (not a mount point) is ignored.
+            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
         }
-        if name == "www" || name == "moved" || name.to_string_lossy().starts_with(".procroot-copy-")
-        {
-            fs::remove_dir_all(&path).unwrap();
-        }
+        fs::remove_dir_all(&path).unwrap();
     }
     found
 }
@@ -379,6 +420,42 @@ fn a_failed_copy_never_empties_a_bind_mounted_victim() {
             &srv,
             &[&srv.join("victim"), &host_victim],
             Strike::Swap,
+        );
+    });
+}
+
+/// The same attacker swaps a directory inside the temporary for the victim: the cleanup removes
+/// only what it created, by identity (the old one emptied the victim).
+#[test]
+fn a_failed_copy_never_empties_a_victim_moved_inside_its_temporary() {
+    if !procroot_testutil::require_privilege("bind mounts in a private mount namespace") {
+        return;
+    }
+    procroot_testutil::in_private_mount_ns(|| {
+        let host = tempfile::tempdir().unwrap();
+        let host_victim = host.path().join("data");
+        fill_victim(&host_victim, "host");
+        let tree = Tree::new("dir srv");
+        let srv = tree.join("srv");
+        fill_victim(&srv.join("victim"), "in-root");
+        fs::create_dir(srv.join("victim/mnt")).unwrap();
+        let victim = host_victim.to_str().unwrap();
+        procroot_testutil::mount_raw(
+            Some(victim),
+            srv.join("victim/mnt"),
+            None,
+            libc::MS_BIND,
+            None,
+        )
+        .expect("bind mount");
+        let src = big_source();
+        let root = Root::open(tree.path()).unwrap();
+        race(
+            &root,
+            &src.join("site"),
+            &srv,
+            &[&srv.join("victim"), &host_victim],
+            Strike::SwapInside,
         );
     });
 }

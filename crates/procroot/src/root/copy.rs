@@ -613,9 +613,7 @@ fn create_copy(
                 ));
             }
             let dst_st = rustix::fs::fstat(&dst)?;
-            if made.top.is_none() {
-                check_fresh_top(&dst, &dst_st, dst_name)?;
-            }
+            check_fresh(&dst, &dst_st, dst_name)?;
             let dst_id = made.insert(&dst_st);
             Ok(Some(DirPair {
                 src,
@@ -699,11 +697,13 @@ fn record_by_name(
     Ok(())
 }
 
-/// The top directory of the copy is made in a directory others may write to, and opened by
-/// name after `mkdirat`: between the two, someone could have put their own directory there. It
-/// must be what `mkdirat` makes: ours, owner-only, empty. Anything else is not touched again (it
-/// is not recorded as ours, so the cleanup leaves it alone).
-fn check_fresh_top(dir: &OwnedFd, st: &Stat, name: &OsStr) -> Result<()> {
+/// A directory of the copy is opened by name after `mkdirat`: between the two, someone could
+/// have renamed their own directory to that name (anyone who can write the destination
+/// directory, for the top; only root, below it, since the copy's directories are owner-only
+/// while they are filled). It must be what `mkdirat` makes: ours, owner-only, empty. Anything
+/// else is neither written into nor chmodded, nor recorded as ours, so the cleanup leaves it
+/// alone.
+fn check_fresh(dir: &OwnedFd, st: &Stat, name: &OsStr) -> Result<()> {
     let ours = st.st_uid == rustix::process::geteuid().as_raw() && st.st_mode & 0o077 == 0;
     let mut entries = Dir::read_from(dir)?;
     let mut empty = true;
