@@ -11,10 +11,12 @@
 //! it appears; the source tree is large enough that the copy is still running then. Every round
 //! checks the victim tree byte for byte, with mode, owner and link count.
 //!
-//! A third attacker bind-mounts a host directory on a directory inside the temporary: the
-//! cleanup must not cross into that mount.
+//! Two more root attackers strike inside the temporary instead: one swaps a directory of the
+//! copy for the victim (the cleanup must remove only what it created), one bind-mounts a host
+//! directory on a directory of the copy (the cleanup must not cross into that mount, and the
+//! copy must not write into it).
 //!
-//! Against the code before the fix (`remove_tree`) all three tests fail in the first round in
+//! Against the code before the fix (`remove_tree`) all four tests fail in the first round in
 //! which the attack lands, which is nearly every round (checked: 3 runs of each, all failed in
 //! round 1: the victim emptied and chmodded to 0700, or deleted).
 
