@@ -253,9 +253,18 @@ pub enum Command {
     /// symlinks with their target verbatim (SRC itself too), never followed; mode bits and
     /// access and modification times are kept. If DST is an existing directory, the copy goes
     /// into it under SRC's last name; otherwise it is made at DST, whose parent must exist.
+    /// Any other error looking DST up (EXDEV with --no-xdev, ELOOP, EACCES) is reported.
     /// Nothing is overwritten or merged: an existing destination is EEXIST. The copy is built
-    /// under a temporary name and renamed into place when complete, so a failed copy leaves
-    /// nothing behind.
+    /// under a temporary name and renamed into place when complete; a failed copy removes what
+    /// it created, and only that (by inode, never across a mount, never another's chmod): if
+    /// someone swapped the temporary for something else, that is left alone and the error
+    /// says so.
+    ///
+    /// FIFOs, sockets and device nodes are refused (ENXIO, naming the type) unless
+    /// --special-files; they are never opened, so nothing blocks on a FIFO and no host device
+    /// is read. Set-user-ID and set-group-ID bits are kept only when the copy keeps the file's
+    /// owner (and group): run as root, a copy of uid 1000's mode-4755 file is mode 0755. An
+    /// entry swapped during the copy fails it with EAGAIN, naming the entry and what changed.
     ///
     /// With --json, prints one object (operands as given, with their `:`):
     ///   {"op": "cp", "from": "./site", "to": ":/srv/www"}
@@ -675,6 +684,10 @@ pub struct CpArgs {
     /// Where to copy it: `:PATH` inside the root, or a host path.
     #[arg(value_name = "DST", value_parser = path_operand())]
     pub dst: PathBuf,
+    /// Copy FIFOs, sockets and device nodes too, recreating them (device nodes need
+    /// CAP_MKNOD); without it they are refused with ENXIO.
+    #[arg(long)]
+    pub special_files: bool,
     /// Which root, and how to resolve in it.
     #[command(flatten)]
     pub root: RootOpts,

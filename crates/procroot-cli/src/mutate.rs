@@ -345,14 +345,17 @@ pub fn cp(args: &CpArgs) -> Result<ExitCode, Failure> {
         crate::output::shown(&args.src),
         crate::output::shown(&args.dst)
     );
+    let opts = procroot::CopyOptions {
+        special_files: crate::commands::special_files(args.special_files),
+    };
     let copied = match (in_root(&args.src), in_root(&args.dst)) {
         (None, Some(dst)) => {
             let root = open_root(&args.root)?;
-            root.copy_in(&args.src, dst)
+            root.copy_in_with(&args.src, dst, opts)
         }
         (Some(src), None) => {
             let root = open_root(&args.root)?;
-            root.copy_out(src, &args.dst)
+            root.copy_out_with(src, &args.dst, opts)
         }
         (Some(_), Some(_)) => usage_error(
             "cp",

@@ -987,6 +987,71 @@ fn cp_in_and_out() {
 }
 
 #[test]
+fn cp_refuses_special_files_unless_asked() {
+    let (tree, outside) = fixture();
+    rustix::fs::mknodat(
+        procroot_testutil::open_dir(tree.join("data")),
+        "fifo",
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        0,
+    )
+    .unwrap();
+    let out = outside.path().join("out");
+    // Refused, without blocking on the FIFO, and nothing is left on the host.
+    let run = in_tree(
+        &tree,
+        &[OsStr::new("cp"), OsStr::new(":/data"), out.as_os_str()],
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr.contains("data/fifo")
+            && run.stderr.contains("refusing a FIFO")
+            && run.stderr.contains("(ENXIO)"),
+        "{run:?}"
+    );
+    assert!(!out.exists());
+    in_tree(
+        &tree,
+        &[
+            OsStr::new("cp"),
+            OsStr::new("--special-files"),
+            OsStr::new(":/data"),
+            out.as_os_str(),
+        ],
+    )
+    .success();
+    let md = fs::symlink_metadata(out.join("fifo")).unwrap();
+    assert!(std::os::unix::fs::FileTypeExt::is_fifo(&md.file_type()));
+}
+
+#[test]
+fn cp_reports_exdev_for_a_mount_point_destination_with_no_xdev() {
+    if !procroot_testutil::require_privilege("mounting a tmpfs in a private mount namespace") {
+        return;
+    }
+    procroot_testutil::in_private_mount_ns(|| {
+        let (tree, outside) = fixture();
+        fs::create_dir(tree.join("mnt")).unwrap();
+        procroot_testutil::mount_raw(Some("tmpfs"), tree.join("mnt"), Some("tmpfs"), 0, None)
+            .expect("mount tmpfs");
+        let src = outside.path().join("f");
+        fs::write(&src, b"x").unwrap();
+        let run = in_tree(
+            &tree,
+            &[
+                OsStr::new("cp"),
+                OsStr::new("--no-xdev"),
+                src.as_os_str(),
+                OsStr::new(":/mnt/"),
+            ],
+        );
+        assert_eq!(run.code, 1, "{run:?}");
+        assert!(run.stderr.contains("(EXDEV)"), "{run:?}");
+    });
+}
+
+#[test]
 fn cp_needs_exactly_one_operand_in_the_root() {
     let (tree, _) = fixture();
     in_tree(&tree, &["cp", "a", "b"]).usage_error("neither SRC nor DST");

@@ -6,7 +6,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use procroot::{Backend, Errno, ErrorKind, Root};
+use procroot::{Backend, CopyOptions, Errno, ErrorKind, ResolveFlags, Root, SpecialFiles};
 use procroot_testutil::Tree;
 
 const BACKENDS: [Backend; 2] = [Backend::Kernel, Backend::Emulated];
@@ -234,25 +234,54 @@ fn a_failed_tree_copy_leaves_nothing_behind() {
     }
 }
 
+/// Drops to uid and gid 1000 in this (forked, single-threaded) process.
+fn become_unprivileged() {
+    // SAFETY: plain syscalls in a single-threaded forked child; a zero-length setgroups list
+    // may be null.
+    unsafe {
+        assert_eq!(libc::setgroups(0, std::ptr::null()), 0, "setgroups");
+        assert_eq!(libc::setresgid(1000, 1000, 1000), 0, "setresgid");
+        assert_eq!(libc::setresuid(1000, 1000, 1000), 0, "setresuid");
+    }
+}
+
+/// Runs `f` unprivileged: in a forked child that drops to uid 1000 when this process is root
+/// (CI runs as root, where reading a file of mode 0 succeeds and the test would prove nothing).
+fn unprivileged(f: impl FnOnce()) {
+    procroot_testutil::in_child(|| {
+        if procroot_testutil::is_privileged() {
+            become_unprivileged();
+        }
+        f()
+    });
+}
+
 #[test]
 fn a_failed_unprivileged_copy_leaves_nothing_behind() {
-    if procroot_testutil::is_privileged() {
-        eprintln!("SKIPPED: root reads files of mode 0 anyway");
-        return;
-    }
-    for backend in BACKENDS {
-        let src = source_tree();
-        fs::set_permissions(
-            src.join("top/sub/deeper/b.txt"),
-            fs::Permissions::from_mode(0o000),
-        )
-        .unwrap();
-        let dst = Tree::new("dir d");
-        let root = root_of(&dst, backend);
-        let err = root.copy_in(src.join("top"), "/d/copy").unwrap_err();
-        assert_eq!(err.errno(), Errno::ACCESS, "{err}");
-        assert!(names(&dst.join("d")).is_empty());
-    }
+    unprivileged(|| {
+        for backend in BACKENDS {
+            let src = source_tree();
+            // A read-only directory of the copy that is complete before the copy fails: the
+            // cleanup may make its own directory writable again (never anyone else's).
+            src.write("top/ro/inside", b"x");
+            fs::set_permissions(src.join("top/ro"), fs::Permissions::from_mode(0o555)).unwrap();
+            fs::set_permissions(
+                src.join("top/sub/deeper/b.txt"),
+                fs::Permissions::from_mode(0o000),
+            )
+            .unwrap();
+            let dst = Tree::new("dir d");
+            let root = root_of(&dst, backend);
+            let err = root.copy_in(src.join("top"), "/d/copy").unwrap_err();
+            assert_eq!(err.errno(), Errno::ACCESS, "{err}");
+            assert!(
+                names(&dst.join("d")).is_empty(),
+                "{:?}",
+                names(&dst.join("d"))
+            );
+            fs::set_permissions(src.join("top/ro"), fs::Permissions::from_mode(0o755)).unwrap();
+        }
+    });
 }
 
 #[test]
@@ -438,4 +467,354 @@ fn replace_file_is_all_or_nothing() {
         no_temporaries(tree.path());
         no_temporaries(&tree.join("data"));
     }
+}
+
+/// Builds `top/deep/d/d/.../d/leaf` `depth` levels deep with mkdirat in a loop, holding one fd at
+/// a time: no path is ever this long.
+fn build_deep(top: &Path, depth: usize) {
+    use rustix::fs::{Mode, OFlags};
+    let mut cur = procroot_testutil::open_dir(top);
+    let dir_mode = Mode::from_raw_mode(0o755);
+    rustix::fs::mkdirat(&cur, "deep", dir_mode).unwrap();
+    cur = rustix::fs::openat(
+        &cur,
+        "deep",
+        OFlags::PATH | OFlags::DIRECTORY,
+        Mode::empty(),
+    )
+    .unwrap();
+    for i in 0..depth {
+        rustix::fs::mkdirat(&cur, "d", dir_mode).unwrap();
+        if i % 1000 == 0 {
+            let name = format!("file{i}");
+            let f = rustix::fs::openat(
+                &cur,
+                name.as_str(),
+                OFlags::CREATE | OFlags::WRONLY | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o644),
+            )
+            .unwrap();
+            rustix::io::write(&f, name.as_bytes()).unwrap();
+        }
+        cur =
+            rustix::fs::openat(&cur, "d", OFlags::PATH | OFlags::DIRECTORY, Mode::empty()).unwrap();
+    }
+    rustix::fs::symlinkat("leaf-link", &cur, "leaf").unwrap();
+}
+
+/// Checks a copy of [`build_deep`]'s tree, level by level, one fd at a time.
+fn check_deep(top: &Path, depth: usize) {
+    use rustix::fs::{Mode, OFlags};
+    let mut cur = rustix::fs::openat(
+        procroot_testutil::open_dir(top),
+        "deep",
+        OFlags::PATH | OFlags::DIRECTORY,
+        Mode::empty(),
+    )
+    .unwrap();
+    for i in 0..depth {
+        if i % 1000 == 0 {
+            let name = format!("file{i}");
+            let f = rustix::fs::openat(&cur, name.as_str(), OFlags::RDONLY, Mode::empty()).unwrap();
+            let mut buf = [0u8; 64];
+            let n = rustix::io::read(&f, &mut buf).unwrap();
+            assert_eq!(&buf[..n], name.as_bytes(), "level {i}");
+        }
+        cur = rustix::fs::openat(&cur, "d", OFlags::PATH | OFlags::DIRECTORY, Mode::empty())
+            .unwrap_or_else(|e| panic!("level {i}: {e}"));
+    }
+    let target = rustix::fs::readlinkat(&cur, "leaf", Vec::new()).unwrap();
+    assert_eq!(target.as_bytes(), b"leaf-link");
+}
+
+/// Copying holds a bounded number of fds whatever the depth (it used to hold two per level, so
+/// the fd limit bounded the depth): a 10,000-deep tree is copied in and out under
+/// `RLIMIT_NOFILE` 256.
+#[test]
+fn copy_10000_deep_under_a_low_fd_limit() {
+    const DEPTH: usize = 10_000;
+    const FD_LIMIT: u64 = 256;
+    let src = tempfile::tempdir().unwrap();
+    build_deep(src.path(), DEPTH);
+    let inside = Tree::new("dir x");
+    let host = tempfile::tempdir().unwrap();
+    procroot_testutil::in_child(|| {
+        let old = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+        rustix::process::setrlimit(
+            rustix::process::Resource::Nofile,
+            rustix::process::Rlimit {
+                current: Some(FD_LIMIT),
+                maximum: old.maximum,
+            },
+        )
+        .unwrap();
+        let root = root_of(&inside, Backend::Auto);
+        let start = std::time::Instant::now();
+        root.copy_in(src.path().join("deep"), "/x").unwrap();
+        let copied_in = start.elapsed();
+        root.copy_out("/x/deep", host.path()).unwrap();
+        println!(
+            "{DEPTH} deep, fd limit {FD_LIMIT}: copy in {copied_in:.2?}, copy out {:.2?}",
+            start.elapsed() - copied_in
+        );
+    });
+    check_deep(&inside.join("x"), DEPTH);
+    check_deep(host.path(), DEPTH);
+    // std's remove_dir_all holds an fd per level; remove_all does not.
+    for top in [src.path(), inside.join("x").as_path(), host.path()] {
+        Root::open(top).unwrap().remove_all("deep").unwrap();
+    }
+}
+
+/// Runs `f` on another thread and fails (instead of hanging) if it does not finish in time.
+fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(value) => value,
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("{what} hung"),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => panic!("{what} panicked"),
+    }
+}
+
+#[test]
+fn special_files_are_refused_unless_asked_for() {
+    for backend in BACKENDS {
+        // In the root: a FIFO next to a file, copied out; on the host: the same, copied in.
+        let inside = Tree::new("file top/a ok\ndir in");
+        rustix::fs::mknodat(
+            procroot_testutil::open_dir(inside.join("top")),
+            "pipe",
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        let host = tempfile::tempdir().unwrap();
+        let out = host.path().to_path_buf();
+        let src = inside.join("top");
+        let path = inside.path().to_path_buf();
+        let err = within("copy out of a FIFO", move || {
+            let root = Root::open(&path).unwrap().with_backend(backend);
+            root.copy_out("/top", &out).unwrap_err()
+        });
+        assert_eq!(err.errno(), Errno::NXIO, "{err}");
+        assert_eq!(err.kind(), ErrorKind::SafetyViolation, "{err}");
+        assert!(err.to_string().contains("\"top/pipe\" is a FIFO"), "{err}");
+        assert!(names(host.path()).is_empty(), "{:?}", names(host.path()));
+        // The FIFO itself, and copied in.
+        let root = root_of(&inside, backend);
+        let err = root.copy_out("/top/pipe", host.path()).unwrap_err();
+        assert_eq!(err.errno(), Errno::NXIO, "{err}");
+        let err = root.copy_in(src.join("pipe"), "/in").unwrap_err();
+        assert_eq!(err.errno(), Errno::NXIO, "{err}");
+        let err = root.copy_in(&src, "/in").unwrap_err();
+        assert!(err.to_string().contains("is a FIFO"), "{err}");
+        assert!(names(&inside.join("in")).is_empty());
+        assert!(names(host.path()).is_empty());
+        // Asked for: recreated (never opened), both ways.
+        let opts = CopyOptions {
+            special_files: SpecialFiles::Allow,
+        };
+        root.copy_out_with("/top", host.path(), opts).unwrap();
+        let md = fs::symlink_metadata(host.path().join("top/pipe")).unwrap();
+        assert!(std::os::unix::fs::FileTypeExt::is_fifo(&md.file_type()));
+        root.copy_in_with(&src, "/in", opts).unwrap();
+        let md = fs::symlink_metadata(inside.join("in/top/pipe")).unwrap();
+        assert!(std::os::unix::fs::FileTypeExt::is_fifo(&md.file_type()));
+    }
+}
+
+#[test]
+fn device_nodes_in_the_root_are_not_recreated_on_the_host() {
+    if !procroot_testutil::require_privilege("mknod of character devices") {
+        return;
+    }
+    for backend in BACKENDS {
+        let inside = Tree::new("dir dev");
+        let dev = procroot_testutil::open_dir(inside.join("dev"));
+        for (name, minor) in [("urandom", 9), ("null", 3)] {
+            rustix::fs::mknodat(
+                &dev,
+                name,
+                rustix::fs::FileType::CharacterDevice,
+                rustix::fs::Mode::from_raw_mode(0o666),
+                rustix::fs::makedev(1, minor),
+            )
+            .unwrap();
+        }
+        let root = root_of(&inside, backend);
+        let host = tempfile::tempdir().unwrap();
+        let err = root.copy_out("/dev", host.path()).unwrap_err();
+        assert_eq!(err.errno(), Errno::NXIO, "{err}");
+        assert!(err.to_string().contains("is a character device"), "{err}");
+        let err = root
+            .copy_out("/dev/urandom", host.path().join("u"))
+            .unwrap_err();
+        assert_eq!(err.errno(), Errno::NXIO, "{err}");
+        assert!(names(host.path()).is_empty(), "{:?}", names(host.path()));
+        let opts = CopyOptions {
+            special_files: SpecialFiles::Allow,
+        };
+        root.copy_out_with("/dev", host.path(), opts).unwrap();
+        let md = fs::symlink_metadata(host.path().join("dev/null")).unwrap();
+        assert!(std::os::unix::fs::FileTypeExt::is_char_device(
+            &md.file_type()
+        ));
+        assert_eq!(md.rdev(), rustix::fs::makedev(1, 3));
+    }
+}
+
+#[test]
+fn set_id_bits_survive_only_when_the_owner_does() {
+    if !procroot_testutil::require_privilege("chown to another user") {
+        return;
+    }
+    for backend in BACKENDS {
+        let inside = Tree::new("file t/theirs x\nfile t/mine y\nfile t/group z\ndir in");
+        let chown = |p: &str, uid: u32, gid: u32| {
+            rustix::fs::chown(
+                inside.join(p).as_path(),
+                Some(rustix::fs::Uid::from_raw(uid)),
+                Some(rustix::fs::Gid::from_raw(gid)),
+            )
+            .unwrap();
+        };
+        chown("t/theirs", 1000, 1000);
+        chown("t/group", 0, 1000);
+        for (name, mode) in [("theirs", 0o4755), ("mine", 0o6755), ("group", 0o2755)] {
+            fs::set_permissions(
+                inside.join("t").join(name),
+                fs::Permissions::from_mode(mode),
+            )
+            .unwrap();
+        }
+        let root = root_of(&inside, backend);
+        let host = tempfile::tempdir().unwrap();
+        root.copy_out("/t", host.path()).unwrap();
+        let mode = |p: &Path| fs::symlink_metadata(p).unwrap().mode() & 0o7777;
+        // uid 1000's setuid program does not become root's.
+        assert_eq!(mode(&host.path().join("t/theirs")), 0o755);
+        // Root's own keeps its bits; a foreign group loses set-group-ID.
+        assert_eq!(mode(&host.path().join("t/mine")), 0o6755);
+        assert_eq!(mode(&host.path().join("t/group")), 0o755);
+        // The same rule copying in.
+        root.copy_in(inside.join("t"), "/in").unwrap();
+        assert_eq!(mode(&inside.join("in/t/theirs")), 0o755);
+        assert_eq!(mode(&inside.join("in/t/mine")), 0o6755);
+        assert_eq!(mode(&inside.join("in/t/group")), 0o755);
+    }
+}
+
+#[test]
+fn replace_file_never_opens_what_it_replaces() {
+    for backend in BACKENDS {
+        let tree = Tree::new("dir data");
+        rustix::fs::mknodat(
+            procroot_testutil::open_dir(tree.join("data")),
+            "pipe",
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        let path = tree.path().to_path_buf();
+        let n = within("replace_file over a FIFO", move || {
+            let root = Root::open(&path).unwrap().with_backend(backend);
+            root.replace_file("/data/pipe", 0o644, &b"file now"[..])
+                .unwrap()
+        });
+        assert_eq!(n, 8);
+        assert_eq!(fs::read(tree.join("data/pipe")).unwrap(), b"file now");
+        no_temporaries(&tree.join("data"));
+    }
+}
+
+/// `cp --no-xdev SRC :/mountpoint/`: the EXDEV of resolving the destination is the error, not an
+/// EEXIST from treating the mount point as missing.
+#[test]
+fn a_destination_error_other_than_missing_is_reported() {
+    if !procroot_testutil::require_privilege("mounting a tmpfs in a private mount namespace") {
+        return;
+    }
+    procroot_testutil::in_private_mount_ns(|| {
+        let tree = Tree::new("dir mnt\nfile f one");
+        procroot_testutil::mount_raw(Some("tmpfs"), tree.join("mnt"), Some("tmpfs"), 0, None)
+            .expect("mount tmpfs");
+        let src = source_tree();
+        for backend in BACKENDS {
+            let flags = ResolveFlags::NO_MAGICLINKS | ResolveFlags::NO_XDEV;
+            let strict = root_of(&tree, backend).with_flags(flags);
+            for dst in ["/mnt/", "/mnt"] {
+                let err = strict.copy_in(src.join("top/a.txt"), dst).unwrap_err();
+                assert_eq!(err.errno(), Errno::XDEV, "{dst}: {err}");
+                assert_eq!(err.kind(), ErrorKind::SafetyViolation, "{err}");
+            }
+            // ENOTDIR for the last component still means "make it there" (and then EEXIST).
+            let err = strict.copy_in(src.join("top/a.txt"), "/f/").unwrap_err();
+            assert!(matches!(err.errno(), Errno::EXIST | Errno::NOTDIR), "{err}");
+            assert!(names(&tree.join("mnt")).is_empty());
+        }
+    });
+}
+
+/// A source entry swapped while the copy reads it: the error names the entry, what it was and
+/// what it is now (it used to be a bare EINVAL or EAGAIN).
+#[test]
+fn a_swapped_entry_is_named_in_the_error() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let inside = Tree::new("file swap/f regular");
+    rustix::fs::mknodat(
+        procroot_testutil::open_dir(inside.join("swap")),
+        "p",
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        0,
+    )
+    .unwrap();
+    let root = root_of(&inside, Backend::Auto);
+    let host = tempfile::tempdir().unwrap();
+    let stop = AtomicBool::new(false);
+    let start = std::time::Instant::now();
+    let (mut attempts, mut seen) = (0, None);
+    std::thread::scope(|s| {
+        let swapper = s.spawn(|| {
+            let dir = procroot_testutil::open_dir(inside.join("swap"));
+            while !stop.load(Ordering::Relaxed) {
+                rustix::fs::renameat_with(&dir, "f", &dir, "p", rustix::fs::RenameFlags::EXCHANGE)
+                    .unwrap();
+            }
+        });
+        // Stops the swapper even if an assertion below panics, so the test fails, not hangs.
+        struct Stop<'a>(&'a AtomicBool);
+        impl Drop for Stop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
+        let _stop = Stop(&stop);
+        while seen.is_none() && attempts < 200_000 && start.elapsed() < Duration::from_secs(30) {
+            attempts += 1;
+            let dst = host.path().join("copy");
+            match root.copy_out("/swap/f", &dst) {
+                Ok(()) => fs::remove_file(&dst).unwrap(),
+                Err(e) if e.errno() == Errno::NXIO => assert!(e.to_string().contains("FIFO")),
+                Err(e) => seen = Some(e),
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        swapper.join().unwrap();
+    });
+    let err = seen.unwrap_or_else(|| panic!("no swap was caught in {attempts} attempts"));
+    println!("caught after {attempts} attempts: {err}");
+    assert_eq!(err.errno(), Errno::AGAIN, "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("\"f\" was replaced while it was being copied: it was a regular file")
+            && text.contains("now it is a FIFO"),
+        "{text}"
+    );
+    assert!(names(host.path()).is_empty(), "{:?}", names(host.path()));
 }

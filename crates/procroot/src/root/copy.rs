@@ -7,27 +7,43 @@
 //! in-root side is found through the resolver, so a symlink inside the root (absolute or `..`)
 //! can never make the copy read or write outside it.
 //!
-//! Nothing is half-written: the copy is built under a temporary name in the destination
-//! directory and renamed into place with `RENAME_NOREPLACE` only when complete. On error the
-//! temporary copy is removed again.
+//! - The tree is walked with the bounded-fd [`Chain`] of `walk.rs` (the one `remove_all` uses),
+//!   twice in step: once over the source, once over the copy. Depth costs heap, not fds.
+//! - Each source entry is pinned with `O_PATH | O_NOFOLLOW` and its type checked on that fd
+//!   before it is opened for real: a FIFO, socket or device node is refused unless the caller
+//!   asked for them ([`CopyOptions::special_files`]), so neither side can be made to block on a
+//!   FIFO or to read a host device through a node planted in the root, and a copy out never
+//!   creates device nodes on the host by default.
+//! - Set-ID bits survive only when the copy keeps the file's owner (see [`Root::copy_in`]).
+//! - Nothing is half-written: the copy is built under a temporary name in the destination
+//!   directory and renamed into place with `RENAME_NOREPLACE` only when complete. On error the
+//!   copy is undone **by identity**: every entry it creates is recorded by `(st_dev, st_ino)`,
+//!   and the cleanup ([`remove_created`]) removes only those, never enters another mount and
+//!   never changes the mode of anything else. The temporary's name is in a directory others may
+//!   write to: if someone renamed it away and put a directory of their choice at that name, the
+//!   cleanup leaves that alone and says so in the error.
 
 #![forbid(unsafe_code)]
 
+use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rustix::fs::{AtFlags, Dir, Mode, OFlags, RenameFlags, Stat, Timestamps};
 use rustix::io::Errno;
 
-use super::Root;
+use super::handle::special_refusal;
+use super::remove::{remove_created, Cleanup};
+use super::walk::{Chain, Limits};
+use super::{Root, SpecialFiles};
 use crate::dir::FileType;
 use crate::error::{Error, Result};
 use crate::resolve::ResolveFlags;
-use crate::sys;
+use crate::sys::{self, MountId};
 
 /// How many temporary names are tried before giving up with `EEXIST`.
 const TEMP_ATTEMPTS: u32 = 64;
@@ -35,34 +51,72 @@ const TEMP_ATTEMPTS: u32 = 64;
 /// Makes temporary names unique within this process.
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// How [`Root::copy_in_with`] and [`Root::copy_out_with`] treat what they find in the source.
+/// The default is the safe one, what [`Root::copy_in`] and [`Root::copy_out`] use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CopyOptions {
+    /// Whether FIFOs, sockets and device nodes are copied: [`SpecialFiles::Allow`] recreates
+    /// them with `mknodat` (device nodes need `CAP_MKNOD`). [`SpecialFiles::Refuse`], the
+    /// default, refuses such an entry in the source with the same error every other operation
+    /// gives (`ENXIO`, [`ErrorKind::SafetyViolation`](crate::ErrorKind::SafetyViolation),
+    /// naming the type), before anything is created for it: a copy out then never creates a
+    /// device node or FIFO on the host, and a copy in never plants one in the root. Their
+    /// contents are never read either way.
+    pub special_files: SpecialFiles,
+}
+
 impl Root {
+    /// Copies the file, symlink or directory tree at `host_path` (an ordinary path on the host)
+    /// into the root at `in_root_path`, like `cp -a` without ownership, with the default (safe)
+    /// [`CopyOptions`]: see [`Root::copy_in_with`].
+    pub fn copy_in(
+        &self,
+        host_path: impl AsRef<Path>,
+        in_root_path: impl AsRef<Path>,
+    ) -> Result<()> {
+        self.copy_in_with(host_path, in_root_path, CopyOptions::default())
+    }
+
     /// Copies the file, symlink or directory tree at `host_path` (an ordinary path on the host)
     /// into the root at `in_root_path`, like `cp -a` without ownership.
     ///
     /// - If `in_root_path` resolves (inside the root, following symlinks there) to an existing
     ///   directory, the copy is made in it under the last name of `host_path`, like `cp -r`.
-    ///   Otherwise the copy is made at `in_root_path` itself, whose parent must exist.
+    ///   If it does not exist (`ENOENT`, or `ENOTDIR` for its last component), the copy is made
+    ///   at `in_root_path` itself, whose parent must exist. Any other error resolving it (such
+    ///   as `EXDEV` for a mount point under [`ResolveFlags::NO_XDEV`], `ELOOP`, `EACCES`) is
+    ///   reported as it is.
     /// - The final destination must not exist (`EEXIST`): nothing is overwritten or merged, and
     ///   a symlink at the destination is never followed.
     /// - Symlinks are copied as symlinks with their target verbatim, including a symlink at
     ///   `host_path` itself; they are never followed on the host. Directories are walked without
-    ///   recursion; FIFOs, sockets and device nodes are recreated with `mknodat` (devices need
-    ///   `CAP_MKNOD`).
-    /// - Permission bits (with setuid, setgid and sticky) and access and modification times are
-    ///   preserved; owners are not (the copy belongs to the caller). Special files get their
-    ///   mode through `mknodat`, so the umask applies to them.
+    ///   recursion, with a bounded number of fds (any depth works).
+    /// - FIFOs, sockets and device nodes are refused (`ENXIO`, naming the type) unless
+    ///   [`CopyOptions::special_files`]; then they are recreated with `mknodat` (devices need
+    ///   `CAP_MKNOD`), never opened.
+    /// - Permission bits (with sticky) and access and modification times are preserved; owners
+    ///   are not (the copy belongs to the caller). A regular file's set-user-ID bit is kept
+    ///   only if the copy has the source's owner, its set-group-ID bit only if it has the
+    ///   source's owner and group: a copy never turns someone else's set-ID program into one
+    ///   of the caller's. Special files get their mode through `mknodat` (the umask applies),
+    ///   without set-ID bits.
+    /// - A source entry that is swapped for another while it is being copied fails the copy
+    ///   with `EAGAIN` and a message naming the entry, what it was and what it is now.
     /// - Atomic: the copy is built under a temporary name (`.procroot-copy-*`) in the
-    ///   destination directory and renamed into place when complete; on error it is removed, so
-    ///   a failed copy leaves nothing behind. (A process killed mid-copy leaves the temporary.)
+    ///   destination directory and renamed into place when complete; on error what the copy
+    ///   created is removed again, by identity (see the module docs): a failed copy leaves
+    ///   nothing behind, and never removes anything it did not create, even if someone swaps
+    ///   the temporary for a directory of their own meanwhile (that is left alone, and the
+    ///   error says so). A process killed mid-copy leaves the temporary.
     ///
     /// Hard links inside the tree become separate files. A copy of a directory into itself (the
     /// destination inside the source tree) skips the copy being made. `host_path` must end in a
-    /// name (not `.`, `..` or `/`): `InvalidInput`. Each directory level being copied holds two
-    /// fds open, so the depth of a tree is bounded by the fd limit (`RLIMIT_NOFILE` / 2).
-    pub fn copy_in(
+    /// name (not `.`, `..` or `/`): `InvalidInput`.
+    pub fn copy_in_with(
         &self,
         host_path: impl AsRef<Path>,
         in_root_path: impl AsRef<Path>,
+        opts: CopyOptions,
     ) -> Result<()> {
         let host_path = host_path.as_ref();
         let in_root_path = in_root_path.as_ref();
@@ -74,39 +128,60 @@ impl Root {
             .map_err(|e| host_fail(e.into()))?;
         let (dst_parent, dst_name) = self.destination_in_root(op, in_root_path, &src_name)?;
         // Everything created is ours and on the destination parent's mount: nothing to check.
-        let same_mount = false;
+        let walk = Walk {
+            opts,
+            same_mount: false,
+            skip: None,
+            dst_mount: None,
+        };
         copy_entry(
             src_parent.as_fd(),
             &src_name,
             dst_parent.as_fd(),
             &dst_name,
-            same_mount,
+            walk,
         )
         .map_err(|e| self.annotate_op(e, op, in_root_path))
     }
 
     /// Copies the file, symlink or directory tree at `in_root_path` (resolved inside the root)
+    /// out to `host_path`, with the default (safe) [`CopyOptions`]: see [`Root::copy_out_with`].
+    pub fn copy_out(
+        &self,
+        in_root_path: impl AsRef<Path>,
+        host_path: impl AsRef<Path>,
+    ) -> Result<()> {
+        self.copy_out_with(in_root_path, host_path, CopyOptions::default())
+    }
+
+    /// Copies the file, symlink or directory tree at `in_root_path` (resolved inside the root)
     /// out to `host_path` (an ordinary path on the host), like `cp -a` without ownership.
     ///
-    /// The same rules as [`Root::copy_in`], mirrored:
+    /// The same rules as [`Root::copy_in_with`], mirrored:
     /// - The directories leading to `in_root_path` are resolved inside the root; its last
     ///   component is not followed: a symlink there is copied as a symlink, target verbatim.
     ///   Nothing below it is ever followed either, so a symlink in the root cannot make the copy
     ///   read a host file.
+    /// - FIFOs, sockets and device nodes in the root are refused unless
+    ///   [`CopyOptions::special_files`], so by default a copy out never creates a device node
+    ///   or FIFO on the host; their contents are never read. Set-ID bits are cleared unless the
+    ///   copy keeps the file's owner: run as root, a copy of uid 1000's mode-4755 file is a
+    ///   root-owned mode-0755 file.
     /// - If `host_path` is an existing directory (symlinks followed, as on the host), the copy
     ///   is made in it under the last name of `in_root_path`; otherwise at `host_path`, whose
     ///   parent must exist. The final destination must not exist (`EEXIST`).
     /// - Mode and times are preserved, the copy is built under a temporary name and renamed into
-    ///   place, and a failed copy leaves nothing behind.
+    ///   place, and a failed copy leaves nothing behind (removing only what it created).
     /// - With [`ResolveFlags::NO_XDEV`], a file or directory in the tree that is on another
     ///   mount than its parent (something mounted inside the tree) is `EXDEV`.
     ///
     /// `in_root_path` must end in a name (not `.`, `..` or `/`): `InvalidInput`. To copy a whole
     /// root, copy its entries one by one.
-    pub fn copy_out(
+    pub fn copy_out_with(
         &self,
         in_root_path: impl AsRef<Path>,
         host_path: impl AsRef<Path>,
+        opts: CopyOptions,
     ) -> Result<()> {
         let in_root_path = in_root_path.as_ref();
         let host_path = host_path.as_ref();
@@ -117,13 +192,18 @@ impl Root {
         let (dst_parent, dst_name) =
             host_destination(host_path, &src_name).map_err(|e| e.context(op, host_path))?;
         // NO_XDEV holds for the tree being read too, not only for the path leading to it.
-        let same_mount = self.opts.flags.contains(ResolveFlags::NO_XDEV);
+        let walk = Walk {
+            opts,
+            same_mount: self.opts.flags.contains(ResolveFlags::NO_XDEV),
+            skip: None,
+            dst_mount: None,
+        };
         copy_entry(
             src_parent.as_fd(),
             &src_name,
             dst_parent.as_fd(),
             &dst_name,
-            same_mount,
+            walk,
         )
         .map_err(|e| e.context(op, host_path))
     }
@@ -133,12 +213,15 @@ impl Root {
     /// failure (or an error from `contents`) leaves `path` as it was and no temporary behind.
     /// Returns the number of bytes written.
     ///
-    /// The parent is resolved inside the root; the last component is replaced, never followed:
-    /// a symlink at `path` is itself replaced by the file. The new file gets exactly `mode` (the
-    /// umask does not apply) and belongs to the caller; the old file's owner, mode, links and
-    /// extended attributes are not carried over. An existing directory at `path` is `EISDIR`.
-    /// The temporary (`.procroot-copy-*`, in the same directory) is only left behind if the
-    /// process is killed mid-write. The data is not `fsync`ed.
+    /// The parent is resolved inside the root; the last component is replaced, never followed
+    /// and never opened: a symlink at `path` is itself replaced by the file, and so is a FIFO or
+    /// device node (nothing blocks on it, nothing is written to a device). The new file gets
+    /// exactly `mode` (the umask does not apply) and belongs to the caller; the old file's
+    /// owner, mode, links and extended attributes are not carried over. An existing directory
+    /// at `path` is `EISDIR`. The temporary (`.procroot-copy-*`, in the same directory) is only
+    /// left behind if the process is killed mid-write; on error it is removed only if it is
+    /// still the file this call created (the directory may be writable by others). The data is
+    /// not `fsync`ed.
     ///
     /// `mode` beyond `0o7777`, or a path that does not end in a name, is `InvalidInput`.
     pub fn replace_file(
@@ -157,7 +240,7 @@ impl Root {
             )));
         }
         let (parent, name) = self.parent_and_name(op, path)?;
-        let (temp, file) = create_temp_file(parent.as_fd()).map_err(fail)?;
+        let (temp, file, id) = create_temp_file(parent.as_fd()).map_err(fail)?;
         let mut file = File::from(file);
         let written = std::io::copy(&mut contents, &mut file)
             .map_err(Error::from)
@@ -167,14 +250,23 @@ impl Root {
                 Ok(n)
             });
         if written.is_err() {
-            let _ = rustix::fs::unlinkat(&parent, &temp, AtFlags::empty());
+            // By identity: someone who can write the directory may have put something else at
+            // the temporary name.
+            let ours = rustix::fs::statat(&parent, &temp, AtFlags::SYMLINK_NOFOLLOW)
+                .is_ok_and(|st| (st.st_dev, st.st_ino) == id);
+            if ours {
+                let _ = rustix::fs::unlinkat(&parent, &temp, AtFlags::empty());
+            }
         }
         written.map_err(fail)
     }
 
     /// Where a copy lands inside the root: `(directory, name)`, the `cp -r` way. An existing
-    /// directory at `path` (following symlinks inside the root) receives `src_name`; anything
-    /// else means the copy is made at `path` itself.
+    /// directory at `path` (following symlinks inside the root) receives `src_name`; a path
+    /// that does not exist, or an existing non-directory, means the copy is made at `path`
+    /// itself. Any other error resolving `path` is reported: treating, say, `EXDEV` from a
+    /// mount point under `NO_XDEV` as "does not exist" would turn it into a misleading
+    /// `EEXIST` at the final rename.
     fn destination_in_root(
         &self,
         op: &'static str,
@@ -186,12 +278,21 @@ impl Root {
                 Ok((handle.into_fd(), src_name.to_owned()))
             }
             // An existing non-directory: let the final no-replace rename report EEXIST, after
-            // checking the parent like any other destination.
-            Ok(_) | Err(_) => {
-                let (parent, name) = self.parent_and_name(op, path)?;
-                Ok((parent.into_fd(), name))
+            // checking the parent like any other destination. Missing: made there. ENOTDIR can
+            // also mean a non-directory in the middle of the path; then the parent lookup
+            // reports it again, for what it is.
+            Ok(_) => self.parent_and_name_of(op, path),
+            Err(e) if matches!(e.errno(), Errno::NOENT | Errno::NOTDIR) => {
+                self.parent_and_name_of(op, path)
             }
+            Err(e) => Err(self.annotate_op(e, op, path)),
         }
+    }
+
+    /// [`Root::parent_and_name`] with the parent as a plain fd.
+    fn parent_and_name_of(&self, op: &'static str, path: &Path) -> Result<(OwnedFd, OsString)> {
+        let (parent, name) = self.parent_and_name(op, path)?;
+        Ok((parent.into_fd(), name))
     }
 }
 
@@ -241,56 +342,477 @@ fn last_name(path: &Path) -> Result<OsString> {
     Ok(OsStr::from_bytes(name).to_owned())
 }
 
+/// The limits of each of the copy's two chains (source and copy): with the two fds of a file
+/// being copied, a copy holds at most about 150 fds whatever the depth of the tree.
+const COPY_LIMITS: Limits = Limits {
+    window: 48,
+    max_anchors: 24,
+};
+
+/// The set-user-ID and set-group-ID bits.
+const SETID: u32 = 0o6000;
+
+/// What the copy must watch for, the same for every entry.
+#[derive(Clone, Copy)]
+struct Walk {
+    opts: CopyOptions,
+    /// Refuse (`EXDEV`) a source file or directory on another mount than its parent directory:
+    /// the root's `NO_XDEV`, applied to the tree being copied out.
+    same_mount: bool,
+    /// The `(st_dev, st_ino)` of the copy's top directory, skipped if the walk over the source
+    /// meets it (copying a directory into itself would otherwise never end).
+    skip: Option<(u64, u64)>,
+    /// The destination directory's mount, which every directory of the copy must be on.
+    dst_mount: Option<MountId>,
+}
+
+/// Everything one copy created, by identity: what its cleanup may remove.
+#[derive(Default)]
+struct Made {
+    ids: HashSet<(u64, u64)>,
+    /// The first entry created: the temporary at the top.
+    top: Option<(u64, u64)>,
+}
+
+impl Made {
+    fn insert(&mut self, st: &Stat) -> (u64, u64) {
+        let id = (st.st_dev, st.st_ino);
+        self.top.get_or_insert(id);
+        self.ids.insert(id);
+        id
+    }
+}
+
+/// A directory entered by the copy: the source open for reading, the copy open to create in.
+struct DirPair {
+    src: OwnedFd,
+    src_id: (u64, u64),
+    dst: OwnedFd,
+    dst_id: (u64, u64),
+    /// The source directory's metadata, applied to the copy when it is complete.
+    stat: Stat,
+}
+
 /// Copies `src_dir/src_name` to `dst_dir/dst_name`, atomically: built under a temporary name,
-/// renamed into place without replacing anything, removed again on error.
+/// renamed into place without replacing anything, and on error undone by identity (see
+/// [`remove_created`]).
 fn copy_entry(
     src_dir: BorrowedFd<'_>,
     src_name: &OsStr,
     dst_dir: BorrowedFd<'_>,
     dst_name: &OsStr,
-    same_mount: bool,
+    mut walk: Walk,
 ) -> Result<()> {
-    let (temp, built) = build_temp(src_dir, src_name, dst_dir, same_mount);
-    let result = built.and_then(|()| {
-        rustix::fs::renameat_with(dst_dir, &temp, dst_dir, dst_name, RenameFlags::NOREPLACE)
-            .map_err(Error::from)
-    });
-    if result.is_err() {
-        remove_tree(dst_dir, &temp);
-    }
-    result
-}
-
-/// Creates a fresh temporary entry in `dst_dir` and copies the source into it. Returns the
-/// temporary name (to rename or remove) and whether the copy worked.
-fn build_temp(
-    src_dir: BorrowedFd<'_>,
-    src_name: &OsStr,
-    dst_dir: BorrowedFd<'_>,
-    same_mount: bool,
-) -> (OsString, Result<()>) {
-    let mut last = Errno::EXIST;
+    walk.dst_mount = Some(sys::mount_id(dst_dir)?);
     for _ in 0..TEMP_ATTEMPTS {
         let temp = temp_name();
-        match copy_one(src_dir, src_name, dst_dir, &temp, same_mount) {
+        let mut made = Made::default();
+        let built = match copy_tree(src_dir, src_name, dst_dir, &temp, walk, &mut made) {
             // Someone else has this name: it is not ours to remove; try another.
-            Err(CopyError::NameTaken) => last = Errno::EXIST,
-            Err(CopyError::Failed(e)) => return (temp, Err(e)),
-            Ok(()) => return (temp, Ok(())),
-        }
+            Err(CopyError::NameTaken) => continue,
+            Err(CopyError::Failed(e)) => Err(e),
+            Ok(()) => Ok(()),
+        };
+        let renamed = built.and_then(|()| {
+            rustix::fs::renameat_with(dst_dir, &temp, dst_dir, dst_name, RenameFlags::NOREPLACE)
+                .map_err(Error::from)
+        });
+        return match renamed {
+            Ok(()) => check_landed(dst_dir, dst_name, &temp, &made),
+            Err(e) => Err(undo(dst_dir, &temp, &made, e)),
+        };
     }
-    (
-        OsString::new(),
-        Err(Error::with_detail(
-            crate::ErrorKind::Os,
-            last,
-            "no free temporary name in the destination directory",
-        )),
+    Err(Error::with_detail(
+        crate::ErrorKind::Os,
+        Errno::EXIST,
+        "no free temporary name in the destination directory",
+    ))
+}
+
+/// The rename into place went by name, in a directory others may write to: confirm that what
+/// now has the final name is the copy, not something renamed to the temporary name meanwhile.
+fn check_landed(dir: BorrowedFd<'_>, name: &OsStr, temp: &OsStr, made: &Made) -> Result<()> {
+    let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
+    if made.top == Some((st.st_dev, st.st_ino)) {
+        return Ok(());
+    }
+    Err(Error::with_detail(
+        crate::ErrorKind::SafetyViolation,
+        Errno::AGAIN,
+        format!(
+            "the temporary {temp:?} was replaced by someone else before it was renamed to \
+             {name:?}: what is there now is not the copy"
+        ),
+    ))
+}
+
+/// Removes what a failed copy created under `temp`, by identity, and returns `err`, with a note
+/// if something was left (because it was not ours, or the temporary was no longer ours).
+fn undo(dir: BorrowedFd<'_>, temp: &OsStr, made: &Made, err: Error) -> Error {
+    let Some(top) = made.top else {
+        // Nothing was created (or its identity is unknown): nothing is touched.
+        return err;
+    };
+    let note = match remove_created(dir, temp, top, &made.ids) {
+        Ok(Cleanup::Removed) => return err,
+        Ok(Cleanup::Left(n)) => format!(
+            "{n} entries under the temporary {temp:?} were left in place: the copy did not \
+             create them (or could not check or remove them)"
+        ),
+        Ok(Cleanup::Gone) => format!(
+            "the temporary {temp:?} had disappeared (renamed by someone else); nothing was \
+             removed"
+        ),
+        Ok(Cleanup::Replaced) => format!(
+            "the temporary {temp:?} is no longer the entry the copy created (something else \
+             was put at its name); it was left alone"
+        ),
+        Err(e) => format!("removing the temporary {temp:?} stopped: {e}"),
+    };
+    Error::with_detail(
+        err.kind(),
+        err.errno(),
+        format!("{}; {note}", err.description()),
     )
 }
 
-/// Creates an empty, owner-only regular file under a fresh temporary name in `dir`.
-fn create_temp_file(dir: BorrowedFd<'_>) -> Result<(OsString, OwnedFd)> {
+/// Copies `src_dir/src_name` (not followed) to the new name `dst_dir/dst_name`: a directory
+/// tree with two [`Chain`]s in step (the source being read and the copy being filled), so that
+/// neither recursion nor fds grow with the depth.
+fn copy_tree(
+    src_dir: BorrowedFd<'_>,
+    src_name: &OsStr,
+    dst_dir: BorrowedFd<'_>,
+    dst_name: &OsStr,
+    mut walk: Walk,
+    made: &mut Made,
+) -> std::result::Result<(), CopyError> {
+    let shown_top = || PathBuf::from(src_name);
+    let top = match create_copy(src_dir, src_name, &shown_top, dst_dir, dst_name, walk, made) {
+        Err(e) if made.top.is_none() && e.errno() == Errno::EXIST => {
+            return Err(CopyError::NameTaken)
+        }
+        other => other?,
+    };
+    let Some(top) = top else {
+        return Ok(());
+    };
+    walk.skip = Some(top.dst_id);
+    let mut src = Chain::new(src_dir, COPY_LIMITS, true);
+    let mut dst = Chain::new(dst_dir, COPY_LIMITS, false);
+    let mut stats = Vec::new();
+    enter(&mut src, &mut dst, &mut stats, src_name, dst_name, top)?;
+    while src.len() > 0 {
+        match src.read()? {
+            Some(entry) => {
+                let name = entry.name;
+                let shown = || src.path_of(&name);
+                let (src_fd, dst_fd) = (src.dir_fd()?, dst.dir_fd()?);
+                if let Some(sub) = create_copy(src_fd, &name, &shown, dst_fd, &name, walk, made)? {
+                    enter(&mut src, &mut dst, &mut stats, &name, &name, sub)?;
+                }
+            }
+            None => {
+                // Complete: its mode and times go on last, since adding entries changes the
+                // modification time and the mode may forbid writing.
+                src.pop()?;
+                let done = dst.pop()?.ok_or(Errno::BADF)?;
+                let stat = stats.pop().ok_or(Errno::BADF)?;
+                rustix::fs::fchmod(done.fd()?, mode_of(&stat))?;
+                rustix::fs::futimens(done.fd()?, &times_of(&stat))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Pushes a directory pair onto the two chains.
+fn enter(
+    src: &mut Chain<'_>,
+    dst: &mut Chain<'_>,
+    stats: &mut Vec<Stat>,
+    src_name: &OsStr,
+    dst_name: &OsStr,
+    pair: DirPair,
+) -> Result<()> {
+    src.push(src_name, pair.src, pair.src_id)?;
+    dst.push(dst_name, pair.dst, pair.dst_id)?;
+    stats.push(pair.stat);
+    Ok(())
+}
+
+/// Creates the copy of one entry, called `shown()` in messages (computed only for a message).
+/// The source is pinned with an `O_PATH | O_NOFOLLOW` open and its type checked on that fd
+/// before anything else is opened:
+/// a regular file is reopened (`O_NONBLOCK`, so a FIFO swapped in cannot block) and must still
+/// be the same file; a directory is reopened through the pinned fd itself; a symlink is read
+/// through it. A regular file, symlink or (opted-in) special file is copied completely; a
+/// directory is created empty and returned to be filled.
+fn create_copy(
+    src_dir: BorrowedFd<'_>,
+    name: &OsStr,
+    shown: &dyn Fn() -> PathBuf,
+    dst_dir: BorrowedFd<'_>,
+    dst_name: &OsStr,
+    walk: Walk,
+    made: &mut Made,
+) -> Result<Option<DirPair>> {
+    let pinned = rustix::fs::openat(
+        src_dir,
+        name,
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let st = rustix::fs::fstat(&pinned)?;
+    let id = (st.st_dev, st.st_ino);
+    if walk.skip == Some(id) {
+        return Ok(None);
+    }
+    let file_type = FileType::from_mode(st.st_mode);
+    // Only a file or directory can be a mount point we would read through.
+    if walk.same_mount
+        && matches!(file_type, FileType::Dir | FileType::File)
+        && sys::mount_id(&pinned)? != sys::mount_id(src_dir)?
+    {
+        return Err(Error::with_detail(
+            crate::ErrorKind::SafetyViolation,
+            Errno::XDEV,
+            format!(
+                "{:?} is on another mount than its directory (NO_XDEV)",
+                shown()
+            ),
+        ));
+    }
+    match file_type {
+        FileType::Dir => {
+            // "." of the pinned fd: exactly the directory that was checked, whatever has been
+            // renamed since.
+            let src = rustix::fs::openat(
+                &pinned,
+                ".",
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
+            // Owner-only while it is filled: nobody else can add to it, and a read-only source
+            // mode does not stop us from filling it.
+            rustix::fs::mkdirat(dst_dir, dst_name, Mode::RWXU)?;
+            let dst = rustix::fs::openat(
+                dst_dir,
+                dst_name,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
+            // A directory is opened by name after mkdirat: if someone mounted something on it
+            // in between, the open went into that mount, and the copy would be written there.
+            if Some(sys::mount_id(&dst)?) != walk.dst_mount {
+                return Err(Error::with_detail(
+                    crate::ErrorKind::SafetyViolation,
+                    Errno::XDEV,
+                    format!(
+                        "something was mounted on the copy's new directory {dst_name:?} right \
+                         after it was made; not writing into that mount"
+                    ),
+                ));
+            }
+            let dst_st = rustix::fs::fstat(&dst)?;
+            check_fresh(&dst, &dst_st, dst_name)?;
+            let dst_id = made.insert(&dst_st);
+            Ok(Some(DirPair {
+                src,
+                src_id: id,
+                dst,
+                dst_id,
+                stat: st,
+            }))
+        }
+        FileType::File => {
+            let src = rustix::fs::openat(
+                src_dir,
+                name,
+                OFlags::RDONLY
+                    | OFlags::NOFOLLOW
+                    | OFlags::NONBLOCK
+                    | OFlags::NOCTTY
+                    | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
+            let now = rustix::fs::fstat(&src)?;
+            if FileType::from_mode(now.st_mode) != FileType::File || (now.st_dev, now.st_ino) != id
+            {
+                return Err(changed(&shown(), &st, &now));
+            }
+            let dst = rustix::fs::openat(
+                dst_dir,
+                dst_name,
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::RUSR | Mode::WUSR,
+            )?;
+            let dst_st = rustix::fs::fstat(&dst)?;
+            made.insert(&dst_st);
+            let mut src = File::from(src);
+            let mut dst = File::from(dst);
+            std::io::copy(&mut src, &mut dst).map_err(Error::from)?;
+            rustix::fs::fchmod(&dst, file_mode(&st, &dst_st))?;
+            rustix::fs::futimens(&dst, &times_of(&st))?;
+            Ok(None)
+        }
+        FileType::Symlink => {
+            // Through the pinned fd (empty path): the link that was checked, never whatever a
+            // rename put at the name since (which gave a bare EINVAL before).
+            let target = rustix::fs::readlinkat(&pinned, "", Vec::new())?;
+            rustix::fs::symlinkat(target.as_c_str(), dst_dir, dst_name)?;
+            record_by_name(dst_dir, dst_name, FileType::Symlink, made)?;
+            rustix::fs::utimensat(dst_dir, dst_name, &times_of(&st), AtFlags::SYMLINK_NOFOLLOW)?;
+            Ok(None)
+        }
+        special if walk.opts.special_files == SpecialFiles::Refuse => {
+            Err(special_refused(&shown(), special))
+        }
+        special => {
+            // Set-ID bits mean nothing on a FIFO, socket or device node; they are never copied.
+            let mode = Mode::from_raw_mode(st.st_mode & 0o7777 & !SETID);
+            rustix::fs::mknodat(
+                dst_dir,
+                dst_name,
+                rustix::fs::FileType::from_raw_mode(st.st_mode),
+                mode,
+                st.st_rdev,
+            )?;
+            record_by_name(dst_dir, dst_name, special, made)?;
+            rustix::fs::utimensat(dst_dir, dst_name, &times_of(&st), AtFlags::SYMLINK_NOFOLLOW)?;
+            Ok(None)
+        }
+    }
+}
+
+/// Records the identity of an entry just created by name (a symlink or special file, which
+/// cannot be opened to be checked), if it is the type we created and ours.
+fn record_by_name(
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    want: FileType,
+    made: &mut Made,
+) -> Result<()> {
+    let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
+    if FileType::from_mode(st.st_mode) != want || st.st_uid != rustix::process::geteuid().as_raw() {
+        return Err(replaced_at_creation(name));
+    }
+    made.insert(&st);
+    Ok(())
+}
+
+/// A directory of the copy is opened by name after `mkdirat`: between the two, someone could
+/// have renamed their own directory to that name (anyone who can write the destination
+/// directory, for the top; only root, below it, since the copy's directories are owner-only
+/// while they are filled). It must be what `mkdirat` makes: ours, owner-only, empty. Anything
+/// else is neither written into nor chmodded, nor recorded as ours, so the cleanup leaves it
+/// alone.
+fn check_fresh(dir: &OwnedFd, st: &Stat, name: &OsStr) -> Result<()> {
+    let ours = st.st_uid == rustix::process::geteuid().as_raw() && st.st_mode & 0o077 == 0;
+    let mut entries = Dir::read_from(dir)?;
+    let mut empty = true;
+    while let Some(entry) = entries.read() {
+        let entry = entry?;
+        if entry.file_name() != c"." && entry.file_name() != c".." {
+            empty = false;
+            break;
+        }
+    }
+    if ours && empty {
+        Ok(())
+    } else {
+        Err(replaced_at_creation(name))
+    }
+}
+
+/// The error for a temporary entry that was not what we had just created when we looked.
+fn replaced_at_creation(name: &OsStr) -> Error {
+    Error::with_detail(
+        crate::ErrorKind::SafetyViolation,
+        Errno::AGAIN,
+        format!("{name:?} was replaced by someone else right after the copy created it"),
+    )
+}
+
+/// The error for a source entry that changed between its check and its use: which entry, what
+/// it was and what it is now.
+fn changed(shown: &Path, was: &Stat, now: &Stat) -> Error {
+    let describe = |st: &Stat| {
+        format!(
+            "{} (inode {} on device {}:{})",
+            type_name(FileType::from_mode(st.st_mode)),
+            st.st_ino,
+            rustix::fs::major(st.st_dev),
+            rustix::fs::minor(st.st_dev)
+        )
+    };
+    Error::with_detail(
+        crate::ErrorKind::Os,
+        Errno::AGAIN,
+        format!(
+            "{shown:?} was replaced while it was being copied: it was a {}, now it is a {}",
+            describe(was),
+            describe(now)
+        ),
+    )
+}
+
+/// The refusal of a FIFO, socket or device node without [`CopyOptions::special_files`], naming
+/// the entry of the tree.
+fn special_refused(shown: &Path, file_type: FileType) -> Error {
+    special_refusal(file_type, Some(shown)).unwrap_or_else(|| Error::from_errno(Errno::NXIO))
+}
+
+/// A file type in words, for messages.
+fn type_name(file_type: FileType) -> &'static str {
+    match file_type {
+        FileType::File => "regular file",
+        FileType::Dir => "directory",
+        FileType::Symlink => "symlink",
+        FileType::Fifo => "FIFO",
+        FileType::Socket => "socket",
+        FileType::CharDevice => "character device",
+        FileType::BlockDevice => "block device",
+        FileType::Unknown => "file of unknown type",
+    }
+}
+
+/// The permission bits of `st`, with setuid, setgid and sticky.
+fn mode_of(st: &Stat) -> Mode {
+    Mode::from_raw_mode(st.st_mode & 0o7777)
+}
+
+/// The mode for the copy `copy` of the regular file `src`: its permission bits, but without
+/// set-user-ID unless the copy has the source's owner, and without set-group-ID unless it has
+/// its owner and group. Otherwise copying out uid 1000's mode-4755 file as root would make a
+/// root-owned set-user-ID program on the host.
+fn file_mode(src: &Stat, copy: &Stat) -> Mode {
+    let mut mode = src.st_mode & 0o7777;
+    if src.st_uid != copy.st_uid {
+        mode &= !SETID;
+    } else if src.st_gid != copy.st_gid {
+        mode &= !0o2000;
+    }
+    Mode::from_raw_mode(mode)
+}
+
+/// The access and modification times of `st`.
+fn times_of(st: &Stat) -> Timestamps {
+    Timestamps {
+        last_access: rustix::fs::Timespec {
+            tv_sec: st.st_atime,
+            tv_nsec: st.st_atime_nsec as _,
+        },
+        last_modification: rustix::fs::Timespec {
+            tv_sec: st.st_mtime,
+            tv_nsec: st.st_mtime_nsec as _,
+        },
+    }
+}
+
+/// Creates an empty, owner-only regular file under a fresh temporary name in `dir`, and returns
+/// it with its identity (for removing it by identity only).
+fn create_temp_file(dir: BorrowedFd<'_>) -> Result<(OsString, OwnedFd, (u64, u64))> {
     for _ in 0..TEMP_ATTEMPTS {
         let temp = temp_name();
         match rustix::fs::openat(
@@ -299,7 +821,10 @@ fn create_temp_file(dir: BorrowedFd<'_>) -> Result<(OsString, OwnedFd)> {
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::RUSR | Mode::WUSR,
         ) {
-            Ok(fd) => return Ok((temp, fd)),
+            Ok(fd) => {
+                let st = rustix::fs::fstat(&fd)?;
+                return Ok((temp, fd, (st.st_dev, st.st_ino)));
+            }
             Err(Errno::EXIST) => continue,
             Err(e) => return Err(e.into()),
         }
@@ -339,261 +864,4 @@ impl From<Errno> for CopyError {
     fn from(e: Errno) -> Self {
         CopyError::Failed(e.into())
     }
-}
-
-/// A directory being copied: the source (open for reading entries) and the copy.
-struct Frame {
-    /// The source directory's entries; its fd is the base for opening them.
-    src: Dir,
-    /// The copy, open so that its metadata can be set by fd when it is complete.
-    dst: OwnedFd,
-    /// The source directory's metadata, applied to the copy at the end.
-    stat: Stat,
-}
-
-/// What the walk over the source must watch for.
-#[derive(Clone, Copy, Default)]
-struct Walk {
-    /// Refuse (`EXDEV`) a source file or directory on another mount than its parent directory:
-    /// the root's `NO_XDEV`, applied to the tree being copied out.
-    same_mount: bool,
-    /// The `(st_dev, st_ino)` of the copy's top directory, skipped if the walk over the source
-    /// meets it (copying a directory into itself would otherwise never end).
-    skip: Option<(u64, u64)>,
-}
-
-/// Copies `src_dir/src_name` (not followed) to the new name `dst_dir/dst_name`, a directory
-/// tree level by level with an explicit stack instead of recursion.
-fn copy_one(
-    src_dir: BorrowedFd<'_>,
-    src_name: &OsStr,
-    dst_dir: BorrowedFd<'_>,
-    dst_name: &OsStr,
-    same_mount: bool,
-) -> std::result::Result<(), CopyError> {
-    let mut walk = Walk {
-        same_mount,
-        skip: None,
-    };
-    let top = match create_copy(src_dir, src_name, dst_dir, dst_name, walk) {
-        Err(CopyError::Failed(e)) if e.errno() == Errno::EXIST => return Err(CopyError::NameTaken),
-        other => other?,
-    };
-    let Some(top) = top else {
-        return Ok(());
-    };
-    let st = rustix::fs::fstat(&top.dst)?;
-    walk.skip = Some((st.st_dev, st.st_ino));
-    let mut stack = vec![top];
-    while let Some(frame) = stack.last_mut() {
-        match frame.src.read() {
-            Some(entry) => {
-                let entry = entry?;
-                let name = OsStr::from_bytes(entry.file_name().to_bytes());
-                if name == "." || name == ".." {
-                    continue;
-                }
-                let name = name.to_owned();
-                let src_fd = frame.src.fd()?;
-                if let Some(child) = create_copy(src_fd, &name, frame.dst.as_fd(), &name, walk)? {
-                    stack.push(child);
-                }
-            }
-            None => {
-                // Complete: its mode and times go on last, since adding entries changes the
-                // modification time and the mode may forbid writing.
-                let Some(frame) = stack.pop() else { break };
-                rustix::fs::fchmod(&frame.dst, mode_of(&frame.stat))?;
-                rustix::fs::futimens(&frame.dst, &times_of(&frame.stat))?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Creates the copy of one entry. A regular file, symlink or special file is copied completely;
-/// a directory is created empty and returned as a [`Frame`] to fill.
-fn create_copy(
-    src_dir: BorrowedFd<'_>,
-    name: &OsStr,
-    dst_dir: BorrowedFd<'_>,
-    dst_name: &OsStr,
-    walk: Walk,
-) -> std::result::Result<Option<Frame>, CopyError> {
-    let st = rustix::fs::statat(src_dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
-    if walk.skip == Some((st.st_dev, st.st_ino)) {
-        return Ok(None);
-    }
-    // Only what is opened can be a mount point we would read through.
-    let check_mount = |opened: &OwnedFd| -> Result<()> {
-        if walk.same_mount && sys::mount_id(opened)? != sys::mount_id(src_dir)? {
-            return Err(Error::with_detail(
-                crate::ErrorKind::SafetyViolation,
-                Errno::XDEV,
-                "the tree being copied crosses a mount point (NO_XDEV)",
-            ));
-        }
-        Ok(())
-    };
-    match FileType::from_mode(st.st_mode) {
-        FileType::Dir => {
-            let src = rustix::fs::openat(
-                src_dir,
-                name,
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-            )?;
-            check_mount(&src)?;
-            let stat = rustix::fs::fstat(&src)?;
-            // Owner-only while it is filled: nobody else can add to it, and a read-only source
-            // mode does not stop us from filling it.
-            rustix::fs::mkdirat(dst_dir, dst_name, Mode::RWXU)?;
-            let dst = rustix::fs::openat(
-                dst_dir,
-                dst_name,
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-            )?;
-            Ok(Some(Frame {
-                src: Dir::new(src)?,
-                dst,
-                stat,
-            }))
-        }
-        FileType::File => {
-            // O_NONBLOCK: if the entry was swapped for a FIFO, opening must not hang.
-            let src = rustix::fs::openat(
-                src_dir,
-                name,
-                OFlags::RDONLY
-                    | OFlags::NOFOLLOW
-                    | OFlags::NONBLOCK
-                    | OFlags::NOCTTY
-                    | OFlags::CLOEXEC,
-                Mode::empty(),
-            )?;
-            check_mount(&src)?;
-            let stat = rustix::fs::fstat(&src)?;
-            if FileType::from_mode(stat.st_mode) != FileType::File {
-                return Err(Error::with_detail(
-                    crate::ErrorKind::Os,
-                    Errno::AGAIN,
-                    "a file was replaced during the copy",
-                )
-                .into());
-            }
-            let dst = rustix::fs::openat(
-                dst_dir,
-                dst_name,
-                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::RUSR | Mode::WUSR,
-            )?;
-            let mut src = File::from(src);
-            let mut dst = File::from(dst);
-            std::io::copy(&mut src, &mut dst).map_err(Error::from)?;
-            rustix::fs::fchmod(&dst, mode_of(&stat))?;
-            rustix::fs::futimens(&dst, &times_of(&stat))?;
-            Ok(None)
-        }
-        FileType::Symlink => {
-            let target = rustix::fs::readlinkat(src_dir, name, Vec::new())?;
-            rustix::fs::symlinkat(target.as_c_str(), dst_dir, dst_name)?;
-            rustix::fs::utimensat(dst_dir, dst_name, &times_of(&st), AtFlags::SYMLINK_NOFOLLOW)?;
-            Ok(None)
-        }
-        _ => {
-            rustix::fs::mknodat(
-                dst_dir,
-                dst_name,
-                rustix::fs::FileType::from_raw_mode(st.st_mode),
-                mode_of(&st),
-                st.st_rdev,
-            )?;
-            rustix::fs::utimensat(dst_dir, dst_name, &times_of(&st), AtFlags::SYMLINK_NOFOLLOW)?;
-            Ok(None)
-        }
-    }
-}
-
-/// The permission bits of `st`, with setuid, setgid and sticky.
-fn mode_of(st: &Stat) -> Mode {
-    Mode::from_raw_mode(st.st_mode & 0o7777)
-}
-
-/// The access and modification times of `st`.
-fn times_of(st: &Stat) -> Timestamps {
-    Timestamps {
-        last_access: rustix::fs::Timespec {
-            tv_sec: st.st_atime,
-            tv_nsec: st.st_atime_nsec as _,
-        },
-        last_modification: rustix::fs::Timespec {
-            tv_sec: st.st_mtime,
-            tv_nsec: st.st_mtime_nsec as _,
-        },
-    }
-}
-
-/// Removes the temporary entry `dir/name` and everything below it, without recursion and
-/// without following symlinks. Best effort: this runs on the error path, after the error that
-/// matters; what cannot be removed stays.
-fn remove_tree(dir: BorrowedFd<'_>, name: &OsStr) {
-    if name.is_empty() {
-        return;
-    }
-    match rustix::fs::unlinkat(dir, name, AtFlags::empty()) {
-        Err(Errno::ISDIR | Errno::PERM) => {}
-        _ => return,
-    }
-    let Some(top) = open_for_removal(dir, name) else {
-        return;
-    };
-    // Each directory being emptied, with its name in the directory below it on the stack.
-    let mut stack: Vec<(Dir, OsString)> = vec![(top, name.to_owned())];
-    loop {
-        let Some((current, _)) = stack.last_mut() else {
-            return;
-        };
-        let next = current.read();
-        let Ok(fd) = current.fd() else {
-            return;
-        };
-        match next {
-            Some(Ok(entry)) => {
-                let child = OsStr::from_bytes(entry.file_name().to_bytes()).to_owned();
-                if child == "." || child == ".." {
-                    continue;
-                }
-                if rustix::fs::unlinkat(fd, &child, AtFlags::empty()).is_ok() {
-                    continue;
-                }
-                // A directory (or something we cannot remove: then removing its parent fails
-                // too, and that is all).
-                if let Some(sub) = open_for_removal(fd, &child) {
-                    stack.push((sub, child));
-                }
-            }
-            Some(Err(_)) | None => {
-                let Some((_, done)) = stack.pop() else {
-                    return;
-                };
-                let parent = stack.last().and_then(|(d, _)| d.fd().ok()).unwrap_or(dir);
-                let _ = rustix::fs::unlinkat(parent, &done, AtFlags::REMOVEDIR);
-            }
-        }
-    }
-}
-
-/// Opens the directory `parent/name` (not following a symlink) to empty it, making it writable
-/// first: a completed subdirectory of the copy already has its final, maybe read-only, mode.
-fn open_for_removal(parent: BorrowedFd<'_>, name: &OsStr) -> Option<Dir> {
-    let fd = rustix::fs::openat(
-        parent,
-        name,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .ok()?;
-    let _ = rustix::fs::fchmod(&fd, Mode::RWXU);
-    Dir::new(fd).ok()
 }

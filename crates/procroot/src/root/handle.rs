@@ -97,26 +97,35 @@ impl SpecialFiles {
     /// `O_NONBLOCK | O_NOCTTY`); `Ok(false)`: a regular file, directory or symlink. A refused
     /// one is the `ENXIO` error described at [`SpecialFiles::Refuse`].
     pub fn check(self, ft: FileType) -> Result<bool> {
-        let what = match ft {
-            FileType::File | FileType::Dir | FileType::Symlink => return Ok(false),
-            FileType::Fifo => "a FIFO",
-            FileType::Socket => "a socket",
-            FileType::CharDevice => "a character device",
-            FileType::BlockDevice => "a block device",
-            FileType::Unknown => "a file of unknown type",
-        };
-        match self {
-            SpecialFiles::Allow => Ok(true),
-            SpecialFiles::Refuse => Err(Error::with_detail(
-                crate::ErrorKind::SafetyViolation,
-                Errno::NXIO,
-                format!(
-                    "refusing {what}: FIFOs, sockets and device nodes are used only when \
-                     allowed (--special-files, SpecialFiles::Allow)"
-                ),
-            )),
+        match (special_refusal(ft, None), self) {
+            (None, _) => Ok(false),
+            (Some(_), SpecialFiles::Allow) => Ok(true),
+            (Some(refusal), SpecialFiles::Refuse) => Err(refusal),
         }
     }
+}
+
+/// The error [`SpecialFiles::Refuse`] gives for a file of type `ft`, or `None` if `ft` is not a
+/// special file. `entry` names the file inside a tree (a copy) where the operation's own path
+/// is not enough to tell which one it was.
+pub(crate) fn special_refusal(ft: FileType, entry: Option<&Path>) -> Option<Error> {
+    let what = match ft {
+        FileType::File | FileType::Dir | FileType::Symlink => return None,
+        FileType::Fifo => "a FIFO",
+        FileType::Socket => "a socket",
+        FileType::CharDevice => "a character device",
+        FileType::BlockDevice => "a block device",
+        FileType::Unknown => "a file of unknown type",
+    };
+    let entry = entry.map_or(String::new(), |p| format!("{p:?} is {what}; "));
+    Some(Error::with_detail(
+        crate::ErrorKind::SafetyViolation,
+        Errno::NXIO,
+        format!(
+            "{entry}refusing {what}: FIFOs, sockets and device nodes are used only when allowed \
+             (--special-files, SpecialFiles::Allow)"
+        ),
+    ))
 }
 
 /// An `O_PATH` file descriptor resolved inside a [`Root`](super::Root).

@@ -12,6 +12,7 @@ mod create;
 mod links;
 mod metadata;
 mod remove;
+mod walk;
 
 use std::ffi::OsString;
 use std::fs::{File, Metadata};
@@ -24,6 +25,7 @@ use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 
 pub use crate::dir::{DirEntry, FileType, ReadDir};
+pub use copy::CopyOptions;
 pub(crate) use handle::metadata_of;
 pub use handle::{Handle, SpecialFiles};
 pub use links::NodeKind;

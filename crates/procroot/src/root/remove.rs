@@ -4,7 +4,8 @@
 //! `remove_all` is the dangerous one: a recursive delete run as root on a tree that an attacker
 //! can rearrange while it runs. The classic failure is the `rm -rf` race: the deleter is inside
 //! `a/b`, the attacker moves `b` somewhere else (or swaps it for a symlink), and the deleter's
-//! next `..` or next path-based open lands outside the tree and deletes there. This walker:
+//! next `..` or next path-based open lands outside the tree and deletes there. The walker here
+//! (on the bounded-fd [`Chain`] of `walk.rs`, which the copy shares):
 //!
 //! - works only with fds and single-component names, opening every child with
 //!   `O_NOFOLLOW | O_DIRECTORY` (a symlink swapped in is unlinked, never followed);
@@ -14,18 +15,23 @@
 //!   recorded on the way down; a mismatch means the tree was moved and stops the removal;
 //! - compares mount ids and does not enter another mount unless asked to;
 //! - is iterative, so depth costs heap, not stack.
+//!
+//! The same walker undoes a failed copy ([`remove_created`], [`Scope::Created`]): there it
+//! removes only the entries whose `(st_dev, st_ino)` the copy recorded when it created them,
+//! never enters another mount, and never changes the mode of anything it did not create.
 
 #![forbid(unsafe_code)]
 
-use std::ffi::{OsStr, OsString};
+use std::collections::HashSet;
+use std::ffi::OsStr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use rustix::fs::{AtFlags, Dir, Mode, OFlags};
+use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::io::Errno;
 
 use super::create::with_trailing_slash;
+use super::walk::{Chain, Limits};
 use super::Root;
 use crate::error::{Error, ErrorKind, Result};
 use crate::sys::{self, MountId};
@@ -118,96 +124,111 @@ impl Root {
             }
         }
         let mount = sys::mount_id(&parent).map_err(|e| fail(e.into()))?;
-        Walker {
-            base: parent.as_fd(),
-            mount,
-            opts,
-            frames: Vec::new(),
-            open_from: 0,
-            refills: 0,
-            anchors: Vec::new(),
-            step: FD_WINDOW,
+        // The target was a directory a moment ago; whatever it is now is removed, but a target
+        // that vanished is ENOENT, as before the loop.
+        if let Err(Errno::NOENT) = rustix::fs::statat(&parent, &name, AtFlags::SYMLINK_NOFOLLOW) {
+            return Err(fail(Errno::NOENT.into()));
         }
-        .run(&name)
-        .map_err(fail)
+        let scope = Scope::Mount {
+            cross_mounts: opts.cross_mounts,
+        };
+        Walker::new(parent.as_fd(), mount, scope)
+            .run(parent.as_fd(), &name)
+            .map(drop)
+            .map_err(fail)
     }
 }
 
-/// One directory on the way down.
-struct Frame {
-    /// Its name in the directory above (in the base for the first frame).
-    name: OsString,
-    /// `(st_dev, st_ino)` when we opened it, to recognise it when re-walking.
-    id: (u64, u64),
-    /// Its open directory stream; `None` when it fell out of the window of open fds.
-    dir: Option<Dir>,
+/// What a [`Walker`] may remove.
+#[derive(Clone, Copy)]
+pub(super) enum Scope<'s> {
+    /// Everything on the target's mount, and below mount points too with `cross_mounts`
+    /// ([`Root::remove_all`]).
+    Mount {
+        /// [`RemoveAllOptions::cross_mounts`].
+        cross_mounts: bool,
+    },
+    /// Only entries whose `(st_dev, st_ino)` is in the set, and nothing on another mount: the
+    /// cleanup of a failed copy, which records what it creates. Anything else is left where it
+    /// is, untouched (no chmod, no descent), and counted.
+    Created(&'s HashSet<(u64, u64)>),
 }
 
-/// The state of one `remove_all`.
-struct Walker<'a> {
-    /// The resolved parent of the target: the fixed point every re-walk starts from.
-    base: BorrowedFd<'a>,
-    /// The mount the target's parent is on; nothing on another mount is entered by default.
+/// The state of one recursive removal: a [`Chain`] from the target's parent down to the
+/// directory being emptied, and what the [`Scope`] allows.
+struct Walker<'a, 's> {
+    chain: Chain<'a>,
+    /// The mount the target's parent is on.
     mount: MountId,
-    opts: RemoveAllOptions,
-    frames: Vec<Frame>,
-    /// `frames[open_from..]` have open streams, `frames[..open_from]` do not.
-    open_from: usize,
-    /// Rescans spent on directories that were not empty at their `rmdir`.
+    scope: Scope<'s>,
+    /// Rescans spent on directories that were not empty at their `rmdir` ([`Scope::Mount`]).
     refills: usize,
-    /// `(frame index, fd of that frame)` every `step` levels, shallowest first: where a re-walk
-    /// starts instead of the base.
-    anchors: Vec<(usize, OwnedFd)>,
-    /// The spacing of `anchors`.
-    step: usize,
+    /// Entries left in place because the scope did not allow removing them.
+    left: usize,
 }
 
 /// What opening a child for descent found.
 enum Child {
-    /// A directory, opened for reading.
-    Dir(Frame),
+    /// A directory that may be entered: opened for reading, with its identity.
+    Dir(OwnedFd, (u64, u64)),
     /// Not a directory (any more): unlink it instead.
     NotDir,
     /// Gone.
     Gone,
+    /// Not ours to touch ([`Scope::Created`]).
+    Leave,
 }
 
-impl Walker<'_> {
-    fn run(mut self, name: &OsStr) -> Result<()> {
-        // The target was a directory a moment ago; whatever it is now is removed.
-        let base = self.base;
-        if let Err(Errno::NOENT) = rustix::fs::statat(base, name, AtFlags::SYMLINK_NOFOLLOW) {
-            return Err(Errno::NOENT.into());
+impl<'a, 's> Walker<'a, 's> {
+    fn new(base: BorrowedFd<'a>, mount: MountId, scope: Scope<'s>) -> Self {
+        let limits = Limits {
+            window: FD_WINDOW,
+            max_anchors: MAX_ANCHORS,
+        };
+        Walker {
+            chain: Chain::new(base, limits, false),
+            mount,
+            scope,
+            refills: 0,
+            left: 0,
         }
+    }
+
+    /// Removes `base/name` and what the scope allows below it. Returns how many entries were
+    /// left in place because the scope did not allow removing them.
+    fn run(mut self, base: BorrowedFd<'_>, name: &OsStr) -> Result<usize> {
         self.remove_entry(base, name)?;
-        while let Some(top) = self.frames.last_mut() {
-            // The top frame is always open (push opens it, finish_top reopens the window).
-            let entry = match top.dir.as_mut().ok_or(Errno::BADF)?.read() {
-                Some(entry) => entry?,
-                None => {
-                    self.finish_top()?;
-                    continue;
-                }
-            };
-            let name = entry.file_name();
-            if name == c"." || name == c".." {
+        while self.chain.len() > 0 {
+            let Some(entry) = self.chain.read()? else {
+                self.finish_top()?;
                 continue;
-            }
-            let name = OsStr::from_bytes(name.to_bytes()).to_os_string();
-            let dirfd = self.top_fd()?;
-            let is_dir = match entry.file_type() {
-                rustix::fs::FileType::Directory => true,
-                rustix::fs::FileType::Unknown => {
-                    match rustix::fs::statat(dirfd, &name, AtFlags::SYMLINK_NOFOLLOW) {
-                        Ok(st) => {
-                            rustix::fs::FileType::from_raw_mode(st.st_mode)
-                                == rustix::fs::FileType::Directory
+            };
+            let dirfd = self.chain.dir_fd()?;
+            let name = entry.name;
+            let is_dir = match self.scope {
+                Scope::Mount { .. } => match entry.file_type {
+                    rustix::fs::FileType::Directory => true,
+                    rustix::fs::FileType::Unknown => {
+                        match rustix::fs::statat(dirfd, &name, AtFlags::SYMLINK_NOFOLLOW) {
+                            Ok(st) => is_dir_mode(st.st_mode),
+                            Err(Errno::NOENT) => continue,
+                            Err(e) => return Err(e.into()),
                         }
+                    }
+                    _ => false,
+                },
+                // The identity is needed anyway: nothing is unlinked unless it is ours.
+                Scope::Created(ours) => {
+                    match rustix::fs::statat(dirfd, &name, AtFlags::SYMLINK_NOFOLLOW) {
+                        Ok(st) if !ours.contains(&(st.st_dev, st.st_ino)) => {
+                            self.left += 1;
+                            continue;
+                        }
+                        Ok(st) => is_dir_mode(st.st_mode),
                         Err(Errno::NOENT) => continue,
                         Err(e) => return Err(e.into()),
                     }
                 }
-                _ => false,
             };
             if !is_dir {
                 match rustix::fs::unlinkat(dirfd, &name, AtFlags::empty()) {
@@ -217,16 +238,10 @@ impl Walker<'_> {
                     Err(e) => return Err(e.into()),
                 }
             }
-            self.descend(&name)?;
+            let dirfd = dirfd.try_clone_to_owned()?;
+            self.remove_entry(dirfd.as_fd(), &name)?;
         }
-        Ok(())
-    }
-
-    /// Opens `name` in the top directory and pushes it, or unlinks it if it is not a
-    /// directory (a symlink swapped in for a directory lands here and is only unlinked).
-    fn descend(&mut self, name: &OsStr) -> Result<()> {
-        let dirfd = self.top_fd()?.try_clone_to_owned()?;
-        self.remove_entry(dirfd.as_fd(), name)
+        Ok(self.left)
     }
 
     /// Removes the entry `name` of `dirfd` whatever it is now: pushes it if it is a directory,
@@ -236,44 +251,57 @@ impl Walker<'_> {
         let mut tries = 0;
         loop {
             match self.open_child(dirfd, name)? {
-                Child::Dir(frame) => return self.push(frame),
-                Child::NotDir => match unlink_file(dirfd, name) {
-                    Err(e) if e.errno() == Errno::ISDIR && tries < 8 => tries += 1,
-                    other => return other,
-                },
+                Child::Dir(fd, id) => return self.chain.push(name, fd, id),
+                Child::NotDir => {
+                    if let Scope::Created(ours) = self.scope {
+                        match rustix::fs::statat(dirfd, name, AtFlags::SYMLINK_NOFOLLOW) {
+                            Ok(st) if ours.contains(&(st.st_dev, st.st_ino)) => {}
+                            Ok(_) => {
+                                self.left += 1;
+                                return Ok(());
+                            }
+                            Err(Errno::NOENT) => return Ok(()),
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                    match unlink_file(dirfd, name) {
+                        Err(e) if e.errno() == Errno::ISDIR && tries < 8 => tries += 1,
+                        other => return other,
+                    }
+                }
                 Child::Gone => return Ok(()),
+                Child::Leave => {
+                    self.left += 1;
+                    return Ok(());
+                }
             }
         }
     }
 
-    /// The fd of the innermost frame, which is always open while it is being read.
-    fn top_fd(&self) -> Result<BorrowedFd<'_>> {
-        let dir = self.frames.last().and_then(|f| f.dir.as_ref());
-        Ok(dir.ok_or(Errno::BADF)?.fd()?)
-    }
-
-    /// The top directory is read to the end: remove it from its parent, or rescan it if
+    /// The innermost directory is read to the end: remove it from its parent, or rescan it if
     /// someone filled it meanwhile.
     fn finish_top(&mut self) -> Result<()> {
-        let Some(frame) = self.frames.pop() else {
+        let Some(level) = self.chain.pop()? else {
             return Ok(());
         };
-        if self.open_from > self.frames.len() {
-            self.open_from = self.frames.len();
+        let parent = self.chain.dir_fd()?;
+        if let Scope::Created(_) = self.scope {
+            // Only the directory we emptied, under the name we entered it by; what is there now
+            // may be someone else's (renamed in meanwhile) and is left. Not empty: something not
+            // ours is inside, and stays.
+            let same = rustix::fs::statat(parent, &level.name, AtFlags::SYMLINK_NOFOLLOW)
+                .is_ok_and(|st| (st.st_dev, st.st_ino) == level.id);
+            let removed = same
+                && matches!(
+                    rustix::fs::unlinkat(parent, &level.name, AtFlags::REMOVEDIR),
+                    Ok(()) | Err(Errno::NOENT)
+                );
+            if !removed {
+                self.left += 1;
+            }
+            return Ok(());
         }
-        let len = self.frames.len();
-        while self.anchors.last().is_some_and(|&(i, _)| i >= len) {
-            self.anchors.pop();
-        }
-        // The parent must be open to rmdir in it: reopen the window if it fell out of it.
-        if !self.frames.is_empty() && self.open_from == self.frames.len() {
-            self.reopen_window()?;
-        }
-        let parent = match self.frames.last() {
-            Some(f) => f.dir.as_ref().ok_or(Errno::BADF)?.fd()?,
-            None => self.base,
-        };
-        match rustix::fs::unlinkat(parent, &frame.name, AtFlags::REMOVEDIR) {
+        match rustix::fs::unlinkat(parent, &level.name, AtFlags::REMOVEDIR) {
             Ok(()) => Ok(()),
             // Removed by someone else (only a missing top-level target is an error, and that
             // was checked before the walk started).
@@ -286,7 +314,7 @@ impl Walker<'_> {
                     return Err(Errno::NOTEMPTY.into());
                 }
                 let parent = parent.try_clone_to_owned()?;
-                self.remove_entry(parent.as_fd(), &frame.name)
+                self.remove_entry(parent.as_fd(), &level.name)
             }
             // Swapped for a non-directory: the parent's own rmdir will find it (ENOTEMPTY) and
             // its rescan unlinks it.
@@ -296,95 +324,55 @@ impl Walker<'_> {
         }
     }
 
-    /// Opens `name` in `dirfd` for reading without following it, and checks its mount.
+    /// Opens `name` in `dirfd` for reading without following it, and checks its mount (and, for
+    /// [`Scope::Created`], its identity).
     fn open_child(&self, dirfd: BorrowedFd<'_>, name: &OsStr) -> Result<Child> {
         let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let fd = match rustix::fs::openat(dirfd, name, flags, Mode::empty()) {
             Ok(fd) => fd,
             Err(Errno::NOTDIR | Errno::LOOP) => return Ok(Child::NotDir),
             Err(Errno::NOENT) => return Ok(Child::Gone),
+            // A directory of ours whose (copied) mode does not let us read it: fchmod needs an
+            // fd we cannot get, and chmod by name could hit something renamed in meanwhile.
+            Err(Errno::ACCESS) if matches!(self.scope, Scope::Created(_)) => {
+                return Ok(Child::Leave)
+            }
             Err(e) => return Err(e.into()),
         };
         let info = sys::mount_info_at(&fd, "", AtFlags::EMPTY_PATH)?;
-        if info.mount_id != self.mount && !self.opts.cross_mounts {
-            return Err(Error::with_detail(
-                ErrorKind::SafetyViolation,
-                Errno::XDEV,
-                format!(
-                    "{:?} is on another mount; not crossing into it (cross_mounts is off)",
-                    name
-                ),
-            ));
+        let id = (info.dev, info.ino);
+        match self.scope {
+            Scope::Mount { cross_mounts } => {
+                if info.mount_id != self.mount && !cross_mounts {
+                    return Err(Error::with_detail(
+                        ErrorKind::SafetyViolation,
+                        Errno::XDEV,
+                        format!(
+                            "{:?} is on another mount; not crossing into it (cross_mounts is off)",
+                            name
+                        ),
+                    ));
+                }
+            }
+            Scope::Created(ours) => {
+                if info.mount_id != self.mount || !ours.contains(&id) {
+                    return Ok(Child::Leave);
+                }
+                // Ours (checked on the open fd, so this is exact): a completed directory of the
+                // copy has its final, maybe read-only, mode.
+                let st = rustix::fs::fstat(&fd)?;
+                if st.st_mode & 0o700 != 0o700 {
+                    rustix::fs::fchmod(&fd, Mode::RWXU)?;
+                }
+            }
         }
-        Ok(Child::Dir(Frame {
-            name: name.to_os_string(),
-            id: (info.dev, info.ino),
-            dir: Some(Dir::new(fd)?),
-        }))
+        Ok(Child::Dir(fd, id))
     }
+}
 
-    /// Pushes a frame, closing the stream of the oldest open frame beyond the window, and
-    /// keeping an anchor every `step` levels.
-    fn push(&mut self, frame: Frame) -> Result<()> {
-        let index = self.frames.len();
-        if index > 0 && index.is_multiple_of(self.step) {
-            let fd = frame.dir.as_ref().ok_or(Errno::BADF)?.fd()?;
-            let anchor = rustix::io::fcntl_dupfd_cloexec(fd, 0)?;
-            self.anchors.push((index, anchor));
-            if self.anchors.len() > MAX_ANCHORS {
-                self.step *= 2;
-                let step = self.step;
-                self.anchors.retain(|&(i, _)| i.is_multiple_of(step));
-            }
-        }
-        self.frames.push(frame);
-        if self.frames.len() - self.open_from > FD_WINDOW {
-            self.frames[self.open_from].dir = None;
-            self.open_from += 1;
-        }
-        Ok(())
-    }
-
-    /// Reopens the top half-window of frames by walking their recorded names down from the
-    /// deepest anchor above them (or the base) with `O_NOFOLLOW`, checking each directory is the
-    /// one recorded. Never `..`: a directory moved elsewhere by an attacker is then simply not
-    /// found where it was.
-    fn reopen_window(&mut self) -> Result<()> {
-        let len = self.frames.len();
-        let start = len.saturating_sub(FD_WINDOW / 2);
-        let anchor = self.anchors.iter().rev().find(|&&(i, _)| i < start);
-        let (first, from) = match anchor {
-            Some((i, fd)) => (i + 1, fd.as_fd()),
-            None => (0, self.base),
-        };
-        let mut cur: Option<OwnedFd> = None;
-        for i in first..len {
-            let dirfd = cur.as_ref().map_or(from, |fd| fd.as_fd());
-            let keep = i >= start;
-            let flags = if keep {
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC
-            } else {
-                OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC
-            };
-            let frame = &self.frames[i];
-            let fd = match rustix::fs::openat(dirfd, &frame.name, flags, Mode::empty()) {
-                Ok(fd) => fd,
-                Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP) => return Err(moved()),
-                Err(e) => return Err(e.into()),
-            };
-            let st = rustix::fs::fstat(&fd)?;
-            if (st.st_dev, st.st_ino) != frame.id {
-                return Err(moved());
-            }
-            if keep {
-                let dup = fd.try_clone()?;
-                self.frames[i].dir = Some(Dir::new(dup)?);
-            }
-            cur = Some(fd);
-        }
-        self.open_from = start;
-        Ok(())
-    }
+/// Whether an `st_mode` is a directory's.
+fn is_dir_mode(mode: u32) -> bool {
+    rustix::fs::FileType::from_raw_mode(mode) == rustix::fs::FileType::Directory
 }
 
 /// Unlinks a non-directory. `ENOENT` (already gone) is fine; `EISDIR` means it became a
@@ -396,12 +384,44 @@ fn unlink_file(dirfd: BorrowedFd<'_>, name: &OsStr) -> Result<()> {
     }
 }
 
-/// The error for a directory that is no longer where `remove_all` recorded it.
-fn moved() -> Error {
-    Error::with_detail(
-        ErrorKind::SafetyViolation,
-        Errno::XDEV,
-        "a directory being removed was moved or replaced meanwhile; stopped rather than \
-         follow it",
-    )
+/// What [`remove_created`] did with the entry it was asked to remove.
+#[derive(Debug)]
+pub(super) enum Cleanup {
+    /// Removed, with everything below it.
+    Removed,
+    /// Removed what was ours; this many entries that were not (or could not be checked) were
+    /// left in place.
+    Left(usize),
+    /// The name no longer exists.
+    Gone,
+    /// The name is now something other than the entry that was created: left alone.
+    Replaced,
+}
+
+/// Removes `dir/name`, which the caller created with identity `top`, and below it only the
+/// entries whose identities are in `ours`, never entering another mount and never changing the
+/// mode of anything else: the undo of a failed copy. Whatever else is found is left alone and
+/// counted. Nothing is done if `dir/name` is no longer `top`.
+pub(super) fn remove_created(
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    top: (u64, u64),
+    ours: &HashSet<(u64, u64)>,
+) -> Result<Cleanup> {
+    let st = match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => st,
+        Err(Errno::NOENT) => return Ok(Cleanup::Gone),
+        Err(e) => return Err(e.into()),
+    };
+    if (st.st_dev, st.st_ino) != top {
+        return Ok(Cleanup::Replaced);
+    }
+    let mount = sys::mount_id(dir)?;
+    let left = Walker::new(dir, mount, Scope::Created(ours)).run(dir, name)?;
+    // The top itself is re-checked on the open fd by the walker: if it was swapped between the
+    // statat above and the open, it is counted as left.
+    Ok(match left {
+        0 => Cleanup::Removed,
+        n => Cleanup::Left(n),
+    })
 }

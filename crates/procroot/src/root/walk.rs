@@ -1,0 +1,257 @@
+//! The one directory-tree walker with a bounded number of fds, shared by [`Root::remove_all`],
+//! the cleanup of a failed copy and the copy traversal itself (both trees of it).
+//!
+//! A [`Chain`] is the path from a fixed base directory down to the directory being worked on,
+//! one [`Level`] per directory, each recorded by its name in the level above and its
+//! `(st_dev, st_ino)` when it was opened. Going down pushes a level; going up pops one. Only the
+//! innermost `window` levels keep an fd open, plus an `O_PATH` "anchor" every `step` levels; the
+//! others are closed. Going back up into a closed level re-walks the recorded names down from the
+//! deepest anchor above it (or the base) with `O_NOFOLLOW`, checking every step's identity against
+//! the record, so:
+//!
+//! - depth costs heap, never fds or stack: any depth works under any `RLIMIT_NOFILE` that fits
+//!   the window;
+//! - `..` is never opened: a directory that an attacker moved elsewhere while we were below it is
+//!   simply not found under its recorded name (or is found to be another directory), and the walk
+//!   stops with `EXDEV` instead of following it.
+//!
+//! What is done with the entries (unlink them, copy them) is up to the user of the chain: see
+//! `remove.rs` (`Walker`, with its `Scope`) and `copy.rs` (`Copier`, which walks the source and
+//! the copy as two chains in step).
+//!
+//! [`Root::remove_all`]: super::Root::remove_all
+
+#![forbid(unsafe_code)]
+
+use std::ffi::{OsStr, OsString};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+use rustix::fs::{Dir, Mode, OFlags};
+use rustix::io::Errno;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// How many fds a [`Chain`] may hold: `window` open levels plus at most `max_anchors` anchors.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Limits {
+    /// How many of the innermost levels keep their directory open.
+    pub window: usize,
+    /// How many extra `O_PATH` fds are kept on the way down, so that reopening the window
+    /// re-walks at most `step` names instead of the whole depth. When there would be more, every
+    /// other one is dropped and `step` doubles: fds stay bounded and the re-walk cost grows only
+    /// with depth / `max_anchors`.
+    pub max_anchors: usize,
+}
+
+/// One directory of a [`Chain`].
+pub(super) struct Level {
+    /// Its name in the level above (in the base for the first level).
+    pub name: OsString,
+    /// `(st_dev, st_ino)` when it was opened, to recognise it when re-walking.
+    pub id: (u64, u64),
+    /// Its open directory stream; `None` when it fell out of the window.
+    dir: Option<Dir>,
+    /// The directory offset after the last entry [`Chain::read`] returned, to continue from
+    /// there when the level is reopened (for chains that resume).
+    pos: i64,
+}
+
+impl Level {
+    /// The level's open fd. Popped levels and the innermost level are always open.
+    pub fn fd(&self) -> Result<BorrowedFd<'_>> {
+        Ok(self.dir.as_ref().ok_or(Errno::BADF)?.fd()?)
+    }
+}
+
+/// One entry read from the innermost level (never `.` or `..`).
+pub(super) struct Entry {
+    /// Its name.
+    pub name: OsString,
+    /// The type from the directory listing, `Unknown` on filesystems that do not say. Only a
+    /// hint: it may have changed since.
+    pub file_type: rustix::fs::FileType,
+}
+
+/// The directories from a base down to the current one; see the module docs.
+pub(super) struct Chain<'a> {
+    /// The fixed point every re-walk starts from (the parent of the first level).
+    base: BorrowedFd<'a>,
+    levels: Vec<Level>,
+    /// `levels[open_from..]` are open, `levels[..open_from]` are not.
+    open_from: usize,
+    /// `(level index, O_PATH fd of that level)` every `step` levels, shallowest first: where a
+    /// re-walk starts instead of the base.
+    anchors: Vec<(usize, OwnedFd)>,
+    /// The spacing of `anchors`.
+    step: usize,
+    limits: Limits,
+    /// Whether a reopened level continues reading where it stopped (a tree being copied, which
+    /// does not change) or from the start (a tree being removed: what was read is gone, and a
+    /// rescan also finds what a concurrent writer added).
+    resume: bool,
+}
+
+impl<'a> Chain<'a> {
+    /// An empty chain below `base`.
+    pub fn new(base: BorrowedFd<'a>, limits: Limits, resume: bool) -> Self {
+        Chain {
+            base,
+            levels: Vec::new(),
+            open_from: 0,
+            anchors: Vec::new(),
+            step: limits.window,
+            limits,
+            resume,
+        }
+    }
+
+    /// How many levels deep the chain is.
+    pub fn len(&self) -> usize {
+        self.levels.len()
+    }
+
+    /// The innermost directory's fd, or the base when the chain is empty: where the next entry
+    /// is created, unlinked or opened.
+    pub fn dir_fd(&self) -> Result<BorrowedFd<'_>> {
+        match self.levels.last() {
+            Some(level) => level.fd(),
+            None => Ok(self.base),
+        }
+    }
+
+    /// Enters `name`, a directory of the innermost level (or of the base), already opened as
+    /// `fd` (`O_RDONLY | O_DIRECTORY`) with identity `id`. Closes the outermost open level beyond
+    /// the window, and keeps an anchor every `step` levels.
+    pub fn push(&mut self, name: &OsStr, fd: OwnedFd, id: (u64, u64)) -> Result<()> {
+        let index = self.levels.len();
+        if index > 0 && index.is_multiple_of(self.step) {
+            let anchor = rustix::io::fcntl_dupfd_cloexec(&fd, 0)?;
+            self.anchors.push((index, anchor));
+            if self.anchors.len() > self.limits.max_anchors {
+                self.step *= 2;
+                let step = self.step;
+                self.anchors.retain(|&(i, _)| i.is_multiple_of(step));
+            }
+        }
+        self.levels.push(Level {
+            name: name.to_os_string(),
+            id,
+            dir: Some(Dir::new(fd)?),
+            pos: 0,
+        });
+        if self.levels.len() - self.open_from > self.limits.window {
+            self.levels[self.open_from].dir = None;
+            self.open_from += 1;
+        }
+        Ok(())
+    }
+
+    /// The next entry of the innermost level, `None` at its end (or when the chain is empty).
+    pub fn read(&mut self) -> Result<Option<Entry>> {
+        let Some(Level { dir, pos, .. }) = self.levels.last_mut() else {
+            return Ok(None);
+        };
+        let dir = dir.as_mut().ok_or(Errno::BADF)?;
+        loop {
+            let entry = match dir.read() {
+                None => return Ok(None),
+                Some(entry) => entry?,
+            };
+            *pos = entry.offset();
+            let name = entry.file_name();
+            if name == c"." || name == c".." {
+                continue;
+            }
+            return Ok(Some(Entry {
+                name: OsStr::from_bytes(name.to_bytes()).to_os_string(),
+                file_type: entry.file_type(),
+            }));
+        }
+    }
+
+    /// Leaves the innermost level and returns it, still open. The level above it is open
+    /// afterwards (re-walked from an anchor or the base if it had fallen out of the window).
+    pub fn pop(&mut self) -> Result<Option<Level>> {
+        let Some(level) = self.levels.pop() else {
+            return Ok(None);
+        };
+        let len = self.levels.len();
+        if self.open_from > len {
+            self.open_from = len;
+        }
+        while self.anchors.last().is_some_and(|&(i, _)| i >= len) {
+            self.anchors.pop();
+        }
+        if len > 0 && self.open_from == len {
+            self.reopen_window()?;
+        }
+        Ok(Some(level))
+    }
+
+    /// The path of `name` in the innermost level, relative to the base: for messages.
+    pub fn path_of(&self, name: &OsStr) -> PathBuf {
+        let mut path: PathBuf = self.levels.iter().map(|l| l.name.as_os_str()).collect();
+        path.push(name);
+        path
+    }
+
+    /// Reopens the innermost half-window of levels by walking their recorded names down from
+    /// the deepest anchor above them (or the base) with `O_NOFOLLOW`, checking each directory is
+    /// the one recorded. Never `..`: a directory moved elsewhere by an attacker is then simply
+    /// not found where it was.
+    fn reopen_window(&mut self) -> Result<()> {
+        let len = self.levels.len();
+        let start = len.saturating_sub(self.limits.window / 2);
+        let anchor = self.anchors.iter().rev().find(|&&(i, _)| i < start);
+        let (first, from) = match anchor {
+            Some((i, fd)) => (i + 1, fd.as_fd()),
+            None => (0, self.base),
+        };
+        let mut cur: Option<OwnedFd> = None;
+        for i in first..len {
+            let dirfd = cur.as_ref().map_or(from, |fd| fd.as_fd());
+            let keep = i >= start;
+            let flags = if keep {
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC
+            } else {
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC
+            };
+            let level = &self.levels[i];
+            let fd = match rustix::fs::openat(dirfd, &level.name, flags, Mode::empty()) {
+                Ok(fd) => fd,
+                Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP) => {
+                    return Err(moved(&self.path_of(OsStr::new(""))))
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let st = rustix::fs::fstat(&fd)?;
+            if (st.st_dev, st.st_ino) != level.id {
+                return Err(moved(&self.path_of(OsStr::new(""))));
+            }
+            if keep {
+                let mut dir = Dir::new(fd.try_clone()?)?;
+                if self.resume && level.pos != 0 {
+                    dir.seek(level.pos)?;
+                }
+                self.levels[i].dir = Some(dir);
+            }
+            cur = Some(fd);
+        }
+        self.open_from = start;
+        Ok(())
+    }
+}
+
+/// The error for a directory that is no longer where the walk recorded it.
+pub(super) fn moved(path: &std::path::Path) -> Error {
+    Error::with_detail(
+        ErrorKind::SafetyViolation,
+        Errno::XDEV,
+        format!(
+            "a directory on the way to {path:?} was moved or replaced meanwhile; stopped rather \
+             than follow it"
+        ),
+    )
+}
