@@ -414,6 +414,9 @@ impl Walker<'_> {
         facts: &mut DirFacts,
         link_uid: u32,
     ) -> Result<bool, Errno> {
+        if super::protected::known_off() {
+            return Ok(false);
+        }
         let (dir_mode, dir_uid) = dir_mode_uid(dir, facts)?;
         if !is_sticky_world_writable(dir_mode) || dir_uid == link_uid {
             return Ok(false);
@@ -439,7 +442,10 @@ impl Walker<'_> {
             // O_DIRECTORY|O_NOFOLLOW on a symlink is ENOTDIR (do_open checks the directory
             // before the file type); a non-O_PATH O_NOFOLLOW open of a symlink is ELOOP.
             Err(errno @ (Errno::NOTDIR | Errno::LOOP)) if link.follow => {
-                if link.trailing && is_sticky_world_writable(dir_mode_uid(parent, facts)?.0) {
+                if link.trailing
+                    && !super::protected::known_off()
+                    && is_sticky_world_writable(dir_mode_uid(parent, facts)?.0)
+                {
                     // fs.protected_symlinks may refuse it, by its owner: take the owner and the
                     // target from one inode, which a rename cannot swap in between.
                     let fd = rustix::fs::openat(

@@ -71,6 +71,12 @@ pub(crate) fn enabled() -> bool {
     value.unwrap_or(true)
 }
 
+/// Whether the sysctl is known to be 0, without reading it: lets the walker skip the facts the
+/// rule needs (a `fstat` of the directory) once the answer cannot depend on them.
+pub(crate) fn known_off() -> bool {
+    STATE.load(Ordering::Acquire) == OFF
+}
+
 /// Tells the emulated walker the value of `fs.protected_symlinks` instead of reading it
 /// (`Some(true)` for 1, `Some(false)` for 0), or forgets a known value so that it is read again
 /// on next need (`None`). Process-wide.
