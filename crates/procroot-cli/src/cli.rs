@@ -63,8 +63,9 @@ pub enum Command {
     /// With --json, prints one object:
     ///   {"path": "/run/app.sock", "type": "socket", "backend": "kernel"}
     /// `type` is file, dir, symlink, fifo, socket, char, block or unknown (with --except-last:
-    /// null when the last component does not exist). `backend` is the resolver that answered:
-    /// kernel or emulated.
+    /// null when the last component does not exist). `backend` is the resolver that produced
+    /// the answer: kernel or emulated. With --backend kernel it is emulated when openat2's
+    /// answer was re-examined by the userspace walker (see --backend).
     #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
     Resolve(ResolveArgs),
     /// Write the contents of files inside the root to stdout
@@ -749,7 +750,10 @@ pub struct RootOpts {
     /// Refuse to cross a mount point, with EXDEV.
     #[arg(long)]
     pub no_xdev: bool,
-    /// Which resolver to use. All give the same answers.
+    /// Which resolver to use. All give the same answers, the kernel's refusals included: a
+    /// symlink on a nosymfollow mount is ELOOP, and with fs.protected_symlinks=1 a symlink in a
+    /// sticky, world-writable directory (like /tmp) owned by neither the caller nor the
+    /// directory's owner is EACCES when it is the last component.
     #[arg(long, value_enum, value_name = "BACKEND", default_value_t = BackendArg::Auto)]
     pub backend: BackendArg,
     /// Print results (and errors) as JSON, one object per line.
@@ -805,7 +809,12 @@ impl From<PolicyArg> for Policy {
 pub enum BackendArg {
     /// The kernel (openat2) when it works, else the emulated walker.
     Auto,
-    /// Only the kernel's openat2; an error (ENOSYS) where it is unavailable.
+    /// The kernel's openat2; an error (ENOSYS) where it is unavailable. The userspace walker
+    /// still answers (and --json says backend emulated) where openat2's answer needs a second
+    /// look: ELOOP, which a lookup restarted by mount activity elsewhere can report spuriously
+    /// (the walker applies every ELOOP rule, so a real one stays ELOOP); EAGAIN on every one of
+    /// 17 tries (renames elsewhere on the system); and EXDEV under --policy in-root-strict,
+    /// which has no kernel flag.
     Kernel,
     /// Only the userspace walker.
     Emulated,

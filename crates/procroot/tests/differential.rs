@@ -3,7 +3,10 @@
 //! The kernel is the oracle. proptest generates small trees of directories, files and symlinks
 //! (relative and absolute, loops, `..`-heavy, dangling, pointing at files, with trailing
 //! slashes) inside a temporary directory used as the root, plus paths over the same small
-//! alphabet. For every policy, trailing mode and a few flag combinations, both backends must
+//! alphabet. Some directories are sticky and world-writable (`/tmp`-like) and, when the test
+//! runs as root, some symlinks belong to another user (uid 2000), so that
+//! `fs.protected_symlinks` has links to refuse (the kernel refuses them even to root, if this
+//! machine's sysctl is 1; both backends must agree either way). For every policy, trailing mode and a few flag combinations, both backends must
 //! give the same answer: the same object (`st_dev`, `st_ino`), or the same errno.
 //!
 //! Every path the emulated walker reports ([`Handle::path_in_root`]) is checked too: resolved
@@ -13,7 +16,8 @@
 //! Tests:
 //! - [`emulated_matches_kernel`]: the property test (no privilege needed);
 //! - [`emulated_matches_kernel_across_mounts`]: the same with bind mounts in the generated trees,
-//!   so that `NO_XDEV` has boundaries to refuse (private mount namespace);
+//!   so that `NO_XDEV` has boundaries to refuse, and in half the cases with `MS_NOSYMFOLLOW` on
+//!   them, so that every symlink inside is refused with `ELOOP` (private mount namespace);
 //! - fixed cases the generator reaches only by chance: [`fixed_cases_agree`],
 //!   [`symlink_budget_agrees`] (the 40-link budget at its edge), [`procfs_in_root_agrees`]
 //!   (magic links), [`no_symlinks_refuses_an_unreadable_magic_link`] and
@@ -106,9 +110,17 @@ fn symlink_target() -> impl Strategy<Value = String> {
 #[derive(Clone, Debug)]
 enum Kind {
     Dir,
+    /// A directory with mode 1777, like `/tmp`: where `fs.protected_symlinks` applies.
+    StickyDir,
     File,
     Symlink(String),
+    /// A symlink owned by uid [`FOREIGN_UID`] (when the test runs as root; else by us).
+    ForeignSymlink(String),
 }
+
+/// The owner of [`Kind::ForeignSymlink`]s: neither the follower (root) nor the owner of any
+/// directory in the tree.
+const FOREIGN_UID: u32 = 2000;
 
 #[derive(Clone)]
 struct Entry {
@@ -131,8 +143,14 @@ impl fmt::Debug for Entry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
             Kind::Dir => write!(f, "dir {}", self.rel_path()),
+            Kind::StickyDir => write!(f, "dir {} (1777)", self.rel_path()),
             Kind::File => write!(f, "file {}", self.rel_path()),
             Kind::Symlink(target) => write!(f, "symlink {} -> {target:?}", self.rel_path()),
+            Kind::ForeignSymlink(target) => write!(
+                f,
+                "symlink {} -> {target:?} (uid {FOREIGN_UID})",
+                self.rel_path()
+            ),
         }
     }
 }
@@ -140,8 +158,10 @@ impl fmt::Debug for Entry {
 fn entry() -> impl Strategy<Value = Entry> {
     let kind = prop_oneof![
         2 => Just(Kind::Dir),
+        1 => Just(Kind::StickyDir),
         1 => Just(Kind::File),
-        3 => symlink_target().prop_map(Kind::Symlink),
+        2 => symlink_target().prop_map(Kind::Symlink),
+        1 => symlink_target().prop_map(Kind::ForeignSymlink),
     ];
     (
         proptest::collection::vec(0..NAMES.len(), 1..=MAX_DEPTH),
@@ -155,14 +175,27 @@ fn entry() -> impl Strategy<Value = Entry> {
 struct Case {
     tree: Vec<Entry>,
     paths: Vec<String>,
+    /// With mounts ([`emulated_matches_kernel_across_mounts`]): the bind mounts are
+    /// `MS_NOSYMFOLLOW`.
+    nosymfollow: bool,
+    /// The root directory itself is sticky and world-writable (mode 1777), so that every
+    /// top-level foreign link is one `fs.protected_symlinks` protects.
+    sticky_root: bool,
 }
 
 fn case() -> impl Strategy<Value = Case> {
     (
         proptest::collection::vec(entry(), 0..=MAX_ENTRIES),
         proptest::collection::vec(path_string(6), 1..=MAX_PATHS),
+        any::<bool>(),
+        any::<bool>(),
     )
-        .prop_map(|(tree, paths)| Case { tree, paths })
+        .prop_map(|(tree, paths, nosymfollow, sticky_root)| Case {
+            tree,
+            paths,
+            nosymfollow,
+            sticky_root,
+        })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -174,6 +207,8 @@ fn case() -> impl Strategy<Value = Case> {
 /// here follows a symlink: a generated symlink can point anywhere (`/a` means the host's `/a`
 /// to `std::fs`), so every step is checked with `lstat`.
 fn build(top: &Path, entries: &[Entry]) {
+    use std::os::unix::fs::PermissionsExt;
+    let privileged = procroot_testutil::is_privileged();
     'entries: for e in entries {
         let mut dir = top.to_path_buf();
         for &i in &e.path[..e.path.len() - 1] {
@@ -190,8 +225,20 @@ fn build(top: &Path, entries: &[Entry]) {
         }
         match &e.kind {
             Kind::Dir => std::fs::create_dir(&full).expect("mkdir"),
+            Kind::StickyDir => {
+                std::fs::create_dir(&full).expect("mkdir");
+                std::fs::set_permissions(&full, std::fs::Permissions::from_mode(0o1777))
+                    .expect("chmod 1777");
+            }
             Kind::File => std::fs::write(&full, b"file").expect("write file"),
             Kind::Symlink(target) => std::os::unix::fs::symlink(target, &full).expect("symlink"),
+            Kind::ForeignSymlink(target) => {
+                std::os::unix::fs::symlink(target, &full).expect("symlink");
+                if privileged {
+                    std::os::unix::fs::lchown(&full, Some(FOREIGN_UID), Some(FOREIGN_UID))
+                        .expect("lchown");
+                }
+            }
         }
     }
 }
@@ -473,9 +520,14 @@ fn check_case(case: &Case, mount_dirs: bool) -> Result<(), TestCaseError> {
         .tempdir()
         .expect("tempdir");
     build(dir.path(), &case.tree);
+    if case.sticky_root {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o1777))
+            .expect("chmod 1777");
+    }
     // Declared after `dir`, so the mounts go away before the directory is removed.
     let _mounts = if mount_dirs {
-        Mounts::bind_dirs_named(dir.path(), "b")
+        Mounts::bind_dirs_named(dir.path(), "b", case.nosymfollow)
     } else {
         Mounts(Vec::new())
     };
@@ -491,12 +543,16 @@ fn check_case(case: &Case, mount_dirs: bool) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// `MS_NOSYMFOLLOW` (Linux 5.10), which the libc crate does not name.
+const MS_NOSYMFOLLOW: libc::c_ulong = 256;
+
 /// Mounts made by a test (in a private mount namespace), undone on drop.
 struct Mounts(Vec<PathBuf>);
 
 impl Mounts {
-    /// Bind-mounts every directory named `name` under `top` onto itself.
-    fn bind_dirs_named(top: &Path, name: &str) -> Mounts {
+    /// Bind-mounts every directory named `name` under `top` onto itself, with `MS_NOSYMFOLLOW`
+    /// if `nosymfollow`.
+    fn bind_dirs_named(top: &Path, name: &str, nosymfollow: bool) -> Mounts {
         fn find(dir: &Path, name: &str, out: &mut Vec<PathBuf>) {
             for entry in std::fs::read_dir(dir).expect("read_dir") {
                 let entry = entry.expect("dir entry");
@@ -515,6 +571,11 @@ impl Mounts {
             let source = d.to_str().expect("temporary paths are UTF-8");
             procroot_testutil::mount_raw(Some(source), &d, None, libc::MS_BIND, None)
                 .unwrap_or_else(|e| panic!("bind-mount {} onto itself: {e}", d.display()));
+            if nosymfollow {
+                let flags = libc::MS_REMOUNT | libc::MS_BIND | MS_NOSYMFOLLOW;
+                procroot_testutil::mount_raw(None, &d, None, flags, None)
+                    .unwrap_or_else(|e| panic!("remount {} nosymfollow: {e}", d.display()));
+            }
             mounts.0.push(d);
         }
         mounts
@@ -557,7 +618,7 @@ fn emulated_matches_kernel_across_mounts() {
             .tempdir()
             .expect("tempdir");
         build(dir.path(), &[entry_of("a/b/c", Kind::Dir)]);
-        let mounts = Mounts::bind_dirs_named(dir.path(), "b");
+        let mounts = Mounts::bind_dirs_named(dir.path(), "b", false);
         assert_eq!(mounts.0.len(), 1);
         for backend in [Backend::Emulated, Backend::Kernel] {
             let root = Root::open(dir.path())
@@ -567,6 +628,25 @@ fn emulated_matches_kernel_across_mounts() {
             assert!(root.resolve("a").is_ok());
             let err = root.resolve("a/b/c").expect_err("a/b is a mount point");
             assert_eq!(err.errno(), Errno::XDEV, "{backend:?}: {err}");
+        }
+        drop(mounts);
+        // With MS_NOSYMFOLLOW, a symlink on the mount is refused (ELOOP) by both backends; the
+        // kernel's ELOOP is confirmed by the walker, not overridden.
+        build(
+            dir.path(),
+            &[entry_of("a/b/a", Kind::Symlink("c".to_string()))],
+        );
+        let mounts = Mounts::bind_dirs_named(dir.path(), "b", true);
+        for backend in [Backend::Emulated, Backend::Kernel, Backend::Auto] {
+            let root = Root::open(dir.path())
+                .expect("open root")
+                .with_backend(backend);
+            let err = root.resolve("a/b/a").expect_err("a/b is nosymfollow");
+            assert_eq!(err.errno(), Errno::LOOP, "{backend:?}: {err}");
+            assert!(
+                root.resolve_nofollow("a/b/a").is_ok(),
+                "{backend:?}: not followed"
+            );
         }
         drop(mounts);
 

@@ -542,6 +542,9 @@ fn kernel_backend_survives_rename_churn() {
     let (mut fallbacks, mut renames, mut resolutions) = (0usize, 0u64, 0usize);
     let start = Instant::now();
     std::thread::scope(|s| {
+        // Set on every way out of this scope, a panic included: without it a failed assertion
+        // below unwinds to the scope's end, which waits for the renamer forever.
+        let _stop_renamer = StopOnDrop(&stop);
         let renamer = s.spawn(|| {
             let (a, b) = (churn.path().join("a"), churn.path().join("b"));
             let mut n = 0u64;
@@ -581,4 +584,13 @@ fn kernel_backend_survives_rename_churn() {
         "openat2 never gave up with EAGAIN under {renames} renames, so the fallback was not \
          exercised; the test needs more churn on this machine"
     );
+}
+
+/// Sets a stop flag when dropped, so that a helper thread stops however its test ends.
+struct StopOnDrop<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }

@@ -1804,3 +1804,288 @@ fn root_from_fd() {
     });
     c.finish("root_from_fd");
 }
+
+// ------------------------------------------------------------------------------------------------
+// The kernel's refusals of a symlink: MS_NOSYMFOLLOW and fs.protected_symlinks
+// ------------------------------------------------------------------------------------------------
+
+/// `MS_NOSYMFOLLOW` (Linux 5.10), which the libc crate does not name.
+const MS_NOSYMFOLLOW: libc::c_ulong = 256;
+
+/// On a mount with `MS_NOSYMFOLLOW` the kernel refuses every symlink with `ELOOP`; a symlink
+/// that is not followed is still returned. The emulated walker used to follow them (and, since
+/// it confirms every kernel `ELOOP`, so did the kernel backend): `cat` printed the target.
+/// Checked for a mount inside the root and for a root that is itself on such a mount.
+#[test]
+fn nosymfollow_mount_refuses_symlinks() {
+    if !require_privilege("a nosymfollow bind mount in a private mount namespace") {
+        return;
+    }
+    let tree = Tree::new(
+        "
+        file f x
+        dir d
+        symlink lf f
+        symlink ld d
+        file nsf/f y
+        dir nsf/d
+        symlink nsf/lf f
+        symlink nsf/ld d
+        symlink nsf/up ../f
+        symlink nsf/abs /f
+        symlink into nsf/lf
+        ",
+    );
+    let nsf = tree.join("nsf");
+    let loops = || err(Errno::LOOP);
+    let rows_top = vec![
+        row("lf", ok("/f")),
+        row("ld/", ok("/d")),
+        row("nsf/f", ok("/nsf/f")),
+        row("nsf/lf", loops()),
+        row("nsf/lf", loops()).open(OFlags::RDONLY),
+        row("nsf/lf", ok("/nsf/lf")).nofollow(),
+        row("nsf/lf", loops()).flags(NO_SYMLINKS),
+        row("nsf/ld/", loops()),
+        row("nsf/ld/..", loops()),
+        row("nsf/ld/x", loops()).parent(),
+        row("nsf/ld", par("/nsf", "ld")).parent(),
+        row("nsf/up", loops()),
+        row("nsf/abs", loops()),
+        // A link on the ordinary mount, whose target is a link on the nosymfollow one.
+        row("into", loops()),
+        row("into", ok("/into")).nofollow(),
+    ];
+    let rows_nsf = vec![
+        row("f", ok("/f")),
+        row("lf", loops()),
+        row("lf", loops()).open(OFlags::RDONLY),
+        row("lf", ok("/lf")).nofollow(),
+        row("ld/", loops()),
+        row("abs", loops()),
+    ];
+    in_private_mount_ns(|| {
+        let source = nsf.to_str().expect("temporary paths are UTF-8");
+        mount_raw(Some(source), &nsf, None, libc::MS_BIND, None).expect("bind nsf");
+        mount_raw(
+            None,
+            &nsf,
+            None,
+            libc::MS_REMOUNT | libc::MS_BIND | MS_NOSYMFOLLOW,
+            None,
+        )
+        .expect("remount nsf nosymfollow");
+        let mut c = Checker::default();
+        let top = Root::open(tree.path()).expect("open root");
+        c.table(
+            "nosymfollow mount in the root",
+            &top,
+            tree.path(),
+            &rows_top,
+        );
+        let inner = Root::open(&nsf).expect("open root on the nosymfollow mount");
+        c.table("root on a nosymfollow mount", &inner, &nsf, &rows_nsf);
+        // Backend::Auto too: the kernel's ELOOP is confirmed by the walker, never overridden.
+        for root in [&top, &inner] {
+            let auto = root.clone().with_backend(Backend::Auto);
+            let path = if std::ptr::eq(root, &top) {
+                "nsf/lf"
+            } else {
+                "lf"
+            };
+            let got = auto.resolve(path).map(|_| ()).map_err(|e| e.errno());
+            c.check(
+                "Backend::Auto on a nosymfollow link",
+                got == Err(Errno::LOOP),
+                || format!("{path}: expected ELOOP, got {got:?}"),
+            );
+        }
+        c.finish("nosymfollow_mount_refuses_symlinks");
+    });
+}
+
+/// The tree for the `fs.protected_symlinks` tests, as root: `tmp` is `/tmp`-like (1777, owned
+/// by root) with links owned by uid 2000 (a stranger to the follower, uid 1000), by the
+/// follower, and by root (the directory's owner); `pub` is world-writable but not sticky;
+/// `own` is sticky, world-writable and owned by uid 2000, like the links in it.
+fn protected_symlinks_tree() -> Tree {
+    use std::os::unix::fs::PermissionsExt;
+    let tree = Tree::new(
+        "
+        file tmp/t x
+        file tmp/d/x y
+        symlink tmp/foreign t
+        symlink tmp/foreign_dir d
+        symlink tmp/mine t
+        symlink tmp/rootown t
+        file pub/t z
+        symlink pub/foreign t
+        file own/t w
+        symlink own/foreign t
+        symlink via tmp/foreign
+        ",
+    );
+    let mode = |p: &str, m: u32| {
+        std::fs::set_permissions(tree.join(p), std::fs::Permissions::from_mode(m)).expect("chmod")
+    };
+    mode("", 0o755);
+    mode("tmp", 0o1777);
+    mode("pub", 0o777);
+    mode("own", 0o1777);
+    let chown = |p: &str, uid: u32| {
+        std::os::unix::fs::lchown(tree.join(p), Some(uid), Some(uid)).expect("lchown")
+    };
+    for link in [
+        "tmp/foreign",
+        "tmp/foreign_dir",
+        "pub/foreign",
+        "own/foreign",
+        "own",
+    ] {
+        chown(link, 2000);
+    }
+    chown("tmp/mine", 1000);
+    tree
+}
+
+/// Drops this (forked, single-threaded) child to uid and gid 1000.
+fn become_uid_1000() {
+    // SAFETY: plain syscalls with integer arguments (and a null list for setgroups), in a forked
+    // single-threaded child.
+    unsafe {
+        assert_eq!(libc::setgroups(0, std::ptr::null()), 0, "setgroups");
+        assert_eq!(libc::setresgid(1000, 1000, 1000), 0, "setresgid");
+        assert_eq!(libc::setresuid(1000, 1000, 1000), 0, "setresuid");
+    }
+}
+
+/// With `fs.protected_symlinks=1` the kernel refuses (`EACCES`) to follow a trailing symlink in
+/// a sticky, world-writable directory unless the link's owner is the follower or the directory's
+/// owner.
+/// Both backends must give the kernel's answer for this machine's setting; the emulated walker
+/// used to follow such a link whatever the setting.
+///
+/// A link in the middle of a path is not protected (the kernel only checks trailing links);
+/// `resolve_parent`'s parent is resolved as a path of its own, as the kernel backend's
+/// `openat2` of the parent does, so a protected link that ends the parent is refused.
+#[test]
+fn protected_symlinks_agree_with_the_kernel() {
+    if !require_privilege("links owned by other users, and uid 1000 in a child") {
+        return;
+    }
+    let sysctl = std::fs::read_to_string("/proc/sys/fs/protected_symlinks")
+        .expect("read fs.protected_symlinks");
+    let protected = sysctl.trim() != "0";
+    eprintln!("fs.protected_symlinks = {}", sysctl.trim());
+    let tree = protected_symlinks_tree();
+    let refused = |otherwise: Expect| {
+        if protected {
+            err(Errno::ACCESS)
+        } else {
+            otherwise
+        }
+    };
+    let rows = vec![
+        row("tmp/foreign", refused(ok("/tmp/t"))),
+        row("tmp/foreign", refused(ok("/tmp/t"))).open(OFlags::RDONLY),
+        row("tmp/foreign", ok("/tmp/foreign")).nofollow(),
+        // The kernel asks may_follow_link before RESOLVE_NO_SYMLINKS.
+        row("tmp/foreign", refused(err(Errno::LOOP))).flags(NO_SYMLINKS),
+        row("tmp/foreign_dir/", refused(ok("/tmp/d"))),
+        row("tmp/foreign_dir/x", ok("/tmp/d/x")),
+        row("tmp/foreign_dir/.", ok("/tmp/d")),
+        row("tmp/foreign_dir/x", refused(par("/tmp/d", "x"))).parent(),
+        row("tmp/foreign", par("/tmp", "foreign")).parent(),
+        row("via", refused(ok("/tmp/t"))),
+        row("tmp/mine", ok("/tmp/t")),
+        row("tmp/rootown", ok("/tmp/t")),
+        row("pub/foreign", ok("/pub/t")),
+        row("own/foreign", ok("/own/t")),
+    ];
+    in_child(|| {
+        become_uid_1000();
+        let root = Root::open(tree.path()).expect("open root as uid 1000");
+        let mut c = Checker::default();
+        c.table("protected symlinks", &root, tree.path(), &rows);
+        c.finish("protected_symlinks_agree_with_the_kernel");
+    });
+}
+
+/// The emulated walker's side of `fs.protected_symlinks`, whatever this machine's setting (the
+/// kernel's side needs the sysctl at 1, see [`protected_symlinks_agree_with_the_kernel`]): told
+/// the sysctl is 1 it refuses exactly what the kernel's rule refuses, told 0 it follows; and
+/// root (fsuid 0) is no exception, even in a directory it owns.
+#[test]
+fn protected_symlinks_emulated_follows_the_sysctl() {
+    if !require_privilege("links owned by other users, and uid 1000 in a child") {
+        return;
+    }
+    let tree = protected_symlinks_tree();
+    in_child(|| {
+        become_uid_1000();
+        let root = Root::open(tree.path())
+            .expect("open root as uid 1000")
+            .with_backend(Backend::Emulated);
+        let errno = |path: &str| root.resolve(path).map(|_| ()).map_err(|e| e.errno());
+        procroot::resolve::set_protected_symlinks(Some(true));
+        assert_eq!(
+            errno("tmp/foreign"),
+            Err(Errno::ACCESS),
+            "sysctl 1: tmp/foreign"
+        );
+        assert_eq!(errno("via"), Err(Errno::ACCESS), "sysctl 1: via");
+        assert_eq!(
+            errno("tmp/foreign_dir/x"),
+            Ok(()),
+            "sysctl 1: a link mid-path"
+        );
+        assert_eq!(
+            errno("tmp/mine"),
+            Ok(()),
+            "sysctl 1: the follower's own link"
+        );
+        assert_eq!(
+            errno("tmp/rootown"),
+            Ok(()),
+            "sysctl 1: the directory owner's link"
+        );
+        assert_eq!(errno("pub/foreign"), Ok(()), "sysctl 1: not sticky");
+        assert_eq!(
+            errno("own/foreign"),
+            Ok(()),
+            "sysctl 1: link and directory owner match"
+        );
+        procroot::resolve::set_protected_symlinks(Some(false));
+        assert_eq!(errno("tmp/foreign"), Ok(()), "sysctl 0: tmp/foreign");
+    });
+    // Root (fsuid 0): owning `tmp` does not help with uid 2000's link in it (the kernel only
+    // asks whether the link's owner is the follower or the directory's owner), and a link owned
+    // by uid 3000 in uid 2000's sticky directory is refused too.
+    std::os::unix::fs::symlink("t", tree.join("own/stranger")).expect("symlink");
+    std::os::unix::fs::lchown(tree.join("own/stranger"), Some(3000), Some(3000)).expect("lchown");
+    in_child(|| {
+        let root = Root::open(tree.path())
+            .expect("open root")
+            .with_backend(Backend::Emulated);
+        procroot::resolve::set_protected_symlinks(Some(true));
+        let got = root
+            .resolve("own/stranger")
+            .map(|_| ())
+            .map_err(|e| e.errno());
+        assert_eq!(
+            got,
+            Err(Errno::ACCESS),
+            "root following uid 3000's link in uid 2000's /tmp"
+        );
+        let got = root
+            .resolve("tmp/foreign")
+            .map(|_| ())
+            .map_err(|e| e.errno());
+        assert_eq!(
+            got,
+            Err(Errno::ACCESS),
+            "root following uid 2000's link in its own /tmp"
+        );
+        assert!(root.resolve("tmp/rootown").is_ok(), "root's own link");
+    });
+}

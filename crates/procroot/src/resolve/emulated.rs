@@ -24,6 +24,21 @@
 //! absolute or contains a `:` (`pipe:[1234]`, `anon_inode:inotify`); procfs's ordinary symlinks
 //! (`self`, `thread-self`, `mounts`, `net`) all have plain relative targets. `fstatfs` is only
 //! asked when the target has that shape.
+//!
+//! # The kernel's refusals of a symlink
+//!
+//! Before it follows a symlink the kernel (`pick_link`) refuses, in this order: a 41st link
+//! (`ELOOP`); a *trailing* link that `fs.protected_symlinks` protects (`may_follow_link`,
+//! `EACCES`: the link is in a sticky, world-writable directory, and neither the follower's fsuid
+//! nor the directory's owner owns the link); any link under `RESOLVE_NO_SYMLINKS` or on a mount with
+//! `MS_NOSYMFOLLOW` (`ELOOP`). The walker applies the same rules in the same order
+//! ([`Walker::refuse_link`]), and only when it is about to follow a symlink: the facts they need
+//! (`fstatfs` of the directory for the mount flag, `fstat` of the directory for its mode and
+//! owner) are asked once per directory on the stack and remembered there, so a path without
+//! symlinks makes exactly the syscalls it made before these rules existed, and a chain of links
+//! in one directory asks once. (Remembering per mount id instead would cost a `statx` per link to
+//! learn the id, as much as the `fstatfs` it saves.) A protected-looking trailing link is opened
+//! `O_PATH` first, so that the owner checked and the target read come from the same inode.
 
 #![forbid(unsafe_code)]
 
@@ -39,13 +54,31 @@ use super::{MountCrossingCheck, Resolved};
 use crate::error::{Error, Result};
 use crate::sys::{self, MountId, MAXSYMLINKS, PATH_MAX};
 
+/// What the walker learned about a directory, asked only when a symlink in it is about to be
+/// followed (see the module documentation).
+#[derive(Clone, Copy, Default)]
+struct DirFacts {
+    /// Its mount has `MS_NOSYMFOLLOW` (`fstatfs`).
+    nosymfollow: Option<bool>,
+    /// Its mode and owner (`fstat`), for `fs.protected_symlinks`.
+    mode_uid: Option<(u32, u32)>,
+}
+
+/// One directory on the stack.
+struct Frame {
+    fd: OwnedFd,
+    /// `names.len()` before its name was pushed, to pop names without searching.
+    mark: usize,
+    facts: DirFacts,
+}
+
 /// The directories the walk descended through, below the root, with their names.
 struct Stack {
-    /// Each directory fd with `names.len()` before its name was pushed, to pop names without
-    /// searching.
-    fds: Vec<(OwnedFd, usize)>,
+    fds: Vec<Frame>,
     /// `/a/b/c`: the path inside the root of the top of the stack; empty for the root itself.
     names: Vec<u8>,
+    /// The facts of the root itself, which is never on the stack; kept across restarts.
+    root_facts: DirFacts,
 }
 
 impl Stack {
@@ -53,23 +86,44 @@ impl Stack {
         Stack {
             fds: Vec::with_capacity(16),
             names: Vec::with_capacity(256),
+            root_facts: DirFacts::default(),
         }
     }
 
     fn top<'a>(&'a self, root: BorrowedFd<'a>) -> BorrowedFd<'a> {
-        self.fds.last().map_or(root, |(fd, _)| fd.as_fd())
+        self.fds.last().map_or(root, |f| f.fd.as_fd())
+    }
+
+    /// The top directory with its facts, to learn them in place.
+    fn top_with_facts<'a>(
+        &'a mut self,
+        root: BorrowedFd<'a>,
+    ) -> (BorrowedFd<'a>, &'a mut DirFacts) {
+        match self.fds.last_mut() {
+            Some(f) => (f.fd.as_fd(), &mut f.facts),
+            None => (root, &mut self.root_facts),
+        }
     }
 
     fn push(&mut self, fd: OwnedFd, name: &[u8]) {
-        self.fds.push((fd, self.names.len()));
+        self.fds.push(Frame {
+            fd,
+            mark: self.names.len(),
+            facts: DirFacts::default(),
+        });
         self.names.push(b'/');
         self.names.extend_from_slice(name);
     }
 
     fn pop(&mut self) -> Option<OwnedFd> {
-        let (fd, mark) = self.fds.pop()?;
-        self.names.truncate(mark);
-        Some(fd)
+        let frame = self.fds.pop()?;
+        self.names.truncate(frame.mark);
+        Some(frame.fd)
+    }
+
+    /// Pops the top directory but leaves the names, which then still name it.
+    fn pop_fd(&mut self) -> Option<OwnedFd> {
+        self.fds.pop().map(|f| f.fd)
     }
 
     fn clear(&mut self) {
@@ -119,6 +173,7 @@ pub(crate) fn resolve(
         root_mount: None,
         crossing,
         accepted_mounts: Vec::new(),
+        fsuid: None,
     }
     .walk(path)
     .map_err(Error::from_errno)
@@ -136,6 +191,8 @@ struct Walker<'r> {
     crossing: Option<MountCrossingCheck<'r>>,
     /// Mounts that `crossing` accepted during this walk: their contents pass `NO_XDEV` too.
     accepted_mounts: Vec<MountId>,
+    /// The thread's fsuid, asked the first time `fs.protected_symlinks` needs it.
+    fsuid: Option<u32>,
 }
 
 impl Walker<'_> {
@@ -191,8 +248,8 @@ impl Walker<'_> {
 
             if c.is_last && self.trailing == Trailing::ExceptLast {
                 let name = c.name.to_vec();
-                let fd = match stack.fds.pop() {
-                    Some((fd, _)) => fd,
+                let fd = match stack.pop_fd() {
+                    Some(fd) => fd,
                     None => self.reopen_dir(self.root, OFlags::PATH | OFlags::DIRECTORY)?,
                 };
                 let path = stack.take_path(Some(&name));
@@ -224,14 +281,26 @@ impl Walker<'_> {
                 OFlags::PATH | OFlags::NOFOLLOW | OFlags::DIRECTORY | OFlags::CLOEXEC
             };
 
-            let parent = stack.top(self.root);
+            // The kernel's "trailing" link, the only kind `fs.protected_symlinks` applies to: the
+            // last component of the whole path (symlink bodies spliced in, as here). With
+            // ExceptLast, the kernel backend opens the parent as a path of its own, whose last
+            // component is then trailing; the walker gives the same answer.
+            let trailing_link = c.is_last
+                || (self.trailing == Trailing::ExceptLast
+                    && next_component(&buf, c.end)
+                        .is_some_and(|n| n.is_last && n.name != b"." && n.name != b".."));
+            let (parent, facts) = stack.top_with_facts(self.root);
             spare.clear();
             match self.open_component(
                 parent,
+                facts,
                 c.name,
                 open_flags,
-                follow,
-                links_followed,
+                Link {
+                    follow,
+                    trailing: trailing_link,
+                    followed: links_followed,
+                },
                 &mut spare,
             )? {
                 Step::Opened(fd) => {
@@ -249,7 +318,7 @@ impl Walker<'_> {
                 }
                 Step::Symlink => {
                     let parent = stack.top(self.root);
-                    self.check_symlink(parent, c.name, &spare, links_followed)?;
+                    self.check_symlink(parent, c.name, &spare)?;
                     links_followed += 1;
                     if spare[0] == b'/' {
                         // RESOLVE_BENEATH refuses absolute symlinks; the in-root policies
@@ -274,18 +343,14 @@ impl Walker<'_> {
         }
     }
 
-    /// Refusals that apply to a symlink we are about to follow, in the kernel's order
-    /// (`pick_link`: `NO_SYMLINKS`, then the link budget; then `nd_jump_link` for magic links).
+    /// Refusals of a symlink that depend on its target, after [`Walker::refuse_link`] let it
+    /// be read (kernel: `nd_jump_link` for magic links).
     fn check_symlink(
         &self,
         parent: BorrowedFd<'_>,
         name: &[u8],
         target: &[u8],
-        links_followed: u32,
     ) -> Result<(), Errno> {
-        if let Some(refusal) = self.refusal_before_reading(links_followed) {
-            return Err(refusal);
-        }
         if is_magic_link(parent, name, target)? {
             // NO_MAGICLINKS refuses with ELOOP; without it, the kernel still refuses a magic
             // jump in a scoped (IN_ROOT or BENEATH) lookup, with EXDEV.
@@ -302,11 +367,62 @@ impl Walker<'_> {
         Ok(())
     }
 
-    /// What the kernel's `pick_link` refuses before it even reads a symlink: any symlink under
-    /// `NO_SYMLINKS`, and one past the budget of [`MAXSYMLINKS`].
-    fn refusal_before_reading(&self, links_followed: u32) -> Option<Errno> {
-        (self.flags.contains(ResolveFlags::NO_SYMLINKS) || links_followed >= MAXSYMLINKS)
-            .then_some(Errno::LOOP)
+    /// What the kernel's `pick_link` refuses before it reads a symlink, in its order: one past
+    /// the budget of [`MAXSYMLINKS`] (`ELOOP`); a trailing link that `fs.protected_symlinks`
+    /// protects (`EACCES`); any link under `NO_SYMLINKS` or on an `MS_NOSYMFOLLOW` mount
+    /// (`ELOOP`).
+    ///
+    /// `link_uid` is the link's owner, known when the link was opened (`O_PATH`) and fstat'ed;
+    /// it is `None` only when the link cannot be protected (not trailing, or its directory is
+    /// not sticky and world-writable), which the caller found out first.
+    fn refuse_link(
+        &mut self,
+        dir: BorrowedFd<'_>,
+        facts: &mut DirFacts,
+        link: Link,
+        link_uid: Option<u32>,
+    ) -> Result<(), Errno> {
+        if link.followed >= MAXSYMLINKS {
+            return Err(Errno::LOOP);
+        }
+        if let (true, Some(uid)) = (link.trailing, link_uid) {
+            if self.protected(dir, facts, uid)? {
+                return Err(Errno::ACCESS);
+            }
+        }
+        if self.flags.contains(ResolveFlags::NO_SYMLINKS) {
+            return Err(Errno::LOOP);
+        }
+        let nosymfollow = match facts.nosymfollow {
+            Some(known) => known,
+            None => *facts.nosymfollow.insert(sys::is_nosymfollow(dir)?),
+        };
+        if nosymfollow {
+            return Err(Errno::LOOP);
+        }
+        Ok(())
+    }
+
+    /// Whether the kernel's `may_follow_link` would refuse a trailing link owned by `link_uid`
+    /// in `dir`: the directory is sticky and world-writable, neither the follower's fsuid nor
+    /// the directory's owner is the link's owner (owning the directory does not help the
+    /// follower), and `fs.protected_symlinks` is on (read last: the other tests are cheaper and
+    /// usually settle it). Root is no exception.
+    fn protected(
+        &mut self,
+        dir: BorrowedFd<'_>,
+        facts: &mut DirFacts,
+        link_uid: u32,
+    ) -> Result<bool, Errno> {
+        if super::protected::known_off() {
+            return Ok(false);
+        }
+        let (dir_mode, dir_uid) = dir_mode_uid(dir, facts)?;
+        if !is_sticky_world_writable(dir_mode) || dir_uid == link_uid {
+            return Ok(false);
+        }
+        let fsuid = *self.fsuid.get_or_insert_with(sys::fsuid);
+        Ok(fsuid != link_uid && super::protected::enabled())
     }
 
     /// Opens `name` in `parent` with `flags` (which include `O_NOFOLLOW`), and finds out whether
@@ -315,34 +431,59 @@ impl Walker<'_> {
     fn open_component(
         &mut self,
         parent: BorrowedFd<'_>,
+        facts: &mut DirFacts,
         name: &[u8],
         flags: OFlags,
-        follow: bool,
-        links_followed: u32,
+        link: Link,
         target: &mut Vec<u8>,
     ) -> Result<Step, Errno> {
         let fd = match rustix::fs::openat(parent, name, flags, Mode::empty()) {
             Ok(fd) => fd,
             // O_DIRECTORY|O_NOFOLLOW on a symlink is ENOTDIR (do_open checks the directory
             // before the file type); a non-O_PATH O_NOFOLLOW open of a symlink is ELOOP.
-            Err(errno @ (Errno::NOTDIR | Errno::LOOP)) if follow => {
+            Err(errno @ (Errno::NOTDIR | Errno::LOOP)) if link.follow => {
+                if link.trailing
+                    && !super::protected::known_off()
+                    && is_sticky_world_writable(dir_mode_uid(parent, facts)?.0)
+                {
+                    // fs.protected_symlinks may refuse it, by its owner: take the owner and the
+                    // target from one inode, which a rename cannot swap in between.
+                    let fd = rustix::fs::openat(
+                        parent,
+                        name,
+                        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                        Mode::empty(),
+                    )?;
+                    let st = rustix::fs::fstat(&fd)?;
+                    if FileType::from_raw_mode(st.st_mode) != FileType::Symlink {
+                        // Not a symlink (any more): what the open said stands.
+                        return Err(errno);
+                    }
+                    self.refuse_link(parent, facts, link, Some(st.st_uid))?;
+                    readlink_append(&fd, b"", target)?;
+                    return Ok(Step::Symlink);
+                }
                 return match readlink_append(parent, name, target) {
-                    Ok(()) => Ok(Step::Symlink),
+                    Ok(()) => {
+                        self.refuse_link(parent, facts, link, None)?;
+                        Ok(Step::Symlink)
+                    }
                     Err(Errno::INVAL) => Err(errno),
                     // It is a symlink we could not read (EACCES on another process's magic
                     // link): the kernel refuses before reading, so its refusals come first.
-                    Err(other) => Err(self.refusal_before_reading(links_followed).unwrap_or(other)),
+                    Err(other) => Err(self
+                        .refuse_link(parent, facts, link, None)
+                        .err()
+                        .unwrap_or(other)),
                 };
             }
             Err(errno) => return Err(errno),
         };
-        if follow && flags.contains(OFlags::PATH) && !flags.contains(OFlags::DIRECTORY) {
+        if link.follow && flags.contains(OFlags::PATH) && !flags.contains(OFlags::DIRECTORY) {
             // O_PATH|O_NOFOLLOW opened whatever the name is, symlinks included.
             let st = rustix::fs::fstat(&fd)?;
             if FileType::from_raw_mode(st.st_mode) == FileType::Symlink {
-                if let Some(refusal) = self.refusal_before_reading(links_followed) {
-                    return Err(refusal);
-                }
+                self.refuse_link(parent, facts, link, Some(st.st_uid))?;
                 readlink_append(&fd, b"", target)?;
                 return Ok(Step::Symlink);
             }
@@ -384,10 +525,10 @@ impl Walker<'_> {
             && (self.oflags
                 - (OFlags::PATH | OFlags::NOFOLLOW | OFlags::DIRECTORY | OFlags::CLOEXEC))
                 .is_empty();
-        let fd = match stack.fds.pop() {
+        let fd = match stack.pop_fd() {
             // The stack already holds exactly the O_PATH directory fd the caller wants.
-            Some((fd, _)) if wants_plain_path => fd,
-            Some((fd, _)) => self.reopen_dir(fd.as_fd(), self.oflags)?,
+            Some(fd) if wants_plain_path => fd,
+            Some(fd) => self.reopen_dir(fd.as_fd(), self.oflags)?,
             None => self.reopen_dir(self.root, self.oflags)?,
         };
         // Popping the fd above left the names alone: they still name this directory.
@@ -398,6 +539,32 @@ impl Walker<'_> {
     fn reopen_dir(&self, dir: BorrowedFd<'_>, flags: OFlags) -> Result<OwnedFd, Errno> {
         rustix::fs::openat(dir, ".", flags | OFlags::CLOEXEC, Mode::empty())
     }
+}
+
+/// A symlink candidate, as the kernel would classify it.
+#[derive(Clone, Copy)]
+struct Link {
+    /// It is to be followed if it is a symlink.
+    follow: bool,
+    /// It is the kernel's trailing link (the last component of the whole path).
+    trailing: bool,
+    /// Links followed so far in this walk.
+    followed: u32,
+}
+
+/// A directory's mode and owner, from `facts` or one `fstat`.
+fn dir_mode_uid(dir: BorrowedFd<'_>, facts: &mut DirFacts) -> Result<(u32, u32), Errno> {
+    if let Some(known) = facts.mode_uid {
+        return Ok(known);
+    }
+    let st = rustix::fs::fstat(dir)?;
+    Ok(*facts.mode_uid.insert((st.st_mode, st.st_uid)))
+}
+
+/// Sticky and world-writable (`/tmp`'s 1777): where `fs.protected_symlinks` applies.
+fn is_sticky_world_writable(mode: u32) -> bool {
+    let want = Mode::SVTX.bits() | Mode::WOTH.bits();
+    mode & want == want
 }
 
 /// Whether the symlink `name` in `parent`, with target `target`, is a procfs magic link.

@@ -14,7 +14,13 @@
 //!   If it fails with `EXDEV`, the cause may be an absolute symlink (allowed by the strict
 //!   policy) or an escape (refused by it), which only the emulated walker can tell apart.
 //! - `ELOOP` (without `NO_SYMLINKS`) is re-examined by the emulated walker too: the kernel can
-//!   report it spuriously when a lookup is restarted by concurrent mount activity.
+//!   report it spuriously when a lookup is restarted by concurrent mount activity. The walker may
+//!   turn it into a success only because it applies every rule by which the kernel answers
+//!   `ELOOP` during a lookup: the 40-link budget, `MS_NOSYMFOLLOW` mounts, magic links under
+//!   `NO_MAGICLINKS`, and `O_NOFOLLOW` on a trailing symlink (and, in the same `pick_link`
+//!   order, the `EACCES` of `fs.protected_symlinks`). A real `ELOOP` is therefore confirmed;
+//!   only a spurious one is overridden. Any new kernel rule that answers `ELOOP` must be added
+//!   to the walker before this re-examination may stay.
 
 #![forbid(unsafe_code)]
 
@@ -109,7 +115,9 @@ pub(crate) fn resolve(
         // A lookup that the kernel restarts (a mount or unmount anywhere on the system during an
         // RCU walk) can report ELOOP on a path that needs fewer than 40 symlinks: the restart
         // keeps counting where the first try stopped. Our differential tests see this under
-        // mount churn. The emulated walker counts for itself, so it has the last word.
+        // mount churn. The emulated walker counts for itself and applies every other ELOOP rule
+        // (nosymfollow mounts, magic links, O_NOFOLLOW; see the module documentation), so it
+        // has the last word: it confirms a real ELOOP and overrides only a spurious one.
         Err(Errno::LOOP) if !opts.flags.contains(ResolveFlags::NO_SYMLINKS) => {
             Outcome::NeedsEmulation
         }

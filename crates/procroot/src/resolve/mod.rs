@@ -16,8 +16,17 @@
 //! The emulated walker also has the last word, whatever the backend asked for, on the kernel
 //! answers that depend on what the rest of the system is doing: `EAGAIN` that persists through
 //! the retries (a rename or mount somewhere during every attempt) and `ELOOP` (which a restarted
-//! lookup can report early). A handle says which backend answered
-//! ([`crate::Handle::backend`]).
+//! lookup can report early; the walker applies every rule by which the kernel says `ELOOP`,
+//! `MS_NOSYMFOLLOW` mounts included, so it confirms a real one and overrides only a spurious
+//! one). A handle says which backend answered ([`crate::Handle::backend`]): `Emulated` whenever
+//! the walker produced the result, even under [`Backend::Kernel`], since that is what the
+//! answer rests on.
+//!
+//! Both backends apply `fs.protected_symlinks` (`EACCES` for a stranger's trailing link in a
+//! sticky, world-writable directory) and `MS_NOSYMFOLLOW` (`ELOOP`) exactly as the kernel does:
+//! the kernel backend because the kernel does, the walker by the same rules (see
+//! `emulated.rs`). The walker learns the sysctl lazily through a reader that [`crate::root`]
+//! installs (see `protected.rs`), and assumes 1 when it cannot.
 //!
 //! This layer does no I/O outside the root fd it is given.
 
@@ -27,11 +36,14 @@ mod emulated;
 mod kernel;
 mod options;
 mod path;
+mod protected;
 
 use std::os::fd::{BorrowedFd, OwnedFd};
 
 pub use options::{Backend, BackendUsed, Policy, ResolveFlags, ResolveOptions, Trailing};
 pub(crate) use path::split_last;
+pub(crate) use protected::install_reader as install_protected_symlinks_reader;
+pub use protected::set_protected_symlinks;
 
 use rustix::fs::OFlags;
 use rustix::io::Errno;

@@ -70,9 +70,13 @@ pub enum Backend {
     /// [`BackendUsed::Emulated`]: [`Policy::InRootStrict`] has no kernel flag, so it is asked as
     /// `RESOLVE_BENEATH`, and an `EXDEV` answer (an absolute symlink, allowed by the policy, or
     /// an escape, refused by it) is re-examined; an `ELOOP` answer is confirmed, because the
-    /// kernel can report it spuriously when concurrent mount activity restarts a lookup; and an
-    /// `EAGAIN` that persists through the retries (a rename or mount somewhere on the system
-    /// during every attempt of a lookup through `..`) is answered by the walker instead.
+    /// kernel can report it spuriously when concurrent mount activity restarts a lookup (the
+    /// walker applies every rule by which the kernel says `ELOOP`, `MS_NOSYMFOLLOW` mounts and
+    /// the 40-link budget included, so a real one stays an error); and an `EAGAIN` that
+    /// persists through the retries (a rename or mount somewhere on the system during every
+    /// attempt of a lookup through `..`) is answered by the walker instead. Every other answer,
+    /// success or error (`EACCES`, `ENOENT`, `EXDEV` under the other policies...), is the
+    /// kernel's and reports [`BackendUsed::Kernel`].
     Kernel,
     /// Only the userspace walker.
     Emulated,
@@ -81,9 +85,11 @@ pub enum Backend {
 /// The backend that actually produced a result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum BackendUsed {
-    /// `openat2(2)`.
+    /// `openat2(2)`: the kernel's answer, as it gave it.
     Kernel,
-    /// The userspace walker.
+    /// The userspace walker: under [`Backend::Emulated`], under [`Backend::Auto`] without a
+    /// usable `openat2`, or under [`Backend::Kernel`] when the kernel's answer had to be
+    /// re-examined (see [`Backend::Kernel`]).
     Emulated,
 }
 

@@ -116,6 +116,11 @@ impl Root {
     }
 
     fn with_name(fd: OwnedFd, name: PathBuf) -> Root {
+        // The emulated walker applies fs.protected_symlinks as the kernel does, but `resolve`
+        // sits below `procfs` and may not read /proc/sys itself: hand it the reader here, where
+        // both layers are in reach. It runs at most once, and only if a walk meets a link the
+        // rule could refuse (see `resolve/protected.rs`).
+        resolve::install_protected_symlinks_reader(read_protected_symlinks);
         Root {
             fd: Arc::new(fd),
             opts: ResolveOptions::default(),
@@ -429,6 +434,17 @@ impl Root {
     fn annotate(&self, err: Error, op: &'static str, path: &Path) -> Error {
         err.context(op, path).in_root(&self.name)
     }
+}
+
+/// `fs.protected_symlinks` through the hardened procfs (an overmounted `/proc/sys` cannot lie
+/// to it): `Some(false)` for 0, `Some(true)` for any other number, `None` when it cannot be read
+/// (`/proc/sys` masked in a container, no procfs), which the walker takes as 1.
+fn read_protected_symlinks() -> Option<bool> {
+    let procfs = Procfs::cached_unmasked().ok()?;
+    let value = procfs
+        .read_to_string(ProcBase::Root, "sys/fs/protected_symlinks")
+        .ok()?;
+    value.trim().parse::<u32>().ok().map(|v| v != 0)
 }
 
 impl AsFd for Root {

@@ -114,6 +114,39 @@ pub enum MountId {
     Legacy(u64),
 }
 
+/// `ST_NOSYMFOLLOW` (Linux 5.10): the `statfs(2)` `f_flags` bit of a mount made or remounted with
+/// `MS_NOSYMFOLLOW`, on which the kernel refuses to follow any symlink (`ELOOP`).
+pub const ST_NOSYMFOLLOW: u64 = 0x2000;
+
+/// Whether the mount `fd` is on has `MS_NOSYMFOLLOW`: `fstatfs(fd).f_flags & ST_NOSYMFOLLOW`.
+///
+/// # References
+///  - [`fstatfs(2)`](https://man7.org/linux/man-pages/man2/fstatfs.2.html)
+pub fn is_nosymfollow<Fd: AsFd>(fd: Fd) -> Result<bool, Errno> {
+    let st = rustix::fs::fstatfs(fd)?;
+    #[allow(clippy::unnecessary_cast)] // f_flags' type differs between architectures.
+    Ok(st.f_flags as u64 & ST_NOSYMFOLLOW != 0)
+}
+
+/// The calling thread's file-system uid: the uid the kernel compares with a symlink's owner for
+/// `fs.protected_symlinks` (`current_fsuid()`). It equals the effective uid unless the thread
+/// called `setfsuid(2)`.
+///
+/// rustix has no getter, and Linux has no `getfsuid`: `setfsuid(-1)` changes nothing (-1 is not
+/// a valid uid) and returns the current fsuid. Under a seccomp filter that refuses `setfsuid`
+/// the result is `u32::MAX`, which owns nothing, the conservative answer for that check.
+///
+/// # References
+///  - [`setfsuid(2)`](https://man7.org/linux/man-pages/man2/setfsuid.2.html)
+pub fn fsuid() -> u32 {
+    // SAFETY: setfsuid takes an integer and touches no memory; with an invalid uid it only
+    // reports the current fsuid.
+    let fsuid = unsafe { libc::setfsuid(libc::uid_t::MAX) };
+    #[allow(clippy::unnecessary_cast)] // c_int to uid_t: -1 (refused) becomes u32::MAX.
+    let fsuid = fsuid as libc::uid_t;
+    fsuid
+}
+
 /// Whether `fd` is on procfs: `fstatfs(fd).f_type == PROC_SUPER_MAGIC`.
 ///
 /// # References

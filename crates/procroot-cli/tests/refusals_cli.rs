@@ -1,0 +1,217 @@
+//! The kernel's refusals of a symlink through the `procroot` binary, on every backend: a mount
+//! with `MS_NOSYMFOLLOW` (`ELOOP`), `fs.protected_symlinks` (`EACCES`), and what `--json`
+//! reports as the backend that answered.
+//!
+//! Mounting tests run in a forked child in a private mount namespace
+//! ([`procroot_testutil::in_private_mount_ns`]); the host's mounts are never touched.
+
+use std::ffi::OsStr;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use procroot_testutil::{in_private_mount_ns, mount_raw, require_privilege, Tree};
+use serde_json::Value;
+
+/// `MS_NOSYMFOLLOW` (Linux 5.10), which the libc crate does not name.
+const MS_NOSYMFOLLOW: libc::c_ulong = 256;
+
+const BACKENDS: [&str; 3] = ["auto", "kernel", "emulated"];
+
+/// One run of the binary: exit code, stdout, stderr.
+struct Run {
+    code: i32,
+    stdout: Vec<u8>,
+    stderr: String,
+}
+
+/// Runs `procroot args... --root root --backend backend`, as `uid` (and the same gid) if given.
+fn procroot<S: AsRef<OsStr>>(root: &Path, backend: &str, args: &[S], uid: Option<u32>) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_procroot"));
+    cmd.args(args)
+        .arg("--root")
+        .arg(root)
+        .args(["--backend", backend])
+        .stdin(Stdio::null());
+    if let Some(uid) = uid {
+        // std clears the supplementary groups when root sets a uid.
+        cmd.uid(uid).gid(uid);
+    }
+    let out = cmd.output().expect("run procroot");
+    Run {
+        code: out.status.code().expect("exited normally"),
+        stdout: out.stdout,
+        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
+    }
+}
+
+/// Asserts a refusal: exit 1, nothing on stdout (not a byte of the target), `errno` on stderr.
+fn assert_refused(run: &Run, errno: &str, what: &str) {
+    assert_eq!(
+        run.code, 1,
+        "{what}: expected a refusal, stderr {:?}",
+        run.stderr
+    );
+    assert!(
+        run.stdout.is_empty(),
+        "{what}: printed {:?}",
+        String::from_utf8_lossy(&run.stdout)
+    );
+    assert!(
+        run.stderr.contains(&format!("({errno})")),
+        "{what}: expected {errno}, stderr {:?}",
+        run.stderr
+    );
+}
+
+/// A root on a `nosymfollow` mount: `resolve` and `cat` of a symlink used to follow it on both
+/// backends (the kernel's `ELOOP` was handed to the emulated walker to confirm, and it ignored
+/// the mount flag), printing the target's bytes. Now `ELOOP` everywhere, and a symlink that is
+/// not followed is still there.
+#[test]
+fn nosymfollow_root_refuses_symlinks_on_every_backend() {
+    if !require_privilege("a nosymfollow bind mount in a private mount namespace") {
+        return;
+    }
+    let tree = Tree::new(
+        "
+        file secret SECRET
+        symlink link secret
+        dir d
+        file d/f x
+        symlink dl d
+        ",
+    );
+    in_private_mount_ns(|| {
+        let root = tree.path();
+        let source = root.to_str().expect("temporary paths are UTF-8");
+        mount_raw(Some(source), root, None, libc::MS_BIND, None).expect("bind");
+        let flags = libc::MS_REMOUNT | libc::MS_BIND | MS_NOSYMFOLLOW;
+        mount_raw(None, root, None, flags, None).expect("remount nosymfollow");
+        for backend in BACKENDS {
+            let what = |cmd: &str| format!("{cmd} --backend {backend}");
+            let run = procroot(root, backend, &["resolve", "/link"], None);
+            assert_refused(&run, "ELOOP", &what("resolve /link"));
+            let run = procroot(root, backend, &["resolve", "--json", "/dl/f"], None);
+            assert_eq!(run.code, 1, "{}", what("resolve /dl/f"));
+            let value: Value = serde_json::from_slice(&run.stdout).expect("JSON error");
+            assert_eq!(
+                value["error"]["errno"],
+                "ELOOP",
+                "{}",
+                what("resolve /dl/f")
+            );
+            let run = procroot(root, backend, &["cat", "/link"], None);
+            assert_refused(&run, "ELOOP", &what("cat /link"));
+            let run = procroot(root, backend, &["resolve", "--nofollow", "/link"], None);
+            assert_eq!(
+                (run.code, run.stdout.as_slice()),
+                (0, &b"/link\n"[..]),
+                "{}: {}",
+                what("resolve --nofollow /link"),
+                run.stderr
+            );
+            let run = procroot(root, backend, &["cat", "/secret"], None);
+            assert_eq!(run.stdout, b"SECRET", "{}", what("cat /secret"));
+        }
+    });
+}
+
+/// `fs.protected_symlinks`: uid 1000 following uid 2000's symlink in a root-owned 1777
+/// directory. The kernel refuses with `EACCES` when the sysctl is 1; every backend must give
+/// the kernel's answer for this machine's setting (the emulated walker used to follow).
+#[test]
+fn protected_symlinks_agree_on_every_backend() {
+    use std::os::unix::fs::PermissionsExt;
+    if !require_privilege("a link owned by another user, and uid 1000") {
+        return;
+    }
+    let sysctl = std::fs::read_to_string("/proc/sys/fs/protected_symlinks")
+        .expect("read fs.protected_symlinks");
+    let protected = sysctl.trim() != "0";
+    eprintln!("fs.protected_symlinks = {}", sysctl.trim());
+    let tree = Tree::new(
+        "
+        file tmp/target TARGET
+        symlink tmp/link target
+        ",
+    );
+    let chmod = |p: &Path, mode: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).expect("chmod")
+    };
+    chmod(tree.path(), 0o755);
+    chmod(&tree.join("tmp"), 0o1777);
+    chmod(&tree.join("tmp/target"), 0o644);
+    std::os::unix::fs::lchown(tree.join("tmp/link"), Some(2000), Some(2000)).expect("lchown");
+    for backend in BACKENDS {
+        let what = |cmd: &str| format!("{cmd} --backend {backend} as uid 1000");
+        let resolve = procroot(tree.path(), backend, &["resolve", "/tmp/link"], Some(1000));
+        let cat = procroot(tree.path(), backend, &["cat", "/tmp/link"], Some(1000));
+        if protected {
+            assert_refused(&resolve, "EACCES", &what("resolve /tmp/link"));
+            assert_refused(&cat, "EACCES", &what("cat /tmp/link"));
+        } else {
+            assert_eq!(resolve.stdout, b"/tmp/target\n", "{}", what("resolve"));
+            assert_eq!(cat.stdout, b"TARGET", "{}", what("cat"));
+        }
+        // Not followed: always fine.
+        let run = procroot(
+            tree.path(),
+            backend,
+            &["resolve", "--nofollow", "/tmp/link"],
+            Some(1000),
+        );
+        assert_eq!(run.stdout, b"/tmp/link\n", "{}", what("resolve --nofollow"));
+    }
+}
+
+/// `--json`'s `backend` is what produced the answer. With `--backend kernel` that is the
+/// kernel, except where its answer is re-examined by the userspace walker, as `--help` says:
+/// `--policy in-root-strict` through an absolute symlink (the kernel's `EXDEV` cannot tell it
+/// from an escape), which then says `emulated`.
+#[test]
+fn json_backend_says_what_answered() {
+    let tree = Tree::new(
+        "
+        file run/app/data hello
+        symlink var/run /run
+        ",
+    );
+    let backend_of = |backend: &str, args: &[&str]| -> Value {
+        let mut all = vec!["resolve", "--json"];
+        all.extend(args);
+        let run = procroot(tree.path(), backend, &all, None);
+        assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
+        let value: Value = serde_json::from_slice(&run.stdout).expect("JSON");
+        value["backend"].clone()
+    };
+    assert_eq!(backend_of("kernel", &["/run/app/data"]), "kernel");
+    assert_eq!(backend_of("kernel", &["/var/run/app/data"]), "kernel");
+    assert_eq!(
+        backend_of(
+            "kernel",
+            &["--policy", "in-root-strict", "/var/run/app/data"]
+        ),
+        "emulated"
+    );
+    assert_eq!(backend_of("emulated", &["/run/app/data"]), "emulated");
+
+    // And --help says when and why.
+    let out = Command::new(env!("CARGO_BIN_EXE_procroot"))
+        .args(["resolve", "--help"])
+        .output()
+        .expect("run procroot");
+    let help = String::from_utf8(out.stdout).expect("UTF-8 help");
+    for needle in [
+        "ELOOP",
+        "EAGAIN",
+        "in-root-strict",
+        "nosymfollow",
+        "protected_symlinks",
+    ] {
+        assert!(
+            help.contains(needle),
+            "resolve --help does not mention {needle}:\n{help}"
+        );
+    }
+}
