@@ -171,6 +171,56 @@ fn proc_of_a_dead_pid_is_esrch() {
     assert_eq!(run.json()["error"]["errno"], "ESRCH");
 }
 
+/// Drops to uid/gid 1000, with no supplementary groups, in the calling (forked) process.
+fn become_uid_1000() {
+    // SAFETY: plain integer arguments; setgroups gets a null pointer with a count of zero.
+    unsafe {
+        assert_eq!(libc::setgroups(0, std::ptr::null()), 0, "setgroups");
+        assert_eq!(libc::setresgid(1000, 1000, 1000), 0, "setresgid");
+        assert_eq!(libc::setresuid(1000, 1000, 1000), 0, "setresuid");
+    }
+}
+
+/// A live process of another user is never reported as exited. Unprivileged, `pidfd_send_signal`
+/// answers `EPERM` for it, which procroot used to take as death ("has exited (ESRCH)").
+#[test]
+fn unprivileged_proc_of_a_live_foreign_process_is_not_esrch() {
+    if !procroot_testutil::require_privilege("a root-owned process and setresuid to 1000") {
+        return;
+    }
+    let mut sleeper = Command::new("sleep")
+        .arg("60")
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("spawn sleep");
+    let pid = sleeper.id().to_string();
+    procroot_testutil::in_child(|| {
+        become_uid_1000();
+        // /proc/<pid>/status is world-readable: this must simply work.
+        let run = procroot(&["proc", "--pid", &pid, "cat", "status"]);
+        run.success();
+        assert!(run.text().starts_with("Name:\tsleep\n"), "{run:?}");
+        // The root link needs ptrace access, which uid 1000 lacks: a permission error, not
+        // "exited".
+        for args in [
+            &["proc", "--json", "--pid", &pid, "readlink", "root"][..],
+            &["cat", "--json", "--pid", &pid, "/etc/hostname"][..],
+        ] {
+            let run = procroot(args);
+            assert_eq!(run.code, 1, "{args:?}: {run:?}");
+            assert!(!run.stderr.contains("exited"), "{args:?}: {run:?}");
+            let value = run.json();
+            assert_ne!(value["error"]["errno"], "ESRCH", "{args:?}: {value}");
+            assert!(
+                ["EACCES", "EPERM"].contains(&value["error"]["errno"].as_str().unwrap()),
+                "{args:?}: {value}"
+            );
+        }
+    });
+    sleeper.kill().expect("kill sleep");
+    sleeper.wait().expect("wait sleep");
+}
+
 #[test]
 fn proc_missing_entry_and_usage_errors() {
     procroot(&["proc", "cat", "nope"])

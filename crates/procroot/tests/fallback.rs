@@ -243,3 +243,57 @@ fn other_errnos_are_not_a_fallback() {
         assert_eq!(fd_identity(&handle), ident_of(&tree, "/a/b/c"));
     });
 }
+
+// ---- pidfds -------------------------------------------------------------------------------
+
+/// `pidfd_open` refused (a kernel before 5.3 has none; a filter may answer `EPERM`): the error
+/// keeps the real errno and names `pidfd_open`, instead of a bare `EPERM`/`ENOSYS`.
+#[test]
+fn pidfd_open_refused_is_named() {
+    for errno in [libc::ENOSYS, libc::EPERM] {
+        in_child(|| {
+            deny_syscalls(&[libc::SYS_pidfd_open], errno);
+            let err = procroot::PidFd::open(std::process::id()).expect_err("pidfd_open denied");
+            assert_eq!(err.errno(), Errno::from_raw_os_error(errno), "{err}");
+            assert!(err.to_string().contains("pidfd_open"), "{err}");
+            let err = Root::for_pid(std::process::id()).expect_err("for_pid without pidfds");
+            assert_eq!(err.errno(), Errno::from_raw_os_error(errno), "{err}");
+            assert!(err.to_string().contains("pidfd_open"), "{err}");
+        });
+    }
+}
+
+/// Liveness without signal permission: with `pidfd_send_signal` refused (as `EPERM`, which is
+/// also what an unprivileged caller gets for another user's process), a live process is alive
+/// and a reaped one is gone. Never "exited" for a live process.
+#[test]
+fn liveness_needs_no_signal_permission() {
+    for errno in [libc::EPERM, libc::ENOSYS] {
+        let mut live = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .expect("spawn sleep");
+        let mut dead = std::process::Command::new("true")
+            .spawn()
+            .expect("spawn true");
+        let live_pidfd = procroot::PidFd::open(live.id()).expect("pidfd of sleep");
+        let dead_pidfd = procroot::PidFd::open(dead.id()).expect("pidfd of true");
+        dead.wait().expect("wait true");
+        in_child(|| {
+            deny_syscalls(&[libc::SYS_pidfd_send_signal], errno);
+            assert!(live_pidfd.is_alive(), "a live process reported as exited");
+            assert!(!dead_pidfd.is_alive(), "a reaped process reported as alive");
+            let procfs = procroot::Procfs::cached().expect("procfs");
+            let status = procfs
+                .read_to_string(procroot::ProcBase::PidFd(&live_pidfd), "status")
+                .expect("status of a live process");
+            assert!(status.starts_with("Name:\tsleep\n"), "{status}");
+            let err = procfs
+                .read_to_string(procroot::ProcBase::PidFd(&dead_pidfd), "status")
+                .expect_err("status of a reaped process");
+            assert_eq!(err.errno(), Errno::SRCH, "{err}");
+        });
+        live.kill().expect("kill sleep");
+        live.wait().expect("wait sleep");
+    }
+}

@@ -27,27 +27,68 @@ pub fn pidfd_open(pid: u32) -> Result<OwnedFd, Errno> {
     rustix::process::pidfd_open(pid, PidfdFlags::empty())
 }
 
-/// `pidfd_send_signal(pidfd, 0, NULL, 0)`: succeeds while the process exists (a zombie still
-/// counts: its PID cannot be reused until it is reaped), `ESRCH` once it is gone.
+/// Whether the process a pidfd refers to still holds its PID: `Ok(true)` while it runs or is a
+/// zombie not yet reaped (its PID cannot be reused until then), `Ok(false)` once it is gone.
+///
+/// Two questions, because the obvious one needs a permission the caller may lack:
+/// 1. `pidfd_send_signal(pidfd, 0, NULL, 0)`: success means the process exists (a zombie
+///    included), `ESRCH` that it was reaped. But an unprivileged caller asking about another
+///    user's process gets `EPERM`, and a seccomp filter can answer anything: neither says
+///    whether the process lives. Taking them as death reported live processes as exited.
+/// 2. Then `poll(pidfd, POLLIN, 0)`, which needs no permission: a pidfd becomes readable when
+///    its thread group has exited (Linux 5.3, the same release as `pidfd_open`). Not readable
+///    means the process still runs. Readable means it exited; whether it is still a zombie is
+///    not knowable here, so it counts as gone: the safe side for a caller that needs the PID
+///    to still name this process.
+///
+/// An error is returned only when neither question could be asked; it is never "gone".
 ///
 /// # References
 ///  - [`pidfd_send_signal(2)`](https://man7.org/linux/man-pages/man2/pidfd_send_signal.2.html)
-pub fn pidfd_is_alive<Fd: AsFd>(pidfd: Fd) -> Result<(), Errno> {
+///  - [`pidfd_open(2)`](https://man7.org/linux/man-pages/man2/pidfd_open.2.html) ("A PID file
+///    descriptor can be monitored using poll(2)")
+pub fn pidfd_is_alive<Fd: AsFd>(pidfd: Fd) -> Result<bool, Errno> {
+    let fd = pidfd.as_fd().as_raw_fd();
     // Signal 0 ("check only") has no rustix constant, so this is the raw syscall.
     // SAFETY: pidfd_send_signal with signal 0 and a null siginfo reads nothing but the fd number.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_pidfd_send_signal,
-            pidfd.as_fd().as_raw_fd(),
+            fd,
             0,
             std::ptr::null::<libc::siginfo_t>(),
             0,
         )
     };
     if rc == 0 {
-        Ok(())
-    } else {
-        Err(last_errno())
+        return Ok(true);
+    }
+    let signal_errno = last_errno();
+    if signal_errno == Errno::SRCH {
+        return Ok(false);
+    }
+    let mut poll_fd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: one valid pollfd, and a count of one; a zero timeout never blocks.
+        let n = unsafe { libc::poll(&mut poll_fd, 1, 0) };
+        match n {
+            0 => return Ok(true),
+            n if n > 0 => {
+                if poll_fd.revents & libc::POLLNVAL != 0 {
+                    return Err(Errno::BADF);
+                }
+                return Ok(poll_fd.revents & (libc::POLLIN | libc::POLLHUP) == 0);
+            }
+            _ => match last_errno() {
+                Errno::INTR => continue,
+                // The signal's answer is the more telling one (EPERM from a filter, ENOSYS).
+                _ => return Err(signal_errno),
+            },
+        }
     }
 }
 
