@@ -754,7 +754,8 @@ impl From<PolicyArg> for Policy {
 pub enum BackendArg {
     /// The kernel (openat2) when it works, else the emulated walker.
     Auto,
-    /// Only the kernel's openat2; an error (ENOSYS) where it is unavailable.
+    /// Only the kernel's openat2; where it is unavailable, an error with the errno openat2 failed
+    /// with (ENOSYS, or EPERM from a seccomp filter).
     Kernel,
     /// Only the userspace walker.
     Emulated,

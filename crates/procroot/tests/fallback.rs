@@ -119,9 +119,10 @@ fn check_auto(tree: &Tree, want_backend: BackendUsed) {
     assert_eq!(contents, "hello");
 }
 
-/// `Backend::Kernel` with `openat2` filtered away: `NotSupported`, never a wrong answer and never
-/// a silent fallback.
-fn check_kernel_refuses(tree: &Tree) {
+/// `Backend::Kernel` with `openat2` filtered away with `errno`: `NotSupported` with that errno
+/// (a filter's `EPERM` is not reported as `ENOSYS`) and a message naming openat2, never a wrong
+/// answer and never a silent fallback.
+fn check_kernel_refuses(tree: &Tree, errno: i32) {
     let root = Root::open(tree.path())
         .expect("open root")
         .with_backend(Backend::Kernel);
@@ -136,6 +137,12 @@ fn check_kernel_refuses(tree: &Tree) {
             ErrorKind::NotSupported,
             "Kernel {policy:?}: expected NotSupported, got {err}"
         );
+        assert_eq!(
+            err.errno(),
+            Errno::from_raw_os_error(errno),
+            "Kernel {policy:?}: the real errno, got {err}"
+        );
+        assert!(err.to_string().contains("openat2"), "{err}");
     }
     let err = root
         .open_file("a/b/c", OFlags::RDONLY)
@@ -171,15 +178,15 @@ fn falls_back(errno: i32, kernel_first: bool) {
         deny_syscalls(&[SYS_OPENAT2], errno);
         assert_openat2_denied(errno);
         if kernel_first {
-            check_kernel_refuses(&tree);
+            check_kernel_refuses(&tree, errno);
             check_auto(&tree, BackendUsed::Emulated);
         } else {
             check_auto(&tree, BackendUsed::Emulated);
-            check_kernel_refuses(&tree);
+            check_kernel_refuses(&tree, errno);
         }
         // Again, now that the failure is remembered.
         check_auto(&tree, BackendUsed::Emulated);
-        check_kernel_refuses(&tree);
+        check_kernel_refuses(&tree, errno);
     });
 }
 
