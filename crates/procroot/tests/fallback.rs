@@ -304,3 +304,76 @@ fn liveness_needs_no_signal_permission() {
         live.wait().expect("wait sleep");
     }
 }
+
+// ---- statx --------------------------------------------------------------------------------
+
+/// With `statx` refused (`ENOSYS` as before Linux 4.11, or a filter's `EPERM`), mount ids come
+/// from `fdinfo` (`mnt_id:`) read through the hardened procfs: the procfs handle, `NO_XDEV`
+/// walks and `remove_all` keep working. They used to fail with a bare `ENOSYS`, even under
+/// `EPERM`.
+#[test]
+fn statx_refused_falls_back_to_fdinfo() {
+    for errno in [libc::ENOSYS, libc::EPERM] {
+        let tree = tree();
+        tree.write("doomed/x/y", b"y");
+        tree.write("doomed/z", b"z");
+        // std's metadata calls use statx too: look before the filter.
+        let want = ident_of(&tree, "/a/b/c");
+        in_child(|| {
+            deny_syscalls(&[libc::SYS_statx], errno);
+            // The procfs handle, with a magic link (which needs the mount-id checks).
+            let procfs = procroot::Procfs::new().expect("Procfs::new without statx");
+            let status = procfs
+                .read_to_string(procroot::ProcBase::SelfProcess, "status")
+                .expect("self/status");
+            assert!(status.starts_with("Name:"), "{status}");
+            let exe = procfs
+                .readlink(procroot::ProcBase::SelfProcess, "exe")
+                .expect("readlink self/exe without statx");
+            assert_eq!(exe, std::env::current_exe().unwrap());
+            // NO_XDEV on the emulated walker: a mount id per component.
+            let root = Root::open(tree.path()).expect("open root");
+            let handle = root
+                .clone()
+                .with_backend(Backend::Emulated)
+                .with_flags(procroot::ResolveFlags::NO_XDEV)
+                .resolve("link/c")
+                .expect("emulated NO_XDEV without statx");
+            assert_eq!(fd_identity(&handle), want);
+            // remove_all stays on its mount by mount id.
+            root.remove_all("doomed").expect("remove_all without statx");
+            assert_eq!(
+                rustix::fs::access(tree.join("doomed"), rustix::fs::Access::EXISTS),
+                Err(Errno::NOENT)
+            );
+        });
+    }
+}
+
+/// With both `statx` and `openat2` refused there is no safe way to learn mount ids (the
+/// `fdinfo` read needs a `NO_XDEV` walk itself): the error keeps `statx`'s real errno and, where
+/// the library reports it directly, names `statx`.
+#[test]
+fn statx_and_openat2_refused_is_named() {
+    for errno in [libc::ENOSYS, libc::EPERM] {
+        let tree = tree();
+        tree.mkdir("doomed/x");
+        in_child(|| {
+            deny_syscalls(&[libc::SYS_statx, SYS_OPENAT2], errno);
+            let want = Errno::from_raw_os_error(errno);
+            let root = Root::open(tree.path()).expect("open root");
+            let err = root
+                .clone()
+                .with_backend(Backend::Emulated)
+                .with_flags(procroot::ResolveFlags::NO_XDEV)
+                .resolve("a/b/c")
+                .expect_err("no mount ids at all");
+            assert_eq!(err.errno(), want, "errno {errno}: {err}");
+            let err = root
+                .remove_all("doomed")
+                .expect_err("remove_all without mount ids");
+            assert_eq!(err.errno(), want, "{err}");
+            assert!(err.to_string().contains("statx(2)"), "{err}");
+        });
+    }
+}

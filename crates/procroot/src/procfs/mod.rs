@@ -225,8 +225,11 @@ impl Procfs {
                 "not procfs: something else is mounted on /proc",
             ));
         }
-        let info = sys::mount_info_at(&fd, "", AtFlags::EMPTY_PATH)?;
-        if info.ino != PROC_ROOT_INO {
+        register_fallbacks();
+        // fstat, not statx: identity is all this needs, and without statx the mount-id
+        // fallback reads fdinfo through a `Procfs`, which must be made without it.
+        let st = rustix::fs::fstat(&fd)?;
+        if st.st_ino != PROC_ROOT_INO {
             return Err(Error::with_detail(
                 ErrorKind::SafetyViolation,
                 Errno::XDEV,
@@ -237,7 +240,7 @@ impl Procfs {
             fd,
             acquisition,
             masked,
-            dev: info.dev,
+            dev: st.st_dev,
         })
     }
 
@@ -639,6 +642,28 @@ fn new_instance(
             | MountAttrFlags::MOUNT_ATTR_NODEV
             | MountAttrFlags::MOUNT_ATTR_NOEXEC,
     )
+}
+
+/// Registers the fallbacks that the syscall layer needs the hardened procfs for: the mount id of
+/// an fd from its `fdinfo` where `statx` is unavailable ([`sys::set_fdinfo_mount_id`]). Called
+/// by every `Procfs` and `Root` constructor, so that it is in place before any mount id is
+/// needed.
+pub(crate) fn register_fallbacks() {
+    sys::set_fdinfo_mount_id(fdinfo_mount_id);
+}
+
+/// The `mnt_id:` line of `/proc/thread-self/fdinfo/<fd>`, read through [`Procfs::cached`] (the
+/// masked instance has `thread-self`). It is the same id as `STATX_MNT_ID`.
+fn fdinfo_mount_id(fd: BorrowedFd<'_>) -> std::result::Result<u64, Errno> {
+    let procfs = Procfs::cached().map_err(|e| e.errno())?;
+    let name = format!("fdinfo/{}", fd.as_raw_fd());
+    let text = procfs
+        .read_to_string(ProcBase::ThreadSelf, &name)
+        .map_err(|e| e.errno())?;
+    text.lines()
+        .find_map(|line| line.strip_prefix("mnt_id:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or(Errno::NOSYS)
 }
 
 /// The fd number as procfs spells it in `fd/N`.

@@ -113,6 +113,7 @@ impl Root {
     }
 
     fn with_name(fd: OwnedFd, name: PathBuf) -> Root {
+        crate::procfs::register_fallbacks();
         Root {
             fd: Arc::new(fd),
             opts: ResolveOptions::default(),
