@@ -264,6 +264,10 @@ fn doctor_text_names_every_feature() {
         "global /proc: ",
         "mounts on /proc or below it: ",
         "/proc trustworthy: ",
+        "/proc shows: ",
+        "/proc/self: ",
+        "/proc hides: ",
+        "procroot's PID namespace: ",
         "resolver backend (--backend auto): ",
     ] {
         assert!(text.contains(needle), "{needle} missing from {text}");
@@ -282,6 +286,9 @@ fn doctor_json_shape() {
             "procfs",
             "global_proc",
             "proc_overmounts",
+            "proc_self_binds",
+            "proc_view",
+            "pid_namespace",
             "proc_trustworthy",
             "auto_backend"
         ]
@@ -293,7 +300,7 @@ fn doctor_json_shape() {
     for feature in FEATURES {
         let status = features[feature]["status"].as_str().expect("status");
         assert!(
-            ["yes", "no", "unknown"].contains(&status),
+            ["yes", "no", "refused"].contains(&status),
             "{feature}: {status}"
         );
         if status != "yes" {

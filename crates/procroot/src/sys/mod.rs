@@ -193,7 +193,7 @@ fn statx_mount_info(
 /// `statx(2)` as the raw syscall. rustix's wrapper turns an `EPERM` from a seccomp filter into
 /// `ENOSYS` (and remembers the first answer for the life of the process); procroot reports the
 /// errno the kernel or the filter really gave.
-fn statx_raw(
+pub(crate) fn statx_raw(
     dirfd: BorrowedFd<'_>,
     path: &std::ffi::CStr,
     flags: AtFlags,
