@@ -561,3 +561,43 @@ fn unprivileged_doctor_probes_match_the_methods() {
         );
     });
 }
+
+// ---- restricted kernels: syscalls refused by a seccomp filter -----------------------------
+
+/// `--pid` without `pidfd_open`: the error names the syscall and keeps its errno.
+#[test]
+fn proc_pid_without_pidfd_open_names_it() {
+    for (errno, name) in [(libc::ENOSYS, "ENOSYS"), (libc::EPERM, "EPERM")] {
+        procroot_testutil::in_child(|| {
+            procroot_testutil::deny_syscalls(&[libc::SYS_pidfd_open], errno);
+            let pid = std::process::id().to_string();
+            let run = procroot(&["proc", "--json", "--pid", &pid, "cat", "status"]);
+            assert_eq!(run.code, 1, "{run:?}");
+            assert_eq!(run.json()["error"]["errno"], name, "{run:?}");
+            assert!(run.stderr.contains("pidfd_open"), "{run:?}");
+        });
+    }
+}
+
+/// Without `statx`, procfs still works (mount ids from fdinfo), and doctor reports the statx
+/// features with the errno the filter gave (rustix alone would have said ENOSYS for EPERM).
+#[test]
+fn without_statx_proc_works_and_doctor_says_why() {
+    for (errno, status, name) in [
+        (libc::ENOSYS, "no", "ENOSYS"),
+        (libc::EPERM, "refused", "EPERM"),
+    ] {
+        procroot_testutil::in_child(|| {
+            procroot_testutil::deny_syscalls(&[libc::SYS_statx], errno);
+            let want = std::fs::read_link("/proc/self/exe").unwrap();
+            let pid = std::process::id().to_string();
+            let run = procroot(&["proc", "--pid", &pid, "readlink", "exe"]);
+            assert_eq!(run.success().text(), format!("{}\n", want.display()));
+            let value = doctor_json();
+            for feature in ["STATX_MNT_ID_UNIQUE", "STATX_ATTR_MOUNT_ROOT"] {
+                assert_eq!(value["features"][feature]["status"], status, "{value}");
+                assert_eq!(value["features"][feature]["errno"], name, "{value}");
+            }
+        });
+    }
+}
