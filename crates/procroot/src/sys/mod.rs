@@ -8,7 +8,9 @@
 //! - errno names and descriptions ([`errno_name`], [`errno_description`]), so that errors print
 //!   as `No such file or directory (ENOENT)` in both the library and the CLI;
 //! - the mount-id helper ([`mount_id`]) used by `NO_XDEV`, which prefers the never-reused
-//!   `STATX_MNT_ID_UNIQUE` (Linux 6.8) over `STATX_MNT_ID` (Linux 5.8);
+//!   `STATX_MNT_ID_UNIQUE` (Linux 6.8) over `STATX_MNT_ID` (Linux 5.8), and without `statx`
+//!   reads the fd's `fdinfo` through a reader the procfs layer registers
+//!   ([`set_fdinfo_mount_id`]); its errors name the syscall ([`SyscallError`]);
 //! - kernel feature probes ([`features`]);
 //! - processes and namespaces: pidfds, namespace types, a helper inside a PID namespace
 //!   ([`process`]);
