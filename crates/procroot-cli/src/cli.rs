@@ -295,17 +295,34 @@ pub enum Command {
     /// open_tree, fsopen, STATX_MNT_ID_UNIQUE, STATX_ATTR_MOUNT_ROOT, procfs subset=pid and
     /// pidns=, MFD_EXEC, setns on a pidfd); which procfs acquisition methods work here and which
     /// one procroot uses; whether the global /proc is really procfs; every mount on top of /proc
-    /// or anything below it (read from /proc/self/mountinfo through the hardened handle); and
-    /// which resolver `--backend auto` picks.
+    /// (a second procfs stacked on /proc counts) or anything below it (read from
+    /// /proc/self/mountinfo through the hardened handle); what /proc shows: its PID namespace
+    /// and whether it is procroot's, whether /proc/self names this process, and options that
+    /// hide things (subset=pid, hidepid=); procroot's own PID namespace and whether it is the
+    /// initial one; and which resolver `--backend auto` picks.
     ///
-    /// A feature is `yes`, `no (ERRNO)` when the kernel lacks it or something refuses it, or
-    /// `unknown (EPERM)` when probing it needs a privilege this process lacks.
+    /// A feature is `yes`, `no (ERRNO)` when the kernel lacks it, or `present, but refused
+    /// (EPERM)` when this process may not use it (a missing privilege or a seccomp filter). Each
+    /// probe makes the call the library makes (open_tree clones /proc, as the open_tree method
+    /// does), so a feature is never `yes` where its method fails.
+    ///
+    /// /proc is trustworthy when it is procfs (its root), nothing is mounted on it or below it,
+    /// it is procroot's PID namespace, /proc/self is this process, and it hides nothing. A bind
+    /// of procfs onto itself (`mount --bind /proc/sys /proc/sys`, read-only, as container
+    /// runtimes do) redirects nothing: it is listed under self-binds and accepted, as
+    /// procroot's own lookups accept it.
     ///
     /// With --json, prints one object:
-    ///   {"kernel": "6.18.0", "features": {"openat2": {"status": "yes"}, ...},
+    ///   {"kernel": "6.18.0", "features": {"openat2": {"status": "yes"},
+    ///                                     "open_tree": {"status": "refused", "errno": "EPERM"}, ...},
     ///    "procfs": {"methods": [{"method": "fsmount", "works": true}, ...], "chosen": "fsmount"},
     ///    "global_proc": {"is_procfs": true, "is_procfs_root": true},
     ///    "proc_overmounts": [{"mount_point": "/proc/sys/fs/binfmt_misc", "fs_type": ..., ...}],
+    ///    "proc_self_binds": [{"mount_point": "/proc/sys", "root": "/sys", "options": "ro,...", ...}],
+    ///    "proc_view": {"self": 4242, "self_is_this_process": true,
+    ///                  "pidns": {"ino": 4026531836, "ours": true}, "nspid_levels": 1,
+    ///                  "restrictions": []},
+    ///    "pid_namespace": {"ino": 4026531836, "initial": true},
     ///    "proc_trustworthy": false, "auto_backend": "kernel"}
     /// The exit status is 0 whenever the report could be made; check `proc_trustworthy`.
     #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
@@ -809,12 +826,13 @@ impl From<PolicyArg> for Policy {
 pub enum BackendArg {
     /// The kernel (openat2) when it works, else the emulated walker.
     Auto,
-    /// The kernel's openat2; an error (ENOSYS) where it is unavailable. The userspace walker
-    /// still answers (and --json says backend emulated) where openat2's answer needs a second
-    /// look: ELOOP, which a lookup restarted by mount activity elsewhere can report spuriously
-    /// (the walker applies every ELOOP rule, so a real one stays ELOOP); EAGAIN on every one of
-    /// 17 tries (renames elsewhere on the system); and EXDEV under --policy in-root-strict,
-    /// which has no kernel flag.
+    /// The kernel's openat2; where it is unavailable, an error with the errno openat2 failed
+    /// with (ENOSYS, or EPERM from a seccomp filter). The userspace walker still answers (and
+    /// --json says backend emulated) where openat2's answer needs a second look: ELOOP, which a
+    /// lookup restarted by mount activity elsewhere can report spuriously (the walker applies
+    /// every ELOOP rule, so a real one stays ELOOP); EAGAIN on every one of 17 tries (renames
+    /// elsewhere on the system); and EXDEV under --policy in-root-strict, which has no kernel
+    /// flag.
     Kernel,
     /// Only the userspace walker.
     Emulated,

@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-use procroot::doctor::Report;
+use procroot::doctor::{Overmount, ProcView, Report};
 use procroot::sys::features::Support;
 use serde_json::{json, Map, Value};
 
@@ -25,12 +25,12 @@ pub fn run(args: &DoctorArgs) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `yes`, `no (ENOSYS)`, `unknown (EPERM)`.
+/// `yes`, `no (ENOSYS)`, `present, but refused (EPERM)`.
 fn support_text(support: Support) -> String {
     match support {
         Support::Yes => "yes".to_owned(),
         Support::No(e) => format!("no ({})", procroot::sys::errno_name(e)),
-        Support::Unknown(e) => format!("unknown ({})", procroot::sys::errno_name(e)),
+        Support::Refused(e) => format!("present, but refused ({})", procroot::sys::errno_name(e)),
     }
 }
 
@@ -38,7 +38,7 @@ fn support_json(support: Support) -> Value {
     match support {
         Support::Yes => json!({"status": "yes"}),
         Support::No(e) => json!({"status": "no", "errno": procroot::sys::errno_name(e)}),
-        Support::Unknown(e) => json!({"status": "unknown", "errno": procroot::sys::errno_name(e)}),
+        Support::Refused(e) => json!({"status": "refused", "errno": procroot::sys::errno_name(e)}),
     }
 }
 
@@ -79,27 +79,29 @@ fn to_text(report: &Report) -> String {
         Ok(_) => "NOT procfs: something else is mounted on /proc".to_owned(),
         Err(e) => format!("cannot check: {}", error_text(e)),
     });
-    out.push_str("\nmounts on /proc or below it: ");
+    out.push_str("\n/proc shows: ");
+    out.push_str(&match &report.proc_view {
+        Ok(v) => view_text(v),
+        Err(e) => format!("cannot check: {}\n", error_text(e)),
+    });
+    out.push_str("mounts on /proc or below it: ");
     match &report.proc_overmounts {
         Ok(mounts) if mounts.is_empty() => out.push_str("none\n"),
         Ok(mounts) => {
             out.push('\n');
             for m in mounts {
-                out.push_str(&format!(
-                    "  {} ({} from {}{}, {})\n",
-                    m.mount_point.display(),
-                    m.fs_type,
-                    m.source,
-                    if m.root.as_os_str() == "/" {
-                        String::new()
-                    } else {
-                        format!(" {}", m.root.display())
-                    },
-                    m.options
-                ));
+                out.push_str(&format!("  {}\n", mount_text(m)));
             }
         }
         Err(e) => out.push_str(&format!("cannot read mountinfo: {}\n", error_text(e))),
+    }
+    if !report.proc_self_binds.is_empty() {
+        out.push_str(
+            "self-binds under /proc (a bind of procfs onto itself: redirects nothing, accepted):\n",
+        );
+        for m in &report.proc_self_binds {
+            out.push_str(&format!("  {}\n", mount_text(m)));
+        }
     }
     out.push_str(&format!(
         "/proc trustworthy: {}\n",
@@ -110,10 +112,89 @@ fn to_text(report: &Report) -> String {
         }
     ));
     out.push_str(&format!(
+        "procroot's PID namespace: {}\n",
+        match (report.pid_namespace.ino, report.pid_namespace.is_initial) {
+            (Some(ino), Some(true)) => format!(
+                "{ino}, the initial one (every process on the system has a /proc/<pid> from here)"
+            ),
+            (Some(ino), _) => format!(
+                "{ino}, NOT the initial one (processes outside it have no /proc/<pid> from here)"
+            ),
+            (None, _) => "cannot tell".to_owned(),
+        }
+    ));
+    out.push_str(&format!(
         "\nresolver backend (--backend auto): {}\n",
         report.auto_backend.as_str()
     ));
     out
+}
+
+/// One mount: `/proc/sys (proc from proc /sys, ro,nosuid)`.
+fn mount_text(m: &Overmount) -> String {
+    format!(
+        "{} ({} from {}{}, {})",
+        m.mount_point.display(),
+        m.fs_type,
+        m.source,
+        if m.root.as_os_str() == "/" {
+            String::new()
+        } else {
+            format!(" {}", m.root.display())
+        },
+        m.options
+    )
+}
+
+/// The `/proc shows:` paragraph: PID namespace, `self`, restrictions.
+fn view_text(v: &ProcView) -> String {
+    let ns = match v.pidns_ino {
+        Some(ino) => format!("PID namespace {ino}"),
+        None => "a PID namespace (its inode is not visible to procroot)".to_owned(),
+    };
+    let whose = if v.is_our_pidns {
+        "procroot's own".to_owned()
+    } else if v.self_pid.is_none() {
+        "NOT procroot's: this process is not in it (/proc/<pid> are other processes)".to_owned()
+    } else {
+        format!(
+            "NOT procroot's: an ancestor of it, {} levels up (/proc/<pid> are numbered in \
+             another namespace)",
+            v.nspid_levels.unwrap_or(1).saturating_sub(1)
+        )
+    };
+    let self_line = match (v.self_pid, v.self_is_this_process) {
+        (Some(pid), true) => format!("{pid} (this process)"),
+        (Some(pid), false) => format!("{pid}, which is NOT this process"),
+        (None, _) => "MISSING".to_owned(),
+    };
+    let restrictions = if v.restrictions.is_empty() {
+        "none".to_owned()
+    } else {
+        format!("{} (things are hidden)", v.restrictions.join(","))
+    };
+    format!("{ns}, {whose}\n/proc/self: {self_line}\n/proc hides: {restrictions}\n")
+}
+
+fn view_json(v: &ProcView) -> Value {
+    json!({
+        "self": v.self_pid,
+        "self_is_this_process": v.self_is_this_process,
+        "pidns": {"ino": v.pidns_ino, "ours": v.is_our_pidns},
+        "nspid_levels": v.nspid_levels,
+        "restrictions": v.restrictions,
+    })
+}
+
+fn mount_json(m: &Overmount) -> Value {
+    let mut obj = Map::new();
+    insert_os(&mut obj, "mount_point", m.mount_point.as_os_str());
+    obj.insert("fs_type".into(), m.fs_type.clone().into());
+    obj.insert("source".into(), m.source.clone().into());
+    insert_os(&mut obj, "root", m.root.as_os_str());
+    obj.insert("options".into(), m.options.clone().into());
+    obj.insert("super_options".into(), m.super_options.clone().into());
+    Value::Object(obj)
 }
 
 fn to_json(report: &Report) -> Value {
@@ -138,20 +219,11 @@ fn to_json(report: &Report) -> Value {
         Err(e) => json!({"error": error_json(e)}),
     };
     let overmounts = match &report.proc_overmounts {
-        Ok(mounts) => Value::Array(
-            mounts
-                .iter()
-                .map(|m| {
-                    let mut obj = Map::new();
-                    insert_os(&mut obj, "mount_point", m.mount_point.as_os_str());
-                    obj.insert("fs_type".into(), m.fs_type.clone().into());
-                    obj.insert("source".into(), m.source.clone().into());
-                    insert_os(&mut obj, "root", m.root.as_os_str());
-                    obj.insert("options".into(), m.options.clone().into());
-                    Value::Object(obj)
-                })
-                .collect(),
-        ),
+        Ok(mounts) => Value::Array(mounts.iter().map(mount_json).collect()),
+        Err(e) => json!({"error": error_json(e)}),
+    };
+    let view = match &report.proc_view {
+        Ok(v) => view_json(v),
         Err(e) => json!({"error": error_json(e)}),
     };
     json!({
@@ -160,6 +232,12 @@ fn to_json(report: &Report) -> Value {
         "procfs": {"methods": methods, "chosen": chosen},
         "global_proc": global_proc,
         "proc_overmounts": overmounts,
+        "proc_self_binds": Value::Array(report.proc_self_binds.iter().map(mount_json).collect()),
+        "proc_view": view,
+        "pid_namespace": {
+            "ino": report.pid_namespace.ino,
+            "initial": report.pid_namespace.is_initial,
+        },
         "proc_trustworthy": report.proc_is_trustworthy(),
         "auto_backend": report.auto_backend.as_str(),
     })

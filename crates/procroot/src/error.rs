@@ -182,6 +182,24 @@ impl From<Errno> for Error {
     }
 }
 
+impl From<sys::SyscallError> for Error {
+    /// A named syscall failure: `statx(2) failed: Operation not permitted (EPERM)`, with the
+    /// real errno and the kind it implies.
+    fn from(err: sys::SyscallError) -> Self {
+        let mut detail = format!(
+            "{}(2) failed: {}",
+            err.syscall,
+            sys::errno_description(err.errno)
+        );
+        if !err.detail.is_empty() {
+            detail.push_str("; ");
+            detail.push_str(err.detail);
+        }
+        let kind = Error::from_errno(err.errno).kind;
+        Error::with_detail(kind, err.errno, detail)
+    }
+}
+
 impl From<std::io::Error> for Error {
     /// An I/O error from reading or writing a file procroot opened. Errors without an OS error
     /// code become `EIO`.

@@ -119,9 +119,10 @@ fn check_auto(tree: &Tree, want_backend: BackendUsed) {
     assert_eq!(contents, "hello");
 }
 
-/// `Backend::Kernel` with `openat2` filtered away: `NotSupported`, never a wrong answer and never
-/// a silent fallback.
-fn check_kernel_refuses(tree: &Tree) {
+/// `Backend::Kernel` with `openat2` filtered away with `errno`: `NotSupported` with that errno
+/// (a filter's `EPERM` is not reported as `ENOSYS`) and a message naming openat2, never a wrong
+/// answer and never a silent fallback.
+fn check_kernel_refuses(tree: &Tree, errno: i32) {
     let root = Root::open(tree.path())
         .expect("open root")
         .with_backend(Backend::Kernel);
@@ -136,6 +137,12 @@ fn check_kernel_refuses(tree: &Tree) {
             ErrorKind::NotSupported,
             "Kernel {policy:?}: expected NotSupported, got {err}"
         );
+        assert_eq!(
+            err.errno(),
+            Errno::from_raw_os_error(errno),
+            "Kernel {policy:?}: the real errno, got {err}"
+        );
+        assert!(err.to_string().contains("openat2"), "{err}");
     }
     let err = root
         .open_file("a/b/c", OFlags::RDONLY)
@@ -171,15 +178,15 @@ fn falls_back(errno: i32, kernel_first: bool) {
         deny_syscalls(&[SYS_OPENAT2], errno);
         assert_openat2_denied(errno);
         if kernel_first {
-            check_kernel_refuses(&tree);
+            check_kernel_refuses(&tree, errno);
             check_auto(&tree, BackendUsed::Emulated);
         } else {
             check_auto(&tree, BackendUsed::Emulated);
-            check_kernel_refuses(&tree);
+            check_kernel_refuses(&tree, errno);
         }
         // Again, now that the failure is remembered.
         check_auto(&tree, BackendUsed::Emulated);
-        check_kernel_refuses(&tree);
+        check_kernel_refuses(&tree, errno);
     });
 }
 
@@ -242,4 +249,131 @@ fn other_errnos_are_not_a_fallback() {
         assert_eq!(handle.backend(), BackendUsed::Emulated);
         assert_eq!(fd_identity(&handle), ident_of(&tree, "/a/b/c"));
     });
+}
+
+// ---- pidfds -------------------------------------------------------------------------------
+
+/// `pidfd_open` refused (a kernel before 5.3 has none; a filter may answer `EPERM`): the error
+/// keeps the real errno and names `pidfd_open`, instead of a bare `EPERM`/`ENOSYS`.
+#[test]
+fn pidfd_open_refused_is_named() {
+    for errno in [libc::ENOSYS, libc::EPERM] {
+        in_child(|| {
+            deny_syscalls(&[libc::SYS_pidfd_open], errno);
+            let err = procroot::PidFd::open(std::process::id()).expect_err("pidfd_open denied");
+            assert_eq!(err.errno(), Errno::from_raw_os_error(errno), "{err}");
+            assert!(err.to_string().contains("pidfd_open"), "{err}");
+            let err = Root::for_pid(std::process::id()).expect_err("for_pid without pidfds");
+            assert_eq!(err.errno(), Errno::from_raw_os_error(errno), "{err}");
+            assert!(err.to_string().contains("pidfd_open"), "{err}");
+        });
+    }
+}
+
+/// Liveness without signal permission: with `pidfd_send_signal` refused (as `EPERM`, which is
+/// also what an unprivileged caller gets for another user's process), a live process is alive
+/// and a reaped one is gone. Never "exited" for a live process.
+#[test]
+fn liveness_needs_no_signal_permission() {
+    for errno in [libc::EPERM, libc::ENOSYS] {
+        let mut live = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .expect("spawn sleep");
+        let mut dead = std::process::Command::new("true")
+            .spawn()
+            .expect("spawn true");
+        let live_pidfd = procroot::PidFd::open(live.id()).expect("pidfd of sleep");
+        let dead_pidfd = procroot::PidFd::open(dead.id()).expect("pidfd of true");
+        dead.wait().expect("wait true");
+        in_child(|| {
+            deny_syscalls(&[libc::SYS_pidfd_send_signal], errno);
+            assert!(live_pidfd.is_alive(), "a live process reported as exited");
+            assert!(!dead_pidfd.is_alive(), "a reaped process reported as alive");
+            let procfs = procroot::Procfs::cached().expect("procfs");
+            let status = procfs
+                .read_to_string(procroot::ProcBase::PidFd(&live_pidfd), "status")
+                .expect("status of a live process");
+            assert!(status.starts_with("Name:\tsleep\n"), "{status}");
+            let err = procfs
+                .read_to_string(procroot::ProcBase::PidFd(&dead_pidfd), "status")
+                .expect_err("status of a reaped process");
+            assert_eq!(err.errno(), Errno::SRCH, "{err}");
+        });
+        live.kill().expect("kill sleep");
+        live.wait().expect("wait sleep");
+    }
+}
+
+// ---- statx --------------------------------------------------------------------------------
+
+/// With `statx` refused (`ENOSYS` as before Linux 4.11, or a filter's `EPERM`), mount ids come
+/// from `fdinfo` (`mnt_id:`) read through the hardened procfs: the procfs handle, `NO_XDEV`
+/// walks and `remove_all` keep working. They used to fail with a bare `ENOSYS`, even under
+/// `EPERM`.
+#[test]
+fn statx_refused_falls_back_to_fdinfo() {
+    for errno in [libc::ENOSYS, libc::EPERM] {
+        let tree = tree();
+        tree.write("doomed/x/y", b"y");
+        tree.write("doomed/z", b"z");
+        // std's metadata calls use statx too: look before the filter.
+        let want = ident_of(&tree, "/a/b/c");
+        in_child(|| {
+            deny_syscalls(&[libc::SYS_statx], errno);
+            // The procfs handle, with a magic link (which needs the mount-id checks).
+            let procfs = procroot::Procfs::new().expect("Procfs::new without statx");
+            let status = procfs
+                .read_to_string(procroot::ProcBase::SelfProcess, "status")
+                .expect("self/status");
+            assert!(status.starts_with("Name:"), "{status}");
+            let exe = procfs
+                .readlink(procroot::ProcBase::SelfProcess, "exe")
+                .expect("readlink self/exe without statx");
+            assert_eq!(exe, std::env::current_exe().unwrap());
+            // NO_XDEV on the emulated walker: a mount id per component.
+            let root = Root::open(tree.path()).expect("open root");
+            let handle = root
+                .clone()
+                .with_backend(Backend::Emulated)
+                .with_flags(procroot::ResolveFlags::NO_XDEV)
+                .resolve("link/c")
+                .expect("emulated NO_XDEV without statx");
+            assert_eq!(fd_identity(&handle), want);
+            // remove_all stays on its mount by mount id.
+            root.remove_all("doomed").expect("remove_all without statx");
+            assert_eq!(
+                rustix::fs::access(tree.join("doomed"), rustix::fs::Access::EXISTS),
+                Err(Errno::NOENT)
+            );
+        });
+    }
+}
+
+/// With both `statx` and `openat2` refused there is no safe way to learn mount ids (the
+/// `fdinfo` read needs a `NO_XDEV` walk itself): the error keeps `statx`'s real errno and, where
+/// the library reports it directly, names `statx`.
+#[test]
+fn statx_and_openat2_refused_is_named() {
+    for errno in [libc::ENOSYS, libc::EPERM] {
+        let tree = tree();
+        tree.mkdir("doomed/x");
+        in_child(|| {
+            deny_syscalls(&[libc::SYS_statx, SYS_OPENAT2], errno);
+            let want = Errno::from_raw_os_error(errno);
+            let root = Root::open(tree.path()).expect("open root");
+            let err = root
+                .clone()
+                .with_backend(Backend::Emulated)
+                .with_flags(procroot::ResolveFlags::NO_XDEV)
+                .resolve("a/b/c")
+                .expect_err("no mount ids at all");
+            assert_eq!(err.errno(), want, "errno {errno}: {err}");
+            let err = root
+                .remove_all("doomed")
+                .expect_err("remove_all without mount ids");
+            assert_eq!(err.errno(), want, "{err}");
+            assert!(err.to_string().contains("statx(2)"), "{err}");
+        });
+    }
 }

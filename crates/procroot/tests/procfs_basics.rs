@@ -159,8 +159,19 @@ fn the_chain_falls_back_when_features_are_disabled() {
     if !require_privilege("open_tree of procfs (CAP_SYS_ADMIN)") {
         return;
     }
+    // Fill this process's cache first, as another test in the same runner process may have
+    // (plain `cargo test` runs them as threads of one process): the forked child inherits it,
+    // and disabling a feature must still take effect there.
+    let parent = Procfs::cached().expect("cached in the parent");
+    assert_eq!(parent.acquisition(), Acquisition::Fsmount);
     in_child(|| {
         features::disable(Feature::Fsopen);
+        let cached = Procfs::cached().expect("cached without fsopen");
+        assert_eq!(
+            cached.acquisition(),
+            Acquisition::OpenTreeClone,
+            "the inherited fsmount instance is still handed out after fsopen was disabled"
+        );
         let err = expect_err(
             Procfs::acquire(Acquisition::Fsmount, true),
             "fsmount with fsopen disabled",

@@ -326,6 +326,83 @@ fn pidns_instance_with_the_helper() {
     drop(init);
 }
 
+/// Without `fsopen` (a kernel before 5.2, or a seccomp filter answering `ENOSYS` or `EPERM`),
+/// the helper mounts procfs with `mount(2)` in a private mount namespace instead. It used to fail
+/// outright (`ENOSYS`), or blame a missing `CAP_SYS_ADMIN` while running as root (`EPERM`).
+#[test]
+fn pidns_instance_without_fsopen() {
+    if !require_privilege("PID namespaces and mount(2) of procfs (CAP_SYS_ADMIN)") {
+        return;
+    }
+    let init = Waiter::spawn_pidns_init(|| set_name(INIT_NAME));
+    let ns = ns_of(init.pid());
+    for errno in [libc::ENOSYS, libc::EPERM] {
+        in_child(|| {
+            procroot_testutil::deny_syscalls(&[libc::SYS_fsopen], errno);
+            let p = Procfs::for_pidns(&ns)
+                .unwrap_or_else(|e| panic!("for_pidns with fsopen denied ({errno}): {e}"));
+            assert_eq!(p.acquisition(), Acquisition::PidnsHelper);
+            check_pidns_instance(&p, &init);
+            // The helper's mount namespace is gone with it; the instance lives on, unreachable
+            // by path: nothing of it shows in ours.
+            let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+            assert_eq!(
+                mountinfo.lines().filter(|l| l.contains(" /proc ")).count(),
+                1,
+                "{mountinfo}"
+            );
+        });
+    }
+    // The helpers are gone: only the init is left in the namespace.
+    let p = Procfs::for_pidns(&ns).expect("for_pidns");
+    assert_eq!(numeric_entries(&p), [1]);
+    drop(init);
+}
+
+/// When the fallback is refused too, the error keeps the real errno and says what was refused
+/// and why: as root, a filter (not a missing capability); as uid 1000, the capability.
+#[test]
+fn pidns_instance_refusals_name_the_syscall_and_the_privilege() {
+    if !require_privilege("PID namespaces, setresuid (CAP_SYS_ADMIN, CAP_SETUID)") {
+        return;
+    }
+    let init = Waiter::spawn_pidns_init(|| set_name(INIT_NAME));
+    let ns = ns_of(init.pid());
+    in_child(|| {
+        procroot_testutil::deny_syscalls(&[libc::SYS_fsopen, libc::SYS_mount], libc::EPERM);
+        let e = expect_err(Procfs::for_pidns(&ns), "fsopen and mount denied");
+        assert_eq!(e.errno(), Errno::PERM, "{e}");
+        let msg = e.to_string();
+        assert!(msg.contains("mount(2)"), "{msg}");
+        assert!(msg.contains("seccomp"), "{msg}");
+    });
+    in_child(|| {
+        procroot_testutil::deny_syscalls(&[libc::SYS_fsopen], libc::ENOSYS);
+        procroot_testutil::deny_syscalls(&[libc::SYS_mount], libc::ENOSYS);
+        let e = expect_err(Procfs::for_pidns(&ns), "fsopen and mount unavailable");
+        assert_eq!(e.errno(), Errno::NOSYS, "{e}");
+        assert_eq!(e.kind(), ErrorKind::NotSupported, "{e}");
+        assert!(e.to_string().contains("mount(2)"), "{e}");
+    });
+    in_child(|| {
+        // SAFETY: plain integer arguments; setgroups gets a null pointer with a count of zero.
+        unsafe {
+            assert_eq!(libc::setgroups(0, std::ptr::null()), 0, "setgroups");
+            assert_eq!(libc::setresgid(1000, 1000, 1000), 0, "setresgid");
+            assert_eq!(libc::setresuid(1000, 1000, 1000), 0, "setresuid");
+        }
+        let e = expect_err(Procfs::for_pidns(&ns), "for_pidns as uid 1000");
+        assert_eq!(e.errno(), Errno::PERM, "{e}");
+        let msg = e.to_string();
+        assert!(msg.contains("setns(2)"), "{msg}");
+        assert!(
+            msg.contains("CAP_SYS_ADMIN in the user namespace that owns"),
+            "{msg}"
+        );
+    });
+    drop(init);
+}
+
 /// The caller's own namespace is allowed, and then `self` is there.
 #[test]
 fn pidns_instance_of_the_callers_own_namespace() {

@@ -107,6 +107,10 @@ pub struct PidFd {
 
 impl PidFd {
     /// `pidfd_open(pid, 0)`. A process that does not exist is `ESRCH`.
+    ///
+    /// `pidfd_open` itself refused (`ENOSYS` before Linux 5.3, or whatever errno a seccomp
+    /// filter returns, often `EPERM`) is reported as such, naming `pidfd_open`: without a pidfd
+    /// procroot cannot address a process safely against PID reuse, and it does not try to.
     pub fn open(pid: u32) -> Result<PidFd> {
         let fd = sys::process::pidfd_open(pid).map_err(|e| {
             let shown = PathBuf::from(pid.to_string());
@@ -114,7 +118,22 @@ impl PidFd {
                 Errno::INVAL => {
                     Error::invalid_input(Errno::INVAL, format!("{pid} is not a valid process id"))
                 }
-                e => Error::from_errno(e),
+                Errno::SRCH => Error::from_errno(Errno::SRCH),
+                // pidfd_open has no permission check of its own: anything else is the kernel
+                // lacking it or a filter refusing it.
+                e => Error::with_detail(
+                    if e == Errno::NOSYS {
+                        ErrorKind::NotSupported
+                    } else {
+                        ErrorKind::Os
+                    },
+                    e,
+                    format!(
+                        "pidfd_open(2) refused ({}: a kernel before 5.3, or a seccomp filter); \
+                         procroot needs a pidfd to address a process safely against PID reuse",
+                        sys::errno_name(e)
+                    ),
+                ),
             }
             .context("open pidfd", &shown)
         })?;
@@ -126,9 +145,33 @@ impl PidFd {
         self.pid
     }
 
-    /// Whether the process still exists (a zombie counts).
+    /// Whether the process still exists. A zombie counts while procroot may signal the process
+    /// (it cannot be reused until reaped); for an unprivileged caller asking about another
+    /// user's process, a zombie counts as exited (see [`sys::process::pidfd_is_alive`]). If
+    /// liveness cannot be determined at all, this says `true`: it is never a reason to report
+    /// a live process as exited, and [`ProcBase::PidFd`] lookups refuse such a process anyway.
     pub fn is_alive(&self) -> bool {
-        sys::process::pidfd_is_alive(&self.fd).is_ok()
+        sys::process::pidfd_is_alive(&self.fd).unwrap_or(true)
+    }
+
+    /// The liveness check of every lookup: `Ok` if the process still holds its PID, `ESRCH` if
+    /// it is gone, and an error naming the problem if that could not be determined (never
+    /// "exited" for a process that may be alive).
+    fn check_alive(&self) -> Result<()> {
+        match sys::process::pidfd_is_alive(&self.fd) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(self.gone()),
+            Err(e) => Err(Error::with_detail(
+                ErrorKind::Os,
+                e,
+                format!(
+                    "cannot tell whether process {} is still alive: pidfd_send_signal(2) and \
+                     poll(2) on its pidfd both failed ({})",
+                    self.pid,
+                    sys::errno_name(e)
+                ),
+            )),
+        }
     }
 
     /// Opens the process's directory in `procfs` and checks that it is this process's.
@@ -144,20 +187,23 @@ impl PidFd {
             .map_err(|e| match e.errno() {
                 // Missing from procfs: either gone, or hidden from us by hidepid=ptraceable (the
                 // masked instance), which only shows processes the caller may ptrace.
-                Errno::NOENT if self.is_alive() => Error::with_detail(
-                    ErrorKind::Os,
-                    Errno::ACCESS,
-                    format!(
-                        "process {} is not visible: procroot may not inspect it (ptrace access)",
-                        self.pid
+                Errno::NOENT => match self.check_alive() {
+                    Ok(()) => Error::with_detail(
+                        ErrorKind::Os,
+                        Errno::ACCESS,
+                        format!(
+                            "process {} is not visible: procroot may not inspect it (ptrace \
+                             access)",
+                            self.pid
+                        ),
                     ),
-                ),
-                Errno::NOENT => self.gone(),
+                    Err(e) => e,
+                },
                 _ => e,
             })?;
         // Alive now means alive when the directory was opened: a PID is only reused after its
         // process is gone, so the directory is this process's.
-        sys::process::pidfd_is_alive(&self.fd).map_err(|_| self.gone())?;
+        self.check_alive()?;
         Ok(dir)
     }
 
@@ -195,15 +241,17 @@ impl PidFd {
         match u32::try_from(nr) {
             Ok(nr) if nr > 0 => Ok(nr),
             // -1: exited; 0: not in the instance's PID namespace.
-            _ if !self.is_alive() => Err(self.gone()),
-            _ => Err(Error::with_detail(
-                ErrorKind::NotFound,
-                Errno::SRCH,
-                format!(
-                    "process {} is not in this procfs instance's PID namespace",
-                    self.pid
-                ),
-            )),
+            _ => {
+                self.check_alive()?;
+                Err(Error::with_detail(
+                    ErrorKind::NotFound,
+                    Errno::SRCH,
+                    format!(
+                        "process {} is not in this procfs instance's PID namespace",
+                        self.pid
+                    ),
+                ))
+            }
         }
     }
 

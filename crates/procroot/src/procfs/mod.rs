@@ -31,7 +31,7 @@ use std::fs::{File, Metadata};
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, RwLock};
 
 use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::io::Errno;
@@ -79,6 +79,20 @@ impl Acquisition {
     pub fn is_detached(self) -> bool {
         !matches!(self, Acquisition::PlainOpen)
     }
+
+    /// Whether this method may still be used: the features it needs were not
+    /// [`features::disable`]d.
+    fn is_allowed(self) -> bool {
+        match self {
+            Acquisition::Fsmount => !features::is_disabled(Feature::Fsopen),
+            Acquisition::OpenTreeClone => !features::is_disabled(Feature::OpenTree),
+            Acquisition::PlainOpen | Acquisition::PidnsHelper => true,
+            Acquisition::PidnsOption => {
+                !features::is_disabled(Feature::Fsopen)
+                    && !features::is_disabled(Feature::ProcPidnsOption)
+            }
+        }
+    }
 }
 
 /// A verified procfs instance. See the [module documentation](self).
@@ -90,8 +104,11 @@ pub struct Procfs {
     dev: u64,
 }
 
-static CACHED_MASKED: OnceLock<Arc<Procfs>> = OnceLock::new();
-static CACHED_UNMASKED: OnceLock<Arc<Procfs>> = OnceLock::new();
+/// The process-wide instances. An `RwLock<Option<..>>` rather than a `OnceLock`: an instance made
+/// by a method that was [`features::disable`]d afterwards (tests, and a forked child that
+/// inherited its parent's cache) must be replaced, not kept forever.
+static CACHED_MASKED: RwLock<Option<Arc<Procfs>>> = RwLock::new(None);
+static CACHED_UNMASKED: RwLock<Option<Arc<Procfs>>> = RwLock::new(None);
 
 /// The procfs root inode number (`PROC_ROOT_INO`).
 const PROC_ROOT_INO: u64 = 1;
@@ -121,16 +138,26 @@ impl Procfs {
         Procfs::cached_in(&CACHED_UNMASKED, false)
     }
 
-    fn cached_in(cell: &OnceLock<Arc<Procfs>>, masked: bool) -> Result<Arc<Procfs>> {
-        if let Some(procfs) = cell.get() {
-            return Ok(Arc::clone(procfs));
+    fn cached_in(cell: &RwLock<Option<Arc<Procfs>>>, masked: bool) -> Result<Arc<Procfs>> {
+        // The cache records how its instance was made, and an instance whose method has since
+        // been disabled is not handed out: `features::disable` promises that procroot stops
+        // using the feature, and a cache filled before (or inherited over fork) would break it.
+        let usable = |p: &Arc<Procfs>| p.acquisition.is_allowed();
+        if let Some(procfs) = cell.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            if usable(procfs) {
+                return Ok(Arc::clone(procfs));
+            }
         }
         let procfs = Procfs::acquire_first(masked)?;
         if !procfs.acquisition.is_detached() {
             return Ok(Arc::new(procfs));
         }
-        // Two threads may race to fill the cell; the loser's instance is simply dropped.
-        Ok(Arc::clone(cell.get_or_init(|| Arc::new(procfs))))
+        let mut slot = cell.write().unwrap_or_else(|e| e.into_inner());
+        match slot.as_ref() {
+            // Two threads may race to fill the cache; the loser's instance is simply dropped.
+            Some(existing) if usable(existing) => Ok(Arc::clone(existing)),
+            _ => Ok(Arc::clone(slot.insert(Arc::new(procfs)))),
+        }
     }
 
     /// Obtains an instance with exactly one method. [`Acquisition::PidnsOption`] and
@@ -198,8 +225,11 @@ impl Procfs {
                 "not procfs: something else is mounted on /proc",
             ));
         }
-        let info = sys::mount_info_at(&fd, "", AtFlags::EMPTY_PATH)?;
-        if info.ino != PROC_ROOT_INO {
+        register_fallbacks();
+        // fstat, not statx: identity is all this needs, and without statx the mount-id
+        // fallback reads fdinfo through a `Procfs`, which must be made without it.
+        let st = rustix::fs::fstat(&fd)?;
+        if st.st_ino != PROC_ROOT_INO {
             return Err(Error::with_detail(
                 ErrorKind::SafetyViolation,
                 Errno::XDEV,
@@ -210,7 +240,7 @@ impl Procfs {
             fd,
             acquisition,
             masked,
-            dev: info.dev,
+            dev: st.st_dev,
         })
     }
 
@@ -612,6 +642,28 @@ fn new_instance(
             | MountAttrFlags::MOUNT_ATTR_NODEV
             | MountAttrFlags::MOUNT_ATTR_NOEXEC,
     )
+}
+
+/// Registers the fallbacks that the syscall layer needs the hardened procfs for: the mount id of
+/// an fd from its `fdinfo` where `statx` is unavailable ([`sys::set_fdinfo_mount_id`]). Called
+/// by every `Procfs` and `Root` constructor, so that it is in place before any mount id is
+/// needed.
+pub(crate) fn register_fallbacks() {
+    sys::set_fdinfo_mount_id(fdinfo_mount_id);
+}
+
+/// The `mnt_id:` line of `/proc/thread-self/fdinfo/<fd>`, read through [`Procfs::cached`] (the
+/// masked instance has `thread-self`). It is the same id as `STATX_MNT_ID`.
+fn fdinfo_mount_id(fd: BorrowedFd<'_>) -> std::result::Result<u64, Errno> {
+    let procfs = Procfs::cached().map_err(|e| e.errno())?;
+    let name = format!("fdinfo/{}", fd.as_raw_fd());
+    let text = procfs
+        .read_to_string(ProcBase::ThreadSelf, &name)
+        .map_err(|e| e.errno())?;
+    text.lines()
+        .find_map(|line| line.strip_prefix("mnt_id:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or(Errno::NOSYS)
 }
 
 /// The fd number as procfs spells it in `fd/N`.

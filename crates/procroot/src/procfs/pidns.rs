@@ -5,12 +5,15 @@
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
+use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
+use rustix::mount::MountFlags;
 
 use super::{new_instance, Acquisition, Procfs};
 use crate::error::{Error, ErrorKind, Result};
+use crate::sys;
 use crate::sys::features::{self, Feature};
-use crate::sys::process::{self, CLONE_NEWPID};
+use crate::sys::process::{self, HelperError, HelperStep, CLONE_NEWPID};
 
 impl Procfs {
     /// A new, unmasked procfs instance for the PID namespace `nsfd` (an fd of
@@ -19,12 +22,21 @@ impl Procfs {
     ///
     /// Fallback chain:
     /// 1. the `pidns=` mount option (`fsconfig(FSCONFIG_SET_FD)`, Linux 6.18);
-    /// 2. a short-lived helper: a child joins the namespace (`setns`), its child makes the
-    ///    instance with `fsopen` and sends the fd back over `SCM_RIGHTS`.
+    /// 2. a short-lived helper: a child joins the namespace (`setns`), and its child (the first
+    ///    process in the namespace) makes the instance and sends the fd back over `SCM_RIGHTS`:
+    ///    - with `fsopen("proc")` + `fsmount` (Linux 5.2);
+    ///    - where `fsopen` is unavailable (`ENOSYS`, or `EPERM` from a seccomp filter), with
+    ///      `mount(2)`: it unshares a private mount namespace of its own, mounts procfs on `/proc`
+    ///      there (`nosuid,nodev,noexec`), opens it and checks that `self` is itself. Nobody
+    ///      else can see or mount on that mount, and once the helper exits its namespace is gone
+    ///      and the instance is as detached as an `fsmount` one.
     ///
     /// Errors: `EINVAL`/`InvalidInput` for an fd that is not a PID namespace; `EINVAL` for a
-    /// namespace that is neither the caller's nor a descendant of it; `EPERM` without
-    /// `CAP_SYS_ADMIN` over the namespace's user namespace.
+    /// namespace that is neither the caller's nor a descendant of it; `EPERM` when a privilege
+    /// is missing, with a message naming the syscall that was refused and the capability it
+    /// needs (`CAP_SYS_ADMIN` in the user namespace that owns the PID namespace, for `setns`
+    /// and for mounting procfs), or saying that procroot holds `CAP_SYS_ADMIN` and a seccomp
+    /// filter or security module refused the call.
     pub fn for_pidns(nsfd: impl AsFd) -> Result<Procfs> {
         let nsfd = nsfd.as_fd();
         let context = |e: Error| e.context("make procfs", Path::new("for a PID namespace"));
@@ -45,30 +57,159 @@ impl Procfs {
                 Ok(fd) => {
                     return Procfs::verified(fd, Acquisition::PidnsOption, false).map_err(context)
                 }
-                // An older kernel does not know `pidns` (EINVAL, like a bad fd would be); the
-                // helper below tells the two apart by trying for real.
-                Err(Errno::INVAL | Errno::NOSYS) => {}
-                Err(e) => return Err(context(describe(e))),
+                // An older kernel does not know `pidns` (EINVAL, like a bad fd would be);
+                // fsopen may be missing (ENOSYS) or filtered (EPERM), or a privilege may be
+                // missing (EPERM): the helper below tells these apart by trying for real, one
+                // syscall at a time.
+                Err(Errno::INVAL | Errno::NOSYS | Errno::PERM) => {}
+                Err(e) => {
+                    return Err(context(Error::with_detail(
+                        ErrorKind::Os,
+                        e,
+                        format!(
+                            "fsopen(2) of procfs with pidns= failed ({})",
+                            sys::errno_name(e)
+                        ),
+                    )))
+                }
             }
         }
-        let fd: OwnedFd = process::make_fd_in_pidns(nsfd, || new_instance(false, None))
-            .map_err(|e| context(describe(e)))?;
+        let fd: OwnedFd =
+            process::make_fd_in_pidns(nsfd, make_in_pidns).map_err(|e| context(describe(e)))?;
         Procfs::verified(fd, Acquisition::PidnsHelper, false).map_err(context)
     }
 }
 
-fn describe(errno: Errno) -> Error {
-    match errno {
-        Errno::PERM => Error::with_detail(
-            ErrorKind::Os,
-            Errno::PERM,
-            "no CAP_SYS_ADMIN over the PID namespace's user namespace",
+// The worker's steps, as it reports them (see `describe`).
+const STEP_FSOPEN: u8 = 0;
+const STEP_UNSHARE: u8 = 1;
+const STEP_MOUNT: u8 = 2;
+const STEP_OPEN: u8 = 3;
+const STEP_CHECK_SELF: u8 = 4;
+
+/// The helper's worker, the first process inside the PID namespace: `fsopen`, or `mount(2)` in
+/// a private mount namespace where `fsopen` is unavailable. Async-signal-safe (see
+/// [`process::make_fd_in_pidns`]): syscalls only, no allocation.
+fn make_in_pidns() -> std::result::Result<OwnedFd, (u8, Errno)> {
+    if !features::is_disabled(Feature::Fsopen) {
+        match new_instance(false, None) {
+            Ok(fd) => return Ok(fd),
+            // Unavailable (an old kernel, or a filter: root has the privilege fsopen needs, and
+            // without it the mount below is refused too, with its own errno).
+            Err(Errno::NOSYS | Errno::PERM) => {}
+            Err(e) => return Err((STEP_FSOPEN, e)),
+        }
+    }
+    process::unshare_private_mount_ns().map_err(|e| (STEP_UNSHARE, e))?;
+    rustix::mount::mount(
+        "proc",
+        "/proc",
+        "proc",
+        MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
+        None::<&std::ffi::CStr>,
+    )
+    .map_err(|e| (STEP_MOUNT, e))?;
+    let fd = rustix::fs::open(
+        "/proc",
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| (STEP_OPEN, e))?;
+    // The mount is private to this process, but `/proc` is a name: check that the directory
+    // opened is the instance just mounted, for this namespace, by its `self` naming this
+    // process with its PID in the namespace (`verified` checks procfs and inode 1 after).
+    let mut link = [std::mem::MaybeUninit::<u8>::uninit(); 16];
+    let (target, _) =
+        rustix::fs::readlinkat_raw(&fd, "self", &mut link).map_err(|e| (STEP_CHECK_SELF, e))?;
+    let mut digits = [0u8; 16];
+    if !matches_decimal(
+        target,
+        rustix::process::getpid().as_raw_nonzero().get(),
+        &mut digits,
+    ) {
+        return Err((STEP_CHECK_SELF, Errno::XDEV));
+    }
+    Ok(fd)
+}
+
+/// Whether `text` is `n` in decimal, without allocating.
+fn matches_decimal(text: &[u8], n: i32, scratch: &mut [u8; 16]) -> bool {
+    let mut n = n.unsigned_abs();
+    let mut at = scratch.len();
+    loop {
+        at -= 1;
+        scratch[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    &scratch[at..] == text
+}
+
+fn describe(e: HelperError) -> Error {
+    let errno = e.errno;
+    let (syscall, needs) = match e.step {
+        HelperStep::Setns => (
+            "setns(2) into the PID namespace",
+            "CAP_SYS_ADMIN in the user namespace that owns the PID namespace (and in procroot's \
+             own)",
         ),
-        Errno::INVAL => Error::with_detail(
+        HelperStep::Make(STEP_FSOPEN) => (
+            "fsopen(2)/fsmount(2) of procfs inside the PID namespace",
+            "CAP_SYS_ADMIN in the user namespace that owns the PID namespace",
+        ),
+        HelperStep::Make(STEP_UNSHARE) => (
+            "unshare(CLONE_NEWNS) for the mount(2) fallback (fsopen(2) is unavailable)",
+            "CAP_SYS_ADMIN",
+        ),
+        HelperStep::Make(STEP_MOUNT) => (
+            "mount(2) of procfs inside the PID namespace (fsopen(2) is unavailable)",
+            "CAP_SYS_ADMIN in the user namespace that owns the PID namespace (inside a user \
+             namespace, also a /proc that is fully visible, with nothing mounted over its files)",
+        ),
+        HelperStep::Make(STEP_OPEN) => ("open(2) of the procfs just mounted on /proc", ""),
+        HelperStep::Make(STEP_CHECK_SELF) => (
+            "the check that the procfs just mounted on /proc is this PID namespace's",
+            "",
+        ),
+        HelperStep::Make(_) | HelperStep::Fork | HelperStep::Transport => {
+            ("the helper process in the PID namespace", "")
+        }
+    };
+    match (e.step, errno) {
+        (HelperStep::Setns, Errno::INVAL) => Error::with_detail(
             ErrorKind::InvalidInput,
             Errno::INVAL,
             "the PID namespace is neither the caller's nor a descendant of it",
         ),
-        other => Error::from_errno(other),
+        (_, Errno::PERM) if !needs.is_empty() => {
+            let why = if process::has_cap_sys_admin() {
+                "procroot has CAP_SYS_ADMIN, so a seccomp filter or security module refused it"
+                    .to_owned()
+            } else {
+                format!("it needs {needs}")
+            };
+            Error::with_detail(
+                ErrorKind::Os,
+                Errno::PERM,
+                format!("{syscall} was refused (EPERM): {why}"),
+            )
+        }
+        (HelperStep::Make(STEP_CHECK_SELF), Errno::XDEV) => Error::with_detail(
+            ErrorKind::SafetyViolation,
+            Errno::XDEV,
+            "the procfs mounted on /proc by the helper does not show the helper as `self`: \
+             /proc was replaced while it was being mounted",
+        ),
+        (_, errno) => Error::with_detail(
+            if errno == Errno::NOSYS {
+                ErrorKind::NotSupported
+            } else {
+                ErrorKind::Os
+            },
+            errno,
+            format!("{syscall} failed ({})", sys::errno_name(errno)),
+        ),
     }
 }

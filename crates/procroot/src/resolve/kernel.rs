@@ -42,8 +42,9 @@ pub(crate) const EAGAIN_RETRIES: usize = 16;
 pub(crate) enum Outcome {
     /// The kernel's answer: an fd (and, for [`Trailing::ExceptLast`], the last name) or an errno.
     Done(Result<(OwnedFd, Option<Vec<u8>>), Errno>),
-    /// `openat2` is unavailable in this process (recorded in [`features`]).
-    Unavailable,
+    /// `openat2` is unavailable in this process (recorded in [`features`]), with the errno it
+    /// failed with (`ENOSYS`, or a seccomp filter's `EPERM`), for the error message.
+    Unavailable(Errno),
     /// Only the emulated walker can answer (strict policy met `EXDEV`, or `ELOOP` to confirm).
     NeedsEmulation,
 }
@@ -108,7 +109,7 @@ pub(crate) fn resolve(
         Err(errno @ (Errno::NOSYS | Errno::PERM))
             if features::classify_openat2_failure(root, errno) =>
         {
-            Outcome::Unavailable
+            Outcome::Unavailable(errno)
         }
         Err(Errno::XDEV) if opts.policy == Policy::InRootStrict => Outcome::NeedsEmulation,
         Err(Errno::AGAIN) => Outcome::NeedsEmulation,

@@ -109,15 +109,23 @@ pub fn resolve(
                     backend: BackendUsed::Kernel,
                 });
             }
-            kernel::Outcome::Unavailable if opts.backend == Backend::Kernel => {
+            // The errno is the one openat2 really failed with: a filter's EPERM is reported as
+            // EPERM, not as the ENOSYS of a kernel that lacks the syscall.
+            kernel::Outcome::Unavailable(errno) if opts.backend == Backend::Kernel => {
                 return Err(Error::with_detail(
                     ErrorKind::NotSupported,
-                    Errno::NOSYS,
-                    "the kernel backend was requested but openat2(2) is unavailable \
-                     (kernel older than 5.6, or refused by a seccomp filter)",
+                    errno,
+                    if errno == Errno::NOSYS {
+                        "the kernel backend was requested but openat2(2) is unavailable \
+                         (ENOSYS: kernel older than 5.6, or refused by a seccomp filter)"
+                    } else {
+                        "the kernel backend was requested but openat2(2) was refused \
+                         (a seccomp filter or security policy answers every openat2 call \
+                         with this errno)"
+                    },
                 ));
             }
-            kernel::Outcome::Unavailable | kernel::Outcome::NeedsEmulation => {}
+            kernel::Outcome::Unavailable(_) | kernel::Outcome::NeedsEmulation => {}
         }
     }
     emulated::resolve(root, path, opts, trailing, oflags, None)

@@ -121,6 +121,9 @@ impl Root {
         // both layers are in reach. It runs at most once, and only if a walk meets a link the
         // rule could refuse (see `resolve/protected.rs`).
         resolve::install_protected_symlinks_reader(read_protected_symlinks);
+        // Likewise the mount-id fallback (fdinfo's mnt_id when statx is refused) that `sys`
+        // needs from `procfs`.
+        crate::procfs::register_fallbacks();
         Root {
             fd: Arc::new(fd),
             opts: ResolveOptions::default(),

@@ -108,17 +108,20 @@ pub fn probe_openat2() -> Result<(), Errno> {
 pub enum Support {
     /// The feature works here.
     Yes,
-    /// The kernel lacks it, or something refuses it (the errno says which).
+    /// The kernel lacks it (`ENOSYS`, `EINVAL` for an unknown flag or option), or it fails
+    /// for another reason (the errno says which).
     No(Errno),
-    /// It could not be probed (usually `EPERM`: the probe itself needs a privilege).
-    Unknown(Errno),
+    /// The kernel has it, but it is refused to this process (`EPERM`/`EACCES`: a missing
+    /// privilege, or a seccomp filter). procroot cannot use it here either: the probes make
+    /// the same call the library makes.
+    Refused(Errno),
 }
 
 impl Support {
     fn from_result<T>(result: Result<T, Errno>) -> Support {
         match result {
             Ok(_) => Support::Yes,
-            Err(e @ (Errno::PERM | Errno::ACCESS)) => Support::Unknown(e),
+            Err(e @ (Errno::PERM | Errno::ACCESS)) => Support::Refused(e),
             Err(e) => Support::No(e),
         }
     }
@@ -169,19 +172,30 @@ impl KernelFeatures {
     }
 }
 
-/// Probes every feature in [`KernelFeatures`] with a harmless call. Nothing is cached and nothing
+/// Probes every feature in [`KernelFeatures`] with a harmless call, the same call the library
+/// makes where it uses the feature (so that a feature is never reported usable where the method
+/// built on it fails). Nothing is cached and nothing
 /// is changed: mounts made by the probes are detached and dropped, namespaces joined are the
 /// ones the process is already in.
 pub fn probe_kernel() -> KernelFeatures {
     use rustix::fs::{AtFlags, MemfdFlags, StatxAttributes, StatxFlags};
     use rustix::mount::{FsOpenFlags, OpenTreeFlags};
 
-    let statx_root = rustix::fs::statx(
-        rustix::fs::CWD,
+    // The raw syscall, as `mount_info_at` makes it (rustix would report a filter's EPERM as
+    // ENOSYS).
+    let root_dir = rustix::fs::open(
         "/",
-        AtFlags::empty(),
-        super::STATX_MNT_ID_UNIQUE | StatxFlags::MNT_ID,
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
     );
+    let statx_root = root_dir.and_then(|dir| {
+        super::statx_raw(
+            dir.as_fd(),
+            c"",
+            AtFlags::EMPTY_PATH,
+            super::STATX_MNT_ID_UNIQUE | StatxFlags::MNT_ID,
+        )
+    });
     let statx_mnt_id_unique = match &statx_root {
         Ok(stx)
             if StatxFlags::from_bits_retain(stx.stx_mask).contains(super::STATX_MNT_ID_UNIQUE) =>
@@ -189,7 +203,7 @@ pub fn probe_kernel() -> KernelFeatures {
             Support::Yes
         }
         Ok(_) => Support::No(Errno::INVAL),
-        Err(e) => Support::No(*e),
+        Err(e) => Support::from_result::<()>(Err(*e)),
     };
     let statx_attr_mount_root = match &statx_root {
         Ok(stx)
@@ -200,7 +214,7 @@ pub fn probe_kernel() -> KernelFeatures {
             Support::Yes
         }
         Ok(_) => Support::No(Errno::INVAL),
-        Err(e) => Support::No(*e),
+        Err(e) => Support::from_result::<()>(Err(*e)),
     };
     let fsopen = || rustix::mount::fsopen("proc", FsOpenFlags::FSOPEN_CLOEXEC);
     let proc_subset_pid = Support::from_result(
@@ -225,10 +239,13 @@ pub fn probe_kernel() -> KernelFeatures {
     );
     KernelFeatures {
         openat2: Support::from_result(probe_openat2()),
+        // As the open_tree acquisition method makes it: a clone of /proc, which needs
+        // CAP_SYS_ADMIN (a plain open_tree without OPEN_TREE_CLONE works for anyone, and said
+        // "yes" where the method fails with EPERM).
         open_tree: Support::from_result(rustix::mount::open_tree(
             rustix::fs::CWD,
-            "/",
-            OpenTreeFlags::OPEN_TREE_CLOEXEC,
+            "/proc",
+            OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
         )),
         fsopen: Support::from_result(fsopen()),
         statx_mnt_id_unique,

@@ -8,7 +8,9 @@
 //! - errno names and descriptions ([`errno_name`], [`errno_description`]), so that errors print
 //!   as `No such file or directory (ENOENT)` in both the library and the CLI;
 //! - the mount-id helper ([`mount_id`]) used by `NO_XDEV`, which prefers the never-reused
-//!   `STATX_MNT_ID_UNIQUE` (Linux 6.8) over `STATX_MNT_ID` (Linux 5.8);
+//!   `STATX_MNT_ID_UNIQUE` (Linux 6.8) over `STATX_MNT_ID` (Linux 5.8), and without `statx`
+//!   reads the fd's `fdinfo` through a reader the procfs layer registers
+//!   ([`set_fdinfo_mount_id`]); its errors name the syscall ([`SyscallError`]);
 //! - kernel feature probes ([`features`]);
 //! - processes and namespaces: pidfds, namespace types, a helper inside a PID namespace
 //!   ([`process`]);
@@ -22,8 +24,11 @@ pub mod process;
 
 pub use errno::{errno_description, errno_name};
 
-use rustix::fd::AsFd;
-use rustix::fs::{AtFlags, StatxFlags};
+use std::cell::Cell;
+use std::sync::OnceLock;
+
+use rustix::fd::{AsFd, BorrowedFd};
+use rustix::fs::{AtFlags, Mode, OFlags, StatxFlags};
 use rustix::io::Errno;
 
 /// `PATH_MAX`: the kernel refuses a path whose length, with its NUL terminator, exceeds this
@@ -41,15 +46,34 @@ pub const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 /// not name it yet, so it is spelled out from `include/uapi/linux/stat.h`.
 pub const STATX_MNT_ID_UNIQUE: StatxFlags = StatxFlags::from_bits_retain(0x4000);
 
+/// A failed syscall, named: for the facts procroot cannot work without (mount ids), an error
+/// message must say which call was refused and keep its real errno, not a bare `ENOSYS`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyscallError {
+    /// The syscall, as the man page names it (`statx`).
+    pub syscall: &'static str,
+    /// Its errno.
+    pub errno: Errno,
+    /// Why it matters, or what else was tried, for the message.
+    pub detail: &'static str,
+}
+
+impl From<SyscallError> for Errno {
+    fn from(e: SyscallError) -> Errno {
+        e.errno
+    }
+}
+
 /// The mount id of the mount `fd` is on.
 ///
 /// `statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID_UNIQUE)`, falling back to `STATX_MNT_ID` when the
-/// kernel does not fill the unique id (before Linux 6.8). The two kinds of ids are never mixed in
-/// one comparison: the result says which it is.
+/// kernel does not fill the unique id (before Linux 6.8), and to the `mnt_id:` of the fd's
+/// `fdinfo` where `statx` is unavailable (see [`mount_info_at`]). The kinds of ids are never
+/// mixed in one comparison: the result says which it is.
 ///
 /// # References
 ///  - [`statx(2)`](https://man7.org/linux/man-pages/man2/statx.2.html)
-pub fn mount_id<Fd: AsFd>(fd: Fd) -> Result<MountId, Errno> {
+pub fn mount_id<Fd: AsFd>(fd: Fd) -> Result<MountId, SyscallError> {
     Ok(mount_info_at(fd, "", AtFlags::EMPTY_PATH)?.mount_id)
 }
 
@@ -60,7 +84,7 @@ pub struct MountInfo {
     /// The mount the file is on.
     pub mount_id: MountId,
     /// `STATX_ATTR_MOUNT_ROOT`: the file is the root of its mount. `None` if the kernel does not
-    /// report the attribute (before Linux 5.8).
+    /// report the attribute (before Linux 5.8, or without `statx`).
     pub mount_root: Option<bool>,
     /// `st_dev`, as `(major, minor)` folded into one number.
     pub dev: u64,
@@ -68,21 +92,84 @@ pub struct MountInfo {
     pub ino: u64,
 }
 
+/// Reads the mount id of one of this process's fds from its `fdinfo` (`mnt_id:`), for
+/// [`mount_info_at`] where `statx` is unavailable. Registered by the layer that can read procfs
+/// safely ([`set_fdinfo_mount_id`]).
+pub type FdinfoMountId = fn(BorrowedFd<'_>) -> Result<u64, Errno>;
+
+static FDINFO_MOUNT_ID: OnceLock<FdinfoMountId> = OnceLock::new();
+
+thread_local! {
+    /// Set while the `fdinfo` fallback runs: the procfs lookup it makes must not need it again
+    /// (without `openat2` as well, the emulated walker would ask for mount ids forever).
+    static IN_FDINFO_FALLBACK: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Registers the `fdinfo` reader that [`mount_info_at`] falls back to without `statx`.
+///
+/// The reader must go through the hardened procfs handle: a plain `open("/proc/...")` can be
+/// redirected by whoever mounts over `/proc`, which is what a fallback must not open up. That
+/// handle is built on this module, so this module cannot call it; the procfs layer registers it
+/// instead (`crate::procfs::register_fallbacks`, called by every `Procfs` and `Root`
+/// constructor). Only the first registration counts.
+pub fn set_fdinfo_mount_id(reader: FdinfoMountId) {
+    let _ = FDINFO_MOUNT_ID.set(reader);
+}
+
 /// `statx(dirfd, path, flags, STATX_INO | STATX_MNT_ID_UNIQUE)`: the mount facts of one file,
 /// falling back to `STATX_MNT_ID` when the unique id is unavailable or disabled.
 ///
+/// Without `statx` (`ENOSYS`, or `EPERM` from a seccomp filter, or a kernel before 5.8 that
+/// gives no mount id), the facts come from `fstat` and the `mnt_id:` line of the file's
+/// `fdinfo` (a `STATX_MNT_ID`-kind id), read through the registered reader; `mount_root` is then
+/// unknown (`None`). A name is opened `O_PATH | O_NOFOLLOW` first. If that fallback is not
+/// possible either, the error names `statx` and keeps its real errno.
+///
 /// # References
 ///  - [`statx(2)`](https://man7.org/linux/man-pages/man2/statx.2.html)
+///  - [`proc_pid_fdinfo(5)`](https://man7.org/linux/man-pages/man5/proc_pid_fdinfo.5.html)
 pub fn mount_info_at<Fd: AsFd, P: rustix::path::Arg>(
     dirfd: Fd,
     path: P,
     flags: AtFlags,
-) -> Result<MountInfo, Errno> {
+) -> Result<MountInfo, SyscallError> {
     let mut want = StatxFlags::INO | StatxFlags::MNT_ID;
     if !features::is_disabled(features::Feature::StatxMntIdUnique) {
         want |= STATX_MNT_ID_UNIQUE;
     }
-    let stx = rustix::fs::statx(dirfd, path, flags, want)?;
+    let dirfd = dirfd.as_fd();
+    // `into_with_c_str` builds short paths on the stack: no allocation on the walker's path.
+    path.into_with_c_str(|path| Ok(statx_mount_info(dirfd, path, flags, want)))
+        .unwrap_or_else(|errno| {
+            Err(SyscallError {
+                syscall: "statx",
+                errno,
+                detail: "",
+            })
+        })
+}
+
+fn statx_mount_info(
+    dirfd: BorrowedFd<'_>,
+    path: &std::ffi::CStr,
+    flags: AtFlags,
+    want: StatxFlags,
+) -> Result<MountInfo, SyscallError> {
+    let stx = match statx_raw(dirfd, path, flags, want) {
+        Ok(stx) => stx,
+        // ENOSYS: no statx (before 4.11, or filtered); EPERM: a filter (statx checks no
+        // permission of its own on a name it can look up).
+        Err(errno @ (Errno::NOSYS | Errno::PERM)) => {
+            return mount_info_from_fdinfo(dirfd, path, flags, errno)
+        }
+        Err(errno) => {
+            return Err(SyscallError {
+                syscall: "statx",
+                errno,
+                detail: "",
+            })
+        }
+    };
     let got = StatxFlags::from_bits_retain(stx.stx_mask);
     let mount_id = if got.contains(STATX_MNT_ID_UNIQUE) {
         MountId::Unique(stx.stx_mnt_id)
@@ -90,7 +177,7 @@ pub fn mount_info_at<Fd: AsFd, P: rustix::path::Arg>(
         MountId::Legacy(stx.stx_mnt_id)
     } else {
         // Before Linux 5.8 statx has no mount id at all.
-        return Err(Errno::NOSYS);
+        return mount_info_from_fdinfo(dirfd, path, flags, Errno::NOSYS);
     };
     let attr = rustix::fs::StatxAttributes::MOUNT_ROOT;
     let mount_root = stx
@@ -102,6 +189,96 @@ pub fn mount_info_at<Fd: AsFd, P: rustix::path::Arg>(
         mount_root,
         dev: rustix::fs::makedev(stx.stx_dev_major, stx.stx_dev_minor),
         ino: stx.stx_ino,
+    })
+}
+
+/// `statx(2)` as the raw syscall. rustix's wrapper turns an `EPERM` from a seccomp filter into
+/// `ENOSYS` (and remembers the first answer for the life of the process); procroot reports the
+/// errno the kernel or the filter really gave.
+pub(crate) fn statx_raw(
+    dirfd: BorrowedFd<'_>,
+    path: &std::ffi::CStr,
+    flags: AtFlags,
+    mask: StatxFlags,
+) -> Result<rustix::fs::Statx, Errno> {
+    let mut out = std::mem::MaybeUninit::<rustix::fs::Statx>::uninit();
+    // SAFETY: `path` is NUL-terminated and outlives the call; `out` points to a writable
+    // `struct statx` (rustix's `Statx` is the kernel's layout), which the kernel fills on success.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_statx,
+            std::os::fd::AsRawFd::as_raw_fd(&dirfd),
+            path.as_ptr(),
+            flags.bits() as libc::c_int,
+            mask.bits() as libc::c_uint,
+            out.as_mut_ptr(),
+        )
+    };
+    if rc == 0 {
+        // SAFETY: statx returned 0, so the kernel wrote the whole struct.
+        Ok(unsafe { out.assume_init() })
+    } else {
+        Err(Errno::from_raw_os_error(
+            std::io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EIO),
+        ))
+    }
+}
+
+/// [`mount_info_at`] without `statx`; `statx_errno` is what `statx` answered.
+fn mount_info_from_fdinfo(
+    dirfd: BorrowedFd<'_>,
+    path: &std::ffi::CStr,
+    flags: AtFlags,
+    statx_errno: Errno,
+) -> Result<MountInfo, SyscallError> {
+    let refused = |detail| SyscallError {
+        syscall: "statx",
+        errno: statx_errno,
+        detail,
+    };
+    let reader = match FDINFO_MOUNT_ID.get() {
+        Some(reader) if !IN_FDINFO_FALLBACK.get() => *reader,
+        _ => {
+            return Err(refused(
+                "procroot needs it for mount ids, and the fdinfo fallback cannot be used here",
+            ))
+        }
+    };
+    let opened;
+    let fd = if path.is_empty() && flags.contains(AtFlags::EMPTY_PATH) {
+        dirfd
+    } else {
+        let mut oflags = OFlags::PATH | OFlags::CLOEXEC;
+        if flags.contains(AtFlags::SYMLINK_NOFOLLOW) {
+            oflags |= OFlags::NOFOLLOW;
+        }
+        opened = rustix::fs::openat(dirfd, path, oflags, Mode::empty()).map_err(|errno| {
+            SyscallError {
+                syscall: "openat",
+                errno,
+                detail: "",
+            }
+        })?;
+        opened.as_fd()
+    };
+    let st = rustix::fs::fstat(fd).map_err(|errno| SyscallError {
+        syscall: "fstat",
+        errno,
+        detail: "",
+    })?;
+    IN_FDINFO_FALLBACK.set(true);
+    let id = reader(fd);
+    IN_FDINFO_FALLBACK.set(false);
+    let id = id.map_err(|_| {
+        refused("procroot needs it for mount ids, and reading the fd's fdinfo (mnt_id) failed too")
+    })?;
+    Ok(MountInfo {
+        mount_id: MountId::Legacy(id),
+        mount_root: None,
+        dev: st.st_dev,
+        ino: st.st_ino,
     })
 }
 

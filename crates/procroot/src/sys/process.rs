@@ -27,27 +27,68 @@ pub fn pidfd_open(pid: u32) -> Result<OwnedFd, Errno> {
     rustix::process::pidfd_open(pid, PidfdFlags::empty())
 }
 
-/// `pidfd_send_signal(pidfd, 0, NULL, 0)`: succeeds while the process exists (a zombie still
-/// counts: its PID cannot be reused until it is reaped), `ESRCH` once it is gone.
+/// Whether the process a pidfd refers to still holds its PID: `Ok(true)` while it runs or is a
+/// zombie not yet reaped (its PID cannot be reused until then), `Ok(false)` once it is gone.
+///
+/// Two questions, because the obvious one needs a permission the caller may lack:
+/// 1. `pidfd_send_signal(pidfd, 0, NULL, 0)`: success means the process exists (a zombie
+///    included), `ESRCH` that it was reaped. But an unprivileged caller asking about another
+///    user's process gets `EPERM`, and a seccomp filter can answer anything: neither says
+///    whether the process lives. Taking them as death reported live processes as exited.
+/// 2. Then `poll(pidfd, POLLIN, 0)`, which needs no permission: a pidfd becomes readable when
+///    its thread group has exited (Linux 5.3, the same release as `pidfd_open`). Not readable
+///    means the process still runs. Readable means it exited; whether it is still a zombie is
+///    not knowable here, so it counts as gone: the safe side for a caller that needs the PID
+///    to still name this process.
+///
+/// An error is returned only when neither question could be asked; it is never "gone".
 ///
 /// # References
 ///  - [`pidfd_send_signal(2)`](https://man7.org/linux/man-pages/man2/pidfd_send_signal.2.html)
-pub fn pidfd_is_alive<Fd: AsFd>(pidfd: Fd) -> Result<(), Errno> {
+///  - [`pidfd_open(2)`](https://man7.org/linux/man-pages/man2/pidfd_open.2.html) ("A PID file
+///    descriptor can be monitored using poll(2)")
+pub fn pidfd_is_alive<Fd: AsFd>(pidfd: Fd) -> Result<bool, Errno> {
+    let fd = pidfd.as_fd().as_raw_fd();
     // Signal 0 ("check only") has no rustix constant, so this is the raw syscall.
     // SAFETY: pidfd_send_signal with signal 0 and a null siginfo reads nothing but the fd number.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_pidfd_send_signal,
-            pidfd.as_fd().as_raw_fd(),
+            fd,
             0,
             std::ptr::null::<libc::siginfo_t>(),
             0,
         )
     };
     if rc == 0 {
-        Ok(())
-    } else {
-        Err(last_errno())
+        return Ok(true);
+    }
+    let signal_errno = last_errno();
+    if signal_errno == Errno::SRCH {
+        return Ok(false);
+    }
+    let mut poll_fd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: one valid pollfd, and a count of one; a zero timeout never blocks.
+        let n = unsafe { libc::poll(&mut poll_fd, 1, 0) };
+        match n {
+            0 => return Ok(true),
+            n if n > 0 => {
+                if poll_fd.revents & libc::POLLNVAL != 0 {
+                    return Err(Errno::BADF);
+                }
+                return Ok(poll_fd.revents & (libc::POLLIN | libc::POLLHUP) == 0);
+            }
+            _ => match last_errno() {
+                Errno::INTR => continue,
+                // The signal's answer is the more telling one (EPERM from a filter, ENOSYS).
+                _ => return Err(signal_errno),
+            },
+        }
     }
 }
 
@@ -57,6 +98,15 @@ fn last_errno() -> Errno {
             .raw_os_error()
             .unwrap_or(libc::EIO),
     )
+}
+
+/// Whether this thread holds `CAP_SYS_ADMIN` in its effective set (in its own user namespace).
+/// Used to say which of "a privilege is missing" and "a filter refused it" an `EPERM` means.
+pub fn has_cap_sys_admin() -> bool {
+    rustix::thread::capabilities(None).is_ok_and(|caps| {
+        caps.effective
+            .contains(rustix::thread::CapabilitySet::SYS_ADMIN)
+    })
 }
 
 /// `ioctl(fd, NS_GET_NSTYPE)`: the `CLONE_NEW*` type of a namespace fd, or `ENOTTY`/`EINVAL`
@@ -75,6 +125,41 @@ pub fn namespace_type<Fd: AsFd>(fd: Fd) -> Result<i32, Errno> {
     }
 }
 
+/// Which part of [`make_fd_in_pidns`] failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HelperStep {
+    /// `setns(pidns, CLONE_NEWPID)` in the first child.
+    Setns,
+    /// `fork(2)` of the worker inside the namespace.
+    Fork,
+    /// The socket that carries the answer back (the helper died before it spoke).
+    Transport,
+    /// The caller's `make`, at the step it numbered.
+    Make(u8),
+}
+
+/// An error from [`make_fd_in_pidns`]: the step that failed and its errno.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HelperError {
+    /// Where it failed.
+    pub step: HelperStep,
+    /// The errno of that step.
+    pub errno: Errno,
+}
+
+impl HelperError {
+    fn transport(errno: Errno) -> HelperError {
+        HelperError {
+            step: HelperStep::Transport,
+            errno,
+        }
+    }
+}
+
+// Step numbers on the wire, after the errno: the caller's own steps are 0..=255.
+const STEP_SETNS: u32 = 0x100;
+const STEP_FORK: u32 = 0x101;
+
 /// Runs `make` in a short-lived process inside the PID namespace `pidns`, and returns the fd it
 /// made, passed back over `SCM_RIGHTS`.
 ///
@@ -82,22 +167,28 @@ pub fn namespace_type<Fd: AsFd>(fd: Fd) -> Result<i32, Errno> {
 /// takes two forks: a child joins `pidns`, and its child — the first process *in* `pidns` — runs
 /// `make`. Only the forking thread exists in the children, so `make` must be async-signal-safe:
 /// plain syscalls through rustix (which builds C strings on the stack), no allocation, no locks.
-/// An errno from `setns` or from `make` is returned as the error.
+/// `make` may change its own process freely (unshare a mount namespace, mount): the worker exits
+/// right after sending the fd. It reports a failure as `(step, errno)`, with steps it numbers
+/// itself, so that the caller can say which syscall failed.
 pub fn make_fd_in_pidns(
     pidns: BorrowedFd<'_>,
-    make: fn() -> Result<OwnedFd, Errno>,
-) -> Result<OwnedFd, Errno> {
+    make: fn() -> Result<OwnedFd, (u8, Errno)>,
+) -> Result<OwnedFd, HelperError> {
     let (ours, theirs) = rustix::net::socketpair(
         AddressFamily::UNIX,
         SocketType::SEQPACKET,
         SocketFlags::CLOEXEC,
         None,
-    )?;
+    )
+    .map_err(HelperError::transport)?;
     // SAFETY: fork(2) has no memory-safety preconditions. The child runs only async-signal-safe
     // code (see above) and leaves with _exit(2).
     let child = unsafe { libc::fork() };
     if child < 0 {
-        return Err(last_errno());
+        return Err(HelperError {
+            step: HelperStep::Fork,
+            errno: last_errno(),
+        });
     }
     if child == 0 {
         drop(ours);
@@ -112,27 +203,44 @@ pub fn make_fd_in_pidns(
     received
 }
 
+/// `unshare(CLONE_NEWNS)`, then `/` recursively `MS_PRIVATE`: a mount namespace of the calling
+/// process's own, whose mounts nobody else sees and from which none propagate back. For
+/// [`make_fd_in_pidns`] workers, which exit right after.
+///
+/// # References
+///  - [`unshare(2)`](https://man7.org/linux/man-pages/man2/unshare.2.html)
+///  - [`mount_namespaces(7)`](https://man7.org/linux/man-pages/man7/mount_namespaces.7.html)
+pub fn unshare_private_mount_ns() -> Result<(), Errno> {
+    // SAFETY: CLONE_NEWNS does not touch the fd table (the only unsafety of unshare, see
+    // rustix's `unshare_unsafe`), and the callers are single-threaded forked workers.
+    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNS)? };
+    rustix::mount::mount_change(
+        "/",
+        rustix::mount::MountPropagationFlags::REC | rustix::mount::MountPropagationFlags::PRIVATE,
+    )
+}
+
 /// The first child: join the namespace, fork the worker, wait for it.
 fn helper_child(
     pidns: BorrowedFd<'_>,
     sock: BorrowedFd<'_>,
-    make: fn() -> Result<OwnedFd, Errno>,
+    make: fn() -> Result<OwnedFd, (u8, Errno)>,
 ) -> i32 {
     if let Err(e) = rustix::thread::move_into_link_name_space(
         pidns,
         Some(rustix::thread::LinkNameSpaceType::ProcessID),
     ) {
-        send_result(sock, Err(e));
+        send_result(sock, Err((STEP_SETNS, e)));
         return 1;
     }
     // SAFETY: as in `make_fd_in_pidns`.
     let worker = unsafe { libc::fork() };
     if worker < 0 {
-        send_result(sock, Err(Errno::AGAIN));
+        send_result(sock, Err((STEP_FORK, last_errno())));
         return 1;
     }
     if worker == 0 {
-        send_result(sock, make());
+        send_result(sock, make().map_err(|(step, e)| (u32::from(step), e)));
         // SAFETY: as above.
         unsafe { libc::_exit(0) };
     }
@@ -142,20 +250,22 @@ fn helper_child(
     }
 }
 
-/// Sends `[errno as i32]`, with the fd attached on success (errno 0).
-fn send_result(sock: BorrowedFd<'_>, result: Result<OwnedFd, Errno>) {
+/// Sends `[errno as i32, step as u32]`, with the fd attached on success (errno 0).
+fn send_result(sock: BorrowedFd<'_>, result: Result<OwnedFd, (u32, Errno)>) {
     let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = SendAncillaryBuffer::new(&mut space);
-    let (code, fd) = match &result {
-        Ok(fd) => (0i32, Some(fd.as_fd())),
-        Err(e) => (e.raw_os_error(), None),
+    let (code, step, fd) = match &result {
+        Ok(fd) => (0i32, 0u32, Some(fd.as_fd())),
+        Err((step, e)) => (e.raw_os_error(), *step, None),
     };
     let fds;
     if let Some(fd) = fd {
         fds = [fd];
         control.push(SendAncillaryMessage::ScmRights(&fds));
     }
-    let payload = code.to_ne_bytes();
+    let mut payload = [0u8; 8];
+    payload[..4].copy_from_slice(&code.to_ne_bytes());
+    payload[4..].copy_from_slice(&step.to_ne_bytes());
     let _ = rustix::net::sendmsg(
         sock,
         &[std::io::IoSlice::new(&payload)],
@@ -164,21 +274,23 @@ fn send_result(sock: BorrowedFd<'_>, result: Result<OwnedFd, Errno>) {
     );
 }
 
-fn receive_result(sock: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
+fn receive_result(sock: BorrowedFd<'_>) -> Result<OwnedFd, HelperError> {
     let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
-    let mut payload = [0u8; 4];
+    let mut payload = [0u8; 8];
     let msg = rustix::net::recvmsg(
         sock,
         &mut [std::io::IoSliceMut::new(&mut payload)],
         &mut control,
         RecvFlags::CMSG_CLOEXEC,
-    )?;
+    )
+    .map_err(HelperError::transport)?;
     if msg.bytes != payload.len() {
         // The helper died before it could say anything.
-        return Err(Errno::CHILD);
+        return Err(HelperError::transport(Errno::CHILD));
     }
-    let code = i32::from_ne_bytes(payload);
+    let code = i32::from_ne_bytes(payload[..4].try_into().expect("4 bytes"));
+    let step = u32::from_ne_bytes(payload[4..].try_into().expect("4 bytes"));
     let mut fd = None;
     for message in control.drain() {
         if let RecvAncillaryMessage::ScmRights(mut fds) = message {
@@ -187,7 +299,14 @@ fn receive_result(sock: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
     }
     match (code, fd) {
         (0, Some(fd)) => Ok(fd),
-        (0, None) => Err(Errno::IO),
-        (code, _) => Err(Errno::from_raw_os_error(code)),
+        (0, None) => Err(HelperError::transport(Errno::IO)),
+        (code, _) => Err(HelperError {
+            step: match step {
+                STEP_SETNS => HelperStep::Setns,
+                STEP_FORK => HelperStep::Fork,
+                n => HelperStep::Make(u8::try_from(n).unwrap_or(u8::MAX)),
+            },
+            errno: Errno::from_raw_os_error(code),
+        }),
     }
 }
