@@ -436,11 +436,13 @@ fn mknod_fifo_and_devices() {
     in_tree(&tree, &["mknod", "/x", "z"]).usage_error("possible values");
 }
 
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn mknod_devices_and_their_number_limits() {
-    if !procroot_testutil::require_privilege("CAP_MKNOD to make device nodes") {
-        return;
-    }
+    procroot_testutil::require_privilege("CAP_MKNOD to make device nodes");
     let (tree, _) = fixture();
     let run = in_tree(&tree, &["mknod", "--json", "/null", "c", "1", "3"]);
     assert_eq!(
@@ -508,6 +510,10 @@ fn chmod_mode_then_path() {
     );
 }
 
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn chown_numeric_ids() {
     let (tree, _) = fixture();
@@ -518,9 +524,7 @@ fn chown_numeric_ids() {
     for bad in ["root", "1:", ":", "1:x"] {
         in_tree(&tree, &["chown", bad, "/data/f"]).usage_error("UID");
     }
-    if !procroot_testutil::require_privilege("chown to other ids (CAP_CHOWN)") {
-        return;
-    }
+    procroot_testutil::require_privilege("chown to other ids (CAP_CHOWN)");
     let run = in_tree(&tree, &["chown", "--json", "1234:567", "/data/f"]);
     assert_eq!(
         run.success().json(),
@@ -802,11 +806,13 @@ fn filetime_of_fifo(path: &Path) {
 
 /// Device nodes planted in the root are the host's devices: `c 1 9` gave the host's urandom
 /// bytes, and `write --append` wrote to device nodes.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn device_nodes_are_refused_unless_asked_for() {
-    if !procroot_testutil::require_privilege("CAP_MKNOD to make device nodes") {
-        return;
-    }
+    procroot_testutil::require_privilege("CAP_MKNOD to make device nodes");
     let (tree, _) = fixture();
     for (name, minor) in [("urandom", 9), ("null", 3)] {
         rustix::fs::mknodat(
@@ -1025,11 +1031,13 @@ fn cp_refuses_special_files_unless_asked() {
     assert!(std::os::unix::fs::FileTypeExt::is_fifo(&md.file_type()));
 }
 
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn cp_reports_exdev_for_a_mount_point_destination_with_no_xdev() {
-    if !procroot_testutil::require_privilege("mounting a tmpfs in a private mount namespace") {
-        return;
-    }
+    procroot_testutil::require_privilege("mounting a tmpfs in a private mount namespace");
     procroot_testutil::in_private_mount_ns(|| {
         let (tree, outside) = fixture();
         fs::create_dir(tree.join("mnt")).unwrap();

@@ -183,11 +183,13 @@ fn become_uid_1000() {
 
 /// A live process of another user is never reported as exited. Unprivileged, `pidfd_send_signal`
 /// answers `EPERM` for it, which procroot used to take as death ("has exited (ESRCH)").
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn unprivileged_proc_of_a_live_foreign_process_is_not_esrch() {
-    if !procroot_testutil::require_privilege("a root-owned process and setresuid to 1000") {
-        return;
-    }
+    procroot_testutil::require_privilege("a root-owned process and setresuid to 1000");
     let mut sleeper = Command::new("sleep")
         .arg("60")
         .stdin(Stdio::null())
@@ -328,11 +330,13 @@ fn doctor_json_shape() {
     assert!(["kernel", "emulated"].contains(&value["auto_backend"].as_str().unwrap()));
 }
 
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn doctor_sees_an_overmount_in_a_private_namespace() {
-    if !procroot_testutil::require_privilege("mounting over /proc/sys in a private namespace") {
-        return;
-    }
+    procroot_testutil::require_privilege("mounting over /proc/sys in a private namespace");
     // The mount is made in a child's private mount namespace, and the binary run from there.
     procroot_testutil::in_private_mount_ns(|| {
         procroot_testutil::mount_raw(Some("tmpfs"), "/proc/sys", Some("tmpfs"), 0, None)
@@ -383,11 +387,13 @@ fn assert_untrusted(value: &Value) {
 
 /// A procfs of another PID namespace replaces `/proc`: no overmount, but `/proc/self` is
 /// missing and `/proc/<n>` are other processes. doctor used to say "trustworthy: yes".
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn doctor_distrusts_a_proc_of_another_pid_namespace() {
-    if !procroot_testutil::require_privilege("mounts and PID namespaces") {
-        return;
-    }
+    procroot_testutil::require_privilege("mounts and PID namespaces");
     procroot_testutil::in_private_mount_ns(|| {
         let (mut ready_r, ready_w) = std::io::pipe().expect("pipe");
         let (release_r, release_w) = std::io::pipe().expect("pipe");
@@ -437,11 +443,13 @@ fn doctor_distrusts_a_proc_of_another_pid_namespace() {
 }
 
 /// A second procfs stacked on `/proc` (even of our own namespace) is an overmount.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn doctor_counts_a_second_procfs_on_proc_as_an_overmount() {
-    if !procroot_testutil::require_privilege("mounts in a private namespace") {
-        return;
-    }
+    procroot_testutil::require_privilege("mounts in a private namespace");
     procroot_testutil::in_private_mount_ns(|| {
         mount_proc(None);
         let value = doctor_json();
@@ -461,11 +469,13 @@ fn doctor_counts_a_second_procfs_on_proc_as_an_overmount() {
 
 /// A `/proc` that hides things (`subset=pid`: no `/proc/sys`; `hidepid=invisible`: no other
 /// users' processes) is not trustworthy for code that opens `/proc/...` by path.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn doctor_distrusts_a_proc_that_hides_things() {
-    if !procroot_testutil::require_privilege("mounts in a private namespace") {
-        return;
-    }
+    procroot_testutil::require_privilege("mounts in a private namespace");
     for (options, shown) in [
         ("subset=pid", "subset=pid"),
         ("hidepid=invisible", "hidepid=invisible"),
@@ -489,11 +499,13 @@ fn doctor_distrusts_a_proc_that_hides_things() {
 
 /// A read-only self-bind of `/proc/sys` (what container runtimes do) is accepted by the library,
 /// and doctor classifies it the same way: listed as a self-bind, not an overmount.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn doctor_accepts_a_read_only_self_bind_of_proc_sys() {
-    if !procroot_testutil::require_privilege("mounts in a private namespace") {
-        return;
-    }
+    procroot_testutil::require_privilege("mounts in a private namespace");
     procroot_testutil::in_private_mount_ns(|| {
         procroot_testutil::mount_raw(Some("/proc/sys"), "/proc/sys", None, libc::MS_BIND, None)
             .expect("bind /proc/sys onto itself");
@@ -528,11 +540,13 @@ fn doctor_accepts_a_read_only_self_bind_of_proc_sys() {
 
 /// As uid 1000, the open_tree method fails with EPERM: the open_tree feature must not say "yes".
 /// Every method that fails for want of a privilege has its feature reported as refused.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn unprivileged_doctor_probes_match_the_methods() {
-    if !procroot_testutil::require_privilege("setresuid to 1000") {
-        return;
-    }
+    procroot_testutil::require_privilege("setresuid to 1000");
     procroot_testutil::in_child(|| {
         become_uid_1000();
         let value = doctor_json();

@@ -68,11 +68,13 @@ fn assert_refused(run: &Run, errno: &str, what: &str) {
 /// backends (the kernel's `ELOOP` was handed to the emulated walker to confirm, and it ignored
 /// the mount flag), printing the target's bytes. Now `ELOOP` everywhere, and a symlink that is
 /// not followed is still there.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn nosymfollow_root_refuses_symlinks_on_every_backend() {
-    if !require_privilege("a nosymfollow bind mount in a private mount namespace") {
-        return;
-    }
+    require_privilege("a nosymfollow bind mount in a private mount namespace");
     let tree = Tree::new(
         "
         file secret SECRET
@@ -120,12 +122,14 @@ fn nosymfollow_root_refuses_symlinks_on_every_backend() {
 /// `fs.protected_symlinks`: uid 1000 following uid 2000's symlink in a root-owned 1777
 /// directory. The kernel refuses with `EACCES` when the sysctl is 1; every backend must give
 /// the kernel's answer for this machine's setting (the emulated walker used to follow).
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn protected_symlinks_agree_on_every_backend() {
     use std::os::unix::fs::PermissionsExt;
-    if !require_privilege("a link owned by another user, and uid 1000") {
-        return;
-    }
+    require_privilege("a link owned by another user, and uid 1000");
     let sysctl = std::fs::read_to_string("/proc/sys/fs/protected_symlinks")
         .expect("read fs.protected_symlinks");
     let protected = sysctl.trim() != "0";

@@ -198,11 +198,13 @@ fn unmount(rootfs: &Path) {
     assert_eq!(rc, 0, "umount: {}", std::io::Error::last_os_error());
 }
 
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn wormhole_cat_through_the_host_var_run_symlink() {
-    if !require_privilege(PRIVILEGE) {
-        return;
-    }
+    require_privilege(PRIVILEGE);
     in_private_mount_ns(|| {
         let name = unique_name();
         let host_symlink = std::fs::read_link("/var/run").is_ok_and(|t| t == Path::new("/run"));
@@ -229,11 +231,13 @@ fn wormhole_cat_through_the_host_var_run_symlink() {
     });
 }
 
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn wormhole_cat_in_a_chrooted_target() {
-    if !require_privilege(PRIVILEGE) {
-        return;
-    }
+    require_privilege(PRIVILEGE);
     in_private_mount_ns(|| {
         let name = unique_name();
         let dir = tempfile::tempdir().unwrap();

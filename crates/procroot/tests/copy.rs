@@ -389,11 +389,13 @@ fn copying_a_directory_into_itself_ends() {
     }
 }
 
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn copy_out_with_no_xdev_refuses_a_mount_inside_the_tree() {
-    if !procroot_testutil::require_privilege("mounting a tmpfs in a private mount namespace") {
-        return;
-    }
+    procroot_testutil::require_privilege("mounting a tmpfs in a private mount namespace");
     procroot_testutil::in_private_mount_ns(|| {
         let tree = Tree::new("file top/f one\ndir top/mnt");
         procroot_testutil::mount_raw(Some("tmpfs"), tree.join("top/mnt"), Some("tmpfs"), 0, None)
@@ -627,11 +629,13 @@ fn special_files_are_refused_unless_asked_for() {
     }
 }
 
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn device_nodes_in_the_root_are_not_recreated_on_the_host() {
-    if !procroot_testutil::require_privilege("mknod of character devices") {
-        return;
-    }
+    procroot_testutil::require_privilege("mknod of character devices");
     for backend in BACKENDS {
         let inside = Tree::new("dir dev");
         let dev = procroot_testutil::open_dir(inside.join("dev"));
@@ -667,11 +671,13 @@ fn device_nodes_in_the_root_are_not_recreated_on_the_host() {
     }
 }
 
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn set_id_bits_survive_only_when_the_owner_does() {
-    if !procroot_testutil::require_privilege("chown to another user") {
-        return;
-    }
+    procroot_testutil::require_privilege("chown to another user");
     for backend in BACKENDS {
         let inside = Tree::new("file t/theirs x\nfile t/mine y\nfile t/group z\ndir in");
         let chown = |p: &str, uid: u32, gid: u32| {
@@ -734,11 +740,13 @@ fn replace_file_never_opens_what_it_replaces() {
 
 /// `cp --no-xdev SRC :/mountpoint/`: the EXDEV of resolving the destination is the error, not an
 /// EEXIST from treating the mount point as missing.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn a_destination_error_other_than_missing_is_reported() {
-    if !procroot_testutil::require_privilege("mounting a tmpfs in a private mount namespace") {
-        return;
-    }
+    procroot_testutil::require_privilege("mounting a tmpfs in a private mount namespace");
     procroot_testutil::in_private_mount_ns(|| {
         let tree = Tree::new("dir mnt\nfile f one");
         procroot_testutil::mount_raw(Some("tmpfs"), tree.join("mnt"), Some("tmpfs"), 0, None)

@@ -393,11 +393,13 @@ fn race(root: &Root, src: &Path, srv: &Path, victims: &[&Path], strike: Strike) 
     );
 }
 
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn a_failed_copy_never_empties_a_bind_mounted_victim() {
-    if !procroot_testutil::require_privilege("bind mounts in a private mount namespace") {
-        return;
-    }
+    procroot_testutil::require_privilege("bind mounts in a private mount namespace");
     procroot_testutil::in_private_mount_ns(|| {
         let host = tempfile::tempdir().unwrap();
         let host_victim = host.path().join("data");
@@ -428,11 +430,13 @@ fn a_failed_copy_never_empties_a_bind_mounted_victim() {
 
 /// The same attacker swaps a directory inside the temporary for the victim: the cleanup removes
 /// only what it created, by identity (the old one emptied the victim).
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn a_failed_copy_never_empties_a_victim_moved_inside_its_temporary() {
-    if !procroot_testutil::require_privilege("bind mounts in a private mount namespace") {
-        return;
-    }
+    procroot_testutil::require_privilege("bind mounts in a private mount namespace");
     procroot_testutil::in_private_mount_ns(|| {
         let host = tempfile::tempdir().unwrap();
         let host_victim = host.path().join("data");
@@ -464,11 +468,13 @@ fn a_failed_copy_never_empties_a_victim_moved_inside_its_temporary() {
 
 /// The same attacker mounts a host directory on a directory inside the temporary: the cleanup
 /// must not cross into that mount (the old one emptied it and chmodded it to 0700).
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn a_failed_copy_never_enters_a_mount_inside_its_temporary() {
-    if !procroot_testutil::require_privilege("bind mounts in a private mount namespace") {
-        return;
-    }
+    procroot_testutil::require_privilege("bind mounts in a private mount namespace");
     procroot_testutil::in_private_mount_ns(|| {
         let host = tempfile::tempdir().unwrap();
         let host_victim = host.path().join("data");
@@ -487,11 +493,13 @@ fn a_failed_copy_never_enters_a_mount_inside_its_temporary() {
     });
 }
 
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn a_failed_copy_never_empties_a_tree_an_unprivileged_attacker_moved() {
-    if !procroot_testutil::require_privilege("chown and an unprivileged attacker process") {
-        return;
-    }
+    procroot_testutil::require_privilege("chown and an unprivileged attacker process");
     procroot_testutil::in_private_mount_ns(|| {
         let tree = Tree::new("dir srv");
         // uid 1000 can reach and write /srv, and nothing in the victim.

@@ -606,11 +606,13 @@ proptest! {
 /// The same comparison with mount points in the tree, so that `NO_XDEV` has something to
 /// refuse: in a private mount namespace, every directory named `b` is bind-mounted onto itself.
 /// A quarter of the cases of [`emulated_matches_kernel`].
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn emulated_matches_kernel_across_mounts() {
-    if !procroot_testutil::require_privilege("bind mounts in a private mount namespace") {
-        return;
-    }
+    procroot_testutil::require_privilege("bind mounts in a private mount namespace");
     procroot_testutil::in_private_mount_ns(|| {
         // The mounts really are boundaries: NO_XDEV refuses to enter one, on both backends.
         let dir = tempfile::Builder::new()
@@ -823,11 +825,13 @@ const PROC_PATHS: &[&str] = &[
 /// procfs inside the root: magic links must be refused the same way by both backends (`ELOOP`
 /// with `NO_MAGICLINKS`, `EXDEV` without, since a scoped lookup never follows one), ordinary
 /// procfs symlinks followed the same way, and `NO_XDEV` must stop at the procfs mount.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn procfs_in_root_agrees() {
-    if !procroot_testutil::require_privilege("mounting procfs in a private mount namespace") {
-        return;
-    }
+    procroot_testutil::require_privilege("mounting procfs in a private mount namespace");
     procroot_testutil::in_private_mount_ns(|| {
         let dir = tempfile::Builder::new()
             .prefix("procroot-diff-")
@@ -862,11 +866,13 @@ fn procfs_in_root_agrees() {
 ///
 /// Found by [`procfs_in_root_agrees`] with `p/1/root` on a machine where pid 1 is not
 /// ptrace-readable; pinned down here with an unprivileged child looking at a root-owned process.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn no_symlinks_refuses_an_unreadable_magic_link() {
-    if !procroot_testutil::require_privilege("changing to an unprivileged uid in a child") {
-        return;
-    }
+    procroot_testutil::require_privilege("changing to an unprivileged uid in a child");
     // A root-owned process: this test process.
     let owner = std::process::id();
     procroot_testutil::in_child(|| {
@@ -922,12 +928,14 @@ fn no_symlinks_refuses_an_unreadable_magic_link() {
 /// Permissions: the kernel checks search (`x`) permission on a directory before it looks up
 /// *any* name in it, `.` and `..` included. An unprivileged caller with a directory `a` it may
 /// not search must get the same answers from both backends, for `a/..` and `a/.` too.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn unsearchable_directory_agrees() {
     use std::os::unix::fs::PermissionsExt;
-    if !procroot_testutil::require_privilege("changing to an unprivileged uid in a child") {
-        return;
-    }
+    procroot_testutil::require_privilege("changing to an unprivileged uid in a child");
     // Made and removed by this (root) process; only the child drops to nobody.
     let dir = tempfile::Builder::new()
         .prefix("procroot-diff-")

@@ -1026,11 +1026,13 @@ fn remove_all_100000_entries() {
     layout.check_outside("100000 entries");
 }
 
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn remove_all_and_mounts() {
-    if !require_privilege("a private mount namespace and tmpfs mounts") {
-        return;
-    }
+    require_privilege("a private mount namespace and tmpfs mounts");
     for backend in BACKENDS {
         let layout = Layout::new();
         let root_path = layout.root_path();

@@ -399,11 +399,13 @@ fn rename_table() {
     run_table("rename", &rows);
 }
 
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn rename_whiteout() {
-    if !require_privilege("CAP_MKNOD for RENAME_WHITEOUT") {
-        return;
-    }
+    require_privilege("CAP_MKNOD for RENAME_WHITEOUT");
     for backend in BACKENDS {
         let tree = Tree::new(SPEC);
         let root = Root::open(tree.path()).unwrap().with_backend(backend);
@@ -682,11 +684,13 @@ fn hardlink_fd_tmpfile_procfs_fallback() {
 
 /// Without `CAP_DAC_READ_SEARCH`, `linkat(AT_EMPTY_PATH)` refuses an fd opened with other
 /// credentials (`ENOENT`); the procfs fallback must still link it, with nothing disabled.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn hardlink_fd_without_cap_dac_read_search() {
-    if !require_privilege("CAP_DAC_READ_SEARCH to drop") {
-        return;
-    }
+    require_privilege("CAP_DAC_READ_SEARCH to drop");
     use std::io::Write;
     let tree = Tree::new(SPEC);
     let mut tmps: Vec<_> = BACKENDS
@@ -809,11 +813,13 @@ fn mknod_table() {
     run_table("mknod", &rows);
 }
 
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn mknod_devices() {
-    if !require_privilege("CAP_MKNOD") {
-        return;
-    }
+    require_privilege("CAP_MKNOD");
     for backend in BACKENDS {
         let tree = Tree::new(SPEC);
         let root = Root::open(tree.path()).unwrap().with_backend(backend);
@@ -836,11 +842,13 @@ fn mknod_devices() {
 /// Device numbers the kernel cannot store are refused before any syscall: `mknod(2)` would keep
 /// only the low bits, so `b:8:1048576` made `8:0` (a whole disk) and `c:1:1048579` made `1:3`
 /// (`/dev/null`) while reporting success. The largest numbers that fit still work.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn mknod_device_numbers_at_the_kernel_limits() {
-    if !require_privilege("CAP_MKNOD") {
-        return;
-    }
+    require_privilege("CAP_MKNOD");
     use procroot::NodeKind;
     let (max_major, max_minor) = (NodeKind::MAX_MAJOR, NodeKind::MAX_MINOR);
     assert_eq!((max_major, max_minor), (4095, 1_048_575));
@@ -1170,11 +1178,13 @@ fn table_chown() -> Vec<Row> {
     ]
 }
 
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn chown_table() {
-    if !require_privilege("CAP_CHOWN") {
-        return;
-    }
+    require_privilege("CAP_CHOWN");
     run_table("chown", &table_chown());
 }
 
@@ -1651,11 +1661,13 @@ fn nothing_outside_the_root_is_touched() {
 // Mounts: EXDEV across a mount, NO_XDEV
 // ------------------------------------------------------------------------------------------------
 
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn mounts_exdev_and_no_xdev() {
-    if !require_privilege("a private mount namespace and a tmpfs mount") {
-        return;
-    }
+    require_privilege("a private mount namespace and a tmpfs mount");
     let tree = Tree::new(SPEC);
     tree.mkdir("mnt");
     in_private_mount_ns(|| {
@@ -1793,11 +1805,13 @@ fn unprivileged_tree() -> Tree {
     tree
 }
 
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn unprivileged_refusals_are_the_kernels() {
-    if !require_privilege("setuid to nobody") {
-        return;
-    }
+    require_privilege("setuid to nobody");
     let tree = unprivileged_tree();
     in_child(|| {
         become_nobody();
@@ -1805,11 +1819,13 @@ fn unprivileged_refusals_are_the_kernels() {
     });
 }
 
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn unprivileged_refusals_are_the_kernels_in_the_fallbacks() {
-    if !require_privilege("setuid to nobody") {
-        return;
-    }
+    require_privilege("setuid to nobody");
     let tree = unprivileged_tree();
     in_child(|| {
         become_nobody();

@@ -397,9 +397,7 @@ fn check_attr_current(
 }
 
 fn sched_over_attr_current(config: Config) {
-    if !require_privilege("mounts in a private mount namespace") {
-        return;
-    }
+    require_privilege("mounts in a private mount namespace");
     in_private_mount_ns(|| {
         config.apply();
         let reference = attr_reference();
@@ -418,9 +416,7 @@ fn sched_over_attr_current(config: Config) {
 /// looks like the harmless read-only `/proc/sys` self-bind), then `sched` is bound over
 /// `attr/current` inside it. Accepting the self-bind must not accept what is mounted in it.
 fn sched_over_attr_current_under_self_bind(config: Config) {
-    if !require_privilege("mounts in a private mount namespace") {
-        return;
-    }
+    require_privilege("mounts in a private mount namespace");
     in_private_mount_ns(|| {
         config.apply();
         let reference = attr_reference();
@@ -442,9 +438,7 @@ fn sched_over_attr_current_under_self_bind(config: Config) {
 /// Another process's `attr` directory bound over ours: the same file system, a directory, but
 /// not a self-bind. Reading "our" label there would read someone else's.
 fn foreign_attr_dir(config: Config) {
-    if !require_privilege("mounts in a private mount namespace") {
-        return;
-    }
+    require_privilege("mounts in a private mount namespace");
     in_private_mount_ns(|| {
         config.apply();
         let reference = attr_reference();
@@ -489,9 +483,7 @@ fn foreign_attr_dir(config: Config) {
 /// `attr/current`. A clone of a shared mount may be in its peer group, so the bind may
 /// propagate into an `open_tree` clone; it must then be refused, never followed.
 fn sched_over_attr_current_propagated(config: Config) {
-    if !require_privilege("mounts in a private mount namespace") {
-        return;
-    }
+    require_privilege("mounts in a private mount namespace");
     in_private_mount_ns(|| {
         config.apply();
         mount_raw(None, "/proc", None, libc::MS_SHARED, None).expect("make /proc shared");
@@ -650,9 +642,7 @@ fn check_links(p: &Procfs, config: Config, links: &[Link]) {
 }
 
 fn magic_link_overmounts(config: Config) {
-    if !require_privilege("mounts in a private mount namespace") {
-        return;
-    }
+    require_privilege("mounts in a private mount namespace");
     let tree = Tree::new(
         "
         file fake this is the attacker's file
@@ -700,9 +690,7 @@ fn magic_link_overmounts(config: Config) {
 /// `unshare`); `cwd` was moved into the new namespace and can be covered. Either way nothing is
 /// mounted on the links themselves, so every method must give the real targets.
 fn magic_link_mount_follows(config: Config) {
-    if !require_privilege("mounts in a private mount namespace") {
-        return;
-    }
+    require_privilege("mounts in a private mount namespace");
     let tree = Tree::new(
         "
         file fake this is the attacker's file
@@ -826,9 +814,7 @@ fn check_fdinfo(p: &Procfs, config: Config, expect: Expect, fd: &File, pidfd: &P
 }
 
 fn tmpfs_over_fdinfo(config: Config) {
-    if !require_privilege("mounts in a private mount namespace") {
-        return;
-    }
+    require_privilege("mounts in a private mount namespace");
     let tree = Tree::new("file data some data");
     in_private_mount_ns(|| {
         config.apply();
@@ -861,9 +847,7 @@ fn tmpfs_over_fdinfo(config: Config) {
 /// Another process's `fdinfo` directory bound over ours: procfs, a directory, the same names,
 /// but the wrong process. The other process has another file at the same fd number.
 fn foreign_fdinfo_dir(config: Config) {
-    if !require_privilege("mounts in a private mount namespace") {
-        return;
-    }
+    require_privilege("mounts in a private mount namespace");
     let tree = Tree::new(
         "
         file data ours
@@ -980,9 +964,7 @@ fn check_replaced_proc(config: Config, before: &[Procfs], detail: &str) {
 }
 
 fn tmpfs_on_proc(config: Config) {
-    if !require_privilege("mounts in a private mount namespace") {
-        return;
-    }
+    require_privilege("mounts in a private mount namespace");
     in_private_mount_ns(|| {
         config.apply();
         let before = instances(config, true);
@@ -994,9 +976,7 @@ fn tmpfs_on_proc(config: Config) {
 /// A tmpfs shaped like procfs (CVE-2019-16884): `self/status`, `self/attr/current`,
 /// `sys/kernel/ostype`, all fake.
 fn fake_procfs_tree_on_proc(config: Config) {
-    if !require_privilege("mounts in a private mount namespace") {
-        return;
-    }
+    require_privilege("mounts in a private mount namespace");
     in_private_mount_ns(|| {
         config.apply();
         let before = instances(config, true);
@@ -1017,9 +997,7 @@ fn fake_procfs_tree_on_proc(config: Config) {
 
 /// A procfs *subdirectory* bound on `/proc`: it is procfs, but not its root.
 fn procfs_subdir_on_proc(config: Config) {
-    if !require_privilege("mounts in a private mount namespace") {
-        return;
-    }
+    require_privilege("mounts in a private mount namespace");
     for subdir in ["/proc/1", "self", "/proc/sys"] {
         in_private_mount_ns(|| {
             config.apply();
@@ -1040,9 +1018,7 @@ fn procfs_subdir_on_proc(config: Config) {
 /// `mount --bind /proc/sys /proc/sys; mount -o remount,bind,ro /proc/sys`, as container runtimes
 /// do: ordinary reads through it must keep working with every method.
 fn readonly_proc_sys_self_bind(config: Config) {
-    if !require_privilege("mounts in a private mount namespace") {
-        return;
-    }
+    require_privilege("mounts in a private mount namespace");
     in_private_mount_ns(|| {
         config.apply();
         let before = instances(config, false);
@@ -1083,9 +1059,7 @@ fn readonly_proc_sys_self_bind(config: Config) {
 /// itself is as harmless as a directory bound onto itself, so looking at any of them must work
 /// with every method.
 fn runc_readonly_paths(config: Config) {
-    if !require_privilege("mounts in a private mount namespace") {
-        return;
-    }
+    require_privilege("mounts in a private mount namespace");
     in_private_mount_ns(|| {
         config.apply();
         let before = instances(config, false);
@@ -1140,9 +1114,7 @@ fn runc_readonly_paths(config: Config) {
 /// Self-binds of per-process directories (harmless: the same directory) must not break
 /// lookups either.
 fn self_bind_of_process_dirs(config: Config) {
-    if !require_privilege("mounts in a private mount namespace") {
-        return;
-    }
+    require_privilege("mounts in a private mount namespace");
     let tree = Tree::new("file data some data");
     in_private_mount_ns(|| {
         config.apply();
@@ -1172,9 +1144,7 @@ fn self_bind_of_process_dirs(config: Config) {
 /// What is mounted *inside* a read-only `/proc/sys` self-bind is still an attack: another sysctl
 /// directory bound over `sys/kernel`.
 fn mount_inside_proc_sys_self_bind(config: Config) {
-    if !require_privilege("mounts in a private mount namespace") {
-        return;
-    }
+    require_privilege("mounts in a private mount namespace");
     in_private_mount_ns(|| {
         config.apply();
         let before = instances(config, false);
@@ -1220,9 +1190,7 @@ enum Clobber {
 }
 
 fn clobbered_handle(config: Config) {
-    if !require_privilege("fsopen/open_tree of procfs (CAP_SYS_ADMIN)") {
-        return;
-    }
+    require_privilege("fsopen/open_tree of procfs (CAP_SYS_ADMIN)");
     let tree = Tree::new(
         "
         file thread-self/status fake
@@ -1454,9 +1422,7 @@ impl Tally {
 /// `sched` bound over `attr/current` and unmounted again, in a loop, while every method reads
 /// and writes `attr/current`.
 fn racing_sched_over_attr_current(config: Config) {
-    if !require_privilege("mounts in a private mount namespace") {
-        return;
-    }
+    require_privilege("mounts in a private mount namespace");
     in_private_mount_ns(|| {
         config.apply();
         let reference = attr_reference();
@@ -1534,9 +1500,7 @@ fn racing_sched_over_attr_current(config: Config) {
 /// A file mounted on `exe` and unmounted again, in a loop, while every method reads and follows
 /// the link: never the attacker's file, never another path.
 fn racing_exe_overmount(config: Config) {
-    if !require_privilege("mounts in a private mount namespace") {
-        return;
-    }
+    require_privilege("mounts in a private mount namespace");
     let tree = Tree::new("file fake this is the attacker's file");
     in_private_mount_ns(|| {
         config.apply();
@@ -1645,91 +1609,163 @@ macro_rules! attacks {
             use super::Config;
 
             #[test]
+            #[cfg_attr(
+                procroot_unprivileged,
+                ignore = "needs root: built with --cfg procroot_unprivileged"
+            )]
             fn sched_over_attr_current() {
                 super::sched_over_attr_current($config)
             }
 
             #[test]
+            #[cfg_attr(
+                procroot_unprivileged,
+                ignore = "needs root: built with --cfg procroot_unprivileged"
+            )]
             fn sched_over_attr_current_under_self_bind() {
                 super::sched_over_attr_current_under_self_bind($config)
             }
 
             #[test]
+            #[cfg_attr(
+                procroot_unprivileged,
+                ignore = "needs root: built with --cfg procroot_unprivileged"
+            )]
             fn sched_over_attr_current_propagated() {
                 super::sched_over_attr_current_propagated($config)
             }
 
             #[test]
+            #[cfg_attr(
+                procroot_unprivileged,
+                ignore = "needs root: built with --cfg procroot_unprivileged"
+            )]
             fn foreign_attr_dir() {
                 super::foreign_attr_dir($config)
             }
 
             #[test]
+            #[cfg_attr(
+                procroot_unprivileged,
+                ignore = "needs root: built with --cfg procroot_unprivileged"
+            )]
             fn magic_link_overmounts() {
                 super::magic_link_overmounts($config)
             }
 
             #[test]
+            #[cfg_attr(
+                procroot_unprivileged,
+                ignore = "needs root: built with --cfg procroot_unprivileged"
+            )]
             fn magic_link_mount_follows() {
                 super::magic_link_mount_follows($config)
             }
 
             #[test]
+            #[cfg_attr(
+                procroot_unprivileged,
+                ignore = "needs root: built with --cfg procroot_unprivileged"
+            )]
             fn tmpfs_over_fdinfo() {
                 super::tmpfs_over_fdinfo($config)
             }
 
             #[test]
+            #[cfg_attr(
+                procroot_unprivileged,
+                ignore = "needs root: built with --cfg procroot_unprivileged"
+            )]
             fn foreign_fdinfo_dir() {
                 super::foreign_fdinfo_dir($config)
             }
 
             #[test]
+            #[cfg_attr(
+                procroot_unprivileged,
+                ignore = "needs root: built with --cfg procroot_unprivileged"
+            )]
             fn tmpfs_on_proc() {
                 super::tmpfs_on_proc($config)
             }
 
             #[test]
+            #[cfg_attr(
+                procroot_unprivileged,
+                ignore = "needs root: built with --cfg procroot_unprivileged"
+            )]
             fn fake_procfs_tree_on_proc() {
                 super::fake_procfs_tree_on_proc($config)
             }
 
             #[test]
+            #[cfg_attr(
+                procroot_unprivileged,
+                ignore = "needs root: built with --cfg procroot_unprivileged"
+            )]
             fn procfs_subdir_on_proc() {
                 super::procfs_subdir_on_proc($config)
             }
 
             #[test]
+            #[cfg_attr(
+                procroot_unprivileged,
+                ignore = "needs root: built with --cfg procroot_unprivileged"
+            )]
             fn readonly_proc_sys_self_bind() {
                 super::readonly_proc_sys_self_bind($config)
             }
 
             #[test]
+            #[cfg_attr(
+                procroot_unprivileged,
+                ignore = "needs root: built with --cfg procroot_unprivileged"
+            )]
             fn runc_readonly_paths() {
                 super::runc_readonly_paths($config)
             }
 
             #[test]
+            #[cfg_attr(
+                procroot_unprivileged,
+                ignore = "needs root: built with --cfg procroot_unprivileged"
+            )]
             fn self_bind_of_process_dirs() {
                 super::self_bind_of_process_dirs($config)
             }
 
             #[test]
+            #[cfg_attr(
+                procroot_unprivileged,
+                ignore = "needs root: built with --cfg procroot_unprivileged"
+            )]
             fn mount_inside_proc_sys_self_bind() {
                 super::mount_inside_proc_sys_self_bind($config)
             }
 
             #[test]
+            #[cfg_attr(
+                procroot_unprivileged,
+                ignore = "needs root: built with --cfg procroot_unprivileged"
+            )]
             fn clobbered_handle() {
                 super::clobbered_handle($config)
             }
 
             #[test]
+            #[cfg_attr(
+                procroot_unprivileged,
+                ignore = "needs root: built with --cfg procroot_unprivileged"
+            )]
             fn racing_sched_over_attr_current() {
                 super::racing_sched_over_attr_current($config)
             }
 
             #[test]
+            #[cfg_attr(
+                procroot_unprivileged,
+                ignore = "needs root: built with --cfg procroot_unprivileged"
+            )]
             fn racing_exe_overmount() {
                 super::racing_exe_overmount($config)
             }

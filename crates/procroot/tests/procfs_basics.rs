@@ -90,11 +90,13 @@ fn names_in(p: &Procfs, base: ProcBase<'_>, dir: &str) -> Vec<String> {
         .collect()
 }
 
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn every_method_acquires_reports_itself_and_verifies() {
-    if !require_privilege("fsopen/open_tree of procfs (CAP_SYS_ADMIN)") {
-        return;
-    }
+    require_privilege("fsopen/open_tree of procfs (CAP_SYS_ADMIN)");
     for method in METHODS {
         for masked in [true, false] {
             let p = acquire(method, masked);
@@ -141,11 +143,13 @@ fn every_method_acquires_reports_itself_and_verifies() {
     );
 }
 
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn the_chain_prefers_fsmount_when_privileged() {
-    if !require_privilege("fsopen of procfs (CAP_SYS_ADMIN)") {
-        return;
-    }
+    require_privilege("fsopen of procfs (CAP_SYS_ADMIN)");
     let masked = Procfs::new().expect("Procfs::new");
     assert_eq!(masked.acquisition(), Acquisition::Fsmount);
     assert!(masked.is_masked());
@@ -154,11 +158,13 @@ fn the_chain_prefers_fsmount_when_privileged() {
     assert!(!unmasked.is_masked());
 }
 
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn the_chain_falls_back_when_features_are_disabled() {
-    if !require_privilege("open_tree of procfs (CAP_SYS_ADMIN)") {
-        return;
-    }
+    require_privilege("open_tree of procfs (CAP_SYS_ADMIN)");
     // Fill this process's cache first, as another test in the same runner process may have
     // (plain `cargo test` runs them as threads of one process): the forked child inherits it,
     // and disabling a feature must still take effect there.
@@ -191,11 +197,13 @@ fn the_chain_falls_back_when_features_are_disabled() {
     });
 }
 
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn cached_is_one_detached_instance() {
-    if !require_privilege("fsopen of procfs (CAP_SYS_ADMIN)") {
-        return;
-    }
+    require_privilege("fsopen of procfs (CAP_SYS_ADMIN)");
     let a = Procfs::cached().expect("cached");
     let b = Procfs::cached().expect("cached");
     assert!(Arc::ptr_eq(&a, &b), "cached() made two instances");
@@ -223,11 +231,13 @@ fn cached_is_one_detached_instance() {
     }
 }
 
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn every_base_reads_this_process() {
-    if !require_privilege("fsopen/open_tree of procfs (CAP_SYS_ADMIN)") {
-        return;
-    }
+    require_privilege("fsopen/open_tree of procfs (CAP_SYS_ADMIN)");
     let pid = getpid();
     let tid = gettid();
     let pidfd = PidFd::open(pid).expect("pidfd_open(self)");
@@ -285,11 +295,13 @@ fn every_base_reads_this_process() {
 
 /// The empty subpath names the base directory itself, whatever the base: `self` and
 /// `thread-self` are the process's (thread's) directory, not the `self` symlink.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn empty_subpath_is_the_base_itself() {
-    if !require_privilege("fsopen/open_tree of procfs (CAP_SYS_ADMIN)") {
-        return;
-    }
+    require_privilege("fsopen/open_tree of procfs (CAP_SYS_ADMIN)");
     let pid = getpid();
     let pidfd = PidFd::open(pid).expect("pidfd_open(self)");
     for p in all_instances() {
@@ -318,19 +330,23 @@ fn empty_subpath_is_the_base_itself() {
     }
 }
 
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn open_refuses_magic_links() {
-    if !require_privilege("fsopen/open_tree of procfs (CAP_SYS_ADMIN)") {
-        return;
-    }
+    require_privilege("fsopen/open_tree of procfs (CAP_SYS_ADMIN)");
     check_open_refuses_magic_links();
 }
 
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn open_refuses_magic_links_emulated() {
-    if !require_privilege("fsopen/open_tree of procfs (CAP_SYS_ADMIN)") {
-        return;
-    }
+    require_privilege("fsopen/open_tree of procfs (CAP_SYS_ADMIN)");
     in_child(|| {
         features::disable(Feature::Openat2);
         check_open_refuses_magic_links();
@@ -376,11 +392,13 @@ fn check_open_refuses_magic_links() {
     }
 }
 
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn subpaths_must_be_relative_and_without_dotdot() {
-    if !require_privilege("fsopen/open_tree of procfs (CAP_SYS_ADMIN)") {
-        return;
-    }
+    require_privilege("fsopen/open_tree of procfs (CAP_SYS_ADMIN)");
     let pid = getpid();
     let pidfd = PidFd::open(pid).expect("pidfd_open(self)");
     for p in all_instances() {
@@ -429,11 +447,13 @@ fn subpaths_must_be_relative_and_without_dotdot() {
     }
 }
 
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn open_follow_reopens_an_fd() {
-    if !require_privilege("fsopen/open_tree of procfs (CAP_SYS_ADMIN)") {
-        return;
-    }
+    require_privilege("fsopen/open_tree of procfs (CAP_SYS_ADMIN)");
     let tree = Tree::new("file data hello through fd/N");
     let path = tree.join("data");
     let opath = rustix::fs::open(
@@ -480,11 +500,13 @@ fn open_follow_reopens_an_fd() {
     assert_eq!(contents, format!("hello through fd/N{}", "!".repeat(6)));
 }
 
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn readlink_exe_is_current_exe() {
-    if !require_privilege("fsopen/open_tree of procfs (CAP_SYS_ADMIN)") {
-        return;
-    }
+    require_privilege("fsopen/open_tree of procfs (CAP_SYS_ADMIN)");
     let exe = std::env::current_exe().expect("current_exe");
     let cwd = std::env::current_dir().expect("current_dir");
     for p in all_instances() {
@@ -532,11 +554,13 @@ fn readlink_exe_is_current_exe() {
 /// `readlink` of something that is not a symlink is `EINVAL`, as with `readlink(2)` and
 /// `Handle::readlink` (`readlinkat(fd, "")` itself says `ENOENT`, which must not leak out as
 /// "No such file or directory" for a file that exists).
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn readlink_of_a_non_link_is_einval() {
-    if !require_privilege("fsopen/open_tree of procfs (CAP_SYS_ADMIN)") {
-        return;
-    }
+    require_privilege("fsopen/open_tree of procfs (CAP_SYS_ADMIN)");
     for p in all_instances() {
         let who = describe(&p);
         for sub in ["status", "fd", "attr"] {
@@ -562,11 +586,13 @@ fn identity_following(path: &Path) -> (u64, u64) {
     (md.dev(), md.ino())
 }
 
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn write_goes_to_the_named_file() {
-    if !require_privilege("fsopen/open_tree of procfs (CAP_SYS_ADMIN)") {
-        return;
-    }
+    require_privilege("fsopen/open_tree of procfs (CAP_SYS_ADMIN)");
     // `comm` is harmless to write: it only renames the thread. Done in a child, whose single
     // thread is both `self` and `thread-self`.
     in_child(|| {
@@ -589,11 +615,13 @@ fn write_goes_to_the_named_file() {
     });
 }
 
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn errors_name_the_operation_and_the_path() {
-    if !require_privilege("fsopen of procfs (CAP_SYS_ADMIN)") {
-        return;
-    }
+    require_privilege("fsopen of procfs (CAP_SYS_ADMIN)");
     let p = acquire(Acquisition::Fsmount, true);
     let e = expect_err(
         p.open(ProcBase::SelfProcess, "exe", OFlags::RDONLY),
@@ -607,11 +635,13 @@ fn errors_name_the_operation_and_the_path() {
 
 // --- Handle::reopen --------------------------------------------------------------------------
 
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn reopen_follows_the_file_across_a_rename() {
-    if !require_privilege("fsopen of procfs (CAP_SYS_ADMIN), for the cached handle") {
-        return;
-    }
+    require_privilege("fsopen of procfs (CAP_SYS_ADMIN), for the cached handle");
     let tree = Tree::new(
         "
         file dir/original first contents
@@ -647,11 +677,13 @@ fn reopen_follows_the_file_across_a_rename() {
 
 /// `O_DIRECTORY` is an ordinary flag for a reopen. (`O_TMPFILE` contains the `O_DIRECTORY` bit,
 /// so a check written as `flags.intersects(O_CREAT | O_TMPFILE)` refuses it by mistake.)
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn reopen_a_directory_handle() {
-    if !require_privilege("fsopen of procfs (CAP_SYS_ADMIN), for the cached handle") {
-        return;
-    }
+    require_privilege("fsopen of procfs (CAP_SYS_ADMIN), for the cached handle");
     let tree = Tree::new("file dir/file contents");
     let root = Root::open(tree.path()).expect("open root");
     let dir = root.resolve("dir").expect("resolve dir");
@@ -668,11 +700,13 @@ fn reopen_a_directory_handle() {
     assert_eq!(e.errno(), Errno::NOTDIR, "{e}");
 }
 
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn reopen_refuses_symlinks_and_creation() {
-    if !require_privilege("fsopen of procfs (CAP_SYS_ADMIN), for the cached handle") {
-        return;
-    }
+    require_privilege("fsopen of procfs (CAP_SYS_ADMIN), for the cached handle");
     let tree = Tree::new(
         "
         file target contents
@@ -705,11 +739,13 @@ fn reopen_refuses_symlinks_and_creation() {
     assert_eq!(s, "contents");
 }
 
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn reopen_works_with_the_emulated_walker() {
-    if !require_privilege("fsopen of procfs (CAP_SYS_ADMIN), for the cached handle") {
-        return;
-    }
+    require_privilege("fsopen of procfs (CAP_SYS_ADMIN), for the cached handle");
     in_child(|| {
         features::disable(Feature::Openat2);
         let tree = Tree::new("file a/b contents");

@@ -291,11 +291,13 @@ fn check_pidns_instance(p: &Procfs, init: &Waiter) {
     );
 }
 
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn pidns_instance_with_the_option() {
-    if !require_privilege("PID namespaces and fsopen (CAP_SYS_ADMIN)") {
-        return;
-    }
+    require_privilege("PID namespaces and fsopen (CAP_SYS_ADMIN)");
     let init = Waiter::spawn_pidns_init(|| set_name(INIT_NAME));
     let ns = ns_of(init.pid());
     let p = Procfs::for_pidns(&ns).unwrap_or_else(|e| panic!("for_pidns: {e}"));
@@ -307,11 +309,13 @@ fn pidns_instance_with_the_option() {
     drop(init);
 }
 
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn pidns_instance_with_the_helper() {
-    if !require_privilege("PID namespaces and fsopen (CAP_SYS_ADMIN)") {
-        return;
-    }
+    require_privilege("PID namespaces and fsopen (CAP_SYS_ADMIN)");
     let init = Waiter::spawn_pidns_init(|| set_name(INIT_NAME));
     let ns = ns_of(init.pid());
     in_child(|| {
@@ -329,11 +333,13 @@ fn pidns_instance_with_the_helper() {
 /// Without `fsopen` (a kernel before 5.2, or a seccomp filter answering `ENOSYS` or `EPERM`),
 /// the helper mounts procfs with `mount(2)` in a private mount namespace instead. It used to fail
 /// outright (`ENOSYS`), or blame a missing `CAP_SYS_ADMIN` while running as root (`EPERM`).
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn pidns_instance_without_fsopen() {
-    if !require_privilege("PID namespaces and mount(2) of procfs (CAP_SYS_ADMIN)") {
-        return;
-    }
+    require_privilege("PID namespaces and mount(2) of procfs (CAP_SYS_ADMIN)");
     let init = Waiter::spawn_pidns_init(|| set_name(INIT_NAME));
     let ns = ns_of(init.pid());
     for errno in [libc::ENOSYS, libc::EPERM] {
@@ -361,11 +367,13 @@ fn pidns_instance_without_fsopen() {
 
 /// When the fallback is refused too, the error keeps the real errno and says what was refused
 /// and why: as root, a filter (not a missing capability); as uid 1000, the capability.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn pidns_instance_refusals_name_the_syscall_and_the_privilege() {
-    if !require_privilege("PID namespaces, setresuid (CAP_SYS_ADMIN, CAP_SETUID)") {
-        return;
-    }
+    require_privilege("PID namespaces, setresuid (CAP_SYS_ADMIN, CAP_SETUID)");
     let init = Waiter::spawn_pidns_init(|| set_name(INIT_NAME));
     let ns = ns_of(init.pid());
     in_child(|| {
@@ -404,11 +412,13 @@ fn pidns_instance_refusals_name_the_syscall_and_the_privilege() {
 }
 
 /// The caller's own namespace is allowed, and then `self` is there.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn pidns_instance_of_the_callers_own_namespace() {
-    if !require_privilege("PID namespaces and fsopen (CAP_SYS_ADMIN)") {
-        return;
-    }
+    require_privilege("PID namespaces and fsopen (CAP_SYS_ADMIN)");
     in_new_pidns(|| {
         for helper in [false, true] {
             in_child(|| {
@@ -470,22 +480,26 @@ fn check_not_a_pidns(helper: bool) {
     );
 }
 
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn refuses_what_is_not_a_pid_namespace() {
-    if !require_privilege("fsopen (CAP_SYS_ADMIN)") {
-        return;
-    }
+    require_privilege("fsopen (CAP_SYS_ADMIN)");
     in_child(|| check_not_a_pidns(false));
     in_child(|| check_not_a_pidns(true));
 }
 
 /// From inside a descendant namespace, the ancestor's namespace (and a sibling's) is neither the
 /// caller's nor a descendant: `EINVAL`.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn refuses_a_namespace_that_is_not_a_descendant() {
-    if !require_privilege("PID namespaces and fsopen (CAP_SYS_ADMIN)") {
-        return;
-    }
+    require_privilege("PID namespaces and fsopen (CAP_SYS_ADMIN)");
     let ancestor = File::open("/proc/self/ns/pid").expect("our pid ns");
     let sibling_init = Waiter::spawn_pidns_init(|| set_name(INIT_NAME));
     let sibling = ns_of(sibling_init.pid());
@@ -535,11 +549,13 @@ fn assert_pidfd_base_gone(p: &Procfs, pidfd: &PidFd, what: &str) {
     assert_gone(p.write(base, "comm", b"x"), &format!("{what}: write"));
 }
 
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn pidfd_base_of_a_dead_process() {
-    if !require_privilege("fsopen/open_tree of procfs (CAP_SYS_ADMIN)") {
-        return;
-    }
+    require_privilege("fsopen/open_tree of procfs (CAP_SYS_ADMIN)");
     let instances: Vec<Procfs> = [
         (Acquisition::Fsmount, true),
         (Acquisition::Fsmount, false),
@@ -595,11 +611,13 @@ fn pidfd_base_of_a_dead_process() {
 
 /// Forces a PID to be reused: inside a fresh PID namespace PIDs are small, and
 /// `ns_last_pid` makes the next one exactly the dead process's PID.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn pidfd_base_after_pid_reuse() {
-    if !require_privilege("PID namespaces, ns_last_pid and fsopen (CAP_SYS_ADMIN)") {
-        return;
-    }
+    require_privilege("PID namespaces, ns_last_pid and fsopen (CAP_SYS_ADMIN)");
     in_new_pidns(|| {
         // Instances of this (new) namespace: fsmount here is for the caller's namespace.
         let own = File::open("/proc/thread-self/ns/pid").expect("own ns");
@@ -662,11 +680,13 @@ fn pidfd_base_after_pid_reuse() {
 /// A `PidFd` base holds a PID in the caller's namespace. Used with an instance of another
 /// namespace, the same number names another process there: the lookup must fail rather than
 /// return that process's files.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn pidfd_base_never_reads_a_child_namespaces_process() {
-    if !require_privilege("PID namespaces and fsopen (CAP_SYS_ADMIN)") {
-        return;
-    }
+    require_privilege("PID namespaces and fsopen (CAP_SYS_ADMIN)");
     // An instance of a child namespace, a pidfd of our PID 1: in that instance `1` is the
     // child namespace's init.
     let init = Waiter::spawn_pidns_init(|| set_name(INIT_NAME));
@@ -687,11 +707,13 @@ fn pidfd_base_never_reads_a_child_namespaces_process() {
 /// The other direction: inside a new namespace, an instance of the parent namespace (the global
 /// `/proc`, or a handle made before the fork), and a pidfd of our own child, PID 2 here: `2` in
 /// the parent namespace is another process (usually `kthreadd`).
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn pidfd_base_never_reads_the_parent_namespaces_process() {
-    if !require_privilege("PID namespaces and fsopen (CAP_SYS_ADMIN)") {
-        return;
-    }
+    require_privilege("PID namespaces and fsopen (CAP_SYS_ADMIN)");
     // Made before the fork, in the parent namespace (as a cached handle would be).
     let inherited = Procfs::acquire(Acquisition::Fsmount, false).expect("fsmount");
     in_new_pidns(|| {
@@ -719,11 +741,13 @@ fn pidfd_base_never_reads_the_parent_namespaces_process() {
 
 // --- Root::for_pid -------------------------------------------------------------------------------
 
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn root_for_pid_of_a_live_and_a_dead_process() {
-    if !require_privilege("fsopen of procfs (CAP_SYS_ADMIN), for the cached handle") {
-        return;
-    }
+    require_privilege("fsopen of procfs (CAP_SYS_ADMIN), for the cached handle");
     let child = Waiter::spawn(|| {});
     let root = Root::for_pid(child.pid()).unwrap_or_else(|e| panic!("Root::for_pid: {e}"));
     assert_eq!(fd_identity(&root), identity("/"));
@@ -740,11 +764,13 @@ fn root_for_pid_of_a_live_and_a_dead_process() {
 }
 
 /// The wormhole: a process in another mount namespace sees other files at the same path.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn root_for_pid_enters_the_processs_mount_namespace() {
-    if !require_privilege("a mount namespace for the child (CAP_SYS_ADMIN)") {
-        return;
-    }
+    require_privilege("a mount namespace for the child (CAP_SYS_ADMIN)");
     let tree = Tree::new("file dir/marker host view");
     let dir = tree.join("dir");
     let child = Waiter::spawn(|| {

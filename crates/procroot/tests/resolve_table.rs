@@ -997,11 +997,13 @@ fn procfs_plain_absolute_symlink_rows() -> Vec<Row> {
     ]
 }
 
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn selftest_no_xdev_and_magiclinks() {
-    if !require_privilege("mounts (tmpfs, procfs, bind) in a private mount namespace") {
-        return;
-    }
+    require_privilege("mounts (tmpfs, procfs, bind) in a private mount namespace");
     let (tree, root_dir) = selftest_tree();
     in_private_mount_ns(|| {
         mount_selftest_tree(&root_dir);
@@ -1720,12 +1722,14 @@ fn readlink_read_dir_metadata() {
 /// Search permission, as an unprivileged user: the kernel checks `x` on every directory it looks
 /// a component up in, `.` and `..` included. `locked` (mode 0700, owned by root) can be opened
 /// `O_PATH` from its parent, but nothing can be looked up inside it, not even `..`.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn search_permission_unprivileged() {
     use std::os::unix::fs::PermissionsExt;
-    if !require_privilege("switching to uid 65534 in a child") {
-        return;
-    }
+    require_privilege("switching to uid 65534 in a child");
     let tree = Tree::new(
         "
         dir locked/sub
@@ -1816,11 +1820,13 @@ const MS_NOSYMFOLLOW: libc::c_ulong = 256;
 /// that is not followed is still returned. The emulated walker used to follow them (and, since
 /// it confirms every kernel `ELOOP`, so did the kernel backend): `cat` printed the target.
 /// Checked for a mount inside the root and for a root that is itself on such a mount.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn nosymfollow_mount_refuses_symlinks() {
-    if !require_privilege("a nosymfollow bind mount in a private mount namespace") {
-        return;
-    }
+    require_privilege("a nosymfollow bind mount in a private mount namespace");
     let tree = Tree::new(
         "
         file f x
@@ -1968,11 +1974,13 @@ fn become_uid_1000() {
 /// A link in the middle of a path is not protected (the kernel only checks trailing links);
 /// `resolve_parent`'s parent is resolved as a path of its own, as the kernel backend's
 /// `openat2` of the parent does, so a protected link that ends the parent is refused.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn protected_symlinks_agree_with_the_kernel() {
-    if !require_privilege("links owned by other users, and uid 1000 in a child") {
-        return;
-    }
+    require_privilege("links owned by other users, and uid 1000 in a child");
     let sysctl = std::fs::read_to_string("/proc/sys/fs/protected_symlinks")
         .expect("read fs.protected_symlinks");
     let protected = sysctl.trim() != "0";
@@ -2015,11 +2023,13 @@ fn protected_symlinks_agree_with_the_kernel() {
 /// kernel's side needs the sysctl at 1, see [`protected_symlinks_agree_with_the_kernel`]): told
 /// the sysctl is 1 it refuses exactly what the kernel's rule refuses, told 0 it follows; and
 /// root (fsuid 0) is no exception, even in a directory it owns.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn protected_symlinks_emulated_follows_the_sysctl() {
-    if !require_privilege("links owned by other users, and uid 1000 in a child") {
-        return;
-    }
+    require_privilege("links owned by other users, and uid 1000 in a child");
     let tree = protected_symlinks_tree();
     in_child(|| {
         become_uid_1000();

@@ -247,11 +247,13 @@ fn check_wormhole(target: &Target, file: &str, content: &[u8]) {
 
 /// A rootfs built for the test: `var/run -> /run` (absolute) and `run/`, on a tmpfs of our own.
 /// The target mounts its own tmpfs on `run`, writes the file and `chroot`s into the rootfs.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn wormhole_into_built_rootfs() {
-    if !require_privilege("mounts and chroot in private mount namespaces") {
-        return;
-    }
+    require_privilege("mounts and chroot in private mount namespaces");
     in_private_mount_ns(|| {
         let dir = tempfile::Builder::new()
             .prefix("procroot-wormhole-")
@@ -282,6 +284,10 @@ fn wormhole_into_built_rootfs() {
 
 /// The host's own root, when its `/var/run` is a symlink to `/run` (as on most distributions):
 /// the target only mounts a tmpfs on `/run` in its own mount namespace.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn wormhole_into_host_rootfs() {
     if std::fs::read_link("/var/run").ok().as_deref() != Some(Path::new("/run")) {
@@ -291,9 +297,7 @@ fn wormhole_into_host_rootfs() {
         );
         return;
     }
-    if !require_privilege("mounts in private mount namespaces") {
-        return;
-    }
+    require_privilege("mounts in private mount namespaces");
     in_private_mount_ns(|| {
         let file = unique_name();
         let content = format!("inside the target's /run: {file}\n").into_bytes();

@@ -6,7 +6,8 @@
 //!   `MS_PRIVATE`, so that mounts made by the test never reach the host.
 //! - [`deny_syscalls`]: a seccomp filter that makes chosen syscalls fail with an errno, to force
 //!   fallback paths (libpathrs's CI forces its `openat2` fallback the same way).
-//! - [`require_privilege`]: privileged tests either run or fail loudly; they never pass silently.
+//! - [`require_privilege`]: privileged tests either run or fail loudly; they never pass silently
+//!   (without root, build with `--cfg procroot_unprivileged` to have them counted as skipped).
 //! - [`Tree`]: a temporary directory tree built from a compact description.
 //! - [`paired`]: interleaved A/B timing for the benchmarks' ratio targets.
 
@@ -171,20 +172,19 @@ pub fn is_privileged() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// Checks that the test has the privilege it needs. Without it, the test fails with a message
-/// naming `what` it needs, unless `PROCROOT_SKIP_PRIVILEGED=1` is set, in which case it prints a
-/// loud `SKIPPED` line and returns `false`. A privileged test therefore never passes silently.
-#[must_use]
-pub fn require_privilege(what: &str) -> bool {
-    if is_privileged() {
-        return true;
-    }
-    if std::env::var_os("PROCROOT_SKIP_PRIVILEGED").is_some_and(|v| v == "1") {
-        eprintln!("SKIPPED (not root): this test needs {what}");
-        return false;
-    }
-    panic!(
-        "this test needs {what} (run as root), or set PROCROOT_SKIP_PRIVILEGED=1 to skip it loudly"
+/// Checks that the test has the privilege it needs, and fails the test, naming `what` it needs,
+/// when it does not. A privileged test therefore never passes without having run.
+///
+/// To run the suite without root, build the tests with `--cfg procroot_unprivileged`
+/// (`RUSTFLAGS='--cfg procroot_unprivileged' cargo nextest run --workspace`): every test that
+/// calls this is marked `#[cfg_attr(procroot_unprivileged, ignore = "...")]`, so it is *skipped*,
+/// and counted as skipped in the runner's closing line, instead of reporting "ok" having done
+/// nothing.
+pub fn require_privilege(what: &str) {
+    assert!(
+        is_privileged(),
+        "this test needs {what}: run it as root, or build the tests with \
+         RUSTFLAGS='--cfg procroot_unprivileged' to skip (ignore) every privileged test"
     );
 }
 
