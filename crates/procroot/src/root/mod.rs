@@ -12,6 +12,7 @@ mod create;
 mod links;
 mod metadata;
 mod remove;
+mod touch;
 mod walk;
 
 use std::ffi::OsString;
@@ -25,7 +26,7 @@ use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 
 pub use crate::dir::{DirEntry, FileType, ReadDir};
-pub use copy::CopyOptions;
+pub use copy::{CopyOptions, ReplaceMode};
 pub(crate) use handle::metadata_of;
 pub use handle::{Handle, SpecialFiles};
 pub use links::NodeKind;
