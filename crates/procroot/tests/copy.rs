@@ -852,7 +852,7 @@ fn replace_file_keeps_the_mode_of_what_it_replaces() {
         // A FIFO's mode is not a file's mode either.
         rustix::fs::mknodat(
             rustix::fs::CWD,
-            &tree.join("data/p"),
+            tree.join("data/p"),
             rustix::fs::FileType::Fifo,
             rustix::fs::Mode::from_raw_mode(0o600),
             0,
