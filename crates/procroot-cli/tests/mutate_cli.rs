@@ -741,6 +741,40 @@ fn write_replaces_atomically() {
     }
 }
 
+/// `write` without --mode keeps the mode of the regular file it replaces, read by the library
+/// right before its rename: not the mode of a symlink's target (the symlink is what is
+/// replaced), and set-ID bits only when the new file keeps the owner. The old CLI `stat`ed
+/// PATH (following the symlink) before writing, and kept every bit: root writing over uid
+/// 1000's mode-4755 file made a root-owned set-user-ID file.
+#[test]
+fn write_keeps_the_mode_of_what_it_replaces() {
+    let (tree, _) = fixture();
+    let mode = |p: &str| fs::symlink_metadata(tree.join(p)).unwrap().mode() & 0o7777;
+    tree.write("etc/secret", b"s");
+    fs::set_permissions(tree.join("etc/secret"), fs::Permissions::from_mode(0o600)).unwrap();
+    tree.symlink("/etc/secret", "data/sl");
+    run_in(&tree, &["write", "/data/sl"], b"file now").success();
+    assert_eq!(mode("data/sl"), 0o644, "the default, not the target's mode");
+    assert_eq!(mode("etc/secret"), 0o600);
+    if !procroot_testutil::require_privilege("write over a file of another owner") {
+        return;
+    }
+    tree.write("data/suid", b"old");
+    std::os::unix::fs::chown(tree.join("data/suid"), Some(1000), Some(1000)).unwrap();
+    fs::set_permissions(tree.join("data/suid"), fs::Permissions::from_mode(0o4755)).unwrap();
+    run_in(&tree, &["write", "/data/suid"], b"new").success();
+    let md = fs::metadata(tree.join("data/suid")).unwrap();
+    assert_eq!(md.uid(), rustix::process::geteuid().as_raw());
+    assert_eq!(
+        md.mode() & 0o7777,
+        0o755,
+        "uid 1000's set-user-ID bit is not ours"
+    );
+    // --mode is taken as given.
+    run_in(&tree, &["write", "--mode", "4755", "/data/suid"], b"new").success();
+    assert_eq!(mode("data/suid"), 0o4755);
+}
+
 #[test]
 fn write_append() {
     let (tree, _) = fixture();
