@@ -7,7 +7,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::ExitCode;
 
-use procroot::{EvalMode, FileType, Handle, OFlags, Root, SpecialFiles};
+use procroot::{FileType, Handle, OFlags, Root, SpecialFiles};
 use serde_json::{Map, Value};
 
 use crate::cli::{CatArgs, LsArgs, ReadlinkArgs, ResolveArgs, RootOpts, StatArgs};
@@ -74,42 +74,28 @@ pub fn resolve(args: &ResolveArgs) -> Result<ExitCode, Failure> {
     let root = open_root(&args.root)?;
     let path = &args.path;
     let ctx = in_context(&root, "resolve", path);
-    let (found, file_type, backend) = match (args.except_last, args.root.json) {
-        // The path is all the text output needs: one call.
-        (true, false) => {
-            let found = root.eval_symlinks(path, EvalMode::ExceptLast)?;
-            print_path(&found)?;
-            return Ok(ExitCode::SUCCESS);
-        }
-        // The JSON output also names the last component's type and the backend: what
-        // `eval_symlinks(ExceptLast)` resolves (`resolve_parent`), with the last component
-        // looked at, unfollowed, in the directory that was resolved, so it cannot name
-        // anything else.
-        (true, true) => {
-            let (parent, last) = root.resolve_parent(path)?;
-            let parent_path = parent.path_in_root().map_err(&ctx)?;
-            let (found, file_type) = match last {
-                // The path ended in `.`, `..` or slashes: it was resolved in full.
-                None => (
-                    parent_path.to_path_buf(),
-                    Some(parent.file_type().map_err(&ctx)?),
-                ),
-                Some(name) => (
-                    parent_path.join(&name),
-                    parent.entry_type(&name).map_err(&ctx)?,
-                ),
-            };
-            (found, file_type, parent.backend())
-        }
-        (false, _) => {
-            let handle = resolve_handle(&root, path, args.nofollow)?;
-            let found = handle.path_in_root().map_err(&ctx)?.to_path_buf();
-            (
-                found,
-                Some(handle.file_type().map_err(&ctx)?),
-                handle.backend(),
-            )
-        }
+    let (found, file_type, backend) = if args.except_last {
+        // What eval_symlinks(ExceptLast) computes; the last component's type (JSON only) is
+        // looked at, unfollowed, in the directory that was resolved.
+        let found = root.resolve_except_last(path)?;
+        let file_type = if args.root.json {
+            found.file_type().map_err(&ctx)?
+        } else {
+            None
+        };
+        (
+            found.path_in_root().map_err(&ctx)?,
+            file_type,
+            found.backend(),
+        )
+    } else {
+        let handle = resolve_handle(&root, path, args.nofollow)?;
+        let found = handle.path_in_root().map_err(&ctx)?.to_path_buf();
+        (
+            found,
+            Some(handle.file_type().map_err(&ctx)?),
+            handle.backend(),
+        )
     };
     if args.root.json {
         let mut obj = Map::new();

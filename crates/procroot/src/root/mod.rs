@@ -9,6 +9,7 @@ mod handle;
 // Mutating operations, one concern per file; each is an `impl Root` block.
 mod copy;
 mod create;
+mod eval;
 mod links;
 mod metadata;
 mod remove;
@@ -27,6 +28,7 @@ use rustix::io::Errno;
 
 pub use crate::dir::{DirEntry, FileType, ReadDir};
 pub use copy::{CopyOptions, ReplaceMode};
+pub use eval::ExceptLast;
 pub(crate) use handle::metadata_of;
 pub use handle::{Handle, SpecialFiles};
 pub use links::NodeKind;
@@ -391,16 +393,10 @@ impl Root {
                     .map(Path::to_path_buf)
                     .map_err(|e| self.annotate(e, "resolve", path))
             }
-            EvalMode::ExceptLast => {
-                let (parent, last) = self.resolve_parent(path)?;
-                let parent_path = parent
-                    .path_in_root()
-                    .map_err(|e| self.annotate(e, "resolve", path))?;
-                Ok(match last {
-                    Some(name) => parent_path.join(name),
-                    None => parent_path.to_path_buf(),
-                })
-            }
+            EvalMode::ExceptLast => self
+                .resolve_except_last(path)?
+                .path_in_root()
+                .map_err(|e| self.annotate(e, "resolve", path)),
         }
     }
 
