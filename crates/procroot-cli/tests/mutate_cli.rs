@@ -1222,6 +1222,10 @@ fn cp_needs_exactly_one_operand_in_the_root() {
     let (tree, _) = fixture();
     in_tree(&tree, &["cp", "a", "b"]).usage_error("neither SRC nor DST");
     in_tree(&tree, &["cp", ":/a", ":/b"]).usage_error("both SRC and DST");
+    // A usage error found after parsing is clap's message and exit 2, never a JSON object
+    // (the command returns it to main, which prints it).
+    in_tree(&tree, &["cp", "--json", ":/a", ":/b"]).usage_error("both SRC and DST");
+    in_tree(&tree, &["mknod", "--json", "/x", "p", "1", "3"]).usage_error("FIFO");
     in_tree(&tree, &["cp", ":/a"]).usage_error("DST");
 }
 
