@@ -6,10 +6,11 @@
 #![forbid(unsafe_code)]
 
 mod handle;
+// Resolving all but the last component.
+mod eval;
 // Mutating operations, one concern per file; each is an `impl Root` block.
 mod copy;
 mod create;
-mod eval;
 mod links;
 mod metadata;
 mod remove;
