@@ -20,12 +20,18 @@ Exit status:
 An empty PATH operand ('') is not a usage error: as for coreutils it names nothing (ENOENT,
 exit 1).
 
-Errors are printed on stderr as `procroot: <command> <path>: <description> (<ERRNO>)`, for
-example `procroot: resolve /nope: No such file or directory (ENOENT)`. Control characters and
-bytes that are not UTF-8 in a path are shown escaped (`\\u{a}`, `\\xff`).
+Errors are printed on stderr as `procroot: ` and the library's message,
+`<operation> \"<path>\" in <root>: <description> (<ERRNO>)`, for example
+  procroot: resolve \"/nope\" in /srv/root: No such file or directory (ENOENT)
+The operation is the library call that failed (resolve, open, read, mkdir, mkdir_all, touch,
+write, create, copy in, ...). Control characters, quotes and bytes that are not UTF-8 in a path
+are shown escaped (`\\u{a}`, `\\\"`, `\\xff`).
 
 With --json, output is one JSON object per line. An error is also printed on stdout as
-  {\"error\": {\"errno\": \"ENOENT\", \"code\": 2, \"message\": \"resolve /nope: ...\"}}
+  {\"error\": {\"errno\": \"ENOENT\", \"code\": 2, \"message\": \"resolve \\\"/nope\\\" in ...\",
+   \"kind\": \"not_found\", \"operation\": \"resolve\", \"path\": \"/nope\", \"root\": \"/srv/root\"}}
+`kind` is not_found, safety_violation (an escape, a refused mount crossing or special file),
+invalid_input, not_supported or os; `path` and `root` are null when the error has none.
 JSON strings must be UTF-8: a path or name that is not keeps its field (for example \"path\"),
 holding the text with invalid bytes replaced by U+FFFD, plus a field of the same name ending in
 `_base64` (\"path_base64\") holding the exact bytes in standard base64 with padding. Only such
@@ -230,8 +236,11 @@ pub enum Command {
     ///
     /// Without --append, stdin is written to a temporary file in PATH's directory, which then
     /// replaces PATH in one rename: PATH is never half-written, and on error it is left as it
-    /// was. The new file belongs to the caller and gets MODE, or else the mode of the file it
-    /// replaces, or else 0644. A symlink at PATH is replaced, not followed.
+    /// was. The new file belongs to the caller and gets MODE, or else the mode of the regular
+    /// file it replaces, or else 0644 (nothing there, or a symlink, FIFO, socket or device node,
+    /// whose mode is not a file's). A kept set-user-ID bit survives only if the new file has the
+    /// old one's owner, set-group-ID only if it has its owner and group. A symlink at PATH is
+    /// replaced, not followed (its target's mode is not taken).
     ///
     /// With --append, stdin is appended to PATH (created with MODE, default 0666 minus the
     /// umask, if missing); a trailing symlink is ELOOP, never followed. An existing FIFO (which

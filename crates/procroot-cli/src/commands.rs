@@ -4,10 +4,10 @@ use std::fs::Metadata;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
-use procroot::{BackendUsed, FileType, Handle, OFlags, Root, SpecialFiles};
+use procroot::{FileType, Handle, OFlags, Root, SpecialFiles};
 use serde_json::{Map, Value};
 
 use crate::cli::{CatArgs, LsArgs, ReadlinkArgs, ResolveArgs, RootOpts, StatArgs};
@@ -18,20 +18,36 @@ const CAT_BUFFER: usize = 128 * 1024;
 
 /// Opens the root chosen by `opts`.
 fn open_root(opts: &RootOpts) -> Result<Root, Failure> {
-    opts.open().map_err(|e| Failure::from_library(&e))
+    Ok(opts.open()?)
 }
 
 /// An empty PATH operand names nothing: `ENOENT` with exit status 1, as coreutils answers
 /// (`cat: '': No such file or directory`), rather than a usage error. Checked before the root
 /// is used.
-pub(crate) fn check_operand(command: &str, path: &Path) -> Result<(), Failure> {
+pub(crate) fn check_operand(command: &'static str, path: &Path) -> Result<(), Failure> {
     if path.as_os_str().is_empty() {
-        return Err(Failure::with_context(
-            format!("{command} ''"),
-            &procroot::Error::from_errno(procroot::Errno::NOENT),
-        ));
+        let err = procroot::Error::from_errno(procroot::Errno::NOENT).context(command, path);
+        return Err(err.into());
     }
     Ok(())
+}
+
+/// The context for an error that has none of its own: one from a [`Handle`] accessor (its
+/// path, its type, a directory listing) or from reading or writing a file the library opened.
+/// It gets operation `op`, the path as given and the root, as the library's own errors have;
+/// an error that already has them is left alone.
+pub(crate) fn in_context<'a>(
+    root: &'a Root,
+    op: &'static str,
+    path: &'a Path,
+) -> impl Fn(procroot::Error) -> Failure + 'a {
+    move |e| {
+        if e.operation().is_empty() {
+            e.context(op, path).in_root(root.display_name()).into()
+        } else {
+            e.into()
+        }
+    }
 }
 
 /// `--special-files` as the library's setting.
@@ -56,72 +72,51 @@ fn resolve_handle(root: &Root, path: &Path, nofollow: bool) -> procroot::Result<
 pub fn resolve(args: &ResolveArgs) -> Result<ExitCode, Failure> {
     check_operand("resolve", &args.path)?;
     let root = open_root(&args.root)?;
-    let fail = |e: procroot::Error| Failure::new("resolve", &args.path, &e);
-    let found = if args.except_last {
-        resolve_except_last(&root, &args.path, args.root.json).map_err(fail)?
+    let path = &args.path;
+    let ctx = in_context(&root, "resolve", path);
+    let (found, file_type, backend) = if args.except_last {
+        // What eval_symlinks(ExceptLast) computes; the last component's type (JSON only) is
+        // looked at, unfollowed, in the directory that was resolved.
+        let found = root.resolve_except_last(path)?;
+        let file_type = if args.root.json {
+            found.file_type().map_err(&ctx)?
+        } else {
+            None
+        };
+        (
+            found.path_in_root().map_err(&ctx)?,
+            file_type,
+            found.backend(),
+        )
     } else {
-        let handle = resolve_handle(&root, &args.path, args.nofollow).map_err(fail)?;
-        Found {
-            path: handle.path_in_root().map_err(fail)?.to_path_buf(),
-            file_type: Some(handle.file_type().map_err(fail)?),
-            backend: handle.backend(),
-        }
+        let handle = resolve_handle(&root, path, args.nofollow)?;
+        let found = handle.path_in_root().map_err(&ctx)?.to_path_buf();
+        (
+            found,
+            Some(handle.file_type().map_err(&ctx)?),
+            handle.backend(),
+        )
     };
     if args.root.json {
         let mut obj = Map::new();
-        insert_os(&mut obj, "path", found.path.as_os_str());
+        insert_os(&mut obj, "path", found.as_os_str());
         obj.insert(
             "type".into(),
-            found.file_type.map_or(Value::Null, |t| t.as_str().into()),
+            file_type.map_or(Value::Null, |t| t.as_str().into()),
         );
-        obj.insert("backend".into(), found.backend.as_str().into());
+        obj.insert("backend".into(), backend.as_str().into());
         print_json(&Value::Object(obj))?;
     } else {
-        let mut stdout = io::stdout().lock();
-        write_line(&mut stdout, found.path.as_os_str().as_bytes())?;
-        stdout.flush().map_err(|e| Failure::stdout(&e))?;
+        print_path(&found)?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// What `procroot resolve` reports.
-struct Found {
-    /// The absolute path inside the root.
-    path: PathBuf,
-    /// The type of what `path` names; `None` for a missing last component with
-    /// `--except-last` (or when the type was not asked for).
-    file_type: Option<FileType>,
-    /// The resolver that answered.
-    backend: BackendUsed,
-}
-
-/// `--except-last`: the parent's path inside the root joined with the last name (as
-/// [`Root::eval_symlinks`] with `EvalMode::ExceptLast` computes it), and with `want_type` the
-/// last component's own type, looked up in the parent directory that was resolved.
-fn resolve_except_last(root: &Root, path: &Path, want_type: bool) -> procroot::Result<Found> {
-    let (parent, last) = root.resolve_parent(path)?;
-    let parent_path = parent.path_in_root()?.to_path_buf();
-    let backend = parent.backend();
-    let Some(name) = last else {
-        // The path ended in `.`, `..` or slashes: it was resolved in full.
-        return Ok(Found {
-            path: parent_path,
-            file_type: Some(parent.file_type()?),
-            backend,
-        });
-    };
-    // The name is one component, looked up without following it in the directory that was
-    // just resolved, so it cannot name anything else.
-    let file_type = if want_type {
-        parent.entry_type(&name)?
-    } else {
-        None
-    };
-    Ok(Found {
-        path: parent_path.join(name),
-        file_type,
-        backend,
-    })
+/// Prints a path and a newline, its bytes unchanged.
+fn print_path(path: &Path) -> Result<(), Failure> {
+    let mut stdout = io::stdout().lock();
+    write_line(&mut stdout, path.as_os_str().as_bytes())?;
+    stdout.flush().map_err(|e| Failure::stdout(&e))
 }
 
 /// `procroot cat`.
@@ -172,16 +167,16 @@ fn cat_one(
 ) -> Result<(), CatError> {
     let file = root
         .open_file(path, flags)
-        .map_err(|e| CatError::Source(Failure::new("cat", path, &e)))?;
-    copy_file(file, path, out, buf)
+        .map_err(|e| CatError::Source(e.into()))?;
+    copy_file(file, out, buf, in_context(root, "read", path))
 }
 
-/// Streams `file` (which `path` named) to `out`.
+/// Streams `file` to `out`; `read_failed` gives a failed read its context.
 pub(crate) fn copy_file(
     mut file: std::fs::File,
-    path: &Path,
     out: &mut impl Write,
     buf: &mut [u8],
+    read_failed: impl Fn(procroot::Error) -> Failure,
 ) -> Result<(), CatError> {
     loop {
         match file.read(buf) {
@@ -190,10 +185,7 @@ pub(crate) fn copy_file(
                 .write_all(&buf[..n])
                 .map_err(|e| CatError::Stdout(Failure::stdout(&e)))?,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                let context = format!("cat {}", crate::output::shown(path));
-                return Err(CatError::Source(Failure::io(context, &e)));
-            }
+            Err(e) => return Err(CatError::Source(read_failed(e.into()))),
         }
     }
 }
@@ -202,10 +194,10 @@ pub(crate) fn copy_file(
 pub fn ls(args: &LsArgs) -> Result<ExitCode, Failure> {
     check_operand("ls", &args.path)?;
     let root = open_root(&args.root)?;
-    let fail = |e: procroot::Error| Failure::new("ls", &args.path, &e);
-    let handle = resolve_handle(&root, &args.path, args.nofollow).map_err(fail)?;
+    let ctx = in_context(&root, "read directory", &args.path);
+    let handle = resolve_handle(&root, &args.path, args.nofollow)?;
     let dir_path = if args.root.json {
-        Some(handle.path_in_root().map_err(fail)?.to_path_buf())
+        Some(handle.path_in_root().map_err(&ctx)?.to_path_buf())
     } else {
         None
     };
@@ -214,7 +206,7 @@ pub fn ls(args: &LsArgs) -> Result<ExitCode, Failure> {
     let entries = handle
         .read_dir()
         .and_then(|dir| dir.collect::<procroot::Result<Vec<_>>>())
-        .map_err(fail)?;
+        .map_err(&ctx)?;
     print_listing(dir_path.as_deref(), entries, args.long)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -260,10 +252,10 @@ pub(crate) fn print_listing(
 pub fn stat(args: &StatArgs) -> Result<ExitCode, Failure> {
     check_operand("stat", &args.path)?;
     let root = open_root(&args.root)?;
-    let fail = |e: procroot::Error| Failure::new("stat", &args.path, &e);
-    let handle = resolve_handle(&root, &args.path, args.nofollow).map_err(fail)?;
-    let md = handle.metadata().map_err(fail)?;
-    let path = handle.path_in_root().map_err(fail)?;
+    let ctx = in_context(&root, "stat", &args.path);
+    let handle = resolve_handle(&root, &args.path, args.nofollow)?;
+    let md = handle.metadata().map_err(&ctx)?;
+    let path = handle.path_in_root().map_err(&ctx)?;
     print_stat(path, &md, args.root.json)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -346,10 +338,10 @@ impl StatInfo {
 pub fn readlink(args: &ReadlinkArgs) -> Result<ExitCode, Failure> {
     check_operand("readlink", &args.path)?;
     let root = open_root(&args.root)?;
-    let fail = |e: procroot::Error| Failure::new("readlink", &args.path, &e);
-    let link = root.resolve_nofollow(&args.path).map_err(fail)?;
-    let target = link.readlink().map_err(fail)?;
-    let path = link.path_in_root().map_err(fail)?;
+    let ctx = in_context(&root, "readlink", &args.path);
+    let link = root.resolve_nofollow(&args.path)?;
+    let target = link.readlink().map_err(&ctx)?;
+    let path = link.path_in_root().map_err(&ctx)?;
     print_link(path, &target, args.root.json)?;
     Ok(ExitCode::SUCCESS)
 }

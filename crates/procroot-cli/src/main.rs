@@ -2,11 +2,13 @@
 //! line.
 //!
 //! A thin layer over the `procroot` library: parse the arguments ([`cli`]), make the library
-//! call ([`commands`]), print text or JSON ([`output`]).
+//! call ([`commands`], [`mutate`], [`proc`], [`doctor`]), print text or JSON ([`output`]). It
+//! holds no filesystem logic of its own.
 //!
-//! Exit status: 0 on success, 1 when an operation failed (reported on stderr as
-//! `procroot: <command> <path>: <description> (<ERRNO>)`, and with `--json` also as an
-//! `{"error": ...}` object on stdout), 2 for usage errors (clap's default).
+//! Exit status: 0 on success, 1 when an operation failed (reported on stderr as `procroot: `
+//! and the library error's message, and with `--json` also as an `{"error": ...}` object on
+//! stdout), 2 for usage errors. The only place the status is decided is [`main`]: nothing
+//! calls `exit`.
 
 #![forbid(unsafe_code)]
 
@@ -24,49 +26,48 @@ use clap::Parser;
 use crate::cli::{Cli, Command};
 use crate::output::Failure;
 
-/// Parses the arguments (usage errors exit 2 inside clap), runs the subcommand, and turns its
-/// outcome into the exit status.
+/// Parses the arguments, runs the subcommand, and turns its outcome into the exit status.
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let json = cli.command.json();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Usage errors (status 2), and --help and --version (status 0, on stdout).
+        Err(err) => {
+            let _ = err.print();
+            return ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(2));
+        }
+    };
     match run(&cli.command) {
         Ok(code) => code,
-        Err(err) => match err.downcast_ref::<Failure>() {
-            // The reader went away (`procroot cat big | head`): nothing is wrong.
-            Some(failure) if failure.is_broken_pipe() => ExitCode::SUCCESS,
-            Some(failure) => {
-                failure.report(json);
-                ExitCode::from(1)
-            }
-            None => {
-                eprintln!("procroot: {err:#}");
-                ExitCode::from(1)
-            }
-        },
+        // The reader went away (`procroot cat big | head`): nothing is wrong.
+        Err(failure) if failure.is_broken_pipe() => ExitCode::SUCCESS,
+        Err(failure) => {
+            failure.report(cli.command.json());
+            ExitCode::from(failure.exit_status())
+        }
     }
 }
 
-/// Runs one subcommand. An `Err` is a failure that has not been reported yet (a [`Failure`]
-/// carries the errno for `--json`); failures that were reported along the way (`cat` goes on
-/// after a file it cannot read) show in the exit code.
-fn run(command: &Command) -> anyhow::Result<ExitCode> {
-    Ok(match command {
-        Command::Resolve(args) => commands::resolve(args)?,
-        Command::Cat(args) => commands::cat(args)?,
-        Command::Ls(args) => commands::ls(args)?,
-        Command::Stat(args) => commands::stat(args)?,
-        Command::Readlink(args) => commands::readlink(args)?,
-        Command::Mkdir(args) => mutate::mkdir(args)?,
-        Command::Rm(args) => mutate::rm(args)?,
-        Command::Mv(args) => mutate::mv(args)?,
-        Command::Ln(args) => mutate::ln(args)?,
-        Command::Mknod(args) => mutate::mknod(args)?,
-        Command::Chmod(args) => mutate::chmod(args)?,
-        Command::Chown(args) => mutate::chown(args)?,
-        Command::Touch(args) => mutate::touch(args)?,
-        Command::Write(args) => mutate::write(args)?,
-        Command::Cp(args) => mutate::cp(args)?,
-        Command::Proc(args) => proc::run(args)?,
-        Command::Doctor(args) => doctor::run(args)?,
-    })
+/// Runs one subcommand. An `Err` is a failure that has not been reported yet; failures that
+/// were reported along the way (`cat` goes on after a file it cannot read) show in the exit
+/// code.
+fn run(command: &Command) -> Result<ExitCode, Failure> {
+    match command {
+        Command::Resolve(args) => commands::resolve(args),
+        Command::Cat(args) => commands::cat(args),
+        Command::Ls(args) => commands::ls(args),
+        Command::Stat(args) => commands::stat(args),
+        Command::Readlink(args) => commands::readlink(args),
+        Command::Mkdir(args) => mutate::mkdir(args),
+        Command::Rm(args) => mutate::rm(args),
+        Command::Mv(args) => mutate::mv(args),
+        Command::Ln(args) => mutate::ln(args),
+        Command::Mknod(args) => mutate::mknod(args),
+        Command::Chmod(args) => mutate::chmod(args),
+        Command::Chown(args) => mutate::chown(args),
+        Command::Touch(args) => mutate::touch(args),
+        Command::Write(args) => mutate::write(args),
+        Command::Cp(args) => mutate::cp(args),
+        Command::Proc(args) => proc::run(args),
+        Command::Doctor(args) => doctor::run(args),
+    }
 }

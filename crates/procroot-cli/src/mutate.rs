@@ -4,30 +4,28 @@
 //! output is silent on success, as with coreutils.
 
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::SystemTime;
 
 use clap::CommandFactory;
-use procroot::{Errno, FileType, OFlags, Root};
+use procroot::{Errno, OFlags, RenameFlags, ReplaceMode, Root};
 use serde_json::{Map, Value};
 
 use crate::cli::{
     ChmodArgs, ChownArgs, Cli, CpArgs, LnArgs, MkdirArgs, MknodArgs, MvArgs, RmArgs, RootOpts,
     TouchArgs, WriteArgs,
 };
-use crate::commands::check_operand;
+use crate::commands::{check_operand, in_context};
 use crate::output::{insert_os, print_json, Failure};
 
 /// The mode `write` gives a new file when there is neither `--mode` nor a file to replace.
 const WRITE_DEFAULT_MODE: u32 = 0o644;
-/// The mode `touch` and `write --append` create files with, before the umask.
+/// The mode `write --append` creates files with, before the umask.
 const CREATE_MODE: u32 = 0o666;
 
 /// Opens the root chosen by `opts`.
 fn open_root(opts: &RootOpts) -> Result<Root, Failure> {
-    opts.open().map_err(|e| Failure::from_library(&e))
+    Ok(opts.open()?)
 }
 
 /// A `{"op": op, "path": path}` object, ready for more fields.
@@ -51,7 +49,7 @@ fn report(json: bool, obj: Map<String, Value>) -> Result<(), Failure> {
 /// exit status 1 if any failed. A failure to write stdout stops everything. An empty path is
 /// `command`'s ENOENT failure ([`check_operand`]).
 fn for_each_path(
-    command: &str,
+    command: &'static str,
     paths: &[PathBuf],
     json: bool,
     mut one: impl FnMut(&Path) -> Result<Option<Map<String, Value>>, Failure>,
@@ -70,24 +68,24 @@ fn for_each_path(
     Ok(status)
 }
 
-/// Exits with a usage error (status 2) in clap's format, for `subcommand`.
-fn usage_error(subcommand: &str, message: impl std::fmt::Display) -> ! {
+/// A usage error in clap's format, for `subcommand`: [`main`](crate::main) prints it and
+/// exits with status 2.
+fn usage_error(subcommand: &str, message: impl std::fmt::Display) -> Failure {
     let mut cli = Cli::command();
     cli.build();
     let kind = clap::error::ErrorKind::ArgumentConflict;
-    match cli.find_subcommand_mut(subcommand) {
-        Some(sub) => sub.error(kind, message).exit(),
-        None => cli.error(kind, message).exit(),
-    }
+    Failure::Usage(match cli.find_subcommand_mut(subcommand) {
+        Some(sub) => sub.error(kind, message),
+        None => cli.error(kind, message),
+    })
 }
 
 /// `procroot mkdir`.
 pub fn mkdir(args: &MkdirArgs) -> Result<ExitCode, Failure> {
     let root = open_root(&args.root)?;
     for_each_path("mkdir", &args.paths, args.root.json, |path| {
-        let fail = |e: procroot::Error| Failure::new("mkdir", path, &e);
         if args.parents {
-            let handle = root.mkdir_all(path, args.mode).map_err(fail)?;
+            let handle = root.mkdir_all(path, args.mode)?;
             if !args.root.json {
                 // Text output is silent: nothing to look up.
                 return Ok(None);
@@ -95,10 +93,12 @@ pub fn mkdir(args: &MkdirArgs) -> Result<ExitCode, Failure> {
             // The path comes from the handle, which knows it when mkdir_all created anything:
             // never a second lookup by name, which a rename of the new tree right after its
             // creation would make fail although everything was created.
-            let resolved = handle.path_in_root().map_err(fail)?;
+            let resolved = handle
+                .path_in_root()
+                .map_err(in_context(&root, "mkdir_all", path))?;
             Ok(Some(done("mkdir", resolved)))
         } else {
-            root.mkdir(path, args.mode).map_err(fail)?;
+            root.mkdir(path, args.mode)?;
             Ok(Some(done("mkdir", path)))
         }
     })
@@ -124,7 +124,7 @@ pub fn rm(args: &RmArgs) -> Result<ExitCode, Failure> {
         match removed {
             Ok(()) => Ok(Some(done("rm", path))),
             Err(e) if args.force && e.errno() == Errno::NOENT => Ok(None),
-            Err(e) => Err(Failure::new("rm", path, &e)),
+            Err(e) => Err(e.into()),
         }
     })
 }
@@ -134,12 +134,11 @@ pub fn mv(args: &MvArgs) -> Result<ExitCode, Failure> {
     check_operand("mv", &args.from)?;
     check_operand("mv", &args.to)?;
     let root = open_root(&args.root)?;
-    let mut flags = rustix::fs::RenameFlags::empty();
-    flags.set(rustix::fs::RenameFlags::NOREPLACE, args.no_replace);
-    flags.set(rustix::fs::RenameFlags::EXCHANGE, args.exchange);
-    flags.set(rustix::fs::RenameFlags::WHITEOUT, args.whiteout);
-    root.rename(&args.from, &args.to, flags)
-        .map_err(|e| Failure::new("mv", &args.from, &e))?;
+    let mut flags = RenameFlags::empty();
+    flags.set(RenameFlags::NOREPLACE, args.no_replace);
+    flags.set(RenameFlags::EXCHANGE, args.exchange);
+    flags.set(RenameFlags::WHITEOUT, args.whiteout);
+    root.rename(&args.from, &args.to, flags)?;
     let mut obj = Map::new();
     obj.insert("op".into(), "mv".into());
     insert_os(&mut obj, "from", args.from.as_os_str());
@@ -158,7 +157,7 @@ pub fn ln(args: &LnArgs) -> Result<ExitCode, Failure> {
     } else {
         root.hardlink(&args.target, &args.link)
     };
-    linked.map_err(|e| Failure::new("ln", &args.link, &e))?;
+    linked?;
     let mut obj = done("ln", &args.link);
     insert_os(&mut obj, "target", args.target.as_os_str());
     obj.insert("symbolic".into(), args.symbolic.into());
@@ -173,19 +172,22 @@ pub fn mknod(args: &MknodArgs) -> Result<ExitCode, Failure> {
     // mknod(1)'s separate operands.
     let spec = match (args.kind.as_str(), args.major, args.minor) {
         ("p", None, None) => "p".to_owned(),
-        ("p", _, _) => usage_error("mknod", "a FIFO (p) takes no MAJOR and MINOR"),
+        ("p", _, _) => return Err(usage_error("mknod", "a FIFO (p) takes no MAJOR and MINOR")),
         (kind, Some(major), Some(minor)) => format!("{kind}:{major}:{minor}"),
-        (kind, _, _) => usage_error(
-            "mknod",
-            format!("a device ({kind}) needs MAJOR and MINOR numbers"),
-        ),
+        (kind, _, _) => {
+            return Err(usage_error(
+                "mknod",
+                format!("a device ({kind}) needs MAJOR and MINOR numbers"),
+            ))
+        }
     };
-    let fail = |e: procroot::Error| Failure::new("mknod", &args.path, &e);
     // Parsed (and device numbers range-checked, EINVAL) before the root is even opened. The
-    // kind's type is inferred from `Root::mknod`.
-    let kind = spec.parse().map_err(fail)?;
+    // kind's type is inferred from `Root::mknod`. The parse error has no path of its own.
+    let kind = spec
+        .parse()
+        .map_err(|e: procroot::Error| Failure::from(e.context("mknod", &args.path)))?;
     let root = open_root(&args.root)?;
-    root.mknod(&args.path, kind, args.mode).map_err(fail)?;
+    root.mknod(&args.path, kind, args.mode)?;
     let mut obj = done("mknod", &args.path);
     obj.insert("node".into(), kind.to_string().into());
     report(args.root.json, obj)?;
@@ -196,8 +198,7 @@ pub fn mknod(args: &MknodArgs) -> Result<ExitCode, Failure> {
 pub fn chmod(args: &ChmodArgs) -> Result<ExitCode, Failure> {
     check_operand("chmod", &args.path)?;
     let root = open_root(&args.root)?;
-    root.set_permissions(&args.path, args.mode)
-        .map_err(|e| Failure::new("chmod", &args.path, &e))?;
+    root.set_permissions(&args.path, args.mode)?;
     let mut obj = done("chmod", &args.path);
     obj.insert("mode".into(), format!("{:04o}", args.mode).into());
     report(args.root.json, obj)?;
@@ -214,7 +215,7 @@ pub fn chown(args: &ChownArgs) -> Result<ExitCode, Failure> {
     } else {
         root.chown(&args.path, uid, gid)
     };
-    changed.map_err(|e| Failure::new("chown", &args.path, &e))?;
+    changed?;
     let mut obj = done("chown", &args.path);
     obj.insert("uid".into(), uid.map_or(Value::Null, Value::from));
     obj.insert("gid".into(), gid.map_or(Value::Null, Value::from));
@@ -222,76 +223,18 @@ pub fn chown(args: &ChownArgs) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `procroot touch`.
+/// `procroot touch`: [`Root::touch`], which never opens what it touches.
 pub fn touch(args: &TouchArgs) -> Result<ExitCode, Failure> {
-    let root = open_root(&args.root)?;
-    let special = crate::commands::special_files(args.special_files);
+    let root = open_root(&args.root)?
+        .with_special_files(crate::commands::special_files(args.special_files));
     for_each_path("touch", &args.paths, args.root.json, |path| {
-        touch_one(&root, path, args.nofollow, special)
-            .map_err(|e| Failure::new("touch", path, &e))?;
+        if args.nofollow {
+            root.touch_nofollow(path)?;
+        } else {
+            root.touch(path)?;
+        }
         Ok(Some(done("touch", path)))
     })
-}
-
-/// How often `touch` goes round when the name keeps appearing and disappearing under it.
-const TOUCH_RETRIES: usize = 16;
-
-/// Sets `path`'s times to now, creating it if missing, and never opening anything that exists:
-/// an existing entry's times are set through its `O_PATH` handle (after its type is checked
-/// against `special`), and a missing one is created with `O_EXCL`. If something appears at the
-/// name between the two (a FIFO, say), we go round again and find it, rather than open it: a
-/// plain `open(O_CREAT)` there would block on the FIFO forever.
-fn touch_one(
-    root: &Root,
-    path: &Path,
-    nofollow: bool,
-    special: procroot::SpecialFiles,
-) -> procroot::Result<()> {
-    let now = SystemTime::now();
-    for _ in 0..TOUCH_RETRIES {
-        let found = if nofollow {
-            root.resolve_nofollow(path)
-        } else {
-            root.resolve(path)
-        };
-        match found {
-            Ok(handle) => {
-                special.check(handle.file_type()?)?;
-                return handle.set_times(Some(now), Some(now));
-            }
-            Err(e) if e.errno() == Errno::NOENT => {}
-            Err(e) => return Err(e),
-        }
-        match root.create_file(path, OFlags::RDONLY | OFlags::EXCL, CREATE_MODE) {
-            Ok(file) => {
-                let times = std::fs::FileTimes::new()
-                    .set_accessed(now)
-                    .set_modified(now);
-                return file.set_times(times).map_err(|e| {
-                    procroot::Error::from_errno(Errno::from_io_error(&e).unwrap_or(Errno::IO))
-                });
-            }
-            Err(e) if e.errno() == Errno::EXIST => {
-                // Something appeared, or a dangling symlink is there: it is never followed to
-                // create its target (ELOOP, as open(O_CREAT | O_NOFOLLOW) says).
-                let dangling = !nofollow
-                    && root
-                        .resolve_nofollow(path)
-                        .and_then(|h| h.file_type())
-                        .is_ok_and(|t| t == FileType::Symlink)
-                    && root.resolve(path).is_err_and(|e| e.errno() == Errno::NOENT);
-                if dangling {
-                    return Err(procroot::Error::from_errno(Errno::LOOP));
-                }
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Err(procroot::Error::with_detail(
-        procroot::ErrorKind::Os,
-        Errno::AGAIN,
-        "something kept appearing and disappearing at the name",
-    ))
 }
 
 /// `procroot write`.
@@ -302,21 +245,19 @@ pub fn write(args: &WriteArgs) -> Result<ExitCode, Failure> {
     let root = open_root(&args.root)?
         .with_special_files(crate::commands::special_files(args.special_files));
     let path = &args.path;
-    let fail = |e: procroot::Error| Failure::new("write", path, &e);
     let stdin = io::stdin().lock();
     let bytes = if args.append {
         let mode = args.mode.unwrap_or(CREATE_MODE);
-        let mut file = root
-            .create_file(path, OFlags::WRONLY | OFlags::APPEND, mode)
-            .map_err(fail)?;
-        io::copy(&mut { stdin }, &mut file).map_err(|e| fail(e.into()))?
+        let mut file = root.create_file(path, OFlags::WRONLY | OFlags::APPEND, mode)?;
+        io::copy(&mut { stdin }, &mut file)
+            .map_err(|e| in_context(&root, "write", path)(e.into()))?
     } else {
-        // Keep the mode of the file being replaced, unless told otherwise.
-        let mode = args.mode.unwrap_or_else(|| match root.metadata(path) {
-            Ok(md) if FileType::from_mode(md.mode()) == FileType::File => md.mode() & 0o7777,
-            _ => WRITE_DEFAULT_MODE,
-        });
-        root.replace_file(path, mode, stdin).map_err(fail)?
+        // Keep the mode of the file being replaced, unless told otherwise: the library reads it
+        // right before its rename, relative to the same parent fd.
+        let mode = args
+            .mode
+            .map_or(ReplaceMode::KeepOr(WRITE_DEFAULT_MODE), ReplaceMode::Exact);
+        root.replace_file_with(path, mode, stdin)?
     };
     let mut obj = done("write", path);
     obj.insert("bytes".into(), bytes.into());
@@ -340,11 +281,6 @@ pub fn cp(args: &CpArgs) -> Result<ExitCode, Failure> {
             .strip_prefix(b":")
             .map(|rest| PathBuf::from(std::ffi::OsStr::from_bytes(rest)))
     };
-    let context = format!(
-        "cp {} {}",
-        crate::output::shown(&args.src),
-        crate::output::shown(&args.dst)
-    );
     let opts = procroot::CopyOptions {
         special_files: crate::commands::special_files(args.special_files),
     };
@@ -357,16 +293,21 @@ pub fn cp(args: &CpArgs) -> Result<ExitCode, Failure> {
             let root = open_root(&args.root)?;
             root.copy_out_with(src, &args.dst, opts)
         }
-        (Some(_), Some(_)) => usage_error(
-            "cp",
-            "both SRC and DST are inside the root (`:`); exactly one must be",
-        ),
-        (None, None) => usage_error(
-            "cp",
-            "neither SRC nor DST is inside the root; mark the one inside with `:` (`:/etc/hosts`)",
-        ),
+        (Some(_), Some(_)) => {
+            return Err(usage_error(
+                "cp",
+                "both SRC and DST are inside the root (`:`); exactly one must be",
+            ))
+        }
+        (None, None) => {
+            return Err(usage_error(
+                "cp",
+                "neither SRC nor DST is inside the root; mark the one inside with `:` \
+                 (`:/etc/hosts`)",
+            ))
+        }
     };
-    copied.map_err(|e| Failure::with_context(context, &e))?;
+    copied?;
     let mut obj = Map::new();
     obj.insert("op".into(), "cp".into());
     insert_os(&mut obj, "from", args.src.as_os_str());

@@ -1,116 +1,100 @@
-//! Printing: errors in the `procroot: <context>: <cause>` format, JSON fields for paths that
-//! may not be UTF-8, and writing to stdout.
+//! Printing: errors as the library renders them (`procroot: <context>: <cause>`), JSON fields
+//! for paths that may not be UTF-8, and writing to stdout.
 
 use std::ffi::OsStr;
-use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use procroot::Errno;
-use serde_json::{json, Map, Value};
+use base64::Engine as _;
+use procroot::{Errno, ErrorKind};
+use serde_json::{Map, Value};
 
-/// An operation that failed: what was being done (`resolve /nope`) and the errno it failed with.
+/// Why a command failed.
 #[derive(Debug)]
-pub struct Failure {
-    /// What was being done, such as `resolve /nope` or `open root /proc/1/root`.
-    context: String,
-    /// Why it failed.
-    errno: Errno,
-    /// The human-readable cause, such as `No such file or directory`.
-    description: String,
+pub enum Failure {
+    /// A library call failed. Its `Display` already says everything: the operation, the path
+    /// (quoted and escaped), the root, the cause and the errno.
+    Library(procroot::Error),
+    /// Writing our own output failed (stdout was closed, the disk is full).
+    Stdout(procroot::Error),
+    /// A usage error found after parsing, such as `cp` with both operands inside the root:
+    /// printed by clap, exit status 2.
+    Usage(clap::Error),
 }
 
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message())
+impl From<procroot::Error> for Failure {
+    fn from(err: procroot::Error) -> Failure {
+        Failure::Library(err)
     }
 }
 
-impl std::error::Error for Failure {}
+/// The operation of a [`Failure::Stdout`].
+const STDOUT_OP: &str = "write to stdout";
 
 impl Failure {
-    /// A library error, in the context of `command` on `path` (both as the user gave them).
-    pub fn new(command: &str, path: &Path, err: &procroot::Error) -> Failure {
-        Failure {
-            context: format!("{command} {}", shown(path)),
-            errno: err.errno(),
-            description: err.description().into_owned(),
-        }
-    }
-
-    /// A library error in a context the caller spells out, such as `cp ./a :/b`.
-    pub fn with_context(context: String, err: &procroot::Error) -> Failure {
-        Failure {
-            context,
-            errno: err.errno(),
-            description: err.description().into_owned(),
-        }
-    }
-
-    /// A library error that carries its own context, such as the failure to open the root
-    /// (`open root /proc/1/root`).
-    pub fn from_library(err: &procroot::Error) -> Failure {
-        let mut context = err.operation().to_string();
-        if let Some(path) = err.path() {
-            if !context.is_empty() {
-                context.push(' ');
-            }
-            context.push_str(&shown(path));
-        }
-        Failure {
-            context,
-            errno: err.errno(),
-            description: err.description().into_owned(),
-        }
-    }
-
-    /// An I/O error (a failed `read` or `write`) with a context.
-    pub fn io(context: impl Into<String>, err: &io::Error) -> Failure {
-        let errno = Errno::from_io_error(err).unwrap_or(Errno::IO);
-        Failure {
-            context: context.into(),
-            errno,
-            description: procroot::sys::errno_description(errno),
-        }
-    }
-
     /// A failure to write to stdout.
     pub fn stdout(err: &io::Error) -> Failure {
-        Failure::io("write to stdout", err)
+        Failure::Stdout(procroot::Error::from_errno(
+            Errno::from_io_error(err).unwrap_or(Errno::IO),
+        ))
     }
 
     /// Whether this is a write to a closed pipe (`procroot cat big | head`), which ends the
     /// program quietly and successfully.
     pub fn is_broken_pipe(&self) -> bool {
-        self.errno == Errno::PIPE
+        matches!(self, Failure::Stdout(e) if e.errno() == Errno::PIPE)
     }
 
-    /// The message without the `procroot: ` prefix:
-    /// `resolve /nope: No such file or directory (ENOENT)`.
+    /// The exit status this failure ends the program with: 2 for a usage error, else 1.
+    pub fn exit_status(&self) -> u8 {
+        match self {
+            Failure::Usage(_) => 2,
+            _ => 1,
+        }
+    }
+
+    /// The message without the `procroot: ` prefix: the library error's `Display`, such as
+    /// `resolve "/nope" in /srv/root: No such file or directory (ENOENT)`.
     pub fn message(&self) -> String {
-        format!(
-            "{}: {} ({})",
-            self.context,
-            self.description,
-            procroot::sys::errno_name(self.errno)
-        )
+        match self {
+            Failure::Library(e) => e.to_string(),
+            Failure::Stdout(e) => format!("{STDOUT_OP}: {e}"),
+            Failure::Usage(e) => e.to_string(),
+        }
     }
 
-    /// `{"error": {"errno": "ENOENT", "code": 2, "message": "..."}}`.
+    /// `{"error": {"errno": "ENOENT", "code": 2, "message": "...", "kind": "not_found",
+    /// "operation": "resolve", "path": "/nope", "root": "/srv/root"}}`, every field from the library
+    /// error's accessors; `path` and `root` are null when the error has none, and get a
+    /// `_base64` twin when they are not UTF-8 (see [`insert_os`]).
     pub fn to_json(&self) -> Value {
-        json!({
-            "error": {
-                "errno": procroot::sys::errno_name(self.errno),
-                "code": self.errno.raw_os_error(),
-                "message": self.message(),
-            }
-        })
+        let (err, operation) = match self {
+            Failure::Library(e) => (e, e.operation()),
+            Failure::Stdout(e) => (e, STDOUT_OP),
+            Failure::Usage(_) => return Value::Null,
+        };
+        let mut obj = Map::new();
+        obj.insert("errno".into(), err.errno_name().into());
+        obj.insert("code".into(), err.errno().raw_os_error().into());
+        obj.insert("message".into(), self.message().into());
+        obj.insert("kind".into(), kind_name(err.kind()).into());
+        obj.insert("operation".into(), operation.into());
+        insert_os_or_null(&mut obj, "path", err.path().map(Path::as_os_str));
+        insert_os_or_null(&mut obj, "root", err.root().map(Path::as_os_str));
+        let mut top = Map::new();
+        top.insert("error".into(), Value::Object(obj));
+        Value::Object(top)
     }
 
-    /// Prints the failure on stderr, and with `json` also as a JSON object on stdout. Errors
-    /// while printing are ignored: there is nowhere left to report them.
+    /// Prints the failure: a usage error as clap does; anything else on stderr, and with `json`
+    /// also as a JSON object on stdout. Errors while printing are ignored: there is nowhere left
+    /// to report them.
     pub fn report(&self, json: bool) {
+        if let Failure::Usage(e) = self {
+            let _ = e.print();
+            return;
+        }
         if json {
             let mut stdout = io::stdout().lock();
             let _ = writeln!(stdout, "{}", self.to_json());
@@ -120,28 +104,23 @@ impl Failure {
     }
 }
 
-/// A path for a message: printable UTF-8 unchanged, control characters as `\u{a}` and bytes
-/// that are not UTF-8 as `\xff`, so that a hostile file name cannot forge lines or terminal
-/// escapes.
-pub fn shown(path: &Path) -> String {
-    let mut out = String::new();
-    for chunk in path.as_os_str().as_bytes().utf8_chunks() {
-        for c in chunk.valid().chars() {
-            if c.is_control() {
-                let _ = write!(out, "\\u{{{:x}}}", c as u32);
-            } else {
-                out.push(c);
-            }
-        }
-        for b in chunk.invalid() {
-            let _ = write!(out, "\\x{b:02x}");
-        }
+/// [`ErrorKind`] as a JSON string: `not_found`, `safety_violation`, `invalid_input`,
+/// `not_supported` or `os`.
+fn kind_name(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::NotFound => "not_found",
+        ErrorKind::SafetyViolation => "safety_violation",
+        ErrorKind::InvalidInput => "invalid_input",
+        ErrorKind::NotSupported => "not_supported",
+        ErrorKind::Os => "os",
+        // A kind added to the library later.
+        _ => "other",
     }
-    out
 }
 
 /// Inserts a path or name into a JSON object as `key`: the string itself when it is UTF-8;
-/// otherwise the lossy text (U+FFFD for invalid bytes) plus `<key>_base64` with the exact bytes.
+/// otherwise the lossy text (U+FFFD for invalid bytes) plus `<key>_base64` with the exact bytes
+/// (standard base64, RFC 4648 §4, with padding).
 pub fn insert_os(obj: &mut Map<String, Value>, key: &str, value: &OsStr) {
     match value.to_str() {
         Some(text) => {
@@ -153,31 +132,20 @@ pub fn insert_os(obj: &mut Map<String, Value>, key: &str, value: &OsStr) {
                 key.to_string(),
                 Value::from(String::from_utf8_lossy(bytes).into_owned()),
             );
-            obj.insert(format!("{key}_base64"), Value::from(base64(bytes)));
+            let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+            obj.insert(format!("{key}_base64"), Value::from(encoded));
         }
     }
 }
 
-/// Standard base64 (RFC 4648 §4, `+` and `/`, `=` padding).
-pub fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 0x3f) as usize] as char);
-            } else {
-                out.push('=');
-            }
+/// [`insert_os`], or `null` for `None`.
+fn insert_os_or_null(obj: &mut Map<String, Value>, key: &str, value: Option<&OsStr>) {
+    match value {
+        Some(value) => insert_os(obj, key, value),
+        None => {
+            obj.insert(key.to_string(), Value::Null);
         }
     }
-    out
 }
 
 /// Writes `bytes` and a newline to `out`.
@@ -198,55 +166,49 @@ pub fn print_json(value: &Value) -> Result<(), Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_rfc4648_vectors() {
-        let cases: [(&[u8], &str); 8] = [
-            (b"", ""),
-            (b"f", "Zg=="),
-            (b"fo", "Zm8="),
-            (b"foo", "Zm9v"),
-            (b"foob", "Zm9vYg=="),
-            (b"fooba", "Zm9vYmE="),
-            (b"foobar", "Zm9vYmFy"),
-            (b"\xff\xfe\xfd\x00", "//79AA=="),
-        ];
-        for (input, want) in cases {
-            assert_eq!(base64(input), want, "{input:?}");
-        }
-    }
+    use serde_json::json;
 
     #[test]
     fn non_utf8_gets_lossy_text_and_base64() {
         let mut obj = Map::new();
         insert_os(&mut obj, "path", OsStr::from_bytes(b"/a\xffb"));
         insert_os(&mut obj, "name", OsStr::new("ok"));
+        insert_os(&mut obj, "pad", OsStr::from_bytes(b"\xff\xfe\xfd\x00"));
         assert_eq!(
             Value::Object(obj),
-            json!({"path": "/a\u{fffd}b", "path_base64": "L2H/Yg==", "name": "ok"})
+            json!({
+                "path": "/a\u{fffd}b", "path_base64": "L2H/Yg==", "name": "ok",
+                "pad": "\u{fffd}\u{fffd}\u{fffd}\u{0}", "pad_base64": "//79AA==",
+            })
         );
     }
 
     #[test]
-    fn hostile_paths_are_escaped_in_messages() {
-        let path = Path::new(OsStr::from_bytes(b"/a\nb\x1b[0m\xff"));
-        assert_eq!(shown(path), "/a\\u{a}b\\u{1b}[0m\\xff");
-    }
-
-    #[test]
-    fn error_json_shape() {
-        let failure = Failure {
-            context: "resolve /nope".into(),
-            errno: Errno::NOENT,
-            description: "No such file or directory".into(),
-        };
+    fn error_json_comes_from_the_library_error() {
+        let err = procroot::Error::from_errno(Errno::NOENT)
+            .context("resolve", Path::new("/no\npe"))
+            .in_root(Path::new("/srv/root"));
+        let failure = Failure::from(err.clone());
+        assert_eq!(failure.message(), err.to_string());
         assert_eq!(
             failure.to_json(),
             json!({"error": {
                 "errno": "ENOENT",
                 "code": 2,
-                "message": "resolve /nope: No such file or directory (ENOENT)",
+                "kind": "not_found",
+                "operation": "resolve",
+                "path": "/no\npe",
+                "root": "/srv/root",
+                "message": "resolve \"/no\\u{a}pe\" in /srv/root: No such file or directory (ENOENT)",
             }})
         );
+        let stdout = Failure::stdout(&io::Error::from_raw_os_error(28));
+        assert_eq!(
+            stdout.message(),
+            "write to stdout: No space left on device (ENOSPC)"
+        );
+        assert_eq!(stdout.to_json()["error"]["path"], Value::Null);
+        assert!(!stdout.is_broken_pipe());
+        assert!(Failure::stdout(&io::Error::from_raw_os_error(32)).is_broken_pipe());
     }
 }

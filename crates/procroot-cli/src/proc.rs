@@ -21,7 +21,15 @@ pub fn run(args: &ProcArgs) -> Result<ExitCode, Failure> {
     };
     // Messages name the path as procfs would: `/proc/<base>/<subpath>`.
     let shown = shown_path(args, subpath);
-    let fail = |e: procroot::Error| Failure::new(command, &shown, &e);
+    // The library's errors name the procfs path themselves; only a failed read of an opened
+    // file needs this.
+    let fail = |e: procroot::Error| -> Failure {
+        if e.operation().is_empty() {
+            e.context(command, &shown).into()
+        } else {
+            e.into()
+        }
+    };
 
     let pidfd = args.base.pid.map(PidFd::open).transpose().map_err(fail)?;
     let base = match (&pidfd, args.base.thread_self, args.base.proc_root) {
@@ -43,7 +51,7 @@ pub fn run(args: &ProcArgs) -> Result<ExitCode, Failure> {
             let file = procfs.open(base, subpath, OFlags::RDONLY).map_err(fail)?;
             let mut stdout = io::stdout().lock();
             let mut buf = vec![0u8; 64 * 1024];
-            match copy_file(file, &shown, &mut stdout, &mut buf) {
+            match copy_file(file, &mut stdout, &mut buf, fail) {
                 Ok(()) => {}
                 Err(CatError::Source(failure) | CatError::Stdout(failure)) => return Err(failure),
             }

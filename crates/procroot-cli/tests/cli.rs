@@ -44,6 +44,14 @@ impl Run {
         self
     }
 
+    /// The error message on stderr, without `procroot: ` and the newline: what the JSON error's
+    /// `message` must say.
+    fn message(&self) -> &str {
+        (self.stderr.strip_prefix("procroot: "))
+            .and_then(|m| m.strip_suffix('\n'))
+            .expect("one error line on stderr")
+    }
+
     /// Stdout as UTF-8.
     fn text(&self) -> &str {
         std::str::from_utf8(&self.stdout).expect("stdout is UTF-8")
@@ -82,6 +90,15 @@ fn in_tree<S: AsRef<OsStr>>(tree: &Tree, args: &[S]) -> Run {
     all.push("--root".into());
     all.push(tree.path().into());
     procroot(all)
+}
+
+/// The message of a library error about `path` inside `tree`, as the CLI prints it: the
+/// library error's `Display` after `procroot: `.
+fn err_in(tree: &Tree, op: &str, path: &str, cause: &str) -> String {
+    format!(
+        "procroot: {op} \"{path}\" in {}: {cause}",
+        tree.path().display()
+    )
 }
 
 /// The tree most tests use. `var/run` is an absolute symlink, `up` climbs above the root.
@@ -131,7 +148,24 @@ fn error_json(value: &Value) -> (&str, i64, &str) {
     let obj = value.as_object().expect("an object");
     assert_eq!(obj.len(), 1, "only an error field: {value}");
     let error = value["error"].as_object().expect("error is an object");
-    assert_eq!(error.len(), 3, "errno, code and message: {value}");
+    // Every field from the library error's accessors; `path` and `root` get a `_base64` twin
+    // when they are not UTF-8.
+    let fields: Vec<&str> = (error.keys().map(String::as_str))
+        .filter(|k| !k.ends_with("_base64"))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "errno",
+            "code",
+            "message",
+            "kind",
+            "operation",
+            "path",
+            "root"
+        ],
+        "{value}"
+    );
     (
         error["errno"].as_str().expect("errno is a string"),
         error["code"].as_i64().expect("code is a number"),
@@ -179,8 +213,12 @@ fn resolve_nofollow_keeps_a_trailing_symlink() {
     // A dangling symlink can be named, but not followed.
     let run = in_tree(&tree, &["resolve", "--nofollow", "/dangling"]);
     assert_eq!(run.success().text(), "/dangling\n");
-    in_tree(&tree, &["resolve", "/dangling"])
-        .failure("procroot: resolve /dangling: No such file or directory (ENOENT)");
+    in_tree(&tree, &["resolve", "/dangling"]).failure(&err_in(
+        &tree,
+        "resolve",
+        "/dangling",
+        "No such file or directory (ENOENT)",
+    ));
 }
 
 #[test]
@@ -203,8 +241,12 @@ fn resolve_except_last_needs_only_the_parent() {
         assert_eq!(run.text(), want, "resolve --except-last {path}");
     }
     // The parent must exist.
-    in_tree(&tree, &["resolve", "--except-last", "/nope/missing"])
-        .failure("procroot: resolve /nope/missing: No such file or directory (ENOENT)");
+    in_tree(&tree, &["resolve", "--except-last", "/nope/missing"]).failure(&err_in(
+        &tree,
+        "resolve",
+        "/nope/missing",
+        "No such file or directory (ENOENT)",
+    ));
 }
 
 // ---- resolve: JSON ----------------------------------------------------------------------
@@ -283,16 +325,14 @@ fn resolve_json_except_last_type_is_null_when_missing() {
 fn resolve_json_error_shape() {
     let tree = fixture();
     let run = in_tree(&tree, &["resolve", "--json", "/nope"]);
-    run.failure("procroot: resolve /nope: No such file or directory (ENOENT)");
+    run.failure(&err_in(
+        &tree,
+        "resolve",
+        "/nope",
+        "No such file or directory (ENOENT)",
+    ));
     let value = run.json();
-    assert_eq!(
-        error_json(&value),
-        (
-            "ENOENT",
-            2,
-            "resolve /nope: No such file or directory (ENOENT)"
-        )
-    );
+    assert_eq!(error_json(&value), ("ENOENT", 2, run.message()));
 }
 
 // ---- errors and exit codes --------------------------------------------------------------
@@ -301,12 +341,25 @@ fn resolve_json_error_shape() {
 fn operation_errors_exit_1_with_the_documented_message() {
     let tree = fixture();
     let run = in_tree(&tree, &["resolve", "/nope"]);
-    run.failure("procroot: resolve /nope: No such file or directory (ENOENT)");
+    run.failure(&err_in(
+        &tree,
+        "resolve",
+        "/nope",
+        "No such file or directory (ENOENT)",
+    ));
     assert!(run.stdout.is_empty());
-    in_tree(&tree, &["resolve", "/etc/passwd/x"])
-        .failure("procroot: resolve /etc/passwd/x: Not a directory (ENOTDIR)");
-    in_tree(&tree, &["resolve", "/loop-a"])
-        .failure("procroot: resolve /loop-a: Too many levels of symbolic links (ELOOP)");
+    in_tree(&tree, &["resolve", "/etc/passwd/x"]).failure(&err_in(
+        &tree,
+        "resolve",
+        "/etc/passwd/x",
+        "Not a directory (ENOTDIR)",
+    ));
+    in_tree(&tree, &["resolve", "/loop-a"]).failure(&err_in(
+        &tree,
+        "resolve",
+        "/loop-a",
+        "Too many levels of symbolic links (ELOOP)",
+    ));
 }
 
 /// An empty PATH operand is a path that does not exist, as coreutils (`cat ''`, `stat ''`,
@@ -315,7 +368,7 @@ fn operation_errors_exit_1_with_the_documented_message() {
 #[test]
 fn an_empty_path_operand_is_enoent() {
     let tree = fixture();
-    let enoent = |cmd: &str| format!("procroot: {cmd} '': No such file or directory (ENOENT)");
+    let enoent = |cmd: &str| format!("procroot: {cmd} \"\": No such file or directory (ENOENT)");
     for args in [
         &["resolve", ""][..],
         &["cat", ""],
@@ -428,17 +481,17 @@ fn root_errors_name_the_root() {
         OsStr::new("/"),
     ]);
     let message = format!(
-        "open root {}: No such file or directory (ENOENT)",
+        "open root \"{}\": No such file or directory (ENOENT)",
         missing.display()
     );
     run.failure(&format!("procroot: {message}"));
     assert_eq!(error_json(&run.json()), ("ENOENT", 2, message.as_str()));
 
     procroot(["resolve", "--pid", "0", "/"])
-        .failure("procroot: open root /proc/0/root: 0 is not a valid process id (EINVAL)");
+        .failure("procroot: open root \"/proc/0/root\": 0 is not a valid process id (EINVAL)");
     let pid = i32::MAX.to_string();
     procroot(["resolve", "--pid", &pid, "/"]).failure(&format!(
-        "procroot: open root /proc/{pid}/root: No such process (ESRCH)"
+        "procroot: open root \"/proc/{pid}/root\": No such process (ESRCH)"
     ));
 }
 
@@ -469,16 +522,17 @@ fn in_root_strict_refuses_dotdot_above_the_root() {
             &tree,
             &["resolve", "--policy", "in-root-strict", "--json", path],
         );
-        run.failure(&format!(
-            "procroot: resolve {path}: Invalid cross-device link (EXDEV)"
-        ));
+        let message = err_in(&tree, "resolve", path, "Invalid cross-device link (EXDEV)");
+        run.failure(&message);
         let value = run.json();
-        let (errno, code, message) = error_json(&value);
+        let (errno, code, json_message) = error_json(&value);
         assert_eq!((errno, code), ("EXDEV", 18), "{path}");
-        assert_eq!(
-            message,
-            format!("resolve {path}: Invalid cross-device link (EXDEV)")
-        );
+        assert_eq!(Some(json_message), message.strip_prefix("procroot: "));
+        let error = &value["error"];
+        assert_eq!(error["kind"], "safety_violation", "{value}");
+        assert_eq!(error["operation"], "resolve", "{value}");
+        assert_eq!(error["path"], path, "{value}");
+        assert_eq!(error["root"], tree.path().to_str().unwrap(), "{value}");
     }
     // Absolute symlinks still restart at the root, and `..` inside the root is fine.
     for (path, want) in [
@@ -495,8 +549,11 @@ fn beneath_refuses_every_escape() {
     let tree = fixture();
     for path in ["/etc/passwd", "var/run/app", "abs-etc", "up", "../etc"] {
         let run = in_tree(&tree, &["resolve", "--policy", "beneath", "--json", path]);
-        run.failure(&format!(
-            "procroot: resolve {path}: Invalid cross-device link (EXDEV)"
+        run.failure(&err_in(
+            &tree,
+            "resolve",
+            path,
+            "Invalid cross-device link (EXDEV)",
         ));
         assert_eq!(error_json(&run.json()).0, "EXDEV");
     }
@@ -511,7 +568,12 @@ fn no_symlinks_refuses_symlinks_with_eloop() {
         &tree,
         &["resolve", "--no-symlinks", "--json", "/var/run/app"],
     );
-    run.failure("procroot: resolve /var/run/app: Too many levels of symbolic links (ELOOP)");
+    run.failure(&err_in(
+        &tree,
+        "resolve",
+        "/var/run/app",
+        "Too many levels of symbolic links (ELOOP)",
+    ));
     assert_eq!(error_json(&run.json()).0, "ELOOP");
     let run = in_tree(&tree, &["resolve", "--no-symlinks", "/etc/passwd"]);
     assert_eq!(run.success().text(), "/etc/passwd\n");
@@ -534,7 +596,7 @@ fn no_xdev_refuses_mount_crossings() {
         "--json",
         "/proc/version",
     ]);
-    run.failure("procroot: resolve /proc/version: Invalid cross-device link (EXDEV)");
+    run.failure("procroot: resolve \"/proc/version\" in /: Invalid cross-device link (EXDEV)");
     assert_eq!(error_json(&run.json()).0, "EXDEV");
     let run = procroot(["resolve", "--root", "/proc", "--no-xdev", "/version"]);
     assert_eq!(run.success().text(), "/version\n");
@@ -662,10 +724,19 @@ fn non_utf8_names_round_trip_through_base64() {
         &tree,
         &[OsStr::new("resolve"), OsStr::new("--json"), &missing],
     );
-    run.failure("procroot: resolve /caf\\xe9\\u{a}x: No such file or directory (ENOENT)");
+    run.failure(&err_in(
+        &tree,
+        "resolve",
+        "/caf\\xe9\\u{a}x",
+        "No such file or directory (ENOENT)",
+    ));
+    let value = run.json();
+    assert_eq!(error_json(&value).2, run.message());
+    // The JSON error's path is the exact bytes.
+    assert_eq!(value["error"]["path"], "/caf\u{fffd}\nx");
     assert_eq!(
-        error_json(&run.json()).2,
-        "resolve /caf\\xe9\\u{a}x: No such file or directory (ENOENT)"
+        base64_decode(value["error"]["path_base64"].as_str().unwrap()),
+        b"/caf\xe9\nx"
     );
 }
 
@@ -691,7 +762,12 @@ fn cat_copies_bytes_exactly() {
 fn cat_goes_on_after_a_failure_and_exits_1() {
     let tree = fixture();
     let run = in_tree(&tree, &["cat", "/etc/hostname", "/nope", "/run/app/data"]);
-    run.failure("procroot: cat /nope: No such file or directory (ENOENT)");
+    run.failure(&err_in(
+        &tree,
+        "open",
+        "/nope",
+        "No such file or directory (ENOENT)",
+    ));
     assert_eq!(run.stdout, b"boxhello");
 
     // With --json the error is a JSON line on stdout, between the contents.
@@ -699,15 +775,12 @@ fn cat_goes_on_after_a_failure_and_exits_1() {
         &tree,
         &["cat", "--json", "/etc/hostname", "/etc", "/run/app/data"],
     );
-    run.failure("procroot: cat /etc: Is a directory (EISDIR)");
+    run.failure(&err_in(&tree, "read", "/etc", "Is a directory (EISDIR)"));
     let text = run.text();
     let (first, rest) = text.split_once('\n').expect("a JSON line");
     assert!(first.starts_with("box{"), "{text:?}");
     let value: Value = serde_json::from_str(&first[3..]).unwrap();
-    assert_eq!(
-        error_json(&value),
-        ("EISDIR", 21, "cat /etc: Is a directory (EISDIR)")
-    );
+    assert_eq!(error_json(&value), ("EISDIR", 21, run.message()));
     assert_eq!(rest, "hello");
 }
 
@@ -715,7 +788,12 @@ fn cat_goes_on_after_a_failure_and_exits_1() {
 fn cat_nofollow_refuses_a_trailing_symlink() {
     let tree = fixture();
     let run = in_tree(&tree, &["cat", "--nofollow", "--json", "/rel-passwd"]);
-    run.failure("procroot: cat /rel-passwd: Too many levels of symbolic links (ELOOP)");
+    run.failure(&err_in(
+        &tree,
+        "open",
+        "/rel-passwd",
+        "Too many levels of symbolic links (ELOOP)",
+    ));
     assert_eq!(error_json(&run.json()).0, "ELOOP");
     let run = in_tree(&tree, &["cat", "--nofollow", "/var/run/app/data"]);
     assert_eq!(run.success().stdout, b"hello");
@@ -821,16 +899,26 @@ fn ls_errors() {
     let (tree, _socket) = typed_tree();
     std::os::unix::fs::symlink("/d", tree.join("abs-d")).unwrap();
     let run = in_tree(&tree, &["ls", "--json", "/d/b-file"]);
-    run.failure("procroot: ls /d/b-file: Not a directory (ENOTDIR)");
-    assert_eq!(
-        error_json(&run.json()),
-        ("ENOTDIR", 20, "ls /d/b-file: Not a directory (ENOTDIR)")
-    );
-    in_tree(&tree, &["ls", "/nope"])
-        .failure("procroot: ls /nope: No such file or directory (ENOENT)");
+    run.failure(&err_in(
+        &tree,
+        "read directory",
+        "/d/b-file",
+        "Not a directory (ENOTDIR)",
+    ));
+    assert_eq!(error_json(&run.json()), ("ENOTDIR", 20, run.message()));
+    in_tree(&tree, &["ls", "/nope"]).failure(&err_in(
+        &tree,
+        "resolve",
+        "/nope",
+        "No such file or directory (ENOENT)",
+    ));
     // --nofollow refuses a symlink to a directory, as O_DIRECTORY|O_NOFOLLOW does.
-    in_tree(&tree, &["ls", "--nofollow", "/abs-d"])
-        .failure("procroot: ls /abs-d: Not a directory (ENOTDIR)");
+    in_tree(&tree, &["ls", "--nofollow", "/abs-d"]).failure(&err_in(
+        &tree,
+        "read directory",
+        "/abs-d",
+        "Not a directory (ENOTDIR)",
+    ));
     let run = in_tree(&tree, &["ls", "--nofollow", "/d"]);
     assert!(run.success().text().starts_with("B-upper\n"));
 }
@@ -926,15 +1014,13 @@ fn stat_text_and_nofollow() {
 fn stat_error_json() {
     let tree = fixture();
     let run = in_tree(&tree, &["stat", "--json", "/dangling"]);
-    run.failure("procroot: stat /dangling: No such file or directory (ENOENT)");
-    assert_eq!(
-        error_json(&run.json()),
-        (
-            "ENOENT",
-            2,
-            "stat /dangling: No such file or directory (ENOENT)"
-        )
-    );
+    run.failure(&err_in(
+        &tree,
+        "resolve",
+        "/dangling",
+        "No such file or directory (ENOENT)",
+    ));
+    assert_eq!(error_json(&run.json()), ("ENOENT", 2, run.message()));
 }
 
 // ---- readlink -----------------------------------------------------------------------------
@@ -964,15 +1050,17 @@ fn readlink_json_and_errors() {
     assert_eq!(obj.keys().collect::<Vec<_>>(), ["path", "target"]);
 
     let run = in_tree(&tree, &["readlink", "--json", "/etc/passwd"]);
-    run.failure("procroot: readlink /etc/passwd: Invalid argument (EINVAL)");
-    assert_eq!(
-        error_json(&run.json()),
-        (
-            "EINVAL",
-            22,
-            "readlink /etc/passwd: Invalid argument (EINVAL)"
-        )
-    );
-    in_tree(&tree, &["readlink", "/nope"])
-        .failure("procroot: readlink /nope: No such file or directory (ENOENT)");
+    run.failure(&err_in(
+        &tree,
+        "readlink",
+        "/etc/passwd",
+        "Invalid argument (EINVAL)",
+    ));
+    assert_eq!(error_json(&run.json()), ("EINVAL", 22, run.message()));
+    in_tree(&tree, &["readlink", "/nope"]).failure(&err_in(
+        &tree,
+        "resolve",
+        "/nope",
+        "No such file or directory (ENOENT)",
+    ));
 }

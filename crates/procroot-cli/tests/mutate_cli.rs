@@ -94,6 +94,15 @@ fn in_tree<S: AsRef<OsStr>>(tree: &Tree, args: &[S]) -> Run {
     run_in(tree, args, b"")
 }
 
+/// The message of a library error about `path` inside `tree`, as the CLI prints it: the
+/// library error's `Display` after `procroot: `.
+fn err_in(tree: &Tree, op: &str, path: &str, cause: &str) -> String {
+    format!(
+        "procroot: {op} \"{path}\" in {}: {cause}",
+        tree.path().display()
+    )
+}
+
 /// A root with an absolute symlink to a directory, one that leaves the root by `..`, and a
 /// dangling one; plus a host directory next to it that must never be touched.
 fn fixture() -> (Tree, tempfile::TempDir) {
@@ -158,13 +167,24 @@ fn mkdir_errors_go_on_and_exit_1() {
     assert_eq!(run.code, 1);
     assert_eq!(
         run.stderr,
-        "procroot: mkdir /data: File exists (EEXIST)\n\
-         procroot: mkdir /no/x: No such file or directory (ENOENT)\n"
+        err_in(&tree, "mkdir", "/data", "File exists (EEXIST)")
+            + "\n"
+            + &err_in(
+                &tree,
+                "mkdir",
+                "/no/x",
+                "No such file or directory (ENOENT)",
+            )
+            + "\n"
     );
     assert!(tree.join("new2").is_dir());
     // A dangling symlink is never followed to create its target.
-    in_tree(&tree, &["mkdir", "/dangling"])
-        .failure("procroot: mkdir /dangling: File exists (EEXIST)");
+    in_tree(&tree, &["mkdir", "/dangling"]).failure(&err_in(
+        &tree,
+        "mkdir",
+        "/dangling",
+        "File exists (EEXIST)",
+    ));
     assert!(!tree.join("data/missing").exists());
     // JSON: one line per outcome, errors included.
     let run = in_tree(&tree, &["mkdir", "--json", "/etc", "/fresh"]);
@@ -172,13 +192,22 @@ fn mkdir_errors_go_on_and_exit_1() {
     assert_eq!(lines.len(), 2, "{run:?}");
     assert_eq!(
         error_of(&lines[0]),
-        ("EEXIST".into(), "mkdir /etc: File exists (EEXIST)".into())
+        (
+            "EEXIST".into(),
+            err_in(&tree, "mkdir", "/etc", "File exists (EEXIST)")
+                .strip_prefix("procroot: ")
+                .unwrap()
+                .into()
+        )
     );
     assert_eq!(lines[1], json!({"op": "mkdir", "path": "/fresh"}));
     // Setuid/setgid would be dropped silently by mkdir(2): refused.
     let run = in_tree(&tree, &["mkdir", "--mode", "2755", "/sgid"]);
     assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stderr.starts_with("procroot: mkdir /sgid: "), "{run:?}");
+    assert!(
+        run.stderr.starts_with("procroot: mkdir \"/sgid\" in "),
+        "{run:?}"
+    );
     assert!(run.stderr.ends_with("(EINVAL)\n"), "{run:?}");
 }
 
@@ -272,15 +301,31 @@ fn mkdir_names_and_errnos() {
         assert_eq!(run.code, 1, "{run:?}");
         assert!(run.stderr.ends_with("(EINVAL)\n"), "{path}: {run:?}");
     }
-    in_tree(&tree, &["mkdir", "-p", "/dangling"])
-        .failure("procroot: mkdir /dangling: a dangling symlink is in the way (its target is not created) (ENOTDIR)");
-    in_tree(&tree, &["mkdir", "-p", "/dangling/x"])
-        .failure("procroot: mkdir /dangling/x: a dangling symlink is in the way (its target is not created) (ENOTDIR)");
-    in_tree(&tree, &["mkdir", "-p", "/etc/hostname"])
-        .failure("procroot: mkdir /etc/hostname: Not a directory (ENOTDIR)");
+    in_tree(&tree, &["mkdir", "-p", "/dangling"]).failure(&err_in(
+        &tree,
+        "mkdir_all",
+        "/dangling",
+        "a dangling symlink is in the way (its target is not created) (ENOTDIR)",
+    ));
+    in_tree(&tree, &["mkdir", "-p", "/dangling/x"]).failure(&err_in(
+        &tree,
+        "mkdir_all",
+        "/dangling/x",
+        "a dangling symlink is in the way (its target is not created) (ENOTDIR)",
+    ));
+    in_tree(&tree, &["mkdir", "-p", "/etc/hostname"]).failure(&err_in(
+        &tree,
+        "mkdir_all",
+        "/etc/hostname",
+        "Not a directory (ENOTDIR)",
+    ));
     tree.symlink("/etc/hostname", "filelink");
-    in_tree(&tree, &["mkdir", "-p", "/filelink"])
-        .failure("procroot: mkdir /filelink: Not a directory (ENOTDIR)");
+    in_tree(&tree, &["mkdir", "-p", "/filelink"]).failure(&err_in(
+        &tree,
+        "mkdir_all",
+        "/filelink",
+        "Not a directory (ENOTDIR)",
+    ));
     assert!(!tree.join("data/missing").exists());
 }
 
@@ -302,7 +347,12 @@ fn rm_files_and_trees() {
     tree.write("data/sub/deep/f", b"x");
     tree.write("data/g", b"x");
     // Without -r a directory is EISDIR; the link itself is removed, not what it points to.
-    in_tree(&tree, &["rm", "/data"]).failure("procroot: rm /data: Is a directory (EISDIR)");
+    in_tree(&tree, &["rm", "/data"]).failure(&err_in(
+        &tree,
+        "remove_file",
+        "/data",
+        "Is a directory (EISDIR)",
+    ));
     let run = in_tree(&tree, &["rm", "--json", "/link", "/data/g"]);
     assert_eq!(
         run.success().json_lines(),
@@ -314,10 +364,18 @@ fn rm_files_and_trees() {
     assert!(tree.join("data/sub").is_dir());
     in_tree(&tree, &["rm", "-r", "/data"]).success();
     assert!(!tree.join("data").exists());
-    in_tree(&tree, &["rm", "/nope"])
-        .failure("procroot: rm /nope: No such file or directory (ENOENT)");
-    in_tree(&tree, &["rm", "-r", "/nope"])
-        .failure("procroot: rm /nope: No such file or directory (ENOENT)");
+    in_tree(&tree, &["rm", "/nope"]).failure(&err_in(
+        &tree,
+        "remove_file",
+        "/nope",
+        "No such file or directory (ENOENT)",
+    ));
+    in_tree(&tree, &["rm", "-r", "/nope"]).failure(&err_in(
+        &tree,
+        "remove_all",
+        "/nope",
+        "No such file or directory (ENOENT)",
+    ));
     // -f: missing is fine, and prints nothing even in JSON.
     let run = in_tree(&tree, &["rm", "-f", "--json", "/nope", "/etc/hostname"]);
     assert_eq!(
@@ -337,8 +395,11 @@ fn rm_r_through_an_escaping_symlink_stays_inside() {
     // `host` points at the host directory by absolute path: inside the root that is a path
     // that does not exist, and removing `host/` contents is ENOENT.
     let shown = format!("{}/keep", "/host");
-    in_tree(&tree, &["rm", "-r", &shown]).failure(&format!(
-        "procroot: rm {shown}: No such file or directory (ENOENT)"
+    in_tree(&tree, &["rm", "-r", &shown]).failure(&err_in(
+        &tree,
+        "remove_all",
+        &shown,
+        "No such file or directory (ENOENT)",
     ));
     in_tree(&tree, &["rm", "-r", "/host", "/up"]).success();
     assert_eq!(names(outside.path()), ["keep"]);
@@ -361,16 +422,24 @@ fn mv_renames_with_flags() {
         json!({"op": "mv", "from": "/a", "to": "/link/a2"})
     );
     assert_eq!(fs::read(tree.join("data/a2")).unwrap(), b"A");
-    in_tree(&tree, &["mv", "--no-replace", "/b", "/data/a2"])
-        .failure("procroot: mv /b: File exists (EEXIST)");
+    in_tree(&tree, &["mv", "--no-replace", "/b", "/data/a2"]).failure(&err_in(
+        &tree,
+        "rename",
+        "/b",
+        "File exists (EEXIST)",
+    ));
     in_tree(&tree, &["mv", "--exchange", "/b", "/data/a2"]).success();
     assert_eq!(fs::read(tree.join("b")).unwrap(), b"A");
     assert_eq!(fs::read(tree.join("data/a2")).unwrap(), b"B");
     // Plain mv replaces.
     in_tree(&tree, &["mv", "/b", "/data/a2"]).success();
     assert_eq!(fs::read(tree.join("data/a2")).unwrap(), b"A");
-    in_tree(&tree, &["mv", "/nope", "/x"])
-        .failure("procroot: mv /nope: No such file or directory (ENOENT)");
+    in_tree(&tree, &["mv", "/nope", "/x"]).failure(&err_in(
+        &tree,
+        "rename",
+        "/nope",
+        "No such file or directory (ENOENT)",
+    ));
     in_tree(&tree, &["mv", "--exchange", "--no-replace", "/a", "/b"]).usage_error("--exchange");
     in_tree(&tree, &["mv", "/a"]).usage_error("TO");
 }
@@ -400,8 +469,12 @@ fn ln_coreutils_order() {
     let b = fs::metadata(tree.join("data/hard")).unwrap();
     assert_eq!((a.dev(), a.ino()), (b.dev(), b.ino()));
     assert_eq!(a.nlink(), 2);
-    in_tree(&tree, &["ln", "-s", "x", "/data/h"])
-        .failure("procroot: ln /data/h: File exists (EEXIST)");
+    in_tree(&tree, &["ln", "-s", "x", "/data/h"]).failure(&err_in(
+        &tree,
+        "symlink",
+        "/data/h",
+        "File exists (EEXIST)",
+    ));
     // A host path as hard-link TARGET is looked up inside the root.
     fs::write(outside.path().join("secret"), b"s").unwrap();
     let host = outside.path().join("secret");
@@ -409,7 +482,12 @@ fn ln_coreutils_order() {
         &tree,
         &[OsStr::new("ln"), host.as_os_str(), OsStr::new("/data/s")],
     )
-    .failure("procroot: ln /data/s: No such file or directory (ENOENT)");
+    .failure(&err_in(
+        &tree,
+        "hardlink",
+        host.to_str().unwrap(),
+        "No such file or directory (ENOENT)",
+    ));
     assert!(!tree.join("data/s").exists());
 }
 
@@ -429,8 +507,12 @@ fn mknod_fifo_and_devices() {
     let md = fs::symlink_metadata(tree.join("data/fifo")).unwrap();
     assert!(md.file_type().is_fifo());
     assert_eq!(md.mode() & 0o777, 0o600);
-    in_tree(&tree, &["mknod", "/data/fifo", "p"])
-        .failure("procroot: mknod /data/fifo: File exists (EEXIST)");
+    in_tree(&tree, &["mknod", "/data/fifo", "p"]).failure(&err_in(
+        &tree,
+        "mknod",
+        "/data/fifo",
+        "File exists (EEXIST)",
+    ));
     in_tree(&tree, &["mknod", "/x", "p", "1", "3"]).usage_error("FIFO");
     in_tree(&tree, &["mknod", "/x", "c"]).usage_error("MAJOR");
     in_tree(&tree, &["mknod", "/x", "z"]).usage_error("possible values");
@@ -469,9 +551,11 @@ fn mknod_devices_and_their_number_limits() {
         ("b", "8", "1048576"),
         ("c", "1", "1048579"),
     ] {
+        // Refused before the root is opened: no root in the message.
         in_tree(&tree, &["mknod", "/bad", kind, major, minor]).failure(&format!(
-            "procroot: mknod /bad: device {major}:{minor} is out of range (major at most 4095, \
-             minor at most 1048575): the kernel would silently make a different device (EINVAL)"
+            "procroot: mknod \"/bad\": device {major}:{minor} is out of range (major at most \
+             4095, minor at most 1048575): the kernel would silently make a different device \
+             (EINVAL)"
         ));
         assert!(!tree.join("bad").exists(), "{kind} {major} {minor}");
     }
@@ -500,8 +584,12 @@ fn chmod_mode_then_path() {
         fs::metadata(tree.join("data/f")).unwrap().mode() & 0o7777,
         0o751
     );
-    in_tree(&tree, &["chmod", "0644", "/nope"])
-        .failure("procroot: chmod /nope: No such file or directory (ENOENT)");
+    in_tree(&tree, &["chmod", "0644", "/nope"]).failure(&err_in(
+        &tree,
+        "chmod",
+        "/nope",
+        "No such file or directory (ENOENT)",
+    ));
     // The operands are MODE then PATH: a path where the mode goes is a usage error.
     in_tree(&tree, &["chmod", "/data/f", "644"]).usage_error("octal");
     assert_eq!(
@@ -519,8 +607,12 @@ fn chown_numeric_ids() {
     let (tree, _) = fixture();
     tree.write("data/f", b"x");
     tree.symlink("f", "data/l");
-    in_tree(&tree, &["chown", "1", "/nope"])
-        .failure("procroot: chown /nope: No such file or directory (ENOENT)");
+    in_tree(&tree, &["chown", "1", "/nope"]).failure(&err_in(
+        &tree,
+        "chown",
+        "/nope",
+        "No such file or directory (ENOENT)",
+    ));
     for bad in ["root", "1:", ":", "1:x"] {
         in_tree(&tree, &["chown", bad, "/data/f"]).usage_error("UID");
     }
@@ -563,8 +655,12 @@ fn touch_creates_or_updates() {
     assert_eq!(fs::read(tree.join("data/old")).unwrap(), b"keep");
     assert_eq!(fs::read(tree.join("data/new")).unwrap(), b"");
     // A dangling symlink is not followed to create its target.
-    in_tree(&tree, &["touch", "/dangling"])
-        .failure("procroot: touch /dangling: Too many levels of symbolic links (ELOOP)");
+    in_tree(&tree, &["touch", "/dangling"]).failure(&err_in(
+        &tree,
+        "touch",
+        "/dangling",
+        "Too many levels of symbolic links (ELOOP)",
+    ));
     assert!(!tree.join("data/missing").exists());
     // --nofollow: the link's own times.
     tree.symlink("old", "data/lnk");
@@ -576,8 +672,12 @@ fn touch_creates_or_updates() {
         1_000_000
     );
     assert!(fs::symlink_metadata(tree.join("data/lnk")).unwrap().mtime() >= link_before);
-    in_tree(&tree, &["touch", "/no/such"])
-        .failure("procroot: touch /no/such: No such file or directory (ENOENT)");
+    in_tree(&tree, &["touch", "/no/such"]).failure(&err_in(
+        &tree,
+        "touch",
+        "/no/such",
+        "No such file or directory (ENOENT)",
+    ));
 }
 
 /// Sets `path`'s mtime to `secs` and returns it.
@@ -628,13 +728,55 @@ fn write_replaces_atomically() {
         .is_file());
     assert_eq!(fs::read(tree.join("etc/hostname")).unwrap(), b"box");
     // Errors leave no temporary behind.
-    run_in(&tree, &["write", "/data"], b"x")
-        .failure("procroot: write /data: Is a directory (EISDIR)");
-    run_in(&tree, &["write", "/no/such"], b"x")
-        .failure("procroot: write /no/such: No such file or directory (ENOENT)");
+    run_in(&tree, &["write", "/data"], b"x").failure(&err_in(
+        &tree,
+        "write",
+        "/data",
+        "Is a directory (EISDIR)",
+    ));
+    run_in(&tree, &["write", "/no/such"], b"x").failure(&err_in(
+        &tree,
+        "write",
+        "/no/such",
+        "No such file or directory (ENOENT)",
+    ));
     for name in names(&tree.join("data")).iter().chain(&names(tree.path())) {
         assert!(!name.starts_with(".procroot"), "leftover {name}");
     }
+}
+
+/// `write` without --mode keeps the mode of the regular file it replaces, read by the library
+/// right before its rename: not the mode of a symlink's target (the symlink is what is
+/// replaced), and set-ID bits only when the new file keeps the owner. The old CLI `stat`ed
+/// PATH (following the symlink) before writing, and kept every bit: root writing over uid
+/// 1000's mode-4755 file made a root-owned set-user-ID file.
+#[test]
+fn write_keeps_the_mode_of_what_it_replaces() {
+    let (tree, _) = fixture();
+    let mode = |p: &str| fs::symlink_metadata(tree.join(p)).unwrap().mode() & 0o7777;
+    tree.write("etc/secret", b"s");
+    fs::set_permissions(tree.join("etc/secret"), fs::Permissions::from_mode(0o600)).unwrap();
+    tree.symlink("/etc/secret", "data/sl");
+    run_in(&tree, &["write", "/data/sl"], b"file now").success();
+    assert_eq!(mode("data/sl"), 0o644, "the default, not the target's mode");
+    assert_eq!(mode("etc/secret"), 0o600);
+    if !procroot_testutil::require_privilege("write over a file of another owner") {
+        return;
+    }
+    tree.write("data/suid", b"old");
+    std::os::unix::fs::chown(tree.join("data/suid"), Some(1000), Some(1000)).unwrap();
+    fs::set_permissions(tree.join("data/suid"), fs::Permissions::from_mode(0o4755)).unwrap();
+    run_in(&tree, &["write", "/data/suid"], b"new").success();
+    let md = fs::metadata(tree.join("data/suid")).unwrap();
+    assert_eq!(md.uid(), rustix::process::geteuid().as_raw());
+    assert_eq!(
+        md.mode() & 0o7777,
+        0o755,
+        "uid 1000's set-user-ID bit is not ours"
+    );
+    // --mode is taken as given.
+    run_in(&tree, &["write", "--mode", "4755", "/data/suid"], b"new").success();
+    assert_eq!(mode("data/suid"), 0o4755);
 }
 
 #[test]
@@ -652,8 +794,12 @@ fn write_append() {
     );
     assert_eq!(fs::read(tree.join("data/log")).unwrap(), b"one\ntwo\n");
     // Appending never follows a trailing symlink.
-    run_in(&tree, &["write", "--append", "/dangling"], b"x")
-        .failure("procroot: write /dangling: Too many levels of symbolic links (ELOOP)");
+    run_in(&tree, &["write", "--append", "/dangling"], b"x").failure(&err_in(
+        &tree,
+        "create",
+        "/dangling",
+        "Too many levels of symbolic links (ELOOP)",
+    ));
     assert!(!tree.join("data/missing").exists());
 }
 
@@ -710,12 +856,13 @@ fn mkfifo(path: &Path) {
     .unwrap();
 }
 
-/// The refusal of a special file of `type_name` at `path` by `command`.
-fn refused(command: &str, path: &str, type_name: &str) -> String {
-    format!(
-        "procroot: {command} {path}: refusing {type_name}: FIFOs, sockets and device nodes are \
-         used only when allowed (--special-files, SpecialFiles::Allow) (ENXIO)"
-    )
+/// The refusal of a special file of `type_name` at `path` by the library operation `op`.
+fn refused(tree: &Tree, op: &str, path: &str, type_name: &str) -> String {
+    let cause = format!(
+        "refusing {type_name}: FIFOs, sockets and device nodes are used only when allowed \
+         (--special-files, SpecialFiles::Allow) (ENXIO)"
+    );
+    err_in(tree, op, path, &cause)
 }
 
 #[test]
@@ -723,7 +870,8 @@ fn cat_and_append_refuse_a_fifo_at_once() {
     let (tree, _) = fixture();
     mkfifo(&tree.join("data/fifo"));
     run_deadline(&tree, &["cat", "/data/fifo"], b"").failure(&refused(
-        "cat",
+        &tree,
+        "open",
         "/data/fifo",
         "a FIFO",
     ));
@@ -732,9 +880,13 @@ fn cat_and_append_refuse_a_fifo_at_once() {
     let run = run_deadline(&tree, &["cat", "/fifolink", "/etc/hostname"], b"");
     assert_eq!(run.code, 1, "{run:?}");
     assert_eq!(run.text(), "box");
-    assert_eq!(run.stderr, refused("cat", "/fifolink", "a FIFO") + "\n");
+    assert_eq!(
+        run.stderr,
+        refused(&tree, "open", "/fifolink", "a FIFO") + "\n"
+    );
     run_deadline(&tree, &["write", "--append", "/data/fifo"], b"x").failure(&refused(
-        "write",
+        &tree,
+        "create",
         "/data/fifo",
         "a FIFO",
     ));
@@ -756,7 +908,12 @@ fn special_files_opt_in() {
         &["write", "--append", "--special-files", "/data/fifo"],
         b"x",
     )
-    .failure("procroot: write /data/fifo: No such device or address (ENXIO)");
+    .failure(&err_in(
+        &tree,
+        "create",
+        "/data/fifo",
+        "No such device or address (ENXIO)",
+    ));
     // With a reader, the bytes arrive.
     let mut peer = fs::File::from(
         rustix::fs::open(
@@ -777,6 +934,7 @@ fn special_files_opt_in() {
     assert_eq!(got, b"piped");
     // touch sets a FIFO's times only on request, and never opens it.
     run_deadline(&tree, &["touch", "/data/fifo"], b"").failure(&refused(
+        &tree,
         "touch",
         "/data/fifo",
         "a FIFO",
@@ -826,13 +984,15 @@ fn device_nodes_are_refused_unless_asked_for() {
         let path = format!("/{name}");
         let run = run_deadline(&tree, &["cat", &path], b"");
         assert!(run.stdout.is_empty(), "{name}: {run:?}");
-        run.failure(&refused("cat", &path, "a character device"));
+        run.failure(&refused(&tree, "open", &path, "a character device"));
         run_deadline(&tree, &["write", "--append", &path], b"x").failure(&refused(
-            "write",
+            &tree,
+            "create",
             &path,
             "a character device",
         ));
         run_deadline(&tree, &["touch", &path], b"").failure(&refused(
+            &tree,
             "touch",
             &path,
             "a character device",
@@ -887,11 +1047,15 @@ fn touch_never_hangs_on_a_fifo_that_appears() {
             let run = run_deadline(&tree, &["touch", "/data/stamp"], b"");
             // A fast failure is fine when the name churns too fast to settle (EAGAIN); a
             // hang, or any other outcome, is not.
-            let churned = "procroot: touch /data/stamp: something kept appearing and \
-                           disappearing at the name (EAGAIN)\n";
+            let churned = err_in(
+                &tree,
+                "touch",
+                "/data/stamp",
+                "something kept appearing and disappearing at the name (EAGAIN)",
+            ) + "\n";
             if run.code == 0 {
                 created += 1;
-            } else if run.stderr == refused("touch", "/data/stamp", "a FIFO") + "\n" {
+            } else if run.stderr == refused(&tree, "touch", "/data/stamp", "a FIFO") + "\n" {
                 refused_fifo += 1;
             } else {
                 assert_eq!(run.stderr, churned, "round {i}: {run:?}");
@@ -976,20 +1140,22 @@ fn cp_in_and_out() {
             out.as_os_str(),
         ],
     );
+    // The library names the side that failed: here the host's destination.
     run.failure(&format!(
-        "procroot: cp :/etc/hostname {}: File exists (EEXIST)",
+        "procroot: copy out \"{}\": File exists (EEXIST)",
         out.display()
     ));
     let run = in_tree(
         &tree,
         &[OsStr::new("cp"), src.as_os_str(), OsStr::new(":/data")],
     );
-    run.failure(&format!(
-        "procroot: cp {} :/data: File exists (EEXIST)",
-        src.display()
+    run.failure(&err_in(&tree, "copy in", "/data", "File exists (EEXIST)"));
+    in_tree(&tree, &["cp", ":/nope", "/tmp/x"]).failure(&err_in(
+        &tree,
+        "copy out",
+        "/nope",
+        "No such file or directory (ENOENT)",
     ));
-    in_tree(&tree, &["cp", ":/nope", "/tmp/x"])
-        .failure("procroot: cp :/nope /tmp/x: No such file or directory (ENOENT)");
 }
 
 #[test]
@@ -1064,6 +1230,10 @@ fn cp_needs_exactly_one_operand_in_the_root() {
     let (tree, _) = fixture();
     in_tree(&tree, &["cp", "a", "b"]).usage_error("neither SRC nor DST");
     in_tree(&tree, &["cp", ":/a", ":/b"]).usage_error("both SRC and DST");
+    // A usage error found after parsing is clap's message and exit 2, never a JSON object
+    // (the command returns it to main, which prints it).
+    in_tree(&tree, &["cp", "--json", ":/a", ":/b"]).usage_error("both SRC and DST");
+    in_tree(&tree, &["mknod", "--json", "/x", "p", "1", "3"]).usage_error("FIFO");
     in_tree(&tree, &["cp", ":/a"]).usage_error("DST");
 }
 
@@ -1118,10 +1288,18 @@ fn backends_and_policies_apply() {
         assert!(tree.join("data").join(backend).is_dir());
     }
     // Beneath: an absolute symlink is an escape.
-    in_tree(&tree, &["mkdir", "--policy", "beneath", "link/x"])
-        .failure("procroot: mkdir link/x: Invalid cross-device link (EXDEV)");
-    in_tree(&tree, &["touch", "--policy", "in-root-strict", "/up/x"])
-        .failure("procroot: touch /up/x: Invalid cross-device link (EXDEV)");
+    in_tree(&tree, &["mkdir", "--policy", "beneath", "link/x"]).failure(&err_in(
+        &tree,
+        "mkdir",
+        "link/x",
+        "Invalid cross-device link (EXDEV)",
+    ));
+    in_tree(&tree, &["touch", "--policy", "in-root-strict", "/up/x"]).failure(&err_in(
+        &tree,
+        "touch",
+        "/up/x",
+        "Invalid cross-device link (EXDEV)",
+    ));
 }
 
 #[test]
@@ -1136,7 +1314,7 @@ fn non_utf8_names_get_base64_twins() {
     );
     assert!(tree.join(OsStr::from_bytes(b"caf\xe9")).is_dir());
     let run = in_tree(&tree, &[OsStr::new("mkdir"), name]);
-    run.failure("procroot: mkdir /caf\\xe9: File exists (EEXIST)");
+    run.failure(&err_in(&tree, "mkdir", "/caf\\xe9", "File exists (EEXIST)"));
 }
 
 #[test]

@@ -260,9 +260,13 @@ fn wormhole_cat_in_a_chrooted_target() {
             "/../var/run",
         ]);
         assert_eq!(code, 1);
+        // The library's message, which names the wormhole it resolved in.
         assert_eq!(
             stderr,
-            "procroot: resolve /../var/run: Invalid cross-device link (EXDEV)\n"
+            format!(
+                "procroot: resolve \"/../var/run\" in /proc/{pid}/root: Invalid cross-device \
+                 link (EXDEV)\n"
+            )
         );
         let value: Value = serde_json::from_slice(&stdout).expect("JSON");
         assert_eq!(value["error"]["errno"], "EXDEV");

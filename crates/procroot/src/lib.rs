@@ -38,7 +38,10 @@ pub use dir::{DirEntry, FileType, ReadDir};
 pub use error::{Error, ErrorKind, Result};
 pub use procfs::{Acquisition, PidFd, ProcBase, Procfs};
 pub use resolve::{Backend, BackendUsed, Policy, ResolveFlags, ResolveOptions, Trailing};
-pub use root::{CopyOptions, EvalMode, Handle, NodeKind, RemoveAllOptions, Root, SpecialFiles};
+pub use root::{
+    CopyOptions, EvalMode, ExceptLast, Handle, NodeKind, RemoveAllOptions, ReplaceMode, Root,
+    SpecialFiles,
+};
 /// Open flags, re-exported from rustix so callers need not depend on it.
 pub use rustix::fs::OFlags;
 /// Flags for [`Root::rename`] (`NOREPLACE`, `EXCHANGE`, `WHITEOUT`), re-exported from rustix.

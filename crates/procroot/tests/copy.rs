@@ -6,8 +6,10 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use procroot::{Backend, CopyOptions, Errno, ErrorKind, ResolveFlags, Root, SpecialFiles};
-use procroot_testutil::Tree;
+use procroot::{
+    Backend, CopyOptions, Errno, ErrorKind, ReplaceMode, ResolveFlags, Root, SpecialFiles,
+};
+use procroot_testutil::{require_privilege, Tree};
 
 const BACKENDS: [Backend; 2] = [Backend::Kernel, Backend::Emulated];
 
@@ -825,4 +827,77 @@ fn a_swapped_entry_is_named_in_the_error() {
         "{text}"
     );
     assert!(names(host.path()).is_empty(), "{:?}", names(host.path()));
+}
+
+/// `ReplaceMode::KeepOr`: the new file gets the mode of the regular file it replaces, read
+/// relative to the same parent fd as the rename (never through a symlink at the name, whose
+/// target is not what is replaced); else the default. Set-ID bits survive only if the new
+/// file has the old one's owner (and group, for set-group-ID), as for a copy.
+#[test]
+fn replace_file_keeps_the_mode_of_what_it_replaces() {
+    use std::os::unix::fs::chown;
+    let mode = |p: &Path| fs::symlink_metadata(p).unwrap().mode() & 0o7777;
+    for backend in BACKENDS {
+        let tree = Tree::new("file data/f old\nfile etc/target keep");
+        fs::set_permissions(tree.join("data/f"), fs::Permissions::from_mode(0o640)).unwrap();
+        fs::set_permissions(tree.join("etc/target"), fs::Permissions::from_mode(0o600)).unwrap();
+        tree.symlink("/etc/target", "data/link");
+        let root = root_of(&tree, backend);
+        let keep = ReplaceMode::KeepOr(0o644);
+        root.replace_file_with("/data/f", keep, &b"new"[..])
+            .unwrap();
+        assert_eq!(fs::read(tree.join("data/f")).unwrap(), b"new");
+        assert_eq!(mode(&tree.join("data/f")), 0o640, "{backend:?}");
+        // Nothing there: the default.
+        root.replace_file_with("/data/g", keep, &b"g"[..]).unwrap();
+        assert_eq!(mode(&tree.join("data/g")), 0o644, "{backend:?}");
+        // A symlink is what is replaced: its target's mode is not taken.
+        root.replace_file_with("/data/link", keep, &b"l"[..])
+            .unwrap();
+        assert_eq!(mode(&tree.join("data/link")), 0o644, "{backend:?}");
+        assert_eq!(mode(&tree.join("etc/target")), 0o600, "{backend:?}");
+        assert_eq!(fs::read(tree.join("etc/target")).unwrap(), b"keep");
+        // A FIFO's mode is not a file's mode either.
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            tree.join("data/p"),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        root.replace_file_with("/data/p", keep, &b"p"[..]).unwrap();
+        assert_eq!(mode(&tree.join("data/p")), 0o644, "{backend:?}");
+        // Bad default bits are refused like bad exact bits.
+        let err = root
+            .replace_file_with("/data/f", ReplaceMode::KeepOr(0o10000), &b"x"[..])
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        no_temporaries(&tree.join("data"));
+    }
+    if !require_privilege("replace_file_with KeepOr and set-ID bits of another owner") {
+        return;
+    }
+    let me = (
+        rustix::process::geteuid().as_raw(),
+        rustix::process::getegid().as_raw(),
+    );
+    let tree = Tree::new("file s/theirs x\nfile s/group x\nfile s/mine x");
+    chown(tree.join("s/theirs"), Some(1000), Some(1000)).unwrap();
+    fs::set_permissions(tree.join("s/theirs"), fs::Permissions::from_mode(0o4755)).unwrap();
+    chown(tree.join("s/group"), Some(me.0), Some(1000)).unwrap();
+    fs::set_permissions(tree.join("s/group"), fs::Permissions::from_mode(0o6755)).unwrap();
+    chown(tree.join("s/mine"), Some(me.0), Some(me.1)).unwrap();
+    fs::set_permissions(tree.join("s/mine"), fs::Permissions::from_mode(0o6755)).unwrap();
+    let root = root_of(&tree, Backend::Auto);
+    let keep = ReplaceMode::KeepOr(0o644);
+    for name in ["theirs", "group", "mine"] {
+        root.replace_file_with(format!("/s/{name}"), keep, &b"#!/bin/sh\n"[..])
+            .unwrap();
+    }
+    // uid 1000's set-user-ID bit on a file that is now ours: dropped.
+    assert_eq!(mode(&tree.join("s/theirs")), 0o755);
+    // Our owner, another group: set-user-ID kept, set-group-ID dropped.
+    assert_eq!(mode(&tree.join("s/group")), 0o4755);
+    assert_eq!(mode(&tree.join("s/mine")), 0o6755);
 }

@@ -375,3 +375,140 @@ fn regular_files_and_directories_still_open() {
         assert_eq!(std::fs::read(tree.join("d/f")).unwrap(), b"");
     }
 }
+
+/// `Root::touch`: creates a missing file, sets an existing one's times through its handle
+/// (following a trailing symlink, or not with `touch_nofollow`), never creates a dangling
+/// symlink's target (ELOOP), and refuses special files unless allowed, without opening them.
+#[test]
+fn touch_creates_or_sets_times_and_never_opens() {
+    use std::os::unix::fs::MetadataExt;
+    let mtime = |p: &Path| std::fs::symlink_metadata(p).unwrap().mtime();
+    let old = |p: &Path| {
+        let t = rustix::fs::Timestamps {
+            last_access: rustix::fs::Timespec {
+                tv_sec: 1_000_000,
+                tv_nsec: 0,
+            },
+            last_modification: rustix::fs::Timespec {
+                tv_sec: 1_000_000,
+                tv_nsec: 0,
+            },
+        };
+        rustix::fs::utimensat(
+            rustix::fs::CWD,
+            p,
+            &t,
+            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .unwrap();
+    };
+    for backend in BACKENDS {
+        let tree = Tree::new("file d/old keep\ndir d/sub");
+        tree.symlink("/d/old", "d/link");
+        tree.symlink("/d/missing", "d/dangling");
+        mkfifo(&tree.join("d/fifo"));
+        let r = root(&tree, backend);
+        // Missing: created empty. Existing (through an absolute symlink): times only.
+        r.touch("d/new").unwrap();
+        assert_eq!(std::fs::read(tree.join("d/new")).unwrap(), b"");
+        old(&tree.join("d/old"));
+        r.touch("/d/link").unwrap();
+        assert!(mtime(&tree.join("d/old")) > 1_000_000, "{backend:?}");
+        assert_eq!(std::fs::read(tree.join("d/old")).unwrap(), b"keep");
+        // touch_nofollow: the link's own times, not the target's.
+        old(&tree.join("d/old"));
+        old(&tree.join("d/link"));
+        r.touch_nofollow("/d/link").unwrap();
+        assert!(mtime(&tree.join("d/link")) > 1_000_000, "{backend:?}");
+        assert_eq!(mtime(&tree.join("d/old")), 1_000_000, "{backend:?}");
+        // A directory is fine.
+        r.touch("d/sub").unwrap();
+        // A dangling symlink's target is never created.
+        let err = r.touch("/d/dangling").unwrap_err();
+        assert_eq!(err.errno(), Errno::LOOP, "{err}");
+        assert!(
+            err.to_string().starts_with("touch \"/d/dangling\""),
+            "{err}"
+        );
+        assert!(!tree.join("d/missing").exists());
+        // Missing parent; a trailing slash on a missing name.
+        assert_eq!(r.touch("no/such").unwrap_err().errno(), Errno::NOENT);
+        assert_eq!(r.touch("d/x/").unwrap_err().errno(), Errno::ISDIR);
+        // A FIFO: refused unless allowed, never opened (either way this would hang if it were).
+        let fifo = tree.join("d/fifo");
+        let what = format!("{backend:?} touch fifo");
+        let got = within(&what, &fifo, move || r.touch("d/fifo"));
+        assert_refused(&what, got, "a FIFO");
+        old(&fifo);
+        let r = root(&tree, backend).with_special_files(SpecialFiles::Allow);
+        within(&what, &fifo, move || r.touch("d/fifo")).unwrap();
+        assert!(mtime(&fifo) > 1_000_000, "{backend:?}");
+    }
+}
+
+/// `Root::touch` of a missing name while an attacker keeps creating and removing a FIFO there
+/// (the library twin of the CLI's `touch_never_hangs_on_a_fifo_that_appears`). A touch that
+/// opened the name with `O_CREAT` hung when the FIFO appeared at the right moment. Every round
+/// must end at once: the file created (or touched), the FIFO refused with its type named, or
+/// `EAGAIN` when the name churns too fast to settle.
+#[test]
+fn touch_never_hangs_on_a_fifo_that_appears() {
+    const ROUNDS: usize = 400;
+    let tree = Tree::new("dir d");
+    let name = tree.join("d/x");
+    let stop = AtomicBool::new(false);
+    let (done, refused) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let fifos = AtomicUsize::new(0);
+    let c_name = CString::new(name.as_os_str().as_bytes()).unwrap();
+    std::thread::scope(|s| {
+        let _stop = StopOnDrop(&stop);
+        s.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                if rustix::fs::mknodat(
+                    rustix::fs::CWD,
+                    c_name.as_c_str(),
+                    rustix::fs::FileType::Fifo,
+                    rustix::fs::Mode::from_raw_mode(0o666),
+                    0,
+                )
+                .is_ok()
+                {
+                    fifos.fetch_add(1, Ordering::Relaxed);
+                }
+                // Only a FIFO is removed: the file touch creates stays until the round ends.
+                let is_fifo = rustix::fs::lstat(c_name.as_c_str())
+                    .is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_fifo());
+                if is_fifo {
+                    let _ = rustix::fs::unlink(c_name.as_c_str());
+                }
+            }
+        });
+        for i in 0..ROUNDS {
+            let backend = BACKENDS[i % 2];
+            let r = root(&tree, backend);
+            let what = format!("round {i} {backend:?}");
+            match within(&what, &name, move || r.touch("d/x")) {
+                Ok(()) => {
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) if e.kind() == ErrorKind::SafetyViolation => {
+                    assert_eq!(e.errno(), Errno::NXIO, "{what}: {e}");
+                    assert!(e.to_string().contains("a FIFO"), "{what}: {e}");
+                    refused.fetch_add(1, Ordering::Relaxed);
+                }
+                // The FIFO came and went while we looked: the retries ran out. Or it was
+                // removed between the resolve and the set_times (ENOENT is not possible: the
+                // handle pins it), never a hang.
+                Err(e) => assert_eq!(e.errno(), Errno::AGAIN, "{what}: {e}"),
+            }
+            if std::fs::symlink_metadata(&name).is_ok_and(|m| m.is_file()) {
+                let _ = std::fs::remove_file(&name);
+            }
+        }
+    });
+    let (done, refused) = (done.into_inner(), refused.into_inner());
+    let fifos = fifos.into_inner();
+    println!("{ROUNDS} rounds: {done} touched, {refused} FIFOs refused, {fifos} FIFOs made");
+    assert!(fifos > 0, "the attacker never made a FIFO");
+    assert!(done + refused > 0, "no round completed");
+}

@@ -2099,3 +2099,57 @@ fn protected_symlinks_emulated_follows_the_sysctl() {
         assert!(root.resolve("tmp/rootown").is_ok(), "root's own link");
     });
 }
+
+/// `Root::resolve_except_last`: the path `eval_symlinks(ExceptLast)` gives, the last
+/// component's own type looked up in the resolved parent (a symlink is not followed, a missing
+/// name is `None`), and the whole path's type when it ends in `.`, `..` or `/`.
+#[test]
+fn resolve_except_last_reports_the_last_component_unfollowed() {
+    let tree = Tree::new(
+        "
+        file etc/passwd x
+        symlink var/run /run
+        dir run
+        symlink run/link /etc/passwd
+        ",
+    );
+    for backend in [Backend::Kernel, Backend::Emulated] {
+        let root = Root::open(tree.path()).unwrap().with_backend(backend);
+        for (path, want_path, want_type, last) in [
+            (
+                "/var/run/link",
+                "/run/link",
+                Some(FileType::Symlink),
+                Some("link"),
+            ),
+            ("/var/run/new", "/run/new", None, Some("new")),
+            ("/var/run", "/var/run", Some(FileType::Symlink), Some("run")),
+            // Trailing slashes do not make the last name go away (as before).
+            (
+                "/var/run/",
+                "/var/run",
+                Some(FileType::Symlink),
+                Some("run"),
+            ),
+            ("/etc/..", "/", Some(FileType::Dir), None),
+            ("", "/", Some(FileType::Dir), None),
+        ] {
+            let what = format!("{backend:?} {path:?}");
+            let found = root.resolve_except_last(path).expect(&what);
+            assert_eq!(
+                found.path_in_root().unwrap(),
+                Path::new(want_path),
+                "{what}"
+            );
+            assert_eq!(
+                root.eval_symlinks(path, EvalMode::ExceptLast).unwrap(),
+                Path::new(want_path),
+                "{what}"
+            );
+            assert_eq!(found.file_type().unwrap(), want_type, "{what}");
+            assert_eq!(found.last(), last.map(std::ffi::OsStr::new), "{what}");
+        }
+        let err = root.resolve_except_last("/nope/x").unwrap_err();
+        assert_eq!(err.errno(), Errno::NOENT, "{err}");
+    }
+}

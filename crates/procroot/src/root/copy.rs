@@ -65,6 +65,30 @@ pub struct CopyOptions {
     pub special_files: SpecialFiles,
 }
 
+/// The mode [`Root::replace_file_with`] gives the new file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReplaceMode {
+    /// Exactly these bits (permissions, set-ID and sticky; at most `0o7777`).
+    Exact(u32),
+    /// The mode of the regular file being replaced, else (nothing there, or a symlink, FIFO,
+    /// socket or device node, whose mode says nothing about a regular file) these bits.
+    ///
+    /// The old file's set-user-ID bit is kept only if the new file has its owner, its
+    /// set-group-ID bit only if it has its owner and group, as for a copy
+    /// ([`Root::copy_in`]): otherwise root writing over uid 1000's mode-4755 file would make
+    /// a root-owned set-user-ID program whose bits uid 1000 chose.
+    ///
+    /// The mode is read (`fstatat(AT_SYMLINK_NOFOLLOW)` of the name, relative to the same
+    /// parent fd the rename then uses) after the contents are written, right before the
+    /// rename, never through a second lookup of the path. The residual race: whoever can write
+    /// the parent directory may replace or `chmod` the old entry between that read and the
+    /// rename; the new file then has the mode the entry had a moment before. That is the
+    /// attacker's own choice of mode for a file at a name they control anyway; the set-ID rule
+    /// above still holds, since it compares with the owner that was read together with the
+    /// mode.
+    KeepOr(u32),
+}
+
 impl Root {
     /// Copies the file, symlink or directory tree at `host_path` (an ordinary path on the host)
     /// into the root at `in_root_path`, like `cp -a` without ownership, with the default (safe)
@@ -209,34 +233,47 @@ impl Root {
     }
 
     /// Writes everything `contents` yields to a new file that then replaces `path` in one
+    /// `rename(2)`, with exactly `mode`: [`Root::replace_file_with`] with
+    /// [`ReplaceMode::Exact`]. Returns the number of bytes written.
+    pub fn replace_file(
+        &self,
+        path: impl AsRef<Path>,
+        mode: u32,
+        contents: impl std::io::Read,
+    ) -> Result<u64> {
+        self.replace_file_with(path, ReplaceMode::Exact(mode), contents)
+    }
+
+    /// Writes everything `contents` yields to a new file that then replaces `path` in one
     /// `rename(2)`: readers see the old file or the new one, never a half-written file, and a
     /// failure (or an error from `contents`) leaves `path` as it was and no temporary behind.
     /// Returns the number of bytes written.
     ///
     /// The parent is resolved inside the root; the last component is replaced, never followed
     /// and never opened: a symlink at `path` is itself replaced by the file, and so is a FIFO or
-    /// device node (nothing blocks on it, nothing is written to a device). The new file gets
-    /// exactly `mode` (the umask does not apply) and belongs to the caller; the old file's
-    /// owner, mode, links and extended attributes are not carried over. An existing directory
-    /// at `path` is `EISDIR`. The temporary (`.procroot-copy-*`, in the same directory) is only
-    /// left behind if the process is killed mid-write; on error it is removed only if it is
-    /// still the file this call created (the directory may be writable by others). The data is
-    /// not `fsync`ed.
+    /// device node (nothing blocks on it, nothing is written to a device). The new file's mode
+    /// is `mode` (see [`ReplaceMode`]; the umask does not apply) and it belongs to the caller;
+    /// the old file's owner, links and extended attributes are not carried over. An existing
+    /// directory at `path` is `EISDIR`. The temporary (`.procroot-copy-*`, in the same
+    /// directory) is only left behind if the process is killed mid-write; on error it is removed
+    /// only if it is still the file this call created (the directory may be writable by
+    /// others). The data is not `fsync`ed.
     ///
-    /// `mode` beyond `0o7777`, or a path that does not end in a name, is `InvalidInput`.
-    pub fn replace_file(
+    /// A mode beyond `0o7777`, or a path that does not end in a name, is `InvalidInput`.
+    pub fn replace_file_with(
         &self,
         path: impl AsRef<Path>,
-        mode: u32,
+        mode: ReplaceMode,
         mut contents: impl std::io::Read,
     ) -> Result<u64> {
         let path = path.as_ref();
         let op = "write";
         let fail = |e: Error| self.annotate_op(e, op, path);
-        if mode & !0o7777 != 0 {
+        let (ReplaceMode::Exact(bits) | ReplaceMode::KeepOr(bits)) = mode;
+        if bits & !0o7777 != 0 {
             return Err(fail(Error::invalid_input(
                 Errno::INVAL,
-                format!("mode {mode:#o} has bits beyond 0o7777"),
+                format!("mode {bits:#o} has bits beyond 0o7777"),
             )));
         }
         let (parent, name) = self.parent_and_name(op, path)?;
@@ -245,7 +282,13 @@ impl Root {
         let written = std::io::copy(&mut contents, &mut file)
             .map_err(Error::from)
             .and_then(|n| {
-                rustix::fs::fchmod(&file, Mode::from_raw_mode(mode))?;
+                let mode = match mode {
+                    ReplaceMode::Exact(bits) => Mode::from_raw_mode(bits),
+                    ReplaceMode::KeepOr(default) => {
+                        kept_mode(parent.as_fd(), &name, &file, default)?
+                    }
+                };
+                rustix::fs::fchmod(&file, mode)?;
                 rustix::fs::renameat(&parent, &temp, &parent, &name)?;
                 Ok(n)
             });
@@ -807,6 +850,18 @@ fn times_of(st: &Stat) -> Timestamps {
             tv_sec: st.st_mtime,
             tv_nsec: st.st_mtime_nsec as _,
         },
+    }
+}
+
+/// The mode [`ReplaceMode::KeepOr`] gives `new`, which replaces `name` in `dir`: the
+/// old regular file's bits under the set-ID rule of [`file_mode`], else `default`.
+fn kept_mode(dir: BorrowedFd<'_>, name: &OsStr, new: &File, default: u32) -> Result<Mode> {
+    match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(old) if FileType::from_mode(old.st_mode) == FileType::File => {
+            Ok(file_mode(&old, &rustix::fs::fstat(new)?))
+        }
+        Ok(_) | Err(Errno::NOENT) => Ok(Mode::from_raw_mode(default)),
+        Err(e) => Err(e.into()),
     }
 }
 

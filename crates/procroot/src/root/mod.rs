@@ -6,12 +6,15 @@
 #![forbid(unsafe_code)]
 
 mod handle;
+// Resolving all but the last component.
+mod eval;
 // Mutating operations, one concern per file; each is an `impl Root` block.
 mod copy;
 mod create;
 mod links;
 mod metadata;
 mod remove;
+mod touch;
 mod walk;
 
 use std::ffi::OsString;
@@ -25,7 +28,8 @@ use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 
 pub use crate::dir::{DirEntry, FileType, ReadDir};
-pub use copy::CopyOptions;
+pub use copy::{CopyOptions, ReplaceMode};
+pub use eval::ExceptLast;
 pub(crate) use handle::metadata_of;
 pub use handle::{Handle, SpecialFiles};
 pub use links::NodeKind;
@@ -393,16 +397,10 @@ impl Root {
                     .map(Path::to_path_buf)
                     .map_err(|e| self.annotate(e, "resolve", path))
             }
-            EvalMode::ExceptLast => {
-                let (parent, last) = self.resolve_parent(path)?;
-                let parent_path = parent
-                    .path_in_root()
-                    .map_err(|e| self.annotate(e, "resolve", path))?;
-                Ok(match last {
-                    Some(name) => parent_path.join(name),
-                    None => parent_path.to_path_buf(),
-                })
-            }
+            EvalMode::ExceptLast => self
+                .resolve_except_last(path)?
+                .path_in_root()
+                .map_err(|e| self.annotate(e, "resolve", path)),
         }
     }
 
