@@ -750,6 +750,10 @@ fn write_replaces_atomically() {
 /// replaced), and set-ID bits only when the new file keeps the owner. The old CLI `stat`ed
 /// PATH (following the symlink) before writing, and kept every bit: root writing over uid
 /// 1000's mode-4755 file made a root-owned set-user-ID file.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn write_keeps_the_mode_of_what_it_replaces() {
     let (tree, _) = fixture();
@@ -760,9 +764,7 @@ fn write_keeps_the_mode_of_what_it_replaces() {
     run_in(&tree, &["write", "/data/sl"], b"file now").success();
     assert_eq!(mode("data/sl"), 0o644, "the default, not the target's mode");
     assert_eq!(mode("etc/secret"), 0o600);
-    if !procroot_testutil::require_privilege("write over a file of another owner") {
-        return;
-    }
+    procroot_testutil::require_privilege("write over a file of another owner");
     tree.write("data/suid", b"old");
     std::os::unix::fs::chown(tree.join("data/suid"), Some(1000), Some(1000)).unwrap();
     fs::set_permissions(tree.join("data/suid"), fs::Permissions::from_mode(0o4755)).unwrap();

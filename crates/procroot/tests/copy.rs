@@ -833,6 +833,10 @@ fn a_swapped_entry_is_named_in_the_error() {
 /// relative to the same parent fd as the rename (never through a symlink at the name, whose
 /// target is not what is replaced); else the default. Set-ID bits survive only if the new
 /// file has the old one's owner (and group, for set-group-ID), as for a copy.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn replace_file_keeps_the_mode_of_what_it_replaces() {
     use std::os::unix::fs::chown;
@@ -875,9 +879,7 @@ fn replace_file_keeps_the_mode_of_what_it_replaces() {
         assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
         no_temporaries(&tree.join("data"));
     }
-    if !require_privilege("replace_file_with KeepOr and set-ID bits of another owner") {
-        return;
-    }
+    require_privilege("replace_file_with KeepOr and set-ID bits of another owner");
     let me = (
         rustix::process::geteuid().as_raw(),
         rustix::process::getegid().as_raw(),
