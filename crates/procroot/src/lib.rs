@@ -28,6 +28,7 @@
 pub mod dir;
 pub mod doctor;
 pub mod error;
+pub mod exec;
 pub mod procfs;
 pub mod resolve;
 pub mod root;
