@@ -327,6 +327,20 @@ pub enum Command {
     /// The exit status is 0 whenever the report could be made; check `proc_trustworthy`.
     #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
     Doctor(DoctorArgs),
+    /// Run a command in another process's namespaces and root (like nsenter)
+    ///
+    /// procroot first re-executes itself from a sealed copy of its binary (CVE-2019-5736: the
+    /// target's processes can see /proc/<procroot's pid>/exe), then enters the target's
+    /// namespaces (one setns on its pidfd, else its /proc/PID/ns files, the user namespace
+    /// first), chroots into its root, changes to --cwd inside it (verified: CVE-2024-21626),
+    /// forks again when a PID or time namespace was entered, and execs CMD with only fds 0-2
+    /// and --keep-fd ones open.
+    ///
+    /// The exit status is CMD's, or 128+N when it died of signal N. procroot's own failures
+    /// (exit 1) are reported like every other subcommand's: a target that exited is ESRCH and
+    /// CMD never runs; a refused namespace is EPERM, naming it.
+    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    Exec(crate::exec::ExecArgs),
 }
 
 impl Command {
@@ -350,6 +364,7 @@ impl Command {
             Command::Cp(args) => args.root.json,
             Command::Proc(args) => args.json,
             Command::Doctor(args) => args.json,
+            Command::Exec(_) => false,
         }
     }
 }

@@ -13,6 +13,7 @@
 mod cli;
 mod commands;
 mod doctor;
+mod exec;
 mod mutate;
 mod output;
 mod proc;
@@ -68,5 +69,6 @@ fn run(command: &Command) -> anyhow::Result<ExitCode> {
         Command::Cp(args) => mutate::cp(args)?,
         Command::Proc(args) => proc::run(args)?,
         Command::Doctor(args) => doctor::run(args)?,
+        Command::Exec(args) => exec::run(args)?,
     })
 }
