@@ -235,7 +235,15 @@ impl<'a> Namespaces<'a> {
                 OFlags::RDONLY | OFlags::CLOEXEC,
             ) {
                 Ok(f) => f.into(),
-                Err(e) if e.errno() == Errno::NOENT && pidfd.is_alive() => continue,
+                // Only these two may be missing from a kernel (before 4.6 and 5.6); the others
+                // are missing when the process has exited and is a zombie not yet reaped.
+                Err(e)
+                    if e.errno() == Errno::NOENT
+                        && matches!(kind, NsKind::Cgroup | NsKind::Time) =>
+                {
+                    continue
+                }
+                Err(e) if e.errno() == Errno::NOENT => return Err(exited(pidfd)),
                 Err(e) => return Err(e),
             };
             check_nsfs(&fd, kind, pidfd.pid())?;
@@ -340,7 +348,10 @@ impl<'a> Namespaces<'a> {
                 "root",
                 OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
             )
-            .map_err(fail)?
+            .map_err(|e| match e.errno() {
+                Errno::NOENT => fail(exited(self.pidfd)),
+                _ => fail(e),
+            })?
             .into();
         let root = Root::from_fd(rustix::io::fcntl_dupfd_cloexec(&root_fd, 0)?).map_err(fail)?;
         let cwd = root
@@ -359,11 +370,7 @@ impl<'a> Namespaces<'a> {
         // A target that died after its namespaces were opened is not entered: its PID may
         // already name another process, and the command must not run.
         if !self.pidfd.is_alive() {
-            return Err(fail(Error::with_detail(
-                ErrorKind::NotFound,
-                Errno::SRCH,
-                format!("process {} has exited", self.pidfd.pid()),
-            )));
+            return Err(fail(exited(self.pidfd)));
         }
         let plan = SpawnPlan {
             ns,
@@ -407,6 +414,15 @@ impl<'a> Namespaces<'a> {
         };
         Error::with_detail(kind, err.errno, detail)
     }
+}
+
+/// `ESRCH` for a target that exited (a zombie's namespace and root links are gone).
+fn exited(pidfd: &PidFd) -> Error {
+    Error::with_detail(
+        ErrorKind::NotFound,
+        Errno::SRCH,
+        format!("process {} has exited", pidfd.pid()),
+    )
 }
 
 fn check_nsfs(fd: &OwnedFd, kind: NsKind, pid: u32) -> Result<()> {
