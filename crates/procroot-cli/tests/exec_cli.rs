@@ -253,10 +253,11 @@ fn exec_cwd_never_reaches_a_leaked_host_directory() {
         std::fs::write(host.path().join("host-secret"), b"x").unwrap();
         let ready = tempfile::tempdir().expect("tempdir");
         let script = format!("touch {}/ready && exec sleep 120", ready.path().display());
-        let mut target = Command::new("unshare")
+        let target = Command::new("unshare")
             .args(["--uts", "--mount", "sh", "-c", &script])
             .spawn()
             .expect("unshare");
+        let target = KillOnDrop(target);
         let deadline = Instant::now() + Duration::from_secs(20);
         while !ready.path().join("ready").exists() {
             assert!(Instant::now() < deadline, "target never became ready");
@@ -277,7 +278,7 @@ fn exec_cwd_never_reaches_a_leaked_host_directory() {
                 if keep {
                     extra.extend(["--keep-fd", n_str.as_str()]);
                 }
-                let o = exec(target.id(), &extra, &["sh", "-c", "pwd; ls"]);
+                let o = exec(target.0.id(), &extra, &["sh", "-c", "pwd; ls"]);
                 assert!(
                     !stdout(&o).contains("host-secret"),
                     "cwd {cwd} reached the host directory: {}",
@@ -286,9 +287,17 @@ fn exec_cwd_never_reaches_a_leaked_host_directory() {
                 assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
             }
         }
-        let _ = target.kill();
-        let _ = target.wait();
     });
+}
+
+/// A child killed and reaped on drop, so that a failing assertion leaves no process behind.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// `truncate(2)` by path.

@@ -206,6 +206,9 @@ fn enter_steps(plan: &NsPlan) -> Result<(), (u32, Errno, i32)> {
             ThreadNameSpaceType::from_bits_retain(flags as u32),
         ) {
             Ok(()) => return Ok(()),
+            // The target is gone: its namespace files (opened earlier) must not be entered
+            // either, whatever now holds its PID.
+            Err(Errno::SRCH) => return Err((STEP_SETNS_PIDFD, Errno::SRCH, 0)),
             Err(e) => pidfd_errno = Some(e),
         }
     }
