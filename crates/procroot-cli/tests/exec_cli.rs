@@ -411,3 +411,25 @@ fn cve_2019_5736_tmpfile() {
     }
     in_private_mount_ns(|| overwrite_attack("tmpfile"));
 }
+
+#[test]
+fn doctor_reports_the_sealing_strategy() {
+    if !require_privilege("fsopen of overlayfs (CAP_SYS_ADMIN)") {
+        return;
+    }
+    in_private_mount_ns(doctor_reports_the_sealing_strategy_inner);
+}
+
+fn doctor_reports_the_sealing_strategy_inner() {
+    let o = procroot().args(["doctor", "--json"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["sealed_exe"]["strategy"], "overlay", "{v}");
+    assert_eq!(v["sealed_exe"]["running"], serde_json::Value::Null, "{v}");
+    let o = procroot().arg("doctor").output().unwrap();
+    assert!(
+        stdout(&o).contains("sealed self-binary: this run is not sealed; exec would use overlay"),
+        "{}",
+        stdout(&o)
+    );
+}
