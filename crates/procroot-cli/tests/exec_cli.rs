@@ -214,7 +214,24 @@ fn exec_passes_only_fds_0_to_2_and_kept_ones() {
     if !require_privilege(PRIVILEGE) {
         return;
     }
+    in_private_mount_ns(only_kept_fds_reach_the_command);
+}
+
+/// The same without `close_range` (before Linux 5.11, or filtered: `ENOSYS`): every fd is marked
+/// close-on-exec one by one.
+#[test]
+fn exec_passes_only_kept_fds_without_close_range() {
+    if !require_privilege(PRIVILEGE) {
+        return;
+    }
     in_private_mount_ns(|| {
+        procroot_testutil::deny_syscalls(&[libc::SYS_close_range], libc::ENOSYS);
+        only_kept_fds_reach_the_command();
+    });
+}
+
+fn only_kept_fds_reach_the_command() {
+    {
         let t = Target::start(&[]);
         let leaked = leak(Path::new("/"), rustix::fs::OFlags::RDONLY);
         let kept = leak(Path::new("/dev/null"), rustix::fs::OFlags::RDONLY);
@@ -237,7 +254,7 @@ fn exec_passes_only_fds_0_to_2_and_kept_ones() {
         fds.sort_unstable();
         assert_eq!(fds, [0, 1, 2, kept.as_raw_fd()], "{}", stdout(&o));
         drop(leaked);
-    });
+    }
 }
 
 #[test]
