@@ -141,6 +141,36 @@ fn both_enter_methods_reach_the_targets_uts_namespace() {
     });
 }
 
+/// `Namespaces::enter` in a single-threaded process: this (forked) process itself moves into the
+/// target's UTS namespace.
+#[test]
+fn enter_moves_the_calling_process() {
+    if !require_privilege("unshare(CLONE_NEWUTS) and setns") {
+        return;
+    }
+    in_private_mount_ns(|| {
+        let target = Target::spawn("entered");
+        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        for method in [EnterMethod::PidFd, EnterMethod::NsFiles] {
+            in_child(|| {
+                let ns = Namespaces::of(&pidfd).expect("namespaces");
+                ns.with_method(method)
+                    .enter(NsKinds::of(&[NsKind::Uts]))
+                    .expect("enter");
+                let name = rustix::system::uname();
+                assert_eq!(name.nodename().to_bytes(), b"entered", "{method:?}");
+            });
+        }
+        // Asking for a namespace this kernel has but the target shares is a no-op, not EINVAL
+        // (setns into one's own user namespace would be).
+        in_child(|| {
+            let ns = Namespaces::of(&pidfd).expect("namespaces");
+            ns.enter(NsKinds::of(&[NsKind::User]))
+                .expect("shared user ns is skipped");
+        });
+    });
+}
+
 /// Forces a PID to be reused (a fresh PID namespace, `ns_last_pid`): a pidfd of the dead target
 /// must not enter the new process's namespaces, and the command must not run.
 #[test]
