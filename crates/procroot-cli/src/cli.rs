@@ -308,7 +308,8 @@ pub enum Command {
     /// /proc/self/mountinfo through the hardened handle); what /proc shows: its PID namespace
     /// and whether it is procroot's, whether /proc/self names this process, and options that
     /// hide things (subset=pid, hidepid=); procroot's own PID namespace and whether it is the
-    /// initial one; and which resolver `--backend auto` picks.
+    /// initial one; which resolver `--backend auto` picks; and how `exec` seals procroot's own
+    /// binary (CVE-2019-5736): the first of overlay, memfd, tmpfile that works here.
     ///
     /// A feature is `yes`, `no (ERRNO)` when the kernel lacks it, or `present, but refused
     /// (EPERM)` when this process may not use it (a missing privilege or a seccomp filter). Each
@@ -332,10 +333,25 @@ pub enum Command {
     ///                  "pidns": {"ino": 4026531836, "ours": true}, "nspid_levels": 1,
     ///                  "restrictions": []},
     ///    "pid_namespace": {"ino": 4026531836, "initial": true},
-    ///    "proc_trustworthy": false, "auto_backend": "kernel"}
+    ///    "proc_trustworthy": false, "auto_backend": "kernel",
+    ///    "sealed_exe": {"running": null, "strategy": "overlay"}}
     /// The exit status is 0 whenever the report could be made; check `proc_trustworthy`.
     #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
     Doctor(DoctorArgs),
+    /// Run a command in another process's namespaces and root (like nsenter)
+    ///
+    /// procroot first re-executes itself from a sealed copy of its binary (CVE-2019-5736: the
+    /// target's processes can see /proc/<procroot's pid>/exe), then enters the target's
+    /// namespaces (one setns on its pidfd, else its /proc/PID/ns files, the user namespace
+    /// first), chroots into its root, changes to --cwd inside it (verified: CVE-2024-21626),
+    /// forks again when a PID or time namespace was entered, and execs CMD with only fds 0-2
+    /// and --keep-fd ones open.
+    ///
+    /// The exit status is CMD's, or 128+N when it died of signal N. procroot's own failures
+    /// (exit 1) are reported like every other subcommand's: a target that exited is ESRCH and
+    /// CMD never runs; a refused namespace is EPERM, naming it.
+    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    Exec(crate::exec::ExecArgs),
 }
 
 impl Command {
@@ -359,6 +375,7 @@ impl Command {
             Command::Cp(args) => args.root.json,
             Command::Proc(args) => args.json,
             Command::Doctor(args) => args.json,
+            Command::Exec(_) => false,
         }
     }
 }

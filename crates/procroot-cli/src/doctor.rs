@@ -127,7 +127,36 @@ fn to_text(report: &Report) -> String {
         "\nresolver backend (--backend auto): {}\n",
         report.auto_backend.as_str()
     ));
+    out.push_str(&format!("sealed self-binary: {}\n", sealing_text()));
     out
+}
+
+/// How procroot's binary is sealed against CVE-2019-5736: the running copy (doctor itself is
+/// not re-executed), and the strategy `exec` would use here.
+fn sealing() -> (Option<&'static str>, Result<&'static str, procroot::Error>) {
+    use procroot::exec::sealed_exe;
+    let current = sealed_exe::current().ok().flatten().map(|s| s.as_str());
+    (current, sealed_exe::probe().map(|s| s.as_str()))
+}
+
+fn sealing_text() -> String {
+    let (current, probe) = sealing();
+    let running = match current {
+        Some(s) => format!("running from a sealed {s} copy"),
+        None => "this run is not sealed".to_owned(),
+    };
+    match probe {
+        Ok(s) => format!("{running}; exec would use {s}"),
+        Err(e) => format!("{running}; no strategy works here: {}", error_text(&e)),
+    }
+}
+
+fn sealing_json() -> Value {
+    let (current, probe) = sealing();
+    match probe {
+        Ok(s) => json!({"running": current, "strategy": s}),
+        Err(e) => json!({"running": current, "strategy": null, "error": error_json(&e)}),
+    }
 }
 
 /// One mount: `/proc/sys (proc from proc /sys, ro,nosuid)`.
@@ -240,5 +269,6 @@ fn to_json(report: &Report) -> Value {
         },
         "proc_trustworthy": report.proc_is_trustworthy(),
         "auto_backend": report.auto_backend.as_str(),
+        "sealed_exe": sealing_json(),
     })
 }

@@ -15,6 +15,7 @@
 mod cli;
 mod commands;
 mod doctor;
+mod exec;
 mod mutate;
 mod output;
 mod proc;
@@ -69,5 +70,6 @@ fn run(command: &Command) -> Result<ExitCode, Failure> {
         Command::Cp(args) => mutate::cp(args),
         Command::Proc(args) => proc::run(args),
         Command::Doctor(args) => doctor::run(args),
+        Command::Exec(args) => exec::run(args),
     }
 }

@@ -310,7 +310,8 @@ fn doctor_json_shape() {
             "proc_view",
             "pid_namespace",
             "proc_trustworthy",
-            "auto_backend"
+            "auto_backend",
+            "sealed_exe"
         ]
     );
     assert!(value["kernel"].as_str().is_some_and(|k| !k.is_empty()));

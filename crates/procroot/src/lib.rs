@@ -21,6 +21,7 @@
 //! - [`resolve`]: the resolver, with a kernel (`openat2`) and an emulated backend.
 //! - [`procfs`]: the hardened procfs handle.
 //! - [`root`]: [`Root`] and [`Handle`].
+//! - [`exec`]: entering another process's namespaces, and the sealed self-binary.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -28,6 +29,7 @@
 pub mod dir;
 pub mod doctor;
 pub mod error;
+pub mod exec;
 pub mod procfs;
 pub mod resolve;
 pub mod root;

@@ -19,6 +19,7 @@
 
 pub mod attrs;
 pub mod errno;
+pub mod exec;
 pub mod features;
 pub mod process;
 

@@ -1,0 +1,63 @@
+//! `procroot exec`: run a command in another process's namespaces and root.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Args;
+use procroot::exec::{sealed_exe, Command, NsKinds};
+use procroot::PidFd;
+
+use crate::output::Failure;
+
+/// Arguments of `procroot exec`.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The process whose namespaces and root to enter.
+    #[arg(long, value_name = "PID")]
+    pub pid: u32,
+    /// The namespaces to enter: `all` (every namespace the target does not share with procroot)
+    /// or a comma-separated list of mnt, uts, ipc, net, pid, cgroup, user, time. Namespaces the
+    /// target shares with procroot are skipped. An unknown name is a usage error (exit 2).
+    #[arg(long, value_name = "all|KIND,...", default_value = "all", value_parser = parse_ns)]
+    pub ns: NsKinds,
+    /// The working directory, resolved inside the target's root (symlinks stay inside it, magic
+    /// links such as /proc/self/fd/N are refused), and checked again after entering.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub cwd: PathBuf,
+    /// Pass fd N on to the command (repeatable). Every other fd above 2 is closed at exec.
+    #[arg(long = "keep-fd", value_name = "N")]
+    pub keep_fd: Vec<i32>,
+    /// The command and its arguments (after `--`). A name without `/` is looked up in PATH
+    /// inside the target's root.
+    #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
+    pub command: Vec<OsString>,
+}
+
+fn parse_ns(s: &str) -> Result<NsKinds, String> {
+    s.parse::<NsKinds>()
+        .map_err(|e| e.description().into_owned())
+}
+
+/// Runs `procroot exec`: seals procroot's own binary first (the target's processes can see
+/// `/proc/<our pid>/exe`), then runs the command and exits as it did (128+N after signal N).
+pub fn run(args: &ExecArgs) -> Result<ExitCode, Failure> {
+    let shown = PathBuf::from(args.pid.to_string());
+    let fail = |e: procroot::Error| Failure::Library(e.context("exec", &shown));
+    sealed_exe::ensure()
+        .map_err(|e| Failure::Library(e.context("exec: seal", Path::new("/proc/self/exe"))))?;
+    let pidfd = PidFd::open(args.pid).map_err(fail)?;
+    let mut command = Command::new(&args.command[0]);
+    command.args(&args.command[1..]).current_dir(&args.cwd);
+    for &fd in &args.keep_fd {
+        command.keep_fd(fd);
+    }
+    let status = procroot::exec::spawn_in(&pidfd, args.ns, &command).map_err(fail)?;
+    use std::os::unix::process::ExitStatusExt;
+    let code = match (status.code(), status.signal()) {
+        (Some(code), _) => code,
+        (None, Some(sig)) => 128 + sig,
+        _ => 1,
+    };
+    Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}

@@ -1,0 +1,470 @@
+//! `procroot exec` (privileged): entering a target's namespaces, errors, fd leaks, the cwd
+//! (CVE-2024-21626) and the sealed self-binary (CVE-2019-5736).
+//!
+//! Targets are started with util-linux `unshare` in new namespaces (mounts only inside their own
+//! mount namespace), and every test runs in a forked child inside a private mount namespace
+//! ([`procroot_testutil::in_private_mount_ns`]). Targets are killed and reaped on drop.
+
+use std::io::{BufRead, BufReader, Read};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use procroot_testutil::{in_private_mount_ns, require_privilege};
+
+const PRIVILEGE: &str = "unshare of uts/mnt/pid/net/ipc namespaces and setns";
+
+/// A target started by `unshare`, with its own hostname, a marker tmpfs and loopback only.
+struct Target {
+    unshare: Child,
+    /// The target process (PID 1 of its PID namespace), as we number it.
+    pid: u32,
+    dir: tempfile::TempDir,
+}
+
+impl Target {
+    /// `unshare --fork --pid --mount-proc --uts --ipc --net --mount`, then `hostname`, a tmpfs
+    /// on `<dir>/mnt` holding `marker`, and `<dir>/ready` once done. `extra` adds unshare
+    /// options (`--setuid 1000`).
+    fn start(extra: &[&str]) -> Target {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("mnt")).expect("mkdir mnt");
+        let d = dir.path().display();
+        let script = if extra.is_empty() {
+            format!(
+                "hostname exec-target && mount -t tmpfs marker {d}/mnt && echo marker-content > \
+                 {d}/mnt/marker && touch {d}/ready && exec sleep 120"
+            )
+        } else {
+            // Dropped privileges: only the namespaces, and a directory it may write to.
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+            format!("touch {d}/ready && exec sleep 120")
+        };
+        let mut cmd = Command::new("unshare");
+        cmd.args([
+            "--fork",
+            "--kill-child",
+            "--pid",
+            "--mount-proc",
+            "--uts",
+            "--ipc",
+            "--net",
+            "--mount",
+        ]);
+        cmd.args(extra).args(["sh", "-c", &script]);
+        let unshare = cmd.spawn().expect("spawn unshare");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !dir.path().join("ready").exists() {
+            assert!(Instant::now() < deadline, "target never became ready");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let children =
+            std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", unshare.id()))
+                .expect("children of unshare");
+        let pid = children
+            .split_whitespace()
+            .next()
+            .expect("unshare has a child")
+            .parse()
+            .expect("a pid");
+        Target { unshare, pid, dir }
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on the target we started (reaped by unshare, which we reap).
+        unsafe { libc::kill(self.pid as i32, libc::SIGKILL) };
+        let _ = self.unshare.kill();
+        let _ = self.unshare.wait();
+    }
+}
+
+fn procroot() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_procroot"))
+}
+
+fn exec(pid: u32, extra: &[&str], cmd: &[&str]) -> Output {
+    let mut c = procroot();
+    c.args(["exec", "--pid", &pid.to_string()]);
+    c.args(extra).arg("--").args(cmd);
+    c.output().expect("run procroot exec")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn exec_sees_the_targets_hostname_mounts_pids_and_network() {
+    require_privilege(PRIVILEGE);
+    in_private_mount_ns(|| {
+        let t = Target::start(&[]);
+        // On the host, the marker mount does not exist.
+        assert!(!t.path("mnt/marker").exists());
+        let marker = t.path("mnt/marker");
+        let script = format!(
+            "hostname; cat {}; echo $$; cat /proc/net/dev",
+            marker.display()
+        );
+        let o = exec(t.pid, &[], &["sh", "-c", &script]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let out = stdout(&o);
+        let mut lines = out.lines();
+        assert_eq!(lines.next(), Some("exec-target"), "{out}");
+        assert_eq!(lines.next(), Some("marker-content"), "{out}");
+        let pid: u32 = lines.next().unwrap().parse().unwrap();
+        assert!(
+            pid < 10,
+            "$$ should be a small PID inside the namespace: {pid}"
+        );
+        let ifaces: Vec<&str> = lines
+            .skip(2)
+            .map(|l| l.split(':').next().unwrap().trim())
+            .collect();
+        assert_eq!(ifaces, ["lo"], "{out}");
+
+        // An explicit list, and exit statuses: the command's code, 128+N for a signal.
+        let o = exec(t.pid, &["--ns", "uts"], &["sh", "-c", "hostname; exit 7"]);
+        assert_eq!(stdout(&o), "exec-target\n");
+        assert_eq!(o.status.code(), Some(7));
+        let o = exec(t.pid, &[], &["sh", "-c", "kill -TERM $$"]);
+        assert_eq!(o.status.code(), Some(128 + libc::SIGTERM), "{}", stderr(&o));
+    });
+}
+
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn exec_errors_dead_target_unknown_namespace_unprivileged() {
+    require_privilege(PRIVILEGE);
+    in_private_mount_ns(|| {
+        let t = Target::start(&[]);
+        // An unknown namespace name is a usage error, and nothing runs.
+        let flag = t.path("ran");
+        let touch = ["touch", flag.to_str().unwrap()];
+        let o = exec(t.pid, &["--ns", "mnt,bogus"], &touch);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("unknown namespace \"bogus\""),
+            "{}",
+            stderr(&o)
+        );
+
+        // A dead (and reaped) target: ESRCH, and the command never runs.
+        let pid = t.pid;
+        drop(t);
+        let o = exec(pid, &[], &touch);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(stderr(&o).contains("ESRCH"), "{}", stderr(&o));
+        assert!(!flag.exists());
+
+        // An unprivileged caller whose target it may inspect (same uid) but whose namespaces
+        // belong to root: EPERM, naming the namespace.
+        let t = Target::start(&["--setuid", "1000", "--setgid", "1000"]);
+        let flag = t.path("ran-unprivileged");
+        let mut c = procroot();
+        c.args(["exec", "--pid", &t.pid.to_string(), "--ns", "uts", "--"])
+            .args(["touch", flag.to_str().unwrap()]);
+        // SAFETY: setresgid/setresuid in the forked child before exec.
+        unsafe {
+            c.pre_exec(|| {
+                if libc::setgroups(0, std::ptr::null()) != 0
+                    || libc::setresgid(1000, 1000, 1000) != 0
+                    || libc::setresuid(1000, 1000, 1000) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let o = c.output().expect("run as uid 1000");
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains("EPERM") && err.contains("uts namespace"),
+            "{err}"
+        );
+        assert!(!flag.exists());
+    });
+}
+
+/// Opens `path` without `O_CLOEXEC`, so that procroot inherits it: the leaked fd.
+fn leak(path: &Path, flags: rustix::fs::OFlags) -> OwnedFd {
+    let fd = rustix::fs::open(path, flags, rustix::fs::Mode::empty()).expect("open");
+    rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::empty()).expect("clear CLOEXEC");
+    fd
+}
+
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn exec_passes_only_fds_0_to_2_and_kept_ones() {
+    require_privilege(PRIVILEGE);
+    in_private_mount_ns(only_kept_fds_reach_the_command);
+}
+
+/// The same without `close_range` (before Linux 5.11, or filtered: `ENOSYS`): every fd is marked
+/// close-on-exec one by one.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn exec_passes_only_kept_fds_without_close_range() {
+    require_privilege(PRIVILEGE);
+    in_private_mount_ns(|| {
+        procroot_testutil::deny_syscalls(&[libc::SYS_close_range], libc::ENOSYS);
+        only_kept_fds_reach_the_command();
+    });
+}
+
+fn only_kept_fds_reach_the_command() {
+    {
+        let t = Target::start(&[]);
+        let leaked = leak(Path::new("/"), rustix::fs::OFlags::RDONLY);
+        let kept = leak(Path::new("/dev/null"), rustix::fs::OFlags::RDONLY);
+        let kept_no = kept.as_raw_fd().to_string();
+        // `ls -l` lists its own fd on the directory too (its target is /proc/<pid>/fd).
+        let o = exec(
+            t.pid,
+            &["--keep-fd", &kept_no],
+            &["ls", "-l", "/proc/self/fd/"],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let mut fds: Vec<i32> = stdout(&o)
+            .lines()
+            .filter(|l| l.starts_with('l') && !l.ends_with("/fd"))
+            .map(|l| {
+                let name = l.split(" -> ").next().unwrap();
+                name.rsplit(' ').next().unwrap().parse().unwrap()
+            })
+            .collect();
+        fds.sort_unstable();
+        assert_eq!(fds, [0, 1, 2, kept.as_raw_fd()], "{}", stdout(&o));
+        drop(leaked);
+    }
+}
+
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn exec_cwd_never_reaches_a_leaked_host_directory() {
+    require_privilege(PRIVILEGE);
+    in_private_mount_ns(|| {
+        // A target in our PID namespace and with the host's procfs in its mount namespace, so
+        // that /proc/self/fd/N inside its root names procroot's own (leaked) fd: the
+        // CVE-2024-21626 setup.
+        let host = tempfile::tempdir().expect("tempdir");
+        std::fs::write(host.path().join("host-secret"), b"x").unwrap();
+        let ready = tempfile::tempdir().expect("tempdir");
+        let script = format!("touch {}/ready && exec sleep 120", ready.path().display());
+        let target = Command::new("unshare")
+            .args(["--uts", "--mount", "sh", "-c", &script])
+            .spawn()
+            .expect("unshare");
+        let target = KillOnDrop(target);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !ready.path().join("ready").exists() {
+            assert!(Instant::now() < deadline, "target never became ready");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let leaked = leak(
+            host.path(),
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY,
+        );
+        let n = leaked.as_raw_fd();
+        for cwd in [
+            format!("/proc/self/fd/{n}"),
+            format!("/proc/thread-self/fd/{n}"),
+        ] {
+            for keep in [false, true] {
+                let mut extra = vec!["--cwd", cwd.as_str()];
+                let n_str = n.to_string();
+                if keep {
+                    extra.extend(["--keep-fd", n_str.as_str()]);
+                }
+                let o = exec(target.0.id(), &extra, &["sh", "-c", "pwd; ls"]);
+                assert!(
+                    !stdout(&o).contains("host-secret"),
+                    "cwd {cwd} reached the host directory: {}",
+                    stdout(&o)
+                );
+                assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+            }
+        }
+    });
+}
+
+/// A child killed and reaped on drop, so that a failing assertion leaves no process behind.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `truncate(2)` by path.
+fn truncate(path: &str) -> std::io::Result<()> {
+    let c = std::ffi::CString::new(path).unwrap();
+    // SAFETY: a NUL-terminated path.
+    if unsafe { libc::truncate(c.as_ptr(), 0) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// SHA-256 would need a crate; the bytes themselves are compared.
+fn read_all(path: &Path) -> Vec<u8> {
+    std::fs::read(path).expect("read binary")
+}
+
+/// The CVE-2019-5736 attack on a running `procroot exec`, for one sealing strategy: while it
+/// runs, open `/proc/<pid>/exe` for writing and read-write, truncate it, and keep an `O_PATH`
+/// fd on it; after it exited, reopen that fd for writing (runc's attacker waited for exit, when
+/// `ETXTBSY` no longer protects the file) and write. The binary's bytes must be unchanged.
+fn overwrite_attack(strategy: &str) {
+    let t = Target::start(&[]);
+    // A private copy of procroot: a failing test must not corrupt the build.
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
+    let bin = dir.path().join("procroot");
+    std::fs::copy(env!("CARGO_BIN_EXE_procroot"), &bin).expect("copy binary");
+    let original = read_all(&bin);
+    let mut child = Command::new(&bin)
+        .args([
+            "exec",
+            "--pid",
+            &t.pid.to_string(),
+            "--",
+            "sh",
+            "-c",
+            "echo ready; sleep 2",
+        ])
+        .env("PROCROOT_SEAL_STRATEGY", strategy)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run procroot");
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    if line != "ready\n" {
+        let mut err = String::new();
+        child
+            .stderr
+            .as_mut()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        panic!("{strategy}: procroot exec did not run the command: {err}");
+    }
+    let exe = format!("/proc/{}/exe", child.id());
+    use rustix::fs::{Mode, OFlags};
+    let w = rustix::fs::open(&exe, OFlags::WRONLY, Mode::empty());
+    assert!(w.is_err(), "{strategy}: opened {exe} for writing");
+    let rw = rustix::fs::open(&exe, OFlags::RDWR, Mode::empty());
+    assert!(rw.is_err(), "{strategy}: opened {exe} read-write");
+    let tr = truncate(&exe);
+    assert!(tr.is_err(), "{strategy}: truncated {exe}");
+    let path_fd = rustix::fs::open(&exe, OFlags::PATH, Mode::empty()).expect("O_PATH exe");
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{strategy}: {status}");
+    // After exit: the reopen trick through our O_PATH fd.
+    let reopen = format!("/proc/self/fd/{}", path_fd.as_raw_fd());
+    if let Ok(w) = rustix::fs::open(&reopen, OFlags::WRONLY, Mode::empty()) {
+        // A sealed memfd can be opened but not written (F_SEAL_WRITE: EPERM); only the
+        // unlinked tmpfile copy may be written by root now, and it is not the binary.
+        let written = rustix::io::write(&w, b"\x7fELF-pwned");
+        if strategy != "tmpfile" {
+            assert!(written.is_err(), "the sealed {strategy} copy was written");
+            assert!(
+                truncate(&reopen).is_err(),
+                "the sealed {strategy} copy was truncated"
+            );
+        }
+    }
+    let _ = truncate(&reopen);
+    assert!(
+        read_all(&bin) == original,
+        "{strategy}: the binary was changed"
+    );
+}
+
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn cve_2019_5736_overlay() {
+    require_privilege(PRIVILEGE);
+    in_private_mount_ns(|| overwrite_attack("overlay"));
+}
+
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn cve_2019_5736_memfd() {
+    require_privilege(PRIVILEGE);
+    in_private_mount_ns(|| overwrite_attack("memfd"));
+}
+
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn cve_2019_5736_tmpfile() {
+    require_privilege(PRIVILEGE);
+    in_private_mount_ns(|| overwrite_attack("tmpfile"));
+}
+
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn doctor_reports_the_sealing_strategy() {
+    require_privilege("fsopen of overlayfs (CAP_SYS_ADMIN)");
+    in_private_mount_ns(doctor_reports_the_sealing_strategy_inner);
+}
+
+fn doctor_reports_the_sealing_strategy_inner() {
+    let o = procroot().args(["doctor", "--json"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["sealed_exe"]["strategy"], "overlay", "{v}");
+    assert_eq!(v["sealed_exe"]["running"], serde_json::Value::Null, "{v}");
+    let o = procroot().arg("doctor").output().unwrap();
+    assert!(
+        stdout(&o).contains("sealed self-binary: this run is not sealed; exec would use overlay"),
+        "{}",
+        stdout(&o)
+    );
+}

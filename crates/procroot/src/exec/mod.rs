@@ -1,0 +1,595 @@
+//! Entering another process's namespaces and running a command there (`procroot exec`), and
+//! running procroot itself from a sealed copy of its binary ([`sealed_exe`]).
+//!
+//! These are the "join a container" pieces of a runtime (runc's `nsexec` and its cloned binary),
+//! built on [`Procfs`] for the namespace files and on [`PidFd`] so that a process whose PID was
+//! reused is never entered by mistake.
+//!
+//! ```no_run
+//! use procroot::exec::{self, Command, NsKinds};
+//! use procroot::PidFd;
+//!
+//! exec::sealed_exe::ensure()?; // first thing in main: see `sealed_exe`
+//! let target = PidFd::open(1234)?;
+//! let status = exec::spawn_in(&target, NsKinds::unshared(), &Command::new("hostname"))?;
+//! println!("{status}");
+//! # Ok::<(), procroot::Error>(())
+//! ```
+
+#![forbid(unsafe_code)]
+
+pub mod sealed_exe;
+
+use std::ffi::{CString, OsStr, OsString};
+use std::fmt;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
+use std::str::FromStr;
+
+use rustix::fs::OFlags;
+use rustix::io::Errno;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::procfs::{PidFd, ProcBase, Procfs};
+use crate::root::Root;
+use crate::sys;
+use crate::sys::exec::{CArgs, ChildError, NsPlan, SpawnPlan};
+use crate::FileType;
+
+/// `NSFS_MAGIC`, the `f_type` of namespace files (`include/uapi/linux/magic.h`).
+const NSFS_MAGIC: i64 = 0x6e73_6673;
+
+/// The `PATH` a command name is looked up in when its environment has none (the same default
+/// as runc and nsenter's shells).
+const DEFAULT_PATH: &[u8] = b"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// One kind of namespace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NsKind {
+    /// The mount namespace (`mnt`).
+    Mnt,
+    /// Host and domain names (`uts`).
+    Uts,
+    /// System V IPC and POSIX message queues (`ipc`).
+    Ipc,
+    /// Network devices, addresses, ports (`net`).
+    Net,
+    /// Process ids (`pid`); applies to children, so the command is forked after entering it.
+    Pid,
+    /// The cgroup root (`cgroup`).
+    Cgroup,
+    /// User and group ids and capabilities (`user`); entered first.
+    User,
+    /// Boot and monotonic clock offsets (`time`, Linux 5.6); applies to children.
+    Time,
+}
+
+impl NsKind {
+    /// Every kind, in the order procroot enters them.
+    pub const ALL: [NsKind; 8] = [
+        NsKind::User,
+        NsKind::Cgroup,
+        NsKind::Ipc,
+        NsKind::Uts,
+        NsKind::Net,
+        NsKind::Mnt,
+        NsKind::Pid,
+        NsKind::Time,
+    ];
+
+    /// The `CLONE_NEW*` flag.
+    pub fn clone_flag(self) -> i32 {
+        match self {
+            NsKind::Mnt => libc::CLONE_NEWNS,
+            NsKind::Uts => libc::CLONE_NEWUTS,
+            NsKind::Ipc => libc::CLONE_NEWIPC,
+            NsKind::Net => libc::CLONE_NEWNET,
+            NsKind::Pid => libc::CLONE_NEWPID,
+            NsKind::Cgroup => libc::CLONE_NEWCGROUP,
+            NsKind::User => libc::CLONE_NEWUSER,
+            NsKind::Time => sys::exec::CLONE_NEWTIME,
+        }
+    }
+
+    /// The name of its file in `/proc/<pid>/ns/` (`mnt`, `net`...).
+    pub fn name(self) -> &'static str {
+        sys::exec::ns_name(self.clone_flag())
+    }
+}
+
+impl fmt::Display for NsKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for NsKind {
+    type Err = Error;
+
+    /// `mnt`, `uts`, `ipc`, `net`, `pid`, `cgroup`, `user` or `time`; anything else is
+    /// `InvalidInput` (`EINVAL`).
+    fn from_str(s: &str) -> Result<NsKind> {
+        NsKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                Error::invalid_input(
+                    Errno::INVAL,
+                    format!(
+                        "unknown namespace {s:?} (known: all, mnt, uts, ipc, net, pid, cgroup, \
+                         user, time)"
+                    ),
+                )
+            })
+    }
+}
+
+/// A set of namespace kinds, or "every kind the target does not share with us"
+/// ([`NsKinds::unshared`], the default of `procroot exec`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NsKinds {
+    flags: i32,
+    unshared: bool,
+}
+
+impl NsKinds {
+    /// Every namespace the target does not share with the caller (those it shares are skipped:
+    /// entering one's own user namespace is an error, the others a no-op).
+    pub fn unshared() -> NsKinds {
+        NsKinds {
+            flags: NsKind::ALL.iter().fold(0, |f, k| f | k.clone_flag()),
+            unshared: true,
+        }
+    }
+
+    /// No namespace: the command still runs chrooted in the target's root.
+    pub fn none() -> NsKinds {
+        NsKinds {
+            flags: 0,
+            unshared: false,
+        }
+    }
+
+    /// These kinds (those the target shares with the caller are skipped all the same).
+    pub fn of(kinds: &[NsKind]) -> NsKinds {
+        NsKinds {
+            flags: kinds.iter().fold(0, |f, k| f | k.clone_flag()),
+            unshared: false,
+        }
+    }
+
+    /// Whether `kind` is in the set.
+    pub fn contains(self, kind: NsKind) -> bool {
+        self.flags & kind.clone_flag() != 0
+    }
+
+    /// The kinds in the set, in entering order.
+    pub fn iter(self) -> impl Iterator<Item = NsKind> {
+        NsKind::ALL.into_iter().filter(move |k| self.contains(*k))
+    }
+}
+
+impl FromStr for NsKinds {
+    type Err = Error;
+
+    /// `all` ([`NsKinds::unshared`]) or a comma-separated list of [`NsKind`] names.
+    fn from_str(s: &str) -> Result<NsKinds> {
+        if s == "all" {
+            return Ok(NsKinds::unshared());
+        }
+        let kinds = s
+            .split(',')
+            .map(|name| name.trim().parse())
+            .collect::<Result<Vec<NsKind>>>()?;
+        Ok(NsKinds::of(&kinds))
+    }
+}
+
+/// How [`Namespaces::enter`] joins namespaces.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EnterMethod {
+    /// `setns(pidfd, flags)` (Linux 5.8), one atomic call; on failure, the namespace files one by
+    /// one (which also names the namespace a refusal is about).
+    #[default]
+    Auto,
+    /// Only `setns(pidfd, flags)`.
+    PidFd,
+    /// Only the `/proc/<pid>/ns/*` files, each checked to be an nsfs file of its type.
+    NsFiles,
+}
+
+/// One namespace of the target.
+#[derive(Debug)]
+struct NsEntry {
+    kind: NsKind,
+    fd: OwnedFd,
+    shared: bool,
+}
+
+/// The namespaces of a process, opened through the hardened procfs while the process was known
+/// to be alive.
+#[derive(Debug)]
+pub struct Namespaces<'a> {
+    pidfd: &'a PidFd,
+    entries: Vec<NsEntry>,
+    method: EnterMethod,
+    procfs: std::sync::Arc<Procfs>,
+}
+
+impl<'a> Namespaces<'a> {
+    /// Opens every namespace file of the process `pidfd` names (`/proc/<pid>/ns/*`, with a
+    /// [`ProcBase::PidFd`] base: `ESRCH` if it exited, never another process's), checks each is
+    /// an nsfs file of its type (`NS_GET_NSTYPE`), and notes which ones the caller shares.
+    /// Kinds the kernel lacks (`time` before 5.6) are left out.
+    pub fn of(pidfd: &'a PidFd) -> Result<Namespaces<'a>> {
+        let procfs = Procfs::cached()?;
+        let mut entries = Vec::new();
+        for kind in NsKind::ALL {
+            let name = format!("ns/{}", kind.name());
+            let fd: OwnedFd = match procfs.open_follow(
+                ProcBase::PidFd(pidfd),
+                &name,
+                OFlags::RDONLY | OFlags::CLOEXEC,
+            ) {
+                Ok(f) => f.into(),
+                // Only these two may be missing from a kernel (before 4.6 and 5.6); the others
+                // are missing when the process has exited and is a zombie not yet reaped.
+                Err(e)
+                    if e.errno() == Errno::NOENT
+                        && matches!(kind, NsKind::Cgroup | NsKind::Time) =>
+                {
+                    continue
+                }
+                Err(e) if e.errno() == Errno::NOENT => return Err(exited(pidfd)),
+                Err(e) => return Err(e),
+            };
+            check_nsfs(&fd, kind, pidfd.pid())?;
+            let own =
+                procfs.open_follow(ProcBase::SelfProcess, &name, OFlags::PATH | OFlags::CLOEXEC)?;
+            let theirs = rustix::fs::fstat(&fd)?;
+            let ours = rustix::fs::fstat(&own)?;
+            let shared = theirs.st_dev == ours.st_dev && theirs.st_ino == ours.st_ino;
+            entries.push(NsEntry { kind, fd, shared });
+        }
+        Ok(Namespaces {
+            pidfd,
+            entries,
+            method: EnterMethod::Auto,
+            procfs,
+        })
+    }
+
+    /// Chooses how to enter (default [`EnterMethod::Auto`]); for tests and restricted kernels.
+    pub fn with_method(mut self, method: EnterMethod) -> Self {
+        self.method = method;
+        self
+    }
+
+    /// The kinds the target does not share with the caller.
+    pub fn unshared(&self) -> Vec<NsKind> {
+        self.entries
+            .iter()
+            .filter(|e| !e.shared)
+            .map(|e| e.kind)
+            .collect()
+    }
+
+    /// The kinds `kinds` selects that must be entered (those not shared), or `NotSupported`
+    /// naming a kind the kernel lacks.
+    fn selected(&self, kinds: NsKinds) -> Result<Vec<&NsEntry>> {
+        let mut out = Vec::new();
+        for kind in kinds.iter() {
+            match self.entries.iter().find(|e| e.kind == kind) {
+                Some(e) if !e.shared => out.push(e),
+                Some(_) => {}
+                None if kinds.unshared => {}
+                None => {
+                    return Err(Error::with_detail(
+                        ErrorKind::NotSupported,
+                        Errno::NOENT,
+                        format!("this kernel has no {kind} namespaces"),
+                    ))
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn plan(&self, kinds: NsKinds) -> Result<NsPlan> {
+        let selected = self.selected(kinds)?;
+        let mut plan = NsPlan::default();
+        if selected.is_empty() {
+            return Ok(plan);
+        }
+        if self.method != EnterMethod::NsFiles {
+            let flags = selected.iter().fold(0, |f, e| f | e.kind.clone_flag());
+            plan.pidfd = Some((self.pidfd.as_fd().as_raw_fd(), flags));
+        }
+        if self.method != EnterMethod::PidFd {
+            for e in &selected {
+                plan.fds[plan.n] = (e.kind.clone_flag(), e.fd.as_raw_fd());
+                plan.n += 1;
+            }
+        }
+        Ok(plan)
+    }
+
+    /// Moves the calling thread into the selected namespaces.
+    ///
+    /// The kernel refuses the user and mount namespaces to a multithreaded caller (`EINVAL`):
+    /// call this in a single-threaded process, or use [`Namespaces::spawn`], which forks first.
+    /// Errors name the namespace (`setns(2) failed for the net namespace: EPERM`).
+    pub fn enter(&self, kinds: NsKinds) -> Result<()> {
+        let plan = self.plan(kinds)?;
+        sys::exec::enter(&plan).map_err(|e| self.child_error(e))
+    }
+
+    /// [`spawn_in`] with these namespaces.
+    pub fn spawn(&self, kinds: NsKinds, command: &Command) -> Result<ExitStatus> {
+        let shown = PathBuf::from(self.pidfd.pid().to_string());
+        let fail = |e: Error| e.context("exec in", &shown);
+        let ns = self.plan(kinds).map_err(fail)?;
+        let fork_again = self
+            .selected(kinds)
+            .map_err(fail)?
+            .iter()
+            .any(|e| matches!(e.kind, NsKind::Pid | NsKind::Time));
+
+        // The target's root, and the cwd resolved inside it with the library's resolver (no
+        // magic links, no escape): a `/proc/self/fd/N` cwd cannot reach a leaked host
+        // directory (CVE-2024-21626). The child checks again after chroot.
+        let root_fd: OwnedFd = self
+            .procfs
+            .open_follow(
+                ProcBase::PidFd(self.pidfd),
+                "root",
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            )
+            .map_err(|e| match e.errno() {
+                Errno::NOENT => fail(exited(self.pidfd)),
+                _ => fail(e),
+            })?
+            .into();
+        let root = Root::from_fd(rustix::io::fcntl_dupfd_cloexec(&root_fd, 0)?).map_err(fail)?;
+        let cwd = root
+            .resolve(&command.cwd)
+            .map_err(|e| fail(e.context("resolve working directory", &command.cwd)))?;
+        if cwd.file_type().map_err(fail)? != FileType::Dir {
+            return Err(fail(
+                Error::from_errno(Errno::NOTDIR).context("resolve working directory", &command.cwd),
+            ));
+        }
+
+        let argv = command.argv().map_err(fail)?;
+        let (envp, path) = command.envp().map_err(fail)?;
+        let program = cstring(command.program.as_os_str()).map_err(fail)?;
+        let keep_fds = command.keep_fds().map_err(fail)?;
+        // A target that died after its namespaces were opened is not entered: its PID may
+        // already name another process, and the command must not run.
+        if !self.pidfd.is_alive() {
+            return Err(fail(exited(self.pidfd)));
+        }
+        let plan = SpawnPlan {
+            ns,
+            root: root_fd.as_fd(),
+            cwd: cwd.as_fd(),
+            program: &program,
+            path: &path,
+            argv: &argv,
+            envp: &envp,
+            keep_fds: &keep_fds,
+            fork_again,
+        };
+        let pid = sys::exec::spawn(&plan).map_err(|e| fail(self.child_error(e)))?;
+        let status = sys::exec::wait(pid).map_err(|e| fail(e.into()))?;
+        Ok(ExitStatus::from_raw(status))
+    }
+
+    fn child_error(&self, e: ChildError) -> Error {
+        let err = e.error;
+        let ns = if e.nstype != 0 {
+            format!(" for the {} namespace", sys::exec::ns_name(e.nstype))
+        } else {
+            String::new()
+        };
+        let mut detail = format!(
+            "{}(2) failed{ns}: {}; {}",
+            err.syscall,
+            sys::errno_description(err.errno),
+            err.detail
+        );
+        if err.syscall == "setns" && err.errno == Errno::PERM {
+            detail.push_str(" (entering needs CAP_SYS_ADMIN over the namespace's user namespace)");
+        }
+        if err.syscall == "setns" && err.errno == Errno::SRCH {
+            detail = format!("process {} has exited", self.pidfd.pid());
+        }
+        let kind = match err.errno {
+            Errno::SRCH | Errno::NOENT => ErrorKind::NotFound,
+            Errno::XDEV => ErrorKind::SafetyViolation,
+            _ => ErrorKind::Os,
+        };
+        Error::with_detail(kind, err.errno, detail)
+    }
+}
+
+/// `ESRCH` for a target that exited (a zombie's namespace and root links are gone).
+fn exited(pidfd: &PidFd) -> Error {
+    Error::with_detail(
+        ErrorKind::NotFound,
+        Errno::SRCH,
+        format!("process {} has exited", pidfd.pid()),
+    )
+}
+
+fn check_nsfs(fd: &OwnedFd, kind: NsKind, pid: u32) -> Result<()> {
+    let st = rustix::fs::fstatfs(fd)?;
+    #[allow(clippy::unnecessary_cast)] // f_type's width differs between architectures.
+    let is_nsfs = st.f_type as i64 == NSFS_MAGIC;
+    let nstype = sys::process::namespace_type(fd).ok();
+    if !is_nsfs || nstype != Some(kind.clone_flag()) {
+        return Err(Error::with_detail(
+            ErrorKind::SafetyViolation,
+            Errno::XDEV,
+            format!("/proc/{pid}/ns/{kind} is not a {kind} namespace file"),
+        ));
+    }
+    Ok(())
+}
+
+/// A command to run in another process's namespaces: program, arguments, environment, working
+/// directory (inside the target's root) and the fds it keeps.
+#[derive(Clone, Debug)]
+pub struct Command {
+    program: OsString,
+    args: Vec<OsString>,
+    env: Option<Vec<(OsString, OsString)>>,
+    cwd: PathBuf,
+    keep_fds: Vec<RawFd>,
+}
+
+impl Command {
+    /// `program` with no arguments (`argv[0]` is `program`), the caller's environment, `/` as
+    /// the working directory and only fds 0-2. A name without `/` is looked up in the command's
+    /// `PATH` inside the target's root.
+    pub fn new(program: impl AsRef<OsStr>) -> Command {
+        Command {
+            program: program.as_ref().to_owned(),
+            args: Vec::new(),
+            env: None,
+            cwd: PathBuf::from("/"),
+            keep_fds: Vec::new(),
+        }
+    }
+
+    /// Adds an argument.
+    pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Command {
+        self.args.push(arg.as_ref().to_owned());
+        self
+    }
+
+    /// Adds arguments.
+    pub fn args<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(&mut self, args: I) -> &mut Command {
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self
+    }
+
+    /// Replaces the environment (the default is the caller's).
+    pub fn env_clear(&mut self) -> &mut Command {
+        self.env = Some(Vec::new());
+        self
+    }
+
+    /// Sets one environment variable.
+    pub fn env(&mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> &mut Command {
+        let env = self
+            .env
+            .get_or_insert_with(|| std::env::vars_os().collect());
+        env.retain(|(k, _)| k != key.as_ref());
+        env.push((key.as_ref().to_owned(), value.as_ref().to_owned()));
+        self
+    }
+
+    /// The working directory, resolved inside the target's root (default `/`). Symlinks stay
+    /// inside that root and magic links are refused, so a cwd can never be a leaked host
+    /// directory; the child verifies it once more after entering.
+    pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Command {
+        self.cwd = dir.as_ref().to_owned();
+        self
+    }
+
+    /// Passes fd `fd` of the caller on to the command, at the same number. Every other fd ≥ 3
+    /// is closed at exec (`close_range(CLOSE_RANGE_CLOEXEC)`).
+    pub fn keep_fd(&mut self, fd: RawFd) -> &mut Command {
+        self.keep_fds.push(fd);
+        self
+    }
+
+    fn argv(&self) -> Result<CArgs> {
+        let mut v = vec![cstring(&self.program)?];
+        for a in &self.args {
+            v.push(cstring(a)?);
+        }
+        Ok(CArgs::new(v))
+    }
+
+    fn envp(&self) -> Result<(CArgs, Vec<u8>)> {
+        let env: Vec<(OsString, OsString)> = match &self.env {
+            Some(env) => env.clone(),
+            None => std::env::vars_os().collect(),
+        };
+        let mut path = DEFAULT_PATH.to_vec();
+        let mut v = Vec::with_capacity(env.len());
+        for (k, val) in env {
+            if k.as_bytes().contains(&b'=') || k.is_empty() {
+                return Err(Error::invalid_input(
+                    Errno::INVAL,
+                    format!("invalid environment variable name {k:?}"),
+                ));
+            }
+            if k == "PATH" {
+                path = val.as_bytes().to_vec();
+            }
+            let mut entry = k.into_vec();
+            entry.push(b'=');
+            entry.extend_from_slice(val.as_bytes());
+            v.push(cstring(OsStr::from_bytes(&entry))?);
+        }
+        Ok((CArgs::new(v), path))
+    }
+
+    fn keep_fds(&self) -> Result<Vec<RawFd>> {
+        let mut fds: Vec<RawFd> = self.keep_fds.iter().copied().filter(|&f| f > 2).collect();
+        fds.sort_unstable();
+        fds.dedup();
+        for &fd in &fds {
+            if !sys::exec::is_open(fd) {
+                return Err(Error::invalid_input(
+                    Errno::BADF,
+                    format!("fd {fd} to keep is not open"),
+                ));
+            }
+        }
+        if self.keep_fds.iter().any(|&f| f < 0) {
+            return Err(Error::invalid_input(
+                Errno::BADF,
+                "a negative fd cannot be kept",
+            ));
+        }
+        Ok(fds)
+    }
+}
+
+fn cstring(s: &OsStr) -> Result<CString> {
+    CString::new(s.as_bytes()).map_err(|_| {
+        Error::invalid_input(
+            Errno::INVAL,
+            format!("{s:?} contains a NUL byte, which no argument can carry"),
+        )
+    })
+}
+
+/// Runs `command` in the namespaces `kinds` of the process `target`, chrooted in its root, and
+/// returns its exit status (a death by signal shows as such).
+///
+/// 1. The target's namespace files and root are opened through the hardened procfs while the
+///    pidfd says the target is alive (`ESRCH` otherwise: the command never runs).
+/// 2. A single-threaded child enters the namespaces (`setns(pidfd)`, else the files, the user
+///    namespace first), makes the target's root its root, changes to the working directory
+///    resolved inside it and checks it is there (CVE-2024-21626).
+/// 3. If a PID or time namespace was entered, it forks again, since those apply to children.
+/// 4. The command's process marks every fd ≥ 3 close-on-exec except the kept ones, and execs.
+///    The child waits and exits as the command did (its code, or its signal), as `nsenter`.
+///
+/// Errors name the failed call and the namespace (`setns(2) failed for the net namespace:
+/// Operation not permitted (EPERM)`); a failure before the exec is an `Err`, after it the
+/// command's status.
+pub fn spawn_in(target: &PidFd, kinds: NsKinds, command: &Command) -> Result<ExitStatus> {
+    Namespaces::of(target)
+        .map_err(|e| e.context("exec in", Path::new(&target.pid().to_string())))?
+        .spawn(kinds, command)
+}

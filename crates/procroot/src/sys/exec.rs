@@ -1,0 +1,667 @@
+//! Process creation and execution: the fork → enter namespaces → fork → exec sequence of
+//! `procroot exec`, `execveat` of a sealed self-binary, and the file calls that build one
+//! (`memfd_create`, seals, `copy_file_range`/`sendfile`).
+//!
+//! # Why the whole child lives here
+//!
+//! After `fork(2)` in a process that may have other threads, the child owns only a copy of the
+//! forking thread, and any lock another thread held (the allocator's, stdio's) stays locked
+//! forever. Until `execve` the child may therefore only make async-signal-safe calls: raw
+//! syscalls, no allocation, no locks. Keeping every line that runs in the child in this one
+//! file, over data the parent prepared completely ([`SpawnPlan`], [`CArgs`]), makes that rule
+//! checkable by reading one function ([`spawn`]'s `intermediate` and `grandchild`). rustix's
+//! Linux backend makes raw syscalls and builds short paths on the stack, so it is safe there.
+
+use std::ffi::{CStr, CString};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::raw::c_char;
+
+use rustix::fs::{MemfdFlags, SealFlags};
+use rustix::io::Errno;
+use rustix::process::{Pid, WaitOptions};
+use rustix::thread::{LinkNameSpaceType, ThreadNameSpaceType};
+
+use super::SyscallError;
+
+/// The namespace kinds, as `CLONE_NEW*` bits, in the order procroot enters them one by one:
+/// the user namespace first, as runc's `nsexec` does for rootless containers (joining it is what
+/// grants the capabilities the other `setns` calls need there), then the others, the mount
+/// namespace last but one so that the remaining namespace files opened before are not affected,
+/// and the PID and time namespaces (which only apply to children) last.
+pub const NS_ORDER: [(i32, &str); 8] = [
+    (libc::CLONE_NEWUSER, "user"),
+    (libc::CLONE_NEWCGROUP, "cgroup"),
+    (libc::CLONE_NEWIPC, "ipc"),
+    (libc::CLONE_NEWUTS, "uts"),
+    (libc::CLONE_NEWNET, "net"),
+    (libc::CLONE_NEWNS, "mnt"),
+    (libc::CLONE_NEWPID, "pid"),
+    (CLONE_NEWTIME, "time"),
+];
+
+/// `CLONE_NEWTIME` (Linux 5.6), the time namespace's type.
+pub const CLONE_NEWTIME: i32 = 0x80;
+
+/// The `/proc/<pid>/ns/` file name of a `CLONE_NEW*` type.
+pub fn ns_name(nstype: i32) -> &'static str {
+    NS_ORDER
+        .iter()
+        .find(|(t, _)| *t == nstype)
+        .map_or("unknown", |(_, n)| n)
+}
+
+/// A NULL-terminated array of C strings (`argv`, `envp`), built before `fork` so that the child
+/// allocates nothing.
+#[derive(Debug)]
+pub struct CArgs {
+    _strings: Vec<CString>,
+    ptrs: Vec<*const c_char>,
+}
+
+impl CArgs {
+    /// Owns `strings` and points at them, with the terminating NULL.
+    pub fn new(strings: Vec<CString>) -> CArgs {
+        let mut ptrs: Vec<*const c_char> = strings.iter().map(|s| s.as_ptr()).collect();
+        ptrs.push(std::ptr::null());
+        CArgs {
+            _strings: strings,
+            ptrs,
+        }
+    }
+
+    fn as_ptr(&self) -> *const *const c_char {
+        self.ptrs.as_ptr()
+    }
+}
+
+/// The namespaces to enter, prepared before `fork`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NsPlan {
+    /// A pidfd and the `CLONE_NEW*` bits for one atomic `setns(pidfd, flags)` (Linux 5.8), or
+    /// `None` to go straight to the per-namespace files.
+    pub pidfd: Option<(RawFd, i32)>,
+    /// Per-namespace fds (`/proc/<pid>/ns/*`, already checked to be nsfs files of their type),
+    /// in [`NS_ORDER`]; used when the pidfd is `None` or its `setns` failed.
+    pub fds: [(i32, RawFd); 8],
+    /// How many entries of `fds` are used.
+    pub n: usize,
+}
+
+/// Where a forked child failed before it could exec.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChildError {
+    /// The failed call, named.
+    pub error: SyscallError,
+    /// The namespace type it was about (`CLONE_NEW*`), or 0.
+    pub nstype: i32,
+}
+
+fn child_error(syscall: &'static str, errno: Errno, detail: &'static str) -> ChildError {
+    ChildError {
+        error: SyscallError {
+            syscall,
+            errno,
+            detail,
+        },
+        nstype: 0,
+    }
+}
+
+// Step codes on the error pipe, so that the parent can name the call.
+const STEP_SETNS_PIDFD: u32 = 1;
+const STEP_SETNS: u32 = 2;
+const STEP_FCHDIR_ROOT: u32 = 3;
+const STEP_CHROOT: u32 = 4;
+const STEP_FCHDIR_CWD: u32 = 5;
+const STEP_VERIFY_CWD: u32 = 6;
+const STEP_FORK: u32 = 7;
+const STEP_CLOSE_RANGE: u32 = 8;
+const STEP_KEEP_FD: u32 = 9;
+const STEP_EXEC: u32 = 10;
+const STEP_VERIFY_ROOT: u32 = 11;
+
+fn step_error(step: u32, errno: Errno, nstype: i32) -> ChildError {
+    let (syscall, detail) = match step {
+        STEP_SETNS_PIDFD => (
+            "setns",
+            "entering the namespaces through the target's pidfd",
+        ),
+        STEP_SETNS => (
+            "setns",
+            "entering a namespace through its /proc/<pid>/ns file",
+        ),
+        STEP_FCHDIR_ROOT => ("fchdir", "changing to the target's root directory"),
+        STEP_CHROOT => ("chroot", "making the target's root directory the root"),
+        STEP_FCHDIR_CWD => (
+            "fchdir",
+            "changing to the working directory inside the target",
+        ),
+        STEP_VERIFY_CWD => (
+            "getcwd",
+            "the working directory is not inside the target's root (CVE-2024-21626)",
+        ),
+        STEP_VERIFY_ROOT => ("stat", "the root directory is not the target's root"),
+        STEP_FORK => ("fork", "forking the process that runs the command"),
+        STEP_CLOSE_RANGE => ("close_range", "marking inherited fds close-on-exec"),
+        STEP_KEEP_FD => ("fcntl", "passing a --keep-fd descriptor on"),
+        _ => ("execve", "running the command"),
+    };
+    ChildError {
+        error: SyscallError {
+            syscall,
+            errno,
+            detail,
+        },
+        nstype,
+    }
+}
+
+/// Everything the forked children need, prepared by the parent.
+#[derive(Debug)]
+pub struct SpawnPlan<'a> {
+    /// The namespaces to enter.
+    pub ns: NsPlan,
+    /// The target's root directory (`/proc/<pid>/root`, opened before entering anything).
+    pub root: BorrowedFd<'a>,
+    /// The working directory, resolved inside `root` before the fork.
+    pub cwd: BorrowedFd<'a>,
+    /// The program: a path (with a `/`) or a name looked up in `path`.
+    pub program: &'a CStr,
+    /// `PATH` for a program name without `/`, `:`-separated.
+    pub path: &'a [u8],
+    /// `argv`.
+    pub argv: &'a CArgs,
+    /// `envp`.
+    pub envp: &'a CArgs,
+    /// fds ≥ 3 the command keeps, sorted, without duplicates; checked to be open.
+    pub keep_fds: &'a [RawFd],
+    /// Fork again after entering the namespaces, so that a PID (or time) namespace applies to
+    /// the command.
+    pub fork_again: bool,
+}
+
+/// `setns` into every namespace of `plan`, in one call through the pidfd if it has one, else (or
+/// if that fails) one file at a time in [`NS_ORDER`]. Async-signal-safe: it allocates nothing.
+///
+/// The atomic pidfd call leaves nothing half-entered when it fails; the per-file fallback then
+/// runs so that a refusal names the namespace it is about (`EPERM` for `net`), and so that
+/// kernels before 5.8 (`EINVAL` for a pidfd) work.
+///
+/// Callers must be single-threaded for the user and mount namespaces (the kernel refuses
+/// otherwise with `EINVAL`).
+///
+/// # References
+///  - [`setns(2)`](https://man7.org/linux/man-pages/man2/setns.2.html)
+pub fn enter(plan: &NsPlan) -> Result<(), ChildError> {
+    enter_steps(plan).map_err(|(step, errno, nstype)| step_error(step, errno, nstype))
+}
+
+fn enter_steps(plan: &NsPlan) -> Result<(), (u32, Errno, i32)> {
+    let mut pidfd_errno = None;
+    if let Some((fd, flags)) = plan.pidfd {
+        // SAFETY: the fd number comes from an OwnedFd the caller keeps open for the call.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        match rustix::thread::move_into_thread_name_spaces(
+            fd,
+            ThreadNameSpaceType::from_bits_retain(flags as u32),
+        ) {
+            Ok(()) => return Ok(()),
+            // The target is gone: its namespace files (opened earlier) must not be entered
+            // either, whatever now holds its PID.
+            Err(Errno::SRCH) => return Err((STEP_SETNS_PIDFD, Errno::SRCH, 0)),
+            Err(e) => pidfd_errno = Some(e),
+        }
+    }
+    if plan.n == 0 {
+        if let Some(e) = pidfd_errno {
+            return Err((STEP_SETNS_PIDFD, e, 0));
+        }
+    }
+    for &(nstype, fd) in &plan.fds[..plan.n] {
+        // SAFETY: as above.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        let kind = match nstype {
+            libc::CLONE_NEWUSER => LinkNameSpaceType::User,
+            libc::CLONE_NEWCGROUP => LinkNameSpaceType::ControlGroup,
+            libc::CLONE_NEWIPC => LinkNameSpaceType::InterProcessCommunication,
+            libc::CLONE_NEWUTS => LinkNameSpaceType::HostNameAndNISDomainName,
+            libc::CLONE_NEWNET => LinkNameSpaceType::Network,
+            libc::CLONE_NEWNS => LinkNameSpaceType::Mount,
+            libc::CLONE_NEWPID => LinkNameSpaceType::ProcessID,
+            _ => LinkNameSpaceType::Time,
+        };
+        rustix::thread::move_into_link_name_space(fd, Some(kind))
+            .map_err(|e| (STEP_SETNS, e, nstype))?;
+    }
+    Ok(())
+}
+
+/// Forks a child that enters the namespaces of `plan`, makes the target's root its root and the
+/// prepared directory its cwd (checked), forks again if asked, and execs the command with every
+/// fd ≥ 3 but `keep_fds` marked close-on-exec. Returns the child's PID once the command was
+/// executed; a failure before that is returned with the call that failed (the child is reaped).
+///
+/// The child that entered the namespaces waits for the command and exits as it did: with its
+/// exit code, or by the same signal (as `nsenter` does), so [`wait`] on the returned PID gives
+/// the command's status.
+pub fn spawn(plan: &SpawnPlan<'_>) -> Result<Pid, ChildError> {
+    let (errr, errw) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(|e| child_error("pipe2", e, "the child's error channel"))?;
+    // SAFETY: fork(2) has no memory-safety preconditions of its own. The child runs only
+    // `intermediate` and `grandchild`, which make raw syscalls over data prepared before the
+    // fork (no allocation, no locks) and leave with _exit(2) or execve(2).
+    let child = unsafe { libc::fork() };
+    if child < 0 {
+        return Err(child_error(
+            "fork",
+            last_errno(),
+            "forking the process that enters the namespaces",
+        ));
+    }
+    if child == 0 {
+        drop(errr);
+        intermediate(plan, errw)
+    }
+    drop(errw);
+    let mut buf = [0u8; 12];
+    let mut got = 0;
+    while got < buf.len() {
+        match rustix::io::read(&errr, &mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(Errno::INTR) => continue,
+            Err(_) => break,
+        }
+    }
+    let pid = Pid::from_raw(child).expect("fork returned a positive PID");
+    if got == 0 {
+        return Ok(pid);
+    }
+    let _ = wait(pid);
+    if got < buf.len() {
+        return Err(child_error(
+            "fork",
+            Errno::CHILD,
+            "the child died before it could run the command",
+        ));
+    }
+    let step = u32::from_ne_bytes(buf[..4].try_into().expect("4 bytes"));
+    let errno = i32::from_ne_bytes(buf[4..8].try_into().expect("4 bytes"));
+    let nstype = i32::from_ne_bytes(buf[8..].try_into().expect("4 bytes"));
+    Err(step_error(step, Errno::from_raw_os_error(errno), nstype))
+}
+
+/// Writes `(step, errno, nstype)` to the error pipe and leaves. Async-signal-safe.
+fn fail(errw: &OwnedFd, step: u32, errno: Errno, nstype: i32) -> ! {
+    let mut buf = [0u8; 12];
+    buf[..4].copy_from_slice(&step.to_ne_bytes());
+    buf[4..8].copy_from_slice(&errno.raw_os_error().to_ne_bytes());
+    buf[8..].copy_from_slice(&nstype.to_ne_bytes());
+    let _ = rustix::io::write(errw, &buf);
+    exit_now(127)
+}
+
+fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit(2) leaves the forked child without running the parent's exit handlers or
+    // flushing its copies of the parent's buffers.
+    unsafe { libc::_exit(code) }
+}
+
+/// The first child: enter, root and cwd, then fork the command (or exec it directly).
+fn intermediate(plan: &SpawnPlan<'_>, errw: OwnedFd) -> ! {
+    if let Err((step, errno, nstype)) = enter_steps(&plan.ns) {
+        fail(&errw, step, errno, nstype);
+    }
+    // The target's root, opened before entering anything, becomes ours (`setns` into a mount
+    // namespace moved us to that namespace's root, which is not the target's root if it
+    // chrooted or pivoted), then the cwd resolved inside it.
+    if let Err(e) = rustix::process::fchdir(plan.root) {
+        fail(&errw, STEP_FCHDIR_ROOT, e, 0);
+    }
+    if let Err(e) = rustix::process::chroot(".") {
+        fail(&errw, STEP_CHROOT, e, 0);
+    }
+    match same_file_at(".", plan.root) {
+        Ok(true) => {}
+        Ok(false) => fail(&errw, STEP_VERIFY_ROOT, Errno::XDEV, 0),
+        Err(e) => fail(&errw, STEP_VERIFY_ROOT, e, 0),
+    }
+    if let Err(e) = rustix::process::fchdir(plan.cwd) {
+        fail(&errw, STEP_FCHDIR_CWD, e, 0);
+    }
+    // CVE-2024-21626: a cwd that is not below our root (a leaked host directory) makes getcwd
+    // answer "(unreachable)/...". It must be the directory prepared, and reachable from "/".
+    if let Err(e) = verify_cwd(plan.cwd) {
+        fail(&errw, STEP_VERIFY_CWD, e, 0);
+    }
+    if !plan.fork_again {
+        grandchild(plan, &errw)
+    }
+    // SAFETY: as in `spawn`: this process is single-threaded already, and the grandchild runs
+    // only `grandchild`.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        fail(&errw, STEP_FORK, last_errno(), 0);
+    }
+    if pid == 0 {
+        grandchild(plan, &errw)
+    }
+    // Only the command may hold the error channel now: the parent's read ends at its exec.
+    drop(errw);
+    let status = match wait(Pid::from_raw(pid).expect("positive PID")) {
+        Ok(status) => status,
+        Err(_) => exit_now(127),
+    };
+    propagate(status)
+}
+
+/// Exits as the command did: the same exit code, or death by the same signal (`nsenter`'s
+/// behaviour), without a core dump of our own.
+fn propagate(status: i32) -> ! {
+    if libc::WIFEXITED(status) {
+        exit_now(libc::WEXITSTATUS(status))
+    }
+    if libc::WIFSIGNALED(status) {
+        let sig = libc::WTERMSIG(status);
+        let no_core = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: setrlimit, signal, sigprocmask and kill are async-signal-safe syscalls over
+        // stack data; they make this process die of the command's signal.
+        unsafe {
+            libc::setrlimit(libc::RLIMIT_CORE, &no_core);
+            libc::signal(sig, libc::SIG_DFL);
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, sig);
+            libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+            libc::kill(libc::getpid(), sig);
+        }
+        exit_now(128 + sig)
+    }
+    exit_now(127)
+}
+
+/// The process that becomes the command.
+fn grandchild(plan: &SpawnPlan<'_>, errw: &OwnedFd) -> ! {
+    // Rust ignores SIGPIPE in its programs; the command gets the default back, and no blocked
+    // signal, as from a shell.
+    // SAFETY: signal and sigprocmask over stack data are async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+    // CVE-2024-21626: every fd ≥ 3 we did not mean to pass on is closed at exec, whatever
+    // leaked into this process (a host directory, the target's root, the pidfd).
+    let mut from: u32 = 3;
+    for &keep in plan.keep_fds {
+        let keep = keep as u32;
+        if keep > from {
+            if let Err(e) = close_range_cloexec(from, keep - 1) {
+                fail(errw, STEP_CLOSE_RANGE, e, 0);
+            }
+        }
+        // SAFETY: checked open by the parent; we only change its fd flags.
+        let fd = unsafe { BorrowedFd::borrow_raw(keep as RawFd) };
+        if let Err(e) = rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty()) {
+            fail(errw, STEP_KEEP_FD, e, 0);
+        }
+        from = keep + 1;
+    }
+    if let Err(e) = close_range_cloexec(from, u32::MAX) {
+        fail(errw, STEP_CLOSE_RANGE, e, 0);
+    }
+    let errno = exec_program(plan.program, plan.path, plan.argv, plan.envp);
+    fail(errw, STEP_EXEC, errno, 0)
+}
+
+/// `execve` of `program`, or of each `PATH` entry joined with it (as `execvp`, but on a stack
+/// buffer: no allocation). Returns only on failure, with the most telling errno.
+fn exec_program(program: &CStr, path: &[u8], argv: &CArgs, envp: &CArgs) -> Errno {
+    let name = program.to_bytes();
+    if name.contains(&b'/') || name.is_empty() {
+        return execve(program.as_ptr(), argv, envp);
+    }
+    let mut buf = [0u8; super::PATH_MAX];
+    let mut best = Errno::NOENT;
+    for dir in path.split(|&b| b == b':') {
+        let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
+        let len = dir.len() + 1 + name.len();
+        if len + 1 > buf.len() {
+            continue;
+        }
+        buf[..dir.len()].copy_from_slice(dir);
+        buf[dir.len()] = b'/';
+        buf[dir.len() + 1..len].copy_from_slice(name);
+        buf[len] = 0;
+        match execve(buf.as_ptr().cast(), argv, envp) {
+            Errno::NOENT | Errno::NOTDIR => {}
+            Errno::ACCESS => best = Errno::ACCESS,
+            other => return other,
+        }
+    }
+    best
+}
+
+fn execve(path: *const c_char, argv: &CArgs, envp: &CArgs) -> Errno {
+    // SAFETY: `path` is NUL-terminated; `argv` and `envp` are NULL-terminated arrays of
+    // NUL-terminated strings that outlive the call. execve returns only on failure.
+    unsafe { libc::execve(path, argv.as_ptr(), envp.as_ptr()) };
+    last_errno()
+}
+
+/// Whether `path` (relative to the cwd) is the same file as `fd`.
+fn same_file_at(path: &str, fd: BorrowedFd<'_>) -> Result<bool, Errno> {
+    let a = rustix::fs::statat(rustix::fs::CWD, path, rustix::fs::AtFlags::empty())?;
+    let b = rustix::fs::fstat(fd)?;
+    Ok(a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+}
+
+/// The cwd is `want` and is reachable from our root: the kernel's `getcwd` prefixes a cwd
+/// outside the root with `(unreachable)` (Linux 2.6.36), so a path that does not start with `/`
+/// means the cwd escaped. Async-signal-safe (a stack buffer, raw syscalls).
+pub fn verify_cwd(want: BorrowedFd<'_>) -> Result<(), Errno> {
+    let mut buf = [0u8; super::PATH_MAX];
+    // SAFETY: the buffer is writable for its whole length, which is passed along.
+    let rc = unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) };
+    if rc < 0 {
+        return Err(last_errno());
+    }
+    if buf[0] != b'/' {
+        return Err(Errno::XDEV);
+    }
+    if !same_file_at(".", want)? {
+        return Err(Errno::XDEV);
+    }
+    Ok(())
+}
+
+/// `close_range(first, last, CLOSE_RANGE_CLOEXEC)` (Linux 5.11): marks the fds close-on-exec
+/// without closing them, so nothing still in use before the exec breaks. rustix has no wrapper.
+/// Before 5.11 (`EINVAL`/`ENOSYS`), every open fd in the range is marked one by one, as far as
+/// the fd table goes (`RLIMIT_NOFILE`).
+///
+/// # References
+///  - [`close_range(2)`](https://man7.org/linux/man-pages/man2/close_range.2.html)
+pub fn close_range_cloexec(first: u32, last: u32) -> Result<(), Errno> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only changes fd flags; no fd is closed, so no
+    // owner of an fd in the range is invalidated.
+    let rc = unsafe { libc::syscall(libc::SYS_close_range, first, last, CLOSE_RANGE_CLOEXEC) };
+    if rc == 0 {
+        return Ok(());
+    }
+    match last_errno() {
+        Errno::INVAL | Errno::NOSYS => {}
+        e => return Err(e),
+    }
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(1 << 20)
+        .min(u64::from(last) + 1);
+    for fd in u64::from(first)..limit {
+        // SAFETY: only the flags of an fd that may or may not be open are changed; EBADF is
+        // ignored.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd as RawFd) };
+        match rustix::io::fcntl_getfd(fd) {
+            Ok(flags) => rustix::io::fcntl_setfd(fd, flags | rustix::io::FdFlags::CLOEXEC)?,
+            Err(Errno::BADF) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// `waitpid(pid, &status, 0)`, retried on `EINTR`: the raw wait status.
+pub fn wait(pid: Pid) -> Result<i32, SyscallError> {
+    loop {
+        match rustix::process::waitpid(Some(pid), WaitOptions::empty()) {
+            Ok(Some((_, status))) => return Ok(status.as_raw()),
+            Ok(None) => continue,
+            Err(Errno::INTR) => continue,
+            Err(errno) => {
+                return Err(SyscallError {
+                    syscall: "waitpid",
+                    errno,
+                    detail: "",
+                })
+            }
+        }
+    }
+}
+
+/// `execveat(fd, "", argv, envp, AT_EMPTY_PATH)`: runs the file `fd` is open on, with no path and
+/// no `/proc` needed. Returns only on failure.
+///
+/// # References
+///  - [`execveat(2)`](https://man7.org/linux/man-pages/man2/execveat.2.html)
+pub fn execveat_fd(fd: BorrowedFd<'_>, argv: &CArgs, envp: &CArgs) -> SyscallError {
+    let empty = c"";
+    // SAFETY: the empty path is NUL-terminated; `argv` and `envp` are NULL-terminated arrays of
+    // NUL-terminated strings that outlive the call; the fd is open. execveat returns only on
+    // failure.
+    unsafe {
+        libc::syscall(
+            libc::SYS_execveat,
+            fd.as_raw_fd(),
+            empty.as_ptr(),
+            argv.as_ptr(),
+            envp.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    };
+    SyscallError {
+        syscall: "execveat",
+        errno: last_errno(),
+        detail: "re-executing procroot from its sealed copy",
+    }
+}
+
+/// `memfd_create(name, MFD_EXEC | MFD_ALLOW_SEALING | MFD_CLOEXEC)`, retried without `MFD_EXEC`
+/// on `EINVAL` (before Linux 6.3 the flag does not exist; executable is then the default).
+/// `EACCES` (`vm.memfd_noexec=2`) is returned as is.
+///
+/// # References
+///  - [`memfd_create(2)`](https://man7.org/linux/man-pages/man2/memfd_create.2.html)
+pub fn memfd_create_exec(name: &str) -> Result<OwnedFd, SyscallError> {
+    let base = MemfdFlags::ALLOW_SEALING | MemfdFlags::CLOEXEC;
+    rustix::fs::memfd_create(name, base | MemfdFlags::EXEC)
+        .or_else(|e| match e {
+            Errno::INVAL => rustix::fs::memfd_create(name, base),
+            e => Err(e),
+        })
+        .map_err(|errno| SyscallError {
+            syscall: "memfd_create",
+            errno,
+            detail: "",
+        })
+}
+
+/// The seals of a sealed self-binary: no more seals, no shrinking, growing or writing, and (Linux
+/// 6.3) no change of its exec bits.
+pub const EXE_SEALS: SealFlags = SealFlags::SEAL
+    .union(SealFlags::SHRINK)
+    .union(SealFlags::GROW)
+    .union(SealFlags::WRITE);
+
+/// Adds [`EXE_SEALS`] and `F_SEAL_EXEC` where the kernel knows it (`EINVAL` before 6.3: then
+/// without it).
+///
+/// # References
+///  - [`memfd_create(2)`](https://man7.org/linux/man-pages/man2/memfd_create.2.html), "File
+///    sealing"
+pub fn seal_exe(fd: BorrowedFd<'_>) -> Result<(), SyscallError> {
+    rustix::fs::fcntl_add_seals(fd, EXE_SEALS | SealFlags::EXEC)
+        .or_else(|e| match e {
+            Errno::INVAL => rustix::fs::fcntl_add_seals(fd, EXE_SEALS),
+            e => Err(e),
+        })
+        .map_err(|errno| SyscallError {
+            syscall: "fcntl",
+            errno,
+            detail: "F_ADD_SEALS on the memfd copy",
+        })
+}
+
+/// The seals of `fd` (`F_GET_SEALS`), or `EINVAL` if it is not a sealable file.
+pub fn seals(fd: BorrowedFd<'_>) -> Result<SealFlags, Errno> {
+    rustix::fs::fcntl_get_seals(fd)
+}
+
+/// Copies all of `src` (from its offset 0) to `dst`, with `copy_file_range(2)`, falling back to
+/// `sendfile(2)` where the kernel refuses a copy across file systems (`EXDEV` before 5.19,
+/// `EINVAL`, `ENOSYS`, `EOPNOTSUPP`). Returns the number of bytes copied.
+pub fn copy_all(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> Result<u64, SyscallError> {
+    let mut copied: u64 = 0;
+    let mut use_sendfile = false;
+    loop {
+        let chunk = 1 << 30;
+        let n = if use_sendfile {
+            let mut off = copied;
+            rustix::fs::sendfile(dst, src, Some(&mut off), chunk).map_err(|errno| SyscallError {
+                syscall: "sendfile",
+                errno,
+                detail: "copying procroot into its sealed copy",
+            })?
+        } else {
+            let mut off_in = copied;
+            match rustix::fs::copy_file_range(src, Some(&mut off_in), dst, None, chunk) {
+                Ok(n) => n,
+                Err(Errno::XDEV | Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP)
+                    if copied == 0 =>
+                {
+                    use_sendfile = true;
+                    continue;
+                }
+                Err(errno) => {
+                    return Err(SyscallError {
+                        syscall: "copy_file_range",
+                        errno,
+                        detail: "copying procroot into its sealed copy",
+                    })
+                }
+            }
+        };
+        if n == 0 {
+            return Ok(copied);
+        }
+        copied += n as u64;
+    }
+}
+
+fn last_errno() -> Errno {
+    Errno::from_raw_os_error(
+        std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO),
+    )
+}
+
+/// Whether `fd` is open (`fcntl(F_GETFD)` succeeds).
+pub fn is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD on any number only reads the fd table; EBADF if it is not open.
+    rustix::io::fcntl_getfd(unsafe { BorrowedFd::borrow_raw(fd) }).is_ok()
+}

@@ -1,0 +1,254 @@
+//! `procroot::exec`: entering namespaces by both methods, PID reuse, namespace names, and the
+//! child's cwd check (CVE-2024-21626). The CLI tests (`procroot-cli/tests/exec_cli.rs`) cover the
+//! sealed binary, fd leaks and the full `unshare` target.
+//!
+//! Targets are forked processes in a new UTS namespace with their own hostname; every process
+//! made here is killed and reaped before its test ends.
+
+use std::io::{Read, Write};
+use std::os::fd::AsFd;
+
+use procroot::exec::{Command, EnterMethod, Namespaces, NsKind, NsKinds};
+use procroot::{ErrorKind, PidFd};
+use procroot_testutil::{in_child, in_private_mount_ns, require_privilege};
+use rustix::io::Errno;
+
+/// A forked process in a new UTS namespace named `hostname`, waiting until dropped.
+struct Target {
+    pid: libc::pid_t,
+    release: Option<std::io::PipeWriter>,
+    reaped: bool,
+}
+
+impl Target {
+    fn spawn(hostname: &str) -> Target {
+        let (mut ready_r, mut ready_w) = std::io::pipe().expect("pipe");
+        let (mut release_r, release_w) = std::io::pipe().expect("pipe");
+        // SAFETY: fork(2); the child runs only the code below and leaves with _exit(2).
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork");
+        if pid == 0 {
+            drop(ready_r);
+            drop(release_w);
+            // SAFETY: unshare and sethostname on this (forked, single-threaded) process.
+            let ok = unsafe {
+                libc::unshare(libc::CLONE_NEWUTS) == 0
+                    && libc::sethostname(hostname.as_ptr().cast(), hostname.len()) == 0
+            };
+            let _ = ready_w.write_all(if ok { b"r" } else { b"e" });
+            drop(ready_w);
+            let mut b = [0u8; 1];
+            let _ = release_r.read(&mut b);
+            // SAFETY: leaving the forked child.
+            unsafe { libc::_exit(0) };
+        }
+        drop(ready_w);
+        drop(release_r);
+        let mut b = [0u8; 1];
+        ready_r.read_exact(&mut b).expect("ready");
+        assert_eq!(&b, b"r", "target setup failed");
+        Target {
+            pid,
+            release: Some(release_w),
+            reaped: false,
+        }
+    }
+
+    fn kill_and_reap(&mut self) {
+        // SAFETY: our own child.
+        unsafe {
+            libc::kill(self.pid, libc::SIGKILL);
+            libc::waitpid(self.pid, std::ptr::null_mut(), 0);
+        }
+        self.reaped = true;
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        drop(self.release.take());
+        if !self.reaped {
+            self.kill_and_reap();
+        }
+    }
+}
+
+/// Runs `sh -c script` in the target's UTS namespace with `method`, stdout to a pipe.
+fn run(pidfd: &PidFd, method: EnterMethod, script: &str) -> (Result<i32, procroot::Error>, String) {
+    let (mut r, w) = std::io::pipe().expect("pipe");
+    // The command's stdout is our fd 1 in the child: redirect it to the pipe for this call.
+    let saved = rustix::io::dup(std::io::stdout().as_fd()).expect("dup stdout");
+    let mut one = unsafe_stdout();
+    rustix::io::dup2(&w, &mut one).expect("dup2");
+    drop(w);
+    let ns = Namespaces::of(pidfd);
+    let result = ns.and_then(|ns| {
+        let mut cmd = Command::new("/bin/sh");
+        cmd.args(["-c", script]);
+        ns.with_method(method)
+            .spawn(NsKinds::of(&[NsKind::Uts]), &cmd)
+    });
+    rustix::io::dup2(&saved, &mut one).expect("restore stdout");
+    std::mem::forget(one);
+    let mut out = String::new();
+    r.read_to_string(&mut out).expect("read");
+    (
+        result.map(|s| s.code().unwrap_or(-1)),
+        out.trim_end().to_owned(),
+    )
+}
+
+/// fd 1 as an `OwnedFd` for `dup2` (forgotten, never closed).
+fn unsafe_stdout() -> std::os::fd::OwnedFd {
+    use std::os::fd::FromRawFd;
+    // SAFETY: fd 1 is open; the caller forgets the OwnedFd, so it is never closed.
+    unsafe { std::os::fd::OwnedFd::from_raw_fd(1) }
+}
+
+#[test]
+fn namespace_names_parse_and_unknown_ones_are_invalid_input() {
+    let kinds: NsKinds = "mnt,uts,net".parse().expect("parse");
+    assert!(kinds.contains(NsKind::Mnt) && kinds.contains(NsKind::Net));
+    assert!(!kinds.contains(NsKind::User));
+    assert_eq!(
+        "all".parse::<NsKinds>().unwrap(),
+        NsKinds::unshared(),
+        "all is every unshared namespace"
+    );
+    for bad in ["mnt,bogus", "", "mount", "MNT"] {
+        let e = bad.parse::<NsKinds>().expect_err(bad);
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{bad}");
+        assert_eq!(e.errno(), Errno::INVAL, "{bad}");
+    }
+}
+
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn both_enter_methods_reach_the_targets_uts_namespace() {
+    require_privilege("unshare(CLONE_NEWUTS) and setns");
+    in_private_mount_ns(|| {
+        let target = Target::spawn("lib-target");
+        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        for method in [EnterMethod::Auto, EnterMethod::PidFd, EnterMethod::NsFiles] {
+            let (code, out) = run(&pidfd, method, "hostname; exit 3");
+            assert_eq!(code.expect("spawn"), 3, "{method:?}");
+            assert_eq!(out, "lib-target", "{method:?}");
+        }
+        // Namespaces the target shares with us are skipped: `unshared` lists only uts.
+        let ns = Namespaces::of(&pidfd).expect("namespaces");
+        assert_eq!(ns.unshared(), [NsKind::Uts]);
+    });
+}
+
+/// `Namespaces::enter` in a single-threaded process: this (forked) process itself moves into the
+/// target's UTS namespace.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn enter_moves_the_calling_process() {
+    require_privilege("unshare(CLONE_NEWUTS) and setns");
+    in_private_mount_ns(|| {
+        let target = Target::spawn("entered");
+        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        for method in [EnterMethod::PidFd, EnterMethod::NsFiles] {
+            in_child(|| {
+                let ns = Namespaces::of(&pidfd).expect("namespaces");
+                ns.with_method(method)
+                    .enter(NsKinds::of(&[NsKind::Uts]))
+                    .expect("enter");
+                let name = rustix::system::uname();
+                assert_eq!(name.nodename().to_bytes(), b"entered", "{method:?}");
+            });
+        }
+        // Asking for a namespace this kernel has but the target shares is a no-op, not EINVAL
+        // (setns into one's own user namespace would be).
+        in_child(|| {
+            let ns = Namespaces::of(&pidfd).expect("namespaces");
+            ns.enter(NsKinds::of(&[NsKind::User]))
+                .expect("shared user ns is skipped");
+        });
+    });
+}
+
+/// Forces a PID to be reused (a fresh PID namespace, `ns_last_pid`): a pidfd of the dead target
+/// must not enter the new process's namespaces, and the command must not run.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn a_reused_pid_is_never_entered() {
+    require_privilege("PID namespaces, ns_last_pid and setns");
+    in_private_mount_ns(|| {
+        // SAFETY: unshare(2) only affects this process's future children.
+        assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWPID) }, 0, "unshare");
+        in_child(|| {
+            let flag = tempfile::tempdir().expect("tempdir");
+            let flag = flag.path().join("ran");
+            let mut first = Target::spawn("first");
+            let pid = first.pid;
+            let pidfd = PidFd::open(pid as u32).expect("pidfd");
+            first.kill_and_reap();
+            let mut second = None;
+            for _ in 0..20 {
+                std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string())
+                    .expect("write ns_last_pid");
+                let t = Target::spawn("second");
+                if t.pid == pid {
+                    second = Some(t);
+                    break;
+                }
+            }
+            let _second = second.expect("the PID was not reused after 20 tries");
+            for method in [EnterMethod::Auto, EnterMethod::PidFd, EnterMethod::NsFiles] {
+                let script = format!("hostname; touch {}", flag.display());
+                let (result, out) = run(&pidfd, method, &script);
+                let e = result.expect_err("entered a reused PID");
+                assert_eq!(e.errno(), Errno::SRCH, "{method:?}: {e}");
+                assert_eq!(out, "", "{method:?}");
+                assert!(!flag.exists(), "{method:?}: the command ran");
+            }
+            // A fresh pidfd names the new process.
+            let fresh = PidFd::open(pid as u32).expect("pidfd");
+            let (code, out) = run(&fresh, EnterMethod::Auto, "hostname");
+            assert_eq!(code.expect("spawn"), 0);
+            assert_eq!(out, "second");
+        });
+    });
+}
+
+/// The child's second wall (CVE-2024-21626): after chroot, a cwd outside the new root is
+/// detected (`getcwd` says `(unreachable)`), even though it is the very directory expected.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn verify_cwd_refuses_a_cwd_outside_the_root() {
+    require_privilege("chroot");
+    in_child(|| {
+        let tree = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(tree.path().join("root")).unwrap();
+        std::fs::create_dir(tree.path().join("host")).unwrap();
+        let host = procroot_testutil::open_dir(tree.path().join("host"));
+        let inside = procroot_testutil::open_dir(tree.path().join("root"));
+        rustix::process::chroot(tree.path().join("root")).expect("chroot");
+        rustix::process::fchdir(&host).expect("fchdir host");
+        assert_eq!(
+            procroot::sys::exec::verify_cwd(host.as_fd()),
+            Err(Errno::XDEV)
+        );
+        rustix::process::fchdir(&inside).expect("fchdir inside");
+        assert_eq!(procroot::sys::exec::verify_cwd(inside.as_fd()), Ok(()));
+        // Inside the root, but not the directory expected.
+        assert_eq!(
+            procroot::sys::exec::verify_cwd(host.as_fd()),
+            Err(Errno::XDEV)
+        );
+    });
+}

@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Paired timing of `procroot exec` (BENCHMARKS.md section 4).
+
+Usage (as root): scripts/bench-exec.py [PROCROOT_BINARY] [ROUNDS]
+
+Re-runs itself in a private mount namespace (`unshare --mount --propagation private`), so the
+read-only overlay it mounts for the baseline never reaches the host. Columns, each run BATCH
+times per round, in an order that rotates every round:
+
+  nsenter      nsenter -t T -a true                      (util-linux)
+  presealed    procroot exec --pid T -- true, run from a read-only overlay mount: the binary is
+               already sealed, so no re-exec happens (the cost of exec itself)
+  overlay      procroot exec with PROCROOT_SEAL_STRATEGY=overlay (re-exec from an overlay view)
+  memfd        ... =memfd (re-exec from a sealed memfd copy)
+  tmpfile      ... =tmpfile (re-exec from an O_TMPFILE copy)
+
+T is a target started with `unshare --fork --pid --mount-proc --uts --ipc --net --mount`.
+Prints per-call medians and the per-round ratios' median and interquartile range.
+"""
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+BATCH = 5
+
+
+def main():
+    if os.environ.get("BENCH_EXEC_INNER") != "1":
+        env = dict(os.environ, BENCH_EXEC_INNER="1")
+        cmd = ["unshare", "--mount", "--propagation", "private", sys.executable] + sys.argv
+        sys.exit(subprocess.call(cmd, env=env))
+    binary = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "target/release/procroot")
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 40
+    work = tempfile.mkdtemp(prefix="bench-exec-")
+    empty, ovl = os.path.join(work, "empty"), os.path.join(work, "ovl")
+    os.mkdir(empty)
+    os.mkdir(ovl)
+    subprocess.check_call([
+        "mount", "-t", "overlay", "overlay", "-o",
+        f"ro,xino=off,lowerdir={os.path.dirname(binary)}:{empty}", ovl,
+    ])
+    presealed = os.path.join(ovl, os.path.basename(binary))
+    target = subprocess.Popen([
+        "unshare", "--fork", "--kill-child", "--pid", "--mount-proc", "--uts", "--ipc", "--net",
+        "--mount", "sleep", "600",
+    ])
+    try:
+        time.sleep(0.5)
+        with open(f"/proc/{target.pid}/task/{target.pid}/children") as f:
+            t = f.read().split()[0]
+        exec_cmd = ["exec", "--pid", t, "--", "true"]
+        columns = {
+            "nsenter": (["nsenter", "-t", t, "-a", "true"], {}),
+            "presealed": ([presealed] + exec_cmd, {}),
+            "overlay": ([binary] + exec_cmd, {"PROCROOT_SEAL_STRATEGY": "overlay"}),
+            "memfd": ([binary] + exec_cmd, {"PROCROOT_SEAL_STRATEGY": "memfd"}),
+            "tmpfile": ([binary] + exec_cmd, {"PROCROOT_SEAL_STRATEGY": "tmpfile"}),
+        }
+        names = list(columns)
+        for name, (cmd, extra) in columns.items():
+            env = dict(os.environ, **extra)
+            subprocess.run(cmd, env=env, check=True)  # warm-up, and fail early
+        samples = {n: [] for n in names}
+        for r in range(rounds):
+            order = names[r % len(names):] + names[:r % len(names)]
+            for name in order:
+                cmd, extra = columns[name]
+                env = dict(os.environ, **extra)
+                start = time.perf_counter_ns()
+                for _ in range(BATCH):
+                    subprocess.run(cmd, env=env, check=True)
+                samples[name].append((time.perf_counter_ns() - start) / BATCH)
+        print(f"binary {binary} ({os.stat(binary).st_size / 1e6:.1f} MB), "
+              f"{rounds} rounds x {BATCH} calls per column")
+        print("| column | median per call | vs nsenter (median [IQR]) | vs presealed (median added) |")
+        print("|---|---|---|---|")
+        for name in names:
+            med = statistics.median(samples[name])
+            ratios = sorted(a / b for a, b in zip(samples[name], samples["nsenter"]))
+            q = statistics.quantiles(ratios, n=4)
+            added = statistics.median(
+                a - b for a, b in zip(samples[name], samples["presealed"]))
+            print(f"| {name} | {med / 1e3:.0f} µs | {statistics.median(ratios):.2f}x "
+                  f"[{q[0]:.2f}-{q[2]:.2f}] | {added / 1e3:+.0f} µs |")
+    finally:
+        target.kill()
+        target.wait()
+        subprocess.call(["umount", ovl])
+
+
+if __name__ == "__main__":
+    main()
