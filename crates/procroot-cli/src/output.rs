@@ -71,7 +71,7 @@ impl Failure {
         Failure {
             context: context.into(),
             errno,
-            description: procroot::sys::errno_description(errno),
+            description: procroot::error::errno_description(errno),
         }
     }
 
@@ -93,7 +93,7 @@ impl Failure {
             "{}: {} ({})",
             self.context,
             self.description,
-            procroot::sys::errno_name(self.errno)
+            procroot::error::errno_name(self.errno)
         )
     }
 
@@ -101,7 +101,7 @@ impl Failure {
     pub fn to_json(&self) -> Value {
         json!({
             "error": {
-                "errno": procroot::sys::errno_name(self.errno),
+                "errno": procroot::error::errno_name(self.errno),
                 "code": self.errno.raw_os_error(),
                 "message": self.message(),
             }

@@ -17,13 +17,16 @@ use crate::procfs::{Acquisition, ProcBase, Procfs};
 use crate::resolve::BackendUsed;
 use crate::sys::{self, features};
 
+/// What the kernel offers, as the probes found it: re-exported from the private syscall layer.
+pub use crate::sys::features::{KernelFeatures, Support};
+
 /// What `procroot doctor` reports.
 #[derive(Debug)]
 pub struct Report {
     /// `uname -r`.
     pub kernel_release: String,
     /// The kernel features procroot uses.
-    pub features: features::KernelFeatures,
+    pub features: KernelFeatures,
     /// Each procfs acquisition method, in the order they are tried, and whether it works here.
     pub procfs_methods: Vec<(Acquisition, Result<()>)>,
     /// The method [`Procfs::new`] picks: the first that works.

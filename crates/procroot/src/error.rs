@@ -21,6 +21,10 @@ use rustix::io::Errno;
 
 use crate::sys;
 
+/// Errno names and the C library's descriptions, as procroot's messages print them
+/// (`No such file or directory (ENOENT)`), for callers that print an errno of their own.
+pub use crate::sys::errno::{errno_description, errno_name};
+
 /// `Result` with the library's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

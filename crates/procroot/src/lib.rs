@@ -17,7 +17,7 @@
 //!
 //! # Layers
 //!
-//! - [`sys`]: the thin syscall layer (the only module with `unsafe`).
+//! - `sys` (private): the thin syscall layer, the only module with `unsafe`.
 //! - [`resolve`]: the resolver, with a kernel (`openat2`) and an emulated backend.
 //! - [`procfs`]: the hardened procfs handle.
 //! - [`root`]: [`Root`] and [`Handle`].
@@ -32,7 +32,9 @@ pub mod procfs;
 pub mod resolve;
 pub mod root;
 #[allow(unsafe_code)]
-pub mod sys;
+pub(crate) mod sys;
+#[doc(hidden)]
+pub mod testing;
 
 pub use dir::{DirEntry, FileType, ReadDir};
 pub use error::{Error, ErrorKind, Result};

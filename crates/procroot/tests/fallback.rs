@@ -87,7 +87,7 @@ fn check_auto(tree: &Tree, want_backend: BackendUsed) {
                     e.errno(),
                     want,
                     "{case}: expected {}, got {e}",
-                    procroot::sys::errno_name(want)
+                    procroot::error::errno_name(want)
                 );
             }
             (want, got) => panic!("{case}: expected {want:?}, got {got:?}"),

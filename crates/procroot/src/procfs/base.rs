@@ -147,7 +147,7 @@ impl PidFd {
 
     /// Whether the process still exists. A zombie counts while procroot may signal the process
     /// (it cannot be reused until reaped); for an unprivileged caller asking about another
-    /// user's process, a zombie counts as exited (see [`sys::process::pidfd_is_alive`]). If
+    /// user's process, a zombie counts as exited (see `pidfd_is_alive` in the syscall layer). If
     /// liveness cannot be determined at all, this says `true`: it is never a reason to report
     /// a live process as exited, and [`ProcBase::PidFd`] lookups refuse such a process anyway.
     pub fn is_alive(&self) -> bool {

@@ -36,14 +36,13 @@ mod emulated;
 mod kernel;
 mod options;
 mod path;
-mod protected;
+pub(crate) mod protected;
 
 use std::os::fd::{BorrowedFd, OwnedFd};
 
 pub use options::{Backend, BackendUsed, Policy, ResolveFlags, ResolveOptions, Trailing};
 pub(crate) use path::split_last;
 pub(crate) use protected::install_reader as install_protected_symlinks_reader;
-pub use protected::set_protected_symlinks;
 
 use rustix::fs::OFlags;
 use rustix::io::Errno;

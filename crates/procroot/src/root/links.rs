@@ -20,7 +20,7 @@ use rustix::io::Errno;
 use super::{Handle, Root};
 use crate::error::{Error, ErrorKind, Result};
 use crate::procfs::Procfs;
-use crate::sys::attrs::{self, AttrFeature};
+use crate::sys::features::{self, Feature};
 
 /// The kind of special file [`Root::mknod`] makes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -289,7 +289,7 @@ fn syscall_name(path: &Path, name: OsString) -> OsString {
 
 /// Links the file `fd` refers to as `name` in `parent`; see [`Root::hardlink_fd`].
 fn link_fd(fd: BorrowedFd<'_>, parent: &Handle, name: &OsStr) -> Result<()> {
-    if !attrs::known_unavailable(AttrFeature::LinkatEmptyPath) {
+    if !features::known_unavailable(Feature::LinkatEmptyPath) {
         match rustix::fs::linkat(fd, "", parent, name, AtFlags::EMPTY_PATH) {
             // ENOENT is also what a nameless file (O_TMPFILE|O_EXCL, deleted) or a deleted parent
             // gives; the fallback then gives it too, so the answer is the same either way. It

@@ -33,7 +33,8 @@ use super::links::check_mode;
 use super::{FileType, Handle, Root};
 use crate::error::{Error, ErrorKind, Result};
 use crate::procfs::Procfs;
-use crate::sys::attrs::{self, AttrFeature};
+use crate::sys::attrs;
+use crate::sys::features::{self, Feature};
 
 /// `XATTR_SIZE_MAX`: the largest xattr value Linux accepts (`E2BIG` beyond).
 const XATTR_SIZE_MAX: usize = 65536;
@@ -147,9 +148,9 @@ impl Handle {
     pub fn set_permissions(&self, mode: u32) -> Result<()> {
         check_mode(mode)?;
         let mut refused = None;
-        if !attrs::known_unavailable(AttrFeature::Fchmodat2) {
+        if !features::known_unavailable(Feature::Fchmodat2) {
             match attrs::fchmodat2(self, c"", mode, AtFlags::EMPTY_PATH) {
-                Err(Errno::NOSYS) => attrs::mark_unavailable(AttrFeature::Fchmodat2),
+                Err(Errno::NOSYS) => features::mark_unavailable(Feature::Fchmodat2),
                 // EPERM may be a seccomp filter that does not know the syscall yet (Docker's
                 // older profiles) or a real refusal; the fallback tells them apart by giving
                 // the same answer for a real one. Not remembered: it is usually real.
@@ -205,11 +206,11 @@ impl Handle {
             last_access: timespec(atime)?,
             last_modification: timespec(mtime)?,
         };
-        if !attrs::known_unavailable(AttrFeature::UtimensatEmptyPath) {
+        if !features::known_unavailable(Feature::UtimensatEmptyPath) {
             match rustix::fs::utimensat(self, "", &times, AtFlags::EMPTY_PATH) {
                 // Our timestamps are always valid, so EINVAL means a kernel that does not take
                 // AT_EMPTY_PATH for utimensat yet (it came after fchownat's and fstatat's).
-                Err(Errno::INVAL) => attrs::mark_unavailable(AttrFeature::UtimensatEmptyPath),
+                Err(Errno::INVAL) => features::mark_unavailable(Feature::UtimensatEmptyPath),
                 other => return other.map_err(Error::from),
             }
         }
@@ -234,7 +235,7 @@ impl Handle {
     /// [`Root::read_xattr`]).
     pub fn read_xattr(&self, name: impl AsRef<OsStr>) -> Result<Vec<u8>> {
         let name = xattr_name(name.as_ref())?;
-        if !attrs::known_unavailable(AttrFeature::Xattrat) {
+        if !features::known_unavailable(Feature::Xattrat) {
             let link = Procfs::cached()?.fd_link(self.as_fd())?;
             let path = link.name();
             let result = read_growing(|buf| {
@@ -242,7 +243,7 @@ impl Handle {
             });
             link.recheck()?;
             match result {
-                Err(Errno::NOSYS) => attrs::mark_unavailable(AttrFeature::Xattrat),
+                Err(Errno::NOSYS) => features::mark_unavailable(Feature::Xattrat),
                 other => return other.map_err(Error::from),
             }
         }
@@ -267,13 +268,13 @@ impl Handle {
                 "an xattr value is at most 64 KiB",
             ));
         }
-        if !attrs::known_unavailable(AttrFeature::Xattrat) {
+        if !features::known_unavailable(Feature::Xattrat) {
             let link = Procfs::cached()?.fd_link(self.as_fd())?;
             let result =
                 attrs::setxattrat(link.dir(), link.name(), AtFlags::empty(), &name, value, 0);
             link.recheck()?;
             match result {
-                Err(Errno::NOSYS) => attrs::mark_unavailable(AttrFeature::Xattrat),
+                Err(Errno::NOSYS) => features::mark_unavailable(Feature::Xattrat),
                 other => return other.map_err(Error::from),
             }
         }
