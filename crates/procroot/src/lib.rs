@@ -25,9 +25,9 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod dir;
 pub mod doctor;
 pub mod error;
+pub(crate) mod fs;
 pub mod procfs;
 pub mod resolve;
 pub mod root;
@@ -36,8 +36,8 @@ pub(crate) mod sys;
 #[doc(hidden)]
 pub mod testing;
 
-pub use dir::{DirEntry, FileType, ReadDir};
 pub use error::{Error, ErrorKind, Result};
+pub use fs::{DirEntry, FileType, ReadDir};
 pub use procfs::{Acquisition, PidFd, ProcBase, Procfs};
 pub use resolve::{Backend, BackendUsed, Policy, ResolveFlags, ResolveOptions, Trailing};
 pub use root::{CopyOptions, EvalMode, Handle, NodeKind, RemoveAllOptions, Root, SpecialFiles};

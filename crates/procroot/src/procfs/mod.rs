@@ -39,8 +39,8 @@ use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags, OpenTreeFlags};
 
 pub use base::{PidFd, ProcBase};
 
-use crate::dir::ReadDir;
 use crate::error::{Error, ErrorKind, Result};
+use crate::fs::ReadDir;
 use crate::resolve::{self, Backend, Policy, ResolveFlags, ResolveOptions, Trailing};
 use crate::sys::features::{self, Feature};
 use crate::sys::{self, MountInfo};
@@ -319,7 +319,7 @@ impl Procfs {
             // the same path for the link's target (read through the pinned link fd, which no
             // mount can redirect) and for our fd, while an attacker's mount shows its own place
             // (the link's path, or nothing once detached).
-            let want = resolve::readlink_fd(link.fd.as_fd()).map_err(fail)?;
+            let want = crate::fs::readlink_fd(link.fd.as_fd()).map_err(fail)?;
             let got = self
                 .readlink(ProcBase::ThreadSelf, fd_link_name(fd.as_fd()))
                 .map_err(fail)?;
@@ -336,7 +336,7 @@ impl Procfs {
         let subpath = subpath.as_ref();
         let fail = |e| self.annotate(e, "readlink", base, subpath);
         let link = self.magic_link(base, subpath).map_err(fail)?;
-        resolve::readlink_fd(link.fd.as_fd()).map_err(fail)
+        crate::fs::readlink_fd(link.fd.as_fd()).map_err(fail)
     }
 
     /// Reads the whole file `subpath` under `base` (as [`Procfs::open`] opens it).
@@ -388,7 +388,7 @@ impl Procfs {
     ) -> Result<Metadata> {
         let subpath = subpath.as_ref();
         self.lookup(base, subpath, Trailing::NoFollow, OFlags::PATH)
-            .and_then(|fd| crate::root::metadata_of(fd.as_fd()))
+            .and_then(|fd| crate::fs::metadata_of(fd.as_fd()))
             .map_err(|e| self.annotate(e, "stat", base, subpath))
     }
 

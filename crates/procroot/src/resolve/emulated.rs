@@ -632,13 +632,6 @@ fn check_search(dir: BorrowedFd<'_>) -> Result<(), Errno> {
     rustix::fs::accessat(dir, ".", rustix::fs::Access::EXEC_OK, AtFlags::EACCESS)
 }
 
-/// `readlinkat(dirfd, name)` into a `PATH_MAX` buffer: a symlink target is never longer.
-pub(crate) fn readlink<Fd: AsFd>(dirfd: Fd, name: &[u8]) -> Result<Vec<u8>, Errno> {
-    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); PATH_MAX];
-    let (target, _) = rustix::fs::readlinkat_raw(dirfd, name, &mut buf)?;
-    Ok(target.to_vec())
-}
-
 /// `readlinkat(dirfd, name)`, appending the target to `out`. The kernel writes straight into
 /// `out`'s spare capacity (at least `PATH_MAX` bytes, which no target exceeds), so nothing is
 /// zeroed or copied.

@@ -40,8 +40,8 @@ use super::handle::special_refusal;
 use super::remove::{remove_created, Cleanup};
 use super::walk::{Chain, Limits};
 use super::{Root, SpecialFiles};
-use crate::dir::FileType;
 use crate::error::{Error, Result};
+use crate::fs::FileType;
 use crate::resolve::ResolveFlags;
 use crate::sys::{self, MountId};
 

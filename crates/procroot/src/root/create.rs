@@ -19,8 +19,8 @@ use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::io::Errno;
 
 use super::{Handle, Root};
-use crate::dir::FileType;
 use crate::error::{Error, ErrorKind, Result};
+use crate::fs::FileType;
 use crate::resolve::{ResolveFlags, Resolved, Trailing};
 use crate::sys;
 

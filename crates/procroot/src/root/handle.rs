@@ -12,8 +12,8 @@ use std::sync::{Arc, OnceLock};
 use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::io::Errno;
 
-use crate::dir::{FileType, ReadDir};
 use crate::error::{Error, Result};
+use crate::fs::{metadata_of, readlink_fd, FileType, ReadDir};
 use crate::procfs::{ProcBase, Procfs};
 use crate::resolve::{self, Backend, BackendUsed, ResolveOptions, Resolved, Trailing};
 use crate::sys;
@@ -223,7 +223,7 @@ impl Handle {
     ///
     /// [`Root::resolve_nofollow`]: super::Root::resolve_nofollow
     pub fn readlink(&self) -> Result<PathBuf> {
-        resolve::readlink_fd(self.fd.as_fd())
+        readlink_fd(self.fd.as_fd())
     }
 
     /// Lists the directory this handle is. `.` and `..` are left out.
@@ -325,16 +325,6 @@ pub(crate) fn reopen_fd(fd: BorrowedFd<'_>, flags: OFlags, special: SpecialFiles
         rustix::fs::fcntl_setfl(&file, now - OFlags::NONBLOCK).map_err(|e| fail(e.into()))?;
     }
     Ok(file)
-}
-
-/// `statx(fd, "", AT_EMPTY_PATH)` as a [`std::fs::Metadata`], which works on `O_PATH` fds.
-pub(crate) fn metadata_of(fd: BorrowedFd<'_>) -> Result<Metadata> {
-    let file = File::from(fd.try_clone_to_owned().map_err(errno_of)?);
-    file.metadata().map_err(errno_of)
-}
-
-fn errno_of(err: std::io::Error) -> Error {
-    Error::from_errno(Errno::from_io_error(&err).unwrap_or(Errno::IO))
 }
 
 /// How often the emulated re-walk may land on a different inode (a rename race) before

@@ -24,9 +24,8 @@ use std::sync::Arc;
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 
-pub use crate::dir::{DirEntry, FileType, ReadDir};
+use crate::fs::{FileType, ReadDir};
 pub use copy::CopyOptions;
-pub(crate) use handle::metadata_of;
 pub use handle::{Handle, SpecialFiles};
 pub use links::NodeKind;
 pub use remove::RemoveAllOptions;

@@ -109,9 +109,8 @@ thread_local! {
 ///
 /// The reader must go through the hardened procfs handle: a plain `open("/proc/...")` can be
 /// redirected by whoever mounts over `/proc`, which is what a fallback must not open up. That
-/// handle is built on this module, so this module cannot call it; the procfs layer registers it
-/// instead (`crate::procfs::register_fallbacks`, called by every `Procfs` and `Root`
-/// constructor). Only the first registration counts.
+/// handle is built on this module, so this module cannot call it; a layer above registers it
+/// instead (the procfs layer, from every `Procfs` and `Root` constructor). Only the first registration counts.
 pub fn set_fdinfo_mount_id(reader: FdinfoMountId) {
     let _ = FDINFO_MOUNT_ID.set(reader);
 }
