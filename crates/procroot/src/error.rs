@@ -104,6 +104,42 @@ impl Error {
         err
     }
 
+    /// An [`ErrorKind::SafetyViolation`]: the correct outcome under attack. Every one is built
+    /// through the named constructors below, so that the kinds of refusal stay few and
+    /// consistent; `#[cold]` keeps them out of the hot paths they guard.
+    #[cold]
+    fn safety_violation(errno: Errno, detail: impl Into<Cow<'static, str>>) -> Self {
+        Error::with_detail(ErrorKind::SafetyViolation, errno, detail)
+    }
+
+    /// `EXDEV` refusal: the operation would leave the root, cross a mount it must not cross
+    /// (`NO_XDEV`, something mounted over a procfs file), or reach a file other than the one it
+    /// checked (a rename or mount raced with it). `detail` says which.
+    #[cold]
+    pub(crate) fn escape(detail: impl Into<Cow<'static, str>>) -> Self {
+        Error::safety_violation(Errno::XDEV, detail)
+    }
+
+    /// `ENXIO` refusal: a FIFO, socket or device node where procroot uses one only when the
+    /// caller allowed it. `detail` names the entry and its type.
+    #[cold]
+    pub(crate) fn special_file(detail: impl Into<Cow<'static, str>>) -> Self {
+        Error::safety_violation(Errno::NXIO, detail)
+    }
+
+    /// `EAGAIN` refusal: an entry procroot had just created was replaced by someone else before
+    /// it was used, so what is there now is not ours.
+    #[cold]
+    pub(crate) fn replaced(detail: impl Into<Cow<'static, str>>) -> Self {
+        Error::safety_violation(Errno::AGAIN, detail)
+    }
+
+    /// `EBADF` refusal: a handle's fd was closed or replaced behind procroot's back.
+    #[cold]
+    pub(crate) fn fd_replaced(detail: impl Into<Cow<'static, str>>) -> Self {
+        Error::safety_violation(Errno::BADF, detail)
+    }
+
     /// Adds (or replaces) the operation and the path the error is about.
     pub fn context(mut self, operation: impl Into<Cow<'static, str>>, path: &Path) -> Self {
         let context = self.context_mut();

@@ -13,6 +13,7 @@ use rustix::io::Errno;
 
 use super::Procfs;
 use crate::error::{Error, ErrorKind, Result};
+use crate::resolve::path::components;
 use crate::resolve::Trailing;
 use crate::sys;
 
@@ -73,7 +74,7 @@ pub(super) fn check_subpath(subpath: &Path) -> Result<&[u8]> {
             "procfs subpaths are relative to their base",
         ));
     }
-    if bytes.split(|&b| b == b'/').any(|c| c == b"..") {
+    if components(bytes).any(|c| c.name == b"..") {
         return Err(Error::invalid_input(
             Errno::INVAL,
             "`..` is not allowed in a procfs subpath",

@@ -219,9 +219,7 @@ impl Procfs {
     /// Checks that `fd` is the root of a procfs, and wraps it.
     fn verified(fd: OwnedFd, acquisition: Acquisition, masked: bool) -> Result<Procfs> {
         if !sys::is_procfs(&fd)? {
-            return Err(Error::with_detail(
-                ErrorKind::SafetyViolation,
-                Errno::XDEV,
+            return Err(Error::escape(
                 "not procfs: something else is mounted on /proc",
             ));
         }
@@ -230,9 +228,7 @@ impl Procfs {
         // fallback reads fdinfo through a `Procfs`, which must be made without it.
         let st = rustix::fs::fstat(&fd)?;
         if st.st_ino != PROC_ROOT_INO {
-            return Err(Error::with_detail(
-                ErrorKind::SafetyViolation,
-                Errno::XDEV,
+            return Err(Error::escape(
                 "not the root of a procfs: a procfs subdirectory is mounted on /proc",
             ));
         }
@@ -259,9 +255,7 @@ impl Procfs {
     /// Every operation does this first.
     pub fn verify(&self) -> Result<()> {
         let clobbered = || {
-            Error::with_detail(
-                ErrorKind::SafetyViolation,
-                Errno::BADF,
+            Error::fd_replaced(
                 "the procfs handle's fd was closed or replaced behind procroot's back",
             )
         };
@@ -483,7 +477,7 @@ impl Procfs {
     /// Finds the magic link `subpath` and checks that nothing is mounted on it or its parent.
     fn magic_link(&self, base: ProcBase<'_>, subpath: &Path) -> Result<MagicLink> {
         let bytes = base::check_subpath(subpath)?;
-        let (parent_path, name) = resolve::split_last(bytes).ok_or_else(|| {
+        let (parent_path, name) = resolve::path::split_last(bytes).ok_or_else(|| {
             Error::invalid_input(Errno::INVAL, "the path must end in a link name")
         })?;
         let parent = self.lookup_bytes(
@@ -573,11 +567,7 @@ impl MagicLink {
 }
 
 fn overmounted() -> Error {
-    Error::with_detail(
-        ErrorKind::SafetyViolation,
-        Errno::XDEV,
-        "something is mounted over this procfs file",
-    )
+    Error::escape("something is mounted over this procfs file")
 }
 
 /// Whether the mount whose root is `child`, met at `name` in `parent`, is this same procfs bound

@@ -196,9 +196,7 @@ fn describe(e: HelperError) -> Error {
                 format!("{syscall} was refused (EPERM): {why}"),
             )
         }
-        (HelperStep::Make(STEP_CHECK_SELF), Errno::XDEV) => Error::with_detail(
-            ErrorKind::SafetyViolation,
-            Errno::XDEV,
+        (HelperStep::Make(STEP_CHECK_SELF), Errno::XDEV) => Error::escape(
             "the procfs mounted on /proc by the helper does not show the helper as `self`: \
              /proc was replaced while it was being mounted",
         ),

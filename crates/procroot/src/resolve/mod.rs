@@ -35,13 +35,12 @@
 mod emulated;
 mod kernel;
 mod options;
-mod path;
+pub(crate) mod path;
 pub(crate) mod protected;
 
 use std::os::fd::{BorrowedFd, OwnedFd};
 
 pub use options::{Backend, BackendUsed, Policy, ResolveFlags, ResolveOptions, Trailing};
-pub(crate) use path::split_last;
 pub(crate) use protected::install_reader as install_protected_symlinks_reader;
 
 use rustix::fs::OFlags;

@@ -42,6 +42,7 @@ use super::walk::{Chain, Limits};
 use super::{Root, SpecialFiles};
 use crate::error::{Error, Result};
 use crate::fs::FileType;
+use crate::resolve::path::split_last;
 use crate::resolve::ResolveFlags;
 use crate::sys::{self, MountId};
 
@@ -299,17 +300,18 @@ impl Root {
 /// A host path's parent directory (opened `O_PATH`, following symlinks as the host does) and
 /// its last name, which is not looked up.
 fn host_parent_and_name(path: &Path) -> Result<(OwnedFd, OsString)> {
-    let name = last_name(path)?;
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
+    let Some((parent, name)) = split_last(path.as_os_str().as_bytes()) else {
+        return Err(Error::invalid_input(
+            Errno::INVAL,
+            "the path must end in a name, not `.`, `..` or `/`",
+        ));
     };
     let fd = rustix::fs::open(
-        parent,
+        OsStr::from_bytes(parent),
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )?;
-    Ok((fd, name))
+    Ok((fd, OsStr::from_bytes(name).to_owned()))
 }
 
 /// Where a copy lands on the host, the `cp -r` way (see [`Root::copy_out`]).
@@ -323,23 +325,6 @@ fn host_destination(path: &Path, src_name: &OsStr) -> Result<(OwnedFd, OsString)
         Err(Errno::NOENT | Errno::NOTDIR) => host_parent_and_name(path),
         Err(e) => Err(e.into()),
     }
-}
-
-/// The last component of `path`, which must be a name.
-fn last_name(path: &Path) -> Result<OsString> {
-    let bytes = path.as_os_str().as_bytes();
-    let trimmed = {
-        let end = bytes.iter().rposition(|&b| b != b'/').map_or(0, |i| i + 1);
-        &bytes[..end]
-    };
-    let name = trimmed.rsplit(|&b| b == b'/').next().unwrap_or(b"");
-    if name.is_empty() || name == b"." || name == b".." {
-        return Err(Error::invalid_input(
-            Errno::INVAL,
-            "the path must end in a name, not `.`, `..` or `/`",
-        ));
-    }
-    Ok(OsStr::from_bytes(name).to_owned())
 }
 
 /// The limits of each of the copy's two chains (source and copy): with the two fds of a file
@@ -436,14 +421,10 @@ fn check_landed(dir: BorrowedFd<'_>, name: &OsStr, temp: &OsStr, made: &Made) ->
     if made.top == Some((st.st_dev, st.st_ino)) {
         return Ok(());
     }
-    Err(Error::with_detail(
-        crate::ErrorKind::SafetyViolation,
-        Errno::AGAIN,
-        format!(
-            "the temporary {temp:?} was replaced by someone else before it was renamed to \
+    Err(Error::replaced(format!(
+        "the temporary {temp:?} was replaced by someone else before it was renamed to \
              {name:?}: what is there now is not the copy"
-        ),
-    ))
+    )))
 }
 
 /// Removes what a failed copy created under `temp`, by identity, and returns `err`, with a note
@@ -574,14 +555,10 @@ fn create_copy(
         && matches!(file_type, FileType::Dir | FileType::File)
         && sys::mount_id(&pinned)? != sys::mount_id(src_dir)?
     {
-        return Err(Error::with_detail(
-            crate::ErrorKind::SafetyViolation,
-            Errno::XDEV,
-            format!(
-                "{:?} is on another mount than its directory (NO_XDEV)",
-                shown()
-            ),
-        ));
+        return Err(Error::escape(format!(
+            "{:?} is on another mount than its directory (NO_XDEV)",
+            shown()
+        )));
     }
     match file_type {
         FileType::Dir => {
@@ -605,14 +582,10 @@ fn create_copy(
             // A directory is opened by name after mkdirat: if someone mounted something on it
             // in between, the open went into that mount, and the copy would be written there.
             if Some(sys::mount_id(&dst)?) != walk.dst_mount {
-                return Err(Error::with_detail(
-                    crate::ErrorKind::SafetyViolation,
-                    Errno::XDEV,
-                    format!(
-                        "something was mounted on the copy's new directory {dst_name:?} right \
+                return Err(Error::escape(format!(
+                    "something was mounted on the copy's new directory {dst_name:?} right \
                          after it was made; not writing into that mount"
-                    ),
-                ));
+                )));
             }
             let dst_st = rustix::fs::fstat(&dst)?;
             check_fresh(&dst, &dst_st, dst_name)?;
@@ -727,11 +700,9 @@ fn check_fresh(dir: &OwnedFd, st: &Stat, name: &OsStr) -> Result<()> {
 
 /// The error for a temporary entry that was not what we had just created when we looked.
 fn replaced_at_creation(name: &OsStr) -> Error {
-    Error::with_detail(
-        crate::ErrorKind::SafetyViolation,
-        Errno::AGAIN,
-        format!("{name:?} was replaced by someone else right after the copy created it"),
-    )
+    Error::replaced(format!(
+        "{name:?} was replaced by someone else right after the copy created it"
+    ))
 }
 
 /// The error for a source entry that changed between its check and its use: which entry, what

@@ -118,14 +118,10 @@ pub(crate) fn special_refusal(ft: FileType, entry: Option<&Path>) -> Option<Erro
         FileType::Unknown => "a file of unknown type",
     };
     let entry = entry.map_or(String::new(), |p| format!("{p:?} is {what}; "));
-    Some(Error::with_detail(
-        crate::ErrorKind::SafetyViolation,
-        Errno::NXIO,
-        format!(
-            "{entry}refusing {what}: FIFOs, sockets and device nodes are used only when allowed \
+    Some(Error::special_file(format!(
+        "{entry}refusing {what}: FIFOs, sockets and device nodes are used only when allowed \
              (--special-files, SpecialFiles::Allow)"
-        ),
-    ))
+    )))
 }
 
 /// An `O_PATH` file descriptor resolved inside a [`Root`](super::Root).
@@ -313,9 +309,7 @@ pub(crate) fn reopen_fd(fd: BorrowedFd<'_>, flags: OFlags, special: SpecialFiles
     let want = sys::mount_info_at(fd, "", AtFlags::EMPTY_PATH).map_err(|e| fail(e.into()))?;
     let got = sys::mount_info_at(&file, "", AtFlags::EMPTY_PATH).map_err(|e| fail(e.into()))?;
     if (got.dev, got.ino, got.mount_id) != (want.dev, want.ino, want.mount_id) {
-        return Err(fail(Error::with_detail(
-            crate::ErrorKind::SafetyViolation,
-            Errno::XDEV,
+        return Err(fail(Error::escape(
             "reopening through procfs reached another file (a mount raced with the open)",
         )));
     }

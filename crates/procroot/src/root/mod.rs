@@ -223,7 +223,7 @@ impl Root {
         let last = resolved.last.clone().map(OsString::from_vec);
         // The handle is the parent: what it was resolved from is the parent part of the input.
         let bytes = path.as_os_str().as_bytes();
-        let (input, trailing) = match (&last, resolve::split_last(bytes)) {
+        let (input, trailing) = match (&last, resolve::path::split_last(bytes)) {
             (Some(_), Some((parent, _))) => (parent, Trailing::Follow),
             _ => (bytes, Trailing::Follow),
         };

@@ -30,10 +30,10 @@ use std::path::Path;
 use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::io::Errno;
 
-use super::create::with_trailing_slash;
 use super::walk::{Chain, Limits};
 use super::Root;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
+use crate::resolve::path::with_trailing_slash;
 use crate::sys::{self, MountId};
 
 /// How [`Root::remove_all_with`] behaves.
@@ -344,14 +344,10 @@ impl<'a, 's> Walker<'a, 's> {
         match self.scope {
             Scope::Mount { cross_mounts } => {
                 if info.mount_id != self.mount && !cross_mounts {
-                    return Err(Error::with_detail(
-                        ErrorKind::SafetyViolation,
-                        Errno::XDEV,
-                        format!(
-                            "{:?} is on another mount; not crossing into it (cross_mounts is off)",
-                            name
-                        ),
-                    ));
+                    return Err(Error::escape(format!(
+                        "{:?} is on another mount; not crossing into it (cross_mounts is off)",
+                        name
+                    )));
                 }
             }
             Scope::Created(ours) => {

@@ -31,7 +31,7 @@ use std::path::PathBuf;
 use rustix::fs::{Dir, Mode, OFlags};
 use rustix::io::Errno;
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 
 /// How many fds a [`Chain`] may hold: `window` open levels plus at most `max_anchors` anchors.
 #[derive(Clone, Copy, Debug)]
@@ -246,12 +246,8 @@ impl<'a> Chain<'a> {
 
 /// The error for a directory that is no longer where the walk recorded it.
 pub(super) fn moved(path: &std::path::Path) -> Error {
-    Error::with_detail(
-        ErrorKind::SafetyViolation,
-        Errno::XDEV,
-        format!(
-            "a directory on the way to {path:?} was moved or replaced meanwhile; stopped rather \
+    Error::escape(format!(
+        "a directory on the way to {path:?} was moved or replaced meanwhile; stopped rather \
              than follow it"
-        ),
-    )
+    ))
 }
