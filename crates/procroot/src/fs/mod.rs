@@ -18,6 +18,7 @@ use rustix::io::Errno;
 pub use dir::{DirEntry, FileType, ReadDir};
 
 use crate::error::{Error, Result};
+use crate::sys::Syscall as _;
 use crate::sys::PATH_MAX;
 
 /// `readlinkat(dirfd, name)` into a `PATH_MAX` buffer: a symlink target is never longer.
@@ -36,7 +37,7 @@ pub(crate) fn readlink_fd(fd: BorrowedFd<'_>) -> Result<PathBuf> {
     match readlink(fd, b"") {
         Ok(target) => Ok(std::ffi::OsString::from_vec(target).into()),
         Err(Errno::NOENT) => {
-            let st = rustix::fs::fstat(fd)?;
+            let st = rustix::fs::fstat(fd).syscall("fstat")?;
             let is_link =
                 rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Symlink;
             Err(Error::from_errno(if is_link {
@@ -45,7 +46,7 @@ pub(crate) fn readlink_fd(fd: BorrowedFd<'_>) -> Result<PathBuf> {
                 Errno::INVAL
             }))
         }
-        Err(e) => Err(e.into()),
+        Err(e) => Err(e).syscall("readlinkat"),
     }
 }
 

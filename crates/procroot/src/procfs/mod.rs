@@ -43,6 +43,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::fs::ReadDir;
 use crate::resolve::{self, Backend, Policy, ResolveFlags, ResolveOptions, Trailing};
 use crate::sys::features::{self, Feature};
+use crate::sys::Syscall as _;
 use crate::sys::{self, MountInfo};
 
 /// How a [`Procfs`] was obtained.
@@ -180,14 +181,16 @@ impl Procfs {
                     "/proc",
                     OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
                 )
-                .map_err(|e| context(e.into()))?
+                .syscall("open_tree")
+                .map_err(context)?
             }
             Acquisition::PlainOpen => rustix::fs::open(
                 "/proc",
                 OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
                 Mode::empty(),
             )
-            .map_err(|e| context(e.into()))?,
+            .syscall("open")
+            .map_err(context)?,
             Acquisition::PidnsOption | Acquisition::PidnsHelper => {
                 return Err(context(Error::invalid_input(
                     Errno::INVAL,
@@ -218,7 +221,7 @@ impl Procfs {
 
     /// Checks that `fd` is the root of a procfs, and wraps it.
     fn verified(fd: OwnedFd, acquisition: Acquisition, masked: bool) -> Result<Procfs> {
-        if !sys::is_procfs(&fd)? {
+        if !sys::is_procfs(&fd).syscall("fstatfs")? {
             return Err(Error::escape(
                 "not procfs: something else is mounted on /proc",
             ));
@@ -226,7 +229,7 @@ impl Procfs {
         register_fallbacks();
         // fstat, not statx: identity is all this needs, and without statx the mount-id
         // fallback reads fdinfo through a `Procfs`, which must be made without it.
-        let st = rustix::fs::fstat(&fd)?;
+        let st = rustix::fs::fstat(&fd).syscall("fstat")?;
         if st.st_ino != PROC_ROOT_INO {
             return Err(Error::escape(
                 "not the root of a procfs: a procfs subdirectory is mounted on /proc",
@@ -303,7 +306,8 @@ impl Procfs {
             (flags - OFlags::NOFOLLOW) | OFlags::CLOEXEC,
             Mode::empty(),
         )
-        .map_err(|e| fail(e.into()))?;
+        .syscall("openat")
+        .map_err(fail)?;
         // Something mounted on the link between the check and the open would have been
         // followed instead of the link: look again.
         link.recheck().map_err(fail)?;
@@ -363,7 +367,9 @@ impl Procfs {
             .map_err(fail)?;
         let info = sys::mount_info_at(&fd, "", AtFlags::EMPTY_PATH).map_err(|e| fail(e.into()))?;
         self.check_not_overmounted(&info).map_err(fail)?;
-        let written = rustix::io::write(&fd, data).map_err(|e| fail(e.into()))?;
+        let written = rustix::io::write(&fd, data)
+            .syscall("write")
+            .map_err(fail)?;
         if written != data.len() {
             return Err(fail(Error::with_detail(
                 ErrorKind::Os,
@@ -612,19 +618,21 @@ fn lookup_options() -> ResolveOptions {
 
 /// `fsopen("proc")`, options, `fsmount`: a new detached instance. Only plain syscalls, so that it
 /// can run in a forked helper (see [`sys::process::make_fd_in_pidns`]).
+///
+/// The error names the step's syscall without allocating ([`sys::SyscallError`]).
 fn new_instance(
     masked: bool,
     pidns: Option<BorrowedFd<'_>>,
-) -> std::result::Result<OwnedFd, Errno> {
-    let fs = rustix::mount::fsopen("proc", FsOpenFlags::FSOPEN_CLOEXEC)?;
+) -> std::result::Result<OwnedFd, sys::SyscallError> {
+    let fs = rustix::mount::fsopen("proc", FsOpenFlags::FSOPEN_CLOEXEC).named("fsopen")?;
     if masked {
-        rustix::mount::fsconfig_set_string(&fs, "subset", "pid")?;
-        rustix::mount::fsconfig_set_string(&fs, "hidepid", "ptraceable")?;
+        rustix::mount::fsconfig_set_string(&fs, "subset", "pid").named("fsconfig")?;
+        rustix::mount::fsconfig_set_string(&fs, "hidepid", "ptraceable").named("fsconfig")?;
     }
     if let Some(ns) = pidns {
-        rustix::mount::fsconfig_set_fd(&fs, "pidns", ns)?;
+        rustix::mount::fsconfig_set_fd(&fs, "pidns", ns).named("fsconfig")?;
     }
-    rustix::mount::fsconfig_create(&fs)?;
+    rustix::mount::fsconfig_create(&fs).named("fsconfig")?;
     rustix::mount::fsmount(
         &fs,
         FsMountFlags::FSMOUNT_CLOEXEC,
@@ -632,6 +640,7 @@ fn new_instance(
             | MountAttrFlags::MOUNT_ATTR_NODEV
             | MountAttrFlags::MOUNT_ATTR_NOEXEC,
     )
+    .named("fsmount")
 }
 
 /// Registers the fallbacks that the syscall layer needs the hardened procfs for: the mount id of

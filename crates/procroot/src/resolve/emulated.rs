@@ -164,7 +164,7 @@ pub(crate) fn resolve(
     oflags: OFlags,
     crossing: Option<MountCrossingCheck<'_>>,
 ) -> Result<Resolved> {
-    Walker {
+    let mut walker = Walker {
         root,
         policy: opts.policy,
         flags: opts.flags,
@@ -174,9 +174,16 @@ pub(crate) fn resolve(
         crossing,
         accepted_mounts: Vec::new(),
         fsuid: None,
-    }
-    .walk(path)
-    .map_err(Error::from_errno)
+        failed: None,
+    };
+    walker
+        .walk(path)
+        .map_err(|errno| match walker.failed.take() {
+            Some((syscall, at, args)) if at == errno => {
+                Error::from_errno(errno).with_syscall(syscall, Some(args))
+            }
+            _ => Error::from_errno(errno),
+        })
 }
 
 struct Walker<'r> {
@@ -193,9 +200,24 @@ struct Walker<'r> {
     accepted_mounts: Vec<MountId>,
     /// The thread's fsuid, asked the first time `fs.protected_symlinks` needs it.
     fsuid: Option<u32>,
+    /// The syscall whose errno ends the walk, with that errno and its arguments, for the
+    /// error message. Recorded only where a syscall's errno is returned as the walk's answer
+    /// (never for errnos the walker uses to decide, such as `ENOTDIR` before `readlinkat`),
+    /// and only on that error path: a successful walk never touches it.
+    failed: Option<(&'static str, Errno, String)>,
 }
 
 impl Walker<'_> {
+    /// Records that `syscall` on `name` with `flags` failed with `errno`, which the walk
+    /// returns; see [`Walker::failed`].
+    #[cold]
+    fn failed(&mut self, syscall: &'static str, name: &[u8], flags: OFlags, errno: Errno) -> Errno {
+        use std::os::unix::ffi::OsStrExt;
+        let args = sys::args(None, std::ffi::OsStr::from_bytes(name), flags);
+        self.failed = Some((syscall, errno, args));
+        errno
+    }
+
     fn walk(&mut self, path: &[u8]) -> Result<Resolved, Errno> {
         // An absolute path is an escape under RESOLVE_BENEATH (kernel: path_init ->
         // nd_jump_root -> EXDEV). The in-root policies start at the root either way.
@@ -223,7 +245,9 @@ impl Walker<'_> {
                 // The kernel needs search permission on a directory to look up any name in it,
                 // `.` and `..` included (may_lookup). Names are checked by the openat below;
                 // dots never reach a syscall, so ask explicitly.
-                check_search(stack.top(self.root))?;
+                if let Err(errno) = check_search(stack.top(self.root)) {
+                    return Err(self.failed("faccessat", b".", OFlags::empty(), errno));
+                }
             }
             match c.name {
                 b"." => {
@@ -307,7 +331,8 @@ impl Walker<'_> {
                     if c.is_last {
                         let fd = if xdev_probe {
                             let flags = (open_flags - OFlags::PATH) | self.oflags;
-                            reopen_checked(stack.top(self.root), c.name, flags, &fd)?
+                            reopen_checked(stack.top(self.root), c.name, flags, &fd)
+                                .map_err(|e| self.failed("openat", c.name, flags, e))?
                         } else {
                             fd
                         };
@@ -457,7 +482,7 @@ impl Walker<'_> {
                     let st = rustix::fs::fstat(&fd)?;
                     if FileType::from_raw_mode(st.st_mode) != FileType::Symlink {
                         // Not a symlink (any more): what the open said stands.
-                        return Err(errno);
+                        return Err(self.failed("openat", name, flags, errno));
                     }
                     self.refuse_link(parent, facts, link, Some(st.st_uid))?;
                     readlink_append(&fd, b"", target)?;
@@ -468,7 +493,7 @@ impl Walker<'_> {
                         self.refuse_link(parent, facts, link, None)?;
                         Ok(Step::Symlink)
                     }
-                    Err(Errno::INVAL) => Err(errno),
+                    Err(Errno::INVAL) => Err(self.failed("openat", name, flags, errno)),
                     // It is a symlink we could not read (EACCES on another process's magic
                     // link): the kernel refuses before reading, so its refusals come first.
                     Err(other) => Err(self
@@ -477,7 +502,7 @@ impl Walker<'_> {
                         .unwrap_or(other)),
                 };
             }
-            Err(errno) => return Err(errno),
+            Err(errno) => return Err(self.failed("openat", name, flags, errno)),
         };
         if link.follow && flags.contains(OFlags::PATH) && !flags.contains(OFlags::DIRECTORY) {
             // O_PATH|O_NOFOLLOW opened whatever the name is, symlinks included.

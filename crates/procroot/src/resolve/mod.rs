@@ -47,7 +47,7 @@ use rustix::fs::OFlags;
 use rustix::io::Errno;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::sys::features;
+use crate::sys::{self, features, Syscall as _};
 
 /// The result of a resolution.
 #[derive(Debug)]
@@ -99,7 +99,10 @@ pub fn resolve(
     if use_kernel {
         match kernel::resolve(root, path, opts, trailing, oflags) {
             kernel::Outcome::Done(result) => {
-                let (fd, last) = result.map_err(Error::from_errno)?;
+                let (fd, last) = result.syscall_with("openat2", || {
+                    use std::os::unix::ffi::OsStrExt;
+                    sys::args(None, std::ffi::OsStr::from_bytes(path), oflags)
+                })?;
                 return Ok(Resolved {
                     fd,
                     path: None,
@@ -121,7 +124,8 @@ pub fn resolve(
                          (a seccomp filter or security policy answers every openat2 call \
                          with this errno)"
                     },
-                ));
+                )
+                .with_syscall("openat2", None));
             }
             kernel::Outcome::Unavailable(_) | kernel::Outcome::NeedsEmulation => {}
         }

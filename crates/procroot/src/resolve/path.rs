@@ -113,6 +113,13 @@ pub(crate) fn with_trailing_slash(path: &Path, name: OsString) -> OsString {
     }
 }
 
+/// The directory part of `path` as [`split_last`] gives it (`a/` for `a/b`, `.` for `b`), for
+/// naming a syscall's directory fd in messages.
+pub(crate) fn parent_of(path: &Path) -> Option<&Path> {
+    let (parent, _) = split_last(path.as_os_str().as_bytes())?;
+    Some(Path::new(std::ffi::OsStr::from_bytes(parent)))
+}
+
 /// Splits off the last component when it is a real name (not `.` or `..`): `(parent, name)`.
 /// The parent keeps its leading slash, so `/x` gives `("/", "x")`; a bare name gives
 /// `(".", name)`. Trailing slashes after the name are dropped.

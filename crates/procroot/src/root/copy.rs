@@ -45,6 +45,7 @@ use crate::fs::FileType;
 use crate::resolve::path::split_last;
 use crate::resolve::ResolveFlags;
 use crate::sys::{self, MountId};
+use crate::sys::{Syscall as _, SyscallErrno as _};
 
 /// How many temporary names are tried before giving up with `EEXIST`.
 const TEMP_ATTEMPTS: u32 = 64;
@@ -126,7 +127,8 @@ impl Root {
         let (src_parent, src_name) = host_parent_and_name(host_path).map_err(host_fail)?;
         // The source must exist before anything is created in the root.
         rustix::fs::statat(&src_parent, &src_name, AtFlags::SYMLINK_NOFOLLOW)
-            .map_err(|e| host_fail(e.into()))?;
+            .syscall("fstatat")
+            .map_err(host_fail)?;
         let (dst_parent, dst_name) = self.destination_in_root(op, in_root_path, &src_name)?;
         // Everything created is ours and on the destination parent's mount: nothing to check.
         let walk = Walk {
@@ -189,7 +191,8 @@ impl Root {
         let op = "copy out";
         let (src_parent, src_name) = self.parent_and_name(op, in_root_path)?;
         rustix::fs::statat(&src_parent, &src_name, AtFlags::SYMLINK_NOFOLLOW)
-            .map_err(|e| self.annotate_op(e.into(), op, in_root_path))?;
+            .syscall("fstatat")
+            .map_err(|e| self.annotate_op(e, op, in_root_path))?;
         let (dst_parent, dst_name) =
             host_destination(host_path, &src_name).map_err(|e| e.context(op, host_path))?;
         // NO_XDEV holds for the tree being read too, not only for the path leading to it.
@@ -246,8 +249,8 @@ impl Root {
         let written = std::io::copy(&mut contents, &mut file)
             .map_err(Error::from)
             .and_then(|n| {
-                rustix::fs::fchmod(&file, Mode::from_raw_mode(mode))?;
-                rustix::fs::renameat(&parent, &temp, &parent, &name)?;
+                rustix::fs::fchmod(&file, Mode::from_raw_mode(mode)).syscall("fchmod")?;
+                rustix::fs::renameat(&parent, &temp, &parent, &name).syscall("renameat")?;
                 Ok(n)
             });
         if written.is_err() {
@@ -310,7 +313,8 @@ fn host_parent_and_name(path: &Path) -> Result<(OwnedFd, OsString)> {
         OsStr::from_bytes(parent),
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
-    )?;
+    )
+    .syscall("open")?;
     Ok((fd, OsStr::from_bytes(name).to_owned()))
 }
 
@@ -323,7 +327,7 @@ fn host_destination(path: &Path, src_name: &OsStr) -> Result<(OwnedFd, OsString)
     ) {
         Ok(dir) => Ok((dir, src_name.to_owned())),
         Err(Errno::NOENT | Errno::NOTDIR) => host_parent_and_name(path),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(e.syscall("open")),
     }
 }
 
@@ -400,7 +404,7 @@ fn copy_entry(
         };
         let renamed = built.and_then(|()| {
             rustix::fs::renameat_with(dst_dir, &temp, dst_dir, dst_name, RenameFlags::NOREPLACE)
-                .map_err(Error::from)
+                .syscall("renameat2")
         });
         return match renamed {
             Ok(()) => check_landed(dst_dir, dst_name, &temp, &made),
@@ -417,7 +421,7 @@ fn copy_entry(
 /// The rename into place went by name, in a directory others may write to: confirm that what
 /// now has the final name is the copy, not something renamed to the temporary name meanwhile.
 fn check_landed(dir: BorrowedFd<'_>, name: &OsStr, temp: &OsStr, made: &Made) -> Result<()> {
-    let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
+    let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).syscall("fstatat")?;
     if made.top == Some((st.st_dev, st.st_ino)) {
         return Ok(());
     }
@@ -499,8 +503,8 @@ fn copy_tree(
                 src.pop()?;
                 let done = dst.pop()?.ok_or(Errno::BADF)?;
                 let stat = stats.pop().ok_or(Errno::BADF)?;
-                rustix::fs::fchmod(done.fd()?, mode_of(&stat))?;
-                rustix::fs::futimens(done.fd()?, &times_of(&stat))?;
+                rustix::fs::fchmod(done.fd()?, mode_of(&stat)).syscall("fchmod")?;
+                rustix::fs::futimens(done.fd()?, &times_of(&stat)).syscall("futimens")?;
             }
         }
     }
@@ -543,8 +547,9 @@ fn create_copy(
         name,
         OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::empty(),
-    )?;
-    let st = rustix::fs::fstat(&pinned)?;
+    )
+    .syscall("openat")?;
+    let st = rustix::fs::fstat(&pinned).syscall("fstat")?;
     let id = (st.st_dev, st.st_ino);
     if walk.skip == Some(id) {
         return Ok(None);
@@ -569,16 +574,18 @@ fn create_copy(
                 ".",
                 OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
                 Mode::empty(),
-            )?;
+            )
+            .syscall("openat")?;
             // Owner-only while it is filled: nobody else can add to it, and a read-only source
             // mode does not stop us from filling it.
-            rustix::fs::mkdirat(dst_dir, dst_name, Mode::RWXU)?;
+            rustix::fs::mkdirat(dst_dir, dst_name, Mode::RWXU).syscall("mkdirat")?;
             let dst = rustix::fs::openat(
                 dst_dir,
                 dst_name,
                 OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                 Mode::empty(),
-            )?;
+            )
+            .syscall("openat")?;
             // A directory is opened by name after mkdirat: if someone mounted something on it
             // in between, the open went into that mount, and the copy would be written there.
             if Some(sys::mount_id(&dst)?) != walk.dst_mount {
@@ -587,7 +594,7 @@ fn create_copy(
                          after it was made; not writing into that mount"
                 )));
             }
-            let dst_st = rustix::fs::fstat(&dst)?;
+            let dst_st = rustix::fs::fstat(&dst).syscall("fstat")?;
             check_fresh(&dst, &dst_st, dst_name)?;
             let dst_id = made.insert(&dst_st);
             Ok(Some(DirPair {
@@ -608,8 +615,9 @@ fn create_copy(
                     | OFlags::NOCTTY
                     | OFlags::CLOEXEC,
                 Mode::empty(),
-            )?;
-            let now = rustix::fs::fstat(&src)?;
+            )
+            .syscall("openat")?;
+            let now = rustix::fs::fstat(&src).syscall("fstat")?;
             if FileType::from_mode(now.st_mode) != FileType::File || (now.st_dev, now.st_ino) != id
             {
                 return Err(changed(&shown(), &st, &now));
@@ -619,23 +627,25 @@ fn create_copy(
                 dst_name,
                 OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                 Mode::RUSR | Mode::WUSR,
-            )?;
-            let dst_st = rustix::fs::fstat(&dst)?;
+            )
+            .syscall("openat")?;
+            let dst_st = rustix::fs::fstat(&dst).syscall("fstat")?;
             made.insert(&dst_st);
             let mut src = File::from(src);
             let mut dst = File::from(dst);
             std::io::copy(&mut src, &mut dst).map_err(Error::from)?;
-            rustix::fs::fchmod(&dst, file_mode(&st, &dst_st))?;
-            rustix::fs::futimens(&dst, &times_of(&st))?;
+            rustix::fs::fchmod(&dst, file_mode(&st, &dst_st)).syscall("fchmod")?;
+            rustix::fs::futimens(&dst, &times_of(&st)).syscall("futimens")?;
             Ok(None)
         }
         FileType::Symlink => {
             // Through the pinned fd (empty path): the link that was checked, never whatever a
             // rename put at the name since (which gave a bare EINVAL before).
-            let target = rustix::fs::readlinkat(&pinned, "", Vec::new())?;
-            rustix::fs::symlinkat(target.as_c_str(), dst_dir, dst_name)?;
+            let target = rustix::fs::readlinkat(&pinned, "", Vec::new()).syscall("readlinkat")?;
+            rustix::fs::symlinkat(target.as_c_str(), dst_dir, dst_name).syscall("symlinkat")?;
             record_by_name(dst_dir, dst_name, FileType::Symlink, made)?;
-            rustix::fs::utimensat(dst_dir, dst_name, &times_of(&st), AtFlags::SYMLINK_NOFOLLOW)?;
+            rustix::fs::utimensat(dst_dir, dst_name, &times_of(&st), AtFlags::SYMLINK_NOFOLLOW)
+                .syscall("utimensat")?;
             Ok(None)
         }
         special if walk.opts.special_files == SpecialFiles::Refuse => {
@@ -650,9 +660,11 @@ fn create_copy(
                 rustix::fs::FileType::from_raw_mode(st.st_mode),
                 mode,
                 st.st_rdev,
-            )?;
+            )
+            .syscall("mknodat")?;
             record_by_name(dst_dir, dst_name, special, made)?;
-            rustix::fs::utimensat(dst_dir, dst_name, &times_of(&st), AtFlags::SYMLINK_NOFOLLOW)?;
+            rustix::fs::utimensat(dst_dir, dst_name, &times_of(&st), AtFlags::SYMLINK_NOFOLLOW)
+                .syscall("utimensat")?;
             Ok(None)
         }
     }
@@ -666,7 +678,7 @@ fn record_by_name(
     want: FileType,
     made: &mut Made,
 ) -> Result<()> {
-    let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
+    let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).syscall("fstatat")?;
     if FileType::from_mode(st.st_mode) != want || st.st_uid != rustix::process::geteuid().as_raw() {
         return Err(replaced_at_creation(name));
     }
@@ -682,10 +694,10 @@ fn record_by_name(
 /// alone.
 fn check_fresh(dir: &OwnedFd, st: &Stat, name: &OsStr) -> Result<()> {
     let ours = st.st_uid == rustix::process::geteuid().as_raw() && st.st_mode & 0o077 == 0;
-    let mut entries = Dir::read_from(dir)?;
+    let mut entries = Dir::read_from(dir).syscall("openat")?;
     let mut empty = true;
     while let Some(entry) = entries.read() {
-        let entry = entry?;
+        let entry = entry.syscall("getdents64")?;
         if entry.file_name() != c"." && entry.file_name() != c".." {
             empty = false;
             break;
@@ -793,11 +805,11 @@ fn create_temp_file(dir: BorrowedFd<'_>) -> Result<(OsString, OwnedFd, (u64, u64
             Mode::RUSR | Mode::WUSR,
         ) {
             Ok(fd) => {
-                let st = rustix::fs::fstat(&fd)?;
+                let st = rustix::fs::fstat(&fd).syscall("fstat")?;
                 return Ok((temp, fd, (st.st_dev, st.st_ino)));
             }
             Err(Errno::EXIST) => continue,
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e.syscall("openat")),
         }
     }
     Err(Error::with_detail(

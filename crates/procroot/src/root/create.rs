@@ -19,11 +19,13 @@ use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::io::Errno;
 
 use super::{Handle, Root};
+use crate::error::Quoted;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fs::FileType;
-use crate::resolve::path::{self, with_trailing_slash, Component};
+use crate::resolve::path::{self, parent_of, with_trailing_slash, Component};
 use crate::resolve::{ResolveFlags, Resolved, Trailing};
 use crate::sys;
+use crate::sys::{Syscall as _, SyscallErrno as _};
 
 /// Mode bits `open(2)` and `mknod(2)` understand: permissions plus setuid, setgid and sticky.
 const FILE_MODE_BITS: u32 = 0o7777;
@@ -90,7 +92,8 @@ impl Root {
             let dir = self.resolve(path).map_err(fail)?;
             self.check_same_mount(&dir, &*self.fd).map_err(fail)?;
             let fd = rustix::fs::openat(&dir, ".", flags, mode)
-                .map_err(|e| fail(Error::from_errno(e)))?;
+                .syscall("openat")
+                .map_err(fail)?;
             return Ok(File::from(fd));
         }
         if flags.contains(OFlags::DIRECTORY) {
@@ -123,7 +126,7 @@ impl Root {
                 // A new regular file: on the parent's mount, nothing to truncate.
                 Ok(fd) => return Ok(File::from(fd)),
                 Err(Errno::EXIST) if !excl => {}
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e.syscall_with("openat", || sys::args(None, name, create))),
             }
             // It exists. Look at it without opening it.
             let found = match rustix::fs::openat(
@@ -135,9 +138,9 @@ impl Root {
                 Ok(fd) => fd,
                 // Removed again meanwhile: create it after all.
                 Err(Errno::NOENT) => continue,
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e.syscall("openat")),
             };
-            let st = rustix::fs::fstat(&found)?;
+            let st = rustix::fs::fstat(&found).syscall("fstat")?;
             match FileType::from_mode(st.st_mode) {
                 // What open(O_CREAT | O_NOFOLLOW) answers for these.
                 FileType::Symlink => return Err(Error::from_errno(Errno::LOOP)),
@@ -169,7 +172,16 @@ impl Root {
         let (parent, name) = self.parent_and_name(OP, path)?;
         let name = with_trailing_slash(path, name);
         rustix::fs::mkdirat(&parent, &name, mode)
-            .map_err(|e| self.annotate_op(Error::from_errno(e), OP, path))
+            .syscall_with("mkdirat", || {
+                let dir = parent_of(path).unwrap_or(Path::new("."));
+                format!(
+                    "{}, {}, {:#o}",
+                    Quoted(dir.as_os_str()),
+                    Quoted(&name),
+                    mode.bits()
+                )
+            })
+            .map_err(|e| self.annotate_op(e, OP, path))
     }
 
     /// Creates the directory at `path` and every missing parent, each with `mode`, and returns a
@@ -393,7 +405,7 @@ impl Root {
                 Ok(()) => true,
                 // A concurrent creator, or something that is not a directory: the open says.
                 Err(Errno::EXIST) => false,
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e.syscall("mkdirat")),
             };
             let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
             match rustix::fs::openat(parent, name, flags, Mode::empty()) {
@@ -409,10 +421,10 @@ impl Root {
                     return match rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW) {
                         Ok(st) => Ok(Step::NotDir(FileType::from_mode(st.st_mode))),
                         Err(Errno::NOENT) => continue,
-                        Err(e) => Err(e.into()),
+                        Err(e) => Err(e.syscall("fstatat")),
                     };
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e.syscall("openat")),
             }
         }
         Err(Error::with_detail(

@@ -17,6 +17,7 @@ use crate::fs::{metadata_of, readlink_fd, FileType, ReadDir};
 use crate::procfs::{ProcBase, Procfs};
 use crate::resolve::{self, Backend, BackendUsed, ResolveOptions, Resolved, Trailing};
 use crate::sys;
+use crate::sys::{Syscall as _, SyscallErrno as _};
 
 /// How a handle's in-root path can be recomputed when the backend did not report it.
 ///
@@ -193,7 +194,7 @@ impl Handle {
 
     /// The file's type.
     pub fn file_type(&self) -> Result<FileType> {
-        let st = rustix::fs::fstat(&self.fd)?;
+        let st = rustix::fs::fstat(&self.fd).syscall("fstat")?;
         Ok(FileType::from_mode(st.st_mode))
     }
 
@@ -229,7 +230,8 @@ impl Handle {
             ".",
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
-        )?;
+        )
+        .syscall("openat")?;
         ReadDir::new(dir)
     }
 
@@ -248,7 +250,7 @@ impl Handle {
         match rustix::fs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) => Ok(Some(FileType::from_mode(st.st_mode))),
             Err(Errno::NOENT) => Ok(None),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(e.syscall("fstatat")),
         }
     }
 
@@ -290,7 +292,7 @@ pub(crate) fn reopen_fd(fd: BorrowedFd<'_>, flags: OFlags, special: SpecialFiles
     }
     // The type cannot change under us: the fd pins the inode, and the open below goes to that
     // inode, not to a name.
-    let st = rustix::fs::fstat(fd).map_err(|e| fail(e.into()))?;
+    let st = rustix::fs::fstat(fd).syscall("fstat").map_err(fail)?;
     let ft = FileType::from_mode(st.st_mode);
     if ft == FileType::Symlink {
         return Err(fail(Error::from_errno(Errno::LOOP)));
@@ -315,8 +317,12 @@ pub(crate) fn reopen_fd(fd: BorrowedFd<'_>, flags: OFlags, special: SpecialFiles
     }
     if is_special && !flags.contains(OFlags::NONBLOCK) {
         // The open could not block; the reads and writes the caller asked for may.
-        let now = rustix::fs::fcntl_getfl(&file).map_err(|e| fail(e.into()))?;
-        rustix::fs::fcntl_setfl(&file, now - OFlags::NONBLOCK).map_err(|e| fail(e.into()))?;
+        let now = rustix::fs::fcntl_getfl(&file)
+            .syscall("fcntl")
+            .map_err(fail)?;
+        rustix::fs::fcntl_setfl(&file, now - OFlags::NONBLOCK)
+            .syscall("fcntl")
+            .map_err(fail)?;
     }
     Ok(file)
 }
@@ -326,7 +332,7 @@ pub(crate) fn reopen_fd(fd: BorrowedFd<'_>, flags: OFlags, special: SpecialFiles
 const PATH_RETRIES: usize = 8;
 
 fn recompute_path(fd: &OwnedFd, origin: &Origin) -> Result<PathBuf> {
-    let want = rustix::fs::fstat(fd)?;
+    let want = rustix::fs::fstat(fd).syscall("fstat")?;
     let opts = ResolveOptions {
         backend: Backend::Emulated,
         ..origin.opts
@@ -339,7 +345,7 @@ fn recompute_path(fd: &OwnedFd, origin: &Origin) -> Result<PathBuf> {
             origin.trailing,
             OFlags::PATH,
         )?;
-        let got = rustix::fs::fstat(&again.fd)?;
+        let got = rustix::fs::fstat(&again.fd).syscall("fstat")?;
         if (got.st_dev, got.st_ino) == (want.st_dev, want.st_ino) {
             let path = again.path.ok_or(Errno::INVAL)?;
             return Ok(PathBuf::from(OsString::from_vec(path)));

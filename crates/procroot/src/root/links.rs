@@ -18,10 +18,12 @@ use rustix::fs::{AtFlags, Mode, RenameFlags};
 use rustix::io::Errno;
 
 use super::{Handle, Root};
+use crate::error::Quoted;
 use crate::error::{Error, Result};
 use crate::procfs::Procfs;
 use crate::resolve::path::with_trailing_slash;
 use crate::sys::features::{self, Feature};
+use crate::sys::{self, Syscall as _};
 
 /// The kind of special file [`Root::mknod`] makes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -168,7 +170,11 @@ impl Root {
             with_trailing_slash(to, to_name).as_os_str(),
             flags,
         )
-        .map_err(|e| self.annotate_op(e.into(), OP, from))
+        .syscall_with("renameat2", || {
+            let (from, to) = (Quoted(from.as_os_str()), Quoted(to.as_os_str()));
+            format!("{from}, {to}, {}", sys::flag_names(flags))
+        })
+        .map_err(|e| self.annotate_op(e, OP, from))
     }
 
     /// Creates a symlink at `linkpath` whose target is `target`, stored verbatim: the target is
@@ -201,7 +207,8 @@ impl Root {
             &parent,
             with_trailing_slash(linkpath, name).as_os_str(),
         )
-        .map_err(|e| self.annotate_op(e.into(), OP, linkpath))
+        .syscall("symlinkat")
+        .map_err(|e| self.annotate_op(e, OP, linkpath))
     }
 
     /// Makes `new` a hard link to `existing`. Like `link(2)`, `existing` is not followed if it
@@ -262,7 +269,8 @@ impl Root {
             Mode::from_raw_mode(mode),
             kind.dev(),
         )
-        .map_err(|e| self.annotate_op(e.into(), OP, path))
+        .syscall("mknodat")
+        .map_err(|e| self.annotate_op(e, OP, path))
     }
 }
 
@@ -286,7 +294,7 @@ fn link_fd(fd: BorrowedFd<'_>, parent: &Handle, name: &OsStr) -> Result<()> {
             // gives; the fallback then gives it too, so the answer is the same either way. It
             // is not remembered: it depends on the fd's credentials, not on the kernel.
             Err(Errno::NOENT) => {}
-            other => return other.map_err(Error::from),
+            other => return other.syscall("linkat"),
         }
     }
     // `linkat(fddir, "N", parent, name, AT_SYMLINK_FOLLOW)`: the kernel follows the magic link
@@ -298,11 +306,12 @@ fn link_fd(fd: BorrowedFd<'_>, parent: &Handle, name: &OsStr) -> Result<()> {
         parent,
         name,
         AtFlags::SYMLINK_FOLLOW,
-    )?;
+    )
+    .syscall("linkat")?;
     // A mount appearing on the magic link (possible only on a procfs instance that is not
     // detached) would have linked another file. Check what was linked and take it back if so.
-    let want = rustix::fs::fstat(fd)?;
-    let got = rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW)?;
+    let want = rustix::fs::fstat(fd).syscall("fstat")?;
+    let got = rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW).syscall("fstatat")?;
     if (got.st_dev, got.st_ino) != (want.st_dev, want.st_ino) || link.recheck().is_err() {
         let _ = rustix::fs::unlinkat(parent, name, AtFlags::empty());
         return Err(Error::escape(

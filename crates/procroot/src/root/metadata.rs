@@ -35,6 +35,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::procfs::Procfs;
 use crate::sys::attrs;
 use crate::sys::features::{self, Feature};
+use crate::sys::Syscall as _;
 
 /// `XATTR_SIZE_MAX`: the largest xattr value Linux accepts (`E2BIG` beyond).
 const XATTR_SIZE_MAX: usize = 65536;
@@ -155,7 +156,7 @@ impl Handle {
                 // older profiles) or a real refusal; the fallback tells them apart by giving
                 // the same answer for a real one. Not remembered: it is usually real.
                 Err(Errno::PERM) => refused = Some(Errno::PERM),
-                other => return other.map_err(Error::from),
+                other => return other.syscall("fchmodat2"),
             }
         }
         // Plain fchmodat follows the magic link to the pinned inode; for a symlink handle it
@@ -177,7 +178,7 @@ impl Handle {
             AtFlags::empty(),
         );
         link.recheck()?;
-        result.map_err(Error::from)
+        result.syscall("fchmodat")
     }
 
     /// Changes the owner and/or group of the file this handle pins (a symlink handle: the
@@ -196,7 +197,7 @@ impl Handle {
             gid.map(rustix::fs::Gid::from_raw),
             AtFlags::EMPTY_PATH,
         )
-        .map_err(Error::from)
+        .syscall("fchownat")
     }
 
     /// Sets the access and/or modification time of the file this handle pins (a symlink
@@ -211,7 +212,7 @@ impl Handle {
                 // Our timestamps are always valid, so EINVAL means a kernel that does not take
                 // AT_EMPTY_PATH for utimensat yet (it came after fchownat's and fstatat's).
                 Err(Errno::INVAL) => features::mark_unavailable(Feature::UtimensatEmptyPath),
-                other => return other.map_err(Error::from),
+                other => return other.syscall("utimensat"),
             }
         }
         // Following the magic link reaches the pinned inode, except for a symlink handle: the
@@ -228,7 +229,7 @@ impl Handle {
         let link = Procfs::cached()?.fd_link(self.as_fd())?;
         let result = rustix::fs::utimensat(link.dir(), link.name(), &times, AtFlags::empty());
         link.recheck()?;
-        result.map_err(Error::from)
+        result.syscall("utimensat")
     }
 
     /// Reads the extended attribute `name` of the file this handle pins (see
@@ -244,7 +245,7 @@ impl Handle {
             link.recheck()?;
             match result {
                 Err(Errno::NOSYS) => features::mark_unavailable(Feature::Xattrat),
-                other => return other.map_err(Error::from),
+                other => return other.syscall("getxattrat"),
             }
         }
         let file = self.reopen_for_xattr()?;
@@ -255,7 +256,7 @@ impl Handle {
                 rustix::fs::fgetxattr(&file, name.as_c_str(), buf)
             }
         })
-        .map_err(Error::from)
+        .syscall("fgetxattr")
     }
 
     /// Sets the extended attribute `name` of the file this handle pins to `value` (see
@@ -275,7 +276,7 @@ impl Handle {
             link.recheck()?;
             match result {
                 Err(Errno::NOSYS) => features::mark_unavailable(Feature::Xattrat),
-                other => return other.map_err(Error::from),
+                other => return other.syscall("setxattrat"),
             }
         }
         let file = self.reopen_for_xattr()?;
@@ -285,7 +286,7 @@ impl Handle {
             value,
             rustix::fs::XattrFlags::empty(),
         )
-        .map_err(Error::from)
+        .syscall("fsetxattr")
     }
 
     /// Without `getxattrat` (before Linux 6.13) the only fd-based xattr calls need a real open

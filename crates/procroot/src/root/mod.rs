@@ -33,6 +33,7 @@ pub use remove::RemoveAllOptions;
 use crate::error::{Error, Result};
 use crate::procfs::{PidFd, ProcBase, Procfs};
 use crate::resolve::{self, Backend, Policy, ResolveFlags, ResolveOptions, Trailing};
+use crate::sys::Syscall as _;
 
 /// What [`Root::eval_symlinks`] resolves.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -76,15 +77,17 @@ impl Root {
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )
-        .map_err(|e| Error::from_errno(e).context("open root", path))?;
+        .syscall("open")
+        .map_err(|e| e.context("open root", path))?;
         Ok(Root::with_name(fd, path.to_path_buf()))
     }
 
     /// Uses an already-open directory fd as the root. It may be `O_PATH`.
     pub fn from_fd(fd: OwnedFd) -> Result<Root> {
         let name = PathBuf::from(format!("<fd {}>", std::os::fd::AsRawFd::as_raw_fd(&fd)));
-        let st =
-            rustix::fs::fstat(&fd).map_err(|e| Error::from_errno(e).context("open root", &name))?;
+        let st = rustix::fs::fstat(&fd)
+            .syscall("fstat")
+            .map_err(|e| e.context("open root", &name))?;
         if FileType::from_mode(st.st_mode) != FileType::Dir {
             return Err(Error::from_errno(Errno::NOTDIR).context("open root", &name));
         }
