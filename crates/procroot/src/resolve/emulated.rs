@@ -180,7 +180,7 @@ pub(crate) fn resolve(
         .walk(path)
         .map_err(|errno| match walker.failed.take() {
             Some((syscall, at, args)) if at == errno => {
-                Error::from_errno(errno).with_syscall(syscall, Some(args))
+                Error::from_errno(errno).with_syscall(syscall, args)
             }
             _ => Error::from_errno(errno),
         })
@@ -204,7 +204,7 @@ struct Walker<'r> {
     /// error message. Recorded only where a syscall's errno is returned as the walk's answer
     /// (never for errnos the walker uses to decide, such as `ENOTDIR` before `readlinkat`),
     /// and only on that error path: a successful walk never touches it.
-    failed: Option<(&'static str, Errno, String)>,
+    failed: Option<(&'static str, Errno, Option<String>)>,
 }
 
 impl Walker<'_> {
@@ -214,8 +214,15 @@ impl Walker<'_> {
     fn failed(&mut self, syscall: &'static str, name: &[u8], flags: OFlags, errno: Errno) -> Errno {
         use std::os::unix::ffi::OsStrExt;
         let args = sys::args(None, std::ffi::OsStr::from_bytes(name), flags);
-        self.failed = Some((syscall, errno, args));
+        self.failed = Some((syscall, errno, Some(args)));
         errno
+    }
+
+    /// [`Walker::failed`] for a call the syscall layer named (the mount-id lookups).
+    #[cold]
+    fn failed_call(&mut self, err: sys::SyscallError) -> Errno {
+        self.failed = Some((err.syscall, err.errno, None));
+        err.errno
     }
 
     fn walk(&mut self, path: &[u8]) -> Result<Resolved, Errno> {
@@ -496,10 +503,10 @@ impl Walker<'_> {
                     Err(Errno::INVAL) => Err(self.failed("openat", name, flags, errno)),
                     // It is a symlink we could not read (EACCES on another process's magic
                     // link): the kernel refuses before reading, so its refusals come first.
-                    Err(other) => Err(self
-                        .refuse_link(parent, facts, link, None)
-                        .err()
-                        .unwrap_or(other)),
+                    Err(other) => Err(match self.refuse_link(parent, facts, link, None) {
+                        Err(refused) => refused,
+                        Ok(()) => self.failed("readlinkat", name, OFlags::empty(), other),
+                    }),
                 };
             }
             Err(errno) => return Err(self.failed("openat", name, flags, errno)),
@@ -529,9 +536,12 @@ impl Walker<'_> {
         }
         let root_mount = match self.root_mount {
             Some(id) => id,
-            None => *self.root_mount.insert(sys::mount_id(self.root)?),
+            None => {
+                let id = sys::mount_id(self.root).map_err(|e| self.failed_call(e))?;
+                *self.root_mount.insert(id)
+            }
         };
-        let mount = sys::mount_id(fd)?;
+        let mount = sys::mount_id(fd).map_err(|e| self.failed_call(e))?;
         if mount == root_mount || self.accepted_mounts.contains(&mount) {
             return Ok(());
         }
@@ -545,7 +555,7 @@ impl Walker<'_> {
     }
 
     /// The walk ended on the directory at the top of the stack (`.`, `..`, or only slashes).
-    fn finish_at_dir(&self, stack: &mut Stack) -> Result<Resolved, Errno> {
+    fn finish_at_dir(&mut self, stack: &mut Stack) -> Result<Resolved, Errno> {
         let wants_plain_path = self.oflags.contains(OFlags::PATH)
             && (self.oflags
                 - (OFlags::PATH | OFlags::NOFOLLOW | OFlags::DIRECTORY | OFlags::CLOEXEC))
@@ -561,8 +571,10 @@ impl Walker<'_> {
     }
 
     /// Opens the directory `dir` itself with `flags`.
-    fn reopen_dir(&self, dir: BorrowedFd<'_>, flags: OFlags) -> Result<OwnedFd, Errno> {
-        rustix::fs::openat(dir, ".", flags | OFlags::CLOEXEC, Mode::empty())
+    fn reopen_dir(&mut self, dir: BorrowedFd<'_>, flags: OFlags) -> Result<OwnedFd, Errno> {
+        let flags = flags | OFlags::CLOEXEC;
+        rustix::fs::openat(dir, ".", flags, Mode::empty())
+            .map_err(|e| self.failed("openat", b".", flags, e))
     }
 }
 
