@@ -3,8 +3,8 @@
 use std::io::{self, Write};
 use std::process::ExitCode;
 
+use procroot::doctor::Support;
 use procroot::doctor::{Overmount, ProcView, Report};
-use procroot::sys::features::Support;
 use serde_json::{json, Map, Value};
 
 use crate::cli::DoctorArgs;
@@ -29,16 +29,18 @@ pub fn run(args: &DoctorArgs) -> Result<ExitCode, Failure> {
 fn support_text(support: Support) -> String {
     match support {
         Support::Yes => "yes".to_owned(),
-        Support::No(e) => format!("no ({})", procroot::sys::errno_name(e)),
-        Support::Refused(e) => format!("present, but refused ({})", procroot::sys::errno_name(e)),
+        Support::No(e) => format!("no ({})", procroot::error::errno_name(e)),
+        Support::Refused(e) => format!("present, but refused ({})", procroot::error::errno_name(e)),
     }
 }
 
 fn support_json(support: Support) -> Value {
     match support {
         Support::Yes => json!({"status": "yes"}),
-        Support::No(e) => json!({"status": "no", "errno": procroot::sys::errno_name(e)}),
-        Support::Refused(e) => json!({"status": "refused", "errno": procroot::sys::errno_name(e)}),
+        Support::No(e) => json!({"status": "no", "errno": procroot::error::errno_name(e)}),
+        Support::Refused(e) => {
+            json!({"status": "refused", "errno": procroot::error::errno_name(e)})
+        }
     }
 }
 

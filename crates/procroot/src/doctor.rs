@@ -12,10 +12,14 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::io::Errno;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::procfs::{Acquisition, ProcBase, Procfs};
 use crate::resolve::BackendUsed;
 use crate::sys::{self, features};
+use crate::sys::{Syscall as _, SyscallErrno as _};
+
+/// What the kernel offers, as the probes found it: re-exported from the private syscall layer.
+pub use crate::sys::features::{KernelFeatures, Support};
 
 /// What `procroot doctor` reports.
 #[derive(Debug)]
@@ -23,7 +27,7 @@ pub struct Report {
     /// `uname -r`.
     pub kernel_release: String,
     /// The kernel features procroot uses.
-    pub features: features::KernelFeatures,
+    pub features: KernelFeatures,
     /// Each procfs acquisition method, in the order they are tried, and whether it works here.
     pub procfs_methods: Vec<(Acquisition, Result<()>)>,
     /// The method [`Procfs::new`] picks: the first that works.
@@ -181,13 +185,14 @@ fn open_global_proc() -> Result<OwnedFd> {
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )
-    .map_err(|e| Error::from(e).context("open", Path::new("/proc")))
+    .syscall("open")
+    .map_err(|e| e.context("open", Path::new("/proc")))
 }
 
 fn global_proc() -> Result<GlobalProc> {
     let fd = open_global_proc()?;
-    let is_procfs = sys::is_procfs(&fd)?;
-    let st = rustix::fs::fstat(&fd)?;
+    let is_procfs = sys::is_procfs(&fd).syscall("fstatfs")?;
+    let st = rustix::fs::fstat(&fd).syscall("fstat")?;
     Ok(GlobalProc {
         is_procfs,
         is_procfs_root: is_procfs && st.st_ino == 1,
@@ -212,7 +217,11 @@ fn proc_view(ours: PidNamespace, restrictions: Vec<String>) -> Result<ProcView> 
     let self_pid = match rustix::fs::readlinkat(&proc, "self", Vec::new()) {
         Ok(target) => target.to_str().ok().and_then(|t| t.parse::<u32>().ok()),
         Err(Errno::NOENT) => None,
-        Err(e) => return Err(Error::from(e).context("readlink", Path::new("/proc/self"))),
+        Err(e) => {
+            return Err(e
+                .syscall("readlinkat")
+                .context("readlink", Path::new("/proc/self")))
+        }
     };
     // NSpid lists this process's PID in every namespace from the procfs's down to its own.
     let nspid: Option<Vec<u32>> = self_pid.and_then(|_| {

@@ -21,6 +21,10 @@ use rustix::io::Errno;
 
 use crate::sys;
 
+/// Errno names and the C library's descriptions, as procroot's messages print them
+/// (`No such file or directory (ENOENT)`), for callers that print an errno of their own.
+pub use crate::sys::errno::{errno_description, errno_name};
+
 /// `Result` with the library's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -63,6 +67,11 @@ struct Context {
     path: Option<PathBuf>,
     root: Option<PathBuf>,
     detail: Option<Cow<'static, str>>,
+    /// The syscall that failed, as its man page names it (`openat`, `statx`).
+    syscall: Option<&'static str>,
+    /// Its key arguments as they print: the directory (its path in the root where known), the
+    /// name, the flags.
+    args: Option<String>,
 }
 
 impl Error {
@@ -100,6 +109,42 @@ impl Error {
         err
     }
 
+    /// An [`ErrorKind::SafetyViolation`]: the correct outcome under attack. Every one is built
+    /// through the named constructors below, so that the kinds of refusal stay few and
+    /// consistent; `#[cold]` keeps them out of the hot paths they guard.
+    #[cold]
+    fn safety_violation(errno: Errno, detail: impl Into<Cow<'static, str>>) -> Self {
+        Error::with_detail(ErrorKind::SafetyViolation, errno, detail)
+    }
+
+    /// `EXDEV` refusal: the operation would leave the root, cross a mount it must not cross
+    /// (`NO_XDEV`, something mounted over a procfs file), or reach a file other than the one it
+    /// checked (a rename or mount raced with it). `detail` says which.
+    #[cold]
+    pub(crate) fn escape(detail: impl Into<Cow<'static, str>>) -> Self {
+        Error::safety_violation(Errno::XDEV, detail)
+    }
+
+    /// `ENXIO` refusal: a FIFO, socket or device node where procroot uses one only when the
+    /// caller allowed it. `detail` names the entry and its type.
+    #[cold]
+    pub(crate) fn special_file(detail: impl Into<Cow<'static, str>>) -> Self {
+        Error::safety_violation(Errno::NXIO, detail)
+    }
+
+    /// `EAGAIN` refusal: an entry procroot had just created was replaced by someone else before
+    /// it was used, so what is there now is not ours.
+    #[cold]
+    pub(crate) fn replaced(detail: impl Into<Cow<'static, str>>) -> Self {
+        Error::safety_violation(Errno::AGAIN, detail)
+    }
+
+    /// `EBADF` refusal: a handle's fd was closed or replaced behind procroot's back.
+    #[cold]
+    pub(crate) fn fd_replaced(detail: impl Into<Cow<'static, str>>) -> Self {
+        Error::safety_violation(Errno::BADF, detail)
+    }
+
     /// Adds (or replaces) the operation and the path the error is about.
     pub fn context(mut self, operation: impl Into<Cow<'static, str>>, path: &Path) -> Self {
         let context = self.context_mut();
@@ -112,6 +157,33 @@ impl Error {
     pub fn in_root(mut self, root: &Path) -> Self {
         self.context_mut().root = Some(root.to_path_buf());
         self
+    }
+
+    /// Names the syscall the errno came from, and its key arguments if known, unless an
+    /// earlier (deeper) call already named one. The syscall layer's extension trait
+    /// (`sys::Syscall`) and [`sys::SyscallError`] both end here.
+    #[cold]
+    pub(crate) fn with_syscall(mut self, syscall: &'static str, args: Option<String>) -> Self {
+        let context = self.context_mut();
+        if context.syscall.is_none() {
+            context.syscall = Some(syscall);
+            context.args = args;
+        }
+        self
+    }
+
+    /// The syscall that failed, as its man page names it (`"openat"`, `"statx"`,
+    /// `"unlinkat"`), if the error came from one. Errors procroot raises itself (bad input, a
+    /// safety violation it detected) name none.
+    pub fn syscall(&self) -> Option<&str> {
+        self.context.as_ref()?.syscall
+    }
+
+    /// The failed syscall's key arguments as they print in the message, such as
+    /// `"/etc", "passwd", O_PATH|O_NOFOLLOW`: the directory fd's path in the root where known,
+    /// the name and the flags. `None` if not recorded.
+    pub fn syscall_args(&self) -> Option<&str> {
+        self.context.as_ref()?.args.as_deref()
     }
 
     /// The kind of error.
@@ -171,6 +243,12 @@ impl Error {
             }
             out.push_str(": ");
         }
+        if let Some(syscall) = self.syscall() {
+            match self.syscall_args() {
+                Some(args) => out.push_str(&format!("{syscall}({args}): ")),
+                None => out.push_str(&format!("{syscall}(2): ")),
+            }
+        }
         out.push_str(&format!("{} ({})", self.description(), self.errno_name()));
         out
     }
@@ -183,20 +261,15 @@ impl From<Errno> for Error {
 }
 
 impl From<sys::SyscallError> for Error {
-    /// A named syscall failure: `statx(2) failed: Operation not permitted (EPERM)`, with the
-    /// real errno and the kind it implies.
+    /// A named syscall failure: `statx(2): Operation not permitted; why it matters (EPERM)`,
+    /// with the real errno and the kind it implies.
     fn from(err: sys::SyscallError) -> Self {
-        let mut detail = format!(
-            "{}(2) failed: {}",
-            err.syscall,
-            sys::errno_description(err.errno)
-        );
+        let mut error = Error::from_errno(err.errno);
         if !err.detail.is_empty() {
-            detail.push_str("; ");
-            detail.push_str(err.detail);
+            error.context_mut().detail =
+                Some(format!("{}; {}", sys::errno_description(err.errno), err.detail).into());
         }
-        let kind = Error::from_errno(err.errno).kind;
-        Error::with_detail(kind, err.errno, detail)
+        error.with_syscall(err.syscall, None)
     }
 }
 
@@ -221,7 +294,7 @@ impl From<Error> for std::io::Error {
 
 /// A path in double quotes, with bytes that are not printable UTF-8 escaped as `\xNN`, so that a
 /// hostile file name cannot forge a message.
-struct Quoted<'a>(&'a OsStr);
+pub(crate) struct Quoted<'a>(pub(crate) &'a OsStr);
 
 impl fmt::Display for Quoted<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -258,8 +331,42 @@ mod tests {
             "resolve \"etc/passwd\" in /var/lib/x/rootfs: Too many levels of symbolic links (ELOOP)"
         );
         assert_eq!(err.kind(), ErrorKind::Os);
-        assert_eq!(std::mem::size_of::<Error>(), 16);
         assert_eq!(Error::from(Errno::XDEV).kind(), ErrorKind::SafetyViolation);
+    }
+
+    /// `Error` stays 16 bytes (kind and errno inline, everything else boxed), so that
+    /// `Result<T>` is small on the hot paths; naming the syscall must not grow it.
+    #[test]
+    fn error_is_16_bytes() {
+        assert_eq!(std::mem::size_of::<Error>(), 16);
+        assert_eq!(std::mem::size_of::<Result<()>>(), 16);
+    }
+
+    #[test]
+    fn the_failed_syscall_is_named_on_one_line() {
+        let err = Error::from_errno(Errno::NOENT)
+            .with_syscall("unlinkat", Some("\"/data\", \"x\", 0".into()))
+            .with_syscall("ignored", None)
+            .context("rm", Path::new("/data/x"))
+            .in_root(Path::new("/r"));
+        assert_eq!(err.syscall(), Some("unlinkat"));
+        assert_eq!(
+            err.to_string(),
+            "rm \"/data/x\" in /r: unlinkat(\"/data\", \"x\", 0): No such file or directory (ENOENT)"
+        );
+        assert!(!err.to_string().contains('\n'));
+        let named: Error = sys::SyscallError {
+            syscall: "statx",
+            errno: Errno::PERM,
+            detail: "procroot needs it",
+        }
+        .into();
+        assert_eq!(named.syscall(), Some("statx"));
+        assert_eq!(
+            named.to_string(),
+            "statx(2): Operation not permitted; procroot needs it (EPERM)"
+        );
+        assert_eq!(Error::from_errno(Errno::NOENT).syscall(), None);
     }
 
     #[test]

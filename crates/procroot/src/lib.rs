@@ -17,7 +17,7 @@
 //!
 //! # Layers
 //!
-//! - [`sys`]: the thin syscall layer (the only module with `unsafe`).
+//! - `sys` (private): the thin syscall layer, the only module with `unsafe`.
 //! - [`resolve`]: the resolver, with a kernel (`openat2`) and an emulated backend.
 //! - [`procfs`]: the hardened procfs handle.
 //! - [`root`]: [`Root`] and [`Handle`].
@@ -26,18 +26,20 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod dir;
 pub mod doctor;
 pub mod error;
 pub mod exec;
+pub(crate) mod fs;
 pub mod procfs;
 pub mod resolve;
 pub mod root;
 #[allow(unsafe_code)]
-pub mod sys;
+pub(crate) mod sys;
+#[doc(hidden)]
+pub mod testing;
 
-pub use dir::{DirEntry, FileType, ReadDir};
 pub use error::{Error, ErrorKind, Result};
+pub use fs::{DirEntry, FileType, ReadDir};
 pub use procfs::{Acquisition, PidFd, ProcBase, Procfs};
 pub use resolve::{Backend, BackendUsed, Policy, ResolveFlags, ResolveOptions, Trailing};
 pub use root::{

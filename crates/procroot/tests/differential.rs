@@ -334,7 +334,11 @@ impl fmt::Display for Shown<'_> {
             Outcome::Found(id) => write!(f, "{}", name(id)),
             Outcome::Parent(id, last) => write!(f, "parent {} + last {last:?}", name(id)),
             Outcome::Failed(errno) => {
-                write!(f, "error {} ({errno:?})", procroot::sys::errno_name(*errno))
+                write!(
+                    f,
+                    "error {} ({errno:?})",
+                    procroot::error::errno_name(*errno)
+                )
             }
         }
     }
@@ -917,8 +921,8 @@ fn no_symlinks_refuses_an_unreadable_magic_link() {
                     (emu, ker),
                     (Errno::LOOP, Errno::LOOP),
                     "/proc/{path} with {policy:?}, {flags:?}: emulated {} (want the kernel's {})",
-                    procroot::sys::errno_name(emu),
-                    procroot::sys::errno_name(ker),
+                    procroot::error::errno_name(emu),
+                    procroot::error::errno_name(ker),
                 );
             }
         }

@@ -240,14 +240,14 @@ fn verify_cwd_refuses_a_cwd_outside_the_root() {
         rustix::process::chroot(tree.path().join("root")).expect("chroot");
         rustix::process::fchdir(&host).expect("fchdir host");
         assert_eq!(
-            procroot::sys::exec::verify_cwd(host.as_fd()),
+            procroot::testing::verify_cwd(host.as_fd()),
             Err(Errno::XDEV)
         );
         rustix::process::fchdir(&inside).expect("fchdir inside");
-        assert_eq!(procroot::sys::exec::verify_cwd(inside.as_fd()), Ok(()));
+        assert_eq!(procroot::testing::verify_cwd(inside.as_fd()), Ok(()));
         // Inside the root, but not the directory expected.
         assert_eq!(
-            procroot::sys::exec::verify_cwd(host.as_fd()),
+            procroot::testing::verify_cwd(host.as_fd()),
             Err(Errno::XDEV)
         );
     });

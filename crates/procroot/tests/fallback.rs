@@ -87,7 +87,7 @@ fn check_auto(tree: &Tree, want_backend: BackendUsed) {
                     e.errno(),
                     want,
                     "{case}: expected {}, got {e}",
-                    procroot::sys::errno_name(want)
+                    procroot::error::errno_name(want)
                 );
             }
             (want, got) => panic!("{case}: expected {want:?}, got {got:?}"),
@@ -369,11 +369,13 @@ fn statx_and_openat2_refused_is_named() {
                 .resolve("a/b/c")
                 .expect_err("no mount ids at all");
             assert_eq!(err.errno(), want, "errno {errno}: {err}");
+            assert_eq!(err.syscall(), Some("statx"), "{err}");
             let err = root
                 .remove_all("doomed")
                 .expect_err("remove_all without mount ids");
             assert_eq!(err.errno(), want, "{err}");
             assert!(err.to_string().contains("statx(2)"), "{err}");
+            assert_eq!(err.syscall(), Some("statx"), "{err}");
         });
     }
 }

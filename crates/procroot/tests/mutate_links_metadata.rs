@@ -23,7 +23,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use procroot::sys::attrs::{self, AttrFeature};
+use procroot::testing::{self, Feature};
 use procroot::{Backend, ErrorKind, OFlags, Policy, ResolveFlags, Root};
 use procroot_testutil::{
     deny_syscalls, in_child, in_private_mount_ns, mount_raw, require_privilege, Tree,
@@ -613,7 +613,7 @@ fn hardlink_table() {
 #[test]
 fn hardlink_table_procfs_fallback() {
     in_child(|| {
-        attrs::disable(AttrFeature::LinkatEmptyPath);
+        testing::disable(Feature::LinkatEmptyPath);
         run_table("hardlink (procfs fallback)", &table_hardlink());
     });
 }
@@ -677,7 +677,7 @@ fn hardlink_fd_tmpfile() {
 #[test]
 fn hardlink_fd_tmpfile_procfs_fallback() {
     in_child(|| {
-        attrs::disable(AttrFeature::LinkatEmptyPath);
+        testing::disable(Feature::LinkatEmptyPath);
         check_hardlink_fd();
     });
 }
@@ -1071,7 +1071,7 @@ fn set_permissions_without_fchmodat2_seccomp_enosys() {
     in_child(|| {
         deny_syscalls(&[SYS_FCHMODAT2], libc::ENOSYS);
         run_table("set_permissions (fchmodat2 ENOSYS)", &table_chmod());
-        assert!(attrs::known_unavailable(AttrFeature::Fchmodat2));
+        assert!(testing::known_unavailable(Feature::Fchmodat2));
     });
 }
 
@@ -1081,14 +1081,14 @@ fn set_permissions_without_fchmodat2_seccomp_eperm() {
         deny_syscalls(&[SYS_FCHMODAT2], libc::EPERM);
         run_table("set_permissions (fchmodat2 EPERM)", &table_chmod());
         // EPERM is not taken as "missing": it is usually a real refusal.
-        assert!(!attrs::known_unavailable(AttrFeature::Fchmodat2));
+        assert!(!testing::known_unavailable(Feature::Fchmodat2));
     });
 }
 
 #[test]
 fn set_permissions_without_fchmodat2_override() {
     in_child(|| {
-        attrs::disable(AttrFeature::Fchmodat2);
+        testing::disable(Feature::Fchmodat2);
         // With the override and the syscall filtered, only the fallback can succeed.
         deny_syscalls(&[SYS_FCHMODAT2], libc::EACCES);
         run_table("set_permissions (fchmodat2 disabled)", &table_chmod());
@@ -1291,7 +1291,7 @@ fn set_times_table() {
 #[test]
 fn set_times_without_at_empty_path() {
     in_child(|| {
-        attrs::disable(AttrFeature::UtimensatEmptyPath);
+        testing::disable(Feature::UtimensatEmptyPath);
         let mut rows: Vec<Row> = table_times()
             .into_iter()
             .filter(|r| !r.name.starts_with("nofollow"))
@@ -1463,7 +1463,7 @@ fn xattr_without_xattrat_seccomp_enosys() {
     in_child(|| {
         deny_syscalls(&[SYS_GETXATTRAT, SYS_SETXATTRAT], libc::ENOSYS);
         run_table("xattr (xattrat ENOSYS)", &table_xattr());
-        assert!(attrs::known_unavailable(AttrFeature::Xattrat));
+        assert!(testing::known_unavailable(Feature::Xattrat));
         check_xattr_fallback_special_files();
     });
 }
@@ -1474,7 +1474,7 @@ fn xattr_without_xattrat_override() {
         return;
     }
     in_child(|| {
-        attrs::disable(AttrFeature::Xattrat);
+        testing::disable(Feature::Xattrat);
         deny_syscalls(&[SYS_GETXATTRAT, SYS_SETXATTRAT], libc::EACCES);
         run_table("xattr (xattrat disabled)", &table_xattr());
         check_xattr_fallback_special_files();
@@ -1829,8 +1829,8 @@ fn unprivileged_refusals_are_the_kernels_in_the_fallbacks() {
     let tree = unprivileged_tree();
     in_child(|| {
         become_nobody();
-        attrs::disable(AttrFeature::LinkatEmptyPath);
-        attrs::disable(AttrFeature::UtimensatEmptyPath);
+        testing::disable(Feature::LinkatEmptyPath);
+        testing::disable(Feature::UtimensatEmptyPath);
         deny_syscalls(&[SYS_FCHMODAT2], libc::EPERM);
         check_unprivileged(&tree, false);
     });

@@ -42,7 +42,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use procroot::sys::features::{self, Feature};
+use procroot::testing::{self, Feature};
 use procroot::{Acquisition, Error, ErrorKind, OFlags, PidFd, ProcBase, Procfs};
 use procroot_testutil::{
     deny_syscalls, fd_identity, identity, in_child, in_private_mount_ns, mount_raw,
@@ -64,11 +64,11 @@ const METHODS: [Acquisition; 3] = [
 enum Config {
     /// Everything the kernel has (openat2, fsopen, open_tree, STATX_MNT_ID_UNIQUE).
     Default,
-    /// `features::disable(Openat2)`: the emulated walker, with a mount-id check per component.
+    /// `testing::disable(Openat2)`: the emulated walker, with a mount-id check per component.
     NoOpenat2,
-    /// `features::disable(Fsopen)`: no private instance; the chain falls to open_tree / open.
+    /// `testing::disable(Fsopen)`: no private instance; the chain falls to open_tree / open.
     NoFsopen,
-    /// `features::disable(StatxMntIdUnique)`: the reusable 5.8 mount ids.
+    /// `testing::disable(StatxMntIdUnique)`: the reusable 5.8 mount ids.
     NoStatxMntIdUnique,
     /// A seccomp filter that makes `openat2` fail with `ENOSYS`, as on an old kernel or under a
     /// container runtime's filter.
@@ -79,9 +79,9 @@ impl Config {
     fn apply(self) {
         match self {
             Config::Default => {}
-            Config::NoOpenat2 => features::disable(Feature::Openat2),
-            Config::NoFsopen => features::disable(Feature::Fsopen),
-            Config::NoStatxMntIdUnique => features::disable(Feature::StatxMntIdUnique),
+            Config::NoOpenat2 => testing::disable(Feature::Openat2),
+            Config::NoFsopen => testing::disable(Feature::Fsopen),
+            Config::NoStatxMntIdUnique => testing::disable(Feature::StatxMntIdUnique),
             Config::SeccompNoOpenat2 => deny_syscalls(&[SYS_OPENAT2], libc::ENOSYS),
         }
     }

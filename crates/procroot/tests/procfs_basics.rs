@@ -9,7 +9,7 @@ use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::sync::Arc;
 
-use procroot::sys::features::{self, Feature};
+use procroot::testing::{self, Feature};
 use procroot::{Acquisition, Error, ErrorKind, OFlags, PidFd, ProcBase, Procfs, Root};
 use procroot_testutil::{fd_identity, identity, in_child, require_privilege, Tree};
 use rustix::io::Errno;
@@ -171,7 +171,7 @@ fn the_chain_falls_back_when_features_are_disabled() {
     let parent = Procfs::cached().expect("cached in the parent");
     assert_eq!(parent.acquisition(), Acquisition::Fsmount);
     in_child(|| {
-        features::disable(Feature::Fsopen);
+        testing::disable(Feature::Fsopen);
         let cached = Procfs::cached().expect("cached without fsopen");
         assert_eq!(
             cached.acquisition(),
@@ -186,7 +186,7 @@ fn the_chain_falls_back_when_features_are_disabled() {
         let p = Procfs::new().expect("Procfs::new without fsopen");
         assert_eq!(p.acquisition(), Acquisition::OpenTreeClone);
         assert!(!p.is_masked(), "open_tree cannot mask");
-        features::disable(Feature::OpenTree);
+        testing::disable(Feature::OpenTree);
         let p = Procfs::new().expect("Procfs::new without fsopen and open_tree");
         assert_eq!(p.acquisition(), Acquisition::PlainOpen);
         // A plain open is not cached: every call makes a new instance.
@@ -348,7 +348,7 @@ fn open_refuses_magic_links() {
 fn open_refuses_magic_links_emulated() {
     require_privilege("fsopen/open_tree of procfs (CAP_SYS_ADMIN)");
     in_child(|| {
-        features::disable(Feature::Openat2);
+        testing::disable(Feature::Openat2);
         check_open_refuses_magic_links();
     });
 }
@@ -747,7 +747,7 @@ fn reopen_refuses_symlinks_and_creation() {
 fn reopen_works_with_the_emulated_walker() {
     require_privilege("fsopen of procfs (CAP_SYS_ADMIN), for the cached handle");
     in_child(|| {
-        features::disable(Feature::Openat2);
+        testing::disable(Feature::Openat2);
         let tree = Tree::new("file a/b contents");
         let root = Root::open(tree.path()).expect("open root");
         let handle = root.resolve("a/b").expect("resolve");

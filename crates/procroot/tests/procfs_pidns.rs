@@ -10,7 +10,7 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::path::Path;
 
-use procroot::sys::features::{self, Feature};
+use procroot::testing::{self, Feature};
 use procroot::{Acquisition, Error, ErrorKind, OFlags, PidFd, ProcBase, Procfs, Root};
 use procroot_testutil::{
     enter_private_mount_ns, fd_identity, identity, in_child, mount_raw, require_privilege, Tree,
@@ -319,7 +319,7 @@ fn pidns_instance_with_the_helper() {
     let init = Waiter::spawn_pidns_init(|| set_name(INIT_NAME));
     let ns = ns_of(init.pid());
     in_child(|| {
-        features::disable(Feature::ProcPidnsOption);
+        testing::disable(Feature::ProcPidnsOption);
         let p = Procfs::for_pidns(&ns).unwrap_or_else(|e| panic!("for_pidns (helper): {e}"));
         assert_eq!(p.acquisition(), Acquisition::PidnsHelper);
         check_pidns_instance(&p, &init);
@@ -423,7 +423,7 @@ fn pidns_instance_of_the_callers_own_namespace() {
         for helper in [false, true] {
             in_child(|| {
                 if helper {
-                    features::disable(Feature::ProcPidnsOption);
+                    testing::disable(Feature::ProcPidnsOption);
                 }
                 let me = std::process::id();
                 let own = File::open("/proc/thread-self/ns/pid").expect("own ns");
@@ -450,7 +450,7 @@ fn pidns_instance_of_the_callers_own_namespace() {
 
 fn check_not_a_pidns(helper: bool) {
     if helper {
-        features::disable(Feature::ProcPidnsOption);
+        testing::disable(Feature::ProcPidnsOption);
     }
     let tree = Tree::new("file plain not a namespace");
     let pidfd = PidFd::open(std::process::id()).expect("pidfd of self");
@@ -507,7 +507,7 @@ fn refuses_a_namespace_that_is_not_a_descendant() {
         for helper in [false, true] {
             in_child(|| {
                 if helper {
-                    features::disable(Feature::ProcPidnsOption);
+                    testing::disable(Feature::ProcPidnsOption);
                 }
                 assert_einval(
                     Procfs::for_pidns(&ancestor),

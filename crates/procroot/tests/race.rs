@@ -373,7 +373,7 @@ fn attack(
             Err(errno) => {
                 *tally
                     .errors
-                    .entry(procroot::sys::errno_name(errno).to_string())
+                    .entry(procroot::error::errno_name(errno).to_string())
                     .or_default() += 1;
             }
         }

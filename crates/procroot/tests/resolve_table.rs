@@ -195,7 +195,7 @@ fn show(bytes: &[u8]) -> String {
 }
 
 fn errno_name(errno: Errno) -> &'static str {
-    procroot::sys::errno_name(errno)
+    procroot::error::errno_name(errno)
 }
 
 /// The kind `Error::from_errno` documents for an errno.
@@ -2037,7 +2037,7 @@ fn protected_symlinks_emulated_follows_the_sysctl() {
             .expect("open root as uid 1000")
             .with_backend(Backend::Emulated);
         let errno = |path: &str| root.resolve(path).map(|_| ()).map_err(|e| e.errno());
-        procroot::resolve::set_protected_symlinks(Some(true));
+        procroot::testing::set_protected_symlinks(Some(true));
         assert_eq!(
             errno("tmp/foreign"),
             Err(Errno::ACCESS),
@@ -2065,7 +2065,7 @@ fn protected_symlinks_emulated_follows_the_sysctl() {
             Ok(()),
             "sysctl 1: link and directory owner match"
         );
-        procroot::resolve::set_protected_symlinks(Some(false));
+        procroot::testing::set_protected_symlinks(Some(false));
         assert_eq!(errno("tmp/foreign"), Ok(()), "sysctl 0: tmp/foreign");
     });
     // Root (fsuid 0): owning `tmp` does not help with uid 2000's link in it (the kernel only
@@ -2077,7 +2077,7 @@ fn protected_symlinks_emulated_follows_the_sysctl() {
         let root = Root::open(tree.path())
             .expect("open root")
             .with_backend(Backend::Emulated);
-        procroot::resolve::set_protected_symlinks(Some(true));
+        procroot::testing::set_protected_symlinks(Some(true));
         let got = root
             .resolve("own/stranger")
             .map(|_| ())

@@ -13,6 +13,7 @@ use rustix::io::Errno;
 
 use super::Procfs;
 use crate::error::{Error, ErrorKind, Result};
+use crate::resolve::path::components;
 use crate::resolve::Trailing;
 use crate::sys;
 
@@ -73,7 +74,7 @@ pub(super) fn check_subpath(subpath: &Path) -> Result<&[u8]> {
             "procfs subpaths are relative to their base",
         ));
     }
-    if bytes.split(|&b| b == b'/').any(|c| c == b"..") {
+    if components(bytes).any(|c| c.name == b"..") {
         return Err(Error::invalid_input(
             Errno::INVAL,
             "`..` is not allowed in a procfs subpath",
@@ -147,7 +148,7 @@ impl PidFd {
 
     /// Whether the process still exists. A zombie counts while procroot may signal the process
     /// (it cannot be reused until reaped); for an unprivileged caller asking about another
-    /// user's process, a zombie counts as exited (see [`sys::process::pidfd_is_alive`]). If
+    /// user's process, a zombie counts as exited (see `pidfd_is_alive` in the syscall layer). If
     /// liveness cannot be determined at all, this says `true`: it is never a reason to report
     /// a live process as exited, and [`ProcBase::PidFd`] lookups refuse such a process anyway.
     pub fn is_alive(&self) -> bool {

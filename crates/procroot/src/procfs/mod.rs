@@ -39,10 +39,11 @@ use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags, OpenTreeFlags};
 
 pub use base::{PidFd, ProcBase};
 
-use crate::dir::ReadDir;
 use crate::error::{Error, ErrorKind, Result};
+use crate::fs::ReadDir;
 use crate::resolve::{self, Backend, Policy, ResolveFlags, ResolveOptions, Trailing};
 use crate::sys::features::{self, Feature};
+use crate::sys::Syscall as _;
 use crate::sys::{self, MountInfo};
 
 /// How a [`Procfs`] was obtained.
@@ -180,14 +181,16 @@ impl Procfs {
                     "/proc",
                     OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
                 )
-                .map_err(|e| context(e.into()))?
+                .syscall("open_tree")
+                .map_err(context)?
             }
             Acquisition::PlainOpen => rustix::fs::open(
                 "/proc",
                 OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
                 Mode::empty(),
             )
-            .map_err(|e| context(e.into()))?,
+            .syscall("open")
+            .map_err(context)?,
             Acquisition::PidnsOption | Acquisition::PidnsHelper => {
                 return Err(context(Error::invalid_input(
                     Errno::INVAL,
@@ -218,21 +221,17 @@ impl Procfs {
 
     /// Checks that `fd` is the root of a procfs, and wraps it.
     fn verified(fd: OwnedFd, acquisition: Acquisition, masked: bool) -> Result<Procfs> {
-        if !sys::is_procfs(&fd)? {
-            return Err(Error::with_detail(
-                ErrorKind::SafetyViolation,
-                Errno::XDEV,
+        if !sys::is_procfs(&fd).syscall("fstatfs")? {
+            return Err(Error::escape(
                 "not procfs: something else is mounted on /proc",
             ));
         }
         register_fallbacks();
         // fstat, not statx: identity is all this needs, and without statx the mount-id
         // fallback reads fdinfo through a `Procfs`, which must be made without it.
-        let st = rustix::fs::fstat(&fd)?;
+        let st = rustix::fs::fstat(&fd).syscall("fstat")?;
         if st.st_ino != PROC_ROOT_INO {
-            return Err(Error::with_detail(
-                ErrorKind::SafetyViolation,
-                Errno::XDEV,
+            return Err(Error::escape(
                 "not the root of a procfs: a procfs subdirectory is mounted on /proc",
             ));
         }
@@ -259,9 +258,7 @@ impl Procfs {
     /// Every operation does this first.
     pub fn verify(&self) -> Result<()> {
         let clobbered = || {
-            Error::with_detail(
-                ErrorKind::SafetyViolation,
-                Errno::BADF,
+            Error::fd_replaced(
                 "the procfs handle's fd was closed or replaced behind procroot's back",
             )
         };
@@ -309,7 +306,8 @@ impl Procfs {
             (flags - OFlags::NOFOLLOW) | OFlags::CLOEXEC,
             Mode::empty(),
         )
-        .map_err(|e| fail(e.into()))?;
+        .syscall("openat")
+        .map_err(fail)?;
         // Something mounted on the link between the check and the open would have been
         // followed instead of the link: look again.
         link.recheck().map_err(fail)?;
@@ -319,7 +317,7 @@ impl Procfs {
             // the same path for the link's target (read through the pinned link fd, which no
             // mount can redirect) and for our fd, while an attacker's mount shows its own place
             // (the link's path, or nothing once detached).
-            let want = resolve::readlink_fd(link.fd.as_fd()).map_err(fail)?;
+            let want = crate::fs::readlink_fd(link.fd.as_fd()).map_err(fail)?;
             let got = self
                 .readlink(ProcBase::ThreadSelf, fd_link_name(fd.as_fd()))
                 .map_err(fail)?;
@@ -336,7 +334,7 @@ impl Procfs {
         let subpath = subpath.as_ref();
         let fail = |e| self.annotate(e, "readlink", base, subpath);
         let link = self.magic_link(base, subpath).map_err(fail)?;
-        resolve::readlink_fd(link.fd.as_fd()).map_err(fail)
+        crate::fs::readlink_fd(link.fd.as_fd()).map_err(fail)
     }
 
     /// Reads the whole file `subpath` under `base` (as [`Procfs::open`] opens it).
@@ -369,7 +367,9 @@ impl Procfs {
             .map_err(fail)?;
         let info = sys::mount_info_at(&fd, "", AtFlags::EMPTY_PATH).map_err(|e| fail(e.into()))?;
         self.check_not_overmounted(&info).map_err(fail)?;
-        let written = rustix::io::write(&fd, data).map_err(|e| fail(e.into()))?;
+        let written = rustix::io::write(&fd, data)
+            .syscall("write")
+            .map_err(fail)?;
         if written != data.len() {
             return Err(fail(Error::with_detail(
                 ErrorKind::Os,
@@ -388,7 +388,7 @@ impl Procfs {
     ) -> Result<Metadata> {
         let subpath = subpath.as_ref();
         self.lookup(base, subpath, Trailing::NoFollow, OFlags::PATH)
-            .and_then(|fd| crate::root::metadata_of(fd.as_fd()))
+            .and_then(|fd| crate::fs::metadata_of(fd.as_fd()))
             .map_err(|e| self.annotate(e, "stat", base, subpath))
     }
 
@@ -483,7 +483,7 @@ impl Procfs {
     /// Finds the magic link `subpath` and checks that nothing is mounted on it or its parent.
     fn magic_link(&self, base: ProcBase<'_>, subpath: &Path) -> Result<MagicLink> {
         let bytes = base::check_subpath(subpath)?;
-        let (parent_path, name) = resolve::split_last(bytes).ok_or_else(|| {
+        let (parent_path, name) = resolve::path::split_last(bytes).ok_or_else(|| {
             Error::invalid_input(Errno::INVAL, "the path must end in a link name")
         })?;
         let parent = self.lookup_bytes(
@@ -573,11 +573,7 @@ impl MagicLink {
 }
 
 fn overmounted() -> Error {
-    Error::with_detail(
-        ErrorKind::SafetyViolation,
-        Errno::XDEV,
-        "something is mounted over this procfs file",
-    )
+    Error::escape("something is mounted over this procfs file")
 }
 
 /// Whether the mount whose root is `child`, met at `name` in `parent`, is this same procfs bound
@@ -622,19 +618,21 @@ fn lookup_options() -> ResolveOptions {
 
 /// `fsopen("proc")`, options, `fsmount`: a new detached instance. Only plain syscalls, so that it
 /// can run in a forked helper (see [`sys::process::make_fd_in_pidns`]).
+///
+/// The error names the step's syscall without allocating ([`sys::SyscallError`]).
 fn new_instance(
     masked: bool,
     pidns: Option<BorrowedFd<'_>>,
-) -> std::result::Result<OwnedFd, Errno> {
-    let fs = rustix::mount::fsopen("proc", FsOpenFlags::FSOPEN_CLOEXEC)?;
+) -> std::result::Result<OwnedFd, sys::SyscallError> {
+    let fs = rustix::mount::fsopen("proc", FsOpenFlags::FSOPEN_CLOEXEC).named("fsopen")?;
     if masked {
-        rustix::mount::fsconfig_set_string(&fs, "subset", "pid")?;
-        rustix::mount::fsconfig_set_string(&fs, "hidepid", "ptraceable")?;
+        rustix::mount::fsconfig_set_string(&fs, "subset", "pid").named("fsconfig")?;
+        rustix::mount::fsconfig_set_string(&fs, "hidepid", "ptraceable").named("fsconfig")?;
     }
     if let Some(ns) = pidns {
-        rustix::mount::fsconfig_set_fd(&fs, "pidns", ns)?;
+        rustix::mount::fsconfig_set_fd(&fs, "pidns", ns).named("fsconfig")?;
     }
-    rustix::mount::fsconfig_create(&fs)?;
+    rustix::mount::fsconfig_create(&fs).named("fsconfig")?;
     rustix::mount::fsmount(
         &fs,
         FsMountFlags::FSMOUNT_CLOEXEC,
@@ -642,6 +640,7 @@ fn new_instance(
             | MountAttrFlags::MOUNT_ATTR_NODEV
             | MountAttrFlags::MOUNT_ATTR_NOEXEC,
     )
+    .named("fsmount")
 }
 
 /// Registers the fallbacks that the syscall layer needs the hardened procfs for: the mount id of

@@ -14,6 +14,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::sys;
 use crate::sys::features::{self, Feature};
 use crate::sys::process::{self, HelperError, HelperStep, CLONE_NEWPID};
+use crate::sys::SyscallErrno as _;
 
 impl Procfs {
     /// A new, unmasked procfs instance for the PID namespace `nsfd` (an fd of
@@ -48,7 +49,7 @@ impl Procfs {
                     "not a PID namespace fd (expected an fd of /proc/<pid>/ns/pid)",
                 )))
             }
-            Err(e) => return Err(context(e.into())),
+            Err(e) => return Err(context(e.syscall("ioctl"))),
         }
         if !features::is_disabled(Feature::Fsopen)
             && !features::is_disabled(Feature::ProcPidnsOption)
@@ -61,8 +62,9 @@ impl Procfs {
                 // fsopen may be missing (ENOSYS) or filtered (EPERM), or a privilege may be
                 // missing (EPERM): the helper below tells these apart by trying for real, one
                 // syscall at a time.
-                Err(Errno::INVAL | Errno::NOSYS | Errno::PERM) => {}
+                Err(e) if matches!(e.errno, Errno::INVAL | Errno::NOSYS | Errno::PERM) => {}
                 Err(e) => {
+                    let e = e.errno;
                     return Err(context(Error::with_detail(
                         ErrorKind::Os,
                         e,
@@ -70,7 +72,7 @@ impl Procfs {
                             "fsopen(2) of procfs with pidns= failed ({})",
                             sys::errno_name(e)
                         ),
-                    )))
+                    )));
                 }
             }
         }
@@ -96,8 +98,8 @@ fn make_in_pidns() -> std::result::Result<OwnedFd, (u8, Errno)> {
             Ok(fd) => return Ok(fd),
             // Unavailable (an old kernel, or a filter: root has the privilege fsopen needs, and
             // without it the mount below is refused too, with its own errno).
-            Err(Errno::NOSYS | Errno::PERM) => {}
-            Err(e) => return Err((STEP_FSOPEN, e)),
+            Err(e) if matches!(e.errno, Errno::NOSYS | Errno::PERM) => {}
+            Err(e) => return Err((STEP_FSOPEN, e.errno)),
         }
     }
     process::unshare_private_mount_ns().map_err(|e| (STEP_UNSHARE, e))?;
@@ -196,9 +198,7 @@ fn describe(e: HelperError) -> Error {
                 format!("{syscall} was refused (EPERM): {why}"),
             )
         }
-        (HelperStep::Make(STEP_CHECK_SELF), Errno::XDEV) => Error::with_detail(
-            ErrorKind::SafetyViolation,
-            Errno::XDEV,
+        (HelperStep::Make(STEP_CHECK_SELF), Errno::XDEV) => Error::escape(
             "the procfs mounted on /proc by the helper does not show the helper as `self`: \
              /proc was replaced while it was being mounted",
         ),

@@ -164,7 +164,7 @@ pub(crate) fn resolve(
     oflags: OFlags,
     crossing: Option<MountCrossingCheck<'_>>,
 ) -> Result<Resolved> {
-    Walker {
+    let mut walker = Walker {
         root,
         policy: opts.policy,
         flags: opts.flags,
@@ -174,9 +174,16 @@ pub(crate) fn resolve(
         crossing,
         accepted_mounts: Vec::new(),
         fsuid: None,
-    }
-    .walk(path)
-    .map_err(Error::from_errno)
+        failed: None,
+    };
+    walker
+        .walk(path)
+        .map_err(|errno| match walker.failed.take() {
+            Some((syscall, at, args)) if at == errno => {
+                Error::from_errno(errno).with_syscall(syscall, args)
+            }
+            _ => Error::from_errno(errno),
+        })
 }
 
 struct Walker<'r> {
@@ -193,9 +200,31 @@ struct Walker<'r> {
     accepted_mounts: Vec<MountId>,
     /// The thread's fsuid, asked the first time `fs.protected_symlinks` needs it.
     fsuid: Option<u32>,
+    /// The syscall whose errno ends the walk, with that errno and its arguments, for the
+    /// error message. Recorded only where a syscall's errno is returned as the walk's answer
+    /// (never for errnos the walker uses to decide, such as `ENOTDIR` before `readlinkat`),
+    /// and only on that error path: a successful walk never touches it.
+    failed: Option<(&'static str, Errno, Option<String>)>,
 }
 
 impl Walker<'_> {
+    /// Records that `syscall` on `name` with `flags` failed with `errno`, which the walk
+    /// returns; see [`Walker::failed`].
+    #[cold]
+    fn failed(&mut self, syscall: &'static str, name: &[u8], flags: OFlags, errno: Errno) -> Errno {
+        use std::os::unix::ffi::OsStrExt;
+        let args = sys::args(None, std::ffi::OsStr::from_bytes(name), flags);
+        self.failed = Some((syscall, errno, Some(args)));
+        errno
+    }
+
+    /// [`Walker::failed`] for a call the syscall layer named (the mount-id lookups).
+    #[cold]
+    fn failed_call(&mut self, err: sys::SyscallError) -> Errno {
+        self.failed = Some((err.syscall, err.errno, None));
+        err.errno
+    }
+
     fn walk(&mut self, path: &[u8]) -> Result<Resolved, Errno> {
         // An absolute path is an escape under RESOLVE_BENEATH (kernel: path_init ->
         // nd_jump_root -> EXDEV). The in-root policies start at the root either way.
@@ -223,7 +252,9 @@ impl Walker<'_> {
                 // The kernel needs search permission on a directory to look up any name in it,
                 // `.` and `..` included (may_lookup). Names are checked by the openat below;
                 // dots never reach a syscall, so ask explicitly.
-                check_search(stack.top(self.root))?;
+                if let Err(errno) = check_search(stack.top(self.root)) {
+                    return Err(self.failed("faccessat", b".", OFlags::empty(), errno));
+                }
             }
             match c.name {
                 b"." => {
@@ -307,7 +338,8 @@ impl Walker<'_> {
                     if c.is_last {
                         let fd = if xdev_probe {
                             let flags = (open_flags - OFlags::PATH) | self.oflags;
-                            reopen_checked(stack.top(self.root), c.name, flags, &fd)?
+                            reopen_checked(stack.top(self.root), c.name, flags, &fd)
+                                .map_err(|e| self.failed("openat", c.name, flags, e))?
                         } else {
                             fd
                         };
@@ -457,7 +489,7 @@ impl Walker<'_> {
                     let st = rustix::fs::fstat(&fd)?;
                     if FileType::from_raw_mode(st.st_mode) != FileType::Symlink {
                         // Not a symlink (any more): what the open said stands.
-                        return Err(errno);
+                        return Err(self.failed("openat", name, flags, errno));
                     }
                     self.refuse_link(parent, facts, link, Some(st.st_uid))?;
                     readlink_append(&fd, b"", target)?;
@@ -468,16 +500,16 @@ impl Walker<'_> {
                         self.refuse_link(parent, facts, link, None)?;
                         Ok(Step::Symlink)
                     }
-                    Err(Errno::INVAL) => Err(errno),
+                    Err(Errno::INVAL) => Err(self.failed("openat", name, flags, errno)),
                     // It is a symlink we could not read (EACCES on another process's magic
                     // link): the kernel refuses before reading, so its refusals come first.
-                    Err(other) => Err(self
-                        .refuse_link(parent, facts, link, None)
-                        .err()
-                        .unwrap_or(other)),
+                    Err(other) => Err(match self.refuse_link(parent, facts, link, None) {
+                        Err(refused) => refused,
+                        Ok(()) => self.failed("readlinkat", name, OFlags::empty(), other),
+                    }),
                 };
             }
-            Err(errno) => return Err(errno),
+            Err(errno) => return Err(self.failed("openat", name, flags, errno)),
         };
         if link.follow && flags.contains(OFlags::PATH) && !flags.contains(OFlags::DIRECTORY) {
             // O_PATH|O_NOFOLLOW opened whatever the name is, symlinks included.
@@ -504,9 +536,12 @@ impl Walker<'_> {
         }
         let root_mount = match self.root_mount {
             Some(id) => id,
-            None => *self.root_mount.insert(sys::mount_id(self.root)?),
+            None => {
+                let id = sys::mount_id(self.root).map_err(|e| self.failed_call(e))?;
+                *self.root_mount.insert(id)
+            }
         };
-        let mount = sys::mount_id(fd)?;
+        let mount = sys::mount_id(fd).map_err(|e| self.failed_call(e))?;
         if mount == root_mount || self.accepted_mounts.contains(&mount) {
             return Ok(());
         }
@@ -520,7 +555,7 @@ impl Walker<'_> {
     }
 
     /// The walk ended on the directory at the top of the stack (`.`, `..`, or only slashes).
-    fn finish_at_dir(&self, stack: &mut Stack) -> Result<Resolved, Errno> {
+    fn finish_at_dir(&mut self, stack: &mut Stack) -> Result<Resolved, Errno> {
         let wants_plain_path = self.oflags.contains(OFlags::PATH)
             && (self.oflags
                 - (OFlags::PATH | OFlags::NOFOLLOW | OFlags::DIRECTORY | OFlags::CLOEXEC))
@@ -536,8 +571,10 @@ impl Walker<'_> {
     }
 
     /// Opens the directory `dir` itself with `flags`.
-    fn reopen_dir(&self, dir: BorrowedFd<'_>, flags: OFlags) -> Result<OwnedFd, Errno> {
-        rustix::fs::openat(dir, ".", flags | OFlags::CLOEXEC, Mode::empty())
+    fn reopen_dir(&mut self, dir: BorrowedFd<'_>, flags: OFlags) -> Result<OwnedFd, Errno> {
+        let flags = flags | OFlags::CLOEXEC;
+        rustix::fs::openat(dir, ".", flags, Mode::empty())
+            .map_err(|e| self.failed("openat", b".", flags, e))
     }
 }
 
@@ -630,13 +667,6 @@ fn has_magic_link_name(name: &[u8]) -> bool {
 /// in it: `faccessat(dir, ".", X_OK, AT_EACCESS)`.
 fn check_search(dir: BorrowedFd<'_>) -> Result<(), Errno> {
     rustix::fs::accessat(dir, ".", rustix::fs::Access::EXEC_OK, AtFlags::EACCESS)
-}
-
-/// `readlinkat(dirfd, name)` into a `PATH_MAX` buffer: a symlink target is never longer.
-pub(crate) fn readlink<Fd: AsFd>(dirfd: Fd, name: &[u8]) -> Result<Vec<u8>, Errno> {
-    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); PATH_MAX];
-    let (target, _) = rustix::fs::readlinkat_raw(dirfd, name, &mut buf)?;
-    Ok(target.to_vec())
 }
 
 /// `readlinkat(dirfd, name)`, appending the target to `out`. The kernel writes straight into

@@ -18,15 +18,15 @@
 //! the retries (a rename or mount somewhere during every attempt) and `ELOOP` (which a restarted
 //! lookup can report early; the walker applies every rule by which the kernel says `ELOOP`,
 //! `MS_NOSYMFOLLOW` mounts included, so it confirms a real one and overrides only a spurious
-//! one). A handle says which backend answered ([`crate::Handle::backend`]): `Emulated` whenever
+//! one). A handle says which backend answered (`Handle::backend` in `root`): `Emulated` whenever
 //! the walker produced the result, even under [`Backend::Kernel`], since that is what the
 //! answer rests on.
 //!
 //! Both backends apply `fs.protected_symlinks` (`EACCES` for a stranger's trailing link in a
 //! sticky, world-writable directory) and `MS_NOSYMFOLLOW` (`ELOOP`) exactly as the kernel does:
 //! the kernel backend because the kernel does, the walker by the same rules (see
-//! `emulated.rs`). The walker learns the sysctl lazily through a reader that [`crate::root`]
-//! installs (see `protected.rs`), and assumes 1 when it cannot.
+//! `emulated.rs`). The walker learns the sysctl lazily through a reader that the layer
+//! above installs (see `protected.rs`), and assumes 1 when it cannot.
 //!
 //! This layer does no I/O outside the root fd it is given.
 
@@ -35,21 +35,19 @@
 mod emulated;
 mod kernel;
 mod options;
-mod path;
-mod protected;
+pub(crate) mod path;
+pub(crate) mod protected;
 
 use std::os::fd::{BorrowedFd, OwnedFd};
 
 pub use options::{Backend, BackendUsed, Policy, ResolveFlags, ResolveOptions, Trailing};
-pub(crate) use path::split_last;
 pub(crate) use protected::install_reader as install_protected_symlinks_reader;
-pub use protected::set_protected_symlinks;
 
 use rustix::fs::OFlags;
 use rustix::io::Errno;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::sys::features;
+use crate::sys::{self, features, Syscall as _};
 
 /// The result of a resolution.
 #[derive(Debug)]
@@ -101,7 +99,10 @@ pub fn resolve(
     if use_kernel {
         match kernel::resolve(root, path, opts, trailing, oflags) {
             kernel::Outcome::Done(result) => {
-                let (fd, last) = result.map_err(Error::from_errno)?;
+                let (fd, last) = result.syscall_with("openat2", || {
+                    use std::os::unix::ffi::OsStrExt;
+                    sys::args(None, std::ffi::OsStr::from_bytes(path), oflags)
+                })?;
                 return Ok(Resolved {
                     fd,
                     path: None,
@@ -123,7 +124,8 @@ pub fn resolve(
                          (a seccomp filter or security policy answers every openat2 call \
                          with this errno)"
                     },
-                ));
+                )
+                .with_syscall("openat2", None));
             }
             kernel::Outcome::Unavailable(_) | kernel::Outcome::NeedsEmulation => {}
         }
@@ -161,27 +163,5 @@ pub(crate) fn resolve_crossing(
             )
         }
         other => other,
-    }
-}
-
-/// Reads the target of the symlink that `fd` (an `O_PATH|O_NOFOLLOW` fd) is. Not a symlink:
-/// `EINVAL`, as `readlink(2)` says it, where `readlinkat(fd, "")` says `ENOENT`. (A procfs
-/// symlink can say `ENOENT` for itself, like `self` in an instance of another PID namespace; that
-/// one stays `ENOENT`.)
-pub(crate) fn readlink_fd(fd: BorrowedFd<'_>) -> Result<std::path::PathBuf> {
-    use std::os::unix::ffi::OsStringExt;
-    match emulated::readlink(fd, b"") {
-        Ok(target) => Ok(std::ffi::OsString::from_vec(target).into()),
-        Err(Errno::NOENT) => {
-            let st = rustix::fs::fstat(fd)?;
-            let is_link =
-                rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Symlink;
-            Err(Error::from_errno(if is_link {
-                Errno::NOENT
-            } else {
-                Errno::INVAL
-            }))
-        }
-        Err(e) => Err(e.into()),
     }
 }

@@ -1,9 +1,14 @@
-//! Path bytes: validation and splitting into components.
+//! Path bytes: validation and splitting into components. The crate's one path grammar: the
+//! resolver, `Root`'s operations and the procfs handle all split paths with these functions.
 //!
 //! Paths are bytes, not strings: a Linux file name is any sequence of bytes without `/` or NUL,
 //! and a container image is free to use names that are not UTF-8.
 
 #![forbid(unsafe_code)]
+
+use std::ffi::OsString;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::Path;
 
 use rustix::io::Errno;
 
@@ -68,6 +73,53 @@ pub(crate) fn next_component(path: &[u8], pos: usize) -> Option<Component<'_>> {
     })
 }
 
+/// The components of `path`, in order, without empty ones (repeated slashes).
+pub(crate) fn components(path: &[u8]) -> impl Iterator<Item = Component<'_>> {
+    let mut pos = 0;
+    std::iter::from_fn(move || {
+        let c = next_component(path, pos)?;
+        pos = c.end;
+        Some(c)
+    })
+}
+
+/// The part of `path` up to and including the first `k` of its `components` (keeping a leading
+/// `/`, which matters under `Policy::Beneath`): `/` or `.` for none.
+pub(crate) fn prefix<'a>(path: &'a [u8], components: &[Component<'_>], k: usize) -> &'a [u8] {
+    match k {
+        0 if path.starts_with(b"/") => b"/",
+        0 => b".",
+        k => &path[..components[k - 1].end],
+    }
+}
+
+/// Whether `path` ends in a slash: on its last component, the kernel then requires a directory.
+pub(crate) fn has_trailing_slash(path: &[u8]) -> bool {
+    path.ends_with(b"/")
+}
+
+/// The name to hand to an `*at` syscall for the last component of `path`: `name` with a `/`
+/// appended if `path` ended in one, so that the kernel applies its own rules for a trailing
+/// slash on the one component it looks up (`EISDIR` for `open(O_CREAT)`, `ENOTDIR` for `unlink`
+/// or `rename` of a non-directory, `ENOENT` when creating `new/`). None of these syscalls follows
+/// its last component, slash or not.
+pub(crate) fn with_trailing_slash(path: &Path, name: OsString) -> OsString {
+    if has_trailing_slash(path.as_os_str().as_bytes()) {
+        let mut bytes = name.into_vec();
+        bytes.push(b'/');
+        OsString::from_vec(bytes)
+    } else {
+        name
+    }
+}
+
+/// The directory part of `path` as [`split_last`] gives it (`a/` for `a/b`, `.` for `b`), for
+/// naming a syscall's directory fd in messages.
+pub(crate) fn parent_of(path: &Path) -> Option<&Path> {
+    let (parent, _) = split_last(path.as_os_str().as_bytes())?;
+    Some(Path::new(std::ffi::OsStr::from_bytes(parent)))
+}
+
 /// Splits off the last component when it is a real name (not `.` or `..`): `(parent, name)`.
 /// The parent keeps its leading slash, so `/x` gives `("/", "x")`; a bare name gives
 /// `(".", name)`. Trailing slashes after the name are dropped.
@@ -112,6 +164,28 @@ mod tests {
         );
         assert_eq!(components(b"a"), vec![(&b"a"[..], true, false)]);
         assert!(components(b"///").is_empty());
+    }
+
+    #[test]
+    fn components_and_prefixes() {
+        let p = b"/a//b/./c/";
+        let c: Vec<_> = super::components(p).collect();
+        assert_eq!(c.len(), 4);
+        assert_eq!(prefix(p, &c, 0), b"/");
+        assert_eq!(prefix(p, &c, 2), b"/a//b");
+        assert_eq!(prefix(p, &c, 4), b"/a//b/./c");
+        let rel: Vec<_> = super::components(b"x/y").collect();
+        assert_eq!(prefix(b"x/y", &rel, 0), b".");
+    }
+
+    #[test]
+    fn trailing_slash_is_kept_on_the_name() {
+        let slashed = with_trailing_slash(Path::new("a/b/"), "b".into());
+        assert_eq!(slashed, OsString::from("b/"));
+        assert_eq!(
+            with_trailing_slash(Path::new("a/b"), "b".into()),
+            OsString::from("b")
+        );
     }
 
     #[test]

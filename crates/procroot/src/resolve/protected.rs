@@ -10,8 +10,8 @@
 //!
 //! The value lives in `/proc/sys/fs/protected_symlinks`, which must be read through the hardened
 //! procfs handle (an overmounted `/proc/sys` could lie). But `procfs` is built *on* this module
-//! (its lookups are resolutions), so `resolve` must not call it. Instead the layer above both,
-//! [`crate::root`], installs a reader ([`install_reader`]) when it builds a `Root`, and this
+//! (its lookups are resolutions), so `resolve` must not call it. Instead the layer above both
+//! (`Root`'s) installs a reader ([`install_reader`]) when it builds a `Root`, and this
 //! module calls it lazily, the first time the walker meets a link the rule could refuse, and
 //! keeps the answer for the life of the process. A walk that follows no such link never reads
 //! anything.

@@ -40,10 +40,12 @@ use super::handle::special_refusal;
 use super::remove::{remove_created, Cleanup};
 use super::walk::{Chain, Limits};
 use super::{Root, SpecialFiles};
-use crate::dir::FileType;
 use crate::error::{Error, Result};
+use crate::fs::FileType;
+use crate::resolve::path::split_last;
 use crate::resolve::ResolveFlags;
 use crate::sys::{self, MountId};
+use crate::sys::{Syscall as _, SyscallErrno as _};
 
 /// How many temporary names are tried before giving up with `EEXIST`.
 const TEMP_ATTEMPTS: u32 = 64;
@@ -149,7 +151,8 @@ impl Root {
         let (src_parent, src_name) = host_parent_and_name(host_path).map_err(host_fail)?;
         // The source must exist before anything is created in the root.
         rustix::fs::statat(&src_parent, &src_name, AtFlags::SYMLINK_NOFOLLOW)
-            .map_err(|e| host_fail(e.into()))?;
+            .syscall("fstatat")
+            .map_err(host_fail)?;
         let (dst_parent, dst_name) = self.destination_in_root(op, in_root_path, &src_name)?;
         // Everything created is ours and on the destination parent's mount: nothing to check.
         let walk = Walk {
@@ -212,7 +215,8 @@ impl Root {
         let op = "copy out";
         let (src_parent, src_name) = self.parent_and_name(op, in_root_path)?;
         rustix::fs::statat(&src_parent, &src_name, AtFlags::SYMLINK_NOFOLLOW)
-            .map_err(|e| self.annotate_op(e.into(), op, in_root_path))?;
+            .syscall("fstatat")
+            .map_err(|e| self.annotate_op(e, op, in_root_path))?;
         let (dst_parent, dst_name) =
             host_destination(host_path, &src_name).map_err(|e| e.context(op, host_path))?;
         // NO_XDEV holds for the tree being read too, not only for the path leading to it.
@@ -288,8 +292,8 @@ impl Root {
                         kept_mode(parent.as_fd(), &name, &file, default)?
                     }
                 };
-                rustix::fs::fchmod(&file, mode)?;
-                rustix::fs::renameat(&parent, &temp, &parent, &name)?;
+                rustix::fs::fchmod(&file, mode).syscall("fchmod")?;
+                rustix::fs::renameat(&parent, &temp, &parent, &name).syscall("renameat")?;
                 Ok(n)
             });
         if written.is_err() {
@@ -342,17 +346,19 @@ impl Root {
 /// A host path's parent directory (opened `O_PATH`, following symlinks as the host does) and
 /// its last name, which is not looked up.
 fn host_parent_and_name(path: &Path) -> Result<(OwnedFd, OsString)> {
-    let name = last_name(path)?;
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
+    let Some((parent, name)) = split_last(path.as_os_str().as_bytes()) else {
+        return Err(Error::invalid_input(
+            Errno::INVAL,
+            "the path must end in a name, not `.`, `..` or `/`",
+        ));
     };
     let fd = rustix::fs::open(
-        parent,
+        OsStr::from_bytes(parent),
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
-    )?;
-    Ok((fd, name))
+    )
+    .syscall("open")?;
+    Ok((fd, OsStr::from_bytes(name).to_owned()))
 }
 
 /// Where a copy lands on the host, the `cp -r` way (see [`Root::copy_out`]).
@@ -364,25 +370,8 @@ fn host_destination(path: &Path, src_name: &OsStr) -> Result<(OwnedFd, OsString)
     ) {
         Ok(dir) => Ok((dir, src_name.to_owned())),
         Err(Errno::NOENT | Errno::NOTDIR) => host_parent_and_name(path),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(e.syscall("open")),
     }
-}
-
-/// The last component of `path`, which must be a name.
-fn last_name(path: &Path) -> Result<OsString> {
-    let bytes = path.as_os_str().as_bytes();
-    let trimmed = {
-        let end = bytes.iter().rposition(|&b| b != b'/').map_or(0, |i| i + 1);
-        &bytes[..end]
-    };
-    let name = trimmed.rsplit(|&b| b == b'/').next().unwrap_or(b"");
-    if name.is_empty() || name == b"." || name == b".." {
-        return Err(Error::invalid_input(
-            Errno::INVAL,
-            "the path must end in a name, not `.`, `..` or `/`",
-        ));
-    }
-    Ok(OsStr::from_bytes(name).to_owned())
 }
 
 /// The limits of each of the copy's two chains (source and copy): with the two fds of a file
@@ -458,7 +447,7 @@ fn copy_entry(
         };
         let renamed = built.and_then(|()| {
             rustix::fs::renameat_with(dst_dir, &temp, dst_dir, dst_name, RenameFlags::NOREPLACE)
-                .map_err(Error::from)
+                .syscall("renameat2")
         });
         return match renamed {
             Ok(()) => check_landed(dst_dir, dst_name, &temp, &made),
@@ -475,18 +464,14 @@ fn copy_entry(
 /// The rename into place went by name, in a directory others may write to: confirm that what
 /// now has the final name is the copy, not something renamed to the temporary name meanwhile.
 fn check_landed(dir: BorrowedFd<'_>, name: &OsStr, temp: &OsStr, made: &Made) -> Result<()> {
-    let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
+    let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).syscall("fstatat")?;
     if made.top == Some((st.st_dev, st.st_ino)) {
         return Ok(());
     }
-    Err(Error::with_detail(
-        crate::ErrorKind::SafetyViolation,
-        Errno::AGAIN,
-        format!(
-            "the temporary {temp:?} was replaced by someone else before it was renamed to \
+    Err(Error::replaced(format!(
+        "the temporary {temp:?} was replaced by someone else before it was renamed to \
              {name:?}: what is there now is not the copy"
-        ),
-    ))
+    )))
 }
 
 /// Removes what a failed copy created under `temp`, by identity, and returns `err`, with a note
@@ -561,8 +546,8 @@ fn copy_tree(
                 src.pop()?;
                 let done = dst.pop()?.ok_or(Errno::BADF)?;
                 let stat = stats.pop().ok_or(Errno::BADF)?;
-                rustix::fs::fchmod(done.fd()?, mode_of(&stat))?;
-                rustix::fs::futimens(done.fd()?, &times_of(&stat))?;
+                rustix::fs::fchmod(done.fd()?, mode_of(&stat)).syscall("fchmod")?;
+                rustix::fs::futimens(done.fd()?, &times_of(&stat)).syscall("futimens")?;
             }
         }
     }
@@ -605,8 +590,9 @@ fn create_copy(
         name,
         OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::empty(),
-    )?;
-    let st = rustix::fs::fstat(&pinned)?;
+    )
+    .syscall("openat")?;
+    let st = rustix::fs::fstat(&pinned).syscall("fstat")?;
     let id = (st.st_dev, st.st_ino);
     if walk.skip == Some(id) {
         return Ok(None);
@@ -617,14 +603,10 @@ fn create_copy(
         && matches!(file_type, FileType::Dir | FileType::File)
         && sys::mount_id(&pinned)? != sys::mount_id(src_dir)?
     {
-        return Err(Error::with_detail(
-            crate::ErrorKind::SafetyViolation,
-            Errno::XDEV,
-            format!(
-                "{:?} is on another mount than its directory (NO_XDEV)",
-                shown()
-            ),
-        ));
+        return Err(Error::escape(format!(
+            "{:?} is on another mount than its directory (NO_XDEV)",
+            shown()
+        )));
     }
     match file_type {
         FileType::Dir => {
@@ -635,29 +617,27 @@ fn create_copy(
                 ".",
                 OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
                 Mode::empty(),
-            )?;
+            )
+            .syscall("openat")?;
             // Owner-only while it is filled: nobody else can add to it, and a read-only source
             // mode does not stop us from filling it.
-            rustix::fs::mkdirat(dst_dir, dst_name, Mode::RWXU)?;
+            rustix::fs::mkdirat(dst_dir, dst_name, Mode::RWXU).syscall("mkdirat")?;
             let dst = rustix::fs::openat(
                 dst_dir,
                 dst_name,
                 OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                 Mode::empty(),
-            )?;
+            )
+            .syscall("openat")?;
             // A directory is opened by name after mkdirat: if someone mounted something on it
             // in between, the open went into that mount, and the copy would be written there.
             if Some(sys::mount_id(&dst)?) != walk.dst_mount {
-                return Err(Error::with_detail(
-                    crate::ErrorKind::SafetyViolation,
-                    Errno::XDEV,
-                    format!(
-                        "something was mounted on the copy's new directory {dst_name:?} right \
+                return Err(Error::escape(format!(
+                    "something was mounted on the copy's new directory {dst_name:?} right \
                          after it was made; not writing into that mount"
-                    ),
-                ));
+                )));
             }
-            let dst_st = rustix::fs::fstat(&dst)?;
+            let dst_st = rustix::fs::fstat(&dst).syscall("fstat")?;
             check_fresh(&dst, &dst_st, dst_name)?;
             let dst_id = made.insert(&dst_st);
             Ok(Some(DirPair {
@@ -678,8 +658,9 @@ fn create_copy(
                     | OFlags::NOCTTY
                     | OFlags::CLOEXEC,
                 Mode::empty(),
-            )?;
-            let now = rustix::fs::fstat(&src)?;
+            )
+            .syscall("openat")?;
+            let now = rustix::fs::fstat(&src).syscall("fstat")?;
             if FileType::from_mode(now.st_mode) != FileType::File || (now.st_dev, now.st_ino) != id
             {
                 return Err(changed(&shown(), &st, &now));
@@ -689,23 +670,25 @@ fn create_copy(
                 dst_name,
                 OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                 Mode::RUSR | Mode::WUSR,
-            )?;
-            let dst_st = rustix::fs::fstat(&dst)?;
+            )
+            .syscall("openat")?;
+            let dst_st = rustix::fs::fstat(&dst).syscall("fstat")?;
             made.insert(&dst_st);
             let mut src = File::from(src);
             let mut dst = File::from(dst);
             std::io::copy(&mut src, &mut dst).map_err(Error::from)?;
-            rustix::fs::fchmod(&dst, file_mode(&st, &dst_st))?;
-            rustix::fs::futimens(&dst, &times_of(&st))?;
+            rustix::fs::fchmod(&dst, file_mode(&st, &dst_st)).syscall("fchmod")?;
+            rustix::fs::futimens(&dst, &times_of(&st)).syscall("futimens")?;
             Ok(None)
         }
         FileType::Symlink => {
             // Through the pinned fd (empty path): the link that was checked, never whatever a
             // rename put at the name since (which gave a bare EINVAL before).
-            let target = rustix::fs::readlinkat(&pinned, "", Vec::new())?;
-            rustix::fs::symlinkat(target.as_c_str(), dst_dir, dst_name)?;
+            let target = rustix::fs::readlinkat(&pinned, "", Vec::new()).syscall("readlinkat")?;
+            rustix::fs::symlinkat(target.as_c_str(), dst_dir, dst_name).syscall("symlinkat")?;
             record_by_name(dst_dir, dst_name, FileType::Symlink, made)?;
-            rustix::fs::utimensat(dst_dir, dst_name, &times_of(&st), AtFlags::SYMLINK_NOFOLLOW)?;
+            rustix::fs::utimensat(dst_dir, dst_name, &times_of(&st), AtFlags::SYMLINK_NOFOLLOW)
+                .syscall("utimensat")?;
             Ok(None)
         }
         special if walk.opts.special_files == SpecialFiles::Refuse => {
@@ -720,9 +703,11 @@ fn create_copy(
                 rustix::fs::FileType::from_raw_mode(st.st_mode),
                 mode,
                 st.st_rdev,
-            )?;
+            )
+            .syscall("mknodat")?;
             record_by_name(dst_dir, dst_name, special, made)?;
-            rustix::fs::utimensat(dst_dir, dst_name, &times_of(&st), AtFlags::SYMLINK_NOFOLLOW)?;
+            rustix::fs::utimensat(dst_dir, dst_name, &times_of(&st), AtFlags::SYMLINK_NOFOLLOW)
+                .syscall("utimensat")?;
             Ok(None)
         }
     }
@@ -736,7 +721,7 @@ fn record_by_name(
     want: FileType,
     made: &mut Made,
 ) -> Result<()> {
-    let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
+    let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).syscall("fstatat")?;
     if FileType::from_mode(st.st_mode) != want || st.st_uid != rustix::process::geteuid().as_raw() {
         return Err(replaced_at_creation(name));
     }
@@ -752,10 +737,10 @@ fn record_by_name(
 /// alone.
 fn check_fresh(dir: &OwnedFd, st: &Stat, name: &OsStr) -> Result<()> {
     let ours = st.st_uid == rustix::process::geteuid().as_raw() && st.st_mode & 0o077 == 0;
-    let mut entries = Dir::read_from(dir)?;
+    let mut entries = Dir::read_from(dir).syscall("openat")?;
     let mut empty = true;
     while let Some(entry) = entries.read() {
-        let entry = entry?;
+        let entry = entry.syscall("getdents64")?;
         if entry.file_name() != c"." && entry.file_name() != c".." {
             empty = false;
             break;
@@ -770,11 +755,9 @@ fn check_fresh(dir: &OwnedFd, st: &Stat, name: &OsStr) -> Result<()> {
 
 /// The error for a temporary entry that was not what we had just created when we looked.
 fn replaced_at_creation(name: &OsStr) -> Error {
-    Error::with_detail(
-        crate::ErrorKind::SafetyViolation,
-        Errno::AGAIN,
-        format!("{name:?} was replaced by someone else right after the copy created it"),
-    )
+    Error::replaced(format!(
+        "{name:?} was replaced by someone else right after the copy created it"
+    ))
 }
 
 /// The error for a source entry that changed between its check and its use: which entry, what
@@ -877,11 +860,11 @@ fn create_temp_file(dir: BorrowedFd<'_>) -> Result<(OsString, OwnedFd, (u64, u64
             Mode::RUSR | Mode::WUSR,
         ) {
             Ok(fd) => {
-                let st = rustix::fs::fstat(&fd)?;
+                let st = rustix::fs::fstat(&fd).syscall("fstat")?;
                 return Ok((temp, fd, (st.st_dev, st.st_ino)));
             }
             Err(Errno::EXIST) => continue,
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e.syscall("openat")),
         }
     }
     Err(Error::with_detail(

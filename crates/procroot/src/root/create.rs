@@ -19,10 +19,13 @@ use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::io::Errno;
 
 use super::{Handle, Root};
-use crate::dir::FileType;
+use crate::error::Quoted;
 use crate::error::{Error, ErrorKind, Result};
+use crate::fs::FileType;
+use crate::resolve::path::{self, parent_of, with_trailing_slash, Component};
 use crate::resolve::{ResolveFlags, Resolved, Trailing};
 use crate::sys;
+use crate::sys::{Syscall as _, SyscallErrno as _};
 
 /// Mode bits `open(2)` and `mknod(2)` understand: permissions plus setuid, setgid and sticky.
 const FILE_MODE_BITS: u32 = 0o7777;
@@ -87,9 +90,10 @@ impl Root {
             // dropped rather than passed on.
             let flags = (flags - OFlags::CREATE) | OFlags::CLOEXEC;
             let dir = self.resolve(path).map_err(fail)?;
-            self.check_xdev_dir(&dir).map_err(fail)?;
+            self.check_same_mount(&dir, &*self.fd).map_err(fail)?;
             let fd = rustix::fs::openat(&dir, ".", flags, mode)
-                .map_err(|e| fail(Error::from_errno(e)))?;
+                .syscall("openat")
+                .map_err(fail)?;
             return Ok(File::from(fd));
         }
         if flags.contains(OFlags::DIRECTORY) {
@@ -122,7 +126,7 @@ impl Root {
                 // A new regular file: on the parent's mount, nothing to truncate.
                 Ok(fd) => return Ok(File::from(fd)),
                 Err(Errno::EXIST) if !excl => {}
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e.syscall_with("openat", || sys::args(None, name, create))),
             }
             // It exists. Look at it without opening it.
             let found = match rustix::fs::openat(
@@ -134,9 +138,9 @@ impl Root {
                 Ok(fd) => fd,
                 // Removed again meanwhile: create it after all.
                 Err(Errno::NOENT) => continue,
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e.syscall("openat")),
             };
-            let st = rustix::fs::fstat(&found)?;
+            let st = rustix::fs::fstat(&found).syscall("fstat")?;
             match FileType::from_mode(st.st_mode) {
                 // What open(O_CREAT | O_NOFOLLOW) answers for these.
                 FileType::Symlink => return Err(Error::from_errno(Errno::LOOP)),
@@ -145,11 +149,7 @@ impl Root {
             }
             // NO_XDEV: the name may be a mount point (a bind-mounted file). Refused before the
             // open, so O_TRUNC has no effect on the other mount.
-            if self.opts.flags.contains(ResolveFlags::NO_XDEV)
-                && sys::mount_id(&found)? != sys::mount_id(parent)?
-            {
-                return Err(xdev_error());
-            }
+            self.check_same_mount(&found, parent)?;
             let flags = flags - OFlags::CREATE - OFlags::EXCL;
             return super::handle::reopen_fd(found.as_fd(), flags, self.special);
         }
@@ -172,7 +172,16 @@ impl Root {
         let (parent, name) = self.parent_and_name(OP, path)?;
         let name = with_trailing_slash(path, name);
         rustix::fs::mkdirat(&parent, &name, mode)
-            .map_err(|e| self.annotate_op(Error::from_errno(e), OP, path))
+            .syscall_with("mkdirat", || {
+                let dir = parent_of(path).unwrap_or(Path::new("."));
+                format!(
+                    "{}, {}, {:#o}",
+                    Quoted(dir.as_os_str()),
+                    Quoted(&name),
+                    mode.bits()
+                )
+            })
+            .map_err(|e| self.annotate_op(e, OP, path))
     }
 
     /// Creates the directory at `path` and every missing parent, each with `mode`, and returns a
@@ -234,7 +243,7 @@ impl Root {
         }
 
         let bytes = path.as_os_str().as_bytes();
-        let comps = components(bytes);
+        let comps: Vec<Component<'_>> = path::components(bytes).collect();
         // Find the longest prefix that resolves, to a directory (O_DIRECTORY: a prefix that is
         // a file is ENOTDIR, which the full resolution above would have said unless something
         // changed). Resolution fails at the first missing component and everything after it
@@ -244,7 +253,7 @@ impl Root {
         // which is the common "new tree under an existing directory" case.
         let probe = |k: usize| {
             self.resolve_raw(
-                prefix_path(bytes, &comps, k),
+                Path::new(OsStr::from_bytes(path::prefix(bytes, &comps, k))),
                 Trailing::Follow,
                 OFlags::PATH | OFlags::DIRECTORY,
             )
@@ -284,13 +293,12 @@ impl Root {
         };
         let rest = &comps[lo..];
         // Refuse `..` in the missing part before creating anything.
-        if rest.iter().any(|&(s, e)| &bytes[s..e] == b"..") {
+        if rest.iter().any(|c| c.name == b"..") {
             return Err(fail(Error::invalid_input(
                 Errno::INVAL,
                 "`..` in the part of the path that does not exist yet",
             )));
         }
-        let xdev = self.opts.flags.contains(ResolveFlags::NO_XDEV);
         let backend = base.backend;
         // The in-root path of what we return is built as we go: the base's path plus the names
         // we step into. It is taken now, before anything is created, so that a rename of the
@@ -302,7 +310,7 @@ impl Root {
         let base = Handle::new(
             base,
             &self.fd,
-            prefix_path(bytes, &comps, lo).as_os_str().as_bytes(),
+            path::prefix(bytes, &comps, lo),
             &self.opts,
             Trailing::Follow,
         );
@@ -315,13 +323,11 @@ impl Root {
         // undo on failure). The fds are held anyway as parents; identities for the undo are
         // taken only if it happens, keeping the success path at mkdirat + openat per component.
         let mut chain: Vec<(OwnedFd, Option<OsString>)> = vec![(base.into_fd(), None)];
-        let names: Vec<usize> = (0..rest.len())
-            .filter(|&i| &bytes[rest[i].0..rest[i].1] != b".")
-            .collect();
+        let names: Vec<usize> = (0..rest.len()).filter(|&i| rest[i].name != b".").collect();
         for &i in &names {
-            let name = OsStr::from_bytes(&bytes[rest[i].0..rest[i].1]);
+            let name = OsStr::from_bytes(rest[i].name);
             let cur = &chain.last().expect("the base").0;
-            let outcome = match self.mkdir_step(cur, name, mode, xdev) {
+            let outcome = match self.mkdir_step(cur, name, mode) {
                 Ok(Step::Dir { fd, created: ours }) => {
                     if let Some(path) = &mut known {
                         if path.last() != Some(&b'/') {
@@ -337,7 +343,8 @@ impl Root {
                     // A symlink to a non-directory, a dangling one (ENOENT from the
                     // resolver) and any other non-directory are all ENOTDIR, as in libpathrs.
                     if ft == FileType::Symlink {
-                        let upto = prefix_path(bytes, &comps, lo + i + 1);
+                        let upto =
+                            Path::new(OsStr::from_bytes(path::prefix(bytes, &comps, lo + i + 1)));
                         match self.resolve(upto) {
                             Ok(h) => match h.file_type() {
                                 Ok(FileType::Dir) => {
@@ -392,22 +399,20 @@ impl Root {
 
     /// One component of [`Root::mkdir_all`]: make `name` in `parent` if it is missing and open
     /// it, never following a symlink there.
-    fn mkdir_step(&self, parent: &OwnedFd, name: &OsStr, mode: Mode, xdev: bool) -> Result<Step> {
+    fn mkdir_step(&self, parent: &OwnedFd, name: &OsStr, mode: Mode) -> Result<Step> {
         for _ in 0..MKDIR_RETRIES {
             let ours = match rustix::fs::mkdirat(parent, name, mode) {
                 Ok(()) => true,
                 // A concurrent creator, or something that is not a directory: the open says.
                 Err(Errno::EXIST) => false,
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e.syscall("mkdirat")),
             };
             let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
             match rustix::fs::openat(parent, name, flags, Mode::empty()) {
                 Ok(fd) => {
                     // A mount on the directory (possible for a pre-existing one, or one an
                     // attacker mounted on ours) is crossed by openat; NO_XDEV forbids that.
-                    if xdev && sys::mount_id(&fd)? != sys::mount_id(parent)? {
-                        return Err(xdev_error());
-                    }
+                    self.check_same_mount(&fd, parent)?;
                     return Ok(Step::Dir { fd, created: ours });
                 }
                 // Removed again between mkdirat and openat (a concurrent remove): try again.
@@ -416,10 +421,10 @@ impl Root {
                     return match rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW) {
                         Ok(st) => Ok(Step::NotDir(FileType::from_mode(st.st_mode))),
                         Err(Errno::NOENT) => continue,
-                        Err(e) => Err(e.into()),
+                        Err(e) => Err(e.syscall("fstatat")),
                     };
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e.syscall("openat")),
             }
         }
         Err(Error::with_detail(
@@ -429,10 +434,12 @@ impl Root {
         ))
     }
 
-    /// With `NO_XDEV`, refuses a directory that is not on the root's own mount.
-    fn check_xdev_dir(&self, dir: &Handle) -> Result<()> {
+    /// With `NO_XDEV`, refuses `fd` unless it is on the mount of `on` (the directory it was
+    /// opened in by name, or the root): opening a name crosses a mount point there, which
+    /// `NO_XDEV` forbids.
+    fn check_same_mount(&self, fd: impl AsFd, on: impl AsFd) -> Result<()> {
         if self.opts.flags.contains(ResolveFlags::NO_XDEV)
-            && sys::mount_id(dir)? != sys::mount_id(&*self.fd)?
+            && sys::mount_id(fd)? != sys::mount_id(on)?
         {
             return Err(xdev_error());
         }
@@ -471,11 +478,7 @@ fn undo(chain: Vec<(OwnedFd, Option<OsString>)>) {
 
 /// The `EXDEV` error for a mount crossing that `NO_XDEV` forbids.
 fn xdev_error() -> Error {
-    Error::with_detail(
-        ErrorKind::SafetyViolation,
-        Errno::XDEV,
-        "the path crosses a mount point, and NO_XDEV forbids that",
-    )
+    Error::escape("the path crosses a mount point, and NO_XDEV forbids that")
 }
 
 /// Checks a directory mode for [`Root::mkdir`] and [`Root::mkdir_all`].
@@ -492,65 +495,9 @@ fn check_dir_mode(mode: u32) -> Result<Mode> {
     Ok(Mode::from_raw_mode(mode as _))
 }
 
-/// `name` with a `/` appended if `path` ended in one, so the kernel applies its own rules for a
-/// trailing slash on the one component it looks up (`EISDIR` for `open(O_CREAT)`, `ENOTDIR` for
-/// `unlink` of a non-directory). The kernel never follows a last-component symlink for these
-/// calls, slash or not.
-pub(crate) fn with_trailing_slash(path: &Path, name: OsString) -> OsString {
-    if path.as_os_str().as_bytes().ends_with(b"/") {
-        let mut name = name;
-        name.push("/");
-        name
-    } else {
-        name
-    }
-}
-
-/// The `(start, end)` byte ranges of the components of `path`, without empty ones (repeated
-/// slashes).
-fn components(path: &[u8]) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    for (i, &b) in path
-        .iter()
-        .enumerate()
-        .chain(std::iter::once((path.len(), &b'/')))
-    {
-        if b == b'/' {
-            if i > start {
-                out.push((start, i));
-            }
-            start = i + 1;
-        }
-    }
-    out
-}
-
-/// The first `k` components of `path` as a path (keeping a leading `/`, which matters for
-/// [`Policy::Beneath`](crate::Policy::Beneath)); `.` for none of a relative path.
-fn prefix_path<'a>(path: &'a [u8], comps: &[(usize, usize)], k: usize) -> &'a Path {
-    let bytes: &[u8] = match k {
-        0 if path.starts_with(b"/") => b"/",
-        0 => b".",
-        k => &path[..comps[k - 1].1],
-    };
-    Path::new(OsStr::from_bytes(bytes))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn components_and_prefixes() {
-        let p = b"/a//b/./c/";
-        let c = components(p);
-        assert_eq!(c.len(), 4);
-        assert_eq!(prefix_path(p, &c, 0), Path::new("/"));
-        assert_eq!(prefix_path(p, &c, 2), Path::new("/a//b"));
-        assert_eq!(prefix_path(p, &c, 4), Path::new("/a//b/./c"));
-        assert_eq!(prefix_path(b"x/y", &components(b"x/y"), 0), Path::new("."));
-    }
 
     #[test]
     fn dir_modes() {

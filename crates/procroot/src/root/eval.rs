@@ -8,8 +8,8 @@ use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
 use super::{Handle, Root};
-use crate::dir::FileType;
 use crate::error::Result;
+use crate::fs::FileType;
 use crate::resolve::BackendUsed;
 
 /// A path resolved except for its last component ([`Root::resolve_except_last`]): the

@@ -12,11 +12,12 @@ use std::sync::{Arc, OnceLock};
 use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::io::Errno;
 
-use crate::dir::{FileType, ReadDir};
 use crate::error::{Error, Result};
+use crate::fs::{metadata_of, readlink_fd, FileType, ReadDir};
 use crate::procfs::{ProcBase, Procfs};
 use crate::resolve::{self, Backend, BackendUsed, ResolveOptions, Resolved, Trailing};
 use crate::sys;
+use crate::sys::{Syscall as _, SyscallErrno as _};
 
 /// How a handle's in-root path can be recomputed when the backend did not report it.
 ///
@@ -118,14 +119,10 @@ pub(crate) fn special_refusal(ft: FileType, entry: Option<&Path>) -> Option<Erro
         FileType::Unknown => "a file of unknown type",
     };
     let entry = entry.map_or(String::new(), |p| format!("{p:?} is {what}; "));
-    Some(Error::with_detail(
-        crate::ErrorKind::SafetyViolation,
-        Errno::NXIO,
-        format!(
-            "{entry}refusing {what}: FIFOs, sockets and device nodes are used only when allowed \
+    Some(Error::special_file(format!(
+        "{entry}refusing {what}: FIFOs, sockets and device nodes are used only when allowed \
              (--special-files, SpecialFiles::Allow)"
-        ),
-    ))
+    )))
 }
 
 /// An `O_PATH` file descriptor resolved inside a [`Root`](super::Root).
@@ -197,7 +194,7 @@ impl Handle {
 
     /// The file's type.
     pub fn file_type(&self) -> Result<FileType> {
-        let st = rustix::fs::fstat(&self.fd)?;
+        let st = rustix::fs::fstat(&self.fd).syscall("fstat")?;
         Ok(FileType::from_mode(st.st_mode))
     }
 
@@ -223,7 +220,7 @@ impl Handle {
     ///
     /// [`Root::resolve_nofollow`]: super::Root::resolve_nofollow
     pub fn readlink(&self) -> Result<PathBuf> {
-        resolve::readlink_fd(self.fd.as_fd())
+        readlink_fd(self.fd.as_fd())
     }
 
     /// Lists the directory this handle is. `.` and `..` are left out.
@@ -233,7 +230,8 @@ impl Handle {
             ".",
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
-        )?;
+        )
+        .syscall("openat")?;
         ReadDir::new(dir)
     }
 
@@ -252,7 +250,7 @@ impl Handle {
         match rustix::fs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) => Ok(Some(FileType::from_mode(st.st_mode))),
             Err(Errno::NOENT) => Ok(None),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(e.syscall("fstatat")),
         }
     }
 
@@ -294,7 +292,7 @@ pub(crate) fn reopen_fd(fd: BorrowedFd<'_>, flags: OFlags, special: SpecialFiles
     }
     // The type cannot change under us: the fd pins the inode, and the open below goes to that
     // inode, not to a name.
-    let st = rustix::fs::fstat(fd).map_err(|e| fail(e.into()))?;
+    let st = rustix::fs::fstat(fd).syscall("fstat").map_err(fail)?;
     let ft = FileType::from_mode(st.st_mode);
     if ft == FileType::Symlink {
         return Err(fail(Error::from_errno(Errno::LOOP)));
@@ -313,28 +311,20 @@ pub(crate) fn reopen_fd(fd: BorrowedFd<'_>, flags: OFlags, special: SpecialFiles
     let want = sys::mount_info_at(fd, "", AtFlags::EMPTY_PATH).map_err(|e| fail(e.into()))?;
     let got = sys::mount_info_at(&file, "", AtFlags::EMPTY_PATH).map_err(|e| fail(e.into()))?;
     if (got.dev, got.ino, got.mount_id) != (want.dev, want.ino, want.mount_id) {
-        return Err(fail(Error::with_detail(
-            crate::ErrorKind::SafetyViolation,
-            Errno::XDEV,
+        return Err(fail(Error::escape(
             "reopening through procfs reached another file (a mount raced with the open)",
         )));
     }
     if is_special && !flags.contains(OFlags::NONBLOCK) {
         // The open could not block; the reads and writes the caller asked for may.
-        let now = rustix::fs::fcntl_getfl(&file).map_err(|e| fail(e.into()))?;
-        rustix::fs::fcntl_setfl(&file, now - OFlags::NONBLOCK).map_err(|e| fail(e.into()))?;
+        let now = rustix::fs::fcntl_getfl(&file)
+            .syscall("fcntl")
+            .map_err(fail)?;
+        rustix::fs::fcntl_setfl(&file, now - OFlags::NONBLOCK)
+            .syscall("fcntl")
+            .map_err(fail)?;
     }
     Ok(file)
-}
-
-/// `statx(fd, "", AT_EMPTY_PATH)` as a [`std::fs::Metadata`], which works on `O_PATH` fds.
-pub(crate) fn metadata_of(fd: BorrowedFd<'_>) -> Result<Metadata> {
-    let file = File::from(fd.try_clone_to_owned().map_err(errno_of)?);
-    file.metadata().map_err(errno_of)
-}
-
-fn errno_of(err: std::io::Error) -> Error {
-    Error::from_errno(Errno::from_io_error(&err).unwrap_or(Errno::IO))
 }
 
 /// How often the emulated re-walk may land on a different inode (a rename race) before
@@ -342,7 +332,7 @@ fn errno_of(err: std::io::Error) -> Error {
 const PATH_RETRIES: usize = 8;
 
 fn recompute_path(fd: &OwnedFd, origin: &Origin) -> Result<PathBuf> {
-    let want = rustix::fs::fstat(fd)?;
+    let want = rustix::fs::fstat(fd).syscall("fstat")?;
     let opts = ResolveOptions {
         backend: Backend::Emulated,
         ..origin.opts
@@ -355,7 +345,7 @@ fn recompute_path(fd: &OwnedFd, origin: &Origin) -> Result<PathBuf> {
             origin.trailing,
             OFlags::PATH,
         )?;
-        let got = rustix::fs::fstat(&again.fd)?;
+        let got = rustix::fs::fstat(&again.fd).syscall("fstat")?;
         if (got.st_dev, got.st_ino) == (want.st_dev, want.st_ino) {
             let path = again.path.ok_or(Errno::INVAL)?;
             return Ok(PathBuf::from(OsString::from_vec(path)));

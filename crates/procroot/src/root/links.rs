@@ -7,10 +7,10 @@
 
 #![forbid(unsafe_code)]
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::str::FromStr;
 
@@ -18,9 +18,12 @@ use rustix::fs::{AtFlags, Mode, RenameFlags};
 use rustix::io::Errno;
 
 use super::{Handle, Root};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::Quoted;
+use crate::error::{Error, Result};
 use crate::procfs::Procfs;
-use crate::sys::attrs::{self, AttrFeature};
+use crate::resolve::path::with_trailing_slash;
+use crate::sys::features::{self, Feature};
+use crate::sys::{self, Syscall as _};
 
 /// The kind of special file [`Root::mknod`] makes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -162,12 +165,16 @@ impl Root {
         let (to_parent, to_name) = self.parent_and_name(OP, to)?;
         rustix::fs::renameat_with(
             &from_parent,
-            syscall_name(from, from_name).as_os_str(),
+            with_trailing_slash(from, from_name).as_os_str(),
             &to_parent,
-            syscall_name(to, to_name).as_os_str(),
+            with_trailing_slash(to, to_name).as_os_str(),
             flags,
         )
-        .map_err(|e| self.annotate_op(e.into(), OP, from))
+        .syscall_with("renameat2", || {
+            let (from, to) = (Quoted(from.as_os_str()), Quoted(to.as_os_str()));
+            format!("{from}, {to}, {}", sys::flag_names(flags))
+        })
+        .map_err(|e| self.annotate_op(e, OP, from))
     }
 
     /// Creates a symlink at `linkpath` whose target is `target`, stored verbatim: the target is
@@ -195,8 +202,13 @@ impl Root {
             ));
         }
         let (parent, name) = self.parent_and_name(OP, linkpath)?;
-        rustix::fs::symlinkat(target, &parent, syscall_name(linkpath, name).as_os_str())
-            .map_err(|e| self.annotate_op(e.into(), OP, linkpath))
+        rustix::fs::symlinkat(
+            target,
+            &parent,
+            with_trailing_slash(linkpath, name).as_os_str(),
+        )
+        .syscall("symlinkat")
+        .map_err(|e| self.annotate_op(e, OP, linkpath))
     }
 
     /// Makes `new` a hard link to `existing`. Like `link(2)`, `existing` is not followed if it
@@ -233,7 +245,7 @@ impl Root {
     fn link_fd_at(&self, fd: BorrowedFd<'_>, new: &Path) -> Result<()> {
         const OP: &str = "hardlink";
         let (parent, name) = self.parent_and_name(OP, new)?;
-        let name = syscall_name(new, name);
+        let name = with_trailing_slash(new, name);
         link_fd(fd, &parent, &name).map_err(|e| self.annotate_op(e, OP, new))
     }
 
@@ -252,12 +264,13 @@ impl Root {
         let (parent, name) = self.parent_and_name(OP, path)?;
         rustix::fs::mknodat(
             &parent,
-            syscall_name(path, name).as_os_str(),
+            with_trailing_slash(path, name).as_os_str(),
             kind.file_type(),
             Mode::from_raw_mode(mode),
             kind.dev(),
         )
-        .map_err(|e| self.annotate_op(e.into(), OP, path))
+        .syscall("mknodat")
+        .map_err(|e| self.annotate_op(e, OP, path))
     }
 }
 
@@ -273,29 +286,15 @@ pub(super) fn check_mode(mode: u32) -> Result<()> {
     Ok(())
 }
 
-/// The name to hand to the `*at` syscall: the last component, with the trailing slashes of the
-/// original path kept. The kernel then applies its own rules for them (`ENOTDIR` when renaming
-/// a file as `file/`, `ENOENT` when creating `new/`), so errors match the plain syscall. None of
-/// these syscalls follows its last component, slash or not.
-fn syscall_name(path: &Path, name: OsString) -> OsString {
-    if path.as_os_str().as_bytes().ends_with(b"/") {
-        let mut bytes = name.into_vec();
-        bytes.push(b'/');
-        OsString::from_vec(bytes)
-    } else {
-        name
-    }
-}
-
 /// Links the file `fd` refers to as `name` in `parent`; see [`Root::hardlink_fd`].
 fn link_fd(fd: BorrowedFd<'_>, parent: &Handle, name: &OsStr) -> Result<()> {
-    if !attrs::known_unavailable(AttrFeature::LinkatEmptyPath) {
+    if !features::known_unavailable(Feature::LinkatEmptyPath) {
         match rustix::fs::linkat(fd, "", parent, name, AtFlags::EMPTY_PATH) {
             // ENOENT is also what a nameless file (O_TMPFILE|O_EXCL, deleted) or a deleted parent
             // gives; the fallback then gives it too, so the answer is the same either way. It
             // is not remembered: it depends on the fd's credentials, not on the kernel.
             Err(Errno::NOENT) => {}
-            other => return other.map_err(Error::from),
+            other => return other.syscall("linkat"),
         }
     }
     // `linkat(fddir, "N", parent, name, AT_SYMLINK_FOLLOW)`: the kernel follows the magic link
@@ -307,16 +306,15 @@ fn link_fd(fd: BorrowedFd<'_>, parent: &Handle, name: &OsStr) -> Result<()> {
         parent,
         name,
         AtFlags::SYMLINK_FOLLOW,
-    )?;
+    )
+    .syscall("linkat")?;
     // A mount appearing on the magic link (possible only on a procfs instance that is not
     // detached) would have linked another file. Check what was linked and take it back if so.
-    let want = rustix::fs::fstat(fd)?;
-    let got = rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW)?;
+    let want = rustix::fs::fstat(fd).syscall("fstat")?;
+    let got = rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW).syscall("fstatat")?;
     if (got.st_dev, got.st_ino) != (want.st_dev, want.st_ino) || link.recheck().is_err() {
         let _ = rustix::fs::unlinkat(parent, name, AtFlags::empty());
-        return Err(Error::with_detail(
-            ErrorKind::SafetyViolation,
-            Errno::XDEV,
+        return Err(Error::escape(
             "linking through procfs reached another file (a mount raced with the link)",
         ));
     }

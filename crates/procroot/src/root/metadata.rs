@@ -33,7 +33,9 @@ use super::links::check_mode;
 use super::{FileType, Handle, Root};
 use crate::error::{Error, ErrorKind, Result};
 use crate::procfs::Procfs;
-use crate::sys::attrs::{self, AttrFeature};
+use crate::sys::attrs;
+use crate::sys::features::{self, Feature};
+use crate::sys::Syscall as _;
 
 /// `XATTR_SIZE_MAX`: the largest xattr value Linux accepts (`E2BIG` beyond).
 const XATTR_SIZE_MAX: usize = 65536;
@@ -147,14 +149,14 @@ impl Handle {
     pub fn set_permissions(&self, mode: u32) -> Result<()> {
         check_mode(mode)?;
         let mut refused = None;
-        if !attrs::known_unavailable(AttrFeature::Fchmodat2) {
+        if !features::known_unavailable(Feature::Fchmodat2) {
             match attrs::fchmodat2(self, c"", mode, AtFlags::EMPTY_PATH) {
-                Err(Errno::NOSYS) => attrs::mark_unavailable(AttrFeature::Fchmodat2),
+                Err(Errno::NOSYS) => features::mark_unavailable(Feature::Fchmodat2),
                 // EPERM may be a seccomp filter that does not know the syscall yet (Docker's
                 // older profiles) or a real refusal; the fallback tells them apart by giving
                 // the same answer for a real one. Not remembered: it is usually real.
                 Err(Errno::PERM) => refused = Some(Errno::PERM),
-                other => return other.map_err(Error::from),
+                other => return other.syscall("fchmodat2"),
             }
         }
         // Plain fchmodat follows the magic link to the pinned inode; for a symlink handle it
@@ -176,7 +178,7 @@ impl Handle {
             AtFlags::empty(),
         );
         link.recheck()?;
-        result.map_err(Error::from)
+        result.syscall("fchmodat")
     }
 
     /// Changes the owner and/or group of the file this handle pins (a symlink handle: the
@@ -195,7 +197,7 @@ impl Handle {
             gid.map(rustix::fs::Gid::from_raw),
             AtFlags::EMPTY_PATH,
         )
-        .map_err(Error::from)
+        .syscall("fchownat")
     }
 
     /// Sets the access and/or modification time of the file this handle pins (a symlink
@@ -205,12 +207,12 @@ impl Handle {
             last_access: timespec(atime)?,
             last_modification: timespec(mtime)?,
         };
-        if !attrs::known_unavailable(AttrFeature::UtimensatEmptyPath) {
+        if !features::known_unavailable(Feature::UtimensatEmptyPath) {
             match rustix::fs::utimensat(self, "", &times, AtFlags::EMPTY_PATH) {
                 // Our timestamps are always valid, so EINVAL means a kernel that does not take
                 // AT_EMPTY_PATH for utimensat yet (it came after fchownat's and fstatat's).
-                Err(Errno::INVAL) => attrs::mark_unavailable(AttrFeature::UtimensatEmptyPath),
-                other => return other.map_err(Error::from),
+                Err(Errno::INVAL) => features::mark_unavailable(Feature::UtimensatEmptyPath),
+                other => return other.syscall("utimensat"),
             }
         }
         // Following the magic link reaches the pinned inode, except for a symlink handle: the
@@ -227,14 +229,14 @@ impl Handle {
         let link = Procfs::cached()?.fd_link(self.as_fd())?;
         let result = rustix::fs::utimensat(link.dir(), link.name(), &times, AtFlags::empty());
         link.recheck()?;
-        result.map_err(Error::from)
+        result.syscall("utimensat")
     }
 
     /// Reads the extended attribute `name` of the file this handle pins (see
     /// [`Root::read_xattr`]).
     pub fn read_xattr(&self, name: impl AsRef<OsStr>) -> Result<Vec<u8>> {
         let name = xattr_name(name.as_ref())?;
-        if !attrs::known_unavailable(AttrFeature::Xattrat) {
+        if !features::known_unavailable(Feature::Xattrat) {
             let link = Procfs::cached()?.fd_link(self.as_fd())?;
             let path = link.name();
             let result = read_growing(|buf| {
@@ -242,8 +244,8 @@ impl Handle {
             });
             link.recheck()?;
             match result {
-                Err(Errno::NOSYS) => attrs::mark_unavailable(AttrFeature::Xattrat),
-                other => return other.map_err(Error::from),
+                Err(Errno::NOSYS) => features::mark_unavailable(Feature::Xattrat),
+                other => return other.syscall("getxattrat"),
             }
         }
         let file = self.reopen_for_xattr()?;
@@ -254,7 +256,7 @@ impl Handle {
                 rustix::fs::fgetxattr(&file, name.as_c_str(), buf)
             }
         })
-        .map_err(Error::from)
+        .syscall("fgetxattr")
     }
 
     /// Sets the extended attribute `name` of the file this handle pins to `value` (see
@@ -267,14 +269,14 @@ impl Handle {
                 "an xattr value is at most 64 KiB",
             ));
         }
-        if !attrs::known_unavailable(AttrFeature::Xattrat) {
+        if !features::known_unavailable(Feature::Xattrat) {
             let link = Procfs::cached()?.fd_link(self.as_fd())?;
             let result =
                 attrs::setxattrat(link.dir(), link.name(), AtFlags::empty(), &name, value, 0);
             link.recheck()?;
             match result {
-                Err(Errno::NOSYS) => attrs::mark_unavailable(AttrFeature::Xattrat),
-                other => return other.map_err(Error::from),
+                Err(Errno::NOSYS) => features::mark_unavailable(Feature::Xattrat),
+                other => return other.syscall("setxattrat"),
             }
         }
         let file = self.reopen_for_xattr()?;
@@ -284,7 +286,7 @@ impl Handle {
             value,
             rustix::fs::XattrFlags::empty(),
         )
-        .map_err(Error::from)
+        .syscall("fsetxattr")
     }
 
     /// Without `getxattrat` (before Linux 6.13) the only fd-based xattr calls need a real open

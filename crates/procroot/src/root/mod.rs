@@ -27,10 +27,9 @@ use std::sync::Arc;
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 
-pub use crate::dir::{DirEntry, FileType, ReadDir};
+use crate::fs::{FileType, ReadDir};
 pub use copy::{CopyOptions, ReplaceMode};
 pub use eval::ExceptLast;
-pub(crate) use handle::metadata_of;
 pub use handle::{Handle, SpecialFiles};
 pub use links::NodeKind;
 pub use remove::RemoveAllOptions;
@@ -38,6 +37,7 @@ pub use remove::RemoveAllOptions;
 use crate::error::{Error, Result};
 use crate::procfs::{PidFd, ProcBase, Procfs};
 use crate::resolve::{self, Backend, Policy, ResolveFlags, ResolveOptions, Trailing};
+use crate::sys::Syscall as _;
 
 /// What [`Root::eval_symlinks`] resolves.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -81,15 +81,17 @@ impl Root {
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )
-        .map_err(|e| Error::from_errno(e).context("open root", path))?;
+        .syscall("open")
+        .map_err(|e| e.context("open root", path))?;
         Ok(Root::with_name(fd, path.to_path_buf()))
     }
 
     /// Uses an already-open directory fd as the root. It may be `O_PATH`.
     pub fn from_fd(fd: OwnedFd) -> Result<Root> {
         let name = PathBuf::from(format!("<fd {}>", std::os::fd::AsRawFd::as_raw_fd(&fd)));
-        let st =
-            rustix::fs::fstat(&fd).map_err(|e| Error::from_errno(e).context("open root", &name))?;
+        let st = rustix::fs::fstat(&fd)
+            .syscall("fstat")
+            .map_err(|e| e.context("open root", &name))?;
         if FileType::from_mode(st.st_mode) != FileType::Dir {
             return Err(Error::from_errno(Errno::NOTDIR).context("open root", &name));
         }
@@ -228,7 +230,7 @@ impl Root {
         let last = resolved.last.clone().map(OsString::from_vec);
         // The handle is the parent: what it was resolved from is the parent part of the input.
         let bytes = path.as_os_str().as_bytes();
-        let (input, trailing) = match (&last, resolve::split_last(bytes)) {
+        let (input, trailing) = match (&last, resolve::path::split_last(bytes)) {
             (Some(_), Some((parent, _))) => (parent, Trailing::Follow),
             _ => (bytes, Trailing::Follow),
         };

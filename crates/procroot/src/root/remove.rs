@@ -30,11 +30,12 @@ use std::path::Path;
 use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::io::Errno;
 
-use super::create::with_trailing_slash;
 use super::walk::{Chain, Limits};
 use super::Root;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
+use crate::resolve::path::{parent_of, with_trailing_slash};
 use crate::sys::{self, MountId};
+use crate::sys::{Syscall as _, SyscallErrno as _};
 
 /// How [`Root::remove_all_with`] behaves.
 #[derive(Clone, Copy, Debug, Default)]
@@ -77,7 +78,8 @@ impl Root {
         let (parent, name) = self.parent_and_name(op, path)?;
         let name = with_trailing_slash(path, name);
         rustix::fs::unlinkat(&parent, &name, flags)
-            .map_err(|e| self.annotate_op(Error::from_errno(e), op, path))
+            .syscall_with("unlinkat", || sys::args(parent_of(path), &name, flags))
+            .map_err(|e| self.annotate_op(e, op, path))
     }
 
     /// Removes `path` and, if it is a directory, everything in it, without crossing into other
@@ -112,7 +114,8 @@ impl Root {
         let mut tries = 0;
         loop {
             let st = rustix::fs::statat(&parent, &name, AtFlags::SYMLINK_NOFOLLOW)
-                .map_err(|e| fail(e.into()))?;
+                .syscall("fstatat")
+                .map_err(fail)?;
             if rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory {
                 break;
             }
@@ -120,14 +123,14 @@ impl Root {
             let slashed = with_trailing_slash(path, name.clone());
             match rustix::fs::unlinkat(&parent, &slashed, AtFlags::empty()) {
                 Err(Errno::ISDIR) if tries < 8 => tries += 1,
-                other => return other.map_err(|e| fail(e.into())),
+                other => return other.syscall("unlinkat").map_err(fail),
             }
         }
         let mount = sys::mount_id(&parent).map_err(|e| fail(e.into()))?;
         // The target was a directory a moment ago; whatever it is now is removed, but a target
         // that vanished is ENOENT, as before the loop.
         if let Err(Errno::NOENT) = rustix::fs::statat(&parent, &name, AtFlags::SYMLINK_NOFOLLOW) {
-            return Err(fail(Errno::NOENT.into()));
+            return Err(fail(Errno::NOENT.syscall("fstatat")));
         }
         let scope = Scope::Mount {
             cross_mounts: opts.cross_mounts,
@@ -212,7 +215,7 @@ impl<'a, 's> Walker<'a, 's> {
                         match rustix::fs::statat(dirfd, &name, AtFlags::SYMLINK_NOFOLLOW) {
                             Ok(st) => is_dir_mode(st.st_mode),
                             Err(Errno::NOENT) => continue,
-                            Err(e) => return Err(e.into()),
+                            Err(e) => return Err(e.syscall("fstatat")),
                         }
                     }
                     _ => false,
@@ -226,7 +229,7 @@ impl<'a, 's> Walker<'a, 's> {
                         }
                         Ok(st) => is_dir_mode(st.st_mode),
                         Err(Errno::NOENT) => continue,
-                        Err(e) => return Err(e.into()),
+                        Err(e) => return Err(e.syscall("fstatat")),
                     }
                 }
             };
@@ -235,7 +238,7 @@ impl<'a, 's> Walker<'a, 's> {
                     Ok(()) | Err(Errno::NOENT) => continue,
                     // It became a directory since the listing: descend below.
                     Err(Errno::ISDIR) => {}
-                    Err(e) => return Err(e.into()),
+                    Err(e) => return Err(e.syscall("unlinkat")),
                 }
             }
             let dirfd = dirfd.try_clone_to_owned()?;
@@ -261,7 +264,7 @@ impl<'a, 's> Walker<'a, 's> {
                                 return Ok(());
                             }
                             Err(Errno::NOENT) => return Ok(()),
-                            Err(e) => return Err(e.into()),
+                            Err(e) => return Err(e.syscall("fstatat")),
                         }
                     }
                     match unlink_file(dirfd, name) {
@@ -320,7 +323,7 @@ impl<'a, 's> Walker<'a, 's> {
             // its rescan unlinks it.
             Err(Errno::NOTDIR) => Ok(()),
             // EBUSY: a mount point (with cross_mounts); it is left, emptied.
-            Err(e) => Err(e.into()),
+            Err(e) => Err(e.syscall("unlinkat")),
         }
     }
 
@@ -337,21 +340,17 @@ impl<'a, 's> Walker<'a, 's> {
             Err(Errno::ACCESS) if matches!(self.scope, Scope::Created(_)) => {
                 return Ok(Child::Leave)
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e.syscall("openat")),
         };
         let info = sys::mount_info_at(&fd, "", AtFlags::EMPTY_PATH)?;
         let id = (info.dev, info.ino);
         match self.scope {
             Scope::Mount { cross_mounts } => {
                 if info.mount_id != self.mount && !cross_mounts {
-                    return Err(Error::with_detail(
-                        ErrorKind::SafetyViolation,
-                        Errno::XDEV,
-                        format!(
-                            "{:?} is on another mount; not crossing into it (cross_mounts is off)",
-                            name
-                        ),
-                    ));
+                    return Err(Error::escape(format!(
+                        "{:?} is on another mount; not crossing into it (cross_mounts is off)",
+                        name
+                    )));
                 }
             }
             Scope::Created(ours) => {
@@ -360,9 +359,9 @@ impl<'a, 's> Walker<'a, 's> {
                 }
                 // Ours (checked on the open fd, so this is exact): a completed directory of the
                 // copy has its final, maybe read-only, mode.
-                let st = rustix::fs::fstat(&fd)?;
+                let st = rustix::fs::fstat(&fd).syscall("fstat")?;
                 if st.st_mode & 0o700 != 0o700 {
-                    rustix::fs::fchmod(&fd, Mode::RWXU)?;
+                    rustix::fs::fchmod(&fd, Mode::RWXU).syscall("fchmod")?;
                 }
             }
         }
@@ -380,7 +379,7 @@ fn is_dir_mode(mode: u32) -> bool {
 fn unlink_file(dirfd: BorrowedFd<'_>, name: &OsStr) -> Result<()> {
     match rustix::fs::unlinkat(dirfd, name, AtFlags::empty()) {
         Ok(()) | Err(Errno::NOENT) => Ok(()),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(e.syscall("unlinkat")),
     }
 }
 
@@ -411,7 +410,7 @@ pub(super) fn remove_created(
     let st = match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
         Ok(st) => st,
         Err(Errno::NOENT) => return Ok(Cleanup::Gone),
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(e.syscall("fstatat")),
     };
     if (st.st_dev, st.st_ino) != top {
         return Ok(Cleanup::Replaced);

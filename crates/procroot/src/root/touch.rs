@@ -19,8 +19,8 @@ use rustix::fs::OFlags;
 use rustix::io::Errno;
 
 use super::Root;
-use crate::dir::FileType;
 use crate::error::{Error, ErrorKind, Result};
+use crate::fs::FileType;
 
 /// The mode a missing file is created with, before the umask (as `touch(1)`).
 const TOUCH_MODE: u32 = 0o666;

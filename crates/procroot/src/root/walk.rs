@@ -31,7 +31,8 @@ use std::path::PathBuf;
 use rustix::fs::{Dir, Mode, OFlags};
 use rustix::io::Errno;
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
+use crate::sys::{Syscall as _, SyscallErrno as _};
 
 /// How many fds a [`Chain`] may hold: `window` open levels plus at most `max_anchors` anchors.
 #[derive(Clone, Copy, Debug)]
@@ -61,7 +62,7 @@ pub(super) struct Level {
 impl Level {
     /// The level's open fd. Popped levels and the innermost level are always open.
     pub fn fd(&self) -> Result<BorrowedFd<'_>> {
-        Ok(self.dir.as_ref().ok_or(Errno::BADF)?.fd()?)
+        self.dir.as_ref().ok_or(Errno::BADF)?.fd().syscall("fcntl")
     }
 }
 
@@ -127,7 +128,7 @@ impl<'a> Chain<'a> {
     pub fn push(&mut self, name: &OsStr, fd: OwnedFd, id: (u64, u64)) -> Result<()> {
         let index = self.levels.len();
         if index > 0 && index.is_multiple_of(self.step) {
-            let anchor = rustix::io::fcntl_dupfd_cloexec(&fd, 0)?;
+            let anchor = rustix::io::fcntl_dupfd_cloexec(&fd, 0).syscall("fcntl")?;
             self.anchors.push((index, anchor));
             if self.anchors.len() > self.limits.max_anchors {
                 self.step *= 2;
@@ -138,7 +139,7 @@ impl<'a> Chain<'a> {
         self.levels.push(Level {
             name: name.to_os_string(),
             id,
-            dir: Some(Dir::new(fd)?),
+            dir: Some(Dir::new(fd).syscall("fcntl")?),
             pos: 0,
         });
         if self.levels.len() - self.open_from > self.limits.window {
@@ -157,7 +158,7 @@ impl<'a> Chain<'a> {
         loop {
             let entry = match dir.read() {
                 None => return Ok(None),
-                Some(entry) => entry?,
+                Some(entry) => entry.syscall("getdents64")?,
             };
             *pos = entry.offset();
             let name = entry.file_name();
@@ -224,16 +225,16 @@ impl<'a> Chain<'a> {
                 Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP) => {
                     return Err(moved(&self.path_of(OsStr::new(""))))
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e.syscall("openat")),
             };
-            let st = rustix::fs::fstat(&fd)?;
+            let st = rustix::fs::fstat(&fd).syscall("fstat")?;
             if (st.st_dev, st.st_ino) != level.id {
                 return Err(moved(&self.path_of(OsStr::new(""))));
             }
             if keep {
-                let mut dir = Dir::new(fd.try_clone()?)?;
+                let mut dir = Dir::new(fd.try_clone()?).syscall("fcntl")?;
                 if self.resume && level.pos != 0 {
-                    dir.seek(level.pos)?;
+                    dir.seek(level.pos).syscall("lseek")?;
                 }
                 self.levels[i].dir = Some(dir);
             }
@@ -246,12 +247,8 @@ impl<'a> Chain<'a> {
 
 /// The error for a directory that is no longer where the walk recorded it.
 pub(super) fn moved(path: &std::path::Path) -> Error {
-    Error::with_detail(
-        ErrorKind::SafetyViolation,
-        Errno::XDEV,
-        format!(
-            "a directory on the way to {path:?} was moved or replaced meanwhile; stopped rather \
+    Error::escape(format!(
+        "a directory on the way to {path:?} was moved or replaced meanwhile; stopped rather \
              than follow it"
-        ),
-    )
+    ))
 }

@@ -3,12 +3,10 @@
 //! - [`fchmodat2`] (Linux 6.6): `chmod` by `O_PATH` fd with `AT_EMPTY_PATH`.
 //! - [`getxattrat`] and [`setxattrat`] (Linux 6.13): xattrs relative to a directory fd.
 //!
-//! Like [`super::features`] for `openat2`, only *failures* are remembered ([`mark_unavailable`]):
-//! a seccomp filter installed later can take a syscall away, but a missing syscall never comes
-//! back. [`disable`] makes procroot behave as if the kernel lacked one, to exercise the fallbacks.
+//! What procroot learned about them (or was told to pretend) is kept with the other features in
+//! [`super::features`].
 
 use std::ffi::CStr;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use rustix::fd::{AsFd, AsRawFd};
 use rustix::fs::AtFlags;
@@ -28,54 +26,6 @@ struct XattrArgs {
     value: u64,
     size: u32,
     flags: u32,
-}
-
-/// An attribute syscall (or syscall mode) that procroot can be told not to use, and whose
-/// unavailability is remembered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum AttrFeature {
-    /// `fchmodat2(2)` (Linux 6.6). Without it, `chmod` goes through the magic link
-    /// `/proc/thread-self/fd/N` of the verified procfs.
-    Fchmodat2,
-    /// `getxattrat(2)`/`setxattrat(2)` (Linux 6.13). Without them, xattrs are read and written
-    /// through a file reopened through the verified procfs.
-    Xattrat,
-    /// `linkat(fd, "", ..., AT_EMPTY_PATH)`, which needs `CAP_DAC_READ_SEARCH` for an fd opened
-    /// with other credentials. Without it, the link is made by following the magic link
-    /// `/proc/thread-self/fd/N` of the verified procfs.
-    LinkatEmptyPath,
-    /// `utimensat(fd, "", ..., AT_EMPTY_PATH)`, refused with `EINVAL` by older kernels. Without
-    /// it, times are set by following the magic link `/proc/thread-self/fd/N` of the verified
-    /// procfs, which cannot reach a symlink's own times.
-    UtimensatEmptyPath,
-}
-
-impl AttrFeature {
-    fn bit(self) -> u32 {
-        1 << self as u32
-    }
-}
-
-static DISABLED: AtomicU32 = AtomicU32::new(0);
-static UNAVAILABLE: AtomicU32 = AtomicU32::new(0);
-
-/// Stops procroot from using `feature` in this process, as if the kernel lacked it. Never undone.
-///
-/// A testing and debugging aid: production code has no reason to call it.
-pub fn disable(feature: AttrFeature) {
-    DISABLED.fetch_or(feature.bit(), Ordering::Relaxed);
-}
-
-/// Whether `feature` is known to be unusable: [`disable`]d, or [`mark_unavailable`]d after the
-/// kernel (or a seccomp filter) answered `ENOSYS`.
-pub fn known_unavailable(feature: AttrFeature) -> bool {
-    (DISABLED.load(Ordering::Relaxed) | UNAVAILABLE.load(Ordering::Relaxed)) & feature.bit() != 0
-}
-
-/// Records that `feature` is unusable in this process. Never undone.
-pub fn mark_unavailable(feature: AttrFeature) {
-    UNAVAILABLE.fetch_or(feature.bit(), Ordering::Relaxed);
 }
 
 /// `fchmodat2(dirfd, path, mode, flags)`: `chmod` relative to a directory fd, with flags

@@ -1,20 +1,23 @@
-//! Kernel feature probes and the process-wide facts learned from them.
+//! Kernel feature probes and the process-wide facts learned from them: the one registry of
+//! features procroot falls back from ([`Feature`]).
 //!
 //! Only *failures* are remembered. A success is never cached because a seccomp filter installed
 //! later (by a container runtime, right before exec) can take a syscall away; a failure, on the
 //! other hand, does not heal, and re-probing a missing syscall on every call would double its cost.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use rustix::fd::AsFd;
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 
-static OPENAT2_UNAVAILABLE: AtomicBool = AtomicBool::new(false);
 static DISABLED: AtomicU32 = AtomicU32::new(0);
+static UNAVAILABLE: AtomicU32 = AtomicU32::new(0);
 
-/// A kernel feature that procroot can be told not to use, to exercise its fallbacks on a kernel
-/// that has everything (tests, and reproducing a user's older kernel).
+/// A kernel feature procroot uses where it can and falls back from where it cannot: the one
+/// registry of what was [`disable`]d (to exercise the fallbacks on a kernel that has everything:
+/// tests, and reproducing a user's older kernel) and what was found unusable
+/// (`mark_unavailable`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Feature {
@@ -29,6 +32,20 @@ pub enum Feature {
     /// procfs's `pidns=` mount option (Linux 6.18): without it, a helper process makes the
     /// instance from inside the namespace.
     ProcPidnsOption,
+    /// `fchmodat2(2)` (Linux 6.6). Without it, `chmod` goes through the magic link
+    /// `/proc/thread-self/fd/N` of the verified procfs.
+    Fchmodat2,
+    /// `getxattrat(2)`/`setxattrat(2)` (Linux 6.13). Without them, xattrs are read and written
+    /// through a file reopened through the verified procfs.
+    Xattrat,
+    /// `linkat(fd, "", ..., AT_EMPTY_PATH)`, which needs `CAP_DAC_READ_SEARCH` for an fd opened
+    /// with other credentials. Without it, the link is made by following the magic link
+    /// `/proc/thread-self/fd/N` of the verified procfs.
+    LinkatEmptyPath,
+    /// `utimensat(fd, "", ..., AT_EMPTY_PATH)`, refused with `EINVAL` by older kernels. Without
+    /// it, times are set by following the magic link `/proc/thread-self/fd/N` of the verified
+    /// procfs, which cannot reach a symlink's own times.
+    UtimensatEmptyPath,
 }
 
 impl Feature {
@@ -49,16 +66,22 @@ pub fn is_disabled(feature: Feature) -> bool {
     DISABLED.load(Ordering::Relaxed) & feature.bit() != 0
 }
 
+/// Whether `feature` is known to be unusable: [`disable`]d, or `mark_unavailable`d after the
+/// kernel (or a seccomp filter) refused it.
+pub fn known_unavailable(feature: Feature) -> bool {
+    (DISABLED.load(Ordering::Relaxed) | UNAVAILABLE.load(Ordering::Relaxed)) & feature.bit() != 0
+}
+
+/// Records that `feature` is unusable in this process. Never undone.
+pub fn mark_unavailable(feature: Feature) {
+    UNAVAILABLE.fetch_or(feature.bit(), Ordering::Relaxed);
+}
+
 /// Whether `openat2(2)` is already known to be unusable in this process: it returned `ENOSYS`
 /// (kernel before 5.6), or `EPERM` for a call that cannot legitimately fail with `EPERM` (a
 /// seccomp filter), or it was [`disable`]d.
 pub fn openat2_known_unavailable() -> bool {
-    OPENAT2_UNAVAILABLE.load(Ordering::Relaxed) || is_disabled(Feature::Openat2)
-}
-
-/// Records that `openat2(2)` is unusable in this process. Never undone.
-pub fn mark_openat2_unavailable() {
-    OPENAT2_UNAVAILABLE.store(true, Ordering::Relaxed);
+    known_unavailable(Feature::Openat2)
 }
 
 /// Decides whether an `openat2` failure means "the syscall is unavailable", and records it.
@@ -84,7 +107,7 @@ pub fn classify_openat2_failure<Fd: AsFd>(dirfd: Fd, errno: Errno) -> bool {
         _ => false,
     };
     if unavailable {
-        mark_openat2_unavailable();
+        mark_unavailable(Feature::Openat2);
     }
     unavailable
 }
@@ -103,7 +126,7 @@ pub fn probe_openat2() -> Result<(), Errno> {
 }
 
 /// Whether the running kernel (and this process's privileges and seccomp filter) offer a
-/// feature, as [`probe_kernel`] found out.
+/// feature, as the probes behind `procroot doctor` found out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Support {
     /// The feature works here.
@@ -132,7 +155,7 @@ impl Support {
     }
 }
 
-/// The kernel features procroot uses, probed one by one ([`probe_kernel`]).
+/// The kernel features procroot uses, probed one by one (for `procroot doctor`).
 #[derive(Clone, Debug)]
 pub struct KernelFeatures {
     /// `openat2(2)` (Linux 5.6): the kernel resolver backend.

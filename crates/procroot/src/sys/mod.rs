@@ -7,6 +7,9 @@
 //! The layer makes no policy decisions. It offers:
 //! - errno names and descriptions ([`errno_name`], [`errno_description`]), so that errors print
 //!   as `No such file or directory (ENOENT)` in both the library and the CLI;
+//! - naming the syscall an error came from, with its key arguments ([`Syscall`],
+//!   [`SyscallErrno`], [`args`]), only on the error path; [`SyscallError`] is the same without
+//!   allocation, for forked helpers and code that still decides on the errno;
 //! - the mount-id helper ([`mount_id`]) used by `NO_XDEV`, which prefers the never-reused
 //!   `STATX_MNT_ID_UNIQUE` (Linux 6.8) over `STATX_MNT_ID` (Linux 5.8), and without `statx`
 //!   reads the fd's `fdinfo` through a reader the procfs layer registers
@@ -15,7 +18,7 @@
 //! - processes and namespaces: pidfds, namespace types, a helper inside a PID namespace
 //!   ([`process`]);
 //! - file attributes by fd where rustix has no wrapper: `fchmodat2`, `getxattrat`/`setxattrat`,
-//!   and their fallbacks' feature memory ([`attrs`]).
+//!   ([`attrs`]; what procroot learned about them is kept in [`features`]).
 
 pub mod attrs;
 pub mod errno;
@@ -110,9 +113,8 @@ thread_local! {
 ///
 /// The reader must go through the hardened procfs handle: a plain `open("/proc/...")` can be
 /// redirected by whoever mounts over `/proc`, which is what a fallback must not open up. That
-/// handle is built on this module, so this module cannot call it; the procfs layer registers it
-/// instead (`crate::procfs::register_fallbacks`, called by every `Procfs` and `Root`
-/// constructor). Only the first registration counts.
+/// handle is built on this module, so this module cannot call it; a layer above registers it
+/// instead (the procfs layer, from every `Procfs` and `Root` constructor). Only the first registration counts.
 pub fn set_fdinfo_mount_id(reader: FdinfoMountId) {
     let _ = FDINFO_MOUNT_ID.set(reader);
 }
@@ -141,13 +143,8 @@ pub fn mount_info_at<Fd: AsFd, P: rustix::path::Arg>(
     let dirfd = dirfd.as_fd();
     // `into_with_c_str` builds short paths on the stack: no allocation on the walker's path.
     path.into_with_c_str(|path| Ok(statx_mount_info(dirfd, path, flags, want)))
-        .unwrap_or_else(|errno| {
-            Err(SyscallError {
-                syscall: "statx",
-                errno,
-                detail: "",
-            })
-        })
+        .named("statx")
+        .and_then(|info| info)
 }
 
 fn statx_mount_info(
@@ -163,13 +160,7 @@ fn statx_mount_info(
         Err(errno @ (Errno::NOSYS | Errno::PERM)) => {
             return mount_info_from_fdinfo(dirfd, path, flags, errno)
         }
-        Err(errno) => {
-            return Err(SyscallError {
-                syscall: "statx",
-                errno,
-                detail: "",
-            })
-        }
+        Err(errno) => return Err(errno).named("statx"),
     };
     let got = StatxFlags::from_bits_retain(stx.stx_mask);
     let mount_id = if got.contains(STATX_MNT_ID_UNIQUE) {
@@ -255,20 +246,10 @@ fn mount_info_from_fdinfo(
         if flags.contains(AtFlags::SYMLINK_NOFOLLOW) {
             oflags |= OFlags::NOFOLLOW;
         }
-        opened = rustix::fs::openat(dirfd, path, oflags, Mode::empty()).map_err(|errno| {
-            SyscallError {
-                syscall: "openat",
-                errno,
-                detail: "",
-            }
-        })?;
+        opened = rustix::fs::openat(dirfd, path, oflags, Mode::empty()).named("openat")?;
         opened.as_fd()
     };
-    let st = rustix::fs::fstat(fd).map_err(|errno| SyscallError {
-        syscall: "fstat",
-        errno,
-        detail: "",
-    })?;
+    let st = rustix::fs::fstat(fd).named("fstat")?;
     IN_FDINFO_FALLBACK.set(true);
     let id = reader(fd);
     IN_FDINFO_FALLBACK.set(false);
@@ -333,4 +314,118 @@ pub fn is_procfs<Fd: AsFd>(fd: Fd) -> Result<bool, Errno> {
     let st = rustix::fs::fstatfs(fd)?;
     #[allow(clippy::unnecessary_cast)] // f_type's width differs between architectures.
     Ok(st.f_type as i64 == PROC_SUPER_MAGIC)
+}
+
+/// Names the syscall an errno came from, so that the error says which call failed and with
+/// what (`unlinkat("/data", "x", AT_REMOVEDIR)`), as libpathrs's errors do.
+///
+/// The success path is a plain match; the name and arguments are only formatted, and the
+/// context only allocated, when the call failed, so that hot paths stay as cheap as a bare
+/// errno. Code that uses an errno for control flow (`ENOTDIR` means "try readlink") keeps the
+/// bare `Result<T, Errno>` and names the call where the errno leaves it.
+pub(crate) trait Syscall<T> {
+    /// The errno as an [`Error`](crate::Error) naming `syscall`.
+    fn syscall(self, syscall: &'static str) -> crate::Result<T>;
+    /// The same, with the call's key arguments (see [`args`]), formatted only on failure.
+    fn syscall_with(self, syscall: &'static str, args: impl FnOnce() -> String)
+        -> crate::Result<T>;
+    /// The errno as a [`SyscallError`] naming `syscall`: no allocation, for code that must not
+    /// allocate (a forked helper) or that still decides on the errno.
+    fn named(self, syscall: &'static str) -> Result<T, SyscallError>;
+}
+
+impl<T> Syscall<T> for Result<T, Errno> {
+    #[inline]
+    fn syscall(self, syscall: &'static str) -> crate::Result<T> {
+        match self {
+            Ok(value) => Ok(value),
+            Err(errno) => Err(named(errno, syscall, None)),
+        }
+    }
+
+    #[inline]
+    fn syscall_with(
+        self,
+        syscall: &'static str,
+        args: impl FnOnce() -> String,
+    ) -> crate::Result<T> {
+        match self {
+            Ok(value) => Ok(value),
+            Err(errno) => Err(named(errno, syscall, Some(args()))),
+        }
+    }
+
+    #[inline]
+    fn named(self, syscall: &'static str) -> Result<T, SyscallError> {
+        self.map_err(|errno| SyscallError {
+            syscall,
+            errno,
+            detail: "",
+        })
+    }
+}
+
+#[cold]
+fn named(errno: Errno, syscall: &'static str, args: Option<String>) -> crate::Error {
+    crate::Error::from_errno(errno).with_syscall(syscall, args)
+}
+
+/// A syscall's key arguments as they print: the directory (its path in the root, where the
+/// caller knows it), the name (quoted, hostile bytes escaped) and the flags
+/// (`O_PATH|O_NOFOLLOW`, `0` for none).
+pub(crate) fn args<F: bitflags::Flags>(
+    dir: Option<&std::path::Path>,
+    name: impl AsRef<std::ffi::OsStr>,
+    flags: F,
+) -> String {
+    let mut out = String::new();
+    if let Some(dir) = dir {
+        out.push_str(&format!("{}, ", crate::error::Quoted(dir.as_os_str())));
+    }
+    out.push_str(&format!(
+        "{}, {}",
+        crate::error::Quoted(name.as_ref()),
+        flag_names(flags)
+    ));
+    out
+}
+
+/// `O_PATH|O_NOFOLLOW`: the flags' C names (rustix names them without the prefix), or `0`.
+pub(crate) fn flag_names<F: bitflags::Flags>(flags: F) -> String {
+    let prefix = match std::any::type_name::<F>().rsplit("::").next() {
+        Some("OFlags") => "O_",
+        Some("AtFlags") => "AT_",
+        Some("RenameFlags") => "RENAME_",
+        Some("ResolveFlags") => "RESOLVE_",
+        _ => "",
+    };
+    let names: Vec<String> = flags
+        .iter_names()
+        .map(|(name, _)| format!("{prefix}{name}"))
+        .collect();
+    if names.is_empty() {
+        "0".to_string()
+    } else {
+        names.join("|")
+    }
+}
+
+/// [`Syscall`] for a bare errno, in the arm of a `match` on a syscall's result.
+pub(crate) trait SyscallErrno {
+    /// The errno as an [`Error`](crate::Error) naming `syscall`.
+    fn syscall(self, syscall: &'static str) -> crate::Error;
+    /// The same, with the call's key arguments (see [`args`]).
+    fn syscall_with(self, syscall: &'static str, args: impl FnOnce() -> String) -> crate::Error;
+}
+
+impl SyscallErrno for Errno {
+    #[inline]
+    fn syscall(self, syscall: &'static str) -> crate::Error {
+        named(self, syscall, None)
+    }
+
+    #[inline]
+    fn syscall_with(self, syscall: &'static str, args: impl FnOnce() -> String) -> crate::Error {
+        named(self, syscall, Some(args()))
+    }
 }

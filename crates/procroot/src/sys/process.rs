@@ -170,7 +170,7 @@ const STEP_FORK: u32 = 0x101;
 /// `make` may change its own process freely (unshare a mount namespace, mount): the worker exits
 /// right after sending the fd. It reports a failure as `(step, errno)`, with steps it numbers
 /// itself, so that the caller can say which syscall failed.
-pub fn make_fd_in_pidns(
+pub(crate) fn make_fd_in_pidns(
     pidns: BorrowedFd<'_>,
     make: fn() -> Result<OwnedFd, (u8, Errno)>,
 ) -> Result<OwnedFd, HelperError> {

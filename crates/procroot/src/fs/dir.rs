@@ -8,7 +8,8 @@ use std::os::unix::ffi::OsStrExt;
 
 use rustix::fs::{AtFlags, Dir};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::sys::{Syscall as _, SyscallErrno as _};
 
 /// The type of a file, as `procroot` prints it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -128,7 +129,9 @@ impl std::fmt::Debug for ReadDir {
 
 impl ReadDir {
     pub(crate) fn new(fd: OwnedFd) -> Result<ReadDir> {
-        Ok(ReadDir { dir: Dir::new(fd)? })
+        Ok(ReadDir {
+            dir: Dir::new(fd).syscall("fcntl")?,
+        })
     }
 }
 
@@ -139,7 +142,7 @@ impl Iterator for ReadDir {
         loop {
             let entry = match self.dir.read()? {
                 Ok(entry) => entry,
-                Err(e) => return Some(Err(Error::from_errno(e))),
+                Err(e) => return Some(Err(e.syscall("getdents64"))),
             };
             let name = entry.file_name().to_bytes();
             if name == b"." || name == b".." {

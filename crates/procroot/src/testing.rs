@@ -1,0 +1,11 @@
+//! Switches for tests and for reproducing a user's older kernel: they make procroot behave as if
+//! the kernel lacked a feature, or as if a sysctl had a given value. Production code has no
+//! reason to call them; they are not part of the stable API.
+
+#![forbid(unsafe_code)]
+
+pub use crate::resolve::protected::set_protected_symlinks;
+/// The check `exec` makes in the child after entering a root and changing directory
+/// (CVE-2024-21626): exposed so a test can stage a cwd outside a chroot and see it refused.
+pub use crate::sys::exec::verify_cwd;
+pub use crate::sys::features::{disable, known_unavailable, Feature};
