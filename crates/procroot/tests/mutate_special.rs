@@ -14,12 +14,11 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use procroot::{Backend, ErrorKind, OFlags, Root, SpecialFiles};
-use procroot_testutil::{require_privilege, Tree};
+use procroot_testutil::{require_privilege, with_racing_thread, Tree};
 use rustix::io::Errno;
 
 const BACKENDS: [Backend; 2] = [Backend::Kernel, Backend::Emulated];
@@ -264,28 +263,21 @@ fn creating_a_name_where_a_fifo_appears_never_hangs() {
     const ROUNDS: usize = 400;
     let tree = Tree::new("dir d");
     let name = tree.join("d/x");
-    let stop = AtomicBool::new(false);
-    let (created, refused) = (AtomicUsize::new(0), AtomicUsize::new(0));
-    let fifos = AtomicUsize::new(0);
+    let (mut created, mut refused) = (0usize, 0usize);
     let c_name = CString::new(name.as_os_str().as_bytes()).unwrap();
-    std::thread::scope(|s| {
-        let _stop = StopOnDrop(&stop);
-        s.spawn(|| {
-            while !stop.load(Ordering::Relaxed) {
-                if rustix::fs::mknodat(
-                    rustix::fs::CWD,
-                    c_name.as_c_str(),
-                    rustix::fs::FileType::Fifo,
-                    rustix::fs::Mode::from_raw_mode(0o666),
-                    0,
-                )
-                .is_ok()
-                {
-                    fifos.fetch_add(1, Ordering::Relaxed);
-                }
-                let _ = rustix::fs::unlink(c_name.as_c_str());
-            }
-        });
+    let attacker = || {
+        let made = rustix::fs::mknodat(
+            rustix::fs::CWD,
+            c_name.as_c_str(),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o666),
+            0,
+        )
+        .is_ok();
+        let _ = rustix::fs::unlink(c_name.as_c_str());
+        made
+    };
+    let ((), fifos) = with_racing_thread(attacker, || {
         for i in 0..ROUNDS {
             let backend = BACKENDS[i % 2];
             let r = root(&tree, backend);
@@ -294,13 +286,11 @@ fn creating_a_name_where_a_fifo_appears_never_hangs() {
                 r.create_file("d/x", OFlags::RDONLY, 0o644).map(drop)
             });
             match got {
-                Ok(()) => {
-                    created.fetch_add(1, Ordering::Relaxed);
-                }
+                Ok(()) => created += 1,
                 Err(e) if e.kind() == ErrorKind::SafetyViolation => {
                     assert_eq!(e.errno(), Errno::NXIO, "{what}: {e}");
                     assert!(e.to_string().contains("a FIFO"), "{what}: {e}");
-                    refused.fetch_add(1, Ordering::Relaxed);
+                    refused += 1;
                 }
                 // The FIFO was removed while we looked: the retries ran out, or the regular
                 // file we created was unlinked by the attacker's loop. Never a hang.
@@ -315,21 +305,8 @@ fn creating_a_name_where_a_fifo_appears_never_hangs() {
             }
         }
     });
-    let (created, refused) = (created.into_inner(), refused.into_inner());
-    println!(
-        "{ROUNDS} rounds: {created} created, {refused} FIFOs refused, {} FIFOs made",
-        fifos.into_inner()
-    );
+    println!("{ROUNDS} rounds: {created} created, {refused} FIFOs refused, {fifos} FIFOs made");
     assert!(created + refused > 0, "no round completed");
-}
-
-/// Sets a stop flag when dropped, so that the attacker thread stops however the test ends.
-struct StopOnDrop<'a>(&'a AtomicBool);
-
-impl Drop for StopOnDrop<'_> {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
 }
 
 /// A regular file and a directory still open as before; the O_PATH look adds no surprises.
