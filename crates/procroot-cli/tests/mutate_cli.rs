@@ -7,7 +7,7 @@ use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 
-use procroot_testutil::{with_racing_thread, Cli, Run, Tree};
+use procroot_testutil::{mkfifo, with_racing_thread, Cli, Run, Tree};
 use serde_json::{json, Value};
 
 /// A run of the binary, to be given arguments.
@@ -586,17 +586,6 @@ fn run_deadline<S: AsRef<OsStr>>(tree: &Tree, args: &[S], stdin: &[u8]) -> Run {
         .stdin(stdin)
         .deadline(HANG)
         .run()
-}
-
-fn mkfifo(path: &Path) {
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        path,
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o666),
-        0,
-    )
-    .unwrap();
 }
 
 /// The refusal of a special file of `type_name` at `path` by `command`.

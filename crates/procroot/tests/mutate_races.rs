@@ -42,11 +42,7 @@ const MIN_SWAPS: u64 = 100;
 const BACKENDS: [Backend; 2] = [Backend::Kernel, Backend::Emulated];
 
 fn iterations() -> usize {
-    if std::env::var_os("PROCROOT_RACE_LONG").is_some_and(|v| v == "1") {
-        LONG_ITERATIONS
-    } else {
-        CI_ITERATIONS
-    }
+    procroot_testutil::race_rounds(CI_ITERATIONS, LONG_ITERATIONS)
 }
 
 /// The layout (module docs), removed on drop.

@@ -18,23 +18,12 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use procroot::{Backend, ErrorKind, OFlags, Root, SpecialFiles};
-use procroot_testutil::{require_privilege, with_racing_thread, Tree};
+use procroot_testutil::{mkfifo, require_privilege, with_racing_thread, Tree};
 use rustix::io::Errno;
 
 const BACKENDS: [Backend; 2] = [Backend::Kernel, Backend::Emulated];
 /// Far longer than any of these operations takes on a loaded machine, far shorter than forever.
 const DEADLINE: Duration = Duration::from_secs(10);
-
-fn mkfifo(path: &Path) {
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        path,
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o666),
-        0,
-    )
-    .unwrap_or_else(|e| panic!("mkfifo {}: {e}", path.display()));
-}
 
 fn mknod_char(path: &Path, major: u32, minor: u32) {
     rustix::fs::mknodat(

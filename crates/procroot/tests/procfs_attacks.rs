@@ -1261,11 +1261,7 @@ const RACE_LONG_ITERATIONS: usize = 100_000;
 const RACE_MIN_MOUNTS: u64 = 50;
 
 fn race_iterations() -> usize {
-    if std::env::var_os("PROCROOT_RACE_LONG").is_some_and(|v| v == "1") {
-        RACE_LONG_ITERATIONS
-    } else {
-        RACE_CI_ITERATIONS
-    }
+    procroot_testutil::race_rounds(RACE_CI_ITERATIONS, RACE_LONG_ITERATIONS)
 }
 
 fn umount_nofollow(path: &str) -> bool {

@@ -52,11 +52,7 @@ const LONG_ITERATIONS: usize = 1_000_000;
 const MIN_SWAPS: u64 = 1_000;
 
 fn iterations() -> usize {
-    if std::env::var_os("PROCROOT_RACE_LONG").is_some_and(|v| v == "1") {
-        LONG_ITERATIONS
-    } else {
-        CI_ITERATIONS
-    }
+    procroot_testutil::race_rounds(CI_ITERATIONS, LONG_ITERATIONS)
 }
 
 /// A path to resolve under attack, and what it names when nobody escapes.

@@ -20,6 +20,7 @@
 //!   pausable, stopped by [`Racer::finish`] and killed on drop: a failing test fails, it never
 //!   hangs.
 //! - [`with_racing_thread`] and [`StopOnDrop`]: the same on a thread.
+//! - [`race_rounds`]: the rounds of a race test, more with `PROCROOT_RACE_LONG=1`.
 //! - [`Snapshot`]: a sentinel tree's every entry (bytes, mode, owner, link count, identity,
 //!   optionally times), compared for equality after the attack.
 //!
@@ -29,7 +30,7 @@
 //! (`success`, `failure`, `usage_error`, `json`).
 //!
 //! Trees and timing:
-//! - [`Tree`]: a temporary directory tree built from a compact description.
+//! - [`Tree`]: a temporary directory tree built from a compact description; [`mkfifo`].
 //! - [`paired`]: interleaved A/B timing for the benchmarks' ratio targets.
 
 pub mod cli;
@@ -40,7 +41,7 @@ mod target;
 
 pub use cli::{Cli, Run};
 pub use fork::ForkedChild;
-pub use racer::{with_racing_thread, Racer, StopOnDrop, Swap};
+pub use racer::{race_rounds, with_racing_thread, Racer, StopOnDrop, Swap};
 pub use sentinel::{Entry, Snapshot};
 pub use target::Target;
 
@@ -258,6 +259,18 @@ impl Tree {
         }
         std::os::unix::fs::symlink(target, full).expect("symlink");
     }
+}
+
+/// `mkfifo(path, 0666)` (minus the umask), panicking with the path on failure.
+pub fn mkfifo(path: &Path) {
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o666),
+        0,
+    )
+    .unwrap_or_else(|e| panic!("mkfifo {}: {e}", path.display()));
 }
 
 /// The `(st_dev, st_ino)` of `path` without following a final symlink: the identity tests use to

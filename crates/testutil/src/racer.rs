@@ -286,6 +286,16 @@ pub fn exchange(a: impl AsRef<Path>, b: impl AsRef<Path>) -> std::io::Result<()>
     .map_err(Into::into)
 }
 
+/// How many rounds a race test runs: `ci` by default, `long` with `PROCROOT_RACE_LONG=1` (a
+/// soak run).
+pub fn race_rounds(ci: usize, long: usize) -> usize {
+    if std::env::var_os("PROCROOT_RACE_LONG").is_some_and(|v| v == "1") {
+        long
+    } else {
+        ci
+    }
+}
+
 /// Sets a stop flag when dropped, so that a helper thread stops however its test ends (a failed
 /// assertion unwinds through the guard).
 pub struct StopOnDrop<'a>(pub &'a AtomicBool);
