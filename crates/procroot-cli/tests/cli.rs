@@ -7,63 +7,12 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::MetadataExt;
 use std::process::{Command, Stdio};
 
-use procroot_testutil::Tree;
+use procroot_testutil::{Cli, Run, Tree};
 use serde_json::{json, Value};
 
-/// The outcome of one run of the binary.
-#[derive(Debug)]
-struct Run {
-    /// The exit code.
-    code: i32,
-    /// Everything written to stdout.
-    stdout: Vec<u8>,
-    /// Everything written to stderr.
-    stderr: String,
-}
-
-impl Run {
-    /// Asserts exit code 0 with nothing on stderr.
-    fn success(&self) -> &Run {
-        assert_eq!(self.code, 0, "expected success: {self:?}");
-        assert_eq!(self.stderr, "", "unexpected stderr: {self:?}");
-        self
-    }
-
-    /// Asserts exit code 1 (an operation error) with exactly `message` on stderr.
-    fn failure(&self, message: &str) -> &Run {
-        assert_eq!(self.code, 1, "expected an operation error: {self:?}");
-        assert_eq!(self.stderr, format!("{message}\n"), "{self:?}");
-        self
-    }
-
-    /// Asserts exit code 2 (a usage error) with nothing on stdout.
-    fn usage_error(&self) -> &Run {
-        assert_eq!(self.code, 2, "expected a usage error: {self:?}");
-        assert!(self.stdout.is_empty(), "{self:?}");
-        assert!(!self.stderr.is_empty(), "{self:?}");
-        self
-    }
-
-    /// The error message on stderr, without `procroot: ` and the newline: what the JSON error's
-    /// `message` must say.
-    fn message(&self) -> &str {
-        (self.stderr.strip_prefix("procroot: "))
-            .and_then(|m| m.strip_suffix('\n'))
-            .expect("one error line on stderr")
-    }
-
-    /// Stdout as UTF-8.
-    fn text(&self) -> &str {
-        std::str::from_utf8(&self.stdout).expect("stdout is UTF-8")
-    }
-
-    /// Stdout as exactly one JSON value on one line.
-    fn json(&self) -> Value {
-        let text = self.text();
-        assert!(text.ends_with('\n'), "no final newline: {text:?}");
-        assert_eq!(text.matches('\n').count(), 1, "not one line: {text:?}");
-        serde_json::from_str(text).unwrap_or_else(|e| panic!("bad JSON {text:?}: {e}"))
-    }
+/// A run of the binary, to be given arguments.
+fn bin() -> Cli {
+    Cli::new(env!("CARGO_BIN_EXE_procroot"))
 }
 
 /// Runs `procroot` with `args`.
@@ -72,24 +21,12 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let out = Command::new(env!("CARGO_BIN_EXE_procroot"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run procroot");
-    Run {
-        code: out.status.code().expect("exited normally"),
-        stdout: out.stdout,
-        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
-    }
+    bin().args(args).run()
 }
 
 /// Runs `procroot <args> --root <tree>`.
 fn in_tree<S: AsRef<OsStr>>(tree: &Tree, args: &[S]) -> Run {
-    let mut all: Vec<OsString> = args.iter().map(|a| a.as_ref().to_owned()).collect();
-    all.push("--root".into());
-    all.push(tree.path().into());
-    procroot(all)
+    bin().args(args).root(tree.path()).run()
 }
 
 /// The message of a library error about `path` inside `tree`, as the CLI prints it: the
@@ -418,21 +355,21 @@ fn an_empty_path_operand_is_enoent() {
 fn usage_errors_exit_2() {
     let tree = fixture();
     let root = tree.path().to_str().unwrap();
-    procroot(["resolve"]).usage_error();
-    procroot(["resolve", "--bogus", "/"]).usage_error();
-    procroot(["frobnicate"]).usage_error();
-    procroot(Vec::<&str>::new()).usage_error();
-    procroot(["resolve", "--root", root, "--pid", "1", "/"]).usage_error();
-    procroot(["resolve", "--nofollow", "--except-last", "/"]).usage_error();
-    procroot(["resolve", "--policy", "bogus", "/"]).usage_error();
-    procroot(["resolve", "--backend", "bogus", "/"]).usage_error();
-    procroot(["resolve", "--pid", "notanumber", "/"]).usage_error();
-    procroot(["cat"]).usage_error();
-    procroot(["cat", "--except-last", "/etc/passwd"]).usage_error();
-    procroot(["stat"]).usage_error();
-    procroot(["readlink"]).usage_error();
+    procroot(["resolve"]).usage_error("");
+    procroot(["resolve", "--bogus", "/"]).usage_error("");
+    procroot(["frobnicate"]).usage_error("");
+    procroot(Vec::<&str>::new()).usage_error("");
+    procroot(["resolve", "--root", root, "--pid", "1", "/"]).usage_error("");
+    procroot(["resolve", "--nofollow", "--except-last", "/"]).usage_error("");
+    procroot(["resolve", "--policy", "bogus", "/"]).usage_error("");
+    procroot(["resolve", "--backend", "bogus", "/"]).usage_error("");
+    procroot(["resolve", "--pid", "notanumber", "/"]).usage_error("");
+    procroot(["cat"]).usage_error("");
+    procroot(["cat", "--except-last", "/etc/passwd"]).usage_error("");
+    procroot(["stat"]).usage_error("");
+    procroot(["readlink"]).usage_error("");
     // --json does not change how usage errors are reported.
-    procroot(["resolve", "--json"]).usage_error();
+    procroot(["resolve", "--json"]).usage_error("");
 }
 
 #[test]

@@ -2,92 +2,22 @@
 //! `chown`, `touch`, `write` and `cp`. Exit codes, JSON shapes, exact error messages, coreutils
 //! operand order, and that every path operand stays inside the root.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::Path;
-use std::process::{Command, Stdio};
 
-use procroot_testutil::Tree;
+use procroot_testutil::{mkfifo, with_racing_thread, Cli, Run, Tree};
 use serde_json::{json, Value};
 
-/// The outcome of one run of the binary.
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: Vec<u8>,
-    stderr: String,
-}
-
-impl Run {
-    /// Asserts exit code 0 with nothing on stderr.
-    fn success(&self) -> &Run {
-        assert_eq!(self.code, 0, "expected success: {self:?}");
-        assert_eq!(self.stderr, "", "unexpected stderr: {self:?}");
-        self
-    }
-
-    /// Asserts exit code 1 with exactly `message` on stderr.
-    fn failure(&self, message: &str) -> &Run {
-        assert_eq!(self.code, 1, "expected an operation error: {self:?}");
-        assert_eq!(self.stderr, format!("{message}\n"), "{self:?}");
-        self
-    }
-
-    /// Asserts exit code 2 with nothing on stdout and `needle` in the message on stderr.
-    fn usage_error(&self, needle: &str) -> &Run {
-        assert_eq!(self.code, 2, "expected a usage error: {self:?}");
-        assert!(self.stdout.is_empty(), "{self:?}");
-        assert!(self.stderr.contains(needle), "{needle:?} not in {self:?}");
-        self
-    }
-
-    fn text(&self) -> &str {
-        std::str::from_utf8(&self.stdout).expect("stdout is UTF-8")
-    }
-
-    /// Stdout as one JSON value per line.
-    fn json_lines(&self) -> Vec<Value> {
-        self.text()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON {l:?}: {e}")))
-            .collect()
-    }
-
-    /// Stdout as exactly one JSON value on one line.
-    fn json(&self) -> Value {
-        let lines = self.json_lines();
-        assert_eq!(lines.len(), 1, "not one line: {self:?}");
-        lines.into_iter().next().unwrap()
-    }
+/// A run of the binary, to be given arguments.
+fn bin() -> Cli {
+    Cli::new(env!("CARGO_BIN_EXE_procroot"))
 }
 
 /// Runs `procroot <args> --root <tree>` with `stdin` as input.
 fn run_in<S: AsRef<OsStr>>(tree: &Tree, args: &[S], stdin: &[u8]) -> Run {
-    let mut all: Vec<OsString> = args.iter().map(|a| a.as_ref().to_owned()).collect();
-    all.push("--root".into());
-    all.push(tree.path().into());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_procroot"))
-        .args(all)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run procroot");
-    let mut input = child.stdin.take().expect("stdin");
-    // The command may fail (and exit) before it reads its input.
-    match input.write_all(stdin) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-        other => other.expect("write stdin"),
-    }
-    drop(input);
-    let out = child.wait_with_output().expect("wait");
-    Run {
-        code: out.status.code().expect("exited normally"),
-        stdout: out.stdout,
-        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
-    }
+    bin().args(args).root(tree.path()).stdin(stdin).run()
 }
 
 fn in_tree<S: AsRef<OsStr>>(tree: &Tree, args: &[S]) -> Run {
@@ -232,28 +162,21 @@ fn mkdir_parents_reports_the_resolved_path() {
 /// although every directory had been created.
 #[test]
 fn mkdir_p_succeeds_when_the_new_tree_is_renamed_at_once() {
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicUsize, Ordering};
     const ROUNDS: usize = 24;
     let tree = Tree::new("dir base");
     let base = tree.join("base");
     let round = AtomicUsize::new(usize::MAX);
-    let stop = AtomicBool::new(false);
-    let renamed = AtomicUsize::new(0);
-    std::thread::scope(|s| {
-        // Stops the renamer however this scope ends, a failed assertion included.
-        let _stop = StopOnDrop(&stop);
-        s.spawn(|| {
-            while !stop.load(Ordering::Relaxed) {
-                let i = round.load(Ordering::Relaxed);
-                if i == usize::MAX
-                    || fs::rename(base.join(format!("r{i}")), base.join(format!("x{i}"))).is_err()
-                {
-                    std::thread::yield_now();
-                } else {
-                    renamed.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        });
+    let renamer = || {
+        let i = round.load(Ordering::Relaxed);
+        let won = i != usize::MAX
+            && fs::rename(base.join(format!("r{i}")), base.join(format!("x{i}"))).is_ok();
+        if !won {
+            std::thread::yield_now();
+        }
+        won
+    };
+    let ((), renamed) = with_racing_thread(renamer, || {
         for i in 0..ROUNDS {
             round.store(i, Ordering::Relaxed);
             let path = format!("/base/r{i}/a/b/c");
@@ -279,16 +202,7 @@ fn mkdir_p_succeeds_when_the_new_tree_is_renamed_at_once() {
         }
     });
     // The renamer must have raced: on the old code nearly every round failed.
-    assert!(renamed.load(Ordering::Relaxed) > 0, "the renamer never won");
-}
-
-/// Sets a stop flag when dropped.
-struct StopOnDrop<'a>(&'a std::sync::atomic::AtomicBool);
-
-impl Drop for StopOnDrop<'_> {
-    fn drop(&mut self) {
-        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
-    }
+    assert!(renamed > 0, "the renamer never won");
 }
 
 /// The new name is checked before the parent is looked up, and `mkdir -p`'s errnos for what is
@@ -814,48 +728,12 @@ const HANG: std::time::Duration = std::time::Duration::from_secs(10);
 /// [`run_in`] with a deadline: a command still running after [`HANG`] is killed and the test
 /// fails (on the old code `cat` and `write --append` of a FIFO blocked forever).
 fn run_deadline<S: AsRef<OsStr>>(tree: &Tree, args: &[S], stdin: &[u8]) -> Run {
-    let mut all: Vec<OsString> = args.iter().map(|a| a.as_ref().to_owned()).collect();
-    all.push("--root".into());
-    all.push(tree.path().into());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_procroot"))
-        .args(&all)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run procroot");
-    let mut input = child.stdin.take().expect("stdin");
-    match input.write_all(stdin) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-        other => other.expect("write stdin"),
-    }
-    drop(input);
-    let start = std::time::Instant::now();
-    while child.try_wait().expect("wait").is_none() {
-        if start.elapsed() > HANG {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("procroot {all:?} still running after {HANG:?}: it hung");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    let out = child.wait_with_output().expect("wait");
-    Run {
-        code: out.status.code().expect("exited normally"),
-        stdout: out.stdout,
-        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
-    }
-}
-
-fn mkfifo(path: &Path) {
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        path,
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o666),
-        0,
-    )
-    .unwrap();
+    bin()
+        .args(args)
+        .root(tree.path())
+        .stdin(stdin)
+        .deadline(HANG)
+        .run()
 }
 
 /// The refusal of a special file of `type_name` at `path` by the library operation `op`.
@@ -1017,34 +895,26 @@ fn device_nodes_are_refused_unless_asked_for() {
 /// ends at once: the file is created, or the FIFO is refused with its type named.
 #[test]
 fn touch_never_hangs_on_a_fifo_that_appears() {
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     const ROUNDS: usize = 60;
     let (tree, _) = fixture();
     let name = tree.join("data/stamp");
-    let stop = AtomicBool::new(false);
-    let fifos = AtomicUsize::new(0);
     let (mut created, mut refused_fifo) = (0, 0);
-    std::thread::scope(|s| {
-        let _stop = StopOnDrop(&stop);
-        s.spawn(|| {
-            while !stop.load(Ordering::Relaxed) {
-                if rustix::fs::mknodat(
-                    rustix::fs::CWD,
-                    &name,
-                    rustix::fs::FileType::Fifo,
-                    rustix::fs::Mode::from_raw_mode(0o666),
-                    0,
-                )
-                .is_ok()
-                {
-                    fifos.fetch_add(1, Ordering::Relaxed);
-                }
-                // Only a FIFO is removed: the file touch creates stays, and is removed below.
-                if fs::symlink_metadata(&name).is_ok_and(|m| m.file_type().is_fifo()) {
-                    let _ = fs::remove_file(&name);
-                }
-            }
-        });
+    let attacker = || {
+        let made = rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &name,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o666),
+            0,
+        )
+        .is_ok();
+        // Only a FIFO is removed: the file touch creates stays, and is removed below.
+        if fs::symlink_metadata(&name).is_ok_and(|m| m.file_type().is_fifo()) {
+            let _ = fs::remove_file(&name);
+        }
+        made
+    };
+    let ((), fifos) = with_racing_thread(attacker, || {
         for i in 0..ROUNDS {
             let run = run_deadline(&tree, &["touch", "/data/stamp"], b"");
             // A fast failure is fine when the name churns too fast to settle (EAGAIN); a
@@ -1067,7 +937,6 @@ fn touch_never_hangs_on_a_fifo_that_appears() {
             }
         }
     });
-    let fifos = fifos.into_inner();
     println!(
         "{ROUNDS} rounds: {created} created or touched, {refused_fifo} FIFOs refused, \
          {fifos} FIFOs made"
@@ -1269,12 +1138,8 @@ fn every_new_subcommand_has_help_and_json() {
     for sub in [
         "mkdir", "rm", "mv", "ln", "mknod", "chmod", "chown", "touch", "write", "cp",
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_procroot"))
-            .args([sub, "--help"])
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(0), "{sub}");
-        let help = String::from_utf8(out.stdout).unwrap();
+        let run = bin().args([sub, "--help"]).run();
+        let help = run.success().text();
         for needle in ["--json", "--root", "--pid", "--backend", "Exit status"] {
             assert!(help.contains(needle), "{sub} --help lacks {needle}");
         }
@@ -1324,16 +1189,11 @@ fn pid_targets_that_process_root() {
     // Our own root is the host's `/`: paths are the host's.
     let host = tempfile::tempdir().unwrap();
     let dir = host.path().join("made");
-    let out = Command::new(env!("CARGO_BIN_EXE_procroot"))
-        .args([
-            OsStr::new("mkdir"),
-            OsStr::new("--json"),
-            OsStr::new("--pid"),
-        ])
+    bin()
+        .args(["mkdir", "--json", "--pid"])
         .arg(std::process::id().to_string())
         .arg(&dir)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+        .run()
+        .success();
     assert!(dir.is_dir());
 }

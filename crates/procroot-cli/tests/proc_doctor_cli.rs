@@ -3,66 +3,11 @@
 
 use std::process::{Command, Stdio};
 
+use procroot_testutil::{Cli, Run};
 use serde_json::Value;
 
-/// The outcome of one run of the binary.
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: Vec<u8>,
-    stderr: String,
-}
-
-impl Run {
-    fn success(&self) -> &Run {
-        assert_eq!(self.code, 0, "expected success: {self:?}");
-        assert_eq!(self.stderr, "", "unexpected stderr: {self:?}");
-        self
-    }
-
-    fn failure(&self, message: &str) -> &Run {
-        assert_eq!(self.code, 1, "expected an operation error: {self:?}");
-        assert_eq!(self.stderr, format!("{message}\n"), "{self:?}");
-        self
-    }
-
-    /// Asserts exit code 1 with one message on stderr that starts with `prefix` and ends with
-    /// `suffix`: the library's message for a procfs path names how procfs was acquired
-    /// (`in procfs (fsmount)`), which depends on the machine.
-    fn failure_between(&self, prefix: &str, suffix: &str) -> &Run {
-        assert_eq!(self.code, 1, "expected an operation error: {self:?}");
-        assert!(self.stderr.starts_with(prefix), "{prefix:?}: {self:?}");
-        assert!(
-            self.stderr.ends_with(&format!("{suffix}\n")),
-            "{suffix:?}: {self:?}"
-        );
-        assert_eq!(self.stderr.lines().count(), 1, "{self:?}");
-        self
-    }
-
-    fn text(&self) -> &str {
-        std::str::from_utf8(&self.stdout).expect("stdout is UTF-8")
-    }
-
-    fn json(&self) -> Value {
-        let text = self.text();
-        assert!(text.ends_with('\n'), "no final newline: {text:?}");
-        assert_eq!(text.matches('\n').count(), 1, "not one line: {text:?}");
-        serde_json::from_str(text).unwrap_or_else(|e| panic!("bad JSON {text:?}: {e}"))
-    }
-}
-
 fn procroot(args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_procroot"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run procroot");
-    Run {
-        code: out.status.code().expect("exited normally"),
-        stdout: out.stdout,
-        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
-    }
+    Cli::new(env!("CARGO_BIN_EXE_procroot")).args(args).run()
 }
 
 /// The PID of a process that has exited and been reaped (and, with overwhelming likelihood,

@@ -6,11 +6,9 @@
 //! ([`procroot_testutil::in_private_mount_ns`]); the host's mounts are never touched.
 
 use std::ffi::OsStr;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
-use procroot_testutil::{in_private_mount_ns, mount_raw, require_privilege, Tree};
+use procroot_testutil::{in_private_mount_ns, mount_raw, require_privilege, Cli, Run, Tree};
 use serde_json::Value;
 
 /// `MS_NOSYMFOLLOW` (Linux 5.10), which the libc crate does not name.
@@ -18,31 +16,19 @@ const MS_NOSYMFOLLOW: libc::c_ulong = 256;
 
 const BACKENDS: [&str; 3] = ["auto", "kernel", "emulated"];
 
-/// One run of the binary: exit code, stdout, stderr.
-struct Run {
-    code: i32,
-    stdout: Vec<u8>,
-    stderr: String,
-}
-
 /// Runs `procroot args... --root root --backend backend`, as `uid` (and the same gid) if given.
 fn procroot<S: AsRef<OsStr>>(root: &Path, backend: &str, args: &[S], uid: Option<u32>) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_procroot"));
-    cmd.args(args)
-        .arg("--root")
-        .arg(root)
-        .args(["--backend", backend])
-        .stdin(Stdio::null());
-    if let Some(uid) = uid {
-        // std clears the supplementary groups when root sets a uid.
-        cmd.uid(uid).gid(uid);
+    let cli = bin().args(args).root(root).args(["--backend", backend]);
+    match uid {
+        Some(uid) => cli.uid(uid),
+        None => cli,
     }
-    let out = cmd.output().expect("run procroot");
-    Run {
-        code: out.status.code().expect("exited normally"),
-        stdout: out.stdout,
-        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
-    }
+    .run()
+}
+
+/// A run of the binary, to be given arguments.
+fn bin() -> Cli {
+    Cli::new(env!("CARGO_BIN_EXE_procroot"))
 }
 
 /// Asserts a refusal: exit 1, nothing on stdout (not a byte of the target), `errno` on stderr.
@@ -201,11 +187,8 @@ fn json_backend_says_what_answered() {
     assert_eq!(backend_of("emulated", &["/run/app/data"]), "emulated");
 
     // And --help says when and why.
-    let out = Command::new(env!("CARGO_BIN_EXE_procroot"))
-        .args(["resolve", "--help"])
-        .output()
-        .expect("run procroot");
-    let help = String::from_utf8(out.stdout).expect("UTF-8 help");
+    let run = bin().args(["resolve", "--help"]).run();
+    let help = run.success().text();
     for needle in [
         "ELOOP",
         "EAGAIN",

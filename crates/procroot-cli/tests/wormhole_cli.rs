@@ -10,86 +10,16 @@
 //! ([`procroot_testutil::in_private_mount_ns`]); the host's mounts are never touched.
 
 use std::ffi::OsStr;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use procroot_testutil::{in_private_mount_ns, mount_raw, require_privilege};
-use serde_json::{json, Value};
+use procroot_testutil::{in_private_mount_ns, mount_raw, require_privilege, Cli, Run, Target};
+use serde_json::json;
 
 /// What the privileged tests need.
 const PRIVILEGE: &str = "mount namespaces and tmpfs mounts";
 
 /// What the target's file holds.
 const CONTENT: &[u8] = b"hello from the other mount namespace\n";
-
-/// A target process, killed and reaped on drop.
-struct Target {
-    /// Its process id.
-    pid: libc::pid_t,
-}
-
-impl Drop for Target {
-    fn drop(&mut self) {
-        // SAFETY: kill(2) and waitpid(2) on our own child, with a valid out-pointer.
-        unsafe {
-            libc::kill(self.pid, libc::SIGKILL);
-            let mut status = 0;
-            libc::waitpid(self.pid, &mut status, 0);
-        }
-    }
-}
-
-/// Forks a target that enters a new mount namespace (made private), runs `prepare` there
-/// (mounts, chroot), reports readiness through a pipe and waits to be killed.
-///
-/// Must be called from a single-threaded process (the private-namespace test child).
-fn spawn_target(prepare: impl FnOnce() -> std::io::Result<()>) -> Target {
-    let (reader, writer) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).expect("pipe");
-    let (mut reader, writer) = (std::fs::File::from(reader), std::fs::File::from(writer));
-    // SAFETY: the caller is single-threaded; the child only runs `prepare`, writes to the pipe
-    // and then waits for SIGKILL, never returning into the test harness.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
-    if pid == 0 {
-        drop(reader);
-        let mut writer = writer;
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            enter_own_mount_ns().and_then(|()| prepare())
-        }));
-        let message = match &outcome {
-            Ok(Ok(())) => "ready".to_string(),
-            Ok(Err(e)) => format!("target setup failed: {e}"),
-            Err(_) => "target setup panicked".to_string(),
-        };
-        let _ = writer.write_all(message.as_bytes());
-        drop(writer);
-        if !matches!(outcome, Ok(Ok(()))) {
-            // SAFETY: _exit(2) ends the forked child without running the harness's handlers.
-            unsafe { libc::_exit(1) };
-        }
-        loop {
-            // SAFETY: pause(2) has no preconditions; SIGKILL ends it.
-            unsafe { libc::pause() };
-        }
-    }
-    drop(writer);
-    let target = Target { pid };
-    let mut message = String::new();
-    reader.read_to_string(&mut message).expect("read readiness");
-    assert_eq!(message, "ready");
-    target
-}
-
-/// `unshare(CLONE_NEWNS)` and recursive `MS_PRIVATE` on `/`, without panicking (this runs in
-/// the forked target).
-fn enter_own_mount_ns() -> std::io::Result<()> {
-    // SAFETY: unshare(2) with CLONE_NEWNS only changes this process's mount namespace.
-    if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    mount_raw(None, "/", None, libc::MS_REC | libc::MS_PRIVATE, None)
-}
 
 /// A file name no one else uses.
 fn unique_name() -> String {
@@ -100,27 +30,19 @@ fn unique_name() -> String {
     format!("procroot-wormhole-{}-{nanos}", std::process::id())
 }
 
-/// Runs the binary and returns (exit code, stdout, stderr).
-fn procroot<I, S>(args: I) -> (i32, Vec<u8>, String)
+/// Runs the binary.
+fn procroot<I, S>(args: I) -> Run
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let out = Command::new(env!("CARGO_BIN_EXE_procroot"))
-        .args(args)
-        .output()
-        .expect("run procroot");
-    (
-        out.status.code().expect("exited normally"),
-        out.stdout,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    Cli::new(env!("CARGO_BIN_EXE_procroot")).args(args).run()
 }
 
 /// The demo itself, against a ready target whose `/run/<name>` holds [`CONTENT`] and whose
 /// `/var/run` is a symlink to `/run`.
 fn check_wormhole(target: &Target, name: &str) {
-    let pid = target.pid.to_string();
+    let pid = target.pid().to_string();
     let in_target = format!("/var/run/{name}");
 
     // Reading through the wormhole by path fails: `/var/run -> /run` is resolved in our root.
@@ -137,7 +59,7 @@ fn check_wormhole(target: &Target, name: &str) {
     // procroot keeps the symlink inside the target's root, with both wormhole policies.
     for policy in ["in-root", "in-root-strict"] {
         for backend in ["kernel", "emulated"] {
-            let (code, stdout, stderr) = procroot([
+            let run = procroot([
                 "cat",
                 "--pid",
                 &pid,
@@ -147,24 +69,22 @@ fn check_wormhole(target: &Target, name: &str) {
                 backend,
                 &in_target,
             ]);
-            assert_eq!((code, stderr.as_str()), (0, ""), "{policy} {backend}");
-            assert_eq!(stdout, CONTENT, "{policy} {backend}");
+            assert_eq!(run.success().stdout, CONTENT, "{policy} {backend}");
         }
     }
 
-    let (code, stdout, stderr) = procroot(["resolve", "--pid", &pid, &in_target]);
-    assert_eq!((code, stderr.as_str()), (0, ""));
-    assert_eq!(stdout, format!("/run/{name}\n").as_bytes());
+    let run = procroot(["resolve", "--pid", &pid, &in_target]);
+    assert_eq!(run.success().text(), format!("/run/{name}\n"));
 
-    let (code, stdout, _) = procroot(["resolve", "--json", "--pid", &pid, &in_target]);
-    assert_eq!(code, 0);
-    let value: Value = serde_json::from_slice(&stdout).expect("JSON");
+    let value = procroot(["resolve", "--json", "--pid", &pid, &in_target])
+        .success()
+        .json();
     assert_eq!(value["path"], json!(format!("/run/{name}")));
     assert_eq!(value["type"], "file");
 
-    let (code, stdout, _) = procroot(["ls", "--json", "--pid", &pid, "/var/run"]);
-    assert_eq!(code, 0);
-    let value: Value = serde_json::from_slice(&stdout).expect("JSON");
+    let value = procroot(["ls", "--json", "--pid", &pid, "/var/run"])
+        .success()
+        .json();
     assert_eq!(value["path"], "/run");
     let entries = value["entries"].as_array().expect("entries");
     assert!(
@@ -182,11 +102,11 @@ fn chroot_target(rootfs: &Path, name: &str) -> Target {
     std::os::unix::fs::symlink("/run", rootfs.join("var/run")).unwrap();
     let rootfs = rootfs.to_path_buf();
     let name = name.to_string();
-    spawn_target(move || {
-        mount_raw(Some("tmpfs"), rootfs.join("run"), Some("tmpfs"), 0, None)?;
-        std::fs::write(rootfs.join("run").join(&name), CONTENT)?;
-        std::os::unix::fs::chroot(&rootfs)?;
-        std::env::set_current_dir("/")
+    Target::spawn_in_mount_ns(move || {
+        mount_raw(Some("tmpfs"), rootfs.join("run"), Some("tmpfs"), 0, None).expect("mount run");
+        std::fs::write(rootfs.join("run").join(&name), CONTENT).expect("write the file");
+        std::os::unix::fs::chroot(&rootfs).expect("chroot");
+        std::env::set_current_dir("/").expect("chdir /");
     })
 }
 
@@ -211,9 +131,10 @@ fn wormhole_cat_through_the_host_var_run_symlink() {
         if host_symlink {
             // The target mounts its own tmpfs on /run; our /run (and the host's) is unchanged.
             let file = Path::new("/run").join(&name);
-            let target = spawn_target(|| {
-                mount_raw(Some("tmpfs"), "/run", Some("tmpfs"), 0, Some("mode=0755"))?;
-                std::fs::write(&file, CONTENT)
+            let target = Target::spawn_in_mount_ns(|| {
+                mount_raw(Some("tmpfs"), "/run", Some("tmpfs"), 0, Some("mode=0755"))
+                    .expect("mount tmpfs on /run");
+                std::fs::write(&file, CONTENT).expect("write the file");
             });
             assert!(
                 !file.exists(),
@@ -247,10 +168,10 @@ fn wormhole_cat_in_a_chrooted_target() {
         check_wormhole(&target, &name);
 
         // Escapes stay in the target's root: `..` is clamped (or refused when strict).
-        let pid = target.pid.to_string();
-        let (code, stdout, _) = procroot(["resolve", "--pid", &pid, "/../../var/run"]);
-        assert_eq!((code, stdout.as_slice()), (0, b"/run\n".as_slice()));
-        let (code, stdout, stderr) = procroot([
+        let pid = target.pid().to_string();
+        let run = procroot(["resolve", "--pid", &pid, "/../../var/run"]);
+        assert_eq!(run.success().text(), "/run\n");
+        let run = procroot([
             "resolve",
             "--pid",
             &pid,
@@ -259,16 +180,12 @@ fn wormhole_cat_in_a_chrooted_target() {
             "--json",
             "/../var/run",
         ]);
-        assert_eq!(code, 1);
         // The library's message, which names the wormhole it resolved in.
-        assert_eq!(
-            stderr,
-            format!(
-                "procroot: resolve \"/../var/run\" in /proc/{pid}/root: Invalid cross-device \
-                 link (EXDEV)\n"
-            )
-        );
-        let value: Value = serde_json::from_slice(&stdout).expect("JSON");
+        run.failure(&format!(
+            "procroot: resolve \"/../var/run\" in /proc/{pid}/root: Invalid cross-device link \
+             (EXDEV)"
+        ));
+        let value = run.json();
         assert_eq!(value["error"]["errno"], "EXDEV");
         assert_eq!(value["error"]["code"], 18);
         drop(target);

@@ -20,15 +20,14 @@
 //! which the attack lands, which is nearly every round (checked: 3 runs of each, all failed in
 //! round 1: the victim emptied and chmodded to 0700, or deleted).
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use procroot::{Errno, Root};
-use procroot_testutil::Tree;
+use procroot_testutil::{ForkedChild, Snapshot, Tree};
 
 /// Rounds in which the attack must land before the test is satisfied.
 const LANDED_ROUNDS: usize = 8;
@@ -39,66 +38,6 @@ const MAX_TIME: Duration = Duration::from_secs(60);
 const MIN_LANDED: usize = 3;
 
 const ATTACKER: u32 = 1000;
-
-/// Everything about one file that the victim must keep: type and mode, owner, link count, and
-/// its bytes (or a symlink's target).
-type Snapshot = BTreeMap<PathBuf, (u32, u32, u32, u64, Vec<u8>)>;
-
-fn snapshot(top: &Path) -> Snapshot {
-    let mut out = Snapshot::new();
-    let mut stack = vec![PathBuf::new()];
-    while let Some(rel) = stack.pop() {
-        let path = top.join(&rel);
-        let md = fs::symlink_metadata(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
-        let contents = if md.is_file() {
-            fs::read(&path).unwrap()
-        } else if md.file_type().is_symlink() {
-            fs::read_link(&path)
-                .unwrap()
-                .as_os_str()
-                .as_bytes()
-                .to_vec()
-        } else {
-            Vec::new()
-        };
-        out.insert(
-            rel.clone(),
-            (md.mode(), md.uid(), md.gid(), md.nlink(), contents),
-        );
-        if md.is_dir() {
-            for entry in fs::read_dir(&path).unwrap() {
-                stack.push(rel.join(entry.unwrap().file_name()));
-            }
-        }
-    }
-    out
-}
-
-/// The first difference between two snapshots, in words.
-fn difference(before: &Snapshot, now: &Snapshot) -> Option<String> {
-    for (path, was) in before {
-        match now.get(path) {
-            None => {
-                return Some(format!(
-                    "{path:?} is gone ({} of {} entries left)",
-                    now.len(),
-                    before.len()
-                ))
-            }
-            Some(is) if is != was => {
-                return Some(format!(
-                    "{path:?}: mode {:o} uid {} gid {} nlink {} ({} bytes) is now mode {:o} uid {} \
-                     gid {} nlink {} ({} bytes)",
-                    was.0, was.1, was.2, was.3, was.4.len(), is.0, is.1, is.2, is.3, is.4.len()
-                ))
-            }
-            Some(_) => {}
-        }
-    }
-    now.keys()
-        .find(|p| !before.contains_key(*p))
-        .map(|p| format!("{p:?} appeared"))
-}
 
 /// A victim tree at `dir`: files with modes and owners, a hard link, a symlink, a subdirectory
 /// with a restrictive mode.
@@ -219,18 +158,13 @@ enum Attack {
 
 /// Forks the attacker: optionally as `ATTACKER`, it polls `srv` for the copy's temporary, then
 /// renames it to `srv/moved`, the victim `srv/victim` to the temporary's name, and creates
-/// `srv/www`. Returns its pid.
-fn spawn_attacker(srv: &Path, strike: &Strike) -> libc::pid_t {
+/// `srv/www`. Exits 0 when it struck, 3 when the copy was over first.
+///
+/// Called in a single-threaded process (a child of the test harness, from in_private_mount_ns /
+/// in_child), so the attacker may allocate.
+fn spawn_attacker(srv: &Path, strike: &Strike) -> ForkedChild {
     let unprivileged = *strike == Strike::Unprivileged;
-    let srv = srv.to_path_buf();
-    // SAFETY: this process is single-threaded (a child of the test harness, from
-    // in_private_mount_ns / in_child); the child only makes syscalls and exits.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
-    if pid != 0 {
-        return pid;
-    }
-    let code = std::panic::catch_unwind(|| {
+    ForkedChild::spawn(|| {
         if unprivileged {
             // SAFETY: plain syscalls in this single-threaded child.
             unsafe {
@@ -249,7 +183,7 @@ fn spawn_attacker(srv: &Path, strike: &Strike) -> libc::pid_t {
         }
         let deadline = Instant::now() + Duration::from_secs(10);
         let dir = rustix::fs::open(
-            &srv,
+            srv,
             rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY,
             rustix::fs::Mode::empty(),
         )
@@ -287,18 +221,11 @@ fn spawn_attacker(srv: &Path, strike: &Strike) -> libc::pid_t {
             }
         }
     })
-    .unwrap_or(101);
-    // SAFETY: ends the forked child without running the parent's destructors.
-    unsafe { libc::_exit(code) }
 }
 
-fn wait_attacker(pid: libc::pid_t) -> Attack {
-    let mut status = 0;
-    // SAFETY: waits for our own child.
-    let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
-    assert_eq!(rc, pid, "waitpid: {}", std::io::Error::last_os_error());
-    assert!(libc::WIFEXITED(status), "attacker died: {status:#x}");
-    match libc::WEXITSTATUS(status) {
+/// Waits for the attacker; a panic in it fails the test with its message.
+fn wait_attacker(attacker: ForkedChild) -> Attack {
+    match attacker.wait() {
         0 => Attack::Landed,
         3 => Attack::Missed,
         code => panic!("the attacker failed (exit {code})"),
@@ -347,7 +274,7 @@ fn restore(srv: &Path, victim_id: (u64, u64)) -> bool {
 /// Runs rounds of the attack against `copy_in` of a big tree to `/srv/www`, checking `victims`
 /// (host paths) after each.
 fn race(root: &Root, src: &Path, srv: &Path, victims: &[&Path], strike: Strike) {
-    let before: Vec<Snapshot> = victims.iter().map(|v| snapshot(v)).collect();
+    let before: Vec<Snapshot> = victims.iter().map(Snapshot::take).collect();
     let victim_id = procroot_testutil::identity(srv.join("victim"));
     let start = Instant::now();
     let (mut landed, mut rounds, mut notes) = (0, 0, 0);
@@ -361,10 +288,8 @@ fn race(root: &Root, src: &Path, srv: &Path, victims: &[&Path], strike: Strike) 
             restore(srv, victim_id),
             "round {rounds} ({attack:?}): the victim directory is gone"
         );
-        for (victim, before) in victims.iter().zip(&before) {
-            if let Some(change) = difference(before, &snapshot(victim)) {
-                panic!("round {rounds} ({attack:?}): the victim {victim:?} changed: {change}");
-            }
+        for before in &before {
+            before.assert_unchanged(&format!("round {rounds} ({attack:?}): the victim"));
         }
         if attack == Attack::Landed {
             landed += 1;

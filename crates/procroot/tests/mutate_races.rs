@@ -19,24 +19,21 @@
 //! targets are host paths: followed by the kernel they reach the sentinel; resolved inside the
 //! root they name nothing.
 //!
-//! The sentinel snapshot records every entry's inode, size, mtime and ctime, and every
-//! directory's listing; ctime cannot be set back from userspace, so any write, create, delete or
-//! rename in the sentinel shows. Errors from the operations are fine (detection is a correct
+//! The sentinel snapshot ([`Snapshot::take_with_times`]) records every entry's bytes, mode,
+//! owner, link count, identity, mtime and ctime, and so every directory's listing; ctime cannot
+//! be set back from userspace, so any write, create, delete or rename in the sentinel shows.
+//! The attacker is testutil's [`Racer`]. Errors from the operations are fine (detection is a correct
 //! outcome); a changed sentinel is an escape and must never happen.
 //!
 //! Each test runs [`CI_ITERATIONS`] operations (`PROCROOT_RACE_LONG=1`: [`LONG_ITERATIONS`]),
 //! and checks that the attacker really swapped ([`MIN_SWAPS`]).
 
 use std::collections::BTreeMap;
-use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use procroot::{Backend, OFlags, Root};
-use procroot_testutil::fd_identity;
+use procroot_testutil::{fd_identity, Racer, Snapshot, Swap};
 
 const CI_ITERATIONS: usize = 10_000;
 const LONG_ITERATIONS: usize = 200_000;
@@ -45,20 +42,13 @@ const MIN_SWAPS: u64 = 100;
 const BACKENDS: [Backend; 2] = [Backend::Kernel, Backend::Emulated];
 
 fn iterations() -> usize {
-    if std::env::var_os("PROCROOT_RACE_LONG").is_some_and(|v| v == "1") {
-        LONG_ITERATIONS
-    } else {
-        CI_ITERATIONS
-    }
+    procroot_testutil::race_rounds(CI_ITERATIONS, LONG_ITERATIONS)
 }
 
 /// The layout (module docs), removed on drop.
 struct Layout {
     dir: tempfile::TempDir,
 }
-
-/// What the sentinel looked like: relative path -> (ino, size, mtime, ctime, listing).
-type Snapshot = BTreeMap<PathBuf, (u64, u64, (i64, i64), (i64, i64), Vec<String>)>;
 
 impl Layout {
     fn new() -> Layout {
@@ -93,194 +83,9 @@ impl Layout {
         Root::open(self.at("root")).unwrap().with_backend(backend)
     }
 
+    /// The sentinel, with times: ctime cannot be set back from userspace.
     fn snapshot(&self) -> Snapshot {
-        let mut out = Snapshot::new();
-        let base = self.at("outside/sent");
-        let mut todo = vec![base.clone()];
-        while let Some(p) = todo.pop() {
-            let md = std::fs::symlink_metadata(&p).unwrap();
-            let mut listing = Vec::new();
-            if md.is_dir() {
-                for e in std::fs::read_dir(&p).unwrap() {
-                    let e = e.unwrap();
-                    listing.push(e.file_name().to_string_lossy().into_owned());
-                    todo.push(e.path());
-                }
-                listing.sort();
-            }
-            let rel = p.strip_prefix(&base).unwrap().to_path_buf();
-            out.insert(
-                rel,
-                (
-                    md.ino(),
-                    md.size(),
-                    (md.mtime(), md.mtime_nsec()),
-                    (md.ctime(), md.ctime_nsec()),
-                    listing,
-                ),
-            );
-        }
-        out
-    }
-
-    /// The sentinel's identities, to recognise a handle that landed in it.
-    fn sentinel_ids(&self) -> Vec<(u64, u64)> {
-        let dev = std::fs::metadata(self.at("outside/sent")).unwrap().dev();
-        self.snapshot().values().map(|v| (dev, v.0)).collect()
-    }
-}
-
-fn cstr(p: &Path) -> CString {
-    CString::new(p.as_os_str().as_bytes()).unwrap()
-}
-
-/// What the attacker does, round-robin.
-enum Action {
-    /// `renameat2(a, b, RENAME_EXCHANGE)`.
-    Exchange(PathBuf, PathBuf),
-    /// `rmdir(a)`, then `symlink(b, a)`: a just-created directory becomes a symlink to `b`.
-    Replace(PathBuf, PathBuf),
-}
-
-/// Pause protocol words in the shared page.
-const SWAPS: usize = 0;
-const PAUSE: usize = 1;
-const PAUSED: usize = 2;
-/// How many of the swaps were `Action::Replace`s.
-const REPLACES: usize = 3;
-
-/// The attacker: a forked process that exchanges pairs of paths round-robin until killed.
-/// Killed and reaped on drop.
-struct Attacker {
-    pid: libc::pid_t,
-    shared: *mut libc::c_void,
-    /// Whether some of its actions are replacements (`rmdir` + `symlink`), which must then be
-    /// seen to happen at least once for the run to count.
-    replacing: bool,
-}
-
-const SHARED_LEN: usize = 4096;
-
-impl Attacker {
-    fn spawn(pairs: &[(PathBuf, PathBuf)]) -> Attacker {
-        let actions: Vec<Action> = pairs
-            .iter()
-            .map(|(a, b)| Action::Exchange(a.clone(), b.clone()))
-            .collect();
-        Attacker::spawn_actions(&actions)
-    }
-
-    fn spawn_actions(actions: &[Action]) -> Attacker {
-        // (replace?, a, b): exchange a and b, or rmdir a and put a symlink to b there.
-        let pairs: Vec<(bool, CString, CString)> = actions
-            .iter()
-            .map(|action| match action {
-                Action::Exchange(a, b) => (false, cstr(a), cstr(b)),
-                Action::Replace(a, b) => (true, cstr(a), cstr(b)),
-            })
-            .collect();
-        // SAFETY: an anonymous shared mapping; no existing memory is touched.
-        let shared = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                SHARED_LEN,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        assert_ne!(shared, libc::MAP_FAILED);
-        // SAFETY: getpid(2) cannot fail.
-        let parent = unsafe { libc::getpid() };
-        // SAFETY: the child only makes raw syscalls and touches the shared page until killed.
-        let pid = unsafe { libc::fork() };
-        assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
-        if pid == 0 {
-            // SAFETY: raw syscalls with valid NUL-terminated strings; the shared page is mapped,
-            // zeroed and aligned for AtomicU64.
-            unsafe {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                if libc::getppid() != parent {
-                    libc::_exit(0);
-                }
-                let words = shared as *const AtomicU64;
-                let word = |i: usize| &*words.add(i);
-                loop {
-                    for (replace, a, b) in &pairs {
-                        if word(PAUSE).load(Ordering::SeqCst) == 1 {
-                            word(PAUSED).store(1, Ordering::SeqCst);
-                            while word(PAUSE).load(Ordering::SeqCst) == 1 {
-                                libc::sched_yield();
-                            }
-                            word(PAUSED).store(0, Ordering::SeqCst);
-                        }
-                        let rc = if *replace {
-                            // rmdir only succeeds on a directory that is still empty: one
-                            // mkdir_all has just made and not yet descended into.
-                            if libc::rmdir(a.as_ptr()) == 0 {
-                                libc::symlink(b.as_ptr(), a.as_ptr())
-                            } else {
-                                -1
-                            }
-                        } else {
-                            libc::syscall(
-                                libc::SYS_renameat2,
-                                libc::AT_FDCWD,
-                                a.as_ptr(),
-                                libc::AT_FDCWD,
-                                b.as_ptr(),
-                                libc::RENAME_EXCHANGE,
-                            ) as libc::c_int
-                        };
-                        if rc == 0 {
-                            if *replace {
-                                word(REPLACES).fetch_add(1, Ordering::Relaxed);
-                            }
-                            word(SWAPS).fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                }
-            }
-        }
-        let replacing = pairs.iter().any(|(replace, _, _)| *replace);
-        Attacker {
-            pid,
-            shared,
-            replacing,
-        }
-    }
-
-    fn word(&self, i: usize) -> &AtomicU64 {
-        // SAFETY: the page stays mapped until drop and holds zero-initialised AtomicU64s.
-        unsafe { &*(self.shared as *const AtomicU64).add(i) }
-    }
-
-    fn swaps(&self) -> u64 {
-        self.word(SWAPS).load(Ordering::Relaxed)
-    }
-
-    /// Stops the attacker between two exchanges, runs `f`, and lets it go again.
-    fn paused<T>(&self, f: impl FnOnce() -> T) -> T {
-        self.word(PAUSE).store(1, Ordering::SeqCst);
-        while self.word(PAUSED).load(Ordering::SeqCst) != 1 {
-            std::thread::yield_now();
-        }
-        let out = f();
-        self.word(PAUSE).store(0, Ordering::SeqCst);
-        out
-    }
-}
-
-impl Drop for Attacker {
-    fn drop(&mut self) {
-        // SAFETY: `pid` is our own child, not yet reaped; `shared` is our mapping.
-        unsafe {
-            libc::kill(self.pid, libc::SIGKILL);
-            let mut status = 0;
-            libc::waitpid(self.pid, &mut status, 0);
-            libc::munmap(self.shared, SHARED_LEN);
-        }
+        Snapshot::take_with_times(self.at("outside/sent"))
     }
 }
 
@@ -314,20 +119,22 @@ impl Tally {
     }
 }
 
+/// Stops the attacker and checks the run: the sentinel unchanged, enough swaps, some operation
+/// succeeded, and, when the attacker's swap number `replace_at` is an rmdir+symlink, that it
+/// happened.
 fn finish(
     label: &str,
-    layout: &Layout,
     before: &Snapshot,
-    attacker: Attacker,
+    mut attacker: Racer,
+    replace_at: Option<usize>,
     tally: Tally,
     n: usize,
     start: Instant,
 ) {
-    let swaps = attacker.swaps();
-    let replaces = attacker.word(REPLACES).load(Ordering::Relaxed);
-    let replacing = attacker.replacing;
+    let swaps = attacker.finish();
+    let replaces = replace_at.map_or(0, |i| attacker.count_of(i));
     drop(attacker);
-    let after = layout.snapshot();
+    let after = before.retake();
     println!(
         "{label}: {n} iterations in {:.2?}, {swaps} swaps ({replaces} rmdir+symlink), {} ok, errors {:?}, sentinel {}",
         start.elapsed(),
@@ -339,10 +146,9 @@ fn finish(
             "CHANGED"
         }
     );
-    assert_eq!(
-        &after, before,
-        "{label}: the sentinel outside the root changed (an escape)"
-    );
+    if let Some(change) = before.difference(&after) {
+        panic!("{label}: the sentinel outside the root changed (an escape): {change}");
+    }
     assert!(
         swaps >= MIN_SWAPS,
         "{label}: the attacker only swapped {swaps} times"
@@ -354,7 +160,7 @@ fn finish(
         "{label}: no operation succeeded in {n} iterations (errors {:?})",
         tally.errors
     );
-    if replacing {
+    if replace_at.is_some() {
         assert!(
             replaces > 0,
             "{label}: the attacker never managed an rmdir+symlink replacement"
@@ -374,11 +180,14 @@ fn mkdir_all_under_exchange() {
         let (q, x) = (layout.at("root/w/p/q"), layout.at("outside/x"));
         symlink_to(&sent, &x);
         let before = layout.snapshot();
-        let sentinel = layout.sentinel_ids();
+        let sentinel = before.identities();
         let r = layout.at("root/w/p/q/r");
-        let attacker = Attacker::spawn_actions(&[
-            Action::Exchange(q.clone(), x.clone()),
-            Action::Replace(r, sent.clone()),
+        let attacker = Racer::swapping(&[
+            Swap::Exchange(q.clone(), x.clone()),
+            Swap::ReplaceWithSymlink {
+                dir: r,
+                target: sent.clone(),
+            },
         ]);
         let mut tally = Tally::default();
         let n = iterations();
@@ -400,9 +209,9 @@ fn mkdir_all_under_exchange() {
         }
         finish(
             &format!("mkdir_all {backend:?}"),
-            &layout,
             &before,
             attacker,
+            Some(1),
             tally,
             n,
             start,
@@ -424,7 +233,10 @@ fn remove_all_under_exchange() {
         symlink_to(&sent, &x);
         symlink_to(&sent, &y);
         let before = layout.snapshot();
-        let attacker = Attacker::spawn(&[(c.clone(), x.clone()), (b.clone(), y.clone())]);
+        let attacker = Racer::swapping(&[
+            Swap::Exchange(c.clone(), x.clone()),
+            Swap::Exchange(b.clone(), y.clone()),
+        ]);
         let mut tally = Tally::default();
         let n = iterations();
         let start = Instant::now();
@@ -445,9 +257,9 @@ fn remove_all_under_exchange() {
         }
         finish(
             &format!("remove_all {backend:?}"),
-            &layout,
             &before,
             attacker,
+            None,
             tally,
             n,
             start,
@@ -471,7 +283,7 @@ fn create_file_under_exchange() {
         symlink_to(&sent.join("victim"), &x);
         symlink_to(&sent, &y);
         let before = layout.snapshot();
-        let attacker = Attacker::spawn(&[(target, x), (dir, y)]);
+        let attacker = Racer::swapping(&[Swap::Exchange(target, x), Swap::Exchange(dir, y)]);
         let mut tally = Tally::default();
         let n = iterations();
         let start = Instant::now();
@@ -493,9 +305,9 @@ fn create_file_under_exchange() {
         }
         finish(
             &format!("create_file {backend:?}"),
-            &layout,
             &before,
             attacker,
+            None,
             tally,
             n,
             start,
@@ -526,7 +338,7 @@ fn remove_all_deep_under_exchange() {
         let x = layout.at("outside/x");
         symlink_to(&sent, &x);
         let before = layout.snapshot();
-        let attacker = Attacker::spawn(&[(swapped.clone(), x.clone())]);
+        let attacker = Racer::swapping(&[Swap::Exchange(swapped.clone(), x.clone())]);
         let mut tally = Tally::default();
         let start = Instant::now();
         for _ in 0..n {
@@ -545,9 +357,9 @@ fn remove_all_deep_under_exchange() {
         }
         finish(
             &format!("remove_all deep {backend:?}"),
-            &layout,
             &before,
             attacker,
+            None,
             tally,
             n,
             start,

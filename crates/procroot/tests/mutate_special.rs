@@ -14,28 +14,16 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use procroot::{Backend, ErrorKind, OFlags, Root, SpecialFiles};
-use procroot_testutil::{require_privilege, Tree};
+use procroot_testutil::{mkfifo, require_privilege, with_racing_thread, Tree};
 use rustix::io::Errno;
 
 const BACKENDS: [Backend; 2] = [Backend::Kernel, Backend::Emulated];
 /// Far longer than any of these operations takes on a loaded machine, far shorter than forever.
 const DEADLINE: Duration = Duration::from_secs(10);
-
-fn mkfifo(path: &Path) {
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        path,
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o666),
-        0,
-    )
-    .unwrap_or_else(|e| panic!("mkfifo {}: {e}", path.display()));
-}
 
 fn mknod_char(path: &Path, major: u32, minor: u32) {
     rustix::fs::mknodat(
@@ -264,28 +252,21 @@ fn creating_a_name_where_a_fifo_appears_never_hangs() {
     const ROUNDS: usize = 400;
     let tree = Tree::new("dir d");
     let name = tree.join("d/x");
-    let stop = AtomicBool::new(false);
-    let (created, refused) = (AtomicUsize::new(0), AtomicUsize::new(0));
-    let fifos = AtomicUsize::new(0);
+    let (mut created, mut refused) = (0usize, 0usize);
     let c_name = CString::new(name.as_os_str().as_bytes()).unwrap();
-    std::thread::scope(|s| {
-        let _stop = StopOnDrop(&stop);
-        s.spawn(|| {
-            while !stop.load(Ordering::Relaxed) {
-                if rustix::fs::mknodat(
-                    rustix::fs::CWD,
-                    c_name.as_c_str(),
-                    rustix::fs::FileType::Fifo,
-                    rustix::fs::Mode::from_raw_mode(0o666),
-                    0,
-                )
-                .is_ok()
-                {
-                    fifos.fetch_add(1, Ordering::Relaxed);
-                }
-                let _ = rustix::fs::unlink(c_name.as_c_str());
-            }
-        });
+    let attacker = || {
+        let made = rustix::fs::mknodat(
+            rustix::fs::CWD,
+            c_name.as_c_str(),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o666),
+            0,
+        )
+        .is_ok();
+        let _ = rustix::fs::unlink(c_name.as_c_str());
+        made
+    };
+    let ((), fifos) = with_racing_thread(attacker, || {
         for i in 0..ROUNDS {
             let backend = BACKENDS[i % 2];
             let r = root(&tree, backend);
@@ -294,13 +275,11 @@ fn creating_a_name_where_a_fifo_appears_never_hangs() {
                 r.create_file("d/x", OFlags::RDONLY, 0o644).map(drop)
             });
             match got {
-                Ok(()) => {
-                    created.fetch_add(1, Ordering::Relaxed);
-                }
+                Ok(()) => created += 1,
                 Err(e) if e.kind() == ErrorKind::SafetyViolation => {
                     assert_eq!(e.errno(), Errno::NXIO, "{what}: {e}");
                     assert!(e.to_string().contains("a FIFO"), "{what}: {e}");
-                    refused.fetch_add(1, Ordering::Relaxed);
+                    refused += 1;
                 }
                 // The FIFO was removed while we looked: the retries ran out, or the regular
                 // file we created was unlinked by the attacker's loop. Never a hang.
@@ -315,21 +294,8 @@ fn creating_a_name_where_a_fifo_appears_never_hangs() {
             }
         }
     });
-    let (created, refused) = (created.into_inner(), refused.into_inner());
-    println!(
-        "{ROUNDS} rounds: {created} created, {refused} FIFOs refused, {} FIFOs made",
-        fifos.into_inner()
-    );
+    println!("{ROUNDS} rounds: {created} created, {refused} FIFOs refused, {fifos} FIFOs made");
     assert!(created + refused > 0, "no round completed");
-}
-
-/// Sets a stop flag when dropped, so that the attacker thread stops however the test ends.
-struct StopOnDrop<'a>(&'a AtomicBool);
-
-impl Drop for StopOnDrop<'_> {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
 }
 
 /// A regular file and a directory still open as before; the O_PATH look adds no surprises.
@@ -456,45 +422,36 @@ fn touch_never_hangs_on_a_fifo_that_appears() {
     const ROUNDS: usize = 400;
     let tree = Tree::new("dir d");
     let name = tree.join("d/x");
-    let stop = AtomicBool::new(false);
-    let (done, refused) = (AtomicUsize::new(0), AtomicUsize::new(0));
-    let fifos = AtomicUsize::new(0);
+    let (mut done, mut refused) = (0usize, 0usize);
     let c_name = CString::new(name.as_os_str().as_bytes()).unwrap();
-    std::thread::scope(|s| {
-        let _stop = StopOnDrop(&stop);
-        s.spawn(|| {
-            while !stop.load(Ordering::Relaxed) {
-                if rustix::fs::mknodat(
-                    rustix::fs::CWD,
-                    c_name.as_c_str(),
-                    rustix::fs::FileType::Fifo,
-                    rustix::fs::Mode::from_raw_mode(0o666),
-                    0,
-                )
-                .is_ok()
-                {
-                    fifos.fetch_add(1, Ordering::Relaxed);
-                }
-                // Only a FIFO is removed: the file touch creates stays until the round ends.
-                let is_fifo = rustix::fs::lstat(c_name.as_c_str())
-                    .is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_fifo());
-                if is_fifo {
-                    let _ = rustix::fs::unlink(c_name.as_c_str());
-                }
-            }
-        });
+    let attacker = || {
+        let made = rustix::fs::mknodat(
+            rustix::fs::CWD,
+            c_name.as_c_str(),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o666),
+            0,
+        )
+        .is_ok();
+        // Only a FIFO is removed: the file touch creates stays until the round ends.
+        let is_fifo = rustix::fs::lstat(c_name.as_c_str())
+            .is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_fifo());
+        if is_fifo {
+            let _ = rustix::fs::unlink(c_name.as_c_str());
+        }
+        made
+    };
+    let ((), fifos) = with_racing_thread(attacker, || {
         for i in 0..ROUNDS {
             let backend = BACKENDS[i % 2];
             let r = root(&tree, backend);
             let what = format!("round {i} {backend:?}");
             match within(&what, &name, move || r.touch("d/x")) {
-                Ok(()) => {
-                    done.fetch_add(1, Ordering::Relaxed);
-                }
+                Ok(()) => done += 1,
                 Err(e) if e.kind() == ErrorKind::SafetyViolation => {
                     assert_eq!(e.errno(), Errno::NXIO, "{what}: {e}");
                     assert!(e.to_string().contains("a FIFO"), "{what}: {e}");
-                    refused.fetch_add(1, Ordering::Relaxed);
+                    refused += 1;
                 }
                 // The FIFO came and went while we looked: the retries ran out. Or it was
                 // removed between the resolve and the set_times (ENOENT is not possible: the
@@ -506,8 +463,6 @@ fn touch_never_hangs_on_a_fifo_that_appears() {
             }
         }
     });
-    let (done, refused) = (done.into_inner(), refused.into_inner());
-    let fifos = fifos.into_inner();
     println!("{ROUNDS} rounds: {done} touched, {refused} FIFOs refused, {fifos} FIFOs made");
     assert!(fifos > 0, "the attacker never made a FIFO");
     assert!(done + refused > 0, "no round completed");

@@ -37,7 +37,7 @@
 
 use std::fmt::Debug;
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -46,7 +46,7 @@ use procroot::testing::{self, Feature};
 use procroot::{Acquisition, Error, ErrorKind, OFlags, PidFd, ProcBase, Procfs};
 use procroot_testutil::{
     deny_syscalls, fd_identity, identity, in_child, in_private_mount_ns, mount_raw,
-    require_privilege, Tree, SYS_OPENAT2,
+    require_privilege, Racer, Swap, Target, Tree, SYS_OPENAT2,
 };
 use rustix::io::Errno;
 use rustix::mount::{MoveMountFlags, OpenTreeFlags};
@@ -233,59 +233,6 @@ fn thread_self_dir() -> String {
     )
 }
 
-/// A forked process that exists only to own a `/proc/<pid>` directory the attacker can bind
-/// elsewhere. It runs `setup` (e.g. to put another file at some fd number), then blocks until
-/// dropped. Killed and reaped on drop.
-struct Sleeper {
-    pid: libc::pid_t,
-    release: Option<std::io::PipeWriter>,
-}
-
-impl Sleeper {
-    fn spawn(setup: impl FnOnce()) -> Sleeper {
-        let (mut reader, writer) = std::io::pipe().expect("pipe");
-        let (mut ready_r, mut ready_w) = std::io::pipe().expect("pipe");
-        // SAFETY: fork(2) in a single-threaded test child; the grandchild only runs `setup`,
-        // reads a pipe and exits.
-        let pid = unsafe { libc::fork() };
-        assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
-        if pid == 0 {
-            drop(writer);
-            drop(ready_r);
-            setup();
-            let _ = ready_w.write_all(b"r");
-            drop(ready_w);
-            let mut buf = [0u8; 1];
-            let _ = reader.read(&mut buf);
-            // SAFETY: leaving the forked process without running the test harness's exit code.
-            unsafe { libc::_exit(0) };
-        }
-        drop(reader);
-        drop(ready_w);
-        let mut buf = [0u8; 1];
-        ready_r.read_exact(&mut buf).expect("sleeper ready");
-        Sleeper {
-            pid,
-            release: Some(writer),
-        }
-    }
-
-    fn proc_dir(&self) -> String {
-        format!("/proc/{}", self.pid)
-    }
-}
-
-impl Drop for Sleeper {
-    fn drop(&mut self) {
-        drop(self.release.take());
-        // SAFETY: signalling and reaping our own child.
-        unsafe {
-            libc::kill(self.pid, libc::SIGKILL);
-            libc::waitpid(self.pid, std::ptr::null_mut(), 0);
-        }
-    }
-}
-
 // --- 1. a bind mount of self/sched over attr/current (CVE-2025-52881) -----------------------
 
 const LABEL: &[u8] = b"procroot-test-bogus-label";
@@ -444,7 +391,7 @@ fn foreign_attr_dir(config: Config) {
         let reference = attr_reference();
         let pidfd = PidFd::open(std::process::id()).expect("pidfd of self");
         let before = instances(config, true);
-        let other = Sleeper::spawn(|| {});
+        let other = Target::spawn(|| {});
         let foreign = format!("{}/attr", other.proc_dir());
         bind(&foreign, format!("/proc/{}/attr", std::process::id()));
         bind(&foreign, format!("{}/attr", thread_self_dir()));
@@ -861,7 +808,7 @@ fn foreign_fdinfo_dir(config: Config) {
         let n = file.as_raw_fd();
         let pidfd = PidFd::open(std::process::id()).expect("pidfd of self");
         let before = instances(config, true);
-        let sleeper = Sleeper::spawn(|| {
+        let sleeper = Target::spawn(|| {
             // SAFETY: rearranging the sleeper's own fd table.
             unsafe { libc::dup2(other_file.as_raw_fd(), n) };
         });
@@ -1314,80 +1261,7 @@ const RACE_LONG_ITERATIONS: usize = 100_000;
 const RACE_MIN_MOUNTS: u64 = 50;
 
 fn race_iterations() -> usize {
-    if std::env::var_os("PROCROOT_RACE_LONG").is_some_and(|v| v == "1") {
-        RACE_LONG_ITERATIONS
-    } else {
-        RACE_CI_ITERATIONS
-    }
-}
-
-/// A forked process that repeats `step` until told to stop, counting the steps that returned
-/// `true` (mounts made).
-struct Attacker {
-    pid: libc::pid_t,
-    stop: Option<std::io::PipeWriter>,
-    result: std::io::PipeReader,
-    done: bool,
-}
-
-impl Attacker {
-    fn spawn(mut step: impl FnMut() -> bool) -> Attacker {
-        let (mut stop_r, stop_w) = std::io::pipe().expect("pipe");
-        let (result_r, mut result_w) = std::io::pipe().expect("pipe");
-        // SAFETY: fork(2) in a single-threaded test child; the attacker loops and exits.
-        let pid = unsafe { libc::fork() };
-        assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
-        if pid == 0 {
-            drop(stop_w);
-            drop(result_r);
-            rustix::io::ioctl_fionbio(&stop_r, true).expect("O_NONBLOCK");
-            let mut made = 0u64;
-            let mut buf = [0u8; 1];
-            loop {
-                match stop_r.read(&mut buf) {
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                    _ => break,
-                }
-                if step() {
-                    made += 1;
-                }
-            }
-            let _ = result_w.write_all(&made.to_ne_bytes());
-            // SAFETY: leaving the forked process.
-            unsafe { libc::_exit(0) };
-        }
-        Attacker {
-            pid,
-            stop: Some(stop_w),
-            result: result_r,
-            done: false,
-        }
-    }
-
-    /// Stops the attacker and returns how many mounts it made.
-    fn finish(mut self) -> u64 {
-        drop(self.stop.take());
-        let mut buf = [0u8; 8];
-        self.result
-            .read_exact(&mut buf)
-            .expect("the attacker's count");
-        // SAFETY: reaping our own child.
-        unsafe { libc::waitpid(self.pid, std::ptr::null_mut(), 0) };
-        self.done = true;
-        u64::from_ne_bytes(buf)
-    }
-}
-
-impl Drop for Attacker {
-    fn drop(&mut self) {
-        if !self.done {
-            // SAFETY: signalling and reaping our own child.
-            unsafe {
-                libc::kill(self.pid, libc::SIGKILL);
-                libc::waitpid(self.pid, std::ptr::null_mut(), 0);
-            }
-        }
-    }
+    procroot_testutil::race_rounds(RACE_CI_ITERATIONS, RACE_LONG_ITERATIONS)
 }
 
 fn umount_nofollow(path: &str) -> bool {
@@ -1433,16 +1307,11 @@ fn racing_sched_over_attr_current(config: Config) {
             format!("/proc/{victim}/attr/current"),
             format!("/proc/{victim}/task/{victim}/attr/current"),
         ];
-        let attacker = Attacker::spawn(|| {
-            let mut made = false;
-            for t in &targets {
-                made |= mount_raw(Some(&sched), t, None, libc::MS_BIND, None).is_ok();
-            }
-            for t in &targets {
-                umount_nofollow(t);
-            }
-            made
-        });
+        // Both binds, then both detached, over and over.
+        let mut attacker = Racer::swapping(&targets.map(|target| Swap::BindMount {
+            source: sched.clone().into(),
+            target: target.into(),
+        }));
         let mut tallies: Vec<Tally> = instances.iter().map(|_| Tally::default()).collect();
         for i in 0..race_iterations() {
             for (p, tally) in instances.iter().zip(&mut tallies) {
@@ -1531,7 +1400,7 @@ fn racing_exe_overmount(config: Config) {
         let fake = tree.join("fake");
         let dir = format!("/proc/{victim}");
         let link = format!("/proc/{victim}/exe");
-        let attacker = Attacker::spawn(|| {
+        let mut attacker = Racer::spawn(|| {
             let made = mount_on_entry(&fake, &dir, "exe").is_ok();
             umount_nofollow(&link);
             made

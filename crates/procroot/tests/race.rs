@@ -34,14 +34,13 @@
 //! under heavy rename churn.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use procroot::{Backend, OFlags, Policy, Root};
-use procroot_testutil::{fd_identity, identity, open_dir};
+use procroot_testutil::racer::exchange;
+use procroot_testutil::{fd_identity, identity, open_dir, with_racing_thread, Racer, Swap};
 use rustix::fs::Mode;
 use rustix::io::Errno;
 
@@ -53,11 +52,7 @@ const LONG_ITERATIONS: usize = 1_000_000;
 const MIN_SWAPS: u64 = 1_000;
 
 fn iterations() -> usize {
-    if std::env::var_os("PROCROOT_RACE_LONG").is_some_and(|v| v == "1") {
-        LONG_ITERATIONS
-    } else {
-        CI_ITERATIONS
-    }
+    procroot_testutil::race_rounds(CI_ITERATIONS, LONG_ITERATIONS)
 }
 
 /// A path to resolve under attack, and what it names when nobody escapes.
@@ -201,115 +196,6 @@ impl Layout {
     }
 }
 
-/// `renameat2(RENAME_EXCHANGE)`; rustix's wrapper would do, but the attacker runs in a forked
-/// child where only async-signal-safe calls belong, so both sides use the raw syscall.
-fn exchange(dir1: i32, name1: &CString, dir2: i32, name2: &CString) -> std::io::Result<()> {
-    // SAFETY: the names are NUL-terminated and outlive the call; the fds are plain integers.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_renameat2,
-            dir1,
-            name1.as_ptr(),
-            dir2,
-            name2.as_ptr(),
-            libc::RENAME_EXCHANGE,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
-
-/// The attacker: a forked process that exchanges two directories until it is killed. Killed
-/// and reaped on drop, so it never outlives the test, even on a panic.
-struct Attacker {
-    pid: libc::pid_t,
-    /// A page shared with the child (`MAP_SHARED | MAP_ANONYMOUS`) holding its swap counter.
-    shared: *mut libc::c_void,
-}
-
-const SHARED_LEN: usize = 4096;
-
-impl Attacker {
-    /// Starts swapping `dir1/name1` with `dir2/name2`.
-    fn spawn(dir1: &OwnedFd, name1: &str, dir2: &OwnedFd, name2: &str) -> Attacker {
-        let (name1, name2) = (CString::new(name1).unwrap(), CString::new(name2).unwrap());
-        let (fd1, fd2) = (dir1.as_raw_fd(), dir2.as_raw_fd());
-        // The attack needs RENAME_EXCHANGE support on this file system: try it once (and back).
-        exchange(fd1, &name1, fd2, &name2).expect("renameat2(RENAME_EXCHANGE) is supported");
-        exchange(fd1, &name1, fd2, &name2).expect("renameat2(RENAME_EXCHANGE) back");
-
-        // SAFETY: an anonymous shared mapping; no existing memory is touched.
-        let shared = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                SHARED_LEN,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        assert_ne!(
-            shared,
-            libc::MAP_FAILED,
-            "mmap: {}",
-            std::io::Error::last_os_error()
-        );
-        // SAFETY: getpid(2) cannot fail.
-        let parent = unsafe { libc::getpid() };
-        // SAFETY: the child only makes raw syscalls and touches the shared page, then is killed.
-        let pid = unsafe { libc::fork() };
-        assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
-        if pid == 0 {
-            // SAFETY: plain syscalls with integer arguments; the counter lives in the shared
-            // page, which is mapped, aligned and zeroed, and outlives this process.
-            unsafe {
-                // If the test process dies without killing us, die too.
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                if libc::getppid() != parent {
-                    libc::_exit(0);
-                }
-                let swaps = &*(shared as *const AtomicU64);
-                loop {
-                    let rc = libc::syscall(
-                        libc::SYS_renameat2,
-                        fd1,
-                        name1.as_ptr(),
-                        fd2,
-                        name2.as_ptr(),
-                        libc::RENAME_EXCHANGE,
-                    );
-                    if rc == 0 {
-                        swaps.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            }
-        }
-        Attacker { pid, shared }
-    }
-
-    /// How many exchanges the attacker has made so far.
-    fn swaps(&self) -> u64 {
-        // SAFETY: the page stays mapped until drop and holds a zero-initialised AtomicU64.
-        unsafe { &*(self.shared as *const AtomicU64) }.load(Ordering::Relaxed)
-    }
-}
-
-impl Drop for Attacker {
-    fn drop(&mut self) {
-        // SAFETY: `pid` is our own child, not yet reaped; `shared` is our mapping.
-        unsafe {
-            libc::kill(self.pid, libc::SIGKILL);
-            let mut status = 0;
-            libc::waitpid(self.pid, &mut status, 0);
-            libc::munmap(self.shared, SHARED_LEN);
-        }
-    }
-}
-
 /// What one policy × backend run saw.
 #[derive(Default)]
 struct Tally {
@@ -344,9 +230,15 @@ fn attack(
         })
         .collect();
 
-    let root_dir = open_dir(layout.top().join("root/a"));
-    let outside_dir = open_dir(layout.top().join("outside"));
-    let attacker = Attacker::spawn(&root_dir, "b", &outside_dir, "x");
+    // The attacker exchanges root/a/b with outside/x. The file system must support
+    // RENAME_EXCHANGE: try it once (and back).
+    let (b, x) = (
+        layout.top().join("root/a/b"),
+        layout.top().join("outside/x"),
+    );
+    exchange(&b, &x).expect("renameat2(RENAME_EXCHANGE) is supported");
+    exchange(&b, &x).expect("renameat2(RENAME_EXCHANGE) back");
+    let mut attacker = Racer::swapping(&[Swap::Exchange(b, x)]);
 
     let mut tally = Tally {
         iterations,
@@ -379,8 +271,7 @@ fn attack(
         }
     }
     let elapsed = start.elapsed();
-    let swaps = attacker.swaps();
-    drop(attacker);
+    let swaps = attacker.finish();
 
     println!(
         "{label}: {} iterations in {:.2?}, {} swaps by the attacker, {} successes, errors {:?}, \
@@ -538,23 +429,17 @@ fn kernel_backend_survives_rename_churn() {
 
     let churn = tempfile::tempdir().expect("tempdir");
     std::fs::write(churn.path().join("a"), b"").expect("create churn file");
-    let stop = std::sync::atomic::AtomicBool::new(false);
-    let (mut fallbacks, mut renames, mut resolutions) = (0usize, 0u64, 0usize);
+    let (mut fallbacks, mut resolutions) = (0usize, 0usize);
     let start = Instant::now();
-    std::thread::scope(|s| {
-        // Set on every way out of this scope, a panic included: without it a failed assertion
-        // below unwinds to the scope's end, which waits for the renamer forever.
-        let _stop_renamer = StopOnDrop(&stop);
-        let renamer = s.spawn(|| {
-            let (a, b) = (churn.path().join("a"), churn.path().join("b"));
-            let mut n = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                std::fs::rename(&a, &b).expect("rename a b");
-                std::fs::rename(&b, &a).expect("rename b a");
-                n += 2;
-            }
-            n
-        });
+    let (a, b) = (churn.path().join("a"), churn.path().join("b"));
+    let renamer = || {
+        std::fs::rename(&a, &b).expect("rename a b");
+        std::fs::rename(&b, &a).expect("rename b a");
+        true
+    };
+    // The renamer stops however this ends, a failed assertion included (it used to wait for
+    // the renamer forever).
+    let ((), rounds) = with_racing_thread(renamer, || {
         while resolutions < MIN_RESOLUTIONS
             || (fallbacks < ENOUGH_FALLBACKS && start.elapsed() < TIME_LIMIT)
         {
@@ -572,9 +457,8 @@ fn kernel_backend_survives_rename_churn() {
                 fallbacks += 1;
             }
         }
-        stop.store(true, Ordering::Relaxed);
-        renames = renamer.join().expect("renamer thread");
     });
+    let renames = 2 * rounds;
     println!(
         "{resolutions} resolutions under {renames} renames: {fallbacks} answered by the \
          emulated walker after openat2 kept failing with EAGAIN"
@@ -584,13 +468,4 @@ fn kernel_backend_survives_rename_churn() {
         "openat2 never gave up with EAGAIN under {renames} renames, so the fallback was not \
          exercised; the test needs more churn on this machine"
     );
-}
-
-/// Sets a stop flag when dropped, so that a helper thread stops however its test ends.
-struct StopOnDrop<'a>(&'a std::sync::atomic::AtomicBool);
-
-impl Drop for StopOnDrop<'_> {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
 }

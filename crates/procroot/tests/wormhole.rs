@@ -18,13 +18,12 @@
 //! has one of its own. Nothing is mounted in the host's namespace.
 
 use std::ffi::CString;
-use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use procroot::{Backend, BackendUsed, EvalMode, OFlags, Policy, Root};
-use procroot_testutil::{in_private_mount_ns, mount_raw, require_privilege};
+use procroot_testutil::{in_private_mount_ns, mount_raw, require_privilege, Target};
 
 /// A name no other test or process uses.
 fn unique_name() -> String {
@@ -34,113 +33,24 @@ fn unique_name() -> String {
     format!("procroot-wormhole-{}-{nanos}.txt", std::process::id())
 }
 
-/// A pipe, as `(read end, write end)`, both close-on-exec.
-fn pipe() -> (File, File) {
-    let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).expect("pipe");
-    (File::from(r), File::from(w))
-}
-
 fn cstring(path: &Path) -> CString {
     CString::new(path.as_os_str().as_bytes()).expect("no NUL in path")
 }
 
-/// The target process: in its own mount namespace, with a tmpfs on `<rootfs>/run` holding
-/// `run/<file>`, optionally `chroot`ed into `rootfs`, waiting to be told to exit. Killed and
-/// reaped on drop.
-struct Target {
-    pid: libc::pid_t,
-    /// Dropping this (the write end of a pipe the target reads) tells the target to exit.
-    exit: Option<File>,
-}
-
-impl Target {
-    /// Starts the target. `rootfs` is `/` for the host's root, or a directory to `chroot` into.
-    fn spawn(rootfs: &Path, chroot: bool, file: &str, content: &[u8]) -> Target {
-        let (mut ready_r, ready_w) = pipe();
-        let (exit_r, exit_w) = pipe();
-        // SAFETY: fork(2) has no memory-safety preconditions. The caller (a child made by
-        // in_private_mount_ns) is single-threaded, so the child may allocate.
-        let pid = unsafe { libc::fork() };
-        assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
-        if pid == 0 {
-            drop(ready_r);
-            drop(exit_w);
-            let outcome = std::panic::catch_unwind(|| setup_target(rootfs, chroot, file, content));
-            let report = match outcome {
-                Ok(Ok(())) => "ok".to_string(),
-                Ok(Err(msg)) => msg,
-                Err(_) => "the target panicked during setup".to_string(),
-            };
-            let mut ready_w = ready_w;
-            let _ = ready_w.write_all(report.as_bytes());
-            drop(ready_w);
-            // Wait until the test is done with us: EOF when it drops its end.
-            let mut exit_r = exit_r;
-            let _ = exit_r.read(&mut [0u8; 1]);
-            // SAFETY: _exit(2) leaves without running the test harness's exit handlers.
-            unsafe { libc::_exit(0) };
+/// Starts the target process: in its own mount namespace, with a tmpfs on `<rootfs>/run`
+/// holding `run/<file>`, `chroot`ed into `rootfs` if asked (`rootfs` is `/` for the host's
+/// root), waiting to be told to exit. Killed and reaped on drop.
+fn spawn_target(rootfs: &Path, chroot: bool, file: &str, content: &[u8]) -> Target {
+    Target::spawn_in_mount_ns(|| {
+        let run = rootfs.join("run");
+        mount_raw(Some("tmpfs"), &run, Some("tmpfs"), 0, Some("mode=0755"))
+            .unwrap_or_else(|e| panic!("mount tmpfs on {}: {e}", run.display()));
+        std::fs::write(run.join(file), content).expect("write the file");
+        if chroot {
+            std::os::unix::fs::chroot(rootfs).expect("chroot");
+            std::env::set_current_dir("/").expect("chdir /");
         }
-        drop(ready_w);
-        drop(exit_r);
-        let target = Target {
-            pid,
-            exit: Some(exit_w),
-        };
-        let mut report = String::new();
-        ready_r
-            .read_to_string(&mut report)
-            .expect("read the target's report");
-        assert_eq!(report, "ok", "target setup failed");
-        target
-    }
-
-    fn pid(&self) -> u32 {
-        self.pid as u32
-    }
-}
-
-impl Drop for Target {
-    fn drop(&mut self) {
-        drop(self.exit.take());
-        // SAFETY: `pid` is our own child, not yet reaped.
-        unsafe {
-            libc::kill(self.pid, libc::SIGKILL);
-            let mut status = 0;
-            libc::waitpid(self.pid, &mut status, 0);
-        }
-    }
-}
-
-/// In the target child: its own mount namespace, a tmpfs on `<rootfs>/run` with the file in it,
-/// and the `chroot` if asked.
-fn setup_target(rootfs: &Path, chroot: bool, file: &str, content: &[u8]) -> Result<(), String> {
-    let os_err = |what: &str| format!("{what}: {}", std::io::Error::last_os_error());
-    // SAFETY: plain syscalls on this (single-threaded) process.
-    unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-        if libc::unshare(libc::CLONE_NEWNS) != 0 {
-            return Err(os_err("unshare(CLONE_NEWNS)"));
-        }
-    }
-    mount_raw(None, "/", None, libc::MS_REC | libc::MS_PRIVATE, None)
-        .map_err(|e| format!("make / private: {e}"))?;
-    let run = rootfs.join("run");
-    mount_raw(Some("tmpfs"), &run, Some("tmpfs"), 0, Some("mode=0755"))
-        .map_err(|e| format!("mount tmpfs on {}: {e}", run.display()))?;
-    std::fs::write(run.join(file), content).map_err(|e| format!("write the file: {e}"))?;
-    if chroot {
-        let dir = cstring(rootfs);
-        // SAFETY: `dir` is NUL-terminated and outlives the calls.
-        unsafe {
-            if libc::chroot(dir.as_ptr()) != 0 {
-                return Err(os_err("chroot"));
-            }
-            if libc::chdir(c"/".as_ptr()) != 0 {
-                return Err(os_err("chdir /"));
-            }
-        }
-    }
-    Ok(())
+    })
 }
 
 /// A tmpfs mounted on a directory, unmounted on drop (before the directory is removed).
@@ -267,7 +177,7 @@ fn wormhole_into_built_rootfs() {
 
         let file = unique_name();
         let content = format!("inside the target's /run: {file}\n").into_bytes();
-        let target = Target::spawn(&rootfs.0, true, &file, &content);
+        let target = spawn_target(&rootfs.0, true, &file, &content);
         // The target really is elsewhere: its root is the rootfs, and our rootfs/run is empty
         // (the tmpfs holding the file exists only in the target's mount namespace).
         assert_eq!(
@@ -301,7 +211,7 @@ fn wormhole_into_host_rootfs() {
     in_private_mount_ns(|| {
         let file = unique_name();
         let content = format!("inside the target's /run: {file}\n").into_bytes();
-        let target = Target::spawn(Path::new("/"), false, &file, &content);
+        let target = spawn_target(Path::new("/"), false, &file, &content);
         assert!(!Path::new("/run").join(&file).exists());
         check_wormhole(&target, &file, &content);
         drop(target);

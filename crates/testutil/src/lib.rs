@@ -1,18 +1,51 @@
 //! Test-only helpers for procroot. Not published.
 //!
+//! Processes and namespaces:
 //! - [`in_child`]: run a closure in a forked child process, so that irreversible process state
 //!   (a seccomp filter, a new mount namespace) never touches the test runner.
 //! - [`in_private_mount_ns`]: the same, after `unshare(CLONE_NEWNS)` and making `/` recursively
 //!   `MS_PRIVATE`, so that mounts made by the test never reach the host.
+//! - [`ForkedChild`]: a forked child running a closure, killed on drop, or waited for with its
+//!   exit code (a one-shot attacker); the one `fork(2)` all of the kit uses.
+//! - [`Target`]: a target process that sets itself up (its own mount namespace, mounts, a
+//!   `chroot`), then waits until the test drops it; reached through `/proc/<pid>`.
 //! - [`deny_syscalls`]: a seccomp filter that makes chosen syscalls fail with an errno, to force
 //!   fallback paths (libpathrs's CI forces its `openat2` fallback the same way).
 //! - [`require_privilege`]: privileged tests either run or fail loudly; they never pass silently
 //!   (without root, build with `--cfg procroot_unprivileged` to have them counted as skipped).
-//! - [`Tree`]: a temporary directory tree built from a compact description.
+//!
+//! Attacks ([`racer`]):
+//! - [`Racer`]: a forked attacker looping on a step or on [`Swap`]s (`renameat2`
+//!   `RENAME_EXCHANGE`, `rmdir` + `symlink`, bind mount and detach), counting what took effect,
+//!   pausable, stopped by [`Racer::finish`] and killed on drop: a failing test fails, it never
+//!   hangs.
+//! - [`with_racing_thread`] and [`StopOnDrop`]: the same on a thread.
+//! - [`race_rounds`]: the rounds of a race test, more with `PROCROOT_RACE_LONG=1`.
+//! - [`Snapshot`]: a sentinel tree's every entry (bytes, mode, owner, link count, identity,
+//!   optionally times), compared for equality after the attack.
+//!
+//! The CLI ([`cli`]): [`Cli`] runs the `procroot` binary (its path passed in from the test as
+//! `env!("CARGO_BIN_EXE_procroot")`) with arguments, stdin, environment, a user and a deadline;
+//! [`Run`] holds the exit code, stdout and stderr, with the assertions the CLI tests share
+//! (`success`, `failure`, `usage_error`, `json`).
+//!
+//! Trees and timing:
+//! - [`Tree`]: a temporary directory tree built from a compact description; [`mkfifo`].
 //! - [`paired`]: interleaved A/B timing for the benchmarks' ratio targets.
 
+pub mod cli;
+mod fork;
+pub mod racer;
+mod sentinel;
+mod target;
+
+pub use cli::{Cli, Run};
+pub use fork::ForkedChild;
+pub use racer::{race_rounds, with_racing_thread, Racer, StopOnDrop, Swap};
+pub use sentinel::{Entry, Snapshot};
+pub use target::Target;
+
 use std::ffi::CString;
-use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -25,43 +58,12 @@ pub const SYS_OPENAT2: i64 = 437;
 /// The child is a copy of a possibly multi-threaded test process with only the calling thread,
 /// so `f` must not depend on other threads (the allocator is fork-safe in glibc).
 pub fn in_child<F: FnOnce()>(f: F) {
-    let (mut reader, writer) = std::io::pipe().expect("pipe");
-    // SAFETY: fork(2) has no memory-safety preconditions; the child only runs `f` and exits.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
-    if pid == 0 {
-        drop(reader);
-        let mut writer = writer;
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-        let code = match outcome {
-            Ok(()) => 0,
-            Err(payload) => {
-                let msg = payload
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_else(|| "child panicked".to_string());
-                let _ = writer.write_all(msg.as_bytes());
-                1
-            }
-        };
-        drop(writer);
-        // SAFETY: _exit(2) skips atexit handlers and buffered-IO flushes that belong to the
-        // parent's copy of the test harness.
-        unsafe { libc::_exit(code) };
-    }
-    drop(writer);
-    let mut msg = String::new();
-    let _ = reader.read_to_string(&mut msg);
-    let mut status = 0;
-    // SAFETY: `pid` is our child; `status` is a valid out-pointer.
-    let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
-    assert_eq!(rc, pid, "waitpid: {}", std::io::Error::last_os_error());
-    if libc::WIFSIGNALED(status) {
-        panic!("child killed by signal {}: {msg}", libc::WTERMSIG(status));
-    }
-    let code = libc::WEXITSTATUS(status);
-    assert!(code == 0, "child failed (exit {code}): {msg}");
+    let code = ForkedChild::spawn(|| {
+        f();
+        0
+    })
+    .wait();
+    assert!(code == 0, "child failed (exit {code})");
 }
 
 /// Runs `f` in a forked child inside a new, private mount namespace: `unshare(CLONE_NEWNS)`,
@@ -257,6 +259,18 @@ impl Tree {
         }
         std::os::unix::fs::symlink(target, full).expect("symlink");
     }
+}
+
+/// `mkfifo(path, 0666)` (minus the umask), panicking with the path on failure.
+pub fn mkfifo(path: &Path) {
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o666),
+        0,
+    )
+    .unwrap_or_else(|e| panic!("mkfifo {}: {e}", path.display()));
 }
 
 /// The `(st_dev, st_ino)` of `path` without following a final symlink: the identity tests use to
