@@ -36,10 +36,13 @@ impl ForkedChild {
         if pid == 0 {
             drop(reader);
             // SAFETY: prctl(2) and getppid(2) with plain integers. If the test process dies
-            // without killing us, die too; if it died before the prctl, leave now.
+            // without killing us, die too; if it died before the prctl, leave now. A child
+            // forked into a new PID namespace (as its init) sees its parent as 0: the parent
+            // is outside the namespace, not gone.
             unsafe {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                if libc::getppid() != parent {
+                let ppid = libc::getppid();
+                if ppid != parent && ppid != 0 {
                     libc::_exit(1);
                 }
             }
