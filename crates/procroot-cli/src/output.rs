@@ -80,6 +80,7 @@ impl Failure {
         obj.insert("message".into(), self.message().into());
         obj.insert("kind".into(), kind_name(err.kind()).into());
         obj.insert("operation".into(), operation.into());
+        obj.insert("syscall".into(), err.syscall().into());
         insert_os_or_null(&mut obj, "path", err.path().map(Path::as_os_str));
         insert_os_or_null(&mut obj, "root", err.root().map(Path::as_os_str));
         let mut top = Map::new();
@@ -196,7 +197,7 @@ mod tests {
                 "errno": "ENOENT",
                 "code": 2,
                 "kind": "not_found",
-                "operation": "resolve",
+                "operation": "resolve", "syscall": null,
                 "path": "/no\npe",
                 "root": "/srv/root",
                 "message": "resolve \"/no\\u{a}pe\" in /srv/root: No such file or directory (ENOENT)",
