@@ -101,8 +101,8 @@ pub fn resolve(
 /// and cold, so that the success path is the stack copy of the path and one `openat2` made in
 /// the caller's own frame, as a bare call would be. Measured (BENCHMARKS.md): the very same
 /// code in a function of its own, i.e. one more `ret` between the syscall and the caller, cost
-/// 5-10% of an `openat2` on the benchmark VM (a return right after a syscall is mispredicted
-/// there), which is most of what the handle-building `resolve` costs over the raw call.
+/// 4-10% of an `openat2` on the benchmark VM (most likely that return is mispredicted after the
+/// kernel entry), which is most of what the handle-building `resolve` costs over the raw call.
 #[inline(always)]
 pub(crate) fn resolve_fd(
     root: BorrowedFd<'_>,
@@ -151,17 +151,9 @@ fn resolve_after(
     oflags: OFlags,
     first: Option<Errno>,
 ) -> Result<Resolved> {
-    // The kernel backend checks the path lazily, since `openat2` refuses what `validate`
-    // refuses: rustix turns a NUL byte into `EINVAL` before the syscall (never a truncated
-    // path), and the kernel says `ENOENT` for an empty path. So on the kernel's success path the
-    // scan for NUL bytes is skipped (the fd-only fast path, `Root::resolve_fd`, is measured
-    // against a bare `openat2`), and any other outcome runs `validate` first, so that bad input
-    // is the same `InvalidInput` error on every path. Validated up front: the length (the path
-    // the kernel sees can be shorter: the strict policy strips leading slashes, `ExceptLast`
-    // the last name) and the whole path under `ExceptLast` (the kernel never sees its last name).
-    if path.len() >= crate::sys::PATH_MAX || trailing == Trailing::ExceptLast {
-        path::validate(path)?;
-    }
+    // With a `first` attempt, the path had no NUL byte (`first_attempt` checks) and was short,
+    // so this finds nothing new, except an empty path: `ENOENT`, as the kernel said.
+    path::validate(path)?;
     let oflags = oflags - OFlags::NOFOLLOW;
     let use_kernel = match opts.backend {
         Backend::Emulated => false,
@@ -169,11 +161,7 @@ fn resolve_after(
         Backend::Auto => !features::openat2_known_unavailable(),
     };
     if use_kernel {
-        let outcome = kernel::resolve(root, path, opts, trailing, oflags, first);
-        if !matches!(outcome, kernel::Outcome::Done(Ok(_))) {
-            path::validate(path)?;
-        }
-        match outcome {
+        match kernel::resolve(root, path, opts, trailing, oflags, first) {
             kernel::Outcome::Done(result) => {
                 let (fd, last) = result.map_err(Error::from_errno)?;
                 return Ok(Resolved {
@@ -193,8 +181,6 @@ fn resolve_after(
             }
             kernel::Outcome::Unavailable | kernel::Outcome::NeedsEmulation => {}
         }
-    } else {
-        path::validate(path)?;
     }
     emulated::resolve(root, path, opts, trailing, oflags, None)
 }
