@@ -8,6 +8,7 @@
 //! - `raw_openat2`: `openat2(root, path, O_PATH|O_CLOEXEC, RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS)`
 //!   and the close of the fd;
 //! - `procroot_kernel` / `procroot_emulated`: `Root::resolve` with that backend;
+//! - `procroot_kernel_fd`: `Root::resolve_fd` (only the fd, no `Handle`) with the kernel backend;
 //! - `pathrs_kernel`: `pathrs::Root::resolve` (libpathrs uses `openat2` when it works);
 //! - `pathrs_emulated`: the same in a child process (this binary, re-executed with
 //!   `PROCROOT_BENCH_NO_OPENAT2=1`) under a seccomp filter that makes `openat2` fail with `ENOSYS`,
@@ -22,8 +23,8 @@
 //! arguments apply to both processes.
 //!
 //! Paired mode: `PROCROOT_BENCH_PAIRED=1 cargo bench -p procroot --bench resolve` skips
-//! criterion and measures the two ratios the targets are about (`procroot_kernel / raw_openat2`
-//! and `procroot_emulated / floor`) with interleaved batches: in each round every column runs one
+//! criterion and measures the ratios the targets are about (`procroot_kernel / raw_openat2`,
+//! `procroot_kernel_fd / raw_openat2` and `procroot_emulated / floor`) with interleaved batches: in each round every column runs one
 //! batch of the same number of iterations, back to back, and the ratio is taken within the
 //! round. Load that drifts over seconds then hits both sides of a ratio alike, which separate
 //! criterion runs cannot promise on a shared machine. It prints the median ratio over the rounds
@@ -316,6 +317,11 @@ fn bench_in_process(c: &mut Criterion, fixtures: &[Fixture]) {
             let h = kernel.resolve(&row.path).unwrap();
             assert_eq!(h.backend(), procroot::BackendUsed::Kernel);
             check(row, "procroot_kernel", &h);
+            check(
+                row,
+                "procroot_kernel_fd",
+                kernel.resolve_fd(&row.path).unwrap(),
+            );
             let h = emulated.resolve(&row.path).unwrap();
             assert_eq!(h.backend(), procroot::BackendUsed::Emulated);
             assert_eq!(h.path_in_root().unwrap(), row.in_root);
@@ -332,6 +338,9 @@ fn bench_in_process(c: &mut Criterion, fixtures: &[Fixture]) {
             });
             g.bench_function("procroot_kernel", |b| {
                 b.iter(|| drop(kernel.resolve(black_box(&row.path)).unwrap()))
+            });
+            g.bench_function("procroot_kernel_fd", |b| {
+                b.iter(|| drop(kernel.resolve_fd(black_box(&row.path)).unwrap()))
             });
             g.bench_function("procroot_emulated", |b| {
                 b.iter(|| drop(emulated.resolve(black_box(&row.path)).unwrap()))
@@ -431,15 +440,16 @@ const PAIRED_ENV: &str = "PROCROOT_BENCH_PAIRED";
 const PAIRED_ROUNDS: usize = 200;
 const PAIRED_BATCH: Duration = Duration::from_millis(2);
 
-/// The paired measurement: per row, the median over rounds of `procroot_kernel / raw_openat2`
-/// and `procroot_emulated / floor`, each round timing the four columns back to back.
+/// The paired measurement: per row, the median over rounds of `procroot_kernel / raw_openat2`,
+/// `procroot_kernel_fd / raw_openat2` and `procroot_emulated / floor`, each round timing the
+/// five columns back to back.
 fn paired(fixtures: &[Fixture]) {
     use procroot_testutil::paired::{format_ns, format_ratio, measure};
     println!(
-        "| row | raw_openat2 | procroot_kernel | kernel / raw (IQR) | floor | procroot_emulated \
-         | emulated / floor (IQR) |"
+        "| row | raw_openat2 | procroot_kernel | kernel / raw (IQR) | procroot_kernel_fd \
+         | kernel_fd / raw (IQR) | floor | procroot_emulated | emulated / floor (IQR) |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for fx in fixtures {
         let top = fx.tree.path();
         let rootfd = open_dir(top);
@@ -457,10 +467,16 @@ fn paired(fixtures: &[Fixture]) {
                 "procroot_emulated",
                 emulated.resolve(&row.path).unwrap(),
             );
+            check(
+                row,
+                "procroot_kernel_fd",
+                kernel.resolve_fd(&row.path).unwrap(),
+            );
             let rounds = measure(
                 &mut [
                     &mut || drop(raw_openat2(rootfd.as_fd(), black_box(&row.cpath)).unwrap()),
                     &mut || drop(kernel.resolve(black_box(&row.path)).unwrap()),
+                    &mut || drop(kernel.resolve_fd(black_box(&row.path)).unwrap()),
                     &mut || drop(floor_walk(rootfd.as_fd(), black_box(&row.ops), &mut stack)),
                     &mut || drop(emulated.resolve(black_box(&row.path)).unwrap()),
                 ],
@@ -468,14 +484,16 @@ fn paired(fixtures: &[Fixture]) {
                 PAIRED_BATCH,
             );
             println!(
-                "| {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 row.group,
                 format_ns(rounds.median(0)),
                 format_ns(rounds.median(1)),
                 format_ratio(rounds.ratio(1, 0)),
                 format_ns(rounds.median(2)),
+                format_ratio(rounds.ratio(2, 0)),
                 format_ns(rounds.median(3)),
-                format_ratio(rounds.ratio(3, 2)),
+                format_ns(rounds.median(4)),
+                format_ratio(rounds.ratio(4, 3)),
             );
         }
     }

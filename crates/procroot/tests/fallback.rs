@@ -4,13 +4,19 @@
 //! or a modern profile would, or with `EPERM`, as Docker's old default profile did). `Auto` must
 //! then answer correctly through the emulated walker and say so, and `Kernel` must refuse with
 //! `ErrorKind::NotSupported`. Without a filter, `Auto` is the kernel.
+//!
+//! The fd-only fast path (`Root::resolve_fd`) makes its first `openat2` inline and hands any
+//! failure to the general resolver: it is held to the same answers here, including when it is
+//! the first to meet the filter, and when the filter makes `openat2` answer `EAGAIN`, `ELOOP`,
+//! `EXDEV` or `EACCES` for everything (the emulated walker re-examines the first two, never the
+//! others).
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use procroot::{Backend, BackendUsed, ErrorKind, EvalMode, OFlags, Policy, Root};
+use procroot::{Backend, BackendUsed, Error, ErrorKind, EvalMode, OFlags, Policy, Root};
 use procroot_testutil::{deny_syscalls, fd_identity, in_child, Tree, SYS_OPENAT2};
 use rustix::io::Errno;
 
@@ -92,6 +98,7 @@ fn check_auto(tree: &Tree, want_backend: BackendUsed) {
             }
             (want, got) => panic!("{case}: expected {want:?}, got {got:?}"),
         }
+        same_as_handle(&root, path, &case);
     }
     // Operations built on the resolver fall back too.
     let root = base.clone().with_policy(Policy::InRootStrict);
@@ -119,6 +126,25 @@ fn check_auto(tree: &Tree, want_backend: BackendUsed) {
     assert_eq!(contents, "hello");
 }
 
+/// `Root::resolve_fd` and `resolve_fd_nofollow` give what `resolve` and `resolve_nofollow` give:
+/// the same object, or the same errno, kind and message.
+fn same_as_handle(root: &Root, path: &str, case: &str) {
+    fn outcome<T: std::os::fd::AsFd>(r: Result<T, Error>) -> Result<(u64, u64), String> {
+        r.map(|fd| fd_identity(fd))
+            .map_err(|e| format!("{} {:?} {e}", e.errno_name(), e.kind()))
+    }
+    assert_eq!(
+        outcome(root.resolve_fd(path)),
+        outcome(root.resolve(path)),
+        "{case}: resolve_fd differs from resolve"
+    );
+    assert_eq!(
+        outcome(root.resolve_fd_nofollow(path)),
+        outcome(root.resolve_nofollow(path)),
+        "{case}: resolve_fd_nofollow differs from resolve_nofollow"
+    );
+}
+
 /// `Backend::Kernel` with `openat2` filtered away with `errno`: `NotSupported` with that errno
 /// (a filter's `EPERM` is not reported as `ENOSYS`) and a message naming openat2, never a wrong
 /// answer and never a silent fallback.
@@ -143,6 +169,21 @@ fn check_kernel_refuses(tree: &Tree, errno: i32) {
             "Kernel {policy:?}: the real errno, got {err}"
         );
         assert!(err.to_string().contains("openat2"), "{err}");
+        let err = root
+            .clone()
+            .with_policy(policy)
+            .resolve_fd("a/b/c")
+            .expect_err("the kernel backend cannot work without openat2");
+        assert_eq!(
+            err.kind(),
+            ErrorKind::NotSupported,
+            "Kernel {policy:?} resolve_fd: expected NotSupported, got {err}"
+        );
+        assert_eq!(
+            err.errno(),
+            Errno::from_raw_os_error(errno),
+            "Kernel {policy:?} resolve_fd: the real errno, got {err}"
+        );
     }
     let err = root
         .open_file("a/b/c", OFlags::RDONLY)
@@ -377,5 +418,100 @@ fn statx_and_openat2_refused_is_named() {
             assert!(err.to_string().contains("statx(2)"), "{err}");
             assert_eq!(err.syscall(), Some("statx"), "{err}");
         });
+    }
+}
+
+/// The fast path is the first to meet the filter: its failed `openat2` must be classified (and
+/// remembered) as the general resolver would, so that `Auto` falls back and `Kernel` refuses.
+fn fast_path_meets_the_filter_first(errno: i32) {
+    let tree = tree();
+    in_child(|| {
+        deny_syscalls(&[SYS_OPENAT2], errno);
+        assert_openat2_denied(errno);
+        let root = Root::open(tree.path()).expect("open root");
+        let err = root
+            .clone()
+            .with_backend(Backend::Kernel)
+            .resolve_fd("abs")
+            .expect_err("the kernel backend cannot work without openat2");
+        assert_eq!(err.kind(), ErrorKind::NotSupported, "Kernel: got {err}");
+        let fd = root.resolve_fd("abs").expect("Auto resolve_fd falls back");
+        assert_eq!(fd_identity(&fd), ident_of(&tree, "/a/b/c"));
+        let fd = root
+            .resolve_fd_nofollow("abs")
+            .expect("Auto resolve_fd_nofollow");
+        assert_eq!(fd_identity(&fd), ident_of(&tree, "/abs"));
+        check_auto(&tree, BackendUsed::Emulated);
+    });
+}
+
+#[test]
+fn enosys_fast_path_falls_back() {
+    fast_path_meets_the_filter_first(libc::ENOSYS);
+}
+
+#[test]
+fn seccomp_eperm_fast_path_falls_back() {
+    fast_path_meets_the_filter_first(libc::EPERM);
+}
+
+/// A filter makes every `openat2` answer `errno`. The fast path must hand that answer to the
+/// general resolver exactly as `resolve` treats its own: `EAGAIN` (after the retries) and `ELOOP`
+/// go to the emulated walker, which answers or confirms (`self` is a real loop); `EXDEV` and
+/// `EACCES` under these policies are the kernel's final word, never turned into a success.
+fn fast_path_hands_on(errno: i32, want: &[(&str, Result<&str, Errno>)]) {
+    let tree = tree();
+    in_child(|| {
+        deny_syscalls(&[SYS_OPENAT2], errno);
+        assert_openat2_denied(errno);
+        let base = Root::open(tree.path()).expect("open root");
+        for backend in [Backend::Kernel, Backend::Auto] {
+            for policy in [Policy::InRoot, Policy::Beneath] {
+                let root = base.clone().with_backend(backend).with_policy(policy);
+                for &(path, want) in want {
+                    let case = format!("openat2 -> errno {errno}: {backend:?} {policy:?} {path:?}");
+                    match (want, root.resolve_fd(path)) {
+                        (Ok(want), Ok(fd)) => {
+                            assert_eq!(fd_identity(&fd), ident_of(&tree, want), "{case}");
+                        }
+                        (Err(want), Err(e)) => assert_eq!(e.errno(), want, "{case}: got {e}"),
+                        (want, got) => panic!("{case}: expected {want:?}, got {got:?}"),
+                    }
+                    same_as_handle(&root, path, &case);
+                }
+            }
+        }
+    });
+}
+
+#[test]
+fn fast_path_eagain_goes_to_the_walker() {
+    fast_path_hands_on(
+        libc::EAGAIN,
+        &[
+            ("a/b/c", Ok("/a/b/c")),
+            ("self", Err(Errno::LOOP)),
+            ("missing", Err(Errno::NOENT)),
+        ],
+    );
+}
+
+#[test]
+fn fast_path_eloop_is_confirmed_by_the_walker() {
+    fast_path_hands_on(
+        libc::ELOOP,
+        &[
+            ("a/b/c", Ok("/a/b/c")),
+            ("self", Err(Errno::LOOP)),
+            ("missing", Err(Errno::NOENT)),
+        ],
+    );
+}
+
+#[test]
+fn fast_path_kernel_refusals_stay_refusals() {
+    for errno in [libc::EXDEV, libc::EACCES] {
+        let refused = Errno::from_raw_os_error(errno);
+        fast_path_hands_on(errno, &[("a/b/c", Err(refused)), ("missing", Err(refused))]);
     }
 }

@@ -9,7 +9,9 @@
 //! - failure: the same errno and the error kind that goes with it.
 //!
 //! Both backends are held to the same expectation, and a separate check reports any case where
-//! they disagree with each other.
+//! they disagree with each other. Every `resolve` and `resolve_nofollow` case also runs the
+//! fd-only fast path (`Root::resolve_fd`, `Root::resolve_fd_nofollow`) on the same root, which
+//! must give the same object, or the same errno, kind and message, as the handle did.
 //!
 //! Where the tables come from:
 //! - the kernel's openat2 selftests (`tools/testing/selftests/openat2/resolve_test.c`) for
@@ -259,6 +261,48 @@ fn attempt(root: &Root, op: Op, path: &[u8]) -> Outcome {
     }
 }
 
+/// The fd-only fast path of `op` (`resolve_fd`, `resolve_fd_nofollow`), if it has one.
+fn attempt_fd(root: &Root, op: Op, path: &[u8]) -> Option<Outcome> {
+    let got = match op {
+        Op::Resolve => root.resolve_fd(os(path)),
+        Op::NoFollow => root.resolve_fd_nofollow(os(path)),
+        Op::Parent | Op::Open(_) => return None,
+    };
+    Some(match got {
+        Ok(fd) => Outcome::Ok {
+            ident: fd_identity(&fd),
+            _keep: fd,
+            path: None,
+            last: None,
+            backend: None,
+        },
+        Err(e) => from_error(e),
+    })
+}
+
+/// Why the fast path's outcome differs from the handle's, if it does: another object, another
+/// errno, kind or message, or success against failure.
+fn fd_disagreement(handle: &Outcome, fd: &Outcome) -> Option<String> {
+    match (handle, fd) {
+        (Outcome::Ok { ident: a, .. }, Outcome::Ok { ident: b, .. }) => {
+            (a != b).then(|| "different objects".into())
+        }
+        (
+            Outcome::Err {
+                errno: ea,
+                kind: ka,
+                message: ma,
+            },
+            Outcome::Err {
+                errno: eb,
+                kind: kb,
+                message: mb,
+            },
+        ) => (ea != eb || ka != kb || ma != mb).then(|| "different errors".into()),
+        _ => Some("one succeeded, the other failed".into()),
+    }
+}
+
 fn describe(got: &Outcome) -> String {
     match got {
         Outcome::Ok {
@@ -481,6 +525,17 @@ impl Checker {
                             "{name} on {backend:?}: {problem}\n        got: {}",
                             describe(&got)
                         ));
+                    }
+                    if let Some(fd) = attempt_fd(&r, row.op, &row.path) {
+                        self.cases += 1;
+                        if let Some(why) = fd_disagreement(&got, &fd) {
+                            self.failures.push(format!(
+                                "{name} on {backend:?}: resolve_fd differs from the handle \
+                                 ({why}): handle {} / resolve_fd {}",
+                                describe(&got),
+                                describe(&fd)
+                            ));
+                        }
                     }
                     outcomes.push(got);
                 }
@@ -1438,6 +1493,29 @@ fn edge_rows() -> Vec<Row> {
         rows.push(row(path, invalid(Errno::INVAL)).parent());
         rows.push(row(path, invalid(Errno::INVAL)).open(OFlags::RDONLY));
     }
+    // Around the fast path's stack buffer (paths below 256 bytes are NUL-terminated there):
+    // the same answers just below, at and above its size, and a NUL byte inside it, at its
+    // last byte and beyond it is InvalidInput, never a truncated path that would resolve.
+    for len in 253..=259 {
+        let pad = "./".repeat((len - 1) / 2);
+        let path = if len % 2 == 1 {
+            format!("{pad}f")
+        } else {
+            format!("{pad}/f")
+        };
+        assert_eq!(path.len(), len);
+        rows.push(row(&path, ok("/f")));
+        rows.push(row(&path, ok("/f")).nofollow());
+    }
+    for nul_at in [0, 1, 254, 255, 256, 300] {
+        let mut path = format!("{}f", "./".repeat(200)).into_bytes();
+        path[nul_at] = 0;
+        rows.push(row(&path, invalid(Errno::INVAL)));
+        rows.push(row(&path, invalid(Errno::INVAL)).nofollow());
+    }
+    let mut nul_last = format!("{}f", "./".repeat(127)).into_bytes();
+    nul_last.push(0);
+    rows.push(row(&nul_last, invalid(Errno::INVAL)));
     for path in [&too_long[..], &slashes[..], way_too_long.as_bytes()] {
         rows.push(row(path, invalid(Errno::NAMETOOLONG)));
         rows.push(row(path, invalid(Errno::NAMETOOLONG)).nofollow());

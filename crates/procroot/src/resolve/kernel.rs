@@ -24,6 +24,7 @@
 
 #![forbid(unsafe_code)]
 
+use std::ffi::CStr;
 use std::os::fd::{BorrowedFd, OwnedFd};
 
 use rustix::fs::{Mode, OFlags, ResolveFlags as KernelFlags};
@@ -49,44 +50,67 @@ pub(crate) enum Outcome {
     NeedsEmulation,
 }
 
-/// Resolves `path` under `root` with `openat2(2)`.
-pub(crate) fn resolve(
+/// Paths shorter than this are NUL-terminated on the stack by [`first_attempt`]; longer ones
+/// (rare: container paths are short) take the general path.
+const FAST_PATH_LEN: usize = 256;
+
+/// The first `openat2` of a resolution to an `O_PATH` fd, made as cheaply as userspace allows,
+/// for [`Root::resolve_fd`](crate::Root::resolve_fd): the path copied once into a stack buffer
+/// and handed to the kernel as a C string, no other work before the syscall. It is exactly the
+/// call that [`resolve`] makes first for the same arguments (same path, flags and `how`), so a
+/// failure is handed on to [`resolve`] as its first attempt (`first`), which then does
+/// everything it always does with it (the `EAGAIN` retries, the `ENOSYS`/`EPERM` probe, the
+/// emulated walker's re-examination of `ELOOP` and strict `EXDEV`, validation of bad input).
+///
+/// `None` when the fast path does not apply and nothing was asked: the strict policy (whose
+/// path needs rewriting), [`Trailing::ExceptLast`], a path of [`FAST_PATH_LEN`] bytes or more,
+/// or a NUL byte in the path (which [`resolve`] then reports as `InvalidInput`; the kernel
+/// would have seen a truncated path).
+#[inline(always)]
+pub(crate) fn first_attempt(
     root: BorrowedFd<'_>,
     path: &[u8],
     opts: &ResolveOptions,
     trailing: Trailing,
-    oflags: OFlags,
-) -> Outcome {
-    let (path, last) = match trailing {
-        Trailing::ExceptLast => match split_last(path) {
-            Some((parent, name)) => (parent, Some(name)),
-            None => (path, None),
-        },
-        _ => (path, None),
-    };
-    let oflags = match (trailing, last) {
+) -> Option<Result<OwnedFd, Errno>> {
+    if opts.policy == Policy::InRootStrict
+        || trailing == Trailing::ExceptLast
+        || path.len() >= FAST_PATH_LEN
+    {
+        return None;
+    }
+    let mut buf = [0u8; FAST_PATH_LEN];
+    buf[..path.len()].copy_from_slice(path);
+    let cpath = CStr::from_bytes_with_nul(&buf[..=path.len()]).ok()?;
+    let oflags = open_flags(trailing, None, OFlags::PATH);
+    Some(rustix::fs::openat2(
+        root,
+        cpath,
+        oflags,
+        Mode::empty(),
+        kernel_flags(opts),
+    ))
+}
+
+/// The `openat2` flags for the final open: `O_CLOEXEC` always, `O_NOFOLLOW` only when the
+/// trailing symlink is not followed, and an `O_PATH` directory for the parent of `ExceptLast`.
+#[inline(always)]
+fn open_flags(trailing: Trailing, last: Option<&[u8]>, oflags: OFlags) -> OFlags {
+    match (trailing, last) {
         (Trailing::ExceptLast, Some(_)) => OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
         (Trailing::NoFollow, _) => oflags | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         _ => (oflags - OFlags::NOFOLLOW) | OFlags::CLOEXEC,
-    };
-
-    let mut how = KernelFlags::empty();
-    let mut path = path;
-    match opts.policy {
-        Policy::InRoot => how |= KernelFlags::IN_ROOT,
-        Policy::Beneath => how |= KernelFlags::BENEATH,
-        Policy::InRootStrict => {
-            how |= KernelFlags::BENEATH;
-            // In-root semantics: an absolute path starts at the root, which BENEATH would
-            // refuse. Strip the slashes; "/" itself becomes ".".
-            let start = path.iter().position(|&b| b != b'/').unwrap_or(path.len());
-            path = if start == path.len() && start > 0 {
-                b"."
-            } else {
-                &path[start..]
-            };
-        }
     }
+}
+
+/// The `RESOLVE_*` flags for `opts`. [`Policy::InRootStrict`] is asked as `RESOLVE_BENEATH`
+/// (see the module documentation).
+#[inline(always)]
+fn kernel_flags(opts: &ResolveOptions) -> KernelFlags {
+    let mut how = match opts.policy {
+        Policy::InRoot => KernelFlags::IN_ROOT,
+        Policy::Beneath | Policy::InRootStrict => KernelFlags::BENEATH,
+    };
     if opts.flags.contains(ResolveFlags::NO_SYMLINKS) {
         how |= KernelFlags::NO_SYMLINKS;
     }
@@ -96,13 +120,53 @@ pub(crate) fn resolve(
     if opts.flags.contains(ResolveFlags::NO_MAGICLINKS) {
         how |= KernelFlags::NO_MAGICLINKS;
     }
+    how
+}
 
-    let mut result = Err(Errno::AGAIN);
-    for _ in 0..=EAGAIN_RETRIES {
-        result = rustix::fs::openat2(root, path, oflags, Mode::empty(), how);
+/// Resolves `path` under `root` with `openat2(2)`.
+///
+/// `first` is the error of a first attempt already made by [`first_attempt`] with the same
+/// arguments; the call is then not repeated, and the error is treated as this function's own
+/// first answer.
+pub(crate) fn resolve(
+    root: BorrowedFd<'_>,
+    path: &[u8],
+    opts: &ResolveOptions,
+    trailing: Trailing,
+    oflags: OFlags,
+    first: Option<Errno>,
+) -> Outcome {
+    let (path, last) = match trailing {
+        Trailing::ExceptLast => match split_last(path) {
+            Some((parent, name)) => (parent, Some(name)),
+            None => (path, None),
+        },
+        _ => (path, None),
+    };
+    let oflags = open_flags(trailing, last, oflags);
+    let how = kernel_flags(opts);
+    let mut path = path;
+    if opts.policy == Policy::InRootStrict {
+        // In-root semantics: an absolute path starts at the root, which BENEATH would
+        // refuse. Strip the slashes; "/" itself becomes ".".
+        let start = path.iter().position(|&b| b != b'/').unwrap_or(path.len());
+        path = if start == path.len() && start > 0 {
+            b"."
+        } else {
+            &path[start..]
+        };
+    }
+
+    let attempt = || rustix::fs::openat2(root, path, oflags, Mode::empty(), how);
+    let mut result = match first {
+        Some(errno) => Err(errno),
+        None => attempt(),
+    };
+    for _ in 0..EAGAIN_RETRIES {
         if !matches!(result, Err(Errno::AGAIN)) {
             break;
         }
+        result = attempt();
     }
     match result {
         Ok(fd) => Outcome::Done(Ok((fd, last.map(<[u8]>::to_vec)))),

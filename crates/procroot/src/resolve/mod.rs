@@ -89,6 +89,68 @@ pub fn resolve(
     trailing: Trailing,
     oflags: OFlags,
 ) -> Result<Resolved> {
+    resolve_after(root, path, opts, trailing, oflags, None)
+}
+
+/// [`resolve`] to an `O_PATH` fd alone (`Root::resolve_fd`): the same answer, the same errors,
+/// at the cost of a bare `openat2` when the kernel backend succeeds at once.
+///
+/// Inlined into the caller (down from `Root::resolve_fd`), with the general path out of line
+/// and cold, so that the success path is the stack copy of the path and one `openat2` made in
+/// the caller's own frame, as a bare call would be. Measured (BENCHMARKS.md): the very same
+/// code in a function of its own, i.e. one more `ret` between the syscall and the caller, cost
+/// 4-10% of an `openat2` on the benchmark VM (most likely that return is mispredicted after the
+/// kernel entry), which is most of what the handle-building `resolve` costs over the raw call.
+#[inline(always)]
+pub(crate) fn resolve_fd(
+    root: BorrowedFd<'_>,
+    path: &[u8],
+    opts: &ResolveOptions,
+    trailing: Trailing,
+) -> Result<OwnedFd> {
+    let use_kernel = match opts.backend {
+        Backend::Emulated => false,
+        Backend::Kernel => true,
+        Backend::Auto => !features::openat2_known_unavailable(),
+    };
+    let first = if use_kernel {
+        match kernel::first_attempt(root, path, opts, trailing) {
+            Some(Ok(fd)) => return Ok(fd),
+            Some(Err(errno)) => Some(errno),
+            None => None,
+        }
+    } else {
+        None
+    };
+    resolve_fd_slow(root, path, opts, trailing, first)
+}
+
+/// Everything [`resolve_fd`] does not do inline: [`resolve_after`] with the fast path's failed
+/// first attempt, if it made one.
+#[cold]
+#[inline(never)]
+fn resolve_fd_slow(
+    root: BorrowedFd<'_>,
+    path: &[u8],
+    opts: &ResolveOptions,
+    trailing: Trailing,
+    first: Option<Errno>,
+) -> Result<OwnedFd> {
+    resolve_after(root, path, opts, trailing, OFlags::PATH, first).map(|r| r.fd)
+}
+
+/// [`resolve`], where `first` is the errno of a first `openat2` already made with these
+/// arguments by `kernel::first_attempt` (only when the kernel backend is in use).
+fn resolve_after(
+    root: BorrowedFd<'_>,
+    path: &[u8],
+    opts: &ResolveOptions,
+    trailing: Trailing,
+    oflags: OFlags,
+    first: Option<Errno>,
+) -> Result<Resolved> {
+    // With a `first` attempt, the path had no NUL byte (`first_attempt` checks) and was short,
+    // so this finds nothing new, except an empty path: `ENOENT`, as the kernel said.
     path::validate(path)?;
     let oflags = oflags - OFlags::NOFOLLOW;
     let use_kernel = match opts.backend {
@@ -97,7 +159,7 @@ pub fn resolve(
         Backend::Auto => !features::openat2_known_unavailable(),
     };
     if use_kernel {
-        match kernel::resolve(root, path, opts, trailing, oflags) {
+        match kernel::resolve(root, path, opts, trailing, oflags, first) {
             kernel::Outcome::Done(result) => {
                 let (fd, last) = result.syscall_with("openat2", || {
                     use std::os::unix::ffi::OsStrExt;
