@@ -20,6 +20,7 @@
 pub mod attrs;
 pub mod errno;
 pub mod features;
+pub mod mount;
 pub mod process;
 
 pub use errno::{errno_description, errno_name};
