@@ -13,6 +13,7 @@
 mod cli;
 mod commands;
 mod doctor;
+mod harden;
 mod mutate;
 mod output;
 mod proc;
@@ -68,5 +69,8 @@ fn run(command: &Command) -> anyhow::Result<ExitCode> {
         Command::Cp(args) => mutate::cp(args)?,
         Command::Proc(args) => proc::run(args)?,
         Command::Doctor(args) => doctor::run(args)?,
+        Command::Harden(args) => harden::harden(args)?,
+        Command::MountProc(args) => harden::mount_proc(args)?,
+        Command::Sysctl(args) => harden::sysctl(args)?,
     })
 }
