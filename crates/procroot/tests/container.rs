@@ -745,3 +745,46 @@ fn sysctl_in_another_processs_namespaces() {
         }
     });
 }
+
+/// A file bind-mounted over a `/proc/sys` entry (procroot forced onto the global `/proc`, where
+/// the overmount is visible): `write_sysctl` refuses (`EXDEV`) and the file under it and the
+/// one mounted over it keep their contents.
+#[test]
+fn write_sysctl_refuses_an_overmounted_entry() {
+    if !require_privilege(PRIV) {
+        return;
+    }
+    in_private_mount_ns(|| {
+        features::disable(Feature::Fsopen);
+        features::disable(Feature::OpenTree);
+        // SAFETY: unshare(2) of this (forked) process's UTS namespace, so that the real write
+        // below changes nothing of the host's.
+        assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWUTS) }, 0);
+        let decoy = Tree::new("file value decoy\n");
+        let target = "/proc/sys/kernel/domainname";
+        let before = std::fs::read_to_string(target).unwrap();
+        mount_raw(
+            Some(decoy.join("value").to_str().unwrap()),
+            target,
+            None,
+            libc::MS_BIND,
+            None,
+        )
+        .expect("bind over domainname");
+        let err = container::write_sysctl("kernel.domainname", "evil").unwrap_err();
+        assert_eq!(
+            (err.kind(), err.errno()),
+            (ErrorKind::SafetyViolation, Errno::XDEV),
+            "{err}"
+        );
+        assert_eq!(std::fs::read(decoy.join("value")).unwrap(), b"decoy");
+        rustix::mount::unmount(target, rustix::mount::UnmountFlags::DETACH).unwrap();
+        assert_eq!(std::fs::read_to_string(target).unwrap(), before);
+        // Without the overmount the same write goes through (in our own UTS namespace).
+        container::write_sysctl("kernel.domainname", "inside").unwrap();
+        assert_eq!(
+            container::read_sysctl("kernel.domainname").unwrap(),
+            "inside"
+        );
+    });
+}
