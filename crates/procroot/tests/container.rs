@@ -429,8 +429,9 @@ fn label_writes_refuse_a_fake_or_overmounted_attr_current() {
 }
 
 /// An attacker swaps a masked directory with a symlink to the host (`RENAME_EXCHANGE`) in a loop
-/// while masking runs. Over 1,000 rounds no mount lands outside the root (checked in
-/// `/proc/self/mountinfo` after every round). Bounded by a deadline.
+/// while masking (and, in some rounds, `make_readonly` and `mount_procfs`) runs. Over 1,000
+/// rounds no mount lands outside the root (checked in `/proc/self/mountinfo` after every round).
+/// Bounded by a deadline.
 #[test]
 fn swap_race_never_mounts_outside_the_root() {
     if !require_privilege(PRIV) {
@@ -468,8 +469,26 @@ fn swap_race_never_mounts_outside_the_root() {
             let _stop = StopOnDrop(&stop);
             while rounds < 1000 && Instant::now() < deadline {
                 rounds += 1;
-                let report = mask_paths(&root, &["/proc/acpi"]).unwrap();
-                masked += report.masked.len();
+                // Mostly masks; every third round a read-only clone, every fifth a procfs mount
+                // (which refuses the symlink when it sees it: ELOOP).
+                let report = if rounds % 5 == 0 {
+                    let opts = ProcfsMountOptions::default();
+                    match mount_procfs(&root, Path::new("/proc/acpi"), &opts) {
+                        Ok(report) => report,
+                        Err(e) => {
+                            assert!(
+                                matches!(e.errno(), Errno::LOOP | Errno::NOENT | Errno::NOTDIR),
+                                "{e}"
+                            );
+                            container::Report::default()
+                        }
+                    }
+                } else if rounds % 3 == 0 {
+                    make_readonly(&root, &["/proc/acpi"]).unwrap()
+                } else {
+                    mask_paths(&root, &["/proc/acpi"]).unwrap()
+                };
+                masked += report.masked.len() + report.readonly.len() + report.mounted.len();
                 // Every mount made must be inside the root. The cleanup unmounts by the name
                 // mountinfo shows; under heavy load a name was seen not to be the mount point
                 // any more by the time of umount2 (EINVAL, once in five full-suite runs), so the
