@@ -93,10 +93,12 @@ fn resolve_targets<P: AsRef<Path>>(
         }
         let handle = match root.resolve(path) {
             Ok(handle) => handle,
-            Err(e) if e.errno() == Errno::NOENT => {
-                report
-                    .skipped
-                    .push((path.to_path_buf(), "does not exist (ENOENT)".to_owned()));
+            // A missing path, or one under a file (`/proc/kcore/x`), names nothing to cover.
+            Err(e) if matches!(e.errno(), Errno::NOENT | Errno::NOTDIR) => {
+                report.skipped.push((
+                    path.to_path_buf(),
+                    format!("does not exist ({})", e.errno_name()),
+                ));
                 continue;
             }
             Err(e) => {
@@ -141,8 +143,8 @@ fn annotate(root: &Root, op: &'static str, path: &Path, e: Error) -> Error {
 ///
 /// Each path is resolved inside the root (symlinks, at the target or an ancestor, are followed
 /// *inside* it) to an `O_PATH` fd, and the mask is moved onto that fd: see the [module
-/// documentation](super). A missing path is skipped and reported; a path given twice, or naming
-/// the same file as an earlier one, is applied once.
+/// documentation](super). A missing path (`ENOENT`, or `ENOTDIR` under a file) is skipped and
+/// reported; a path given twice, or naming the same file as an earlier one, is applied once.
 ///
 /// Errors: only when the host's `/dev/null` cannot be used (when a file is to be masked);
 /// every per-path failure is in [`Report::refused`].
