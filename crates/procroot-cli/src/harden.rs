@@ -209,9 +209,19 @@ fn print_report(report: &Report) -> std::io::Result<()> {
     out.flush()
 }
 
+/// Re-executes procroot from a sealed copy of its binary first (CVE-2019-5736), as `exec` does:
+/// `harden` and `mount-proc` work on a container's rootfs, and a process of that container can
+/// see `/proc/<our pid>/exe` while we run.
+fn seal_self(command: &'static str) -> Result<(), Failure> {
+    procroot::exec::sealed_exe::ensure()
+        .map(drop)
+        .map_err(|e| Failure::from(e.context(command, Path::new("/proc/self/exe"))))
+}
+
 /// Runs `procroot harden`.
 pub fn harden(args: &HardenArgs) -> Result<ExitCode, Failure> {
     let fail = |e: procroot::Error| Failure::from(e.context("harden", &args.rootfs));
+    seal_self("harden")?;
     let root = Root::open(&args.rootfs).map_err(fail)?;
     let mut opts = if args.defaults {
         HardenOptions::defaults()
@@ -251,6 +261,7 @@ pub fn harden(args: &HardenArgs) -> Result<ExitCode, Failure> {
 /// Runs `procroot mount-proc`.
 pub fn mount_proc(args: &MountProcArgs) -> Result<ExitCode, Failure> {
     let fail = |e: procroot::Error| Failure::from(e.context("mount-proc", &args.dest));
+    seal_self("mount-proc")?;
     let hidepid = args
         .hidepid
         .as_deref()
