@@ -114,9 +114,7 @@ pub fn rm(args: &RmArgs) -> Result<ExitCode, Failure> {
         .collect();
     for_each_path("rm", &paths, args.root.json, |path| {
         let removed = if args.recursive {
-            let opts = procroot::RemoveAllOptions {
-                cross_mounts: args.cross_mounts,
-            };
+            let opts = procroot::RemoveAllOptions::default().with_cross_mounts(args.cross_mounts);
             root.remove_all_with(path, opts)
         } else {
             root.remove_file(path)
@@ -281,9 +279,8 @@ pub fn cp(args: &CpArgs) -> Result<ExitCode, Failure> {
             .strip_prefix(b":")
             .map(|rest| PathBuf::from(std::ffi::OsStr::from_bytes(rest)))
     };
-    let opts = procroot::CopyOptions {
-        special_files: crate::commands::special_files(args.special_files),
-    };
+    let opts = procroot::CopyOptions::default()
+        .with_special_files(crate::commands::special_files(args.special_files));
     let copied = match (in_root(&args.src), in_root(&args.dst)) {
         (None, Some(dst)) => {
             let root = open_root(&args.root)?;
