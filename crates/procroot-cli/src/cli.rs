@@ -352,6 +352,23 @@ pub enum Command {
     /// CMD never runs; a refused namespace is EPERM, naming it.
     #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
     Exec(crate::exec::ExecArgs),
+    /// Print a shell completion script (bash, zsh or fish) to stdout
+    ///
+    ///   procroot completions bash > ~/.local/share/bash-completion/completions/procroot
+    ///   procroot completions zsh > ~/.zfunc/_procroot    # a directory in $fpath
+    ///   procroot completions fish > ~/.config/fish/completions/procroot.fish
+    /// Generated from this binary's own argument definitions, so it always matches them.
+    #[command(verbatim_doc_comment)]
+    Completions(crate::generate::CompletionsArgs),
+    /// Print the man page, procroot(1), to stdout
+    ///
+    ///   procroot man > procroot.1 && man -l procroot.1
+    ///   procroot man | sudo tee /usr/local/share/man/man1/procroot.1 >/dev/null
+    /// One page: the command, then a section per subcommand (PROCROOT CP, PROCROOT PROC CAT,
+    /// ...), then exit status, errors and JSON. Generated from this binary's own argument
+    /// definitions and help texts.
+    #[command(verbatim_doc_comment)]
+    Man,
 }
 
 impl Command {
@@ -375,7 +392,7 @@ impl Command {
             Command::Cp(args) => args.root.json,
             Command::Proc(args) => args.json,
             Command::Doctor(args) => args.json,
-            Command::Exec(_) => false,
+            Command::Exec(_) | Command::Completions(_) | Command::Man => false,
         }
     }
 }

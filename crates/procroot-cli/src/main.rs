@@ -16,6 +16,7 @@ mod cli;
 mod commands;
 mod doctor;
 mod exec;
+mod generate;
 mod mutate;
 mod output;
 mod proc;
@@ -71,5 +72,7 @@ fn run(command: &Command) -> Result<ExitCode, Failure> {
         Command::Proc(args) => proc::run(args),
         Command::Doctor(args) => doctor::run(args),
         Command::Exec(args) => exec::run(args),
+        Command::Completions(args) => generate::completions(args),
+        Command::Man => generate::man(),
     }
 }
