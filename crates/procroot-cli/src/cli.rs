@@ -152,6 +152,11 @@ pub enum Command {
     ///
     /// After a PATH that fails, the others are still removed, and the exit status is 1.
     ///
+    /// With -r, when stderr is a terminal and the removal takes longer than half a second, a
+    /// progress line shows the entries removed, the rate and the current path (never with
+    /// --json or --quiet). Ctrl-C stops the removal between two entries (what was removed
+    /// stays removed, the other PATHs are not touched) with exit status 130.
+    ///
     /// With --json, prints one object per PATH removed (`path` as given):
     ///   {"op": "rm", "path": "/srv/old"}
     #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
@@ -275,6 +280,11 @@ pub enum Command {
     /// is read. Set-user-ID and set-group-ID bits are kept only when the copy keeps the file's
     /// owner (and group): run as root, a copy of uid 1000's mode-4755 file is mode 0755. An
     /// entry swapped during the copy fails it with EAGAIN, naming the entry and what changed.
+    ///
+    /// When stderr is a terminal and the copy takes longer than half a second, a progress line
+    /// shows the entries and bytes copied, the rate and the current path (never with --json or
+    /// --quiet). Ctrl-C stops the copy and removes what it created, its temporary included, as
+    /// for any failed copy; the exit status is then 130.
     ///
     /// With --json, prints one object (operands as given, with their `:`):
     ///   {"op": "cp", "from": "./site", "to": ":/srv/www"}
@@ -588,6 +598,10 @@ pub struct RmArgs {
     /// A PATH that does not exist is not an error.
     #[arg(short = 'f', long = "force")]
     pub force: bool,
+    /// With -r, never show the progress line (shown on a terminal when removing takes longer
+    /// than half a second, never with --json).
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
     /// Which root, and how to resolve in it.
     #[command(flatten)]
     pub root: RootOpts,
@@ -749,6 +763,10 @@ pub struct CpArgs {
     /// CAP_MKNOD); without it they are refused with ENXIO.
     #[arg(long)]
     pub special_files: bool,
+    /// Never show the progress line (shown on a terminal when the copy takes longer than half
+    /// a second, never with --json).
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
     /// Which root, and how to resolve in it.
     #[command(flatten)]
     pub root: RootOpts,

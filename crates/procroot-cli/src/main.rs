@@ -20,6 +20,7 @@ mod generate;
 mod mutate;
 mod output;
 mod proc;
+mod progress;
 
 use std::process::ExitCode;
 
