@@ -110,13 +110,13 @@ impl Watcher {
                 progress.entries,
                 HumanBytes(progress.bytes),
                 HumanBytes((progress.bytes as f64 / secs) as u64),
-                progress.path
+                progress.path()
             ),
             Work::Remove => format!(
                 "removed {} entries ({:.0}/s) {:?}",
                 progress.entries,
                 progress.entries as f64 / secs,
-                progress.path
+                progress.path()
             ),
         };
         bar.set_message(text);

@@ -40,7 +40,7 @@ type Seen = Vec<(u64, u64, PathBuf)>;
 
 fn record(seen: &mut Seen) -> impl FnMut(&Progress<'_>) -> ControlFlow<()> + '_ {
     |p| {
-        seen.push((p.entries, p.bytes, p.path.to_owned()));
+        seen.push((p.entries, p.bytes, p.path()));
         ControlFlow::Continue(())
     }
 }

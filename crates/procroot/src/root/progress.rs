@@ -10,7 +10,7 @@
 #![forbid(unsafe_code)]
 
 use std::ops::ControlFlow;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use rustix::io::Errno;
 
@@ -18,7 +18,7 @@ use crate::error::{Error, ErrorKind, Result};
 
 /// How far a copy or a recursive removal has come, handed to its progress hook after each
 /// entry (and, for a large file being copied, after each chunk of it).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 #[non_exhaustive]
 pub struct Progress<'a> {
     /// Entries completed so far: files, symlinks, special files and directories copied, or
@@ -28,10 +28,28 @@ pub struct Progress<'a> {
     /// most entries (the directory listing's type is enough), and counting bytes would cost a
     /// `stat` per file.
     pub bytes: u64,
+    /// Builds [`Progress::path`], only when asked: its cost grows with the depth.
+    path: &'a dyn Fn() -> PathBuf,
+}
+
+impl Progress<'_> {
     /// The entry just handled, relative to the directory that holds the top of the operation
     /// (it starts with the copied or removed tree's own name). For messages only: nothing is
-    /// ever looked up by it.
-    pub path: &'a Path,
+    /// ever looked up by it. Built on each call, from the names the walk recorded (a hook that
+    /// runs per entry but shows a path ten times a second asks only then).
+    pub fn path(&self) -> PathBuf {
+        (self.path)()
+    }
+}
+
+impl std::fmt::Debug for Progress<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Progress")
+            .field("entries", &self.entries)
+            .field("bytes", &self.bytes)
+            .field("path", &self.path())
+            .finish()
+    }
 }
 
 /// The progress hook: called with the counts after every entry; [`ControlFlow::Break`] stops
@@ -49,8 +67,8 @@ fn stopped() -> Error {
     )
 }
 
-/// The counts of one operation, and its hook. Without a hook each step is a branch on `None`:
-/// no path is built and nothing is called.
+/// The counts of one operation, and its hook. Without a hook each step is a branch on `None`;
+/// with one, the path is built only if the hook asks for it.
 pub(super) struct Watch<'h, 'a> {
     hook: Option<&'h mut ProgressFn<'a>>,
     entries: u64,
@@ -73,26 +91,25 @@ impl<'h, 'a> Watch<'h, 'a> {
         self.hook.is_some()
     }
 
-    /// One more entry is done; `path` (computed only when there is a hook) names it.
+    /// One more entry is done; `path` (computed only if the hook asks) names it.
     #[inline]
-    pub fn entry(&mut self, path: impl FnOnce() -> PathBuf) -> Result<()> {
+    pub fn entry(&mut self, path: impl Fn() -> PathBuf) -> Result<()> {
         self.entries += 1;
         self.report(path)
     }
 
     /// `n` more bytes of the current file are copied.
     #[inline]
-    pub fn bytes(&mut self, n: u64, path: impl FnOnce() -> PathBuf) -> Result<()> {
+    pub fn bytes(&mut self, n: u64, path: impl Fn() -> PathBuf) -> Result<()> {
         self.bytes += n;
         self.report(path)
     }
 
     #[inline]
-    fn report(&mut self, path: impl FnOnce() -> PathBuf) -> Result<()> {
+    fn report(&mut self, path: impl Fn() -> PathBuf) -> Result<()> {
         let Some(hook) = self.hook.as_mut() else {
             return Ok(());
         };
-        let path = path();
         let progress = Progress {
             entries: self.entries,
             bytes: self.bytes,
