@@ -78,8 +78,10 @@ fn on_a_terminal(args: &[&str], delay_ms: Option<u32>) -> String {
         .collect::<Vec<_>>()
         .join(" ");
     let mut cmd = Command::new("script");
+    // stdin stays open (a pipe nobody writes to, closed once the run is over): script(1) may
+    // end the session at once when its stdin reaches EOF.
     cmd.args(["-qec", &line, "/dev/null"])
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     match delay_ms {
