@@ -95,7 +95,7 @@ impl Watcher {
         self.shown_at = Some(now);
         let bar = self.bar.get_or_insert_with(|| {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-            if let Ok(style) = ProgressStyle::with_template("{spinner} {wide_msg}") {
+            if let Ok(style) = ProgressStyle::with_template("{wide_msg}") {
                 bar.set_style(style);
             }
             bar
@@ -119,8 +119,8 @@ impl Watcher {
                 progress.path()
             ),
         };
+        // One draw: the text changes every time (a spinner's tick would draw it twice).
         bar.set_message(text);
-        bar.tick();
     }
 
     /// Clears the line, before anything else is printed.

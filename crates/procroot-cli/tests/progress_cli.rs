@@ -117,7 +117,9 @@ fn progress_appears_on_a_terminal_and_not_on_a_pipe() {
         shown.contains(" entries, ") && shown.contains("B/s)"),
         "{shown}"
     );
-    assert!(shown.contains("\"top/d"), "{shown}");
+    // The first entry is always drawn (no delay); later ones at most every 100 ms, which a
+    // fast copy may not reach.
+    assert!(shown.contains(" \"top"), "{shown}");
     assert_eq!(names(&dst.join("in/a")).len(), 4);
     let shown = on_a_terminal(&["rm", "-r", "--root", root, "/in/a"], Some(0));
     assert!(
