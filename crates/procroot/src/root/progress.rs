@@ -18,6 +18,28 @@ use crate::error::{Error, ErrorKind, Result};
 
 /// How far a copy or a recursive removal has come, handed to its progress hook after each
 /// entry (and, for a large file being copied, after each chunk of it).
+///
+/// ```no_run
+/// use std::ops::ControlFlow;
+/// use procroot::{CopyOptions, Progress, Root};
+///
+/// let root = Root::open("/srv/rootfs")?;
+/// // Give up (and leave nothing behind) past 1 GiB.
+/// let mut hook = |p: &Progress<'_>| {
+///     eprint!("\r{} entries, {} bytes: {:?}", p.entries, p.bytes, p.path());
+///     if p.bytes > 1 << 30 {
+///         ControlFlow::Break(())
+///     } else {
+///         ControlFlow::Continue(())
+///     }
+/// };
+/// let opts = CopyOptions::default().with_progress(&mut hook);
+/// match root.copy_in_with("./site", "/srv/www", opts) {
+///     Err(e) if e.errno() == procroot::Errno::CANCELED => eprintln!("\ntoo big"),
+///     other => other?,
+/// }
+/// # Ok::<(), procroot::Error>(())
+/// ```
 #[derive(Clone, Copy)]
 #[non_exhaustive]
 pub struct Progress<'a> {
