@@ -22,6 +22,7 @@
 //! - [`procfs`]: the hardened procfs handle.
 //! - [`root`]: [`Root`] and [`Handle`].
 //! - [`exec`]: entering another process's namespaces, and the sealed self-binary.
+//! - [`sandbox`]: Landlock, the second wall: confining a process to the trees it works on.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -33,6 +34,7 @@ pub(crate) mod fs;
 pub mod procfs;
 pub mod resolve;
 pub mod root;
+pub mod sandbox;
 #[allow(unsafe_code)]
 pub(crate) mod sys;
 #[doc(hidden)]
