@@ -56,6 +56,15 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// Do not confine the command with Landlock (the second wall). By default every command
+    /// but doctor and exec confines itself, once it has opened the root, to that root: read
+    /// commands may only read beneath it, mutating ones only change things beneath it, cp
+    /// also reaches its host side, proc only procroot's private procfs. A bug in procroot's
+    /// own checks then fails with EACCES instead of touching a host file. Without Landlock in
+    /// the kernel commands run unconfined (with --json, a {"sandbox": {"status":
+    /// "unavailable", ...}} line says so).
+    #[arg(long, global = true)]
+    pub no_sandbox: bool,
 }
 
 /// The subcommands.
