@@ -26,6 +26,14 @@
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
+// The `fault-injection` feature makes the resolver follow absolute symlinks from the host's `/`
+// and `..` above the root, as a path-joining resolver would: it exists only so that a test can
+// show the Landlock sandbox (the second wall) holding when the first wall fails.
+#[cfg(all(feature = "fault-injection", not(debug_assertions)))]
+compile_error!(
+    "the `fault-injection` feature breaks procroot's resolver on purpose: tests only, never in a \
+     release build"
+);
 
 pub mod doctor;
 pub mod error;
