@@ -317,8 +317,10 @@ pub enum Command {
     /// /proc/self/mountinfo through the hardened handle); what /proc shows: its PID namespace
     /// and whether it is procroot's, whether /proc/self names this process, and options that
     /// hide things (subset=pid, hidepid=); procroot's own PID namespace and whether it is the
-    /// initial one; which resolver `--backend auto` picks; and how `exec` seals procroot's own
-    /// binary (CVE-2019-5736): the first of overlay, memfd, tmpfile that works here.
+    /// initial one; which resolver `--backend auto` picks; how `exec` seals procroot's own
+    /// binary (CVE-2019-5736): the first of overlay, memfd, tmpfile that works here; and the
+    /// second wall: the kernel's Landlock ABI (or why it is unavailable) and what each command
+    /// is confined to (see --no-sandbox).
     ///
     /// A feature is `yes`, `no (ERRNO)` when the kernel lacks it, or `present, but refused
     /// (EPERM)` when this process may not use it (a missing privilege or a seccomp filter). Each
@@ -343,7 +345,10 @@ pub enum Command {
     ///                  "restrictions": []},
     ///    "pid_namespace": {"ino": 4026531836, "initial": true},
     ///    "proc_trustworthy": false, "auto_backend": "kernel",
-    ///    "sealed_exe": {"running": null, "strategy": "overlay"}}
+    ///    "sealed_exe": {"running": null, "strategy": "overlay"},
+    ///    "sandbox": {"status": "available", "landlock_abi": 7,
+    ///                "profiles": [{"commands": ["resolve", "cat", ...],
+    ///                              "access": "read beneath the root"}, ...]}}
     /// The exit status is 0 whenever the report could be made; check `proc_trustworthy`.
     #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
     Doctor(DoctorArgs),
