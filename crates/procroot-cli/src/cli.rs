@@ -743,7 +743,8 @@ pub struct CpArgs {
     #[arg(value_name = "DST", value_parser = path_operand())]
     pub dst: PathBuf,
     /// Copy FIFOs, sockets and device nodes too, recreating them (device nodes need
-    /// CAP_MKNOD); without it they are refused with ENXIO.
+    /// CAP_MKNOD); without it they are refused with ENXIO. A device node is never made on the
+    /// host: copying one out is EACCES (the sandbox) unless --no-sandbox too.
     #[arg(long)]
     pub special_files: bool,
     /// Which root, and how to resolve in it.

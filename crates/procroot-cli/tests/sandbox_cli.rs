@@ -319,3 +319,52 @@ fn doctor_reports_the_landlock_abi_and_the_profiles() {
         );
     }
 }
+
+/// `cp` out never makes a character or block device on the host, even with --special-files:
+/// the sandbox refuses it (EACCES); --no-sandbox leaves it to the caller (as root: CAP_MKNOD).
+/// FIFOs are still copied out.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn cp_out_never_makes_a_device_node_on_the_host() {
+    procroot_testutil::require_privilege("mknod(2) of a character device");
+    if !landlock_available() {
+        return;
+    }
+    let root = Tree::new("dir dev");
+    let node = std::ffi::CString::new(root.join("dev/null").to_str().unwrap()).unwrap();
+    // SAFETY: mknod(2) with a NUL-terminated path.
+    let rc = unsafe { libc::mknod(node.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(1, 3)) };
+    assert_eq!(rc, 0, "mknod: {}", std::io::Error::last_os_error());
+    procroot_testutil::mkfifo(&root.join("dev/fifo"));
+    let out = Tree::new("");
+    let copy = |src: &str, name: &str, sandbox: bool| {
+        let dst = out.join(name);
+        let mut cli = bin()
+            .args(["cp", "--special-files", "--json", src])
+            .arg(&dst)
+            .root(root.path());
+        if !sandbox {
+            cli = cli.arg("--no-sandbox");
+        }
+        cli.run()
+    };
+    let run = copy(":/dev/null", "null", true);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(run.json_lines()[0]["error"]["errno"], "EACCES", "{run:?}");
+    assert!(std::fs::symlink_metadata(out.join("null")).is_err());
+    assert_eq!(
+        std::fs::read_dir(out.path()).unwrap().count(),
+        0,
+        "nothing left behind"
+    );
+    copy(":/dev/fifo", "fifo", true).success();
+    copy(":/dev/null", "null", false).success();
+    use std::os::unix::fs::FileTypeExt;
+    let ft = std::fs::symlink_metadata(out.join("null"))
+        .unwrap()
+        .file_type();
+    assert!(ft.is_char_device());
+}

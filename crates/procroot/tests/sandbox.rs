@@ -159,3 +159,29 @@ fn in_sandbox_runs_the_closure_confined_to_the_root() {
         .unwrap_err();
     assert_eq!(err.errno(), Errno::IO, "{err}");
 }
+
+/// Why `harden` and `mount-proc` are not confined: a landlocked process may not mount at all,
+/// even beneath a tree it may write (Landlock refuses mount(2) with EPERM).
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn a_confined_process_cannot_mount() {
+    procroot_testutil::require_privilege("mount(2) in a private mount namespace");
+    if landlock_or_skip().is_none() {
+        return;
+    }
+    let inside = Tree::new("dir mnt");
+    procroot_testutil::in_private_mount_ns(|| {
+        let root = Root::open(inside.path()).unwrap();
+        Sandbox::new()
+            .allow_beneath(&root, Access::all())
+            .restrict_self()
+            .unwrap();
+        let err =
+            procroot_testutil::mount_raw(Some("tmpfs"), inside.join("mnt"), Some("tmpfs"), 0, None)
+                .unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EPERM), "{err}");
+    });
+}
