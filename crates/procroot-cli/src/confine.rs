@@ -120,6 +120,16 @@ pub fn confine(notice: Notice, sandbox: Sandbox) -> Result<(), Failure> {
         }
         return Ok(());
     }
-    sandbox.restrict_self()?;
+    // Landlock is there but confining failed: the command does not run unconfined behind the
+    // user's back.
+    sandbox.restrict_self().map_err(|e| {
+        Failure::Library(procroot::Error::with_detail(
+            e.kind(),
+            e.errno(),
+            format!(
+                "confining the command with Landlock failed: {e}; --no-sandbox runs it without"
+            ),
+        ))
+    })?;
     Ok(())
 }

@@ -208,27 +208,25 @@ impl Sandbox {
 
     /// The ruleset, made in the caller so that a forked child only has to enforce it.
     fn build(self) -> Result<(OwnedFd, SandboxStatus)> {
-        let op = |e: Error| e.context("sandbox", Path::new("/"));
+        // The errors name the refused syscall; the caller adds what it was confining.
         if let Some(e) = self.error {
-            return Err(op(e));
+            return Err(e);
         }
         let abi = abi()?.min(landlock::KNOWN_ABI);
         let handled = landlock::handled_fs(abi);
         let scoped = landlock::scopes(abi);
-        let ruleset = landlock::create_ruleset(handled, scoped)
-            .syscall("landlock_create_ruleset")
-            .map_err(op)?;
+        let ruleset =
+            landlock::create_ruleset(handled, scoped).syscall("landlock_create_ruleset")?;
         for (fd, access) in &self.rules {
             let mut rights = access.rights() & handled;
-            let st = rustix::fs::fstat(fd).syscall("fstat").map_err(op)?;
+            let st = rustix::fs::fstat(fd).syscall("fstat")?;
             if crate::fs::FileType::from_mode(st.st_mode) != crate::fs::FileType::Dir {
                 rights &= fs::FILE_RIGHTS;
             }
             // An empty rule is EINVAL/ENOMSG for the kernel, and allows nothing anyway.
             if rights != 0 {
                 landlock::add_path_beneath(ruleset.as_fd(), fd.as_fd(), rights)
-                    .syscall("landlock_add_rule")
-                    .map_err(op)?;
+                    .syscall("landlock_add_rule")?;
             }
         }
         Ok((
@@ -245,11 +243,8 @@ impl Sandbox {
 /// `PR_SET_NO_NEW_PRIVS` and `landlock_restrict_self`: only syscalls, so that a forked child
 /// can make them.
 fn enforce(ruleset: &OwnedFd) -> Result<()> {
-    let op = |e: Error| e.context("sandbox", Path::new("/"));
-    landlock::set_no_new_privs().syscall("prctl").map_err(op)?;
-    landlock::restrict_self(ruleset)
-        .syscall("landlock_restrict_self")
-        .map_err(op)
+    landlock::set_no_new_privs().syscall("prctl")?;
+    landlock::restrict_self(ruleset).syscall("landlock_restrict_self")
 }
 
 /// Reads now what procroot would otherwise read lazily from procfs later, where a confined
