@@ -58,11 +58,13 @@ pub struct Cli {
     pub command: Command,
     /// Do not confine the command with Landlock (the second wall). By default every command
     /// but doctor and exec confines itself, once it has opened the root, to that root: read
-    /// commands may only read beneath it, mutating ones only change things beneath it, cp
-    /// also reaches its host side, proc only procroot's private procfs. A bug in procroot's
-    /// own checks then fails with EACCES instead of touching a host file. Without Landlock in
-    /// the kernel commands run unconfined (with --json, a {"sandbox": {"status":
-    /// "unavailable", ...}} line says so).
+    /// commands may only read beneath it, mutating ones only change things beneath it (device
+    /// nodes only for mknod), cp also reaches its host side (never making a device node
+    /// there), proc only procroot's private procfs (not with --pid or --proc-root). A bug in
+    /// procroot's own checks then fails with EACCES instead of touching a host file. `procroot
+    /// doctor` shows the Landlock ABI and each command's access. Without Landlock in the kernel
+    /// commands run unconfined (with --json, a {"sandbox": {"status": "unavailable", ...}}
+    /// line says so).
     #[arg(long, global = true)]
     pub no_sandbox: bool,
 }
