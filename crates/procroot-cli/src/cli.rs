@@ -56,6 +56,17 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// Do not confine the command with Landlock (the second wall). By default every command
+    /// but doctor and exec confines itself, once it has opened the root, to that root: read
+    /// commands may only read beneath it, mutating ones only change things beneath it (device
+    /// nodes only for mknod), cp also reaches its host side (never making a device node
+    /// there), proc only procroot's private procfs (not with --pid or --proc-root). A bug in
+    /// procroot's own checks then fails with EACCES instead of touching a host file. `procroot
+    /// doctor` shows the Landlock ABI and each command's access. Without Landlock in the kernel
+    /// commands run unconfined (with --json, a {"sandbox": {"status": "unavailable", ...}}
+    /// line says so).
+    #[arg(long, global = true)]
+    pub no_sandbox: bool,
 }
 
 /// The subcommands.
@@ -318,8 +329,10 @@ pub enum Command {
     /// /proc/self/mountinfo through the hardened handle); what /proc shows: its PID namespace
     /// and whether it is procroot's, whether /proc/self names this process, and options that
     /// hide things (subset=pid, hidepid=); procroot's own PID namespace and whether it is the
-    /// initial one; which resolver `--backend auto` picks; and how `exec` seals procroot's own
-    /// binary (CVE-2019-5736): the first of overlay, memfd, tmpfile that works here.
+    /// initial one; which resolver `--backend auto` picks; how `exec` seals procroot's own
+    /// binary (CVE-2019-5736): the first of overlay, memfd, tmpfile that works here; and the
+    /// second wall: the kernel's Landlock ABI (or why it is unavailable) and what each command
+    /// is confined to (see --no-sandbox).
     ///
     /// A feature is `yes`, `no (ERRNO)` when the kernel lacks it, or `present, but refused
     /// (EPERM)` when this process may not use it (a missing privilege or a seccomp filter). Each
@@ -344,7 +357,10 @@ pub enum Command {
     ///                  "restrictions": []},
     ///    "pid_namespace": {"ino": 4026531836, "initial": true},
     ///    "proc_trustworthy": false, "auto_backend": "kernel",
-    ///    "sealed_exe": {"running": null, "strategy": "overlay"}}
+    ///    "sealed_exe": {"running": null, "strategy": "overlay"},
+    ///    "sandbox": {"status": "available", "landlock_abi": 7,
+    ///                "profiles": [{"commands": ["resolve", "cat", ...],
+    ///                              "access": "read beneath the root"}, ...]}}
     /// The exit status is 0 whenever the report could be made; check `proc_trustworthy`.
     #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
     Doctor(DoctorArgs),
@@ -777,7 +793,8 @@ pub struct CpArgs {
     #[arg(value_name = "DST", value_parser = path_operand())]
     pub dst: PathBuf,
     /// Copy FIFOs, sockets and device nodes too, recreating them (device nodes need
-    /// CAP_MKNOD); without it they are refused with ENXIO.
+    /// CAP_MKNOD); without it they are refused with ENXIO. A device node is never made on the
+    /// host: copying one out is EACCES (the sandbox) unless --no-sandbox too.
     #[arg(long)]
     pub special_files: bool,
     /// Never show the progress line (shown on a terminal when the copy takes longer than half

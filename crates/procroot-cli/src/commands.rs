@@ -11,6 +11,7 @@ use procroot::{FileType, Handle, OFlags, Root, SpecialFiles};
 use serde_json::{Map, Value};
 
 use crate::cli::{CatArgs, LsArgs, ReadlinkArgs, ResolveArgs, RootOpts, StatArgs};
+use crate::confine::{self, confine, Notice};
 use crate::output::{insert_os, print_json, write_line, Failure};
 
 /// The size of `cat`'s copy buffer.
@@ -72,6 +73,7 @@ fn resolve_handle(root: &Root, path: &Path, nofollow: bool) -> procroot::Result<
 pub fn resolve(args: &ResolveArgs) -> Result<ExitCode, Failure> {
     check_operand("resolve", &args.path)?;
     let root = open_root(&args.root)?;
+    confine(Notice::json(args.root.json), confine::read(&root))?;
     let path = &args.path;
     let ctx = in_context(&root, "resolve", path);
     let (found, file_type, backend) = if args.except_last {
@@ -124,6 +126,13 @@ pub fn cat(args: &CatArgs) -> Result<ExitCode, Failure> {
     // Each PATH is looked at through O_PATH before it is opened: a FIFO or device node is
     // refused (ENXIO) unless --special-files, and then opened without blocking.
     let root = open_root(&args.root)?.with_special_files(special_files(args.special_files));
+    // Stdout is the files' bytes: a notice goes to stderr.
+    let notice = if args.root.json {
+        Notice::Stderr
+    } else {
+        Notice::None
+    };
+    confine(notice, confine::read(&root))?;
     let mut flags = OFlags::RDONLY | OFlags::NOCTTY;
     if args.nofollow {
         flags |= OFlags::NOFOLLOW;
@@ -194,6 +203,7 @@ pub(crate) fn copy_file(
 pub fn ls(args: &LsArgs) -> Result<ExitCode, Failure> {
     check_operand("ls", &args.path)?;
     let root = open_root(&args.root)?;
+    confine(Notice::json(args.root.json), confine::read(&root))?;
     let ctx = in_context(&root, "read directory", &args.path);
     let handle = resolve_handle(&root, &args.path, args.nofollow)?;
     let dir_path = if args.root.json {
@@ -252,6 +262,7 @@ pub(crate) fn print_listing(
 pub fn stat(args: &StatArgs) -> Result<ExitCode, Failure> {
     check_operand("stat", &args.path)?;
     let root = open_root(&args.root)?;
+    confine(Notice::json(args.root.json), confine::read(&root))?;
     let ctx = in_context(&root, "stat", &args.path);
     let handle = resolve_handle(&root, &args.path, args.nofollow)?;
     let md = handle.metadata().map_err(&ctx)?;
@@ -338,6 +349,7 @@ impl StatInfo {
 pub fn readlink(args: &ReadlinkArgs) -> Result<ExitCode, Failure> {
     check_operand("readlink", &args.path)?;
     let root = open_root(&args.root)?;
+    confine(Notice::json(args.root.json), confine::read(&root))?;
     let ctx = in_context(&root, "readlink", &args.path);
     let link = root.resolve_nofollow(&args.path)?;
     let target = link.readlink().map_err(&ctx)?;

@@ -130,7 +130,62 @@ fn to_text(report: &Report) -> String {
         report.auto_backend.as_str()
     ));
     out.push_str(&format!("sealed self-binary: {}\n", sealing_text()));
+    out.push_str(&sandbox_text());
     out
+}
+
+/// The second wall: the kernel's Landlock ABI and what each command is allowed.
+fn sandbox_text() -> String {
+    let mut out = match procroot::sandbox::abi() {
+        Ok(abi) => format!(
+            "\nsecond wall (Landlock): ABI {abi}{}; every command confines itself unless \
+             --no-sandbox:\n",
+            abi_extras(abi)
+        ),
+        Err(e) => format!(
+            "\nsecond wall (Landlock): unavailable ({}); commands run unconfined:\n",
+            error_text(&e)
+        ),
+    };
+    for (commands, access) in crate::confine::PROFILES {
+        out.push_str(&format!("  {commands:<48}{access}\n"));
+    }
+    out
+}
+
+/// What the ABI adds beyond ABI 1, as procroot uses it.
+fn abi_extras(abi: u32) -> String {
+    let extras: Vec<&str> = [
+        (2, "renames and links across directories"),
+        (3, "truncate"),
+        (5, "ioctl on devices"),
+        (6, "signal and abstract-socket scoping"),
+    ]
+    .iter()
+    .filter(|(since, _)| abi >= *since)
+    .map(|(_, what)| *what)
+    .collect();
+    if extras.is_empty() {
+        String::new()
+    } else {
+        format!(" (mediates {})", extras.join(", "))
+    }
+}
+
+fn sandbox_json() -> Value {
+    let profiles: Vec<Value> = crate::confine::PROFILES
+        .iter()
+        .map(|(commands, access)| {
+            json!({"commands": commands.split(", ").collect::<Vec<_>>(), "access": access})
+        })
+        .collect();
+    match procroot::sandbox::abi() {
+        Ok(abi) => json!({"status": "available", "landlock_abi": abi, "profiles": profiles}),
+        Err(e) => json!({
+            "status": "unavailable", "landlock_abi": null, "error": error_json(&e),
+            "profiles": profiles,
+        }),
+    }
 }
 
 /// How procroot's binary is sealed against CVE-2019-5736: the running copy (doctor itself is
@@ -272,5 +327,6 @@ fn to_json(report: &Report) -> Value {
         "proc_trustworthy": report.proc_is_trustworthy(),
         "auto_backend": report.auto_backend.as_str(),
         "sealed_exe": sealing_json(),
+        "sandbox": sandbox_json(),
     })
 }

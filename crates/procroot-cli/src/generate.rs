@@ -130,11 +130,13 @@ fn print(bytes: &[u8]) -> Result<ExitCode, Failure> {
 
 /// `procroot completions SHELL`.
 pub fn completions(args: &CompletionsArgs) -> Result<ExitCode, Failure> {
+    crate::confine::confine(crate::confine::Notice::None, crate::confine::nothing())?;
     print(&completion_script(args.shell))
 }
 
 /// `procroot man`.
 pub fn man() -> Result<ExitCode, Failure> {
+    crate::confine::confine(crate::confine::Notice::None, crate::confine::nothing())?;
     let page = man_page().map_err(|e| Failure::stdout(&e))?;
     print(&page)
 }

@@ -14,6 +14,7 @@
 
 mod cli;
 mod commands;
+mod confine;
 mod doctor;
 mod exec;
 mod generate;
@@ -40,6 +41,7 @@ fn main() -> ExitCode {
             return ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(2));
         }
     };
+    confine::init(cli.no_sandbox);
     match run(&cli.command) {
         Ok(code) => code,
         // The reader went away (`procroot cat big | head`): nothing is wrong.

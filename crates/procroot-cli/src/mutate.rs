@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::CommandFactory;
+use procroot::sandbox::{Access, Sandbox};
 use procroot::{Errno, OFlags, RenameFlags, ReplaceMode, Root};
 use serde_json::{Map, Value};
 
@@ -16,6 +17,7 @@ use crate::cli::{
     TouchArgs, WriteArgs,
 };
 use crate::commands::{check_operand, in_context};
+use crate::confine::{self, confine, Notice};
 use crate::output::{insert_os, print_json, Failure};
 use crate::progress::{Watcher, Work};
 
@@ -24,9 +26,17 @@ const WRITE_DEFAULT_MODE: u32 = 0o644;
 /// The mode `write --append` creates files with, before the umask.
 const CREATE_MODE: u32 = 0o666;
 
-/// Opens the root chosen by `opts`.
+/// Opens the root chosen by `opts`, and confines this process to changing things beneath it
+/// (the second wall, [`crate::confine`]); no device nodes.
 fn open_root(opts: &RootOpts) -> Result<Root, Failure> {
-    Ok(opts.open()?)
+    open_confined(opts, false)
+}
+
+/// [`open_root`], with device nodes allowed if `devices` (`mknod`).
+fn open_confined(opts: &RootOpts, devices: bool) -> Result<Root, Failure> {
+    let root = opts.open()?;
+    confine(Notice::json(opts.json), confine::read_write(&root, devices))?;
+    Ok(root)
 }
 
 /// A `{"op": op, "path": path}` object, ready for more fields.
@@ -199,7 +209,7 @@ pub fn mknod(args: &MknodArgs) -> Result<ExitCode, Failure> {
     let kind = spec
         .parse()
         .map_err(|e: procroot::Error| Failure::from(e.context("mknod", &args.path)))?;
-    let root = open_root(&args.root)?;
+    let root = open_confined(&args.root, true)?;
     root.mknod(&args.path, kind, args.mode)?;
     let mut obj = done("mknod", &args.path);
     obj.insert("node".into(), kind.to_string().into());
@@ -301,11 +311,28 @@ pub fn cp(args: &CpArgs) -> Result<ExitCode, Failure> {
         .with_progress(&mut hook);
     let copied = match (in_root(&args.src), in_root(&args.dst)) {
         (None, Some(dst)) => {
-            let root = open_root(&args.root)?;
+            let root = args.root.open()?;
+            // Read beneath the host source; write beneath the root, device nodes only when
+            // asked to recreate them. A source that cannot be opened gets no rule: the copy
+            // then reports why itself.
+            let mut access = Access::READ_WRITE;
+            access.set(Access::MAKE_DEVICE, args.special_files);
+            let mut sandbox = Sandbox::new().allow_beneath(&root, access);
+            if let Ok(src) = procroot::root::copy_in_source(&args.src) {
+                sandbox = sandbox.allow_beneath(src, Access::READ);
+            }
+            confine(Notice::json(args.root.json), sandbox)?;
             root.copy_in_with(&args.src, dst, opts)
         }
         (Some(src), None) => {
-            let root = open_root(&args.root)?;
+            let root = args.root.open()?;
+            // Read beneath the root; write beneath the host directory the copy lands in,
+            // never a device node there, even with --special-files.
+            let mut sandbox = confine::read(&root);
+            if let Ok(dir) = procroot::root::copy_out_directory(&args.dst) {
+                sandbox = sandbox.allow_beneath(dir, Access::READ_WRITE);
+            }
+            confine(Notice::json(args.root.json), sandbox)?;
             root.copy_out_with(src, &args.dst, opts)
         }
         (Some(_), Some(_)) => {

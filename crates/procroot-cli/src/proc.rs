@@ -53,6 +53,17 @@ pub fn run(args: &ProcArgs) -> Result<ExitCode, Failure> {
         Procfs::cached()
     }
     .map_err(fail)?;
+    // The second wall: from here on, only this procfs instance can be read. Only for this
+    // process's own directories: Landlock also refuses ptrace-mode access to every process
+    // outside the sandbox, which is what another process's exe, cwd, root, fd/ and environ
+    // need, so `--pid` and `--proc-root` stay unconfined (procfs lookups are held beneath the
+    // private instance by the handle itself, and `proc` writes nothing).
+    if args.base.pid.is_none() && !args.base.proc_root {
+        crate::confine::confine(
+            crate::confine::Notice::json(args.json),
+            crate::confine::procfs(&procfs),
+        )?;
+    }
     act(args, &procfs, base, subpath, &shown)
 }
 

@@ -256,7 +256,8 @@ fn doctor_json_shape() {
             "pid_namespace",
             "proc_trustworthy",
             "auto_backend",
-            "sealed_exe"
+            "sealed_exe",
+            "sandbox"
         ]
     );
     assert!(value["kernel"].as_str().is_some_and(|k| !k.is_empty()));

@@ -24,9 +24,18 @@
 //! - [`container`]: masked and read-only paths, procfs/sysfs/bind mounts into a rootfs, safe
 //!   sysctl and LSM label writes.
 //! - [`exec`]: entering another process's namespaces, and the sealed self-binary.
+//! - [`sandbox`]: Landlock, the second wall: confining a process to the trees it works on.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
+// The `fault-injection` feature makes the resolver follow absolute symlinks from the host's `/`
+// and `..` above the root, as a path-joining resolver would: it exists only so that a test can
+// show the Landlock sandbox (the second wall) holding when the first wall fails.
+#[cfg(all(feature = "fault-injection", not(debug_assertions)))]
+compile_error!(
+    "the `fault-injection` feature breaks procroot's resolver on purpose: tests only, never in a \
+     release build"
+);
 
 pub mod container;
 pub mod doctor;
@@ -36,6 +45,7 @@ pub(crate) mod fs;
 pub mod procfs;
 pub mod resolve;
 pub mod root;
+pub mod sandbox;
 #[allow(unsafe_code)]
 pub(crate) mod sys;
 #[doc(hidden)]

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 /// Bottom up. `error` is under everything; `doctor` and `testing` sit on top.
-const LAYERS: &[&str] = &["sys", "fs", "resolve", "procfs", "root"];
+const LAYERS: &[&str] = &["sys", "fs", "resolve", "procfs", "root", "sandbox"];
 
 fn sources(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
     let entries = std::fs::read_dir(dir).unwrap();

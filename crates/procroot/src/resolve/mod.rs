@@ -110,8 +110,11 @@ pub(crate) fn resolve_fd(
 ) -> Result<OwnedFd> {
     let use_kernel = match opts.backend {
         Backend::Emulated => false,
-        Backend::Kernel => true,
-        Backend::Auto => !features::openat2_known_unavailable(),
+        Backend::Kernel => !cfg!(feature = "fault-injection"),
+        // The fault-injection build's naive walker must answer every lookup.
+        Backend::Auto => {
+            !features::openat2_known_unavailable() && !cfg!(feature = "fault-injection")
+        }
     };
     let first = if use_kernel {
         match kernel::first_attempt(root, path, opts, trailing) {
@@ -155,8 +158,11 @@ fn resolve_after(
     let oflags = oflags - OFlags::NOFOLLOW;
     let use_kernel = match opts.backend {
         Backend::Emulated => false,
-        Backend::Kernel => true,
-        Backend::Auto => !features::openat2_known_unavailable(),
+        Backend::Kernel => !cfg!(feature = "fault-injection"),
+        // The fault-injection build's naive walker must answer every lookup.
+        Backend::Auto => {
+            !features::openat2_known_unavailable() && !cfg!(feature = "fault-injection")
+        }
     };
     if use_kernel {
         match kernel::resolve(root, path, opts, trailing, oflags, first) {

@@ -29,7 +29,7 @@ use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 
 use crate::fs::{FileType, ReadDir};
-pub use copy::{CopyOptions, ReplaceMode};
+pub use copy::{copy_in_source, copy_out_directory, CopyOptions, ReplaceMode};
 pub use eval::ExceptLast;
 pub use handle::{Handle, SpecialFiles};
 pub use links::NodeKind;

@@ -310,3 +310,38 @@ fn receive_result(sock: BorrowedFd<'_>) -> Result<OwnedFd, HelperError> {
         }),
     }
 }
+
+/// Forks; the child runs `child` and leaves with `_exit` and its return value, without
+/// running the parent's exit handlers or destructors. Returns the child's PID in the parent,
+/// where `child` is dropped without running.
+///
+/// Unlike the other forked helpers here, `child` is not limited to async-signal-safe calls:
+/// it is [`crate::Root::in_sandbox`]'s closure, which does ordinary file work. That is sound
+/// in a single-threaded caller. In a multi-threaded one, the C library's `fork` (this calls
+/// `libc::fork`, not the raw syscall) takes and resets its allocator's locks, so allocation
+/// works in the child; any other lock held by another thread stays held there, which the
+/// caller's documentation passes on to its users.
+pub fn fork_and_run(child: impl FnOnce() -> i32) -> Result<Pid, Errno> {
+    // SAFETY: fork(2) has no memory-safety preconditions; the child owns a copy of this
+    // thread's memory and leaves with _exit(2), never returning into the caller's frames.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(last_errno());
+    }
+    if pid == 0 {
+        let code = child();
+        // SAFETY: leaving the forked child without running the parent's exit handlers.
+        unsafe { libc::_exit(code) };
+    }
+    Ok(Pid::from_raw(pid).expect("fork returned a positive PID"))
+}
+
+/// Reaps a child made by [`fork_and_run`], retrying on `EINTR`.
+pub fn wait_child(pid: Pid) -> Result<(), Errno> {
+    loop {
+        match rustix::process::waitpid(Some(pid), WaitOptions::empty()) {
+            Err(Errno::INTR) => continue,
+            other => return other.map(|_| ()),
+        }
+    }
+}

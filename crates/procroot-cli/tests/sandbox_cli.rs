@@ -1,0 +1,370 @@
+//! The second wall through the `procroot` binary: Landlock must hold on its own.
+//!
+//! The fault-injection test builds the CLI with the test-only `fault-injection` feature, whose
+//! resolver follows absolute symlinks from the host's `/` and `..` above the root, as a naive
+//! path-joining resolver would (the first wall broken on purpose). It builds it with the same
+//! cargo, in a target directory of its own (`<target>/fault-injection`), so that the normal
+//! binary and library are never built with the feature, and `cargo nextest run --workspace` (the
+//! README's one test command, which `.ci/run` runs) runs this test like any other; the first
+//! run compiles the CLI's dependencies there once (about a minute on two cores), later runs
+//! reuse them. Then it runs the hidden-escape attacks: with the sandbox every one fails with
+//! `EACCES` and the host's sentinel tree is unchanged; with `--no-sandbox` the same attacks
+//! escape, which shows that the test can fail.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use procroot_testutil::{deny_syscalls, in_child, Cli, Run, Snapshot, Tree};
+use serde_json::Value;
+
+/// `SYS_landlock_create_ruleset` (the same number on every architecture).
+const SYS_LANDLOCK_CREATE_RULESET: i64 = 444;
+
+fn bin() -> Cli {
+    Cli::new(env!("CARGO_BIN_EXE_procroot"))
+}
+
+fn landlock_available() -> bool {
+    let available = procroot::sandbox::abi().is_ok();
+    if !available {
+        eprintln!("no Landlock on this kernel: the second wall cannot be tested here");
+    }
+    available
+}
+
+/// The CLI built with `--features fault-injection`, in `<target>/fault-injection`.
+fn fault_injected_binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        // <target>/debug/procroot -> <target>
+        let normal = Path::new(env!("CARGO_BIN_EXE_procroot"));
+        let target = normal
+            .parent()
+            .and_then(Path::parent)
+            .expect("the binary is in <target>/<profile>/");
+        let target_dir = target.join("fault-injection");
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        // Concurrent test processes are serialized by cargo's lock on the target directory.
+        let status = Command::new(option_env!("CARGO").unwrap_or("cargo"))
+            .current_dir(&workspace)
+            .args(["build", "--quiet", "--locked", "--offline"])
+            .args(["-p", "procroot-cli", "--bin", "procroot"])
+            .args(["--features", "fault-injection", "--target-dir"])
+            .arg(&target_dir)
+            .status()
+            .expect("run cargo");
+        assert!(status.success(), "building the fault-injected CLI failed");
+        target_dir.join("debug/procroot")
+    })
+}
+
+/// The hidden-escape attacks' world: a root whose symlinks point at a host sentinel tree (and
+/// which sits next to it, for `..`), and an empty host directory for `cp` out.
+struct World {
+    root: Tree,
+    host: Tree,
+    out: Tree,
+}
+
+impl World {
+    fn new() -> World {
+        let host = Tree::new(
+            "file secret.txt HOSTSECRET\n\
+             file victims/keep.txt kept\n\
+             file victims/tree/f tree file",
+        );
+        let root = Tree::new("dir etc");
+        root.symlink(host.join("secret.txt"), "filelink");
+        root.symlink(host.join("victims"), "dirlink");
+        World {
+            root,
+            host,
+            out: Tree::new(""),
+        }
+    }
+
+    /// `..` from the root to the host tree: both are directories in the same temp dir.
+    fn dotdot_secret(&self) -> String {
+        let name = self.host.path().file_name().unwrap().to_str().unwrap();
+        format!("/../{name}/secret.txt")
+    }
+
+    fn run(&self, bin: &Path, sandbox: bool, args: &[&str]) -> Run {
+        let mut cli = Cli::new(bin)
+            .args(args)
+            .root(self.root.path())
+            .arg("--json");
+        if !sandbox {
+            cli = cli.arg("--no-sandbox");
+        }
+        cli.deadline(Duration::from_secs(30)).run()
+    }
+
+    fn attacks(&self) -> Vec<(&'static str, Vec<String>)> {
+        let copied = self.out.join("copied").to_str().unwrap().to_owned();
+        vec![
+            (
+                "cat of an absolute symlink to a host file",
+                svec(&["cat", "/filelink"]),
+            ),
+            (
+                "cat through .. above the root",
+                vec!["cat".into(), self.dotdot_secret()],
+            ),
+            (
+                "mkdir -p through a symlink to a host dir",
+                svec(&["mkdir", "-p", "/dirlink/new/sub"]),
+            ),
+            (
+                "write through a symlink to a host dir",
+                svec(&["write", "/dirlink/written"]),
+            ),
+            (
+                "rm -r through a symlink to a host dir",
+                svec(&["rm", "-r", "/dirlink/tree"]),
+            ),
+            (
+                "cp out through a symlink to a host dir",
+                vec!["cp".into(), ":/dirlink/keep.txt".into(), copied],
+            ),
+        ]
+    }
+}
+
+fn svec(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// The first wall broken on purpose: with the sandbox, every hidden escape is EACCES and the host
+/// is untouched; with --no-sandbox, the same attacks reach the host.
+#[test]
+fn second_wall_holds_when_the_resolver_is_naive() {
+    if !landlock_available() {
+        return;
+    }
+    let fault = fault_injected_binary();
+    let world = World::new();
+    let before = Snapshot::take(world.host.path());
+    let out_before = Snapshot::take(world.out.path());
+
+    for (what, args) in world.attacks() {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let run = world.run(fault, true, &args);
+        assert_eq!(run.code, 1, "{what}: expected a refusal: {run:?}");
+        let errors: Vec<Value> = run
+            .json_lines()
+            .into_iter()
+            .filter(|v| v.get("error").is_some())
+            .collect();
+        assert_eq!(errors.len(), 1, "{what}: {run:?}");
+        assert_eq!(errors[0]["error"]["errno"], "EACCES", "{what}: {run:?}");
+        assert!(
+            !String::from_utf8_lossy(&run.stdout).contains("HOSTSECRET"),
+            "{what}: a host file's bytes were printed"
+        );
+        before.assert_unchanged(&format!("host tree after {what} (sandboxed)"));
+        out_before.assert_unchanged(&format!("cp destination after {what} (sandboxed)"));
+    }
+
+    // The same attacks without the second wall escape: the test can fail.
+    let mut escaped = Vec::new();
+    for (what, args) in world.attacks() {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let run = world.run(fault, false, &args);
+        assert_eq!(run.code, 0, "{what} without the sandbox: {run:?}");
+        if String::from_utf8_lossy(&run.stdout).contains("HOSTSECRET") {
+            escaped.push(what);
+        }
+    }
+    assert_eq!(
+        escaped.len(),
+        2,
+        "both cat attacks printed the host's secret"
+    );
+    assert!(
+        world.host.join("victims/new/sub").is_dir(),
+        "mkdir -p escaped"
+    );
+    assert!(
+        world.host.join("victims/written").is_file(),
+        "write escaped"
+    );
+    assert!(!world.host.join("victims/tree").exists(), "rm -r escaped");
+    assert_eq!(
+        std::fs::read(world.out.join("copied")).unwrap(),
+        b"kept",
+        "cp out copied the host's file"
+    );
+}
+
+/// The normal binary has the first wall: the same attacks are refused by the resolver itself,
+/// with the sandbox on (the default) as with it off.
+#[test]
+fn the_normal_binary_stays_in_the_root_either_way() {
+    let world = World::new();
+    let before = Snapshot::take(world.host.path());
+    for sandbox in [true, false] {
+        for (what, args) in world.attacks() {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let run = world.run(Path::new(env!("CARGO_BIN_EXE_procroot")), sandbox, &args);
+            assert!(
+                !String::from_utf8_lossy(&run.stdout).contains("HOSTSECRET"),
+                "{what}: printed a host file"
+            );
+        }
+        before.assert_unchanged("host tree after the attacks on the normal binary");
+    }
+}
+
+/// `--no-sandbox` is global: before or after the subcommand.
+#[test]
+fn no_sandbox_is_a_global_flag() {
+    let root = Tree::new("file etc/hostname web");
+    for args in [
+        ["--no-sandbox", "cat", "/etc/hostname"],
+        ["cat", "--no-sandbox", "/etc/hostname"],
+    ] {
+        let run = bin().args(args).root(root.path()).run();
+        run.success();
+        assert_eq!(run.text(), "web");
+    }
+}
+
+/// Without Landlock (here a seccomp filter answers its probe with ENOSYS, as a kernel without
+/// it would), commands run as before; `--json` says the sandbox was unavailable (on stderr for
+/// `cat`, whose stdout is the file's bytes), and so does doctor.
+#[test]
+fn without_landlock_commands_run_unconfined_and_say_so() {
+    let root = Tree::new("file etc/hostname web");
+    in_child(|| {
+        deny_syscalls(&[SYS_LANDLOCK_CREATE_RULESET], libc::ENOSYS);
+        let run = bin().args(["cat", "/etc/hostname"]).root(root.path()).run();
+        run.success();
+        assert_eq!(run.text(), "web");
+        assert!(run.stderr.is_empty(), "{run:?}");
+
+        let run = bin()
+            .args(["cat", "--json", "/etc/hostname"])
+            .root(root.path())
+            .run();
+        assert_eq!(run.code, 0, "{run:?}");
+        assert_eq!(run.text(), "web");
+        let notice: Value = serde_json::from_str(run.stderr.trim()).expect("a JSON notice");
+        assert_eq!(notice["sandbox"]["status"], "unavailable");
+        assert_eq!(notice["sandbox"]["errno"], "ENOSYS");
+
+        let run = bin().args(["ls", "--json", "/etc"]).root(root.path()).run();
+        run.success();
+        let lines = run.json_lines();
+        assert_eq!(lines.len(), 2, "{run:?}");
+        assert_eq!(lines[0]["sandbox"]["status"], "unavailable");
+        assert_eq!(lines[1]["entries"][0]["name"], "hostname");
+
+        // --no-sandbox: nothing to say.
+        let run = bin()
+            .args(["ls", "--json", "--no-sandbox", "/etc"])
+            .root(root.path())
+            .run();
+        assert_eq!(run.success().json_lines().len(), 1);
+
+        let run = bin()
+            .args(["mkdir", "--json", "/made"])
+            .root(root.path())
+            .run();
+        run.success();
+        assert_eq!(run.json_lines()[0]["sandbox"]["status"], "unavailable");
+        assert!(root.join("made").is_dir());
+
+        let doctor = bin().args(["doctor", "--json"]).run();
+        let report = doctor.success().json();
+        assert_eq!(report["sandbox"]["status"], "unavailable");
+        assert_eq!(report["sandbox"]["landlock_abi"], Value::Null);
+        let text = bin().args(["doctor"]).run();
+        assert!(
+            text.success()
+                .text()
+                .contains("second wall (Landlock): unavailable"),
+            "{}",
+            text.text()
+        );
+    });
+}
+
+/// doctor reports the kernel's ABI and what each command is allowed.
+#[test]
+fn doctor_reports_the_landlock_abi_and_the_profiles() {
+    let report = bin().args(["doctor", "--json"]).run().success().json();
+    let sandbox = &report["sandbox"];
+    match procroot::sandbox::abi() {
+        Ok(abi) => {
+            assert_eq!(sandbox["status"], "available");
+            assert_eq!(sandbox["landlock_abi"], abi);
+        }
+        Err(_) => assert_eq!(sandbox["status"], "unavailable"),
+    }
+    let profiles = sandbox["profiles"].as_array().unwrap();
+    let commands: Vec<&str> = profiles
+        .iter()
+        .flat_map(|p| p["commands"].as_array().unwrap())
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    for command in [
+        "cat", "mkdir", "mknod", "cp (in)", "cp (out)", "proc", "doctor", "exec",
+    ] {
+        assert!(
+            commands.contains(&command),
+            "{command} missing: {commands:?}"
+        );
+    }
+}
+
+/// `cp` out never makes a character or block device on the host, even with --special-files:
+/// the sandbox refuses it (EACCES); --no-sandbox leaves it to the caller (as root: CAP_MKNOD).
+/// FIFOs are still copied out.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn cp_out_never_makes_a_device_node_on_the_host() {
+    procroot_testutil::require_privilege("mknod(2) of a character device");
+    if !landlock_available() {
+        return;
+    }
+    let root = Tree::new("dir dev");
+    let node = std::ffi::CString::new(root.join("dev/null").to_str().unwrap()).unwrap();
+    // SAFETY: mknod(2) with a NUL-terminated path.
+    let rc = unsafe { libc::mknod(node.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(1, 3)) };
+    assert_eq!(rc, 0, "mknod: {}", std::io::Error::last_os_error());
+    procroot_testutil::mkfifo(&root.join("dev/fifo"));
+    let out = Tree::new("");
+    let copy = |src: &str, name: &str, sandbox: bool| {
+        let dst = out.join(name);
+        let mut cli = bin()
+            .args(["cp", "--special-files", "--json", src])
+            .arg(&dst)
+            .root(root.path());
+        if !sandbox {
+            cli = cli.arg("--no-sandbox");
+        }
+        cli.run()
+    };
+    let run = copy(":/dev/null", "null", true);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(run.json_lines()[0]["error"]["errno"], "EACCES", "{run:?}");
+    assert!(std::fs::symlink_metadata(out.join("null")).is_err());
+    assert_eq!(
+        std::fs::read_dir(out.path()).unwrap().count(),
+        0,
+        "nothing left behind"
+    );
+    copy(":/dev/fifo", "fifo", true).success();
+    copy(":/dev/null", "null", false).success();
+    use std::os::unix::fs::FileTypeExt;
+    let ft = std::fs::symlink_metadata(out.join("null"))
+        .unwrap()
+        .file_type();
+    assert!(ft.is_char_device());
+}

@@ -1,0 +1,543 @@
+//! The second wall: Landlock confines a process to the trees it works on.
+//!
+//! procroot's first wall is its own code: the resolver, the walkers, their checks. A bug there
+//! would touch a host file. A process that knows which trees it may touch before it starts can
+//! also ask the kernel to enforce it: with Landlock (Linux 5.13+), a file outside the allowed
+//! trees cannot be opened, created, removed or renamed into, and a bug becomes an `EACCES`
+//! instead of an escape.
+//!
+//! ```no_run
+//! use procroot::sandbox::{Access, Sandbox};
+//! use procroot::{ErrorKind, Root};
+//!
+//! let root = Root::open("/var/lib/machines/web")?;
+//! match Sandbox::new().allow_beneath(&root, Access::READ).restrict_self() {
+//!     Ok(status) => eprintln!("confined (Landlock ABI {})", status.abi()),
+//!     Err(e) if e.kind() == ErrorKind::NotSupported => eprintln!("no Landlock here: {e}"),
+//!     Err(e) => return Err(e),
+//! }
+//! let _passwd = root.open_file("/etc/passwd", procroot::OFlags::RDONLY)?;
+//! # Ok::<(), procroot::Error>(())
+//! ```
+//!
+//! **A confined process can never lift the restriction**, and it is inherited by every child
+//! and across `execve`. This is for processes that do one job: a command-line tool, or a helper
+//! a long-running program forks for one operation ([`Root::in_sandbox`]). It is not for the
+//! long-running program itself.
+//!
+//! What it does not stop: anything beneath an allowed tree (a root of `/` allows the whole
+//! host), and mount operations (a landlocked process may not mount at all; mounts made by
+//! others stay visible). Reading metadata (`stat`), following paths with `O_PATH` and
+//! `readlink` are not mediated by Landlock either: a bug can still *see* a host file, not read
+//! or change its contents.
+
+#![forbid(unsafe_code)]
+
+use std::ffi::OsString;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+
+use bitflags::bitflags;
+use rustix::io::Errno;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::root::Root;
+use crate::sys::landlock::{self, fs};
+use crate::sys::Syscall as _;
+
+bitflags! {
+    /// What a [`Sandbox`] allows beneath a tree. Everything not allowed is refused with
+    /// `EACCES`, to the extent the kernel's Landlock ABI can refuse it (see [`SandboxStatus`]).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct Access: u32 {
+        /// Open files for reading and list directories.
+        const READ = 1 << 0;
+        /// Open files for writing, and truncate them (ABI 3).
+        const WRITE = 1 << 1;
+        /// Create regular files, directories and symlinks, and rename or hard-link entries
+        /// into another directory (`REFER`, ABI 2).
+        const CREATE = 1 << 2;
+        /// Remove (unlink, rmdir, rename away) files and directories.
+        const REMOVE = 1 << 3;
+        /// Create FIFOs and UNIX sockets.
+        const MAKE_SPECIAL = 1 << 4;
+        /// Create character and block device nodes.
+        const MAKE_DEVICE = 1 << 5;
+        /// `ioctl(2)` on device files opened beneath the tree (ABI 5).
+        const IOCTL_DEV = 1 << 6;
+        /// Execute files.
+        const EXEC = 1 << 7;
+        /// Everything a command that changes a tree needs, except device nodes, device ioctls
+        /// and execution.
+        const READ_WRITE = Self::READ.bits() | Self::WRITE.bits() | Self::CREATE.bits()
+            | Self::REMOVE.bits() | Self::MAKE_SPECIAL.bits();
+    }
+}
+
+impl Access {
+    /// The Landlock rights this access means.
+    fn rights(self) -> u64 {
+        let mut rights = 0;
+        let map = [
+            (Access::READ, fs::READ_FILE | fs::READ_DIR),
+            (Access::WRITE, fs::WRITE_FILE | fs::TRUNCATE),
+            (
+                Access::CREATE,
+                fs::MAKE_REG | fs::MAKE_DIR | fs::MAKE_SYM | fs::REFER,
+            ),
+            (Access::REMOVE, fs::REMOVE_FILE | fs::REMOVE_DIR),
+            (Access::MAKE_SPECIAL, fs::MAKE_FIFO | fs::MAKE_SOCK),
+            (Access::MAKE_DEVICE, fs::MAKE_CHAR | fs::MAKE_BLOCK),
+            (Access::IOCTL_DEV, fs::IOCTL_DEV),
+            (Access::EXEC, fs::EXECUTE),
+        ];
+        for (access, bits) in map {
+            if self.contains(access) {
+                rights |= bits;
+            }
+        }
+        rights
+    }
+}
+
+/// The kernel's Landlock ABI version (7 on Linux 6.15+).
+///
+/// `NotSupported` when the kernel has no Landlock (`ENOSYS`) or it is not enabled at boot
+/// (`EOPNOTSUPP`); the errno of a seccomp filter that refuses the probe as it is.
+pub fn abi() -> Result<u32> {
+    landlock::abi_version().map_err(|errno| {
+        let detail = match errno {
+            Errno::NOSYS => "Landlock is not available: the kernel lacks it (Linux 5.13+)",
+            Errno::OPNOTSUPP => "Landlock is not available: it is not enabled at boot (lsm=)",
+            _ => "Landlock is not available: landlock_create_ruleset(2) was refused",
+        };
+        let kind = match errno {
+            Errno::NOSYS | Errno::OPNOTSUPP => ErrorKind::NotSupported,
+            _ => ErrorKind::Os,
+        };
+        Error::with_detail(kind, errno, detail).with_syscall("landlock_create_ruleset", None)
+    })
+}
+
+/// A set of trees and what may be done beneath each, to be enforced with
+/// [`restrict_self`](Sandbox::restrict_self).
+#[derive(Debug, Default)]
+pub struct Sandbox {
+    rules: Vec<(OwnedFd, Access)>,
+    error: Option<Error>,
+}
+
+/// What [`Sandbox::restrict_self`] enforced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SandboxStatus {
+    abi: u32,
+    handled: u64,
+    scoped: u64,
+}
+
+impl SandboxStatus {
+    /// The Landlock ABI used: the kernel's, or the highest procroot knows if the kernel's is
+    /// newer.
+    pub fn abi(&self) -> u32 {
+        self.abi
+    }
+
+    /// Whether renames and hard links into another directory are mediated (ABI 2). Below it,
+    /// the kernel refuses every such rename or link (`EXDEV`) in a confined process.
+    pub fn handles_refer(&self) -> bool {
+        self.handled & fs::REFER != 0
+    }
+
+    /// Whether truncating a file is mediated (ABI 3). Below it, `truncate(2)` of any file the
+    /// process can reach is not stopped.
+    pub fn handles_truncate(&self) -> bool {
+        self.handled & fs::TRUNCATE != 0
+    }
+
+    /// Whether `ioctl(2)` on device files is mediated (ABI 5).
+    pub fn handles_ioctl_dev(&self) -> bool {
+        self.handled & fs::IOCTL_DEV != 0
+    }
+
+    /// Whether signals to processes outside the sandbox and connections to abstract UNIX
+    /// sockets made outside it are refused (ABI 6).
+    pub fn scopes_signals_and_abstract_sockets(&self) -> bool {
+        self.scoped != 0
+    }
+}
+
+impl Sandbox {
+    /// An empty sandbox: restricting with it allows no file access at all.
+    pub fn new() -> Sandbox {
+        Sandbox::default()
+    }
+
+    /// Allows `access` beneath the directory `fd` (or on the file `fd`: then only the parts of
+    /// `access` that apply to a file, reading, writing, ioctl and execution, count). `fd` may
+    /// be `O_PATH`; it is duplicated, so the caller keeps its own.
+    pub fn allow_beneath(mut self, fd: impl AsFd, access: Access) -> Sandbox {
+        match rustix::io::fcntl_dupfd_cloexec(fd.as_fd(), 0).syscall("fcntl") {
+            Ok(fd) => self.rules.push((fd, access)),
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
+        }
+        self
+    }
+
+    /// Confines this thread, and every process it creates from now on, to the allowed trees,
+    /// with the highest Landlock ABI the kernel offers: at ABI 6 and above it also may not
+    /// signal processes outside the sandbox or connect to abstract UNIX sockets made outside
+    /// it. Sets `PR_SET_NO_NEW_PRIVS`. It cannot be undone.
+    ///
+    /// Only the calling thread is confined: call it before starting threads.
+    ///
+    /// procroot reads what it reads lazily from procfs (its procfs handles, the
+    /// `fs.protected_symlinks` sysctl) before restricting, so that those reads still work.
+    ///
+    /// On a kernel without Landlock, nothing is changed and the error is `NotSupported`; the
+    /// caller decides whether to go on without the second wall.
+    pub fn restrict_self(self) -> Result<SandboxStatus> {
+        let (ruleset, status) = self.build()?;
+        prepare_library_state();
+        enforce(&ruleset)?;
+        Ok(status)
+    }
+
+    /// The ruleset, made in the caller so that a forked child only has to enforce it.
+    fn build(self) -> Result<(OwnedFd, SandboxStatus)> {
+        // The errors name the refused syscall; the caller adds what it was confining.
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let abi = abi()?.min(landlock::KNOWN_ABI);
+        let handled = landlock::handled_fs(abi);
+        let scoped = landlock::scopes(abi);
+        let ruleset =
+            landlock::create_ruleset(handled, scoped).syscall("landlock_create_ruleset")?;
+        for (fd, access) in &self.rules {
+            let mut rights = access.rights() & handled;
+            let st = rustix::fs::fstat(fd).syscall("fstat")?;
+            if crate::fs::FileType::from_mode(st.st_mode) != crate::fs::FileType::Dir {
+                rights &= fs::FILE_RIGHTS;
+            }
+            // An empty rule is EINVAL/ENOMSG for the kernel, and allows nothing anyway.
+            if rights != 0 {
+                landlock::add_path_beneath(ruleset.as_fd(), fd.as_fd(), rights)
+                    .syscall("landlock_add_rule")?;
+            }
+        }
+        Ok((
+            ruleset,
+            SandboxStatus {
+                abi,
+                handled,
+                scoped,
+            },
+        ))
+    }
+}
+
+/// `PR_SET_NO_NEW_PRIVS` and `landlock_restrict_self`: only syscalls, so that a forked child
+/// can make them.
+fn enforce(ruleset: &OwnedFd) -> Result<()> {
+    landlock::set_no_new_privs().syscall("prctl")?;
+    landlock::restrict_self(ruleset).syscall("landlock_restrict_self")
+}
+
+/// Reads now what procroot would otherwise read lazily from procfs later, where a confined
+/// process could no longer open it: its procfs handles, and `fs.protected_symlinks`.
+fn prepare_library_state() {
+    let _ = crate::procfs::Procfs::cached();
+    let _ = crate::resolve::protected::enabled();
+}
+
+/// A value [`Root::in_sandbox`] can bring back from its child: it travels as bytes over a pipe.
+pub trait Transfer: Sized {
+    /// The value as bytes.
+    fn to_bytes(&self) -> Vec<u8>;
+    /// The value back from [`to_bytes`](Transfer::to_bytes)'s bytes; `None` if they are not
+    /// such bytes.
+    fn from_bytes(bytes: Vec<u8>) -> Option<Self>;
+}
+
+impl Transfer for () {
+    fn to_bytes(&self) -> Vec<u8> {
+        Vec::new()
+    }
+    fn from_bytes(bytes: Vec<u8>) -> Option<()> {
+        bytes.is_empty().then_some(())
+    }
+}
+
+impl Transfer for Vec<u8> {
+    fn to_bytes(&self) -> Vec<u8> {
+        self.clone()
+    }
+    fn from_bytes(bytes: Vec<u8>) -> Option<Vec<u8>> {
+        Some(bytes)
+    }
+}
+
+impl Transfer for String {
+    fn to_bytes(&self) -> Vec<u8> {
+        self.as_bytes().to_vec()
+    }
+    fn from_bytes(bytes: Vec<u8>) -> Option<String> {
+        String::from_utf8(bytes).ok()
+    }
+}
+
+impl Transfer for OsString {
+    fn to_bytes(&self) -> Vec<u8> {
+        self.as_bytes().to_vec()
+    }
+    fn from_bytes(bytes: Vec<u8>) -> Option<OsString> {
+        Some(OsString::from_vec(bytes))
+    }
+}
+
+impl Transfer for PathBuf {
+    fn to_bytes(&self) -> Vec<u8> {
+        self.as_os_str().as_bytes().to_vec()
+    }
+    fn from_bytes(bytes: Vec<u8>) -> Option<PathBuf> {
+        Some(PathBuf::from(OsString::from_vec(bytes)))
+    }
+}
+
+impl Transfer for u64 {
+    fn to_bytes(&self) -> Vec<u8> {
+        self.to_le_bytes().to_vec()
+    }
+    fn from_bytes(bytes: Vec<u8>) -> Option<u64> {
+        Some(u64::from_le_bytes(bytes.try_into().ok()?))
+    }
+}
+
+impl Transfer for bool {
+    fn to_bytes(&self) -> Vec<u8> {
+        vec![u8::from(*self)]
+    }
+    fn from_bytes(bytes: Vec<u8>) -> Option<bool> {
+        match bytes[..] {
+            [0] => Some(false),
+            [1] => Some(true),
+            _ => None,
+        }
+    }
+}
+
+// The wire format of a child's answer: one tag byte, then for `Ok` the value's bytes, for
+// `Err` the errno (i32, little-endian), the kind (u8) and four length-prefixed (u32 LE) byte
+// strings: operation, path, root, and the description (with the failed syscall named in it),
+// an absent path or root being the length u32::MAX.
+const TAG_OK: u8 = 0;
+const TAG_ERR: u8 = 1;
+const ABSENT: u32 = u32::MAX;
+
+fn encode_result<T: Transfer>(result: &Result<T>) -> Vec<u8> {
+    let mut out = Vec::new();
+    match result {
+        Ok(value) => {
+            out.push(TAG_OK);
+            out.extend_from_slice(&value.to_bytes());
+        }
+        Err(e) => {
+            out.push(TAG_ERR);
+            out.extend_from_slice(&e.errno().raw_os_error().to_le_bytes());
+            out.push(kind_code(e.kind()));
+            let put = |out: &mut Vec<u8>, bytes: Option<&[u8]>| match bytes {
+                Some(b) => {
+                    out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+                    out.extend_from_slice(b);
+                }
+                None => out.extend_from_slice(&ABSENT.to_le_bytes()),
+            };
+            let description = match (e.syscall(), e.syscall_args()) {
+                (Some(s), Some(args)) => format!("{s}({args}): {}", e.description()),
+                (Some(s), None) => format!("{s}(2): {}", e.description()),
+                _ => e.description().into_owned(),
+            };
+            put(&mut out, Some(e.operation().as_bytes()));
+            put(&mut out, e.path().map(|p| p.as_os_str().as_bytes()));
+            put(&mut out, e.root().map(|p| p.as_os_str().as_bytes()));
+            put(&mut out, Some(description.as_bytes()));
+        }
+    }
+    out
+}
+
+fn decode_result<T: Transfer>(bytes: Vec<u8>) -> Option<Result<T>> {
+    let (&tag, rest) = bytes.split_first()?;
+    if tag == TAG_OK {
+        return T::from_bytes(rest.to_vec()).map(Ok);
+    }
+    if tag != TAG_ERR || rest.len() < 5 {
+        return None;
+    }
+    let errno = i32::from_le_bytes(rest[..4].try_into().ok()?);
+    let kind = kind_from_code(rest[4])?;
+    let mut at = &rest[5..];
+    let mut take = || -> Option<Option<Vec<u8>>> {
+        let len = u32::from_le_bytes(at.get(..4)?.try_into().ok()?);
+        at = &at[4..];
+        if len == ABSENT {
+            return Some(None);
+        }
+        let len = usize::try_from(len).ok()?;
+        let value = at.get(..len)?.to_vec();
+        at = &at[len..];
+        Some(Some(value))
+    };
+    let operation = take()??;
+    let path = take()?;
+    let root = take()?;
+    let description = String::from_utf8(take()??).ok()?;
+    let mut err = Error::with_detail(kind, Errno::from_raw_os_error(errno), description);
+    if !operation.is_empty() {
+        let operation = String::from_utf8(operation).ok()?;
+        let path = PathBuf::from(OsString::from_vec(path.unwrap_or_default()));
+        err = err.context(operation, &path);
+    }
+    if let Some(root) = root {
+        err = err.in_root(Path::new(&OsString::from_vec(root)));
+    }
+    Some(Err(err))
+}
+
+fn kind_code(kind: ErrorKind) -> u8 {
+    match kind {
+        ErrorKind::NotFound => 1,
+        ErrorKind::SafetyViolation => 2,
+        ErrorKind::InvalidInput => 3,
+        ErrorKind::NotSupported => 4,
+        _ => 5,
+    }
+}
+
+fn kind_from_code(code: u8) -> Option<ErrorKind> {
+    Some(match code {
+        1 => ErrorKind::NotFound,
+        2 => ErrorKind::SafetyViolation,
+        3 => ErrorKind::InvalidInput,
+        4 => ErrorKind::NotSupported,
+        5 => ErrorKind::Os,
+        _ => return None,
+    })
+}
+
+impl Root {
+    /// Runs `f` in a forked child confined with Landlock to this root, with
+    /// [`Access::READ_WRITE`] beneath it and nothing else, and returns what `f` returned.
+    ///
+    /// For a one-shot operation on an untrusted rootfs from a long-running program, which must
+    /// not confine itself: even if procroot had a bug, the child could not touch a file outside
+    /// the root. The result comes back over a pipe ([`Transfer`]: `()`, bytes, strings, paths,
+    /// `u64`, `bool`); an error comes back with its kind, errno, operation, path, root and
+    /// message (the failed syscall is named in the message only). A child that panics, or dies
+    /// before answering, is `EIO`.
+    ///
+    /// Without Landlock the error is `NotSupported` and `f` does not run.
+    ///
+    /// **Fork safety.** The child is a copy of the calling thread only. The C library's
+    /// `fork` makes its allocator usable there (glibc and musl take its locks around the fork),
+    /// and procroot's lazily read state is read before the fork. But a lock that another thread
+    /// of the caller held at that moment (stdout's, one of the caller's own) stays held forever
+    /// in the child: `f` should do its file work and return, not print or take the caller's
+    /// locks. In a single-threaded caller there is no such limit.
+    pub fn in_sandbox<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Transfer,
+        F: FnOnce(&Root) -> Result<T>,
+    {
+        self.in_sandbox_with(Access::READ_WRITE, f)
+    }
+
+    /// [`in_sandbox`](Root::in_sandbox) with the given access beneath the root.
+    pub fn in_sandbox_with<T, F>(&self, access: Access, f: F) -> Result<T>
+    where
+        T: Transfer,
+        F: FnOnce(&Root) -> Result<T>,
+    {
+        let op = |e: Error| {
+            e.context("sandbox", Path::new("/"))
+                .in_root(self.display_name())
+        };
+        let (ruleset, _) = Sandbox::new()
+            .allow_beneath(self, access)
+            .build()
+            .map_err(op)?;
+        prepare_library_state();
+        let (reader, writer) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+            .syscall("pipe2")
+            .map_err(op)?;
+        let child = crate::sys::process::fork_and_run(|| {
+            let result = enforce(&ruleset).and_then(|()| {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self))).unwrap_or_else(
+                    |_| {
+                        Err(Error::with_detail(
+                            ErrorKind::Os,
+                            Errno::IO,
+                            "the sandboxed closure panicked",
+                        ))
+                    },
+                )
+            });
+            let bytes = encode_result(&result);
+            let mut pipe = std::fs::File::from(writer);
+            i32::from(pipe.write_all(&bytes).is_err())
+        })
+        .syscall("fork")
+        .map_err(op)?;
+        // The parent's copy of the write end is gone (moved into the closure, dropped with it
+        // here), so the read ends when the child exits.
+        let mut bytes = Vec::new();
+        let read = std::fs::File::from(reader).read_to_end(&mut bytes);
+        let _ = crate::sys::process::wait_child(child);
+        read.map_err(|e| op(Error::from(e)))?;
+        decode_result(bytes).unwrap_or_else(|| {
+            Err(op(Error::with_detail(
+                ErrorKind::Os,
+                Errno::IO,
+                "the sandboxed child died before it answered",
+            )))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_survive_the_pipe() {
+        let err = Error::from_errno(Errno::ACCESS)
+            .with_syscall("openat", Some("\"/etc\", \"passwd\"".into()))
+            .context("open", Path::new("/etc/passwd"))
+            .in_root(Path::new("/srv/r"));
+        let back = decode_result::<()>(encode_result::<()>(&Err(err.clone())))
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(back.to_string(), err.to_string());
+        assert_eq!(back.errno(), Errno::ACCESS);
+        assert_eq!(back.kind(), err.kind());
+        assert_eq!(back.path(), err.path());
+        let ok = decode_result::<Vec<u8>>(encode_result(&Ok(b"abc".to_vec())));
+        assert_eq!(ok.unwrap().unwrap(), b"abc");
+        assert!(decode_result::<u64>(vec![TAG_ERR, 1]).is_none());
+        assert!(decode_result::<bool>(vec![TAG_OK, 2]).is_none());
+    }
+
+    #[test]
+    fn rights_cover_each_access() {
+        assert_eq!(Access::READ.rights(), fs::READ_FILE | fs::READ_DIR);
+        assert_eq!(
+            Access::READ_WRITE.rights() & (fs::MAKE_CHAR | fs::MAKE_BLOCK),
+            0
+        );
+        assert_eq!(Access::all().rights(), landlock::handled_fs(7));
+    }
+}

@@ -1,0 +1,187 @@
+//! The second wall: `procroot::sandbox` confines a process (or a forked child) with Landlock to
+//! the trees it was given, and reports `NotSupported` where the kernel has no Landlock.
+
+use std::io::Read;
+
+use procroot::sandbox::{self, Access, Sandbox};
+use procroot::{Errno, ErrorKind, OFlags, Root};
+use procroot_testutil::{deny_syscalls, in_child, Tree};
+
+/// `SYS_landlock_create_ruleset` (the same number on every architecture).
+const SYS_LANDLOCK_CREATE_RULESET: i64 = 444;
+
+fn landlock_or_skip() -> Option<u32> {
+    match sandbox::abi() {
+        Ok(abi) => Some(abi),
+        Err(e) => {
+            assert_eq!(e.kind(), ErrorKind::NotSupported, "{e}");
+            eprintln!("no Landlock on this kernel: {e}");
+            None
+        }
+    }
+}
+
+#[test]
+fn read_only_beneath_the_root_and_nothing_outside() {
+    let Some(abi) = landlock_or_skip() else {
+        return;
+    };
+    let inside = Tree::new("file etc/passwd root:x:0:0");
+    let host = Tree::new("file secret host bytes");
+    in_child(|| {
+        let root = Root::open(inside.path()).unwrap();
+        let status = Sandbox::new()
+            .allow_beneath(&root, Access::READ)
+            .restrict_self()
+            .unwrap();
+        assert_eq!(status.abi(), abi.min(7));
+        assert_eq!(status.handles_truncate(), abi >= 3);
+        assert_eq!(status.scopes_signals_and_abstract_sockets(), abi >= 6);
+        // Inside: reading works, through the library and by plain path.
+        let mut text = String::new();
+        root.open_file("/etc/passwd", OFlags::RDONLY)
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(text, "root:x:0:0");
+        assert!(root.read_dir("/etc").is_ok());
+        // Inside, but not allowed: writing.
+        let err = root.mkdir("/new", 0o755).unwrap_err();
+        assert_eq!(err.errno(), Errno::ACCESS, "{err}");
+        let err = std::fs::write(inside.join("etc/passwd"), b"x").unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EACCES));
+        // Outside: nothing.
+        let err = std::fs::read(host.join("secret")).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EACCES));
+        let err = std::fs::write(host.join("new"), b"x").unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EACCES));
+    });
+    assert!(!host.join("new").exists());
+    assert_eq!(
+        std::fs::read(inside.join("etc/passwd")).unwrap(),
+        b"root:x:0:0"
+    );
+}
+
+#[test]
+fn a_rule_on_a_file_allows_that_file_only() {
+    if landlock_or_skip().is_none() {
+        return;
+    }
+    let host = Tree::new("file a A\nfile b B");
+    in_child(|| {
+        let a = std::fs::File::open(host.join("a")).unwrap();
+        // READ_WRITE on a file keeps only the file rights (a directory right would be EINVAL).
+        Sandbox::new()
+            .allow_beneath(&a, Access::READ_WRITE)
+            .restrict_self()
+            .unwrap();
+        assert_eq!(std::fs::read(host.join("a")).unwrap(), b"A");
+        let err = std::fs::read(host.join("b")).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EACCES));
+    });
+}
+
+#[test]
+fn without_landlock_it_is_not_supported_and_nothing_changes() {
+    let host = Tree::new("file secret S");
+    in_child(|| {
+        deny_syscalls(&[SYS_LANDLOCK_CREATE_RULESET], libc::ENOSYS);
+        let err = sandbox::abi().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotSupported);
+        let root = Root::open(host.path()).unwrap();
+        let err = Sandbox::new()
+            .allow_beneath(&root, Access::READ)
+            .restrict_self()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotSupported, "{err}");
+        assert_eq!(err.errno(), Errno::NOSYS);
+        assert!(err.to_string().contains("landlock_create_ruleset"), "{err}");
+        // Not confined: the caller decides to go on.
+        assert_eq!(std::fs::read(host.join("secret")).unwrap(), b"S");
+        let err = root.in_sandbox(|_| Ok(())).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotSupported, "{err}");
+    });
+}
+
+#[test]
+fn in_sandbox_runs_the_closure_confined_to_the_root() {
+    if landlock_or_skip().is_none() {
+        return;
+    }
+    let inside = Tree::new("file etc/hostname web");
+    let host = Tree::new("file secret host bytes");
+    let root = Root::open(inside.path()).unwrap();
+    // A result comes back.
+    let bytes: Vec<u8> = root
+        .in_sandbox(|root| {
+            let mut out = Vec::new();
+            root.open_file("/etc/hostname", OFlags::RDONLY)?
+                .read_to_end(&mut out)?;
+            root.mkdir("/made-inside", 0o755)?;
+            Ok(out)
+        })
+        .unwrap();
+    assert_eq!(bytes, b"web");
+    assert!(inside.join("made-inside").is_dir());
+    // The caller is not confined.
+    assert_eq!(std::fs::read(host.join("secret")).unwrap(), b"host bytes");
+    // The child is: a host file is EACCES, and the error comes back whole.
+    let secret = host.join("secret");
+    let err = root
+        .in_sandbox(|_| {
+            std::fs::read(&secret)?;
+            Ok(())
+        })
+        .unwrap_err();
+    assert_eq!(err.errno(), Errno::ACCESS, "{err}");
+    let escape = host.join("escaped");
+    let err = root
+        .in_sandbox(|_| Ok(std::fs::write(&escape, b"x")?))
+        .unwrap_err();
+    assert_eq!(err.errno(), Errno::ACCESS, "{err}");
+    assert!(!escape.exists());
+    // A library error keeps its context.
+    let err = root
+        .in_sandbox(|root| root.open_file("/nope", OFlags::RDONLY).map(|_| ()))
+        .unwrap_err();
+    let direct = root.open_file("/nope", OFlags::RDONLY).unwrap_err();
+    assert_eq!(err.to_string(), direct.to_string());
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    // Read-only access: creating is refused.
+    let err = root
+        .in_sandbox_with(Access::READ, |root| root.mkdir("/ro", 0o755).map(|_| ()))
+        .unwrap_err();
+    assert_eq!(err.errno(), Errno::ACCESS, "{err}");
+    // A panic is EIO, not a hang or a crash of the caller.
+    let err = root
+        .in_sandbox(|_| -> procroot::Result<()> { panic!("boom") })
+        .unwrap_err();
+    assert_eq!(err.errno(), Errno::IO, "{err}");
+}
+
+/// Why `harden` and `mount-proc` are not confined: a landlocked process may not mount at all,
+/// even beneath a tree it may write (Landlock refuses mount(2) with EPERM).
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn a_confined_process_cannot_mount() {
+    procroot_testutil::require_privilege("mount(2) in a private mount namespace");
+    if landlock_or_skip().is_none() {
+        return;
+    }
+    let inside = Tree::new("dir mnt");
+    procroot_testutil::in_private_mount_ns(|| {
+        let root = Root::open(inside.path()).unwrap();
+        Sandbox::new()
+            .allow_beneath(&root, Access::all())
+            .restrict_self()
+            .unwrap();
+        let err =
+            procroot_testutil::mount_raw(Some("tmpfs"), inside.join("mnt"), Some("tmpfs"), 0, None)
+                .unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EPERM), "{err}");
+    });
+}
