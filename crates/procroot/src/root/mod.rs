@@ -30,7 +30,7 @@ use rustix::io::Errno;
 use crate::fs::{FileType, ReadDir};
 pub use copy::{CopyOptions, ReplaceMode};
 pub use eval::ExceptLast;
-pub use handle::{Handle, SpecialFiles};
+pub use handle::{reopen_fd, Handle, SpecialFiles};
 pub use links::NodeKind;
 pub use remove::RemoveAllOptions;
 
