@@ -259,10 +259,37 @@ fn borrow_fd<'a>(fd: c_int) -> Result<BorrowedFd<'a>, Error> {
     Ok(unsafe { BorrowedFd::borrow_raw(fd) })
 }
 
-/// `open(2)` flags from C. Bits that `OFlags` does not know are `-EINVAL`, never dropped.
+/// `open(2)` flags from C. A bit that is not an `open(2)` flag is `-EINVAL`, never passed on:
+/// rustix's `OFlags` keeps unknown bits, and the kernel ignores unknown bits in `open(2)`, so a
+/// caller's typo would otherwise be silently dropped.
 fn oflags(flags: c_int) -> Result<OFlags, Error> {
-    OFlags::from_bits(flags as u32)
-        .ok_or_else(|| invalid(format!("unknown open flag bits in {flags:#x}")))
+    let known = OFlags::RWMODE
+        | OFlags::CREATE
+        | OFlags::EXCL
+        | OFlags::NOCTTY
+        | OFlags::TRUNC
+        | OFlags::APPEND
+        | OFlags::NONBLOCK
+        | OFlags::DSYNC
+        | OFlags::SYNC
+        | OFlags::RSYNC
+        | OFlags::DIRECT
+        | OFlags::LARGEFILE
+        | OFlags::DIRECTORY
+        | OFlags::NOFOLLOW
+        | OFlags::NOATIME
+        | OFlags::CLOEXEC
+        | OFlags::PATH
+        | OFlags::TMPFILE
+        | OFlags::ASYNC;
+    let flags = OFlags::from_bits_retain(flags as u32);
+    if !known.contains(flags) {
+        return Err(invalid(format!(
+            "unknown open flag bits {:#x}",
+            flags.difference(known).bits()
+        )));
+    }
+    Ok(flags)
 }
 
 fn owned(fd: impl Into<OwnedFd>) -> c_int {
