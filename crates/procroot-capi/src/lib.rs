@@ -714,7 +714,8 @@ pub unsafe extern "C" fn procroot_remove_dir(
     unsafe { with_path(root, path, err, |r, p| r.remove_dir(p).map(|()| 0)) }
 }
 
-/// Removes `path` and everything under it on the same mount (missing: 0, as `rm -rf`).
+/// Removes `path` and everything under it on the same mount. Returns 0; a missing `path` is
+/// `-ENOENT` (the Go binding maps it to nil, as `os.RemoveAll`).
 ///
 /// # Safety
 /// As [`procroot_resolve`].
