@@ -1157,3 +1157,24 @@ pub unsafe extern "C" fn procroot_sealed_exe_ensure(err: *mut *mut procroot_erro
         })
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A panic inside an entry point is an error for C, never an unwind across `extern "C"`.
+    #[test]
+    fn panic_becomes_enotrecoverable() {
+        let mut err: *mut procroot_error = std::ptr::null_mut();
+        let ret = ffi(&mut err, || panic!("boom"));
+        assert_eq!(ret, -Errno::NOTRECOVERABLE.raw_os_error());
+        assert!(!err.is_null());
+        // SAFETY: `ffi` stored a valid error; it is read once and freed once.
+        unsafe {
+            let msg = CStr::from_ptr((*err).message).to_string_lossy().into_owned();
+            assert!(msg.contains("boom"), "{msg}");
+            assert_eq!((*err).kind, procroot_error_kind::PROCROOT_ERROR_OS);
+            procroot_error_free(err);
+        }
+    }
+}
