@@ -281,7 +281,8 @@ int procroot_remove_dir(const struct procroot_root *root,
                         const char *path,
                         struct procroot_error **err);
 
-// Removes `path` and everything under it on the same mount (missing: 0, as `rm -rf`).
+// Removes `path` and everything under it on the same mount. Returns 0; a missing `path` is
+// `-ENOENT` (the Go binding maps it to nil, as `os.RemoveAll`).
 //
 // # Safety
 // As [`procroot_resolve`].
