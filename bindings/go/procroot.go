@@ -360,3 +360,12 @@ func EnsureSealedExe() (string, error) {
 	}
 	return map[int]string{1: "overlay", 2: "memfd", 3: "tmpfile"}[n], nil
 }
+
+// Fd is the root's O_PATH directory fd, borrowed: valid until Close, not to be closed.
+func (r *Root) Fd() (fd uintptr, err error) {
+	err = r.use(func(c *capi.Root) error {
+		fd = uintptr(c.Fd())
+		return nil
+	})
+	return
+}

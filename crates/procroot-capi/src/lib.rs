@@ -1171,7 +1171,9 @@ mod tests {
         assert!(!err.is_null());
         // SAFETY: `ffi` stored a valid error; it is read once and freed once.
         unsafe {
-            let msg = CStr::from_ptr((*err).message).to_string_lossy().into_owned();
+            let msg = CStr::from_ptr((*err).message)
+                .to_string_lossy()
+                .into_owned();
             assert!(msg.contains("boom"), "{msg}");
             assert_eq!((*err).kind, procroot_error_kind::PROCROOT_ERROR_OS);
             procroot_error_free(err);
