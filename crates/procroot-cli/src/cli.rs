@@ -352,6 +352,15 @@ pub enum Command {
     /// CMD never runs; a refused namespace is EPERM, naming it.
     #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
     Exec(crate::exec::ExecArgs),
+    /// Mask and make read-only paths of a container rootfs (see --help)
+    #[command(after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    Harden(crate::harden::HardenArgs),
+    /// Mount a new procfs inside a root, optionally of another PID namespace (see --help)
+    #[command(after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    MountProc(crate::harden::MountProcArgs),
+    /// Read or write a sysctl, optionally in another process's namespaces (see --help)
+    #[command(after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    Sysctl(crate::harden::SysctlArgs),
 }
 
 impl Command {
@@ -376,6 +385,9 @@ impl Command {
             Command::Proc(args) => args.json,
             Command::Doctor(args) => args.json,
             Command::Exec(_) => false,
+            Command::Harden(args) => args.json,
+            Command::MountProc(args) => args.json,
+            Command::Sysctl(args) => args.json,
         }
     }
 }
@@ -386,6 +398,11 @@ pub struct ProcArgs {
     /// Which procfs directory SUBPATH is relative to.
     #[command(flatten)]
     pub base: ProcBaseOpts,
+    /// Read a new procfs of this PID namespace (/proc/PID/ns/pid) instead: SUBPATH is relative
+    /// to its root (a leading / is allowed), so `ls /` lists the PIDs as that namespace sees
+    /// them (see procroot mount-proc --help for how the instance is made).
+    #[arg(long, value_name = "NSPATH", conflicts_with_all = ["pid", "self_process", "thread_self"])]
+    pub pidns: Option<PathBuf>,
     /// Print results (and errors) as JSON, one object per line.
     #[arg(long, global = true)]
     pub json: bool,

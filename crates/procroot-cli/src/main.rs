@@ -16,6 +16,7 @@ mod cli;
 mod commands;
 mod doctor;
 mod exec;
+mod harden;
 mod mutate;
 mod output;
 mod proc;
@@ -71,5 +72,8 @@ fn run(command: &Command) -> Result<ExitCode, Failure> {
         Command::Proc(args) => proc::run(args),
         Command::Doctor(args) => doctor::run(args),
         Command::Exec(args) => exec::run(args),
+        Command::Harden(args) => harden::harden(args),
+        Command::MountProc(args) => harden::mount_proc(args),
+        Command::Sysctl(args) => harden::sysctl(args),
     }
 }

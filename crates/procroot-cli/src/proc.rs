@@ -31,6 +31,14 @@ pub fn run(args: &ProcArgs) -> Result<ExitCode, Failure> {
         }
     };
 
+    if let Some(nspath) = &args.pidns {
+        let ns = std::fs::File::open(nspath).map_err(|e| {
+            Failure::from(procroot::Error::from(e).context(format!("{command} --pidns"), nspath))
+        })?;
+        let procfs = Arc::new(Procfs::for_pidns(&ns).map_err(fail)?);
+        let subpath = subpath.strip_prefix("/").unwrap_or(subpath);
+        return act(args, &procfs, ProcBase::Root, subpath, &shown);
+    }
     let pidfd = args.base.pid.map(PidFd::open).transpose().map_err(fail)?;
     let base = match (&pidfd, args.base.thread_self, args.base.proc_root) {
         (Some(pidfd), _, _) => ProcBase::PidFd(pidfd),
@@ -45,9 +53,34 @@ pub fn run(args: &ProcArgs) -> Result<ExitCode, Failure> {
         Procfs::cached()
     }
     .map_err(fail)?;
+    act(args, &procfs, base, subpath, &shown)
+}
 
+/// Does `args.action` on `subpath` under `base` of `procfs`.
+fn act(
+    args: &ProcArgs,
+    procfs: &Procfs,
+    base: ProcBase<'_>,
+    subpath: &Path,
+    shown: &Path,
+) -> Result<ExitCode, Failure> {
+    let command = match &args.action {
+        ProcAction::Cat { .. } => "proc cat",
+        ProcAction::Ls { .. } => "proc ls",
+        ProcAction::Readlink { .. } => "proc readlink",
+        ProcAction::Stat { .. } => "proc stat",
+    };
+    // The library's errors name the procfs path themselves; only a failed read of an opened
+    // file needs this.
+    let fail = |e: procroot::Error| -> Failure {
+        if e.operation().is_empty() {
+            e.context(command, shown).into()
+        } else {
+            e.into()
+        }
+    };
     match &args.action {
-        ProcAction::Cat { subpath } => {
+        ProcAction::Cat { .. } => {
             let file = procfs.open(base, subpath, OFlags::RDONLY).map_err(fail)?;
             let mut stdout = io::stdout().lock();
             let mut buf = vec![0u8; 64 * 1024];
@@ -57,20 +90,20 @@ pub fn run(args: &ProcArgs) -> Result<ExitCode, Failure> {
             }
             stdout.flush().map_err(|e| Failure::stdout(&e))?;
         }
-        ProcAction::Ls { subpath, long } => {
+        ProcAction::Ls { long, .. } => {
             let entries = procfs
                 .read_dir(base, subpath)
                 .and_then(|dir| dir.collect::<procroot::Result<Vec<_>>>())
                 .map_err(fail)?;
-            print_listing(args.json.then_some(shown.as_path()), entries, *long)?;
+            print_listing(args.json.then_some(shown), entries, *long)?;
         }
-        ProcAction::Readlink { subpath } => {
+        ProcAction::Readlink { .. } => {
             let target = procfs.readlink(base, subpath).map_err(fail)?;
-            print_link(&shown, &target, args.json)?;
+            print_link(shown, &target, args.json)?;
         }
-        ProcAction::Stat { subpath } => {
+        ProcAction::Stat { .. } => {
             let md = procfs.symlink_metadata(base, subpath).map_err(fail)?;
-            print_stat(&shown, &md, args.json)?;
+            print_stat(shown, &md, args.json)?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -78,6 +111,10 @@ pub fn run(args: &ProcArgs) -> Result<ExitCode, Failure> {
 
 /// `/proc/<base>/<subpath>`, as the user would write it.
 fn shown_path(args: &ProcArgs, subpath: &Path) -> PathBuf {
+    if let Some(ns) = &args.pidns {
+        let subpath = subpath.strip_prefix("/").unwrap_or(subpath);
+        return PathBuf::from(format!("procfs of {}", ns.display())).join(subpath);
+    }
     let base = match (args.base.pid, args.base.thread_self, args.base.proc_root) {
         (Some(pid), _, _) => format!("/proc/{pid}"),
         (None, true, _) => "/proc/thread-self".to_owned(),

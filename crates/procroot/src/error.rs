@@ -293,8 +293,9 @@ impl From<Error> for std::io::Error {
 }
 
 /// A path in double quotes, with bytes that are not printable UTF-8 escaped as `\xNN`, so that a
-/// hostile file name cannot forge a message.
-pub(crate) struct Quoted<'a>(pub(crate) &'a OsStr);
+/// hostile file name cannot forge a message: how every message of the library shows a path, and
+/// how the `procroot` command shows one in its text reports.
+pub struct Quoted<'a>(pub &'a OsStr);
 
 impl fmt::Display for Quoted<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -21,11 +21,14 @@
 //! - [`resolve`]: the resolver, with a kernel (`openat2`) and an emulated backend.
 //! - [`procfs`]: the hardened procfs handle.
 //! - [`root`]: [`Root`] and [`Handle`].
+//! - [`container`]: masked and read-only paths, procfs/sysfs/bind mounts into a rootfs, safe
+//!   sysctl and LSM label writes.
 //! - [`exec`]: entering another process's namespaces, and the sealed self-binary.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod container;
 pub mod doctor;
 pub mod error;
 pub mod exec;

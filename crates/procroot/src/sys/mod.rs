@@ -24,6 +24,7 @@ pub mod attrs;
 pub mod errno;
 pub mod exec;
 pub mod features;
+pub mod mount;
 pub mod process;
 
 pub use errno::{errno_description, errno_name};

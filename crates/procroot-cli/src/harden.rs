@@ -1,0 +1,319 @@
+//! `procroot harden`, `procroot mount-proc` and `procroot sysctl`: the container layer of the
+//! library (`procroot::container`) from the command line.
+
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Args;
+use procroot::container::{self, HardenOptions, HidePid, OciHardening, ProcfsMountOptions, Report};
+use procroot::Root;
+use serde_json::{json, Value};
+
+use procroot::error::{errno_name, Quoted};
+
+use crate::output::{insert_os, Failure};
+
+/// Arguments of `procroot harden`.
+#[derive(Debug, Args)]
+#[command(
+    verbatim_doc_comment,
+    long_about = "\
+Mask and make read-only paths of a container rootfs, in the current mount namespace
+
+Every path is resolved inside DIR (symlinks, at the path or an ancestor, are followed inside
+DIR, never out of it) to a file descriptor, and the mount is attached onto that descriptor
+with move_mount(2): a rename or a symlink swap inside DIR can never make a mount land outside
+it. A masked file is covered with the host's /dev/null, checked to be the character device
+1:3 (never DIR's own /dev/null: CVE-2025-31133); a masked directory with an empty read-only
+tmpfs. A read-only path gets a recursive read-only clone of itself, keeping nosuid, nodev and
+noexec. Missing paths are skipped; a path given twice is applied once. Without the new mount
+API (Linux before 5.2) the mounts are made with mount(2) on /proc/thread-self/fd/N, checked
+through procroot's own procfs, and reported as `fallback`.
+
+  unshare -m procroot harden --rootfs /var/lib/ctr/rootfs --defaults
+  procroot harden --rootfs DIR --config config.json --json
+
+--defaults applies runc's default masked and read-only lists and Docker's additions
+(/proc/interrupts, /sys/devices/virtual/powercap). --config reads linux.maskedPaths and
+linux.readonlyPaths of an OCI runtime config.json; its linux.sysctl entries are listed, not
+applied (they belong in the container's namespaces: procroot sysctl --pid). --readonly-proc is
+Docker's read-only /proc mode: DIR's whole /proc and /sys are made read-only; LSM label writes
+still work, as procroot writes labels through its own procfs instance.
+
+Output: one line per path: `masked P`, `read-only P`, `skipped P: REASON`, `refused P: ERROR`,
+`fallback P`. With --json, one object:
+  {\"masked\": [...], \"readonly\": [...], \"skipped\": [{\"path\": P, \"reason\": R}],
+   \"refused\": [{\"path\": P, \"errno\": \"EXDEV\", \"message\": M}], \"fallback\": [...],
+   \"sysctl\": {\"name\": \"value\"}}
+Exit status 1 if anything was refused."
+)]
+pub struct HardenArgs {
+    /// The container's root directory.
+    #[arg(long, value_name = "DIR")]
+    pub rootfs: PathBuf,
+    /// runc's default masked and read-only paths, plus Docker's masked additions.
+    #[arg(long)]
+    pub defaults: bool,
+    /// An OCI runtime config.json: its linux.maskedPaths and linux.readonlyPaths.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// A path (inside DIR) to mask. Repeatable.
+    #[arg(long = "mask", value_name = "P")]
+    pub mask: Vec<PathBuf>,
+    /// A path (inside DIR) to make read-only. Repeatable.
+    #[arg(long = "readonly", value_name = "P")]
+    pub readonly: Vec<PathBuf>,
+    /// Also make DIR's whole /proc and /sys read-only (Docker's read-only /proc mode).
+    #[arg(long)]
+    pub readonly_proc: bool,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `procroot mount-proc`.
+#[derive(Debug, Args)]
+#[command(
+    verbatim_doc_comment,
+    long_about = "\
+Mount a new procfs on DEST inside a root, in the current mount namespace
+
+DEST must resolve inside DIR to a real directory with no symlink anywhere on the way: a
+symlink is refused (ELOOP), a file too (ENOTDIR), and nothing is mounted (CVE-2019-19921,
+CVE-2023-27561). The mount is nosuid,nodev,noexec and attached onto DEST's file descriptor.
+
+  unshare -m procroot mount-proc --root /var/lib/ctr/rootfs --pidns /proc/4242/ns/pid /proc
+
+--pidns shows that PID namespace (its init is PID 1): the pidns= mount option on Linux 6.18+,
+otherwise a helper process inside the namespace makes the instance. --subset-pid shows only
+process directories; --hidepid takes 0, 1, 2, 4 or off, noaccess, invisible, ptraceable."
+)]
+pub struct MountProcArgs {
+    /// The container's root directory.
+    #[arg(long, value_name = "DIR")]
+    pub root: PathBuf,
+    /// A PID namespace file (/proc/PID/ns/pid) whose processes the new procfs shows.
+    #[arg(long, value_name = "NSPATH")]
+    pub pidns: Option<PathBuf>,
+    /// Mount with subset=pid (only process directories, self and thread-self).
+    #[arg(long)]
+    pub subset_pid: bool,
+    /// Mount with hidepid=N.
+    #[arg(long, value_name = "N")]
+    pub hidepid: Option<String>,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// Where to mount, inside DIR (usually /proc).
+    #[arg(value_name = "DEST")]
+    pub dest: PathBuf,
+}
+
+/// Arguments of `procroot sysctl`.
+#[derive(Debug, Args)]
+#[command(
+    verbatim_doc_comment,
+    long_about = "\
+Read or write a sysctl through procroot's own procfs
+
+NAME is dotted (kernel.hostname) or a path under /proc/sys (kernel/hostname; with a slash,
+dots are part of the names, as in net/ipv4/conf/eth0.100/forwarding). A name that is empty,
+absolute, or has `.`, `..` or a NUL byte is refused (EINVAL). NAME=VALUE writes VALUE in one
+write(2); NAME alone prints the value. The file is opened through a private procfs instance:
+a /proc mounted over, or a file mounted over inside /proc/sys, is refused (EXDEV).
+
+  procroot sysctl kernel.ostype
+  procroot sysctl --pid 4242 net.ipv4.ip_forward=1
+
+--pid PID does it in that process's network, UTS and IPC namespaces (network sysctls are per
+network namespace; kernel.hostname per UTS namespace)."
+)]
+pub struct SysctlArgs {
+    /// Act in this process's network, UTS and IPC namespaces.
+    #[arg(long, value_name = "PID")]
+    pub pid: Option<u32>,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// NAME to read, or NAME=VALUE to write.
+    #[arg(value_name = "NAME[=VALUE]")]
+    pub name: String,
+}
+
+/// A path of a report in JSON: the string itself when it is UTF-8, else an object with the
+/// lossy text and a `path_base64` twin holding the exact bytes (as every command's `--json`).
+fn path_json(path: &Path) -> Value {
+    match path.to_str() {
+        Some(text) => Value::from(text),
+        None => Value::Object(entry_json(path)),
+    }
+}
+
+/// `{"path": ...}` (with a `path_base64` twin where needed), to add fields to.
+fn entry_json(path: &Path) -> serde_json::Map<String, Value> {
+    let mut obj = serde_json::Map::new();
+    insert_os(&mut obj, "path", path.as_os_str());
+    obj
+}
+
+fn report_json(report: &Report, sysctl: &serde_json::Map<String, Value>) -> Value {
+    let paths = |list: &[PathBuf]| list.iter().map(|p| path_json(p)).collect::<Vec<_>>();
+    let skipped = report.skipped.iter().map(|(p, why)| {
+        let mut obj = entry_json(p);
+        obj.insert("reason".into(), Value::from(why.to_string()));
+        Value::Object(obj)
+    });
+    let refused = report.refused.iter().map(|(p, e)| {
+        let mut obj = entry_json(p);
+        obj.insert("errno".into(), Value::from(errno_name(e.errno())));
+        obj.insert("message".into(), Value::from(e.to_string()));
+        Value::Object(obj)
+    });
+    json!({
+        "masked": paths(&report.masked),
+        "readonly": paths(&report.readonly),
+        "mounted": paths(&report.mounted),
+        "skipped": skipped.collect::<Vec<_>>(),
+        "refused": refused.collect::<Vec<_>>(),
+        "fallback": paths(&report.fallback),
+        "sysctl": sysctl,
+    })
+}
+
+fn print_report(report: &Report) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    for p in &report.masked {
+        writeln!(out, "masked {}", Quoted(p.as_os_str()))?;
+    }
+    for p in &report.readonly {
+        writeln!(out, "read-only {}", Quoted(p.as_os_str()))?;
+    }
+    for p in &report.mounted {
+        writeln!(out, "mounted {}", Quoted(p.as_os_str()))?;
+    }
+    for (p, why) in &report.skipped {
+        writeln!(out, "skipped {}: {why}", Quoted(p.as_os_str()))?;
+    }
+    for (p, e) in &report.refused {
+        writeln!(out, "refused {}: {e}", Quoted(p.as_os_str()))?;
+    }
+    for p in &report.fallback {
+        writeln!(
+            out,
+            "fallback {}: mount(2) on /proc/thread-self/fd/N",
+            Quoted(p.as_os_str())
+        )?;
+    }
+    out.flush()
+}
+
+/// Re-executes procroot from a sealed copy of its binary first (CVE-2019-5736), as `exec` does:
+/// `harden` and `mount-proc` work on a container's rootfs, and a process of that container can
+/// see `/proc/<our pid>/exe` while we run.
+fn seal_self(command: &'static str) -> Result<(), Failure> {
+    procroot::exec::sealed_exe::ensure()
+        .map(drop)
+        .map_err(|e| Failure::from(e.context(command, Path::new("/proc/self/exe"))))
+}
+
+/// Runs `procroot harden`.
+pub fn harden(args: &HardenArgs) -> Result<ExitCode, Failure> {
+    let fail = |e: procroot::Error| Failure::from(e.context("harden", &args.rootfs));
+    seal_self("harden")?;
+    let root = Root::open(&args.rootfs).map_err(fail)?;
+    let mut opts = if args.defaults {
+        HardenOptions::defaults()
+    } else {
+        HardenOptions::default()
+    };
+    let mut sysctl = serde_json::Map::new();
+    if let Some(config) = &args.config {
+        let oci = OciHardening::load(config).map_err(Failure::from)?;
+        oci.apply_to(&mut opts);
+        for (k, v) in &oci.sysctl {
+            sysctl.insert(k.clone(), Value::String(v.clone()));
+        }
+    }
+    opts.masked.extend(args.mask.iter().cloned());
+    opts.readonly.extend(args.readonly.iter().cloned());
+    opts.readonly_proc = args.readonly_proc;
+    let report = container::harden(&root, &opts).map_err(fail)?;
+    if args.json {
+        println!("{}", report_json(&report, &sysctl));
+    } else {
+        print_report(&report).map_err(|e| Failure::stdout(&e))?;
+        for (k, v) in &sysctl {
+            println!(
+                "sysctl {k}={} not applied: use procroot sysctl --pid",
+                v.as_str().unwrap_or("")
+            );
+        }
+    }
+    Ok(if report.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Runs `procroot mount-proc`.
+pub fn mount_proc(args: &MountProcArgs) -> Result<ExitCode, Failure> {
+    let fail = |e: procroot::Error| Failure::from(e.context("mount-proc", &args.dest));
+    seal_self("mount-proc")?;
+    let hidepid = args
+        .hidepid
+        .as_deref()
+        .map(str::parse::<HidePid>)
+        .transpose()
+        .map_err(fail)?;
+    let root = Root::open(&args.root).map_err(fail)?;
+    let ns = args
+        .pidns
+        .as_ref()
+        .map(|p| {
+            std::fs::File::open(p).map_err(|e| {
+                Failure::from(procroot::Error::from(e).context("mount-proc --pidns", p))
+            })
+        })
+        .transpose()?;
+    let opts = ProcfsMountOptions {
+        pidns: ns.as_ref().map(|f| f.as_fd()),
+        subset_pid: args.subset_pid,
+        hidepid,
+    };
+    let report = container::mount_procfs(&root, &args.dest, &opts).map_err(fail)?;
+    if args.json {
+        println!("{}", report_json(&report, &serde_json::Map::new()));
+    } else {
+        print_report(&report).map_err(|e| Failure::stdout(&e))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `procroot sysctl`.
+pub fn sysctl(args: &SysctlArgs) -> Result<ExitCode, Failure> {
+    let (name, value) = match args.name.split_once('=') {
+        Some((n, v)) => (n, Some(v)),
+        None => (args.name.as_str(), None),
+    };
+    let fail = |e: procroot::Error| Failure::from(e.context("sysctl", Path::new(name)));
+    match (value, args.pid) {
+        (Some(v), None) => container::write_sysctl(name, v).map_err(fail)?,
+        (Some(v), Some(pid)) => container::write_sysctl_in(pid, name, v).map_err(fail)?,
+        (None, pid) => {
+            let value = match pid {
+                None => container::read_sysctl(name),
+                Some(pid) => container::read_sysctl_in(pid, name),
+            }
+            .map_err(fail)?;
+            if args.json {
+                println!("{}", json!({"name": name, "value": value}));
+            } else {
+                println!("{value}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
