@@ -77,6 +77,13 @@
 // [`procroot_chown`]: leave the owner or group unchanged, as `chown(2)`'s `-1`.
 #define PROCROOT_ID_UNCHANGED UINT32_MAX
 
+// [`procroot_mask_paths`] / [`procroot_make_readonly`] `results[i]`: path `i` is masked or
+// read-only now.
+#define PROCROOT_PATH_DONE 0
+
+// `results[i]`: path `i` was skipped (missing, or under a file).
+#define PROCROOT_PATH_SKIPPED 1
+
 // `kind` of a [`procroot_error`].
 typedef enum procroot_error_kind {
   // The path or process does not exist (`ENOENT`, `ESRCH`).
@@ -445,6 +452,61 @@ int procroot_procfs_write(const struct procroot_procfs *procfs,
 // # Safety
 // `err` NULL or writable. Like `execve(2)`, this may replace the process image.
 int procroot_sealed_exe_ensure(struct procroot_error **err);
+
+// Masks `npaths` paths inside the root as runc's `maskedPaths` (a directory gets an empty
+// read-only tmpfs, anything else the host's verified `/dev/null`), each resolved to an fd
+// first. Returns the number masked; a missing path is skipped. If any path was refused:
+// the first refusal's `-errno`, with every refused path in the message (the others are still
+// masked). `results` (NULL, or `npaths` entries) receives each path's outcome:
+// `PROCROOT_PATH_DONE`, `PROCROOT_PATH_SKIPPED` or `-errno`. Changes the caller's mount
+// namespace: call it in the container's.
+//
+// # Safety
+// As [`procroot_resolve`]; `paths` has `npaths` NUL-terminated strings; `results` is NULL or
+// has `npaths` writable entries.
+int procroot_mask_paths(const struct procroot_root *root,
+                        const char *const *paths,
+                        size_t npaths,
+                        int32_t *results,
+                        struct procroot_error **err);
+
+// Makes `npaths` paths inside the root read-only (a recursive read-only clone moved onto
+// each), as runc's `readonlyPaths`. Return value and `results` as [`procroot_mask_paths`].
+//
+// # Safety
+// As [`procroot_mask_paths`].
+int procroot_make_readonly(const struct procroot_root *root,
+                           const char *const *paths,
+                           size_t npaths,
+                           int32_t *results,
+                           struct procroot_error **err);
+
+// Mounts a new procfs (`nosuid,nodev,noexec`) on the directory `dest` inside the root. A
+// symlink anywhere on the way is `-ELOOP`, a non-directory `-ENOTDIR` (SAFETY_VIOLATION,
+// CVE-2019-19921). `pidns_fd`: an fd of `/proc/<pid>/ns/pid` for the instance's PID namespace,
+// or -1 for the caller's; `subset_pid`: 0 or 1; `hidepid`: -1 (not set), 0, 1, 2 or 4.
+// Returns 0.
+//
+// # Safety
+// As [`procroot_resolve`]; `pidns_fd` stays open during the call.
+int procroot_mount_procfs(const struct procroot_root *root,
+                          const char *dest,
+                          int pidns_fd,
+                          int subset_pid,
+                          int hidepid,
+                          struct procroot_error **err);
+
+// Writes `value` to the sysctl `name` (`net.ipv4.ip_forward`, or `net/ipv4/ip_forward`)
+// through an unmasked hardened procfs, refusing a `/proc/sys` file with something mounted on
+// it (`-EXDEV`). Namespaced sysctls are the calling thread's; `pid` > 0 writes in the network,
+// UTS and IPC namespaces of that process instead. Returns 0.
+//
+// # Safety
+// `name` and `value` are NUL-terminated; `err` NULL or writable.
+int procroot_write_sysctl(uint32_t pid,
+                          const char *name,
+                          const char *value,
+                          struct procroot_error **err);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -1158,6 +1158,223 @@ pub unsafe extern "C" fn procroot_sealed_exe_ensure(err: *mut *mut procroot_erro
     })
 }
 
+/// [`procroot_mask_paths`] / [`procroot_make_readonly`] `results[i]`: path `i` is masked or
+/// read-only now.
+pub const PROCROOT_PATH_DONE: i32 = 0;
+/// `results[i]`: path `i` was skipped (missing, or under a file).
+pub const PROCROOT_PATH_SKIPPED: i32 = 1;
+
+/// The C array of `n` path strings.
+///
+/// # Safety
+/// `paths` is NULL with `n` 0, or points to `n` NUL-terminated strings.
+unsafe fn path_array<'a>(paths: *const *const c_char, n: usize) -> Result<Vec<&'a Path>, Error> {
+    if paths.is_null() {
+        if n != 0 {
+            return Err(invalid("paths is NULL with a non-zero npaths"));
+        }
+        return Ok(Vec::new());
+    }
+    // SAFETY: `paths` has `n` readable elements by the caller's contract.
+    let ptrs = unsafe { std::slice::from_raw_parts(paths, n) };
+    ptrs.iter()
+        .enumerate()
+        // SAFETY: each element is NULL or NUL-terminated by the contract.
+        .map(|(i, &p)| unsafe { path(p, &format!("paths[{i}]")) })
+        .collect()
+}
+
+/// Turns a container [`Report`](procroot::container::Report) into the C convention: the count
+/// done, or the first refusal's `-errno` with every refusal in the message; `results` (NULL or
+/// `paths.len()` entries) gets each path's outcome.
+///
+/// # Safety
+/// `results` is NULL or has `paths.len()` writable entries.
+unsafe fn report_out(
+    paths: &[&Path],
+    report: procroot::container::Report,
+    results: *mut i32,
+) -> Result<c_int, Error> {
+    if !results.is_null() {
+        // SAFETY: `results` has `paths.len()` writable entries by the caller's contract.
+        let out = unsafe { std::slice::from_raw_parts_mut(results, paths.len()) };
+        for (slot, p) in out.iter_mut().zip(paths) {
+            *slot = if let Some((_, e)) = report.refused.iter().find(|(r, _)| r == p) {
+                -e.errno().raw_os_error()
+            } else if report.skipped.iter().any(|(r, _)| r == p)
+                && !report.masked.iter().chain(&report.readonly).any(|r| r == p)
+            {
+                PROCROOT_PATH_SKIPPED
+            } else {
+                PROCROOT_PATH_DONE
+            };
+        }
+    }
+    if let Some((_, first)) = report.refused.first() {
+        let all: Vec<String> = report
+            .refused
+            .iter()
+            .map(|(p, e)| format!("{}: {e}", p.display()))
+            .collect();
+        let done = report.masked.len() + report.readonly.len();
+        return Err(Error::with_detail(
+            first.kind(),
+            first.errno(),
+            format!(
+                "{} path(s) refused, {done} done: {}",
+                report.refused.len(),
+                all.join("; ")
+            ),
+        ));
+    }
+    Ok(c_int::try_from(report.masked.len() + report.readonly.len()).unwrap_or(c_int::MAX))
+}
+
+/// Masks `npaths` paths inside the root as runc's `maskedPaths` (a directory gets an empty
+/// read-only tmpfs, anything else the host's verified `/dev/null`), each resolved to an fd
+/// first. Returns the number masked; a missing path is skipped. If any path was refused:
+/// the first refusal's `-errno`, with every refused path in the message (the others are still
+/// masked). `results` (NULL, or `npaths` entries) receives each path's outcome:
+/// `PROCROOT_PATH_DONE`, `PROCROOT_PATH_SKIPPED` or `-errno`. Changes the caller's mount
+/// namespace: call it in the container's.
+///
+/// # Safety
+/// As [`procroot_resolve`]; `paths` has `npaths` NUL-terminated strings; `results` is NULL or
+/// has `npaths` writable entries.
+#[no_mangle]
+pub unsafe extern "C" fn procroot_mask_paths(
+    root: *const procroot_root,
+    paths: *const *const c_char,
+    npaths: usize,
+    results: *mut i32,
+    err: *mut *mut procroot_error,
+) -> c_int {
+    ffi(err, || {
+        // SAFETY: forwarded contract.
+        let r = unsafe { handle(root, "root") }?;
+        // SAFETY: forwarded contract.
+        let paths = unsafe { path_array(paths, npaths) }?;
+        let report = procroot::container::mask_paths(&r.root, &paths)?;
+        // SAFETY: forwarded contract.
+        unsafe { report_out(&paths, report, results) }
+    })
+}
+
+/// Makes `npaths` paths inside the root read-only (a recursive read-only clone moved onto
+/// each), as runc's `readonlyPaths`. Return value and `results` as [`procroot_mask_paths`].
+///
+/// # Safety
+/// As [`procroot_mask_paths`].
+#[no_mangle]
+pub unsafe extern "C" fn procroot_make_readonly(
+    root: *const procroot_root,
+    paths: *const *const c_char,
+    npaths: usize,
+    results: *mut i32,
+    err: *mut *mut procroot_error,
+) -> c_int {
+    ffi(err, || {
+        // SAFETY: forwarded contract.
+        let r = unsafe { handle(root, "root") }?;
+        // SAFETY: forwarded contract.
+        let paths = unsafe { path_array(paths, npaths) }?;
+        let report = procroot::container::make_readonly(&r.root, &paths)?;
+        // SAFETY: forwarded contract.
+        unsafe { report_out(&paths, report, results) }
+    })
+}
+
+/// Mounts a new procfs (`nosuid,nodev,noexec`) on the directory `dest` inside the root. A
+/// symlink anywhere on the way is `-ELOOP`, a non-directory `-ENOTDIR` (SAFETY_VIOLATION,
+/// CVE-2019-19921). `pidns_fd`: an fd of `/proc/<pid>/ns/pid` for the instance's PID namespace,
+/// or -1 for the caller's; `subset_pid`: 0 or 1; `hidepid`: -1 (not set), 0, 1, 2 or 4.
+/// Returns 0.
+///
+/// # Safety
+/// As [`procroot_resolve`]; `pidns_fd` stays open during the call.
+#[no_mangle]
+pub unsafe extern "C" fn procroot_mount_procfs(
+    root: *const procroot_root,
+    dest: *const c_char,
+    pidns_fd: c_int,
+    subset_pid: c_int,
+    hidepid: c_int,
+    err: *mut *mut procroot_error,
+) -> c_int {
+    use procroot::container::{HidePid, ProcfsMountOptions};
+    // SAFETY: forwarded contract.
+    unsafe {
+        with_path(root, dest, err, |r, dest| {
+            let pidns = match pidns_fd {
+                -1 => None,
+                fd => Some(borrow_fd(fd)?),
+            };
+            let subset_pid = match subset_pid {
+                0 => false,
+                1 => true,
+                s => return Err(invalid(format!("subset_pid must be 0 or 1, not {s}"))),
+            };
+            let hidepid = match hidepid {
+                -1 => None,
+                0 => Some(HidePid::Off),
+                1 => Some(HidePid::NoAccess),
+                2 => Some(HidePid::Invisible),
+                4 => Some(HidePid::Ptraceable),
+                h => {
+                    return Err(invalid(format!(
+                        "hidepid must be -1, 0, 1, 2 or 4, not {h}"
+                    )))
+                }
+            };
+            let opts = ProcfsMountOptions {
+                pidns,
+                subset_pid,
+                hidepid,
+            };
+            procroot::container::mount_procfs(r, dest, &opts).map(|_| 0)
+        })
+    }
+}
+
+/// The C string argument as UTF-8 (sysctl names and values are text).
+///
+/// # Safety
+/// `p` is NULL or NUL-terminated.
+unsafe fn text<'a>(p: *const c_char, what: &str) -> Result<&'a str, Error> {
+    // SAFETY: forwarded contract.
+    let p = unsafe { path(p, what) }?;
+    p.to_str()
+        .ok_or_else(|| invalid(format!("{what} is not UTF-8")))
+}
+
+/// Writes `value` to the sysctl `name` (`net.ipv4.ip_forward`, or `net/ipv4/ip_forward`)
+/// through an unmasked hardened procfs, refusing a `/proc/sys` file with something mounted on
+/// it (`-EXDEV`). Namespaced sysctls are the calling thread's; `pid` > 0 writes in the network,
+/// UTS and IPC namespaces of that process instead. Returns 0.
+///
+/// # Safety
+/// `name` and `value` are NUL-terminated; `err` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn procroot_write_sysctl(
+    pid: u32,
+    name: *const c_char,
+    value: *const c_char,
+    err: *mut *mut procroot_error,
+) -> c_int {
+    ffi(err, || {
+        // SAFETY: forwarded contract.
+        let name = unsafe { text(name, "name") }?;
+        // SAFETY: forwarded contract.
+        let value = unsafe { text(value, "value") }?;
+        if pid == 0 {
+            procroot::container::write_sysctl(name, value)?;
+        } else {
+            procroot::container::write_sysctl_in(pid, name, value)?;
+        }
+        Ok(0)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

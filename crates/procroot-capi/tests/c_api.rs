@@ -46,7 +46,13 @@ fn c_program_against_installed_library() {
         "capi_test failed ({}):\n{stdout}\n{stderr}",
         out.status
     );
+    println!("{stdout}{stderr}");
     assert!(stdout.contains(" passed, 0 failed"), "{stdout}\n{stderr}");
+    // The container layer ran in its forked child (private mount and UTS namespaces).
+    assert!(
+        stderr.contains("container: ") && stderr.contains(" passed, 0 failed"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -10,7 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static int passed, failed;
@@ -121,6 +124,96 @@ static void resolve_table(const char *scratch, const char *table) {
     fclose(f);
     CHECK(cases > 20, "table has %d cases", cases);
     procroot_root_free(root);
+}
+
+/* The container layer changes mounts: it runs in a forked child with its own mount (made
+ * private, so nothing propagates to the host) and UTS namespaces. */
+static void container_tests(const char *scratch) {
+    char dir[2048], buf[4096];
+    snprintf(dir, sizeof dir, "%s/ct", scratch);
+    pid_t pid = fork();
+    if (pid < 0) {
+        CHECK(0, "fork");
+        return;
+    }
+    if (pid > 0) {
+        int status = 0;
+        waitpid(pid, &status, 0);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "container child status %d", status);
+        return;
+    }
+    passed = failed = 0;
+    if (unshare(CLONE_NEWNS | CLONE_NEWUTS) != 0 ||
+        mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
+        perror("unshare/mount private");
+        _exit(1);
+    }
+    mkdir(dir, 0755);
+    snprintf(buf, sizeof buf, "%s/proc", dir);
+    mkdir(buf, 0755);
+    snprintf(buf, sizeof buf, "%s/masked-dir", dir);
+    mkdir(buf, 0755);
+    snprintf(buf, sizeof buf, "%s/masked-dir/inside", dir);
+    close(open(buf, O_CREAT | O_WRONLY, 0644));
+    snprintf(buf, sizeof buf, "%s/ro", dir);
+    mkdir(buf, 0755);
+    snprintf(buf, sizeof buf, "%s/secret", dir);
+    int fd = open(buf, O_CREAT | O_WRONLY, 0644);
+    CHECK(write(fd, "secret", 6) == 6, "write secret");
+    close(fd);
+    snprintf(buf, sizeof buf, "%s/proc-link", dir);
+    CHECK(symlink("proc", buf) == 0, "symlink");
+
+    procroot_root *root = NULL;
+    expect_ok(procroot_root_open(dir, &root, &err), "container root");
+    const char *masks[] = {"secret", "missing", "/masked-dir"};
+    int32_t results[3] = {7, 7, 7};
+    int n = expect_ok(procroot_mask_paths(root, masks, 3, results, &err), "mask_paths");
+    CHECK(n == 2 && results[0] == PROCROOT_PATH_DONE && results[1] == PROCROOT_PATH_SKIPPED &&
+              results[2] == PROCROOT_PATH_DONE,
+          "mask results %d: %d %d %d", n, results[0], results[1], results[2]);
+    snprintf(buf, sizeof buf, "%s/secret", dir);
+    fd = open(buf, O_RDONLY);
+    char b[8] = {0};
+    CHECK(fd >= 0 && read(fd, b, sizeof b) == 0, "masked file reads empty: %s", b);
+    close(fd);
+    snprintf(buf, sizeof buf, "%s/masked-dir/inside", dir);
+    CHECK(access(buf, F_OK) != 0, "masked dir hides its content");
+    expect_err(procroot_mask_paths(root, NULL, 2, NULL, &err), EINVAL, 0, "mask_paths(NULL, 2)");
+    const char *nullpath[] = {NULL};
+    expect_err(procroot_mask_paths(root, nullpath, 1, NULL, &err), EINVAL, 0, "mask_paths([NULL])");
+    expect_err(procroot_mask_paths(NULL, masks, 1, NULL, &err), EINVAL, 0, "mask_paths(root NULL)");
+
+    const char *ro[] = {"ro"};
+    n = expect_ok(procroot_make_readonly(root, ro, 1, NULL, &err), "make_readonly");
+    CHECK(n == 1, "readonly count %d", n);
+    snprintf(buf, sizeof buf, "%s/ro/new", dir);
+    CHECK(open(buf, O_CREAT | O_WRONLY, 0644) < 0 && errno == EROFS, "read-only: errno %d", errno);
+
+    expect_ok(procroot_mount_procfs(root, "proc", -1, 0, -1, &err), "mount_procfs");
+    snprintf(buf, sizeof buf, "%s/proc/self/stat", dir);
+    CHECK(access(buf, R_OK) == 0, "procfs mounted");
+    expect_err(procroot_mount_procfs(root, "proc-link", -1, 0, -1, &err), ELOOP,
+               PROCROOT_ERROR_SAFETY_VIOLATION, "mount_procfs on a symlink");
+    expect_err(procroot_mount_procfs(root, "secret", -1, 0, -1, &err), ENOTDIR, 0,
+               "mount_procfs on a file");
+    expect_err(procroot_mount_procfs(root, "proc", -1, 0, 3, &err), EINVAL, 0, "hidepid 3");
+    expect_err(procroot_mount_procfs(root, "proc", -1, 2, -1, &err), EINVAL, 0, "subset 2");
+    expect_err(procroot_mount_procfs(root, "proc", -5, 0, -1, &err), EBADF, 0, "pidns fd -5");
+    procroot_root_free(root);
+
+    expect_ok(procroot_write_sysctl(0, "kernel.hostname", "capi-a", &err), "write_sysctl");
+    char host[64] = {0};
+    gethostname(host, sizeof host);
+    CHECK(!strcmp(host, "capi-a"), "hostname %s", host);
+    expect_ok(procroot_write_sysctl((uint32_t)getpid(), "kernel/hostname", "capi-b", &err),
+              "write_sysctl in pid");
+    gethostname(host, sizeof host);
+    CHECK(!strcmp(host, "capi-b"), "hostname %s", host);
+    expect_err(procroot_write_sysctl(0, "../x", "1", &err), EINVAL, 0, "write_sysctl(..)");
+    expect_err(procroot_write_sysctl(0, NULL, "1", &err), EINVAL, 0, "write_sysctl(NULL)");
+    fprintf(stderr, "container: %d passed, %d failed\n", passed, failed);
+    _exit(failed == 0 ? 0 : 1);
 }
 
 int main(int argc, char **argv) {
@@ -409,6 +502,7 @@ int main(int argc, char **argv) {
     close(notns);
     close(nsfd);
 
+    container_tests(scratch);
     resolve_table(scratch, argv[2]);
 
     procroot_root_free(root);
