@@ -50,6 +50,28 @@ func BenchmarkRawOpenat2(b *testing.B) {
 	}
 }
 
+// BenchmarkRawOpenat2File is BenchmarkRawOpenat2 with the fd wrapped in an *os.File and closed
+// through it, as Resolve returns it: the cost of the *os.File itself.
+func BenchmarkRawOpenat2File(b *testing.B) {
+	dir, path := benchEnv(b)
+	d, err := syscall.Open(dir, oPath|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer syscall.Close(d)
+	p, _ := syscall.BytePtrFromString(path)
+	how := openHow{flags: oPath | syscall.O_CLOEXEC, resolve: resolveInRoot | resolveNoMagic}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		fd, _, e := syscall.Syscall6(sysOpenat2, uintptr(d), uintptr(unsafe.Pointer(p)),
+			uintptr(unsafe.Pointer(&how)), unsafe.Sizeof(how), 0, 0)
+		if e != 0 {
+			b.Fatal(e)
+		}
+		os.NewFile(fd, path).Close()
+	}
+}
+
 // BenchmarkCgoCall is one cgo call into libprocroot that does no work (procroot_root_fd):
 // the cgo overhead.
 func BenchmarkCgoCall(b *testing.B) {

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use procroot::Root;
+use procroot::{EvalMode, Root};
 use rustix::fs::{openat2, Mode, OFlags, ResolveFlags};
 
 fn main() {
@@ -13,7 +13,7 @@ fn main() {
     let root = Root::open(dir).expect("root");
     let flags = OFlags::PATH | OFlags::CLOEXEC;
     let how = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
-    let (mut raw, mut lib) = (Vec::new(), Vec::new());
+    let (mut raw, mut lib, mut eval) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..15 {
         let t0 = Instant::now();
         for _ in 0..iters {
@@ -24,6 +24,12 @@ fn main() {
             drop(root.resolve_fd(path).expect("resolve_fd"));
         }
         let t2 = Instant::now();
+        for _ in 0..iters / 8 {
+            root.eval_symlinks(path, EvalMode::Full)
+                .expect("eval_symlinks");
+        }
+        let t3 = Instant::now();
+        eval.push((t3 - t2).as_nanos() as f64 / f64::from(iters / 8));
         raw.push((t1 - t0).as_nanos() as f64 / f64::from(iters));
         lib.push((t2 - t1).as_nanos() as f64 / f64::from(iters));
     }
@@ -31,4 +37,6 @@ fn main() {
     lib.sort_by(f64::total_cmp);
     println!("rust_raw_openat2_ns {:.0}", raw[7]);
     println!("rust_resolve_fd_ns {:.0}", lib[7]);
+    eval.sort_by(f64::total_cmp);
+    println!("rust_eval_symlinks_ns {:.0}", eval[7]);
 }
