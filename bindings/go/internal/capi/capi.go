@@ -505,3 +505,87 @@ func SealedExeEnsure() (int, error) {
 	var cerr *C.procroot_error
 	return result(C.procroot_sealed_exe_ensure(&cerr), cerr)
 }
+
+// cstrs is a C array of C strings in Go memory. The array holds Go pointers, so it is
+// allocated with C.malloc (cgo forbids passing Go memory that holds Go pointers); the strings
+// are C.CString copies, freed by the returned function.
+func cstrs(paths []string) (**C.char, func(), error) {
+	if len(paths) == 0 {
+		return nil, func() {}, nil
+	}
+	for _, p := range paths {
+		if _, err := cstr(p); err != nil {
+			return nil, nil, err
+		}
+	}
+	arr := (*[1 << 28]*C.char)(C.malloc(C.size_t(len(paths)) * C.size_t(unsafe.Sizeof((*C.char)(nil)))))
+	for i, p := range paths {
+		arr[i] = C.CString(p)
+	}
+	free := func() {
+		for i := range paths {
+			C.free(unsafe.Pointer(arr[i]))
+		}
+		C.free(unsafe.Pointer(&arr[0]))
+	}
+	return &arr[0], free, nil
+}
+
+// PathDone and PathSkipped are the per-path results of MaskPaths and MakeReadonly
+// (PROCROOT_PATH_*); a negative value is -errno.
+const (
+	PathDone    = C.PROCROOT_PATH_DONE
+	PathSkipped = C.PROCROOT_PATH_SKIPPED
+)
+
+func (r *Root) pathsCall(paths []string, readonly bool) ([]int32, int, error) {
+	arr, free, err := cstrs(paths)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer free()
+	results := make([]int32, len(paths)+1) // +1: never a zero-length slice to index
+	res := (*C.int32_t)(unsafe.Pointer(&results[0]))
+	var cerr *C.procroot_error
+	var n int
+	if readonly {
+		n, err = result(C.procroot_make_readonly(r.p, arr, C.size_t(len(paths)), res, &cerr), cerr)
+	} else {
+		n, err = result(C.procroot_mask_paths(r.p, arr, C.size_t(len(paths)), res, &cerr), cerr)
+	}
+	return results[:len(paths)], n, err
+}
+
+// MaskPaths is procroot_mask_paths.
+func (r *Root) MaskPaths(paths []string) ([]int32, int, error) { return r.pathsCall(paths, false) }
+
+// MakeReadonly is procroot_make_readonly.
+func (r *Root) MakeReadonly(paths []string) ([]int32, int, error) {
+	return r.pathsCall(paths, true)
+}
+
+// MountProcfs is procroot_mount_procfs.
+func (r *Root) MountProcfs(dest string, pidnsFd int, subsetPid bool, hidepid int) error {
+	cp, err := cstr(dest)
+	if err != nil {
+		return err
+	}
+	s := 0
+	if subsetPid {
+		s = 1
+	}
+	var cerr *C.procroot_error
+	_, err = result(C.procroot_mount_procfs(r.p, cp, C.int(pidnsFd), C.int(s), C.int(hidepid), &cerr), cerr)
+	return err
+}
+
+// WriteSysctl is procroot_write_sysctl.
+func WriteSysctl(pid int, name, value string) error {
+	cn, cv, err := cstr2(name, value)
+	if err != nil {
+		return err
+	}
+	var cerr *C.procroot_error
+	_, err = result(C.procroot_write_sysctl(C.uint32_t(pid), cn, cv, &cerr), cerr)
+	return err
+}
