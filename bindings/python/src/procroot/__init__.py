@@ -20,8 +20,11 @@ __all__ = [
     "IN_ROOT", "IN_ROOT_STRICT", "BENEATH", "AUTO", "KERNEL", "EMULATED",
     "NO_SYMLINKS", "NO_XDEV", "NO_MAGICLINKS", "RENAME_NOREPLACE", "RENAME_EXCHANGE",
     "BASE_ROOT", "BASE_SELF", "BASE_THREAD_SELF", "BASE_PID", "BASE_PIDFD",
-    "sealed_exe_ensure",
+    "sealed_exe_ensure", "write_sysctl", "SKIPPED",
 ]
+
+#: ``Root.mask_paths`` / ``make_readonly`` result for a path left alone (missing).
+SKIPPED = "skipped"
 
 IN_ROOT, IN_ROOT_STRICT, BENEATH = 0, 1, 2
 AUTO, KERNEL, EMULATED = 0, 1, 2
@@ -87,6 +90,10 @@ def _load():
         "procroot_procfs_readlink": ([P, I, U, P, C, ctypes.c_char_p, S, E], I),
         "procroot_procfs_write": ([P, I, U, P, C, ctypes.c_char_p, S, E], I),
         "procroot_sealed_exe_ensure": ([E], I),
+        "procroot_mask_paths": ([P, ctypes.POINTER(C), S, ctypes.POINTER(ctypes.c_int32), E], I),
+        "procroot_make_readonly": ([P, ctypes.POINTER(C), S, ctypes.POINTER(ctypes.c_int32), E], I),
+        "procroot_mount_procfs": ([P, C, I, I, I, E], I),
+        "procroot_write_sysctl": ([U, C, C, E], I),
     }
     for fname, (args, res) in sigs.items():
         f = getattr(lib, fname)
@@ -394,6 +401,52 @@ class Root:
     def chown(self, path, uid=-1, gid=-1):
         conv = lambda v: 0xFFFFFFFF if v < 0 else v  # noqa: E731
         self._run("procroot_chown", _b(path), conv(uid), conv(gid), filename=path)
+
+
+    # -- container layer -----------------------------------------------------------------
+    def _paths_call(self, name, paths):
+        paths = list(paths)
+        arr = (ctypes.c_char_p * max(len(paths), 1))(*[_b(p) for p in paths])
+        results = (ctypes.c_int32 * max(len(paths), 1))()
+        with self._cond:
+            if self._p is None:
+                raise ProcrootError(_errno.EBADF, "procroot: root is closed")
+            self._busy += 1
+            p = self._p
+        try:
+            err = _ErrP()
+            ret = getattr(_lib, name)(p, arr, len(paths), results, ctypes.byref(err))
+            if ret < 0:
+                _raise(ret, err)
+        finally:
+            with self._cond:
+                self._busy -= 1
+                self._cond.notify_all()
+        out = {}
+        for path, r in zip(paths, results):
+            out[path] = None if r == 0 else SKIPPED if r == 1 else -r
+        return out
+
+    def mask_paths(self, paths):
+        """Masks ``paths`` as runc's maskedPaths (directory: empty read-only tmpfs; else the
+        host's /dev/null). Returns ``{path: None (masked) | SKIPPED}``; raises if any path was
+        refused (the others are masked). Changes this thread's mount namespace."""
+        return self._paths_call("procroot_mask_paths", paths)
+
+    def make_readonly(self, paths):
+        """Makes ``paths`` read-only (runc's readonlyPaths); results as ``mask_paths``."""
+        return self._paths_call("procroot_make_readonly", paths)
+
+    def mount_procfs(self, dest, pidns_fd=-1, subset_pid=False, hidepid=-1):
+        """Mounts a new procfs on the directory ``dest`` (a symlink on the way: ELOOP)."""
+        self._run("procroot_mount_procfs", _b(dest), pidns_fd, 1 if subset_pid else 0, hidepid,
+                  filename=dest)
+
+
+def write_sysctl(name, value, pid=0):
+    """Writes the sysctl ``name`` through the hardened procfs (EXDEV if something is mounted on
+    it); with ``pid``, in that process's network, UTS and IPC namespaces."""
+    _call(_lib.procroot_write_sysctl, pid, _b(name), _b(value), filename=name)
 
 
 class PidFd:
