@@ -32,6 +32,18 @@ pub fn staged_prefix() -> &'static Path {
     static PREFIX: OnceLock<PathBuf> = OnceLock::new();
     PREFIX.get_or_init(|| {
         let profile = profile_dir();
+        // Stages of test processes that are gone are removed, so that target/ does not
+        // collect one per run.
+        if let Ok(entries) = std::fs::read_dir(&profile) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if let Some(pid) = name.strip_prefix("capi-stage-") {
+                    if !Path::new("/proc").join(pid).exists() {
+                        let _ = std::fs::remove_dir_all(entry.path());
+                    }
+                }
+            }
+        }
         let prefix = profile.join(format!("capi-stage-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&prefix);
         let so = profile.join("deps/libprocroot_capi.so");
