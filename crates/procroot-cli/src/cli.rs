@@ -152,6 +152,11 @@ pub enum Command {
     ///
     /// After a PATH that fails, the others are still removed, and the exit status is 1.
     ///
+    /// With -r, when stderr is a terminal and the removal takes longer than half a second, a
+    /// progress line shows the entries removed, the rate and the current path (never with
+    /// --json or --quiet). Ctrl-C stops the removal between two entries (what was removed
+    /// stays removed, the other PATHs are not touched) with exit status 130.
+    ///
     /// With --json, prints one object per PATH removed (`path` as given):
     ///   {"op": "rm", "path": "/srv/old"}
     #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
@@ -276,6 +281,11 @@ pub enum Command {
     /// owner (and group): run as root, a copy of uid 1000's mode-4755 file is mode 0755. An
     /// entry swapped during the copy fails it with EAGAIN, naming the entry and what changed.
     ///
+    /// When stderr is a terminal and the copy takes longer than half a second, a progress line
+    /// shows the entries and bytes copied, the rate and the current path (never with --json or
+    /// --quiet). Ctrl-C stops the copy and removes what it created, its temporary included, as
+    /// for any failed copy; the exit status is then 130.
+    ///
     /// With --json, prints one object (operands as given, with their `:`):
     ///   {"op": "cp", "from": "./site", "to": ":/srv/www"}
     #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
@@ -361,6 +371,23 @@ pub enum Command {
     /// Read or write a sysctl, optionally in another process's namespaces (see --help)
     #[command(after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
     Sysctl(crate::harden::SysctlArgs),
+    /// Print a shell completion script (bash, zsh or fish) to stdout
+    ///
+    ///   procroot completions bash > ~/.local/share/bash-completion/completions/procroot
+    ///   procroot completions zsh > ~/.zfunc/_procroot    # a directory in $fpath
+    ///   procroot completions fish > ~/.config/fish/completions/procroot.fish
+    /// Generated from this binary's own argument definitions, so it always matches them.
+    #[command(verbatim_doc_comment)]
+    Completions(crate::generate::CompletionsArgs),
+    /// Print the man page, procroot(1), to stdout
+    ///
+    ///   procroot man > procroot.1 && man -l procroot.1
+    ///   procroot man | sudo tee /usr/local/share/man/man1/procroot.1 >/dev/null
+    /// One page: the command, then a section per subcommand (PROCROOT CP, PROCROOT PROC CAT,
+    /// ...), then exit status, errors and JSON. Generated from this binary's own argument
+    /// definitions and help texts.
+    #[command(verbatim_doc_comment)]
+    Man,
 }
 
 impl Command {
@@ -384,7 +411,7 @@ impl Command {
             Command::Cp(args) => args.root.json,
             Command::Proc(args) => args.json,
             Command::Doctor(args) => args.json,
-            Command::Exec(_) => false,
+            Command::Exec(_) | Command::Completions(_) | Command::Man => false,
             Command::Harden(args) => args.json,
             Command::MountProc(args) => args.json,
             Command::Sysctl(args) => args.json,
@@ -588,6 +615,10 @@ pub struct RmArgs {
     /// A PATH that does not exist is not an error.
     #[arg(short = 'f', long = "force")]
     pub force: bool,
+    /// With -r, never show the progress line (shown on a terminal when removing takes longer
+    /// than half a second, never with --json).
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
     /// Which root, and how to resolve in it.
     #[command(flatten)]
     pub root: RootOpts,
@@ -749,6 +780,10 @@ pub struct CpArgs {
     /// CAP_MKNOD); without it they are refused with ENXIO.
     #[arg(long)]
     pub special_files: bool,
+    /// Never show the progress line (shown on a terminal when the copy takes longer than half
+    /// a second, never with --json).
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
     /// Which root, and how to resolve in it.
     #[command(flatten)]
     pub root: RootOpts,

@@ -16,10 +16,12 @@ mod cli;
 mod commands;
 mod doctor;
 mod exec;
+mod generate;
 mod harden;
 mod mutate;
 mod output;
 mod proc;
+mod progress;
 
 use std::process::ExitCode;
 
@@ -75,5 +77,7 @@ fn run(command: &Command) -> Result<ExitCode, Failure> {
         Command::Harden(args) => harden::harden(args),
         Command::MountProc(args) => harden::mount_proc(args),
         Command::Sysctl(args) => harden::sysctl(args),
+        Command::Completions(args) => generate::completions(args),
+        Command::Man => generate::man(),
     }
 }

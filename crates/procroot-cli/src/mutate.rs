@@ -17,6 +17,7 @@ use crate::cli::{
 };
 use crate::commands::{check_operand, in_context};
 use crate::output::{insert_os, print_json, Failure};
+use crate::progress::{Watcher, Work};
 
 /// The mode `write` gives a new file when there is neither `--mode` nor a file to replace.
 const WRITE_DEFAULT_MODE: u32 = 0o644;
@@ -59,6 +60,8 @@ fn for_each_path(
         match check_operand(command, path).and_then(|()| one(path)) {
             Ok(Some(obj)) => report(json, obj)?,
             Ok(None) => {}
+            // Ctrl-C: the other paths are not touched.
+            Err(failure @ Failure::Interrupted(_)) => return Err(failure),
             Err(failure) => {
                 failure.report(json);
                 status = ExitCode::from(1);
@@ -112,19 +115,29 @@ pub fn rm(args: &RmArgs) -> Result<ExitCode, Failure> {
         .filter(|p| !(args.force && p.as_os_str().is_empty()))
         .cloned()
         .collect();
+    // Only a recursive removal can take long enough to show progress or be interrupted.
+    let mut watcher =
+        (args.recursive).then(|| Watcher::new(Work::Remove, args.root.json, args.quiet));
     for_each_path("rm", &paths, args.root.json, |path| {
-        let removed = if args.recursive {
-            let opts = procroot::RemoveAllOptions {
-                cross_mounts: args.cross_mounts,
-            };
-            root.remove_all_with(path, opts)
-        } else {
-            root.remove_file(path)
+        let removed = match watcher.as_mut() {
+            Some(watcher) => {
+                let mut hook = |p: &procroot::Progress<'_>| watcher.hook(p);
+                let opts = procroot::RemoveAllOptions::default()
+                    .with_cross_mounts(args.cross_mounts)
+                    .with_progress(&mut hook);
+                let removed = root.remove_all_with(path, opts);
+                watcher.clear();
+                removed
+            }
+            None => root.remove_file(path),
         };
         match removed {
             Ok(()) => Ok(Some(done("rm", path))),
             Err(e) if args.force && e.errno() == Errno::NOENT => Ok(None),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(match watcher.as_mut() {
+                Some(watcher) => watcher.failure(e),
+                None => e.into(),
+            }),
         }
     })
 }
@@ -281,9 +294,11 @@ pub fn cp(args: &CpArgs) -> Result<ExitCode, Failure> {
             .strip_prefix(b":")
             .map(|rest| PathBuf::from(std::ffi::OsStr::from_bytes(rest)))
     };
-    let opts = procroot::CopyOptions {
-        special_files: crate::commands::special_files(args.special_files),
-    };
+    let mut watcher = Watcher::new(Work::Copy, args.root.json, args.quiet);
+    let mut hook = |p: &procroot::Progress<'_>| watcher.hook(p);
+    let opts = procroot::CopyOptions::default()
+        .with_special_files(crate::commands::special_files(args.special_files))
+        .with_progress(&mut hook);
     let copied = match (in_root(&args.src), in_root(&args.dst)) {
         (None, Some(dst)) => {
             let root = open_root(&args.root)?;
@@ -307,7 +322,8 @@ pub fn cp(args: &CpArgs) -> Result<ExitCode, Failure> {
             ))
         }
     };
-    copied?;
+    copied.map_err(|e| watcher.failure(e))?;
+    watcher.clear();
     let mut obj = Map::new();
     obj.insert("op".into(), "cp".into());
     insert_os(&mut obj, "from", args.src.as_os_str());

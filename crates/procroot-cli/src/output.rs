@@ -16,6 +16,9 @@ pub enum Failure {
     /// A library call failed. Its `Display` already says everything: the operation, the path
     /// (quoted and escaped), the root, the cause and the errno.
     Library(procroot::Error),
+    /// Ctrl-C stopped a `cp` or `rm -r`: the library call's `ECANCELED` error, after the
+    /// library cleaned up. Exit status 130, as shells expect.
+    Interrupted(procroot::Error),
     /// Writing our own output failed (stdout was closed, the disk is full).
     Stdout(procroot::Error),
     /// A usage error found after parsing, such as `cp` with both operands inside the root:
@@ -46,10 +49,12 @@ impl Failure {
         matches!(self, Failure::Stdout(e) if e.errno() == Errno::PIPE)
     }
 
-    /// The exit status this failure ends the program with: 2 for a usage error, else 1.
+    /// The exit status this failure ends the program with: 2 for a usage error, 130 (128 +
+    /// SIGINT) for Ctrl-C, else 1.
     pub fn exit_status(&self) -> u8 {
         match self {
             Failure::Usage(_) => 2,
+            Failure::Interrupted(_) => 130,
             _ => 1,
         }
     }
@@ -59,6 +64,7 @@ impl Failure {
     pub fn message(&self) -> String {
         match self {
             Failure::Library(e) => e.to_string(),
+            Failure::Interrupted(e) => format!("interrupted: {e}"),
             Failure::Stdout(e) => format!("{STDOUT_OP}: {e}"),
             Failure::Usage(e) => e.to_string(),
         }
@@ -70,7 +76,7 @@ impl Failure {
     /// `_base64` twin when they are not UTF-8 (see [`insert_os`]).
     pub fn to_json(&self) -> Value {
         let (err, operation) = match self {
-            Failure::Library(e) => (e, e.operation()),
+            Failure::Library(e) | Failure::Interrupted(e) => (e, e.operation()),
             Failure::Stdout(e) => (e, STDOUT_OP),
             Failure::Usage(_) => return Value::Null,
         };

@@ -619,13 +619,11 @@ fn special_files_are_refused_unless_asked_for() {
         assert!(names(&inside.join("in")).is_empty());
         assert!(names(host.path()).is_empty());
         // Asked for: recreated (never opened), both ways.
-        let opts = CopyOptions {
-            special_files: SpecialFiles::Allow,
-        };
-        root.copy_out_with("/top", host.path(), opts).unwrap();
+        let opts = || CopyOptions::default().with_special_files(SpecialFiles::Allow);
+        root.copy_out_with("/top", host.path(), opts()).unwrap();
         let md = fs::symlink_metadata(host.path().join("top/pipe")).unwrap();
         assert!(std::os::unix::fs::FileTypeExt::is_fifo(&md.file_type()));
-        root.copy_in_with(&src, "/in", opts).unwrap();
+        root.copy_in_with(&src, "/in", opts()).unwrap();
         let md = fs::symlink_metadata(inside.join("in/top/pipe")).unwrap();
         assert!(std::os::unix::fs::FileTypeExt::is_fifo(&md.file_type()));
     }
@@ -661,9 +659,7 @@ fn device_nodes_in_the_root_are_not_recreated_on_the_host() {
             .unwrap_err();
         assert_eq!(err.errno(), Errno::NXIO, "{err}");
         assert!(names(host.path()).is_empty(), "{:?}", names(host.path()));
-        let opts = CopyOptions {
-            special_files: SpecialFiles::Allow,
-        };
+        let opts = CopyOptions::default().with_special_files(SpecialFiles::Allow);
         root.copy_out_with("/dev", host.path(), opts).unwrap();
         let md = fs::symlink_metadata(host.path().join("dev/null")).unwrap();
         assert!(std::os::unix::fs::FileTypeExt::is_char_device(

@@ -1095,7 +1095,7 @@ fn remove_all_and_mounts() {
 
             // With cross_mounts the mount is emptied; the mount point itself is busy.
             let e = root
-                .remove_all_with("t", RemoveAllOptions { cross_mounts: true })
+                .remove_all_with("t", RemoveAllOptions::default().with_cross_mounts(true))
                 .unwrap_err();
             assert_eq!(e.errno(), Errno::BUSY, "{backend:?}: {e}");
             assert!(

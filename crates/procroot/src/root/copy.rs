@@ -37,6 +37,7 @@ use rustix::fs::{AtFlags, Dir, Mode, OFlags, RenameFlags, Stat, Timestamps};
 use rustix::io::Errno;
 
 use super::handle::special_refusal;
+use super::progress::{ProgressFn, Watch};
 use super::remove::{remove_created, Cleanup};
 use super::walk::{Chain, Limits};
 use super::{Root, SpecialFiles};
@@ -53,10 +54,12 @@ const TEMP_ATTEMPTS: u32 = 64;
 /// Makes temporary names unique within this process.
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// How [`Root::copy_in_with`] and [`Root::copy_out_with`] treat what they find in the source.
-/// The default is the safe one, what [`Root::copy_in`] and [`Root::copy_out`] use.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct CopyOptions {
+/// How [`Root::copy_in_with`] and [`Root::copy_out_with`] treat what they find in the source,
+/// and who watches them. The default is the safe one, what [`Root::copy_in`] and
+/// [`Root::copy_out`] use, unwatched.
+#[derive(Default)]
+#[non_exhaustive]
+pub struct CopyOptions<'a> {
     /// Whether FIFOs, sockets and device nodes are copied: [`SpecialFiles::Allow`] recreates
     /// them with `mknodat` (device nodes need `CAP_MKNOD`). [`SpecialFiles::Refuse`], the
     /// default, refuses such an entry in the source with the same error every other operation
@@ -65,6 +68,36 @@ pub struct CopyOptions {
     /// device node or FIFO on the host, and a copy in never plants one in the root. Their
     /// contents are never read either way.
     pub special_files: SpecialFiles,
+    /// Called after every entry copied, and after every chunk (16 MiB) of a large file, with
+    /// the counts so far ([`Progress`](super::Progress)); returning
+    /// [`ControlFlow::Break`](std::ops::ControlFlow::Break)
+    /// stops the copy, which then fails with `ECANCELED` and is undone like any failed copy:
+    /// what it created is removed by identity, the temporary included. `None` (the default)
+    /// costs one branch per entry.
+    pub progress: Option<&'a mut ProgressFn<'a>>,
+}
+
+impl<'a> CopyOptions<'a> {
+    /// The options with [`CopyOptions::special_files`] set.
+    pub fn with_special_files(mut self, special_files: SpecialFiles) -> Self {
+        self.special_files = special_files;
+        self
+    }
+
+    /// The options with [`CopyOptions::progress`] set to `hook`.
+    pub fn with_progress(mut self, hook: &'a mut ProgressFn<'a>) -> Self {
+        self.progress = Some(hook);
+        self
+    }
+}
+
+impl std::fmt::Debug for CopyOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CopyOptions")
+            .field("special_files", &self.special_files)
+            .field("progress", &self.progress.as_ref().map(|_| "FnMut"))
+            .finish()
+    }
 }
 
 /// The mode [`Root::replace_file_with`] gives the new file.
@@ -142,7 +175,7 @@ impl Root {
         &self,
         host_path: impl AsRef<Path>,
         in_root_path: impl AsRef<Path>,
-        opts: CopyOptions,
+        opts: CopyOptions<'_>,
     ) -> Result<()> {
         let host_path = host_path.as_ref();
         let in_root_path = in_root_path.as_ref();
@@ -156,7 +189,7 @@ impl Root {
         let (dst_parent, dst_name) = self.destination_in_root(op, in_root_path, &src_name)?;
         // Everything created is ours and on the destination parent's mount: nothing to check.
         let walk = Walk {
-            opts,
+            special_files: opts.special_files,
             same_mount: false,
             skip: None,
             dst_mount: None,
@@ -167,6 +200,7 @@ impl Root {
             dst_parent.as_fd(),
             &dst_name,
             walk,
+            &mut Watch::new(opts.progress),
         )
         .map_err(|e| self.annotate_op(e, op, in_root_path))
     }
@@ -208,7 +242,7 @@ impl Root {
         &self,
         in_root_path: impl AsRef<Path>,
         host_path: impl AsRef<Path>,
-        opts: CopyOptions,
+        opts: CopyOptions<'_>,
     ) -> Result<()> {
         let in_root_path = in_root_path.as_ref();
         let host_path = host_path.as_ref();
@@ -221,7 +255,7 @@ impl Root {
             host_destination(host_path, &src_name).map_err(|e| e.context(op, host_path))?;
         // NO_XDEV holds for the tree being read too, not only for the path leading to it.
         let walk = Walk {
-            opts,
+            special_files: opts.special_files,
             same_mount: self.opts.flags.contains(ResolveFlags::NO_XDEV),
             skip: None,
             dst_mount: None,
@@ -232,6 +266,7 @@ impl Root {
             dst_parent.as_fd(),
             &dst_name,
             walk,
+            &mut Watch::new(opts.progress),
         )
         .map_err(|e| e.context(op, host_path))
     }
@@ -387,7 +422,8 @@ const SETID: u32 = 0o6000;
 /// What the copy must watch for, the same for every entry.
 #[derive(Clone, Copy)]
 struct Walk {
-    opts: CopyOptions,
+    /// [`CopyOptions::special_files`].
+    special_files: SpecialFiles,
     /// Refuse (`EXDEV`) a source file or directory on another mount than its parent directory:
     /// the root's `NO_XDEV`, applied to the tree being copied out.
     same_mount: bool,
@@ -434,12 +470,13 @@ fn copy_entry(
     dst_dir: BorrowedFd<'_>,
     dst_name: &OsStr,
     mut walk: Walk,
+    watch: &mut Watch<'_, '_>,
 ) -> Result<()> {
     walk.dst_mount = Some(sys::mount_id(dst_dir)?);
     for _ in 0..TEMP_ATTEMPTS {
         let temp = temp_name();
         let mut made = Made::default();
-        let built = match copy_tree(src_dir, src_name, dst_dir, &temp, walk, &mut made) {
+        let built = match copy_tree(src_dir, src_name, dst_dir, &temp, walk, &mut made, watch) {
             // Someone else has this name: it is not ours to remove; try another.
             Err(CopyError::NameTaken) => continue,
             Err(CopyError::Failed(e)) => Err(e),
@@ -514,14 +551,19 @@ fn copy_tree(
     dst_name: &OsStr,
     mut walk: Walk,
     made: &mut Made,
+    watch: &mut Watch<'_, '_>,
 ) -> std::result::Result<(), CopyError> {
     let shown_top = || PathBuf::from(src_name);
-    let top = match create_copy(src_dir, src_name, &shown_top, dst_dir, dst_name, walk, made) {
+    let copied = create_copy(
+        src_dir, src_name, &shown_top, dst_dir, dst_name, walk, made, watch,
+    );
+    let top = match copied {
         Err(e) if made.top.is_none() && e.errno() == Errno::EXIST => {
             return Err(CopyError::NameTaken)
         }
         other => other?,
     };
+    watch.entry(shown_top)?;
     let Some(top) = top else {
         return Ok(());
     };
@@ -536,7 +578,9 @@ fn copy_tree(
                 let name = entry.name;
                 let shown = || src.path_of(&name);
                 let (src_fd, dst_fd) = (src.dir_fd()?, dst.dir_fd()?);
-                if let Some(sub) = create_copy(src_fd, &name, &shown, dst_fd, &name, walk, made)? {
+                let sub = create_copy(src_fd, &name, &shown, dst_fd, &name, walk, made, watch)?;
+                watch.entry(shown)?;
+                if let Some(sub) = sub {
                     enter(&mut src, &mut dst, &mut stats, &name, &name, sub)?;
                 }
             }
@@ -575,7 +619,8 @@ fn enter(
 /// a regular file is reopened (`O_NONBLOCK`, so a FIFO swapped in cannot block) and must still
 /// be the same file; a directory is reopened through the pinned fd itself; a symlink is read
 /// through it. A regular file, symlink or (opted-in) special file is copied completely; a
-/// directory is created empty and returned to be filled.
+/// directory is created empty and returned to be filled. A file's bytes are counted in `watch`.
+#[allow(clippy::too_many_arguments)]
 fn create_copy(
     src_dir: BorrowedFd<'_>,
     name: &OsStr,
@@ -584,6 +629,7 @@ fn create_copy(
     dst_name: &OsStr,
     walk: Walk,
     made: &mut Made,
+    watch: &mut Watch<'_, '_>,
 ) -> Result<Option<DirPair>> {
     let pinned = rustix::fs::openat(
         src_dir,
@@ -676,7 +722,7 @@ fn create_copy(
             made.insert(&dst_st);
             let mut src = File::from(src);
             let mut dst = File::from(dst);
-            std::io::copy(&mut src, &mut dst).map_err(Error::from)?;
+            copy_contents(&mut src, &mut dst, shown, watch)?;
             rustix::fs::fchmod(&dst, file_mode(&st, &dst_st)).syscall("fchmod")?;
             rustix::fs::futimens(&dst, &times_of(&st)).syscall("futimens")?;
             Ok(None)
@@ -691,7 +737,7 @@ fn create_copy(
                 .syscall("utimensat")?;
             Ok(None)
         }
-        special if walk.opts.special_files == SpecialFiles::Refuse => {
+        special if walk.special_files == SpecialFiles::Refuse => {
             Err(special_refused(&shown(), special))
         }
         special => {
@@ -710,6 +756,32 @@ fn create_copy(
                 .syscall("utimensat")?;
             Ok(None)
         }
+    }
+}
+
+/// How much of a file is copied between two calls of a progress hook.
+const PROGRESS_CHUNK: u64 = 16 << 20;
+
+/// Copies a file's bytes (`copy_file_range`/`sendfile` through `std::io::copy`). Watched, in
+/// chunks, so that a large file shows progress and can be stopped between two chunks;
+/// unwatched, in one call as before.
+fn copy_contents(
+    src: &mut File,
+    dst: &mut File,
+    shown: &dyn Fn() -> PathBuf,
+    watch: &mut Watch<'_, '_>,
+) -> Result<()> {
+    use std::io::Read as _;
+    if !watch.is_watched() {
+        let n = std::io::copy(src, dst).map_err(Error::from)?;
+        return watch.bytes(n, shown);
+    }
+    loop {
+        let n = std::io::copy(&mut src.by_ref().take(PROGRESS_CHUNK), dst).map_err(Error::from)?;
+        if n == 0 {
+            return Ok(());
+        }
+        watch.bytes(n, shown)?;
     }
 }
 

@@ -13,6 +13,7 @@ mod copy;
 mod create;
 mod links;
 mod metadata;
+mod progress;
 mod remove;
 mod touch;
 mod walk;
@@ -32,6 +33,7 @@ pub use copy::{CopyOptions, ReplaceMode};
 pub use eval::ExceptLast;
 pub use handle::{reopen_fd, Handle, SpecialFiles};
 pub use links::NodeKind;
+pub use progress::{Progress, ProgressFn};
 pub use remove::RemoveAllOptions;
 
 use crate::error::{Error, Result};

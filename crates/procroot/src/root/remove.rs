@@ -30,6 +30,7 @@ use std::path::Path;
 use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::io::Errno;
 
+use super::progress::{ProgressFn, Watch};
 use super::walk::{Chain, Limits};
 use super::Root;
 use crate::error::{Error, Result};
@@ -37,14 +38,43 @@ use crate::resolve::path::{parent_of, with_trailing_slash};
 use crate::sys::{self, MountId};
 use crate::sys::{Syscall as _, SyscallErrno as _};
 
-/// How [`Root::remove_all_with`] behaves.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct RemoveAllOptions {
+/// How [`Root::remove_all_with`] behaves, and who watches it.
+#[derive(Default)]
+#[non_exhaustive]
+pub struct RemoveAllOptions<'a> {
     /// Descend into directories that are mount points (other mounts) and delete their contents
     /// too. Off by default: a bind mount of a host directory inside a container rootfs is the
     /// usual way a recursive delete destroys host data. Even when on, a mount point itself
     /// cannot be removed (`EBUSY`): it is emptied and the removal stops there.
     pub cross_mounts: bool,
+    /// Called after every entry removed with the counts so far ([`Progress`](super::Progress),
+    /// whose `bytes` stays 0); returning [`ControlFlow::Break`](std::ops::ControlFlow::Break)
+    /// stops the removal between two entries, which then fails with `ECANCELED`. What was
+    /// removed stays removed. `None` (the default) costs one branch per entry.
+    pub progress: Option<&'a mut ProgressFn<'a>>,
+}
+
+impl<'a> RemoveAllOptions<'a> {
+    /// The options with [`RemoveAllOptions::cross_mounts`] set.
+    pub fn with_cross_mounts(mut self, cross_mounts: bool) -> Self {
+        self.cross_mounts = cross_mounts;
+        self
+    }
+
+    /// The options with [`RemoveAllOptions::progress`] set to `hook`.
+    pub fn with_progress(mut self, hook: &'a mut ProgressFn<'a>) -> Self {
+        self.progress = Some(hook);
+        self
+    }
+}
+
+impl std::fmt::Debug for RemoveAllOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoveAllOptions")
+            .field("cross_mounts", &self.cross_mounts)
+            .field("progress", &self.progress.as_ref().map(|_| "FnMut"))
+            .finish()
+    }
 }
 
 /// How many directory fds [`Root::remove_all`] keeps open at once. Deeper trees are handled by
@@ -104,7 +134,11 @@ impl Root {
     /// - A concurrent writer that keeps refilling directories eventually gets `ENOTEMPTY`; a
     ///   directory that moves while we are below it (its recorded identity no longer matches its
     ///   name) stops the removal with `EXDEV`.
-    pub fn remove_all_with(&self, path: impl AsRef<Path>, opts: RemoveAllOptions) -> Result<()> {
+    pub fn remove_all_with(
+        &self,
+        path: impl AsRef<Path>,
+        opts: RemoveAllOptions<'_>,
+    ) -> Result<()> {
         let path = path.as_ref();
         const OP: &str = "remove_all";
         let (parent, name) = self.parent_and_name(OP, path)?;
@@ -123,7 +157,11 @@ impl Root {
             let slashed = with_trailing_slash(path, name.clone());
             match rustix::fs::unlinkat(&parent, &slashed, AtFlags::empty()) {
                 Err(Errno::ISDIR) if tries < 8 => tries += 1,
-                other => return other.syscall("unlinkat").map_err(fail),
+                other => {
+                    other.syscall("unlinkat").map_err(fail)?;
+                    let mut watch = Watch::new(opts.progress);
+                    return watch.entry(|| name.clone().into()).map_err(fail);
+                }
             }
         }
         let mount = sys::mount_id(&parent).map_err(|e| fail(e.into()))?;
@@ -135,7 +173,7 @@ impl Root {
         let scope = Scope::Mount {
             cross_mounts: opts.cross_mounts,
         };
-        Walker::new(parent.as_fd(), mount, scope)
+        Walker::new(parent.as_fd(), mount, scope, Watch::new(opts.progress))
             .run(parent.as_fd(), &name)
             .map(drop)
             .map_err(fail)
@@ -159,8 +197,11 @@ pub(super) enum Scope<'s> {
 
 /// The state of one recursive removal: a [`Chain`] from the target's parent down to the
 /// directory being emptied, and what the [`Scope`] allows.
-struct Walker<'a, 's> {
+struct Walker<'a, 's, 'h, 'p> {
     chain: Chain<'a>,
+    /// Counts what is removed, for the caller's hook ([`Scope::Mount`] only: the undo of a
+    /// failed copy runs to its end, unwatched).
+    watch: Watch<'h, 'p>,
     /// The mount the target's parent is on.
     mount: MountId,
     scope: Scope<'s>,
@@ -182,14 +223,15 @@ enum Child {
     Leave,
 }
 
-impl<'a, 's> Walker<'a, 's> {
-    fn new(base: BorrowedFd<'a>, mount: MountId, scope: Scope<'s>) -> Self {
+impl<'a, 's, 'h, 'p> Walker<'a, 's, 'h, 'p> {
+    fn new(base: BorrowedFd<'a>, mount: MountId, scope: Scope<'s>, watch: Watch<'h, 'p>) -> Self {
         let limits = Limits {
             window: FD_WINDOW,
             max_anchors: MAX_ANCHORS,
         };
         Walker {
             chain: Chain::new(base, limits, false),
+            watch,
             mount,
             scope,
             refills: 0,
@@ -235,7 +277,11 @@ impl<'a, 's> Walker<'a, 's> {
             };
             if !is_dir {
                 match rustix::fs::unlinkat(dirfd, &name, AtFlags::empty()) {
-                    Ok(()) | Err(Errno::NOENT) => continue,
+                    Ok(()) => {
+                        self.watch.entry(|| self.chain.path_of(&name))?;
+                        continue;
+                    }
+                    Err(Errno::NOENT) => continue,
                     // It became a directory since the listing: descend below.
                     Err(Errno::ISDIR) => {}
                     Err(e) => return Err(e.syscall("unlinkat")),
@@ -269,6 +315,7 @@ impl<'a, 's> Walker<'a, 's> {
                     }
                     match unlink_file(dirfd, name) {
                         Err(e) if e.errno() == Errno::ISDIR && tries < 8 => tries += 1,
+                        Ok(()) => return self.watch.entry(|| self.chain.path_of(name)),
                         other => return other,
                     }
                 }
@@ -305,7 +352,7 @@ impl<'a, 's> Walker<'a, 's> {
             return Ok(());
         }
         match rustix::fs::unlinkat(parent, &level.name, AtFlags::REMOVEDIR) {
-            Ok(()) => Ok(()),
+            Ok(()) => self.watch.entry(|| self.chain.path_of(&level.name)),
             // Removed by someone else (only a missing top-level target is an error, and that
             // was checked before the walk started).
             Err(Errno::NOENT) => Ok(()),
@@ -416,7 +463,7 @@ pub(super) fn remove_created(
         return Ok(Cleanup::Replaced);
     }
     let mount = sys::mount_id(dir)?;
-    let left = Walker::new(dir, mount, Scope::Created(ours)).run(dir, name)?;
+    let left = Walker::new(dir, mount, Scope::Created(ours), Watch::new(None)).run(dir, name)?;
     // The top itself is re-checked on the open fd by the walker: if it was swapped between the
     // statat above and the open, it is counted as left.
     Ok(match left {

@@ -1,0 +1,148 @@
+//! The progress line of `cp` and `rm -r`, and Ctrl-C during them.
+//!
+//! The library draws nothing: it calls a hook after every entry (`CopyOptions::progress`,
+//! `RemoveAllOptions::progress`). [`Watcher::hook`] is that hook. It answers `Break` once
+//! SIGINT has arrived, so the library stops between two entries through its own error path: a
+//! copy is undone by identity like any failed copy (its `.procroot-copy-*` temporary included,
+//! never anything by name alone), a removal stops with what it removed gone. The command then
+//! exits with 130, as shells expect after Ctrl-C.
+//!
+//! The line (entries, bytes, rate, current path) is drawn on stderr with `indicatif`, only when
+//! stderr is a terminal, without `--json` and `--quiet`, and only once the work has taken
+//! [`DELAY`]: a short copy prints nothing.
+
+use std::io::IsTerminal;
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use procroot::{Errno, Progress};
+
+use crate::output::Failure;
+
+/// How long the work runs before the progress line appears.
+const DELAY: Duration = Duration::from_millis(500);
+/// How often the line's text is rebuilt (indicatif limits the drawing itself).
+const REFRESH: Duration = Duration::from_millis(100);
+/// `PROCROOT_PROGRESS_DELAY_MS` replaces [`DELAY`]: for tests, which cannot make a copy take
+/// half a second reliably on every machine.
+const DELAY_ENV: &str = "PROCROOT_PROGRESS_DELAY_MS";
+
+/// Which work is watched: what the line says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Work {
+    /// `cp`: entries and bytes copied, bytes per second.
+    Copy,
+    /// `rm -r`: entries removed, entries per second.
+    Remove,
+}
+
+/// Watches one command's copies or removals: SIGINT, and the progress line.
+pub struct Watcher {
+    work: Work,
+    /// Set by the SIGINT handler.
+    interrupted: Arc<AtomicBool>,
+    /// Whether the line may be drawn at all (a terminal, no `--json`, no `--quiet`).
+    show: bool,
+    delay: Duration,
+    start: Instant,
+    /// When the text was last rebuilt.
+    shown_at: Option<Instant>,
+    bar: Option<ProgressBar>,
+}
+
+impl Watcher {
+    /// Installs the SIGINT handler (a flag; the handler does nothing else) and decides whether
+    /// the line may be shown. A failure to install the handler leaves Ctrl-C as it was
+    /// (ending the process at once).
+    pub fn new(work: Work, json: bool, quiet: bool) -> Watcher {
+        let interrupted = Arc::new(AtomicBool::new(false));
+        let _ = signal_hook::flag::register(signal_hook::consts::SIGINT, interrupted.clone());
+        let delay = std::env::var(DELAY_ENV)
+            .ok()
+            .and_then(|ms| ms.parse().ok())
+            .map_or(DELAY, Duration::from_millis);
+        Watcher {
+            work,
+            interrupted,
+            show: !json && !quiet && std::io::stderr().is_terminal(),
+            delay,
+            start: Instant::now(),
+            shown_at: None,
+            bar: None,
+        }
+    }
+
+    /// The library's progress hook: stop after Ctrl-C, else update the line.
+    pub fn hook(&mut self, progress: &Progress<'_>) -> ControlFlow<()> {
+        if self.interrupted.load(Ordering::Relaxed) {
+            return ControlFlow::Break(());
+        }
+        if self.show {
+            self.draw(progress);
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn draw(&mut self, progress: &Progress<'_>) {
+        let now = Instant::now();
+        let elapsed = now.duration_since(self.start);
+        if elapsed < self.delay || self.shown_at.is_some_and(|t| now - t < REFRESH) {
+            return;
+        }
+        self.shown_at = Some(now);
+        let bar = self.bar.get_or_insert_with(|| {
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            if let Ok(style) = ProgressStyle::with_template("{wide_msg}") {
+                bar.set_style(style);
+            }
+            bar
+        });
+        let secs = elapsed.as_secs_f64().max(0.001);
+        // The path is the entry's name inside a tree someone else may control: `{:?}` quotes
+        // it and escapes control characters, so a name cannot move the cursor or recolour the
+        // terminal.
+        let text = match self.work {
+            Work::Copy => format!(
+                "copied {} entries, {} ({}/s) {:?}",
+                progress.entries,
+                HumanBytes(progress.bytes),
+                HumanBytes((progress.bytes as f64 / secs) as u64),
+                progress.path()
+            ),
+            Work::Remove => format!(
+                "removed {} entries ({:.0}/s) {:?}",
+                progress.entries,
+                progress.entries as f64 / secs,
+                progress.path()
+            ),
+        };
+        // One draw: the text changes every time (a spinner's tick would draw it twice).
+        bar.set_message(text);
+    }
+
+    /// Clears the line, before anything else is printed.
+    pub fn clear(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+
+    /// `err`, or [`Failure::Interrupted`] when it is the library stopping because of Ctrl-C.
+    pub fn failure(&mut self, err: procroot::Error) -> Failure {
+        self.clear();
+        if err.errno() == Errno::CANCELED && self.interrupted.load(Ordering::Relaxed) {
+            Failure::Interrupted(err)
+        } else {
+            Failure::Library(err)
+        }
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}

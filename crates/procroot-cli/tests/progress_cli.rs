@@ -1,0 +1,261 @@
+//! The progress line of `cp` and `rm -r` (stderr on a terminal only, never with --json or
+//! --quiet, only after half a second) and Ctrl-C during them (exit 130; a copy leaves no
+//! `.procroot-copy-*` temporary, a removal stops between two entries).
+//!
+//! The terminal is a pseudo-terminal from script(1) (util-linux, in every Debian). The runs
+//! that must show progress set `PROCROOT_PROGRESS_DELAY_MS=0`: no test can make a copy take
+//! half a second on every machine; the default delay is checked the other way (a small copy on
+//! a terminal shows nothing).
+
+use std::fs;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use procroot_testutil::cli::Cli;
+use procroot_testutil::Tree;
+
+const BIN: &str = env!("CARGO_BIN_EXE_procroot");
+/// No run here should take a tenth of this, even on a loaded machine.
+const DEADLINE: Duration = Duration::from_secs(120);
+
+fn procroot() -> Cli {
+    Cli::new(BIN)
+}
+
+/// `top/` with `dirs` directories of `files` small files each.
+fn tree_of(dirs: usize, files: usize) -> Tree {
+    let tree = Tree::new("dir top");
+    for d in 0..dirs {
+        let dir = tree.join(format!("top/d{d}"));
+        fs::create_dir(&dir).unwrap();
+        for f in 0..files {
+            fs::write(dir.join(format!("f{f}")), b"some bytes\n").unwrap();
+        }
+    }
+    tree
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Waits for `child`, killing it past [`DEADLINE`]; returns its exit code and stderr.
+fn finish(mut child: Child) -> (i32, String) {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+            let code = status
+                .code()
+                .unwrap_or_else(|| panic!("killed by a signal: {status:?}; {stderr}"));
+            return (code, stderr);
+        }
+        if start.elapsed() > DEADLINE {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("still running after {DEADLINE:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Runs `procroot ARGS` with a pseudo-terminal as stdin, stdout and stderr (`script -qec`),
+/// and returns everything the terminal showed.
+fn on_a_terminal(args: &[&str], delay_ms: Option<u32>) -> String {
+    let line = std::iter::once(BIN)
+        .chain(args.iter().copied())
+        .map(|a| {
+            assert!(!a.contains('\''), "{a}");
+            format!("'{a}'")
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut cmd = Command::new("script");
+    // stdin stays open (a pipe nobody writes to, closed once the run is over): script(1) may
+    // end the session at once when its stdin reaches EOF.
+    cmd.args(["-qec", &line, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    match delay_ms {
+        Some(ms) => cmd.env("PROCROOT_PROGRESS_DELAY_MS", ms.to_string()),
+        None => cmd.env_remove("PROCROOT_PROGRESS_DELAY_MS"),
+    };
+    let mut child = cmd.spawn().expect("script(1) (util-linux) is needed");
+    let mut out = Vec::new();
+    let reader = {
+        let mut stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            std::io::Read::read_to_end(&mut stdout, &mut out).unwrap();
+            out
+        })
+    };
+    let (code, stderr) = finish(child);
+    let shown = String::from_utf8_lossy(&reader.join().unwrap()).into_owned();
+    assert_eq!(code, 0, "{args:?}: {shown} {stderr}");
+    shown
+}
+
+#[test]
+fn progress_appears_on_a_terminal_and_not_on_a_pipe() {
+    let src = tree_of(4, 100);
+    let dst = Tree::new("dir in");
+    let (root, from) = (dst.path().to_str().unwrap(), src.join("top"));
+    let from = from.to_str().unwrap();
+
+    // A terminal: the line, with entries, bytes, rate and a path.
+    let shown = on_a_terminal(&["cp", "--root", root, from, ":/in/a"], Some(0));
+    assert!(shown.contains("copied "), "{shown}");
+    assert!(
+        shown.contains(" entries, ") && shown.contains("B/s)"),
+        "{shown}"
+    );
+    // The first entry is always drawn (no delay); later ones at most every 100 ms, which a
+    // fast copy may not reach.
+    assert!(shown.contains(" \"top"), "{shown}");
+    assert_eq!(names(&dst.join("in/a")).len(), 4);
+    let shown = on_a_terminal(&["rm", "-r", "--root", root, "/in/a"], Some(0));
+    assert!(
+        shown.contains("removed ") && shown.contains("/s)"),
+        "{shown}"
+    );
+    assert!(!dst.join("in/a").exists());
+
+    // --quiet and --json: nothing, on a terminal too.
+    for flag in ["--quiet", "--json"] {
+        let shown = on_a_terminal(&["cp", flag, "--root", root, from, ":/in/b"], Some(0));
+        assert!(!shown.contains("copied "), "{flag}: {shown}");
+        let shown = on_a_terminal(&["rm", "-r", flag, "--root", root, "/in/b"], Some(0));
+        assert!(!shown.contains("removed "), "{flag}: {shown}");
+    }
+    // The default delay: a copy that is over in well under half a second shows nothing.
+    let small = tree_of(1, 3);
+    let small_top = small.join("top");
+    let shown = on_a_terminal(
+        &["cp", "--root", root, small_top.to_str().unwrap(), ":/in/c"],
+        None,
+    );
+    assert!(!shown.contains("copied "), "{shown}");
+
+    // A pipe: nothing on stderr, even with no delay.
+    procroot()
+        .args(["cp", from, ":/in/d"])
+        .root(dst.path())
+        .env("PROCROOT_PROGRESS_DELAY_MS", "0")
+        .run()
+        .success();
+    procroot()
+        .args(["rm", "-r", "/in/d"])
+        .root(dst.path())
+        .env("PROCROOT_PROGRESS_DELAY_MS", "0")
+        .run()
+        .success();
+}
+
+/// Starts `procroot ARGS` with stdout and stderr on pipes.
+fn spawn(args: &[&str]) -> Child {
+    Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Polls `done` every 2 ms until it is true, for at most [`DEADLINE`].
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < DEADLINE, "never saw {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn sigint(child: &Child) {
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+}
+
+#[test]
+fn ctrl_c_during_cp_leaves_no_temporary_and_exits_130() {
+    // 20000 entries: seconds of work, so the SIGINT lands in the middle of it.
+    let src = tree_of(20, 1000);
+    let dst = Tree::new("dir in");
+    let from = src.join("top");
+    let child = spawn(&[
+        "cp",
+        "--root",
+        dst.path().to_str().unwrap(),
+        from.to_str().unwrap(),
+        ":/in/copy",
+    ]);
+    // The copy is being built under its temporary name: interrupt it there.
+    wait_until("the temporary", || {
+        names(&dst.join("in"))
+            .iter()
+            .any(|n| n.starts_with(".procroot-copy-"))
+    });
+    sigint(&child);
+    let (code, stderr) = finish(child);
+    assert_eq!(code, 130, "{stderr}");
+    assert!(
+        stderr.starts_with("procroot: interrupted: copy in \"/in/copy\"")
+            && stderr.contains("(ECANCELED)"),
+        "{stderr}"
+    );
+    // Nothing left: no temporary, no copy.
+    assert_eq!(names(&dst.join("in")), Vec::<String>::new());
+    assert_eq!(names(&src.join("top")).len(), 20);
+}
+
+#[test]
+fn ctrl_c_during_rm_r_stops_cleanly_and_exits_130() {
+    let tree = tree_of(20, 1000);
+    // The first file the removal meets: the first entry of the first directory, in the order
+    // getdents returns them (the walker reads them the same way).
+    let first_dir = fs::read_dir(tree.join("top"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let first_file = fs::read_dir(&first_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let child = spawn(&[
+        "rm",
+        "-r",
+        "--root",
+        tree.path().to_str().unwrap(),
+        "/top",
+        "/top",
+    ]);
+    wait_until("the first removal", || !first_file.exists());
+    sigint(&child);
+    let (code, stderr) = finish(child);
+    assert_eq!(code, 130, "{stderr}");
+    // One message: the second PATH is not attempted after Ctrl-C.
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("procroot: interrupted: remove_all \"/top\"")
+            && stderr.contains("(ECANCELED)"),
+        "{stderr}"
+    );
+    // Stopped in the middle: part of the tree is still there.
+    let left: usize = names(&tree.join("top"))
+        .iter()
+        .map(|d| names(&tree.join("top").join(d)).len())
+        .sum();
+    assert!(left > 0 && left < 20_000, "{left}");
+}
