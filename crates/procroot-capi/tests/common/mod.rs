@@ -25,48 +25,62 @@ fn profile_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// Installs the built library with `make install-files` (the documented install) into a
-/// staging prefix under target/ and returns the prefix; PKG_CONFIG_PATH=<prefix>/lib/pkgconfig
-/// then finds it.
-pub fn staged_prefix() -> &'static Path {
-    static PREFIX: OnceLock<PathBuf> = OnceLock::new();
-    PREFIX.get_or_init(|| {
+/// Installs the built library with `make install-files` (the documented install) into the
+/// staging prefix `target/<profile>/capi-stage` and returns it with a hash of what it holds;
+/// PKG_CONFIG_PATH=<prefix>/lib/pkgconfig then finds it.
+///
+/// One fixed prefix: Go's build cache keys a cgo package by its sources and `CGO_*`
+/// variables, not by what pkg-config answered, so a prefix that changed between runs would
+/// leave cached packages linking against a directory that is gone. Test processes run in
+/// parallel: the install happens under a lock, and only when the library or header differs from
+/// what is staged (so nothing is rewritten under a process that is linking against it).
+pub fn staged() -> &'static (PathBuf, u64) {
+    static STAGED: OnceLock<(PathBuf, u64)> = OnceLock::new();
+    STAGED.get_or_init(|| {
         let profile = profile_dir();
-        // Stages of test processes that are gone are removed, so that target/ does not
-        // collect one per run.
-        if let Ok(entries) = std::fs::read_dir(&profile) {
-            for entry in entries.flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if let Some(pid) = name.strip_prefix("capi-stage-") {
-                    if !Path::new("/proc").join(pid).exists() {
-                        let _ = std::fs::remove_dir_all(entry.path());
-                    }
-                }
-            }
+        let prefix = profile.join("capi-stage");
+        let built = profile.join("deps/libprocroot_capi.so");
+        let header = Path::new(env!("CARGO_MANIFEST_DIR")).join("include/procroot.h");
+        let lib = std::fs::read(&built)
+            .unwrap_or_else(|e| panic!("{} was not built: {e}", built.display()));
+        let head = std::fs::read(&header).expect("read include/procroot.h");
+        let lock = std::fs::File::create(profile.join("capi-stage.lock")).expect("lock file");
+        rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).expect("flock");
+        let fresh = std::fs::read(prefix.join("lib/libprocroot.so.0.1.0")).ok()
+            == Some(lib.clone())
+            && std::fs::read(prefix.join("include/procroot.h")).ok() == Some(head.clone())
+            && prefix.join("lib/pkgconfig/procroot.pc").exists();
+        if !fresh {
+            let _ = std::fs::remove_dir_all(&prefix);
+            let status = Command::new("make")
+                .arg("-s")
+                .arg("-C")
+                .arg(Path::new(env!("CARGO_MANIFEST_DIR")))
+                .arg("install-files")
+                .arg(format!("PREFIX={}", prefix.display()))
+                .arg(format!(
+                    "TARGET_DIR={}",
+                    profile.parent().expect("target").display()
+                ))
+                .arg(format!(
+                    "PROFILE={}",
+                    profile.file_name().expect("profile").to_string_lossy()
+                ))
+                .status()
+                .expect("run make (is it installed?)");
+            assert!(status.success(), "make install-files failed");
         }
-        let prefix = profile.join(format!("capi-stage-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&prefix);
-        let so = profile.join("deps/libprocroot_capi.so");
-        assert!(so.exists(), "{} was not built", so.display());
-        let status = Command::new("make")
-            .arg("-s")
-            .arg("-C")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")))
-            .arg("install-files")
-            .arg(format!("PREFIX={}", prefix.display()))
-            .arg(format!(
-                "TARGET_DIR={}",
-                profile.parent().expect("target").display()
-            ))
-            .arg(format!(
-                "PROFILE={}",
-                profile.file_name().expect("profile").to_string_lossy()
-            ))
-            .status()
-            .expect("run make (is it installed?)");
-        assert!(status.success(), "make install-files failed");
-        prefix
+        drop(lock);
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        std::hash::Hash::hash(&lib, &mut h);
+        std::hash::Hash::hash(&head, &mut h);
+        (prefix, std::hash::Hasher::finish(&h))
     })
+}
+
+/// The staging prefix (see [`staged`]).
+pub fn staged_prefix() -> &'static Path {
+    &staged().0
 }
 
 /// `pkg-config <args> procroot` against the staging prefix.
@@ -91,8 +105,11 @@ pub fn pkg_config(args: &[&str]) -> Vec<String> {
 
 /// The environment a binding's test needs to find the staged library at build and run time.
 pub fn binding_env(cmd: &mut Command) -> &mut Command {
-    let prefix = staged_prefix();
-    cmd.env("PKG_CONFIG_PATH", prefix.join("lib/pkgconfig"))
+    let (prefix, hash) = staged();
+    // In CGO_CFLAGS, so that Go's build cache, which does not look at the installed header or
+    // library, rebuilds the cgo package when they change.
+    cmd.env("CGO_CFLAGS", format!("-g -O2 -DPROCROOT_STAGE_{hash:x}"))
+        .env("PKG_CONFIG_PATH", prefix.join("lib/pkgconfig"))
         .env("LD_LIBRARY_PATH", prefix.join("lib"))
         .env("PROCROOT_LIB", prefix.join("lib/libprocroot.so.0"))
         .env(
