@@ -7,6 +7,10 @@ mod common;
 use std::process::Command;
 
 #[test]
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 fn c_program_against_installed_library() {
     procroot_testutil::require_privilege("the C test makes device nodes and chowns");
     let prefix = common::staged_prefix();

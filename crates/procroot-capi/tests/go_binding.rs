@@ -45,6 +45,10 @@ fn go(args: &[&str]) {
     procroot_no_go,
     ignore = "built with --cfg procroot_no_go: Go is not installed"
 )]
+#[cfg_attr(
+    all(procroot_unprivileged, not(procroot_no_go)),
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 fn go_vet_and_test() {
     procroot_testutil::require_privilege("the Go tests chown and make FIFOs");
     go(&["vet", "./..."]);

@@ -8,6 +8,10 @@ mod common;
 use std::process::Command;
 
 #[test]
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 fn pytest_suite() {
     procroot_testutil::require_privilege("the Python tests chown and make FIFOs");
     let dir = common::workspace().join("bindings/python");
