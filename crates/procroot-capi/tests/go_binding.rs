@@ -17,8 +17,12 @@ fn go(args: &[&str]) {
         .env("CGO_ENABLED", "1")
         .env("GOFLAGS", "-mod=mod")
         .env("GOTOOLCHAIN", "local");
+    // Under target/ unless set: CI's environment may have no HOME for Go's defaults.
     if std::env::var_os("GOCACHE").is_none() {
         cmd.env("GOCACHE", common::workspace().join("target/go-cache"));
+    }
+    if std::env::var_os("GOPATH").is_none() {
+        cmd.env("GOPATH", common::workspace().join("target/go-path"));
     }
     common::binding_env(&mut cmd);
     let out = cmd.output().unwrap_or_else(|e| {
