@@ -281,7 +281,9 @@ impl From<Handle> for OwnedFd {
 /// is `ELOOP`; FIFOs, sockets and devices go by `special`), then it is opened through
 /// `/proc/thread-self/fd/N` on the hardened procfs and checked to be the same file on the same
 /// mount. The one way every operation that reads or writes contents opens an entry of the root.
-pub(crate) fn reopen_fd(fd: BorrowedFd<'_>, flags: OFlags, special: SpecialFiles) -> Result<File> {
+///
+/// Public for callers that hold only the fd of a [`Handle`] (the C API's `procroot_reopen`).
+pub fn reopen_fd(fd: BorrowedFd<'_>, flags: OFlags, special: SpecialFiles) -> Result<File> {
     let link = crate::procfs::fd_link_name(fd);
     let fail = |e: Error| e.context("reopen", Path::new(&link));
     if flags.contains(OFlags::CREATE) || flags.contains(OFlags::TMPFILE) {

@@ -31,7 +31,7 @@ use rustix::io::Errno;
 use crate::fs::{FileType, ReadDir};
 pub use copy::{copy_in_source, copy_out_directory, CopyOptions, ReplaceMode};
 pub use eval::ExceptLast;
-pub use handle::{Handle, SpecialFiles};
+pub use handle::{reopen_fd, Handle, SpecialFiles};
 pub use links::NodeKind;
 pub use progress::{Progress, ProgressFn};
 pub use remove::RemoveAllOptions;

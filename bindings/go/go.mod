@@ -1,0 +1,3 @@
+module example.invalid/procroot
+
+go 1.19

@@ -1,0 +1,274 @@
+import errno
+import os
+import stat
+import threading
+import time
+
+import pytest
+
+import procroot
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CASES = os.environ.get("PROCROOT_RESOLVE_CASES") or os.path.join(HERE, "../../testdata/resolve_cases.txt")
+POLICIES = {"in_root": procroot.IN_ROOT, "in_root_strict": procroot.IN_ROOT_STRICT,
+            "beneath": procroot.BENEATH}
+
+
+def test_shared_resolve_table(tmp_path):
+    """bindings/testdata/resolve_cases.txt, the table the Rust, C and Go tests run too."""
+    cases = 0
+    with procroot.Root(tmp_path) as root, open(CASES) as table:
+        for line in table:
+            fld = line.split("#", 1)[0].split()
+            if not fld:
+                continue
+            at = tmp_path / fld[1]
+            if fld[0] == "D":
+                at.mkdir(parents=True, exist_ok=True)
+            elif fld[0] == "F":
+                at.write_bytes(b"")
+            elif fld[0] == "L":
+                at.parent.mkdir(parents=True, exist_ok=True)
+                os.symlink(fld[2], at)
+            elif fld[0] == "C":
+                cases += 1
+                policy, mode, path, want = fld[1:]
+                root.set_policy(POLICIES[policy])
+                try:
+                    got = root.eval_symlinks(path, except_last=(mode == "except_last"))
+                except procroot.ProcrootError as e:
+                    got = errno.errorcode[e.errno]
+                assert got == want, line
+    assert cases > 20
+
+
+def test_errors_are_oserrors(tmp_path):
+    with procroot.Root(tmp_path) as root:
+        with pytest.raises(FileNotFoundError) as e:
+            root.open("missing/file")
+        assert e.value.errno == errno.ENOENT
+        assert isinstance(e.value, procroot.ProcrootError)
+        assert e.value.kind == "NotFound"
+        assert e.value.syscall
+        assert "missing" in e.value.strerror
+        assert e.value.filename == "missing/file"
+        root.open("x", "x").close()
+        with pytest.raises(FileExistsError):
+            root.open("x", "x")
+        root.set_policy(procroot.BENEATH)
+        with pytest.raises(OSError) as e:
+            root.resolve("/x")
+        assert e.value.errno == errno.EXDEV and e.value.kind == "SafetyViolation"
+        with pytest.raises(OSError) as e:
+            root.set_policy(9)
+        assert e.value.errno == errno.EINVAL and e.value.kind == "InvalidInput"
+        with pytest.raises(OSError) as e:
+            root.open("a\0b")
+        assert e.value.errno == errno.EINVAL
+    with pytest.raises(ProcessLookupError):
+        procroot.Root.for_pid(0x3FFFFFFF)
+    with pytest.raises(OSError) as e:
+        procroot.Root.from_fd(-1)
+    assert e.value.errno == errno.EBADF
+
+
+def test_close_twice(tmp_path):
+    root = procroot.Root(tmp_path)
+    root.close()
+    root.close()
+    with pytest.raises(OSError) as e:
+        root.resolve(".")
+    assert e.value.errno == errno.EBADF
+
+
+def test_operations(tmp_path):
+    assert procroot.version() == "0.1.0"
+    with procroot.Root(str(tmp_path)) as root:
+        root.mkdir_all("a/b/c").close()
+        with root.open("a/b/file", "w") as f:
+            f.write("hello")
+        root.symlink("/a/b/file", "a/link")
+        assert root.readlink("a/link") == "/a/b/file"
+        with root.open("a/link") as f:
+            assert f.read() == "hello"
+        with root.open("a/link", "rb") as f:
+            assert f.read() == b"hello"
+        with root.resolve("a/link") as h:
+            with h.open() as f:
+                assert f.read() == "hello"
+        with root.resolve_nofollow("a/link") as h:
+            with pytest.raises(OSError) as e:
+                h.open()
+            assert e.value.errno == errno.ELOOP
+        with root.open("a/b/file", "a") as f:
+            f.write("!")
+        assert (tmp_path / "a/b/file").read_text() == "hello!"
+        root.hardlink("a/b/file", "a/hard")
+        root.rename("a/hard", "a/hard2")
+        with pytest.raises(FileExistsError):
+            root.rename("a/hard2", "a/link", procroot.RENAME_NOREPLACE)
+        root.chmod("a/b/file", 0o640)
+        assert stat.S_IMODE(os.stat(tmp_path / "a/b/file").st_mode) == 0o640
+        root.chown("a/b/file", 1000)
+        assert os.stat(tmp_path / "a/b/file").st_uid == 1000
+        root.mknod("a/fifo", stat.S_IFIFO, 0o600)
+        with pytest.raises(OSError) as e:
+            root.open("a/fifo")
+        assert e.value.errno == errno.ENXIO
+        root.set_special_files(True)
+        root.open("a/fifo").close()
+        root.set_backend(procroot.EMULATED)
+        root.set_flags(procroot.NO_SYMLINKS | procroot.NO_MAGICLINKS)
+        with pytest.raises(OSError) as e:
+            root.resolve("a/link")
+        assert e.value.errno == errno.ELOOP
+        root.set_flags(procroot.NO_MAGICLINKS)
+        root.remove_file("a/hard2")
+        root.remove_dir("a/b/c")
+        with pytest.raises(OSError) as e:
+            root.remove_dir("a")
+        assert e.value.errno == errno.ENOTEMPTY
+        root.remove_all("a")
+        assert not (tmp_path / "a").exists()
+        assert root.fileno() >= 0
+    d = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with procroot.Root.from_fd(d) as root:
+            root.open("made", "w").close()
+    finally:
+        os.close(d)
+    assert (tmp_path / "made").exists()
+    with procroot.Root.for_pid(os.getpid()) as root:
+        assert root.eval_symlinks("/proc/self/..") == "/proc"
+
+
+def test_procfs_every_base():
+    pid = os.getpid()
+    p = procroot.Procfs()
+    with p.open(procroot.BASE_SELF, "status") as f:
+        assert "Pid:\t%d" % pid in f.read()
+    with p.open(procroot.BASE_ROOT, "%d/stat" % pid) as f:
+        assert f.read().startswith(str(pid))
+    with p.open(procroot.BASE_PID, "stat", pid=pid) as f:
+        assert f.read().startswith(str(pid))
+    with p.open(procroot.BASE_THREAD_SELF, "stat") as f:
+        f.read()
+    assert p.readlink(procroot.BASE_THREAD_SELF, "cwd") == os.getcwd()
+    with procroot.PidFd(pid) as pidfd:
+        with p.open(procroot.BASE_PIDFD, "stat", pidfd=pidfd) as f:
+            assert f.read().startswith(str(pid))
+        with p.open(procroot.BASE_PIDFD, "exe", "rb", pidfd=pidfd, follow=True) as f:
+            assert f.read(4) == b"\x7fELF"
+        p.write(procroot.BASE_PIDFD, "comm", b"pytest-a", pidfd=pidfd)
+    with pytest.raises(OSError) as e:
+        p.open(procroot.BASE_SELF, "exe")
+    assert e.value.errno == errno.ELOOP
+    with pytest.raises(OSError) as e:
+        p.open(procroot.BASE_SELF, "../1/stat")
+    assert e.value.errno == errno.EINVAL
+    p.write(procroot.BASE_SELF, "comm", b"pytest")
+    with pytest.raises(ProcessLookupError):
+        procroot.PidFd(0x3FFFFFFF)
+    ns = os.open("/proc/self/ns/pid", os.O_RDONLY)
+    try:
+        with procroot.Procfs.for_pidns(ns) as q:
+            with q.open(procroot.BASE_PID, "stat", pid=pid) as f:
+                assert f.read().startswith(str(pid))
+    finally:
+        os.close(ns)
+
+
+def test_race_rename_exchange(tmp_path):
+    """Threads resolve through one shared Root while another thread swaps a directory with a
+    symlink that tries to leave the root: every answer stays inside the root."""
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d/file").write_text("in")
+    os.symlink("../../../../../../etc", tmp_path / "x")
+    root = procroot.Root(tmp_path)
+    stop = threading.Event()
+    swaps = [0]
+    errors = []
+
+    def swapper():
+        while not stop.is_set():
+            root.rename("d", "x", procroot.RENAME_EXCHANGE)
+            swaps[0] += 1
+
+    resolved = [0]
+
+    def resolver():
+        deadline = time.monotonic() + 2
+        for _ in range(1500):
+            if time.monotonic() > deadline:
+                break
+            try:
+                p = root.eval_symlinks("d/file")
+                resolved[0] += 1
+                if p not in ("/d/file", "/x/file"):
+                    errors.append("escaped: " + p)
+                with root.open("d/file") as f:
+                    if f.read() != "in":
+                        errors.append("wrong file")
+            except (FileNotFoundError, NotADirectoryError, BlockingIOError):
+                pass  # the swap was in between: refused, never outside the root
+
+    t = threading.Thread(target=swapper)
+    t.start()
+    workers = [threading.Thread(target=resolver) for _ in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    stop.set()
+    t.join()
+    root.close()
+    assert not errors, errors[:5]
+    assert swaps[0] > 0 and resolved[0] > 0
+
+
+def test_container_layer(tmp_path):
+    """In a forked child with private mount and UTS namespaces: nothing reaches the host."""
+    for d in ("proc", "ro", "mdir"):
+        (tmp_path / d).mkdir()
+    (tmp_path / "secret").write_text("secret")
+    os.symlink("proc", tmp_path / "proc-link")
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            import ctypes
+            libc = ctypes.CDLL(None, use_errno=True)
+            assert libc.unshare(0x20000 | 0x04000000) == 0  # CLONE_NEWNS | CLONE_NEWUTS
+            assert libc.mount(None, b"/", None, 0x4000 | 0x40000, None) == 0  # MS_REC|MS_PRIVATE
+            with procroot.Root(tmp_path) as root:
+                assert root.mask_paths(["secret", "missing", "mdir"]) == {
+                    "secret": None, "missing": procroot.SKIPPED, "mdir": None}
+                assert (tmp_path / "secret").read_bytes() == b""
+                assert root.make_readonly(["ro"]) == {"ro": None}
+                try:
+                    (tmp_path / "ro/x").write_text("")
+                    raise AssertionError("wrote into a read-only path")
+                except OSError as e:
+                    assert e.errno == errno.EROFS
+                root.mount_procfs("proc")
+                assert (tmp_path / "proc/self/stat").exists()
+                try:
+                    root.mount_procfs("proc-link")
+                    raise AssertionError("mounted on a symlink")
+                except OSError as e:
+                    assert e.errno == errno.ELOOP and e.kind == "SafetyViolation"
+            procroot.write_sysctl("kernel.hostname", "py-capi")
+            assert os.uname().nodename == "py-capi"
+            try:
+                procroot.write_sysctl("../x", "1")
+                raise AssertionError("bad name accepted")
+            except OSError as e:
+                assert e.errno == errno.EINVAL
+            code = 0
+        except BaseException:
+            import traceback
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -1,0 +1,42 @@
+//! One resolve through the Rust API (`Root::resolve_fd`, what `procroot_resolve` calls) against
+//! raw `openat2(RESOLVE_IN_ROOT)`, alternating rounds, for scripts/bench-bindings.sh.
+//! usage: bench_resolve <root> <path> <iters>
+
+use std::time::Instant;
+
+use procroot::{EvalMode, Root};
+use rustix::fs::{openat2, Mode, OFlags, ResolveFlags};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (dir, path, iters) = (&args[1], &args[2], args[3].parse::<u32>().expect("iters"));
+    let root = Root::open(dir).expect("root");
+    let flags = OFlags::PATH | OFlags::CLOEXEC;
+    let how = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
+    let (mut raw, mut lib, mut eval) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..15 {
+        let t0 = Instant::now();
+        for _ in 0..iters {
+            drop(openat2(&root, path.as_str(), flags, Mode::empty(), how).expect("openat2"));
+        }
+        let t1 = Instant::now();
+        for _ in 0..iters {
+            drop(root.resolve_fd(path).expect("resolve_fd"));
+        }
+        let t2 = Instant::now();
+        for _ in 0..iters / 8 {
+            root.eval_symlinks(path, EvalMode::Full)
+                .expect("eval_symlinks");
+        }
+        let t3 = Instant::now();
+        eval.push((t3 - t2).as_nanos() as f64 / f64::from(iters / 8));
+        raw.push((t1 - t0).as_nanos() as f64 / f64::from(iters));
+        lib.push((t2 - t1).as_nanos() as f64 / f64::from(iters));
+    }
+    raw.sort_by(f64::total_cmp);
+    lib.sort_by(f64::total_cmp);
+    println!("rust_raw_openat2_ns {:.0}", raw[7]);
+    println!("rust_resolve_fd_ns {:.0}", lib[7]);
+    eval.sort_by(f64::total_cmp);
+    println!("rust_eval_symlinks_ns {:.0}", eval[7]);
+}
