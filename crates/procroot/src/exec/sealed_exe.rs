@@ -164,6 +164,8 @@ pub fn ensure_with(only: Option<Strategy>) -> Result<Strategy> {
         env.push(CString::new(e).map_err(|_| fail(Error::from_errno(Errno::INVAL)))?);
     }
     let mut errors = Vec::new();
+    // The errno reported is the last strategy's: a bare ENOSYS would hide an EBUSY or EACCES.
+    let mut last = Errno::NOSYS;
     for strategy in Strategy::ALL {
         if only.is_some_and(|s| s != strategy) {
             continue;
@@ -175,15 +177,19 @@ pub fn ensure_with(only: Option<Strategy>) -> Result<Strategy> {
                     CString::new(format!("{SEALED_ENV}={strategy}")).expect("no NUL in the name"),
                 );
                 let envp = CArgs::new(env);
-                let err = sys::exec::execveat_fd(fd.as_fd(), &argv, &envp);
-                errors.push(format!("{strategy}: {}", Error::from(err)));
+                let err = Error::from(sys::exec::execveat_fd(fd.as_fd(), &argv, &envp));
+                last = err.errno();
+                errors.push(format!("{strategy}: {err}"));
             }
-            Err(e) => errors.push(format!("{strategy}: {}", e.description())),
+            Err(e) => {
+                last = e.errno();
+                errors.push(format!("{strategy}: {}", e.description()));
+            }
         }
     }
     Err(fail(Error::with_detail(
         ErrorKind::NotSupported,
-        Errno::NOSYS,
+        last,
         format!("no sealing strategy worked ({})", errors.join("; ")),
     )))
 }

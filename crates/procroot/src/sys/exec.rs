@@ -594,17 +594,34 @@ pub const EXE_SEALS: SealFlags = SealFlags::SEAL
 ///  - [`memfd_create(2)`](https://man7.org/linux/man-pages/man2/memfd_create.2.html), "File
 ///    sealing"
 pub fn seal_exe(fd: BorrowedFd<'_>) -> Result<(), SyscallError> {
-    rustix::fs::fcntl_add_seals(fd, EXE_SEALS | SealFlags::EXEC)
-        .or_else(|e| match e {
+    let add = || {
+        rustix::fs::fcntl_add_seals(fd, EXE_SEALS | SealFlags::EXEC).or_else(|e| match e {
             Errno::INVAL => rustix::fs::fcntl_add_seals(fd, EXE_SEALS),
             e => Err(e),
         })
-        .map_err(|errno| SyscallError {
-            syscall: "fcntl",
-            errno,
-            detail: "F_ADD_SEALS on the memfd copy",
-        })
+    };
+    // F_SEAL_WRITE fails with EBUSY while any page of the file still has an extra reference.
+    // Right after the copy, pages can sit in another CPU's LRU batch (the kernel drains only
+    // the calling CPU's before it gives up), which the kernel counts as a pin: seen as a
+    // flaky EBUSY under load. Nothing else holds them, so a short wait and a retry (possibly
+    // on the other CPU, whose batch it then drains) succeeds.
+    let mut result = add();
+    for _ in 0..SEAL_RETRIES {
+        if result != Err(Errno::BUSY) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        result = add();
+    }
+    result.map_err(|errno| SyscallError {
+        syscall: "fcntl",
+        errno,
+        detail: "F_ADD_SEALS on the memfd copy",
+    })
 }
+
+/// How often [`seal_exe`] retries a sealing refused with `EBUSY` (10 ms apart).
+const SEAL_RETRIES: u32 = 20;
 
 /// The seals of `fd` (`F_GET_SEALS`), or `EINVAL` if it is not a sealable file.
 pub fn seals(fd: BorrowedFd<'_>) -> Result<SealFlags, Errno> {
