@@ -439,19 +439,31 @@ impl Root {
         } else {
             path
         };
-        match mode {
-            EvalMode::Full => {
-                let handle = self.resolve(path)?;
-                let found = handle.path_in_root();
-                found
-                    .map(Path::to_path_buf)
-                    .map_err(|e| self.annotate(e, "resolve", path))
-            }
-            EvalMode::ExceptLast => self
-                .resolve_except_last(path)?
-                .path_in_root()
-                .map_err(|e| self.annotate(e, "resolve", path)),
-        }
+        // One userspace walk answers: the path inside the root is the names on the emulated
+        // walker's stack when it ends. Resolving first (openat2) and then re-deriving the path
+        // from the handle (`Handle::path_in_root`, a second walk plus identity checks) costs
+        // both; the walker gives the kernel's answer on its own (the differential tests).
+        let opts = ResolveOptions {
+            backend: Backend::Emulated,
+            ..self.opts
+        };
+        let trailing = match mode {
+            EvalMode::Full => Trailing::Follow,
+            EvalMode::ExceptLast => Trailing::ExceptLast,
+        };
+        let walked = resolve::resolve(
+            self.fd.as_fd(),
+            path.as_os_str().as_bytes(),
+            &opts,
+            trailing,
+            OFlags::PATH,
+        )
+        .map_err(|e| self.annotate(e, "resolve", path))?;
+        let Some(found) = walked.path else {
+            return Err(self.annotate(Error::from_errno(Errno::INVAL), "resolve", path));
+        };
+        // With ExceptLast the walker's path already ends in the last name, unresolved.
+        Ok(PathBuf::from(OsString::from_vec(found)))
     }
 
     fn resolve_handle(&self, op: &'static str, path: &Path, trailing: Trailing) -> Result<Handle> {
