@@ -26,6 +26,21 @@ pub enum Failure {
     Usage(clap::Error),
 }
 
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+impl std::error::Error for Failure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Failure::Library(e) | Failure::Interrupted(e) | Failure::Stdout(e) => Some(e),
+            Failure::Usage(e) => Some(e),
+        }
+    }
+}
+
 impl From<procroot::Error> for Failure {
     fn from(err: procroot::Error) -> Failure {
         Failure::Library(err)
