@@ -324,6 +324,23 @@ fn race(root: &Root, src: &Path, srv: &Path, victims: &[&Path], strike: Strike) 
 )]
 #[test]
 fn a_failed_copy_never_empties_a_bind_mounted_victim() {
+    bind_mounted_victim_race(Strike::Swap);
+}
+
+/// The same attacker swaps a directory inside the temporary for the victim: the cleanup removes
+/// only what it created, by identity (the old one emptied the victim).
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn a_failed_copy_never_empties_a_victim_moved_inside_its_temporary() {
+    bind_mounted_victim_race(Strike::SwapInside);
+}
+
+/// The race of `strike` against a victim in the root with a host directory bind-mounted inside
+/// it: neither the in-root tree nor the host directory may change.
+fn bind_mounted_victim_race(strike: Strike) {
     procroot_testutil::require_privilege("bind mounts in a private mount namespace");
     procroot_testutil::in_private_mount_ns(|| {
         let host = tempfile::tempdir().unwrap();
@@ -348,45 +365,7 @@ fn a_failed_copy_never_empties_a_bind_mounted_victim() {
             &src.join("site"),
             &srv,
             &[&srv.join("victim"), &host_victim],
-            Strike::Swap,
-        );
-    });
-}
-
-/// The same attacker swaps a directory inside the temporary for the victim: the cleanup removes
-/// only what it created, by identity (the old one emptied the victim).
-#[cfg_attr(
-    procroot_unprivileged,
-    ignore = "needs root: built with --cfg procroot_unprivileged"
-)]
-#[test]
-fn a_failed_copy_never_empties_a_victim_moved_inside_its_temporary() {
-    procroot_testutil::require_privilege("bind mounts in a private mount namespace");
-    procroot_testutil::in_private_mount_ns(|| {
-        let host = tempfile::tempdir().unwrap();
-        let host_victim = host.path().join("data");
-        fill_victim(&host_victim, "host");
-        let tree = Tree::new("dir srv");
-        let srv = tree.join("srv");
-        fill_victim(&srv.join("victim"), "in-root");
-        fs::create_dir(srv.join("victim/mnt")).unwrap();
-        let victim = host_victim.to_str().unwrap();
-        procroot_testutil::mount_raw(
-            Some(victim),
-            srv.join("victim/mnt"),
-            None,
-            libc::MS_BIND,
-            None,
-        )
-        .expect("bind mount");
-        let src = big_source();
-        let root = Root::open(tree.path()).unwrap();
-        race(
-            &root,
-            &src.join("site"),
-            &srv,
-            &[&srv.join("victim"), &host_victim],
-            Strike::SwapInside,
+            strike,
         );
     });
 }
