@@ -199,7 +199,7 @@ fn proc_missing_entry_and_usage_errors() {
 
 // ---- doctor -----------------------------------------------------------------------------
 
-const FEATURES: [&str; 9] = [
+const FEATURES: [&str; 10] = [
     "openat2",
     "open_tree",
     "fsopen",
@@ -209,6 +209,7 @@ const FEATURES: [&str; 9] = [
     "pidns=",
     "MFD_EXEC",
     "pidfd setns",
+    "PIDFD_GET_*_NAMESPACE",
 ];
 
 #[test]

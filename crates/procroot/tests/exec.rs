@@ -9,6 +9,7 @@ use std::io::{Read, Write};
 use std::os::fd::AsFd;
 
 use procroot::exec::{Command, EnterMethod, Namespaces, NsKind, NsKinds};
+use procroot::testing::{self, Feature};
 use procroot::{ErrorKind, PidFd};
 use procroot_testutil::{in_child, in_private_mount_ns, require_privilege};
 use rustix::io::Errno;
@@ -22,6 +23,11 @@ struct Target {
 
 impl Target {
     fn spawn(hostname: &str) -> Target {
+        Target::spawn_with(hostname, 0)
+    }
+
+    /// [`Target::spawn`] in the namespaces `CLONE_NEWUTS | extra` (`CLONE_NEWUSER` to own it).
+    fn spawn_with(hostname: &str, extra: libc::c_int) -> Target {
         let (mut ready_r, mut ready_w) = std::io::pipe().expect("pipe");
         let (mut release_r, release_w) = std::io::pipe().expect("pipe");
         // SAFETY: fork(2); the child runs only the code below and leaves with _exit(2).
@@ -32,7 +38,7 @@ impl Target {
             drop(release_w);
             // SAFETY: unshare and sethostname on this (forked, single-threaded) process.
             let ok = unsafe {
-                libc::unshare(libc::CLONE_NEWUTS) == 0
+                libc::unshare(libc::CLONE_NEWUTS | extra) == 0
                     && libc::sethostname(hostname.as_ptr().cast(), hostname.len()) == 0
             };
             let _ = ready_w.write_all(if ok { b"r" } else { b"e" });
@@ -75,6 +81,16 @@ impl Drop for Target {
 
 /// Runs `sh -c script` in the target's UTS namespace with `method`, stdout to a pipe.
 fn run(pidfd: &PidFd, method: EnterMethod, script: &str) -> (Result<i32, procroot::Error>, String) {
+    run_in(pidfd, method, &[NsKind::Uts], script)
+}
+
+/// [`run`] in the namespaces `kinds`.
+fn run_in(
+    pidfd: &PidFd,
+    method: EnterMethod,
+    kinds: &[NsKind],
+    script: &str,
+) -> (Result<i32, procroot::Error>, String) {
     let (mut r, w) = std::io::pipe().expect("pipe");
     // The command's stdout is our fd 1 in the child: redirect it to the pipe for this call.
     let saved = rustix::io::dup(std::io::stdout().as_fd()).expect("dup stdout");
@@ -85,8 +101,7 @@ fn run(pidfd: &PidFd, method: EnterMethod, script: &str) -> (Result<i32, procroo
     let result = ns.and_then(|ns| {
         let mut cmd = Command::new("/bin/sh");
         cmd.args(["-c", script]);
-        ns.with_method(method)
-            .spawn(NsKinds::of(&[NsKind::Uts]), &cmd)
+        ns.with_method(method).spawn(NsKinds::of(kinds), &cmd)
     });
     rustix::io::dup2(&saved, &mut one).expect("restore stdout");
     std::mem::forget(one);
@@ -250,5 +265,224 @@ fn verify_cwd_refuses_a_cwd_outside_the_root() {
             procroot::testing::verify_cwd(host.as_fd()),
             Err(Errno::XDEV)
         );
+    });
+}
+
+/// Whether the running kernel is at least `major.minor`.
+fn kernel_at_least(major: u32, minor: u32) -> bool {
+    let release = rustix::system::uname();
+    let release = release.release().to_string_lossy();
+    let mut parts = release.split(|c: char| !c.is_ascii_digit());
+    let have = (
+        parts.next().and_then(|p| p.parse().ok()).unwrap_or(0),
+        parts.next().and_then(|p| p.parse().ok()).unwrap_or(0),
+    );
+    have >= (major, minor)
+}
+
+/// The two ways of finding a target's namespaces (the pidfd's `PIDFD_GET_*_NAMESPACE` ioctls, the
+/// hardened procfs's `/proc/<pid>/ns/*`) agree, and each of the two ways of starting the
+/// children (`CLONE_VM | CLONE_VFORK`, `fork`) reaches the target.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn every_namespace_lookup_and_child_kind_reaches_the_target() {
+    require_privilege("unshare(CLONE_NEWUTS) and setns");
+    in_private_mount_ns(|| {
+        let target = Target::spawn("methods");
+        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        in_child(|| {
+            let fast = Namespaces::of(&pidfd).expect("namespaces").unshared();
+            if kernel_at_least(6, 11) {
+                assert!(
+                    !testing::known_unavailable(Feature::PidfdNamespaces),
+                    "Linux 6.11+ has PIDFD_GET_*_NAMESPACE, but the library fell back"
+                );
+            } else {
+                eprintln!("SKIPPED part: kernel before 6.11, no PIDFD_GET_*_NAMESPACE to compare");
+            }
+            testing::disable(Feature::PidfdNamespaces);
+            let slow = Namespaces::of(&pidfd).expect("namespaces").unshared();
+            assert_eq!(fast, slow);
+            assert_eq!(fast, [NsKind::Uts]);
+            let (code, out) = run(&pidfd, EnterMethod::Auto, "hostname");
+            assert_eq!(
+                (code.expect("spawn"), out.as_str()),
+                (0, "methods"),
+                "procfs, CLONE_VM"
+            );
+            testing::disable(Feature::CloneVfork);
+            let (code, out) = run(&pidfd, EnterMethod::Auto, "hostname");
+            assert_eq!(
+                (code.expect("spawn"), out.as_str()),
+                (0, "methods"),
+                "procfs, fork"
+            );
+        });
+        in_child(|| {
+            testing::disable(Feature::CloneVfork);
+            let (code, out) = run(&pidfd, EnterMethod::Auto, "hostname");
+            assert_eq!(
+                (code.expect("spawn"), out.as_str()),
+                (0, "methods"),
+                "pidfd, fork"
+            );
+        });
+    });
+}
+
+/// A user namespace is entered by a child with memory of its own (a fork), and the command runs
+/// in it (no uid map was written, so it runs as the overflow uid).
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn a_user_namespace_is_entered_from_a_child_with_its_own_memory() {
+    require_privilege("unshare(CLONE_NEWUSER | CLONE_NEWUTS) and setns");
+    in_private_mount_ns(|| {
+        let target = Target::spawn_with("in-userns", libc::CLONE_NEWUSER);
+        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let ns = Namespaces::of(&pidfd).expect("namespaces");
+        assert_eq!(ns.unshared(), [NsKind::User, NsKind::Uts]);
+        for method in [EnterMethod::Auto, EnterMethod::PidFd, EnterMethod::NsFiles] {
+            let (code, out) = run_in(
+                &pidfd,
+                method,
+                &[NsKind::User, NsKind::Uts],
+                "hostname; id -u",
+            );
+            assert_eq!(code.expect("spawn"), 0, "{method:?}");
+            assert_eq!(out, "in-userns\n65534", "{method:?}");
+        }
+    });
+}
+
+/// What `spawn` changes in the caller for the children's sake (every signal blocked, the mm
+/// non-dumpable while a child shares it) is back as it was afterwards, and our handlers stay.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn spawn_leaves_the_callers_signals_and_dumpable_state_as_they_were() {
+    extern "C" fn on_usr1(_: libc::c_int) {}
+    require_privilege("unshare(CLONE_NEWUTS) and setns");
+    in_private_mount_ns(|| {
+        let target = Target::spawn("state");
+        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        in_child(|| {
+            // SAFETY: signal-state calls over stack data in this forked, single-threaded child.
+            unsafe {
+                libc::signal(libc::SIGUSR1, on_usr1 as *const () as libc::sighandler_t);
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, libc::SIGUSR2);
+                libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+            }
+            let (code, out) = run(&pidfd, EnterMethod::Auto, "hostname");
+            assert_eq!((code.expect("spawn"), out.as_str()), (0, "state"));
+            // SAFETY: as above.
+            unsafe {
+                let mut now: libc::sigset_t = std::mem::zeroed();
+                libc::pthread_sigmask(libc::SIG_SETMASK, std::ptr::null(), &mut now);
+                assert_eq!(
+                    libc::sigismember(&now, libc::SIGUSR2),
+                    1,
+                    "SIGUSR2 unblocked"
+                );
+                assert_eq!(
+                    libc::sigismember(&now, libc::SIGINT),
+                    0,
+                    "SIGINT left blocked"
+                );
+                let mut act: libc::sigaction = std::mem::zeroed();
+                libc::sigaction(libc::SIGUSR1, std::ptr::null(), &mut act);
+                assert_eq!(
+                    act.sa_sigaction, on_usr1 as *const () as libc::sighandler_t,
+                    "handler lost"
+                );
+            }
+            assert_eq!(
+                rustix::process::dumpable_behavior().expect("PR_GET_DUMPABLE"),
+                rustix::process::DumpableBehavior::Dumpable,
+                "left non-dumpable"
+            );
+        });
+    });
+}
+
+/// The kernel refuses a time namespace to a process that shares its memory (`EUSERS`): the child
+/// entering one must be a real fork. The command sees the target's clock offset.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn a_time_namespace_is_entered_from_a_child_with_its_own_memory() {
+    require_privilege("unshare --time and setns");
+    in_private_mount_ns(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ready = dir.path().join("ready");
+        let mut unshare = std::process::Command::new("unshare")
+            .args([
+                "--fork",
+                "--kill-child",
+                "--time",
+                "--monotonic",
+                "86400",
+                "--uts",
+            ])
+            .args(["sh", "-c"])
+            .arg(format!(
+                "hostname in-timens && touch {} && exec sleep 60",
+                ready.display()
+            ))
+            .spawn()
+            .expect("unshare");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !ready.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "target never became ready"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let children =
+            std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", unshare.id()))
+                .expect("children");
+        let pid: u32 = children
+            .split_whitespace()
+            .next()
+            .expect("child")
+            .parse()
+            .unwrap();
+        let pidfd = PidFd::open(pid).expect("pidfd");
+        let result = std::panic::catch_unwind(|| {
+            let ns = Namespaces::of(&pidfd).expect("namespaces");
+            assert!(ns.unshared().contains(&NsKind::Time), "{:?}", ns.unshared());
+            for method in [EnterMethod::Auto, EnterMethod::PidFd, EnterMethod::NsFiles] {
+                let (code, out) = run_in(
+                    &pidfd,
+                    method,
+                    &[NsKind::Time, NsKind::Uts],
+                    "hostname; grep monotonic /proc/self/timens_offsets",
+                );
+                assert_eq!(code.expect("spawn"), 0, "{method:?}");
+                let words: Vec<&str> = out.split_whitespace().collect();
+                assert_eq!(
+                    words,
+                    ["in-timens", "monotonic", "86400", "0"],
+                    "{method:?}"
+                );
+            }
+        });
+        let _ = unshare.kill();
+        let _ = unshare.wait();
+        if let Err(panic) = result {
+            std::panic::resume_unwind(panic);
+        }
     });
 }

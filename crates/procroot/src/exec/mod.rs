@@ -37,6 +37,8 @@ use crate::procfs::{PidFd, ProcBase, Procfs};
 use crate::root::Root;
 use crate::sys;
 use crate::sys::exec::{CArgs, ChildError, NsPlan, SpawnPlan};
+use crate::sys::features::{self, Feature};
+use crate::sys::Syscall;
 use crate::FileType;
 
 /// `NSFS_MAGIC`, the `f_type` of namespace files (`include/uapi/linux/magic.h`).
@@ -209,8 +211,8 @@ struct NsEntry {
     shared: bool,
 }
 
-/// The namespaces of a process, opened through the hardened procfs while the process was known
-/// to be alive.
+/// The namespaces of a process, as nsfs fds taken from its pidfd (or, on kernels before 6.11,
+/// opened through the hardened procfs while the process was known to be alive).
 #[derive(Debug)]
 pub struct Namespaces<'a> {
     pidfd: &'a PidFd,
@@ -220,40 +222,21 @@ pub struct Namespaces<'a> {
 }
 
 impl<'a> Namespaces<'a> {
-    /// Opens every namespace file of the process `pidfd` names (`/proc/<pid>/ns/*`, with a
-    /// [`ProcBase::PidFd`] base: `ESRCH` if it exited, never another process's), checks each is
-    /// an nsfs file of its type (`NS_GET_NSTYPE`), and notes which ones the caller shares.
-    /// Kinds the kernel lacks (`time` before 5.6) are left out.
+    /// The namespaces of the process `pidfd` names (`ESRCH` if it exited, never another
+    /// process's), and which of them the caller shares. Kinds the kernel lacks (`time` before
+    /// 5.6) are left out.
+    ///
+    /// Fast path (Linux 6.11): `ioctl(pidfd, PIDFD_GET_*_NAMESPACE)`, on the target's pidfd and
+    /// on one of our own, one ioctl and one `fstat` per namespace: no PID, no procfs. Fallback:
+    /// `/proc/<pid>/ns/*` through the hardened procfs with a [`ProcBase::PidFd`] base, each
+    /// file checked to be an nsfs file of its type (`NS_GET_NSTYPE`). Both make the kernel's
+    /// ptrace read-access check, so a refusal (`EACCES`) is the same either way.
     pub fn of(pidfd: &'a PidFd) -> Result<Namespaces<'a>> {
         let procfs = Procfs::cached()?;
-        let mut entries = Vec::new();
-        for kind in NsKind::ALL {
-            let name = format!("ns/{}", kind.name());
-            let fd: OwnedFd = match procfs.open_follow(
-                ProcBase::PidFd(pidfd),
-                &name,
-                OFlags::RDONLY | OFlags::CLOEXEC,
-            ) {
-                Ok(f) => f.into(),
-                // Only these two may be missing from a kernel (before 4.6 and 5.6); the others
-                // are missing when the process has exited and is a zombie not yet reaped.
-                Err(e)
-                    if e.errno() == Errno::NOENT
-                        && matches!(kind, NsKind::Cgroup | NsKind::Time) =>
-                {
-                    continue
-                }
-                Err(e) if e.errno() == Errno::NOENT => return Err(exited(pidfd)),
-                Err(e) => return Err(e),
-            };
-            check_nsfs(&fd, kind, pidfd.pid())?;
-            let own =
-                procfs.open_follow(ProcBase::SelfProcess, &name, OFlags::PATH | OFlags::CLOEXEC)?;
-            let theirs = rustix::fs::fstat(&fd)?;
-            let ours = rustix::fs::fstat(&own)?;
-            let shared = theirs.st_dev == ours.st_dev && theirs.st_ino == ours.st_ino;
-            entries.push(NsEntry { kind, fd, shared });
-        }
+        let entries = match entries_from_pidfd(pidfd)? {
+            Some(entries) => entries,
+            None => entries_from_procfs(&procfs, pidfd)?,
+        };
         Ok(Namespaces {
             pidfd,
             entries,
@@ -416,6 +399,83 @@ impl<'a> Namespaces<'a> {
     }
 }
 
+/// [`Namespaces::of`]'s fast path: `None` when the kernel (or a seccomp filter) offers no
+/// `PIDFD_GET_*_NAMESPACE` ioctls, which the first call tells.
+fn entries_from_pidfd(pidfd: &PidFd) -> Result<Option<Vec<NsEntry>>> {
+    if features::known_unavailable(Feature::PidfdNamespaces) {
+        return Ok(None);
+    }
+    let own = sys::process::pidfd_open(std::process::id()).syscall("pidfd_open")?;
+    let mut entries = Vec::with_capacity(NsKind::ALL.len());
+    for kind in NsKind::ALL {
+        let flag = kind.clone_flag();
+        let theirs = match sys::process::pidfd_namespace(pidfd, flag) {
+            Ok(fd) => fd,
+            // The first call (the user namespace, which every kernel has) answers for all: no
+            // such ioctl (before 6.11: ENOTTY; EINVAL from some filesystems' ioctl paths), or a
+            // filter refusing it (EPERM, ENOSYS).
+            Err(Errno::NOTTY | Errno::INVAL | Errno::PERM | Errno::NOSYS) if entries.is_empty() => {
+                features::mark_unavailable(Feature::PidfdNamespaces);
+                return Ok(None);
+            }
+            // A kernel built without this kind.
+            Err(Errno::NOTTY | Errno::OPNOTSUPP)
+                if matches!(kind, NsKind::Cgroup | NsKind::Time) =>
+            {
+                continue
+            }
+            Err(Errno::SRCH) => return Err(exited(pidfd)),
+            Err(e) => {
+                return Err(Error::from_errno(e).context(
+                    "open the namespace through the pidfd (ioctl PIDFD_GET_*_NAMESPACE)",
+                    Path::new(kind.name()),
+                ))
+            }
+        };
+        let ours = sys::process::pidfd_namespace(&own, flag).syscall("ioctl")?;
+        let theirs_st = rustix::fs::fstat(&theirs).syscall("fstat")?;
+        let ours_st = rustix::fs::fstat(&ours).syscall("fstat")?;
+        entries.push(NsEntry {
+            kind,
+            fd: theirs,
+            shared: theirs_st.st_dev == ours_st.st_dev && theirs_st.st_ino == ours_st.st_ino,
+        });
+    }
+    Ok(Some(entries))
+}
+
+/// [`Namespaces::of`]'s fallback: `/proc/<pid>/ns/*` through the hardened procfs.
+fn entries_from_procfs(procfs: &Procfs, pidfd: &PidFd) -> Result<Vec<NsEntry>> {
+    let mut entries = Vec::new();
+    for kind in NsKind::ALL {
+        let name = format!("ns/{}", kind.name());
+        let fd: OwnedFd = match procfs.open_follow(
+            ProcBase::PidFd(pidfd),
+            &name,
+            OFlags::RDONLY | OFlags::CLOEXEC,
+        ) {
+            Ok(f) => f.into(),
+            // Only these two may be missing from a kernel (before 4.6 and 5.6); the others
+            // are missing when the process has exited and is a zombie not yet reaped.
+            Err(e)
+                if e.errno() == Errno::NOENT && matches!(kind, NsKind::Cgroup | NsKind::Time) =>
+            {
+                continue
+            }
+            Err(e) if e.errno() == Errno::NOENT => return Err(exited(pidfd)),
+            Err(e) => return Err(e),
+        };
+        check_nsfs(&fd, kind, pidfd.pid())?;
+        let own =
+            procfs.open_follow(ProcBase::SelfProcess, &name, OFlags::PATH | OFlags::CLOEXEC)?;
+        let theirs = rustix::fs::fstat(&fd)?;
+        let ours = rustix::fs::fstat(&own)?;
+        let shared = theirs.st_dev == ours.st_dev && theirs.st_ino == ours.st_ino;
+        entries.push(NsEntry { kind, fd, shared });
+    }
+    Ok(entries)
+}
+
 /// `ESRCH` for a target that exited (a zombie's namespace and root links are gone).
 fn exited(pidfd: &PidFd) -> Error {
     Error::with_detail(
@@ -576,12 +636,17 @@ fn cstring(s: &OsStr) -> Result<CString> {
 /// Runs `command` in the namespaces `kinds` of the process `target`, chrooted in its root, and
 /// returns its exit status (a death by signal shows as such).
 ///
-/// 1. The target's namespace files and root are opened through the hardened procfs while the
-///    pidfd says the target is alive (`ESRCH` otherwise: the command never runs).
-/// 2. A single-threaded child enters the namespaces (`setns(pidfd)`, else the files, the user
-///    namespace first), makes the target's root its root, changes to the working directory
-///    resolved inside it and checks it is there (CVE-2024-21626).
-/// 3. If a PID or time namespace was entered, it forks again, since those apply to children.
+/// 1. The target's namespaces are taken from its pidfd (see [`Namespaces::of`]) and its root is
+///    opened through the hardened procfs while the pidfd says the target is alive (`ESRCH`
+///    otherwise: the command never runs).
+/// 2. A single-threaded child, non-dumpable, enters the namespaces (`setns(pidfd)`, else the
+///    files, the user namespace first), makes the target's root its root, changes to the
+///    working directory resolved inside it and checks it is there (CVE-2024-21626).
+/// 3. If a PID or time namespace was entered, it starts the command's process, since those
+///    apply to children. Both children borrow the caller's memory until the `execve`
+///    (`clone(CLONE_VM | CLONE_VFORK)`, as `posix_spawn`), but one entering a user or time
+///    namespace, which is a `fork`: the caller's thread is suspended meanwhile, and its signal
+///    mask, handlers and dumpable flag are as before when this returns.
 /// 4. The command's process marks every fd ≥ 3 close-on-exec except the kept ones, and execs.
 ///    The child waits and exits as the command did (its code, or its signal), as `nsenter`.
 ///

@@ -132,11 +132,7 @@ pub fn setxattrat<Fd: AsFd>(
 /// A raw `syscall(2)` return value as a result: `-1` means the errno is set.
 fn check(rc: libc::c_long) -> Result<usize, Errno> {
     if rc < 0 {
-        Err(Errno::from_raw_os_error(
-            std::io::Error::last_os_error()
-                .raw_os_error()
-                .unwrap_or(libc::EIO),
-        ))
+        Err(super::last_errno())
     } else {
         Ok(rc as usize)
     }

@@ -9,7 +9,7 @@
 //! forever. Until `execve` the child may therefore only make async-signal-safe calls: raw
 //! syscalls, no allocation, no locks. Keeping every line that runs in the child in this one
 //! file, over data the parent prepared completely ([`SpawnPlan`], [`CArgs`]), makes that rule
-//! checkable by reading one function ([`spawn`]'s `intermediate` and `grandchild`). rustix's
+//! checkable by reading a few functions ([`spawn`]'s `intermediate` and `command_process`). rustix's
 //! Linux backend makes raw syscalls and builds short paths on the stack, so it is safe there.
 
 use std::ffi::{CStr, CString};
@@ -21,7 +21,8 @@ use rustix::io::Errno;
 use rustix::process::{Pid, WaitOptions};
 use rustix::thread::{LinkNameSpaceType, ThreadNameSpaceType};
 
-use super::SyscallError;
+use super::features::{self, Feature};
+use super::{last_errno, SyscallError};
 
 /// The namespace kinds, as `CLONE_NEW*` bits, in the order procroot enters them one by one:
 /// the user namespace first, as runc's `nsexec` does for rootless containers (joining it is what
@@ -85,6 +86,19 @@ pub struct NsPlan {
     pub fds: [(i32, RawFd); 8],
     /// How many entries of `fds` are used.
     pub n: usize,
+}
+
+impl NsPlan {
+    /// Whether entering needs a process with memory of its own. The kernel refuses the time
+    /// namespace to a process that shares its mm (`EUSERS`, `timens_install`). It allows the
+    /// user namespace (`userns_install` only wants no threads and an unshared `fs_struct`), but
+    /// a child that joined it carries the container's credentials, and our memory should not be
+    /// one ptrace check (the non-dumpable flag) away from them: that child forks too.
+    pub fn needs_own_memory(&self) -> bool {
+        let own = libc::CLONE_NEWUSER | CLONE_NEWTIME;
+        self.pidfd.is_some_and(|(_, flags)| flags & own != 0)
+            || self.fds[..self.n].iter().any(|&(t, _)| t & own != 0)
+    }
 }
 
 /// Where a forked child failed before it could exec.
@@ -236,32 +250,76 @@ fn enter_steps(plan: &NsPlan) -> Result<(), (u32, Errno, i32)> {
     Ok(())
 }
 
-/// Forks a child that enters the namespaces of `plan`, makes the target's root its root and the
-/// prepared directory its cwd (checked), forks again if asked, and execs the command with every
-/// fd ≥ 3 but `keep_fds` marked close-on-exec. Returns the child's PID once the command was
-/// executed; a failure before that is returned with the call that failed (the child is reaped).
+/// Starts a child that enters the namespaces of `plan`, makes the target's root its root and
+/// the prepared directory its cwd (checked), starts the command's process if asked
+/// (`fork_again`), and execs the command with every fd ≥ 3 but `keep_fds` marked close-on-exec.
+/// Returns the child's PID once the command was executed (or, when the child shares our memory,
+/// once it is done); a failure before the exec is returned with the call that failed.
 ///
 /// The child that entered the namespaces waits for the command and exits as it did: with its
 /// exit code, or by the same signal (as `nsenter` does), so [`wait`] on the returned PID gives
 /// the command's status.
+///
+/// # How the children are made
+///
+/// A `fork` copies our page tables and, on exit, tears them down again: about 0.3 ms each on the
+/// VMs we measured, two of them per `exec`, more than `nsenter`'s whole setup. So, as glibc's
+/// `posix_spawn`, both children are made with `clone(CLONE_VM | CLONE_VFORK)` on stacks of their
+/// own: they borrow our memory while we are suspended, and the kernel gives the command a fresh
+/// address space at `execve`. A first child that enters a time namespace (which `setns` refuses
+/// to a process sharing its memory, `EUSERS`) or a user namespace (see
+/// [`NsPlan::needs_own_memory`]) is a real `fork`, whose own child is again a `CLONE_VM` one.
+///
+/// Sharing our memory with a process that joins a container is safe only if nothing in the
+/// container can reach that memory and nothing of ours runs there:
+/// - the first child makes the (shared) mm non-dumpable before its first `setns`, as runc's
+///   `nsexec` (CVE-2016-9962): no ptrace, no `/proc/<pid>/mem` or `fd/` from inside the
+///   container until the command's `execve` replaces the mm. We restore our own dumpable state
+///   once the child is done;
+/// - every signal is blocked across the clone, and the child resets every caught signal to its
+///   default before unblocking, so none of our handlers ever runs on its stack;
+/// - the child touches only its stack and this plan, which we keep alive (we are suspended), and
+///   makes raw syscalls only.
 pub fn spawn(plan: &SpawnPlan<'_>) -> Result<Pid, ChildError> {
     let (errr, errw) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
         .map_err(|e| child_error("pipe2", e, "the child's error channel"))?;
-    // SAFETY: fork(2) has no memory-safety preconditions of its own. The child runs only
-    // `intermediate` and `grandchild`, which make raw syscalls over data prepared before the
-    // fork (no allocation, no locks) and leave with _exit(2) or execve(2).
-    let child = unsafe { libc::fork() };
-    if child < 0 {
-        return Err(child_error(
-            "fork",
-            last_errno(),
-            "forking the process that enters the namespaces",
-        ));
+    // No stacks (mmap refused): every child is a fork, as on a system without CLONE_VM.
+    let stacks = if features::known_unavailable(Feature::CloneVfork) {
+        None
+    } else {
+        ChildStacks::new().ok()
+    };
+    let share_memory = stacks.is_some() && !plan.ns.needs_own_memory();
+    let dumpable = rustix::process::dumpable_behavior().ok();
+    let saved_mask = block_all_signals();
+    let ctx = ChildCtx {
+        plan,
+        errw: errw.as_raw_fd(),
+        stacks: stacks.as_ref(),
+        saved_mask,
+    };
+    let child = if let (true, Some(stacks)) = (share_memory, &stacks) {
+        clone_vfork(intermediate_entry, stacks.top(0), &ctx)
+    } else {
+        // SAFETY: fork(2) has no memory-safety preconditions of its own. The child runs only
+        // `intermediate` (and the command's process it clones), which make raw syscalls over
+        // data prepared before the fork (no allocation, no locks) and leave with _exit(2) or
+        // execve(2).
+        match unsafe { libc::fork() } {
+            0 => intermediate(&ctx),
+            pid if pid < 0 => Err(last_errno()),
+            pid => Ok(pid),
+        }
+    };
+    if share_memory {
+        // The child made our shared mm non-dumpable; it is done with it now.
+        if let Some(d) = dumpable {
+            let _ = rustix::process::set_dumpable_behavior(d);
+        }
     }
-    if child == 0 {
-        drop(errr);
-        intermediate(plan, errw)
-    }
+    restore_signals(&saved_mask);
+    let child = child
+        .map_err(|e| child_error("fork", e, "starting the process that enters the namespaces"))?;
     drop(errw);
     let mut buf = [0u8; 12];
     let mut got = 0;
@@ -291,63 +349,231 @@ pub fn spawn(plan: &SpawnPlan<'_>) -> Result<Pid, ChildError> {
     Err(step_error(step, Errno::from_raw_os_error(errno), nstype))
 }
 
+/// What the children read: the plan, the error channel's write end (as a number: each child
+/// has its own copy of the fd table), the stacks for `CLONE_VM` children, and the signal mask
+/// to restore once our handlers are gone.
+struct ChildCtx<'p, 'a> {
+    plan: &'p SpawnPlan<'a>,
+    errw: RawFd,
+    stacks: Option<&'p ChildStacks>,
+    saved_mask: libc::sigset_t,
+}
+
+impl ChildCtx<'_, '_> {
+    fn errw(&self) -> BorrowedFd<'_> {
+        // SAFETY: the parent keeps the pipe's write end open until the child has been started,
+        // and each child closes only its own copy.
+        unsafe { BorrowedFd::borrow_raw(self.errw) }
+    }
+}
+
+/// Two stacks for `CLONE_VM` children (the one entering the namespaces, and the command's
+/// process it starts), each below a `PROT_NONE` guard page, so that an overflow faults instead
+/// of writing into our memory.
+struct ChildStacks {
+    base: *mut libc::c_void,
+    len: usize,
+}
+
+/// Each child stack's size. The children's deepest frame is `exec_program` with its
+/// `PATH_MAX` buffer; debug builds need a few times the release build's stack.
+const CHILD_STACK: usize = 256 * 1024;
+
+impl ChildStacks {
+    fn new() -> Result<ChildStacks, Errno> {
+        let page = rustix::param::page_size();
+        let len = 2 * (page + CHILD_STACK);
+        // SAFETY: a fresh anonymous private mapping, owned by the returned value (munmap'd in
+        // Drop); nothing else refers to it.
+        let base = unsafe {
+            rustix::mm::mmap_anonymous(
+                std::ptr::null_mut(),
+                len,
+                rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
+                rustix::mm::MapFlags::PRIVATE | rustix::mm::MapFlags::STACK,
+            )?
+        };
+        let stacks = ChildStacks { base, len };
+        for i in 0..2 {
+            // SAFETY: the guard page lies inside the mapping made above.
+            unsafe {
+                rustix::mm::mprotect(stacks.guard(i), page, rustix::mm::MprotectFlags::empty())?
+            };
+        }
+        Ok(stacks)
+    }
+
+    fn guard(&self, i: usize) -> *mut libc::c_void {
+        let page = rustix::param::page_size();
+        self.base.wrapping_byte_add(i * (page + CHILD_STACK))
+    }
+
+    /// The top (highest address, 16-byte aligned) of stack `i`.
+    fn top(&self, i: usize) -> *mut libc::c_void {
+        let page = rustix::param::page_size();
+        self.guard(i).wrapping_byte_add(page + CHILD_STACK)
+    }
+}
+
+impl Drop for ChildStacks {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping; the children that used it have exited or exec'd (CLONE_VFORK
+        // returns only then).
+        let _ = unsafe { rustix::mm::munmap(self.base, self.len) };
+    }
+}
+
+/// `clone(entry, stack_top, CLONE_VM | CLONE_VFORK | SIGCHLD, ctx)`: returns once the child has
+/// exec'd or exited.
+fn clone_vfork(
+    entry: extern "C" fn(*mut libc::c_void) -> libc::c_int,
+    stack_top: *mut libc::c_void,
+    ctx: &ChildCtx<'_, '_>,
+) -> Result<i32, Errno> {
+    // SAFETY: the child runs `entry` on its own stack (mapped, with a guard page) and shares our
+    // memory; we are suspended until it execs or exits (CLONE_VFORK), so `ctx` outlives its
+    // use. The entry points make raw syscalls only and never return (see `spawn`).
+    let pid = unsafe {
+        libc::clone(
+            entry,
+            stack_top,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            (ctx as *const ChildCtx<'_, '_>).cast_mut().cast(),
+        )
+    };
+    if pid < 0 {
+        Err(last_errno())
+    } else {
+        Ok(pid)
+    }
+}
+
+extern "C" fn intermediate_entry(ctx: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `clone_vfork` passes a `ChildCtx` that outlives this child (its parent is
+    // suspended until we exec or exit).
+    intermediate(unsafe { &*(ctx as *const ChildCtx<'_, '_>) })
+}
+
+extern "C" fn command_entry(ctx: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: as in `intermediate_entry`.
+    command_process(unsafe { &*(ctx as *const ChildCtx<'_, '_>) })
+}
+
+/// Blocks every signal in the calling thread; returns the mask to restore.
+fn block_all_signals() -> libc::sigset_t {
+    // SAFETY: sigfillset and pthread_sigmask over stack-allocated sets.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        old
+    }
+}
+
+fn restore_signals(mask: &libc::sigset_t) {
+    // SAFETY: pthread_sigmask with a mask obtained from `block_all_signals`.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, mask, std::ptr::null_mut()) };
+}
+
+/// In a child, with every signal blocked: every caught signal back to its default action (ignored
+/// ones stay ignored, as across `execve`), so that no handler of ours can run in a process that
+/// shares our memory or has joined a container. Async-signal-safe.
+fn reset_signal_handlers() {
+    for sig in 1..libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: sigaction reads and writes stack-allocated structs only.
+        unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(sig, std::ptr::null(), &mut old) == 0
+                && old.sa_sigaction != libc::SIG_IGN
+                && old.sa_sigaction != libc::SIG_DFL
+            {
+                let mut dfl: libc::sigaction = std::mem::zeroed();
+                dfl.sa_sigaction = libc::SIG_DFL;
+                libc::sigaction(sig, &dfl, std::ptr::null_mut());
+            }
+        }
+    }
+}
+
 /// Writes `(step, errno, nstype)` to the error pipe and leaves. Async-signal-safe.
-fn fail(errw: &OwnedFd, step: u32, errno: Errno, nstype: i32) -> ! {
+fn fail(ctx: &ChildCtx<'_, '_>, step: u32, errno: Errno, nstype: i32) -> ! {
     let mut buf = [0u8; 12];
     buf[..4].copy_from_slice(&step.to_ne_bytes());
     buf[4..8].copy_from_slice(&errno.raw_os_error().to_ne_bytes());
     buf[8..].copy_from_slice(&nstype.to_ne_bytes());
-    let _ = rustix::io::write(errw, &buf);
+    let _ = rustix::io::write(ctx.errw(), &buf);
     exit_now(127)
 }
 
 fn exit_now(code: i32) -> ! {
-    // SAFETY: _exit(2) leaves the forked child without running the parent's exit handlers or
+    // SAFETY: _exit(2) leaves the child without running the parent's exit handlers or
     // flushing its copies of the parent's buffers.
     unsafe { libc::_exit(code) }
 }
 
-/// The first child: enter, root and cwd, then fork the command (or exec it directly).
-fn intermediate(plan: &SpawnPlan<'_>, errw: OwnedFd) -> ! {
+/// The first child: enter, root and cwd, then start the command's process (or exec the command
+/// directly).
+fn intermediate(ctx: &ChildCtx<'_, '_>) -> ! {
+    let plan = ctx.plan;
+    reset_signal_handlers();
+    // Before the first setns: nothing in the container may ptrace us or open our /proc files
+    // (our fds, and with CLONE_VM our parent's memory) until the command's execve.
+    let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
     if let Err((step, errno, nstype)) = enter_steps(&plan.ns) {
-        fail(&errw, step, errno, nstype);
+        fail(ctx, step, errno, nstype);
     }
     // The target's root, opened before entering anything, becomes ours (`setns` into a mount
     // namespace moved us to that namespace's root, which is not the target's root if it
     // chrooted or pivoted), then the cwd resolved inside it.
     if let Err(e) = rustix::process::fchdir(plan.root) {
-        fail(&errw, STEP_FCHDIR_ROOT, e, 0);
+        fail(ctx, STEP_FCHDIR_ROOT, e, 0);
     }
     if let Err(e) = rustix::process::chroot(".") {
-        fail(&errw, STEP_CHROOT, e, 0);
+        fail(ctx, STEP_CHROOT, e, 0);
     }
     match same_file_at(".", plan.root) {
         Ok(true) => {}
-        Ok(false) => fail(&errw, STEP_VERIFY_ROOT, Errno::XDEV, 0),
-        Err(e) => fail(&errw, STEP_VERIFY_ROOT, e, 0),
+        Ok(false) => fail(ctx, STEP_VERIFY_ROOT, Errno::XDEV, 0),
+        Err(e) => fail(ctx, STEP_VERIFY_ROOT, e, 0),
     }
     if let Err(e) = rustix::process::fchdir(plan.cwd) {
-        fail(&errw, STEP_FCHDIR_CWD, e, 0);
+        fail(ctx, STEP_FCHDIR_CWD, e, 0);
     }
     // CVE-2024-21626: a cwd that is not below our root (a leaked host directory) makes getcwd
     // answer "(unreachable)/...". It must be the directory prepared, and reachable from "/".
     if let Err(e) = verify_cwd(plan.cwd) {
-        fail(&errw, STEP_VERIFY_CWD, e, 0);
+        fail(ctx, STEP_VERIFY_CWD, e, 0);
     }
     if !plan.fork_again {
-        grandchild(plan, &errw)
+        command_process(ctx)
     }
-    // SAFETY: as in `spawn`: this process is single-threaded already, and the grandchild runs
-    // only `grandchild`.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        fail(&errw, STEP_FORK, last_errno(), 0);
-    }
-    if pid == 0 {
-        grandchild(plan, &errw)
-    }
+    let pid = match ctx.stacks {
+        // The command's process borrows our memory until its execve (we are single-threaded
+        // and suspended meanwhile): no page-table copy.
+        Some(stacks) => clone_vfork(command_entry, stacks.top(1), ctx),
+        None => {
+            // SAFETY: as in `spawn`: this process is single-threaded, and the new one runs
+            // only `command_process`.
+            match unsafe { libc::fork() } {
+                0 => command_process(ctx),
+                pid if pid < 0 => Err(last_errno()),
+                pid => Ok(pid),
+            }
+        }
+    };
+    let pid = match pid {
+        Ok(pid) => pid,
+        Err(e) => fail(ctx, STEP_FORK, e, 0),
+    };
     // Only the command may hold the error channel now: the parent's read ends at its exec.
-    drop(errw);
+    // SAFETY: our own copy of the write end, not used again in this process.
+    unsafe { libc::close(ctx.errw) };
+    // Signals may reach us again (a ^C kills us as it kills the command), with default actions.
+    restore_signals(&ctx.saved_mask);
     let status = match wait(Pid::from_raw(pid).expect("positive PID")) {
         Ok(status) => status,
         Err(_) => exit_now(127),
@@ -384,7 +610,8 @@ fn propagate(status: i32) -> ! {
 }
 
 /// The process that becomes the command.
-fn grandchild(plan: &SpawnPlan<'_>, errw: &OwnedFd) -> ! {
+fn command_process(ctx: &ChildCtx<'_, '_>) -> ! {
+    let plan = ctx.plan;
     // Rust ignores SIGPIPE in its programs; the command gets the default back, and no blocked
     // signal, as from a shell.
     // SAFETY: signal and sigprocmask over stack data are async-signal-safe.
@@ -401,21 +628,21 @@ fn grandchild(plan: &SpawnPlan<'_>, errw: &OwnedFd) -> ! {
         let keep = keep as u32;
         if keep > from {
             if let Err(e) = close_range_cloexec(from, keep - 1) {
-                fail(errw, STEP_CLOSE_RANGE, e, 0);
+                fail(ctx, STEP_CLOSE_RANGE, e, 0);
             }
         }
         // SAFETY: checked open by the parent; we only change its fd flags.
         let fd = unsafe { BorrowedFd::borrow_raw(keep as RawFd) };
         if let Err(e) = rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty()) {
-            fail(errw, STEP_KEEP_FD, e, 0);
+            fail(ctx, STEP_KEEP_FD, e, 0);
         }
         from = keep + 1;
     }
     if let Err(e) = close_range_cloexec(from, u32::MAX) {
-        fail(errw, STEP_CLOSE_RANGE, e, 0);
+        fail(ctx, STEP_CLOSE_RANGE, e, 0);
     }
     let errno = exec_program(plan.program, plan.path, plan.argv, plan.envp);
-    fail(errw, STEP_EXEC, errno, 0)
+    fail(ctx, STEP_EXEC, errno, 0)
 }
 
 /// `execve` of `program`, or of each `PATH` entry joined with it (as `execvp`, but on a stack
@@ -667,14 +894,6 @@ pub fn copy_all(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> Result<u64, Syscall
         }
         copied += n as u64;
     }
-}
-
-fn last_errno() -> Errno {
-    Errno::from_raw_os_error(
-        std::io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::EIO),
-    )
 }
 
 /// Whether `fd` is open (`fcntl(F_GETFD)` succeeds).

@@ -18,6 +18,8 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use rustix::io::Errno;
 
+use super::last_errno;
+
 /// `LANDLOCK_ACCESS_FS_*` (ABI 1 unless noted).
 pub mod fs {
     /// Execute a file.
@@ -110,14 +112,6 @@ struct RulesetAttr {
 struct PathBeneathAttr {
     allowed_access: u64,
     parent_fd: i32,
-}
-
-fn last_errno() -> Errno {
-    Errno::from_raw_os_error(
-        std::io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::EIO),
-    )
 }
 
 /// The kernel's Landlock ABI version: `Err(ENOSYS)` when the kernel has no Landlock,

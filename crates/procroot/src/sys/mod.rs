@@ -212,11 +212,7 @@ pub(crate) fn statx_raw(
         // SAFETY: statx returned 0, so the kernel wrote the whole struct.
         Ok(unsafe { out.assume_init() })
     } else {
-        Err(Errno::from_raw_os_error(
-            std::io::Error::last_os_error()
-                .raw_os_error()
-                .unwrap_or(libc::EIO),
-        ))
+        Err(last_errno())
     }
 }
 
@@ -430,4 +426,14 @@ impl SyscallErrno for Errno {
     fn syscall_with(self, syscall: &'static str, args: impl FnOnce() -> String) -> crate::Error {
         named(self, syscall, Some(args()))
     }
+}
+
+/// The calling thread's `errno` after a raw `libc` call failed (`EIO` if there is none, which
+/// no such call leaves).
+pub(crate) fn last_errno() -> Errno {
+    Errno::from_raw_os_error(
+        std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO),
+    )
 }

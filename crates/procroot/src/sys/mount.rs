@@ -175,11 +175,7 @@ pub fn set_attrs(
     } else {
         Err(SyscallError {
             syscall: "mount_setattr",
-            errno: Errno::from_raw_os_error(
-                std::io::Error::last_os_error()
-                    .raw_os_error()
-                    .unwrap_or(libc::EIO),
-            ),
+            errno: super::last_errno(),
             detail: "",
         })
     }
