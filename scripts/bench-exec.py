@@ -1,7 +1,12 @@
 #!/usr/bin/env python3
 """Paired timing of `procroot exec` (BENCHMARKS.md section 4).
 
-Usage (as root): scripts/bench-exec.py [PROCROOT_BINARY] [ROUNDS]
+Usage (as root): scripts/bench-exec.py [PROCROOT_BINARY] [ROUNDS] [OTHER_BINARY]
+
+PROCROOT_BINARY is the binary as installed (`cargo install-procroot --root DIR`: glibc
+static-pie, fat LTO; default target/release/procroot). OTHER_BINARY, if given, adds a
+`presealed-other` column: the same exec from another build (the plain dynamic
+`cargo build --release`), paired in the same rounds.
 
 Re-runs itself in a private mount namespace (`unshare --mount --propagation private`), so the
 read-only overlay it mounts for the baseline never reaches the host. Columns, each run BATCH
@@ -35,15 +40,24 @@ def main():
         sys.exit(subprocess.call(cmd, env=env))
     binary = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "target/release/procroot")
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 40
+    other = os.path.abspath(sys.argv[3]) if len(sys.argv) > 3 else None
     work = tempfile.mkdtemp(prefix="bench-exec-")
-    empty, ovl = os.path.join(work, "empty"), os.path.join(work, "ovl")
+    empty = os.path.join(work, "empty")
     os.mkdir(empty)
-    os.mkdir(ovl)
-    subprocess.check_call([
-        "mount", "-t", "overlay", "overlay", "-o",
-        f"ro,xino=off,lowerdir={os.path.dirname(binary)}:{empty}", ovl,
-    ])
-    presealed = os.path.join(ovl, os.path.basename(binary))
+    mounts = []
+
+    def sealed_view(path):
+        """`path` seen through a read-only overlay, as sealed_exe's overlay strategy shows it."""
+        ovl = os.path.join(work, f"ovl{len(mounts)}")
+        os.mkdir(ovl)
+        subprocess.check_call([
+            "mount", "-t", "overlay", "overlay", "-o",
+            f"ro,xino=off,lowerdir={os.path.dirname(path)}:{empty}", ovl,
+        ])
+        mounts.append(ovl)
+        return os.path.join(ovl, os.path.basename(path))
+
+    presealed = sealed_view(binary)
     target = subprocess.Popen([
         "unshare", "--fork", "--kill-child", "--pid", "--mount-proc", "--uts", "--ipc", "--net",
         "--mount", "sleep", "600",
@@ -60,6 +74,8 @@ def main():
             "memfd": ([binary] + exec_cmd, {"PROCROOT_SEAL_STRATEGY": "memfd"}),
             "tmpfile": ([binary] + exec_cmd, {"PROCROOT_SEAL_STRATEGY": "tmpfile"}),
         }
+        if other:
+            columns["presealed-other"] = ([sealed_view(other)] + exec_cmd, {})
         names = list(columns)
         for name, (cmd, extra) in columns.items():
             env = dict(os.environ, **extra)
@@ -76,6 +92,8 @@ def main():
                 samples[name].append((time.perf_counter_ns() - start) / BATCH)
         print(f"binary {binary} ({os.stat(binary).st_size / 1e6:.1f} MB), "
               f"{rounds} rounds x {BATCH} calls per column")
+        if other:
+            print(f"other binary {other} ({os.stat(other).st_size / 1e6:.1f} MB)")
         print("| column | median per call | vs nsenter (median [IQR]) | vs presealed (median added) |")
         print("|---|---|---|---|")
         for name in names:
@@ -89,7 +107,8 @@ def main():
     finally:
         target.kill()
         target.wait()
-        subprocess.call(["umount", ovl])
+        for ovl in mounts:
+            subprocess.call(["umount", ovl])
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 //! The command line: clap definitions, and how they become a [`procroot::Root`].
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -67,6 +68,12 @@ pub struct Cli {
     /// line says so).
     #[arg(long, global = true)]
     pub no_sandbox: bool,
+}
+
+/// The subcommand's name in `args` (the program name first, as `std::env::args_os`): the first
+/// argument after the global `--no-sandbox` flags, before the parser has run.
+pub fn subcommand_name(args: impl IntoIterator<Item = OsString>) -> Option<OsString> {
+    args.into_iter().skip(1).find(|a| a != "--no-sandbox")
 }
 
 /// The subcommands.
@@ -951,6 +958,21 @@ mod tests {
     #[test]
     fn clap_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_subcommand_is_found_before_parsing() {
+        let name = |args: &[&str]| subcommand_name(args.iter().map(OsString::from));
+        assert_eq!(
+            name(&["procroot", "exec", "--pid", "1"]),
+            Some("exec".into())
+        );
+        assert_eq!(
+            name(&["procroot", "--no-sandbox", "exec"]),
+            Some("exec".into())
+        );
+        assert_eq!(name(&["procroot", "cat", "exec"]), Some("cat".into()));
+        assert_eq!(name(&["procroot"]), None);
     }
 
     #[test]

@@ -39,13 +39,22 @@ fn parse_ns(s: &str) -> Result<NsKinds, String> {
         .map_err(|e| e.description().into_owned())
 }
 
+/// Makes sure procroot runs from a sealed copy of its binary ([`sealed_exe::ensure`]: the
+/// target's processes can see `/proc/<our pid>/exe`), re-executing it if not. `main` calls it
+/// before parsing the arguments when the subcommand is `exec` (the process about to be
+/// replaced then skips the parser); [`run`] calls it again, which then only checks.
+pub fn seal() -> Result<(), Failure> {
+    sealed_exe::ensure()
+        .map(drop)
+        .map_err(|e| Failure::Library(e.context("exec: seal", Path::new("/proc/self/exe"))))
+}
+
 /// Runs `procroot exec`: seals procroot's own binary first (the target's processes can see
 /// `/proc/<our pid>/exe`), then runs the command and exits as it did (128+N after signal N).
 pub fn run(args: &ExecArgs) -> Result<ExitCode, Failure> {
     let shown = PathBuf::from(args.pid.to_string());
     let fail = |e: procroot::Error| Failure::Library(e.context("exec", &shown));
-    sealed_exe::ensure()
-        .map_err(|e| Failure::Library(e.context("exec: seal", Path::new("/proc/self/exe"))))?;
+    seal()?;
     let pidfd = PidFd::open(args.pid).map_err(fail)?;
     let mut command = Command::new(&args.command[0]);
     command.args(&args.command[1..]).current_dir(&args.cwd);

@@ -24,6 +24,7 @@ mod output;
 mod proc;
 mod progress;
 
+use std::ffi::OsStr;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -33,6 +34,14 @@ use crate::output::Failure;
 
 /// Parses the arguments, runs the subcommand, and turns its outcome into the exit status.
 fn main() -> ExitCode {
+    // `exec` re-executes procroot from a sealed copy first of all; before the parser, so that the
+    // process being replaced does not parse too. A failure is reported as `exec` reports it.
+    if cli::subcommand_name(std::env::args_os()).as_deref() == Some(OsStr::new("exec")) {
+        if let Err(failure) = exec::seal() {
+            failure.report(false);
+            return ExitCode::from(failure.exit_status());
+        }
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         // Usage errors (status 2), and --help and --version (status 0, on stdout).

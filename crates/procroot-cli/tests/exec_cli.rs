@@ -206,6 +206,34 @@ fn exec_errors_dead_target_unknown_namespace_unprivileged() {
     });
 }
 
+/// `exec` seals itself before its arguments are parsed; a failure there is reported as every
+/// `exec` failure (exit 1, `procroot: exec: seal ...`), and the command never runs.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn a_sealing_failure_before_parsing_is_reported_and_nothing_runs() {
+    require_privilege(PRIVILEGE);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let flag = dir.path().join("ran");
+    for global in [&[][..], &["--no-sandbox"][..]] {
+        let o = procroot()
+            .args(global)
+            .args(["exec", "--pid", "1", "--", "touch", flag.to_str().unwrap()])
+            .env("PROCROOT_SEAL_STRATEGY", "bogus")
+            .output()
+            .expect("run procroot");
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.starts_with("procroot: exec: seal") && err.contains("unknown sealing strategy"),
+            "{err}"
+        );
+        assert!(!flag.exists());
+    }
+}
+
 /// Opens `path` without `O_CLOEXEC`, so that procroot inherits it: the leaked fd.
 fn leak(path: &Path, flags: rustix::fs::OFlags) -> OwnedFd {
     let fd = rustix::fs::open(path, flags, rustix::fs::Mode::empty()).expect("open");

@@ -136,7 +136,10 @@ pub fn ensure_with(only: Option<Strategy>) -> Result<Strategy> {
         std::env::remove_var(SEALED_ENV);
     }
     let fail = |e: Error| e.context("seal", Path::new("/proc/self/exe"));
-    if let Some(current) = current().map_err(fail)? {
+    // One open of the executable serves the check and the strategies.
+    let procfs = Procfs::cached().map_err(fail)?;
+    let exe = open_exe(&procfs).map_err(fail)?;
+    if let Some(current) = sealed_as(&exe).map_err(fail)? {
         if reexecuted || only.is_none_or(|s| s == current) {
             return Ok(current);
         }
@@ -148,8 +151,6 @@ pub fn ensure_with(only: Option<Strategy>) -> Result<Strategy> {
              refusing to loop",
         )));
     }
-    let procfs = Procfs::cached().map_err(fail)?;
-    let exe = open_exe(&procfs).map_err(fail)?;
     let argv = CArgs::new(
         std::env::args_os()
             .map(|a| CString::new(a.into_vec()))
@@ -198,16 +199,20 @@ pub fn ensure_with(only: Option<Strategy>) -> Result<Strategy> {
 /// hardened procfs), or `None` if it is not.
 pub fn current() -> Result<Option<Strategy>> {
     let procfs = Procfs::cached()?;
-    let exe = open_exe(&procfs)?;
+    sealed_as(&open_exe(&procfs)?)
+}
+
+/// How the executable `exe` is sealed, or `None`.
+fn sealed_as(exe: &OwnedFd) -> Result<Option<Strategy>> {
     if sys::exec::seals(exe.as_fd()).is_ok_and(|s| s.contains(sys::exec::EXE_SEALS)) {
         return Ok(Some(Strategy::Memfd));
     }
-    let fs = rustix::fs::fstatfs(&exe)?;
+    let fs = rustix::fs::fstatfs(exe)?;
     #[allow(clippy::unnecessary_cast)] // f_type's and f_flags' widths differ between arches.
     if fs.f_type as i64 == OVERLAYFS_SUPER_MAGIC && fs.f_flags as u64 & ST_RDONLY != 0 {
         return Ok(Some(Strategy::Overlay));
     }
-    let st = rustix::fs::fstat(&exe)?;
+    let st = rustix::fs::fstat(exe)?;
     if st.st_nlink == 0 && st.st_mode & 0o222 == 0 {
         return Ok(Some(Strategy::Tmpfile));
     }

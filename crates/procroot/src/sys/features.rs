@@ -274,9 +274,8 @@ pub fn probe_kernel() -> KernelFeatures {
     );
     // Our own user namespace, through our own pidfd: the call `exec::Namespaces::of` makes.
     let pidfd_namespaces = Support::from_result(
-        super::process::pidfd_open(std::process::id()).and_then(|pidfd| {
-            super::process::pidfd_namespace(pidfd.as_fd(), libc::CLONE_NEWUSER)
-        }),
+        super::process::pidfd_open(std::process::id())
+            .and_then(|pidfd| super::process::pidfd_namespace(pidfd.as_fd(), libc::CLONE_NEWUSER)),
     );
     KernelFeatures {
         openat2: Support::from_result(probe_openat2()),
