@@ -13,7 +13,9 @@
 //! - roots whose kernel path is not what a path lookup would give: a bind mount, a detached
 //!   mount (`d_path` relative to the detached mount, unmarked), and another mount namespace
 //!   (`wormhole.rs` too);
-//! - without a detached procfs instance, or without `openat2`, the walk answers.
+//! - without a detached procfs instance, or without `openat2`, the walk answers;
+//! - `Root::eval_symlinks_in` (the root opened by path for one call, its path then known) gives
+//!   the same answers and errors, whatever form the root's path has.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -397,4 +399,106 @@ fn no_openat2_means_the_walk() {
         let f = fixture();
         check_cases(&Root::open(&f.root).expect("root"), "no openat2", false);
     });
+}
+
+/// `Root::eval_symlinks_in` gives `Root::open` + `eval_symlinks`'s answers and errors, for a
+/// plain absolute root path (whose kernel path is then known) and for the others (relative,
+/// with a symlink, with `..`, `/proc/self/root`-style), which are opened as `Root::open` does.
+#[test]
+fn eval_symlinks_in_agrees() {
+    let f = fixture();
+    let link = f.top.join("rootlink");
+    std::os::unix::fs::symlink("root", &link).expect("symlink");
+    let cwd_relative = f.root.strip_prefix("/").expect("absolute").to_path_buf();
+    let roots: Vec<(PathBuf, &str)> = vec![
+        (f.root.clone(), "plain"),
+        (
+            PathBuf::from(format!("{}///", f.root.display())),
+            "trailing slashes",
+        ),
+        (link.clone(), "symlink"),
+        (f.top.join("outside/../root"), "dotdot"),
+        (
+            PathBuf::from(format!("/proc/self/root{}", f.root.display())),
+            "magic link",
+        ),
+        (PathBuf::from("/").join(&cwd_relative), "plain again"),
+    ];
+    for (dir, label) in &roots {
+        for policy in [Policy::InRoot, Policy::InRootStrict, Policy::Beneath] {
+            let held = Root::open(dir).expect("root").with_policy(policy);
+            for &(path, mode, _) in CASES.iter().chain(&[
+                ("missing/x", EvalMode::Full, ""),
+                ("d/up/..", EvalMode::Full, ""),
+                ("d/sub/file/x", EvalMode::ExceptLast, ""),
+            ]) {
+                let want = held.eval_symlinks(path, mode).map_err(|e| e.to_string());
+                let before = eval_symlinks_kernel_answers();
+                let got =
+                    Root::eval_symlinks_in(dir, path, policy, mode).map_err(|e| e.to_string());
+                let by_kernel = eval_symlinks_kernel_answers() > before;
+                assert_eq!(got, want, "{label} {policy:?}: {path:?} {mode:?}");
+                if policy == Policy::InRoot && want.is_ok() {
+                    assert!(
+                        by_kernel,
+                        "{label}: {path:?} {mode:?}: not the kernel's path"
+                    );
+                }
+            }
+        }
+    }
+    // A root that cannot be opened: Root::open's error.
+    let missing = f.top.join("missing");
+    assert_eq!(
+        Root::eval_symlinks_in(&missing, "a", Policy::InRoot, EvalMode::Full)
+            .map_err(|e| e.to_string()),
+        Root::open(&missing)
+            .map(|_| PathBuf::new())
+            .map_err(|e| e.to_string())
+    );
+}
+
+/// `Root::eval_symlinks_in` while the root is renamed to and fro: the root's path it knows from
+/// the open may be stale by the time the file's is read; that must show as a mismatch (the walk
+/// answers), never as another answer. `ENOENT` when the root was away at the open.
+#[test]
+fn eval_symlinks_in_with_the_root_renamed() {
+    let f = fixture();
+    let other = f.top.join("other");
+    let rounds = procroot_testutil::race_rounds(3000, 100_000);
+    let mut flip = false;
+    let (counts, renames) = procroot_testutil::with_racing_thread(
+        || {
+            flip = !flip;
+            let (a, b) = if flip {
+                (&f.root, &other)
+            } else {
+                (&other, &f.root)
+            };
+            std::fs::rename(a, b).is_ok()
+        },
+        || {
+            let mut counts = [0u32; 3]; // kernel's path, walk, ENOENT
+            for _ in 0..rounds {
+                let before = eval_symlinks_kernel_answers();
+                match Root::eval_symlinks_in(&f.root, "l/sub/file", Policy::InRoot, EvalMode::Full)
+                {
+                    Ok(got) => {
+                        assert_eq!(got, Path::new("/d/sub/file"));
+                        counts[usize::from(eval_symlinks_kernel_answers() == before)] += 1;
+                    }
+                    Err(e) => {
+                        assert_eq!(e.errno(), Errno::NOENT, "{e}");
+                        counts[2] += 1;
+                    }
+                }
+            }
+            counts
+        },
+    );
+    eprintln!(
+        "{rounds} calls, {renames} renames: {} by the kernel's path, {} by the walk, {} ENOENT",
+        counts[0], counts[1], counts[2]
+    );
+    assert!(renames > 0 && counts[0] > 0, "the race did not happen");
 }

@@ -52,15 +52,18 @@
 use std::cell::Cell;
 use std::ffi::{OsStr, OsString};
 use std::mem::MaybeUninit;
-use std::os::fd::AsFd;
-use std::os::unix::ffi::OsStringExt;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+
+use rustix::fs::{Mode, OFlags, ResolveFlags as KernelResolveFlags};
 use std::path::{Path, PathBuf};
 
 use super::{EvalMode, Handle, Root};
 use crate::error::Result;
 use crate::fs::FileType;
 use crate::procfs::FdDir;
-use crate::resolve::{self, BackendUsed, Trailing};
+use crate::resolve::{self, BackendUsed, Policy, Trailing};
+use crate::sys::features;
 use crate::sys::PATH_MAX;
 
 thread_local! {
@@ -78,7 +81,15 @@ pub(crate) fn kernel_answers() -> u64 {
 impl Root {
     /// The answer of [`Root::eval_symlinks`] for `path` (not empty) derived from the kernel's
     /// own walk, or `None` to let the emulated walk answer. See the module documentation.
-    pub(super) fn eval_from_kernel(&self, path: &[u8], mode: EvalMode) -> Option<PathBuf> {
+    ///
+    /// `known_root` is the root's kernel path when the caller knows it for this very call (see
+    /// [`Root::eval_symlinks_in`]); otherwise it is read after the file's.
+    pub(super) fn eval_from_kernel(
+        &self,
+        path: &[u8],
+        mode: EvalMode,
+        known_root: Option<&[u8]>,
+    ) -> Option<PathBuf> {
         let trailing = match mode {
             EvalMode::Full => Trailing::Follow,
             EvalMode::ExceptLast => Trailing::ExceptLast,
@@ -89,7 +100,10 @@ impl Root {
         let mut root_buf = [MaybeUninit::<u8>::uninit(); PATH_MAX];
         // The file first, then the root: a root that moves in between shows in its own path.
         let file_path = dir.readlink(fd.as_fd(), &mut file_buf).ok()?;
-        let root_path = dir.readlink(self.fd.as_fd(), &mut root_buf).ok()?;
+        let root_path = match known_root {
+            Some(known) => known,
+            None => dir.readlink(self.fd.as_fd(), &mut root_buf).ok()?,
+        };
         let rest = path_below(root_path, file_path)?;
         let mut out = Vec::with_capacity(rest.len() + last.map_or(0, <[u8]>::len) + 2);
         out.push(b'/');
@@ -103,6 +117,79 @@ impl Root {
         KERNEL_ANSWERS.with(|n| n.set(n.get() + 1));
         Some(PathBuf::from(OsString::from_vec(out)))
     }
+}
+
+impl Root {
+    /// procfsroot's `EvalSymlinks(path, root, mode)` in one call: opens `root_dir` as
+    /// [`Root::open`] does, answers [`Root::eval_symlinks`] for `path` under `policy`, and closes
+    /// the root. Errors are those of [`Root::open`] and [`Root::eval_symlinks`].
+    ///
+    /// Cheaper than the two calls when `root_dir` is a plain absolute path (no `.`, `..`, empty
+    /// components or symlinks; trailing slashes are fine): it is then opened with
+    /// `RESOLVE_NO_SYMLINKS`, and the root's kernel path *at the moment it was opened* is
+    /// `root_dir` itself, which spares reading it back. That is as good as reading it just
+    /// after the file's path, as [`Root::eval_symlinks`] does: either way the root's path is
+    /// known at a moment next to the one the file's was printed, within this call, and a root
+    /// moved in between is seen as a mismatch (the walk answers) unless it is moved twice (see
+    /// the module documentation). It is never kept beyond the call. Any other `root_dir`
+    /// (relative, symlinked, `/proc/self/root`) is opened exactly as [`Root::open`] opens it.
+    pub fn eval_symlinks_in(
+        root_dir: impl AsRef<Path>,
+        path: impl AsRef<Path>,
+        policy: Policy,
+        mode: EvalMode,
+    ) -> Result<PathBuf> {
+        let root_dir = root_dir.as_ref();
+        let path = path.as_ref();
+        let (root, known) = match open_plain_absolute(root_dir) {
+            Some((fd, known)) => (Root::with_name(fd, root_dir.to_path_buf()), Some(known)),
+            None => (Root::open(root_dir)?, None),
+        };
+        let root = root.with_policy(policy);
+        // `.`, not `/`: under Policy::Beneath an absolute path is an escape.
+        let path = if path.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            path
+        };
+        root.eval_symlinks_knowing(path, mode, known)
+    }
+}
+
+/// Opens `dir` as a root when it is a plain absolute path: `/` and names, none of them `.` or
+/// `..`, no doubled slash, no symlink on the way (`RESOLVE_NO_SYMLINKS`, which also refuses
+/// magic links). Then `d_path` of the fd, at this moment, is `dir` without its trailing
+/// slashes, which is returned with it: the lookup went through exactly these names, crossing
+/// mounts at their mount points, as `d_path` prints them. `None` for any other `dir` and on any
+/// failure, after which [`Root::open`] opens it (and reports its errors) as it always did.
+fn open_plain_absolute(dir: &Path) -> Option<(OwnedFd, &[u8])> {
+    let bytes = dir.as_os_str().as_bytes();
+    if bytes.is_empty() {
+        return None;
+    }
+    let end = bytes.iter().rposition(|&b| b != b'/').map_or(1, |i| i + 1);
+    let plain = &bytes[..end];
+    if plain.first() != Some(&b'/')
+        || plain.len() >= PATH_MAX
+        || plain.contains(&0)
+        || (plain.len() > 1
+            && plain[1..]
+                .split(|&b| b == b'/')
+                .any(|name| name.is_empty() || name == b"." || name == b".."))
+        || features::openat2_known_unavailable()
+        || cfg!(feature = "fault-injection")
+    {
+        return None;
+    }
+    let fd = rustix::fs::openat2(
+        rustix::fs::CWD,
+        plain,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+        KernelResolveFlags::NO_SYMLINKS,
+    )
+    .ok()?;
+    Some((fd, plain))
 }
 
 /// `file` relative to `root`, both as the kernel printed them (`d_path`): `b""` when they are

@@ -450,7 +450,18 @@ impl Root {
         } else {
             path
         };
-        if let Some(found) = self.eval_from_kernel(path.as_os_str().as_bytes(), mode) {
+        self.eval_symlinks_knowing(path, mode, None)
+    }
+
+    /// [`Root::eval_symlinks`] of a non-empty `path`, where `root_path` is the root's kernel
+    /// path when the caller knows it for this very call ([`Root::eval_symlinks_in`]).
+    fn eval_symlinks_knowing(
+        &self,
+        path: &Path,
+        mode: EvalMode,
+        root_path: Option<&[u8]>,
+    ) -> Result<PathBuf> {
+        if let Some(found) = self.eval_from_kernel(path.as_os_str().as_bytes(), mode, root_path) {
             return Ok(found);
         }
         // The reference: one userspace walk, whose stack is the path inside the root.
