@@ -345,7 +345,7 @@ fn roots_on_other_mounts() {
         )
         .expect("bind mount");
         check_cases(
-            &Root::open(&bound.join("root")).expect("root"),
+            &Root::open(bound.join("root")).expect("root"),
             "in a bind mount",
             true,
         );

@@ -128,6 +128,9 @@ pub(crate) fn resolve_fd(
     resolve_fd_slow(root, path, opts, trailing, first)
 }
 
+/// What [`kernel_once`] opened: the fd, and with [`Trailing::ExceptLast`] the last name.
+pub(crate) type KernelOpened<'p> = (OwnedFd, Option<&'p [u8]>);
+
 /// One `openat2` of `path` to an `O_PATH` fd (with [`Trailing::ExceptLast`], of its parent, and
 /// the last name), when the kernel backend may be used for `opts` and `path` is one the kernel
 /// can be asked: `None` otherwise, and `Some(Err)` with the kernel's errno when it refused. No
@@ -139,7 +142,7 @@ pub(crate) fn kernel_once<'p>(
     path: &'p [u8],
     opts: &ResolveOptions,
     trailing: Trailing,
-) -> Option<std::result::Result<(OwnedFd, Option<&'p [u8]>), Errno>> {
+) -> Option<std::result::Result<KernelOpened<'p>, Errno>> {
     let use_kernel = match opts.backend {
         Backend::Emulated => false,
         // The fault-injection build's naive walker must answer every lookup.
