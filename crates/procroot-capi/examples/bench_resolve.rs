@@ -15,8 +15,11 @@ fn main() {
     let root = Root::open(dir).expect("root");
     let flags = OFlags::PATH | OFlags::CLOEXEC;
     let how = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
-    let (mut raw, mut lib, mut eval, mut eval_in) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut raw, mut lib, mut eval, mut eval_in, mut eval_pid) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    // The drop-in's /proc/<pid>/root case: our own root through a pidfd, the fixture's path.
+    let full = format!("{dir}/{path}");
+    let me = std::process::id();
     for _ in 0..15 {
         let t0 = Instant::now();
         for _ in 0..iters {
@@ -38,6 +41,15 @@ fn main() {
                 .expect("eval_symlinks_in");
         }
         let t4 = Instant::now();
+        for _ in 0..iters / 8 {
+            Root::for_pid(me)
+                .expect("for_pid")
+                .with_policy(Policy::InRootStrict)
+                .eval_symlinks(&full, EvalMode::Full)
+                .expect("eval_symlinks in /proc/<pid>/root");
+        }
+        let t5 = Instant::now();
+        eval_pid.push((t5 - t4).as_nanos() as f64 / f64::from(iters / 8));
         eval.push((t3 - t2).as_nanos() as f64 / f64::from(iters / 8));
         eval_in.push((t4 - t3).as_nanos() as f64 / f64::from(iters / 8));
         raw.push((t1 - t0).as_nanos() as f64 / f64::from(iters));
@@ -51,9 +63,13 @@ fn main() {
     println!("rust_eval_symlinks_ns {:.0}", eval[7]);
     eval_in.sort_by(f64::total_cmp);
     println!("rust_eval_symlinks_in_ns {:.0}", eval_in[7]);
+    eval_pid.sort_by(f64::total_cmp);
+    println!("rust_for_pid_eval_symlinks_ns {:.0}", eval_pid[7]);
     println!(
-        "ratios (median of rounds): eval_symlinks/raw {:.2}x, eval_symlinks_in/raw {:.2}x",
+        "ratios (median of rounds): eval_symlinks/raw {:.2}x, eval_symlinks_in/raw {:.2}x, \
+         for_pid + eval_symlinks/raw {:.2}x",
         eval[7] / raw[7],
-        eval_in[7] / raw[7]
+        eval_in[7] / raw[7],
+        eval_pid[7] / raw[7]
     );
 }
