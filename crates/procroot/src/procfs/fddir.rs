@@ -16,6 +16,12 @@
 //!   see it, so nobody can mount on `fd/N`, and a plain `readlinkat` needs none of the overmount
 //!   checks of [`Procfs::readlink`]. On a `/proc` others can mount on, callers get `None` and do
 //!   without (see [`FdDir::current`]).
+//! - The instance is verified when the directory is looked up in it, not before every read
+//!   (the `fstat` would cost a quarter of what it guards). Like every fd procroot keeps, the
+//!   directory's fd number closed and reused behind its back by other code in the process is
+//!   beyond what it can defend; a read through a wrong directory fails, or gives a string that
+//!   [`Root::eval_symlinks`](crate::Root::eval_symlinks) still only accepts as names below the
+//!   root's own path, read the same way.
 //!
 //! [`Acquisition::is_detached`]: super::Acquisition::is_detached
 
@@ -43,8 +49,18 @@ pub(crate) struct FdDir {
     dir: OwnedFd,
 }
 
+/// What a thread kept: nothing yet, its directory, or the fact that there is no detached
+/// instance to read it from (so that the walk answers without a new acquisition attempt on
+/// every call: [`Procfs::cached`] makes a fresh instance each time it can only open `/proc`).
+/// Either is only valid for the thread (`tid`) that found it.
+enum Kept {
+    Nothing,
+    Dir(Rc<FdDir>),
+    Unavailable(Pid),
+}
+
 thread_local! {
-    static FD_DIR: RefCell<Option<Rc<FdDir>>> = const { RefCell::new(None) };
+    static FD_DIR: RefCell<Kept> = const { RefCell::new(Kept::Nothing) };
 }
 
 impl Procfs {
@@ -64,30 +80,44 @@ impl Procfs {
 impl FdDir {
     /// This thread's directory on the process-wide instance, opened on first use. `Ok(None)`
     /// when that instance is not detached ([`Acquisition::PlainOpen`]: a `/proc` others can
-    /// mount on, where a bare `readlinkat` of `fd/N` could read a link mounted over it).
+    /// mount on, where a bare `readlinkat` of `fd/N` could read a link mounted over it), when
+    /// there is no procfs at all, and while the thread's thread-locals are being destroyed.
+    /// A thread that found no detached instance does not look again (a forked child does):
+    /// callers then do without, as they must anyway.
     ///
     /// [`Acquisition::PlainOpen`]: super::Acquisition::PlainOpen
     pub(crate) fn current() -> Result<Option<Rc<FdDir>>> {
         let tid = rustix::thread::gettid();
-        let cached = FD_DIR.with(|slot| slot.borrow().clone());
-        if let Some(dir) = cached {
+        let kept = FD_DIR.try_with(|slot| match &*slot.borrow() {
+            Kept::Dir(dir) => Some(Some(Rc::clone(dir))),
+            Kept::Unavailable(when) if *when == tid => Some(None),
+            _ => None,
+        });
+        let Ok(kept) = kept else {
+            return Ok(None);
+        };
+        match kept {
             // `is_allowed`: the instance is the one `Procfs::cached` still hands out (it is
             // replaced only when its acquisition method was disabled since).
-            if dir.tid == tid && dir.procfs.acquisition.is_allowed() {
-                return Ok(Some(dir));
+            Some(Some(dir)) if dir.tid == tid && dir.procfs.acquisition.is_allowed() => {
+                return Ok(Some(dir))
             }
+            Some(None) => return Ok(None),
+            _ => {}
         }
-        let procfs = Procfs::cached()?;
-        if !procfs.acquisition.is_detached() {
-            return Ok(None);
-        }
-        let dir = Rc::new(FdDir {
-            dir: procfs.open_fd_dir()?,
-            procfs,
-            tid,
-        });
-        FD_DIR.with(|slot| *slot.borrow_mut() = Some(Rc::clone(&dir)));
-        Ok(Some(dir))
+        let found = match Procfs::cached() {
+            Ok(procfs) if procfs.acquisition.is_detached() => {
+                let dir = procfs.open_fd_dir()?;
+                Kept::Dir(Rc::new(FdDir { procfs, tid, dir }))
+            }
+            _ => Kept::Unavailable(tid),
+        };
+        let dir = match &found {
+            Kept::Dir(dir) => Some(Rc::clone(dir)),
+            _ => None,
+        };
+        let _ = FD_DIR.try_with(|slot| *slot.borrow_mut() = found);
+        Ok(dir)
     }
 
     /// Whether this directory is on the instance `procfs`.
@@ -115,10 +145,10 @@ impl FdDir {
                 if errno == Errno::NOENT {
                     // The fd is not open in this table, or the directory belongs to a thread
                     // that is gone: open it afresh next time.
-                    FD_DIR.with(|slot| {
+                    let _ = FD_DIR.try_with(|slot| {
                         let mut slot = slot.borrow_mut();
-                        if slot.as_ref().is_some_and(|d| std::ptr::eq(&**d, self)) {
-                            *slot = None;
+                        if matches!(&*slot, Kept::Dir(d) if std::ptr::eq(&**d, self)) {
+                            *slot = Kept::Nothing;
                         }
                     });
                 }

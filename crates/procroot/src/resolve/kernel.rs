@@ -150,8 +150,9 @@ fn kernel_path<'p>(
     (path, last)
 }
 
-/// One `openat2` to an `O_PATH` fd, asked exactly as [`resolve`] asks it first, and nothing
-/// else: no `EAGAIN` retries, no re-examination of `ELOOP` or the strict policy's `EXDEV`, no
+/// `openat2` to an `O_PATH` fd, asked exactly as [`resolve`] asks it, retried on `EAGAIN` as
+/// [`resolve`] retries it (a rename or mount anywhere on the system during a lookup through
+/// `..`), and nothing else: no re-examination of `ELOOP` or the strict policy's `EXDEV`, no
 /// recording of `ENOSYS`. For a caller that hands every failure to the emulated walker, whose
 /// answer is then the answer (`Root::eval_symlinks`). Returns the fd and, for
 /// [`Trailing::ExceptLast`], the last name that was not looked up.
@@ -162,14 +163,23 @@ pub(crate) fn open_once<'p>(
     trailing: Trailing,
 ) -> Result<(OwnedFd, Option<&'p [u8]>), Errno> {
     let (path, last) = kernel_path(path, opts, trailing);
-    let fd = rustix::fs::openat2(
-        root,
-        path,
-        open_flags(trailing, last, OFlags::PATH),
-        Mode::empty(),
-        kernel_flags(opts),
-    )?;
-    Ok((fd, last))
+    let attempt = || {
+        rustix::fs::openat2(
+            root,
+            path,
+            open_flags(trailing, last, OFlags::PATH),
+            Mode::empty(),
+            kernel_flags(opts),
+        )
+    };
+    let mut result = attempt();
+    for _ in 0..EAGAIN_RETRIES {
+        if !matches!(result, Err(Errno::AGAIN)) {
+            break;
+        }
+        result = attempt();
+    }
+    Ok((result?, last))
 }
 
 /// Resolves `path` under `root` with `openat2(2)`.

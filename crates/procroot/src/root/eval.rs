@@ -10,7 +10,8 @@
 //! the kernel's own path of the fd it returned and of the root's fd (`d_path`, read as the magic
 //! links `fd/N` of this thread on the private procfs instance, one `readlinkat` each, see
 //! [`FdDir`]). When the file's path is the root's path plus `/rest`, the answer is `/rest`.
-//! That is three syscalls where the emulated walk makes one or more per component.
+//! That is three syscalls (plus the `close` of the fd, and a `gettid` that checks the kept
+//! directory is this thread's) where the emulated walk makes one or more per component.
 //!
 //! Everything else is handed to the emulated walk, which stays the reference and whose answer
 //! (or error) is then returned, exactly as before this fast path existed:
@@ -45,7 +46,9 @@
 //! outside the root, or to the mounts of the namespace the root is in. The emulated walk's
 //! answer is no stronger under concurrent renames (each name on its stack was right when it was
 //! walked, not all at once). The root's path is read on every call, never cached, so that a
-//! root renamed between calls is seen at once.
+//! root renamed between calls is seen at once. (The one exception is
+//! [`Root::eval_symlinks_in`], which opens the root itself and knows its path from that open,
+//! within the same call.)
 
 #![forbid(unsafe_code)]
 
@@ -67,8 +70,8 @@ use crate::sys::features;
 use crate::sys::PATH_MAX;
 
 thread_local! {
-    /// How many [`Root::eval_symlinks`] calls on this thread the kernel answered
-    /// ([`crate::testing::eval_symlinks_kernel_answers`]).
+    /// How many [`Root::eval_symlinks`] calls on this thread the kernel answered (for the
+    /// tests, through the crate's testing switches).
     static KERNEL_ANSWERS: Cell<u64> = const { Cell::new(0) };
 }
 
