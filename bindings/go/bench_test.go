@@ -2,6 +2,7 @@ package procroot_test
 
 import (
 	"os"
+	"strconv"
 	"syscall"
 	"testing"
 	"unsafe"
@@ -127,6 +128,19 @@ func BenchmarkDropInEvalSymlinks(b *testing.B) {
 	dir, path := benchEnv(b)
 	for i := 0; i < b.N; i++ {
 		if _, err := procfsroot.EvalSymlinks(path, dir, procfsroot.EvalFullPath); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDropInEvalSymlinksPidRoot is the drop-in with root /proc/<our pid>/root and the
+// fixture's absolute path: the pidfd-pinned root opened (and closed) on every call.
+func BenchmarkDropInEvalSymlinksPidRoot(b *testing.B) {
+	dir, path := benchEnv(b)
+	root := "/proc/" + strconv.Itoa(os.Getpid()) + "/root"
+	full := dir + "/" + path
+	for i := 0; i < b.N; i++ {
+		if _, err := procfsroot.EvalSymlinks(full, root, procfsroot.EvalFullPath); err != nil {
 			b.Fatal(err)
 		}
 	}

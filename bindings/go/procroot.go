@@ -257,6 +257,14 @@ func (r *Root) EvalSymlinks(path string, mode EvalMode) (s string, err error) {
 	return
 }
 
+// EvalSymlinksIn is procfsroot's EvalSymlinks(path, root, mode) in one call: it opens the
+// directory rootDir as OpenRoot does, evaluates path as (*Root).EvalSymlinks does under
+// policy, and closes the root. For a plain absolute rootDir (no ".", "..", or symlinks) the
+// root's path is then known to the kernel-derived fast path without reading it back.
+func EvalSymlinksIn(rootDir, path string, policy Policy, mode EvalMode) (string, error) {
+	return capi.EvalSymlinksIn(rootDir, path, int(policy), int(mode))
+}
+
 // Remove removes the file or empty directory path, as os.Remove does.
 func (r *Root) Remove(path string) error {
 	return r.use(func(c *capi.Root) error {

@@ -12,8 +12,8 @@ package procfsroot
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"example.invalid/procroot"
@@ -32,38 +32,80 @@ const (
 	EvalExceptLast
 )
 
-var pidRoot = regexp.MustCompile(`^/proc/([1-9][0-9]*)/root/*$`)
+// pidOfRoot is the pid in a root of the form /proc/<pid>/root (with any trailing slashes), as
+// the regular expression ^/proc/([1-9][0-9]*)/root/*$ would match it, without running one on
+// every call; ok is false for any other root.
+func pidOfRoot(root string) (digits string, ok bool) {
+	if !strings.HasPrefix(root, "/proc/") {
+		return "", false
+	}
+	rest := root[len("/proc/"):]
+	n := 0
+	for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
+		n++
+	}
+	if n == 0 || rest[0] == '0' {
+		return "", false
+	}
+	tail := rest[n:]
+	if !strings.HasPrefix(tail, "/root") || strings.Trim(tail[len("/root"):], "/") != "" {
+		return "", false
+	}
+	return rest[:n], true
+}
 
 // EvalSymlinks returns the absolute path inside root that path names, following symlinks
 // (absolute ones relative to root); ".." above root is an error.
+//
+// A directory root is opened, evaluated in and closed in one call into the library
+// (procroot.EvalSymlinksIn); a /proc/<pid>/root root is opened through a pidfd.
 func EvalSymlinks(path, root string, mode EvalSymlinkMode) (string, error) {
-	var r *procroot.Root
-	var err error
-	if m := pidRoot.FindStringSubmatch(root); m != nil {
-		pid, perr := strconv.Atoi(m[1])
-		if perr != nil {
-			return "", perr
-		}
-		r, err = procroot.RootForPid(pid)
-	} else {
-		r, err = procroot.OpenRoot(root)
-	}
-	if err != nil {
-		return "", err
-	}
-	defer r.Close()
-	if err := r.SetPolicy(procroot.InRootStrict); err != nil {
-		return "", err
-	}
 	m := procroot.EvalFull
 	switch mode {
 	case EvalFullPath:
 	case EvalExceptLast:
 		m = procroot.EvalExceptLast
 	default:
+		// The root is opened first, so that its errors come first, as they always did.
+		r, err := openRoot(root)
+		if err != nil {
+			return "", err
+		}
+		r.Close()
 		return "", fmt.Errorf("procfsroot.EvalSymlinks: unknown mode %d: %w", mode, syscall.EINVAL)
 	}
-	out, err := r.EvalSymlinks(path, m)
+	var out string
+	var err error
+	if _, isPid := pidOfRoot(root); isPid {
+		var r *procroot.Root
+		if r, err = openRoot(root); err != nil {
+			return "", err
+		}
+		defer r.Close()
+		if err := r.SetPolicy(procroot.InRootStrict); err != nil {
+			return "", err
+		}
+		out, err = r.EvalSymlinks(path, m)
+	} else {
+		out, err = procroot.EvalSymlinksIn(root, path, procroot.InRootStrict, m)
+	}
+	return result(out, err)
+}
+
+// openRoot opens root: through a pidfd for /proc/<pid>/root, else as a directory.
+func openRoot(root string) (*procroot.Root, error) {
+	if digits, ok := pidOfRoot(root); ok {
+		pid, err := strconv.Atoi(digits)
+		if err != nil {
+			return nil, err
+		}
+		return procroot.RootForPid(pid)
+	}
+	return procroot.OpenRoot(root)
+}
+
+// result gives procfsroot's error texts.
+func result(out string, err error) (string, error) {
 	switch {
 	case err == nil:
 		return out, nil

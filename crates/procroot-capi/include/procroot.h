@@ -251,6 +251,23 @@ int procroot_eval_symlinks(const struct procroot_root *root,
                            size_t size,
                            struct procroot_error **err);
 
+// procfsroot's `EvalSymlinks(path, root, mode)` in one call: opens the directory `root_dir`
+// as [`procroot_root_open`] does, evaluates `path` as [`procroot_eval_symlinks`] does under
+// `policy` (`PROCROOT_POLICY_*`), and frees the root (Rust's `Root::eval_symlinks_in`). For a
+// plain absolute `root_dir` this spares reading the root's path back from the kernel. Output
+// into `buf` as [`procroot_readlink`].
+//
+// # Safety
+// `root_dir` and `path` NUL-terminated; `buf` NULL (with `size` 0) or `size` writable bytes;
+// `err` NULL or writable.
+int procroot_eval_symlinks_in(const char *root_dir,
+                              const char *path,
+                              int policy,
+                              int mode,
+                              char *buf,
+                              size_t size,
+                              struct procroot_error **err);
+
 // Creates (or with flags lacking `O_EXCL`, opens) the regular file `path` inside the root with
 // `mode`; returns its fd. `O_CREAT` is implied.
 //

@@ -448,12 +448,7 @@ pub unsafe extern "C" fn procroot_root_set_policy(
     // SAFETY: forwarded contract.
     unsafe {
         with_root_mut(root, err, |r| {
-            r.set_policy(match policy {
-                PROCROOT_POLICY_IN_ROOT => Policy::InRoot,
-                PROCROOT_POLICY_IN_ROOT_STRICT => Policy::InRootStrict,
-                PROCROOT_POLICY_BENEATH => Policy::Beneath,
-                p => return Err(invalid(format!("unknown policy {p}"))),
-            });
+            r.set_policy(policy_of(policy)?);
             Ok(())
         })
     }
@@ -638,15 +633,59 @@ pub unsafe extern "C" fn procroot_eval_symlinks(
     // SAFETY: forwarded contract.
     unsafe {
         with_path(root, path, err, |r, p| {
-            let mode = match mode {
-                PROCROOT_EVAL_FULL => EvalMode::Full,
-                PROCROOT_EVAL_EXCEPT_LAST => EvalMode::ExceptLast,
-                m => return Err(invalid(format!("unknown eval mode {m}"))),
-            };
-            let out = r.eval_symlinks(p, mode)?;
+            let out = r.eval_symlinks(p, eval_mode(mode)?)?;
             copy_out(out.as_os_str().as_bytes(), buf, size)
         })
     }
+}
+
+/// The mode of an eval call.
+fn eval_mode(mode: c_int) -> Result<EvalMode, Error> {
+    match mode {
+        PROCROOT_EVAL_FULL => Ok(EvalMode::Full),
+        PROCROOT_EVAL_EXCEPT_LAST => Ok(EvalMode::ExceptLast),
+        m => Err(invalid(format!("unknown eval mode {m}"))),
+    }
+}
+
+/// The policy of a root.
+fn policy_of(policy: c_int) -> Result<Policy, Error> {
+    match policy {
+        PROCROOT_POLICY_IN_ROOT => Ok(Policy::InRoot),
+        PROCROOT_POLICY_IN_ROOT_STRICT => Ok(Policy::InRootStrict),
+        PROCROOT_POLICY_BENEATH => Ok(Policy::Beneath),
+        p => Err(invalid(format!("unknown policy {p}"))),
+    }
+}
+
+/// procfsroot's `EvalSymlinks(path, root, mode)` in one call: opens the directory `root_dir`
+/// as [`procroot_root_open`] does, evaluates `path` as [`procroot_eval_symlinks`] does under
+/// `policy` (`PROCROOT_POLICY_*`), and frees the root (Rust's `Root::eval_symlinks_in`). For a
+/// plain absolute `root_dir` this spares reading the root's path back from the kernel. Output
+/// into `buf` as [`procroot_readlink`].
+///
+/// # Safety
+/// `root_dir` and `path` NUL-terminated; `buf` NULL (with `size` 0) or `size` writable bytes;
+/// `err` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn procroot_eval_symlinks_in(
+    root_dir: *const c_char,
+    path: *const c_char,
+    policy: c_int,
+    mode: c_int,
+    buf: *mut c_char,
+    size: usize,
+    err: *mut *mut procroot_error,
+) -> c_int {
+    ffi(err, || {
+        // SAFETY: forwarded contract.
+        let root_dir = unsafe { self::path(root_dir, "root_dir") }?;
+        // SAFETY: forwarded contract.
+        let p = unsafe { self::path(path, "path") }?;
+        let out = Root::eval_symlinks_in(root_dir, p, policy_of(policy)?, eval_mode(mode)?)?;
+        // SAFETY: forwarded contract.
+        unsafe { copy_out(out.as_os_str().as_bytes(), buf, size) }
+    })
 }
 
 /// Creates (or with flags lacking `O_EXCL`, opens) the regular file `path` inside the root with

@@ -9,3 +9,10 @@ pub use crate::resolve::protected::set_protected_symlinks;
 /// (CVE-2024-21626): exposed so a test can stage a cwd outside a chroot and see it refused.
 pub use crate::sys::exec::verify_cwd;
 pub use crate::sys::features::{disable, known_unavailable, Feature};
+
+/// How many [`Root::eval_symlinks`](crate::Root::eval_symlinks) calls made on the calling thread
+/// were answered from the kernel's own path (`openat2` plus `d_path`) rather than by the
+/// emulated walk: for tests that must know which of the two answered.
+pub fn eval_symlinks_kernel_answers() -> u64 {
+    crate::root::eval_kernel_answers()
+}

@@ -13,6 +13,13 @@
 //! again by the kernel with no symlinks allowed, it must land on the same object; and a kernel
 //! handle's `path_in_root` must be the same path.
 //!
+//! [`Root::eval_symlinks`] is compared the same way, in both modes: on a kernel-backend root it
+//! answers from the kernel's own path of what `openat2` opened (`d_path`, see `root/eval.rs`),
+//! on an emulated root by the walk. The answers must be the same string, or the same error with
+//! the same message; [`emulated_matches_kernel`] also checks that the kernel's path really
+//! answered most of the successful calls (a fast path that always fell back would pass the
+//! comparison and test nothing).
+//!
 //! Tests:
 //! - [`emulated_matches_kernel`]: the property test (no privilege needed);
 //! - [`emulated_matches_kernel_across_mounts`]: the same with bind mounts in the generated trees,
@@ -33,7 +40,7 @@ use std::fs::File;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use procroot::{Backend, Handle, OFlags, Policy, ResolveFlags, Root};
+use procroot::{Backend, EvalMode, Handle, OFlags, Policy, ResolveFlags, Root};
 use procroot_testutil::fd_identity;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError};
@@ -422,6 +429,28 @@ impl Roots {
     /// Compares the backends on `path`; the first disagreement is returned as a message.
     fn check(&self, path: &str) -> Result<(), String> {
         for (policy, flags, emulated, kernel) in &self.combos {
+            for mode in [EvalMode::Full, EvalMode::ExceptLast] {
+                let before = procroot::testing::eval_symlinks_kernel_answers();
+                let want = emulated
+                    .eval_symlinks(path, mode)
+                    .map_err(|e| e.to_string());
+                let got = kernel.eval_symlinks(path, mode).map_err(|e| e.to_string());
+                let answered = procroot::testing::eval_symlinks_kernel_answers() - before;
+                EVAL_STATS.with(|s| {
+                    let mut s = s.borrow_mut();
+                    s.0 += u64::from(got.is_ok());
+                    s.1 += answered;
+                });
+                if want != got {
+                    return Err(format!(
+                        "eval_symlinks differs on path {path:?}, policy {policy:?}, flags \
+                         {flags:?}, {mode:?} (tree at {}):\n  emulated walk: {want:?}\n  \
+                         kernel path:   {got:?} (answered by the kernel's path: {})",
+                        self.top.display(),
+                        answered == 1
+                    ));
+                }
+            }
             for &mode in MODES {
                 let ctx = || {
                     format!(
@@ -512,6 +541,11 @@ impl Roots {
             )),
         }
     }
+}
+
+thread_local! {
+    /// `(successful eval_symlinks calls on kernel roots, of which the kernel's path answered)`.
+    static EVAL_STATS: std::cell::RefCell<(u64, u64)> = const { std::cell::RefCell::new((0, 0)) };
 }
 
 /// Builds the case's tree in a fresh temporary directory and compares the backends on each of
@@ -605,6 +639,26 @@ proptest! {
     fn emulated_matches_kernel(case in case()) {
         check_case(&case, false)?;
     }
+}
+
+/// [`emulated_matches_kernel`]'s `eval_symlinks` comparisons tested the kernel's path: it
+/// answered nearly every successful call (nothing moves in these trees, so it falls back only
+/// where the kernel refuses what the walk allows: the strict policy's absolute symlinks).
+#[test]
+fn eval_symlinks_kernel_path_was_compared() {
+    let mut runner = proptest::test_runner::TestRunner::new(Config {
+        cases: 32,
+        ..config()
+    });
+    runner
+        .run(&case(), |case| check_case(&case, false))
+        .expect("the comparison itself");
+    let (ok, answered) = EVAL_STATS.with(|s| *s.borrow());
+    assert!(ok > 0, "no successful eval_symlinks call at all");
+    assert!(
+        answered * 10 >= ok * 7,
+        "the kernel's path answered only {answered} of {ok} successful calls"
+    );
 }
 
 /// The same comparison with mount points in the tree, so that `NO_XDEV` has something to

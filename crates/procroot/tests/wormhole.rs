@@ -96,6 +96,7 @@ fn check_wormhole(target: &Target, file: &str, content: &[u8]) {
                 "{label}: open_file({wanted:?}) read the wrong file"
             );
 
+            let answered_before = procroot::testing::eval_symlinks_kernel_answers();
             let full = root
                 .eval_symlinks(&wanted, EvalMode::Full)
                 .unwrap_or_else(|e| panic!("{label}: eval_symlinks(Full): {e}"));
@@ -116,6 +117,19 @@ fn check_wormhole(target: &Target, file: &str, content: &[u8]) {
                 Path::new("/run"),
                 "{label}: eval_symlinks(/var/run, Full)"
             );
+            // The three answers came from the kernel's path (`d_path` in the target's mount
+            // namespace, which is relative to that namespace's root and compared with the root's
+            // own, read the same way), except where the walk must answer: the emulated backend,
+            // and the strict policy's absolute symlink (asked with RESOLVE_BENEATH).
+            let by_kernel = procroot::testing::eval_symlinks_kernel_answers() - answered_before;
+            let absolute = std::fs::read_link(format!("/proc/{pid}/root/var/run"))
+                .is_ok_and(|t| t.is_absolute());
+            let expected = match (backend, policy) {
+                (Backend::Emulated, _) => 0,
+                (_, Policy::InRootStrict) if absolute => 0,
+                _ => 3,
+            };
+            assert_eq!(by_kernel, expected, "{label}: answers by the kernel's path");
 
             let handle = root
                 .resolve(&wanted)

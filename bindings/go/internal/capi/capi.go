@@ -14,6 +14,7 @@ import "C"
 import (
 	"io/fs"
 	"strconv"
+	"sync"
 	"syscall"
 	"unsafe"
 )
@@ -113,21 +114,31 @@ func cstr2(a, b string) (*C.char, *C.char, error) {
 	return ca, cb, err
 }
 
+// pathBufSize is the size of the buffers that path-returning calls write into: PATH_MAX, so
+// that one call suffices for any path the kernel accepts (a call whose answer does not fit
+// must be made again, the whole resolution with it).
+const pathBufSize = 4096
+
+// pathBufs recycles those buffers: a fresh 4 KiB slice per call would be allocated and
+// zeroed every time (C writes into it, so it lives on the heap).
+var pathBufs = sync.Pool{New: func() any { return new([pathBufSize]byte) }}
+
 // buffer calls fill with a buffer until it is large enough (fill returns the needed length,
 // as snprintf), and returns the string.
 func buffer(fill func(buf *C.char, size C.size_t, cerr **C.procroot_error) C.int) (string, error) {
-	size := 256
+	pooled := pathBufs.Get().(*[pathBufSize]byte)
+	defer pathBufs.Put(pooled)
+	buf := pooled[:]
 	for {
-		buf := make([]byte, size)
 		var cerr *C.procroot_error
-		n, err := result(fill((*C.char)(unsafe.Pointer(&buf[0])), C.size_t(size), &cerr), cerr)
+		n, err := result(fill((*C.char)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)), &cerr), cerr)
 		if err != nil {
 			return "", err
 		}
-		if n < size {
+		if n < len(buf) {
 			return string(buf[:n]), nil
 		}
-		size = n + 1
+		buf = make([]byte, n+1)
 	}
 }
 
@@ -275,6 +286,18 @@ func (r *Root) EvalSymlinks(path string, mode int) (string, error) {
 	}
 	return buffer(func(buf *C.char, size C.size_t, cerr **C.procroot_error) C.int {
 		return C.procroot_eval_symlinks(r.p, cp, C.int(mode), buf, size, cerr)
+	})
+}
+
+// EvalSymlinksIn is procroot_eval_symlinks_in: the root directory rootDir opened, path
+// evaluated under policy, and the root closed, in one cgo call.
+func EvalSymlinksIn(rootDir, path string, policy, mode int) (string, error) {
+	cr, cp, err := cstr2(rootDir, path)
+	if err != nil {
+		return "", err
+	}
+	return buffer(func(buf *C.char, size C.size_t, cerr **C.procroot_error) C.int {
+		return C.procroot_eval_symlinks_in(cr, cp, C.int(policy), C.int(mode), buf, size, cerr)
 	})
 }
 

@@ -119,6 +119,11 @@ static void resolve_table(const char *scratch, const char *table) {
             const char *got = r >= 0 ? out : errno_name(-r);
             CHECK(!strcmp(got, fld[4]), "table %s %s %s: got %s, want %s", fld[1], fld[2], fld[3],
                   got, fld[4]);
+            /* The one-shot form (root opened by path for the call) gives the same answers. */
+            r = procroot_eval_symlinks_in(dir, fld[3], policy, mode, out, sizeof out, NULL);
+            got = r >= 0 ? out : errno_name(-r);
+            CHECK(!strcmp(got, fld[4]), "table eval_in %s %s %s: got %s, want %s", fld[1], fld[2],
+                  fld[3], got, fld[4]);
         }
     }
     fclose(f);
@@ -405,6 +410,30 @@ int main(int argc, char **argv) {
     CHECK(n == 7 && !strcmp(small, "xyz"), "eval small %d", n);
     expect_err(procroot_eval_symlinks(root, "a", 9, buf, sizeof buf, &err), EINVAL, 0,
                "eval(bad mode)");
+    n = expect_ok(procroot_eval_symlinks_in(dir, "a/link", PROCROOT_POLICY_IN_ROOT_STRICT,
+                                            PROCROOT_EVAL_FULL, buf, sizeof buf, &err),
+                  "eval_symlinks_in");
+    CHECK(n == 9 && !strcmp(buf, "/a/b/file"), "eval_in %d %s", n, buf);
+    n = procroot_eval_symlinks_in(dir, "a/link", PROCROOT_POLICY_IN_ROOT,
+                                  PROCROOT_EVAL_EXCEPT_LAST, small, 2, &err);
+    CHECK(n == 7 && !strcmp(small, "xyz"), "eval_in small %d", n);
+    expect_err(procroot_eval_symlinks_in(dir, "a", PROCROOT_POLICY_IN_ROOT, 9, buf, sizeof buf,
+                                         &err),
+               EINVAL, 0, "eval_in(bad mode)");
+    expect_err(procroot_eval_symlinks_in(dir, "a", 7, PROCROOT_EVAL_FULL, buf, sizeof buf, &err),
+               EINVAL, 0, "eval_in(bad policy)");
+    expect_err(procroot_eval_symlinks_in(NULL, "a", PROCROOT_POLICY_IN_ROOT, PROCROOT_EVAL_FULL,
+                                         buf, sizeof buf, &err),
+               EINVAL, PROCROOT_ERROR_INVALID_INPUT, "eval_in(NULL root)");
+    expect_err(procroot_eval_symlinks_in(dir, NULL, PROCROOT_POLICY_IN_ROOT, PROCROOT_EVAL_FULL,
+                                         buf, sizeof buf, &err),
+               EINVAL, PROCROOT_ERROR_INVALID_INPUT, "eval_in(NULL path)");
+    expect_err(procroot_eval_symlinks_in("/nonexistent/procroot", "a", PROCROOT_POLICY_IN_ROOT,
+                                         PROCROOT_EVAL_FULL, buf, sizeof buf, &err),
+               ENOENT, 0, "eval_in(missing root)");
+    expect_err(procroot_eval_symlinks_in(dir, "a/missing/x", PROCROOT_POLICY_IN_ROOT,
+                                         PROCROOT_EVAL_FULL, buf, sizeof buf, &err),
+               ENOENT, 0, "eval_in(missing path)");
 
     /* --- removal --- */
     expect_ok(procroot_remove_file(root, "a/hard-renamed", &err), "remove_file");

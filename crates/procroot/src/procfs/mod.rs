@@ -24,6 +24,7 @@
 #![forbid(unsafe_code)]
 
 mod base;
+mod fddir;
 mod pidns;
 
 use std::borrow::Cow;
@@ -38,6 +39,7 @@ use rustix::io::Errno;
 use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags, OpenTreeFlags};
 
 pub use base::{PidFd, ProcBase};
+pub(crate) use fddir::FdDir;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::fs::ReadDir;
@@ -301,7 +303,7 @@ impl Procfs {
         let fail = |e| self.annotate(e, "open", base, subpath);
         let link = self.magic_link(base, subpath).map_err(fail)?;
         let fd = rustix::fs::openat(
-            &link.parent,
+            link.parent.as_fd(),
             link.name.as_slice(),
             (flags - OFlags::NOFOLLOW) | OFlags::CLOEXEC,
             Mode::empty(),
@@ -474,10 +476,22 @@ impl Procfs {
     /// [`Procfs::open_follow`]: for operations that must act on the inode an `O_PATH` fd pins
     /// but have no `AT_EMPTY_PATH` form on this kernel (chmod, xattrs, linkat without
     /// `CAP_DAC_READ_SEARCH`).
+    ///
+    /// The directory is the thread's [`FdDir`] when this is the process-wide instance, else
+    /// opened for the call ([`Procfs::open_fd_dir`] either way).
     pub(crate) fn fd_link(&self, fd: BorrowedFd<'_>) -> Result<MagicLink> {
         let name = fd_link_name(fd);
-        self.magic_link(ProcBase::ThreadSelf, Path::new(&name))
-            .map_err(|e| self.annotate(e, "open", ProcBase::ThreadSelf, Path::new(&name)))
+        let fail = |e| self.annotate(e, "open", ProcBase::ThreadSelf, Path::new(&name));
+        let kept = FdDir::current()
+            .ok()
+            .flatten()
+            .filter(|dir| dir.is_on(self));
+        let parent = match kept {
+            Some(dir) => LinkDir::Kept(dir),
+            None => LinkDir::Owned(self.open_fd_dir().map_err(fail)?),
+        };
+        let number = fd.as_raw_fd().to_string();
+        self.magic_link_in(parent, number.as_bytes()).map_err(fail)
     }
 
     /// Finds the magic link `subpath` and checks that nothing is mounted on it or its parent.
@@ -492,6 +506,12 @@ impl Procfs {
             Trailing::Follow,
             OFlags::PATH | OFlags::DIRECTORY,
         )?;
+        self.magic_link_in(LinkDir::Owned(parent), name)
+    }
+
+    /// [`Procfs::magic_link`] for the link `name` in the directory `parent`, found with the
+    /// procfs lookup rules.
+    fn magic_link_in(&self, parent: LinkDir, name: &[u8]) -> Result<MagicLink> {
         // NO_XDEV refuses to step onto a mount sitting on the link or on a directory on the way
         // (the parent lookup above); the statx check below also catches a mount that appears
         // between the lookups.
@@ -539,7 +559,7 @@ impl AsFd for Procfs {
 /// component reaches what the link names; [`MagicLink::recheck`] afterwards catches a mount that
 /// came in between.
 pub(crate) struct MagicLink {
-    parent: OwnedFd,
+    parent: LinkDir,
     name: Vec<u8>,
     c_name: std::ffi::CString,
     fd: OwnedFd,
@@ -561,7 +581,7 @@ impl MagicLink {
     /// nothing mounted on it.
     pub(crate) fn recheck(&self) -> Result<()> {
         let now = sys::mount_info_at(
-            &self.parent,
+            self.parent.as_fd(),
             self.name.as_slice(),
             AtFlags::SYMLINK_NOFOLLOW,
         )?;
@@ -569,6 +589,21 @@ impl MagicLink {
             return Err(overmounted());
         }
         Ok(())
+    }
+}
+
+/// The directory of a [`MagicLink`]: opened for it, or the thread's kept [`FdDir`].
+enum LinkDir {
+    Owned(OwnedFd),
+    Kept(std::rc::Rc<FdDir>),
+}
+
+impl AsFd for LinkDir {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            LinkDir::Owned(fd) => fd.as_fd(),
+            LinkDir::Kept(dir) => dir.as_fd(),
+        }
     }
 }
 

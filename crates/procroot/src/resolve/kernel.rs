@@ -123,6 +123,65 @@ fn kernel_flags(opts: &ResolveOptions) -> KernelFlags {
     how
 }
 
+/// What `openat2` is asked to open for `path`, and the last name left alone: with
+/// [`Trailing::ExceptLast`] the parent (and the last component, unless the path ends in `.`,
+/// `..` or slashes, which is then opened whole); with [`Policy::InRootStrict`] the path without
+/// its leading slashes (asked under `RESOLVE_BENEATH`, which would refuse them; `/` is `.`).
+fn kernel_path<'p>(
+    path: &'p [u8],
+    opts: &ResolveOptions,
+    trailing: Trailing,
+) -> (&'p [u8], Option<&'p [u8]>) {
+    let (mut path, last) = match trailing {
+        Trailing::ExceptLast => match split_last(path) {
+            Some((parent, name)) => (parent, Some(name)),
+            None => (path, None),
+        },
+        _ => (path, None),
+    };
+    if opts.policy == Policy::InRootStrict {
+        let start = path.iter().position(|&b| b != b'/').unwrap_or(path.len());
+        path = if start == path.len() && start > 0 {
+            b"."
+        } else {
+            &path[start..]
+        };
+    }
+    (path, last)
+}
+
+/// `openat2` to an `O_PATH` fd, asked exactly as [`resolve`] asks it, retried on `EAGAIN` as
+/// [`resolve`] retries it (a rename or mount anywhere on the system during a lookup through
+/// `..`), and nothing else: no re-examination of `ELOOP` or the strict policy's `EXDEV`, no
+/// recording of `ENOSYS`. For a caller that hands every failure to the emulated walker, whose
+/// answer is then the answer (`Root::eval_symlinks`). Returns the fd and, for
+/// [`Trailing::ExceptLast`], the last name that was not looked up.
+pub(crate) fn open_once<'p>(
+    root: BorrowedFd<'_>,
+    path: &'p [u8],
+    opts: &ResolveOptions,
+    trailing: Trailing,
+) -> Result<(OwnedFd, Option<&'p [u8]>), Errno> {
+    let (path, last) = kernel_path(path, opts, trailing);
+    let attempt = || {
+        rustix::fs::openat2(
+            root,
+            path,
+            open_flags(trailing, last, OFlags::PATH),
+            Mode::empty(),
+            kernel_flags(opts),
+        )
+    };
+    let mut result = attempt();
+    for _ in 0..EAGAIN_RETRIES {
+        if !matches!(result, Err(Errno::AGAIN)) {
+            break;
+        }
+        result = attempt();
+    }
+    Ok((result?, last))
+}
+
 /// Resolves `path` under `root` with `openat2(2)`.
 ///
 /// `first` is the error of a first attempt already made by [`first_attempt`] with the same
@@ -136,26 +195,9 @@ pub(crate) fn resolve(
     oflags: OFlags,
     first: Option<Errno>,
 ) -> Outcome {
-    let (path, last) = match trailing {
-        Trailing::ExceptLast => match split_last(path) {
-            Some((parent, name)) => (parent, Some(name)),
-            None => (path, None),
-        },
-        _ => (path, None),
-    };
+    let (path, last) = kernel_path(path, opts, trailing);
     let oflags = open_flags(trailing, last, oflags);
     let how = kernel_flags(opts);
-    let mut path = path;
-    if opts.policy == Policy::InRootStrict {
-        // In-root semantics: an absolute path starts at the root, which BENEATH would
-        // refuse. Strip the slashes; "/" itself becomes ".".
-        let start = path.iter().position(|&b| b != b'/').unwrap_or(path.len());
-        path = if start == path.len() && start > 0 {
-            b"."
-        } else {
-            &path[start..]
-        };
-    }
 
     let attempt = || rustix::fs::openat2(root, path, oflags, Mode::empty(), how);
     let mut result = match first {

@@ -128,6 +128,38 @@ pub(crate) fn resolve_fd(
     resolve_fd_slow(root, path, opts, trailing, first)
 }
 
+/// What [`kernel_once`] opened: the fd, and with [`Trailing::ExceptLast`] the last name.
+pub(crate) type KernelOpened<'p> = (OwnedFd, Option<&'p [u8]>);
+
+/// One `openat2` of `path` to an `O_PATH` fd (with [`Trailing::ExceptLast`], of its parent, and
+/// the last name), when the kernel backend may be used for `opts` and `path` is one the kernel
+/// can be asked: `None` otherwise, and `Some(Err)` with the kernel's errno when it refused. No
+/// retry and no fallback: the caller hands every failure to the emulated walker
+/// (`Root::eval_symlinks`, which derives the path inside the root from the kernel's answer).
+/// `ENOSYS` (or a filter's `EPERM`) is recorded as for any `openat2`.
+pub(crate) fn kernel_once<'p>(
+    root: BorrowedFd<'_>,
+    path: &'p [u8],
+    opts: &ResolveOptions,
+    trailing: Trailing,
+) -> Option<std::result::Result<KernelOpened<'p>, Errno>> {
+    let use_kernel = match opts.backend {
+        Backend::Emulated => false,
+        // The fault-injection build's naive walker must answer every lookup.
+        Backend::Kernel | Backend::Auto => {
+            !features::openat2_known_unavailable() && !cfg!(feature = "fault-injection")
+        }
+    };
+    if !use_kernel || path::validate(path).is_err() {
+        return None;
+    }
+    let result = kernel::open_once(root, path, opts, trailing);
+    if let Err(errno @ (Errno::NOSYS | Errno::PERM)) = result {
+        features::classify_openat2_failure(root, errno);
+    }
+    Some(result)
+}
+
 /// Everything [`resolve_fd`] does not do inline: [`resolve_after`] with the fast path's failed
 /// first attempt, if it made one.
 #[cold]

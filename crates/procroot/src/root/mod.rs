@@ -30,6 +30,7 @@ use rustix::io::Errno;
 
 use crate::fs::{FileType, ReadDir};
 pub use copy::{copy_in_source, copy_out_directory, CopyOptions, ReplaceMode};
+pub(crate) use eval::kernel_answers as eval_kernel_answers;
 pub use eval::ExceptLast;
 pub use handle::{reopen_fd, Handle, SpecialFiles};
 pub use links::NodeKind;
@@ -428,9 +429,19 @@ impl Root {
     /// `/proc/1/root`, `/var/run/docker.sock` gives `/run/docker.sock` when `/var/run` is a
     /// symlink to `/run`.
     ///
-    /// The path comes from the same race-free walk that opens the file, not from a second,
-    /// lexical pass. An empty `path` means the root, as in procfsroot. For procfsroot's
-    /// semantics (`..` above the root is an error), use [`Policy::InRootStrict`].
+    /// An empty `path` means the root, as in procfsroot. For procfsroot's semantics (`..` above
+    /// the root is an error), use [`Policy::InRootStrict`].
+    ///
+    /// How it is computed: the kernel resolves `path` (one `openat2`, with the root's policy and
+    /// flags), and the answer is the kernel's own path of what it opened (`/proc/thread-self/fd/N`
+    /// on the private procfs instance) relative to the kernel's path of the root, read the same
+    /// way: three syscalls. Whenever that cannot give a sure answer (the kernel refused, the file
+    /// or the root moved between the calls, no detached procfs, [`Backend::Emulated`]), the
+    /// emulated walk answers instead, as it always did: its path is the names on its stack, so
+    /// there is no second, lexical pass. Either way the answer is `/` followed by names, with no
+    /// `.` or `..`: lexically inside the root. Errors are always the emulated walk's. See the
+    /// `root/eval.rs` module documentation for what the kernel's path means under concurrent
+    /// renames and mount changes.
     pub fn eval_symlinks(&self, path: impl AsRef<Path>, mode: EvalMode) -> Result<PathBuf> {
         let path = path.as_ref();
         // `.`, not `/`: under Policy::Beneath an absolute path is an escape.
@@ -439,10 +450,21 @@ impl Root {
         } else {
             path
         };
-        // One userspace walk answers: the path inside the root is the names on the emulated
-        // walker's stack when it ends. Resolving first (openat2) and then re-deriving the path
-        // from the handle (`Handle::path_in_root`, a second walk plus identity checks) costs
-        // both; the walker gives the kernel's answer on its own (the differential tests).
+        self.eval_symlinks_knowing(path, mode, None)
+    }
+
+    /// [`Root::eval_symlinks`] of a non-empty `path`, where `root_path` is the root's kernel
+    /// path when the caller knows it for this very call ([`Root::eval_symlinks_in`]).
+    fn eval_symlinks_knowing(
+        &self,
+        path: &Path,
+        mode: EvalMode,
+        root_path: Option<&[u8]>,
+    ) -> Result<PathBuf> {
+        if let Some(found) = self.eval_from_kernel(path.as_os_str().as_bytes(), mode, root_path) {
+            return Ok(found);
+        }
+        // The reference: one userspace walk, whose stack is the path inside the root.
         let opts = ResolveOptions {
             backend: Backend::Emulated,
             ..self.opts
