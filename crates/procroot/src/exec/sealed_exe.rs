@@ -56,6 +56,9 @@ use crate::sys::exec::CArgs;
 /// The loop guard: set for the re-exec, removed at once by [`ensure`].
 pub const SEALED_ENV: &str = "PROCROOT_SEALED";
 
+/// How this process's executable was found sealed by [`ensure_with`], once it was.
+static VERIFIED: std::sync::OnceLock<Strategy> = std::sync::OnceLock::new();
+
 /// Restricts [`ensure`] to one strategy: `overlay`, `memfd` or `tmpfile`.
 pub const STRATEGY_ENV: &str = "PROCROOT_SEAL_STRATEGY";
 
@@ -131,6 +134,14 @@ pub fn ensure() -> Result<Strategy> {
 /// [`ensure`] with the strategy chosen by the caller (`None`: the first that works) instead of
 /// `PROCROOT_SEAL_STRATEGY`.
 pub fn ensure_with(only: Option<Strategy>) -> Result<Strategy> {
+    // Checked once per process: the executable of a running process changes only with an
+    // execve (which starts over with fresh statics) or PR_SET_MM_EXE_FILE, which procroot never
+    // makes. `procroot exec` asks twice (before and after parsing its arguments).
+    if let Some(&sealed) = VERIFIED.get() {
+        if only.is_none_or(|s| s == sealed) {
+            return Ok(sealed);
+        }
+    }
     let reexecuted = std::env::var_os(SEALED_ENV).is_some();
     if reexecuted {
         std::env::remove_var(SEALED_ENV);
@@ -141,6 +152,7 @@ pub fn ensure_with(only: Option<Strategy>) -> Result<Strategy> {
     let exe = open_exe(&procfs).map_err(fail)?;
     if let Some(current) = sealed_as(&exe).map_err(fail)? {
         if reexecuted || only.is_none_or(|s| s == current) {
+            let _ = VERIFIED.set(current);
             return Ok(current);
         }
     } else if reexecuted {
