@@ -28,6 +28,12 @@ impl Target {
 
     /// [`Target::spawn`] in the namespaces `CLONE_NEWUTS | extra` (`CLONE_NEWUSER` to own it).
     fn spawn_with(hostname: &str, extra: libc::c_int) -> Target {
+        Target::spawn_then(hostname, extra, 0)
+    }
+
+    /// [`Target::spawn_with`], then, once the hostname is set, `unshare(then)`: with
+    /// `CLONE_NEWUSER`, a user namespace that does not own the UTS namespace.
+    fn spawn_then(hostname: &str, extra: libc::c_int, then: libc::c_int) -> Target {
         let (mut ready_r, mut ready_w) = std::io::pipe().expect("pipe");
         let (mut release_r, release_w) = std::io::pipe().expect("pipe");
         // SAFETY: fork(2); the child runs only the code below and leaves with _exit(2).
@@ -40,6 +46,7 @@ impl Target {
             let ok = unsafe {
                 libc::unshare(libc::CLONE_NEWUTS | extra) == 0
                     && libc::sethostname(hostname.as_ptr().cast(), hostname.len()) == 0
+                    && (then == 0 || libc::unshare(then) == 0)
             };
             let _ = ready_w.write_all(if ok { b"r" } else { b"e" });
             drop(ready_w);
@@ -411,6 +418,31 @@ fn spawn_leaves_the_callers_signals_and_dumpable_state_as_they_were() {
                 "left non-dumpable"
             );
         });
+    });
+}
+
+/// A user namespace that does not own the other namespaces (a Kubernetes pod's: the runtime made
+/// the network namespace before the container's user namespace). Entering its file first takes
+/// away the capabilities the others need (EPERM), so the one-by-one fallback goes as nsenter:
+/// the others first, then the user namespace, then what was refused.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn a_user_namespace_that_owns_nothing_is_entered_after_the_others() {
+    require_privilege("unshare(CLONE_NEWUTS), then unshare(CLONE_NEWUSER), and setns");
+    in_private_mount_ns(|| {
+        let target = Target::spawn_then("outer-uts", 0, libc::CLONE_NEWUSER);
+        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let kinds = [NsKind::User, NsKind::Uts];
+        // The atomic pidfd call checks each namespace against the caller's own credentials;
+        // the files, one by one, need the order.
+        for method in [EnterMethod::Auto, EnterMethod::PidFd, EnterMethod::NsFiles] {
+            let (code, out) = run_in(&pidfd, method, &kinds, "hostname; id -u");
+            assert_eq!(code.expect("spawn"), 0, "{method:?}");
+            assert_eq!(out, "outer-uts\n65534", "{method:?}");
+        }
     });
 }
 

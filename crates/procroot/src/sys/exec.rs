@@ -24,11 +24,11 @@ use rustix::thread::{LinkNameSpaceType, ThreadNameSpaceType};
 use super::features::{self, Feature};
 use super::{last_errno, SyscallError};
 
-/// The namespace kinds, as `CLONE_NEW*` bits, in the order procroot enters them one by one:
-/// the user namespace first, as runc's `nsexec` does for rootless containers (joining it is what
-/// grants the capabilities the other `setns` calls need there), then the others, the mount
-/// namespace last but one so that the remaining namespace files opened before are not affected,
-/// and the PID and time namespaces (which only apply to children) last.
+/// The namespace kinds, as `CLONE_NEW*` bits, in the order procroot enters them one by one
+/// (after a pass that tries all but the user namespace first, see `enter_steps`): the user
+/// namespace first, as runc's `nsexec` does for rootless containers (joining it is what grants
+/// the capabilities the other `setns` calls need there), then the others, the mount namespace
+/// last but one, and the PID and time namespaces (which only apply to children) last.
 pub const NS_ORDER: [(i32, &str); 8] = [
     (libc::CLONE_NEWUSER, "user"),
     (libc::CLONE_NEWCGROUP, "cgroup"),
@@ -231,23 +231,58 @@ fn enter_steps(plan: &NsPlan) -> Result<(), (u32, Errno, i32)> {
             return Err((STEP_SETNS_PIDFD, e, 0));
         }
     }
+    // One file at a time, in two passes as util-linux's nsenter: every namespace but the user
+    // one first, keeping those refused with EPERM, then the user namespace, then the refused
+    // ones again with the credentials it gave. Either order alone fails somewhere: a rootless
+    // container's namespaces are only ours to enter once we are in its user namespace, while a
+    // namespace owned by an outer user namespace (a Kubernetes pod's network namespace, made by
+    // the runtime before the container's own user namespace) is only ours to enter before.
+    // (The atomic pidfd call above checks each namespace against our credentials as they were
+    // before the call, so it needs no order.)
+    let has_user = plan.fds[..plan.n]
+        .iter()
+        .any(|&(t, _)| t == libc::CLONE_NEWUSER);
+    let mut refused = [(0, 0); 8];
+    let mut n_refused = 0;
     for &(nstype, fd) in &plan.fds[..plan.n] {
-        // SAFETY: as above.
-        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-        let kind = match nstype {
-            libc::CLONE_NEWUSER => LinkNameSpaceType::User,
-            libc::CLONE_NEWCGROUP => LinkNameSpaceType::ControlGroup,
-            libc::CLONE_NEWIPC => LinkNameSpaceType::InterProcessCommunication,
-            libc::CLONE_NEWUTS => LinkNameSpaceType::HostNameAndNISDomainName,
-            libc::CLONE_NEWNET => LinkNameSpaceType::Network,
-            libc::CLONE_NEWNS => LinkNameSpaceType::Mount,
-            libc::CLONE_NEWPID => LinkNameSpaceType::ProcessID,
-            _ => LinkNameSpaceType::Time,
-        };
-        rustix::thread::move_into_link_name_space(fd, Some(kind))
-            .map_err(|e| (STEP_SETNS, e, nstype))?;
+        if nstype == libc::CLONE_NEWUSER {
+            continue;
+        }
+        match setns_file(fd, nstype) {
+            Ok(()) => {}
+            Err(Errno::PERM) if has_user => {
+                refused[n_refused] = (nstype, fd);
+                n_refused += 1;
+            }
+            Err(e) => return Err((STEP_SETNS, e, nstype)),
+        }
+    }
+    for &(nstype, fd) in &plan.fds[..plan.n] {
+        if nstype == libc::CLONE_NEWUSER {
+            setns_file(fd, nstype).map_err(|e| (STEP_SETNS, e, nstype))?;
+        }
+    }
+    for &(nstype, fd) in &refused[..n_refused] {
+        setns_file(fd, nstype).map_err(|e| (STEP_SETNS, e, nstype))?;
     }
     Ok(())
+}
+
+/// `setns(fd, nstype)` for one namespace file. Async-signal-safe.
+fn setns_file(fd: RawFd, nstype: i32) -> Result<(), Errno> {
+    // SAFETY: the fd number comes from an OwnedFd the caller keeps open for the call.
+    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    let kind = match nstype {
+        libc::CLONE_NEWUSER => LinkNameSpaceType::User,
+        libc::CLONE_NEWCGROUP => LinkNameSpaceType::ControlGroup,
+        libc::CLONE_NEWIPC => LinkNameSpaceType::InterProcessCommunication,
+        libc::CLONE_NEWUTS => LinkNameSpaceType::HostNameAndNISDomainName,
+        libc::CLONE_NEWNET => LinkNameSpaceType::Network,
+        libc::CLONE_NEWNS => LinkNameSpaceType::Mount,
+        libc::CLONE_NEWPID => LinkNameSpaceType::ProcessID,
+        _ => LinkNameSpaceType::Time,
+    };
+    rustix::thread::move_into_link_name_space(fd, Some(kind))
 }
 
 /// Starts a child that enters the namespaces of `plan`, makes the target's root its root and
