@@ -28,6 +28,10 @@ pub struct ExecArgs {
     /// Pass fd N on to the command (repeatable). Every other fd above 2 is closed at exec.
     #[arg(long = "keep-fd", value_name = "N")]
     pub keep_fd: Vec<i32>,
+    /// Start the command in the target's cgroup (cgroup v2, as `runc exec`), so the container's
+    /// limits and accounting apply to it. Without it the command stays in procroot's cgroup.
+    #[arg(long)]
+    pub cgroup: bool,
     /// The command and its arguments (after `--`). A name without `/` is looked up in PATH
     /// inside the target's root.
     #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
@@ -60,6 +64,9 @@ pub fn run(args: &ExecArgs) -> Result<ExitCode, Failure> {
     command.args(&args.command[1..]).current_dir(&args.cwd);
     for &fd in &args.keep_fd {
         command.keep_fd(fd);
+    }
+    if args.cgroup {
+        command.join_cgroup();
     }
     let status = procroot::exec::spawn_in(&pidfd, args.ns, &command).map_err(fail)?;
     use std::os::unix::process::ExitStatusExt;

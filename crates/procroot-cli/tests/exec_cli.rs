@@ -234,6 +234,53 @@ fn a_sealing_failure_before_parsing_is_reported_and_nothing_runs() {
     }
 }
 
+/// `--cgroup` starts the command in the target's cgroup (v2); without it, the command stays in
+/// procroot's. The test cgroup is made under the cgroup2 mount and removed again.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn exec_cgroup_starts_the_command_in_the_targets_cgroup() {
+    require_privilege(PRIVILEGE);
+    let Some(mount) = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+        .into_iter()
+        // f_type's width differs between architectures.
+        .find(|d| {
+            #[allow(clippy::unnecessary_cast)]
+            rustix::fs::statfs(*d).is_ok_and(|s| s.f_type as i64 == 0x6367_7270)
+        })
+    else {
+        eprintln!("SKIPPED: no cgroup2 mount at /sys/fs/cgroup or /sys/fs/cgroup/unified");
+        return;
+    };
+    in_private_mount_ns(|| {
+        let name = format!("procroot-test-{}", std::process::id());
+        let cg = Path::new(mount).join(&name);
+        std::fs::create_dir(&cg).expect("mkdir the test cgroup");
+        let t = Target::start(&[]);
+        std::fs::write(cg.join("cgroup.procs"), t.pid.to_string()).expect("move the target");
+        let script = ["sh", "-c", "grep '^0::' /proc/self/cgroup"];
+        let joined = exec(t.pid, &["--cgroup"], &script);
+        let stayed = exec(t.pid, &[], &script);
+        drop(t);
+        // The target and its children are gone once `t` is dropped; the cgroup can go then.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::fs::remove_dir(&cg).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "test cgroup {} not removable",
+                cg.display()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(joined.status.code(), Some(0), "{}", stderr(&joined));
+        assert_eq!(stdout(&joined).trim(), format!("0::/{name}"));
+        assert_eq!(stayed.status.code(), Some(0), "{}", stderr(&stayed));
+        assert_ne!(stdout(&stayed).trim(), format!("0::/{name}"));
+    });
+}
+
 /// Opens `path` without `O_CLOEXEC`, so that procroot inherits it: the leaked fd.
 fn leak(path: &Path, flags: rustix::fs::OFlags) -> OwnedFd {
     let fd = rustix::fs::open(path, flags, rustix::fs::Mode::empty()).expect("open");

@@ -346,6 +346,11 @@ impl<'a> Namespaces<'a> {
             ));
         }
 
+        let cgroup_procs = if command.join_cgroup {
+            Some(target_cgroup_procs(&self.procfs, self.pidfd).map_err(fail)?)
+        } else {
+            None
+        };
         let argv = command.argv().map_err(fail)?;
         let (envp, path) = command.envp().map_err(fail)?;
         let program = cstring(command.program.as_os_str()).map_err(fail)?;
@@ -365,6 +370,7 @@ impl<'a> Namespaces<'a> {
             envp: &envp,
             keep_fds: &keep_fds,
             fork_again,
+            cgroup_procs: cgroup_procs.as_ref().map(|f| f.as_fd()),
         };
         let pid = sys::exec::spawn(&plan).map_err(|e| fail(self.child_error(e)))?;
         let status = sys::exec::wait(pid).map_err(|e| fail(e.into()))?;
@@ -476,6 +482,56 @@ fn entries_from_procfs(procfs: &Procfs, pidfd: &PidFd) -> Result<Vec<NsEntry>> {
     Ok(entries)
 }
 
+/// `CGROUP2_SUPER_MAGIC` (`include/uapi/linux/magic.h`).
+const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+
+/// The target's `cgroup.procs`, opened for writing: its cgroup v2 path from
+/// `/proc/<pid>/cgroup` (the `0::` line, relative to our cgroup namespace's root), resolved
+/// inside the cgroup2 mount with the library's resolver, so a path read from the target cannot
+/// leave that mount.
+fn target_cgroup_procs(procfs: &Procfs, pidfd: &PidFd) -> Result<std::fs::File> {
+    let text = procfs
+        .read_to_string(ProcBase::PidFd(pidfd), "cgroup")
+        .map_err(|e| match e.errno() {
+            Errno::NOENT => exited(pidfd),
+            _ => e,
+        })?;
+    let not_v2 = || {
+        Error::with_detail(
+            ErrorKind::NotSupported,
+            Errno::OPNOTSUPP,
+            format!(
+                "process {} is in no cgroup v2 hierarchy (a cgroup v1 system): --cgroup \
+                 joins cgroup v2 only",
+                pidfd.pid()
+            ),
+        )
+    };
+    let path = text
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .filter(|p| p.starts_with('/') && !p.ends_with(" (deleted)"))
+        .ok_or_else(not_v2)?;
+    let mount = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+        .into_iter()
+        .find_map(|dir| {
+            let fd = rustix::fs::open(
+                dir,
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )
+            .ok()?;
+            #[allow(clippy::unnecessary_cast)] // f_type's width differs between architectures.
+            let is_v2 = rustix::fs::fstatfs(&fd).ok()?.f_type as i64 == CGROUP2_SUPER_MAGIC;
+            is_v2.then_some(fd)
+        })
+        .ok_or_else(not_v2)?;
+    let root = Root::from_fd(mount)?;
+    let procs = Path::new(path).join("cgroup.procs");
+    root.open_file(&procs, OFlags::WRONLY | OFlags::CLOEXEC)
+        .map_err(|e| e.context("open the target's cgroup", &procs))
+}
+
 /// `ESRCH` for a target that exited (a zombie's namespace and root links are gone).
 fn exited(pidfd: &PidFd) -> Error {
     Error::with_detail(
@@ -509,6 +565,7 @@ pub struct Command {
     env: Option<Vec<(OsString, OsString)>>,
     cwd: PathBuf,
     keep_fds: Vec<RawFd>,
+    join_cgroup: bool,
 }
 
 impl Command {
@@ -522,6 +579,7 @@ impl Command {
             env: None,
             cwd: PathBuf::from("/"),
             keep_fds: Vec::new(),
+            join_cgroup: false,
         }
     }
 
@@ -566,6 +624,16 @@ impl Command {
     /// is closed at exec (`close_range(CLOSE_RANGE_CLOEXEC)`).
     pub fn keep_fd(&mut self, fd: RawFd) -> &mut Command {
         self.keep_fds.push(fd);
+        self
+    }
+
+    /// Starts the command in the target's cgroup (cgroup v2, as `runc exec` does), not in the
+    /// caller's: the target's `/proc/<pid>/cgroup` is read through the hardened procfs and its
+    /// `cgroup.procs` opened below the cgroup2 mount (`/sys/fs/cgroup`, or
+    /// `/sys/fs/cgroup/unified` on a hybrid system) with the library's resolver. A target only in
+    /// cgroup v1 hierarchies is `NotSupported`.
+    pub fn join_cgroup(&mut self) -> &mut Command {
+        self.join_cgroup = true;
         self
     }
 

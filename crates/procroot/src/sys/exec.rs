@@ -133,6 +133,7 @@ const STEP_CLOSE_RANGE: u32 = 8;
 const STEP_KEEP_FD: u32 = 9;
 const STEP_EXEC: u32 = 10;
 const STEP_VERIFY_ROOT: u32 = 11;
+const STEP_CGROUP: u32 = 12;
 
 fn step_error(step: u32, errno: Errno, nstype: i32) -> ChildError {
     let (syscall, detail) = match step {
@@ -155,6 +156,7 @@ fn step_error(step: u32, errno: Errno, nstype: i32) -> ChildError {
             "the working directory is not inside the target's root (CVE-2024-21626)",
         ),
         STEP_VERIFY_ROOT => ("stat", "the root directory is not the target's root"),
+        STEP_CGROUP => ("write", "joining the target's cgroup (its cgroup.procs)"),
         STEP_FORK => ("fork", "forking the process that runs the command"),
         STEP_CLOSE_RANGE => ("close_range", "marking inherited fds close-on-exec"),
         STEP_KEEP_FD => ("fcntl", "passing a --keep-fd descriptor on"),
@@ -192,6 +194,9 @@ pub struct SpawnPlan<'a> {
     /// Fork again after entering the namespaces, so that a PID (or time) namespace applies to
     /// the command.
     pub fork_again: bool,
+    /// The target's `cgroup.procs` (cgroup v2), opened for writing by the caller: the child
+    /// moves itself there first, so the command starts in the target's cgroup.
+    pub cgroup_procs: Option<BorrowedFd<'a>>,
 }
 
 /// `setns` into every namespace of `plan`, in one call through the pidfd if it has one, else (or
@@ -558,6 +563,14 @@ fn intermediate(ctx: &ChildCtx<'_, '_>) -> ! {
     // Before the first setns: nothing in the container may ptrace us or open our /proc files
     // (our fds, and with CLONE_VM our parent's memory) until the command's execve.
     let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
+    // "0" moves the writer (only this process, even when it shares our memory: it is a thread
+    // group of its own); the command inherits the cgroup. The kernel checks the permission
+    // against the credentials the file was opened with, so before or after setns is the same.
+    if let Some(procs) = plan.cgroup_procs {
+        if let Err(e) = rustix::io::write(procs, b"0") {
+            fail(ctx, STEP_CGROUP, e, 0);
+        }
+    }
     if let Err((step, errno, nstype)) = enter_steps(&plan.ns) {
         fail(ctx, step, errno, nstype);
     }
