@@ -1288,15 +1288,12 @@ pub unsafe extern "C" fn procroot_mask_paths(
     results: *mut i32,
     err: *mut *mut procroot_error,
 ) -> c_int {
-    ffi(err, || {
-        // SAFETY: forwarded contract.
-        let r = unsafe { handle(root, "root") }?;
-        // SAFETY: forwarded contract.
-        let paths = unsafe { path_array(paths, npaths) }?;
-        let report = procroot::container::mask_paths(&r.root, &paths)?;
-        // SAFETY: forwarded contract.
-        unsafe { report_out(&paths, report, results) }
-    })
+    // SAFETY: forwarded contract.
+    unsafe {
+        for_each_path(root, paths, npaths, results, err, |r, p| {
+            procroot::container::mask_paths(r, p)
+        })
+    }
 }
 
 /// Makes `npaths` paths inside the root read-only (a recursive read-only clone moved onto
@@ -1312,12 +1309,33 @@ pub unsafe extern "C" fn procroot_make_readonly(
     results: *mut i32,
     err: *mut *mut procroot_error,
 ) -> c_int {
+    // SAFETY: forwarded contract.
+    unsafe {
+        for_each_path(root, paths, npaths, results, err, |r, p| {
+            procroot::container::make_readonly(r, p)
+        })
+    }
+}
+
+/// The body of [`procroot_mask_paths`] and [`procroot_make_readonly`]: `op` over the C path
+/// array, its per-path report written to `results`.
+///
+/// # Safety
+/// As [`procroot_mask_paths`].
+unsafe fn for_each_path(
+    root: *const procroot_root,
+    paths: *const *const c_char,
+    npaths: usize,
+    results: *mut i32,
+    err: *mut *mut procroot_error,
+    op: fn(&procroot::Root, &[&Path]) -> procroot::Result<procroot::container::Report>,
+) -> c_int {
     ffi(err, || {
         // SAFETY: forwarded contract.
         let r = unsafe { handle(root, "root") }?;
         // SAFETY: forwarded contract.
         let paths = unsafe { path_array(paths, npaths) }?;
-        let report = procroot::container::make_readonly(&r.root, &paths)?;
+        let report = op(&r.root, &paths)?;
         // SAFETY: forwarded contract.
         unsafe { report_out(&paths, report, results) }
     })
