@@ -439,15 +439,21 @@ fn entries_from_pidfd(pidfd: &PidFd) -> Result<Option<Vec<NsEntry>>> {
             }
         };
         let ours = sys::process::pidfd_namespace(&own, flag).syscall("ioctl")?;
-        let theirs_st = rustix::fs::fstat(&theirs).syscall("fstat")?;
-        let ours_st = rustix::fs::fstat(&ours).syscall("fstat")?;
+        let shared = same_namespace(&theirs, &ours)?;
         entries.push(NsEntry {
             kind,
             fd: theirs,
-            shared: theirs_st.st_dev == ours_st.st_dev && theirs_st.st_ino == ours_st.st_ino,
+            shared,
         });
     }
     Ok(Some(entries))
+}
+
+/// Whether two nsfs fds are the same namespace (the same nsfs inode).
+fn same_namespace(a: impl AsFd, b: impl AsFd) -> Result<bool> {
+    let a = rustix::fs::fstat(a).syscall("fstat")?;
+    let b = rustix::fs::fstat(b).syscall("fstat")?;
+    Ok(a.st_dev == b.st_dev && a.st_ino == b.st_ino)
 }
 
 /// [`Namespaces::of`]'s fallback: `/proc/<pid>/ns/*` through the hardened procfs.
@@ -474,9 +480,7 @@ fn entries_from_procfs(procfs: &Procfs, pidfd: &PidFd) -> Result<Vec<NsEntry>> {
         check_nsfs(&fd, kind, pidfd.pid())?;
         let own =
             procfs.open_follow(ProcBase::SelfProcess, &name, OFlags::PATH | OFlags::CLOEXEC)?;
-        let theirs = rustix::fs::fstat(&fd)?;
-        let ours = rustix::fs::fstat(&own)?;
-        let shared = theirs.st_dev == ours.st_dev && theirs.st_ino == ours.st_ino;
+        let shared = same_namespace(&fd, &own)?;
         entries.push(NsEntry { kind, fd, shared });
     }
     Ok(entries)
