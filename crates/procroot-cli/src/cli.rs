@@ -380,6 +380,13 @@ pub enum Command {
     /// forks again when a PID or time namespace was entered, and execs CMD with only fds 0-2
     /// and --keep-fd ones open.
     ///
+    /// CMD runs as the target runs, read from the live process (no runtime config needed):
+    /// its uids, gids and supplementary groups, its five capability sets (bounding, permitted,
+    /// effective, inheritable, ambient), no_new_privs, and its seccomp filters (copied with
+    /// PTRACE_SECCOMP_GET_FILTER; if that is impossible, exec refuses and names --no-seccomp).
+    /// LSM labels are not copied. --user changes the ids; --privileged keeps procroot's own
+    /// (host root: see below).
+    ///
     /// The exit status is CMD's, or 128+N when it died of signal N. procroot's own failures
     /// (exit 1) are reported like every other subcommand's: a target that exited is ESRCH and
     /// CMD never runs; a refused namespace is EPERM, naming it.

@@ -32,10 +32,39 @@ pub struct ExecArgs {
     /// limits and accounting apply to it. Without it the command stays in procroot's cgroup.
     #[arg(long)]
     pub cgroup: bool,
+    /// Keep procroot's own privileges (its uid, groups, every capability, no seccomp filter),
+    /// as nsenter does, instead of the target's. The command then holds host root inside the
+    /// container, and the container's binaries it runs (including a replaced /bin/sh or the
+    /// dynamic loader) act with it: use this only when the container's files are trusted.
+    #[arg(long, conflicts_with_all = ["user", "no_seccomp"])]
+    pub privileged: bool,
+    /// Run as UID and GID (default: the target's gid), numbered as in the target's user
+    /// namespace, with no supplementary groups, like `docker exec --user`; the target's
+    /// capability sets, no_new_privs and seccomp filters still apply.
+    #[arg(long, value_name = "UID[:GID]", value_parser = parse_user)]
+    pub user: Option<(u32, Option<u32>)>,
+    /// Run without the target's seccomp filters when they cannot be copied (copying needs
+    /// CAP_SYS_ADMIN in the initial user namespace and ptrace access to the target). Without
+    /// this, such a target is refused. Everything else stays the target's.
+    #[arg(long = "no-seccomp")]
+    pub no_seccomp: bool,
     /// The command and its arguments (after `--`). A name without `/` is looked up in PATH
     /// inside the target's root.
     #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     pub command: Vec<OsString>,
+}
+
+fn parse_user(s: &str) -> Result<(u32, Option<u32>), String> {
+    let num = |n: &str| {
+        n.parse::<u32>()
+            .ok()
+            .filter(|&id| id != u32::MAX)
+            .ok_or_else(|| format!("{n:?} is not a numeric id (names are not looked up)"))
+    };
+    match s.split_once(':') {
+        Some((u, g)) => Ok((num(u)?, Some(num(g)?))),
+        None => Ok((num(s)?, None)),
+    }
 }
 
 fn parse_ns(s: &str) -> Result<NsKinds, String> {
@@ -67,6 +96,15 @@ pub fn run(args: &ExecArgs) -> Result<ExitCode, Failure> {
     }
     if args.cgroup {
         command.join_cgroup();
+    }
+    if args.privileged {
+        command.privileged();
+    }
+    if let Some((uid, gid)) = args.user {
+        command.user(uid, gid);
+    }
+    if args.no_seccomp {
+        command.without_seccomp();
     }
     let status = procroot::exec::spawn_in(&pidfd, args.ns, &command).map_err(fail)?;
     use std::os::unix::process::ExitStatusExt;

@@ -18,7 +18,10 @@
 
 #![forbid(unsafe_code)]
 
+mod creds;
 pub mod sealed_exe;
+
+pub use creds::{credentials_of, CapSets, Credentials};
 
 use std::ffi::{CString, OsStr, OsString};
 use std::fmt;
@@ -36,6 +39,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::procfs::{PidFd, ProcBase, Procfs};
 use crate::root::Root;
 use crate::sys;
+use crate::sys::creds::CredsPlan;
 use crate::sys::exec::{CArgs, ChildError, NsPlan, SpawnPlan};
 use crate::sys::features::{self, Feature};
 use crate::sys::Syscall;
@@ -315,11 +319,14 @@ impl<'a> Namespaces<'a> {
         let shown = PathBuf::from(self.pidfd.pid().to_string());
         let fail = |e: Error| e.context("exec in", &shown);
         let ns = self.plan(kinds).map_err(fail)?;
-        let fork_again = self
-            .selected(kinds)
-            .map_err(fail)?
+        let selected = self.selected(kinds).map_err(fail)?;
+        let fork_again = selected
             .iter()
             .any(|e| matches!(e.kind, NsKind::Pid | NsKind::Time));
+        let enter_user = selected.iter().any(|e| e.kind == NsKind::User);
+        let creds = command
+            .creds_plan(self.pidfd, enter_user)
+            .map_err(|e| fail(e.context("read the target's credentials", &shown)))?;
 
         // The target's root, and the cwd resolved inside it with the library's resolver (no
         // magic links, no escape): a `/proc/self/fd/N` cwd cannot reach a leaked host
@@ -371,6 +378,7 @@ impl<'a> Namespaces<'a> {
             keep_fds: &keep_fds,
             fork_again,
             cgroup_procs: cgroup_procs.as_ref().map(|f| f.as_fd()),
+            creds: creds.as_ref(),
         };
         let pid = sys::exec::spawn(&plan).map_err(|e| fail(self.child_error(e)))?;
         let status = sys::exec::wait(pid).map_err(|e| fail(e.into()))?;
@@ -570,6 +578,10 @@ pub struct Command {
     cwd: PathBuf,
     keep_fds: Vec<RawFd>,
     join_cgroup: bool,
+    privileged: bool,
+    credentials: Option<Credentials>,
+    user: Option<(u32, Option<u32>)>,
+    no_seccomp: bool,
 }
 
 impl Command {
@@ -584,7 +596,59 @@ impl Command {
             cwd: PathBuf::from("/"),
             keep_fds: Vec::new(),
             join_cgroup: false,
+            privileged: false,
+            credentials: None,
+            user: None,
+            no_seccomp: false,
         }
+    }
+
+    /// Runs the command with the caller's own credentials (uid, groups, every capability, no
+    /// seccomp filter), as `nsenter` does, instead of the target's. The command then holds host
+    /// root inside the container: the container's binaries, which it runs, must be trusted.
+    pub fn privileged(&mut self) -> &mut Command {
+        self.privileged = true;
+        self
+    }
+
+    /// Runs the command with `credentials` instead of the target's own, read when it starts
+    /// (the default, see [`credentials_of`]).
+    pub fn credentials(&mut self, credentials: Credentials) -> &mut Command {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    /// Runs the command as `uid` and `gid` (the target's gid when `None`), numbered as in the
+    /// target's user namespace, with the target's other credentials
+    /// ([`Credentials::user`]; `docker exec --user`).
+    pub fn user(&mut self, uid: u32, gid: Option<u32>) -> &mut Command {
+        self.user = Some((uid, gid));
+        self
+    }
+
+    /// Runs the command without the target's seccomp filters
+    /// ([`Credentials::without_seccomp`]).
+    pub fn without_seccomp(&mut self) -> &mut Command {
+        self.no_seccomp = true;
+        self
+    }
+
+    /// The credentials plan for the child, or `None` for [`Command::privileged`].
+    fn creds_plan(&self, target: &PidFd, enter_user: bool) -> Result<Option<CredsPlan>> {
+        if self.privileged {
+            return Ok(None);
+        }
+        let mut creds = match &self.credentials {
+            Some(c) => c.clone(),
+            None => credentials_of(target)?,
+        };
+        if let Some((uid, gid)) = self.user {
+            creds = creds.user(uid, gid);
+        }
+        if self.no_seccomp {
+            creds = creds.without_seccomp();
+        }
+        creds.plan(enter_user).map(Some)
     }
 
     /// Adds an argument.

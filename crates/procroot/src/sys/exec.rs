@@ -134,6 +134,8 @@ const STEP_KEEP_FD: u32 = 9;
 const STEP_EXEC: u32 = 10;
 const STEP_VERIFY_ROOT: u32 = 11;
 const STEP_CGROUP: u32 = 12;
+/// The credential sub-steps ([`super::creds::apply`]) follow from here.
+const STEP_CREDS: u32 = 32;
 
 fn step_error(step: u32, errno: Errno, nstype: i32) -> ChildError {
     let (syscall, detail) = match step {
@@ -160,6 +162,9 @@ fn step_error(step: u32, errno: Errno, nstype: i32) -> ChildError {
         STEP_FORK => ("fork", "forking the process that runs the command"),
         STEP_CLOSE_RANGE => ("close_range", "marking inherited fds close-on-exec"),
         STEP_KEEP_FD => ("fcntl", "passing a --keep-fd descriptor on"),
+        s if (STEP_CREDS..STEP_CREDS + super::creds::STEPS).contains(&s) => {
+            super::creds::step_name(s - STEP_CREDS)
+        }
         _ => ("execve", "running the command"),
     };
     ChildError {
@@ -197,6 +202,9 @@ pub struct SpawnPlan<'a> {
     /// The target's `cgroup.procs` (cgroup v2), opened for writing by the caller: the child
     /// moves itself there first, so the command starts in the target's cgroup.
     pub cgroup_procs: Option<BorrowedFd<'a>>,
+    /// The credentials the command runs with (the target's), applied last before `execve`;
+    /// `None` keeps the caller's (`--privileged`).
+    pub creds: Option<&'a super::creds::CredsPlan>,
 }
 
 /// `setns` into every namespace of `plan`, in one call through the pidfd if it has one, else (or
@@ -688,6 +696,11 @@ fn command_process(ctx: &ChildCtx<'_, '_>) -> ! {
     }
     if let Err(e) = close_range_cloexec(from, u32::MAX) {
         fail(ctx, STEP_CLOSE_RANGE, e, 0);
+    }
+    if let Some(creds) = plan.creds {
+        if let Err((step, e)) = super::creds::apply(creds) {
+            fail(ctx, STEP_CREDS + step, e, 0);
+        }
     }
     let errno = exec_program(plan.program, plan.path, plan.argv, plan.envp);
     fail(ctx, STEP_EXEC, errno, 0)
