@@ -67,6 +67,42 @@ impl Target {
         }
     }
 
+    /// [`Target::spawn`] with `no_new_privs` and a seccomp filter that makes `syscalls` fail
+    /// with `errno` (set after the hostname).
+    fn spawn_filtered(hostname: &str, syscalls: &[i64], errno: i32) -> Target {
+        let (mut ready_r, mut ready_w) = std::io::pipe().expect("pipe");
+        let (mut release_r, release_w) = std::io::pipe().expect("pipe");
+        // SAFETY: fork(2); the child runs only the code below and leaves with _exit(2).
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork");
+        if pid == 0 {
+            drop(ready_r);
+            drop(release_w);
+            // SAFETY: unshare and sethostname on this (forked, single-threaded) process.
+            let ok = unsafe {
+                libc::unshare(libc::CLONE_NEWUTS) == 0
+                    && libc::sethostname(hostname.as_ptr().cast(), hostname.len()) == 0
+            };
+            procroot_testutil::deny_syscalls(syscalls, errno);
+            let _ = ready_w.write_all(if ok { b"r" } else { b"e" });
+            drop(ready_w);
+            let mut b = [0u8; 1];
+            let _ = release_r.read(&mut b);
+            // SAFETY: leaving the forked child.
+            unsafe { libc::_exit(0) };
+        }
+        drop(ready_w);
+        drop(release_r);
+        let mut b = [0u8; 1];
+        ready_r.read_exact(&mut b).expect("ready");
+        assert_eq!(&b, b"r", "target setup failed");
+        Target {
+            pid,
+            release: Some(release_w),
+            reaped: false,
+        }
+    }
+
     fn kill_and_reap(&mut self) {
         // SAFETY: our own child.
         unsafe {
@@ -110,6 +146,33 @@ fn run_in(
         cmd.args(["-c", script]);
         ns.with_method(method).spawn(NsKinds::of(kinds), &cmd)
     });
+    rustix::io::dup2(&saved, &mut one).expect("restore stdout");
+    std::mem::forget(one);
+    let mut out = String::new();
+    r.read_to_string(&mut out).expect("read");
+    (
+        result.map(|s| s.code().unwrap_or(-1)),
+        out.trim_end().to_owned(),
+    )
+}
+
+/// Runs `sh -c script` in the namespaces `kinds` with the default method, after `setup` adjusted
+/// the command; stdout to a pipe.
+fn run_with(
+    pidfd: &PidFd,
+    kinds: &[NsKind],
+    script: &str,
+    setup: impl FnOnce(&mut Command),
+) -> (Result<i32, procroot::Error>, String) {
+    let (mut r, w) = std::io::pipe().expect("pipe");
+    let saved = rustix::io::dup(std::io::stdout().as_fd()).expect("dup stdout");
+    let mut one = unsafe_stdout();
+    rustix::io::dup2(&w, &mut one).expect("dup2");
+    drop(w);
+    let mut cmd = Command::new("/bin/sh");
+    cmd.args(["-c", script]);
+    setup(&mut cmd);
+    let result = procroot::exec::spawn_in(pidfd, NsKinds::of(kinds), &cmd);
     rustix::io::dup2(&saved, &mut one).expect("restore stdout");
     std::mem::forget(one);
     let mut out = String::new();
@@ -516,5 +579,113 @@ fn a_time_namespace_is_entered_from_a_child_with_its_own_memory() {
         if let Err(panic) = result {
             std::panic::resume_unwind(panic);
         }
+    });
+}
+
+/// A target with `no_new_privs` and a seccomp filter (made here: `uname(2)` fails with
+/// `EHOSTDOWN`): by default the command runs with both (`NoNewPrivs: 1`, `Seccomp: 2`, one
+/// filter, and `uname` fails as in the target); with `privileged()` it has neither.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn the_command_gets_the_targets_no_new_privs_and_seccomp_filter() {
+    require_privilege("unshare(CLONE_NEWUTS), setns and PTRACE_SECCOMP_GET_FILTER");
+    in_private_mount_ns(|| {
+        let target = Target::spawn_filtered("filtered", &[libc::SYS_uname], libc::EHOSTDOWN);
+        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let creds = procroot::exec::credentials_of(&pidfd).expect("credentials");
+        assert!(creds.no_new_privs());
+        assert_eq!(creds.seccomp_filters(), 1);
+        let script =
+            "grep -E '^(NoNewPrivs|Seccomp|Seccomp_filters):' /proc/self/status | tr -d ' \t'; \
+                      uname -n 2>/dev/null || echo uname-refused";
+        let (code, out) = run_with(&pidfd, &[NsKind::Uts], script, |_| {});
+        assert_eq!(code.expect("spawn"), 0);
+        assert_eq!(
+            out, "NoNewPrivs:1\nSeccomp:2\nSeccomp_filters:1\nuname-refused",
+            "the command must carry the target's filter"
+        );
+        // The target is left running, untraced.
+        let status = std::fs::read_to_string(format!("/proc/{}/status", target.pid)).unwrap();
+        assert!(status.contains("TracerPid:\t0"), "{status}");
+        assert!(!status.contains("State:\tt"), "{status}");
+        let (code, out) = run_with(&pidfd, &[NsKind::Uts], script, |c| {
+            c.privileged();
+        });
+        assert_eq!(code.expect("spawn"), 0);
+        assert_eq!(out, "NoNewPrivs:0\nSeccomp:0\nSeccomp_filters:0\nfiltered");
+    });
+}
+
+/// A rootless target (its own user namespace, with a subuid-style uid map) keeps working by
+/// default. The target's process is the namespace's uid 1000 (our uid 0 outside), so the
+/// command is too, and, being no longer root at its `execve`, has no capability (the kernel
+/// clears them, as at the target's own exec). `user(0, Some(0))` makes it the namespace's root
+/// (100000 outside), with the target's capability sets there.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn a_rootless_target_keeps_working_with_its_credentials() {
+    require_privilege("unshare(CLONE_NEWUSER | CLONE_NEWUTS), uid maps and setns");
+    in_private_mount_ns(|| {
+        let target = Target::spawn_with("rootless", libc::CLONE_NEWUSER);
+        for (file, map) in [
+            ("setgroups", "deny"),
+            ("uid_map", "0 100000 1000\n1000 0 1"),
+            ("gid_map", "0 100000 1000\n1000 0 1"),
+        ] {
+            std::fs::write(format!("/proc/{}/{file}", target.pid), map).expect(file);
+        }
+        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let creds = procroot::exec::credentials_of(&pidfd).expect("credentials");
+        assert_eq!((creds.uid(), creds.gid()), (Some(1000), Some(1000)));
+        let target_eff = creds.capabilities().effective;
+        let script = "hostname; id -u; id -g; grep '^CapEff:' /proc/self/status | cut -f2";
+        let (code, out) = run_with(&pidfd, &[NsKind::User, NsKind::Uts], script, |_| {});
+        assert_eq!(code.expect("spawn"), 0);
+        assert_eq!(out, "rootless\n1000\n1000\n0000000000000000");
+        let (code, out) = run_with(&pidfd, &[NsKind::User, NsKind::Uts], script, |c| {
+            c.user(0, Some(0));
+        });
+        assert_eq!(code.expect("spawn"), 0);
+        assert_eq!(out, format!("rootless\n0\n0\n{target_eff:016x}"));
+    });
+}
+
+/// A target whose seccomp filter cannot be copied (procroot itself runs under a filter, so the
+/// kernel refuses `PTRACE_SECCOMP_GET_FILTER` with `EACCES`): the command is refused, the
+/// message names `--no-seccomp`, and nothing runs; `without_seccomp()` runs it unfiltered.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn an_uncopyable_seccomp_filter_refuses_and_names_no_seccomp() {
+    require_privilege("unshare(CLONE_NEWUTS) and setns");
+    in_private_mount_ns(|| {
+        let target = Target::spawn_filtered("filtered", &[libc::SYS_uname], libc::EHOSTDOWN);
+        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        // A filter on ourselves that refuses nothing the test needs.
+        procroot_testutil::deny_syscalls(&[libc::SYS_acct], libc::EPERM);
+        let dir = tempfile::tempdir().unwrap();
+        let ran = dir.path().join("ran");
+        let script = format!("touch {}; uname -n || true", ran.display());
+        let (code, _) = run_with(&pidfd, &[NsKind::Uts], &script, |_| {});
+        let err = code.expect_err("an uncopyable filter must be refused");
+        assert_eq!(err.errno(), Errno::PERM, "{err}");
+        let msg = err.to_string();
+        assert!(msg.contains("--no-seccomp"), "{msg}");
+        assert!(msg.contains("PTRACE_SECCOMP_GET_FILTER"), "{msg}");
+        assert!(!ran.exists(), "the command ran");
+        let (code, out) = run_with(&pidfd, &[NsKind::Uts], &script, |c| {
+            c.without_seccomp();
+        });
+        assert_eq!(code.expect("spawn"), 0);
+        assert_eq!(out, "filtered");
+        assert!(ran.exists());
     });
 }
