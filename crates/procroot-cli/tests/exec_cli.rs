@@ -29,13 +29,19 @@ impl Target {
     /// on `<dir>/mnt` holding `marker`, and `<dir>/ready` once done. `extra` adds unshare
     /// options (`--setuid 1000`).
     fn start(extra: &[&str]) -> Target {
+        Target::start_wrapped(extra, "")
+    }
+
+    /// [`Target::start`], whose final process is run by `wrapper` (a command prefix such as
+    /// `setpriv --bounding-set=...`), after the mounts.
+    fn start_wrapped(extra: &[&str], wrapper: &str) -> Target {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir(dir.path().join("mnt")).expect("mkdir mnt");
         let d = dir.path().display();
         let script = if extra.is_empty() {
             format!(
                 "hostname exec-target && mount -t tmpfs marker {d}/mnt && echo marker-content > \
-                 {d}/mnt/marker && touch {d}/ready && exec sleep 120"
+                 {d}/mnt/marker && exec {wrapper} sh -c 'touch {d}/ready && exec sleep 120'"
             )
         } else {
             // Dropped privileges: only the namespaces, and a directory it may write to.
@@ -295,7 +301,7 @@ fn leak(path: &Path, flags: rustix::fs::OFlags) -> OwnedFd {
 #[test]
 fn exec_passes_only_fds_0_to_2_and_kept_ones() {
     require_privilege(PRIVILEGE);
-    in_private_mount_ns(only_kept_fds_reach_the_command);
+    in_private_mount_ns(|| only_kept_fds_reach_the_command(&[]));
 }
 
 /// The same without `close_range` (before Linux 5.11, or filtered: `ENOSYS`): every fd is marked
@@ -309,11 +315,12 @@ fn exec_passes_only_kept_fds_without_close_range() {
     require_privilege(PRIVILEGE);
     in_private_mount_ns(|| {
         procroot_testutil::deny_syscalls(&[libc::SYS_close_range], libc::ENOSYS);
-        only_kept_fds_reach_the_command();
+        // The target inherits the filter, which procroot, filtered itself, cannot copy.
+        only_kept_fds_reach_the_command(&["--no-seccomp"]);
     });
 }
 
-fn only_kept_fds_reach_the_command() {
+fn only_kept_fds_reach_the_command(extra: &[&str]) {
     {
         let t = Target::start(&[]);
         let leaked = leak(Path::new("/"), rustix::fs::OFlags::RDONLY);
@@ -322,7 +329,7 @@ fn only_kept_fds_reach_the_command() {
         // `ls -l` lists its own fd on the directory too (its target is /proc/<pid>/fd).
         let o = exec(
             t.pid,
-            &["--keep-fd", &kept_no],
+            &[&["--keep-fd", &kept_no], extra].concat(),
             &["ls", "-l", "/proc/self/fd/"],
         );
         assert!(o.status.success(), "{}", stderr(&o));
@@ -542,4 +549,108 @@ fn doctor_reports_the_sealing_strategy_inner() {
         "{}",
         stdout(&o)
     );
+}
+
+/// Docker's default capabilities (`CapEff: 00000000a80425fb`), without `CAP_DAC_READ_SEARCH`.
+const DOCKER_CAPS: &str = "+chown,+dac_override,+fsetid,+fowner,+mknod,+net_raw,+setgid,+setuid,\
+                           +setfcap,+setpcap,+net_bind_service,+sys_chroot,+kill,+audit_write";
+
+/// The "shocker" escape as the container's own program: `open_by_handle_at` of a stand-in host
+/// file (a handle the container could also guess), through python3's ctypes. Prints `CapEff`,
+/// then `read: <contents>` or `open_by_handle_at: <errno name>`.
+const SHOCKER: &str = r#"
+import ctypes, errno, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+class FileHandle(ctypes.Structure):
+    _fields_ = [("bytes", ctypes.c_uint), ("type", ctypes.c_int), ("f", ctypes.c_ubyte * 128)]
+print([l.split()[1] for l in open("/proc/self/status") if l.startswith("CapEff:")][0])
+h = FileHandle(); h.bytes = 128
+mount_id = ctypes.c_int()
+if libc.name_to_handle_at(-100, sys.argv[1].encode(), ctypes.byref(h), ctypes.byref(mount_id), 0):
+    sys.exit("name_to_handle_at: " + errno.errorcode[ctypes.get_errno()])
+mount_fd = os.open(os.path.dirname(sys.argv[1]), os.O_RDONLY)
+fd = libc.open_by_handle_at(mount_fd, ctypes.byref(h), os.O_RDONLY)
+if fd < 0:
+    print("open_by_handle_at: " + errno.errorcode[ctypes.get_errno()])
+else:
+    print("read: " + os.read(fd, 100).decode().strip())
+"#;
+
+/// Issue 19 item 3: a rootful container with Docker's default capabilities runs the shocker
+/// program as `hostname`. By default the command has the target's `CapEff` and
+/// `open_by_handle_at` fails with `EPERM`; with `--privileged` (procroot's own capabilities) it
+/// reads the stand-in host file, so the test can fail.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn exec_runs_with_the_targets_capabilities_not_the_callers() {
+    require_privilege(PRIVILEGE);
+    in_private_mount_ns(|| {
+        let t = Target::start_wrapped(
+            &[],
+            &format!("setpriv --bounding-set=-all,{DOCKER_CAPS} --inh-caps=-all --"),
+        );
+        let victim = t.path("host-secret");
+        std::fs::write(&victim, "host secret\n").unwrap();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", t.pid)).unwrap();
+        let target_eff = status
+            .lines()
+            .find_map(|l| l.strip_prefix("CapEff:"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        assert_eq!(
+            target_eff, "00000000a80425fb",
+            "the stand-in container's capabilities"
+        );
+        let victim = victim.to_str().unwrap();
+        let o = exec(t.pid, &[], &["python3", "-c", SHOCKER, victim]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(
+            stdout(&o),
+            format!("{target_eff}\nopen_by_handle_at: EPERM\n"),
+            "the command must hold the target's capabilities only"
+        );
+        let o = exec(
+            t.pid,
+            &["--privileged"],
+            &["python3", "-c", SHOCKER, victim],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(
+            stdout(&o).ends_with("read: host secret\n"),
+            "--privileged keeps procroot's capabilities: {}",
+            stdout(&o)
+        );
+    });
+}
+
+/// `--user UID:GID` runs the command as that identity inside the target; `--user` with a name
+/// or a bad number is a usage error, and `--privileged` cannot be combined with it.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn exec_user_overrides_the_identity() {
+    require_privilege(PRIVILEGE);
+    in_private_mount_ns(|| {
+        let t = Target::start(&[]);
+        let o = exec(
+            t.pid,
+            &["--user", "1234:4321"],
+            &["sh", "-c", "id -u; id -g; id -G"],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(stdout(&o), "1234\n4321\n4321\n");
+        let o = exec(t.pid, &[], &["id", "-u"]);
+        assert_eq!(stdout(&o), "0\n", "{}", stderr(&o));
+        let o = exec(t.pid, &["--user", "nobody"], &["true"]);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(stderr(&o).contains("not a numeric id"), "{}", stderr(&o));
+        let o = exec(t.pid, &["--user", "1", "--privileged"], &["true"]);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    });
 }
