@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use clap::Args;
 use procroot::exec::{sealed_exe, Command, NsKinds};
-use procroot::PidFd;
 
 use crate::output::Failure;
 
@@ -86,9 +85,9 @@ pub fn seal() -> Result<(), Failure> {
 /// `/proc/<our pid>/exe`), then runs the command and exits as it did (128+N after signal N).
 pub fn run(args: &ExecArgs) -> Result<ExitCode, Failure> {
     let shown = PathBuf::from(args.pid.to_string());
-    let fail = |e: procroot::Error| Failure::Library(e.context("exec", &shown));
     seal()?;
-    let pidfd = PidFd::open(args.pid).map_err(fail)?;
+    let pidfd = procroot::exec::open_target(args.pid)
+        .map_err(|e| Failure::Library(e.within("exec --pid", &shown)))?;
     let mut command = Command::new(&args.command[0]);
     command.args(&args.command[1..]).current_dir(&args.cwd);
     for &fd in &args.keep_fd {
@@ -106,7 +105,8 @@ pub fn run(args: &ExecArgs) -> Result<ExitCode, Failure> {
     if args.no_seccomp {
         command.without_seccomp();
     }
-    let status = procroot::exec::spawn_in(&pidfd, args.ns, &command).map_err(fail)?;
+    // The library's errors already say `exec in "<pid>"` and keep what failed inside it.
+    let status = procroot::exec::spawn_in(&pidfd, args.ns, &command).map_err(Failure::Library)?;
     use std::os::unix::process::ExitStatusExt;
     let code = match (status.code(), status.signal()) {
         (Some(code), _) => code,

@@ -186,6 +186,16 @@ impl FromStr for NsKinds {
         if s == "all" {
             return Ok(NsKinds::unshared());
         }
+        if s.split(',').any(|name| name.trim() == "all") {
+            return Err(Error::invalid_input(
+                Errno::INVAL,
+                format!(
+                    "\"all\" cannot be combined with other namespaces in {s:?}: give \"all\" \
+                     alone (every namespace the target does not share) or a list of mnt, uts, \
+                     ipc, net, pid, cgroup, user, time"
+                ),
+            ));
+        }
         let kinds = s
             .split(',')
             .map(|name| name.trim().parse())
@@ -317,7 +327,7 @@ impl<'a> Namespaces<'a> {
     /// [`spawn_in`] with these namespaces.
     pub fn spawn(&self, kinds: NsKinds, command: &Command) -> Result<ExitStatus> {
         let shown = PathBuf::from(self.pidfd.pid().to_string());
-        let fail = |e: Error| e.context("exec in", &shown);
+        let fail = |e: Error| e.within("exec in", &shown);
         let ns = self.plan(kinds).map_err(fail)?;
         let selected = self.selected(kinds).map_err(fail)?;
         let fork_again = selected
@@ -326,7 +336,7 @@ impl<'a> Namespaces<'a> {
         let enter_user = selected.iter().any(|e| e.kind == NsKind::User);
         let creds = command
             .creds_plan(self.pidfd, enter_user)
-            .map_err(|e| fail(e.context("read the target's credentials", &shown)))?;
+            .map_err(fail)?;
 
         // The target's root, and the cwd resolved inside it with the library's resolver (no
         // magic links, no escape): a `/proc/self/fd/N` cwd cannot reach a leaked host
@@ -343,13 +353,18 @@ impl<'a> Namespaces<'a> {
                 _ => fail(e),
             })?
             .into();
-        let root = Root::from_fd(rustix::io::fcntl_dupfd_cloexec(&root_fd, 0)?).map_err(fail)?;
-        let cwd = root
-            .resolve(&command.cwd)
-            .map_err(|e| fail(e.context("resolve working directory", &command.cwd)))?;
-        if cwd.file_type().map_err(fail)? != FileType::Dir {
-            return Err(fail(
-                Error::from_errno(Errno::NOTDIR).context("resolve working directory", &command.cwd),
+        let root_name = PathBuf::from(format!("/proc/{}/root", self.pidfd.pid()));
+        let root = Root::from_fd_named(
+            rustix::io::fcntl_dupfd_cloexec(&root_fd, 0)?,
+            root_name.clone(),
+        );
+        let in_cwd = |e: Error| fail(e.within(CWD_CONTEXT, &command.cwd));
+        let cwd = root.resolve(&command.cwd).map_err(in_cwd)?;
+        if cwd.file_type().map_err(in_cwd)? != FileType::Dir {
+            return Err(in_cwd(
+                Error::from_errno(Errno::NOTDIR)
+                    .context("resolve", &command.cwd)
+                    .in_root(&root_name),
             ));
         }
 
@@ -493,6 +508,9 @@ fn entries_from_procfs(procfs: &Procfs, pidfd: &PidFd) -> Result<Vec<NsEntry>> {
     }
     Ok(entries)
 }
+
+/// What a `--cwd` error is part of, in messages.
+const CWD_CONTEXT: &str = "working directory (--cwd)";
 
 /// `CGROUP2_SUPER_MAGIC` (`include/uapi/linux/magic.h`).
 const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
@@ -769,6 +787,37 @@ fn cstring(s: &OsStr) -> Result<CString> {
     })
 }
 
+/// [`PidFd::open`] for the target of `exec`, whose refusal of a thread id (`pidfd_open` wants
+/// a process, `EINVAL`) says so and names the thread's process, instead of "not a valid process
+/// id" (`nsenter -t` takes a thread id and enters its process's namespaces).
+pub fn open_target(pid: u32) -> Result<PidFd> {
+    PidFd::open(pid).map_err(|e| {
+        if e.errno() != Errno::INVAL {
+            return e;
+        }
+        // Only for the message: the thread's status names its thread group (process).
+        let tgid = Procfs::cached()
+            .and_then(|p| p.read_to_string(ProcBase::Pid(pid), "status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Tgid:"))
+                    .and_then(|t| t.trim().parse::<u32>().ok())
+            });
+        match tgid {
+            Some(tgid) if tgid != pid => Error::invalid_input(
+                Errno::INVAL,
+                format!(
+                    "{pid} is a thread of process {tgid}, not a process: give the process id \
+                     {tgid}, whose namespaces the thread shares"
+                ),
+            )
+            .context("open pidfd", Path::new(&pid.to_string())),
+            _ => e,
+        }
+    })
+}
+
 /// Runs `command` in the namespaces `kinds` of the process `target`, chrooted in its root, and
 /// returns its exit status (a death by signal shows as such).
 ///
@@ -791,6 +840,6 @@ fn cstring(s: &OsStr) -> Result<CString> {
 /// command's status.
 pub fn spawn_in(target: &PidFd, kinds: NsKinds, command: &Command) -> Result<ExitStatus> {
     Namespaces::of(target)
-        .map_err(|e| e.context("exec in", Path::new(&target.pid().to_string())))?
+        .map_err(|e| e.within("exec in", Path::new(&target.pid().to_string())))?
         .spawn(kinds, command)
 }

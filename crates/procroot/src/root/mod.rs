@@ -101,6 +101,12 @@ impl Root {
         Ok(Root::with_name(fd, name))
     }
 
+    /// [`Root::from_fd`] for an fd already known to be a directory, shown as `name` in messages
+    /// (`/proc/123/root` rather than `<fd 5>`).
+    pub(crate) fn from_fd_named(fd: OwnedFd, name: PathBuf) -> Root {
+        Root::with_name(fd, name)
+    }
+
     /// Opens the root directory of process `pid` through its `/proc/<pid>/root` "wormhole".
     ///
     /// Paths are then resolved in that process's mount namespace, as that process sees them,
