@@ -654,3 +654,217 @@ fn exec_user_overrides_the_identity() {
         assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     });
 }
+
+/// The cgroup2 mount (`/sys/fs/cgroup`, or `/sys/fs/cgroup/unified` on a hybrid system). A
+/// machine without one fails the test that needs it, naming what is missing.
+fn cgroup2_mount() -> &'static str {
+    ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+        .into_iter()
+        .find(|d| {
+            #[allow(clippy::unnecessary_cast)] // f_type's width differs between architectures.
+            rustix::fs::statfs(*d).is_ok_and(|s| s.f_type as i64 == 0x6367_7270)
+        })
+        .expect("this test needs a cgroup2 mount at /sys/fs/cgroup or /sys/fs/cgroup/unified")
+}
+
+/// A test cgroup directly below the cgroup2 mount, removed (with every cgroup made below it)
+/// on drop, once its processes are gone.
+struct TestCgroup {
+    path: PathBuf,
+}
+
+impl TestCgroup {
+    fn new(tag: &str, children: &[&str]) -> TestCgroup {
+        let name = format!("procroot-test-{}-{tag}", std::process::id());
+        let path = Path::new(cgroup2_mount()).join(name);
+        std::fs::create_dir(&path).expect("mkdir the test cgroup");
+        let cg = TestCgroup { path };
+        for c in children {
+            std::fs::create_dir_all(cg.path.join(c)).expect("mkdir a child cgroup");
+        }
+        cg
+    }
+
+    fn name(&self) -> String {
+        self.path.file_name().unwrap().to_str().unwrap().to_owned()
+    }
+
+    fn join(&self, p: &str) -> PathBuf {
+        self.path.join(p)
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        fn remove(dir: &Path) {
+            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    remove(&e.path());
+                }
+            }
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while std::fs::remove_dir(dir).is_err() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        remove(&self.path);
+    }
+}
+
+/// Issue 19 item 6: procroot in a cgroup namespace rooted at `a` reads a target in the sibling
+/// `b` as `0::/../b`. That cgroup is outside procroot's view: `--cgroup` refuses, naming the
+/// option and the path, and the command never runs (the old code clamped the `..` and joined a
+/// cgroup of procroot's own).
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn exec_cgroup_refuses_a_cgroup_outside_our_cgroup_namespace() {
+    require_privilege(PRIVILEGE);
+    let cg = TestCgroup::new("cgns", &["a", "b"]);
+    in_private_mount_ns(|| {
+        let t = Target::start(&[]);
+        std::fs::write(cg.join("b/cgroup.procs"), t.pid.to_string()).expect("move the target");
+        std::fs::write(cg.join("a/cgroup.procs"), "0").expect("move ourselves");
+        // SAFETY: unshare(CLONE_NEWCGROUP) changes only this (forked) process's cgroup view.
+        let rc = unsafe { libc::unshare(libc::CLONE_NEWCGROUP) };
+        assert_eq!(rc, 0, "unshare the cgroup namespace");
+        let flag = t.path("ran");
+        let o = exec(t.pid, &["--cgroup"], &["touch", flag.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains("join the target's cgroup (--cgroup) \"/../b\"")
+                && err.contains("not visible from procroot's cgroup namespace")
+                && err.contains("EXDEV"),
+            "{err}"
+        );
+        assert!(!flag.exists(), "the command ran");
+        // Without --cgroup the command runs.
+        let o = exec(t.pid, &[], &["touch", flag.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(flag.exists());
+    });
+}
+
+/// Issue 19 item 6: a cgroup2 mount that is a bind mount of part of the hierarchy (its root is
+/// not procroot's cgroup namespace root): the target's path leads to another cgroup of the same
+/// name there, which does not hold the target. Refused; the old code joined that cgroup.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn exec_cgroup_refuses_a_cgroup_mount_rooted_elsewhere() {
+    require_privilege(PRIVILEGE);
+    let cg = TestCgroup::new("bind", &["b"]);
+    let name = cg.name();
+    let decoy = format!("decoy/{name}/b");
+    std::fs::create_dir_all(cg.join(&decoy)).expect("mkdir the decoy cgroup");
+    in_private_mount_ns(|| {
+        let t = Target::start(&[]);
+        std::fs::write(cg.join("b/cgroup.procs"), t.pid.to_string()).expect("move the target");
+        let mount = cgroup2_mount();
+        let src = cg.join("decoy");
+        let ok = std::process::Command::new("mount")
+            .args(["--bind", src.to_str().unwrap(), mount])
+            .status()
+            .expect("mount");
+        assert!(ok.success(), "bind mount in the private mount namespace");
+        let script = ["sh", "-c", "grep '^0::' /proc/self/cgroup"];
+        let o = exec(t.pid, &["--cgroup"], &script);
+        assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains("--cgroup")
+                && err.contains(&format!("/{name}/b"))
+                && err.contains("is not rooted at procroot's cgroup namespace root"),
+            "{err}"
+        );
+    });
+}
+
+/// Issue 19 item 7: a cgroup named `x (deleted)` is joined like any other (the kernel's suffix
+/// for a removed cgroup is not taken for "a cgroup v1 system").
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn exec_cgroup_joins_a_cgroup_named_deleted() {
+    require_privilege(PRIVILEGE);
+    let cg = TestCgroup::new("deleted", &["x (deleted)"]);
+    let name = cg.name();
+    in_private_mount_ns(|| {
+        let t = Target::start(&[]);
+        std::fs::write(cg.join("x (deleted)/cgroup.procs"), t.pid.to_string())
+            .expect("move the target");
+        let o = exec(t.pid, &["--cgroup"], &["grep", "^0::", "/proc/self/cgroup"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(stdout(&o), format!("0::/{name}/x (deleted)\n"));
+    });
+}
+
+/// Issue 19 item 7: errors keep what they are about. A missing `--cwd` names the option, the
+/// path and the target's root (not `<fd 5>`); `--ns all,mnt` says `all` stands alone; `--pid`
+/// of a thread says whose thread it is (or, with thread pidfds, runs in its process).
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn exec_messages_name_the_option_the_path_and_the_cause() {
+    require_privilege(PRIVILEGE);
+    in_private_mount_ns(|| {
+        let t = Target::start(&[]);
+        let o = exec(t.pid, &["--cwd", "/no/such/dir"], &["true"]);
+        assert_eq!(o.status.code(), Some(1));
+        let err = stderr(&o);
+        assert!(
+            err.contains("working directory (--cwd) \"/no/such/dir\"")
+                && err.contains(&format!("in /proc/{}/root", t.pid))
+                && err.contains("ENOENT")
+                && !err.contains("<fd"),
+            "{err}"
+        );
+        let o = exec(t.pid, &["--cwd", "/etc/passwd"], &["true"]);
+        let err = stderr(&o);
+        assert!(
+            err.contains("working directory (--cwd) \"/etc/passwd\"") && err.contains("ENOTDIR"),
+            "{err}"
+        );
+
+        let o = exec(t.pid, &["--ns", "all,mnt"], &["true"]);
+        assert_eq!(o.status.code(), Some(2));
+        let err = stderr(&o);
+        assert!(
+            err.contains("\"all\" cannot be combined with other namespaces in \"all,mnt\""),
+            "{err}"
+        );
+
+        // A thread of this (test) process.
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            tid_tx
+                .send(rustix::thread::gettid().as_raw_nonzero().get())
+                .unwrap();
+            let _ = stop_rx.recv();
+        });
+        let tid = tid_rx.recv().unwrap() as u32;
+        let o = exec(tid, &[], &["true"]);
+        stop_tx.send(()).unwrap();
+        thread.join().unwrap();
+        let err = stderr(&o);
+        let me = std::process::id();
+        assert!(
+            o.status.success()
+                || err.contains(&format!(
+                    "--pid \"{tid}\": open pidfd \"{tid}\": {tid} is a thread of process {me}"
+                )),
+            "{err}"
+        );
+        assert!(!err.contains("kernel before 5.3"), "{err}");
+    });
+}

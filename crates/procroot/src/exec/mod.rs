@@ -28,7 +28,7 @@ use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::process::ExitStatus;
 use std::str::FromStr;
 
@@ -44,6 +44,7 @@ use crate::sys::exec::{CArgs, ChildError, NsPlan, SpawnPlan};
 use crate::sys::features::{self, Feature};
 use crate::sys::Syscall;
 use crate::FileType;
+use crate::Policy;
 
 /// `NSFS_MAGIC`, the `f_type` of namespace files (`include/uapi/linux/magic.h`).
 const NSFS_MAGIC: i64 = 0x6e73_6673;
@@ -334,9 +335,7 @@ impl<'a> Namespaces<'a> {
             .iter()
             .any(|e| matches!(e.kind, NsKind::Pid | NsKind::Time));
         let enter_user = selected.iter().any(|e| e.kind == NsKind::User);
-        let creds = command
-            .creds_plan(self.pidfd, enter_user)
-            .map_err(fail)?;
+        let creds = command.creds_plan(self.pidfd, enter_user).map_err(fail)?;
 
         // The target's root, and the cwd resolved inside it with the library's resolver (no
         // magic links, no escape): a `/proc/self/fd/N` cwd cannot reach a leaked host
@@ -515,11 +514,22 @@ const CWD_CONTEXT: &str = "working directory (--cwd)";
 /// `CGROUP2_SUPER_MAGIC` (`include/uapi/linux/magic.h`).
 const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
 
+/// What a `--cgroup` error is part of, in messages.
+const CGROUP_CONTEXT: &str = "join the target's cgroup (--cgroup)";
+
 /// The target's `cgroup.procs`, opened for writing: its cgroup v2 path from
 /// `/proc/<pid>/cgroup` (the `0::` line, relative to our cgroup namespace's root), resolved
-/// inside the cgroup2 mount with the library's resolver, so a path read from the target cannot
+/// below the cgroup2 mount with [`Policy::Beneath`], so a path read from the target cannot
 /// leave that mount.
+///
+/// That text is not an identity (a cgroup may be named `x (deleted)`, the kernel's own suffix
+/// for a removed cgroup; the mount may be a bind mount of part of the hierarchy, whose root is
+/// not our cgroup namespace's root). The directory found is checked to be the target's by
+/// membership: its `cgroup.procs` lists the target (a process is in exactly one cgroup v2, so
+/// a mount rooted elsewhere cannot pass). A `..` component means the target's cgroup is outside
+/// our cgroup namespace's view: refused, never clamped to a cgroup of ours.
 fn target_cgroup_procs(procfs: &Procfs, pidfd: &PidFd) -> Result<std::fs::File> {
+    let pid = pidfd.pid();
     let text = procfs
         .read_to_string(ProcBase::PidFd(pidfd), "cgroup")
         .map_err(|e| match e.errno() {
@@ -531,18 +541,30 @@ fn target_cgroup_procs(procfs: &Procfs, pidfd: &PidFd) -> Result<std::fs::File> 
             ErrorKind::NotSupported,
             Errno::OPNOTSUPP,
             format!(
-                "process {} is in no cgroup v2 hierarchy (a cgroup v1 system): --cgroup \
-                 joins cgroup v2 only",
-                pidfd.pid()
+                "process {pid} is in no cgroup v2 hierarchy (a cgroup v1 system): --cgroup \
+                 joins cgroup v2 only"
             ),
         )
     };
     let path = text
         .lines()
         .find_map(|l| l.strip_prefix("0::"))
-        .filter(|p| p.starts_with('/') && !p.ends_with(" (deleted)"))
         .ok_or_else(not_v2)?;
-    let mount = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+    let shown = Path::new(path);
+    if !path.starts_with('/') || shown.components().any(|c| c == Component::ParentDir) {
+        return Err(Error::with_detail(
+            ErrorKind::SafetyViolation,
+            Errno::XDEV,
+            format!(
+                "process {pid}'s cgroup {} is not visible from procroot's cgroup namespace \
+                 (it lies outside procroot's own cgroup there); run procroot in the target's \
+                 cgroup namespace or an ancestor's",
+                crate::error::Quoted(shown.as_os_str())
+            ),
+        )
+        .context(CGROUP_CONTEXT, shown));
+    }
+    let (name, mount) = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
         .into_iter()
         .find_map(|dir| {
             let fd = rustix::fs::open(
@@ -553,13 +575,62 @@ fn target_cgroup_procs(procfs: &Procfs, pidfd: &PidFd) -> Result<std::fs::File> 
             .ok()?;
             #[allow(clippy::unnecessary_cast)] // f_type's width differs between architectures.
             let is_v2 = rustix::fs::fstatfs(&fd).ok()?.f_type as i64 == CGROUP2_SUPER_MAGIC;
-            is_v2.then_some(fd)
+            is_v2.then_some((dir, fd))
         })
         .ok_or_else(not_v2)?;
-    let root = Root::from_fd(mount)?;
-    let procs = Path::new(path).join("cgroup.procs");
-    root.open_file(&procs, OFlags::WRONLY | OFlags::CLOEXEC)
-        .map_err(|e| e.context("open the target's cgroup", &procs))
+    let in_cgroup = |e: Error| e.within(CGROUP_CONTEXT, shown);
+    let root = Root::from_fd_named(mount, PathBuf::from(name)).with_policy(Policy::Beneath);
+    let relative = path.trim_start_matches('/');
+    let relative = if relative.is_empty() { "." } else { relative };
+    let dir = root.resolve(relative).map_err(|e| {
+        let removed = e.errno() == Errno::NOENT && path.ends_with(" (deleted)");
+        in_cgroup(if removed {
+            Error::with_detail(
+                ErrorKind::NotFound,
+                Errno::SRCH,
+                format!("process {pid}'s cgroup has been removed (the process is exiting)"),
+            )
+        } else {
+            e
+        })
+    })?;
+    let open = |flags: OFlags| {
+        rustix::fs::openat(
+            &dir,
+            "cgroup.procs",
+            flags | OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .syscall("openat")
+        .map_err(|e| {
+            in_cgroup(
+                e.context("open", &shown.join("cgroup.procs"))
+                    .in_root(Path::new(name)),
+            )
+        })
+    };
+    let mut members = String::new();
+    std::io::Read::read_to_string(
+        &mut std::fs::File::from(open(OFlags::RDONLY)?),
+        &mut members,
+    )
+    .map_err(|e| in_cgroup(Error::from(e)))?;
+    if !members.lines().any(|l| l.trim() == pid.to_string()) {
+        if !pidfd.is_alive() {
+            return Err(exited(pidfd));
+        }
+        return Err(Error::with_detail(
+            ErrorKind::SafetyViolation,
+            Errno::XDEV,
+            format!(
+                "{name}/{relative} does not hold process {pid}, although its /proc/{pid}/cgroup \
+                 names it: the cgroup2 mount at {name} is not rooted at procroot's cgroup \
+                 namespace root (a bind mount of part of the hierarchy?)"
+            ),
+        )
+        .context(CGROUP_CONTEXT, shown));
+    }
+    Ok(std::fs::File::from(open(OFlags::WRONLY)?))
 }
 
 /// `ESRCH` for a target that exited (a zombie's namespace and root links are gone).
@@ -788,11 +859,12 @@ fn cstring(s: &OsStr) -> Result<CString> {
 }
 
 /// [`PidFd::open`] for the target of `exec`, whose refusal of a thread id (`pidfd_open` wants
-/// a process, `EINVAL`) says so and names the thread's process, instead of "not a valid process
+/// a process: `EINVAL`, `ENOENT` since Linux 6.9) says so and names the thread's process, instead of "not a valid process
 /// id" (`nsenter -t` takes a thread id and enters its process's namespaces).
 pub fn open_target(pid: u32) -> Result<PidFd> {
     PidFd::open(pid).map_err(|e| {
-        if e.errno() != Errno::INVAL {
+        // pidfd_open refuses a thread id with EINVAL, or ENOENT since Linux 6.9.
+        if !matches!(e.errno(), Errno::INVAL | Errno::NOENT) {
             return e;
         }
         // Only for the message: the thread's status names its thread group (process).
@@ -806,7 +878,7 @@ pub fn open_target(pid: u32) -> Result<PidFd> {
             });
         match tgid {
             Some(tgid) if tgid != pid => Error::invalid_input(
-                Errno::INVAL,
+                e.errno(),
                 format!(
                     "{pid} is a thread of process {tgid}, not a process: give the process id \
                      {tgid}, whose namespaces the thread shares"
