@@ -5,7 +5,7 @@
 //!
 //! No runtime configuration is needed: uid, gid and groups, the five capability sets and
 //! `no_new_privs` come from `/proc/<pid>/status`; the seccomp filters are copied out of the
-//! target with `PTRACE_SECCOMP_GET_FILTER` ([`crate::sys::creds::seccomp_filters`]).
+//! target with `PTRACE_SECCOMP_GET_FILTER`.
 
 #![forbid(unsafe_code)]
 
@@ -92,7 +92,7 @@ pub struct Credentials {
 ///
 /// The seccomp filters are copied with `PTRACE_SECCOMP_GET_FILTER`, which needs `CAP_SYS_ADMIN`
 /// in the initial user namespace and stops the target for the copy (a forked helper seizes it,
-/// interrupts it and detaches; see [`crate::sys::creds::seccomp_filters`]). When that is
+/// interrupts it and detaches, and is killed after 5 s if the target never stops). When that is
 /// impossible, this still succeeds, and running a command with these credentials is refused
 /// unless [`Credentials::without_seccomp`] was chosen.
 ///
