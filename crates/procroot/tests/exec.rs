@@ -103,6 +103,93 @@ impl Target {
         }
     }
 
+    /// [`Target::spawn`] with a seccomp filter that makes `syscall` fail with `errno`, installed
+    /// without `no_new_privs` (with `CAP_SYS_ADMIN`), which is then dropped from every set,
+    /// the bounding set first.
+    fn spawn_filtered_without_nnp(hostname: &str, syscall: i64, errno: i32) -> Target {
+        let (mut ready_r, mut ready_w) = std::io::pipe().expect("pipe");
+        let (mut release_r, release_w) = std::io::pipe().expect("pipe");
+        // The filter, built before the fork: load nr, compare, return ERRNO or ALLOW.
+        let mut prog = [
+            libc::sock_filter {
+                code: 0x20,
+                jt: 0,
+                jf: 0,
+                k: 0,
+            },
+            libc::sock_filter {
+                code: 0x15,
+                jt: 0,
+                jf: 1,
+                k: syscall as u32,
+            },
+            libc::sock_filter {
+                code: 0x06,
+                jt: 0,
+                jf: 0,
+                k: 0x0005_0000 | errno as u32,
+            },
+            libc::sock_filter {
+                code: 0x06,
+                jt: 0,
+                jf: 0,
+                k: 0x7fff_0000,
+            },
+        ];
+        let fprog = libc::sock_fprog {
+            len: prog.len() as u16,
+            filter: prog.as_mut_ptr(),
+        };
+        // SAFETY: fork(2); the child runs only the code below and leaves with _exit(2).
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork");
+        if pid == 0 {
+            drop(ready_r);
+            drop(release_w);
+            // SAFETY: unshare, sethostname and prctl on this (forked, single-threaded) process,
+            // with a filter program that outlives the call.
+            let mut ok = unsafe {
+                libc::unshare(libc::CLONE_NEWUTS) == 0
+                    && libc::sethostname(hostname.as_ptr().cast(), hostname.len()) == 0
+                    && libc::prctl(
+                        libc::PR_SET_SECCOMP,
+                        libc::SECCOMP_MODE_FILTER,
+                        &fprog as *const libc::sock_fprog,
+                    ) == 0
+                    && libc::prctl(libc::PR_CAPBSET_DROP, 21, 0, 0, 0) == 0
+            };
+            if ok {
+                let sets = rustix::thread::capabilities(None).expect("capget");
+                let admin = rustix::thread::CapabilitySet::SYS_ADMIN;
+                ok = rustix::thread::set_capabilities(
+                    None,
+                    rustix::thread::CapabilitySets {
+                        effective: sets.effective - admin,
+                        permitted: sets.permitted - admin,
+                        inheritable: sets.inheritable - admin,
+                    },
+                )
+                .is_ok();
+            }
+            let _ = ready_w.write_all(if ok { b"r" } else { b"e" });
+            drop(ready_w);
+            let mut b = [0u8; 1];
+            let _ = release_r.read(&mut b);
+            // SAFETY: leaving the forked child.
+            unsafe { libc::_exit(0) };
+        }
+        drop(ready_w);
+        drop(release_r);
+        let mut b = [0u8; 1];
+        ready_r.read_exact(&mut b).expect("ready");
+        assert_eq!(&b, b"r", "target setup failed");
+        Target {
+            pid,
+            release: Some(release_w),
+            reaped: false,
+        }
+    }
+
     fn kill_and_reap(&mut self) {
         // SAFETY: our own child.
         unsafe {
@@ -653,6 +740,13 @@ fn a_rootless_target_keeps_working_with_its_credentials() {
         });
         assert_eq!(code.expect("spawn"), 0);
         assert_eq!(out, format!("rootless\n0\n0\n{target_eff:016x}"));
+        // Not entering its user namespace: the target's ids as we number them (1000 inside is
+        // our 0), and none of its capabilities, which hold only inside its namespace.
+        let (code, out) = run_with(&pidfd, &[NsKind::Uts], script, |c| {
+            c.user(0, Some(0));
+        });
+        assert_eq!(code.expect("spawn"), 0);
+        assert_eq!(out, "rootless\n100000\n100000\n0000000000000000");
     });
 }
 
@@ -687,5 +781,38 @@ fn an_uncopyable_seccomp_filter_refuses_and_names_no_seccomp() {
         assert_eq!(code.expect("spawn"), 0);
         assert_eq!(out, "filtered");
         assert!(ran.exists());
+    });
+}
+
+/// A target under a seccomp filter without `no_new_privs` (installed while it held
+/// `CAP_SYS_ADMIN`, which it then dropped, as a runtime without `noNewPrivileges` does): the
+/// command gets the filter, no `no_new_privs`, and not `CAP_SYS_ADMIN`. The filter is installed
+/// before the capability drop, which it must let through.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn a_filter_without_no_new_privs_is_copied_too() {
+    require_privilege("unshare(CLONE_NEWUTS), setns and PTRACE_SECCOMP_GET_FILTER");
+    in_private_mount_ns(|| {
+        let target = Target::spawn_filtered_without_nnp("no-nnp", libc::SYS_uname, libc::EHOSTDOWN);
+        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let creds = procroot::exec::credentials_of(&pidfd).expect("credentials");
+        assert!(!creds.no_new_privs());
+        assert_eq!(creds.seccomp_filters(), 1);
+        assert_eq!(creds.capabilities().effective & (1 << 21), 0);
+        let script = "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status | tr -d ' \t'; \
+                      grep '^CapEff:' /proc/self/status | cut -f2; \
+                      uname -n 2>/dev/null || echo uname-refused";
+        let (code, out) = run_with(&pidfd, &[NsKind::Uts], script, |_| {});
+        assert_eq!(code.expect("spawn"), 0);
+        assert_eq!(
+            out,
+            format!(
+                "NoNewPrivs:0\nSeccomp:2\n{:016x}\nuname-refused",
+                creds.capabilities().effective
+            )
+        );
     });
 }
