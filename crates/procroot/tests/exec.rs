@@ -703,6 +703,13 @@ fn the_command_gets_the_targets_no_new_privs_and_seccomp_filter() {
         });
         assert_eq!(code.expect("spawn"), 0);
         assert_eq!(out, "NoNewPrivs:0\nSeccomp:0\nSeccomp_filters:0\nfiltered");
+        // privileged() with anything that adjusts the target's credentials is a contradiction.
+        let (code, out) = run_with(&pidfd, &[NsKind::Uts], script, |c| {
+            c.privileged().user(1, None);
+        });
+        let err = code.expect_err("privileged() with user()");
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        assert_eq!(out, "");
     });
 }
 

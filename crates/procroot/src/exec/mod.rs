@@ -725,6 +725,13 @@ impl Command {
     /// The credentials plan for the child, or `None` for [`Command::privileged`].
     fn creds_plan(&self, target: &PidFd, enter_user: bool) -> Result<Option<CredsPlan>> {
         if self.privileged {
+            if self.credentials.is_some() || self.user.is_some() || self.no_seccomp {
+                return Err(Error::invalid_input(
+                    Errno::INVAL,
+                    "privileged() keeps the caller's credentials: it cannot be combined with \
+                     credentials(), user() or without_seccomp()",
+                ));
+            }
             return Ok(None);
         }
         let mut creds = match &self.credentials {
