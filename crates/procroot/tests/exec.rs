@@ -823,3 +823,128 @@ fn a_filter_without_no_new_privs_is_copied_too() {
         );
     });
 }
+
+/// Copying the filters of a target that cannot stop (its cgroup is frozen) never hangs: within
+/// the helper's deadline `credentials_of` either has the copy or reports that it could not
+/// make one, and the target is left untraced (and, once thawed, running).
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn copying_the_filter_of_a_frozen_target_does_not_hang() {
+    require_privilege("a test cgroup, cgroup.freeze and PTRACE_SECCOMP_GET_FILTER");
+    // cgroup v2, or its hierarchy of a hybrid system (the freezer is built into v2).
+    let mount = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+        .into_iter()
+        .find(|d| {
+            std::path::Path::new(d)
+                .join("cgroup.subtree_control")
+                .exists()
+        })
+        .expect("this test needs cgroup v2 at /sys/fs/cgroup or /sys/fs/cgroup/unified");
+    let cgroup =
+        std::path::Path::new(mount).join(format!("procroot-test-{}-frozen", std::process::id()));
+    std::fs::create_dir(&cgroup).expect("mkdir the test cgroup");
+    in_private_mount_ns(|| {
+        let target = Target::spawn_filtered("frozen", &[libc::SYS_uname], libc::EHOSTDOWN);
+        std::fs::write(cgroup.join("cgroup.procs"), target.pid.to_string()).expect("move");
+        std::fs::write(cgroup.join("cgroup.freeze"), "1").expect("freeze");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !std::fs::read_to_string(cgroup.join("cgroup.events"))
+            .unwrap()
+            .contains("frozen 1")
+        {
+            assert!(std::time::Instant::now() < deadline, "never frozen");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let start = std::time::Instant::now();
+        let creds = procroot::exec::credentials_of(&pidfd).expect("credentials");
+        let took = start.elapsed();
+        assert!(took < std::time::Duration::from_secs(8), "took {took:?}");
+        std::fs::write(cgroup.join("cgroup.freeze"), "0").expect("thaw");
+        let status = std::fs::read_to_string(format!("/proc/{}/status", target.pid)).unwrap();
+        assert!(status.contains("TracerPid:\t0"), "{status}");
+        eprintln!("frozen target: {creds:?} after {took:?}");
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::remove_dir(&cgroup).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "test cgroup not removable"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// A target that cannot reach a ptrace stop (it waits in `vfork(2)` for a child that never
+/// execs: an uninterruptible, killable sleep) is given up after the copy helper's deadline: no
+/// hang, a refusal that names `--no-seccomp` when a command is run, and the target is left
+/// untraced.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn copying_the_filter_of_a_target_that_never_stops_gives_up() {
+    require_privilege("unshare(CLONE_NEWUTS), setns and PTRACE_SECCOMP_GET_FILTER");
+    in_private_mount_ns(|| {
+        let (mut ready_r, mut ready_w) = std::io::pipe().expect("pipe");
+        // SAFETY: fork(2); the child runs only the code below and leaves with _exit(2).
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            drop(ready_r);
+            procroot_testutil::deny_syscalls(&[libc::SYS_uname], libc::EHOSTDOWN);
+            let _ = ready_w.write_all(b"r");
+            // SAFETY: the vfork child makes two raw calls (prctl, pause) and never returns
+            // into this frame; the parent sleeps in vfork, uninterruptibly, until it is killed.
+            unsafe {
+                if libc::vfork() == 0 {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    libc::pause();
+                    libc::_exit(0);
+                }
+                libc::_exit(0);
+            }
+        }
+        drop(ready_w);
+        let mut b = [0u8; 1];
+        ready_r.read_exact(&mut b).expect("ready");
+        // Wait until it sleeps in vfork (state D).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let state = || {
+            std::fs::read_to_string(format!("/proc/{pid}/status"))
+                .unwrap_or_default()
+                .lines()
+                .find_map(|l| l.strip_prefix("State:").map(|s| s.trim().to_owned()))
+                .unwrap_or_default()
+        };
+        while !state().starts_with('D') {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "never in vfork: {}",
+                state()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let pidfd = PidFd::open(pid as u32).expect("pidfd");
+        let start = std::time::Instant::now();
+        let creds = procroot::exec::credentials_of(&pidfd).expect("credentials");
+        let took = start.elapsed();
+        assert!(took < std::time::Duration::from_secs(8), "took {took:?}");
+        assert_eq!(creds.seccomp_filters(), 0, "no copy was possible");
+        let (code, _) = run_with(&pidfd, &[], "true", |_| {});
+        let err = code.expect_err("an uncopyable filter is refused");
+        assert!(err.to_string().contains("--no-seccomp"), "{err}");
+        assert!(err.to_string().contains("never stopped"), "{err}");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        assert!(status.contains("TracerPid:\t0"), "{status}");
+        // SAFETY: our own child; its vfork child dies with it (PR_SET_PDEATHSIG).
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, std::ptr::null_mut(), 0);
+        }
+    });
+}
