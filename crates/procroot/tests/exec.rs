@@ -34,82 +34,35 @@ impl Target {
     /// [`Target::spawn_with`], then, once the hostname is set, `unshare(then)`: with
     /// `CLONE_NEWUSER`, a user namespace that does not own the UTS namespace.
     fn spawn_then(hostname: &str, extra: libc::c_int, then: libc::c_int) -> Target {
-        let (mut ready_r, mut ready_w) = std::io::pipe().expect("pipe");
-        let (mut release_r, release_w) = std::io::pipe().expect("pipe");
-        // SAFETY: fork(2); the child runs only the code below and leaves with _exit(2).
-        let pid = unsafe { libc::fork() };
-        assert!(pid >= 0, "fork");
-        if pid == 0 {
-            drop(ready_r);
-            drop(release_w);
+        Target::spawn_setup(|| {
             // SAFETY: unshare and sethostname on this (forked, single-threaded) process.
-            let ok = unsafe {
+            unsafe {
                 libc::unshare(libc::CLONE_NEWUTS | extra) == 0
                     && libc::sethostname(hostname.as_ptr().cast(), hostname.len()) == 0
                     && (then == 0 || libc::unshare(then) == 0)
-            };
-            let _ = ready_w.write_all(if ok { b"r" } else { b"e" });
-            drop(ready_w);
-            let mut b = [0u8; 1];
-            let _ = release_r.read(&mut b);
-            // SAFETY: leaving the forked child.
-            unsafe { libc::_exit(0) };
-        }
-        drop(ready_w);
-        drop(release_r);
-        let mut b = [0u8; 1];
-        ready_r.read_exact(&mut b).expect("ready");
-        assert_eq!(&b, b"r", "target setup failed");
-        Target {
-            pid,
-            release: Some(release_w),
-            reaped: false,
-        }
+            }
+        })
     }
 
     /// [`Target::spawn`] with `no_new_privs` and a seccomp filter that makes `syscalls` fail
     /// with `errno` (set after the hostname).
     fn spawn_filtered(hostname: &str, syscalls: &[i64], errno: i32) -> Target {
-        let (mut ready_r, mut ready_w) = std::io::pipe().expect("pipe");
-        let (mut release_r, release_w) = std::io::pipe().expect("pipe");
-        // SAFETY: fork(2); the child runs only the code below and leaves with _exit(2).
-        let pid = unsafe { libc::fork() };
-        assert!(pid >= 0, "fork");
-        if pid == 0 {
-            drop(ready_r);
-            drop(release_w);
+        Target::spawn_setup(|| {
             // SAFETY: unshare and sethostname on this (forked, single-threaded) process.
             let ok = unsafe {
                 libc::unshare(libc::CLONE_NEWUTS) == 0
                     && libc::sethostname(hostname.as_ptr().cast(), hostname.len()) == 0
             };
             procroot_testutil::deny_syscalls(syscalls, errno);
-            let _ = ready_w.write_all(if ok { b"r" } else { b"e" });
-            drop(ready_w);
-            let mut b = [0u8; 1];
-            let _ = release_r.read(&mut b);
-            // SAFETY: leaving the forked child.
-            unsafe { libc::_exit(0) };
-        }
-        drop(ready_w);
-        drop(release_r);
-        let mut b = [0u8; 1];
-        ready_r.read_exact(&mut b).expect("ready");
-        assert_eq!(&b, b"r", "target setup failed");
-        Target {
-            pid,
-            release: Some(release_w),
-            reaped: false,
-        }
+            ok
+        })
     }
 
     /// [`Target::spawn`] with a seccomp filter that makes `syscall` fail with `errno`, installed
     /// without `no_new_privs` (with `CAP_SYS_ADMIN`), which is then dropped from every set,
     /// the bounding set first.
     fn spawn_filtered_without_nnp(hostname: &str, syscall: i64, errno: i32) -> Target {
-        let (mut ready_r, mut ready_w) = std::io::pipe().expect("pipe");
-        let (mut release_r, release_w) = std::io::pipe().expect("pipe");
-        // The filter, built before the fork: load nr, compare, return ERRNO or ALLOW.
+        // The filter: load nr, compare, return ERRNO or ALLOW.
         let mut prog = [
             libc::sock_filter {
                 code: 0x20,
@@ -140,15 +93,10 @@ impl Target {
             len: prog.len() as u16,
             filter: prog.as_mut_ptr(),
         };
-        // SAFETY: fork(2); the child runs only the code below and leaves with _exit(2).
-        let pid = unsafe { libc::fork() };
-        assert!(pid >= 0, "fork");
-        if pid == 0 {
-            drop(ready_r);
-            drop(release_w);
+        Target::spawn_setup(|| {
             // SAFETY: unshare, sethostname and prctl on this (forked, single-threaded) process,
             // with a filter program that outlives the call.
-            let mut ok = unsafe {
+            let ok = unsafe {
                 libc::unshare(libc::CLONE_NEWUTS) == 0
                     && libc::sethostname(hostname.as_ptr().cast(), hostname.len()) == 0
                     && libc::prctl(
@@ -158,19 +106,31 @@ impl Target {
                     ) == 0
                     && libc::prctl(libc::PR_CAPBSET_DROP, 21, 0, 0, 0) == 0
             };
-            if ok {
-                let sets = rustix::thread::capabilities(None).expect("capget");
-                let admin = rustix::thread::CapabilitySet::SYS_ADMIN;
-                ok = rustix::thread::set_capabilities(
-                    None,
-                    rustix::thread::CapabilitySets {
-                        effective: sets.effective - admin,
-                        permitted: sets.permitted - admin,
-                        inheritable: sets.inheritable - admin,
-                    },
-                )
-                .is_ok();
-            }
+            let sets = rustix::thread::capabilities(None).expect("capget");
+            let admin = rustix::thread::CapabilitySet::SYS_ADMIN;
+            ok && rustix::thread::set_capabilities(
+                None,
+                rustix::thread::CapabilitySets {
+                    effective: sets.effective - admin,
+                    permitted: sets.permitted - admin,
+                    inheritable: sets.inheritable - admin,
+                },
+            )
+            .is_ok()
+        })
+    }
+
+    /// A forked process that runs `setup` (true: it worked), then waits until dropped.
+    fn spawn_setup(setup: impl FnOnce() -> bool) -> Target {
+        let (mut ready_r, mut ready_w) = std::io::pipe().expect("pipe");
+        let (mut release_r, release_w) = std::io::pipe().expect("pipe");
+        // SAFETY: fork(2); the child runs only the code below and leaves with _exit(2).
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork");
+        if pid == 0 {
+            drop(ready_r);
+            drop(release_w);
+            let ok = setup();
             let _ = ready_w.write_all(if ok { b"r" } else { b"e" });
             drop(ready_w);
             let mut b = [0u8; 1];
@@ -878,8 +838,8 @@ fn copying_the_filter_of_a_frozen_target_does_not_hang() {
     }
 }
 
-/// A target that cannot reach a ptrace stop (it waits in `vfork(2)` for a child that never
-/// execs: an uninterruptible, killable sleep) is given up after the copy helper's deadline: no
+/// A target that cannot reach a ptrace stop (it waits in `clone(CLONE_VFORK)` for a child that
+/// never execs: an uninterruptible, killable sleep) is given up after the copy helper's deadline: no
 /// hang, a refusal that names `--no-seccomp` when a command is run, and the target is left
 /// untraced.
 #[cfg_attr(
@@ -898,14 +858,26 @@ fn copying_the_filter_of_a_target_that_never_stops_gives_up() {
             drop(ready_r);
             procroot_testutil::deny_syscalls(&[libc::SYS_uname], libc::EHOSTDOWN);
             let _ = ready_w.write_all(b"r");
-            // SAFETY: the vfork child makes two raw calls (prctl, pause) and never returns
-            // into this frame; the parent sleeps in vfork, uninterruptibly, until it is killed.
-            unsafe {
-                if libc::vfork() == 0 {
+            extern "C" fn sleeper(_: *mut libc::c_void) -> libc::c_int {
+                // SAFETY: raw calls on this child's own stack; it never returns.
+                unsafe {
                     libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
                     libc::pause();
-                    libc::_exit(0);
+                    libc::_exit(0)
                 }
+            }
+            let mut stack = vec![0u8; 256 * 1024];
+            // SAFETY: the child runs `sleeper` on a stack of its own (the top of `stack`, which
+            // outlives it: we are suspended until it execs or exits, CLONE_VFORK); this process
+            // sleeps in clone, killably but not interruptibly, until it is killed.
+            unsafe {
+                let top = stack.as_mut_ptr().add(stack.len()).cast();
+                libc::clone(
+                    sleeper,
+                    top,
+                    libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+                    std::ptr::null_mut(),
+                );
                 libc::_exit(0);
             }
         }
