@@ -98,6 +98,13 @@ pub struct Credentials {
 ///
 /// Not copied: LSM labels (AppArmor, SELinux), securebits, resource limits.
 pub fn credentials_of(pidfd: &PidFd) -> Result<Credentials> {
+    let shares_userns = !Namespaces::of(pidfd)?.unshared().contains(&NsKind::User);
+    credentials_with(pidfd, shares_userns)
+}
+
+/// [`credentials_of`] for a caller that knows whether the target shares its user namespace
+/// (`exec`, which has looked its namespaces up already).
+pub(crate) fn credentials_with(pidfd: &PidFd, shares_userns: bool) -> Result<Credentials> {
     let procfs = Procfs::cached()?;
     let base = ProcBase::PidFd(pidfd);
     let not_found = |e: Error| match e.errno() {
@@ -169,7 +176,6 @@ pub fn credentials_of(pidfd: &PidFd) -> Result<Credentials> {
         },
         _ => Seccomp::Uncopyable("it runs in seccomp strict mode".into()),
     };
-    let shares_userns = !Namespaces::of(pidfd)?.unshared().contains(&NsKind::User);
     let (in_uid, in_gid, in_groups, userns) = if shares_userns {
         (Some(uid), Some(gid), groups, None)
     } else {
@@ -333,12 +339,7 @@ impl Credentials {
                 ))
             }
         };
-        // The masked procfs has no sys/: the unmasked one, still detached and verified.
-        let last_cap: u32 = Procfs::cached_unmasked()?
-            .read_to_string(ProcBase::Root, "sys/kernel/cap_last_cap")?
-            .trim()
-            .parse()
-            .map_err(|_| bad_status(pid, "cap_last_cap"))?;
+        let last_cap = sys::creds::last_cap();
         let gids = |g: &[u32]| {
             g.iter()
                 .map(|&g| rustix::process::Gid::from_raw(g))

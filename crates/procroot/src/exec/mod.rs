@@ -335,7 +335,14 @@ impl<'a> Namespaces<'a> {
             .iter()
             .any(|e| matches!(e.kind, NsKind::Pid | NsKind::Time));
         let enter_user = selected.iter().any(|e| e.kind == NsKind::User);
-        let creds = command.creds_plan(self.pidfd, enter_user).map_err(fail)?;
+        // Whether the target shares our user namespace is known already (no second lookup).
+        let shares_userns = self
+            .entries
+            .iter()
+            .any(|e| e.kind == NsKind::User && e.shared);
+        let creds = command
+            .creds_plan(self.pidfd, shares_userns, enter_user)
+            .map_err(fail)?;
 
         // The target's root, and the cwd resolved inside it with the library's resolver (no
         // magic links, no escape): a `/proc/self/fd/N` cwd cannot reach a leaked host
@@ -723,7 +730,12 @@ impl Command {
     }
 
     /// The credentials plan for the child, or `None` for [`Command::privileged`].
-    fn creds_plan(&self, target: &PidFd, enter_user: bool) -> Result<Option<CredsPlan>> {
+    fn creds_plan(
+        &self,
+        target: &PidFd,
+        shares_userns: bool,
+        enter_user: bool,
+    ) -> Result<Option<CredsPlan>> {
         if self.privileged {
             if self.credentials.is_some() || self.user.is_some() || self.no_seccomp {
                 return Err(Error::invalid_input(
@@ -736,7 +748,7 @@ impl Command {
         }
         let mut creds = match &self.credentials {
             Some(c) => c.clone(),
-            None => credentials_of(target)?,
+            None => creds::credentials_with(target, shares_userns)?,
         };
         if let Some((uid, gid)) = self.user {
             creds = creds.user(uid, gid);

@@ -201,6 +201,26 @@ fn install_filters(filters: &[Vec<BpfInsn>]) -> Result<(), Errno> {
     Ok(())
 }
 
+/// The highest capability number the running kernel knows (what
+/// `/proc/sys/kernel/cap_last_cap` says), found without procfs: `PR_CAPBSET_READ` of a number
+/// the kernel does not know is `EINVAL` (a binary search, six calls).
+pub fn last_cap() -> u32 {
+    let known = |cap: u32| {
+        // SAFETY: prctl(PR_CAPBSET_READ, cap) takes plain integers and only reads.
+        unsafe { libc::prctl(libc::PR_CAPBSET_READ, cap as libc::c_ulong, 0, 0, 0) >= 0 }
+    };
+    let (mut lo, mut hi) = (0u32, 64u32); // known(lo); !known(hi)
+    while hi - lo > 1 {
+        let mid = (lo + hi) / 2;
+        if known(mid) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
 /// `PTRACE_SECCOMP_GET_FILTER` (`include/uapi/linux/ptrace.h`).
 const PTRACE_SECCOMP_GET_FILTER: libc::c_long = 0x420c;
 const PTRACE_SEIZE: libc::c_long = 0x4206;
@@ -407,4 +427,18 @@ fn copy_filters(pid: libc::pid_t, a: &mut Answer) -> i32 {
     let _ = ptrace(PTRACE_DETACH, 0, std::ptr::null_mut());
     a.step = 0;
     0
+}
+
+#[cfg(test)]
+mod tests {
+    /// The binary search agrees with what the kernel prints.
+    #[test]
+    fn last_cap_is_the_kernels() {
+        let printed: u32 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+            .expect("cap_last_cap")
+            .trim()
+            .parse()
+            .expect("a number");
+        assert_eq!(super::last_cap(), printed);
+    }
 }
