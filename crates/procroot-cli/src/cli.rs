@@ -38,6 +38,22 @@ holding the text with invalid bytes replaced by U+FFFD, plus a field of the same
 `_base64` (\"path_base64\") holding the exact bytes in standard base64 with padding. Only such
 names get the `_base64` field.";
 
+/// `--version`'s text: the version, and for a build whose first wall is broken on purpose
+/// ([`procroot::FAULT_INJECTION`]) a mark that cannot be missed.
+const VERSION: &str = if procroot::FAULT_INJECTION {
+    concat!(
+        env!("CARGO_PKG_VERSION"),
+        " (FAULT-INJECTION BUILD: the resolver is broken on purpose, for tests only)"
+    )
+} else {
+    env!("CARGO_PKG_VERSION")
+};
+
+/// The warning a fault-injection build prints on stderr before every command.
+pub const FAULT_INJECTION_WARNING: &str = "procroot: warning: this is a FAULT-INJECTION build \
+    (--cfg procroot_fault_injection): its resolver follows symlinks and `..` out of the root on \
+    purpose, for tests only; never use it on real data";
+
 /// Race-free path resolution inside another root.
 ///
 /// Every PATH is resolved inside a root, as if that root were `/`: a directory (--root DIR), or
@@ -48,7 +64,7 @@ names get the `_base64` field.";
 #[derive(Debug, Parser)]
 #[command(
     name = "procroot",
-    version,
+    version = VERSION,
     verbatim_doc_comment,
     after_help = SHORT_CONVENTIONS,
     after_long_help = CONVENTIONS
@@ -895,7 +911,10 @@ impl RootOpts {
         Ok(root
             .with_policy(self.policy.into())
             .with_flags(flags)
-            .with_backend(self.backend.into()))
+            .with_backend(self.backend.into())
+            // The second check of metadata changes goes with Landlock: --no-sandbox turns off
+            // both walls behind the resolver.
+            .with_second_check(crate::confine::enabled()))
     }
 }
 

@@ -73,6 +73,12 @@ pub fn init(no_sandbox: bool) {
     DISABLED.store(no_sandbox, Ordering::Relaxed);
 }
 
+/// Whether the second wall is on (no `--no-sandbox`): Landlock, and the library's second check
+/// of metadata changes ([`Root::with_second_check`]).
+pub fn enabled() -> bool {
+    !DISABLED.load(Ordering::Relaxed)
+}
+
 /// Read-only beneath the root: `resolve`, `cat`, `ls`, `stat`, `readlink`.
 pub fn read(root: &Root) -> Sandbox {
     Sandbox::new().allow_beneath(root, Access::READ)

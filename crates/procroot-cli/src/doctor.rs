@@ -54,7 +54,17 @@ fn error_json(e: &procroot::Error) -> Value {
 }
 
 fn to_text(report: &Report) -> String {
-    let mut out = format!("kernel: {}\n\nkernel features:\n", report.kernel_release);
+    let mut out = String::new();
+    if procroot::FAULT_INJECTION {
+        out.push_str(
+            "build: FAULT-INJECTION (--cfg procroot_fault_injection): the first wall is \
+                      broken on purpose, for tests only\n\n",
+        );
+    }
+    out.push_str(&format!(
+        "kernel: {}\n\nkernel features:\n",
+        report.kernel_release
+    ));
     for (name, support) in report.features.entries() {
         out.push_str(&format!("  {name:<24}{}\n", support_text(support)));
     }
@@ -313,6 +323,7 @@ fn to_json(report: &Report) -> Value {
         Err(e) => json!({"error": error_json(e)}),
     };
     json!({
+        "fault_injection": procroot::FAULT_INJECTION,
         "kernel": report.kernel_release,
         "features": features,
         "procfs": {"methods": methods, "chosen": chosen},
