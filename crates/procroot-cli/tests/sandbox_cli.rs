@@ -1,15 +1,16 @@
 //! The second wall through the `procroot` binary: Landlock must hold on its own.
 //!
-//! The fault-injection test builds the CLI with the test-only `fault-injection` feature, whose
-//! resolver follows absolute symlinks from the host's `/` and `..` above the root, as a naive
-//! path-joining resolver would (the first wall broken on purpose). It builds it with the same
-//! cargo, in a target directory of its own (`<target>/fault-injection`), so that the normal
-//! binary and library are never built with the feature, and `cargo nextest run --workspace` (the
-//! README's one test command, which `.ci/run` runs) runs this test like any other; the first
-//! run compiles the CLI's dependencies there once (about a minute on two cores), later runs
-//! reuse them. Then it runs the hidden-escape attacks: with the sandbox every one fails with
-//! `EACCES` and the host's sentinel tree is unchanged; with `--no-sandbox` the same attacks
-//! escape, which shows that the test can fail.
+//! The fault-injection test builds the CLI with `--cfg procroot_fault_injection` (in `RUSTFLAGS`:
+//! it is no cargo feature, so no `--all-features` or release build can have it), whose resolver
+//! follows absolute symlinks from the host's `/` and `..` above the root, as a naive path-joining
+//! resolver would (the first wall broken on purpose). It builds it with the same cargo, in a
+//! target directory of its own (`<target>/fault-injection`), so that the normal binary and
+//! library are never built with it, and `cargo nextest run --workspace` (the README's one test
+//! command, which `.ci/run` runs) runs this test like any other; the first run compiles the
+//! CLI's dependencies there once (about a minute on two cores), later runs reuse them. Then it
+//! runs the hidden-escape attacks: with the sandbox every one fails with `EACCES` and the host's
+//! sentinel tree is unchanged; with `--no-sandbox` the same attacks escape, which shows that the
+//! test can fail.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -34,7 +35,7 @@ fn landlock_available() -> bool {
     available
 }
 
-/// The CLI built with `--features fault-injection`, in `<target>/fault-injection`.
+/// The CLI built with `--cfg procroot_fault_injection`, in `<target>/fault-injection`.
 fn fault_injected_binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -46,12 +47,16 @@ fn fault_injected_binary() -> &'static Path {
             .expect("the binary is in <target>/<profile>/");
         let target_dir = target.join("fault-injection");
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        // Concurrent test processes are serialized by cargo's lock on the target directory.
+        // The caller's own flags (`--cfg procroot_unprivileged`, ...) are kept. Concurrent test
+        // processes are serialized by cargo's lock on the target directory.
+        let mut rustflags = std::env::var("RUSTFLAGS").unwrap_or_default();
+        rustflags.push_str(" --cfg procroot_fault_injection");
         let status = Command::new(option_env!("CARGO").unwrap_or("cargo"))
             .current_dir(&workspace)
+            .env("RUSTFLAGS", rustflags.trim())
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
             .args(["build", "--quiet", "--locked", "--offline"])
-            .args(["-p", "procroot-cli", "--bin", "procroot"])
-            .args(["--features", "fault-injection", "--target-dir"])
+            .args(["-p", "procroot-cli", "--bin", "procroot", "--target-dir"])
             .arg(&target_dir)
             .status()
             .expect("run cargo");
@@ -367,4 +372,219 @@ fn cp_out_never_makes_a_device_node_on_the_host() {
         .unwrap()
         .file_type();
     assert!(ft.is_char_device());
+}
+
+/// A host tree for the metadata attacks: files `a`, `b`, `c`, a directory `d` and a symlink `l`,
+/// all with an mtime in 2001; the root's absolute symlinks `/a`, `/b`, `/c`, `/d` point at them
+/// and `/h` at the tree.
+struct MetadataWorld {
+    root: Tree,
+    host: Tree,
+}
+
+impl MetadataWorld {
+    fn new() -> MetadataWorld {
+        let host = Tree::new("file a A\nfile b B\nfile c C\ndir d");
+        host.symlink("a", "l");
+        let t2001 = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(978_307_200);
+        for name in ["a", "b", "c", "d"] {
+            let f = std::fs::File::open(host.join(name)).unwrap();
+            f.set_times(
+                std::fs::FileTimes::new()
+                    .set_accessed(t2001)
+                    .set_modified(t2001),
+            )
+            .unwrap();
+        }
+        let root = Tree::new("dir etc");
+        for name in ["a", "b", "c", "d"] {
+            root.symlink(host.join(name), name);
+        }
+        root.symlink(host.path(), "h");
+        MetadataWorld { root, host }
+    }
+
+    fn attacks() -> Vec<(&'static str, Vec<&'static str>)> {
+        vec![
+            ("chmod of a host file", vec!["chmod", "4777", "/a"]),
+            ("chown of a host file", vec!["chown", "4242:4242", "/b"]),
+            ("touch of a host file", vec!["touch", "/c"]),
+            ("chmod of a host directory", vec!["chmod", "0777", "/d"]),
+            (
+                "chown --nofollow of a host symlink",
+                vec!["chown", "--nofollow", "4242:4242", "/h/l"],
+            ),
+        ]
+    }
+
+    fn run(&self, bin: &Path, sandbox: bool, args: &[&str]) -> Run {
+        let mut cli = Cli::new(bin)
+            .args(args)
+            .root(self.root.path())
+            .arg("--json");
+        if !sandbox {
+            cli = cli.arg("--no-sandbox");
+        }
+        cli.deadline(Duration::from_secs(30)).run()
+    }
+}
+
+/// Landlock does not mediate chmod, chown or utimensat: with the first wall broken, the
+/// library's second check stops them (EACCES, naming the check) and the host is unchanged, times
+/// included; with --no-sandbox (which turns the check off too) the same commands change the
+/// host.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn the_second_check_stops_metadata_changes_when_the_resolver_is_naive() {
+    procroot_testutil::require_privilege("chown(2) to another user");
+    let fault = fault_injected_binary();
+    let world = MetadataWorld::new();
+    let before = Snapshot::take_with_times(world.host.path());
+    for (what, args) in MetadataWorld::attacks() {
+        let run = world.run(fault, true, &args);
+        assert_eq!(run.code, 1, "{what}: expected a refusal: {run:?}");
+        let error = &run.json_lines()[0]["error"];
+        assert_eq!(error["errno"], "EACCES", "{what}: {run:?}");
+        assert!(
+            error["message"]
+                .as_str()
+                .unwrap()
+                .contains("refused by the second check"),
+            "{what}: {run:?}"
+        );
+        before.assert_unchanged(&format!("host tree after {what} (sandboxed)"));
+    }
+    for (what, args) in MetadataWorld::attacks() {
+        let run = world.run(fault, false, &args);
+        assert_eq!(run.code, 0, "{what} without the sandbox: {run:?}");
+    }
+    use std::os::unix::fs::MetadataExt;
+    let md = |name: &str| std::fs::symlink_metadata(world.host.join(name)).unwrap();
+    assert_eq!(md("a").mode() & 0o7777, 0o4777, "chmod escaped");
+    assert_eq!(
+        (md("b").uid(), md("b").gid()),
+        (4242, 4242),
+        "chown escaped"
+    );
+    assert!(md("c").mtime() > 978_307_200, "touch escaped");
+    assert_eq!(md("d").mode() & 0o7777, 0o777, "chmod of a dir escaped");
+    assert_eq!(md("l").uid(), 4242, "chown --nofollow escaped");
+}
+
+/// The normal binary refuses nothing legitimate and touches no host file either way.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn the_normal_binary_changes_metadata_inside_the_root_only() {
+    procroot_testutil::require_privilege("chown(2) to another user");
+    let world = MetadataWorld::new();
+    let before = Snapshot::take_with_times(world.host.path());
+    let normal = Path::new(env!("CARGO_BIN_EXE_procroot"));
+    for sandbox in [true, false] {
+        for (what, args) in MetadataWorld::attacks() {
+            let run = world.run(normal, sandbox, &args);
+            assert_eq!(
+                run.code, 1,
+                "{what}: the targets do not exist in the root: {run:?}"
+            );
+        }
+        before.assert_unchanged("host tree after the attacks on the normal binary");
+    }
+    world.root.write("etc/f", b"x");
+    for args in [
+        vec!["chmod", "4755", "/etc/f"],
+        vec!["chown", "7:8", "/etc/f"],
+        vec!["touch", "/etc/f", "/etc", "/"],
+    ] {
+        world.run(normal, true, &args).success();
+    }
+}
+
+/// A fault-injection binary says what it is: in --version, in doctor (text and JSON), and in a
+/// warning on stderr before every command. The normal binary says none of it.
+#[test]
+fn the_fault_injected_binary_is_marked() {
+    let fault = fault_injected_binary();
+    let normal = Path::new(env!("CARGO_BIN_EXE_procroot"));
+    let warning = "warning: this is a FAULT-INJECTION build";
+    // Every run of the fault-injected binary: exit 0 and the warning on stderr.
+    let faulty = |args: &[&str], root: Option<&Path>| {
+        let mut cli = Cli::new(fault).args(args);
+        if let Some(root) = root {
+            cli = cli.root(root);
+        }
+        let run = cli.run();
+        assert_eq!(run.code, 0, "{run:?}");
+        assert!(run.stderr.contains(warning), "{run:?}");
+        run
+    };
+    let version = Cli::new(fault).arg("--version").run();
+    assert!(
+        version.success().text().contains("FAULT-INJECTION"),
+        "{version:?}"
+    );
+    let version = Cli::new(normal).arg("--version").run();
+    assert!(!version.success().text().contains("FAULT"), "{version:?}");
+
+    assert!(faulty(&["doctor"], None)
+        .text()
+        .contains("build: FAULT-INJECTION"));
+    assert_eq!(
+        faulty(&["doctor", "--json"], None).json()["fault_injection"],
+        true
+    );
+    assert_eq!(
+        Cli::new(normal)
+            .args(["doctor", "--json"])
+            .run()
+            .success()
+            .json()["fault_injection"],
+        false
+    );
+
+    let root = Tree::new("file etc/hostname web");
+    assert_eq!(
+        faulty(&["cat", "/etc/hostname"], Some(root.path())).text(),
+        "web"
+    );
+    let run = Cli::new(normal)
+        .args(["cat", "/etc/hostname"])
+        .root(root.path())
+        .run();
+    assert!(!run.success().stderr.contains(warning), "{run:?}");
+}
+
+/// No cargo feature or profile can turn fault injection on: the feature the first review found
+/// (`--features fault-injection`, even with debug assertions in a release build) does not
+/// exist, so `--all-features` builds (and runs the_normal_binary_stays_in_the_root_either_way
+/// on) the normal library.
+#[test]
+fn no_cargo_feature_turns_fault_injection_on() {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = Command::new(option_env!("CARGO").unwrap_or("cargo"))
+        .current_dir(&workspace)
+        .args(["check", "--release", "--offline", "-p", "procroot"])
+        .args(["--features", "fault-injection"])
+        .args(["--config", "profile.release.debug-assertions=true"])
+        .output()
+        .expect("run cargo");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("fault-injection"), "{stderr}");
+    assert!(stderr.contains("feature"), "{stderr}");
+    for manifest in [
+        "crates/procroot/Cargo.toml",
+        "crates/procroot-cli/Cargo.toml",
+    ] {
+        let text = std::fs::read_to_string(workspace.join(manifest)).unwrap();
+        assert!(
+            !text.contains("fault-injection ="),
+            "{manifest} has the feature again"
+        );
+    }
 }
