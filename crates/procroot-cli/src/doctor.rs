@@ -157,8 +157,12 @@ fn sandbox_text() -> String {
             error_text(&e)
         ),
     };
-    for (commands, access) in crate::confine::PROFILES {
-        out.push_str(&format!("  {commands:<48}{access}\n"));
+    for profile in crate::confine::PROFILES {
+        out.push_str(&format!(
+            "  {:<28}{}\n",
+            profile.commands.join(", "),
+            profile.describe()
+        ));
     }
     out
 }
@@ -185,8 +189,30 @@ fn abi_extras(abi: u32) -> String {
 fn sandbox_json() -> Value {
     let profiles: Vec<Value> = crate::confine::PROFILES
         .iter()
-        .map(|(commands, access)| {
-            json!({"commands": commands.split(", ").collect::<Vec<_>>(), "access": access})
+        .map(|profile| {
+            let (confined, rules) = match profile.confinement {
+                crate::confine::Confinement::Unconfined => (false, Vec::new()),
+                crate::confine::Confinement::Rules(rules) => (
+                    true,
+                    rules
+                        .iter()
+                        .map(|r| {
+                            json!({
+                                "tree": format!("{:?}", r.tree),
+                                "rights": r.access.names(),
+                                "make_of_type": r.of_type,
+                                "with_special_files": r.special.names(),
+                            })
+                        })
+                        .collect(),
+                ),
+            };
+            json!({
+                "commands": profile.commands,
+                "confined": confined,
+                "rules": rules,
+                "access": profile.describe(),
+            })
         })
         .collect();
     match procroot::sandbox::abi() {
