@@ -73,15 +73,18 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
-    /// Do not confine the command with Landlock (the second wall). By default every command
-    /// but doctor and exec confines itself, once it has opened the root, to that root: read
-    /// commands may only read beneath it, mutating ones only change things beneath it (device
-    /// nodes only for mknod), cp also reaches its host side (never making a device node
-    /// there), proc only procroot's private procfs (not with --pid or --proc-root). A bug in
-    /// procroot's own checks then fails with EACCES instead of touching a host file. `procroot
-    /// doctor` shows the Landlock ABI and each command's access. Without Landlock in the kernel
-    /// commands run unconfined (with --json, a {"sandbox": {"status": "unavailable", ...}}
-    /// line says so).
+    /// Turn off the second wall, which stands behind procroot's own checks so that a bug in
+    /// them fails with EACCES instead of touching a host file. It has two parts. Landlock
+    /// confines reads, writes, creation, removal, renames and links: every command but doctor,
+    /// exec, harden, mount-proc, sysctl and proc --pid confines itself, once it has opened the
+    /// root, to exactly the rights its job needs beneath the root (cp also its host side, never
+    /// reading beside the copy or making a device node there). Landlock does not mediate mode,
+    /// owner, times, xattrs, stat or readlink: chmod, chown and touch of an existing file are
+    /// checked instead by the second check (the file must be the one reached by walking down
+    /// from the root, by mount id, device and inode); resolve, stat and readlink only look and
+    /// rely on the first wall. `procroot doctor` shows the Landlock ABI and each command's
+    /// rights. Without Landlock in the kernel, and for mv and ln at Landlock ABI 1, commands run
+    /// without it (with --json, a {"sandbox": {"status": "unavailable", ...}} line says so).
     #[arg(long, global = true)]
     pub no_sandbox: bool,
 }

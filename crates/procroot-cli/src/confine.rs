@@ -50,7 +50,7 @@ impl Tree {
             Tree::Root => "beneath the root",
             Tree::CopySource => "beneath the host source",
             Tree::CopyDestination => "beneath the host directory the copy lands in",
-            Tree::ProcSelf => "beneath /proc/self of procroot's private procfs",
+            Tree::ProcSelf => "beneath `/proc/self` of procroot's private procfs",
         }
     }
 }
@@ -304,7 +304,7 @@ impl Profile {
                         }
                         names.push_str("the MAKE_* of the type");
                     }
-                    let mut text = format!("{} {names}", r.tree.describe());
+                    let mut text = format!("{}: {names}", r.tree.describe());
                     if !r.special.is_empty() {
                         text.push_str(&format!(
                             " (and {} with --special-files)",
@@ -541,4 +541,192 @@ pub fn confine(notice: Notice, job: Job<'_>) -> Result<(), Failure> {
         ))
     })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The rights of a command's rules, by tree, as the issue's table states them: with and
+    /// without `--special-files`, and with the type's right where the command adds it.
+    fn rights(command: &'static str, of_type: Access, special: bool) -> Vec<(Tree, Access)> {
+        let Confinement::Rules(rules) = profile(command).confinement else {
+            panic!("{command} is not confined");
+        };
+        rules
+            .iter()
+            .map(|r| {
+                let mut access = r.access;
+                if r.of_type {
+                    access |= of_type;
+                }
+                if special {
+                    access |= r.special;
+                }
+                (r.tree, access)
+            })
+            .collect()
+    }
+
+    /// Each command gets exactly what its job needs (issue 20, section 10), nothing more.
+    #[test]
+    fn each_command_gets_exactly_its_rights() {
+        use Access as A;
+        let none = A::empty();
+        for command in [
+            "resolve",
+            "stat",
+            "readlink",
+            "chmod",
+            "chown",
+            "completions",
+            "man",
+        ] {
+            assert_eq!(rights(command, none, true), vec![], "{command}");
+        }
+        let root = |a: Access| vec![(Tree::Root, a)];
+        assert_eq!(rights("ls", none, true), root(A::READ_DIR));
+        assert_eq!(rights("cat", none, true), root(A::READ_FILE));
+        assert_eq!(
+            rights("touch", none, true),
+            root(A::MAKE_REG | A::READ_FILE)
+        );
+        assert_eq!(
+            rights("mkdir", none, true),
+            root(A::MAKE_DIR | A::REMOVE_DIR)
+        );
+        assert_eq!(
+            rights("rm", none, true),
+            root(A::REMOVE_FILE | A::REMOVE_DIR)
+        );
+        assert_eq!(
+            rights("rm -r", none, true),
+            root(A::REMOVE_FILE | A::REMOVE_DIR | A::READ_DIR)
+        );
+        assert_eq!(rights("ln -s", none, true), root(A::MAKE_SYM));
+        for make in [
+            A::MAKE_REG,
+            A::MAKE_FIFO,
+            A::MAKE_CHAR,
+            A::MAKE_BLOCK,
+            A::MAKE_SYM,
+        ] {
+            assert_eq!(rights("ln", make, true), root(A::REFER | make));
+            assert_eq!(rights("mknod", make, true), root(make));
+        }
+        let every_make = A::MAKE_REG
+            | A::MAKE_DIR
+            | A::MAKE_SYM
+            | A::MAKE_FIFO
+            | A::MAKE_SOCK
+            | A::MAKE_CHAR
+            | A::MAKE_BLOCK;
+        assert_eq!(
+            rights("mv", none, true),
+            root(A::REFER | every_make | A::REMOVE_FILE | A::REMOVE_DIR)
+        );
+        assert_eq!(
+            rights("write", none, true),
+            root(A::MAKE_REG | A::WRITE_FILE | A::REMOVE_FILE)
+        );
+        // A missing PATH is created (documented): MAKE_REG as well.
+        assert_eq!(
+            rights("write --append", none, true),
+            root(A::WRITE_FILE | A::MAKE_REG)
+        );
+        let copy = A::MAKE_REG
+            | A::MAKE_DIR
+            | A::MAKE_SYM
+            | A::WRITE_FILE
+            | A::REMOVE_FILE
+            | A::REMOVE_DIR
+            | A::READ_DIR;
+        assert_eq!(
+            rights("cp (in)", none, false),
+            vec![(Tree::CopySource, A::READ), (Tree::Root, copy)]
+        );
+        assert_eq!(
+            rights("cp (in)", none, true),
+            vec![
+                (Tree::CopySource, A::READ),
+                (
+                    Tree::Root,
+                    copy | A::MAKE_FIFO | A::MAKE_SOCK | A::MAKE_CHAR | A::MAKE_BLOCK
+                )
+            ]
+        );
+        assert_eq!(
+            rights("cp (out)", none, false),
+            vec![(Tree::Root, A::READ), (Tree::CopyDestination, copy)]
+        );
+        assert_eq!(
+            rights("cp (out)", none, true),
+            vec![
+                (Tree::Root, A::READ),
+                (Tree::CopyDestination, copy | A::MAKE_FIFO | A::MAKE_SOCK)
+            ]
+        );
+        assert_eq!(rights("proc", none, true), vec![(Tree::ProcSelf, A::READ)]);
+        for command in ["doctor", "exec", "harden", "mount-proc", "sysctl"] {
+            assert!(
+                matches!(profile(command).confinement, Confinement::Unconfined),
+                "{command}"
+            );
+        }
+        // No command anywhere may read or execute beneath a tree it writes to the host.
+        for p in PROFILES {
+            if let Confinement::Rules(rules) = p.confinement {
+                for r in rules.iter().filter(|r| r.tree == Tree::CopyDestination) {
+                    let all = r.access | r.special;
+                    assert!(!all.intersects(A::READ_FILE | A::EXEC | A::MAKE_DEVICE));
+                }
+            }
+        }
+    }
+
+    /// Every command the CLI has is in the table, once.
+    #[test]
+    fn every_subcommand_has_one_profile() {
+        use clap::CommandFactory;
+        let cli = crate::cli::Cli::command();
+        for sub in cli.get_subcommands() {
+            let name = sub.get_name();
+            let rows = PROFILES
+                .iter()
+                .filter(|p| p.commands.iter().any(|c| c.split(' ').next() == Some(name)))
+                .count();
+            assert!(rows >= 1, "{name} has no profile");
+        }
+        let mut seen = std::collections::HashSet::new();
+        for p in PROFILES {
+            for c in p.commands {
+                assert!(seen.insert(*c), "{c} is in two rows");
+            }
+        }
+    }
+
+    /// The README's "Two walls" table is the rendering of PROFILES, row for row.
+    #[test]
+    fn the_readme_table_is_the_profiles() {
+        let readme = include_str!("../../../README.md");
+        let section = readme
+            .split("## Two walls")
+            .nth(1)
+            .and_then(|s| s.split("\n## ").next())
+            .expect("a Two walls section");
+        let rows: Vec<&str> = section.lines().filter(|l| l.starts_with("| `")).collect();
+        let expected: Vec<String> = PROFILES.iter().map(readme_row).collect();
+        assert_eq!(
+            rows,
+            expected,
+            "README.md's Two walls table must be:\n{}",
+            expected.join("\n")
+        );
+    }
+
+    /// One README table row: the commands in backquotes, then [`Profile::describe`].
+    fn readme_row(p: &Profile) -> String {
+        let commands: Vec<String> = p.commands.iter().map(|c| format!("`{c}`")).collect();
+        format!("| {} | {} |", commands.join(", "), p.describe())
+    }
 }

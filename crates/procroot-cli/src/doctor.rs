@@ -148,12 +148,15 @@ fn to_text(report: &Report) -> String {
 fn sandbox_text() -> String {
     let mut out = match procroot::sandbox::abi() {
         Ok(abi) => format!(
-            "\nsecond wall (Landlock): ABI {abi}{}; every command confines itself unless \
-             --no-sandbox:\n",
+            "\nsecond wall (Landlock): ABI {abi}{}; it confines reads, writes, creation, \
+             removal, renames and links, not mode, owner, times, xattrs, stat or readlink \
+             (chmod, chown and touch of an existing file: the second check). Each command, \
+             unless --no-sandbox:\n",
             abi_extras(abi)
         ),
         Err(e) => format!(
-            "\nsecond wall (Landlock): unavailable ({}); commands run unconfined:\n",
+            "\nsecond wall (Landlock): unavailable ({}); commands run without it (the second \
+             check of chmod, chown and touch stays on). Each command would get:\n",
             error_text(&e)
         ),
     };

@@ -3,8 +3,8 @@
 //! procroot's first wall is its own code: the resolver, the walkers, their checks. A bug there
 //! would touch a host file. A process that knows which trees it may touch before it starts can
 //! also ask the kernel to enforce it: with Landlock (Linux 5.13+), a file outside the allowed
-//! trees cannot be opened, created, removed or renamed into, and a bug becomes an `EACCES`
-//! instead of an escape.
+//! trees cannot be opened, created, removed, renamed or linked into, and a bug becomes an
+//! `EACCES` instead of an escape.
 //!
 //! ```no_run
 //! use procroot::sandbox::{Access, Sandbox};
@@ -27,9 +27,11 @@
 //!
 //! What it does not stop: anything beneath an allowed tree (a root of `/` allows the whole
 //! host), and mount operations (a landlocked process may not mount at all; mounts made by
-//! others stay visible). Reading metadata (`stat`), following paths with `O_PATH` and
-//! `readlink` are not mediated by Landlock either: a bug can still *see* a host file, not read
-//! or change its contents.
+//! others stay visible). Landlock mediates reading, writing, creating, removing, renaming and
+//! linking; it does **not** mediate changing a file's mode, owner, times or extended attributes,
+//! nor `stat`, `readlink` or `O_PATH` opens: a bug could still `chmod` a host file. procroot's
+//! own metadata changes are guarded by a check of their own for that
+//! ([`Root::with_second_check`]).
 
 #![forbid(unsafe_code)]
 
@@ -116,25 +118,25 @@ bitflags! {
     }
 }
 
-/// Each single right with its Landlock name (without `LANDLOCK_ACCESS_FS_`), in the kernel's
-/// order.
+/// Each single right with its Landlock name (without `LANDLOCK_ACCESS_FS_`), in reading order:
+/// read, write, make, link, remove, then the rest.
 const NAMES: &[(Access, &str)] = &[
-    (Access::EXEC, "EXECUTE"),
-    (Access::WRITE_FILE, "WRITE_FILE"),
     (Access::READ_FILE, "READ_FILE"),
     (Access::READ_DIR, "READ_DIR"),
-    (Access::REMOVE_DIR, "REMOVE_DIR"),
-    (Access::REMOVE_FILE, "REMOVE_FILE"),
-    (Access::MAKE_CHAR, "MAKE_CHAR"),
-    (Access::MAKE_DIR, "MAKE_DIR"),
-    (Access::MAKE_REG, "MAKE_REG"),
-    (Access::MAKE_SOCK, "MAKE_SOCK"),
-    (Access::MAKE_FIFO, "MAKE_FIFO"),
-    (Access::MAKE_BLOCK, "MAKE_BLOCK"),
-    (Access::MAKE_SYM, "MAKE_SYM"),
-    (Access::REFER, "REFER"),
+    (Access::WRITE_FILE, "WRITE_FILE"),
     (Access::TRUNCATE, "TRUNCATE"),
+    (Access::MAKE_REG, "MAKE_REG"),
+    (Access::MAKE_DIR, "MAKE_DIR"),
+    (Access::MAKE_SYM, "MAKE_SYM"),
+    (Access::MAKE_FIFO, "MAKE_FIFO"),
+    (Access::MAKE_SOCK, "MAKE_SOCK"),
+    (Access::MAKE_CHAR, "MAKE_CHAR"),
+    (Access::MAKE_BLOCK, "MAKE_BLOCK"),
+    (Access::REFER, "REFER"),
+    (Access::REMOVE_FILE, "REMOVE_FILE"),
+    (Access::REMOVE_DIR, "REMOVE_DIR"),
     (Access::IOCTL_DEV, "IOCTL_DEV"),
+    (Access::EXEC, "EXECUTE"),
 ];
 
 impl Access {
@@ -143,8 +145,8 @@ impl Access {
         self.bits()
     }
 
-    /// The Landlock names of the rights in this set (`["READ_FILE", "READ_DIR"]`), in the
-    /// kernel's order: how `procroot doctor` and the README show a command's rights.
+    /// The Landlock names of the rights in this set (`["READ_FILE", "READ_DIR"]`), in a fixed
+    /// reading order: how `procroot doctor` and the README show a command's rights.
     pub fn names(self) -> Vec<&'static str> {
         NAMES
             .iter()
