@@ -588,3 +588,209 @@ fn no_cargo_feature_turns_fault_injection_on() {
         );
     }
 }
+
+/// Every command Landlock confines, with the first wall broken: the hidden escape (through an
+/// absolute symlink to a host file or directory) is EACCES and the host, the root's neighbours
+/// and the copy's destination are unchanged; with --no-sandbox the same command escapes.
+#[test]
+fn every_confined_command_is_stopped_when_the_resolver_is_naive() {
+    if !landlock_available() {
+        return;
+    }
+    let fault = fault_injected_binary();
+    let source = Tree::new("file src.txt from the host");
+    let src = source.join("src.txt").to_str().unwrap().to_owned();
+    let attacks: Vec<(&str, Vec<String>)> = vec![
+        ("cat", svec(&["cat", "/filelink"])),
+        ("ls", svec(&["ls", "/dirlink"])),
+        ("mkdir", svec(&["mkdir", "/dirlink/new"])),
+        ("rm", svec(&["rm", "/dirlink/keep.txt"])),
+        ("rm -r", svec(&["rm", "-r", "/dirlink/tree"])),
+        (
+            "mv out of the host",
+            svec(&["mv", "/dirlink/keep.txt", "/etc/stolen"]),
+        ),
+        (
+            "mv into the host",
+            svec(&["mv", "/etc/f", "/dirlink/planted"]),
+        ),
+        ("ln", svec(&["ln", "/dirlink/keep.txt", "/dirlink/linked"])),
+        ("ln -s", svec(&["ln", "-s", "x", "/dirlink/symlink"])),
+        ("mknod", svec(&["mknod", "/dirlink/fifo", "p"])),
+        ("touch (new)", svec(&["touch", "/dirlink/touched"])),
+        ("write", svec(&["write", "/dirlink/written"])),
+        (
+            "write --append",
+            svec(&["write", "--append", "/dirlink/keep.txt"]),
+        ),
+        (
+            "cp in",
+            vec!["cp".into(), src.clone(), ":/dirlink/copied".into()],
+        ),
+        ("cp out", svec(&["cp", ":/dirlink/keep.txt", "OUT/copied"])),
+    ];
+    for (what, args) in &attacks {
+        for sandbox in [true, false] {
+            let world = World::new();
+            world.root.write("etc/f", b"in the root");
+            let out = world.out.path().to_str().unwrap();
+            let args: Vec<String> = args.iter().map(|a| a.replace("OUT", out)).collect();
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let host = Snapshot::take(world.host.path());
+            let out_before = Snapshot::take(world.out.path());
+            let run = world.run(fault, sandbox, &args);
+            let stdout = String::from_utf8_lossy(&run.stdout);
+            // What was printed other than errors (which name the path they refused).
+            let leaked = stdout
+                .lines()
+                .filter(|l| !l.starts_with("{\"error\""))
+                .any(|l| l.contains("HOSTSECRET") || l.contains("keep.txt"));
+            let changed = host.difference(&host.retake()).is_some()
+                || out_before.difference(&out_before.retake()).is_some();
+            if sandbox {
+                assert_eq!(run.code, 1, "{what}: expected a refusal: {run:?}");
+                let errors: Vec<Value> = run
+                    .json_lines()
+                    .into_iter()
+                    .filter(|v| v.get("error").is_some())
+                    .collect();
+                assert_eq!(errors.len(), 1, "{what}: {run:?}");
+                assert_eq!(errors[0]["error"]["errno"], "EACCES", "{what}: {run:?}");
+                assert!(!leaked, "{what}: printed a host file or listing: {run:?}");
+                assert!(!changed, "{what}: changed the host: {run:?}");
+            } else {
+                assert_eq!(run.code, 0, "{what} without the sandbox: {run:?}");
+                assert!(
+                    leaked || changed,
+                    "{what} did not escape without the sandbox"
+                );
+            }
+        }
+    }
+}
+
+/// `cp` out may make and write the copy, never read beside it: a root symlink to a host
+/// directory next to the destination cannot be used to copy a host secret out (issue 20,
+/// section 7). Without the sandbox it is (the test can fail).
+#[test]
+fn cp_out_cannot_read_beside_its_destination() {
+    if !landlock_available() {
+        return;
+    }
+    let fault = fault_injected_binary();
+    let t = Tree::new("dir root\nfile host/secret HOSTSECRET");
+    t.symlink(t.join("host"), "root/data");
+    let stolen = t.join("stolen");
+    let run_cp = |sandbox: bool| {
+        let mut cli = Cli::new(fault)
+            .args(["cp", "--json", ":/data/secret"])
+            .arg(&stolen)
+            .root(t.join("root"));
+        if !sandbox {
+            cli = cli.arg("--no-sandbox");
+        }
+        cli.deadline(Duration::from_secs(30)).run()
+    };
+    let run = run_cp(true);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(run.json_lines()[0]["error"]["errno"], "EACCES", "{run:?}");
+    assert!(
+        std::fs::symlink_metadata(&stolen).is_err(),
+        "the secret was copied"
+    );
+    let left: Vec<_> = std::fs::read_dir(t.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left.len(), 2, "a temporary was left: {left:?}");
+    run_cp(false);
+    assert_eq!(std::fs::read(&stolen).unwrap(), b"HOSTSECRET");
+}
+
+/// Moving and linking device nodes work confined (Landlock counts them as making the device,
+/// which mv and ln are allowed for exactly that), and the nodes keep their numbers (issue 20,
+/// section 8).
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn mv_and_ln_of_device_nodes_work_confined() {
+    procroot_testutil::require_privilege("mknod(2) of device nodes");
+    if !landlock_available() {
+        return;
+    }
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let root = Tree::new("dir dev\ndir old");
+    for (name, kind, dev) in [
+        ("dev/null", libc::S_IFCHR, libc::makedev(1, 3)),
+        ("dev/sda", libc::S_IFBLK, libc::makedev(8, 0)),
+    ] {
+        let path = std::ffi::CString::new(root.join(name).to_str().unwrap()).unwrap();
+        // SAFETY: mknod(2) with a NUL-terminated path.
+        let rc = unsafe { libc::mknod(path.as_ptr(), kind | 0o600, dev) };
+        assert_eq!(rc, 0, "mknod: {}", std::io::Error::last_os_error());
+    }
+    for args in [
+        vec!["mv", "/dev/null", "/dev/null.orig"],
+        vec!["mv", "/dev/sda", "/old/sda"],
+        vec!["ln", "/dev/null.orig", "/dev/null2"],
+        vec!["mv", "--exchange", "/dev/null2", "/old/sda"],
+    ] {
+        bin().args(&args).root(root.path()).run().success();
+    }
+    let md = |p: &str| std::fs::symlink_metadata(root.join(p)).unwrap();
+    assert!(md("dev/null.orig").file_type().is_char_device());
+    assert_eq!(md("dev/null.orig").rdev(), libc::makedev(1, 3));
+    // Exchanged: /old/sda is now the second link to 1:3, /dev/null2 the disk.
+    assert_eq!(md("old/sda").rdev(), libc::makedev(1, 3));
+    assert_eq!(md("old/sda").ino(), md("dev/null.orig").ino());
+    assert!(md("dev/null2").file_type().is_block_device());
+    assert_eq!(md("dev/null2").rdev(), libc::makedev(8, 0));
+}
+
+/// At Landlock ABI 1 (Linux 5.13-5.18; here a test-only override of the fault-injection
+/// build), a confined process cannot rename or link into another directory at all: mv and ln
+/// run without Landlock instead of failing with a bare EXDEV, and --json says so (issue 20,
+/// section 9). Other commands stay confined.
+#[test]
+fn at_landlock_abi_1_mv_and_ln_work_and_say_they_are_unconfined() {
+    if !landlock_available() {
+        return;
+    }
+    let fault = fault_injected_binary();
+    let root = Tree::new("file a/x x\nfile a/y y\ndir b");
+    let run = |args: &[&str]| {
+        Cli::new(fault)
+            .args(args)
+            .arg("--json")
+            .root(root.path())
+            .env("PROCROOT_TEST_LANDLOCK_ABI", "1")
+            .run()
+    };
+    let doctor = Cli::new(fault)
+        .args(["doctor", "--json"])
+        .env("PROCROOT_TEST_LANDLOCK_ABI", "1")
+        .run();
+    assert_eq!(doctor.json()["sandbox"]["landlock_abi"], 1, "{doctor:?}");
+    for args in [["mv", "/a/x", "/b/x"], ["ln", "/a/y", "/b/y"]] {
+        let out = run(&args);
+        assert_eq!(out.code, 0, "{args:?}: {out:?}");
+        let lines = out.json_lines();
+        assert_eq!(lines[0]["sandbox"]["status"], "unavailable", "{out:?}");
+        assert_eq!(lines[0]["sandbox"]["landlock_abi"], 1, "{out:?}");
+        assert!(
+            lines[0]["sandbox"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("ABI 1"),
+            "{out:?}"
+        );
+    }
+    assert_eq!(std::fs::read(root.join("b/x")).unwrap(), b"x");
+    assert_eq!(std::fs::read(root.join("b/y")).unwrap(), b"y");
+    // mkdir needs no REFER: still confined at ABI 1, no notice.
+    let out = run(&["mkdir", "/c"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.json_lines()[0].get("sandbox").is_none(), "{out:?}");
+}
