@@ -140,8 +140,12 @@ pub const PROFILES: &[Profile] = &[
     },
     Profile {
         commands: &["cat"],
-        confinement: Confinement::Rules(&[rule(Tree::Root, Access::READ_FILE)]),
-        note: "",
+        confinement: Confinement::Rules(&[rule(
+            Tree::Root,
+            Access::READ_FILE.union(Access::READ_DIR),
+        )]),
+        note: "READ_DIR: a directory operand is opened and refused by read(2) with EISDIR, as \
+               cat(1) reports it",
     },
     Profile {
         commands: &["mkdir"],
@@ -195,9 +199,11 @@ pub const PROFILES: &[Profile] = &[
             Tree::Root,
             Access::MAKE_REG
                 .union(Access::WRITE_FILE)
-                .union(Access::REMOVE_FILE),
+                .union(Access::REMOVE_FILE)
+                .union(Access::REMOVE_DIR),
         )]),
-        note: "the bytes go to a new file that then replaces PATH",
+        note: "the bytes go to a new file that then replaces PATH; REMOVE_DIR: so that a \
+               directory at PATH is refused by rename(2) with EISDIR, not by Landlock",
     },
     Profile {
         commands: &["write --append"],
@@ -586,7 +592,8 @@ mod tests {
         }
         let root = |a: Access| vec![(Tree::Root, a)];
         assert_eq!(rights("ls", none, true), root(A::READ_DIR));
-        assert_eq!(rights("cat", none, true), root(A::READ_FILE));
+        // READ_DIR: `cat DIR` is EISDIR from read(2), as cat(1) says, not Landlock's EACCES.
+        assert_eq!(rights("cat", none, true), root(A::READ_FILE | A::READ_DIR));
         assert_eq!(
             rights("touch", none, true),
             root(A::MAKE_REG | A::READ_FILE)
@@ -625,9 +632,10 @@ mod tests {
             rights("mv", none, true),
             root(A::REFER | every_make | A::REMOVE_FILE | A::REMOVE_DIR)
         );
+        // REMOVE_DIR: `write DIR` is EISDIR from rename(2), not Landlock's EACCES.
         assert_eq!(
             rights("write", none, true),
-            root(A::MAKE_REG | A::WRITE_FILE | A::REMOVE_FILE)
+            root(A::MAKE_REG | A::WRITE_FILE | A::REMOVE_FILE | A::REMOVE_DIR)
         );
         // A missing PATH is created (documented): MAKE_REG as well.
         assert_eq!(

@@ -173,23 +173,21 @@ pub fn ln(args: &LnArgs) -> Result<ExitCode, Failure> {
         let root = open_root(&args.root, "ln -s")?;
         root.symlink(&args.target, &args.link)?;
     } else {
-        // The target is resolved before confining, to give exactly the MAKE_* right of its
-        // type (a device node needs MAKE_CHAR or MAKE_BLOCK to be linked, though no device is
-        // made); the handle pins it, so what is linked is what was looked at.
+        // The target's type is looked at before confining, to give exactly the MAKE_* right it
+        // needs (a device node needs MAKE_CHAR or MAKE_BLOCK to be linked, though no device is
+        // made). If it changes before the link, Landlock refuses the link (EACCES): the look
+        // only narrows the rights. If it cannot be looked at, no MAKE_* at all, and the link
+        // reports why.
         let root = args.root.open()?;
-        let target = root.resolve_nofollow(&args.target).map_err(in_context(
-            &root,
-            "hardlink",
-            &args.target,
-        ))?;
-        let kind = target
-            .file_type()
-            .map_err(in_context(&root, "hardlink", &args.target))?;
+        let make = root
+            .resolve_nofollow(&args.target)
+            .and_then(|handle| handle.file_type())
+            .map_or(Access::empty(), Access::make);
         confine(
             Notice::json(args.root.json),
-            Job::on("ln", &root).of_type(Access::make(kind)),
+            Job::on("ln", &root).of_type(make),
         )?;
-        root.hardlink_fd(&target, &args.link)?;
+        root.hardlink(&args.target, &args.link)?;
     }
     let mut obj = done("ln", &args.link);
     insert_os(&mut obj, "target", args.target.as_os_str());
