@@ -25,8 +25,10 @@ Errors are printed on stderr as `procroot: ` and the library's message,
 `<operation> \"<path>\" in <root>: <description> (<ERRNO>)`, for example
   procroot: resolve \"/nope\" in /srv/root: No such file or directory (ENOENT)
 The operation is the library call that failed (resolve, open, read, mkdir, mkdir_all, touch,
-write, create, copy in, ...). Control characters, quotes and bytes that are not UTF-8 in a path
-are shown escaped (`\\u{a}`, `\\\"`, `\\xff`).
+write, create, copy in, ...). Control characters, quotes, bytes that are not UTF-8, and
+characters that change how text is shown without being seen (bidirectional overrides and
+isolates such as U+202E, zero-width characters, U+2028, U+2029, U+FEFF) are shown escaped in a
+path and in the root's name (`\\u{a}`, `\\\"`, `\\xff`, `\\u{202e}`).
 
 With --json, output is one JSON object per line. An error is also printed on stdout as
   {\"error\": {\"errno\": \"ENOENT\", \"code\": 2, \"message\": \"resolve \\\"/nope\\\" in ...\",
