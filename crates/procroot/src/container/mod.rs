@@ -47,8 +47,8 @@ pub use mask::{make_readonly, mask_paths};
 pub use mounts::{bind_into, mount_procfs, mount_sysfs, HidePid, ProcfsMountOptions};
 pub use oci::OciHardening;
 pub use writes::{
-    read_sysctl, read_sysctl_in, set_current_label, set_exec_label, sysctl_subpath, write_sysctl,
-    write_sysctl_in,
+    read_sysctl, read_sysctl_in, set_current_label, set_exec_label, sysctl_namespace,
+    sysctl_subpath, write_sysctl, write_sysctl_in, SysctlNamespace,
 };
 
 use crate::error::{Error, Result};

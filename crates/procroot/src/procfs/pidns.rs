@@ -32,6 +32,14 @@ impl Procfs {
     ///      else can see or mount on that mount, and once the helper exits its namespace is gone
     ///      and the instance is as detached as an `fsmount` one.
     ///
+    /// **The helper is a copy of the caller.** It makes itself non-dumpable before it joins the
+    /// namespace, so a process in the namespace without `CAP_SYS_PTRACE` over the caller's user
+    /// namespace cannot open its `/proc/<pid>/exe` or ptrace it (`EACCES`). But while it lives,
+    /// that `exe` is the caller's binary: a caller that runs from the on-disk file and shares
+    /// the namespace with untrusted processes that hold `CAP_SYS_PTRACE` should run from a
+    /// sealed copy first ([`crate::exec::sealed_exe::ensure`], CVE-2019-5736), as the `procroot`
+    /// command does for `proc --pidns` and `mount-proc`.
+    ///
     /// Errors: `EINVAL`/`InvalidInput` for an fd that is not a PID namespace; `EINVAL` for a
     /// namespace that is neither the caller's nor a descendant of it; `EPERM` when a privilege
     /// is missing, with a message naming the syscall that was refused and the capability it
@@ -175,7 +183,10 @@ fn describe(e: HelperError) -> Error {
             "the check that the procfs just mounted on /proc is this PID namespace's",
             "",
         ),
-        HelperStep::Make(_) | HelperStep::Fork | HelperStep::Transport => {
+        HelperStep::Make(_)
+        | HelperStep::Fork
+        | HelperStep::Transport
+        | HelperStep::Undumpable => {
             ("the helper process in the PID namespace", "")
         }
     };

@@ -1,0 +1,298 @@
+//! The container layer acting on the right target (issue 18, second review): sysctls written in
+//! the namespace that owns them, helpers that expose nothing of the caller, bind sources that
+//! follow no symlink, bind destinations kept out of `/proc`, FIFOs refused by type, the
+//! per-CPU default masks, `mount_procfs` of another PID namespace without the new mount API,
+//! and OCI parse errors that keep the parser's position.
+//!
+//! Every test that mounts or unshares runs in a forked child (`in_child`,
+//! `in_private_mount_ns`) after `require_privilege`; a test's "host" is a stand-in it makes.
+
+use std::io::{Read, Write};
+
+use procroot::container::{self, SysctlNamespace};
+use procroot::{ErrorKind, Procfs};
+use procroot_testutil::{in_child, require_privilege, ForkedChild};
+use rustix::io::Errno;
+
+const PRIV: &str = "root: namespaces of its own in a forked child";
+
+/// `(major, minor)` of the running kernel.
+fn kernel_version() -> (u32, u32) {
+    let release = rustix::system::uname()
+        .release()
+        .to_string_lossy()
+        .into_owned();
+    let mut parts = release.split(|c: char| !c.is_ascii_digit());
+    let major = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let minor = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    (major, minor)
+}
+
+/// Writes `map` to `/proc/self/{uid,gid}_map` after `unshare(CLONE_NEWUSER)`: root inside is
+/// our own uid outside (the only map a process may write for itself).
+fn map_self_as_root() {
+    std::fs::write("/proc/self/setgroups", "deny").unwrap();
+    std::fs::write("/proc/self/uid_map", "0 0 1").unwrap();
+    std::fs::write("/proc/self/gid_map", "0 0 1").unwrap();
+}
+
+fn unshare(flags: libc::c_int) {
+    // SAFETY: unshare(2) with namespace flags only changes this (forked, single-threaded)
+    // process's namespaces.
+    let rc = unsafe { libc::unshare(flags) };
+    assert_eq!(rc, 0, "unshare: {}", std::io::Error::last_os_error());
+}
+
+/// Closes, in a forked child, its copy of a pipe end the parent keeps: the child leaves with
+/// `_exit`, so the copy's destructor never runs there.
+fn close_in_child(fd: &impl std::os::fd::AsRawFd) {
+    // SAFETY: closing a descriptor this process owns and never uses again.
+    unsafe { libc::close(fd.as_raw_fd()) };
+}
+
+/// A forked process that waits until released (or until we die).
+struct Waiting {
+    child: ForkedChild,
+    release: Option<std::io::PipeWriter>,
+}
+
+impl Waiting {
+    /// Forks a child that runs `setup`, says so, waits for [`Waiting::finish`], then runs
+    /// `teardown` with what `setup` returned and exits 0. Only for single-threaded callers
+    /// (forked test children).
+    fn spawn<T>(setup: impl FnOnce() -> T, teardown: impl FnOnce(T)) -> Waiting {
+        let (mut ready_r, ready_w) = std::io::pipe().unwrap();
+        let (release_r, release_w) = std::io::pipe().unwrap();
+        let child = ForkedChild::spawn(|| {
+            close_in_child(&ready_r);
+            close_in_child(&release_w);
+            let kept = setup();
+            (&ready_w).write_all(b"r").unwrap();
+            close_in_child(&ready_w);
+            let mut b = [0u8; 1];
+            let _ = (&release_r).read(&mut b);
+            teardown(kept);
+            0
+        });
+        drop(ready_w);
+        drop(release_r);
+        let mut b = [0u8; 1];
+        ready_r.read_exact(&mut b).expect("the child got ready");
+        Waiting {
+            child,
+            release: Some(release_w),
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.pid() as u32
+    }
+
+    fn finish(mut self) {
+        drop(self.release.take());
+        assert_eq!(self.child.wait(), 0);
+    }
+}
+
+/// Forks a process that unshares `flags` (with `CLONE_NEWUSER`, it maps itself as root of the
+/// new user namespace first) and a new PID namespace, and forks that namespace's init, which
+/// runs `setup` and waits. Returns the forked process (finishing it finishes the init) and the
+/// init's PID here.
+fn spawn_ns_init(flags: libc::c_int, setup: fn()) -> (Waiting, u32) {
+    let (mut pid_r, pid_w) = std::io::pipe().unwrap();
+    let outer = Waiting::spawn(
+        || {
+            close_in_child(&pid_r);
+            if flags & libc::CLONE_NEWUSER != 0 {
+                unshare(libc::CLONE_NEWUSER);
+                map_self_as_root();
+            }
+            unshare((flags & !libc::CLONE_NEWUSER) | libc::CLONE_NEWPID);
+            let init = Waiting::spawn(setup, |()| {});
+            (&pid_w).write_all(&init.pid().to_ne_bytes()).unwrap();
+            init
+        },
+        Waiting::finish,
+    );
+    drop(pid_w);
+    let mut buf = [0u8; 4];
+    pid_r.read_exact(&mut buf).unwrap();
+    (outer, u32::from_ne_bytes(buf))
+}
+
+// --- item 1: sysctls in the namespace that owns them ------------------------------------------
+
+#[test]
+fn sysctl_names_are_sorted_by_owning_namespace() {
+    use SysctlNamespace::*;
+    for (name, owner) in [
+        ("kernel.msgmax", Ipc),
+        ("kernel/shm_rmid_forced", Ipc),
+        ("fs.mqueue.msg_max", Ipc),
+        ("net.ipv4.ip_forward", Net),
+        ("net/ipv4/conf/eth0.100/forwarding", Net),
+        ("kernel.hostname", Uts),
+        ("kernel.domainname", Uts),
+        ("user.max_user_namespaces", User),
+        ("kernel.pid_max", Pid),
+    ] {
+        assert_eq!(container::sysctl_namespace(name).unwrap(), owner, "{name}");
+    }
+    for name in [
+        "kernel.core_pattern",
+        "vm.swappiness",
+        "fs.file-max",
+        "fs.mqueue",
+        "net",
+        "kernel.msgmax.x",
+        "kernel",
+        "user",
+    ] {
+        let err = container::sysctl_namespace(name).unwrap_err();
+        assert_eq!(
+            (err.kind(), err.errno()),
+            (ErrorKind::InvalidInput, Errno::INVAL),
+            "{name}: {err}"
+        );
+        assert!(
+            err.to_string().contains("not in a separate kernel namespace"),
+            "{err}"
+        );
+    }
+}
+
+/// A machine-wide name is refused before anything is opened: even for a PID that does not
+/// exist, the answer is `EINVAL`, not `ESRCH`.
+#[test]
+fn sysctl_in_refuses_machine_wide_names_before_opening_anything() {
+    let nobody = 0x3fff_fff0;
+    for name in ["kernel.core_pattern", "vm.swappiness", "fs.file-max"] {
+        let err = container::write_sysctl_in(nobody, name, "x").unwrap_err();
+        assert_eq!(
+            (err.kind(), err.errno()),
+            (ErrorKind::InvalidInput, Errno::INVAL),
+            "{err}"
+        );
+        let err = container::read_sysctl_in(nobody, name).unwrap_err();
+        assert_eq!(err.errno(), Errno::INVAL, "{err}");
+    }
+}
+
+/// A target that shares the caller's network (or IPC) namespace: `net.*` (the IPC sysctls)
+/// refused, and refused before the sysctl is opened (a name that does not exist gives the same
+/// `EINVAL`, not `ENOENT`).
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn sysctl_in_refuses_a_namespace_the_target_shares() {
+    require_privilege(PRIV);
+    in_child(|| {
+        let target = Waiting::spawn(|| unshare(libc::CLONE_NEWUTS), |()| {});
+        for name in [
+            "net.ipv4.ip_forward",
+            "net.no_such.knob",
+            "kernel.msgmax",
+            "fs.mqueue.msg_max",
+            "user.max_user_namespaces",
+            "kernel.pid_max",
+        ] {
+            let err = container::write_sysctl_in(target.pid(), name, "1").unwrap_err();
+            assert_eq!(
+                (err.kind(), err.errno()),
+                (ErrorKind::InvalidInput, Errno::INVAL),
+                "{name}: {err}"
+            );
+            assert!(err.to_string().contains("shares procroot's"), "{err}");
+            let err = container::read_sysctl_in(target.pid(), name).unwrap_err();
+            assert_eq!(err.errno(), Errno::INVAL, "{name}: {err}");
+        }
+        // Its own UTS namespace: kernel.hostname is accepted, and is its own.
+        let ours = container::read_sysctl("kernel.hostname").unwrap();
+        container::write_sysctl_in(target.pid(), "kernel.hostname", "ctr").unwrap();
+        assert_eq!(
+            container::read_sysctl_in(target.pid(), "kernel.hostname").unwrap(),
+            "ctr"
+        );
+        assert_eq!(container::read_sysctl("kernel.hostname").unwrap(), ours);
+        target.finish();
+    });
+}
+
+/// The attack of issue 18 item 1. A stand-in host H (its own user and PID namespaces) sets
+/// `kernel.pid_max=31000` and `user.max_user_namespaces=1000`; its container CTR (user and PID
+/// namespaces of its own) sets 5000 and 77. From H: reading CTR's `pid_max` gives 5000, the
+/// writes reach CTR, and H keeps 31000 and 1000. Before Linux 6.14 `pid_max` is machine-wide:
+/// that half is skipped, saying so.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn sysctl_in_reaches_the_containers_user_and_pid_namespaces() {
+    require_privilege(PRIV);
+    let per_pidns = kernel_version() >= (6, 14);
+    if !per_pidns {
+        eprintln!("SKIPPED (pid_max half): kernel.pid_max is per PID namespace only since 6.14");
+    }
+    in_child(move || {
+        // Made while still root of the machine (a procfs mount needs that); the stand-in host
+        // and its container inherit them.
+        Procfs::cached().unwrap();
+        Procfs::cached_unmasked().unwrap();
+        unshare(libc::CLONE_NEWUSER);
+        map_self_as_root();
+        unshare(libc::CLONE_NEWPID);
+        let host = ForkedChild::spawn(move || {
+            stand_in_host_body(per_pidns);
+            0
+        });
+        assert_eq!(host.wait(), 0, "the stand-in host's checks");
+    });
+}
+
+/// Runs as PID 1 of the stand-in host's PID namespace, root of its user namespace.
+fn stand_in_host_body(per_pidns: bool) {
+    container::write_sysctl("user.max_user_namespaces", "1000").unwrap();
+    if per_pidns {
+        container::write_sysctl("kernel.pid_max", "31000").unwrap();
+    }
+    let (ctr, init) = spawn_ns_init(libc::CLONE_NEWUSER, || {
+        container::write_sysctl("user.max_user_namespaces", "77").unwrap();
+        if kernel_version() >= (6, 14) {
+            container::write_sysctl("kernel.pid_max", "5000").unwrap();
+        }
+    });
+    assert_eq!(
+        container::read_sysctl_in(init, "user.max_user_namespaces").unwrap(),
+        "77"
+    );
+    container::write_sysctl_in(init, "user.max_user_namespaces", "55").unwrap();
+    assert_eq!(
+        container::read_sysctl_in(init, "user.max_user_namespaces").unwrap(),
+        "55"
+    );
+    assert_eq!(
+        container::read_sysctl("user.max_user_namespaces").unwrap(),
+        "1000",
+        "the stand-in host's own"
+    );
+    if per_pidns {
+        assert_eq!(
+            container::read_sysctl_in(init, "kernel.pid_max").unwrap(),
+            "5000"
+        );
+        container::write_sysctl_in(init, "kernel.pid_max", "4000").unwrap();
+        assert_eq!(
+            container::read_sysctl_in(init, "kernel.pid_max").unwrap(),
+            "4000"
+        );
+        assert_eq!(
+            container::read_sysctl("kernel.pid_max").unwrap(),
+            "31000",
+            "the stand-in host's own"
+        );
+    }
+    ctr.finish();
+}
