@@ -39,6 +39,7 @@ use rustix::io::Errno;
 use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags, OpenTreeFlags};
 
 pub use base::{PidFd, ProcBase};
+pub use pidns::open_pid_namespace;
 pub(crate) use fddir::FdDir;
 
 use crate::error::{Error, ErrorKind, Result};
