@@ -296,3 +296,166 @@ fn stand_in_host_body(per_pidns: bool) {
     }
     ctr.finish();
 }
+
+// --- item 3: the helper in another PID namespace exposes nothing of the caller ------------------
+
+/// The parent PID of process `pid`, from `/proc/<pid>/status` (readable without ptrace access).
+fn parent_of(pid: u32) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// A caller without `CAP_SYS_PTRACE` makes procfs instances of a child PID namespace with the
+/// helper (the `pidns=` option disabled); a watcher thread with the same capabilities tries to
+/// open `/proc/<helper>/exe` of every helper process it sees: always `EACCES` (the helper made
+/// itself non-dumpable before `setns`), never the caller's binary.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn pidns_helper_is_not_dumpable() {
+    require_privilege(PRIV);
+    in_child(|| {
+        use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+        procroot::testing::disable(procroot::testing::Feature::ProcPidnsOption);
+        Procfs::cached().unwrap();
+        let (outer, init) = spawn_ns_init(0, || {});
+        let ns = std::fs::File::open(format!("/proc/{init}/ns/pid")).unwrap();
+        // Drop CAP_SYS_PTRACE from this thread; the watcher thread inherits that.
+        let mut caps = rustix::thread::capabilities(None).unwrap();
+        caps.effective -= rustix::thread::CapabilitySet::SYS_PTRACE;
+        caps.permitted -= rustix::thread::CapabilitySet::SYS_PTRACE;
+        rustix::thread::set_capabilities(None, caps).unwrap();
+        let me = std::process::id();
+        let not_helper = outer.pid();
+        let stop = AtomicBool::new(false);
+        let (refused, opened) = (AtomicU32::new(0), AtomicU32::new(0));
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let mut helpers = std::collections::BTreeSet::new();
+                let mut done = std::collections::BTreeSet::new();
+                while !stop.load(Ordering::Relaxed) {
+                    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+                        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                            continue;
+                        };
+                        if pid == not_helper || done.contains(&pid) {
+                            continue;
+                        }
+                        let Some(ppid) = parent_of(pid) else { continue };
+                        if ppid != me && !helpers.contains(&ppid) {
+                            continue;
+                        }
+                        helpers.insert(pid);
+                        match std::fs::metadata(format!("/proc/{pid}/exe")) {
+                            Ok(_) => {
+                                opened.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Err(e) if e.raw_os_error() == Some(libc::EACCES) => {
+                                refused.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Err(_) => continue, // gone already: try the next one
+                        }
+                        done.insert(pid);
+                    }
+                }
+            });
+            for _ in 0..300 {
+                Procfs::for_pidns(&ns).unwrap();
+                if refused.load(Ordering::Relaxed) + opened.load(Ordering::Relaxed) >= 3 {
+                    break;
+                }
+            }
+            stop.store(true, Ordering::Relaxed);
+        });
+        let (refused, opened) = (refused.into_inner(), opened.into_inner());
+        assert_eq!(opened, 0, "helpers whose exe opened ({refused} refused)");
+        assert!(refused > 0, "the watcher never caught a helper in 300 rounds");
+        outer.finish();
+    });
+}
+
+// --- items 8 and 15: files opened by type; OCI parse errors keep their position ----------------
+
+/// Runs `f` on a thread and fails the test if it has not returned within 5 s (a blocked open
+/// of a FIFO would otherwise hang the test; the test process exits with the failure).
+fn within_5s(f: impl FnOnce() + Send + 'static) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        let _ = tx.send(outcome);
+    });
+    match rx.recv_timeout(std::time::Duration::from_secs(5)) {
+        Ok(Ok(())) => {}
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(_) => panic!("still blocked after 5 s (an open of the FIFO?)"),
+    }
+}
+
+/// `OciHardening::load` and `open_pid_namespace` on a FIFO: refused at once, the type named.
+#[test]
+fn fifos_and_devices_are_refused_by_type_unopened() {
+    within_5s(fifos_and_devices_body);
+}
+
+fn fifos_and_devices_body() {
+    let tree = procroot_testutil::Tree::new("file plain x\n");
+    let fifo = tree.join("F");
+    procroot_testutil::mkfifo(&fifo);
+    let err = container::OciHardening::load(&fifo).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    assert!(err.to_string().contains("not a FIFO"), "{err}");
+    let err = container::OciHardening::load(std::path::Path::new("/dev/null")).unwrap_err();
+    assert!(err.to_string().contains("character device"), "{err}");
+    let err = procroot::procfs::open_pid_namespace(&fifo).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    assert!(err.to_string().contains("FIFO"), "{err}");
+    let err = procroot::procfs::open_pid_namespace(&tree.join("plain")).unwrap_err();
+    assert!(err.to_string().contains("not a PID namespace file"), "{err}");
+    let err =
+        procroot::procfs::open_pid_namespace(std::path::Path::new("/proc/self/ns/net"))
+            .unwrap_err();
+    assert!(err.to_string().contains("another kind of namespace"), "{err}");
+    procroot::procfs::open_pid_namespace(std::path::Path::new("/proc/self/ns/pid")).unwrap();
+}
+
+/// A wrong type, invalid UTF-8 and a duplicate key: the parser's message with line and column,
+/// and `maskedPaths` named for the wrong type.
+#[test]
+fn oci_parse_errors_keep_the_parsers_position() {
+    let tree = procroot_testutil::Tree::new("");
+    let write = |name: &str, text: &[u8]| {
+        let path = tree.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let wrong_type = write(
+        "wrong.json",
+        b"{\"ociVersion\": \"1.0.2\",\n \"linux\": {\n  \"maskedPaths\": \"/proc/kcore\"}}",
+    );
+    let err = container::OciHardening::load(&wrong_type).unwrap_err();
+    let msg = err.to_string();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{msg}");
+    assert!(msg.contains("line 3 column"), "{msg}");
+    assert!(msg.contains("invalid type"), "{msg}");
+    assert!(msg.contains("maskedPaths"), "{msg}");
+    let utf8 = write(
+        "utf8.json",
+        b"{\"ociVersion\": \"1.0.2\",\n \"hostname\": \"\xff\xfe\"}",
+    );
+    let msg = container::OciHardening::load(&utf8).unwrap_err().to_string();
+    assert!(msg.contains("line 2 column"), "{msg}");
+    assert!(msg.contains("invalid unicode"), "{msg}");
+    let dup = write(
+        "dup.json",
+        b"{\"ociVersion\": \"1.0.2\",\n \"ociVersion\": \"1.0.2\"}",
+    );
+    let msg = container::OciHardening::load(&dup).unwrap_err().to_string();
+    assert!(msg.contains("duplicate field"), "{msg}");
+    assert!(msg.contains("line 2 column"), "{msg}");
+    assert!(!msg.contains("serde failed"), "{msg}");
+}
