@@ -8,6 +8,7 @@
 //! `in_private_mount_ns`) after `require_privilege`; a test's "host" is a stand-in it makes.
 
 use std::io::{Read, Write};
+use std::path::Path;
 
 use procroot::container::{self, SysctlNamespace};
 use procroot::{ErrorKind, Procfs};
@@ -458,4 +459,169 @@ fn oci_parse_errors_keep_the_parsers_position() {
     assert!(msg.contains("duplicate field"), "{msg}");
     assert!(msg.contains("line 2 column"), "{msg}");
     assert!(!msg.contains("serde failed"), "{msg}");
+}
+
+// --- items 4 and 13: bind sources follow no symlink; destinations stay out of /proc ------------
+
+use procroot::container::{bind_from, bind_into, mount_procfs, BindOptions, ProcfsMountOptions};
+use procroot::Root;
+use procroot_testutil::{in_private_mount_ns, mount_raw, Tree};
+
+fn mount_lines() -> usize {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .count()
+}
+
+/// The attack of item 4, its race (300 rounds exchanging `sub` with a symlink to the host
+/// directory), and the opt-in; run with and without `openat2` (refused with `ENOSYS` by a
+/// seccomp filter, as on a kernel before 5.6, so the emulated walker resolves).
+fn bind_source_symlinks(without_openat2: bool) {
+    require_privilege(PRIV);
+    in_private_mount_ns(move || {
+        if without_openat2 {
+            procroot_testutil::deny_syscalls(&[procroot_testutil::SYS_OPENAT2], libc::ENOSYS);
+        }
+        let host = Tree::new("dir V/sub\nfile V/sub/file REAL\nfile H/file HOST\n");
+        let ctr = Tree::new("dir app\n");
+        let root = Root::open(ctr.path()).unwrap();
+        // The container replaced `sub` with a link to a host directory.
+        std::fs::rename(host.join("V/sub"), host.join("V/real-sub")).unwrap();
+        host.symlink(host.join("H"), "V/sub");
+        let before = mount_lines();
+        let err = bind_into(&root, &host.join("V/sub/file"), Path::new("/app/file"), false)
+            .unwrap_err();
+        assert_eq!(
+            (err.kind(), err.errno()),
+            (ErrorKind::SafetyViolation, Errno::LOOP),
+            "{err}"
+        );
+        assert_eq!(mount_lines(), before, "nothing mounted");
+        // A relative link in a parent is refused the same way.
+        std::fs::remove_file(host.join("V/sub")).unwrap();
+        host.symlink("real-sub", "V/sub");
+        let err = bind_into(&root, &host.join("V/sub/file"), Path::new("/app/f2"), false)
+            .unwrap_err();
+        assert_eq!(err.errno(), Errno::LOOP, "{err}");
+        // Opting in follows it, inside the source root only.
+        let volume = Root::open(host.join("V")).unwrap();
+        let opts = BindOptions {
+            readonly: true,
+            follow_source_symlinks: true,
+        };
+        bind_from(&root, &volume, Path::new("sub/file"), Path::new("/app/f3"), &opts).unwrap();
+        assert_eq!(std::fs::read(ctr.join("app/f3")).unwrap(), b"REAL");
+        // Without opting in, through a source root too.
+        let err = bind_from(
+            &root,
+            &volume,
+            Path::new("sub/file"),
+            Path::new("/app/f4"),
+            &BindOptions::default(),
+        )
+        .unwrap_err();
+        assert_eq!(err.errno(), Errno::LOOP, "{err}");
+
+        // The race: `sub` is a directory and a link to H in turn.
+        std::fs::remove_file(host.join("V/sub")).unwrap();
+        std::fs::rename(host.join("V/real-sub"), host.join("V/sub")).unwrap();
+        host.symlink(host.join("H"), "V/link");
+        let mut racer = procroot_testutil::Racer::swapping(&[procroot_testutil::Swap::Exchange(
+            host.join("V/sub"),
+            host.join("V/link"),
+        )]);
+        let (mut bound, mut refused) = (0, 0);
+        for _ in 0..300 {
+            match bind_into(&root, &host.join("V/sub/file"), Path::new("/app/race"), false) {
+                Ok(_) => {
+                    bound += 1;
+                    let seen = std::fs::read(ctr.join("app/race")).unwrap();
+                    assert_eq!(seen, b"REAL", "the host directory was bound");
+                    rustix::mount::unmount(
+                        ctr.join("app/race"),
+                        rustix::mount::UnmountFlags::DETACH,
+                    )
+                    .unwrap();
+                }
+                // ELOOP; or, for the emulated walker, ENOTDIR when `sub` was a link at the
+                // `openat(O_DIRECTORY | O_NOFOLLOW)` and a directory again at the look after.
+                Err(e) => {
+                    assert!(matches!(e.errno(), Errno::LOOP | Errno::NOTDIR), "{e}");
+                    refused += 1;
+                }
+            }
+        }
+        let swaps = racer.finish();
+        assert!(swaps > 0, "the racer never swapped");
+        eprintln!("300 rounds: {bound} bound (the real file), {refused} refused, {swaps} swaps");
+    });
+}
+
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn bind_source_never_follows_a_symlink_with_openat2() {
+    bind_source_symlinks(false);
+}
+
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn bind_source_never_follows_a_symlink_without_openat2() {
+    bind_source_symlinks(true);
+}
+
+/// Item 13: procfs at `R/proc`. A host file onto `/proc/sys/kernel/core_pattern`, a host
+/// directory onto `/proc`, a procfs onto `/proc/sys`, a sysfs onto `/proc`, and a path that a
+/// symlink inside the root leads into `/proc`: all refused, nothing mounted, nothing created
+/// under `/proc`. `/proc/meminfo` (lxcfs) is accepted, and so is a procfs on `/proc`.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn mounts_on_and_inside_proc_are_refused() {
+    require_privilege(PRIV);
+    let host = Tree::new("file meminfo FAKE\ndir hostdir\nfile hostdir/x X\n");
+    in_private_mount_ns(|| {
+        let ctr = Tree::new("dir proc\ndir etc\ndir plainproc\n");
+        mount_raw(Some("proc"), ctr.join("proc"), Some("proc"), 0, None).unwrap();
+        ctr.symlink("/proc/sys/kernel", "etc/k");
+        let root = Root::open(ctr.path()).unwrap();
+        let before = mount_lines();
+        let file = host.join("meminfo");
+        let refused = |r: procroot::Result<procroot::container::Report>| {
+            let err = r.unwrap_err();
+            assert_eq!(
+                (err.kind(), err.errno()),
+                (ErrorKind::SafetyViolation, Errno::PERM),
+                "{err}"
+            );
+        };
+        refused(bind_into(&root, &file, Path::new("/proc/sys/kernel/core_pattern"), false));
+        refused(bind_into(&root, &file, Path::new("/etc/k/core_pattern"), false));
+        refused(bind_into(&root, &host.join("hostdir"), Path::new("/proc"), false));
+        refused(bind_into(&root, &host.join("hostdir"), Path::new("/proc/x/y"), false));
+        refused(mount_procfs(&root, Path::new("/proc/sys"), &ProcfsMountOptions::default()));
+        // (A symlink on the way to a procfs destination is refused on its own, ELOOP.)
+        let err = mount_procfs(&root, Path::new("/etc/k"), &ProcfsMountOptions::default())
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::SafetyViolation, "{err}");
+        refused(procroot::container::mount_sysfs(&root, Path::new("/proc")));
+        assert_eq!(mount_lines(), before, "nothing mounted");
+        // Accepted: lxcfs's files, and a procfs on /proc.
+        bind_into(&root, &file, Path::new("/proc/meminfo"), true).unwrap();
+        assert_eq!(std::fs::read(ctr.join("proc/meminfo")).unwrap(), b"FAKE");
+        mount_procfs(&root, Path::new("/proc"), &ProcfsMountOptions::default()).unwrap();
+        // Below a /proc that is not (yet) a procfs: still /proc.
+        let plain = Tree::new("dir proc\n");
+        let plain_root = Root::open(plain.path()).unwrap();
+        refused(bind_into(&plain_root, &file, Path::new("/proc/sys/kernel/core_pattern"), false));
+        assert!(!plain.join("proc/sys").exists(), "nothing created below /proc");
+    });
 }

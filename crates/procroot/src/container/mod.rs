@@ -44,7 +44,9 @@ use std::path::{Path, PathBuf};
 
 pub use defaults::{DOCKER_MASKED_PATHS, RUNC_MASKED_PATHS, RUNC_READONLY_PATHS};
 pub use mask::{make_readonly, mask_paths};
-pub use mounts::{bind_into, mount_procfs, mount_sysfs, HidePid, ProcfsMountOptions};
+pub use mounts::{
+    bind_from, bind_into, mount_procfs, mount_sysfs, BindOptions, HidePid, ProcfsMountOptions,
+};
 pub use oci::OciHardening;
 pub use writes::{
     read_sysctl, read_sysctl_in, set_current_label, set_exec_label, sysctl_namespace,
