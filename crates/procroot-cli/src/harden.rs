@@ -92,9 +92,20 @@ CVE-2023-27561). The mount is nosuid,nodev,noexec and attached onto DEST's file 
 
   unshare -m procroot mount-proc --root /var/lib/ctr/rootfs --pidns /proc/4242/ns/pid /proc
 
---pidns shows that PID namespace (its init is PID 1): the pidns= mount option on Linux 6.18+,
-otherwise a helper process inside the namespace makes the instance. --subset-pid shows only
-process directories; --hidepid takes 0, 1, 2, 4 or off, noaccess, invisible, ptraceable."
+DEST must not be below DIR's /proc or on a procfs (EPERM: a procfs on /proc/sys would undo
+the masks there); DIR's /proc itself is where it belongs. Without the new mount API (Linux
+before 5.2, or a seccomp filter refusing fsopen/move_mount) the mount is made with mount(2) on
+/proc/thread-self/fd/N and reported as `fallback`.
+
+--pidns NSPATH shows that PID namespace (its init is PID 1). NSPATH is opened O_PATH and must
+be a PID namespace file (/proc/PID/ns/pid): a FIFO, a device or anything else is refused by
+type, unopened. The instance comes from the pidns= mount option on Linux 6.18+, otherwise
+from a helper process that procroot forks into the namespace (non-dumpable; procroot runs
+from a sealed copy of its binary, so the helper's /proc/PID/exe is never the file on disk).
+Needs CAP_SYS_ADMIN over the namespace's user namespace, and the new mount API: without it
+--pidns fails up front (NotSupported, ENOSYS, nothing mounted). --subset-pid shows only
+process directories; --hidepid takes 0, 1, 2, 4 or off, noaccess, invisible, ptraceable.
+Run it in the container's mount namespace (unshare -m), before any container process starts."
 )]
 pub struct MountProcArgs {
     /// The container's root directory.

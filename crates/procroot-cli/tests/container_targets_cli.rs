@@ -246,3 +246,70 @@ fn sysctl_pid_refuses_a_machine_wide_name() {
         run.stderr
     );
 }
+
+/// Item 11 under a seccomp filter that refuses the new mount API with `ENOSYS`: `mount-proc`
+/// of our own PID namespace falls back to `mount(2)`; with `--pidns` of a child namespace it
+/// fails up front (exit 1) naming what is missing, never `EINVAL`.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn mount_proc_pidns_without_the_new_mount_api() {
+    require_privilege(PRIV);
+    in_private_mount_ns(|| {
+        let tree = Tree::new("dir r/p1\ndir r/p2\n");
+        let root = tree.join("r");
+        let root_s = root.to_str().unwrap();
+        // S: the init of a child PID namespace, sleeping until killed.
+        let s = procroot_testutil::ForkedChild::spawn(|| {
+            // SAFETY: unshare(2) in this forked child, which then only forks and waits.
+            assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWPID) }, 0);
+            let init = procroot_testutil::ForkedChild::spawn(|| loop {
+                std::thread::sleep(Duration::from_secs(60));
+            });
+            init.wait()
+        });
+        // Its init: the only child of S.
+        let mut init_pid = None;
+        for _ in 0..1000 {
+            init_pid = std::fs::read_dir("/proc").unwrap().flatten().find_map(|e| {
+                let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+                let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+                let ppid = status.lines().find_map(|l| l.strip_prefix("PPid:"))?;
+                (ppid.trim() == s.pid().to_string()).then_some(pid)
+            });
+            if init_pid.is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let nspath = format!("/proc/{}/ns/pid", init_pid.expect("S's init"));
+        let runner = procroot_testutil::ForkedChild::spawn(|| {
+            procroot_testutil::deny_syscalls(
+                &[
+                    libc::SYS_fsopen,
+                    libc::SYS_fsmount,
+                    libc::SYS_open_tree,
+                    libc::SYS_move_mount,
+                    libc::SYS_mount_setattr,
+                ],
+                libc::ENOSYS,
+            );
+            let run = Cli::new(BIN)
+                .args(["mount-proc", "--root", root_s, "/p1", "--json"])
+                .run();
+            run.success();
+            assert_eq!(run.json()["fallback"][0], "/p1", "{run:?}");
+            let run = Cli::new(BIN)
+                .args(["mount-proc", "--root", root_s, "--pidns", &nspath, "/p2"])
+                .run();
+            assert_eq!(run.code, 1, "{run:?}");
+            assert!(run.stderr.contains("fsopen(2)"), "{}", run.stderr);
+            assert!(!run.stderr.contains("EINVAL"), "{}", run.stderr);
+            0
+        });
+        assert_eq!(runner.wait(), 0);
+        drop(s);
+    });
+}

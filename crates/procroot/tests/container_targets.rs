@@ -625,3 +625,41 @@ fn mounts_on_and_inside_proc_are_refused() {
         assert!(!plain.join("proc/sys").exists(), "nothing created below /proc");
     });
 }
+
+// --- item 11: a procfs of another PID namespace without the new mount API -----------------------
+
+/// With `fsopen` (and the `pidns=` option) unavailable, `mount_procfs` of a child PID namespace
+/// is refused up front with `NotSupported` naming what is missing (never `EINVAL`), and nothing
+/// is mounted; the caller's own PID namespace still falls back to `mount(2)`.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn mount_procfs_pidns_without_the_new_mount_api_is_not_supported() {
+    require_privilege(PRIV);
+    in_private_mount_ns(|| {
+        procroot::testing::disable(procroot::testing::Feature::Fsopen);
+        procroot::testing::disable(procroot::testing::Feature::ProcPidnsOption);
+        let (outer, init) = spawn_ns_init(0, || {});
+        let ns = std::fs::File::open(format!("/proc/{init}/ns/pid")).unwrap();
+        let ctr = Tree::new("dir p1\ndir p2\n");
+        let root = Root::open(ctr.path()).unwrap();
+        let before = mount_lines();
+        let opts = ProcfsMountOptions {
+            pidns: Some(std::os::fd::AsFd::as_fd(&ns)),
+            ..ProcfsMountOptions::default()
+        };
+        let err = mount_procfs(&root, Path::new("/p2"), &opts).unwrap_err();
+        assert_eq!(
+            (err.kind(), err.errno()),
+            (ErrorKind::NotSupported, Errno::NOSYS),
+            "{err}"
+        );
+        assert!(err.to_string().contains("fsopen(2)"), "{err}");
+        assert_eq!(mount_lines(), before, "nothing mounted");
+        let report = mount_procfs(&root, Path::new("/p1"), &ProcfsMountOptions::default()).unwrap();
+        assert_eq!(report.fallback.len(), 1, "{report:?}");
+        outer.finish();
+    });
+}

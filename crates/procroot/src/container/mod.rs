@@ -29,7 +29,9 @@
 //! **Kernels without the new mount API** (before 5.2, or with `fsopen`/`open_tree` refused):
 //! the mount is made with `mount(2)` on `/proc/thread-self/fd/N` of the resolved fd, a name
 //! checked through the hardened procfs ([`Procfs::fd_link`](crate::Procfs)), and the
-//! [`Report`] lists the path under [`Report::fallback`].
+//! [`Report`] lists the path under [`Report::fallback`]. One exception: a procfs of another
+//! PID namespace ([`ProcfsMountOptions::pidns`]) has no such fallback and is refused up front
+//! with `NotSupported`.
 
 #![forbid(unsafe_code)]
 

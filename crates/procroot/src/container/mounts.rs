@@ -138,7 +138,15 @@ const PROC_ATTRS: MountAttrFlags = MountAttrFlags::MOUNT_ATTR_NOSUID
 /// With [`ProcfsMountOptions::pidns`], the instance shows that PID namespace: with the `pidns=`
 /// mount option on Linux 6.18+; otherwise from the helper process of [`Procfs::for_pidns`], with
 /// `subset=`/`hidepid=` applied afterwards by reconfiguring that private instance. Errors of
-/// the namespace are those of [`Procfs::for_pidns`].
+/// the namespace are those of [`Procfs::for_pidns`]. Both need the new mount API
+/// (`fsopen`/`fsmount`/`move_mount`, Linux 5.2): without it (an older kernel, or a seccomp
+/// filter), a `pidns` mount is refused up front with `NotSupported` (`ENOSYS`), nothing forked
+/// and nothing mounted; a mount of the caller's own PID namespace falls back to `mount(2)`.
+///
+/// The helper is a copy of the caller inside the target's PID namespace, non-dumpable; while
+/// it lives, its `/proc/<pid>/exe` is the caller's binary: run from a sealed copy
+/// ([`crate::exec::sealed_exe::ensure`]) when the namespace holds untrusted processes (see
+/// [`Procfs::for_pidns`]).
 pub fn mount_procfs(root: &Root, dest: &Path, opts: &ProcfsMountOptions<'_>) -> Result<Report> {
     let fail = |e: Error| {
         e.context("mount procfs on", dest)
@@ -173,7 +181,8 @@ pub fn mount_procfs(root: &Root, dest: &Path, opts: &ProcfsMountOptions<'_>) -> 
         return Ok(mounted(dest, method));
     };
     // `pidns=` (6.18): one new instance with every option.
-    if !features::is_disabled(Feature::Fsopen) && !features::is_disabled(Feature::ProcPidnsOption) {
+    let mut fsopen_missing = features::is_disabled(Feature::Fsopen);
+    if !fsopen_missing && !features::is_disabled(Feature::ProcPidnsOption) {
         let mut with_ns = options.clone();
         with_ns.push(FsOption::Fd("pidns", pidns));
         match sysmount::new_mount("proc", &with_ns, PROC_ATTRS) {
@@ -181,11 +190,31 @@ pub fn mount_procfs(root: &Root, dest: &Path, opts: &ProcfsMountOptions<'_>) -> 
                 sysmount::attach(mount.as_fd(), target.as_fd()).map_err(|e| fail(e.into()))?;
                 return Ok(mounted(dest, Method::MoveMount));
             }
-            // An older kernel (EINVAL for the unknown key), fsopen missing or filtered: the
-            // helper below tells the real reasons apart.
-            Err(e) if matches!(e.errno, Errno::INVAL | Errno::NOSYS | Errno::PERM) => {}
+            // An older kernel: EINVAL for the unknown key. The helper below makes the instance.
+            Err(e) if e.errno == Errno::INVAL => {}
+            // fsopen missing (ENOSYS), or refused by a filter although we hold the privilege.
+            Err(e)
+                if e.errno == Errno::NOSYS
+                    || (e.errno == Errno::PERM && sys::process::has_cap_sys_admin()) =>
+            {
+                fsopen_missing = true;
+            }
+            // A missing privilege: the helper below says which one.
+            Err(e) if e.errno == Errno::PERM => {}
             Err(e) => return Err(fail(e.into())),
         }
+    }
+    if fsopen_missing {
+        // The helper's mount(2) fallback makes the instance in a mount namespace of its own,
+        // and a mount of another mount namespace cannot be attached here (move_mount and a
+        // mount(2) bind both refuse it, EINVAL). Say so before forking anything.
+        return Err(fail(Error::with_detail(
+            ErrorKind::NotSupported,
+            Errno::NOSYS,
+            "a procfs of another PID namespace can only be mounted with the new mount API \
+             (fsopen(2), fsmount(2), move_mount(2): Linux 5.2), which is unavailable here (a \
+             kernel without it, or a seccomp filter)",
+        )));
     }
     let procfs = Procfs::for_pidns(pidns).map_err(fail)?;
     if !options.is_empty() {
