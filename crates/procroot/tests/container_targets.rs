@@ -663,3 +663,53 @@ fn mount_procfs_pidns_without_the_new_mount_api_is_not_supported() {
         outer.finish();
     });
 }
+
+// --- item 9: Docker's per-CPU thermal_throttle masks ----------------------------------------------
+
+/// `harden --defaults` on a rootfs whose `/sys/devices/system/cpu` has `cpu0`, `cpu1` and
+/// `cpu12` with `thermal_throttle/`, and `cpufreq/`: every `cpuN/thermal_throttle` is masked
+/// (an empty read-only tmpfs) and reported; `cpufreq` is untouched.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn defaults_mask_every_cpus_thermal_throttle() {
+    require_privilege(PRIV);
+    in_private_mount_ns(|| {
+        let cpus = ["cpu0", "cpu1", "cpu12"];
+        let mut spec = String::from("file sys/devices/system/cpu/cpufreq/policy0/x F\n");
+        for cpu in cpus {
+            spec.push_str(&format!(
+                "file sys/devices/system/cpu/{cpu}/thermal_throttle/core_throttle_count 7\n"
+            ));
+        }
+        let ctr = Tree::new(&spec);
+        let root = Root::open(ctr.path()).unwrap();
+        let report =
+            container::harden(&root, &container::HardenOptions::defaults()).unwrap();
+        assert!(report.is_ok(), "{:?}", report.refused);
+        for cpu in cpus {
+            let path = format!("/sys/devices/system/cpu/{cpu}/thermal_throttle");
+            assert!(
+                report.masked.contains(&std::path::PathBuf::from(&path)),
+                "{path} not reported masked: {:?}",
+                report.masked
+            );
+            let listed = std::fs::read_dir(ctr.join(&path[1..])).unwrap().count();
+            assert_eq!(listed, 0, "{path} still lists its files");
+        }
+        assert_eq!(
+            std::fs::read(ctr.join("sys/devices/system/cpu/cpufreq/policy0/x")).unwrap(),
+            b"F"
+        );
+        assert!(
+            !report
+                .masked
+                .iter()
+                .chain(report.skipped.iter().map(|(p, _)| p))
+                .any(|p| p.to_string_lossy().contains("cpufreq")),
+            "{report:?}"
+        );
+    });
+}
