@@ -38,7 +38,9 @@ through procroot's own procfs, and reported as `fallback`.
   procroot harden --rootfs DIR --config config.json --json
 
 --defaults applies runc's default masked and read-only lists and Docker's additions
-(/proc/interrupts, /sys/devices/virtual/powercap). --config reads linux.maskedPaths and
+(/proc/interrupts, /sys/devices/virtual/powercap, /sys/devices/system/cpu/cpu*/thermal_throttle).
+A `*` in a path (there, or in --mask, --readonly, --config) is expanded inside DIR when harden
+runs, and each existing match is masked and reported on its own. --config reads linux.maskedPaths and
 linux.readonlyPaths of an OCI runtime config.json (a regular file: a FIFO or device is refused
 by type, unopened; a parse error keeps the parser's line, column and field). Its linux.sysctl
 entries are not applied: those a container may own are listed with the command that applies
