@@ -471,7 +471,10 @@ pub struct ProcArgs {
     pub base: ProcBaseOpts,
     /// Read a new procfs of this PID namespace (/proc/PID/ns/pid) instead: SUBPATH is relative
     /// to its root (a leading / is allowed), so `ls /` lists the PIDs as that namespace sees
-    /// them (see procroot mount-proc --help for how the instance is made).
+    /// them. NSPATH is opened O_PATH and must be a PID namespace file (a FIFO or device is
+    /// refused by type, unopened). The instance may come from a helper forked into the
+    /// namespace, so procroot runs from a sealed copy of its binary first (see procroot
+    /// mount-proc --help for how the instance is made and what that needs).
     #[arg(long, value_name = "NSPATH", conflicts_with_all = ["pid", "self_process", "thread_self"])]
     pub pidns: Option<PathBuf>,
     /// Print results (and errors) as JSON, one object per line.
