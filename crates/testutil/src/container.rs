@@ -129,8 +129,12 @@ pub enum Attack {
         /// the same address).
         address: usize,
     },
-    /// Leaves it stopped.
-    StopOnly,
+    /// Leaves it stopped, unless it has already exec'd `command` (its `comm`): that one is
+    /// continued.
+    StopBeforeExec {
+        /// The command's name.
+        command: &'static str,
+    },
 }
 
 /// An attacker in a [`StandInContainer`]'s PID and mount namespaces (module docs). Killed and
@@ -317,6 +321,12 @@ fn spin_and_attack(
         };
         // SAFETY: kill(2) with plain integers.
         unsafe { libc::kill(pid, libc::SIGCONT) };
+    }
+    if let Attack::StopBeforeExec { command } = attack {
+        if comm == command {
+            // SAFETY: kill(2) with plain integers.
+            unsafe { libc::kill(pid, libc::SIGCONT) };
+        }
     }
     let _ = writeln!(
         report,
