@@ -886,3 +886,80 @@ fn exec_cgroup_refuses_a_frozen_cgroup() {
         assert!(!flag.exists());
     });
 }
+
+/// Issue 19 item 5, job control as a shell expects, on a pseudo-terminal (script(1) running an
+/// interactive bash): ^Z stops the command and procroot, so the prompt comes back; `fg` resumes
+/// both, and the command finishes with status 0.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn ctrl_z_gives_the_prompt_back_and_fg_resumes() {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+    require_privilege(PRIVILEGE);
+    in_private_mount_ns(|| {
+        let t = Target::start(&[]);
+        let mut shell = Command::new("script");
+        shell
+            .args(["-qec", "bash --norc --noprofile -i", "/dev/null"])
+            .env("PS1", "PROMPT> ")
+            .env("TERM", "dumb")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = KillOnDrop(shell.spawn().expect("script(1) (util-linux)"));
+        let mut input = child.0.stdin.take().expect("stdin");
+        let shown = Arc::new(Mutex::new(String::new()));
+        {
+            let shown = Arc::clone(&shown);
+            let mut out = child.0.stdout.take().expect("stdout");
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n @ 1..) = out.read(&mut buf) {
+                    shown
+                        .lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            });
+        }
+        // The typed text is echoed: each marker is computed, so only its output matches.
+        let wait_for = |needle: &str| {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !shown.lock().unwrap().contains(needle) {
+                assert!(
+                    Instant::now() < deadline,
+                    "no {needle:?} on the terminal after 30 s: {}",
+                    shown.lock().unwrap()
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        };
+        let command = format!(
+            "{} exec --pid {} -- sh -c 'echo S$((6*7)); sleep 3; echo G$((50*2))'\n",
+            env!("CARGO_BIN_EXE_procroot"),
+            t.pid
+        );
+        input.write_all(command.as_bytes()).unwrap();
+        wait_for("S42");
+        input.write_all(b"\x1a").unwrap();
+        // The prompt is back: the shell runs a command while the job is stopped.
+        input.write_all(b"echo B$((2*3))\n").unwrap();
+        wait_for("B6");
+        assert!(
+            shown.lock().unwrap().contains("Stopped"),
+            "{}",
+            shown.lock().unwrap()
+        );
+        input.write_all(b"fg\n").unwrap();
+        wait_for("G100");
+        input.write_all(b"echo R$?X\n").unwrap();
+        wait_for("R0X");
+        input.write_all(b"exit\n").unwrap();
+        drop(input);
+        let status = wait_within(child, Duration::from_secs(30));
+        assert!(status.success(), "{status}: {}", shown.lock().unwrap());
+    });
+}
