@@ -562,7 +562,26 @@ fn stand_in_host_binary(c: &StandInContainer) -> (std::path::PathBuf, Vec<u8>) {
 #[test]
 fn a_library_callers_directory_fd_is_not_reachable_during_the_lookup() {
     require_privilege("unshare of pid/mnt/uts/ipc/net namespaces, mounts, chroot and setns");
+    in_private_mount_ns(callers_fd_is_unreachable);
+}
+
+/// The same without `close_range(2)` (before Linux 5.9, or filtered: `ENOSYS`): the child lists
+/// its fds in the hardened procfs and closes them one by one.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn a_library_callers_directory_fd_is_not_reachable_without_close_range() {
+    require_privilege("unshare of pid/mnt/uts/ipc/net namespaces, mounts, chroot and setns");
     in_private_mount_ns(|| {
+        procroot_testutil::deny_syscalls(&[libc::SYS_close_range], libc::ENOSYS);
+        callers_fd_is_unreachable();
+    });
+}
+
+fn callers_fd_is_unreachable() {
+    {
         let c = StandInContainer::start();
         let (victim, original) = stand_in_host_binary(&c);
         let dir = rustix::fs::open(
@@ -609,6 +628,33 @@ fn a_library_callers_directory_fd_is_not_reachable_during_the_lookup() {
             "the stand-in host binary was changed"
         );
         drop(dir);
+    }
+}
+
+/// The first child makes itself non-dumpable before it touches the target, and a refusal is
+/// fatal (runc aborts too): with `prctl(2)` refused, nothing runs and the error names it.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn a_refused_pr_set_dumpable_is_fatal() {
+    require_privilege("unshare(CLONE_NEWUTS) and setns");
+    in_private_mount_ns(|| {
+        let target = Target::spawn("dumpable");
+        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let ns = Namespaces::of(&pidfd).expect("namespaces");
+        procroot_testutil::deny_syscalls(&[libc::SYS_prctl], libc::EPERM);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let flag = dir.path().join("ran");
+        let mut cmd = Command::new("/bin/touch");
+        cmd.arg(&flag);
+        let err = ns
+            .spawn(NsKinds::of(&[NsKind::Uts]), &cmd)
+            .expect_err("ran although PR_SET_DUMPABLE failed");
+        assert!(err.to_string().contains("prctl"), "{err}");
+        assert_eq!(err.errno(), Errno::PERM, "{err}");
+        assert!(!flag.exists());
     });
 }
 

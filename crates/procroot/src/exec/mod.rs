@@ -310,7 +310,9 @@ impl<'a> Namespaces<'a> {
         sys::exec::enter(&plan).map_err(|e| self.child_error(e))
     }
 
-    /// [`spawn_in`] with these namespaces.
+    /// [`spawn_in`] with these namespaces: returns once the command has exited, with its status
+    /// (with [`Command::forward_signals`], a signal that ended the start before the command's
+    /// exec shows as a death by that signal).
     pub fn spawn(&self, kinds: NsKinds, command: &Command) -> Result<ExitStatus> {
         let shown = PathBuf::from(self.pidfd.pid().to_string());
         let fail = |e: Error| e.context("exec in", &shown);
@@ -805,16 +807,26 @@ fn cstring(s: &OsStr) -> Result<CString> {
 /// 1. The target's namespaces are taken from its pidfd (see [`Namespaces::of`]) and its root is
 ///    opened through the hardened procfs while the pidfd says the target is alive (`ESRCH`
 ///    otherwise: the command never runs).
-/// 2. A single-threaded child, non-dumpable, enters the namespaces (`setns(pidfd)`, else the
-///    files, the user namespace first), makes the target's root its root, changes to the
-///    working directory resolved inside it and checks it is there (CVE-2024-21626).
-/// 3. If a PID or time namespace was entered, it starts the command's process, since those
-///    apply to children. Both children borrow the caller's memory until the `execve`
-///    (`clone(CLONE_VM | CLONE_VFORK)`, as `posix_spawn`), but one entering a user or time
-///    namespace, which is a `fork`: the caller's thread is suspended meanwhile, and its signal
+/// 2. A single-threaded child, non-dumpable from the start (its failure is fatal), closes every
+///    fd of the caller but 0-2, the kept ones and those it needs, enters the namespaces
+///    (`setns(pidfd)`, else the files, the user namespace first), makes the target's root its
+///    root, changes to the working directory resolved inside it and checks it is there
+///    (CVE-2024-21626), then closes the fds it needed.
+/// 3. If a PID or time namespace was entered (they apply to children), it forks the command's
+///    process (`clone(CLONE_PARENT)`: the caller's child, which the caller waits for) and exits.
+///    The process the target's PID namespace can see never shares the caller's memory: the
+///    first child borrows it (`clone(CLONE_VM | CLONE_VFORK)`, as `posix_spawn`) only when it
+///    stays outside that namespace and joins no user or time namespace and no cgroup; otherwise
+///    it is a `fork`.
+/// 4. The command's process execs with only fds 0-2, the kept ones and the error pipe
+///    (`O_CLOEXEC`) open: the others are closed, not marked close-on-exec, because the kernel
+///    looks up the program, a symlink's target and a `#!` interpreter before it closes those
+///    (a `#!/proc/self/fd/N/...` line must find nothing of the caller's). The caller's signal
 ///    mask, handlers and dumpable flag are as before when this returns.
-/// 4. The command's process marks every fd ≥ 3 close-on-exec except the kept ones, and execs.
-///    The child waits and exits as the command did (its code, or its signal), as `nsenter`.
+///
+/// With [`Command::forward_signals`], the caller passes its signals on and handles job control
+/// while the command starts and runs; without, it waits for the command with its signals as
+/// they are.
 ///
 /// Errors name the failed call and the namespace (`setns(2) failed for the net namespace:
 /// Operation not permitted (EPERM)`); a failure before the exec is an `Err`, after it the
