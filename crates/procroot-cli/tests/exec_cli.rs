@@ -697,25 +697,47 @@ fn keep_fd_of_an_fd_the_caller_never_opened_is_ebadf_and_nothing_runs() {
     });
 }
 
-/// Issue 19 item 5: SIGTERM to procroot reaches the command at once, and procroot's status is
-/// the command's: 0 when it handles the signal and exits 0, 143 when it dies of it.
+/// Issue 19 item 5: each forwarded signal sent to procroot reaches the command at once, and
+/// procroot's status is the command's: 0 when it handles the signal and exits 0, 143 when it
+/// dies of SIGTERM.
 #[cfg_attr(
     procroot_unprivileged,
     ignore = "needs root: built with --cfg procroot_unprivileged"
 )]
 #[test]
-fn sigterm_is_passed_on_and_the_status_is_the_commands() {
+fn forwarded_signals_reach_the_command_and_the_status_is_the_commands() {
     require_privilege(PRIVILEGE);
     in_private_mount_ns(|| {
         let t = Target::start(&[]);
-        for (script, code, says) in [
+        let mut cases: Vec<(String, i32, i32, String)> = [
+            ("INT", libc::SIGINT),
+            ("TERM", libc::SIGTERM),
+            ("HUP", libc::SIGHUP),
+            ("QUIT", libc::SIGQUIT),
+            ("WINCH", libc::SIGWINCH),
+            ("USR1", libc::SIGUSR1),
+            ("USR2", libc::SIGUSR2),
+        ]
+        .into_iter()
+        .map(|(name, sig)| {
             (
-                "trap 'echo got-term; exit 0' TERM; echo ready; while :; do sleep 0.05; done",
+                format!(
+                    "trap 'echo got-{name}; exit 0' {name}; echo ready; \
+                     while :; do sleep 0.05; done"
+                ),
+                sig,
                 0,
-                "got-term",
-            ),
-            ("echo ready; exec sleep 100", 128 + libc::SIGTERM, ""),
-        ] {
+                format!("got-{name}"),
+            )
+        })
+        .collect();
+        cases.push((
+            "echo ready; exec sleep 100".into(),
+            libc::SIGTERM,
+            128 + libc::SIGTERM,
+            String::new(),
+        ));
+        for (script, sig, code, says) in &cases {
             let mut c = procroot();
             c.args([
                 "exec",
@@ -729,23 +751,21 @@ fn sigterm_is_passed_on_and_the_status_is_the_commands() {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
             let child = KillOnDrop(c.spawn().expect("spawn procroot"));
-            let (mut lines, pid) = (child_lines(&child), child.0.id());
+            let (lines, pid) = (child_lines(&child), child.0.id());
             assert_eq!(
                 lines.recv_timeout(Duration::from_secs(30)).ok().as_deref(),
                 Some("ready")
             );
             // SAFETY: kill(2) of our own child.
-            unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+            unsafe { libc::kill(pid as i32, *sig) };
             let status = wait_within(child, Duration::from_secs(30));
-            assert_eq!(status.code(), Some(code), "{script}");
+            assert_eq!(status.code(), Some(*code), "{script}");
             if !says.is_empty() {
                 assert_eq!(
                     lines.recv_timeout(Duration::from_secs(5)).ok().as_deref(),
-                    Some(says)
+                    Some(says.as_str())
                 );
             }
-            drop(lines.try_recv());
-            let _ = &mut lines;
         }
     });
 }
@@ -887,20 +907,16 @@ fn exec_cgroup_refuses_a_frozen_cgroup() {
     });
 }
 
-/// Issue 19 item 5, job control as a shell expects, on a pseudo-terminal (script(1) running an
-/// interactive bash): ^Z stops the command and procroot, so the prompt comes back; `fg` resumes
-/// both, and the command finishes with status 0.
-#[cfg_attr(
-    procroot_unprivileged,
-    ignore = "needs root: built with --cfg procroot_unprivileged"
-)]
-#[test]
-fn ctrl_z_gives_the_prompt_back_and_fg_resumes() {
-    use std::io::Write;
-    use std::sync::{Arc, Mutex};
-    require_privilege(PRIVILEGE);
-    in_private_mount_ns(|| {
-        let t = Target::start(&[]);
+/// An interactive bash on a pseudo-terminal (script(1), as the progress tests use): what is
+/// typed, and everything the terminal shows. Killed on drop.
+struct Terminal {
+    child: Option<KillOnDrop>,
+    input: Option<std::process::ChildStdin>,
+    shown: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Terminal {
+    fn start() -> Terminal {
         let mut shell = Command::new("script");
         shell
             .args(["-qec", "bash --norc --noprofile -i", "/dev/null"])
@@ -910,56 +926,117 @@ fn ctrl_z_gives_the_prompt_back_and_fg_resumes() {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = KillOnDrop(shell.spawn().expect("script(1) (util-linux)"));
-        let mut input = child.0.stdin.take().expect("stdin");
-        let shown = Arc::new(Mutex::new(String::new()));
-        {
-            let shown = Arc::clone(&shown);
-            let mut out = child.0.stdout.take().expect("stdout");
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                while let Ok(n @ 1..) = out.read(&mut buf) {
-                    shown
-                        .lock()
-                        .unwrap()
-                        .push_str(&String::from_utf8_lossy(&buf[..n]));
-                }
-            });
-        }
-        // The typed text is echoed: each marker is computed, so only its output matches.
-        let wait_for = |needle: &str| {
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while !shown.lock().unwrap().contains(needle) {
-                assert!(
-                    Instant::now() < deadline,
-                    "no {needle:?} on the terminal after 30 s: {}",
-                    shown.lock().unwrap()
-                );
-                std::thread::sleep(Duration::from_millis(20));
+        let input = child.0.stdin.take();
+        let shown = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut out = child.0.stdout.take().expect("stdout");
+        let sink = std::sync::Arc::clone(&shown);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = out.read(&mut buf) {
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
             }
-        };
+        });
+        Terminal {
+            child: Some(child),
+            input,
+            shown,
+        }
+    }
+
+    fn type_in(&mut self, text: &str) {
+        use std::io::Write;
+        let input = self.input.as_mut().expect("stdin");
+        input.write_all(text.as_bytes()).expect("type");
+        input.flush().expect("flush");
+    }
+
+    fn shown(&self) -> String {
+        self.shown.lock().unwrap().clone()
+    }
+
+    /// Waits until the terminal shows `needle`. The typed text is echoed: make each marker
+    /// computed (`$((6*7))`), so that only its output matches.
+    fn wait_for(&self, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.shown().contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "no {needle:?} on the terminal after 30 s: {}",
+                self.shown()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `exit`, and the shell's exit within a deadline.
+    fn finish(mut self) {
+        self.type_in("exit\n");
+        drop(self.input.take());
+        let status = wait_within(self.child.take().expect("child"), Duration::from_secs(30));
+        assert!(status.success(), "{status}: {}", self.shown());
+    }
+}
+
+/// Issue 19 item 5, job control as a shell expects, on a pseudo-terminal: ^Z stops the command
+/// and procroot, so the prompt comes back; `fg` resumes both, and the command finishes with
+/// status 0.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn ctrl_z_gives_the_prompt_back_and_fg_resumes() {
+    require_privilege(PRIVILEGE);
+    in_private_mount_ns(|| {
+        let t = Target::start(&[]);
+        let mut term = Terminal::start();
         let command = format!(
             "{} exec --pid {} -- sh -c 'echo S$((6*7)); sleep 3; echo G$((50*2))'\n",
             env!("CARGO_BIN_EXE_procroot"),
             t.pid
         );
-        input.write_all(command.as_bytes()).unwrap();
-        wait_for("S42");
-        input.write_all(b"\x1a").unwrap();
+        term.type_in(&command);
+        term.wait_for("S42");
+        term.type_in("\x1a");
         // The prompt is back: the shell runs a command while the job is stopped.
-        input.write_all(b"echo B$((2*3))\n").unwrap();
-        wait_for("B6");
-        assert!(
-            shown.lock().unwrap().contains("Stopped"),
-            "{}",
-            shown.lock().unwrap()
+        term.type_in("echo B$((2*3))\n");
+        term.wait_for("B6");
+        assert!(term.shown().contains("Stopped"), "{}", term.shown());
+        term.type_in("fg\n");
+        term.wait_for("G100");
+        term.type_in("echo R$?X\n");
+        term.wait_for("R0X");
+        term.finish();
+    });
+}
+
+/// Issue 19 item 5: ^C on the terminal reaches the command once (the terminal sends it to the
+/// whole process group; procroot does not send it again), and procroot, which does not die of
+/// it, exits with the command's status once the command, which handled it, is done.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn ctrl_c_reaches_the_command_once_and_procroot_waits_for_it() {
+    require_privilege(PRIVILEGE);
+    in_private_mount_ns(|| {
+        let t = Target::start(&[]);
+        let mut term = Terminal::start();
+        let command = format!(
+            "{} exec --pid {} -- sh -c 'n=0; trap \"n=$((n+1))\" INT; echo S$((6*7)); \
+             sleep 2; sleep 1; echo N$n'\n",
+            env!("CARGO_BIN_EXE_procroot"),
+            t.pid
         );
-        input.write_all(b"fg\n").unwrap();
-        wait_for("G100");
-        input.write_all(b"echo R$?X\n").unwrap();
-        wait_for("R0X");
-        input.write_all(b"exit\n").unwrap();
-        drop(input);
-        let status = wait_within(child, Duration::from_secs(30));
-        assert!(status.success(), "{status}: {}", shown.lock().unwrap());
+        term.type_in(&command);
+        term.wait_for("S42");
+        term.type_in("\x03");
+        term.wait_for("N1");
+        term.type_in("echo R$?X\n");
+        term.wait_for("R0X");
+        term.finish();
     });
 }

@@ -668,24 +668,24 @@ impl SignalForwarder {
 
     /// Blocks until `fd` is readable (`None`) or a signal that ends the start arrives (it is
     /// returned); other signals (`SIGWINCH`, `SIGCHLD`) are dropped: the command reads the
-    /// terminal's size when it starts.
+    /// terminal's size when it starts. A readable `fd` comes first: a report or the end of the
+    /// channel (the command has exec'd) is read before a signal that came at the same time, so
+    /// that a command that already runs gets the signal instead of being killed.
     fn wait_readable(&self, fd: BorrowedFd<'_>) -> Option<i32> {
         loop {
-            while let Some((sig, _)) = self.take() {
-                if sig != libc::SIGWINCH && sig != libc::SIGCHLD {
-                    return Some(sig);
-                }
-            }
             let mut fds = [
                 PollFd::new(&fd, PollFlags::IN),
                 PollFd::new(&self.fd, PollFlags::IN),
             ];
             match rustix::event::poll(&mut fds, None) {
-                Ok(_) if !fds[0].revents().is_empty() && fds[1].revents().is_empty() => {
-                    return None
-                }
+                Ok(_) if !fds[0].revents().is_empty() => return None,
                 Ok(_) | Err(Errno::INTR) => {}
                 Err(_) => return None,
+            }
+            while let Some((sig, _)) = self.take() {
+                if sig != libc::SIGWINCH && sig != libc::SIGCHLD {
+                    return Some(sig);
+                }
             }
         }
     }
