@@ -33,6 +33,8 @@ pub struct ExecArgs {
     pub keep_fd: Vec<i32>,
     /// Start the command in the target's cgroup (cgroup v2, as `runc exec`), so the container's
     /// limits and accounting apply to it. Without it the command stays in procroot's cgroup.
+    /// The cgroup is checked to hold the target; one outside procroot's cgroup namespace (a
+    /// `..` path) or under a cgroup2 mount rooted elsewhere is refused (EXDEV), never clamped.
     #[arg(long)]
     pub cgroup: bool,
     /// Keep procroot's own privileges (its uid, groups, every capability, no seccomp filter),

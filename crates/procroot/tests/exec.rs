@@ -1122,3 +1122,41 @@ fn a_ptracing_container_finds_no_host_fd_and_cannot_write_the_callers_memory() {
         );
     });
 }
+
+/// A target whose user namespace refuses `setgroups(2)` (`deny`): the command would keep the
+/// caller's supplementary groups, which is refused when they are not the target's; with the
+/// same groups as the target, it runs.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn setgroups_denied_refuses_groups_that_are_not_the_targets() {
+    require_privilege("unshare(CLONE_NEWUSER | CLONE_NEWUTS), uid maps and setns");
+    in_private_mount_ns(|| {
+        // SAFETY: setgroups(0) on this forked, single-threaded test child, before any target.
+        assert_eq!(unsafe { libc::setgroups(0, std::ptr::null()) }, 0);
+        let target = Target::spawn_with("nogroups", libc::CLONE_NEWUSER);
+        for (file, map) in [
+            ("setgroups", "deny"),
+            ("uid_map", "0 0 1"),
+            ("gid_map", "0 0 1"),
+        ] {
+            std::fs::write(format!("/proc/{}/{file}", target.pid), map).expect(file);
+        }
+        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        // Our groups are the target's (none): it runs.
+        let (code, out) = run_with(&pidfd, &[NsKind::User, NsKind::Uts], "id -G", |_| {});
+        assert_eq!(code.expect("spawn"), 0);
+        assert_eq!(out, "0");
+        // Now we hold group 4242, which the target does not: refused, nothing runs.
+        let groups = [4242 as libc::gid_t];
+        // SAFETY: setgroups on this forked, single-threaded test child, with a live array.
+        assert_eq!(unsafe { libc::setgroups(1, groups.as_ptr()) }, 0);
+        let (code, out) = run_with(&pidfd, &[NsKind::User, NsKind::Uts], "echo ran", |_| {});
+        let err = code.expect_err("groups that are not the target's");
+        assert_eq!(err.errno(), Errno::PERM, "{err}");
+        assert!(err.to_string().contains("refuses setgroups"), "{err}");
+        assert_eq!(out, "");
+    });
+}
