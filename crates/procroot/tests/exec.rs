@@ -182,26 +182,34 @@ fn run_in(
     kinds: &[NsKind],
     script: &str,
 ) -> (Result<i32, procroot::Error>, String) {
-    let (mut r, w) = std::io::pipe().expect("pipe");
-    // The command's stdout is our fd 1 in the child: redirect it to the pipe for this call.
-    let saved = rustix::io::dup(std::io::stdout().as_fd()).expect("dup stdout");
-    let mut one = unsafe_stdout();
-    rustix::io::dup2(&w, &mut one).expect("dup2");
-    drop(w);
-    let ns = Namespaces::of(pidfd);
-    let result = ns.and_then(|ns| {
-        let mut cmd = Command::new("/bin/sh");
-        cmd.args(["-c", script]);
-        ns.with_method(method).spawn(NsKinds::of(kinds), &cmd)
+    let (result, out) = capturing_stdout(|| {
+        Namespaces::of(pidfd).and_then(|ns| {
+            let mut cmd = Command::new("/bin/sh");
+            cmd.args(["-c", script]);
+            ns.with_method(method).spawn(NsKinds::of(kinds), &cmd)
+        })
     });
-    rustix::io::dup2(&saved, &mut one).expect("restore stdout");
-    std::mem::forget(one);
-    let mut out = String::new();
-    r.read_to_string(&mut out).expect("read");
     (
         result.map(|s| s.code().unwrap_or(-1)),
         out.trim_end().to_owned(),
     )
+}
+
+/// Runs `f` with our fd 1 (which the command's process inherits) redirected to a pipe, and
+/// returns its result and what was written there.
+fn capturing_stdout<T>(f: impl FnOnce() -> T) -> (T, String) {
+    let (mut r, w) = std::io::pipe().expect("pipe");
+    let saved = rustix::io::dup(std::io::stdout().as_fd()).expect("dup stdout");
+    let mut one = unsafe_stdout();
+    rustix::io::dup2(&w, &mut one).expect("dup2");
+    drop(w);
+    let result = f();
+    rustix::io::dup2(&saved, &mut one).expect("restore stdout");
+    std::mem::forget(one);
+    drop(saved);
+    let mut out = String::new();
+    r.read_to_string(&mut out).expect("read");
+    (result, out)
 }
 
 /// Runs `sh -c script` in the namespaces `kinds` with the default method, after `setup` adjusted
@@ -212,19 +220,11 @@ fn run_with(
     script: &str,
     setup: impl FnOnce(&mut Command),
 ) -> (Result<i32, procroot::Error>, String) {
-    let (mut r, w) = std::io::pipe().expect("pipe");
-    let saved = rustix::io::dup(std::io::stdout().as_fd()).expect("dup stdout");
-    let mut one = unsafe_stdout();
-    rustix::io::dup2(&w, &mut one).expect("dup2");
-    drop(w);
     let mut cmd = Command::new("/bin/sh");
     cmd.args(["-c", script]);
     setup(&mut cmd);
-    let result = procroot::exec::spawn_in(pidfd, NsKinds::of(kinds), &cmd);
-    rustix::io::dup2(&saved, &mut one).expect("restore stdout");
-    std::mem::forget(one);
-    let mut out = String::new();
-    r.read_to_string(&mut out).expect("read");
+    let (result, out) =
+        capturing_stdout(|| procroot::exec::spawn_in(pidfd, NsKinds::of(kinds), &cmd));
     (
         result.map(|s| s.code().unwrap_or(-1)),
         out.trim_end().to_owned(),
@@ -927,18 +927,7 @@ fn spawn_capturing(
     pidfd: &PidFd,
     command: &Command,
 ) -> (Result<std::process::ExitStatus, procroot::Error>, String) {
-    let (mut r, w) = std::io::pipe().expect("pipe");
-    let saved = rustix::io::dup(std::io::stdout().as_fd()).expect("dup stdout");
-    let mut one = unsafe_stdout();
-    rustix::io::dup2(&w, &mut one).expect("dup2");
-    drop(w);
-    let result = procroot::exec::spawn_in(pidfd, NsKinds::unshared(), command);
-    rustix::io::dup2(&saved, &mut one).expect("restore stdout");
-    std::mem::forget(one);
-    drop(saved);
-    let mut out = String::new();
-    r.read_to_string(&mut out).expect("read");
-    (result, out)
+    capturing_stdout(|| procroot::exec::spawn_in(pidfd, NsKinds::unshared(), command))
 }
 
 /// A copy of `/bin/sh` in the container's "host" directory: the binary an escape would run
