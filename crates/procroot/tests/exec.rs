@@ -715,6 +715,15 @@ fn a_rootless_target_keeps_working_with_its_credentials() {
         });
         assert_eq!(code.expect("spawn"), 0);
         assert_eq!(out, "rootless\n100000\n100000\n0000000000000000");
+        // A uid the namespace does not map: the kernel refuses setresuid, exec names it, and
+        // nothing runs.
+        let (code, out) = run_with(&pidfd, &[NsKind::User, NsKind::Uts], "echo ran", |c| {
+            c.user(5000, None);
+        });
+        let err = code.expect_err("an unmapped uid");
+        assert_eq!(err.errno(), Errno::INVAL, "{err}");
+        assert!(err.to_string().contains("setresuid"), "{err}");
+        assert_eq!(out, "");
     });
 }
 
