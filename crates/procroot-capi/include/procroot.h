@@ -173,7 +173,8 @@ int procroot_root_fd(const struct procroot_root *root, struct procroot_error **e
 // Sets the policy (`PROCROOT_POLICY_*`). Returns 0.
 //
 // # Safety
-// `root` is NULL or a live root that no other thread uses during the call.
+// `root` is NULL or a live root, not freed during the call. Other threads may use it: the
+// setter waits for their calls in flight (the root's lock) and changes only later calls.
 int procroot_root_set_policy(struct procroot_root *root, int policy, struct procroot_error **err);
 
 // Sets the resolve flags (`PROCROOT_RESOLVE_*`; they replace the defaults). Returns 0.
@@ -314,7 +315,9 @@ int procroot_remove_all(const struct procroot_root *root,
                         const char *path,
                         struct procroot_error **err);
 
-// `renameat2(2)` of `from` to `to` inside the root with `RENAME_*` flags. Returns 0.
+// `renameat2(2)` of `from` to `to` inside the root with `RENAME_*` flags (`RENAME_NOREPLACE`
+// 1, `RENAME_EXCHANGE` 2, `RENAME_WHITEOUT` 4; any other bit is `-EINVAL` before any
+// syscall). Returns 0.
 //
 // # Safety
 // As [`procroot_resolve`], for both paths.

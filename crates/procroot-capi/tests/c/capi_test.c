@@ -333,6 +333,19 @@ int main(int argc, char **argv) {
     expect_err(procroot_rename(root, "a/hard-renamed", "a/link", 1 /* RENAME_NOREPLACE */, &err),
                EEXIST, 0, "rename noreplace");
     expect_err(procroot_rename(root, "a/x", "a/y", 1u << 12, &err), EINVAL, 0, "rename(bad flag)");
+    /* An unknown bit is refused by procroot itself (no syscall), and named in the message. */
+    {
+        int r = procroot_rename(root, "a/hard-renamed", "a/renamed-again", 1u | (1u << 12), &err);
+        CHECK(r == -EINVAL && err && err->syscall == NULL && err->kind == PROCROOT_ERROR_INVALID_INPUT &&
+                  strstr(err->message, "0x1000") != NULL,
+              "rename(unknown bit): %d %s", r, err ? err->message : "");
+        procroot_error_free(err);
+        err = NULL;
+        struct stat st;
+        char kept[4096];
+        snprintf(kept, sizeof kept, "%s/a/hard-renamed", dir);
+        CHECK(stat(kept, &st) == 0, "rename(unknown bit) renamed nothing");
+    }
     expect_ok(procroot_mknod(root, "a/fifo", S_IFIFO, 0600, 0, 0, &err), "mknod fifo");
     expect_ok(procroot_mknod(root, "a/null", S_IFCHR, 0666, 1, 3, &err), "mknod chr");
     expect_err(procroot_mknod(root, "a/big", S_IFBLK, 0600, 8, 1u << 20, &err), EINVAL, 0,
