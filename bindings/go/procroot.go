@@ -99,7 +99,6 @@ type Root struct {
 	closed bool
 }
 
-
 func newRoot(c *capi.Root, err error) (*Root, error) {
 	if err != nil {
 		return nil, err
