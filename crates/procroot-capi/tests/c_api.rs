@@ -91,3 +91,114 @@ fn static_library_links_through_pkg_config() {
         env!("CARGO_PKG_VERSION")
     );
 }
+
+/// `procroot.h` is C99, as its introduction says: it compiles with `-std=c99 -pedantic-errors`
+/// (and as C++, which `cpp_compat` promises).
+#[test]
+fn header_is_c99_and_cxx() {
+    let prefix = common::staged_prefix();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("h.c");
+    std::fs::write(
+        &src,
+        "#include <procroot.h>\nint main(void) { return procroot_version() == 0; }\n",
+    )
+    .expect("write");
+    let include = format!("-I{}", prefix.join("include").display());
+    let c99 = Command::new("cc")
+        .args([
+            "-std=c99",
+            "-pedantic-errors",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+        ])
+        .args(["-fsyntax-only", &include])
+        .arg(&src)
+        .status()
+        .expect("cc");
+    assert!(c99.success(), "procroot.h is not C99");
+    if Command::new("c++").arg("--version").output().is_ok() {
+        let cxx = Command::new("c++")
+            .args(["-x", "c++", "-Wall", "-Werror", "-fsyntax-only", &include])
+            .arg(&src)
+            .status()
+            .expect("c++");
+        assert!(cxx.success(), "procroot.h does not compile as C++");
+    }
+}
+
+/// A fully static binary links with what `pkg-config --static` names: `-lgcc_eh`, the static
+/// unwinder (`-lgcc_s` has no static archive, so `cc -static` failed).
+#[test]
+fn fully_static_binary_links_through_pkg_config() {
+    let prefix = common::staged_prefix();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("v.c");
+    std::fs::write(
+        &src,
+        "#include <procroot.h>\n#include <stdio.h>\n\
+         int main(void) { puts(procroot_version()); return 0; }\n",
+    )
+    .expect("write");
+    let exe = dir.path().join("v");
+    let out = Command::new("cc")
+        .arg("-static")
+        .arg("-o")
+        .arg(&exe)
+        .arg(&src)
+        .args(common::pkg_config(&["--cflags"]))
+        .arg(prefix.join("lib/libprocroot.a"))
+        .args(
+            common::pkg_config(&["--libs-only-l", "--static"])
+                .iter()
+                .filter(|a| *a != "-lprocroot"),
+        )
+        .output()
+        .expect("cc");
+    assert!(
+        out.status.success(),
+        "cc -static failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = Command::new(&exe).output().expect("run");
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout).trim(),
+        env!("CARGO_PKG_VERSION")
+    );
+}
+
+/// `make install-files` takes the libraries from `$CARGO_TARGET_DIR` when it is set, where
+/// cargo built them, not from the workspace's `target/`.
+#[test]
+fn make_install_honours_cargo_target_dir() {
+    let built = common::staged_prefix().join("lib/libprocroot.so.0");
+    let lib = std::fs::read(&built).expect("staged library");
+    let archive = std::fs::read(common::staged_prefix().join("lib/libprocroot.a")).expect("a");
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A target directory of its own, whose library differs from the workspace's by one byte.
+    let deps = dir.path().join("target/debug/deps");
+    std::fs::create_dir_all(&deps).expect("mkdir");
+    let mut marked = lib.clone();
+    marked.push(0x5a);
+    std::fs::write(deps.join("libprocroot_capi.so"), &marked).expect("write");
+    std::fs::write(deps.join("libprocroot_capi.a"), &archive).expect("write");
+    let prefix = dir.path().join("prefix");
+    let status = Command::new("make")
+        .arg("-s")
+        .arg("-C")
+        .arg(env!("CARGO_MANIFEST_DIR"))
+        .arg("install-files")
+        .arg(format!("PREFIX={}", prefix.display()))
+        .arg("PROFILE=debug")
+        .env("CARGO_TARGET_DIR", dir.path().join("target"))
+        .env_remove("TARGET_DIR")
+        .status()
+        .expect("make");
+    assert!(status.success());
+    let installed = std::fs::read(prefix.join("lib/libprocroot.so.0")).expect("installed");
+    assert!(
+        installed == marked,
+        "make install-files ignored CARGO_TARGET_DIR"
+    );
+}
