@@ -6,19 +6,17 @@ mod common;
 
 use std::process::Command;
 
-#[test]
-#[cfg_attr(
-    procroot_unprivileged,
-    ignore = "needs root: built with --cfg procroot_unprivileged"
-)]
-fn c_program_against_installed_library() {
-    procroot_testutil::require_privilege("the C test makes device nodes and chowns");
+/// Builds tests/c/capi_test.c with `extra` compiler flags against the staged library, runs it
+/// with `env`, and checks that every check passed.
+fn build_and_run_capi_test(extra: &[&str], env: &[(&str, &str)]) {
     let prefix = common::staged_prefix();
     let dir = tempfile::tempdir().expect("tempdir");
     let exe = dir.path().join("capi_test");
     let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/capi_test.c");
     let mut cc = Command::new("cc");
-    cc.args(["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-o"])
+    cc.args(["-std=gnu11", "-Wall", "-Wextra", "-Werror"])
+        .args(extra)
+        .arg("-o")
         .arg(&exe)
         .arg(&src)
         .args(common::pkg_config(&["--cflags", "--libs"]))
@@ -41,6 +39,7 @@ fn c_program_against_installed_library() {
     let out = Command::new(&exe)
         .arg(&scratch)
         .arg(common::workspace().join("bindings/testdata/resolve_cases.txt"))
+        .envs(env.iter().copied())
         .output()
         .expect("run capi_test");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -56,6 +55,42 @@ fn c_program_against_installed_library() {
     assert!(
         stderr.contains("container: ") && stderr.contains(" passed, 0 failed"),
         "{stderr}"
+    );
+}
+
+#[test]
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+fn c_program_against_installed_library() {
+    procroot_testutil::require_privilege("the C test makes device nodes and chowns");
+    build_and_run_capi_test(&[], &[]);
+}
+
+/// The same C program under AddressSanitizer, UndefinedBehaviorSanitizer and LeakSanitizer:
+/// any invalid access, undefined behaviour or leaked allocation (an error object not freed by
+/// procroot_error_free, a handle not freed by its _free) fails it. The library itself is not
+/// instrumented, but its allocations go through the intercepted malloc, so LSan sees them.
+/// `.ci/run` makes sure the sanitizer runtimes are installed; without them this test fails.
+#[test]
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+fn c_program_under_asan_ubsan_lsan() {
+    procroot_testutil::require_privilege("the C test makes device nodes and chowns");
+    build_and_run_capi_test(
+        &[
+            "-g",
+            "-fsanitize=address,undefined",
+            "-fno-sanitize-recover=all",
+            "-fno-omit-frame-pointer",
+        ],
+        &[
+            ("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1"),
+            ("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1"),
+        ],
     );
 }
 
