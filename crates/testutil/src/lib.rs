@@ -124,6 +124,85 @@ pub fn mount_raw(
     }
 }
 
+/// Binds `path` onto itself, a final symlink included and not followed, with
+/// `MOUNT_ATTR_NOSYMFOLLOW` set (`nosymfollow`) or cleared on the new mount: `open_tree(2)`
+/// with `OPEN_TREE_CLONE | AT_SYMLINK_NOFOLLOW`, `mount_setattr(2)` on the detached clone, then
+/// `move_mount(2)` onto `path` (which, without `MOVE_MOUNT_T_SYMLINKS`, does not follow a
+/// symlink either). The shared resolve table's `M` lines. Call it in a private mount namespace
+/// ([`in_private_mount_ns`]).
+pub fn rebind_symfollow(path: impl AsRef<Path>, nosymfollow: bool) -> std::io::Result<()> {
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
+    const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x0020_0000;
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    let path = CString::new(path.as_ref().as_os_str().as_bytes()).unwrap();
+    let check = |rc: libc::c_long| {
+        if rc < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(rc)
+        }
+    };
+    // SAFETY: `path` is NUL-terminated and outlives the call; the flags are plain integers.
+    let fd = check(unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            OPEN_TREE_CLONE
+                | libc::O_CLOEXEC as libc::c_uint
+                | libc::AT_SYMLINK_NOFOLLOW as libc::c_uint,
+        )
+    })? as libc::c_int;
+    // SAFETY: `fd` was just returned to us and is closed exactly once, by this OwnedFd.
+    let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let raw = std::os::fd::AsRawFd::as_raw_fd(&fd);
+    let attr = MountAttr {
+        attr_set: if nosymfollow {
+            MOUNT_ATTR_NOSYMFOLLOW
+        } else {
+            0
+        },
+        attr_clr: if nosymfollow {
+            0
+        } else {
+            MOUNT_ATTR_NOSYMFOLLOW
+        },
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: `raw` is open; the empty path is NUL-terminated; `attr` is a valid mount_attr
+    // whose size is passed.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            raw,
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    })?;
+    // SAFETY: as above; `path` outlives the call.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            raw,
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    })?;
+    Ok(())
+}
+
 /// Installs a seccomp filter on the calling thread that makes each syscall in `syscalls` fail with
 /// `errno` and allows everything else. Irreversible: call it in a child ([`in_child`]).
 pub fn deny_syscalls(syscalls: &[i64], errno: i32) {

@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sched.h>
+#include <stdint.h>
 #include <sys/mount.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -69,13 +71,83 @@ static const char *errno_name(int e) {
     case ENOTDIR: return "ENOTDIR";
     case EACCES: return "EACCES";
     case EINVAL: return "EINVAL";
+    case ENAMETOOLONG: return "ENAMETOOLONG";
+    case EISDIR: return "EISDIR";
+    case EEXIST: return "EEXIST";
+    case EPERM: return "EPERM";
+    case ENOTEMPTY: return "ENOTEMPTY";
     default: return "E?";
     }
 }
 
-/* The shared resolve table (bindings/testdata/resolve_cases.txt). */
-static void resolve_table(const char *scratch, const char *table) {
-    char dir[4096], line[8192], full[8192];
+/* A C line's path field: "@rep:<n>:<text>" is <text> repeated n times, into out. */
+static const char *expand(const char *field, char *out, size_t size) {
+    if (strncmp(field, "@rep:", 5) != 0) return field;
+    char *colon = NULL;
+    long n = strtol(field + 5, &colon, 10);
+    if (!colon || *colon != ':') return field;
+    const char *text = colon + 1;
+    size_t len = strlen(text), at = 0;
+    for (long i = 0; i < n && at + len < size; i++, at += len) memcpy(out + at, text, len);
+    out[at] = 0;
+    return out;
+}
+
+/* An M line: bind path onto itself, a final symlink not followed, with MOUNT_ATTR_NOSYMFOLLOW
+ * set or cleared (open_tree, mount_setattr, move_mount; raw syscalls, as older C libraries
+ * have no wrappers). */
+static int rebind_symfollow(const char *path, int nosymfollow) {
+    struct {
+        uint64_t attr_set, attr_clr, propagation, userns_fd;
+    } attr = {0, 0, 0, 0};
+    if (nosymfollow)
+        attr.attr_set = 0x00200000; /* MOUNT_ATTR_NOSYMFOLLOW */
+    else
+        attr.attr_clr = 0x00200000;
+    int fd = (int)syscall(428 /* open_tree */, AT_FDCWD, path,
+                          1 /* OPEN_TREE_CLONE */ | O_CLOEXEC | AT_SYMLINK_NOFOLLOW);
+    if (fd < 0) return -1;
+    int rc = (int)syscall(442 /* mount_setattr */, fd, "", AT_EMPTY_PATH, &attr, sizeof attr);
+    if (rc == 0)
+        rc = (int)syscall(429 /* move_mount */, fd, "", AT_FDCWD, path,
+                          4 /* MOVE_MOUNT_F_EMPTY_PATH */);
+    close(fd);
+    return rc;
+}
+
+/* An O line: the operation's outcome, "ok" or the errno name. */
+static const char *operation(procroot_root *root, char **fld, int n) {
+    int r = -EINVAL;
+    const char *op = fld[1];
+    if (!strcmp(op, "create_file") && n == 4) {
+        r = procroot_create_file(root, fld[2], O_RDWR | O_EXCL, 0644, NULL);
+        if (r >= 0) close(r);
+    } else if (!strcmp(op, "mkfifo") && n == 4) {
+        r = procroot_mknod(root, fld[2], S_IFIFO, 0644, 0, 0, NULL);
+    } else if (!strcmp(op, "symlink") && n == 5) {
+        r = procroot_symlink(root, fld[2], fld[3], NULL);
+    } else if (!strcmp(op, "hardlink") && n == 5) {
+        r = procroot_hardlink(root, fld[2], fld[3], NULL);
+    } else if (!strcmp(op, "open_excl") && n == 4) {
+        r = procroot_open_file(root, fld[2], O_RDONLY | O_EXCL, NULL);
+        if (r >= 0) close(r);
+    } else if (!strcmp(op, "remove_file") && n == 4) {
+        r = procroot_remove_file(root, fld[2], NULL);
+    } else if (!strcmp(op, "remove_dir") && n == 4) {
+        r = procroot_remove_dir(root, fld[2], NULL);
+    } else if (!strcmp(op, "remove_all") && n == 4) {
+        r = procroot_remove_all(root, fld[2], NULL);
+    } else {
+        CHECK(0, "bad operation line: %s", op);
+    }
+    return r >= 0 ? "ok" : errno_name(-r);
+}
+
+/* The shared resolve table (bindings/testdata/resolve_cases.txt), in a forked child with a
+ * private mount namespace (its M lines mount). */
+static void resolve_table_lines(const char *scratch, const char *table) {
+    static char line[16384], path[16384];
+    char dir[4096], full[8192];
     snprintf(dir, sizeof dir, "%s/table", scratch);
     mkdir(dir, 0755);
     FILE *f = fopen(table, "r");
@@ -107,28 +179,63 @@ static void resolve_table(const char *scratch, const char *table) {
             CHECK(system(cmd) == 0, "%s", cmd);
             snprintf(full, sizeof full, "%s/%s", dir, fld[1]);
             CHECK(symlink(fld[2], full) == 0, "symlink %s", full);
+        } else if (!strcmp(fld[0], "M") && n == 3) {
+            snprintf(full, sizeof full, "%s/%s", dir, fld[1]);
+            CHECK(rebind_symfollow(full, !strcmp(fld[2], "nosymfollow")) == 0, "mount %s: %s", full,
+                  strerror(errno));
         } else if (!strcmp(fld[0], "C") && n == 5) {
             cases++;
             int policy = !strcmp(fld[1], "in_root")          ? PROCROOT_POLICY_IN_ROOT
                          : !strcmp(fld[1], "in_root_strict") ? PROCROOT_POLICY_IN_ROOT_STRICT
                                                              : PROCROOT_POLICY_BENEATH;
             int mode = !strcmp(fld[2], "full") ? PROCROOT_EVAL_FULL : PROCROOT_EVAL_EXCEPT_LAST;
+            const char *input = expand(fld[3], path, sizeof path);
             expect_ok(procroot_root_set_policy(root, policy, &err), "set_policy");
             char out[4096];
-            int r = procroot_eval_symlinks(root, fld[3], mode, out, sizeof out, NULL);
+            int r = procroot_eval_symlinks(root, input, mode, out, sizeof out, NULL);
             const char *got = r >= 0 ? out : errno_name(-r);
             CHECK(!strcmp(got, fld[4]), "table %s %s %s: got %s, want %s", fld[1], fld[2], fld[3],
                   got, fld[4]);
             /* The one-shot form (root opened by path for the call) gives the same answers. */
-            r = procroot_eval_symlinks_in(dir, fld[3], policy, mode, out, sizeof out, NULL);
+            r = procroot_eval_symlinks_in(dir, input, policy, mode, out, sizeof out, NULL);
             got = r >= 0 ? out : errno_name(-r);
             CHECK(!strcmp(got, fld[4]), "table eval_in %s %s %s: got %s, want %s", fld[1], fld[2],
                   fld[3], got, fld[4]);
+        } else if (!strcmp(fld[0], "O") && n >= 4) {
+            cases++;
+            expect_ok(procroot_root_set_policy(root, PROCROOT_POLICY_IN_ROOT, &err), "set_policy");
+            const char *got = operation(root, fld, n);
+            CHECK(!strcmp(got, fld[n - 1]), "table O %s %s%s%s: got %s, want %s", fld[1], fld[2],
+                  n == 5 ? " " : "", n == 5 ? fld[3] : "", got, fld[n - 1]);
+        } else {
+            CHECK(0, "bad table line starting %s", fld[0]);
         }
     }
     fclose(f);
     CHECK(cases > 20, "table has %d cases", cases);
     procroot_root_free(root);
+}
+
+static void resolve_table(const char *scratch, const char *table) {
+    pid_t pid = fork();
+    if (pid < 0) {
+        CHECK(0, "fork");
+        return;
+    }
+    if (pid > 0) {
+        int status = 0;
+        waitpid(pid, &status, 0);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "table child status %d", status);
+        return;
+    }
+    passed = failed = 0;
+    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
+        perror("unshare/mount private");
+        _exit(1);
+    }
+    resolve_table_lines(scratch, table);
+    fprintf(stderr, "table: %d passed, %d failed\n", passed, failed);
+    _exit(failed ? 1 : 0);
 }
 
 /* The container layer changes mounts: it runs in a forked child with its own mount (made
