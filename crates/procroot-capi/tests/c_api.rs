@@ -14,7 +14,7 @@ fn build_and_run_capi_test(extra: &[&str], env: &[(&str, &str)]) {
     let exe = dir.path().join("capi_test");
     let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/capi_test.c");
     let mut cc = Command::new("cc");
-    cc.args(["-std=gnu11", "-Wall", "-Wextra", "-Werror"])
+    cc.args(["-std=gnu11", "-pthread", "-Wall", "-Wextra", "-Werror"])
         .args(extra)
         .arg("-o")
         .arg(&exe)

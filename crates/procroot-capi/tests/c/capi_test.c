@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <procroot.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -236,6 +237,55 @@ static void resolve_table(const char *scratch, const char *table) {
     resolve_table_lines(scratch, table);
     fprintf(stderr, "table: %d passed, %d failed\n", passed, failed);
     _exit(failed ? 1 : 0);
+}
+
+/* A setter racing a call on another thread waits for it (the root's lock): set_policy issued
+ * while remove_all of 20,000 files runs returns only once they are all gone, and never changes
+ * the settings under the call in flight (issue 21, item 1). */
+struct remover {
+    procroot_root *root;
+    int ret;
+};
+
+static void *remove_big(void *arg) {
+    struct remover *r = arg;
+    r->ret = procroot_remove_all(r->root, "big", NULL);
+    return NULL;
+}
+
+static void setter_waits_for_calls(const char *scratch) {
+    char dir[4096], big[4200], path[4300];
+    snprintf(dir, sizeof dir, "%s/setter", scratch);
+    snprintf(big, sizeof big, "%s/big", dir);
+    CHECK(mkdir(dir, 0755) == 0 && mkdir(big, 0755) == 0, "mkdir %s", big);
+    for (int i = 0; i < 20000; i++) {
+        snprintf(path, sizeof path, "%s/%d", big, i);
+        int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+        if (fd >= 0) close(fd);
+    }
+    procroot_root *root = NULL;
+    expect_ok(procroot_root_open(dir, &root, &err), "open setter root");
+    struct remover rm = {root, 1};
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, remove_big, &rm) == 0, "pthread_create");
+    /* Wait until the removal is under way: some entries gone. */
+    struct stat st;
+    int in_flight = 0;
+    for (;;) {
+        snprintf(path, sizeof path, "%s/0", big);
+        if (stat(big, &st) != 0) break;
+        if (stat(path, &st) != 0) {
+            in_flight = 1;
+            break;
+        }
+    }
+    expect_ok(procroot_root_set_policy(root, PROCROOT_POLICY_BENEATH, &err), "set_policy racing");
+    CHECK(stat(big, &st) != 0 && errno == ENOENT,
+          "set_policy returned while remove_all was still removing");
+    pthread_join(t, NULL);
+    CHECK(rm.ret == 0, "remove_all: %d", rm.ret);
+    CHECK(in_flight, "remove_all finished before set_policy was called: nothing was tested");
+    procroot_root_free(root);
 }
 
 /* The container layer changes mounts: it runs in a forked child with its own mount (made
@@ -651,6 +701,7 @@ int main(int argc, char **argv) {
     close(notns);
     close(nsfd);
 
+    setter_waits_for_calls(scratch);
     container_tests(scratch);
     resolve_table(scratch, argv[2]);
 
