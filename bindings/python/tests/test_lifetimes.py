@@ -4,7 +4,6 @@ range-checked integers, no leaked fds, and the binding's own errors."""
 import errno
 import gc
 import os
-import shutil
 import stat
 import subprocess
 import threading
@@ -206,40 +205,25 @@ def test_pidfd_and_procfs_freed_by_gc():
     assert nfds() == before
 
 
-def test_mask_paths_refuses_a_string(tmp_path):
+def test_mask_paths_refuses_a_string(tmp_path, in_private_mount_ns):
     """A str would be iterated letter by letter ("/" first: the root masked). TypeError before
     anything is mounted; run in a forked child with a private mount namespace all the same."""
     (tmp_path / "etc").mkdir()
     (tmp_path / "etc/secret").write_text("s")
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            import ctypes
-            libc = ctypes.CDLL(None, use_errno=True)
-            assert libc.unshare(0x20000) == 0  # CLONE_NEWNS
-            assert libc.mount(None, b"/", None, 0x4000 | 0x40000, None) == 0  # MS_REC|MS_PRIVATE
-            with open("/proc/self/mountinfo") as f:
-                before = f.read()
-            with procroot.Root(tmp_path) as root:
-                for call in (root.mask_paths, root.make_readonly):
-                    for arg in ("/etc/secret", b"/etc/secret"):
-                        try:
-                            call(arg)
-                            raise AssertionError("accepted %r" % (arg,))
-                        except TypeError:
-                            pass
-            with open("/proc/self/mountinfo") as f:
-                assert f.read() == before, "something was mounted"
-            assert (tmp_path / "etc/secret").read_text() == "s"
-            code = 0
-        except BaseException:
-            import traceback
-            traceback.print_exc()
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+
+    def body(libc):
+        with open("/proc/self/mountinfo") as f:
+            before = f.read()
+        with procroot.Root(tmp_path) as root:
+            for call in (root.mask_paths, root.make_readonly):
+                for arg in ("/etc/secret", b"/etc/secret"):
+                    with pytest.raises(TypeError):
+                        call(arg)
+        with open("/proc/self/mountinfo") as f:
+            assert f.read() == before, "something was mounted"
+        assert (tmp_path / "etc/secret").read_text() == "s"
+
+    in_private_mount_ns(body)
 
 
 def test_own_errors_and_bytes(tmp_path):

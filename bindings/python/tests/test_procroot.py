@@ -106,38 +106,14 @@ def _run_table(tmp_path, libc):
     return failures
 
 
-def test_shared_resolve_table(tmp_path):
+def test_shared_resolve_table(tmp_path, in_private_mount_ns):
     """bindings/testdata/resolve_cases.txt, the table the Rust, C and Go tests run too. Its M
     lines mount: it runs in a forked child with a private mount namespace."""
-    import ctypes
-    import traceback
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            os.close(r)
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.syscall.restype = ctypes.c_long
-            assert libc.unshare(0x20000) == 0  # CLONE_NEWNS
-            assert libc.mount(None, b"/", None, 0x4000 | 0x40000, None) == 0  # MS_REC|MS_PRIVATE
-            failures = _run_table(tmp_path, libc)
-            os.write(w, "\n".join(failures).encode())
-            code = 0 if not failures else 1
-        except BaseException:
-            os.write(w, traceback.format_exc().encode())
-        finally:
-            os._exit(code)
-    os.close(w)
-    report = b""
-    while True:
-        chunk = os.read(r, 65536)
-        if not chunk:
-            break
-        report += chunk
-    os.close(r)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0, report.decode()
+    def body(libc):
+        failures = _run_table(tmp_path, libc)
+        assert not failures, "\n".join(failures)
+
+    in_private_mount_ns(body)
 
 
 def test_errors_are_oserrors(tmp_path):
@@ -324,49 +300,37 @@ def test_race_rename_exchange(tmp_path):
     assert swaps[0] > 0 and resolved[0] > 0
 
 
-def test_container_layer(tmp_path):
+def test_container_layer(tmp_path, in_private_mount_ns):
     """In a forked child with private mount and UTS namespaces: nothing reaches the host."""
     for d in ("proc", "ro", "mdir"):
         (tmp_path / d).mkdir()
     (tmp_path / "secret").write_text("secret")
     os.symlink("proc", tmp_path / "proc-link")
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            import ctypes
-            libc = ctypes.CDLL(None, use_errno=True)
-            assert libc.unshare(0x20000 | 0x04000000) == 0  # CLONE_NEWNS | CLONE_NEWUTS
-            assert libc.mount(None, b"/", None, 0x4000 | 0x40000, None) == 0  # MS_REC|MS_PRIVATE
-            with procroot.Root(tmp_path) as root:
-                assert root.mask_paths(["secret", "missing", "mdir"]) == {
-                    "secret": None, "missing": procroot.SKIPPED, "mdir": None}
-                assert (tmp_path / "secret").read_bytes() == b""
-                assert root.make_readonly(["ro"]) == {"ro": None}
-                try:
-                    (tmp_path / "ro/x").write_text("")
-                    raise AssertionError("wrote into a read-only path")
-                except OSError as e:
-                    assert e.errno == errno.EROFS
-                root.mount_procfs("proc")
-                assert (tmp_path / "proc/self/stat").exists()
-                try:
-                    root.mount_procfs("proc-link")
-                    raise AssertionError("mounted on a symlink")
-                except OSError as e:
-                    assert e.errno == errno.ELOOP and e.kind == "SafetyViolation"
-            procroot.write_sysctl("kernel.hostname", "py-capi")
-            assert os.uname().nodename == "py-capi"
+
+    def body(libc):
+        with procroot.Root(tmp_path) as root:
+            assert root.mask_paths(["secret", "missing", "mdir"]) == {
+                "secret": None, "missing": procroot.SKIPPED, "mdir": None}
+            assert (tmp_path / "secret").read_bytes() == b""
+            assert root.make_readonly(["ro"]) == {"ro": None}
             try:
-                procroot.write_sysctl("../x", "1")
-                raise AssertionError("bad name accepted")
+                (tmp_path / "ro/x").write_text("")
+                raise AssertionError("wrote into a read-only path")
             except OSError as e:
-                assert e.errno == errno.EINVAL
-            code = 0
-        except BaseException:
-            import traceback
-            traceback.print_exc()
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+                assert e.errno == errno.EROFS
+            root.mount_procfs("proc")
+            assert (tmp_path / "proc/self/stat").exists()
+            try:
+                root.mount_procfs("proc-link")
+                raise AssertionError("mounted on a symlink")
+            except OSError as e:
+                assert e.errno == errno.ELOOP and e.kind == "SafetyViolation"
+        procroot.write_sysctl("kernel.hostname", "py-capi")
+        assert os.uname().nodename == "py-capi"
+        try:
+            procroot.write_sysctl("../x", "1")
+            raise AssertionError("bad name accepted")
+        except OSError as e:
+            assert e.errno == errno.EINVAL
+
+    in_private_mount_ns(body, 0x04000000)  # CLONE_NEWUTS

@@ -51,7 +51,7 @@ fn run_table(dir: &Path) -> (usize, Vec<String>) {
                     "symfollow" => false,
                     a => panic!("unknown mount attribute {a}"),
                 };
-                procroot_testutil::rebind_symfollow(dir.join(p), nosymfollow)
+                procroot::testing::rebind_symfollow(dir.join(p), nosymfollow)
                     .unwrap_or_else(|e| panic!("{line}: {e}"));
             }
             ["C", policy, mode, path, expected] => {

@@ -217,26 +217,41 @@ static void resolve_table_lines(const char *scratch, const char *table) {
     procroot_root_free(root);
 }
 
-static void resolve_table(const char *scratch, const char *table) {
+/* Forks: returns 1 in a child that has its own private mount namespace (and the namespaces
+ * in extra_flags), with its own pass/fail counts; waits for that child and returns 0 in the
+ * parent, checking that the child succeeded. The child ends with child_done. Tests that mount
+ * run there, so nothing reaches the host. */
+static int in_private_ns_child(int extra_flags, const char *what) {
     pid_t pid = fork();
     if (pid < 0) {
         CHECK(0, "fork");
-        return;
+        return 0;
     }
     if (pid > 0) {
         int status = 0;
         waitpid(pid, &status, 0);
-        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "table child status %d", status);
-        return;
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s child status %d", what, status);
+        return 0;
     }
     passed = failed = 0;
-    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
+    if (unshare(CLONE_NEWNS | extra_flags) != 0 ||
+        mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
         perror("unshare/mount private");
         _exit(1);
     }
-    resolve_table_lines(scratch, table);
-    fprintf(stderr, "table: %d passed, %d failed\n", passed, failed);
+    return 1;
+}
+
+/* The end of an in_private_ns_child child: its counts, and its exit status. */
+static void child_done(const char *what) {
+    fprintf(stderr, "%s: %d passed, %d failed\n", what, passed, failed);
     _exit(failed ? 1 : 0);
+}
+
+static void resolve_table(const char *scratch, const char *table) {
+    if (!in_private_ns_child(0, "table")) return;
+    resolve_table_lines(scratch, table);
+    child_done("table");
 }
 
 /* A setter racing a call on another thread waits for it (the root's lock): set_policy issued
@@ -293,23 +308,7 @@ static void setter_waits_for_calls(const char *scratch) {
 static void container_tests(const char *scratch) {
     char dir[2048], buf[4096];
     snprintf(dir, sizeof dir, "%s/ct", scratch);
-    pid_t pid = fork();
-    if (pid < 0) {
-        CHECK(0, "fork");
-        return;
-    }
-    if (pid > 0) {
-        int status = 0;
-        waitpid(pid, &status, 0);
-        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "container child status %d", status);
-        return;
-    }
-    passed = failed = 0;
-    if (unshare(CLONE_NEWNS | CLONE_NEWUTS) != 0 ||
-        mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
-        perror("unshare/mount private");
-        _exit(1);
-    }
+    if (!in_private_ns_child(CLONE_NEWUTS, "container")) return;
     mkdir(dir, 0755);
     snprintf(buf, sizeof buf, "%s/proc", dir);
     mkdir(buf, 0755);
@@ -374,8 +373,7 @@ static void container_tests(const char *scratch) {
     CHECK(!strcmp(host, "capi-b"), "hostname %s", host);
     expect_err(procroot_write_sysctl(0, "../x", "1", &err), EINVAL, 0, "write_sysctl(..)");
     expect_err(procroot_write_sysctl(0, NULL, "1", &err), EINVAL, 0, "write_sysctl(NULL)");
-    fprintf(stderr, "container: %d passed, %d failed\n", passed, failed);
-    _exit(failed == 0 ? 0 : 1);
+    child_done("container");
 }
 
 int main(int argc, char **argv) {
