@@ -137,13 +137,20 @@ impl PidFd {
     /// The error of a `pidfd_open` that failed with `e` (see [`PidFd::open`]).
     fn open_error(pid: u32, e: Errno) -> Error {
         let cause = match e {
+            Errno::INVAL if pid == 0 || pid > i32::MAX as u32 => {
+                return Error::invalid_input(
+                    Errno::INVAL,
+                    format!("{pid} is not a valid process id"),
+                )
+            }
+            // A valid number, refused also with PIDFD_THREAD: a kernel before 6.9, which knows
+            // neither threads here nor the flag.
             Errno::INVAL => {
                 return Error::invalid_input(
                     Errno::INVAL,
                     format!(
-                        "{pid} is not a valid process id (or names a thread that is not its \
-                         process's leader, which pidfd_open(2) accepts only from Linux 6.9, \
-                         with PIDFD_THREAD)"
+                        "{pid} names no process that pidfd_open(2) accepts (a thread that is \
+                         not its process's leader needs Linux 6.9, for PIDFD_THREAD)"
                     ),
                 )
             }
