@@ -79,10 +79,14 @@ func TestModeBitsTranslated(t *testing.T) {
 	}
 }
 
-// Reopen(nil) is EBADF, not a panic; a closed Root is fs.ErrClosed (and EBADF).
+// Reopen(nil) is EBADF, not a panic; a closed Root is fs.ErrClosed (and EBADF); a nil file's
+// fd (-1) is the C library's EBADF.
 func TestNilAndClosed(t *testing.T) {
 	if _, err := procroot.Reopen(nil, os.O_RDONLY, false); !errors.Is(err, syscall.EBADF) {
 		t.Fatalf("Reopen(nil): %v", err)
+	}
+	if _, err := procroot.RootFromFile(nil); !errors.Is(err, syscall.EBADF) {
+		t.Fatalf("RootFromFile(nil): %v", err)
 	}
 	root, err := procroot.OpenRoot(t.TempDir())
 	must(t, err)

@@ -157,12 +157,11 @@ func CheckPid(pid int) error {
 	return nil
 }
 
-// CheckFd is EINVAL unless fd is a file descriptor number (0 to 2**31 - 1).
+// CheckFd is EINVAL unless fd fits a C int. A negative fd goes through: the C library answers
+// EBADF, as it does for a closed one.
 func CheckFd(fd int) error {
-	if fd < 0 || int64(fd) > math.MaxInt32 {
-		return invalidArg("fd", int64(fd))
-	}
-	return nil
+	_, err := CInt(fd, "fd")
+	return err
 }
 
 // pathBufSize is the size of the buffers that path-returning calls write into: PATH_MAX, so
@@ -705,10 +704,8 @@ func (r *Root) MountProcfs(dest string, pidnsFd int, subsetPid bool, hidepid int
 	if err != nil {
 		return err
 	}
-	if pidnsFd != -1 {
-		if err := CheckFd(pidnsFd); err != nil {
-			return err
-		}
+	if err := CheckFd(pidnsFd); err != nil {
+		return err
 	}
 	ch, err := CInt(hidepid, "hidepid")
 	if err != nil {
