@@ -72,7 +72,8 @@ const CASES: &[(&str, EvalMode, &str)] = &[
     ("..", EvalMode::Full, "/"),
     ("l/sub/new", EvalMode::ExceptLast, "/d/sub/new"),
     ("l", EvalMode::ExceptLast, "/l"),
-    ("l/", EvalMode::ExceptLast, "/l"),
+    // A trailing slash resolves the last name too, as procfsroot's EvalExceptLast does.
+    ("l/", EvalMode::ExceptLast, "/d"),
     ("l/sub/..", EvalMode::ExceptLast, "/d"),
     ("/", EvalMode::ExceptLast, "/"),
 ];
