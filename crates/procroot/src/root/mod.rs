@@ -15,6 +15,7 @@ mod links;
 mod metadata;
 mod progress;
 mod remove;
+mod second_check;
 mod touch;
 mod walk;
 
@@ -75,6 +76,8 @@ pub struct Root {
     opts: ResolveOptions,
     special: SpecialFiles,
     name: PathBuf,
+    /// [`Root::with_second_check`].
+    second_check: bool,
 }
 
 impl Root {
@@ -140,6 +143,7 @@ impl Root {
             opts: ResolveOptions::default(),
             special: SpecialFiles::default(),
             name,
+            second_check: true,
         }
     }
 
