@@ -242,3 +242,52 @@ def test_own_errors_and_bytes(tmp_path):
     with pytest.raises(OSError) as e:
         root.resolve(".")
     assert e.value.errno == errno.EBADF and e.value.kind == "InvalidInput"
+
+
+def test_handle_close_racing_open(tmp_path):
+    """A Handle closed on one thread while another opens through it: the open gives the pinned
+    file or fails (EBADF / ValueError), never another file that reused the fd number."""
+    (tmp_path / "a").write_bytes(b"A")
+    (tmp_path / "b").write_bytes(b"B")
+    root = procroot.Root(tmp_path)
+    cur = [root.resolve("a")]
+    stop = threading.Event()
+    bad, opened = [], [0]
+
+    def reader():
+        while not stop.is_set():
+            h = cur[0]
+            try:
+                with h.open("rb") as f:
+                    got = f.read()
+                opened[0] += 1
+                if got != b"A":
+                    bad.append(got)
+            except ValueError:
+                pass  # closed before the call
+            except OSError as e:
+                if e.errno != errno.EBADF:
+                    bad.append(repr(e))
+
+    readers = [threading.Thread(target=reader) for _ in range(3)]
+    for t in readers:
+        t.start()
+    held = []
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline and not bad:
+        old = cur[0]
+        cur[0] = root.resolve("a")
+        old.close()
+        held.append(root.resolve("b"))  # takes the lowest free fd: the one just closed
+        if len(held) > 50:
+            for h in held:
+                h.close()
+            held.clear()
+    stop.set()
+    for t in readers:
+        t.join()
+    for h in held + [cur[0]]:
+        h.close()
+    root.close()
+    assert not bad, bad[:5]
+    assert opened[0] > 0

@@ -278,58 +278,21 @@ def _fdopen(fd, mode, kwargs):
         raise
 
 
-class Handle:
-    """An ``O_PATH`` fd that pins what a resolution found. ``fileno()``, ``close()``, and
-    ``open(mode)`` to open the pinned file for real (through the hardened procfs)."""
-
-    def __init__(self, fd, name):
-        self._fd = fd
-        self.name = name
-
-    def fileno(self):
-        if self._fd < 0:
-            raise ValueError("handle is closed")
-        return self._fd
-
-    def close(self):
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-
-    def open(self, mode="r", allow_special=False, **kwargs):
-        """The pinned file, opened with a Python ``mode`` ("r", "w", "r+", "rb"...; no
-        creation), as a file object."""
-        flags = _mode_flags(mode, kwargs) & ~(os.O_CREAT | os.O_EXCL)
-        fd = reopen(self.fileno(), flags, allow_special)
-        return _fdopen(fd, mode.replace("x", "w"), kwargs)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
-
-
-def reopen(fd, flags, allow_special=False):
-    """``procroot_reopen``: a new fd for the file that the ``O_PATH`` fd pins."""
-    return _call(_lib.procroot_reopen, _cint(fd, "fd"), _cint(flags | os.O_CLOEXEC, "flags"),
-                 1 if allow_special else 0)
-
-
 class _Owner:
-    """Owns one C handle: calls hold it (a busy count) for their whole duration, ``close()``
-    waits for them before freeing it, and every call after ``close()`` raises ``EBADF``. So a
-    ``close()`` on one thread racing a call on another never frees memory the call still uses
-    (which a new handle could then reuse: the call would act on the wrong process or root)."""
+    """Owns one C handle (or, for ``Handle``, one fd): calls hold it (a busy count) for their
+    whole duration, ``close()`` waits for them before freeing it, and every call after
+    ``close()`` raises ``EBADF``. So a ``close()`` on one thread racing a call on another never
+    frees memory, or an fd number, that the call still uses (which a new handle or a new file
+    could then reuse: the call would act on the wrong process, root or file)."""
 
     _what = "handle"
     _free = None  # the C function that frees the handle
+
+    def _release(self, p):
+        """Frees what ``close()`` took: the C handle (a NULL one, the cached Procfs, is
+        nobody's to free)."""
+        if p.value is not None:
+            type(self)._free(p)
 
     def _own(self, ptr):
         self._cond = threading.Condition()
@@ -379,8 +342,8 @@ class _Owner:
             if not self._closed:
                 self._closed = True
                 p, self._p = self._p, None
-                if p is not None and p.value is not None:
-                    type(self)._free(p)
+                if p is not None:
+                    self._release(p)
 
     def __enter__(self):
         return self
@@ -393,6 +356,43 @@ class _Owner:
             self.close()
         except Exception:
             pass
+
+
+class Handle(_Owner):
+    """An ``O_PATH`` fd that pins what a resolution found. ``fileno()``, ``close()``, and
+    ``open(mode)`` to open the pinned file for real (through the hardened procfs). ``close()``
+    waits for an ``open`` in flight on another thread, so the fd number is never reused under
+    it; later calls raise ``EBADF`` (``fileno()`` ``ValueError``, as a closed file's)."""
+
+    _what = "handle"
+
+    def __init__(self, fd, name):
+        self._own(fd)
+        self.name = name
+
+    def _release(self, fd):
+        os.close(fd)
+
+    def fileno(self):
+        """The ``O_PATH`` fd, borrowed: valid until ``close()``."""
+        with self._cond:
+            if self._closed:
+                raise ValueError("handle is closed")
+            return self._p
+
+    def open(self, mode="r", allow_special=False, **kwargs):
+        """The pinned file, opened with a Python ``mode`` ("r", "w", "r+", "rb"...; no
+        creation), as a file object."""
+        flags = _mode_flags(mode, kwargs) & ~(os.O_CREAT | os.O_EXCL)
+        with self._hold(self.name) as fd:
+            new = reopen(fd, flags, allow_special)
+        return _fdopen(new, mode.replace("x", "w"), kwargs)
+
+
+def reopen(fd, flags, allow_special=False):
+    """``procroot_reopen``: a new fd for the file that the ``O_PATH`` fd pins."""
+    return _call(_lib.procroot_reopen, _cint(fd, "fd"), _cint(flags | os.O_CLOEXEC, "flags"),
+                 1 if allow_special else 0)
 
 
 class Root(_Owner):
