@@ -2,11 +2,14 @@ package procroot_test
 
 import (
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"example.invalid/procroot"
 )
@@ -103,5 +106,56 @@ func TestNilAndClosed(t *testing.T) {
 func procrootNeedsRoot(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("this test chowns: run it as root (the Rust test go_binding requires that)")
+	}
+}
+
+// Reopen holds the file's fd lock: a Close racing it waits, so the reopen never opens another
+// file that took the closed fd number (f.Fd() gave a bare number).
+func TestReopenRacingClose(t *testing.T) {
+	dir := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(dir, "a"), []byte("A"), 0o644))
+	must(t, os.WriteFile(filepath.Join(dir, "b"), []byte("B"), 0o644))
+	root, err := procroot.OpenRoot(dir)
+	must(t, err)
+	defer root.Close()
+	deadline := time.Now().Add(2 * time.Second)
+	var opened int
+	for time.Now().Before(deadline) && !t.Failed() {
+		h, err := root.Resolve("a")
+		must(t, err)
+		var wg sync.WaitGroup
+		var others []*os.File
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h.Close()
+			for i := 0; i < 4; i++ { // take the freed number, if it is free
+				if f, err := os.Open(filepath.Join(dir, "b")); err == nil {
+					others = append(others, f)
+				}
+			}
+		}()
+		for i := 0; i < 4; i++ {
+			f, err := procroot.Reopen(h, os.O_RDONLY, false)
+			if err != nil {
+				if !errors.Is(err, syscall.EBADF) {
+					t.Errorf("reopen: %v", err)
+				}
+				break
+			}
+			b, _ := io.ReadAll(f)
+			f.Close()
+			opened++
+			if string(b) != "A" {
+				t.Errorf("reopened another file: %q", b)
+			}
+		}
+		wg.Wait()
+		for _, f := range others {
+			f.Close()
+		}
+	}
+	if opened == 0 {
+		t.Fatal("no reopen succeeded")
 	}
 }

@@ -19,7 +19,6 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"runtime"
 	"sync"
 	"syscall"
 
@@ -113,10 +112,14 @@ func OpenRoot(dir string) (*Root, error) { return newRoot(capi.OpenRoot(dir)) }
 // meanwhile is ESRCH, never another process's root.
 func RootForPid(pid int) (*Root, error) { return newRoot(capi.RootForPid(pid)) }
 
-// RootFromFile uses an open directory (it may be O_PATH) as a root; f stays the caller's.
-func RootFromFile(f *os.File) (*Root, error) {
-	r, err := newRoot(capi.RootFromFd(int(f.Fd())))
-	runtime.KeepAlive(f)
+// RootFromFile uses an open directory (it may be O_PATH) as a root; f stays the caller's (its
+// fd is duplicated while f's fd lock is held, so a concurrent f.Close cannot hand the number to
+// another file first). A nil or closed f is EBADF.
+func RootFromFile(f *os.File) (r *Root, err error) {
+	err = capi.WithFile(f, "file", func(fd int) error {
+		r, err = newRoot(capi.RootFromFd(fd))
+		return err
+	})
 	return r, err
 }
 
@@ -364,15 +367,15 @@ func (r *Root) Chown(path string, uid, gid int) error {
 
 // Reopen opens the file that the O_PATH file f (from Resolve) pins, with os.O_* flags,
 // through the hardened procfs. A symlink is ELOOP; special files are refused (ENXIO) unless
-// allowSpecial; a nil f is EBADF.
-func Reopen(f *os.File, flag int, allowSpecial bool) (*os.File, error) {
-	if f == nil {
-		return nil, &Error{Errno: syscall.EBADF, Kind: KindInvalidInput,
-			Message: "procroot: reopen: the file is nil"}
-	}
-	fd, err := capi.Reopen(int(f.Fd()), flag|syscall.O_CLOEXEC, allowSpecial)
-	runtime.KeepAlive(f)
-	return fileOf(fd, err, f.Name())
+// allowSpecial; a nil or closed f is EBADF. f's fd lock is held during the call: a concurrent
+// f.Close waits, so the call never reopens another file that took f's fd number.
+func Reopen(f *os.File, flag int, allowSpecial bool) (file *os.File, err error) {
+	err = capi.WithFile(f, "file", func(pinned int) error {
+		fd, err := capi.Reopen(pinned, flag|syscall.O_CLOEXEC, allowSpecial)
+		file, err = fileOf(fd, err, f.Name())
+		return err
+	})
+	return file, err
 }
 
 // EnsureSealedExe makes sure the running binary is a sealed copy (CVE-2019-5736),

@@ -10,7 +10,6 @@ package procfs
 
 import (
 	"os"
-	"runtime"
 	"sync"
 	"syscall"
 
@@ -103,8 +102,11 @@ var Default *Procfs
 // ForPidns makes a procfs instance for the PID namespace of the open file nsfile
 // (/proc/<pid>/ns/pid). Close it when done.
 func ForPidns(nsfile *os.File) (*Procfs, error) {
-	p, err := capi.ProcfsForPidns(int(nsfile.Fd()))
-	runtime.KeepAlive(nsfile)
+	var p *capi.Procfs
+	err := capi.WithFile(nsfile, "namespace file", func(fd int) (err error) {
+		p, err = capi.ProcfsForPidns(fd)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}

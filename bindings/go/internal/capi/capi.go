@@ -14,6 +14,7 @@ import "C"
 import (
 	"io/fs"
 	"math"
+	"os"
 	"strconv"
 	"sync"
 	"syscall"
@@ -162,6 +163,26 @@ func CheckPid(pid int) error {
 func CheckFd(fd int) error {
 	_, err := CInt(fd, "fd")
 	return err
+}
+
+// WithFile runs fn with f's fd while f's own fd lock is held (os.File's SyscallConn): a Close
+// of f on another goroutine waits for fn, so the fd number cannot be closed and reused by
+// another file under the C call (f.Fd() would give a number with no such guarantee). A nil or
+// closed f is EBADF (the closed one also fs.ErrClosed), what names it in the message.
+func WithFile(f *os.File, what string, fn func(fd int) error) error {
+	if f == nil {
+		return &Error{Errno: syscall.EBADF, Kind: KindInvalidInput,
+			Message: "procroot: " + what + " is nil"}
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return Closed(what)
+	}
+	var inner error
+	if err := rc.Control(func(fd uintptr) { inner = fn(int(fd)) }); err != nil {
+		return Closed(what)
+	}
+	return inner
 }
 
 // pathBufSize is the size of the buffers that path-returning calls write into: PATH_MAX, so
