@@ -1,12 +1,14 @@
 //! The shared resolve table (`bindings/testdata/resolve_cases.txt`) through the Rust API. The
-//! C, Go and Python tests run the same file and must give the same answers.
+//! C, Go and Python tests run the same file and must give the same answers. Here every `C`
+//! line is also evaluated with each backend alone (kernel, emulated): both give the table's
+//! answer.
 //!
 //! The table mounts (its `M` lines), so it runs as root in a forked child with a private mount
 //! namespace.
 
 use std::path::{Path, PathBuf};
 
-use procroot::{EvalMode, NodeKind, OFlags, Policy, Root};
+use procroot::{Backend, EvalMode, NodeKind, OFlags, Policy, Root};
 
 /// The table's path, for every test of this crate that runs it.
 pub fn table() -> PathBuf {
@@ -68,13 +70,19 @@ fn run_table(dir: &Path) -> (usize, Vec<String>) {
                     "except_last" => EvalMode::ExceptLast,
                     m => panic!("unknown mode {m}"),
                 };
-                let root = Root::open(dir).expect("root").with_policy(policy);
-                let got = match root.eval_symlinks(&path, mode) {
-                    Ok(p) => p.to_string_lossy().into_owned(),
-                    Err(e) => e.errno_name().to_string(),
-                };
-                if got != *expected {
-                    failures.push(format!("{line}: got {got}"));
+                // Every backend gives the table's answer: the default, and each one alone.
+                for backend in [Backend::Auto, Backend::Kernel, Backend::Emulated] {
+                    let root = Root::open(dir)
+                        .expect("root")
+                        .with_policy(policy)
+                        .with_backend(backend);
+                    let got = match root.eval_symlinks(&path, mode) {
+                        Ok(p) => p.to_string_lossy().into_owned(),
+                        Err(e) => e.errno_name().to_string(),
+                    };
+                    if got != *expected {
+                        failures.push(format!("{line}: {backend:?} got {got}"));
+                    }
                 }
                 // The one-shot form (the root opened by path for the call) agrees.
                 let got = match Root::eval_symlinks_in(dir, &path, policy, mode) {
