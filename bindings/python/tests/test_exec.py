@@ -68,5 +68,7 @@ def test_exec_runs_as_the_target(container):
         with pytest.raises(procroot.ProcrootError) as e:
             procroot.exec_in(container, ["sh", "-c", script], privileged=True, user=1)
         assert "PROCROOT_EXEC_PRIVILEGED" in str(e.value)
+    with pytest.raises(OverflowError):
+        procroot.exec_in(container, ["true"], user=2**32)
     with pytest.raises(ProcessLookupError):
         procroot.exec_in(2**22 + 12345, ["true"])
