@@ -741,8 +741,9 @@ pub struct Command {
 
 impl Command {
     /// `program` with no arguments (`argv[0]` is `program`), the caller's environment, `/` as
-    /// the working directory and only fds 0-2. A name without `/` is looked up in the command's
-    /// `PATH` inside the target's root.
+    /// the working directory, only fds 0-2, and the target's credentials (read when it starts,
+    /// see [`credentials_of`]; [`Command::privileged`] keeps the caller's). A name without `/`
+    /// is looked up in the command's `PATH` inside the target's root.
     pub fn new(program: impl AsRef<OsStr>) -> Command {
         Command {
             program: program.as_ref().to_owned(),
@@ -1026,8 +1027,11 @@ pub fn open_target(pid: u32) -> Result<PidFd> {
 /// 4. The command's process execs with only fds 0-2, the kept ones and the error pipe
 ///    (`O_CLOEXEC`) open: the others are closed, not marked close-on-exec, because the kernel
 ///    looks up the program, a symlink's target and a `#!` interpreter before it closes those
-///    (a `#!/proc/self/fd/N/...` line must find nothing of the caller's). The caller's signal
-///    mask, handlers and dumpable flag are as before when this returns.
+///    (a `#!/proc/self/fd/N/...` line must find nothing of the caller's). Right before the
+///    exec it takes the target's credentials, read before the fork (see [`credentials_of`]:
+///    ids, groups, capability sets, `no_new_privs`, seccomp filters, in the kernel's order), unless
+///    [`Command::privileged`]. The caller's signal mask, handlers and dumpable flag are as before
+///    when this returns.
 ///
 /// With [`Command::forward_signals`], the caller passes its signals on and handles job control
 /// while the command starts and runs; without, it waits for the command with its signals as
