@@ -1,6 +1,7 @@
 //! `procroot exec`: run a command in another process's namespaces and root.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -53,10 +54,56 @@ pub struct ExecArgs {
     /// this, such a target is refused. Everything else stays the target's.
     #[arg(long = "no-seccomp")]
     pub no_seccomp: bool,
+    /// Set the variable KEY to VALUE in the command's environment (repeatable; later ones win).
+    /// KEY and VALUE are bytes, not necessarily UTF-8.
+    ///
+    /// Without --env-clear or --preserve-env the environment is the target's own, read from
+    /// /proc/PID/environ (as docker exec gives a container its configured environment), plus
+    /// TERM when procroot has one. procroot's own environment holds host credentials that must
+    /// not reach a binary of the container, and the container's other processes can read the
+    /// command's environment. If the target's environment cannot be read, nothing runs: it
+    /// never falls back to procroot's.
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = EnvVar)]
+    pub env: Vec<(OsString, OsString)>,
+    /// Start with an empty environment (then only --env's variables).
+    #[arg(long = "env-clear", conflicts_with = "preserve_env")]
+    pub env_clear: bool,
+    /// Start with procroot's own environment, as nsenter does, instead of the target's: every
+    /// host variable (tokens, credentials, PATH) then reaches the container.
+    #[arg(long = "preserve-env")]
+    pub preserve_env: bool,
     /// The command and its arguments (after `--`). A name without `/` is looked up in PATH
     /// inside the target's root.
     #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     pub command: Vec<OsString>,
+}
+
+/// `--env KEY=VALUE` on the raw bytes (a value need not be UTF-8): a usage error without `=`
+/// or with an empty KEY.
+#[derive(Clone)]
+struct EnvVar;
+
+impl clap::builder::TypedValueParser for EnvVar {
+    type Value = (OsString, OsString);
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<Self::Value, clap::Error> {
+        let b = value.as_bytes();
+        match b.iter().position(|&c| c == b'=') {
+            Some(i) if i > 0 => Ok((
+                OsStr::from_bytes(&b[..i]).to_owned(),
+                OsStr::from_bytes(&b[i + 1..]).to_owned(),
+            )),
+            _ => Err(cmd.clone().error(
+                clap::error::ErrorKind::ValueValidation,
+                format!("invalid value {value:?} for '--env <KEY=VALUE>': expected KEY=VALUE with a non-empty KEY"),
+            )),
+        }
+    }
 }
 
 fn parse_user(s: &str) -> Result<(u32, Option<u32>), String> {
@@ -85,7 +132,7 @@ pub fn check_keep_fds_first(args: impl IntoIterator<Item = OsString>) -> Result<
             Some("--keep-fd") => args.next(),
             Some(a) if a.starts_with("--keep-fd=") => Some(a["--keep-fd=".len()..].into()),
             // The options that take a value: their value is not the command.
-            Some("--pid" | "--ns" | "--cwd" | "--user") => {
+            Some("--pid" | "--ns" | "--cwd" | "--user" | "--env") => {
                 args.next();
                 continue;
             }
@@ -117,7 +164,9 @@ pub fn seal() -> Result<(), Failure> {
 }
 
 /// Runs `procroot exec`: seals procroot's own binary first (the target's processes can see
-/// `/proc/<our pid>/exe`), then runs the command and exits as it did (128+N after signal N).
+/// `/proc/<our pid>/exe`), then runs the command and exits as it did (128+N after signal N;
+/// 127 when the command was not found, 126 when it could not be executed, see
+/// [`Failure::exit_status`]).
 pub fn run(args: &ExecArgs) -> Result<ExitCode, Failure> {
     let shown = PathBuf::from(args.pid.to_string());
     seal()?;
@@ -139,6 +188,15 @@ pub fn run(args: &ExecArgs) -> Result<ExitCode, Failure> {
     }
     if args.no_seccomp {
         command.without_seccomp();
+    }
+    if args.env_clear {
+        command.env_clear();
+    }
+    if args.preserve_env {
+        command.preserve_env();
+    }
+    for (key, value) in &args.env {
+        command.env(key, value);
     }
     // procroot stays the command's responsive stand-in: signals passed on, job control.
     command.forward_signals();

@@ -19,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 mod creds;
+mod environ;
 pub mod sealed_exe;
 
 pub use creds::{credentials_of, CapSets, Credentials};
@@ -382,7 +383,13 @@ impl<'a> Namespaces<'a> {
             None
         };
         let argv = command.argv().map_err(fail)?;
-        let (envp, path) = command.envp().map_err(fail)?;
+        // Read before the last liveness check below: a target that exits after this is not
+        // entered, and a zombie's empty environ is never used.
+        let env = command
+            .env
+            .resolve(&self.procfs, self.pidfd)
+            .map_err(fail)?;
+        let (envp, path) = envp(env).map_err(fail)?;
         let program = cstring(command.program.as_os_str()).map_err(fail)?;
         let keep_fds = command.keep_fds().map_err(fail)?;
         // A target that died after its namespaces were opened is not entered: its PID may
@@ -419,6 +426,14 @@ impl<'a> Namespaces<'a> {
         };
         let pid = match sys::exec::spawn(&plan, signals.as_ref()) {
             Ok(pid) => pid,
+            Err(StartError::Child(e)) if e.error.syscall == "execve" => {
+                return Err(fail(not_run(
+                    &command.program,
+                    &path,
+                    &root_name,
+                    e.error.errno,
+                )))
+            }
             Err(StartError::Child(e)) => return Err(fail(self.child_error(e))),
             // The command never ran; the process being prepared died of our SIGKILL, reported
             // as the signal that ended the start, which a shell expects as 128+N.
@@ -698,6 +713,54 @@ fn refuse_frozen(dir: &crate::Handle, path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The operation of the error of a command whose `execve` failed (see [`not_run_status`]).
+const RUN_OPERATION: &str = "run the command";
+
+/// The error of a command whose `execve` failed, naming the command, where it was looked for
+/// and the root it was looked up in: `run the command "nope" in /proc/123/root: not found in
+/// PATH "/usr/bin:/bin" (ENOENT)`.
+fn not_run(program: &OsStr, path: &[u8], root: &Path, errno: Errno) -> Error {
+    let looked_up = !program.as_bytes().contains(&b'/');
+    let detail = match errno {
+        Errno::NOENT if looked_up => Some(format!(
+            "not found in PATH {:?}",
+            String::from_utf8_lossy(path)
+        )),
+        Errno::NOENT => Some(
+            "no such file (or its #! interpreter or ELF loader is missing)".to_owned(),
+        ),
+        Errno::ACCESS => Some(
+            "permission denied: not an executable regular file, or a directory on the way is not searchable"
+                .to_owned(),
+        ),
+        Errno::NOEXEC => Some("not an executable format this kernel runs".to_owned()),
+        _ => None,
+    };
+    let err = match detail {
+        Some(detail) => Error::with_detail(Error::from_errno(errno).kind(), errno, detail),
+        None => Error::from_errno(errno),
+    };
+    err.context(RUN_OPERATION, Path::new(program))
+        .in_root(root)
+        .with_syscall("execve", None)
+}
+
+/// The exit status a shell gives for an error of [`spawn_in`] that says the command itself
+/// could not be run (its `execve` failed, after everything else succeeded): 127 when it was not
+/// found (`ENOENT`), 126 when it was found but could not be executed (`EACCES`, `ENOEXEC`...),
+/// as `sh`, `nsenter` and `docker exec` exit. `None` for any other error (entering the target
+/// failed, the command never got that far), and for every error of other operations.
+pub fn not_run_status(err: &Error) -> Option<u8> {
+    if err.operation() != RUN_OPERATION || err.syscall() != Some("execve") {
+        return None;
+    }
+    Some(if err.errno() == Errno::NOENT {
+        127
+    } else {
+        126
+    })
+}
+
 /// `ESRCH` for a target that exited (a zombie's namespace and root links are gone).
 fn exited(pidfd: &PidFd) -> Error {
     Error::with_detail(
@@ -728,7 +791,7 @@ fn check_nsfs(fd: &OwnedFd, kind: NsKind, pid: u32) -> Result<()> {
 pub struct Command {
     program: OsString,
     args: Vec<OsString>,
-    env: Option<Vec<(OsString, OsString)>>,
+    env: environ::EnvSpec,
     cwd: PathBuf,
     keep_fds: Vec<RawFd>,
     join_cgroup: bool,
@@ -740,15 +803,16 @@ pub struct Command {
 }
 
 impl Command {
-    /// `program` with no arguments (`argv[0]` is `program`), the caller's environment, `/` as
-    /// the working directory, only fds 0-2, and the target's credentials (read when it starts,
-    /// see [`credentials_of`]; [`Command::privileged`] keeps the caller's). A name without `/`
-    /// is looked up in the command's `PATH` inside the target's root.
+    /// `program` with no arguments (`argv[0]` is `program`), the target's environment plus the
+    /// caller's `TERM` (see [`Command::env`]), `/` as the working directory, only fds 0-2, and
+    /// the target's credentials (read when it starts, see [`credentials_of`];
+    /// [`Command::privileged`] keeps the caller's). A name without `/` is looked up in the
+    /// command's `PATH` inside the target's root.
     pub fn new(program: impl AsRef<OsStr>) -> Command {
         Command {
             program: program.as_ref().to_owned(),
             args: Vec::new(),
-            env: None,
+            env: environ::EnvSpec::default(),
             cwd: PathBuf::from("/"),
             keep_fds: Vec::new(),
             join_cgroup: false,
@@ -833,19 +897,40 @@ impl Command {
         self
     }
 
-    /// Replaces the environment (the default is the caller's).
+    /// Starts the command's environment empty, and forgets the variables [`Command::env`] set
+    /// before this call (as `std::process::Command::env_clear`).
     pub fn env_clear(&mut self) -> &mut Command {
-        self.env = Some(Vec::new());
+        self.env.base = environ::Base::Empty;
+        self.env.set.clear();
         self
     }
 
-    /// Sets one environment variable.
+    /// Starts the command's environment from the caller's whole environment, as `nsenter`
+    /// does, instead of the target's. The caller's variables (credentials, tokens, host paths)
+    /// then reach a binary of the container, and any process of the container that may read
+    /// the command's `/proc/<pid>/environ`.
+    pub fn preserve_env(&mut self) -> &mut Command {
+        self.env.base = environ::Base::Caller;
+        self
+    }
+
+    /// Sets one environment variable, over the base environment (later calls win). Names and
+    /// values are bytes, not necessarily UTF-8; a name that is empty or holds `=`, or a NUL
+    /// anywhere, is refused when the command starts (`EINVAL`).
+    ///
+    /// The base is by default the target's own environment, read from `/proc/<pid>/environ`
+    /// through the hardened procfs (pinned by the pidfd, so never another process that reused
+    /// the PID) when the command starts, plus the caller's `TERM` when it has one (as
+    /// `docker exec` gives the container's configured environment): the caller's environment
+    /// holds host credentials that must not reach a binary of the container, whose other
+    /// processes can read the command's environment. If the target's environment cannot be
+    /// read (`EACCES` without ptrace access to the target), the command does not run; it never
+    /// falls back to the caller's. [`Command::env_clear`] starts empty instead and
+    /// [`Command::preserve_env`] from the caller's environment.
     pub fn env(&mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> &mut Command {
-        let env = self
-            .env
-            .get_or_insert_with(|| std::env::vars_os().collect());
-        env.retain(|(k, _)| k != key.as_ref());
-        env.push((key.as_ref().to_owned(), value.as_ref().to_owned()));
+        self.env
+            .set
+            .push((key.as_ref().to_owned(), value.as_ref().to_owned()));
         self
     }
 
@@ -886,31 +971,6 @@ impl Command {
         Ok(CArgs::new(v))
     }
 
-    fn envp(&self) -> Result<(CArgs, Vec<u8>)> {
-        let env: Vec<(OsString, OsString)> = match &self.env {
-            Some(env) => env.clone(),
-            None => std::env::vars_os().collect(),
-        };
-        let mut path = DEFAULT_PATH.to_vec();
-        let mut v = Vec::with_capacity(env.len());
-        for (k, val) in env {
-            if k.as_bytes().contains(&b'=') || k.is_empty() {
-                return Err(Error::invalid_input(
-                    Errno::INVAL,
-                    format!("invalid environment variable name {k:?}"),
-                ));
-            }
-            if k == "PATH" {
-                path = val.as_bytes().to_vec();
-            }
-            let mut entry = k.into_vec();
-            entry.push(b'=');
-            entry.extend_from_slice(val.as_bytes());
-            v.push(cstring(OsStr::from_bytes(&entry))?);
-        }
-        Ok((CArgs::new(v), path))
-    }
-
     /// While the command starts and runs, the calling thread blocks `SIGINT`, `SIGTERM`,
     /// `SIGHUP`, `SIGQUIT`, `SIGWINCH`, `SIGUSR1` and `SIGUSR2` (and `SIGCHLD`) and reads them
     /// from a `signalfd`, as a shell runs a job:
@@ -945,6 +1005,28 @@ impl Command {
         check_keep_fds(&fds)?;
         Ok(fds)
     }
+}
+
+/// The `envp` of `env`, and the `PATH` the command's name is looked up in.
+fn envp(env: Vec<(OsString, OsString)>) -> Result<(CArgs, Vec<u8>)> {
+    let mut path = DEFAULT_PATH.to_vec();
+    let mut v = Vec::with_capacity(env.len());
+    for (k, val) in env {
+        if k.as_bytes().contains(&b'=') || k.is_empty() {
+            return Err(Error::invalid_input(
+                Errno::INVAL,
+                format!("invalid environment variable name {k:?}"),
+            ));
+        }
+        if k == "PATH" {
+            path = val.as_bytes().to_vec();
+        }
+        let mut entry = k.into_vec();
+        entry.push(b'=');
+        entry.extend_from_slice(val.as_bytes());
+        v.push(cstring(OsStr::from_bytes(&entry))?);
+    }
+    Ok((CArgs::new(v), path))
 }
 
 /// Checks that every fd in `fds` is open in the calling process: `EBADF`, "fd N to keep is not
