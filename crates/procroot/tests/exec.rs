@@ -198,6 +198,12 @@ fn run_in(
 /// Runs `f` with our fd 1 (which the command's process inherits) redirected to a pipe, and
 /// returns its result and what was written there.
 fn capturing_stdout<T>(f: impl FnOnce() -> T) -> (T, String) {
+    let (result, out) = capturing_stdout_bytes(f);
+    (result, String::from_utf8(out).expect("UTF-8 output"))
+}
+
+/// [`capturing_stdout`], the output as bytes.
+fn capturing_stdout_bytes<T>(f: impl FnOnce() -> T) -> (T, Vec<u8>) {
     let (mut r, w) = std::io::pipe().expect("pipe");
     let saved = rustix::io::dup(std::io::stdout().as_fd()).expect("dup stdout");
     let mut one = unsafe_stdout();
@@ -207,8 +213,8 @@ fn capturing_stdout<T>(f: impl FnOnce() -> T) -> (T, String) {
     rustix::io::dup2(&saved, &mut one).expect("restore stdout");
     std::mem::forget(one);
     drop(saved);
-    let mut out = String::new();
-    r.read_to_string(&mut out).expect("read");
+    let mut out = Vec::new();
+    r.read_to_end(&mut out).expect("read");
     (result, out)
 }
 
@@ -1156,5 +1162,132 @@ fn setgroups_denied_refuses_groups_that_are_not_the_targets() {
         assert_eq!(err.errno(), Errno::PERM, "{err}");
         assert!(err.to_string().contains("refuses setgroups"), "{err}");
         assert_eq!(out, "");
+    });
+}
+
+/// A target started as `env -i FOO=target sleep 60` in a new UTS namespace (`unshare --uts`):
+/// its `/proc/<pid>/environ` is `FOO=target` only.
+struct EnvTarget(std::process::Child);
+
+impl EnvTarget {
+    fn start() -> EnvTarget {
+        let child = std::process::Command::new("unshare")
+            .args(["--uts", "env", "-i", "FOO=target", "sleep", "60"])
+            .env_clear()
+            .spawn()
+            .expect("spawn unshare");
+        // `unshare` execs env, which execs sleep: wait until it is sleep, with FOO=target.
+        let environ = format!("/proc/{}/environ", child.id());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let exe = std::fs::read_link(format!("/proc/{}/exe", child.id())).unwrap_or_default();
+            let env = std::fs::read(&environ).unwrap_or_default();
+            if exe.ends_with("sleep") && env == b"FOO=target\0" {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "target never ran");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        EnvTarget(child)
+    }
+}
+
+impl Drop for EnvTarget {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The command's environment is by default the target's (read from `/proc/<pid>/environ`) plus
+/// the caller's TERM, never the caller's secrets; `env` overrides, `env_clear` starts empty,
+/// `preserve_env` keeps the caller's; values are bytes (not UTF-8 here).
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn the_command_gets_the_targets_environment_not_the_callers() {
+    use std::os::unix::ffi::OsStrExt;
+    require_privilege("unshare(CLONE_NEWUTS) and setns");
+    in_private_mount_ns(|| {
+        // This forked child is single-threaded: its environment can be changed.
+        std::env::set_var("PROCROOT_TEST_SECRET", "hunter2");
+        std::env::set_var("TERM", "xterm-test");
+        let target = EnvTarget::start();
+        let pidfd = PidFd::open(target.0.id()).expect("pidfd");
+        let env_of = |setup: &dyn Fn(&mut Command)| {
+            let mut cmd = Command::new("env");
+            setup(&mut cmd);
+            let (status, out) = spawn_capturing(&pidfd, &cmd);
+            assert!(status.expect("spawn").success(), "{out}");
+            let mut lines: Vec<String> = out.lines().map(str::to_owned).collect();
+            lines.sort();
+            lines
+        };
+        assert_eq!(env_of(&|_| {}), ["FOO=target", "TERM=xterm-test"]);
+        assert_eq!(
+            env_of(&|c| {
+                c.env("FOO", "x");
+            }),
+            ["FOO=x", "TERM=xterm-test"]
+        );
+        assert_eq!(
+            env_of(&|c| {
+                c.env("B", "1").env_clear().env("A", "1");
+            }),
+            ["A=1"]
+        );
+        let caller = env_of(&|c| {
+            c.preserve_env();
+        });
+        assert!(
+            caller.iter().any(|l| l == "PROCROOT_TEST_SECRET=hunter2"),
+            "{caller:?}"
+        );
+        // Bytes that are not UTF-8 pass as they are.
+        let mut cmd = Command::new("env");
+        cmd.env_clear()
+            .env("RAW", std::ffi::OsStr::from_bytes(b"\xff\xfe"));
+        let (status, raw) =
+            capturing_stdout_bytes(|| procroot::exec::spawn_in(&pidfd, NsKinds::unshared(), &cmd));
+        assert!(status.expect("spawn").success());
+        assert_eq!(raw, b"RAW=\xff\xfe\n");
+    });
+}
+
+/// A command that is not found or not executable fails naming the command, `execve` and the
+/// target's root, and [`procroot::exec::not_run_status`] gives 127 and 126 as a shell does.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn a_command_not_found_or_not_executable_is_named_with_127_or_126() {
+    require_privilege("unshare(CLONE_NEWUTS) and setns");
+    in_private_mount_ns(|| {
+        let target = Target::spawn("lib-notrun");
+        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let root = format!("/proc/{}/root", target.pid);
+        for (program, errno, status) in [
+            ("no-such-command-h23b", Errno::NOENT, 127),
+            ("/etc/passwd", Errno::ACCESS, 126),
+        ] {
+            let err = procroot::exec::spawn_in(&pidfd, NsKinds::unshared(), &Command::new(program))
+                .expect_err(program);
+            assert_eq!(err.errno(), errno, "{err}");
+            assert_eq!(err.syscall(), Some("execve"), "{err}");
+            assert_eq!(procroot::exec::not_run_status(&err), Some(status), "{err}");
+            let msg = err.to_string();
+            assert!(
+                msg.contains(&format!("\"{program}\"")) && msg.contains(&root),
+                "{msg}"
+            );
+        }
+        // Any other failure is not the command's: no 126/127.
+        let mut cmd = Command::new("true");
+        cmd.current_dir("/no/such/dir");
+        let err = procroot::exec::spawn_in(&pidfd, NsKinds::unshared(), &cmd).expect_err("cwd");
+        assert_eq!(procroot::exec::not_run_status(&err), None, "{err}");
     });
 }
