@@ -206,10 +206,113 @@ fn exec_errors_dead_target_unknown_namespace_unprivileged() {
         assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
         let err = stderr(&o);
         assert!(
-            err.contains("EPERM") && err.contains("uts namespace"),
+            err.contains("EPERM") && err.contains("uts namespace") && err.contains("setns(2)"),
             "{err}"
         );
         assert!(!flag.exists());
+    });
+}
+
+/// The command gets the target's environment (plus procroot's TERM), never procroot's secrets;
+/// `--env` overrides, `--env-clear` starts empty, `--preserve-env` keeps procroot's.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn exec_gives_the_command_the_targets_environment() {
+    require_privilege(PRIVILEGE);
+    in_private_mount_ns(|| {
+        let t = Target::start_wrapped(&[], "env -i FOO=target");
+        let env = |extra: &[&str]| {
+            let mut c = procroot();
+            c.env("PROCROOT_TEST_SECRET", "hunter2")
+                .env("TERM", "xterm-test")
+                .args(["exec", "--pid", &t.pid.to_string()])
+                .args(extra)
+                .args(["--", "env"]);
+            let o = c.output().expect("run procroot exec");
+            assert!(o.status.success(), "{extra:?}: {}", stderr(&o));
+            let mut lines: Vec<String> = stdout(&o).lines().map(str::to_owned).collect();
+            lines.sort();
+            lines
+        };
+        let has = |lines: &[String], l: &str| lines.iter().any(|x| x == l);
+        let default = env(&[]);
+        assert!(
+            has(&default, "FOO=target")
+                && has(&default, "TERM=xterm-test")
+                && !default.iter().any(|l| l.contains("hunter2"))
+                && !default.iter().any(|l| l.starts_with("CARGO")),
+            "{default:?}"
+        );
+        let over = env(&["--env", "FOO=x"]);
+        assert!(has(&over, "FOO=x") && !has(&over, "FOO=target"), "{over:?}");
+        assert_eq!(env(&["--env-clear", "--env", "A=1"]), ["A=1"]);
+        let caller = env(&["--preserve-env"]);
+        assert!(has(&caller, "PROCROOT_TEST_SECRET=hunter2"), "{caller:?}");
+
+        // Usage errors: a KEY without `=` or an empty KEY, and both bases at once.
+        for bad in [
+            &["--env", "NOEQ"][..],
+            &["--env", "=x"],
+            &["--env-clear", "--preserve-env"],
+        ] {
+            let o = exec(t.pid, bad, &["true"]);
+            assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", stderr(&o));
+        }
+        // `--env` takes a value: the early --keep-fd scan (before procroot opens anything) does
+        // not take it for the command, and still checks the --keep-fd after it.
+        let o = exec(t.pid, &["--env", "X=1", "--keep-fd", "99"], &["true"]);
+        let err = stderr(&o);
+        assert!(
+            err.contains("exec --keep-fd") && err.contains("fd 99 to keep is not open"),
+            "{err}"
+        );
+    });
+}
+
+/// A missing command exits 127 and is named; a file that is not executable exits 126. Both
+/// name `execve` and the target's root, as `sh`, `nsenter` and `docker exec` exit.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn exec_exits_127_for_a_missing_command_and_126_for_a_non_executable_one() {
+    use std::os::unix::fs::PermissionsExt;
+    require_privilege(PRIVILEGE);
+    in_private_mount_ns(|| {
+        let t = Target::start(&[]);
+        let root = format!("/proc/{}/root", t.pid);
+        let o = exec(t.pid, &[], &["no-such-command-h23b"]);
+        assert_eq!(o.status.code(), Some(127), "{}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains("\"no-such-command-h23b\"")
+                && err.contains("not found in PATH")
+                && err.contains("execve")
+                && err.contains(&root),
+            "{err}"
+        );
+        let script = t.path("not-executable");
+        std::fs::write(&script, "#!/bin/sh\necho ran\n").unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let o = exec(t.pid, &[], &[script.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(126), "{}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains(&format!("{:?}", script.to_str().unwrap()))
+                && err.contains("EACCES")
+                && err.contains("execve"),
+            "{err}"
+        );
+        assert!(stdout(&o).is_empty());
+        // The command's own 127 or 126 is passed on too; other failures stay 1.
+        let o = exec(t.pid, &[], &["sh", "-c", "exit 126"]);
+        assert_eq!(o.status.code(), Some(126));
+        let o = exec(t.pid, &["--cwd", "/no/such/dir"], &["true"]);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     });
 }
 
