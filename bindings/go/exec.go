@@ -32,7 +32,8 @@ type ExecOptions struct {
 }
 
 // Exec runs argv in every namespace of process pid that the caller does not share, chrooted in
-// its root, with the caller's environment and only fds 0-2, and waits for it. By default the
+// its root, with the target's environment (its /proc/<pid>/environ, plus the caller's TERM; never
+// the caller's other variables) and only fds 0-2, and waits for it. By default the
 // command runs as the target runs: its uids, gids and groups, its five capability sets,
 // no_new_privs and seccomp filters, read from the live process. A failure before the command
 // ran is an error (*Error), and the command never runs.

@@ -99,6 +99,13 @@
 // [`procroot_exec`]: start the command in the target's cgroup (cgroup v2).
 #define PROCROOT_EXEC_JOIN_CGROUP 4
 
+// [`procroot_exec`]: start the command with an empty environment instead of the target's.
+#define PROCROOT_EXEC_ENV_CLEAR 8
+
+// [`procroot_exec`]: give the command the caller's environment (as `nsenter` does) instead of
+// the target's: every variable of the caller (tokens, credentials) then reaches the container.
+#define PROCROOT_EXEC_PRESERVE_ENV 16
+
 // `kind` of a [`procroot_error`].
 typedef enum procroot_error_kind {
   // The path or process does not exist (`ENOENT`, `ESRCH`).
@@ -592,8 +599,15 @@ int procroot_credentials_of(const struct procroot_pidfd *target,
 
 // Runs `argv` (`argv[0]` is the program, looked up in `PATH` inside the target's root when it
 // has no `/`; NULL-terminated) in every namespace the target does not share with the caller,
-// chrooted in its root, in `cwd` (NULL: `/`) resolved inside it, with the caller's
-// environment and only fds 0-2, and waits for it (`exec::spawn_in`).
+// chrooted in its root, in `cwd` (NULL: `/`) resolved inside it, with only fds 0-2, and waits
+// for it (`exec::spawn_in`).
+//
+// The command's environment is the target's own (its `/proc/<pid>/environ`) plus the caller's
+// `TERM`, not the caller's: the caller's environment holds host credentials that must not
+// reach a binary of the container, whose other processes can read the command's environment.
+// If the target's environment cannot be read, the call fails and the command never runs.
+// [`PROCROOT_EXEC_ENV_CLEAR`] starts it empty, [`PROCROOT_EXEC_PRESERVE_ENV`] gives the
+// caller's (not both: `-EINVAL`).
 //
 // The command runs as the target runs (its ids, groups, capability sets, `no_new_privs`,
 // seccomp filters) unless `flags` has [`PROCROOT_EXEC_PRIVILEGED`]; `uid`/`gid` >= 0 override

@@ -1484,6 +1484,11 @@ pub const PROCROOT_EXEC_PRIVILEGED: u32 = 1;
 pub const PROCROOT_EXEC_NO_SECCOMP: u32 = 2;
 /// [`procroot_exec`]: start the command in the target's cgroup (cgroup v2).
 pub const PROCROOT_EXEC_JOIN_CGROUP: u32 = 4;
+/// [`procroot_exec`]: start the command with an empty environment instead of the target's.
+pub const PROCROOT_EXEC_ENV_CLEAR: u32 = 8;
+/// [`procroot_exec`]: give the command the caller's environment (as `nsenter` does) instead of
+/// the target's: every variable of the caller (tokens, credentials) then reaches the container.
+pub const PROCROOT_EXEC_PRESERVE_ENV: u32 = 16;
 
 /// The credentials of a process, as [`procroot_credentials_of`] fills them: how a command
 /// started by [`procroot_exec`] runs by default.
@@ -1551,8 +1556,15 @@ pub unsafe extern "C" fn procroot_credentials_of(
 
 /// Runs `argv` (`argv[0]` is the program, looked up in `PATH` inside the target's root when it
 /// has no `/`; NULL-terminated) in every namespace the target does not share with the caller,
-/// chrooted in its root, in `cwd` (NULL: `/`) resolved inside it, with the caller's
-/// environment and only fds 0-2, and waits for it (`exec::spawn_in`).
+/// chrooted in its root, in `cwd` (NULL: `/`) resolved inside it, with only fds 0-2, and waits
+/// for it (`exec::spawn_in`).
+///
+/// The command's environment is the target's own (its `/proc/<pid>/environ`) plus the caller's
+/// `TERM`, not the caller's: the caller's environment holds host credentials that must not
+/// reach a binary of the container, whose other processes can read the command's environment.
+/// If the target's environment cannot be read, the call fails and the command never runs.
+/// [`PROCROOT_EXEC_ENV_CLEAR`] starts it empty, [`PROCROOT_EXEC_PRESERVE_ENV`] gives the
+/// caller's (not both: `-EINVAL`).
 ///
 /// The command runs as the target runs (its ids, groups, capability sets, `no_new_privs`,
 /// seccomp filters) unless `flags` has [`PROCROOT_EXEC_PRIVILEGED`]; `uid`/`gid` >= 0 override
@@ -1581,7 +1593,11 @@ pub unsafe extern "C" fn procroot_exec(
         if argv.is_null() || status.is_null() {
             return Err(invalid("argv or status is NULL"));
         }
-        let known = PROCROOT_EXEC_PRIVILEGED | PROCROOT_EXEC_NO_SECCOMP | PROCROOT_EXEC_JOIN_CGROUP;
+        let known = PROCROOT_EXEC_PRIVILEGED
+            | PROCROOT_EXEC_NO_SECCOMP
+            | PROCROOT_EXEC_JOIN_CGROUP
+            | PROCROOT_EXEC_ENV_CLEAR
+            | PROCROOT_EXEC_PRESERVE_ENV;
         if flags & !known != 0 {
             return Err(invalid(format!(
                 "unknown exec flag bits {:#x}",
@@ -1640,6 +1656,23 @@ pub unsafe extern "C" fn procroot_exec(
         }
         if flags & PROCROOT_EXEC_JOIN_CGROUP != 0 {
             cmd.join_cgroup();
+        }
+        match (
+            flags & PROCROOT_EXEC_ENV_CLEAR != 0,
+            flags & PROCROOT_EXEC_PRESERVE_ENV != 0,
+        ) {
+            (true, true) => {
+                return Err(invalid(
+                    "PROCROOT_EXEC_ENV_CLEAR and PROCROOT_EXEC_PRESERVE_ENV exclude each other",
+                ))
+            }
+            (true, false) => {
+                cmd.env_clear();
+            }
+            (false, true) => {
+                cmd.preserve_env();
+            }
+            (false, false) => {}
         }
         let st =
             procroot::exec::spawn_in(&target.pidfd, procroot::exec::NsKinds::unshared(), &cmd)?;

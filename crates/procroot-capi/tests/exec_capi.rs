@@ -173,3 +173,49 @@ fn exec_through_the_c_api_runs_as_the_target() {
         unsafe { procroot_pidfd_free(pidfd) };
     });
 }
+
+/// `procroot_exec` gives the command the target's environment, not the caller's secrets;
+/// `PROCROOT_EXEC_ENV_CLEAR` starts it empty, `PROCROOT_EXEC_PRESERVE_ENV` gives the caller's,
+/// and both at once are `-EINVAL`.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn exec_through_the_c_api_gives_the_targets_environment() {
+    require_privilege("unshare --uts, setns and PTRACE_SECCOMP_GET_FILTER");
+    in_private_mount_ns(|| {
+        let t = Target::start();
+        // Set after the target started, in this forked single-threaded child: only ours.
+        std::env::set_var("PROCROOT_CAPI_SECRET", "hunter2");
+        let home = std::env::var("HOME").expect("the target inherits the tests' HOME");
+        let mut pidfd = std::ptr::null_mut();
+        let mut err = std::ptr::null_mut();
+        // SAFETY: writable outs.
+        let ret = unsafe { procroot_pidfd_open(t.0.id(), &mut pidfd, &mut err) };
+        assert_eq!(ret, 0, "{}", message(err));
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let script = format!(
+            "echo \"${{PROCROOT_CAPI_SECRET-unset}} ${{HOME-unset}}\" > {}",
+            out.display()
+        );
+        let run = |flags: u32| {
+            let st = exec(pidfd, &script, flags, -1).expect("exec");
+            assert_eq!(st, 0);
+            std::fs::read_to_string(&out).unwrap().trim().to_owned()
+        };
+        assert_eq!(run(0), format!("unset {home}"));
+        assert_eq!(run(PROCROOT_EXEC_ENV_CLEAR), "unset unset");
+        assert_eq!(run(PROCROOT_EXEC_PRESERVE_ENV), format!("hunter2 {home}"));
+        let both = exec(
+            pidfd,
+            &script,
+            PROCROOT_EXEC_ENV_CLEAR | PROCROOT_EXEC_PRESERVE_ENV,
+            -1,
+        );
+        assert!(both.unwrap_err().contains("exclude each other"));
+        // SAFETY: opened above, freed once.
+        unsafe { procroot_pidfd_free(pidfd) };
+    });
+}

@@ -709,7 +709,8 @@ def credentials_of(pid):
 def exec_in(pid, argv, cwd=None, privileged=False, user=None, no_seccomp=False,
             join_cgroup=False):
     """Runs ``argv`` in every namespace of process ``pid`` the caller does not share, chrooted in
-    its root, with the caller's environment and only fds 0-2, and waits for it; returns its
+    its root, with the target's environment (its ``/proc/<pid>/environ``, plus the caller's
+    ``TERM``; never the caller's other variables) and only fds 0-2, and waits for it; returns its
     wait status (``os.waitstatus_to_exitcode``). By default the command runs as the target runs
     (its ids, groups, capability sets, no_new_privs and seccomp filters). ``privileged=True``
     keeps the caller's credentials instead (the command then holds the caller's root inside the
