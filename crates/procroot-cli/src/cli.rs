@@ -421,7 +421,16 @@ pub enum Command {
     /// LSM labels are not copied. --user changes the ids; --privileged keeps procroot's own
     /// (host root: see below).
     ///
-    /// The exit status is CMD's, or 128+N when it died of signal N. procroot's own failures
+    /// CMD's environment is the target's own (/proc/PID/environ, read through the hardened
+    /// procfs), plus TERM when procroot has one, not procroot's: procroot's environment holds
+    /// host credentials that must not reach a binary of the container, whose other processes
+    /// can read CMD's environment. If the target's environment cannot be read, exec fails and
+    /// names it; it never falls back to procroot's. --env, --env-clear and --preserve-env
+    /// change it. CMD's name is looked up in that environment's PATH inside the target's root.
+    ///
+    /// The exit status is CMD's, or 128+N when it died of signal N; 127 when CMD was not found
+    /// and 126 when it was found but cannot be executed (as sh, nsenter and docker exec), the
+    /// message naming CMD, execve and the root. procroot's other failures
     /// (exit 1) are reported like every other subcommand's: a target that exited is ESRCH and
     /// CMD never runs; a refused namespace is EPERM, naming it; a --keep-fd that is not open is
     /// EBADF; --cgroup into a frozen cgroup is EBUSY.
