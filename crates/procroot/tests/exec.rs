@@ -1291,3 +1291,42 @@ fn a_command_not_found_or_not_executable_is_named_with_127_or_126() {
         assert_eq!(procroot::exec::not_run_status(&err), None, "{err}");
     });
 }
+
+/// When the target's environment cannot be read (here: a file mounted over its
+/// `/proc/<pid>/environ`, seen by a procfs that is not a detached instance), the command does
+/// not run and the error names the file: it never falls back to the caller's environment.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn an_unreadable_target_environment_fails_and_nothing_runs() {
+    require_privilege("unshare(CLONE_NEWUTS), setns and mounts in a private mount namespace");
+    in_private_mount_ns(|| {
+        // A procfs from /proc itself, which sees our (private) mounts.
+        testing::disable(Feature::Fsopen);
+        testing::disable(Feature::OpenTree);
+        let target = EnvTarget::start();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fake = dir.path().join("environ");
+        std::fs::write(&fake, "PROCROOT_FAKE=1\0").expect("write");
+        let environ = format!("/proc/{}/environ", target.0.id());
+        rustix::mount::mount_bind(&fake, &environ).expect("bind over environ");
+        let pidfd = PidFd::open(target.0.id()).expect("pidfd");
+        let flag = dir.path().join("ran");
+        let mut cmd = Command::new("/bin/sh");
+        cmd.args(["-c", &format!("touch {}", flag.display())]);
+        let err = procroot::exec::spawn_in(&pidfd, NsKinds::unshared(), &cmd)
+            .expect_err("the environment cannot be read");
+        let msg = err.to_string();
+        assert!(
+            msg.contains(&format!("read the target's environment \"{environ}\"")),
+            "{msg}"
+        );
+        assert!(!flag.exists(), "the command ran: {msg}");
+        // The caller's environment is never the fallback: with it the command runs.
+        cmd.preserve_env();
+        let status = procroot::exec::spawn_in(&pidfd, NsKinds::unshared(), &cmd).expect("spawn");
+        assert!(status.success() && flag.exists());
+    });
+}
