@@ -313,6 +313,31 @@ fn exec_exits_127_for_a_missing_command_and_126_for_a_non_executable_one() {
         assert_eq!(o.status.code(), Some(126));
         let o = exec(t.pid, &["--cwd", "/no/such/dir"], &["true"]);
         assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+
+        // Privileges dropped, a root target: exit 1, naming the namespace and how it was
+        // opened (the pidfd ioctl, or its /proc/PID/ns file), not a bare EACCES.
+        let mut c = procroot();
+        c.args(["exec", "--pid", &t.pid.to_string(), "--", "true"]);
+        // SAFETY: setresgid/setresuid in the forked child before exec.
+        unsafe {
+            c.pre_exec(|| {
+                if libc::setgroups(0, std::ptr::null()) != 0
+                    || libc::setresgid(1000, 1000, 1000) != 0
+                    || libc::setresuid(1000, 1000, 1000) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let o = c.output().expect("run as uid 1000");
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains("EACCES")
+                && (err.contains("ioctl PIDFD_GET_*_NAMESPACE") || err.contains("ns/")),
+            "{err}"
+        );
     });
 }
 
