@@ -72,3 +72,25 @@ def test_exec_runs_as_the_target(container):
         procroot.exec_in(container, ["true"], user=2**32)
     with pytest.raises(ProcessLookupError):
         procroot.exec_in(2**22 + 12345, ["true"])
+
+
+def test_exec_gives_the_targets_environment(container, monkeypatch):
+    # Set after the container started: only the caller has it.
+    monkeypatch.setenv("PROCROOT_PY_SECRET", "hunter2")
+    home = os.environ["HOME"]
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "out")
+        script = 'echo "${PROCROOT_PY_SECRET-unset} ${HOME-unset}" > ' + out
+
+        def run(**kw):
+            st = procroot.exec_in(container, ["sh", "-c", script], **kw)
+            assert os.waitstatus_to_exitcode(st) == 0
+            with open(out) as f:
+                return f.read().strip()
+
+        assert run() == f"unset {home}"
+        assert run(env_clear=True) == "unset unset"
+        assert run(preserve_env=True) == f"hunter2 {home}"
+        with pytest.raises(procroot.ProcrootError) as e:
+            run(env_clear=True, preserve_env=True)
+        assert "exclude each other" in str(e.value)

@@ -653,6 +653,7 @@ def sealed_exe_ensure():
 # --- procroot exec: running a command in another process's namespaces, as it runs ------------
 
 EXEC_PRIVILEGED, EXEC_NO_SECCOMP, EXEC_JOIN_CGROUP = 1, 2, 4
+EXEC_ENV_CLEAR, EXEC_PRESERVE_ENV = 8, 16
 __all__ += ["exec_in", "credentials_of", "Credentials"]
 
 
@@ -707,7 +708,7 @@ def credentials_of(pid):
 
 
 def exec_in(pid, argv, cwd=None, privileged=False, user=None, no_seccomp=False,
-            join_cgroup=False):
+            join_cgroup=False, env_clear=False, preserve_env=False):
     """Runs ``argv`` in every namespace of process ``pid`` the caller does not share, chrooted in
     its root, with the target's environment (its ``/proc/<pid>/environ``, plus the caller's
     ``TERM``; never the caller's other variables) and only fds 0-2, and waits for it; returns its
@@ -716,13 +717,16 @@ def exec_in(pid, argv, cwd=None, privileged=False, user=None, no_seccomp=False,
     keeps the caller's credentials instead (the command then holds the caller's root inside the
     container: its binaries must be trusted); ``user=(uid, gid)`` or ``user=uid`` overrides the
     ids (gid ``None`` keeps the target's); ``no_seccomp`` runs without filters that cannot be
-    copied; ``join_cgroup`` starts it in the target's cgroup (v2)."""
+    copied; ``join_cgroup`` starts it in the target's cgroup (v2). ``env_clear`` starts the
+    environment empty; ``preserve_env`` gives the caller's instead of the target's (the caller's
+    variables, credentials included, then reach the container)."""
     if not argv:
         raise ProcrootError(_errno.EINVAL, "argv is empty")
     args = [_b(a) for a in argv]
     arr = (ctypes.c_char_p * (len(args) + 1))(*args, None)
     flags = ((EXEC_PRIVILEGED if privileged else 0) | (EXEC_NO_SECCOMP if no_seccomp else 0)
-             | (EXEC_JOIN_CGROUP if join_cgroup else 0))
+             | (EXEC_JOIN_CGROUP if join_cgroup else 0) | (EXEC_ENV_CLEAR if env_clear else 0)
+             | (EXEC_PRESERVE_ENV if preserve_env else 0))
     uid, gid = -1, -1
     if user is not None:
         uid, gid = (user, None) if isinstance(user, int) else user
