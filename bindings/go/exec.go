@@ -29,6 +29,11 @@ type ExecOptions struct {
 	NoSeccomp bool
 	// JoinCgroup starts the command in the target's cgroup (cgroup v2).
 	JoinCgroup bool
+	// EnvClear starts the command's environment empty instead of the target's.
+	EnvClear bool
+	// PreserveEnv gives the command the caller's environment instead of the target's (as
+	// nsenter does): the caller's variables, credentials included, then reach the container.
+	PreserveEnv bool
 }
 
 // Exec runs argv in every namespace of process pid that the caller does not share, chrooted in
@@ -52,6 +57,12 @@ func Exec(pid int, argv []string, opts ExecOptions) (syscall.WaitStatus, error) 
 	}
 	if opts.JoinCgroup {
 		flags |= capi.ExecJoinCgroup
+	}
+	if opts.EnvClear {
+		flags |= capi.ExecEnvClear
+	}
+	if opts.PreserveEnv {
+		flags |= capi.ExecPreserveEnv
 	}
 	uid, gid := int64(-1), int64(-1)
 	if opts.User != nil {

@@ -104,3 +104,47 @@ func TestExecRunsAsTheTarget(t *testing.T) {
 		t.Error("empty argv must be refused")
 	}
 }
+
+// TestExecGivesTheTargetsEnvironment: by default the command gets the target's environment, not
+// the caller's variables; EnvClear starts empty, PreserveEnv gives the caller's, not both.
+func TestExecGivesTheTargetsEnvironment(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("this test needs root (setns into the stand-in container)")
+	}
+	pid := startContainer(t)
+	// Set after the container started: only the caller has it.
+	t.Setenv("PROCROOT_GO_SECRET", "hunter2")
+	home := os.Getenv("HOME")
+	if home == "" {
+		t.Fatal("HOME is not set: the container inherits it, the test needs it")
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	script := `echo "${PROCROOT_GO_SECRET-unset} ${HOME-unset}" > ` + out
+	run := func(opts procroot.ExecOptions) string {
+		st, err := procroot.Exec(pid, []string{"sh", "-c", script}, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !st.Exited() || st.ExitStatus() != 0 {
+			t.Fatalf("status %v", st)
+		}
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	if got := run(procroot.ExecOptions{}); got != "unset "+home {
+		t.Errorf("default: %q", got)
+	}
+	if got := run(procroot.ExecOptions{EnvClear: true}); got != "unset unset" {
+		t.Errorf("EnvClear: %q", got)
+	}
+	if got := run(procroot.ExecOptions{PreserveEnv: true}); got != "hunter2 "+home {
+		t.Errorf("PreserveEnv: %q", got)
+	}
+	_, err := procroot.Exec(pid, []string{"true"}, procroot.ExecOptions{EnvClear: true, PreserveEnv: true})
+	if err == nil || !strings.Contains(err.Error(), "exclude each other") {
+		t.Errorf("EnvClear with PreserveEnv: %v", err)
+	}
+}

@@ -14,9 +14,11 @@ import (
 
 // Exec flags, as PROCROOT_EXEC_* in procroot.h.
 const (
-	ExecPrivileged = C.PROCROOT_EXEC_PRIVILEGED
-	ExecNoSeccomp  = C.PROCROOT_EXEC_NO_SECCOMP
-	ExecJoinCgroup = C.PROCROOT_EXEC_JOIN_CGROUP
+	ExecPrivileged  = C.PROCROOT_EXEC_PRIVILEGED
+	ExecNoSeccomp   = C.PROCROOT_EXEC_NO_SECCOMP
+	ExecJoinCgroup  = C.PROCROOT_EXEC_JOIN_CGROUP
+	ExecEnvClear    = C.PROCROOT_EXEC_ENV_CLEAR
+	ExecPreserveEnv = C.PROCROOT_EXEC_PRESERVE_ENV
 )
 
 // Credentials is procroot_credentials.
