@@ -34,6 +34,8 @@ type ExecOptions struct {
 	// PreserveEnv gives the command the caller's environment instead of the target's (as
 	// nsenter does): the caller's variables, credentials included, then reach the container.
 	PreserveEnv bool
+	// Env holds "KEY=VALUE" strings set over that environment (later ones win).
+	Env []string
 }
 
 // Exec runs argv in every namespace of process pid that the caller does not share, chrooted in
@@ -68,7 +70,7 @@ func Exec(pid int, argv []string, opts ExecOptions) (syscall.WaitStatus, error) 
 	if opts.User != nil {
 		uid, gid = int64(opts.User.UID), int64(opts.User.GID)
 	}
-	return p.Exec(argv, opts.Dir, flags, uid, gid)
+	return p.Exec(argv, opts.Env, opts.Dir, flags, uid, gid)
 }
 
 // Credentials are how a process runs, as CredentialsOf reads them.

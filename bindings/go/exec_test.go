@@ -147,4 +147,11 @@ func TestExecGivesTheTargetsEnvironment(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "exclude each other") {
 		t.Errorf("EnvClear with PreserveEnv: %v", err)
 	}
+	if got := run(procroot.ExecOptions{EnvClear: true, Env: []string{"PROCROOT_GO_SECRET=from-env"}}); got != "from-env unset" {
+		t.Errorf("Env: %q", got)
+	}
+	_, err = procroot.Exec(pid, []string{"true"}, procroot.ExecOptions{Env: []string{"NOEQ"}})
+	if err == nil || !strings.Contains(err.Error(), "not KEY=VALUE") {
+		t.Errorf("Env NOEQ: %v", err)
+	}
 }

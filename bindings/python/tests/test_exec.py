@@ -94,3 +94,7 @@ def test_exec_gives_the_targets_environment(container, monkeypatch):
         with pytest.raises(procroot.ProcrootError) as e:
             run(env_clear=True, preserve_env=True)
         assert "exclude each other" in str(e.value)
+        assert run(env_clear=True, env={"PROCROOT_PY_SECRET": b"from-env"}) == "from-env unset"
+        assert run(env={"HOME": "/h"}) == "unset /h"
+        with pytest.raises(procroot.ProcrootError):
+            run(env={"A=B": "c"})

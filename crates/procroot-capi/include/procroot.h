@@ -607,7 +607,9 @@ int procroot_credentials_of(const struct procroot_pidfd *target,
 // reach a binary of the container, whose other processes can read the command's environment.
 // If the target's environment cannot be read, the call fails and the command never runs.
 // [`PROCROOT_EXEC_ENV_CLEAR`] starts it empty, [`PROCROOT_EXEC_PRESERVE_ENV`] gives the
-// caller's (not both: `-EINVAL`).
+// caller's (not both: `-EINVAL`). `envp` (NULL for none) is a NULL-terminated array of
+// `KEY=VALUE` strings set over that (later ones win); an entry without `=` or with an empty
+// `KEY` is `-EINVAL`.
 //
 // The command runs as the target runs (its ids, groups, capability sets, `no_new_privs`,
 // seccomp filters) unless `flags` has [`PROCROOT_EXEC_PRIVILEGED`]; `uid`/`gid` >= 0 override
@@ -618,9 +620,11 @@ int procroot_credentials_of(const struct procroot_pidfd *target,
 //
 // # Safety
 // `target` is a live pidfd from procroot; `argv` a NULL-terminated array of NUL-terminated
-// strings; `cwd` NULL or NUL-terminated; `status` writable; `err` NULL or writable.
+// strings; `envp` NULL or likewise; `cwd` NULL or NUL-terminated; `status` writable; `err`
+// NULL or writable.
 int procroot_exec(const struct procroot_pidfd *target,
                   const char *const *argv,
+                  const char *const *envp,
                   const char *cwd,
                   uint32_t flags,
                   int64_t uid,

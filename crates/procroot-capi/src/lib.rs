@@ -25,7 +25,7 @@
 #![allow(non_camel_case_types)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
-use std::ffi::{c_char, c_int, CStr, CString, OsStr};
+use std::ffi::{c_char, c_int, CStr, CString, OsStr, OsString};
 use std::os::fd::{AsFd, BorrowedFd, IntoRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -1490,6 +1490,24 @@ pub const PROCROOT_EXEC_ENV_CLEAR: u32 = 8;
 /// the target's: every variable of the caller (tokens, credentials) then reaches the container.
 pub const PROCROOT_EXEC_PRESERVE_ENV: u32 = 16;
 
+/// The strings of a NULL-terminated array of C strings, as bytes.
+///
+/// # Safety
+/// `array` is a non-NULL, NULL-terminated array of NUL-terminated strings.
+unsafe fn string_array(array: *const *const c_char) -> Vec<OsString> {
+    let mut out = Vec::new();
+    for i in 0.. {
+        // SAFETY: NULL-terminated, by the contract; we stop at the NULL.
+        let a = unsafe { *array.add(i) };
+        if a.is_null() {
+            break;
+        }
+        // SAFETY: each entry is a NUL-terminated string, by the contract.
+        out.push(OsStr::from_bytes(unsafe { CStr::from_ptr(a) }.to_bytes()).to_owned());
+    }
+    out
+}
+
 /// The credentials of a process, as [`procroot_credentials_of`] fills them: how a command
 /// started by [`procroot_exec`] runs by default.
 #[repr(C)]
@@ -1564,7 +1582,9 @@ pub unsafe extern "C" fn procroot_credentials_of(
 /// reach a binary of the container, whose other processes can read the command's environment.
 /// If the target's environment cannot be read, the call fails and the command never runs.
 /// [`PROCROOT_EXEC_ENV_CLEAR`] starts it empty, [`PROCROOT_EXEC_PRESERVE_ENV`] gives the
-/// caller's (not both: `-EINVAL`).
+/// caller's (not both: `-EINVAL`). `envp` (NULL for none) is a NULL-terminated array of
+/// `KEY=VALUE` strings set over that (later ones win); an entry without `=` or with an empty
+/// `KEY` is `-EINVAL`.
 ///
 /// The command runs as the target runs (its ids, groups, capability sets, `no_new_privs`,
 /// seccomp filters) unless `flags` has [`PROCROOT_EXEC_PRIVILEGED`]; `uid`/`gid` >= 0 override
@@ -1575,11 +1595,13 @@ pub unsafe extern "C" fn procroot_credentials_of(
 ///
 /// # Safety
 /// `target` is a live pidfd from procroot; `argv` a NULL-terminated array of NUL-terminated
-/// strings; `cwd` NULL or NUL-terminated; `status` writable; `err` NULL or writable.
+/// strings; `envp` NULL or likewise; `cwd` NULL or NUL-terminated; `status` writable; `err`
+/// NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn procroot_exec(
     target: *const procroot_pidfd,
     argv: *const *const c_char,
+    envp: *const *const c_char,
     cwd: *const c_char,
     flags: u32,
     uid: i64,
@@ -1612,15 +1634,26 @@ pub unsafe extern "C" fn procroot_exec(
             ))),
         };
         let (uid, gid) = (id(uid, "uid")?, id(gid, "gid")?);
-        let mut args = Vec::new();
-        for i in 0.. {
-            // SAFETY: `argv` is a NULL-terminated array, by the contract; we stop at the NULL.
-            let a = unsafe { *argv.add(i) };
-            if a.is_null() {
-                break;
+        // SAFETY: a NULL-terminated array of NUL-terminated strings, by the contract.
+        let args = unsafe { string_array(argv) };
+        let mut env = Vec::new();
+        if !envp.is_null() {
+            // SAFETY: not NULL: a NULL-terminated array of NUL-terminated strings, by the
+            // contract.
+            for e in unsafe { string_array(envp) } {
+                let b = e.as_bytes();
+                match b.iter().position(|&c| c == b'=') {
+                    Some(i) if i > 0 => env.push((
+                        OsStr::from_bytes(&b[..i]).to_owned(),
+                        OsStr::from_bytes(&b[i + 1..]).to_owned(),
+                    )),
+                    _ => {
+                        return Err(invalid(format!(
+                            "envp entry {e:?} is not KEY=VALUE with a non-empty KEY"
+                        )))
+                    }
+                }
             }
-            // SAFETY: each entry is a NUL-terminated string, by the contract.
-            args.push(OsStr::from_bytes(unsafe { CStr::from_ptr(a) }.to_bytes()).to_owned());
         }
         let Some((program, rest)) = args.split_first() else {
             return Err(invalid("argv is empty"));
@@ -1673,6 +1706,9 @@ pub unsafe extern "C" fn procroot_exec(
                 cmd.preserve_env();
             }
             (false, false) => {}
+        }
+        for (k, v) in &env {
+            cmd.env(k, v);
         }
         let st =
             procroot::exec::spawn_in(&target.pidfd, procroot::exec::NsKinds::unshared(), &cmd)?;

@@ -69,6 +69,24 @@ fn message(err: *mut procroot_error) -> String {
 
 /// Runs `sh -c script` through `procroot_exec`; returns the wait status.
 fn exec(pidfd: *const procroot_pidfd, script: &str, flags: u32, uid: i64) -> Result<i32, String> {
+    exec_env(pidfd, script, flags, uid, None)
+}
+
+/// [`exec`] with `envp` (NULL for `None`).
+fn exec_env(
+    pidfd: *const procroot_pidfd,
+    script: &str,
+    flags: u32,
+    uid: i64,
+    env: Option<&[&str]>,
+) -> Result<i32, String> {
+    let env: Option<Vec<CString>> =
+        env.map(|e| e.iter().map(|s| CString::new(*s).unwrap()).collect());
+    let mut envp: Option<Vec<*const c_char>> =
+        env.as_ref().map(|e| e.iter().map(|s| s.as_ptr()).collect());
+    if let Some(p) = envp.as_mut() {
+        p.push(std::ptr::null());
+    }
     let args = [
         CString::new("sh").unwrap(),
         CString::new("-c").unwrap(),
@@ -83,6 +101,7 @@ fn exec(pidfd: *const procroot_pidfd, script: &str, flags: u32, uid: i64) -> Res
         procroot_exec(
             pidfd,
             argv.as_ptr(),
+            envp.as_ref().map_or(std::ptr::null(), |p| p.as_ptr()),
             std::ptr::null(),
             flags,
             uid,
@@ -215,6 +234,26 @@ fn exec_through_the_c_api_gives_the_targets_environment() {
             -1,
         );
         assert!(both.unwrap_err().contains("exclude each other"));
+        // envp sets over the base, later entries win; a bad entry runs nothing.
+        let set = |flags: u32, env: &[&str]| {
+            let st = exec_env(pidfd, &script, flags, -1, Some(env)).expect("exec");
+            assert_eq!(st, 0);
+            std::fs::read_to_string(&out).unwrap().trim().to_owned()
+        };
+        assert_eq!(
+            set(
+                PROCROOT_EXEC_ENV_CLEAR,
+                &["PROCROOT_CAPI_SECRET=a", "PROCROOT_CAPI_SECRET=b=c"]
+            ),
+            "b=c unset"
+        );
+        assert_eq!(set(0, &["HOME=/h"]), "unset /h");
+        std::fs::remove_file(&out).unwrap();
+        for bad in ["NOEQ", "=x"] {
+            let e = exec_env(pidfd, &script, 0, -1, Some(&[bad])).unwrap_err();
+            assert!(e.contains("not KEY=VALUE"), "{e}");
+            assert!(!out.exists());
+        }
         // SAFETY: opened above, freed once.
         unsafe { procroot_pidfd_free(pidfd) };
     });

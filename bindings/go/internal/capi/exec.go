@@ -45,32 +45,53 @@ func (p *PidFd) CredentialsOf() (Credentials, error) {
 	}, nil
 }
 
-// Exec is procroot_exec; it returns the command's wait status. argv and its strings live in
-// C memory for the call (cgo forbids passing Go memory that holds Go pointers).
-func (p *PidFd) Exec(argv []string, dir string, flags uint32, uid, gid int64) (syscall.WaitStatus, error) {
+// cArray copies strs into a NULL-terminated array of C strings in C memory (cgo forbids
+// passing Go memory that holds Go pointers); free releases it.
+func cArray(strs []string) (arr **C.char, free func(), err error) {
+	ptrSize := unsafe.Sizeof(uintptr(0))
+	a := (*[1 << 20]*C.char)(C.malloc(C.size_t(uintptr(len(strs)+1) * ptrSize)))
+	n := 0
+	free = func() {
+		for i := 0; i < n; i++ {
+			C.free(unsafe.Pointer(a[i]))
+		}
+		C.free(unsafe.Pointer(a))
+	}
+	for _, s := range strs {
+		for i := 0; i < len(s); i++ {
+			if s[i] == 0 {
+				free()
+				return nil, nil, &Error{Errno: syscall.EINVAL, Kind: KindInvalidInput,
+					Message: "argument contains a NUL byte: " + strconv.Quote(s)}
+			}
+		}
+		a[n] = C.CString(s)
+		n++
+	}
+	a[n] = nil
+	return &a[0], free, nil
+}
+
+// Exec is procroot_exec; it returns the command's wait status. env (nil for none) holds
+// "KEY=VALUE" strings set over the base environment.
+func (p *PidFd) Exec(argv, env []string, dir string, flags uint32, uid, gid int64) (syscall.WaitStatus, error) {
 	if len(argv) == 0 {
 		return 0, &Error{Errno: syscall.EINVAL, Kind: KindInvalidInput, Message: "argv is empty"}
 	}
-	ptrSize := unsafe.Sizeof(uintptr(0))
-	arr := (*[1 << 20]*C.char)(C.malloc(C.size_t(uintptr(len(argv)+1) * ptrSize)))
-	defer C.free(unsafe.Pointer(arr))
-	n := 0
-	defer func() {
-		for i := 0; i < n; i++ {
-			C.free(unsafe.Pointer(arr[i]))
-		}
-	}()
-	for _, a := range argv {
-		for i := 0; i < len(a); i++ {
-			if a[i] == 0 {
-				return 0, &Error{Errno: syscall.EINVAL, Kind: KindInvalidInput,
-					Message: "argument contains a NUL byte: " + strconv.Quote(a)}
-			}
-		}
-		arr[n] = C.CString(a)
-		n++
+	arr, freeArgv, err := cArray(argv)
+	if err != nil {
+		return 0, err
 	}
-	arr[n] = nil
+	defer freeArgv()
+	var envp **C.char
+	if env != nil {
+		e, freeEnv, err := cArray(env)
+		if err != nil {
+			return 0, err
+		}
+		defer freeEnv()
+		envp = e
+	}
 	var cdir *C.char
 	if dir != "" {
 		d, err := cstr(dir)
@@ -81,7 +102,7 @@ func (p *PidFd) Exec(argv []string, dir string, flags uint32, uid, gid int64) (s
 	}
 	var status C.int
 	var cerr *C.procroot_error
-	_, err := result(C.procroot_exec(p.p, &arr[0], cdir, C.uint32_t(flags), C.int64_t(uid),
+	_, err = result(C.procroot_exec(p.p, arr, envp, cdir, C.uint32_t(flags), C.int64_t(uid),
 		C.int64_t(gid), &status, &cerr), cerr)
 	if err != nil {
 		return 0, err

@@ -670,7 +670,8 @@ class _CCredentials(ctypes.Structure):
 _lib.procroot_credentials_of.argtypes = [ctypes.c_void_p, ctypes.POINTER(_CCredentials),
                                          ctypes.POINTER(_ErrP)]
 _lib.procroot_credentials_of.restype = ctypes.c_int
-_lib.procroot_exec.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_char_p), ctypes.c_char_p,
+_lib.procroot_exec.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_char_p),
+                               ctypes.POINTER(ctypes.c_char_p), ctypes.c_char_p,
                                ctypes.c_uint32, ctypes.c_int64, ctypes.c_int64,
                                ctypes.POINTER(ctypes.c_int), ctypes.POINTER(_ErrP)]
 _lib.procroot_exec.restype = ctypes.c_int
@@ -708,7 +709,7 @@ def credentials_of(pid):
 
 
 def exec_in(pid, argv, cwd=None, privileged=False, user=None, no_seccomp=False,
-            join_cgroup=False, env_clear=False, preserve_env=False):
+            join_cgroup=False, env_clear=False, preserve_env=False, env=None):
     """Runs ``argv`` in every namespace of process ``pid`` the caller does not share, chrooted in
     its root, with the target's environment (its ``/proc/<pid>/environ``, plus the caller's
     ``TERM``; never the caller's other variables) and only fds 0-2, and waits for it; returns its
@@ -719,7 +720,8 @@ def exec_in(pid, argv, cwd=None, privileged=False, user=None, no_seccomp=False,
     ids (gid ``None`` keeps the target's); ``no_seccomp`` runs without filters that cannot be
     copied; ``join_cgroup`` starts it in the target's cgroup (v2). ``env_clear`` starts the
     environment empty; ``preserve_env`` gives the caller's instead of the target's (the caller's
-    variables, credentials included, then reach the container)."""
+    variables, credentials included, then reach the container). ``env`` (a mapping of ``str`` or
+    ``bytes`` names and values) sets variables over that."""
     if not argv:
         raise ProcrootError(_errno.EINVAL, "argv is empty")
     args = [_b(a) for a in argv]
@@ -733,8 +735,18 @@ def exec_in(pid, argv, cwd=None, privileged=False, user=None, no_seccomp=False,
         # Ids are checked here (OverflowError), never truncated by ctypes; -1 is the target's.
         uid = _ranged(uid, 0, 0xFFFFFFFE, "uid")
         gid = -1 if gid is None else _ranged(gid, 0, 0xFFFFFFFE, "gid")
+    envp = None
+    if env is not None:
+        entries = []
+        for k, v in env.items():
+            k, v = _b(k), _b(v)
+            if not k or b"=" in k:
+                raise ProcrootError(_errno.EINVAL, "environment variable name %r is empty or "
+                                    "holds '='" % k)
+            entries.append(k + b"=" + v)
+        envp = (ctypes.c_char_p * (len(entries) + 1))(*entries, None)
     status = ctypes.c_int()
     with PidFd(pid) as p, p._hold(str(pid)) as ptr:
-        _call(_lib.procroot_exec, ptr, arr, None if cwd is None else _b(cwd), flags, uid, gid,
+        _call(_lib.procroot_exec, ptr, arr, envp, None if cwd is None else _b(cwd), flags, uid, gid,
               ctypes.byref(status), filename=str(pid))
     return status.value
