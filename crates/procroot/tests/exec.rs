@@ -1253,6 +1253,15 @@ fn the_command_gets_the_targets_environment_not_the_callers() {
             capturing_stdout_bytes(|| procroot::exec::spawn_in(&pidfd, NsKinds::unshared(), &cmd));
         assert!(status.expect("spawn").success());
         assert_eq!(raw, b"RAW=\xff\xfe\n");
+        // A name that is empty or holds `=`, or a NUL anywhere: EINVAL, and nothing runs.
+        for (k, v) in [("", "x"), ("A=B", "x"), ("A\0", "x"), ("A", "x\0y")] {
+            let mut cmd = Command::new("env");
+            cmd.env(k, v);
+            let (result, out) = spawn_capturing(&pidfd, &cmd);
+            let err = result.expect_err(k);
+            assert_eq!(err.errno(), Errno::INVAL, "{k:?}={v:?}: {err}");
+            assert!(out.is_empty(), "{out}");
+        }
     });
 }
 
