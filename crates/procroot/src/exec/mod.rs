@@ -726,11 +726,12 @@ fn not_run(program: &OsStr, path: &[u8], root: &Path, errno: Errno) -> Error {
             "not found in PATH {:?}",
             String::from_utf8_lossy(path)
         )),
-        Errno::NOENT => Some(
-            "no such file (or its #! interpreter or ELF loader is missing)".to_owned(),
-        ),
+        Errno::NOENT => {
+            Some("no such file (or its #! interpreter or ELF loader is missing)".to_owned())
+        }
         Errno::ACCESS => Some(
-            "permission denied: not an executable regular file, or a directory on the way is not searchable"
+            "permission denied: not an executable regular file, or a directory on the way is \
+             not searchable"
                 .to_owned(),
         ),
         Errno::NOEXEC => Some("not an executable format this kernel runs".to_owned()),
