@@ -251,6 +251,15 @@ fn exec_gives_the_command_the_targets_environment() {
         assert_eq!(env(&["--env-clear", "--env", "A=1"]), ["A=1"]);
         let caller = env(&["--preserve-env"]);
         assert!(has(&caller, "PROCROOT_TEST_SECRET=hunter2"), "{caller:?}");
+        // Bytes that are not UTF-8 pass as they are.
+        let o = procroot()
+            .args(["exec", "--pid", &t.pid.to_string(), "--env-clear", "--env"])
+            .arg(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(b"RAW=\xff\xfe"))
+            .args(["--", "env"])
+            .output()
+            .expect("run procroot exec");
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(o.stdout, b"RAW=\xff\xfe\n");
 
         // Usage errors: a KEY without `=` or an empty KEY, and both bases at once.
         for bad in [
