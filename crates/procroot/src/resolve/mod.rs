@@ -40,6 +40,7 @@ pub(crate) mod protected;
 
 use std::os::fd::{BorrowedFd, OwnedFd};
 
+pub(crate) use kernel::EAGAIN_RETRIES;
 pub use options::{Backend, BackendUsed, Policy, ResolveFlags, ResolveOptions, Trailing};
 pub(crate) use protected::install_reader as install_protected_symlinks_reader;
 

@@ -311,7 +311,7 @@ impl Root {
             base,
             &self.fd,
             path::prefix(bytes, &comps, lo),
-            &self.opts,
+            &self.resolve_opts(),
             Trailing::Follow,
         );
         let mut known: Option<Vec<u8>> = base
@@ -392,7 +392,7 @@ impl Root {
             resolved,
             &self.fd,
             bytes,
-            &self.opts,
+            &self.resolve_opts(),
             Trailing::Follow,
         ))
     }

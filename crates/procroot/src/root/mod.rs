@@ -73,6 +73,9 @@ pub struct Root {
     opts: ResolveOptions,
     special: SpecialFiles,
     name: PathBuf,
+    /// Something was mounted on the root directory itself when the root was opened (see
+    /// [`is_overmounted`]): every resolution then takes the emulated walk.
+    overmounted: bool,
 }
 
 impl Root {
@@ -86,7 +89,7 @@ impl Root {
         )
         .syscall("open")
         .map_err(|e| e.context("open root", path))?;
-        Ok(Root::with_name(fd, path.to_path_buf()))
+        Ok(Root::with_name(fd, path.to_path_buf()).checked_for_overmount())
     }
 
     /// Uses an already-open directory fd as the root. It may be `O_PATH`.
@@ -98,7 +101,7 @@ impl Root {
         if FileType::from_mode(st.st_mode) != FileType::Dir {
             return Err(Error::from_errno(Errno::NOTDIR).context("open root", &name));
         }
-        Ok(Root::with_name(fd, name))
+        Ok(Root::with_name(fd, name).checked_for_overmount())
     }
 
     /// Opens the root directory of process `pid` through its `/proc/<pid>/root` "wormhole".
@@ -121,7 +124,7 @@ impl Root {
                 OFlags::PATH | OFlags::DIRECTORY,
             )
             .map_err(|e| e.context("open root", &name))?;
-        Ok(Root::with_name(root.into(), name))
+        Ok(Root::with_name(root.into(), name).checked_for_overmount())
     }
 
     fn with_name(fd: OwnedFd, name: PathBuf) -> Root {
@@ -138,6 +141,33 @@ impl Root {
             opts: ResolveOptions::default(),
             special: SpecialFiles::default(),
             name,
+            overmounted: false,
+        }
+    }
+
+    /// Records whether something is mounted on the root directory ([`is_overmounted`]). Every
+    /// constructor calls it but [`Root::eval_symlinks_in`]'s open of a plain absolute path,
+    /// which lands on the topmost mount by construction.
+    fn checked_for_overmount(mut self) -> Root {
+        self.overmounted = is_overmounted(self.fd.as_fd());
+        self
+    }
+
+    /// The options a resolution is made with: the caller's, with the emulated walk for an
+    /// overmounted root. On such a root the kernel's `..` that reaches the root steps onto the
+    /// mount on top of it (`handle_dots` ends in `step_into`, which crosses mounts), so `a/..`
+    /// leads into another tree than the one the root fd names, while an absolute symlink leads
+    /// back under it (`nd_jump_root` crosses nothing). The walker stays in the tree the fd
+    /// names; both backends must give one answer, and the walker's is the consistent one.
+    #[inline(always)]
+    fn resolve_opts(&self) -> ResolveOptions {
+        if self.overmounted {
+            ResolveOptions {
+                backend: Backend::Emulated,
+                ..self.opts
+            }
+        } else {
+            self.opts
         }
     }
 
@@ -260,7 +290,7 @@ impl Root {
         resolve::resolve_fd(
             self.fd.as_fd(),
             path.as_os_str().as_bytes(),
-            &self.opts,
+            &self.resolve_opts(),
             trailing,
         )
         .map_err(|e| self.annotate_cold(e, "resolve", path))
@@ -289,7 +319,7 @@ impl Root {
             let cut = path.iter().rposition(|&b| b == b'/').unwrap_or(0);
             path.truncate(cut.max(1));
         }
-        let handle = Handle::new(resolved, &self.fd, input, &self.opts, trailing);
+        let handle = Handle::new(resolved, &self.fd, input, &self.resolve_opts(), trailing);
         Ok((handle, last))
     }
 
@@ -433,15 +463,19 @@ impl Root {
     /// the root is an error), use [`Policy::InRootStrict`].
     ///
     /// How it is computed: the kernel resolves `path` (one `openat2`, with the root's policy and
-    /// flags), and the answer is the kernel's own path of what it opened (`/proc/thread-self/fd/N`
-    /// on the private procfs instance) relative to the kernel's path of the root, read the same
-    /// way: three syscalls. Whenever that cannot give a sure answer (the kernel refused, the file
-    /// or the root moved between the calls, no detached procfs, [`Backend::Emulated`]), the
-    /// emulated walk answers instead, as it always did: its path is the names on its stack, so
-    /// there is no second, lexical pass. Either way the answer is `/` followed by names, with no
-    /// `.` or `..`: lexically inside the root. Errors are always the emulated walk's. See the
-    /// `root/eval.rs` module documentation for what the kernel's path means under concurrent
-    /// renames and mount changes.
+    /// flags), the kernel's own path of what it opened (`/proc/thread-self/fd/N` on the private
+    /// procfs instance) relative to the kernel's path of the root, read the same way, gives a
+    /// candidate, and the candidate is returned only if its names, opened again beneath the
+    /// root without symlinks or `..`, reach the same file by (mount id, dev, ino): the kernel's
+    /// printed paths (`d_path`) are never trusted as such (a dentry that escaped a bind mount,
+    /// a detached mount, a chrooted caller all print plausible, wrong paths). Whenever that
+    /// cannot give a verified answer (the kernel refused, the file or the root moved between
+    /// the calls, no detached procfs, a root overmounted when it was opened,
+    /// [`Backend::Emulated`]), the emulated walk answers instead, as it always did: its path is
+    /// the names on its stack, so there is no second, lexical pass. Either way the answer is `/`
+    /// followed by names, with no `.` or `..`: lexically inside the root. Errors are always the
+    /// emulated walk's. See the `root/eval.rs` module documentation for what `d_path` cannot
+    /// mark.
     pub fn eval_symlinks(&self, path: impl AsRef<Path>, mode: EvalMode) -> Result<PathBuf> {
         let path = path.as_ref();
         // `.`, not `/`: under Policy::Beneath an absolute path is an escape.
@@ -496,7 +530,7 @@ impl Root {
             resolved,
             &self.fd,
             path.as_os_str().as_bytes(),
-            &self.opts,
+            &self.resolve_opts(),
             trailing,
         ))
     }
@@ -510,7 +544,7 @@ impl Root {
         resolve::resolve(
             self.fd.as_fd(),
             path.as_os_str().as_bytes(),
-            &self.opts,
+            &self.resolve_opts(),
             trailing,
             flags,
         )
@@ -525,6 +559,41 @@ impl Root {
     #[inline(never)]
     fn annotate_cold(&self, err: Error, op: &'static str, path: &Path) -> Error {
         self.annotate(err, op, path)
+    }
+}
+
+/// Whether something is mounted on the directory `fd` names (the fd was opened before the
+/// mount, or through a magic link such as `/proc/<pid>/root`, which lands under any mount made
+/// on that process's `/` later): `..` at the root under `RESOLVE_IN_ROOT` stays at the root and
+/// then crosses onto whatever is mounted there, so it lands elsewhere exactly then. Compared
+/// by (mount id, dev, ino). When it cannot be told (`openat2` retried out on `EAGAIN`, a
+/// failed `statx`), the root counts as overmounted: the walker answers, which is always
+/// right. Without `openat2` there is no kernel backend to keep apart, and the answer is no.
+fn is_overmounted(fd: BorrowedFd<'_>) -> bool {
+    let how = rustix::fs::ResolveFlags::IN_ROOT
+        | rustix::fs::ResolveFlags::NO_SYMLINKS
+        | rustix::fs::ResolveFlags::NO_MAGICLINKS;
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let mut top = rustix::fs::openat2(fd, "..", flags, Mode::empty(), how);
+    for _ in 0..resolve::EAGAIN_RETRIES {
+        if !matches!(top, Err(Errno::AGAIN)) {
+            break;
+        }
+        top = rustix::fs::openat2(fd, "..", flags, Mode::empty(), how);
+    }
+    let top = match top {
+        Ok(top) => top,
+        Err(Errno::NOSYS) => return false,
+        Err(_) => return true,
+    };
+    let identity = |fd: BorrowedFd<'_>| {
+        crate::sys::mount_info_at(fd, "", rustix::fs::AtFlags::EMPTY_PATH)
+            .ok()
+            .map(|i| (i.mount_id, i.dev, i.ino))
+    };
+    match (identity(fd), identity(top.as_fd())) {
+        (Some(a), Some(b)) => a != b,
+        _ => true,
     }
 }
 
