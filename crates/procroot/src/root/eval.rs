@@ -13,9 +13,9 @@
 //! and it is verified before it is returned: `rest` is opened again beneath the root with
 //! `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS` (no `..`, no symlink, nothing
 //! outside the root on the way) and must reach the very file the first `openat2` found, by
-//! (mount id, dev, ino); for [`EvalMode::ExceptLast`], the parent directory. That is six
-//! syscalls (two `openat2`, two `readlinkat`, two `statx`, plus the `close`s) where the emulated
-//! walk makes one or more per component.
+//! (mount id, dev, ino); for [`EvalMode::ExceptLast`], the parent directory. That is five
+//! syscalls (two `openat2`, one `readlinkat`, two `statx`, plus the `close`s; the root's path
+//! is kept, see below) where the emulated walk makes one or more per component.
 //!
 //! Everything else is handed to the emulated walk, which stays the reference and whose answer
 //! (or error) is then returned, exactly as before this fast path existed:
@@ -71,9 +71,12 @@
 //! not seen: open the root again.
 //!
 //! The answer is always `/` followed by names, with no `.` or `..`: lexically inside the root.
-//! The root's path is read on every call, never cached, so that a root renamed between calls is
-//! seen at once. (The one exception is [`Root::eval_symlinks_in`], which opens the root itself
-//! and knows its path from that open, within the same call.)
+//! The root's own kernel path is kept from the previous call (shared by the root's clones)
+//! and read again only when a candidate built from it fails (a prefix mismatch, or the
+//! verification): a root renamed between calls costs one more `readlinkat`, never a wrong
+//! answer, since only verified candidates are returned. That saves one of the two
+//! `readlinkat`s per call, which pays for most of the verification. ([`Root::eval_symlinks_in`]
+//! opens the root itself and knows its path from that open, within the same call.)
 
 #![forbid(unsafe_code)]
 
@@ -125,17 +128,38 @@ impl Root {
             resolve::kernel_once(self.fd.as_fd(), path, &self.resolve_opts(), trailing)?.ok()?;
         let dir = FdDir::current().ok()??;
         let mut file_buf = [MaybeUninit::<u8>::uninit(); PATH_MAX];
-        let mut root_buf = [MaybeUninit::<u8>::uninit(); PATH_MAX];
-        // The file first, then the root: a root that moves in between shows in its own path.
         let file_path = dir.readlink(fd.as_fd(), &mut file_buf).ok()?;
-        let root_path = match known_root {
-            Some(known) => known,
-            None => dir.readlink(self.fd.as_fd(), &mut root_buf).ok()?,
+        let verified = |root_path: &[u8]| {
+            path_below(root_path, file_path)
+                .filter(|rest| names_same_file(self.fd.as_fd(), rest, fd.as_fd()))
         };
-        let rest = path_below(root_path, file_path)?;
-        if !names_same_file(self.fd.as_fd(), rest, fd.as_fd()) {
-            return None;
-        }
+        let rest = match known_root {
+            Some(known) => verified(known)?,
+            None => {
+                // The root's path as last read: the verification proves a candidate built
+                // from it, so a stale one (the root renamed since) costs a second try, never a
+                // wrong answer.
+                let kept = self
+                    .kernel_path
+                    .lock()
+                    .ok()
+                    .and_then(|kept| kept.as_deref().and_then(|root| path_below(root, file_path)))
+                    .filter(|rest| names_same_file(self.fd.as_fd(), rest, fd.as_fd()));
+                match kept {
+                    Some(rest) => rest,
+                    None => {
+                        let mut root_buf = [MaybeUninit::<u8>::uninit(); PATH_MAX];
+                        let root_path = dir.readlink(self.fd.as_fd(), &mut root_buf).ok()?;
+                        if let Ok(mut kept) = self.kernel_path.lock() {
+                            if kept.as_deref() != Some(root_path) {
+                                *kept = Some(root_path.into());
+                            }
+                        }
+                        verified(root_path)?
+                    }
+                }
+            }
+        };
         let mut out = Vec::with_capacity(rest.len() + last.map_or(0, <[u8]>::len) + 2);
         out.push(b'/');
         out.extend_from_slice(rest);

@@ -76,6 +76,10 @@ pub struct Root {
     /// Something was mounted on the root directory itself when the root was opened (see
     /// [`is_overmounted`]): every resolution then takes the emulated walk.
     overmounted: bool,
+    /// The root's kernel path (`d_path`) as [`Root::eval_symlinks`] last read it: only a source
+    /// of candidates, each verified before use (see `root/eval.rs`). Shared by clones, which
+    /// share the fd.
+    kernel_path: Arc<std::sync::Mutex<Option<Box<[u8]>>>>,
 }
 
 impl Root {
@@ -142,6 +146,7 @@ impl Root {
             special: SpecialFiles::default(),
             name,
             overmounted: false,
+            kernel_path: Arc::default(),
         }
     }
 
