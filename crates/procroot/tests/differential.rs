@@ -691,7 +691,7 @@ fn emulated_matches_kernel_across_mounts() {
         }
         drop(mounts);
         // With MS_NOSYMFOLLOW, a symlink on the mount is refused (ELOOP) by both backends; the
-        // kernel's ELOOP is confirmed by the walker, not overridden.
+        // kernel's ELOOP is final.
         build(
             dir.path(),
             &[entry_of("a/b/a", Kind::Symlink("c".to_string()))],

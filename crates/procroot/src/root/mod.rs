@@ -259,7 +259,7 @@ impl Root {
     /// callers that want only the fd.
     ///
     /// Same resolution, same safety and the same errors as [`Root::resolve`] (every backend
-    /// and policy, the emulated walker's re-examination of the kernel's `EAGAIN`, `ELOOP` and
+    /// and policy, the emulated walker's re-examination of the kernel's `EAGAIN` and
     /// strict-policy `EXDEV`, `InvalidInput` for a NUL byte or an over-long path), but no
     /// [`Handle`]: the fd knows nothing of its path in the root, so there is no
     /// [`Handle::path_in_root`] (and nothing kept to recompute it: no reference to the root,
@@ -573,7 +573,7 @@ impl Root {
 /// then crosses onto whatever is mounted there, so it lands elsewhere exactly then. Compared
 /// by (mount id, dev, ino). When it cannot be told (`openat2` retried out on `EAGAIN`, a
 /// failed `statx`), the root counts as overmounted: the walker answers, which is always
-/// right. Without `openat2` there is no kernel backend to keep apart, and the answer is no.
+/// right. When `openat2` refuses the `..` itself, the answer is no (see below).
 fn is_overmounted(fd: BorrowedFd<'_>) -> bool {
     let how = rustix::fs::ResolveFlags::IN_ROOT
         | rustix::fs::ResolveFlags::NO_SYMLINKS
@@ -588,8 +588,13 @@ fn is_overmounted(fd: BorrowedFd<'_>) -> bool {
     }
     let top = match top {
         Ok(top) => top,
-        Err(Errno::NOSYS) => return false,
-        Err(_) => return true,
+        // Renames elsewhere on every try: it cannot be told, so the walker answers.
+        Err(Errno::AGAIN) => return true,
+        // Any other refusal (no search permission on the root, no `openat2`, a filter) is what
+        // the kernel backend meets at every `..` that reaches the root, the only lookup that
+        // steps onto a mount on top of it: both backends then fail alike, or the kernel is not
+        // used at all.
+        Err(_) => return false,
     };
     let identity = |fd: BorrowedFd<'_>| {
         crate::sys::mount_info_at(fd, "", rustix::fs::AtFlags::EMPTY_PATH)
