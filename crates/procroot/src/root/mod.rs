@@ -342,6 +342,47 @@ impl Root {
         op: &'static str,
         path: &Path,
     ) -> Result<(Handle, OsString)> {
+        self.check_names_an_entry(op, path)?;
+        let (parent, name) = self
+            .resolve_parent(path)
+            .map_err(|e| self.annotate(e, op, path))?;
+        let no_name = || self.annotate(no_name_error(), op, path);
+        name.map(|name| (parent, name)).ok_or_else(no_name)
+    }
+
+    /// [`Root::parent_and_name`] for an operation that makes a non-directory (a file, a link, a
+    /// device node): a trailing slash, which names a directory, is `InvalidInput` (`EINVAL`),
+    /// decided from the path alone before anything is looked up, as libpathrs decides it (the
+    /// kernel would say `EISDIR` for `open(O_CREAT)` and `ENOENT` for the others).
+    pub(crate) fn parent_and_new_name(
+        &self,
+        op: &'static str,
+        path: &Path,
+    ) -> Result<(Handle, OsString)> {
+        self.check_non_directory_name(op, path, MAKES_NON_DIRECTORY)?;
+        self.parent_and_name(op, path)
+    }
+
+    /// [`Root::check_names_an_entry`], and `InvalidInput` (`EINVAL`, `why`) for a trailing
+    /// slash too: for a path that must name a non-directory. No syscall.
+    pub(crate) fn check_non_directory_name(
+        &self,
+        op: &'static str,
+        path: &Path,
+        why: &'static str,
+    ) -> Result<()> {
+        self.check_names_an_entry(op, path)?;
+        if resolve::path::has_trailing_slash(path.as_os_str().as_bytes()) {
+            return Err(self.annotate(Error::invalid_input(Errno::INVAL, why), op, path));
+        }
+        Ok(())
+    }
+
+    /// `InvalidInput` (`EINVAL`) unless `path` ends in a name: empty, `/`, `.` and `..` (with
+    /// or without trailing slashes) name no entry of a directory. Decided from the path alone,
+    /// before anything is looked up, so `missing/.` is `EINVAL` like `existing/.`, not
+    /// `ENOENT`.
+    pub(crate) fn check_names_an_entry(&self, op: &'static str, path: &Path) -> Result<()> {
         if path.as_os_str().is_empty() {
             return Err(self.annotate(
                 Error::invalid_input(Errno::INVAL, "an empty path names nothing"),
@@ -349,29 +390,13 @@ impl Root {
                 path,
             ));
         }
-        let no_name = || {
-            self.annotate(
-                Error::invalid_input(
-                    Errno::INVAL,
-                    "the path must end in a name, not `.`, `..` or `/`",
-                ),
-                op,
-                path,
-            )
-        };
-        let trimmed = path.as_os_str().as_bytes();
-        let trimmed = &trimmed[..trimmed
-            .iter()
-            .rposition(|&b| b != b'/')
-            .map_or(0, |i| i + 1)];
+        let bytes = path.as_os_str().as_bytes();
+        let trimmed = &bytes[..bytes.iter().rposition(|&b| b != b'/').map_or(0, |i| i + 1)];
         let last = trimmed.rsplit(|&b| b == b'/').next().unwrap_or_default();
         if last.is_empty() || last == b"." || last == b".." {
-            return Err(no_name());
+            return Err(self.annotate(no_name_error(), op, path));
         }
-        let (parent, name) = self
-            .resolve_parent(path)
-            .map_err(|e| self.annotate(e, op, path))?;
-        name.map(|name| (parent, name)).ok_or_else(no_name)
+        Ok(())
     }
 
     /// Adds `op`, `path` and this root to an error.
@@ -382,8 +407,8 @@ impl Root {
     /// Opens the file at `path` with `flags` (`O_RDONLY`, `O_WRONLY | O_TRUNC`, ...).
     ///
     /// A trailing symlink is followed unless `flags` has `O_NOFOLLOW`, in which case it is an
-    /// `ELOOP` error, as with `open(2)`. `O_CREAT` and `O_TMPFILE` are refused with
-    /// `InvalidInput`: creating files is a separate operation.
+    /// `ELOOP` error, as with `open(2)`. `O_CREAT`, `O_EXCL` and `O_TMPFILE` are refused with
+    /// `InvalidInput` (`EINVAL`): creating files is a separate operation.
     ///
     /// The file is resolved to an `O_PATH` handle first and its type checked before anything
     /// opens it (then it is opened through that handle, see [`Handle::reopen`]): a FIFO, socket
@@ -393,12 +418,16 @@ impl Root {
     /// without blocking. With `O_PATH` in `flags` nothing is opened, so nothing is checked.
     pub fn open_file(&self, path: impl AsRef<Path>, flags: OFlags) -> Result<File> {
         let path = path.as_ref();
-        // O_TMPFILE includes the O_DIRECTORY bit, so it is tested with `contains`.
-        if flags.contains(OFlags::CREATE) || flags.contains(OFlags::TMPFILE) {
+        // O_TMPFILE includes the O_DIRECTORY bit, so it is tested with `contains`. O_EXCL
+        // without O_CREAT is undefined for open(2) (bar block devices); libpathrs refuses it.
+        if flags.contains(OFlags::CREATE)
+            || flags.contains(OFlags::TMPFILE)
+            || flags.contains(OFlags::EXCL)
+        {
             return Err(self.annotate(
                 Error::invalid_input(
                     Errno::INVAL,
-                    "O_CREAT and O_TMPFILE are not accepted by open_file",
+                    "O_CREAT, O_EXCL and O_TMPFILE are not accepted by open_file",
                 ),
                 "open",
                 path,
@@ -605,6 +634,18 @@ fn is_overmounted(fd: BorrowedFd<'_>) -> bool {
         (Some(a), Some(b)) => a != b,
         _ => true,
     }
+}
+
+/// Why a new non-directory's path may not end in a slash ([`Root::parent_and_new_name`]).
+pub(crate) const MAKES_NON_DIRECTORY: &str =
+    "a trailing slash names a directory, and this makes a non-directory";
+
+/// The error for a path that ends in no name ([`Root::check_names_an_entry`]).
+fn no_name_error() -> Error {
+    Error::invalid_input(
+        Errno::INVAL,
+        "the path must end in a name, not `.`, `..` or `/`",
+    )
 }
 
 /// `fs.protected_symlinks` through the hardened procfs (an overmounted `/proc/sys` cannot lie
