@@ -16,3 +16,9 @@ pub use crate::sys::features::{disable, known_unavailable, Feature};
 pub fn eval_symlinks_kernel_answers() -> u64 {
     crate::root::eval_kernel_answers()
 }
+
+/// How many PID roots [`Root::for_pid`](crate::Root::for_pid) keeps right now (see
+/// [`Root::set_pid_root_cache`](crate::Root::set_pid_root_cache)): for tests of its bound.
+pub fn pid_root_cache_len() -> usize {
+    crate::root::pid_root_cache_len()
+}

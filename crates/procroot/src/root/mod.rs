@@ -13,6 +13,7 @@ mod copy;
 mod create;
 mod links;
 mod metadata;
+mod pid_roots;
 mod progress;
 mod remove;
 mod touch;
@@ -34,6 +35,7 @@ pub(crate) use eval::kernel_answers as eval_kernel_answers;
 pub use eval::ExceptLast;
 pub use handle::{reopen_fd, Handle, SpecialFiles};
 pub use links::NodeKind;
+pub(crate) use pid_roots::len as pid_root_cache_len;
 pub use progress::{Progress, ProgressFn};
 pub use remove::RemoveAllOptions;
 
@@ -117,18 +119,49 @@ impl Root {
     /// [`PidFd`] base: a process that exits (and whose PID is reused) before the link is opened
     /// gives `ESRCH`, never another process's root, and a mount on top of `/proc/<pid>/root` is
     /// refused with `EXDEV`.
+    ///
+    /// Recently opened PID roots are kept (a few, per process) and reused after one `statx`
+    /// that proves the process is the same, alive, and still has that root (a `chroot`,
+    /// `pivot_root` or mount-namespace change is seen, as is an exit and a new process behind
+    /// the same PID): see [`Root::set_pid_root_cache`] for the details and the off switch.
     pub fn for_pid(pid: u32) -> Result<Root> {
+        if let Some(root) = pid_roots::get(pid) {
+            return Ok(root);
+        }
         let name = PathBuf::from(format!("/proc/{pid}/root"));
         let pidfd = PidFd::open(pid).map_err(|e| e.context("open root", &name))?;
         let procfs = Procfs::cached().map_err(|e| e.context("open root", &name))?;
+        let base = ProcBase::PidFd(&pidfd);
         let root = procfs
-            .open_follow(
-                ProcBase::PidFd(&pidfd),
-                "root",
-                OFlags::PATH | OFlags::DIRECTORY,
-            )
+            .open_follow(base, "root", OFlags::PATH | OFlags::DIRECTORY)
             .map_err(|e| e.context("open root", &name))?;
-        Ok(Root::with_name(root.into(), name).checked_for_overmount())
+        let root = Root::with_name(root.into(), name).checked_for_overmount();
+        // Kept only on a detached instance: nobody can mount on its links (see pid_roots.rs).
+        if pid_roots::enabled() && procfs.acquisition().is_detached() {
+            if let Ok(dir) = procfs.open(base, ".", OFlags::PATH | OFlags::DIRECTORY) {
+                pid_roots::put(pid, dir.into(), &root);
+            }
+        }
+        Ok(root)
+    }
+
+    /// Turns the process-wide cache of [`Root::for_pid`] roots on (the default) or off; off
+    /// also empties it. The environment variable `PROCROOT_PID_ROOT_CACHE=0` turns it off
+    /// from the start (read at the first [`Root::for_pid`]), for callers of the C, Go and
+    /// Python bindings.
+    ///
+    /// The cache keeps at most 8 PID roots (two fds each; the least recently used is dropped
+    /// first) and is only ever filled by [`Root::for_pid`]. Each entry holds the root fd, the
+    /// root's (mount id, dev, ino), and the process's `/proc/<pid>` directory on the detached
+    /// procfs instance, which stays bound to that process: before an entry is used,
+    /// `statx(dir, "root")` must succeed (the process is alive, and is the same process: a new
+    /// one behind the PID is not reachable through the old directory) and give the held
+    /// root's identity (no `chroot`, `pivot_root`, or change of mount namespace since). Else
+    /// the entry is dropped and the root opened afresh. A reused root is therefore what an
+    /// uncached [`Root::for_pid`] would have opened at that moment. Without a detached procfs
+    /// instance nothing is kept.
+    pub fn set_pid_root_cache(enabled: bool) {
+        pid_roots::set_enabled(enabled);
     }
 
     fn with_name(fd: OwnedFd, name: PathBuf) -> Root {
