@@ -67,6 +67,12 @@ fn s(path: &Path) -> &str {
     path.to_str().expect("utf-8 path")
 }
 
+/// Bind-mounts `top/src/sub` on `top/m`.
+fn bind_sub_on_m(top: &Path) {
+    let source = top.join("src/sub");
+    mount_raw(Some(s(&source)), top.join("m"), None, libc::MS_BIND, None).expect("bind mount");
+}
+
 /// A bind mount of `src/sub` on `m`; the root is an fd of `m/d`, whose directory is then moved
 /// to `src/moved`, out of the bind mount's subtree: `d_path` of the root and of every file below
 /// it is then relative to the file system, unmarked (the issue saw `/` for all of them).
@@ -81,14 +87,7 @@ fn escaped_bind_mount() {
         std::fs::write(top.join("src/sub/d/a/b/f"), b"f").unwrap();
         std::os::unix::fs::symlink("a/b", top.join("src/sub/d/link")).unwrap();
         std::fs::create_dir(top.join("m")).unwrap();
-        mount_raw(
-            Some(s(&top.join("src/sub"))),
-            top.join("m"),
-            None,
-            libc::MS_BIND,
-            None,
-        )
-        .expect("bind mount");
+        bind_sub_on_m(top);
         let fd = open_path(&top.join("m/d"));
         std::fs::rename(top.join("src/sub/d"), top.join("src/moved")).unwrap();
         let root = Root::from_fd(fd).expect("root");
@@ -134,14 +133,7 @@ fn escaped_bind_mount_race() {
         }
         std::fs::write(top.join("src/sub/d/e/f"), b"1").unwrap();
         std::fs::write(top.join("src/d/e/f"), b"2").unwrap();
-        mount_raw(
-            Some(s(&top.join("src/sub"))),
-            top.join("m"),
-            None,
-            libc::MS_BIND,
-            None,
-        )
-        .expect("bind mount");
+        bind_sub_on_m(&top);
         let want = top.join("m/d/e/f");
         let (a, b) = (top.join("src/sub/d"), top.join("src/d"));
         for backend in [Backend::Auto, Backend::Kernel] {

@@ -501,12 +501,7 @@ impl Walker<'_> {
                 {
                     // fs.protected_symlinks may refuse it, by its owner: take the owner and the
                     // target from one inode, which a rename cannot swap in between.
-                    let fd = rustix::fs::openat(
-                        parent,
-                        name,
-                        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                        Mode::empty(),
-                    )?;
+                    let fd = open_link(parent, name)?;
                     let st = rustix::fs::fstat(&fd)?;
                     if FileType::from_raw_mode(st.st_mode) != FileType::Symlink {
                         // Not a symlink (any more): what the open said stands.
@@ -656,16 +651,19 @@ fn link_is_nosymfollow(
     }
     match at {
         LinkAt::Fd(fd) => sys::is_nosymfollow(fd),
-        LinkAt::Name(parent, name) => {
-            let fd = rustix::fs::openat(
-                parent,
-                name,
-                OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-            )?;
-            sys::is_nosymfollow(&fd)
-        }
+        LinkAt::Name(parent, name) => sys::is_nosymfollow(open_link(parent, name)?),
     }
+}
+
+/// `name` in `parent` itself, not followed (`O_PATH | O_NOFOLLOW`): a symlink as an fd, on
+/// whatever mount sits on it, as the kernel's lookup would find it.
+fn open_link(parent: BorrowedFd<'_>, name: &[u8]) -> Result<OwnedFd, Errno> {
+    rustix::fs::openat(
+        parent,
+        name,
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
 }
 
 /// A directory's mode and owner, from `facts` or one `fstat`.
