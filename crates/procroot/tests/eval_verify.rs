@@ -245,29 +245,44 @@ fn chrooted_caller() {
     std::fs::write(jail.join("etc/hostname"), b"jail\n").unwrap();
     in_child(|| {
         let fd = open_path(Path::new("/"));
+        // An unchrooted process in the same mount namespace: its root is the real `/` too.
+        let other = procroot_testutil::ForkedChild::spawn(|| {
+            // SAFETY (test): pause(2) until the test kills this child.
+            unsafe { libc::pause() };
+            0
+        });
         let c = std::ffi::CString::new(s(&jail)).unwrap();
         // SAFETY (test): chroot and chdir with NUL-terminated paths, in a forked child.
         unsafe {
             assert_eq!(libc::chroot(c.as_ptr()), 0, "chroot");
             assert_eq!(libc::chdir(c"/".as_ptr()), 0, "chdir");
         }
-        let root = Root::from_fd(fd).expect("root");
+        let from_fd = Root::from_fd(fd).expect("root");
+        let for_pid = Root::for_pid(other.pid() as u32).expect("root of the other process");
         let hostname = jail.join("etc/hostname");
-        check(
-            &root,
-            "chrooted caller",
-            &[
-                (s(&hostname), EvalMode::Full, Ok(s(&hostname))),
-                (s(&jail), EvalMode::Full, Ok(s(&jail))),
-                (
-                    s(&jail.join("etc")),
-                    EvalMode::Full,
-                    Ok(s(&jail.join("etc"))),
-                ),
-                (s(&hostname), EvalMode::ExceptLast, Ok(s(&hostname))),
-            ],
-        );
+        for (label, root) in [("for_pid", &for_pid), ("from_fd", &from_fd)] {
+            chrooted_cases(root, label, &jail, &hostname);
+        }
+        drop(other);
     });
+}
+
+/// [`chrooted_caller`]'s cases for one root.
+fn chrooted_cases(root: &Root, label: &str, jail: &Path, hostname: &Path) {
+    check(
+        root,
+        &format!("chrooted caller, {label}"),
+        &[
+            (s(hostname), EvalMode::Full, Ok(s(hostname))),
+            (s(jail), EvalMode::Full, Ok(s(jail))),
+            (
+                s(&jail.join("etc")),
+                EvalMode::Full,
+                Ok(s(&jail.join("etc"))),
+            ),
+            (s(hostname), EvalMode::ExceptLast, Ok(s(hostname))),
+        ],
+    );
 }
 
 /// `unshare(CLONE_NEWPID)` and a fork (by the C library, so `pthread_atfork` handlers run).
