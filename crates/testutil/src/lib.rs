@@ -37,6 +37,7 @@
 
 mod bind;
 pub mod cli;
+pub mod container;
 mod fork;
 pub mod racer;
 mod sentinel;

@@ -16,6 +16,7 @@ mod metadata;
 mod pid_roots;
 mod progress;
 mod remove;
+mod second_check;
 mod touch;
 mod walk;
 
@@ -82,6 +83,8 @@ pub struct Root {
     /// of candidates, each verified before use (see `root/eval.rs`). Shared by clones, which
     /// share the fd.
     kernel_path: Arc<std::sync::Mutex<Option<Box<[u8]>>>>,
+    /// [`Root::with_second_check`].
+    second_check: bool,
 }
 
 impl Root {
@@ -180,6 +183,7 @@ impl Root {
             name,
             overmounted: false,
             kernel_path: Arc::default(),
+            second_check: true,
         }
     }
 

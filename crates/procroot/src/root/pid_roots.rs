@@ -152,6 +152,7 @@ pub(crate) fn get(pid: u32) -> Option<Root> {
         name: PathBuf::from(format!("/proc/{pid}/root")),
         overmounted: entry.overmounted,
         kernel_path: Arc::clone(&entry.kernel_path),
+        second_check: true,
     })
 }
 
