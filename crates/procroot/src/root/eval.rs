@@ -138,10 +138,11 @@ impl Root {
             None => {
                 // The root's path as last read: the verification proves a candidate built
                 // from it, so a stale one (the root renamed since) costs a second try, never a
-                // wrong answer.
+                // wrong answer. `try_lock`: a busy (or, in a forked child, orphaned) lock only
+                // means reading the path afresh.
                 let kept = self
                     .kernel_path
-                    .lock()
+                    .try_lock()
                     .ok()
                     .and_then(|kept| kept.as_deref().and_then(|root| path_below(root, file_path)))
                     .filter(|rest| names_same_file(self.fd.as_fd(), rest, fd.as_fd()));
@@ -150,7 +151,7 @@ impl Root {
                     None => {
                         let mut root_buf = [MaybeUninit::<u8>::uninit(); PATH_MAX];
                         let root_path = dir.readlink(self.fd.as_fd(), &mut root_buf).ok()?;
-                        if let Ok(mut kept) = self.kernel_path.lock() {
+                        if let Ok(mut kept) = self.kernel_path.try_lock() {
                             if kept.as_deref() != Some(root_path) {
                                 *kept = Some(root_path.into());
                             }

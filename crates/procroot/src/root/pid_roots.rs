@@ -30,6 +30,10 @@
 //!
 //! # Bounds and the off switch
 //!
+//! The cache is only ever `try_lock`ed on the way to a root: a call that finds it busy opens
+//! the root afresh (as does a forked child whose parent held the lock at the fork), so it
+//! never waits or deadlocks.
+//!
 //! At most [`CAPACITY`] entries (two fds each), the least recently used dropped first; nothing
 //! is allocated or opened for a process that never asks for a PID root. It is on by default;
 //! [`Root::set_pid_root_cache`] turns it off (and empties it), and so does the environment
@@ -134,7 +138,9 @@ pub(crate) fn get(pid: u32) -> Option<Root> {
     if !enabled() {
         return None;
     }
-    let mut cache = CACHE.lock().ok()?;
+    // `try_lock`: another thread using the cache (or, in a forked child, a lock its parent's
+    // thread held at the fork) only means opening the root afresh, never waiting.
+    let mut cache = CACHE.try_lock().ok()?;
     let at = cache.entries.iter().position(|e| e.pid == pid)?;
     let entry = &cache.entries[at];
     if identity_at(entry.dir.as_fd(), "root") != Some(entry.identity) {
@@ -169,7 +175,7 @@ pub(crate) fn put(pid: u32, dir: OwnedFd, root: &Root) {
     if identity_at(dir.as_fd(), "root") != Some(identity) {
         return;
     }
-    let Ok(mut cache) = CACHE.lock() else {
+    let Ok(mut cache) = CACHE.try_lock() else {
         return;
     };
     cache.clock += 1;
