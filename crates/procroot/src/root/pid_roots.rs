@@ -27,6 +27,11 @@
 //! The answer is therefore the same as an uncached [`Root::for_pid`] made at the moment of the
 //! check: the root of that very process, as it is then. As with the uncached open, a process
 //! that changes its root *after* that moment is not followed by a [`Root`] already returned.
+//! One thing is not asked again on reuse: whether something is mounted on the root directory
+//! (the check every [`Root`] constructor makes, which sends such a root to the emulated walk);
+//! a process that mounts on its own `/` after its root was kept keeps being resolved by the
+//! backend chosen then, until the entry is dropped (the root fd is the same directory either
+//! way; only the kernel's `..` at the root would step onto the new mount).
 //!
 //! # Bounds and the off switch
 //!
