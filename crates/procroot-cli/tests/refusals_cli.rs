@@ -215,7 +215,7 @@ fn json_backend_says_what_answered() {
 )]
 #[test]
 fn nosymfollow_is_the_links_own_mounts() {
-    use procroot_testutil::{bind_onto_itself, MOUNT_ATTR_NOSYMFOLLOW};
+    use procroot::testing::rebind_symfollow;
     require_privilege("bind mounts of symlinks in a private mount namespace");
     let tree = Tree::new(
         "
@@ -227,11 +227,10 @@ fn nosymfollow_is_the_links_own_mounts() {
     );
     in_private_mount_ns(|| {
         let root = tree.path();
-        bind_onto_itself(&root.join("a/badlink"), MOUNT_ATTR_NOSYMFOLLOW, 0).expect("badlink");
-        bind_onto_itself(&root.join("b/dir"), MOUNT_ATTR_NOSYMFOLLOW, 0).expect("b/dir");
+        rebind_symfollow(root.join("a/badlink"), true).expect("badlink");
+        rebind_symfollow(root.join("b/dir"), true).expect("b/dir");
         std::os::unix::fs::symlink("../../target", root.join("b/dir/goodlink")).unwrap();
-        bind_onto_itself(&root.join("b/dir/goodlink"), 0, MOUNT_ATTR_NOSYMFOLLOW)
-            .expect("goodlink");
+        rebind_symfollow(root.join("b/dir/goodlink"), false).expect("goodlink");
         for backend in BACKENDS {
             let what = |cmd: &str| format!("{cmd} --backend {backend}");
             for path in ["/a/badlink", "/a/badlink/x"] {

@@ -6,11 +6,9 @@
 
 use std::path::Path;
 
+use procroot::testing::rebind_symfollow;
 use procroot::{Backend, EvalMode, Root};
-use procroot_testutil::{
-    bind_onto_itself, fd_identity, identity, in_private_mount_ns, mount_raw, require_privilege,
-    MOUNT_ATTR_NOSYMFOLLOW,
-};
+use procroot_testutil::{fd_identity, identity, in_private_mount_ns, mount_raw, require_privilege};
 use rustix::io::Errno;
 
 const BACKENDS: [Backend; 3] = [Backend::Emulated, Backend::Kernel, Backend::Auto];
@@ -29,13 +27,12 @@ fn build(top: &Path) {
     std::fs::write(top.join("target/x"), b"x").unwrap();
     std::fs::create_dir_all(top.join("a")).unwrap();
     std::os::unix::fs::symlink("../target", top.join("a/badlink")).unwrap();
-    bind_onto_itself(&top.join("a/badlink"), MOUNT_ATTR_NOSYMFOLLOW, 0).expect("bind badlink");
+    rebind_symfollow(top.join("a/badlink"), true).expect("bind badlink");
     std::fs::create_dir_all(top.join("b/dir")).unwrap();
-    bind_onto_itself(&top.join("b/dir"), MOUNT_ATTR_NOSYMFOLLOW, 0).expect("bind b/dir");
+    rebind_symfollow(top.join("b/dir"), true).expect("bind b/dir");
     std::os::unix::fs::symlink("../../target", top.join("b/dir/goodlink")).unwrap();
     std::os::unix::fs::symlink("../../target", top.join("b/dir/plainlink")).unwrap();
-    bind_onto_itself(&top.join("b/dir/goodlink"), 0, MOUNT_ATTR_NOSYMFOLLOW)
-        .expect("bind goodlink");
+    rebind_symfollow(top.join("b/dir/goodlink"), false).expect("bind goodlink");
 }
 
 #[test]

@@ -9,8 +9,6 @@
 //!   exit code (a one-shot attacker); the one `fork(2)` all of the kit uses.
 //! - [`Target`]: a target process that sets itself up (its own mount namespace, mounts, a
 //!   `chroot`), then waits until the test drops it; reached through `/proc/<pid>`.
-//! - [`bind_onto_itself`]: a file or symlink bind-mounted onto itself with chosen mount
-//!   attributes (`MOUNT_ATTR_NOSYMFOLLOW` on one symlink).
 //! - [`deny_syscalls`]: a seccomp filter that makes chosen syscalls fail with an errno, to force
 //!   fallback paths (libpathrs's CI forces its `openat2` fallback the same way).
 //! - [`require_privilege`]: privileged tests either run or fail loudly; they never pass silently
@@ -35,7 +33,6 @@
 //! - [`Tree`]: a temporary directory tree built from a compact description; [`mkfifo`].
 //! - [`paired`]: interleaved A/B timing for the benchmarks' ratio targets.
 
-mod bind;
 pub mod cli;
 pub mod container;
 mod fork;
@@ -43,7 +40,6 @@ pub mod racer;
 mod sentinel;
 mod target;
 
-pub use bind::{bind_onto_itself, MOUNT_ATTR_NOSYMFOLLOW};
 pub use cli::{Cli, Run};
 pub use fork::ForkedChild;
 pub use racer::{race_rounds, with_racing_thread, Racer, StopOnDrop, Swap};
