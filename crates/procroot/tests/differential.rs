@@ -484,11 +484,12 @@ impl Roots {
                 // The kernel's answer can depend on what the rest of the system is doing: ELOOP
                 // near the 40-link budget, when a mount or unmount anywhere on the system makes
                 // an RCU path walk fall back to a ref-walk (the kernel restarts the walk without
-                // resetting its link count, set_nameidata sets it once). The library has the
-                // emulated walker confirm every ELOOP, and lets it answer an EAGAIN that
-                // persists (a rename during every attempt), so neither should reach us; a
-                // disagreement on ELOOP is still asked again a little later before it counts,
-                // since a real one persists. EAGAIN is never expected.
+                // resetting its link count, set_nameidata sets it once). The library takes a
+                // kernel ELOOP as final (a refusal never becomes a success; a spurious one is
+                // an error, the safe side), and lets the walker answer an EAGAIN that persists
+                // (a rename during every attempt). So a disagreement on ELOOP is asked again a
+                // little later before it counts, since a real one persists. EAGAIN is never
+                // expected.
                 let mut tries = 0;
                 while matches!(ker, Outcome::Failed(Errno::LOOP)) && emu != ker {
                     tries += 1;
