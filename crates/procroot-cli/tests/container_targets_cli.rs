@@ -15,6 +15,17 @@ use procroot_testutil::{
 const PRIV: &str = "root: mounts in a private mount namespace";
 const BIN: &str = env!("CARGO_BIN_EXE_procroot");
 
+/// Runs procroot with `args`: it must exit 1 within 5 s with `needle` in its error.
+#[track_caller]
+fn refused_within_5s<S: AsRef<std::ffi::OsStr>>(args: &[S], needle: &str) {
+    let run = Cli::new(BIN)
+        .args(args)
+        .deadline(Duration::from_secs(5))
+        .run();
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains(needle), "{}", run.stderr);
+}
+
 /// A FIFO given where a PID namespace or a config is expected: exit 1 within 5 s, the type
 /// named, nothing opened (a FIFO's open would block forever).
 #[cfg_attr(
@@ -37,41 +48,22 @@ fn a_fifo_as_pidns_or_config_is_refused_by_type() {
             vec!["harden", "--rootfs", root_s, "--config", fifo_s],
         ];
         for args in runs {
-            let run = Cli::new(BIN)
-                .args(&args)
-                .deadline(Duration::from_secs(5))
-                .run();
-            assert_eq!(run.code, 1, "{args:?}: {run:?}");
-            assert!(run.stderr.contains("FIFO"), "{args:?}: {}", run.stderr);
+            refused_within_5s(&args, "FIFO");
         }
         // A regular file is not a namespace either; /dev/null (a device) is not a config.
         let file = tree.join("dev0");
-        let run = Cli::new(BIN)
-            .args(["proc", "--pidns", file.to_str().unwrap(), "ls", "/"])
-            .deadline(Duration::from_secs(5))
-            .run();
-        assert_eq!(run.code, 1, "{run:?}");
-        assert!(
-            run.stderr.contains("not a PID namespace file"),
-            "{}",
-            run.stderr
+        refused_within_5s(
+            &["proc", "--pidns", file.to_str().unwrap(), "ls", "/"],
+            "not a PID namespace file",
         );
-        let run = Cli::new(BIN)
-            .args(["harden", "--rootfs", root_s, "--config", "/dev/null"])
-            .deadline(Duration::from_secs(5))
-            .run();
-        assert_eq!(run.code, 1, "{run:?}");
-        assert!(run.stderr.contains("character device"), "{}", run.stderr);
+        refused_within_5s(
+            &["harden", "--rootfs", root_s, "--config", "/dev/null"],
+            "character device",
+        );
         // The other kind of namespace file.
-        let run = Cli::new(BIN)
-            .args(["proc", "--pidns", "/proc/self/ns/net", "ls", "/"])
-            .deadline(Duration::from_secs(5))
-            .run();
-        assert_eq!(run.code, 1, "{run:?}");
-        assert!(
-            run.stderr.contains("another kind of namespace"),
-            "{}",
-            run.stderr
+        refused_within_5s(
+            &["proc", "--pidns", "/proc/self/ns/net", "ls", "/"],
+            "another kind of namespace",
         );
     });
 }
@@ -257,14 +249,9 @@ fn close_in_child(fd: &impl std::os::fd::AsRawFd) {
 /// not exist still gives the name's refusal), exit 1.
 #[test]
 fn sysctl_pid_refuses_a_machine_wide_name() {
-    let run = Cli::new(BIN)
-        .args(["sysctl", "--pid", "1073741808", "kernel.core_pattern=|/x"])
-        .run();
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(
-        run.stderr.contains("not in a separate kernel namespace"),
-        "{}",
-        run.stderr
+    refused_within_5s(
+        &["sysctl", "--pid", "1073741808", "kernel.core_pattern=|/x"],
+        "not in a separate kernel namespace",
     );
 }
 
