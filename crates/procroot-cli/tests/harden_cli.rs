@@ -173,16 +173,45 @@ fn sysctl_reads_writes_and_refuses_bad_names() {
         assert_eq!(code, 1, "{bad}");
         assert!(err.ends_with("(EINVAL)\n"), "{err}");
     }
-    // A write in a child's own UTS namespace.
+    // A write in a child's own UTS namespace, from outside it; in a UTS namespace procroot
+    // shares with the target, the same write is refused (it would be procroot's own).
     in_child(|| {
-        // SAFETY: unshare(2) of this (forked) process's UTS namespace.
-        assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWUTS) }, 0);
-        let pid = std::process::id().to_string();
+        let ours = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+        let (mut ready_r, mut ready_w) = std::io::pipe().unwrap();
+        let (mut release_r, release_w) = std::io::pipe().unwrap();
+        // SAFETY: fork(2) in this single-threaded child; the grandchild unshares its UTS
+        // namespace, says so, and waits to be released.
+        let target = unsafe { libc::fork() };
+        if target == 0 {
+            drop(release_w);
+            // SAFETY: unshare(2) of this (forked) process's UTS namespace, then _exit(2).
+            unsafe {
+                let ok = libc::unshare(libc::CLONE_NEWUTS) == 0;
+                let _ = ready_w.write_all(&[u8::from(ok)]);
+                let mut b = [0u8; 1];
+                let _ = release_r.read(&mut b);
+                libc::_exit(0);
+            }
+        }
+        drop(ready_w);
+        let mut ok = [0u8; 1];
+        ready_r.read_exact(&mut ok).unwrap();
+        assert_eq!(ok, [1], "unshare(CLONE_NEWUTS)");
+        let pid = target.to_string();
         let (code, _, err) = procroot(&["sysctl", "--pid", &pid, "kernel.hostname=cli-test"]);
         assert_eq!(code, 0, "{err}");
+        let (code, out, err) = procroot(&["sysctl", "--pid", &pid, "kernel.hostname"]);
+        assert_eq!((code, out.as_str()), (0, "cli-test\n"), "{err}");
         assert_eq!(
             std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap(),
-            "cli-test\n"
+            ours
         );
+        let me = std::process::id().to_string();
+        let (code, _, err) = procroot(&["sysctl", "--pid", &me, "kernel.hostname=x"]);
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains("shares procroot's uts namespace"), "{err}");
+        drop(release_w);
+        // SAFETY: reaping our own child.
+        unsafe { libc::waitpid(target, std::ptr::null_mut(), 0) };
     });
 }
