@@ -38,6 +38,7 @@ mod defaults;
 mod mask;
 mod mounts;
 mod oci;
+mod preexisting;
 mod writes;
 
 use std::path::{Path, PathBuf};
@@ -71,12 +72,39 @@ pub struct Report {
     /// Paths that were mounted with `mount(2)` on `/proc/thread-self/fd/N` because the new
     /// mount API was unavailable (also listed under what was done to them).
     pub fallback: Vec<PathBuf>,
+    /// Processes that already had a handle (working directory, root directory or open file) at
+    /// or below a path [`harden`] covered: they keep the view from before, which no mount
+    /// changes. Only [`harden`] looks for them.
+    pub preexisting: Vec<Preexisting>,
+}
+
+/// A process with a handle at or below a covered path, found by [`harden`]. Lookups that start
+/// below a mount never cross it: such a process still writes through the old, writable mount,
+/// or reads the masked file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preexisting {
+    /// Its PID, in procroot's PID namespace.
+    pub pid: u32,
+    /// Which handle: `cwd`, `root`, or `fd N`.
+    pub handle: String,
+    /// The covered path (as given) it sits at or below.
+    pub path: PathBuf,
+}
+
+/// A file a mount was attached on, as it was before the mount: what [`harden`] compares the
+/// handles of running processes with.
+#[derive(Debug, Clone)]
+pub(crate) struct Covered {
+    path: PathBuf,
+    mount_id: crate::sys::MountId,
+    dev: u64,
+    ino: u64,
 }
 
 impl Report {
-    /// Whether nothing was refused.
+    /// Whether nothing was refused and no process had a handle below a covered path.
     pub fn is_ok(&self) -> bool {
-        self.refused.is_empty()
+        self.refused.is_empty() && self.preexisting.is_empty()
     }
 
     /// Appends everything `other` reports.
@@ -87,6 +115,7 @@ impl Report {
         self.skipped.extend(other.skipped);
         self.refused.extend(other.refused);
         self.fallback.extend(other.fallback);
+        self.preexisting.extend(other.preexisting);
     }
 }
 
@@ -118,16 +147,59 @@ impl HardenOptions {
 /// Masks, then makes read-only, everything `opts` names, in the current mount namespace. Masks
 /// go first so that a masked path under a read-only one (`/proc/sys/...`) is still masked.
 ///
-/// Errors are only for what stops everything (the host's `/dev/null` is not the null device);
-/// a path that fails is listed in [`Report::refused`].
+/// **What the caller must provide:**
+/// - **The mount namespace of the container, not the host's**, whose mounts do not propagate to
+///   the host: make the rootfs `rslave` or `rprivate` first (as runc does). Every mount
+///   procroot makes is private before it is attached, but one attached under a *shared* parent
+///   is still propagated to that parent's peers by the kernel.
+/// - **Hardening must finish before any process runs in the root**, or has a handle inside it.
+///   A lookup that starts below a mount never crosses it: a process whose working directory,
+///   root or open file sits at or below a covered path keeps the unmasked, writable view. After
+///   the mounts, `harden` looks for such processes through the hardened procfs (every process
+///   it can see, except the caller itself: a process's working directory, root and open fds,
+///   compared by mount id, device and inode with each covered file and, walking up with `..`,
+///   each directory above them) and lists them in [`Report::preexisting`] ([`Report::is_ok`]
+///   is then false). That check is a safety net, not a guarantee: processes in a PID namespace
+///   procroot cannot see, and a non-directory fd whose path the kernel cannot print from here,
+///   are not found.
+/// - The new mount API (Linux 5.2; `mount_setattr`, 5.12) for the fd-only sequence; otherwise
+///   the fallback of the [module documentation](self).
+///
+/// **Errors and partial results.** The only error is the host's `/dev/null` failing its check
+/// ([`mask_paths`]), which happens **before any mount**: an `Err` means nothing was mounted.
+/// From the first mount on, every outcome is in the [`Report`]: each mount made is listed
+/// (masked, read-only), each failure under [`Report::refused`]; a path whose mount could not be
+/// finished (the fallback's read-only remounts) has its new mounts detached again.
 pub fn harden(root: &Root, opts: &HardenOptions) -> Result<Report> {
-    let mut report = mask_paths(root, &opts.masked)?;
-    report.extend(make_readonly(root, &opts.readonly)?);
+    let dev_null = if opts.masked.is_empty() {
+        None
+    } else {
+        Some(mask::host_dev_null()?)
+    };
+    let mut report = Report::default();
+    let mut covered = Vec::new();
+    if let Some(dev_null) = &dev_null {
+        let action = mask::Action::Mask {
+            dev_null: std::os::fd::AsFd::as_fd(dev_null),
+        };
+        mask::apply(root, &opts.masked, &action, &mut report, &mut covered);
+    }
+    mask::apply(
+        root,
+        &opts.readonly,
+        &mask::Action::ReadOnly,
+        &mut report,
+        &mut covered,
+    );
     if opts.readonly_proc {
-        report.extend(make_readonly(
+        mask::apply(
             root,
             &[Path::new("/proc"), Path::new("/sys")],
-        )?);
+            &mask::Action::ReadOnly,
+            &mut report,
+            &mut covered,
+        );
     }
+    preexisting::scan(root, &covered, &mut report);
     Ok(report)
 }

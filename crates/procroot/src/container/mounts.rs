@@ -165,7 +165,7 @@ pub fn mount_procfs(root: &Root, dest: &Path, opts: &ProcfsMountOptions<'_>) -> 
             legacy_data: &data,
         };
         let method = mount_onto(root, dest, &source, target.as_fd()).map_err(fail)?;
-        return Ok(mounted(dest, method));
+        return Ok(mounted(dest, method.method));
     };
     // `pidns=` (6.18): one new instance with every option.
     if !features::is_disabled(Feature::Fsopen) && !features::is_disabled(Feature::ProcPidnsOption) {
@@ -205,7 +205,7 @@ pub fn mount_sysfs(root: &Root, dest: &Path) -> Result<Report> {
         e.context("mount sysfs on", dest)
             .in_root(root.display_name())
     })?;
-    Ok(mounted(dest, method))
+    Ok(mounted(dest, method.method))
 }
 
 /// Bind-mounts the host's `host_src` (and everything mounted below it) onto `dest` inside
@@ -239,11 +239,17 @@ pub fn bind_into(root: &Root, host_src: &Path, dest: &Path, readonly: bool) -> R
     let source = Source::Bind {
         from: src.as_fd(),
         recursive: true,
-        readonly,
+        attrs: if readonly {
+            MountAttrFlags::MOUNT_ATTR_RDONLY
+        } else {
+            MountAttrFlags::empty()
+        },
     };
     let method = if kind == RawFileType::Directory {
         let target = root.mkdir_all(dest, 0o755).map_err(fail)?;
-        mount_onto(root, dest, &source, target.as_fd()).map_err(fail)?
+        mount_onto(root, dest, &source, target.as_fd())
+            .map_err(fail)?
+            .method
     } else {
         if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
             root.mkdir_all(parent, 0o755).map_err(fail)?;
@@ -251,7 +257,9 @@ pub fn bind_into(root: &Root, host_src: &Path, dest: &Path, readonly: bool) -> R
         let target = root
             .create_file(dest, OFlags::RDONLY | OFlags::CLOEXEC, 0o644)
             .map_err(fail)?;
-        mount_onto(root, dest, &source, target.as_fd()).map_err(fail)?
+        mount_onto(root, dest, &source, target.as_fd())
+            .map_err(fail)?
+            .method
     };
     Ok(mounted(dest, method))
 }

@@ -83,6 +83,28 @@ pub fn mount_id<Fd: AsFd>(fd: Fd) -> Result<MountId, SyscallError> {
     Ok(mount_info_at(fd, "", AtFlags::EMPTY_PATH)?.mount_id)
 }
 
+/// The `STATX_MNT_ID` kind of mount id of the file `fd` is (the id `/proc/<pid>/mountinfo` prints
+/// in its first two fields), even where the unique kind is available: for matching a mount with
+/// its mountinfo line. Without `statx`'s mount id, the fd's `fdinfo` (`mnt_id:`) through the
+/// registered reader, as [`mount_info_at`].
+pub fn legacy_mount_id<Fd: AsFd>(fd: Fd) -> Result<u64, SyscallError> {
+    let fd = fd.as_fd();
+    match statx_raw(fd, c"", AtFlags::EMPTY_PATH, StatxFlags::MNT_ID) {
+        Ok(stx) if StatxFlags::from_bits_retain(stx.stx_mask).contains(StatxFlags::MNT_ID) => {
+            Ok(stx.stx_mnt_id)
+        }
+        Ok(_) => legacy_from_fdinfo(fd, Errno::NOSYS),
+        Err(errno @ (Errno::NOSYS | Errno::PERM)) => legacy_from_fdinfo(fd, errno),
+        Err(errno) => Err(errno).named("statx"),
+    }
+}
+
+fn legacy_from_fdinfo(fd: BorrowedFd<'_>, statx_errno: Errno) -> Result<u64, SyscallError> {
+    match mount_info_from_fdinfo(fd, c"", AtFlags::EMPTY_PATH, statx_errno)?.mount_id {
+        MountId::Legacy(id) | MountId::Unique(id) => Ok(id),
+    }
+}
+
 /// Where a file sits among the mounts: its mount id, whether it is the root of a mount (something
 /// is mounted *on* it, or it is a mount's top directory), and its identity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
