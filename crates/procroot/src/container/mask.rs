@@ -3,7 +3,7 @@
 #![forbid(unsafe_code)]
 
 use std::collections::HashSet;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -14,6 +14,7 @@ use rustix::mount::MountAttrFlags;
 use super::attach::{mount_onto, Method, Source};
 use super::{Covered, Report};
 use crate::error::{Error, ErrorKind, Result};
+use crate::procfs::{ProcBase, Procfs};
 use crate::root::Root;
 use crate::sys;
 use crate::sys::mount::FsOption;
@@ -92,7 +93,7 @@ pub(super) enum Action<'a> {
 
 /// Resolves, checks and mounts `paths` **one at a time** (no fd is held for a path once it is
 /// done, so any number of paths works under a low `RLIMIT_NOFILE`), recording in `report` what
-/// happened to each and in `covered` the file each mount went on.
+/// happened to each and in `covered` (if asked) the file each mount went on.
 ///
 /// A path is skipped as a duplicate only if it is lexically equal to an earlier one, or if it
 /// now resolves to the root of a mount this call attached: then it reached the very dentry an
@@ -104,7 +105,7 @@ pub(super) fn apply<P: AsRef<Path>>(
     paths: &[P],
     action: &Action<'_>,
     report: &mut Report,
-    covered: &mut Vec<Covered>,
+    mut covered: Option<&mut Vec<Covered>>,
 ) {
     let mut seen_names = HashSet::new();
     let mut made = HashSet::new();
@@ -199,15 +200,36 @@ pub(super) fn apply<P: AsRef<Path>>(
                 }
             },
         };
+        // Where the kernel prints the target, read before it is covered: only `harden`'s scan
+        // for earlier handles needs it.
+        let printed = match covered {
+            Some(_) => match Procfs::cached().and_then(|procfs| {
+                procfs.readlink(
+                    ProcBase::ThreadSelf,
+                    format!("fd/{}", handle.as_fd().as_raw_fd()),
+                )
+            }) {
+                Ok(printed) => Some(printed),
+                Err(e) => {
+                    let e = annotate(root, op, path, e);
+                    report.refused.push((path.to_path_buf(), e));
+                    continue;
+                }
+            },
+            None => None,
+        };
         match mount_onto(root, path, &source, handle.as_fd()) {
             Ok(attached) => {
                 made.insert(attached.mount_id);
-                covered.push(Covered {
-                    path: path.to_path_buf(),
-                    mount_id: info.mount_id,
-                    dev: info.dev,
-                    ino: info.ino,
-                });
+                if let (Some(covered), Some(printed)) = (covered.as_deref_mut(), printed) {
+                    covered.push(Covered {
+                        path: path.to_path_buf(),
+                        printed,
+                        mount_id: info.mount_id,
+                        dev: info.dev,
+                        ino: info.ino,
+                    });
+                }
                 if attached.method == Method::ProcFdPath {
                     report.fallback.push(path.to_path_buf());
                 }
@@ -284,7 +306,7 @@ pub fn mask_paths<P: AsRef<Path>>(root: &Root, paths: &[P]) -> Result<Report> {
     let action = Action::Mask {
         dev_null: dev_null.as_fd(),
     };
-    apply(root, paths, &action, &mut report, &mut Vec::new());
+    apply(root, paths, &action, &mut report, None);
     Ok(report)
 }
 
@@ -302,6 +324,6 @@ pub fn mask_paths<P: AsRef<Path>>(root: &Root, paths: &[P]) -> Result<Report> {
 /// again.
 pub fn make_readonly<P: AsRef<Path>>(root: &Root, paths: &[P]) -> Result<Report> {
     let mut report = Report::default();
-    apply(root, paths, &Action::ReadOnly, &mut report, &mut Vec::new());
+    apply(root, paths, &Action::ReadOnly, &mut report, None);
     Ok(report)
 }

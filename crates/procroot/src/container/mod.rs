@@ -95,7 +95,10 @@ pub struct Preexisting {
 /// handles of running processes with.
 #[derive(Debug, Clone)]
 pub(crate) struct Covered {
+    /// The path as given.
     path: PathBuf,
+    /// Where the kernel printed it (`d_path`), to find candidate handles by.
+    printed: PathBuf,
     mount_id: crate::sys::MountId,
     dev: u64,
     ino: u64,
@@ -144,8 +147,9 @@ impl HardenOptions {
     }
 }
 
-/// Masks, then makes read-only, everything `opts` names, in the current mount namespace. Masks
-/// go first so that a masked path under a read-only one (`/proc/sys/...`) is still masked.
+/// Masks, then makes read-only, everything `opts` names, in the current mount namespace: masks
+/// first, so that a masked path under a read-only one (`/proc/sys/...`) is still masked; then
+/// (`readonly_proc`) the whole `/proc` and `/sys`; then the read-only paths.
 ///
 /// **What the caller must provide:**
 /// - **The mount namespace of the container, not the host's**, whose mounts do not propagate to
@@ -182,24 +186,28 @@ pub fn harden(root: &Root, opts: &HardenOptions) -> Result<Report> {
         let action = mask::Action::Mask {
             dev_null: std::os::fd::AsFd::as_fd(dev_null),
         };
-        mask::apply(root, &opts.masked, &action, &mut report, &mut covered);
+        mask::apply(root, &opts.masked, &action, &mut report, Some(&mut covered));
     }
-    mask::apply(
-        root,
-        &opts.readonly,
-        &mask::Action::ReadOnly,
-        &mut report,
-        &mut covered,
-    );
+    // The whole /proc and /sys before the read-only paths inside them: a read-only clone of
+    // `/proc/sys` covers the mounts below `/proc/sys` (`binfmt_misc`), and a later recursive
+    // clone of `/proc` would hold them hidden under it, out of reach of the fallback's
+    // remounts (which find each mount by its path).
     if opts.readonly_proc {
         mask::apply(
             root,
             &[Path::new("/proc"), Path::new("/sys")],
             &mask::Action::ReadOnly,
             &mut report,
-            &mut covered,
+            Some(&mut covered),
         );
     }
+    mask::apply(
+        root,
+        &opts.readonly,
+        &mask::Action::ReadOnly,
+        &mut report,
+        Some(&mut covered),
+    );
     preexisting::scan(root, &covered, &mut report);
     Ok(report)
 }

@@ -6,30 +6,28 @@
 //! fix is to harden before any process runs in the root, and this scan is the check that the
 //! caller did.
 //!
-//! Handles are compared by identity, never by the path the kernel prints (`d_path` is text,
-//! relative to the reader's root, and prints `/` for a dentry out of its bind mount): each
-//! handle is opened through the hardened procfs, and it, then each directory above it (`..`,
-//! which crosses mount boundaries upwards as a lookup does), is compared by (mount id, device,
-//! inode) with the files the mounts went on.
+//! The path the kernel prints for a handle (`d_path`, the target of `/proc/<pid>/cwd`) is only
+//! used to find candidates: a handle whose printed path is at or below a covered path's. Each
+//! candidate is then checked by identity: the handle itself, opened through the hardened
+//! procfs, is compared (mount id, device, inode) with what that same path leads to *now*. A
+//! handle in the hardened view is the same file on the same mount; a handle from before is on
+//! the old mount (same file, another mount id), or under a mask (the name now leads to the mask
+//! or to nothing). A handle exactly at a covered file, by identity, is reported whatever its
+//! printed path.
 
 #![forbid(unsafe_code)]
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use rustix::fs::{AtFlags, FileType as RawFileType, Mode, OFlags};
-use rustix::io::Errno;
+use rustix::fs::{AtFlags, Mode, OFlags};
 
 use super::{Covered, Preexisting, Report};
 use crate::error::Error;
 use crate::procfs::{ProcBase, Procfs};
 use crate::root::Root;
 use crate::sys;
-
-/// More `..` steps than any real tree is deep: the walk stops at the top of the mount tree long
-/// before, and this bounds it whatever happens.
-const MAX_DEPTH: usize = 4096;
 
 /// Looks at every process the hardened procfs shows (but this one) and records in `report` each
 /// handle at or below a `covered` file. A failure to list the processes is a refusal (of the
@@ -81,11 +79,7 @@ fn scan_process(procfs: &Procfs, pid: u32, covered: &[Covered], report: &mut Rep
         }
     }
     for (label, link) in handles {
-        let Ok(file) = procfs.open_follow(base, &link, OFlags::PATH) else {
-            continue;
-        };
-        let fd = OwnedFd::from(file);
-        if let Some(hit) = covering(procfs, base, &link, fd, covered) {
+        if let Some(hit) = covering(procfs, base, &link, covered) {
             report.preexisting.push(Preexisting {
                 pid,
                 handle: label,
@@ -100,73 +94,47 @@ fn identity(fd: impl AsFd) -> Option<(sys::MountId, u64, u64)> {
     Some((info.mount_id, info.dev, info.ino))
 }
 
-fn matching(id: (sys::MountId, u64, u64), covered: &[Covered]) -> Option<&Covered> {
-    covered.iter().find(|c| (c.mount_id, c.dev, c.ino) == id)
+/// Whether `path` is `base` or below it, component by component.
+fn at_or_below(path: &Path, base: &Path) -> bool {
+    path.starts_with(base)
 }
 
-/// The covered file `fd` is, or is below. A directory is walked up with `..`. For anything else
-/// the parent directory is found from the path the kernel prints for the link, and used only
-/// once the file under it by that name is verified to be `fd`'s very file (mount id, device,
-/// inode); where it cannot be, the file itself is the only thing compared.
+/// The covered path the handle at `link` of `base` sits at or below, in the old view.
 fn covering<'c>(
     procfs: &Procfs,
     base: ProcBase<'_>,
     link: &str,
-    fd: OwnedFd,
     covered: &'c [Covered],
 ) -> Option<&'c Covered> {
-    let id = identity(&fd)?;
-    if let Some(hit) = matching(id, covered) {
+    let text = procfs.readlink(base, link).ok()?;
+    // `socket:[123]`, `pipe:[4]`, `anon_inode:...`: on no directory of the root.
+    let candidates = text.is_absolute().then(|| {
+        covered
+            .iter()
+            .filter(|c| at_or_below(&text, &c.printed))
+            .collect::<Vec<_>>()
+    })?;
+    if candidates.is_empty() {
+        return None;
+    }
+    let file = procfs.open_follow(base, link, OFlags::PATH).ok()?;
+    let id = identity(&file)?;
+    if let Some(hit) = covered.iter().find(|c| (c.mount_id, c.dev, c.ino) == id) {
         return Some(hit);
     }
-    let st = rustix::fs::fstat(&fd).ok()?;
-    let dir = if RawFileType::from_raw_mode(st.st_mode) == RawFileType::Directory {
-        fd
-    } else {
-        let text = procfs.readlink(base, link).ok()?;
-        let (parent, name) = (text.parent()?, text.file_name()?);
-        if !text.is_absolute() {
-            // `socket:[123]`, `pipe:[4]`, `anon_inode:...`: on no directory.
-            return None;
-        }
-        let parent = rustix::fs::open(
-            parent,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .ok()?;
-        let named = sys::mount_info_at(&parent, name, AtFlags::SYMLINK_NOFOLLOW).ok()?;
-        if (named.mount_id, named.dev, named.ino) != id {
-            return None;
-        }
-        parent
-    };
-    walk_up(dir, covered)
-}
-
-/// Compares `dir` and each directory above it with the covered files, until the top of its
-/// mount tree (where `..` stays put).
-fn walk_up(mut dir: OwnedFd, covered: &[Covered]) -> Option<&Covered> {
-    let mut id = identity(&dir)?;
-    for _ in 0..MAX_DEPTH {
-        if let Some(hit) = matching(id, covered) {
-            return Some(hit);
-        }
-        let up = match rustix::fs::openat(
-            &dir,
-            "..",
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        ) {
-            Ok(up) => up,
-            Err(Errno::INTR) => continue,
-            Err(_) => return None,
-        };
-        let up_id = identity(&up)?;
-        if up_id == id {
-            return None;
-        }
-        (dir, id) = (up, up_id);
+    let now = rustix::fs::open(
+        &text,
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()
+    .and_then(identity);
+    if now == Some(id) {
+        // The name leads to this very file on this very mount: the hardened view.
+        return None;
     }
-    None
+    // The longest covered path is the innermost mount over the handle.
+    candidates
+        .into_iter()
+        .max_by_key(|c| c.printed.as_os_str().len())
 }
