@@ -197,7 +197,7 @@ fn bind_into_from_a_shared_source_never_propagates_back() {
 
 /// A rootfs with procfs and sysfs, writable tmpfs at `proc/sys/fs/binfmt_misc` and
 /// `sys/fs/cgroup`, and a third tmpfs two levels down (`sys/fs/cgroup/a/b`, on the second),
-/// `nosuid,nodev,noexec,noatime`.
+/// `nosuid,nodev,noexec,noatime,nosymfollow`.
 fn rootfs_with_submounts() -> Tree {
     let tree = Tree::new("dir proc\ndir sys\n");
     let nsx = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
@@ -212,7 +212,7 @@ fn rootfs_with_submounts() -> Tree {
         Some("tmpfs"),
         cgroup.join("a/b"),
         Some("tmpfs"),
-        nsx | libc::MS_NOATIME,
+        nsx | libc::MS_NOATIME | libc::MS_NOSYMFOLLOW,
         None,
     )
     .unwrap();
@@ -221,8 +221,8 @@ fn rootfs_with_submounts() -> Tree {
 
 /// Issue 18 item 5: under the ENOSYS filter, `--readonly /proc/sys --readonly-proc` makes every
 /// mount of each subtree read-only, not only its top: writes into the tmpfs below give
-/// `EROFS`, and each keeps its own `nosuid`, `nodev`, `noexec` and atime flags. With the new
-/// API too.
+/// `EROFS`, and each keeps its own `nosuid`, `nodev`, `noexec`, `nosymfollow` and atime flags.
+/// With the new API too.
 #[cfg_attr(
     procroot_unprivileged,
     ignore = "needs root: built with --cfg procroot_unprivileged"
@@ -259,7 +259,7 @@ fn readonly_covers_every_submount_on_both_paths() {
                 );
             }
             let deep = mount_options(&tree.join("sys/fs/cgroup/a/b"));
-            for want in ["ro", "nosuid", "nodev", "noexec", "noatime"] {
+            for want in ["ro", "nosuid", "nodev", "noexec", "noatime", "nosymfollow"] {
                 assert!(
                     deep.iter().any(|o| o == want),
                     "legacy={legacy}: {want} missing in {deep:?}"

@@ -26,10 +26,28 @@
 //! way, or a non-directory, is refused (CVE-2019-19921, CVE-2023-27561), because a procfs mounted
 //! somewhere the runtime did not mean is itself the attack.
 //!
-//! **Kernels without the new mount API** (before 5.2, or with `fsopen`/`open_tree` refused):
-//! the mount is made with `mount(2)` on `/proc/thread-self/fd/N` of the resolved fd, a name
-//! checked through the hardened procfs ([`Procfs::fd_link`](crate::Procfs)), and the
-//! [`Report`] lists the path under [`Report::fallback`].
+//! **Propagation.** Every mount this module makes is private (in no peer group) before it is
+//! attached: a clone from `open_tree(OPEN_TREE_CLONE)` is made private with `mount_setattr`
+//! before `move_mount`, a new file system from `fsmount` is private already, and the
+//! fallback's `mount(2)` is followed at once by `MS_PRIVATE`. Otherwise a clone of a shared
+//! mount (the host's `/dev`, a shared bind source) would be a peer of the original, and a
+//! mount made on top of it inside the root would appear on the host. The caller still has to
+//! give the root a parent that is not shared with the host (a mount namespace made `rslave` or
+//! `rprivate`, as runc does): the kernel propagates a mount attached under a shared parent to
+//! that parent's peers, whatever the mount's own propagation.
+//!
+//! **Before any process.** A lookup that starts below a mount never crosses it: a process whose
+//! working directory, root or open file is already at or below a covered path keeps the old
+//! view. Hardening must finish before any process runs in the root; [`harden`] checks for such
+//! processes afterwards and reports them ([`Report::preexisting`]).
+//!
+//! **Kernels without the new mount API** (before 5.2, or with `fsopen`/`open_tree` refused,
+//! or `mount_setattr` missing before 5.12): the mount is made with `mount(2)` on
+//! `/proc/thread-self/fd/N` of the resolved fd, a name checked through the hardened procfs
+//! ([`Procfs::fd_link`](crate::Procfs)); the new mount is found again by a fresh resolution,
+//! identified by its mount id (mountinfo read through the hardened procfs says where to look,
+//! never which mount it is), made private, and for a read-only path every mount of its subtree
+//! is remounted read-only. The [`Report`] lists the path under [`Report::fallback`].
 
 #![forbid(unsafe_code)]
 
