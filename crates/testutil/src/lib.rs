@@ -332,6 +332,26 @@ pub mod paired {
         Rounds { times }
     }
 
+    /// As [`measure`], for columns that time themselves: each is called with a batch size and
+    /// returns the time that counts for that batch (the benchmark leaves out its own cleanup,
+    /// such as unmounting what it mounted). `iters` calls per batch.
+    pub fn measure_timed(
+        columns: &mut [&mut dyn FnMut(u32) -> Duration],
+        rounds: usize,
+        iters: u32,
+    ) -> Rounds {
+        let n = columns.len();
+        let mut times = vec![Vec::with_capacity(rounds); n];
+        for round in 0..rounds {
+            for k in 0..n {
+                let i = if round % 2 == 0 { k } else { n - 1 - k };
+                let took = columns[i](iters);
+                times[i].push(took.as_nanos() as f64 / f64::from(iters));
+            }
+        }
+        Rounds { times }
+    }
+
     impl Rounds {
         /// The median time per call of column `i`, in nanoseconds.
         pub fn median(&self, i: usize) -> f64 {

@@ -17,9 +17,11 @@
 
 #![forbid(unsafe_code)]
 
+use std::ffi::OsString;
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::os::unix::ffi::OsStringExt;
+use std::path::{Path, PathBuf};
 
 use rustix::fs::{AtFlags, Mode, OFlags};
 
@@ -68,6 +70,9 @@ pub(super) fn scan(root: &Root, covered: &[Covered], report: &mut Report) {
 /// simply not reported.
 fn scan_process(procfs: &Procfs, pid: u32, covered: &[Covered], report: &mut Report) {
     let base = ProcBase::Pid(pid);
+    let Ok(dir) = procfs.open(base, "", OFlags::PATH | OFlags::DIRECTORY) else {
+        return;
+    };
     let mut handles = vec![
         ("cwd".to_owned(), "cwd".to_owned()),
         ("root".to_owned(), "root".to_owned()),
@@ -79,7 +84,19 @@ fn scan_process(procfs: &Procfs, pid: u32, covered: &[Covered], report: &mut Rep
         }
     }
     for (label, link) in handles {
-        if let Some(hit) = covering(procfs, base, &link, covered) {
+        // The printed path only picks candidates. On a detached instance nothing can be
+        // mounted on the link, so a plain `readlinkat` below the verified process directory
+        // reads it (one syscall per handle, where the checked `Procfs::readlink` makes
+        // several); elsewhere the checked read.
+        let text = if procfs.acquisition().is_detached() {
+            rustix::fs::readlinkat(&dir, link.as_str(), Vec::new())
+                .ok()
+                .map(|t| PathBuf::from(OsString::from_vec(t.into_bytes())))
+        } else {
+            procfs.readlink(base, &link).ok()
+        };
+        let Some(text) = text else { continue };
+        if let Some(hit) = covering(procfs, base, &link, &text, covered) {
             report.preexisting.push(Preexisting {
                 pid,
                 handle: label,
@@ -99,19 +116,20 @@ fn at_or_below(path: &Path, base: &Path) -> bool {
     path.starts_with(base)
 }
 
-/// The covered path the handle at `link` of `base` sits at or below, in the old view.
+/// The covered path the handle at `link` of `base`, printed as `text`, sits at or below, in the
+/// old view.
 fn covering<'c>(
     procfs: &Procfs,
     base: ProcBase<'_>,
     link: &str,
+    text: &Path,
     covered: &'c [Covered],
 ) -> Option<&'c Covered> {
-    let text = procfs.readlink(base, link).ok()?;
     // `socket:[123]`, `pipe:[4]`, `anon_inode:...`: on no directory of the root.
     let candidates = text.is_absolute().then(|| {
         covered
             .iter()
-            .filter(|c| at_or_below(&text, &c.printed))
+            .filter(|c| at_or_below(text, &c.printed))
             .collect::<Vec<_>>()
     })?;
     if candidates.is_empty() {
@@ -123,7 +141,7 @@ fn covering<'c>(
         return Some(hit);
     }
     let now = rustix::fs::open(
-        &text,
+        text,
         OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::empty(),
     )
