@@ -172,32 +172,25 @@ pub(super) fn apply<P: AsRef<Path>>(
                 recursive: true,
                 attrs: MountAttrFlags::MOUNT_ATTR_RDONLY,
             },
-            Action::Mask { dev_null } => match rustix::fs::fstat(&handle) {
-                Ok(st) if RawFileType::from_raw_mode(st.st_mode) == RawFileType::Directory => {
-                    Source::NewFs {
-                        fstype: "tmpfs",
-                        options: &tmpfs_options,
-                        attrs: MountAttrFlags::MOUNT_ATTR_RDONLY
-                            | MountAttrFlags::MOUNT_ATTR_NOSUID
-                            | MountAttrFlags::MOUNT_ATTR_NODEV
-                            | MountAttrFlags::MOUNT_ATTR_NOEXEC,
-                        legacy_data: "size=4k,nr_inodes=1,mode=0555",
-                    }
-                }
+            Action::Mask { dev_null } => match RawFileType::from_raw_mode(info.file_type) {
+                RawFileType::Directory => Source::NewFs {
+                    fstype: "tmpfs",
+                    options: &tmpfs_options,
+                    attrs: MountAttrFlags::MOUNT_ATTR_RDONLY
+                        | MountAttrFlags::MOUNT_ATTR_NOSUID
+                        | MountAttrFlags::MOUNT_ATTR_NODEV
+                        | MountAttrFlags::MOUNT_ATTR_NOEXEC,
+                    legacy_data: "size=4k,nr_inodes=1,mode=0555",
+                },
                 // Not `nodev`: the mask *is* a device node, and opening it on a `nodev` mount
                 // fails with `EACCES`, where a masked file must read as empty (as runc's do).
-                Ok(_) => Source::Bind {
+                _ => Source::Bind {
                     from: dev_null,
                     recursive: false,
                     attrs: MountAttrFlags::MOUNT_ATTR_RDONLY
                         | MountAttrFlags::MOUNT_ATTR_NOSUID
                         | MountAttrFlags::MOUNT_ATTR_NOEXEC,
                 },
-                Err(e) => {
-                    let e = annotate(root, op, path, e.into());
-                    report.refused.push((path.to_path_buf(), e));
-                    continue;
-                }
             },
         };
         // Where the kernel prints the target, read before it is covered: only `harden`'s scan

@@ -18,7 +18,7 @@
 #![forbid(unsafe_code)]
 
 use std::ffi::OsString;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
@@ -27,6 +27,7 @@ use rustix::fs::{AtFlags, Mode, OFlags};
 
 use super::{Covered, Preexisting, Report};
 use crate::error::Error;
+use crate::fs::ReadDir;
 use crate::procfs::{ProcBase, Procfs};
 use crate::root::Root;
 use crate::sys;
@@ -70,25 +71,50 @@ pub(super) fn scan(root: &Root, covered: &[Covered], report: &mut Report) {
 /// simply not reported.
 fn scan_process(procfs: &Procfs, pid: u32, covered: &[Covered], report: &mut Report) {
     let base = ProcBase::Pid(pid);
-    let Ok(dir) = procfs.open(base, "", OFlags::PATH | OFlags::DIRECTORY) else {
-        return;
+    // On a detached instance nothing can be mounted anywhere in it: its root fd was verified,
+    // so plain `*at` calls below it reach procfs's own files, one syscall each, where the
+    // checked `Procfs` lookups make several (this runs for every process and handle).
+    // Elsewhere, the checked calls.
+    let detached = procfs.acquisition().is_detached();
+    let dir = if detached {
+        rustix::fs::openat(
+            procfs.as_fd(),
+            pid.to_string(),
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(Error::from)
+    } else {
+        procfs
+            .open(base, "", OFlags::PATH | OFlags::DIRECTORY)
+            .map(OwnedFd::from)
     };
+    let Ok(dir) = dir else { return };
     let mut handles = vec![
         ("cwd".to_owned(), "cwd".to_owned()),
         ("root".to_owned(), "root".to_owned()),
     ];
-    if let Ok(fds) = procfs.read_dir(base, "fd") {
+    let fds = if detached {
+        rustix::fs::openat(
+            &dir,
+            "fd",
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(Error::from)
+        .and_then(ReadDir::new)
+    } else {
+        procfs.read_dir(base, "fd")
+    };
+    if let Ok(fds) = fds {
         for entry in fds.flatten() {
             let name = String::from_utf8_lossy(entry.file_name().as_bytes()).into_owned();
             handles.push((format!("fd {name}"), format!("fd/{name}")));
         }
     }
     for (label, link) in handles {
-        // The printed path only picks candidates. On a detached instance nothing can be
-        // mounted on the link, so a plain `readlinkat` below the verified process directory
-        // reads it (one syscall per handle, where the checked `Procfs::readlink` makes
-        // several); elsewhere the checked read.
-        let text = if procfs.acquisition().is_detached() {
+        // The printed path only picks candidates (each is then checked by identity).
+        let text = if detached {
             rustix::fs::readlinkat(&dir, link.as_str(), Vec::new())
                 .ok()
                 .map(|t| PathBuf::from(OsString::from_vec(t.into_bytes())))

@@ -118,6 +118,8 @@ pub struct MountInfo {
     pub dev: u64,
     /// `st_ino`.
     pub ino: u64,
+    /// The file type bits of `st_mode` (`S_IFMT`), so that callers need no second `fstat`.
+    pub file_type: u32,
 }
 
 /// Reads the mount id of one of this process's fds from its `fdinfo` (`mnt_id:`), for
@@ -160,7 +162,7 @@ pub fn mount_info_at<Fd: AsFd, P: rustix::path::Arg>(
     path: P,
     flags: AtFlags,
 ) -> Result<MountInfo, SyscallError> {
-    let mut want = StatxFlags::INO | StatxFlags::MNT_ID;
+    let mut want = StatxFlags::INO | StatxFlags::TYPE | StatxFlags::MNT_ID;
     if !features::is_disabled(features::Feature::StatxMntIdUnique) {
         want |= STATX_MNT_ID_UNIQUE;
     }
@@ -205,6 +207,7 @@ fn statx_mount_info(
         mount_root,
         dev: rustix::fs::makedev(stx.stx_dev_major, stx.stx_dev_minor),
         ino: stx.stx_ino,
+        file_type: u32::from(stx.stx_mode) & libc::S_IFMT,
     })
 }
 
@@ -281,6 +284,7 @@ fn mount_info_from_fdinfo(
         mount_root: None,
         dev: st.st_dev,
         ino: st.st_ino,
+        file_type: st.st_mode & libc::S_IFMT,
     })
 }
 
