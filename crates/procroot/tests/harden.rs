@@ -57,8 +57,7 @@ fn mount_options(point: &Path) -> Vec<String> {
     let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     let line = text
         .lines()
-        .filter(|l| l.split(' ').nth(4) == point.to_str())
-        .last()
+        .rfind(|l| l.split(' ').nth(4) == point.to_str())
         .unwrap_or_else(|| panic!("nothing mounted at {}", point.display()));
     line.split(' ')
         .nth(5)

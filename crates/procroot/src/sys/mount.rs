@@ -154,6 +154,7 @@ pub fn set_attrs(
     private: bool,
     recursive: bool,
 ) -> Result<(), SyscallError> {
+    #[allow(clippy::unnecessary_cast)] // `c_ulong` is 32 bits on some architectures.
     let attr = MountAttr {
         attr_set: u64::from(set.bits()),
         attr_clr: u64::from(clear.bits()),
