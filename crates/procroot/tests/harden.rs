@@ -11,16 +11,15 @@
 //! 5.2 answers).
 
 use std::collections::BTreeSet;
-use std::fs::OpenOptions;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use procroot::container::{self, bind_into, make_readonly, mask_paths, HardenOptions};
 use procroot::{ErrorKind, Root};
 use procroot_testutil::{
-    deny_syscalls, in_child, in_private_mount_ns, mount_raw, require_privilege, ForkedChild, Tree,
+    deny_syscalls, in_child, in_private_mount_ns, is_null_device, mount_raw, require_privilege,
+    write_errno, ForkedChild, Tree,
 };
 use rustix::io::Errno;
 
@@ -65,20 +64,6 @@ fn mount_options(point: &Path) -> Vec<String> {
         .split(',')
         .map(str::to_owned)
         .collect()
-}
-
-fn write_errno(path: &Path, data: &[u8]) -> Option<i32> {
-    match OpenOptions::new().append(true).create(true).open(path) {
-        Ok(mut f) => f.write_all(data).err().and_then(|e| e.raw_os_error()),
-        Err(e) => e.raw_os_error(),
-    }
-}
-
-fn is_null_device(path: &Path) -> bool {
-    let md = std::fs::metadata(path).expect("stat");
-    md.file_type().is_char_device()
-        && rustix::fs::major(md.rdev()) == 1
-        && rustix::fs::minor(md.rdev()) == 3
 }
 
 fn read(path: &Path) -> Vec<u8> {
