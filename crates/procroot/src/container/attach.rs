@@ -2,10 +2,10 @@
 
 #![forbid(unsafe_code)]
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{AtFlags, StatVfsMountFlags};
+use rustix::fs::{AtFlags, Mode, OFlags, StatVfsMountFlags};
 use rustix::io::Errno;
 use rustix::mount::{MountAttrFlags, MountFlags};
 
@@ -191,8 +191,10 @@ fn mount_legacy_with(
     target: BorrowedFd<'_>,
 ) -> Result<MountId> {
     let target_path = fd_path(procfs, target)?;
-    // The mount the new one goes on: what identifies the new one in mountinfo afterwards.
+    // What identifies the new mount in mountinfo afterwards: the mount it goes on, and where
+    // the kernel prints the file it covers.
     let below = crate::sys::legacy_mount_id(target)?;
+    let printed = procfs.readlink(ProcBase::ThreadSelf, format!("fd/{}", target.as_raw_fd()))?;
     let (recursive, attrs, expect) = match *source {
         Source::Bind {
             from,
@@ -225,10 +227,13 @@ fn mount_legacy_with(
             )
         }
     };
-    // The target fd still names the file *under* the new mount: the new mount is reached
-    // through a fresh resolution, and identified by its mount ids (mountinfo is only used to
-    // find them).
-    let (top, subtree) = identify_new_mount(procfs, root, path, below, &expect, recursive)?;
+    // The target fd still names the file *under* the new mount: the new mount is found in
+    // mountinfo and opened by its mount point, then identified by its mount id.
+    let (top, subtree) =
+        identify_new_mount(procfs, &printed, below, &expect, recursive).map_err(|e| {
+            e.context("find the new mount on", path)
+                .in_root(root.display_name())
+        })?;
     let top_path = fd_path(procfs, top.as_fd())?;
     let finish = || -> Result<()> {
         // Out of the source's peer group at once (`mount(2)` of a bind joins it).
@@ -260,18 +265,19 @@ fn mount_legacy_with(
     Ok(crate::sys::mount_id(&top)?)
 }
 
-/// Finds the mount the fallback just made at `path`: a fresh resolution must land on the root
-/// of a mount whose mountinfo parent is `below` and that shows what was mounted. Returns it,
-/// and (with `recursive`) every mount below it as (its mount point relative to the new mount's,
-/// its id), parents first.
+/// Finds the mount the fallback just made on the file the kernel prints as `printed`: in
+/// mountinfo (read through the hardened procfs), the one mount on the mount `below` whose
+/// mount point is that file; opened by that mount point and checked to be the root of the mount
+/// with that id, showing what was mounted. Mountinfo's text only says where to look: what is
+/// acted on is the fd, verified by mount id. Returns it, and (with `recursive`) every mount
+/// below it as (its mount point relative to the new mount's, its id), parents first.
 fn identify_new_mount(
     procfs: &Procfs,
-    root: &Root,
-    path: &Path,
+    printed: &Path,
     below: u64,
     expect: &Expect,
     recursive: bool,
-) -> Result<(Handle, Vec<(PathBuf, u64)>)> {
+) -> Result<(OwnedFd, Vec<(PathBuf, u64)>)> {
     let replaced = || {
         Error::with_detail(
             ErrorKind::SafetyViolation,
@@ -280,18 +286,28 @@ fn identify_new_mount(
              (it is left in place: unmount it by hand)",
         )
     };
-    let fresh = root.resolve(path)?;
-    let id = crate::sys::legacy_mount_id(&fresh)?;
-    let info = crate::sys::mount_info_at(&fresh, "", AtFlags::EMPTY_PATH)?;
     let lines = mountinfo::parse(&procfs.read_to_string(ProcBase::SelfProcess, "mountinfo")?);
-    let Some(top) = lines.iter().find(|l| l.mount_id == id) else {
+    // Two dentries never print as the same path at once, and a mount stacked on ours has ours,
+    // not `below`, as its parent: one line at most.
+    let mut found = lines
+        .iter()
+        .filter(|l| l.parent_id == below && l.mount_point == printed);
+    let (Some(top), None) = (found.next(), found.next()) else {
         return Err(replaced());
     };
+    let fresh = rustix::fs::open(
+        printed,
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|_| replaced())?;
+    let id = crate::sys::legacy_mount_id(&fresh)?;
+    let info = crate::sys::mount_info_at(&fresh, "", AtFlags::EMPTY_PATH)?;
     let shows_source = match expect {
         Expect::Bind(dev, ino) => (info.dev, info.ino) == (*dev, *ino),
         Expect::NewFs(fstype) => top.fs_type == *fstype,
     };
-    if id == below || top.parent_id != below || info.mount_root == Some(false) || !shows_source {
+    if id != top.mount_id || info.mount_root == Some(false) || !shows_source {
         return Err(replaced());
     }
     let mut subtree = Vec::new();
@@ -318,7 +334,7 @@ fn identify_new_mount(
 
 /// A mount of the new subtree, resolved beneath its top with no symlink and checked to be the
 /// root of the mount with that id: the mount point text only says where to look.
-fn resolve_submount(top: &Handle, rel: &Path, id: u64) -> Result<Handle> {
+fn resolve_submount(top: &OwnedFd, rel: &Path, id: u64) -> Result<Handle> {
     let dup = rustix::io::fcntl_dupfd_cloexec(top, 0)?;
     let beneath = Root::from_fd(dup)?
         .with_policy(Policy::Beneath)
