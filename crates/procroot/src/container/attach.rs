@@ -2,6 +2,7 @@
 
 #![forbid(unsafe_code)]
 
+use std::collections::HashSet;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -195,6 +196,13 @@ fn mount_legacy_with(
     // the kernel prints the file it covers.
     let below = crate::sys::legacy_mount_id(target)?;
     let printed = procfs.readlink(ProcBase::ThreadSelf, format!("fd/{}", target.as_raw_fd()))?;
+    // The mounts on `below` before ours: the new one is the one mount on `below` that was not
+    // there (a mount id is an identity; a mount point is only text someone may rename).
+    let before: HashSet<u64> = read_mountinfo(procfs)?
+        .iter()
+        .filter(|l| l.parent_id == below)
+        .map(|l| l.mount_id)
+        .collect();
     let (recursive, attrs, expect) = match *source {
         Source::Bind {
             from,
@@ -229,11 +237,11 @@ fn mount_legacy_with(
     };
     // The target fd still names the file *under* the new mount: the new mount is found in
     // mountinfo and opened by its mount point, then identified by its mount id.
-    let (top, subtree) =
-        identify_new_mount(procfs, &printed, below, &expect, recursive).map_err(|e| {
-            e.context("find the new mount on", path)
-                .in_root(root.display_name())
-        })?;
+    let (top, subtree) = identify_new_mount(procfs, &printed, below, &before, &expect, recursive)
+        .map_err(|e| {
+        e.context("find the new mount on", path)
+            .in_root(root.display_name())
+    })?;
     let top_path = fd_path(procfs, top.as_fd())?;
     let finish = || -> Result<()> {
         // Out of the source's peer group at once (`mount(2)` of a bind joins it).
@@ -266,15 +274,17 @@ fn mount_legacy_with(
 }
 
 /// Finds the mount the fallback just made on the file the kernel prints as `printed`: in
-/// mountinfo (read through the hardened procfs), the one mount on the mount `below` whose
-/// mount point is that file; opened by that mount point and checked to be the root of the mount
-/// with that id, showing what was mounted. Mountinfo's text only says where to look: what is
-/// acted on is the fd, verified by mount id. Returns it, and (with `recursive`) every mount
-/// below it as (its mount point relative to the new mount's, its id), parents first.
+/// mountinfo (read through the hardened procfs), the one mount on the mount `below` that is not
+/// among `before` (the ids there before), and whose mount point is that file; opened by that
+/// mount point and checked to be the root of the mount with that id, showing what was mounted.
+/// Mountinfo's text only says where to look: what is acted on is the fd, verified by mount id.
+/// Returns it, and (with `recursive`) every mount below it as (its mount point relative to the
+/// new mount's, its id), parents first.
 fn identify_new_mount(
     procfs: &Procfs,
     printed: &Path,
     below: u64,
+    before: &HashSet<u64>,
     expect: &Expect,
     recursive: bool,
 ) -> Result<(OwnedFd, Vec<(PathBuf, u64)>)> {
@@ -286,12 +296,12 @@ fn identify_new_mount(
              (it is left in place: unmount it by hand)",
         )
     };
-    let lines = mountinfo::parse(&procfs.read_to_string(ProcBase::SelfProcess, "mountinfo")?);
-    // Two dentries never print as the same path at once, and a mount stacked on ours has ours,
-    // not `below`, as its parent: one line at most.
+    let lines = read_mountinfo(procfs)?;
+    // A mount stacked on ours has ours, not `below`, as its parent: one new line, unless
+    // someone else mounted on `below` meanwhile (then nothing is trusted).
     let mut found = lines
         .iter()
-        .filter(|l| l.parent_id == below && l.mount_point == printed);
+        .filter(|l| l.parent_id == below && !before.contains(&l.mount_id));
     let (Some(top), None) = (found.next(), found.next()) else {
         return Err(replaced());
     };
@@ -307,7 +317,11 @@ fn identify_new_mount(
         Expect::Bind(dev, ino) => (info.dev, info.ino) == (*dev, *ino),
         Expect::NewFs(fstype) => top.fs_type == *fstype,
     };
-    if id != top.mount_id || info.mount_root == Some(false) || !shows_source {
+    if top.mount_point != printed
+        || id != top.mount_id
+        || info.mount_root == Some(false)
+        || !shows_source
+    {
         return Err(replaced());
     }
     let mut subtree = Vec::new();
@@ -330,6 +344,12 @@ fn identify_new_mount(
         subtree.sort_by_key(|(rel, _)| rel.as_os_str().len());
     }
     Ok((fresh, subtree))
+}
+
+fn read_mountinfo(procfs: &Procfs) -> Result<Vec<mountinfo::MountinfoLine>> {
+    Ok(mountinfo::parse(
+        &procfs.read_to_string(ProcBase::SelfProcess, "mountinfo")?,
+    ))
 }
 
 /// A mount of the new subtree, resolved beneath its top with no symlink and checked to be the
