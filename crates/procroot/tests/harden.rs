@@ -551,3 +551,83 @@ fn a_file_mask_is_nosuid_noexec_and_reads_empty() {
         });
     }
 }
+
+// --- item 2 under a race ------------------------------------------------------------------------
+
+/// The new mounts in `after` that are not in `before` (whole lines).
+fn new_lines(before: &BTreeSet<String>, after: &BTreeSet<String>) -> Vec<String> {
+    after.difference(before).cloned().collect()
+}
+
+/// Whether a mountinfo line's optional fields put the mount in a peer group.
+fn is_shared(line: &str) -> bool {
+    let fields = line.split(" - ").next().unwrap();
+    fields.split(' ').skip(6).any(|f| f.starts_with("shared:"))
+}
+
+/// Item 2 while an attacker inside the root exchanges the masked path's parent with a symlink to
+/// an already-masked sibling, on both mount paths, with the stand-in host's `/dev` shared and
+/// the runtime's namespace a peer copy: after every round, no mount made is in a peer group
+/// (the fallback finds its new mount by id, so a rename cannot make it privatize another one).
+/// Bounded rounds and a deadline.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn masks_stay_private_while_the_parent_is_swapped() {
+    require_privilege(PRIV);
+    for legacy in BOTH {
+        in_private_mount_ns(|| {
+            mount_raw(
+                Some("/dev"),
+                "/dev",
+                None,
+                libc::MS_BIND | libc::MS_REC,
+                None,
+            )
+            .unwrap();
+            mount_raw(None, "/dev", None, libc::MS_SHARED, None).unwrap();
+            let tree = Tree::new("file a/f A\nfile d/f D\n");
+            tree.symlink("/a", "e");
+            in_child(|| {
+                unshare_mount_ns();
+                if legacy {
+                    deny_new_mount_api();
+                }
+                let root = Root::open(tree.path()).unwrap();
+                assert_eq!(mask_paths(&root, &["/a/f"]).unwrap().masked.len(), 1);
+                let before = mountinfo();
+                let (d, e) = (tree.join("d"), tree.join("e"));
+                let rounds = procroot_testutil::race_rounds(150, 2000);
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+                let mut masked = 0;
+                let ((), swaps) = procroot_testutil::with_racing_thread(
+                    || procroot_testutil::racer::exchange(&d, &e).is_ok(),
+                    || {
+                        for round in 0..rounds {
+                            if std::time::Instant::now() > deadline {
+                                break;
+                            }
+                            let report = mask_paths(&root, &["/d/f"]).unwrap();
+                            masked += report.masked.len();
+                            let new = new_lines(&before, &mountinfo());
+                            for line in &new {
+                                assert!(!is_shared(line), "legacy={legacy} round {round}: {line}");
+                            }
+                            for line in new.iter().rev() {
+                                let point = line.split(' ').nth(4).unwrap();
+                                let _ = rustix::mount::unmount(
+                                    point,
+                                    rustix::mount::UnmountFlags::DETACH,
+                                );
+                            }
+                        }
+                    },
+                );
+                assert!(masked > 0, "legacy={legacy}: no round masked anything");
+                assert!(swaps > 0, "legacy={legacy}: the attacker never swapped");
+            });
+        });
+    }
+}

@@ -192,10 +192,8 @@ fn mount_legacy_with(
     target: BorrowedFd<'_>,
 ) -> Result<MountId> {
     let target_path = fd_path(procfs, target)?;
-    // What identifies the new mount in mountinfo afterwards: the mount it goes on, and where
-    // the kernel prints the file it covers.
+    // What identifies the new mount in mountinfo afterwards: the mount it goes on.
     let below = crate::sys::legacy_mount_id(target)?;
-    let printed = procfs.readlink(ProcBase::ThreadSelf, format!("fd/{}", target.as_raw_fd()))?;
     // The mounts on `below` before ours: the new one is the one mount on `below` that was not
     // there (a mount id is an identity; a mount point is only text someone may rename).
     let before: HashSet<u64> = read_mountinfo(procfs)?
@@ -237,11 +235,11 @@ fn mount_legacy_with(
     };
     // The target fd still names the file *under* the new mount: the new mount is found in
     // mountinfo and opened by its mount point, then identified by its mount id.
-    let (top, subtree) = identify_new_mount(procfs, &printed, below, &before, &expect, recursive)
-        .map_err(|e| {
-        e.context("find the new mount on", path)
-            .in_root(root.display_name())
-    })?;
+    let (top, subtree) =
+        identify_new_mount(procfs, below, &before, &expect, recursive).map_err(|e| {
+            e.context("find the new mount on", path)
+                .in_root(root.display_name())
+        })?;
     let top_path = fd_path(procfs, top.as_fd())?;
     let finish = || -> Result<()> {
         // Out of the source's peer group at once (`mount(2)` of a bind joins it).
@@ -273,16 +271,15 @@ fn mount_legacy_with(
     Ok(crate::sys::mount_id(&top)?)
 }
 
-/// Finds the mount the fallback just made on the file the kernel prints as `printed`: in
-/// mountinfo (read through the hardened procfs), the one mount on the mount `below` that is not
-/// among `before` (the ids there before), and whose mount point is that file; opened by that
-/// mount point and checked to be the root of the mount with that id, showing what was mounted.
-/// Mountinfo's text only says where to look: what is acted on is the fd, verified by mount id.
-/// Returns it, and (with `recursive`) every mount below it as (its mount point relative to the
-/// new mount's, its id), parents first.
+/// Finds the mount the fallback just made: in mountinfo (read through the hardened procfs),
+/// the one mount on the mount `below` that is not among `before` (the ids there before; a mount
+/// id is an identity, a mount point only text that a rename inside the root changes). It is
+/// opened by the mount point mountinfo prints and kept only if that fd is the root of the mount
+/// with that id, showing what was mounted; a rename racing with the open is retried a few
+/// times. Returns it, and (with `recursive`) every mount below it as (its mount point relative
+/// to the new mount's, its id), parents first.
 fn identify_new_mount(
     procfs: &Procfs,
-    printed: &Path,
     below: u64,
     before: &HashSet<u64>,
     expect: &Expect,
@@ -292,59 +289,63 @@ fn identify_new_mount(
         Error::with_detail(
             ErrorKind::SafetyViolation,
             Errno::XDEV,
-            "the new mount was replaced before it could be made private and read-only \
-             (it is left in place: unmount it by hand)",
+            "the new mount could not be identified to be made private and read-only (it is \
+             left in place: unmount it by hand)",
         )
     };
-    let lines = read_mountinfo(procfs)?;
-    // A mount stacked on ours has ours, not `below`, as its parent: one new line, unless
-    // someone else mounted on `below` meanwhile (then nothing is trusted).
-    let mut found = lines
-        .iter()
-        .filter(|l| l.parent_id == below && !before.contains(&l.mount_id));
-    let (Some(top), None) = (found.next(), found.next()) else {
-        return Err(replaced());
-    };
-    let fresh = rustix::fs::open(
-        printed,
-        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|_| replaced())?;
-    let id = crate::sys::legacy_mount_id(&fresh)?;
-    let info = crate::sys::mount_info_at(&fresh, "", AtFlags::EMPTY_PATH)?;
-    let shows_source = match expect {
-        Expect::Bind(dev, ino) => (info.dev, info.ino) == (*dev, *ino),
-        Expect::NewFs(fstype) => top.fs_type == *fstype,
-    };
-    if top.mount_point != printed
-        || id != top.mount_id
-        || info.mount_root == Some(false)
-        || !shows_source
-    {
-        return Err(replaced());
-    }
-    let mut subtree = Vec::new();
-    if recursive {
-        let mut parents = vec![id];
-        while let Some(parent) = parents.pop() {
-            for l in lines
-                .iter()
-                .filter(|l| l.parent_id == parent && l.mount_id != parent)
-            {
-                let rel = l
-                    .mount_point
-                    .strip_prefix(&top.mount_point)
-                    .map_err(|_| replaced())?;
-                subtree.push((rel.to_path_buf(), l.mount_id));
-                parents.push(l.mount_id);
-            }
+    for _ in 0..IDENTIFY_ATTEMPTS {
+        let lines = read_mountinfo(procfs)?;
+        // A mount stacked on ours has ours, not `below`, as its parent: one new line, unless
+        // someone else mounted on `below` meanwhile (then nothing is trusted).
+        let mut found = lines
+            .iter()
+            .filter(|l| l.parent_id == below && !before.contains(&l.mount_id));
+        let (Some(top), None) = (found.next(), found.next()) else {
+            return Err(replaced());
+        };
+        let Ok(fresh) = rustix::fs::open(
+            &top.mount_point,
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) else {
+            continue;
+        };
+        let id = crate::sys::legacy_mount_id(&fresh)?;
+        let info = crate::sys::mount_info_at(&fresh, "", AtFlags::EMPTY_PATH)?;
+        let shows_source = match expect {
+            Expect::Bind(dev, ino) => (info.dev, info.ino) == (*dev, *ino),
+            Expect::NewFs(fstype) => top.fs_type == *fstype,
+        };
+        if id != top.mount_id || info.mount_root == Some(false) || !shows_source {
+            continue;
         }
-        // Parents before children: a child's mount point is longer than its parent's.
-        subtree.sort_by_key(|(rel, _)| rel.as_os_str().len());
+        let mut subtree = Vec::new();
+        if recursive {
+            let mut parents = vec![id];
+            while let Some(parent) = parents.pop() {
+                for l in lines
+                    .iter()
+                    .filter(|l| l.parent_id == parent && l.mount_id != parent)
+                {
+                    let rel = l
+                        .mount_point
+                        .strip_prefix(&top.mount_point)
+                        .map_err(|_| replaced())?;
+                    subtree.push((rel.to_path_buf(), l.mount_id));
+                    parents.push(l.mount_id);
+                }
+            }
+            // Parents before children: a child's mount point is longer than its parent's.
+            subtree.sort_by_key(|(rel, _)| rel.as_os_str().len());
+        }
+        return Ok((fresh, subtree));
     }
-    Ok((fresh, subtree))
+    Err(replaced())
 }
+
+/// How often [`identify_new_mount`] opens the new mount again after a rename moved its mount
+/// point between reading mountinfo and the open.
+const IDENTIFY_ATTEMPTS: usize = 8;
 
 fn read_mountinfo(procfs: &Procfs) -> Result<Vec<mountinfo::MountinfoLine>> {
     Ok(mountinfo::parse(
