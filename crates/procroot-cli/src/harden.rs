@@ -57,10 +57,10 @@ What the caller must provide:
     to that parent's peers by the kernel.
   - Hardening must finish before any process runs in DIR or holds anything inside it.
   - The new mount API (Linux 5.2; mount_setattr 5.12). Without it the mounts are made with
-    mount(2) on /proc/thread-self/fd/N, checked through procroot's own procfs, made private at
-    once, every mount of a read-only subtree remounted read-only (found in mountinfo, checked
-    by mount id; a mount hidden under another cannot be reached, and the path is refused and
-    its mounts undone), and reported as `fallback`.
+    mount(2) on /proc/thread-self/fd/N, checked through procroot's own procfs, found again by
+    mount id (in mountinfo), made private at once, every mount of a read-only subtree
+    remounted read-only (a mount hidden under another cannot be reached: the path is refused
+    and its mounts undone), and reported as `fallback`.
 
 --defaults applies runc's default masked and read-only lists and Docker's additions
 (/proc/interrupts, /sys/devices/virtual/powercap). --config reads linux.maskedPaths and

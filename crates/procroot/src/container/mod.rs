@@ -44,9 +44,10 @@
 //! **Kernels without the new mount API** (before 5.2, or with `fsopen`/`open_tree` refused,
 //! or `mount_setattr` missing before 5.12): the mount is made with `mount(2)` on
 //! `/proc/thread-self/fd/N` of the resolved fd, a name checked through the hardened procfs
-//! ([`Procfs::fd_link`](crate::Procfs)); the new mount is found again by a fresh resolution,
-//! identified by its mount id (mountinfo read through the hardened procfs says where to look,
-//! never which mount it is), made private, and for a read-only path every mount of its subtree
+//! ([`Procfs::fd_link`](crate::Procfs)); the new mount is identified by its mount id (the one
+//! mount on the target's mount that was not there before, in mountinfo read through the
+//! hardened procfs; the mount point text only says where to open it, and what is opened there
+//! must be that mount), made private, and for a read-only path every mount of its subtree
 //! is remounted read-only. The [`Report`] lists the path under [`Report::fallback`].
 
 #![forbid(unsafe_code)]
