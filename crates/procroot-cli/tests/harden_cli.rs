@@ -326,3 +326,26 @@ fn harden_help_states_guarantees_and_requirements() {
         assert!(out.contains(claim), "missing from harden --help: {claim:?}");
     }
 }
+
+/// Issue 18 item 12 (a) on the command line: `/dev/zero` bound over the host's `/dev/null`.
+/// `harden --defaults --json` exits 1 naming the check, and no mount was made (mountinfo is
+/// the same before and after): nothing is left unreported.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn harden_with_a_bad_dev_null_mounts_nothing() {
+    require_privilege(PRIV);
+    in_private_mount_ns(|| {
+        let tree = rootfs();
+        mount_raw(Some("/dev/zero"), "/dev/null", None, libc::MS_BIND, None).unwrap();
+        let mountinfo = || std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let before = mountinfo();
+        let dir = tree.path().to_str().unwrap();
+        let (code, out, err) = procroot(&["harden", "--rootfs", dir, "--defaults", "--json"]);
+        assert_eq!(code, 1, "{out} {err}");
+        assert!(err.contains("not the character device 1:3"), "{err}");
+        assert_eq!(mountinfo(), before);
+    });
+}
