@@ -48,7 +48,9 @@
 //! mount on the target's mount that was not there before, in mountinfo read through the
 //! hardened procfs; the mount point text only says where to open it, and what is opened there
 //! must be that mount), made private, and for a read-only path every mount of its subtree
-//! is remounted read-only. The [`Report`] lists the path under [`Report::fallback`].
+//! is remounted read-only. The [`Report`] lists the path under [`Report::fallback`]. One
+//! exception: a procfs of another PID namespace ([`ProcfsMountOptions::pidns`]) has no such
+//! fallback and is refused up front with `NotSupported`.
 
 #![forbid(unsafe_code)]
 
@@ -62,13 +64,15 @@ mod writes;
 
 use std::path::{Path, PathBuf};
 
-pub use defaults::{DOCKER_MASKED_PATHS, RUNC_MASKED_PATHS, RUNC_READONLY_PATHS};
+pub use defaults::{expand_globs, DOCKER_MASKED_PATHS, RUNC_MASKED_PATHS, RUNC_READONLY_PATHS};
 pub use mask::{make_readonly, mask_paths};
-pub use mounts::{bind_into, mount_procfs, mount_sysfs, HidePid, ProcfsMountOptions};
+pub use mounts::{
+    bind_from, bind_into, mount_procfs, mount_sysfs, BindOptions, HidePid, ProcfsMountOptions,
+};
 pub use oci::OciHardening;
 pub use writes::{
-    read_sysctl, read_sysctl_in, set_current_label, set_exec_label, sysctl_subpath, write_sysctl,
-    write_sysctl_in,
+    read_sysctl, read_sysctl_in, set_current_label, set_exec_label, sysctl_namespace,
+    sysctl_subpath, write_sysctl, write_sysctl_in, SysctlNamespace,
 };
 
 use crate::error::{Error, Result};
@@ -168,7 +172,9 @@ impl HardenOptions {
 
 /// Masks, then makes read-only, everything `opts` names, in the current mount namespace: masks
 /// first, so that a masked path under a read-only one (`/proc/sys/...`) is still masked; then
-/// (`readonly_proc`) the whole `/proc` and `/sys`; then the read-only paths.
+/// (`readonly_proc`) the whole `/proc` and `/sys`; then the read-only paths. A component with
+/// `*` is expanded inside the root first ([`expand_globs`]): each match is masked and reported
+/// on its own.
 ///
 /// **What the caller must provide:**
 /// - **The mount namespace of the container, not the host's**, whose mounts do not propagate to
@@ -179,12 +185,13 @@ impl HardenOptions {
 ///   A lookup that starts below a mount never crosses it: a process whose working directory,
 ///   root or open file sits at or below a covered path keeps the unmasked, writable view. After
 ///   the mounts, `harden` looks for such processes through the hardened procfs (every process
-///   it can see, except the caller itself: a process's working directory, root and open fds,
-///   compared by mount id, device and inode with each covered file and, walking up with `..`,
-///   each directory above them) and lists them in [`Report::preexisting`] ([`Report::is_ok`]
-///   is then false). That check is a safety net, not a guarantee: processes in a PID namespace
-///   procroot cannot see, and a non-directory fd whose path the kernel cannot print from here,
-///   are not found.
+///   it can see, except the caller itself): a working directory, root or open fd whose path,
+///   as the kernel prints it, is at or below a covered path, and which is not what that path
+///   leads to now (compared by mount id, device and inode: it is on the old mount, or under a
+///   mask), is listed in [`Report::preexisting`] ([`Report::is_ok`] is then false). That check
+///   is a safety net, not a guarantee: processes in a PID namespace procroot cannot see, and
+///   handles whose path the kernel prints relative to another mount namespace's root, are not
+///   found.
 /// - The new mount API (Linux 5.2; `mount_setattr`, 5.12) for the fd-only sequence; otherwise
 ///   the fallback of the [module documentation](self).
 ///
@@ -194,7 +201,10 @@ impl HardenOptions {
 /// (masked, read-only), each failure under [`Report::refused`]; a path whose mount could not be
 /// finished (the fallback's read-only remounts) has its new mounts detached again.
 pub fn harden(root: &Root, opts: &HardenOptions) -> Result<Report> {
-    let dev_null = if opts.masked.is_empty() {
+    // `*` (Docker's per-CPU `thermal_throttle`) is expanded now, inside the root.
+    let masked = defaults::expand_globs(root, &opts.masked);
+    let readonly = defaults::expand_globs(root, &opts.readonly);
+    let dev_null = if masked.is_empty() {
         None
     } else {
         Some(mask::host_dev_null()?)
@@ -205,7 +215,7 @@ pub fn harden(root: &Root, opts: &HardenOptions) -> Result<Report> {
         let action = mask::Action::Mask {
             dev_null: std::os::fd::AsFd::as_fd(dev_null),
         };
-        mask::apply(root, &opts.masked, &action, &mut report, Some(&mut covered));
+        mask::apply(root, &masked, &action, &mut report, Some(&mut covered));
     }
     // The whole /proc and /sys before the read-only paths inside them: a read-only clone of
     // `/proc/sys` covers the mounts below `/proc/sys` (`binfmt_misc`), and a later recursive
@@ -222,7 +232,7 @@ pub fn harden(root: &Root, opts: &HardenOptions) -> Result<Report> {
     }
     mask::apply(
         root,
-        &opts.readonly,
+        &readonly,
         &mask::Action::ReadOnly,
         &mut report,
         Some(&mut covered),
