@@ -16,7 +16,6 @@ use crate::resolve::{Policy, ResolveFlags};
 use crate::root::{Handle, Root};
 use crate::sys::features::{self, Feature};
 use crate::sys::mount::{self as sysmount, FsOption};
-use crate::sys::MountId;
 
 /// What to mount.
 pub(super) enum Source<'a> {
@@ -48,13 +47,13 @@ pub(super) enum Method {
 }
 
 /// A mount [`mount_onto`] attached.
-#[derive(Clone, Copy, Debug)]
+#[derive(Debug)]
 pub(super) struct Attached {
     /// How.
     pub method: Method,
-    /// The new mount's id (the top one of a recursive clone): a later path that resolves to the
-    /// root of this mount reached the same dentry as this one.
-    pub mount_id: MountId,
+    /// The new mount (the top one of a recursive clone), for its id: a later path that resolves
+    /// to the root of this mount reached the same dentry as this one.
+    pub mount: OwnedFd,
 }
 
 /// Whether the new mount API is to be used for `source`: not disabled, not known missing.
@@ -86,24 +85,24 @@ pub(super) fn mount_onto(
 ) -> Result<Attached> {
     if new_api_allowed(source) {
         match mount_new_api(source, target) {
-            Ok(mount_id) => {
+            Ok(mount) => {
                 return Ok(Attached {
                     method: Method::MoveMount,
-                    mount_id,
+                    mount,
                 })
             }
             Err(e) if e.errno() == Errno::NOSYS => {}
             Err(e) => return Err(e),
         }
     }
-    let mount_id = mount_legacy(root, path, source, target)?;
+    let mount = mount_legacy(root, path, source, target)?;
     Ok(Attached {
         method: Method::ProcFdPath,
-        mount_id,
+        mount,
     })
 }
 
-fn mount_new_api(source: &Source<'_>, target: BorrowedFd<'_>) -> Result<MountId> {
+fn mount_new_api(source: &Source<'_>, target: BorrowedFd<'_>) -> Result<OwnedFd> {
     let mount = match *source {
         Source::Bind {
             from,
@@ -131,10 +130,8 @@ fn mount_new_api(source: &Source<'_>, target: BorrowedFd<'_>) -> Result<MountId>
             ..
         } => sysmount::new_mount(fstype, options, attrs)?,
     };
-    // The id a mount gets when it is made stays with it when it is moved.
-    let mount_id = crate::sys::mount_id(&mount)?;
     sysmount::attach(mount.as_fd(), target)?;
-    Ok(mount_id)
+    Ok(mount)
 }
 
 /// `/proc/thread-self/fd/N` of `fd`, after checking through the hardened procfs that nothing is
@@ -149,7 +146,7 @@ fn mount_legacy(
     path: &Path,
     source: &Source<'_>,
     target: BorrowedFd<'_>,
-) -> Result<MountId> {
+) -> Result<OwnedFd> {
     // The global /proc, verified: the cached instance is a plain open of it on such kernels.
     let procfs = Procfs::cached()?;
     if procfs.acquisition().is_detached() {
@@ -190,7 +187,7 @@ fn mount_legacy_with(
     path: &Path,
     source: &Source<'_>,
     target: BorrowedFd<'_>,
-) -> Result<MountId> {
+) -> Result<OwnedFd> {
     let target_path = fd_path(procfs, target)?;
     // What identifies the new mount in mountinfo afterwards: the mount it goes on.
     let below = crate::sys::legacy_mount_id(target)?;
@@ -268,7 +265,7 @@ fn mount_legacy_with(
             ),
         });
     }
-    Ok(crate::sys::mount_id(&top)?)
+    Ok(top)
 }
 
 /// Finds the mount the fallback just made: in mountinfo (read through the hardened procfs),

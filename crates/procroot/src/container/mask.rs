@@ -83,6 +83,44 @@ fn without_trailing_dirs(path: &Path) -> Option<&Path> {
     (bytes.len() != path.as_os_str().len()).then(|| Path::new(std::ffi::OsStr::from_bytes(bytes)))
 }
 
+/// The mounts one [`apply`] call attached, for its per-dentry dedup. Their ids are read only when
+/// a later path lands on the root of a mount (rare: `statx` of every new mount would be one more
+/// syscall per path): until then up to [`Made::PENDING`] mount fds are kept, and the oldest are
+/// turned into ids when there are more, so the fds held stay bounded whatever the number of
+/// paths.
+#[derive(Default)]
+struct Made {
+    ids: HashSet<sys::MountId>,
+    pending: Vec<OwnedFd>,
+}
+
+impl Made {
+    const PENDING: usize = 16;
+
+    fn add(&mut self, mount: OwnedFd) {
+        if self.pending.len() >= Self::PENDING {
+            self.settle();
+        }
+        self.pending.push(mount);
+    }
+
+    /// The id a mount gets when it is made stays with it when it is moved. A mount whose id
+    /// cannot be read is forgotten: a later path reaching it is then covered again, never
+    /// skipped wrongly.
+    fn settle(&mut self) {
+        for mount in self.pending.drain(..) {
+            if let Ok(id) = sys::mount_id(&mount) {
+                self.ids.insert(id);
+            }
+        }
+    }
+
+    fn contains(&mut self, id: sys::MountId) -> bool {
+        self.settle();
+        self.ids.contains(&id)
+    }
+}
+
 /// What [`apply`] makes of each path.
 pub(super) enum Action<'a> {
     /// A mask: the empty tmpfs on a directory, `dev_null` (verified) on anything else.
@@ -108,7 +146,7 @@ pub(super) fn apply<P: AsRef<Path>>(
     mut covered: Option<&mut Vec<Covered>>,
 ) {
     let mut seen_names = HashSet::new();
-    let mut made = HashSet::new();
+    let mut made = Made::default();
     for path in paths {
         let path = path.as_ref();
         if !seen_names.insert(lexical_key(path)) {
@@ -154,7 +192,7 @@ pub(super) fn apply<P: AsRef<Path>>(
                 continue;
             }
         };
-        if info.mount_root == Some(true) && made.contains(&info.mount_id) {
+        if info.mount_root == Some(true) && made.contains(info.mount_id) {
             report.skipped.push((
                 path.to_path_buf(),
                 "duplicate (the same file as an earlier path)".to_owned(),
@@ -213,7 +251,7 @@ pub(super) fn apply<P: AsRef<Path>>(
         };
         match mount_onto(root, path, &source, handle.as_fd()) {
             Ok(attached) => {
-                made.insert(attached.mount_id);
+                made.add(attached.mount);
                 if let (Some(covered), Some(printed)) = (covered.as_deref_mut(), printed) {
                     covered.push(Covered {
                         path: path.to_path_buf(),
