@@ -75,10 +75,31 @@ fn read(path: &Path) -> Vec<u8> {
     buf
 }
 
-fn unshare_mount_ns() {
-    // SAFETY: unshare(2) of this (forked) process's mount namespace; propagation is left as
-    // it is, as `unshare -m --propagation unchanged` does.
-    assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNS) }, 0);
+/// The stand-in host's `/dev`: its own bind mount, shared (as systemd makes `/`).
+fn share_dev() {
+    mount_raw(
+        Some("/dev"),
+        "/dev",
+        None,
+        libc::MS_BIND | libc::MS_REC,
+        None,
+    )
+    .unwrap();
+    mount_raw(None, "/dev", None, libc::MS_SHARED, None).unwrap();
+}
+
+/// Runs `f` in a child in the runtime's mount namespace: a copy of this one with propagation
+/// unchanged (`unshare -m --propagation unchanged`), so its shared mounts are peers of ours;
+/// under the ENOSYS filter with `legacy`.
+fn in_runtime_ns(legacy: bool, f: impl FnOnce()) {
+    in_child(|| {
+        // SAFETY: unshare(2) of this (forked) process's mount namespace.
+        assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNS) }, 0);
+        if legacy {
+            deny_new_mount_api();
+        }
+        f()
+    })
 }
 
 // --- item 2: propagation ------------------------------------------------------------------------
@@ -96,22 +117,9 @@ fn a_file_mask_never_joins_the_hosts_dev_peer_group() {
     require_privilege(PRIV);
     for legacy in BOTH {
         in_private_mount_ns(|| {
-            // The stand-in host: its own /dev mount, shared.
-            mount_raw(
-                Some("/dev"),
-                "/dev",
-                None,
-                libc::MS_BIND | libc::MS_REC,
-                None,
-            )
-            .unwrap();
-            mount_raw(None, "/dev", None, libc::MS_SHARED, None).unwrap();
+            share_dev();
             let tree = Tree::new("file f secret\nfile marker MARKER\n");
-            in_child(|| {
-                unshare_mount_ns();
-                if legacy {
-                    deny_new_mount_api();
-                }
+            in_runtime_ns(legacy, || {
                 let root = Root::open(tree.path()).unwrap();
                 let report = mask_paths(&root, &["/f"]).unwrap();
                 assert_eq!(report.masked, [PathBuf::from("/f")], "{report:?}");
@@ -149,11 +157,7 @@ fn bind_into_from_a_shared_source_never_propagates_back() {
             mount_raw(Some(vol.to_str().unwrap()), &vol, None, libc::MS_BIND, None).unwrap();
             mount_raw(None, &vol, None, libc::MS_SHARED, None).unwrap();
             let tree = Tree::new("dir app\n");
-            in_child(|| {
-                unshare_mount_ns();
-                if legacy {
-                    deny_new_mount_api();
-                }
+            in_runtime_ns(legacy, || {
                 let root = Root::open(tree.path()).unwrap();
                 let report = bind_into(&root, &vol, Path::new("/app/vol"), false).unwrap();
                 assert_eq!(report.fallback.len(), usize::from(legacy), "{report:?}");
@@ -579,22 +583,10 @@ fn masks_stay_private_while_the_parent_is_swapped() {
     require_privilege(PRIV);
     for legacy in BOTH {
         in_private_mount_ns(|| {
-            mount_raw(
-                Some("/dev"),
-                "/dev",
-                None,
-                libc::MS_BIND | libc::MS_REC,
-                None,
-            )
-            .unwrap();
-            mount_raw(None, "/dev", None, libc::MS_SHARED, None).unwrap();
+            share_dev();
             let tree = Tree::new("file a/f A\nfile d/f D\n");
             tree.symlink("/a", "e");
-            in_child(|| {
-                unshare_mount_ns();
-                if legacy {
-                    deny_new_mount_api();
-                }
+            in_runtime_ns(legacy, || {
                 let root = Root::open(tree.path()).unwrap();
                 assert_eq!(mask_paths(&root, &["/a/f"]).unwrap().masked.len(), 1);
                 let before = mountinfo();
