@@ -436,8 +436,13 @@ pub enum Command {
     /// EBADF; --cgroup into a frozen cgroup is EBUSY.
     #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
     Exec(crate::exec::ExecArgs),
-    /// Mask and make read-only paths of a container rootfs (see --help)
-    #[command(after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    // `about` as an attribute, not a doc comment: a doc comment here would also reset the long
+    // help that `HardenArgs` carries, and `harden --help` would lose what it guarantees.
+    #[command(
+        about = "Mask and make read-only paths of a container rootfs (see --help)",
+        after_help = SHORT_CONVENTIONS,
+        after_long_help = CONVENTIONS
+    )]
     Harden(crate::harden::HardenArgs),
     /// Mount a new procfs inside a root, optionally of another PID namespace (see --help)
     #[command(after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
@@ -988,11 +993,9 @@ pub enum BackendArg {
     Auto,
     /// The kernel's openat2; where it is unavailable, an error with the errno openat2 failed
     /// with (ENOSYS, or EPERM from a seccomp filter). The userspace walker still answers (and
-    /// --json says backend emulated) where openat2's answer needs a second look: ELOOP, which a
-    /// lookup restarted by mount activity elsewhere can report spuriously (the walker applies
-    /// every ELOOP rule, so a real one stays ELOOP); EAGAIN on every one of 17 tries (renames
-    /// elsewhere on the system); and EXDEV under --policy in-root-strict, which has no kernel
-    /// flag.
+    /// --json says backend emulated) where openat2's answer needs a second look: EAGAIN on every
+    /// one of 17 tries (renames elsewhere on the system), and EXDEV under --policy
+    /// in-root-strict, which has no kernel flag. A kernel ELOOP is final.
     Kernel,
     /// Only the userspace walker.
     Emulated,
