@@ -1290,10 +1290,19 @@ fn a_stopped_pre_exec_child_does_not_block_sigterm() {
                 Duration::from_secs(30),
             );
             let mut cmd = procroot();
-            cmd.args(["exec", "--pid", &c.pid().to_string(), "--", "true"])
-                .env("PATH", slow_path())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped());
+            // The command's PATH (not procroot's: the command gets the target's environment).
+            let path = format!("PATH={}", slow_path());
+            cmd.args([
+                "exec",
+                "--pid",
+                &c.pid().to_string(),
+                "--env",
+                &path,
+                "--",
+                "true",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
             let child = KillOnDrop(cmd.spawn().expect("spawn procroot"));
             let report = attacker.report().expect("the attacker caught nothing");
             if report.comm == "true" {
