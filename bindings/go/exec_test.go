@@ -50,6 +50,25 @@ func capEff(t *testing.T, status string) string {
 	return ""
 }
 
+// runScript runs `sh -c script` in pid with opts, which must exit 0, and returns what it wrote
+// to out (removed first).
+func runScript(t *testing.T, pid int, script, out string, opts procroot.ExecOptions) string {
+	t.Helper()
+	_ = os.Remove(out)
+	st, err := procroot.Exec(pid, []string{"sh", "-c", script}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Exited() || st.ExitStatus() != 0 {
+		t.Fatalf("status %v", st)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
 // TestExecRunsAsTheTarget: by default the command has the target's CapEff (not the caller's
 // full set); Privileged keeps the caller's; User changes the uid; CredentialsOf reads the sets.
 func TestExecRunsAsTheTarget(t *testing.T) {
@@ -75,21 +94,7 @@ func TestExecRunsAsTheTarget(t *testing.T) {
 	}
 	out := filepath.Join(dir, "out")
 	script := "{ id -u; grep '^CapEff:' /proc/self/status | cut -f2; } > " + out
-	run := func(opts procroot.ExecOptions) string {
-		_ = os.Remove(out)
-		st, err := procroot.Exec(pid, []string{"sh", "-c", script}, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !st.Exited() || st.ExitStatus() != 0 {
-			t.Fatalf("status %v", st)
-		}
-		b, err := os.ReadFile(out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(b)
-	}
+	run := func(opts procroot.ExecOptions) string { return runScript(t, pid, script, out, opts) }
 	if got := run(procroot.ExecOptions{}); got != "0\n"+dockerCaps+"\n" {
 		t.Errorf("default: %q", got)
 	}
@@ -121,18 +126,7 @@ func TestExecGivesTheTargetsEnvironment(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out")
 	script := `echo "${PROCROOT_GO_SECRET-unset} ${HOME-unset}" > ` + out
 	run := func(opts procroot.ExecOptions) string {
-		st, err := procroot.Exec(pid, []string{"sh", "-c", script}, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !st.Exited() || st.ExitStatus() != 0 {
-			t.Fatalf("status %v", st)
-		}
-		b, err := os.ReadFile(out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.TrimSpace(string(b))
+		return strings.TrimSpace(runScript(t, pid, script, out, opts))
 	}
 	if got := run(procroot.ExecOptions{}); got != "unset "+home {
 		t.Errorf("default: %q", got)

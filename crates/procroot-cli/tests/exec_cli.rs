@@ -105,6 +105,22 @@ fn exec(pid: u32, extra: &[&str], cmd: &[&str]) -> Output {
     c.output().expect("run procroot exec")
 }
 
+/// Makes `c` run as uid and gid 1000 with no groups (dropped in the forked child before exec).
+fn as_uid_1000(c: &mut Command) {
+    // SAFETY: setgroups/setresgid/setresuid in the forked child before exec.
+    unsafe {
+        c.pre_exec(|| {
+            if libc::setgroups(0, std::ptr::null()) != 0
+                || libc::setresgid(1000, 1000, 1000) != 0
+                || libc::setresuid(1000, 1000, 1000) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -190,18 +206,7 @@ fn exec_errors_dead_target_unknown_namespace_unprivileged() {
         let mut c = procroot();
         c.args(["exec", "--pid", &t.pid.to_string(), "--ns", "uts", "--"])
             .args(["touch", flag.to_str().unwrap()]);
-        // SAFETY: setresgid/setresuid in the forked child before exec.
-        unsafe {
-            c.pre_exec(|| {
-                if libc::setgroups(0, std::ptr::null()) != 0
-                    || libc::setresgid(1000, 1000, 1000) != 0
-                    || libc::setresuid(1000, 1000, 1000) != 0
-                {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        as_uid_1000(&mut c);
         let o = c.output().expect("run as uid 1000");
         assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
         let err = stderr(&o);
@@ -327,18 +332,7 @@ fn exec_exits_127_for_a_missing_command_and_126_for_a_non_executable_one() {
         // opened (the pidfd ioctl, or its /proc/PID/ns file), not a bare EACCES.
         let mut c = procroot();
         c.args(["exec", "--pid", &t.pid.to_string(), "--", "true"]);
-        // SAFETY: setresgid/setresuid in the forked child before exec.
-        unsafe {
-            c.pre_exec(|| {
-                if libc::setgroups(0, std::ptr::null()) != 0
-                    || libc::setresgid(1000, 1000, 1000) != 0
-                    || libc::setresuid(1000, 1000, 1000) != 0
-                {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        as_uid_1000(&mut c);
         let o = c.output().expect("run as uid 1000");
         assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
         let err = stderr(&o);
