@@ -344,9 +344,12 @@ fn standard_prefix_install_then_ldconfig_runs_without_ld_library_path() {
             String::from_utf8_lossy(&out.stderr)
         );
         let before = run(&exe);
-        assert!(
-            !before.status.success(),
-            "the program ran before ldconfig: the test proves nothing"
+        // 127: the dynamic loader found no libprocroot.so.0 (what the README says users see).
+        assert_eq!(
+            before.status.code(),
+            Some(127),
+            "before ldconfig: the test proves nothing: {}",
+            String::from_utf8_lossy(&before.stderr)
         );
         let ldconfig = Command::new("ldconfig").status().expect("run ldconfig");
         assert!(ldconfig.success(), "ldconfig failed");
