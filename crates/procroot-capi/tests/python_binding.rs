@@ -228,3 +228,39 @@ fn pip_installed_package_passes_pytest_suite() {
     );
     pytest(&mut cmd);
 }
+
+/// `.ci/run` never runs `pip` outside its virtual environment: every command line of it and of
+/// the `.ci/python-venv` it sources that names pip runs the venv's (`"$VENV/bin/python3" -m
+/// pip`), so a system Python that is externally managed (Debian's) is never asked to install.
+#[test]
+fn ci_runs_pip_only_in_its_venv() {
+    let ci = common::workspace().join(".ci");
+    let run = std::fs::read_to_string(ci.join("run")).expect(".ci/run");
+    assert!(
+        run.lines().any(|l| l.trim() == "source .ci/python-venv"),
+        ".ci/run does not source .ci/python-venv"
+    );
+    let venv = std::fs::read_to_string(ci.join("python-venv")).expect(".ci/python-venv");
+    let mut pip_lines = 0;
+    for (file, text) in [("run", &run), ("python-venv", &venv)] {
+        for line in text.lines().map(str::trim) {
+            // pip as a word (`pip`, `pip3`, `-m pip`), not `pipefail`.
+            let names_pip = line
+                .split(|c: char| !c.is_ascii_alphanumeric())
+                .any(|w| w == "pip" || w == "pip3");
+            if line.starts_with('#') || !names_pip {
+                continue;
+            }
+            pip_lines += 1;
+            assert!(
+                line.contains("\"$VENV/bin/python3\" -m pip install"),
+                ".ci/{file} runs pip outside the venv: {line}"
+            );
+        }
+    }
+    assert!(pip_lines >= 2, "no pip install of pytest and the package");
+    assert!(
+        venv.contains("python3 -m venv \"$VENV\""),
+        ".ci/python-venv makes no venv"
+    );
+}
