@@ -13,6 +13,7 @@ builds; ``dev`` for a quick debug build).
 
 import json
 import os
+import shutil
 import subprocess
 
 from setuptools import setup
@@ -64,7 +65,12 @@ class BuildWithLibrary(build_py):
 
     def run(self):
         super().run()
-        self.copy_file(build_library(), os.path.join(self.build_lib, "procroot", SONAME))
+        dest = os.path.join(self.build_lib, "procroot", SONAME)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        # Always copied: setuptools' copy_file skips a destination that looks newer, which would
+        # keep a library left in build/ by an earlier build of another profile.
+        shutil.copyfile(build_library(), dest)
+        os.chmod(dest, 0o755)
 
 
 class BinaryDistribution(Distribution):
