@@ -414,6 +414,13 @@ pub enum Command {
     /// of them but SIGWINCH kills what procroot was preparing (a container that stops it cannot
     /// hold procroot) and procroot exits 128+N.
     ///
+    /// CMD runs as the target runs, read from the live process (no runtime config needed):
+    /// its uids, gids and supplementary groups, its five capability sets (bounding, permitted,
+    /// effective, inheritable, ambient), no_new_privs, and its seccomp filters (copied with
+    /// PTRACE_SECCOMP_GET_FILTER; if that is impossible, exec refuses and names --no-seccomp).
+    /// LSM labels are not copied. --user changes the ids; --privileged keeps procroot's own
+    /// (host root: see below).
+    ///
     /// The exit status is CMD's, or 128+N when it died of signal N. procroot's own failures
     /// (exit 1) are reported like every other subcommand's: a target that exited is ESRCH and
     /// CMD never runs; a refused namespace is EPERM, naming it; a --keep-fd that is not open is
@@ -972,11 +979,9 @@ pub enum BackendArg {
     Auto,
     /// The kernel's openat2; where it is unavailable, an error with the errno openat2 failed
     /// with (ENOSYS, or EPERM from a seccomp filter). The userspace walker still answers (and
-    /// --json says backend emulated) where openat2's answer needs a second look: ELOOP, which a
-    /// lookup restarted by mount activity elsewhere can report spuriously (the walker applies
-    /// every ELOOP rule, so a real one stays ELOOP); EAGAIN on every one of 17 tries (renames
-    /// elsewhere on the system); and EXDEV under --policy in-root-strict, which has no kernel
-    /// flag.
+    /// --json says backend emulated) where openat2's answer needs a second look: EAGAIN on every
+    /// one of 17 tries (renames elsewhere on the system), and EXDEV under --policy
+    /// in-root-strict, which has no kernel flag. A kernel ELOOP is final.
     Kernel,
     /// Only the userspace walker.
     Emulated,

@@ -696,3 +696,88 @@ def sealed_exe_ensure():
     """Makes sure the running binary is a sealed copy (CVE-2019-5736), re-executing it if
     needed; returns "overlay", "memfd" or "tmpfile"."""
     return {1: "overlay", 2: "memfd", 3: "tmpfile"}[_call(_lib.procroot_sealed_exe_ensure)]
+
+
+# --- procroot exec: running a command in another process's namespaces, as it runs ------------
+
+EXEC_PRIVILEGED, EXEC_NO_SECCOMP, EXEC_JOIN_CGROUP = 1, 2, 4
+__all__ += ["exec_in", "credentials_of", "Credentials"]
+
+
+class _CCredentials(ctypes.Structure):
+    _fields_ = [
+        ("uid", ctypes.c_int64), ("gid", ctypes.c_int64),
+        ("cap_bounding", ctypes.c_uint64), ("cap_permitted", ctypes.c_uint64),
+        ("cap_effective", ctypes.c_uint64), ("cap_inheritable", ctypes.c_uint64),
+        ("cap_ambient", ctypes.c_uint64), ("no_new_privs", ctypes.c_int),
+        ("seccomp_filters", ctypes.c_uint32),
+    ]
+
+
+_lib.procroot_credentials_of.argtypes = [ctypes.c_void_p, ctypes.POINTER(_CCredentials),
+                                         ctypes.POINTER(_ErrP)]
+_lib.procroot_credentials_of.restype = ctypes.c_int
+_lib.procroot_exec.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_char_p), ctypes.c_char_p,
+                               ctypes.c_uint32, ctypes.c_int64, ctypes.c_int64,
+                               ctypes.POINTER(ctypes.c_int), ctypes.POINTER(_ErrP)]
+_lib.procroot_exec.restype = ctypes.c_int
+
+
+class Credentials:
+    """How a process runs (``credentials_of``): ``uid``/``gid`` as its own user namespace numbers
+    them (``None``: not mapped), the capability sets as integers (bit N is capability N),
+    ``no_new_privs``, and how many ``seccomp_filters`` could be copied out of it."""
+
+    def __init__(self, c):
+        self.uid = None if c.uid < 0 else c.uid
+        self.gid = None if c.gid < 0 else c.gid
+        self.cap_bounding = c.cap_bounding
+        self.cap_permitted = c.cap_permitted
+        self.cap_effective = c.cap_effective
+        self.cap_inheritable = c.cap_inheritable
+        self.cap_ambient = c.cap_ambient
+        self.no_new_privs = bool(c.no_new_privs)
+        self.seccomp_filters = c.seccomp_filters
+
+    def __repr__(self):
+        return (f"Credentials(uid={self.uid}, gid={self.gid}, "
+                f"cap_effective={self.cap_effective:#018x}, no_new_privs={self.no_new_privs}, "
+                f"seccomp_filters={self.seccomp_filters})")
+
+
+def credentials_of(pid):
+    """The credentials of process ``pid``: what ``exec_in`` gives a command by default. Copying
+    its seccomp filters stops the process briefly (``PTRACE_SECCOMP_GET_FILTER``)."""
+    with PidFd(pid) as p, p._hold(str(pid)) as ptr:
+        c = _CCredentials()
+        _call(_lib.procroot_credentials_of, ptr, ctypes.byref(c), filename=str(pid))
+        return Credentials(c)
+
+
+def exec_in(pid, argv, cwd=None, privileged=False, user=None, no_seccomp=False,
+            join_cgroup=False):
+    """Runs ``argv`` in every namespace of process ``pid`` the caller does not share, chrooted in
+    its root, with the caller's environment and only fds 0-2, and waits for it; returns its
+    wait status (``os.waitstatus_to_exitcode``). By default the command runs as the target runs
+    (its ids, groups, capability sets, no_new_privs and seccomp filters). ``privileged=True``
+    keeps the caller's credentials instead (the command then holds the caller's root inside the
+    container: its binaries must be trusted); ``user=(uid, gid)`` or ``user=uid`` overrides the
+    ids (gid ``None`` keeps the target's); ``no_seccomp`` runs without filters that cannot be
+    copied; ``join_cgroup`` starts it in the target's cgroup (v2)."""
+    if not argv:
+        raise ProcrootError(_errno.EINVAL, "argv is empty")
+    args = [_b(a) for a in argv]
+    arr = (ctypes.c_char_p * (len(args) + 1))(*args, None)
+    flags = ((EXEC_PRIVILEGED if privileged else 0) | (EXEC_NO_SECCOMP if no_seccomp else 0)
+             | (EXEC_JOIN_CGROUP if join_cgroup else 0))
+    uid, gid = -1, -1
+    if user is not None:
+        uid, gid = (user, None) if isinstance(user, int) else user
+        # Ids are checked here (OverflowError), never truncated by ctypes; -1 is the target's.
+        uid = _ranged(uid, 0, 0xFFFFFFFE, "uid")
+        gid = -1 if gid is None else _ranged(gid, 0, 0xFFFFFFFE, "gid")
+    status = ctypes.c_int()
+    with PidFd(pid) as p, p._hold(str(pid)) as ptr:
+        _call(_lib.procroot_exec, ptr, arr, None if cwd is None else _b(cwd), flags, uid, gid,
+              ctypes.byref(status), filename=str(pid))
+    return status.value

@@ -393,6 +393,7 @@ const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 
 fn is_procfs(fd: BorrowedFd<'_>) -> Result<bool> {
     let fs = rustix::fs::fstatfs(fd)?;
+    #[allow(clippy::useless_conversion)] // f_type's width differs between architectures.
     Ok(i64::from(fs.f_type) == PROC_SUPER_MAGIC)
 }
 
