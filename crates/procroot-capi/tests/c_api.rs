@@ -94,20 +94,26 @@ fn c_program_under_asan_ubsan_lsan() {
     );
 }
 
-/// Links a program printing `procroot_version()` against `libprocroot.a` and the libraries
-/// `pkg-config --static` names (with `-static`: a fully static binary), runs it, and checks
-/// what it printed.
-fn link_static_and_run(fully_static: bool) {
-    let prefix = common::staged_prefix();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let src = dir.path().join("v.c");
+/// Writes `dir/v.c`, a program printing `procroot_version()`, and returns it with the path its
+/// binary gets (`dir/v`).
+fn version_program(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let src = dir.join("v.c");
     std::fs::write(
         &src,
         "#include <procroot.h>\n#include <stdio.h>\n\
          int main(void) { puts(procroot_version()); return 0; }\n",
     )
     .expect("write");
-    let exe = dir.path().join("v");
+    (src, dir.join("v"))
+}
+
+/// Links a program printing `procroot_version()` against `libprocroot.a` and the libraries
+/// `pkg-config --static` names (with `-static`: a fully static binary), runs it, and checks
+/// what it printed.
+fn link_static_and_run(fully_static: bool) {
+    let prefix = common::staged_prefix();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (src, exe) = version_program(dir.path());
     let out = Command::new("cc")
         .args(fully_static.then_some("-static"))
         .arg("-o")
@@ -185,9 +191,7 @@ fn fully_static_binary_links_through_pkg_config() {
 /// The target directory and profile cargo built this test binary's libraries in
 /// (`target`, `debug`): what `make` built, for the Makefile's `TARGET_DIR` and `PROFILE`.
 fn built_here() -> (std::path::PathBuf, String) {
-    let exe = std::env::current_exe().expect("current_exe");
-    // target/<profile>/deps/<test>
-    let profile = exe.parent().and_then(|p| p.parent()).expect("profile dir");
+    let profile = common::profile_dir();
     (
         profile.parent().expect("target dir").to_path_buf(),
         profile
@@ -212,6 +216,17 @@ fn make_without_cargo(args: &[String]) -> std::process::Output {
         .expect("run make (is it installed?)")
 }
 
+/// `make install PREFIX=prefix CARGO=false` of the libraries cargo built with this test.
+fn install_what_this_test_was_built_with(prefix: &std::path::Path) -> std::process::Output {
+    let (target, profile) = built_here();
+    make_without_cargo(&[
+        "install".into(),
+        format!("PREFIX={}", prefix.display()),
+        format!("TARGET_DIR={}", target.display()),
+        format!("PROFILE={profile}"),
+    ])
+}
+
 /// `make install` only copies: with `CARGO=false` (cargo cannot run) it installs what `make`
 /// built, byte for byte, so `sudo make install` never builds as root. `make` alone is the step
 /// that runs cargo.
@@ -220,12 +235,7 @@ fn make_install_copies_only_and_never_runs_cargo() {
     let (target, profile) = built_here();
     let dir = tempfile::tempdir().expect("tempdir");
     let prefix = dir.path().join("prefix");
-    let out = make_without_cargo(&[
-        "install".into(),
-        format!("PREFIX={}", prefix.display()),
-        format!("TARGET_DIR={}", target.display()),
-        format!("PROFILE={profile}"),
-    ]);
+    let out = install_what_this_test_was_built_with(&prefix);
     assert!(
         out.status.success(),
         "make install ran cargo or failed: {}",
@@ -284,16 +294,8 @@ fn make_install_with_nothing_built_says_run_make_first() {
 )]
 fn standard_prefix_install_then_ldconfig_runs_without_ld_library_path() {
     procroot_testutil::require_privilege("mounts a throwaway /usr/local and /etc");
-    let (target, profile) = built_here();
     let dir = tempfile::tempdir().expect("tempdir");
-    let src = dir.path().join("v.c");
-    std::fs::write(
-        &src,
-        "#include <procroot.h>\n#include <stdio.h>\n\
-         int main(void) { puts(procroot_version()); return 0; }\n",
-    )
-    .expect("write");
-    let exe = dir.path().join("v");
+    let (src, exe) = version_program(dir.path());
     // Linked against the staged copy without rpath: at run time only the loader's search
     // (its cache, its default directories) can find libprocroot.so.0.
     let cc = Command::new("cc")
@@ -332,12 +334,7 @@ fn standard_prefix_install_then_ldconfig_runs_without_ld_library_path() {
             std::fs::write(std::path::Path::new("/etc/ld.so.conf.d").join(name), body)
                 .expect("conf.d");
         }
-        let out = make_without_cargo(&[
-            "install".into(),
-            "PREFIX=/usr/local".into(),
-            format!("TARGET_DIR={}", target.display()),
-            format!("PROFILE={profile}"),
-        ]);
+        let out = install_what_this_test_was_built_with(std::path::Path::new("/usr/local"));
         assert!(
             out.status.success(),
             "{}",

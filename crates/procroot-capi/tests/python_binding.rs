@@ -69,6 +69,20 @@ for line in open('/proc/self/maps'):
         print('mapped', line.split(None, 5)[5].strip())
 ";
 
+/// `import procroot` with `py` in a fresh directory, a clean environment plus `var`; it must
+/// fail, and the output is returned.
+fn failed_import(py: &Path, var: (&str, &Path)) -> String {
+    let cwd = tempfile::tempdir().expect("tempdir");
+    let (out, text) = run(clean_env(
+        Command::new(py)
+            .args(["-c", "import procroot"])
+            .current_dir(cwd.path()),
+    )
+    .env(var.0, var.1));
+    assert!(!out.status.success(), "import procroot succeeded: {text}");
+    text
+}
+
 fn field<'a>(text: &'a str, key: &str) -> Vec<&'a str> {
     text.lines()
         .filter_map(|l| l.strip_prefix(key).map(str::trim))
@@ -161,13 +175,7 @@ fn procroot_lib_is_preferred_and_never_falls_back() {
     );
 
     let missing = cwd.path().join("missing.so");
-    let (out, text) = run(clean_env(
-        Command::new(&py)
-            .args(["-c", "import procroot"])
-            .current_dir(cwd.path()),
-    )
-    .env("PROCROOT_LIB", &missing));
-    assert!(!out.status.success(), "{text}");
+    let text = failed_import(&py, ("PROCROOT_LIB", &missing));
     assert!(
         text.contains("ImportError: procroot: cannot load PROCROOT_LIB="),
         "{text}"
@@ -189,14 +197,7 @@ fn import_without_a_library_says_how_to_install_one() {
         );
     }
     let src = common::workspace().join("bindings/python/src");
-    let cwd = tempfile::tempdir().expect("tempdir");
-    let (out, text) = run(clean_env(
-        Command::new(python())
-            .args(["-c", "import procroot"])
-            .current_dir(cwd.path()),
-    )
-    .env("PYTHONPATH", &src));
-    assert!(!out.status.success(), "{text}");
+    let text = failed_import(&python(), ("PYTHONPATH", &src));
     assert!(
         text.contains("ImportError: procroot: cannot load libprocroot.so.0"),
         "{text}"
