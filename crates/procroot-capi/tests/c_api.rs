@@ -342,11 +342,15 @@ fn standard_prefix_install_then_ldconfig_runs_without_ld_library_path() {
         );
         let before = run(&exe);
         // 127: the dynamic loader found no libprocroot.so.0 (what the README says users see).
+        let why = String::from_utf8_lossy(&before.stderr);
         assert_eq!(
             before.status.code(),
             Some(127),
-            "before ldconfig: the test proves nothing: {}",
-            String::from_utf8_lossy(&before.stderr)
+            "before ldconfig: the test proves nothing: {why}"
+        );
+        assert!(
+            why.contains("libprocroot.so.0: cannot open shared object file"),
+            "{why}"
         );
         let ldconfig = Command::new("ldconfig").status().expect("run ldconfig");
         assert!(ldconfig.success(), "ldconfig failed");
