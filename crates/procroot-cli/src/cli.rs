@@ -427,8 +427,13 @@ pub enum Command {
     /// EBADF; --cgroup into a frozen cgroup is EBUSY.
     #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
     Exec(crate::exec::ExecArgs),
-    /// Mask and make read-only paths of a container rootfs (see --help)
-    #[command(after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    // `about` as an attribute, not a doc comment: a doc comment here would also reset the long
+    // help that `HardenArgs` carries, and `harden --help` would lose what it guarantees.
+    #[command(
+        about = "Mask and make read-only paths of a container rootfs (see --help)",
+        after_help = SHORT_CONVENTIONS,
+        after_long_help = CONVENTIONS
+    )]
     Harden(crate::harden::HardenArgs),
     /// Mount a new procfs inside a root, optionally of another PID namespace (see --help)
     #[command(after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]

@@ -670,6 +670,9 @@ fn mounts_on_and_inside_proc_are_refused() {
         bind_into(&root, &file, Path::new("/proc/meminfo"), true).unwrap();
         assert_eq!(std::fs::read(ctr.join("proc/meminfo")).unwrap(), b"FAKE");
         mount_procfs(&root, Path::new("/proc"), &ProcfsMountOptions::default()).unwrap();
+        // A bind of a procfs directory onto /proc is a procfs too.
+        bind_into(&root, Path::new("/proc"), Path::new("/proc"), true).unwrap();
+        assert!(ctr.join("proc/self/stat").exists());
         // Below a /proc that is not (yet) a procfs: still /proc.
         let plain = Tree::new("dir proc\n");
         let plain_root = Root::open(plain.path()).unwrap();

@@ -651,6 +651,10 @@ class Procfs(_Owner):
 
     @classmethod
     def for_pidns(cls, nsfd):
+        """A procfs instance for the PID namespace ``nsfd`` (an fd of /proc/<pid>/ns/pid).
+        Before Linux 6.18 a helper process forked into the namespace makes it: non-dumpable, but
+        its /proc/<pid>/exe is this program's binary while it lives (call
+        ``sealed_exe_ensure`` first when that matters, CVE-2019-5736)."""
         out = ctypes.c_void_p()
         _call(_lib.procroot_procfs_for_pidns, _cint(nsfd, "nsfd"), ctypes.byref(out))
         return cls(out)
