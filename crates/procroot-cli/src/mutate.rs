@@ -268,20 +268,27 @@ pub fn write(args: &WriteArgs) -> Result<ExitCode, Failure> {
     let root = open_root(&args.root)?
         .with_special_files(crate::commands::special_files(args.special_files));
     let path = &args.path;
-    let stdin = io::stdin().lock();
-    let bytes = if args.append {
+    // Ctrl-C ends a read waiting for input: the library then removes its temporary (by
+    // identity) and leaves PATH as it was; exit 130.
+    let mut watcher = Watcher::new(Work::Write, args.root.json, true);
+    let stdin = watcher.reader(io::stdin().lock());
+    let written = if args.append {
         let mode = args.mode.unwrap_or(CREATE_MODE);
         let mut file = root.create_file(path, OFlags::WRONLY | OFlags::APPEND, mode)?;
-        io::copy(&mut { stdin }, &mut file)
-            .map_err(|e| in_context(&root, "write", path)(e.into()))?
+        io::copy(&mut { stdin }, &mut file).map_err(|e| {
+            procroot::Error::from(e)
+                .context("write", path)
+                .in_root(root.display_name())
+        })
     } else {
         // Keep the mode of the file being replaced, unless told otherwise: the library reads it
         // right before its rename, relative to the same parent fd.
         let mode = args
             .mode
             .map_or(ReplaceMode::KeepOr(WRITE_DEFAULT_MODE), ReplaceMode::Exact);
-        root.replace_file_with(path, mode, stdin)?
+        root.replace_file_with(path, mode, stdin)
     };
+    let bytes = written.map_err(|e| watcher.failure(e))?;
     let mut obj = done("write", path);
     obj.insert("bytes".into(), bytes.into());
     report(args.root.json, obj)?;

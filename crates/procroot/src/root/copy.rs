@@ -33,7 +33,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rustix::fs::{AtFlags, Dir, Mode, OFlags, RenameFlags, Stat, Timestamps};
+use rustix::fs::{AtFlags, Mode, OFlags, RenameFlags, Stat, Timestamps};
 use rustix::io::Errno;
 
 use super::handle::special_refusal;
@@ -514,7 +514,7 @@ fn copy_entry(
         });
         return match renamed {
             Ok(()) => check_landed(dst_dir, dst_name, &temp, &made),
-            Err(e) => Err(undo(dst_dir, &temp, &made, e)),
+            Err(e) => Err(undo(dst_dir, &temp, &made, e, watch)),
         };
     }
     Err(Error::with_detail(
@@ -538,18 +538,22 @@ fn check_landed(dir: BorrowedFd<'_>, name: &OsStr, temp: &OsStr, made: &Made) ->
 }
 
 /// Removes what a failed copy created under `temp`, by identity, and returns `err`, with a note
-/// if something was left (because it was not ours, or the temporary was no longer ours).
-fn undo(dir: BorrowedFd<'_>, temp: &OsStr, made: &Made, err: Error) -> Error {
+/// if something was left: how many entries were not the copy's, how many of its own could not
+/// be checked or removed and why, or that the cleanup was stopped (the temporary kept, named).
+fn undo(
+    dir: BorrowedFd<'_>,
+    temp: &OsStr,
+    made: &Made,
+    err: Error,
+    watch: &mut Watch<'_, '_>,
+) -> Error {
     let Some(top) = made.top else {
         // Nothing was created (or its identity is unknown): nothing is touched.
         return err;
     };
-    let note = match remove_created(dir, temp, top, &made.ids) {
+    let note = match remove_created(dir, temp, top, &made.ids, watch) {
         Ok(Cleanup::Removed) => return err,
-        Ok(Cleanup::Left(n)) => format!(
-            "{n} entries under the temporary {temp:?} were left in place: the copy did not \
-             create them (or could not check or remove them)"
-        ),
+        Ok(Cleanup::Left(left)) => format!("the temporary {temp:?} was kept: left in it {left}"),
         Ok(Cleanup::Gone) => format!(
             "the temporary {temp:?} had disappeared (renamed by someone else); nothing was \
              removed"
@@ -558,7 +562,11 @@ fn undo(dir: BorrowedFd<'_>, temp: &OsStr, made: &Made, err: Error) -> Error {
             "the temporary {temp:?} is no longer the entry the copy created (something else \
              was put at its name); it was left alone"
         ),
-        Err(e) => format!("removing the temporary {temp:?} stopped: {e}"),
+        Err(e) if e.errno() == Errno::CANCELED => format!(
+            "removing what the copy made was stopped; the temporary {temp:?} was kept with \
+             what is left of it"
+        ),
+        Err(e) => format!("removing the temporary {temp:?} stopped, and it was kept: {e}"),
     };
     Error::with_detail(
         err.kind(),
@@ -594,8 +602,8 @@ fn copy_tree(
         return Ok(());
     };
     walk.skip = Some(top.dst_id);
-    let mut src = Chain::new(src_dir, COPY_LIMITS, true);
-    let mut dst = Chain::new(dst_dir, COPY_LIMITS, false);
+    let mut src = Chain::new(src_dir, COPY_LIMITS);
+    let mut dst = Chain::new(dst_dir, COPY_LIMITS);
     let mut stats = Vec::new();
     enter(&mut src, &mut dst, &mut stats, src_name, dst_name, top)?;
     while src.len() > 0 {
@@ -694,6 +702,16 @@ fn create_copy(
             // Owner-only while it is filled: nobody else can add to it, and a read-only source
             // mode does not stop us from filling it.
             rustix::fs::mkdirat(dst_dir, dst_name, Mode::RWXU).syscall("mkdirat")?;
+            // Recorded at once, before anything that can fail (opening it needs an fd: EMFILE):
+            // what mkdirat made must be removed by the undo whatever fails next. By name, as
+            // there is no fd yet; only if it is what mkdirat makes (a directory of ours,
+            // owner-only), which nobody but us (or root) can put at the name meanwhile.
+            let made_st =
+                rustix::fs::statat(dst_dir, dst_name, AtFlags::SYMLINK_NOFOLLOW).syscall("fstatat")?;
+            if !is_fresh_dir(&made_st) {
+                return Err(replaced_at_creation(dst_name));
+            }
+            let dst_id = made.insert(&made_st);
             let dst = rustix::fs::openat(
                 dst_dir,
                 dst_name,
@@ -710,8 +728,10 @@ fn create_copy(
                 )));
             }
             let dst_st = rustix::fs::fstat(&dst).syscall("fstat")?;
-            check_fresh(&dst, &dst_st, dst_name)?;
-            let dst_id = made.insert(&dst_st);
+            if (dst_st.st_dev, dst_st.st_ino) != dst_id {
+                return Err(replaced_at_creation(dst_name));
+            }
+            check_empty(&dst, dst_name)?;
             Ok(Some(DirPair {
                 src,
                 src_id: id,
@@ -827,24 +847,32 @@ fn record_by_name(
     Ok(())
 }
 
+/// Whether `st` is what `mkdirat(…, 0700)` just made: a directory of ours, owner-only. Only
+/// we (or root) can put such a directory at the name between the `mkdirat` and the look.
+fn is_fresh_dir(st: &Stat) -> bool {
+    FileType::from_mode(st.st_mode) == FileType::Dir
+        && st.st_uid == rustix::process::geteuid().as_raw()
+        && st.st_mode & 0o077 == 0
+}
+
 /// A directory of the copy is opened by name after `mkdirat`: between the two, someone could
 /// have renamed their own directory to that name (anyone who can write the destination
 /// directory, for the top; only root, below it, since the copy's directories are owner-only
-/// while they are filled). It must be what `mkdirat` makes: ours, owner-only, empty. Anything
-/// else is neither written into nor chmodded, nor recorded as ours, so the cleanup leaves it
-/// alone.
-fn check_fresh(dir: &OwnedFd, st: &Stat, name: &OsStr) -> Result<()> {
-    let ours = st.st_uid == rustix::process::geteuid().as_raw() && st.st_mode & 0o077 == 0;
-    let mut entries = Dir::read_from(dir).syscall("openat")?;
+/// while they are filled), or filled ours. It must be what `mkdirat` makes: empty. Read through
+/// the same fd (no second open, which could fail with `EMFILE` too), rewound afterwards.
+fn check_empty(dir: &OwnedFd, name: &OsStr) -> Result<()> {
+    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 256];
+    let mut entries = rustix::fs::RawDir::new(dir, &mut buf);
     let mut empty = true;
-    while let Some(entry) = entries.read() {
+    while let Some(entry) = entries.next() {
         let entry = entry.syscall("getdents64")?;
         if entry.file_name() != c"." && entry.file_name() != c".." {
             empty = false;
             break;
         }
     }
-    if ours && empty {
+    rustix::fs::seek(dir, rustix::fs::SeekFrom::Start(0)).syscall("lseek")?;
+    if empty {
         Ok(())
     } else {
         Err(replaced_at_creation(name))

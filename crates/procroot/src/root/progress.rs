@@ -50,6 +50,10 @@ pub struct Progress<'a> {
     /// most entries (the directory listing's type is enough), and counting bytes would cost a
     /// `stat` per file.
     pub bytes: u64,
+    /// Whether a failed copy is being undone: `entries` then counts the entries of the copy
+    /// removed so far (from 0), and [`ControlFlow::Break`] stops the undo, which keeps the
+    /// temporary with what is left in it; the error names it. Always `false` for a removal.
+    pub undoing: bool,
     /// Builds [`Progress::path`], only when asked: its cost grows with the depth.
     path: &'a dyn Fn() -> PathBuf,
 }
@@ -69,6 +73,7 @@ impl std::fmt::Debug for Progress<'_> {
         f.debug_struct("Progress")
             .field("entries", &self.entries)
             .field("bytes", &self.bytes)
+            .field("undoing", &self.undoing)
             .field("path", &self.path())
             .finish()
     }
@@ -95,6 +100,8 @@ pub(super) struct Watch<'h, 'a> {
     hook: Option<&'h mut ProgressFn<'a>>,
     entries: u64,
     bytes: u64,
+    /// [`Progress::undoing`].
+    undoing: bool,
 }
 
 impl<'h, 'a> Watch<'h, 'a> {
@@ -104,6 +111,18 @@ impl<'h, 'a> Watch<'h, 'a> {
             hook,
             entries: 0,
             bytes: 0,
+            undoing: false,
+        }
+    }
+
+    /// New counts for the same hook, for undoing what was counted so far (a failed copy):
+    /// [`Progress::undoing`] is set.
+    pub fn undoing(&mut self) -> Watch<'_, 'a> {
+        Watch {
+            hook: self.hook.as_deref_mut(),
+            entries: 0,
+            bytes: 0,
+            undoing: true,
         }
     }
 
@@ -135,6 +154,7 @@ impl<'h, 'a> Watch<'h, 'a> {
         let progress = Progress {
             entries: self.entries,
             bytes: self.bytes,
+            undoing: self.undoing,
             path: &path,
         };
         match hook(&progress) {
