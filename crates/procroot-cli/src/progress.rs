@@ -17,8 +17,8 @@
 //! [`DELAY`]: a short copy prints nothing.
 
 use std::io::{self, IsTerminal};
-use std::os::fd::AsFd;
 use std::ops::ControlFlow;
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -706,8 +706,8 @@ fn create_copy(
             // what mkdirat made must be removed by the undo whatever fails next. By name, as
             // there is no fd yet; only if it is what mkdirat makes (a directory of ours,
             // owner-only), which nobody but us (or root) can put at the name meanwhile.
-            let made_st =
-                rustix::fs::statat(dst_dir, dst_name, AtFlags::SYMLINK_NOFOLLOW).syscall("fstatat")?;
+            let made_st = rustix::fs::statat(dst_dir, dst_name, AtFlags::SYMLINK_NOFOLLOW)
+                .syscall("fstatat")?;
             if !is_fresh_dir(&made_st) {
                 return Err(replaced_at_creation(dst_name));
             }

@@ -71,7 +71,9 @@ impl Limits {
             .map_or(soft, |fd| fd.as_raw_fd() as usize + 1);
         let free = soft.saturating_sub(used).saturating_sub(spare);
         let window = (free * 2 / 3).clamp(2, self.window.max(2));
-        let max_anchors = free.saturating_sub(window).clamp(1, self.max_anchors.max(1));
+        let max_anchors = free
+            .saturating_sub(window)
+            .clamp(1, self.max_anchors.max(1));
         Limits {
             window,
             max_anchors,
