@@ -553,7 +553,9 @@ fn undo(
     };
     let note = match remove_created(dir, temp, top, &made.ids, watch) {
         Ok(Cleanup::Removed) => return err,
-        Ok(Cleanup::Left(left)) => format!("the temporary {temp:?} was kept: left in it {left}"),
+        Ok(Cleanup::Left(left)) => {
+            format!("left in place under the temporary {temp:?}, which was kept: {left}")
+        }
         Ok(Cleanup::Gone) => format!(
             "the temporary {temp:?} had disappeared (renamed by someone else); nothing was \
              removed"
