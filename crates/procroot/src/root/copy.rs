@@ -770,7 +770,7 @@ fn create_copy(
             made.insert(&dst_st);
             let mut src = File::from(src);
             let mut dst = File::from(dst);
-            copy_contents(&mut src, &mut dst, shown, watch)?;
+            copy_contents(&mut src, &mut dst, now.st_size as u64, shown, watch)?;
             rustix::fs::fchmod(&dst, file_mode(&st, &dst_st)).syscall("fchmod")?;
             rustix::fs::futimens(&dst, &times_of(&st)).syscall("futimens")?;
             Ok(None)
@@ -810,27 +810,75 @@ fn create_copy(
 /// How much of a file is copied between two calls of a progress hook.
 const PROGRESS_CHUNK: u64 = 16 << 20;
 
-/// Copies a file's bytes (`copy_file_range`/`sendfile` through `std::io::copy`). Watched, in
-/// chunks, so that a large file shows progress and can be stopped between two chunks;
-/// unwatched, in one call as before.
+/// Copies a file's `size` bytes, keeping its holes, as `cp --sparse=auto` (what `cp -a` does):
+/// only the data extents that `lseek(SEEK_DATA)` / `lseek(SEEK_HOLE)` find are copied (with
+/// `copy_file_range` through `std::io::copy`), each at its offset, and the copy is then cut to
+/// `size` with `ftruncate`, so that a trailing hole stays a hole. A 1 GiB file with 4 KiB of
+/// data in it costs 4 KiB, not 1 GiB (a sparse file in a container could otherwise fill the
+/// host's disk). Where the source's file system does not report holes (`EINVAL`,
+/// `EOPNOTSUPP`), the whole file is one extent: a full copy.
+///
+/// Watched, in chunks, so that a large file shows progress and can be stopped between two
+/// chunks; unwatched, one call per extent.
 fn copy_contents(
     src: &mut File,
     dst: &mut File,
+    size: u64,
     shown: &dyn Fn() -> PathBuf,
     watch: &mut Watch<'_, '_>,
 ) -> Result<()> {
-    use std::io::Read as _;
-    if !watch.is_watched() {
-        let n = std::io::copy(src, dst).map_err(Error::from)?;
-        return watch.bytes(n, shown);
-    }
-    loop {
-        let n = std::io::copy(&mut src.by_ref().take(PROGRESS_CHUNK), dst).map_err(Error::from)?;
-        if n == 0 {
-            return Ok(());
+    use rustix::fs::SeekFrom;
+    let mut pos = 0;
+    while pos < size {
+        let (data, end) = match rustix::fs::seek(&*src, SeekFrom::Data(pos)) {
+            Ok(data) if data >= size => break,
+            Ok(data) => {
+                let hole = rustix::fs::seek(&*src, SeekFrom::Hole(data)).syscall("lseek")?;
+                (data, hole.min(size))
+            }
+            // Nothing but a hole from `pos` to the end.
+            Err(Errno::NXIO) => break,
+            Err(Errno::INVAL | Errno::OPNOTSUPP) => (pos, size),
+            Err(e) => return Err(e.syscall("lseek")),
+        };
+        rustix::fs::seek(&*src, SeekFrom::Start(data)).syscall("lseek")?;
+        rustix::fs::seek(&*dst, SeekFrom::Start(data)).syscall("lseek")?;
+        let copied = copy_range(src, dst, end - data, shown, watch)?;
+        if copied < end - data {
+            // The source shrank meanwhile: what is left of it is copied; the size is cut below.
+            break;
         }
-        watch.bytes(n, shown)?;
+        pos = end;
     }
+    rustix::fs::ftruncate(&*dst, size).syscall("ftruncate")
+}
+
+/// Copies `len` bytes from `src`'s offset to `dst`'s, in [`PROGRESS_CHUNK`]s when watched;
+/// returns how many were copied (fewer at the source's end).
+fn copy_range(
+    src: &mut File,
+    dst: &mut File,
+    len: u64,
+    shown: &dyn Fn() -> PathBuf,
+    watch: &mut Watch<'_, '_>,
+) -> Result<u64> {
+    use std::io::Read as _;
+    let chunk = if watch.is_watched() {
+        PROGRESS_CHUNK
+    } else {
+        len
+    };
+    let mut done = 0;
+    while done < len {
+        let want = chunk.min(len - done);
+        let n = std::io::copy(&mut src.by_ref().take(want), dst).map_err(Error::from)?;
+        done += n;
+        watch.bytes(n, shown)?;
+        if n < want {
+            break;
+        }
+    }
+    Ok(done)
 }
 
 /// Records the identity of an entry just created by name (a symlink or special file, which
