@@ -37,7 +37,7 @@ use rustix::fs::{AtFlags, Mode, OFlags, RenameFlags, Stat, Timestamps};
 use rustix::io::Errno;
 
 use super::handle::special_refusal;
-use super::progress::{ProgressFn, Watch};
+use super::progress::{CopyWarning, ProgressFn, WarningFn, Watch};
 use super::remove::{remove_created, Cleanup};
 use super::walk::{Chain, Limits};
 use super::{Root, SpecialFiles};
@@ -75,9 +75,54 @@ pub struct CopyOptions<'a> {
     /// what it created is removed by identity, the temporary included. `None` (the default)
     /// costs one branch per entry.
     pub progress: Option<&'a mut ProgressFn<'a>>,
+    /// Which extended attributes (and so ACLs) are copied: see [`Xattrs`]. The default is
+    /// [`Xattrs::All`], as `cp -a`.
+    pub xattrs: Xattrs,
+    /// Called once for each thing the copy could not carry over and went on without (an
+    /// extended attribute it could not set, a hard link it made a separate file): see
+    /// [`CopyWarning`]. `None` (the default): such losses are not reported; use
+    /// [`Xattrs::Strict`] to make the xattr ones fatal.
+    pub warnings: Option<&'a mut WarningFn<'a>>,
+}
+
+/// Which extended attributes a copy carries over ([`CopyOptions::xattrs`]), for regular files
+/// and directories (symlinks and special files get none).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Xattrs {
+    /// As `cp -a`: `user.*`, the ACLs (`system.posix_acl_access`, and a directory's
+    /// `system.posix_acl_default`), `security.*` where the kernel permits setting them, and
+    /// `trusted.*` only when running as root (nobody else can read them). `security.capability`
+    /// follows the set-ID rule of [`Root::copy_in`]: kept only if the copy has the source's
+    /// owner, so a copy never makes someone else's privileged program one of the caller's.
+    ///
+    /// One that cannot be set is a [`CopyWarning`] and the copy goes on. A lost access ACL
+    /// never leaves the copy more open than its source: the copy's group bits become the ACL's
+    /// owning-group entry masked by its mask, and its "other" bits are cleared if the ACL had
+    /// named user or group entries (a user the ACL refused must not read the copy through
+    /// "other").
+    #[default]
+    All,
+    /// None are copied.
+    None,
+    /// As [`Xattrs::All`], but one that cannot be read or set fails the copy, which is then
+    /// undone like any failed copy.
+    Strict,
 }
 
 impl<'a> CopyOptions<'a> {
+    /// The options with [`CopyOptions::xattrs`] set.
+    pub fn with_xattrs(mut self, xattrs: Xattrs) -> Self {
+        self.xattrs = xattrs;
+        self
+    }
+
+    /// The options with [`CopyOptions::warnings`] set to `hook`.
+    pub fn with_warnings(mut self, hook: &'a mut WarningFn<'a>) -> Self {
+        self.warnings = Some(hook);
+        self
+    }
+
     /// The options with [`CopyOptions::special_files`] set.
     pub fn with_special_files(mut self, special_files: SpecialFiles) -> Self {
         self.special_files = special_files;
@@ -96,6 +141,8 @@ impl std::fmt::Debug for CopyOptions<'_> {
         f.debug_struct("CopyOptions")
             .field("special_files", &self.special_files)
             .field("progress", &self.progress.as_ref().map(|_| "FnMut"))
+            .field("xattrs", &self.xattrs)
+            .field("warnings", &self.warnings.as_ref().map(|_| "FnMut"))
             .finish()
     }
 }
@@ -190,6 +237,7 @@ impl Root {
         // Everything created is ours and on the destination parent's mount: nothing to check.
         let walk = Walk {
             special_files: opts.special_files,
+            xattrs: opts.xattrs,
             same_mount: false,
             skip: None,
             dst_mount: None,
@@ -200,7 +248,7 @@ impl Root {
             dst_parent.as_fd(),
             &dst_name,
             walk,
-            &mut Watch::new(opts.progress),
+            &mut Watch::new(opts.progress).with_warnings(opts.warnings),
         )
         .map_err(|e| self.annotate_op(e, op, in_root_path))
     }
@@ -256,6 +304,7 @@ impl Root {
         // NO_XDEV holds for the tree being read too, not only for the path leading to it.
         let walk = Walk {
             special_files: opts.special_files,
+            xattrs: opts.xattrs,
             same_mount: self.opts.flags.contains(ResolveFlags::NO_XDEV),
             skip: None,
             dst_mount: None,
@@ -266,7 +315,7 @@ impl Root {
             dst_parent.as_fd(),
             &dst_name,
             walk,
-            &mut Watch::new(opts.progress),
+            &mut Watch::new(opts.progress).with_warnings(opts.warnings),
         )
         .map_err(|e| e.context(op, host_path))
     }
@@ -450,6 +499,8 @@ const SETID: u32 = 0o6000;
 struct Walk {
     /// [`CopyOptions::special_files`].
     special_files: SpecialFiles,
+    /// [`CopyOptions::xattrs`].
+    xattrs: Xattrs,
     /// Refuse (`EXDEV`) a source file or directory on another mount than its parent directory:
     /// the root's `NO_XDEV`, applied to the tree being copied out.
     same_mount: bool,
@@ -623,10 +674,19 @@ fn copy_tree(
             None => {
                 // Complete: its mode and times go on last, since adding entries changes the
                 // modification time and the mode may forbid writing.
-                src.pop()?;
+                let read = src.pop()?.ok_or(Errno::BADF)?;
                 let done = dst.pop()?.ok_or(Errno::BADF)?;
                 let stat = stats.pop().ok_or(Errno::BADF)?;
                 rustix::fs::fchmod(done.fd()?, mode_of(&stat)).syscall("fchmod")?;
+                // Last, as the mode: a default ACL set earlier would have been inherited by
+                // the entries created inside.
+                let attrs = Attrs {
+                    mode: mode_of(&stat).as_raw_mode(),
+                    keep_caps: false,
+                    policy: walk.xattrs,
+                };
+                let shown = || src.path_of(&read.name);
+                copy_xattrs(read.fd()?, done.fd()?, attrs, &shown, watch)?;
                 rustix::fs::futimens(done.fd()?, &times_of(&stat)).syscall("futimens")?;
             }
         }
@@ -771,7 +831,17 @@ fn create_copy(
             let mut src = File::from(src);
             let mut dst = File::from(dst);
             copy_contents(&mut src, &mut dst, now.st_size as u64, shown, watch)?;
-            rustix::fs::fchmod(&dst, file_mode(&st, &dst_st)).syscall("fchmod")?;
+            let mode = file_mode(&st, &dst_st);
+            rustix::fs::fchmod(&dst, mode).syscall("fchmod")?;
+            // After the contents (writing clears `security.capability`) and the mode (which
+            // an access ACL refines).
+            let keep_caps = st.st_uid == dst_st.st_uid;
+            let attrs = Attrs {
+                mode: mode.as_raw_mode(),
+                keep_caps,
+                policy: walk.xattrs,
+            };
+            copy_xattrs(src.as_fd(), dst.as_fd(), attrs, shown, watch)?;
             rustix::fs::futimens(&dst, &times_of(&st)).syscall("futimens")?;
             Ok(None)
         }
@@ -805,6 +875,167 @@ fn create_copy(
             Ok(None)
         }
     }
+}
+
+/// How [`copy_xattrs`] treats one entry.
+#[derive(Clone, Copy)]
+struct Attrs {
+    /// The mode the copy was given, narrowed if its access ACL cannot be set.
+    mode: u32,
+    /// Whether `security.capability` may be copied: the copy has the source's owner.
+    keep_caps: bool,
+    policy: Xattrs,
+}
+
+/// Copies the extended attributes of `src` to `dst` (both open fds of a regular file or a
+/// directory) as [`Xattrs`] says: which ones, and what a failure does (a [`CopyWarning`], or
+/// the copy's error with [`Xattrs::Strict`]).
+fn copy_xattrs(
+    src: BorrowedFd<'_>,
+    dst: BorrowedFd<'_>,
+    attrs: Attrs,
+    shown: &dyn Fn() -> PathBuf,
+    watch: &mut Watch<'_, '_>,
+) -> Result<()> {
+    if attrs.policy == Xattrs::None {
+        return Ok(());
+    }
+    let strict = attrs.policy == Xattrs::Strict;
+    let lost = |what: String, outcome: String, errno: Errno, watch: &mut Watch<'_, '_>| {
+        if strict {
+            return Err(Error::with_detail(
+                crate::ErrorKind::Os,
+                errno,
+                format!("{:?}: {what}: could not be copied", shown()),
+            ));
+        }
+        watch.warn(|| CopyWarning {
+            path: shown(),
+            what,
+            outcome,
+            errno,
+        });
+        Ok(())
+    };
+    let names = match list_xattrs(src) {
+        Ok(names) => names,
+        // The source's file system has none.
+        Err(Errno::OPNOTSUPP) => return Ok(()),
+        Err(e) => {
+            return lost(
+                "extended attributes".into(),
+                "not copied (could not be listed)".into(),
+                e,
+                watch,
+            )
+        }
+    };
+    let root = rustix::process::geteuid().is_root();
+    for name in names.split(|&b| b == 0).filter(|n| !n.is_empty()) {
+        let wanted = name.starts_with(b"user.")
+            || name == b"system.posix_acl_access"
+            || name == b"system.posix_acl_default"
+            || (name.starts_with(b"security.")
+                && (name != b"security.capability" || attrs.keep_caps))
+            || (name.starts_with(b"trusted.") && root);
+        if !wanted {
+            continue;
+        }
+        let shown_name = OsStr::from_bytes(name);
+        let Ok(cname) = std::ffi::CString::new(name) else {
+            continue;
+        };
+        let value = match get_xattr(src, &cname) {
+            Ok(value) => value,
+            // Removed meanwhile.
+            Err(Errno::NODATA) => continue,
+            Err(e) => {
+                let what = format!("extended attribute {shown_name:?}");
+                lost(what, "not copied (could not be read)".into(), e, watch)?;
+                continue;
+            }
+        };
+        let Err(e) = rustix::fs::fsetxattr(dst, &cname, &value, rustix::fs::XattrFlags::empty())
+        else {
+            continue;
+        };
+        let mut outcome = "not copied".to_string();
+        if name == b"system.posix_acl_access" && !strict {
+            let narrowed = narrowed_mode(attrs.mode, &value);
+            if narrowed != attrs.mode {
+                rustix::fs::fchmod(dst, Mode::from_raw_mode(narrowed)).syscall("fchmod")?;
+                outcome = format!("not copied; mode narrowed to {narrowed:04o}");
+            }
+        }
+        lost(format!("extended attribute {shown_name:?}"), outcome, e, watch)?;
+    }
+    Ok(())
+}
+
+/// The names of `fd`'s extended attributes, NUL-separated (`flistxattr`).
+fn list_xattrs(fd: BorrowedFd<'_>) -> std::result::Result<Vec<u8>, Errno> {
+    loop {
+        let size = rustix::fs::flistxattr_query(fd)?;
+        let mut buf = vec![0u8; size];
+        match rustix::fs::flistxattr(fd, &mut buf[..]) {
+            Ok(n) => {
+                buf.truncate(n);
+                return Ok(buf);
+            }
+            // It grew meanwhile.
+            Err(Errno::RANGE) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The value of `fd`'s extended attribute `name` (`fgetxattr`).
+fn get_xattr(fd: BorrowedFd<'_>, name: &std::ffi::CStr) -> std::result::Result<Vec<u8>, Errno> {
+    loop {
+        let size = rustix::fs::fgetxattr_query(fd, name)?;
+        let mut buf = vec![0u8; size];
+        match rustix::fs::fgetxattr(fd, name, &mut buf[..]) {
+            Ok(n) => {
+                buf.truncate(n);
+                return Ok(buf);
+            }
+            Err(Errno::RANGE) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// `mode`, no wider than the access ACL `acl` (`system.posix_acl_access`, version 2) it could
+/// not keep: group bits at most the owning group's entry masked by the mask (the mode's group
+/// bits show the mask, which may grant more than the owning group had), and no "other" bits if
+/// the ACL named users or groups (they fall into "other" without it; the ACL may have refused
+/// them). An ACL that cannot be read leaves neither group nor "other" bits.
+fn narrowed_mode(mode: u32, acl: &[u8]) -> u32 {
+    const USER: u16 = 0x02;
+    const GROUP_OBJ: u16 = 0x04;
+    const GROUP: u16 = 0x08;
+    const MASK: u16 = 0x10;
+    let (header, entries) = acl.split_at(acl.len().min(4));
+    if header != 2u32.to_le_bytes() || entries.len() % 8 != 0 {
+        return mode & !0o077;
+    }
+    let (mut group_obj, mut mask, mut named) = (0o7, 0o7, false);
+    for entry in entries.chunks_exact(8) {
+        let tag = u16::from_le_bytes([entry[0], entry[1]]);
+        let perm = u32::from(u16::from_le_bytes([entry[2], entry[3]])) & 0o7;
+        match tag {
+            GROUP_OBJ => group_obj = perm,
+            MASK => mask = perm,
+            USER | GROUP => named = true,
+            _ => {}
+        }
+    }
+    let group = (mode >> 3) & 0o7 & group_obj & mask;
+    let mut narrowed = (mode & !0o070) | (group << 3);
+    if named {
+        narrowed &= !0o007;
+    }
+    narrowed
 }
 
 /// How much of a file is copied between two calls of a progress hook.

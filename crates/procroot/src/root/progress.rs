@@ -84,6 +84,42 @@ impl std::fmt::Debug for Progress<'_> {
 /// removes what it created, as any failed copy; what a removal removed before stays removed.
 pub type ProgressFn<'a> = dyn FnMut(&Progress<'_>) -> ControlFlow<()> + 'a;
 
+/// Something a copy could not carry over for one entry, and what it did instead: handed to
+/// [`CopyOptions::warnings`](super::CopyOptions::warnings). The copy goes on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CopyWarning {
+    /// The source entry, relative to the directory holding the copied tree's top, as
+    /// [`Progress::path`]. For messages only.
+    pub path: PathBuf,
+    /// What was not carried over: `extended attribute "user.origin"`, `hard link to "a"`.
+    pub what: String,
+    /// What the copy has instead: `not copied`, `copied as a separate file`,
+    /// `not copied; mode narrowed to 0640`.
+    pub outcome: String,
+    /// Why.
+    pub errno: Errno,
+}
+
+impl std::fmt::Display for CopyWarning {
+    /// `"etc/app.conf": extended attribute "user.origin": not copied: Operation not permitted
+    /// (EPERM)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:?}: {}: {}: {} ({})",
+            self.path,
+            self.what,
+            self.outcome,
+            crate::sys::errno_description(self.errno),
+            crate::sys::errno_name(self.errno)
+        )
+    }
+}
+
+/// The warnings hook of a copy: called once per [`CopyWarning`].
+pub type WarningFn<'a> = dyn FnMut(&CopyWarning) + 'a;
+
 /// The error of an operation stopped by its hook.
 #[cold]
 fn stopped() -> Error {
@@ -98,6 +134,8 @@ fn stopped() -> Error {
 /// with one, the path is built only if the hook asks for it.
 pub(super) struct Watch<'h, 'a> {
     hook: Option<&'h mut ProgressFn<'a>>,
+    /// Where a copy's [`CopyWarning`]s go; `None`: nowhere.
+    warnings: Option<&'h mut WarningFn<'a>>,
     entries: u64,
     bytes: u64,
     /// [`Progress::undoing`].
@@ -109,9 +147,23 @@ impl<'h, 'a> Watch<'h, 'a> {
     pub fn new(hook: Option<&'h mut ProgressFn<'a>>) -> Self {
         Watch {
             hook,
+            warnings: None,
             entries: 0,
             bytes: 0,
             undoing: false,
+        }
+    }
+
+    /// The same, with a hook for a copy's warnings.
+    pub fn with_warnings(mut self, warnings: Option<&'h mut WarningFn<'a>>) -> Self {
+        self.warnings = warnings;
+        self
+    }
+
+    /// Hands a warning to the warnings hook, if there is one.
+    pub fn warn(&mut self, warning: impl FnOnce() -> CopyWarning) {
+        if let Some(hook) = self.warnings.as_mut() {
+            hook(&warning());
         }
     }
 
@@ -120,6 +172,7 @@ impl<'h, 'a> Watch<'h, 'a> {
     pub fn undoing(&mut self) -> Watch<'_, 'a> {
         Watch {
             hook: self.hook.as_deref_mut(),
+            warnings: None,
             entries: 0,
             bytes: 0,
             undoing: true,
