@@ -313,9 +313,13 @@ pub fn cp(args: &CpArgs) -> Result<ExitCode, Failure> {
     };
     let mut watcher = Watcher::new(Work::Copy, args.root.json, args.quiet);
     let mut hook = |p: &procroot::Progress<'_>| watcher.hook(p);
+    let mut warnings = Vec::new();
+    let mut warn = |w: &procroot::CopyWarning| warnings.push(w.clone());
     let opts = procroot::CopyOptions::default()
         .with_special_files(crate::commands::special_files(args.special_files))
-        .with_progress(&mut hook);
+        .with_xattrs(args.xattrs.into())
+        .with_progress(&mut hook)
+        .with_warnings(&mut warn);
     let copied = match (in_root(&args.src), in_root(&args.dst)) {
         (None, Some(dst)) => {
             let root = args.root.open()?;
@@ -356,12 +360,29 @@ pub fn cp(args: &CpArgs) -> Result<ExitCode, Failure> {
             ))
         }
     };
-    copied.map_err(|e| watcher.failure(e))?;
     watcher.clear();
+    // What the copy went on without, on stderr (also with --json: they matter as much as the
+    // result), and in the JSON.
+    for warning in &warnings {
+        eprintln!("procroot: warning: cp: {warning}");
+    }
+    copied.map_err(|e| watcher.failure(e))?;
     let mut obj = Map::new();
     obj.insert("op".into(), "cp".into());
     insert_os(&mut obj, "from", args.src.as_os_str());
     insert_os(&mut obj, "to", args.dst.as_os_str());
+    if !warnings.is_empty() {
+        let list = warnings.iter().map(|w| {
+            let mut entry = Map::new();
+            insert_os(&mut entry, "path", w.path.as_os_str());
+            entry.insert("what".into(), w.what.clone().into());
+            entry.insert("outcome".into(), w.outcome.clone().into());
+            entry.insert("errno".into(), procroot::error::errno_name(w.errno).into());
+            entry.insert("message".into(), w.to_string().into());
+            Value::Object(entry)
+        });
+        obj.insert("warnings".into(), Value::Array(list.collect()));
+    }
     report(args.root.json, obj)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -106,3 +106,219 @@ fn holes_are_kept_both_ways() {
     }
     assert_sparse_copy(&tree.join("var/log/lastlog"), &host.path().join("lastlog"));
 }
+
+/// `ACL_UNDEFINED_ID`: the id field of the owner, owning group, mask and other entries.
+const NO_ID: u32 = u32::MAX;
+
+/// A `system.posix_acl_*` value (version 2): `(tag, perm, id)` entries, in the kernel's order.
+fn acl(entries: &[(u16, u16, u32)]) -> Vec<u8> {
+    let mut value = 2u32.to_le_bytes().to_vec();
+    for &(tag, perm, id) in entries {
+        value.extend(tag.to_le_bytes());
+        value.extend(perm.to_le_bytes());
+        value.extend(id.to_le_bytes());
+    }
+    value
+}
+
+/// `u::rw-,u:65534:---,g::r--,m::r--,o::r--`: mode 0644, refusing uid 65534.
+fn refusing_nobody() -> Vec<u8> {
+    acl(&[
+        (0x01, 6, NO_ID),
+        (0x02, 0, 65534),
+        (0x04, 4, NO_ID),
+        (0x10, 4, NO_ID),
+        (0x20, 4, NO_ID),
+    ])
+}
+
+fn xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
+    let mut buf = vec![0; 4096];
+    match rustix::fs::lgetxattr(path, name, &mut buf[..]) {
+        Ok(n) => Some(buf[..n].to_vec()),
+        Err(Errno::NODATA) => None,
+        Err(e) => panic!("{path:?} {name}: {e}"),
+    }
+}
+
+fn set_xattr(path: &Path, name: &str, value: &[u8]) {
+    rustix::fs::setxattr(path, name, value, rustix::fs::XattrFlags::empty())
+        .unwrap_or_else(|e| panic!("{path:?} {name}: {e}"));
+}
+
+/// Whether uid 65534 can open `path` for reading (in a forked child).
+fn nobody_can_read(path: &Path) -> bool {
+    let path = path.to_path_buf();
+    procroot_testutil::ForkedChild::spawn(move || {
+        // SAFETY: plain syscalls in the forked child, which only exits afterwards.
+        unsafe {
+            if libc::setgroups(0, std::ptr::null()) != 0
+                || libc::setresgid(65534, 65534, 65534) != 0
+                || libc::setresuid(65534, 65534, 65534) != 0
+            {
+                return 2;
+            }
+        }
+        match rustix::fs::open(&path, rustix::fs::OFlags::RDONLY, rustix::fs::Mode::empty()) {
+            Ok(_) => 0,
+            Err(_) => 1,
+        }
+    })
+    .wait()
+        == 0
+}
+
+/// `etc/app.conf` (0644, an ACL refusing uid 65534, `user.origin`) and `etc/d` with a default
+/// ACL, under `dir`.
+fn attributed_sources(dir: &Path) {
+    fs::create_dir_all(dir.join("etc/d")).unwrap();
+    let conf = dir.join("etc/app.conf");
+    fs::write(&conf, b"secret=1\n").unwrap();
+    set_xattr(&conf, "system.posix_acl_access", &refusing_nobody());
+    set_xattr(&conf, "user.origin", b"x");
+    set_xattr(
+        &dir.join("etc/d"),
+        "system.posix_acl_default",
+        &refusing_nobody(),
+    );
+}
+
+/// Issue 20 item 3: `user.*` and ACLs (access and default) are copied both ways: uid 65534,
+/// refused on the source, is refused on the copy.
+#[test]
+fn xattrs_and_acls_are_kept_both_ways() {
+    procroot_testutil::require_privilege("switch to uid 65534 to check the ACL");
+    let host = tempfile::tempdir().unwrap();
+    attributed_sources(&host.path().join("src"));
+    let tree = Tree::new("dir in");
+    attributed_sources(tree.path());
+    // The directories on the way must let 65534 through, so that only the ACL refuses.
+    for dir in [host.path(), tree.path()] {
+        fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    let root = Root::open(tree.path()).unwrap();
+    root.copy_out("/etc", host.path().join("out")).unwrap();
+    root.copy_in(host.path().join("src/etc"), "/in/etc")
+        .unwrap();
+    for (src, copy) in [
+        (tree.join("etc"), host.path().join("out")),
+        (host.path().join("src/etc"), tree.join("in/etc")),
+    ] {
+        assert!(
+            !nobody_can_read(&src.join("app.conf")),
+            "the test's premise"
+        );
+        let conf = copy.join("app.conf");
+        assert_eq!(xattr(&conf, "user.origin").as_deref(), Some(&b"x"[..]));
+        assert_eq!(
+            xattr(&conf, "system.posix_acl_access"),
+            xattr(&src.join("app.conf"), "system.posix_acl_access")
+        );
+        assert!(
+            !nobody_can_read(&conf),
+            "{conf:?}: uid 65534 reads the copy"
+        );
+        assert_eq!(
+            xattr(&copy.join("d"), "system.posix_acl_default"),
+            Some(refusing_nobody())
+        );
+    }
+}
+
+/// A `security.capability` value (VFS_CAP_REVISION_2, `cap_net_raw+ep`).
+fn net_raw_capability() -> Vec<u8> {
+    let mut value = (0x0200_0000u32 | 1).to_le_bytes().to_vec(); // revision 2, effective
+    value.extend((1u32 << 13).to_le_bytes()); // permitted: CAP_NET_RAW
+    value.extend(0u32.to_le_bytes()); // inheritable
+    value.extend(0u32.to_le_bytes()); // permitted, high word
+    value.extend(0u32.to_le_bytes()); // inheritable, high word
+    value
+}
+
+/// Issue 20 item 3: `security.capability` follows the set-ID rule: kept on a root-owned file
+/// copied by root, dropped on uid 1000's (the copy would be a root-owned privileged program
+/// whose capabilities uid 1000 chose).
+#[test]
+fn file_capabilities_are_kept_only_with_the_owner() {
+    procroot_testutil::require_privilege("set security.capability and chown");
+    let tree = Tree::new("file bin/root-ping x\nfile bin/user-ping x\ndir in");
+    for name in ["root-ping", "user-ping"] {
+        set_xattr(
+            &tree.join("bin").join(name),
+            "security.capability",
+            &net_raw_capability(),
+        );
+    }
+    std::os::unix::fs::lchown(tree.join("bin/user-ping"), Some(1000), Some(1000)).unwrap();
+    // chown clears file capabilities: set it again.
+    set_xattr(
+        &tree.join("bin/user-ping"),
+        "security.capability",
+        &net_raw_capability(),
+    );
+    let host = tempfile::tempdir().unwrap();
+    let root = Root::open(tree.path()).unwrap();
+    root.copy_out("/bin", host.path().join("out")).unwrap();
+    root.copy_in(host.path().join("out"), "/in/bin").unwrap();
+    for copy in [host.path().join("out"), tree.join("in/bin")] {
+        assert_eq!(
+            xattr(&copy.join("root-ping"), "security.capability"),
+            Some(net_raw_capability()),
+            "{copy:?}"
+        );
+    }
+    assert_eq!(
+        xattr(&host.path().join("out/user-ping"), "security.capability"),
+        None
+    );
+}
+
+/// Issue 20 item 3: a seccomp filter failing every xattr write (EPERM): the copy is done, with
+/// a warning per entry, and the copy of a file whose ACL named a user has no "other" bits;
+/// with `Xattrs::Strict` the copy fails and leaves nothing.
+#[test]
+fn a_refused_xattr_write_is_a_warning_and_never_widens_the_mode() {
+    use procroot::{CopyOptions, CopyWarning, Xattrs};
+    let tree = Tree::new("dir in");
+    attributed_sources(tree.path());
+    let host = tempfile::tempdir().unwrap();
+    let (root_path, out) = (tree.path().to_path_buf(), host.path().to_path_buf());
+    procroot_testutil::in_child(move || {
+        procroot_testutil::deny_syscalls(&[libc::SYS_fsetxattr], libc::EPERM);
+        let root = Root::open(&root_path).unwrap();
+        let mut warnings: Vec<CopyWarning> = Vec::new();
+        let mut warn = |w: &CopyWarning| warnings.push(w.clone());
+        let opts = CopyOptions::default().with_warnings(&mut warn);
+        root.copy_out_with("/etc", out.join("copy"), opts).unwrap();
+        let mut seen: Vec<String> = warnings
+            .iter()
+            .map(|w| {
+                assert_eq!(w.errno, Errno::PERM, "{w}");
+                format!("{} {}: {}", w.path.display(), w.what, w.outcome)
+            })
+            .collect();
+        seen.sort();
+        assert_eq!(
+            seen,
+            [
+                "etc/app.conf extended attribute \"system.posix_acl_access\": not copied; mode \
+                 narrowed to 0640",
+                "etc/app.conf extended attribute \"user.origin\": not copied",
+                "etc/d extended attribute \"system.posix_acl_default\": not copied",
+            ]
+        );
+        let mode = fs::metadata(out.join("copy/app.conf")).unwrap().mode();
+        assert_eq!(mode & 0o777, 0o640);
+        // Strict: fails, leaves nothing.
+        let opts = CopyOptions::default().with_xattrs(Xattrs::Strict);
+        let err = root
+            .copy_out_with("/etc", out.join("strict"), opts)
+            .unwrap_err();
+        assert_eq!(err.errno(), Errno::PERM, "{err}");
+        let names: Vec<_> = fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["copy"], "{err}");
+    });
+}

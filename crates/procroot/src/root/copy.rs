@@ -967,7 +967,12 @@ fn copy_xattrs(
                 outcome = format!("not copied; mode narrowed to {narrowed:04o}");
             }
         }
-        lost(format!("extended attribute {shown_name:?}"), outcome, e, watch)?;
+        lost(
+            format!("extended attribute {shown_name:?}"),
+            outcome,
+            e,
+            watch,
+        )?;
     }
     Ok(())
 }
