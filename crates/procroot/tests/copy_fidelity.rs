@@ -322,3 +322,64 @@ fn a_refused_xattr_write_is_a_warning_and_never_widens_the_mode() {
         assert_eq!(names, ["copy"], "{err}");
     });
 }
+
+/// `top/a` and `top/d/b` are one file; `top/c` has its other name outside `top`.
+fn linked_sources(dir: &Path) {
+    fs::create_dir_all(dir.join("top/d")).unwrap();
+    fs::write(dir.join("top/a"), b"shared").unwrap();
+    fs::hard_link(dir.join("top/a"), dir.join("top/d/b")).unwrap();
+    fs::write(dir.join("top/c"), b"outside").unwrap();
+    fs::hard_link(dir.join("top/c"), dir.join("outside")).unwrap();
+}
+
+fn assert_linked_copy(copy: &Path) {
+    let md = |p: &str| fs::symlink_metadata(copy.join(p)).unwrap();
+    assert_eq!(md("a").ino(), md("d/b").ino(), "{copy:?}: a and d/b");
+    assert_eq!(md("a").nlink(), 2, "{copy:?}");
+    assert_eq!(md("c").nlink(), 1, "{copy:?}: c");
+    assert_eq!(fs::read(copy.join("d/b")).unwrap(), b"shared");
+    assert_eq!(fs::read(copy.join("c")).unwrap(), b"outside");
+}
+
+/// Issue 20 item 2: hard links within the copied tree stay hard links, both ways; a file
+/// whose other name is outside the tree is copied as a file.
+#[test]
+fn hard_links_within_the_tree_stay_hard_links() {
+    let host = tempfile::tempdir().unwrap();
+    linked_sources(host.path());
+    let tree = Tree::new("dir in");
+    linked_sources(tree.path());
+    let root = Root::open(tree.path()).unwrap();
+    root.copy_out("/top", host.path().join("out")).unwrap();
+    root.copy_in(host.path().join("top"), "/in/top").unwrap();
+    assert_linked_copy(&host.path().join("out"));
+    assert_linked_copy(&tree.join("in/top"));
+}
+
+/// Issue 20 item 2: a link that cannot be made (here a seccomp filter failing `linkat`) is
+/// copied as a separate file, and a warning says so.
+#[test]
+fn a_refused_hard_link_is_a_separate_file_and_a_warning() {
+    use procroot::{CopyOptions, CopyWarning};
+    let tree = Tree::new("dir in");
+    linked_sources(tree.path());
+    let host = tempfile::tempdir().unwrap();
+    let (root_path, out) = (tree.path().to_path_buf(), host.path().to_path_buf());
+    procroot_testutil::in_child(move || {
+        procroot_testutil::deny_syscalls(&[libc::SYS_linkat, libc::SYS_link], libc::EMLINK);
+        let root = Root::open(&root_path).unwrap();
+        let mut warnings: Vec<CopyWarning> = Vec::new();
+        let mut warn = |w: &CopyWarning| warnings.push(w.clone());
+        let opts = CopyOptions::default().with_warnings(&mut warn);
+        root.copy_out_with("/top", out.join("copy"), opts).unwrap();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        let w = &warnings[0];
+        assert_eq!(w.errno, Errno::MLINK);
+        assert_eq!(w.outcome, "copied as a separate file");
+        assert!(w.what.starts_with("hard link to \"top/"), "{w}");
+        let md = |p: &str| fs::symlink_metadata(out.join("copy").join(p)).unwrap();
+        assert_ne!(md("a").ino(), md("d/b").ino());
+        assert_eq!(fs::read(out.join("copy/d/b")).unwrap(), b"shared");
+        assert_eq!(fs::read(out.join("copy/a")).unwrap(), b"shared");
+    });
+}

@@ -25,7 +25,7 @@
 
 #![forbid(unsafe_code)]
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -512,14 +512,41 @@ struct Walk {
 }
 
 /// Everything one copy created, by identity: what its cleanup may remove.
-#[derive(Default)]
-struct Made {
+struct Made<'b> {
     ids: HashSet<(u64, u64)>,
     /// The first entry created: the temporary at the top.
     top: Option<(u64, u64)>,
+    /// The directory the copy is made in (the destination's parent): where the paths of
+    /// `links` start.
+    base: BorrowedFd<'b>,
+    /// The source files with more than one link met so far, by `(st_dev, st_ino)`: where their
+    /// copy is, so that their other names in the tree become links to it, as `cp -a` does.
+    links: HashMap<(u64, u64), Linked>,
 }
 
-impl Made {
+/// The copy of a source file with several links ([`Made::links`]).
+struct Linked {
+    /// Its path from [`Made::base`] (the temporary's name first), made of names the copy
+    /// created.
+    path: PathBuf,
+    /// Its identity, which a new link must have.
+    id: (u64, u64),
+    /// The source's path, for messages.
+    shown: PathBuf,
+    /// How many more names the source has: the record is dropped when all were met.
+    pending: u64,
+}
+
+impl<'b> Made<'b> {
+    fn new(base: BorrowedFd<'b>) -> Self {
+        Made {
+            ids: HashSet::new(),
+            top: None,
+            base,
+            links: HashMap::new(),
+        }
+    }
+
     fn insert(&mut self, st: &Stat) -> (u64, u64) {
         let id = (st.st_dev, st.st_ino);
         self.top.get_or_insert(id);
@@ -552,7 +579,7 @@ fn copy_entry(
     walk.dst_mount = Some(sys::mount_id(dst_dir)?);
     for _ in 0..TEMP_ATTEMPTS {
         let temp = temp_name();
-        let mut made = Made::default();
+        let mut made = Made::new(dst_dir);
         let built = match copy_tree(src_dir, src_name, dst_dir, &temp, walk, &mut made, watch) {
             // Someone else has this name: it is not ours to remove; try another.
             Err(CopyError::NameTaken) => continue,
@@ -637,12 +664,13 @@ fn copy_tree(
     dst_dir: BorrowedFd<'_>,
     dst_name: &OsStr,
     mut walk: Walk,
-    made: &mut Made,
+    made: &mut Made<'_>,
     watch: &mut Watch<'_, '_>,
 ) -> std::result::Result<(), CopyError> {
     let shown_top = || PathBuf::from(src_name);
+    let dst_top = || PathBuf::from(dst_name);
     let copied = create_copy(
-        src_dir, src_name, &shown_top, dst_dir, dst_name, walk, made, watch,
+        src_dir, src_name, &shown_top, dst_dir, dst_name, &dst_top, walk, made, watch,
     );
     let top = match copied {
         Err(e) if made.top.is_none() && e.errno() == Errno::EXIST => {
@@ -664,8 +692,11 @@ fn copy_tree(
             Some(entry) => {
                 let name = entry.name;
                 let shown = || src.path_of(&name);
+                let dst_path = || dst.path_of(&name);
                 let (src_fd, dst_fd) = (src.dir_fd()?, dst.dir_fd()?);
-                let sub = create_copy(src_fd, &name, &shown, dst_fd, &name, walk, made, watch)?;
+                let sub = create_copy(
+                    src_fd, &name, &shown, dst_fd, &name, &dst_path, walk, made, watch,
+                )?;
                 watch.entry(shown)?;
                 if let Some(sub) = sub {
                     enter(&mut src, &mut dst, &mut stats, &name, &name, sub)?;
@@ -723,8 +754,9 @@ fn create_copy(
     shown: &dyn Fn() -> PathBuf,
     dst_dir: BorrowedFd<'_>,
     dst_name: &OsStr,
+    dst_path: &dyn Fn() -> PathBuf,
     walk: Walk,
-    made: &mut Made,
+    made: &mut Made<'_>,
     watch: &mut Watch<'_, '_>,
 ) -> Result<Option<DirPair>> {
     let pinned = rustix::fs::openat(
@@ -819,6 +851,10 @@ fn create_copy(
             {
                 return Err(changed(&shown(), &st, &now));
             }
+            // Another name of a file already copied: a link to that copy, as `cp -a`.
+            if st.st_nlink > 1 && link_again(id, dst_dir, dst_name, made, shown, watch) {
+                return Ok(None);
+            }
             let dst = rustix::fs::openat(
                 dst_dir,
                 dst_name,
@@ -827,7 +863,16 @@ fn create_copy(
             )
             .syscall("openat")?;
             let dst_st = rustix::fs::fstat(&dst).syscall("fstat")?;
-            made.insert(&dst_st);
+            let dst_id = made.insert(&dst_st);
+            if st.st_nlink > 1 && !made.links.contains_key(&id) {
+                let linked = Linked {
+                    path: dst_path(),
+                    id: dst_id,
+                    shown: shown(),
+                    pending: st.st_nlink - 1,
+                };
+                made.links.insert(id, linked);
+            }
             let mut src = File::from(src);
             let mut dst = File::from(dst);
             copy_contents(&mut src, &mut dst, now.st_size as u64, shown, watch)?;
@@ -1117,13 +1162,71 @@ fn copy_range(
     Ok(done)
 }
 
+/// Makes `dst_dir/dst_name` a new link to the copy of the source file `src_id`, if the copy
+/// has one ([`Made::links`]), and says whether it did. The copy's path is walked down from
+/// [`Made::base`] with `O_NOFOLLOW` and the new link must have the copy's identity: only what
+/// the copy made is linked to (anything else found there, it is unlinked again). A refusal
+/// (`EMLINK`, a sandbox without `REFER`, a copied directory mode that shuts us out) is a
+/// [`CopyWarning`], and the file is copied on its own instead.
+fn link_again(
+    src_id: (u64, u64),
+    dst_dir: BorrowedFd<'_>,
+    dst_name: &OsStr,
+    made: &mut Made<'_>,
+    shown: &dyn Fn() -> PathBuf,
+    watch: &mut Watch<'_, '_>,
+) -> bool {
+    let Some(first) = made.links.get_mut(&src_id) else {
+        return false;
+    };
+    let linked = (|| {
+        let mut names: Vec<&OsStr> = first.path.iter().collect();
+        let last = names.pop().ok_or(Errno::INVAL)?;
+        let mut dir: Option<OwnedFd> = None;
+        for name in names {
+            let at = dir.as_ref().map_or(made.base, |fd| fd.as_fd());
+            let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            dir = Some(rustix::fs::openat(at, name, flags, Mode::empty())?);
+        }
+        let at = dir.as_ref().map_or(made.base, |fd| fd.as_fd());
+        rustix::fs::linkat(at, last, dst_dir, dst_name, AtFlags::empty())?;
+        let st = rustix::fs::statat(dst_dir, dst_name, AtFlags::SYMLINK_NOFOLLOW)?;
+        if (st.st_dev, st.st_ino) != first.id {
+            // Not the copy's file (renamed in meanwhile): undo the new name, in a directory
+            // of the copy.
+            let _ = rustix::fs::unlinkat(dst_dir, dst_name, AtFlags::empty());
+            return Err(Errno::STALE);
+        }
+        Ok(())
+    })();
+    match linked {
+        Ok(()) => {
+            first.pending = first.pending.saturating_sub(1);
+            if first.pending == 0 {
+                made.links.remove(&src_id);
+            }
+            true
+        }
+        Err(errno) => {
+            let what = format!("hard link to {:?}", first.shown);
+            watch.warn(|| CopyWarning {
+                path: shown(),
+                what,
+                outcome: "copied as a separate file".into(),
+                errno,
+            });
+            false
+        }
+    }
+}
+
 /// Records the identity of an entry just created by name (a symlink or special file, which
 /// cannot be opened to be checked), if it is the type we created and ours.
 fn record_by_name(
     dir: BorrowedFd<'_>,
     name: &OsStr,
     want: FileType,
-    made: &mut Made,
+    made: &mut Made<'_>,
 ) -> Result<()> {
     let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).syscall("fstatat")?;
     if FileType::from_mode(st.st_mode) != want || st.st_uid != rustix::process::geteuid().as_raw() {
