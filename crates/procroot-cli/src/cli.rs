@@ -270,6 +270,10 @@ pub enum Command {
     /// would block), socket or device node (the host's device) is refused with ENXIO unless
     /// --special-files; then it is opened without blocking (a FIFO nobody reads: ENXIO).
     ///
+    /// Ctrl-C stops it, even while it waits for input: without --append the temporary is
+    /// removed (only if it is still the file it created) and PATH is left as it was; with
+    /// --append what was appended stays. The exit status is then 130.
+    ///
     /// With --json, prints one object (`path` as given, `bytes` written):
     ///   {"op": "write", "path": "/etc/hostname", "bytes": 4}
     #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]

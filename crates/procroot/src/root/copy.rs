@@ -215,7 +215,14 @@ impl Root {
     ///   the temporary for a directory of their own meanwhile (that is left alone, and the
     ///   error says so). A process killed mid-copy leaves the temporary.
     ///
-    /// Hard links inside the tree become separate files. A copy of a directory into itself (the
+    /// Holes are kept: only the data extents (`SEEK_DATA`/`SEEK_HOLE`) are copied, and the copy
+    /// is cut to the source's size. Names in the tree that are hard links to one file become
+    /// hard links to one copy (made only to the copy's own file, checked by identity; one that
+    /// cannot be made is a separate file and a [`CopyWarning`]); a file whose other names are
+    /// outside the tree is copied as a file. Extended attributes and ACLs are copied as
+    /// [`CopyOptions::xattrs`] says. A copy holds at most about 150 fds whatever the depth; the
+    /// undo of a failed copy fits itself to the fds that are free, visits each entry once,
+    /// and reports what it left and why. A copy of a directory into itself (the
     /// destination inside the source tree) skips the copy being made. `host_path` must end in a
     /// name (not `.`, `..` or `/`): `InvalidInput`.
     pub fn copy_in_with(
