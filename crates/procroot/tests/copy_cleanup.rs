@@ -336,3 +336,56 @@ fn stopping_the_undo_keeps_the_temporary_and_names_it() {
     assert!(left > 0, "something is left to keep");
     Root::open(out.path()).unwrap().remove_all(&temp).unwrap();
 }
+
+/// Issue 20, Performance: a 10,000-deep `remove_all` (`rm -r`) works at `RLIMIT_NOFILE` 128,
+/// and, since the walker fits itself to the fds that are free, a 3,000-deep one at 32 (README:
+/// "work at any depth under `ulimit -n 32`"). The CLI's `rm -r` at 128: `progress_cli.rs`.
+#[test]
+fn remove_all_10000_deep_under_low_fd_limits() {
+    // 3,000 deep at 32: a window of a dozen fds re-walks often; enough to show it ends.
+    for (limit, depth) in [(128u64, 10_000), (32, 3_000)] {
+        let tree = tempfile::tempdir().unwrap();
+        build_deep(tree.path(), depth);
+        let top = tree.path().to_path_buf();
+        in_child(move || {
+            limit_fds(limit);
+            let root = Root::open(&top).unwrap();
+            deadline(120, move || root.remove_all("/deep"))
+                .unwrap_or_else(|e| panic!("limit {limit}: {e}"));
+        });
+        assert!(!tree.path().join("deep").exists(), "limit {limit}");
+    }
+}
+
+/// README: a copy holds at most about 150 fds whatever the depth, so `RLIMIT_NOFILE` 160 is
+/// enough: a 3,000-deep tree (deep enough for both chains to hold all their anchors) is copied
+/// in and out at 160.
+#[test]
+fn a_deep_copy_works_at_fd_limit_160() {
+    let src = tempfile::tempdir().unwrap();
+    build_deep(src.path(), 3_000);
+    let inside = Tree::new("dir x");
+    let host = tempfile::tempdir().unwrap();
+    let (root_path, from, to) = (
+        inside.path().to_path_buf(),
+        src.path().join("deep"),
+        host.path().to_path_buf(),
+    );
+    in_child(move || {
+        limit_fds(160);
+        let root = Root::open(&root_path).unwrap();
+        deadline(120, move || {
+            root.copy_in(&from, "/x").unwrap();
+            root.copy_out("/x/deep", &to).unwrap();
+        });
+    });
+    let mut dir = host.path().join("deep");
+    for _ in 0..3_000 {
+        dir.push("d");
+        if dir.as_os_str().len() > 3000 {
+            break;
+        }
+    }
+    assert!(dir.exists());
+    Root::open(host.path()).unwrap().remove_all("deep").unwrap();
+}
