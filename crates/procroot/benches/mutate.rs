@@ -202,7 +202,7 @@ fn paired_remove_all(rounds: usize) {
     for round in 0..rounds {
         build_tree(&top, "a");
         build_tree(&top, "b");
-        let mut time = |f: &mut dyn FnMut()| {
+        let time = |f: &mut dyn FnMut()| {
             let start = std::time::Instant::now();
             f();
             start.elapsed().as_nanos() as f64

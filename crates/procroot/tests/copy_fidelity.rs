@@ -237,7 +237,8 @@ fn net_raw_capability() -> Vec<u8> {
 
 /// Issue 20 item 3: `security.capability` follows the set-ID rule: kept on a root-owned file
 /// copied by root, dropped on uid 1000's (the copy would be a root-owned privileged program
-/// whose capabilities uid 1000 chose).
+/// whose capabilities uid 1000 chose). `trusted.*` is copied by root; a symlink's xattrs are
+/// not copied.
 #[test]
 fn file_capabilities_are_kept_only_with_the_owner() {
     procroot_testutil::require_privilege("set security.capability and chown");
@@ -249,6 +250,16 @@ fn file_capabilities_are_kept_only_with_the_owner() {
             &net_raw_capability(),
         );
     }
+    // trusted.* (root only: copied, as root) and a symlink's security.* (symlinks get none).
+    set_xattr(&tree.join("bin/root-ping"), "trusted.origin", b"t");
+    std::os::unix::fs::symlink("root-ping", tree.join("bin/link")).unwrap();
+    rustix::fs::lsetxattr(
+        tree.join("bin/link"),
+        "security.procroot-test",
+        b"s",
+        rustix::fs::XattrFlags::empty(),
+    )
+    .unwrap();
     std::os::unix::fs::lchown(tree.join("bin/user-ping"), Some(1000), Some(1000)).unwrap();
     // chown clears file capabilities: set it again.
     set_xattr(
@@ -271,6 +282,13 @@ fn file_capabilities_are_kept_only_with_the_owner() {
         xattr(&host.path().join("out/user-ping"), "security.capability"),
         None
     );
+    for copy in [host.path().join("out"), tree.join("in/bin")] {
+        assert_eq!(
+            xattr(&copy.join("root-ping"), "trusted.origin").as_deref(),
+            Some(&b"t"[..])
+        );
+        assert_eq!(xattr(&copy.join("link"), "security.procroot-test"), None);
+    }
 }
 
 /// Issue 20 item 3: a seccomp filter failing every xattr write (EPERM): the copy is done, with
@@ -381,5 +399,54 @@ fn a_refused_hard_link_is_a_separate_file_and_a_warning() {
         assert_ne!(md("a").ino(), md("d/b").ino());
         assert_eq!(fs::read(out.join("copy/d/b")).unwrap(), b"shared");
         assert_eq!(fs::read(out.join("copy/a")).unwrap(), b"shared");
+    });
+}
+
+/// Issue 20 item 3, unprivileged (uid 65534): the xattrs of a read-only file and directory
+/// are copied too (they are set before the copy gets its read-only mode, which would forbid
+/// its owner to write `user.*`).
+#[test]
+fn xattrs_of_read_only_entries_are_copied_unprivileged() {
+    procroot_testutil::require_privilege("drop to uid 65534");
+    let tree = Tree::new("file ro/f x\nfile ro/sub/g y");
+    let base = tree.path().to_path_buf();
+    let host = tempfile::tempdir().unwrap();
+    let out = host.path().to_path_buf();
+    for p in ["", "ro", "ro/f", "ro/sub", "ro/sub/g"] {
+        std::os::unix::fs::lchown(base.join(p), Some(65534), Some(65534)).unwrap();
+    }
+    std::os::unix::fs::chown(&out, Some(65534), Some(65534)).unwrap();
+    procroot_testutil::in_child(move || {
+        // SAFETY: plain syscalls in a single-threaded forked child.
+        unsafe {
+            assert_eq!(libc::setgroups(0, std::ptr::null()), 0);
+            assert_eq!(libc::setresgid(65534, 65534, 65534), 0);
+            assert_eq!(libc::setresuid(65534, 65534, 65534), 0);
+        }
+        for (p, mode) in [
+            ("ro/f", 0o444),
+            ("ro/sub/g", 0o444),
+            ("ro/sub", 0o555),
+            ("ro", 0o555),
+        ] {
+            set_xattr(&base.join(p), "user.origin", p.as_bytes());
+            let perm = std::os::unix::fs::PermissionsExt::from_mode(mode);
+            fs::set_permissions(base.join(p), perm).unwrap();
+        }
+        let root = Root::open(&base).unwrap();
+        root.copy_out("/ro", out.join("copy")).unwrap();
+        for (p, copy) in [
+            ("ro", ""),
+            ("ro/f", "f"),
+            ("ro/sub", "sub"),
+            ("ro/sub/g", "sub/g"),
+        ] {
+            let copy = out.join("copy").join(copy);
+            assert_eq!(
+                xattr(&copy, "user.origin").as_deref(),
+                Some(p.as_bytes()),
+                "{copy:?}"
+            );
+        }
     });
 }

@@ -715,16 +715,17 @@ fn copy_tree(
                 let read = src.pop()?.ok_or(Errno::BADF)?;
                 let done = dst.pop()?.ok_or(Errno::BADF)?;
                 let stat = stats.pop().ok_or(Errno::BADF)?;
-                rustix::fs::fchmod(done.fd()?, mode_of(&stat)).syscall("fchmod")?;
-                // Last, as the mode: a default ACL set earlier would have been inherited by
-                // the entries created inside.
+                // Its xattrs now, not when it was made: a default ACL set then would have been
+                // inherited by the entries created inside. Before the mode, which may forbid
+                // the owner to write them.
                 let attrs = Attrs {
                     mode: mode_of(&stat).as_raw_mode(),
                     keep_caps: false,
                     policy: walk.xattrs,
                 };
                 let shown = || src.path_of(&read.name);
-                copy_xattrs(read.fd()?, done.fd()?, attrs, &shown, watch)?;
+                let mode = copy_xattrs(read.fd()?, done.fd()?, attrs, &shown, watch)?;
+                rustix::fs::fchmod(done.fd()?, Mode::from_raw_mode(mode)).syscall("fchmod")?;
                 rustix::fs::futimens(done.fd()?, &times_of(&stat)).syscall("futimens")?;
             }
         }
@@ -882,18 +883,19 @@ fn create_copy(
             }
             let mut src = File::from(src);
             let mut dst = File::from(dst);
-            copy_contents(&mut src, &mut dst, now.st_size as u64, shown, watch)?;
-            let mode = file_mode(&st, &dst_st);
-            rustix::fs::fchmod(&dst, mode).syscall("fchmod")?;
-            // After the contents (writing clears `security.capability`) and the mode (which
-            // an access ACL refines).
-            let keep_caps = st.st_uid == dst_st.st_uid;
+            let size = now.st_size as u64;
+            let sparse = (now.st_blocks as u64).saturating_mul(512) < size;
+            copy_contents(&mut src, &mut dst, size, sparse, shown, watch)?;
+            // After the contents (writing clears `security.capability`), before the mode (a
+            // read-only mode would forbid the owner to write `user.*`; the mode, consistent
+            // with the access ACL just set, leaves it as it is).
             let attrs = Attrs {
-                mode: mode.as_raw_mode(),
-                keep_caps,
+                mode: file_mode(&st, &dst_st).as_raw_mode(),
+                keep_caps: st.st_uid == dst_st.st_uid,
                 policy: walk.xattrs,
             };
-            copy_xattrs(src.as_fd(), dst.as_fd(), attrs, shown, watch)?;
+            let mode = copy_xattrs(src.as_fd(), dst.as_fd(), attrs, shown, watch)?;
+            rustix::fs::fchmod(&dst, Mode::from_raw_mode(mode)).syscall("fchmod")?;
             rustix::fs::futimens(&dst, &times_of(&st)).syscall("futimens")?;
             Ok(None)
         }
@@ -941,16 +943,18 @@ struct Attrs {
 
 /// Copies the extended attributes of `src` to `dst` (both open fds of a regular file or a
 /// directory) as [`Xattrs`] says: which ones, and what a failure does (a [`CopyWarning`], or
-/// the copy's error with [`Xattrs::Strict`]).
+/// the copy's error with [`Xattrs::Strict`]). Returns the mode `dst` is to get: `attrs.mode`,
+/// narrowed if its access ACL could not be set.
 fn copy_xattrs(
     src: BorrowedFd<'_>,
     dst: BorrowedFd<'_>,
     attrs: Attrs,
     shown: &dyn Fn() -> PathBuf,
     watch: &mut Watch<'_, '_>,
-) -> Result<()> {
+) -> Result<u32> {
+    let mut mode = attrs.mode;
     if attrs.policy == Xattrs::None {
-        return Ok(());
+        return Ok(mode);
     }
     let strict = attrs.policy == Xattrs::Strict;
     let lost = |what: String, outcome: String, errno: Errno, watch: &mut Watch<'_, '_>| {
@@ -972,14 +976,10 @@ fn copy_xattrs(
     let names = match list_xattrs(src) {
         Ok(names) => names,
         // The source's file system has none.
-        Err(Errno::OPNOTSUPP) => return Ok(()),
+        Err(Errno::OPNOTSUPP) => return Ok(mode),
         Err(e) => {
-            return lost(
-                "extended attributes".into(),
-                "not copied (could not be listed)".into(),
-                e,
-                watch,
-            )
+            let (what, outcome) = ("extended attributes", "not copied (could not be listed)");
+            return lost(what.into(), outcome.into(), e, watch).map(|()| mode);
         }
     };
     let root = rustix::process::geteuid().is_root();
@@ -1012,10 +1012,10 @@ fn copy_xattrs(
             continue;
         };
         let mut outcome = "not copied".to_string();
-        if name == b"system.posix_acl_access" && !strict {
-            let narrowed = narrowed_mode(attrs.mode, &value);
-            if narrowed != attrs.mode {
-                rustix::fs::fchmod(dst, Mode::from_raw_mode(narrowed)).syscall("fchmod")?;
+        if name == b"system.posix_acl_access" {
+            let narrowed = narrowed_mode(mode, &value);
+            if narrowed != mode {
+                mode = narrowed;
                 outcome = format!("not copied; mode narrowed to {narrowed:04o}");
             }
         }
@@ -1026,11 +1026,18 @@ fn copy_xattrs(
             watch,
         )?;
     }
-    Ok(())
+    Ok(mode)
 }
 
-/// The names of `fd`'s extended attributes, NUL-separated (`flistxattr`).
+/// The names of `fd`'s extended attributes, NUL-separated (`flistxattr`): one syscall for the
+/// usual few (most files have none).
 fn list_xattrs(fd: BorrowedFd<'_>) -> std::result::Result<Vec<u8>, Errno> {
+    let mut first = [0u8; 1024];
+    match rustix::fs::flistxattr(fd, &mut first[..]) {
+        Ok(n) => return Ok(first[..n].to_vec()),
+        Err(Errno::RANGE) => {}
+        Err(e) => return Err(e),
+    }
     loop {
         let size = rustix::fs::flistxattr_query(fd)?;
         let mut buf = vec![0u8; size];
@@ -1106,16 +1113,26 @@ const PROGRESS_CHUNK: u64 = 16 << 20;
 /// host's disk). Where the source's file system does not report holes (`EINVAL`,
 /// `EOPNOTSUPP`), the whole file is one extent: a full copy.
 ///
+/// `sparse` says whether to look for holes at all: a file whose blocks cover its size
+/// (`st_blocks * 512 >= st_size`, GNU `cp`'s test) has none, and is copied in one go, to its
+/// end (whatever `size` says).
+///
 /// Watched, in chunks, so that a large file shows progress and can be stopped between two
 /// chunks; unwatched, one call per extent.
 fn copy_contents(
     src: &mut File,
     dst: &mut File,
     size: u64,
+    sparse: bool,
     shown: &dyn Fn() -> PathBuf,
     watch: &mut Watch<'_, '_>,
 ) -> Result<()> {
     use rustix::fs::SeekFrom;
+    if !sparse {
+        // All data (as `cp` decides too): one copy to the end of the file, no lseek, no
+        // ftruncate. To the end, not `size`: procfs and sysfs files say 0 and have contents.
+        return copy_range(src, dst, u64::MAX, shown, watch).map(drop);
+    }
     let mut pos = 0;
     while pos < size {
         let (data, end) = match rustix::fs::seek(&*src, SeekFrom::Data(pos)) {

@@ -323,16 +323,18 @@ impl<'a, 's, 'h, 'p> Walker<'a, 's, 'h, 'p> {
                 self.finish_top()?;
                 continue;
             };
-            let dirfd = self.chain.dir_fd()?.try_clone_to_owned()?;
             let name = entry.name;
             if let Scope::Created(ours) = self.scope {
+                let dirfd = self.chain.dir_fd()?.try_clone_to_owned()?;
                 self.remove_ours(dirfd.as_fd(), &name, ours)?;
                 continue;
             }
+            // Borrowed, not cloned: a file costs its unlinkat and nothing more.
+            let dirfd = self.chain.dir_fd()?;
             let is_dir = match entry.file_type {
                 rustix::fs::FileType::Directory => true,
                 rustix::fs::FileType::Unknown => {
-                    match rustix::fs::statat(&dirfd, &name, AtFlags::SYMLINK_NOFOLLOW) {
+                    match rustix::fs::statat(dirfd, &name, AtFlags::SYMLINK_NOFOLLOW) {
                         Ok(st) => is_dir_mode(st.st_mode),
                         Err(Errno::NOENT) => continue,
                         Err(e) => return Err(e.syscall("fstatat")),
@@ -341,7 +343,7 @@ impl<'a, 's, 'h, 'p> Walker<'a, 's, 'h, 'p> {
                 _ => false,
             };
             if !is_dir {
-                match rustix::fs::unlinkat(&dirfd, &name, AtFlags::empty()) {
+                match rustix::fs::unlinkat(dirfd, &name, AtFlags::empty()) {
                     Ok(()) => {
                         self.watch.entry(|| self.chain.path_of(&name))?;
                         continue;
@@ -352,6 +354,7 @@ impl<'a, 's, 'h, 'p> Walker<'a, 's, 'h, 'p> {
                     Err(e) => return Err(e.syscall("unlinkat")),
                 }
             }
+            let dirfd = dirfd.try_clone_to_owned()?;
             self.remove_entry(dirfd.as_fd(), &name)?;
         }
         Ok(self.left)
