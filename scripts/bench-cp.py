@@ -50,7 +50,7 @@ def build(top):
     n = 0
     for d in range(dirs):
         dd = os.path.join(top, f"d{d}")
-        os.mkdir(dd)
+        os.makedirs(dd, exist_ok=True)
         for f in range(files):
             p = os.path.join(dd, f"f{f}")
             with open(p, "wb") as fh:
