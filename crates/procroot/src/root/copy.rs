@@ -1146,14 +1146,22 @@ fn copy_contents(
             Err(Errno::INVAL | Errno::OPNOTSUPP) => (pos, size),
             Err(e) => return Err(e.syscall("lseek")),
         };
+        // A hole is part of the contents reproduced: counted, so that a file's bytes add up to
+        // its size in the progress.
+        if data > pos {
+            watch.bytes(data - pos, shown)?;
+        }
         rustix::fs::seek(&*src, SeekFrom::Start(data)).syscall("lseek")?;
         rustix::fs::seek(&*dst, SeekFrom::Start(data)).syscall("lseek")?;
         let copied = copy_range(src, dst, end - data, shown, watch)?;
+        pos = data + copied;
         if copied < end - data {
             // The source shrank meanwhile: what is left of it is copied; the size is cut below.
             break;
         }
-        pos = end;
+    }
+    if pos < size {
+        watch.bytes(size - pos, shown)?;
     }
     rustix::fs::ftruncate(&*dst, size).syscall("ftruncate")
 }
