@@ -36,8 +36,11 @@ use crate::output::Failure;
 fn main() -> ExitCode {
     // `exec` re-executes procroot from a sealed copy first of all; before the parser, so that the
     // process being replaced does not parse too. A failure is reported as `exec` reports it.
+    // `--keep-fd` is checked before that, before anything is opened.
     if cli::subcommand_name(std::env::args_os()).as_deref() == Some(OsStr::new("exec")) {
-        if let Err(failure) = exec::seal() {
+        if let Err(failure) =
+            exec::check_keep_fds_first(std::env::args_os()).and_then(|()| exec::seal())
+        {
             failure.report(false);
             return ExitCode::from(failure.exit_status());
         }
@@ -50,6 +53,9 @@ fn main() -> ExitCode {
             return ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(2));
         }
     };
+    if procroot::FAULT_INJECTION {
+        eprintln!("{}", cli::FAULT_INJECTION_WARNING);
+    }
     confine::init(cli.no_sandbox);
     match run(&cli.command) {
         Ok(code) => code,

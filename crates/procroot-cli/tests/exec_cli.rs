@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use procroot_testutil::container::{Attack, Attacker, StandInContainer};
 use procroot_testutil::{in_private_mount_ns, require_privilege};
 
 const PRIVILEGE: &str = "unshare of uts/mnt/pid/net/ipc namespaces and setns";
@@ -29,13 +30,19 @@ impl Target {
     /// on `<dir>/mnt` holding `marker`, and `<dir>/ready` once done. `extra` adds unshare
     /// options (`--setuid 1000`).
     fn start(extra: &[&str]) -> Target {
+        Target::start_wrapped(extra, "")
+    }
+
+    /// [`Target::start`], whose final process is run by `wrapper` (a command prefix such as
+    /// `setpriv --bounding-set=...`), after the mounts.
+    fn start_wrapped(extra: &[&str], wrapper: &str) -> Target {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir(dir.path().join("mnt")).expect("mkdir mnt");
         let d = dir.path().display();
         let script = if extra.is_empty() {
             format!(
                 "hostname exec-target && mount -t tmpfs marker {d}/mnt && echo marker-content > \
-                 {d}/mnt/marker && touch {d}/ready && exec sleep 120"
+                 {d}/mnt/marker && exec {wrapper} sh -c 'touch {d}/ready && exec sleep 120'"
             )
         } else {
             // Dropped privileges: only the namespaces, and a directory it may write to.
@@ -295,7 +302,7 @@ fn leak(path: &Path, flags: rustix::fs::OFlags) -> OwnedFd {
 #[test]
 fn exec_passes_only_fds_0_to_2_and_kept_ones() {
     require_privilege(PRIVILEGE);
-    in_private_mount_ns(only_kept_fds_reach_the_command);
+    in_private_mount_ns(|| only_kept_fds_reach_the_command(&[]));
 }
 
 /// The same without `close_range` (before Linux 5.11, or filtered: `ENOSYS`): every fd is marked
@@ -309,11 +316,12 @@ fn exec_passes_only_kept_fds_without_close_range() {
     require_privilege(PRIVILEGE);
     in_private_mount_ns(|| {
         procroot_testutil::deny_syscalls(&[libc::SYS_close_range], libc::ENOSYS);
-        only_kept_fds_reach_the_command();
+        // The target inherits the filter, which procroot, filtered itself, cannot copy.
+        only_kept_fds_reach_the_command(&["--no-seccomp"]);
     });
 }
 
-fn only_kept_fds_reach_the_command() {
+fn only_kept_fds_reach_the_command(extra: &[&str]) {
     {
         let t = Target::start(&[]);
         let leaked = leak(Path::new("/"), rustix::fs::OFlags::RDONLY);
@@ -322,7 +330,7 @@ fn only_kept_fds_reach_the_command() {
         // `ls -l` lists its own fd on the directory too (its target is /proc/<pid>/fd).
         let o = exec(
             t.pid,
-            &["--keep-fd", &kept_no],
+            &[&["--keep-fd", &kept_no], extra].concat(),
             &["ls", "-l", "/proc/self/fd/"],
         );
         assert!(o.status.success(), "{}", stderr(&o));
@@ -542,4 +550,818 @@ fn doctor_reports_the_sealing_strategy_inner() {
         "{}",
         stdout(&o)
     );
+}
+
+/// Docker's default capabilities (`CapEff: 00000000a80425fb`), without `CAP_DAC_READ_SEARCH`.
+const DOCKER_CAPS: &str = "+chown,+dac_override,+fsetid,+fowner,+mknod,+net_raw,+setgid,+setuid,\
+                           +setfcap,+setpcap,+net_bind_service,+sys_chroot,+kill,+audit_write";
+
+/// The "shocker" escape as the container's own program: `open_by_handle_at` of a stand-in host
+/// file (a handle the container could also guess), through python3's ctypes. Prints `CapEff`,
+/// then `read: <contents>` or `open_by_handle_at: <errno name>`.
+const SHOCKER: &str = r#"
+import ctypes, errno, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+class FileHandle(ctypes.Structure):
+    _fields_ = [("bytes", ctypes.c_uint), ("type", ctypes.c_int), ("f", ctypes.c_ubyte * 128)]
+print([l.split()[1] for l in open("/proc/self/status") if l.startswith("CapEff:")][0])
+h = FileHandle(); h.bytes = 128
+mount_id = ctypes.c_int()
+if libc.name_to_handle_at(-100, sys.argv[1].encode(), ctypes.byref(h), ctypes.byref(mount_id), 0):
+    sys.exit("name_to_handle_at: " + errno.errorcode[ctypes.get_errno()])
+mount_fd = os.open(os.path.dirname(sys.argv[1]), os.O_RDONLY)
+fd = libc.open_by_handle_at(mount_fd, ctypes.byref(h), os.O_RDONLY)
+if fd < 0:
+    print("open_by_handle_at: " + errno.errorcode[ctypes.get_errno()])
+else:
+    print("read: " + os.read(fd, 100).decode().strip())
+"#;
+
+/// Issue 19 item 3: a rootful container with Docker's default capabilities runs the shocker
+/// program as `hostname`. By default the command has the target's `CapEff` and
+/// `open_by_handle_at` fails with `EPERM`; with `--privileged` (procroot's own capabilities) it
+/// reads the stand-in host file, so the test can fail.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn exec_runs_with_the_targets_capabilities_not_the_callers() {
+    require_privilege(PRIVILEGE);
+    in_private_mount_ns(|| {
+        let t = Target::start_wrapped(
+            &[],
+            &format!("setpriv --bounding-set=-all,{DOCKER_CAPS} --inh-caps=-all --"),
+        );
+        let victim = t.path("host-secret");
+        std::fs::write(&victim, "host secret\n").unwrap();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", t.pid)).unwrap();
+        let target_eff = status
+            .lines()
+            .find_map(|l| l.strip_prefix("CapEff:"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        assert_eq!(
+            target_eff, "00000000a80425fb",
+            "the stand-in container's capabilities"
+        );
+        let victim = victim.to_str().unwrap();
+        let o = exec(t.pid, &[], &["python3", "-c", SHOCKER, victim]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(
+            stdout(&o),
+            format!("{target_eff}\nopen_by_handle_at: EPERM\n"),
+            "the command must hold the target's capabilities only"
+        );
+        let o = exec(
+            t.pid,
+            &["--privileged"],
+            &["python3", "-c", SHOCKER, victim],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(
+            stdout(&o).ends_with("read: host secret\n"),
+            "--privileged keeps procroot's capabilities: {}",
+            stdout(&o)
+        );
+    });
+}
+
+/// `--user UID:GID` runs the command as that identity inside the target; `--user` with a name
+/// or a bad number is a usage error, and `--privileged` cannot be combined with it.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn exec_user_overrides_the_identity() {
+    require_privilege(PRIVILEGE);
+    in_private_mount_ns(|| {
+        let t = Target::start(&[]);
+        let o = exec(
+            t.pid,
+            &["--user", "1234:4321"],
+            &["sh", "-c", "id -u; id -g; id -G"],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(stdout(&o), "1234\n4321\n4321\n");
+        let o = exec(t.pid, &[], &["id", "-u"]);
+        assert_eq!(stdout(&o), "0\n", "{}", stderr(&o));
+        let o = exec(t.pid, &["--user", "nobody"], &["true"]);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(stderr(&o).contains("not a numeric id"), "{}", stderr(&o));
+        let o = exec(t.pid, &["--user", "1", "--privileged"], &["true"]);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    });
+}
+
+/// The cgroup2 mount (`/sys/fs/cgroup`, or `/sys/fs/cgroup/unified` on a hybrid system). A
+/// machine without one fails the test that needs it, naming what is missing.
+fn cgroup2_mount() -> &'static str {
+    ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+        .into_iter()
+        .find(|d| {
+            #[allow(clippy::unnecessary_cast)] // f_type's width differs between architectures.
+            rustix::fs::statfs(*d).is_ok_and(|s| s.f_type as i64 == 0x6367_7270)
+        })
+        .expect("this test needs a cgroup2 mount at /sys/fs/cgroup or /sys/fs/cgroup/unified")
+}
+
+/// A test cgroup directly below the cgroup2 mount, removed (with every cgroup made below it)
+/// on drop, once its processes are gone.
+struct TestCgroup {
+    path: PathBuf,
+}
+
+impl TestCgroup {
+    fn new(tag: &str, children: &[&str]) -> TestCgroup {
+        let name = format!("procroot-test-{}-{tag}", std::process::id());
+        let path = Path::new(cgroup2_mount()).join(name);
+        std::fs::create_dir(&path).expect("mkdir the test cgroup");
+        let cg = TestCgroup { path };
+        for c in children {
+            std::fs::create_dir_all(cg.path.join(c)).expect("mkdir a child cgroup");
+        }
+        cg
+    }
+
+    fn name(&self) -> String {
+        self.path.file_name().unwrap().to_str().unwrap().to_owned()
+    }
+
+    fn join(&self, p: &str) -> PathBuf {
+        self.path.join(p)
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        fn remove(dir: &Path) {
+            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    remove(&e.path());
+                }
+            }
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while std::fs::remove_dir(dir).is_err() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        remove(&self.path);
+    }
+}
+
+/// Issue 19 item 6: procroot in a cgroup namespace rooted at `a` reads a target in the sibling
+/// `b` as `0::/../b`. That cgroup is outside procroot's view: `--cgroup` refuses, naming the
+/// option and the path, and the command never runs (the old code clamped the `..` and joined a
+/// cgroup of procroot's own).
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn exec_cgroup_refuses_a_cgroup_outside_our_cgroup_namespace() {
+    require_privilege(PRIVILEGE);
+    let cg = TestCgroup::new("cgns", &["a", "b"]);
+    in_private_mount_ns(|| {
+        let t = Target::start(&[]);
+        std::fs::write(cg.join("b/cgroup.procs"), t.pid.to_string()).expect("move the target");
+        std::fs::write(cg.join("a/cgroup.procs"), "0").expect("move ourselves");
+        // SAFETY: unshare(CLONE_NEWCGROUP) changes only this (forked) process's cgroup view.
+        let rc = unsafe { libc::unshare(libc::CLONE_NEWCGROUP) };
+        assert_eq!(rc, 0, "unshare the cgroup namespace");
+        let flag = t.path("ran");
+        let o = exec(t.pid, &["--cgroup"], &["touch", flag.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains("join the target's cgroup (--cgroup) \"/../b\"")
+                && err.contains("not visible from procroot's cgroup namespace")
+                && err.contains("EXDEV"),
+            "{err}"
+        );
+        assert!(!flag.exists(), "the command ran");
+        // Without --cgroup the command runs.
+        let o = exec(t.pid, &[], &["touch", flag.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(flag.exists());
+    });
+}
+
+/// Issue 19 item 6: a cgroup2 mount that is a bind mount of part of the hierarchy (its root is
+/// not procroot's cgroup namespace root): the target's path leads to another cgroup of the same
+/// name there, which does not hold the target. Refused; the old code joined that cgroup.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn exec_cgroup_refuses_a_cgroup_mount_rooted_elsewhere() {
+    require_privilege(PRIVILEGE);
+    let cg = TestCgroup::new("bind", &["b"]);
+    let name = cg.name();
+    let decoy = format!("decoy/{name}/b");
+    std::fs::create_dir_all(cg.join(&decoy)).expect("mkdir the decoy cgroup");
+    in_private_mount_ns(|| {
+        let t = Target::start(&[]);
+        std::fs::write(cg.join("b/cgroup.procs"), t.pid.to_string()).expect("move the target");
+        let mount = cgroup2_mount();
+        let src = cg.join("decoy");
+        let ok = std::process::Command::new("mount")
+            .args(["--bind", src.to_str().unwrap(), mount])
+            .status()
+            .expect("mount");
+        assert!(ok.success(), "bind mount in the private mount namespace");
+        let script = ["sh", "-c", "grep '^0::' /proc/self/cgroup"];
+        let o = exec(t.pid, &["--cgroup"], &script);
+        assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains("--cgroup")
+                && err.contains(&format!("/{name}/b"))
+                && err.contains("is not rooted at procroot's cgroup namespace root"),
+            "{err}"
+        );
+    });
+}
+
+/// Issue 19 item 7: a cgroup named `x (deleted)` is joined like any other (the kernel's suffix
+/// for a removed cgroup is not taken for "a cgroup v1 system").
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn exec_cgroup_joins_a_cgroup_named_deleted() {
+    require_privilege(PRIVILEGE);
+    let cg = TestCgroup::new("deleted", &["x (deleted)"]);
+    let name = cg.name();
+    in_private_mount_ns(|| {
+        let t = Target::start(&[]);
+        std::fs::write(cg.join("x (deleted)/cgroup.procs"), t.pid.to_string())
+            .expect("move the target");
+        let o = exec(t.pid, &["--cgroup"], &["grep", "^0::", "/proc/self/cgroup"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(stdout(&o), format!("0::/{name}/x (deleted)\n"));
+    });
+}
+
+/// Issue 19 item 7: errors keep what they are about. A missing `--cwd` names the option, the
+/// path and the target's root (not `<fd 5>`); `--ns all,mnt` says `all` stands alone; `--pid`
+/// of a thread says whose thread it is (or, with thread pidfds, runs in its process).
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn exec_messages_name_the_option_the_path_and_the_cause() {
+    require_privilege(PRIVILEGE);
+    in_private_mount_ns(|| {
+        let t = Target::start(&[]);
+        let o = exec(t.pid, &["--cwd", "/no/such/dir"], &["true"]);
+        assert_eq!(o.status.code(), Some(1));
+        let err = stderr(&o);
+        assert!(
+            err.contains("working directory (--cwd) \"/no/such/dir\"")
+                && err.contains(&format!("in /proc/{}/root", t.pid))
+                && err.contains("ENOENT")
+                && !err.contains("<fd"),
+            "{err}"
+        );
+        let o = exec(t.pid, &["--cwd", "/etc/passwd"], &["true"]);
+        let err = stderr(&o);
+        assert!(
+            err.contains("working directory (--cwd) \"/etc/passwd\"") && err.contains("ENOTDIR"),
+            "{err}"
+        );
+
+        let o = exec(t.pid, &["--ns", "all,mnt"], &["true"]);
+        assert_eq!(o.status.code(), Some(2));
+        let err = stderr(&o);
+        assert!(
+            err.contains("\"all\" cannot be combined with other namespaces in \"all,mnt\""),
+            "{err}"
+        );
+
+        // A thread of this (test) process.
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            tid_tx
+                .send(rustix::thread::gettid().as_raw_nonzero().get())
+                .unwrap();
+            let _ = stop_rx.recv();
+        });
+        let tid = tid_rx.recv().unwrap() as u32;
+        let o = exec(tid, &[], &["true"]);
+        stop_tx.send(()).unwrap();
+        thread.join().unwrap();
+        let err = stderr(&o);
+        let me = std::process::id();
+        assert!(
+            o.status.success()
+                || err.contains(&format!(
+                    "--pid \"{tid}\": open pidfd \"{tid}\": {tid} is a thread of process {me}"
+                )),
+            "{err}"
+        );
+        assert!(!err.contains("kernel before 5.3"), "{err}");
+    });
+}
+
+/// Runs `cmd` to completion, killing it (and failing) past `deadline`: for the runs that hung
+/// before issue 19.
+fn output_within(mut cmd: Command, deadline: Duration) -> Output {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(deadline) {
+        Ok(output) => output.expect("wait"),
+        Err(_) => {
+            // SAFETY: kill(2) of our own child, not yet reaped (the thread still waits for it).
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            panic!("still running after {deadline:?}: {cmd:?}");
+        }
+    }
+}
+
+/// A `PATH` with thousands of missing directories first: the command's process tries each
+/// (`ENOENT`) before its exec succeeds, a few milliseconds in the target's PID namespace, long
+/// enough for the attacker to catch it before the exec.
+fn slow_path() -> String {
+    format!("{}/usr/bin:/bin", "/nx:".repeat(4000))
+}
+
+/// A copy of `/bin/sh` in the container's "host" directory: the binary an escape would run
+/// and overwrite. Returns its path and bytes.
+fn stand_in_host_binary(c: &StandInContainer) -> (PathBuf, Vec<u8>) {
+    use std::os::unix::fs::PermissionsExt;
+    let victim = c.host_dir().join("victim");
+    std::fs::copy("/bin/sh", &victim).expect("copy /bin/sh");
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bytes = std::fs::read(&victim).unwrap();
+    (victim, bytes)
+}
+
+/// Issue 19 item 1: the container's command is a symlink to, or a script interpreted by, a host
+/// binary reached through one of procroot's fds (`/proc/self/fd/N/<host pid>/root/...` through
+/// its procfs of the host's PID namespace, or `/proc/self/fd/N/...` through a host directory),
+/// for every N procroot could hold. The kernel makes those lookups before it closes `O_CLOEXEC`
+/// fds: the exec must fail with `ENOENT`, nothing of the host runs, and the stand-in host binary
+/// (which the script would rewrite once idle, as in CVE-2019-5736) is unchanged.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn exec_never_runs_a_host_binary_through_procroots_fds() {
+    use std::os::unix::fs::PermissionsExt;
+    require_privilege(PRIVILEGE);
+    in_private_mount_ns(|| {
+        let c = StandInContainer::start();
+        let (victim, original) = stand_in_host_binary(&c);
+        let root = c.rootfs();
+        let me = std::process::id();
+        let mut programs = Vec::new();
+        for n in 3..=24 {
+            let via_procfs = format!("/proc/self/fd/{n}/{me}/root{}", victim.display());
+            let via_dir = format!("/proc/self/fd/{n}{}", victim.display());
+            for (name, target) in [("p", &via_procfs), ("d", &via_dir)] {
+                let link = format!("link-{name}{n}");
+                std::os::unix::fs::symlink(target, root.join(&link)).unwrap();
+                programs.push(vec![format!("/{link}"), "-c".into(), "echo ESCAPED".into()]);
+            }
+            let script = format!("script{n}");
+            std::fs::write(
+                root.join(&script),
+                format!(
+                    "#!{via_procfs}\necho ESCAPED\nexec 3</proc/self/exe\n\
+                     /bin/sh -c 'sleep 0.5; echo pwned >/proc/self/fd/3' &\n"
+                ),
+            )
+            .unwrap();
+            std::fs::set_permissions(root.join(&script), std::fs::Permissions::from_mode(0o755))
+                .unwrap();
+            programs.push(vec![format!("/{script}")]);
+        }
+        for program in &programs {
+            let args: Vec<&str> = program.iter().map(String::as_str).collect();
+            let o = exec(c.pid(), &[], &args);
+            assert!(
+                !stdout(&o).contains("ESCAPED"),
+                "{args:?} ran the host binary: {}",
+                stdout(&o)
+            );
+            assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+            // ENOENT: no such fd. ENOTDIR: the error channel, the one pipe open at the exec.
+            let err = stderr(&o);
+            assert!(
+                err.contains("execve") && (err.contains("ENOENT") || err.contains("ENOTDIR")),
+                "{args:?}: {err}"
+            );
+        }
+        // Whatever a script left running had time to write.
+        std::thread::sleep(Duration::from_millis(800));
+        assert!(
+            std::fs::read(&victim).unwrap() == original,
+            "the stand-in host binary was changed"
+        );
+    });
+}
+
+/// Issue 19 item 4: with nothing open above 2, `--keep-fd K` (K = 3..20) is refused before
+/// procroot opens anything: had it been checked later, K would name one of procroot's own fds
+/// (its pidfd, its procfs of the host's PID namespace, the target's root) and the command
+/// would get it.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn keep_fd_of_an_fd_the_caller_never_opened_is_ebadf_and_nothing_runs() {
+    require_privilege(PRIVILEGE);
+    in_private_mount_ns(|| {
+        let t = Target::start(&[]);
+        let flag = t.path("ran");
+        for k in 3..=20 {
+            let ks = k.to_string();
+            let eq = format!("--keep-fd={k}");
+            for keep in [&["--keep-fd", ks.as_str()][..], &[eq.as_str()][..]] {
+                let script = format!("ls -l /proc/self/fd/{k}; touch {}", flag.display());
+                let mut c = procroot();
+                c.args(["exec", "--pid", &t.pid.to_string()])
+                    .args(keep)
+                    .args(["--", "sh", "-c", &script]);
+                // Nothing open above 2 (the test harness leaves some fds open across exec).
+                // SAFETY: close_range(2) in the forked child before its exec.
+                unsafe {
+                    c.pre_exec(|| {
+                        libc::syscall(libc::SYS_close_range, 3, u32::MAX, 0);
+                        Ok(())
+                    });
+                }
+                let o = c.output().expect("run procroot exec");
+                let err = stderr(&o);
+                assert_eq!(o.status.code(), Some(1), "{keep:?}: {err} {}", stdout(&o));
+                assert!(
+                    err.contains(&format!("fd {k} to keep is not open in the caller"))
+                        && err.contains("EBADF"),
+                    "{keep:?}: {err}"
+                );
+                assert!(!flag.exists(), "{keep:?}: the command ran: {}", stdout(&o));
+            }
+        }
+    });
+}
+
+/// Issue 19 item 5: each forwarded signal sent to procroot reaches the command at once, and
+/// procroot's status is the command's: 0 when it handles the signal and exits 0, 143 when it
+/// dies of SIGTERM.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn forwarded_signals_reach_the_command_and_the_status_is_the_commands() {
+    require_privilege(PRIVILEGE);
+    in_private_mount_ns(|| {
+        let t = Target::start(&[]);
+        let mut cases: Vec<(String, i32, i32, String)> = [
+            ("INT", libc::SIGINT),
+            ("TERM", libc::SIGTERM),
+            ("HUP", libc::SIGHUP),
+            ("QUIT", libc::SIGQUIT),
+            ("WINCH", libc::SIGWINCH),
+            ("USR1", libc::SIGUSR1),
+            ("USR2", libc::SIGUSR2),
+        ]
+        .into_iter()
+        .map(|(name, sig)| {
+            (
+                format!(
+                    "trap 'echo got-{name}; exit 0' {name}; echo ready; \
+                     while :; do sleep 0.05; done"
+                ),
+                sig,
+                0,
+                format!("got-{name}"),
+            )
+        })
+        .collect();
+        cases.push((
+            "echo ready; exec sleep 100".into(),
+            libc::SIGTERM,
+            128 + libc::SIGTERM,
+            String::new(),
+        ));
+        for (script, sig, code, says) in &cases {
+            let mut c = procroot();
+            c.args([
+                "exec",
+                "--pid",
+                &t.pid.to_string(),
+                "--",
+                "sh",
+                "-c",
+                script,
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+            let child = KillOnDrop(c.spawn().expect("spawn procroot"));
+            let (lines, pid) = (child_lines(&child), child.0.id());
+            assert_eq!(
+                lines.recv_timeout(Duration::from_secs(30)).ok().as_deref(),
+                Some("ready")
+            );
+            // SAFETY: kill(2) of our own child.
+            unsafe { libc::kill(pid as i32, *sig) };
+            let status = wait_within(child, Duration::from_secs(30));
+            assert_eq!(status.code(), Some(*code), "{script}");
+            if !says.is_empty() {
+                assert_eq!(
+                    lines.recv_timeout(Duration::from_secs(5)).ok().as_deref(),
+                    Some(says.as_str())
+                );
+            }
+        }
+    });
+}
+
+/// The stdout lines of `child`, read on a thread.
+fn child_lines(child: &KillOnDrop) -> std::sync::mpsc::Receiver<String> {
+    let stdout = rustix::io::dup(child.0.stdout.as_ref().expect("piped stdout")).expect("dup");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(std::fs::File::from(stdout)).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits for `child`, failing past `deadline` (the child is killed on drop).
+fn wait_within(mut child: KillOnDrop, deadline: Duration) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.0.try_wait().expect("try_wait") {
+            return status;
+        }
+        assert!(
+            start.elapsed() < deadline,
+            "still running after {deadline:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Issue 19 item 5: a container that stops the process being prepared (`kill(next PID,
+/// SIGSTOP)`) cannot make SIGTERM to procroot ineffective: procroot kills what it was preparing
+/// and ends with 143 at once.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn a_stopped_pre_exec_child_does_not_block_sigterm() {
+    require_privilege(PRIVILEGE);
+    in_private_mount_ns(|| {
+        let c = StandInContainer::start();
+        for attempt in 0.. {
+            assert!(
+                attempt < 10,
+                "the attacker never caught the process before its exec: the test proved nothing"
+            );
+            let attacker = Attacker::start(
+                &c,
+                Attack::StopBeforeExec { command: "true" },
+                Duration::from_secs(30),
+            );
+            let mut cmd = procroot();
+            cmd.args(["exec", "--pid", &c.pid().to_string(), "--", "true"])
+                .env("PATH", slow_path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped());
+            let child = KillOnDrop(cmd.spawn().expect("spawn procroot"));
+            let report = attacker.report().expect("the attacker caught nothing");
+            if report.comm == "true" {
+                // Caught after the exec, and continued: try again.
+                assert_eq!(wait_within(child, Duration::from_secs(30)).code(), Some(0));
+                continue;
+            }
+            // SAFETY: kill(2) of our own child.
+            unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
+            let status = wait_within(child, Duration::from_secs(30));
+            assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{report:?}");
+            // What it was preparing is gone (killed and reaped), not left stopped.
+            let proc_entry = c.rootfs().join(format!("proc/{}", report.pid));
+            assert!(!proc_entry.exists(), "{report:?} is still there");
+            break;
+        }
+    });
+}
+
+/// Issue 19 item 5: `--cgroup` into a frozen cgroup fails at once, saying so (the command would
+/// not run until thawed, and procroot could not be interrupted).
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn exec_cgroup_refuses_a_frozen_cgroup() {
+    require_privilege(PRIVILEGE);
+    let Some(mount) = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+        .into_iter()
+        // f_type's width differs between architectures.
+        .find(|d| {
+            #[allow(clippy::unnecessary_cast)]
+            rustix::fs::statfs(*d).is_ok_and(|s| s.f_type as i64 == 0x6367_7270)
+        })
+    else {
+        panic!("no cgroup2 mount at /sys/fs/cgroup or /sys/fs/cgroup/unified");
+    };
+    in_private_mount_ns(|| {
+        let name = format!("procroot-frozen-{}", std::process::id());
+        let cg = Path::new(mount).join(&name);
+        std::fs::create_dir(&cg).expect("mkdir the test cgroup");
+        let t = Target::start(&[]);
+        std::fs::write(cg.join("cgroup.procs"), t.pid.to_string()).expect("move the target");
+        std::fs::write(cg.join("cgroup.freeze"), "1").expect("freeze");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !std::fs::read_to_string(cg.join("cgroup.events"))
+            .unwrap()
+            .lines()
+            .any(|l| l == "frozen 1")
+        {
+            assert!(Instant::now() < deadline, "the cgroup never froze");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let flag = t.path("ran");
+        let mut cmd = procroot();
+        cmd.args(["exec", "--cgroup", "--pid", &t.pid.to_string(), "--"])
+            .args(["touch", flag.to_str().unwrap()]);
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            output_within(cmd, Duration::from_secs(30))
+        }));
+        std::fs::write(cg.join("cgroup.freeze"), "0").expect("thaw");
+        drop(t);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::fs::remove_dir(&cg).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "test cgroup {} not removable",
+                cg.display()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let o = result.unwrap_or_else(|p| std::panic::resume_unwind(p));
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains("is frozen") && err.contains("EBUSY"), "{err}");
+        assert!(!flag.exists());
+    });
+}
+
+/// An interactive bash on a pseudo-terminal (script(1), as the progress tests use): what is
+/// typed, and everything the terminal shows. Killed on drop.
+struct Terminal {
+    child: Option<KillOnDrop>,
+    input: Option<std::process::ChildStdin>,
+    shown: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Terminal {
+    fn start() -> Terminal {
+        let mut shell = Command::new("script");
+        shell
+            .args(["-qec", "bash --norc --noprofile -i", "/dev/null"])
+            .env("PS1", "PROMPT> ")
+            .env("TERM", "dumb")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = KillOnDrop(shell.spawn().expect("script(1) (util-linux)"));
+        let input = child.0.stdin.take();
+        let shown = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut out = child.0.stdout.take().expect("stdout");
+        let sink = std::sync::Arc::clone(&shown);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = out.read(&mut buf) {
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Terminal {
+            child: Some(child),
+            input,
+            shown,
+        }
+    }
+
+    fn type_in(&mut self, text: &str) {
+        use std::io::Write;
+        let input = self.input.as_mut().expect("stdin");
+        input.write_all(text.as_bytes()).expect("type");
+        input.flush().expect("flush");
+    }
+
+    fn shown(&self) -> String {
+        self.shown.lock().unwrap().clone()
+    }
+
+    /// Waits until the terminal shows `needle`. The typed text is echoed: make each marker
+    /// computed (`$((6*7))`), so that only its output matches.
+    fn wait_for(&self, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.shown().contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "no {needle:?} on the terminal after 30 s: {}",
+                self.shown()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `exit`, and the shell's exit within a deadline.
+    fn finish(mut self) {
+        self.type_in("exit\n");
+        drop(self.input.take());
+        let status = wait_within(self.child.take().expect("child"), Duration::from_secs(30));
+        assert!(status.success(), "{status}: {}", self.shown());
+    }
+}
+
+/// Issue 19 item 5, job control as a shell expects, on a pseudo-terminal: ^Z stops the command
+/// and procroot, so the prompt comes back; `fg` resumes both, and the command finishes with
+/// status 0.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn ctrl_z_gives_the_prompt_back_and_fg_resumes() {
+    require_privilege(PRIVILEGE);
+    in_private_mount_ns(|| {
+        let t = Target::start(&[]);
+        let mut term = Terminal::start();
+        let command = format!(
+            "{} exec --pid {} -- sh -c 'echo S$((6*7)); sleep 3; echo G$((50*2))'\n",
+            env!("CARGO_BIN_EXE_procroot"),
+            t.pid
+        );
+        term.type_in(&command);
+        term.wait_for("S42");
+        term.type_in("\x1a");
+        // The prompt is back: the shell runs a command while the job is stopped.
+        term.type_in("echo B$((2*3))\n");
+        term.wait_for("B6");
+        assert!(term.shown().contains("Stopped"), "{}", term.shown());
+        term.type_in("fg\n");
+        term.wait_for("G100");
+        term.type_in("echo R$?X\n");
+        term.wait_for("R0X");
+        term.finish();
+    });
+}
+
+/// Issue 19 item 5: ^C on the terminal reaches the command once (the terminal sends it to the
+/// whole process group; procroot does not send it again), and procroot, which does not die of
+/// it, exits with the command's status once the command, which handled it, is done.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn ctrl_c_reaches_the_command_once_and_procroot_waits_for_it() {
+    require_privilege(PRIVILEGE);
+    in_private_mount_ns(|| {
+        let t = Target::start(&[]);
+        let mut term = Terminal::start();
+        let command = format!(
+            "{} exec --pid {} -- sh -c 'n=0; trap \"n=$((n+1))\" INT; echo S$((6*7)); \
+             sleep 2; sleep 1; echo N$n'\n",
+            env!("CARGO_BIN_EXE_procroot"),
+            t.pid
+        );
+        term.type_in(&command);
+        term.wait_for("S42");
+        term.type_in("\x03");
+        term.wait_for("N1");
+        term.type_in("echo R$?X\n");
+        term.wait_for("R0X");
+        term.finish();
+    });
 }
