@@ -254,6 +254,10 @@ fn exec_gives_the_command_the_targets_environment() {
         let over = env(&["--env", "FOO=x"]);
         assert!(has(&over, "FOO=x") && !has(&over, "FOO=target"), "{over:?}");
         assert_eq!(env(&["--env-clear", "--env", "A=1"]), ["A=1"]);
+        assert_eq!(
+            env(&["--env-clear", "--env", "A=1", "--env", "A=2=3"]),
+            ["A=2=3"]
+        );
         let caller = env(&["--preserve-env"]);
         assert!(has(&caller, "PROCROOT_TEST_SECRET=hunter2"), "{caller:?}");
         // Bytes that are not UTF-8 pass as they are.
