@@ -17,6 +17,11 @@
 //! `utimensat` have accepted `AT_EMPTY_PATH` on `O_PATH` fds for long; `fgetxattr` does not take
 //! `O_PATH` fds, and `getxattrat` with `AT_EMPTY_PATH` refuses them too (`EBADF`, still in 6.18),
 //! hence the magic link even on new kernels.
+//!
+//! Landlock does not mediate any of these changes, so the [`Root`] methods that make them (not
+//! reading an xattr) first make the second check ([`Root::with_second_check`], on by default):
+//! the resolved fd must be the file a plain downward walk from the root reaches, else `EACCES`.
+//! The [`Handle`] methods do not: a handle does not know its root.
 
 #![forbid(unsafe_code)]
 
