@@ -55,6 +55,11 @@ impl Root {
     /// Done by fd: `fchmodat2(fd, "", mode, AT_EMPTY_PATH)` (Linux 6.6), else `chmod` of the
     /// magic link `/proc/thread-self/fd/N` through the verified procfs, which needs no open (so
     /// no read permission, and no blocking or side effects on FIFOs and devices).
+    ///
+    /// The resolved file must pass the second check ([`Root::with_second_check`]): one that is
+    /// not inside the root is refused with `EACCES` and left unchanged. The same holds for
+    /// [`Root::chown`], [`Root::chown_nofollow`], [`Root::set_times`],
+    /// [`Root::set_times_nofollow`] and [`Root::set_xattr`].
     pub fn set_permissions(&self, path: impl AsRef<Path>, mode: u32) -> Result<()> {
         const OP: &str = "chmod";
         let path = path.as_ref();
