@@ -398,12 +398,26 @@ pub enum Command {
     /// target's processes can see /proc/<procroot's pid>/exe), then enters the target's
     /// namespaces (one setns on its pidfd, else its /proc/PID/ns files, the user namespace
     /// first), chroots into its root, changes to --cwd inside it (verified: CVE-2024-21626),
-    /// forks again when a PID or time namespace was entered, and execs CMD with only fds 0-2
-    /// and --keep-fd ones open.
+    /// forks again when a PID or time namespace was entered, and execs CMD.
+    ///
+    /// What the target can reach: CMD's execve runs with only fds 0-2, the --keep-fd ones and
+    /// procroot's error pipe open; every other fd is closed before it (not only marked
+    /// close-on-exec, which the kernel applies after it has looked up CMD and its #!
+    /// interpreter: a `#!/proc/self/fd/N/...` line finds nothing of procroot's). The process
+    /// the target's PID namespace can see is non-dumpable until the execve, never shares
+    /// procroot's memory and is born without procroot's fds, so a container process with
+    /// CAP_SYS_PTRACE that stops it finds nothing of the host in it.
+    ///
+    /// procroot stays CMD's responsive stand-in: it passes SIGINT, SIGTERM, SIGHUP, SIGQUIT,
+    /// SIGWINCH, SIGUSR1 and SIGUSR2 on to CMD (not those the terminal already sent to both);
+    /// when CMD stops (^Z), procroot stops too and `fg` resumes both; before CMD's execve, any
+    /// of them but SIGWINCH kills what procroot was preparing (a container that stops it cannot
+    /// hold procroot) and procroot exits 128+N.
     ///
     /// The exit status is CMD's, or 128+N when it died of signal N. procroot's own failures
     /// (exit 1) are reported like every other subcommand's: a target that exited is ESRCH and
-    /// CMD never runs; a refused namespace is EPERM, naming it.
+    /// CMD never runs; a refused namespace is EPERM, naming it; a --keep-fd that is not open is
+    /// EBADF; --cgroup into a frozen cgroup is EBUSY.
     #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
     Exec(crate::exec::ExecArgs),
     /// Mask and make read-only paths of a container rootfs (see --help)
@@ -471,7 +485,10 @@ pub struct ProcArgs {
     pub base: ProcBaseOpts,
     /// Read a new procfs of this PID namespace (/proc/PID/ns/pid) instead: SUBPATH is relative
     /// to its root (a leading / is allowed), so `ls /` lists the PIDs as that namespace sees
-    /// them (see procroot mount-proc --help for how the instance is made).
+    /// them. NSPATH is opened O_PATH and must be a PID namespace file (a FIFO or device is
+    /// refused by type, unopened). The instance may come from a helper forked into the
+    /// namespace, so procroot runs from a sealed copy of its binary first (see procroot
+    /// mount-proc --help for how the instance is made and what that needs).
     #[arg(long, value_name = "NSPATH", conflicts_with_all = ["pid", "self_process", "thread_self"])]
     pub pidns: Option<PathBuf>,
     /// Print results (and errors) as JSON, one object per line.

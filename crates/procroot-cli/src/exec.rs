@@ -25,7 +25,11 @@ pub struct ExecArgs {
     /// links such as /proc/self/fd/N are refused), and checked again after entering.
     #[arg(long, value_name = "DIR", default_value = "/")]
     pub cwd: PathBuf,
-    /// Pass fd N on to the command (repeatable). Every other fd above 2 is closed at exec.
+    /// Pass fd N on to the command (repeatable). N must be open when procroot starts: it is
+    /// checked before procroot opens anything (EBADF otherwise, and nothing runs). Every other
+    /// fd above 2 is closed (not just marked close-on-exec) before the command's execve, so that
+    /// neither the command nor a `#!/proc/self/fd/N/...` interpreter line can reach one of
+    /// procroot's fds.
     #[arg(long = "keep-fd", value_name = "N")]
     pub keep_fd: Vec<i32>,
     /// Start the command in the target's cgroup (cgroup v2, as `runc exec`), so the container's
@@ -36,6 +40,35 @@ pub struct ExecArgs {
     /// inside the target's root.
     #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     pub command: Vec<OsString>,
+}
+
+/// Checks the `--keep-fd` values of an `exec` command line are open, before anything is parsed,
+/// opened or re-executed (`main` calls it first): a number checked after procroot has opened its
+/// pidfd and procfs could name one of those, which the target would then get. Values that are
+/// not numbers are left to the parser (a usage error).
+pub fn check_keep_fds_first(args: impl IntoIterator<Item = OsString>) -> Result<(), Failure> {
+    let mut args = args.into_iter().skip_while(|a| a != "exec").skip(1);
+    let mut fds = Vec::new();
+    while let Some(arg) = args.next() {
+        let value = match arg.to_str() {
+            Some("--") | None => break,
+            Some("--keep-fd") => args.next(),
+            Some(a) if a.starts_with("--keep-fd=") => Some(a["--keep-fd=".len()..].into()),
+            // The options that take a value: their value is not the command.
+            Some("--pid" | "--ns" | "--cwd") => {
+                args.next();
+                continue;
+            }
+            Some(a) if a.starts_with('-') => continue,
+            // The command: what follows is its own arguments.
+            Some(_) => break,
+        };
+        if let Some(fd) = value.and_then(|v| v.to_str()?.parse().ok()) {
+            fds.push(fd);
+        }
+    }
+    procroot::exec::check_keep_fds(&fds)
+        .map_err(|e| Failure::Library(e.context("exec --keep-fd", Path::new("/proc/self/fd"))))
 }
 
 fn parse_ns(s: &str) -> Result<NsKinds, String> {
@@ -68,6 +101,8 @@ pub fn run(args: &ExecArgs) -> Result<ExitCode, Failure> {
     if args.cgroup {
         command.join_cgroup();
     }
+    // procroot stays the command's responsive stand-in: signals passed on, job control.
+    command.forward_signals();
     let status = procroot::exec::spawn_in(&pidfd, args.ns, &command).map_err(fail)?;
     use std::os::unix::process::ExitStatusExt;
     let code = match (status.code(), status.signal()) {

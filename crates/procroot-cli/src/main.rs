@@ -36,8 +36,11 @@ use crate::output::Failure;
 fn main() -> ExitCode {
     // `exec` re-executes procroot from a sealed copy first of all; before the parser, so that the
     // process being replaced does not parse too. A failure is reported as `exec` reports it.
+    // `--keep-fd` is checked before that, before anything is opened.
     if cli::subcommand_name(std::env::args_os()).as_deref() == Some(OsStr::new("exec")) {
-        if let Err(failure) = exec::seal() {
+        if let Err(failure) =
+            exec::check_keep_fds_first(std::env::args_os()).and_then(|()| exec::seal())
+        {
             failure.report(false);
             return ExitCode::from(failure.exit_status());
         }

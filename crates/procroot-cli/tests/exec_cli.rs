@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use procroot_testutil::container::{Attack, Attacker, StandInContainer};
 use procroot_testutil::{in_private_mount_ns, require_privilege};
 
 const PRIVILEGE: &str = "unshare of uts/mnt/pid/net/ipc namespaces and setns";
@@ -542,4 +543,500 @@ fn doctor_reports_the_sealing_strategy_inner() {
         "{}",
         stdout(&o)
     );
+}
+
+/// Runs `cmd` to completion, killing it (and failing) past `deadline`: for the runs that hung
+/// before issue 19.
+fn output_within(mut cmd: Command, deadline: Duration) -> Output {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(deadline) {
+        Ok(output) => output.expect("wait"),
+        Err(_) => {
+            // SAFETY: kill(2) of our own child, not yet reaped (the thread still waits for it).
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            panic!("still running after {deadline:?}: {cmd:?}");
+        }
+    }
+}
+
+/// A `PATH` with thousands of missing directories first: the command's process tries each
+/// (`ENOENT`) before its exec succeeds, a few milliseconds in the target's PID namespace, long
+/// enough for the attacker to catch it before the exec.
+fn slow_path() -> String {
+    format!("{}/usr/bin:/bin", "/nx:".repeat(4000))
+}
+
+/// A copy of `/bin/sh` in the container's "host" directory: the binary an escape would run
+/// and overwrite. Returns its path and bytes.
+fn stand_in_host_binary(c: &StandInContainer) -> (PathBuf, Vec<u8>) {
+    use std::os::unix::fs::PermissionsExt;
+    let victim = c.host_dir().join("victim");
+    std::fs::copy("/bin/sh", &victim).expect("copy /bin/sh");
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bytes = std::fs::read(&victim).unwrap();
+    (victim, bytes)
+}
+
+/// Issue 19 item 1: the container's command is a symlink to, or a script interpreted by, a host
+/// binary reached through one of procroot's fds (`/proc/self/fd/N/<host pid>/root/...` through
+/// its procfs of the host's PID namespace, or `/proc/self/fd/N/...` through a host directory),
+/// for every N procroot could hold. The kernel makes those lookups before it closes `O_CLOEXEC`
+/// fds: the exec must fail with `ENOENT`, nothing of the host runs, and the stand-in host binary
+/// (which the script would rewrite once idle, as in CVE-2019-5736) is unchanged.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn exec_never_runs_a_host_binary_through_procroots_fds() {
+    use std::os::unix::fs::PermissionsExt;
+    require_privilege(PRIVILEGE);
+    in_private_mount_ns(|| {
+        let c = StandInContainer::start();
+        let (victim, original) = stand_in_host_binary(&c);
+        let root = c.rootfs();
+        let me = std::process::id();
+        let mut programs = Vec::new();
+        for n in 3..=24 {
+            let via_procfs = format!("/proc/self/fd/{n}/{me}/root{}", victim.display());
+            let via_dir = format!("/proc/self/fd/{n}{}", victim.display());
+            for (name, target) in [("p", &via_procfs), ("d", &via_dir)] {
+                let link = format!("link-{name}{n}");
+                std::os::unix::fs::symlink(target, root.join(&link)).unwrap();
+                programs.push(vec![format!("/{link}"), "-c".into(), "echo ESCAPED".into()]);
+            }
+            let script = format!("script{n}");
+            std::fs::write(
+                root.join(&script),
+                format!(
+                    "#!{via_procfs}\necho ESCAPED\nexec 3</proc/self/exe\n\
+                     /bin/sh -c 'sleep 0.5; echo pwned >/proc/self/fd/3' &\n"
+                ),
+            )
+            .unwrap();
+            std::fs::set_permissions(root.join(&script), std::fs::Permissions::from_mode(0o755))
+                .unwrap();
+            programs.push(vec![format!("/{script}")]);
+        }
+        for program in &programs {
+            let args: Vec<&str> = program.iter().map(String::as_str).collect();
+            let o = exec(c.pid(), &[], &args);
+            assert!(
+                !stdout(&o).contains("ESCAPED"),
+                "{args:?} ran the host binary: {}",
+                stdout(&o)
+            );
+            assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+            // ENOENT: no such fd. ENOTDIR: the error channel, the one pipe open at the exec.
+            let err = stderr(&o);
+            assert!(
+                err.contains("execve") && (err.contains("ENOENT") || err.contains("ENOTDIR")),
+                "{args:?}: {err}"
+            );
+        }
+        // Whatever a script left running had time to write.
+        std::thread::sleep(Duration::from_millis(800));
+        assert!(
+            std::fs::read(&victim).unwrap() == original,
+            "the stand-in host binary was changed"
+        );
+    });
+}
+
+/// Issue 19 item 4: with nothing open above 2, `--keep-fd K` (K = 3..20) is refused before
+/// procroot opens anything: had it been checked later, K would name one of procroot's own fds
+/// (its pidfd, its procfs of the host's PID namespace, the target's root) and the command
+/// would get it.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn keep_fd_of_an_fd_the_caller_never_opened_is_ebadf_and_nothing_runs() {
+    require_privilege(PRIVILEGE);
+    in_private_mount_ns(|| {
+        let t = Target::start(&[]);
+        let flag = t.path("ran");
+        for k in 3..=20 {
+            let ks = k.to_string();
+            let eq = format!("--keep-fd={k}");
+            for keep in [&["--keep-fd", ks.as_str()][..], &[eq.as_str()][..]] {
+                let script = format!("ls -l /proc/self/fd/{k}; touch {}", flag.display());
+                let mut c = procroot();
+                c.args(["exec", "--pid", &t.pid.to_string()])
+                    .args(keep)
+                    .args(["--", "sh", "-c", &script]);
+                // Nothing open above 2 (the test harness leaves some fds open across exec).
+                // SAFETY: close_range(2) in the forked child before its exec.
+                unsafe {
+                    c.pre_exec(|| {
+                        libc::syscall(libc::SYS_close_range, 3, u32::MAX, 0);
+                        Ok(())
+                    });
+                }
+                let o = c.output().expect("run procroot exec");
+                let err = stderr(&o);
+                assert_eq!(o.status.code(), Some(1), "{keep:?}: {err} {}", stdout(&o));
+                assert!(
+                    err.contains(&format!("fd {k} to keep is not open in the caller"))
+                        && err.contains("EBADF"),
+                    "{keep:?}: {err}"
+                );
+                assert!(!flag.exists(), "{keep:?}: the command ran: {}", stdout(&o));
+            }
+        }
+    });
+}
+
+/// Issue 19 item 5: each forwarded signal sent to procroot reaches the command at once, and
+/// procroot's status is the command's: 0 when it handles the signal and exits 0, 143 when it
+/// dies of SIGTERM.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn forwarded_signals_reach_the_command_and_the_status_is_the_commands() {
+    require_privilege(PRIVILEGE);
+    in_private_mount_ns(|| {
+        let t = Target::start(&[]);
+        let mut cases: Vec<(String, i32, i32, String)> = [
+            ("INT", libc::SIGINT),
+            ("TERM", libc::SIGTERM),
+            ("HUP", libc::SIGHUP),
+            ("QUIT", libc::SIGQUIT),
+            ("WINCH", libc::SIGWINCH),
+            ("USR1", libc::SIGUSR1),
+            ("USR2", libc::SIGUSR2),
+        ]
+        .into_iter()
+        .map(|(name, sig)| {
+            (
+                format!(
+                    "trap 'echo got-{name}; exit 0' {name}; echo ready; \
+                     while :; do sleep 0.05; done"
+                ),
+                sig,
+                0,
+                format!("got-{name}"),
+            )
+        })
+        .collect();
+        cases.push((
+            "echo ready; exec sleep 100".into(),
+            libc::SIGTERM,
+            128 + libc::SIGTERM,
+            String::new(),
+        ));
+        for (script, sig, code, says) in &cases {
+            let mut c = procroot();
+            c.args([
+                "exec",
+                "--pid",
+                &t.pid.to_string(),
+                "--",
+                "sh",
+                "-c",
+                script,
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+            let child = KillOnDrop(c.spawn().expect("spawn procroot"));
+            let (lines, pid) = (child_lines(&child), child.0.id());
+            assert_eq!(
+                lines.recv_timeout(Duration::from_secs(30)).ok().as_deref(),
+                Some("ready")
+            );
+            // SAFETY: kill(2) of our own child.
+            unsafe { libc::kill(pid as i32, *sig) };
+            let status = wait_within(child, Duration::from_secs(30));
+            assert_eq!(status.code(), Some(*code), "{script}");
+            if !says.is_empty() {
+                assert_eq!(
+                    lines.recv_timeout(Duration::from_secs(5)).ok().as_deref(),
+                    Some(says.as_str())
+                );
+            }
+        }
+    });
+}
+
+/// The stdout lines of `child`, read on a thread.
+fn child_lines(child: &KillOnDrop) -> std::sync::mpsc::Receiver<String> {
+    let stdout = rustix::io::dup(child.0.stdout.as_ref().expect("piped stdout")).expect("dup");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(std::fs::File::from(stdout)).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits for `child`, failing past `deadline` (the child is killed on drop).
+fn wait_within(mut child: KillOnDrop, deadline: Duration) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.0.try_wait().expect("try_wait") {
+            return status;
+        }
+        assert!(
+            start.elapsed() < deadline,
+            "still running after {deadline:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Issue 19 item 5: a container that stops the process being prepared (`kill(next PID,
+/// SIGSTOP)`) cannot make SIGTERM to procroot ineffective: procroot kills what it was preparing
+/// and ends with 143 at once.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn a_stopped_pre_exec_child_does_not_block_sigterm() {
+    require_privilege(PRIVILEGE);
+    in_private_mount_ns(|| {
+        let c = StandInContainer::start();
+        for attempt in 0.. {
+            assert!(
+                attempt < 10,
+                "the attacker never caught the process before its exec: the test proved nothing"
+            );
+            let attacker = Attacker::start(
+                &c,
+                Attack::StopBeforeExec { command: "true" },
+                Duration::from_secs(30),
+            );
+            let mut cmd = procroot();
+            cmd.args(["exec", "--pid", &c.pid().to_string(), "--", "true"])
+                .env("PATH", slow_path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped());
+            let child = KillOnDrop(cmd.spawn().expect("spawn procroot"));
+            let report = attacker.report().expect("the attacker caught nothing");
+            if report.comm == "true" {
+                // Caught after the exec, and continued: try again.
+                assert_eq!(wait_within(child, Duration::from_secs(30)).code(), Some(0));
+                continue;
+            }
+            // SAFETY: kill(2) of our own child.
+            unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
+            let status = wait_within(child, Duration::from_secs(30));
+            assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{report:?}");
+            // What it was preparing is gone (killed and reaped), not left stopped.
+            let proc_entry = c.rootfs().join(format!("proc/{}", report.pid));
+            assert!(!proc_entry.exists(), "{report:?} is still there");
+            break;
+        }
+    });
+}
+
+/// Issue 19 item 5: `--cgroup` into a frozen cgroup fails at once, saying so (the command would
+/// not run until thawed, and procroot could not be interrupted).
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn exec_cgroup_refuses_a_frozen_cgroup() {
+    require_privilege(PRIVILEGE);
+    let Some(mount) = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+        .into_iter()
+        // f_type's width differs between architectures.
+        .find(|d| {
+            #[allow(clippy::unnecessary_cast)]
+            rustix::fs::statfs(*d).is_ok_and(|s| s.f_type as i64 == 0x6367_7270)
+        })
+    else {
+        panic!("no cgroup2 mount at /sys/fs/cgroup or /sys/fs/cgroup/unified");
+    };
+    in_private_mount_ns(|| {
+        let name = format!("procroot-frozen-{}", std::process::id());
+        let cg = Path::new(mount).join(&name);
+        std::fs::create_dir(&cg).expect("mkdir the test cgroup");
+        let t = Target::start(&[]);
+        std::fs::write(cg.join("cgroup.procs"), t.pid.to_string()).expect("move the target");
+        std::fs::write(cg.join("cgroup.freeze"), "1").expect("freeze");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !std::fs::read_to_string(cg.join("cgroup.events"))
+            .unwrap()
+            .lines()
+            .any(|l| l == "frozen 1")
+        {
+            assert!(Instant::now() < deadline, "the cgroup never froze");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let flag = t.path("ran");
+        let mut cmd = procroot();
+        cmd.args(["exec", "--cgroup", "--pid", &t.pid.to_string(), "--"])
+            .args(["touch", flag.to_str().unwrap()]);
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            output_within(cmd, Duration::from_secs(30))
+        }));
+        std::fs::write(cg.join("cgroup.freeze"), "0").expect("thaw");
+        drop(t);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::fs::remove_dir(&cg).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "test cgroup {} not removable",
+                cg.display()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let o = result.unwrap_or_else(|p| std::panic::resume_unwind(p));
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains("is frozen") && err.contains("EBUSY"), "{err}");
+        assert!(!flag.exists());
+    });
+}
+
+/// An interactive bash on a pseudo-terminal (script(1), as the progress tests use): what is
+/// typed, and everything the terminal shows. Killed on drop.
+struct Terminal {
+    child: Option<KillOnDrop>,
+    input: Option<std::process::ChildStdin>,
+    shown: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Terminal {
+    fn start() -> Terminal {
+        let mut shell = Command::new("script");
+        shell
+            .args(["-qec", "bash --norc --noprofile -i", "/dev/null"])
+            .env("PS1", "PROMPT> ")
+            .env("TERM", "dumb")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = KillOnDrop(shell.spawn().expect("script(1) (util-linux)"));
+        let input = child.0.stdin.take();
+        let shown = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut out = child.0.stdout.take().expect("stdout");
+        let sink = std::sync::Arc::clone(&shown);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = out.read(&mut buf) {
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Terminal {
+            child: Some(child),
+            input,
+            shown,
+        }
+    }
+
+    fn type_in(&mut self, text: &str) {
+        use std::io::Write;
+        let input = self.input.as_mut().expect("stdin");
+        input.write_all(text.as_bytes()).expect("type");
+        input.flush().expect("flush");
+    }
+
+    fn shown(&self) -> String {
+        self.shown.lock().unwrap().clone()
+    }
+
+    /// Waits until the terminal shows `needle`. The typed text is echoed: make each marker
+    /// computed (`$((6*7))`), so that only its output matches.
+    fn wait_for(&self, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.shown().contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "no {needle:?} on the terminal after 30 s: {}",
+                self.shown()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `exit`, and the shell's exit within a deadline.
+    fn finish(mut self) {
+        self.type_in("exit\n");
+        drop(self.input.take());
+        let status = wait_within(self.child.take().expect("child"), Duration::from_secs(30));
+        assert!(status.success(), "{status}: {}", self.shown());
+    }
+}
+
+/// Issue 19 item 5, job control as a shell expects, on a pseudo-terminal: ^Z stops the command
+/// and procroot, so the prompt comes back; `fg` resumes both, and the command finishes with
+/// status 0.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn ctrl_z_gives_the_prompt_back_and_fg_resumes() {
+    require_privilege(PRIVILEGE);
+    in_private_mount_ns(|| {
+        let t = Target::start(&[]);
+        let mut term = Terminal::start();
+        let command = format!(
+            "{} exec --pid {} -- sh -c 'echo S$((6*7)); sleep 3; echo G$((50*2))'\n",
+            env!("CARGO_BIN_EXE_procroot"),
+            t.pid
+        );
+        term.type_in(&command);
+        term.wait_for("S42");
+        term.type_in("\x1a");
+        // The prompt is back: the shell runs a command while the job is stopped.
+        term.type_in("echo B$((2*3))\n");
+        term.wait_for("B6");
+        assert!(term.shown().contains("Stopped"), "{}", term.shown());
+        term.type_in("fg\n");
+        term.wait_for("G100");
+        term.type_in("echo R$?X\n");
+        term.wait_for("R0X");
+        term.finish();
+    });
+}
+
+/// Issue 19 item 5: ^C on the terminal reaches the command once (the terminal sends it to the
+/// whole process group; procroot does not send it again), and procroot, which does not die of
+/// it, exits with the command's status once the command, which handled it, is done.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn ctrl_c_reaches_the_command_once_and_procroot_waits_for_it() {
+    require_privilege(PRIVILEGE);
+    in_private_mount_ns(|| {
+        let t = Target::start(&[]);
+        let mut term = Terminal::start();
+        let command = format!(
+            "{} exec --pid {} -- sh -c 'n=0; trap \"n=$((n+1))\" INT; echo S$((6*7)); \
+             sleep 2; sleep 1; echo N$n'\n",
+            env!("CARGO_BIN_EXE_procroot"),
+            t.pid
+        );
+        term.type_in(&command);
+        term.wait_for("S42");
+        term.type_in("\x03");
+        term.wait_for("N1");
+        term.type_in("echo R$?X\n");
+        term.wait_for("R0X");
+        term.finish();
+    });
 }

@@ -6,11 +6,12 @@
 //! made here is killed and reaped before its test ends.
 
 use std::io::{Read, Write};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 
 use procroot::exec::{Command, EnterMethod, Namespaces, NsKind, NsKinds};
 use procroot::testing::{self, Feature};
 use procroot::{ErrorKind, PidFd};
+use procroot_testutil::container::{Attack, Attacker, StandInContainer};
 use procroot_testutil::{in_child, in_private_mount_ns, require_privilege};
 use rustix::io::Errno;
 
@@ -516,5 +517,203 @@ fn a_time_namespace_is_entered_from_a_child_with_its_own_memory() {
         if let Err(panic) = result {
             std::panic::resume_unwind(panic);
         }
+    });
+}
+
+/// Runs `command` in every namespace `target` does not share, with its stdout to a pipe.
+fn spawn_capturing(
+    pidfd: &PidFd,
+    command: &Command,
+) -> (Result<std::process::ExitStatus, procroot::Error>, String) {
+    let (mut r, w) = std::io::pipe().expect("pipe");
+    let saved = rustix::io::dup(std::io::stdout().as_fd()).expect("dup stdout");
+    let mut one = unsafe_stdout();
+    rustix::io::dup2(&w, &mut one).expect("dup2");
+    drop(w);
+    let result = procroot::exec::spawn_in(pidfd, NsKinds::unshared(), command);
+    rustix::io::dup2(&saved, &mut one).expect("restore stdout");
+    std::mem::forget(one);
+    drop(saved);
+    let mut out = String::new();
+    r.read_to_string(&mut out).expect("read");
+    (result, out)
+}
+
+/// A copy of `/bin/sh` in the container's "host" directory: the binary an escape would run
+/// and overwrite. Returns its path and its bytes.
+fn stand_in_host_binary(c: &StandInContainer) -> (std::path::PathBuf, Vec<u8>) {
+    use std::os::unix::fs::PermissionsExt;
+    let victim = c.host_dir().join("victim");
+    std::fs::copy("/bin/sh", &victim).expect("copy /bin/sh");
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bytes = std::fs::read(&victim).unwrap();
+    (victim, bytes)
+}
+
+/// Issue 19 item 1, for a library caller: the kernel looks up the program, a symlink's target
+/// and a `#!` interpreter before it closes `O_CLOEXEC` fds. A container whose command is a
+/// symlink to, or a script interpreted by, `/proc/self/fd/K/victim`, where K is a directory fd
+/// the caller has open (`O_CLOEXEC`, as a careful caller opens it), must not reach the host
+/// binary: the exec fails with `ENOENT`, nothing runs, the binary is unchanged.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn a_library_callers_directory_fd_is_not_reachable_during_the_lookup() {
+    require_privilege("unshare of pid/mnt/uts/ipc/net namespaces, mounts, chroot and setns");
+    in_private_mount_ns(callers_fd_is_unreachable);
+}
+
+/// The same without `close_range(2)` (before Linux 5.9, or filtered: `ENOSYS`): the child lists
+/// its fds in the hardened procfs and closes them one by one.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn a_library_callers_directory_fd_is_not_reachable_without_close_range() {
+    require_privilege("unshare of pid/mnt/uts/ipc/net namespaces, mounts, chroot and setns");
+    in_private_mount_ns(|| {
+        procroot_testutil::deny_syscalls(&[libc::SYS_close_range], libc::ENOSYS);
+        callers_fd_is_unreachable();
+    });
+}
+
+fn callers_fd_is_unreachable() {
+    {
+        let c = StandInContainer::start();
+        let (victim, original) = stand_in_host_binary(&c);
+        let dir = rustix::fs::open(
+            c.host_dir(),
+            rustix::fs::OFlags::RDONLY
+                | rustix::fs::OFlags::DIRECTORY
+                | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .expect("open the host directory");
+        let k = dir.as_raw_fd();
+        let root = c.rootfs();
+        std::os::unix::fs::symlink(format!("/proc/self/fd/{k}/victim"), root.join("cmd")).unwrap();
+        std::fs::write(
+            root.join("script"),
+            format!(
+                "#!/proc/self/fd/{k}/victim\necho ESCAPED\nexec 3</proc/self/exe\n\
+                 /bin/sh -c 'sleep 0.5; echo pwned >/proc/self/fd/3' &\n"
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(root.join("script"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        let pidfd = PidFd::open(c.pid()).expect("pidfd");
+        for program in ["/cmd", "/script"] {
+            let mut cmd = Command::new(program);
+            if program == "/cmd" {
+                cmd.args(["-c", "echo ESCAPED"]);
+            }
+            let (result, out) = spawn_capturing(&pidfd, &cmd);
+            assert!(
+                !out.contains("ESCAPED"),
+                "{program}: ran the host binary: {out}"
+            );
+            let err = result.expect_err(program);
+            assert_eq!(err.errno(), Errno::NOENT, "{program}: {err}");
+            assert!(err.to_string().contains("execve"), "{program}: {err}");
+        }
+        // Whatever the script left running had time to write.
+        std::thread::sleep(std::time::Duration::from_millis(800));
+        assert!(
+            std::fs::read(&victim).unwrap() == original,
+            "the stand-in host binary was changed"
+        );
+        drop(dir);
+    }
+}
+
+/// The first child makes itself non-dumpable before it touches the target, and a refusal is
+/// fatal (runc aborts too): with `prctl(2)` refused, nothing runs and the error names it.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn a_refused_pr_set_dumpable_is_fatal() {
+    require_privilege("unshare(CLONE_NEWUTS) and setns");
+    in_private_mount_ns(|| {
+        let target = Target::spawn("dumpable");
+        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let ns = Namespaces::of(&pidfd).expect("namespaces");
+        procroot_testutil::deny_syscalls(&[libc::SYS_prctl], libc::EPERM);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let flag = dir.path().join("ran");
+        let mut cmd = Command::new("/bin/touch");
+        cmd.arg(&flag);
+        let err = ns
+            .spawn(NsKinds::of(&[NsKind::Uts]), &cmd)
+            .expect_err("ran although PR_SET_DUMPABLE failed");
+        assert!(err.to_string().contains("prctl"), "{err}");
+        assert_eq!(err.errno(), Errno::PERM, "{err}");
+        assert!(!flag.exists());
+    });
+}
+
+/// Where the attacker writes: a fork of this process has it at the same address.
+static CANARY: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(0x1122_3344_5566_7788);
+
+/// `PATH` with thousands of missing directories before the real ones: the command's process
+/// tries each (`ENOENT`) before its exec succeeds, which keeps it a few milliseconds in the
+/// container's PID namespace before the exec, long enough for the attacker to catch it there.
+fn slow_path() -> String {
+    format!("{}/usr/bin:/bin", "/nx:".repeat(4000))
+}
+
+/// Issue 19 item 2: an attacker in the container with `CAP_SYS_PTRACE` (`kill(next PID,
+/// SIGSTOP)`, `pidfd_getfd`, `/proc/<pid>/mem`) catches the process that appears in its PID
+/// namespace before its exec: it finds no fd but pipes above 2, and its memory write does not
+/// reach the caller (the canary is unchanged, the result is the command's).
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn a_ptracing_container_finds_no_host_fd_and_cannot_write_the_callers_memory() {
+    use std::sync::atomic::Ordering;
+    require_privilege("unshare of pid/mnt/uts/ipc/net namespaces, mounts, chroot and setns");
+    in_private_mount_ns(|| {
+        let c = StandInContainer::start();
+        let pidfd = PidFd::open(c.pid()).expect("pidfd");
+        let original = CANARY.load(Ordering::SeqCst);
+        let address = &CANARY as *const _ as usize;
+        let mut before_exec = 0;
+        for _ in 0..10 {
+            let attacker = Attacker::start(
+                &c,
+                Attack::Inspect { address },
+                std::time::Duration::from_secs(30),
+            );
+            let mut cmd = Command::new("true");
+            cmd.env("PATH", slow_path());
+            let (result, _) = spawn_capturing(&pidfd, &cmd);
+            let report = attacker.report().expect("the attacker caught nothing");
+            assert_eq!(
+                CANARY.load(Ordering::SeqCst),
+                original,
+                "the container wrote into the caller's memory: {report:?}"
+            );
+            assert!(report.host_fds.is_empty(), "host fds reachable: {report:?}");
+            assert_eq!(result.expect("spawn").code(), Some(0), "{report:?}");
+            if report.comm != "true" {
+                before_exec += 1;
+                if before_exec == 3 {
+                    break;
+                }
+            }
+        }
+        assert!(
+            before_exec > 0,
+            "the attacker never caught the process before its exec: the test proved nothing"
+        );
     });
 }

@@ -34,6 +34,7 @@
 //! - [`paired`]: interleaved A/B timing for the benchmarks' ratio targets.
 
 pub mod cli;
+pub mod container;
 mod fork;
 pub mod racer;
 mod sentinel;

@@ -36,7 +36,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::procfs::{PidFd, ProcBase, Procfs};
 use crate::root::Root;
 use crate::sys;
-use crate::sys::exec::{CArgs, ChildError, NsPlan, SpawnPlan};
+use crate::sys::exec::{CArgs, ChildError, NsPlan, SpawnPlan, StartError};
 use crate::sys::features::{self, Feature};
 use crate::sys::Syscall;
 use crate::FileType;
@@ -310,7 +310,9 @@ impl<'a> Namespaces<'a> {
         sys::exec::enter(&plan).map_err(|e| self.child_error(e))
     }
 
-    /// [`spawn_in`] with these namespaces.
+    /// [`spawn_in`] with these namespaces: returns once the command has exited, with its status
+    /// (with [`Command::forward_signals`], a signal that ended the start before the command's
+    /// exec shows as a death by that signal).
     pub fn spawn(&self, kinds: NsKinds, command: &Command) -> Result<ExitStatus> {
         let shown = PathBuf::from(self.pidfd.pid().to_string());
         let fail = |e: Error| e.context("exec in", &shown);
@@ -371,9 +373,33 @@ impl<'a> Namespaces<'a> {
             keep_fds: &keep_fds,
             fork_again,
             cgroup_procs: cgroup_procs.as_ref().map(|f| f.as_fd()),
+            procfs: self.procfs.as_fd(),
         };
-        let pid = sys::exec::spawn(&plan).map_err(|e| fail(self.child_error(e)))?;
-        let status = sys::exec::wait(pid).map_err(|e| fail(e.into()))?;
+        // A kept fd that is one of ours (a wrong number, or an absent socket-activation fd that
+        // our own open took) would hand the target a host fd: the pidfd, a namespace, the
+        // target's root seen from the host, our procfs of the host's PID namespace.
+        let mut ours = plan.own_fds();
+        ours.push(root.as_fd().as_raw_fd());
+        if let Some(&fd) = keep_fds.iter().find(|fd| ours.contains(fd)) {
+            return Err(fail(not_open_in_caller(fd)));
+        }
+        let signals = if command.forward_signals {
+            Some(sys::exec::SignalForwarder::new().map_err(|e| fail(e.into()))?)
+        } else {
+            None
+        };
+        let pid = match sys::exec::spawn(&plan, signals.as_ref()) {
+            Ok(pid) => pid,
+            Err(StartError::Child(e)) => return Err(fail(self.child_error(e))),
+            // The command never ran; the process being prepared died of our SIGKILL, reported
+            // as the signal that ended the start, which a shell expects as 128+N.
+            Err(StartError::Interrupted(sig)) => return Ok(ExitStatus::from_raw(sig)),
+        };
+        let status = match &signals {
+            Some(signals) => sys::exec::wait_forwarding(pid, signals),
+            None => sys::exec::wait(pid),
+        }
+        .map_err(|e| fail(e.into()))?;
         Ok(ExitStatus::from_raw(status))
     }
 
@@ -532,8 +558,39 @@ fn target_cgroup_procs(procfs: &Procfs, pidfd: &PidFd) -> Result<std::fs::File> 
         .ok_or_else(not_v2)?;
     let root = Root::from_fd(mount)?;
     let procs = Path::new(path).join("cgroup.procs");
-    root.open_file(&procs, OFlags::WRONLY | OFlags::CLOEXEC)
-        .map_err(|e| e.context("open the target's cgroup", &procs))
+    let file = root
+        .open_file(&procs, OFlags::WRONLY | OFlags::CLOEXEC)
+        .map_err(|e| e.context("open the target's cgroup", &procs))?;
+    refuse_frozen(&root, Path::new(path))?;
+    Ok(file)
+}
+
+/// `EBUSY` if the cgroup `path` (below `root`, the cgroup2 mount) is frozen (`frozen 1` in its
+/// `cgroup.events`), as runc refuses to exec in a paused container: the command would start
+/// frozen, and the process being prepared with it. (A cgroup frozen after this check cannot
+/// hang the caller either: nothing it waits for is frozen while it cannot take a signal.)
+fn refuse_frozen(root: &Root, path: &Path) -> Result<()> {
+    let events = path.join("cgroup.events");
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut root
+            .open_file(&events, OFlags::RDONLY | OFlags::CLOEXEC)
+            .map_err(|e| e.context("open the target's cgroup", &events))?,
+        &mut text,
+    )
+    .map_err(|e| Error::from(e).context("read the target's cgroup", &events))?;
+    if text.lines().any(|l| l == "frozen 1") {
+        return Err(Error::with_detail(
+            ErrorKind::Os,
+            Errno::BUSY,
+            format!(
+                "the target's cgroup {} is frozen (cgroup.events: frozen 1): the command would \
+                 not run until it is thawed",
+                path.display()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// `ESRCH` for a target that exited (a zombie's namespace and root links are gone).
@@ -570,6 +627,7 @@ pub struct Command {
     cwd: PathBuf,
     keep_fds: Vec<RawFd>,
     join_cgroup: bool,
+    forward_signals: bool,
 }
 
 impl Command {
@@ -584,6 +642,7 @@ impl Command {
             cwd: PathBuf::from("/"),
             keep_fds: Vec::new(),
             join_cgroup: false,
+            forward_signals: false,
         }
     }
 
@@ -625,7 +684,11 @@ impl Command {
     }
 
     /// Passes fd `fd` of the caller on to the command, at the same number. Every other fd ≥ 3
-    /// is closed at exec (`close_range(CLOSE_RANGE_CLOEXEC)`).
+    /// is closed before the command's `execve` (not only marked close-on-exec: the kernel looks
+    /// up the program and its `#!` interpreter before it closes those, and a
+    /// `#!/proc/self/fd/N/...` line must find nothing of the caller's). `fd` must be open in the
+    /// caller, and not one the library opened for this call (`EBADF`, "fd N to keep is not open
+    /// in the caller").
     pub fn keep_fd(&mut self, fd: RawFd) -> &mut Command {
         self.keep_fds.push(fd);
         self
@@ -674,26 +737,59 @@ impl Command {
         Ok((CArgs::new(v), path))
     }
 
+    /// While the command starts and runs, the calling thread blocks `SIGINT`, `SIGTERM`,
+    /// `SIGHUP`, `SIGQUIT`, `SIGWINCH`, `SIGUSR1` and `SIGUSR2` (and `SIGCHLD`) and reads them
+    /// from a `signalfd`, as a shell runs a job:
+    /// - once the command runs, each is passed on to it (but one the terminal sent to the whole
+    ///   process group, which the command got already), and the call returns the command's
+    ///   status, whatever the signal was;
+    /// - before its `execve`, any of them but `SIGWINCH` kills the processes being prepared
+    ///   (`SIGKILL`: the target may have stopped them) and the call returns a status of death by
+    ///   that signal, so a container that stops the process being prepared cannot make ^C or
+    ///   `SIGTERM` ineffective;
+    /// - job control: when the command stops (^Z), the caller stops with the same signal, and
+    ///   continues the command once continued (`fg`).
+    ///
+    /// Only for a single-threaded caller (or one that blocks these signals in every thread):
+    /// another thread would otherwise take them with their default action. The `procroot exec`
+    /// CLI sets it.
+    pub fn forward_signals(&mut self) -> &mut Command {
+        self.forward_signals = true;
+        self
+    }
+
     fn keep_fds(&self) -> Result<Vec<RawFd>> {
-        let mut fds: Vec<RawFd> = self.keep_fds.iter().copied().filter(|&f| f > 2).collect();
-        fds.sort_unstable();
-        fds.dedup();
-        for &fd in &fds {
-            if !sys::exec::is_open(fd) {
-                return Err(Error::invalid_input(
-                    Errno::BADF,
-                    format!("fd {fd} to keep is not open"),
-                ));
-            }
-        }
         if self.keep_fds.iter().any(|&f| f < 0) {
             return Err(Error::invalid_input(
                 Errno::BADF,
                 "a negative fd cannot be kept",
             ));
         }
+        let mut fds: Vec<RawFd> = self.keep_fds.iter().copied().filter(|&f| f > 2).collect();
+        fds.sort_unstable();
+        fds.dedup();
+        check_keep_fds(&fds)?;
         Ok(fds)
     }
+}
+
+/// Checks that every fd in `fds` is open in the calling process: `EBADF`, "fd N to keep is not
+/// open in the caller", for the first one that is not. The `procroot exec` CLI calls it first
+/// thing, before it opens anything (or re-executes itself sealed): checked later, a number the
+/// caller never opened could name one of procroot's own fds (its pidfd, its procfs of the
+/// host's PID namespace), which `--keep-fd` would then hand to the target.
+pub fn check_keep_fds(fds: &[RawFd]) -> Result<()> {
+    match fds.iter().find(|&&fd| fd < 0 || !sys::exec::is_open(fd)) {
+        Some(&fd) => Err(not_open_in_caller(fd)),
+        None => Ok(()),
+    }
+}
+
+fn not_open_in_caller(fd: RawFd) -> Error {
+    Error::invalid_input(
+        Errno::BADF,
+        format!("fd {fd} to keep is not open in the caller"),
+    )
 }
 
 fn cstring(s: &OsStr) -> Result<CString> {
@@ -711,16 +807,26 @@ fn cstring(s: &OsStr) -> Result<CString> {
 /// 1. The target's namespaces are taken from its pidfd (see [`Namespaces::of`]) and its root is
 ///    opened through the hardened procfs while the pidfd says the target is alive (`ESRCH`
 ///    otherwise: the command never runs).
-/// 2. A single-threaded child, non-dumpable, enters the namespaces (`setns(pidfd)`, else the
-///    files, the user namespace first), makes the target's root its root, changes to the
-///    working directory resolved inside it and checks it is there (CVE-2024-21626).
-/// 3. If a PID or time namespace was entered, it starts the command's process, since those
-///    apply to children. Both children borrow the caller's memory until the `execve`
-///    (`clone(CLONE_VM | CLONE_VFORK)`, as `posix_spawn`), but one entering a user or time
-///    namespace, which is a `fork`: the caller's thread is suspended meanwhile, and its signal
+/// 2. A single-threaded child, non-dumpable from the start (its failure is fatal), closes every
+///    fd of the caller but 0-2, the kept ones and those it needs, enters the namespaces
+///    (`setns(pidfd)`, else the files, the user namespace first), makes the target's root its
+///    root, changes to the working directory resolved inside it and checks it is there
+///    (CVE-2024-21626), then closes the fds it needed.
+/// 3. If a PID or time namespace was entered (they apply to children), it forks the command's
+///    process (`clone(CLONE_PARENT)`: the caller's child, which the caller waits for) and exits.
+///    The process the target's PID namespace can see never shares the caller's memory: the
+///    first child borrows it (`clone(CLONE_VM | CLONE_VFORK)`, as `posix_spawn`) only when it
+///    stays outside that namespace and joins no user or time namespace and no cgroup; otherwise
+///    it is a `fork`.
+/// 4. The command's process execs with only fds 0-2, the kept ones and the error pipe
+///    (`O_CLOEXEC`) open: the others are closed, not marked close-on-exec, because the kernel
+///    looks up the program, a symlink's target and a `#!` interpreter before it closes those
+///    (a `#!/proc/self/fd/N/...` line must find nothing of the caller's). The caller's signal
 ///    mask, handlers and dumpable flag are as before when this returns.
-/// 4. The command's process marks every fd ≥ 3 close-on-exec except the kept ones, and execs.
-///    The child waits and exits as the command did (its code, or its signal), as `nsenter`.
+///
+/// With [`Command::forward_signals`], the caller passes its signals on and handles job control
+/// while the command starts and runs; without, it waits for the command with its signals as
+/// they are.
 ///
 /// Errors name the failed call and the namespace (`setns(2) failed for the net namespace:
 /// Operation not permitted (EPERM)`); a failure before the exec is an `Err`, after it the

@@ -9,13 +9,15 @@
 //! forever. Until `execve` the child may therefore only make async-signal-safe calls: raw
 //! syscalls, no allocation, no locks. Keeping every line that runs in the child in this one
 //! file, over data the parent prepared completely ([`SpawnPlan`], [`CArgs`]), makes that rule
-//! checkable by reading a few functions ([`spawn`]'s `intermediate` and `command_process`). rustix's
-//! Linux backend makes raw syscalls and builds short paths on the stack, so it is safe there.
+//! checkable by reading a few functions (`first_child`, `command_process`,
+//! `last_steps_before_exec`). rustix's Linux backend makes raw syscalls and builds short paths on
+//! the stack, so it is safe there.
 
 use std::ffi::{CStr, CString};
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::raw::c_char;
 
+use rustix::event::{PollFd, PollFlags};
 use rustix::fs::{MemfdFlags, SealFlags};
 use rustix::io::Errno;
 use rustix::process::{Pid, WaitOptions};
@@ -95,9 +97,13 @@ impl NsPlan {
     /// a child that joined it carries the container's credentials, and our memory should not be
     /// one ptrace check (the non-dumpable flag) away from them: that child forks too.
     pub fn needs_own_memory(&self) -> bool {
-        let own = libc::CLONE_NEWUSER | CLONE_NEWTIME;
-        self.pidfd.is_some_and(|(_, flags)| flags & own != 0)
-            || self.fds[..self.n].iter().any(|&(t, _)| t & own != 0)
+        self.enters(libc::CLONE_NEWUSER | CLONE_NEWTIME)
+    }
+
+    /// Whether the plan enters a namespace of a kind in `kinds` (`CLONE_NEW*` bits).
+    pub fn enters(&self, kinds: i32) -> bool {
+        self.pidfd.is_some_and(|(_, flags)| flags & kinds != 0)
+            || self.fds[..self.n].iter().any(|&(t, _)| t & kinds != 0)
     }
 }
 
@@ -134,6 +140,10 @@ const STEP_KEEP_FD: u32 = 9;
 const STEP_EXEC: u32 = 10;
 const STEP_VERIFY_ROOT: u32 = 11;
 const STEP_CGROUP: u32 = 12;
+const STEP_DUMPABLE: u32 = 13;
+/// Not a failure: the first child reports the PID of the command's process it forked (in the
+/// errno field), before it lets that process go on.
+const STEP_PID: u32 = 14;
 
 fn step_error(step: u32, errno: Errno, nstype: i32) -> ChildError {
     let (syscall, detail) = match step {
@@ -157,9 +167,17 @@ fn step_error(step: u32, errno: Errno, nstype: i32) -> ChildError {
         ),
         STEP_VERIFY_ROOT => ("stat", "the root directory is not the target's root"),
         STEP_CGROUP => ("write", "joining the target's cgroup (its cgroup.procs)"),
-        STEP_FORK => ("fork", "forking the process that runs the command"),
-        STEP_CLOSE_RANGE => ("close_range", "marking inherited fds close-on-exec"),
+        STEP_FORK => ("clone", "forking the process that runs the command"),
+        STEP_CLOSE_RANGE => (
+            "close_range",
+            "closing every fd the command must not inherit",
+        ),
         STEP_KEEP_FD => ("fcntl", "passing a --keep-fd descriptor on"),
+        STEP_DUMPABLE => (
+            "prctl",
+            "PR_SET_DUMPABLE 0 before entering the target (so that nothing in it can ptrace \
+             the child)",
+        ),
         _ => ("execve", "running the command"),
     };
     ChildError {
@@ -197,6 +215,30 @@ pub struct SpawnPlan<'a> {
     /// The target's `cgroup.procs` (cgroup v2), opened for writing by the caller: the child
     /// moves itself there first, so the command starts in the target's cgroup.
     pub cgroup_procs: Option<BorrowedFd<'a>>,
+    /// The caller's hardened procfs (its root directory). Only read where `close_range(2)` is
+    /// missing (before Linux 5.9, or filtered): the child lists its own open fds in
+    /// `thread-self/fd` to close them one by one.
+    pub procfs: BorrowedFd<'a>,
+}
+
+impl SpawnPlan<'_> {
+    /// Every fd the plan holds for the children's steps (the pidfd, the namespace files, the
+    /// root, the cwd, `cgroup.procs`, the procfs): host fds that the command must never get, so
+    /// none of them may be a kept fd, and the first child closes them before the command's
+    /// process exists.
+    pub fn own_fds(&self) -> Vec<RawFd> {
+        let mut fds: Vec<RawFd> = self.ns.fds[..self.ns.n].iter().map(|&(_, fd)| fd).collect();
+        fds.extend(self.ns.pidfd.map(|(fd, _)| fd));
+        fds.extend([
+            self.root.as_raw_fd(),
+            self.cwd.as_raw_fd(),
+            self.procfs.as_raw_fd(),
+        ]);
+        fds.extend(self.cgroup_procs.map(|fd| fd.as_raw_fd()));
+        fds.sort_unstable();
+        fds.dedup();
+        fds
+    }
 }
 
 /// `setns` into every namespace of `plan`, in one call through the pidfd if it has one, else (or
@@ -290,113 +332,438 @@ fn setns_file(fd: RawFd, nstype: i32) -> Result<(), Errno> {
     rustix::thread::move_into_link_name_space(fd, Some(kind))
 }
 
-/// Starts a child that enters the namespaces of `plan`, makes the target's root its root and
-/// the prepared directory its cwd (checked), starts the command's process if asked
-/// (`fork_again`), and execs the command with every fd ≥ 3 but `keep_fds` marked close-on-exec.
-/// Returns the child's PID once the command was executed (or, when the child shares our memory,
-/// once it is done); a failure before the exec is returned with the call that failed.
+/// How [`spawn`] ended without the command running.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartError {
+    /// A child failed before the exec: the call, named.
+    Child(ChildError),
+    /// A signal of [`FORWARDED`] (but `SIGWINCH`) reached the caller, which waits with a
+    /// [`SignalForwarder`], before the command's exec: the processes being prepared were
+    /// killed (`SIGKILL`: the target may have stopped them) and reaped.
+    Interrupted(i32),
+}
+
+/// Starts the process that becomes the command: a child enters the namespaces of `plan`, makes
+/// the target's root its root and the prepared directory its cwd (checked), forks the command's
+/// process if asked (`fork_again`), and that process execs the command holding only fds 0-2,
+/// `keep_fds` and the error channel. Returns the command's PID, a child of the caller, once it
+/// has executed the command (wait for it with [`wait`] or [`wait_forwarding`]); a failure before
+/// the exec is returned with the call that failed.
 ///
-/// The child that entered the namespaces waits for the command and exits as it did: with its
-/// exit code, or by the same signal (as `nsenter` does), so [`wait`] on the returned PID gives
-/// the command's status.
+/// # What the target can reach, and when (issue 19)
 ///
-/// # How the children are made
+/// - **No host fd at the exec, closed and not just marked.** The kernel closes `O_CLOEXEC` fds
+///   only after it has looked up the program and its `#!` interpreter, in the target's root
+///   and with the target's `/proc`: a `#!/proc/self/fd/4/<host pid>/root/<host binary>` script
+///   (or a symlink as the command, or a `PATH` entry) would run a host binary through an fd of
+///   ours (a procfs of the host's PID namespace, a library caller's directory) and let the
+///   container's script rewrite it (the CVE-2019-5736 outcome). So the first child closes
+///   every fd the steps do not use first thing (`close_range(2)` around the kept ones), and the
+///   plan's own fds once it has entered; at the `execve` only 0-2, `keep_fds` and the error
+///   pipe (`O_CLOEXEC`) are open.
+/// - **No shared memory with the caller in the target's PID namespace.** A process the target
+///   can see (`kill(next PID, SIGSTOP)`, then `/proc/<pid>/mem` and `pidfd_getfd` with
+///   `CAP_SYS_PTRACE`, which the non-dumpable flag does not stop in the initial user
+///   namespace) must not be the caller's address space. The first child borrows our memory
+///   (`clone(CLONE_VM | CLONE_VFORK)`, no page-table copy) only when it stays outside the
+///   target's PID namespace (a PID namespace is entered, which applies to its children only),
+///   joins no user or time namespace and no cgroup (see [`NsPlan::needs_own_memory`]; a frozen
+///   cgroup would freeze it while we are suspended). Otherwise it is a `fork`. The command's
+///   process is always a fork (`clone(CLONE_PARENT)`, so that it is our child and we wait for it,
+///   not the first child), made after the first child closed the host fds.
+/// - **Non-dumpable until the exec**, from before the first `setns` (CVE-2016-9962, as runc's
+///   `nsexec`); a failure of `PR_SET_DUMPABLE` is fatal. We restore our own dumpable state once
+///   a child that shared our memory is gone.
+/// - **No handler of ours in a child**: every signal is blocked across the clone, and the child
+///   resets every caught signal to its default before the command's process unblocks them.
+/// - **Never suspended for the command's life**: the first child exits as soon as the command's
+///   process is released, and a caller that passes a [`SignalForwarder`] reacts to its signals
+///   while the command starts (a stopped or frozen process being prepared cannot hold it).
 ///
-/// A `fork` copies our page tables and, on exit, tears them down again: about 0.3 ms each on the
-/// VMs we measured, two of them per `exec`, more than `nsenter`'s whole setup. So, as glibc's
-/// `posix_spawn`, both children are made with `clone(CLONE_VM | CLONE_VFORK)` on stacks of their
-/// own: they borrow our memory while we are suspended, and the kernel gives the command a fresh
-/// address space at `execve`. A first child that enters a time namespace (which `setns` refuses
-/// to a process sharing its memory, `EUSERS`) or a user namespace (see
-/// [`NsPlan::needs_own_memory`]) is a real `fork`, whose own child is again a `CLONE_VM` one.
-///
-/// Sharing our memory with a process that joins a container is safe only if nothing in the
-/// container can reach that memory and nothing of ours runs there:
-/// - the first child makes the (shared) mm non-dumpable before its first `setns`, as runc's
-///   `nsexec` (CVE-2016-9962): no ptrace, no `/proc/<pid>/mem` or `fd/` from inside the
-///   container until the command's `execve` replaces the mm. We restore our own dumpable state
-///   once the child is done;
-/// - every signal is blocked across the clone, and the child resets every caught signal to its
-///   default before unblocking, so none of our handlers ever runs on its stack;
-/// - the child touches only its stack and this plan, which we keep alive (we are suspended), and
-///   makes raw syscalls only.
-pub fn spawn(plan: &SpawnPlan<'_>) -> Result<Pid, ChildError> {
-    let (errr, errw) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-        .map_err(|e| child_error("pipe2", e, "the child's error channel"))?;
-    // No stacks (mmap refused): every child is a fork, as on a system without CLONE_VM.
-    let stacks = if features::known_unavailable(Feature::CloneVfork) {
-        None
-    } else {
-        ChildStacks::new().ok()
+/// The children touch only their stack and `plan` (kept alive by us), and make raw syscalls:
+/// no allocation, no locks.
+pub fn spawn(plan: &SpawnPlan<'_>, signals: Option<&SignalForwarder>) -> Result<Pid, StartError> {
+    let pipe = |what| {
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+            .map_err(|e| StartError::Child(child_error("pipe2", e, what)))
     };
-    let share_memory = stacks.is_some() && !plan.ns.needs_own_memory();
+    let (errr, errw) = pipe("the child's error channel")?;
+    // The first child tells the command's process to go on once its PID was reported, so that a
+    // process we do not know of never runs the command (if we kill the first child before the
+    // report, the other one sees EOF and exits).
+    let gate = if plan.fork_again {
+        Some(pipe("the command process's start signal")?)
+    } else {
+        None
+    };
+    let mut channel = vec![errw.as_raw_fd()];
+    if let Some((r, w)) = &gate {
+        channel.extend([r.as_raw_fd(), w.as_raw_fd()]);
+    }
+    // A kept fd the caller checked open, closed since by another thread and reused for our pipes.
+    if plan
+        .keep_fds
+        .iter()
+        .any(|k| channel.contains(k) || *k == errr.as_raw_fd())
+    {
+        return Err(StartError::Child(child_error(
+            "fcntl",
+            Errno::BADF,
+            "a fd to keep was closed while the command was being started",
+        )));
+    }
+    let mut late: Vec<RawFd> = plan.keep_fds.iter().copied().chain(channel).collect();
+    late.sort_unstable();
+    late.dedup();
+    let mut early = late.clone();
+    early.extend(plan.own_fds());
+    early.sort_unstable();
+    early.dedup();
+
+    let may_share = plan.ns.enters(libc::CLONE_NEWPID)
+        && !plan.ns.needs_own_memory()
+        && plan.cgroup_procs.is_none()
+        && !features::known_unavailable(Feature::CloneVfork);
+    // No stack (mmap refused): the first child is a fork.
+    let stack = if may_share {
+        ChildStack::new().ok()
+    } else {
+        None
+    };
     let dumpable = rustix::process::dumpable_behavior().ok();
     let saved_mask = block_all_signals();
     let ctx = ChildCtx {
         plan,
         errw: errw.as_raw_fd(),
-        stacks: stacks.as_ref(),
-        saved_mask,
+        gate: gate.as_ref().map(|(r, w)| (r.as_raw_fd(), w.as_raw_fd())),
+        early: &early,
+        late: &late,
     };
-    let child = if let (true, Some(stacks)) = (share_memory, &stacks) {
-        clone_vfork(intermediate_entry, stacks.top(0), &ctx)
+    let first = if let Some(stack) = &stack {
+        clone_vfork(first_entry, stack.top(), &ctx)
     } else {
         // SAFETY: fork(2) has no memory-safety preconditions of its own. The child runs only
-        // `intermediate` (and the command's process it clones), which make raw syscalls over
-        // data prepared before the fork (no allocation, no locks) and leave with _exit(2) or
+        // `first_child` (and the command's process it forks), which make raw syscalls over data
+        // prepared before the fork (no allocation, no locks) and leave with _exit(2) or
         // execve(2).
         match unsafe { libc::fork() } {
-            0 => intermediate(&ctx),
+            0 => first_child(&ctx),
             pid if pid < 0 => Err(last_errno()),
             pid => Ok(pid),
         }
     };
-    if share_memory {
-        // The child made our shared mm non-dumpable; it is done with it now.
+    if stack.is_some() {
+        // The child made our shared mm non-dumpable; it is gone now.
         if let Some(d) = dumpable {
             let _ = rustix::process::set_dumpable_behavior(d);
         }
     }
     restore_signals(&saved_mask);
-    let child = child
-        .map_err(|e| child_error("fork", e, "starting the process that enters the namespaces"))?;
+    let first = first.map_err(|e| {
+        StartError::Child(child_error(
+            "fork",
+            e,
+            "starting the process that enters the namespaces",
+        ))
+    })?;
+    let first = Pid::from_raw(first).expect("fork returned a positive PID");
     drop(errw);
-    let mut buf = [0u8; 12];
+    drop(gate);
+    collect(first, plan.fork_again, errr, signals)
+}
+
+/// The parent's side of [`spawn`]: reads the children's reports until the channel closes (every
+/// writer exited or exec'd), reaps the first child, and returns the command's PID.
+fn collect(
+    first: Pid,
+    fork_again: bool,
+    errr: OwnedFd,
+    signals: Option<&SignalForwarder>,
+) -> Result<Pid, StartError> {
+    let mut command = (!fork_again).then_some(first);
+    let mut error = None;
+    let mut buf = [0u8; RECORD * 4];
     let mut got = 0;
-    while got < buf.len() {
+    loop {
+        if let Some(signals) = signals {
+            if let Some(sig) = signals.wait_readable(errr.as_fd()) {
+                abort(first, command, &errr);
+                return Err(StartError::Interrupted(sig));
+            }
+        }
         match rustix::io::read(&errr, &mut buf[got..]) {
             Ok(0) => break,
             Ok(n) => got += n,
-            Err(Errno::INTR) => continue,
+            Err(Errno::INTR | Errno::AGAIN) => continue,
             Err(_) => break,
         }
+        got = parse_records(&mut buf, got, |step, value, nstype| {
+            if step == STEP_PID {
+                command = Pid::from_raw(value);
+            } else {
+                error.get_or_insert(step_error(step, Errno::from_raw_os_error(value), nstype));
+            }
+        });
     }
-    let pid = Pid::from_raw(child).expect("fork returned a positive PID");
-    if got == 0 {
-        return Ok(pid);
+    if fork_again {
+        // It exited: the channel is closed only once every copy of its write end is.
+        let _ = wait(first);
     }
-    let _ = wait(pid);
-    if got < buf.len() {
-        return Err(child_error(
-            "fork",
-            Errno::CHILD,
-            "the child died before it could run the command",
-        ));
+    if let Some(error) = error {
+        if let Some(command) = command {
+            let _ = wait(command);
+        }
+        return Err(StartError::Child(error));
     }
-    let step = u32::from_ne_bytes(buf[..4].try_into().expect("4 bytes"));
-    let errno = i32::from_ne_bytes(buf[4..8].try_into().expect("4 bytes"));
-    let nstype = i32::from_ne_bytes(buf[8..].try_into().expect("4 bytes"));
-    Err(step_error(step, Errno::from_raw_os_error(errno), nstype))
+    command.ok_or(StartError::Child(child_error(
+        "fork",
+        Errno::CHILD,
+        "the child died before it could run the command",
+    )))
 }
 
-/// What the children read: the plan, the error channel's write end (as a number: each child
-/// has its own copy of the fd table), the stacks for `CLONE_VM` children, and the signal mask
-/// to restore once our handlers are gone.
+/// The size of one report on the error channel: `(step, errno or PID, nstype)`.
+const RECORD: usize = 12;
+
+/// Calls `f` for every whole record in `buf[..got]`, and moves a partial one to the front;
+/// returns its length.
+fn parse_records(buf: &mut [u8], got: usize, mut f: impl FnMut(u32, i32, i32)) -> usize {
+    let whole = got - got % RECORD;
+    for r in buf[..whole].chunks_exact(RECORD) {
+        let word = |i: usize| <[u8; 4]>::try_from(&r[i..i + 4]).expect("4 bytes");
+        f(
+            u32::from_ne_bytes(word(0)),
+            i32::from_ne_bytes(word(4)),
+            i32::from_ne_bytes(word(8)),
+        );
+    }
+    buf.copy_within(whole..got, 0);
+    got - whole
+}
+
+/// Kills and reaps the processes [`spawn`] started (a signal came before the exec): the first
+/// child, and the command's process if it was reported, even just now.
+fn abort(first: Pid, command: Option<Pid>, errr: &OwnedFd) {
+    let kill = |pid: Pid| {
+        // SAFETY: kill(2) of our own unreaped child: its PID cannot have been reused.
+        unsafe { libc::kill(pid.as_raw_nonzero().get(), libc::SIGKILL) };
+        let _ = wait(pid);
+    };
+    kill(first);
+    let mut command = command.filter(|&c| c != first);
+    // Whatever the first child reported before it died is in the pipe now.
+    let _ = rustix::fs::fcntl_setfl(errr, rustix::fs::OFlags::NONBLOCK);
+    let mut buf = [0u8; RECORD * 4];
+    let mut got = 0;
+    while let Ok(n @ 1..) = rustix::io::read(errr, &mut buf[got..]) {
+        got = parse_records(&mut buf, got + n, |step, value, _| {
+            if step == STEP_PID {
+                command = Pid::from_raw(value);
+            }
+        });
+    }
+    if let Some(command) = command {
+        kill(command);
+    }
+}
+
+/// The signals a caller waiting with a [`SignalForwarder`] passes on to the command.
+pub const FORWARDED: [i32; 7] = [
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGWINCH,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+];
+
+/// `si_code` of a signal the kernel sent (a terminal's ^C, ^\, window size change).
+const SI_KERNEL: i32 = 0x80;
+
+/// [`FORWARDED`] and `SIGCHLD`, blocked in the calling thread and read from a `signalfd`, so
+/// that a caller waiting for the command stays responsive without a handler (which could not run
+/// safely in our children). Dropping it restores the thread's signal mask; signals it has read
+/// are not delivered again.
+///
+/// Signals sent to the process are only caught this way if every thread blocks them: use it in
+/// a single-threaded process (the `procroot` CLI), or block them in every thread first.
+pub struct SignalForwarder {
+    fd: OwnedFd,
+    saved: libc::sigset_t,
+}
+
+impl std::fmt::Debug for SignalForwarder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignalForwarder")
+            .field("fd", &self.fd)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SignalForwarder {
+    /// Blocks the signals and opens the `signalfd`.
+    ///
+    /// # References
+    ///  - [`signalfd(2)`](https://man7.org/linux/man-pages/man2/signalfd.2.html)
+    pub fn new() -> Result<SignalForwarder, SyscallError> {
+        // SAFETY: sigset and pthread_sigmask calls over stack data; signalfd returns a new fd
+        // that the OwnedFd takes over. rustix has no signalfd.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            for sig in FORWARDED.into_iter().chain([libc::SIGCHLD]) {
+                libc::sigaddset(&mut set, sig);
+            }
+            let mut saved: libc::sigset_t = std::mem::zeroed();
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut saved);
+            let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
+            if fd < 0 {
+                let errno = last_errno();
+                libc::pthread_sigmask(libc::SIG_SETMASK, &saved, std::ptr::null_mut());
+                return Err(SyscallError {
+                    syscall: "signalfd",
+                    errno,
+                    detail: "receiving the signals to pass on to the command",
+                });
+            }
+            Ok(SignalForwarder {
+                fd: OwnedFd::from_raw_fd(fd),
+                saved,
+            })
+        }
+    }
+
+    /// The next signal read, as `(signo, si_code)`, or `None` if none is pending.
+    fn take(&self) -> Option<(i32, i32)> {
+        let mut info = std::mem::MaybeUninit::<libc::signalfd_siginfo>::zeroed();
+        // SAFETY: the buffer is as large as the record the kernel writes.
+        let bytes = unsafe {
+            std::slice::from_raw_parts_mut(
+                info.as_mut_ptr().cast::<u8>(),
+                std::mem::size_of::<libc::signalfd_siginfo>(),
+            )
+        };
+        let want = bytes.len();
+        match rustix::io::read(&self.fd, bytes) {
+            // SAFETY: zero-initialised, and the kernel wrote a whole record.
+            Ok(n) if n == want => {
+                let info = unsafe { info.assume_init() };
+                Some((info.ssi_signo as i32, info.ssi_code))
+            }
+            _ => None,
+        }
+    }
+
+    /// Blocks until a signal is pending and returns it.
+    fn next(&self) -> (i32, i32) {
+        loop {
+            if let Some(s) = self.take() {
+                return s;
+            }
+            let mut fds = [PollFd::new(&self.fd, PollFlags::IN)];
+            let _ = rustix::event::poll(&mut fds, None);
+        }
+    }
+
+    /// Blocks until `fd` is readable (`None`) or a signal that ends the start arrives (it is
+    /// returned); other signals (`SIGWINCH`, `SIGCHLD`) are dropped: the command reads the
+    /// terminal's size when it starts. A readable `fd` comes first: a report or the end of the
+    /// channel (the command has exec'd) is read before a signal that came at the same time, so
+    /// that a command that already runs gets the signal instead of being killed.
+    fn wait_readable(&self, fd: BorrowedFd<'_>) -> Option<i32> {
+        loop {
+            let mut fds = [
+                PollFd::new(&fd, PollFlags::IN),
+                PollFd::new(&self.fd, PollFlags::IN),
+            ];
+            match rustix::event::poll(&mut fds, None) {
+                Ok(_) if !fds[0].revents().is_empty() => return None,
+                Ok(_) | Err(Errno::INTR) => {}
+                Err(_) => return None,
+            }
+            while let Some((sig, _)) = self.take() {
+                if sig != libc::SIGWINCH && sig != libc::SIGCHLD {
+                    return Some(sig);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for SignalForwarder {
+    fn drop(&mut self) {
+        // SAFETY: pthread_sigmask with the mask saved by `new`.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.saved, std::ptr::null_mut()) };
+    }
+}
+
+/// Waits for the command `pid` (our child, from [`spawn`]) as a shell's job, and returns its raw
+/// wait status:
+/// - [`FORWARDED`] signals are passed on with `kill(2)`, but those the terminal sent to our
+///   whole process group while the command is still in it (`si_code` `SI_KERNEL`: ^C, ^\, a
+///   window size change), which it got already;
+/// - job control: when the command stops (^Z reaches the whole group, or someone stopped it
+///   alone), we stop too, with its signal (`SIGSTOP` if we ignore that one), so that the shell
+///   gets its prompt back; once continued (`fg`), we continue the command as well.
+pub fn wait_forwarding(pid: Pid, signals: &SignalForwarder) -> Result<i32, SyscallError> {
+    loop {
+        match rustix::process::waitpid(Some(pid), WaitOptions::NOHANG | WaitOptions::UNTRACED) {
+            Ok(Some((_, status))) if status.stopped() => {
+                let sig = status.stopping_signal().unwrap_or(libc::SIGSTOP);
+                stop_as_the_command(pid, sig);
+                continue;
+            }
+            Ok(Some((_, status))) => return Ok(status.as_raw()),
+            Ok(None) | Err(Errno::INTR) => {}
+            Err(errno) => {
+                return Err(SyscallError {
+                    syscall: "waitpid",
+                    errno,
+                    detail: "",
+                })
+            }
+        }
+        // A SIGCHLD that comes between the waitpid above and this read stays pending in the
+        // signalfd: no wake-up is lost.
+        let (sig, code) = signals.next();
+        if sig == libc::SIGCHLD {
+            continue;
+        }
+        let same_group =
+            rustix::process::getpgid(Some(pid)).ok() == Some(rustix::process::getpgrp());
+        if code == SI_KERNEL && same_group {
+            continue;
+        }
+        // SAFETY: kill(2) of our own unreaped child: its PID cannot have been reused.
+        unsafe { libc::kill(pid.as_raw_nonzero().get(), sig) };
+    }
+}
+
+/// The command stopped with `sig`: stop ourselves the same way, then continue it.
+fn stop_as_the_command(pid: Pid, sig: i32) {
+    // SAFETY: sigaction reads into a stack struct; kill(2) of ourselves and of our own unreaped
+    // child.
+    unsafe {
+        let mut act: libc::sigaction = std::mem::zeroed();
+        let ignored = libc::sigaction(sig, std::ptr::null(), &mut act) != 0
+            || act.sa_sigaction != libc::SIG_DFL;
+        libc::kill(libc::getpid(), if ignored { libc::SIGSTOP } else { sig });
+        libc::kill(pid.as_raw_nonzero().get(), libc::SIGCONT);
+    }
+}
+
+/// What the children read: the plan, the error channel's write end and the start gate (as
+/// numbers: each child has its own copy of the fd table), and the fds each closing step keeps.
 struct ChildCtx<'p, 'a> {
     plan: &'p SpawnPlan<'a>,
     errw: RawFd,
-    stacks: Option<&'p ChildStacks>,
-    saved_mask: libc::sigset_t,
+    /// The start gate's read and write ends (only with `fork_again`).
+    gate: Option<(RawFd, RawFd)>,
+    /// fds ≥ 3 open until the first child has entered: the kept ones, the channel, the plan's.
+    early: &'p [RawFd],
+    /// fds ≥ 3 open at the exec: the kept ones and the channel.
+    late: &'p [RawFd],
 }
 
 impl ChildCtx<'_, '_> {
@@ -407,22 +774,22 @@ impl ChildCtx<'_, '_> {
     }
 }
 
-/// Two stacks for `CLONE_VM` children (the one entering the namespaces, and the command's
-/// process it starts), each below a `PROT_NONE` guard page, so that an overflow faults instead
-/// of writing into our memory.
-struct ChildStacks {
+/// A stack for the `CLONE_VM` first child, below a `PROT_NONE` guard page, so that an overflow
+/// faults instead of writing into our memory.
+struct ChildStack {
     base: *mut libc::c_void,
     len: usize,
 }
 
-/// Each child stack's size. The children's deepest frame is `exec_program` with its
-/// `PATH_MAX` buffer; debug builds need a few times the release build's stack.
+/// The child stack's size. The deepest frame is `exec_program` with its `PATH_MAX` buffer (in
+/// the command's process, a fork, which inherits this stack); debug builds need a few times the
+/// release build's stack.
 const CHILD_STACK: usize = 256 * 1024;
 
-impl ChildStacks {
-    fn new() -> Result<ChildStacks, Errno> {
+impl ChildStack {
+    fn new() -> Result<ChildStack, Errno> {
         let page = rustix::param::page_size();
-        let len = 2 * (page + CHILD_STACK);
+        let len = page + CHILD_STACK;
         // SAFETY: a fresh anonymous private mapping, owned by the returned value (munmap'd in
         // Drop); nothing else refers to it.
         let base = unsafe {
@@ -433,32 +800,22 @@ impl ChildStacks {
                 rustix::mm::MapFlags::PRIVATE | rustix::mm::MapFlags::STACK,
             )?
         };
-        let stacks = ChildStacks { base, len };
-        for i in 0..2 {
-            // SAFETY: the guard page lies inside the mapping made above.
-            unsafe {
-                rustix::mm::mprotect(stacks.guard(i), page, rustix::mm::MprotectFlags::empty())?
-            };
-        }
-        Ok(stacks)
+        let stack = ChildStack { base, len };
+        // SAFETY: the guard page is the first page of the mapping made above.
+        unsafe { rustix::mm::mprotect(base, page, rustix::mm::MprotectFlags::empty())? };
+        Ok(stack)
     }
 
-    fn guard(&self, i: usize) -> *mut libc::c_void {
-        let page = rustix::param::page_size();
-        self.base.wrapping_byte_add(i * (page + CHILD_STACK))
-    }
-
-    /// The top (highest address, 16-byte aligned) of stack `i`.
-    fn top(&self, i: usize) -> *mut libc::c_void {
-        let page = rustix::param::page_size();
-        self.guard(i).wrapping_byte_add(page + CHILD_STACK)
+    /// The top (highest address, 16-byte aligned) of the stack.
+    fn top(&self) -> *mut libc::c_void {
+        self.base.wrapping_byte_add(self.len)
     }
 }
 
-impl Drop for ChildStacks {
+impl Drop for ChildStack {
     fn drop(&mut self) {
-        // SAFETY: our own mapping; the children that used it have exited or exec'd (CLONE_VFORK
-        // returns only then).
+        // SAFETY: our own mapping; the child that used it has exited (CLONE_VFORK returns only
+        // then: it never execs), and the command's process has a copy of its own.
         let _ = unsafe { rustix::mm::munmap(self.base, self.len) };
     }
 }
@@ -472,7 +829,7 @@ fn clone_vfork(
 ) -> Result<i32, Errno> {
     // SAFETY: the child runs `entry` on its own stack (mapped, with a guard page) and shares our
     // memory; we are suspended until it execs or exits (CLONE_VFORK), so `ctx` outlives its
-    // use. The entry points make raw syscalls only and never return (see `spawn`).
+    // use. The entry point makes raw syscalls only and never returns (see `spawn`).
     let pid = unsafe {
         libc::clone(
             entry,
@@ -488,15 +845,34 @@ fn clone_vfork(
     }
 }
 
-extern "C" fn intermediate_entry(ctx: *mut libc::c_void) -> libc::c_int {
+extern "C" fn first_entry(ctx: *mut libc::c_void) -> libc::c_int {
     // SAFETY: `clone_vfork` passes a `ChildCtx` that outlives this child (its parent is
-    // suspended until we exec or exit).
-    intermediate(unsafe { &*(ctx as *const ChildCtx<'_, '_>) })
+    // suspended until we exit).
+    first_child(unsafe { &*(ctx as *const ChildCtx<'_, '_>) })
 }
 
-extern "C" fn command_entry(ctx: *mut libc::c_void) -> libc::c_int {
-    // SAFETY: as in `intermediate_entry`.
-    command_process(unsafe { &*(ctx as *const ChildCtx<'_, '_>) })
+/// `clone(CLONE_PARENT | SIGCHLD)` with no new stack: a `fork` whose child is our parent's child
+/// (so the caller of [`spawn`] waits for the command, not us). The raw syscall, not glibc's
+/// `fork`: no `atfork` handler and no lock of a caller whose memory we may share.
+fn fork_into_parent() -> Result<i32, Errno> {
+    // SAFETY: without CLONE_VM the child gets a copy of our memory and continues here on its
+    // copy of this stack (the stack and TLS arguments are 0); it runs only `command_process`,
+    // raw syscalls, and leaves with execve(2) or _exit(2).
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    if rc < 0 {
+        Err(last_errno())
+    } else {
+        Ok(rc as i32)
+    }
 }
 
 /// Blocks every signal in the calling thread; returns the mask to restore.
@@ -539,13 +915,18 @@ fn reset_signal_handlers() {
     }
 }
 
-/// Writes `(step, errno, nstype)` to the error pipe and leaves. Async-signal-safe.
-fn fail(ctx: &ChildCtx<'_, '_>, step: u32, errno: Errno, nstype: i32) -> ! {
-    let mut buf = [0u8; 12];
+/// Writes `(step, value, nstype)` to the error pipe. Async-signal-safe.
+fn report(ctx: &ChildCtx<'_, '_>, step: u32, value: i32, nstype: i32) {
+    let mut buf = [0u8; RECORD];
     buf[..4].copy_from_slice(&step.to_ne_bytes());
-    buf[4..8].copy_from_slice(&errno.raw_os_error().to_ne_bytes());
+    buf[4..8].copy_from_slice(&value.to_ne_bytes());
     buf[8..].copy_from_slice(&nstype.to_ne_bytes());
     let _ = rustix::io::write(ctx.errw(), &buf);
+}
+
+/// Reports a failed step and leaves. Async-signal-safe.
+fn fail(ctx: &ChildCtx<'_, '_>, step: u32, errno: Errno, nstype: i32) -> ! {
+    report(ctx, step, errno.raw_os_error(), nstype);
     exit_now(127)
 }
 
@@ -555,14 +936,30 @@ fn exit_now(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// The first child: enter, root and cwd, then start the command's process (or exec the command
-/// directly).
-fn intermediate(ctx: &ChildCtx<'_, '_>) -> ! {
+/// `close(fd)` on a number of this process's own fd table. Async-signal-safe.
+fn close_raw(fd: RawFd) {
+    // SAFETY: the child's own copy of the fd table; nothing in it uses `fd` afterwards.
+    unsafe { libc::close(fd) };
+}
+
+/// The first child: non-dumpable, every fd it does not need closed, then cgroup, namespaces,
+/// root and cwd, the plan's fds closed, and the command's process forked (or the command
+/// executed here).
+fn first_child(ctx: &ChildCtx<'_, '_>) -> ! {
     let plan = ctx.plan;
     reset_signal_handlers();
     // Before the first setns: nothing in the container may ptrace us or open our /proc files
-    // (our fds, and with CLONE_VM our parent's memory) until the command's execve.
-    let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
+    // until the command's execve (CVE-2016-9962). runc aborts when this fails; so do we.
+    if let Err(e) =
+        rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+    {
+        fail(ctx, STEP_DUMPABLE, e, 0);
+    }
+    // Whatever the caller had open (a library caller's directories, procroot's own procfs)
+    // goes now, before anything of the target is touched.
+    if let Err(e) = close_all_but(ctx.early, plan.procfs) {
+        fail(ctx, STEP_CLOSE_RANGE, e, 0);
+    }
     // "0" moves the writer (only this process, even when it shares our memory: it is a thread
     // group of its own); the command inherits the cgroup. The kernel checks the permission
     // against the credentials the file was opened with, so before or after setns is the same.
@@ -596,70 +993,64 @@ fn intermediate(ctx: &ChildCtx<'_, '_>) -> ! {
     if let Err(e) = verify_cwd(plan.cwd) {
         fail(ctx, STEP_VERIFY_CWD, e, 0);
     }
-    if !plan.fork_again {
+    // The plan's fds (the target's root, the namespaces, the pidfd, the host's procfs) are done
+    // with: the command's process is born without them.
+    if let Err(e) = close_all_but(ctx.late, plan.procfs) {
+        fail(ctx, STEP_CLOSE_RANGE, e, 0);
+    }
+    let Some((gate_r, gate_w)) = ctx.gate else {
         command_process(ctx)
-    }
-    let pid = match ctx.stacks {
-        // The command's process borrows our memory until its execve (we are single-threaded
-        // and suspended meanwhile): no page-table copy.
-        Some(stacks) => clone_vfork(command_entry, stacks.top(1), ctx),
-        None => {
-            // SAFETY: as in `spawn`: this process is single-threaded, and the new one runs
-            // only `command_process`.
-            match unsafe { libc::fork() } {
-                0 => command_process(ctx),
-                pid if pid < 0 => Err(last_errno()),
-                pid => Ok(pid),
+    };
+    match fork_into_parent() {
+        Ok(0) => {
+            close_raw(gate_w);
+            let mut go = [0u8; 1];
+            // SAFETY: the gate's read end, open in this process until the close below.
+            let gate = unsafe { BorrowedFd::borrow_raw(gate_r) };
+            loop {
+                match rustix::io::read(gate, &mut go) {
+                    Ok(1) if go[0] == b'g' => break,
+                    Err(Errno::INTR) => {}
+                    // The first child died before it reported us: nobody would wait for us.
+                    _ => exit_now(127),
+                }
             }
+            close_raw(gate_r);
+            command_process(ctx)
         }
-    };
-    let pid = match pid {
-        Ok(pid) => pid,
+        Ok(pid) => {
+            close_raw(gate_r);
+            report(ctx, STEP_PID, pid, 0);
+            // SAFETY: the gate's write end, open in this process.
+            let _ = rustix::io::write(unsafe { BorrowedFd::borrow_raw(gate_w) }, b"g");
+            exit_now(0)
+        }
         Err(e) => fail(ctx, STEP_FORK, e, 0),
-    };
-    // Only the command may hold the error channel now: the parent's read ends at its exec.
-    // SAFETY: our own copy of the write end, not used again in this process.
-    unsafe { libc::close(ctx.errw) };
-    // Signals may reach us again (a ^C kills us as it kills the command), with default actions.
-    restore_signals(&ctx.saved_mask);
-    let status = match wait(Pid::from_raw(pid).expect("positive PID")) {
-        Ok(status) => status,
-        Err(_) => exit_now(127),
-    };
-    propagate(status)
+    }
 }
 
-/// Exits as the command did: the same exit code, or death by the same signal (`nsenter`'s
-/// behaviour), without a core dump of our own.
-fn propagate(status: i32) -> ! {
-    if libc::WIFEXITED(status) {
-        exit_now(libc::WEXITSTATUS(status))
-    }
-    if libc::WIFSIGNALED(status) {
-        let sig = libc::WTERMSIG(status);
-        let no_core = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: setrlimit, signal, sigprocmask and kill are async-signal-safe syscalls over
-        // stack data; they make this process die of the command's signal.
-        unsafe {
-            libc::setrlimit(libc::RLIMIT_CORE, &no_core);
-            libc::signal(sig, libc::SIG_DFL);
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            libc::sigaddset(&mut set, sig);
-            libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
-            libc::kill(libc::getpid(), sig);
-        }
-        exit_now(128 + sig)
-    }
-    exit_now(127)
-}
-
-/// The process that becomes the command.
+/// The process that becomes the command: [`last_steps_before_exec`], then the exec.
 fn command_process(ctx: &ChildCtx<'_, '_>) -> ! {
+    if let Err((step, errno)) = last_steps_before_exec(ctx) {
+        fail(ctx, step, errno, 0);
+    }
     let plan = ctx.plan;
+    let errno = exec_program(plan.program, plan.path, plan.argv, plan.envp);
+    fail(ctx, STEP_EXEC, errno, 0)
+}
+
+/// The last steps before `execve`, in the process that becomes the command, which holds only
+/// fds 0-2, the kept ones and the error channel, is non-dumpable and is inside the target
+/// (namespaces, root, cwd): what the command inherits of its process state is set here, and only
+/// here. Async-signal-safe.
+fn last_steps_before_exec(ctx: &ChildCtx<'_, '_>) -> Result<(), (u32, Errno)> {
+    // The kept fds pass the exec.
+    for &keep in ctx.plan.keep_fds {
+        // SAFETY: checked open by the parent and kept open by every closing step; only its fd
+        // flags change.
+        let fd = unsafe { BorrowedFd::borrow_raw(keep) };
+        rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty()).map_err(|e| (STEP_KEEP_FD, e))?;
+    }
     // Rust ignores SIGPIPE in its programs; the command gets the default back, and no blocked
     // signal, as from a shell.
     // SAFETY: signal and sigprocmask over stack data are async-signal-safe.
@@ -669,28 +1060,7 @@ fn command_process(ctx: &ChildCtx<'_, '_>) -> ! {
         libc::sigemptyset(&mut set);
         libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
     }
-    // CVE-2024-21626: every fd ≥ 3 we did not mean to pass on is closed at exec, whatever
-    // leaked into this process (a host directory, the target's root, the pidfd).
-    let mut from: u32 = 3;
-    for &keep in plan.keep_fds {
-        let keep = keep as u32;
-        if keep > from {
-            if let Err(e) = close_range_cloexec(from, keep - 1) {
-                fail(ctx, STEP_CLOSE_RANGE, e, 0);
-            }
-        }
-        // SAFETY: checked open by the parent; we only change its fd flags.
-        let fd = unsafe { BorrowedFd::borrow_raw(keep as RawFd) };
-        if let Err(e) = rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty()) {
-            fail(ctx, STEP_KEEP_FD, e, 0);
-        }
-        from = keep + 1;
-    }
-    if let Err(e) = close_range_cloexec(from, u32::MAX) {
-        fail(ctx, STEP_CLOSE_RANGE, e, 0);
-    }
-    let errno = exec_program(plan.program, plan.path, plan.argv, plan.envp);
-    fail(ctx, STEP_EXEC, errno, 0)
+    Ok(())
 }
 
 /// `execve` of `program`, or of each `PATH` entry joined with it (as `execvp`, but on a stack
@@ -754,42 +1124,93 @@ pub fn verify_cwd(want: BorrowedFd<'_>) -> Result<(), Errno> {
     Ok(())
 }
 
-/// `close_range(first, last, CLOSE_RANGE_CLOEXEC)` (Linux 5.11): marks the fds close-on-exec
-/// without closing them, so nothing still in use before the exec breaks. rustix has no wrapper.
-/// Before 5.11 (`EINVAL`/`ENOSYS`), every open fd in the range is marked one by one, as far as
-/// the fd table goes (`RLIMIT_NOFILE`).
+/// Closes every fd ≥ 3 of this process but `keep` (sorted): `close_range(first, last, 0)`
+/// (Linux 5.9) over the gaps. Without it (`ENOSYS`, `EINVAL`: an older kernel or a filter), the
+/// open fds are listed in `thread-self/fd` of `procfs` (the caller's hardened procfs, by fd: no
+/// path of the target's) and closed one by one, so the cost is bounded by the fds really open,
+/// not by `RLIMIT_NOFILE`. Async-signal-safe: a stack buffer, raw syscalls.
+///
+/// Closed, not marked close-on-exec: the kernel looks up the program and its `#!` interpreter
+/// before it closes `O_CLOEXEC` fds, and a `/proc/self/fd/N/...` path in that lookup must not
+/// find one of ours.
 ///
 /// # References
 ///  - [`close_range(2)`](https://man7.org/linux/man-pages/man2/close_range.2.html)
-pub fn close_range_cloexec(first: u32, last: u32) -> Result<(), Errno> {
-    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
-    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only changes fd flags; no fd is closed, so no
-    // owner of an fd in the range is invalidated.
-    let rc = unsafe { libc::syscall(libc::SYS_close_range, first, last, CLOSE_RANGE_CLOEXEC) };
-    if rc == 0 {
-        return Ok(());
-    }
-    match last_errno() {
-        Errno::INVAL | Errno::NOSYS => {}
-        e => return Err(e),
-    }
-    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile)
-        .current
-        .unwrap_or(1 << 20)
-        .min(u64::from(last) + 1);
-    for fd in u64::from(first)..limit {
-        // SAFETY: only the flags of an fd that may or may not be open are changed; EBADF is
-        // ignored.
-        let fd = unsafe { BorrowedFd::borrow_raw(fd as RawFd) };
-        match rustix::io::fcntl_getfd(fd) {
-            Ok(flags) => rustix::io::fcntl_setfd(fd, flags | rustix::io::FdFlags::CLOEXEC)?,
-            Err(Errno::BADF) => {}
-            Err(e) => return Err(e),
+pub fn close_all_but(keep: &[RawFd], procfs: BorrowedFd<'_>) -> Result<(), Errno> {
+    let mut from: u32 = 3;
+    for &k in keep {
+        let k = k as u32;
+        if k > from {
+            match close_range(from, k - 1) {
+                Ok(()) => {}
+                Err(Errno::NOSYS | Errno::INVAL) => return close_listed_but(keep, procfs),
+                Err(e) => return Err(e),
+            }
         }
+        from = from.max(k + 1);
     }
-    Ok(())
+    match close_range(from, u32::MAX) {
+        Err(Errno::NOSYS | Errno::INVAL) => close_listed_but(keep, procfs),
+        other => other,
+    }
 }
 
+fn close_range(first: u32, last: u32) -> Result<(), Errno> {
+    // SAFETY: close_range closes fds of this process's own table; the callers own every fd in
+    // the range (children about to exec, which use none of them again).
+    let rc = unsafe { libc::syscall(libc::SYS_close_range, first, last, 0 as libc::c_uint) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(last_errno())
+    }
+}
+
+/// [`close_all_but`] without `close_range`: passes over `thread-self/fd` until one closes nothing.
+fn close_listed_but(keep: &[RawFd], procfs: BorrowedFd<'_>) -> Result<(), Errno> {
+    use rustix::fs::{Mode, OFlags};
+    let dir = rustix::fs::openat(
+        procfs,
+        c"thread-self/fd",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 2048];
+    loop {
+        rustix::fs::seek(&dir, rustix::fs::SeekFrom::Start(0))?;
+        let mut closed = false;
+        let mut entries = rustix::fs::RawDir::new(&dir, &mut buf);
+        while let Some(entry) = entries.next() {
+            let entry = entry?;
+            let Some(fd) = parse_fd(entry.file_name().to_bytes()) else {
+                continue;
+            };
+            if fd < 3 || fd == dir.as_raw_fd() || keep.contains(&fd) {
+                continue;
+            }
+            close_raw(fd);
+            closed = true;
+        }
+        if !closed {
+            return Ok(());
+        }
+    }
+}
+
+/// A decimal fd number (`thread-self/fd` entry names), or `None` (`.`, `..`).
+fn parse_fd(name: &[u8]) -> Option<RawFd> {
+    if name.is_empty() || name.len() > 10 {
+        return None;
+    }
+    let mut n: i64 = 0;
+    for &b in name {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + i64::from(b - b'0');
+    }
+    RawFd::try_from(n).ok()
+}
 /// `waitpid(pid, &status, 0)`, retried on `EINTR`: the raw wait status.
 pub fn wait(pid: Pid) -> Result<i32, SyscallError> {
     loop {
