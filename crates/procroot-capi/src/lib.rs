@@ -12,9 +12,12 @@
 //!   message, never a crash; a panic inside procroot never unwinds into C (it becomes
 //!   `-ENOTRECOVERABLE`).
 //!
-//! Handles (`procroot_root`, `procroot_procfs`, `procroot_pidfd`) are immutable once set up:
-//! several threads may use one at the same time. Only the `procroot_root_set_*` calls change a
-//! root, and they must not run while another thread uses it.
+//! Handles (`procroot_root`, `procroot_procfs`, `procroot_pidfd`) may be used by several
+//! threads at the same time. The `procroot_root_set_*` calls change a root: they take the
+//! root's lock exclusively, so a setter racing a call waits for it to finish (a setter never
+//! changes the settings under a resolution in flight). Only the `*_free` calls must not race
+//! with any other use of the same handle: the Go and Python bindings make their `Close` wait
+//! for the calls in flight.
 //!
 //! This crate and the library's `sys` module are the only ones with `unsafe`: here, every
 //! dereference of a pointer C handed in.
@@ -27,7 +30,7 @@ use std::os::fd::{AsFd, BorrowedFd, IntoRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use procroot::{
     Backend, Errno, Error, ErrorKind, EvalMode, NodeKind, OFlags, PidFd, Policy, ProcBase, Procfs,
@@ -68,7 +71,17 @@ pub struct procroot_error {
 
 /// A root directory with its resolution settings (opaque).
 pub struct procroot_root {
-    root: Root,
+    /// Calls hold it shared for their whole duration; the setters hold it exclusively, so a
+    /// `&mut Root` never aliases the `&Root` of a call in flight on another thread.
+    root: RwLock<Root>,
+}
+
+impl procroot_root {
+    /// The root, for one call. A poisoned lock (a panic in a setter, caught by [`ffi`]) still
+    /// holds a consistent `Root`: every setter is a single field assignment.
+    fn read(&self) -> RwLockReadGuard<'_, Root> {
+        self.root.read().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// A procfs instance (opaque): from [`procroot_procfs_for_pidns`]. Where a function takes a
@@ -323,7 +336,11 @@ unsafe fn copy_out(bytes: &[u8], buf: *mut c_char, size: usize) -> Result<c_int,
 
 fn root_out(out: *mut *mut procroot_root, root: Root) -> Result<c_int, Error> {
     // SAFETY: checked non-NULL by the caller (`check_out`); it points to a writable pointer.
-    unsafe { *out = Box::into_raw(Box::new(procroot_root { root })) };
+    unsafe {
+        *out = Box::into_raw(Box::new(procroot_root {
+            root: RwLock::new(root),
+        }))
+    };
     Ok(0)
 }
 
@@ -414,23 +431,25 @@ pub unsafe extern "C" fn procroot_root_fd(
     ffi(err, || {
         // SAFETY: forwarded contract.
         let r = unsafe { handle(root, "root") }?;
-        Ok(std::os::fd::AsRawFd::as_raw_fd(&r.root.as_fd()))
+        Ok(std::os::fd::AsRawFd::as_raw_fd(&r.read().as_fd()))
     })
 }
 
-/// Runs `f` on the root for a setter.
+/// Runs `f` on the root for a setter, with the root's lock held exclusively: it waits for the
+/// calls in flight on other threads, and the `&mut Root` it makes aliases none of theirs.
 ///
 /// # Safety
-/// `root` is NULL or a live root that no other thread uses.
+/// `root` is NULL or a live root (not freed during the call).
 unsafe fn with_root_mut(
-    root: *mut procroot_root,
+    root: *const procroot_root,
     err: *mut *mut procroot_error,
     f: impl FnOnce(&mut Root) -> Result<(), Error>,
 ) -> c_int {
     ffi(err, || {
-        // SAFETY: forwarded contract: live, and exclusively ours for this call.
-        let r = unsafe { root.as_mut() }.ok_or_else(|| invalid("root is NULL"))?;
-        f(&mut r.root)?;
+        // SAFETY: forwarded contract: NULL or live; shared access only, the lock gives `&mut`.
+        let r = unsafe { handle(root, "root") }?;
+        let mut guard = r.root.write().unwrap_or_else(|e| e.into_inner());
+        f(&mut guard)?;
         Ok(0)
     })
 }
@@ -438,7 +457,8 @@ unsafe fn with_root_mut(
 /// Sets the policy (`PROCROOT_POLICY_*`). Returns 0.
 ///
 /// # Safety
-/// `root` is NULL or a live root that no other thread uses during the call.
+/// `root` is NULL or a live root, not freed during the call. Other threads may use it: the
+/// setter waits for their calls in flight (the root's lock) and changes only later calls.
 #[no_mangle]
 pub unsafe extern "C" fn procroot_root_set_policy(
     root: *mut procroot_root,
@@ -539,7 +559,7 @@ unsafe fn with_path(
         let r = unsafe { handle(root, "root") }?;
         // SAFETY: forwarded contract.
         let p = unsafe { path(p, "path") }?;
-        f(&r.root, p)
+        f(&r.read(), p)
     })
 }
 
@@ -787,12 +807,14 @@ unsafe fn with_two_paths(
         let a = unsafe { path(a, names.0) }?;
         // SAFETY: forwarded contract.
         let b = unsafe { path(b, names.1) }?;
-        f(&r.root, a, b)?;
+        f(&r.read(), a, b)?;
         Ok(0)
     })
 }
 
-/// `renameat2(2)` of `from` to `to` inside the root with `RENAME_*` flags. Returns 0.
+/// `renameat2(2)` of `from` to `to` inside the root with `RENAME_*` flags (`RENAME_NOREPLACE`
+/// 1, `RENAME_EXCHANGE` 2, `RENAME_WHITEOUT` 4; any other bit is `-EINVAL` before any
+/// syscall). Returns 0.
 ///
 /// # Safety
 /// As [`procroot_resolve`], for both paths.
@@ -807,8 +829,17 @@ pub unsafe extern "C" fn procroot_rename(
     // SAFETY: forwarded contract.
     unsafe {
         with_two_paths(root, from, to, ("from", "to"), err, |r, a, b| {
-            let flags = RenameFlags::from_bits(flags)
-                .ok_or_else(|| invalid(format!("unknown rename flag bits in {flags:#x}")))?;
+            // rustix's `RenameFlags` accepts every bit (`from_bits` never refuses), so the
+            // known ones are checked here: an unknown bit is the caller's mistake, refused
+            // before any syscall, and named in the message.
+            let known = RenameFlags::NOREPLACE | RenameFlags::EXCHANGE | RenameFlags::WHITEOUT;
+            let unknown = flags & !known.bits();
+            if unknown != 0 {
+                return Err(invalid(format!(
+                    "unknown rename flag bits {unknown:#x} in {flags:#x}"
+                )));
+            }
+            let flags = RenameFlags::from_bits_retain(flags);
             r.rename(a, b, flags)
         })
     }
@@ -1341,7 +1372,7 @@ unsafe fn for_each_path(
         let r = unsafe { handle(root, "root") }?;
         // SAFETY: forwarded contract.
         let paths = unsafe { path_array(paths, npaths) }?;
-        let report = op(&r.root, &paths)?;
+        let report = op(&r.read(), &paths)?;
         // SAFETY: forwarded contract.
         unsafe { report_out(&paths, report, results) }
     })
@@ -1440,6 +1471,181 @@ pub unsafe extern "C" fn procroot_write_sysctl(
         } else {
             procroot::container::write_sysctl_in(pid, name, value)?;
         }
+        Ok(0)
+    })
+}
+
+/// [`procroot_exec`]: keep the caller's own credentials (uid, groups, every capability, no
+/// seccomp filter), as `nsenter` does, instead of the target's. The command then holds the
+/// caller's (host) root inside the container: the container's binaries must be trusted.
+pub const PROCROOT_EXEC_PRIVILEGED: u32 = 1;
+/// [`procroot_exec`]: run without the target's seccomp filters (when they cannot be copied,
+/// the call is refused without this flag).
+pub const PROCROOT_EXEC_NO_SECCOMP: u32 = 2;
+/// [`procroot_exec`]: start the command in the target's cgroup (cgroup v2).
+pub const PROCROOT_EXEC_JOIN_CGROUP: u32 = 4;
+
+/// The credentials of a process, as [`procroot_credentials_of`] fills them: how a command
+/// started by [`procroot_exec`] runs by default.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct procroot_credentials {
+    /// The effective uid as the target's user namespace numbers it, or -1 when that namespace
+    /// maps none of its ids.
+    pub uid: i64,
+    /// The effective gid, likewise.
+    pub gid: i64,
+    /// The bounding set (bit N is capability N).
+    pub cap_bounding: u64,
+    /// The permitted set.
+    pub cap_permitted: u64,
+    /// The effective set.
+    pub cap_effective: u64,
+    /// The inheritable set.
+    pub cap_inheritable: u64,
+    /// The ambient set.
+    pub cap_ambient: u64,
+    /// 1 when `no_new_privs` is set.
+    pub no_new_privs: c_int,
+    /// How many seccomp filters were copied out of the target (0: none, or not copyable).
+    pub seccomp_filters: u32,
+}
+
+/// Reads the credentials of the process `target` names (`exec::credentials_of`): its ids,
+/// capability sets, `no_new_privs`, and its seccomp filters (copied with
+/// `PTRACE_SECCOMP_GET_FILTER`, which stops the target briefly). Returns 0.
+///
+/// # Safety
+/// `target` is a live pidfd from procroot; `out` points to a writable
+/// `procroot_credentials`; `err` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn procroot_credentials_of(
+    target: *const procroot_pidfd,
+    out: *mut procroot_credentials,
+    err: *mut *mut procroot_error,
+) -> c_int {
+    ffi(err, || {
+        // SAFETY: NULL or a live pidfd, by the contract.
+        let target = unsafe { handle(target, "target") }?;
+        if out.is_null() {
+            return Err(invalid("out is NULL"));
+        }
+        let c = procroot::exec::credentials_of(&target.pidfd)?;
+        let caps = c.capabilities();
+        let creds = procroot_credentials {
+            uid: c.uid().map_or(-1, i64::from),
+            gid: c.gid().map_or(-1, i64::from),
+            cap_bounding: caps.bounding,
+            cap_permitted: caps.permitted,
+            cap_effective: caps.effective,
+            cap_inheritable: caps.inheritable,
+            cap_ambient: caps.ambient,
+            no_new_privs: c_int::from(c.no_new_privs()),
+            seccomp_filters: u32::try_from(c.seccomp_filters()).unwrap_or(u32::MAX),
+        };
+        // SAFETY: checked non-NULL; writable by the contract.
+        unsafe { *out = creds };
+        Ok(0)
+    })
+}
+
+/// Runs `argv` (`argv[0]` is the program, looked up in `PATH` inside the target's root when it
+/// has no `/`; NULL-terminated) in every namespace the target does not share with the caller,
+/// chrooted in its root, in `cwd` (NULL: `/`) resolved inside it, with the caller's
+/// environment and only fds 0-2, and waits for it (`exec::spawn_in`).
+///
+/// The command runs as the target runs (its ids, groups, capability sets, `no_new_privs`,
+/// seccomp filters) unless `flags` has [`PROCROOT_EXEC_PRIVILEGED`]; `uid`/`gid` >= 0 override
+/// the ids (numbered as in the target's user namespace; -1 keeps the target's). Other flags:
+/// [`PROCROOT_EXEC_NO_SECCOMP`], [`PROCROOT_EXEC_JOIN_CGROUP`]. Returns 0 with `*status` the
+/// command's wait status (`WIFEXITED`, `WEXITSTATUS`...); a failure before the command ran is
+/// `-errno` and the command never runs.
+///
+/// # Safety
+/// `target` is a live pidfd from procroot; `argv` a NULL-terminated array of NUL-terminated
+/// strings; `cwd` NULL or NUL-terminated; `status` writable; `err` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn procroot_exec(
+    target: *const procroot_pidfd,
+    argv: *const *const c_char,
+    cwd: *const c_char,
+    flags: u32,
+    uid: i64,
+    gid: i64,
+    status: *mut c_int,
+    err: *mut *mut procroot_error,
+) -> c_int {
+    ffi(err, || {
+        // SAFETY: NULL or a live pidfd, by the contract.
+        let target = unsafe { handle(target, "target") }?;
+        if argv.is_null() || status.is_null() {
+            return Err(invalid("argv or status is NULL"));
+        }
+        let known = PROCROOT_EXEC_PRIVILEGED | PROCROOT_EXEC_NO_SECCOMP | PROCROOT_EXEC_JOIN_CGROUP;
+        if flags & !known != 0 {
+            return Err(invalid(format!(
+                "unknown exec flag bits {:#x}",
+                flags & !known
+            )));
+        }
+        let id = |v: i64, what: &str| match v {
+            -1 => Ok(None),
+            0..=0xffff_fffe => Ok(Some(v as u32)),
+            _ => Err(invalid(format!(
+                "{what} {v} is not an id (-1 keeps the target's)"
+            ))),
+        };
+        let (uid, gid) = (id(uid, "uid")?, id(gid, "gid")?);
+        let mut args = Vec::new();
+        for i in 0.. {
+            // SAFETY: `argv` is a NULL-terminated array, by the contract; we stop at the NULL.
+            let a = unsafe { *argv.add(i) };
+            if a.is_null() {
+                break;
+            }
+            // SAFETY: each entry is a NUL-terminated string, by the contract.
+            args.push(OsStr::from_bytes(unsafe { CStr::from_ptr(a) }.to_bytes()).to_owned());
+        }
+        let Some((program, rest)) = args.split_first() else {
+            return Err(invalid("argv is empty"));
+        };
+        let mut cmd = procroot::exec::Command::new(program);
+        cmd.args(rest);
+        if !cwd.is_null() {
+            // SAFETY: not NULL, NUL-terminated by the contract.
+            cmd.current_dir(unsafe { path(cwd, "cwd") }?);
+        }
+        if flags & PROCROOT_EXEC_PRIVILEGED != 0 {
+            if uid.is_some() || gid.is_some() || flags & PROCROOT_EXEC_NO_SECCOMP != 0 {
+                return Err(invalid(
+                    "PROCROOT_EXEC_PRIVILEGED keeps the caller's credentials: no uid, gid or \
+                     PROCROOT_EXEC_NO_SECCOMP with it",
+                ));
+            }
+            cmd.privileged();
+        }
+        match (uid, gid) {
+            (Some(u), g) => {
+                cmd.user(u, g);
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "a gid needs a uid (-1 for both keeps the target's)",
+                ))
+            }
+            (None, None) => {}
+        }
+        if flags & PROCROOT_EXEC_NO_SECCOMP != 0 {
+            cmd.without_seccomp();
+        }
+        if flags & PROCROOT_EXEC_JOIN_CGROUP != 0 {
+            cmd.join_cgroup();
+        }
+        let st =
+            procroot::exec::spawn_in(&target.pidfd, procroot::exec::NsKinds::unshared(), &cmd)?;
+        use std::os::unix::process::ExitStatusExt;
+        // SAFETY: checked non-NULL; writable by the contract.
+        unsafe { *status = st.into_raw() };
         Ok(0)
     })
 }

@@ -414,6 +414,13 @@ pub enum Command {
     /// of them but SIGWINCH kills what procroot was preparing (a container that stops it cannot
     /// hold procroot) and procroot exits 128+N.
     ///
+    /// CMD runs as the target runs, read from the live process (no runtime config needed):
+    /// its uids, gids and supplementary groups, its five capability sets (bounding, permitted,
+    /// effective, inheritable, ambient), no_new_privs, and its seccomp filters (copied with
+    /// PTRACE_SECCOMP_GET_FILTER; if that is impossible, exec refuses and names --no-seccomp).
+    /// LSM labels are not copied. --user changes the ids; --privileged keeps procroot's own
+    /// (host root: see below).
+    ///
     /// The exit status is CMD's, or 128+N when it died of signal N. procroot's own failures
     /// (exit 1) are reported like every other subcommand's: a target that exited is ESRCH and
     /// CMD never runs; a refused namespace is EPERM, naming it; a --keep-fd that is not open is
@@ -569,7 +576,8 @@ pub struct ResolveArgs {
     pub nofollow: bool,
     /// Resolve every component but the last, which is neither followed nor required to exist
     /// (procfsroot's EvalExceptLast). Prints the parent's path inside the root joined with the
-    /// last name. With --json, `type` is the last component's own type (a symlink is not
+    /// last name. As in procfsroot, a last name followed by a slash (`dir/`) is resolved like
+    /// the others: `etc/passwd/` fails with ENOTDIR, `etc/missing/` with ENOENT. With --json, `type` is the last component's own type (a symlink is not
     /// followed), or null when it does not exist.
     #[arg(long, conflicts_with = "nofollow")]
     pub except_last: bool,

@@ -393,8 +393,8 @@ const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 
 fn is_procfs(fd: BorrowedFd<'_>) -> Result<bool> {
     let fs = rustix::fs::fstatfs(fd)?;
-    #[allow(clippy::unnecessary_cast)] // f_type's width differs between architectures.
-    Ok(fs.f_type as i64 == PROC_SUPER_MAGIC)
+    #[allow(clippy::useless_conversion)] // f_type's width differs between architectures.
+    Ok(i64::from(fs.f_type) == PROC_SUPER_MAGIC)
 }
 
 fn proc_refusal(why: String) -> Error {

@@ -21,6 +21,7 @@
 //!   ([`attrs`]; what procroot learned about them is kept in [`features`]).
 
 pub mod attrs;
+pub mod creds;
 pub mod errno;
 pub mod exec;
 pub mod features;
