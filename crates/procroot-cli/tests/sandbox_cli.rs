@@ -346,6 +346,41 @@ fn doctor_reports_the_landlock_abi_and_the_profiles() {
             "{command} missing: {commands:?}"
         );
     }
+    // The rights themselves, as the README's table says them (the same source).
+    let row = |command: &str| {
+        profiles
+            .iter()
+            .find(|p| {
+                p["commands"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|c| c == command)
+            })
+            .unwrap_or_else(|| panic!("{command} missing"))
+            .clone()
+    };
+    let chmod = row("chmod");
+    assert_eq!(chmod["confined"], true);
+    assert_eq!(chmod["rules"], serde_json::json!([]));
+    assert!(chmod["access"].as_str().unwrap().contains("second check"));
+    let out = row("cp (out)");
+    let dest = &out["rules"][1];
+    assert_eq!(dest["tree"], "CopyDestination");
+    let rights: Vec<&str> = (dest["rights"].as_array().unwrap().iter())
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert!(!rights.contains(&"READ_FILE"), "{rights:?}");
+    assert!(rights.contains(&"WRITE_FILE"), "{rights:?}");
+    assert_eq!(row("exec")["confined"], false);
+    let readme = include_str!("../../../README.md");
+    assert!(
+        readme.contains(&format!(
+            "| `ls` | {} |",
+            row("ls")["access"].as_str().unwrap()
+        )),
+        "README and doctor disagree on ls"
+    );
 }
 
 /// `cp` out never makes a character or block device on the host, even with --special-files:
