@@ -27,8 +27,9 @@
 //! (the fd and the walk see the same overlay inode), mounts inside the root (the walk crosses
 //! them as the path did), and names with newlines or ending in ` (deleted)` (the comparison is
 //! by bytes, and the walk by identity). What is refused although harmless: a file renamed or
-//! removed between the resolution and the check (a race inside the root), and a path longer
-//! than the kernel prints (`PATH_MAX`, `ENAMETOOLONG` from `readlink`).
+//! removed between the resolution and the check (a race inside the root), a path longer than
+//! the kernel prints (`PATH_MAX`, `ENAMETOOLONG` from `readlink`), and everything where no
+//! procfs can be had (the check cannot be made: `EACCES`, saying why).
 //!
 //! It costs two `readlinkat`s in this thread's `/proc/thread-self/fd` of the detached procfs,
 //! one `openat` per component and two `statx` (BENCHMARKS.md, section 6). [`Root::with_second_check`] turns it off, which
@@ -62,8 +63,9 @@ impl Root {
     /// walks from the root fd down to the file one component at a time with `O_NOFOLLOW` and
     /// compares (mount id, device, inode); a file that is not the one reached is `EACCES`
     /// ([`ErrorKind::SafetyViolation`]). It is a second wall behind the resolver for the
-    /// operations Landlock does not mediate. Turn it off only where the resolver alone is
-    /// trusted (the `procroot` command's `--no-sandbox`).
+    /// operations Landlock does not mediate. Without a usable procfs the check cannot be made
+    /// and these changes are refused (`EACCES`, saying why). Turn it off only where the resolver
+    /// alone is trusted (the `procroot` command's `--no-sandbox`).
     pub fn with_second_check(mut self, on: bool) -> Self {
         self.second_check = on;
         self
