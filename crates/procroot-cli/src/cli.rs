@@ -246,6 +246,11 @@ pub enum Command {
     /// trailing symlink is followed, inside the root, as chmod(1) does. The change is made on
     /// the resolved file's fd, never on a path that could be swapped.
     ///
+    /// Landlock does not mediate this change: before it, the file is checked to be inside the
+    /// root independently of the resolver (the second check: the file a walk down from the
+    /// root reaches, by mount id, device and inode), else EACCES "refused by the second check".
+    /// --no-sandbox turns the check off.
+    ///
     /// With --json, prints one object (`path` as given, `mode` as four octal digits):
     ///   {"op": "chmod", "path": "/srv/run.sh", "mode": "0755"}
     #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
@@ -255,6 +260,11 @@ pub enum Command {
     /// OWNER is numeric: `UID`, `UID:GID`, or `:GID` (group only). Names are not looked up:
     /// the root's /etc/passwd is not ours to trust. A trailing symlink is followed, inside the
     /// root, unless --nofollow (then the link's own owner changes, like chown -h).
+    ///
+    /// Landlock does not mediate this change: before it, the file is checked to be inside the
+    /// root independently of the resolver (the second check: the file a walk down from the
+    /// root reaches, by mount id, device and inode), else EACCES "refused by the second check".
+    /// --no-sandbox turns the check off.
     ///
     /// With --json, prints one object (`path` as given; null for what was left unchanged):
     ///   {"op": "chown", "path": "/srv/data", "uid": 1000, "gid": null}
@@ -269,6 +279,11 @@ pub enum Command {
     /// times are set through the resolved file, and a new file is created exclusively.
     ///
     /// FIFOs, sockets and device nodes are refused (ENXIO), unless --special-files.
+    ///
+    /// Landlock does not mediate setting times: an existing file is first checked to be inside
+    /// the root independently of the resolver (the second check), else EACCES "refused by the
+    /// second check"; --no-sandbox turns the check off. Creating a missing file is confined by
+    /// Landlock.
     ///
     /// After a PATH that fails, the others are still touched, and the exit status is 1.
     ///
