@@ -994,11 +994,9 @@ pub enum BackendArg {
     Auto,
     /// The kernel's openat2; where it is unavailable, an error with the errno openat2 failed
     /// with (ENOSYS, or EPERM from a seccomp filter). The userspace walker still answers (and
-    /// --json says backend emulated) where openat2's answer needs a second look: ELOOP, which a
-    /// lookup restarted by mount activity elsewhere can report spuriously (the walker applies
-    /// every ELOOP rule, so a real one stays ELOOP); EAGAIN on every one of 17 tries (renames
-    /// elsewhere on the system); and EXDEV under --policy in-root-strict, which has no kernel
-    /// flag.
+    /// --json says backend emulated) where openat2's answer needs a second look: EAGAIN on every
+    /// one of 17 tries (renames elsewhere on the system), and EXDEV under --policy
+    /// in-root-strict, which has no kernel flag. A kernel ELOOP is final.
     Kernel,
     /// Only the userspace walker.
     Emulated,

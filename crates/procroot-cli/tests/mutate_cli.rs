@@ -1203,3 +1203,60 @@ fn pid_targets_that_process_root() {
         .success();
     assert!(dir.is_dir());
 }
+
+/// Errno parity with libpathrs (issue 21 section 7) through the binary: a trailing slash on a
+/// new non-directory (`touch`, `write --append`, `ln`, `ln -s`, `mknod`) and `ln` operands
+/// that name no entry are `EINVAL`, nothing made; `rm` of `PATH/` is `ENOTDIR` whatever is
+/// there, nothing removed; `rm -r FILE/` removes the file.
+#[test]
+fn libpathrs_errnos() {
+    let tree = Tree::new(
+        "
+        dir a
+        file b/c/file F
+        ",
+    );
+    let refused = |args: &[&str], errno: &str| {
+        let run = in_tree(&tree, args);
+        assert_eq!(run.code, 1, "{args:?}: {run:?}");
+        assert!(
+            run.stderr.trim_end().ends_with(&format!("({errno})")),
+            "{args:?}: {}",
+            run.stderr
+        );
+    };
+    for new in ["foobar/", "foobar///"] {
+        refused(&["touch", new], "EINVAL");
+        refused(&["ln", "b/c/file", new], "EINVAL");
+        refused(&["ln", "-s", "/x", new], "EINVAL");
+        refused(&["mknod", new, "p"], "EINVAL");
+        let run = run_in(&tree, &["write", "--append", new], b"x");
+        assert_eq!(run.code, 1, "write --append {new}: {run:?}");
+        assert!(
+            run.stderr.trim_end().ends_with("(EINVAL)"),
+            "{}",
+            run.stderr
+        );
+    }
+    assert!(!tree.join("foobar").exists());
+    for existing in [
+        "foobar/",
+        "foobar/.",
+        "foobar/..",
+        "/",
+        "//",
+        ".",
+        "./",
+        "..",
+        "../",
+    ] {
+        refused(&["ln", existing, "new"], "EINVAL");
+    }
+    assert!(!tree.join("new").exists());
+    for path in ["abc/", "a/", "a///", "b/c/file/"] {
+        refused(&["rm", path], "ENOTDIR");
+    }
+    assert!(tree.join("a").is_dir() && tree.join("b/c/file").is_file());
+    in_tree(&tree, &["rm", "-r", "-q", "b/c/file/"]).success();
+    assert!(!tree.join("b/c/file").exists() && tree.join("b/c").is_dir());
+}

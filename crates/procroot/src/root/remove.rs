@@ -93,7 +93,8 @@ const REFILL_BUDGET: usize = 1024;
 impl Root {
     /// Removes the file (or symlink, socket, device node ...) at `path` with `unlinkat` in its
     /// resolved parent. A trailing symlink is removed, not followed. A directory gives `EISDIR`,
-    /// as `unlink(2)`.
+    /// as `unlink(2)`; a `path` ending in a slash gives `ENOTDIR` whatever is there (a slash
+    /// names a directory, which this never removes), as libpathrs answers.
     pub fn remove_file(&self, path: impl AsRef<Path>) -> Result<()> {
         self.remove_one("remove_file", path.as_ref(), AtFlags::empty())
     }
@@ -106,6 +107,22 @@ impl Root {
 
     fn remove_one(&self, op: &'static str, path: &Path, flags: AtFlags) -> Result<()> {
         let (parent, name) = self.parent_and_name(op, path)?;
+        if !flags.contains(AtFlags::REMOVEDIR)
+            && crate::resolve::path::has_trailing_slash(path.as_os_str().as_encoded_bytes())
+        {
+            // A trailing slash names a directory, which unlink never removes: ENOTDIR whatever
+            // is there (missing, a directory, a file), as libpathrs answers; the kernel would
+            // say ENOENT, EISDIR or ENOTDIR.
+            return Err(self.annotate_op(
+                Error::with_detail(
+                    crate::ErrorKind::Os,
+                    Errno::NOTDIR,
+                    "a trailing slash names a directory, which remove_file does not remove",
+                ),
+                op,
+                path,
+            ));
+        }
         let name = with_trailing_slash(path, name);
         rustix::fs::unlinkat(&parent, &name, flags)
             .syscall_with("unlinkat", || sys::args(parent_of(path), &name, flags))
@@ -124,7 +141,8 @@ impl Root {
 
     /// Removes `path` and everything below it.
     ///
-    /// - A symlink (at `path` or anywhere below) is removed, never followed.
+    /// - A symlink (at `path` or anywhere below) is removed, never followed. A non-directory
+    ///   at `path` is removed even if `path` ends in a slash (libpathrs's answer).
     /// - It never deletes anything outside the root, even while an attacker inside the root
     ///   swaps directories for symlinks or moves them around: see the module docs.
     /// - A directory on another mount (compared by mount id) is `EXDEV` unless
@@ -153,9 +171,9 @@ impl Root {
             if rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory {
                 break;
             }
-            // A trailing slash on a non-directory is ENOTDIR, as for rmdir(2).
-            let slashed = with_trailing_slash(path, name.clone());
-            match rustix::fs::unlinkat(&parent, &slashed, AtFlags::empty()) {
+            // A trailing slash on a non-directory is ignored, as libpathrs ignores it (`rm -rf
+            // file/` removes the file): the name is what is removed.
+            match rustix::fs::unlinkat(&parent, &name, AtFlags::empty()) {
                 Err(Errno::ISDIR) if tries < 8 => tries += 1,
                 other => {
                     other.syscall("unlinkat").map_err(fail)?;
