@@ -45,7 +45,7 @@ pub fn rebind_symfollow(path: impl AsRef<std::path::Path>, nosymfollow: bool) ->
     } else {
         (MountAttrFlags::empty(), flag)
     };
-    crate::sys::mount::set_attrs(clone.as_fd(), set, clear, false)?;
+    crate::sys::mount::set_attrs(clone.as_fd(), set, clear, false, false)?;
     crate::sys::mount::attach(clone.as_fd(), pinned.as_fd())?;
     Ok(())
 }

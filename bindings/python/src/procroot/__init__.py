@@ -18,12 +18,14 @@ number, fd or flag word that does not fit its C type raises ``OverflowError`` (a
 Paths are ``str``, ``bytes`` or ``os.PathLike``; a path returned (``readlink``,
 ``eval_symlinks``) is ``bytes`` when the path given was ``bytes``, as with ``os.readlink``.
 
-The library is ``$PROCROOT_LIB`` if set, else ``libprocroot.so.0`` from the loader's path.
+The library, first found of: ``$PROCROOT_LIB`` (the ``.so`` file's full path; when set, only
+it is tried), the ``libprocroot.so.0`` that ``pip install ./bindings/python`` built and put
+inside this package, and ``libprocroot.so.0`` from the dynamic loader's path (``ldconfig``,
+``LD_LIBRARY_PATH``). When none loads, ``import procroot`` raises ``ImportError`` saying so.
 """
 
 import contextlib
 import ctypes
-import ctypes.util
 import errno as _errno
 import operator
 import os
@@ -60,9 +62,54 @@ class _CError(ctypes.Structure):
 _ErrP = ctypes.POINTER(_CError)
 
 
+#: The library's SONAME: what the dynamic loader looks for, and the bundled file's name.
+_SONAME = "libprocroot.so.0"
+_INSTALL_HINT = (
+    "install the package from a procroot checkout with `pip install ./bindings/python` (it "
+    "builds the library with cargo and ships it inside the package), or build and install the "
+    "C library with `make -C crates/procroot-capi && sudo make -C crates/procroot-capi install "
+    "&& sudo ldconfig`, or set PROCROOT_LIB to the full path of a libprocroot.so.0"
+)
+
+
+def _open_library():
+    """The first library that loads, in the documented order, and the path it came from.
+
+    An explicit ``PROCROOT_LIB`` that fails is an error, never a quiet fall back to another
+    library: whoever set it meant that file. The bundled file is loaded by its absolute path, so
+    no ``LD_LIBRARY_PATH`` or loader cache can substitute another one for it.
+    """
+    explicit = os.environ.get("PROCROOT_LIB")
+    if explicit:
+        try:
+            return ctypes.CDLL(explicit), explicit
+        except OSError as e:
+            raise ImportError(
+                f"procroot: cannot load PROCROOT_LIB={explicit!r} ({e}); unset PROCROOT_LIB to "
+                f"use the bundled or the system {_SONAME}, or point it at the full path of a "
+                f"{_SONAME}"
+            ) from e
+    tried = []
+    bundled = os.path.join(os.path.dirname(os.path.abspath(__file__)), _SONAME)
+    if os.path.exists(bundled):
+        try:
+            return ctypes.CDLL(bundled), bundled
+        except OSError as e:
+            tried.append(f"bundled {bundled}: {e}")
+    else:
+        tried.append(f"no bundled {bundled}")
+    try:
+        return ctypes.CDLL(_SONAME), _SONAME
+    except OSError as e:
+        tried.append(f"system: {e}")
+    raise ImportError(
+        f"procroot: cannot load {_SONAME} ({'; '.join(tried)}); PROCROOT_LIB is not set. "
+        f"To fix it: {_INSTALL_HINT}"
+    )
+
+
 def _load():
-    name = os.environ.get("PROCROOT_LIB") or ctypes.util.find_library("procroot") or "libprocroot.so.0"
-    lib = ctypes.CDLL(name)
+    lib, path = _open_library()
     P, I, U, S, C = ctypes.c_void_p, ctypes.c_int, ctypes.c_uint32, ctypes.c_size_t, ctypes.c_char_p
     E = ctypes.POINTER(_ErrP)
     PP = ctypes.POINTER(ctypes.c_void_p)
@@ -113,10 +160,11 @@ def _load():
         f = getattr(lib, fname)
         f.argtypes = args
         f.restype = res
-    return lib
+    return lib, path
 
 
-_lib = _load()
+#: Where the C library was loaded from: a full path, or the SONAME when the loader found it.
+_lib, _LIBRARY_PATH = _load()
 
 _BASES = {
     _errno.ENOENT: FileNotFoundError,
@@ -603,6 +651,10 @@ class Procfs(_Owner):
 
     @classmethod
     def for_pidns(cls, nsfd):
+        """A procfs instance for the PID namespace ``nsfd`` (an fd of /proc/<pid>/ns/pid).
+        Before Linux 6.18 a helper process forked into the namespace makes it: non-dumpable, but
+        its /proc/<pid>/exe is this program's binary while it lives (call
+        ``sealed_exe_ensure`` first when that matters, CVE-2019-5736)."""
         out = ctypes.c_void_p()
         _call(_lib.procroot_procfs_for_pidns, _cint(nsfd, "nsfd"), ctypes.byref(out))
         return cls(out)

@@ -31,13 +31,13 @@ use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 
 use crate::fs::{FileType, ReadDir};
-pub use copy::{copy_in_source, copy_out_directory, CopyOptions, ReplaceMode};
+pub use copy::{copy_in_source, copy_out_directory, CopyOptions, ReplaceMode, Xattrs};
 pub(crate) use eval::kernel_answers as eval_kernel_answers;
 pub use eval::ExceptLast;
 pub use handle::{reopen_fd, Handle, SpecialFiles};
 pub use links::NodeKind;
 pub(crate) use pid_roots::len as pid_root_cache_len;
-pub use progress::{Progress, ProgressFn};
+pub use progress::{CopyWarning, Progress, ProgressFn, WarningFn};
 pub use remove::RemoveAllOptions;
 
 use crate::error::{Error, Result};
