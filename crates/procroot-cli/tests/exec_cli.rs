@@ -244,14 +244,7 @@ fn a_sealing_failure_before_parsing_is_reported_and_nothing_runs() {
 #[test]
 fn exec_cgroup_starts_the_command_in_the_targets_cgroup() {
     require_privilege(PRIVILEGE);
-    let Some(mount) = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
-        .into_iter()
-        // f_type's width differs between architectures.
-        .find(|d| {
-            #[allow(clippy::unnecessary_cast)]
-            rustix::fs::statfs(*d).is_ok_and(|s| s.f_type as i64 == 0x6367_7270)
-        })
-    else {
+    let Some(mount) = cgroup2_mount() else {
         eprintln!("SKIPPED: no cgroup2 mount at /sys/fs/cgroup or /sys/fs/cgroup/unified");
         return;
     };
@@ -280,6 +273,17 @@ fn exec_cgroup_starts_the_command_in_the_targets_cgroup() {
         assert_eq!(stayed.status.code(), Some(0), "{}", stderr(&stayed));
         assert_ne!(stdout(&stayed).trim(), format!("0::/{name}"));
     });
+}
+
+/// The cgroup2 mount (`/sys/fs/cgroup`, or `/sys/fs/cgroup/unified` on a hybrid system).
+fn cgroup2_mount() -> Option<&'static str> {
+    ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+        .into_iter()
+        // f_type's width differs between architectures.
+        .find(|d| {
+            #[allow(clippy::unnecessary_cast)]
+            rustix::fs::statfs(*d).is_ok_and(|s| s.f_type as i64 == 0x6367_7270)
+        })
 }
 
 /// Opens `path` without `O_CLOEXEC`, so that procroot inherits it: the leaked fd.
@@ -568,24 +572,6 @@ fn output_within(mut cmd: Command, deadline: Duration) -> Output {
     }
 }
 
-/// A `PATH` with thousands of missing directories first: the command's process tries each
-/// (`ENOENT`) before its exec succeeds, a few milliseconds in the target's PID namespace, long
-/// enough for the attacker to catch it before the exec.
-fn slow_path() -> String {
-    format!("{}/usr/bin:/bin", "/nx:".repeat(4000))
-}
-
-/// A copy of `/bin/sh` in the container's "host" directory: the binary an escape would run
-/// and overwrite. Returns its path and bytes.
-fn stand_in_host_binary(c: &StandInContainer) -> (PathBuf, Vec<u8>) {
-    use std::os::unix::fs::PermissionsExt;
-    let victim = c.host_dir().join("victim");
-    std::fs::copy("/bin/sh", &victim).expect("copy /bin/sh");
-    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let bytes = std::fs::read(&victim).unwrap();
-    (victim, bytes)
-}
-
 /// Issue 19 item 1: the container's command is a symlink to, or a script interpreted by, a host
 /// binary reached through one of procroot's fds (`/proc/self/fd/N/<host pid>/root/...` through
 /// its procfs of the host's PID namespace, or `/proc/self/fd/N/...` through a host directory),
@@ -602,7 +588,7 @@ fn exec_never_runs_a_host_binary_through_procroots_fds() {
     require_privilege(PRIVILEGE);
     in_private_mount_ns(|| {
         let c = StandInContainer::start();
-        let (victim, original) = stand_in_host_binary(&c);
+        let (victim, original) = c.host_binary();
         let root = c.rootfs();
         let me = std::process::id();
         let mut programs = Vec::new();
@@ -824,7 +810,7 @@ fn a_stopped_pre_exec_child_does_not_block_sigterm() {
             );
             let mut cmd = procroot();
             cmd.args(["exec", "--pid", &c.pid().to_string(), "--", "true"])
-                .env("PATH", slow_path())
+                .env("PATH", procroot_testutil::container::slow_path())
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped());
             let child = KillOnDrop(cmd.spawn().expect("spawn procroot"));
@@ -855,16 +841,7 @@ fn a_stopped_pre_exec_child_does_not_block_sigterm() {
 #[test]
 fn exec_cgroup_refuses_a_frozen_cgroup() {
     require_privilege(PRIVILEGE);
-    let Some(mount) = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
-        .into_iter()
-        // f_type's width differs between architectures.
-        .find(|d| {
-            #[allow(clippy::unnecessary_cast)]
-            rustix::fs::statfs(*d).is_ok_and(|s| s.f_type as i64 == 0x6367_7270)
-        })
-    else {
-        panic!("no cgroup2 mount at /sys/fs/cgroup or /sys/fs/cgroup/unified");
-    };
+    let mount = cgroup2_mount().expect("a cgroup2 mount at /sys/fs/cgroup or its unified/");
     in_private_mount_ns(|| {
         let name = format!("procroot-frozen-{}", std::process::id());
         let cg = Path::new(mount).join(&name);
