@@ -1017,3 +1017,46 @@ fn ctrl_c_reaches_the_command_once_and_procroot_waits_for_it() {
         term.finish();
     });
 }
+
+/// Issue 19 item 5, job control when only the command stops (`kill -STOP` of itself, not ^Z
+/// to the group): procroot stops too, so a shell would see the job stopped; continued, it
+/// continues the command, which finishes.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn when_the_command_stops_alone_procroot_stops_and_continues_it() {
+    require_privilege(PRIVILEGE);
+    in_private_mount_ns(|| {
+        let t = Target::start(&[]);
+        let mut c = procroot();
+        c.args(["exec", "--pid", &t.pid.to_string(), "--", "sh", "-c"])
+            .arg("echo ready; kill -STOP $$; echo resumed")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let child = KillOnDrop(c.spawn().expect("spawn procroot"));
+        let (lines, pid) = (child_lines(&child), child.0.id());
+        assert_eq!(
+            lines.recv_timeout(Duration::from_secs(30)).ok().as_deref(),
+            Some("ready")
+        );
+        let stat = format!("/proc/{pid}/stat");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let s = std::fs::read_to_string(&stat).expect("procroot's stat");
+            if s.rsplit(')').next().unwrap().trim_start().starts_with('T') {
+                break;
+            }
+            assert!(Instant::now() < deadline, "procroot did not stop: {s}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // SAFETY: kill(2) of our own child.
+        unsafe { libc::kill(pid as i32, libc::SIGCONT) };
+        assert_eq!(
+            lines.recv_timeout(Duration::from_secs(30)).ok().as_deref(),
+            Some("resumed")
+        );
+        assert_eq!(wait_within(child, Duration::from_secs(30)).code(), Some(0));
+    });
+}
