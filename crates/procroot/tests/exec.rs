@@ -369,7 +369,8 @@ fn a_user_namespace_is_entered_from_a_child_with_its_own_memory() {
 }
 
 /// What `spawn` changes in the caller for the children's sake (every signal blocked, the mm
-/// non-dumpable while a child shares it) is back as it was afterwards, and our handlers stay.
+/// non-dumpable while a child shares it, the forwarded signals blocked while it waits) is back
+/// as it was afterwards, and our handlers stay.
 #[cfg_attr(
     procroot_unprivileged,
     ignore = "needs root: built with --cfg procroot_unprivileged"
@@ -392,6 +393,12 @@ fn spawn_leaves_the_callers_signals_and_dumpable_state_as_they_were() {
             }
             let (code, out) = run(&pidfd, EnterMethod::Auto, "hostname");
             assert_eq!((code.expect("spawn"), out.as_str()), (0, "state"));
+            // With forwarded signals too (a signalfd while the command runs).
+            let mut cmd = Command::new("/bin/true");
+            cmd.forward_signals();
+            let ns = Namespaces::of(&pidfd).expect("namespaces");
+            let status = ns.spawn(NsKinds::of(&[NsKind::Uts]), &cmd).expect("spawn");
+            assert_eq!(status.code(), Some(0));
             // SAFETY: as above.
             unsafe {
                 let mut now: libc::sigset_t = std::mem::zeroed();
@@ -685,6 +692,13 @@ fn a_ptracing_container_finds_no_host_fd_and_cannot_write_the_callers_memory() {
                 "the container wrote into the caller's memory: {report:?}"
             );
             assert!(report.host_fds.is_empty(), "host fds reachable: {report:?}");
+            // The first child shared our memory (a PID namespace is entered) and made it
+            // non-dumpable: that is undone.
+            assert_eq!(
+                rustix::process::dumpable_behavior().expect("PR_GET_DUMPABLE"),
+                rustix::process::DumpableBehavior::Dumpable,
+                "left non-dumpable"
+            );
             assert_eq!(result.expect("spawn").code(), Some(0), "{report:?}");
             if report.comm != "true" {
                 before_exec += 1;
