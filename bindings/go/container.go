@@ -65,7 +65,11 @@ type ProcfsMountOptions struct {
 }
 
 // MountProcfs mounts a new procfs (nosuid,nodev,noexec) on the directory dest inside the root.
-// A symlink on the way is ELOOP, a non-directory ENOTDIR (CVE-2019-19921).
+// A symlink on the way is ELOOP, a non-directory ENOTDIR (CVE-2019-19921); a destination below
+// the root's /proc or on a procfs is EPERM. With PidNS, before Linux 6.18 the instance is made
+// by a helper process forked into that namespace: it is non-dumpable, but while it lives its
+// /proc/<pid>/exe is this program's binary, so a caller running from the file on disk should
+// call EnsureSealedExe first (CVE-2019-5736). PidNS without the new mount API: NotSupported.
 func (r *Root) MountProcfs(dest string, opts ProcfsMountOptions) error {
 	hide, ok := map[string]int{"": -1, "off": 0, "noaccess": 1, "invisible": 2, "ptraceable": 4}[opts.HidePid]
 	if !ok {
@@ -86,7 +90,12 @@ func (r *Root) MountProcfs(dest string, opts ProcfsMountOptions) error {
 // matters.
 func WriteSysctl(name, value string) error { return capi.WriteSysctl(0, name, value) }
 
-// WriteSysctlIn is WriteSysctl in the network, UTS and IPC namespaces of process pid.
+// WriteSysctlIn is WriteSysctl in the namespace of process pid that owns the sysctl, or an
+// error: net.* (network), the IPC sysctls and fs.mqueue.* (IPC), kernel.hostname and
+// kernel.domainname (UTS), user.* (user), kernel.pid_max (PID, Linux 6.14+). A machine-wide
+// name (kernel.core_pattern) or a namespace pid shares with the caller is EINVAL. user.* and
+// kernel.pid_max go through a helper process forked into pid's namespaces (see MountProcfs
+// about EnsureSealedExe).
 func WriteSysctlIn(pid int, name, value string) error {
 	if pid <= 0 {
 		return &Error{Errno: syscall.EINVAL, Kind: KindInvalidInput, Message: "invalid pid"}

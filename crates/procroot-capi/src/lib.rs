@@ -999,6 +999,12 @@ pub unsafe extern "C" fn procroot_pidfd_free(p: *mut procroot_pidfd) {
 /// A new procfs instance for the PID namespace `nsfd` (an fd of `/proc/<pid>/ns/pid`): `*out`
 /// receives it; free it with [`procroot_procfs_free`]. Returns 0.
 ///
+/// Before Linux 6.18 (no `pidns=` mount option) the instance is made by a helper process forked
+/// into the namespace. It is non-dumpable, but while it lives its `/proc/<pid>/exe` is the
+/// caller's binary: a caller running from the file on disk should call
+/// `procroot_sealed_exe_ensure` first when the namespace holds untrusted processes
+/// (CVE-2019-5736).
+///
 /// # Safety
 /// `out` points to a writable pointer; `err` NULL or writable; `nsfd` stays open meanwhile.
 #[no_mangle]
@@ -1343,9 +1349,11 @@ unsafe fn for_each_path(
 
 /// Mounts a new procfs (`nosuid,nodev,noexec`) on the directory `dest` inside the root. A
 /// symlink anywhere on the way is `-ELOOP`, a non-directory `-ENOTDIR` (SAFETY_VIOLATION,
-/// CVE-2019-19921). `pidns_fd`: an fd of `/proc/<pid>/ns/pid` for the instance's PID namespace,
-/// or -1 for the caller's; `subset_pid`: 0 or 1; `hidepid`: -1 (not set), 0, 1, 2 or 4.
-/// Returns 0.
+/// CVE-2019-19921); below the root's `/proc` or on a procfs, `-EPERM`. `pidns_fd`: an fd of
+/// `/proc/<pid>/ns/pid` for the instance's PID namespace, or -1 for the caller's (with a pidns
+/// and no new mount API: `-ENOSYS`, NOT_SUPPORTED; its helper process exposes the caller's
+/// binary as in [`procroot_procfs_for_pidns`]); `subset_pid`: 0 or 1; `hidepid`: -1 (not set),
+/// 0, 1, 2 or 4. Returns 0.
 ///
 /// # Safety
 /// As [`procroot_resolve`]; `pidns_fd` stays open during the call.
@@ -1406,8 +1414,12 @@ unsafe fn text<'a>(p: *const c_char, what: &str) -> Result<&'a str, Error> {
 
 /// Writes `value` to the sysctl `name` (`net.ipv4.ip_forward`, or `net/ipv4/ip_forward`)
 /// through an unmasked hardened procfs, refusing a `/proc/sys` file with something mounted on
-/// it (`-EXDEV`). Namespaced sysctls are the calling thread's; `pid` > 0 writes in the network,
-/// UTS and IPC namespaces of that process instead. Returns 0.
+/// it (`-EXDEV`). Namespaced sysctls are the calling thread's; `pid` > 0 writes in the
+/// namespace of that process that owns the sysctl instead, or refuses with `-EINVAL`: only
+/// `net.*`, the IPC sysctls and `fs.mqueue.*`, `kernel.hostname`/`kernel.domainname`, `user.*`
+/// and `kernel.pid_max` (Linux 6.14+), and only a namespace that process does not share with
+/// the caller (a machine-wide name such as `kernel.core_pattern` is refused before anything is
+/// opened). Returns 0.
 ///
 /// # Safety
 /// `name` and `value` are NUL-terminated; `err` NULL or writable.

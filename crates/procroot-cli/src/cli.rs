@@ -25,8 +25,10 @@ Errors are printed on stderr as `procroot: ` and the library's message,
 `<operation> \"<path>\" in <root>: <description> (<ERRNO>)`, for example
   procroot: resolve \"/nope\" in /srv/root: No such file or directory (ENOENT)
 The operation is the library call that failed (resolve, open, read, mkdir, mkdir_all, touch,
-write, create, copy in, ...). Control characters, quotes and bytes that are not UTF-8 in a path
-are shown escaped (`\\u{a}`, `\\\"`, `\\xff`).
+write, create, copy in, ...). Control characters, quotes, bytes that are not UTF-8, and
+characters that change how text is shown without being seen (bidirectional overrides and
+isolates such as U+202E, zero-width characters, U+2028, U+2029, U+FEFF) are shown escaped in a
+path and in the root's name (`\\u{a}`, `\\\"`, `\\xff`, `\\u{202e}`).
 
 With --json, output is one JSON object per line. An error is also printed on stdout as
   {\"error\": {\"errno\": \"ENOENT\", \"code\": 2, \"message\": \"resolve \\\"/nope\\\" in ...\",
@@ -38,6 +40,22 @@ holding the text with invalid bytes replaced by U+FFFD, plus a field of the same
 `_base64` (\"path_base64\") holding the exact bytes in standard base64 with padding. Only such
 names get the `_base64` field.";
 
+/// `--version`'s text: the version, and for a build whose first wall is broken on purpose
+/// ([`procroot::FAULT_INJECTION`]) a mark that cannot be missed.
+const VERSION: &str = if procroot::FAULT_INJECTION {
+    concat!(
+        env!("CARGO_PKG_VERSION"),
+        " (FAULT-INJECTION BUILD: the resolver is broken on purpose, for tests only)"
+    )
+} else {
+    env!("CARGO_PKG_VERSION")
+};
+
+/// The warning a fault-injection build prints on stderr before every command.
+pub const FAULT_INJECTION_WARNING: &str = "procroot: warning: this is a FAULT-INJECTION build \
+    (--cfg procroot_fault_injection): its resolver follows symlinks and `..` out of the root on \
+    purpose, for tests only; never use it on real data";
+
 /// Race-free path resolution inside another root.
 ///
 /// Every PATH is resolved inside a root, as if that root were `/`: a directory (--root DIR), or
@@ -48,7 +66,7 @@ names get the `_base64` field.";
 #[derive(Debug, Parser)]
 #[command(
     name = "procroot",
-    version,
+    version = VERSION,
     verbatim_doc_comment,
     after_help = SHORT_CONVENTIONS,
     after_long_help = CONVENTIONS
@@ -57,15 +75,18 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
-    /// Do not confine the command with Landlock (the second wall). By default every command
-    /// but doctor and exec confines itself, once it has opened the root, to that root: read
-    /// commands may only read beneath it, mutating ones only change things beneath it (device
-    /// nodes only for mknod), cp also reaches its host side (never making a device node
-    /// there), proc only procroot's private procfs (not with --pid or --proc-root). A bug in
-    /// procroot's own checks then fails with EACCES instead of touching a host file. `procroot
-    /// doctor` shows the Landlock ABI and each command's access. Without Landlock in the kernel
-    /// commands run unconfined (with --json, a {"sandbox": {"status": "unavailable", ...}}
-    /// line says so).
+    /// Turn off the second wall, which stands behind procroot's own checks so that a bug in
+    /// them fails with EACCES instead of touching a host file. It has two parts. Landlock
+    /// confines reads, writes, creation, removal, renames and links: every command but doctor,
+    /// exec, harden, mount-proc, sysctl and proc --pid confines itself, once it has opened the
+    /// root, to exactly the rights its job needs beneath the root (cp also its host side, never
+    /// reading beside the copy or making a device node there). Landlock does not mediate mode,
+    /// owner, times, xattrs, stat or readlink: chmod, chown and touch of an existing file are
+    /// checked instead by the second check (the file must be the one reached by walking down
+    /// from the root, by mount id, device and inode); resolve, stat and readlink only look and
+    /// rely on the first wall. `procroot doctor` shows the Landlock ABI and each command's
+    /// rights. Without Landlock in the kernel, and for mv and ln at Landlock ABI 1, commands run
+    /// without it (with --json, a {"sandbox": {"status": "unavailable", ...}} line says so).
     #[arg(long, global = true)]
     pub no_sandbox: bool,
 }
@@ -465,7 +486,10 @@ pub struct ProcArgs {
     pub base: ProcBaseOpts,
     /// Read a new procfs of this PID namespace (/proc/PID/ns/pid) instead: SUBPATH is relative
     /// to its root (a leading / is allowed), so `ls /` lists the PIDs as that namespace sees
-    /// them (see procroot mount-proc --help for how the instance is made).
+    /// them. NSPATH is opened O_PATH and must be a PID namespace file (a FIFO or device is
+    /// refused by type, unopened). The instance may come from a helper forked into the
+    /// namespace, so procroot runs from a sealed copy of its binary first (see procroot
+    /// mount-proc --help for how the instance is made and what that needs).
     #[arg(long, value_name = "NSPATH", conflicts_with_all = ["pid", "self_process", "thread_self"])]
     pub pidns: Option<PathBuf>,
     /// Print results (and errors) as JSON, one object per line.
@@ -910,7 +934,10 @@ impl RootOpts {
         Ok(root
             .with_policy(self.policy.into())
             .with_flags(flags)
-            .with_backend(self.backend.into()))
+            .with_backend(self.backend.into())
+            // The second check of metadata changes goes with Landlock: --no-sandbox turns off
+            // both walls behind the resolver.
+            .with_second_check(crate::confine::enabled()))
     }
 }
 

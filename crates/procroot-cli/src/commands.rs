@@ -73,7 +73,10 @@ fn resolve_handle(root: &Root, path: &Path, nofollow: bool) -> procroot::Result<
 pub fn resolve(args: &ResolveArgs) -> Result<ExitCode, Failure> {
     check_operand("resolve", &args.path)?;
     let root = open_root(&args.root)?;
-    confine(Notice::json(args.root.json), confine::read(&root))?;
+    confine(
+        Notice::json(args.root.json),
+        confine::Job::on("resolve", &root),
+    )?;
     let path = &args.path;
     let ctx = in_context(&root, "resolve", path);
     let (found, file_type, backend) = if args.except_last {
@@ -132,7 +135,7 @@ pub fn cat(args: &CatArgs) -> Result<ExitCode, Failure> {
     } else {
         Notice::None
     };
-    confine(notice, confine::read(&root))?;
+    confine(notice, confine::Job::on("cat", &root))?;
     let mut flags = OFlags::RDONLY | OFlags::NOCTTY;
     if args.nofollow {
         flags |= OFlags::NOFOLLOW;
@@ -203,7 +206,7 @@ pub(crate) fn copy_file(
 pub fn ls(args: &LsArgs) -> Result<ExitCode, Failure> {
     check_operand("ls", &args.path)?;
     let root = open_root(&args.root)?;
-    confine(Notice::json(args.root.json), confine::read(&root))?;
+    confine(Notice::json(args.root.json), confine::Job::on("ls", &root))?;
     let ctx = in_context(&root, "read directory", &args.path);
     let handle = resolve_handle(&root, &args.path, args.nofollow)?;
     let dir_path = if args.root.json {
@@ -262,7 +265,10 @@ pub(crate) fn print_listing(
 pub fn stat(args: &StatArgs) -> Result<ExitCode, Failure> {
     check_operand("stat", &args.path)?;
     let root = open_root(&args.root)?;
-    confine(Notice::json(args.root.json), confine::read(&root))?;
+    confine(
+        Notice::json(args.root.json),
+        confine::Job::on("stat", &root),
+    )?;
     let ctx = in_context(&root, "stat", &args.path);
     let handle = resolve_handle(&root, &args.path, args.nofollow)?;
     let md = handle.metadata().map_err(&ctx)?;
@@ -349,7 +355,10 @@ impl StatInfo {
 pub fn readlink(args: &ReadlinkArgs) -> Result<ExitCode, Failure> {
     check_operand("readlink", &args.path)?;
     let root = open_root(&args.root)?;
-    confine(Notice::json(args.root.json), confine::read(&root))?;
+    confine(
+        Notice::json(args.root.json),
+        confine::Job::on("readlink", &root),
+    )?;
     let ctx = in_context(&root, "readlink", &args.path);
     let link = root.resolve_nofollow(&args.path)?;
     let target = link.readlink().map_err(&ctx)?;

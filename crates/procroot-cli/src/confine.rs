@@ -2,12 +2,22 @@
 //! it has opened what it needs and before it walks anything, so that a bug in procroot's own
 //! checks becomes an `EACCES` instead of a host file read or changed.
 //!
-//! Each command builds its [`Sandbox`] with the helpers here ([`read`], [`read_write`], ...)
-//! and calls [`confine`] once. `--no-sandbox` (global) turns it off. Where the kernel has no
-//! Landlock (or a seccomp filter refuses its probe), commands run as before; with `--json` a
-//! `{"sandbox": ...}` line says so.
+//! [`PROFILES`] is the one table of what each command may do: the commands build their
+//! [`Sandbox`] from it ([`Job`]), `procroot doctor` prints it, and a test checks that the
+//! README's "Two walls" table is its rendering. Each command gets exactly the Landlock rights its
+//! job needs (found with strace, then checked by masking each right). Landlock does not mediate
+//! mode, owner, times, xattrs, `stat`, `readlink` or `O_PATH` opens: `chmod`, `chown` and
+//! `touch` of an existing file are stopped by the library's second check instead
+//! ([`Root::with_second_check`]), and `resolve`, `stat`, `readlink` rely on the first wall.
+//!
+//! `--no-sandbox` (global) turns off both. Where the kernel has no Landlock (or a seccomp filter
+//! refuses its probe), commands run as before; with `--json` a `{"sandbox": ...}` line says so.
+//! At Landlock ABI 1 (Linux 5.13-5.18), which cannot allow a rename or link into another
+//! directory (`REFER`), the commands that need it (`mv`, `ln`) run without Landlock and say so
+//! the same way.
 
 use std::io::Write;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use procroot::sandbox::{self, Access, Sandbox};
@@ -19,80 +29,442 @@ use crate::output::Failure;
 /// `--no-sandbox`, set once by `main`.
 static DISABLED: AtomicBool = AtomicBool::new(false);
 
-/// What each command is allowed, for `--help`, the README and `procroot doctor`.
-pub const PROFILES: &[(&str, &str)] = &[
-    ("resolve, cat, ls, stat, readlink", "read beneath the root"),
-    (
-        "mkdir, rm, mv, ln, chmod, chown, touch, write",
-        "read, write, create and remove beneath the root (FIFOs and sockets too, no device nodes)",
-    ),
-    (
-        "mknod",
-        "as the mutating commands, plus device nodes, beneath the root",
-    ),
-    (
-        "cp (in)",
-        "read beneath the host source; read-write beneath the root (device nodes only with \
-         --special-files)",
-    ),
-    (
-        "cp (out)",
-        "read beneath the root; read-write beneath the host directory the copy lands in, never \
-         device nodes",
-    ),
-    (
-        "proc",
-        "read beneath procroot's private procfs instance only; with --pid, --proc-root or --pidns \
-         none (Landlock refuses ptrace-mode access, which another process's exe, fd/ and \
-         environ need, to every process outside the sandbox)",
-    ),
-    ("doctor", "none: it probes the whole system"),
-    (
-        "exec",
-        "none: Landlock is inherited across execve and cannot be lifted, so it would confine \
-         the command run in the target for its whole life",
-    ),
-    (
-        "harden, mount-proc",
-        "none: a landlocked process may not mount at all, and mounting is their job (Landlock \
-         does not mediate mounts, so it would add nothing against a wrong mount target either)",
-    ),
-    (
-        "sysctl",
-        "none: it writes through a private procfs instance the library opens for the write, and \
-         with --pid it enters the target's namespaces first",
-    ),
-    (
-        "completions, man",
-        "no file system access at all: they only write to stdout",
-    ),
+/// A tree a [`Rule`] is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tree {
+    /// The root the command works in.
+    Root,
+    /// `cp` in: the host file or directory copied from.
+    CopySource,
+    /// `cp` out: the host directory the copy lands in.
+    CopyDestination,
+    /// `proc`: this process's own directory in procroot's private procfs instance
+    /// (`/proc/self`, which holds `/proc/thread-self`).
+    ProcSelf,
+}
+
+impl Tree {
+    /// How the tables name it.
+    fn describe(self) -> &'static str {
+        match self {
+            Tree::Root => "beneath the root",
+            Tree::CopySource => "beneath the host source",
+            Tree::CopyDestination => "beneath the host directory the copy lands in",
+            Tree::ProcSelf => "beneath `/proc/self` of procroot's private procfs",
+        }
+    }
+}
+
+/// What a command may do beneath one tree.
+#[derive(Clone, Copy, Debug)]
+pub struct Rule {
+    /// The tree.
+    pub tree: Tree,
+    /// The rights, always.
+    pub access: Access,
+    /// Plus the `MAKE_*` right of the entry's type, which the command learns before it
+    /// confines itself (`ln`: the target's type; `mknod`: the kind asked for).
+    pub of_type: bool,
+    /// Plus these with `--special-files`.
+    pub special: Access,
+}
+
+const fn rule(tree: Tree, access: Access) -> Rule {
+    Rule {
+        tree,
+        access,
+        of_type: false,
+        special: Access::empty(),
+    }
+}
+
+/// A command's confinement.
+#[derive(Clone, Copy, Debug)]
+pub enum Confinement {
+    /// Landlock with these rules and nothing else (no rules: no file access at all).
+    Rules(&'static [Rule]),
+    /// Not confined (the profile's note says why).
+    Unconfined,
+}
+
+/// One row of [`PROFILES`].
+#[derive(Clone, Copy, Debug)]
+pub struct Profile {
+    /// The commands (and variants, `rm -r`) the row is about.
+    pub commands: &'static [&'static str],
+    /// What they may do.
+    pub confinement: Confinement,
+    /// Why, where the rights alone do not say it.
+    pub note: &'static str,
+}
+
+/// What `cp` may do beneath the tree it writes to (the root for `cp` in, the host directory for
+/// `cp` out): create files, directories and symlinks, write the files it created, list and
+/// remove what it made when the copy fails. Not `READ_FILE`: a bug cannot read a file beside the
+/// copy (a host secret next to the destination).
+const COPY_WRITE: Access = Access::MAKE_REG
+    .union(Access::MAKE_DIR)
+    .union(Access::MAKE_SYM)
+    .union(Access::WRITE_FILE)
+    .union(Access::REMOVE_FILE)
+    .union(Access::REMOVE_DIR)
+    .union(Access::READ_DIR);
+
+/// What each command may do: the one source for the commands' rulesets, `doctor`, the README
+/// and `--help`.
+pub const PROFILES: &[Profile] = &[
+    Profile {
+        commands: &["resolve", "stat", "readlink"],
+        confinement: Confinement::Rules(&[]),
+        note: "no file access at all; they only look (O_PATH, stat, readlink), which Landlock \
+               does not mediate: the first wall alone keeps them in the root",
+    },
+    Profile {
+        commands: &["chmod", "chown"],
+        confinement: Confinement::Rules(&[]),
+        note: "no file access at all; Landlock does not mediate mode and owner changes: the \
+               second check confirms each file is inside the root",
+    },
+    Profile {
+        commands: &["touch"],
+        confinement: Confinement::Rules(&[rule(
+            Tree::Root,
+            Access::MAKE_REG.union(Access::READ_FILE),
+        )]),
+        note: "to create a missing file; an existing file's times: the second check",
+    },
+    Profile {
+        commands: &["ls"],
+        confinement: Confinement::Rules(&[rule(Tree::Root, Access::READ_DIR)]),
+        note: "",
+    },
+    Profile {
+        commands: &["cat"],
+        confinement: Confinement::Rules(&[rule(
+            Tree::Root,
+            Access::READ_FILE.union(Access::READ_DIR),
+        )]),
+        note: "READ_DIR: a directory operand is opened and refused by read(2) with EISDIR, as \
+               cat(1) reports it",
+    },
+    Profile {
+        commands: &["mkdir"],
+        confinement: Confinement::Rules(&[rule(
+            Tree::Root,
+            Access::MAKE_DIR.union(Access::REMOVE_DIR),
+        )]),
+        note: "REMOVE_DIR: mkdir -p removes what it made when a later step fails",
+    },
+    Profile {
+        commands: &["rm"],
+        confinement: Confinement::Rules(&[rule(Tree::Root, Access::REMOVE)]),
+        note: "",
+    },
+    Profile {
+        commands: &["rm -r"],
+        confinement: Confinement::Rules(&[rule(
+            Tree::Root,
+            Access::REMOVE.union(Access::READ_DIR),
+        )]),
+        note: "",
+    },
+    Profile {
+        commands: &["ln -s"],
+        confinement: Confinement::Rules(&[rule(Tree::Root, Access::MAKE_SYM)]),
+        note: "",
+    },
+    Profile {
+        commands: &["ln"],
+        confinement: Confinement::Rules(&[Rule {
+            tree: Tree::Root,
+            access: Access::REFER,
+            of_type: true,
+            special: Access::empty(),
+        }]),
+        note: "linking a device node needs MAKE_CHAR or MAKE_BLOCK, though it makes no device; \
+               at Landlock ABI 1 (no REFER) not confined, and --json says so",
+    },
+    Profile {
+        commands: &["mv"],
+        confinement: Confinement::Rules(&[rule(
+            Tree::Root,
+            Access::REFER.union(Access::MAKE_ANY).union(Access::REMOVE),
+        )]),
+        note: "Landlock counts moving a device node as making one; mv makes none. At Landlock \
+               ABI 1 (no REFER) not confined, and --json says so",
+    },
+    Profile {
+        commands: &["write"],
+        confinement: Confinement::Rules(&[rule(
+            Tree::Root,
+            Access::MAKE_REG
+                .union(Access::WRITE_FILE)
+                .union(Access::REMOVE_FILE)
+                .union(Access::REMOVE_DIR),
+        )]),
+        note: "the bytes go to a new file that then replaces PATH; REMOVE_DIR: so that a \
+               directory at PATH is refused by rename(2) with EISDIR, not by Landlock",
+    },
+    Profile {
+        commands: &["write --append"],
+        confinement: Confinement::Rules(&[rule(
+            Tree::Root,
+            Access::WRITE_FILE.union(Access::MAKE_REG),
+        )]),
+        note: "MAKE_REG: a missing PATH is created",
+    },
+    Profile {
+        commands: &["mknod"],
+        confinement: Confinement::Rules(&[Rule {
+            tree: Tree::Root,
+            access: Access::empty(),
+            of_type: true,
+            special: Access::empty(),
+        }]),
+        note: "",
+    },
+    Profile {
+        commands: &["cp (in)"],
+        confinement: Confinement::Rules(&[
+            rule(Tree::CopySource, Access::READ),
+            Rule {
+                tree: Tree::Root,
+                access: COPY_WRITE,
+                of_type: false,
+                special: Access::MAKE_SPECIAL.union(Access::MAKE_DEVICE),
+            },
+        ]),
+        note: "",
+    },
+    Profile {
+        commands: &["cp (out)"],
+        confinement: Confinement::Rules(&[
+            rule(Tree::Root, Access::READ),
+            Rule {
+                tree: Tree::CopyDestination,
+                access: COPY_WRITE,
+                of_type: false,
+                special: Access::MAKE_SPECIAL,
+            },
+        ]),
+        note: "never a device node on the host; no READ_FILE there, so nothing beside the copy \
+               can be read",
+    },
+    Profile {
+        commands: &["proc"],
+        confinement: Confinement::Rules(&[rule(Tree::ProcSelf, Access::READ)]),
+        note: "with --pid, --proc-root or --pidns not confined: Landlock refuses ptrace-mode \
+               access (another process's exe, fd/, environ) to every process outside the sandbox",
+    },
+    Profile {
+        commands: &["doctor"],
+        confinement: Confinement::Unconfined,
+        note: "it probes the whole system",
+    },
+    Profile {
+        commands: &["exec"],
+        confinement: Confinement::Unconfined,
+        note: "Landlock is inherited across execve and cannot be lifted, so it would confine the \
+               command run in the target for its whole life",
+    },
+    Profile {
+        commands: &["harden", "mount-proc"],
+        confinement: Confinement::Unconfined,
+        note: "a landlocked process may not mount at all, and mounting is their job",
+    },
+    Profile {
+        commands: &["sysctl"],
+        confinement: Confinement::Unconfined,
+        note: "it writes through a private procfs instance the library opens for the write, and \
+               with --pid enters the target's namespaces first",
+    },
+    Profile {
+        commands: &["completions", "man"],
+        confinement: Confinement::Rules(&[]),
+        note: "they only write to stdout",
+    },
 ];
+
+/// The row of [`PROFILES`] for `command`. Every command the CLI confines has one (a unit test
+/// checks each name the CLI uses).
+pub fn profile(command: &str) -> &'static Profile {
+    PROFILES
+        .iter()
+        .find(|p| p.commands.contains(&command))
+        .unwrap_or_else(|| panic!("no sandbox profile for {command:?}"))
+}
+
+impl Profile {
+    /// What the commands may do, in words: for `doctor`, the README and `--help`.
+    pub fn describe(&self) -> String {
+        let mut out = match self.confinement {
+            Confinement::Unconfined => "not confined".to_owned(),
+            Confinement::Rules([]) => "nothing".to_owned(),
+            Confinement::Rules(rules) => rules
+                .iter()
+                .map(|r| {
+                    let mut names = r.access.names().join(", ");
+                    if r.of_type {
+                        if !names.is_empty() {
+                            names.push_str(", ");
+                        }
+                        names.push_str("the MAKE_* of the type");
+                    }
+                    let mut text = format!("{}: {names}", r.tree.describe());
+                    if !r.special.is_empty() {
+                        text.push_str(&format!(
+                            " (and {} with --special-files)",
+                            r.special.names().join(", ")
+                        ));
+                    }
+                    text
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+        };
+        if !self.note.is_empty() {
+            out.push_str(" (");
+            out.push_str(self.note);
+            out.push(')');
+        }
+        out
+    }
+}
 
 /// Called by `main` with `--no-sandbox`.
 pub fn init(no_sandbox: bool) {
     DISABLED.store(no_sandbox, Ordering::Relaxed);
 }
 
-/// Read-only beneath the root: `resolve`, `cat`, `ls`, `stat`, `readlink`.
-pub fn read(root: &Root) -> Sandbox {
-    Sandbox::new().allow_beneath(root, Access::READ)
+/// Whether the second wall is on (no `--no-sandbox`): Landlock, and the library's second check
+/// of metadata changes ([`Root::with_second_check`]).
+pub fn enabled() -> bool {
+    !DISABLED.load(Ordering::Relaxed)
 }
 
-/// Read-write beneath the root, device nodes only if `devices` (`mknod`).
-pub fn read_write(root: &Root, devices: bool) -> Sandbox {
-    let mut access = Access::READ_WRITE;
-    access.set(Access::MAKE_DEVICE, devices);
-    Sandbox::new().allow_beneath(root, access)
+/// One command's confinement, to be made from its [`Profile`] and the trees it opened.
+pub struct Job<'a> {
+    command: &'static str,
+    root: Option<BorrowedFd<'a>>,
+    source: Option<OwnedFd>,
+    destination: Option<OwnedFd>,
+    proc_self: Option<OwnedFd>,
+    of_type: Access,
+    special_files: bool,
+}
+
+impl<'a> Job<'a> {
+    /// The confinement of `command` (a name in [`PROFILES`]), with no tree yet.
+    pub fn new(command: &'static str) -> Job<'a> {
+        Job {
+            command,
+            root: None,
+            source: None,
+            destination: None,
+            proc_self: None,
+            of_type: Access::empty(),
+            special_files: false,
+        }
+    }
+
+    /// `command`'s confinement beneath `root`.
+    pub fn on(command: &'static str, root: &'a Root) -> Job<'a> {
+        Job::new(command).root(root)
+    }
+
+    /// The root ([`Tree::Root`]).
+    pub fn root(mut self, root: &'a Root) -> Job<'a> {
+        self.root = Some(root.as_fd());
+        self
+    }
+
+    /// `cp` in's host source ([`Tree::CopySource`]). `None` (it could not be opened): no rule;
+    /// the copy then reports why itself.
+    pub fn source(mut self, fd: Option<OwnedFd>) -> Job<'a> {
+        self.source = fd;
+        self
+    }
+
+    /// `cp` out's host directory ([`Tree::CopyDestination`]); `None` as for
+    /// [`Job::source`].
+    pub fn destination(mut self, fd: Option<OwnedFd>) -> Job<'a> {
+        self.destination = fd;
+        self
+    }
+
+    /// The `MAKE_*` right of the entry the command makes or links ([`Rule::of_type`]).
+    pub fn of_type(mut self, make: Access) -> Job<'a> {
+        self.of_type = make;
+        self
+    }
+
+    /// `--special-files` ([`Rule::special`]).
+    pub fn special_files(mut self, on: bool) -> Job<'a> {
+        self.special_files = on;
+        self
+    }
+
+    /// The rights each tree gets, by the profile: `(tree fd, access)`.
+    fn rules(&self) -> Vec<(BorrowedFd<'_>, Access)> {
+        let Confinement::Rules(rules) = profile(self.command).confinement else {
+            return Vec::new();
+        };
+        rules
+            .iter()
+            .filter_map(|r| {
+                let fd = match r.tree {
+                    Tree::Root => self.root,
+                    Tree::CopySource => self.source.as_ref().map(AsFd::as_fd),
+                    Tree::CopyDestination => self.destination.as_ref().map(AsFd::as_fd),
+                    Tree::ProcSelf => self.proc_self.as_ref().map(AsFd::as_fd),
+                }?;
+                let mut access = r.access;
+                if r.of_type {
+                    access |= self.of_type;
+                }
+                if self.special_files {
+                    access |= r.special;
+                }
+                Some((fd, access))
+            })
+            .collect()
+    }
+
+    /// The Landlock ruleset: exactly the rules of the profile.
+    fn sandbox(&self) -> Sandbox {
+        self.rules()
+            .into_iter()
+            .fold(Sandbox::new(), |sandbox, (fd, access)| {
+                sandbox.allow_beneath(fd, access)
+            })
+    }
+
+    /// Whether any rule needs renames or links into another directory (`REFER`, ABI 2).
+    fn needs_refer(&self) -> bool {
+        self.rules()
+            .iter()
+            .any(|(_, access)| access.contains(Access::REFER))
+    }
 }
 
 /// No file system access at all: `completions` and `man`, which only write to stdout.
-pub fn nothing() -> Sandbox {
-    Sandbox::new()
+pub fn nothing() -> Job<'static> {
+    Job::new("completions")
 }
 
-/// `procroot proc`: the private procfs instance only.
-pub fn procfs(procfs: &Procfs) -> Sandbox {
-    Sandbox::new().allow_beneath(procfs.as_fd(), Access::READ)
+/// `procroot proc`: this process's own directory of the private procfs instance. Where it
+/// cannot be opened, no rule: then nothing can be read, and the command says why.
+pub fn procfs(procfs: &Procfs) -> Job<'static> {
+    let mut job = Job::new("proc");
+    job.proc_self = procfs
+        .open(
+            procroot::ProcBase::SelfProcess,
+            "",
+            procroot::OFlags::PATH | procroot::OFlags::DIRECTORY,
+        )
+        .ok()
+        .map(OwnedFd::from);
+    job
 }
 
 /// Where a notice that the sandbox is unavailable goes with `--json`.
@@ -117,19 +489,19 @@ impl Notice {
     }
 }
 
-/// Confines this process with `sandbox`, unless `--no-sandbox`. Without Landlock, goes on
-/// unconfined and says so as `notice` asks; any other failure to confine fails the command
-/// (it never runs unconfined because of a refusal it did not expect).
-pub fn confine(notice: Notice, sandbox: Sandbox) -> Result<(), Failure> {
-    if DISABLED.load(Ordering::Relaxed) {
+/// Confines this process as `job`'s profile says, unless `--no-sandbox` or the profile says
+/// unconfined. Without Landlock, goes on unconfined and says so as `notice` asks; likewise at
+/// Landlock ABI 1 for a job that needs `REFER` (which ABI 1 refuses outright, `EXDEV`). Any
+/// other failure to confine fails the command (it never runs unconfined because of a refusal it
+/// did not expect).
+pub fn confine(notice: Notice, job: Job<'_>) -> Result<(), Failure> {
+    if !enabled() {
         return Ok(());
     }
-    if let Err(e) = sandbox::abi() {
-        let line = json!({"sandbox": {
-            "status": "unavailable",
-            "errno": e.errno_name(),
-            "message": e.to_string(),
-        }});
+    if let Confinement::Unconfined = profile(job.command).confinement {
+        return Ok(());
+    }
+    let say = |line: serde_json::Value| -> Result<(), Failure> {
         match notice {
             Notice::None => {}
             Notice::Stdout => crate::output::print_json(&line)?,
@@ -137,11 +509,35 @@ pub fn confine(notice: Notice, sandbox: Sandbox) -> Result<(), Failure> {
                 let _ = writeln!(std::io::stderr(), "{line}");
             }
         }
-        return Ok(());
+        Ok(())
+    };
+    let abi = match sandbox::abi() {
+        Ok(abi) => abi,
+        Err(e) => {
+            return say(json!({"sandbox": {
+                "status": "unavailable",
+                "errno": e.errno_name(),
+                "message": e.to_string(),
+            }}))
+        }
+    };
+    if abi < 2 && job.needs_refer() {
+        // ABI 1 cannot allow a rename or link into another directory: a confined mv or ln would
+        // fail with a bare EXDEV ("another file system"). The first wall still holds.
+        return say(json!({"sandbox": {
+            "status": "unavailable",
+            "errno": null,
+            "landlock_abi": abi,
+            "message": format!(
+                "Landlock ABI {abi} refuses every rename and link into another directory \
+                 (REFER needs ABI 2, Linux 5.19): {} runs without the second wall",
+                job.command
+            ),
+        }}));
     }
     // Landlock is there but confining failed: the command does not run unconfined behind the
     // user's back.
-    sandbox.restrict_self().map_err(|e| {
+    job.sandbox().restrict_self().map_err(|e| {
         Failure::Library(procroot::Error::with_detail(
             e.kind(),
             e.errno(),
@@ -151,4 +547,194 @@ pub fn confine(notice: Notice, sandbox: Sandbox) -> Result<(), Failure> {
         ))
     })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The rights of a command's rules, by tree, as the issue's table states them: with and
+    /// without `--special-files`, and with the type's right where the command adds it.
+    fn rights(command: &'static str, of_type: Access, special: bool) -> Vec<(Tree, Access)> {
+        let Confinement::Rules(rules) = profile(command).confinement else {
+            panic!("{command} is not confined");
+        };
+        rules
+            .iter()
+            .map(|r| {
+                let mut access = r.access;
+                if r.of_type {
+                    access |= of_type;
+                }
+                if special {
+                    access |= r.special;
+                }
+                (r.tree, access)
+            })
+            .collect()
+    }
+
+    /// Each command gets exactly what its job needs (issue 20, section 10), nothing more.
+    #[test]
+    fn each_command_gets_exactly_its_rights() {
+        use Access as A;
+        let none = A::empty();
+        for command in [
+            "resolve",
+            "stat",
+            "readlink",
+            "chmod",
+            "chown",
+            "completions",
+            "man",
+        ] {
+            assert_eq!(rights(command, none, true), vec![], "{command}");
+        }
+        let root = |a: Access| vec![(Tree::Root, a)];
+        assert_eq!(rights("ls", none, true), root(A::READ_DIR));
+        // READ_DIR: `cat DIR` is EISDIR from read(2), as cat(1) says, not Landlock's EACCES.
+        assert_eq!(rights("cat", none, true), root(A::READ_FILE | A::READ_DIR));
+        assert_eq!(
+            rights("touch", none, true),
+            root(A::MAKE_REG | A::READ_FILE)
+        );
+        assert_eq!(
+            rights("mkdir", none, true),
+            root(A::MAKE_DIR | A::REMOVE_DIR)
+        );
+        assert_eq!(
+            rights("rm", none, true),
+            root(A::REMOVE_FILE | A::REMOVE_DIR)
+        );
+        assert_eq!(
+            rights("rm -r", none, true),
+            root(A::REMOVE_FILE | A::REMOVE_DIR | A::READ_DIR)
+        );
+        assert_eq!(rights("ln -s", none, true), root(A::MAKE_SYM));
+        for make in [
+            A::MAKE_REG,
+            A::MAKE_FIFO,
+            A::MAKE_CHAR,
+            A::MAKE_BLOCK,
+            A::MAKE_SYM,
+        ] {
+            assert_eq!(rights("ln", make, true), root(A::REFER | make));
+            assert_eq!(rights("mknod", make, true), root(make));
+        }
+        let every_make = A::MAKE_REG
+            | A::MAKE_DIR
+            | A::MAKE_SYM
+            | A::MAKE_FIFO
+            | A::MAKE_SOCK
+            | A::MAKE_CHAR
+            | A::MAKE_BLOCK;
+        assert_eq!(
+            rights("mv", none, true),
+            root(A::REFER | every_make | A::REMOVE_FILE | A::REMOVE_DIR)
+        );
+        // REMOVE_DIR: `write DIR` is EISDIR from rename(2), not Landlock's EACCES.
+        assert_eq!(
+            rights("write", none, true),
+            root(A::MAKE_REG | A::WRITE_FILE | A::REMOVE_FILE | A::REMOVE_DIR)
+        );
+        // A missing PATH is created (documented): MAKE_REG as well.
+        assert_eq!(
+            rights("write --append", none, true),
+            root(A::WRITE_FILE | A::MAKE_REG)
+        );
+        let copy = A::MAKE_REG
+            | A::MAKE_DIR
+            | A::MAKE_SYM
+            | A::WRITE_FILE
+            | A::REMOVE_FILE
+            | A::REMOVE_DIR
+            | A::READ_DIR;
+        assert_eq!(
+            rights("cp (in)", none, false),
+            vec![(Tree::CopySource, A::READ), (Tree::Root, copy)]
+        );
+        assert_eq!(
+            rights("cp (in)", none, true),
+            vec![
+                (Tree::CopySource, A::READ),
+                (
+                    Tree::Root,
+                    copy | A::MAKE_FIFO | A::MAKE_SOCK | A::MAKE_CHAR | A::MAKE_BLOCK
+                )
+            ]
+        );
+        assert_eq!(
+            rights("cp (out)", none, false),
+            vec![(Tree::Root, A::READ), (Tree::CopyDestination, copy)]
+        );
+        assert_eq!(
+            rights("cp (out)", none, true),
+            vec![
+                (Tree::Root, A::READ),
+                (Tree::CopyDestination, copy | A::MAKE_FIFO | A::MAKE_SOCK)
+            ]
+        );
+        assert_eq!(rights("proc", none, true), vec![(Tree::ProcSelf, A::READ)]);
+        for command in ["doctor", "exec", "harden", "mount-proc", "sysctl"] {
+            assert!(
+                matches!(profile(command).confinement, Confinement::Unconfined),
+                "{command}"
+            );
+        }
+        // No command anywhere may read or execute beneath a tree it writes to the host.
+        for p in PROFILES {
+            if let Confinement::Rules(rules) = p.confinement {
+                for r in rules.iter().filter(|r| r.tree == Tree::CopyDestination) {
+                    let all = r.access | r.special;
+                    assert!(!all.intersects(A::READ_FILE | A::EXEC | A::MAKE_DEVICE));
+                }
+            }
+        }
+    }
+
+    /// Every command the CLI has is in the table, once.
+    #[test]
+    fn every_subcommand_has_one_profile() {
+        use clap::CommandFactory;
+        let cli = crate::cli::Cli::command();
+        for sub in cli.get_subcommands() {
+            let name = sub.get_name();
+            let rows = PROFILES
+                .iter()
+                .filter(|p| p.commands.iter().any(|c| c.split(' ').next() == Some(name)))
+                .count();
+            assert!(rows >= 1, "{name} has no profile");
+        }
+        let mut seen = std::collections::HashSet::new();
+        for p in PROFILES {
+            for c in p.commands {
+                assert!(seen.insert(*c), "{c} is in two rows");
+            }
+        }
+    }
+
+    /// The README's "Two walls" table is the rendering of PROFILES, row for row.
+    #[test]
+    fn the_readme_table_is_the_profiles() {
+        let readme = include_str!("../../../README.md");
+        let section = readme
+            .split("## Two walls")
+            .nth(1)
+            .and_then(|s| s.split("\n## ").next())
+            .expect("a Two walls section");
+        let rows: Vec<&str> = section.lines().filter(|l| l.starts_with("| `")).collect();
+        let expected: Vec<String> = PROFILES.iter().map(readme_row).collect();
+        assert_eq!(
+            rows,
+            expected,
+            "README.md's Two walls table must be:\n{}",
+            expected.join("\n")
+        );
+    }
+
+    /// One README table row: the commands in backquotes, then [`Profile::describe`].
+    fn readme_row(p: &Profile) -> String {
+        let commands: Vec<String> = p.commands.iter().map(|c| format!("`{c}`")).collect();
+        format!("| {} | {} |", commands.join(", "), p.describe())
+    }
 }

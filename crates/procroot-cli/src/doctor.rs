@@ -54,7 +54,17 @@ fn error_json(e: &procroot::Error) -> Value {
 }
 
 fn to_text(report: &Report) -> String {
-    let mut out = format!("kernel: {}\n\nkernel features:\n", report.kernel_release);
+    let mut out = String::new();
+    if procroot::FAULT_INJECTION {
+        out.push_str(
+            "build: FAULT-INJECTION (--cfg procroot_fault_injection): the first wall is \
+                      broken on purpose, for tests only\n\n",
+        );
+    }
+    out.push_str(&format!(
+        "kernel: {}\n\nkernel features:\n",
+        report.kernel_release
+    ));
     for (name, support) in report.features.entries() {
         out.push_str(&format!("  {name:<24}{}\n", support_text(support)));
     }
@@ -138,17 +148,24 @@ fn to_text(report: &Report) -> String {
 fn sandbox_text() -> String {
     let mut out = match procroot::sandbox::abi() {
         Ok(abi) => format!(
-            "\nsecond wall (Landlock): ABI {abi}{}; every command confines itself unless \
-             --no-sandbox:\n",
+            "\nsecond wall (Landlock): ABI {abi}{}; it confines reads, writes, creation, \
+             removal, renames and links, not mode, owner, times, xattrs, stat or readlink \
+             (chmod, chown and touch of an existing file: the second check). Each command, \
+             unless --no-sandbox:\n",
             abi_extras(abi)
         ),
         Err(e) => format!(
-            "\nsecond wall (Landlock): unavailable ({}); commands run unconfined:\n",
+            "\nsecond wall (Landlock): unavailable ({}); commands run without it (the second \
+             check of chmod, chown and touch stays on). Each command would get:\n",
             error_text(&e)
         ),
     };
-    for (commands, access) in crate::confine::PROFILES {
-        out.push_str(&format!("  {commands:<48}{access}\n"));
+    for profile in crate::confine::PROFILES {
+        out.push_str(&format!(
+            "  {:<28}{}\n",
+            profile.commands.join(", "),
+            profile.describe()
+        ));
     }
     out
 }
@@ -175,8 +192,30 @@ fn abi_extras(abi: u32) -> String {
 fn sandbox_json() -> Value {
     let profiles: Vec<Value> = crate::confine::PROFILES
         .iter()
-        .map(|(commands, access)| {
-            json!({"commands": commands.split(", ").collect::<Vec<_>>(), "access": access})
+        .map(|profile| {
+            let (confined, rules) = match profile.confinement {
+                crate::confine::Confinement::Unconfined => (false, Vec::new()),
+                crate::confine::Confinement::Rules(rules) => (
+                    true,
+                    rules
+                        .iter()
+                        .map(|r| {
+                            json!({
+                                "tree": format!("{:?}", r.tree),
+                                "rights": r.access.names(),
+                                "make_of_type": r.of_type,
+                                "with_special_files": r.special.names(),
+                            })
+                        })
+                        .collect(),
+                ),
+            };
+            json!({
+                "commands": profile.commands,
+                "confined": confined,
+                "rules": rules,
+                "access": profile.describe(),
+            })
         })
         .collect();
     match procroot::sandbox::abi() {
@@ -313,6 +352,7 @@ fn to_json(report: &Report) -> Value {
         Err(e) => json!({"error": error_json(e)}),
     };
     json!({
+        "fault_injection": procroot::FAULT_INJECTION,
         "kernel": report.kernel_release,
         "features": features,
         "procfs": {"methods": methods, "chosen": chosen},

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
-use procroot::container::{self, HardenOptions, HidePid, OciHardening, ProcfsMountOptions, Report};
+use procroot::container::{
+    self, HardenOptions, HidePid, OciHardening, ProcfsMountOptions, Report, SysctlNamespace,
+};
 use procroot::Root;
 use serde_json::{json, Value};
 
@@ -36,9 +38,14 @@ through procroot's own procfs, and reported as `fallback`.
   procroot harden --rootfs DIR --config config.json --json
 
 --defaults applies runc's default masked and read-only lists and Docker's additions
-(/proc/interrupts, /sys/devices/virtual/powercap). --config reads linux.maskedPaths and
-linux.readonlyPaths of an OCI runtime config.json; its linux.sysctl entries are listed, not
-applied (they belong in the container's namespaces: procroot sysctl --pid). --readonly-proc is
+(/proc/interrupts, /sys/devices/virtual/powercap, /sys/devices/system/cpu/cpu*/thermal_throttle).
+A `*` in a path (there, or in --mask, --readonly, --config) is expanded inside DIR when harden
+runs, and each existing match is masked and reported on its own. --config reads linux.maskedPaths and
+linux.readonlyPaths of an OCI runtime config.json (a regular file: a FIFO or device is refused
+by type, unopened; a parse error keeps the parser's line, column and field). Its linux.sysctl
+entries are not applied: those a container may own are listed with the command that applies
+them in its namespaces (procroot sysctl --pid); machine-wide ones (kernel.core_pattern) are
+refused, as sysctl --pid would refuse them, and make the exit status 1. --readonly-proc is
 Docker's read-only /proc mode: DIR's whole /proc and /sys are made read-only; LSM label writes
 still work, as procroot writes labels through its own procfs instance.
 
@@ -46,7 +53,8 @@ Output: one line per path: `masked P`, `read-only P`, `skipped P: REASON`, `refu
 `fallback P`. With --json, one object:
   {\"masked\": [...], \"readonly\": [...], \"skipped\": [{\"path\": P, \"reason\": R}],
    \"refused\": [{\"path\": P, \"errno\": \"EXDEV\", \"message\": M}], \"fallback\": [...],
-   \"sysctl\": {\"name\": \"value\"}}
+   \"sysctl\": {\"name\": \"value\"},
+   \"sysctl_refused\": [{\"name\": N, \"value\": V, \"errno\": \"EINVAL\", \"message\": M}]}
 Exit status 1 if anything was refused."
 )]
 pub struct HardenArgs {
@@ -86,9 +94,20 @@ CVE-2023-27561). The mount is nosuid,nodev,noexec and attached onto DEST's file 
 
   unshare -m procroot mount-proc --root /var/lib/ctr/rootfs --pidns /proc/4242/ns/pid /proc
 
---pidns shows that PID namespace (its init is PID 1): the pidns= mount option on Linux 6.18+,
-otherwise a helper process inside the namespace makes the instance. --subset-pid shows only
-process directories; --hidepid takes 0, 1, 2, 4 or off, noaccess, invisible, ptraceable."
+DEST must not be below DIR's /proc or on a procfs (EPERM: a procfs on /proc/sys would undo
+the masks there); DIR's /proc itself is where it belongs. Without the new mount API (Linux
+before 5.2, or a seccomp filter refusing fsopen/move_mount) the mount is made with mount(2) on
+/proc/thread-self/fd/N and reported as `fallback`.
+
+--pidns NSPATH shows that PID namespace (its init is PID 1). NSPATH is opened O_PATH and must
+be a PID namespace file (/proc/PID/ns/pid): a FIFO, a device or anything else is refused by
+type, unopened. The instance comes from the pidns= mount option on Linux 6.18+, otherwise
+from a helper process that procroot forks into the namespace (non-dumpable; procroot runs
+from a sealed copy of its binary, so the helper's /proc/PID/exe is never the file on disk).
+Needs CAP_SYS_ADMIN over the namespace's user namespace, and the new mount API: without it
+--pidns fails up front (NotSupported, ENOSYS, nothing mounted). --subset-pid shows only
+process directories; --hidepid takes 0, 1, 2, 4 or off, noaccess, invisible, ptraceable.
+Run it in the container's mount namespace (unshare -m), before any container process starts."
 )]
 pub struct MountProcArgs {
     /// The container's root directory.
@@ -127,11 +146,24 @@ a /proc mounted over, or a file mounted over inside /proc/sys, is refused (EXDEV
   procroot sysctl kernel.ostype
   procroot sysctl --pid 4242 net.ipv4.ip_forward=1
 
---pid PID does it in that process's network, UTS and IPC namespaces (network sysctls are per
-network namespace; kernel.hostname per UTS namespace)."
+--pid PID reads or writes the sysctl in the namespace of PID that owns it, or refuses (exit 1,
+nothing opened). Accepted, as runc's validator accepts them for a container:
+  net.*                                    PID's network namespace
+  kernel.{msgmax,msgmnb,msgmni,sem,shmall,shmmax,shmmni,shm_rmid_forced}, fs.mqueue.*
+                                           PID's IPC namespace
+  kernel.hostname, kernel.domainname       PID's UTS namespace
+  user.*                                   PID's user namespace
+  kernel.pid_max                           PID's PID namespace (Linux 6.14+)
+Anything else (kernel.core_pattern, vm.*, most of fs.*) is the whole machine's: refused
+(EINVAL, \"not in a separate kernel namespace\"). So is a name whose namespace PID shares
+with procroot (a container in the host's network namespace has the host's net.*). user.* and
+kernel.pid_max are opened by a helper forked into PID's user and PID namespaces (so procroot
+runs from a sealed copy of its binary first); the others by a thread that joined the one
+namespace. Needs CAP_SYS_ADMIN over those namespaces; on a kernel where kernel.pid_max is
+machine-wide (before 6.14) it is refused (NotSupported)."
 )]
 pub struct SysctlArgs {
-    /// Act in this process's network, UTS and IPC namespaces.
+    /// Act in the namespace of this process that owns the sysctl (see above), or refuse.
     #[arg(long, value_name = "PID")]
     pub pid: Option<u32>,
     /// Print the result as one JSON object.
@@ -210,9 +242,11 @@ fn print_report(report: &Report) -> std::io::Result<()> {
 }
 
 /// Re-executes procroot from a sealed copy of its binary first (CVE-2019-5736), as `exec` does:
-/// `harden` and `mount-proc` work on a container's rootfs, and a process of that container can
-/// see `/proc/<our pid>/exe` while we run.
-fn seal_self(command: &'static str) -> Result<(), Failure> {
+/// `harden` and `mount-proc` work on a container's rootfs, and `mount-proc --pidns`,
+/// `proc --pidns` and `sysctl --pid` (for `user.*` and `kernel.pid_max`) fork a helper into the
+/// container's namespaces: a process of the container can see `/proc/<pid>/exe` of ours or of
+/// the helper while we run.
+pub(crate) fn seal_self(command: &'static str) -> Result<(), Failure> {
     procroot::exec::sealed_exe::ensure()
         .map(drop)
         .map_err(|e| Failure::from(e.context(command, Path::new("/proc/self/exe"))))
@@ -228,12 +262,21 @@ pub fn harden(args: &HardenArgs) -> Result<ExitCode, Failure> {
     } else {
         HardenOptions::default()
     };
+    // A config's sysctls are not applied here: those a container may own are listed with the
+    // command that applies them in its namespaces; the others (machine-wide, such as
+    // kernel.core_pattern) are refused, as `sysctl --pid` would refuse them, never advised.
     let mut sysctl = serde_json::Map::new();
+    let mut sysctl_refused = Vec::new();
     if let Some(config) = &args.config {
         let oci = OciHardening::load(config).map_err(Failure::from)?;
         oci.apply_to(&mut opts);
         for (k, v) in &oci.sysctl {
-            sysctl.insert(k.clone(), Value::String(v.clone()));
+            match container::sysctl_namespace(k) {
+                Ok(_) => {
+                    sysctl.insert(k.clone(), Value::String(v.clone()));
+                }
+                Err(e) => sysctl_refused.push((k.clone(), v.clone(), e)),
+            }
         }
     }
     opts.masked.extend(args.mask.iter().cloned());
@@ -241,17 +284,27 @@ pub fn harden(args: &HardenArgs) -> Result<ExitCode, Failure> {
     opts.readonly_proc = args.readonly_proc;
     let report = container::harden(&root, &opts).map_err(fail)?;
     if args.json {
-        println!("{}", report_json(&report, &sysctl));
+        let mut out = report_json(&report, &sysctl);
+        let refused = sysctl_refused.iter().map(|(k, v, e)| {
+            json!({"name": k, "value": v, "errno": errno_name(e.errno()), "message": e.to_string()})
+        });
+        out["sysctl_refused"] = Value::Array(refused.collect());
+        println!("{out}");
     } else {
         print_report(&report).map_err(|e| Failure::stdout(&e))?;
         for (k, v) in &sysctl {
+            let ns = container::sysctl_namespace(k).map_or("", |n| n.as_str());
             println!(
-                "sysctl {k}={} not applied: use procroot sysctl --pid",
+                "sysctl {k}={} not applied: it belongs in the container's {ns} namespace: \
+                 procroot sysctl --pid PID {k}=VALUE",
                 v.as_str().unwrap_or("")
             );
         }
+        for (k, v, e) in &sysctl_refused {
+            println!("refused sysctl {k}={v}: {e}");
+        }
     }
-    Ok(if report.is_ok() {
+    Ok(if report.is_ok() && sysctl_refused.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -271,13 +324,10 @@ pub fn mount_proc(args: &MountProcArgs) -> Result<ExitCode, Failure> {
     let root = Root::open(&args.root).map_err(fail)?;
     let ns = args
         .pidns
-        .as_ref()
-        .map(|p| {
-            std::fs::File::open(p).map_err(|e| {
-                Failure::from(procroot::Error::from(e).context("mount-proc --pidns", p))
-            })
-        })
-        .transpose()?;
+        .as_deref()
+        .map(procroot::procfs::open_pid_namespace)
+        .transpose()
+        .map_err(Failure::from)?;
     let opts = ProcfsMountOptions {
         pidns: ns.as_ref().map(|f| f.as_fd()),
         subset_pid: args.subset_pid,
@@ -299,6 +349,15 @@ pub fn sysctl(args: &SysctlArgs) -> Result<ExitCode, Failure> {
         None => (args.name.as_str(), None),
     };
     let fail = |e: procroot::Error| Failure::from(e.context("sysctl", Path::new(name)));
+    if args.pid.is_some()
+        && matches!(
+            container::sysctl_namespace(name),
+            Ok(SysctlNamespace::User | SysctlNamespace::Pid)
+        )
+    {
+        // These are opened by a helper forked into the target's user and PID namespaces.
+        seal_self("sysctl")?;
+    }
     match (value, args.pid) {
         (Some(v), None) => container::write_sysctl(name, v).map_err(fail)?,
         (Some(v), Some(pid)) => container::write_sysctl_in(pid, name, v).map_err(fail)?,

@@ -53,6 +53,9 @@ fn main() -> ExitCode {
             return ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(2));
         }
     };
+    if procroot::FAULT_INJECTION {
+        eprintln!("{}", cli::FAULT_INJECTION_WARNING);
+    }
     confine::init(cli.no_sandbox);
     match run(&cli.command) {
         Ok(code) => code,

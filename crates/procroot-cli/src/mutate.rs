@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::CommandFactory;
-use procroot::sandbox::{Access, Sandbox};
-use procroot::{Errno, OFlags, RenameFlags, ReplaceMode, Root};
+use procroot::sandbox::Access;
+use procroot::{Errno, NodeKind, OFlags, RenameFlags, ReplaceMode, Root};
 use serde_json::{Map, Value};
 
 use crate::cli::{
@@ -17,7 +17,7 @@ use crate::cli::{
     TouchArgs, WriteArgs,
 };
 use crate::commands::{check_operand, in_context};
-use crate::confine::{self, confine, Notice};
+use crate::confine::{confine, Job, Notice};
 use crate::output::{insert_os, print_json, Failure};
 use crate::progress::{Watcher, Work};
 
@@ -26,16 +26,11 @@ const WRITE_DEFAULT_MODE: u32 = 0o644;
 /// The mode `write --append` creates files with, before the umask.
 const CREATE_MODE: u32 = 0o666;
 
-/// Opens the root chosen by `opts`, and confines this process to changing things beneath it
-/// (the second wall, [`crate::confine`]); no device nodes.
-fn open_root(opts: &RootOpts) -> Result<Root, Failure> {
-    open_confined(opts, false)
-}
-
-/// [`open_root`], with device nodes allowed if `devices` (`mknod`).
-fn open_confined(opts: &RootOpts, devices: bool) -> Result<Root, Failure> {
+/// Opens the root chosen by `opts`, and confines this process as `command`'s profile says (the
+/// second wall, [`crate::confine::PROFILES`]).
+fn open_root(opts: &RootOpts, command: &'static str) -> Result<Root, Failure> {
     let root = opts.open()?;
-    confine(Notice::json(opts.json), confine::read_write(&root, devices))?;
+    confine(Notice::json(opts.json), Job::on(command, &root))?;
     Ok(root)
 }
 
@@ -95,7 +90,7 @@ fn usage_error(subcommand: &str, message: impl std::fmt::Display) -> Failure {
 
 /// `procroot mkdir`.
 pub fn mkdir(args: &MkdirArgs) -> Result<ExitCode, Failure> {
-    let root = open_root(&args.root)?;
+    let root = open_root(&args.root, "mkdir")?;
     for_each_path("mkdir", &args.paths, args.root.json, |path| {
         if args.parents {
             let handle = root.mkdir_all(path, args.mode)?;
@@ -119,7 +114,7 @@ pub fn mkdir(args: &MkdirArgs) -> Result<ExitCode, Failure> {
 
 /// `procroot rm`.
 pub fn rm(args: &RmArgs) -> Result<ExitCode, Failure> {
-    let root = open_root(&args.root)?;
+    let root = open_root(&args.root, if args.recursive { "rm -r" } else { "rm" })?;
     // With -f an empty PATH, like any missing one, is not an error (as `rm -f ''`).
     let paths: Vec<PathBuf> = (args.paths.iter())
         .filter(|p| !(args.force && p.as_os_str().is_empty()))
@@ -156,7 +151,7 @@ pub fn rm(args: &RmArgs) -> Result<ExitCode, Failure> {
 pub fn mv(args: &MvArgs) -> Result<ExitCode, Failure> {
     check_operand("mv", &args.from)?;
     check_operand("mv", &args.to)?;
-    let root = open_root(&args.root)?;
+    let root = open_root(&args.root, "mv")?;
     let mut flags = RenameFlags::empty();
     flags.set(RenameFlags::NOREPLACE, args.no_replace);
     flags.set(RenameFlags::EXCHANGE, args.exchange);
@@ -174,13 +169,26 @@ pub fn mv(args: &MvArgs) -> Result<ExitCode, Failure> {
 pub fn ln(args: &LnArgs) -> Result<ExitCode, Failure> {
     check_operand("ln", &args.target)?;
     check_operand("ln", &args.link)?;
-    let root = open_root(&args.root)?;
-    let linked = if args.symbolic {
-        root.symlink(&args.target, &args.link)
+    if args.symbolic {
+        let root = open_root(&args.root, "ln -s")?;
+        root.symlink(&args.target, &args.link)?;
     } else {
-        root.hardlink(&args.target, &args.link)
-    };
-    linked?;
+        // The target's type is looked at before confining, to give exactly the MAKE_* right it
+        // needs (a device node needs MAKE_CHAR or MAKE_BLOCK to be linked, though no device is
+        // made). If it changes before the link, Landlock refuses the link (EACCES): the look
+        // only narrows the rights. If it cannot be looked at, no MAKE_* at all, and the link
+        // reports why.
+        let root = args.root.open()?;
+        let make = root
+            .resolve_nofollow(&args.target)
+            .and_then(|handle| handle.file_type())
+            .map_or(Access::empty(), Access::make);
+        confine(
+            Notice::json(args.root.json),
+            Job::on("ln", &root).of_type(make),
+        )?;
+        root.hardlink(&args.target, &args.link)?;
+    }
     let mut obj = done("ln", &args.link);
     insert_os(&mut obj, "target", args.target.as_os_str());
     obj.insert("symbolic".into(), args.symbolic.into());
@@ -209,7 +217,16 @@ pub fn mknod(args: &MknodArgs) -> Result<ExitCode, Failure> {
     let kind = spec
         .parse()
         .map_err(|e: procroot::Error| Failure::from(e.context("mknod", &args.path)))?;
-    let root = open_confined(&args.root, true)?;
+    let make = match kind {
+        NodeKind::Fifo => Access::MAKE_FIFO,
+        NodeKind::CharDevice { .. } => Access::MAKE_CHAR,
+        NodeKind::BlockDevice { .. } => Access::MAKE_BLOCK,
+    };
+    let root = args.root.open()?;
+    confine(
+        Notice::json(args.root.json),
+        Job::on("mknod", &root).of_type(make),
+    )?;
     root.mknod(&args.path, kind, args.mode)?;
     let mut obj = done("mknod", &args.path);
     obj.insert("node".into(), kind.to_string().into());
@@ -220,7 +237,7 @@ pub fn mknod(args: &MknodArgs) -> Result<ExitCode, Failure> {
 /// `procroot chmod`.
 pub fn chmod(args: &ChmodArgs) -> Result<ExitCode, Failure> {
     check_operand("chmod", &args.path)?;
-    let root = open_root(&args.root)?;
+    let root = open_root(&args.root, "chmod")?;
     root.set_permissions(&args.path, args.mode)?;
     let mut obj = done("chmod", &args.path);
     obj.insert("mode".into(), format!("{:04o}", args.mode).into());
@@ -231,7 +248,7 @@ pub fn chmod(args: &ChmodArgs) -> Result<ExitCode, Failure> {
 /// `procroot chown`.
 pub fn chown(args: &ChownArgs) -> Result<ExitCode, Failure> {
     check_operand("chown", &args.path)?;
-    let root = open_root(&args.root)?;
+    let root = open_root(&args.root, "chown")?;
     let (uid, gid) = (args.owner.uid, args.owner.gid);
     let changed = if args.nofollow {
         root.chown_nofollow(&args.path, uid, gid)
@@ -248,7 +265,7 @@ pub fn chown(args: &ChownArgs) -> Result<ExitCode, Failure> {
 
 /// `procroot touch`: [`Root::touch`], which never opens what it touches.
 pub fn touch(args: &TouchArgs) -> Result<ExitCode, Failure> {
-    let root = open_root(&args.root)?
+    let root = open_root(&args.root, "touch")?
         .with_special_files(crate::commands::special_files(args.special_files));
     for_each_path("touch", &args.paths, args.root.json, |path| {
         if args.nofollow {
@@ -265,7 +282,12 @@ pub fn write(args: &WriteArgs) -> Result<ExitCode, Failure> {
     check_operand("write", &args.path)?;
     // --append opens an existing PATH through O_PATH after checking its type: a FIFO or device
     // node is refused (ENXIO) unless --special-files, and then opened without blocking.
-    let root = open_root(&args.root)?
+    let command = if args.append {
+        "write --append"
+    } else {
+        "write"
+    };
+    let root = open_root(&args.root, command)?
         .with_special_files(crate::commands::special_files(args.special_files));
     let path = &args.path;
     let stdin = io::stdin().lock();
@@ -312,27 +334,27 @@ pub fn cp(args: &CpArgs) -> Result<ExitCode, Failure> {
     let copied = match (in_root(&args.src), in_root(&args.dst)) {
         (None, Some(dst)) => {
             let root = args.root.open()?;
-            // Read beneath the host source; write beneath the root, device nodes only when
-            // asked to recreate them. A source that cannot be opened gets no rule: the copy
-            // then reports why itself.
-            let mut access = Access::READ_WRITE;
-            access.set(Access::MAKE_DEVICE, args.special_files);
-            let mut sandbox = Sandbox::new().allow_beneath(&root, access);
-            if let Ok(src) = procroot::root::copy_in_source(&args.src) {
-                sandbox = sandbox.allow_beneath(src, Access::READ);
-            }
-            confine(Notice::json(args.root.json), sandbox)?;
+            // Read beneath the host source; write what the copy makes beneath the root, device
+            // nodes only when asked to recreate them. A source that cannot be opened gets no
+            // rule: the copy then reports why itself.
+            let job = Job::new("cp (in)")
+                .root(&root)
+                .source(procroot::root::copy_in_source(&args.src).ok())
+                .special_files(args.special_files);
+            confine(Notice::json(args.root.json), job)?;
             root.copy_in_with(&args.src, dst, opts)
         }
         (Some(src), None) => {
             let root = args.root.open()?;
-            // Read beneath the root; write beneath the host directory the copy lands in,
-            // never a device node there, even with --special-files.
-            let mut sandbox = confine::read(&root);
-            if let Ok(dir) = procroot::root::copy_out_directory(&args.dst) {
-                sandbox = sandbox.allow_beneath(dir, Access::READ_WRITE);
-            }
-            confine(Notice::json(args.root.json), sandbox)?;
+            // Read beneath the root; beneath the host directory the copy lands in, make and
+            // write what the copy makes, but read nothing (no READ_FILE: a file beside the
+            // destination cannot be stolen) and never make a device node, even with
+            // --special-files.
+            let job = Job::new("cp (out)")
+                .root(&root)
+                .destination(procroot::root::copy_out_directory(&args.dst).ok())
+                .special_files(args.special_files);
+            confine(Notice::json(args.root.json), job)?;
             root.copy_out_with(src, &args.dst, opts)
         }
         (Some(_), Some(_)) => {

@@ -32,9 +32,11 @@ pub fn run(args: &ProcArgs) -> Result<ExitCode, Failure> {
     };
 
     if let Some(nspath) = &args.pidns {
-        let ns = std::fs::File::open(nspath).map_err(|e| {
-            Failure::from(procroot::Error::from(e).context(format!("{command} --pidns"), nspath))
-        })?;
+        // The helper that makes the instance is a copy of this process inside the target's
+        // PID namespace: its /proc/<pid>/exe must be a sealed copy, not the binary on disk
+        // (CVE-2019-5736).
+        crate::harden::seal_self(command)?;
+        let ns = procroot::procfs::open_pid_namespace(nspath).map_err(Failure::from)?;
         let procfs = Arc::new(Procfs::for_pidns(&ns).map_err(fail)?);
         let subpath = subpath.strip_prefix("/").unwrap_or(subpath);
         return act(args, &procfs, ProcBase::Root, subpath, &shown);

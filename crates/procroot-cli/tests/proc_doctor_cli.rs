@@ -247,6 +247,7 @@ fn doctor_json_shape() {
     assert_eq!(
         obj.keys().collect::<Vec<_>>(),
         [
+            "fault_injection",
             "kernel",
             "features",
             "procfs",

@@ -1,15 +1,16 @@
 //! The second wall through the `procroot` binary: Landlock must hold on its own.
 //!
-//! The fault-injection test builds the CLI with the test-only `fault-injection` feature, whose
-//! resolver follows absolute symlinks from the host's `/` and `..` above the root, as a naive
-//! path-joining resolver would (the first wall broken on purpose). It builds it with the same
-//! cargo, in a target directory of its own (`<target>/fault-injection`), so that the normal
-//! binary and library are never built with the feature, and `cargo nextest run --workspace` (the
-//! README's one test command, which `.ci/run` runs) runs this test like any other; the first
-//! run compiles the CLI's dependencies there once (about a minute on two cores), later runs
-//! reuse them. Then it runs the hidden-escape attacks: with the sandbox every one fails with
-//! `EACCES` and the host's sentinel tree is unchanged; with `--no-sandbox` the same attacks
-//! escape, which shows that the test can fail.
+//! The fault-injection test builds the CLI with `--cfg procroot_fault_injection` (in `RUSTFLAGS`:
+//! it is no cargo feature, so no `--all-features` or release build can have it), whose resolver
+//! follows absolute symlinks from the host's `/` and `..` above the root, as a naive path-joining
+//! resolver would (the first wall broken on purpose). It builds it with the same cargo, in a
+//! target directory of its own (`<target>/fault-injection`), so that the normal binary and
+//! library are never built with it, and `cargo nextest run --workspace` (the README's one test
+//! command, which `.ci/run` runs) runs this test like any other; the first run compiles the
+//! CLI's dependencies there once (about a minute on two cores), later runs reuse them. Then it
+//! runs the hidden-escape attacks: with the sandbox every one fails with `EACCES` and the host's
+//! sentinel tree is unchanged; with `--no-sandbox` the same attacks escape, which shows that the
+//! test can fail.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -34,7 +35,7 @@ fn landlock_available() -> bool {
     available
 }
 
-/// The CLI built with `--features fault-injection`, in `<target>/fault-injection`.
+/// The CLI built with `--cfg procroot_fault_injection`, in `<target>/fault-injection`.
 fn fault_injected_binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -46,12 +47,16 @@ fn fault_injected_binary() -> &'static Path {
             .expect("the binary is in <target>/<profile>/");
         let target_dir = target.join("fault-injection");
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        // Concurrent test processes are serialized by cargo's lock on the target directory.
+        // The caller's own flags (`--cfg procroot_unprivileged`, ...) are kept. Concurrent test
+        // processes are serialized by cargo's lock on the target directory.
+        let mut rustflags = std::env::var("RUSTFLAGS").unwrap_or_default();
+        rustflags.push_str(" --cfg procroot_fault_injection");
         let status = Command::new(option_env!("CARGO").unwrap_or("cargo"))
             .current_dir(&workspace)
+            .env("RUSTFLAGS", rustflags.trim())
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
             .args(["build", "--quiet", "--locked", "--offline"])
-            .args(["-p", "procroot-cli", "--bin", "procroot"])
-            .args(["--features", "fault-injection", "--target-dir"])
+            .args(["-p", "procroot-cli", "--bin", "procroot", "--target-dir"])
             .arg(&target_dir)
             .status()
             .expect("run cargo");
@@ -367,4 +372,425 @@ fn cp_out_never_makes_a_device_node_on_the_host() {
         .unwrap()
         .file_type();
     assert!(ft.is_char_device());
+}
+
+/// A host tree for the metadata attacks: files `a`, `b`, `c`, a directory `d` and a symlink `l`,
+/// all with an mtime in 2001; the root's absolute symlinks `/a`, `/b`, `/c`, `/d` point at them
+/// and `/h` at the tree.
+struct MetadataWorld {
+    root: Tree,
+    host: Tree,
+}
+
+impl MetadataWorld {
+    fn new() -> MetadataWorld {
+        let host = Tree::new("file a A\nfile b B\nfile c C\ndir d");
+        host.symlink("a", "l");
+        let t2001 = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(978_307_200);
+        for name in ["a", "b", "c", "d"] {
+            let f = std::fs::File::open(host.join(name)).unwrap();
+            f.set_times(
+                std::fs::FileTimes::new()
+                    .set_accessed(t2001)
+                    .set_modified(t2001),
+            )
+            .unwrap();
+        }
+        let root = Tree::new("dir etc");
+        for name in ["a", "b", "c", "d"] {
+            root.symlink(host.join(name), name);
+        }
+        root.symlink(host.path(), "h");
+        MetadataWorld { root, host }
+    }
+
+    fn attacks() -> Vec<(&'static str, Vec<&'static str>)> {
+        vec![
+            ("chmod of a host file", vec!["chmod", "4777", "/a"]),
+            ("chown of a host file", vec!["chown", "4242:4242", "/b"]),
+            ("touch of a host file", vec!["touch", "/c"]),
+            ("chmod of a host directory", vec!["chmod", "0777", "/d"]),
+            (
+                "chown --nofollow of a host symlink",
+                vec!["chown", "--nofollow", "4242:4242", "/h/l"],
+            ),
+        ]
+    }
+
+    fn run(&self, bin: &Path, sandbox: bool, args: &[&str]) -> Run {
+        let mut cli = Cli::new(bin)
+            .args(args)
+            .root(self.root.path())
+            .arg("--json");
+        if !sandbox {
+            cli = cli.arg("--no-sandbox");
+        }
+        cli.deadline(Duration::from_secs(30)).run()
+    }
+}
+
+/// Landlock does not mediate chmod, chown or utimensat: with the first wall broken, the
+/// library's second check stops them (EACCES, naming the check) and the host is unchanged, times
+/// included; with --no-sandbox (which turns the check off too) the same commands change the
+/// host.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn the_second_check_stops_metadata_changes_when_the_resolver_is_naive() {
+    procroot_testutil::require_privilege("chown(2) to another user");
+    let fault = fault_injected_binary();
+    let world = MetadataWorld::new();
+    let before = Snapshot::take_with_times(world.host.path());
+    for (what, args) in MetadataWorld::attacks() {
+        let run = world.run(fault, true, &args);
+        assert_eq!(run.code, 1, "{what}: expected a refusal: {run:?}");
+        let error = &run.json_lines()[0]["error"];
+        assert_eq!(error["errno"], "EACCES", "{what}: {run:?}");
+        assert!(
+            error["message"]
+                .as_str()
+                .unwrap()
+                .contains("refused by the second check"),
+            "{what}: {run:?}"
+        );
+        before.assert_unchanged(&format!("host tree after {what} (sandboxed)"));
+    }
+    for (what, args) in MetadataWorld::attacks() {
+        let run = world.run(fault, false, &args);
+        assert_eq!(run.code, 0, "{what} without the sandbox: {run:?}");
+    }
+    use std::os::unix::fs::MetadataExt;
+    let md = |name: &str| std::fs::symlink_metadata(world.host.join(name)).unwrap();
+    assert_eq!(md("a").mode() & 0o7777, 0o4777, "chmod escaped");
+    assert_eq!(
+        (md("b").uid(), md("b").gid()),
+        (4242, 4242),
+        "chown escaped"
+    );
+    assert!(md("c").mtime() > 978_307_200, "touch escaped");
+    assert_eq!(md("d").mode() & 0o7777, 0o777, "chmod of a dir escaped");
+    assert_eq!(md("l").uid(), 4242, "chown --nofollow escaped");
+}
+
+/// The normal binary refuses nothing legitimate and touches no host file either way.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn the_normal_binary_changes_metadata_inside_the_root_only() {
+    procroot_testutil::require_privilege("chown(2) to another user");
+    let world = MetadataWorld::new();
+    let before = Snapshot::take_with_times(world.host.path());
+    let normal = Path::new(env!("CARGO_BIN_EXE_procroot"));
+    for sandbox in [true, false] {
+        for (what, args) in MetadataWorld::attacks() {
+            let run = world.run(normal, sandbox, &args);
+            assert_eq!(
+                run.code, 1,
+                "{what}: the targets do not exist in the root: {run:?}"
+            );
+        }
+        before.assert_unchanged("host tree after the attacks on the normal binary");
+    }
+    world.root.write("etc/f", b"x");
+    for args in [
+        vec!["chmod", "4755", "/etc/f"],
+        vec!["chown", "7:8", "/etc/f"],
+        vec!["touch", "/etc/f", "/etc", "/"],
+    ] {
+        world.run(normal, true, &args).success();
+    }
+}
+
+/// A fault-injection binary says what it is: in --version, in doctor (text and JSON), and in a
+/// warning on stderr before every command. The normal binary says none of it.
+#[test]
+fn the_fault_injected_binary_is_marked() {
+    let fault = fault_injected_binary();
+    let normal = Path::new(env!("CARGO_BIN_EXE_procroot"));
+    let warning = "warning: this is a FAULT-INJECTION build";
+    // Every run of the fault-injected binary: exit 0 and the warning on stderr.
+    let faulty = |args: &[&str], root: Option<&Path>| {
+        let mut cli = Cli::new(fault).args(args);
+        if let Some(root) = root {
+            cli = cli.root(root);
+        }
+        let run = cli.run();
+        assert_eq!(run.code, 0, "{run:?}");
+        assert!(run.stderr.contains(warning), "{run:?}");
+        run
+    };
+    let version = Cli::new(fault).arg("--version").run();
+    assert!(
+        version.success().text().contains("FAULT-INJECTION"),
+        "{version:?}"
+    );
+    let version = Cli::new(normal).arg("--version").run();
+    assert!(!version.success().text().contains("FAULT"), "{version:?}");
+
+    assert!(faulty(&["doctor"], None)
+        .text()
+        .contains("build: FAULT-INJECTION"));
+    assert_eq!(
+        faulty(&["doctor", "--json"], None).json()["fault_injection"],
+        true
+    );
+    assert_eq!(
+        Cli::new(normal)
+            .args(["doctor", "--json"])
+            .run()
+            .success()
+            .json()["fault_injection"],
+        false
+    );
+
+    let root = Tree::new("file etc/hostname web");
+    assert_eq!(
+        faulty(&["cat", "/etc/hostname"], Some(root.path())).text(),
+        "web"
+    );
+    let run = Cli::new(normal)
+        .args(["cat", "/etc/hostname"])
+        .root(root.path())
+        .run();
+    assert!(!run.success().stderr.contains(warning), "{run:?}");
+}
+
+/// No cargo feature or profile can turn fault injection on: the feature the first review found
+/// (`--features fault-injection`, even with debug assertions in a release build) does not
+/// exist, so `--all-features` builds (and runs the_normal_binary_stays_in_the_root_either_way
+/// on) the normal library.
+#[test]
+fn no_cargo_feature_turns_fault_injection_on() {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = Command::new(option_env!("CARGO").unwrap_or("cargo"))
+        .current_dir(&workspace)
+        .args(["check", "--release", "--offline", "-p", "procroot"])
+        .args(["--features", "fault-injection"])
+        .args(["--config", "profile.release.debug-assertions=true"])
+        .output()
+        .expect("run cargo");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("fault-injection"), "{stderr}");
+    assert!(stderr.contains("feature"), "{stderr}");
+    for manifest in [
+        "crates/procroot/Cargo.toml",
+        "crates/procroot-cli/Cargo.toml",
+    ] {
+        let text = std::fs::read_to_string(workspace.join(manifest)).unwrap();
+        assert!(
+            !text.contains("fault-injection ="),
+            "{manifest} has the feature again"
+        );
+    }
+}
+
+/// Every command Landlock confines, with the first wall broken: the hidden escape (through an
+/// absolute symlink to a host file or directory) is EACCES and the host, the root's neighbours
+/// and the copy's destination are unchanged; with --no-sandbox the same command escapes.
+#[test]
+fn every_confined_command_is_stopped_when_the_resolver_is_naive() {
+    if !landlock_available() {
+        return;
+    }
+    let fault = fault_injected_binary();
+    let source = Tree::new("file src.txt from the host");
+    let src = source.join("src.txt").to_str().unwrap().to_owned();
+    let attacks: Vec<(&str, Vec<String>)> = vec![
+        ("cat", svec(&["cat", "/filelink"])),
+        ("ls", svec(&["ls", "/dirlink"])),
+        ("mkdir", svec(&["mkdir", "/dirlink/new"])),
+        ("rm", svec(&["rm", "/dirlink/keep.txt"])),
+        ("rm -r", svec(&["rm", "-r", "/dirlink/tree"])),
+        (
+            "mv out of the host",
+            svec(&["mv", "/dirlink/keep.txt", "/etc/stolen"]),
+        ),
+        (
+            "mv into the host",
+            svec(&["mv", "/etc/f", "/dirlink/planted"]),
+        ),
+        ("ln", svec(&["ln", "/dirlink/keep.txt", "/dirlink/linked"])),
+        ("ln -s", svec(&["ln", "-s", "x", "/dirlink/symlink"])),
+        ("mknod", svec(&["mknod", "/dirlink/fifo", "p"])),
+        ("touch (new)", svec(&["touch", "/dirlink/touched"])),
+        ("write", svec(&["write", "/dirlink/written"])),
+        (
+            "write --append",
+            svec(&["write", "--append", "/dirlink/keep.txt"]),
+        ),
+        (
+            "cp in",
+            vec!["cp".into(), src.clone(), ":/dirlink/copied".into()],
+        ),
+        ("cp out", svec(&["cp", ":/dirlink/keep.txt", "OUT/copied"])),
+    ];
+    for (what, args) in &attacks {
+        for sandbox in [true, false] {
+            let world = World::new();
+            world.root.write("etc/f", b"in the root");
+            let out = world.out.path().to_str().unwrap();
+            let args: Vec<String> = args.iter().map(|a| a.replace("OUT", out)).collect();
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let host = Snapshot::take(world.host.path());
+            let out_before = Snapshot::take(world.out.path());
+            let run = world.run(fault, sandbox, &args);
+            let stdout = String::from_utf8_lossy(&run.stdout);
+            // What was printed other than errors (which name the path they refused).
+            let leaked = stdout
+                .lines()
+                .filter(|l| !l.starts_with("{\"error\""))
+                .any(|l| l.contains("HOSTSECRET") || l.contains("keep.txt"));
+            let changed = host.difference(&host.retake()).is_some()
+                || out_before.difference(&out_before.retake()).is_some();
+            if sandbox {
+                assert_eq!(run.code, 1, "{what}: expected a refusal: {run:?}");
+                let errors: Vec<Value> = run
+                    .json_lines()
+                    .into_iter()
+                    .filter(|v| v.get("error").is_some())
+                    .collect();
+                assert_eq!(errors.len(), 1, "{what}: {run:?}");
+                assert_eq!(errors[0]["error"]["errno"], "EACCES", "{what}: {run:?}");
+                assert!(!leaked, "{what}: printed a host file or listing: {run:?}");
+                assert!(!changed, "{what}: changed the host: {run:?}");
+            } else {
+                assert_eq!(run.code, 0, "{what} without the sandbox: {run:?}");
+                assert!(
+                    leaked || changed,
+                    "{what} did not escape without the sandbox"
+                );
+            }
+        }
+    }
+}
+
+/// `cp` out may make and write the copy, never read beside it: a root symlink to a host
+/// directory next to the destination cannot be used to copy a host secret out (issue 20,
+/// section 7). Without the sandbox it is (the test can fail).
+#[test]
+fn cp_out_cannot_read_beside_its_destination() {
+    if !landlock_available() {
+        return;
+    }
+    let fault = fault_injected_binary();
+    let t = Tree::new("dir root\nfile host/secret HOSTSECRET");
+    t.symlink(t.join("host"), "root/data");
+    let stolen = t.join("stolen");
+    let run_cp = |sandbox: bool| {
+        let mut cli = Cli::new(fault)
+            .args(["cp", "--json", ":/data/secret"])
+            .arg(&stolen)
+            .root(t.join("root"));
+        if !sandbox {
+            cli = cli.arg("--no-sandbox");
+        }
+        cli.deadline(Duration::from_secs(30)).run()
+    };
+    let run = run_cp(true);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(run.json_lines()[0]["error"]["errno"], "EACCES", "{run:?}");
+    assert!(
+        std::fs::symlink_metadata(&stolen).is_err(),
+        "the secret was copied"
+    );
+    let left: Vec<_> = std::fs::read_dir(t.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left.len(), 2, "a temporary was left: {left:?}");
+    run_cp(false);
+    assert_eq!(std::fs::read(&stolen).unwrap(), b"HOSTSECRET");
+}
+
+/// Moving and linking device nodes work confined (Landlock counts them as making the device,
+/// which mv and ln are allowed for exactly that), and the nodes keep their numbers (issue 20,
+/// section 8).
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn mv_and_ln_of_device_nodes_work_confined() {
+    procroot_testutil::require_privilege("mknod(2) of device nodes");
+    if !landlock_available() {
+        return;
+    }
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let root = Tree::new("dir dev\ndir old");
+    for (name, kind, dev) in [
+        ("dev/null", libc::S_IFCHR, libc::makedev(1, 3)),
+        ("dev/sda", libc::S_IFBLK, libc::makedev(8, 0)),
+    ] {
+        let path = std::ffi::CString::new(root.join(name).to_str().unwrap()).unwrap();
+        // SAFETY: mknod(2) with a NUL-terminated path.
+        let rc = unsafe { libc::mknod(path.as_ptr(), kind | 0o600, dev) };
+        assert_eq!(rc, 0, "mknod: {}", std::io::Error::last_os_error());
+    }
+    for args in [
+        vec!["mv", "/dev/null", "/dev/null.orig"],
+        vec!["mv", "/dev/sda", "/old/sda"],
+        vec!["ln", "/dev/null.orig", "/dev/null2"],
+        vec!["mv", "--exchange", "/dev/null2", "/old/sda"],
+    ] {
+        bin().args(&args).root(root.path()).run().success();
+    }
+    let md = |p: &str| std::fs::symlink_metadata(root.join(p)).unwrap();
+    assert!(md("dev/null.orig").file_type().is_char_device());
+    assert_eq!(md("dev/null.orig").rdev(), libc::makedev(1, 3));
+    // Exchanged: /old/sda is now the second link to 1:3, /dev/null2 the disk.
+    assert_eq!(md("old/sda").rdev(), libc::makedev(1, 3));
+    assert_eq!(md("old/sda").ino(), md("dev/null.orig").ino());
+    assert!(md("dev/null2").file_type().is_block_device());
+    assert_eq!(md("dev/null2").rdev(), libc::makedev(8, 0));
+}
+
+/// At Landlock ABI 1 (Linux 5.13-5.18; here a test-only override of the fault-injection
+/// build), a confined process cannot rename or link into another directory at all: mv and ln
+/// run without Landlock instead of failing with a bare EXDEV, and --json says so (issue 20,
+/// section 9). Other commands stay confined.
+#[test]
+fn at_landlock_abi_1_mv_and_ln_work_and_say_they_are_unconfined() {
+    if !landlock_available() {
+        return;
+    }
+    let fault = fault_injected_binary();
+    let root = Tree::new("file a/x x\nfile a/y y\ndir b");
+    let run = |args: &[&str]| {
+        Cli::new(fault)
+            .args(args)
+            .arg("--json")
+            .root(root.path())
+            .env("PROCROOT_TEST_LANDLOCK_ABI", "1")
+            .run()
+    };
+    let doctor = Cli::new(fault)
+        .args(["doctor", "--json"])
+        .env("PROCROOT_TEST_LANDLOCK_ABI", "1")
+        .run();
+    assert_eq!(doctor.json()["sandbox"]["landlock_abi"], 1, "{doctor:?}");
+    for args in [["mv", "/a/x", "/b/x"], ["ln", "/a/y", "/b/y"]] {
+        let out = run(&args);
+        assert_eq!(out.code, 0, "{args:?}: {out:?}");
+        let lines = out.json_lines();
+        assert_eq!(lines[0]["sandbox"]["status"], "unavailable", "{out:?}");
+        assert_eq!(lines[0]["sandbox"]["landlock_abi"], 1, "{out:?}");
+        assert!(
+            lines[0]["sandbox"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("ABI 1"),
+            "{out:?}"
+        );
+    }
+    assert_eq!(std::fs::read(root.join("b/x")).unwrap(), b"x");
+    assert_eq!(std::fs::read(root.join("b/y")).unwrap(), b"y");
+    // mkdir needs no REFER: still confined at ABI 1, no notice.
+    let out = run(&["mkdir", "/c"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.json_lines()[0].get("sandbox").is_none(), "{out:?}");
 }

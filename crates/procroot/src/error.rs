@@ -239,7 +239,7 @@ impl Error {
                 out.push_str(&format!(" {}", Quoted(path.as_os_str())));
             }
             if let Some(root) = self.root() {
-                out.push_str(&format!(" in {}", root.display()));
+                out.push_str(&format!(" in {}", Escaped(root.as_os_str())));
             }
             out.push_str(": ");
         }
@@ -292,30 +292,80 @@ impl From<Error> for std::io::Error {
     }
 }
 
-/// A path in double quotes, with bytes that are not printable UTF-8 escaped as `\xNN`, so that a
-/// hostile file name cannot forge a message: how every message of the library shows a path, and
-/// how the `procroot` command shows one in its text reports.
+/// A path in double quotes, with everything that could forge or disguise a message escaped: bytes
+/// that are not UTF-8 as `\xNN`, and as `\u{..}` every control character and every character
+/// Rust's `char::escape_debug` would escape (the progress line's rule): format characters (Cf)
+/// such as the bidirectional overrides and isolates (U+202A-U+202E, U+2066-U+2069) that can make
+/// `gpj.<U+202E>exe.sh` read as `hs.exe.jpg`, zero-width characters (U+200B-U+200F, U+FEFF), the
+/// line and paragraph separators (U+2028, U+2029), unassigned and private-use characters. A
+/// combining mark is kept after a base character (an accent in a name is fine) and escaped
+/// where it has none to attach to. How every message of the library shows a path, and how the
+/// `procroot` command shows one in its text reports.
 pub struct Quoted<'a>(pub &'a OsStr);
 
 impl fmt::Display for Quoted<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use std::os::unix::ffi::OsStrExt;
         f.write_str("\"")?;
-        for chunk in self.0.as_bytes().utf8_chunks() {
-            for c in chunk.valid().chars() {
-                match c {
-                    '"' => f.write_str("\\\"")?,
-                    '\\' => f.write_str("\\\\")?,
-                    c if c.is_control() => write!(f, "\\u{{{:x}}}", c as u32)?,
-                    c => write!(f, "{c}")?,
-                }
-            }
-            for b in chunk.invalid() {
-                write!(f, "\\x{b:02x}")?;
-            }
-        }
+        escape_into(f, self.0.as_bytes())?;
         f.write_str("\"")
     }
+}
+
+/// Text shown unquoted in a message (the root's name), escaped as [`Quoted`] escapes.
+pub(crate) struct Escaped<'a>(pub &'a OsStr);
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use std::os::unix::ffi::OsStrExt;
+        escape_into(f, self.0.as_bytes())
+    }
+}
+
+fn escape_into(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
+    let mut after_base = false;
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '"' => f.write_str("\\\"")?,
+                '\\' => f.write_str("\\\\")?,
+                c if needs_escape(c, after_base) => write!(f, "\\u{{{:x}}}", c as u32)?,
+                c => write!(f, "{c}")?,
+            }
+            after_base = !c.is_control();
+        }
+        for b in chunk.invalid() {
+            write!(f, "\\x{b:02x}")?;
+            after_base = false;
+        }
+    }
+    Ok(())
+}
+
+/// Whether `c` is shown as `\u{..}`: a control character, or one that `escape_debug` escapes
+/// in the middle of a string (so a combining mark after a base character is not: `str`'s
+/// `escape_debug` escapes grapheme extenders only at the start). Quotes and backslashes are
+/// handled by the caller.
+fn needs_escape(c: char, after_base: bool) -> bool {
+    if c.is_control() {
+        return true;
+    }
+    if c == '\'' {
+        return false;
+    }
+    let mut buf = [0u8; 8];
+    buf[0] = b'a';
+    let len = 1 + c.encode_utf8(&mut buf[1..]).len();
+    let Ok(text) = std::str::from_utf8(&buf[..len]) else {
+        return true;
+    };
+    // After a base character `a`: escaped only if not printable (Cf, Zl, Zp, unassigned, ...).
+    let escaped_mid = text.escape_debug().count() != 2;
+    if escaped_mid {
+        return true;
+    }
+    // A grapheme extender with nothing to attach to is escaped too (as at a string's start).
+    !after_base && c.escape_debug().count() != 1
 }
 
 #[cfg(test)]
@@ -378,6 +428,43 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "open \"a\\\"b\\u{a}\\xff\": No such file or directory (ENOENT)"
+        );
+    }
+
+    /// Bidirectional overrides and isolates, zero-width characters and line separators in a
+    /// name or in the root's name are escaped, as the progress line escapes them; an accent
+    /// after a letter is not.
+    #[test]
+    fn bidi_and_invisible_characters_are_escaped() {
+        use std::os::unix::ffi::OsStrExt;
+        for (c, shown) in [
+            ('\u{202e}', "\\u{202e}"),
+            ('\u{2067}', "\\u{2067}"),
+            ('\u{200b}', "\\u{200b}"),
+            ('\u{200f}', "\\u{200f}"),
+            ('\u{202a}', "\\u{202a}"),
+            ('\u{2066}', "\\u{2066}"),
+            ('\u{2069}', "\\u{2069}"),
+            ('\u{2028}', "\\u{2028}"),
+            ('\u{2029}', "\\u{2029}"),
+            ('\u{feff}', "\\u{feff}"),
+        ] {
+            let name = format!("gpj.{c}exe.sh");
+            let err = Error::from_errno(Errno::NOENT)
+                .context("open", Path::new(&name))
+                .in_root(Path::new(&format!("/srv/r{c}oot")));
+            let text = err.to_string();
+            assert!(!text.contains(c), "{c:?} printed raw: {text}");
+            assert!(
+                text.starts_with(&format!("open \"gpj.{shown}exe.sh\" in /srv/r{shown}oot: ")),
+                "{text}"
+            );
+        }
+        // A combining mark with no base character to attach to (at the start) is escaped.
+        let accented = "\u{301}x caf\u{e9} cafe\u{301}";
+        assert_eq!(
+            Quoted(OsStr::from_bytes(accented.as_bytes())).to_string(),
+            "\"\\u{301}x caf\u{e9} cafe\u{301}\""
         );
     }
 

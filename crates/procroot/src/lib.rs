@@ -28,14 +28,23 @@
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
-// The `fault-injection` feature makes the resolver follow absolute symlinks from the host's `/`
-// and `..` above the root, as a path-joining resolver would: it exists only so that a test can
-// show the Landlock sandbox (the second wall) holding when the first wall fails.
-#[cfg(all(feature = "fault-injection", not(debug_assertions)))]
+// `--cfg procroot_fault_injection` makes the resolver follow absolute symlinks from the host's
+// `/` and `..` above the root, as a path-joining resolver would: it exists only so that a test
+// can show the second wall (Landlock, and the identity check of metadata changes) holding when
+// the first wall fails. It is a `--cfg` given through RUSTFLAGS, never a cargo feature: no
+// `--all-features` build, no `cargo build --release` and no dependent crate can turn it on by
+// accident. Such a build marks itself ([`FAULT_INJECTION`]): the CLI says so in `--version`,
+// `doctor` and a warning per command. An optimized build refuses it outright.
+#[cfg(all(procroot_fault_injection, not(debug_assertions)))]
 compile_error!(
-    "the `fault-injection` feature breaks procroot's resolver on purpose: tests only, never in a \
-     release build"
+    "--cfg procroot_fault_injection breaks procroot's resolver on purpose: tests only, never in \
+     an optimized build"
 );
+
+/// Whether this build of the library has its first wall broken on purpose for tests (`--cfg
+/// procroot_fault_injection`, given through `RUSTFLAGS` only). Never true in a build made with
+/// cargo's features or profiles alone; a program built on such a library must say so loudly.
+pub const FAULT_INJECTION: bool = cfg!(procroot_fault_injection);
 
 pub mod container;
 pub mod doctor;

@@ -3,8 +3,8 @@
 //! procroot's first wall is its own code: the resolver, the walkers, their checks. A bug there
 //! would touch a host file. A process that knows which trees it may touch before it starts can
 //! also ask the kernel to enforce it: with Landlock (Linux 5.13+), a file outside the allowed
-//! trees cannot be opened, created, removed or renamed into, and a bug becomes an `EACCES`
-//! instead of an escape.
+//! trees cannot be opened, created, removed, renamed or linked into, and a bug becomes an
+//! `EACCES` instead of an escape.
 //!
 //! ```no_run
 //! use procroot::sandbox::{Access, Sandbox};
@@ -27,9 +27,11 @@
 //!
 //! What it does not stop: anything beneath an allowed tree (a root of `/` allows the whole
 //! host), and mount operations (a landlocked process may not mount at all; mounts made by
-//! others stay visible). Reading metadata (`stat`), following paths with `O_PATH` and
-//! `readlink` are not mediated by Landlock either: a bug can still *see* a host file, not read
-//! or change its contents.
+//! others stay visible). Landlock mediates reading, writing, creating, removing, renaming and
+//! linking; it does **not** mediate changing a file's mode, owner, times or extended attributes,
+//! nor `stat`, `readlink` or `O_PATH` opens: a bug could still `chmod` a host file. procroot's
+//! own metadata changes are guarded by a check of their own for that
+//! ([`Root::with_second_check`]).
 
 #![forbid(unsafe_code)]
 
@@ -48,27 +50,67 @@ use crate::sys::landlock::{self, fs};
 use crate::sys::Syscall as _;
 
 bitflags! {
-    /// What a [`Sandbox`] allows beneath a tree. Everything not allowed is refused with
+    /// What a [`Sandbox`] allows beneath a tree: Landlock's file-system rights, one flag each
+    /// (the same bits as `LANDLOCK_ACCESS_FS_*`), and the groups most callers want
+    /// ([`Access::READ`], [`Access::READ_WRITE`], ...). Everything not allowed is refused with
     /// `EACCES`, to the extent the kernel's Landlock ABI can refuse it (see [`SandboxStatus`]).
+    ///
+    /// Landlock never mediates changing a file's mode, owner, times or extended attributes,
+    /// `stat`, `readlink` or `O_PATH` opens: no flag here allows or refuses those.
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-    pub struct Access: u32 {
+    pub struct Access: u64 {
+        /// Execute files.
+        const EXEC = fs::EXECUTE;
+        /// Open files for writing.
+        const WRITE_FILE = fs::WRITE_FILE;
+        /// Open files for reading.
+        const READ_FILE = fs::READ_FILE;
+        /// Open directories for reading (list them).
+        const READ_DIR = fs::READ_DIR;
+        /// Remove directories (`rmdir`, or rename one away).
+        const REMOVE_DIR = fs::REMOVE_DIR;
+        /// Remove anything but directories (`unlink`, or rename one away).
+        const REMOVE_FILE = fs::REMOVE_FILE;
+        /// Create, rename or link character devices (moving a device node counts as making
+        /// one).
+        const MAKE_CHAR = fs::MAKE_CHAR;
+        /// Create or rename directories.
+        const MAKE_DIR = fs::MAKE_DIR;
+        /// Create, rename or link regular files.
+        const MAKE_REG = fs::MAKE_REG;
+        /// Create, rename or link UNIX sockets.
+        const MAKE_SOCK = fs::MAKE_SOCK;
+        /// Create, rename or link FIFOs.
+        const MAKE_FIFO = fs::MAKE_FIFO;
+        /// Create, rename or link block devices.
+        const MAKE_BLOCK = fs::MAKE_BLOCK;
+        /// Create, rename or link symlinks.
+        const MAKE_SYM = fs::MAKE_SYM;
+        /// Rename or link an entry into another directory (ABI 2). Below ABI 2 every such rename
+        /// or link is refused (`EXDEV`) in a sandbox.
+        const REFER = fs::REFER;
+        /// Truncate files (ABI 3).
+        const TRUNCATE = fs::TRUNCATE;
+        /// `ioctl(2)` on device files opened beneath the tree (ABI 5).
+        const IOCTL_DEV = fs::IOCTL_DEV;
+
         /// Open files for reading and list directories.
-        const READ = 1 << 0;
+        const READ = Self::READ_FILE.bits() | Self::READ_DIR.bits();
         /// Open files for writing, and truncate them (ABI 3).
-        const WRITE = 1 << 1;
+        const WRITE = Self::WRITE_FILE.bits() | Self::TRUNCATE.bits();
         /// Create regular files, directories and symlinks, and rename or hard-link entries
         /// into another directory (`REFER`, ABI 2).
-        const CREATE = 1 << 2;
+        const CREATE = Self::MAKE_REG.bits() | Self::MAKE_DIR.bits() | Self::MAKE_SYM.bits()
+            | Self::REFER.bits();
         /// Remove (unlink, rmdir, rename away) files and directories.
-        const REMOVE = 1 << 3;
+        const REMOVE = Self::REMOVE_FILE.bits() | Self::REMOVE_DIR.bits();
         /// Create FIFOs and UNIX sockets.
-        const MAKE_SPECIAL = 1 << 4;
+        const MAKE_SPECIAL = Self::MAKE_FIFO.bits() | Self::MAKE_SOCK.bits();
         /// Create character and block device nodes.
-        const MAKE_DEVICE = 1 << 5;
-        /// `ioctl(2)` on device files opened beneath the tree (ABI 5).
-        const IOCTL_DEV = 1 << 6;
-        /// Execute files.
-        const EXEC = 1 << 7;
+        const MAKE_DEVICE = Self::MAKE_CHAR.bits() | Self::MAKE_BLOCK.bits();
+        /// Every `MAKE_*`: what renaming or linking an entry of any type into a directory needs.
+        const MAKE_ANY = Self::MAKE_REG.bits() | Self::MAKE_DIR.bits() | Self::MAKE_SYM.bits()
+            | Self::MAKE_SPECIAL.bits() | Self::MAKE_DEVICE.bits();
         /// Everything a command that changes a tree needs, except device nodes, device ioctls
         /// and execution.
         const READ_WRITE = Self::READ.bits() | Self::WRITE.bits() | Self::CREATE.bits()
@@ -76,29 +118,58 @@ bitflags! {
     }
 }
 
+/// Each single right with its Landlock name (without `LANDLOCK_ACCESS_FS_`), in reading order:
+/// read, write, make, link, remove, then the rest.
+const NAMES: &[(Access, &str)] = &[
+    (Access::READ_FILE, "READ_FILE"),
+    (Access::READ_DIR, "READ_DIR"),
+    (Access::WRITE_FILE, "WRITE_FILE"),
+    (Access::TRUNCATE, "TRUNCATE"),
+    (Access::MAKE_REG, "MAKE_REG"),
+    (Access::MAKE_DIR, "MAKE_DIR"),
+    (Access::MAKE_SYM, "MAKE_SYM"),
+    (Access::MAKE_FIFO, "MAKE_FIFO"),
+    (Access::MAKE_SOCK, "MAKE_SOCK"),
+    (Access::MAKE_CHAR, "MAKE_CHAR"),
+    (Access::MAKE_BLOCK, "MAKE_BLOCK"),
+    (Access::REFER, "REFER"),
+    (Access::REMOVE_FILE, "REMOVE_FILE"),
+    (Access::REMOVE_DIR, "REMOVE_DIR"),
+    (Access::IOCTL_DEV, "IOCTL_DEV"),
+    (Access::EXEC, "EXECUTE"),
+];
+
 impl Access {
     /// The Landlock rights this access means.
     fn rights(self) -> u64 {
-        let mut rights = 0;
-        let map = [
-            (Access::READ, fs::READ_FILE | fs::READ_DIR),
-            (Access::WRITE, fs::WRITE_FILE | fs::TRUNCATE),
-            (
-                Access::CREATE,
-                fs::MAKE_REG | fs::MAKE_DIR | fs::MAKE_SYM | fs::REFER,
-            ),
-            (Access::REMOVE, fs::REMOVE_FILE | fs::REMOVE_DIR),
-            (Access::MAKE_SPECIAL, fs::MAKE_FIFO | fs::MAKE_SOCK),
-            (Access::MAKE_DEVICE, fs::MAKE_CHAR | fs::MAKE_BLOCK),
-            (Access::IOCTL_DEV, fs::IOCTL_DEV),
-            (Access::EXEC, fs::EXECUTE),
-        ];
-        for (access, bits) in map {
-            if self.contains(access) {
-                rights |= bits;
-            }
+        self.bits()
+    }
+
+    /// The Landlock names of the rights in this set (`["READ_FILE", "READ_DIR"]`), in a fixed
+    /// reading order: how `procroot doctor` and the README show a command's rights.
+    pub fn names(self) -> Vec<&'static str> {
+        NAMES
+            .iter()
+            .filter(|(access, _)| self.contains(*access))
+            .map(|(_, name)| *name)
+            .collect()
+    }
+
+    /// The right that making (creating, renaming or linking into a directory) an entry of type
+    /// `file_type` needs: `MAKE_REG` for a file, `MAKE_CHAR` for a character device, ...
+    /// `Unknown` needs every `MAKE_*`.
+    pub fn make(file_type: crate::FileType) -> Access {
+        use crate::FileType;
+        match file_type {
+            FileType::File => Access::MAKE_REG,
+            FileType::Dir => Access::MAKE_DIR,
+            FileType::Symlink => Access::MAKE_SYM,
+            FileType::Fifo => Access::MAKE_FIFO,
+            FileType::Socket => Access::MAKE_SOCK,
+            FileType::CharDevice => Access::MAKE_CHAR,
+            FileType::BlockDevice => Access::MAKE_BLOCK,
+            _ => Access::MAKE_ANY,
         }
-        rights
     }
 }
 
@@ -107,6 +178,17 @@ impl Access {
 /// `NotSupported` when the kernel has no Landlock (`ENOSYS`) or it is not enabled at boot
 /// (`EOPNOTSUPP`); the errno of a seccomp filter that refuses the probe as it is.
 pub fn abi() -> Result<u32> {
+    // Tests only (a `--cfg procroot_fault_injection` build; no release build has this code):
+    // pretend the kernel offers an older ABI, to show what a command does on Linux 5.13-5.18.
+    // The ruleset is then built for that ABI, and the kernel enforces it as an old one would
+    // (no REFER handled: every rename or link into another directory is EXDEV).
+    #[cfg(procroot_fault_injection)]
+    if let Some(abi) = std::env::var("PROCROOT_TEST_LANDLOCK_ABI")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return Ok(abi);
+    }
     landlock::abi_version().map_err(|errno| {
         let detail = match errno {
             Errno::NOSYS => "Landlock is not available: the kernel lacks it (Linux 5.13+)",

@@ -438,14 +438,20 @@ class Root:
         return self._paths_call("procroot_make_readonly", paths)
 
     def mount_procfs(self, dest, pidns_fd=-1, subset_pid=False, hidepid=-1):
-        """Mounts a new procfs on the directory ``dest`` (a symlink on the way: ELOOP)."""
+        """Mounts a new procfs on the directory ``dest`` (a symlink on the way: ELOOP; below the
+        root's /proc or on a procfs: EPERM). With ``pidns_fd`` before Linux 6.18 the instance is
+        made by a helper forked into that namespace: non-dumpable, but its /proc/<pid>/exe is
+        this program's binary while it lives (call ``sealed_exe_ensure`` first when that matters,
+        CVE-2019-5736). ``pidns_fd`` without the new mount API: NotSupported."""
         self._run("procroot_mount_procfs", _b(dest), pidns_fd, 1 if subset_pid else 0, hidepid,
                   filename=dest)
 
 
 def write_sysctl(name, value, pid=0):
     """Writes the sysctl ``name`` through the hardened procfs (EXDEV if something is mounted on
-    it); with ``pid``, in that process's network, UTS and IPC namespaces."""
+    it); with ``pid``, in the namespace of that process that owns it, or EINVAL: net.*, the IPC
+    sysctls and fs.mqueue.*, kernel.hostname/domainname, user.*, kernel.pid_max (6.14+) only, and
+    only a namespace ``pid`` does not share with the caller (kernel.core_pattern is refused)."""
     _call(_lib.procroot_write_sysctl, pid, _b(name), _b(value), filename=name)
 
 

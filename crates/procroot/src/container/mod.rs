@@ -29,7 +29,9 @@
 //! **Kernels without the new mount API** (before 5.2, or with `fsopen`/`open_tree` refused):
 //! the mount is made with `mount(2)` on `/proc/thread-self/fd/N` of the resolved fd, a name
 //! checked through the hardened procfs ([`Procfs::fd_link`](crate::Procfs)), and the
-//! [`Report`] lists the path under [`Report::fallback`].
+//! [`Report`] lists the path under [`Report::fallback`]. One exception: a procfs of another
+//! PID namespace ([`ProcfsMountOptions::pidns`]) has no such fallback and is refused up front
+//! with `NotSupported`.
 
 #![forbid(unsafe_code)]
 
@@ -42,13 +44,15 @@ mod writes;
 
 use std::path::{Path, PathBuf};
 
-pub use defaults::{DOCKER_MASKED_PATHS, RUNC_MASKED_PATHS, RUNC_READONLY_PATHS};
+pub use defaults::{expand_globs, DOCKER_MASKED_PATHS, RUNC_MASKED_PATHS, RUNC_READONLY_PATHS};
 pub use mask::{make_readonly, mask_paths};
-pub use mounts::{bind_into, mount_procfs, mount_sysfs, HidePid, ProcfsMountOptions};
+pub use mounts::{
+    bind_from, bind_into, mount_procfs, mount_sysfs, BindOptions, HidePid, ProcfsMountOptions,
+};
 pub use oci::OciHardening;
 pub use writes::{
-    read_sysctl, read_sysctl_in, set_current_label, set_exec_label, sysctl_subpath, write_sysctl,
-    write_sysctl_in,
+    read_sysctl, read_sysctl_in, set_current_label, set_exec_label, sysctl_namespace,
+    sysctl_subpath, write_sysctl, write_sysctl_in, SysctlNamespace,
 };
 
 use crate::error::{Error, Result};
@@ -116,13 +120,19 @@ impl HardenOptions {
 }
 
 /// Masks, then makes read-only, everything `opts` names, in the current mount namespace. Masks
-/// go first so that a masked path under a read-only one (`/proc/sys/...`) is still masked.
+/// go first so that a masked path under a read-only one (`/proc/sys/...`) is still masked. A
+/// component with `*` is expanded inside the root first ([`expand_globs`]): each match is
+/// masked and reported on its own.
 ///
 /// Errors are only for what stops everything (the host's `/dev/null` is not the null device);
 /// a path that fails is listed in [`Report::refused`].
 pub fn harden(root: &Root, opts: &HardenOptions) -> Result<Report> {
-    let mut report = mask_paths(root, &opts.masked)?;
-    report.extend(make_readonly(root, &opts.readonly)?);
+    // `*` (Docker's per-CPU `thermal_throttle`) is expanded now, inside the root.
+    let mut report = mask_paths(root, &defaults::expand_globs(root, &opts.masked))?;
+    report.extend(make_readonly(
+        root,
+        &defaults::expand_globs(root, &opts.readonly),
+    )?);
     if opts.readonly_proc {
         report.extend(make_readonly(
             root,

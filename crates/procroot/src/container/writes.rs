@@ -2,15 +2,19 @@
 
 #![forbid(unsafe_code)]
 
-use std::os::fd::AsFd;
+use std::io::Read as _;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 use rustix::thread::ThreadNameSpaceType;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::procfs::{ProcBase, Procfs};
+use crate::exec::{Namespaces, NsKind};
+use crate::procfs::{PidFd, ProcBase, Procfs};
 use crate::sys;
+use crate::sys::features::{self, Feature};
 
 /// The procfs subpath of a sysctl: `sys/kernel/hostname` for `kernel.hostname` or
 /// `kernel/hostname`.
@@ -68,37 +72,118 @@ pub fn read_sysctl(name: &str) -> Result<String> {
     Ok(text)
 }
 
-/// Runs `f` on a short-lived thread that joined the network, UTS and IPC namespaces of process
-/// `pid` (`setns(pidfd, CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC)`, Linux 5.8): those are the
-/// namespaces whose sysctls `/proc/sys` shows to the thread that opens them. The namespaces are
-/// per thread, so the caller's other threads are unaffected, and they end with the thread.
-fn in_sysctl_namespaces<T: Send>(pid: u32, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
-    let pidfd = sys::process::pidfd_open(pid).map_err(|e| {
-        Error::from(sys::SyscallError {
-            syscall: "pidfd_open",
-            errno: e,
-            detail: "",
-        })
-        .context("enter the namespaces of", Path::new(&pid.to_string()))
-    })?;
+/// The kernel namespace that owns a sysctl: the only sysctls [`write_sysctl_in`] and
+/// [`read_sysctl_in`] accept, sorted as runc's validator sorts them (`sysctl()` in
+/// `libcontainer/configs/validate/validator.go`), plus `kernel.pid_max` (per PID namespace
+/// since Linux 6.14) and `user.*` (per user namespace).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SysctlNamespace {
+    /// `kernel.{msgmax,msgmnb,msgmni,sem,shmall,shmmax,shmmni,shm_rmid_forced}`, `fs.mqueue.*`.
+    Ipc,
+    /// `net.*`.
+    Net,
+    /// `kernel.hostname`, `kernel.domainname`.
+    Uts,
+    /// `user.*` (`user.max_user_namespaces`, ...).
+    User,
+    /// `kernel.pid_max`.
+    Pid,
+}
+
+impl SysctlNamespace {
+    /// The namespace kind's name, as in `/proc/<pid>/ns/`: `ipc`, `net`, `uts`, `user`, `pid`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SysctlNamespace::Ipc => "ipc",
+            SysctlNamespace::Net => "net",
+            SysctlNamespace::Uts => "uts",
+            SysctlNamespace::User => "user",
+            SysctlNamespace::Pid => "pid",
+        }
+    }
+
+    fn kind(self) -> NsKind {
+        match self {
+            SysctlNamespace::Ipc => NsKind::Ipc,
+            SysctlNamespace::Net => NsKind::Net,
+            SysctlNamespace::Uts => NsKind::Uts,
+            SysctlNamespace::User => NsKind::User,
+            SysctlNamespace::Pid => NsKind::Pid,
+        }
+    }
+}
+
+/// The namespace that owns the sysctl `name` (dotted or a path, as [`sysctl_subpath`]).
+///
+/// Anything else is refused, `InvalidInput` (`EINVAL`, "not in a separate kernel namespace"):
+/// `kernel.core_pattern`, `vm.*`, most of `fs.*` are machine-wide, and "writing them in a
+/// container's namespaces" would change the host.
+pub fn sysctl_namespace(name: &str) -> Result<SysctlNamespace> {
+    let subpath = sysctl_subpath(name)?;
+    // The components after `sys`, as sysctl_subpath split them (dots inside a component of a
+    // slash-separated name stay in it).
+    let parts: Vec<&str> = subpath
+        .iter()
+        .skip(1)
+        .map(|c| c.to_str().unwrap_or(""))
+        .collect();
+    const IPC_KERNEL: &[&str] = &[
+        "msgmax",
+        "msgmnb",
+        "msgmni",
+        "sem",
+        "shmall",
+        "shmmax",
+        "shmmni",
+        "shm_rmid_forced",
+    ];
+    let owner = match parts.as_slice() {
+        ["kernel", k] if IPC_KERNEL.contains(k) => Some(SysctlNamespace::Ipc),
+        ["fs", "mqueue", _, ..] => Some(SysctlNamespace::Ipc),
+        ["net", _, ..] => Some(SysctlNamespace::Net),
+        ["kernel", "hostname" | "domainname"] => Some(SysctlNamespace::Uts),
+        ["user", _, ..] => Some(SysctlNamespace::User),
+        ["kernel", "pid_max"] => Some(SysctlNamespace::Pid),
+        _ => None,
+    };
+    owner.ok_or_else(|| {
+        Error::invalid_input(
+            Errno::INVAL,
+            format!(
+                "sysctl {name:?} is not in a separate kernel namespace: it is the whole \
+                 machine's, and another process's namespaces cannot hold it"
+            ),
+        )
+    })
+}
+
+/// Runs `f` on a short-lived thread that joined the `kinds` namespaces of the process `pidfd`
+/// (`setns(pidfd, ...)`, Linux 5.8): the network, UTS and IPC namespaces are per thread, so
+/// the caller's other threads are unaffected, and they end with the thread. `/proc/sys` shows
+/// the sysctls of the thread that opens them (net, IPC), and the UTS ones act on the namespace
+/// of the thread that reads or writes: `f` must do both.
+fn on_thread_in<T: Send>(
+    pidfd: &PidFd,
+    kinds: ThreadNameSpaceType,
+    f: impl FnOnce() -> Result<T> + Send,
+) -> Result<T> {
     std::thread::scope(|scope| {
         scope
             .spawn(|| {
-                rustix::thread::move_into_thread_name_spaces(
-                    pidfd.as_fd(),
-                    ThreadNameSpaceType::NETWORK
-                        | ThreadNameSpaceType::HOST_NAME_AND_NIS_DOMAIN_NAME
-                        | ThreadNameSpaceType::INTER_PROCESS_COMMUNICATION,
-                )
-                .map_err(|errno| {
-                    Error::from(sys::SyscallError {
-                        syscall: "setns",
-                        errno,
-                        detail: "joining the network, UTS and IPC namespaces needs CAP_SYS_ADMIN \
-                                 over them",
-                    })
-                    .context("enter the namespaces of", Path::new(&pid.to_string()))
-                })?;
+                rustix::thread::move_into_thread_name_spaces(pidfd.as_fd(), kinds).map_err(
+                    |errno| {
+                        Error::from(sys::SyscallError {
+                            syscall: "setns",
+                            errno,
+                            detail: "joining a network, UTS or IPC namespace needs \
+                                     CAP_SYS_ADMIN over it",
+                        })
+                        .context(
+                            "enter the namespaces of",
+                            Path::new(&pidfd.pid().to_string()),
+                        )
+                    },
+                )?;
                 f()
             })
             .join()
@@ -106,25 +191,206 @@ fn in_sysctl_namespaces<T: Send>(pid: u32, f: impl FnOnce() -> Result<T> + Send)
     })
 }
 
-/// [`write_sysctl`] in the network, UTS and IPC namespaces of process `pid` (network sysctls are
-/// per network namespace: a container's `net.ipv4.ip_forward` is its own).
-pub fn write_sysctl_in(pid: u32, name: &str, value: &str) -> Result<()> {
-    let subpath = sysctl_subpath(name)?;
-    let procfs = Procfs::cached_unmasked()?;
-    in_sysctl_namespaces(pid, || {
-        procfs.write(ProcBase::Root, &subpath, value.as_bytes())
-    })
+/// Opens the sysctl `subpath` (`flags`: read or write) in a forked helper that joined the
+/// target's `join` namespaces (its user namespace first, then its PID namespace, and forked:
+/// `kernel.pid_max` is that of the opener's PID namespace, `user.*` those of its user
+/// namespace), and checks the fd it sends back: a file of `procfs`'s own mount, nothing
+/// mounted on it, and not the file the caller itself sees (held open meanwhile, so that the
+/// same sysctl would be the same dentry): a kernel on which the sysctl is machine-wide
+/// (`kernel.pid_max` before Linux 6.14) is refused with `NotSupported`, never written.
+///
+/// The read or write itself happens here, in the caller: the file is bound to the namespace's
+/// own table at lookup, and the kernel checks the writer's capability over that namespace.
+fn open_in_helper(
+    procfs: &Procfs,
+    pidfd: &PidFd,
+    join: ThreadNameSpaceType,
+    owner: SysctlNamespace,
+    subpath: &Path,
+    flags: OFlags,
+) -> Result<OwnedFd> {
+    let ours = match procfs.open(ProcBase::Root, subpath, OFlags::PATH) {
+        Ok(file) => Some(file),
+        Err(e) if e.errno() == Errno::NOENT => None,
+        Err(e) => return Err(e),
+    };
+    let c_path = std::ffi::CString::new(subpath.as_os_str().as_encoded_bytes())
+        .map_err(|_| Errno::INVAL)?;
+    let root = procfs.as_fd();
+    let use_openat2 = !features::is_disabled(Feature::Openat2);
+    // Async-signal-safe: syscalls on a C string built above. openat2 keeps the lookup beneath
+    // the procfs root on its mount with no symlink; without it, the checks below catch a file
+    // that is not on this procfs mount.
+    let make = || {
+        let flags = flags | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        if use_openat2 {
+            match rustix::fs::openat2(
+                root,
+                c_path.as_c_str(),
+                flags,
+                Mode::empty(),
+                rustix::fs::ResolveFlags::BENEATH
+                    | rustix::fs::ResolveFlags::NO_XDEV
+                    | rustix::fs::ResolveFlags::NO_MAGICLINKS
+                    | rustix::fs::ResolveFlags::NO_SYMLINKS,
+            ) {
+                Err(Errno::NOSYS | Errno::PERM) => {}
+                other => return other.map_err(|e| (0, e)),
+            }
+        }
+        rustix::fs::openat(root, c_path.as_c_str(), flags, Mode::empty()).map_err(|e| (0, e))
+    };
+    let fd = sys::process::make_fd_in_namespaces(
+        sys::process::Join::Process(pidfd.as_fd(), join),
+        &make,
+    )
+    .map_err(|e| {
+        let syscall = match e.step {
+            sys::process::HelperStep::Setns => "setns(2) into the target's namespaces",
+            sys::process::HelperStep::Make(_) => "open(2) of the sysctl inside them",
+            _ => "the helper process in the target's namespaces",
+        };
+        Error::with_detail(
+            Error::from_errno(e.errno).kind(),
+            e.errno,
+            format!("{syscall} failed ({})", sys::errno_name(e.errno)),
+        )
+        .context("enter the namespaces of", Path::new(&pidfd.pid().to_string()))
+    })?;
+    procfs.check_own_file(fd.as_fd())?;
+    if let Some(ours) = ours {
+        let a = rustix::fs::fstat(&ours)?;
+        let b = rustix::fs::fstat(&fd)?;
+        if (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino) {
+            return Err(Error::with_detail(
+                ErrorKind::NotSupported,
+                Errno::OPNOTSUPP,
+                format!(
+                    "this kernel does not keep this sysctl per {} namespace (kernel.pid_max is \
+                     per PID namespace since Linux 6.14): writing it would change the caller's",
+                    owner.as_str()
+                ),
+            ));
+        }
+    }
+    Ok(fd)
 }
 
-/// [`read_sysctl`] in the network, UTS and IPC namespaces of process `pid`.
-pub fn read_sysctl_in(pid: u32, name: &str) -> Result<String> {
+/// What [`in_owner_namespace`] does with the sysctl.
+enum Access<'a> {
+    Read,
+    Write(&'a str),
+}
+
+/// Reads or writes the sysctl `name` in the namespace of process `pid` that owns it
+/// ([`sysctl_namespace`]), or refuses. The shared work of [`read_sysctl_in`] and
+/// [`write_sysctl_in`]: name first (a machine-wide name is refused before anything is opened),
+/// then the target must not share that namespace with the caller (else the sysctl would be the
+/// caller's own: `InvalidInput`, `EINVAL`), then the sysctl is opened in it.
+fn in_owner_namespace(pid: u32, name: &str, access: Access<'_>) -> Result<String> {
     let subpath = sysctl_subpath(name)?;
+    let owner = sysctl_namespace(name)?;
+    let shown = PathBuf::from(pid.to_string());
+    let fail = |e: Error| e.context("enter the namespaces of", &shown);
+    let pidfd = PidFd::open(pid)?;
+    let unshared = Namespaces::of(&pidfd).map_err(fail)?.unshared();
+    if !unshared.contains(&owner.kind()) {
+        return Err(fail(Error::invalid_input(
+            Errno::INVAL,
+            format!(
+                "process {pid} shares procroot's {} namespace, which owns sysctl {name:?}: in \
+                 that namespace it is the caller's own (the host's), so it is refused",
+                owner.as_str()
+            ),
+        )));
+    }
     let procfs = Procfs::cached_unmasked()?;
-    let mut text = in_sysctl_namespaces(pid, || procfs.read_to_string(ProcBase::Root, &subpath))?;
+    let mut text = match owner {
+        SysctlNamespace::Ipc | SysctlNamespace::Net | SysctlNamespace::Uts => {
+            let kind = match owner {
+                SysctlNamespace::Ipc => ThreadNameSpaceType::INTER_PROCESS_COMMUNICATION,
+                SysctlNamespace::Net => ThreadNameSpaceType::NETWORK,
+                _ => ThreadNameSpaceType::HOST_NAME_AND_NIS_DOMAIN_NAME,
+            };
+            on_thread_in(&pidfd, kind, || match access {
+                Access::Read => procfs.read_to_string(ProcBase::Root, &subpath),
+                Access::Write(value) => procfs
+                    .write(ProcBase::Root, &subpath, value.as_bytes())
+                    .map(|()| String::new()),
+            })?
+        }
+        SysctlNamespace::User | SysctlNamespace::Pid => {
+            // The target's user namespace first where it has its own (setns(2) refuses to
+            // "join" the caller's own with EINVAL), so that its PID namespace, owned by it, can
+            // be joined with the capabilities it gives.
+            let mut join = ThreadNameSpaceType::empty();
+            if unshared.contains(&NsKind::User) {
+                join |= ThreadNameSpaceType::USER;
+            }
+            if owner == SysctlNamespace::Pid {
+                join |= ThreadNameSpaceType::PROCESS_ID;
+            }
+            let flags = match access {
+                Access::Read => OFlags::RDONLY,
+                Access::Write(_) => OFlags::WRONLY,
+            };
+            let fd = open_in_helper(&procfs, &pidfd, join, owner, &subpath, flags)?;
+            let io_fail = |errno: Errno| {
+                Error::from_errno(errno).context(
+                    match access {
+                        Access::Read => "read sysctl",
+                        Access::Write(_) => "write sysctl",
+                    },
+                    Path::new(name),
+                )
+            };
+            match access {
+                Access::Read => {
+                    let mut text = String::new();
+                    std::fs::File::from(fd)
+                        .read_to_string(&mut text)
+                        .map_err(|e| io_fail(Errno::from_io_error(&e).unwrap_or(Errno::IO)))?;
+                    text
+                }
+                Access::Write(value) => {
+                    let written = rustix::io::write(&fd, value.as_bytes()).map_err(io_fail)?;
+                    if written != value.len() {
+                        return Err(io_fail(Errno::IO));
+                    }
+                    String::new()
+                }
+            }
+        }
+    };
     if text.ends_with('\n') {
         text.pop();
     }
     Ok(text)
+}
+
+/// [`write_sysctl`] in the namespace of process `pid` that owns the sysctl, or refused.
+///
+/// Only names [`sysctl_namespace`] accepts (runc's rule: a machine-wide sysctl such as
+/// `kernel.core_pattern` is `InvalidInput`, `EINVAL`, before anything is opened), and only when
+/// `pid` does not share that namespace with the caller (`InvalidInput`, `EINVAL`: a container
+/// in the host's network namespace has the host's `net.*`). Then:
+/// - `net.*`, the IPC sysctls and `kernel.hostname`/`kernel.domainname` are written by a
+///   short-lived thread that joined that one namespace;
+/// - `user.*` and `kernel.pid_max` by the caller, through a file that a forked helper opened
+///   after joining the target's user namespace (where it has its own) and, for `pid_max`, its
+///   PID namespace: the namespace a sysctl file belongs to is chosen when it is looked up. A
+///   kernel that keeps `kernel.pid_max` machine-wide (before 6.14) is refused, `NotSupported`.
+///   The helper is non-dumpable, but it is a copy of the caller: see
+///   [`Procfs::for_pidns`] about running from a sealed binary.
+pub fn write_sysctl_in(pid: u32, name: &str, value: &str) -> Result<()> {
+    in_owner_namespace(pid, name, Access::Write(value)).map(drop)
+}
+
+/// [`read_sysctl`] in the namespace of process `pid` that owns the sysctl, with the name and
+/// namespace checks of [`write_sysctl_in`] (a machine-wide sysctl read "in a container" would
+/// be the host's value under the container's name).
+pub fn read_sysctl_in(pid: u32, name: &str) -> Result<String> {
+    in_owner_namespace(pid, name, Access::Read)
 }
 
 /// Writes `label` to this thread's `attr/<which>`, AppArmor's `attr/apparmor/<which>` where

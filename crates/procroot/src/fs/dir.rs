@@ -52,6 +52,21 @@ impl FileType {
         }
     }
 
+    /// How an error message names the type: `regular file`, `directory`, `FIFO`, `character
+    /// device`, ... (after "a").
+    pub fn description(self) -> &'static str {
+        match self {
+            FileType::File => "regular file",
+            FileType::Dir => "directory",
+            FileType::Symlink => "symlink",
+            FileType::Fifo => "FIFO",
+            FileType::Socket => "socket",
+            FileType::CharDevice => "character device",
+            FileType::BlockDevice => "block device",
+            FileType::Unknown => "file of unknown type",
+        }
+    }
+
     /// `file`, `dir`, `symlink`, `fifo`, `socket`, `char`, `block` or `unknown`: the names the
     /// CLI uses in text and JSON.
     pub fn as_str(self) -> &'static str {

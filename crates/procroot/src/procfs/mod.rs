@@ -39,6 +39,7 @@ use rustix::io::Errno;
 use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags, OpenTreeFlags};
 
 pub use base::{PidFd, ProcBase};
+pub use pidns::open_pid_namespace;
 pub(crate) use fddir::FdDir;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -526,6 +527,20 @@ impl Procfs {
             fd,
             info,
         })
+    }
+
+    /// Checks a file of this instance that someone else opened (a forked helper in another
+    /// namespace, with a lookup of its own): on this instance's mount, on this procfs, and
+    /// with nothing mounted on it. Stricter than [`Procfs::write`]'s lookup, which accepts a
+    /// read-only self-bind on the way: here any other mount is refused (`EXDEV`).
+    pub(crate) fn check_own_file(&self, fd: BorrowedFd<'_>) -> Result<()> {
+        self.verify()?;
+        let root = sys::mount_info_at(&self.fd, "", AtFlags::EMPTY_PATH)?;
+        let info = sys::mount_info_at(fd, "", AtFlags::EMPTY_PATH)?;
+        if info.mount_id != root.mount_id {
+            return Err(overmounted());
+        }
+        self.check_not_overmounted(&info)
     }
 
     /// The file `info` describes must be on this procfs and not the root of a mount (a file

@@ -9,12 +9,65 @@ use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 use rustix::mount::MountFlags;
 
-use super::{new_instance, Acquisition, Procfs};
+use super::{new_instance, Acquisition, ProcBase, Procfs};
 use crate::error::{Error, ErrorKind, Result};
 use crate::sys;
 use crate::sys::features::{self, Feature};
 use crate::sys::process::{self, HelperError, HelperStep, CLONE_NEWPID};
 use crate::sys::SyscallErrno as _;
+use crate::sys::Syscall as _;
+
+/// `NSFS_MAGIC` (`include/uapi/linux/magic.h`): the file system of `/proc/<pid>/ns/*`.
+const NSFS_MAGIC: i64 = 0x6e73_6673;
+
+/// Opens the PID namespace file at `path` (`/proc/<pid>/ns/pid`, or a bind mount of one) for
+/// [`Procfs::for_pidns`] and `mount_procfs`, never opening anything else: the path is opened
+/// `O_PATH` (which runs no open handler: a FIFO does not block, a device node is not touched),
+/// checked to be on nsfs, then reopened read-only through the hardened procfs's
+/// `/proc/thread-self/fd/N` (the same inode, whatever the path names by then) and checked to be
+/// a PID namespace (`NS_GET_NSTYPE`).
+///
+/// Errors: `InvalidInput` (`EINVAL`) "not a PID namespace file", naming what it is (a FIFO, a
+/// directory, a regular file, another kind of namespace); the path's own errno if it cannot
+/// be opened.
+pub fn open_pid_namespace(path: &Path) -> Result<std::fs::File> {
+    let fail = |e: Error| e.context("open PID namespace", path);
+    let not_pidns = |what: &str| {
+        fail(Error::invalid_input(
+            Errno::INVAL,
+            format!("not a PID namespace file (expected /proc/<pid>/ns/pid): {what}"),
+        ))
+    };
+    let fd = rustix::fs::open(path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
+        .syscall("open")
+        .map_err(fail)?;
+    let st = rustix::fs::fstat(&fd).syscall("fstat").map_err(fail)?;
+    let kind = crate::fs::FileType::from_mode(st.st_mode);
+    if kind != crate::fs::FileType::File {
+        return Err(not_pidns(&format!("it is a {}", kind.description())));
+    }
+    let fs = rustix::fs::fstatfs(&fd).syscall("fstatfs").map_err(fail)?;
+    if i64::from(fs.f_type) != NSFS_MAGIC {
+        return Err(not_pidns("it is a regular file, not a namespace file (nsfs)"));
+    }
+    let procfs = Procfs::cached().map_err(fail)?;
+    let file = procfs.open_follow(
+        ProcBase::ThreadSelf,
+        super::fd_link_name(fd.as_fd()),
+        OFlags::RDONLY | OFlags::CLOEXEC,
+    )?;
+    let again = rustix::fs::fstat(&file).syscall("fstat").map_err(fail)?;
+    if (again.st_dev, again.st_ino) != (st.st_dev, st.st_ino) {
+        return Err(fail(Error::escape(
+            "reopening the namespace file through procfs reached another file",
+        )));
+    }
+    match process::namespace_type(&file) {
+        Ok(CLONE_NEWPID) => Ok(file),
+        Ok(_) => Err(not_pidns("it is another kind of namespace")),
+        Err(e) => Err(fail(e.syscall("ioctl"))),
+    }
+}
 
 impl Procfs {
     /// A new, unmasked procfs instance for the PID namespace `nsfd` (an fd of
@@ -31,6 +84,14 @@ impl Procfs {
     ///      there (`nosuid,nodev,noexec`), opens it and checks that `self` is itself. Nobody
     ///      else can see or mount on that mount, and once the helper exits its namespace is gone
     ///      and the instance is as detached as an `fsmount` one.
+    ///
+    /// **The helper is a copy of the caller.** It makes itself non-dumpable before it joins the
+    /// namespace, so a process in the namespace without `CAP_SYS_PTRACE` over the caller's user
+    /// namespace cannot open its `/proc/<pid>/exe` or ptrace it (`EACCES`). But while it lives,
+    /// that `exe` is the caller's binary: a caller that runs from the on-disk file and shares
+    /// the namespace with untrusted processes that hold `CAP_SYS_PTRACE` should run from a
+    /// sealed copy first ([`crate::exec::sealed_exe::ensure`], CVE-2019-5736), as the `procroot`
+    /// command does for `proc --pidns` and `mount-proc`.
     ///
     /// Errors: `EINVAL`/`InvalidInput` for an fd that is not a PID namespace; `EINVAL` for a
     /// namespace that is neither the caller's nor a descendant of it; `EPERM` when a privilege
@@ -175,7 +236,10 @@ fn describe(e: HelperError) -> Error {
             "the check that the procfs just mounted on /proc is this PID namespace's",
             "",
         ),
-        HelperStep::Make(_) | HelperStep::Fork | HelperStep::Transport => {
+        HelperStep::Make(_)
+        | HelperStep::Fork
+        | HelperStep::Transport
+        | HelperStep::Undumpable => {
             ("the helper process in the PID namespace", "")
         }
     };

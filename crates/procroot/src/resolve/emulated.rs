@@ -263,7 +263,7 @@ impl Walker<'_> {
                     }
                     continue;
                 }
-                b".." if cfg!(feature = "fault-injection") && self.policy != Policy::Beneath => {
+                b".." if cfg!(procroot_fault_injection) && self.policy != Policy::Beneath => {
                     // FAULT INJECTION (tests only): a path-joining resolver's `..`, which
                     // climbs out of the root.
                     let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
@@ -371,7 +371,7 @@ impl Walker<'_> {
                             return Err(Errno::XDEV);
                         }
                         stack.clear();
-                        if cfg!(feature = "fault-injection") {
+                        if cfg!(procroot_fault_injection) {
                             // FAULT INJECTION (tests only): a path-joining resolver's absolute
                             // symlink, which restarts at the host's `/`, not at the root.
                             let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;

@@ -110,11 +110,9 @@ pub(crate) fn resolve_fd(
 ) -> Result<OwnedFd> {
     let use_kernel = match opts.backend {
         Backend::Emulated => false,
-        Backend::Kernel => !cfg!(feature = "fault-injection"),
+        Backend::Kernel => !cfg!(procroot_fault_injection),
         // The fault-injection build's naive walker must answer every lookup.
-        Backend::Auto => {
-            !features::openat2_known_unavailable() && !cfg!(feature = "fault-injection")
-        }
+        Backend::Auto => !features::openat2_known_unavailable() && !cfg!(procroot_fault_injection),
     };
     let first = if use_kernel {
         match kernel::first_attempt(root, path, opts, trailing) {
@@ -147,7 +145,7 @@ pub(crate) fn kernel_once<'p>(
         Backend::Emulated => false,
         // The fault-injection build's naive walker must answer every lookup.
         Backend::Kernel | Backend::Auto => {
-            !features::openat2_known_unavailable() && !cfg!(feature = "fault-injection")
+            !features::openat2_known_unavailable() && !cfg!(procroot_fault_injection)
         }
     };
     if !use_kernel || path::validate(path).is_err() {
@@ -190,11 +188,9 @@ fn resolve_after(
     let oflags = oflags - OFlags::NOFOLLOW;
     let use_kernel = match opts.backend {
         Backend::Emulated => false,
-        Backend::Kernel => !cfg!(feature = "fault-injection"),
+        Backend::Kernel => !cfg!(procroot_fault_injection),
         // The fault-injection build's naive walker must answer every lookup.
-        Backend::Auto => {
-            !features::openat2_known_unavailable() && !cfg!(feature = "fault-injection")
-        }
+        Backend::Auto => !features::openat2_known_unavailable() && !cfg!(procroot_fault_injection),
     };
     if use_kernel {
         match kernel::resolve(root, path, opts, trailing, oflags, first) {

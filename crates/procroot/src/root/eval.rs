@@ -180,7 +180,7 @@ fn open_plain_absolute(dir: &Path) -> Option<(OwnedFd, &[u8])> {
                 .split(|&b| b == b'/')
                 .any(|name| name.is_empty() || name == b"." || name == b".."))
         || features::openat2_known_unavailable()
-        || cfg!(feature = "fault-injection")
+        || cfg!(procroot_fault_injection)
     {
         return None;
     }

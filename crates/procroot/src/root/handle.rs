@@ -110,14 +110,10 @@ impl SpecialFiles {
 /// special file. `entry` names the file inside a tree (a copy) where the operation's own path
 /// is not enough to tell which one it was.
 pub(crate) fn special_refusal(ft: FileType, entry: Option<&Path>) -> Option<Error> {
-    let what = match ft {
-        FileType::File | FileType::Dir | FileType::Symlink => return None,
-        FileType::Fifo => "a FIFO",
-        FileType::Socket => "a socket",
-        FileType::CharDevice => "a character device",
-        FileType::BlockDevice => "a block device",
-        FileType::Unknown => "a file of unknown type",
-    };
+    if matches!(ft, FileType::File | FileType::Dir | FileType::Symlink) {
+        return None;
+    }
+    let what = format!("a {}", ft.description());
     let entry = entry.map_or(String::new(), |p| format!("{p:?} is {what}; "));
     Some(Error::special_file(format!(
         "{entry}refusing {what}: FIFOs, sockets and device nodes are used only when allowed \

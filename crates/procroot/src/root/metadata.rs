@@ -55,7 +55,10 @@ impl Root {
         let path = path.as_ref();
         check_mode(mode).map_err(|e| self.annotate_op(e, OP, path))?;
         self.resolve(path)
-            .and_then(|handle| handle.set_permissions(mode))
+            .and_then(|handle| {
+                self.check_inside(handle.as_fd())?;
+                handle.set_permissions(mode)
+            })
             .map_err(|e| self.annotate_op(e, OP, path))
     }
 
@@ -65,7 +68,10 @@ impl Root {
         const OP: &str = "chown";
         let path = path.as_ref();
         self.resolve(path)
-            .and_then(|handle| handle.chown(uid, gid))
+            .and_then(|handle| {
+                self.check_inside(handle.as_fd())?;
+                handle.chown(uid, gid)
+            })
             .map_err(|e| self.annotate_op(e, OP, path))
     }
 
@@ -80,7 +86,10 @@ impl Root {
         const OP: &str = "chown";
         let path = path.as_ref();
         self.resolve_nofollow(path)
-            .and_then(|handle| handle.chown(uid, gid))
+            .and_then(|handle| {
+                self.check_inside(handle.as_fd())?;
+                handle.chown(uid, gid)
+            })
             .map_err(|e| self.annotate_op(e, OP, path))
     }
 
@@ -96,7 +105,10 @@ impl Root {
         const OP: &str = "set times";
         let path = path.as_ref();
         self.resolve(path)
-            .and_then(|handle| handle.set_times(atime, mtime))
+            .and_then(|handle| {
+                self.check_inside(handle.as_fd())?;
+                handle.set_times(atime, mtime)
+            })
             .map_err(|e| self.annotate_op(e, OP, path))
     }
 
@@ -111,7 +123,10 @@ impl Root {
         const OP: &str = "set times";
         let path = path.as_ref();
         self.resolve_nofollow(path)
-            .and_then(|handle| handle.set_times(atime, mtime))
+            .and_then(|handle| {
+                self.check_inside(handle.as_fd())?;
+                handle.set_times(atime, mtime)
+            })
             .map_err(|e| self.annotate_op(e, OP, path))
     }
 
@@ -138,7 +153,10 @@ impl Root {
         const OP: &str = "set xattr";
         let path = path.as_ref();
         self.resolve(path)
-            .and_then(|handle| handle.set_xattr(name, value))
+            .and_then(|handle| {
+                self.check_inside(handle.as_fd())?;
+                handle.set_xattr(name, value)
+            })
             .map_err(|e| self.annotate_op(e, OP, path))
     }
 }

@@ -15,6 +15,7 @@ mod links;
 mod metadata;
 mod progress;
 mod remove;
+mod second_check;
 mod touch;
 mod walk;
 
@@ -73,6 +74,8 @@ pub struct Root {
     opts: ResolveOptions,
     special: SpecialFiles,
     name: PathBuf,
+    /// [`Root::with_second_check`].
+    second_check: bool,
 }
 
 impl Root {
@@ -138,6 +141,7 @@ impl Root {
             opts: ResolveOptions::default(),
             special: SpecialFiles::default(),
             name,
+            second_check: true,
         }
     }
 

@@ -157,10 +157,12 @@ pub fn pidfd_namespace<Fd: AsFd>(pidfd: Fd, nstype: i32) -> Result<OwnedFd, Errn
     }
 }
 
-/// Which part of [`make_fd_in_pidns`] failed.
+/// Which part of [`make_fd_in_pidns`] (or [`make_fd_in_namespaces`]) failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HelperStep {
-    /// `setns(pidns, CLONE_NEWPID)` in the first child.
+    /// `prctl(PR_SET_DUMPABLE, 0)` in the first child, before it joins anything.
+    Undumpable,
+    /// `setns(2)` in the first child.
     Setns,
     /// `fork(2)` of the worker inside the namespace.
     Fork,
@@ -191,20 +193,49 @@ impl HelperError {
 // Step numbers on the wire, after the errno: the caller's own steps are 0..=255.
 const STEP_SETNS: u32 = 0x100;
 const STEP_FORK: u32 = 0x101;
+const STEP_UNDUMPABLE: u32 = 0x102;
+
+/// The namespaces a [`make_fd_in_namespaces`] helper joins, with one `setns(2)`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Join<'a> {
+    /// A PID namespace fd (`/proc/<pid>/ns/pid`): `setns(fd, CLONE_NEWPID)`.
+    PidNs(BorrowedFd<'a>),
+    /// Some namespaces of the process a pidfd names: `setns(pidfd, flags)` (Linux 5.8), which
+    /// joins them all or none, the user namespace first. A namespace the caller already is in
+    /// must be left out (`EINVAL` for the user namespace).
+    Process(BorrowedFd<'a>, rustix::thread::ThreadNameSpaceType),
+}
 
 /// Runs `make` in a short-lived process inside the PID namespace `pidns`, and returns the fd it
-/// made, passed back over `SCM_RIGHTS`.
+/// made, passed back over `SCM_RIGHTS`: [`make_fd_in_namespaces`] without a user namespace.
+pub(crate) fn make_fd_in_pidns(
+    pidns: BorrowedFd<'_>,
+    make: fn() -> Result<OwnedFd, (u8, Errno)>,
+) -> Result<OwnedFd, HelperError> {
+    make_fd_in_namespaces(Join::PidNs(pidns), &make)
+}
+
+/// Runs `make` in a short-lived process that joined the namespaces `join` names, and returns
+/// the fd it made, passed back over `SCM_RIGHTS`.
 ///
-/// `setns(fd, CLONE_NEWPID)` only changes the namespace of the caller's future children, so this
-/// takes two forks: a child joins `pidns`, and its child — the first process *in* `pidns` — runs
-/// `make`. Only the forking thread exists in the children, so `make` must be async-signal-safe:
+/// `setns(fd, CLONE_NEWPID)` only changes the namespace of the caller's future children, and a
+/// user namespace can only be joined by a single-threaded process, so this takes two forks: a
+/// child joins the namespaces, and its child — the first process *in* `pidns` — runs `make`.
+/// Only the forking thread exists in the children, so `make` must be async-signal-safe:
 /// plain syscalls through rustix (which builds C strings on the stack), no allocation, no locks.
 /// `make` may change its own process freely (unshare a mount namespace, mount): the worker exits
 /// right after sending the fd. It reports a failure as `(step, errno)`, with steps it numbers
 /// itself, so that the caller can say which syscall failed.
-pub(crate) fn make_fd_in_pidns(
-    pidns: BorrowedFd<'_>,
-    make: fn() -> Result<OwnedFd, (u8, Errno)>,
+///
+/// The first child makes itself non-dumpable (`PR_SET_DUMPABLE` 0) before it joins anything,
+/// and the worker inherits that: both are copies of the caller, whose `/proc/<pid>/exe` is the
+/// caller's binary, and once they are in the target's PID namespace a process there could open
+/// it (CVE-2019-5736) or ptrace them. Non-dumpable, both need `CAP_SYS_PTRACE` over the caller's
+/// user namespace for that, which a container process does not have. The caller's binary is
+/// still the one on disk: only a sealed copy (`exec::sealed_exe::ensure`) removes the target.
+pub(crate) fn make_fd_in_namespaces(
+    join: Join<'_>,
+    make: &dyn Fn() -> Result<OwnedFd, (u8, Errno)>,
 ) -> Result<OwnedFd, HelperError> {
     let (ours, theirs) = rustix::net::socketpair(
         AddressFamily::UNIX,
@@ -224,7 +255,7 @@ pub(crate) fn make_fd_in_pidns(
     }
     if child == 0 {
         drop(ours);
-        let code = helper_child(pidns, theirs.as_fd(), make);
+        let code = helper_child(join, theirs.as_fd(), make);
         // SAFETY: leaving the forked child without running the parent's exit handlers.
         unsafe { libc::_exit(code) };
     }
@@ -252,16 +283,28 @@ pub fn unshare_private_mount_ns() -> Result<(), Errno> {
     )
 }
 
-/// The first child: join the namespace, fork the worker, wait for it.
+/// The first child: become non-dumpable, join the namespaces, fork the worker, wait for it.
 fn helper_child(
-    pidns: BorrowedFd<'_>,
+    join: Join<'_>,
     sock: BorrowedFd<'_>,
-    make: fn() -> Result<OwnedFd, (u8, Errno)>,
+    make: &dyn Fn() -> Result<OwnedFd, (u8, Errno)>,
 ) -> i32 {
-    if let Err(e) = rustix::thread::move_into_link_name_space(
-        pidns,
-        Some(rustix::thread::LinkNameSpaceType::ProcessID),
-    ) {
+    // Before setns: from the moment this process is in the target's namespaces, nothing of it
+    // (its exe, its memory) may be reachable by the target's processes.
+    if let Err(e) =
+        rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+    {
+        send_result(sock, Err((STEP_UNDUMPABLE, e)));
+        return 1;
+    }
+    let joined = match join {
+        Join::PidNs(fd) => rustix::thread::move_into_link_name_space(
+            fd,
+            Some(rustix::thread::LinkNameSpaceType::ProcessID),
+        ),
+        Join::Process(pidfd, kinds) => rustix::thread::move_into_thread_name_spaces(pidfd, kinds),
+    };
+    if let Err(e) = joined {
         send_result(sock, Err((STEP_SETNS, e)));
         return 1;
     }
@@ -335,6 +378,7 @@ fn receive_result(sock: BorrowedFd<'_>) -> Result<OwnedFd, HelperError> {
         (code, _) => Err(HelperError {
             step: match step {
                 STEP_SETNS => HelperStep::Setns,
+                STEP_UNDUMPABLE => HelperStep::Undumpable,
                 STEP_FORK => HelperStep::Fork,
                 n => HelperStep::Make(u8::try_from(n).unwrap_or(u8::MAX)),
             },
