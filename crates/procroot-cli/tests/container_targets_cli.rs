@@ -51,7 +51,11 @@ fn a_fifo_as_pidns_or_config_is_refused_by_type() {
             .deadline(Duration::from_secs(5))
             .run();
         assert_eq!(run.code, 1, "{run:?}");
-        assert!(run.stderr.contains("not a PID namespace file"), "{}", run.stderr);
+        assert!(
+            run.stderr.contains("not a PID namespace file"),
+            "{}",
+            run.stderr
+        );
         let run = Cli::new(BIN)
             .args(["harden", "--rootfs", root_s, "--config", "/dev/null"])
             .deadline(Duration::from_secs(5))
@@ -64,7 +68,11 @@ fn a_fifo_as_pidns_or_config_is_refused_by_type() {
             .deadline(Duration::from_secs(5))
             .run();
         assert_eq!(run.code, 1, "{run:?}");
-        assert!(run.stderr.contains("another kind of namespace"), "{}", run.stderr);
+        assert!(
+            run.stderr.contains("another kind of namespace"),
+            "{}",
+            run.stderr
+        );
     });
 }
 
@@ -100,16 +108,23 @@ fn harden_config_never_advises_a_machine_wide_sysctl() {
         let text = String::from_utf8(run.stdout.clone()).unwrap();
         let advised: Vec<&str> = text.lines().filter(|l| l.contains("--pid")).collect();
         assert_eq!(advised.len(), 1, "{text}");
-        assert!(advised[0].starts_with("sysctl net.ipv4.ip_forward=1 "), "{text}");
         assert!(
-            text.lines().any(|l| l.starts_with("refused sysctl kernel.core_pattern=")
-                && l.contains("not in a separate kernel namespace")),
+            advised[0].starts_with("sysctl net.ipv4.ip_forward=1 "),
+            "{text}"
+        );
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("refused sysctl kernel.core_pattern=")
+                    && l.contains("not in a separate kernel namespace")),
             "{text}"
         );
         let run = Cli::new(BIN).args(base).arg("--json").run();
         assert_eq!(run.code, 1, "{run:?}");
         let json = run.json();
-        assert_eq!(json["sysctl"], serde_json::json!({"net.ipv4.ip_forward": "1"}));
+        assert_eq!(
+            json["sysctl"],
+            serde_json::json!({"net.ipv4.ip_forward": "1"})
+        );
         assert_eq!(json["sysctl_refused"][0]["name"], "kernel.core_pattern");
         assert_eq!(json["sysctl_refused"][0]["errno"], "EINVAL");
     });
@@ -219,9 +234,15 @@ fn proc_pidns_helper_never_exposes_the_on_disk_binary() {
         assert_eq!(w_parent.wait(), 0);
         assert_eq!(status, 0, "the proc --pidns runs");
         let (seen, hits) = report.split_once(' ').unwrap();
-        assert_eq!(hits, "0", "helpers whose exe was the on-disk binary ({seen} seen)");
+        assert_eq!(
+            hits, "0",
+            "helpers whose exe was the on-disk binary ({seen} seen)"
+        );
         let seen: u32 = seen.parse().unwrap();
-        assert!(seen > 0, "the watcher never caught a helper in {max_runs} runs");
+        assert!(
+            seen > 0,
+            "the watcher never caught a helper in {max_runs} runs"
+        );
     });
 }
 

@@ -572,8 +572,9 @@ fn output_within(mut cmd: Command, deadline: Duration) -> Output {
     }
 }
 
-/// Issue 19 item 1: the container's command is a symlink to, or a script interpreted by, a host
-/// binary reached through one of procroot's fds (`/proc/self/fd/N/<host pid>/root/...` through
+/// Issue 19 item 1: the container's command is a symlink to, or a script interpreted by, or a
+/// name looked up in a `PATH` directory that is, a host binary reached through one of procroot's
+/// fds (`/proc/self/fd/N/<host pid>/root/...` through
 /// its procfs of the host's PID namespace, or `/proc/self/fd/N/...` through a host directory),
 /// for every N procroot could hold. The kernel makes those lookups before it closes `O_CLOEXEC`
 /// fds: the exec must fail with `ENOENT`, nothing of the host runs, and the stand-in host binary
@@ -613,9 +614,32 @@ fn exec_never_runs_a_host_binary_through_procroots_fds() {
                 .unwrap();
             programs.push(vec![format!("/{script}")]);
         }
-        for program in &programs {
+        // Through PATH: the command's name looked up in a directory reached by our fd.
+        let host_dir = victim.parent().expect("host dir").display().to_string();
+        let mut through_path = Vec::new();
+        for n in 3..=24 {
+            through_path.push(format!("/proc/self/fd/{n}/{me}/root{host_dir}"));
+            through_path.push(format!("/proc/self/fd/{n}{host_dir}"));
+        }
+        let runs = programs
+            .iter()
+            .map(|p| (None, p.clone()))
+            .chain(through_path.into_iter().map(|path| {
+                (
+                    Some(path),
+                    vec!["victim".into(), "-c".into(), "echo ESCAPED".into()],
+                )
+            }));
+        for (path, program) in runs {
             let args: Vec<&str> = program.iter().map(String::as_str).collect();
-            let o = exec(c.pid(), &[], &args);
+            let mut cmd = procroot();
+            cmd.args(["exec", "--pid", &c.pid().to_string(), "--"])
+                .args(&args);
+            if let Some(path) = &path {
+                cmd.env("PATH", path);
+            }
+            let o = cmd.output().expect("run procroot exec");
+            let args = (path, args);
             assert!(
                 !stdout(&o).contains("ESCAPED"),
                 "{args:?} ran the host binary: {}",

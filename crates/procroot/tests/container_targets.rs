@@ -156,7 +156,8 @@ fn sysctl_names_are_sorted_by_owning_namespace() {
             "{name}: {err}"
         );
         assert!(
-            err.to_string().contains("not in a separate kernel namespace"),
+            err.to_string()
+                .contains("not in a separate kernel namespace"),
             "{err}"
         );
     }
@@ -375,7 +376,10 @@ fn pidns_helper_is_not_dumpable() {
         });
         let (refused, opened) = (refused.into_inner(), opened.into_inner());
         assert_eq!(opened, 0, "helpers whose exe opened ({refused} refused)");
-        assert!(refused > 0, "the watcher never caught a helper in 300 rounds");
+        assert!(
+            refused > 0,
+            "the watcher never caught a helper in 300 rounds"
+        );
         outer.finish();
     });
 }
@@ -416,11 +420,16 @@ fn fifos_and_devices_body() {
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
     assert!(err.to_string().contains("FIFO"), "{err}");
     let err = procroot::procfs::open_pid_namespace(&tree.join("plain")).unwrap_err();
-    assert!(err.to_string().contains("not a PID namespace file"), "{err}");
-    let err =
-        procroot::procfs::open_pid_namespace(std::path::Path::new("/proc/self/ns/net"))
-            .unwrap_err();
-    assert!(err.to_string().contains("another kind of namespace"), "{err}");
+    assert!(
+        err.to_string().contains("not a PID namespace file"),
+        "{err}"
+    );
+    let err = procroot::procfs::open_pid_namespace(std::path::Path::new("/proc/self/ns/net"))
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("another kind of namespace"),
+        "{err}"
+    );
     procroot::procfs::open_pid_namespace(std::path::Path::new("/proc/self/ns/pid")).unwrap();
 }
 
@@ -448,7 +457,9 @@ fn oci_parse_errors_keep_the_parsers_position() {
         "utf8.json",
         b"{\"ociVersion\": \"1.0.2\",\n \"hostname\": \"\xff\xfe\"}",
     );
-    let msg = container::OciHardening::load(&utf8).unwrap_err().to_string();
+    let msg = container::OciHardening::load(&utf8)
+        .unwrap_err()
+        .to_string();
     assert!(msg.contains("line 2 column"), "{msg}");
     assert!(msg.contains("invalid unicode"), "{msg}");
     let dup = write(
@@ -490,8 +501,13 @@ fn bind_source_symlinks(without_openat2: bool) {
         std::fs::rename(host.join("V/sub"), host.join("V/real-sub")).unwrap();
         host.symlink(host.join("H"), "V/sub");
         let before = mount_lines();
-        let err = bind_into(&root, &host.join("V/sub/file"), Path::new("/app/file"), false)
-            .unwrap_err();
+        let err = bind_into(
+            &root,
+            &host.join("V/sub/file"),
+            Path::new("/app/file"),
+            false,
+        )
+        .unwrap_err();
         assert_eq!(
             (err.kind(), err.errno()),
             (ErrorKind::SafetyViolation, Errno::LOOP),
@@ -501,8 +517,8 @@ fn bind_source_symlinks(without_openat2: bool) {
         // A relative link in a parent is refused the same way.
         std::fs::remove_file(host.join("V/sub")).unwrap();
         host.symlink("real-sub", "V/sub");
-        let err = bind_into(&root, &host.join("V/sub/file"), Path::new("/app/f2"), false)
-            .unwrap_err();
+        let err =
+            bind_into(&root, &host.join("V/sub/file"), Path::new("/app/f2"), false).unwrap_err();
         assert_eq!(err.errno(), Errno::LOOP, "{err}");
         // Opting in follows it, inside the source root only.
         let volume = Root::open(host.join("V")).unwrap();
@@ -510,7 +526,14 @@ fn bind_source_symlinks(without_openat2: bool) {
             readonly: true,
             follow_source_symlinks: true,
         };
-        bind_from(&root, &volume, Path::new("sub/file"), Path::new("/app/f3"), &opts).unwrap();
+        bind_from(
+            &root,
+            &volume,
+            Path::new("sub/file"),
+            Path::new("/app/f3"),
+            &opts,
+        )
+        .unwrap();
         assert_eq!(std::fs::read(ctr.join("app/f3")).unwrap(), b"REAL");
         // Without opting in, through a source root too.
         let err = bind_from(
@@ -533,7 +556,12 @@ fn bind_source_symlinks(without_openat2: bool) {
         )]);
         let (mut bound, mut refused) = (0, 0);
         for _ in 0..300 {
-            match bind_into(&root, &host.join("V/sub/file"), Path::new("/app/race"), false) {
+            match bind_into(
+                &root,
+                &host.join("V/sub/file"),
+                Path::new("/app/race"),
+                false,
+            ) {
                 Ok(_) => {
                     bound += 1;
                     let seen = std::fs::read(ctr.join("app/race")).unwrap();
@@ -603,14 +631,38 @@ fn mounts_on_and_inside_proc_are_refused() {
                 "{err}"
             );
         };
-        refused(bind_into(&root, &file, Path::new("/proc/sys/kernel/core_pattern"), false));
-        refused(bind_into(&root, &file, Path::new("/etc/k/core_pattern"), false));
-        refused(bind_into(&root, &host.join("hostdir"), Path::new("/proc"), false));
-        refused(bind_into(&root, &host.join("hostdir"), Path::new("/proc/x/y"), false));
-        refused(mount_procfs(&root, Path::new("/proc/sys"), &ProcfsMountOptions::default()));
+        refused(bind_into(
+            &root,
+            &file,
+            Path::new("/proc/sys/kernel/core_pattern"),
+            false,
+        ));
+        refused(bind_into(
+            &root,
+            &file,
+            Path::new("/etc/k/core_pattern"),
+            false,
+        ));
+        refused(bind_into(
+            &root,
+            &host.join("hostdir"),
+            Path::new("/proc"),
+            false,
+        ));
+        refused(bind_into(
+            &root,
+            &host.join("hostdir"),
+            Path::new("/proc/x/y"),
+            false,
+        ));
+        refused(mount_procfs(
+            &root,
+            Path::new("/proc/sys"),
+            &ProcfsMountOptions::default(),
+        ));
         // (A symlink on the way to a procfs destination is refused on its own, ELOOP.)
-        let err = mount_procfs(&root, Path::new("/etc/k"), &ProcfsMountOptions::default())
-            .unwrap_err();
+        let err =
+            mount_procfs(&root, Path::new("/etc/k"), &ProcfsMountOptions::default()).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::SafetyViolation, "{err}");
         refused(procroot::container::mount_sysfs(&root, Path::new("/proc")));
         assert_eq!(mount_lines(), before, "nothing mounted");
@@ -621,8 +673,16 @@ fn mounts_on_and_inside_proc_are_refused() {
         // Below a /proc that is not (yet) a procfs: still /proc.
         let plain = Tree::new("dir proc\n");
         let plain_root = Root::open(plain.path()).unwrap();
-        refused(bind_into(&plain_root, &file, Path::new("/proc/sys/kernel/core_pattern"), false));
-        assert!(!plain.join("proc/sys").exists(), "nothing created below /proc");
+        refused(bind_into(
+            &plain_root,
+            &file,
+            Path::new("/proc/sys/kernel/core_pattern"),
+            false,
+        ));
+        assert!(
+            !plain.join("proc/sys").exists(),
+            "nothing created below /proc"
+        );
     });
 }
 
@@ -686,8 +746,7 @@ fn defaults_mask_every_cpus_thermal_throttle() {
         }
         let ctr = Tree::new(&spec);
         let root = Root::open(ctr.path()).unwrap();
-        let report =
-            container::harden(&root, &container::HardenOptions::defaults()).unwrap();
+        let report = container::harden(&root, &container::HardenOptions::defaults()).unwrap();
         assert!(report.is_ok(), "{:?}", report.refused);
         for cpu in cpus {
             let path = format!("/sys/devices/system/cpu/{cpu}/thermal_throttle");

@@ -214,8 +214,8 @@ fn open_in_helper(
         Err(e) if e.errno() == Errno::NOENT => None,
         Err(e) => return Err(e),
     };
-    let c_path = std::ffi::CString::new(subpath.as_os_str().as_encoded_bytes())
-        .map_err(|_| Errno::INVAL)?;
+    let c_path =
+        std::ffi::CString::new(subpath.as_os_str().as_encoded_bytes()).map_err(|_| Errno::INVAL)?;
     let root = procfs.as_fd();
     let use_openat2 = !features::is_disabled(Feature::Openat2);
     // Async-signal-safe: syscalls on a C string built above. openat2 keeps the lookup beneath
@@ -255,7 +255,10 @@ fn open_in_helper(
             e.errno,
             format!("{syscall} failed ({})", sys::errno_name(e.errno)),
         )
-        .context("enter the namespaces of", Path::new(&pidfd.pid().to_string()))
+        .context(
+            "enter the namespaces of",
+            Path::new(&pidfd.pid().to_string()),
+        )
     })?;
     procfs.check_own_file(fd.as_fd())?;
     if let Some(ours) = ours {

@@ -39,8 +39,8 @@ use rustix::io::Errno;
 use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags, OpenTreeFlags};
 
 pub use base::{PidFd, ProcBase};
-pub use pidns::open_pid_namespace;
 pub(crate) use fddir::FdDir;
+pub use pidns::open_pid_namespace;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::fs::ReadDir;

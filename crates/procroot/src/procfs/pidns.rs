@@ -14,8 +14,8 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::sys;
 use crate::sys::features::{self, Feature};
 use crate::sys::process::{self, HelperError, HelperStep, CLONE_NEWPID};
-use crate::sys::SyscallErrno as _;
 use crate::sys::Syscall as _;
+use crate::sys::SyscallErrno as _;
 
 /// `NSFS_MAGIC` (`include/uapi/linux/magic.h`): the file system of `/proc/<pid>/ns/*`.
 const NSFS_MAGIC: i64 = 0x6e73_6673;
@@ -48,7 +48,9 @@ pub fn open_pid_namespace(path: &Path) -> Result<std::fs::File> {
     }
     let fs = rustix::fs::fstatfs(&fd).syscall("fstatfs").map_err(fail)?;
     if i64::from(fs.f_type) != NSFS_MAGIC {
-        return Err(not_pidns("it is a regular file, not a namespace file (nsfs)"));
+        return Err(not_pidns(
+            "it is a regular file, not a namespace file (nsfs)",
+        ));
     }
     let procfs = Procfs::cached().map_err(fail)?;
     let file = procfs.open_follow(
@@ -236,10 +238,7 @@ fn describe(e: HelperError) -> Error {
             "the check that the procfs just mounted on /proc is this PID namespace's",
             "",
         ),
-        HelperStep::Make(_)
-        | HelperStep::Fork
-        | HelperStep::Transport
-        | HelperStep::Undumpable => {
+        HelperStep::Make(_) | HelperStep::Fork | HelperStep::Transport | HelperStep::Undumpable => {
             ("the helper process in the PID namespace", "")
         }
     };
