@@ -3,7 +3,6 @@ package procroot
 import (
 	"errors"
 	"os"
-	"runtime"
 	"syscall"
 
 	"example.invalid/procroot/internal/capi"
@@ -75,13 +74,13 @@ func (r *Root) MountProcfs(dest string, opts ProcfsMountOptions) error {
 	if !ok {
 		return &Error{Errno: syscall.EINVAL, Kind: KindInvalidInput, Message: "unknown hidepid " + opts.HidePid}
 	}
-	ns := -1
-	if opts.PidNS != nil {
-		ns = int(opts.PidNS.Fd())
+	mount := func(ns int) error {
+		return r.use(func(c *capi.Root) error { return c.MountProcfs(dest, ns, opts.SubsetPid, hide) })
 	}
-	err := r.use(func(c *capi.Root) error { return c.MountProcfs(dest, ns, opts.SubsetPid, hide) })
-	runtime.KeepAlive(opts.PidNS)
-	return err
+	if opts.PidNS == nil {
+		return mount(-1)
+	}
+	return capi.WithFile(opts.PidNS, "PID namespace file", mount)
 }
 
 // WriteSysctl writes value to the sysctl name ("net.ipv4.ip_forward") through the hardened

@@ -6,14 +6,19 @@
 // errors.Is(err, syscall.EXDEV) work; errors.As(err, &procrootErr) gives the *Error with its
 // kind, failed syscall and full message. Errors travel with each call, never through a
 // thread-local "last error", so goroutines may move between threads freely. A *Root may be
-// used by many goroutines at once; only the Set* methods must not race with other calls.
+// used by many goroutines at once: calls hold it shared, the Set* methods and Close hold it
+// exclusively (they wait for the calls in flight). After Close every call is EBADF, which is
+// also fs.ErrClosed.
+//
+// Go integers are range-checked before they reach C, never truncated: a uid, gid or pid of
+// 2**32 or more, a negative id other than -1 ("unchanged"), or flags that do not fit a C int
+// are EINVAL.
 package procroot
 
 import (
 	"errors"
 	"io/fs"
 	"os"
-	"runtime"
 	"sync"
 	"syscall"
 
@@ -93,8 +98,6 @@ type Root struct {
 	closed bool
 }
 
-var errClosed = &Error{Errno: syscall.EBADF, Kind: KindInvalidInput, Message: "procroot: root is closed"}
-
 func newRoot(c *capi.Root, err error) (*Root, error) {
 	if err != nil {
 		return nil, err
@@ -109,10 +112,14 @@ func OpenRoot(dir string) (*Root, error) { return newRoot(capi.OpenRoot(dir)) }
 // meanwhile is ESRCH, never another process's root.
 func RootForPid(pid int) (*Root, error) { return newRoot(capi.RootForPid(pid)) }
 
-// RootFromFile uses an open directory (it may be O_PATH) as a root; f stays the caller's.
-func RootFromFile(f *os.File) (*Root, error) {
-	r, err := newRoot(capi.RootFromFd(int(f.Fd())))
-	runtime.KeepAlive(f)
+// RootFromFile uses an open directory (it may be O_PATH) as a root; f stays the caller's (its
+// fd is duplicated while f's fd lock is held, so a concurrent f.Close cannot hand the number to
+// another file first). A nil or closed f is EBADF.
+func RootFromFile(f *os.File) (r *Root, err error) {
+	err = capi.WithFile(f, "file", func(fd int) error {
+		r, err = newRoot(capi.RootFromFd(fd))
+		return err
+	})
 	return r, err
 }
 
@@ -132,7 +139,7 @@ func (r *Root) use(f func(c *capi.Root) error) error {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	if r.closed {
-		return errClosed
+		return capi.Closed("root")
 	}
 	return f(r.c)
 }
@@ -141,7 +148,7 @@ func (r *Root) set(f func(c *capi.Root) error) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
-		return errClosed
+		return capi.Closed("root")
 	}
 	return f(r.c)
 }
@@ -201,7 +208,8 @@ func (r *Root) Open(path string) (*os.File, error) {
 }
 
 // OpenFile opens the existing file path inside the root with os.O_* flags (O_CLOEXEC is
-// added). With os.O_CREATE it creates a regular file with perm, as os.OpenFile does.
+// added). With os.O_CREATE it creates a regular file with perm (setuid, setgid and sticky
+// included, before the umask), as os.OpenFile does.
 func (r *Root) OpenFile(path string, flag int, perm ...fs.FileMode) (f *os.File, err error) {
 	flag |= syscall.O_CLOEXEC
 	err = r.use(func(c *capi.Root) error {
@@ -212,7 +220,7 @@ func (r *Root) OpenFile(path string, flag int, perm ...fs.FileMode) (f *os.File,
 			if len(perm) > 0 {
 				mode = perm[0]
 			}
-			fd, err = c.CreateFile(path, flag&^os.O_CREATE, uint32(mode.Perm()))
+			fd, err = c.CreateFile(path, flag&^os.O_CREATE, modeBits(mode))
 		} else {
 			fd, err = c.OpenFile(path, flag)
 		}
@@ -228,11 +236,11 @@ func (r *Root) Create(path string) (*os.File, error) {
 	return r.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o666)
 }
 
-// MkdirAll makes path and its missing parents inside the root, and returns an O_PATH file of
-// the last directory.
+// MkdirAll makes path and its missing parents inside the root with perm (setuid, setgid and
+// sticky included, before the umask), and returns an O_PATH file of the last directory.
 func (r *Root) MkdirAll(path string, perm fs.FileMode) (f *os.File, err error) {
 	err = r.use(func(c *capi.Root) error {
-		fd, err := c.MkdirAll(path, uint32(perm.Perm()))
+		fd, err := c.MkdirAll(path, modeBits(perm))
 		f, err = fileOf(fd, err, path)
 		return err
 	})
@@ -326,12 +334,14 @@ func (r *Root) Link(existing, newpath string) error {
 // bits perm.
 func (r *Root) Mknod(path string, typ uint32, perm fs.FileMode, major, minor uint32) error {
 	return r.use(func(c *capi.Root) error {
-		return c.Mknod(path, typ, uint32(perm.Perm()), major, minor)
+		return c.Mknod(path, typ, modeBits(perm), major, minor)
 	})
 }
 
-// Chmod sets the permission bits of path (setuid, setgid and sticky included).
-func (r *Root) Chmod(path string, mode fs.FileMode) error {
+// modeBits is the mode_t permission bits of mode, as os.Chmod and os.OpenFile translate them:
+// Go keeps setuid, setgid and sticky outside Perm(), in fs.ModeSetuid, fs.ModeSetgid and
+// fs.ModeSticky.
+func modeBits(mode fs.FileMode) uint32 {
 	bits := uint32(mode.Perm())
 	if mode&fs.ModeSetuid != 0 {
 		bits |= syscall.S_ISUID
@@ -342,7 +352,12 @@ func (r *Root) Chmod(path string, mode fs.FileMode) error {
 	if mode&fs.ModeSticky != 0 {
 		bits |= syscall.S_ISVTX
 	}
-	return r.use(func(c *capi.Root) error { return c.SetPermissions(path, bits) })
+	return bits
+}
+
+// Chmod sets the permission bits of path (setuid, setgid and sticky included).
+func (r *Root) Chmod(path string, mode fs.FileMode) error {
+	return r.use(func(c *capi.Root) error { return c.SetPermissions(path, modeBits(mode)) })
 }
 
 // Chown changes the owner and group of path; -1 leaves one unchanged, as os.Chown.
@@ -352,11 +367,15 @@ func (r *Root) Chown(path string, uid, gid int) error {
 
 // Reopen opens the file that the O_PATH file f (from Resolve) pins, with os.O_* flags,
 // through the hardened procfs. A symlink is ELOOP; special files are refused (ENXIO) unless
-// allowSpecial.
-func Reopen(f *os.File, flag int, allowSpecial bool) (*os.File, error) {
-	fd, err := capi.Reopen(int(f.Fd()), flag|syscall.O_CLOEXEC, allowSpecial)
-	runtime.KeepAlive(f)
-	return fileOf(fd, err, f.Name())
+// allowSpecial; a nil or closed f is EBADF. f's fd lock is held during the call: a concurrent
+// f.Close waits, so the call never reopens another file that took f's fd number.
+func Reopen(f *os.File, flag int, allowSpecial bool) (file *os.File, err error) {
+	err = capi.WithFile(f, "file", func(pinned int) error {
+		fd, err := capi.Reopen(pinned, flag|syscall.O_CLOEXEC, allowSpecial)
+		file, err = fileOf(fd, err, f.Name())
+		return err
+	})
+	return file, err
 }
 
 // EnsureSealedExe makes sure the running binary is a sealed copy (CVE-2019-5736),

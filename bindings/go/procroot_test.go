@@ -7,12 +7,15 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"example.invalid/procroot"
 )
@@ -25,17 +28,110 @@ func casesFile() string {
 }
 
 // TestSharedResolveTable runs bindings/testdata/resolve_cases.txt, the table the Rust, C and
-// Python tests run too.
+// Python tests run too. Its M lines mount: it runs on a goroutine locked to a thread that has
+// its own private mount namespace (unshare(CLONE_NEWNS) on that thread only; the thread is
+// never unlocked, so Go ends it, and the namespace with it, when the goroutine returns).
 func TestSharedResolveTable(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("the shared table mounts: run it as root (the Rust test go_binding requires that)")
+	}
+	dir := t.TempDir()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.LockOSThread() // never unlocked: the thread dies with its namespace
+		if err := syscall.Unshare(syscall.CLONE_NEWNS); err != nil {
+			t.Errorf("unshare(CLONE_NEWNS): %v", err)
+			return
+		}
+		if err := syscall.Mount("", "/", "", syscall.MS_REC|syscall.MS_PRIVATE, ""); err != nil {
+			t.Errorf("make / private: %v", err)
+			return
+		}
+		runTable(t, dir)
+	}()
+	<-done
+}
+
+// rebindSymfollow binds path onto itself, a final symlink not followed, with
+// MOUNT_ATTR_NOSYMFOLLOW set or cleared: open_tree, mount_setattr, move_mount (the syscall
+// numbers are the same on every architecture that has them).
+func rebindSymfollow(path string, nosymfollow bool) error {
+	const (
+		sysOpenTree          = 428
+		sysMoveMount         = 429
+		sysMountSetattr      = 442
+		openTreeClone        = 1
+		moveMountFEmptyPath  = 4
+		mountAttrNosymfollow = 0x00200000
+		atEmptyPath          = 0x1000
+		atSymlinkNofollow    = 0x100
+	)
+	p, err := syscall.BytePtrFromString(path)
+	if err != nil {
+		return err
+	}
+	empty, _ := syscall.BytePtrFromString("")
+	fd, _, e := syscall.Syscall(sysOpenTree, uintptr(unixAtFdcwd), uintptr(unsafe.Pointer(p)),
+		openTreeClone|syscall.O_CLOEXEC|atSymlinkNofollow)
+	if e != 0 {
+		return e
+	}
+	defer syscall.Close(int(fd))
+	attr := [4]uint64{}
+	if nosymfollow {
+		attr[0] = mountAttrNosymfollow
+	} else {
+		attr[1] = mountAttrNosymfollow
+	}
+	if _, _, e := syscall.Syscall6(sysMountSetattr, fd, uintptr(unsafe.Pointer(empty)), atEmptyPath,
+		uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr), 0); e != 0 {
+		return e
+	}
+	if _, _, e := syscall.Syscall6(sysMoveMount, fd, uintptr(unsafe.Pointer(empty)), uintptr(unixAtFdcwd),
+		uintptr(unsafe.Pointer(p)), moveMountFEmptyPath, 0); e != 0 {
+		return e
+	}
+	return nil
+}
+
+// unixAtFdcwd is AT_FDCWD (-100) as a syscall argument.
+var unixAtFdcwd = func() int { return -100 }()
+
+// expand is a C line's path field: "@rep:<n>:<text>" is text repeated n times.
+func expand(field string) string {
+	if rest := strings.TrimPrefix(field, "@rep:"); rest != field {
+		if n, text, ok := strings.Cut(rest, ":"); ok {
+			if count, err := strconv.Atoi(n); err == nil {
+				return strings.Repeat(text, count)
+			}
+		}
+	}
+	return field
+}
+
+func outcome(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	var perr *procroot.Error
+	if !errors.As(err, &perr) {
+		return err.Error()
+	}
+	return errnoName(perr.Errno)
+}
+
+func runTable(t *testing.T, dir string) {
 	f, err := os.Open(casesFile())
 	if err != nil {
-		t.Fatal(err)
+		t.Error(err)
+		return
 	}
 	defer f.Close()
-	dir := t.TempDir()
 	root, err := procroot.OpenRoot(dir)
 	if err != nil {
-		t.Fatal(err)
+		t.Error(err)
+		return
 	}
 	defer root.Close()
 	cases := 0
@@ -46,15 +142,19 @@ func TestSharedResolveTable(t *testing.T) {
 		if len(fld) == 0 {
 			continue
 		}
+		var err error
 		switch {
 		case fld[0] == "D":
-			must(t, os.MkdirAll(filepath.Join(dir, fld[1]), 0o755))
+			err = os.MkdirAll(filepath.Join(dir, fld[1]), 0o755)
 		case fld[0] == "F":
-			must(t, os.WriteFile(filepath.Join(dir, fld[1]), nil, 0o644))
+			err = os.WriteFile(filepath.Join(dir, fld[1]), nil, 0o644)
 		case fld[0] == "L":
 			at := filepath.Join(dir, fld[1])
-			must(t, os.MkdirAll(filepath.Dir(at), 0o755))
-			must(t, os.Symlink(fld[2], at))
+			if err = os.MkdirAll(filepath.Dir(at), 0o755); err == nil {
+				err = os.Symlink(fld[2], at)
+			}
+		case fld[0] == "M" && len(fld) == 3:
+			err = rebindSymfollow(filepath.Join(dir, fld[1]), fld[2] == "nosymfollow")
 		case fld[0] == "C" && len(fld) == 5:
 			cases++
 			policy := map[string]procroot.Policy{"in_root": procroot.InRoot,
@@ -63,24 +163,64 @@ func TestSharedResolveTable(t *testing.T) {
 			if fld[2] == "except_last" {
 				mode = procroot.EvalExceptLast
 			}
-			must(t, root.SetPolicy(policy))
-			got, err := root.EvalSymlinks(fld[3], mode)
+			if err = root.SetPolicy(policy); err != nil {
+				break
+			}
+			got, err := root.EvalSymlinks(expand(fld[3]), mode)
 			if err != nil {
-				var perr *procroot.Error
-				if !errors.As(err, &perr) {
-					t.Fatalf("%s: not a *procroot.Error: %v", line, err)
-				}
-				got = errnoName(perr.Errno)
+				got = outcome(err)
 			}
 			if got != fld[4] {
 				t.Errorf("%s: got %s", line, got)
 			}
+		case fld[0] == "O" && len(fld) >= 4:
+			cases++
+			if err = root.SetPolicy(procroot.InRoot); err != nil {
+				break
+			}
+			args := fld[2 : len(fld)-1]
+			var opErr error
+			switch {
+			case fld[1] == "create_file" && len(args) == 1:
+				var f *os.File
+				if f, opErr = root.OpenFile(args[0], os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644); opErr == nil {
+					f.Close()
+				}
+			case fld[1] == "mkfifo" && len(args) == 1:
+				opErr = root.Mknod(args[0], syscall.S_IFIFO, 0o644, 0, 0)
+			case fld[1] == "symlink" && len(args) == 2:
+				opErr = root.Symlink(args[0], args[1])
+			case fld[1] == "hardlink" && len(args) == 2:
+				opErr = root.Link(args[0], args[1])
+			case fld[1] == "open_excl" && len(args) == 1:
+				var f *os.File
+				if f, opErr = root.OpenFile(args[0], os.O_RDONLY|os.O_EXCL); opErr == nil {
+					f.Close()
+				}
+			case fld[1] == "remove_file" && len(args) == 1:
+				opErr = root.RemoveFile(args[0])
+			case fld[1] == "remove_dir" && len(args) == 1:
+				opErr = root.RemoveDir(args[0])
+			case fld[1] == "remove_all" && len(args) == 1:
+				opErr = root.RemoveAll(args[0])
+			default:
+				t.Errorf("bad operation line %q", line)
+				continue
+			}
+			if got := outcome(opErr); got != fld[len(fld)-1] {
+				t.Errorf("%s: got %s", line, got)
+			}
 		default:
-			t.Fatalf("bad line %q", line)
+			t.Errorf("bad line %q", line)
+			return
+		}
+		if err != nil {
+			t.Errorf("%s: %v", line, err)
+			return
 		}
 	}
 	if cases < 20 {
-		t.Fatalf("only %d cases", cases)
+		t.Errorf("only %d cases", cases)
 	}
 }
 
@@ -94,6 +234,18 @@ func errnoName(e syscall.Errno) string {
 		return "ELOOP"
 	case syscall.ENOTDIR:
 		return "ENOTDIR"
+	case syscall.EINVAL:
+		return "EINVAL"
+	case syscall.ENAMETOOLONG:
+		return "ENAMETOOLONG"
+	case syscall.EISDIR:
+		return "EISDIR"
+	case syscall.EEXIST:
+		return "EEXIST"
+	case syscall.EPERM:
+		return "EPERM"
+	case syscall.ENOTEMPTY:
+		return "ENOTEMPTY"
 	}
 	return e.Error()
 }

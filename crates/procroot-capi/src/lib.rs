@@ -12,9 +12,12 @@
 //!   message, never a crash; a panic inside procroot never unwinds into C (it becomes
 //!   `-ENOTRECOVERABLE`).
 //!
-//! Handles (`procroot_root`, `procroot_procfs`, `procroot_pidfd`) are immutable once set up:
-//! several threads may use one at the same time. Only the `procroot_root_set_*` calls change a
-//! root, and they must not run while another thread uses it.
+//! Handles (`procroot_root`, `procroot_procfs`, `procroot_pidfd`) may be used by several
+//! threads at the same time. The `procroot_root_set_*` calls change a root: they take the
+//! root's lock exclusively, so a setter racing a call waits for it to finish (a setter never
+//! changes the settings under a resolution in flight). Only the `*_free` calls must not race
+//! with any other use of the same handle: the Go and Python bindings make their `Close` wait
+//! for the calls in flight.
 //!
 //! This crate and the library's `sys` module are the only ones with `unsafe`: here, every
 //! dereference of a pointer C handed in.
@@ -27,7 +30,7 @@ use std::os::fd::{AsFd, BorrowedFd, IntoRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use procroot::{
     Backend, Errno, Error, ErrorKind, EvalMode, NodeKind, OFlags, PidFd, Policy, ProcBase, Procfs,
@@ -68,7 +71,17 @@ pub struct procroot_error {
 
 /// A root directory with its resolution settings (opaque).
 pub struct procroot_root {
-    root: Root,
+    /// Calls hold it shared for their whole duration; the setters hold it exclusively, so a
+    /// `&mut Root` never aliases the `&Root` of a call in flight on another thread.
+    root: RwLock<Root>,
+}
+
+impl procroot_root {
+    /// The root, for one call. A poisoned lock (a panic in a setter, caught by [`ffi`]) still
+    /// holds a consistent `Root`: every setter is a single field assignment.
+    fn read(&self) -> RwLockReadGuard<'_, Root> {
+        self.root.read().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// A procfs instance (opaque): from [`procroot_procfs_for_pidns`]. Where a function takes a
@@ -323,7 +336,11 @@ unsafe fn copy_out(bytes: &[u8], buf: *mut c_char, size: usize) -> Result<c_int,
 
 fn root_out(out: *mut *mut procroot_root, root: Root) -> Result<c_int, Error> {
     // SAFETY: checked non-NULL by the caller (`check_out`); it points to a writable pointer.
-    unsafe { *out = Box::into_raw(Box::new(procroot_root { root })) };
+    unsafe {
+        *out = Box::into_raw(Box::new(procroot_root {
+            root: RwLock::new(root),
+        }))
+    };
     Ok(0)
 }
 
@@ -414,23 +431,25 @@ pub unsafe extern "C" fn procroot_root_fd(
     ffi(err, || {
         // SAFETY: forwarded contract.
         let r = unsafe { handle(root, "root") }?;
-        Ok(std::os::fd::AsRawFd::as_raw_fd(&r.root.as_fd()))
+        Ok(std::os::fd::AsRawFd::as_raw_fd(&r.read().as_fd()))
     })
 }
 
-/// Runs `f` on the root for a setter.
+/// Runs `f` on the root for a setter, with the root's lock held exclusively: it waits for the
+/// calls in flight on other threads, and the `&mut Root` it makes aliases none of theirs.
 ///
 /// # Safety
-/// `root` is NULL or a live root that no other thread uses.
+/// `root` is NULL or a live root (not freed during the call).
 unsafe fn with_root_mut(
-    root: *mut procroot_root,
+    root: *const procroot_root,
     err: *mut *mut procroot_error,
     f: impl FnOnce(&mut Root) -> Result<(), Error>,
 ) -> c_int {
     ffi(err, || {
-        // SAFETY: forwarded contract: live, and exclusively ours for this call.
-        let r = unsafe { root.as_mut() }.ok_or_else(|| invalid("root is NULL"))?;
-        f(&mut r.root)?;
+        // SAFETY: forwarded contract: NULL or live; shared access only, the lock gives `&mut`.
+        let r = unsafe { handle(root, "root") }?;
+        let mut guard = r.root.write().unwrap_or_else(|e| e.into_inner());
+        f(&mut guard)?;
         Ok(0)
     })
 }
@@ -438,7 +457,8 @@ unsafe fn with_root_mut(
 /// Sets the policy (`PROCROOT_POLICY_*`). Returns 0.
 ///
 /// # Safety
-/// `root` is NULL or a live root that no other thread uses during the call.
+/// `root` is NULL or a live root, not freed during the call. Other threads may use it: the
+/// setter waits for their calls in flight (the root's lock) and changes only later calls.
 #[no_mangle]
 pub unsafe extern "C" fn procroot_root_set_policy(
     root: *mut procroot_root,
@@ -539,7 +559,7 @@ unsafe fn with_path(
         let r = unsafe { handle(root, "root") }?;
         // SAFETY: forwarded contract.
         let p = unsafe { path(p, "path") }?;
-        f(&r.root, p)
+        f(&r.read(), p)
     })
 }
 
@@ -787,12 +807,14 @@ unsafe fn with_two_paths(
         let a = unsafe { path(a, names.0) }?;
         // SAFETY: forwarded contract.
         let b = unsafe { path(b, names.1) }?;
-        f(&r.root, a, b)?;
+        f(&r.read(), a, b)?;
         Ok(0)
     })
 }
 
-/// `renameat2(2)` of `from` to `to` inside the root with `RENAME_*` flags. Returns 0.
+/// `renameat2(2)` of `from` to `to` inside the root with `RENAME_*` flags (`RENAME_NOREPLACE`
+/// 1, `RENAME_EXCHANGE` 2, `RENAME_WHITEOUT` 4; any other bit is `-EINVAL` before any
+/// syscall). Returns 0.
 ///
 /// # Safety
 /// As [`procroot_resolve`], for both paths.
@@ -807,8 +829,17 @@ pub unsafe extern "C" fn procroot_rename(
     // SAFETY: forwarded contract.
     unsafe {
         with_two_paths(root, from, to, ("from", "to"), err, |r, a, b| {
-            let flags = RenameFlags::from_bits(flags)
-                .ok_or_else(|| invalid(format!("unknown rename flag bits in {flags:#x}")))?;
+            // rustix's `RenameFlags` accepts every bit (`from_bits` never refuses), so the
+            // known ones are checked here: an unknown bit is the caller's mistake, refused
+            // before any syscall, and named in the message.
+            let known = RenameFlags::NOREPLACE | RenameFlags::EXCHANGE | RenameFlags::WHITEOUT;
+            let unknown = flags & !known.bits();
+            if unknown != 0 {
+                return Err(invalid(format!(
+                    "unknown rename flag bits {unknown:#x} in {flags:#x}"
+                )));
+            }
+            let flags = RenameFlags::from_bits_retain(flags);
             r.rename(a, b, flags)
         })
     }
@@ -1341,7 +1372,7 @@ unsafe fn for_each_path(
         let r = unsafe { handle(root, "root") }?;
         // SAFETY: forwarded contract.
         let paths = unsafe { path_array(paths, npaths) }?;
-        let report = op(&r.root, &paths)?;
+        let report = op(&r.read(), &paths)?;
         // SAFETY: forwarded contract.
         unsafe { report_out(&paths, report, results) }
     })

@@ -6,19 +6,17 @@ mod common;
 
 use std::process::Command;
 
-#[test]
-#[cfg_attr(
-    procroot_unprivileged,
-    ignore = "needs root: built with --cfg procroot_unprivileged"
-)]
-fn c_program_against_installed_library() {
-    procroot_testutil::require_privilege("the C test makes device nodes and chowns");
+/// Builds tests/c/capi_test.c with `extra` compiler flags against the staged library, runs it
+/// with `env`, and checks that every check passed.
+fn build_and_run_capi_test(extra: &[&str], env: &[(&str, &str)]) {
     let prefix = common::staged_prefix();
     let dir = tempfile::tempdir().expect("tempdir");
     let exe = dir.path().join("capi_test");
     let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/capi_test.c");
     let mut cc = Command::new("cc");
-    cc.args(["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-o"])
+    cc.args(["-std=gnu11", "-pthread", "-Wall", "-Wextra", "-Werror"])
+        .args(extra)
+        .arg("-o")
         .arg(&exe)
         .arg(&src)
         .args(common::pkg_config(&["--cflags", "--libs"]))
@@ -41,6 +39,7 @@ fn c_program_against_installed_library() {
     let out = Command::new(&exe)
         .arg(&scratch)
         .arg(common::workspace().join("bindings/testdata/resolve_cases.txt"))
+        .envs(env.iter().copied())
         .output()
         .expect("run capi_test");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -60,18 +59,57 @@ fn c_program_against_installed_library() {
 }
 
 #[test]
-fn static_library_links_through_pkg_config() {
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+fn c_program_against_installed_library() {
+    procroot_testutil::require_privilege("the C test makes device nodes and chowns");
+    build_and_run_capi_test(&[], &[]);
+}
+
+/// The same C program under AddressSanitizer, UndefinedBehaviorSanitizer and LeakSanitizer:
+/// any invalid access, undefined behaviour or leaked allocation (an error object not freed by
+/// procroot_error_free, a handle not freed by its _free) fails it. The library itself is not
+/// instrumented, but its allocations go through the intercepted malloc, so LSan sees them.
+/// `.ci/run` makes sure the sanitizer runtimes are installed; without them this test fails.
+#[test]
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+fn c_program_under_asan_ubsan_lsan() {
+    procroot_testutil::require_privilege("the C test makes device nodes and chowns");
+    build_and_run_capi_test(
+        &[
+            "-g",
+            "-fsanitize=address,undefined",
+            "-fno-sanitize-recover=all",
+            "-fno-omit-frame-pointer",
+        ],
+        &[
+            ("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1"),
+            ("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1"),
+        ],
+    );
+}
+
+/// Links a program printing `procroot_version()` against `libprocroot.a` and the libraries
+/// `pkg-config --static` names (with `-static`: a fully static binary), runs it, and checks
+/// what it printed.
+fn link_static_and_run(fully_static: bool) {
     let prefix = common::staged_prefix();
     let dir = tempfile::tempdir().expect("tempdir");
     let src = dir.path().join("v.c");
     std::fs::write(
         &src,
-        "#include <procroot.h>\n#include <stdio.h>\n#include <string.h>\n\
-         int main(void) { puts(procroot_version()); return strlen(procroot_version()) == 0; }\n",
+        "#include <procroot.h>\n#include <stdio.h>\n\
+         int main(void) { puts(procroot_version()); return 0; }\n",
     )
     .expect("write");
     let exe = dir.path().join("v");
-    let status = Command::new("cc")
+    let out = Command::new("cc")
+        .args(fully_static.then_some("-static"))
         .arg("-o")
         .arg(&exe)
         .arg(&src)
@@ -82,12 +120,99 @@ fn static_library_links_through_pkg_config() {
                 .iter()
                 .filter(|a| *a != "-lprocroot"),
         )
+        .output()
+        .expect("cc");
+    assert!(
+        out.status.success(),
+        "cc failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = Command::new(&exe).output().expect("run");
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout).trim(),
+        env!("CARGO_PKG_VERSION")
+    );
+}
+
+#[test]
+fn static_library_links_through_pkg_config() {
+    link_static_and_run(false);
+}
+
+/// `procroot.h` is C99, as its introduction says: it compiles with `-std=c99 -pedantic-errors`
+/// (and as C++, which `cpp_compat` promises).
+#[test]
+fn header_is_c99_and_cxx() {
+    let prefix = common::staged_prefix();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("h.c");
+    std::fs::write(
+        &src,
+        "#include <procroot.h>\nint main(void) { return procroot_version() == 0; }\n",
+    )
+    .expect("write");
+    let include = format!("-I{}", prefix.join("include").display());
+    let c99 = Command::new("cc")
+        .args([
+            "-std=c99",
+            "-pedantic-errors",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+        ])
+        .args(["-fsyntax-only", &include])
+        .arg(&src)
         .status()
         .expect("cc");
+    assert!(c99.success(), "procroot.h is not C99");
+    if Command::new("c++").arg("--version").output().is_ok() {
+        let cxx = Command::new("c++")
+            .args(["-x", "c++", "-Wall", "-Werror", "-fsyntax-only", &include])
+            .arg(&src)
+            .status()
+            .expect("c++");
+        assert!(cxx.success(), "procroot.h does not compile as C++");
+    }
+}
+
+/// A fully static binary links with what `pkg-config --static` names: `-lgcc_eh`, the static
+/// unwinder (`-lgcc_s` has no static archive, so `cc -static` failed).
+#[test]
+fn fully_static_binary_links_through_pkg_config() {
+    link_static_and_run(true);
+}
+
+/// `make install-files` takes the libraries from `$CARGO_TARGET_DIR` when it is set, where
+/// cargo built them, not from the workspace's `target/`.
+#[test]
+fn make_install_honours_cargo_target_dir() {
+    let built = common::staged_prefix().join("lib/libprocroot.so.0");
+    let lib = std::fs::read(&built).expect("staged library");
+    let archive = std::fs::read(common::staged_prefix().join("lib/libprocroot.a")).expect("a");
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A target directory of its own, whose library differs from the workspace's by one byte.
+    let deps = dir.path().join("target/debug/deps");
+    std::fs::create_dir_all(&deps).expect("mkdir");
+    let mut marked = lib.clone();
+    marked.push(0x5a);
+    std::fs::write(deps.join("libprocroot_capi.so"), &marked).expect("write");
+    std::fs::write(deps.join("libprocroot_capi.a"), &archive).expect("write");
+    let prefix = dir.path().join("prefix");
+    let status = Command::new("make")
+        .arg("-s")
+        .arg("-C")
+        .arg(env!("CARGO_MANIFEST_DIR"))
+        .arg("install-files")
+        .arg(format!("PREFIX={}", prefix.display()))
+        .arg("PROFILE=debug")
+        .env("CARGO_TARGET_DIR", dir.path().join("target"))
+        .env_remove("TARGET_DIR")
+        .status()
+        .expect("make");
     assert!(status.success());
-    let out = Command::new(&exe).output().expect("run");
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        env!("CARGO_PKG_VERSION")
+    let installed = std::fs::read(prefix.join("lib/libprocroot.so.0")).expect("installed");
+    assert!(
+        installed == marked,
+        "make install-files ignored CARGO_TARGET_DIR"
     );
 }

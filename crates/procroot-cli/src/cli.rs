@@ -570,7 +570,8 @@ pub struct ResolveArgs {
     pub nofollow: bool,
     /// Resolve every component but the last, which is neither followed nor required to exist
     /// (procfsroot's EvalExceptLast). Prints the parent's path inside the root joined with the
-    /// last name. With --json, `type` is the last component's own type (a symlink is not
+    /// last name. As in procfsroot, a last name followed by a slash (`dir/`) is resolved like
+    /// the others: `etc/passwd/` fails with ENOTDIR, `etc/missing/` with ENOENT. With --json, `type` is the last component's own type (a symlink is not
     /// followed), or null when it does not exist.
     #[arg(long, conflicts_with = "nofollow")]
     pub except_last: bool,

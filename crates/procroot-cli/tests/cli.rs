@@ -188,6 +188,28 @@ fn resolve_except_last_needs_only_the_parent() {
     ));
 }
 
+/// procfsroot's EvalExceptLast leaves only a last name with nothing after it unresolved: a
+/// trailing slash makes the name a directory to resolve (issue 21, item 4).
+#[test]
+fn resolve_except_last_trailing_slash_resolves_the_name() {
+    let tree = fixture();
+    in_tree(&tree, &["resolve", "--except-last", "/etc/passwd/"]).failure(&err_in(
+        &tree,
+        "resolve",
+        "/etc/passwd/",
+        "Not a directory (ENOTDIR)",
+    ));
+    in_tree(&tree, &["resolve", "--except-last", "/etc/missing/"]).failure(&err_in(
+        &tree,
+        "resolve",
+        "/etc/missing/",
+        "No such file or directory (ENOENT)",
+    ));
+    // A symlink to a directory, with a slash: followed, as procfsroot follows it.
+    let run = in_tree(&tree, &["resolve", "--except-last", "/var/run/"]);
+    assert_eq!(run.success().text(), "/run\n");
+}
+
 // ---- resolve: JSON ----------------------------------------------------------------------
 
 #[test]

@@ -16,3 +16,30 @@ pub use crate::sys::features::{disable, known_unavailable, Feature};
 pub fn eval_symlinks_kernel_answers() -> u64 {
     crate::root::eval_kernel_answers()
 }
+
+/// Binds `path` onto itself, a final symlink included and not followed, with
+/// `MOUNT_ATTR_NOSYMFOLLOW` set (`nosymfollow`) or cleared on the new mount: the shared resolve
+/// table's `M` lines, which reproduce libpathrs's mounted-symlink cases. The same three steps
+/// the container layer uses (a clone of exactly the file an `O_PATH|O_NOFOLLOW` fd pins, its
+/// attributes set while detached, then attached onto that fd), so nothing is looked up by name
+/// twice. Changes the caller's mount namespace: call it in a private one.
+pub fn rebind_symfollow(path: impl AsRef<std::path::Path>, nosymfollow: bool) -> crate::Result<()> {
+    use rustix::fs::{Mode, OFlags};
+    use rustix::mount::MountAttrFlags;
+    use std::os::fd::AsFd;
+    let pinned = rustix::fs::open(
+        path.as_ref(),
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let clone = crate::sys::mount::clone_tree(pinned.as_fd(), false)?;
+    let flag = MountAttrFlags::MOUNT_ATTR_NOSYMFOLLOW;
+    let (set, clear) = if nosymfollow {
+        (flag, MountAttrFlags::empty())
+    } else {
+        (MountAttrFlags::empty(), flag)
+    };
+    crate::sys::mount::set_attrs(clone.as_fd(), set, clear, false)?;
+    crate::sys::mount::attach(clone.as_fd(), pinned.as_fd())?;
+    Ok(())
+}

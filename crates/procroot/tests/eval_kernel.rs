@@ -72,7 +72,8 @@ const CASES: &[(&str, EvalMode, &str)] = &[
     ("..", EvalMode::Full, "/"),
     ("l/sub/new", EvalMode::ExceptLast, "/d/sub/new"),
     ("l", EvalMode::ExceptLast, "/l"),
-    ("l/", EvalMode::ExceptLast, "/l"),
+    // A trailing slash resolves the last name too, as procfsroot's EvalExceptLast does.
+    ("l/", EvalMode::ExceptLast, "/d"),
     ("l/sub/..", EvalMode::ExceptLast, "/d"),
     ("/", EvalMode::ExceptLast, "/"),
 ];
@@ -519,4 +520,42 @@ fn eval_symlinks_in_with_the_root_renamed() {
         counts[0], counts[1], counts[2]
     );
     assert!(renames > 0 && counts[0] > 0, "the race did not happen");
+}
+
+/// procfsroot's `EvalExceptLast` leaves only a last name with nothing after it unresolved: a
+/// trailing slash makes it a directory to resolve, on both backends, and through
+/// `resolve_except_last` and `eval_symlinks_in` alike (issue 21, item 4).
+#[test]
+fn except_last_with_a_trailing_slash_resolves_the_name() {
+    let f = fixture();
+    std::fs::write(f.root.join("d/plain"), b"").expect("write");
+    for backend in [Backend::Auto, Backend::Emulated] {
+        let root = Root::open(&f.root).expect("root").with_backend(backend);
+        let cases: [(&str, Result<&str, Errno>); 6] = [
+            ("d/plain/", Err(Errno::NOTDIR)),
+            ("d/missing/", Err(Errno::NOENT)),
+            ("l/", Ok("/d")),
+            ("l/sub//", Ok("/d/sub")),
+            ("d/missing", Ok("/d/missing")),
+            ("l", Ok("/l")),
+        ];
+        for (path, want) in cases {
+            let want = want.map(PathBuf::from);
+            let got = root
+                .eval_symlinks(path, EvalMode::ExceptLast)
+                .map_err(|e| e.errno());
+            assert_eq!(
+                got, want,
+                "{backend:?}: eval_symlinks({path:?}, ExceptLast)"
+            );
+            let got = root
+                .resolve_except_last(path)
+                .and_then(|x| x.path_in_root())
+                .map_err(|e| e.errno());
+            assert_eq!(got, want, "{backend:?}: resolve_except_last({path:?})");
+            let got = Root::eval_symlinks_in(&f.root, path, Policy::InRoot, EvalMode::ExceptLast)
+                .map_err(|e| e.errno());
+            assert_eq!(got, want, "eval_symlinks_in({path:?}, ExceptLast)");
+        }
+    }
 }

@@ -761,3 +761,66 @@ fn reopen_works_with_the_emulated_walker() {
         assert_eq!(s, "contents");
     });
 }
+
+/// A thread that is not its process's leader: `/proc/<tid>` exists, and `PidFd::open(tid)`
+/// opens it (`PIDFD_THREAD`, Linux 6.9) where plain `pidfd_open` says `ENOENT`; lookups through
+/// it read that thread's files, and `Root::for_pid(tid)` works as for the process (issue 21,
+/// item 4).
+#[test]
+fn pidfd_of_a_non_leader_thread() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("pr-nonleader".into())
+        .spawn(move || {
+            tx.send(gettid()).expect("send");
+            let _ = done_rx.recv();
+        })
+        .expect("spawn");
+    let tid = rx.recv().expect("tid");
+    assert_ne!(tid, getpid(), "the spawned thread is not the leader");
+    let pidfd = PidFd::open(tid).unwrap_or_else(|e| panic!("PidFd::open({tid}): {e}"));
+    assert_eq!(pidfd.pid(), tid);
+    assert!(pidfd.is_alive());
+    let procfs = Procfs::cached().expect("procfs");
+    let comm = procfs
+        .read_to_string(ProcBase::PidFd(&pidfd), "comm")
+        .expect("comm through the thread's pidfd");
+    assert_eq!(comm.trim(), "pr-nonleader");
+    let root = Root::for_pid(tid).expect("Root::for_pid(tid)");
+    assert_eq!(
+        root.eval_symlinks("/", procroot::EvalMode::Full)
+            .expect("eval"),
+        Path::new("/")
+    );
+    drop(done_tx);
+    thread.join().expect("join");
+    // The thread is gone: its pidfd says so, and lookups through it are ESRCH.
+    assert!(!pidfd.is_alive());
+    let err = procfs
+        .read_to_string(ProcBase::PidFd(&pidfd), "comm")
+        .expect_err("a gone thread");
+    assert_eq!(err.errno(), Errno::SRCH, "{err}");
+}
+
+/// `pidfd_open` out of file descriptors names that cause, not "a kernel before 5.3, or a
+/// seccomp filter" (issue 21, item 9).
+#[test]
+fn pidfd_open_emfile_names_the_fd_limit() {
+    in_child(|| {
+        let limit = rustix::process::Rlimit {
+            current: Some(64),
+            maximum: Some(64),
+        };
+        rustix::process::setrlimit(rustix::process::Resource::Nofile, limit).expect("setrlimit");
+        let mut hold = Vec::new();
+        while let Ok(f) = std::fs::File::open("/dev/null") {
+            hold.push(f);
+        }
+        let err = PidFd::open(getpid()).expect_err("no fd left");
+        assert_eq!(err.errno(), Errno::MFILE, "{err}");
+        let text = err.to_string();
+        assert!(text.contains("RLIMIT_NOFILE"), "{text}");
+        assert!(!text.contains("before 5.3"), "{text}");
+    });
+}

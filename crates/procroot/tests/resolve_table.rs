@@ -2202,13 +2202,9 @@ fn resolve_except_last_reports_the_last_component_unfollowed() {
             ),
             ("/var/run/new", "/run/new", None, Some("new")),
             ("/var/run", "/var/run", Some(FileType::Symlink), Some("run")),
-            // Trailing slashes do not make the last name go away (as before).
-            (
-                "/var/run/",
-                "/var/run",
-                Some(FileType::Symlink),
-                Some("run"),
-            ),
+            // A trailing slash makes the last name a directory to resolve, as procfsroot's
+            // EvalExceptLast does (issue 21, item 4): the symlink is followed, no last name.
+            ("/var/run/", "/run", Some(FileType::Dir), None),
             ("/etc/..", "/", Some(FileType::Dir), None),
             ("", "/", Some(FileType::Dir), None),
         ] {

@@ -13,6 +13,8 @@ import "C"
 
 import (
 	"io/fs"
+	"math"
+	"os"
 	"strconv"
 	"sync"
 	"syscall"
@@ -58,6 +60,15 @@ type Error struct {
 	Syscall string
 	// Message is procroot's full message (operation, path, root, cause).
 	Message string
+	// closed marks the error of a call on a closed handle: it is fs.ErrClosed too.
+	closed bool
+}
+
+// Closed is the error of a call on a closed handle (what names it: "root", "pidfd"): EBADF,
+// and errors.Is(err, fs.ErrClosed), as os.File's methods after Close.
+func Closed(what string) *Error {
+	return &Error{Errno: syscall.EBADF, Kind: KindInvalidInput,
+		Message: "procroot: " + what + " is closed", closed: true}
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -66,9 +77,10 @@ func (e *Error) Error() string { return e.Message }
 func (e *Error) Unwrap() error { return e.Errno }
 
 // Is makes every NotFound error fs.ErrNotExist: ESRCH (a process that is gone) too, not only
-// ENOENT.
+// ENOENT; and the error of a closed handle fs.ErrClosed.
 func (e *Error) Is(target error) bool {
-	return target == fs.ErrNotExist && e.Kind == KindNotFound
+	return (target == fs.ErrNotExist && e.Kind == KindNotFound) ||
+		(target == fs.ErrClosed && e.closed)
 }
 
 func result(ret C.int, cerr *C.procroot_error) (int, error) {
@@ -112,6 +124,65 @@ func cstr2(a, b string) (*C.char, *C.char, error) {
 	}
 	cb, err := cstr(b)
 	return ca, cb, err
+}
+
+// invalidArg is the EINVAL of a Go value that does not fit the C parameter it is for: never
+// truncated into another value (2**32 + pid would be pid, 2**32 as a uid would be root).
+func invalidArg(what string, v int64) error {
+	return &Error{Errno: syscall.EINVAL, Kind: KindInvalidInput,
+		Message: "procroot: " + what + " " + strconv.FormatInt(v, 10) + " is out of range"}
+}
+
+// CInt is v as a C int, or EINVAL if it does not fit.
+func CInt(v int, what string) (C.int, error) {
+	if int64(v) < math.MinInt32 || int64(v) > math.MaxInt32 {
+		return 0, invalidArg(what, int64(v))
+	}
+	return C.int(v), nil
+}
+
+// CU32 is v as a C uint32_t, or EINVAL if it does not fit.
+func CU32(v int, what string) (C.uint32_t, error) {
+	if v < 0 || uint64(v) > math.MaxUint32 {
+		return 0, invalidArg(what, int64(v))
+	}
+	return C.uint32_t(v), nil
+}
+
+// CheckPid is EINVAL unless pid is a process id: 1 to 2**31 - 1 (the kernel's pid_t is
+// signed; PID_MAX_LIMIT is far below).
+func CheckPid(pid int) error {
+	if pid <= 0 || int64(pid) > math.MaxInt32 {
+		return invalidArg("pid", int64(pid))
+	}
+	return nil
+}
+
+// CheckFd is EINVAL unless fd fits a C int. A negative fd goes through: the C library answers
+// EBADF, as it does for a closed one.
+func CheckFd(fd int) error {
+	_, err := CInt(fd, "fd")
+	return err
+}
+
+// WithFile runs fn with f's fd while f's own fd lock is held (os.File's SyscallConn): a Close
+// of f on another goroutine waits for fn, so the fd number cannot be closed and reused by
+// another file under the C call (f.Fd() would give a number with no such guarantee). A nil or
+// closed f is EBADF (the closed one also fs.ErrClosed), what names it in the message.
+func WithFile(f *os.File, what string, fn func(fd int) error) error {
+	if f == nil {
+		return &Error{Errno: syscall.EBADF, Kind: KindInvalidInput,
+			Message: "procroot: " + what + " is nil"}
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return Closed(what)
+	}
+	var inner error
+	if err := rc.Control(func(fd uintptr) { inner = fn(int(fd)) }); err != nil {
+		return Closed(what)
+	}
+	return inner
 }
 
 // pathBufSize is the size of the buffers that path-returning calls write into: PATH_MAX, so
@@ -168,8 +239,8 @@ func OpenRoot(path string) (*Root, error) {
 
 // RootForPid is procroot_root_for_pid.
 func RootForPid(pid int) (*Root, error) {
-	if pid <= 0 || pid > 1<<31 {
-		return nil, &Error{Errno: syscall.EINVAL, Kind: KindInvalidInput, Message: "invalid pid " + strconv.Itoa(pid)}
+	if err := CheckPid(pid); err != nil {
+		return nil, err
 	}
 	var p *C.procroot_root
 	var cerr *C.procroot_error
@@ -178,6 +249,9 @@ func RootForPid(pid int) (*Root, error) {
 
 // RootFromFd is procroot_root_from_fd (the fd is duplicated).
 func RootFromFd(fd int) (*Root, error) {
+	if err := CheckFd(fd); err != nil {
+		return nil, err
+	}
 	var p *C.procroot_root
 	var cerr *C.procroot_error
 	return rootResult(C.procroot_root_from_fd(C.int(fd), &p, &cerr), p, cerr)
@@ -194,8 +268,12 @@ func (r *Root) Fd() int {
 
 // SetPolicy is procroot_root_set_policy.
 func (r *Root) SetPolicy(policy int) error {
+	cp, err := CInt(policy, "policy")
+	if err != nil {
+		return err
+	}
 	var cerr *C.procroot_error
-	_, err := result(C.procroot_root_set_policy(r.p, C.int(policy), &cerr), cerr)
+	_, err = result(C.procroot_root_set_policy(r.p, cp, &cerr), cerr)
 	return err
 }
 
@@ -208,8 +286,12 @@ func (r *Root) SetFlags(flags uint32) error {
 
 // SetBackend is procroot_root_set_backend.
 func (r *Root) SetBackend(backend int) error {
+	cb, err := CInt(backend, "backend")
+	if err != nil {
+		return err
+	}
 	var cerr *C.procroot_error
-	_, err := result(C.procroot_root_set_backend(r.p, C.int(backend), &cerr), cerr)
+	_, err = result(C.procroot_root_set_backend(r.p, cb, &cerr), cerr)
 	return err
 }
 
@@ -243,8 +325,12 @@ func (r *Root) OpenFile(path string, flags int) (int, error) {
 	if err != nil {
 		return -1, err
 	}
+	cf, err := CInt(flags, "open flags")
+	if err != nil {
+		return -1, err
+	}
 	var cerr *C.procroot_error
-	return result(C.procroot_open_file(r.p, cp, C.int(flags), &cerr), cerr)
+	return result(C.procroot_open_file(r.p, cp, cf, &cerr), cerr)
 }
 
 // CreateFile is procroot_create_file.
@@ -253,8 +339,12 @@ func (r *Root) CreateFile(path string, flags int, mode uint32) (int, error) {
 	if err != nil {
 		return -1, err
 	}
+	cf, err := CInt(flags, "open flags")
+	if err != nil {
+		return -1, err
+	}
 	var cerr *C.procroot_error
-	return result(C.procroot_create_file(r.p, cp, C.int(flags), C.uint32_t(mode), &cerr), cerr)
+	return result(C.procroot_create_file(r.p, cp, cf, C.uint32_t(mode), &cerr), cerr)
 }
 
 // MkdirAll is procroot_mkdir_all.
@@ -284,8 +374,12 @@ func (r *Root) EvalSymlinks(path string, mode int) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	cm, err := CInt(mode, "eval mode")
+	if err != nil {
+		return "", err
+	}
 	return buffer(func(buf *C.char, size C.size_t, cerr **C.procroot_error) C.int {
-		return C.procroot_eval_symlinks(r.p, cp, C.int(mode), buf, size, cerr)
+		return C.procroot_eval_symlinks(r.p, cp, cm, buf, size, cerr)
 	})
 }
 
@@ -296,8 +390,16 @@ func EvalSymlinksIn(rootDir, path string, policy, mode int) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	cpol, err := CInt(policy, "policy")
+	if err != nil {
+		return "", err
+	}
+	cm, err := CInt(mode, "eval mode")
+	if err != nil {
+		return "", err
+	}
 	return buffer(func(buf *C.char, size C.size_t, cerr **C.procroot_error) C.int {
-		return C.procroot_eval_symlinks_in(cr, cp, C.int(policy), C.int(mode), buf, size, cerr)
+		return C.procroot_eval_symlinks_in(cr, cp, cpol, cm, buf, size, cerr)
 	})
 }
 
@@ -396,25 +498,45 @@ func (r *Root) Chown(path string, uid, gid int) error {
 	if err != nil {
 		return err
 	}
-	id := func(v int) C.uint32_t {
-		if v < 0 {
-			return C.PROCROOT_ID_UNCHANGED
+	// Only -1 means "unchanged"; any other negative id, and any id from 2**32 - 1 (the
+	// "unchanged" value itself) up, is EINVAL, never truncated into another id.
+	id := func(v int, what string) (C.uint32_t, error) {
+		if v == -1 {
+			return C.PROCROOT_ID_UNCHANGED, nil
 		}
-		return C.uint32_t(v)
+		if v < 0 || int64(v) >= math.MaxUint32 {
+			return 0, invalidArg(what, int64(v))
+		}
+		return C.uint32_t(v), nil
+	}
+	cu, err := id(uid, "uid")
+	if err != nil {
+		return err
+	}
+	cg, err := id(gid, "gid")
+	if err != nil {
+		return err
 	}
 	var cerr *C.procroot_error
-	_, err = result(C.procroot_chown(r.p, cp, id(uid), id(gid), &cerr), cerr)
+	_, err = result(C.procroot_chown(r.p, cp, cu, cg, &cerr), cerr)
 	return err
 }
 
 // Reopen is procroot_reopen.
 func Reopen(fd int, flags int, allowSpecial bool) (int, error) {
+	if err := CheckFd(fd); err != nil {
+		return -1, err
+	}
+	cf, err := CInt(flags, "open flags")
+	if err != nil {
+		return -1, err
+	}
 	a := 0
 	if allowSpecial {
 		a = 1
 	}
 	var cerr *C.procroot_error
-	return result(C.procroot_reopen(C.int(fd), C.int(flags), C.int(a), &cerr), cerr)
+	return result(C.procroot_reopen(C.int(fd), cf, C.int(a), &cerr), cerr)
 }
 
 // PidFd is a procroot_pidfd.
@@ -422,6 +544,9 @@ type PidFd struct{ p *C.procroot_pidfd }
 
 // OpenPidFd is procroot_pidfd_open.
 func OpenPidFd(pid int) (*PidFd, error) {
+	if err := CheckPid(pid); err != nil {
+		return nil, err
+	}
 	var p *C.procroot_pidfd
 	var cerr *C.procroot_error
 	if _, err := result(C.procroot_pidfd_open(C.uint32_t(pid), &p, &cerr), cerr); err != nil {
@@ -438,6 +563,9 @@ type Procfs struct{ p *C.procroot_procfs }
 
 // ProcfsForPidns is procroot_procfs_for_pidns.
 func ProcfsForPidns(nsfd int) (*Procfs, error) {
+	if err := CheckFd(nsfd); err != nil {
+		return nil, err
+	}
 	var p *C.procroot_procfs
 	var cerr *C.procroot_error
 	if _, err := result(C.procroot_procfs_for_pidns(C.int(nsfd), &p, &cerr), cerr); err != nil {
@@ -486,13 +614,17 @@ func (p *Procfs) Open(base Base, subpath string, flags int, follow bool) (int, e
 	if err != nil {
 		return -1, err
 	}
+	cf, err := CInt(flags, "open flags")
+	if err != nil {
+		return -1, err
+	}
 	var cerr *C.procroot_error
 	if follow {
 		return result(C.procroot_procfs_open_follow(p.ptr(), C.int(base.Kind), C.uint32_t(base.Pid),
-			base.pidfd(), cp, C.int(flags), &cerr), cerr)
+			base.pidfd(), cp, cf, &cerr), cerr)
 	}
 	return result(C.procroot_procfs_open(p.ptr(), C.int(base.Kind), C.uint32_t(base.Pid),
-		base.pidfd(), cp, C.int(flags), &cerr), cerr)
+		base.pidfd(), cp, cf, &cerr), cerr)
 }
 
 // Readlink is procroot_procfs_readlink.
@@ -593,12 +725,19 @@ func (r *Root) MountProcfs(dest string, pidnsFd int, subsetPid bool, hidepid int
 	if err != nil {
 		return err
 	}
+	if err := CheckFd(pidnsFd); err != nil {
+		return err
+	}
+	ch, err := CInt(hidepid, "hidepid")
+	if err != nil {
+		return err
+	}
 	s := 0
 	if subsetPid {
 		s = 1
 	}
 	var cerr *C.procroot_error
-	_, err = result(C.procroot_mount_procfs(r.p, cp, C.int(pidnsFd), C.int(s), C.int(hidepid), &cerr), cerr)
+	_, err = result(C.procroot_mount_procfs(r.p, cp, C.int(pidnsFd), C.int(s), ch, &cerr), cerr)
 	return err
 }
 
@@ -607,6 +746,11 @@ func WriteSysctl(pid int, name, value string) error {
 	cn, cv, err := cstr2(name, value)
 	if err != nil {
 		return err
+	}
+	if pid != 0 {
+		if err := CheckPid(pid); err != nil {
+			return err
+		}
 	}
 	var cerr *C.procroot_error
 	_, err = result(C.procroot_write_sysctl(C.uint32_t(pid), cn, cv, &cerr), cerr)

@@ -4,14 +4,28 @@ Errors are ``ProcrootError``, a subclass of ``OSError`` with the right ``errno``
 matching built-in subclass (``FileNotFoundError``, ``FileExistsError``, ``PermissionError``...),
 so ``except FileNotFoundError`` works. Each error travels with its own call: the C library has
 no thread-local "last error", and ctypes releases the GIL during calls, so several threads may
-use one ``Root`` at once.
+use one ``Root``, ``PidFd`` or ``Procfs`` at once.
+
+Lifetimes: every object that owns a C handle (``Root``, ``PidFd``, ``Procfs``) counts the calls
+in flight; ``close()`` (also run by ``with`` and by the garbage collector) waits for them, and
+every later call raises ``EBADF``. The ``Root`` setters take the root exclusively: they wait
+for the calls in flight and change only later ones.
+
+Integers are range-checked before they reach C, never truncated: a pid, uid, gid, mode, device
+number, fd or flag word that does not fit its C type raises ``OverflowError`` (a non-integer
+``TypeError``), and nothing is changed. For ``chown``, only ``-1`` means "unchanged".
+
+Paths are ``str``, ``bytes`` or ``os.PathLike``; a path returned (``readlink``,
+``eval_symlinks``) is ``bytes`` when the path given was ``bytes``, as with ``os.readlink``.
 
 The library is ``$PROCROOT_LIB`` if set, else ``libprocroot.so.0`` from the loader's path.
 """
 
+import contextlib
 import ctypes
 import ctypes.util
 import errno as _errno
+import operator
 import os
 import threading
 
@@ -140,6 +154,44 @@ def _error_class(code):
     return cls
 
 
+def _own_error(code, message, filename=None, kind="InvalidInput"):
+    """An error the binding itself raises (bad input, a closed handle): the same class as the C
+    library's for that errno, with the kind it would have given."""
+    exc = _error_class(code)(code, message, filename)
+    exc.kind = kind
+    return exc
+
+
+def _ranged(v, lo, hi, what):
+    """``v`` as an int within ``lo..hi``: ctypes would silently truncate anything else (2**32 as
+    a uid is 0, root; 2**32 + pid is pid)."""
+    v = operator.index(v)
+    if not lo <= v <= hi:
+        raise OverflowError("procroot: %s %d is out of range (%d to %d)" % (what, v, lo, hi))
+    return v
+
+
+def _u32(v, what):
+    return _ranged(v, 0, 0xFFFFFFFF, what)
+
+
+def _cint(v, what):
+    return _ranged(v, -0x80000000, 0x7FFFFFFF, what)
+
+
+def _pid(v):
+    return _ranged(v, 1, 0x7FFFFFFF, "pid")
+
+
+def _id(v, what):
+    """A uid or gid for chown: -1 is "unchanged"; 0xFFFFFFFF itself is that same C value, so it
+    is refused as an id, as is any other negative number."""
+    v = operator.index(v)
+    if v == -1:
+        return 0xFFFFFFFF
+    return _ranged(v, 0, 0xFFFFFFFE, what)
+
+
 def _raise(ret, err, filename=None):
     code = -ret
     message, kind, syscall = os.strerror(code), "Os", None
@@ -169,11 +221,13 @@ def _b(path):
     else:
         b = os.fsencode(path)
     if b"\0" in b:
-        raise ProcrootError(_errno.EINVAL, "path contains a NUL byte", path)
+        raise _own_error(_errno.EINVAL, "procroot: path contains a NUL byte", path)
     return b
 
 
 def _buffer(fill, filename):
+    """The path a C call writes, as ``bytes`` if ``filename`` (the path given) is ``bytes``,
+    else as ``str``."""
     size = 256
     while True:
         buf = ctypes.create_string_buffer(size)
@@ -182,7 +236,8 @@ def _buffer(fill, filename):
         if n < 0:
             _raise(n, err, filename)
         if n < size:
-            return os.fsdecode(buf.raw[:n])
+            out = buf.raw[:n]
+            return out if isinstance(filename, bytes) else os.fsdecode(out)
         size = n + 1
 
 
@@ -195,40 +250,100 @@ _FLAGS = {"r": os.O_RDONLY, "w": os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
           "a": os.O_WRONLY | os.O_CREAT | os.O_APPEND, "x": os.O_WRONLY | os.O_CREAT | os.O_EXCL}
 
 
-def _mode_flags(mode):
+def _mode_flags(mode, kwargs=None):
+    """The ``open(2)`` flags of a Python ``mode``, checked as ``open()`` checks it (and its
+    keyword arguments) before any fd exists, so that a bad mode leaks nothing."""
+    if not isinstance(mode, str):
+        raise TypeError("mode must be str, not %s" % type(mode).__name__)
     kinds = [c for c in mode if c in "rwax"]
-    if len(kinds) != 1 or any(c not in "rwaxbt+" for c in mode):
+    if (len(kinds) != 1 or any(c not in "rwaxbt+" for c in mode) or len(set(mode)) != len(mode)
+            or ("b" in mode and "t" in mode)):
         raise ValueError("invalid mode: %r" % mode)
+    if "b" in mode and kwargs:
+        for k in ("encoding", "errors", "newline"):
+            if kwargs.get(k) is not None:
+                raise ValueError("binary mode doesn't take an %s argument" % k)
     flags = _FLAGS[kinds[0]]
     if "+" in mode:
         flags = (flags & ~(os.O_WRONLY | os.O_RDONLY)) | os.O_RDWR
     return flags | os.O_CLOEXEC
 
 
-class Handle:
-    """An ``O_PATH`` fd that pins what a resolution found. ``fileno()``, ``close()``, and
-    ``open(mode)`` to open the pinned file for real (through the hardened procfs)."""
+def _fdopen(fd, mode, kwargs):
+    """``os.fdopen`` that closes ``fd`` when it fails (a bad keyword argument), never leaks it."""
+    try:
+        return os.fdopen(fd, mode, **kwargs)
+    except BaseException:
+        os.close(fd)
+        raise
 
-    def __init__(self, fd, name):
-        self._fd = fd
-        self.name = name
 
-    def fileno(self):
-        if self._fd < 0:
-            raise ValueError("handle is closed")
-        return self._fd
+class _Owner:
+    """Owns one C handle (or, for ``Handle``, one fd): calls hold it (a busy count) for their
+    whole duration, ``close()`` waits for them before freeing it, and every call after
+    ``close()`` raises ``EBADF``. So a ``close()`` on one thread racing a call on another never
+    frees memory, or an fd number, that the call still uses (which a new handle or a new file
+    could then reuse: the call would act on the wrong process, root or file)."""
+
+    _what = "handle"
+    _free = None  # the C function that frees the handle
+
+    def _release(self, p):
+        """Frees what ``close()`` took: the C handle (a NULL one, the cached Procfs, is
+        nobody's to free)."""
+        if p.value is not None:
+            type(self)._free(p)
+
+    def _own(self, ptr):
+        self._cond = threading.Condition()
+        self._busy = 0
+        self._closed = False
+        self._p = ptr
+
+    def _closed_error(self, filename=None):
+        return _own_error(_errno.EBADF, "procroot: %s is closed" % self._what, filename)
+
+    @contextlib.contextmanager
+    def _hold(self, filename=None):
+        """The C pointer, held for one call."""
+        with self._cond:
+            if self._closed:
+                raise self._closed_error(filename)
+            self._busy += 1
+            p = self._p
+        try:
+            yield p
+        finally:
+            with self._cond:
+                self._busy -= 1
+                if not self._busy:
+                    self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def _exclusive(self):
+        """The C pointer, held alone: waits for the calls in flight, and no call starts until
+        the block ends (the condition's lock is held throughout)."""
+        with self._cond:
+            while self._busy:
+                self._cond.wait()
+            if self._closed:
+                raise self._closed_error()
+            yield self._p
 
     def close(self):
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-
-    def open(self, mode="r", allow_special=False, **kwargs):
-        """The pinned file, opened with a Python ``mode`` ("r", "w", "r+", "rb"...; no
-        creation), as a file object."""
-        flags = _mode_flags(mode) & ~(os.O_CREAT | os.O_EXCL)
-        fd = reopen(self.fileno(), flags, allow_special)
-        return os.fdopen(fd, mode.replace("x", "w"), **kwargs)
+        """Frees the handle once the calls in flight on other threads are done; later calls raise
+        ``EBADF``. May be called twice."""
+        cond = getattr(self, "_cond", None)
+        if cond is None:  # __init__ failed before owning anything
+            return
+        with cond:
+            while self._busy:
+                cond.wait()
+            if not self._closed:
+                self._closed = True
+                p, self._p = self._p, None
+                if p is not None:
+                    self._release(p)
 
     def __enter__(self):
         return self
@@ -243,28 +358,62 @@ class Handle:
             pass
 
 
+class Handle(_Owner):
+    """An ``O_PATH`` fd that pins what a resolution found. ``fileno()``, ``close()``, and
+    ``open(mode)`` to open the pinned file for real (through the hardened procfs). ``close()``
+    waits for an ``open`` in flight on another thread, so the fd number is never reused under
+    it; later calls raise ``EBADF`` (``fileno()`` ``ValueError``, as a closed file's)."""
+
+    _what = "handle"
+
+    def __init__(self, fd, name):
+        self._own(fd)
+        self.name = name
+
+    def _release(self, fd):
+        os.close(fd)
+
+    def fileno(self):
+        """The ``O_PATH`` fd, borrowed: valid until ``close()``."""
+        with self._cond:
+            if self._closed:
+                raise ValueError("handle is closed")
+            return self._p
+
+    def open(self, mode="r", allow_special=False, **kwargs):
+        """The pinned file, opened with a Python ``mode`` ("r", "w", "r+", "rb"...; no
+        creation), as a file object."""
+        flags = _mode_flags(mode, kwargs) & ~(os.O_CREAT | os.O_EXCL)
+        with self._hold(self.name) as fd:
+            new = reopen(fd, flags, allow_special)
+        return _fdopen(new, mode.replace("x", "w"), kwargs)
+
+
 def reopen(fd, flags, allow_special=False):
     """``procroot_reopen``: a new fd for the file that the ``O_PATH`` fd pins."""
-    return _call(_lib.procroot_reopen, fd, flags | os.O_CLOEXEC, 1 if allow_special else 0)
+    return _call(_lib.procroot_reopen, _cint(fd, "fd"), _cint(flags | os.O_CLOEXEC, "flags"),
+                 1 if allow_special else 0)
 
 
-class Root:
+class Root(_Owner):
     """A directory that paths are resolved inside of, as if it were ``/``. A context manager;
     ``close()`` may be called twice and waits for calls in flight on other threads."""
 
+    _what = "root"
+    _free = staticmethod(lambda p: _lib.procroot_root_free(p))
+
     def __init__(self, path=None, *, _ptr=None):
-        self._cond = threading.Condition()
-        self._busy = 0
         if _ptr is not None:
-            self._p = _ptr
+            self._own(_ptr)
             return
         out = ctypes.c_void_p()
         _call(_lib.procroot_root_open, _b(path), ctypes.byref(out), filename=path)
-        self._p = out
+        self._own(out)
 
     @classmethod
     def for_pid(cls, pid):
         """The root of process ``pid`` (``/proc/<pid>/root``), opened through a pidfd."""
+        pid = _pid(pid)
         out = ctypes.c_void_p()
         _call(_lib.procroot_root_for_pid, pid, ctypes.byref(out), filename="/proc/%d/root" % pid)
         return cls(_ptr=out)
@@ -273,59 +422,33 @@ class Root:
     def from_fd(cls, fd):
         """A root from an open directory fd (duplicated; ``fd`` stays the caller's)."""
         out = ctypes.c_void_p()
-        _call(_lib.procroot_root_from_fd, fd, ctypes.byref(out))
+        _call(_lib.procroot_root_from_fd, _cint(fd, "fd"), ctypes.byref(out))
         return cls(_ptr=out)
 
-    # -- lifetime ------------------------------------------------------------------------
-    def close(self):
-        with self._cond:
-            while self._busy:
-                self._cond.wait()
-            if self._p is not None:
-                _lib.procroot_root_free(self._p)
-                self._p = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
-
     def _run(self, name, *args, filename=None):
-        with self._cond:
-            if self._p is None:
-                raise ProcrootError(_errno.EBADF, "procroot: root is closed", filename)
-            self._busy += 1
-            p = self._p
-        try:
+        with self._hold(filename) as p:
             return _call(getattr(_lib, name), p, *args, filename=filename)
-        finally:
-            with self._cond:
-                self._busy -= 1
-                self._cond.notify_all()
+
+    def _set(self, name, *args):
+        with self._exclusive() as p:
+            _call(getattr(_lib, name), p, *args)
 
     def fileno(self):
         """The root's ``O_PATH`` directory fd (borrowed)."""
         return self._run("procroot_root_fd")
 
-    # -- settings ------------------------------------------------------------------------
+    # -- settings (each waits for the calls in flight) -------------------------------------
     def set_policy(self, policy):
-        self._run("procroot_root_set_policy", policy)
+        self._set("procroot_root_set_policy", _cint(policy, "policy"))
 
     def set_flags(self, flags):
-        self._run("procroot_root_set_flags", flags)
+        self._set("procroot_root_set_flags", _u32(flags, "flags"))
 
     def set_backend(self, backend):
-        self._run("procroot_root_set_backend", backend)
+        self._set("procroot_root_set_backend", _cint(backend, "backend"))
 
     def set_special_files(self, allow):
-        self._run("procroot_root_set_special_files", 1 if allow else 0)
+        self._set("procroot_root_set_special_files", 1 if allow else 0)
 
     # -- resolution ----------------------------------------------------------------------
     def resolve(self, path):
@@ -338,40 +461,36 @@ class Root:
 
     def open(self, path, mode="r", perm=0o666, **kwargs):
         """Opens ``path`` inside the root as a file object, with a Python ``mode`` as
-        ``open()`` takes it ("r", "rb", "w", "a", "x", "r+"...)."""
-        flags = _mode_flags(mode)
+        ``open()`` takes it ("r", "rb", "w", "a", "x", "r+"...). The mode and keyword arguments
+        are checked before anything is opened or created."""
+        flags = _mode_flags(mode, kwargs)
         if flags & os.O_CREAT:
-            fd = self._run("procroot_create_file", _b(path), flags & ~os.O_CREAT, perm,
-                           filename=path)
+            fd = self._run("procroot_create_file", _b(path), flags & ~os.O_CREAT,
+                           _u32(perm, "perm"), filename=path)
         else:
             fd = self._run("procroot_open_file", _b(path), flags, filename=path)
-        return os.fdopen(fd, mode, **kwargs)
+        return _fdopen(fd, mode, kwargs)
 
     def _path_out(self, name, path, *extra):
-        with self._cond:
-            if self._p is None:
-                raise ProcrootError(_errno.EBADF, "procroot: root is closed", path)
-            self._busy += 1
-            p = self._p
-        try:
+        b = _b(path)
+        with self._hold(path) as p:
             fn = getattr(_lib, name)
-            return _buffer(lambda buf, size, err: fn(p, _b(path), *extra, buf, size, err), path)
-        finally:
-            with self._cond:
-                self._busy -= 1
-                self._cond.notify_all()
+            return _buffer(lambda buf, size, err: fn(p, b, *extra, buf, size, err), path)
 
     def readlink(self, path):
+        """The symlink's target (``bytes`` for a ``bytes`` path)."""
         return self._path_out("procroot_readlink", path)
 
     def eval_symlinks(self, path, except_last=False):
         """The absolute path inside the root that ``path`` resolves to (procfsroot's
-        EvalSymlinks; ``except_last``: EvalExceptLast)."""
+        EvalSymlinks; ``except_last``: EvalExceptLast, where a trailing slash still resolves
+        the last component, as procfsroot does). ``bytes`` for a ``bytes`` path."""
         return self._path_out("procroot_eval_symlinks", path, 1 if except_last else 0)
 
     # -- mutation ------------------------------------------------------------------------
     def mkdir_all(self, path, mode=0o755):
-        return Handle(self._run("procroot_mkdir_all", _b(path), mode, filename=path), path)
+        return Handle(self._run("procroot_mkdir_all", _b(path), _u32(mode, "mode"),
+                                filename=path), path)
 
     def remove_file(self, path):
         self._run("procroot_remove_file", _b(path), filename=path)
@@ -383,7 +502,7 @@ class Root:
         self._run("procroot_remove_all", _b(path), filename=path)
 
     def rename(self, src, dst, flags=0):
-        self._run("procroot_rename", _b(src), _b(dst), flags, filename=src)
+        self._run("procroot_rename", _b(src), _b(dst), _u32(flags, "flags"), filename=src)
 
     def symlink(self, target, linkpath):
         self._run("procroot_symlink", _b(target), _b(linkpath), filename=linkpath)
@@ -393,48 +512,47 @@ class Root:
 
     def mknod(self, path, type, mode=0o600, major=0, minor=0):
         """``type`` is ``stat.S_IFIFO``, ``S_IFCHR`` or ``S_IFBLK``."""
-        self._run("procroot_mknod", _b(path), type, mode, major, minor, filename=path)
+        self._run("procroot_mknod", _b(path), _u32(type, "type"), _u32(mode, "mode"),
+                  _u32(major, "major"), _u32(minor, "minor"), filename=path)
 
     def chmod(self, path, mode):
-        self._run("procroot_set_permissions", _b(path), mode, filename=path)
+        self._run("procroot_set_permissions", _b(path), _u32(mode, "mode"), filename=path)
 
     def chown(self, path, uid=-1, gid=-1):
-        conv = lambda v: 0xFFFFFFFF if v < 0 else v  # noqa: E731
-        self._run("procroot_chown", _b(path), conv(uid), conv(gid), filename=path)
-
+        """``chown`` inside the root; ``-1`` leaves an id unchanged (any other negative id, or
+        one from ``2**32 - 1`` up, raises ``OverflowError``)."""
+        self._run("procroot_chown", _b(path), _id(uid, "uid"), _id(gid, "gid"), filename=path)
 
     # -- container layer -----------------------------------------------------------------
     def _paths_call(self, name, paths):
+        # A str is a sequence of one-letter paths ("/" first): refused before anything is
+        # mounted, where iterating it would have masked the root itself.
+        if isinstance(paths, (str, bytes, bytearray, os.PathLike)):
+            raise TypeError("paths must be a list of paths, not a single %s"
+                            % type(paths).__name__)
         paths = list(paths)
         arr = (ctypes.c_char_p * max(len(paths), 1))(*[_b(p) for p in paths])
         results = (ctypes.c_int32 * max(len(paths), 1))()
-        with self._cond:
-            if self._p is None:
-                raise ProcrootError(_errno.EBADF, "procroot: root is closed")
-            self._busy += 1
-            p = self._p
-        try:
+        with self._hold() as p:
             err = _ErrP()
             ret = getattr(_lib, name)(p, arr, len(paths), results, ctypes.byref(err))
             if ret < 0:
                 _raise(ret, err)
-        finally:
-            with self._cond:
-                self._busy -= 1
-                self._cond.notify_all()
         out = {}
         for path, r in zip(paths, results):
             out[path] = None if r == 0 else SKIPPED if r == 1 else -r
         return out
 
     def mask_paths(self, paths):
-        """Masks ``paths`` as runc's maskedPaths (directory: empty read-only tmpfs; else the
-        host's /dev/null). Returns ``{path: None (masked) | SKIPPED}``; raises if any path was
-        refused (the others are masked). Changes this thread's mount namespace."""
+        """Masks ``paths`` (a list; a single ``str`` raises ``TypeError``) as runc's
+        maskedPaths (directory: empty read-only tmpfs; else the host's /dev/null). Returns
+        ``{path: None (masked) | SKIPPED}``; raises if any path was refused (the others are
+        masked). Changes this thread's mount namespace."""
         return self._paths_call("procroot_mask_paths", paths)
 
     def make_readonly(self, paths):
-        """Makes ``paths`` read-only (runc's readonlyPaths); results as ``mask_paths``."""
+        """Makes ``paths`` (a list, as ``mask_paths``) read-only (runc's readonlyPaths);
+        results as ``mask_paths``."""
         return self._paths_call("procroot_make_readonly", paths)
 
     def mount_procfs(self, dest, pidns_fd=-1, subset_pid=False, hidepid=-1):
@@ -443,8 +561,8 @@ class Root:
         made by a helper forked into that namespace: non-dumpable, but its /proc/<pid>/exe is
         this program's binary while it lives (call ``sealed_exe_ensure`` first when that matters,
         CVE-2019-5736). ``pidns_fd`` without the new mount API: NotSupported."""
-        self._run("procroot_mount_procfs", _b(dest), pidns_fd, 1 if subset_pid else 0, hidepid,
-                  filename=dest)
+        self._run("procroot_mount_procfs", _b(dest), _cint(pidns_fd, "pidns_fd"),
+                  1 if subset_pid else 0, _cint(hidepid, "hidepid"), filename=dest)
 
 
 def write_sysctl(name, value, pid=0):
@@ -452,78 +570,78 @@ def write_sysctl(name, value, pid=0):
     it); with ``pid``, in the namespace of that process that owns it, or EINVAL: net.*, the IPC
     sysctls and fs.mqueue.*, kernel.hostname/domainname, user.*, kernel.pid_max (6.14+) only, and
     only a namespace ``pid`` does not share with the caller (kernel.core_pattern is refused)."""
+    pid = 0 if pid == 0 else _pid(pid)
     _call(_lib.procroot_write_sysctl, pid, _b(name), _b(value), filename=name)
 
 
-class PidFd:
-    """A pidfd, for the ``BASE_PIDFD`` procfs base: safe against PID reuse."""
+class PidFd(_Owner):
+    """A pidfd, for the ``BASE_PIDFD`` procfs base: safe against PID reuse. ``close()`` waits
+    for the calls using it on other threads; later calls with it raise ``EBADF``."""
+
+    _what = "pidfd"
+    _free = staticmethod(lambda p: _lib.procroot_pidfd_free(p))
 
     def __init__(self, pid):
+        pid = _pid(pid)
         out = ctypes.c_void_p()
         _call(_lib.procroot_pidfd_open, pid, ctypes.byref(out), filename=str(pid))
-        self._p = out
+        self._own(out)
         self.pid = pid
 
-    def close(self):
-        if self._p is not None:
-            _lib.procroot_pidfd_free(self._p)
-            self._p = None
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-
-class Procfs:
+class Procfs(_Owner):
     """procroot's hardened procfs. ``Procfs()`` is the cached instance; ``Procfs.for_pidns``
     makes one for another PID namespace. ``base`` is a ``BASE_*`` constant, ``pid`` goes with
-    ``BASE_PID`` and ``pidfd`` (a ``PidFd``) with ``BASE_PIDFD``."""
+    ``BASE_PID`` and ``pidfd`` (a ``PidFd``) with ``BASE_PIDFD``. ``close()`` waits for the
+    calls in flight; later calls raise ``EBADF``."""
+
+    _what = "procfs"
+    _free = staticmethod(lambda p: _lib.procroot_procfs_free(p))
 
     def __init__(self, _ptr=None):
-        self._p = _ptr
+        self._own(_ptr)  # None: the cached instance, nothing to free
 
     @classmethod
     def for_pidns(cls, nsfd):
         out = ctypes.c_void_p()
-        _call(_lib.procroot_procfs_for_pidns, nsfd, ctypes.byref(out))
+        _call(_lib.procroot_procfs_for_pidns, _cint(nsfd, "nsfd"), ctypes.byref(out))
         return cls(out)
 
-    def close(self):
-        if self._p is not None:
-            _lib.procroot_procfs_free(self._p)
-            self._p = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    @staticmethod
-    def _base(base, pid, pidfd):
-        return base, pid, (pidfd._p if pidfd is not None else None)
+    @contextlib.contextmanager
+    def _args(self, base, pid, pidfd, filename):
+        """The instance, base, pid and pidfd pointer of one call, the instance and the pidfd
+        both held for its duration."""
+        base = _cint(base, "base")
+        pid = _u32(pid, "pid")
+        with self._hold(filename) as p:
+            if pidfd is None:
+                yield (p, base, pid, None)
+            else:
+                with pidfd._hold(filename) as pp:
+                    yield (p, base, pid, pp)
 
     def open(self, base, subpath, mode="r", pid=0, pidfd=None, follow=False, **kwargs):
         """``subpath`` under ``base`` as a file object (no creation). ``follow``: follow a final
         magic link (``exe``, ``fd/N``), refused with EXDEV when something is mounted on it."""
-        flags = _mode_flags(mode) & ~(os.O_CREAT | os.O_EXCL | os.O_TRUNC)
+        flags = _mode_flags(mode, kwargs) & ~(os.O_CREAT | os.O_EXCL | os.O_TRUNC)
         fn = _lib.procroot_procfs_open_follow if follow else _lib.procroot_procfs_open
-        fd = _call(fn, self._p, *self._base(base, pid, pidfd), _b(subpath), flags,
-                   filename=subpath)
-        return os.fdopen(fd, mode, **kwargs)
+        sub = _b(subpath)
+        with self._args(base, pid, pidfd, subpath) as a:
+            fd = _call(fn, *a, sub, flags, filename=subpath)
+        return _fdopen(fd, mode, kwargs)
 
     def readlink(self, base, subpath, pid=0, pidfd=None):
-        b = self._base(base, pid, pidfd)
-        return _buffer(
-            lambda buf, size, err: _lib.procroot_procfs_readlink(self._p, *b, _b(subpath), buf,
-                                                                 size, err), subpath)
+        sub = _b(subpath)
+        with self._args(base, pid, pidfd, subpath) as a:
+            return _buffer(
+                lambda buf, size, err: _lib.procroot_procfs_readlink(*a, sub, buf, size, err),
+                subpath)
 
     def write(self, base, subpath, data, pid=0, pidfd=None):
         """Writes ``data`` (bytes) in one ``write(2)``; a short write is an error."""
-        _call(_lib.procroot_procfs_write, self._p, *self._base(base, pid, pidfd), _b(subpath),
-              data, len(data), filename=subpath)
+        sub = _b(subpath)
+        with self._args(base, pid, pidfd, subpath) as a:
+            _call(_lib.procroot_procfs_write, *a, sub, data, len(data), filename=subpath)
 
 
 def sealed_exe_ensure():

@@ -44,12 +44,16 @@ pub fn staged() -> &'static (PathBuf, u64) {
         let lib = std::fs::read(&built)
             .unwrap_or_else(|e| panic!("{} was not built: {e}", built.display()));
         let head = std::fs::read(&header).expect("read include/procroot.h");
+        // The pkg-config template too: a changed procroot.pc.in must be installed again.
+        let pc_in = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("procroot.pc.in"))
+            .expect("read procroot.pc.in");
         let lock = std::fs::File::create(profile.join("capi-stage.lock")).expect("lock file");
         rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).expect("flock");
         let fresh = std::fs::read(prefix.join("lib/libprocroot.so.0.1.0")).ok()
             == Some(lib.clone())
             && std::fs::read(prefix.join("include/procroot.h")).ok() == Some(head.clone())
-            && prefix.join("lib/pkgconfig/procroot.pc").exists();
+            && prefix.join("lib/pkgconfig/procroot.pc").exists()
+            && std::fs::read(prefix.join("procroot.pc.in")).ok() == Some(pc_in.clone());
         if !fresh {
             let _ = std::fs::remove_dir_all(&prefix);
             let status = Command::new("make")
@@ -69,6 +73,7 @@ pub fn staged() -> &'static (PathBuf, u64) {
                 .status()
                 .expect("run make (is it installed?)");
             assert!(status.success(), "make install-files failed");
+            std::fs::write(prefix.join("procroot.pc.in"), &pc_in).expect("stamp");
         }
         drop(lock);
         let mut h = std::collections::hash_map::DefaultHasher::new();

@@ -109,36 +109,81 @@ pub struct PidFd {
 impl PidFd {
     /// `pidfd_open(pid, 0)`. A process that does not exist is `ESRCH`.
     ///
-    /// `pidfd_open` itself refused (`ENOSYS` before Linux 5.3, or whatever errno a seccomp
-    /// filter returns, often `EPERM`) is reported as such, naming `pidfd_open`: without a pidfd
-    /// procroot cannot address a process safely against PID reuse, and it does not try to.
+    /// `pid` may also be the id of a thread that is not its process's leader (the id in
+    /// `/proc/<tid>`, which procfs serves though it does not list it): plain `pidfd_open`
+    /// refuses those (`ENOENT` since Linux 6.9, `EINVAL` before), and they are opened with
+    /// `PIDFD_THREAD` (Linux 6.9). The pidfd then stands for that thread: its `/proc/<tid>`
+    /// directory, alive while the thread runs.
+    ///
+    /// Every other refusal names its real cause: `ENOSYS` a kernel before 5.3
+    /// ([`ErrorKind::NotSupported`]); `EMFILE`/`ENFILE` no file descriptor left (this process's
+    /// `RLIMIT_NOFILE`, or the system's limit); anything else (often `EPERM`) a seccomp filter
+    /// or security module. Without a pidfd procroot cannot address a process safely against
+    /// PID reuse, and it does not try to.
     pub fn open(pid: u32) -> Result<PidFd> {
-        let fd = sys::process::pidfd_open(pid).map_err(|e| {
-            let shown = PathBuf::from(pid.to_string());
-            match e {
-                Errno::INVAL => {
-                    Error::invalid_input(Errno::INVAL, format!("{pid} is not a valid process id"))
-                }
-                Errno::SRCH => Error::from_errno(Errno::SRCH),
-                // pidfd_open has no permission check of its own: anything else is the kernel
-                // lacking it or a filter refusing it.
-                e => Error::with_detail(
-                    if e == Errno::NOSYS {
-                        ErrorKind::NotSupported
-                    } else {
-                        ErrorKind::Os
-                    },
-                    e,
-                    format!(
-                        "pidfd_open(2) refused ({}: a kernel before 5.3, or a seccomp filter); \
-                         procroot needs a pidfd to address a process safely against PID reuse",
-                        sys::errno_name(e)
-                    ),
-                ),
+        let shown = PathBuf::from(pid.to_string());
+        let fd = match sys::process::pidfd_open(pid) {
+            // A thread id that is not a leader: ENOENT on 6.9+, EINVAL on older kernels (which
+            // also answer EINVAL for PIDFD_THREAD itself, so the retry reports that).
+            Err(Errno::NOENT | Errno::INVAL) if pid != 0 && pid <= i32::MAX as u32 => {
+                sys::process::pidfd_open_thread(pid)
             }
-            .context("open pidfd", &shown)
-        })?;
+            other => other,
+        }
+        .map_err(|e| Self::open_error(pid, e).context("open pidfd", &shown))?;
         Ok(PidFd { fd, pid })
+    }
+
+    /// The error of a `pidfd_open` that failed with `e` (see [`PidFd::open`]).
+    fn open_error(pid: u32, e: Errno) -> Error {
+        let cause = match e {
+            Errno::INVAL if pid == 0 || pid > i32::MAX as u32 => {
+                return Error::invalid_input(
+                    Errno::INVAL,
+                    format!("{pid} is not a valid process id"),
+                )
+            }
+            // A valid number, refused also with PIDFD_THREAD: a kernel before 6.9, which knows
+            // neither threads here nor the flag.
+            Errno::INVAL => {
+                return Error::invalid_input(
+                    Errno::INVAL,
+                    format!(
+                        "{pid} names no process that pidfd_open(2) accepts (a thread that is \
+                         not its process's leader needs Linux 6.9, for PIDFD_THREAD)"
+                    ),
+                )
+            }
+            Errno::SRCH => return Error::from_errno(Errno::SRCH),
+            // Only after the PIDFD_THREAD retry, which should not give it: say what ENOENT
+            // means to pidfd_open rather than "no such file".
+            Errno::NOENT => {
+                "the id names a thread that is not its process's leader, and PIDFD_THREAD did \
+                 not open it either"
+            }
+            Errno::NOSYS => "the kernel has no pidfd_open(2) (it came in Linux 5.3)",
+            Errno::MFILE => {
+                "this process has no file descriptor left (its RLIMIT_NOFILE is reached: \
+                 close some, or raise `ulimit -n`)"
+            }
+            Errno::NFILE => "the system has no file descriptor left (fs.file-max is reached)",
+            Errno::NOMEM => "the kernel is out of memory",
+            // pidfd_open has no permission check of its own: anything else is a filter
+            // refusing it.
+            _ => "refused by a seccomp filter or a security module",
+        };
+        Error::with_detail(
+            match e {
+                Errno::NOSYS => ErrorKind::NotSupported,
+                _ => ErrorKind::Os,
+            },
+            e,
+            format!(
+                "pidfd_open(2) failed ({}): {cause}; procroot needs a pidfd to address a process \
+                 safely against PID reuse",
+                sys::errno_name(e)
+            ),
+        )
     }
 
     /// The PID, in the caller's PID namespace.

@@ -292,7 +292,7 @@ impl Root {
         } else {
             path
         };
-        let (parent, last) = self.resolve_parent(path)?;
+        let (parent, last) = self.resolve_parent_for_eval(path)?;
         Ok(ExceptLast { parent, last })
     }
 }

@@ -50,7 +50,9 @@ pub enum EvalMode {
     #[default]
     Full,
     /// Every component but the last, which is neither followed nor required to exist
-    /// (procfsroot's `EvalExceptLast`).
+    /// (procfsroot's `EvalExceptLast`). As in procfsroot, a last name followed by a slash is
+    /// resolved like the others (`/etc/hostname/` is `ENOTDIR`, `/etc/missing/` `ENOENT`), and
+    /// a path ending in `.` or `..` has no last name: it is resolved whole.
     ExceptLast,
 }
 
@@ -297,6 +299,32 @@ impl Root {
         Ok((handle, last))
     }
 
+    /// [`Root::resolve_parent`] as procfsroot's `EvalExceptLast` sees a path: a last name
+    /// followed by a slash (`hostname/`) is a directory the path goes through, not a name left
+    /// alone, so the whole path is resolved and there is no last name. `/etc/hostname/` is then
+    /// `ENOTDIR` and `/etc/missing/` `ENOENT`, as procfsroot answers, where
+    /// [`Root::resolve_parent`] (the parent of a name to create: `mkdir a/`) drops the slash.
+    pub(crate) fn resolve_parent_for_eval(
+        &self,
+        path: &Path,
+    ) -> Result<(Handle, Option<OsString>)> {
+        if Self::except_last_resolves_all(path) {
+            return Ok((
+                self.resolve_handle("resolve", path, Trailing::Follow)?,
+                None,
+            ));
+        }
+        self.resolve_parent(path)
+    }
+
+    /// Whether `EvalExceptLast` resolves every component of `path`: it ends in a slash (or has
+    /// no last name at all: `.`, `..`), as procfsroot's walk, which leaves only a last name
+    /// with nothing after it unresolved.
+    fn except_last_resolves_all(path: &Path) -> bool {
+        let bytes = path.as_os_str().as_bytes();
+        bytes.last() == Some(&b'/') || resolve::path::split_last(bytes).is_none()
+    }
+
     /// The parent directory of `path` and the name to create, remove or rename there: the one
     /// way every mutating operation finds where it acts.
     ///
@@ -465,6 +493,12 @@ impl Root {
         mode: EvalMode,
         root_path: Option<&[u8]>,
     ) -> Result<PathBuf> {
+        // procfsroot's EvalExceptLast resolves a last name followed by a slash (see
+        // `resolve_parent_for_eval`): `/etc/hostname/` is ENOTDIR, never `/etc/hostname`.
+        let mode = match mode {
+            EvalMode::ExceptLast if Self::except_last_resolves_all(path) => EvalMode::Full,
+            mode => mode,
+        };
         if let Some(found) = self.eval_from_kernel(path.as_os_str().as_bytes(), mode, root_path) {
             return Ok(found);
         }

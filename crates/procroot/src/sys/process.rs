@@ -22,11 +22,27 @@ pub const CLONE_NEWPID: i32 = libc::CLONE_NEWPID;
 /// # References
 ///  - [`pidfd_open(2)`](https://man7.org/linux/man-pages/man2/pidfd_open.2.html)
 pub fn pidfd_open(pid: u32) -> Result<OwnedFd, Errno> {
+    pidfd_open_flags(pid, PidfdFlags::empty())
+}
+
+/// `pidfd_open(tid, PIDFD_THREAD)` (Linux 6.9): a pidfd of one thread, which may be any thread
+/// of its process, not only the leader that plain `pidfd_open` requires. An older kernel, which
+/// does not know the flag, answers `EINVAL`.
+pub fn pidfd_open_thread(tid: u32) -> Result<OwnedFd, Errno> {
+    // PIDFD_THREAD is O_EXCL in the kernel's uapi (include/uapi/linux/pidfd.h), whose value
+    // differs between architectures; rustix's PidfdFlags keeps unknown bits.
+    pidfd_open_flags(
+        tid,
+        PidfdFlags::from_bits_retain(rustix::fs::OFlags::EXCL.bits()),
+    )
+}
+
+fn pidfd_open_flags(pid: u32, flags: PidfdFlags) -> Result<OwnedFd, Errno> {
     let pid = i32::try_from(pid)
         .ok()
         .and_then(Pid::from_raw)
         .ok_or(Errno::INVAL)?;
-    rustix::process::pidfd_open(pid, PidfdFlags::empty())
+    rustix::process::pidfd_open(pid, flags)
 }
 
 /// Whether the process a pidfd refers to still holds its PID: `Ok(true)` while it runs or is a
