@@ -15,6 +15,8 @@ times per round, in an order that rotates every round:
   nsenter      nsenter -t T -a true                      (util-linux)
   presealed    procroot exec --pid T -- true, run from a read-only overlay mount: the binary is
                already sealed, so no re-exec happens (the cost of exec itself)
+  presealed-privileged  the same with --privileged: procroot's own credentials, so the
+               difference to presealed is the cost of the target's (read and applied)
   overlay      procroot exec with PROCROOT_SEAL_STRATEGY=overlay (re-exec from an overlay view)
   memfd        ... =memfd (re-exec from a sealed memfd copy)
   tmpfile      ... =tmpfile (re-exec from an O_TMPFILE copy)
@@ -70,6 +72,10 @@ def main():
         columns = {
             "nsenter": (["nsenter", "-t", t, "-a", "true"], {}),
             "presealed": ([presealed] + exec_cmd, {}),
+            # The same with procroot's own credentials: the difference is the cost of reading
+            # the target's (status, uid maps, namespaces) and applying them in the child.
+            "presealed-privileged": (
+                [presealed, "exec", "--pid", t, "--privileged", "--", "true"], {}),
             "overlay": ([binary] + exec_cmd, {"PROCROOT_SEAL_STRATEGY": "overlay"}),
             "memfd": ([binary] + exec_cmd, {"PROCROOT_SEAL_STRATEGY": "memfd"}),
             "tmpfile": ([binary] + exec_cmd, {"PROCROOT_SEAL_STRATEGY": "tmpfile"}),

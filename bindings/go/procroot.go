@@ -277,7 +277,11 @@ func EvalSymlinksIn(rootDir, path string, policy Policy, mode EvalMode) (string,
 func (r *Root) Remove(path string) error {
 	return r.use(func(c *capi.Root) error {
 		err := c.RemoveFile(path)
-		if errors.Is(err, syscall.EISDIR) || errors.Is(err, syscall.EPERM) {
+		// EISDIR: a directory; ENOTDIR: a path ending in a slash, which RemoveFile refuses
+		// whatever is there (libpathrs's errno) and which os.Remove removes if it is a
+		// directory.
+		if errors.Is(err, syscall.EISDIR) || errors.Is(err, syscall.EPERM) ||
+			errors.Is(err, syscall.ENOTDIR) {
 			if err2 := c.RemoveDir(path); err2 == nil || !errors.Is(err2, syscall.ENOTDIR) {
 				return err2
 			}

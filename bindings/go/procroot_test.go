@@ -368,6 +368,15 @@ func TestOperations(t *testing.T) {
 	must(t, err)
 	f.Close()
 	must(t, root.Remove("a/hard2"))
+	// A trailing slash: a directory is removed, as by os.Remove (RemoveFile refuses the slash
+	// with ENOTDIR, libpathrs's errno); a file is ENOTDIR and stays.
+	d, err = root.MkdirAll("a/emptydir/", 0o755)
+	must(t, err)
+	d.Close()
+	must(t, root.Remove("a/emptydir/"))
+	if err := root.Remove("a/b/file/"); !errors.Is(err, syscall.ENOTDIR) {
+		t.Fatalf("remove file/: %v", err)
+	}
 	must(t, root.Remove("a/b/c"))
 	must(t, root.RemoveFile("a/fifo"))
 	if err := root.RemoveDir("a"); !errors.Is(err, syscall.ENOTEMPTY) {

@@ -101,6 +101,11 @@ var Default *Procfs
 
 // ForPidns makes a procfs instance for the PID namespace of the open file nsfile
 // (/proc/<pid>/ns/pid). Close it when done.
+//
+// Before Linux 6.18 the instance is made by a helper process forked into the namespace. It is
+// non-dumpable, but while it lives its /proc/<pid>/exe is this program's binary: a caller
+// running from the file on disk should call procroot.EnsureSealedExe first when the namespace
+// holds untrusted processes (CVE-2019-5736).
 func ForPidns(nsfile *os.File) (*Procfs, error) {
 	var p *capi.Procfs
 	err := capi.WithFile(nsfile, "namespace file", func(fd int) (err error) {

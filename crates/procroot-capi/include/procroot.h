@@ -87,6 +87,18 @@
 // `results[i]`: path `i` was skipped (missing, or under a file).
 #define PROCROOT_PATH_SKIPPED 1
 
+// [`procroot_exec`]: keep the caller's own credentials (uid, groups, every capability, no
+// seccomp filter), as `nsenter` does, instead of the target's. The command then holds the
+// caller's (host) root inside the container: the container's binaries must be trusted.
+#define PROCROOT_EXEC_PRIVILEGED 1
+
+// [`procroot_exec`]: run without the target's seccomp filters (when they cannot be copied,
+// the call is refused without this flag).
+#define PROCROOT_EXEC_NO_SECCOMP 2
+
+// [`procroot_exec`]: start the command in the target's cgroup (cgroup v2).
+#define PROCROOT_EXEC_JOIN_CGROUP 4
+
 // `kind` of a [`procroot_error`].
 typedef enum procroot_error_kind {
   // The path or process does not exist (`ENOENT`, `ESRCH`).
@@ -124,6 +136,30 @@ typedef struct procroot_error {
   // The full message, as procroot's Display prints it (operation, path, root, cause).
   const char *message;
 } procroot_error;
+
+// The credentials of a process, as [`procroot_credentials_of`] fills them: how a command
+// started by [`procroot_exec`] runs by default.
+typedef struct procroot_credentials {
+  // The effective uid as the target's user namespace numbers it, or -1 when that namespace
+  // maps none of its ids.
+  int64_t uid;
+  // The effective gid, likewise.
+  int64_t gid;
+  // The bounding set (bit N is capability N).
+  uint64_t cap_bounding;
+  // The permitted set.
+  uint64_t cap_permitted;
+  // The effective set.
+  uint64_t cap_effective;
+  // The inheritable set.
+  uint64_t cap_inheritable;
+  // The ambient set.
+  uint64_t cap_ambient;
+  // 1 when `no_new_privs` is set.
+  int no_new_privs;
+  // How many seccomp filters were copied out of the target (0: none, or not copyable).
+  uint32_t seccomp_filters;
+} procroot_credentials;
 
 #ifdef __cplusplus
 extern "C" {
@@ -542,6 +578,41 @@ int procroot_write_sysctl(uint32_t pid,
                           const char *name,
                           const char *value,
                           struct procroot_error **err);
+
+// Reads the credentials of the process `target` names (`exec::credentials_of`): its ids,
+// capability sets, `no_new_privs`, and its seccomp filters (copied with
+// `PTRACE_SECCOMP_GET_FILTER`, which stops the target briefly). Returns 0.
+//
+// # Safety
+// `target` is a live pidfd from procroot; `out` points to a writable
+// `procroot_credentials`; `err` NULL or writable.
+int procroot_credentials_of(const struct procroot_pidfd *target,
+                            struct procroot_credentials *out,
+                            struct procroot_error **err);
+
+// Runs `argv` (`argv[0]` is the program, looked up in `PATH` inside the target's root when it
+// has no `/`; NULL-terminated) in every namespace the target does not share with the caller,
+// chrooted in its root, in `cwd` (NULL: `/`) resolved inside it, with the caller's
+// environment and only fds 0-2, and waits for it (`exec::spawn_in`).
+//
+// The command runs as the target runs (its ids, groups, capability sets, `no_new_privs`,
+// seccomp filters) unless `flags` has [`PROCROOT_EXEC_PRIVILEGED`]; `uid`/`gid` >= 0 override
+// the ids (numbered as in the target's user namespace; -1 keeps the target's). Other flags:
+// [`PROCROOT_EXEC_NO_SECCOMP`], [`PROCROOT_EXEC_JOIN_CGROUP`]. Returns 0 with `*status` the
+// command's wait status (`WIFEXITED`, `WEXITSTATUS`...); a failure before the command ran is
+// `-errno` and the command never runs.
+//
+// # Safety
+// `target` is a live pidfd from procroot; `argv` a NULL-terminated array of NUL-terminated
+// strings; `cwd` NULL or NUL-terminated; `status` writable; `err` NULL or writable.
+int procroot_exec(const struct procroot_pidfd *target,
+                  const char *const *argv,
+                  const char *cwd,
+                  uint32_t flags,
+                  int64_t uid,
+                  int64_t gid,
+                  int *status,
+                  struct procroot_error **err);
 
 #ifdef __cplusplus
 }  // extern "C"

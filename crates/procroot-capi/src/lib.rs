@@ -1475,6 +1475,181 @@ pub unsafe extern "C" fn procroot_write_sysctl(
     })
 }
 
+/// [`procroot_exec`]: keep the caller's own credentials (uid, groups, every capability, no
+/// seccomp filter), as `nsenter` does, instead of the target's. The command then holds the
+/// caller's (host) root inside the container: the container's binaries must be trusted.
+pub const PROCROOT_EXEC_PRIVILEGED: u32 = 1;
+/// [`procroot_exec`]: run without the target's seccomp filters (when they cannot be copied,
+/// the call is refused without this flag).
+pub const PROCROOT_EXEC_NO_SECCOMP: u32 = 2;
+/// [`procroot_exec`]: start the command in the target's cgroup (cgroup v2).
+pub const PROCROOT_EXEC_JOIN_CGROUP: u32 = 4;
+
+/// The credentials of a process, as [`procroot_credentials_of`] fills them: how a command
+/// started by [`procroot_exec`] runs by default.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct procroot_credentials {
+    /// The effective uid as the target's user namespace numbers it, or -1 when that namespace
+    /// maps none of its ids.
+    pub uid: i64,
+    /// The effective gid, likewise.
+    pub gid: i64,
+    /// The bounding set (bit N is capability N).
+    pub cap_bounding: u64,
+    /// The permitted set.
+    pub cap_permitted: u64,
+    /// The effective set.
+    pub cap_effective: u64,
+    /// The inheritable set.
+    pub cap_inheritable: u64,
+    /// The ambient set.
+    pub cap_ambient: u64,
+    /// 1 when `no_new_privs` is set.
+    pub no_new_privs: c_int,
+    /// How many seccomp filters were copied out of the target (0: none, or not copyable).
+    pub seccomp_filters: u32,
+}
+
+/// Reads the credentials of the process `target` names (`exec::credentials_of`): its ids,
+/// capability sets, `no_new_privs`, and its seccomp filters (copied with
+/// `PTRACE_SECCOMP_GET_FILTER`, which stops the target briefly). Returns 0.
+///
+/// # Safety
+/// `target` is a live pidfd from procroot; `out` points to a writable
+/// `procroot_credentials`; `err` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn procroot_credentials_of(
+    target: *const procroot_pidfd,
+    out: *mut procroot_credentials,
+    err: *mut *mut procroot_error,
+) -> c_int {
+    ffi(err, || {
+        // SAFETY: NULL or a live pidfd, by the contract.
+        let target = unsafe { handle(target, "target") }?;
+        if out.is_null() {
+            return Err(invalid("out is NULL"));
+        }
+        let c = procroot::exec::credentials_of(&target.pidfd)?;
+        let caps = c.capabilities();
+        let creds = procroot_credentials {
+            uid: c.uid().map_or(-1, i64::from),
+            gid: c.gid().map_or(-1, i64::from),
+            cap_bounding: caps.bounding,
+            cap_permitted: caps.permitted,
+            cap_effective: caps.effective,
+            cap_inheritable: caps.inheritable,
+            cap_ambient: caps.ambient,
+            no_new_privs: c_int::from(c.no_new_privs()),
+            seccomp_filters: u32::try_from(c.seccomp_filters()).unwrap_or(u32::MAX),
+        };
+        // SAFETY: checked non-NULL; writable by the contract.
+        unsafe { *out = creds };
+        Ok(0)
+    })
+}
+
+/// Runs `argv` (`argv[0]` is the program, looked up in `PATH` inside the target's root when it
+/// has no `/`; NULL-terminated) in every namespace the target does not share with the caller,
+/// chrooted in its root, in `cwd` (NULL: `/`) resolved inside it, with the caller's
+/// environment and only fds 0-2, and waits for it (`exec::spawn_in`).
+///
+/// The command runs as the target runs (its ids, groups, capability sets, `no_new_privs`,
+/// seccomp filters) unless `flags` has [`PROCROOT_EXEC_PRIVILEGED`]; `uid`/`gid` >= 0 override
+/// the ids (numbered as in the target's user namespace; -1 keeps the target's). Other flags:
+/// [`PROCROOT_EXEC_NO_SECCOMP`], [`PROCROOT_EXEC_JOIN_CGROUP`]. Returns 0 with `*status` the
+/// command's wait status (`WIFEXITED`, `WEXITSTATUS`...); a failure before the command ran is
+/// `-errno` and the command never runs.
+///
+/// # Safety
+/// `target` is a live pidfd from procroot; `argv` a NULL-terminated array of NUL-terminated
+/// strings; `cwd` NULL or NUL-terminated; `status` writable; `err` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn procroot_exec(
+    target: *const procroot_pidfd,
+    argv: *const *const c_char,
+    cwd: *const c_char,
+    flags: u32,
+    uid: i64,
+    gid: i64,
+    status: *mut c_int,
+    err: *mut *mut procroot_error,
+) -> c_int {
+    ffi(err, || {
+        // SAFETY: NULL or a live pidfd, by the contract.
+        let target = unsafe { handle(target, "target") }?;
+        if argv.is_null() || status.is_null() {
+            return Err(invalid("argv or status is NULL"));
+        }
+        let known = PROCROOT_EXEC_PRIVILEGED | PROCROOT_EXEC_NO_SECCOMP | PROCROOT_EXEC_JOIN_CGROUP;
+        if flags & !known != 0 {
+            return Err(invalid(format!(
+                "unknown exec flag bits {:#x}",
+                flags & !known
+            )));
+        }
+        let id = |v: i64, what: &str| match v {
+            -1 => Ok(None),
+            0..=0xffff_fffe => Ok(Some(v as u32)),
+            _ => Err(invalid(format!(
+                "{what} {v} is not an id (-1 keeps the target's)"
+            ))),
+        };
+        let (uid, gid) = (id(uid, "uid")?, id(gid, "gid")?);
+        let mut args = Vec::new();
+        for i in 0.. {
+            // SAFETY: `argv` is a NULL-terminated array, by the contract; we stop at the NULL.
+            let a = unsafe { *argv.add(i) };
+            if a.is_null() {
+                break;
+            }
+            // SAFETY: each entry is a NUL-terminated string, by the contract.
+            args.push(OsStr::from_bytes(unsafe { CStr::from_ptr(a) }.to_bytes()).to_owned());
+        }
+        let Some((program, rest)) = args.split_first() else {
+            return Err(invalid("argv is empty"));
+        };
+        let mut cmd = procroot::exec::Command::new(program);
+        cmd.args(rest);
+        if !cwd.is_null() {
+            // SAFETY: not NULL, NUL-terminated by the contract.
+            cmd.current_dir(unsafe { path(cwd, "cwd") }?);
+        }
+        if flags & PROCROOT_EXEC_PRIVILEGED != 0 {
+            if uid.is_some() || gid.is_some() || flags & PROCROOT_EXEC_NO_SECCOMP != 0 {
+                return Err(invalid(
+                    "PROCROOT_EXEC_PRIVILEGED keeps the caller's credentials: no uid, gid or \
+                     PROCROOT_EXEC_NO_SECCOMP with it",
+                ));
+            }
+            cmd.privileged();
+        }
+        match (uid, gid) {
+            (Some(u), g) => {
+                cmd.user(u, g);
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "a gid needs a uid (-1 for both keeps the target's)",
+                ))
+            }
+            (None, None) => {}
+        }
+        if flags & PROCROOT_EXEC_NO_SECCOMP != 0 {
+            cmd.without_seccomp();
+        }
+        if flags & PROCROOT_EXEC_JOIN_CGROUP != 0 {
+            cmd.join_cgroup();
+        }
+        let st =
+            procroot::exec::spawn_in(&target.pidfd, procroot::exec::NsKinds::unshared(), &cmd)?;
+        use std::os::unix::process::ExitStatusExt;
+        // SAFETY: checked non-NULL; writable by the contract.
+        unsafe { *status = st.into_raw() };
+        Ok(0)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

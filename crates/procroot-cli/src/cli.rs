@@ -291,6 +291,10 @@ pub enum Command {
     /// would block), socket or device node (the host's device) is refused with ENXIO unless
     /// --special-files; then it is opened without blocking (a FIFO nobody reads: ENXIO).
     ///
+    /// Ctrl-C stops it, even while it waits for input: without --append the temporary is
+    /// removed (only if it is still the file it created) and PATH is left as it was; with
+    /// --append what was appended stays. The exit status is then 130.
+    ///
     /// With --json, prints one object (`path` as given, `bytes` written):
     ///   {"op": "write", "path": "/etc/hostname", "bytes": 4}
     #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
@@ -314,6 +318,12 @@ pub enum Command {
     /// someone swapped the temporary for something else, that is left alone and the error
     /// says so.
     ///
+    /// Holes are kept (only the data extents are copied, as cp --sparse=auto). Extended
+    /// attributes and ACLs are copied as by `cp -a` (see --xattrs); one that cannot be set is
+    /// a warning on stderr ("procroot: warning: cp: ..."; with --json, in "warnings"), and a
+    /// lost access ACL narrows the copy's mode (group bits to the ACL's, "other" cleared if it
+    /// named users or groups) so that the copy is never more open than its source.
+    ///
     /// FIFOs, sockets and device nodes are refused (ENXIO, naming the type) unless
     /// --special-files; they are never opened, so nothing blocks on a FIFO and no host device
     /// is read. Set-user-ID and set-group-ID bits are kept only when the copy keeps the file's
@@ -323,10 +333,16 @@ pub enum Command {
     /// When stderr is a terminal and the copy takes longer than half a second, a progress line
     /// shows the entries and bytes copied, the rate and the current path (never with --json or
     /// --quiet). Ctrl-C stops the copy and removes what it created, its temporary included, as
-    /// for any failed copy; the exit status is then 130.
+    /// for any failed copy; the exit status is then 130. A second Ctrl-C while that removal
+    /// runs stops it too: the temporary is kept, and the message names it. When the removal
+    /// leaves something (an entry the copy did not make, planted in it meanwhile), the message
+    /// counts what was left and why.
     ///
-    /// With --json, prints one object (operands as given, with their `:`):
-    ///   {"op": "cp", "from": "./site", "to": ":/srv/www"}
+    /// With --json, prints one object (operands as given, with their `:`; "warnings" only when
+    /// there are some):
+    ///   {"op": "cp", "from": "./site", "to": ":/srv/www",
+    ///    "warnings": [{"path": "site/a", "what": "extended attribute \"user.x\"",
+    ///                  "outcome": "not copied", "errno": "EPERM", "message": "..."}]}
     #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
     Cp(CpArgs),
     /// Read procfs through procroot's hardened handle
@@ -415,14 +431,26 @@ pub enum Command {
     /// of them but SIGWINCH kills what procroot was preparing (a container that stops it cannot
     /// hold procroot) and procroot exits 128+N.
     ///
+    /// CMD runs as the target runs, read from the live process (no runtime config needed):
+    /// its uids, gids and supplementary groups, its five capability sets (bounding, permitted,
+    /// effective, inheritable, ambient), no_new_privs, and its seccomp filters (copied with
+    /// PTRACE_SECCOMP_GET_FILTER; if that is impossible, exec refuses and names --no-seccomp).
+    /// LSM labels are not copied. --user changes the ids; --privileged keeps procroot's own
+    /// (host root: see below).
+    ///
     /// The exit status is CMD's, or 128+N when it died of signal N. procroot's own failures
     /// (exit 1) are reported like every other subcommand's: a target that exited is ESRCH and
     /// CMD never runs; a refused namespace is EPERM, naming it; a --keep-fd that is not open is
     /// EBADF; --cgroup into a frozen cgroup is EBUSY.
     #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
     Exec(crate::exec::ExecArgs),
-    /// Mask and make read-only paths of a container rootfs (see --help)
-    #[command(after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    // `about` as an attribute, not a doc comment: a doc comment here would also reset the long
+    // help that `HardenArgs` carries, and `harden --help` would lose what it guarantees.
+    #[command(
+        about = "Mask and make read-only paths of a container rootfs (see --help)",
+        after_help = SHORT_CONVENTIONS,
+        after_long_help = CONVENTIONS
+    )]
     Harden(crate::harden::HardenArgs),
     /// Mount a new procfs inside a root, optionally of another PID namespace (see --help)
     #[command(after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
@@ -844,6 +872,12 @@ pub struct CpArgs {
     /// host: copying one out is EACCES (the sandbox) unless --no-sandbox too.
     #[arg(long)]
     pub special_files: bool,
+    /// Which extended attributes to copy (regular files and directories): `all` as `cp -a`
+    /// (user.*, ACLs, security.* where permitted, trusted.* only as root; security.capability
+    /// only when the copy keeps the file's owner), one that cannot be set being a warning;
+    /// `none`; `strict`, as `all` but one that cannot be set fails the copy.
+    #[arg(long, value_name = "WHICH", value_enum, default_value_t = XattrsArg::All)]
+    pub xattrs: XattrsArg,
     /// Never show the progress line (shown on a terminal when the copy takes longer than half
     /// a second, never with --json).
     #[arg(short = 'q', long)]
@@ -942,6 +976,27 @@ impl RootOpts {
     }
 }
 
+/// `cp --xattrs`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum XattrsArg {
+    /// As `cp -a`; one that cannot be set is a warning.
+    All,
+    /// None.
+    None,
+    /// As `all`; one that cannot be set fails the copy, which leaves nothing.
+    Strict,
+}
+
+impl From<XattrsArg> for procroot::Xattrs {
+    fn from(arg: XattrsArg) -> procroot::Xattrs {
+        match arg {
+            XattrsArg::All => procroot::Xattrs::All,
+            XattrsArg::None => procroot::Xattrs::None,
+            XattrsArg::Strict => procroot::Xattrs::Strict,
+        }
+    }
+}
+
 /// `--policy`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum PolicyArg {
@@ -973,11 +1028,9 @@ pub enum BackendArg {
     Auto,
     /// The kernel's openat2; where it is unavailable, an error with the errno openat2 failed
     /// with (ENOSYS, or EPERM from a seccomp filter). The userspace walker still answers (and
-    /// --json says backend emulated) where openat2's answer needs a second look: ELOOP, which a
-    /// lookup restarted by mount activity elsewhere can report spuriously (the walker applies
-    /// every ELOOP rule, so a real one stays ELOOP); EAGAIN on every one of 17 tries (renames
-    /// elsewhere on the system); and EXDEV under --policy in-root-strict, which has no kernel
-    /// flag.
+    /// --json says backend emulated) where openat2's answer needs a second look: EAGAIN on every
+    /// one of 17 tries (renames elsewhere on the system), and EXDEV under --policy
+    /// in-root-strict, which has no kernel flag. A kernel ELOOP is final.
     Kernel,
     /// Only the userspace walker.
     Emulated,

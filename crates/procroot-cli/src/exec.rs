@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use clap::Args;
 use procroot::exec::{sealed_exe, Command, NsKinds};
-use procroot::PidFd;
 
 use crate::output::Failure;
 
@@ -34,12 +33,43 @@ pub struct ExecArgs {
     pub keep_fd: Vec<i32>,
     /// Start the command in the target's cgroup (cgroup v2, as `runc exec`), so the container's
     /// limits and accounting apply to it. Without it the command stays in procroot's cgroup.
+    /// The cgroup is checked to hold the target; one outside procroot's cgroup namespace (a
+    /// `..` path) or under a cgroup2 mount rooted elsewhere is refused (EXDEV), never clamped.
     #[arg(long)]
     pub cgroup: bool,
+    /// Keep procroot's own privileges (its uid, groups, every capability, no seccomp filter),
+    /// as nsenter does, instead of the target's. The command then holds host root inside the
+    /// container, and the container's binaries it runs (including a replaced /bin/sh or the
+    /// dynamic loader) act with it: use this only when the container's files are trusted.
+    #[arg(long, conflicts_with_all = ["user", "no_seccomp"])]
+    pub privileged: bool,
+    /// Run as UID and GID (default: the target's gid), numbered as in the target's user
+    /// namespace, with no supplementary groups, like `docker exec --user`; the target's
+    /// capability sets, no_new_privs and seccomp filters still apply.
+    #[arg(long, value_name = "UID[:GID]", value_parser = parse_user)]
+    pub user: Option<(u32, Option<u32>)>,
+    /// Run without the target's seccomp filters when they cannot be copied (copying needs
+    /// CAP_SYS_ADMIN in the initial user namespace and ptrace access to the target). Without
+    /// this, such a target is refused. Everything else stays the target's.
+    #[arg(long = "no-seccomp")]
+    pub no_seccomp: bool,
     /// The command and its arguments (after `--`). A name without `/` is looked up in PATH
     /// inside the target's root.
     #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     pub command: Vec<OsString>,
+}
+
+fn parse_user(s: &str) -> Result<(u32, Option<u32>), String> {
+    let num = |n: &str| {
+        n.parse::<u32>()
+            .ok()
+            .filter(|&id| id != u32::MAX)
+            .ok_or_else(|| format!("{n:?} is not a numeric id (names are not looked up)"))
+    };
+    match s.split_once(':') {
+        Some((u, g)) => Ok((num(u)?, Some(num(g)?))),
+        None => Ok((num(s)?, None)),
+    }
 }
 
 /// Checks the `--keep-fd` values of an `exec` command line are open, before anything is parsed,
@@ -55,7 +85,7 @@ pub fn check_keep_fds_first(args: impl IntoIterator<Item = OsString>) -> Result<
             Some("--keep-fd") => args.next(),
             Some(a) if a.starts_with("--keep-fd=") => Some(a["--keep-fd=".len()..].into()),
             // The options that take a value: their value is not the command.
-            Some("--pid" | "--ns" | "--cwd") => {
+            Some("--pid" | "--ns" | "--cwd" | "--user") => {
                 args.next();
                 continue;
             }
@@ -90,9 +120,9 @@ pub fn seal() -> Result<(), Failure> {
 /// `/proc/<our pid>/exe`), then runs the command and exits as it did (128+N after signal N).
 pub fn run(args: &ExecArgs) -> Result<ExitCode, Failure> {
     let shown = PathBuf::from(args.pid.to_string());
-    let fail = |e: procroot::Error| Failure::Library(e.context("exec", &shown));
     seal()?;
-    let pidfd = PidFd::open(args.pid).map_err(fail)?;
+    let pidfd = procroot::exec::open_target(args.pid)
+        .map_err(|e| Failure::Library(e.within("exec --pid", &shown)))?;
     let mut command = Command::new(&args.command[0]);
     command.args(&args.command[1..]).current_dir(&args.cwd);
     for &fd in &args.keep_fd {
@@ -101,9 +131,19 @@ pub fn run(args: &ExecArgs) -> Result<ExitCode, Failure> {
     if args.cgroup {
         command.join_cgroup();
     }
+    if args.privileged {
+        command.privileged();
+    }
+    if let Some((uid, gid)) = args.user {
+        command.user(uid, gid);
+    }
+    if args.no_seccomp {
+        command.without_seccomp();
+    }
     // procroot stays the command's responsive stand-in: signals passed on, job control.
     command.forward_signals();
-    let status = procroot::exec::spawn_in(&pidfd, args.ns, &command).map_err(fail)?;
+    // The library's errors already say `exec in "<pid>"` and keep what failed inside it.
+    let status = procroot::exec::spawn_in(&pidfd, args.ns, &command).map_err(Failure::Library)?;
     use std::os::unix::process::ExitStatusExt;
     let code = match (status.code(), status.signal()) {
         (Some(code), _) => code,

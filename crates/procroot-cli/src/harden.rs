@@ -27,15 +27,42 @@ Mask and make read-only paths of a container rootfs, in the current mount namesp
 Every path is resolved inside DIR (symlinks, at the path or an ancestor, are followed inside
 DIR, never out of it) to a file descriptor, and the mount is attached onto that descriptor
 with move_mount(2): a rename or a symlink swap inside DIR can never make a mount land outside
-it. A masked file is covered with the host's /dev/null, checked to be the character device
-1:3 (never DIR's own /dev/null: CVE-2025-31133); a masked directory with an empty read-only
-tmpfs. A read-only path gets a recursive read-only clone of itself, keeping nosuid, nodev and
-noexec. Missing paths are skipped; a path given twice is applied once. Without the new mount
-API (Linux before 5.2) the mounts are made with mount(2) on /proc/thread-self/fd/N, checked
-through procroot's own procfs, and reported as `fallback`.
+it. Paths are done one at a time (no descriptor is held per path: any number of paths works
+under a low open-file limit).
 
-  unshare -m procroot harden --rootfs /var/lib/ctr/rootfs --defaults
+  unshare -m --propagation slave procroot harden --rootfs /var/lib/ctr/rootfs --defaults
   procroot harden --rootfs DIR --config config.json --json
+
+What it does:
+  - A masked file is covered with the host's /dev/null, checked to be the character device
+    1:3 (never DIR's own /dev/null: CVE-2025-31133), read-only, nosuid, noexec (not nodev:
+    opening the mask would then fail with EACCES instead of reading empty, as runc's do); a
+    masked directory with an empty read-only nosuid,nodev,noexec tmpfs.
+  - A read-only path gets a recursive read-only clone of itself: every mount below it is
+    read-only too, each keeping its own nosuid, nodev, noexec and atime flags.
+  - Every mount is private (in no peer group) before it is attached: a mount later made on
+    top of a mask inside DIR never reaches the host's /dev/null or a bind source.
+  - Missing paths are skipped (also a path under a file, /proc/kcore/x). A trailing / or /. on
+    a file (/proc/timer_list/) is refused. A path is applied once per name: a second path
+    reaching the very same file through a symlink is skipped; hard links are distinct names,
+    each covered.
+  - After the mounts, it looks for processes that already have their working directory, root
+    or an open file at or below a covered path (through procroot's own procfs, each candidate
+    checked by mount id and inode): such a process keeps the old, writable, unmasked view,
+    since lookups that start below a mount never cross it. They are listed as `preexisting`,
+    and the exit status is 1.
+
+What the caller must provide:
+  - The container's mount namespace, not the host's, and one whose mounts do not propagate to
+    the host: make DIR's mounts slave or private first (unshare -m --propagation slave, or
+    mount --make-rslave), as runc does. A mount attached under a shared parent is propagated
+    to that parent's peers by the kernel.
+  - Hardening must finish before any process runs in DIR or holds anything inside it.
+  - The new mount API (Linux 5.2; mount_setattr 5.12). Without it the mounts are made with
+    mount(2) on /proc/thread-self/fd/N, checked through procroot's own procfs, found again by
+    mount id (in mountinfo), made private at once, every mount of a read-only subtree
+    remounted read-only (a mount hidden under another cannot be reached: the path is refused
+    and its mounts undone), and reported as `fallback`.
 
 --defaults applies runc's default masked and read-only lists and Docker's additions
 (/proc/interrupts, /sys/devices/virtual/powercap, /sys/devices/system/cpu/cpu*/thermal_throttle).
@@ -46,16 +73,23 @@ by type, unopened; a parse error keeps the parser's line, column and field). Its
 entries are not applied: those a container may own are listed with the command that applies
 them in its namespaces (procroot sysctl --pid); machine-wide ones (kernel.core_pattern) are
 refused, as sysctl --pid would refuse them, and make the exit status 1. --readonly-proc is
-Docker's read-only /proc mode: DIR's whole /proc and /sys are made read-only; LSM label writes
-still work, as procroot writes labels through its own procfs instance.
+Docker's read-only /proc mode: DIR's whole /proc and /sys are made read-only (before the
+read-only paths); LSM label writes still work, as procroot writes labels through its own
+procfs instance.
+
+Errors: the host's /dev/null is checked before any mount; if it is not the null device,
+nothing is mounted and the exit status is 1. From the first mount on, every mount made is
+reported, and every failure is listed under `refused`.
 
 Output: one line per path: `masked P`, `read-only P`, `skipped P: REASON`, `refused P: ERROR`,
-`fallback P`. With --json, one object:
+`fallback P`, and `preexisting PID HANDLE: P` (HANDLE is cwd, root or fd N). With --json, one
+object:
   {\"masked\": [...], \"readonly\": [...], \"skipped\": [{\"path\": P, \"reason\": R}],
    \"refused\": [{\"path\": P, \"errno\": \"EXDEV\", \"message\": M}], \"fallback\": [...],
+   \"preexisting\": [{\"pid\": N, \"handle\": \"cwd\", \"path\": P}],
    \"sysctl\": {\"name\": \"value\"},
    \"sysctl_refused\": [{\"name\": N, \"value\": V, \"errno\": \"EINVAL\", \"message\": M}]}
-Exit status 1 if anything was refused."
+Exit status 1 if anything was refused or a preexisting handle was found."
 )]
 pub struct HardenArgs {
     /// The container's root directory.
@@ -203,6 +237,12 @@ fn report_json(report: &Report, sysctl: &serde_json::Map<String, Value>) -> Valu
         obj.insert("message".into(), Value::from(e.to_string()));
         Value::Object(obj)
     });
+    let preexisting = report.preexisting.iter().map(|h| {
+        let mut obj = entry_json(&h.path);
+        obj.insert("pid".into(), Value::from(h.pid));
+        obj.insert("handle".into(), Value::from(h.handle.clone()));
+        Value::Object(obj)
+    });
     json!({
         "masked": paths(&report.masked),
         "readonly": paths(&report.readonly),
@@ -210,6 +250,7 @@ fn report_json(report: &Report, sysctl: &serde_json::Map<String, Value>) -> Valu
         "skipped": skipped.collect::<Vec<_>>(),
         "refused": refused.collect::<Vec<_>>(),
         "fallback": paths(&report.fallback),
+        "preexisting": preexisting.collect::<Vec<_>>(),
         "sysctl": sysctl,
     })
 }
@@ -236,6 +277,15 @@ fn print_report(report: &Report) -> std::io::Result<()> {
             out,
             "fallback {}: mount(2) on /proc/thread-self/fd/N",
             Quoted(p.as_os_str())
+        )?;
+    }
+    for h in &report.preexisting {
+        writeln!(
+            out,
+            "preexisting {} {}: at or below {}, keeps the unhardened view",
+            h.pid,
+            h.handle,
+            Quoted(h.path.as_os_str())
         )?;
     }
     out.flush()

@@ -290,20 +290,27 @@ pub fn write(args: &WriteArgs) -> Result<ExitCode, Failure> {
     let root = open_root(&args.root, command)?
         .with_special_files(crate::commands::special_files(args.special_files));
     let path = &args.path;
-    let stdin = io::stdin().lock();
-    let bytes = if args.append {
+    // Ctrl-C ends a read waiting for input: the library then removes its temporary (by
+    // identity) and leaves PATH as it was; exit 130.
+    let mut watcher = Watcher::new(Work::Write, args.root.json, true);
+    let stdin = watcher.reader(io::stdin().lock());
+    let written = if args.append {
         let mode = args.mode.unwrap_or(CREATE_MODE);
         let mut file = root.create_file(path, OFlags::WRONLY | OFlags::APPEND, mode)?;
-        io::copy(&mut { stdin }, &mut file)
-            .map_err(|e| in_context(&root, "write", path)(e.into()))?
+        io::copy(&mut { stdin }, &mut file).map_err(|e| {
+            procroot::Error::from(e)
+                .context("write", path)
+                .in_root(root.display_name())
+        })
     } else {
         // Keep the mode of the file being replaced, unless told otherwise: the library reads it
         // right before its rename, relative to the same parent fd.
         let mode = args
             .mode
             .map_or(ReplaceMode::KeepOr(WRITE_DEFAULT_MODE), ReplaceMode::Exact);
-        root.replace_file_with(path, mode, stdin)?
+        root.replace_file_with(path, mode, stdin)
     };
+    let bytes = written.map_err(|e| watcher.failure(e))?;
     let mut obj = done("write", path);
     obj.insert("bytes".into(), bytes.into());
     report(args.root.json, obj)?;
@@ -328,9 +335,13 @@ pub fn cp(args: &CpArgs) -> Result<ExitCode, Failure> {
     };
     let mut watcher = Watcher::new(Work::Copy, args.root.json, args.quiet);
     let mut hook = |p: &procroot::Progress<'_>| watcher.hook(p);
+    let mut warnings = Vec::new();
+    let mut warn = |w: &procroot::CopyWarning| warnings.push(w.clone());
     let opts = procroot::CopyOptions::default()
         .with_special_files(crate::commands::special_files(args.special_files))
-        .with_progress(&mut hook);
+        .with_xattrs(args.xattrs.into())
+        .with_progress(&mut hook)
+        .with_warnings(&mut warn);
     let copied = match (in_root(&args.src), in_root(&args.dst)) {
         (None, Some(dst)) => {
             let root = args.root.open()?;
@@ -371,12 +382,29 @@ pub fn cp(args: &CpArgs) -> Result<ExitCode, Failure> {
             ))
         }
     };
-    copied.map_err(|e| watcher.failure(e))?;
     watcher.clear();
+    // What the copy went on without, on stderr (also with --json: they matter as much as the
+    // result), and in the JSON.
+    for warning in &warnings {
+        eprintln!("procroot: warning: cp: {warning}");
+    }
+    copied.map_err(|e| watcher.failure(e))?;
     let mut obj = Map::new();
     obj.insert("op".into(), "cp".into());
     insert_os(&mut obj, "from", args.src.as_os_str());
     insert_os(&mut obj, "to", args.dst.as_os_str());
+    if !warnings.is_empty() {
+        let list = warnings.iter().map(|w| {
+            let mut entry = Map::new();
+            insert_os(&mut entry, "path", w.path.as_os_str());
+            entry.insert("what".into(), w.what.clone().into());
+            entry.insert("outcome".into(), w.outcome.clone().into());
+            entry.insert("errno".into(), procroot::error::errno_name(w.errno).into());
+            entry.insert("message".into(), w.to_string().into());
+            Value::Object(entry)
+        });
+        obj.insert("warnings".into(), Value::Array(list.collect()));
+    }
     report(args.root.json, obj)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -16,8 +16,8 @@ pub enum Failure {
     /// A library call failed. Its `Display` already says everything: the operation, the path
     /// (quoted and escaped), the root, the cause and the errno.
     Library(procroot::Error),
-    /// Ctrl-C stopped a `cp` or `rm -r`: the library call's `ECANCELED` error, after the
-    /// library cleaned up. Exit status 130, as shells expect.
+    /// Ctrl-C stopped a `cp`, `rm -r` or `write` (or the undo of a failed `cp`): the library
+    /// call's error, after the library cleaned up. Exit status 130, as shells expect.
     Interrupted(procroot::Error),
     /// Writing our own output failed (stdout was closed, the disk is full).
     Stdout(procroot::Error),

@@ -4,21 +4,28 @@
 //! `RemoveAllOptions::progress`). [`Watcher::hook`] is that hook. It answers `Break` once
 //! SIGINT has arrived, so the library stops between two entries through its own error path: a
 //! copy is undone by identity like any failed copy (its `.procroot-copy-*` temporary included,
-//! never anything by name alone), a removal stops with what it removed gone. The command then
-//! exits with 130, as shells expect after Ctrl-C.
+//! never anything by name alone), a removal stops with what it removed gone. A Ctrl-C while a
+//! failed (or stopped) copy is being undone stops the undo too: the temporary is then kept,
+//! and the message names it. The command then exits with 130, as shells expect after Ctrl-C.
+//!
+//! `write` reads its stdin through [`Watcher::reader`], which waits with `poll(2)` (never
+//! restarted after a signal, unlike `read(2)` under the handler's `SA_RESTART`): a read blocked
+//! on a terminal or pipe returns at Ctrl-C, and the library removes its temporary.
 //!
 //! The line (entries, bytes, rate, current path) is drawn on stderr with `indicatif`, only when
 //! stderr is a terminal, without `--json` and `--quiet`, and only once the work has taken
 //! [`DELAY`]: a short copy prints nothing.
 
-use std::io::IsTerminal;
+use std::io::{self, IsTerminal};
 use std::ops::ControlFlow;
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use procroot::{Errno, Progress};
+use rustix::event::{PollFd, PollFlags};
 
 use crate::output::Failure;
 
@@ -37,13 +44,18 @@ pub enum Work {
     Copy,
     /// `rm -r`: entries removed, entries per second.
     Remove,
+    /// `write`: no line (the input may be a terminal), only Ctrl-C ([`Watcher::reader`]).
+    Write,
 }
 
 /// Watches one command's copies or removals: SIGINT, and the progress line.
 pub struct Watcher {
     work: Work,
-    /// Set by the SIGINT handler.
+    /// Set by the SIGINT handler; cleared when the hook acts on it, so that a second Ctrl-C
+    /// can stop the undo of the copy the first one stopped.
     interrupted: Arc<AtomicBool>,
+    /// Whether a Ctrl-C was acted upon (the exit status is then 130).
+    stopped: bool,
     /// Whether the line may be drawn at all (a terminal, no `--json`, no `--quiet`).
     show: bool,
     delay: Duration,
@@ -67,6 +79,7 @@ impl Watcher {
         Watcher {
             work,
             interrupted,
+            stopped: false,
             show: !json && !quiet && std::io::stderr().is_terminal(),
             delay,
             start: Instant::now(),
@@ -77,7 +90,8 @@ impl Watcher {
 
     /// The library's progress hook: stop after Ctrl-C, else update the line.
     pub fn hook(&mut self, progress: &Progress<'_>) -> ControlFlow<()> {
-        if self.interrupted.load(Ordering::Relaxed) {
+        if self.interrupted.swap(false, Ordering::Relaxed) {
+            self.stopped = true;
             return ControlFlow::Break(());
         }
         if self.show {
@@ -105,6 +119,12 @@ impl Watcher {
         // it and escapes control characters, so a name cannot move the cursor or recolour the
         // terminal.
         let text = match self.work {
+            Work::Write => return,
+            Work::Copy if progress.undoing => format!(
+                "copy failed; removing what it made: {} entries removed {:?}",
+                progress.entries,
+                progress.path()
+            ),
             Work::Copy => format!(
                 "copied {} entries, {} ({}/s) {:?}",
                 progress.entries,
@@ -130,13 +150,51 @@ impl Watcher {
         }
     }
 
-    /// `err`, or [`Failure::Interrupted`] when it is the library stopping because of Ctrl-C.
+    /// `err`, or [`Failure::Interrupted`] when Ctrl-C stopped the work (or its undo, or a
+    /// read of [`Watcher::reader`]).
     pub fn failure(&mut self, err: procroot::Error) -> Failure {
         self.clear();
-        if err.errno() == Errno::CANCELED && self.interrupted.load(Ordering::Relaxed) {
+        if self.stopped || self.interrupted.load(Ordering::Relaxed) {
             Failure::Interrupted(err)
         } else {
             Failure::Library(err)
+        }
+    }
+
+    /// `input`, read so that Ctrl-C ends a read that is waiting for data: each read first
+    /// waits with `poll(2)` (at most [`REFRESH`] at a time, so a signal arriving just before
+    /// the wait is not missed), and gives up with an error once SIGINT has arrived. `io::copy`
+    /// retries `Interrupted`, so the error has another kind ([`io::ErrorKind::Other`]) and
+    /// says "interrupted".
+    pub fn reader<R: io::Read + AsFd>(&self, input: R) -> Interruptible<R> {
+        Interruptible {
+            input,
+            interrupted: self.interrupted.clone(),
+        }
+    }
+}
+
+/// A reader that stops at Ctrl-C: see [`Watcher::reader`].
+pub struct Interruptible<R> {
+    input: R,
+    interrupted: Arc<AtomicBool>,
+}
+
+impl<R: io::Read + AsFd> io::Read for Interruptible<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let timeout = rustix::event::Timespec::try_from(REFRESH).ok();
+        loop {
+            if self.interrupted.load(Ordering::Relaxed) {
+                return Err(io::Error::other("interrupted (SIGINT)"));
+            }
+            let mut fds = [PollFd::new(&self.input, PollFlags::IN)];
+            match rustix::event::poll(&mut fds, timeout.as_ref()) {
+                // Readable, at end of file or hung up: read() does not block now.
+                Ok(n) if n > 0 => return self.input.read(buf),
+                Ok(_) | Err(Errno::INTR) => continue,
+                // Not pollable (some special files): read as it is.
+                Err(_) => return self.input.read(buf),
+            }
         }
     }
 }

@@ -15,6 +15,17 @@ use procroot_testutil::{
 const PRIV: &str = "root: mounts in a private mount namespace";
 const BIN: &str = env!("CARGO_BIN_EXE_procroot");
 
+/// Runs procroot with `args`: it must exit 1 within 5 s with `needle` in its error.
+#[track_caller]
+fn refused_within_5s<S: AsRef<std::ffi::OsStr>>(args: &[S], needle: &str) {
+    let run = Cli::new(BIN)
+        .args(args)
+        .deadline(Duration::from_secs(5))
+        .run();
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains(needle), "{}", run.stderr);
+}
+
 /// A FIFO given where a PID namespace or a config is expected: exit 1 within 5 s, the type
 /// named, nothing opened (a FIFO's open would block forever).
 #[cfg_attr(
@@ -37,41 +48,22 @@ fn a_fifo_as_pidns_or_config_is_refused_by_type() {
             vec!["harden", "--rootfs", root_s, "--config", fifo_s],
         ];
         for args in runs {
-            let run = Cli::new(BIN)
-                .args(&args)
-                .deadline(Duration::from_secs(5))
-                .run();
-            assert_eq!(run.code, 1, "{args:?}: {run:?}");
-            assert!(run.stderr.contains("FIFO"), "{args:?}: {}", run.stderr);
+            refused_within_5s(&args, "FIFO");
         }
         // A regular file is not a namespace either; /dev/null (a device) is not a config.
         let file = tree.join("dev0");
-        let run = Cli::new(BIN)
-            .args(["proc", "--pidns", file.to_str().unwrap(), "ls", "/"])
-            .deadline(Duration::from_secs(5))
-            .run();
-        assert_eq!(run.code, 1, "{run:?}");
-        assert!(
-            run.stderr.contains("not a PID namespace file"),
-            "{}",
-            run.stderr
+        refused_within_5s(
+            &["proc", "--pidns", file.to_str().unwrap(), "ls", "/"],
+            "not a PID namespace file",
         );
-        let run = Cli::new(BIN)
-            .args(["harden", "--rootfs", root_s, "--config", "/dev/null"])
-            .deadline(Duration::from_secs(5))
-            .run();
-        assert_eq!(run.code, 1, "{run:?}");
-        assert!(run.stderr.contains("character device"), "{}", run.stderr);
+        refused_within_5s(
+            &["harden", "--rootfs", root_s, "--config", "/dev/null"],
+            "character device",
+        );
         // The other kind of namespace file.
-        let run = Cli::new(BIN)
-            .args(["proc", "--pidns", "/proc/self/ns/net", "ls", "/"])
-            .deadline(Duration::from_secs(5))
-            .run();
-        assert_eq!(run.code, 1, "{run:?}");
-        assert!(
-            run.stderr.contains("another kind of namespace"),
-            "{}",
-            run.stderr
+        refused_within_5s(
+            &["proc", "--pidns", "/proc/self/ns/net", "ls", "/"],
+            "another kind of namespace",
         );
     });
 }
@@ -257,14 +249,9 @@ fn close_in_child(fd: &impl std::os::fd::AsRawFd) {
 /// not exist still gives the name's refusal), exit 1.
 #[test]
 fn sysctl_pid_refuses_a_machine_wide_name() {
-    let run = Cli::new(BIN)
-        .args(["sysctl", "--pid", "1073741808", "kernel.core_pattern=|/x"])
-        .run();
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(
-        run.stderr.contains("not in a separate kernel namespace"),
-        "{}",
-        run.stderr
+    refused_within_5s(
+        &["sysctl", "--pid", "1073741808", "kernel.core_pattern=|/x"],
+        "not in a separate kernel namespace",
     );
 }
 
@@ -333,4 +320,88 @@ fn mount_proc_pidns_without_the_new_mount_api() {
         assert_eq!(runner.wait(), 0);
         drop(s);
     });
+}
+
+/// `sysctl --pid` of a `user.*` sysctl: written in the target's user namespace (the caller's
+/// stays as it was), and from a sealed binary: with an unknown sealing strategy the command
+/// fails before doing anything, while a `net.*` refusal and a plain read, which fork no helper,
+/// do not try to seal.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn sysctl_pid_user_namespace_runs_sealed() {
+    require_privilege(PRIV);
+    in_child(|| {
+        // The caller is the root of a stand-in user namespace: whatever happens, the machine's
+        // own user.* sysctls are never written.
+        map_self_as_root_of_a_new_user_namespace();
+        let ours = std::fs::read_to_string("/proc/sys/user/max_user_namespaces").unwrap();
+        let (mut ready_r, ready_w) = std::io::pipe().unwrap();
+        let (release_r, release_w) = std::io::pipe().unwrap();
+        let ctr = procroot_testutil::ForkedChild::spawn(|| {
+            close_in_child(&ready_r);
+            close_in_child(&release_w);
+            map_self_as_root_of_a_new_user_namespace();
+            (&ready_w).write_all(b"r").unwrap();
+            let mut b = [0u8; 1];
+            let _ = (&release_r).read(&mut b);
+            0
+        });
+        drop(ready_w);
+        drop(release_r);
+        let mut b = [0u8; 1];
+        ready_r.read_exact(&mut b).unwrap();
+        let pid = ctr.pid().to_string();
+        let sealed_fails = Cli::new(BIN)
+            .env("PROCROOT_SEAL_STRATEGY", "no-such-strategy")
+            .args(["sysctl", "--pid", &pid, "user.max_user_namespaces=55"])
+            .run();
+        assert_eq!(sealed_fails.code, 1, "{sealed_fails:?}");
+        assert!(
+            sealed_fails.stderr.contains("unknown sealing strategy"),
+            "{}",
+            sealed_fails.stderr
+        );
+        Cli::new(BIN)
+            .env("PROCROOT_SEAL_STRATEGY", "no-such-strategy")
+            .args(["sysctl", "kernel.ostype"])
+            .run()
+            .success();
+        let run = Cli::new(BIN)
+            .env("PROCROOT_SEAL_STRATEGY", "no-such-strategy")
+            .args(["sysctl", "--pid", &pid, "net.ipv4.ip_forward"])
+            .run();
+        assert!(
+            run.stderr.contains("shares procroot's net namespace"),
+            "{run:?}"
+        );
+        Cli::new(BIN)
+            .args(["sysctl", "--pid", &pid, "user.max_user_namespaces=55"])
+            .run()
+            .success();
+        let run = Cli::new(BIN)
+            .args(["sysctl", "--pid", &pid, "user.max_user_namespaces"])
+            .run();
+        run.success();
+        assert_eq!(run.stdout, b"55\n");
+        assert_eq!(
+            std::fs::read_to_string("/proc/sys/user/max_user_namespaces").unwrap(),
+            ours,
+            "the caller's own user namespace"
+        );
+        drop(release_w);
+        assert_eq!(ctr.wait(), 0);
+    });
+}
+
+/// `unshare(CLONE_NEWUSER)`, then maps root inside to our own uid and gid outside (the only map
+/// a process may write for itself). For forked, single-threaded children.
+fn map_self_as_root_of_a_new_user_namespace() {
+    // SAFETY: unshare(2) in a forked, single-threaded child.
+    assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWUSER) }, 0);
+    std::fs::write("/proc/self/setgroups", "deny").unwrap();
+    std::fs::write("/proc/self/uid_map", "0 0 1").unwrap();
+    std::fs::write("/proc/self/gid_map", "0 0 1").unwrap();
 }

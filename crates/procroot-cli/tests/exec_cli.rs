@@ -30,13 +30,19 @@ impl Target {
     /// on `<dir>/mnt` holding `marker`, and `<dir>/ready` once done. `extra` adds unshare
     /// options (`--setuid 1000`).
     fn start(extra: &[&str]) -> Target {
+        Target::start_wrapped(extra, "")
+    }
+
+    /// [`Target::start`], whose final process is run by `wrapper` (a command prefix such as
+    /// `setpriv --bounding-set=...`), after the mounts.
+    fn start_wrapped(extra: &[&str], wrapper: &str) -> Target {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir(dir.path().join("mnt")).expect("mkdir mnt");
         let d = dir.path().display();
         let script = if extra.is_empty() {
             format!(
                 "hostname exec-target && mount -t tmpfs marker {d}/mnt && echo marker-content > \
-                 {d}/mnt/marker && touch {d}/ready && exec sleep 120"
+                 {d}/mnt/marker && exec {wrapper} sh -c 'touch {d}/ready && exec sleep 120'"
             )
         } else {
             // Dropped privileges: only the namespaces, and a directory it may write to.
@@ -244,10 +250,7 @@ fn a_sealing_failure_before_parsing_is_reported_and_nothing_runs() {
 #[test]
 fn exec_cgroup_starts_the_command_in_the_targets_cgroup() {
     require_privilege(PRIVILEGE);
-    let Some(mount) = cgroup2_mount() else {
-        eprintln!("SKIPPED: no cgroup2 mount at /sys/fs/cgroup or /sys/fs/cgroup/unified");
-        return;
-    };
+    let mount = cgroup2_mount();
     in_private_mount_ns(|| {
         let name = format!("procroot-test-{}", std::process::id());
         let cg = Path::new(mount).join(&name);
@@ -275,17 +278,6 @@ fn exec_cgroup_starts_the_command_in_the_targets_cgroup() {
     });
 }
 
-/// The cgroup2 mount (`/sys/fs/cgroup`, or `/sys/fs/cgroup/unified` on a hybrid system).
-fn cgroup2_mount() -> Option<&'static str> {
-    ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
-        .into_iter()
-        // f_type's width differs between architectures.
-        .find(|d| {
-            #[allow(clippy::unnecessary_cast)]
-            rustix::fs::statfs(*d).is_ok_and(|s| s.f_type as i64 == 0x6367_7270)
-        })
-}
-
 /// Opens `path` without `O_CLOEXEC`, so that procroot inherits it: the leaked fd.
 fn leak(path: &Path, flags: rustix::fs::OFlags) -> OwnedFd {
     let fd = rustix::fs::open(path, flags, rustix::fs::Mode::empty()).expect("open");
@@ -300,7 +292,7 @@ fn leak(path: &Path, flags: rustix::fs::OFlags) -> OwnedFd {
 #[test]
 fn exec_passes_only_fds_0_to_2_and_kept_ones() {
     require_privilege(PRIVILEGE);
-    in_private_mount_ns(only_kept_fds_reach_the_command);
+    in_private_mount_ns(|| only_kept_fds_reach_the_command(&[]));
 }
 
 /// The same without `close_range` (before Linux 5.11, or filtered: `ENOSYS`): every fd is marked
@@ -314,11 +306,12 @@ fn exec_passes_only_kept_fds_without_close_range() {
     require_privilege(PRIVILEGE);
     in_private_mount_ns(|| {
         procroot_testutil::deny_syscalls(&[libc::SYS_close_range], libc::ENOSYS);
-        only_kept_fds_reach_the_command();
+        // The target inherits the filter, which procroot, filtered itself, cannot copy.
+        only_kept_fds_reach_the_command(&["--no-seccomp"]);
     });
 }
 
-fn only_kept_fds_reach_the_command() {
+fn only_kept_fds_reach_the_command(extra: &[&str]) {
     {
         let t = Target::start(&[]);
         let leaked = leak(Path::new("/"), rustix::fs::OFlags::RDONLY);
@@ -327,7 +320,7 @@ fn only_kept_fds_reach_the_command() {
         // `ls -l` lists its own fd on the directory too (its target is /proc/<pid>/fd).
         let o = exec(
             t.pid,
-            &["--keep-fd", &kept_no],
+            &[&["--keep-fd", &kept_no], extra].concat(),
             &["ls", "-l", "/proc/self/fd/"],
         );
         assert!(o.status.success(), "{}", stderr(&o));
@@ -547,6 +540,324 @@ fn doctor_reports_the_sealing_strategy_inner() {
         "{}",
         stdout(&o)
     );
+}
+
+/// Docker's default capabilities (`CapEff: 00000000a80425fb`), without `CAP_DAC_READ_SEARCH`.
+const DOCKER_CAPS: &str = "+chown,+dac_override,+fsetid,+fowner,+mknod,+net_raw,+setgid,+setuid,\
+                           +setfcap,+setpcap,+net_bind_service,+sys_chroot,+kill,+audit_write";
+
+/// The "shocker" escape as the container's own program: `open_by_handle_at` of a stand-in host
+/// file (a handle the container could also guess), through python3's ctypes. Prints `CapEff`,
+/// then `read: <contents>` or `open_by_handle_at: <errno name>`.
+const SHOCKER: &str = r#"
+import ctypes, errno, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+class FileHandle(ctypes.Structure):
+    _fields_ = [("bytes", ctypes.c_uint), ("type", ctypes.c_int), ("f", ctypes.c_ubyte * 128)]
+print([l.split()[1] for l in open("/proc/self/status") if l.startswith("CapEff:")][0])
+h = FileHandle(); h.bytes = 128
+mount_id = ctypes.c_int()
+if libc.name_to_handle_at(-100, sys.argv[1].encode(), ctypes.byref(h), ctypes.byref(mount_id), 0):
+    sys.exit("name_to_handle_at: " + errno.errorcode[ctypes.get_errno()])
+mount_fd = os.open(os.path.dirname(sys.argv[1]), os.O_RDONLY)
+fd = libc.open_by_handle_at(mount_fd, ctypes.byref(h), os.O_RDONLY)
+if fd < 0:
+    print("open_by_handle_at: " + errno.errorcode[ctypes.get_errno()])
+else:
+    print("read: " + os.read(fd, 100).decode().strip())
+"#;
+
+/// Issue 19 item 3: a rootful container with Docker's default capabilities runs the shocker
+/// program as `hostname`. By default the command has the target's `CapEff` and
+/// `open_by_handle_at` fails with `EPERM`; with `--privileged` (procroot's own capabilities) it
+/// reads the stand-in host file, so the test can fail.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn exec_runs_with_the_targets_capabilities_not_the_callers() {
+    require_privilege(PRIVILEGE);
+    in_private_mount_ns(|| {
+        let t = Target::start_wrapped(
+            &[],
+            &format!("setpriv --bounding-set=-all,{DOCKER_CAPS} --inh-caps=-all --"),
+        );
+        let victim = t.path("host-secret");
+        std::fs::write(&victim, "host secret\n").unwrap();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", t.pid)).unwrap();
+        let target_eff = status
+            .lines()
+            .find_map(|l| l.strip_prefix("CapEff:"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        assert_eq!(
+            target_eff, "00000000a80425fb",
+            "the stand-in container's capabilities"
+        );
+        let victim = victim.to_str().unwrap();
+        let o = exec(t.pid, &[], &["python3", "-c", SHOCKER, victim]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(
+            stdout(&o),
+            format!("{target_eff}\nopen_by_handle_at: EPERM\n"),
+            "the command must hold the target's capabilities only"
+        );
+        let o = exec(
+            t.pid,
+            &["--privileged"],
+            &["python3", "-c", SHOCKER, victim],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(
+            stdout(&o).ends_with("read: host secret\n"),
+            "--privileged keeps procroot's capabilities: {}",
+            stdout(&o)
+        );
+    });
+}
+
+/// `--user UID:GID` runs the command as that identity inside the target; `--user` with a name
+/// or a bad number is a usage error, and `--privileged` cannot be combined with it.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn exec_user_overrides_the_identity() {
+    require_privilege(PRIVILEGE);
+    in_private_mount_ns(|| {
+        let t = Target::start(&[]);
+        let o = exec(
+            t.pid,
+            &["--user", "1234:4321"],
+            &["sh", "-c", "id -u; id -g; id -G"],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(stdout(&o), "1234\n4321\n4321\n");
+        let o = exec(t.pid, &[], &["id", "-u"]);
+        assert_eq!(stdout(&o), "0\n", "{}", stderr(&o));
+        let o = exec(t.pid, &["--user", "nobody"], &["true"]);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(stderr(&o).contains("not a numeric id"), "{}", stderr(&o));
+        let o = exec(t.pid, &["--user", "1", "--privileged"], &["true"]);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    });
+}
+
+/// The cgroup2 mount (`/sys/fs/cgroup`, or `/sys/fs/cgroup/unified` on a hybrid system). A
+/// machine without one fails the test that needs it, naming what is missing.
+fn cgroup2_mount() -> &'static str {
+    ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+        .into_iter()
+        .find(|d| {
+            #[allow(clippy::unnecessary_cast)] // f_type's width differs between architectures.
+            rustix::fs::statfs(*d).is_ok_and(|s| s.f_type as i64 == 0x6367_7270)
+        })
+        .expect("this test needs a cgroup2 mount at /sys/fs/cgroup or /sys/fs/cgroup/unified")
+}
+
+/// A test cgroup directly below the cgroup2 mount, removed (with every cgroup made below it)
+/// on drop, once its processes are gone.
+struct TestCgroup {
+    path: PathBuf,
+}
+
+impl TestCgroup {
+    fn new(tag: &str, children: &[&str]) -> TestCgroup {
+        let name = format!("procroot-test-{}-{tag}", std::process::id());
+        let path = Path::new(cgroup2_mount()).join(name);
+        std::fs::create_dir(&path).expect("mkdir the test cgroup");
+        let cg = TestCgroup { path };
+        for c in children {
+            std::fs::create_dir_all(cg.path.join(c)).expect("mkdir a child cgroup");
+        }
+        cg
+    }
+
+    fn name(&self) -> String {
+        self.path.file_name().unwrap().to_str().unwrap().to_owned()
+    }
+
+    fn join(&self, p: &str) -> PathBuf {
+        self.path.join(p)
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        fn remove(dir: &Path) {
+            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    remove(&e.path());
+                }
+            }
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while std::fs::remove_dir(dir).is_err() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        remove(&self.path);
+    }
+}
+
+/// Issue 19 item 6: procroot in a cgroup namespace rooted at `a` reads a target in the sibling
+/// `b` as `0::/../b`. That cgroup is outside procroot's view: `--cgroup` refuses, naming the
+/// option and the path, and the command never runs (the old code clamped the `..` and joined a
+/// cgroup of procroot's own).
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn exec_cgroup_refuses_a_cgroup_outside_our_cgroup_namespace() {
+    require_privilege(PRIVILEGE);
+    let cg = TestCgroup::new("cgns", &["a", "b"]);
+    in_private_mount_ns(|| {
+        let t = Target::start(&[]);
+        std::fs::write(cg.join("b/cgroup.procs"), t.pid.to_string()).expect("move the target");
+        std::fs::write(cg.join("a/cgroup.procs"), "0").expect("move ourselves");
+        // SAFETY: unshare(CLONE_NEWCGROUP) changes only this (forked) process's cgroup view.
+        let rc = unsafe { libc::unshare(libc::CLONE_NEWCGROUP) };
+        assert_eq!(rc, 0, "unshare the cgroup namespace");
+        let flag = t.path("ran");
+        let o = exec(t.pid, &["--cgroup"], &["touch", flag.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains("join the target's cgroup (--cgroup) \"/../b\"")
+                && err.contains("not visible from procroot's cgroup namespace")
+                && err.contains("EXDEV"),
+            "{err}"
+        );
+        assert!(!flag.exists(), "the command ran");
+        // Without --cgroup the command runs.
+        let o = exec(t.pid, &[], &["touch", flag.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(flag.exists());
+    });
+}
+
+/// Issue 19 item 6: a cgroup2 mount that is a bind mount of part of the hierarchy (its root is
+/// not procroot's cgroup namespace root): the target's path leads to another cgroup of the same
+/// name there, which does not hold the target. Refused; the old code joined that cgroup.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn exec_cgroup_refuses_a_cgroup_mount_rooted_elsewhere() {
+    require_privilege(PRIVILEGE);
+    let cg = TestCgroup::new("bind", &["b"]);
+    let name = cg.name();
+    let decoy = format!("decoy/{name}/b");
+    std::fs::create_dir_all(cg.join(&decoy)).expect("mkdir the decoy cgroup");
+    in_private_mount_ns(|| {
+        let t = Target::start(&[]);
+        std::fs::write(cg.join("b/cgroup.procs"), t.pid.to_string()).expect("move the target");
+        let mount = cgroup2_mount();
+        let src = cg.join("decoy");
+        let ok = std::process::Command::new("mount")
+            .args(["--bind", src.to_str().unwrap(), mount])
+            .status()
+            .expect("mount");
+        assert!(ok.success(), "bind mount in the private mount namespace");
+        let script = ["sh", "-c", "grep '^0::' /proc/self/cgroup"];
+        let o = exec(t.pid, &["--cgroup"], &script);
+        assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains("--cgroup")
+                && err.contains(&format!("/{name}/b"))
+                && err.contains("is not rooted at procroot's cgroup namespace root"),
+            "{err}"
+        );
+    });
+}
+
+/// Issue 19 item 7: a cgroup named `x (deleted)` is joined like any other (the kernel's suffix
+/// for a removed cgroup is not taken for "a cgroup v1 system").
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn exec_cgroup_joins_a_cgroup_named_deleted() {
+    require_privilege(PRIVILEGE);
+    let cg = TestCgroup::new("deleted", &["x (deleted)"]);
+    let name = cg.name();
+    in_private_mount_ns(|| {
+        let t = Target::start(&[]);
+        std::fs::write(cg.join("x (deleted)/cgroup.procs"), t.pid.to_string())
+            .expect("move the target");
+        let o = exec(t.pid, &["--cgroup"], &["grep", "^0::", "/proc/self/cgroup"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(stdout(&o), format!("0::/{name}/x (deleted)\n"));
+    });
+}
+
+/// Issue 19 item 7: errors keep what they are about. A missing `--cwd` names the option, the
+/// path and the target's root (not `<fd 5>`); `--ns all,mnt` says `all` stands alone; `--pid`
+/// of a thread says whose thread it is (or, with thread pidfds, runs in its process).
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn exec_messages_name_the_option_the_path_and_the_cause() {
+    require_privilege(PRIVILEGE);
+    in_private_mount_ns(|| {
+        let t = Target::start(&[]);
+        let o = exec(t.pid, &["--cwd", "/no/such/dir"], &["true"]);
+        assert_eq!(o.status.code(), Some(1));
+        let err = stderr(&o);
+        assert!(
+            err.contains("working directory (--cwd) \"/no/such/dir\"")
+                && err.contains(&format!("in /proc/{}/root", t.pid))
+                && err.contains("ENOENT")
+                && !err.contains("<fd"),
+            "{err}"
+        );
+        let o = exec(t.pid, &["--cwd", "/etc/passwd"], &["true"]);
+        let err = stderr(&o);
+        assert!(
+            err.contains("working directory (--cwd) \"/etc/passwd\"") && err.contains("ENOTDIR"),
+            "{err}"
+        );
+
+        let o = exec(t.pid, &["--ns", "all,mnt"], &["true"]);
+        assert_eq!(o.status.code(), Some(2));
+        let err = stderr(&o);
+        assert!(
+            err.contains("\"all\" cannot be combined with other namespaces in \"all,mnt\""),
+            "{err}"
+        );
+
+        // A thread of this (test) process.
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            tid_tx
+                .send(rustix::thread::gettid().as_raw_nonzero().get())
+                .unwrap();
+            let _ = stop_rx.recv();
+        });
+        let tid = tid_rx.recv().unwrap() as u32;
+        let o = exec(tid, &[], &["true"]);
+        stop_tx.send(()).unwrap();
+        thread.join().unwrap();
+        let err = stderr(&o);
+        let me = std::process::id();
+        assert!(
+            o.status.success()
+                || err.contains(&format!(
+                    "--pid \"{tid}\": open pidfd \"{tid}\": {tid} is a thread of process {me}"
+                )),
+            "{err}"
+        );
+        assert!(!err.contains("kernel before 5.3"), "{err}");
+    });
 }
 
 /// Runs `cmd` to completion, killing it (and failing) past `deadline`: for the runs that hung
@@ -865,7 +1176,7 @@ fn a_stopped_pre_exec_child_does_not_block_sigterm() {
 #[test]
 fn exec_cgroup_refuses_a_frozen_cgroup() {
     require_privilege(PRIVILEGE);
-    let mount = cgroup2_mount().expect("a cgroup2 mount at /sys/fs/cgroup or its unified/");
+    let mount = cgroup2_mount();
     in_private_mount_ns(|| {
         let name = format!("procroot-frozen-{}", std::process::id());
         let cg = Path::new(mount).join(&name);

@@ -173,16 +173,208 @@ fn sysctl_reads_writes_and_refuses_bad_names() {
         assert_eq!(code, 1, "{bad}");
         assert!(err.ends_with("(EINVAL)\n"), "{err}");
     }
-    // A write in a child's own UTS namespace.
+    // A write in a child's own UTS namespace, from outside it; in a UTS namespace procroot
+    // shares with the target, the same write is refused (it would be procroot's own).
     in_child(|| {
-        // SAFETY: unshare(2) of this (forked) process's UTS namespace.
-        assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWUTS) }, 0);
-        let pid = std::process::id().to_string();
+        let ours = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+        let (mut ready_r, mut ready_w) = std::io::pipe().unwrap();
+        let (mut release_r, release_w) = std::io::pipe().unwrap();
+        // SAFETY: fork(2) in this single-threaded child; the grandchild unshares its UTS
+        // namespace, says so, and waits to be released.
+        let target = unsafe { libc::fork() };
+        if target == 0 {
+            drop(release_w);
+            // SAFETY: unshare(2) of this (forked) process's UTS namespace, then _exit(2).
+            unsafe {
+                let ok = libc::unshare(libc::CLONE_NEWUTS) == 0;
+                let _ = ready_w.write_all(&[u8::from(ok)]);
+                let mut b = [0u8; 1];
+                let _ = release_r.read(&mut b);
+                libc::_exit(0);
+            }
+        }
+        drop(ready_w);
+        let mut ok = [0u8; 1];
+        ready_r.read_exact(&mut ok).unwrap();
+        assert_eq!(ok, [1], "unshare(CLONE_NEWUTS)");
+        let pid = target.to_string();
         let (code, _, err) = procroot(&["sysctl", "--pid", &pid, "kernel.hostname=cli-test"]);
         assert_eq!(code, 0, "{err}");
+        let (code, out, err) = procroot(&["sysctl", "--pid", &pid, "kernel.hostname"]);
+        assert_eq!((code, out.as_str()), (0, "cli-test\n"), "{err}");
         assert_eq!(
             std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap(),
-            "cli-test\n"
+            ours
         );
+        let me = std::process::id().to_string();
+        let (code, _, err) = procroot(&["sysctl", "--pid", &me, "kernel.hostname=x"]);
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains("shares procroot's uts namespace"), "{err}");
+        drop(release_w);
+        // SAFETY: reaping our own child.
+        unsafe { libc::waitpid(target, std::ptr::null_mut(), 0) };
+    });
+}
+
+/// Issue 18 item 6 on the command line: a process with its working directory in
+/// `R/proc/sys/kernel` and `R/sys/firmware` open before `harden`: both handles are listed under
+/// `"preexisting"` (and in the text output), and the exit status is 1.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn harden_reports_preexisting_handles_and_exits_1() {
+    require_privilege(PRIV);
+    in_private_mount_ns(|| {
+        use std::os::fd::AsRawFd;
+        let tree = rootfs();
+        let dir = tree.path().to_str().unwrap();
+        let (mut ready_r, mut ready_w) = std::io::pipe().unwrap();
+        let (kernel, firmware) = (tree.join("proc/sys/kernel"), tree.join("sys/firmware"));
+        let p = procroot_testutil::ForkedChild::spawn(move || {
+            std::env::set_current_dir(&kernel).unwrap();
+            let fd = std::fs::File::open(&firmware).unwrap();
+            ready_w.write_all(&fd.as_raw_fd().to_ne_bytes()).unwrap();
+            loop {
+                std::thread::park();
+            }
+        });
+        let mut buf = [0u8; 4];
+        ready_r.read_exact(&mut buf).unwrap();
+        let fd = i32::from_ne_bytes(buf);
+        let (code, out, err) = procroot(&["harden", "--rootfs", dir, "--defaults", "--json"]);
+        assert_eq!(code, 1, "{out} {err}");
+        let v: Value = serde_json::from_str(&out).unwrap();
+        let pid = p.pid();
+        let mine: Vec<(String, String)> = v["preexisting"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|h| h["pid"] == pid)
+            .map(|h| {
+                (
+                    h["handle"].as_str().unwrap().to_owned(),
+                    h["path"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            mine,
+            [
+                ("cwd".to_owned(), "/proc/sys".to_owned()),
+                (format!("fd {fd}"), "/sys/firmware".to_owned())
+            ],
+            "{out}"
+        );
+        assert!(v["refused"].as_array().unwrap().is_empty(), "{out}");
+        drop(p);
+    });
+}
+
+/// Issue 18 items 10 and 12 on the command line: a trailing `/` or `/.` on a file is refused
+/// (exit 1) while `/proc/timer_list/x` is skipped; 300 masks under `ulimit -n 128` are all made.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn harden_refuses_a_trailing_slash_and_masks_300_paths_under_a_low_fd_limit() {
+    require_privilege(PRIV);
+    in_private_mount_ns(|| {
+        let tree = rootfs();
+        let dir = tree.path().to_str().unwrap();
+        let (code, out, err) = procroot(&[
+            "harden",
+            "--rootfs",
+            dir,
+            "--mask",
+            "/proc/timer_list/",
+            "--mask",
+            "/proc/keys/.",
+            "--mask",
+            "/proc/timer_list/x",
+            "--json",
+        ]);
+        assert_eq!(code, 1, "{out} {err}");
+        let v: Value = serde_json::from_str(&out).unwrap();
+        let refused: Vec<&str> = v["refused"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                assert_eq!(r["errno"], "ENOTDIR", "{out}");
+                r["path"].as_str().unwrap()
+            })
+            .collect();
+        assert_eq!(refused, ["/proc/timer_list/", "/proc/keys/."], "{out}");
+        assert_eq!(v["skipped"][0]["path"], "/proc/timer_list/x", "{out}");
+        assert_eq!(v["masked"], serde_json::json!([]), "{out}");
+
+        let files = Tree::new("dir m\n");
+        let mut args = vec![
+            "harden".to_owned(),
+            "--rootfs".to_owned(),
+            files.path().to_str().unwrap().to_owned(),
+            "--json".to_owned(),
+        ];
+        for i in 0..300 {
+            std::fs::write(files.join(format!("m/{i}")), b"x").unwrap();
+            args.push(format!("--mask=/m/{i}"));
+        }
+        let limit = rustix::process::Rlimit {
+            current: Some(128),
+            maximum: Some(128),
+        };
+        rustix::process::setrlimit(rustix::process::Resource::Nofile, limit).unwrap();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, out, err) = procroot(&args);
+        assert_eq!(code, 0, "{err}");
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["masked"].as_array().unwrap().len(), 300, "{err}");
+    });
+}
+
+/// `harden --help` says what it guarantees and what it requires of the caller.
+#[test]
+fn harden_help_states_guarantees_and_requirements() {
+    let (code, out, _) = procroot(&["harden", "--help"]);
+    assert_eq!(code, 0);
+    for claim in [
+        "Hardening must finish before any process runs in DIR",
+        "Every mount is private (in no peer group) before it is attached",
+        "every mount below it is",
+        "nosuid, noexec (not nodev",
+        "A trailing / or /. on\n    a file (/proc/timer_list/) is refused",
+        "hard links are distinct names",
+        "checked before any mount",
+        "\"preexisting\"",
+        "The container's mount namespace, not the host's",
+        "The new mount API (Linux 5.2; mount_setattr 5.12)",
+    ] {
+        assert!(out.contains(claim), "missing from harden --help: {claim:?}");
+    }
+}
+
+/// Issue 18 item 12 (a) on the command line: `/dev/zero` bound over the host's `/dev/null`.
+/// `harden --defaults --json` exits 1 naming the check, and no mount was made (mountinfo is
+/// the same before and after): nothing is left unreported.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn harden_with_a_bad_dev_null_mounts_nothing() {
+    require_privilege(PRIV);
+    in_private_mount_ns(|| {
+        let tree = rootfs();
+        mount_raw(Some("/dev/zero"), "/dev/null", None, libc::MS_BIND, None).unwrap();
+        let mountinfo = || std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let before = mountinfo();
+        let dir = tree.path().to_str().unwrap();
+        let (code, out, err) = procroot(&["harden", "--rootfs", dir, "--defaults", "--json"]);
+        assert_eq!(code, 1, "{out} {err}");
+        assert!(err.contains("not the character device 1:3"), "{err}");
+        assert_eq!(mountinfo(), before);
     });
 }

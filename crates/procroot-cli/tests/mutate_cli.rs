@@ -1203,3 +1203,162 @@ fn pid_targets_that_process_root() {
         .success();
     assert!(dir.is_dir());
 }
+
+/// `u::rw-,u:65534:---,g::r--,m::r--,o::r--` (`system.posix_acl_access`, version 2).
+fn acl_refusing_nobody() -> Vec<u8> {
+    let mut value = 2u32.to_le_bytes().to_vec();
+    for (tag, perm, id) in [
+        (0x01u16, 6u16, u32::MAX),
+        (0x02, 0, 65534),
+        (0x04, 4, u32::MAX),
+        (0x10, 4, u32::MAX),
+        (0x20, 4, u32::MAX),
+    ] {
+        value.extend(tag.to_le_bytes());
+        value.extend(perm.to_le_bytes());
+        value.extend(id.to_le_bytes());
+    }
+    value
+}
+
+fn has_xattr(path: &Path, name: &str) -> bool {
+    rustix::fs::lgetxattr(path, name, &mut [0u8; 256][..]).is_ok()
+}
+
+/// Issue 20 item 3: `cp` copies xattrs and ACLs (`--xattrs all`, the default), none with
+/// `--xattrs none`; one it cannot set (a seccomp filter fails every `fsetxattr` with EPERM) is
+/// a warning on stderr and in `--json`'s "warnings", a lost ACL narrows the mode, and
+/// `--xattrs strict` fails the copy and leaves nothing.
+#[test]
+fn cp_copies_xattrs_warns_per_entry_and_strict_fails() {
+    let tree = Tree::new("file etc/app.conf secret=1\n");
+    let conf = tree.join("etc/app.conf");
+    let flags = rustix::fs::XattrFlags::empty();
+    rustix::fs::setxattr(
+        &conf,
+        "system.posix_acl_access",
+        &acl_refusing_nobody(),
+        flags,
+    )
+    .unwrap();
+    rustix::fs::setxattr(&conf, "user.origin", b"x", flags).unwrap();
+    let host = tempfile::tempdir().unwrap();
+    let to = |name: &str| host.path().join(name).to_str().unwrap().to_string();
+    in_tree(&tree, &["cp", ":/etc/app.conf", &to("all")]).success();
+    assert!(has_xattr(&host.path().join("all"), "user.origin"));
+    assert!(has_xattr(
+        &host.path().join("all"),
+        "system.posix_acl_access"
+    ));
+    in_tree(
+        &tree,
+        &["cp", "--xattrs", "none", ":/etc/app.conf", &to("none")],
+    )
+    .success();
+    assert!(!has_xattr(&host.path().join("none"), "user.origin"));
+    assert!(!has_xattr(
+        &host.path().join("none"),
+        "system.posix_acl_access"
+    ));
+    let (root, out) = (tree.path().to_path_buf(), host.path().to_path_buf());
+    procroot_testutil::in_child(move || {
+        procroot_testutil::deny_syscalls(&[libc::SYS_fsetxattr], libc::EPERM);
+        let dst = out.join("warned");
+        let run = bin()
+            .args(["cp", "--json", ":/etc/app.conf", dst.to_str().unwrap()])
+            .root(&root)
+            .run();
+        // Exit 0, with warnings (so not `success()`, which wants a silent stderr).
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let stderr: Vec<&str> = run.stderr.lines().collect();
+        assert_eq!(
+            stderr,
+            [
+                "procroot: warning: cp: \"app.conf\": extended attribute \
+                 \"system.posix_acl_access\": not copied; mode narrowed to 0640: Operation not \
+                 permitted (EPERM)",
+                "procroot: warning: cp: \"app.conf\": extended attribute \"user.origin\": not \
+                 copied: Operation not permitted (EPERM)",
+            ],
+            "{}",
+            run.stderr
+        );
+        let warnings = run.json()["warnings"].as_array().unwrap().clone();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert_eq!(warnings[1]["errno"], "EPERM");
+        assert_eq!(warnings[1]["what"], "extended attribute \"user.origin\"");
+        assert_eq!(warnings[1]["outcome"], "not copied");
+        assert_eq!(fs::metadata(&dst).unwrap().mode() & 0o777, 0o640);
+        let strict = out.join("strict");
+        let run = bin()
+            .args([
+                "cp",
+                "--xattrs",
+                "strict",
+                ":/etc/app.conf",
+                strict.to_str().unwrap(),
+            ])
+            .root(&root)
+            .run();
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        assert!(run.stderr.contains("could not be copied"), "{}", run.stderr);
+        assert_eq!(names(&out), ["all", "none", "warned"]);
+    });
+}
+
+/// Errno parity with libpathrs (issue 21 section 7) through the binary: a trailing slash on a
+/// new non-directory (`touch`, `write --append`, `ln`, `ln -s`, `mknod`) and `ln` operands
+/// that name no entry are `EINVAL`, nothing made; `rm` of `PATH/` is `ENOTDIR` whatever is
+/// there, nothing removed; `rm -r FILE/` removes the file.
+#[test]
+fn libpathrs_errnos() {
+    let tree = Tree::new(
+        "
+        dir a
+        file b/c/file F
+        ",
+    );
+    let refused = |args: &[&str], errno: &str| {
+        let run = in_tree(&tree, args);
+        assert_eq!(run.code, 1, "{args:?}: {run:?}");
+        assert!(
+            run.stderr.trim_end().ends_with(&format!("({errno})")),
+            "{args:?}: {}",
+            run.stderr
+        );
+    };
+    for new in ["foobar/", "foobar///"] {
+        refused(&["touch", new], "EINVAL");
+        refused(&["ln", "b/c/file", new], "EINVAL");
+        refused(&["ln", "-s", "/x", new], "EINVAL");
+        refused(&["mknod", new, "p"], "EINVAL");
+        let run = run_in(&tree, &["write", "--append", new], b"x");
+        assert_eq!(run.code, 1, "write --append {new}: {run:?}");
+        assert!(
+            run.stderr.trim_end().ends_with("(EINVAL)"),
+            "{}",
+            run.stderr
+        );
+    }
+    assert!(!tree.join("foobar").exists());
+    for existing in [
+        "foobar/",
+        "foobar/.",
+        "foobar/..",
+        "/",
+        "//",
+        ".",
+        "./",
+        "..",
+        "../",
+    ] {
+        refused(&["ln", existing, "new"], "EINVAL");
+    }
+    assert!(!tree.join("new").exists());
+    for path in ["abc/", "a/", "a///", "b/c/file/"] {
+        refused(&["rm", path], "ENOTDIR");
+    }
+    assert!(tree.join("a").is_dir() && tree.join("b/c/file").is_file());
+    in_tree(&tree, &["rm", "-r", "-q", "b/c/file/"]).success();
+    assert!(!tree.join("b/c/file").exists() && tree.join("b/c").is_dir());
+}

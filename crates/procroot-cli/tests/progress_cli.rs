@@ -259,3 +259,132 @@ fn ctrl_c_during_rm_r_stops_cleanly_and_exits_130() {
         .sum();
     assert!(left > 0 && left < 20_000, "{left}");
 }
+
+/// The entries below the top of `dir` (one level of subdirectories).
+fn entries_below(dir: &Path) -> usize {
+    fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .map(|e| 1 + fs::read_dir(e.unwrap().path()).map_or(0, |d| d.count()))
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// Issue 20 item 1: a second Ctrl-C, while the copy stopped by the first is being undone,
+/// stops the undo: exit 130, the temporary kept with what is left of it, and named.
+#[test]
+fn ctrl_c_during_the_undo_of_a_copy_keeps_the_temporary_and_exits_130() {
+    let src = tree_of(20, 1000);
+    let dst = Tree::new("dir in");
+    let from = src.join("top");
+    let child = spawn(&[
+        "cp",
+        "--root",
+        dst.path().to_str().unwrap(),
+        from.to_str().unwrap(),
+        ":/in/copy",
+    ]);
+    let temp = || {
+        names(&dst.join("in"))
+            .into_iter()
+            .find(|n| n.starts_with(".procroot-copy-"))
+    };
+    wait_until("the temporary", || temp().is_some());
+    let temp = dst.join("in").join(temp().unwrap());
+    // Enough copied that the undo takes a while.
+    wait_until("a copy 3000 entries big", || entries_below(&temp) >= 3000);
+    sigint(&child);
+    let mut most = 0;
+    wait_until("the undo removing entries", || {
+        let now = entries_below(&temp);
+        most = most.max(now);
+        now + 20 < most
+    });
+    sigint(&child);
+    let (code, stderr) = finish(child);
+    assert_eq!(code, 130, "{stderr}");
+    assert!(
+        stderr.starts_with("procroot: interrupted: copy in \"/in/copy\"")
+            && stderr.contains("was stopped; the temporary")
+            && stderr.contains(temp.file_name().unwrap().to_str().unwrap()),
+        "{stderr}"
+    );
+    assert!(temp.exists(), "the temporary is kept");
+    assert!(entries_below(&temp) > 0);
+    fs::remove_dir_all(&temp).unwrap();
+}
+
+/// Issue 20 item 5: Ctrl-C while `write` waits for more input on a pipe held open: exit 130,
+/// the temporary removed, the target unchanged.
+#[test]
+fn ctrl_c_during_write_removes_the_temporary_and_exits_130() {
+    let tree = Tree::new("file etc/motd old motd");
+    let mut child = Command::new(BIN)
+        .args([
+            "write",
+            "--root",
+            tree.path().to_str().unwrap(),
+            "/etc/motd",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, b"half a li").unwrap();
+    wait_until("the temporary", || {
+        names(&tree.join("etc"))
+            .iter()
+            .any(|n| n.starts_with(".procroot-copy-"))
+    });
+    // Let it read the bytes and block for more.
+    std::thread::sleep(Duration::from_millis(200));
+    sigint(&child);
+    let (code, stderr) = finish(child);
+    drop(stdin);
+    assert_eq!(code, 130, "{stderr}");
+    assert!(
+        stderr.starts_with("procroot: interrupted: write \"/etc/motd\""),
+        "{stderr}"
+    );
+    assert_eq!(names(&tree.join("etc")), ["motd"]);
+    assert_eq!(fs::read(tree.join("etc/motd")).unwrap(), b"old motd");
+}
+
+/// Issue 20, Performance: `procroot rm -r` of a 10,000-deep tree works under `ulimit -n 128`.
+/// With `--no-sandbox`: Landlock checks each access by walking from the file up to the rule's
+/// directory, so at this depth the sandboxed removal costs O(depth²) in the kernel (37.7 s
+/// against 0.29 s, release build; BENCHMARKS.md section 8), past any sane deadline for a debug
+/// build on a loaded machine. The fd bound is the same either way.
+#[test]
+fn rm_r_10000_deep_at_ulimit_128() {
+    let tree = Tree::new("dir deep");
+    // One fd at a time: no path is this long.
+    let mut cur = procroot_testutil::open_dir(tree.join("deep"));
+    for _ in 0..10_000 {
+        rustix::fs::mkdirat(&cur, "d", rustix::fs::Mode::from_raw_mode(0o755)).unwrap();
+        cur = rustix::fs::openat(
+            &cur,
+            "d",
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY,
+            rustix::fs::Mode::empty(),
+        )
+        .unwrap();
+    }
+    drop(cur);
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -n 128 && exec \"$0\" rm -r --no-sandbox --root \"$1\" /deep")
+        .arg(BIN)
+        .arg(tree.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (code, stderr) = finish(child);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!tree.join("deep").exists());
+}

@@ -202,3 +202,53 @@ fn json_backend_says_what_answered() {
         );
     }
 }
+
+/// `MS_NOSYMFOLLOW` is the symlink's *own* mount's (libpathrs's `symlink_itself_nosymfollow`
+/// and `symlink_itself_nested_clear_symfollow`): `a/badlink`, bind-mounted onto itself with
+/// nosymfollow on a mount without it, is `ELOOP` (both backends used to follow it: the walker
+/// judged it by its directory's mount and overrode the kernel's `ELOOP`); `b/dir/goodlink`,
+/// bind-mounted with nosymfollow cleared inside a nosymfollow mount, is followed (both used to
+/// give `ELOOP`, or the kernel's fd with a path the walker could not recompute).
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn nosymfollow_is_the_links_own_mounts() {
+    use procroot::testing::rebind_symfollow;
+    require_privilege("bind mounts of symlinks in a private mount namespace");
+    let tree = Tree::new(
+        "
+        file target/x X
+        dir a
+        symlink a/badlink ../target
+        dir b/dir
+        ",
+    );
+    in_private_mount_ns(|| {
+        let root = tree.path();
+        rebind_symfollow(root.join("a/badlink"), true).expect("badlink");
+        rebind_symfollow(root.join("b/dir"), true).expect("b/dir");
+        std::os::unix::fs::symlink("../../target", root.join("b/dir/goodlink")).unwrap();
+        rebind_symfollow(root.join("b/dir/goodlink"), false).expect("goodlink");
+        for backend in BACKENDS {
+            let what = |cmd: &str| format!("{cmd} --backend {backend}");
+            for path in ["/a/badlink", "/a/badlink/x"] {
+                let run = procroot(root, backend, &["resolve", path], None);
+                assert_refused(&run, "ELOOP", &what(&format!("resolve {path}")));
+                let run = procroot(root, backend, &["cat", path], None);
+                assert_refused(&run, "ELOOP", &what(&format!("cat {path}")));
+            }
+            let run = procroot(root, backend, &["resolve", "/b/dir/goodlink/x"], None);
+            assert_eq!(
+                (run.code, run.stdout.as_slice()),
+                (0, &b"/target/x\n"[..]),
+                "{}: {}",
+                what("resolve /b/dir/goodlink/x"),
+                run.stderr
+            );
+            let run = procroot(root, backend, &["cat", "/b/dir/goodlink/x"], None);
+            assert_eq!(run.stdout, b"X", "{}: {}", what("cat"), run.stderr);
+        }
+    });
+}

@@ -5,6 +5,12 @@
 //! as bind + remount), side by side in one run. Only the applying is timed; the unmounting after
 //! each iteration is not.
 //!
+//! The paths are those of `harden --defaults` (Docker's masked list, runc's read-only list), the
+//! same on both sides; each side skips the ones missing on this kernel. After the criterion
+//! groups, a paired run (interleaved batches, see `procroot_testutil::paired`) prints the ratios
+//! that `BENCHMARKS.md` records, including `container::harden` as a whole (the mounts plus its
+//! scan for processes with a handle below a covered path).
+//!
 //! Run (root): `cargo bench -p procroot --bench container`. The benchmark process enters a
 //! private mount namespace first, so nothing it mounts is visible to the host.
 
@@ -14,7 +20,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use procroot::container::{self, ProcfsMountOptions, RUNC_MASKED_PATHS, RUNC_READONLY_PATHS};
+use procroot::container::{
+    self, HardenOptions, ProcfsMountOptions, DOCKER_MASKED_PATHS, RUNC_READONLY_PATHS,
+};
 use procroot::Root;
 use procroot_testutil::{enter_private_mount_ns, mount_raw};
 
@@ -35,11 +43,29 @@ fn under(rootfs: &Path, p: &Path) -> PathBuf {
     rootfs.join(p.strip_prefix("/").unwrap_or(p))
 }
 
-/// procroot: `mask_paths` + `make_readonly`; returns the mount points made, for the cleanup.
+/// procroot: `mask_paths` + `make_readonly` of the `--defaults` lists (the mounts `harden`
+/// makes); returns the mount points made, for the cleanup.
 fn procroot_defaults(root: &Root, rootfs: &Path) -> Vec<PathBuf> {
-    let mut report = container::mask_paths(root, RUNC_MASKED_PATHS).unwrap();
+    let mut report = container::mask_paths(root, DOCKER_MASKED_PATHS).unwrap();
     report.extend(container::make_readonly(root, RUNC_READONLY_PATHS).unwrap());
     assert!(report.is_ok(), "{:?}", report.refused);
+    made(&report, rootfs)
+}
+
+/// `container::harden(--defaults)`: the same mounts, plus the scan for processes with a handle
+/// below a covered path.
+fn procroot_harden(root: &Root, rootfs: &Path) -> Vec<PathBuf> {
+    let report = container::harden(root, &HardenOptions::defaults()).unwrap();
+    assert!(
+        report.is_ok(),
+        "{:?} {:?}",
+        report.refused,
+        report.preexisting
+    );
+    made(&report, rootfs)
+}
+
+fn made(report: &container::Report, rootfs: &Path) -> Vec<PathBuf> {
     report
         .masked
         .iter()
@@ -48,10 +74,10 @@ fn procroot_defaults(root: &Root, rootfs: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// runc's path-based sequence (before its fd-based fixes).
+/// runc's path-based sequence (before its fd-based fixes), on the same paths.
 fn path_defaults(rootfs: &Path) -> Vec<PathBuf> {
     let mut done = Vec::new();
-    for p in RUNC_MASKED_PATHS {
+    for p in DOCKER_MASKED_PATHS {
         let path = under(rootfs, Path::new(p));
         let Ok(md) = std::fs::metadata(&path) else {
             continue;
@@ -119,7 +145,12 @@ fn benches(c: &mut Criterion) {
     for p in n.iter().rev() {
         detach(p);
     }
-    eprintln!("runc defaults on this kernel: {} paths mounted", n.len());
+    let p = path_defaults(&rootfs);
+    for q in p.iter().rev() {
+        detach(q);
+    }
+    assert_eq!(p, n, "both sides must mount the same paths");
+    eprintln!("--defaults on this kernel: {} paths mounted", n.len());
 
     let mut group = c.benchmark_group("container_runc_defaults");
     group.bench_function("procroot_fd_based", |b| {
@@ -150,6 +181,34 @@ fn benches(c: &mut Criterion) {
         })
     });
     group.finish();
+    paired(&root, &rootfs, n.len());
+}
+
+/// The target's ratio, paired: 60 rounds, each timing a batch of 10 applications per column
+/// (interleaved, order alternating), ratios taken within a round.
+fn paired(root: &Root, rootfs: &Path, paths: usize) {
+    use procroot_testutil::paired::{format_ns, format_ratio, measure_timed};
+    let rounds = measure_timed(
+        &mut [
+            &mut |n| timed(u64::from(n), || path_defaults(rootfs)),
+            &mut |n| timed(u64::from(n), || procroot_defaults(root, rootfs)),
+            &mut |n| timed(u64::from(n), || procroot_harden(root, rootfs)),
+        ],
+        60,
+        10,
+    );
+    println!("| `--defaults` ({paths} paths), paired | median | / path_mount2 (IQR) |");
+    println!("|---|---:|---:|");
+    for (i, name) in ["path_mount2", "procroot_fd_based", "procroot_harden"]
+        .iter()
+        .enumerate()
+    {
+        println!(
+            "| `{name}` | {} | {} |",
+            format_ns(rounds.median(i)),
+            format_ratio(rounds.ratio(i, 0))
+        );
+    }
 }
 
 fn main() {

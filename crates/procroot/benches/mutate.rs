@@ -16,7 +16,8 @@
 //! The fixtures live on tmpfs (`/dev/shm`) when there is one, so the numbers show the walkers'
 //! overhead rather than a disk's journal; `PROCROOT_BENCH_DIR` overrides the location.
 //!
-//! Run: `cargo bench -p procroot --bench mutate [-- FILTER]`.
+//! Run: `cargo bench -p procroot --bench mutate [-- FILTER]`; `PROCROOT_BENCH_PAIRED=1` runs
+//! `remove_all` against `std::fs::remove_dir_all` paired instead (60 rounds).
 
 use std::hint::black_box;
 use std::os::fd::OwnedFd;
@@ -189,7 +190,57 @@ fn bench_remove_all(c: &mut Criterion) {
     group.finish();
 }
 
+/// `PROCROOT_BENCH_PAIRED=1`: `Root::remove_all` against `std::fs::remove_dir_all`, paired:
+/// in each round two identical trees are built (outside the timing), and each column removes
+/// one, back to back, in alternating order; the ratio is taken within the round.
+fn paired_remove_all(rounds: usize) {
+    use procroot_testutil::paired::format_ratio;
+    let tmp = bench_dir();
+    let top = tmp.path().to_path_buf();
+    let procroot = Root::open(&top).unwrap();
+    let (mut std_ns, mut ours_ns, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        build_tree(&top, "a");
+        build_tree(&top, "b");
+        let time = |f: &mut dyn FnMut()| {
+            let start = std::time::Instant::now();
+            f();
+            start.elapsed().as_nanos() as f64
+        };
+        let mut std_col = || std::fs::remove_dir_all(top.join("a")).unwrap();
+        let mut ours_col = || procroot.remove_all("b").unwrap();
+        let (s, o) = if round % 2 == 0 {
+            let s = time(&mut std_col);
+            (s, time(&mut ours_col))
+        } else {
+            let o = time(&mut ours_col);
+            (time(&mut std_col), o)
+        };
+        std_ns.push(s);
+        ours_ns.push(o);
+        ratios.push(o / s);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    ratios.sort_by(f64::total_cmp);
+    let q = |f: f64| ratios[((ratios.len() - 1) as f64 * f) as usize];
+    println!(
+        "remove_all_{}_files, {rounds} rounds: std {:.2} ms, procroot {:.2} ms, procroot / std \
+         {}",
+        DIRS * FILES_PER_DIR,
+        median(&mut std_ns) / 1e6,
+        median(&mut ours_ns) / 1e6,
+        format_ratio((q(0.25), q(0.5), q(0.75)))
+    );
+}
+
 fn main() {
+    if std::env::var_os("PROCROOT_BENCH_PAIRED").is_some() {
+        paired_remove_all(60);
+        return;
+    }
     let mut c = Criterion::default().configure_from_args();
     bench_mkdir_all(&mut c);
     bench_remove_all(&mut c);

@@ -346,50 +346,23 @@ fn is_self_bind(proc: &Overmount, m: &Overmount, rest: &[u8]) -> bool {
         && root.strip_prefix(base).and_then(|r| r.strip_prefix(b"/")) == Some(rest)
 }
 
-/// Parses `/proc/<pid>/mountinfo` lines (see `proc_pid_mountinfo(5)`). Malformed lines are
-/// skipped.
+/// Parses `/proc/<pid>/mountinfo` lines (the one parser, in the procfs layer). Malformed lines
+/// are skipped.
 fn parse_mountinfo(text: &str) -> Vec<Overmount> {
-    text.lines()
-        .filter_map(|line| {
-            let (before, after) = line.split_once(" - ")?;
-            let fields: Vec<&str> = before.split(' ').collect();
-            let mut rest = after.split(' ');
-            Some(Overmount {
-                mount_id: fields.first()?.parse().ok()?,
-                parent_id: fields.get(1)?.parse().ok()?,
-                dev: fields.get(2)?.to_string(),
-                root: PathBuf::from(unescape(fields.get(3)?)),
-                mount_point: PathBuf::from(unescape(fields.get(4)?)),
-                options: fields.get(5)?.to_string(),
-                fs_type: rest.next()?.to_string(),
-                source: unescape(rest.next()?),
-                super_options: rest.next().unwrap_or("").to_string(),
-            })
+    crate::procfs::mountinfo::parse(text)
+        .into_iter()
+        .map(|l| Overmount {
+            mount_point: l.mount_point,
+            fs_type: l.fs_type,
+            source: l.source,
+            root: l.root,
+            options: l.options,
+            super_options: l.super_options,
+            mount_id: l.mount_id,
+            parent_id: l.parent_id,
+            dev: l.dev,
         })
         .collect()
-}
-
-/// Undoes mountinfo's octal escapes (`\040` for a space, `\012` for a newline, ...).
-fn unescape(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes
-            .get(i + 1..i + 4)
-            .filter(|d| d.iter().all(|b| (b'0'..=b'7').contains(b)));
-        match (bytes[i], octal) {
-            (b'\\', Some(d)) => {
-                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
-                i += 4;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

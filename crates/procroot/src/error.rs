@@ -72,6 +72,9 @@ struct Context {
     /// Its key arguments as they print: the directory (its path in the root where known), the
     /// name, the flags.
     args: Option<String>,
+    /// Outer contexts added by [`Error::within`], innermost first: what the failed operation
+    /// was part of (`exec in "123"`, `working directory "/srv"`).
+    outer: Vec<(Cow<'static, str>, Option<PathBuf>)>,
 }
 
 impl Error {
@@ -150,6 +153,22 @@ impl Error {
         let context = self.context_mut();
         context.operation = operation.into();
         context.path = Some(path.to_path_buf());
+        self
+    }
+
+    /// Adds an outer context: the message then reads `operation "path": <the message so far>`,
+    /// so that a caller says what the failed operation was part of without hiding it (an
+    /// `--cwd` that does not exist reads `exec in "123": working directory (--cwd) "/srv":
+    /// resolve "/srv" in /proc/123/root: ...`). [`Error::operation`], [`Error::path`] and
+    /// [`Error::root`] stay the failed operation's. Without an operation yet, this is
+    /// [`Error::context`].
+    pub fn within(mut self, operation: impl Into<Cow<'static, str>>, path: &Path) -> Self {
+        if self.operation().is_empty() {
+            return self.context(operation, path);
+        }
+        self.context_mut()
+            .outer
+            .push((operation.into(), Some(path.to_path_buf())));
         self
     }
 
@@ -233,6 +252,13 @@ impl Error {
 
     fn render(&self) -> String {
         let mut out = String::new();
+        for (operation, path) in self.context.iter().flat_map(|c| c.outer.iter().rev()) {
+            out.push_str(operation);
+            if let Some(path) = path {
+                out.push_str(&format!(" {}", Quoted(path.as_os_str())));
+            }
+            out.push_str(": ");
+        }
         if !self.operation().is_empty() {
             out.push_str(self.operation());
             if let Some(path) = self.path() {

@@ -17,6 +17,12 @@ pub fn eval_symlinks_kernel_answers() -> u64 {
     crate::root::eval_kernel_answers()
 }
 
+/// How many PID roots [`Root::for_pid`](crate::Root::for_pid) keeps right now (see
+/// [`Root::set_pid_root_cache`](crate::Root::set_pid_root_cache)): for tests of its bound.
+pub fn pid_root_cache_len() -> usize {
+    crate::root::pid_root_cache_len()
+}
+
 /// Binds `path` onto itself, a final symlink included and not followed, with
 /// `MOUNT_ATTR_NOSYMFOLLOW` set (`nosymfollow`) or cleared on the new mount: the shared resolve
 /// table's `M` lines, which reproduce libpathrs's mounted-symlink cases. The same three steps
@@ -39,7 +45,7 @@ pub fn rebind_symfollow(path: impl AsRef<std::path::Path>, nosymfollow: bool) ->
     } else {
         (MountAttrFlags::empty(), flag)
     };
-    crate::sys::mount::set_attrs(clone.as_fd(), set, clear, false)?;
+    crate::sys::mount::set_attrs(clone.as_fd(), set, clear, false, false)?;
     crate::sys::mount::attach(clone.as_fd(), pinned.as_fd())?;
     Ok(())
 }

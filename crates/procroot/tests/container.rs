@@ -7,9 +7,7 @@
 //! (`in_private_mount_ns`) after `require_privilege`.
 
 use std::collections::BTreeSet;
-use std::fs::OpenOptions;
 use std::io::{Read, Write};
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -20,7 +18,9 @@ use procroot::container::{
 };
 use procroot::testing::{disable, Feature};
 use procroot::{ErrorKind, Root};
-use procroot_testutil::{in_private_mount_ns, mount_raw, require_privilege, Tree};
+use procroot_testutil::{
+    in_private_mount_ns, is_null_device, mount_raw, require_privilege, write_errno, Tree,
+};
 use rustix::io::Errno;
 
 const PRIV: &str = "root: mounts in a private mount namespace";
@@ -75,20 +75,6 @@ fn rootfs_with_proc_and_sys() -> Tree {
     )
     .expect("mount sysfs");
     tree
-}
-
-fn write_errno(path: &Path, data: &[u8]) -> Option<i32> {
-    match OpenOptions::new().write(true).open(path) {
-        Ok(mut f) => f.write_all(data).err().and_then(|e| e.raw_os_error()),
-        Err(e) => e.raw_os_error(),
-    }
-}
-
-fn is_null_device(path: &Path) -> bool {
-    let md = std::fs::metadata(path).expect("stat");
-    md.file_type().is_char_device()
-        && rustix::fs::major(md.rdev()) == 1
-        && rustix::fs::minor(md.rdev()) == 3
 }
 
 // --- effects ------------------------------------------------------------------------------------

@@ -22,6 +22,9 @@
 //!
 //! Tests:
 //! - [`emulated_matches_kernel`]: the property test (no privilege needed);
+//! - [`eval_symlinks_agrees_on_escaped_and_detached_roots`]: generated trees under a root that
+//!   escaped its bind mount and under a root on a detached mount, where `d_path` is not the
+//!   path (issue 21 section 2);
 //! - [`emulated_matches_kernel_across_mounts`]: the same with bind mounts in the generated trees,
 //!   so that `NO_XDEV` has boundaries to refuse, and in half the cases with `MS_NOSYMFOLLOW` on
 //!   them, so that every symlink inside is refused with `ELOOP` (private mount namespace);
@@ -395,7 +398,11 @@ struct Roots {
 
 impl Roots {
     fn new(top: &Path) -> Roots {
-        let base = Root::open(top).expect("open root");
+        Roots::with_base(Root::open(top).expect("open root"), top)
+    }
+
+    /// The roots for `base`, whose tree is (now) at `top`.
+    fn with_base(base: Root, top: &Path) -> Roots {
         let mut combos = Vec::new();
         for &policy in POLICIES {
             for flags in flag_combos() {
@@ -428,6 +435,12 @@ impl Roots {
 
     /// Compares the backends on `path`; the first disagreement is returned as a message.
     fn check(&self, path: &str) -> Result<(), String> {
+        self.check_eval(path)?;
+        self.check_resolve(path)
+    }
+
+    /// [`Roots::check`] for `eval_symlinks` only.
+    fn check_eval(&self, path: &str) -> Result<(), String> {
         for (policy, flags, emulated, kernel) in &self.combos {
             for mode in [EvalMode::Full, EvalMode::ExceptLast] {
                 let before = procroot::testing::eval_symlinks_kernel_answers();
@@ -451,6 +464,13 @@ impl Roots {
                     ));
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// [`Roots::check`] for the resolver's backends only.
+    fn check_resolve(&self, path: &str) -> Result<(), String> {
+        for (policy, flags, emulated, kernel) in &self.combos {
             for &mode in MODES {
                 let ctx = || {
                     format!(
@@ -464,11 +484,12 @@ impl Roots {
                 // The kernel's answer can depend on what the rest of the system is doing: ELOOP
                 // near the 40-link budget, when a mount or unmount anywhere on the system makes
                 // an RCU path walk fall back to a ref-walk (the kernel restarts the walk without
-                // resetting its link count, set_nameidata sets it once). The library has the
-                // emulated walker confirm every ELOOP, and lets it answer an EAGAIN that
-                // persists (a rename during every attempt), so neither should reach us; a
-                // disagreement on ELOOP is still asked again a little later before it counts,
-                // since a real one persists. EAGAIN is never expected.
+                // resetting its link count, set_nameidata sets it once). The library takes a
+                // kernel ELOOP as final (a refusal never becomes a success; a spurious one is
+                // an error, the safe side), and lets the walker answer an EAGAIN that persists
+                // (a rename during every attempt). So a disagreement on ELOOP is asked again a
+                // little later before it counts, since a real one persists. EAGAIN is never
+                // expected.
                 let mut tries = 0;
                 while matches!(ker, Outcome::Failed(Errno::LOOP)) && emu != ker {
                     tries += 1;
@@ -581,6 +602,80 @@ fn check_case(case: &Case, mount_dirs: bool) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// [`check_case`] on roots whose kernel path (`d_path`) is not their path, which `d_path`
+/// does not mark (issue 21 section 2), in a private mount namespace:
+/// - an *escaped* root: the tree is built in `src/sub/d`, `src/sub` is bind-mounted on `m`, the
+///   root is an fd of `m/d`, and `src/sub/d` is then moved out of the bind mount's subtree
+///   (`d_path` of the root and its files is then relative to the file system, unmarked);
+/// - a root on a *detached* mount: the tree is built in `r` on a tmpfs at `t`, the root is an
+///   fd of `t/r`, and `t` is detached (`MNT_DETACH`; `d_path` is relative to the detached
+///   mount's root).
+///
+/// The emulated walk and the kernel's path must agree exactly, as everywhere (and on the
+/// detached root, the resolver's backends too).
+fn check_case_moved_roots(case: &Case) -> Result<(), TestCaseError> {
+    let dir = tempfile::Builder::new()
+        .prefix("procroot-diffm-")
+        .tempdir()
+        .expect("tempdir");
+    let top = dir.path();
+    let open = |p: &Path| {
+        rustix::fs::open(
+            p,
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .expect("open root directory")
+    };
+    let fail = |what: &str, msg: String| {
+        Err(TestCaseError::fail(format!(
+            "{what}: {msg}\n  tree: {:#?}",
+            case.tree
+        )))
+    };
+    // Escaped bind mount.
+    std::fs::create_dir_all(top.join("src/sub/d")).expect("mkdir");
+    std::fs::create_dir_all(top.join("m")).expect("mkdir");
+    build(&top.join("src/sub/d"), &case.tree);
+    let m = top.join("m");
+    let src = top.join("src/sub");
+    procroot_testutil::mount_raw(Some(src.to_str().unwrap()), &m, None, libc::MS_BIND, None)
+        .expect("bind mount");
+    let _bind = Mounts(vec![m.clone()]);
+    let fd = open(&m.join("d"));
+    std::fs::rename(top.join("src/sub/d"), top.join("src/moved")).expect("move out");
+    let roots = Roots::with_base(Root::from_fd(fd).expect("root"), &top.join("src/moved"));
+    for path in &case.paths {
+        // eval_symlinks only: the resolver's backends differ on an escaped root by design of
+        // the kernel (a `..` whose parent is outside the bind mount's subtree is ENOENT,
+        // `path_connected`; the walker pops its stack).
+        if let Err(msg) = roots.check_eval(path) {
+            return fail("escaped bind mount", msg);
+        }
+    }
+    // Detached mount.
+    let t = top.join("t");
+    std::fs::create_dir_all(&t).expect("mkdir");
+    procroot_testutil::mount_raw(Some("tmpfs"), &t, Some("tmpfs"), 0, None).expect("tmpfs");
+    std::fs::create_dir(t.join("r")).expect("mkdir");
+    build(&t.join("r"), &case.tree);
+    let fd = open(&t.join("r"));
+    drop(Mounts(vec![t.clone()]));
+    let root = Root::from_fd(fd).expect("root");
+    // The tree is only reachable through the root now: its index is built from a fresh view.
+    let view = format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&std::os::fd::AsFd::as_fd(&root))
+    );
+    let roots = Roots::with_base(root, Path::new(&view));
+    for path in &case.paths {
+        if let Err(msg) = roots.check(path) {
+            return fail("detached mount", msg);
+        }
+    }
+    Ok(())
+}
+
 /// `MS_NOSYMFOLLOW` (Linux 5.10), which the libc crate does not name.
 const MS_NOSYMFOLLOW: libc::c_ulong = 256;
 
@@ -641,6 +736,25 @@ proptest! {
     }
 }
 
+/// Generated trees under escaped and detached roots ([`check_case_moved_roots`]), a quarter of
+/// the cases of [`emulated_matches_kernel`].
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn eval_symlinks_agrees_on_escaped_and_detached_roots() {
+    procroot_testutil::require_privilege("bind mounts in a private mount namespace");
+    procroot_testutil::in_private_mount_ns(|| {
+        let mut config = config();
+        config.cases = config.cases.div_ceil(4);
+        let mut runner = proptest::test_runner::TestRunner::new(config);
+        if let Err(e) = runner.run(&case(), |case| check_case_moved_roots(&case)) {
+            panic!("{e}");
+        }
+    });
+}
+
 /// [`emulated_matches_kernel`]'s `eval_symlinks` comparisons tested the kernel's path: it
 /// answered nearly every successful call (nothing moves in these trees, so it falls back only
 /// where the kernel refuses what the walk allows: the strict policy's absolute symlinks).
@@ -691,7 +805,7 @@ fn emulated_matches_kernel_across_mounts() {
         }
         drop(mounts);
         // With MS_NOSYMFOLLOW, a symlink on the mount is refused (ELOOP) by both backends; the
-        // kernel's ELOOP is confirmed by the walker, not overridden.
+        // kernel's ELOOP is final.
         build(
             dir.path(),
             &[entry_of("a/b/a", Kind::Symlink("c".to_string()))],

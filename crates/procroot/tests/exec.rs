@@ -35,6 +35,94 @@ impl Target {
     /// [`Target::spawn_with`], then, once the hostname is set, `unshare(then)`: with
     /// `CLONE_NEWUSER`, a user namespace that does not own the UTS namespace.
     fn spawn_then(hostname: &str, extra: libc::c_int, then: libc::c_int) -> Target {
+        Target::spawn_setup(|| {
+            // SAFETY: unshare and sethostname on this (forked, single-threaded) process.
+            unsafe {
+                libc::unshare(libc::CLONE_NEWUTS | extra) == 0
+                    && libc::sethostname(hostname.as_ptr().cast(), hostname.len()) == 0
+                    && (then == 0 || libc::unshare(then) == 0)
+            }
+        })
+    }
+
+    /// [`Target::spawn`] with `no_new_privs` and a seccomp filter that makes `syscalls` fail
+    /// with `errno` (set after the hostname).
+    fn spawn_filtered(hostname: &str, syscalls: &[i64], errno: i32) -> Target {
+        Target::spawn_setup(|| {
+            // SAFETY: unshare and sethostname on this (forked, single-threaded) process.
+            let ok = unsafe {
+                libc::unshare(libc::CLONE_NEWUTS) == 0
+                    && libc::sethostname(hostname.as_ptr().cast(), hostname.len()) == 0
+            };
+            procroot_testutil::deny_syscalls(syscalls, errno);
+            ok
+        })
+    }
+
+    /// [`Target::spawn`] with a seccomp filter that makes `syscall` fail with `errno`, installed
+    /// without `no_new_privs` (with `CAP_SYS_ADMIN`), which is then dropped from every set,
+    /// the bounding set first.
+    fn spawn_filtered_without_nnp(hostname: &str, syscall: i64, errno: i32) -> Target {
+        // The filter: load nr, compare, return ERRNO or ALLOW.
+        let mut prog = [
+            libc::sock_filter {
+                code: 0x20,
+                jt: 0,
+                jf: 0,
+                k: 0,
+            },
+            libc::sock_filter {
+                code: 0x15,
+                jt: 0,
+                jf: 1,
+                k: syscall as u32,
+            },
+            libc::sock_filter {
+                code: 0x06,
+                jt: 0,
+                jf: 0,
+                k: 0x0005_0000 | errno as u32,
+            },
+            libc::sock_filter {
+                code: 0x06,
+                jt: 0,
+                jf: 0,
+                k: 0x7fff_0000,
+            },
+        ];
+        let fprog = libc::sock_fprog {
+            len: prog.len() as u16,
+            filter: prog.as_mut_ptr(),
+        };
+        Target::spawn_setup(|| {
+            // SAFETY: unshare, sethostname and prctl on this (forked, single-threaded) process,
+            // with a filter program that outlives the call.
+            let ok = unsafe {
+                libc::unshare(libc::CLONE_NEWUTS) == 0
+                    && libc::sethostname(hostname.as_ptr().cast(), hostname.len()) == 0
+                    && libc::prctl(
+                        libc::PR_SET_SECCOMP,
+                        libc::SECCOMP_MODE_FILTER,
+                        &fprog as *const libc::sock_fprog,
+                    ) == 0
+                    && libc::prctl(libc::PR_CAPBSET_DROP, 21, 0, 0, 0) == 0
+            };
+            let sets = rustix::thread::capabilities(None).expect("capget");
+            let admin = rustix::thread::CapabilitySet::SYS_ADMIN;
+            ok && rustix::thread::set_capabilities(
+                None,
+                rustix::thread::CapabilitySets {
+                    effective: sets.effective - admin,
+                    permitted: sets.permitted - admin,
+                    inheritable: sets.inheritable - admin,
+                },
+            )
+            .is_ok()
+        })
+    }
+
+    /// A forked process that runs `setup` (true: it worked), then waits until dropped.
+    fn spawn_setup(setup: impl FnOnce() -> bool) -> Target {
         let (mut ready_r, mut ready_w) = std::io::pipe().expect("pipe");
         let (mut release_r, release_w) = std::io::pipe().expect("pipe");
         // SAFETY: fork(2); the child runs only the code below and leaves with _exit(2).
@@ -43,12 +131,7 @@ impl Target {
         if pid == 0 {
             drop(ready_r);
             drop(release_w);
-            // SAFETY: unshare and sethostname on this (forked, single-threaded) process.
-            let ok = unsafe {
-                libc::unshare(libc::CLONE_NEWUTS | extra) == 0
-                    && libc::sethostname(hostname.as_ptr().cast(), hostname.len()) == 0
-                    && (then == 0 || libc::unshare(then) == 0)
-            };
+            let ok = setup();
             let _ = ready_w.write_all(if ok { b"r" } else { b"e" });
             drop(ready_w);
             let mut b = [0u8; 1];
@@ -99,22 +182,49 @@ fn run_in(
     kinds: &[NsKind],
     script: &str,
 ) -> (Result<i32, procroot::Error>, String) {
+    let (result, out) = capturing_stdout(|| {
+        Namespaces::of(pidfd).and_then(|ns| {
+            let mut cmd = Command::new("/bin/sh");
+            cmd.args(["-c", script]);
+            ns.with_method(method).spawn(NsKinds::of(kinds), &cmd)
+        })
+    });
+    (
+        result.map(|s| s.code().unwrap_or(-1)),
+        out.trim_end().to_owned(),
+    )
+}
+
+/// Runs `f` with our fd 1 (which the command's process inherits) redirected to a pipe, and
+/// returns its result and what was written there.
+fn capturing_stdout<T>(f: impl FnOnce() -> T) -> (T, String) {
     let (mut r, w) = std::io::pipe().expect("pipe");
-    // The command's stdout is our fd 1 in the child: redirect it to the pipe for this call.
     let saved = rustix::io::dup(std::io::stdout().as_fd()).expect("dup stdout");
     let mut one = unsafe_stdout();
     rustix::io::dup2(&w, &mut one).expect("dup2");
     drop(w);
-    let ns = Namespaces::of(pidfd);
-    let result = ns.and_then(|ns| {
-        let mut cmd = Command::new("/bin/sh");
-        cmd.args(["-c", script]);
-        ns.with_method(method).spawn(NsKinds::of(kinds), &cmd)
-    });
+    let result = f();
     rustix::io::dup2(&saved, &mut one).expect("restore stdout");
     std::mem::forget(one);
+    drop(saved);
     let mut out = String::new();
     r.read_to_string(&mut out).expect("read");
+    (result, out)
+}
+
+/// Runs `sh -c script` in the namespaces `kinds` with the default method, after `setup` adjusted
+/// the command; stdout to a pipe.
+fn run_with(
+    pidfd: &PidFd,
+    kinds: &[NsKind],
+    script: &str,
+    setup: impl FnOnce(&mut Command),
+) -> (Result<i32, procroot::Error>, String) {
+    let mut cmd = Command::new("/bin/sh");
+    cmd.args(["-c", script]);
+    setup(&mut cmd);
+    let (result, out) =
+        capturing_stdout(|| procroot::exec::spawn_in(pidfd, NsKinds::of(kinds), &cmd));
     (
         result.map(|s| s.code().unwrap_or(-1)),
         out.trim_end().to_owned(),
@@ -527,23 +637,313 @@ fn a_time_namespace_is_entered_from_a_child_with_its_own_memory() {
     });
 }
 
+/// A target with `no_new_privs` and a seccomp filter (made here: `uname(2)` fails with
+/// `EHOSTDOWN`): by default the command runs with both (`NoNewPrivs: 1`, `Seccomp: 2`, one
+/// filter, and `uname` fails as in the target); with `privileged()` it has neither.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn the_command_gets_the_targets_no_new_privs_and_seccomp_filter() {
+    require_privilege("unshare(CLONE_NEWUTS), setns and PTRACE_SECCOMP_GET_FILTER");
+    in_private_mount_ns(|| {
+        let target = Target::spawn_filtered("filtered", &[libc::SYS_uname], libc::EHOSTDOWN);
+        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let creds = procroot::exec::credentials_of(&pidfd).expect("credentials");
+        assert!(creds.no_new_privs());
+        assert_eq!(creds.seccomp_filters(), 1);
+        let script =
+            "grep -E '^(NoNewPrivs|Seccomp|Seccomp_filters):' /proc/self/status | tr -d ' \t'; \
+                      uname -n 2>/dev/null || echo uname-refused";
+        let (code, out) = run_with(&pidfd, &[NsKind::Uts], script, |_| {});
+        assert_eq!(code.expect("spawn"), 0);
+        assert_eq!(
+            out, "NoNewPrivs:1\nSeccomp:2\nSeccomp_filters:1\nuname-refused",
+            "the command must carry the target's filter"
+        );
+        // The target is left running, untraced.
+        let status = std::fs::read_to_string(format!("/proc/{}/status", target.pid)).unwrap();
+        assert!(status.contains("TracerPid:\t0"), "{status}");
+        assert!(!status.contains("State:\tt"), "{status}");
+        let (code, out) = run_with(&pidfd, &[NsKind::Uts], script, |c| {
+            c.privileged();
+        });
+        assert_eq!(code.expect("spawn"), 0);
+        assert_eq!(out, "NoNewPrivs:0\nSeccomp:0\nSeccomp_filters:0\nfiltered");
+        // privileged() with anything that adjusts the target's credentials is a contradiction.
+        let (code, out) = run_with(&pidfd, &[NsKind::Uts], script, |c| {
+            c.privileged().user(1, None);
+        });
+        let err = code.expect_err("privileged() with user()");
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        assert_eq!(out, "");
+    });
+}
+
+/// A rootless target (its own user namespace, with a subuid-style uid map) keeps working by
+/// default. The target's process is the namespace's uid 1000 (our uid 0 outside), so the
+/// command is too, and, being no longer root at its `execve`, has no capability (the kernel
+/// clears them, as at the target's own exec). `user(0, Some(0))` makes it the namespace's root
+/// (100000 outside), with the target's capability sets there.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn a_rootless_target_keeps_working_with_its_credentials() {
+    require_privilege("unshare(CLONE_NEWUSER | CLONE_NEWUTS), uid maps and setns");
+    in_private_mount_ns(|| {
+        let target = Target::spawn_with("rootless", libc::CLONE_NEWUSER);
+        for (file, map) in [
+            ("setgroups", "deny"),
+            ("uid_map", "0 100000 1000\n1000 0 1"),
+            ("gid_map", "0 100000 1000\n1000 0 1"),
+        ] {
+            std::fs::write(format!("/proc/{}/{file}", target.pid), map).expect(file);
+        }
+        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let creds = procroot::exec::credentials_of(&pidfd).expect("credentials");
+        assert_eq!((creds.uid(), creds.gid()), (Some(1000), Some(1000)));
+        let target_eff = creds.capabilities().effective;
+        let script = "hostname; id -u; id -g; grep '^CapEff:' /proc/self/status | cut -f2";
+        let (code, out) = run_with(&pidfd, &[NsKind::User, NsKind::Uts], script, |_| {});
+        assert_eq!(code.expect("spawn"), 0);
+        assert_eq!(out, "rootless\n1000\n1000\n0000000000000000");
+        let (code, out) = run_with(&pidfd, &[NsKind::User, NsKind::Uts], script, |c| {
+            c.user(0, Some(0));
+        });
+        assert_eq!(code.expect("spawn"), 0);
+        assert_eq!(out, format!("rootless\n0\n0\n{target_eff:016x}"));
+        // Not entering its user namespace: the target's ids as we number them (1000 inside is
+        // our 0), and none of its capabilities, which hold only inside its namespace.
+        let (code, out) = run_with(&pidfd, &[NsKind::Uts], script, |c| {
+            c.user(0, Some(0));
+        });
+        assert_eq!(code.expect("spawn"), 0);
+        assert_eq!(out, "rootless\n100000\n100000\n0000000000000000");
+        // A uid the namespace does not map: the kernel refuses setresuid, exec names it, and
+        // nothing runs.
+        let (code, out) = run_with(&pidfd, &[NsKind::User, NsKind::Uts], "echo ran", |c| {
+            c.user(5000, None);
+        });
+        let err = code.expect_err("an unmapped uid");
+        assert_eq!(err.errno(), Errno::INVAL, "{err}");
+        assert!(err.to_string().contains("setresuid"), "{err}");
+        assert_eq!(out, "");
+    });
+}
+
+/// A target whose seccomp filter cannot be copied (procroot itself runs under a filter, so the
+/// kernel refuses `PTRACE_SECCOMP_GET_FILTER` with `EACCES`): the command is refused, the
+/// message names `--no-seccomp`, and nothing runs; `without_seccomp()` runs it unfiltered.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn an_uncopyable_seccomp_filter_refuses_and_names_no_seccomp() {
+    require_privilege("unshare(CLONE_NEWUTS) and setns");
+    in_private_mount_ns(|| {
+        let target = Target::spawn_filtered("filtered", &[libc::SYS_uname], libc::EHOSTDOWN);
+        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        // A filter on ourselves that refuses nothing the test needs.
+        procroot_testutil::deny_syscalls(&[libc::SYS_acct], libc::EPERM);
+        let dir = tempfile::tempdir().unwrap();
+        let ran = dir.path().join("ran");
+        let script = format!("touch {}; uname -n || true", ran.display());
+        let (code, _) = run_with(&pidfd, &[NsKind::Uts], &script, |_| {});
+        let err = code.expect_err("an uncopyable filter must be refused");
+        assert_eq!(err.errno(), Errno::PERM, "{err}");
+        let msg = err.to_string();
+        assert!(msg.contains("--no-seccomp"), "{msg}");
+        assert!(msg.contains("PTRACE_SECCOMP_GET_FILTER"), "{msg}");
+        assert!(!ran.exists(), "the command ran");
+        let (code, out) = run_with(&pidfd, &[NsKind::Uts], &script, |c| {
+            c.without_seccomp();
+        });
+        assert_eq!(code.expect("spawn"), 0);
+        assert_eq!(out, "filtered");
+        assert!(ran.exists());
+    });
+}
+
+/// A target under a seccomp filter without `no_new_privs` (installed while it held
+/// `CAP_SYS_ADMIN`, which it then dropped, as a runtime without `noNewPrivileges` does): the
+/// command gets the filter, no `no_new_privs`, and not `CAP_SYS_ADMIN`. The filter is installed
+/// before the capability drop, which it must let through.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn a_filter_without_no_new_privs_is_copied_too() {
+    require_privilege("unshare(CLONE_NEWUTS), setns and PTRACE_SECCOMP_GET_FILTER");
+    in_private_mount_ns(|| {
+        let target = Target::spawn_filtered_without_nnp("no-nnp", libc::SYS_uname, libc::EHOSTDOWN);
+        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let creds = procroot::exec::credentials_of(&pidfd).expect("credentials");
+        assert!(!creds.no_new_privs());
+        assert_eq!(creds.seccomp_filters(), 1);
+        assert_eq!(creds.capabilities().effective & (1 << 21), 0);
+        let script = "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status | tr -d ' \t'; \
+                      grep '^CapEff:' /proc/self/status | cut -f2; \
+                      uname -n 2>/dev/null || echo uname-refused";
+        let (code, out) = run_with(&pidfd, &[NsKind::Uts], script, |_| {});
+        assert_eq!(code.expect("spawn"), 0);
+        assert_eq!(
+            out,
+            format!(
+                "NoNewPrivs:0\nSeccomp:2\n{:016x}\nuname-refused",
+                creds.capabilities().effective
+            )
+        );
+    });
+}
+
+/// Copying the filters of a target that cannot stop (its cgroup is frozen) never hangs: within
+/// the helper's deadline `credentials_of` either has the copy or reports that it could not
+/// make one, and the target is left untraced (and, once thawed, running).
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn copying_the_filter_of_a_frozen_target_does_not_hang() {
+    require_privilege("a test cgroup, cgroup.freeze and PTRACE_SECCOMP_GET_FILTER");
+    // cgroup v2, or its hierarchy of a hybrid system (the freezer is built into v2).
+    let mount = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+        .into_iter()
+        .find(|d| {
+            std::path::Path::new(d)
+                .join("cgroup.subtree_control")
+                .exists()
+        })
+        .expect("this test needs cgroup v2 at /sys/fs/cgroup or /sys/fs/cgroup/unified");
+    let cgroup =
+        std::path::Path::new(mount).join(format!("procroot-test-{}-frozen", std::process::id()));
+    std::fs::create_dir(&cgroup).expect("mkdir the test cgroup");
+    in_private_mount_ns(|| {
+        let target = Target::spawn_filtered("frozen", &[libc::SYS_uname], libc::EHOSTDOWN);
+        std::fs::write(cgroup.join("cgroup.procs"), target.pid.to_string()).expect("move");
+        std::fs::write(cgroup.join("cgroup.freeze"), "1").expect("freeze");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !std::fs::read_to_string(cgroup.join("cgroup.events"))
+            .unwrap()
+            .contains("frozen 1")
+        {
+            assert!(std::time::Instant::now() < deadline, "never frozen");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let start = std::time::Instant::now();
+        let creds = procroot::exec::credentials_of(&pidfd).expect("credentials");
+        let took = start.elapsed();
+        assert!(took < std::time::Duration::from_secs(8), "took {took:?}");
+        std::fs::write(cgroup.join("cgroup.freeze"), "0").expect("thaw");
+        let status = std::fs::read_to_string(format!("/proc/{}/status", target.pid)).unwrap();
+        assert!(status.contains("TracerPid:\t0"), "{status}");
+        eprintln!("frozen target: {creds:?} after {took:?}");
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::remove_dir(&cgroup).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "test cgroup not removable"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// A target that cannot reach a ptrace stop (it waits in `clone(CLONE_VFORK)` for a child that
+/// never execs: an uninterruptible, killable sleep) is given up after the copy helper's deadline: no
+/// hang, a refusal that names `--no-seccomp` when a command is run, and the target is left
+/// untraced.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn copying_the_filter_of_a_target_that_never_stops_gives_up() {
+    require_privilege("unshare(CLONE_NEWUTS), setns and PTRACE_SECCOMP_GET_FILTER");
+    in_private_mount_ns(|| {
+        let (mut ready_r, mut ready_w) = std::io::pipe().expect("pipe");
+        // SAFETY: fork(2); the child runs only the code below and leaves with _exit(2).
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            drop(ready_r);
+            procroot_testutil::deny_syscalls(&[libc::SYS_uname], libc::EHOSTDOWN);
+            let _ = ready_w.write_all(b"r");
+            extern "C" fn sleeper(_: *mut libc::c_void) -> libc::c_int {
+                // SAFETY: raw calls on this child's own stack; it never returns.
+                unsafe {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    libc::pause();
+                    libc::_exit(0)
+                }
+            }
+            let mut stack = vec![0u8; 256 * 1024];
+            // SAFETY: the child runs `sleeper` on a stack of its own (the top of `stack`, which
+            // outlives it: we are suspended until it execs or exits, CLONE_VFORK); this process
+            // sleeps in clone, killably but not interruptibly, until it is killed.
+            unsafe {
+                let top = stack.as_mut_ptr().add(stack.len()).cast();
+                libc::clone(
+                    sleeper,
+                    top,
+                    libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+                    std::ptr::null_mut(),
+                );
+                libc::_exit(0);
+            }
+        }
+        drop(ready_w);
+        let mut b = [0u8; 1];
+        ready_r.read_exact(&mut b).expect("ready");
+        // Wait until it sleeps in vfork (state D).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let state = || {
+            std::fs::read_to_string(format!("/proc/{pid}/status"))
+                .unwrap_or_default()
+                .lines()
+                .find_map(|l| l.strip_prefix("State:").map(|s| s.trim().to_owned()))
+                .unwrap_or_default()
+        };
+        while !state().starts_with('D') {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "never in vfork: {}",
+                state()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let pidfd = PidFd::open(pid as u32).expect("pidfd");
+        let start = std::time::Instant::now();
+        let creds = procroot::exec::credentials_of(&pidfd).expect("credentials");
+        let took = start.elapsed();
+        assert!(took < std::time::Duration::from_secs(8), "took {took:?}");
+        assert_eq!(creds.seccomp_filters(), 0, "no copy was possible");
+        let (code, _) = run_with(&pidfd, &[], "true", |_| {});
+        let err = code.expect_err("an uncopyable filter is refused");
+        assert!(err.to_string().contains("--no-seccomp"), "{err}");
+        assert!(err.to_string().contains("never stopped"), "{err}");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        assert!(status.contains("TracerPid:\t0"), "{status}");
+        // SAFETY: our own child; its vfork child dies with it (PR_SET_PDEATHSIG).
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, std::ptr::null_mut(), 0);
+        }
+    });
+}
+
 /// Runs `command` in every namespace `target` does not share, with its stdout to a pipe.
 fn spawn_capturing(
     pidfd: &PidFd,
     command: &Command,
 ) -> (Result<std::process::ExitStatus, procroot::Error>, String) {
-    let (mut r, w) = std::io::pipe().expect("pipe");
-    let saved = rustix::io::dup(std::io::stdout().as_fd()).expect("dup stdout");
-    let mut one = unsafe_stdout();
-    rustix::io::dup2(&w, &mut one).expect("dup2");
-    drop(w);
-    let result = procroot::exec::spawn_in(pidfd, NsKinds::unshared(), command);
-    rustix::io::dup2(&saved, &mut one).expect("restore stdout");
-    std::mem::forget(one);
-    drop(saved);
-    let mut out = String::new();
-    r.read_to_string(&mut out).expect("read");
-    (result, out)
+    capturing_stdout(|| procroot::exec::spawn_in(pidfd, NsKinds::unshared(), command))
 }
 
 /// Issue 19 item 1, for a library caller: the kernel looks up the program, a symlink's target
@@ -605,6 +1005,9 @@ fn callers_fd_is_unreachable() {
         let pidfd = PidFd::open(c.pid()).expect("pidfd");
         for program in ["/cmd", "/script"] {
             let mut cmd = Command::new(program);
+            // Without close_range, this process and so the container inherit the test's
+            // filter, which procroot under a filter itself cannot copy (refused otherwise).
+            cmd.without_seccomp();
             if program == "/cmd" {
                 cmd.args(["-c", "echo ESCAPED"]);
             }
@@ -743,5 +1146,43 @@ fn the_library_refuses_to_pass_on_an_fd_of_its_own() {
             );
             assert!(!flag.exists());
         }
+    });
+}
+
+/// A target whose user namespace refuses `setgroups(2)` (`deny`): the command would keep the
+/// caller's supplementary groups, which is refused when they are not the target's; with the
+/// same groups as the target, it runs.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn setgroups_denied_refuses_groups_that_are_not_the_targets() {
+    require_privilege("unshare(CLONE_NEWUSER | CLONE_NEWUTS), uid maps and setns");
+    in_private_mount_ns(|| {
+        // SAFETY: setgroups(0) on this forked, single-threaded test child, before any target.
+        assert_eq!(unsafe { libc::setgroups(0, std::ptr::null()) }, 0);
+        let target = Target::spawn_with("nogroups", libc::CLONE_NEWUSER);
+        for (file, map) in [
+            ("setgroups", "deny"),
+            ("uid_map", "0 0 1"),
+            ("gid_map", "0 0 1"),
+        ] {
+            std::fs::write(format!("/proc/{}/{file}", target.pid), map).expect(file);
+        }
+        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        // Our groups are the target's (none): it runs.
+        let (code, out) = run_with(&pidfd, &[NsKind::User, NsKind::Uts], "id -G", |_| {});
+        assert_eq!(code.expect("spawn"), 0);
+        assert_eq!(out, "0");
+        // Now we hold group 4242, which the target does not: refused, nothing runs.
+        let groups = [4242 as libc::gid_t];
+        // SAFETY: setgroups on this forked, single-threaded test child, with a live array.
+        assert_eq!(unsafe { libc::setgroups(1, groups.as_ptr()) }, 0);
+        let (code, out) = run_with(&pidfd, &[NsKind::User, NsKind::Uts], "echo ran", |_| {});
+        let err = code.expect_err("groups that are not the target's");
+        assert_eq!(err.errno(), Errno::PERM, "{err}");
+        assert!(err.to_string().contains("refuses setgroups"), "{err}");
+        assert_eq!(out, "");
     });
 }

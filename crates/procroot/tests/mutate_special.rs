@@ -399,7 +399,9 @@ fn touch_creates_or_sets_times_and_never_opens() {
         assert!(!tree.join("d/missing").exists());
         // Missing parent; a trailing slash on a missing name.
         assert_eq!(r.touch("no/such").unwrap_err().errno(), Errno::NOENT);
-        assert_eq!(r.touch("d/x/").unwrap_err().errno(), Errno::ISDIR);
+        // A trailing slash names a directory, which touch never makes: EINVAL before any
+        // syscall (create_file's rule, libpathrs's answer).
+        assert_eq!(r.touch("d/x/").unwrap_err().errno(), Errno::INVAL);
         // A FIFO: refused unless allowed, never opened (either way this would hang if it were).
         let fifo = tree.join("d/fifo");
         let what = format!("{backend:?} touch fifo");
@@ -466,4 +468,43 @@ fn touch_never_hangs_on_a_fifo_that_appears() {
     println!("{ROUNDS} rounds: {done} touched, {refused} FIFOs refused, {fifos} FIFOs made");
     assert!(fifos > 0, "the attacker never made a FIFO");
     assert!(done + refused > 0, "no round completed");
+}
+
+/// `reopen_with(O_PATH, SpecialFiles::Allow)` works on every special type (issue 21 section 6:
+/// the `F_SETFL` that clears `O_NONBLOCK` after the open failed with `EBADF` on an `O_PATH` fd,
+/// filepath-securejoin's four failed reopen rows): same (dev, ino) as the handle, and nothing
+/// opened for contents (the FIFO has no reader, so a real open would block or fail). Device
+/// nodes need `CAP_MKNOD`.
+#[test]
+#[cfg_attr(procroot_unprivileged, ignore = "needs root (mknod of device nodes)")]
+fn reopen_o_path_of_every_special_type() {
+    require_privilege("mknod of device nodes");
+    let tree = Tree::new("dir d");
+    mkfifo(&tree.join("d/fifo"));
+    let _listener = std::os::unix::net::UnixListener::bind(tree.join("d/sock")).unwrap();
+    mknod_char(&tree.join("d/null"), 1, 3);
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        tree.join("d/loop"),
+        rustix::fs::FileType::BlockDevice,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        rustix::fs::makedev(7, 0),
+    )
+    .expect("mknod block");
+    for backend in BACKENDS {
+        for name in ["fifo", "sock", "null", "loop"] {
+            let path = format!("d/{name}");
+            let handle = root(&tree, backend).resolve(&path).unwrap();
+            let what = format!("{backend:?} reopen_with(O_PATH, Allow) {path}");
+            let fifo = tree.join("d/fifo");
+            let want = procroot_testutil::fd_identity(&handle);
+            let file = within(&what, &fifo, move || {
+                handle.reopen_with(OFlags::PATH, SpecialFiles::Allow)
+            })
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_eq!(procroot_testutil::fd_identity(&file), want, "{what}");
+            let fl = rustix::fs::fcntl_getfl(&file).expect("getfl");
+            assert!(fl.contains(OFlags::PATH), "{what}: not O_PATH ({fl:?})");
+        }
+    }
 }

@@ -75,10 +75,8 @@ fn copy_counts_every_entry_and_byte() {
 fn a_large_file_reports_its_bytes_in_chunks() {
     let src = Tree::new("dir top");
     let size: u64 = 40 << 20;
-    fs::File::create(src.join("top/big"))
-        .unwrap()
-        .set_len(size)
-        .unwrap();
+    // Data, not a hole: holes are skipped (counted, but in one report each).
+    fs::write(src.join("top/big"), vec![7u8; size as usize]).unwrap();
     let inside = Tree::new("dir in");
     let root = Root::open(inside.path()).unwrap();
     let mut seen = Seen::new();
@@ -91,6 +89,18 @@ fn a_large_file_reports_its_bytes_in_chunks() {
     assert!(big.len() >= 4, "{seen:?}");
     assert_eq!(seen.last().map(|s| (s.0, s.1)), Some((1, size)));
     assert_eq!(fs::metadata(inside.join("in/big")).unwrap().len(), size);
+    // A sparse file's holes are not copied, but count in its bytes.
+    fs::File::create(src.join("top/sparse"))
+        .unwrap()
+        .set_len(size)
+        .unwrap();
+    let mut seen = Seen::new();
+    let mut hook = record(&mut seen);
+    let opts = CopyOptions::default().with_progress(&mut hook);
+    root.copy_in_with(src.join("top/sparse"), "/in", opts)
+        .unwrap();
+    drop(hook);
+    assert_eq!(seen.last().map(|s| (s.0, s.1)), Some((1, size)));
 }
 
 #[test]

@@ -409,10 +409,9 @@ fn verify(
             if let Some(used) = used {
                 let fine = match backend {
                     Backend::Emulated => *used == BackendUsed::Emulated,
-                    // InRootStrict hands a kernel EXDEV to the emulated walker, and any policy
-                    // hands it a kernel ELOOP to confirm (the kernel can report ELOOP
-                    // spuriously while other tests mount and unmount). fallback.rs checks that
-                    // the kernel answers when nothing interferes.
+                    // InRootStrict hands a kernel EXDEV to the emulated walker, and a persistent
+                    // EAGAIN goes to it too (other tests rename and mount). fallback.rs checks
+                    // that the kernel answers when nothing interferes.
                     Backend::Kernel => true,
                     Backend::Auto => true,
                 };
@@ -1969,7 +1968,7 @@ fn nosymfollow_mount_refuses_symlinks() {
         );
         let inner = Root::open(&nsf).expect("open root on the nosymfollow mount");
         c.table("root on a nosymfollow mount", &inner, &nsf, &rows_nsf);
-        // Backend::Auto too: the kernel's ELOOP is confirmed by the walker, never overridden.
+        // Backend::Auto too: the kernel's ELOOP is final.
         for root in [&top, &inner] {
             let auto = root.clone().with_backend(Backend::Auto);
             let path = if std::ptr::eq(root, &top) {

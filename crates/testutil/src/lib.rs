@@ -169,6 +169,29 @@ pub fn deny_syscalls(syscalls: &[i64], errno: i32) {
     }
 }
 
+/// The errno of writing `data` to `path` (opened for appending, created if missing), or `None`
+/// if the write worked: for checking that a read-only mount refuses it (`EROFS`).
+pub fn write_errno(path: &Path, data: &[u8]) -> Option<i32> {
+    use std::io::Write;
+    match std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+    {
+        Ok(mut f) => f.write_all(data).err().and_then(|e| e.raw_os_error()),
+        Err(e) => e.raw_os_error(),
+    }
+}
+
+/// Whether `path` is the null device (`c 1 3`).
+pub fn is_null_device(path: &Path) -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let md = std::fs::metadata(path).expect("stat");
+    md.file_type().is_char_device()
+        && rustix::fs::major(md.rdev()) == 1
+        && rustix::fs::minor(md.rdev()) == 3
+}
+
 /// Whether this process can do privileged things (mount namespaces, mounts): effective uid 0.
 pub fn is_privileged() -> bool {
     // SAFETY: geteuid(2) cannot fail.
@@ -328,6 +351,26 @@ pub mod paired {
             for k in 0..n {
                 let i = if round % 2 == 0 { k } else { n - 1 - k };
                 times[i].push(time_batch(iters, columns[i]));
+            }
+        }
+        Rounds { times }
+    }
+
+    /// As [`measure`], for columns that time themselves: each is called with a batch size and
+    /// returns the time that counts for that batch (the benchmark leaves out its own cleanup,
+    /// such as unmounting what it mounted). `iters` calls per batch.
+    pub fn measure_timed(
+        columns: &mut [&mut dyn FnMut(u32) -> Duration],
+        rounds: usize,
+        iters: u32,
+    ) -> Rounds {
+        let n = columns.len();
+        let mut times = vec![Vec::with_capacity(rounds); n];
+        for round in 0..rounds {
+            for k in 0..n {
+                let i = if round % 2 == 0 { k } else { n - 1 - k };
+                let took = columns[i](iters);
+                times[i].push(took.as_nanos() as f64 / f64::from(iters));
             }
         }
         Rounds { times }

@@ -18,12 +18,14 @@ number, fd or flag word that does not fit its C type raises ``OverflowError`` (a
 Paths are ``str``, ``bytes`` or ``os.PathLike``; a path returned (``readlink``,
 ``eval_symlinks``) is ``bytes`` when the path given was ``bytes``, as with ``os.readlink``.
 
-The library is ``$PROCROOT_LIB`` if set, else ``libprocroot.so.0`` from the loader's path.
+The library, first found of: ``$PROCROOT_LIB`` (the ``.so`` file's full path; when set, only
+it is tried), the ``libprocroot.so.0`` that ``pip install ./bindings/python`` built and put
+inside this package, and ``libprocroot.so.0`` from the dynamic loader's path (``ldconfig``,
+``LD_LIBRARY_PATH``). When none loads, ``import procroot`` raises ``ImportError`` saying so.
 """
 
 import contextlib
 import ctypes
-import ctypes.util
 import errno as _errno
 import operator
 import os
@@ -60,9 +62,54 @@ class _CError(ctypes.Structure):
 _ErrP = ctypes.POINTER(_CError)
 
 
+#: The library's SONAME: what the dynamic loader looks for, and the bundled file's name.
+_SONAME = "libprocroot.so.0"
+_INSTALL_HINT = (
+    "install the package from a procroot checkout with `pip install ./bindings/python` (it "
+    "builds the library with cargo and ships it inside the package), or build and install the "
+    "C library with `make -C crates/procroot-capi && sudo make -C crates/procroot-capi install "
+    "&& sudo ldconfig`, or set PROCROOT_LIB to the full path of a libprocroot.so.0"
+)
+
+
+def _open_library():
+    """The first library that loads, in the documented order, and the path it came from.
+
+    An explicit ``PROCROOT_LIB`` that fails is an error, never a quiet fall back to another
+    library: whoever set it meant that file. The bundled file is loaded by its absolute path, so
+    no ``LD_LIBRARY_PATH`` or loader cache can substitute another one for it.
+    """
+    explicit = os.environ.get("PROCROOT_LIB")
+    if explicit:
+        try:
+            return ctypes.CDLL(explicit), explicit
+        except OSError as e:
+            raise ImportError(
+                f"procroot: cannot load PROCROOT_LIB={explicit!r} ({e}); unset PROCROOT_LIB to "
+                f"use the bundled or the system {_SONAME}, or point it at the full path of a "
+                f"{_SONAME}"
+            ) from e
+    tried = []
+    bundled = os.path.join(os.path.dirname(os.path.abspath(__file__)), _SONAME)
+    if os.path.exists(bundled):
+        try:
+            return ctypes.CDLL(bundled), bundled
+        except OSError as e:
+            tried.append(f"bundled {bundled}: {e}")
+    else:
+        tried.append(f"no bundled {bundled}")
+    try:
+        return ctypes.CDLL(_SONAME), _SONAME
+    except OSError as e:
+        tried.append(f"system: {e}")
+    raise ImportError(
+        f"procroot: cannot load {_SONAME} ({'; '.join(tried)}); PROCROOT_LIB is not set. "
+        f"To fix it: {_INSTALL_HINT}"
+    )
+
+
 def _load():
-    name = os.environ.get("PROCROOT_LIB") or ctypes.util.find_library("procroot") or "libprocroot.so.0"
-    lib = ctypes.CDLL(name)
+    lib, path = _open_library()
     P, I, U, S, C = ctypes.c_void_p, ctypes.c_int, ctypes.c_uint32, ctypes.c_size_t, ctypes.c_char_p
     E = ctypes.POINTER(_ErrP)
     PP = ctypes.POINTER(ctypes.c_void_p)
@@ -113,10 +160,11 @@ def _load():
         f = getattr(lib, fname)
         f.argtypes = args
         f.restype = res
-    return lib
+    return lib, path
 
 
-_lib = _load()
+#: Where the C library was loaded from: a full path, or the SONAME when the loader found it.
+_lib, _LIBRARY_PATH = _load()
 
 _BASES = {
     _errno.ENOENT: FileNotFoundError,
@@ -603,6 +651,10 @@ class Procfs(_Owner):
 
     @classmethod
     def for_pidns(cls, nsfd):
+        """A procfs instance for the PID namespace ``nsfd`` (an fd of /proc/<pid>/ns/pid).
+        Before Linux 6.18 a helper process forked into the namespace makes it: non-dumpable, but
+        its /proc/<pid>/exe is this program's binary while it lives (call
+        ``sealed_exe_ensure`` first when that matters, CVE-2019-5736)."""
         out = ctypes.c_void_p()
         _call(_lib.procroot_procfs_for_pidns, _cint(nsfd, "nsfd"), ctypes.byref(out))
         return cls(out)
@@ -648,3 +700,88 @@ def sealed_exe_ensure():
     """Makes sure the running binary is a sealed copy (CVE-2019-5736), re-executing it if
     needed; returns "overlay", "memfd" or "tmpfile"."""
     return {1: "overlay", 2: "memfd", 3: "tmpfile"}[_call(_lib.procroot_sealed_exe_ensure)]
+
+
+# --- procroot exec: running a command in another process's namespaces, as it runs ------------
+
+EXEC_PRIVILEGED, EXEC_NO_SECCOMP, EXEC_JOIN_CGROUP = 1, 2, 4
+__all__ += ["exec_in", "credentials_of", "Credentials"]
+
+
+class _CCredentials(ctypes.Structure):
+    _fields_ = [
+        ("uid", ctypes.c_int64), ("gid", ctypes.c_int64),
+        ("cap_bounding", ctypes.c_uint64), ("cap_permitted", ctypes.c_uint64),
+        ("cap_effective", ctypes.c_uint64), ("cap_inheritable", ctypes.c_uint64),
+        ("cap_ambient", ctypes.c_uint64), ("no_new_privs", ctypes.c_int),
+        ("seccomp_filters", ctypes.c_uint32),
+    ]
+
+
+_lib.procroot_credentials_of.argtypes = [ctypes.c_void_p, ctypes.POINTER(_CCredentials),
+                                         ctypes.POINTER(_ErrP)]
+_lib.procroot_credentials_of.restype = ctypes.c_int
+_lib.procroot_exec.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_char_p), ctypes.c_char_p,
+                               ctypes.c_uint32, ctypes.c_int64, ctypes.c_int64,
+                               ctypes.POINTER(ctypes.c_int), ctypes.POINTER(_ErrP)]
+_lib.procroot_exec.restype = ctypes.c_int
+
+
+class Credentials:
+    """How a process runs (``credentials_of``): ``uid``/``gid`` as its own user namespace numbers
+    them (``None``: not mapped), the capability sets as integers (bit N is capability N),
+    ``no_new_privs``, and how many ``seccomp_filters`` could be copied out of it."""
+
+    def __init__(self, c):
+        self.uid = None if c.uid < 0 else c.uid
+        self.gid = None if c.gid < 0 else c.gid
+        self.cap_bounding = c.cap_bounding
+        self.cap_permitted = c.cap_permitted
+        self.cap_effective = c.cap_effective
+        self.cap_inheritable = c.cap_inheritable
+        self.cap_ambient = c.cap_ambient
+        self.no_new_privs = bool(c.no_new_privs)
+        self.seccomp_filters = c.seccomp_filters
+
+    def __repr__(self):
+        return (f"Credentials(uid={self.uid}, gid={self.gid}, "
+                f"cap_effective={self.cap_effective:#018x}, no_new_privs={self.no_new_privs}, "
+                f"seccomp_filters={self.seccomp_filters})")
+
+
+def credentials_of(pid):
+    """The credentials of process ``pid``: what ``exec_in`` gives a command by default. Copying
+    its seccomp filters stops the process briefly (``PTRACE_SECCOMP_GET_FILTER``)."""
+    with PidFd(pid) as p, p._hold(str(pid)) as ptr:
+        c = _CCredentials()
+        _call(_lib.procroot_credentials_of, ptr, ctypes.byref(c), filename=str(pid))
+        return Credentials(c)
+
+
+def exec_in(pid, argv, cwd=None, privileged=False, user=None, no_seccomp=False,
+            join_cgroup=False):
+    """Runs ``argv`` in every namespace of process ``pid`` the caller does not share, chrooted in
+    its root, with the caller's environment and only fds 0-2, and waits for it; returns its
+    wait status (``os.waitstatus_to_exitcode``). By default the command runs as the target runs
+    (its ids, groups, capability sets, no_new_privs and seccomp filters). ``privileged=True``
+    keeps the caller's credentials instead (the command then holds the caller's root inside the
+    container: its binaries must be trusted); ``user=(uid, gid)`` or ``user=uid`` overrides the
+    ids (gid ``None`` keeps the target's); ``no_seccomp`` runs without filters that cannot be
+    copied; ``join_cgroup`` starts it in the target's cgroup (v2)."""
+    if not argv:
+        raise ProcrootError(_errno.EINVAL, "argv is empty")
+    args = [_b(a) for a in argv]
+    arr = (ctypes.c_char_p * (len(args) + 1))(*args, None)
+    flags = ((EXEC_PRIVILEGED if privileged else 0) | (EXEC_NO_SECCOMP if no_seccomp else 0)
+             | (EXEC_JOIN_CGROUP if join_cgroup else 0))
+    uid, gid = -1, -1
+    if user is not None:
+        uid, gid = (user, None) if isinstance(user, int) else user
+        # Ids are checked here (OverflowError), never truncated by ctypes; -1 is the target's.
+        uid = _ranged(uid, 0, 0xFFFFFFFE, "uid")
+        gid = -1 if gid is None else _ranged(gid, 0, 0xFFFFFFFE, "gid")
+    status = ctypes.c_int()
+    with PidFd(pid) as p, p._hold(str(pid)) as ptr:
+        _call(_lib.procroot_exec, ptr, arr, None if cwd is None else _b(cwd), flags, uid, gid,
+              ctypes.byref(status), filename=str(pid))
+    return status.value

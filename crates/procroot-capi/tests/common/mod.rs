@@ -16,7 +16,7 @@ pub fn workspace() -> PathBuf {
 
 /// The directory cargo built this test's profile into (`target/debug`), where
 /// `libprocroot_capi.so` and `libprocroot_capi.a` are.
-fn profile_dir() -> PathBuf {
+pub fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
     // target/<profile>/deps/<test>
     exe.parent()

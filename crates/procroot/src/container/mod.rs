@@ -26,12 +26,31 @@
 //! way, or a non-directory, is refused (CVE-2019-19921, CVE-2023-27561), because a procfs mounted
 //! somewhere the runtime did not mean is itself the attack.
 //!
-//! **Kernels without the new mount API** (before 5.2, or with `fsopen`/`open_tree` refused):
-//! the mount is made with `mount(2)` on `/proc/thread-self/fd/N` of the resolved fd, a name
-//! checked through the hardened procfs ([`Procfs::fd_link`](crate::Procfs)), and the
-//! [`Report`] lists the path under [`Report::fallback`]. One exception: a procfs of another
-//! PID namespace ([`ProcfsMountOptions::pidns`]) has no such fallback and is refused up front
-//! with `NotSupported`.
+//! **Propagation.** Every mount this module makes is private (in no peer group) before it is
+//! attached: a clone from `open_tree(OPEN_TREE_CLONE)` is made private with `mount_setattr`
+//! before `move_mount`, a new file system from `fsmount` is private already, and the
+//! fallback's `mount(2)` is followed at once by `MS_PRIVATE`. Otherwise a clone of a shared
+//! mount (the host's `/dev`, a shared bind source) would be a peer of the original, and a
+//! mount made on top of it inside the root would appear on the host. The caller still has to
+//! give the root a parent that is not shared with the host (a mount namespace made `rslave` or
+//! `rprivate`, as runc does): the kernel propagates a mount attached under a shared parent to
+//! that parent's peers, whatever the mount's own propagation.
+//!
+//! **Before any process.** A lookup that starts below a mount never crosses it: a process whose
+//! working directory, root or open file is already at or below a covered path keeps the old
+//! view. Hardening must finish before any process runs in the root; [`harden`] checks for such
+//! processes afterwards and reports them ([`Report::preexisting`]).
+//!
+//! **Kernels without the new mount API** (before 5.2, or with `fsopen`/`open_tree` refused,
+//! or `mount_setattr` missing before 5.12): the mount is made with `mount(2)` on
+//! `/proc/thread-self/fd/N` of the resolved fd, a name checked through the hardened procfs
+//! ([`Procfs::fd_link`](crate::Procfs)); the new mount is identified by its mount id (the one
+//! mount on the target's mount that was not there before, in mountinfo read through the
+//! hardened procfs; the mount point text only says where to open it, and what is opened there
+//! must be that mount), made private, and for a read-only path every mount of its subtree
+//! is remounted read-only. The [`Report`] lists the path under [`Report::fallback`]. One
+//! exception: a procfs of another PID namespace ([`ProcfsMountOptions::pidns`]) has no such
+//! fallback and is refused up front with `NotSupported`.
 
 #![forbid(unsafe_code)]
 
@@ -40,6 +59,7 @@ mod defaults;
 mod mask;
 mod mounts;
 mod oci;
+mod preexisting;
 mod writes;
 
 use std::path::{Path, PathBuf};
@@ -75,12 +95,42 @@ pub struct Report {
     /// Paths that were mounted with `mount(2)` on `/proc/thread-self/fd/N` because the new
     /// mount API was unavailable (also listed under what was done to them).
     pub fallback: Vec<PathBuf>,
+    /// Processes that already had a handle (working directory, root directory or open file) at
+    /// or below a path [`harden`] covered: they keep the view from before, which no mount
+    /// changes. Only [`harden`] looks for them.
+    pub preexisting: Vec<Preexisting>,
+}
+
+/// A process with a handle at or below a covered path, found by [`harden`]. Lookups that start
+/// below a mount never cross it: such a process still writes through the old, writable mount,
+/// or reads the masked file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preexisting {
+    /// Its PID, in procroot's PID namespace.
+    pub pid: u32,
+    /// Which handle: `cwd`, `root`, or `fd N`.
+    pub handle: String,
+    /// The covered path (as given) it sits at or below.
+    pub path: PathBuf,
+}
+
+/// A file a mount was attached on, as it was before the mount: what [`harden`] compares the
+/// handles of running processes with.
+#[derive(Debug, Clone)]
+pub(crate) struct Covered {
+    /// The path as given.
+    path: PathBuf,
+    /// Where the kernel printed it (`d_path`), to find candidate handles by.
+    printed: PathBuf,
+    mount_id: crate::sys::MountId,
+    dev: u64,
+    ino: u64,
 }
 
 impl Report {
-    /// Whether nothing was refused.
+    /// Whether nothing was refused and no process had a handle below a covered path.
     pub fn is_ok(&self) -> bool {
-        self.refused.is_empty()
+        self.refused.is_empty() && self.preexisting.is_empty()
     }
 
     /// Appends everything `other` reports.
@@ -91,6 +141,7 @@ impl Report {
         self.skipped.extend(other.skipped);
         self.refused.extend(other.refused);
         self.fallback.extend(other.fallback);
+        self.preexisting.extend(other.preexisting);
     }
 }
 
@@ -119,25 +170,73 @@ impl HardenOptions {
     }
 }
 
-/// Masks, then makes read-only, everything `opts` names, in the current mount namespace. Masks
-/// go first so that a masked path under a read-only one (`/proc/sys/...`) is still masked. A
-/// component with `*` is expanded inside the root first ([`expand_globs`]): each match is
-/// masked and reported on its own.
+/// Masks, then makes read-only, everything `opts` names, in the current mount namespace: masks
+/// first, so that a masked path under a read-only one (`/proc/sys/...`) is still masked; then
+/// (`readonly_proc`) the whole `/proc` and `/sys`; then the read-only paths. A component with
+/// `*` is expanded inside the root first ([`expand_globs`]): each match is masked and reported
+/// on its own.
 ///
-/// Errors are only for what stops everything (the host's `/dev/null` is not the null device);
-/// a path that fails is listed in [`Report::refused`].
+/// **What the caller must provide:**
+/// - **The mount namespace of the container, not the host's**, whose mounts do not propagate to
+///   the host: make the rootfs `rslave` or `rprivate` first (as runc does). Every mount
+///   procroot makes is private before it is attached, but one attached under a *shared* parent
+///   is still propagated to that parent's peers by the kernel.
+/// - **Hardening must finish before any process runs in the root**, or has a handle inside it.
+///   A lookup that starts below a mount never crosses it: a process whose working directory,
+///   root or open file sits at or below a covered path keeps the unmasked, writable view. After
+///   the mounts, `harden` looks for such processes through the hardened procfs (every process
+///   it can see, except the caller itself): a working directory, root or open fd whose path,
+///   as the kernel prints it, is at or below a covered path, and which is not what that path
+///   leads to now (compared by mount id, device and inode: it is on the old mount, or under a
+///   mask), is listed in [`Report::preexisting`] ([`Report::is_ok`] is then false). That check
+///   is a safety net, not a guarantee: processes in a PID namespace procroot cannot see, and
+///   handles whose path the kernel prints relative to another mount namespace's root, are not
+///   found.
+/// - The new mount API (Linux 5.2; `mount_setattr`, 5.12) for the fd-only sequence; otherwise
+///   the fallback of the [module documentation](self).
+///
+/// **Errors and partial results.** The only error is the host's `/dev/null` failing its check
+/// ([`mask_paths`]), which happens **before any mount**: an `Err` means nothing was mounted.
+/// From the first mount on, every outcome is in the [`Report`]: each mount made is listed
+/// (masked, read-only), each failure under [`Report::refused`]; a path whose mount could not be
+/// finished (the fallback's read-only remounts) has its new mounts detached again.
 pub fn harden(root: &Root, opts: &HardenOptions) -> Result<Report> {
     // `*` (Docker's per-CPU `thermal_throttle`) is expanded now, inside the root.
-    let mut report = mask_paths(root, &defaults::expand_globs(root, &opts.masked))?;
-    report.extend(make_readonly(
-        root,
-        &defaults::expand_globs(root, &opts.readonly),
-    )?);
+    let masked = defaults::expand_globs(root, &opts.masked);
+    let readonly = defaults::expand_globs(root, &opts.readonly);
+    let dev_null = if masked.is_empty() {
+        None
+    } else {
+        Some(mask::host_dev_null()?)
+    };
+    let mut report = Report::default();
+    let mut covered = Vec::new();
+    if let Some(dev_null) = &dev_null {
+        let action = mask::Action::Mask {
+            dev_null: std::os::fd::AsFd::as_fd(dev_null),
+        };
+        mask::apply(root, &masked, &action, &mut report, Some(&mut covered));
+    }
+    // The whole /proc and /sys before the read-only paths inside them: a read-only clone of
+    // `/proc/sys` covers the mounts below `/proc/sys` (`binfmt_misc`), and a later recursive
+    // clone of `/proc` would hold them hidden under it, out of reach of the fallback's
+    // remounts (which find each mount by its path).
     if opts.readonly_proc {
-        report.extend(make_readonly(
+        mask::apply(
             root,
             &[Path::new("/proc"), Path::new("/sys")],
-        )?);
+            &mask::Action::ReadOnly,
+            &mut report,
+            Some(&mut covered),
+        );
     }
+    mask::apply(
+        root,
+        &readonly,
+        &mask::Action::ReadOnly,
+        &mut report,
+        Some(&mut covered),
+    );
+    preexisting::scan(root, &covered, &mut report);
     Ok(report)
 }

@@ -178,7 +178,7 @@ pub fn mount_procfs(root: &Root, dest: &Path, opts: &ProcfsMountOptions<'_>) -> 
             legacy_data: &data,
         };
         let method = mount_onto(root, dest, &source, target.as_fd()).map_err(fail)?;
-        return Ok(mounted(dest, method));
+        return Ok(mounted(dest, method.method));
     };
     // `pidns=` (6.18): one new instance with every option.
     let mut fsopen_missing = features::is_disabled(Feature::Fsopen);
@@ -243,7 +243,7 @@ pub fn mount_sysfs(root: &Root, dest: &Path) -> Result<Report> {
         legacy_data: "",
     };
     let method = mount_onto(root, dest, &source, target.as_fd()).map_err(fail)?;
-    Ok(mounted(dest, method))
+    Ok(mounted(dest, method.method))
 }
 
 /// Options of [`bind_from`].
@@ -343,12 +343,18 @@ pub fn bind_from(
     let source = Source::Bind {
         from: source_fd.as_fd(),
         recursive: true,
-        readonly: opts.readonly,
+        attrs: if opts.readonly {
+            MountAttrFlags::MOUNT_ATTR_RDONLY
+        } else {
+            MountAttrFlags::empty()
+        },
     };
     let method = if kind == RawFileType::Directory {
         let target = root.mkdir_all(dest, 0o755).map_err(fail)?;
         check_proc_destination(root, target.as_fd(), None, incoming).map_err(fail)?;
-        mount_onto(root, dest, &source, target.as_fd()).map_err(fail)?
+        mount_onto(root, dest, &source, target.as_fd())
+            .map_err(fail)?
+            .method
     } else {
         let parent_path = dest
             .parent()
@@ -360,7 +366,9 @@ pub fn bind_from(
             .map_err(fail)?;
         check_proc_destination(root, target.as_fd(), Some((parent.as_fd(), dest)), incoming)
             .map_err(fail)?;
-        mount_onto(root, dest, &source, target.as_fd()).map_err(fail)?
+        mount_onto(root, dest, &source, target.as_fd())
+            .map_err(fail)?
+            .method
     };
     Ok(mounted(dest, method))
 }
@@ -393,6 +401,7 @@ const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 
 fn is_procfs(fd: BorrowedFd<'_>) -> Result<bool> {
     let fs = rustix::fs::fstatfs(fd)?;
+    #[allow(clippy::useless_conversion)] // f_type's width differs between architectures.
     Ok(i64::from(fs.f_type) == PROC_SUPER_MAGIC)
 }
 

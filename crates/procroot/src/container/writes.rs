@@ -443,3 +443,68 @@ pub fn set_exec_label(label: &str) -> Result<()> {
 pub fn set_current_label(label: &str) -> Result<()> {
     write_label("current", label)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sysctl that is the same file in every namespace (here `kernel.ostype`, standing in for
+    /// `kernel.pid_max` before Linux 6.14, which the name rules cannot reach on a newer kernel):
+    /// the forked helper's file is the caller's own, and it is refused, `NotSupported`, never
+    /// written.
+    #[cfg_attr(
+        procroot_unprivileged,
+        ignore = "needs root: built with --cfg procroot_unprivileged"
+    )]
+    #[test]
+    fn a_machine_wide_file_from_the_helper_is_refused() {
+        procroot_testutil::require_privilege("root: a user namespace of a child process");
+        // `unshare -U` (util-linux) then `sleep`: once the child runs `sleep`, it is in a user
+        // namespace of its own. (This module forbids `unsafe`, so no fork + unshare here.)
+        struct KillOnDrop(std::process::Child);
+        impl Drop for KillOnDrop {
+            fn drop(&mut self) {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+        let child = KillOnDrop(
+            std::process::Command::new("unshare")
+                .args(["-U", "sleep", "60"])
+                .spawn()
+                .expect("unshare(1) from util-linux"),
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::fs::read_to_string(format!("/proc/{}/comm", child.0.id()))
+            .map_or(true, |c| c.trim() != "sleep")
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "unshare -U never ran sleep"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let pidfd = PidFd::open(child.0.id()).unwrap();
+        let procfs = Procfs::cached_unmasked().unwrap();
+        let err = open_in_helper(
+            &procfs,
+            &pidfd,
+            ThreadNameSpaceType::USER,
+            SysctlNamespace::User,
+            Path::new("sys/kernel/ostype"),
+            OFlags::RDONLY,
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotSupported, "{err}");
+        // A per-namespace one goes through.
+        open_in_helper(
+            &procfs,
+            &pidfd,
+            ThreadNameSpaceType::USER,
+            SysctlNamespace::User,
+            Path::new("sys/user/max_user_namespaces"),
+            OFlags::RDONLY,
+        )
+        .unwrap();
+    }
+}

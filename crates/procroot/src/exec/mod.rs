@@ -18,14 +18,17 @@
 
 #![forbid(unsafe_code)]
 
+mod creds;
 pub mod sealed_exe;
+
+pub use creds::{credentials_of, CapSets, Credentials};
 
 use std::ffi::{CString, OsStr, OsString};
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::process::ExitStatus;
 use std::str::FromStr;
 
@@ -36,10 +39,12 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::procfs::{PidFd, ProcBase, Procfs};
 use crate::root::Root;
 use crate::sys;
+use crate::sys::creds::CredsPlan;
 use crate::sys::exec::{CArgs, ChildError, NsPlan, SpawnPlan, StartError};
 use crate::sys::features::{self, Feature};
 use crate::sys::Syscall;
 use crate::FileType;
+use crate::Policy;
 
 /// `NSFS_MAGIC`, the `f_type` of namespace files (`include/uapi/linux/magic.h`).
 const NSFS_MAGIC: i64 = 0x6e73_6673;
@@ -182,6 +187,16 @@ impl FromStr for NsKinds {
         if s == "all" {
             return Ok(NsKinds::unshared());
         }
+        if s.split(',').any(|name| name.trim() == "all") {
+            return Err(Error::invalid_input(
+                Errno::INVAL,
+                format!(
+                    "\"all\" cannot be combined with other namespaces in {s:?}: give \"all\" \
+                     alone (every namespace the target does not share) or a list of mnt, uts, \
+                     ipc, net, pid, cgroup, user, time"
+                ),
+            ));
+        }
         let kinds = s
             .split(',')
             .map(|name| name.trim().parse())
@@ -315,13 +330,21 @@ impl<'a> Namespaces<'a> {
     /// exec shows as a death by that signal).
     pub fn spawn(&self, kinds: NsKinds, command: &Command) -> Result<ExitStatus> {
         let shown = PathBuf::from(self.pidfd.pid().to_string());
-        let fail = |e: Error| e.context("exec in", &shown);
+        let fail = |e: Error| e.within("exec in", &shown);
         let ns = self.plan(kinds).map_err(fail)?;
-        let fork_again = self
-            .selected(kinds)
-            .map_err(fail)?
+        let selected = self.selected(kinds).map_err(fail)?;
+        let fork_again = selected
             .iter()
             .any(|e| matches!(e.kind, NsKind::Pid | NsKind::Time));
+        let enter_user = selected.iter().any(|e| e.kind == NsKind::User);
+        // Whether the target shares our user namespace is known already (no second lookup).
+        let shares_userns = self
+            .entries
+            .iter()
+            .any(|e| e.kind == NsKind::User && e.shared);
+        let creds = command
+            .creds_plan(self.pidfd, shares_userns, enter_user)
+            .map_err(fail)?;
 
         // The target's root, and the cwd resolved inside it with the library's resolver (no
         // magic links, no escape): a `/proc/self/fd/N` cwd cannot reach a leaked host
@@ -338,13 +361,18 @@ impl<'a> Namespaces<'a> {
                 _ => fail(e),
             })?
             .into();
-        let root = Root::from_fd(rustix::io::fcntl_dupfd_cloexec(&root_fd, 0)?).map_err(fail)?;
-        let cwd = root
-            .resolve(&command.cwd)
-            .map_err(|e| fail(e.context("resolve working directory", &command.cwd)))?;
-        if cwd.file_type().map_err(fail)? != FileType::Dir {
-            return Err(fail(
-                Error::from_errno(Errno::NOTDIR).context("resolve working directory", &command.cwd),
+        let root_name = PathBuf::from(format!("/proc/{}/root", self.pidfd.pid()));
+        let root = Root::from_fd_named(
+            rustix::io::fcntl_dupfd_cloexec(&root_fd, 0)?,
+            root_name.clone(),
+        );
+        let in_cwd = |e: Error| fail(e.within(CWD_CONTEXT, &command.cwd));
+        let cwd = root.resolve(&command.cwd).map_err(in_cwd)?;
+        if cwd.file_type().map_err(in_cwd)? != FileType::Dir {
+            return Err(in_cwd(
+                Error::from_errno(Errno::NOTDIR)
+                    .context("resolve", &command.cwd)
+                    .in_root(&root_name),
             ));
         }
 
@@ -373,6 +401,7 @@ impl<'a> Namespaces<'a> {
             keep_fds: &keep_fds,
             fork_again,
             cgroup_procs: cgroup_procs.as_ref().map(|f| f.as_fd()),
+            creds: creds.as_ref(),
             procfs: self.procfs.as_fd(),
         };
         // A kept fd that is one of ours (a wrong number, or an absent socket-activation fd that
@@ -512,14 +541,28 @@ fn entries_from_procfs(procfs: &Procfs, pidfd: &PidFd) -> Result<Vec<NsEntry>> {
     Ok(entries)
 }
 
+/// What a `--cwd` error is part of, in messages.
+const CWD_CONTEXT: &str = "working directory (--cwd)";
+
 /// `CGROUP2_SUPER_MAGIC` (`include/uapi/linux/magic.h`).
 const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
 
+/// What a `--cgroup` error is part of, in messages.
+const CGROUP_CONTEXT: &str = "join the target's cgroup (--cgroup)";
+
 /// The target's `cgroup.procs`, opened for writing: its cgroup v2 path from
 /// `/proc/<pid>/cgroup` (the `0::` line, relative to our cgroup namespace's root), resolved
-/// inside the cgroup2 mount with the library's resolver, so a path read from the target cannot
+/// below the cgroup2 mount with [`Policy::Beneath`], so a path read from the target cannot
 /// leave that mount.
+///
+/// That text is not an identity (a cgroup may be named `x (deleted)`, the kernel's own suffix
+/// for a removed cgroup; the mount may be a bind mount of part of the hierarchy, whose root is
+/// not our cgroup namespace's root). The directory found is checked to be the target's by
+/// membership: its `cgroup.procs` lists the target (a process is in exactly one cgroup v2, so
+/// a mount rooted elsewhere cannot pass). A `..` component means the target's cgroup is outside
+/// our cgroup namespace's view: refused, never clamped to a cgroup of ours.
 fn target_cgroup_procs(procfs: &Procfs, pidfd: &PidFd) -> Result<std::fs::File> {
+    let pid = pidfd.pid();
     let text = procfs
         .read_to_string(ProcBase::PidFd(pidfd), "cgroup")
         .map_err(|e| match e.errno() {
@@ -531,18 +574,30 @@ fn target_cgroup_procs(procfs: &Procfs, pidfd: &PidFd) -> Result<std::fs::File> 
             ErrorKind::NotSupported,
             Errno::OPNOTSUPP,
             format!(
-                "process {} is in no cgroup v2 hierarchy (a cgroup v1 system): --cgroup \
-                 joins cgroup v2 only",
-                pidfd.pid()
+                "process {pid} is in no cgroup v2 hierarchy (a cgroup v1 system): --cgroup \
+                 joins cgroup v2 only"
             ),
         )
     };
     let path = text
         .lines()
         .find_map(|l| l.strip_prefix("0::"))
-        .filter(|p| p.starts_with('/') && !p.ends_with(" (deleted)"))
         .ok_or_else(not_v2)?;
-    let mount = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+    let shown = Path::new(path);
+    if !path.starts_with('/') || shown.components().any(|c| c == Component::ParentDir) {
+        return Err(Error::with_detail(
+            ErrorKind::SafetyViolation,
+            Errno::XDEV,
+            format!(
+                "process {pid}'s cgroup {} is not visible from procroot's cgroup namespace \
+                 (it lies outside procroot's own cgroup there); run procroot in the target's \
+                 cgroup namespace or an ancestor's",
+                crate::error::Quoted(shown.as_os_str())
+            ),
+        )
+        .context(CGROUP_CONTEXT, shown));
+    }
+    let (name, mount) = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
         .into_iter()
         .find_map(|dir| {
             let fd = rustix::fs::open(
@@ -553,32 +608,82 @@ fn target_cgroup_procs(procfs: &Procfs, pidfd: &PidFd) -> Result<std::fs::File> 
             .ok()?;
             #[allow(clippy::unnecessary_cast)] // f_type's width differs between architectures.
             let is_v2 = rustix::fs::fstatfs(&fd).ok()?.f_type as i64 == CGROUP2_SUPER_MAGIC;
-            is_v2.then_some(fd)
+            is_v2.then_some((dir, fd))
         })
         .ok_or_else(not_v2)?;
-    let root = Root::from_fd(mount)?;
-    let procs = Path::new(path).join("cgroup.procs");
-    let file = root
-        .open_file(&procs, OFlags::WRONLY | OFlags::CLOEXEC)
-        .map_err(|e| e.context("open the target's cgroup", &procs))?;
-    refuse_frozen(&root, Path::new(path))?;
-    Ok(file)
+    let in_cgroup = |e: Error| e.within(CGROUP_CONTEXT, shown);
+    let root = Root::from_fd_named(mount, PathBuf::from(name)).with_policy(Policy::Beneath);
+    let relative = path.trim_start_matches('/');
+    let relative = if relative.is_empty() { "." } else { relative };
+    let dir = root.resolve(relative).map_err(|e| {
+        let removed = e.errno() == Errno::NOENT && path.ends_with(" (deleted)");
+        in_cgroup(if removed {
+            Error::with_detail(
+                ErrorKind::NotFound,
+                Errno::SRCH,
+                format!("process {pid}'s cgroup has been removed (the process is exiting)"),
+            )
+        } else {
+            e
+        })
+    })?;
+    let open = |flags: OFlags| {
+        rustix::fs::openat(
+            &dir,
+            "cgroup.procs",
+            flags | OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .syscall("openat")
+        .map_err(|e| {
+            in_cgroup(
+                e.context("open", &shown.join("cgroup.procs"))
+                    .in_root(Path::new(name)),
+            )
+        })
+    };
+    let mut members = String::new();
+    std::io::Read::read_to_string(
+        &mut std::fs::File::from(open(OFlags::RDONLY)?),
+        &mut members,
+    )
+    .map_err(|e| in_cgroup(Error::from(e)))?;
+    if !members.lines().any(|l| l.trim() == pid.to_string()) {
+        if !pidfd.is_alive() {
+            return Err(exited(pidfd));
+        }
+        return Err(Error::with_detail(
+            ErrorKind::SafetyViolation,
+            Errno::XDEV,
+            format!(
+                "{name}/{relative} does not hold process {pid}, although its /proc/{pid}/cgroup \
+                 names it: the cgroup2 mount at {name} is not rooted at procroot's cgroup \
+                 namespace root (a bind mount of part of the hierarchy?)"
+            ),
+        )
+        .context(CGROUP_CONTEXT, shown));
+    }
+    refuse_frozen(&dir, shown).map_err(in_cgroup)?;
+    Ok(std::fs::File::from(open(OFlags::WRONLY)?))
 }
 
-/// `EBUSY` if the cgroup `path` (below `root`, the cgroup2 mount) is frozen (`frozen 1` in its
-/// `cgroup.events`), as runc refuses to exec in a paused container: the command would start
-/// frozen, and the process being prepared with it. (A cgroup frozen after this check cannot
-/// hang the caller either: nothing it waits for is frozen while it cannot take a signal.)
-fn refuse_frozen(root: &Root, path: &Path) -> Result<()> {
+/// `EBUSY` if the cgroup `dir` (shown as `path`) is frozen (`frozen 1` in its `cgroup.events`),
+/// as runc refuses to exec in a paused container: the command would start frozen, and the
+/// process being prepared with it. (A cgroup frozen after this check cannot hang the caller
+/// either: nothing it waits for is frozen while it cannot take a signal.)
+fn refuse_frozen(dir: &crate::Handle, path: &Path) -> Result<()> {
     let events = path.join("cgroup.events");
-    let mut text = String::new();
-    std::io::Read::read_to_string(
-        &mut root
-            .open_file(&events, OFlags::RDONLY | OFlags::CLOEXEC)
-            .map_err(|e| e.context("open the target's cgroup", &events))?,
-        &mut text,
+    let fd = rustix::fs::openat(
+        dir,
+        "cgroup.events",
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
     )
-    .map_err(|e| Error::from(e).context("read the target's cgroup", &events))?;
+    .syscall("openat")
+    .map_err(|e| e.context("open the target's cgroup", &events))?;
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut std::fs::File::from(fd), &mut text)
+        .map_err(|e| Error::from(e).context("read the target's cgroup", &events))?;
     if text.lines().any(|l| l == "frozen 1") {
         return Err(Error::with_detail(
             ErrorKind::Os,
@@ -627,13 +732,18 @@ pub struct Command {
     cwd: PathBuf,
     keep_fds: Vec<RawFd>,
     join_cgroup: bool,
+    privileged: bool,
+    credentials: Option<Credentials>,
+    user: Option<(u32, Option<u32>)>,
+    no_seccomp: bool,
     forward_signals: bool,
 }
 
 impl Command {
     /// `program` with no arguments (`argv[0]` is `program`), the caller's environment, `/` as
-    /// the working directory and only fds 0-2. A name without `/` is looked up in the command's
-    /// `PATH` inside the target's root.
+    /// the working directory, only fds 0-2, and the target's credentials (read when it starts,
+    /// see [`credentials_of`]; [`Command::privileged`] keeps the caller's). A name without `/`
+    /// is looked up in the command's `PATH` inside the target's root.
     pub fn new(program: impl AsRef<OsStr>) -> Command {
         Command {
             program: program.as_ref().to_owned(),
@@ -642,8 +752,72 @@ impl Command {
             cwd: PathBuf::from("/"),
             keep_fds: Vec::new(),
             join_cgroup: false,
+            privileged: false,
+            credentials: None,
+            user: None,
+            no_seccomp: false,
             forward_signals: false,
         }
+    }
+
+    /// Runs the command with the caller's own credentials (uid, groups, every capability, no
+    /// seccomp filter), as `nsenter` does, instead of the target's. The command then holds host
+    /// root inside the container: the container's binaries, which it runs, must be trusted.
+    pub fn privileged(&mut self) -> &mut Command {
+        self.privileged = true;
+        self
+    }
+
+    /// Runs the command with `credentials` instead of the target's own, read when it starts
+    /// (the default, see [`credentials_of`]).
+    pub fn credentials(&mut self, credentials: Credentials) -> &mut Command {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    /// Runs the command as `uid` and `gid` (the target's gid when `None`), numbered as in the
+    /// target's user namespace, with the target's other credentials
+    /// ([`Credentials::user`]; `docker exec --user`).
+    pub fn user(&mut self, uid: u32, gid: Option<u32>) -> &mut Command {
+        self.user = Some((uid, gid));
+        self
+    }
+
+    /// Runs the command without the target's seccomp filters
+    /// ([`Credentials::without_seccomp`]).
+    pub fn without_seccomp(&mut self) -> &mut Command {
+        self.no_seccomp = true;
+        self
+    }
+
+    /// The credentials plan for the child, or `None` for [`Command::privileged`].
+    fn creds_plan(
+        &self,
+        target: &PidFd,
+        shares_userns: bool,
+        enter_user: bool,
+    ) -> Result<Option<CredsPlan>> {
+        if self.privileged {
+            if self.credentials.is_some() || self.user.is_some() || self.no_seccomp {
+                return Err(Error::invalid_input(
+                    Errno::INVAL,
+                    "privileged() keeps the caller's credentials: it cannot be combined with \
+                     credentials(), user() or without_seccomp()",
+                ));
+            }
+            return Ok(None);
+        }
+        let mut creds = match &self.credentials {
+            Some(c) => c.clone(),
+            None => creds::credentials_with(target, shares_userns)?,
+        };
+        if let Some((uid, gid)) = self.user {
+            creds = creds.user(uid, gid);
+        }
+        if self.no_seccomp {
+            creds = creds.without_seccomp();
+        }
+        creds.plan(enter_user).map(Some)
     }
 
     /// Adds an argument.
@@ -801,6 +975,38 @@ fn cstring(s: &OsStr) -> Result<CString> {
     })
 }
 
+/// [`PidFd::open`] for the target of `exec`, whose refusal of a thread id (`pidfd_open` wants
+/// a process: `EINVAL`, `ENOENT` since Linux 6.9) says so and names the thread's process, instead of "not a valid process
+/// id" (`nsenter -t` takes a thread id and enters its process's namespaces).
+pub fn open_target(pid: u32) -> Result<PidFd> {
+    PidFd::open(pid).map_err(|e| {
+        // pidfd_open refuses a thread id with EINVAL, or ENOENT since Linux 6.9.
+        if !matches!(e.errno(), Errno::INVAL | Errno::NOENT) {
+            return e;
+        }
+        // Only for the message: the thread's status names its thread group (process).
+        let tgid = Procfs::cached()
+            .and_then(|p| p.read_to_string(ProcBase::Pid(pid), "status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Tgid:"))
+                    .and_then(|t| t.trim().parse::<u32>().ok())
+            });
+        match tgid {
+            Some(tgid) if tgid != pid => Error::invalid_input(
+                e.errno(),
+                format!(
+                    "{pid} is a thread of process {tgid}, not a process: give the process id \
+                     {tgid}, whose namespaces the thread shares"
+                ),
+            )
+            .context("open pidfd", Path::new(&pid.to_string())),
+            _ => e,
+        }
+    })
+}
+
 /// Runs `command` in the namespaces `kinds` of the process `target`, chrooted in its root, and
 /// returns its exit status (a death by signal shows as such).
 ///
@@ -821,8 +1027,11 @@ fn cstring(s: &OsStr) -> Result<CString> {
 /// 4. The command's process execs with only fds 0-2, the kept ones and the error pipe
 ///    (`O_CLOEXEC`) open: the others are closed, not marked close-on-exec, because the kernel
 ///    looks up the program, a symlink's target and a `#!` interpreter before it closes those
-///    (a `#!/proc/self/fd/N/...` line must find nothing of the caller's). The caller's signal
-///    mask, handlers and dumpable flag are as before when this returns.
+///    (a `#!/proc/self/fd/N/...` line must find nothing of the caller's). Right before the
+///    exec it takes the target's credentials, read before the fork (see [`credentials_of`]:
+///    ids, groups, capability sets, `no_new_privs`, seccomp filters, in the kernel's order), unless
+///    [`Command::privileged`]. The caller's signal mask, handlers and dumpable flag are as before
+///    when this returns.
 ///
 /// With [`Command::forward_signals`], the caller passes its signals on and handles job control
 /// while the command starts and runs; without, it waits for the command with its signals as
@@ -833,6 +1042,6 @@ fn cstring(s: &OsStr) -> Result<CString> {
 /// command's status.
 pub fn spawn_in(target: &PidFd, kinds: NsKinds, command: &Command) -> Result<ExitStatus> {
     Namespaces::of(target)
-        .map_err(|e| e.context("exec in", Path::new(&target.pid().to_string())))?
+        .map_err(|e| e.within("exec in", Path::new(&target.pid().to_string())))?
         .spawn(kinds, command)
 }

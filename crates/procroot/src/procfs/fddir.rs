@@ -9,9 +9,12 @@
 //!   afresh by the kernel at every access, so it stays right whatever the thread does with its
 //!   table later. The price is one `O_PATH` fd per thread that uses it (dropped with the thread).
 //! - A forked child inherits the parent's fd and thread-locals, and that directory shows the
-//!   *parent's* table: the cache remembers the tid it was opened by and is reopened when
-//!   `gettid()` answers differently. (A thread that exits leaves a directory whose lookups fail
-//!   with `ENOENT`; [`FdDir::readlink`] then forgets it.)
+//!   *parent's* table: the cache remembers the tid it was opened by and the fork generation
+//!   ([`sys::process::fork_generation`], bumped by a `pthread_atfork` child handler), and is
+//!   reopened when either differs. The tid alone is not enough: a process that is PID 1 of its
+//!   namespace and forks into a new PID namespace has a child that is PID 1 (tid 1) too, which
+//!   would read the parent's table (the parent's fd N in place of its own). (A thread that exits
+//!   leaves a directory whose lookups fail with `ENOENT`; [`FdDir::readlink`] then forgets it.)
 //! - It is only cached for a detached instance ([`Acquisition::is_detached`]): nobody else can
 //!   see it, so nobody can mount on `fd/N`, and a plain `readlinkat` needs none of the overmount
 //!   checks of [`Procfs::readlink`]. On a `/proc` others can mount on, callers get `None` and do
@@ -41,22 +44,31 @@ use rustix::thread::Pid;
 use super::{ProcBase, Procfs};
 use crate::error::Result;
 use crate::resolve::Trailing;
+use crate::sys;
 
 /// `thread-self/fd` of the process-wide instance ([`Procfs::cached`]), opened by one thread.
 pub(crate) struct FdDir {
     procfs: Arc<Procfs>,
-    tid: Pid,
+    /// Who opened it: the thread, and the fork generation of its process.
+    owner: Owner,
     dir: OwnedFd,
+}
+
+/// A thread of one process: its tid and the process's fork generation.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Owner {
+    tid: Pid,
+    generation: u64,
 }
 
 /// What a thread kept: nothing yet, its directory, or the fact that there is no detached
 /// instance to read it from (so that the walk answers without a new acquisition attempt on
 /// every call: [`Procfs::cached`] makes a fresh instance each time it can only open `/proc`).
-/// Either is only valid for the thread (`tid`) that found it.
+/// Either is only valid for the thread that found it, in the process that found it.
 enum Kept {
     Nothing,
     Dir(Rc<FdDir>),
-    Unavailable(Pid),
+    Unavailable(Owner),
 }
 
 thread_local! {
@@ -87,10 +99,17 @@ impl FdDir {
     ///
     /// [`Acquisition::PlainOpen`]: super::Acquisition::PlainOpen
     pub(crate) fn current() -> Result<Option<Rc<FdDir>>> {
-        let tid = rustix::thread::gettid();
+        // Forks that cannot be seen: keep nothing (callers do without, as they must anyway).
+        let Some(generation) = sys::process::fork_generation() else {
+            return Ok(None);
+        };
+        let me = Owner {
+            tid: rustix::thread::gettid(),
+            generation,
+        };
         let kept = FD_DIR.try_with(|slot| match &*slot.borrow() {
             Kept::Dir(dir) => Some(Some(Rc::clone(dir))),
-            Kept::Unavailable(when) if *when == tid => Some(None),
+            Kept::Unavailable(when) if *when == me => Some(None),
             _ => None,
         });
         let Ok(kept) = kept else {
@@ -99,7 +118,7 @@ impl FdDir {
         match kept {
             // `is_allowed`: the instance is the one `Procfs::cached` still hands out (it is
             // replaced only when its acquisition method was disabled since).
-            Some(Some(dir)) if dir.tid == tid && dir.procfs.acquisition.is_allowed() => {
+            Some(Some(dir)) if dir.owner == me && dir.procfs.acquisition.is_allowed() => {
                 return Ok(Some(dir))
             }
             Some(None) => return Ok(None),
@@ -108,9 +127,13 @@ impl FdDir {
         let found = match Procfs::cached() {
             Ok(procfs) if procfs.acquisition.is_detached() => {
                 let dir = procfs.open_fd_dir()?;
-                Kept::Dir(Rc::new(FdDir { procfs, tid, dir }))
+                Kept::Dir(Rc::new(FdDir {
+                    procfs,
+                    owner: me,
+                    dir,
+                }))
             }
-            _ => Kept::Unavailable(tid),
+            _ => Kept::Unavailable(me),
         };
         let dir = match &found {
             Kept::Dir(dir) => Some(Rc::clone(dir)),

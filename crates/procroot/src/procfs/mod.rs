@@ -25,6 +25,7 @@
 
 mod base;
 mod fddir;
+pub(crate) mod mountinfo;
 mod pidns;
 
 use std::borrow::Cow;

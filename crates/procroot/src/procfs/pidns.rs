@@ -47,7 +47,9 @@ pub fn open_pid_namespace(path: &Path) -> Result<std::fs::File> {
         return Err(not_pidns(&format!("it is a {}", kind.description())));
     }
     let fs = rustix::fs::fstatfs(&fd).syscall("fstatfs").map_err(fail)?;
-    if i64::from(fs.f_type) != NSFS_MAGIC {
+    #[allow(clippy::useless_conversion)] // f_type's width differs between architectures.
+    let f_type = i64::from(fs.f_type);
+    if f_type != NSFS_MAGIC {
         return Err(not_pidns(
             "it is a regular file, not a namespace file (nsfs)",
         ));

@@ -32,13 +32,16 @@
 //! `EACCES`: the link is in a sticky, world-writable directory, and neither the follower's fsuid
 //! nor the directory's owner owns the link); any link under `RESOLVE_NO_SYMLINKS` or on a mount with
 //! `MS_NOSYMFOLLOW` (`ELOOP`). The walker applies the same rules in the same order
-//! ([`Walker::refuse_link`]), and only when it is about to follow a symlink: the facts they need
-//! (`fstatfs` of the directory for the mount flag, `fstat` of the directory for its mode and
-//! owner) are asked once per directory on the stack and remembered there, so a path without
-//! symlinks makes exactly the syscalls it made before these rules existed, and a chain of links
-//! in one directory asks once. (Remembering per mount id instead would cost a `statx` per link to
-//! learn the id, as much as the `fstatfs` it saves.) A protected-looking trailing link is opened
-//! `O_PATH` first, so that the owner checked and the target read come from the same inode.
+//! ([`Walker::refuse_link`]), and only when it is about to follow a symlink, so a path without
+//! symlinks makes exactly the syscalls it made before these rules existed. The mount flag is the
+//! *link's own* mount's, as the kernel asks it (`link->mnt`): a `statx` of the link says whether
+//! something is mounted on the link itself (a symlink bind-mounted onto it, with flags of its
+//! own); if not, the link is on its directory's mount, whose `fstatfs` is asked once per
+//! directory on the stack and remembered there; if so, the mounted link is opened `O_PATH` and
+//! asked ([`link_is_nosymfollow`]). The directory's mode and owner (`fstat`, for
+//! `fs.protected_symlinks`) are likewise asked once per directory. A protected-looking trailing
+//! link is opened `O_PATH` first, so that the owner checked and the target read come from the
+//! same inode.
 
 #![forbid(unsafe_code)]
 
@@ -58,7 +61,8 @@ use crate::sys::{self, MountId, MAXSYMLINKS, PATH_MAX};
 /// followed (see the module documentation).
 #[derive(Clone, Copy, Default)]
 struct DirFacts {
-    /// Its mount has `MS_NOSYMFOLLOW` (`fstatfs`).
+    /// Its mount has `MS_NOSYMFOLLOW` (`fstatfs`): the flag of every link in it that nothing is
+    /// mounted on.
     nosymfollow: Option<bool>,
     /// Its mode and owner (`fstat`), for `fs.protected_symlinks`.
     mode_uid: Option<(u32, u32)>,
@@ -433,6 +437,7 @@ impl Walker<'_> {
         facts: &mut DirFacts,
         link: Link,
         link_uid: Option<u32>,
+        at: LinkAt<'_>,
     ) -> Result<(), Errno> {
         if link.followed >= MAXSYMLINKS {
             return Err(Errno::LOOP);
@@ -445,11 +450,7 @@ impl Walker<'_> {
         if self.flags.contains(ResolveFlags::NO_SYMLINKS) {
             return Err(Errno::LOOP);
         }
-        let nosymfollow = match facts.nosymfollow {
-            Some(known) => known,
-            None => *facts.nosymfollow.insert(sys::is_nosymfollow(dir)?),
-        };
-        if nosymfollow {
+        if link_is_nosymfollow(dir, facts, at)? {
             return Err(Errno::LOOP);
         }
         Ok(())
@@ -500,33 +501,36 @@ impl Walker<'_> {
                 {
                     // fs.protected_symlinks may refuse it, by its owner: take the owner and the
                     // target from one inode, which a rename cannot swap in between.
-                    let fd = rustix::fs::openat(
-                        parent,
-                        name,
-                        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                        Mode::empty(),
-                    )?;
+                    let fd = open_link(parent, name)?;
                     let st = rustix::fs::fstat(&fd)?;
                     if FileType::from_raw_mode(st.st_mode) != FileType::Symlink {
                         // Not a symlink (any more): what the open said stands.
                         return Err(self.failed("openat", name, flags, errno));
                     }
-                    self.refuse_link(parent, facts, link, Some(st.st_uid))?;
+                    self.refuse_link(parent, facts, link, Some(st.st_uid), LinkAt::Fd(fd.as_fd()))?;
                     readlink_append(&fd, b"", target)?;
                     return Ok(Step::Symlink);
                 }
                 return match readlink_append(parent, name, target) {
                     Ok(()) => {
-                        self.refuse_link(parent, facts, link, None)?;
+                        self.refuse_link(parent, facts, link, None, LinkAt::Name(parent, name))?;
                         Ok(Step::Symlink)
                     }
                     Err(Errno::INVAL) => Err(self.failed("openat", name, flags, errno)),
                     // It is a symlink we could not read (EACCES on another process's magic
                     // link): the kernel refuses before reading, so its refusals come first.
-                    Err(other) => Err(match self.refuse_link(parent, facts, link, None) {
-                        Err(refused) => refused,
-                        Ok(()) => self.failed("readlinkat", name, OFlags::empty(), other),
-                    }),
+                    Err(other) => Err(
+                        match self.refuse_link(
+                            parent,
+                            facts,
+                            link,
+                            None,
+                            LinkAt::Name(parent, name),
+                        ) {
+                            Err(refused) => refused,
+                            Ok(()) => self.failed("readlinkat", name, OFlags::empty(), other),
+                        },
+                    ),
                 };
             }
             Err(errno) => return Err(self.failed("openat", name, flags, errno)),
@@ -535,7 +539,7 @@ impl Walker<'_> {
             // O_PATH|O_NOFOLLOW opened whatever the name is, symlinks included.
             let st = rustix::fs::fstat(&fd)?;
             if FileType::from_raw_mode(st.st_mode) == FileType::Symlink {
-                self.refuse_link(parent, facts, link, Some(st.st_uid))?;
+                self.refuse_link(parent, facts, link, Some(st.st_uid), LinkAt::Fd(fd.as_fd()))?;
                 readlink_append(&fd, b"", target)?;
                 return Ok(Step::Symlink);
             }
@@ -607,6 +611,59 @@ struct Link {
     trailing: bool,
     /// Links followed so far in this walk.
     followed: u32,
+}
+
+/// Where the symlink about to be followed is: an `O_PATH` fd of the link itself, or its name in
+/// its directory (the name a lookup crosses any mount on, as the kernel's does).
+#[derive(Clone, Copy)]
+enum LinkAt<'a> {
+    Fd(BorrowedFd<'a>),
+    Name(BorrowedFd<'a>, &'a [u8]),
+}
+
+/// Whether the kernel would refuse to follow the link at `at` because its mount has
+/// `MS_NOSYMFOLLOW` (`pick_link` asks about the link's own mount, `link->mnt`).
+///
+/// The link is on its directory's mount unless something is mounted on the link itself (a
+/// symlink bind-mounted onto a symlink, with its own flags: libpathrs's
+/// `symlink_itself_nosymfollow` and `symlink_itself_nested_clear_symfollow`). One `statx` of
+/// the link tells (`STATX_ATTR_MOUNT_ROOT`): on the directory's mount, the directory's flag
+/// stands (one `fstatfs` per directory, kept in `facts`); a mount root is asked for its own
+/// flag (an `O_PATH` open of the name, which crosses onto the mount on top as the kernel's
+/// lookup does, then `fstatfs`). Where the attribute is unknown (before Linux 5.8, or without
+/// `statx`) the link itself is always asked. Only links cost this: a path without symlinks
+/// makes no extra syscall.
+fn link_is_nosymfollow(
+    dir: BorrowedFd<'_>,
+    facts: &mut DirFacts,
+    at: LinkAt<'_>,
+) -> Result<bool, Errno> {
+    let info = match at {
+        LinkAt::Fd(fd) => sys::mount_info_at(fd, "", AtFlags::EMPTY_PATH),
+        LinkAt::Name(parent, name) => sys::mount_info_at(parent, name, AtFlags::SYMLINK_NOFOLLOW),
+    }
+    .map_err(|e| e.errno)?;
+    if info.mount_root == Some(false) {
+        return match facts.nosymfollow {
+            Some(known) => Ok(known),
+            None => Ok(*facts.nosymfollow.insert(sys::is_nosymfollow(dir)?)),
+        };
+    }
+    match at {
+        LinkAt::Fd(fd) => sys::is_nosymfollow(fd),
+        LinkAt::Name(parent, name) => sys::is_nosymfollow(open_link(parent, name)?),
+    }
+}
+
+/// `name` in `parent` itself, not followed (`O_PATH | O_NOFOLLOW`): a symlink as an fd, on
+/// whatever mount sits on it, as the kernel's lookup would find it.
+fn open_link(parent: BorrowedFd<'_>, name: &[u8]) -> Result<OwnedFd, Errno> {
+    rustix::fs::openat(
+        parent,
+        name,
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
 }
 
 /// A directory's mode and owner, from `facts` or one `fstat`.

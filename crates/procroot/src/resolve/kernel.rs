@@ -13,14 +13,14 @@
 //!   succeeds, the walk met no absolute symlink and no escape, so the strict answer is the same.
 //!   If it fails with `EXDEV`, the cause may be an absolute symlink (allowed by the strict
 //!   policy) or an escape (refused by it), which only the emulated walker can tell apart.
-//! - `ELOOP` (without `NO_SYMLINKS`) is re-examined by the emulated walker too: the kernel can
-//!   report it spuriously when a lookup is restarted by concurrent mount activity. The walker may
-//!   turn it into a success only because it applies every rule by which the kernel answers
-//!   `ELOOP` during a lookup: the 40-link budget, `MS_NOSYMFOLLOW` mounts, magic links under
-//!   `NO_MAGICLINKS`, and `O_NOFOLLOW` on a trailing symlink (and, in the same `pick_link`
-//!   order, the `EACCES` of `fs.protected_symlinks`). A real `ELOOP` is therefore confirmed;
-//!   only a spurious one is overridden. Any new kernel rule that answers `ELOOP` must be added
-//!   to the walker before this re-examination may stay.
+//! - `ELOOP` is the kernel's answer, never re-examined: a kernel refusal must not become a
+//!   success. The walker once had the last word on it, on the claim that a lookup restarted by
+//!   concurrent mount activity could report `ELOOP` spuriously; no reproduction of that was
+//!   ever found (tests/differential.rs runs both backends under mount churn), while the
+//!   re-examination did turn a real `ELOOP` into a success: a symlink bind-mounted onto itself
+//!   with `MS_NOSYMFOLLOW` on a mount without it, which the walker then judged by its
+//!   directory's mount (libpathrs's `symlink_itself_nosymfollow`). The walker now applies the
+//!   same rule by the link's own mount, and both backends give `ELOOP` on their own.
 
 #![forbid(unsafe_code)]
 
@@ -46,7 +46,7 @@ pub(crate) enum Outcome {
     /// `openat2` is unavailable in this process (recorded in [`features`]), with the errno it
     /// failed with (`ENOSYS`, or a seccomp filter's `EPERM`), for the error message.
     Unavailable(Errno),
-    /// Only the emulated walker can answer (strict policy met `EXDEV`, or `ELOOP` to confirm).
+    /// Only the emulated walker can answer (strict policy met `EXDEV`, or `EAGAIN` retried out).
     NeedsEmulation,
 }
 
@@ -60,7 +60,7 @@ const FAST_PATH_LEN: usize = 256;
 /// call that [`resolve`] makes first for the same arguments (same path, flags and `how`), so a
 /// failure is handed on to [`resolve`] as its first attempt (`first`), which then does
 /// everything it always does with it (the `EAGAIN` retries, the `ENOSYS`/`EPERM` probe, the
-/// emulated walker's re-examination of `ELOOP` and strict `EXDEV`, validation of bad input).
+/// emulated walker's re-examination of strict `EXDEV`, validation of bad input).
 ///
 /// `None` when the fast path does not apply and nothing was asked: the strict policy (whose
 /// path needs rewriting), [`Trailing::ExceptLast`], a path of [`FAST_PATH_LEN`] bytes or more,
@@ -219,15 +219,7 @@ pub(crate) fn resolve(
         }
         Err(Errno::XDEV) if opts.policy == Policy::InRootStrict => Outcome::NeedsEmulation,
         Err(Errno::AGAIN) => Outcome::NeedsEmulation,
-        // A lookup that the kernel restarts (a mount or unmount anywhere on the system during an
-        // RCU walk) can report ELOOP on a path that needs fewer than 40 symlinks: the restart
-        // keeps counting where the first try stopped. Our differential tests see this under
-        // mount churn. The emulated walker counts for itself and applies every other ELOOP rule
-        // (nosymfollow mounts, magic links, O_NOFOLLOW; see the module documentation), so it
-        // has the last word: it confirms a real ELOOP and overrides only a spurious one.
-        Err(Errno::LOOP) if !opts.flags.contains(ResolveFlags::NO_SYMLINKS) => {
-            Outcome::NeedsEmulation
-        }
+        // ELOOP included: the kernel's refusal stands (see the module documentation).
         Err(errno) => Outcome::Done(Err(errno)),
     }
 }

@@ -13,12 +13,10 @@
 //! 3. for [`Policy::InRootStrict`], an `EXDEV` from the kernel is re-examined by the emulated
 //!    walker, the only one that can tell an absolute symlink from an escape.
 //!
-//! The emulated walker also has the last word, whatever the backend asked for, on the kernel
-//! answers that depend on what the rest of the system is doing: `EAGAIN` that persists through
-//! the retries (a rename or mount somewhere during every attempt) and `ELOOP` (which a restarted
-//! lookup can report early; the walker applies every rule by which the kernel says `ELOOP`,
-//! `MS_NOSYMFOLLOW` mounts included, so it confirms a real one and overrides only a spurious
-//! one). A handle says which backend answered (`Handle::backend` in `root`): `Emulated` whenever
+//! The emulated walker also has the last word, whatever the backend asked for, on the one
+//! kernel answer that depends on what the rest of the system is doing: `EAGAIN` that persists
+//! through the retries (a rename or mount somewhere during every attempt). A kernel `ELOOP` is
+//! final: a refusal never becomes a success (see `kernel.rs`). A handle says which backend answered (`Handle::backend` in `root`): `Emulated` whenever
 //! the walker produced the result, even under [`Backend::Kernel`], since that is what the
 //! answer rests on.
 //!
@@ -40,6 +38,7 @@ pub(crate) mod protected;
 
 use std::os::fd::{BorrowedFd, OwnedFd};
 
+pub(crate) use kernel::EAGAIN_RETRIES;
 pub use options::{Backend, BackendUsed, Policy, ResolveFlags, ResolveOptions, Trailing};
 pub(crate) use protected::install_reader as install_protected_symlinks_reader;
 

@@ -66,13 +66,10 @@ pub enum Backend {
     /// `openat2(2)`. Fails with [`ErrorKind::NotSupported`](crate::ErrorKind) when the kernel
     /// lacks it or a seccomp filter refuses it, instead of falling back.
     ///
-    /// Three exceptions, where the emulated walker decides and the result reports
+    /// Two exceptions, where the emulated walker decides and the result reports
     /// [`BackendUsed::Emulated`]: [`Policy::InRootStrict`] has no kernel flag, so it is asked as
     /// `RESOLVE_BENEATH`, and an `EXDEV` answer (an absolute symlink, allowed by the policy, or
-    /// an escape, refused by it) is re-examined; an `ELOOP` answer is confirmed, because the
-    /// kernel can report it spuriously when concurrent mount activity restarts a lookup (the
-    /// walker applies every rule by which the kernel says `ELOOP`, `MS_NOSYMFOLLOW` mounts and
-    /// the 40-link budget included, so a real one stays an error); and an `EAGAIN` that
+    /// an escape, refused by it) is re-examined; and an `EAGAIN` that
     /// persists through the retries (a rename or mount somewhere on the system during every
     /// attempt of a lookup through `..`) is answered by the walker instead. Every other answer,
     /// success or error (`EACCES`, `ENOENT`, `EXDEV` under the other policies...), is the

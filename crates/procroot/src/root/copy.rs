@@ -25,7 +25,7 @@
 
 #![forbid(unsafe_code)]
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -33,11 +33,11 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rustix::fs::{AtFlags, Dir, Mode, OFlags, RenameFlags, Stat, Timestamps};
+use rustix::fs::{AtFlags, Mode, OFlags, RenameFlags, Stat, Timestamps};
 use rustix::io::Errno;
 
 use super::handle::special_refusal;
-use super::progress::{ProgressFn, Watch};
+use super::progress::{CopyWarning, ProgressFn, WarningFn, Watch};
 use super::remove::{remove_created, Cleanup};
 use super::walk::{Chain, Limits};
 use super::{Root, SpecialFiles};
@@ -75,9 +75,54 @@ pub struct CopyOptions<'a> {
     /// what it created is removed by identity, the temporary included. `None` (the default)
     /// costs one branch per entry.
     pub progress: Option<&'a mut ProgressFn<'a>>,
+    /// Which extended attributes (and so ACLs) are copied: see [`Xattrs`]. The default is
+    /// [`Xattrs::All`], as `cp -a`.
+    pub xattrs: Xattrs,
+    /// Called once for each thing the copy could not carry over and went on without (an
+    /// extended attribute it could not set, a hard link it made a separate file): see
+    /// [`CopyWarning`]. `None` (the default): such losses are not reported; use
+    /// [`Xattrs::Strict`] to make the xattr ones fatal.
+    pub warnings: Option<&'a mut WarningFn<'a>>,
+}
+
+/// Which extended attributes a copy carries over ([`CopyOptions::xattrs`]), for regular files
+/// and directories (symlinks and special files get none).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Xattrs {
+    /// As `cp -a`: `user.*`, the ACLs (`system.posix_acl_access`, and a directory's
+    /// `system.posix_acl_default`), `security.*` where the kernel permits setting them, and
+    /// `trusted.*` only when running as root (nobody else can read them). `security.capability`
+    /// follows the set-ID rule of [`Root::copy_in`]: kept only if the copy has the source's
+    /// owner, so a copy never makes someone else's privileged program one of the caller's.
+    ///
+    /// One that cannot be set is a [`CopyWarning`] and the copy goes on. A lost access ACL
+    /// never leaves the copy more open than its source: the copy's group bits become the ACL's
+    /// owning-group entry masked by its mask, and its "other" bits are cleared if the ACL had
+    /// named user or group entries (a user the ACL refused must not read the copy through
+    /// "other").
+    #[default]
+    All,
+    /// None are copied.
+    None,
+    /// As [`Xattrs::All`], but one that cannot be read or set fails the copy, which is then
+    /// undone like any failed copy.
+    Strict,
 }
 
 impl<'a> CopyOptions<'a> {
+    /// The options with [`CopyOptions::xattrs`] set.
+    pub fn with_xattrs(mut self, xattrs: Xattrs) -> Self {
+        self.xattrs = xattrs;
+        self
+    }
+
+    /// The options with [`CopyOptions::warnings`] set to `hook`.
+    pub fn with_warnings(mut self, hook: &'a mut WarningFn<'a>) -> Self {
+        self.warnings = Some(hook);
+        self
+    }
+
     /// The options with [`CopyOptions::special_files`] set.
     pub fn with_special_files(mut self, special_files: SpecialFiles) -> Self {
         self.special_files = special_files;
@@ -96,6 +141,8 @@ impl std::fmt::Debug for CopyOptions<'_> {
         f.debug_struct("CopyOptions")
             .field("special_files", &self.special_files)
             .field("progress", &self.progress.as_ref().map(|_| "FnMut"))
+            .field("xattrs", &self.xattrs)
+            .field("warnings", &self.warnings.as_ref().map(|_| "FnMut"))
             .finish()
     }
 }
@@ -168,7 +215,14 @@ impl Root {
     ///   the temporary for a directory of their own meanwhile (that is left alone, and the
     ///   error says so). A process killed mid-copy leaves the temporary.
     ///
-    /// Hard links inside the tree become separate files. A copy of a directory into itself (the
+    /// Holes are kept: only the data extents (`SEEK_DATA`/`SEEK_HOLE`) are copied, and the copy
+    /// is cut to the source's size. Names in the tree that are hard links to one file become
+    /// hard links to one copy (made only to the copy's own file, checked by identity; one that
+    /// cannot be made is a separate file and a [`CopyWarning`]); a file whose other names are
+    /// outside the tree is copied as a file. Extended attributes and ACLs are copied as
+    /// [`CopyOptions::xattrs`] says. A copy holds at most about 150 fds whatever the depth; the
+    /// undo of a failed copy fits itself to the fds that are free, visits each entry once,
+    /// and reports what it left and why. A copy of a directory into itself (the
     /// destination inside the source tree) skips the copy being made. `host_path` must end in a
     /// name (not `.`, `..` or `/`): `InvalidInput`.
     pub fn copy_in_with(
@@ -190,6 +244,7 @@ impl Root {
         // Everything created is ours and on the destination parent's mount: nothing to check.
         let walk = Walk {
             special_files: opts.special_files,
+            xattrs: opts.xattrs,
             same_mount: false,
             skip: None,
             dst_mount: None,
@@ -200,7 +255,7 @@ impl Root {
             dst_parent.as_fd(),
             &dst_name,
             walk,
-            &mut Watch::new(opts.progress),
+            &mut Watch::new(opts.progress).with_warnings(opts.warnings),
         )
         .map_err(|e| self.annotate_op(e, op, in_root_path))
     }
@@ -256,6 +311,7 @@ impl Root {
         // NO_XDEV holds for the tree being read too, not only for the path leading to it.
         let walk = Walk {
             special_files: opts.special_files,
+            xattrs: opts.xattrs,
             same_mount: self.opts.flags.contains(ResolveFlags::NO_XDEV),
             skip: None,
             dst_mount: None,
@@ -266,7 +322,7 @@ impl Root {
             dst_parent.as_fd(),
             &dst_name,
             walk,
-            &mut Watch::new(opts.progress),
+            &mut Watch::new(opts.progress).with_warnings(opts.warnings),
         )
         .map_err(|e| e.context(op, host_path))
     }
@@ -450,6 +506,8 @@ const SETID: u32 = 0o6000;
 struct Walk {
     /// [`CopyOptions::special_files`].
     special_files: SpecialFiles,
+    /// [`CopyOptions::xattrs`].
+    xattrs: Xattrs,
     /// Refuse (`EXDEV`) a source file or directory on another mount than its parent directory:
     /// the root's `NO_XDEV`, applied to the tree being copied out.
     same_mount: bool,
@@ -461,14 +519,41 @@ struct Walk {
 }
 
 /// Everything one copy created, by identity: what its cleanup may remove.
-#[derive(Default)]
-struct Made {
+struct Made<'b> {
     ids: HashSet<(u64, u64)>,
     /// The first entry created: the temporary at the top.
     top: Option<(u64, u64)>,
+    /// The directory the copy is made in (the destination's parent): where the paths of
+    /// `links` start.
+    base: BorrowedFd<'b>,
+    /// The source files with more than one link met so far, by `(st_dev, st_ino)`: where their
+    /// copy is, so that their other names in the tree become links to it, as `cp -a` does.
+    links: HashMap<(u64, u64), Linked>,
 }
 
-impl Made {
+/// The copy of a source file with several links ([`Made::links`]).
+struct Linked {
+    /// Its path from [`Made::base`] (the temporary's name first), made of names the copy
+    /// created.
+    path: PathBuf,
+    /// Its identity, which a new link must have.
+    id: (u64, u64),
+    /// The source's path, for messages.
+    shown: PathBuf,
+    /// How many more names the source has: the record is dropped when all were met.
+    pending: u64,
+}
+
+impl<'b> Made<'b> {
+    fn new(base: BorrowedFd<'b>) -> Self {
+        Made {
+            ids: HashSet::new(),
+            top: None,
+            base,
+            links: HashMap::new(),
+        }
+    }
+
     fn insert(&mut self, st: &Stat) -> (u64, u64) {
         let id = (st.st_dev, st.st_ino);
         self.top.get_or_insert(id);
@@ -501,7 +586,7 @@ fn copy_entry(
     walk.dst_mount = Some(sys::mount_id(dst_dir)?);
     for _ in 0..TEMP_ATTEMPTS {
         let temp = temp_name();
-        let mut made = Made::default();
+        let mut made = Made::new(dst_dir);
         let built = match copy_tree(src_dir, src_name, dst_dir, &temp, walk, &mut made, watch) {
             // Someone else has this name: it is not ours to remove; try another.
             Err(CopyError::NameTaken) => continue,
@@ -514,7 +599,7 @@ fn copy_entry(
         });
         return match renamed {
             Ok(()) => check_landed(dst_dir, dst_name, &temp, &made),
-            Err(e) => Err(undo(dst_dir, &temp, &made, e)),
+            Err(e) => Err(undo(dst_dir, &temp, &made, e, watch)),
         };
     }
     Err(Error::with_detail(
@@ -538,18 +623,24 @@ fn check_landed(dir: BorrowedFd<'_>, name: &OsStr, temp: &OsStr, made: &Made) ->
 }
 
 /// Removes what a failed copy created under `temp`, by identity, and returns `err`, with a note
-/// if something was left (because it was not ours, or the temporary was no longer ours).
-fn undo(dir: BorrowedFd<'_>, temp: &OsStr, made: &Made, err: Error) -> Error {
+/// if something was left: how many entries were not the copy's, how many of its own could not
+/// be checked or removed and why, or that the cleanup was stopped (the temporary kept, named).
+fn undo(
+    dir: BorrowedFd<'_>,
+    temp: &OsStr,
+    made: &Made,
+    err: Error,
+    watch: &mut Watch<'_, '_>,
+) -> Error {
     let Some(top) = made.top else {
         // Nothing was created (or its identity is unknown): nothing is touched.
         return err;
     };
-    let note = match remove_created(dir, temp, top, &made.ids) {
+    let note = match remove_created(dir, temp, top, &made.ids, watch) {
         Ok(Cleanup::Removed) => return err,
-        Ok(Cleanup::Left(n)) => format!(
-            "{n} entries under the temporary {temp:?} were left in place: the copy did not \
-             create them (or could not check or remove them)"
-        ),
+        Ok(Cleanup::Left(left)) => {
+            format!("left in place under the temporary {temp:?}, which was kept: {left}")
+        }
         Ok(Cleanup::Gone) => format!(
             "the temporary {temp:?} had disappeared (renamed by someone else); nothing was \
              removed"
@@ -558,7 +649,11 @@ fn undo(dir: BorrowedFd<'_>, temp: &OsStr, made: &Made, err: Error) -> Error {
             "the temporary {temp:?} is no longer the entry the copy created (something else \
              was put at its name); it was left alone"
         ),
-        Err(e) => format!("removing the temporary {temp:?} stopped: {e}"),
+        Err(e) if e.errno() == Errno::CANCELED => format!(
+            "removing what the copy made was stopped; the temporary {temp:?} was kept with \
+             what is left of it"
+        ),
+        Err(e) => format!("removing the temporary {temp:?} stopped, and it was kept: {e}"),
     };
     Error::with_detail(
         err.kind(),
@@ -576,12 +671,13 @@ fn copy_tree(
     dst_dir: BorrowedFd<'_>,
     dst_name: &OsStr,
     mut walk: Walk,
-    made: &mut Made,
+    made: &mut Made<'_>,
     watch: &mut Watch<'_, '_>,
 ) -> std::result::Result<(), CopyError> {
     let shown_top = || PathBuf::from(src_name);
+    let dst_top = || PathBuf::from(dst_name);
     let copied = create_copy(
-        src_dir, src_name, &shown_top, dst_dir, dst_name, walk, made, watch,
+        src_dir, src_name, &shown_top, dst_dir, dst_name, &dst_top, walk, made, watch,
     );
     let top = match copied {
         Err(e) if made.top.is_none() && e.errno() == Errno::EXIST => {
@@ -594,8 +690,8 @@ fn copy_tree(
         return Ok(());
     };
     walk.skip = Some(top.dst_id);
-    let mut src = Chain::new(src_dir, COPY_LIMITS, true);
-    let mut dst = Chain::new(dst_dir, COPY_LIMITS, false);
+    let mut src = Chain::new(src_dir, COPY_LIMITS);
+    let mut dst = Chain::new(dst_dir, COPY_LIMITS);
     let mut stats = Vec::new();
     enter(&mut src, &mut dst, &mut stats, src_name, dst_name, top)?;
     while src.len() > 0 {
@@ -603,8 +699,11 @@ fn copy_tree(
             Some(entry) => {
                 let name = entry.name;
                 let shown = || src.path_of(&name);
+                let dst_path = || dst.path_of(&name);
                 let (src_fd, dst_fd) = (src.dir_fd()?, dst.dir_fd()?);
-                let sub = create_copy(src_fd, &name, &shown, dst_fd, &name, walk, made, watch)?;
+                let sub = create_copy(
+                    src_fd, &name, &shown, dst_fd, &name, &dst_path, walk, made, watch,
+                )?;
                 watch.entry(shown)?;
                 if let Some(sub) = sub {
                     enter(&mut src, &mut dst, &mut stats, &name, &name, sub)?;
@@ -613,10 +712,20 @@ fn copy_tree(
             None => {
                 // Complete: its mode and times go on last, since adding entries changes the
                 // modification time and the mode may forbid writing.
-                src.pop()?;
+                let read = src.pop()?.ok_or(Errno::BADF)?;
                 let done = dst.pop()?.ok_or(Errno::BADF)?;
                 let stat = stats.pop().ok_or(Errno::BADF)?;
-                rustix::fs::fchmod(done.fd()?, mode_of(&stat)).syscall("fchmod")?;
+                // Its xattrs now, not when it was made: a default ACL set then would have been
+                // inherited by the entries created inside. Before the mode, which may forbid
+                // the owner to write them.
+                let attrs = Attrs {
+                    mode: mode_of(&stat).as_raw_mode(),
+                    keep_caps: false,
+                    policy: walk.xattrs,
+                };
+                let shown = || src.path_of(&read.name);
+                let mode = copy_xattrs(read.fd()?, done.fd()?, attrs, &shown, watch)?;
+                rustix::fs::fchmod(done.fd()?, Mode::from_raw_mode(mode)).syscall("fchmod")?;
                 rustix::fs::futimens(done.fd()?, &times_of(&stat)).syscall("futimens")?;
             }
         }
@@ -653,8 +762,9 @@ fn create_copy(
     shown: &dyn Fn() -> PathBuf,
     dst_dir: BorrowedFd<'_>,
     dst_name: &OsStr,
+    dst_path: &dyn Fn() -> PathBuf,
     walk: Walk,
-    made: &mut Made,
+    made: &mut Made<'_>,
     watch: &mut Watch<'_, '_>,
 ) -> Result<Option<DirPair>> {
     let pinned = rustix::fs::openat(
@@ -694,6 +804,16 @@ fn create_copy(
             // Owner-only while it is filled: nobody else can add to it, and a read-only source
             // mode does not stop us from filling it.
             rustix::fs::mkdirat(dst_dir, dst_name, Mode::RWXU).syscall("mkdirat")?;
+            // Recorded at once, before anything that can fail (opening it needs an fd: EMFILE):
+            // what mkdirat made must be removed by the undo whatever fails next. By name, as
+            // there is no fd yet; only if it is what mkdirat makes (a directory of ours,
+            // owner-only), which nobody but us (or root) can put at the name meanwhile.
+            let made_st = rustix::fs::statat(dst_dir, dst_name, AtFlags::SYMLINK_NOFOLLOW)
+                .syscall("fstatat")?;
+            if !is_fresh_dir(&made_st) {
+                return Err(replaced_at_creation(dst_name));
+            }
+            let dst_id = made.insert(&made_st);
             let dst = rustix::fs::openat(
                 dst_dir,
                 dst_name,
@@ -710,8 +830,10 @@ fn create_copy(
                 )));
             }
             let dst_st = rustix::fs::fstat(&dst).syscall("fstat")?;
-            check_fresh(&dst, &dst_st, dst_name)?;
-            let dst_id = made.insert(&dst_st);
+            if (dst_st.st_dev, dst_st.st_ino) != dst_id {
+                return Err(replaced_at_creation(dst_name));
+            }
+            check_empty(&dst, dst_name)?;
             Ok(Some(DirPair {
                 src,
                 src_id: id,
@@ -737,6 +859,10 @@ fn create_copy(
             {
                 return Err(changed(&shown(), &st, &now));
             }
+            // Another name of a file already copied: a link to that copy, as `cp -a`.
+            if st.st_nlink > 1 && link_again(id, dst_dir, dst_name, made, shown, watch) {
+                return Ok(None);
+            }
             let dst = rustix::fs::openat(
                 dst_dir,
                 dst_name,
@@ -745,11 +871,31 @@ fn create_copy(
             )
             .syscall("openat")?;
             let dst_st = rustix::fs::fstat(&dst).syscall("fstat")?;
-            made.insert(&dst_st);
+            let dst_id = made.insert(&dst_st);
+            if st.st_nlink > 1 && !made.links.contains_key(&id) {
+                let linked = Linked {
+                    path: dst_path(),
+                    id: dst_id,
+                    shown: shown(),
+                    pending: st.st_nlink - 1,
+                };
+                made.links.insert(id, linked);
+            }
             let mut src = File::from(src);
             let mut dst = File::from(dst);
-            copy_contents(&mut src, &mut dst, shown, watch)?;
-            rustix::fs::fchmod(&dst, file_mode(&st, &dst_st)).syscall("fchmod")?;
+            let size = now.st_size as u64;
+            let sparse = (now.st_blocks as u64).saturating_mul(512) < size;
+            copy_contents(&mut src, &mut dst, size, sparse, shown, watch)?;
+            // After the contents (writing clears `security.capability`), before the mode (a
+            // read-only mode would forbid the owner to write `user.*`; the mode, consistent
+            // with the access ACL just set, leaves it as it is).
+            let attrs = Attrs {
+                mode: file_mode(&st, &dst_st).as_raw_mode(),
+                keep_caps: st.st_uid == dst_st.st_uid,
+                policy: walk.xattrs,
+            };
+            let mode = copy_xattrs(src.as_fd(), dst.as_fd(), attrs, shown, watch)?;
+            rustix::fs::fchmod(&dst, Mode::from_raw_mode(mode)).syscall("fchmod")?;
             rustix::fs::futimens(&dst, &times_of(&st)).syscall("futimens")?;
             Ok(None)
         }
@@ -785,29 +931,324 @@ fn create_copy(
     }
 }
 
+/// How [`copy_xattrs`] treats one entry.
+#[derive(Clone, Copy)]
+struct Attrs {
+    /// The mode the copy was given, narrowed if its access ACL cannot be set.
+    mode: u32,
+    /// Whether `security.capability` may be copied: the copy has the source's owner.
+    keep_caps: bool,
+    policy: Xattrs,
+}
+
+/// Copies the extended attributes of `src` to `dst` (both open fds of a regular file or a
+/// directory) as [`Xattrs`] says: which ones, and what a failure does (a [`CopyWarning`], or
+/// the copy's error with [`Xattrs::Strict`]). Returns the mode `dst` is to get: `attrs.mode`,
+/// narrowed if its access ACL could not be set.
+fn copy_xattrs(
+    src: BorrowedFd<'_>,
+    dst: BorrowedFd<'_>,
+    attrs: Attrs,
+    shown: &dyn Fn() -> PathBuf,
+    watch: &mut Watch<'_, '_>,
+) -> Result<u32> {
+    let mut mode = attrs.mode;
+    if attrs.policy == Xattrs::None {
+        return Ok(mode);
+    }
+    let strict = attrs.policy == Xattrs::Strict;
+    let lost = |what: String, outcome: String, errno: Errno, watch: &mut Watch<'_, '_>| {
+        if strict {
+            return Err(Error::with_detail(
+                crate::ErrorKind::Os,
+                errno,
+                format!("{:?}: {what}: could not be copied", shown()),
+            ));
+        }
+        watch.warn(|| CopyWarning {
+            path: shown(),
+            what,
+            outcome,
+            errno,
+        });
+        Ok(())
+    };
+    let names = match list_xattrs(src) {
+        Ok(names) => names,
+        // The source's file system has none.
+        Err(Errno::OPNOTSUPP) => return Ok(mode),
+        Err(e) => {
+            let (what, outcome) = ("extended attributes", "not copied (could not be listed)");
+            return lost(what.into(), outcome.into(), e, watch).map(|()| mode);
+        }
+    };
+    let root = rustix::process::geteuid().is_root();
+    for name in names.split(|&b| b == 0).filter(|n| !n.is_empty()) {
+        let wanted = name.starts_with(b"user.")
+            || name == b"system.posix_acl_access"
+            || name == b"system.posix_acl_default"
+            || (name.starts_with(b"security.")
+                && (name != b"security.capability" || attrs.keep_caps))
+            || (name.starts_with(b"trusted.") && root);
+        if !wanted {
+            continue;
+        }
+        let shown_name = OsStr::from_bytes(name);
+        let Ok(cname) = std::ffi::CString::new(name) else {
+            continue;
+        };
+        let value = match get_xattr(src, &cname) {
+            Ok(value) => value,
+            // Removed meanwhile.
+            Err(Errno::NODATA) => continue,
+            Err(e) => {
+                let what = format!("extended attribute {shown_name:?}");
+                lost(what, "not copied (could not be read)".into(), e, watch)?;
+                continue;
+            }
+        };
+        let Err(e) = rustix::fs::fsetxattr(dst, &cname, &value, rustix::fs::XattrFlags::empty())
+        else {
+            continue;
+        };
+        let mut outcome = "not copied".to_string();
+        if name == b"system.posix_acl_access" {
+            let narrowed = narrowed_mode(mode, &value);
+            if narrowed != mode {
+                mode = narrowed;
+                outcome = format!("not copied; mode narrowed to {narrowed:04o}");
+            }
+        }
+        lost(
+            format!("extended attribute {shown_name:?}"),
+            outcome,
+            e,
+            watch,
+        )?;
+    }
+    Ok(mode)
+}
+
+/// The names of `fd`'s extended attributes, NUL-separated (`flistxattr`): one syscall for the
+/// usual few (most files have none).
+fn list_xattrs(fd: BorrowedFd<'_>) -> std::result::Result<Vec<u8>, Errno> {
+    let mut first = [0u8; 1024];
+    match rustix::fs::flistxattr(fd, &mut first[..]) {
+        Ok(n) => return Ok(first[..n].to_vec()),
+        Err(Errno::RANGE) => {}
+        Err(e) => return Err(e),
+    }
+    loop {
+        let size = rustix::fs::flistxattr_query(fd)?;
+        let mut buf = vec![0u8; size];
+        match rustix::fs::flistxattr(fd, &mut buf[..]) {
+            Ok(n) => {
+                buf.truncate(n);
+                return Ok(buf);
+            }
+            // It grew meanwhile.
+            Err(Errno::RANGE) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The value of `fd`'s extended attribute `name` (`fgetxattr`).
+fn get_xattr(fd: BorrowedFd<'_>, name: &std::ffi::CStr) -> std::result::Result<Vec<u8>, Errno> {
+    loop {
+        let size = rustix::fs::fgetxattr_query(fd, name)?;
+        let mut buf = vec![0u8; size];
+        match rustix::fs::fgetxattr(fd, name, &mut buf[..]) {
+            Ok(n) => {
+                buf.truncate(n);
+                return Ok(buf);
+            }
+            Err(Errno::RANGE) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// `mode`, no wider than the access ACL `acl` (`system.posix_acl_access`, version 2) it could
+/// not keep: group bits at most the owning group's entry masked by the mask (the mode's group
+/// bits show the mask, which may grant more than the owning group had), and no "other" bits if
+/// the ACL named users or groups (they fall into "other" without it; the ACL may have refused
+/// them). An ACL that cannot be read leaves neither group nor "other" bits.
+fn narrowed_mode(mode: u32, acl: &[u8]) -> u32 {
+    const USER: u16 = 0x02;
+    const GROUP_OBJ: u16 = 0x04;
+    const GROUP: u16 = 0x08;
+    const MASK: u16 = 0x10;
+    let (header, entries) = acl.split_at(acl.len().min(4));
+    if header != 2u32.to_le_bytes() || entries.len() % 8 != 0 {
+        return mode & !0o077;
+    }
+    let (mut group_obj, mut mask, mut named) = (0o7, 0o7, false);
+    for entry in entries.chunks_exact(8) {
+        let tag = u16::from_le_bytes([entry[0], entry[1]]);
+        let perm = u32::from(u16::from_le_bytes([entry[2], entry[3]])) & 0o7;
+        match tag {
+            GROUP_OBJ => group_obj = perm,
+            MASK => mask = perm,
+            USER | GROUP => named = true,
+            _ => {}
+        }
+    }
+    let group = (mode >> 3) & 0o7 & group_obj & mask;
+    let mut narrowed = (mode & !0o070) | (group << 3);
+    if named {
+        narrowed &= !0o007;
+    }
+    narrowed
+}
+
 /// How much of a file is copied between two calls of a progress hook.
 const PROGRESS_CHUNK: u64 = 16 << 20;
 
-/// Copies a file's bytes (`copy_file_range`/`sendfile` through `std::io::copy`). Watched, in
-/// chunks, so that a large file shows progress and can be stopped between two chunks;
-/// unwatched, in one call as before.
+/// Copies a file's `size` bytes, keeping its holes, as `cp --sparse=auto` (what `cp -a` does):
+/// only the data extents that `lseek(SEEK_DATA)` / `lseek(SEEK_HOLE)` find are copied (with
+/// `copy_file_range` through `std::io::copy`), each at its offset, and the copy is then cut to
+/// `size` with `ftruncate`, so that a trailing hole stays a hole. A 1 GiB file with 4 KiB of
+/// data in it costs 4 KiB, not 1 GiB (a sparse file in a container could otherwise fill the
+/// host's disk). Where the source's file system does not report holes (`EINVAL`,
+/// `EOPNOTSUPP`), the whole file is one extent: a full copy.
+///
+/// `sparse` says whether to look for holes at all: a file whose blocks cover its size
+/// (`st_blocks * 512 >= st_size`, GNU `cp`'s test) has none, and is copied in one go, to its
+/// end (whatever `size` says).
+///
+/// Watched, in chunks, so that a large file shows progress and can be stopped between two
+/// chunks; unwatched, one call per extent.
 fn copy_contents(
     src: &mut File,
     dst: &mut File,
+    size: u64,
+    sparse: bool,
     shown: &dyn Fn() -> PathBuf,
     watch: &mut Watch<'_, '_>,
 ) -> Result<()> {
-    use std::io::Read as _;
-    if !watch.is_watched() {
-        let n = std::io::copy(src, dst).map_err(Error::from)?;
-        return watch.bytes(n, shown);
+    use rustix::fs::SeekFrom;
+    if !sparse {
+        // All data (as `cp` decides too): one copy to the end of the file, no lseek, no
+        // ftruncate. To the end, not `size`: procfs and sysfs files say 0 and have contents.
+        return copy_range(src, dst, u64::MAX, shown, watch).map(drop);
     }
-    loop {
-        let n = std::io::copy(&mut src.by_ref().take(PROGRESS_CHUNK), dst).map_err(Error::from)?;
-        if n == 0 {
-            return Ok(());
+    let mut pos = 0;
+    while pos < size {
+        let (data, end) = match rustix::fs::seek(&*src, SeekFrom::Data(pos)) {
+            Ok(data) if data >= size => break,
+            Ok(data) => {
+                let hole = rustix::fs::seek(&*src, SeekFrom::Hole(data)).syscall("lseek")?;
+                (data, hole.min(size))
+            }
+            // Nothing but a hole from `pos` to the end.
+            Err(Errno::NXIO) => break,
+            Err(Errno::INVAL | Errno::OPNOTSUPP) => (pos, size),
+            Err(e) => return Err(e.syscall("lseek")),
+        };
+        // A hole is part of the contents reproduced: counted, so that a file's bytes add up to
+        // its size in the progress.
+        if data > pos {
+            watch.bytes(data - pos, shown)?;
         }
+        rustix::fs::seek(&*src, SeekFrom::Start(data)).syscall("lseek")?;
+        rustix::fs::seek(&*dst, SeekFrom::Start(data)).syscall("lseek")?;
+        let copied = copy_range(src, dst, end - data, shown, watch)?;
+        pos = data + copied;
+        if copied < end - data {
+            // The source shrank meanwhile: what is left of it is copied; the size is cut below.
+            break;
+        }
+    }
+    if pos < size {
+        watch.bytes(size - pos, shown)?;
+    }
+    rustix::fs::ftruncate(&*dst, size).syscall("ftruncate")
+}
+
+/// Copies `len` bytes from `src`'s offset to `dst`'s, in [`PROGRESS_CHUNK`]s when watched;
+/// returns how many were copied (fewer at the source's end).
+fn copy_range(
+    src: &mut File,
+    dst: &mut File,
+    len: u64,
+    shown: &dyn Fn() -> PathBuf,
+    watch: &mut Watch<'_, '_>,
+) -> Result<u64> {
+    use std::io::Read as _;
+    let chunk = if watch.is_watched() {
+        PROGRESS_CHUNK
+    } else {
+        len
+    };
+    let mut done = 0;
+    while done < len {
+        let want = chunk.min(len - done);
+        let n = std::io::copy(&mut src.by_ref().take(want), dst).map_err(Error::from)?;
+        done += n;
         watch.bytes(n, shown)?;
+        if n < want {
+            break;
+        }
+    }
+    Ok(done)
+}
+
+/// Makes `dst_dir/dst_name` a new link to the copy of the source file `src_id`, if the copy
+/// has one ([`Made::links`]), and says whether it did. The copy's path is walked down from
+/// [`Made::base`] with `O_NOFOLLOW` and the new link must have the copy's identity: only what
+/// the copy made is linked to (anything else found there, it is unlinked again). A refusal
+/// (`EMLINK`, a sandbox without `REFER`, a copied directory mode that shuts us out) is a
+/// [`CopyWarning`], and the file is copied on its own instead.
+fn link_again(
+    src_id: (u64, u64),
+    dst_dir: BorrowedFd<'_>,
+    dst_name: &OsStr,
+    made: &mut Made<'_>,
+    shown: &dyn Fn() -> PathBuf,
+    watch: &mut Watch<'_, '_>,
+) -> bool {
+    let Some(first) = made.links.get_mut(&src_id) else {
+        return false;
+    };
+    let linked = (|| {
+        let mut names: Vec<&OsStr> = first.path.iter().collect();
+        let last = names.pop().ok_or(Errno::INVAL)?;
+        let mut dir: Option<OwnedFd> = None;
+        for name in names {
+            let at = dir.as_ref().map_or(made.base, |fd| fd.as_fd());
+            let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            dir = Some(rustix::fs::openat(at, name, flags, Mode::empty())?);
+        }
+        let at = dir.as_ref().map_or(made.base, |fd| fd.as_fd());
+        rustix::fs::linkat(at, last, dst_dir, dst_name, AtFlags::empty())?;
+        let st = rustix::fs::statat(dst_dir, dst_name, AtFlags::SYMLINK_NOFOLLOW)?;
+        if (st.st_dev, st.st_ino) != first.id {
+            // Not the copy's file (renamed in meanwhile): undo the new name, in a directory
+            // of the copy.
+            let _ = rustix::fs::unlinkat(dst_dir, dst_name, AtFlags::empty());
+            return Err(Errno::STALE);
+        }
+        Ok(())
+    })();
+    match linked {
+        Ok(()) => {
+            first.pending = first.pending.saturating_sub(1);
+            if first.pending == 0 {
+                made.links.remove(&src_id);
+            }
+            true
+        }
+        Err(errno) => {
+            let what = format!("hard link to {:?}", first.shown);
+            watch.warn(|| CopyWarning {
+                path: shown(),
+                what,
+                outcome: "copied as a separate file".into(),
+                errno,
+            });
+            false
+        }
     }
 }
 
@@ -817,7 +1258,7 @@ fn record_by_name(
     dir: BorrowedFd<'_>,
     name: &OsStr,
     want: FileType,
-    made: &mut Made,
+    made: &mut Made<'_>,
 ) -> Result<()> {
     let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).syscall("fstatat")?;
     if FileType::from_mode(st.st_mode) != want || st.st_uid != rustix::process::geteuid().as_raw() {
@@ -827,24 +1268,32 @@ fn record_by_name(
     Ok(())
 }
 
+/// Whether `st` is what `mkdirat(…, 0700)` just made: a directory of ours, owner-only. Only
+/// we (or root) can put such a directory at the name between the `mkdirat` and the look.
+fn is_fresh_dir(st: &Stat) -> bool {
+    FileType::from_mode(st.st_mode) == FileType::Dir
+        && st.st_uid == rustix::process::geteuid().as_raw()
+        && st.st_mode & 0o077 == 0
+}
+
 /// A directory of the copy is opened by name after `mkdirat`: between the two, someone could
 /// have renamed their own directory to that name (anyone who can write the destination
 /// directory, for the top; only root, below it, since the copy's directories are owner-only
-/// while they are filled). It must be what `mkdirat` makes: ours, owner-only, empty. Anything
-/// else is neither written into nor chmodded, nor recorded as ours, so the cleanup leaves it
-/// alone.
-fn check_fresh(dir: &OwnedFd, st: &Stat, name: &OsStr) -> Result<()> {
-    let ours = st.st_uid == rustix::process::geteuid().as_raw() && st.st_mode & 0o077 == 0;
-    let mut entries = Dir::read_from(dir).syscall("openat")?;
+/// while they are filled), or filled ours. It must be what `mkdirat` makes: empty. Read through
+/// the same fd (no second open, which could fail with `EMFILE` too), rewound afterwards.
+fn check_empty(dir: &OwnedFd, name: &OsStr) -> Result<()> {
+    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 256];
+    let mut entries = rustix::fs::RawDir::new(dir, &mut buf);
     let mut empty = true;
-    while let Some(entry) = entries.read() {
+    while let Some(entry) = entries.next() {
         let entry = entry.syscall("getdents64")?;
         if entry.file_name() != c"." && entry.file_name() != c".." {
             empty = false;
             break;
         }
     }
-    if ours && empty {
+    rustix::fs::seek(dir, rustix::fs::SeekFrom::Start(0)).syscall("lseek")?;
+    if empty {
         Ok(())
     } else {
         Err(replaced_at_creation(name))

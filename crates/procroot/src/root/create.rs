@@ -63,7 +63,9 @@ impl Root {
     /// [`Root::resolve`], following a trailing symlink, since nothing is created under that name)
     /// and the result is an unnamed file in it; link it in with `linkat` later.
     ///
-    /// Errors: `mode` beyond `0o7777`, `O_PATH` (which would make the kernel ignore `O_CREAT`),
+    /// Errors: a `path` ending in a slash (a slash names a directory; `EINVAL` before any
+    /// syscall, as in libpathrs), `mode` beyond `0o7777`, `O_PATH` (which would make the kernel
+    /// ignore `O_CREAT`),
     /// or `O_DIRECTORY` without `O_TMPFILE` (refused by the kernel since 6.4, undefined before)
     /// are `InvalidInput`. With [`ResolveFlags::NO_XDEV`], an existing last component that is
     /// a mount point is `EXDEV`, and is not truncated.
@@ -102,8 +104,7 @@ impl Root {
                 "O_DIRECTORY cannot be combined with O_CREAT (use mkdir)",
             )));
         }
-        let (parent, name) = self.parent_and_name(OP, path)?;
-        let name = with_trailing_slash(path, name);
+        let (parent, name) = self.parent_and_new_name(OP, path)?;
         self.create_or_open(&parent, &name, flags, mode)
             .map_err(fail)
     }
@@ -311,7 +312,7 @@ impl Root {
             base,
             &self.fd,
             path::prefix(bytes, &comps, lo),
-            &self.opts,
+            &self.resolve_opts(),
             Trailing::Follow,
         );
         let mut known: Option<Vec<u8>> = base
@@ -392,7 +393,7 @@ impl Root {
             resolved,
             &self.fd,
             bytes,
-            &self.opts,
+            &self.resolve_opts(),
             Trailing::Follow,
         ))
     }

@@ -9,9 +9,13 @@
 //! (`RESOLVE_IN_ROOT`, or `RESOLVE_BENEATH` for the strict policy, plus the root's flags), then
 //! the kernel's own path of the fd it returned and of the root's fd (`d_path`, read as the magic
 //! links `fd/N` of this thread on the private procfs instance, one `readlinkat` each, see
-//! [`FdDir`]). When the file's path is the root's path plus `/rest`, the answer is `/rest`.
-//! That is three syscalls (plus the `close` of the fd, and a `gettid` that checks the kept
-//! directory is this thread's) where the emulated walk makes one or more per component.
+//! [`FdDir`]). When the file's path is the root's path plus `/rest`, `/rest` is a *candidate*,
+//! and it is verified before it is returned: `rest` is opened again beneath the root with
+//! `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS` (no `..`, no symlink, nothing
+//! outside the root on the way) and must reach the very file the first `openat2` found, by
+//! (mount id, dev, ino); for [`EvalMode::ExceptLast`], the parent directory. That is five
+//! syscalls (two `openat2`, one `readlinkat`, two `statx`, plus the `close`s; the root's path
+//! is kept, see below) where the emulated walk makes one or more per component.
 //!
 //! Everything else is handed to the emulated walk, which stays the reference and whose answer
 //! (or error) is then returned, exactly as before this fast path existed:
@@ -20,45 +24,69 @@
 //!   kernel refusal never becomes a success through this path: it produces no answer at all;
 //! - no detached procfs instance (a `/proc` others can mount on could serve a fake link), or a
 //!   `readlinkat` that fails or fills its buffer;
-//! - a file path that is not the root's path plus `/rest`: the file or the root was moved
-//!   between the calls (a rename in or out of the root), the file is deleted (` (deleted)`), or
-//!   it is not a path at all (`anon_inode:[...]`);
-//! - a newline, or a `rest` with an empty, `.` or `..` component, which `d_path` never prints
-//!   (a defence against reading the wrong directory, never seen).
+//! - a file path that is not the root's path plus `/rest`, a newline, a ` (deleted)` suffix,
+//!   something that is not a path (`anon_inode:[...]`), or a `rest` with an empty, `.` or `..`
+//!   component;
+//! - a candidate that fails the verification;
+//! - a root that was overmounted when it was opened (see below).
 //!
-//! # What the answer means, and its limits
+//! # What `d_path` cannot mark
 //!
-//! `d_path` is computed by the kernel in one consistent snapshot (under the rename and mount
-//! sequence locks), relative to this thread's root; for a file in another mount namespace
-//! (a `/proc/<pid>/root` root) or on a detached mount it is relative to that namespace's or
-//! mount's root, unmarked. Both paths are read the same way, so a root in another namespace
-//! (typically `/`) and the files below it compare correctly.
+//! `d_path` prints a path relative to *this thread's* root, computed under the kernel's rename
+//! and mount sequence locks, and it has no way to say that the path is not the file's path in
+//! our root. Each of these gives a well-formed path, unmarked, and a wrong candidate (so a
+//! string check alone, as this module once made, answers wrongly; tests/eval_verify.rs stages
+//! each one):
+//! - **a dentry that escaped its bind mount**: a directory moved, on the file system, out of
+//!   the subtree a bind mount shows. `d_path` of the root and of every file below it is then
+//!   relative to the file system's root (often `/`), not to any mount point;
+//! - **a detached mount** (`umount2(MNT_DETACH)`, or a tree from `open_tree` never attached):
+//!   the path is relative to the detached mount's root;
+//! - **another mount namespace** (a `/proc/<pid>/root` root): relative to that namespace's
+//!   root (here the root and its files are printed alike, so the candidate is usually right);
+//! - **a caller in a `chroot`** whose root fd lies outside the chroot: a file outside the
+//!   caller's root is printed as if the root were `/`, and a file in the chroot as seen from
+//!   inside it (`JAIL/etc/hostname` as `/etc/hostname`);
+//! - **the wrong fd table**: `fd/N` read through a directory of another process's table (a
+//!   forked child holding its parent's `thread-self/fd`) prints another file altogether.
+//!   [`FdDir`] prevents that (tid and fork generation), and the verification, which compares
+//!   our own fd, would catch it anyway;
+//! - **renames between the reads**: the file or the root moved (or moved away and back)
+//!   between the two `readlinkat`s.
 //!
-//! The answer is always `/` followed by names the kernel printed, so it is a path lexically
-//! inside the root, with no `.` or `..`: whatever happens concurrently, it cannot name anything
-//! outside the root when resolved in it. Without concurrent changes it is the path the emulated
-//! walk gives (tests/differential.rs checks this on generated trees). Under concurrent changes
-//! it says where the file the kernel found was when `d_path` ran, provided the root was then at
-//! the path read for it a moment later. A rename *inside* the root gives the new place or a
-//! fallback; what can make it wrong is moving the root itself away and back (or a `pivot_root`
-//! or unmount that moves the root's mount) between the two reads, or moving the file out of the
-//! root into another directory that sits at the root's path at that instant: changes made from
-//! outside the root, or to the mounts of the namespace the root is in. The emulated walk's
-//! answer is no stronger under concurrent renames (each name on its stack was right when it was
-//! walked, not all at once). The root's path is read on every call, never cached, so that a
-//! root renamed between calls is seen at once. (The one exception is
-//! [`Root::eval_symlinks_in`], which opens the root itself and knows its path from that open,
-//! within the same call.)
+//! The verification settles all of them at once: whatever `d_path` printed, the answer is
+//! returned only if its names, walked from the root at that moment without any symlink or
+//! `..`, lead to the file the kernel resolved `path` to. Under concurrent renames the answer
+//! is the file's path at that moment; the emulated walk's answer is no stronger (each name on
+//! its stack was right when it was walked, not all at once).
+//!
+//! One difference is not about `d_path` and is settled when the root is opened: a root whose
+//! directory has something mounted on it (an fd kept from before the mount, or a
+//! `/proc/<pid>/root` whose process mounted on its `/` later). The kernel's `..` that reaches
+//! the root then steps onto the mount on top, into another tree than the one the fd names,
+//! while the walker stays in the fd's tree; a verified answer could still describe the other
+//! tree's walk. Such a root (checked by every [`Root`] constructor: `openat2(fd, "..",
+//! RESOLVE_IN_ROOT)` lands elsewhere) is resolved by the emulated walk on every backend, so
+//! both answer alike. A mount made on the root's directory *after* the [`Root`] was opened is
+//! not seen: open the root again.
+//!
+//! The answer is always `/` followed by names, with no `.` or `..`: lexically inside the root.
+//! The root's own kernel path is kept from the previous call (shared by the root's clones)
+//! and read again only when a candidate built from it fails (a prefix mismatch, or the
+//! verification): a root renamed between calls costs one more `readlinkat`, never a wrong
+//! answer, since only verified candidates are returned. That saves one of the two
+//! `readlinkat`s per call, which pays for most of the verification. ([`Root::eval_symlinks_in`]
+//! opens the root itself and knows its path from that open, within the same call.)
 
 #![forbid(unsafe_code)]
 
 use std::cell::Cell;
 use std::ffi::{OsStr, OsString};
 use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
-use rustix::fs::{Mode, OFlags, ResolveFlags as KernelResolveFlags};
+use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags as KernelResolveFlags};
 use std::path::{Path, PathBuf};
 
 use super::{EvalMode, Handle, Root};
@@ -66,8 +94,7 @@ use crate::error::Result;
 use crate::fs::FileType;
 use crate::procfs::FdDir;
 use crate::resolve::{self, BackendUsed, Policy, Trailing};
-use crate::sys::features;
-use crate::sys::PATH_MAX;
+use crate::sys::{self, features, PATH_MAX};
 
 thread_local! {
     /// How many [`Root::eval_symlinks`] calls on this thread the kernel answered (for the
@@ -97,17 +124,43 @@ impl Root {
             EvalMode::Full => Trailing::Follow,
             EvalMode::ExceptLast => Trailing::ExceptLast,
         };
-        let (fd, last) = resolve::kernel_once(self.fd.as_fd(), path, &self.opts, trailing)?.ok()?;
+        let (fd, last) =
+            resolve::kernel_once(self.fd.as_fd(), path, &self.resolve_opts(), trailing)?.ok()?;
         let dir = FdDir::current().ok()??;
         let mut file_buf = [MaybeUninit::<u8>::uninit(); PATH_MAX];
-        let mut root_buf = [MaybeUninit::<u8>::uninit(); PATH_MAX];
-        // The file first, then the root: a root that moves in between shows in its own path.
         let file_path = dir.readlink(fd.as_fd(), &mut file_buf).ok()?;
-        let root_path = match known_root {
-            Some(known) => known,
-            None => dir.readlink(self.fd.as_fd(), &mut root_buf).ok()?,
+        let verified = |root_path: &[u8]| {
+            path_below(root_path, file_path)
+                .filter(|rest| names_same_file(self.fd.as_fd(), rest, fd.as_fd()))
         };
-        let rest = path_below(root_path, file_path)?;
+        let rest = match known_root {
+            Some(known) => verified(known)?,
+            None => {
+                // The root's path as last read: the verification proves a candidate built
+                // from it, so a stale one (the root renamed since) costs a second try, never a
+                // wrong answer. `try_lock`: a busy (or, in a forked child, orphaned) lock only
+                // means reading the path afresh.
+                let kept = self
+                    .kernel_path
+                    .try_lock()
+                    .ok()
+                    .and_then(|kept| kept.as_deref().and_then(|root| path_below(root, file_path)))
+                    .filter(|rest| names_same_file(self.fd.as_fd(), rest, fd.as_fd()));
+                match kept {
+                    Some(rest) => rest,
+                    None => {
+                        let mut root_buf = [MaybeUninit::<u8>::uninit(); PATH_MAX];
+                        let root_path = dir.readlink(self.fd.as_fd(), &mut root_buf).ok()?;
+                        if let Ok(mut kept) = self.kernel_path.try_lock() {
+                            if kept.as_deref() != Some(root_path) {
+                                *kept = Some(root_path.into());
+                            }
+                        }
+                        verified(root_path)?
+                    }
+                }
+            }
+        };
         let mut out = Vec::with_capacity(rest.len() + last.map_or(0, <[u8]>::len) + 2);
         out.push(b'/');
         out.extend_from_slice(rest);
@@ -193,6 +246,38 @@ fn open_plain_absolute(dir: &Path) -> Option<(OwnedFd, &[u8])> {
     )
     .ok()?;
     Some((fd, plain))
+}
+
+/// Whether `rest` (names below the root, as [`path_below`] gives them; empty for the root
+/// itself) leads from `root` to the file `fd` is open on, right now: reopened beneath the root
+/// with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS` (no `..`, no symlink,
+/// nothing outside the root can be on the way) and compared by (mount id, dev, ino).
+///
+/// This is what makes a string `d_path` printed usable at all: `d_path` marks none of the cases
+/// where its path is not the file's path in our root (see the module documentation). Any
+/// failure is "no": the walk answers.
+fn names_same_file(root: BorrowedFd<'_>, rest: &[u8], fd: BorrowedFd<'_>) -> bool {
+    let again = rustix::fs::openat2(
+        root,
+        if rest.is_empty() { b"." } else { rest },
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+        KernelResolveFlags::BENEATH
+            | KernelResolveFlags::NO_SYMLINKS
+            | KernelResolveFlags::NO_MAGICLINKS,
+    );
+    let Ok(again) = again else {
+        return false;
+    };
+    let identity = |fd: BorrowedFd<'_>| {
+        sys::mount_info_at(fd, "", AtFlags::EMPTY_PATH)
+            .ok()
+            .map(|i| (i.mount_id, i.dev, i.ino))
+    };
+    match (identity(fd), identity(again.as_fd())) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    }
 }
 
 /// `file` relative to `root`, both as the kernel printed them (`d_path`): `b""` when they are

@@ -206,7 +206,9 @@ impl Handle {
     }
 
     /// [`Handle::reopen`], opening FIFOs, sockets and device nodes too if `special` is
-    /// [`SpecialFiles::Allow`] (without blocking; see there).
+    /// [`SpecialFiles::Allow`] (without blocking; see there). With `O_PATH` in `flags` the
+    /// result is another `O_PATH` fd of the same file (same dev and inode) for every type,
+    /// special files included: nothing is opened for contents.
     pub fn reopen_with(&self, flags: OFlags, special: SpecialFiles) -> Result<File> {
         reopen_fd(self.fd.as_fd(), flags, special)
     }
@@ -296,6 +298,9 @@ pub fn reopen_fd(fd: BorrowedFd<'_>, flags: OFlags, special: SpecialFiles) -> Re
         return Err(fail(Error::from_errno(Errno::LOOP)));
     }
     let is_special = special.check(ft).map_err(fail)?;
+    // An O_PATH open touches no contents and never blocks, and an O_PATH fd takes no F_SETFL
+    // (EBADF): nothing below is needed for it.
+    let is_special = is_special && !flags.contains(OFlags::PATH);
     let open_flags = if is_special {
         flags | OFlags::NONBLOCK | OFlags::NOCTTY
     } else {

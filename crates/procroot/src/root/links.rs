@@ -182,7 +182,9 @@ impl Root {
     /// when the root's resolver follows the link.
     ///
     /// An empty target is `InvalidInput` (`ENOENT`, as `symlink(2)` says), a NUL byte in it
-    /// `InvalidInput` (`EINVAL`). An existing `linkpath`, even a dangling symlink, is `EEXIST`.
+    /// `InvalidInput` (`EINVAL`), and so is a `linkpath` ending in a slash (`EINVAL`, before
+    /// any syscall, as in libpathrs). An existing `linkpath`, even a dangling symlink, is
+    /// `EEXIST`.
     pub fn symlink(&self, target: impl AsRef<Path>, linkpath: impl AsRef<Path>) -> Result<()> {
         const OP: &str = "symlink";
         let (target, linkpath) = (target.as_ref(), linkpath.as_ref());
@@ -201,25 +203,34 @@ impl Root {
                 linkpath,
             ));
         }
-        let (parent, name) = self.parent_and_name(OP, linkpath)?;
-        rustix::fs::symlinkat(
-            target,
-            &parent,
-            with_trailing_slash(linkpath, name).as_os_str(),
-        )
-        .syscall("symlinkat")
-        .map_err(|e| self.annotate_op(e, OP, linkpath))
+        let (parent, name) = self.parent_and_new_name(OP, linkpath)?;
+        rustix::fs::symlinkat(target, &parent, name.as_os_str())
+            .syscall("symlinkat")
+            .map_err(|e| self.annotate_op(e, OP, linkpath))
     }
 
     /// Makes `new` a hard link to `existing`. Like `link(2)`, `existing` is not followed if it
     /// is a symlink: the link itself gets a second name. A directory is `EPERM`, another mount
-    /// `EXDEV`, an existing `new` `EEXIST`.
+    /// `EXDEV`, an existing `new` `EEXIST`. Either path ending in a slash, or in no name (`/`,
+    /// `.`, `..`), is `InvalidInput` (`EINVAL`) before anything is looked up, as in libpathrs.
     ///
     /// `existing` is resolved inside the root to an `O_PATH` handle, which is then linked by fd
     /// (see [`Root::hardlink_fd`]), so it cannot be swapped between resolving and linking.
     pub fn hardlink(&self, existing: impl AsRef<Path>, new: impl AsRef<Path>) -> Result<()> {
         const OP: &str = "hardlink";
         let (existing, new) = (existing.as_ref(), new.as_ref());
+        // Both must name an entry, without a trailing slash (a hard link is never made to a
+        // directory, nor is one made): decided before anything is looked up, as libpathrs
+        // decides it (EINVAL).
+        // (An empty `existing` is left to the resolver: `ENOENT`, as for every lookup.)
+        if !existing.as_os_str().is_empty() {
+            self.check_non_directory_name(
+                OP,
+                existing,
+                "a trailing slash names a directory, and a hard link is never made to one",
+            )?;
+        }
+        self.check_non_directory_name(OP, new, super::MAKES_NON_DIRECTORY)?;
         let handle = self
             .resolve_nofollow(existing)
             .map_err(|e| self.annotate_op(e, OP, existing))?;
@@ -244,8 +255,7 @@ impl Root {
 
     fn link_fd_at(&self, fd: BorrowedFd<'_>, new: &Path) -> Result<()> {
         const OP: &str = "hardlink";
-        let (parent, name) = self.parent_and_name(OP, new)?;
-        let name = with_trailing_slash(new, name);
+        let (parent, name) = self.parent_and_new_name(OP, new)?;
         link_fd(fd, &parent, &name).map_err(|e| self.annotate_op(e, OP, new))
     }
 
@@ -255,16 +265,16 @@ impl Root {
     /// [`NodeKind::MAX_MINOR`] (1048575), checked before any syscall: the kernel would keep only
     /// the low bits and make another device. Device nodes need `CAP_MKNOD` (`EPERM`), and on a
     /// `nodev` mount they can be made but not opened. An existing `path`, even a dangling
-    /// symlink, is `EEXIST`.
+    /// symlink, is `EEXIST`; a `path` ending in a slash is `InvalidInput` (`EINVAL`).
     pub fn mknod(&self, path: impl AsRef<Path>, kind: NodeKind, mode: u32) -> Result<()> {
         const OP: &str = "mknod";
         let path = path.as_ref();
         check_mode(mode).map_err(|e| self.annotate_op(e, OP, path))?;
         kind.check().map_err(|e| self.annotate_op(e, OP, path))?;
-        let (parent, name) = self.parent_and_name(OP, path)?;
+        let (parent, name) = self.parent_and_new_name(OP, path)?;
         rustix::fs::mknodat(
             &parent,
-            with_trailing_slash(path, name).as_os_str(),
+            name.as_os_str(),
             kind.file_type(),
             Mode::from_raw_mode(mode),
             kind.dev(),

@@ -13,6 +13,7 @@ mod copy;
 mod create;
 mod links;
 mod metadata;
+mod pid_roots;
 mod progress;
 mod remove;
 mod second_check;
@@ -30,12 +31,13 @@ use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 
 use crate::fs::{FileType, ReadDir};
-pub use copy::{copy_in_source, copy_out_directory, CopyOptions, ReplaceMode};
+pub use copy::{copy_in_source, copy_out_directory, CopyOptions, ReplaceMode, Xattrs};
 pub(crate) use eval::kernel_answers as eval_kernel_answers;
 pub use eval::ExceptLast;
 pub use handle::{reopen_fd, Handle, SpecialFiles};
 pub use links::NodeKind;
-pub use progress::{Progress, ProgressFn};
+pub(crate) use pid_roots::len as pid_root_cache_len;
+pub use progress::{CopyWarning, Progress, ProgressFn, WarningFn};
 pub use remove::RemoveAllOptions;
 
 use crate::error::{Error, Result};
@@ -76,6 +78,13 @@ pub struct Root {
     opts: ResolveOptions,
     special: SpecialFiles,
     name: PathBuf,
+    /// Something was mounted on the root directory itself when the root was opened (see
+    /// [`is_overmounted`]): every resolution then takes the emulated walk.
+    overmounted: bool,
+    /// The root's kernel path (`d_path`) as [`Root::eval_symlinks`] last read it: only a source
+    /// of candidates, each verified before use (see `root/eval.rs`). Shared by clones, which
+    /// share the fd.
+    kernel_path: Arc<std::sync::Mutex<Option<Box<[u8]>>>>,
     /// [`Root::with_second_check`].
     second_check: bool,
 }
@@ -91,7 +100,7 @@ impl Root {
         )
         .syscall("open")
         .map_err(|e| e.context("open root", path))?;
-        Ok(Root::with_name(fd, path.to_path_buf()))
+        Ok(Root::with_name(fd, path.to_path_buf()).checked_for_overmount())
     }
 
     /// Uses an already-open directory fd as the root. It may be `O_PATH`.
@@ -103,7 +112,13 @@ impl Root {
         if FileType::from_mode(st.st_mode) != FileType::Dir {
             return Err(Error::from_errno(Errno::NOTDIR).context("open root", &name));
         }
-        Ok(Root::with_name(fd, name))
+        Ok(Root::with_name(fd, name).checked_for_overmount())
+    }
+
+    /// [`Root::from_fd`] for an fd already known to be a directory, shown as `name` in messages
+    /// (`/proc/123/root` rather than `<fd 5>`).
+    pub(crate) fn from_fd_named(fd: OwnedFd, name: PathBuf) -> Root {
+        Root::with_name(fd, name)
     }
 
     /// Opens the root directory of process `pid` through its `/proc/<pid>/root` "wormhole".
@@ -115,18 +130,49 @@ impl Root {
     /// [`PidFd`] base: a process that exits (and whose PID is reused) before the link is opened
     /// gives `ESRCH`, never another process's root, and a mount on top of `/proc/<pid>/root` is
     /// refused with `EXDEV`.
+    ///
+    /// Recently opened PID roots are kept (a few, per process) and reused after one `statx`
+    /// that proves the process is the same, alive, and still has that root (a `chroot`,
+    /// `pivot_root` or mount-namespace change is seen, as is an exit and a new process behind
+    /// the same PID): see [`Root::set_pid_root_cache`] for the details and the off switch.
     pub fn for_pid(pid: u32) -> Result<Root> {
+        if let Some(root) = pid_roots::get(pid) {
+            return Ok(root);
+        }
         let name = PathBuf::from(format!("/proc/{pid}/root"));
         let pidfd = PidFd::open(pid).map_err(|e| e.context("open root", &name))?;
         let procfs = Procfs::cached().map_err(|e| e.context("open root", &name))?;
+        let base = ProcBase::PidFd(&pidfd);
         let root = procfs
-            .open_follow(
-                ProcBase::PidFd(&pidfd),
-                "root",
-                OFlags::PATH | OFlags::DIRECTORY,
-            )
+            .open_follow(base, "root", OFlags::PATH | OFlags::DIRECTORY)
             .map_err(|e| e.context("open root", &name))?;
-        Ok(Root::with_name(root.into(), name))
+        let root = Root::with_name(root.into(), name).checked_for_overmount();
+        // Kept only on a detached instance: nobody can mount on its links (see pid_roots.rs).
+        if pid_roots::enabled() && procfs.acquisition().is_detached() {
+            if let Ok(dir) = procfs.open(base, ".", OFlags::PATH | OFlags::DIRECTORY) {
+                pid_roots::put(pid, dir.into(), &root);
+            }
+        }
+        Ok(root)
+    }
+
+    /// Turns the process-wide cache of [`Root::for_pid`] roots on (the default) or off; off
+    /// also empties it. The environment variable `PROCROOT_PID_ROOT_CACHE=0` turns it off
+    /// from the start (read at the first [`Root::for_pid`]), for callers of the C, Go and
+    /// Python bindings.
+    ///
+    /// The cache keeps at most 8 PID roots (two fds each; the least recently used is dropped
+    /// first) and is only ever filled by [`Root::for_pid`]. Each entry holds the root fd, the
+    /// root's (mount id, dev, ino), and the process's `/proc/<pid>` directory on the detached
+    /// procfs instance, which stays bound to that process: before an entry is used,
+    /// `statx(dir, "root")` must succeed (the process is alive, and is the same process: a new
+    /// one behind the PID is not reachable through the old directory) and give the held
+    /// root's identity (no `chroot`, `pivot_root`, or change of mount namespace since). Else
+    /// the entry is dropped and the root opened afresh. A reused root is therefore what an
+    /// uncached [`Root::for_pid`] would have opened at that moment. Without a detached procfs
+    /// instance nothing is kept.
+    pub fn set_pid_root_cache(enabled: bool) {
+        pid_roots::set_enabled(enabled);
     }
 
     fn with_name(fd: OwnedFd, name: PathBuf) -> Root {
@@ -143,7 +189,35 @@ impl Root {
             opts: ResolveOptions::default(),
             special: SpecialFiles::default(),
             name,
+            overmounted: false,
+            kernel_path: Arc::default(),
             second_check: true,
+        }
+    }
+
+    /// Records whether something is mounted on the root directory ([`is_overmounted`]). Every
+    /// constructor calls it but [`Root::eval_symlinks_in`]'s open of a plain absolute path,
+    /// which lands on the topmost mount by construction.
+    fn checked_for_overmount(mut self) -> Root {
+        self.overmounted = is_overmounted(self.fd.as_fd());
+        self
+    }
+
+    /// The options a resolution is made with: the caller's, with the emulated walk for an
+    /// overmounted root. On such a root the kernel's `..` that reaches the root steps onto the
+    /// mount on top of it (`handle_dots` ends in `step_into`, which crosses mounts), so `a/..`
+    /// leads into another tree than the one the root fd names, while an absolute symlink leads
+    /// back under it (`nd_jump_root` crosses nothing). The walker stays in the tree the fd
+    /// names; both backends must give one answer, and the walker's is the consistent one.
+    #[inline(always)]
+    fn resolve_opts(&self) -> ResolveOptions {
+        if self.overmounted {
+            ResolveOptions {
+                backend: Backend::Emulated,
+                ..self.opts
+            }
+        } else {
+            self.opts
         }
     }
 
@@ -230,7 +304,7 @@ impl Root {
     /// callers that want only the fd.
     ///
     /// Same resolution, same safety and the same errors as [`Root::resolve`] (every backend
-    /// and policy, the emulated walker's re-examination of the kernel's `EAGAIN`, `ELOOP` and
+    /// and policy, the emulated walker's re-examination of the kernel's `EAGAIN` and
     /// strict-policy `EXDEV`, `InvalidInput` for a NUL byte or an over-long path), but no
     /// [`Handle`]: the fd knows nothing of its path in the root, so there is no
     /// [`Handle::path_in_root`] (and nothing kept to recompute it: no reference to the root,
@@ -266,7 +340,7 @@ impl Root {
         resolve::resolve_fd(
             self.fd.as_fd(),
             path.as_os_str().as_bytes(),
-            &self.opts,
+            &self.resolve_opts(),
             trailing,
         )
         .map_err(|e| self.annotate_cold(e, "resolve", path))
@@ -295,7 +369,7 @@ impl Root {
             let cut = path.iter().rposition(|&b| b == b'/').unwrap_or(0);
             path.truncate(cut.max(1));
         }
-        let handle = Handle::new(resolved, &self.fd, input, &self.opts, trailing);
+        let handle = Handle::new(resolved, &self.fd, input, &self.resolve_opts(), trailing);
         Ok((handle, last))
     }
 
@@ -339,6 +413,47 @@ impl Root {
         op: &'static str,
         path: &Path,
     ) -> Result<(Handle, OsString)> {
+        self.check_names_an_entry(op, path)?;
+        let (parent, name) = self
+            .resolve_parent(path)
+            .map_err(|e| self.annotate(e, op, path))?;
+        let no_name = || self.annotate(no_name_error(), op, path);
+        name.map(|name| (parent, name)).ok_or_else(no_name)
+    }
+
+    /// [`Root::parent_and_name`] for an operation that makes a non-directory (a file, a link, a
+    /// device node): a trailing slash, which names a directory, is `InvalidInput` (`EINVAL`),
+    /// decided from the path alone before anything is looked up, as libpathrs decides it (the
+    /// kernel would say `EISDIR` for `open(O_CREAT)` and `ENOENT` for the others).
+    pub(crate) fn parent_and_new_name(
+        &self,
+        op: &'static str,
+        path: &Path,
+    ) -> Result<(Handle, OsString)> {
+        self.check_non_directory_name(op, path, MAKES_NON_DIRECTORY)?;
+        self.parent_and_name(op, path)
+    }
+
+    /// [`Root::check_names_an_entry`], and `InvalidInput` (`EINVAL`, `why`) for a trailing
+    /// slash too: for a path that must name a non-directory. No syscall.
+    pub(crate) fn check_non_directory_name(
+        &self,
+        op: &'static str,
+        path: &Path,
+        why: &'static str,
+    ) -> Result<()> {
+        self.check_names_an_entry(op, path)?;
+        if resolve::path::has_trailing_slash(path.as_os_str().as_bytes()) {
+            return Err(self.annotate(Error::invalid_input(Errno::INVAL, why), op, path));
+        }
+        Ok(())
+    }
+
+    /// `InvalidInput` (`EINVAL`) unless `path` ends in a name: empty, `/`, `.` and `..` (with
+    /// or without trailing slashes) name no entry of a directory. Decided from the path alone,
+    /// before anything is looked up, so `missing/.` is `EINVAL` like `existing/.`, not
+    /// `ENOENT`.
+    pub(crate) fn check_names_an_entry(&self, op: &'static str, path: &Path) -> Result<()> {
         if path.as_os_str().is_empty() {
             return Err(self.annotate(
                 Error::invalid_input(Errno::INVAL, "an empty path names nothing"),
@@ -346,29 +461,13 @@ impl Root {
                 path,
             ));
         }
-        let no_name = || {
-            self.annotate(
-                Error::invalid_input(
-                    Errno::INVAL,
-                    "the path must end in a name, not `.`, `..` or `/`",
-                ),
-                op,
-                path,
-            )
-        };
-        let trimmed = path.as_os_str().as_bytes();
-        let trimmed = &trimmed[..trimmed
-            .iter()
-            .rposition(|&b| b != b'/')
-            .map_or(0, |i| i + 1)];
+        let bytes = path.as_os_str().as_bytes();
+        let trimmed = &bytes[..bytes.iter().rposition(|&b| b != b'/').map_or(0, |i| i + 1)];
         let last = trimmed.rsplit(|&b| b == b'/').next().unwrap_or_default();
         if last.is_empty() || last == b"." || last == b".." {
-            return Err(no_name());
+            return Err(self.annotate(no_name_error(), op, path));
         }
-        let (parent, name) = self
-            .resolve_parent(path)
-            .map_err(|e| self.annotate(e, op, path))?;
-        name.map(|name| (parent, name)).ok_or_else(no_name)
+        Ok(())
     }
 
     /// Adds `op`, `path` and this root to an error.
@@ -379,8 +478,8 @@ impl Root {
     /// Opens the file at `path` with `flags` (`O_RDONLY`, `O_WRONLY | O_TRUNC`, ...).
     ///
     /// A trailing symlink is followed unless `flags` has `O_NOFOLLOW`, in which case it is an
-    /// `ELOOP` error, as with `open(2)`. `O_CREAT` and `O_TMPFILE` are refused with
-    /// `InvalidInput`: creating files is a separate operation.
+    /// `ELOOP` error, as with `open(2)`. `O_CREAT`, `O_EXCL` and `O_TMPFILE` are refused with
+    /// `InvalidInput` (`EINVAL`): creating files is a separate operation.
     ///
     /// The file is resolved to an `O_PATH` handle first and its type checked before anything
     /// opens it (then it is opened through that handle, see [`Handle::reopen`]): a FIFO, socket
@@ -390,12 +489,16 @@ impl Root {
     /// without blocking. With `O_PATH` in `flags` nothing is opened, so nothing is checked.
     pub fn open_file(&self, path: impl AsRef<Path>, flags: OFlags) -> Result<File> {
         let path = path.as_ref();
-        // O_TMPFILE includes the O_DIRECTORY bit, so it is tested with `contains`.
-        if flags.contains(OFlags::CREATE) || flags.contains(OFlags::TMPFILE) {
+        // O_TMPFILE includes the O_DIRECTORY bit, so it is tested with `contains`. O_EXCL
+        // without O_CREAT is undefined for open(2) (bar block devices); libpathrs refuses it.
+        if flags.contains(OFlags::CREATE)
+            || flags.contains(OFlags::TMPFILE)
+            || flags.contains(OFlags::EXCL)
+        {
             return Err(self.annotate(
                 Error::invalid_input(
                     Errno::INVAL,
-                    "O_CREAT and O_TMPFILE are not accepted by open_file",
+                    "O_CREAT, O_EXCL and O_TMPFILE are not accepted by open_file",
                 ),
                 "open",
                 path,
@@ -465,15 +568,19 @@ impl Root {
     /// the root is an error), use [`Policy::InRootStrict`].
     ///
     /// How it is computed: the kernel resolves `path` (one `openat2`, with the root's policy and
-    /// flags), and the answer is the kernel's own path of what it opened (`/proc/thread-self/fd/N`
-    /// on the private procfs instance) relative to the kernel's path of the root, read the same
-    /// way: three syscalls. Whenever that cannot give a sure answer (the kernel refused, the file
-    /// or the root moved between the calls, no detached procfs, [`Backend::Emulated`]), the
-    /// emulated walk answers instead, as it always did: its path is the names on its stack, so
-    /// there is no second, lexical pass. Either way the answer is `/` followed by names, with no
-    /// `.` or `..`: lexically inside the root. Errors are always the emulated walk's. See the
-    /// `root/eval.rs` module documentation for what the kernel's path means under concurrent
-    /// renames and mount changes.
+    /// flags), the kernel's own path of what it opened (`/proc/thread-self/fd/N` on the private
+    /// procfs instance) relative to the kernel's path of the root, read the same way, gives a
+    /// candidate, and the candidate is returned only if its names, opened again beneath the
+    /// root without symlinks or `..`, reach the same file by (mount id, dev, ino): the kernel's
+    /// printed paths (`d_path`) are never trusted as such (a dentry that escaped a bind mount,
+    /// a detached mount, a chrooted caller all print plausible, wrong paths). Whenever that
+    /// cannot give a verified answer (the kernel refused, the file or the root moved between
+    /// the calls, no detached procfs, a root overmounted when it was opened,
+    /// [`Backend::Emulated`]), the emulated walk answers instead, as it always did: its path is
+    /// the names on its stack, so there is no second, lexical pass. Either way the answer is `/`
+    /// followed by names, with no `.` or `..`: lexically inside the root. Errors are always the
+    /// emulated walk's. See the `root/eval.rs` module documentation for what `d_path` cannot
+    /// mark.
     pub fn eval_symlinks(&self, path: impl AsRef<Path>, mode: EvalMode) -> Result<PathBuf> {
         let path = path.as_ref();
         // `.`, not `/`: under Policy::Beneath an absolute path is an escape.
@@ -534,7 +641,7 @@ impl Root {
             resolved,
             &self.fd,
             path.as_os_str().as_bytes(),
-            &self.opts,
+            &self.resolve_opts(),
             trailing,
         ))
     }
@@ -548,7 +655,7 @@ impl Root {
         resolve::resolve(
             self.fd.as_fd(),
             path.as_os_str().as_bytes(),
-            &self.opts,
+            &self.resolve_opts(),
             trailing,
             flags,
         )
@@ -564,6 +671,58 @@ impl Root {
     fn annotate_cold(&self, err: Error, op: &'static str, path: &Path) -> Error {
         self.annotate(err, op, path)
     }
+}
+
+/// Whether something is mounted on the directory `fd` names (the fd was opened before the
+/// mount, or through a magic link such as `/proc/<pid>/root`, which lands under any mount made
+/// on that process's `/` later): `..` at the root under `RESOLVE_IN_ROOT` stays at the root and
+/// then crosses onto whatever is mounted there, so it lands elsewhere exactly then. Compared
+/// by (mount id, dev, ino). When it cannot be told (`openat2` retried out on `EAGAIN`, a
+/// failed `statx`), the root counts as overmounted: the walker answers, which is always
+/// right. When `openat2` refuses the `..` itself, the answer is no (see below).
+fn is_overmounted(fd: BorrowedFd<'_>) -> bool {
+    let how = rustix::fs::ResolveFlags::IN_ROOT
+        | rustix::fs::ResolveFlags::NO_SYMLINKS
+        | rustix::fs::ResolveFlags::NO_MAGICLINKS;
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let mut top = rustix::fs::openat2(fd, "..", flags, Mode::empty(), how);
+    for _ in 0..resolve::EAGAIN_RETRIES {
+        if !matches!(top, Err(Errno::AGAIN)) {
+            break;
+        }
+        top = rustix::fs::openat2(fd, "..", flags, Mode::empty(), how);
+    }
+    let top = match top {
+        Ok(top) => top,
+        // Renames elsewhere on every try: it cannot be told, so the walker answers.
+        Err(Errno::AGAIN) => return true,
+        // Any other refusal (no search permission on the root, no `openat2`, a filter) is what
+        // the kernel backend meets at every `..` that reaches the root, the only lookup that
+        // steps onto a mount on top of it: both backends then fail alike, or the kernel is not
+        // used at all.
+        Err(_) => return false,
+    };
+    let identity = |fd: BorrowedFd<'_>| {
+        crate::sys::mount_info_at(fd, "", rustix::fs::AtFlags::EMPTY_PATH)
+            .ok()
+            .map(|i| (i.mount_id, i.dev, i.ino))
+    };
+    match (identity(fd), identity(top.as_fd())) {
+        (Some(a), Some(b)) => a != b,
+        _ => true,
+    }
+}
+
+/// Why a new non-directory's path may not end in a slash ([`Root::parent_and_new_name`]).
+pub(crate) const MAKES_NON_DIRECTORY: &str =
+    "a trailing slash names a directory, and this makes a non-directory";
+
+/// The error for a path that ends in no name ([`Root::check_names_an_entry`]).
+fn no_name_error() -> Error {
+    Error::invalid_input(
+        Errno::INVAL,
+        "the path must end in a name, not `.`, `..` or `/`",
+    )
 }
 
 /// `fs.protected_symlinks` through the hardened procfs (an overmounted `/proc/sys` cannot lie

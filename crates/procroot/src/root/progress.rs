@@ -50,6 +50,10 @@ pub struct Progress<'a> {
     /// most entries (the directory listing's type is enough), and counting bytes would cost a
     /// `stat` per file.
     pub bytes: u64,
+    /// Whether a failed copy is being undone: `entries` then counts the entries of the copy
+    /// removed so far (from 0), and [`ControlFlow::Break`] stops the undo, which keeps the
+    /// temporary with what is left in it; the error names it. Always `false` for a removal.
+    pub undoing: bool,
     /// Builds [`Progress::path`], only when asked: its cost grows with the depth.
     path: &'a dyn Fn() -> PathBuf,
 }
@@ -69,6 +73,7 @@ impl std::fmt::Debug for Progress<'_> {
         f.debug_struct("Progress")
             .field("entries", &self.entries)
             .field("bytes", &self.bytes)
+            .field("undoing", &self.undoing)
             .field("path", &self.path())
             .finish()
     }
@@ -78,6 +83,42 @@ impl std::fmt::Debug for Progress<'_> {
 /// the operation, which then fails with `ECANCELED` ([`ErrorKind::Os`]). A copy stopped this way
 /// removes what it created, as any failed copy; what a removal removed before stays removed.
 pub type ProgressFn<'a> = dyn FnMut(&Progress<'_>) -> ControlFlow<()> + 'a;
+
+/// Something a copy could not carry over for one entry, and what it did instead: handed to
+/// [`CopyOptions::warnings`](super::CopyOptions::warnings). The copy goes on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CopyWarning {
+    /// The source entry, relative to the directory holding the copied tree's top, as
+    /// [`Progress::path`]. For messages only.
+    pub path: PathBuf,
+    /// What was not carried over: `extended attribute "user.origin"`, `hard link to "a"`.
+    pub what: String,
+    /// What the copy has instead: `not copied`, `copied as a separate file`,
+    /// `not copied; mode narrowed to 0640`.
+    pub outcome: String,
+    /// Why.
+    pub errno: Errno,
+}
+
+impl std::fmt::Display for CopyWarning {
+    /// `"etc/app.conf": extended attribute "user.origin": not copied: Operation not permitted
+    /// (EPERM)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:?}: {}: {}: {} ({})",
+            self.path,
+            self.what,
+            self.outcome,
+            crate::sys::errno_description(self.errno),
+            crate::sys::errno_name(self.errno)
+        )
+    }
+}
+
+/// The warnings hook of a copy: called once per [`CopyWarning`].
+pub type WarningFn<'a> = dyn FnMut(&CopyWarning) + 'a;
 
 /// The error of an operation stopped by its hook.
 #[cold]
@@ -93,8 +134,12 @@ fn stopped() -> Error {
 /// with one, the path is built only if the hook asks for it.
 pub(super) struct Watch<'h, 'a> {
     hook: Option<&'h mut ProgressFn<'a>>,
+    /// Where a copy's [`CopyWarning`]s go; `None`: nowhere.
+    warnings: Option<&'h mut WarningFn<'a>>,
     entries: u64,
     bytes: u64,
+    /// [`Progress::undoing`].
+    undoing: bool,
 }
 
 impl<'h, 'a> Watch<'h, 'a> {
@@ -102,8 +147,35 @@ impl<'h, 'a> Watch<'h, 'a> {
     pub fn new(hook: Option<&'h mut ProgressFn<'a>>) -> Self {
         Watch {
             hook,
+            warnings: None,
             entries: 0,
             bytes: 0,
+            undoing: false,
+        }
+    }
+
+    /// The same, with a hook for a copy's warnings.
+    pub fn with_warnings(mut self, warnings: Option<&'h mut WarningFn<'a>>) -> Self {
+        self.warnings = warnings;
+        self
+    }
+
+    /// Hands a warning to the warnings hook, if there is one.
+    pub fn warn(&mut self, warning: impl FnOnce() -> CopyWarning) {
+        if let Some(hook) = self.warnings.as_mut() {
+            hook(&warning());
+        }
+    }
+
+    /// New counts for the same hook, for undoing what was counted so far (a failed copy):
+    /// [`Progress::undoing`] is set.
+    pub fn undoing(&mut self) -> Watch<'_, 'a> {
+        Watch {
+            hook: self.hook.as_deref_mut(),
+            warnings: None,
+            entries: 0,
+            bytes: 0,
+            undoing: true,
         }
     }
 
@@ -135,6 +207,7 @@ impl<'h, 'a> Watch<'h, 'a> {
         let progress = Progress {
             entries: self.entries,
             bytes: self.bytes,
+            undoing: self.undoing,
             path: &path,
         };
         match hook(&progress) {

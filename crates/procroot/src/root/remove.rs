@@ -22,7 +22,7 @@
 
 #![forbid(unsafe_code)]
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
@@ -34,7 +34,10 @@ use super::progress::{ProgressFn, Watch};
 use super::walk::{Chain, Limits};
 use super::Root;
 use crate::error::{Error, Result};
+use crate::procfs::Procfs;
 use crate::resolve::path::{parent_of, with_trailing_slash};
+use crate::sys::attrs;
+use crate::sys::features::{self, Feature};
 use crate::sys::{self, MountId};
 use crate::sys::{Syscall as _, SyscallErrno as _};
 
@@ -93,7 +96,8 @@ const REFILL_BUDGET: usize = 1024;
 impl Root {
     /// Removes the file (or symlink, socket, device node ...) at `path` with `unlinkat` in its
     /// resolved parent. A trailing symlink is removed, not followed. A directory gives `EISDIR`,
-    /// as `unlink(2)`.
+    /// as `unlink(2)`; a `path` ending in a slash gives `ENOTDIR` whatever is there (a slash
+    /// names a directory, which this never removes), as libpathrs answers.
     pub fn remove_file(&self, path: impl AsRef<Path>) -> Result<()> {
         self.remove_one("remove_file", path.as_ref(), AtFlags::empty())
     }
@@ -106,6 +110,22 @@ impl Root {
 
     fn remove_one(&self, op: &'static str, path: &Path, flags: AtFlags) -> Result<()> {
         let (parent, name) = self.parent_and_name(op, path)?;
+        if !flags.contains(AtFlags::REMOVEDIR)
+            && crate::resolve::path::has_trailing_slash(path.as_os_str().as_encoded_bytes())
+        {
+            // A trailing slash names a directory, which unlink never removes: ENOTDIR whatever
+            // is there (missing, a directory, a file), as libpathrs answers; the kernel would
+            // say ENOENT, EISDIR or ENOTDIR.
+            return Err(self.annotate_op(
+                Error::with_detail(
+                    crate::ErrorKind::Os,
+                    Errno::NOTDIR,
+                    "a trailing slash names a directory, which remove_file does not remove",
+                ),
+                op,
+                path,
+            ));
+        }
         let name = with_trailing_slash(path, name);
         rustix::fs::unlinkat(&parent, &name, flags)
             .syscall_with("unlinkat", || sys::args(parent_of(path), &name, flags))
@@ -124,7 +144,8 @@ impl Root {
 
     /// Removes `path` and everything below it.
     ///
-    /// - A symlink (at `path` or anywhere below) is removed, never followed.
+    /// - A symlink (at `path` or anywhere below) is removed, never followed. A non-directory
+    ///   at `path` is removed even if `path` ends in a slash (libpathrs's answer).
     /// - It never deletes anything outside the root, even while an attacker inside the root
     ///   swaps directories for symlinks or moves them around: see the module docs.
     /// - A directory on another mount (compared by mount id) is `EXDEV` unless
@@ -153,9 +174,9 @@ impl Root {
             if rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory {
                 break;
             }
-            // A trailing slash on a non-directory is ENOTDIR, as for rmdir(2).
-            let slashed = with_trailing_slash(path, name.clone());
-            match rustix::fs::unlinkat(&parent, &slashed, AtFlags::empty()) {
+            // A trailing slash on a non-directory is ignored, as libpathrs ignores it (`rm -rf
+            // file/` removes the file): the name is what is removed.
+            match rustix::fs::unlinkat(&parent, &name, AtFlags::empty()) {
                 Err(Errno::ISDIR) if tries < 8 => tries += 1,
                 other => {
                     other.syscall("unlinkat").map_err(fail)?;
@@ -199,16 +220,81 @@ pub(super) enum Scope<'s> {
 /// directory being emptied, and what the [`Scope`] allows.
 struct Walker<'a, 's, 'h, 'p> {
     chain: Chain<'a>,
-    /// Counts what is removed, for the caller's hook ([`Scope::Mount`] only: the undo of a
-    /// failed copy runs to its end, unwatched).
+    /// Counts what is removed, for the caller's hook (which may stop the walk between two
+    /// entries: Ctrl-C in `procroot rm -r`, or during the undo of a failed `cp`).
     watch: Watch<'h, 'p>,
     /// The mount the target's parent is on.
     mount: MountId,
     scope: Scope<'s>,
     /// Rescans spent on directories that were not empty at their `rmdir` ([`Scope::Mount`]).
     refills: usize,
-    /// Entries left in place because the scope did not allow removing them.
-    left: usize,
+    /// What was left in place, and why ([`Scope::Created`]).
+    left: Leftovers,
+    /// The directories of the copy already entered ([`Scope::Created`]): one met again (its
+    /// parent's listing returned it twice, or it was renamed under another of ours) is not
+    /// entered a second time. With the chain never rereading a level, this bounds the work
+    /// by the number of entries whatever is left behind.
+    entered: HashSet<(u64, u64)>,
+}
+
+/// What [`remove_created`] left in place, and why.
+#[derive(Debug, Default)]
+pub(super) struct Leftovers {
+    /// Entries the copy did not create (or no longer under the name it created them by): never
+    /// touched, never entered.
+    pub not_ours: u64,
+    /// The first of them, relative to the directory holding the temporary (for the message).
+    pub first_not_ours: Option<std::path::PathBuf>,
+    /// Entries the copy created that could not be checked or removed, counted by errno (raw
+    /// value): `ENOTEMPTY` for each directory holding something left, `EMFILE`, `EACCES` ...
+    pub failed: BTreeMap<i32, u64>,
+}
+
+impl Leftovers {
+    /// Whether nothing was left.
+    pub fn is_empty(&self) -> bool {
+        self.not_ours == 0 && self.failed.is_empty()
+    }
+
+    fn fail(&mut self, errno: Errno) {
+        *self.failed.entry(errno.raw_os_error()).or_default() += 1;
+    }
+
+    fn not_ours(&mut self, path: impl FnOnce() -> std::path::PathBuf) {
+        self.not_ours += 1;
+        if self.first_not_ours.is_none() {
+            self.first_not_ours = Some(path());
+        }
+    }
+}
+
+impl std::fmt::Display for Leftovers {
+    /// `N not created by the copy (the first: "…"); M it could not check or remove (ENOTEMPTY:
+    /// 3, EACCES: 1)`, leaving out what is zero.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = Vec::new();
+        if self.not_ours > 0 {
+            let first = self
+                .first_not_ours
+                .as_ref()
+                .map(|p| format!(" (the first: {p:?})"))
+                .unwrap_or_default();
+            parts.push(format!("{} not created by the copy{first}", self.not_ours));
+        }
+        if !self.failed.is_empty() {
+            let total: u64 = self.failed.values().sum();
+            let reasons: Vec<String> = self
+                .failed
+                .iter()
+                .map(|(&raw, n)| format!("{}: {n}", sys::errno_name(Errno::from_raw_os_error(raw))))
+                .collect();
+            parts.push(format!(
+                "{total} created by the copy that it could not check or remove ({})",
+                reasons.join(", ")
+            ));
+        }
+        f.write_str(&parts.join("; "))
+    }
 }
 
 /// What opening a child for descent found.
@@ -219,61 +305,60 @@ enum Child {
     NotDir,
     /// Gone.
     Gone,
-    /// Not ours to touch ([`Scope::Created`]).
-    Leave,
 }
 
 impl<'a, 's, 'h, 'p> Walker<'a, 's, 'h, 'p> {
     fn new(base: BorrowedFd<'a>, mount: MountId, scope: Scope<'s>, watch: Watch<'h, 'p>) -> Self {
+        // Fitted to the fds still free: the cleanup of a copy that failed with EMFILE, or
+        // `rm -r` under `ulimit -n 32`, still ends. The spare fds are the walker's own
+        // transient ones (an O_PATH pin and its reopening, a clone of the parent).
         let limits = Limits {
             window: FD_WINDOW,
             max_anchors: MAX_ANCHORS,
-        };
+        }
+        .fit(base, 6);
         Walker {
-            chain: Chain::new(base, limits, false),
+            chain: Chain::new(base, limits),
             watch,
             mount,
             scope,
             refills: 0,
-            left: 0,
+            left: Leftovers::default(),
+            entered: HashSet::new(),
         }
     }
 
-    /// Removes `base/name` and what the scope allows below it. Returns how many entries were
-    /// left in place because the scope did not allow removing them.
-    fn run(mut self, base: BorrowedFd<'_>, name: &OsStr) -> Result<usize> {
-        self.remove_entry(base, name)?;
+    /// Removes `base/name` and what the scope allows below it. Returns what was left in place
+    /// ([`Scope::Created`]; always empty for [`Scope::Mount`], which fails instead).
+    fn run(mut self, base: BorrowedFd<'_>, name: &OsStr) -> Result<Leftovers> {
+        if let Scope::Created(ours) = self.scope {
+            self.remove_ours(base, name, ours)?;
+        } else {
+            self.remove_entry(base, name)?;
+        }
         while self.chain.len() > 0 {
             let Some(entry) = self.chain.read()? else {
                 self.finish_top()?;
                 continue;
             };
-            let dirfd = self.chain.dir_fd()?;
             let name = entry.name;
-            let is_dir = match self.scope {
-                Scope::Mount { .. } => match entry.file_type {
-                    rustix::fs::FileType::Directory => true,
-                    rustix::fs::FileType::Unknown => {
-                        match rustix::fs::statat(dirfd, &name, AtFlags::SYMLINK_NOFOLLOW) {
-                            Ok(st) => is_dir_mode(st.st_mode),
-                            Err(Errno::NOENT) => continue,
-                            Err(e) => return Err(e.syscall("fstatat")),
-                        }
-                    }
-                    _ => false,
-                },
-                // The identity is needed anyway: nothing is unlinked unless it is ours.
-                Scope::Created(ours) => {
+            if let Scope::Created(ours) = self.scope {
+                let dirfd = self.chain.dir_fd()?.try_clone_to_owned()?;
+                self.remove_ours(dirfd.as_fd(), &name, ours)?;
+                continue;
+            }
+            // Borrowed, not cloned: a file costs its unlinkat and nothing more.
+            let dirfd = self.chain.dir_fd()?;
+            let is_dir = match entry.file_type {
+                rustix::fs::FileType::Directory => true,
+                rustix::fs::FileType::Unknown => {
                     match rustix::fs::statat(dirfd, &name, AtFlags::SYMLINK_NOFOLLOW) {
-                        Ok(st) if !ours.contains(&(st.st_dev, st.st_ino)) => {
-                            self.left += 1;
-                            continue;
-                        }
                         Ok(st) => is_dir_mode(st.st_mode),
                         Err(Errno::NOENT) => continue,
                         Err(e) => return Err(e.syscall("fstatat")),
                     }
                 }
+                _ => false,
             };
             if !is_dir {
                 match rustix::fs::unlinkat(dirfd, &name, AtFlags::empty()) {
@@ -293,37 +378,91 @@ impl<'a, 's, 'h, 'p> Walker<'a, 's, 'h, 'p> {
         Ok(self.left)
     }
 
-    /// Removes the entry `name` of `dirfd` whatever it is now: pushes it if it is a directory,
-    /// unlinks it otherwise. An entry that flips between directory and symlink (an attacker
-    /// exchanging them) is looked at again a few times.
+    /// Removes the entry `name` of `dirfd` whatever it is now ([`Scope::Mount`]): pushes it if
+    /// it is a directory, unlinks it otherwise. An entry that flips between directory and
+    /// symlink (an attacker exchanging them) is looked at again a few times.
     fn remove_entry(&mut self, dirfd: BorrowedFd<'_>, name: &OsStr) -> Result<()> {
         let mut tries = 0;
         loop {
             match self.open_child(dirfd, name)? {
                 Child::Dir(fd, id) => return self.chain.push(name, fd, id),
-                Child::NotDir => {
-                    if let Scope::Created(ours) = self.scope {
-                        match rustix::fs::statat(dirfd, name, AtFlags::SYMLINK_NOFOLLOW) {
-                            Ok(st) if ours.contains(&(st.st_dev, st.st_ino)) => {}
-                            Ok(_) => {
-                                self.left += 1;
-                                return Ok(());
-                            }
-                            Err(Errno::NOENT) => return Ok(()),
-                            Err(e) => return Err(e.syscall("fstatat")),
-                        }
-                    }
-                    match unlink_file(dirfd, name) {
-                        Err(e) if e.errno() == Errno::ISDIR && tries < 8 => tries += 1,
-                        Ok(()) => return self.watch.entry(|| self.chain.path_of(name)),
-                        other => return other,
-                    }
-                }
+                Child::NotDir => match unlink_file(dirfd, name) {
+                    Err(e) if e.errno() == Errno::ISDIR && tries < 8 => tries += 1,
+                    Ok(()) => return self.watch.entry(|| self.chain.path_of(name)),
+                    other => return other,
+                },
                 Child::Gone => return Ok(()),
-                Child::Leave => {
-                    self.left += 1;
-                    return Ok(());
+            }
+        }
+    }
+
+    /// Removes the entry `name` of `dirfd` if the copy created it ([`Scope::Created`]): pinned
+    /// with `O_PATH | O_NOFOLLOW` first, which needs no permission on the entry itself, and
+    /// checked on that fd (mount, `(st_dev, st_ino)`). A file of ours is unlinked; a directory
+    /// of ours is entered through the pin, after giving it back its owner's rights through the
+    /// pin if its copied mode shut us out (a `0055` directory: neither open nor `fchmod` by an
+    /// ordinary fd would work, and a chmod by name could hit something renamed in meanwhile).
+    /// Anything else is counted, never an error: the cleanup always goes on to its end.
+    fn remove_ours(
+        &mut self,
+        dirfd: BorrowedFd<'_>,
+        name: &OsStr,
+        ours: &HashSet<(u64, u64)>,
+    ) -> Result<()> {
+        let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let pinned = match rustix::fs::openat(dirfd, name, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => return Ok(()),
+            Err(e) => {
+                self.left.fail(e);
+                return Ok(());
+            }
+        };
+        let info = match sys::mount_info_at(&pinned, "", AtFlags::EMPTY_PATH) {
+            Ok(info) => info,
+            Err(e) => {
+                self.left.fail(e.errno);
+                return Ok(());
+            }
+        };
+        let id = (info.dev, info.ino);
+        if info.mount_id != self.mount || !ours.contains(&id) {
+            self.left.not_ours(|| self.chain.path_of(name));
+            return Ok(());
+        }
+        let st = match rustix::fs::fstat(&pinned) {
+            Ok(st) => st,
+            Err(e) => {
+                self.left.fail(e);
+                return Ok(());
+            }
+        };
+        if !is_dir_mode(st.st_mode) {
+            // By name, right after the check on the pin: the names here are in directories
+            // of the copy.
+            return match rustix::fs::unlinkat(dirfd, name, AtFlags::empty()) {
+                Ok(()) | Err(Errno::NOENT) => self.watch.entry(|| self.chain.path_of(name)),
+                Err(e) => {
+                    self.left.fail(e);
+                    Ok(())
                 }
+            };
+        }
+        if !self.entered.insert(id) {
+            return Ok(());
+        }
+        if st.st_mode & 0o700 != 0o700 {
+            if let Err(e) = chmod_pinned(&pinned, 0o700) {
+                self.left.fail(e);
+                return Ok(());
+            }
+        }
+        let read = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        match rustix::fs::openat(&pinned, ".", read, Mode::empty()) {
+            Ok(fd) => self.chain.push(name, fd, id),
+            Err(e) => {
+                self.left.fail(e);
+                Ok(())
             }
         }
     }
@@ -338,18 +477,26 @@ impl<'a, 's, 'h, 'p> Walker<'a, 's, 'h, 'p> {
         if let Scope::Created(_) = self.scope {
             // Only the directory we emptied, under the name we entered it by; what is there now
             // may be someone else's (renamed in meanwhile) and is left. Not empty: something not
-            // ours is inside, and stays.
-            let same = rustix::fs::statat(parent, &level.name, AtFlags::SYMLINK_NOFOLLOW)
-                .is_ok_and(|st| (st.st_dev, st.st_ino) == level.id);
-            let removed = same
-                && matches!(
-                    rustix::fs::unlinkat(parent, &level.name, AtFlags::REMOVEDIR),
-                    Ok(()) | Err(Errno::NOENT)
-                );
-            if !removed {
-                self.left += 1;
+            // ours is inside, and stays (ENOTEMPTY, counted). Never rescanned.
+            match rustix::fs::statat(parent, &level.name, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(st) if (st.st_dev, st.st_ino) == level.id => {}
+                Ok(_) => {
+                    self.left.not_ours(|| self.chain.path_of(&level.name));
+                    return Ok(());
+                }
+                Err(Errno::NOENT) => return Ok(()),
+                Err(e) => {
+                    self.left.fail(e);
+                    return Ok(());
+                }
             }
-            return Ok(());
+            return match rustix::fs::unlinkat(parent, &level.name, AtFlags::REMOVEDIR) {
+                Ok(()) | Err(Errno::NOENT) => self.watch.entry(|| self.chain.path_of(&level.name)),
+                Err(e) => {
+                    self.left.fail(e);
+                    Ok(())
+                }
+            };
         }
         match rustix::fs::unlinkat(parent, &level.name, AtFlags::REMOVEDIR) {
             Ok(()) => self.watch.entry(|| self.chain.path_of(&level.name)),
@@ -357,7 +504,8 @@ impl<'a, 's, 'h, 'p> Walker<'a, 's, 'h, 'p> {
             // was checked before the walk started).
             Err(Errno::NOENT) => Ok(()),
             // Refilled, or swapped for another directory: look at that name again. The rescan
-            // opens it from the verified parent with O_NOFOLLOW like any other child.
+            // opens it from the verified parent with O_NOFOLLOW like any other child, and reads
+            // it from its start: the one place a directory is read twice, bounded by the budget.
             Err(Errno::NOTEMPTY | Errno::EXIST) => {
                 self.refills += 1;
                 if self.refills > REFILL_BUDGET {
@@ -374,46 +522,51 @@ impl<'a, 's, 'h, 'p> Walker<'a, 's, 'h, 'p> {
         }
     }
 
-    /// Opens `name` in `dirfd` for reading without following it, and checks its mount (and, for
-    /// [`Scope::Created`], its identity).
+    /// Opens `name` in `dirfd` for reading without following it, and checks its mount
+    /// ([`Scope::Mount`]).
     fn open_child(&self, dirfd: BorrowedFd<'_>, name: &OsStr) -> Result<Child> {
         let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let fd = match rustix::fs::openat(dirfd, name, flags, Mode::empty()) {
             Ok(fd) => fd,
             Err(Errno::NOTDIR | Errno::LOOP) => return Ok(Child::NotDir),
             Err(Errno::NOENT) => return Ok(Child::Gone),
-            // A directory of ours whose (copied) mode does not let us read it: fchmod needs an
-            // fd we cannot get, and chmod by name could hit something renamed in meanwhile.
-            Err(Errno::ACCESS) if matches!(self.scope, Scope::Created(_)) => {
-                return Ok(Child::Leave)
-            }
             Err(e) => return Err(e.syscall("openat")),
         };
         let info = sys::mount_info_at(&fd, "", AtFlags::EMPTY_PATH)?;
         let id = (info.dev, info.ino);
-        match self.scope {
-            Scope::Mount { cross_mounts } => {
-                if info.mount_id != self.mount && !cross_mounts {
-                    return Err(Error::escape(format!(
-                        "{:?} is on another mount; not crossing into it (cross_mounts is off)",
-                        name
-                    )));
-                }
-            }
-            Scope::Created(ours) => {
-                if info.mount_id != self.mount || !ours.contains(&id) {
-                    return Ok(Child::Leave);
-                }
-                // Ours (checked on the open fd, so this is exact): a completed directory of the
-                // copy has its final, maybe read-only, mode.
-                let st = rustix::fs::fstat(&fd).syscall("fstat")?;
-                if st.st_mode & 0o700 != 0o700 {
-                    rustix::fs::fchmod(&fd, Mode::RWXU).syscall("fchmod")?;
-                }
+        if let Scope::Mount { cross_mounts } = self.scope {
+            if info.mount_id != self.mount && !cross_mounts {
+                return Err(Error::escape(format!(
+                    "{:?} is on another mount; not crossing into it (cross_mounts is off)",
+                    name
+                )));
             }
         }
         Ok(Child::Dir(fd, id))
     }
+}
+
+/// Gives the directory pinned by the `O_PATH` fd `pinned` the mode `mode`, through the pin:
+/// `fchmodat2(AT_EMPTY_PATH)` (Linux 6.6), else the hardened procfs's magic link to the fd,
+/// checked again afterwards. Never by name.
+fn chmod_pinned(pinned: &OwnedFd, mode: u32) -> std::result::Result<(), Errno> {
+    if !features::known_unavailable(Feature::Fchmodat2) {
+        match attrs::fchmodat2(pinned, c"", mode, AtFlags::EMPTY_PATH) {
+            Err(Errno::NOSYS) => features::mark_unavailable(Feature::Fchmodat2),
+            other => return other,
+        }
+    }
+    let link = Procfs::cached()
+        .and_then(|procfs| procfs.fd_link(pinned.as_fd()))
+        .map_err(|e| e.errno())?;
+    let result = rustix::fs::chmodat(
+        link.dir(),
+        link.name(),
+        Mode::from_raw_mode(mode),
+        AtFlags::empty(),
+    );
+    link.recheck().map_err(|e| e.errno())?;
+    result
 }
 
 /// Whether an `st_mode` is a directory's.
@@ -435,9 +588,8 @@ fn unlink_file(dirfd: BorrowedFd<'_>, name: &OsStr) -> Result<()> {
 pub(super) enum Cleanup {
     /// Removed, with everything below it.
     Removed,
-    /// Removed what was ours; this many entries that were not (or could not be checked) were
-    /// left in place.
-    Left(usize),
+    /// Removed what was ours and could be removed; the rest was left in place, counted.
+    Left(Leftovers),
     /// The name no longer exists.
     Gone,
     /// The name is now something other than the entry that was created: left alone.
@@ -447,12 +599,18 @@ pub(super) enum Cleanup {
 /// Removes `dir/name`, which the caller created with identity `top`, and below it only the
 /// entries whose identities are in `ours`, never entering another mount and never changing the
 /// mode of anything else: the undo of a failed copy. Whatever else is found is left alone and
-/// counted. Nothing is done if `dir/name` is no longer `top`.
+/// counted, with the reason; it always ends, visiting each entry once, whatever is left and
+/// however few fds are free. Nothing is done if `dir/name` is no longer `top`.
+///
+/// `watch` is the copy's: its hook is called after each entry removed with
+/// [`Progress::undoing`](super::Progress::undoing) set, and may stop the cleanup (`ECANCELED`),
+/// which then keeps what is left.
 pub(super) fn remove_created(
     dir: BorrowedFd<'_>,
     name: &OsStr,
     top: (u64, u64),
     ours: &HashSet<(u64, u64)>,
+    watch: &mut Watch<'_, '_>,
 ) -> Result<Cleanup> {
     let st = match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
         Ok(st) => st,
@@ -463,11 +621,12 @@ pub(super) fn remove_created(
         return Ok(Cleanup::Replaced);
     }
     let mount = sys::mount_id(dir)?;
-    let left = Walker::new(dir, mount, Scope::Created(ours), Watch::new(None)).run(dir, name)?;
-    // The top itself is re-checked on the open fd by the walker: if it was swapped between the
-    // statat above and the open, it is counted as left.
-    Ok(match left {
-        0 => Cleanup::Removed,
-        n => Cleanup::Left(n),
+    let left = Walker::new(dir, mount, Scope::Created(ours), watch.undoing()).run(dir, name)?;
+    // The top itself is re-checked on its pin by the walker: if it was swapped between the
+    // statat above and the pin, it is counted as not ours.
+    Ok(if left.is_empty() {
+        Cleanup::Removed
+    } else {
+        Cleanup::Left(left)
     })
 }

@@ -13,7 +13,14 @@
 //!   the window;
 //! - `..` is never opened: a directory that an attacker moved elsewhere while we were below it is
 //!   simply not found under its recorded name (or is found to be another directory), and the walk
-//!   stops with `EXDEV` instead of following it.
+//!   stops with `EXDEV` instead of following it;
+//! - a reopened level continues reading at the offset where it stopped, never from its start:
+//!   every entry of a directory is read once per pass, so a walk that leaves entries behind (the
+//!   cleanup of a failed copy leaving what is not its own) cannot read them again and again each
+//!   time the window is refilled. (It used to reread removal levels from the start: a leftover
+//!   below the window's edge was then met, entered and left again forever.) A user that wants a
+//!   second pass over a directory (a removal finding it refilled at its `rmdir`) pushes it
+//!   again, explicitly, and bounds how often.
 //!
 //! What is done with the entries (unlink them, copy them) is up to the user of the chain: see
 //! `remove.rs` (`Walker`, with its `Scope`) and `copy.rs` (`Copier`, which walks the source and
@@ -24,7 +31,7 @@
 #![forbid(unsafe_code)]
 
 use std::ffi::{OsStr, OsString};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
@@ -44,6 +51,34 @@ pub(super) struct Limits {
     /// other one is dropped and `step` doubles: fds stay bounded and the re-walk cost grows only
     /// with depth / `max_anchors`.
     pub max_anchors: usize,
+}
+
+impl Limits {
+    /// `self`, shrunk to what the fds still free under `RLIMIT_NOFILE` allow, keeping `spare` of
+    /// them for the user of the chain (the files it opens beside the chain); `any_fd` is any open
+    /// fd (duplicated once to count the fds in use). A walk that starts
+    /// when most fds are taken (the cleanup of a copy that just failed with `EMFILE`, or a
+    /// process run under `ulimit -n 32`) then still ends, re-walking more often, instead of
+    /// failing for want of an fd. Never below a window of 2 and one anchor (5 fds).
+    pub fn fit(self, any_fd: BorrowedFd<'_>, spare: usize) -> Limits {
+        let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+        let Some(soft) = soft.and_then(|n| usize::try_from(n).ok()) else {
+            return self;
+        };
+        // The lowest free fd number: fds are allocated lowest-first, so about as many as are in
+        // use (exactly, when none below it were closed).
+        let used = rustix::io::fcntl_dupfd_cloexec(any_fd, 0)
+            .map_or(soft, |fd| fd.as_raw_fd() as usize + 1);
+        let free = soft.saturating_sub(used).saturating_sub(spare);
+        let window = (free * 2 / 3).clamp(2, self.window.max(2));
+        let max_anchors = free
+            .saturating_sub(window)
+            .clamp(1, self.max_anchors.max(1));
+        Limits {
+            window,
+            max_anchors,
+        }
+    }
 }
 
 /// One directory of a [`Chain`].
@@ -88,15 +123,11 @@ pub(super) struct Chain<'a> {
     /// The spacing of `anchors`.
     step: usize,
     limits: Limits,
-    /// Whether a reopened level continues reading where it stopped (a tree being copied, which
-    /// does not change) or from the start (a tree being removed: what was read is gone, and a
-    /// rescan also finds what a concurrent writer added).
-    resume: bool,
 }
 
 impl<'a> Chain<'a> {
     /// An empty chain below `base`.
-    pub fn new(base: BorrowedFd<'a>, limits: Limits, resume: bool) -> Self {
+    pub fn new(base: BorrowedFd<'a>, limits: Limits) -> Self {
         Chain {
             base,
             levels: Vec::new(),
@@ -104,7 +135,6 @@ impl<'a> Chain<'a> {
             anchors: Vec::new(),
             step: limits.window,
             limits,
-            resume,
         }
     }
 
@@ -233,7 +263,8 @@ impl<'a> Chain<'a> {
             }
             if keep {
                 let mut dir = Dir::new(fd.try_clone()?).syscall("fcntl")?;
-                if self.resume && level.pos != 0 {
+                // Where it stopped: see the module docs (never reread from the start).
+                if level.pos != 0 {
                     dir.seek(level.pos).syscall("lseek")?;
                 }
                 self.levels[i].dir = Some(dir);

@@ -144,6 +144,8 @@ const STEP_DUMPABLE: u32 = 13;
 /// Not a failure: the first child reports the PID of the command's process it forked (in the
 /// errno field), before it lets that process go on.
 const STEP_PID: u32 = 14;
+/// The credential sub-steps ([`super::creds::apply`]) follow from here.
+const STEP_CREDS: u32 = 32;
 
 fn step_error(step: u32, errno: Errno, nstype: i32) -> ChildError {
     let (syscall, detail) = match step {
@@ -178,6 +180,9 @@ fn step_error(step: u32, errno: Errno, nstype: i32) -> ChildError {
             "PR_SET_DUMPABLE 0 before entering the target (so that nothing in it can ptrace \
              the child)",
         ),
+        s if (STEP_CREDS..STEP_CREDS + super::creds::STEPS).contains(&s) => {
+            super::creds::step_name(s - STEP_CREDS)
+        }
         _ => ("execve", "running the command"),
     };
     ChildError {
@@ -219,6 +224,9 @@ pub struct SpawnPlan<'a> {
     /// missing (before Linux 5.9, or filtered): the child lists its own open fds in
     /// `thread-self/fd` to close them one by one.
     pub procfs: BorrowedFd<'a>,
+    /// The credentials the command runs with (the target's), applied last before `execve`;
+    /// `None` keeps the caller's (`--privileged`).
+    pub creds: Option<&'a super::creds::CredsPlan>,
 }
 
 impl SpawnPlan<'_> {
@@ -1059,6 +1067,11 @@ fn last_steps_before_exec(ctx: &ChildCtx<'_, '_>) -> Result<(), (u32, Errno)> {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+    // The target's credentials, last: seccomp (when it can come last) must filter nothing of
+    // ours but the execve.
+    if let Some(creds) = ctx.plan.creds {
+        super::creds::apply(creds).map_err(|(step, e)| (STEP_CREDS + step, e))?;
     }
     Ok(())
 }

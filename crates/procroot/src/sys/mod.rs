@@ -21,6 +21,7 @@
 //!   ([`attrs`]; what procroot learned about them is kept in [`features`]).
 
 pub mod attrs;
+pub mod creds;
 pub mod errno;
 pub mod exec;
 pub mod features;
@@ -83,6 +84,28 @@ pub fn mount_id<Fd: AsFd>(fd: Fd) -> Result<MountId, SyscallError> {
     Ok(mount_info_at(fd, "", AtFlags::EMPTY_PATH)?.mount_id)
 }
 
+/// The `STATX_MNT_ID` kind of mount id of the file `fd` is (the id `/proc/<pid>/mountinfo` prints
+/// in its first two fields), even where the unique kind is available: for matching a mount with
+/// its mountinfo line. Without `statx`'s mount id, the fd's `fdinfo` (`mnt_id:`) through the
+/// registered reader, as [`mount_info_at`].
+pub fn legacy_mount_id<Fd: AsFd>(fd: Fd) -> Result<u64, SyscallError> {
+    let fd = fd.as_fd();
+    match statx_raw(fd, c"", AtFlags::EMPTY_PATH, StatxFlags::MNT_ID) {
+        Ok(stx) if StatxFlags::from_bits_retain(stx.stx_mask).contains(StatxFlags::MNT_ID) => {
+            Ok(stx.stx_mnt_id)
+        }
+        Ok(_) => legacy_from_fdinfo(fd, Errno::NOSYS),
+        Err(errno @ (Errno::NOSYS | Errno::PERM)) => legacy_from_fdinfo(fd, errno),
+        Err(errno) => Err(errno).named("statx"),
+    }
+}
+
+fn legacy_from_fdinfo(fd: BorrowedFd<'_>, statx_errno: Errno) -> Result<u64, SyscallError> {
+    match mount_info_from_fdinfo(fd, c"", AtFlags::EMPTY_PATH, statx_errno)?.mount_id {
+        MountId::Legacy(id) | MountId::Unique(id) => Ok(id),
+    }
+}
+
 /// Where a file sits among the mounts: its mount id, whether it is the root of a mount (something
 /// is mounted *on* it, or it is a mount's top directory), and its identity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,6 +119,8 @@ pub struct MountInfo {
     pub dev: u64,
     /// `st_ino`.
     pub ino: u64,
+    /// The file type bits of `st_mode` (`S_IFMT`), so that callers need no second `fstat`.
+    pub file_type: u32,
 }
 
 /// Reads the mount id of one of this process's fds from its `fdinfo` (`mnt_id:`), for
@@ -138,7 +163,7 @@ pub fn mount_info_at<Fd: AsFd, P: rustix::path::Arg>(
     path: P,
     flags: AtFlags,
 ) -> Result<MountInfo, SyscallError> {
-    let mut want = StatxFlags::INO | StatxFlags::MNT_ID;
+    let mut want = StatxFlags::INO | StatxFlags::TYPE | StatxFlags::MNT_ID;
     if !features::is_disabled(features::Feature::StatxMntIdUnique) {
         want |= STATX_MNT_ID_UNIQUE;
     }
@@ -183,6 +208,7 @@ fn statx_mount_info(
         mount_root,
         dev: rustix::fs::makedev(stx.stx_dev_major, stx.stx_dev_minor),
         ino: stx.stx_ino,
+        file_type: u32::from(stx.stx_mode) & libc::S_IFMT,
     })
 }
 
@@ -259,6 +285,7 @@ fn mount_info_from_fdinfo(
         mount_root: None,
         dev: st.st_dev,
         ino: st.st_ino,
+        file_type: st.st_mode & libc::S_IFMT,
     })
 }
 

@@ -133,10 +133,15 @@ struct MountAttr {
     userns_fd: u64,
 }
 
-/// `mount_setattr(fd, "", AT_EMPTY_PATH [| AT_RECURSIVE], {attr_set: set, attr_clr: clear})`:
-/// changes the per-mount flags of the mount `fd` is (with `recursive`, and of every mount below
-/// it). Flags in neither set are kept, which is how a read-only clone keeps its `nosuid`,
-/// `nodev` and `noexec`.
+/// `mount_setattr(fd, "", AT_EMPTY_PATH [| AT_RECURSIVE], {attr_set: set, attr_clr: clear,
+/// propagation: private ? MS_PRIVATE : 0})`: changes the per-mount flags of the mount `fd` is
+/// (with `recursive`, and of every mount below it), and with `private` takes them out of every
+/// peer group. Flags in neither set are kept, which is how a read-only clone keeps its
+/// `nosuid`, `nodev` and `noexec`.
+///
+/// `private` matters for a clone from `open_tree(OPEN_TREE_CLONE)`: the clone of a shared mount
+/// is in that mount's peer group, so a mount made on top of the clone would appear at the
+/// original too (a bind over a mask of the host's `/dev/null` would reach the host's `/dev`).
 ///
 /// rustix 1.1 has no wrapper (Linux 5.12): this is the raw syscall.
 ///
@@ -146,12 +151,14 @@ pub fn set_attrs(
     fd: BorrowedFd<'_>,
     set: MountAttrFlags,
     clear: MountAttrFlags,
+    private: bool,
     recursive: bool,
 ) -> Result<(), SyscallError> {
+    #[allow(clippy::unnecessary_cast)] // `c_ulong` is 32 bits on some architectures.
     let attr = MountAttr {
         attr_set: u64::from(set.bits()),
         attr_clr: u64::from(clear.bits()),
-        propagation: 0,
+        propagation: if private { libc::MS_PRIVATE as u64 } else { 0 },
         userns_fd: 0,
     };
     let mut flags = libc::AT_EMPTY_PATH as libc::c_uint;
@@ -204,4 +211,22 @@ pub fn mount_path(
 /// read-only (see [`mount_path`] for which names are allowed).
 pub fn remount_bind_path(target: &str, flags: MountFlags) -> Result<(), SyscallError> {
     rustix::mount::mount_remount(target, flags | MountFlags::BIND, "").map_err(named("mount"))
+}
+
+/// `mount(NULL, target, NULL, MS_PRIVATE [| MS_REC])`: takes the mount at `target` (and, with
+/// `recursive`, every mount below it) out of its peer group. The pre-5.12 way to do what
+/// [`set_attrs`] does with `private` (see [`mount_path`] for which names are
+/// allowed).
+pub fn make_private_path(target: &str, recursive: bool) -> Result<(), SyscallError> {
+    let mut flags = rustix::mount::MountPropagationFlags::PRIVATE;
+    if recursive {
+        flags |= rustix::mount::MountPropagationFlags::REC;
+    }
+    rustix::mount::mount_change(target, flags).map_err(named("mount"))
+}
+
+/// `umount2(target, MNT_DETACH)`: detaches the mount at `target` and everything below it (see
+/// [`mount_path`] for which names are allowed).
+pub fn detach_path(target: &str) -> Result<(), SyscallError> {
+    rustix::mount::unmount(target, rustix::mount::UnmountFlags::DETACH).map_err(named("umount2"))
 }

@@ -437,3 +437,37 @@ pub fn wait_child(pid: Pid) -> Result<(), Errno> {
         }
     }
 }
+
+/// How many times a process forked from this one's ancestry since the library first asked: 0
+/// in the process that registered, bumped in every child made by `fork(2)` (glibc and musl run
+/// `pthread_atfork` child handlers there).
+static FORK_GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Runs in the child of every `fork(2)`: only an atomic increment, which is async-signal-safe.
+extern "C" fn bump_fork_generation() {
+    FORK_GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// A number that differs in a forked child from its value in the parent, for state kept per
+/// thread that describes the process (an fd of `/proc/thread-self/fd` shows the table of the
+/// process that opened it). `None` when forks cannot be seen (the handler could not be
+/// registered): then nothing may be kept across calls.
+///
+/// Why not the tid alone: a child forked into a new PID namespace is PID 1 there, and so is a
+/// parent that was PID 1 of its own namespace; `gettid()` is then 1 on both sides of the fork.
+/// The generation is bumped by a `pthread_atfork` child handler, registered on the first call
+/// (so before anything that depends on it was kept). A child made by a raw `clone(2)` without
+/// the C library runs no handler; the library makes such children only to `exec`.
+///
+/// # References
+///  - [`pthread_atfork(3)`](https://man7.org/linux/man-pages/man3/pthread_atfork.3.html)
+pub fn fork_generation() -> Option<u64> {
+    static REGISTERED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let registered = *REGISTERED.get_or_init(|| {
+        // SAFETY: registers a child handler that only touches an atomic; the handler is a
+        // plain `extern "C" fn` that lives for the whole program. The prepare and parent
+        // handlers are null, which pthread_atfork allows.
+        unsafe { libc::pthread_atfork(None, None, Some(bump_fork_generation)) == 0 }
+    });
+    registered.then(|| FORK_GENERATION.load(std::sync::atomic::Ordering::Relaxed))
+}
