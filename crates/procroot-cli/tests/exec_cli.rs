@@ -1059,24 +1059,7 @@ fn forwarded_signals_reach_the_command_and_the_status_is_the_commands() {
             String::new(),
         ));
         for (script, sig, code, says) in &cases {
-            let mut c = procroot();
-            c.args([
-                "exec",
-                "--pid",
-                &t.pid.to_string(),
-                "--",
-                "sh",
-                "-c",
-                script,
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-            let child = KillOnDrop(c.spawn().expect("spawn procroot"));
-            let (lines, pid) = (child_lines(&child), child.0.id());
-            assert_eq!(
-                lines.recv_timeout(Duration::from_secs(30)).ok().as_deref(),
-                Some("ready")
-            );
+            let (child, lines, pid) = start_until_ready(t.pid, script);
             // SAFETY: kill(2) of our own child.
             unsafe { libc::kill(pid as i32, *sig) };
             let status = wait_within(child, Duration::from_secs(30));
@@ -1089,6 +1072,25 @@ fn forwarded_signals_reach_the_command_and_the_status_is_the_commands() {
             }
         }
     });
+}
+
+/// Starts `procroot exec --pid PID -- sh -c SCRIPT` and waits (with a deadline) until the script
+/// printed `ready`; returns procroot, its further stdout lines and its PID.
+fn start_until_ready(
+    pid: u32,
+    script: &str,
+) -> (KillOnDrop, std::sync::mpsc::Receiver<String>, u32) {
+    let mut c = procroot();
+    c.args(["exec", "--pid", &pid.to_string(), "--", "sh", "-c", script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = KillOnDrop(c.spawn().expect("spawn procroot"));
+    let (lines, pid) = (child_lines(&child), child.0.id());
+    assert_eq!(
+        lines.recv_timeout(Duration::from_secs(30)).ok().as_deref(),
+        Some("ready")
+    );
+    (child, lines, pid)
 }
 
 /// The stdout lines of `child`, read on a thread.
@@ -1365,17 +1367,8 @@ fn when_the_command_stops_alone_procroot_stops_and_continues_it() {
     require_privilege(PRIVILEGE);
     in_private_mount_ns(|| {
         let t = Target::start(&[]);
-        let mut c = procroot();
-        c.args(["exec", "--pid", &t.pid.to_string(), "--", "sh", "-c"])
-            .arg("echo ready; kill -STOP $$; echo resumed")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let child = KillOnDrop(c.spawn().expect("spawn procroot"));
-        let (lines, pid) = (child_lines(&child), child.0.id());
-        assert_eq!(
-            lines.recv_timeout(Duration::from_secs(30)).ok().as_deref(),
-            Some("ready")
-        );
+        let (child, lines, pid) =
+            start_until_ready(t.pid, "echo ready; kill -STOP $$; echo resumed");
         let stat = format!("/proc/{pid}/stat");
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
