@@ -434,10 +434,11 @@ pub enum Command {
     /// What the target can reach: CMD's execve runs with only fds 0-2, the --keep-fd ones and
     /// procroot's error pipe open; every other fd is closed before it (not only marked
     /// close-on-exec, which the kernel applies after it has looked up CMD and its #!
-    /// interpreter: a `#!/proc/self/fd/N/...` line finds nothing of procroot's). The process
-    /// the target's PID namespace can see is non-dumpable until the execve, never shares
-    /// procroot's memory and is born without procroot's fds, so a container process with
-    /// CAP_SYS_PTRACE that stops it finds nothing of the host in it.
+    /// interpreter: a `#!/proc/self/fd/N/...` line finds nothing of procroot's). When the
+    /// target has a PID namespace of its own, the one process it can see (CMD's, before its
+    /// execve) is non-dumpable, never shares procroot's memory and is born without procroot's
+    /// fds, so a container process with CAP_SYS_PTRACE that stops it finds nothing of the host
+    /// in it.
     ///
     /// procroot stays CMD's responsive stand-in: it passes SIGINT, SIGTERM, SIGHUP, SIGQUIT,
     /// SIGWINCH, SIGUSR1 and SIGUSR2 on to CMD (not those the terminal already sent to both);
