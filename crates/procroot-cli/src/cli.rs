@@ -246,6 +246,11 @@ pub enum Command {
     /// trailing symlink is followed, inside the root, as chmod(1) does. The change is made on
     /// the resolved file's fd, never on a path that could be swapped.
     ///
+    /// Landlock does not mediate this change: before it, the file is checked to be inside the
+    /// root independently of the resolver (the second check: the file a walk down from the
+    /// root reaches, by mount id, device and inode), else EACCES "refused by the second check".
+    /// --no-sandbox turns the check off.
+    ///
     /// With --json, prints one object (`path` as given, `mode` as four octal digits):
     ///   {"op": "chmod", "path": "/srv/run.sh", "mode": "0755"}
     #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
@@ -255,6 +260,11 @@ pub enum Command {
     /// OWNER is numeric: `UID`, `UID:GID`, or `:GID` (group only). Names are not looked up:
     /// the root's /etc/passwd is not ours to trust. A trailing symlink is followed, inside the
     /// root, unless --nofollow (then the link's own owner changes, like chown -h).
+    ///
+    /// Landlock does not mediate this change: before it, the file is checked to be inside the
+    /// root independently of the resolver (the second check: the file a walk down from the
+    /// root reaches, by mount id, device and inode), else EACCES "refused by the second check".
+    /// --no-sandbox turns the check off.
     ///
     /// With --json, prints one object (`path` as given; null for what was left unchanged):
     ///   {"op": "chown", "path": "/srv/data", "uid": 1000, "gid": null}
@@ -269,6 +279,11 @@ pub enum Command {
     /// times are set through the resolved file, and a new file is created exclusively.
     ///
     /// FIFOs, sockets and device nodes are refused (ENXIO), unless --special-files.
+    ///
+    /// Landlock does not mediate setting times: an existing file is first checked to be inside
+    /// the root independently of the resolver (the second check), else EACCES "refused by the
+    /// second check"; --no-sandbox turns the check off. Creating a missing file is confined by
+    /// Landlock.
     ///
     /// After a PATH that fails, the others are still touched, and the exit status is 1.
     ///
@@ -419,10 +434,11 @@ pub enum Command {
     /// What the target can reach: CMD's execve runs with only fds 0-2, the --keep-fd ones and
     /// procroot's error pipe open; every other fd is closed before it (not only marked
     /// close-on-exec, which the kernel applies after it has looked up CMD and its #!
-    /// interpreter: a `#!/proc/self/fd/N/...` line finds nothing of procroot's). The process
-    /// the target's PID namespace can see is non-dumpable until the execve, never shares
-    /// procroot's memory and is born without procroot's fds, so a container process with
-    /// CAP_SYS_PTRACE that stops it finds nothing of the host in it.
+    /// interpreter: a `#!/proc/self/fd/N/...` line finds nothing of procroot's). When the
+    /// target has a PID namespace of its own, the one process it can see (CMD's, before its
+    /// execve) is non-dumpable, never shares procroot's memory and is born without procroot's
+    /// fds, so a container process with CAP_SYS_PTRACE that stops it finds nothing of the host
+    /// in it.
     ///
     /// procroot stays CMD's responsive stand-in: it passes SIGINT, SIGTERM, SIGHUP, SIGQUIT,
     /// SIGWINCH, SIGUSR1 and SIGUSR2 on to CMD (not those the terminal already sent to both);

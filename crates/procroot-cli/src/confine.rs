@@ -100,12 +100,18 @@ pub struct Profile {
 
 /// What `cp` may do beneath the tree it writes to (the root for `cp` in, the host directory for
 /// `cp` out): create files, directories and symlinks, write the files it created, list and
-/// remove what it made when the copy fails. Not `READ_FILE`: a bug cannot read a file beside the
-/// copy (a host secret next to the destination).
+/// remove what it made when the copy fails; `TRUNCATE` to give a file that ends in a hole its
+/// size (`ftruncate`), `REFER` to keep hard links within the copy (`linkat` between its
+/// directories). Not `READ_FILE`: a bug cannot read a file beside the copy (a host secret next
+/// to the destination). `REFER` and `TRUNCATE` add nothing a bug could not already do with
+/// `WRITE_FILE`, `MAKE_*` and `REMOVE_*` there; they would be narrower beneath the copy's
+/// temporary alone, which needs the temporary made before confining.
 const COPY_WRITE: Access = Access::MAKE_REG
     .union(Access::MAKE_DIR)
     .union(Access::MAKE_SYM)
     .union(Access::WRITE_FILE)
+    .union(Access::TRUNCATE)
+    .union(Access::REFER)
     .union(Access::REMOVE_FILE)
     .union(Access::REMOVE_DIR)
     .union(Access::READ_DIR);
@@ -642,13 +648,17 @@ mod tests {
             rights("write --append", none, true),
             root(A::WRITE_FILE | A::MAKE_REG)
         );
+        // Issue 20's section 7 set, plus TRUNCATE and REFER for section 2 (a trailing hole's
+        // ftruncate, hard links within the copy).
         let copy = A::MAKE_REG
             | A::MAKE_DIR
             | A::MAKE_SYM
             | A::WRITE_FILE
             | A::REMOVE_FILE
             | A::REMOVE_DIR
-            | A::READ_DIR;
+            | A::READ_DIR
+            | A::TRUNCATE
+            | A::REFER;
         assert_eq!(
             rights("cp (in)", none, false),
             vec![(Tree::CopySource, A::READ), (Tree::Root, copy)]

@@ -145,7 +145,7 @@ pub fn check_keep_fds_first(args: impl IntoIterator<Item = OsString>) -> Result<
         }
     }
     procroot::exec::check_keep_fds(&fds)
-        .map_err(|e| Failure::Library(e.context("exec --keep-fd", Path::new("/proc/self/fd"))))
+        .map_err(|e| Failure::Library(e.context("exec", Path::new("--keep-fd"))))
 }
 
 fn parse_ns(s: &str) -> Result<NsKinds, String> {

@@ -385,17 +385,7 @@ fn a_sealing_failure_before_parsing_is_reported_and_nothing_runs() {
 #[test]
 fn exec_cgroup_starts_the_command_in_the_targets_cgroup() {
     require_privilege(PRIVILEGE);
-    let Some(mount) = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
-        .into_iter()
-        // f_type's width differs between architectures.
-        .find(|d| {
-            #[allow(clippy::unnecessary_cast)]
-            rustix::fs::statfs(*d).is_ok_and(|s| s.f_type as i64 == 0x6367_7270)
-        })
-    else {
-        eprintln!("SKIPPED: no cgroup2 mount at /sys/fs/cgroup or /sys/fs/cgroup/unified");
-        return;
-    };
+    let mount = cgroup2_mount();
     in_private_mount_ns(|| {
         let name = format!("procroot-test-{}", std::process::id());
         let cg = Path::new(mount).join(&name);
@@ -1028,26 +1018,9 @@ fn output_within(mut cmd: Command, deadline: Duration) -> Output {
     }
 }
 
-/// A `PATH` with thousands of missing directories first: the command's process tries each
-/// (`ENOENT`) before its exec succeeds, a few milliseconds in the target's PID namespace, long
-/// enough for the attacker to catch it before the exec.
-fn slow_path() -> String {
-    format!("{}/usr/bin:/bin", "/nx:".repeat(4000))
-}
-
-/// A copy of `/bin/sh` in the container's "host" directory: the binary an escape would run
-/// and overwrite. Returns its path and bytes.
-fn stand_in_host_binary(c: &StandInContainer) -> (PathBuf, Vec<u8>) {
-    use std::os::unix::fs::PermissionsExt;
-    let victim = c.host_dir().join("victim");
-    std::fs::copy("/bin/sh", &victim).expect("copy /bin/sh");
-    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let bytes = std::fs::read(&victim).unwrap();
-    (victim, bytes)
-}
-
-/// Issue 19 item 1: the container's command is a symlink to, or a script interpreted by, a host
-/// binary reached through one of procroot's fds (`/proc/self/fd/N/<host pid>/root/...` through
+/// Issue 19 item 1: the container's command is a symlink to, or a script interpreted by, or a
+/// name looked up in a `PATH` directory that is, a host binary reached through one of procroot's
+/// fds (`/proc/self/fd/N/<host pid>/root/...` through
 /// its procfs of the host's PID namespace, or `/proc/self/fd/N/...` through a host directory),
 /// for every N procroot could hold. The kernel makes those lookups before it closes `O_CLOEXEC`
 /// fds: the exec must fail with `ENOENT`, nothing of the host runs, and the stand-in host binary
@@ -1062,7 +1035,7 @@ fn exec_never_runs_a_host_binary_through_procroots_fds() {
     require_privilege(PRIVILEGE);
     in_private_mount_ns(|| {
         let c = StandInContainer::start();
-        let (victim, original) = stand_in_host_binary(&c);
+        let (victim, original) = c.host_binary();
         let root = c.rootfs();
         let me = std::process::id();
         let mut programs = Vec::new();
@@ -1087,9 +1060,33 @@ fn exec_never_runs_a_host_binary_through_procroots_fds() {
                 .unwrap();
             programs.push(vec![format!("/{script}")]);
         }
-        for program in &programs {
+        // Through PATH: the command's name looked up in a directory reached by our fd.
+        let host_dir = victim.parent().expect("host dir").display().to_string();
+        let mut through_path = Vec::new();
+        for n in 3..=24 {
+            through_path.push(format!("/proc/self/fd/{n}/{me}/root{host_dir}"));
+            through_path.push(format!("/proc/self/fd/{n}{host_dir}"));
+        }
+        let runs = programs
+            .iter()
+            .map(|p| (None, p.clone()))
+            .chain(through_path.into_iter().map(|path| {
+                (
+                    Some(path),
+                    vec!["victim".into(), "-c".into(), "echo ESCAPED".into()],
+                )
+            }));
+        for (path, program) in runs {
             let args: Vec<&str> = program.iter().map(String::as_str).collect();
-            let o = exec(c.pid(), &[], &args);
+            let mut cmd = procroot();
+            cmd.args(["exec", "--pid", &c.pid().to_string()]);
+            // The command's PATH: procroot's own no longer reaches the command.
+            if let Some(path) = &path {
+                cmd.arg("--env").arg(format!("PATH={path}"));
+            }
+            cmd.arg("--").args(&args);
+            let o = cmd.output().expect("run procroot exec");
+            let args = (path, args);
             assert!(
                 !stdout(&o).contains("ESCAPED"),
                 "{args:?} ran the host binary: {}",
@@ -1203,24 +1200,7 @@ fn forwarded_signals_reach_the_command_and_the_status_is_the_commands() {
             String::new(),
         ));
         for (script, sig, code, says) in &cases {
-            let mut c = procroot();
-            c.args([
-                "exec",
-                "--pid",
-                &t.pid.to_string(),
-                "--",
-                "sh",
-                "-c",
-                script,
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-            let child = KillOnDrop(c.spawn().expect("spawn procroot"));
-            let (lines, pid) = (child_lines(&child), child.0.id());
-            assert_eq!(
-                lines.recv_timeout(Duration::from_secs(30)).ok().as_deref(),
-                Some("ready")
-            );
+            let (child, lines, pid) = start_until_ready(t.pid, script);
             // SAFETY: kill(2) of our own child.
             unsafe { libc::kill(pid as i32, *sig) };
             let status = wait_within(child, Duration::from_secs(30));
@@ -1233,6 +1213,25 @@ fn forwarded_signals_reach_the_command_and_the_status_is_the_commands() {
             }
         }
     });
+}
+
+/// Starts `procroot exec --pid PID -- sh -c SCRIPT` and waits (with a deadline) until the script
+/// printed `ready`; returns procroot, its further stdout lines and its PID.
+fn start_until_ready(
+    pid: u32,
+    script: &str,
+) -> (KillOnDrop, std::sync::mpsc::Receiver<String>, u32) {
+    let mut c = procroot();
+    c.args(["exec", "--pid", &pid.to_string(), "--", "sh", "-c", script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = KillOnDrop(c.spawn().expect("spawn procroot"));
+    let (lines, pid) = (child_lines(&child), child.0.id());
+    assert_eq!(
+        lines.recv_timeout(Duration::from_secs(30)).ok().as_deref(),
+        Some("ready")
+    );
+    (child, lines, pid)
 }
 
 /// The stdout lines of `child`, read on a thread.
@@ -1289,7 +1288,7 @@ fn a_stopped_pre_exec_child_does_not_block_sigterm() {
             );
             let mut cmd = procroot();
             // The command's PATH (not procroot's: the command gets the target's environment).
-            let path = format!("PATH={}", slow_path());
+            let path = format!("PATH={}", procroot_testutil::container::slow_path());
             cmd.args([
                 "exec",
                 "--pid",
@@ -1329,16 +1328,7 @@ fn a_stopped_pre_exec_child_does_not_block_sigterm() {
 #[test]
 fn exec_cgroup_refuses_a_frozen_cgroup() {
     require_privilege(PRIVILEGE);
-    let Some(mount) = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
-        .into_iter()
-        // f_type's width differs between architectures.
-        .find(|d| {
-            #[allow(clippy::unnecessary_cast)]
-            rustix::fs::statfs(*d).is_ok_and(|s| s.f_type as i64 == 0x6367_7270)
-        })
-    else {
-        panic!("no cgroup2 mount at /sys/fs/cgroup or /sys/fs/cgroup/unified");
-    };
+    let mount = cgroup2_mount();
     in_private_mount_ns(|| {
         let name = format!("procroot-frozen-{}", std::process::id());
         let cg = Path::new(mount).join(&name);
@@ -1512,5 +1502,39 @@ fn ctrl_c_reaches_the_command_once_and_procroot_waits_for_it() {
         term.type_in("echo R$?X\n");
         term.wait_for("R0X");
         term.finish();
+    });
+}
+
+/// Issue 19 item 5, job control when only the command stops (`kill -STOP` of itself, not ^Z
+/// to the group): procroot stops too, so a shell would see the job stopped; continued, it
+/// continues the command, which finishes.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn when_the_command_stops_alone_procroot_stops_and_continues_it() {
+    require_privilege(PRIVILEGE);
+    in_private_mount_ns(|| {
+        let t = Target::start(&[]);
+        let (child, lines, pid) =
+            start_until_ready(t.pid, "echo ready; kill -STOP $$; echo resumed");
+        let stat = format!("/proc/{pid}/stat");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let s = std::fs::read_to_string(&stat).expect("procroot's stat");
+            if s.rsplit(')').next().unwrap().trim_start().starts_with('T') {
+                break;
+            }
+            assert!(Instant::now() < deadline, "procroot did not stop: {s}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // SAFETY: kill(2) of our own child.
+        unsafe { libc::kill(pid as i32, libc::SIGCONT) };
+        assert_eq!(
+            lines.recv_timeout(Duration::from_secs(30)).ok().as_deref(),
+            Some("resumed")
+        );
+        assert_eq!(wait_within(child, Duration::from_secs(30)).code(), Some(0));
     });
 }

@@ -14,7 +14,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use procroot_testutil::{deny_syscalls, in_child, Cli, Run, Snapshot, Tree};
@@ -37,8 +36,25 @@ fn landlock_available() -> bool {
 
 /// The CLI built with `--cfg procroot_fault_injection`, in `<target>/fault-injection`.
 fn fault_injected_binary() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
+    fault_injected("--bin", "procroot")
+}
+
+/// A program of this package (`--bin NAME` or `--example NAME`) built with `--cfg
+/// procroot_fault_injection`, in `<target>/fault-injection`.
+fn fault_injected(kind: &'static str, name: &'static str) -> &'static Path {
+    static BUILT: std::sync::Mutex<Vec<(&'static str, &'static Path)>> =
+        std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, path)) = built.iter().find(|(n, _)| *n == name) {
+        return path;
+    }
+    let path: &'static Path = Box::leak(build_fault_injected(kind, name).into_boxed_path());
+    built.push((name, path));
+    path
+}
+
+fn build_fault_injected(kind: &str, name: &str) -> PathBuf {
+    {
         // <target>/debug/procroot -> <target>
         let normal = Path::new(env!("CARGO_BIN_EXE_procroot"));
         let target = normal
@@ -56,13 +72,20 @@ fn fault_injected_binary() -> &'static Path {
             .env("RUSTFLAGS", rustflags.trim())
             .env_remove("CARGO_ENCODED_RUSTFLAGS")
             .args(["build", "--quiet", "--locked", "--offline"])
-            .args(["-p", "procroot-cli", "--bin", "procroot", "--target-dir"])
+            .args(["-p", "procroot-cli", kind, name, "--target-dir"])
             .arg(&target_dir)
             .status()
             .expect("run cargo");
-        assert!(status.success(), "building the fault-injected CLI failed");
-        target_dir.join("debug/procroot")
-    })
+        assert!(
+            status.success(),
+            "building the fault-injected {name} failed"
+        );
+        if kind == "--example" {
+            target_dir.join("debug/examples").join(name)
+        } else {
+            target_dir.join("debug").join(name)
+        }
+    }
 }
 
 /// The hidden-escape attacks' world: a root whose symlinks point at a host sentinel tree (and
@@ -323,6 +346,41 @@ fn doctor_reports_the_landlock_abi_and_the_profiles() {
             "{command} missing: {commands:?}"
         );
     }
+    // The rights themselves, as the README's table says them (the same source).
+    let row = |command: &str| {
+        profiles
+            .iter()
+            .find(|p| {
+                p["commands"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|c| c == command)
+            })
+            .unwrap_or_else(|| panic!("{command} missing"))
+            .clone()
+    };
+    let chmod = row("chmod");
+    assert_eq!(chmod["confined"], true);
+    assert_eq!(chmod["rules"], serde_json::json!([]));
+    assert!(chmod["access"].as_str().unwrap().contains("second check"));
+    let out = row("cp (out)");
+    let dest = &out["rules"][1];
+    assert_eq!(dest["tree"], "CopyDestination");
+    let rights: Vec<&str> = (dest["rights"].as_array().unwrap().iter())
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert!(!rights.contains(&"READ_FILE"), "{rights:?}");
+    assert!(rights.contains(&"WRITE_FILE"), "{rights:?}");
+    assert_eq!(row("exec")["confined"], false);
+    let readme = include_str!("../../../README.md");
+    assert!(
+        readme.contains(&format!(
+            "| `ls` | {} |",
+            row("ls")["access"].as_str().unwrap()
+        )),
+        "README and doctor disagree on ls"
+    );
 }
 
 /// `cp` out never makes a character or block device on the host, even with --special-files:
@@ -793,4 +851,63 @@ fn at_landlock_abi_1_mv_and_ln_work_and_say_they_are_unconfined() {
     let out = run(&["mkdir", "/c"]);
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.json_lines()[0].get("sandbox").is_none(), "{out:?}");
+}
+
+/// `set_xattr` is not mediated by Landlock either: with the first wall broken, the second check
+/// refuses an xattr write that reaches a host file (EACCES), and the host file has no new
+/// attribute; without the check the write lands on the host file.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn the_second_check_stops_xattr_writes_when_the_resolver_is_naive() {
+    procroot_testutil::require_privilege("trusted.* xattrs");
+    let program = fault_injected("--example", "set_xattr");
+    let host = Tree::new("file x host file");
+    let root = Tree::new("dir etc");
+    root.symlink(host.join("x"), "x");
+    // trusted.*: every file system that has xattrs takes them from root (user.* needs tmpfs 6.6+).
+    let run = |check: bool| {
+        let mut cmd = Command::new(program);
+        cmd.arg(root.path())
+            .args(["/x", "trusted.procroot", "evil"]);
+        if !check {
+            cmd.arg("--no-second-check");
+        }
+        cmd.output().expect("run set_xattr")
+    };
+    let read = || {
+        let path = std::ffi::CString::new(host.join("x").to_str().unwrap()).unwrap();
+        let mut buf = [0u8; 16];
+        // SAFETY: getxattr(2) with NUL-terminated strings and a buffer of the length passed.
+        let n = unsafe {
+            libc::getxattr(
+                path.as_ptr(),
+                c"trusted.procroot".as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
+        (n >= 0).then(|| buf[..n as usize].to_vec())
+    };
+    let before = Snapshot::take_with_times(host.path());
+    let out = run(true);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.starts_with("EACCES "), "{stdout}");
+    assert!(stdout.contains("refused by the second check"), "{stdout}");
+    assert_eq!(read(), None, "the host file got the attribute");
+    before.assert_unchanged("host tree after set_xattr (checked)");
+    let out = run(false);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(
+        read().as_deref(),
+        Some(&b"evil"[..]),
+        "the unchecked write escaped"
+    );
 }

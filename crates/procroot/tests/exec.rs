@@ -485,7 +485,8 @@ fn a_user_namespace_is_entered_from_a_child_with_its_own_memory() {
 }
 
 /// What `spawn` changes in the caller for the children's sake (every signal blocked, the mm
-/// non-dumpable while a child shares it) is back as it was afterwards, and our handlers stay.
+/// non-dumpable while a child shares it, the forwarded signals blocked while it waits) is back
+/// as it was afterwards, and our handlers stay.
 #[cfg_attr(
     procroot_unprivileged,
     ignore = "needs root: built with --cfg procroot_unprivileged"
@@ -508,6 +509,12 @@ fn spawn_leaves_the_callers_signals_and_dumpable_state_as_they_were() {
             }
             let (code, out) = run(&pidfd, EnterMethod::Auto, "hostname");
             assert_eq!((code.expect("spawn"), out.as_str()), (0, "state"));
+            // With forwarded signals too (a signalfd while the command runs).
+            let mut cmd = Command::new("/bin/true");
+            cmd.forward_signals();
+            let ns = Namespaces::of(&pidfd).expect("namespaces");
+            let status = ns.spawn(NsKinds::of(&[NsKind::Uts]), &cmd).expect("spawn");
+            assert_eq!(status.code(), Some(0));
             // SAFETY: as above.
             unsafe {
                 let mut now: libc::sigset_t = std::mem::zeroed();
@@ -945,17 +952,6 @@ fn spawn_capturing(
     capturing_stdout(|| procroot::exec::spawn_in(pidfd, NsKinds::unshared(), command))
 }
 
-/// A copy of `/bin/sh` in the container's "host" directory: the binary an escape would run
-/// and overwrite. Returns its path and its bytes.
-fn stand_in_host_binary(c: &StandInContainer) -> (std::path::PathBuf, Vec<u8>) {
-    use std::os::unix::fs::PermissionsExt;
-    let victim = c.host_dir().join("victim");
-    std::fs::copy("/bin/sh", &victim).expect("copy /bin/sh");
-    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let bytes = std::fs::read(&victim).unwrap();
-    (victim, bytes)
-}
-
 /// Issue 19 item 1, for a library caller: the kernel looks up the program, a symlink's target
 /// and a `#!` interpreter before it closes `O_CLOEXEC` fds. A container whose command is a
 /// symlink to, or a script interpreted by, `/proc/self/fd/K/victim`, where K is a directory fd
@@ -989,7 +985,7 @@ fn a_library_callers_directory_fd_is_not_reachable_without_close_range() {
 fn callers_fd_is_unreachable() {
     {
         let c = StandInContainer::start();
-        let (victim, original) = stand_in_host_binary(&c);
+        let (victim, original) = c.host_binary();
         let dir = rustix::fs::open(
             c.host_dir(),
             rustix::fs::OFlags::RDONLY
@@ -1071,13 +1067,6 @@ fn a_refused_pr_set_dumpable_is_fatal() {
 static CANARY: std::sync::atomic::AtomicU64 =
     std::sync::atomic::AtomicU64::new(0x1122_3344_5566_7788);
 
-/// `PATH` with thousands of missing directories before the real ones: the command's process
-/// tries each (`ENOENT`) before its exec succeeds, which keeps it a few milliseconds in the
-/// container's PID namespace before the exec, long enough for the attacker to catch it there.
-fn slow_path() -> String {
-    format!("{}/usr/bin:/bin", "/nx:".repeat(4000))
-}
-
 /// Issue 19 item 2: an attacker in the container with `CAP_SYS_PTRACE` (`kill(next PID,
 /// SIGSTOP)`, `pidfd_getfd`, `/proc/<pid>/mem`) catches the process that appears in its PID
 /// namespace before its exec: it finds no fd but pipes above 2, and its memory write does not
@@ -1103,7 +1092,7 @@ fn a_ptracing_container_finds_no_host_fd_and_cannot_write_the_callers_memory() {
                 std::time::Duration::from_secs(30),
             );
             let mut cmd = Command::new("true");
-            cmd.env("PATH", slow_path());
+            cmd.env("PATH", procroot_testutil::container::slow_path());
             let (result, _) = spawn_capturing(&pidfd, &cmd);
             let report = attacker.report().expect("the attacker caught nothing");
             assert_eq!(
@@ -1112,6 +1101,13 @@ fn a_ptracing_container_finds_no_host_fd_and_cannot_write_the_callers_memory() {
                 "the container wrote into the caller's memory: {report:?}"
             );
             assert!(report.host_fds.is_empty(), "host fds reachable: {report:?}");
+            // The first child shared our memory (a PID namespace is entered) and made it
+            // non-dumpable: that is undone.
+            assert_eq!(
+                rustix::process::dumpable_behavior().expect("PR_GET_DUMPABLE"),
+                rustix::process::DumpableBehavior::Dumpable,
+                "left non-dumpable"
+            );
             assert_eq!(result.expect("spawn").code(), Some(0), "{report:?}");
             if report.comm != "true" {
                 before_exec += 1;
@@ -1124,6 +1120,38 @@ fn a_ptracing_container_finds_no_host_fd_and_cannot_write_the_callers_memory() {
             before_exec > 0,
             "the attacker never caught the process before its exec: the test proved nothing"
         );
+    });
+}
+
+/// Issue 19 item 4, for a library caller: an fd the library holds for the call (its procfs of
+/// the host's PID namespace, the target's pidfd) is never passed on, even when the caller names
+/// it: `EBADF`, "fd N to keep is not open in the caller", and nothing runs.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn the_library_refuses_to_pass_on_an_fd_of_its_own() {
+    require_privilege("unshare(CLONE_NEWUTS) and setns");
+    in_private_mount_ns(|| {
+        let target = Target::spawn("own-fds");
+        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let procfs = procroot::Procfs::cached().expect("procfs");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let flag = dir.path().join("ran");
+        for own in [procfs.as_fd().as_raw_fd(), pidfd.as_fd().as_raw_fd()] {
+            let mut cmd = Command::new("/bin/touch");
+            cmd.arg(&flag).keep_fd(own);
+            let err = procroot::exec::spawn_in(&pidfd, NsKinds::of(&[NsKind::Uts]), &cmd)
+                .expect_err("passed on an fd of the library's");
+            assert_eq!(err.errno(), Errno::BADF, "{err}");
+            assert!(
+                err.to_string()
+                    .contains(&format!("fd {own} to keep is not open in the caller")),
+                "{err}"
+            );
+            assert!(!flag.exists());
+        }
     });
 }
 

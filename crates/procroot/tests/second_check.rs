@@ -165,3 +165,36 @@ fn overlayfs_and_bind_mounts_inside_pass() {
         every_change_works(&root, "/mnt/g", &top.join("outside/g"));
     });
 }
+
+/// Without a usable procfs (here `/proc` is a tmpfs and the detached acquisitions are disabled)
+/// the check cannot be made: the change is refused, saying why, and the file is unchanged;
+/// turned off, the change is made (fchmodat2 needs no procfs).
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn without_procfs_the_check_refuses_saying_why() {
+    require_privilege("mount(2) in a private mount namespace");
+    let tree = Tree::new("file r/f x");
+    let file = tree.join("r/f");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    in_private_mount_ns(|| {
+        use procroot::testing::{disable, Feature};
+        disable(Feature::Fsopen);
+        disable(Feature::OpenTree);
+        mount_raw(Some("tmpfs"), "/proc", Some("tmpfs"), 0, None).expect("tmpfs on /proc");
+        let root = Root::open(tree.join("r")).unwrap();
+        let err = root.set_permissions("/f", 0o600).unwrap_err();
+        assert_eq!(err.errno(), Errno::ACCESS, "{err}");
+        assert!(err.to_string().contains("could not be checked"), "{err}");
+        let mode = || std::fs::metadata(&file).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode(), 0o644);
+        if !procroot::testing::known_unavailable(Feature::Fchmodat2) {
+            root.with_second_check(false)
+                .set_permissions("/f", 0o600)
+                .expect("unchecked chmod by fd");
+            assert_eq!(mode(), 0o600);
+        }
+    });
+}

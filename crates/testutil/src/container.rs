@@ -106,6 +106,24 @@ impl StandInContainer {
     pub fn host_dir(&self) -> PathBuf {
         self.dir.path().join("host")
     }
+
+    /// A copy of `/bin/sh` in [`host_dir`](Self::host_dir), mode 0755: the host binary an escape
+    /// would run and overwrite. Returns its path and its bytes.
+    pub fn host_binary(&self) -> (PathBuf, Vec<u8>) {
+        use std::os::unix::fs::PermissionsExt;
+        let victim = self.host_dir().join("victim");
+        std::fs::copy("/bin/sh", &victim).expect("copy /bin/sh");
+        std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let bytes = std::fs::read(&victim).unwrap();
+        (victim, bytes)
+    }
+}
+
+/// A `PATH` with thousands of missing directories before `/usr/bin:/bin`: the command's process
+/// tries each (`ENOENT`) before its exec succeeds, which keeps it a few milliseconds in the
+/// container's PID namespace before the exec, long enough for an [`Attacker`] to catch it.
+pub fn slow_path() -> String {
+    format!("{}/usr/bin:/bin", "/nx:".repeat(4000))
 }
 
 impl Drop for StandInContainer {

@@ -17,6 +17,11 @@
 //! `utimensat` have accepted `AT_EMPTY_PATH` on `O_PATH` fds for long; `fgetxattr` does not take
 //! `O_PATH` fds, and `getxattrat` with `AT_EMPTY_PATH` refuses them too (`EBADF`, still in 6.18),
 //! hence the magic link even on new kernels.
+//!
+//! Landlock does not mediate any of these changes, so the [`Root`] methods that make them (not
+//! reading an xattr) first make the second check ([`Root::with_second_check`], on by default):
+//! the resolved fd must be the file a plain downward walk from the root reaches, else `EACCES`.
+//! The [`Handle`] methods do not: a handle does not know its root.
 
 #![forbid(unsafe_code)]
 
@@ -50,6 +55,11 @@ impl Root {
     /// Done by fd: `fchmodat2(fd, "", mode, AT_EMPTY_PATH)` (Linux 6.6), else `chmod` of the
     /// magic link `/proc/thread-self/fd/N` through the verified procfs, which needs no open (so
     /// no read permission, and no blocking or side effects on FIFOs and devices).
+    ///
+    /// The resolved file must pass the second check ([`Root::with_second_check`]): one that is
+    /// not inside the root is refused with `EACCES` and left unchanged. The same holds for
+    /// [`Root::chown`], [`Root::chown_nofollow`], [`Root::set_times`],
+    /// [`Root::set_times_nofollow`] and [`Root::set_xattr`].
     pub fn set_permissions(&self, path: impl AsRef<Path>, mode: u32) -> Result<()> {
         const OP: &str = "chmod";
         let path = path.as_ref();

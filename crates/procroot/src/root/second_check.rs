@@ -27,25 +27,26 @@
 //! (the fd and the walk see the same overlay inode), mounts inside the root (the walk crosses
 //! them as the path did), and names with newlines or ending in ` (deleted)` (the comparison is
 //! by bytes, and the walk by identity). What is refused although harmless: a file renamed or
-//! removed between the resolution and the check (a race inside the root), and a path longer
-//! than the kernel prints (`PATH_MAX`, `ENAMETOOLONG` from `readlink`).
+//! removed between the resolution and the check (a race inside the root), a path longer than
+//! the kernel prints (`PATH_MAX`, `ENAMETOOLONG` from `readlink`), and everything where no
+//! procfs can be had (the check cannot be made: `EACCES`, saying why).
 //!
-//! It costs two `readlink`s of procfs magic links, one `openat` per component and two `statx`
-//! (BENCHMARKS.md, section "second check"). [`Root::with_second_check`] turns it off, which
+//! It costs two `readlinkat`s in this thread's `/proc/thread-self/fd` of the detached procfs,
+//! one `openat` per component and two `statx` (BENCHMARKS.md, section 6). [`Root::with_second_check`] turns it off, which
 //! the command does with `--no-sandbox`.
 
 #![forbid(unsafe_code)]
 
+use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::PathBuf;
+use std::os::unix::ffi::OsStrExt;
 
 use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::io::Errno;
 
 use super::Root;
 use crate::error::{Error, ErrorKind, Result};
-use crate::procfs::Procfs;
+use crate::procfs::{FdDir, Procfs};
 use crate::sys;
 use crate::sys::Syscall as _;
 
@@ -62,8 +63,9 @@ impl Root {
     /// walks from the root fd down to the file one component at a time with `O_NOFOLLOW` and
     /// compares (mount id, device, inode); a file that is not the one reached is `EACCES`
     /// ([`ErrorKind::SafetyViolation`]). It is a second wall behind the resolver for the
-    /// operations Landlock does not mediate. Turn it off only where the resolver alone is
-    /// trusted (the `procroot` command's `--no-sandbox`).
+    /// operations Landlock does not mediate. Without a usable procfs the check cannot be made
+    /// and these changes are refused (`EACCES`, saying why). Turn it off only where the resolver
+    /// alone is trusted (the `procroot` command's `--no-sandbox`).
     pub fn with_second_check(mut self, on: bool) -> Self {
         self.second_check = on;
         self
@@ -79,20 +81,15 @@ impl Root {
         if !self.second_check {
             return Ok(());
         }
-        let procfs = Procfs::cached().map_err(refused)?;
-        let root_path = kernel_path(&procfs, self.fd.as_fd())?;
-        let path = kernel_path(&procfs, fd)?;
+        let root_path = kernel_path(self.fd.as_fd())?;
+        let path = kernel_path(fd)?;
         let want =
             sys::mount_info_at(fd, "", AtFlags::EMPTY_PATH).map_err(|e| refused(e.into()))?;
-        let inside = beneath(
-            root_path.as_os_str().as_bytes(),
-            path.as_os_str().as_bytes(),
-        )
-        .ok_or_else(|| {
+        let inside = beneath(&root_path, &path).ok_or_else(|| {
             mismatch(format!(
                 "its kernel path {} is not beneath the root's, {}",
-                crate::error::Quoted(path.as_os_str()),
-                crate::error::Quoted(root_path.as_os_str())
+                crate::error::Quoted(std::ffi::OsStr::from_bytes(&path)),
+                crate::error::Quoted(std::ffi::OsStr::from_bytes(&root_path))
             ))
         })?;
         let mut at: Option<OwnedFd> = None;
@@ -147,18 +144,30 @@ fn beneath<'a>(root: &[u8], path: &'a [u8]) -> Option<&'a [u8]> {
     }
 }
 
-/// The kernel's path of our own `fd`: the target of its magic link, read through the hardened
-/// procfs (nothing mounted on the link, checked before and after).
-fn kernel_path(procfs: &Procfs, fd: BorrowedFd<'_>) -> Result<PathBuf> {
+/// The kernel's path of our own `fd`: the target of its magic link `fd/N` in this thread's
+/// directory of the hardened, detached procfs instance ([`FdDir`]: one `readlinkat`), or, where
+/// there is no such instance, looked up with the procfs overmount checks. The string is only a
+/// guide for the walk: a forged one cannot make the identity comparison pass.
+fn kernel_path(fd: BorrowedFd<'_>) -> Result<Vec<u8>> {
+    if let Ok(Some(dir)) = FdDir::current() {
+        let mut buf = [MaybeUninit::<u8>::uninit(); PATH_MAX];
+        // Any failure (a directory of a thread that is gone: ENOENT) tries the checked lookup,
+        // which reports its own errors.
+        if let Ok(path) = dir.readlink(fd, &mut buf) {
+            return Ok(path.to_vec());
+        }
+    }
+    let procfs = Procfs::cached().map_err(refused)?;
     let link = procfs.fd_link(fd).map_err(refused)?;
     let target = rustix::fs::readlinkat(link.dir(), link.name(), Vec::new())
         .syscall("readlinkat")
         .map_err(refused)?;
     link.recheck().map_err(refused)?;
-    Ok(PathBuf::from(std::ffi::OsString::from_vec(
-        target.into_bytes(),
-    )))
+    Ok(target.into_bytes())
 }
+
+/// The longest path `readlink` of an fd link gives (`PATH_MAX`; `d_path` fails beyond).
+const PATH_MAX: usize = 4096;
 
 /// The check could not be made: refused, saying why.
 fn refused(e: Error) -> Error {

@@ -48,6 +48,9 @@ impl Root {
     /// - A missing parent is `ENOENT`; a path ending in `/` that does not exist is `EISDIR`.
     /// - If the name keeps appearing and disappearing while this call looks and creates (16
     ///   rounds), the answer is `EAGAIN`, never a blocking open.
+    /// - An existing file must pass the second check ([`Root::with_second_check`]): one that is
+    ///   not inside the root is refused with `EACCES`, its times unchanged (Landlock does not
+    ///   mediate `utimensat`).
     ///
     /// Errors carry the operation `touch`.
     pub fn touch(&self, path: impl AsRef<Path>) -> Result<()> {
