@@ -284,7 +284,8 @@ fn exec_gives_the_command_the_targets_environment() {
         let o = exec(t.pid, &["--env", "X=1", "--keep-fd", "99"], &["true"]);
         let err = stderr(&o);
         assert!(
-            err.contains("exec --keep-fd") && err.contains("fd 99 to keep is not open"),
+            err.contains("exec \"--keep-fd\": fd 99 to keep is not open")
+                && !err.contains("exec in"),
             "{err}"
         );
     });
