@@ -476,11 +476,19 @@ pub enum Command {
         after_long_help = CONVENTIONS
     )]
     Harden(crate::harden::HardenArgs),
-    /// Mount a new procfs inside a root, optionally of another PID namespace (see --help)
-    #[command(after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    // `about` as an attribute, as for `Harden`: a doc comment would reset the long help of
+    // `MountProcArgs` and `SysctlArgs`, and their --help would lose what they guarantee.
+    #[command(
+        about = "Mount a new procfs inside a root, optionally of another PID namespace (see --help)",
+        after_help = SHORT_CONVENTIONS,
+        after_long_help = CONVENTIONS
+    )]
     MountProc(crate::harden::MountProcArgs),
-    /// Read or write a sysctl, optionally in another process's namespaces (see --help)
-    #[command(after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    #[command(
+        about = "Read or write a sysctl, optionally in another process's namespaces (see --help)",
+        after_help = SHORT_CONVENTIONS,
+        after_long_help = CONVENTIONS
+    )]
     Sysctl(crate::harden::SysctlArgs),
     /// Print a shell completion script (bash, zsh or fish) to stdout
     ///

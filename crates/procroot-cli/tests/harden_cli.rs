@@ -378,3 +378,31 @@ fn harden_with_a_bad_dev_null_mounts_nothing() {
         assert_eq!(mountinfo(), before);
     });
 }
+
+/// `mount-proc --help` and `sysctl --help` show their long text: a doc comment on the
+/// subcommand in `cli.rs` used to replace it with one line, so what they guarantee (DEST
+/// policy, sealed helper, which namespace owns a sysctl) was never shown.
+#[test]
+fn mount_proc_and_sysctl_help_state_guarantees_and_requirements() {
+    let (code, out, _) = procroot(&["mount-proc", "--help"]);
+    assert_eq!(code, 0);
+    for claim in [
+        "DEST must not be below DIR's /proc",
+        "--pidns fails up front (NotSupported",
+        "Run it in the container's mount namespace",
+    ] {
+        assert!(
+            out.contains(claim),
+            "missing from mount-proc --help: {claim:?}"
+        );
+    }
+    let (code, out, _) = procroot(&["sysctl", "--help"]);
+    assert_eq!(code, 0);
+    for claim in [
+        "in the namespace of PID that owns it, or refuses",
+        "kernel.core_pattern, vm.*",
+        "runs from a sealed copy of its binary",
+    ] {
+        assert!(out.contains(claim), "missing from sysctl --help: {claim:?}");
+    }
+}
