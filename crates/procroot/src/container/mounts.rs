@@ -334,7 +334,7 @@ pub fn bind_from(
     };
     let st = rustix::fs::fstat(&source_fd)?;
     let kind = RawFileType::from_raw_mode(st.st_mode);
-    let incoming = if is_procfs(source_fd.as_fd())? {
+    let incoming = if sys::is_procfs(source_fd.as_fd())? {
         Incoming::Procfs
     } else {
         Incoming::Other
@@ -395,15 +395,6 @@ const LXCFS_PROC_FILES: &[&str] = &[
     "/proc/sys/kernel/ns_last_pid",
     "/proc/sys/crypto/fips_enabled",
 ];
-
-/// `PROC_SUPER_MAGIC` (`include/uapi/linux/magic.h`).
-const PROC_SUPER_MAGIC: i64 = 0x9fa0;
-
-fn is_procfs(fd: BorrowedFd<'_>) -> Result<bool> {
-    let fs = rustix::fs::fstatfs(fd)?;
-    #[allow(clippy::useless_conversion)] // f_type's width differs between architectures.
-    Ok(i64::from(fs.f_type) == PROC_SUPER_MAGIC)
-}
 
 fn proc_refusal(why: String) -> Error {
     Error::with_detail(ErrorKind::SafetyViolation, Errno::PERM, why)
@@ -481,7 +472,7 @@ fn check_proc_destination(
             };
         }
     }
-    let mut inside = is_procfs(target)?;
+    let mut inside = sys::is_procfs(target)?;
     if !inside {
         if let Some(proc_dir) = &proc_dir {
             let start = match parent {

@@ -1313,7 +1313,7 @@ fn changed(shown: &Path, was: &Stat, now: &Stat) -> Error {
     let describe = |st: &Stat| {
         format!(
             "{} (inode {} on device {}:{})",
-            type_name(FileType::from_mode(st.st_mode)),
+            FileType::from_mode(st.st_mode).description(),
             st.st_ino,
             rustix::fs::major(st.st_dev),
             rustix::fs::minor(st.st_dev)
@@ -1334,20 +1334,6 @@ fn changed(shown: &Path, was: &Stat, now: &Stat) -> Error {
 /// the entry of the tree.
 fn special_refused(shown: &Path, file_type: FileType) -> Error {
     special_refusal(file_type, Some(shown)).unwrap_or_else(|| Error::from_errno(Errno::NXIO))
-}
-
-/// A file type in words, for messages.
-fn type_name(file_type: FileType) -> &'static str {
-    match file_type {
-        FileType::File => "regular file",
-        FileType::Dir => "directory",
-        FileType::Symlink => "symlink",
-        FileType::Fifo => "FIFO",
-        FileType::Socket => "socket",
-        FileType::CharDevice => "character device",
-        FileType::BlockDevice => "block device",
-        FileType::Unknown => "file of unknown type",
-    }
 }
 
 /// The permission bits of `st`, with setuid, setgid and sticky.
