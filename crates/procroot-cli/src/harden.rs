@@ -183,7 +183,8 @@ a /proc mounted over, or a file mounted over inside /proc/sys, is refused (EXDEV
 --pid PID reads or writes the sysctl in the namespace of PID that owns it, or refuses (exit 1,
 nothing opened). Accepted, as runc's validator accepts them for a container:
   net.*                                    PID's network namespace
-  kernel.{msgmax,msgmnb,msgmni,sem,shmall,shmmax,shmmni,shm_rmid_forced}, fs.mqueue.*
+  kernel.msgmax, kernel.msgmnb, kernel.msgmni, kernel.sem, kernel.shmall,
+  kernel.shmmax, kernel.shmmni, kernel.shm_rmid_forced, fs.mqueue.*
                                            PID's IPC namespace
   kernel.hostname, kernel.domainname       PID's UTS namespace
   user.*                                   PID's user namespace
