@@ -21,7 +21,7 @@ func child(t *testing.T, name string, args ...string) (int, string) {
 	t.Helper()
 	path, err := exec.LookPath(name)
 	if err != nil {
-		t.Skipf("%s: %v", name, err)
+		t.Fatalf("%s is needed by this test (coreutils): %v", name, err)
 	}
 	cmd := exec.Command(path, args...)
 	stdin, err := cmd.StdinPipe() // keeps cat reading
