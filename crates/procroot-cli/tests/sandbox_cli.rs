@@ -27,7 +27,7 @@ fn bin() -> Cli {
 }
 
 fn landlock_available() -> bool {
-    let available = procroot::sandbox::abi().is_ok();
+    let available = procroot_runtime::sandbox::abi().is_ok();
     if !available {
         eprintln!("no Landlock on this kernel: the second wall cannot be tested here");
     }
@@ -325,7 +325,7 @@ fn without_landlock_commands_run_unconfined_and_say_so() {
 fn doctor_reports_the_landlock_abi_and_the_profiles() {
     let report = bin().args(["doctor", "--json"]).run().success().json();
     let sandbox = &report["sandbox"];
-    match procroot::sandbox::abi() {
+    match procroot_runtime::sandbox::abi() {
         Ok(abi) => {
             assert_eq!(sandbox["status"], "available");
             assert_eq!(sandbox["landlock_abi"], abi);

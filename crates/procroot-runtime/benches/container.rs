@@ -20,10 +20,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use procroot::container::{
+use procroot::Root;
+use procroot_runtime::container::{
     self, HardenOptions, ProcfsMountOptions, DOCKER_MASKED_PATHS, RUNC_READONLY_PATHS,
 };
-use procroot::Root;
 use procroot_testutil::{enter_private_mount_ns, mount_raw};
 
 fn detach(path: &Path) {

@@ -1,4 +1,4 @@
-//! `procroot::exec`: entering namespaces by both methods, PID reuse, namespace names, and the
+//! `procroot_runtime::exec`: entering namespaces by both methods, PID reuse, namespace names, and the
 //! child's cwd check (CVE-2024-21626). The CLI tests (`procroot-cli/tests/exec_cli.rs`) cover the
 //! sealed binary, fd leaks and the full `unshare` target.
 //!
@@ -8,9 +8,9 @@
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd};
 
-use procroot::exec::{Command, EnterMethod, Namespaces, NsKind, NsKinds};
 use procroot::testing::{self, Feature};
 use procroot::{ErrorKind, PidFd};
+use procroot_runtime::exec::{Command, EnterMethod, Namespaces, NsKind, NsKinds};
 use procroot_testutil::container::{Attack, Attacker, StandInContainer};
 use procroot_testutil::{in_child, in_private_mount_ns, require_privilege};
 use rustix::io::Errno;
@@ -230,7 +230,7 @@ fn run_with(
     cmd.args(["-c", script]);
     setup(&mut cmd);
     let (result, out) =
-        capturing_stdout(|| procroot::exec::spawn_in(pidfd, NsKinds::of(kinds), &cmd));
+        capturing_stdout(|| procroot_runtime::exec::spawn_in(pidfd, NsKinds::of(kinds), &cmd));
     (
         result.map(|s| s.code().unwrap_or(-1)),
         out.trim_end().to_owned(),
@@ -379,14 +379,17 @@ fn verify_cwd_refuses_a_cwd_outside_the_root() {
         rustix::process::chroot(tree.path().join("root")).expect("chroot");
         rustix::process::fchdir(&host).expect("fchdir host");
         assert_eq!(
-            procroot::testing::verify_cwd(host.as_fd()),
+            procroot_runtime::testing::verify_cwd(host.as_fd()),
             Err(Errno::XDEV)
         );
         rustix::process::fchdir(&inside).expect("fchdir inside");
-        assert_eq!(procroot::testing::verify_cwd(inside.as_fd()), Ok(()));
+        assert_eq!(
+            procroot_runtime::testing::verify_cwd(inside.as_fd()),
+            Ok(())
+        );
         // Inside the root, but not the directory expected.
         assert_eq!(
-            procroot::testing::verify_cwd(host.as_fd()),
+            procroot_runtime::testing::verify_cwd(host.as_fd()),
             Err(Errno::XDEV)
         );
     });
@@ -656,7 +659,7 @@ fn the_command_gets_the_targets_no_new_privs_and_seccomp_filter() {
     in_private_mount_ns(|| {
         let target = Target::spawn_filtered("filtered", &[libc::SYS_uname], libc::EHOSTDOWN);
         let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
-        let creds = procroot::exec::credentials_of(&pidfd).expect("credentials");
+        let creds = procroot_runtime::exec::credentials_of(&pidfd).expect("credentials");
         assert!(creds.no_new_privs());
         assert_eq!(creds.seccomp_filters(), 1);
         let script =
@@ -709,7 +712,7 @@ fn a_rootless_target_keeps_working_with_its_credentials() {
             std::fs::write(format!("/proc/{}/{file}", target.pid), map).expect(file);
         }
         let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
-        let creds = procroot::exec::credentials_of(&pidfd).expect("credentials");
+        let creds = procroot_runtime::exec::credentials_of(&pidfd).expect("credentials");
         assert_eq!((creds.uid(), creds.gid()), (Some(1000), Some(1000)));
         let target_eff = creds.capabilities().effective;
         let script = "hostname; id -u; id -g; grep '^CapEff:' /proc/self/status | cut -f2";
@@ -788,7 +791,7 @@ fn a_filter_without_no_new_privs_is_copied_too() {
     in_private_mount_ns(|| {
         let target = Target::spawn_filtered_without_nnp("no-nnp", libc::SYS_uname, libc::EHOSTDOWN);
         let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
-        let creds = procroot::exec::credentials_of(&pidfd).expect("credentials");
+        let creds = procroot_runtime::exec::credentials_of(&pidfd).expect("credentials");
         assert!(!creds.no_new_privs());
         assert_eq!(creds.seccomp_filters(), 1);
         assert_eq!(creds.capabilities().effective & (1 << 21), 0);
@@ -843,7 +846,7 @@ fn copying_the_filter_of_a_frozen_target_does_not_hang() {
         }
         let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
         let start = std::time::Instant::now();
-        let creds = procroot::exec::credentials_of(&pidfd).expect("credentials");
+        let creds = procroot_runtime::exec::credentials_of(&pidfd).expect("credentials");
         let took = start.elapsed();
         assert!(took < std::time::Duration::from_secs(8), "took {took:?}");
         std::fs::write(cgroup.join("cgroup.freeze"), "0").expect("thaw");
@@ -926,7 +929,7 @@ fn copying_the_filter_of_a_target_that_never_stops_gives_up() {
         }
         let pidfd = PidFd::open(pid as u32).expect("pidfd");
         let start = std::time::Instant::now();
-        let creds = procroot::exec::credentials_of(&pidfd).expect("credentials");
+        let creds = procroot_runtime::exec::credentials_of(&pidfd).expect("credentials");
         let took = start.elapsed();
         assert!(took < std::time::Duration::from_secs(8), "took {took:?}");
         assert_eq!(creds.seccomp_filters(), 0, "no copy was possible");
@@ -949,7 +952,7 @@ fn spawn_capturing(
     pidfd: &PidFd,
     command: &Command,
 ) -> (Result<std::process::ExitStatus, procroot::Error>, String) {
-    capturing_stdout(|| procroot::exec::spawn_in(pidfd, NsKinds::unshared(), command))
+    capturing_stdout(|| procroot_runtime::exec::spawn_in(pidfd, NsKinds::unshared(), command))
 }
 
 /// Issue 19 item 1, for a library caller: the kernel looks up the program, a symlink's target
@@ -1142,7 +1145,7 @@ fn the_library_refuses_to_pass_on_an_fd_of_its_own() {
         for own in [procfs.as_fd().as_raw_fd(), pidfd.as_fd().as_raw_fd()] {
             let mut cmd = Command::new("/bin/touch");
             cmd.arg(&flag).keep_fd(own);
-            let err = procroot::exec::spawn_in(&pidfd, NsKinds::of(&[NsKind::Uts]), &cmd)
+            let err = procroot_runtime::exec::spawn_in(&pidfd, NsKinds::of(&[NsKind::Uts]), &cmd)
                 .expect_err("passed on an fd of the library's");
             assert_eq!(err.errno(), Errno::BADF, "{err}");
             assert!(
@@ -1277,8 +1280,9 @@ fn the_command_gets_the_targets_environment_not_the_callers() {
         let mut cmd = Command::new("env");
         cmd.env_clear()
             .env("RAW", std::ffi::OsStr::from_bytes(b"\xff\xfe"));
-        let (status, raw) =
-            capturing_stdout_bytes(|| procroot::exec::spawn_in(&pidfd, NsKinds::unshared(), &cmd));
+        let (status, raw) = capturing_stdout_bytes(|| {
+            procroot_runtime::exec::spawn_in(&pidfd, NsKinds::unshared(), &cmd)
+        });
         assert!(status.expect("spawn").success());
         assert_eq!(raw, b"RAW=\xff\xfe\n");
         // A name that is empty or holds `=`, or a NUL anywhere: EINVAL, and nothing runs.
@@ -1294,7 +1298,7 @@ fn the_command_gets_the_targets_environment_not_the_callers() {
 }
 
 /// A command that is not found or not executable fails naming the command, `execve` and the
-/// target's root, and [`procroot::exec::not_run_status`] gives 127 and 126 as a shell does.
+/// target's root, and [`procroot_runtime::exec::not_run_status`] gives 127 and 126 as a shell does.
 #[cfg_attr(
     procroot_unprivileged,
     ignore = "needs root: built with --cfg procroot_unprivileged"
@@ -1310,11 +1314,19 @@ fn a_command_not_found_or_not_executable_is_named_with_127_or_126() {
             ("no-such-command-h23b", Errno::NOENT, 127),
             ("/etc/passwd", Errno::ACCESS, 126),
         ] {
-            let err = procroot::exec::spawn_in(&pidfd, NsKinds::unshared(), &Command::new(program))
-                .expect_err(program);
+            let err = procroot_runtime::exec::spawn_in(
+                &pidfd,
+                NsKinds::unshared(),
+                &Command::new(program),
+            )
+            .expect_err(program);
             assert_eq!(err.errno(), errno, "{err}");
             assert_eq!(err.syscall(), Some("execve"), "{err}");
-            assert_eq!(procroot::exec::not_run_status(&err), Some(status), "{err}");
+            assert_eq!(
+                procroot_runtime::exec::not_run_status(&err),
+                Some(status),
+                "{err}"
+            );
             let msg = err.to_string();
             assert!(
                 msg.contains(&format!("\"{program}\"")) && msg.contains(&root),
@@ -1324,8 +1336,9 @@ fn a_command_not_found_or_not_executable_is_named_with_127_or_126() {
         // Any other failure is not the command's: no 126/127.
         let mut cmd = Command::new("true");
         cmd.current_dir("/no/such/dir");
-        let err = procroot::exec::spawn_in(&pidfd, NsKinds::unshared(), &cmd).expect_err("cwd");
-        assert_eq!(procroot::exec::not_run_status(&err), None, "{err}");
+        let err =
+            procroot_runtime::exec::spawn_in(&pidfd, NsKinds::unshared(), &cmd).expect_err("cwd");
+        assert_eq!(procroot_runtime::exec::not_run_status(&err), None, "{err}");
     });
 }
 
@@ -1353,7 +1366,7 @@ fn an_unreadable_target_environment_fails_and_nothing_runs() {
         let flag = dir.path().join("ran");
         let mut cmd = Command::new("/bin/sh");
         cmd.args(["-c", &format!("touch {}", flag.display())]);
-        let err = procroot::exec::spawn_in(&pidfd, NsKinds::unshared(), &cmd)
+        let err = procroot_runtime::exec::spawn_in(&pidfd, NsKinds::unshared(), &cmd)
             .expect_err("the environment cannot be read");
         let msg = err.to_string();
         assert!(
@@ -1363,7 +1376,8 @@ fn an_unreadable_target_environment_fails_and_nothing_runs() {
         assert!(!flag.exists(), "the command ran: {msg}");
         // The caller's environment is never the fallback: with it the command runs.
         cmd.preserve_env();
-        let status = procroot::exec::spawn_in(&pidfd, NsKinds::unshared(), &cmd).expect("spawn");
+        let status =
+            procroot_runtime::exec::spawn_in(&pidfd, NsKinds::unshared(), &cmd).expect("spawn");
         assert!(status.success() && flag.exists());
     });
 }

@@ -5,9 +5,6 @@
 #![forbid(unsafe_code)]
 
 pub use crate::resolve::protected::set_protected_symlinks;
-/// The check `exec` makes in the child after entering a root and changing directory
-/// (CVE-2024-21626): exposed so a test can stage a cwd outside a chroot and see it refused.
-pub use crate::sys::exec::verify_cwd;
 pub use crate::sys::features::{disable, known_unavailable, Feature};
 
 /// How many [`Root::eval_symlinks`](crate::Root::eval_symlinks) calls made on the calling thread

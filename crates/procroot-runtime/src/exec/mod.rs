@@ -6,7 +6,7 @@
 //! reused is never entered by mistake.
 //!
 //! ```no_run
-//! use procroot::exec::{self, Command, NsKinds};
+//! use procroot_runtime::exec::{self, Command, NsKinds};
 //! use procroot::PidFd;
 //!
 //! exec::sealed_exe::ensure()?; // first thing in main: see `sealed_exe`
