@@ -11,7 +11,7 @@
 //! that `BENCHMARKS.md` records, including `container::harden` as a whole (the mounts plus its
 //! scan for processes with a handle below a covered path).
 //!
-//! Run (root): `cargo bench -p procroot --bench container`. The benchmark process enters a
+//! Run (root): `cargo bench -p procroot-runtime --bench container`. The benchmark process enters a
 //! private mount namespace first, so nothing it mounts is visible to the host.
 
 use std::ffi::CString;
