@@ -1,11 +1,13 @@
 //! procroot-sys: the thin syscall layer of procroot.
 //!
 //! Everything here is a small wrapper over [`rustix`], or over raw `libc` where rustix has no
-//! wrapper. This is the only procroot crate with `unsafe`: `procroot` and `procroot-runtime`
-//! carry `#![forbid(unsafe_code)]` at their crate roots, so Cargo, not a convention, keeps the
-//! `unsafe` here. Every `pub` item is public API, sound for any caller; the crate knows nothing
-//! of `procroot::Error` and reports [`Errno`] or [`SyscallError`] (a named syscall and its
-//! errno, without allocation, so that a forked helper can use it too).
+//! wrapper. Of the three library crates only this one has `unsafe`: `procroot` forbids it at its
+//! crate root and `procroot-runtime` allows it once, so Cargo, not a convention, keeps the
+//! `unsafe` here. Every `pub` item is public API with a doc comment; a function whose safety
+//! depends on its caller ([`process::fork_and_run`]) is an `unsafe fn` with a `# Safety`
+//! section. The crate knows nothing of `procroot::Error` and reports [`Errno`] or
+//! [`SyscallError`] (a named syscall and its errno, without allocation, so that a forked helper
+//! can use it too).
 //!
 //! The layer makes no policy decisions. It offers:
 //! - errno names and descriptions ([`errno_name`], [`errno_description`]), so that errors print
