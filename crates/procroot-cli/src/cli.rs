@@ -72,23 +72,125 @@ pub const FAULT_INJECTION_WARNING: &str = "procroot: warning: this is a FAULT-IN
     after_long_help = CONVENTIONS
 )]
 pub struct Cli {
+    /// The options given before the subcommand (`procroot --root R cat /f`), moved into the
+    /// subcommand's own by [`parse`].
+    #[command(flatten)]
+    pub leading: LeadingOpts,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
-    /// Turn off the second wall, which stands behind procroot's own checks so that a bug in
-    /// them fails with EACCES instead of touching a host file. It has two parts. Landlock
-    /// confines reads, writes, creation, removal, renames and links: every command but doctor,
-    /// exec, harden, mount-proc, sysctl and proc --pid confines itself, once it has opened the
-    /// root, to exactly the rights its job needs beneath the root (cp also its host side, never
-    /// reading beside the copy or making a device node there). Landlock does not mediate mode,
-    /// owner, times, xattrs, stat or readlink: chmod, chown and touch of an existing file are
-    /// checked instead by the second check (the file must be the one reached by walking down
-    /// from the root, by mount id, device and inode); resolve, stat and readlink only look and
-    /// rely on the first wall. `procroot doctor` shows the Landlock ABI and each command's
-    /// rights. Without Landlock in the kernel, and for mv and ln at Landlock ABI 1, commands run
-    /// without it (with --json, a {"sandbox": {"status": "unavailable", ...}} line says so).
-    #[arg(long, global = true)]
+}
+
+/// The subcommand's options that are also accepted before it, as `procroot --root R cat /f`
+/// (the same as `procroot cat --root R /f`). [`parse`] moves each into the subcommand's own
+/// options; one the subcommand does not take, or one given both before and after it, is a
+/// usage error (exit 2).
+#[derive(Debug, Args)]
+#[command(
+    next_help_heading = "Options also accepted before the command (see the command's --help)"
+)]
+pub struct LeadingOpts {
+    /// The command's --root DIR: resolve paths inside directory DIR.
+    #[arg(long, value_name = "DIR", conflicts_with = "pid")]
+    pub root: Option<PathBuf>,
+    /// The command's --pid PID: resolve paths inside the root of process PID.
+    #[arg(long, value_name = "PID")]
+    pub pid: Option<u32>,
+    /// The command's --policy.
+    #[arg(long, value_enum, value_name = "POLICY")]
+    pub policy: Option<PolicyArg>,
+    /// The command's --no-symlinks.
+    #[arg(long)]
+    pub no_symlinks: bool,
+    /// The command's --no-xdev.
+    #[arg(long)]
+    pub no_xdev: bool,
+    /// The command's --backend.
+    #[arg(long, value_enum, value_name = "BACKEND")]
+    pub backend: Option<BackendArg>,
+    /// The command's --json.
+    #[arg(long)]
+    pub json: bool,
+    /// The command's --no-sandbox (only commands that confine themselves take it).
+    #[arg(long)]
     pub no_sandbox: bool,
+}
+
+/// Parses the command line (`std::env::args_os`): clap, then the options given before the
+/// subcommand moved into it ([`LeadingOpts`]).
+pub fn parse() -> Result<Cli, clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    let mut cmd = Cli::command();
+    let matches = cmd.try_get_matches_from_mut(std::env::args_os())?;
+    let mut cli = Cli::from_arg_matches(&matches)?;
+    let (name, sub) = matches.subcommand().expect("clap requires a subcommand");
+    cli.move_leading(name, sub)
+        .map_err(|msg| cmd.error(clap::error::ErrorKind::ArgumentConflict, msg))?;
+    Ok(cli)
+}
+
+impl Cli {
+    /// Moves the [`LeadingOpts`] that were given into the options of subcommand `name`, whose
+    /// matches are `sub`. The error is a usage error's message.
+    fn move_leading(&mut self, name: &str, sub: &clap::ArgMatches) -> Result<(), String> {
+        let lead = &mut self.leading;
+        let given = [
+            ("root", lead.root.is_some()),
+            ("pid", lead.pid.is_some()),
+            ("policy", lead.policy.is_some()),
+            ("no_symlinks", lead.no_symlinks),
+            ("no_xdev", lead.no_xdev),
+            ("backend", lead.backend.is_some()),
+            ("json", lead.json),
+            ("no_sandbox", lead.no_sandbox),
+        ];
+        // A command with `RootOpts` takes all of them (its --json and --no-sandbox are there).
+        let (root_opts, json, no_sandbox) = self.command.leading_targets();
+        let has_root = root_opts.is_some();
+        for (id, _) in given.iter().filter(|(_, given)| *given) {
+            let flag = format!("--{}", id.replace('_', "-"));
+            let takes = has_root
+                || match *id {
+                    "json" => json.is_some(),
+                    "no_sandbox" => no_sandbox.is_some(),
+                    _ => false,
+                };
+            if !takes {
+                return Err(format!(
+                    "'{flag}' before the command does not apply to '{name}', which has no such \
+                     option (see procroot {name} --help)"
+                ));
+            }
+            // `proc`'s --json and --no-sandbox are global within `proc` (`proc cat --json`):
+            // clap has already copied the leading one into them, so it counts once.
+            let propagated = name == "proc" && matches!(*id, "json" | "no_sandbox");
+            if !propagated && sub.value_source(id) == Some(clap::parser::ValueSource::CommandLine) {
+                return Err(format!(
+                    "'{flag}' was given both before and after the command '{name}'"
+                ));
+            }
+        }
+        if let Some(opts) = root_opts {
+            opts.root = opts.root.take().or(lead.root.take());
+            opts.pid = opts.pid.or(lead.pid);
+            if opts.root.is_some() && opts.pid.is_some() {
+                return Err("'--root' and '--pid' cannot be used together".into());
+            }
+            opts.policy = lead.policy.unwrap_or(opts.policy);
+            opts.backend = lead.backend.unwrap_or(opts.backend);
+            opts.no_symlinks |= lead.no_symlinks;
+            opts.no_xdev |= lead.no_xdev;
+            opts.json |= lead.json;
+            opts.no_sandbox |= lead.no_sandbox;
+        }
+        if let Some(json) = json {
+            *json |= lead.json;
+        }
+        if let Some(no_sandbox) = no_sandbox {
+            *no_sandbox |= lead.no_sandbox;
+        }
+        Ok(())
+    }
 }
 
 /// The subcommand's name in `args` (the program name first, as `std::env::args_os`): the first
@@ -144,12 +246,18 @@ pub enum Command {
     ///
     /// Prints `key: value` lines: path (inside the root), type, mode (permission bits in octal,
     /// with setuid, setgid and sticky: 0644, 4755), size, ino, dev (major:minor of the device of
-    /// the file system holding the file), nlink, uid and gid.
+    /// the file system holding the file), nlink, uid, gid, and the times atime, mtime, ctime
+    /// and btime (birth) in seconds since the epoch with nanoseconds, as coreutils
+    /// `stat -c %.9X` shows them (1733480000.123456789); `btime: -` when the kernel does not
+    /// give a birth time (statx without STATX_BTIME).
     ///
     /// With --json, prints one object with the same keys, where mode and dev are strings ("0644",
-    /// "8:1"), plus dev_major and dev_minor as numbers:
+    /// "8:1"), plus dev_major and dev_minor as numbers, and each time as seconds and
+    /// nanoseconds (btime and btime_nsec null when unknown):
     ///   {"path": "/etc/passwd", "type": "file", "mode": "0644", "size": 1221, "ino": 737,
-    ///    "dev": "8:1", "dev_major": 8, "dev_minor": 1, "nlink": 1, "uid": 0, "gid": 0}
+    ///    "dev": "8:1", "dev_major": 8, "dev_minor": 1, "nlink": 1, "uid": 0, "gid": 0,
+    ///    "atime": 1733480000, "atime_nsec": 123456789, "mtime": ..., "mtime_nsec": ...,
+    ///    "ctime": ..., "ctime_nsec": ..., "btime": null, "btime_nsec": null}
     #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
     Stat(StatArgs),
     /// Print the target of a symlink inside the root
@@ -327,7 +435,8 @@ pub enum Command {
     /// access and modification times are kept. If DST is an existing directory, the copy goes
     /// into it under SRC's last name; otherwise it is made at DST, whose parent must exist.
     /// Any other error looking DST up (EXDEV with --no-xdev, ELOOP, EACCES) is reported.
-    /// Nothing is overwritten or merged: an existing destination is EEXIST. The copy is built
+    /// Nothing is overwritten or merged: an existing destination is EEXIST, naming the entry
+    /// in the way (DST/NAME when DST is a directory). The copy is built
     /// under a temporary name and renamed into place when complete; a failed copy removes what
     /// it created, and only that (by inode, never across a mount, never another's chmod): if
     /// someone swapped the temporary for something else, that is left alone and the error
@@ -510,6 +619,72 @@ pub enum Command {
 }
 
 impl Command {
+    /// Where the [`LeadingOpts`] go in this subcommand: its [`RootOpts`] (which hold its
+    /// `--json` and `--no-sandbox`), or else its `--json` and its `--no-sandbox`; `None` where
+    /// it has no such option.
+    #[allow(clippy::type_complexity)]
+    fn leading_targets(&mut self) -> (Option<&mut RootOpts>, Option<&mut bool>, Option<&mut bool>) {
+        let root = match self {
+            Command::Resolve(args) => &mut args.root,
+            Command::Cat(args) => &mut args.root,
+            Command::Ls(args) => &mut args.root,
+            Command::Stat(args) => &mut args.root,
+            Command::Readlink(args) => &mut args.root,
+            Command::Mkdir(args) => &mut args.root,
+            Command::Rm(args) => &mut args.root,
+            Command::Mv(args) => &mut args.root,
+            Command::Ln(args) => &mut args.root,
+            Command::Mknod(args) => &mut args.root,
+            Command::Chmod(args) => &mut args.root,
+            Command::Chown(args) => &mut args.root,
+            Command::Touch(args) => &mut args.root,
+            Command::Write(args) => &mut args.root,
+            Command::Cp(args) => &mut args.root,
+            Command::Proc(args) => {
+                return (None, Some(&mut args.json), Some(&mut args.no_sandbox));
+            }
+            Command::Doctor(args) => return (None, Some(&mut args.json), None),
+            Command::Harden(args) => return (None, Some(&mut args.json), None),
+            Command::MountProc(args) => return (None, Some(&mut args.json), None),
+            Command::Sysctl(args) => return (None, Some(&mut args.json), None),
+            Command::Exec(_) | Command::Completions(_) | Command::Man => {
+                return (None, None, None);
+            }
+        };
+        (Some(root), None, None)
+    }
+
+    /// Whether the second wall is off for this command: its `--no-sandbox`. Commands that never
+    /// confine themselves (doctor, exec, harden, mount-proc, sysctl) do not take it; nor do
+    /// completions and man, which only write to stdout.
+    pub fn no_sandbox(&self) -> bool {
+        match self {
+            Command::Resolve(args) => args.root.no_sandbox,
+            Command::Cat(args) => args.root.no_sandbox,
+            Command::Ls(args) => args.root.no_sandbox,
+            Command::Stat(args) => args.root.no_sandbox,
+            Command::Readlink(args) => args.root.no_sandbox,
+            Command::Mkdir(args) => args.root.no_sandbox,
+            Command::Rm(args) => args.root.no_sandbox,
+            Command::Mv(args) => args.root.no_sandbox,
+            Command::Ln(args) => args.root.no_sandbox,
+            Command::Mknod(args) => args.root.no_sandbox,
+            Command::Chmod(args) => args.root.no_sandbox,
+            Command::Chown(args) => args.root.no_sandbox,
+            Command::Touch(args) => args.root.no_sandbox,
+            Command::Write(args) => args.root.no_sandbox,
+            Command::Cp(args) => args.root.no_sandbox,
+            Command::Proc(args) => args.no_sandbox,
+            Command::Doctor(_)
+            | Command::Exec(_)
+            | Command::Harden(_)
+            | Command::MountProc(_)
+            | Command::Sysctl(_)
+            | Command::Completions(_)
+            | Command::Man => false,
+        }
+    }
+
     /// Whether `--json` was given.
     pub fn json(&self) -> bool {
         match self {
@@ -555,6 +730,15 @@ pub struct ProcArgs {
     /// Print results (and errors) as JSON, one object per line.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Turn off the second wall (Landlock, with --self or --thread-self).
+    ///
+    /// Landlock confines `proc` with --self (the default) or --thread-self to reading beneath
+    /// /proc/self of procroot's private procfs, so that a bug in procroot's own checks fails
+    /// with EACCES. With --pid, --proc-root or --pidns, `proc`
+    /// is not confined (Landlock refuses ptrace-mode access to every process outside the
+    /// sandbox) and this option changes nothing.
+    #[arg(long, global = true)]
+    pub no_sandbox: bool,
     /// What to do.
     #[command(subcommand)]
     pub action: ProcAction,
@@ -984,6 +1168,23 @@ pub struct RootOpts {
     /// Print results (and errors) as JSON, one object per line.
     #[arg(long)]
     pub json: bool,
+    /// Turn off the second wall (Landlock, and the second check of chmod, chown and touch).
+    ///
+    /// The second wall stands behind procroot's own checks so that a bug in them fails with
+    /// EACCES instead of touching a host file. It has two parts. Landlock
+    /// confines reads, writes, creation, removal, renames and links: once it has opened the
+    /// root, this command confines itself to exactly the rights its job needs beneath the root
+    /// (cp also its host side, never reading beside the copy or making a device node there).
+    /// Landlock does not mediate mode, owner, times, xattrs, stat or readlink: chmod, chown
+    /// and touch of an existing file are checked instead by the second check (the file must be
+    /// the one reached by walking down from the root, by mount id, device and inode); resolve,
+    /// stat and readlink only look and rely on the first wall. `procroot doctor` shows the
+    /// Landlock ABI and each command's rights. Without Landlock in the kernel, and for mv and
+    /// ln at Landlock ABI 1, commands run without it (with --json, a {"sandbox": {"status":
+    /// "unavailable", ...}} line says so). Never confined, and so without this option: doctor,
+    /// exec, harden, mount-proc, sysctl.
+    #[arg(long)]
+    pub no_sandbox: bool,
 }
 
 impl RootOpts {
