@@ -6,13 +6,18 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use procroot::{Backend, Policy, ResolveFlags, Root};
 
-/// Text shown after every `-h`.
+/// Text shown after `procroot -h`.
 const SHORT_CONVENTIONS: &str =
     "Exit status: 0 success, 1 operation error, 2 usage error. See --help for the error and JSON \
      formats.";
 
-/// Text shown after every `--help`: exit codes and the JSON conventions shared by all
-/// subcommands.
+/// The one line under every subcommand's help (`-h` and `--help`): the conventions in full are
+/// [`CONVENTIONS`], shown once, under `procroot --help` (and once in the man page).
+const SUBCOMMAND_TRAILER: &str = "Exit status: 0 success, 1 operation error, 2 usage error. \
+     Errors and --json: see procroot --help.";
+
+/// Text shown after `procroot --help` (and in the man page, once): exit codes and the JSON
+/// conventions shared by all subcommands.
 const CONVENTIONS: &str = "\
 Exit status:
   0  success
@@ -68,6 +73,8 @@ pub const FAULT_INJECTION_WARNING: &str = "procroot: warning: this is a FAULT-IN
     name = "procroot",
     version = VERSION,
     verbatim_doc_comment,
+    // Our own `help` (Command::Help): clap's refuses `help --help` (exit 2).
+    disable_help_subcommand = true,
     after_help = SHORT_CONVENTIONS,
     after_long_help = CONVENTIONS
 )]
@@ -116,11 +123,55 @@ pub struct LeadingOpts {
     pub no_sandbox: bool,
 }
 
+/// The clap command, with every help text's prose reflowed ([`reflow`]) so that clap can wrap
+/// it to the terminal's width (`wrap_help`, `COLUMNS`). What the parser, `--help`, the man
+/// page and the completions use.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    reflow_command(Cli::command())
+}
+
+/// [`command`]'s work on `cmd` and, depth first, its subcommands.
+fn reflow_command(mut cmd: clap::Command) -> clap::Command {
+    if let Some(text) = cmd.get_long_about().map(ToString::to_string) {
+        cmd = cmd.long_about(reflow(&text));
+    }
+    if let Some(text) = cmd.get_after_long_help().map(ToString::to_string) {
+        cmd = cmd.after_long_help(reflow(&text));
+    }
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_owned())
+        .collect();
+    for name in names {
+        cmd = cmd.mut_subcommand(name, reflow_command);
+    }
+    cmd
+}
+
+/// Joins the lines of each prose paragraph of a verbatim help text into one line: the source
+/// wraps them at about 95 columns, and clap, wrapping each line again to an 80-column
+/// terminal, would leave a word or two alone on every other line. An indented line (an
+/// example, a table, a JSON sample, a list) and the line after it are kept as they are.
+pub(crate) fn reflow(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut prev_prose = false;
+    for (i, line) in text.lines().enumerate() {
+        let prose = !line.is_empty() && !line.starts_with(char::is_whitespace);
+        if i > 0 {
+            out.push(if prose && prev_prose { ' ' } else { '\n' });
+        }
+        out.push_str(line);
+        prev_prose = prose;
+    }
+    out
+}
+
 /// Parses the command line (`std::env::args_os`): clap, then the options given before the
 /// subcommand moved into it ([`LeadingOpts`]).
 pub fn parse() -> Result<Cli, clap::Error> {
-    use clap::{CommandFactory, FromArgMatches};
-    let mut cmd = Cli::command();
+    use clap::FromArgMatches;
+    let mut cmd = command();
     let matches = cmd.try_get_matches_from_mut(std::env::args_os())?;
     let mut cli = Cli::from_arg_matches(&matches)?;
     let (name, sub) = matches.subcommand().expect("clap requires a subcommand");
@@ -213,7 +264,7 @@ pub enum Command {
     /// null when the last component does not exist). `backend` is the resolver that produced
     /// the answer: kernel or emulated. With --backend kernel it is emulated when openat2's
     /// answer was re-examined by the userspace walker (see --backend).
-    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    #[command(verbatim_doc_comment, after_help = SUBCOMMAND_TRAILER)]
     Resolve(ResolveArgs),
     /// Write the contents of files inside the root to stdout
     ///
@@ -228,7 +279,7 @@ pub enum Command {
     ///
     /// With --json, the contents are still written raw; only errors are JSON objects, one line
     /// each on stdout, after whatever was written before them.
-    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    #[command(verbatim_doc_comment, after_help = SUBCOMMAND_TRAILER)]
     Cat(CatArgs),
     /// List a directory inside the root
     ///
@@ -240,7 +291,7 @@ pub enum Command {
     ///
     /// With --json, prints one object, where `path` is the directory's path inside the root:
     ///   {"path": "/etc", "entries": [{"name": "passwd", "type": "file"}, ...]}
-    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    #[command(verbatim_doc_comment, after_help = SUBCOMMAND_TRAILER)]
     Ls(LsArgs),
     /// Show the metadata of a file inside the root
     ///
@@ -258,7 +309,7 @@ pub enum Command {
     ///    "dev": "8:1", "dev_major": 8, "dev_minor": 1, "nlink": 1, "uid": 0, "gid": 0,
     ///    "atime": 1733480000, "atime_nsec": 123456789, "mtime": ..., "mtime_nsec": ...,
     ///    "ctime": ..., "ctime_nsec": ..., "btime": null, "btime_nsec": null}
-    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    #[command(verbatim_doc_comment, after_help = SUBCOMMAND_TRAILER)]
     Stat(StatArgs),
     /// Print the target of a symlink inside the root
     ///
@@ -268,7 +319,7 @@ pub enum Command {
     ///
     /// With --json, prints one object, where `path` is the link's own path inside the root:
     ///   {"path": "/var/run", "target": "/run"}
-    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    #[command(verbatim_doc_comment, after_help = SUBCOMMAND_TRAILER)]
     Readlink(ReadlinkArgs),
     /// Create directories inside the root
     ///
@@ -286,7 +337,7 @@ pub enum Command {
     ///   {"op": "mkdir", "path": "/srv/data"}
     /// With -p, `path` is the directory's resolved path inside the root; without it, PATH as
     /// given.
-    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    #[command(verbatim_doc_comment, after_help = SUBCOMMAND_TRAILER)]
     Mkdir(MkdirArgs),
     /// Remove files and directory trees inside the root
     ///
@@ -306,7 +357,7 @@ pub enum Command {
     ///
     /// With --json, prints one object per PATH removed (`path` as given):
     ///   {"op": "rm", "path": "/srv/old"}
-    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    #[command(verbatim_doc_comment, after_help = SUBCOMMAND_TRAILER)]
     Rm(RmArgs),
     /// Rename a file or directory inside the root
     ///
@@ -320,7 +371,7 @@ pub enum Command {
     ///
     /// With --json, prints one object (paths as given):
     ///   {"op": "mv", "from": "/srv/a", "to": "/srv/b"}
-    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    #[command(verbatim_doc_comment, after_help = SUBCOMMAND_TRAILER)]
     Mv(MvArgs),
     /// Make a hard link or (with -s) a symbolic link inside the root
     ///
@@ -332,21 +383,21 @@ pub enum Command {
     ///
     /// With --json, prints one object (paths as given):
     ///   {"op": "ln", "path": "/usr/bin/sh", "target": "bash", "symbolic": true}
-    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    #[command(verbatim_doc_comment, after_help = SUBCOMMAND_TRAILER)]
     Ln(LnArgs),
     /// Make a FIFO or a device node inside the root
     ///
     ///   procroot mknod --root R /run/fifo p
     ///   procroot mknod --root R /dev/null c 1 3 --mode 0666
-    /// TYPE is p (FIFO), c (character device) or b (block device); c and b need MAJOR and MINOR
-    /// and CAP_MKNOD. MAJOR is at most 4095 and MINOR at most 1048575 (else EINVAL: the kernel
+    /// TYPE is p (FIFO), c (character device) or b (block device); u is the same as c (as in
+    /// mknod(1): an unbuffered character device). c, u and b need MAJOR and MINOR and CAP_MKNOD. MAJOR is at most 4095 and MINOR at most 1048575 (else EINVAL: the kernel
     /// would keep only the low bits and make another device). MODE defaults to 0666, minus the
     /// umask. PATH must not exist (EEXIST, never followed).
     ///
     /// With --json, prints one object (`path` as given, `node` as p, c:MAJOR:MINOR or
     /// b:MAJOR:MINOR):
     ///   {"op": "mknod", "path": "/dev/null", "node": "c:1:3"}
-    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    #[command(verbatim_doc_comment, after_help = SUBCOMMAND_TRAILER)]
     Mknod(MknodArgs),
     /// Change the permission bits of a file inside the root
     ///
@@ -361,7 +412,7 @@ pub enum Command {
     ///
     /// With --json, prints one object (`path` as given, `mode` as four octal digits):
     ///   {"op": "chmod", "path": "/srv/run.sh", "mode": "0755"}
-    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    #[command(verbatim_doc_comment, after_help = SUBCOMMAND_TRAILER)]
     Chmod(ChmodArgs),
     /// Change the owner and group of a file inside the root
     ///
@@ -376,7 +427,7 @@ pub enum Command {
     ///
     /// With --json, prints one object (`path` as given; null for what was left unchanged):
     ///   {"op": "chown", "path": "/srv/data", "uid": 1000, "gid": null}
-    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    #[command(verbatim_doc_comment, after_help = SUBCOMMAND_TRAILER)]
     Chown(ChownArgs),
     /// Set the times of files inside the root to now, creating them if missing
     ///
@@ -397,7 +448,7 @@ pub enum Command {
     ///
     /// With --json, prints one object per PATH (`path` as given):
     ///   {"op": "touch", "path": "/srv/stamp"}
-    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    #[command(verbatim_doc_comment, after_help = SUBCOMMAND_TRAILER)]
     Touch(TouchArgs),
     /// Write stdin to a file inside the root
     ///
@@ -420,7 +471,7 @@ pub enum Command {
     ///
     /// With --json, prints one object (`path` as given, `bytes` written):
     ///   {"op": "write", "path": "/etc/hostname", "bytes": 4}
-    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    #[command(verbatim_doc_comment, after_help = SUBCOMMAND_TRAILER)]
     Write(WriteArgs),
     /// Copy files and directory trees into or out of the root
     ///
@@ -467,7 +518,7 @@ pub enum Command {
     ///   {"op": "cp", "from": "./site", "to": ":/srv/www",
     ///    "warnings": [{"path": "site/a", "what": "extended attribute \"user.x\"",
     ///                  "outcome": "not copied", "errno": "EPERM", "message": "..."}]}
-    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    #[command(verbatim_doc_comment, after_help = SUBCOMMAND_TRAILER)]
     Cp(CpArgs),
     /// Read procfs through procroot's hardened handle
     ///
@@ -485,7 +536,7 @@ pub enum Command {
     /// reads one, refusing (EXDEV) when something is mounted on it. --proc-root uses an
     /// unmasked instance (with sys/, cpuinfo, ...); the process bases use one that shows only
     /// processes this one may inspect.
-    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    #[command(verbatim_doc_comment, after_help = SUBCOMMAND_TRAILER)]
     Proc(ProcArgs),
     /// Report kernel features and whether /proc can be trusted
     ///
@@ -530,7 +581,7 @@ pub enum Command {
     ///                "profiles": [{"commands": ["resolve", "cat", ...],
     ///                              "access": "read beneath the root"}, ...]}}
     /// The exit status is 0 whenever the report could be made; check `proc_trustworthy`.
-    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    #[command(verbatim_doc_comment, after_help = SUBCOMMAND_TRAILER)]
     Doctor(DoctorArgs),
     /// Run a command in another process's namespaces and root (like nsenter)
     ///
@@ -575,28 +626,25 @@ pub enum Command {
     /// (exit 1) are reported like every other subcommand's: a target that exited is ESRCH and
     /// CMD never runs; a refused namespace is EPERM, naming it; a --keep-fd that is not open is
     /// EBADF; --cgroup into a frozen cgroup is EBUSY.
-    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    #[command(verbatim_doc_comment, after_help = SUBCOMMAND_TRAILER)]
     Exec(crate::exec::ExecArgs),
     // `about` as an attribute, not a doc comment: a doc comment here would also reset the long
     // help that `HardenArgs` carries, and `harden --help` would lose what it guarantees.
     #[command(
         about = "Mask and make read-only paths of a container rootfs (see --help)",
-        after_help = SHORT_CONVENTIONS,
-        after_long_help = CONVENTIONS
+        after_help = SUBCOMMAND_TRAILER
     )]
     Harden(crate::harden::HardenArgs),
     // `about` as an attribute, as for `Harden`: a doc comment would reset the long help of
     // `MountProcArgs` and `SysctlArgs`, and their --help would lose what they guarantee.
     #[command(
         about = "Mount a new procfs inside a root, optionally of another PID namespace (see --help)",
-        after_help = SHORT_CONVENTIONS,
-        after_long_help = CONVENTIONS
+        after_help = SUBCOMMAND_TRAILER
     )]
     MountProc(crate::harden::MountProcArgs),
     #[command(
         about = "Read or write a sysctl, optionally in another process's namespaces (see --help)",
-        after_help = SHORT_CONVENTIONS,
-        after_long_help = CONVENTIONS
+        after_help = SUBCOMMAND_TRAILER
     )]
     Sysctl(crate::harden::SysctlArgs),
     /// Print a shell completion script (bash, zsh or fish) to stdout
@@ -616,6 +664,12 @@ pub enum Command {
     /// definitions and help texts.
     #[command(verbatim_doc_comment)]
     Man,
+    /// Print the help of procroot, or of a subcommand (`procroot help proc cat`)
+    ///
+    /// The same text as `procroot COMMAND --help`: every option, and what the command
+    /// guarantees.
+    #[command(verbatim_doc_comment)]
+    Help(crate::generate::HelpArgs),
 }
 
 impl Command {
@@ -647,7 +701,7 @@ impl Command {
             Command::Harden(args) => return (None, Some(&mut args.json), None),
             Command::MountProc(args) => return (None, Some(&mut args.json), None),
             Command::Sysctl(args) => return (None, Some(&mut args.json), None),
-            Command::Exec(_) | Command::Completions(_) | Command::Man => {
+            Command::Exec(_) | Command::Completions(_) | Command::Man | Command::Help(_) => {
                 return (None, None, None);
             }
         };
@@ -681,7 +735,8 @@ impl Command {
             | Command::MountProc(_)
             | Command::Sysctl(_)
             | Command::Completions(_)
-            | Command::Man => false,
+            | Command::Man
+            | Command::Help(_) => false,
         }
     }
 
@@ -705,7 +760,7 @@ impl Command {
             Command::Cp(args) => args.root.json,
             Command::Proc(args) => args.json,
             Command::Doctor(args) => args.json,
-            Command::Exec(_) | Command::Completions(_) | Command::Man => false,
+            Command::Exec(_) | Command::Completions(_) | Command::Man | Command::Help(_) => false,
             Command::Harden(args) => args.json,
             Command::MountProc(args) => args.json,
             Command::Sysctl(args) => args.json,
@@ -977,13 +1032,13 @@ pub struct MknodArgs {
     /// The node to create.
     #[arg(value_name = "PATH", value_parser = path_operand())]
     pub path: PathBuf,
-    /// p (FIFO), c (character device) or b (block device).
+    /// p (FIFO), c (character device), u (the same as c, as in mknod(1)) or b (block device).
     #[arg(value_name = "TYPE", value_parser = ["p", "c", "u", "b"])]
     pub kind: String,
-    /// The device's major number (c and b only).
+    /// The device's major number (c, u and b only).
     #[arg(value_name = "MAJOR")]
     pub major: Option<u32>,
-    /// The device's minor number (c and b only).
+    /// The device's minor number (c, u and b only).
     #[arg(value_name = "MINOR", requires = "major")]
     pub minor: Option<u32>,
     /// The permission bits, in octal (default 0666, minus the umask).

@@ -101,5 +101,6 @@ fn run(command: &Command) -> anyhow::Result<ExitCode> {
         Command::Sysctl(args) => harden::sysctl(args)?,
         Command::Completions(args) => generate::completions(args)?,
         Command::Man => generate::man()?,
+        Command::Help(args) => generate::help(args)?,
     })
 }

@@ -257,3 +257,38 @@ fn root_options_work_before_and_after_the_subcommand() {
         .run()
         .usage_error("'--root' and '--pid' cannot be used together");
 }
+
+/// mknod's `u` type is mknod(1)'s: an (unbuffered) character device, the same as `c`.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn mknod_u_is_a_character_device() {
+    procroot_testutil::require_privilege("CAP_MKNOD to make device nodes");
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let tree = Tree::new("dir dev\n");
+    let v = procroot()
+        .args([
+            "mknod",
+            "--json",
+            "--no-sandbox",
+            "/dev/null",
+            "u",
+            "1",
+            "3",
+        ])
+        .root(tree.path())
+        .run()
+        .json();
+    assert_eq!(v["node"], "c:1:3", "{v}");
+    let md = std::fs::symlink_metadata(tree.join("dev/null")).unwrap();
+    assert!(md.file_type().is_char_device());
+    assert_eq!(md.rdev(), libc::makedev(1, 3));
+    let help = procroot().args(["mknod", "--help"]).run();
+    let text = help.text().split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        text.contains("u (the same as c, as in mknod(1))"),
+        "{help:?}"
+    );
+}
