@@ -400,6 +400,11 @@ fn usage_errors_exit_2() {
 fn help_exits_0_and_documents_the_contract() {
     let run = procroot(["--help"]);
     run.success();
+    // The conventions in full are under `procroot --help` only (docs_cli.rs checks that each
+    // subcommand's help points there instead of repeating them).
+    for needle in ["Exit status", "_base64", "safety_violation"] {
+        assert!(run.text().contains(needle), "--help lacks {needle:?}");
+    }
     for sub in ["resolve", "cat", "ls", "stat", "readlink"] {
         assert!(run.text().contains(sub), "{sub} missing from --help");
         let run = procroot([sub, "--help"]);
@@ -416,7 +421,7 @@ fn help_exits_0_and_documents_the_contract() {
             "--backend",
             "--json",
             "Exit status",
-            "_base64",
+            "see procroot --help",
         ] {
             assert!(
                 help.contains(needle),
