@@ -468,3 +468,40 @@ fn harden_warns_when_the_rootfs_has_no_procfs() {
         assert_eq!(v["warnings"], serde_json::json!([]), "{out}");
     });
 }
+
+/// `harden`, `mount-proc` and `sysctl --help` show their long help (not only the one-line
+/// summary): what the caller must do first, and what each guarantees.
+#[test]
+fn container_commands_show_their_long_help() {
+    let flat = |args: &[&str]| {
+        let (code, out, err) = procroot(args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        out.split_whitespace().collect::<Vec<_>>().join(" ")
+    };
+    let harden = flat(&["harden", "--help"]);
+    for needle in [
+        "DIR's /proc mounted first (procroot mount-proc --root DIR /proc), in the container's \
+         private mount namespace",
+        "with --strict it fails instead (exit 1), before mounting anything",
+        "\"warnings\": [{\"path\": \"/proc\", \"message\": M}]",
+        "--strict",
+    ] {
+        assert!(
+            harden.contains(needle),
+            "harden --help lacks {needle:?}: {harden}"
+        );
+    }
+    let mount_proc = flat(&["mount-proc", "--help"]);
+    assert!(
+        mount_proc.contains("CVE-2019-19921") && mount_proc.contains("--pidns NSPATH shows"),
+        "{mount_proc}"
+    );
+    let sysctl = flat(&["sysctl", "--help"]);
+    assert!(
+        sysctl.contains("kernel.pid_max PID's PID namespace"),
+        "{sysctl}"
+    );
+    // -h stays the one-line summary.
+    let short = flat(&["harden", "-h"]);
+    assert!(!short.contains("CVE-2025-31133"), "{short}");
+}
