@@ -271,3 +271,54 @@ fn help_help_exits_0() {
         .run()
         .usage_error("no command 'nope'");
 }
+
+/// The README's completion setup works as written, in a throwaway HOME: bash finds
+/// `~/.local/share/bash-completion/completions/procroot` through the bash-completion package's
+/// loader; zsh finds `~/.zfunc/_procroot` once `~/.zfunc` is added to `fpath` before
+/// `compinit`, and not without it.
+#[test]
+fn completions_install_as_the_readme_says() {
+    let home = tempfile::tempdir().unwrap();
+    let bash_dir = home.path().join(".local/share/bash-completion/completions");
+    let zfunc = home.path().join(".zfunc");
+    std::fs::create_dir_all(&bash_dir).unwrap();
+    std::fs::create_dir_all(&zfunc).unwrap();
+    for (shell, file) in [
+        ("bash", bash_dir.join("procroot")),
+        ("zsh", zfunc.join("_procroot")),
+    ] {
+        let run = procroot().args(["completions", shell]).run();
+        run.success();
+        std::fs::write(file, &run.stdout).unwrap();
+    }
+    let shell = |program: &str, script: &str| {
+        let out = Command::new(program)
+            .args(if program == "zsh" {
+                &["-f", "-c"][..]
+            } else {
+                &["-c"][..]
+            })
+            .arg(script)
+            .env_clear()
+            .env("HOME", home.path())
+            .env("PATH", "/usr/bin:/bin")
+            .output()
+            .unwrap_or_else(|e| panic!("{program}: {e}: apt-get install {program} (.ci/run does)"));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let loader = "/usr/share/bash-completion/bash_completion";
+    assert!(
+        std::path::Path::new(loader).exists(),
+        "the bash-completion package is not installed: apt-get install bash-completion (.ci/run does)"
+    );
+    let bash = shell(
+        "bash",
+        &format!("source {loader}; _completion_loader procroot; complete -p procroot"),
+    );
+    assert!(bash.contains("-F _procroot procroot"), "{bash:?}");
+    let with_fpath = "fpath=(~/.zfunc $fpath); autoload -Uz compinit && compinit -D; \
+                      print -r -- \"[$_comps[procroot]]\"";
+    assert_eq!(shell("zsh", with_fpath), "[_procroot]");
+    let without = "autoload -Uz compinit && compinit -D; print -r -- \"[$_comps[procroot]]\"";
+    assert_eq!(shell("zsh", without), "[]");
+}
