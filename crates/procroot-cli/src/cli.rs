@@ -170,9 +170,20 @@ pub(crate) fn reflow(text: &str) -> String {
 /// Parses the command line (`std::env::args_os`): clap, then the options given before the
 /// subcommand moved into it ([`LeadingOpts`]).
 pub fn parse() -> Result<Cli, clap::Error> {
-    use clap::FromArgMatches;
-    let mut cmd = command();
-    let matches = cmd.try_get_matches_from_mut(std::env::args_os())?;
+    use clap::error::ErrorKind;
+    use clap::{CommandFactory, FromArgMatches};
+    // The reflowed command only where help is shown: every other run skips reflowing some
+    // 30 help texts at start-up.
+    let mut cmd = Cli::command();
+    let matches = match cmd.try_get_matches_from_mut(std::env::args_os()) {
+        Ok(matches) => matches,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp) => {
+            return Err(command()
+                .try_get_matches_from(std::env::args_os())
+                .expect_err("the same arguments ask for help"));
+        }
+        Err(e) => return Err(e),
+    };
     let mut cli = Cli::from_arg_matches(&matches)?;
     let (name, sub) = matches.subcommand().expect("clap requires a subcommand");
     cli.move_leading(name, sub)
