@@ -709,6 +709,13 @@ fn cve_2019_5736_read_only_bind_runs_the_binary_itself() {
         // The mount is what protects it: writing by its name fails too.
         let w = std::fs::OpenOptions::new().write(true).open(&bin);
         assert_eq!(w.unwrap_err().raw_os_error(), Some(libc::EROFS));
+        // doctor says so.
+        let o = Command::new(&bin).arg("doctor").output().unwrap();
+        assert!(
+            stdout(&o).contains("sealed self-binary: running from a read-only mount"),
+            "{}",
+            stdout(&o)
+        );
         // The same binary when PROCROOT_SEAL_STRATEGY asks for a copy: re-executed.
         let running = attack_binary(&t, &bin, Some("memfd"));
         assert_ne!(
