@@ -417,7 +417,17 @@ fn every_namespace_lookup_and_child_kind_reaches_the_target() {
     in_private_mount_ns(|| {
         let target = Target::spawn("methods");
         let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        // The first child shares our memory only to enter a PID namespace (a plain fork serves
+        // the rest): the CLONE_VM case needs a target that is the init of one.
+        let pid_target = procroot_testutil::Target::spawn_pidns_init(|| {
+            // SAFETY: unshare(2) of the UTS namespace in the forked, single-threaded target.
+            assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWUTS) }, 0, "unshare");
+            rustix::system::sethostname(b"methods").expect("sethostname");
+        });
+        let pid_pidfd = PidFd::open(pid_target.pid()).expect("pidfd");
         in_child(|| {
+            // "fast == slow" compares two lookups only if they really differ: the first through
+            // the pidfd ioctls, the second through procfs.
             let fast = Namespaces::of(&pidfd).expect("namespaces").unshared();
             if kernel_at_least(6, 11) {
                 assert!(
@@ -425,33 +435,66 @@ fn every_namespace_lookup_and_child_kind_reaches_the_target() {
                     "Linux 6.11+ has PIDFD_GET_*_NAMESPACE, but the library fell back"
                 );
             } else {
-                eprintln!("SKIPPED part: kernel before 6.11, no PIDFD_GET_*_NAMESPACE to compare");
+                procroot_testutil::skip_unless_allowed(
+                    "pidfd-namespaces",
+                    "kernel before 6.11: no PIDFD_GET_*_NAMESPACE, so both lookups are procfs",
+                );
             }
             testing::disable(Feature::PidfdNamespaces);
+            assert!(testing::known_unavailable(Feature::PidfdNamespaces));
             let slow = Namespaces::of(&pidfd).expect("namespaces").unshared();
             assert_eq!(fast, slow);
             assert_eq!(fast, [NsKind::Uts]);
-            let (code, out) = run(&pidfd, EnterMethod::Auto, "hostname");
+            let pid_uts = [NsKind::Pid, NsKind::Uts];
+            // The command names its PID namespace: the init's.
+            let pid_ns = std::fs::read_link(format!("/proc/{}/ns/pid", pid_target.pid()))
+                .expect("the init's PID namespace");
+            let in_pid_ns = format!("methods\n{}", pid_ns.display());
+            let script = "hostname; readlink /proc/self/ns/pid";
+            let before = testing::child_kinds();
+            let (code, out) = run_in(&pid_pidfd, EnterMethod::Auto, &pid_uts, script);
             assert_eq!(
                 (code.expect("spawn"), out.as_str()),
-                (0, "methods"),
+                (0, in_pid_ns.as_str()),
                 "procfs, CLONE_VM"
             );
-            testing::disable(Feature::CloneVfork);
-            let (code, out) = run(&pidfd, EnterMethod::Auto, "hostname");
             assert_eq!(
-                (code.expect("spawn"), out.as_str()),
-                (0, "methods"),
-                "procfs, fork"
+                testing::child_kinds(),
+                (before.0 + 1, before.1),
+                "the child shared our memory (CLONE_VM)"
             );
+            testing::disable(Feature::CloneVfork);
+            for (pidfd, kinds, script, want) in [
+                (&pid_pidfd, &pid_uts[..], script, in_pid_ns.as_str()),
+                (&pidfd, &[NsKind::Uts][..], "hostname", "methods"),
+            ] {
+                let before = testing::child_kinds();
+                let (code, out) = run_in(pidfd, EnterMethod::Auto, kinds, script);
+                assert_eq!(
+                    (code.expect("spawn"), out.as_str()),
+                    (0, want),
+                    "procfs, fork, {kinds:?}"
+                );
+                assert_eq!(
+                    testing::child_kinds(),
+                    (before.0, before.1 + 1),
+                    "{kinds:?}: the child was a fork"
+                );
+            }
         });
         in_child(|| {
             testing::disable(Feature::CloneVfork);
+            let before = testing::child_kinds();
             let (code, out) = run(&pidfd, EnterMethod::Auto, "hostname");
             assert_eq!(
                 (code.expect("spawn"), out.as_str()),
                 (0, "methods"),
                 "pidfd, fork"
+            );
+            assert_eq!(
+                testing::child_kinds(),
+                (before.0, before.1 + 1),
+                "the child was a fork"
             );
         });
     });
@@ -472,6 +515,7 @@ fn a_user_namespace_is_entered_from_a_child_with_its_own_memory() {
         let ns = Namespaces::of(&pidfd).expect("namespaces");
         assert_eq!(ns.unshared(), [NsKind::User, NsKind::Uts]);
         for method in [EnterMethod::Auto, EnterMethod::PidFd, EnterMethod::NsFiles] {
+            let before = testing::child_kinds();
             let (code, out) = run_in(
                 &pidfd,
                 method,
@@ -480,6 +524,11 @@ fn a_user_namespace_is_entered_from_a_child_with_its_own_memory() {
             );
             assert_eq!(code.expect("spawn"), 0, "{method:?}");
             assert_eq!(out, "in-userns\n65534", "{method:?}");
+            assert_eq!(
+                testing::child_kinds(),
+                (before.0, before.1 + 1),
+                "{method:?}: the child had memory of its own (a fork)"
+            );
         }
     });
 }

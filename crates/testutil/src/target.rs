@@ -14,6 +14,9 @@ pub struct Target {
     child: ForkedChild,
     /// Dropping this, the write end of a pipe the target reads, tells it to exit.
     exit: Option<std::io::PipeWriter>,
+    /// For [`Target::spawn_pidns_init`]: the target, PID 1 of its namespace, is `child`'s child,
+    /// with this PID in ours.
+    init: Option<libc::pid_t>,
 }
 
 impl Target {
@@ -25,8 +28,18 @@ impl Target {
     /// [`in_private_mount_ns`](crate::in_private_mount_ns)); see [`ForkedChild::spawn`].
     #[track_caller]
     pub fn spawn(setup: impl FnOnce()) -> Target {
-        let (mut ready_r, mut ready_w) = std::io::pipe().expect("pipe");
-        let (mut exit_r, exit_w) = std::io::pipe().expect("pipe");
+        Target::spawn_with(|exit_r, ready_w| {
+            setup();
+            target_body(exit_r, ready_w)
+        })
+    }
+
+    /// Forks a child that runs `body` with the target's ends of the two pipes (`exit`, `ready`)
+    /// and waits until the target reports ready (`ok` on `ready`).
+    #[track_caller]
+    fn spawn_with(body: impl FnOnce(std::io::PipeReader, std::io::PipeWriter) -> i32) -> Target {
+        let (mut ready_r, ready_w) = std::io::pipe().expect("pipe");
+        let (exit_r, exit_w) = std::io::pipe().expect("pipe");
         let (ready_r_fd, exit_w_fd) = (ready_r.as_raw_fd(), exit_w.as_raw_fd());
         // The closure owns the child's ends (the parent's copies close when it is dropped
         // unused); the parent's ends are closed in the child by number.
@@ -36,12 +49,7 @@ impl Target {
                 libc::close(ready_r_fd);
                 libc::close(exit_w_fd);
             }
-            setup();
-            let _ = ready_w.write_all(b"ok");
-            drop(ready_w);
-            // EOF when the test drops its end.
-            let _ = exit_r.read(&mut [0u8; 1]);
-            0
+            body(exit_r, ready_w)
         });
         let mut report = String::new();
         let _ = ready_r.read_to_string(&mut report);
@@ -54,7 +62,48 @@ impl Target {
         Target {
             child,
             exit: Some(exit_w),
+            init: None,
         }
+    }
+
+    /// Like [`Target::spawn`], but the target is PID 1 (the init) of a new PID namespace: a
+    /// forked intermediate unshares `CLONE_NEWPID` and forks the target, which runs `setup`
+    /// there. [`Target::pid`] is the init's PID in the caller's namespace. On drop the init
+    /// exits; if the intermediate is killed first, the init dies with it (`PR_SET_PDEATHSIG`),
+    /// and the namespace with it. Fork safety as for [`Target::spawn`].
+    #[track_caller]
+    pub fn spawn_pidns_init(setup: impl FnOnce()) -> Target {
+        let (mut pid_r, pid_w) = std::io::pipe().expect("pipe");
+        let pid_r_fd = pid_r.as_raw_fd();
+        let mut target = Target::spawn_with(move |exit_r, ready_w| {
+            // SAFETY: closing the child's copy of the parent's end, which nothing here uses.
+            unsafe { libc::close(pid_r_fd) };
+            // SAFETY: unshare(2) only affects this process's future children.
+            let rc = unsafe { libc::unshare(libc::CLONE_NEWPID) };
+            assert_eq!(
+                rc,
+                0,
+                "unshare(CLONE_NEWPID): {}",
+                std::io::Error::last_os_error()
+            );
+            let init = ForkedChild::spawn(move || {
+                setup();
+                target_body(exit_r, ready_w)
+            });
+            let mut pid_w = pid_w;
+            pid_w
+                .write_all(&init.pid().to_ne_bytes())
+                .expect("report the init's PID");
+            drop(pid_w);
+            // The init's panic, if any, becomes ours (and the test's, through the report pipe).
+            init.wait()
+        });
+        let mut buf = [0u8; 4];
+        pid_r
+            .read_exact(&mut buf)
+            .expect("the intermediate reports the init's PID");
+        target.init = Some(libc::pid_t::from_ne_bytes(buf));
+        target
     }
 
     /// Like [`Target::spawn`], in a new private mount namespace of the target's own
@@ -70,7 +119,7 @@ impl Target {
 
     /// The target's process id.
     pub fn pid(&self) -> u32 {
-        self.child.pid() as u32
+        self.init.unwrap_or_else(|| self.child.pid()) as u32
     }
 
     /// `/proc/<pid>` of the target.
@@ -84,4 +133,13 @@ impl Drop for Target {
         drop(self.exit.take());
         // The child is killed and reaped by its own drop.
     }
+}
+
+/// The target after its setup: says it is ready, then waits for EOF on `exit` (the test dropped
+/// its end), and exits 0.
+fn target_body(mut exit: std::io::PipeReader, mut ready: std::io::PipeWriter) -> i32 {
+    let _ = ready.write_all(b"ok");
+    drop(ready);
+    let _ = exit.read(&mut [0u8; 1]);
+    0
 }
