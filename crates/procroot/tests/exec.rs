@@ -669,6 +669,7 @@ fn a_time_namespace_is_entered_from_a_child_with_its_own_memory() {
             let ns = Namespaces::of(&pidfd).expect("namespaces");
             assert!(ns.unshared().contains(&NsKind::Time), "{:?}", ns.unshared());
             for method in [EnterMethod::Auto, EnterMethod::PidFd, EnterMethod::NsFiles] {
+                let before = testing::child_kinds();
                 let (code, out) = run_in(
                     &pidfd,
                     method,
@@ -676,6 +677,11 @@ fn a_time_namespace_is_entered_from_a_child_with_its_own_memory() {
                     "hostname; grep monotonic /proc/self/timens_offsets",
                 );
                 assert_eq!(code.expect("spawn"), 0, "{method:?}");
+                assert_eq!(
+                    testing::child_kinds(),
+                    (before.0, before.1 + 1),
+                    "{method:?}: the child had memory of its own (a fork)"
+                );
                 let words: Vec<&str> = out.split_whitespace().collect();
                 assert_eq!(
                     words,
