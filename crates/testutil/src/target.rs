@@ -122,6 +122,26 @@ impl Target {
         self.init.unwrap_or_else(|| self.child.pid()) as u32
     }
 
+    /// Sends `SIGKILL` to the target without reaping it: a plain target stays a zombie, its PID
+    /// taken, until [`Target::reap`] (or drop); a PID namespace's init is reaped at once by
+    /// its intermediate, which then exits.
+    pub fn kill(&self) {
+        // SAFETY: kill(2) of a process we made (a positive pid: never a group).
+        unsafe { libc::kill(self.pid() as libc::pid_t, libc::SIGKILL) };
+    }
+
+    /// Reaps the process we forked (the target, or a PID namespace init's intermediate) once it
+    /// has exited, killed or not: after [`Target::kill`], the PID is free again.
+    pub fn reap(&mut self) {
+        self.child.reap();
+    }
+
+    /// [`Target::kill`], then [`Target::reap`].
+    pub fn kill_and_reap(mut self) {
+        self.kill();
+        self.reap();
+    }
+
     /// `/proc/<pid>` of the target.
     pub fn proc_dir(&self) -> String {
         format!("/proc/{}", self.pid())
