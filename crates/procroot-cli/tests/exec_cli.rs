@@ -17,12 +17,14 @@ use procroot_testutil::{in_private_mount_ns, require_privilege, Cli};
 
 const PRIVILEGE: &str = "unshare of uts/mnt/pid/net/ipc namespaces and setns";
 
-/// A target started by `unshare`, with its own hostname, a marker tmpfs and loopback only.
+/// A target started by `unshare` (the kit's [`procroot_testutil::Target::unshare`]), with its own
+/// hostname, a marker tmpfs and loopback only, and a directory of the test's.
 struct Target {
-    unshare: Child,
     /// The target process (PID 1 of its PID namespace), as we number it.
     pid: u32,
     dir: tempfile::TempDir,
+    /// Killed and reaped on drop, with `unshare`.
+    _process: procroot_testutil::Target,
 }
 
 impl Target {
@@ -50,47 +52,25 @@ impl Target {
             std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
             format!("touch {d}/ready && exec sleep 120")
         };
-        let mut cmd = Command::new("unshare");
-        cmd.args([
-            "--fork",
-            "--kill-child",
+        let mut args = vec![
             "--pid",
             "--mount-proc",
             "--uts",
             "--ipc",
             "--net",
             "--mount",
-        ]);
-        cmd.args(extra).args(["sh", "-c", &script]);
-        let unshare = cmd.spawn().expect("spawn unshare");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !dir.path().join("ready").exists() {
-            assert!(Instant::now() < deadline, "target never became ready");
-            std::thread::sleep(Duration::from_millis(10));
+        ];
+        args.extend(extra);
+        let process = procroot_testutil::Target::unshare(&args, &script, &dir.path().join("ready"));
+        Target {
+            pid: process.pid(),
+            dir,
+            _process: process,
         }
-        let children =
-            std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", unshare.id()))
-                .expect("children of unshare");
-        let pid = children
-            .split_whitespace()
-            .next()
-            .expect("unshare has a child")
-            .parse()
-            .expect("a pid");
-        Target { unshare, pid, dir }
     }
 
     fn path(&self, p: &str) -> PathBuf {
         self.dir.path().join(p)
-    }
-}
-
-impl Drop for Target {
-    fn drop(&mut self) {
-        // SAFETY: kill(2) on the target we started (reaped by unshare, which we reap).
-        unsafe { libc::kill(self.pid as i32, libc::SIGKILL) };
-        let _ = self.unshare.kill();
-        let _ = self.unshare.wait();
     }
 }
 

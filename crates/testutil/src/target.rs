@@ -8,10 +8,19 @@ use std::os::fd::AsRawFd;
 
 use crate::fork::ForkedChild;
 
+/// How a [`Target`] was started, and what to reap.
+#[derive(Debug)]
+enum Started {
+    /// Forked from the test: [`Target::spawn`], [`Target::spawn_pidns_init`].
+    Forked(ForkedChild),
+    /// By `unshare(1)`, whose first child is the target: [`Target::unshare`].
+    Unshare(std::process::Child),
+}
+
 /// A target process (module docs). Told to exit, killed and reaped on drop.
 #[derive(Debug)]
 pub struct Target {
-    child: ForkedChild,
+    child: Started,
     /// Dropping this, the write end of a pipe the target reads, tells it to exit.
     exit: Option<std::io::PipeWriter>,
     /// For [`Target::spawn_pidns_init`]: the target, PID 1 of its namespace, is `child`'s child,
@@ -60,7 +69,7 @@ impl Target {
             panic!("the target exited during its setup (exit {code})");
         }
         Target {
-            child,
+            child: Started::Forked(child),
             exit: Some(exit_w),
             init: None,
         }
@@ -117,9 +126,56 @@ impl Target {
         })
     }
 
+    /// A target started by util-linux `unshare --fork --kill-child ARGS sh -c SCRIPT` (`args`:
+    /// its namespaces and credentials), for a target that must be a program of its own (its
+    /// environment, its capabilities set by a wrapper such as `setpriv`). `script` must create
+    /// `ready` once the target is set up, and end in the process that stays (`exec sleep 120`):
+    /// the target is `unshare`'s child. Waits up to 20 s for `ready`. On drop the target and
+    /// `unshare` are killed and reaped.
+    #[track_caller]
+    pub fn unshare(args: &[&str], script: &str, ready: &std::path::Path) -> Target {
+        let mut unshare = std::process::Command::new("unshare")
+            .args(["--fork", "--kill-child"])
+            .args(args)
+            .args(["sh", "-c", script])
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn unshare (util-linux)");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !ready.exists() {
+            if let Ok(Some(status)) = unshare.try_wait() {
+                panic!("the target exited during its setup ({status}): {script}");
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = unshare.kill();
+                let _ = unshare.wait();
+                panic!("the target never became ready: {script}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let children =
+            std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", unshare.id()))
+                .expect("children of unshare");
+        let pid = children
+            .split_whitespace()
+            .next()
+            .expect("unshare has a child")
+            .parse()
+            .expect("a pid");
+        Target {
+            child: Started::Unshare(unshare),
+            exit: None,
+            init: Some(pid),
+        }
+    }
+
     /// The target's process id.
     pub fn pid(&self) -> u32 {
-        self.init.unwrap_or_else(|| self.child.pid()) as u32
+        match (&self.child, self.init) {
+            (_, Some(pid)) => pid as u32,
+            (Started::Forked(child), None) => child.pid() as u32,
+            (Started::Unshare(_), None) => unreachable!("an unshare target has its pid"),
+        }
     }
 
     /// Sends `SIGKILL` to the target without reaping it: a plain target stays a zombie, its PID
@@ -133,7 +189,14 @@ impl Target {
     /// Reaps the process we forked (the target, or a PID namespace init's intermediate) once it
     /// has exited, killed or not: after [`Target::kill`], the PID is free again.
     pub fn reap(&mut self) {
-        self.child.reap();
+        match &mut self.child {
+            Started::Forked(child) => {
+                child.reap();
+            }
+            Started::Unshare(unshare) => {
+                let _ = unshare.wait();
+            }
+        }
     }
 
     /// [`Target::kill`], then [`Target::reap`].
@@ -151,7 +214,18 @@ impl Target {
 impl Drop for Target {
     fn drop(&mut self) {
         drop(self.exit.take());
-        // The child is killed and reaped by its own drop.
+        // A forked child is killed and reaped by its own drop; unshare's is killed here (it is
+        // reaped by unshare, which we kill and reap).
+        let pid = self.pid();
+        if let Started::Unshare(unshare) = &mut self.child {
+            if let Ok(None) = unshare.try_wait() {
+                // SAFETY: kill(2) of the target we started (a positive pid: never a group),
+                // not yet reaped: unshare, its parent, still runs.
+                unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+                let _ = unshare.kill();
+                let _ = unshare.wait();
+            }
+        }
     }
 }
 
