@@ -1398,7 +1398,7 @@ fn count_child_kind((shared, own): (u64, u64), shares_memory: bool) -> (u64, u64
     }
 }
 
-/// Test-only: how many first children [`spawn`] on the calling thread started sharing the
+/// Test-only: how many first children `spawn` on the calling thread started sharing the
 /// caller's memory (`CLONE_VM | CLONE_VFORK`), and how many with memory of their own (a fork),
 /// so that a test claiming one kind can check that it ran.
 pub fn child_kinds() -> (u64, u64) {
