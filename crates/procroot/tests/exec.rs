@@ -588,41 +588,19 @@ fn a_time_namespace_is_entered_from_a_child_with_its_own_memory() {
     in_private_mount_ns(|| {
         let dir = tempfile::tempdir().expect("tempdir");
         let ready = dir.path().join("ready");
-        let mut unshare = std::process::Command::new("unshare")
-            .args([
-                "--fork",
-                "--kill-child",
-                "--time",
-                "--monotonic",
-                "86400",
-                "--uts",
-            ])
-            .args(["sh", "-c"])
-            .arg(format!(
-                "hostname in-timens && touch {} && exec sleep 60",
-                ready.display()
-            ))
-            .spawn()
-            .expect("unshare");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while !ready.exists() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "target never became ready"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        let children =
-            std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", unshare.id()))
-                .expect("children");
-        let pid: u32 = children
-            .split_whitespace()
-            .next()
-            .expect("child")
-            .parse()
-            .unwrap();
+        let script = format!(
+            "hostname in-timens && touch {} && exec sleep 60",
+            ready.display()
+        );
+        // Killed and reaped (with unshare) on drop, however the test ends.
+        let target = Target::unshare(
+            &["--time", "--monotonic", "86400", "--uts"],
+            &script,
+            &ready,
+        );
+        let pid = target.pid();
         let pidfd = PidFd::open(pid).expect("pidfd");
-        let result = std::panic::catch_unwind(|| {
+        {
             let ns = Namespaces::of(&pidfd).expect("namespaces");
             assert!(ns.unshared().contains(&NsKind::Time), "{:?}", ns.unshared());
             for method in [EnterMethod::Auto, EnterMethod::PidFd, EnterMethod::NsFiles] {
@@ -646,11 +624,6 @@ fn a_time_namespace_is_entered_from_a_child_with_its_own_memory() {
                     "{method:?}"
                 );
             }
-        });
-        let _ = unshare.kill();
-        let _ = unshare.wait();
-        if let Err(panic) = result {
-            std::panic::resume_unwind(panic);
         }
     });
 }
