@@ -477,16 +477,11 @@ fn exec_cwd_never_reaches_a_leaked_host_directory() {
         std::fs::write(host.path().join("host-secret"), b"x").unwrap();
         let ready = tempfile::tempdir().expect("tempdir");
         let script = format!("touch {}/ready && exec sleep 120", ready.path().display());
-        let target = Command::new("unshare")
-            .args(["--uts", "--mount", "sh", "-c", &script])
-            .spawn()
-            .expect("unshare");
-        let target = KillOnDrop(target);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !ready.path().join("ready").exists() {
-            assert!(Instant::now() < deadline, "target never became ready");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let target = procroot_testutil::Target::unshare(
+            &["--uts", "--mount"],
+            &script,
+            &ready.path().join("ready"),
+        );
         let leaked = leak(
             host.path(),
             rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY,
@@ -502,7 +497,7 @@ fn exec_cwd_never_reaches_a_leaked_host_directory() {
                 if keep {
                     extra.extend(["--keep-fd", n_str.as_str()]);
                 }
-                let o = exec(target.0.id(), &extra, &["sh", "-c", "pwd; ls"]);
+                let o = exec(target.pid(), &extra, &["sh", "-c", "pwd; ls"]);
                 assert!(
                     !stdout(&o).contains("host-secret"),
                     "cwd {cwd} reached the host directory: {}",
@@ -515,7 +510,7 @@ fn exec_cwd_never_reaches_a_leaked_host_directory() {
                 let err = stderr(&o);
                 let want = format!(
                     "procroot: exec in \"{}\": working directory (--cwd) \"{cwd}\": resolve \"{cwd}\"",
-                    target.0.id()
+                    target.pid()
                 );
                 assert!(
                     err.starts_with(&want)
