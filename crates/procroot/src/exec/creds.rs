@@ -5,7 +5,10 @@
 //!
 //! No runtime configuration is needed: uid, gid and groups, the five capability sets and
 //! `no_new_privs` come from `/proc/<pid>/status`; the seccomp filters are copied out of the
-//! target with `PTRACE_SECCOMP_GET_FILTER`.
+//! target with `PTRACE_SECCOMP_GET_FILTER`. Where that copy is impossible (no `CAP_SYS_ADMIN` in
+//! the initial user namespace, a kernel without `CONFIG_CHECKPOINT_RESTORE`), the container's
+//! OCI profile can stand in for it ([`Credentials::with_seccomp_profile`], `exec --config`),
+//! compiled by [`super::seccomp_profile`].
 
 #![forbid(unsafe_code)]
 
@@ -82,6 +85,8 @@ pub struct Credentials {
     caps: CapSets,
     no_new_privs: bool,
     seccomp: Seccomp,
+    /// The compiled OCI profile that stands in for an uncopyable filter.
+    profile: Option<Vec<BpfInsn>>,
     userns: Option<UserNs>,
 }
 
@@ -232,6 +237,7 @@ pub(crate) fn credentials_with(pidfd: &PidFd, shares_userns: bool) -> Result<Cre
         caps,
         no_new_privs,
         seccomp,
+        profile: None,
         userns,
     })
 }
@@ -313,8 +319,20 @@ impl Credentials {
         self
     }
 
+    /// Installs `profile` (the `linux.seccomp` section of the container's OCI `config.json`,
+    /// compiled by [`super::seccomp_profile::compile`]) in place of the target's seccomp filter
+    /// when that filter cannot be copied, where the copy would have been installed. The live
+    /// filter wins when it can be copied, and a target without a filter gets none (the process
+    /// is the truth, the config only a description of it). `InvalidInput` naming what does not
+    /// compile (an unknown syscall name, `SCMP_ACT_NOTIFY`...).
+    pub fn with_seccomp_profile(mut self, profile: &oci_spec::runtime::LinuxSeccomp) -> Result<Self> {
+        self.profile = Some(super::seccomp_profile::compile(profile)?);
+        Ok(self)
+    }
+
     /// Runs without the target's seccomp filters (everything else stays the target's). Without
-    /// this, a target whose filter cannot be copied is refused.
+    /// this or [`Credentials::with_seccomp_profile`], a target whose filter cannot be copied is
+    /// refused.
     pub fn without_seccomp(mut self) -> Self {
         self.seccomp = Seccomp::Skipped;
         self
@@ -327,13 +345,18 @@ impl Credentials {
         let seccomp = match &self.seccomp {
             Seccomp::None | Seccomp::Skipped => Vec::new(),
             Seccomp::Filters(f) => f.clone(),
+            Seccomp::Uncopyable(_) if self.profile.is_some() => {
+                self.profile.iter().cloned().collect()
+            }
             Seccomp::Uncopyable(why) => {
                 return Err(Error::with_detail(
                     ErrorKind::NotSupported,
                     Errno::PERM,
                     format!(
                         "process {pid} runs under a seccomp filter that procroot cannot copy \
-                         ({why}); refusing to run the command without it: pass --no-seccomp \
+                         ({why}); refusing to run the command without it: give the container's \
+                         config.json with --config (Credentials::with_seccomp_profile) to \
+                         install its linux.seccomp profile instead, or pass --no-seccomp \
                          (Command::without_seccomp) to run it unfiltered"
                     ),
                 ))
