@@ -325,7 +325,10 @@ impl Credentials {
     /// filter wins when it can be copied, and a target without a filter gets none (the process
     /// is the truth, the config only a description of it). `InvalidInput` naming what does not
     /// compile (an unknown syscall name, `SCMP_ACT_NOTIFY`...).
-    pub fn with_seccomp_profile(mut self, profile: &oci_spec::runtime::LinuxSeccomp) -> Result<Self> {
+    pub fn with_seccomp_profile(
+        mut self,
+        profile: &oci_spec::runtime::LinuxSeccomp,
+    ) -> Result<Self> {
         self.profile = Some(super::seccomp_profile::compile(profile)?);
         Ok(self)
     }

@@ -38,8 +38,7 @@ use std::path::Path;
 use std::str::FromStr;
 
 use oci_spec::runtime::{
-    LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompFilterFlag,
-    LinuxSeccompOperator,
+    LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompFilterFlag, LinuxSeccompOperator,
 };
 use rustix::io::Errno;
 
@@ -136,7 +135,11 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Vec<BpfInsn>> {
             )));
         }
     }
-    let default = action(profile.default_action(), profile.default_errno_ret(), "defaultAction")?;
+    let default = action(
+        profile.default_action(),
+        profile.default_errno_ret(),
+        "defaultAction",
+    )?;
     let mut prog = vec![
         stmt(LD_W_ABS, OFF_ARCH),
         jump(JEQ_K, native, 1, 0),
