@@ -113,7 +113,7 @@ pub fn load_profile(path: &Path) -> Result<LinuxSeccomp> {
             refuse("the config has no linux.seccomp section".into())
                 .context("read OCI config", path)
         })?;
-    compile(&profile).map_err(|e| e.context("compile the seccomp profile of", path))?;
+    compile(&profile).map_err(|e| e.context("compile linux.seccomp of", path))?;
     Ok(profile)
 }
 
