@@ -1622,3 +1622,89 @@ fn a_config_profile_stands_in_for_an_uncopyable_filter() {
         assert!(!ran.exists(), "the command ran");
     });
 }
+
+// --- the LSM label (AppArmor, SELinux) ------------------------------------------------------
+
+/// Whether this kernel has an LSM that labels processes (`attr/current` readable).
+fn lsm_with_labels() -> bool {
+    std::fs::read("/proc/thread-self/attr/current").is_ok()
+}
+
+/// An exec label the kernel refuses (here no LSM takes `attr/exec`: `EINVAL`; on an LSM host, a
+/// profile that does not exist): the start fails naming the label write, and nothing runs. This
+/// is the child's write really happening, and its refusal never becoming a success.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn an_exec_label_the_kernel_refuses_fails_the_start_and_nothing_runs() {
+    require_privilege("unshare(CLONE_NEWUTS) and setns");
+    in_private_mount_ns(|| {
+        let target = Target::spawn("labelled");
+        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let creds = procroot::exec::credentials_of(&pidfd).expect("credentials");
+        if !lsm_with_labels() {
+            assert_eq!(creds.exec_label(), None, "no LSM, no label");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let ran = dir.path().join("ran");
+        let script = format!("touch {}", ran.display());
+        for kinds in [&[NsKind::Uts][..], &[]] {
+            let creds = creds
+                .clone()
+                .with_exec_label("procroot-no-such-profile-3d1f (enforce)");
+            let (code, _) = run_with(&pidfd, kinds, &script, |c| {
+                c.credentials(creds);
+            });
+            let err = code.expect_err("a refused exec label");
+            let msg = err.to_string();
+            assert!(msg.contains("attr/exec"), "{msg}");
+            if !lsm_with_labels() {
+                assert_eq!(err.errno(), Errno::INVAL, "{msg}");
+            }
+            assert!(!ran.exists(), "the command ran: {msg}");
+        }
+        // Without a label (none here), the same command runs.
+        let (code, _) = run_with(&pidfd, &[NsKind::Uts], &script, |_| {});
+        assert_eq!(code.expect("spawn"), 0);
+        assert!(ran.exists());
+    });
+}
+
+/// On a host with AppArmor or SELinux: the command runs under the target's label
+/// (`attr/current` of the command equals the target's). Cannot run without such an LSM (this
+/// test machine has none: `attr/current` gives `EINVAL`), so it is ignored; run it with
+/// `--ignored` on an LSM host, where it fails rather than pass without checking anything.
+#[test]
+#[ignore = "needs an LSM that labels processes (AppArmor or SELinux): /proc/self/attr/current \
+            must be readable; run with --ignored on such a host"]
+fn the_command_runs_under_the_targets_lsm_label() {
+    require_privilege("unshare(CLONE_NEWUTS) and setns");
+    assert!(
+        lsm_with_labels(),
+        "SKIPPED would be a lie: no LSM with labels here (/proc/self/attr/current is unreadable)"
+    );
+    in_private_mount_ns(|| {
+        let target = Target::spawn("labelled");
+        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let theirs = std::fs::read_to_string(format!("/proc/{}/attr/current", target.pid))
+            .expect("the target's label");
+        let creds = procroot::exec::credentials_of(&pidfd).expect("credentials");
+        assert_eq!(
+            creds.exec_label(),
+            Some(theirs.trim_end_matches(['\0', '\n']))
+        );
+        let (code, out) = run_with(
+            &pidfd,
+            &[NsKind::Uts],
+            "cat /proc/self/attr/current",
+            |_| {},
+        );
+        assert_eq!(code.expect("spawn"), 0);
+        assert_eq!(
+            out.trim_end_matches(['\0', '\n']),
+            theirs.trim_end_matches(['\0', '\n'])
+        );
+    });
+}
