@@ -38,8 +38,8 @@ pub struct ExecArgs {
     /// `..` path) or under a cgroup2 mount rooted elsewhere is refused (EXDEV), never clamped.
     #[arg(long)]
     pub cgroup: bool,
-    /// Keep procroot's own privileges (its uid, groups, every capability, no seccomp filter),
-    /// as nsenter does, instead of the target's. The command then holds host root inside the
+    /// Keep procroot's own privileges (its uid, groups, every capability, no seccomp filter,
+    /// its LSM label), as nsenter does, instead of the target's. The command then holds host root inside the
     /// container, and the container's binaries it runs (including a replaced /bin/sh or the
     /// dynamic loader) act with it: use this only when the container's files are trusted.
     #[arg(long, conflicts_with_all = ["user", "no_seccomp"])]

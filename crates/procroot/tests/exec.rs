@@ -1665,10 +1665,25 @@ fn an_exec_label_the_kernel_refuses_fails_the_start_and_nothing_runs() {
             }
             assert!(!ran.exists(), "the command ran: {msg}");
         }
-        // Without a label (none here), the same command runs.
-        let (code, _) = run_with(&pidfd, &[NsKind::Uts], &script, |_| {});
+        // With the target's own label (none here), the same command runs.
+        let (code, _) = run_with(&pidfd, &[NsKind::Uts], &script, |c| {
+            c.credentials(creds.clone());
+        });
         assert_eq!(code.expect("spawn"), 0);
         assert!(ran.exists());
+        // Without openat2 the label is never written through an unchecked path: ENOSYS.
+        std::fs::remove_file(&ran).expect("remove");
+        procroot_testutil::deny_syscalls(&[procroot_testutil::SYS_OPENAT2], libc::ENOSYS);
+        let labelled = creds
+            .clone()
+            .with_exec_label("procroot-no-such-profile-3d1f");
+        let (code, _) = run_with(&pidfd, &[NsKind::Uts], &script, |c| {
+            c.credentials(labelled).without_seccomp();
+        });
+        let err = code.expect_err("a label without openat2");
+        assert_eq!(err.errno(), Errno::NOSYS, "{err}");
+        assert!(err.to_string().contains("openat2"), "{err}");
+        assert!(!ran.exists(), "the command ran: {err}");
     });
 }
 
