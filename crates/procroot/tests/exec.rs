@@ -1448,7 +1448,8 @@ fn the_compiled_profile_compares_64_bit_arguments_as_the_kernel_runs_them() {
         0x1234_0000_9999_0005,
         0x1235_0000_0000_0005,
     ];
-    let ops: [(&str, fn(u64) -> bool); 7] = [
+    type Holds = fn(u64) -> bool;
+    let ops: [(&str, Holds); 7] = [
         ("SCMP_CMP_EQ", |x| x == V),
         ("SCMP_CMP_NE", |x| x != V),
         ("SCMP_CMP_LT", |x| x < V),
