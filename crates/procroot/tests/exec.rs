@@ -1370,31 +1370,6 @@ fn an_unreadable_target_environment_fails_and_nothing_runs() {
 
 // --- the OCI seccomp profile (`--config`), when the target's filter cannot be copied ---------
 
-/// Installs `prog` (from `seccomp_profile::compile`) on the calling thread, with
-/// `no_new_privs`. Irreversible: only in a forked child.
-fn install_compiled(prog: &[libc::sock_filter]) {
-    let fprog = libc::sock_fprog {
-        len: prog.len() as u16,
-        filter: prog.as_ptr().cast_mut(),
-    };
-    // SAFETY: prctl with plain integers, and a sock_fprog pointing at `prog`, which outlives
-    // the call (the kernel copies the program).
-    unsafe {
-        assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
-        let rc = libc::prctl(
-            libc::PR_SET_SECCOMP,
-            libc::SECCOMP_MODE_FILTER,
-            &fprog as *const libc::sock_fprog,
-        );
-        assert_eq!(
-            rc,
-            0,
-            "the kernel refused the compiled filter: {}",
-            std::io::Error::last_os_error()
-        );
-    }
-}
-
 /// `getppid` with arguments: it ignores them, but the filter sees them. Ok(ppid) or the errno.
 fn getppid_with(args: [u64; 3]) -> Result<i64, i32> {
     // SAFETY: getppid reads no argument; any value is harmless.
@@ -1471,7 +1446,7 @@ fn the_compiled_profile_compares_64_bit_arguments_as_the_kernel_runs_them() {
         )))
         .expect(op);
         in_child(|| {
-            install_compiled(&prog);
+            procroot_testutil::install_seccomp_filter(&prog);
             for x in xs {
                 let got = getppid_with([0, 0, x]);
                 let want_refused = holds(x);
@@ -1504,7 +1479,7 @@ fn the_compiled_profile_ands_arguments_ors_repeated_indices_and_keeps_rule_order
     ))
     .expect("compiles");
     in_child(|| {
-        install_compiled(&prog);
+        procroot_testutil::install_seccomp_filter(&prog);
         assert_eq!(getppid_with([1, 2, 0]), Err(11));
         assert_eq!(
             getppid_with([1, 3, 0]),
@@ -1539,7 +1514,7 @@ fn the_compiled_profile_kills_the_x32_abi() {
         // SAFETY: fork in a single-threaded child; the grandchild makes raw syscalls and exits.
         let pid = unsafe { libc::fork() };
         if pid == 0 {
-            install_compiled(&prog);
+            procroot_testutil::install_seccomp_filter(&prog);
             // SAFETY: getppid through the x32 entry; it takes no argument.
             unsafe {
                 libc::syscall(0x4000_0000 | libc::SYS_getppid);

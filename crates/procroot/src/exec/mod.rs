@@ -1138,8 +1138,12 @@ pub fn open_target(pid: u32) -> Result<PidFd> {
 ///    looks up the program, a symlink's target and a `#!` interpreter before it closes those
 ///    (a `#!/proc/self/fd/N/...` line must find nothing of the caller's). Right before the
 ///    exec it takes the target's credentials, read before the fork (see [`credentials_of`]:
-///    ids, groups, capability sets, `no_new_privs`, seccomp filters, in the kernel's order), unless
-///    [`Command::privileged`]. The caller's signal mask, handlers and dumpable flag are as before
+///    ids, groups, capability sets, `no_new_privs`, seccomp filters, in the kernel's order; the
+///    filters copied, or compiled from the OCI profile of [`Command::seccomp_profile`] when they
+///    cannot be), unless [`Command::privileged`]. Its LSM label (the target's `attr/current`) was
+///    written to the first child's `attr/exec` in step 2, before entering anything, through the
+///    caller's procfs, which the command's process never holds; it is inherited across the fork
+///    and applies at the exec. The caller's signal mask, handlers and dumpable flag are as before
 ///    when this returns.
 ///
 /// With [`Command::forward_signals`], the caller passes its signals on and handles job control
