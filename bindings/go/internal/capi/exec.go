@@ -103,7 +103,7 @@ func (p *PidFd) Exec(argv, env []string, dir string, flags uint32, uid, gid int6
 	var status C.int
 	var cerr *C.procroot_error
 	_, err = result(C.procroot_exec(p.p, arr, envp, cdir, C.uint32_t(flags), C.int64_t(uid),
-		C.int64_t(gid), &status, &cerr), cerr)
+		C.int64_t(gid), nil, &status, &cerr), cerr)
 	if err != nil {
 		return 0, err
 	}

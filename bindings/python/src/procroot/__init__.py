@@ -724,7 +724,7 @@ _lib.procroot_credentials_of.argtypes = [ctypes.c_void_p, ctypes.POINTER(_CCrede
 _lib.procroot_credentials_of.restype = ctypes.c_int
 _lib.procroot_exec.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_char_p),
                                ctypes.POINTER(ctypes.c_char_p), ctypes.c_char_p,
-                               ctypes.c_uint32, ctypes.c_int64, ctypes.c_int64,
+                               ctypes.c_uint32, ctypes.c_int64, ctypes.c_int64, ctypes.c_char_p,
                                ctypes.POINTER(ctypes.c_int), ctypes.POINTER(_ErrP)]
 _lib.procroot_exec.restype = ctypes.c_int
 
@@ -800,5 +800,5 @@ def exec_in(pid, argv, cwd=None, privileged=False, user=None, no_seccomp=False,
     status = ctypes.c_int()
     with PidFd(pid) as p, p._hold(str(pid)) as ptr:
         _call(_lib.procroot_exec, ptr, arr, envp, None if cwd is None else _b(cwd), flags, uid, gid,
-              ctypes.byref(status), filename=str(pid))
+              None, ctypes.byref(status), filename=str(pid))
     return status.value
