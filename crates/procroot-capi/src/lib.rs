@@ -1698,7 +1698,7 @@ pub unsafe extern "C" fn procroot_exec(
         if !config.is_null() {
             // SAFETY: not NULL, NUL-terminated by the contract.
             let config = unsafe { path(config, "config") }?;
-            cmd.seccomp_profile(procroot::exec::seccomp_profile::load_profile(&config)?);
+            cmd.seccomp_profile(procroot::exec::seccomp_profile::load_profile(config)?);
         }
         match (
             flags & PROCROOT_EXEC_ENV_CLEAR != 0,
