@@ -1501,33 +1501,55 @@ fn the_compiled_profile_ands_arguments_ors_repeated_indices_and_keeps_rule_order
     });
 }
 
-/// A syscall through the x32 ABI (the x86-64 arch with bit 30 of the number set) is not the
-/// native table's: the compiled filter kills the process, whatever the rules allow.
+/// A syscall through the x32 ABI (the x86-64 arch with bit 30 of the number set) or the 32-bit
+/// entry (`int 0x80`, arch `AUDIT_ARCH_I386`) is not the native table's: the compiled filter
+/// kills the process, whatever the rules allow. (The `int 0x80` half is checked where the
+/// kernel runs 32-bit syscalls at all: without the filter, it returns our pid.)
 #[cfg(target_arch = "x86_64")]
 #[test]
-fn the_compiled_profile_kills_the_x32_abi() {
+fn the_compiled_profile_kills_the_x32_and_i386_abis() {
     let prog = procroot::exec::seccomp_profile::compile(&seccomp_profile(
-        r#"{"defaultAction":"SCMP_ACT_ALLOW"}"#,
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_X86","SCMP_ARCH_X32"]}"#,
     ))
     .expect("compiles");
+    /// getpid (20) through the 32-bit entry.
+    fn getpid_i386() -> i64 {
+        let mut ret: i64 = 20;
+        // SAFETY: `int 0x80` with eax = 20 (i386 getpid) takes no argument and touches no
+        // memory; the kernel clobbers only eax (and r8-r11 are preserved by this entry).
+        unsafe { std::arch::asm!("int 0x80", inlateout("rax") ret, options(nostack)) };
+        ret
+    }
     in_child(|| {
-        // SAFETY: fork in a single-threaded child; the grandchild makes raw syscalls and exits.
-        let pid = unsafe { libc::fork() };
-        if pid == 0 {
-            procroot_testutil::install_seccomp_filter(&prog);
-            // SAFETY: getppid through the x32 entry; it takes no argument.
-            unsafe {
-                libc::syscall(0x4000_0000 | libc::SYS_getppid);
-                libc::_exit(0);
+        let run = |filtered: bool, call: fn() -> i64| -> i32 {
+            // SAFETY: fork in a single-threaded child; the grandchild makes raw syscalls and
+            // exits.
+            let pid = unsafe { libc::fork() };
+            if pid == 0 {
+                if filtered {
+                    procroot_testutil::install_seccomp_filter(&prog);
+                }
+                let ok = call() == i64::from(std::process::id());
+                // SAFETY: leaving the grandchild.
+                unsafe { libc::_exit(if ok { 0 } else { 1 }) };
             }
+            let mut status = 0;
+            // SAFETY: waits for our own child into a stack variable.
+            assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+            status
+        };
+        let x32 = || {
+            // SAFETY: getpid through the x32 entry; it takes no argument.
+            unsafe { libc::syscall(0x4000_0000 | libc::SYS_getpid) as i64 }
+        };
+        let killed =
+            |status: i32| libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGSYS;
+        let st = run(true, x32);
+        assert!(killed(st), "x32: status {st:#x}");
+        if run(false, getpid_i386) == 0 {
+            let st = run(true, getpid_i386);
+            assert!(killed(st), "int 0x80: status {st:#x}");
         }
-        let mut status = 0;
-        // SAFETY: waits for our own child into a stack variable.
-        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
-        assert!(
-            libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGSYS,
-            "status {status:#x}"
-        );
     });
 }
 
@@ -1697,5 +1719,36 @@ fn the_command_runs_under_the_targets_lsm_label() {
             out.trim_end_matches(['\0', '\n']),
             theirs.trim_end_matches(['\0', '\n'])
         );
+    });
+}
+
+/// A filter that can be copied wins over the profile: the command runs under the target's own
+/// filter (`uname` refused), not the profile's (`mkdir` works).
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn a_copied_filter_wins_over_the_config_profile() {
+    require_privilege("unshare(CLONE_NEWUTS), setns and PTRACE_SECCOMP_GET_FILTER");
+    in_private_mount_ns(|| {
+        let target = Target::spawn_filtered("copied", &[libc::SYS_uname], libc::EHOSTDOWN);
+        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let dir = tempfile::tempdir().unwrap();
+        let made = dir.path().join("made");
+        let script = format!(
+            "mkdir {} && echo mkdir-ok; uname -n 2>/dev/null || echo uname-refused",
+            made.display()
+        );
+        let profile = seccomp_profile(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[
+                {"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":1}]}"#,
+        );
+        let (code, out) = run_with(&pidfd, &[NsKind::Uts], &script, |c| {
+            c.seccomp_profile(profile);
+        });
+        assert_eq!(code.expect("spawn"), 0);
+        assert_eq!(out, "mkdir-ok\nuname-refused");
+        assert!(made.exists());
     });
 }
