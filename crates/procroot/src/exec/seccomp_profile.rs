@@ -463,6 +463,18 @@ mod tests {
             assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
             assert!(err.to_string().contains(needle), "{needle}: {err}");
         }
+        // More than the kernel's 4096 instructions (three per name without arguments).
+        let names = vec!["\"getpid\""; 1400].join(",");
+        let err = compile(&profile(&format!(
+            r#"{{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{{"names":[{names}],"action":"SCMP_ACT_ERRNO"}}]}}"#
+        )))
+        .expect_err("too long");
+        assert!(err.to_string().contains("at most 4096"), "{err}");
+        // TSYNC is accepted (one thread installs the filter).
+        compile(&profile(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","flags":["SECCOMP_FILTER_FLAG_TSYNC"]}"#,
+        ))
+        .expect("TSYNC");
         // A name only another architecture has is skipped (Docker's profile lists some).
         #[cfg(target_arch = "x86_64")]
         compile(&profile(
