@@ -1552,8 +1552,8 @@ fn the_compiled_profile_kills_the_x32_and_i386_abis() {
 fn a_config_profile_stands_in_for_an_uncopyable_filter() {
     require_privilege("unshare(CLONE_NEWUTS) and setns");
     in_private_mount_ns(|| {
-        let target = Target::spawn_filtered("profiled", &[libc::SYS_uname], libc::EHOSTDOWN);
-        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let target = filtered_target("profiled", &[libc::SYS_uname], libc::EHOSTDOWN);
+        let pidfd = PidFd::open(target.pid()).expect("pidfd");
         // A filter on ourselves that refuses nothing the test needs: the copy is impossible.
         procroot_testutil::deny_syscalls(&[libc::SYS_acct], libc::EPERM);
         let dir = tempfile::tempdir().unwrap();
@@ -1624,8 +1624,8 @@ fn lsm_with_labels() -> bool {
 fn an_exec_label_the_kernel_refuses_fails_the_start_and_nothing_runs() {
     require_privilege("unshare(CLONE_NEWUTS) and setns");
     in_private_mount_ns(|| {
-        let target = Target::spawn("labelled");
-        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let target = uts_target("labelled");
+        let pidfd = PidFd::open(target.pid()).expect("pidfd");
         let creds = procroot::exec::credentials_of(&pidfd).expect("credentials");
         if !lsm_with_labels() {
             assert_eq!(creds.exec_label(), None, "no LSM, no label");
@@ -1684,9 +1684,9 @@ fn the_command_runs_under_the_targets_lsm_label() {
         "SKIPPED would be a lie: no LSM with labels here (/proc/self/attr/current is unreadable)"
     );
     in_private_mount_ns(|| {
-        let target = Target::spawn("labelled");
-        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
-        let theirs = std::fs::read_to_string(format!("/proc/{}/attr/current", target.pid))
+        let target = uts_target("labelled");
+        let pidfd = PidFd::open(target.pid()).expect("pidfd");
+        let theirs = std::fs::read_to_string(format!("/proc/{}/attr/current", target.pid()))
             .expect("the target's label");
         let creds = procroot::exec::credentials_of(&pidfd).expect("credentials");
         assert_eq!(
@@ -1717,8 +1717,8 @@ fn the_command_runs_under_the_targets_lsm_label() {
 fn a_copied_filter_wins_over_the_config_profile() {
     require_privilege("unshare(CLONE_NEWUTS), setns and PTRACE_SECCOMP_GET_FILTER");
     in_private_mount_ns(|| {
-        let target = Target::spawn_filtered("copied", &[libc::SYS_uname], libc::EHOSTDOWN);
-        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let target = filtered_target("copied", &[libc::SYS_uname], libc::EHOSTDOWN);
+        let pidfd = PidFd::open(target.pid()).expect("pidfd");
         let dir = tempfile::tempdir().unwrap();
         let made = dir.path().join("made");
         let script = format!(
