@@ -8,6 +8,9 @@ use std::time::Instant;
 
 use rustix::fs::{openat2, statx, AtFlags, Mode, OFlags, ResolveFlags, StatxFlags, CWD};
 
+/// One measured call: its name, and the call.
+type Case<'a> = (&'static str, Box<dyn Fn() + 'a>);
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (dir, path, plain) = (&args[1], &args[2], &args[3]);
@@ -48,7 +51,7 @@ fn main() {
     )
     .expect("pid dir");
     let id = StatxFlags::INO | StatxFlags::TYPE | StatxFlags::from_bits_retain(0x4000);
-    let cases: Vec<(&str, Box<dyn Fn()>)> = vec![
+    let cases: Vec<Case<'_>> = vec![
         (
             "raw openat2 IN_ROOT + close (the baseline)",
             Box::new(|| {
