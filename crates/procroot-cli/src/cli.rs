@@ -601,9 +601,9 @@ pub enum Command {
     /// read-only mount, which no process in a container can make writable (the mount is in the
     /// host's mount namespace): the zero-cost setup is `mount --bind -o ro` of the installed
     /// binary onto itself (e.g. from a systemd mount unit), or a read-only /usr. The mount's
-    /// own read-only flag counts, not a read-only file system under a writable mount. The re-exec
-    /// costs about 0.5 ms a call (see BENCHMARKS.md). Then procroot enters the target's
-    /// namespaces (one setns on its pidfd, else its /proc/PID/ns files, the user namespace
+    /// own read-only flag counts, not a read-only file system under a writable mount. The
+    /// re-exec costs one more start, 0.8-1.1 ms a call idle (BENCHMARKS.md). Then procroot
+    /// enters the target's namespaces (one setns on its pidfd, else its /proc/PID/ns files, the user namespace
     /// first), chroots into its root, changes to --cwd inside it (verified: CVE-2024-21626),
     /// forks again when a PID or time namespace was entered, and execs CMD.
     ///
