@@ -603,8 +603,8 @@ pub enum Command {
     /// binary onto itself (e.g. from a systemd mount unit), or a read-only /usr. The mount's
     /// own read-only flag counts, not a read-only file system under a writable mount. The
     /// re-exec costs one more start, 0.8-1.1 ms a call idle (BENCHMARKS.md). Then procroot
-    /// enters the target's namespaces (one setns on its pidfd, else its /proc/PID/ns files, the user namespace
-    /// first), chroots into its root, changes to --cwd inside it (verified: CVE-2024-21626),
+    /// enters the target's namespaces (one setns on its pidfd, else its /proc/PID/ns files, the
+    /// user namespace first), chroots into its root, changes to --cwd inside it (verified: CVE-2024-21626),
     /// forks again when a PID or time namespace was entered, and execs CMD.
     ///
     /// What the target can reach: CMD's execve runs with only fds 0-2, the --keep-fd ones and
