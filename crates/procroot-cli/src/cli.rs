@@ -604,8 +604,8 @@ pub enum Command {
     /// own read-only flag counts, not a read-only file system under a writable mount. The
     /// re-exec costs one more start, 0.8-1.1 ms a call idle (BENCHMARKS.md). Then procroot
     /// enters the target's namespaces (one setns on its pidfd, else its /proc/PID/ns files, the
-    /// user namespace first), chroots into its root, changes to --cwd inside it (verified: CVE-2024-21626),
-    /// forks again when a PID or time namespace was entered, and execs CMD.
+    /// user namespace first), chroots into its root, changes to --cwd inside it (verified:
+    /// CVE-2024-21626), forks again when a PID or time namespace was entered, and execs CMD.
     ///
     /// What the target can reach: CMD's execve runs with only fds 0-2, the --keep-fd ones and
     /// procroot's error pipe open; every other fd is closed before it (not only marked
