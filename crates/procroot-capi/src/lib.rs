@@ -1589,14 +1589,18 @@ pub unsafe extern "C" fn procroot_credentials_of(
 /// The command runs as the target runs (its ids, groups, capability sets, `no_new_privs`,
 /// seccomp filters) unless `flags` has [`PROCROOT_EXEC_PRIVILEGED`]; `uid`/`gid` >= 0 override
 /// the ids (numbered as in the target's user namespace; -1 keeps the target's). Other flags:
-/// [`PROCROOT_EXEC_NO_SECCOMP`], [`PROCROOT_EXEC_JOIN_CGROUP`]. Returns 0 with `*status` the
+/// [`PROCROOT_EXEC_NO_SECCOMP`], [`PROCROOT_EXEC_JOIN_CGROUP`]. `config` (NULL for none) is
+/// the container's OCI `config.json`: when the target's seccomp filter cannot be copied, its
+/// `linux.seccomp` section is compiled and installed instead (`exec --config`; a config without
+/// that section, or a profile that does not compile, is `-EINVAL` naming the cause, and with
+/// [`PROCROOT_EXEC_NO_SECCOMP`] or [`PROCROOT_EXEC_PRIVILEGED`] it is `-EINVAL`). Returns 0 with `*status` the
 /// command's wait status (`WIFEXITED`, `WEXITSTATUS`...); a failure before the command ran is
 /// `-errno` and the command never runs.
 ///
 /// # Safety
 /// `target` is a live pidfd from procroot; `argv` a NULL-terminated array of NUL-terminated
-/// strings; `envp` NULL or likewise; `cwd` NULL or NUL-terminated; `status` writable; `err`
-/// NULL or writable.
+/// strings; `envp` NULL or likewise; `cwd` and `config` NULL or NUL-terminated; `status`
+/// writable; `err` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn procroot_exec(
     target: *const procroot_pidfd,
@@ -1606,6 +1610,7 @@ pub unsafe extern "C" fn procroot_exec(
     flags: u32,
     uid: i64,
     gid: i64,
+    config: *const c_char,
     status: *mut c_int,
     err: *mut *mut procroot_error,
 ) -> c_int {
@@ -1689,6 +1694,11 @@ pub unsafe extern "C" fn procroot_exec(
         }
         if flags & PROCROOT_EXEC_JOIN_CGROUP != 0 {
             cmd.join_cgroup();
+        }
+        if !config.is_null() {
+            // SAFETY: not NULL, NUL-terminated by the contract.
+            let config = unsafe { path(config, "config") }?;
+            cmd.seccomp_profile(procroot::exec::seccomp_profile::load_profile(config)?);
         }
         match (
             flags & PROCROOT_EXEC_ENV_CLEAR != 0,

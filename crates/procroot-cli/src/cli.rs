@@ -6,13 +6,18 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use procroot::{Backend, Policy, ResolveFlags, Root};
 
-/// Text shown after every `-h`.
+/// Text shown after `procroot -h`.
 const SHORT_CONVENTIONS: &str =
     "Exit status: 0 success, 1 operation error, 2 usage error. See --help for the error and JSON \
      formats.";
 
-/// Text shown after every `--help`: exit codes and the JSON conventions shared by all
-/// subcommands.
+/// The one line under every subcommand's help (`-h` and `--help`): the conventions in full are
+/// [`CONVENTIONS`], shown once, under `procroot --help` (and once in the man page).
+const SUBCOMMAND_TRAILER: &str = "Exit status: 0 success, 1 operation error, 2 usage error. \
+     Errors and --json: see procroot --help.";
+
+/// Text shown after `procroot --help` (and in the man page, once): exit codes and the JSON
+/// conventions shared by all subcommands.
 const CONVENTIONS: &str = "\
 Exit status:
   0  success
@@ -68,27 +73,186 @@ pub const FAULT_INJECTION_WARNING: &str = "procroot: warning: this is a FAULT-IN
     name = "procroot",
     version = VERSION,
     verbatim_doc_comment,
+    // Our own `help` (Command::Help): clap's refuses `help --help` (exit 2).
+    disable_help_subcommand = true,
     after_help = SHORT_CONVENTIONS,
     after_long_help = CONVENTIONS
 )]
 pub struct Cli {
+    /// The options given before the subcommand (`procroot --root R cat /f`), moved into the
+    /// subcommand's own by [`parse`].
+    #[command(flatten)]
+    pub leading: LeadingOpts,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
-    /// Turn off the second wall, which stands behind procroot's own checks so that a bug in
-    /// them fails with EACCES instead of touching a host file. It has two parts. Landlock
-    /// confines reads, writes, creation, removal, renames and links: every command but doctor,
-    /// exec, harden, mount-proc, sysctl and proc --pid confines itself, once it has opened the
-    /// root, to exactly the rights its job needs beneath the root (cp also its host side, never
-    /// reading beside the copy or making a device node there). Landlock does not mediate mode,
-    /// owner, times, xattrs, stat or readlink: chmod, chown and touch of an existing file are
-    /// checked instead by the second check (the file must be the one reached by walking down
-    /// from the root, by mount id, device and inode); resolve, stat and readlink only look and
-    /// rely on the first wall. `procroot doctor` shows the Landlock ABI and each command's
-    /// rights. Without Landlock in the kernel, and for mv and ln at Landlock ABI 1, commands run
-    /// without it (with --json, a {"sandbox": {"status": "unavailable", ...}} line says so).
-    #[arg(long, global = true)]
+}
+
+/// The subcommand's options that are also accepted before it, as `procroot --root R cat /f`
+/// (the same as `procroot cat --root R /f`). [`parse`] moves each into the subcommand's own
+/// options; one the subcommand does not take, or one given both before and after it, is a
+/// usage error (exit 2).
+#[derive(Debug, Args)]
+#[command(
+    next_help_heading = "Options also accepted before the command (see the command's --help)"
+)]
+pub struct LeadingOpts {
+    /// The command's --root DIR: resolve paths inside directory DIR.
+    #[arg(long, value_name = "DIR", conflicts_with = "pid")]
+    pub root: Option<PathBuf>,
+    /// The command's --pid PID: resolve paths inside the root of process PID.
+    #[arg(long, value_name = "PID")]
+    pub pid: Option<u32>,
+    /// The command's --policy.
+    #[arg(long, value_enum, value_name = "POLICY")]
+    pub policy: Option<PolicyArg>,
+    /// The command's --no-symlinks.
+    #[arg(long)]
+    pub no_symlinks: bool,
+    /// The command's --no-xdev.
+    #[arg(long)]
+    pub no_xdev: bool,
+    /// The command's --backend.
+    #[arg(long, value_enum, value_name = "BACKEND")]
+    pub backend: Option<BackendArg>,
+    /// The command's --json.
+    #[arg(long)]
+    pub json: bool,
+    /// The command's --no-sandbox (only commands that confine themselves take it).
+    #[arg(long)]
     pub no_sandbox: bool,
+}
+
+/// The clap command, with every help text's prose reflowed ([`reflow`]) so that clap can wrap
+/// it to the terminal's width (`wrap_help`, `COLUMNS`). What the parser, `--help`, the man
+/// page and the completions use.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    reflow_command(Cli::command())
+}
+
+/// [`command`]'s work on `cmd` and, depth first, its subcommands.
+fn reflow_command(mut cmd: clap::Command) -> clap::Command {
+    if let Some(text) = cmd.get_long_about().map(ToString::to_string) {
+        cmd = cmd.long_about(reflow(&text));
+    }
+    if let Some(text) = cmd.get_after_long_help().map(ToString::to_string) {
+        cmd = cmd.after_long_help(reflow(&text));
+    }
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_owned())
+        .collect();
+    for name in names {
+        cmd = cmd.mut_subcommand(name, reflow_command);
+    }
+    cmd
+}
+
+/// Joins the lines of each prose paragraph of a verbatim help text into one line: the source
+/// wraps them at about 95 columns, and clap, wrapping each line again to an 80-column
+/// terminal, would leave a word or two alone on every other line. An indented line (an
+/// example, a table, a JSON sample, a list) and the line after it are kept as they are.
+pub(crate) fn reflow(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut prev_prose = false;
+    for (i, line) in text.lines().enumerate() {
+        let prose = !line.is_empty() && !line.starts_with(char::is_whitespace);
+        if i > 0 {
+            out.push(if prose && prev_prose { ' ' } else { '\n' });
+        }
+        out.push_str(line);
+        prev_prose = prose;
+    }
+    out
+}
+
+/// Parses the command line (`std::env::args_os`): clap, then the options given before the
+/// subcommand moved into it ([`LeadingOpts`]).
+pub fn parse() -> Result<Cli, clap::Error> {
+    use clap::error::ErrorKind;
+    use clap::{CommandFactory, FromArgMatches};
+    // The reflowed command only where help is shown: every other run skips reflowing some
+    // 30 help texts at start-up.
+    let mut cmd = Cli::command();
+    let matches = match cmd.try_get_matches_from_mut(std::env::args_os()) {
+        Ok(matches) => matches,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp) => {
+            return Err(command()
+                .try_get_matches_from(std::env::args_os())
+                .expect_err("the same arguments ask for help"));
+        }
+        Err(e) => return Err(e),
+    };
+    let mut cli = Cli::from_arg_matches(&matches)?;
+    let (name, sub) = matches.subcommand().expect("clap requires a subcommand");
+    cli.move_leading(name, sub)
+        .map_err(|msg| cmd.error(clap::error::ErrorKind::ArgumentConflict, msg))?;
+    Ok(cli)
+}
+
+impl Cli {
+    /// Moves the [`LeadingOpts`] that were given into the options of subcommand `name`, whose
+    /// matches are `sub`. The error is a usage error's message.
+    fn move_leading(&mut self, name: &str, sub: &clap::ArgMatches) -> Result<(), String> {
+        let lead = &mut self.leading;
+        let given = [
+            ("root", lead.root.is_some()),
+            ("pid", lead.pid.is_some()),
+            ("policy", lead.policy.is_some()),
+            ("no_symlinks", lead.no_symlinks),
+            ("no_xdev", lead.no_xdev),
+            ("backend", lead.backend.is_some()),
+            ("json", lead.json),
+            ("no_sandbox", lead.no_sandbox),
+        ];
+        // A command with `RootOpts` takes all of them (its --json and --no-sandbox are there).
+        let (root_opts, json, no_sandbox) = self.command.leading_targets();
+        let has_root = root_opts.is_some();
+        for (id, _) in given.iter().filter(|(_, given)| *given) {
+            let flag = format!("--{}", id.replace('_', "-"));
+            let takes = has_root
+                || match *id {
+                    "json" => json.is_some(),
+                    "no_sandbox" => no_sandbox.is_some(),
+                    _ => false,
+                };
+            if !takes {
+                return Err(format!(
+                    "'{flag}' before the command does not apply to '{name}', which has no such \
+                     option (see procroot {name} --help)"
+                ));
+            }
+            // `proc`'s --json and --no-sandbox are global within `proc` (`proc cat --json`):
+            // clap has already copied the leading one into them, so it counts once.
+            let propagated = name == "proc" && matches!(*id, "json" | "no_sandbox");
+            if !propagated && sub.value_source(id) == Some(clap::parser::ValueSource::CommandLine) {
+                return Err(format!(
+                    "'{flag}' was given both before and after the command '{name}'"
+                ));
+            }
+        }
+        if let Some(opts) = root_opts {
+            opts.root = opts.root.take().or(lead.root.take());
+            opts.pid = opts.pid.or(lead.pid);
+            if opts.root.is_some() && opts.pid.is_some() {
+                return Err("'--root' and '--pid' cannot be used together".into());
+            }
+            opts.policy = lead.policy.unwrap_or(opts.policy);
+            opts.backend = lead.backend.unwrap_or(opts.backend);
+            opts.no_symlinks |= lead.no_symlinks;
+            opts.no_xdev |= lead.no_xdev;
+            opts.json |= lead.json;
+            opts.no_sandbox |= lead.no_sandbox;
+        }
+        if let Some(json) = json {
+            *json |= lead.json;
+        }
+        if let Some(no_sandbox) = no_sandbox {
+            *no_sandbox |= lead.no_sandbox;
+        }
+        Ok(())
+    }
 }
 
 /// The subcommand's name in `args` (the program name first, as `std::env::args_os`): the first
@@ -111,7 +275,7 @@ pub enum Command {
     /// null when the last component does not exist). `backend` is the resolver that produced
     /// the answer: kernel or emulated. With --backend kernel it is emulated when openat2's
     /// answer was re-examined by the userspace walker (see --backend).
-    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    #[command(verbatim_doc_comment, after_help = SUBCOMMAND_TRAILER)]
     Resolve(ResolveArgs),
     /// Write the contents of files inside the root to stdout
     ///
@@ -126,7 +290,7 @@ pub enum Command {
     ///
     /// With --json, the contents are still written raw; only errors are JSON objects, one line
     /// each on stdout, after whatever was written before them.
-    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    #[command(verbatim_doc_comment, after_help = SUBCOMMAND_TRAILER)]
     Cat(CatArgs),
     /// List a directory inside the root
     ///
@@ -138,19 +302,25 @@ pub enum Command {
     ///
     /// With --json, prints one object, where `path` is the directory's path inside the root:
     ///   {"path": "/etc", "entries": [{"name": "passwd", "type": "file"}, ...]}
-    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    #[command(verbatim_doc_comment, after_help = SUBCOMMAND_TRAILER)]
     Ls(LsArgs),
     /// Show the metadata of a file inside the root
     ///
     /// Prints `key: value` lines: path (inside the root), type, mode (permission bits in octal,
     /// with setuid, setgid and sticky: 0644, 4755), size, ino, dev (major:minor of the device of
-    /// the file system holding the file), nlink, uid and gid.
+    /// the file system holding the file), nlink, uid, gid, and the times atime, mtime, ctime
+    /// and btime (birth) in seconds since the epoch with nanoseconds, as coreutils
+    /// `stat -c %.9X` shows them (1733480000.123456789); `btime: -` when the kernel does not
+    /// give a birth time (statx without STATX_BTIME).
     ///
     /// With --json, prints one object with the same keys, where mode and dev are strings ("0644",
-    /// "8:1"), plus dev_major and dev_minor as numbers:
+    /// "8:1"), plus dev_major and dev_minor as numbers, and each time as seconds and
+    /// nanoseconds (btime and btime_nsec null when unknown):
     ///   {"path": "/etc/passwd", "type": "file", "mode": "0644", "size": 1221, "ino": 737,
-    ///    "dev": "8:1", "dev_major": 8, "dev_minor": 1, "nlink": 1, "uid": 0, "gid": 0}
-    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    ///    "dev": "8:1", "dev_major": 8, "dev_minor": 1, "nlink": 1, "uid": 0, "gid": 0,
+    ///    "atime": 1733480000, "atime_nsec": 123456789, "mtime": ..., "mtime_nsec": ...,
+    ///    "ctime": ..., "ctime_nsec": ..., "btime": null, "btime_nsec": null}
+    #[command(verbatim_doc_comment, after_help = SUBCOMMAND_TRAILER)]
     Stat(StatArgs),
     /// Print the target of a symlink inside the root
     ///
@@ -160,7 +330,7 @@ pub enum Command {
     ///
     /// With --json, prints one object, where `path` is the link's own path inside the root:
     ///   {"path": "/var/run", "target": "/run"}
-    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    #[command(verbatim_doc_comment, after_help = SUBCOMMAND_TRAILER)]
     Readlink(ReadlinkArgs),
     /// Create directories inside the root
     ///
@@ -178,7 +348,7 @@ pub enum Command {
     ///   {"op": "mkdir", "path": "/srv/data"}
     /// With -p, `path` is the directory's resolved path inside the root; without it, PATH as
     /// given.
-    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    #[command(verbatim_doc_comment, after_help = SUBCOMMAND_TRAILER)]
     Mkdir(MkdirArgs),
     /// Remove files and directory trees inside the root
     ///
@@ -198,7 +368,7 @@ pub enum Command {
     ///
     /// With --json, prints one object per PATH removed (`path` as given):
     ///   {"op": "rm", "path": "/srv/old"}
-    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    #[command(verbatim_doc_comment, after_help = SUBCOMMAND_TRAILER)]
     Rm(RmArgs),
     /// Rename a file or directory inside the root
     ///
@@ -212,7 +382,7 @@ pub enum Command {
     ///
     /// With --json, prints one object (paths as given):
     ///   {"op": "mv", "from": "/srv/a", "to": "/srv/b"}
-    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    #[command(verbatim_doc_comment, after_help = SUBCOMMAND_TRAILER)]
     Mv(MvArgs),
     /// Make a hard link or (with -s) a symbolic link inside the root
     ///
@@ -224,21 +394,21 @@ pub enum Command {
     ///
     /// With --json, prints one object (paths as given):
     ///   {"op": "ln", "path": "/usr/bin/sh", "target": "bash", "symbolic": true}
-    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    #[command(verbatim_doc_comment, after_help = SUBCOMMAND_TRAILER)]
     Ln(LnArgs),
     /// Make a FIFO or a device node inside the root
     ///
     ///   procroot mknod --root R /run/fifo p
     ///   procroot mknod --root R /dev/null c 1 3 --mode 0666
-    /// TYPE is p (FIFO), c (character device) or b (block device); c and b need MAJOR and MINOR
-    /// and CAP_MKNOD. MAJOR is at most 4095 and MINOR at most 1048575 (else EINVAL: the kernel
+    /// TYPE is p (FIFO), c (character device) or b (block device); u is the same as c (as in
+    /// mknod(1): an unbuffered character device). c, u and b need MAJOR and MINOR and CAP_MKNOD. MAJOR is at most 4095 and MINOR at most 1048575 (else EINVAL: the kernel
     /// would keep only the low bits and make another device). MODE defaults to 0666, minus the
     /// umask. PATH must not exist (EEXIST, never followed).
     ///
     /// With --json, prints one object (`path` as given, `node` as p, c:MAJOR:MINOR or
     /// b:MAJOR:MINOR):
     ///   {"op": "mknod", "path": "/dev/null", "node": "c:1:3"}
-    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    #[command(verbatim_doc_comment, after_help = SUBCOMMAND_TRAILER)]
     Mknod(MknodArgs),
     /// Change the permission bits of a file inside the root
     ///
@@ -253,7 +423,7 @@ pub enum Command {
     ///
     /// With --json, prints one object (`path` as given, `mode` as four octal digits):
     ///   {"op": "chmod", "path": "/srv/run.sh", "mode": "0755"}
-    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    #[command(verbatim_doc_comment, after_help = SUBCOMMAND_TRAILER)]
     Chmod(ChmodArgs),
     /// Change the owner and group of a file inside the root
     ///
@@ -268,7 +438,7 @@ pub enum Command {
     ///
     /// With --json, prints one object (`path` as given; null for what was left unchanged):
     ///   {"op": "chown", "path": "/srv/data", "uid": 1000, "gid": null}
-    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    #[command(verbatim_doc_comment, after_help = SUBCOMMAND_TRAILER)]
     Chown(ChownArgs),
     /// Set the times of files inside the root to now, creating them if missing
     ///
@@ -289,7 +459,7 @@ pub enum Command {
     ///
     /// With --json, prints one object per PATH (`path` as given):
     ///   {"op": "touch", "path": "/srv/stamp"}
-    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    #[command(verbatim_doc_comment, after_help = SUBCOMMAND_TRAILER)]
     Touch(TouchArgs),
     /// Write stdin to a file inside the root
     ///
@@ -312,7 +482,7 @@ pub enum Command {
     ///
     /// With --json, prints one object (`path` as given, `bytes` written):
     ///   {"op": "write", "path": "/etc/hostname", "bytes": 4}
-    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    #[command(verbatim_doc_comment, after_help = SUBCOMMAND_TRAILER)]
     Write(WriteArgs),
     /// Copy files and directory trees into or out of the root
     ///
@@ -327,7 +497,8 @@ pub enum Command {
     /// access and modification times are kept. If DST is an existing directory, the copy goes
     /// into it under SRC's last name; otherwise it is made at DST, whose parent must exist.
     /// Any other error looking DST up (EXDEV with --no-xdev, ELOOP, EACCES) is reported.
-    /// Nothing is overwritten or merged: an existing destination is EEXIST. The copy is built
+    /// Nothing is overwritten or merged: an existing destination is EEXIST, naming the entry
+    /// in the way (DST/NAME when DST is a directory). The copy is built
     /// under a temporary name and renamed into place when complete; a failed copy removes what
     /// it created, and only that (by inode, never across a mount, never another's chmod): if
     /// someone swapped the temporary for something else, that is left alone and the error
@@ -358,7 +529,7 @@ pub enum Command {
     ///   {"op": "cp", "from": "./site", "to": ":/srv/www",
     ///    "warnings": [{"path": "site/a", "what": "extended attribute \"user.x\"",
     ///                  "outcome": "not copied", "errno": "EPERM", "message": "..."}]}
-    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    #[command(verbatim_doc_comment, after_help = SUBCOMMAND_TRAILER)]
     Cp(CpArgs),
     /// Read procfs through procroot's hardened handle
     ///
@@ -376,7 +547,7 @@ pub enum Command {
     /// reads one, refusing (EXDEV) when something is mounted on it. --proc-root uses an
     /// unmasked instance (with sys/, cpuinfo, ...); the process bases use one that shows only
     /// processes this one may inspect.
-    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    #[command(verbatim_doc_comment, after_help = SUBCOMMAND_TRAILER)]
     Proc(ProcArgs),
     /// Report kernel features and whether /proc can be trusted
     ///
@@ -421,7 +592,7 @@ pub enum Command {
     ///                "profiles": [{"commands": ["resolve", "cat", ...],
     ///                              "access": "read beneath the root"}, ...]}}
     /// The exit status is 0 whenever the report could be made; check `proc_trustworthy`.
-    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    #[command(verbatim_doc_comment, after_help = SUBCOMMAND_TRAILER)]
     Doctor(DoctorArgs),
     /// Run a command in another process's namespaces and root (like nsenter)
     ///
@@ -466,28 +637,25 @@ pub enum Command {
     /// (exit 1) are reported like every other subcommand's: a target that exited is ESRCH and
     /// CMD never runs; a refused namespace is EPERM, naming it; a --keep-fd that is not open is
     /// EBADF; --cgroup into a frozen cgroup is EBUSY.
-    #[command(verbatim_doc_comment, after_help = SHORT_CONVENTIONS, after_long_help = CONVENTIONS)]
+    #[command(verbatim_doc_comment, after_help = SUBCOMMAND_TRAILER)]
     Exec(crate::exec::ExecArgs),
     // `about` as an attribute, not a doc comment: a doc comment here would also reset the long
     // help that `HardenArgs` carries, and `harden --help` would lose what it guarantees.
     #[command(
         about = "Mask and make read-only paths of a container rootfs (see --help)",
-        after_help = SHORT_CONVENTIONS,
-        after_long_help = CONVENTIONS
+        after_help = SUBCOMMAND_TRAILER
     )]
     Harden(crate::harden::HardenArgs),
     // `about` as an attribute, as for `Harden`: a doc comment would reset the long help of
     // `MountProcArgs` and `SysctlArgs`, and their --help would lose what they guarantee.
     #[command(
         about = "Mount a new procfs inside a root, optionally of another PID namespace (see --help)",
-        after_help = SHORT_CONVENTIONS,
-        after_long_help = CONVENTIONS
+        after_help = SUBCOMMAND_TRAILER
     )]
     MountProc(crate::harden::MountProcArgs),
     #[command(
         about = "Read or write a sysctl, optionally in another process's namespaces (see --help)",
-        after_help = SHORT_CONVENTIONS,
-        after_long_help = CONVENTIONS
+        after_help = SUBCOMMAND_TRAILER
     )]
     Sysctl(crate::harden::SysctlArgs),
     /// Print a shell completion script (bash, zsh or fish) to stdout
@@ -507,9 +675,82 @@ pub enum Command {
     /// definitions and help texts.
     #[command(verbatim_doc_comment)]
     Man,
+    /// Print the help of procroot, or of a subcommand (`procroot help proc cat`)
+    ///
+    /// The same text as `procroot COMMAND --help`: every option, and what the command
+    /// guarantees.
+    #[command(verbatim_doc_comment)]
+    Help(crate::generate::HelpArgs),
 }
 
 impl Command {
+    /// Where the [`LeadingOpts`] go in this subcommand: its [`RootOpts`] (which hold its
+    /// `--json` and `--no-sandbox`), or else its `--json` and its `--no-sandbox`; `None` where
+    /// it has no such option.
+    #[allow(clippy::type_complexity)]
+    fn leading_targets(&mut self) -> (Option<&mut RootOpts>, Option<&mut bool>, Option<&mut bool>) {
+        let root = match self {
+            Command::Resolve(args) => &mut args.root,
+            Command::Cat(args) => &mut args.root,
+            Command::Ls(args) => &mut args.root,
+            Command::Stat(args) => &mut args.root,
+            Command::Readlink(args) => &mut args.root,
+            Command::Mkdir(args) => &mut args.root,
+            Command::Rm(args) => &mut args.root,
+            Command::Mv(args) => &mut args.root,
+            Command::Ln(args) => &mut args.root,
+            Command::Mknod(args) => &mut args.root,
+            Command::Chmod(args) => &mut args.root,
+            Command::Chown(args) => &mut args.root,
+            Command::Touch(args) => &mut args.root,
+            Command::Write(args) => &mut args.root,
+            Command::Cp(args) => &mut args.root,
+            Command::Proc(args) => {
+                return (None, Some(&mut args.json), Some(&mut args.no_sandbox));
+            }
+            Command::Doctor(args) => return (None, Some(&mut args.json), None),
+            Command::Harden(args) => return (None, Some(&mut args.json), None),
+            Command::MountProc(args) => return (None, Some(&mut args.json), None),
+            Command::Sysctl(args) => return (None, Some(&mut args.json), None),
+            Command::Exec(_) | Command::Completions(_) | Command::Man | Command::Help(_) => {
+                return (None, None, None);
+            }
+        };
+        (Some(root), None, None)
+    }
+
+    /// Whether the second wall is off for this command: its `--no-sandbox`. Commands that never
+    /// confine themselves (doctor, exec, harden, mount-proc, sysctl) do not take it; nor do
+    /// completions and man, which only write to stdout.
+    pub fn no_sandbox(&self) -> bool {
+        match self {
+            Command::Resolve(args) => args.root.no_sandbox,
+            Command::Cat(args) => args.root.no_sandbox,
+            Command::Ls(args) => args.root.no_sandbox,
+            Command::Stat(args) => args.root.no_sandbox,
+            Command::Readlink(args) => args.root.no_sandbox,
+            Command::Mkdir(args) => args.root.no_sandbox,
+            Command::Rm(args) => args.root.no_sandbox,
+            Command::Mv(args) => args.root.no_sandbox,
+            Command::Ln(args) => args.root.no_sandbox,
+            Command::Mknod(args) => args.root.no_sandbox,
+            Command::Chmod(args) => args.root.no_sandbox,
+            Command::Chown(args) => args.root.no_sandbox,
+            Command::Touch(args) => args.root.no_sandbox,
+            Command::Write(args) => args.root.no_sandbox,
+            Command::Cp(args) => args.root.no_sandbox,
+            Command::Proc(args) => args.no_sandbox,
+            Command::Doctor(_)
+            | Command::Exec(_)
+            | Command::Harden(_)
+            | Command::MountProc(_)
+            | Command::Sysctl(_)
+            | Command::Completions(_)
+            | Command::Man
+            | Command::Help(_) => false,
+        }
+    }
+
     /// Whether `--json` was given.
     pub fn json(&self) -> bool {
         match self {
@@ -530,7 +771,7 @@ impl Command {
             Command::Cp(args) => args.root.json,
             Command::Proc(args) => args.json,
             Command::Doctor(args) => args.json,
-            Command::Exec(_) | Command::Completions(_) | Command::Man => false,
+            Command::Exec(_) | Command::Completions(_) | Command::Man | Command::Help(_) => false,
             Command::Harden(args) => args.json,
             Command::MountProc(args) => args.json,
             Command::Sysctl(args) => args.json,
@@ -555,6 +796,15 @@ pub struct ProcArgs {
     /// Print results (and errors) as JSON, one object per line.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Turn off the second wall (Landlock, with --self or --thread-self).
+    ///
+    /// Landlock confines `proc` with --self (the default) or --thread-self to reading beneath
+    /// /proc/self of procroot's private procfs, so that a bug in procroot's own checks fails
+    /// with EACCES. With --pid, --proc-root or --pidns, `proc`
+    /// is not confined (Landlock refuses ptrace-mode access to every process outside the
+    /// sandbox) and this option changes nothing.
+    #[arg(long, global = true)]
+    pub no_sandbox: bool,
     /// What to do.
     #[command(subcommand)]
     pub action: ProcAction,
@@ -793,13 +1043,13 @@ pub struct MknodArgs {
     /// The node to create.
     #[arg(value_name = "PATH", value_parser = path_operand())]
     pub path: PathBuf,
-    /// p (FIFO), c (character device) or b (block device).
+    /// p (FIFO), c (character device), u (the same as c, as in mknod(1)) or b (block device).
     #[arg(value_name = "TYPE", value_parser = ["p", "c", "u", "b"])]
     pub kind: String,
-    /// The device's major number (c and b only).
+    /// The device's major number (c, u and b only).
     #[arg(value_name = "MAJOR")]
     pub major: Option<u32>,
-    /// The device's minor number (c and b only).
+    /// The device's minor number (c, u and b only).
     #[arg(value_name = "MINOR", requires = "major")]
     pub minor: Option<u32>,
     /// The permission bits, in octal (default 0666, minus the umask).
@@ -984,6 +1234,23 @@ pub struct RootOpts {
     /// Print results (and errors) as JSON, one object per line.
     #[arg(long)]
     pub json: bool,
+    /// Turn off the second wall (Landlock, and the second check of chmod, chown and touch).
+    ///
+    /// The second wall stands behind procroot's own checks so that a bug in them fails with
+    /// EACCES instead of touching a host file. It has two parts. Landlock
+    /// confines reads, writes, creation, removal, renames and links: once it has opened the
+    /// root, this command confines itself to exactly the rights its job needs beneath the root
+    /// (cp also its host side, never reading beside the copy or making a device node there).
+    /// Landlock does not mediate mode, owner, times, xattrs, stat or readlink: chmod, chown
+    /// and touch of an existing file are checked instead by the second check (the file must be
+    /// the one reached by walking down from the root, by mount id, device and inode); resolve,
+    /// stat and readlink only look and rely on the first wall. `procroot doctor` shows the
+    /// Landlock ABI and each command's rights. Without Landlock in the kernel, and for mv and
+    /// ln at Landlock ABI 1, commands run without it (with --json, a {"sandbox": {"status":
+    /// "unavailable", ...}} line says so). Never confined, and so without this option: doctor,
+    /// exec, harden, mount-proc, sysctl.
+    #[arg(long)]
+    pub no_sandbox: bool,
 }
 
 impl RootOpts {

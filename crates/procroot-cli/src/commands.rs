@@ -299,6 +299,11 @@ pub(crate) fn print_stat(path: &Path, md: &Metadata, json: bool) -> Result<(), F
         obj.insert("nlink".into(), md.nlink().into());
         obj.insert("uid".into(), md.uid().into());
         obj.insert("gid".into(), md.gid().into());
+        for (name, time) in info.times {
+            let (sec, nsec) = time.unzip();
+            obj.insert(name.into(), sec.into());
+            obj.insert(format!("{name}_nsec"), nsec.into());
+        }
         print_json(&Value::Object(obj))
     } else {
         let mut stdout = io::stdout().lock();
@@ -316,6 +321,13 @@ pub(crate) fn print_stat(path: &Path, md: &Metadata, json: bool) -> Result<(), F
             md.uid(),
             md.gid(),
         );
+        let mut text = text;
+        for (name, time) in info.times {
+            match time {
+                Some((sec, nsec)) => text.push_str(&format!("{name}: {sec}.{nsec:09}\n")),
+                None => text.push_str(&format!("{name}: -\n")),
+            }
+        }
         stdout
             .write_all(text.as_bytes())
             .and_then(|()| stdout.flush())
@@ -333,6 +345,10 @@ struct StatInfo {
     dev_major: u32,
     /// The minor number of that device.
     dev_minor: u32,
+    /// `atime`, `mtime`, `ctime` and `btime` (birth), each as seconds since the epoch and
+    /// nanoseconds (`st_atime`, `st_atime_nsec`); the birth time is `None` when the kernel
+    /// does not give it (statx without `STATX_BTIME`: the file system does not record it).
+    times: [(&'static str, Option<(i64, i64)>); 4],
 }
 
 impl StatInfo {
@@ -343,6 +359,13 @@ impl StatInfo {
             perm: md.mode() & 0o7777,
             dev_major: rustix::fs::major(md.dev()),
             dev_minor: rustix::fs::minor(md.dev()),
+            times: [
+                ("atime", Some((md.atime(), md.atime_nsec()))),
+                ("mtime", Some((md.mtime(), md.mtime_nsec()))),
+                ("ctime", Some((md.ctime(), md.ctime_nsec()))),
+                // std asks statx for STATX_BTIME and reports it missing as an error.
+                ("btime", md.created().ok().map(epoch_time)),
+            ],
         }
     }
 
@@ -354,6 +377,23 @@ impl StatInfo {
     /// `major:minor`.
     fn dev(&self) -> String {
         format!("{}:{}", self.dev_major, self.dev_minor)
+    }
+}
+
+/// `time` as `(seconds, nanoseconds)` since the epoch, as `struct stat` has them: the
+/// nanoseconds are always 0 to 999999999, so a time before 1970 has negative seconds.
+fn epoch_time(time: std::time::SystemTime) -> (i64, i64) {
+    match time.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => (d.as_secs() as i64, i64::from(d.subsec_nanos())),
+        Err(e) => {
+            let d = e.duration();
+            let (sec, nsec) = (-(d.as_secs() as i64), i64::from(d.subsec_nanos()));
+            if nsec == 0 {
+                (sec, 0)
+            } else {
+                (sec - 1, 1_000_000_000 - nsec)
+            }
+        }
     }
 }
 

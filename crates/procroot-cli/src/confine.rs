@@ -285,7 +285,7 @@ pub const PROFILES: &[Profile] = &[
                with --pid enters the target's namespaces first",
     },
     Profile {
-        commands: &["completions", "man"],
+        commands: &["completions", "man", "help"],
         confinement: Confinement::Rules(&[]),
         note: "they only write to stdout",
     },

@@ -1,13 +1,21 @@
-//! `procroot completions SHELL` and `procroot man`: generated from the clap definitions
-//! ([`Cli`]) at run time, so they cannot drift from what the parser accepts.
+//! `procroot completions SHELL`, `procroot man` and `procroot help`: generated from the clap
+//! definitions ([`command`]) at run time, so they cannot drift from what the parser accepts.
 
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-use clap::{Args, CommandFactory, ValueEnum};
+use clap::{Args, ValueEnum};
 
-use crate::cli::Cli;
+use crate::cli::command;
 use crate::output::Failure;
+
+/// Arguments of `procroot help`.
+#[derive(Debug, Args)]
+pub struct HelpArgs {
+    /// The subcommand, and for `proc` its action (`proc cat`); none: procroot's own help.
+    #[arg(value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
 
 /// Arguments of `procroot completions`.
 #[derive(Debug, Args)]
@@ -43,7 +51,7 @@ pub fn completion_script(shell: Shell) -> Vec<u8> {
         Shell::Fish => clap_complete::Shell::Fish,
     };
     let mut out = Vec::new();
-    clap_complete::generate(generator, &mut Cli::command(), "procroot", &mut out);
+    clap_complete::generate(generator, &mut command(), "procroot", &mut out);
     out
 }
 
@@ -51,7 +59,7 @@ pub fn completion_script(shell: Shell) -> Vec<u8> {
 /// then one section per subcommand (`PROCROOT RESOLVE`, `PROCROOT PROC CAT`, ...) with its
 /// synopsis, description and options, then the exit status and error conventions once.
 pub fn man_page() -> io::Result<Vec<u8>> {
-    let mut cmd = Cli::command();
+    let mut cmd = command();
     cmd.build();
     let mut out = Vec::new();
     let man = clap_mangen::Man::new(cmd.clone());
@@ -60,7 +68,7 @@ pub fn man_page() -> io::Result<Vec<u8>> {
     man.render_synopsis_section(&mut out)?;
     man.render_description_section(&mut out)?;
     man.render_options_section(&mut out)?;
-    man.render_subcommands_section(&mut out)?;
+    render_subcommand_list(&mut out, &cmd, ".SH SUBCOMMANDS")?;
     for sub in subcommands(&cmd) {
         render_subcommand(&mut out, sub)?;
     }
@@ -95,11 +103,46 @@ fn render_subcommand(out: &mut Vec<u8>, sub: &clap::Command) -> io::Result<()> {
     man.render_synopsis_section(&mut body)?;
     man.render_description_section(&mut body)?;
     man.render_options_section(&mut body)?;
-    if sub.has_subcommands() {
-        man.render_subcommands_section(&mut body)?;
-    }
     out.extend(retitle(&body, |title| format!(".SS {title}")));
+    if sub.has_subcommands() {
+        render_subcommand_list(out, sub, ".SS SUBCOMMANDS")?;
+    }
     Ok(())
+}
+
+/// The list of `cmd`'s subcommands under `heading`: each one's full name (`procroot proc cat`)
+/// and one-line description, pointing at its section of this page. Not clap_mangen's list,
+/// which names a page per subcommand (`procroot-cat(1)`) that does not exist.
+fn render_subcommand_list(out: &mut Vec<u8>, cmd: &clap::Command, heading: &str) -> io::Result<()> {
+    writeln!(out, "{heading}")?;
+    for sub in cmd.get_subcommands() {
+        let name = sub.get_bin_name().unwrap_or(sub.get_name());
+        let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
+        let see = if sub.get_name() == "help" {
+            String::new()
+        } else {
+            format!(" (section {} below)", name.to_uppercase())
+        };
+        writeln!(
+            out,
+            ".TP\n\\fB{}\\fR\n{}{}",
+            roff_text(name),
+            roff_text(&about),
+            roff_text(&see)
+        )?;
+    }
+    Ok(())
+}
+
+/// `text` as roff running text: backslashes and hyphens escaped, and a line that would start
+/// with a control character (`.` or `'`) guarded.
+fn roff_text(text: &str) -> String {
+    let escaped = text.replace('\\', "\\e").replace('-', "\\-");
+    if escaped.starts_with(['.', '\'']) {
+        format!("\\&{escaped}")
+    } else {
+        escaped
+    }
 }
 
 /// `roff` with every `.SH TITLE` line replaced by the line `heading(TITLE)`.
@@ -134,6 +177,28 @@ pub fn completions(args: &CompletionsArgs) -> Result<ExitCode, Failure> {
     print(&completion_script(args.shell))
 }
 
+/// `procroot help [COMMAND]...`: the long help of procroot or of that subcommand, as
+/// `COMMAND --help` prints it; an unknown COMMAND is a usage error (exit 2).
+pub fn help(args: &HelpArgs) -> Result<ExitCode, Failure> {
+    crate::confine::confine(crate::confine::Notice::None, crate::confine::nothing())?;
+    let mut cmd = command();
+    cmd.build();
+    let mut target = &mut cmd;
+    for (i, name) in args.command.iter().enumerate() {
+        if target.find_subcommand(name).is_none() {
+            let path = args.command[..=i].join(" ");
+            let err = command().error(
+                clap::error::ErrorKind::InvalidSubcommand,
+                format!("no command '{path}' (see procroot --help)"),
+            );
+            return Err(Failure::Usage(err));
+        }
+        target = target.find_subcommand_mut(name).expect("found above");
+    }
+    let text = target.render_long_help().to_string();
+    print(text.as_bytes())
+}
+
 /// `procroot man`.
 pub fn man() -> Result<ExitCode, Failure> {
     crate::confine::confine(crate::confine::Notice::None, crate::confine::nothing())?;
@@ -156,7 +221,7 @@ mod tests {
             }
         }
         let mut out = Vec::new();
-        walk(&Cli::command(), &[], &mut out);
+        walk(&command(), &[], &mut out);
         out
     }
 

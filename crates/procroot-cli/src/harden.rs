@@ -3,7 +3,7 @@
 
 use std::io::Write;
 use std::os::fd::AsFd;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
@@ -53,6 +53,11 @@ What it does:
     and the exit status is 1.
 
 What the caller must provide:
+  - DIR's /proc mounted first (procroot mount-proc --root DIR /proc), in the container's
+    private mount namespace. When paths under /proc are asked for and DIR's /proc is not a
+    procfs (fstatfs of /proc resolved inside DIR, never mountinfo's text), those paths would
+    be skipped: harden warns on stderr (with --json, under `warnings`) and goes on; with
+    --strict it fails instead (exit 1), before mounting anything.
   - The container's mount namespace, not the host's, and one whose mounts do not propagate to
     the host: make DIR's mounts slave or private first (unshare -m --propagation slave, or
     mount --make-rslave), as runc does. A mount attached under a shared parent is propagated
@@ -87,6 +92,7 @@ object:
   {\"masked\": [...], \"readonly\": [...], \"skipped\": [{\"path\": P, \"reason\": R}],
    \"refused\": [{\"path\": P, \"errno\": \"EXDEV\", \"message\": M}], \"fallback\": [...],
    \"preexisting\": [{\"pid\": N, \"handle\": \"cwd\", \"path\": P}],
+   \"warnings\": [{\"path\": \"/proc\", \"message\": M}],
    \"sysctl\": {\"name\": \"value\"},
    \"sysctl_refused\": [{\"name\": N, \"value\": V, \"errno\": \"EINVAL\", \"message\": M}]}
 Exit status 1 if anything was refused or a preexisting handle was found."
@@ -110,6 +116,10 @@ pub struct HardenArgs {
     /// Also make DIR's whole /proc and /sys read-only (Docker's read-only /proc mode).
     #[arg(long)]
     pub readonly_proc: bool,
+    /// Fail (exit 1, nothing mounted) instead of warning when paths under /proc are asked
+    /// for and DIR's /proc is not a procfs.
+    #[arg(long)]
+    pub strict: bool,
     /// Print the report as one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -333,9 +343,25 @@ pub fn harden(args: &HardenArgs) -> Result<ExitCode, Failure> {
     opts.masked.extend(args.mask.iter().cloned());
     opts.readonly.extend(args.readonly.iter().cloned());
     opts.readonly_proc = args.readonly_proc;
+    let warning = proc_warning(&root, &opts);
+    if let (Some(warning), true) = (&warning, args.strict) {
+        // Before any mount: --strict leaves nothing half-hardened.
+        let err = procroot::Error::invalid_input(procroot::Errno::INVAL, warning.clone());
+        return Err(fail(err));
+    }
+    if let Some(warning) = &warning {
+        eprintln!(
+            "procroot: warning: harden {}: {warning}",
+            Quoted(args.rootfs.as_os_str())
+        );
+    }
     let report = container::harden(&root, &opts).map_err(fail)?;
     if args.json {
         let mut out = report_json(&report, &sysctl);
+        let warnings = warning
+            .iter()
+            .map(|w| json!({"path": "/proc", "message": w}));
+        out["warnings"] = Value::Array(warnings.collect());
         let refused = sysctl_refused.iter().map(|(k, v, e)| {
             json!({"name": k, "value": v, "errno": errno_name(e.errno()), "message": e.to_string()})
         });
@@ -360,6 +386,38 @@ pub fn harden(args: &HardenArgs) -> Result<ExitCode, Failure> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Why hardening `opts` in `root` would not do what it says, if it would not: paths under
+/// `/proc` are asked for (`--defaults` has many) but the root's `/proc` is not a procfs
+/// ([`container::proc_is_mounted`], by `fstatfs` of the resolved fd), so they would be skipped
+/// as missing, or cover a plain directory that the procfs mounted later hides again.
+fn proc_warning(root: &Root, opts: &HardenOptions) -> Option<String> {
+    let under_proc = |p: &PathBuf| {
+        p.components()
+            .find(|c| !matches!(c, Component::RootDir | Component::CurDir))
+            .is_some_and(|c| c.as_os_str() == "proc")
+    };
+    let wanted = opts
+        .masked
+        .iter()
+        .chain(&opts.readonly)
+        .filter(|p| under_proc(p))
+        .count()
+        + usize::from(opts.readonly_proc);
+    if wanted == 0 {
+        return None;
+    }
+    let what = match container::proc_is_mounted(root) {
+        Ok(true) => return None,
+        Ok(false) => "is not a procfs".to_owned(),
+        Err(e) => format!("could not be checked ({e})"),
+    };
+    Some(format!(
+        "/proc inside the root {what}: the {wanted} path(s) asked for under /proc would not be \
+         hardened; mount it first, in the container's private mount namespace \
+         (procroot mount-proc --root DIR /proc)"
+    ))
 }
 
 /// Runs `procroot mount-proc`.

@@ -27,9 +27,7 @@ mod progress;
 use std::ffi::OsStr;
 use std::process::ExitCode;
 
-use clap::Parser;
-
-use crate::cli::{Cli, Command};
+use crate::cli::Command;
 use crate::output::Failure;
 
 /// Parses the arguments, runs the subcommand, and turns its outcome into the exit status.
@@ -45,7 +43,7 @@ fn main() -> ExitCode {
             return ExitCode::from(failure.exit_status());
         }
     }
-    let cli = match Cli::try_parse() {
+    let cli = match cli::parse() {
         Ok(cli) => cli,
         // Usage errors (status 2), and --help and --version (status 0, on stdout).
         Err(err) => {
@@ -56,7 +54,7 @@ fn main() -> ExitCode {
     if procroot::FAULT_INJECTION {
         eprintln!("{}", cli::FAULT_INJECTION_WARNING);
     }
-    confine::init(cli.no_sandbox);
+    confine::init(cli.command.no_sandbox());
     match run(&cli.command) {
         Ok(code) => code,
         Err(err) => match err.downcast::<Failure>() {
@@ -103,5 +101,6 @@ fn run(command: &Command) -> anyhow::Result<ExitCode> {
         Command::Sysctl(args) => harden::sysctl(args)?,
         Command::Completions(args) => generate::completions(args)?,
         Command::Man => generate::man()?,
+        Command::Help(args) => generate::help(args)?,
     })
 }

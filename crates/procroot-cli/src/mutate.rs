@@ -201,7 +201,13 @@ pub fn mknod(args: &MknodArgs) -> Result<ExitCode, Failure> {
     check_operand("mknod", &args.path)?;
     // The library reads `p`, `c:MAJOR:MINOR` and `b:MAJOR:MINOR`; the command line has
     // mknod(1)'s separate operands.
-    let spec = match (args.kind.as_str(), args.major, args.minor) {
+    // `u` is mknod(1)'s other name for a character device ("unbuffered"): the same as `c`.
+    let kind = if args.kind == "u" {
+        "c"
+    } else {
+        args.kind.as_str()
+    };
+    let spec = match (kind, args.major, args.minor) {
         ("p", None, None) => "p".to_owned(),
         ("p", _, _) => return Err(usage_error("mknod", "a FIFO (p) takes no MAJOR and MINOR")),
         (kind, Some(major), Some(minor)) => format!("{kind}:{major}:{minor}"),

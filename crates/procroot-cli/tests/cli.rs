@@ -400,6 +400,11 @@ fn usage_errors_exit_2() {
 fn help_exits_0_and_documents_the_contract() {
     let run = procroot(["--help"]);
     run.success();
+    // The conventions in full are under `procroot --help` only (docs_cli.rs checks that each
+    // subcommand's help points there instead of repeating them).
+    for needle in ["Exit status", "_base64", "safety_violation"] {
+        assert!(run.text().contains(needle), "--help lacks {needle:?}");
+    }
     for sub in ["resolve", "cat", "ls", "stat", "readlink"] {
         assert!(run.text().contains(sub), "{sub} missing from --help");
         let run = procroot([sub, "--help"]);
@@ -416,7 +421,7 @@ fn help_exits_0_and_documents_the_contract() {
             "--backend",
             "--json",
             "Exit status",
-            "_base64",
+            "see procroot --help",
         ] {
             assert!(
                 help.contains(needle),
@@ -919,9 +924,22 @@ fn stat_json_matches_the_file() {
             "dev_minor",
             "nlink",
             "uid",
-            "gid"
+            "gid",
+            "atime",
+            "atime_nsec",
+            "mtime",
+            "mtime_nsec",
+            "ctime",
+            "ctime_nsec",
+            "btime",
+            "btime_nsec"
         ]
     );
+    // The birth time, when the file system records it (std asks statx for STATX_BTIME).
+    let btime = md.created().ok().map(|t| {
+        let d = t.duration_since(std::time::UNIX_EPOCH).unwrap();
+        (d.as_secs(), d.subsec_nanos())
+    });
     let (major, minor) = (libc::major(md.dev()), libc::minor(md.dev()));
     assert_eq!(
         value,
@@ -937,6 +955,14 @@ fn stat_json_matches_the_file() {
             "nlink": md.nlink(),
             "uid": md.uid(),
             "gid": md.gid(),
+            "atime": md.atime(),
+            "atime_nsec": md.atime_nsec(),
+            "mtime": md.mtime(),
+            "mtime_nsec": md.mtime_nsec(),
+            "ctime": md.ctime(),
+            "ctime_nsec": md.ctime_nsec(),
+            "btime": btime.map(|b| b.0),
+            "btime_nsec": btime.map(|b| b.1),
         })
     );
 }
@@ -947,8 +973,15 @@ fn stat_text_and_nofollow() {
     let file = std::fs::metadata(tree.join("etc/passwd")).unwrap();
     let run = in_tree(&tree, &["stat", "/rel-passwd"]);
     let dev = format!("{}:{}", libc::major(file.dev()), libc::minor(file.dev()));
+    let text = run.success().text();
+    // The times follow (stat_times_match_coreutils, in coreutils_cli.rs, checks them).
+    let (text, times) = text.split_at(text.find("atime: ").expect("atime"));
+    assert!(
+        times.contains("\nmtime: ") && times.contains("\nbtime: "),
+        "{times}"
+    );
     assert_eq!(
-        run.success().text(),
+        text,
         format!(
             "path: /etc/passwd\ntype: file\nmode: {:04o}\nsize: {}\nino: {}\ndev: {dev}\n\
              nlink: {}\nuid: {}\ngid: {}\n",

@@ -1539,3 +1539,95 @@ fn when_the_command_stops_alone_procroot_stops_and_continues_it() {
         assert_eq!(wait_within(child, Duration::from_secs(30)).code(), Some(0));
     });
 }
+
+/// `--config config.json` stands in for a seccomp filter procroot cannot copy (procroot and the
+/// target run under a filter, so the kernel refuses `PTRACE_SECCOMP_GET_FILTER`): the command
+/// runs under the compiled `linux.seccomp` profile (`Seccomp: 2`, `mkdir` refused with the
+/// profile's `EPERM`). Without it the refusal names `--config` and `--no-seccomp`; a profile
+/// with an unknown syscall name, or a config without `linux.seccomp`, is refused by name; and
+/// nothing runs in any of these.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn exec_config_compiles_the_containers_seccomp_profile() {
+    require_privilege(PRIVILEGE);
+    in_private_mount_ns(|| {
+        // A filter that refuses nothing the test needs; the target inherits it.
+        procroot_testutil::deny_syscalls(&[libc::SYS_acct], libc::EPERM);
+        let t = Target::start(&[]);
+        let d = t.dir.path();
+        let write_config = |name: &str, seccomp: &str| {
+            let path = d.join(name);
+            std::fs::write(
+                &path,
+                format!(r#"{{"ociVersion":"1.0.2","linux":{{{seccomp}}}}}"#),
+            )
+            .unwrap();
+            path.display().to_string()
+        };
+        let good = write_config(
+            "good.json",
+            r#""seccomp":{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[
+                {"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":1}]}"#,
+        );
+        let unknown = write_config(
+            "unknown.json",
+            r#""seccomp":{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[
+                {"names":["mkdir","mkdirr"],"action":"SCMP_ACT_ERRNO"}]}"#,
+        );
+        let none = write_config("none.json", r#""sysctl":{}"#);
+        let ran = d.join("ran");
+        let made = d.join("made");
+        let script = format!(
+            "touch {ran}; grep '^Seccomp:' /proc/self/status | tr -d ' \\t'; \
+             mkdir {made} || echo refused",
+            ran = ran.display(),
+            made = made.display()
+        );
+        let cmd = ["sh", "-c", script.as_str()];
+
+        let o = exec(t.pid, &[], &cmd);
+        assert!(!o.status.success());
+        let err = stderr(&o);
+        assert!(
+            err.contains("--config") && err.contains("--no-seccomp"),
+            "{err}"
+        );
+        assert!(!ran.exists(), "ran without a filter: {err}");
+
+        let o = exec(t.pid, &["--config", &unknown], &cmd);
+        assert!(!o.status.success());
+        assert!(
+            stderr(&o).contains("unknown syscall name \"mkdirr\""),
+            "{}",
+            stderr(&o)
+        );
+        let o = exec(t.pid, &["--config", &none], &cmd);
+        assert!(!o.status.success());
+        assert!(
+            stderr(&o).contains("no linux.seccomp section"),
+            "{}",
+            stderr(&o)
+        );
+        assert!(!ran.exists(), "ran with a refused config");
+        let o = exec(t.pid, &["--config", &good, "--no-seccomp"], &cmd);
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "contradicting options: {}",
+            stderr(&o)
+        );
+
+        let o = exec(t.pid, &["--config", &good], &cmd);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("Operation not permitted"),
+            "mkdir's own message: {}",
+            stderr(&o)
+        );
+        assert_eq!(stdout(&o), "Seccomp:2\nrefused\n");
+        assert!(ran.exists() && !made.exists());
+    });
+}

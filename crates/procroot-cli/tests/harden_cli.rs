@@ -384,8 +384,11 @@ fn harden_with_a_bad_dev_null_mounts_nothing() {
 /// policy, sealed helper, which namespace owns a sysctl) was never shown.
 #[test]
 fn mount_proc_and_sysctl_help_state_guarantees_and_requirements() {
+    // As one line: clap wraps the help to the terminal's width.
+    let flat = |text: String| text.split_whitespace().collect::<Vec<_>>().join(" ");
     let (code, out, _) = procroot(&["mount-proc", "--help"]);
     assert_eq!(code, 0);
+    let out = flat(out);
     for claim in [
         "DEST must not be below DIR's /proc",
         "--pidns fails up front (NotSupported",
@@ -398,6 +401,7 @@ fn mount_proc_and_sysctl_help_state_guarantees_and_requirements() {
     }
     let (code, out, _) = procroot(&["sysctl", "--help"]);
     assert_eq!(code, 0);
+    let out = flat(out);
     for claim in [
         "in the namespace of PID that owns it, or refuses",
         "kernel.core_pattern, vm.*",
@@ -405,4 +409,93 @@ fn mount_proc_and_sysctl_help_state_guarantees_and_requirements() {
     ] {
         assert!(out.contains(claim), "missing from sysctl --help: {claim:?}");
     }
+}
+
+/// `harden` on a rootfs whose /proc is not mounted yet would skip every /proc path silently: it
+/// warns (stderr, and `warnings` with --json), `--strict` fails before mounting anything, and
+/// once a procfs is mounted there (a plain tmpfs does not count) the warning is gone.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn harden_warns_when_the_rootfs_has_no_procfs() {
+    require_privilege(PRIV);
+    in_private_mount_ns(|| {
+        let tree = Tree::new("dir proc\ndir sys\ndir dev\ndir data\n");
+        let dir = tree.path().to_str().unwrap();
+        let mounts = || std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let warning = "/proc inside the root is not a procfs";
+
+        let (code, out, err) = procroot(&["harden", "--rootfs", dir, "--defaults"]);
+        assert_eq!(code, 0, "{out} {err}");
+        assert!(err.starts_with("procroot: warning: harden "), "{err}");
+        assert!(
+            err.contains(warning) && err.contains("procroot mount-proc --root DIR /proc"),
+            "{err}"
+        );
+        let (code, out, err) = procroot(&["harden", "--rootfs", dir, "--defaults", "--json"]);
+        assert_eq!(code, 0, "{out} {err}");
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["warnings"][0]["path"], "/proc", "{out}");
+        let message = v["warnings"][0]["message"].as_str().unwrap();
+        assert!(message.contains(warning), "{message}");
+        // Paths outside /proc alone: nothing to warn about.
+        let (code, out, err) = procroot(&["harden", "--rootfs", dir, "--readonly", "/data"]);
+        assert_eq!((code, err.as_str()), (0, ""), "{out}");
+
+        // --strict: exit 1 before any mount, naming the cause.
+        let before = mounts();
+        let (code, out, err) = procroot(&["harden", "--rootfs", dir, "--defaults", "--strict"]);
+        assert_eq!(code, 1, "{out} {err}");
+        assert!(
+            err.contains(warning) && err.ends_with("(EINVAL)\n"),
+            "{err}"
+        );
+        assert_eq!(out, "");
+        assert_eq!(mounts(), before, "--strict mounted something");
+
+        // A tmpfs on /proc is not a procfs, whatever mountinfo calls it.
+        mount_raw(Some("proc"), tree.join("proc"), Some("tmpfs"), 0, None).unwrap();
+        let (code, _, err) = procroot(&["harden", "--rootfs", dir, "--defaults", "--strict"]);
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains(warning), "{err}");
+
+        // A procfs: no warning, and --strict passes.
+        mount_raw(Some("proc"), tree.join("proc"), Some("proc"), 0, None).unwrap();
+        let (code, out, err) = procroot(&["harden", "--rootfs", dir, "--defaults", "--strict"]);
+        assert_eq!((code, err.as_str()), (0, ""), "{out}");
+        assert!(out.contains("masked \"/proc/keys\"\n"), "{out}");
+        let (code, out, err) = procroot(&["harden", "--rootfs", dir, "--defaults", "--json"]);
+        assert_eq!((code, err.as_str()), (0, ""), "{out}");
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["warnings"], serde_json::json!([]), "{out}");
+    });
+}
+
+/// `harden --help` shows its long help (not only the one-line summary): what the caller must
+/// do first (mount /proc), and --strict (mount-proc's and sysctl's: the test above).
+#[test]
+fn harden_help_says_to_mount_proc_first() {
+    let flat = |args: &[&str]| {
+        let (code, out, err) = procroot(args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        out.split_whitespace().collect::<Vec<_>>().join(" ")
+    };
+    let harden = flat(&["harden", "--help"]);
+    for needle in [
+        "DIR's /proc mounted first (procroot mount-proc --root DIR /proc), in the container's \
+         private mount namespace",
+        "with --strict it fails instead (exit 1), before mounting anything",
+        "\"warnings\": [{\"path\": \"/proc\", \"message\": M}]",
+        "--strict",
+    ] {
+        assert!(
+            harden.contains(needle),
+            "harden --help lacks {needle:?}: {harden}"
+        );
+    }
+    // -h stays the one-line summary.
+    let short = flat(&["harden", "-h"]);
+    assert!(!short.contains("CVE-2025-31133"), "{short}");
 }

@@ -746,7 +746,7 @@ fn run_deadline<S: AsRef<OsStr>>(tree: &Tree, args: &[S], stdin: &[u8]) -> Run {
 fn refused(tree: &Tree, op: &str, path: &str, type_name: &str) -> String {
     let cause = format!(
         "refusing {type_name}: FIFOs, sockets and device nodes are used only when allowed \
-         (--special-files, SpecialFiles::Allow) (ENXIO)"
+         (--special-files) (ENXIO)"
     );
     err_in(tree, op, path, &cause)
 }
@@ -1026,7 +1026,13 @@ fn cp_in_and_out() {
         &tree,
         &[OsStr::new("cp"), src.as_os_str(), OsStr::new(":/data")],
     );
-    run.failure(&err_in(&tree, "copy in", "/data", "File exists (EEXIST)"));
+    // The entry in the way, not the directory it is in.
+    run.failure(&err_in(
+        &tree,
+        "copy in",
+        "/data/site",
+        "File exists (EEXIST)",
+    ));
     in_tree(&tree, &["cp", ":/nope", "/tmp/x"]).failure(&err_in(
         &tree,
         "copy out",

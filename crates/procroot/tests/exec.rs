@@ -1367,3 +1367,388 @@ fn an_unreadable_target_environment_fails_and_nothing_runs() {
         assert!(status.success() && flag.exists());
     });
 }
+
+// --- the OCI seccomp profile (`--config`), when the target's filter cannot be copied ---------
+
+/// `getppid` with arguments: it ignores them, but the filter sees them. Ok(ppid) or the errno.
+fn getppid_with(args: [u64; 3]) -> Result<i64, i32> {
+    // SAFETY: getppid reads no argument; any value is harmless.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_getppid,
+            args[0],
+            args[1],
+            args[2],
+            0u64,
+            0u64,
+            0u64,
+        )
+    };
+    if rc < 0 {
+        Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+    } else {
+        Ok(rc)
+    }
+}
+
+fn seccomp_profile(json: &str) -> oci_spec::runtime::LinuxSeccomp {
+    serde_json::from_str(json).expect("a linux.seccomp section")
+}
+
+/// The compiler against the kernel: for every comparison operator, a rule on argument 2 of
+/// `getppid` with a value whose two 32-bit halves both matter, and arguments around it (equal,
+/// one above and below, the high half one above and below with the low half equal, the low
+/// half's top bit flipped, 0 and all ones). The installed filter refuses exactly the calls whose
+/// 64-bit comparison holds (computed here in Rust), with the rule's errno.
+#[test]
+fn the_compiled_profile_compares_64_bit_arguments_as_the_kernel_runs_them() {
+    const V: u64 = 0x0000_0001_8000_0005;
+    const MASK: u64 = 0xffff_0000_0000_00ff;
+    const MASKED: u64 = 0x1234_0000_0000_0005;
+    let xs = [
+        0,
+        1,
+        5,
+        V - 1,
+        V,
+        V + 1,
+        V - (1 << 32),
+        V + (1 << 32),
+        V ^ 0x8000_0000,
+        0x8000_0005,
+        0x1_0000_0000,
+        0xffff_ffff,
+        u64::MAX,
+        0x1234_5678_0000_0005,
+        0x1234_0000_9999_0005,
+        0x1235_0000_0000_0005,
+    ];
+    type Holds = fn(u64) -> bool;
+    let ops: [(&str, Holds); 7] = [
+        ("SCMP_CMP_EQ", |x| x == V),
+        ("SCMP_CMP_NE", |x| x != V),
+        ("SCMP_CMP_LT", |x| x < V),
+        ("SCMP_CMP_LE", |x| x <= V),
+        ("SCMP_CMP_GE", |x| x >= V),
+        ("SCMP_CMP_GT", |x| x > V),
+        ("SCMP_CMP_MASKED_EQ", |x| x & MASK == MASKED),
+    ];
+    for (op, holds) in ops {
+        let (value, two) = if op == "SCMP_CMP_MASKED_EQ" {
+            (MASK, format!(",\"valueTwo\":{MASKED}"))
+        } else {
+            (V, String::new())
+        };
+        let prog = procroot::exec::seccomp_profile::compile(&seccomp_profile(&format!(
+            r#"{{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{{"names":["getppid"],
+                "action":"SCMP_ACT_ERRNO","errnoRet":77,
+                "args":[{{"index":2,"value":{value}{two},"op":"{op}"}}]}}]}}"#
+        )))
+        .expect(op);
+        in_child(|| {
+            procroot_testutil::install_seccomp_filter(&prog);
+            for x in xs {
+                let got = getppid_with([0, 0, x]);
+                let want_refused = holds(x);
+                assert_eq!(got.is_err(), want_refused, "{op} {x:#x}: {got:?}");
+                if want_refused {
+                    assert_eq!(got, Err(77), "{op} {x:#x}");
+                }
+            }
+        });
+    }
+}
+
+/// Conditions on different arguments must all hold; several on the same index are separate
+/// rules (any one matches, as runc makes them); the first matching rule decides; syscalls no
+/// rule names get `defaultAction`'s errno (`defaultErrnoRet`).
+#[test]
+fn the_compiled_profile_ands_arguments_ors_repeated_indices_and_keeps_rule_order() {
+    let prog = procroot::exec::seccomp_profile::compile(&seccomp_profile(
+        r#"{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":38,"syscalls":[
+            {"names":["getppid"],"action":"SCMP_ACT_ERRNO","errnoRet":11,
+             "args":[{"index":0,"value":1,"op":"SCMP_CMP_EQ"},{"index":1,"value":2,"op":"SCMP_CMP_EQ"}]},
+            {"names":["getppid"],"action":"SCMP_ACT_ERRNO","errnoRet":12,
+             "args":[{"index":0,"value":3,"op":"SCMP_CMP_EQ"},{"index":0,"value":4,"op":"SCMP_CMP_EQ"}]},
+            {"names":["getppid"],"action":"SCMP_ACT_ALLOW",
+             "args":[{"index":0,"value":5,"op":"SCMP_CMP_EQ"}]},
+            {"names":["getppid"],"action":"SCMP_ACT_ERRNO","errnoRet":13},
+            {"names":["exit_group","exit","write","futex","sigaltstack","munmap","rt_sigprocmask",
+                      "mmap","brk","madvise","close","getpid","gettid","tgkill","rt_sigaction"],
+             "action":"SCMP_ACT_ALLOW"}]}"#,
+    ))
+    .expect("compiles");
+    in_child(|| {
+        procroot_testutil::install_seccomp_filter(&prog);
+        assert_eq!(getppid_with([1, 2, 0]), Err(11));
+        assert_eq!(
+            getppid_with([1, 3, 0]),
+            Err(13),
+            "AND: one condition is not enough"
+        );
+        assert_eq!(getppid_with([3, 0, 0]), Err(12));
+        assert_eq!(getppid_with([4, 9, 0]), Err(12), "OR on a repeated index");
+        assert!(getppid_with([5, 0, 0]).is_ok(), "an ALLOW rule");
+        assert_eq!(getppid_with([6, 0, 0]), Err(13));
+        // SAFETY: getuid takes no argument.
+        let rc = unsafe { libc::syscall(libc::SYS_getuid) };
+        let errno = std::io::Error::last_os_error().raw_os_error();
+        assert_eq!(
+            (rc, errno),
+            (-1, Some(38)),
+            "defaultAction with defaultErrnoRet"
+        );
+    });
+}
+
+/// A syscall through the x32 ABI (the x86-64 arch with bit 30 of the number set) or the 32-bit
+/// entry (`int 0x80`, arch `AUDIT_ARCH_I386`) is not the native table's: the compiled filter
+/// kills the process, whatever the rules allow. (The `int 0x80` half is checked where the
+/// kernel runs 32-bit syscalls at all: without the filter, it returns our pid.)
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn the_compiled_profile_kills_the_x32_and_i386_abis() {
+    let prog = procroot::exec::seccomp_profile::compile(&seccomp_profile(
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_X86","SCMP_ARCH_X32"]}"#,
+    ))
+    .expect("compiles");
+    /// getpid (20) through the 32-bit entry.
+    fn getpid_i386() -> i64 {
+        let mut ret: i64 = 20;
+        // SAFETY: `int 0x80` with eax = 20 (i386 getpid) takes no argument and touches no
+        // memory; the kernel clobbers only eax (and r8-r11 are preserved by this entry).
+        unsafe { std::arch::asm!("int 0x80", inlateout("rax") ret, options(nostack)) };
+        ret
+    }
+    in_child(|| {
+        let run = |filtered: bool, call: fn() -> i64| -> i32 {
+            // SAFETY: fork in a single-threaded child; the grandchild makes raw syscalls and
+            // exits.
+            let pid = unsafe { libc::fork() };
+            if pid == 0 {
+                if filtered {
+                    procroot_testutil::install_seccomp_filter(&prog);
+                }
+                let ok = call() == i64::from(std::process::id());
+                // SAFETY: leaving the grandchild.
+                unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+            }
+            let mut status = 0;
+            // SAFETY: waits for our own child into a stack variable.
+            assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+            status
+        };
+        let x32 = || {
+            // SAFETY: getpid through the x32 entry; it takes no argument.
+            unsafe { libc::syscall(0x4000_0000 | libc::SYS_getpid) as i64 }
+        };
+        let killed =
+            |status: i32| libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGSYS;
+        let st = run(true, x32);
+        assert!(killed(st), "x32: status {st:#x}");
+        if run(false, getpid_i386) == 0 {
+            let st = run(true, getpid_i386);
+            assert!(killed(st), "int 0x80: status {st:#x}");
+        }
+    });
+}
+
+/// The profile stands in for a filter procroot cannot copy (procroot itself runs under a
+/// filter: the kernel refuses `PTRACE_SECCOMP_GET_FILTER`): the command runs under the compiled
+/// profile (`Seccomp: 2`), `mkdir` fails with the profile's `EPERM` (errnoRet 1), `personality`
+/// with `ADDR_NO_RANDOMIZE` (an argument rule) with `EACCES`, while `personality(PER_LINUX)` and
+/// `uname` (which the target's own filter refuses, and the profile does not) work. Without the
+/// profile the refusal names both `--config` and `--no-seccomp`, and nothing runs.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn a_config_profile_stands_in_for_an_uncopyable_filter() {
+    require_privilege("unshare(CLONE_NEWUTS) and setns");
+    in_private_mount_ns(|| {
+        let target = Target::spawn_filtered("profiled", &[libc::SYS_uname], libc::EHOSTDOWN);
+        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        // A filter on ourselves that refuses nothing the test needs: the copy is impossible.
+        procroot_testutil::deny_syscalls(&[libc::SYS_acct], libc::EPERM);
+        let dir = tempfile::tempdir().unwrap();
+        let ran = dir.path().join("ran");
+        let made = dir.path().join("made");
+        let script = format!(
+            "touch {ran}; grep '^Seccomp:' /proc/self/status | tr -d ' \\t'; \
+             mkdir {made} 2>/dev/null || echo mkdir-refused; \
+             setarch $(uname -m) -R true 2>/dev/null || echo personality-refused; \
+             setarch $(uname -m) true && echo personality-ok; uname -n",
+            ran = ran.display(),
+            made = made.display()
+        );
+        let (code, _) = run_with(&pidfd, &[NsKind::Uts], &script, |_| {});
+        let err = code.expect_err("an uncopyable filter without a profile");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("--config") && msg.contains("--no-seccomp"),
+            "{msg}"
+        );
+        assert!(!ran.exists(), "the command ran");
+        let profile = seccomp_profile(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_AARCH64"],
+                "syscalls":[
+                {"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":1},
+                {"names":["personality"],"action":"SCMP_ACT_ERRNO","errnoRet":13,
+                 "args":[{"index":0,"value":262144,"op":"SCMP_CMP_EQ"}]}]}"#,
+        );
+        let (code, out) = run_with(&pidfd, &[NsKind::Uts], &script, |c| {
+            c.seccomp_profile(profile.clone());
+        });
+        assert_eq!(code.expect("spawn"), 0);
+        assert_eq!(
+            out,
+            "Seccomp:2\nmkdir-refused\npersonality-refused\npersonality-ok\nprofiled"
+        );
+        assert!(ran.exists() && !made.exists());
+        // A profile that does not compile is refused by name, and nothing runs.
+        std::fs::remove_file(&ran).unwrap();
+        let bad = seccomp_profile(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","no_such_call"],"action":"SCMP_ACT_ERRNO"}]}"#,
+        );
+        let (code, _) = run_with(&pidfd, &[NsKind::Uts], &script, |c| {
+            c.seccomp_profile(bad);
+        });
+        let err = code.expect_err("an unknown syscall name");
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        assert!(err.to_string().contains("\"no_such_call\""), "{err}");
+        assert!(!ran.exists(), "the command ran");
+    });
+}
+
+// --- the LSM label (AppArmor, SELinux) ------------------------------------------------------
+
+/// Whether this kernel has an LSM that labels processes (`attr/current` readable).
+fn lsm_with_labels() -> bool {
+    std::fs::read("/proc/thread-self/attr/current").is_ok()
+}
+
+/// An exec label the kernel refuses (here no LSM takes `attr/exec`: `EINVAL`; on an LSM host, a
+/// profile that does not exist): the start fails naming the label write, and nothing runs. This
+/// is the child's write really happening, and its refusal never becoming a success.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn an_exec_label_the_kernel_refuses_fails_the_start_and_nothing_runs() {
+    require_privilege("unshare(CLONE_NEWUTS) and setns");
+    in_private_mount_ns(|| {
+        let target = Target::spawn("labelled");
+        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let creds = procroot::exec::credentials_of(&pidfd).expect("credentials");
+        if !lsm_with_labels() {
+            assert_eq!(creds.exec_label(), None, "no LSM, no label");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let ran = dir.path().join("ran");
+        let script = format!("touch {}", ran.display());
+        for kinds in [&[NsKind::Uts][..], &[]] {
+            let creds = creds
+                .clone()
+                .with_exec_label("procroot-no-such-profile-3d1f (enforce)");
+            let (code, _) = run_with(&pidfd, kinds, &script, |c| {
+                c.credentials(creds);
+            });
+            let err = code.expect_err("a refused exec label");
+            let msg = err.to_string();
+            assert!(msg.contains("attr/exec"), "{msg}");
+            if !lsm_with_labels() {
+                assert_eq!(err.errno(), Errno::INVAL, "{msg}");
+            }
+            assert!(!ran.exists(), "the command ran: {msg}");
+        }
+        // With the target's own label (none here), the same command runs.
+        let (code, _) = run_with(&pidfd, &[NsKind::Uts], &script, |c| {
+            c.credentials(creds.clone());
+        });
+        assert_eq!(code.expect("spawn"), 0);
+        assert!(ran.exists());
+        // Without openat2 the label is never written through an unchecked path: ENOSYS.
+        std::fs::remove_file(&ran).expect("remove");
+        procroot_testutil::deny_syscalls(&[procroot_testutil::SYS_OPENAT2], libc::ENOSYS);
+        let labelled = creds
+            .clone()
+            .with_exec_label("procroot-no-such-profile-3d1f");
+        let (code, _) = run_with(&pidfd, &[NsKind::Uts], &script, |c| {
+            c.credentials(labelled).without_seccomp();
+        });
+        let err = code.expect_err("a label without openat2");
+        assert_eq!(err.errno(), Errno::NOSYS, "{err}");
+        assert!(err.to_string().contains("openat2"), "{err}");
+        assert!(!ran.exists(), "the command ran: {err}");
+    });
+}
+
+/// On a host with AppArmor or SELinux: the command runs under the target's label
+/// (`attr/current` of the command equals the target's). Cannot run without such an LSM (this
+/// test machine has none: `attr/current` gives `EINVAL`), so it is ignored; run it with
+/// `--ignored` on an LSM host, where it fails rather than pass without checking anything.
+#[test]
+#[ignore = "needs an LSM that labels processes (AppArmor or SELinux): /proc/self/attr/current \
+            must be readable; run with --ignored on such a host"]
+fn the_command_runs_under_the_targets_lsm_label() {
+    require_privilege("unshare(CLONE_NEWUTS) and setns");
+    assert!(
+        lsm_with_labels(),
+        "SKIPPED would be a lie: no LSM with labels here (/proc/self/attr/current is unreadable)"
+    );
+    in_private_mount_ns(|| {
+        let target = Target::spawn("labelled");
+        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let theirs = std::fs::read_to_string(format!("/proc/{}/attr/current", target.pid))
+            .expect("the target's label");
+        let creds = procroot::exec::credentials_of(&pidfd).expect("credentials");
+        assert_eq!(
+            creds.exec_label(),
+            Some(theirs.trim_end_matches(['\0', '\n']))
+        );
+        let (code, out) = run_with(
+            &pidfd,
+            &[NsKind::Uts],
+            "cat /proc/self/attr/current",
+            |_| {},
+        );
+        assert_eq!(code.expect("spawn"), 0);
+        assert_eq!(
+            out.trim_end_matches(['\0', '\n']),
+            theirs.trim_end_matches(['\0', '\n'])
+        );
+    });
+}
+
+/// A filter that can be copied wins over the profile: the command runs under the target's own
+/// filter (`uname` refused), not the profile's (`mkdir` works).
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn a_copied_filter_wins_over_the_config_profile() {
+    require_privilege("unshare(CLONE_NEWUTS), setns and PTRACE_SECCOMP_GET_FILTER");
+    in_private_mount_ns(|| {
+        let target = Target::spawn_filtered("copied", &[libc::SYS_uname], libc::EHOSTDOWN);
+        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let dir = tempfile::tempdir().unwrap();
+        let made = dir.path().join("made");
+        let script = format!(
+            "mkdir {} && echo mkdir-ok; uname -n 2>/dev/null || echo uname-refused",
+            made.display()
+        );
+        let profile = seccomp_profile(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[
+                {"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":1}]}"#,
+        );
+        let (code, out) = run_with(&pidfd, &[NsKind::Uts], &script, |c| {
+            c.seccomp_profile(profile);
+        });
+        assert_eq!(code.expect("spawn"), 0);
+        assert_eq!(out, "mkdir-ok\nuname-refused");
+        assert!(made.exists());
+    });
+}

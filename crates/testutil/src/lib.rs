@@ -152,12 +152,19 @@ pub fn deny_syscalls(syscalls: &[i64], errno: i32) {
         prog.push(stmt(RET_K, SECCOMP_RET_ERRNO | (errno as u32 & 0xffff)));
     }
     prog.push(stmt(RET_K, SECCOMP_RET_ALLOW));
+    install_seccomp_filter(&prog);
+}
+
+/// Sets `no_new_privs` and installs the classic-BPF seccomp program `prog` on the calling
+/// thread; panics if the kernel refuses it. Irreversible: call it in a child ([`in_child`]).
+pub fn install_seccomp_filter(prog: &[libc::sock_filter]) {
     let fprog = libc::sock_fprog {
         len: prog.len() as u16,
-        filter: prog.as_mut_ptr(),
+        filter: prog.as_ptr().cast_mut(),
     };
     // SAFETY: PR_SET_NO_NEW_PRIVS takes plain integers; PR_SET_SECCOMP gets a pointer to a
-    // valid sock_fprog whose filter array outlives the call (the kernel copies it).
+    // valid sock_fprog whose filter array outlives the call (the kernel copies it and never
+    // writes through the pointer).
     unsafe {
         assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
         let rc = libc::prctl(

@@ -69,7 +69,7 @@ pub use mask::{make_readonly, mask_paths};
 pub use mounts::{
     bind_from, bind_into, mount_procfs, mount_sysfs, BindOptions, HidePid, ProcfsMountOptions,
 };
-pub use oci::OciHardening;
+pub use oci::{load_spec, OciHardening};
 pub use writes::{
     read_sysctl, read_sysctl_in, set_current_label, set_exec_label, sysctl_namespace,
     sysctl_subpath, write_sysctl, write_sysctl_in, SysctlNamespace,
@@ -239,4 +239,30 @@ pub fn harden(root: &Root, opts: &HardenOptions) -> Result<Report> {
     );
     preexisting::scan(root, &covered, &mut report);
     Ok(report)
+}
+
+/// Whether `/proc` inside `root` is a procfs, so that hardening paths under it can mean
+/// anything: on a rootfs whose `/proc` is not mounted yet, every `/proc` path of
+/// [`HardenOptions::defaults`] is skipped as missing (or masks a plain directory that a later
+/// procfs mount covers), a silent no-op.
+///
+/// `/proc` is resolved inside `root` (a symlink there is followed inside it, as for the paths
+/// [`harden`] masks) and the answer is `fstatfs` of that fd: `PROC_SUPER_MAGIC`. Never the
+/// text of mountinfo, which a FUSE or tmpfs mount can make say `proc`. A missing `/proc`, or a
+/// non-directory in the way (`ENOENT`, `ENOTDIR`), is `Ok(false)`; any other error resolving
+/// it (`ELOOP`, `EXDEV`, `EACCES`) is returned, never taken for an answer.
+pub fn proc_is_mounted(root: &Root) -> Result<bool> {
+    use crate::sys::Syscall as _;
+    match root.resolve("/proc") {
+        Ok(handle) => crate::sys::is_procfs(std::os::fd::AsFd::as_fd(&handle)).syscall("fstatfs"),
+        Err(e)
+            if matches!(
+                e.errno(),
+                rustix::io::Errno::NOENT | rustix::io::Errno::NOTDIR
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
 }

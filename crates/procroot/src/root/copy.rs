@@ -240,7 +240,15 @@ impl Root {
         rustix::fs::statat(&src_parent, &src_name, AtFlags::SYMLINK_NOFOLLOW)
             .syscall("fstatat")
             .map_err(host_fail)?;
-        let (dst_parent, dst_name) = self.destination_in_root(op, in_root_path, &src_name)?;
+        let (dst_parent, dst_name, into_dir) =
+            self.destination_in_root(op, in_root_path, &src_name)?;
+        // Errors name the entry the copy makes (`/srv/www/site` when DST is a directory), so
+        // that an EEXIST names the entry in the way.
+        let dst_path = if into_dir {
+            in_root_path.join(&dst_name)
+        } else {
+            in_root_path.to_owned()
+        };
         // Everything created is ours and on the destination parent's mount: nothing to check.
         let walk = Walk {
             special_files: opts.special_files,
@@ -257,7 +265,7 @@ impl Root {
             walk,
             &mut Watch::new(opts.progress).with_warnings(opts.warnings),
         )
-        .map_err(|e| self.annotate_op(e, op, in_root_path))
+        .map_err(|e| self.annotate_op(e, op, &dst_path))
     }
 
     /// Copies the file, symlink or directory tree at `in_root_path` (resolved inside the root)
@@ -306,8 +314,15 @@ impl Root {
         rustix::fs::statat(&src_parent, &src_name, AtFlags::SYMLINK_NOFOLLOW)
             .syscall("fstatat")
             .map_err(|e| self.annotate_op(e, op, in_root_path))?;
-        let (dst_parent, dst_name) =
+        let (dst_parent, dst_name, into_dir) =
             host_destination(host_path, &src_name).map_err(|e| e.context(op, host_path))?;
+        // The copy's errors name the entry it makes: `out/hostname` when DST is a directory,
+        // so that an EEXIST names the entry in the way, not the directory it is in.
+        let dst_path = if into_dir {
+            host_path.join(&dst_name)
+        } else {
+            host_path.to_owned()
+        };
         // NO_XDEV holds for the tree being read too, not only for the path leading to it.
         let walk = Walk {
             special_files: opts.special_files,
@@ -324,7 +339,7 @@ impl Root {
             walk,
             &mut Watch::new(opts.progress).with_warnings(opts.warnings),
         )
-        .map_err(|e| e.context(op, host_path))
+        .map_err(|e| e.context(op, &dst_path))
     }
 
     /// Writes everything `contents` yields to a new file that then replaces `path` in one
@@ -399,8 +414,9 @@ impl Root {
         written.map_err(fail)
     }
 
-    /// Where a copy lands inside the root: `(directory, name)`, the `cp -r` way. An existing
-    /// directory at `path` (following symlinks inside the root) receives `src_name`; a path
+    /// Where a copy lands inside the root: `(directory, name, into_dir)`, the `cp -r` way. An
+    /// existing directory at `path` (following symlinks inside the root) receives `src_name`
+    /// (`into_dir`); a path
     /// that does not exist, or an existing non-directory, means the copy is made at `path`
     /// itself. Any other error resolving `path` is reported: treating, say, `EXDEV` from a
     /// mount point under `NO_XDEV` as "does not exist" would turn it into a misleading
@@ -410,18 +426,19 @@ impl Root {
         op: &'static str,
         path: &Path,
         src_name: &OsStr,
-    ) -> Result<(OwnedFd, OsString)> {
+    ) -> Result<(OwnedFd, OsString, bool)> {
+        let at = |(dir, name)| (dir, name, false);
         match self.resolve(path) {
             Ok(handle) if handle.file_type().ok() == Some(FileType::Dir) => {
-                Ok((handle.into_fd(), src_name.to_owned()))
+                Ok((handle.into_fd(), src_name.to_owned(), true))
             }
             // An existing non-directory: let the final no-replace rename report EEXIST, after
             // checking the parent like any other destination. Missing: made there. ENOTDIR can
             // also mean a non-directory in the middle of the path; then the parent lookup
             // reports it again, for what it is.
-            Ok(_) => self.parent_and_name_of(op, path),
+            Ok(_) => self.parent_and_name_of(op, path).map(at),
             Err(e) if matches!(e.errno(), Errno::NOENT | Errno::NOTDIR) => {
-                self.parent_and_name_of(op, path)
+                self.parent_and_name_of(op, path).map(at)
             }
             Err(e) => Err(self.annotate_op(e, op, path)),
         }
@@ -474,19 +491,22 @@ pub fn copy_in_source(host_path: impl AsRef<Path>) -> Result<OwnedFd> {
 pub fn copy_out_directory(host_path: impl AsRef<Path>) -> Result<OwnedFd> {
     let host_path = host_path.as_ref();
     host_destination(host_path, OsStr::new("."))
-        .map(|(dir, _)| dir)
+        .map(|(dir, _, _)| dir)
         .map_err(|e| e.context("copy out", host_path))
 }
 
-/// Where a copy lands on the host, the `cp -r` way (see [`Root::copy_out`]).
-fn host_destination(path: &Path, src_name: &OsStr) -> Result<(OwnedFd, OsString)> {
+/// Where a copy lands on the host, the `cp -r` way (see [`Root::copy_out`]): the directory, the
+/// name, and whether `path` was an existing directory the copy goes into under `src_name`.
+fn host_destination(path: &Path, src_name: &OsStr) -> Result<(OwnedFd, OsString, bool)> {
     match rustix::fs::open(
         path,
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     ) {
-        Ok(dir) => Ok((dir, src_name.to_owned())),
-        Err(Errno::NOENT | Errno::NOTDIR) => host_parent_and_name(path),
+        Ok(dir) => Ok((dir, src_name.to_owned(), true)),
+        Err(Errno::NOENT | Errno::NOTDIR) => {
+            host_parent_and_name(path).map(|(dir, name)| (dir, name, false))
+        }
         Err(e) => Err(e.syscall("open")),
     }
 }

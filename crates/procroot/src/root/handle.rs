@@ -117,7 +117,7 @@ pub(crate) fn special_refusal(ft: FileType, entry: Option<&Path>) -> Option<Erro
     let entry = entry.map_or(String::new(), |p| format!("{p:?} is {what}; "));
     Some(Error::special_file(format!(
         "{entry}refusing {what}: FIFOs, sockets and device nodes are used only when allowed \
-             (--special-files, SpecialFiles::Allow)"
+             (--special-files)"
     )))
 }
 

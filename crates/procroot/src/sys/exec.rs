@@ -976,6 +976,15 @@ fn first_child(ctx: &ChildCtx<'_, '_>) -> ! {
             fail(ctx, STEP_CGROUP, e, 0);
         }
     }
+    // The target's LSM label for the exec (AppArmor, SELinux), written here, while procroot's
+    // procfs is still open, and before entering anything (a user namespace would change how
+    // that procfs's files see us): the command's process never holds that host fd, and
+    // inherits the label across its fork (it lives in the credentials), to apply at its execve.
+    if let Some((path, label)) = plan.creds.and_then(|c| c.exec_label.as_ref()) {
+        if let Err(e) = super::creds::write_exec_label(plan.procfs, path, label) {
+            fail(ctx, STEP_CREDS + super::creds::STEP_EXEC_LABEL, e, 0);
+        }
+    }
     if let Err((step, errno, nstype)) = enter_steps(&plan.ns) {
         fail(ctx, step, errno, nstype);
     }
