@@ -13,16 +13,18 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use procroot_testutil::container::{Attack, Attacker, StandInContainer};
-use procroot_testutil::{in_private_mount_ns, require_privilege};
+use procroot_testutil::{in_private_mount_ns, require_privilege, Cli};
 
 const PRIVILEGE: &str = "unshare of uts/mnt/pid/net/ipc namespaces and setns";
 
-/// A target started by `unshare`, with its own hostname, a marker tmpfs and loopback only.
+/// A target started by `unshare` (the kit's [`procroot_testutil::Target::unshare`]), with its own
+/// hostname, a marker tmpfs and loopback only, and a directory of the test's.
 struct Target {
-    unshare: Child,
     /// The target process (PID 1 of its PID namespace), as we number it.
     pid: u32,
     dir: tempfile::TempDir,
+    /// Killed and reaped on drop, with `unshare`.
+    _process: procroot_testutil::Target,
 }
 
 impl Target {
@@ -50,34 +52,21 @@ impl Target {
             std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
             format!("touch {d}/ready && exec sleep 120")
         };
-        let mut cmd = Command::new("unshare");
-        cmd.args([
-            "--fork",
-            "--kill-child",
+        let mut args = vec![
             "--pid",
             "--mount-proc",
             "--uts",
             "--ipc",
             "--net",
             "--mount",
-        ]);
-        cmd.args(extra).args(["sh", "-c", &script]);
-        let unshare = cmd.spawn().expect("spawn unshare");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !dir.path().join("ready").exists() {
-            assert!(Instant::now() < deadline, "target never became ready");
-            std::thread::sleep(Duration::from_millis(10));
+        ];
+        args.extend(extra);
+        let process = procroot_testutil::Target::unshare(&args, &script, &dir.path().join("ready"));
+        Target {
+            pid: process.pid(),
+            dir,
+            _process: process,
         }
-        let children =
-            std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", unshare.id()))
-                .expect("children of unshare");
-        let pid = children
-            .split_whitespace()
-            .next()
-            .expect("unshare has a child")
-            .parse()
-            .expect("a pid");
-        Target { unshare, pid, dir }
     }
 
     fn path(&self, p: &str) -> PathBuf {
@@ -85,40 +74,35 @@ impl Target {
     }
 }
 
-impl Drop for Target {
-    fn drop(&mut self) {
-        // SAFETY: kill(2) on the target we started (reaped by unshare, which we reap).
-        unsafe { libc::kill(self.pid as i32, libc::SIGKILL) };
-        let _ = self.unshare.kill();
-        let _ = self.unshare.wait();
-    }
-}
-
 fn procroot() -> Command {
     Command::new(env!("CARGO_BIN_EXE_procroot"))
 }
 
-fn exec(pid: u32, extra: &[&str], cmd: &[&str]) -> Output {
-    let mut c = procroot();
-    c.args(["exec", "--pid", &pid.to_string()]);
-    c.args(extra).arg("--").args(cmd);
-    c.output().expect("run procroot exec")
+/// The binary through the kit's [`Cli`]: stdin `/dev/null`, and a deadline (a hung `procroot`
+/// fails the test instead of hanging it).
+fn cli() -> Cli {
+    Cli::new(env!("CARGO_BIN_EXE_procroot"))
 }
 
-/// Makes `c` run as uid and gid 1000 with no groups (dropped in the forked child before exec).
-fn as_uid_1000(c: &mut Command) {
-    // SAFETY: setgroups/setresgid/setresuid in the forked child before exec.
-    unsafe {
-        c.pre_exec(|| {
-            if libc::setgroups(0, std::ptr::null()) != 0
-                || libc::setresgid(1000, 1000, 1000) != 0
-                || libc::setresuid(1000, 1000, 1000) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
+/// Runs `cli` (with its deadline) and returns what it did as an [`Output`].
+fn output(cli: Cli) -> Output {
+    use std::os::unix::process::ExitStatusExt;
+    let run = cli.run();
+    Output {
+        status: std::process::ExitStatus::from_raw((run.code & 0xff) << 8),
+        stdout: run.stdout,
+        stderr: run.stderr.into_bytes(),
     }
+}
+
+fn exec(pid: u32, extra: &[&str], cmd: &[&str]) -> Output {
+    output(
+        cli()
+            .args(["exec", "--pid", &pid.to_string()])
+            .args(extra)
+            .arg("--")
+            .args(cmd),
+    )
 }
 
 fn stdout(o: &Output) -> String {
@@ -203,11 +187,13 @@ fn exec_errors_dead_target_unknown_namespace_unprivileged() {
         // belong to root: EPERM, naming the namespace.
         let t = Target::start(&["--setuid", "1000", "--setgid", "1000"]);
         let flag = t.path("ran-unprivileged");
-        let mut c = procroot();
-        c.args(["exec", "--pid", &t.pid.to_string(), "--ns", "uts", "--"])
-            .args(["touch", flag.to_str().unwrap()]);
-        as_uid_1000(&mut c);
-        let o = c.output().expect("run as uid 1000");
+        // As uid and gid 1000, with no supplementary groups.
+        let o = output(
+            cli()
+                .args(["exec", "--pid", &t.pid.to_string(), "--ns", "uts", "--"])
+                .args(["touch", flag.to_str().unwrap()])
+                .uid(1000),
+        );
         assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
         let err = stderr(&o);
         assert!(
@@ -230,13 +216,14 @@ fn exec_gives_the_command_the_targets_environment() {
     in_private_mount_ns(|| {
         let t = Target::start_wrapped(&[], "env -i FOO=target");
         let env = |extra: &[&str]| {
-            let mut c = procroot();
-            c.env("PROCROOT_TEST_SECRET", "hunter2")
-                .env("TERM", "xterm-test")
-                .args(["exec", "--pid", &t.pid.to_string()])
-                .args(extra)
-                .args(["--", "env"]);
-            let o = c.output().expect("run procroot exec");
+            let o = output(
+                cli()
+                    .env("PROCROOT_TEST_SECRET", "hunter2")
+                    .env("TERM", "xterm-test")
+                    .args(["exec", "--pid", &t.pid.to_string()])
+                    .args(extra)
+                    .args(["--", "env"]),
+            );
             assert!(o.status.success(), "{extra:?}: {}", stderr(&o));
             let mut lines: Vec<String> = stdout(&o).lines().map(str::to_owned).collect();
             lines.sort();
@@ -261,12 +248,12 @@ fn exec_gives_the_command_the_targets_environment() {
         let caller = env(&["--preserve-env"]);
         assert!(has(&caller, "PROCROOT_TEST_SECRET=hunter2"), "{caller:?}");
         // Bytes that are not UTF-8 pass as they are.
-        let o = procroot()
-            .args(["exec", "--pid", &t.pid.to_string(), "--env-clear", "--env"])
-            .arg(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(b"RAW=\xff\xfe"))
-            .args(["--", "env"])
-            .output()
-            .expect("run procroot exec");
+        let o = output(
+            cli()
+                .args(["exec", "--pid", &t.pid.to_string(), "--env-clear", "--env"])
+                .arg(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(b"RAW=\xff\xfe"))
+                .args(["--", "env"]),
+        );
         assert!(o.status.success(), "{}", stderr(&o));
         assert_eq!(o.stdout, b"RAW=\xff\xfe\n");
 
@@ -335,10 +322,11 @@ fn exec_exits_127_for_a_missing_command_and_126_for_a_non_executable_one() {
 
         // Privileges dropped, a root target: exit 1, naming the namespace and how it was
         // opened (the pidfd ioctl, or its /proc/PID/ns file), not a bare EACCES.
-        let mut c = procroot();
-        c.args(["exec", "--pid", &t.pid.to_string(), "--", "true"]);
-        as_uid_1000(&mut c);
-        let o = c.output().expect("run as uid 1000");
+        let o = output(
+            cli()
+                .args(["exec", "--pid", &t.pid.to_string(), "--", "true"])
+                .uid(1000),
+        );
         assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
         let err = stderr(&o);
         assert!(
@@ -361,12 +349,12 @@ fn a_sealing_failure_before_parsing_is_reported_and_nothing_runs() {
     let dir = tempfile::tempdir().expect("tempdir");
     let flag = dir.path().join("ran");
     for global in [&[][..], &["--no-sandbox"][..]] {
-        let o = procroot()
-            .args(global)
-            .args(["exec", "--pid", "1", "--", "touch", flag.to_str().unwrap()])
-            .env("PROCROOT_SEAL_STRATEGY", "bogus")
-            .output()
-            .expect("run procroot");
+        let o = output(
+            cli()
+                .args(global)
+                .args(["exec", "--pid", "1", "--", "touch", flag.to_str().unwrap()])
+                .env("PROCROOT_SEAL_STRATEGY", "bogus"),
+        );
         assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
         let err = stderr(&o);
         assert!(
@@ -489,16 +477,11 @@ fn exec_cwd_never_reaches_a_leaked_host_directory() {
         std::fs::write(host.path().join("host-secret"), b"x").unwrap();
         let ready = tempfile::tempdir().expect("tempdir");
         let script = format!("touch {}/ready && exec sleep 120", ready.path().display());
-        let target = Command::new("unshare")
-            .args(["--uts", "--mount", "sh", "-c", &script])
-            .spawn()
-            .expect("unshare");
-        let target = KillOnDrop(target);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !ready.path().join("ready").exists() {
-            assert!(Instant::now() < deadline, "target never became ready");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let target = procroot_testutil::Target::unshare(
+            &["--uts", "--mount"],
+            &script,
+            &ready.path().join("ready"),
+        );
         let leaked = leak(
             host.path(),
             rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY,
@@ -514,13 +497,27 @@ fn exec_cwd_never_reaches_a_leaked_host_directory() {
                 if keep {
                     extra.extend(["--keep-fd", n_str.as_str()]);
                 }
-                let o = exec(target.0.id(), &extra, &["sh", "-c", "pwd; ls"]);
+                let o = exec(target.pid(), &extra, &["sh", "-c", "pwd; ls"]);
                 assert!(
                     !stdout(&o).contains("host-secret"),
                     "cwd {cwd} reached the host directory: {}",
                     stdout(&o)
                 );
                 assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+                // Refused for the right reason: resolving the cwd inside the target's root
+                // stops at the magic link (ELOOP), before anything is forked; not some later,
+                // unrelated failure.
+                let err = stderr(&o);
+                let want = format!(
+                    "procroot: exec in \"{}\": working directory (--cwd) \"{cwd}\": resolve \"{cwd}\"",
+                    target.pid()
+                );
+                assert!(
+                    err.starts_with(&want)
+                        && err.ends_with("(ELOOP)\n")
+                        && err.lines().count() == 1,
+                    "cwd {cwd}, keep {keep}: {err}"
+                );
             }
         }
     });
@@ -563,36 +560,34 @@ fn overwrite_attack(strategy: &str) {
     let bin = dir.path().join("procroot");
     std::fs::copy(env!("CARGO_BIN_EXE_procroot"), &bin).expect("copy binary");
     let original = read_all(&bin);
-    let mut child = Command::new(&bin)
-        .args([
-            "exec",
-            "--pid",
-            &t.pid.to_string(),
-            "--",
-            "sh",
-            "-c",
-            "echo ready; sleep 2",
-        ])
-        .env("PROCROOT_SEAL_STRATEGY", strategy)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run procroot");
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    if line != "ready\n" {
+    let mut child = KillOnDrop(
+        Command::new(&bin)
+            .args([
+                "exec",
+                "--pid",
+                &t.pid.to_string(),
+                "--",
+                "sh",
+                "-c",
+                "echo ready; sleep 2",
+            ])
+            .env("PROCROOT_SEAL_STRATEGY", strategy)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run procroot"),
+    );
+    // With a deadline: a procroot that hangs before the command prints fails the test.
+    let ready = child_lines(&child).recv_timeout(Duration::from_secs(30));
+    if ready.as_deref() != Ok("ready") {
+        let _ = child.0.kill();
+        let _ = child.0.wait();
         let mut err = String::new();
-        child
-            .stderr
-            .as_mut()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
-        panic!("{strategy}: procroot exec did not run the command: {err}");
+        let _ = child.0.stderr.as_mut().unwrap().read_to_string(&mut err);
+        panic!("{strategy}: procroot exec did not run the command ({ready:?}): {err}");
     }
-    let exe = format!("/proc/{}/exe", child.id());
+    let exe = format!("/proc/{}/exe", child.0.id());
     use rustix::fs::{Mode, OFlags};
     let w = rustix::fs::open(&exe, OFlags::WRONLY, Mode::empty());
     assert!(w.is_err(), "{strategy}: opened {exe} for writing");
@@ -601,7 +596,7 @@ fn overwrite_attack(strategy: &str) {
     let tr = truncate(&exe);
     assert!(tr.is_err(), "{strategy}: truncated {exe}");
     let path_fd = rustix::fs::open(&exe, OFlags::PATH, Mode::empty()).expect("O_PATH exe");
-    let status = child.wait().unwrap();
+    let status = wait_within(child, Duration::from_secs(60));
     assert!(status.success(), "{strategy}: {status}");
     // After exit: the reopen trick through our O_PATH fd.
     let reopen = format!("/proc/self/fd/{}", path_fd.as_raw_fd());
@@ -665,12 +660,12 @@ fn doctor_reports_the_sealing_strategy() {
 }
 
 fn doctor_reports_the_sealing_strategy_inner() {
-    let o = procroot().args(["doctor", "--json"]).output().unwrap();
+    let o = output(cli().args(["doctor", "--json"]));
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["sealed_exe"]["strategy"], "overlay", "{v}");
     assert_eq!(v["sealed_exe"]["running"], serde_json::Value::Null, "{v}");
-    let o = procroot().arg("doctor").output().unwrap();
+    let o = output(cli().arg("doctor"));
     assert!(
         stdout(&o).contains("sealed self-binary: this run is not sealed; exec would use overlay"),
         "{}",
@@ -1079,14 +1074,12 @@ fn exec_never_runs_a_host_binary_through_procroots_fds() {
             }));
         for (path, program) in runs {
             let args: Vec<&str> = program.iter().map(String::as_str).collect();
-            let mut cmd = procroot();
-            cmd.args(["exec", "--pid", &c.pid().to_string()]);
+            let mut cmd = cli().args(["exec", "--pid", &c.pid().to_string()]);
             // The command's PATH: procroot's own no longer reaches the command.
             if let Some(path) = &path {
-                cmd.arg("--env").arg(format!("PATH={path}"));
+                cmd = cmd.arg("--env").arg(format!("PATH={path}"));
             }
-            cmd.arg("--").args(&args);
-            let o = cmd.output().expect("run procroot exec");
+            let o = output(cmd.arg("--").args(&args));
             let args = (path, args);
             assert!(
                 !stdout(&o).contains("ESCAPED"),
@@ -1146,7 +1139,7 @@ fn keep_fd_of_an_fd_the_caller_never_opened_is_ebadf_and_nothing_runs() {
                         Ok(())
                     });
                 }
-                let o = c.output().expect("run procroot exec");
+                let o = output_within(c, Duration::from_secs(60));
                 let err = stderr(&o);
                 assert_eq!(o.status.code(), Some(1), "{keep:?}: {err} {}", stdout(&o));
                 assert!(

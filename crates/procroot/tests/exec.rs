@@ -12,162 +12,119 @@ use procroot::exec::{Command, EnterMethod, Namespaces, NsKind, NsKinds};
 use procroot::testing::{self, Feature};
 use procroot::{ErrorKind, PidFd};
 use procroot_testutil::container::{Attack, Attacker, StandInContainer};
-use procroot_testutil::{in_child, in_private_mount_ns, require_privilege};
+use procroot_testutil::{in_child, in_private_mount_ns, require_privilege, Target};
 use rustix::io::Errno;
 
-/// A forked process in a new UTS namespace named `hostname`, waiting until dropped.
-struct Target {
-    pid: libc::pid_t,
-    release: Option<std::io::PipeWriter>,
-    reaped: bool,
+/// A target (the kit's [`Target`]) in a new UTS namespace named `hostname`.
+fn uts_target(hostname: &str) -> Target {
+    uts_target_with(hostname, 0)
 }
 
-impl Target {
-    fn spawn(hostname: &str) -> Target {
-        Target::spawn_with(hostname, 0)
-    }
+/// [`uts_target`] in the namespaces `CLONE_NEWUTS | extra` (`CLONE_NEWUSER` to own it).
+fn uts_target_with(hostname: &str, extra: libc::c_int) -> Target {
+    uts_target_then(hostname, extra, 0)
+}
 
-    /// [`Target::spawn`] in the namespaces `CLONE_NEWUTS | extra` (`CLONE_NEWUSER` to own it).
-    fn spawn_with(hostname: &str, extra: libc::c_int) -> Target {
-        Target::spawn_then(hostname, extra, 0)
-    }
-
-    /// [`Target::spawn_with`], then, once the hostname is set, `unshare(then)`: with
-    /// `CLONE_NEWUSER`, a user namespace that does not own the UTS namespace.
-    fn spawn_then(hostname: &str, extra: libc::c_int, then: libc::c_int) -> Target {
-        Target::spawn_setup(|| {
-            // SAFETY: unshare and sethostname on this (forked, single-threaded) process.
-            unsafe {
-                libc::unshare(libc::CLONE_NEWUTS | extra) == 0
-                    && libc::sethostname(hostname.as_ptr().cast(), hostname.len()) == 0
-                    && (then == 0 || libc::unshare(then) == 0)
-            }
-        })
-    }
-
-    /// [`Target::spawn`] with `no_new_privs` and a seccomp filter that makes `syscalls` fail
-    /// with `errno` (set after the hostname).
-    fn spawn_filtered(hostname: &str, syscalls: &[i64], errno: i32) -> Target {
-        Target::spawn_setup(|| {
-            // SAFETY: unshare and sethostname on this (forked, single-threaded) process.
-            let ok = unsafe {
-                libc::unshare(libc::CLONE_NEWUTS) == 0
-                    && libc::sethostname(hostname.as_ptr().cast(), hostname.len()) == 0
-            };
-            procroot_testutil::deny_syscalls(syscalls, errno);
-            ok
-        })
-    }
-
-    /// [`Target::spawn`] with a seccomp filter that makes `syscall` fail with `errno`, installed
-    /// without `no_new_privs` (with `CAP_SYS_ADMIN`), which is then dropped from every set,
-    /// the bounding set first.
-    fn spawn_filtered_without_nnp(hostname: &str, syscall: i64, errno: i32) -> Target {
-        // The filter: load nr, compare, return ERRNO or ALLOW.
-        let mut prog = [
-            libc::sock_filter {
-                code: 0x20,
-                jt: 0,
-                jf: 0,
-                k: 0,
-            },
-            libc::sock_filter {
-                code: 0x15,
-                jt: 0,
-                jf: 1,
-                k: syscall as u32,
-            },
-            libc::sock_filter {
-                code: 0x06,
-                jt: 0,
-                jf: 0,
-                k: 0x0005_0000 | errno as u32,
-            },
-            libc::sock_filter {
-                code: 0x06,
-                jt: 0,
-                jf: 0,
-                k: 0x7fff_0000,
-            },
-        ];
-        let fprog = libc::sock_fprog {
-            len: prog.len() as u16,
-            filter: prog.as_mut_ptr(),
-        };
-        Target::spawn_setup(|| {
-            // SAFETY: unshare, sethostname and prctl on this (forked, single-threaded) process,
-            // with a filter program that outlives the call.
-            let ok = unsafe {
-                libc::unshare(libc::CLONE_NEWUTS) == 0
-                    && libc::sethostname(hostname.as_ptr().cast(), hostname.len()) == 0
-                    && libc::prctl(
-                        libc::PR_SET_SECCOMP,
-                        libc::SECCOMP_MODE_FILTER,
-                        &fprog as *const libc::sock_fprog,
-                    ) == 0
-                    && libc::prctl(libc::PR_CAPBSET_DROP, 21, 0, 0, 0) == 0
-            };
-            let sets = rustix::thread::capabilities(None).expect("capget");
-            let admin = rustix::thread::CapabilitySet::SYS_ADMIN;
-            ok && rustix::thread::set_capabilities(
-                None,
-                rustix::thread::CapabilitySets {
-                    effective: sets.effective - admin,
-                    permitted: sets.permitted - admin,
-                    inheritable: sets.inheritable - admin,
-                },
-            )
-            .is_ok()
-        })
-    }
-
-    /// A forked process that runs `setup` (true: it worked), then waits until dropped.
-    fn spawn_setup(setup: impl FnOnce() -> bool) -> Target {
-        let (mut ready_r, mut ready_w) = std::io::pipe().expect("pipe");
-        let (mut release_r, release_w) = std::io::pipe().expect("pipe");
-        // SAFETY: fork(2); the child runs only the code below and leaves with _exit(2).
-        let pid = unsafe { libc::fork() };
-        assert!(pid >= 0, "fork");
-        if pid == 0 {
-            drop(ready_r);
-            drop(release_w);
-            let ok = setup();
-            let _ = ready_w.write_all(if ok { b"r" } else { b"e" });
-            drop(ready_w);
-            let mut b = [0u8; 1];
-            let _ = release_r.read(&mut b);
-            // SAFETY: leaving the forked child.
-            unsafe { libc::_exit(0) };
-        }
-        drop(ready_w);
-        drop(release_r);
-        let mut b = [0u8; 1];
-        ready_r.read_exact(&mut b).expect("ready");
-        assert_eq!(&b, b"r", "target setup failed");
-        Target {
-            pid,
-            release: Some(release_w),
-            reaped: false,
-        }
-    }
-
-    fn kill_and_reap(&mut self) {
-        // SAFETY: our own child.
+/// [`uts_target_with`], then, once the hostname is set, `unshare(then)`: with
+/// `CLONE_NEWUSER`, a user namespace that does not own the UTS namespace.
+fn uts_target_then(hostname: &str, extra: libc::c_int, then: libc::c_int) -> Target {
+    target_if(|| {
+        // SAFETY: unshare and sethostname on this (forked, single-threaded) process.
         unsafe {
-            libc::kill(self.pid, libc::SIGKILL);
-            libc::waitpid(self.pid, std::ptr::null_mut(), 0);
+            libc::unshare(libc::CLONE_NEWUTS | extra) == 0
+                && libc::sethostname(hostname.as_ptr().cast(), hostname.len()) == 0
+                && (then == 0 || libc::unshare(then) == 0)
         }
-        self.reaped = true;
-    }
+    })
 }
 
-impl Drop for Target {
-    fn drop(&mut self) {
-        drop(self.release.take());
-        if !self.reaped {
-            self.kill_and_reap();
-        }
-    }
+/// [`uts_target`] with `no_new_privs` and a seccomp filter that makes `syscalls` fail with
+/// `errno` (set after the hostname).
+fn filtered_target(hostname: &str, syscalls: &[i64], errno: i32) -> Target {
+    target_if(|| {
+        // SAFETY: unshare and sethostname on this (forked, single-threaded) process.
+        let ok = unsafe {
+            libc::unshare(libc::CLONE_NEWUTS) == 0
+                && libc::sethostname(hostname.as_ptr().cast(), hostname.len()) == 0
+        };
+        procroot_testutil::deny_syscalls(syscalls, errno);
+        ok
+    })
+}
+
+/// [`uts_target`] with a seccomp filter that makes `syscall` fail with `errno`, installed
+/// without `no_new_privs` (with `CAP_SYS_ADMIN`), which is then dropped from every set,
+/// the bounding set first.
+fn filtered_target_without_nnp(hostname: &str, syscall: i64, errno: i32) -> Target {
+    // The filter: load nr, compare, return ERRNO or ALLOW.
+    let mut prog = [
+        libc::sock_filter {
+            code: 0x20,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        },
+        libc::sock_filter {
+            code: 0x15,
+            jt: 0,
+            jf: 1,
+            k: syscall as u32,
+        },
+        libc::sock_filter {
+            code: 0x06,
+            jt: 0,
+            jf: 0,
+            k: 0x0005_0000 | errno as u32,
+        },
+        libc::sock_filter {
+            code: 0x06,
+            jt: 0,
+            jf: 0,
+            k: 0x7fff_0000,
+        },
+    ];
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_mut_ptr(),
+    };
+    target_if(|| {
+        // SAFETY: unshare, sethostname and prctl on this (forked, single-threaded) process,
+        // with a filter program that outlives the call.
+        let ok = unsafe {
+            libc::unshare(libc::CLONE_NEWUTS) == 0
+                && libc::sethostname(hostname.as_ptr().cast(), hostname.len()) == 0
+                && libc::prctl(
+                    libc::PR_SET_SECCOMP,
+                    libc::SECCOMP_MODE_FILTER,
+                    &fprog as *const libc::sock_fprog,
+                ) == 0
+                && libc::prctl(libc::PR_CAPBSET_DROP, 21, 0, 0, 0) == 0
+        };
+        let sets = rustix::thread::capabilities(None).expect("capget");
+        let admin = rustix::thread::CapabilitySet::SYS_ADMIN;
+        ok && rustix::thread::set_capabilities(
+            None,
+            rustix::thread::CapabilitySets {
+                effective: sets.effective - admin,
+                permitted: sets.permitted - admin,
+                inheritable: sets.inheritable - admin,
+            },
+        )
+        .is_ok()
+    })
+}
+
+/// The kit's [`Target`] running `setup`, which says whether it worked (its `errno`s are the
+/// failure's detail).
+fn target_if(setup: impl FnOnce() -> bool) -> Target {
+    Target::spawn(|| {
+        let ok = setup();
+        assert!(
+            ok,
+            "target setup failed: {}",
+            std::io::Error::last_os_error()
+        );
+    })
 }
 
 /// Runs `sh -c script` in the target's UTS namespace with `method`, stdout to a pipe.
@@ -269,8 +226,8 @@ fn namespace_names_parse_and_unknown_ones_are_invalid_input() {
 fn both_enter_methods_reach_the_targets_uts_namespace() {
     require_privilege("unshare(CLONE_NEWUTS) and setns");
     in_private_mount_ns(|| {
-        let target = Target::spawn("lib-target");
-        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let target = uts_target("lib-target");
+        let pidfd = PidFd::open(target.pid()).expect("pidfd");
         for method in [EnterMethod::Auto, EnterMethod::PidFd, EnterMethod::NsFiles] {
             let (code, out) = run(&pidfd, method, "hostname; exit 3");
             assert_eq!(code.expect("spawn"), 3, "{method:?}");
@@ -292,8 +249,8 @@ fn both_enter_methods_reach_the_targets_uts_namespace() {
 fn enter_moves_the_calling_process() {
     require_privilege("unshare(CLONE_NEWUTS) and setns");
     in_private_mount_ns(|| {
-        let target = Target::spawn("entered");
-        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let target = uts_target("entered");
+        let pidfd = PidFd::open(target.pid()).expect("pidfd");
         for method in [EnterMethod::PidFd, EnterMethod::NsFiles] {
             in_child(|| {
                 let ns = Namespaces::of(&pidfd).expect("namespaces");
@@ -329,16 +286,16 @@ fn a_reused_pid_is_never_entered() {
         in_child(|| {
             let flag = tempfile::tempdir().expect("tempdir");
             let flag = flag.path().join("ran");
-            let mut first = Target::spawn("first");
-            let pid = first.pid;
-            let pidfd = PidFd::open(pid as u32).expect("pidfd");
+            let first = uts_target("first");
+            let pid = first.pid();
+            let pidfd = PidFd::open(pid).expect("pidfd");
             first.kill_and_reap();
             let mut second = None;
             for _ in 0..20 {
                 std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string())
                     .expect("write ns_last_pid");
-                let t = Target::spawn("second");
-                if t.pid == pid {
+                let t = uts_target("second");
+                if t.pid() == pid {
                     second = Some(t);
                     break;
                 }
@@ -353,7 +310,7 @@ fn a_reused_pid_is_never_entered() {
                 assert!(!flag.exists(), "{method:?}: the command ran");
             }
             // A fresh pidfd names the new process.
-            let fresh = PidFd::open(pid as u32).expect("pidfd");
+            let fresh = PidFd::open(pid).expect("pidfd");
             let (code, out) = run(&fresh, EnterMethod::Auto, "hostname");
             assert_eq!(code.expect("spawn"), 0);
             assert_eq!(out, "second");
@@ -415,9 +372,19 @@ fn kernel_at_least(major: u32, minor: u32) -> bool {
 fn every_namespace_lookup_and_child_kind_reaches_the_target() {
     require_privilege("unshare(CLONE_NEWUTS) and setns");
     in_private_mount_ns(|| {
-        let target = Target::spawn("methods");
-        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let target = uts_target("methods");
+        let pidfd = PidFd::open(target.pid()).expect("pidfd");
+        // The first child shares our memory only to enter a PID namespace (a plain fork serves
+        // the rest): the CLONE_VM case needs a target that is the init of one.
+        let pid_target = Target::spawn_pidns_init(|| {
+            // SAFETY: unshare(2) of the UTS namespace in the forked, single-threaded target.
+            assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWUTS) }, 0, "unshare");
+            rustix::system::sethostname(b"methods").expect("sethostname");
+        });
+        let pid_pidfd = PidFd::open(pid_target.pid()).expect("pidfd");
         in_child(|| {
+            // "fast == slow" compares two lookups only if they really differ: the first through
+            // the pidfd ioctls, the second through procfs.
             let fast = Namespaces::of(&pidfd).expect("namespaces").unshared();
             if kernel_at_least(6, 11) {
                 assert!(
@@ -425,33 +392,66 @@ fn every_namespace_lookup_and_child_kind_reaches_the_target() {
                     "Linux 6.11+ has PIDFD_GET_*_NAMESPACE, but the library fell back"
                 );
             } else {
-                eprintln!("SKIPPED part: kernel before 6.11, no PIDFD_GET_*_NAMESPACE to compare");
+                procroot_testutil::skip_unless_allowed(
+                    "pidfd-namespaces",
+                    "kernel before 6.11: no PIDFD_GET_*_NAMESPACE, so both lookups are procfs",
+                );
             }
             testing::disable(Feature::PidfdNamespaces);
+            assert!(testing::known_unavailable(Feature::PidfdNamespaces));
             let slow = Namespaces::of(&pidfd).expect("namespaces").unshared();
             assert_eq!(fast, slow);
             assert_eq!(fast, [NsKind::Uts]);
-            let (code, out) = run(&pidfd, EnterMethod::Auto, "hostname");
+            let pid_uts = [NsKind::Pid, NsKind::Uts];
+            // The command names its PID namespace: the init's.
+            let pid_ns = std::fs::read_link(format!("/proc/{}/ns/pid", pid_target.pid()))
+                .expect("the init's PID namespace");
+            let in_pid_ns = format!("methods\n{}", pid_ns.display());
+            let script = "hostname; readlink /proc/self/ns/pid";
+            let before = testing::child_kinds();
+            let (code, out) = run_in(&pid_pidfd, EnterMethod::Auto, &pid_uts, script);
             assert_eq!(
                 (code.expect("spawn"), out.as_str()),
-                (0, "methods"),
+                (0, in_pid_ns.as_str()),
                 "procfs, CLONE_VM"
             );
-            testing::disable(Feature::CloneVfork);
-            let (code, out) = run(&pidfd, EnterMethod::Auto, "hostname");
             assert_eq!(
-                (code.expect("spawn"), out.as_str()),
-                (0, "methods"),
-                "procfs, fork"
+                testing::child_kinds(),
+                (before.0 + 1, before.1),
+                "the child shared our memory (CLONE_VM)"
             );
+            testing::disable(Feature::CloneVfork);
+            for (pidfd, kinds, script, want) in [
+                (&pid_pidfd, &pid_uts[..], script, in_pid_ns.as_str()),
+                (&pidfd, &[NsKind::Uts][..], "hostname", "methods"),
+            ] {
+                let before = testing::child_kinds();
+                let (code, out) = run_in(pidfd, EnterMethod::Auto, kinds, script);
+                assert_eq!(
+                    (code.expect("spawn"), out.as_str()),
+                    (0, want),
+                    "procfs, fork, {kinds:?}"
+                );
+                assert_eq!(
+                    testing::child_kinds(),
+                    (before.0, before.1 + 1),
+                    "{kinds:?}: the child was a fork"
+                );
+            }
         });
         in_child(|| {
             testing::disable(Feature::CloneVfork);
+            let before = testing::child_kinds();
             let (code, out) = run(&pidfd, EnterMethod::Auto, "hostname");
             assert_eq!(
                 (code.expect("spawn"), out.as_str()),
                 (0, "methods"),
                 "pidfd, fork"
+            );
+            assert_eq!(
+                testing::child_kinds(),
+                (before.0, before.1 + 1),
+                "the child was a fork"
             );
         });
     });
@@ -467,11 +467,12 @@ fn every_namespace_lookup_and_child_kind_reaches_the_target() {
 fn a_user_namespace_is_entered_from_a_child_with_its_own_memory() {
     require_privilege("unshare(CLONE_NEWUSER | CLONE_NEWUTS) and setns");
     in_private_mount_ns(|| {
-        let target = Target::spawn_with("in-userns", libc::CLONE_NEWUSER);
-        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let target = uts_target_with("in-userns", libc::CLONE_NEWUSER);
+        let pidfd = PidFd::open(target.pid()).expect("pidfd");
         let ns = Namespaces::of(&pidfd).expect("namespaces");
         assert_eq!(ns.unshared(), [NsKind::User, NsKind::Uts]);
         for method in [EnterMethod::Auto, EnterMethod::PidFd, EnterMethod::NsFiles] {
+            let before = testing::child_kinds();
             let (code, out) = run_in(
                 &pidfd,
                 method,
@@ -480,6 +481,11 @@ fn a_user_namespace_is_entered_from_a_child_with_its_own_memory() {
             );
             assert_eq!(code.expect("spawn"), 0, "{method:?}");
             assert_eq!(out, "in-userns\n65534", "{method:?}");
+            assert_eq!(
+                testing::child_kinds(),
+                (before.0, before.1 + 1),
+                "{method:?}: the child had memory of its own (a fork)"
+            );
         }
     });
 }
@@ -496,8 +502,8 @@ fn spawn_leaves_the_callers_signals_and_dumpable_state_as_they_were() {
     extern "C" fn on_usr1(_: libc::c_int) {}
     require_privilege("unshare(CLONE_NEWUTS) and setns");
     in_private_mount_ns(|| {
-        let target = Target::spawn("state");
-        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let target = uts_target("state");
+        let pidfd = PidFd::open(target.pid()).expect("pidfd");
         in_child(|| {
             // SAFETY: signal-state calls over stack data in this forked, single-threaded child.
             unsafe {
@@ -557,8 +563,8 @@ fn spawn_leaves_the_callers_signals_and_dumpable_state_as_they_were() {
 fn a_user_namespace_that_owns_nothing_is_entered_after_the_others() {
     require_privilege("unshare(CLONE_NEWUTS), then unshare(CLONE_NEWUSER), and setns");
     in_private_mount_ns(|| {
-        let target = Target::spawn_then("outer-uts", 0, libc::CLONE_NEWUSER);
-        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let target = uts_target_then("outer-uts", 0, libc::CLONE_NEWUSER);
+        let pidfd = PidFd::open(target.pid()).expect("pidfd");
         let kinds = [NsKind::User, NsKind::Uts];
         // The atomic pidfd call checks each namespace against the caller's own credentials;
         // the files, one by one, need the order.
@@ -582,44 +588,23 @@ fn a_time_namespace_is_entered_from_a_child_with_its_own_memory() {
     in_private_mount_ns(|| {
         let dir = tempfile::tempdir().expect("tempdir");
         let ready = dir.path().join("ready");
-        let mut unshare = std::process::Command::new("unshare")
-            .args([
-                "--fork",
-                "--kill-child",
-                "--time",
-                "--monotonic",
-                "86400",
-                "--uts",
-            ])
-            .args(["sh", "-c"])
-            .arg(format!(
-                "hostname in-timens && touch {} && exec sleep 60",
-                ready.display()
-            ))
-            .spawn()
-            .expect("unshare");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while !ready.exists() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "target never became ready"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        let children =
-            std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", unshare.id()))
-                .expect("children");
-        let pid: u32 = children
-            .split_whitespace()
-            .next()
-            .expect("child")
-            .parse()
-            .unwrap();
+        let script = format!(
+            "hostname in-timens && touch {} && exec sleep 60",
+            ready.display()
+        );
+        // Killed and reaped (with unshare) on drop, however the test ends.
+        let target = Target::unshare(
+            &["--time", "--monotonic", "86400", "--uts"],
+            &script,
+            &ready,
+        );
+        let pid = target.pid();
         let pidfd = PidFd::open(pid).expect("pidfd");
-        let result = std::panic::catch_unwind(|| {
+        {
             let ns = Namespaces::of(&pidfd).expect("namespaces");
             assert!(ns.unshared().contains(&NsKind::Time), "{:?}", ns.unshared());
             for method in [EnterMethod::Auto, EnterMethod::PidFd, EnterMethod::NsFiles] {
+                let before = testing::child_kinds();
                 let (code, out) = run_in(
                     &pidfd,
                     method,
@@ -627,6 +612,11 @@ fn a_time_namespace_is_entered_from_a_child_with_its_own_memory() {
                     "hostname; grep monotonic /proc/self/timens_offsets",
                 );
                 assert_eq!(code.expect("spawn"), 0, "{method:?}");
+                assert_eq!(
+                    testing::child_kinds(),
+                    (before.0, before.1 + 1),
+                    "{method:?}: the child had memory of its own (a fork)"
+                );
                 let words: Vec<&str> = out.split_whitespace().collect();
                 assert_eq!(
                     words,
@@ -634,11 +624,6 @@ fn a_time_namespace_is_entered_from_a_child_with_its_own_memory() {
                     "{method:?}"
                 );
             }
-        });
-        let _ = unshare.kill();
-        let _ = unshare.wait();
-        if let Err(panic) = result {
-            std::panic::resume_unwind(panic);
         }
     });
 }
@@ -654,8 +639,8 @@ fn a_time_namespace_is_entered_from_a_child_with_its_own_memory() {
 fn the_command_gets_the_targets_no_new_privs_and_seccomp_filter() {
     require_privilege("unshare(CLONE_NEWUTS), setns and PTRACE_SECCOMP_GET_FILTER");
     in_private_mount_ns(|| {
-        let target = Target::spawn_filtered("filtered", &[libc::SYS_uname], libc::EHOSTDOWN);
-        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let target = filtered_target("filtered", &[libc::SYS_uname], libc::EHOSTDOWN);
+        let pidfd = PidFd::open(target.pid()).expect("pidfd");
         let creds = procroot::exec::credentials_of(&pidfd).expect("credentials");
         assert!(creds.no_new_privs());
         assert_eq!(creds.seccomp_filters(), 1);
@@ -669,7 +654,7 @@ fn the_command_gets_the_targets_no_new_privs_and_seccomp_filter() {
             "the command must carry the target's filter"
         );
         // The target is left running, untraced.
-        let status = std::fs::read_to_string(format!("/proc/{}/status", target.pid)).unwrap();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", target.pid())).unwrap();
         assert!(status.contains("TracerPid:\t0"), "{status}");
         assert!(!status.contains("State:\tt"), "{status}");
         let (code, out) = run_with(&pidfd, &[NsKind::Uts], script, |c| {
@@ -700,15 +685,15 @@ fn the_command_gets_the_targets_no_new_privs_and_seccomp_filter() {
 fn a_rootless_target_keeps_working_with_its_credentials() {
     require_privilege("unshare(CLONE_NEWUSER | CLONE_NEWUTS), uid maps and setns");
     in_private_mount_ns(|| {
-        let target = Target::spawn_with("rootless", libc::CLONE_NEWUSER);
+        let target = uts_target_with("rootless", libc::CLONE_NEWUSER);
         for (file, map) in [
             ("setgroups", "deny"),
             ("uid_map", "0 100000 1000\n1000 0 1"),
             ("gid_map", "0 100000 1000\n1000 0 1"),
         ] {
-            std::fs::write(format!("/proc/{}/{file}", target.pid), map).expect(file);
+            std::fs::write(format!("/proc/{}/{file}", target.pid()), map).expect(file);
         }
-        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let pidfd = PidFd::open(target.pid()).expect("pidfd");
         let creds = procroot::exec::credentials_of(&pidfd).expect("credentials");
         assert_eq!((creds.uid(), creds.gid()), (Some(1000), Some(1000)));
         let target_eff = creds.capabilities().effective;
@@ -751,8 +736,8 @@ fn a_rootless_target_keeps_working_with_its_credentials() {
 fn an_uncopyable_seccomp_filter_refuses_and_names_no_seccomp() {
     require_privilege("unshare(CLONE_NEWUTS) and setns");
     in_private_mount_ns(|| {
-        let target = Target::spawn_filtered("filtered", &[libc::SYS_uname], libc::EHOSTDOWN);
-        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let target = filtered_target("filtered", &[libc::SYS_uname], libc::EHOSTDOWN);
+        let pidfd = PidFd::open(target.pid()).expect("pidfd");
         // A filter on ourselves that refuses nothing the test needs.
         procroot_testutil::deny_syscalls(&[libc::SYS_acct], libc::EPERM);
         let dir = tempfile::tempdir().unwrap();
@@ -786,8 +771,8 @@ fn an_uncopyable_seccomp_filter_refuses_and_names_no_seccomp() {
 fn a_filter_without_no_new_privs_is_copied_too() {
     require_privilege("unshare(CLONE_NEWUTS), setns and PTRACE_SECCOMP_GET_FILTER");
     in_private_mount_ns(|| {
-        let target = Target::spawn_filtered_without_nnp("no-nnp", libc::SYS_uname, libc::EHOSTDOWN);
-        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let target = filtered_target_without_nnp("no-nnp", libc::SYS_uname, libc::EHOSTDOWN);
+        let pidfd = PidFd::open(target.pid()).expect("pidfd");
         let creds = procroot::exec::credentials_of(&pidfd).expect("credentials");
         assert!(!creds.no_new_privs());
         assert_eq!(creds.seccomp_filters(), 1);
@@ -830,8 +815,8 @@ fn copying_the_filter_of_a_frozen_target_does_not_hang() {
         std::path::Path::new(mount).join(format!("procroot-test-{}-frozen", std::process::id()));
     std::fs::create_dir(&cgroup).expect("mkdir the test cgroup");
     in_private_mount_ns(|| {
-        let target = Target::spawn_filtered("frozen", &[libc::SYS_uname], libc::EHOSTDOWN);
-        std::fs::write(cgroup.join("cgroup.procs"), target.pid.to_string()).expect("move");
+        let target = filtered_target("frozen", &[libc::SYS_uname], libc::EHOSTDOWN);
+        std::fs::write(cgroup.join("cgroup.procs"), target.pid().to_string()).expect("move");
         std::fs::write(cgroup.join("cgroup.freeze"), "1").expect("freeze");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while !std::fs::read_to_string(cgroup.join("cgroup.events"))
@@ -841,13 +826,13 @@ fn copying_the_filter_of_a_frozen_target_does_not_hang() {
             assert!(std::time::Instant::now() < deadline, "never frozen");
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let pidfd = PidFd::open(target.pid()).expect("pidfd");
         let start = std::time::Instant::now();
         let creds = procroot::exec::credentials_of(&pidfd).expect("credentials");
         let took = start.elapsed();
         assert!(took < std::time::Duration::from_secs(8), "took {took:?}");
         std::fs::write(cgroup.join("cgroup.freeze"), "0").expect("thaw");
-        let status = std::fs::read_to_string(format!("/proc/{}/status", target.pid)).unwrap();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", target.pid())).unwrap();
         assert!(status.contains("TracerPid:\t0"), "{status}");
         eprintln!("frozen target: {creds:?} after {took:?}");
     });
@@ -1046,8 +1031,8 @@ fn callers_fd_is_unreachable() {
 fn a_refused_pr_set_dumpable_is_fatal() {
     require_privilege("unshare(CLONE_NEWUTS) and setns");
     in_private_mount_ns(|| {
-        let target = Target::spawn("dumpable");
-        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let target = uts_target("dumpable");
+        let pidfd = PidFd::open(target.pid()).expect("pidfd");
         let ns = Namespaces::of(&pidfd).expect("namespaces");
         procroot_testutil::deny_syscalls(&[libc::SYS_prctl], libc::EPERM);
         let dir = tempfile::tempdir().expect("tempdir");
@@ -1134,8 +1119,8 @@ fn a_ptracing_container_finds_no_host_fd_and_cannot_write_the_callers_memory() {
 fn the_library_refuses_to_pass_on_an_fd_of_its_own() {
     require_privilege("unshare(CLONE_NEWUTS) and setns");
     in_private_mount_ns(|| {
-        let target = Target::spawn("own-fds");
-        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let target = uts_target("own-fds");
+        let pidfd = PidFd::open(target.pid()).expect("pidfd");
         let procfs = procroot::Procfs::cached().expect("procfs");
         let dir = tempfile::tempdir().expect("tempdir");
         let flag = dir.path().join("ran");
@@ -1168,15 +1153,15 @@ fn setgroups_denied_refuses_groups_that_are_not_the_targets() {
     in_private_mount_ns(|| {
         // SAFETY: setgroups(0) on this forked, single-threaded test child, before any target.
         assert_eq!(unsafe { libc::setgroups(0, std::ptr::null()) }, 0);
-        let target = Target::spawn_with("nogroups", libc::CLONE_NEWUSER);
+        let target = uts_target_with("nogroups", libc::CLONE_NEWUSER);
         for (file, map) in [
             ("setgroups", "deny"),
             ("uid_map", "0 0 1"),
             ("gid_map", "0 0 1"),
         ] {
-            std::fs::write(format!("/proc/{}/{file}", target.pid), map).expect(file);
+            std::fs::write(format!("/proc/{}/{file}", target.pid()), map).expect(file);
         }
-        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let pidfd = PidFd::open(target.pid()).expect("pidfd");
         // Our groups are the target's (none): it runs.
         let (code, out) = run_with(&pidfd, &[NsKind::User, NsKind::Uts], "id -G", |_| {});
         assert_eq!(code.expect("spawn"), 0);
@@ -1303,9 +1288,9 @@ fn the_command_gets_the_targets_environment_not_the_callers() {
 fn a_command_not_found_or_not_executable_is_named_with_127_or_126() {
     require_privilege("unshare(CLONE_NEWUTS) and setns");
     in_private_mount_ns(|| {
-        let target = Target::spawn("lib-notrun");
-        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
-        let root = format!("/proc/{}/root", target.pid);
+        let target = uts_target("lib-notrun");
+        let pidfd = PidFd::open(target.pid()).expect("pidfd");
+        let root = format!("/proc/{}/root", target.pid());
         for (program, errno, status) in [
             ("no-such-command-h23b", Errno::NOENT, 127),
             ("/etc/passwd", Errno::ACCESS, 126),
@@ -1567,8 +1552,8 @@ fn the_compiled_profile_kills_the_x32_and_i386_abis() {
 fn a_config_profile_stands_in_for_an_uncopyable_filter() {
     require_privilege("unshare(CLONE_NEWUTS) and setns");
     in_private_mount_ns(|| {
-        let target = Target::spawn_filtered("profiled", &[libc::SYS_uname], libc::EHOSTDOWN);
-        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let target = filtered_target("profiled", &[libc::SYS_uname], libc::EHOSTDOWN);
+        let pidfd = PidFd::open(target.pid()).expect("pidfd");
         // A filter on ourselves that refuses nothing the test needs: the copy is impossible.
         procroot_testutil::deny_syscalls(&[libc::SYS_acct], libc::EPERM);
         let dir = tempfile::tempdir().unwrap();
@@ -1639,8 +1624,8 @@ fn lsm_with_labels() -> bool {
 fn an_exec_label_the_kernel_refuses_fails_the_start_and_nothing_runs() {
     require_privilege("unshare(CLONE_NEWUTS) and setns");
     in_private_mount_ns(|| {
-        let target = Target::spawn("labelled");
-        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let target = uts_target("labelled");
+        let pidfd = PidFd::open(target.pid()).expect("pidfd");
         let creds = procroot::exec::credentials_of(&pidfd).expect("credentials");
         if !lsm_with_labels() {
             assert_eq!(creds.exec_label(), None, "no LSM, no label");
@@ -1699,9 +1684,9 @@ fn the_command_runs_under_the_targets_lsm_label() {
         "SKIPPED would be a lie: no LSM with labels here (/proc/self/attr/current is unreadable)"
     );
     in_private_mount_ns(|| {
-        let target = Target::spawn("labelled");
-        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
-        let theirs = std::fs::read_to_string(format!("/proc/{}/attr/current", target.pid))
+        let target = uts_target("labelled");
+        let pidfd = PidFd::open(target.pid()).expect("pidfd");
+        let theirs = std::fs::read_to_string(format!("/proc/{}/attr/current", target.pid()))
             .expect("the target's label");
         let creds = procroot::exec::credentials_of(&pidfd).expect("credentials");
         assert_eq!(
@@ -1732,8 +1717,8 @@ fn the_command_runs_under_the_targets_lsm_label() {
 fn a_copied_filter_wins_over_the_config_profile() {
     require_privilege("unshare(CLONE_NEWUTS), setns and PTRACE_SECCOMP_GET_FILTER");
     in_private_mount_ns(|| {
-        let target = Target::spawn_filtered("copied", &[libc::SYS_uname], libc::EHOSTDOWN);
-        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let target = filtered_target("copied", &[libc::SYS_uname], libc::EHOSTDOWN);
+        let pidfd = PidFd::open(target.pid()).expect("pidfd");
         let dir = tempfile::tempdir().unwrap();
         let made = dir.path().join("made");
         let script = format!(

@@ -13,6 +13,8 @@
 //!   fallback paths (libpathrs's CI forces its `openat2` fallback the same way).
 //! - [`require_privilege`]: privileged tests either run or fail loudly; they never pass silently
 //!   (without root, build with `--cfg procroot_unprivileged` to have them counted as skipped).
+//! - [`skip_unless_allowed`]: a test that cannot run for a missing machine feature (Landlock, a
+//!   cgroup v2 hierarchy) fails unless `PROCROOT_ALLOW_SKIP` names that skip class.
 //!
 //! Attacks ([`racer`]):
 //! - [`Racer`]: a forked attacker looping on a step or on [`Swap`]s (`renameat2`
@@ -221,6 +223,33 @@ pub fn require_privilege(what: &str) {
     );
 }
 
+/// The environment variable that lets a test skip for a missing kernel or host feature:
+/// a comma-separated list of skip classes (`PROCROOT_ALLOW_SKIP=landlock,cgroup`).
+pub const ALLOW_SKIP_VAR: &str = "PROCROOT_ALLOW_SKIP";
+
+/// Whether the skip `class` is allowed by `value`, the value of [`ALLOW_SKIP_VAR`]: one of its
+/// comma-separated entries is exactly `class` (no wildcard: each skip is allowed by name).
+pub fn skip_allowed_by(value: Option<&str>, class: &str) -> bool {
+    value.is_some_and(|v| v.split(',').any(|c| c.trim() == class))
+}
+
+/// A test cannot run here because the machine lacks something (`class`: `landlock`, `cgroup`,
+/// ...; `why` says what). Without `PROCROOT_ALLOW_SKIP=<class>` this fails the test, so that a
+/// broken feature probe (a wrong errno mapping that reads as "not supported") never turns the
+/// test green. With it, the skip is printed loudly and the caller returns early.
+///
+/// Use: `if !feature_present { skip_unless_allowed("landlock", "no Landlock"); return; }`.
+#[track_caller]
+pub fn skip_unless_allowed(class: &str, why: &str) {
+    let value = std::env::var(ALLOW_SKIP_VAR).ok();
+    assert!(
+        skip_allowed_by(value.as_deref(), class),
+        "this test cannot run here ({why}); a skip is a failure unless \
+         {ALLOW_SKIP_VAR}={class} is set"
+    );
+    eprintln!("SKIPPED ({ALLOW_SKIP_VAR}={class}): {why}");
+}
+
 /// A temporary directory tree, removed on drop.
 pub struct Tree {
     dir: tempfile::TempDir,
@@ -426,5 +455,21 @@ pub mod paired {
         v.sort_by(f64::total_cmp);
         let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
         (at(0.25), at(0.5), at(0.75))
+    }
+}
+
+#[cfg(test)]
+mod skip_tests {
+    use super::skip_allowed_by;
+
+    #[test]
+    fn a_skip_is_allowed_only_by_its_own_class() {
+        assert!(!skip_allowed_by(None, "landlock"));
+        assert!(!skip_allowed_by(Some(""), "landlock"));
+        assert!(!skip_allowed_by(Some("landlocked"), "landlock"));
+        assert!(!skip_allowed_by(Some("cgroup"), "landlock"));
+        assert!(!skip_allowed_by(Some("*"), "landlock"));
+        assert!(skip_allowed_by(Some("landlock"), "landlock"));
+        assert!(skip_allowed_by(Some("cgroup, landlock"), "landlock"));
     }
 }

@@ -447,6 +447,7 @@ pub fn spawn(plan: &SpawnPlan<'_>, signals: Option<&SignalForwarder>) -> Result<
         early: &early,
         late: &late,
     };
+    CHILD_KINDS.with(|k| k.set(count_child_kind(k.get(), stack.is_some())));
     let first = if let Some(stack) = &stack {
         clone_vfork(first_entry, stack.top(), &ctx)
     } else {
@@ -1391,4 +1392,24 @@ pub fn copy_all(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> Result<u64, Syscall
 pub fn is_open(fd: RawFd) -> bool {
     // SAFETY: F_GETFD on any number only reads the fd table; EBADF if it is not open.
     rustix::io::fcntl_getfd(unsafe { BorrowedFd::borrow_raw(fd) }).is_ok()
+}
+
+thread_local! {
+    /// Test-only counters of [`child_kinds`]: (shared memory, own memory).
+    static CHILD_KINDS: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+fn count_child_kind((shared, own): (u64, u64), shares_memory: bool) -> (u64, u64) {
+    if shares_memory {
+        (shared + 1, own)
+    } else {
+        (shared, own + 1)
+    }
+}
+
+/// Test-only: how many first children `spawn` on the calling thread started sharing the
+/// caller's memory (`CLONE_VM | CLONE_VFORK`), and how many with memory of their own (a fork),
+/// so that a test claiming one kind can check that it ran.
+pub fn child_kinds() -> (u64, u64) {
+    CHILD_KINDS.with(std::cell::Cell::get)
 }
