@@ -19,13 +19,18 @@ ln -s d4 "$ROOT/d0/d1/d2/d3/l4"
 ln -s d6 "$ROOT/d0/d1/d2/d3/d4/d5/l6"
 P=l0/d1/l2/d3/l4/d5/l6/d7/file
 
-cargo build -q --release -p procroot-capi --example bench_resolve
+cargo build -q --release -p procroot-capi --example bench_resolve --example eval_syscall_costs
 make -s -C crates/procroot-capi install-files PROFILE=release PREFIX="$WORK/prefix"
 export PKG_CONFIG_PATH=$WORK/prefix/lib/pkgconfig LD_LIBRARY_PATH=$WORK/prefix/lib
 # shellcheck disable=SC2046
 cc -O2 -o "$WORK/bench_c" bindings/bench/bench_resolve.c $(pkg-config --cflags --libs procroot)
 
 echo "== rust"; target/release/examples/bench_resolve "$ROOT" "$P" "$ITERS"
+# What each syscall of eval_symlinks's verified kernel path costs against the same raw openat2
+# (BENCHMARKS.md section 7.4.1: the floor). The third argument is the same file's path without
+# symlinks, which the verification opens.
+echo "== rust, per syscall"
+target/release/examples/eval_syscall_costs "$ROOT" "$P" d0/d1/d2/d3/d4/d5/d6/d7/file "$ITERS"
 echo "== c"; "$WORK/bench_c" "$ROOT" "$P" "$ITERS"
 echo "== go"
 (cd bindings/go && PROCROOT_BENCH_ROOT=$ROOT PROCROOT_BENCH_PATH=$P \

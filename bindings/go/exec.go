@@ -36,6 +36,11 @@ type ExecOptions struct {
 	PreserveEnv bool
 	// Env holds "KEY=VALUE" strings set over that environment (later ones win).
 	Env []string
+	// Config, if not "", is the container's OCI config.json: when the target's seccomp filter
+	// cannot be copied, its linux.seccomp section is compiled and installed instead (procroot
+	// exec --config). A config without that section, or a profile that does not compile (an
+	// unknown syscall name, SCMP_ACT_NOTIFY), is an error naming the cause, and nothing runs.
+	Config string
 }
 
 // Exec runs argv in every namespace of process pid that the caller does not share, chrooted in
@@ -70,7 +75,7 @@ func Exec(pid int, argv []string, opts ExecOptions) (syscall.WaitStatus, error) 
 	if opts.User != nil {
 		uid, gid = int64(opts.User.UID), int64(opts.User.GID)
 	}
-	return p.Exec(argv, opts.Env, opts.Dir, flags, uid, gid)
+	return p.Exec(argv, opts.Env, opts.Dir, flags, uid, gid, opts.Config)
 }
 
 // Credentials are how a process runs, as CredentialsOf reads them.

@@ -149,3 +149,38 @@ func TestExecGivesTheTargetsEnvironment(t *testing.T) {
 		t.Errorf("Env NOEQ: %v", err)
 	}
 }
+
+// TestExecConfigIsCompiledFirst: a Config whose profile does not compile (an unknown syscall
+// name) is refused naming the name, and nothing runs; a valid one is not used for a target
+// without a filter (the command runs unfiltered, as the target does).
+func TestExecConfigIsCompiledFirst(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("this test needs root (setns into the stand-in container)")
+	}
+	pid := startContainer(t)
+	dir := t.TempDir()
+	write := func(name, names string) string {
+		path := filepath.Join(dir, name)
+		config := `{"ociVersion":"1.0.2","linux":{"seccomp":{"defaultAction":"SCMP_ACT_ALLOW",` +
+			`"syscalls":[{"names":[` + names + `],"action":"SCMP_ACT_ERRNO"}]}}}`
+		if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	ran := filepath.Join(dir, "ran")
+	_, err := procroot.Exec(pid, []string{"touch", ran},
+		procroot.ExecOptions{Config: write("bad.json", `"mkdir","no_such_call"`)})
+	if err == nil || !strings.Contains(err.Error(), `"no_such_call"`) {
+		t.Fatalf("an unknown syscall name: %v", err)
+	}
+	if _, err := os.Stat(ran); err == nil {
+		t.Fatal("the command ran with a refused config")
+	}
+	out := filepath.Join(dir, "out")
+	got := runScript(t, pid, "grep '^Seccomp:' /proc/self/status | tr -d ' \\t' > "+out, out,
+		procroot.ExecOptions{Config: write("good.json", `"mkdir"`)})
+	if got != "Seccomp:0\n" {
+		t.Errorf("a target without a filter: %q", got)
+	}
+}

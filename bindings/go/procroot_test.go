@@ -423,10 +423,19 @@ func TestRootForPidAndFromFile(t *testing.T) {
 // swaps a directory with a symlink that tries to leave the root: every answer is inside the
 // root, and the bindings share no mutable state (run under -race).
 func TestRaceRenames(t *testing.T) {
-	dir := t.TempDir()
+	// The escape target is a decoy the test owns, beside the root, with a file in it: an
+	// escape reads "DECOY" (and fails the test) instead of ENOENT, which the test must accept.
+	top := t.TempDir()
+	dir := filepath.Join(top, "root")
+	decoy := filepath.Join(top, "decoy")
+	must(t, os.MkdirAll(decoy, 0o755))
+	must(t, os.WriteFile(filepath.Join(decoy, "file"), []byte("DECOY"), 0o644))
 	must(t, os.MkdirAll(filepath.Join(dir, "d"), 0o755))
 	must(t, os.WriteFile(filepath.Join(dir, "d/file"), []byte("in"), 0o644))
-	must(t, os.Symlink("../../../../../../etc", filepath.Join(dir, "x")))
+	// Up past the host's / (more ".." than the path is deep), then down to the decoy: a
+	// resolver that lets ".." leave the root lands on the decoy's file.
+	up := strings.Repeat("../", strings.Count(decoy, "/")+2)
+	must(t, os.Symlink(up+strings.TrimPrefix(decoy, "/"), filepath.Join(dir, "x")))
 	root, err := procroot.OpenRoot(dir)
 	must(t, err)
 	defer root.Close()
@@ -469,6 +478,10 @@ func TestRaceRenames(t *testing.T) {
 				if err == nil {
 					b, _ := io.ReadAll(f)
 					f.Close()
+					if string(b) == "DECOY" {
+						t.Errorf("escaped: read the decoy outside the root")
+						return
+					}
 					if string(b) != "in" {
 						t.Errorf("read %q", b)
 						return

@@ -98,3 +98,27 @@ def test_exec_gives_the_targets_environment(container, monkeypatch):
         assert run(env={"HOME": "/h"}) == "unset /h"
         with pytest.raises(procroot.ProcrootError):
             run(env={"A=B": "c"})
+
+
+def test_exec_config_is_compiled_first(container, tmp_path):
+    """A config whose profile does not compile (an unknown syscall name) is refused naming the
+    name, and nothing runs; a valid one is not used for a target without a filter."""
+    def write(name, names):
+        path = tmp_path / name
+        path.write_text('{"ociVersion":"1.0.2","linux":{"seccomp":{"defaultAction":'
+                        '"SCMP_ACT_ALLOW","syscalls":[{"names":[%s],"action":"SCMP_ACT_ERRNO"}]}}}'
+                        % names)
+        return str(path)
+
+    ran = tmp_path / "ran"
+    with pytest.raises(procroot.ProcrootError) as e:
+        procroot.exec_in(container, ["touch", str(ran)],
+                         config=write("bad.json", '"mkdir","no_such_call"'))
+    assert '"no_such_call"' in str(e.value)
+    assert not ran.exists()
+    out = tmp_path / "out"
+    st = procroot.exec_in(container, ["sh", "-c", "grep '^Seccomp:' /proc/self/status | "
+                                      "tr -d ' \\t' > " + str(out)],
+                          config=write("good.json", '"mkdir"'))
+    assert os.waitstatus_to_exitcode(st) == 0
+    assert out.read_text() == "Seccomp:0\n"

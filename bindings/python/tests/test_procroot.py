@@ -254,11 +254,20 @@ def test_procfs_every_base():
 
 def test_race_rename_exchange(tmp_path):
     """Threads resolve through one shared Root while another thread swaps a directory with a
-    symlink that tries to leave the root: every answer stays inside the root."""
-    (tmp_path / "d").mkdir()
-    (tmp_path / "d/file").write_text("in")
-    os.symlink("../../../../../../etc", tmp_path / "x")
-    root = procroot.Root(tmp_path)
+    symlink that tries to leave the root: every answer stays inside the root.
+
+    The escape target is a decoy the test owns, beside the root, with a `file` in it: an escape
+    reads "DECOY" (and fails the test) instead of ENOENT, which the test must accept."""
+    top = tmp_path / "root"
+    decoy = tmp_path / "decoy"
+    decoy.mkdir()
+    (decoy / "file").write_text("DECOY")
+    (top / "d").mkdir(parents=True)
+    (top / "d/file").write_text("in")
+    # Up past the host's / (more `..` than the path is deep), then down to the decoy: a resolver
+    # that lets `..` leave the root lands on the decoy's file.
+    os.symlink("../" * (len(decoy.parts) + 2) + str(decoy).lstrip("/"), top / "x")
+    root = procroot.Root(top)
     stop = threading.Event()
     swaps = [0]
     errors = []
@@ -281,8 +290,11 @@ def test_race_rename_exchange(tmp_path):
                 if p not in ("/d/file", "/x/file"):
                     errors.append("escaped: " + p)
                 with root.open("d/file") as f:
-                    if f.read() != "in":
-                        errors.append("wrong file")
+                    data = f.read()
+                    if data == "DECOY":
+                        errors.append("escaped: read the decoy outside the root")
+                    elif data != "in":
+                        errors.append("wrong file: %r" % data)
             except (FileNotFoundError, NotADirectoryError, BlockingIOError):
                 pass  # the swap was in between: refused, never outside the root
 

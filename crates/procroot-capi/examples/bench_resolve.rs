@@ -1,7 +1,10 @@
 //! One resolve through the Rust API (`Root::resolve_fd`, what `procroot_resolve` calls) against
 //! raw `openat2(RESOLVE_IN_ROOT)`, alternating rounds, for scripts/bench-bindings.sh; also
 //! `Root::eval_symlinks` and `Root::eval_symlinks_in` (the root opened per call, as procfsroot's
-//! `EvalSymlinks` does).
+//! `EvalSymlinks` does), and `Root::for_pid` + `eval_symlinks` (the drop-in's `/proc/<pid>/root`
+//! case). The ratios are all to the first baseline, one raw `openat2` of `<path>` in `<root>`;
+//! a second raw `openat2`, of the PID case's own (longer) path in our own `/proc/<pid>/root`,
+//! is printed beside it, to show how much of that row is the longer path.
 //! usage: bench_resolve <root> <path> <iters>
 
 use std::time::Instant;
@@ -15,11 +18,23 @@ fn main() {
     let root = Root::open(dir).expect("root");
     let flags = OFlags::PATH | OFlags::CLOEXEC;
     let how = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
-    let (mut raw, mut lib, mut eval, mut eval_in, mut eval_pid) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut raw, mut lib, mut eval, mut eval_in, mut eval_pid, mut raw_pid) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
     // The drop-in's /proc/<pid>/root case: our own root through a pidfd, the fixture's path.
     let full = format!("{dir}/{path}");
     let me = std::process::id();
+    let pid_root = rustix::fs::open(
+        format!("/proc/{me}/root"),
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .expect("/proc/<pid>/root");
     for _ in 0..15 {
         let t0 = Instant::now();
         for _ in 0..iters {
@@ -49,6 +64,11 @@ fn main() {
                 .expect("eval_symlinks in /proc/<pid>/root");
         }
         let t5 = Instant::now();
+        for _ in 0..iters / 8 {
+            drop(openat2(&pid_root, full.as_str(), flags, Mode::empty(), how).expect("openat2"));
+        }
+        let t6 = Instant::now();
+        raw_pid.push((t6 - t5).as_nanos() as f64 / f64::from(iters / 8));
         eval_pid.push((t5 - t4).as_nanos() as f64 / f64::from(iters / 8));
         eval.push((t3 - t2).as_nanos() as f64 / f64::from(iters / 8));
         eval_in.push((t4 - t3).as_nanos() as f64 / f64::from(iters / 8));
@@ -65,11 +85,14 @@ fn main() {
     println!("rust_eval_symlinks_in_ns {:.0}", eval_in[7]);
     eval_pid.sort_by(f64::total_cmp);
     println!("rust_for_pid_eval_symlinks_ns {:.0}", eval_pid[7]);
+    raw_pid.sort_by(f64::total_cmp);
+    println!("rust_raw_openat2_pid_root_full_path_ns {:.0}", raw_pid[7]);
     println!(
         "ratios (median of rounds): eval_symlinks/raw {:.2}x, eval_symlinks_in/raw {:.2}x, \
-         for_pid + eval_symlinks/raw {:.2}x",
+         for_pid + eval_symlinks/raw {:.2}x (/raw of its own path in the PID root {:.2}x)",
         eval[7] / raw[7],
         eval_in[7] / raw[7],
-        eval_pid[7] / raw[7]
+        eval_pid[7] / raw[7],
+        eval_pid[7] / raw_pid[7]
     );
 }

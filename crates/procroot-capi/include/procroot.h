@@ -77,6 +77,10 @@
 // [`procroot_sealed_exe_ensure`]: a read-only `O_TMPFILE` copy.
 #define PROCROOT_SEALED_TMPFILE 3
 
+// [`procroot_sealed_exe_ensure`]: no copy, the binary is on a read-only mount (`mount --bind -o
+// ro`, a read-only `/usr`) that a container cannot make writable.
+#define PROCROOT_SEALED_READ_ONLY_MOUNT 4
+
 // [`procroot_chown`]: leave the owner or group unchanged, as `chown(2)`'s `-1`.
 #define PROCROOT_ID_UNCHANGED UINT32_MAX
 
@@ -614,14 +618,18 @@ int procroot_credentials_of(const struct procroot_pidfd *target,
 // The command runs as the target runs (its ids, groups, capability sets, `no_new_privs`,
 // seccomp filters) unless `flags` has [`PROCROOT_EXEC_PRIVILEGED`]; `uid`/`gid` >= 0 override
 // the ids (numbered as in the target's user namespace; -1 keeps the target's). Other flags:
-// [`PROCROOT_EXEC_NO_SECCOMP`], [`PROCROOT_EXEC_JOIN_CGROUP`]. Returns 0 with `*status` the
+// [`PROCROOT_EXEC_NO_SECCOMP`], [`PROCROOT_EXEC_JOIN_CGROUP`]. `config` (NULL for none) is
+// the container's OCI `config.json`: when the target's seccomp filter cannot be copied, its
+// `linux.seccomp` section is compiled and installed instead (`exec --config`; a config without
+// that section, or a profile that does not compile, is `-EINVAL` naming the cause, and with
+// [`PROCROOT_EXEC_NO_SECCOMP`] or [`PROCROOT_EXEC_PRIVILEGED`] it is `-EINVAL`). Returns 0 with `*status` the
 // command's wait status (`WIFEXITED`, `WEXITSTATUS`...); a failure before the command ran is
 // `-errno` and the command never runs.
 //
 // # Safety
 // `target` is a live pidfd from procroot; `argv` a NULL-terminated array of NUL-terminated
-// strings; `envp` NULL or likewise; `cwd` NULL or NUL-terminated; `status` writable; `err`
-// NULL or writable.
+// strings; `envp` NULL or likewise; `cwd` and `config` NULL or NUL-terminated; `status`
+// writable; `err` NULL or writable.
 int procroot_exec(const struct procroot_pidfd *target,
                   const char *const *argv,
                   const char *const *envp,
@@ -629,6 +637,7 @@ int procroot_exec(const struct procroot_pidfd *target,
                   uint32_t flags,
                   int64_t uid,
                   int64_t gid,
+                  const char *config,
                   int *status,
                   struct procroot_error **err);
 

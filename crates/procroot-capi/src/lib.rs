@@ -138,6 +138,9 @@ pub const PROCROOT_SEALED_OVERLAY: c_int = 1;
 pub const PROCROOT_SEALED_MEMFD: c_int = 2;
 /// [`procroot_sealed_exe_ensure`]: a read-only `O_TMPFILE` copy.
 pub const PROCROOT_SEALED_TMPFILE: c_int = 3;
+/// [`procroot_sealed_exe_ensure`]: no copy, the binary is on a read-only mount (`mount --bind -o
+/// ro`, a read-only `/usr`) that a container cannot make writable.
+pub const PROCROOT_SEALED_READ_ONLY_MOUNT: c_int = 4;
 
 /// [`procroot_chown`]: leave the owner or group unchanged, as `chown(2)`'s `-1`.
 pub const PROCROOT_ID_UNCHANGED: u32 = u32::MAX;
@@ -1230,6 +1233,7 @@ pub unsafe extern "C" fn procroot_sealed_exe_ensure(err: *mut *mut procroot_erro
             Strategy::Overlay => PROCROOT_SEALED_OVERLAY,
             Strategy::Memfd => PROCROOT_SEALED_MEMFD,
             Strategy::Tmpfile => PROCROOT_SEALED_TMPFILE,
+            Strategy::ReadOnlyMount => PROCROOT_SEALED_READ_ONLY_MOUNT,
         })
     })
 }
@@ -1589,14 +1593,18 @@ pub unsafe extern "C" fn procroot_credentials_of(
 /// The command runs as the target runs (its ids, groups, capability sets, `no_new_privs`,
 /// seccomp filters) unless `flags` has [`PROCROOT_EXEC_PRIVILEGED`]; `uid`/`gid` >= 0 override
 /// the ids (numbered as in the target's user namespace; -1 keeps the target's). Other flags:
-/// [`PROCROOT_EXEC_NO_SECCOMP`], [`PROCROOT_EXEC_JOIN_CGROUP`]. Returns 0 with `*status` the
+/// [`PROCROOT_EXEC_NO_SECCOMP`], [`PROCROOT_EXEC_JOIN_CGROUP`]. `config` (NULL for none) is
+/// the container's OCI `config.json`: when the target's seccomp filter cannot be copied, its
+/// `linux.seccomp` section is compiled and installed instead (`exec --config`; a config without
+/// that section, or a profile that does not compile, is `-EINVAL` naming the cause, and with
+/// [`PROCROOT_EXEC_NO_SECCOMP`] or [`PROCROOT_EXEC_PRIVILEGED`] it is `-EINVAL`). Returns 0 with `*status` the
 /// command's wait status (`WIFEXITED`, `WEXITSTATUS`...); a failure before the command ran is
 /// `-errno` and the command never runs.
 ///
 /// # Safety
 /// `target` is a live pidfd from procroot; `argv` a NULL-terminated array of NUL-terminated
-/// strings; `envp` NULL or likewise; `cwd` NULL or NUL-terminated; `status` writable; `err`
-/// NULL or writable.
+/// strings; `envp` NULL or likewise; `cwd` and `config` NULL or NUL-terminated; `status`
+/// writable; `err` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn procroot_exec(
     target: *const procroot_pidfd,
@@ -1606,6 +1614,7 @@ pub unsafe extern "C" fn procroot_exec(
     flags: u32,
     uid: i64,
     gid: i64,
+    config: *const c_char,
     status: *mut c_int,
     err: *mut *mut procroot_error,
 ) -> c_int {
@@ -1689,6 +1698,13 @@ pub unsafe extern "C" fn procroot_exec(
         }
         if flags & PROCROOT_EXEC_JOIN_CGROUP != 0 {
             cmd.join_cgroup();
+        }
+        if !config.is_null() {
+            // SAFETY: not NULL, NUL-terminated by the contract.
+            let config = unsafe { path(config, "config") }?;
+            cmd.seccomp_profile(procroot_runtime::exec::seccomp_profile::load_profile(
+                config,
+            )?);
         }
         match (
             flags & PROCROOT_EXEC_ENV_CLEAR != 0,

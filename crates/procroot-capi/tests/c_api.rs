@@ -24,15 +24,19 @@ fn build_and_run_capi_test(extra: &[&str], env: &[(&str, &str)]) {
     let status = cc.status().expect("run cc");
     assert!(status.success(), "cc failed: {cc:?}");
 
-    // The binary links the SONAME, not the unversioned name.
-    let readelf = Command::new("readelf").arg("-d").arg(&exe).output();
-    if let Ok(out) = readelf {
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            text.contains("[libprocroot.so.0]"),
-            "NEEDED is the SONAME: {text}"
-        );
-    }
+    // The binary links the SONAME, not the unversioned name. Without readelf this check fails
+    // (never skips): binutils is a test dependency, which .ci/run installs.
+    let out = Command::new("readelf")
+        .arg("-d")
+        .arg(&exe)
+        .output()
+        .expect("run readelf -d (binutils: .ci/run installs it)");
+    assert!(out.status.success(), "readelf -d failed: {out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("[libprocroot.so.0]"),
+        "NEEDED is the SONAME: {text}"
+    );
 
     let scratch = dir.path().join("scratch");
     std::fs::create_dir(&scratch).expect("mkdir");

@@ -80,6 +80,18 @@ fn exec_env(
     uid: i64,
     env: Option<&[&str]>,
 ) -> Result<i32, String> {
+    exec_config(pidfd, script, flags, uid, env, None)
+}
+
+/// [`exec`] with `envp` and `config` (NULL for `None`).
+fn exec_config(
+    pidfd: *const procroot_pidfd,
+    script: &str,
+    flags: u32,
+    uid: i64,
+    env: Option<&[&str]>,
+    config: Option<&CStr>,
+) -> Result<i32, String> {
     let env: Option<Vec<CString>> =
         env.map(|e| e.iter().map(|s| CString::new(*s).unwrap()).collect());
     let mut envp: Option<Vec<*const c_char>> =
@@ -106,6 +118,7 @@ fn exec_env(
             flags,
             uid,
             -1,
+            config.map_or(std::ptr::null(), |c| c.as_ptr()),
             &mut status,
             &mut err,
         )
@@ -255,6 +268,72 @@ fn exec_through_the_c_api_gives_the_targets_environment() {
             assert!(!out.exists());
         }
         // SAFETY: opened above, freed once.
+        unsafe { procroot_pidfd_free(pidfd) };
+    });
+}
+
+/// `config`: the OCI profile stands in for a filter procroot cannot copy (the caller, and so
+/// the target, run under a filter): the command runs under it (`Seccomp: 2`, `mkdir` refused);
+/// without it the call is refused naming `--config`; with `PROCROOT_EXEC_NO_SECCOMP` too,
+/// `-EINVAL`; nothing runs when refused.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn exec_through_the_c_api_takes_the_seccomp_profile_of_a_config() {
+    require_privilege("unshare --uts and setns");
+    in_private_mount_ns(|| {
+        // SYS_acct (163 on x86_64, 89 on aarch64): refused, which nothing here needs.
+        procroot_testutil::deny_syscalls(
+            &[if cfg!(target_arch = "x86_64") {
+                163
+            } else {
+                89
+            }],
+            1,
+        );
+        let t = Target::start();
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.json");
+        std::fs::write(
+            &config,
+            r#"{"ociVersion":"1.0.2","linux":{"seccomp":{"defaultAction":"SCMP_ACT_ALLOW",
+                "syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":1}]}}}"#,
+        )
+        .unwrap();
+        let config = CString::new(config.to_str().unwrap()).unwrap();
+        let mut pidfd = std::ptr::null_mut();
+        let mut err = std::ptr::null_mut();
+        // SAFETY: writable outs.
+        let ret = unsafe { procroot_pidfd_open(t.0.id(), &mut pidfd, &mut err) };
+        assert_eq!(ret, 0, "{}", message(err));
+        let ran = dir.path().join("ran");
+        let made = dir.path().join("made");
+        let script = format!(
+            "touch {}; grep -q '^Seccomp:.2' /proc/self/status || exit 3; mkdir {} && exit 4; \
+             exit 0",
+            ran.display(),
+            made.display()
+        );
+        let msg = exec(pidfd, &script, 0, -1).expect_err("no profile");
+        assert!(msg.contains("--config"), "{msg}");
+        assert!(!ran.exists());
+        let msg = exec_config(
+            pidfd,
+            &script,
+            PROCROOT_EXEC_NO_SECCOMP,
+            -1,
+            None,
+            Some(&config),
+        )
+        .expect_err("contradicting");
+        assert!(msg.contains("without_seccomp()"), "{msg}");
+        assert!(!ran.exists());
+        let status = exec_config(pidfd, &script, 0, -1, None, Some(&config)).expect("runs");
+        assert_eq!(status, 0, "wait status");
+        assert!(ran.exists() && !made.exists());
+        // SAFETY: from procroot_pidfd_open, freed once.
         unsafe { procroot_pidfd_free(pidfd) };
     });
 }

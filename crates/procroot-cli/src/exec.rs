@@ -38,8 +38,8 @@ pub struct ExecArgs {
     /// `..` path) or under a cgroup2 mount rooted elsewhere is refused (EXDEV), never clamped.
     #[arg(long)]
     pub cgroup: bool,
-    /// Keep procroot's own privileges (its uid, groups, every capability, no seccomp filter),
-    /// as nsenter does, instead of the target's. The command then holds host root inside the
+    /// Keep procroot's own privileges (its uid, groups, every capability, no seccomp filter,
+    /// its LSM label), as nsenter does, instead of the target's. The command then holds host root inside the
     /// container, and the container's binaries it runs (including a replaced /bin/sh or the
     /// dynamic loader) act with it: use this only when the container's files are trusted.
     #[arg(long, conflicts_with_all = ["user", "no_seccomp"])]
@@ -51,9 +51,18 @@ pub struct ExecArgs {
     pub user: Option<(u32, Option<u32>)>,
     /// Run without the target's seccomp filters when they cannot be copied (copying needs
     /// CAP_SYS_ADMIN in the initial user namespace and ptrace access to the target). Without
-    /// this, such a target is refused. Everything else stays the target's.
-    #[arg(long = "no-seccomp")]
+    /// this or --config, such a target is refused. Everything else stays the target's.
+    #[arg(long = "no-seccomp", conflicts_with = "config")]
     pub no_seccomp: bool,
+    /// The container's OCI runtime config (config.json): when the target's seccomp filter
+    /// cannot be copied, its linux.seccomp section is compiled into a filter and installed
+    /// instead (a copied filter wins; a target without a filter gets none). Only the native
+    /// architecture is compiled: a syscall from any other ABI (32-bit x86, x32) kills the
+    /// command. Refused before anything runs: a config without linux.seccomp, SCMP_ACT_NOTIFY,
+    /// the flags SECCOMP_FILTER_FLAG_LOG, SPEC_ALLOW and WAIT_KILLABLE_RECV, and a syscall name
+    /// no architecture knows (named in the error).
+    #[arg(long, value_name = "config.json", conflicts_with = "privileged")]
+    pub config: Option<PathBuf>,
     /// Set the variable KEY to VALUE in the command's environment (repeatable; later ones win).
     /// KEY and VALUE are bytes, not necessarily UTF-8.
     ///
@@ -132,7 +141,7 @@ pub fn check_keep_fds_first(args: impl IntoIterator<Item = OsString>) -> Result<
             Some("--keep-fd") => args.next(),
             Some(a) if a.starts_with("--keep-fd=") => Some(a["--keep-fd=".len()..].into()),
             // The options that take a value: their value is not the command.
-            Some("--pid" | "--ns" | "--cwd" | "--user" | "--env") => {
+            Some("--pid" | "--ns" | "--cwd" | "--user" | "--env" | "--config") => {
                 args.next();
                 continue;
             }
@@ -188,6 +197,11 @@ pub fn run(args: &ExecArgs) -> Result<ExitCode, Failure> {
     }
     if args.no_seccomp {
         command.without_seccomp();
+    }
+    if let Some(config) = &args.config {
+        let profile = procroot_runtime::exec::seccomp_profile::load_profile(config)
+            .map_err(|e| Failure::Library(e.within("exec", Path::new("--config"))))?;
+        command.seccomp_profile(profile);
     }
     if args.env_clear {
         command.env_clear();

@@ -13,16 +13,18 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use procroot_testutil::container::{Attack, Attacker, StandInContainer};
-use procroot_testutil::{in_private_mount_ns, require_privilege};
+use procroot_testutil::{in_private_mount_ns, require_privilege, Cli};
 
 const PRIVILEGE: &str = "unshare of uts/mnt/pid/net/ipc namespaces and setns";
 
-/// A target started by `unshare`, with its own hostname, a marker tmpfs and loopback only.
+/// A target started by `unshare` (the kit's [`procroot_testutil::Target::unshare`]), with its own
+/// hostname, a marker tmpfs and loopback only, and a directory of the test's.
 struct Target {
-    unshare: Child,
     /// The target process (PID 1 of its PID namespace), as we number it.
     pid: u32,
     dir: tempfile::TempDir,
+    /// Killed and reaped on drop, with `unshare`.
+    _process: procroot_testutil::Target,
 }
 
 impl Target {
@@ -50,34 +52,21 @@ impl Target {
             std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
             format!("touch {d}/ready && exec sleep 120")
         };
-        let mut cmd = Command::new("unshare");
-        cmd.args([
-            "--fork",
-            "--kill-child",
+        let mut args = vec![
             "--pid",
             "--mount-proc",
             "--uts",
             "--ipc",
             "--net",
             "--mount",
-        ]);
-        cmd.args(extra).args(["sh", "-c", &script]);
-        let unshare = cmd.spawn().expect("spawn unshare");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !dir.path().join("ready").exists() {
-            assert!(Instant::now() < deadline, "target never became ready");
-            std::thread::sleep(Duration::from_millis(10));
+        ];
+        args.extend(extra);
+        let process = procroot_testutil::Target::unshare(&args, &script, &dir.path().join("ready"));
+        Target {
+            pid: process.pid(),
+            dir,
+            _process: process,
         }
-        let children =
-            std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", unshare.id()))
-                .expect("children of unshare");
-        let pid = children
-            .split_whitespace()
-            .next()
-            .expect("unshare has a child")
-            .parse()
-            .expect("a pid");
-        Target { unshare, pid, dir }
     }
 
     fn path(&self, p: &str) -> PathBuf {
@@ -85,40 +74,35 @@ impl Target {
     }
 }
 
-impl Drop for Target {
-    fn drop(&mut self) {
-        // SAFETY: kill(2) on the target we started (reaped by unshare, which we reap).
-        unsafe { libc::kill(self.pid as i32, libc::SIGKILL) };
-        let _ = self.unshare.kill();
-        let _ = self.unshare.wait();
-    }
-}
-
 fn procroot() -> Command {
     Command::new(env!("CARGO_BIN_EXE_procroot"))
 }
 
-fn exec(pid: u32, extra: &[&str], cmd: &[&str]) -> Output {
-    let mut c = procroot();
-    c.args(["exec", "--pid", &pid.to_string()]);
-    c.args(extra).arg("--").args(cmd);
-    c.output().expect("run procroot exec")
+/// The binary through the kit's [`Cli`]: stdin `/dev/null`, and a deadline (a hung `procroot`
+/// fails the test instead of hanging it).
+fn cli() -> Cli {
+    Cli::new(env!("CARGO_BIN_EXE_procroot"))
 }
 
-/// Makes `c` run as uid and gid 1000 with no groups (dropped in the forked child before exec).
-fn as_uid_1000(c: &mut Command) {
-    // SAFETY: setgroups/setresgid/setresuid in the forked child before exec.
-    unsafe {
-        c.pre_exec(|| {
-            if libc::setgroups(0, std::ptr::null()) != 0
-                || libc::setresgid(1000, 1000, 1000) != 0
-                || libc::setresuid(1000, 1000, 1000) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
+/// Runs `cli` (with its deadline) and returns what it did as an [`Output`].
+fn output(cli: Cli) -> Output {
+    use std::os::unix::process::ExitStatusExt;
+    let run = cli.run();
+    Output {
+        status: std::process::ExitStatus::from_raw((run.code & 0xff) << 8),
+        stdout: run.stdout,
+        stderr: run.stderr.into_bytes(),
     }
+}
+
+fn exec(pid: u32, extra: &[&str], cmd: &[&str]) -> Output {
+    output(
+        cli()
+            .args(["exec", "--pid", &pid.to_string()])
+            .args(extra)
+            .arg("--")
+            .args(cmd),
+    )
 }
 
 fn stdout(o: &Output) -> String {
@@ -203,11 +187,13 @@ fn exec_errors_dead_target_unknown_namespace_unprivileged() {
         // belong to root: EPERM, naming the namespace.
         let t = Target::start(&["--setuid", "1000", "--setgid", "1000"]);
         let flag = t.path("ran-unprivileged");
-        let mut c = procroot();
-        c.args(["exec", "--pid", &t.pid.to_string(), "--ns", "uts", "--"])
-            .args(["touch", flag.to_str().unwrap()]);
-        as_uid_1000(&mut c);
-        let o = c.output().expect("run as uid 1000");
+        // As uid and gid 1000, with no supplementary groups.
+        let o = output(
+            cli()
+                .args(["exec", "--pid", &t.pid.to_string(), "--ns", "uts", "--"])
+                .args(["touch", flag.to_str().unwrap()])
+                .uid(1000),
+        );
         assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
         let err = stderr(&o);
         assert!(
@@ -230,13 +216,14 @@ fn exec_gives_the_command_the_targets_environment() {
     in_private_mount_ns(|| {
         let t = Target::start_wrapped(&[], "env -i FOO=target");
         let env = |extra: &[&str]| {
-            let mut c = procroot();
-            c.env("PROCROOT_TEST_SECRET", "hunter2")
-                .env("TERM", "xterm-test")
-                .args(["exec", "--pid", &t.pid.to_string()])
-                .args(extra)
-                .args(["--", "env"]);
-            let o = c.output().expect("run procroot exec");
+            let o = output(
+                cli()
+                    .env("PROCROOT_TEST_SECRET", "hunter2")
+                    .env("TERM", "xterm-test")
+                    .args(["exec", "--pid", &t.pid.to_string()])
+                    .args(extra)
+                    .args(["--", "env"]),
+            );
             assert!(o.status.success(), "{extra:?}: {}", stderr(&o));
             let mut lines: Vec<String> = stdout(&o).lines().map(str::to_owned).collect();
             lines.sort();
@@ -261,12 +248,12 @@ fn exec_gives_the_command_the_targets_environment() {
         let caller = env(&["--preserve-env"]);
         assert!(has(&caller, "PROCROOT_TEST_SECRET=hunter2"), "{caller:?}");
         // Bytes that are not UTF-8 pass as they are.
-        let o = procroot()
-            .args(["exec", "--pid", &t.pid.to_string(), "--env-clear", "--env"])
-            .arg(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(b"RAW=\xff\xfe"))
-            .args(["--", "env"])
-            .output()
-            .expect("run procroot exec");
+        let o = output(
+            cli()
+                .args(["exec", "--pid", &t.pid.to_string(), "--env-clear", "--env"])
+                .arg(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(b"RAW=\xff\xfe"))
+                .args(["--", "env"]),
+        );
         assert!(o.status.success(), "{}", stderr(&o));
         assert_eq!(o.stdout, b"RAW=\xff\xfe\n");
 
@@ -335,10 +322,11 @@ fn exec_exits_127_for_a_missing_command_and_126_for_a_non_executable_one() {
 
         // Privileges dropped, a root target: exit 1, naming the namespace and how it was
         // opened (the pidfd ioctl, or its /proc/PID/ns file), not a bare EACCES.
-        let mut c = procroot();
-        c.args(["exec", "--pid", &t.pid.to_string(), "--", "true"]);
-        as_uid_1000(&mut c);
-        let o = c.output().expect("run as uid 1000");
+        let o = output(
+            cli()
+                .args(["exec", "--pid", &t.pid.to_string(), "--", "true"])
+                .uid(1000),
+        );
         assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
         let err = stderr(&o);
         assert!(
@@ -361,12 +349,12 @@ fn a_sealing_failure_before_parsing_is_reported_and_nothing_runs() {
     let dir = tempfile::tempdir().expect("tempdir");
     let flag = dir.path().join("ran");
     for global in [&[][..], &["--no-sandbox"][..]] {
-        let o = procroot()
-            .args(global)
-            .args(["exec", "--pid", "1", "--", "touch", flag.to_str().unwrap()])
-            .env("PROCROOT_SEAL_STRATEGY", "bogus")
-            .output()
-            .expect("run procroot");
+        let o = output(
+            cli()
+                .args(global)
+                .args(["exec", "--pid", "1", "--", "touch", flag.to_str().unwrap()])
+                .env("PROCROOT_SEAL_STRATEGY", "bogus"),
+        );
         assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
         let err = stderr(&o);
         assert!(
@@ -489,16 +477,11 @@ fn exec_cwd_never_reaches_a_leaked_host_directory() {
         std::fs::write(host.path().join("host-secret"), b"x").unwrap();
         let ready = tempfile::tempdir().expect("tempdir");
         let script = format!("touch {}/ready && exec sleep 120", ready.path().display());
-        let target = Command::new("unshare")
-            .args(["--uts", "--mount", "sh", "-c", &script])
-            .spawn()
-            .expect("unshare");
-        let target = KillOnDrop(target);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !ready.path().join("ready").exists() {
-            assert!(Instant::now() < deadline, "target never became ready");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let target = procroot_testutil::Target::unshare(
+            &["--uts", "--mount"],
+            &script,
+            &ready.path().join("ready"),
+        );
         let leaked = leak(
             host.path(),
             rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY,
@@ -514,13 +497,27 @@ fn exec_cwd_never_reaches_a_leaked_host_directory() {
                 if keep {
                     extra.extend(["--keep-fd", n_str.as_str()]);
                 }
-                let o = exec(target.0.id(), &extra, &["sh", "-c", "pwd; ls"]);
+                let o = exec(target.pid(), &extra, &["sh", "-c", "pwd; ls"]);
                 assert!(
                     !stdout(&o).contains("host-secret"),
                     "cwd {cwd} reached the host directory: {}",
                     stdout(&o)
                 );
                 assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+                // Refused for the right reason: resolving the cwd inside the target's root
+                // stops at the magic link (ELOOP), before anything is forked; not some later,
+                // unrelated failure.
+                let err = stderr(&o);
+                let want = format!(
+                    "procroot: exec in \"{}\": working directory (--cwd) \"{cwd}\": resolve \"{cwd}\"",
+                    target.pid()
+                );
+                assert!(
+                    err.starts_with(&want)
+                        && err.ends_with("(ELOOP)\n")
+                        && err.lines().count() == 1,
+                    "cwd {cwd}, keep {keep}: {err}"
+                );
             }
         }
     });
@@ -562,37 +559,47 @@ fn overwrite_attack(strategy: &str) {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
     let bin = dir.path().join("procroot");
     std::fs::copy(env!("CARGO_BIN_EXE_procroot"), &bin).expect("copy binary");
-    let original = read_all(&bin);
-    let mut child = Command::new(&bin)
-        .args([
-            "exec",
-            "--pid",
-            &t.pid.to_string(),
-            "--",
-            "sh",
-            "-c",
-            "echo ready; sleep 2",
-        ])
-        .env("PROCROOT_SEAL_STRATEGY", strategy)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run procroot");
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    if line != "ready\n" {
+    attack_binary(&t, &bin, Some(strategy));
+}
+
+/// [`overwrite_attack`] on the binary `bin` as it is (`strategy`: `PROCROOT_SEAL_STRATEGY`, or
+/// none, as a user runs it). Returns what `/proc/<procroot's pid>/exe` named while the command
+/// ran: `bin` itself when procroot was not re-executed.
+fn attack_binary(t: &Target, bin: &Path, strategy: Option<&str>) -> PathBuf {
+    let original = read_all(bin);
+    let mut cmd = Command::new(bin);
+    cmd.args([
+        "exec",
+        "--pid",
+        &t.pid.to_string(),
+        "--",
+        "sh",
+        "-c",
+        "echo ready; sleep 2",
+    ]);
+    match strategy {
+        Some(s) => cmd.env("PROCROOT_SEAL_STRATEGY", s),
+        None => cmd.env_remove("PROCROOT_SEAL_STRATEGY"),
+    };
+    let strategy = strategy.unwrap_or("default");
+    let mut child = KillOnDrop(
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run procroot"),
+    );
+    // With a deadline: a procroot that hangs before the command prints fails the test.
+    let ready = child_lines(&child).recv_timeout(Duration::from_secs(30));
+    if ready.as_deref() != Ok("ready") {
+        let _ = child.0.kill();
+        let _ = child.0.wait();
         let mut err = String::new();
-        child
-            .stderr
-            .as_mut()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
-        panic!("{strategy}: procroot exec did not run the command: {err}");
+        let _ = child.0.stderr.as_mut().unwrap().read_to_string(&mut err);
+        panic!("{strategy}: procroot exec did not run the command ({ready:?}): {err}");
     }
-    let exe = format!("/proc/{}/exe", child.id());
+    let exe = format!("/proc/{}/exe", child.0.id());
+    let running = std::fs::read_link(&exe).expect("readlink exe");
     use rustix::fs::{Mode, OFlags};
     let w = rustix::fs::open(&exe, OFlags::WRONLY, Mode::empty());
     assert!(w.is_err(), "{strategy}: opened {exe} for writing");
@@ -601,7 +608,7 @@ fn overwrite_attack(strategy: &str) {
     let tr = truncate(&exe);
     assert!(tr.is_err(), "{strategy}: truncated {exe}");
     let path_fd = rustix::fs::open(&exe, OFlags::PATH, Mode::empty()).expect("O_PATH exe");
-    let status = child.wait().unwrap();
+    let status = wait_within(child, Duration::from_secs(60));
     assert!(status.success(), "{strategy}: {status}");
     // After exit: the reopen trick through our O_PATH fd.
     let reopen = format!("/proc/self/fd/{}", path_fd.as_raw_fd());
@@ -619,9 +626,10 @@ fn overwrite_attack(strategy: &str) {
     }
     let _ = truncate(&reopen);
     assert!(
-        read_all(&bin) == original,
+        read_all(bin) == original,
         "{strategy}: the binary was changed"
     );
+    running
 }
 
 #[cfg_attr(
@@ -654,6 +662,110 @@ fn cve_2019_5736_tmpfile() {
     in_private_mount_ns(|| overwrite_attack("tmpfile"));
 }
 
+/// A private copy of procroot in `dir/procroot` (a failing test must not corrupt the build).
+fn copy_of_procroot(dir: &Path) -> PathBuf {
+    let bin = dir.join("procroot");
+    std::fs::copy(env!("CARGO_BIN_EXE_procroot"), &bin).expect("copy binary");
+    bin
+}
+
+/// `mount --bind src dst`, then `mount -o remount,bind,ro|rw dst`: only the new mount's own
+/// read-only flag changes, never the file system's.
+fn bind(src: &Path, dst: &Path, read_only: bool) {
+    use procroot_testutil::mount_raw;
+    let src = src.to_str().unwrap();
+    mount_raw(Some(src), dst, None, libc::MS_BIND, None).expect("bind mount");
+    let ro = if read_only { libc::MS_RDONLY } else { 0 };
+    mount_raw(None, dst, None, libc::MS_REMOUNT | libc::MS_BIND | ro, None)
+        .expect("remount the bind mount");
+}
+
+/// Issue 23 item 8: the zero-cost setup. The installed binary on a read-only bind mount (in this
+/// test's private mount namespace) is run as it is, with no re-exec: `/proc/<pid>/exe` names it.
+/// The CVE-2019-5736 overwrite attack through that link still fails (`EROFS`), also after exit.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn cve_2019_5736_read_only_bind_runs_the_binary_itself() {
+    require_privilege(PRIVILEGE);
+    in_private_mount_ns(|| {
+        let t = Target::start(&[]);
+        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
+        let bin = copy_of_procroot(dir.path());
+        bind(&bin, &bin, true);
+        let running = attack_binary(&t, &bin, None);
+        assert_eq!(
+            running, bin,
+            "procroot re-executed from a copy on a read-only bind"
+        );
+        // The mount is what protects it: writing by its name fails too.
+        let w = std::fs::OpenOptions::new().write(true).open(&bin);
+        assert_eq!(w.unwrap_err().raw_os_error(), Some(libc::EROFS));
+        // doctor says so.
+        let o = Command::new(&bin).arg("doctor").output().unwrap();
+        assert!(
+            stdout(&o).contains("sealed self-binary: running from a read-only mount"),
+            "{}",
+            stdout(&o)
+        );
+        // The same binary when PROCROOT_SEAL_STRATEGY asks for a copy: re-executed.
+        let running = attack_binary(&t, &bin, Some("memfd"));
+        assert_ne!(
+            running, bin,
+            "PROCROOT_SEAL_STRATEGY=memfd was not honoured"
+        );
+    });
+}
+
+/// Issue 23 item 8: a binary on a writable mount is still re-executed from a sealed copy:
+/// `/proc/<pid>/exe` names the copy, not the binary. The same for a writable bind mount of a file
+/// system that is itself read-only (`statfs` says `ST_RDONLY`, but only the mount's own flag
+/// holds against a container that can remount the file system through another mount of it).
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn a_binary_on_a_writable_mount_still_re_executes() {
+    require_privilege(PRIVILEGE);
+    in_private_mount_ns(|| {
+        let t = Target::start(&[]);
+        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
+        let bin = copy_of_procroot(dir.path());
+        let running = attack_binary(&t, &bin, None);
+        assert_ne!(
+            running, bin,
+            "procroot ran its writable binary without a sealed copy"
+        );
+
+        // A tmpfs holding the binary, then made read-only (the file system and this mount),
+        // and a bind mount of it made writable again: a read-only superblock under a writable
+        // mount.
+        let fs = dir.path().join("fs");
+        let rw = dir.path().join("rw");
+        std::fs::create_dir(&fs).unwrap();
+        std::fs::create_dir(&rw).unwrap();
+        procroot_testutil::mount_raw(Some("tmpfs"), &fs, Some("tmpfs"), 0, None).expect("tmpfs");
+        copy_of_procroot(&fs);
+        procroot_testutil::mount_raw(None, &fs, None, libc::MS_REMOUNT | libc::MS_RDONLY, None)
+            .expect("remount the tmpfs read-only");
+        bind(&fs, &rw, false);
+        let sb_ro = rw.join("procroot");
+        let st = rustix::fs::statfs(&sb_ro).expect("statfs");
+        // ST_RDONLY (1) in statfs's f_flags, whose width differs between arches.
+        #[allow(clippy::unnecessary_cast)]
+        let flags = st.f_flags as u64;
+        assert_ne!(flags & 1, 0, "the tmpfs is not read-only");
+        let running = attack_binary(&t, &sb_ro, None);
+        assert_ne!(
+            running, sb_ro,
+            "a read-only file system under a writable mount counted as sealed"
+        );
+    });
+}
+
 #[cfg_attr(
     procroot_unprivileged,
     ignore = "needs root: built with --cfg procroot_unprivileged"
@@ -665,12 +777,12 @@ fn doctor_reports_the_sealing_strategy() {
 }
 
 fn doctor_reports_the_sealing_strategy_inner() {
-    let o = procroot().args(["doctor", "--json"]).output().unwrap();
+    let o = output(cli().args(["doctor", "--json"]));
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["sealed_exe"]["strategy"], "overlay", "{v}");
     assert_eq!(v["sealed_exe"]["running"], serde_json::Value::Null, "{v}");
-    let o = procroot().arg("doctor").output().unwrap();
+    let o = output(cli().arg("doctor"));
     assert!(
         stdout(&o).contains("sealed self-binary: this run is not sealed; exec would use overlay"),
         "{}",
@@ -1079,14 +1191,12 @@ fn exec_never_runs_a_host_binary_through_procroots_fds() {
             }));
         for (path, program) in runs {
             let args: Vec<&str> = program.iter().map(String::as_str).collect();
-            let mut cmd = procroot();
-            cmd.args(["exec", "--pid", &c.pid().to_string()]);
+            let mut cmd = cli().args(["exec", "--pid", &c.pid().to_string()]);
             // The command's PATH: procroot's own no longer reaches the command.
             if let Some(path) = &path {
-                cmd.arg("--env").arg(format!("PATH={path}"));
+                cmd = cmd.arg("--env").arg(format!("PATH={path}"));
             }
-            cmd.arg("--").args(&args);
-            let o = cmd.output().expect("run procroot exec");
+            let o = output(cmd.arg("--").args(&args));
             let args = (path, args);
             assert!(
                 !stdout(&o).contains("ESCAPED"),
@@ -1146,7 +1256,7 @@ fn keep_fd_of_an_fd_the_caller_never_opened_is_ebadf_and_nothing_runs() {
                         Ok(())
                     });
                 }
-                let o = c.output().expect("run procroot exec");
+                let o = output_within(c, Duration::from_secs(60));
                 let err = stderr(&o);
                 assert_eq!(o.status.code(), Some(1), "{keep:?}: {err} {}", stdout(&o));
                 assert!(
@@ -1537,5 +1647,97 @@ fn when_the_command_stops_alone_procroot_stops_and_continues_it() {
             Some("resumed")
         );
         assert_eq!(wait_within(child, Duration::from_secs(30)).code(), Some(0));
+    });
+}
+
+/// `--config config.json` stands in for a seccomp filter procroot cannot copy (procroot and the
+/// target run under a filter, so the kernel refuses `PTRACE_SECCOMP_GET_FILTER`): the command
+/// runs under the compiled `linux.seccomp` profile (`Seccomp: 2`, `mkdir` refused with the
+/// profile's `EPERM`). Without it the refusal names `--config` and `--no-seccomp`; a profile
+/// with an unknown syscall name, or a config without `linux.seccomp`, is refused by name; and
+/// nothing runs in any of these.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn exec_config_compiles_the_containers_seccomp_profile() {
+    require_privilege(PRIVILEGE);
+    in_private_mount_ns(|| {
+        // A filter that refuses nothing the test needs; the target inherits it.
+        procroot_testutil::deny_syscalls(&[libc::SYS_acct], libc::EPERM);
+        let t = Target::start(&[]);
+        let d = t.dir.path();
+        let write_config = |name: &str, seccomp: &str| {
+            let path = d.join(name);
+            std::fs::write(
+                &path,
+                format!(r#"{{"ociVersion":"1.0.2","linux":{{{seccomp}}}}}"#),
+            )
+            .unwrap();
+            path.display().to_string()
+        };
+        let good = write_config(
+            "good.json",
+            r#""seccomp":{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[
+                {"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":1}]}"#,
+        );
+        let unknown = write_config(
+            "unknown.json",
+            r#""seccomp":{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[
+                {"names":["mkdir","mkdirr"],"action":"SCMP_ACT_ERRNO"}]}"#,
+        );
+        let none = write_config("none.json", r#""sysctl":{}"#);
+        let ran = d.join("ran");
+        let made = d.join("made");
+        let script = format!(
+            "touch {ran}; grep '^Seccomp:' /proc/self/status | tr -d ' \\t'; \
+             mkdir {made} || echo refused",
+            ran = ran.display(),
+            made = made.display()
+        );
+        let cmd = ["sh", "-c", script.as_str()];
+
+        let o = exec(t.pid, &[], &cmd);
+        assert!(!o.status.success());
+        let err = stderr(&o);
+        assert!(
+            err.contains("--config") && err.contains("--no-seccomp"),
+            "{err}"
+        );
+        assert!(!ran.exists(), "ran without a filter: {err}");
+
+        let o = exec(t.pid, &["--config", &unknown], &cmd);
+        assert!(!o.status.success());
+        assert!(
+            stderr(&o).contains("unknown syscall name \"mkdirr\""),
+            "{}",
+            stderr(&o)
+        );
+        let o = exec(t.pid, &["--config", &none], &cmd);
+        assert!(!o.status.success());
+        assert!(
+            stderr(&o).contains("no linux.seccomp section"),
+            "{}",
+            stderr(&o)
+        );
+        assert!(!ran.exists(), "ran with a refused config");
+        let o = exec(t.pid, &["--config", &good, "--no-seccomp"], &cmd);
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "contradicting options: {}",
+            stderr(&o)
+        );
+
+        let o = exec(t.pid, &["--config", &good], &cmd);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("Operation not permitted"),
+            "mkdir's own message: {}",
+            stderr(&o)
+        );
+        assert_eq!(stdout(&o), "Seccomp:2\nrefused\n");
+        assert!(ran.exists() && !made.exists());
     });
 }

@@ -170,10 +170,19 @@ fn spawn(args: &[&str]) -> Child {
         .unwrap()
 }
 
-/// Polls `done` every 2 ms until it is true, for at most [`DEADLINE`].
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+/// Polls `done` every 2 ms until it is true, for at most [`DEADLINE`], while `child` runs. If
+/// `child` exits first (the work ended before the signal could land), fails at once, with its
+/// exit status and stderr, instead of waiting out the deadline for what can no longer happen.
+fn wait_until(child: &mut Child, what: &str, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
     while !done() {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            if let Some(mut pipe) = child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+            }
+            panic!("procroot exited ({status}) before {what} was seen: {stderr}");
+        }
         assert!(start.elapsed() < DEADLINE, "never saw {what}");
         std::thread::sleep(Duration::from_millis(2));
     }
@@ -190,7 +199,7 @@ fn ctrl_c_during_cp_leaves_no_temporary_and_exits_130() {
     let src = tree_of(20, 1000);
     let dst = Tree::new("dir in");
     let from = src.join("top");
-    let child = spawn(&[
+    let mut child = spawn(&[
         "cp",
         "--root",
         dst.path().to_str().unwrap(),
@@ -198,7 +207,7 @@ fn ctrl_c_during_cp_leaves_no_temporary_and_exits_130() {
         ":/in/copy",
     ]);
     // The copy is being built under its temporary name: interrupt it there.
-    wait_until("the temporary", || {
+    wait_until(&mut child, "the temporary", || {
         names(&dst.join("in"))
             .iter()
             .any(|n| n.starts_with(".procroot-copy-"))
@@ -233,7 +242,7 @@ fn ctrl_c_during_rm_r_stops_cleanly_and_exits_130() {
         .unwrap()
         .unwrap()
         .path();
-    let child = spawn(&[
+    let mut child = spawn(&[
         "rm",
         "-r",
         "--root",
@@ -241,7 +250,7 @@ fn ctrl_c_during_rm_r_stops_cleanly_and_exits_130() {
         "/top",
         "/top",
     ]);
-    wait_until("the first removal", || !first_file.exists());
+    wait_until(&mut child, "the first removal", || !first_file.exists());
     sigint(&child);
     let (code, stderr) = finish(child);
     assert_eq!(code, 130, "{stderr}");
@@ -278,7 +287,7 @@ fn ctrl_c_during_the_undo_of_a_copy_keeps_the_temporary_and_exits_130() {
     let src = tree_of(20, 1000);
     let dst = Tree::new("dir in");
     let from = src.join("top");
-    let child = spawn(&[
+    let mut child = spawn(&[
         "cp",
         "--root",
         dst.path().to_str().unwrap(),
@@ -290,13 +299,15 @@ fn ctrl_c_during_the_undo_of_a_copy_keeps_the_temporary_and_exits_130() {
             .into_iter()
             .find(|n| n.starts_with(".procroot-copy-"))
     };
-    wait_until("the temporary", || temp().is_some());
+    wait_until(&mut child, "the temporary", || temp().is_some());
     let temp = dst.join("in").join(temp().unwrap());
     // Enough copied that the undo takes a while.
-    wait_until("a copy 3000 entries big", || entries_below(&temp) >= 3000);
+    wait_until(&mut child, "a copy 3000 entries big", || {
+        entries_below(&temp) >= 3000
+    });
     sigint(&child);
     let mut most = 0;
-    wait_until("the undo removing entries", || {
+    wait_until(&mut child, "the undo removing entries", || {
         let now = entries_below(&temp);
         most = most.max(now);
         now + 20 < most
@@ -334,7 +345,7 @@ fn ctrl_c_during_write_removes_the_temporary_and_exits_130() {
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
     std::io::Write::write_all(&mut stdin, b"half a li").unwrap();
-    wait_until("the temporary", || {
+    wait_until(&mut child, "the temporary", || {
         names(&tree.join("etc"))
             .iter()
             .any(|n| n.starts_with(".procroot-copy-"))

@@ -26,13 +26,23 @@ fn bin() -> Cli {
     Cli::new(env!("CARGO_BIN_EXE_procroot"))
 }
 
+/// Whether the kernel has Landlock; `false` only after a skip that
+/// `PROCROOT_ALLOW_SKIP=landlock` allowed (otherwise the test fails here).
 fn landlock_available() -> bool {
-    let available = procroot_runtime::sandbox::abi().is_ok();
-    if !available {
-        eprintln!("no Landlock on this kernel: the second wall cannot be tested here");
+    match procroot_runtime::sandbox::abi() {
+        Ok(_) => true,
+        Err(e) => {
+            procroot_testutil::skip_unless_allowed(
+                "landlock",
+                &format!("no Landlock, the second wall cannot be tested: {e}"),
+            );
+            false
+        }
     }
-    available
 }
+
+/// How long the nested `cargo build` of a fault-injected program may take.
+const CARGO_BUILD_DEADLINE: Duration = Duration::from_secs(20 * 60);
 
 /// The CLI built with `--cfg procroot_fault_injection`, in `<target>/fault-injection`.
 fn fault_injected_binary() -> &'static Path {
@@ -67,15 +77,32 @@ fn build_fault_injected(kind: &str, name: &str) -> PathBuf {
         // processes are serialized by cargo's lock on the target directory.
         let mut rustflags = std::env::var("RUSTFLAGS").unwrap_or_default();
         rustflags.push_str(" --cfg procroot_fault_injection");
-        let status = Command::new(option_env!("CARGO").unwrap_or("cargo"))
+        let mut cargo = Command::new(option_env!("CARGO").unwrap_or("cargo"))
             .current_dir(&workspace)
             .env("RUSTFLAGS", rustflags.trim())
             .env_remove("CARGO_ENCODED_RUSTFLAGS")
             .args(["build", "--quiet", "--locked", "--offline"])
             .args(["-p", "procroot-cli", kind, name, "--target-dir"])
             .arg(&target_dir)
-            .status()
+            .spawn()
             .expect("run cargo");
+        // A deadline: a cargo stuck on a lock (another build holding the target directory
+        // forever) fails the test instead of hanging it. The first build takes about a minute on
+        // two idle cores; the deadline leaves room for a loaded machine.
+        let deadline = std::time::Instant::now() + CARGO_BUILD_DEADLINE;
+        let status = loop {
+            if let Some(status) = cargo.try_wait().expect("wait for cargo") {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = cargo.kill();
+                let _ = cargo.wait();
+                panic!(
+                    "building the fault-injected {name} took more than {CARGO_BUILD_DEADLINE:?}"
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
         assert!(
             status.success(),
             "building the fault-injected {name} failed"
@@ -233,6 +260,7 @@ fn second_wall_holds_when_the_resolver_is_naive() {
 fn the_normal_binary_stays_in_the_root_either_way() {
     let world = World::new();
     let before = Snapshot::take(world.host.path());
+    let out_before = Snapshot::take(world.out.path());
     for sandbox in [true, false] {
         for (what, args) in world.attacks() {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -241,6 +269,36 @@ fn the_normal_binary_stays_in_the_root_either_way() {
                 !String::from_utf8_lossy(&run.stdout).contains("HOSTSECRET"),
                 "{what}: printed a host file"
             );
+            // Refused by the resolver, for the resolver's reason: inside the root the symlinks'
+            // host targets (and the host tree above `..`) do not exist. `mkdir -p` refuses to
+            // create a dangling symlink's target. Not EACCES: that would be the sandbox catching
+            // an escape the first wall let through.
+            let want = if args[0] == "mkdir" {
+                "ENOTDIR"
+            } else {
+                "ENOENT"
+            };
+            assert_eq!(run.code, 1, "{what} (sandbox {sandbox}): {run:?}");
+            let lines = run.json_lines();
+            assert_eq!(lines.len(), 1, "{what} (sandbox {sandbox}): {run:?}");
+            let error = &lines[0]["error"];
+            assert_eq!(error["errno"], want, "{what} (sandbox {sandbox}): {run:?}");
+            // The path inside the root: the first argument naming one (`:/x` for `cp`).
+            let path = args
+                .iter()
+                .find(|a| a.starts_with('/') || a.starts_with(":/"));
+            assert_eq!(
+                error["path"],
+                path.unwrap().trim_start_matches(':'),
+                "{what}: {run:?}"
+            );
+            assert_eq!(
+                run.message(),
+                error["message"].as_str().unwrap(),
+                "{what}: stderr says what the JSON error says: {run:?}"
+            );
+            out_before
+                .assert_unchanged(&format!("cp destination after {what} (sandbox {sandbox})"));
         }
         before.assert_unchanged("host tree after the attacks on the normal binary");
     }

@@ -13,13 +13,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use procroot::testing::{disable, Feature};
-use procroot::{ErrorKind, Root};
+use procroot::{Acquisition, ErrorKind, Procfs, Root};
 use procroot_runtime::container::{
     self, bind_into, make_readonly, mask_paths, mount_procfs, mount_sysfs, HardenOptions, HidePid,
     ProcfsMountOptions,
 };
 use procroot_testutil::{
-    in_private_mount_ns, is_null_device, mount_raw, require_privilege, write_errno, Tree,
+    in_private_mount_ns, is_null_device, mount_raw, require_privilege, write_errno, StopOnDrop,
+    Target, Tree,
 };
 use rustix::io::Errno;
 
@@ -538,49 +539,7 @@ fn swap_race_never_mounts_outside_the_root() {
     });
 }
 
-struct StopOnDrop<'a>(&'a AtomicBool);
-
-impl Drop for StopOnDrop<'_> {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
-}
-
 // --- pidns procfs ------------------------------------------------------------------------------
-
-/// Forks a process that is PID 1 of a new PID namespace; returns (reaped child, init's PID in our
-/// namespace). The init sleeps until killed.
-fn spawn_pidns_init() -> (libc::pid_t, libc::pid_t) {
-    let (mut r, mut w) = std::io::pipe().unwrap();
-    // SAFETY: fork(2); the child only makes the namespace, forks once more and waits.
-    let child = unsafe { libc::fork() };
-    assert!(child >= 0);
-    if child == 0 {
-        drop(r);
-        // SAFETY: unshare(2) only affects this process's children; then fork(2) as above; the
-        // child sleeps until killed, this process reports its PID and reaps it.
-        unsafe {
-            if libc::unshare(libc::CLONE_NEWPID) != 0 {
-                libc::_exit(2);
-            }
-            let init = libc::fork();
-            if init == 0 {
-                loop {
-                    libc::pause();
-                }
-            }
-            let _ = w.write_all(&init.to_ne_bytes());
-            drop(w);
-            let mut status = 0;
-            libc::waitpid(init, &mut status, 0);
-            libc::_exit(0);
-        }
-    }
-    drop(w);
-    let mut buf = [0u8; 4];
-    r.read_exact(&mut buf).unwrap();
-    (child, libc::pid_t::from_ne_bytes(buf))
-}
 
 fn starttime(stat: &str) -> String {
     // Field 22, counted after the parenthesised command name.
@@ -588,49 +547,70 @@ fn starttime(stat: &str) -> String {
     after.split(' ').nth(19).unwrap().to_owned()
 }
 
+/// Mounts a procfs of a child PID namespace with `pidns=` (6.18), or, with that option
+/// disabled, with the helper forked into the namespace; and checks which of the two made it.
 fn check_pidns_mount(disable_option: bool) {
     in_private_mount_ns(|| {
         if disable_option {
             disable(Feature::ProcPidnsOption);
         }
-        let (child, init) = spawn_pidns_init();
+        let init = Target::spawn_pidns_init(|| {});
         let tree = Tree::new("dir proc\n");
         let root = Root::open(tree.path()).unwrap();
-        let ns = std::fs::File::open(format!("/proc/{init}/ns/pid")).unwrap();
-        let outcome = std::panic::catch_unwind(|| {
-            use std::os::fd::AsFd;
-            let opts = ProcfsMountOptions {
-                pidns: Some(ns.as_fd()),
-                subset_pid: true,
-                hidepid: Some(HidePid::Off),
-            };
-            let report = mount_procfs(&root, Path::new("/proc"), &opts).unwrap();
-            assert_eq!(report.mounted, vec![PathBuf::from("/proc")]);
-            let pids: Vec<String> = std::fs::read_dir(tree.join("proc"))
-                .unwrap()
-                .map(|e| e.unwrap().file_name().into_string().unwrap())
-                .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
-                .collect();
-            assert_eq!(pids, vec!["1".to_owned()], "the namespace's processes");
-            let inside = std::fs::read_to_string(tree.join("proc/1/stat")).unwrap();
-            let outside = std::fs::read_to_string(format!("/proc/{init}/stat")).unwrap();
-            assert_eq!(
-                starttime(&inside),
-                starttime(&outside),
-                "PID 1 is the child's init"
-            );
-            // subset=pid: no global files.
-            assert!(!tree.join("proc/sys").exists());
+        let ns = std::fs::File::open(format!("/proc/{}/ns/pid", init.pid())).unwrap();
+        use std::os::fd::AsFd;
+        let opts = ProcfsMountOptions {
+            pidns: Some(ns.as_fd()),
+            subset_pid: true,
+            hidepid: Some(HidePid::Off),
+        };
+        let report = mount_procfs(&root, Path::new("/proc"), &opts).unwrap();
+        assert_eq!(report.mounted, vec![PathBuf::from("/proc")]);
+        let pids: Vec<String> = std::fs::read_dir(tree.join("proc"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+            .collect();
+        assert_eq!(pids, vec!["1".to_owned()], "the namespace's processes");
+        let inside = std::fs::read_to_string(tree.join("proc/1/stat")).unwrap();
+        let outside = std::fs::read_to_string(format!("{}/stat", init.proc_dir())).unwrap();
+        assert_eq!(
+            starttime(&inside),
+            starttime(&outside),
+            "PID 1 is the child's init"
+        );
+        // subset=pid: no global files.
+        assert!(!tree.join("proc/sys").exists());
+
+        // Which acquisition made it. The procfs layer's own choice:
+        let want = if disable_option {
+            Acquisition::PidnsHelper
+        } else {
+            Acquisition::PidnsOption
+        };
+        let procfs = Procfs::for_pidns(ns.as_fd()).unwrap();
+        assert_eq!(procfs.acquisition(), want);
+        // And the mount's, seen from outside: only the helper forks (into the namespace). With
+        // every way to fork denied, `pidns=` still mounts, and the helper cannot.
+        let again = Tree::new("dir proc\n");
+        procroot_testutil::in_child(|| {
+            let root = Root::open(again.path()).unwrap();
+            let forks = [
+                libc::SYS_clone,
+                libc::SYS_clone3,
+                libc::SYS_fork,
+                libc::SYS_vfork,
+            ];
+            procroot_testutil::deny_syscalls(&forks, libc::EPERM);
+            let result = mount_procfs(&root, Path::new("/proc"), &opts);
+            if disable_option {
+                let err = result.expect_err("the helper made a procfs without forking");
+                assert_eq!(err.errno(), Errno::PERM, "{err}");
+            } else {
+                result.expect("pidns= needs no fork");
+                assert!(again.join("proc/1/stat").exists());
+            }
         });
-        // SAFETY: killing and reaping our own children.
-        unsafe {
-            libc::kill(init, libc::SIGKILL);
-            let mut status = 0;
-            libc::waitpid(child, &mut status, 0);
-        }
-        if let Err(p) = outcome {
-            std::panic::resume_unwind(p);
-        }
     });
 }
 

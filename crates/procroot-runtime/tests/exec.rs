@@ -12,162 +12,119 @@ use procroot::testing::{self, Feature};
 use procroot::{ErrorKind, PidFd};
 use procroot_runtime::exec::{Command, EnterMethod, Namespaces, NsKind, NsKinds};
 use procroot_testutil::container::{Attack, Attacker, StandInContainer};
-use procroot_testutil::{in_child, in_private_mount_ns, require_privilege};
+use procroot_testutil::{in_child, in_private_mount_ns, require_privilege, Target};
 use rustix::io::Errno;
 
-/// A forked process in a new UTS namespace named `hostname`, waiting until dropped.
-struct Target {
-    pid: libc::pid_t,
-    release: Option<std::io::PipeWriter>,
-    reaped: bool,
+/// A target (the kit's [`Target`]) in a new UTS namespace named `hostname`.
+fn uts_target(hostname: &str) -> Target {
+    uts_target_with(hostname, 0)
 }
 
-impl Target {
-    fn spawn(hostname: &str) -> Target {
-        Target::spawn_with(hostname, 0)
-    }
+/// [`uts_target`] in the namespaces `CLONE_NEWUTS | extra` (`CLONE_NEWUSER` to own it).
+fn uts_target_with(hostname: &str, extra: libc::c_int) -> Target {
+    uts_target_then(hostname, extra, 0)
+}
 
-    /// [`Target::spawn`] in the namespaces `CLONE_NEWUTS | extra` (`CLONE_NEWUSER` to own it).
-    fn spawn_with(hostname: &str, extra: libc::c_int) -> Target {
-        Target::spawn_then(hostname, extra, 0)
-    }
-
-    /// [`Target::spawn_with`], then, once the hostname is set, `unshare(then)`: with
-    /// `CLONE_NEWUSER`, a user namespace that does not own the UTS namespace.
-    fn spawn_then(hostname: &str, extra: libc::c_int, then: libc::c_int) -> Target {
-        Target::spawn_setup(|| {
-            // SAFETY: unshare and sethostname on this (forked, single-threaded) process.
-            unsafe {
-                libc::unshare(libc::CLONE_NEWUTS | extra) == 0
-                    && libc::sethostname(hostname.as_ptr().cast(), hostname.len()) == 0
-                    && (then == 0 || libc::unshare(then) == 0)
-            }
-        })
-    }
-
-    /// [`Target::spawn`] with `no_new_privs` and a seccomp filter that makes `syscalls` fail
-    /// with `errno` (set after the hostname).
-    fn spawn_filtered(hostname: &str, syscalls: &[i64], errno: i32) -> Target {
-        Target::spawn_setup(|| {
-            // SAFETY: unshare and sethostname on this (forked, single-threaded) process.
-            let ok = unsafe {
-                libc::unshare(libc::CLONE_NEWUTS) == 0
-                    && libc::sethostname(hostname.as_ptr().cast(), hostname.len()) == 0
-            };
-            procroot_testutil::deny_syscalls(syscalls, errno);
-            ok
-        })
-    }
-
-    /// [`Target::spawn`] with a seccomp filter that makes `syscall` fail with `errno`, installed
-    /// without `no_new_privs` (with `CAP_SYS_ADMIN`), which is then dropped from every set,
-    /// the bounding set first.
-    fn spawn_filtered_without_nnp(hostname: &str, syscall: i64, errno: i32) -> Target {
-        // The filter: load nr, compare, return ERRNO or ALLOW.
-        let mut prog = [
-            libc::sock_filter {
-                code: 0x20,
-                jt: 0,
-                jf: 0,
-                k: 0,
-            },
-            libc::sock_filter {
-                code: 0x15,
-                jt: 0,
-                jf: 1,
-                k: syscall as u32,
-            },
-            libc::sock_filter {
-                code: 0x06,
-                jt: 0,
-                jf: 0,
-                k: 0x0005_0000 | errno as u32,
-            },
-            libc::sock_filter {
-                code: 0x06,
-                jt: 0,
-                jf: 0,
-                k: 0x7fff_0000,
-            },
-        ];
-        let fprog = libc::sock_fprog {
-            len: prog.len() as u16,
-            filter: prog.as_mut_ptr(),
-        };
-        Target::spawn_setup(|| {
-            // SAFETY: unshare, sethostname and prctl on this (forked, single-threaded) process,
-            // with a filter program that outlives the call.
-            let ok = unsafe {
-                libc::unshare(libc::CLONE_NEWUTS) == 0
-                    && libc::sethostname(hostname.as_ptr().cast(), hostname.len()) == 0
-                    && libc::prctl(
-                        libc::PR_SET_SECCOMP,
-                        libc::SECCOMP_MODE_FILTER,
-                        &fprog as *const libc::sock_fprog,
-                    ) == 0
-                    && libc::prctl(libc::PR_CAPBSET_DROP, 21, 0, 0, 0) == 0
-            };
-            let sets = rustix::thread::capabilities(None).expect("capget");
-            let admin = rustix::thread::CapabilitySet::SYS_ADMIN;
-            ok && rustix::thread::set_capabilities(
-                None,
-                rustix::thread::CapabilitySets {
-                    effective: sets.effective - admin,
-                    permitted: sets.permitted - admin,
-                    inheritable: sets.inheritable - admin,
-                },
-            )
-            .is_ok()
-        })
-    }
-
-    /// A forked process that runs `setup` (true: it worked), then waits until dropped.
-    fn spawn_setup(setup: impl FnOnce() -> bool) -> Target {
-        let (mut ready_r, mut ready_w) = std::io::pipe().expect("pipe");
-        let (mut release_r, release_w) = std::io::pipe().expect("pipe");
-        // SAFETY: fork(2); the child runs only the code below and leaves with _exit(2).
-        let pid = unsafe { libc::fork() };
-        assert!(pid >= 0, "fork");
-        if pid == 0 {
-            drop(ready_r);
-            drop(release_w);
-            let ok = setup();
-            let _ = ready_w.write_all(if ok { b"r" } else { b"e" });
-            drop(ready_w);
-            let mut b = [0u8; 1];
-            let _ = release_r.read(&mut b);
-            // SAFETY: leaving the forked child.
-            unsafe { libc::_exit(0) };
-        }
-        drop(ready_w);
-        drop(release_r);
-        let mut b = [0u8; 1];
-        ready_r.read_exact(&mut b).expect("ready");
-        assert_eq!(&b, b"r", "target setup failed");
-        Target {
-            pid,
-            release: Some(release_w),
-            reaped: false,
-        }
-    }
-
-    fn kill_and_reap(&mut self) {
-        // SAFETY: our own child.
+/// [`uts_target_with`], then, once the hostname is set, `unshare(then)`: with
+/// `CLONE_NEWUSER`, a user namespace that does not own the UTS namespace.
+fn uts_target_then(hostname: &str, extra: libc::c_int, then: libc::c_int) -> Target {
+    target_if(|| {
+        // SAFETY: unshare and sethostname on this (forked, single-threaded) process.
         unsafe {
-            libc::kill(self.pid, libc::SIGKILL);
-            libc::waitpid(self.pid, std::ptr::null_mut(), 0);
+            libc::unshare(libc::CLONE_NEWUTS | extra) == 0
+                && libc::sethostname(hostname.as_ptr().cast(), hostname.len()) == 0
+                && (then == 0 || libc::unshare(then) == 0)
         }
-        self.reaped = true;
-    }
+    })
 }
 
-impl Drop for Target {
-    fn drop(&mut self) {
-        drop(self.release.take());
-        if !self.reaped {
-            self.kill_and_reap();
-        }
-    }
+/// [`uts_target`] with `no_new_privs` and a seccomp filter that makes `syscalls` fail with
+/// `errno` (set after the hostname).
+fn filtered_target(hostname: &str, syscalls: &[i64], errno: i32) -> Target {
+    target_if(|| {
+        // SAFETY: unshare and sethostname on this (forked, single-threaded) process.
+        let ok = unsafe {
+            libc::unshare(libc::CLONE_NEWUTS) == 0
+                && libc::sethostname(hostname.as_ptr().cast(), hostname.len()) == 0
+        };
+        procroot_testutil::deny_syscalls(syscalls, errno);
+        ok
+    })
+}
+
+/// [`uts_target`] with a seccomp filter that makes `syscall` fail with `errno`, installed
+/// without `no_new_privs` (with `CAP_SYS_ADMIN`), which is then dropped from every set,
+/// the bounding set first.
+fn filtered_target_without_nnp(hostname: &str, syscall: i64, errno: i32) -> Target {
+    // The filter: load nr, compare, return ERRNO or ALLOW.
+    let mut prog = [
+        libc::sock_filter {
+            code: 0x20,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        },
+        libc::sock_filter {
+            code: 0x15,
+            jt: 0,
+            jf: 1,
+            k: syscall as u32,
+        },
+        libc::sock_filter {
+            code: 0x06,
+            jt: 0,
+            jf: 0,
+            k: 0x0005_0000 | errno as u32,
+        },
+        libc::sock_filter {
+            code: 0x06,
+            jt: 0,
+            jf: 0,
+            k: 0x7fff_0000,
+        },
+    ];
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_mut_ptr(),
+    };
+    target_if(|| {
+        // SAFETY: unshare, sethostname and prctl on this (forked, single-threaded) process,
+        // with a filter program that outlives the call.
+        let ok = unsafe {
+            libc::unshare(libc::CLONE_NEWUTS) == 0
+                && libc::sethostname(hostname.as_ptr().cast(), hostname.len()) == 0
+                && libc::prctl(
+                    libc::PR_SET_SECCOMP,
+                    libc::SECCOMP_MODE_FILTER,
+                    &fprog as *const libc::sock_fprog,
+                ) == 0
+                && libc::prctl(libc::PR_CAPBSET_DROP, 21, 0, 0, 0) == 0
+        };
+        let sets = rustix::thread::capabilities(None).expect("capget");
+        let admin = rustix::thread::CapabilitySet::SYS_ADMIN;
+        ok && rustix::thread::set_capabilities(
+            None,
+            rustix::thread::CapabilitySets {
+                effective: sets.effective - admin,
+                permitted: sets.permitted - admin,
+                inheritable: sets.inheritable - admin,
+            },
+        )
+        .is_ok()
+    })
+}
+
+/// The kit's [`Target`] running `setup`, which says whether it worked (its `errno`s are the
+/// failure's detail).
+fn target_if(setup: impl FnOnce() -> bool) -> Target {
+    Target::spawn(|| {
+        let ok = setup();
+        assert!(
+            ok,
+            "target setup failed: {}",
+            std::io::Error::last_os_error()
+        );
+    })
 }
 
 /// Runs `sh -c script` in the target's UTS namespace with `method`, stdout to a pipe.
@@ -269,8 +226,8 @@ fn namespace_names_parse_and_unknown_ones_are_invalid_input() {
 fn both_enter_methods_reach_the_targets_uts_namespace() {
     require_privilege("unshare(CLONE_NEWUTS) and setns");
     in_private_mount_ns(|| {
-        let target = Target::spawn("lib-target");
-        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let target = uts_target("lib-target");
+        let pidfd = PidFd::open(target.pid()).expect("pidfd");
         for method in [EnterMethod::Auto, EnterMethod::PidFd, EnterMethod::NsFiles] {
             let (code, out) = run(&pidfd, method, "hostname; exit 3");
             assert_eq!(code.expect("spawn"), 3, "{method:?}");
@@ -292,8 +249,8 @@ fn both_enter_methods_reach_the_targets_uts_namespace() {
 fn enter_moves_the_calling_process() {
     require_privilege("unshare(CLONE_NEWUTS) and setns");
     in_private_mount_ns(|| {
-        let target = Target::spawn("entered");
-        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let target = uts_target("entered");
+        let pidfd = PidFd::open(target.pid()).expect("pidfd");
         for method in [EnterMethod::PidFd, EnterMethod::NsFiles] {
             in_child(|| {
                 let ns = Namespaces::of(&pidfd).expect("namespaces");
@@ -329,16 +286,16 @@ fn a_reused_pid_is_never_entered() {
         in_child(|| {
             let flag = tempfile::tempdir().expect("tempdir");
             let flag = flag.path().join("ran");
-            let mut first = Target::spawn("first");
-            let pid = first.pid;
-            let pidfd = PidFd::open(pid as u32).expect("pidfd");
+            let first = uts_target("first");
+            let pid = first.pid();
+            let pidfd = PidFd::open(pid).expect("pidfd");
             first.kill_and_reap();
             let mut second = None;
             for _ in 0..20 {
                 std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string())
                     .expect("write ns_last_pid");
-                let t = Target::spawn("second");
-                if t.pid == pid {
+                let t = uts_target("second");
+                if t.pid() == pid {
                     second = Some(t);
                     break;
                 }
@@ -353,7 +310,7 @@ fn a_reused_pid_is_never_entered() {
                 assert!(!flag.exists(), "{method:?}: the command ran");
             }
             // A fresh pidfd names the new process.
-            let fresh = PidFd::open(pid as u32).expect("pidfd");
+            let fresh = PidFd::open(pid).expect("pidfd");
             let (code, out) = run(&fresh, EnterMethod::Auto, "hostname");
             assert_eq!(code.expect("spawn"), 0);
             assert_eq!(out, "second");
@@ -418,9 +375,19 @@ fn kernel_at_least(major: u32, minor: u32) -> bool {
 fn every_namespace_lookup_and_child_kind_reaches_the_target() {
     require_privilege("unshare(CLONE_NEWUTS) and setns");
     in_private_mount_ns(|| {
-        let target = Target::spawn("methods");
-        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let target = uts_target("methods");
+        let pidfd = PidFd::open(target.pid()).expect("pidfd");
+        // The first child shares our memory only to enter a PID namespace (a plain fork serves
+        // the rest): the CLONE_VM case needs a target that is the init of one.
+        let pid_target = Target::spawn_pidns_init(|| {
+            // SAFETY: unshare(2) of the UTS namespace in the forked, single-threaded target.
+            assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWUTS) }, 0, "unshare");
+            rustix::system::sethostname(b"methods").expect("sethostname");
+        });
+        let pid_pidfd = PidFd::open(pid_target.pid()).expect("pidfd");
         in_child(|| {
+            // "fast == slow" compares two lookups only if they really differ: the first through
+            // the pidfd ioctls, the second through procfs.
             let fast = Namespaces::of(&pidfd).expect("namespaces").unshared();
             if kernel_at_least(6, 11) {
                 assert!(
@@ -428,33 +395,66 @@ fn every_namespace_lookup_and_child_kind_reaches_the_target() {
                     "Linux 6.11+ has PIDFD_GET_*_NAMESPACE, but the library fell back"
                 );
             } else {
-                eprintln!("SKIPPED part: kernel before 6.11, no PIDFD_GET_*_NAMESPACE to compare");
+                procroot_testutil::skip_unless_allowed(
+                    "pidfd-namespaces",
+                    "kernel before 6.11: no PIDFD_GET_*_NAMESPACE, so both lookups are procfs",
+                );
             }
             testing::disable(Feature::PidfdNamespaces);
+            assert!(testing::known_unavailable(Feature::PidfdNamespaces));
             let slow = Namespaces::of(&pidfd).expect("namespaces").unshared();
             assert_eq!(fast, slow);
             assert_eq!(fast, [NsKind::Uts]);
-            let (code, out) = run(&pidfd, EnterMethod::Auto, "hostname");
+            let pid_uts = [NsKind::Pid, NsKind::Uts];
+            // The command names its PID namespace: the init's.
+            let pid_ns = std::fs::read_link(format!("/proc/{}/ns/pid", pid_target.pid()))
+                .expect("the init's PID namespace");
+            let in_pid_ns = format!("methods\n{}", pid_ns.display());
+            let script = "hostname; readlink /proc/self/ns/pid";
+            let before = procroot_runtime::testing::child_kinds();
+            let (code, out) = run_in(&pid_pidfd, EnterMethod::Auto, &pid_uts, script);
             assert_eq!(
                 (code.expect("spawn"), out.as_str()),
-                (0, "methods"),
+                (0, in_pid_ns.as_str()),
                 "procfs, CLONE_VM"
             );
-            testing::disable(Feature::CloneVfork);
-            let (code, out) = run(&pidfd, EnterMethod::Auto, "hostname");
             assert_eq!(
-                (code.expect("spawn"), out.as_str()),
-                (0, "methods"),
-                "procfs, fork"
+                procroot_runtime::testing::child_kinds(),
+                (before.0 + 1, before.1),
+                "the child shared our memory (CLONE_VM)"
             );
+            testing::disable(Feature::CloneVfork);
+            for (pidfd, kinds, script, want) in [
+                (&pid_pidfd, &pid_uts[..], script, in_pid_ns.as_str()),
+                (&pidfd, &[NsKind::Uts][..], "hostname", "methods"),
+            ] {
+                let before = procroot_runtime::testing::child_kinds();
+                let (code, out) = run_in(pidfd, EnterMethod::Auto, kinds, script);
+                assert_eq!(
+                    (code.expect("spawn"), out.as_str()),
+                    (0, want),
+                    "procfs, fork, {kinds:?}"
+                );
+                assert_eq!(
+                    procroot_runtime::testing::child_kinds(),
+                    (before.0, before.1 + 1),
+                    "{kinds:?}: the child was a fork"
+                );
+            }
         });
         in_child(|| {
             testing::disable(Feature::CloneVfork);
+            let before = procroot_runtime::testing::child_kinds();
             let (code, out) = run(&pidfd, EnterMethod::Auto, "hostname");
             assert_eq!(
                 (code.expect("spawn"), out.as_str()),
                 (0, "methods"),
                 "pidfd, fork"
+            );
+            assert_eq!(
+                procroot_runtime::testing::child_kinds(),
+                (before.0, before.1 + 1),
+                "the child was a fork"
             );
         });
     });
@@ -470,11 +470,12 @@ fn every_namespace_lookup_and_child_kind_reaches_the_target() {
 fn a_user_namespace_is_entered_from_a_child_with_its_own_memory() {
     require_privilege("unshare(CLONE_NEWUSER | CLONE_NEWUTS) and setns");
     in_private_mount_ns(|| {
-        let target = Target::spawn_with("in-userns", libc::CLONE_NEWUSER);
-        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let target = uts_target_with("in-userns", libc::CLONE_NEWUSER);
+        let pidfd = PidFd::open(target.pid()).expect("pidfd");
         let ns = Namespaces::of(&pidfd).expect("namespaces");
         assert_eq!(ns.unshared(), [NsKind::User, NsKind::Uts]);
         for method in [EnterMethod::Auto, EnterMethod::PidFd, EnterMethod::NsFiles] {
+            let before = procroot_runtime::testing::child_kinds();
             let (code, out) = run_in(
                 &pidfd,
                 method,
@@ -483,6 +484,11 @@ fn a_user_namespace_is_entered_from_a_child_with_its_own_memory() {
             );
             assert_eq!(code.expect("spawn"), 0, "{method:?}");
             assert_eq!(out, "in-userns\n65534", "{method:?}");
+            assert_eq!(
+                procroot_runtime::testing::child_kinds(),
+                (before.0, before.1 + 1),
+                "{method:?}: the child had memory of its own (a fork)"
+            );
         }
     });
 }
@@ -499,8 +505,8 @@ fn spawn_leaves_the_callers_signals_and_dumpable_state_as_they_were() {
     extern "C" fn on_usr1(_: libc::c_int) {}
     require_privilege("unshare(CLONE_NEWUTS) and setns");
     in_private_mount_ns(|| {
-        let target = Target::spawn("state");
-        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let target = uts_target("state");
+        let pidfd = PidFd::open(target.pid()).expect("pidfd");
         in_child(|| {
             // SAFETY: signal-state calls over stack data in this forked, single-threaded child.
             unsafe {
@@ -560,8 +566,8 @@ fn spawn_leaves_the_callers_signals_and_dumpable_state_as_they_were() {
 fn a_user_namespace_that_owns_nothing_is_entered_after_the_others() {
     require_privilege("unshare(CLONE_NEWUTS), then unshare(CLONE_NEWUSER), and setns");
     in_private_mount_ns(|| {
-        let target = Target::spawn_then("outer-uts", 0, libc::CLONE_NEWUSER);
-        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let target = uts_target_then("outer-uts", 0, libc::CLONE_NEWUSER);
+        let pidfd = PidFd::open(target.pid()).expect("pidfd");
         let kinds = [NsKind::User, NsKind::Uts];
         // The atomic pidfd call checks each namespace against the caller's own credentials;
         // the files, one by one, need the order.
@@ -585,44 +591,23 @@ fn a_time_namespace_is_entered_from_a_child_with_its_own_memory() {
     in_private_mount_ns(|| {
         let dir = tempfile::tempdir().expect("tempdir");
         let ready = dir.path().join("ready");
-        let mut unshare = std::process::Command::new("unshare")
-            .args([
-                "--fork",
-                "--kill-child",
-                "--time",
-                "--monotonic",
-                "86400",
-                "--uts",
-            ])
-            .args(["sh", "-c"])
-            .arg(format!(
-                "hostname in-timens && touch {} && exec sleep 60",
-                ready.display()
-            ))
-            .spawn()
-            .expect("unshare");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while !ready.exists() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "target never became ready"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        let children =
-            std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", unshare.id()))
-                .expect("children");
-        let pid: u32 = children
-            .split_whitespace()
-            .next()
-            .expect("child")
-            .parse()
-            .unwrap();
+        let script = format!(
+            "hostname in-timens && touch {} && exec sleep 60",
+            ready.display()
+        );
+        // Killed and reaped (with unshare) on drop, however the test ends.
+        let target = Target::unshare(
+            &["--time", "--monotonic", "86400", "--uts"],
+            &script,
+            &ready,
+        );
+        let pid = target.pid();
         let pidfd = PidFd::open(pid).expect("pidfd");
-        let result = std::panic::catch_unwind(|| {
+        {
             let ns = Namespaces::of(&pidfd).expect("namespaces");
             assert!(ns.unshared().contains(&NsKind::Time), "{:?}", ns.unshared());
             for method in [EnterMethod::Auto, EnterMethod::PidFd, EnterMethod::NsFiles] {
+                let before = procroot_runtime::testing::child_kinds();
                 let (code, out) = run_in(
                     &pidfd,
                     method,
@@ -630,6 +615,11 @@ fn a_time_namespace_is_entered_from_a_child_with_its_own_memory() {
                     "hostname; grep monotonic /proc/self/timens_offsets",
                 );
                 assert_eq!(code.expect("spawn"), 0, "{method:?}");
+                assert_eq!(
+                    procroot_runtime::testing::child_kinds(),
+                    (before.0, before.1 + 1),
+                    "{method:?}: the child had memory of its own (a fork)"
+                );
                 let words: Vec<&str> = out.split_whitespace().collect();
                 assert_eq!(
                     words,
@@ -637,11 +627,6 @@ fn a_time_namespace_is_entered_from_a_child_with_its_own_memory() {
                     "{method:?}"
                 );
             }
-        });
-        let _ = unshare.kill();
-        let _ = unshare.wait();
-        if let Err(panic) = result {
-            std::panic::resume_unwind(panic);
         }
     });
 }
@@ -657,8 +642,8 @@ fn a_time_namespace_is_entered_from_a_child_with_its_own_memory() {
 fn the_command_gets_the_targets_no_new_privs_and_seccomp_filter() {
     require_privilege("unshare(CLONE_NEWUTS), setns and PTRACE_SECCOMP_GET_FILTER");
     in_private_mount_ns(|| {
-        let target = Target::spawn_filtered("filtered", &[libc::SYS_uname], libc::EHOSTDOWN);
-        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let target = filtered_target("filtered", &[libc::SYS_uname], libc::EHOSTDOWN);
+        let pidfd = PidFd::open(target.pid()).expect("pidfd");
         let creds = procroot_runtime::exec::credentials_of(&pidfd).expect("credentials");
         assert!(creds.no_new_privs());
         assert_eq!(creds.seccomp_filters(), 1);
@@ -672,7 +657,7 @@ fn the_command_gets_the_targets_no_new_privs_and_seccomp_filter() {
             "the command must carry the target's filter"
         );
         // The target is left running, untraced.
-        let status = std::fs::read_to_string(format!("/proc/{}/status", target.pid)).unwrap();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", target.pid())).unwrap();
         assert!(status.contains("TracerPid:\t0"), "{status}");
         assert!(!status.contains("State:\tt"), "{status}");
         let (code, out) = run_with(&pidfd, &[NsKind::Uts], script, |c| {
@@ -703,15 +688,15 @@ fn the_command_gets_the_targets_no_new_privs_and_seccomp_filter() {
 fn a_rootless_target_keeps_working_with_its_credentials() {
     require_privilege("unshare(CLONE_NEWUSER | CLONE_NEWUTS), uid maps and setns");
     in_private_mount_ns(|| {
-        let target = Target::spawn_with("rootless", libc::CLONE_NEWUSER);
+        let target = uts_target_with("rootless", libc::CLONE_NEWUSER);
         for (file, map) in [
             ("setgroups", "deny"),
             ("uid_map", "0 100000 1000\n1000 0 1"),
             ("gid_map", "0 100000 1000\n1000 0 1"),
         ] {
-            std::fs::write(format!("/proc/{}/{file}", target.pid), map).expect(file);
+            std::fs::write(format!("/proc/{}/{file}", target.pid()), map).expect(file);
         }
-        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let pidfd = PidFd::open(target.pid()).expect("pidfd");
         let creds = procroot_runtime::exec::credentials_of(&pidfd).expect("credentials");
         assert_eq!((creds.uid(), creds.gid()), (Some(1000), Some(1000)));
         let target_eff = creds.capabilities().effective;
@@ -754,8 +739,8 @@ fn a_rootless_target_keeps_working_with_its_credentials() {
 fn an_uncopyable_seccomp_filter_refuses_and_names_no_seccomp() {
     require_privilege("unshare(CLONE_NEWUTS) and setns");
     in_private_mount_ns(|| {
-        let target = Target::spawn_filtered("filtered", &[libc::SYS_uname], libc::EHOSTDOWN);
-        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let target = filtered_target("filtered", &[libc::SYS_uname], libc::EHOSTDOWN);
+        let pidfd = PidFd::open(target.pid()).expect("pidfd");
         // A filter on ourselves that refuses nothing the test needs.
         procroot_testutil::deny_syscalls(&[libc::SYS_acct], libc::EPERM);
         let dir = tempfile::tempdir().unwrap();
@@ -789,8 +774,8 @@ fn an_uncopyable_seccomp_filter_refuses_and_names_no_seccomp() {
 fn a_filter_without_no_new_privs_is_copied_too() {
     require_privilege("unshare(CLONE_NEWUTS), setns and PTRACE_SECCOMP_GET_FILTER");
     in_private_mount_ns(|| {
-        let target = Target::spawn_filtered_without_nnp("no-nnp", libc::SYS_uname, libc::EHOSTDOWN);
-        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let target = filtered_target_without_nnp("no-nnp", libc::SYS_uname, libc::EHOSTDOWN);
+        let pidfd = PidFd::open(target.pid()).expect("pidfd");
         let creds = procroot_runtime::exec::credentials_of(&pidfd).expect("credentials");
         assert!(!creds.no_new_privs());
         assert_eq!(creds.seccomp_filters(), 1);
@@ -833,8 +818,8 @@ fn copying_the_filter_of_a_frozen_target_does_not_hang() {
         std::path::Path::new(mount).join(format!("procroot-test-{}-frozen", std::process::id()));
     std::fs::create_dir(&cgroup).expect("mkdir the test cgroup");
     in_private_mount_ns(|| {
-        let target = Target::spawn_filtered("frozen", &[libc::SYS_uname], libc::EHOSTDOWN);
-        std::fs::write(cgroup.join("cgroup.procs"), target.pid.to_string()).expect("move");
+        let target = filtered_target("frozen", &[libc::SYS_uname], libc::EHOSTDOWN);
+        std::fs::write(cgroup.join("cgroup.procs"), target.pid().to_string()).expect("move");
         std::fs::write(cgroup.join("cgroup.freeze"), "1").expect("freeze");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while !std::fs::read_to_string(cgroup.join("cgroup.events"))
@@ -844,13 +829,13 @@ fn copying_the_filter_of_a_frozen_target_does_not_hang() {
             assert!(std::time::Instant::now() < deadline, "never frozen");
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let pidfd = PidFd::open(target.pid()).expect("pidfd");
         let start = std::time::Instant::now();
         let creds = procroot_runtime::exec::credentials_of(&pidfd).expect("credentials");
         let took = start.elapsed();
         assert!(took < std::time::Duration::from_secs(8), "took {took:?}");
         std::fs::write(cgroup.join("cgroup.freeze"), "0").expect("thaw");
-        let status = std::fs::read_to_string(format!("/proc/{}/status", target.pid)).unwrap();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", target.pid())).unwrap();
         assert!(status.contains("TracerPid:\t0"), "{status}");
         eprintln!("frozen target: {creds:?} after {took:?}");
     });
@@ -1049,8 +1034,8 @@ fn callers_fd_is_unreachable() {
 fn a_refused_pr_set_dumpable_is_fatal() {
     require_privilege("unshare(CLONE_NEWUTS) and setns");
     in_private_mount_ns(|| {
-        let target = Target::spawn("dumpable");
-        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let target = uts_target("dumpable");
+        let pidfd = PidFd::open(target.pid()).expect("pidfd");
         let ns = Namespaces::of(&pidfd).expect("namespaces");
         procroot_testutil::deny_syscalls(&[libc::SYS_prctl], libc::EPERM);
         let dir = tempfile::tempdir().expect("tempdir");
@@ -1137,8 +1122,8 @@ fn a_ptracing_container_finds_no_host_fd_and_cannot_write_the_callers_memory() {
 fn the_library_refuses_to_pass_on_an_fd_of_its_own() {
     require_privilege("unshare(CLONE_NEWUTS) and setns");
     in_private_mount_ns(|| {
-        let target = Target::spawn("own-fds");
-        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let target = uts_target("own-fds");
+        let pidfd = PidFd::open(target.pid()).expect("pidfd");
         let procfs = procroot::Procfs::cached().expect("procfs");
         let dir = tempfile::tempdir().expect("tempdir");
         let flag = dir.path().join("ran");
@@ -1171,15 +1156,15 @@ fn setgroups_denied_refuses_groups_that_are_not_the_targets() {
     in_private_mount_ns(|| {
         // SAFETY: setgroups(0) on this forked, single-threaded test child, before any target.
         assert_eq!(unsafe { libc::setgroups(0, std::ptr::null()) }, 0);
-        let target = Target::spawn_with("nogroups", libc::CLONE_NEWUSER);
+        let target = uts_target_with("nogroups", libc::CLONE_NEWUSER);
         for (file, map) in [
             ("setgroups", "deny"),
             ("uid_map", "0 0 1"),
             ("gid_map", "0 0 1"),
         ] {
-            std::fs::write(format!("/proc/{}/{file}", target.pid), map).expect(file);
+            std::fs::write(format!("/proc/{}/{file}", target.pid()), map).expect(file);
         }
-        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
+        let pidfd = PidFd::open(target.pid()).expect("pidfd");
         // Our groups are the target's (none): it runs.
         let (code, out) = run_with(&pidfd, &[NsKind::User, NsKind::Uts], "id -G", |_| {});
         assert_eq!(code.expect("spawn"), 0);
@@ -1307,9 +1292,9 @@ fn the_command_gets_the_targets_environment_not_the_callers() {
 fn a_command_not_found_or_not_executable_is_named_with_127_or_126() {
     require_privilege("unshare(CLONE_NEWUTS) and setns");
     in_private_mount_ns(|| {
-        let target = Target::spawn("lib-notrun");
-        let pidfd = PidFd::open(target.pid as u32).expect("pidfd");
-        let root = format!("/proc/{}/root", target.pid);
+        let target = uts_target("lib-notrun");
+        let pidfd = PidFd::open(target.pid()).expect("pidfd");
+        let root = format!("/proc/{}/root", target.pid());
         for (program, errno, status) in [
             ("no-such-command-h23b", Errno::NOENT, 127),
             ("/etc/passwd", Errno::ACCESS, 126),
@@ -1379,5 +1364,390 @@ fn an_unreadable_target_environment_fails_and_nothing_runs() {
         let status =
             procroot_runtime::exec::spawn_in(&pidfd, NsKinds::unshared(), &cmd).expect("spawn");
         assert!(status.success() && flag.exists());
+    });
+}
+
+// --- the OCI seccomp profile (`--config`), when the target's filter cannot be copied ---------
+
+/// `getppid` with arguments: it ignores them, but the filter sees them. Ok(ppid) or the errno.
+fn getppid_with(args: [u64; 3]) -> Result<i64, i32> {
+    // SAFETY: getppid reads no argument; any value is harmless.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_getppid,
+            args[0],
+            args[1],
+            args[2],
+            0u64,
+            0u64,
+            0u64,
+        )
+    };
+    if rc < 0 {
+        Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+    } else {
+        Ok(rc)
+    }
+}
+
+fn seccomp_profile(json: &str) -> oci_spec::runtime::LinuxSeccomp {
+    serde_json::from_str(json).expect("a linux.seccomp section")
+}
+
+/// The compiler against the kernel: for every comparison operator, a rule on argument 2 of
+/// `getppid` with a value whose two 32-bit halves both matter, and arguments around it (equal,
+/// one above and below, the high half one above and below with the low half equal, the low
+/// half's top bit flipped, 0 and all ones). The installed filter refuses exactly the calls whose
+/// 64-bit comparison holds (computed here in Rust), with the rule's errno.
+#[test]
+fn the_compiled_profile_compares_64_bit_arguments_as_the_kernel_runs_them() {
+    const V: u64 = 0x0000_0001_8000_0005;
+    const MASK: u64 = 0xffff_0000_0000_00ff;
+    const MASKED: u64 = 0x1234_0000_0000_0005;
+    let xs = [
+        0,
+        1,
+        5,
+        V - 1,
+        V,
+        V + 1,
+        V - (1 << 32),
+        V + (1 << 32),
+        V ^ 0x8000_0000,
+        0x8000_0005,
+        0x1_0000_0000,
+        0xffff_ffff,
+        u64::MAX,
+        0x1234_5678_0000_0005,
+        0x1234_0000_9999_0005,
+        0x1235_0000_0000_0005,
+    ];
+    type Holds = fn(u64) -> bool;
+    let ops: [(&str, Holds); 7] = [
+        ("SCMP_CMP_EQ", |x| x == V),
+        ("SCMP_CMP_NE", |x| x != V),
+        ("SCMP_CMP_LT", |x| x < V),
+        ("SCMP_CMP_LE", |x| x <= V),
+        ("SCMP_CMP_GE", |x| x >= V),
+        ("SCMP_CMP_GT", |x| x > V),
+        ("SCMP_CMP_MASKED_EQ", |x| x & MASK == MASKED),
+    ];
+    for (op, holds) in ops {
+        let (value, two) = if op == "SCMP_CMP_MASKED_EQ" {
+            (MASK, format!(",\"valueTwo\":{MASKED}"))
+        } else {
+            (V, String::new())
+        };
+        let prog = procroot_runtime::exec::seccomp_profile::compile(&seccomp_profile(&format!(
+            r#"{{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{{"names":["getppid"],
+                "action":"SCMP_ACT_ERRNO","errnoRet":77,
+                "args":[{{"index":2,"value":{value}{two},"op":"{op}"}}]}}]}}"#
+        )))
+        .expect(op);
+        in_child(|| {
+            procroot_testutil::install_seccomp_filter(&prog);
+            for x in xs {
+                let got = getppid_with([0, 0, x]);
+                let want_refused = holds(x);
+                assert_eq!(got.is_err(), want_refused, "{op} {x:#x}: {got:?}");
+                if want_refused {
+                    assert_eq!(got, Err(77), "{op} {x:#x}");
+                }
+            }
+        });
+    }
+}
+
+/// Conditions on different arguments must all hold; several on the same index are separate
+/// rules (any one matches, as runc makes them); the first matching rule decides; syscalls no
+/// rule names get `defaultAction`'s errno (`defaultErrnoRet`).
+#[test]
+fn the_compiled_profile_ands_arguments_ors_repeated_indices_and_keeps_rule_order() {
+    let prog = procroot_runtime::exec::seccomp_profile::compile(&seccomp_profile(
+        r#"{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":38,"syscalls":[
+            {"names":["getppid"],"action":"SCMP_ACT_ERRNO","errnoRet":11,
+             "args":[{"index":0,"value":1,"op":"SCMP_CMP_EQ"},{"index":1,"value":2,"op":"SCMP_CMP_EQ"}]},
+            {"names":["getppid"],"action":"SCMP_ACT_ERRNO","errnoRet":12,
+             "args":[{"index":0,"value":3,"op":"SCMP_CMP_EQ"},{"index":0,"value":4,"op":"SCMP_CMP_EQ"}]},
+            {"names":["getppid"],"action":"SCMP_ACT_ALLOW",
+             "args":[{"index":0,"value":5,"op":"SCMP_CMP_EQ"}]},
+            {"names":["getppid"],"action":"SCMP_ACT_ERRNO","errnoRet":13},
+            {"names":["exit_group","exit","write","futex","sigaltstack","munmap","rt_sigprocmask",
+                      "mmap","brk","madvise","close","getpid","gettid","tgkill","rt_sigaction"],
+             "action":"SCMP_ACT_ALLOW"}]}"#,
+    ))
+    .expect("compiles");
+    in_child(|| {
+        procroot_testutil::install_seccomp_filter(&prog);
+        assert_eq!(getppid_with([1, 2, 0]), Err(11));
+        assert_eq!(
+            getppid_with([1, 3, 0]),
+            Err(13),
+            "AND: one condition is not enough"
+        );
+        assert_eq!(getppid_with([3, 0, 0]), Err(12));
+        assert_eq!(getppid_with([4, 9, 0]), Err(12), "OR on a repeated index");
+        assert!(getppid_with([5, 0, 0]).is_ok(), "an ALLOW rule");
+        assert_eq!(getppid_with([6, 0, 0]), Err(13));
+        // SAFETY: getuid takes no argument.
+        let rc = unsafe { libc::syscall(libc::SYS_getuid) };
+        let errno = std::io::Error::last_os_error().raw_os_error();
+        assert_eq!(
+            (rc, errno),
+            (-1, Some(38)),
+            "defaultAction with defaultErrnoRet"
+        );
+    });
+}
+
+/// A syscall through the x32 ABI (the x86-64 arch with bit 30 of the number set) or the 32-bit
+/// entry (`int 0x80`, arch `AUDIT_ARCH_I386`) is not the native table's: the compiled filter
+/// kills the process, whatever the rules allow. (The `int 0x80` half is checked where the
+/// kernel runs 32-bit syscalls at all: without the filter, it returns our pid.)
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn the_compiled_profile_kills_the_x32_and_i386_abis() {
+    let prog = procroot_runtime::exec::seccomp_profile::compile(&seccomp_profile(
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_X86","SCMP_ARCH_X32"]}"#,
+    ))
+    .expect("compiles");
+    /// getpid (20) through the 32-bit entry.
+    fn getpid_i386() -> i64 {
+        let mut ret: i64 = 20;
+        // SAFETY: `int 0x80` with eax = 20 (i386 getpid) takes no argument and touches no
+        // memory; the kernel clobbers only eax (and r8-r11 are preserved by this entry).
+        unsafe { std::arch::asm!("int 0x80", inlateout("rax") ret, options(nostack)) };
+        ret
+    }
+    in_child(|| {
+        let run = |filtered: bool, call: fn() -> i64| -> i32 {
+            // SAFETY: fork in a single-threaded child; the grandchild makes raw syscalls and
+            // exits.
+            let pid = unsafe { libc::fork() };
+            if pid == 0 {
+                if filtered {
+                    procroot_testutil::install_seccomp_filter(&prog);
+                }
+                let ok = call() == i64::from(std::process::id());
+                // SAFETY: leaving the grandchild.
+                unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+            }
+            let mut status = 0;
+            // SAFETY: waits for our own child into a stack variable.
+            assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+            status
+        };
+        let x32 = || {
+            // SAFETY: getpid through the x32 entry; it takes no argument.
+            unsafe { libc::syscall(0x4000_0000 | libc::SYS_getpid) as i64 }
+        };
+        let killed =
+            |status: i32| libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGSYS;
+        let st = run(true, x32);
+        assert!(killed(st), "x32: status {st:#x}");
+        if run(false, getpid_i386) == 0 {
+            let st = run(true, getpid_i386);
+            assert!(killed(st), "int 0x80: status {st:#x}");
+        }
+    });
+}
+
+/// The profile stands in for a filter procroot cannot copy (procroot itself runs under a
+/// filter: the kernel refuses `PTRACE_SECCOMP_GET_FILTER`): the command runs under the compiled
+/// profile (`Seccomp: 2`), `mkdir` fails with the profile's `EPERM` (errnoRet 1), `personality`
+/// with `ADDR_NO_RANDOMIZE` (an argument rule) with `EACCES`, while `personality(PER_LINUX)` and
+/// `uname` (which the target's own filter refuses, and the profile does not) work. Without the
+/// profile the refusal names both `--config` and `--no-seccomp`, and nothing runs.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn a_config_profile_stands_in_for_an_uncopyable_filter() {
+    require_privilege("unshare(CLONE_NEWUTS) and setns");
+    in_private_mount_ns(|| {
+        let target = filtered_target("profiled", &[libc::SYS_uname], libc::EHOSTDOWN);
+        let pidfd = PidFd::open(target.pid()).expect("pidfd");
+        // A filter on ourselves that refuses nothing the test needs: the copy is impossible.
+        procroot_testutil::deny_syscalls(&[libc::SYS_acct], libc::EPERM);
+        let dir = tempfile::tempdir().unwrap();
+        let ran = dir.path().join("ran");
+        let made = dir.path().join("made");
+        let script = format!(
+            "touch {ran}; grep '^Seccomp:' /proc/self/status | tr -d ' \\t'; \
+             mkdir {made} 2>/dev/null || echo mkdir-refused; \
+             setarch $(uname -m) -R true 2>/dev/null || echo personality-refused; \
+             setarch $(uname -m) true && echo personality-ok; uname -n",
+            ran = ran.display(),
+            made = made.display()
+        );
+        let (code, _) = run_with(&pidfd, &[NsKind::Uts], &script, |_| {});
+        let err = code.expect_err("an uncopyable filter without a profile");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("--config") && msg.contains("--no-seccomp"),
+            "{msg}"
+        );
+        assert!(!ran.exists(), "the command ran");
+        let profile = seccomp_profile(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_AARCH64"],
+                "syscalls":[
+                {"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":1},
+                {"names":["personality"],"action":"SCMP_ACT_ERRNO","errnoRet":13,
+                 "args":[{"index":0,"value":262144,"op":"SCMP_CMP_EQ"}]}]}"#,
+        );
+        let (code, out) = run_with(&pidfd, &[NsKind::Uts], &script, |c| {
+            c.seccomp_profile(profile.clone());
+        });
+        assert_eq!(code.expect("spawn"), 0);
+        assert_eq!(
+            out,
+            "Seccomp:2\nmkdir-refused\npersonality-refused\npersonality-ok\nprofiled"
+        );
+        assert!(ran.exists() && !made.exists());
+        // A profile that does not compile is refused by name, and nothing runs.
+        std::fs::remove_file(&ran).unwrap();
+        let bad = seccomp_profile(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","no_such_call"],"action":"SCMP_ACT_ERRNO"}]}"#,
+        );
+        let (code, _) = run_with(&pidfd, &[NsKind::Uts], &script, |c| {
+            c.seccomp_profile(bad);
+        });
+        let err = code.expect_err("an unknown syscall name");
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        assert!(err.to_string().contains("\"no_such_call\""), "{err}");
+        assert!(!ran.exists(), "the command ran");
+    });
+}
+
+// --- the LSM label (AppArmor, SELinux) ------------------------------------------------------
+
+/// Whether this kernel has an LSM that labels processes (`attr/current` readable).
+fn lsm_with_labels() -> bool {
+    std::fs::read("/proc/thread-self/attr/current").is_ok()
+}
+
+/// An exec label the kernel refuses (here no LSM takes `attr/exec`: `EINVAL`; on an LSM host, a
+/// profile that does not exist): the start fails naming the label write, and nothing runs. This
+/// is the child's write really happening, and its refusal never becoming a success.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn an_exec_label_the_kernel_refuses_fails_the_start_and_nothing_runs() {
+    require_privilege("unshare(CLONE_NEWUTS) and setns");
+    in_private_mount_ns(|| {
+        let target = uts_target("labelled");
+        let pidfd = PidFd::open(target.pid()).expect("pidfd");
+        let creds = procroot_runtime::exec::credentials_of(&pidfd).expect("credentials");
+        if !lsm_with_labels() {
+            assert_eq!(creds.exec_label(), None, "no LSM, no label");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let ran = dir.path().join("ran");
+        let script = format!("touch {}", ran.display());
+        for kinds in [&[NsKind::Uts][..], &[]] {
+            let creds = creds
+                .clone()
+                .with_exec_label("procroot-no-such-profile-3d1f (enforce)");
+            let (code, _) = run_with(&pidfd, kinds, &script, |c| {
+                c.credentials(creds);
+            });
+            let err = code.expect_err("a refused exec label");
+            let msg = err.to_string();
+            assert!(msg.contains("attr/exec"), "{msg}");
+            if !lsm_with_labels() {
+                assert_eq!(err.errno(), Errno::INVAL, "{msg}");
+            }
+            assert!(!ran.exists(), "the command ran: {msg}");
+        }
+        // With the target's own label (none here), the same command runs.
+        let (code, _) = run_with(&pidfd, &[NsKind::Uts], &script, |c| {
+            c.credentials(creds.clone());
+        });
+        assert_eq!(code.expect("spawn"), 0);
+        assert!(ran.exists());
+        // Without openat2 the label is never written through an unchecked path: ENOSYS.
+        std::fs::remove_file(&ran).expect("remove");
+        procroot_testutil::deny_syscalls(&[procroot_testutil::SYS_OPENAT2], libc::ENOSYS);
+        let labelled = creds
+            .clone()
+            .with_exec_label("procroot-no-such-profile-3d1f");
+        let (code, _) = run_with(&pidfd, &[NsKind::Uts], &script, |c| {
+            c.credentials(labelled).without_seccomp();
+        });
+        let err = code.expect_err("a label without openat2");
+        assert_eq!(err.errno(), Errno::NOSYS, "{err}");
+        assert!(err.to_string().contains("openat2"), "{err}");
+        assert!(!ran.exists(), "the command ran: {err}");
+    });
+}
+
+/// On a host with AppArmor or SELinux: the command runs under the target's label
+/// (`attr/current` of the command equals the target's). Cannot run without such an LSM (this
+/// test machine has none: `attr/current` gives `EINVAL`), so it is ignored; run it with
+/// `--ignored` on an LSM host, where it fails rather than pass without checking anything.
+#[test]
+#[ignore = "needs an LSM that labels processes (AppArmor or SELinux): /proc/self/attr/current \
+            must be readable; run with --ignored on such a host"]
+fn the_command_runs_under_the_targets_lsm_label() {
+    require_privilege("unshare(CLONE_NEWUTS) and setns");
+    assert!(
+        lsm_with_labels(),
+        "SKIPPED would be a lie: no LSM with labels here (/proc/self/attr/current is unreadable)"
+    );
+    in_private_mount_ns(|| {
+        let target = uts_target("labelled");
+        let pidfd = PidFd::open(target.pid()).expect("pidfd");
+        let theirs = std::fs::read_to_string(format!("/proc/{}/attr/current", target.pid()))
+            .expect("the target's label");
+        let creds = procroot_runtime::exec::credentials_of(&pidfd).expect("credentials");
+        assert_eq!(
+            creds.exec_label(),
+            Some(theirs.trim_end_matches(['\0', '\n']))
+        );
+        let (code, out) = run_with(
+            &pidfd,
+            &[NsKind::Uts],
+            "cat /proc/self/attr/current",
+            |_| {},
+        );
+        assert_eq!(code.expect("spawn"), 0);
+        assert_eq!(
+            out.trim_end_matches(['\0', '\n']),
+            theirs.trim_end_matches(['\0', '\n'])
+        );
+    });
+}
+
+/// A filter that can be copied wins over the profile: the command runs under the target's own
+/// filter (`uname` refused), not the profile's (`mkdir` works).
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn a_copied_filter_wins_over_the_config_profile() {
+    require_privilege("unshare(CLONE_NEWUTS), setns and PTRACE_SECCOMP_GET_FILTER");
+    in_private_mount_ns(|| {
+        let target = filtered_target("copied", &[libc::SYS_uname], libc::EHOSTDOWN);
+        let pidfd = PidFd::open(target.pid()).expect("pidfd");
+        let dir = tempfile::tempdir().unwrap();
+        let made = dir.path().join("made");
+        let script = format!(
+            "mkdir {} && echo mkdir-ok; uname -n 2>/dev/null || echo uname-refused",
+            made.display()
+        );
+        let profile = seccomp_profile(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[
+                {"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":1}]}"#,
+        );
+        let (code, out) = run_with(&pidfd, &[NsKind::Uts], &script, |c| {
+            c.seccomp_profile(profile);
+        });
+        assert_eq!(code.expect("spawn"), 0);
+        assert_eq!(out, "mkdir-ok\nuname-refused");
+        assert!(made.exists());
     });
 }

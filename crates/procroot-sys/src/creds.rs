@@ -25,6 +25,7 @@
 //! 6. `no_new_privs`;
 //! 7. the seccomp filters, last, so that nothing procroot itself does is filtered.
 
+use std::ffi::{CStr, CString};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
@@ -68,6 +69,10 @@ pub struct CredsPlan {
     pub no_new_privs: bool,
     /// Seccomp filters, in the order they are to be installed (oldest first).
     pub seccomp: Vec<Vec<BpfInsn>>,
+    /// The LSM label for the command's `execve`: the file under the caller's hardened procfs
+    /// (`thread-self/attr/exec` or `thread-self/attr/apparmor/exec`) and what to write there
+    /// (see [`write_exec_label`]).
+    pub exec_label: Option<(CString, Vec<u8>)>,
 }
 
 // Sub-steps of [`apply`], reported on exec's error pipe (added to a base step code of exec's).
@@ -89,8 +94,10 @@ pub const STEP_CAPSET: u32 = 6;
 pub const STEP_AMBIENT: u32 = 7;
 /// `PR_SET_NO_NEW_PRIVS`.
 pub const STEP_NO_NEW_PRIVS: u32 = 8;
+/// Writing the LSM exec label ([`write_exec_label`]).
+pub const STEP_EXEC_LABEL: u32 = 9;
 /// How many sub-steps there are.
-pub const STEPS: u32 = 9;
+pub const STEPS: u32 = 10;
 
 /// The syscall and the reason of a sub-step, for messages.
 pub fn step_name(step: u32) -> (&'static str, &'static str) {
@@ -109,6 +116,11 @@ pub fn step_name(step: u32) -> (&'static str, &'static str) {
         STEP_SETRESUID => ("setresuid", "setting the target's uids"),
         STEP_CAPSET => ("capset", "setting the target's capability sets"),
         STEP_AMBIENT => ("prctl", "setting the target's ambient capabilities"),
+        STEP_EXEC_LABEL => (
+            "write",
+            "setting the target's LSM label for the exec (attr/exec, through procroot's procfs \
+             with openat2: Linux 5.6)",
+        ),
         _ => ("prctl", "setting no_new_privs"),
     }
 }
@@ -174,6 +186,38 @@ pub fn apply(plan: &CredsPlan) -> Result<(), (u32, Errno)> {
     }
     if seccomp_last {
         install_filters(&plan.seccomp).map_err(|e| (STEP_SECCOMP, e))?;
+    }
+    Ok(())
+}
+
+/// `PROC_SUPER_MAGIC` (`include/uapi/linux/magic.h`).
+const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+
+/// Writes `label` to `path` (this thread's `attr/exec`, or AppArmor's `attr/apparmor/exec`)
+/// under `procfs`, the caller's hardened procfs root, in one `write(2)`. Async-signal-safe.
+///
+/// The file is opened with `openat2(RESOLVE_BENEATH | RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS)`,
+/// so nothing mounted on it or on the way (another procfs file bound over `attr/exec`, as in
+/// CVE-2025-52881) is written, and checked to be on procfs. The kernel lets a thread write
+/// only its own `attr/*` files, so the process that needs the label opens it itself; the label
+/// is kept across `fork` and used by the next `execve`. Without `openat2` (before Linux 5.6, or
+/// filtered) this fails (`ENOSYS`): the label is never written through an unchecked path.
+pub fn write_exec_label(procfs: BorrowedFd<'_>, path: &CStr, label: &[u8]) -> Result<(), Errno> {
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    let fd = rustix::fs::openat2(
+        procfs,
+        path,
+        OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+        Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_XDEV | ResolveFlags::NO_MAGICLINKS,
+    )?;
+    #[allow(clippy::unnecessary_cast)] // f_type's width differs between architectures.
+    if rustix::fs::fstatfs(&fd)?.f_type as i64 != PROC_SUPER_MAGIC {
+        return Err(Errno::XDEV);
+    }
+    let written = rustix::io::write(&fd, label)?;
+    if written != label.len() {
+        return Err(Errno::IO);
     }
     Ok(())
 }

@@ -447,6 +447,7 @@ pub fn spawn(plan: &SpawnPlan<'_>, signals: Option<&SignalForwarder>) -> Result<
         early: &early,
         late: &late,
     };
+    CHILD_KINDS.with(|k| k.set(count_child_kind(k.get(), stack.is_some())));
     let first = if let Some(stack) = &stack {
         clone_vfork(first_entry, stack.top(), &ctx)
     } else {
@@ -976,6 +977,15 @@ fn first_child(ctx: &ChildCtx<'_, '_>) -> ! {
             fail(ctx, STEP_CGROUP, e, 0);
         }
     }
+    // The target's LSM label for the exec (AppArmor, SELinux), written here, while procroot's
+    // procfs is still open, and before entering anything (a user namespace would change how
+    // that procfs's files see us): the command's process never holds that host fd, and
+    // inherits the label across its fork (it lives in the credentials), to apply at its execve.
+    if let Some((path, label)) = plan.creds.and_then(|c| c.exec_label.as_ref()) {
+        if let Err(e) = super::creds::write_exec_label(plan.procfs, path, label) {
+            fail(ctx, STEP_CREDS + super::creds::STEP_EXEC_LABEL, e, 0);
+        }
+    }
     if let Err((step, errno, nstype)) = enter_steps(&plan.ns) {
         fail(ctx, step, errno, nstype);
     }
@@ -1382,4 +1392,24 @@ pub fn copy_all(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> Result<u64, Syscall
 pub fn is_open(fd: RawFd) -> bool {
     // SAFETY: F_GETFD on any number only reads the fd table; EBADF if it is not open.
     rustix::io::fcntl_getfd(unsafe { BorrowedFd::borrow_raw(fd) }).is_ok()
+}
+
+thread_local! {
+    /// Test-only counters of [`child_kinds`]: (shared memory, own memory).
+    static CHILD_KINDS: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+fn count_child_kind((shared, own): (u64, u64), shares_memory: bool) -> (u64, u64) {
+    if shares_memory {
+        (shared + 1, own)
+    } else {
+        (shared, own + 1)
+    }
+}
+
+/// Test-only: how many first children `spawn` on the calling thread started sharing the
+/// caller's memory (`CLONE_VM | CLONE_VFORK`), and how many with memory of their own (a fork),
+/// so that a test claiming one kind can check that it ran.
+pub fn child_kinds() -> (u64, u64) {
+    CHILD_KINDS.with(std::cell::Cell::get)
 }

@@ -2,164 +2,23 @@
 //! helper process), its refusals, and PID reuse: a `PidFd` base must never give another
 //! process's files, and neither may `Root::for_pid`.
 //!
-//! Processes are made with raw `fork` ([`Waiter`]); a process that is PID 1 of a new PID
-//! namespace is `fork` + `unshare(CLONE_NEWPID)` + `fork`. Every process made here is killed and
-//! reaped before its test ends.
+//! Processes are the kit's [`Target`]s; a process that is PID 1 of a new PID namespace is
+//! [`Target::spawn_pidns_init`] (`fork` + `unshare(CLONE_NEWPID)` + `fork`). Every process made
+//! here is killed and reaped before its test ends.
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
 
 use procroot::testing::{self, Feature};
 use procroot::{Acquisition, Error, ErrorKind, OFlags, PidFd, ProcBase, Procfs, Root};
 use procroot_testutil::{
-    enter_private_mount_ns, fd_identity, identity, in_child, mount_raw, require_privilege, Tree,
+    enter_private_mount_ns, fd_identity, identity, in_child, mount_raw, require_privilege, Target,
+    Tree,
 };
 use rustix::io::Errno;
 
 // --- processes ---------------------------------------------------------------------------------
-
-/// A forked process that runs a setup closure, reports that it is ready, and then waits until
-/// released (dropped), killed, or its PID namespace ends.
-struct Waiter {
-    /// The process we reap: the waiter itself, or the intermediate process that made the new PID
-    /// namespace.
-    child: libc::pid_t,
-    /// The waiter's PID in our namespace.
-    pid: libc::pid_t,
-    release: Option<std::io::PipeWriter>,
-    reaped: bool,
-}
-
-impl Waiter {
-    /// A waiter in our PID namespace.
-    fn spawn(setup: impl FnOnce()) -> Waiter {
-        Waiter::spawn_impl(false, setup)
-    }
-
-    /// A waiter that is PID 1 of a new PID namespace.
-    fn spawn_pidns_init(setup: impl FnOnce()) -> Waiter {
-        Waiter::spawn_impl(true, setup)
-    }
-
-    fn spawn_impl(new_pidns: bool, setup: impl FnOnce()) -> Waiter {
-        let (mut pid_r, mut pid_w) = std::io::pipe().expect("pipe");
-        let (mut ready_r, ready_w) = std::io::pipe().expect("pipe");
-        let (release_r, release_w) = std::io::pipe().expect("pipe");
-        // SAFETY: fork(2); the child runs only the code below and leaves with _exit(2).
-        let child = unsafe { libc::fork() };
-        assert!(child >= 0, "fork: {}", std::io::Error::last_os_error());
-        if child == 0 {
-            drop(pid_r);
-            drop(ready_r);
-            drop(release_w);
-            if !new_pidns {
-                let _ = pid_w.write_all(&std::process::id().to_ne_bytes());
-                drop(pid_w);
-                waiter_body(setup, ready_w, release_r);
-            }
-            // SAFETY: unshare(2) only affects this process's future children.
-            if unsafe { libc::unshare(libc::CLONE_NEWPID) } != 0 {
-                // SAFETY: leaving the forked child.
-                unsafe { libc::_exit(2) };
-            }
-            // SAFETY: as above.
-            let init = unsafe { libc::fork() };
-            if init < 0 {
-                // SAFETY: leaving the forked child.
-                unsafe { libc::_exit(3) };
-            }
-            if init == 0 {
-                drop(pid_w);
-                waiter_body(setup, ready_w, release_r);
-            }
-            drop(ready_w);
-            drop(release_r);
-            let _ = pid_w.write_all(&init.to_ne_bytes());
-            drop(pid_w);
-            // SAFETY: reaping our own child, then leaving.
-            unsafe {
-                libc::waitpid(init, std::ptr::null_mut(), 0);
-                libc::_exit(0);
-            }
-        }
-        drop(pid_w);
-        drop(ready_w);
-        drop(release_r);
-        let mut pid = [0u8; 4];
-        let got_pid = pid_r.read_exact(&mut pid);
-        let mut ready = [0u8; 1];
-        let got_ready = ready_r.read_exact(&mut ready);
-        let waiter = Waiter {
-            child,
-            pid: libc::pid_t::from_ne_bytes(pid),
-            release: Some(release_w),
-            reaped: false,
-        };
-        got_pid.expect("the waiter's pid");
-        got_ready.expect("the waiter's ready byte (did it die?)");
-        assert_eq!(&ready, b"r", "the waiter's setup panicked");
-        waiter
-    }
-
-    fn pid(&self) -> u32 {
-        self.pid as u32
-    }
-
-    /// SIGKILL, without reaping: the waiter stays a zombie (unless it is a PID namespace's
-    /// init, whose parent reaps it at once).
-    fn kill(&self) {
-        // SAFETY: signalling a process we made.
-        unsafe { libc::kill(self.pid, libc::SIGKILL) };
-    }
-
-    /// SIGKILL and reap.
-    fn kill_and_reap(mut self) {
-        self.kill();
-        self.reap();
-    }
-
-    fn reap(&mut self) {
-        if !self.reaped {
-            // SAFETY: reaping our own child.
-            let rc = unsafe { libc::waitpid(self.child, std::ptr::null_mut(), 0) };
-            assert_eq!(
-                rc,
-                self.child,
-                "waitpid: {}",
-                std::io::Error::last_os_error()
-            );
-            self.reaped = true;
-        }
-    }
-}
-
-impl Drop for Waiter {
-    fn drop(&mut self) {
-        drop(self.release.take());
-        if !self.reaped {
-            // SAFETY: signalling and reaping a process we made.
-            unsafe {
-                libc::kill(self.pid, libc::SIGKILL);
-                libc::waitpid(self.child, std::ptr::null_mut(), 0);
-            }
-        }
-    }
-}
-
-fn waiter_body(
-    setup: impl FnOnce(),
-    mut ready: std::io::PipeWriter,
-    mut release: std::io::PipeReader,
-) -> ! {
-    let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(setup)).is_ok();
-    let _ = ready.write_all(if ok { b"r" } else { b"e" });
-    drop(ready);
-    let mut buf = [0u8; 1];
-    let _ = release.read(&mut buf);
-    // SAFETY: leaving the forked process without running the test harness's exit code.
-    unsafe { libc::_exit(0) }
-}
 
 /// Sets this thread's name (`comm`, the `Name:` of `status`).
 fn set_name(name: &str) {
@@ -239,7 +98,7 @@ const INIT_NAME: &str = "pidns-init";
 
 /// `p` is an instance of the namespace whose init is `init`: that process is `1`, the caller is
 /// not in it.
-fn check_pidns_instance(p: &Procfs, init: &Waiter) {
+fn check_pidns_instance(p: &Procfs, init: &Target) {
     let what = p.acquisition().as_str();
     assert!(!p.is_masked(), "{what}");
     p.verify().expect("verify");
@@ -298,7 +157,7 @@ fn check_pidns_instance(p: &Procfs, init: &Waiter) {
 #[test]
 fn pidns_instance_with_the_option() {
     require_privilege("PID namespaces and fsopen (CAP_SYS_ADMIN)");
-    let init = Waiter::spawn_pidns_init(|| set_name(INIT_NAME));
+    let init = Target::spawn_pidns_init(|| set_name(INIT_NAME));
     let ns = ns_of(init.pid());
     let p = Procfs::for_pidns(&ns).unwrap_or_else(|e| panic!("for_pidns: {e}"));
     assert_eq!(p.acquisition(), Acquisition::PidnsOption);
@@ -316,7 +175,7 @@ fn pidns_instance_with_the_option() {
 #[test]
 fn pidns_instance_with_the_helper() {
     require_privilege("PID namespaces and fsopen (CAP_SYS_ADMIN)");
-    let init = Waiter::spawn_pidns_init(|| set_name(INIT_NAME));
+    let init = Target::spawn_pidns_init(|| set_name(INIT_NAME));
     let ns = ns_of(init.pid());
     in_child(|| {
         testing::disable(Feature::ProcPidnsOption);
@@ -340,7 +199,7 @@ fn pidns_instance_with_the_helper() {
 #[test]
 fn pidns_instance_without_fsopen() {
     require_privilege("PID namespaces and mount(2) of procfs (CAP_SYS_ADMIN)");
-    let init = Waiter::spawn_pidns_init(|| set_name(INIT_NAME));
+    let init = Target::spawn_pidns_init(|| set_name(INIT_NAME));
     let ns = ns_of(init.pid());
     for errno in [libc::ENOSYS, libc::EPERM] {
         in_child(|| {
@@ -374,7 +233,7 @@ fn pidns_instance_without_fsopen() {
 #[test]
 fn pidns_instance_refusals_name_the_syscall_and_the_privilege() {
     require_privilege("PID namespaces, setresuid (CAP_SYS_ADMIN, CAP_SETUID)");
-    let init = Waiter::spawn_pidns_init(|| set_name(INIT_NAME));
+    let init = Target::spawn_pidns_init(|| set_name(INIT_NAME));
     let ns = ns_of(init.pid());
     in_child(|| {
         procroot_testutil::deny_syscalls(&[libc::SYS_fsopen, libc::SYS_mount], libc::EPERM);
@@ -501,7 +360,7 @@ fn refuses_what_is_not_a_pid_namespace() {
 fn refuses_a_namespace_that_is_not_a_descendant() {
     require_privilege("PID namespaces and fsopen (CAP_SYS_ADMIN)");
     let ancestor = File::open("/proc/self/ns/pid").expect("our pid ns");
-    let sibling_init = Waiter::spawn_pidns_init(|| set_name(INIT_NAME));
+    let sibling_init = Target::spawn_pidns_init(|| set_name(INIT_NAME));
     let sibling = ns_of(sibling_init.pid());
     in_new_pidns(|| {
         for helper in [false, true] {
@@ -565,7 +424,7 @@ fn pidfd_base_of_a_dead_process() {
     .into_iter()
     .map(|(m, masked)| Procfs::acquire(m, masked).expect("acquire"))
     .collect();
-    let mut child = Waiter::spawn(|| set_name("pidfd-target"));
+    let mut child = Target::spawn(|| set_name("pidfd-target"));
     let pid = child.pid();
     let pidfd = PidFd::open(pid).expect("pidfd_open");
     assert_eq!(pidfd.pid(), pid);
@@ -632,7 +491,7 @@ fn pidfd_base_after_pid_reuse() {
                 Path::new("1")
             );
         }
-        let first = Waiter::spawn(|| set_name("first"));
+        let first = Target::spawn(|| set_name("first"));
         let pid = first.pid();
         let pidfd = PidFd::open(pid).expect("pidfd_open");
         for p in &instances {
@@ -648,7 +507,7 @@ fn pidfd_base_after_pid_reuse() {
         for _ in 0..20 {
             std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string())
                 .expect("write ns_last_pid");
-            let w = Waiter::spawn(|| set_name("second"));
+            let w = Target::spawn(|| set_name("second"));
             if w.pid() == pid {
                 second = Some(w);
                 break;
@@ -689,7 +548,7 @@ fn pidfd_base_never_reads_a_child_namespaces_process() {
     require_privilege("PID namespaces and fsopen (CAP_SYS_ADMIN)");
     // An instance of a child namespace, a pidfd of our PID 1: in that instance `1` is the
     // child namespace's init.
-    let init = Waiter::spawn_pidns_init(|| set_name(INIT_NAME));
+    let init = Target::spawn_pidns_init(|| set_name(INIT_NAME));
     let ns = ns_of(init.pid());
     let child_ns = Procfs::for_pidns(&ns).expect("for_pidns");
     let our_init = PidFd::open(1).expect("pidfd of PID 1");
@@ -718,7 +577,7 @@ fn pidfd_base_never_reads_the_parent_namespaces_process() {
     let inherited = Procfs::acquire(Acquisition::Fsmount, false).expect("fsmount");
     in_new_pidns(|| {
         let plain = Procfs::acquire(Acquisition::PlainOpen, false).expect("plain /proc");
-        let child = Waiter::spawn(|| set_name("inner-child"));
+        let child = Target::spawn(|| set_name("inner-child"));
         let pidfd = PidFd::open(child.pid()).expect("pidfd_open");
         let mut failures = Vec::new();
         for (what, outer) in [("global /proc", &plain), ("inherited fsmount", &inherited)] {
@@ -748,7 +607,7 @@ fn pidfd_base_never_reads_the_parent_namespaces_process() {
 #[test]
 fn root_for_pid_of_a_live_and_a_dead_process() {
     require_privilege("fsopen of procfs (CAP_SYS_ADMIN), for the cached handle");
-    let child = Waiter::spawn(|| {});
+    let child = Target::spawn(|| {});
     let root = Root::for_pid(child.pid()).unwrap_or_else(|e| panic!("Root::for_pid: {e}"));
     assert_eq!(fd_identity(&root), identity("/"));
     assert_eq!(
@@ -773,7 +632,7 @@ fn root_for_pid_enters_the_processs_mount_namespace() {
     require_privilege("a mount namespace for the child (CAP_SYS_ADMIN)");
     let tree = Tree::new("file dir/marker host view");
     let dir = tree.join("dir");
-    let child = Waiter::spawn(|| {
+    let child = Target::spawn(|| {
         // The child's own private mount namespace: its tmpfs never reaches the host.
         enter_private_mount_ns();
         mount_raw(Some("tmpfs"), &dir, Some("tmpfs"), 0, Some("size=1m")).expect("tmpfs");

@@ -120,7 +120,12 @@ impl ForkedChild {
         }
     }
 
-    fn reap(&mut self) -> i32 {
+    /// Waits for the child (killed or not) and returns its wait status; a no-op returning 0 if
+    /// it was reaped already.
+    pub(crate) fn reap(&mut self) -> i32 {
+        if self.pid == 0 {
+            return 0;
+        }
         let mut status = 0;
         // SAFETY: `pid` is our child; `status` is a valid out-pointer.
         let rc = unsafe { libc::waitpid(self.pid, &mut status, 0) };

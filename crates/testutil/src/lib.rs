@@ -13,6 +13,8 @@
 //!   fallback paths (libpathrs's CI forces its `openat2` fallback the same way).
 //! - [`require_privilege`]: privileged tests either run or fail loudly; they never pass silently
 //!   (without root, build with `--cfg procroot_unprivileged` to have them counted as skipped).
+//! - [`skip_unless_allowed`]: a test that cannot run for a missing machine feature (Landlock, a
+//!   cgroup v2 hierarchy) fails unless `PROCROOT_ALLOW_SKIP` names that skip class.
 //!
 //! Attacks ([`racer`]):
 //! - [`Racer`]: a forked attacker looping on a step or on [`Swap`]s (`renameat2`
@@ -152,12 +154,19 @@ pub fn deny_syscalls(syscalls: &[i64], errno: i32) {
         prog.push(stmt(RET_K, SECCOMP_RET_ERRNO | (errno as u32 & 0xffff)));
     }
     prog.push(stmt(RET_K, SECCOMP_RET_ALLOW));
+    install_seccomp_filter(&prog);
+}
+
+/// Sets `no_new_privs` and installs the classic-BPF seccomp program `prog` on the calling
+/// thread; panics if the kernel refuses it. Irreversible: call it in a child ([`in_child`]).
+pub fn install_seccomp_filter(prog: &[libc::sock_filter]) {
     let fprog = libc::sock_fprog {
         len: prog.len() as u16,
-        filter: prog.as_mut_ptr(),
+        filter: prog.as_ptr().cast_mut(),
     };
     // SAFETY: PR_SET_NO_NEW_PRIVS takes plain integers; PR_SET_SECCOMP gets a pointer to a
-    // valid sock_fprog whose filter array outlives the call (the kernel copies it).
+    // valid sock_fprog whose filter array outlives the call (the kernel copies it and never
+    // writes through the pointer).
     unsafe {
         assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
         let rc = libc::prctl(
@@ -212,6 +221,33 @@ pub fn require_privilege(what: &str) {
         "this test needs {what}: run it as root, or build the tests with \
          RUSTFLAGS='--cfg procroot_unprivileged' to skip (ignore) every privileged test"
     );
+}
+
+/// The environment variable that lets a test skip for a missing kernel or host feature:
+/// a comma-separated list of skip classes (`PROCROOT_ALLOW_SKIP=landlock,cgroup`).
+pub const ALLOW_SKIP_VAR: &str = "PROCROOT_ALLOW_SKIP";
+
+/// Whether the skip `class` is allowed by `value`, the value of [`ALLOW_SKIP_VAR`]: one of its
+/// comma-separated entries is exactly `class` (no wildcard: each skip is allowed by name).
+pub fn skip_allowed_by(value: Option<&str>, class: &str) -> bool {
+    value.is_some_and(|v| v.split(',').any(|c| c.trim() == class))
+}
+
+/// A test cannot run here because the machine lacks something (`class`: `landlock`, `cgroup`,
+/// ...; `why` says what). Without `PROCROOT_ALLOW_SKIP=<class>` this fails the test, so that a
+/// broken feature probe (a wrong errno mapping that reads as "not supported") never turns the
+/// test green. With it, the skip is printed loudly and the caller returns early.
+///
+/// Use: `if !feature_present { skip_unless_allowed("landlock", "no Landlock"); return; }`.
+#[track_caller]
+pub fn skip_unless_allowed(class: &str, why: &str) {
+    let value = std::env::var(ALLOW_SKIP_VAR).ok();
+    assert!(
+        skip_allowed_by(value.as_deref(), class),
+        "this test cannot run here ({why}); a skip is a failure unless \
+         {ALLOW_SKIP_VAR}={class} is set"
+    );
+    eprintln!("SKIPPED ({ALLOW_SKIP_VAR}={class}): {why}");
 }
 
 /// A temporary directory tree, removed on drop.
@@ -419,5 +455,21 @@ pub mod paired {
         v.sort_by(f64::total_cmp);
         let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
         (at(0.25), at(0.5), at(0.75))
+    }
+}
+
+#[cfg(test)]
+mod skip_tests {
+    use super::skip_allowed_by;
+
+    #[test]
+    fn a_skip_is_allowed_only_by_its_own_class() {
+        assert!(!skip_allowed_by(None, "landlock"));
+        assert!(!skip_allowed_by(Some(""), "landlock"));
+        assert!(!skip_allowed_by(Some("landlocked"), "landlock"));
+        assert!(!skip_allowed_by(Some("cgroup"), "landlock"));
+        assert!(!skip_allowed_by(Some("*"), "landlock"));
+        assert!(skip_allowed_by(Some("landlock"), "landlock"));
+        assert!(skip_allowed_by(Some("cgroup, landlock"), "landlock"));
     }
 }

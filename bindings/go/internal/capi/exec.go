@@ -73,8 +73,8 @@ func cArray(strs []string) (arr **C.char, free func(), err error) {
 }
 
 // Exec is procroot_exec; it returns the command's wait status. env (nil for none) holds
-// "KEY=VALUE" strings set over the base environment.
-func (p *PidFd) Exec(argv, env []string, dir string, flags uint32, uid, gid int64) (syscall.WaitStatus, error) {
+// "KEY=VALUE" strings set over the base environment; config ("" for none) is an OCI config.json.
+func (p *PidFd) Exec(argv, env []string, dir string, flags uint32, uid, gid int64, config string) (syscall.WaitStatus, error) {
 	if len(argv) == 0 {
 		return 0, &Error{Errno: syscall.EINVAL, Kind: KindInvalidInput, Message: "argv is empty"}
 	}
@@ -100,10 +100,18 @@ func (p *PidFd) Exec(argv, env []string, dir string, flags uint32, uid, gid int6
 		}
 		cdir = d
 	}
+	var cconfig *C.char
+	if config != "" {
+		c, err := cstr(config)
+		if err != nil {
+			return 0, err
+		}
+		cconfig = c
+	}
 	var status C.int
 	var cerr *C.procroot_error
 	_, err = result(C.procroot_exec(p.p, arr, envp, cdir, C.uint32_t(flags), C.int64_t(uid),
-		C.int64_t(gid), &status, &cerr), cerr)
+		C.int64_t(gid), cconfig, &status, &cerr), cerr)
 	if err != nil {
 		return 0, err
 	}

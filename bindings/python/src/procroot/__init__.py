@@ -698,8 +698,10 @@ class Procfs(_Owner):
 
 def sealed_exe_ensure():
     """Makes sure the running binary is a sealed copy (CVE-2019-5736), re-executing it if
-    needed; returns "overlay", "memfd" or "tmpfile"."""
-    return {1: "overlay", 2: "memfd", 3: "tmpfile"}[_call(_lib.procroot_sealed_exe_ensure)]
+    needed; returns "overlay", "memfd", "tmpfile" or "read-only-mount" (the binary is on a
+    read-only mount, no copy needed)."""
+    strategies = {1: "overlay", 2: "memfd", 3: "tmpfile", 4: "read-only-mount"}
+    return strategies[_call(_lib.procroot_sealed_exe_ensure)]
 
 
 # --- procroot exec: running a command in another process's namespaces, as it runs ------------
@@ -724,7 +726,7 @@ _lib.procroot_credentials_of.argtypes = [ctypes.c_void_p, ctypes.POINTER(_CCrede
 _lib.procroot_credentials_of.restype = ctypes.c_int
 _lib.procroot_exec.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_char_p),
                                ctypes.POINTER(ctypes.c_char_p), ctypes.c_char_p,
-                               ctypes.c_uint32, ctypes.c_int64, ctypes.c_int64,
+                               ctypes.c_uint32, ctypes.c_int64, ctypes.c_int64, ctypes.c_char_p,
                                ctypes.POINTER(ctypes.c_int), ctypes.POINTER(_ErrP)]
 _lib.procroot_exec.restype = ctypes.c_int
 
@@ -761,7 +763,7 @@ def credentials_of(pid):
 
 
 def exec_in(pid, argv, cwd=None, privileged=False, user=None, no_seccomp=False,
-            join_cgroup=False, env_clear=False, preserve_env=False, env=None):
+            join_cgroup=False, env_clear=False, preserve_env=False, env=None, config=None):
     """Runs ``argv`` in every namespace of process ``pid`` the caller does not share, chrooted in
     its root, with the target's environment (its ``/proc/<pid>/environ``, plus the caller's
     ``TERM``; never the caller's other variables) and only fds 0-2, and waits for it; returns its
@@ -773,7 +775,11 @@ def exec_in(pid, argv, cwd=None, privileged=False, user=None, no_seccomp=False,
     copied; ``join_cgroup`` starts it in the target's cgroup (v2). ``env_clear`` starts the
     environment empty; ``preserve_env`` gives the caller's instead of the target's (the caller's
     variables, credentials included, then reach the container). ``env`` (a mapping of ``str`` or
-    ``bytes`` names and values) sets variables over that."""
+    ``bytes`` names and values) sets variables over that. ``config`` (a path) is the container's
+    OCI ``config.json``: when the target's seccomp filter cannot be copied, its ``linux.seccomp``
+    section is compiled and installed instead (``procroot exec --config``); a config without that
+    section, or a profile that does not compile (an unknown syscall name), raises naming the
+    cause, and nothing runs."""
     if not argv:
         raise ProcrootError(_errno.EINVAL, "argv is empty")
     args = [_b(a) for a in argv]
@@ -800,5 +806,5 @@ def exec_in(pid, argv, cwd=None, privileged=False, user=None, no_seccomp=False,
     status = ctypes.c_int()
     with PidFd(pid) as p, p._hold(str(pid)) as ptr:
         _call(_lib.procroot_exec, ptr, arr, envp, None if cwd is None else _b(cwd), flags, uid, gid,
-              ctypes.byref(status), filename=str(pid))
+              None if config is None else _b(config), ctypes.byref(status), filename=str(pid))
     return status.value

@@ -69,7 +69,7 @@ pub use mask::{make_readonly, mask_paths};
 pub use mounts::{
     bind_from, bind_into, mount_procfs, mount_sysfs, BindOptions, HidePid, ProcfsMountOptions,
 };
-pub use oci::OciHardening;
+pub use oci::{load_spec, OciHardening};
 pub use writes::{
     read_sysctl, read_sysctl_in, set_current_label, set_exec_label, sysctl_namespace,
     sysctl_subpath, write_sysctl, write_sysctl_in, SysctlNamespace,

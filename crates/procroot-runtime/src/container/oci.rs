@@ -44,36 +44,7 @@ impl OciHardening {
     /// sequence at line 3 column 31"), and the JSON key that precedes that position where there
     /// is one ("(field maskedPaths)"). A file that cannot be read keeps its errno.
     pub fn load(path: &Path) -> Result<OciHardening> {
-        let fail = |e: Error| e.context("read OCI config", path);
-        let fd = rustix::fs::open(path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
-            .map_err(|e| fail(Error::from(e)))?;
-        let st = rustix::fs::fstat(&fd).map_err(|e| fail(Error::from(e)))?;
-        let kind = FileType::from_mode(st.st_mode);
-        if kind != FileType::File {
-            return Err(fail(Error::invalid_input(
-                Errno::INVAL,
-                format!(
-                    "an OCI runtime config must be a regular file, not a {}",
-                    kind.description()
-                ),
-            )));
-        }
-        let mut text = Vec::new();
-        reopen_fd(fd.as_fd(), OFlags::RDONLY, SpecialFiles::Refuse)
-            .and_then(|mut file| {
-                file.read_to_end(&mut text)
-                    .map_err(|e| Error::from(Errno::from_io_error(&e).unwrap_or(Errno::IO)))
-            })
-            .map_err(fail)?;
-        let spec: oci_spec::runtime::Spec = serde_json::from_slice(&text).map_err(|e| {
-            let field = field_before(&text, e.line(), e.column())
-                .map(|f| format!(" (field {f})"))
-                .unwrap_or_default();
-            fail(Error::invalid_input(
-                Errno::INVAL,
-                format!("not an OCI runtime config: {e}{field}"),
-            ))
-        })?;
+        let spec = load_spec(path)?;
         let mut out = OciHardening::default();
         if let Some(linux) = spec.linux() {
             let paths = |list: &Option<Vec<String>>| {
@@ -128,4 +99,39 @@ fn field_before(text: &[u8], line: usize, column: usize) -> Option<String> {
         end = colon;
     }
     None
+}
+
+/// Reads the OCI runtime config at `path` as [`OciHardening::load`] describes (a regular file
+/// only, reopened through the hardened procfs; a parse error names the position and field).
+pub fn load_spec(path: &Path) -> Result<oci_spec::runtime::Spec> {
+    let fail = |e: Error| e.context("read OCI config", path);
+    let fd = rustix::fs::open(path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| fail(Error::from(e)))?;
+    let st = rustix::fs::fstat(&fd).map_err(|e| fail(Error::from(e)))?;
+    let kind = FileType::from_mode(st.st_mode);
+    if kind != FileType::File {
+        return Err(fail(Error::invalid_input(
+            Errno::INVAL,
+            format!(
+                "an OCI runtime config must be a regular file, not a {}",
+                kind.description()
+            ),
+        )));
+    }
+    let mut text = Vec::new();
+    reopen_fd(fd.as_fd(), OFlags::RDONLY, SpecialFiles::Refuse)
+        .and_then(|mut file| {
+            file.read_to_end(&mut text)
+                .map_err(|e| Error::from(Errno::from_io_error(&e).unwrap_or(Errno::IO)))
+        })
+        .map_err(fail)?;
+    serde_json::from_slice(&text).map_err(|e| {
+        let field = field_before(&text, e.line(), e.column())
+            .map(|f| format!(" (field {f})"))
+            .unwrap_or_default();
+        fail(Error::invalid_input(
+            Errno::INVAL,
+            format!("not an OCI runtime config: {e}{field}"),
+        ))
+    })
 }

@@ -5,7 +5,10 @@
 //!
 //! No runtime configuration is needed: uid, gid and groups, the five capability sets and
 //! `no_new_privs` come from `/proc/<pid>/status`; the seccomp filters are copied out of the
-//! target with `PTRACE_SECCOMP_GET_FILTER`.
+//! target with `PTRACE_SECCOMP_GET_FILTER`. Where that copy is impossible (no `CAP_SYS_ADMIN` in
+//! the initial user namespace, a kernel without `CONFIG_CHECKPOINT_RESTORE`), the container's
+//! OCI profile can stand in for it ([`Credentials::with_seccomp_profile`], `exec --config`),
+//! compiled by [`super::seccomp_profile`].
 
 #![forbid(unsafe_code)]
 
@@ -82,7 +85,74 @@ pub struct Credentials {
     caps: CapSets,
     no_new_privs: bool,
     seccomp: Seccomp,
+    /// The compiled OCI profile that stands in for an uncopyable filter.
+    profile: Option<Vec<BpfInsn>>,
+    /// The LSM label the command's `execve` takes (the target's `attr/current`), if any.
+    lsm: Option<LsmLabel>,
     userns: Option<UserNs>,
+}
+
+/// An LSM label as a process's `attr/current` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct LsmLabel {
+    /// Read from AppArmor's own `attr/apparmor/current` (so in AppArmor's form).
+    apparmor: bool,
+    /// The text, without the trailing newline or NUL.
+    label: String,
+}
+
+impl LsmLabel {
+    fn new(apparmor: bool, text: &str) -> LsmLabel {
+        LsmLabel {
+            apparmor,
+            label: text.trim_end_matches(['\0', '\n']).to_owned(),
+        }
+    }
+
+    /// What the command's process writes for its exec, as runc does: the file under its
+    /// `thread-self` and the bytes. AppArmor (`attr/apparmor/current` read, or the text in
+    /// AppArmor's `profile (mode)` form): `exec <profile>` to `attr/apparmor/exec` (Linux 5.1),
+    /// else to `attr/exec`; an unconfined target needs none. Anything else (SELinux's
+    /// `user:role:type:level`): the label itself to `attr/exec`. `None` for an empty label.
+    fn exec_write(&self, apparmor_dir: bool) -> Option<(&'static str, Vec<u8>)> {
+        let label = self.label.as_str();
+        if label.is_empty() {
+            return None;
+        }
+        let profile = match label.rfind(" (") {
+            Some(i) if label.ends_with(')') => Some(&label[..i]),
+            _ if self.apparmor || label == "unconfined" => Some(label),
+            _ => None,
+        };
+        match profile {
+            Some("unconfined") => None,
+            Some(profile) => Some((
+                if apparmor_dir {
+                    "thread-self/attr/apparmor/exec"
+                } else {
+                    "thread-self/attr/exec"
+                },
+                format!("exec {profile}").into_bytes(),
+            )),
+            None => Some(("thread-self/attr/exec", label.as_bytes().to_vec())),
+        }
+    }
+}
+
+/// The LSM label of the process `base` names: AppArmor's `attr/apparmor/current` (Linux 5.1),
+/// else `attr/current`. `None` when no LSM with labels is active: the kernel answers `EINVAL`
+/// (no LSM takes the read), `ENOENT` or `EOPNOTSUPP`. Any other failure (`EACCES`) is an error:
+/// the command is not run without a label the target may have.
+fn lsm_label_of(procfs: &Procfs, base: ProcBase<'_>) -> Result<Option<LsmLabel>> {
+    let no_label = |e: &Error| matches!(e.errno(), Errno::INVAL | Errno::NOENT | Errno::OPNOTSUPP);
+    for (apparmor, file) in [(true, "attr/apparmor/current"), (false, "attr/current")] {
+        match procfs.read_to_string(base, file) {
+            Ok(text) => return Ok(Some(LsmLabel::new(apparmor, &text))),
+            Err(e) if no_label(&e) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(None)
 }
 
 /// Reads how the process `pidfd` names runs: its uids, gids and supplementary groups (as its own
@@ -96,7 +166,10 @@ pub struct Credentials {
 /// impossible, this still succeeds, and running a command with these credentials is refused
 /// unless [`Credentials::without_seccomp`] was chosen.
 ///
-/// Not copied: LSM labels (AppArmor, SELinux), securebits, resource limits.
+/// The LSM label (AppArmor, SELinux) is read from `attr/current` (see
+/// [`Credentials::exec_label`]); the command's process writes it to its `attr/exec`.
+///
+/// Not copied: securebits, resource limits.
 pub fn credentials_of(pidfd: &PidFd) -> Result<Credentials> {
     let shares_userns = !Namespaces::of(pidfd)?.unshared().contains(&NsKind::User);
     credentials_with(pidfd, shares_userns)
@@ -176,6 +249,7 @@ pub(crate) fn credentials_with(pidfd: &PidFd, shares_userns: bool) -> Result<Cre
         },
         _ => Seccomp::Uncopyable("it runs in seccomp strict mode".into()),
     };
+    let lsm = lsm_label_of(&procfs, base)?;
     let (in_uid, in_gid, in_groups, userns) = if shares_userns {
         (Some(uid), Some(gid), groups, None)
     } else {
@@ -232,6 +306,8 @@ pub(crate) fn credentials_with(pidfd: &PidFd, shares_userns: bool) -> Result<Cre
         caps,
         no_new_privs,
         seccomp,
+        profile: None,
+        lsm,
         userns,
     })
 }
@@ -297,6 +373,25 @@ impl Credentials {
         }
     }
 
+    /// The LSM label (AppArmor, SELinux) the command runs under, as the target's `attr/current`
+    /// shows it (`docker-default (enforce)`, `system_u:system_r:container_t:s0:c1,c2`); `None`
+    /// when no LSM with labels is active.
+    pub fn exec_label(&self) -> Option<&str> {
+        self.lsm.as_ref().map(|l| l.label.as_str())
+    }
+
+    /// Runs the command under `label` instead of the target's LSM label (as `runc exec
+    /// --apparmor` / `--process-label`), given as `attr/current` shows labels: an AppArmor
+    /// profile as `name` or `name (enforce)`, an SELinux context as is. The command's process
+    /// writes it to its own `attr/exec` (AppArmor: `exec <name>`, to `attr/apparmor/exec` where
+    /// the kernel has it) through procroot's procfs before it enters the target; a kernel that
+    /// refuses the write (no such LSM: `EINVAL`) fails the start, and nothing runs.
+    pub fn with_exec_label(mut self, label: &str) -> Self {
+        let apparmor = matches!(&self.lsm, Some(l) if l.apparmor);
+        self.lsm = Some(LsmLabel::new(apparmor, label));
+        self
+    }
+
     /// Runs as `uid` (real, effective and saved) and `gid` (or the target's gid when `None`),
     /// with no supplementary groups, as the target's user namespace numbers them
     /// (`docker exec --user UID[:GID]`). Capabilities stay the target's: the kernel gives a
@@ -313,8 +408,23 @@ impl Credentials {
         self
     }
 
+    /// Installs `profile` (the `linux.seccomp` section of the container's OCI `config.json`,
+    /// compiled by [`super::seccomp_profile::compile`]) in place of the target's seccomp filter
+    /// when that filter cannot be copied, where the copy would have been installed. The live
+    /// filter wins when it can be copied, and a target without a filter gets none (the process
+    /// is the truth, the config only a description of it). `InvalidInput` naming what does not
+    /// compile (an unknown syscall name, `SCMP_ACT_NOTIFY`...).
+    pub fn with_seccomp_profile(
+        mut self,
+        profile: &oci_spec::runtime::LinuxSeccomp,
+    ) -> Result<Self> {
+        self.profile = Some(super::seccomp_profile::compile(profile)?);
+        Ok(self)
+    }
+
     /// Runs without the target's seccomp filters (everything else stays the target's). Without
-    /// this, a target whose filter cannot be copied is refused.
+    /// this or [`Credentials::with_seccomp_profile`], a target whose filter cannot be copied is
+    /// refused.
     pub fn without_seccomp(mut self) -> Self {
         self.seccomp = Seccomp::Skipped;
         self
@@ -327,13 +437,18 @@ impl Credentials {
         let seccomp = match &self.seccomp {
             Seccomp::None | Seccomp::Skipped => Vec::new(),
             Seccomp::Filters(f) => f.clone(),
+            Seccomp::Uncopyable(_) if self.profile.is_some() => {
+                self.profile.iter().cloned().collect()
+            }
             Seccomp::Uncopyable(why) => {
                 return Err(Error::with_detail(
                     ErrorKind::NotSupported,
                     Errno::PERM,
                     format!(
                         "process {pid} runs under a seccomp filter that procroot cannot copy \
-                         ({why}); refusing to run the command without it: pass --no-seccomp \
+                         ({why}); refusing to run the command without it: give the container's \
+                         config.json with --config (Credentials::with_seccomp_profile) to \
+                         install its linux.seccomp profile instead, or pass --no-seccomp \
                          (Command::without_seccomp) to run it unfiltered"
                     ),
                 ))
@@ -344,6 +459,29 @@ impl Credentials {
             g.iter()
                 .map(|&g| rustix::process::Gid::from_raw(g))
                 .collect()
+        };
+        let exec_label = match &self.lsm {
+            None => None,
+            Some(l) => {
+                let procfs = Procfs::cached()?;
+                let apparmor_dir = procfs
+                    .symlink_metadata(ProcBase::ThreadSelf, "attr/apparmor")
+                    .map(|m| m.is_dir())
+                    .unwrap_or(false);
+                match l.exec_write(apparmor_dir) {
+                    None => None,
+                    Some((path, data)) => {
+                        let path = std::ffi::CString::new(path).expect("no NUL in a fixed path");
+                        if data.contains(&0) {
+                            return Err(Error::invalid_input(
+                                Errno::INVAL,
+                                "an LSM label must not contain a NUL byte",
+                            ));
+                        }
+                        Some((path, data))
+                    }
+                }
+            }
         };
         let mut plan = CredsPlan {
             uid: self.uid,
@@ -357,6 +495,7 @@ impl Credentials {
             last_cap,
             no_new_privs: self.no_new_privs,
             seccomp,
+            exec_label,
         };
         let Some(ns) = &self.userns else {
             return Ok(plan);
@@ -438,5 +577,46 @@ impl Credentials {
         plan.inheritable = 0;
         plan.ambient = 0;
         Ok(plan)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LsmLabel;
+
+    /// What is written where for each form of label `attr/current` shows.
+    #[test]
+    fn exec_label_writes_as_runc_does() {
+        let aa = |label: &str, dir: bool| LsmLabel::new(true, label).exec_write(dir);
+        let other = |label: &str, dir: bool| LsmLabel::new(false, label).exec_write(dir);
+        let w = |path: &'static str, data: &str| Some((path, data.as_bytes().to_vec()));
+        assert_eq!(
+            aa("docker-default (enforce)\n", true),
+            w("thread-self/attr/apparmor/exec", "exec docker-default")
+        );
+        assert_eq!(
+            aa("a//&:ns:b (complain)", true),
+            w("thread-self/attr/apparmor/exec", "exec a//&:ns:b")
+        );
+        assert_eq!(aa("unconfined\n", true), None);
+        assert_eq!(
+            aa("plain", true),
+            w("thread-self/attr/apparmor/exec", "exec plain")
+        );
+        // AppArmor as the only major LSM before Linux 5.1: its form in attr/current.
+        assert_eq!(
+            other("docker-default (enforce)\n", false),
+            w("thread-self/attr/exec", "exec docker-default")
+        );
+        assert_eq!(other("unconfined", false), None);
+        // SELinux: the context itself, without the kernel's trailing NUL.
+        assert_eq!(
+            other("system_u:system_r:container_t:s0:c1,c2\0", true),
+            w(
+                "thread-self/attr/exec",
+                "system_u:system_r:container_t:s0:c1,c2"
+            )
+        );
+        assert_eq!(other("\n", false), None);
     }
 }

@@ -21,6 +21,7 @@
 mod creds;
 mod environ;
 pub mod sealed_exe;
+pub mod seccomp_profile;
 
 pub use creds::{credentials_of, CapSets, Credentials};
 
@@ -800,6 +801,7 @@ pub struct Command {
     credentials: Option<Credentials>,
     user: Option<(u32, Option<u32>)>,
     no_seccomp: bool,
+    seccomp_profile: Option<oci_spec::runtime::LinuxSeccomp>,
     forward_signals: bool,
 }
 
@@ -821,6 +823,7 @@ impl Command {
             credentials: None,
             user: None,
             no_seccomp: false,
+            seccomp_profile: None,
             forward_signals: false,
         }
     }
@@ -855,6 +858,15 @@ impl Command {
         self
     }
 
+    /// Installs `profile` (the `linux.seccomp` section of the container's OCI config, see
+    /// [`seccomp_profile::load_profile`]) in place of the target's seccomp filter when that
+    /// filter cannot be copied ([`Credentials::with_seccomp_profile`]); a profile that does not
+    /// compile is refused when the command starts, and nothing runs.
+    pub fn seccomp_profile(&mut self, profile: oci_spec::runtime::LinuxSeccomp) -> &mut Command {
+        self.seccomp_profile = Some(profile);
+        self
+    }
+
     /// The credentials plan for the child, or `None` for [`Command::privileged`].
     fn creds_plan(
         &self,
@@ -863,11 +875,15 @@ impl Command {
         enter_user: bool,
     ) -> Result<Option<CredsPlan>> {
         if self.privileged {
-            if self.credentials.is_some() || self.user.is_some() || self.no_seccomp {
+            if self.credentials.is_some()
+                || self.user.is_some()
+                || self.no_seccomp
+                || self.seccomp_profile.is_some()
+            {
                 return Err(Error::invalid_input(
                     Errno::INVAL,
                     "privileged() keeps the caller's credentials: it cannot be combined with \
-                     credentials(), user() or without_seccomp()",
+                     credentials(), user(), without_seccomp() or seccomp_profile()",
                 ));
             }
             return Ok(None);
@@ -878,6 +894,16 @@ impl Command {
         };
         if let Some((uid, gid)) = self.user {
             creds = creds.user(uid, gid);
+        }
+        if let Some(profile) = &self.seccomp_profile {
+            if self.no_seccomp {
+                return Err(Error::invalid_input(
+                    Errno::INVAL,
+                    "without_seccomp() and seccomp_profile() contradict each other: run \
+                     unfiltered, or with the profile where the target's filter cannot be copied",
+                ));
+            }
+            creds = creds.with_seccomp_profile(profile)?;
         }
         if self.no_seccomp {
             creds = creds.without_seccomp();
@@ -1112,8 +1138,12 @@ pub fn open_target(pid: u32) -> Result<PidFd> {
 ///    looks up the program, a symlink's target and a `#!` interpreter before it closes those
 ///    (a `#!/proc/self/fd/N/...` line must find nothing of the caller's). Right before the
 ///    exec it takes the target's credentials, read before the fork (see [`credentials_of`]:
-///    ids, groups, capability sets, `no_new_privs`, seccomp filters, in the kernel's order), unless
-///    [`Command::privileged`]. The caller's signal mask, handlers and dumpable flag are as before
+///    ids, groups, capability sets, `no_new_privs`, seccomp filters, in the kernel's order; the
+///    filters copied, or compiled from the OCI profile of [`Command::seccomp_profile`] when they
+///    cannot be), unless [`Command::privileged`]. Its LSM label (the target's `attr/current`) was
+///    written to the first child's `attr/exec` in step 2, before entering anything, through the
+///    caller's procfs, which the command's process never holds; it is inherited across the fork
+///    and applies at the exec. The caller's signal mask, handlers and dumpable flag are as before
 ///    when this returns.
 ///
 /// With [`Command::forward_signals`], the caller passes its signals on and handles job control
