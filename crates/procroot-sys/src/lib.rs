@@ -19,7 +19,8 @@
 //!   ([`set_fdinfo_mount_id`]); its errors name the syscall ([`SyscallError`]);
 //! - kernel feature probes ([`features`]);
 //! - processes and namespaces: pidfds, namespace types, a helper inside a PID namespace
-//!   ([`process`]), and the pre-exec child of `procroot-runtime`'s `exec` ([`exec`], [`creds`]);
+//!   ([`process`], [`ns`]), and the pre-exec child of `procroot-runtime`'s `exec` ([`spawn`],
+//!   [`creds`]) and its sealed self-binary ([`memfd`]);
 //! - mounts by fd ([`mount`]) and Landlock ([`landlock`]);
 //! - file attributes by fd where rustix has no wrapper: `fchmodat2`, `getxattrat`/`setxattrat`,
 //!   ([`attrs`]; what procroot learned about them is kept in [`features`]).
@@ -29,11 +30,13 @@
 pub mod attrs;
 pub mod creds;
 pub mod errno;
-pub mod exec;
 pub mod features;
 pub mod landlock;
+pub mod memfd;
 pub mod mount;
+pub mod ns;
 pub mod process;
+pub mod spawn;
 
 pub use errno::{errno_description, errno_name};
 

@@ -156,7 +156,7 @@ pub fn pidfd_namespace<Fd: AsFd>(pidfd: Fd, nstype: i32) -> Result<OwnedFd, Errn
         libc::CLONE_NEWNS => 3,
         libc::CLONE_NEWNET => 4,
         libc::CLONE_NEWPID => 5,
-        super::exec::CLONE_NEWTIME => 7,
+        super::ns::CLONE_NEWTIME => 7,
         libc::CLONE_NEWUSER => 9,
         libc::CLONE_NEWUTS => 10,
         _ => return Err(Errno::INVAL),
