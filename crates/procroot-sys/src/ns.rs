@@ -9,31 +9,105 @@ use std::os::fd::{BorrowedFd, RawFd};
 use rustix::io::Errno;
 use rustix::thread::LinkNameSpaceType;
 
-/// The namespace kinds, as `CLONE_NEW*` bits, in the order procroot enters them one by one
-/// (after a pass that tries all but the user namespace first, see `enter_steps`): the user
-/// namespace first, as runc's `nsexec` does for rootless containers (joining it is what grants
-/// the capabilities the other `setns` calls need there), then the others, the mount namespace
-/// last but one, and the PID and time namespaces (which only apply to children) last.
-pub const NS_ORDER: [(i32, &str); 8] = [
-    (libc::CLONE_NEWUSER, "user"),
-    (libc::CLONE_NEWCGROUP, "cgroup"),
-    (libc::CLONE_NEWIPC, "ipc"),
-    (libc::CLONE_NEWUTS, "uts"),
-    (libc::CLONE_NEWNET, "net"),
-    (libc::CLONE_NEWNS, "mnt"),
-    (libc::CLONE_NEWPID, "pid"),
-    (CLONE_NEWTIME, "time"),
+/// One kind of namespace, as the kernel names it in each of its interfaces. The kinds are
+/// written down once, in [`NS_TYPES`]; everything else (the runtime's `NsKind`, the order of
+/// `setns` calls, the pidfd ioctls, which kinds a kernel may lack) is derived from that table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NsType {
+    /// The type `setns(2)` checks the fd against; its value is the `CLONE_NEW*` bit.
+    link_type: LinkNameSpaceType,
+    /// The file name in `/proc/<pid>/ns/`.
+    name: &'static str,
+    /// Whether a kernel procroot runs on may lack this kind: cgroup namespaces came in 4.6,
+    /// time namespaces in 5.6, and both can be configured out (`CONFIG_CGROUPS`,
+    /// `CONFIG_TIME_NS`). Every other kind exists wherever `/proc/<pid>/ns/` does, so a missing
+    /// file of another kind means the process exited, never an older kernel.
+    may_be_missing: bool,
+    /// The `nr` of `PIDFD_GET_<KIND>_NAMESPACE` (`_IO(0xff, nr)`, `include/uapi/linux/pidfd.h`).
+    pidfd_ioctl_nr: u8,
+}
+
+impl NsType {
+    /// The `CLONE_NEW*` bit (also what `ioctl(NS_GET_NSTYPE)` answers for a file of this kind).
+    pub const fn flag(&self) -> i32 {
+        self.link_type as i32
+    }
+
+    /// The file name in `/proc/<pid>/ns/` (`mnt`, `net`...), which is also the name procroot
+    /// prints and parses.
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Whether a supported kernel may lack this kind (cgroup, time): its absence is then "not
+    /// supported here", not "the process exited".
+    pub const fn may_be_missing(&self) -> bool {
+        self.may_be_missing
+    }
+
+    /// The type `setns(2)` is told to expect, so that an fd of another kind is refused.
+    pub(crate) const fn link_type(&self) -> LinkNameSpaceType {
+        self.link_type
+    }
+
+    /// The `PIDFD_GET_<KIND>_NAMESPACE` ioctl request.
+    pub(crate) const fn pidfd_ioctl(&self) -> libc::c_ulong {
+        0xff00 | self.pidfd_ioctl_nr as libc::c_ulong
+    }
+}
+
+/// Every namespace kind, in the order procroot enters them one by one (after a pass that tries
+/// all but the user namespace first, see `spawn::enter`): the user namespace first, as runc's
+/// `nsexec` does for rootless containers (joining it is what grants the capabilities the other
+/// `setns` calls need there), then the others, the mount namespace last but one, and the PID
+/// and time namespaces (which only apply to children) last.
+pub const NS_TYPES: [NsType; 8] = [
+    ns(LinkNameSpaceType::User, "user", false, 9),
+    ns(LinkNameSpaceType::ControlGroup, "cgroup", true, 1),
+    ns(
+        LinkNameSpaceType::InterProcessCommunication,
+        "ipc",
+        false,
+        2,
+    ),
+    ns(
+        LinkNameSpaceType::HostNameAndNISDomainName,
+        "uts",
+        false,
+        10,
+    ),
+    ns(LinkNameSpaceType::Network, "net", false, 4),
+    ns(LinkNameSpaceType::Mount, "mnt", false, 3),
+    ns(LinkNameSpaceType::ProcessID, "pid", false, 5),
+    ns(LinkNameSpaceType::Time, "time", true, 7),
 ];
 
-/// `CLONE_NEWTIME` (Linux 5.6), the time namespace's type.
-pub const CLONE_NEWTIME: i32 = 0x80;
+const fn ns(
+    link_type: LinkNameSpaceType,
+    name: &'static str,
+    may_be_missing: bool,
+    nr: u8,
+) -> NsType {
+    NsType {
+        link_type,
+        name,
+        may_be_missing,
+        pidfd_ioctl_nr: nr,
+    }
+}
 
-/// The `/proc/<pid>/ns/` file name of a `CLONE_NEW*` type.
+/// `CLONE_NEWTIME` (Linux 5.6), the time namespace's type (libc has no constant for it).
+pub const CLONE_NEWTIME: i32 = LinkNameSpaceType::Time as i32;
+
+/// The row of [`NS_TYPES`] for a `CLONE_NEW*` bit, or `None` for anything else (several bits,
+/// or none).
+pub fn ns_type(flag: i32) -> Option<&'static NsType> {
+    NS_TYPES.iter().find(|t| t.flag() == flag)
+}
+
+/// The `/proc/<pid>/ns/` file name of a `CLONE_NEW*` type, or `unknown`.
 pub fn ns_name(nstype: i32) -> &'static str {
-    NS_ORDER
-        .iter()
-        .find(|(t, _)| *t == nstype)
-        .map_or("unknown", |(_, n)| n)
+    ns_type(nstype).map_or("unknown", NsType::name)
 }
 
 /// The namespaces to enter, prepared before `fork`.
@@ -43,7 +117,7 @@ pub struct NsPlan {
     /// `None` to go straight to the per-namespace files.
     pub pidfd: Option<(RawFd, i32)>,
     /// Per-namespace fds (`/proc/<pid>/ns/*`, already checked to be nsfs files of their type),
-    /// in [`NS_ORDER`]; used when the pidfd is `None` or its `setns` failed.
+    /// in [`NS_TYPES`] order; used when the pidfd is `None` or its `setns` failed.
     pub fds: [(i32, RawFd); 8],
     /// How many entries of `fds` are used.
     pub n: usize,
@@ -70,15 +144,94 @@ impl NsPlan {
 pub(crate) fn setns_file(fd: RawFd, nstype: i32) -> Result<(), Errno> {
     // SAFETY: the fd number comes from an OwnedFd the caller keeps open for the call.
     let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-    let kind = match nstype {
-        libc::CLONE_NEWUSER => LinkNameSpaceType::User,
-        libc::CLONE_NEWCGROUP => LinkNameSpaceType::ControlGroup,
-        libc::CLONE_NEWIPC => LinkNameSpaceType::InterProcessCommunication,
-        libc::CLONE_NEWUTS => LinkNameSpaceType::HostNameAndNISDomainName,
-        libc::CLONE_NEWNET => LinkNameSpaceType::Network,
-        libc::CLONE_NEWNS => LinkNameSpaceType::Mount,
-        libc::CLONE_NEWPID => LinkNameSpaceType::ProcessID,
-        _ => LinkNameSpaceType::Time,
-    };
+    // A bit outside the table (never planned by the runtime) is refused as the kernel refuses
+    // an fd of the wrong kind, rather than joined with no type check at all.
+    let kind = ns_type(nstype).ok_or(Errno::INVAL)?.link_type();
     rustix::thread::move_into_link_name_space(fd, Some(kind))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+
+    use super::*;
+
+    /// The table against the kernel: each row's file is in `/proc/self/ns/` (or the kind is one
+    /// a kernel may lack), `NS_GET_NSTYPE` on that file answers the row's flag, and the row's
+    /// pidfd ioctl opens that same namespace. A wrong flag, name or ioctl number fails here.
+    #[test]
+    fn the_table_matches_the_kernel() {
+        let own = crate::process::pidfd_open(std::process::id()).expect("pidfd_open");
+        let mut checked = 0;
+        for t in &NS_TYPES {
+            let path = format!("/proc/self/ns/{}", t.name());
+            let file = match std::fs::File::open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && t.may_be_missing() => {
+                    continue
+                }
+                Err(e) => panic!("{path}: {e}"),
+            };
+            assert_eq!(
+                crate::process::namespace_type(file.as_fd()),
+                Ok(t.flag()),
+                "NS_GET_NSTYPE of {path}"
+            );
+            match crate::process::pidfd_namespace(&own, t.flag()) {
+                Ok(fd) => {
+                    let via_pidfd = rustix::fs::fstat(&fd).expect("fstat");
+                    let meta = file.metadata().expect("stat");
+                    assert_eq!(
+                        (via_pidfd.st_dev, via_pidfd.st_ino),
+                        (meta.dev(), meta.ino()),
+                        "PIDFD_GET_*_NAMESPACE for {} opens another namespace",
+                        t.name()
+                    );
+                }
+                // Kernels before 6.11 have no such ioctls: the flag and name were still checked.
+                Err(Errno::NOTTY) => {}
+                Err(e) => panic!("pidfd_namespace({}): {e}", t.name()),
+            }
+            checked += 1;
+        }
+        // Six kinds exist on every kernel procroot supports.
+        assert!(checked >= 6, "only {checked} namespace files found");
+    }
+
+    /// The rows are distinct (one flag, one name each) and cover every namespace file this
+    /// kernel has: a kind the kernel gains is noticed here rather than silently never entered.
+    #[test]
+    fn the_table_is_complete_and_distinct() {
+        for (i, a) in NS_TYPES.iter().enumerate() {
+            for b in &NS_TYPES[i + 1..] {
+                assert_ne!(a.flag(), b.flag());
+                assert_ne!(a.name(), b.name());
+            }
+            assert_eq!(ns_type(a.flag()), Some(a));
+        }
+        for entry in std::fs::read_dir("/proc/self/ns").expect("read /proc/self/ns") {
+            let name = entry.expect("entry").file_name();
+            let name = name.to_str().expect("ASCII name");
+            // `pid_for_children` and `time_for_children` are the pid and time kinds again.
+            let kind = name.strip_suffix("_for_children").unwrap_or(name);
+            assert!(
+                NS_TYPES.iter().any(|t| t.name() == kind),
+                "/proc/self/ns/{name} has no row in NS_TYPES"
+            );
+        }
+        assert_eq!(ns_type(0), None);
+        assert_eq!(ns_type(libc::CLONE_NEWNS | libc::CLONE_NEWNET), None);
+        assert_eq!(ns_name(CLONE_NEWTIME), "time");
+    }
+
+    /// The join order the runtime relies on: the user namespace first (its capabilities let the
+    /// other joins succeed in a rootless container), the mount namespace after every kind but
+    /// the two that only apply to children, which come last.
+    #[test]
+    fn the_join_order_is_user_first_and_children_kinds_last() {
+        let names: Vec<&str> = NS_TYPES.iter().map(NsType::name).collect();
+        assert_eq!(names[0], "user");
+        assert_eq!(&names[5..], ["mnt", "pid", "time"]);
+    }
 }

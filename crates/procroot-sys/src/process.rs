@@ -149,22 +149,13 @@ pub fn namespace_type<Fd: AsFd>(fd: Fd) -> Result<i32, Errno> {
 /// # References
 ///  - `include/uapi/linux/pidfd.h`, `fs/pidfs.c` (`pidfd_ioctl`)
 pub fn pidfd_namespace<Fd: AsFd>(pidfd: Fd, nstype: i32) -> Result<OwnedFd, Errno> {
-    // _IO(PIDFS_IOCTL_MAGIC = 0xff, nr)
-    let nr: libc::c_ulong = match nstype {
-        libc::CLONE_NEWCGROUP => 1,
-        libc::CLONE_NEWIPC => 2,
-        libc::CLONE_NEWNS => 3,
-        libc::CLONE_NEWNET => 4,
-        libc::CLONE_NEWPID => 5,
-        super::ns::CLONE_NEWTIME => 7,
-        libc::CLONE_NEWUSER => 9,
-        libc::CLONE_NEWUTS => 10,
-        _ => return Err(Errno::INVAL),
-    };
+    let request = super::ns::ns_type(nstype)
+        .ok_or(Errno::INVAL)?
+        .pidfd_ioctl();
     // SAFETY: these ioctls take no argument (the kernel refuses a nonzero one with EINVAL, so
     // it is passed as 0 rather than left to whatever the register holds); on success the result
     // is a new fd that nothing else owns, which the OwnedFd takes.
-    let rc = unsafe { libc::ioctl(pidfd.as_fd().as_raw_fd(), 0xff00 | nr, 0 as libc::c_ulong) };
+    let rc = unsafe { libc::ioctl(pidfd.as_fd().as_raw_fd(), request, 0 as libc::c_ulong) };
     if rc < 0 {
         Err(last_errno())
     } else {

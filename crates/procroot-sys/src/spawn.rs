@@ -193,7 +193,7 @@ impl SpawnPlan<'_> {
 }
 
 /// `setns` into every namespace of `plan`, in one call through the pidfd if it has one, else (or
-/// if that fails) one file at a time in [`NS_ORDER`](super::ns::NS_ORDER). Async-signal-safe: it allocates nothing.
+/// if that fails) one file at a time in [`NS_TYPES`](super::ns::NS_TYPES) order. Async-signal-safe: it allocates nothing.
 ///
 /// The atomic pidfd call leaves nothing half-entered when it fails; the per-file fallback then
 /// runs so that a refusal names the namespace it is about (`EPERM` for `net`), and so that

@@ -56,29 +56,30 @@ const NSFS_MAGIC: i64 = 0x6e73_6673;
 /// as runc and nsenter's shells).
 const DEFAULT_PATH: &[u8] = b"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// One kind of namespace.
+/// One kind of namespace: a row of the one namespace table
+/// ([`procroot_sys::ns::NS_TYPES`]), whose order is the order procroot enters them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum NsKind {
-    /// The mount namespace (`mnt`).
-    Mnt,
-    /// Host and domain names (`uts`).
-    Uts,
-    /// System V IPC and POSIX message queues (`ipc`).
-    Ipc,
-    /// Network devices, addresses, ports (`net`).
-    Net,
-    /// Process ids (`pid`); applies to children, so the command is forked after entering it.
-    Pid,
-    /// The cgroup root (`cgroup`).
-    Cgroup,
     /// User and group ids and capabilities (`user`); entered first.
-    User,
+    User = 0,
+    /// The cgroup root (`cgroup`, Linux 4.6).
+    Cgroup = 1,
+    /// System V IPC and POSIX message queues (`ipc`).
+    Ipc = 2,
+    /// Host and domain names (`uts`).
+    Uts = 3,
+    /// Network devices, addresses, ports (`net`).
+    Net = 4,
+    /// The mount namespace (`mnt`).
+    Mnt = 5,
+    /// Process ids (`pid`); applies to children, so the command is forked after entering it.
+    Pid = 6,
     /// Boot and monotonic clock offsets (`time`, Linux 5.6); applies to children.
-    Time,
+    Time = 7,
 }
 
 impl NsKind {
-    /// Every kind, in the order procroot enters them.
+    /// Every kind, in the order procroot enters them (the table's order).
     pub const ALL: [NsKind; 8] = [
         NsKind::User,
         NsKind::Cgroup,
@@ -90,23 +91,38 @@ impl NsKind {
         NsKind::Time,
     ];
 
+    /// Its row of the namespace table: each variant's value is its index there.
+    fn ty(self) -> &'static sys::ns::NsType {
+        &sys::ns::NS_TYPES[self as usize]
+    }
+
     /// The `CLONE_NEW*` flag.
     pub fn clone_flag(self) -> i32 {
-        match self {
-            NsKind::Mnt => libc::CLONE_NEWNS,
-            NsKind::Uts => libc::CLONE_NEWUTS,
-            NsKind::Ipc => libc::CLONE_NEWIPC,
-            NsKind::Net => libc::CLONE_NEWNET,
-            NsKind::Pid => libc::CLONE_NEWPID,
-            NsKind::Cgroup => libc::CLONE_NEWCGROUP,
-            NsKind::User => libc::CLONE_NEWUSER,
-            NsKind::Time => sys::ns::CLONE_NEWTIME,
-        }
+        self.ty().flag()
     }
 
     /// The name of its file in `/proc/<pid>/ns/` (`mnt`, `net`...).
     pub fn name(self) -> &'static str {
-        sys::ns::ns_name(self.clone_flag())
+        self.ty().name()
+    }
+
+    /// Whether a kernel procroot supports may lack this kind (`cgroup` before 4.6, `time`
+    /// before 5.6, or either configured out). A missing file of any other kind means the
+    /// process exited.
+    pub fn may_be_missing(self) -> bool {
+        self.ty().may_be_missing()
+    }
+
+    /// Every kind's name, comma-separated, for messages.
+    fn names() -> String {
+        let names: Vec<&str> = NsKind::ALL.iter().map(|k| k.name()).collect();
+        names.join(", ")
+    }
+
+    /// Whether it applies only to the children of the process that enters it (`pid`, `time`),
+    /// so the command must be forked once more after entering.
+    fn applies_to_children(self) -> bool {
+        matches!(self, NsKind::Pid | NsKind::Time)
     }
 }
 
@@ -128,10 +144,7 @@ impl FromStr for NsKind {
             .ok_or_else(|| {
                 Error::invalid_input(
                     Errno::INVAL,
-                    format!(
-                        "unknown namespace {s:?} (known: all, mnt, uts, ipc, net, pid, cgroup, \
-                         user, time)"
-                    ),
+                    format!("unknown namespace {s:?} (known: all, {})", NsKind::names()),
                 )
             })
     }
@@ -195,8 +208,8 @@ impl FromStr for NsKinds {
                 Errno::INVAL,
                 format!(
                     "\"all\" cannot be combined with other namespaces in {s:?}: give \"all\" \
-                     alone (every namespace the target does not share) or a list of mnt, uts, \
-                     ipc, net, pid, cgroup, user, time"
+                     alone (every namespace the target does not share) or a list of {}",
+                    NsKind::names()
                 ),
             ));
         }
@@ -336,9 +349,7 @@ impl<'a> Namespaces<'a> {
         let fail = |e: Error| e.within("exec in", &shown);
         let ns = self.plan(kinds).map_err(fail)?;
         let selected = self.selected(kinds).map_err(fail)?;
-        let fork_again = selected
-            .iter()
-            .any(|e| matches!(e.kind, NsKind::Pid | NsKind::Time));
+        let fork_again = selected.iter().any(|e| e.kind.applies_to_children());
         let enter_user = selected.iter().any(|e| e.kind == NsKind::User);
         // Whether the target shares our user namespace is known already (no second lookup).
         let shares_userns = self
@@ -497,11 +508,7 @@ fn entries_from_pidfd(pidfd: &PidFd) -> Result<Option<Vec<NsEntry>>> {
                 return Ok(None);
             }
             // A kernel built without this kind.
-            Err(Errno::NOTTY | Errno::OPNOTSUPP)
-                if matches!(kind, NsKind::Cgroup | NsKind::Time) =>
-            {
-                continue
-            }
+            Err(Errno::NOTTY | Errno::OPNOTSUPP) if kind.may_be_missing() => continue,
             Err(Errno::SRCH) => return Err(exited(pidfd)),
             Err(e) => {
                 return Err(Error::from_errno(e).context(
@@ -539,13 +546,9 @@ fn entries_from_procfs(procfs: &Procfs, pidfd: &PidFd) -> Result<Vec<NsEntry>> {
             OFlags::RDONLY | OFlags::CLOEXEC,
         ) {
             Ok(f) => f.into(),
-            // Only these two may be missing from a kernel (before 4.6 and 5.6); the others
-            // are missing when the process has exited and is a zombie not yet reaped.
-            Err(e)
-                if e.errno() == Errno::NOENT && matches!(kind, NsKind::Cgroup | NsKind::Time) =>
-            {
-                continue
-            }
+            // Only the kinds a kernel may lack are skipped; the others are missing when the
+            // process has exited and is a zombie not yet reaped.
+            Err(e) if e.errno() == Errno::NOENT && kind.may_be_missing() => continue,
             Err(e) if e.errno() == Errno::NOENT => return Err(exited(pidfd)),
             Err(e) => return Err(e),
         };
@@ -1158,4 +1161,33 @@ pub fn spawn_in(target: &PidFd, kinds: NsKinds, command: &Command) -> Result<Exi
     Namespaces::of(target)
         .map_err(|e| e.within("exec in", Path::new(&target.pid().to_string())))?
         .spawn(kinds, command)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `NsKind` is the namespace table and nothing else: each variant is the row at its index,
+    /// `ALL` is the table in order, and every name parses back to its kind.
+    #[test]
+    fn ns_kind_is_the_table() {
+        assert_eq!(NsKind::ALL.len(), sys::ns::NS_TYPES.len());
+        for (i, (kind, row)) in NsKind::ALL.iter().zip(&sys::ns::NS_TYPES).enumerate() {
+            assert_eq!(*kind as usize, i);
+            assert_eq!(kind.clone_flag(), row.flag());
+            assert_eq!(kind.name(), row.name());
+            assert_eq!(kind.may_be_missing(), row.may_be_missing());
+            assert_eq!(kind.name().parse::<NsKind>().ok(), Some(*kind));
+        }
+        let missing: Vec<NsKind> = NsKind::ALL
+            .into_iter()
+            .filter(|k| k.may_be_missing())
+            .collect();
+        assert_eq!(missing, [NsKind::Cgroup, NsKind::Time]);
+        let err = "bogus".parse::<NsKind>().unwrap_err().to_string();
+        assert!(
+            err.contains("known: all, user, cgroup, ipc, uts, net, mnt, pid, time"),
+            "{err}"
+        );
+    }
 }
