@@ -245,20 +245,31 @@ impl Root {
 
         let bytes = path.as_os_str().as_bytes();
         let comps: Vec<Component<'_>> = path::components(bytes).collect();
-        // Find the longest prefix that resolves, to a directory (O_DIRECTORY: a prefix that is
-        // a file is ENOTDIR, which the full resolution above would have said unless something
-        // changed). Resolution fails at the first missing component and everything after it
-        // needs that one, so "prefix k resolves" is monotone in k (up to concurrent changes,
-        // which the creation loop copes with). Gallop from the start (1, 2, 4, ...) and then
-        // bisect: log2(n) resolutions, and only two when just the first component exists,
-        // which is the common "new tree under an existing directory" case.
+        let (base, existing) = self.find_existing_prefix(bytes, &comps).map_err(fail)?;
+        self.create_missing(base, bytes, &comps, existing, mode)
+            .map_err(fail)
+    }
+
+    /// The longest prefix of `comps` that resolves, to a directory, and how many components it
+    /// has (0: the root itself). `O_DIRECTORY`: a prefix that is a file is `ENOTDIR`, which
+    /// [`Root::mkdir_all`]'s full resolution would have said unless something changed.
+    ///
+    /// Resolution fails at the first missing component and everything after it needs that one,
+    /// so "prefix k resolves" is monotone in k (up to concurrent changes, which
+    /// [`Root::create_missing`] copes with). Gallop from the start (1, 2, 4, ...) and then
+    /// bisect: log2(n) resolutions, and only two when just the first component exists, which is
+    /// the common "new tree under an existing directory" case.
+    fn find_existing_prefix(
+        &self,
+        bytes: &[u8],
+        comps: &[Component<'_>],
+    ) -> Result<(Resolved, usize)> {
         let probe = |k: usize| {
             self.resolve_raw(
-                Path::new(OsStr::from_bytes(path::prefix(bytes, &comps, k))),
+                Path::new(OsStr::from_bytes(path::prefix(bytes, comps, k))),
                 Trailing::Follow,
                 OFlags::PATH | OFlags::DIRECTORY,
             )
-            .map_err(|e| self.annotate_op(e, OP, path))
         };
         let (mut lo, mut hi) = (0usize, comps.len()); // prefix lo resolves; prefix hi does not.
         let mut base: Option<Resolved> = None;
@@ -292,13 +303,27 @@ impl Root {
             Some(found) => found,
             None => probe(lo)?,
         };
-        let rest = &comps[lo..];
+        Ok((base, lo))
+    }
+
+    /// Creates `comps[existing..]` under `base` (the directory the first `existing` components
+    /// resolved to), one [`Root::mkdir_step`] per name under held fds, and returns a handle on
+    /// the last. On failure, [`undo`] removes what this call created.
+    fn create_missing(
+        &self,
+        base: Resolved,
+        bytes: &[u8],
+        comps: &[Component<'_>],
+        existing: usize,
+        mode: Mode,
+    ) -> Result<Handle> {
+        let rest = &comps[existing..];
         // Refuse `..` in the missing part before creating anything.
         if rest.iter().any(|c| c.name == b"..") {
-            return Err(fail(Error::invalid_input(
+            return Err(Error::invalid_input(
                 Errno::INVAL,
                 "`..` in the part of the path that does not exist yet",
-            )));
+            ));
         }
         let backend = base.backend;
         // The in-root path of what we return is built as we go: the base's path plus the names
@@ -311,7 +336,7 @@ impl Root {
         let base = Handle::new(
             base,
             &self.fd,
-            path::prefix(bytes, &comps, lo),
+            path::prefix(bytes, comps, existing),
             &self.resolve_opts(),
             Trailing::Follow,
         );
@@ -324,9 +349,11 @@ impl Root {
         // undo on failure). The fds are held anyway as parents; identities for the undo are
         // taken only if it happens, keeping the success path at mkdirat + openat per component.
         let mut chain: Vec<(OwnedFd, Option<OsString>)> = vec![(base.into_fd(), None)];
-        let names: Vec<usize> = (0..rest.len()).filter(|&i| rest[i].name != b".").collect();
-        for &i in &names {
-            let name = OsStr::from_bytes(rest[i].name);
+        for (i, comp) in rest.iter().enumerate() {
+            if comp.name == b"." {
+                continue;
+            }
+            let name = OsStr::from_bytes(comp.name);
             let cur = &chain.last().expect("the base").0;
             let outcome = match self.mkdir_step(cur, name, mode) {
                 Ok(Step::Dir { fd, created: ours }) => {
@@ -338,46 +365,27 @@ impl Root {
                     }
                     Ok((fd, ours.then(|| name.to_os_string())))
                 }
-                Ok(Step::NotDir(ft)) => {
-                    // Someone else's non-directory. A symlink is followed the safe way: the
-                    // path so far, through the resolver.
-                    // A symlink to a non-directory, a dangling one (ENOENT from the
-                    // resolver) and any other non-directory are all ENOTDIR, as in libpathrs.
-                    if ft == FileType::Symlink {
-                        let upto =
-                            Path::new(OsStr::from_bytes(path::prefix(bytes, &comps, lo + i + 1)));
-                        match self.resolve(upto) {
-                            Ok(h) => match h.file_type() {
-                                Ok(FileType::Dir) => {
-                                    // Someone else's symlink: its target's path, if the
-                                    // handle can tell.
-                                    known = h
-                                        .path_in_root()
-                                        .ok()
-                                        .map(|p| p.as_os_str().as_bytes().to_vec());
-                                    Ok((h.into_fd(), None))
-                                }
-                                Ok(_) => Err(Error::from_errno(Errno::NOTDIR)),
-                                Err(e) => Err(e),
-                            },
-                            Err(e) if e.errno() == Errno::NOENT => Err(Error::with_detail(
-                                ErrorKind::Os,
-                                Errno::NOTDIR,
-                                "a dangling symlink is in the way (its target is not created)",
-                            )),
-                            Err(e) => Err(e),
-                        }
-                    } else {
-                        Err(Error::from_errno(Errno::NOTDIR))
-                    }
+                // Someone else's symlink: followed the safe way, the path so far through the
+                // resolver; then the path is its target's, if the handle can tell.
+                Ok(Step::NotDir(FileType::Symlink)) => {
+                    let upto = path::prefix(bytes, comps, existing + i + 1);
+                    self.symlink_in_the_way(Path::new(OsStr::from_bytes(upto)))
+                        .map(|h| {
+                            known = h
+                                .path_in_root()
+                                .ok()
+                                .map(|p| p.as_os_str().as_bytes().to_vec());
+                            (h.into_fd(), None)
+                        })
                 }
+                Ok(Step::NotDir(_)) => Err(Error::from_errno(Errno::NOTDIR)),
                 Err(e) => Err(e),
             };
             match outcome {
                 Ok(entry) => chain.push(entry),
                 Err(e) => {
                     undo(chain);
-                    return Err(fail(e));
+                    return Err(e);
                 }
             }
         }
@@ -396,6 +404,25 @@ impl Root {
             &self.resolve_opts(),
             Trailing::Follow,
         ))
+    }
+
+    /// [`Root::create_missing`] met a symlink someone else made at `upto`: the directory it
+    /// leads to, resolved inside the root. A symlink to a non-directory, a dangling one
+    /// (`ENOENT` from the resolver) and any other non-directory are all `ENOTDIR`, as in
+    /// libpathrs: `mkdir_all` never creates a symlink's target.
+    fn symlink_in_the_way(&self, upto: &Path) -> Result<Handle> {
+        match self.resolve(upto) {
+            Ok(h) => match h.file_type()? {
+                FileType::Dir => Ok(h),
+                _ => Err(Error::from_errno(Errno::NOTDIR)),
+            },
+            Err(e) if e.errno() == Errno::NOENT => Err(Error::with_detail(
+                ErrorKind::Os,
+                Errno::NOTDIR,
+                "a dangling symlink is in the way (its target is not created)",
+            )),
+            Err(e) => Err(e),
+        }
     }
 
     /// One component of [`Root::mkdir_all`]: make `name` in `parent` if it is missing and open
