@@ -227,21 +227,10 @@ impl SandboxStatus {
         self.abi
     }
 
-    /// Whether renames and hard links into another directory are mediated (ABI 2). Below it,
-    /// the kernel refuses every such rename or link (`EXDEV`) in a confined process.
-    pub fn handles_refer(&self) -> bool {
-        self.handled & fs::REFER != 0
-    }
-
     /// Whether truncating a file is mediated (ABI 3). Below it, `truncate(2)` of any file the
     /// process can reach is not stopped.
     pub fn handles_truncate(&self) -> bool {
         self.handled & fs::TRUNCATE != 0
-    }
-
-    /// Whether `ioctl(2)` on device files is mediated (ABI 5).
-    pub fn handles_ioctl_dev(&self) -> bool {
-        self.handled & fs::IOCTL_DEV != 0
     }
 
     /// Whether signals to processes outside the sandbox and connections to abstract UNIX

@@ -156,11 +156,6 @@ impl Support {
             Err(e) => Support::No(e),
         }
     }
-
-    /// Whether the feature is known to work.
-    pub fn is_yes(self) -> bool {
-        self == Support::Yes
-    }
 }
 
 /// The kernel features procroot uses, probed one by one (for `procroot doctor`).

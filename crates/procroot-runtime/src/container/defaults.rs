@@ -9,28 +9,10 @@ use std::path::{Component, PathBuf};
 
 use crate::root::Root;
 
-/// runc's default masked paths: the `maskedPaths` of the spec template `runc spec` writes.
+/// runc's default read-only paths: the `readonlyPaths` of the spec template `runc spec` writes.
 ///
 /// Origin: opencontainers/runc, `libcontainer/specconv/example.go`, as of commit 76d9cf5
-/// (2026-08-19); the list itself last changed in c740965 (2019-08-26, "libcontainer: update
-/// masked paths of /proc"). Kernel interfaces that leak host information or give host-wide
-/// control.
-pub const RUNC_MASKED_PATHS: &[&str] = &[
-    "/proc/acpi",
-    "/proc/asound",
-    "/proc/kcore",
-    "/proc/keys",
-    "/proc/latency_stats",
-    "/proc/timer_list",
-    "/proc/timer_stats",
-    "/proc/sched_debug",
-    "/sys/firmware",
-    "/proc/scsi",
-];
-
-/// runc's default read-only paths: the `readonlyPaths` of the same template (same origin as
-/// [`RUNC_MASKED_PATHS`]: runc `libcontainer/specconv/example.go`, commit 76d9cf5,
-/// 2026-08-19).
+/// (2026-08-19). Kernel interfaces that give host-wide control when written.
 pub const RUNC_READONLY_PATHS: &[&str] = &[
     "/proc/bus",
     "/proc/fs",

@@ -64,7 +64,7 @@ mod writes;
 
 use std::path::{Path, PathBuf};
 
-pub use defaults::{expand_globs, DOCKER_MASKED_PATHS, RUNC_MASKED_PATHS, RUNC_READONLY_PATHS};
+pub use defaults::{expand_globs, DOCKER_MASKED_PATHS, RUNC_READONLY_PATHS};
 pub use mask::{make_readonly, mask_paths};
 pub use mounts::{
     bind_from, bind_into, mount_procfs, mount_sysfs, BindOptions, HidePid, ProcfsMountOptions,

@@ -242,12 +242,6 @@ impl Root {
         self
     }
 
-    /// Sets all resolve options at once.
-    pub fn with_options(mut self, opts: ResolveOptions) -> Self {
-        self.opts = opts;
-        self
-    }
-
     /// Sets whether operations that open a file's contents ([`Root::open_file`], and
     /// [`Root::create_file`] when the file exists) open FIFOs, sockets and device nodes
     /// (default [`SpecialFiles::Refuse`]: they are refused with `ENXIO`, the type named).
