@@ -605,3 +605,53 @@ fn except_last_with_a_trailing_slash_resolves_the_name() {
         }
     }
 }
+
+/// A kernel-backend handle's `Handle::path_in_root` comes from the same service as
+/// `eval_symlinks`: the kernel's path of the file the handle holds, verified by (mount id, dev,
+/// ino), so it names that file wherever it has been moved since. The old input now leads to a
+/// decoy (same layout, another inode): the walk alone could never answer (`EAGAIN` after its
+/// retries), and must never name the decoy.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn handle_path_is_the_held_files_path() {
+    procroot_testutil::require_privilege(KERNEL_PATH);
+    let f = fixture();
+    let root = Root::open(&f.root)
+        .expect("root")
+        .with_backend(Backend::Kernel);
+    let handle = root.resolve("l/sub/file").expect("resolve");
+    std::fs::rename(f.root.join("d"), f.root.join("moved")).expect("rename");
+    std::fs::create_dir_all(f.root.join("d/sub")).expect("mkdir");
+    std::fs::write(f.root.join("d/sub/file"), b"decoy").expect("write");
+    assert_eq!(
+        handle.path_in_root().expect("path_in_root"),
+        Path::new("/moved/sub/file")
+    );
+}
+
+/// Without a detached procfs the handle's path is the walk's, which must reach the very file
+/// the handle holds: the same input leading to a decoy is `EAGAIN`, never the decoy's path.
+#[test]
+fn handle_path_without_the_kernels_path_is_the_pinned_walk() {
+    in_child(|| {
+        disable(Feature::Fsopen);
+        disable(Feature::OpenTree);
+        let f = fixture();
+        let root = Root::open(&f.root)
+            .expect("root")
+            .with_backend(Backend::Kernel);
+        let kept = root.resolve("l/sub/file").expect("resolve");
+        assert_eq!(kept.path_in_root().expect("path"), Path::new("/d/sub/file"));
+        let moved = root.resolve("l/sub/file").expect("resolve");
+        std::fs::rename(f.root.join("d"), f.root.join("moved")).expect("rename");
+        std::fs::create_dir_all(f.root.join("d/sub")).expect("mkdir");
+        std::fs::write(f.root.join("d/sub/file"), b"decoy").expect("write");
+        assert_eq!(
+            moved.path_in_root().map_err(|e| e.errno()),
+            Err(Errno::AGAIN)
+        );
+    });
+}

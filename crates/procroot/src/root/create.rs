@@ -335,9 +335,8 @@ impl Root {
         // handle computes its path lazily, as any handle does.
         let base = Handle::new(
             base,
-            &self.fd,
+            self,
             path::prefix(bytes, comps, existing),
-            &self.resolve_opts(),
             Trailing::Follow,
         );
         let mut known: Option<Vec<u8>> = base
@@ -397,13 +396,7 @@ impl Root {
             last: None,
             backend,
         };
-        Ok(Handle::new(
-            resolved,
-            &self.fd,
-            bytes,
-            &self.resolve_opts(),
-            Trailing::Follow,
-        ))
+        Ok(Handle::new(resolved, self, bytes, Trailing::Follow))
     }
 
     /// [`Root::create_missing`] met a symlink someone else made at `upto`: the directory it

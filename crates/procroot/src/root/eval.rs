@@ -1,4 +1,6 @@
-//! [`Root::eval_symlinks`]'s kernel-derived answer, and resolving every component but the last:
+//! The one path-in-root service ([`PathInRoot`], for [`Root::eval_symlinks`] and
+//! [`Handle::path_in_root`]: the verified kernel path, then the walk), and resolving every
+//! component but the last:
 //! [`Root::resolve_except_last`], what [`Root::eval_symlinks`] with
 //! [`EvalMode::ExceptLast`] computes, with the parts a caller may want to show (the last
 //! component's own type, the backend).
@@ -88,13 +90,16 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags as KernelResolveFlags};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rustix::io::Errno;
 
 use super::{EvalMode, Handle, Root};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::fs::FileType;
 use crate::procfs::FdDir;
-use crate::resolve::{self, BackendUsed, Policy, Trailing};
-use crate::sys::{self, features, PATH_MAX};
+use crate::resolve::{self, Backend, BackendUsed, Policy, ResolveOptions, Trailing};
+use crate::sys::{self, features, Syscall as _, PATH_MAX};
 
 thread_local! {
     /// How many [`Root::eval_symlinks`] calls on this thread the kernel answered (for the
@@ -108,30 +113,50 @@ pub(crate) fn kernel_answers() -> u64 {
     KERNEL_ANSWERS.with(Cell::get)
 }
 
-impl Root {
-    /// The answer of [`Root::eval_symlinks`] for `path` (not empty) derived from the kernel's
-    /// own walk, or `None` to let the emulated walk answer. See the module documentation.
+/// How often the emulated walk of [`PathInRoot::walk`] may land on another file than the one
+/// it must name (a rename race) before it gives up with `EAGAIN`.
+const PATH_RETRIES: usize = 8;
+
+/// The one service that computes a file's path inside a root, for [`Handle::path_in_root`] and
+/// [`Root::eval_symlinks`]: the verified `d_path` fast path ([`PathInRoot::from_kernel`]), then
+/// the emulated walk ([`PathInRoot::walk`]), whose stack of names is the path.
+pub(super) struct PathInRoot<'a> {
+    /// The root's fd.
+    pub(super) root: BorrowedFd<'a>,
+    /// The root's kernel path as last read, shared by the root's clones and its handles.
+    pub(super) kept_root_path: &'a Mutex<Option<Box<[u8]>>>,
+    /// The path the file was reached by, for the walk.
+    pub(super) input: &'a [u8],
+    /// The options it was reached with (the walk always uses the emulated backend).
+    pub(super) opts: ResolveOptions,
+    /// How its last component was treated.
+    pub(super) trailing: Trailing,
+}
+
+impl PathInRoot<'_> {
+    /// The file `fd` is open on, as `/` and names inside the root (with `last` appended: the
+    /// unresolved last name of an [`EvalMode::ExceptLast`] answer, `fd` being its directory),
+    /// from the kernel's printed path verified by (mount id, dev, ino); `None` to let the walk
+    /// answer. See the module documentation.
     ///
     /// `known_root` is the root's kernel path when the caller knows it for this very call (see
-    /// [`Root::eval_symlinks_in`]); otherwise it is read after the file's.
-    pub(super) fn eval_from_kernel(
+    /// [`Root::eval_symlinks_in`]); otherwise the kept one is tried, then it is read afresh.
+    pub(super) fn from_kernel(
         &self,
-        path: &[u8],
-        mode: EvalMode,
+        fd: BorrowedFd<'_>,
+        last: Option<&[u8]>,
         known_root: Option<&[u8]>,
     ) -> Option<PathBuf> {
-        let trailing = match mode {
-            EvalMode::Full => Trailing::Follow,
-            EvalMode::ExceptLast => Trailing::ExceptLast,
-        };
-        let (fd, last) =
-            resolve::kernel_once(self.fd.as_fd(), path, &self.resolve_opts(), trailing)?.ok()?;
+        // The fault-injection build's naive walker must answer every path, and without openat2
+        // the verification cannot run.
+        if cfg!(procroot_fault_injection) || features::openat2_known_unavailable() {
+            return None;
+        }
         let dir = FdDir::current().ok()??;
         let mut file_buf = [MaybeUninit::<u8>::uninit(); PATH_MAX];
-        let file_path = dir.readlink(fd.as_fd(), &mut file_buf).ok()?;
+        let file_path = dir.readlink(fd, &mut file_buf).ok()?;
         let verified = |root_path: &[u8]| {
-            path_below(root_path, file_path)
-                .filter(|rest| names_same_file(self.fd.as_fd(), rest, fd.as_fd()))
+            path_below(root_path, file_path).filter(|rest| names_same_file(self.root, rest, fd))
         };
         let rest = match known_root {
             Some(known) => verified(known)?,
@@ -141,17 +166,17 @@ impl Root {
                 // wrong answer. `try_lock`: a busy (or, in a forked child, orphaned) lock only
                 // means reading the path afresh.
                 let kept = self
-                    .kernel_path
+                    .kept_root_path
                     .try_lock()
                     .ok()
                     .and_then(|kept| kept.as_deref().and_then(|root| path_below(root, file_path)))
-                    .filter(|rest| names_same_file(self.fd.as_fd(), rest, fd.as_fd()));
+                    .filter(|rest| names_same_file(self.root, rest, fd));
                 match kept {
                     Some(rest) => rest,
                     None => {
                         let mut root_buf = [MaybeUninit::<u8>::uninit(); PATH_MAX];
-                        let root_path = dir.readlink(self.fd.as_fd(), &mut root_buf).ok()?;
-                        if let Ok(mut kept) = self.kernel_path.try_lock() {
+                        let root_path = dir.readlink(self.root, &mut root_buf).ok()?;
+                        if let Ok(mut kept) = self.kept_root_path.try_lock() {
                             if kept.as_deref() != Some(root_path) {
                                 *kept = Some(root_path.into());
                             }
@@ -170,8 +195,59 @@ impl Root {
             }
             out.extend_from_slice(name);
         }
-        KERNEL_ANSWERS.with(|n| n.set(n.get() + 1));
         Some(PathBuf::from(OsString::from_vec(out)))
+    }
+
+    /// The emulated walk of the input: its path is the names on its stack. With `pinned`, the
+    /// walk must reach that very file (dev, ino): a handle's path names the file it holds, so
+    /// a walk that a concurrent rename carried elsewhere is tried again, and after
+    /// [`PATH_RETRIES`] tries this gives up with `EAGAIN` rather than name something else.
+    /// Errors are the walk's, unannotated.
+    pub(super) fn walk(&self, pinned: Option<BorrowedFd<'_>>) -> Result<PathBuf> {
+        let want = match pinned {
+            Some(fd) => Some(rustix::fs::fstat(fd).syscall("fstat")?),
+            None => None,
+        };
+        let opts = ResolveOptions {
+            backend: Backend::Emulated,
+            ..self.opts
+        };
+        for _ in 0..PATH_RETRIES {
+            let walked =
+                resolve::resolve(self.root, self.input, &opts, self.trailing, OFlags::PATH)?;
+            if let Some(want) = &want {
+                let got = rustix::fs::fstat(&walked.fd).syscall("fstat")?;
+                if (got.st_dev, got.st_ino) != (want.st_dev, want.st_ino) {
+                    continue;
+                }
+            }
+            // With ExceptLast the walker's path already ends in the last name, unresolved.
+            let path = walked.path.ok_or(Errno::INVAL)?;
+            return Ok(PathBuf::from(OsString::from_vec(path)));
+        }
+        Err(Error::from_errno(Errno::AGAIN))
+    }
+}
+
+impl Root {
+    /// The answer of [`Root::eval_symlinks`] for `path` (not empty) derived from the kernel's
+    /// own walk, or `None` to let the emulated walk answer: one `openat2`, then
+    /// [`PathInRoot::from_kernel`] on what it opened. See the module documentation.
+    pub(super) fn eval_from_kernel(
+        &self,
+        query: &PathInRoot<'_>,
+        known_root: Option<&[u8]>,
+    ) -> Option<PathBuf> {
+        let (fd, last) = resolve::kernel_once(
+            self.fd.as_fd(),
+            query.input,
+            &self.resolve_opts(),
+            query.trailing,
+        )?
+        .ok()?;
+        let found = query.from_kernel(fd.as_fd(), last, known_root)?;
+        KERNEL_ANSWERS.with(|n| n.set(n.get() + 1));
+        Some(found)
     }
 }
 

@@ -7,15 +7,17 @@ use std::fs::{File, Metadata};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::io::Errno;
 
+use super::eval::PathInRoot;
+use super::Root;
 use crate::error::{Error, Result};
 use crate::fs::{metadata_of, readlink_fd, FileType, ReadDir};
 use crate::procfs::{ProcBase, Procfs};
-use crate::resolve::{self, Backend, BackendUsed, ResolveOptions, Resolved, Trailing};
+use crate::resolve::{BackendUsed, ResolveOptions, Resolved, Trailing};
 use crate::sys;
 use crate::sys::{Syscall as _, SyscallErrno as _};
 
@@ -26,6 +28,8 @@ use crate::sys::{Syscall as _, SyscallErrno as _};
 #[derive(Debug)]
 struct Origin {
     root: Arc<OwnedFd>,
+    /// The root's kernel path as last read ([`PathInRoot`]'s fast path), shared with the root.
+    kept_root_path: Arc<Mutex<Option<Box<[u8]>>>>,
     input: InputPath,
     opts: ResolveOptions,
     trailing: Trailing,
@@ -134,15 +138,10 @@ pub struct Handle {
 }
 
 impl Handle {
-    /// Wraps a resolution result. `input`, `opts` and `trailing` describe how the handle's
-    /// object was reached, to compute its path later if the backend did not report it.
-    pub(crate) fn new(
-        resolved: Resolved,
-        root: &Arc<OwnedFd>,
-        input: &[u8],
-        opts: &ResolveOptions,
-        trailing: Trailing,
-    ) -> Self {
+    /// Wraps a resolution result in `root`. `input` and `trailing` (with the root's options)
+    /// describe how the handle's object was reached, to compute its path later if the backend
+    /// did not report it.
+    pub(crate) fn new(resolved: Resolved, root: &Root, input: &[u8], trailing: Trailing) -> Self {
         let path = OnceLock::new();
         let origin = match resolved.path {
             Some(known) => {
@@ -150,9 +149,10 @@ impl Handle {
                 None
             }
             None => Some(Origin {
-                root: Arc::clone(root),
+                root: Arc::clone(&root.fd),
+                kept_root_path: Arc::clone(&root.kernel_path),
                 input: InputPath::new(input),
-                opts: *opts,
+                opts: root.resolve_opts(),
                 trailing,
             }),
         };
@@ -169,16 +169,31 @@ impl Handle {
     /// process's mount namespace*.
     ///
     /// The emulated walker reports the path as it walks: it is the names of the directories it
-    /// held. A kernel-backend handle computes it on first use by walking the same input again in
-    /// userspace and checking that the walk arrived at the same inode; if a concurrent rename
-    /// keeps moving it, this gives up with `EAGAIN` rather than return a path that names
-    /// something else.
+    /// held. A kernel-backend handle computes it on first use, as [`Root::eval_symlinks`]
+    /// computes its answer (one service for both): the kernel's path of the handle's file,
+    /// returned only if its names, opened again beneath the root without symlinks or `..`,
+    /// reach this very file by (mount id, dev, ino); otherwise the same input is walked again in
+    /// userspace, and the walk must arrive at the same inode. If a concurrent rename keeps
+    /// moving it, this gives up with `EAGAIN` rather than return a path that names something
+    /// else.
+    ///
+    /// [`Root::eval_symlinks`]: super::Root::eval_symlinks
     pub fn path_in_root(&self) -> Result<&Path> {
         if let Some(path) = self.path.get() {
             return Ok(path);
         }
         let origin = self.origin.as_ref().ok_or(Errno::INVAL)?;
-        let path = recompute_path(&self.fd, origin)?;
+        let query = PathInRoot {
+            root: origin.root.as_fd(),
+            kept_root_path: &origin.kept_root_path,
+            input: origin.input.as_bytes(),
+            opts: origin.opts,
+            trailing: origin.trailing,
+        };
+        let path = match query.from_kernel(self.fd.as_fd(), None, None) {
+            Some(path) => path,
+            None => query.walk(Some(self.fd.as_fd()))?,
+        };
         Ok(self.path.get_or_init(|| path))
     }
 
@@ -328,33 +343,6 @@ pub fn reopen_fd(fd: BorrowedFd<'_>, flags: OFlags, special: SpecialFiles) -> Re
             .map_err(fail)?;
     }
     Ok(file)
-}
-
-/// How often the emulated re-walk may land on a different inode (a rename race) before
-/// [`Handle::path_in_root`] gives up.
-const PATH_RETRIES: usize = 8;
-
-fn recompute_path(fd: &OwnedFd, origin: &Origin) -> Result<PathBuf> {
-    let want = rustix::fs::fstat(fd).syscall("fstat")?;
-    let opts = ResolveOptions {
-        backend: Backend::Emulated,
-        ..origin.opts
-    };
-    for _ in 0..PATH_RETRIES {
-        let again = resolve::resolve(
-            origin.root.as_fd(),
-            origin.input.as_bytes(),
-            &opts,
-            origin.trailing,
-            OFlags::PATH,
-        )?;
-        let got = rustix::fs::fstat(&again.fd).syscall("fstat")?;
-        if (got.st_dev, got.st_ino) == (want.st_dev, want.st_ino) {
-            let path = again.path.ok_or(Errno::INVAL)?;
-            return Ok(PathBuf::from(OsString::from_vec(path)));
-        }
-    }
-    Err(Error::from_errno(Errno::AGAIN))
 }
 
 #[cfg(test)]

@@ -366,7 +366,7 @@ impl Root {
             let cut = path.iter().rposition(|&b| b == b'/').unwrap_or(0);
             path.truncate(cut.max(1));
         }
-        let handle = Handle::new(resolved, &self.fd, input, &self.resolve_opts(), trailing);
+        let handle = Handle::new(resolved, self, input, trailing);
         Ok((handle, last))
     }
 
@@ -603,31 +603,23 @@ impl Root {
             EvalMode::ExceptLast if Self::except_last_resolves_all(path) => EvalMode::Full,
             mode => mode,
         };
-        if let Some(found) = self.eval_from_kernel(path.as_os_str().as_bytes(), mode, root_path) {
+        let query = eval::PathInRoot {
+            root: self.fd.as_fd(),
+            kept_root_path: &self.kernel_path,
+            input: path.as_os_str().as_bytes(),
+            opts: self.opts,
+            trailing: match mode {
+                EvalMode::Full => Trailing::Follow,
+                EvalMode::ExceptLast => Trailing::ExceptLast,
+            },
+        };
+        if let Some(found) = self.eval_from_kernel(&query, root_path) {
             return Ok(found);
         }
         // The reference: one userspace walk, whose stack is the path inside the root.
-        let opts = ResolveOptions {
-            backend: Backend::Emulated,
-            ..self.opts
-        };
-        let trailing = match mode {
-            EvalMode::Full => Trailing::Follow,
-            EvalMode::ExceptLast => Trailing::ExceptLast,
-        };
-        let walked = resolve::resolve(
-            self.fd.as_fd(),
-            path.as_os_str().as_bytes(),
-            &opts,
-            trailing,
-            OFlags::PATH,
-        )
-        .map_err(|e| self.annotate(e, "resolve", path))?;
-        let Some(found) = walked.path else {
-            return Err(self.annotate(Error::from_errno(Errno::INVAL), "resolve", path));
-        };
-        // With ExceptLast the walker's path already ends in the last name, unresolved.
-        Ok(PathBuf::from(OsString::from_vec(found)))
+        query
+            .walk(None)
+            .map_err(|e| self.annotate(e, "resolve", path))
     }
 
     fn resolve_handle(&self, op: &'static str, path: &Path, trailing: Trailing) -> Result<Handle> {
@@ -636,9 +628,8 @@ impl Root {
             .map_err(|e| self.annotate(e, op, path))?;
         Ok(Handle::new(
             resolved,
-            &self.fd,
+            self,
             path.as_os_str().as_bytes(),
-            &self.resolve_opts(),
             trailing,
         ))
     }
