@@ -118,7 +118,7 @@ pub(crate) fn kernel_answers() -> u64 {
 const PATH_RETRIES: usize = 8;
 
 /// The one service that computes a file's path inside a root, for [`Handle::path_in_root`] and
-/// [`Root::eval_symlinks`]: the verified `d_path` fast path ([`PathInRoot::from_kernel`]), then
+/// [`Root::eval_symlinks`]: the verified `d_path` fast path ([`PathInRoot::kernel_answer`]), then
 /// the emulated walk ([`PathInRoot::walk`]), whose stack of names is the path.
 pub(super) struct PathInRoot<'a> {
     /// The root's fd.
@@ -141,7 +141,7 @@ impl PathInRoot<'_> {
     ///
     /// `known_root` is the root's kernel path when the caller knows it for this very call (see
     /// [`Root::eval_symlinks_in`]); otherwise the kept one is tried, then it is read afresh.
-    pub(super) fn from_kernel(
+    pub(super) fn kernel_answer(
         &self,
         fd: BorrowedFd<'_>,
         last: Option<&[u8]>,
@@ -232,7 +232,7 @@ impl PathInRoot<'_> {
 impl Root {
     /// The answer of [`Root::eval_symlinks`] for `path` (not empty) derived from the kernel's
     /// own walk, or `None` to let the emulated walk answer: one `openat2`, then
-    /// [`PathInRoot::from_kernel`] on what it opened. See the module documentation.
+    /// [`PathInRoot::kernel_answer`] on what it opened. See the module documentation.
     pub(super) fn eval_from_kernel(
         &self,
         query: &PathInRoot<'_>,
@@ -245,7 +245,7 @@ impl Root {
             query.trailing,
         )?
         .ok()?;
-        let found = query.from_kernel(fd.as_fd(), last, known_root)?;
+        let found = query.kernel_answer(fd.as_fd(), last, known_root)?;
         KERNEL_ANSWERS.with(|n| n.set(n.get() + 1));
         Some(found)
     }

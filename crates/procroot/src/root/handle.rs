@@ -190,7 +190,7 @@ impl Handle {
             opts: origin.opts,
             trailing: origin.trailing,
         };
-        let path = match query.from_kernel(self.fd.as_fd(), None, None) {
+        let path = match query.kernel_answer(self.fd.as_fd(), None, None) {
             Some(path) => path,
             None => query.walk(Some(self.fd.as_fd()))?,
         };
