@@ -225,3 +225,31 @@ pub fn run(args: &ExecArgs) -> Result<ExitCode, Failure> {
     };
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }
+
+#[cfg(test)]
+mod tests {
+    use procroot_runtime::exec::NsKind;
+
+    /// `--ns`'s help lists the namespace kinds by hand (clap wants a literal): it must name
+    /// exactly the kinds of the library's one namespace table.
+    #[test]
+    fn ns_help_lists_every_kind_of_the_table() {
+        let cmd = <super::ExecArgs as clap::Args>::augment_args(clap::Command::new("exec"));
+        let help = cmd
+            .get_arguments()
+            .find(|a| a.get_id() == "ns")
+            .and_then(|a| a.get_help())
+            .expect("--ns has help")
+            .to_string();
+        let list = help
+            .split("comma-separated list of ")
+            .nth(1)
+            .and_then(|rest| rest.split('.').next())
+            .expect("the list in the help");
+        let mut listed: Vec<&str> = list.split(',').map(str::trim).collect();
+        let mut table: Vec<&str> = NsKind::ALL.iter().map(|k| k.name()).collect();
+        listed.sort_unstable();
+        table.sort_unstable();
+        assert_eq!(listed, table, "{help}");
+    }
+}
