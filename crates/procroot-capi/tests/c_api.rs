@@ -185,6 +185,30 @@ fn header_is_c99_and_cxx() {
     }
 }
 
+/// The README's C example compiles and links, as a user copies it, against the staged library
+/// through pkg-config, warnings as errors.
+#[test]
+fn the_readme_c_example_builds() {
+    let readme = std::fs::read_to_string(common::workspace().join("README.md")).expect("README");
+    let example = readme
+        .split("\n```c\n")
+        .nth(1)
+        .and_then(|s| s.split("\n```\n").next())
+        .expect("README.md has a ```c block");
+    let prefix = common::staged_prefix();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("example.c");
+    std::fs::write(&src, format!("{example}\n")).expect("write");
+    let mut cc = Command::new("cc");
+    cc.args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-o"])
+        .arg(dir.path().join("example"))
+        .arg(&src)
+        .args(common::pkg_config(&["--cflags", "--libs"]))
+        .arg(format!("-Wl,-rpath,{}", prefix.join("lib").display()));
+    let status = cc.status().expect("run cc");
+    assert!(status.success(), "the README's C example does not build: {cc:?}");
+}
+
 /// A fully static binary links with what `pkg-config --static` names: `-lgcc_eh`, the static
 /// unwinder (`-lgcc_s` has no static archive, so `cc -static` failed).
 #[test]
