@@ -44,7 +44,9 @@ fn between<'a>(doc: &'a str, name: &str) -> &'a str {
     let begin = format!("<!-- {name}:BEGIN -->\n");
     let end = format!("<!-- {name}:END -->");
     let start = doc.find(&begin).unwrap_or_else(|| panic!("no {begin}")) + begin.len();
-    let stop = doc[start..].find(&end).unwrap_or_else(|| panic!("no {end}"));
+    let stop = doc[start..]
+        .find(&end)
+        .unwrap_or_else(|| panic!("no {end}"));
     &doc[start..start + stop]
 }
 
@@ -136,7 +138,9 @@ fn long_options_in(text: &str) -> BTreeSet<String> {
         };
         let mut end = start + 2;
         while end < bytes.len()
-            && (bytes[end].is_ascii_lowercase() || bytes[end].is_ascii_digit() || bytes[end] == b'-')
+            && (bytes[end].is_ascii_lowercase()
+                || bytes[end].is_ascii_digit()
+                || bytes[end] == b'-')
         {
             end += 1;
         }
@@ -163,7 +167,10 @@ fn the_guide_reference_is_the_clap_definitions() {
         .into_iter()
         .filter(|o| !known.contains(o) && !OTHER_PROGRAMS.contains(&o.as_str()))
         .collect();
-    assert!(unknown.is_empty(), "docs/GUIDE.md names options procroot does not have: {unknown:?}");
+    assert!(
+        unknown.is_empty(),
+        "docs/GUIDE.md names options procroot does not have: {unknown:?}"
+    );
 }
 
 /// The file that defines `pub enum Feature`, wherever the crates put it.
@@ -190,7 +197,9 @@ fn feature_registry_source() -> (PathBuf, String) {
         let text = std::fs::read_to_string(&f).ok()?;
         text.contains("\npub enum Feature {").then_some((f, text))
     });
-    let hit = hits.next().expect("no `pub enum Feature` under crates/*/src");
+    let hit = hits
+        .next()
+        .expect("no `pub enum Feature` under crates/*/src");
     assert!(hits.next().is_none(), "two `pub enum Feature`s");
     hit
 }
@@ -214,12 +223,7 @@ fn feature_table(source: &str) -> String {
                 .iter()
                 .find_map(|w| text.find(w).map(|at| text.split_at(at)))
                 .unwrap_or_else(|| panic!("Feature::{variant}'s doc says nothing \"Without it\""));
-            let _ = writeln!(
-                out,
-                "| `{variant}` | {} | {} |",
-                cell(used),
-                cell(without)
-            );
+            let _ = writeln!(out, "| `{variant}` | {} | {} |", cell(used), cell(without));
             doc.clear();
         }
     }

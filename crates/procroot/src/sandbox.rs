@@ -146,7 +146,7 @@ impl Access {
     }
 
     /// The Landlock names of the rights in this set (`["READ_FILE", "READ_DIR"]`), in a fixed
-    /// reading order: how `procroot doctor` and the README show a command's rights.
+    /// reading order: how `procroot doctor` and docs/GUIDE.md show a command's rights.
     pub fn names(self) -> Vec<&'static str> {
         NAMES
             .iter()
