@@ -580,7 +580,7 @@ mod tests {
             .collect()
     }
 
-    /// Each command gets exactly what its job needs (issue 20, section 10), nothing more.
+    /// Each command gets exactly what its job needs, nothing more.
     #[test]
     fn each_command_gets_exactly_its_rights() {
         use Access as A;
@@ -648,8 +648,8 @@ mod tests {
             rights("write --append", none, true),
             root(A::WRITE_FILE | A::MAKE_REG)
         );
-        // Issue 20's section 7 set, plus TRUNCATE and REFER for section 2 (a trailing hole's
-        // ftruncate, hard links within the copy).
+        // What a copy makes, plus TRUNCATE (a trailing hole's ftruncate) and REFER (hard links
+        // within the copy).
         let copy = A::MAKE_REG
             | A::MAKE_DIR
             | A::MAKE_SYM

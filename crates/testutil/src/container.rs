@@ -1,4 +1,4 @@
-//! A stand-in container for the `exec` attack tests (issue 19): a process in its own PID, mount,
+//! A stand-in container for the `exec` attack tests: a process in its own PID, mount,
 //! UTS, IPC and network namespaces, chrooted in a root of its own, and an attacker inside it
 //! that holds `CAP_SYS_PTRACE` (root of the initial user namespace, as `docker run --cap-add
 //! SYS_PTRACE`) and stops the next process that appears in its PID namespace.
