@@ -1,10 +1,8 @@
 //! The second wall: Landlock confines a process to the trees it works on.
 //!
-//! procroot's first wall is its own code: the resolver, the walkers, their checks. A bug there
-//! would touch a host file. A process that knows which trees it may touch before it starts can
-//! also ask the kernel to enforce it: with Landlock (Linux 5.13+), a file outside the allowed
-//! trees cannot be opened, created, removed, renamed or linked into, and a bug becomes an
-//! `EACCES` instead of an escape.
+//! procroot's first wall is its own code (the resolver, the walkers, their checks). With Landlock
+//! (Linux 5.13+), a file outside the allowed trees cannot be opened, created, removed, renamed or
+//! linked into, so a bug there becomes an `EACCES` instead of an escape.
 //!
 //! ```no_run
 //! use procroot_runtime::sandbox::{Access, Sandbox};
@@ -20,19 +18,11 @@
 //! # Ok::<(), procroot::Error>(())
 //! ```
 //!
-//! **A confined process can never lift the restriction**, and it is inherited by every child
-//! and across `execve`. This is for processes that do one job: a command-line tool, or a helper
-//! a long-running program forks for one operation
-//! ([`Root::in_sandbox`](RootSandboxExt::in_sandbox)). It is not for the long-running program
-//! itself.
-//!
-//! What it does not stop: anything beneath an allowed tree (a root of `/` allows the whole
-//! host), and mount operations (a landlocked process may not mount at all; mounts made by
-//! others stay visible). Landlock mediates reading, writing, creating, removing, renaming and
-//! linking; it does **not** mediate changing a file's mode, owner, times or extended attributes,
-//! nor `stat`, `readlink` or `O_PATH` opens: a bug could still `chmod` a host file. procroot's
-//! own metadata changes are guarded by a check of their own for that
-//! ([`Root::with_second_check`]).
+//! A confined process can never lift the restriction, and its children inherit it: this is for
+//! processes that do one job, or a helper forked for one operation
+//! ([`Root::in_sandbox`](RootSandboxExt::in_sandbox)). Landlock does not mediate mode, owner,
+//! times, xattrs, `stat`, `readlink` or `O_PATH` opens; metadata changes have
+//! [`Root::with_second_check`]. More: docs/ARCHITECTURE.md, "The Landlock sandbox".
 
 // No `forbid(unsafe_code)` here: the fork of `in_sandbox` is the crate's one `unsafe` call.
 

@@ -284,7 +284,7 @@ pub enum StartError {
 /// has executed the command (wait for it with [`wait`] or [`wait_forwarding`]); a failure before
 /// the exec is returned with the call that failed.
 ///
-/// # What the target can reach, and when (issue 19)
+/// # What the target can reach, and when
 ///
 /// - **No host fd at the exec, closed and not just marked.** The kernel closes `O_CLOEXEC` fds
 ///   only after it has looked up the program and its `#!` interpreter, in the target's root
