@@ -55,9 +55,10 @@ pub enum Feature {
     /// Without it, `/proc/<pid>/ns/*` through the hardened procfs, each checked to be an nsfs
     /// file of its type.
     PidfdNamespaces,
-    /// `clone(CLONE_VM | CLONE_VFORK)` for the children of `exec::spawn_in` (but one entering a
-    /// user or time namespace) (`posix_spawn`'s way: no copy of the caller's page tables, about a
-    /// tenth of a `fork` here). Without it, `fork(2)` every time.
+    /// `clone(CLONE_VM | CLONE_VFORK)` for the first child of `exec::spawn_in` when it stays
+    /// outside the target's PID namespace and joins no user or time namespace and no cgroup
+    /// (`posix_spawn`'s way: no copy of the caller's page tables). Without it, `fork(2)` every
+    /// time.
     CloneVfork,
 }
 
