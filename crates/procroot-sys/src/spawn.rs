@@ -354,17 +354,24 @@ pub fn spawn(plan: &SpawnPlan<'_>, signals: Option<&SignalForwarder>) -> Result<
     early.sort_unstable();
     early.dedup();
 
+    // A child that shares our memory makes our whole mm non-dumpable, and we restore the state
+    // afterwards: a state we could not read could not be restored, so such a child is a fork
+    // (which makes only its own mm non-dumpable).
+    let dumpable = rustix::process::dumpable_behavior().ok();
     let may_share = plan.ns.enters(libc::CLONE_NEWPID)
         && !plan.ns.needs_own_memory()
         && plan.cgroup_procs.is_none()
+        && dumpable.is_some()
         && !features::known_unavailable(Feature::CloneVfork);
-    // No stack (mmap refused): the first child is a fork.
+    // No stack (mmap refused): the first child is a fork, this time and every later time, as
+    // `Feature::CloneVfork` promises (the registry records the failure once).
     let stack = if may_share {
-        ChildStack::new().ok()
+        ChildStack::new()
+            .map_err(|_| features::mark_unavailable(Feature::CloneVfork))
+            .ok()
     } else {
         None
     };
-    let dumpable = rustix::process::dumpable_behavior().ok();
     let saved_mask = block_all_signals();
     let ctx = ChildCtx {
         plan,
@@ -377,14 +384,12 @@ pub fn spawn(plan: &SpawnPlan<'_>, signals: Option<&SignalForwarder>) -> Result<
     let first = if let Some(stack) = &stack {
         clone_vfork(first_entry, stack.top(), &ctx)
     } else {
-        // SAFETY: fork(2) has no memory-safety preconditions of its own. The child runs only
-        // `first_child` (and the command's process it forks), which make raw syscalls over data
-        // prepared before the fork (no allocation, no locks) and leave with _exit(2) or
-        // execve(2).
-        match unsafe { libc::fork() } {
-            0 => first_child(&ctx),
-            pid if pid < 0 => Err(last_errno()),
-            pid => Ok(pid),
+        // A raw clone, not glibc's fork(3): that one runs the caller's `pthread_atfork` child
+        // handlers in the child, arbitrary code that may allocate or lock (as glibc's own
+        // posix_spawn avoids them).
+        match raw_fork(libc::SIGCHLD as libc::c_ulong) {
+            Ok(0) => first_child(&ctx),
+            other => other,
         }
     };
     if stack.is_some() {
@@ -787,22 +792,27 @@ extern "C" fn first_entry(ctx: *mut libc::c_void) -> libc::c_int {
 }
 
 /// `clone(CLONE_PARENT | SIGCHLD)` with no new stack: a `fork` whose child is our parent's child
-/// (so the caller of [`spawn`] waits for the command, not us). The raw syscall, not glibc's
-/// `fork`: no `atfork` handler and no lock of a caller whose memory we may share.
+/// (so the caller of [`spawn`] waits for the command, not us).
 fn fork_into_parent() -> Result<i32, Errno> {
+    raw_fork((libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong)
+}
+
+/// `clone(flags)` with no new stack, as a `fork`: the raw syscall, not glibc's `fork(3)`, so that
+/// no `pthread_atfork` handler of the caller runs in the child (arbitrary code, which may
+/// allocate or take a lock another thread held at the fork) and no lock of a caller whose
+/// memory we may share is taken. Returns 0 in the child, the child's PID in the parent. `flags`
+/// must not contain `CLONE_VM`, `CLONE_SETTLS` or any flag that needs a pointer argument.
+fn raw_fork(flags: libc::c_ulong) -> Result<i32, Errno> {
     // SAFETY: without CLONE_VM the child gets a copy of our memory and continues here on its
-    // copy of this stack (the stack and TLS arguments are 0); it runs only `command_process`,
-    // raw syscalls, and leaves with execve(2) or _exit(2).
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_clone,
-            (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong,
-            0usize,
-            0usize,
-            0usize,
-            0usize,
-        )
-    };
+    // copy of this stack (the stack, TID and TLS arguments are 0, so the kernel writes nothing
+    // of ours). The copy has only the calling thread, and locks other threads held stay held
+    // in it, so it may only make async-signal-safe calls; its callers (`spawn`'s first child,
+    // `first_child`'s command process) run only `first_child`/`command_process`: raw syscalls
+    // (rustix's Linux backend, `sigaction`, `sigprocmask`, `execve`, `_exit`, all
+    // async-signal-safe per signal-safety(7)) over stack buffers and data prepared before the
+    // fork, no allocation and no lock, and they leave with execve(2) or _exit(2). glibc's
+    // cached TID of the thread is not updated in such a child: nothing there uses pthreads.
+    let rc = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
     if rc < 0 {
         Err(last_errno())
     } else {
@@ -827,11 +837,15 @@ fn restore_signals(mask: &libc::sigset_t) {
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, mask, std::ptr::null_mut()) };
 }
 
-/// In a child, with every signal blocked: every caught signal back to its default action (ignored
-/// ones stay ignored, as across `execve`), so that no handler of ours can run in a process that
-/// shares our memory or has joined a container. Async-signal-safe.
-fn reset_signal_handlers() {
-    for sig in 1..libc::SIGRTMAX() {
+/// Every caught signal of this process back to its default action (ignored ones stay ignored,
+/// as across `execve`), `SIGRTMAX` included. The children of [`spawn`] call it with every signal
+/// blocked, so that no handler of ours can run in a process that shares our memory or has
+/// joined a container. Async-signal-safe: `sigaction(2)` over stack data.
+pub fn reset_signal_handlers() {
+    // `..=`: SIGRTMAX is a valid signal number, and a handler a caller installed for it would
+    // otherwise run in the CLONE_VM child, on our heap, once the command's process unblocks
+    // signals before its exec.
+    for sig in 1..=libc::SIGRTMAX() {
         if sig == libc::SIGKILL || sig == libc::SIGSTOP {
             continue;
         }
