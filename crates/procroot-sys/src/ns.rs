@@ -67,6 +67,12 @@ impl NsPlan {
 }
 
 /// `setns(fd, nstype)` for one namespace file. Async-signal-safe.
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 pub(crate) fn setns_file(fd: RawFd, nstype: i32) -> Result<(), Errno> {
     // SAFETY: the fd number comes from an OwnedFd the caller keeps open for the call.
     let fd = unsafe { BorrowedFd::borrow_raw(fd) };

@@ -12,6 +12,17 @@
 //! [`CArgs`]), makes that rule checkable by reading a few functions (`first_child`,
 //! `command_process`, `last_steps_before_exec`). rustix's Linux backend makes raw syscalls and
 //! builds short paths on the stack, so it is safe there.
+//!
+//! # Nothing on the child path may panic
+//!
+//! The first child may share the caller's memory (`CLONE_VM`): a panic there would run the
+//! caller's panic hook and unwind through copies of the caller's frames, allocating on the
+//! caller's heap. So no function the children run calls `unwrap`/`expect`, indexes or slices
+//! in a way that can fail, or panics: each carries `#[deny(clippy::unwrap_used,
+//! clippy::expect_used, clippy::indexing_slicing, clippy::panic)]` (here, in `ns::setns_file`
+//! and in `creds`' child steps), so that `cargo clippy` refuses a new one. The children fork
+//! with the raw `clone` syscall, never glibc's `fork(3)`, so that no `pthread_atfork` handler
+//! of the caller runs in them either.
 
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -208,6 +219,12 @@ pub fn enter(plan: &NsPlan) -> Result<(), ChildError> {
     enter_steps(plan).map_err(|(step, errno, nstype)| step_error(step, errno, nstype))
 }
 
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 fn enter_steps(plan: &NsPlan) -> Result<(), (u32, Errno, i32)> {
     let mut pidfd_errno = None;
     if let Some((fd, flags)) = plan.pidfd {
@@ -224,6 +241,9 @@ fn enter_steps(plan: &NsPlan) -> Result<(), (u32, Errno, i32)> {
             Err(e) => pidfd_errno = Some(e),
         }
     }
+    // `take`, not a slice: `n` is a public field, and nothing here may panic (see the module
+    // docs).
+    let fds = || plan.fds.iter().take(plan.n);
     if plan.n == 0 {
         if let Some(e) = pidfd_errno {
             return Err((STEP_SETNS_PIDFD, e, 0));
@@ -237,30 +257,32 @@ fn enter_steps(plan: &NsPlan) -> Result<(), (u32, Errno, i32)> {
     // the runtime before the container's own user namespace) is only ours to enter before.
     // (The atomic pidfd call above checks each namespace against our credentials as they were
     // before the call, so it needs no order.)
-    let has_user = plan.fds[..plan.n]
-        .iter()
-        .any(|&(t, _)| t == libc::CLONE_NEWUSER);
+    let has_user = fds().any(|&(t, _)| t == libc::CLONE_NEWUSER);
     let mut refused = [(0, 0); 8];
     let mut n_refused = 0;
-    for &(nstype, fd) in &plan.fds[..plan.n] {
+    for &(nstype, fd) in fds() {
         if nstype == libc::CLONE_NEWUSER {
             continue;
         }
         match setns_file(fd, nstype) {
             Ok(()) => {}
             Err(Errno::PERM) if has_user => {
-                refused[n_refused] = (nstype, fd);
+                // As many slots as `fds` has: never full.
+                let Some(slot) = refused.get_mut(n_refused) else {
+                    return Err((STEP_SETNS, Errno::PERM, nstype));
+                };
+                *slot = (nstype, fd);
                 n_refused += 1;
             }
             Err(e) => return Err((STEP_SETNS, e, nstype)),
         }
     }
-    for &(nstype, fd) in &plan.fds[..plan.n] {
+    for &(nstype, fd) in fds() {
         if nstype == libc::CLONE_NEWUSER {
             setns_file(fd, nstype).map_err(|e| (STEP_SETNS, e, nstype))?;
         }
     }
-    for &(nstype, fd) in &refused[..n_refused] {
+    for &(nstype, fd) in refused.iter().take(n_refused) {
         setns_file(fd, nstype).map_err(|e| (STEP_SETNS, e, nstype))?;
     }
     Ok(())
@@ -707,6 +729,12 @@ struct ChildCtx<'p, 'a> {
 }
 
 impl ChildCtx<'_, '_> {
+    #[deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )]
     fn errw(&self) -> BorrowedFd<'_> {
         // SAFETY: the parent keeps the pipe's write end open until the child has been started,
         // and each child closes only its own copy.
@@ -785,6 +813,12 @@ fn clone_vfork(
     }
 }
 
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 extern "C" fn first_entry(ctx: *mut libc::c_void) -> libc::c_int {
     // SAFETY: `clone_vfork` passes a `ChildCtx` that outlives this child (its parent is
     // suspended until we exit).
@@ -793,6 +827,12 @@ extern "C" fn first_entry(ctx: *mut libc::c_void) -> libc::c_int {
 
 /// `clone(CLONE_PARENT | SIGCHLD)` with no new stack: a `fork` whose child is our parent's child
 /// (so the caller of [`spawn`] waits for the command, not us).
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 fn fork_into_parent() -> Result<i32, Errno> {
     raw_fork((libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong)
 }
@@ -802,6 +842,12 @@ fn fork_into_parent() -> Result<i32, Errno> {
 /// allocate or take a lock another thread held at the fork) and no lock of a caller whose
 /// memory we may share is taken. Returns 0 in the child, the child's PID in the parent. `flags`
 /// must not contain `CLONE_VM`, `CLONE_SETTLS` or any flag that needs a pointer argument.
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 fn raw_fork(flags: libc::c_ulong) -> Result<i32, Errno> {
     // SAFETY: without CLONE_VM the child gets a copy of our memory and continues here on its
     // copy of this stack (the stack, TID and TLS arguments are 0, so the kernel writes nothing
@@ -841,6 +887,12 @@ fn restore_signals(mask: &libc::sigset_t) {
 /// as across `execve`), `SIGRTMAX` included. The children of [`spawn`] call it with every signal
 /// blocked, so that no handler of ours can run in a process that shares our memory or has
 /// joined a container. Async-signal-safe: `sigaction(2)` over stack data.
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 pub fn reset_signal_handlers() {
     // `..=`: SIGRTMAX is a valid signal number, and a handler a caller installed for it would
     // otherwise run in the CLONE_VM child, on our heap, once the command's process unblocks
@@ -865,6 +917,12 @@ pub fn reset_signal_handlers() {
 }
 
 /// Writes `(step, value, nstype)` to the error pipe. Async-signal-safe.
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 fn report(ctx: &ChildCtx<'_, '_>, step: u32, value: i32, nstype: i32) {
     let mut buf = [0u8; RECORD];
     buf[..4].copy_from_slice(&step.to_ne_bytes());
@@ -874,11 +932,23 @@ fn report(ctx: &ChildCtx<'_, '_>, step: u32, value: i32, nstype: i32) {
 }
 
 /// Reports a failed step and leaves. Async-signal-safe.
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 fn fail(ctx: &ChildCtx<'_, '_>, step: u32, errno: Errno, nstype: i32) -> ! {
     report(ctx, step, errno.raw_os_error(), nstype);
     exit_now(127)
 }
 
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 fn exit_now(code: i32) -> ! {
     // SAFETY: _exit(2) leaves the child without running the parent's exit handlers or
     // flushing its copies of the parent's buffers.
@@ -886,6 +956,12 @@ fn exit_now(code: i32) -> ! {
 }
 
 /// `close(fd)` on a number of this process's own fd table. Async-signal-safe.
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 fn close_raw(fd: RawFd) {
     // SAFETY: the child's own copy of the fd table; nothing in it uses `fd` afterwards.
     unsafe { libc::close(fd) };
@@ -894,6 +970,12 @@ fn close_raw(fd: RawFd) {
 /// The first child: non-dumpable, every fd it does not need closed, then cgroup, namespaces,
 /// root and cwd, the plan's fds closed, and the command's process forked (or the command
 /// executed here).
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 fn first_child(ctx: &ChildCtx<'_, '_>) -> ! {
     let plan = ctx.plan;
     reset_signal_handlers();
@@ -988,6 +1070,12 @@ fn first_child(ctx: &ChildCtx<'_, '_>) -> ! {
 }
 
 /// The process that becomes the command: [`last_steps_before_exec`], then the exec.
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 fn command_process(ctx: &ChildCtx<'_, '_>) -> ! {
     if let Err((step, errno)) = last_steps_before_exec(ctx) {
         fail(ctx, step, errno, 0);
@@ -1001,6 +1089,12 @@ fn command_process(ctx: &ChildCtx<'_, '_>) -> ! {
 /// fds 0-2, the kept ones and the error channel, is non-dumpable and is inside the target
 /// (namespaces, root, cwd): what the command inherits of its process state is set here, and only
 /// here. Async-signal-safe.
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 fn last_steps_before_exec(ctx: &ChildCtx<'_, '_>) -> Result<(), (u32, Errno)> {
     // The kept fds pass the exec.
     for &keep in ctx.plan.keep_fds {
@@ -1028,6 +1122,12 @@ fn last_steps_before_exec(ctx: &ChildCtx<'_, '_>) -> Result<(), (u32, Errno)> {
 
 /// `execve` of `program`, or of each `PATH` entry joined with it (as `execvp`, but on a stack
 /// buffer: no allocation). Returns only on failure, with the most telling errno.
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 fn exec_program(program: &CStr, path: &[u8], argv: &CArgs, envp: &CArgs) -> Errno {
     let name = program.to_bytes();
     if name.contains(&b'/') || name.is_empty() {
@@ -1037,14 +1137,14 @@ fn exec_program(program: &CStr, path: &[u8], argv: &CArgs, envp: &CArgs) -> Errn
     let mut best = Errno::NOENT;
     for dir in path.split(|&b| b == b':') {
         let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
-        let len = dir.len() + 1 + name.len();
-        if len + 1 > buf.len() {
+        // `dir/name\0`, or skipped when longer than the buffer (no slicing that could panic).
+        let Some(dst) = buf.get_mut(..dir.len() + name.len() + 2) else {
             continue;
+        };
+        let src = dir.iter().chain(b"/").chain(name).chain(b"\0");
+        for (d, &b) in dst.iter_mut().zip(src) {
+            *d = b;
         }
-        buf[..dir.len()].copy_from_slice(dir);
-        buf[dir.len()] = b'/';
-        buf[dir.len() + 1..len].copy_from_slice(name);
-        buf[len] = 0;
         match execve(buf.as_ptr().cast(), argv, envp) {
             Errno::NOENT | Errno::NOTDIR => {}
             Errno::ACCESS => best = Errno::ACCESS,
@@ -1054,6 +1154,12 @@ fn exec_program(program: &CStr, path: &[u8], argv: &CArgs, envp: &CArgs) -> Errn
     best
 }
 
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 fn execve(path: *const c_char, argv: &CArgs, envp: &CArgs) -> Errno {
     // SAFETY: `path` is NUL-terminated; `argv` and `envp` are NULL-terminated arrays of
     // NUL-terminated strings that outlive the call. execve returns only on failure.
@@ -1062,6 +1168,12 @@ fn execve(path: *const c_char, argv: &CArgs, envp: &CArgs) -> Errno {
 }
 
 /// Whether `path` (relative to the cwd) is the same file as `fd`.
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 fn same_file_at(path: &str, fd: BorrowedFd<'_>) -> Result<bool, Errno> {
     let a = rustix::fs::statat(rustix::fs::CWD, path, rustix::fs::AtFlags::empty())?;
     let b = rustix::fs::fstat(fd)?;
@@ -1071,6 +1183,12 @@ fn same_file_at(path: &str, fd: BorrowedFd<'_>) -> Result<bool, Errno> {
 /// The cwd is `want` and is reachable from our root: the kernel's `getcwd` prefixes a cwd
 /// outside the root with `(unreachable)` (Linux 2.6.36), so a path that does not start with `/`
 /// means the cwd escaped. Async-signal-safe (a stack buffer, raw syscalls).
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 pub fn verify_cwd(want: BorrowedFd<'_>) -> Result<(), Errno> {
     let mut buf = [0u8; super::PATH_MAX];
     // SAFETY: the buffer is writable for its whole length, which is passed along.
@@ -1099,6 +1217,12 @@ pub fn verify_cwd(want: BorrowedFd<'_>) -> Result<(), Errno> {
 ///
 /// # References
 ///  - [`close_range(2)`](https://man7.org/linux/man-pages/man2/close_range.2.html)
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 pub fn close_all_but(keep: &[RawFd], procfs: BorrowedFd<'_>) -> Result<(), Errno> {
     let mut from: u32 = 3;
     for &k in keep {
@@ -1118,6 +1242,12 @@ pub fn close_all_but(keep: &[RawFd], procfs: BorrowedFd<'_>) -> Result<(), Errno
     }
 }
 
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 fn close_range(first: u32, last: u32) -> Result<(), Errno> {
     // SAFETY: close_range closes fds of this process's own table; the callers own every fd in
     // the range (children about to exec, which use none of them again).
@@ -1130,6 +1260,12 @@ fn close_range(first: u32, last: u32) -> Result<(), Errno> {
 }
 
 /// [`close_all_but`] without `close_range`: passes over `thread-self/fd` until one closes nothing.
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 fn close_listed_but(keep: &[RawFd], procfs: BorrowedFd<'_>) -> Result<(), Errno> {
     use rustix::fs::{Mode, OFlags};
     let dir = rustix::fs::openat(
@@ -1161,6 +1297,12 @@ fn close_listed_but(keep: &[RawFd], procfs: BorrowedFd<'_>) -> Result<(), Errno>
 }
 
 /// A decimal fd number (`thread-self/fd` entry names), or `None` (`.`, `..`).
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 fn parse_fd(name: &[u8]) -> Option<RawFd> {
     if name.is_empty() || name.len() > 10 {
         return None;
