@@ -1359,3 +1359,38 @@ fn count_child_kind((shared, own): (u64, u64), shares_memory: bool) -> (u64, u64
 pub fn child_kinds() -> (u64, u64) {
     CHILD_KINDS.with(std::cell::Cell::get)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A plan whose count is beyond its table (the fields are public) is entered as far as the
+    /// table goes and fails with the kernel's answer: nothing on the child path may panic.
+    #[test]
+    fn an_overlong_ns_plan_fails_without_panicking() {
+        let file = rustix::fs::open(
+            "/dev/null",
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .expect("open /dev/null");
+        let plan = NsPlan {
+            pidfd: None,
+            fds: [(libc::CLONE_NEWUTS, file.as_raw_fd()); 8],
+            n: 9,
+        };
+        let err = enter(&plan).expect_err("/dev/null is no namespace");
+        assert_eq!(err.error.errno, Errno::INVAL, "{err:?}");
+        assert_eq!(err.nstype, libc::CLONE_NEWUTS);
+    }
+
+    /// A program name and `PATH` entry longer than the stack buffer are skipped, not a panic.
+    #[test]
+    fn an_overlong_path_entry_is_skipped() {
+        let long = vec![b'x'; super::super::PATH_MAX * 2];
+        let argv = CArgs::new(vec![c"x".to_owned()]);
+        let envp = CArgs::new(Vec::new());
+        let errno = exec_program(c"no-such-program", &long, &argv, &envp);
+        assert_eq!(errno, Errno::NOENT);
+    }
+}
