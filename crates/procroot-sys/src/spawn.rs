@@ -153,7 +153,7 @@ fn step_error(step: u32, errno: Errno, nstype: i32) -> ChildError {
 #[derive(Debug)]
 pub struct SpawnPlan<'a> {
     /// The namespaces to enter.
-    pub ns: NsPlan,
+    pub ns: NsPlan<'a>,
     /// The target's root directory (`/proc/<pid>/root`, opened before entering anything).
     pub root: BorrowedFd<'a>,
     /// The working directory, resolved inside `root` before the fork.
@@ -189,8 +189,8 @@ impl SpawnPlan<'_> {
     /// none of them may be a kept fd, and the first child closes them before the command's
     /// process exists.
     pub fn own_fds(&self) -> Vec<RawFd> {
-        let mut fds: Vec<RawFd> = self.ns.fds[..self.ns.n].iter().map(|&(_, fd)| fd).collect();
-        fds.extend(self.ns.pidfd.map(|(fd, _)| fd));
+        let mut fds: Vec<RawFd> = self.ns.files().map(|(_, fd)| fd.as_raw_fd()).collect();
+        fds.extend(self.ns.pidfd.map(|(fd, _)| fd.as_raw_fd()));
         fds.extend([
             self.root.as_raw_fd(),
             self.cwd.as_raw_fd(),
@@ -215,7 +215,7 @@ impl SpawnPlan<'_> {
 ///
 /// # References
 ///  - [`setns(2)`](https://man7.org/linux/man-pages/man2/setns.2.html)
-pub fn enter(plan: &NsPlan) -> Result<(), ChildError> {
+pub fn enter(plan: &NsPlan<'_>) -> Result<(), ChildError> {
     enter_steps(plan).map_err(|(step, errno, nstype)| step_error(step, errno, nstype))
 }
 
@@ -225,11 +225,9 @@ pub fn enter(plan: &NsPlan) -> Result<(), ChildError> {
     clippy::indexing_slicing,
     clippy::panic
 )]
-fn enter_steps(plan: &NsPlan) -> Result<(), (u32, Errno, i32)> {
+fn enter_steps(plan: &NsPlan<'_>) -> Result<(), (u32, Errno, i32)> {
     let mut pidfd_errno = None;
     if let Some((fd, flags)) = plan.pidfd {
-        // SAFETY: the fd number comes from an OwnedFd the caller keeps open for the call.
-        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
         match rustix::thread::move_into_thread_name_spaces(
             fd,
             ThreadNameSpaceType::from_bits_retain(flags as u32),
@@ -241,10 +239,8 @@ fn enter_steps(plan: &NsPlan) -> Result<(), (u32, Errno, i32)> {
             Err(e) => pidfd_errno = Some(e),
         }
     }
-    // `take`, not a slice: `n` is a public field, and nothing here may panic (see the module
-    // docs).
-    let fds = || plan.fds.iter().take(plan.n);
-    if plan.n == 0 {
+    let fds = || plan.files();
+    if fds().next().is_none() {
         if let Some(e) = pidfd_errno {
             return Err((STEP_SETNS_PIDFD, e, 0));
         }
@@ -257,10 +253,10 @@ fn enter_steps(plan: &NsPlan) -> Result<(), (u32, Errno, i32)> {
     // the runtime before the container's own user namespace) is only ours to enter before.
     // (The atomic pidfd call above checks each namespace against our credentials as they were
     // before the call, so it needs no order.)
-    let has_user = fds().any(|&(t, _)| t == libc::CLONE_NEWUSER);
-    let mut refused = [(0, 0); 8];
+    let has_user = fds().any(|(t, _)| t == libc::CLONE_NEWUSER);
+    let mut refused: [Option<(i32, BorrowedFd<'_>)>; 8] = [None; 8];
     let mut n_refused = 0;
-    for &(nstype, fd) in fds() {
+    for (nstype, fd) in fds() {
         if nstype == libc::CLONE_NEWUSER {
             continue;
         }
@@ -271,18 +267,18 @@ fn enter_steps(plan: &NsPlan) -> Result<(), (u32, Errno, i32)> {
                 let Some(slot) = refused.get_mut(n_refused) else {
                     return Err((STEP_SETNS, Errno::PERM, nstype));
                 };
-                *slot = (nstype, fd);
+                *slot = Some((nstype, fd));
                 n_refused += 1;
             }
             Err(e) => return Err((STEP_SETNS, e, nstype)),
         }
     }
-    for &(nstype, fd) in fds() {
+    for (nstype, fd) in fds() {
         if nstype == libc::CLONE_NEWUSER {
             setns_file(fd, nstype).map_err(|e| (STEP_SETNS, e, nstype))?;
         }
     }
-    for &(nstype, fd) in refused.iter().take(n_refused) {
+    for &(nstype, fd) in refused.iter().flatten() {
         setns_file(fd, nstype).map_err(|e| (STEP_SETNS, e, nstype))?;
     }
     Ok(())
@@ -397,8 +393,8 @@ pub fn spawn(plan: &SpawnPlan<'_>, signals: Option<&SignalForwarder>) -> Result<
     let saved_mask = block_all_signals();
     let ctx = ChildCtx {
         plan,
-        errw: errw.as_raw_fd(),
-        gate: gate.as_ref().map(|(r, w)| (r.as_raw_fd(), w.as_raw_fd())),
+        errw: errw.as_fd(),
+        gate: gate.as_ref().map(|(r, w)| (r.as_fd(), w.as_fd())),
         early: &early,
         late: &late,
     };
@@ -719,9 +715,9 @@ fn stop_as_the_command(pid: Pid, sig: i32) {
 /// numbers: each child has its own copy of the fd table), and the fds each closing step keeps.
 struct ChildCtx<'p, 'a> {
     plan: &'p SpawnPlan<'a>,
-    errw: RawFd,
+    errw: BorrowedFd<'p>,
     /// The start gate's read and write ends (only with `fork_again`).
-    gate: Option<(RawFd, RawFd)>,
+    gate: Option<(BorrowedFd<'p>, BorrowedFd<'p>)>,
     /// fds ≥ 3 open until the first child has entered: the kept ones, the channel, the plan's.
     early: &'p [RawFd],
     /// fds ≥ 3 open at the exec: the kept ones and the channel.
@@ -736,9 +732,9 @@ impl ChildCtx<'_, '_> {
         clippy::panic
     )]
     fn errw(&self) -> BorrowedFd<'_> {
-        // SAFETY: the parent keeps the pipe's write end open until the child has been started,
-        // and each child closes only its own copy.
-        unsafe { BorrowedFd::borrow_raw(self.errw) }
+        // Borrowed from the parent's OwnedFd, which outlives the children's use: each child has
+        // its own copy of the fd table and closes only its own copy.
+        self.errw
     }
 }
 
@@ -1043,10 +1039,9 @@ fn first_child(ctx: &ChildCtx<'_, '_>) -> ! {
     };
     match fork_into_parent() {
         Ok(0) => {
-            close_raw(gate_w);
+            close_raw(gate_w.as_raw_fd());
             let mut go = [0u8; 1];
-            // SAFETY: the gate's read end, open in this process until the close below.
-            let gate = unsafe { BorrowedFd::borrow_raw(gate_r) };
+            let gate = gate_r;
             loop {
                 match rustix::io::read(gate, &mut go) {
                     Ok(1) if go[0] == b'g' => break,
@@ -1055,14 +1050,13 @@ fn first_child(ctx: &ChildCtx<'_, '_>) -> ! {
                     _ => exit_now(127),
                 }
             }
-            close_raw(gate_r);
+            close_raw(gate_r.as_raw_fd());
             command_process(ctx)
         }
         Ok(pid) => {
-            close_raw(gate_r);
+            close_raw(gate_r.as_raw_fd());
             report(ctx, STEP_PID, pid, 0);
-            // SAFETY: the gate's write end, open in this process.
-            let _ = rustix::io::write(unsafe { BorrowedFd::borrow_raw(gate_w) }, b"g");
+            let _ = rustix::io::write(gate_w, b"g");
             exit_now(0)
         }
         Err(e) => fail(ctx, STEP_FORK, e, 0),
@@ -1364,8 +1358,8 @@ pub fn child_kinds() -> (u64, u64) {
 mod tests {
     use super::*;
 
-    /// A plan whose count is beyond its table (the fields are public) is entered as far as the
-    /// table goes and fails with the kernel's answer: nothing on the child path may panic.
+    /// A full plan is entered as far as the table goes and fails with the kernel's answer:
+    /// nothing on the child path may panic.
     #[test]
     fn an_overlong_ns_plan_fails_without_panicking() {
         let file = rustix::fs::open(
@@ -1376,8 +1370,7 @@ mod tests {
         .expect("open /dev/null");
         let plan = NsPlan {
             pidfd: None,
-            fds: [(libc::CLONE_NEWUTS, file.as_raw_fd()); 8],
-            n: 9,
+            fds: [Some((libc::CLONE_NEWUTS, file.as_fd())); 8],
         };
         let err = enter(&plan).expect_err("/dev/null is no namespace");
         assert_eq!(err.error.errno, Errno::INVAL, "{err:?}");
