@@ -1918,3 +1918,69 @@ fn deny_prctl_get_dumpable() {
         op(RET_K, 0, 0, ALLOW),
     ]);
 }
+
+/// `Feature::CloneVfork` promises "without it, `fork(2)` every time": when the `CLONE_VM`
+/// child's stack cannot be mapped (here an address-space limit just above what the process
+/// uses), the failure is recorded once, and later starts fork even once memory is back.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn a_child_stack_that_cannot_be_mapped_disables_clone_vfork_for_good() {
+    require_privilege("unshare(CLONE_NEWPID | CLONE_NEWUTS) and setns");
+    in_private_mount_ns(|| {
+        let target = Target::spawn_pidns_init(|| {
+            // SAFETY: unshare(2) of the UTS namespace in the forked, single-threaded target.
+            assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWUTS) }, 0, "unshare");
+            rustix::system::sethostname(b"nostack").expect("sethostname");
+        });
+        let pidfd = PidFd::open(target.pid()).expect("pidfd");
+        let kinds = [NsKind::Pid, NsKind::Uts];
+        in_child(|| {
+            let ns = Namespaces::of(&pidfd).expect("namespaces");
+            let cmd = Command::new("/bin/true");
+            assert!(!testing::known_unavailable(Feature::CloneVfork));
+            // Room for the parent's small allocations, not for a 256 KiB stack.
+            let status = std::fs::read_to_string("/proc/self/status").expect("status");
+            let vm_kib: u64 = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmSize:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                .expect("VmSize");
+            let limit = (vm_kib + 128) * 1024;
+            let set = |cur: u64| {
+                rustix::process::setrlimit(
+                    rustix::process::Resource::As,
+                    rustix::process::Rlimit {
+                        current: Some(cur),
+                        maximum: None,
+                    },
+                )
+                .expect("setrlimit")
+            };
+            let before = procroot_runtime::testing::child_kinds();
+            set(limit);
+            let result = ns.spawn(NsKinds::of(&kinds), &cmd);
+            set(u64::MAX);
+            assert_eq!(result.expect("spawn").code(), Some(0));
+            assert_eq!(
+                procroot_runtime::testing::child_kinds(),
+                (before.0, before.1 + 1),
+                "without a stack, the child was a fork"
+            );
+            assert!(
+                testing::known_unavailable(Feature::CloneVfork),
+                "the failure was recorded in the registry"
+            );
+            let before = procroot_runtime::testing::child_kinds();
+            let status = ns.spawn(NsKinds::of(&kinds), &cmd).expect("spawn");
+            assert_eq!(status.code(), Some(0));
+            assert_eq!(
+                procroot_runtime::testing::child_kinds(),
+                (before.0, before.1 + 1),
+                "a fork again, with memory back"
+            );
+        });
+    });
+}
