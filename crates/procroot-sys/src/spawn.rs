@@ -793,7 +793,13 @@ fn clone_vfork(
 ) -> Result<i32, Errno> {
     // SAFETY: the child runs `entry` on its own stack (mapped, with a guard page) and shares our
     // memory; we are suspended until it execs or exits (CLONE_VFORK), so `ctx` outlives its
-    // use. The entry point makes raw syscalls only and never returns (see `spawn`).
+    // use. It shares our heap and our locks' memory, with only this thread's state: so it may
+    // only make async-signal-safe calls, and it does: `first_child` makes raw syscalls through
+    // rustix's Linux backend or libc's syscall wrappers (`sigaction`, `sigprocmask`, `execve`,
+    // `_exit`, all async-signal-safe per signal-safety(7)) over stack buffers and the data in
+    // `ctx` prepared before the clone, allocates nothing, takes no lock, cannot panic (the
+    // clippy denies on every child function), and never returns (`_exit` or `execve`). Every
+    // signal is blocked across the clone, and the child resets our handlers before unblocking.
     let pid = unsafe {
         libc::clone(
             entry,
