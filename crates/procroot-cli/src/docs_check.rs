@@ -218,7 +218,8 @@ fn feature_table(source: &str) -> String {
         if let Some(text) = line.strip_prefix("///") {
             doc.push(text.trim());
         } else if let Some(variant) = line.strip_suffix(',') {
-            let text = doc.join(" ");
+            // Rustdoc's intra-doc links (`[`disable`]d`) read as plain code in the README.
+            let text = doc.join(" ").replace("[`", "`").replace("`]", "`");
             let (used, without) = ["Without it", "Without them"]
                 .iter()
                 .find_map(|w| text.find(w).map(|at| text.split_at(at)))

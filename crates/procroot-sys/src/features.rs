@@ -57,8 +57,9 @@ pub enum Feature {
     PidfdNamespaces,
     /// `clone(CLONE_VM | CLONE_VFORK)` for the first child of `exec::spawn_in` when it stays
     /// outside the target's PID namespace and joins no user or time namespace and no cgroup
-    /// (`posix_spawn`'s way: no copy of the caller's page tables). Without it, `fork(2)` every
-    /// time.
+    /// (`posix_spawn`'s way: no copy of the caller's page tables). Without it ([`disable`]d, or
+    /// marked unavailable the first time the child's stack could not be mapped), a fork (the raw
+    /// `clone(SIGCHLD)`) every time.
     CloneVfork,
 }
 

@@ -19,6 +19,9 @@
 //! `PROCROOT_SEAL_STRATEGY=overlay|memfd|tmpfile` restricts [`ensure`] to one strategy; every
 //! strategy protects the binary, so it cannot turn the protection off.
 //!
+//! `PROCROOT_SEALED` is only a loop guard, the `<dev>:<ino>` of the copy run, set in the
+//! re-exec's environment (ours is never edited: `setenv` races other threads' `getenv`).
+//!
 //! The full account: docs/ARCHITECTURE.md, "The sealed binary".
 
 #![forbid(unsafe_code)]
@@ -39,7 +42,8 @@ use crate::procfs::{mountinfo, ProcBase, Procfs};
 use crate::sys;
 use crate::sys::spawn::CArgs;
 
-/// The loop guard: set for the re-exec, removed at once by [`ensure`].
+/// The loop guard: set in the re-exec's environment to the `<dev>:<ino>` of the copy executed;
+/// [`ensure`] only reads it.
 pub const SEALED_ENV: &str = "PROCROOT_SEALED";
 
 /// How this process's executable was found sealed by [`ensure_with`], once it was.
@@ -108,8 +112,9 @@ impl FromStr for Strategy {
 }
 
 /// Makes sure the running binary is a sealed copy: returns how it is sealed, or re-executes the
-/// process from a sealed copy (and does not return). Call it first thing in `main`, before any
-/// thread is started: it edits the environment (the loop guard).
+/// process from a sealed copy (and does not return). It never edits this process's environment
+/// (the loop guard goes into the new process's environment only), so any thread may call it;
+/// call it early in `main` all the same, since the re-exec starts the process over.
 ///
 /// Fails if no strategy works (each one's error is listed), if `PROCROOT_SEAL_STRATEGY` names an
 /// unknown strategy, or if this already is the re-executed process and its binary is still not
@@ -133,14 +138,16 @@ pub fn ensure_with(only: Option<Strategy>) -> Result<Strategy> {
             return Ok(sealed);
         }
     }
-    let reexecuted = std::env::var_os(SEALED_ENV).is_some();
-    if reexecuted {
-        std::env::remove_var(SEALED_ENV);
-    }
     let fail = |e: Error| e.context("seal", Path::new("/proc/self/exe"));
     // One open of the executable serves the check and the strategies.
     let procfs = Procfs::cached().map_err(fail)?;
     let exe = open_exe(&procfs).map_err(fail)?;
+    // This is the re-executed process only if the guard names the file running: a guard
+    // inherited from an unrelated sealed procroot names that one's copy.
+    let reexecuted = match std::env::var_os(SEALED_ENV) {
+        Some(guard) => guard.as_bytes() == loop_guard(&exe).map_err(fail)?.as_bytes(),
+        None => false,
+    };
     if let Some(current) = sealed_as(&procfs, &exe).map_err(fail)? {
         if reexecuted || only.is_none_or(|s| s == current) {
             let _ = VERIFIED.set(current);
@@ -162,6 +169,10 @@ pub fn ensure_with(only: Option<Strategy>) -> Result<Strategy> {
     );
     let mut env: Vec<CString> = Vec::new();
     for (k, v) in std::env::vars_os() {
+        // A guard we inherited (ignored above) is replaced by the copy's own.
+        if k == SEALED_ENV {
+            continue;
+        }
         let mut e = k.into_vec();
         e.push(b'=');
         e.extend_from_slice(v.as_bytes());
@@ -177,8 +188,9 @@ pub fn ensure_with(only: Option<Strategy>) -> Result<Strategy> {
         match prepare(strategy, &procfs, &exe) {
             Ok(fd) => {
                 let mut env = env.clone();
+                let guard = loop_guard(&fd).map_err(fail)?;
                 env.push(
-                    CString::new(format!("{SEALED_ENV}={strategy}")).expect("no NUL in the name"),
+                    CString::new(format!("{SEALED_ENV}={guard}")).expect("no NUL in the guard"),
                 );
                 let envp = CArgs::new(env);
                 let err = Error::from(sys::memfd::execveat_fd(fd.as_fd(), &argv, &envp));
@@ -196,6 +208,12 @@ pub fn ensure_with(only: Option<Strategy>) -> Result<Strategy> {
         last,
         format!("no sealing strategy worked ({})", errors.join("; ")),
     )))
+}
+
+/// The loop guard's value for the executable `fd`: its `<dev>:<ino>`.
+fn loop_guard(fd: &OwnedFd) -> Result<String> {
+    let st = rustix::fs::fstat(fd)?;
+    Ok(format!("{}:{}", st.st_dev, st.st_ino))
 }
 
 /// How the running binary is sealed, from the executable itself (`/proc/self/exe` through the
