@@ -583,13 +583,16 @@ fn masks_stay_private_while_the_parent_is_swapped() {
     masks_stay_private_while_the_parent_is_swapped_on(false);
 }
 
-/// The same on the fallback's path (`mount(2)` under the ENOSYS filter). **Known failure, counted
-/// as skipped:** in about one run in four a round leaves the `/dev/null` mask `rw` and in
-/// `/dev`'s peer group (`shared:1`) without an error: the fallback's identification of its new
-/// mount loses the race with the parent's exchange somewhere. Issue 18 stays open for it. Run it
-/// with `cargo nextest run --run-ignored all -E 'test(parent_is_swapped)'`.
+/// The same on the fallback's path (`mount(2)` under the ENOSYS filter). The fallback reaches its
+/// new mount again from the target's held parent directory, by name, and identifies it by mount
+/// id; it used to re-open the mount point mountinfo printed, which the exchange kept moving, and
+/// then left the `/dev/null` mask `rw` and in `/dev`'s peer group (`shared:1`) in about one run
+/// in four, with only a line in `Report::refused`.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
-#[ignore = "known race in the fallback (issue 18 item 2): a mask can stay shared and rw"]
 fn masks_stay_private_while_the_parent_is_swapped_fallback() {
     masks_stay_private_while_the_parent_is_swapped_on(true);
 }
@@ -608,7 +611,7 @@ fn masks_stay_private_while_the_parent_is_swapped_on(legacy: bool) {
                 let (d, e) = (tree.join("d"), tree.join("e"));
                 let rounds = procroot_testutil::race_rounds(150, 2000);
                 let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-                let mut masked = 0;
+                let (mut masked, mut refused) = (0, 0);
                 let ((), swaps) = procroot_testutil::with_racing_thread(
                     || procroot_testutil::racer::exchange(&d, &e).is_ok(),
                     || {
@@ -618,9 +621,31 @@ fn masks_stay_private_while_the_parent_is_swapped_on(legacy: bool) {
                             }
                             let report = mask_paths(&root, &["/d/f"]).unwrap();
                             masked += report.masked.len();
+                            refused += report.refused.len();
+                            for (_, e) in &report.refused {
+                                eprintln!("REFUSED {e}");
+                            }
                             let new = new_lines(&before, &mountinfo());
+                            // A round masks the path (a private, read-only mount) or refuses
+                            // it having mounted nothing: never a mount left as mount(2) made it.
                             for line in &new {
                                 assert!(!is_shared(line), "legacy={legacy} round {round}: {line}");
+                                assert!(
+                                    line.split(' ')
+                                        .nth(5)
+                                        .unwrap()
+                                        .split(',')
+                                        .any(|o| o == "ro"),
+                                    "legacy={legacy} round {round}: not read-only: {line}"
+                                );
+                            }
+                            if report.masked.is_empty() {
+                                assert!(
+                                    new.is_empty(),
+                                    "legacy={legacy} round {round}: refused ({:?}), yet mounted: \
+                                     {new:?}",
+                                    report.refused
+                                );
                             }
                             for line in new.iter().rev() {
                                 let point = line.split(' ').nth(4).unwrap();
@@ -632,6 +657,7 @@ fn masks_stay_private_while_the_parent_is_swapped_on(legacy: bool) {
                         }
                     },
                 );
+                eprintln!("legacy={legacy}: {masked} masked, {refused} refused, {swaps} swaps");
                 assert!(masked > 0, "legacy={legacy}: no round masked anything");
                 assert!(swaps > 0, "legacy={legacy}: the attacker never swapped");
             });

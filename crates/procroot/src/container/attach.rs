@@ -2,11 +2,13 @@
 
 #![forbid(unsafe_code)]
 
+use std::borrow::Cow;
 use std::collections::HashSet;
+use std::ffi::OsString;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{AtFlags, Mode, OFlags, StatVfsMountFlags};
+use rustix::fs::{AtFlags, FileType as RawFileType, Mode, OFlags, StatVfsMountFlags};
 use rustix::io::Errno;
 use rustix::mount::{MountAttrFlags, MountFlags};
 
@@ -188,7 +190,14 @@ fn mount_legacy_with(
     source: &Source<'_>,
     target: BorrowedFd<'_>,
 ) -> Result<OwnedFd> {
+    let in_root = |e: Error| {
+        e.context("find the new mount on", path)
+            .in_root(root.display_name())
+    };
     let target_path = fd_path(procfs, target)?;
+    // How the new mount is reached again, found before anything is mounted: a refusal here
+    // leaves nothing behind.
+    let anchor = Anchor::find(root, path, target).map_err(in_root)?;
     // What identifies the new mount in mountinfo afterwards: the mount it goes on.
     let below = crate::sys::legacy_mount_id(target)?;
     // The mounts on `below` before ours: the new one is the one mount on `below` that was not
@@ -230,13 +239,18 @@ fn mount_legacy_with(
             )
         }
     };
-    // The target fd still names the file *under* the new mount: the new mount is found in
-    // mountinfo and opened by its mount point, then identified by its mount id.
+    // The target fd still names the file *under* the new mount (a lookup that starts at a
+    // covered file never crosses onto what covers it): the new mount is reached from the held
+    // parent directory, by the target's name, and identified by its mount id.
     let (top, subtree) =
-        identify_new_mount(procfs, below, &before, &expect, recursive).map_err(|e| {
-            e.context("find the new mount on", path)
-                .in_root(root.display_name())
-        })?;
+        match identify_new_mount(procfs, &anchor, below, &before, &expect, recursive) {
+            Ok(found) => found,
+            Err(missed) => {
+                // Never left attached as mount(2) made it (read-write, in the source's peer group):
+                // detached again, or the error says which mount is left.
+                return Err(in_root(undo_unidentified(procfs, &target_path, missed)));
+            }
+        };
     let top_path = fd_path(procfs, top.as_fd())?;
     let finish = || -> Result<()> {
         // Out of the source's peer group at once (`mount(2)` of a bind joins it).
@@ -268,47 +282,160 @@ fn mount_legacy_with(
     Ok(top)
 }
 
+/// Where the fallback reaches its new mount again: the target's parent directory, held as an
+/// fd, and the target's name in it.
+///
+/// `mount(2)` on `/proc/thread-self/fd/N` covers the target's dentry, but the target fd itself
+/// keeps naming the file underneath, and the mount point mountinfo prints is text that any
+/// rename of an ancestor inside the root changes (an attacker exchanging the target's parent
+/// with a symlink in a loop made every re-open by that text miss). A lookup of the name in the
+/// held parent crosses onto whatever is mounted on that dentry, whatever the parent is called
+/// by then.
+struct Anchor {
+    parent: Handle,
+    name: OsString,
+}
+
+impl Anchor {
+    /// Finds the parent and name under which `target` sits in `root`, checked before anything
+    /// is mounted: the name, looked up in the parent without following it, must be the target
+    /// itself (the same mount id, device and inode). `path` as given is looked up; once its
+    /// last component turns out to be a symlink (followed to the target), the target's own path
+    /// in the root as the resolver reports it. A rename racing with the lookup (an ancestor
+    /// exchanged with a symlink) is retried; after [`ANCHOR_ATTEMPTS`] misses, `EXDEV`
+    /// (`SafetyViolation`) with nothing mounted: the target itself was checked by the caller
+    /// and is the only file the mount may go on.
+    fn find(root: &Root, path: &Path, target: BorrowedFd<'_>) -> Result<Anchor> {
+        let want = crate::sys::mount_info_at(target, "", AtFlags::EMPTY_PATH)?;
+        let mut lookup = Cow::Borrowed(path);
+        let mut last_error = None;
+        for _ in 0..ANCHOR_ATTEMPTS {
+            let (parent, name) = match root.resolve_parent(&lookup) {
+                Ok(found) => found,
+                Err(e) => {
+                    last_error = Some(e);
+                    continue;
+                }
+            };
+            let Some(name) = name else {
+                return Err(root_itself());
+            };
+            match crate::sys::mount_info_at(&parent, &name, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(got)
+                    if (got.mount_id, got.dev, got.ino) == (want.mount_id, want.dev, want.ino) =>
+                {
+                    return Ok(Anchor { parent, name });
+                }
+                Ok(got)
+                    if RawFileType::from_raw_mode(got.file_type) == RawFileType::Symlink
+                        && matches!(lookup, Cow::Borrowed(_)) =>
+                {
+                    // Relative: under the `Beneath` policy an absolute path is an escape.
+                    match root.resolve(path).and_then(|handle| {
+                        let canonical = handle.path_in_root()?;
+                        Ok(canonical
+                            .strip_prefix("/")
+                            .unwrap_or(canonical)
+                            .to_path_buf())
+                    }) {
+                        Ok(canonical) => lookup = Cow::Owned(canonical),
+                        Err(e) => last_error = Some(e),
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => last_error = Some(e.into()),
+            }
+        }
+        let mut detail = "the target kept changing: no directory inside the root was found to \
+                          hold it under its name, so a mount on it could not be reached again \
+                          to make it private and read-only (nothing was mounted)"
+            .to_owned();
+        if let Some(e) = last_error {
+            detail.push_str(&format!("; last lookup: {e}"));
+        }
+        Err(Error::escape(detail))
+    }
+
+    /// Opens what the name in the held parent is now (`O_PATH | O_NOFOLLOW`): after the mount,
+    /// the root of the topmost mount on that dentry.
+    fn open(&self) -> rustix::io::Result<OwnedFd> {
+        rustix::fs::openat(
+            &self.parent,
+            self.name.as_os_str(),
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+    }
+}
+
+/// The fallback cannot mount on the root's own directory: it has no parent inside the root to
+/// reach the new mount from.
+fn root_itself() -> Error {
+    Error::with_detail(
+        ErrorKind::NotSupported,
+        Errno::NOSYS,
+        "without the new mount API (open_tree(2), fsmount(2), move_mount(2): Linux 5.2) the \
+         root directory itself cannot be covered: the mount could not be reached again from \
+         a directory inside the root to make it private and read-only (nothing was mounted)",
+    )
+}
+
+/// How often [`Anchor::find`] looks for the target's parent again after a rename moved it.
+const ANCHOR_ATTEMPTS: usize = 16;
+
+/// Why [`identify_new_mount`] gave up.
+struct Missed {
+    error: Error,
+    /// The id of the one new mount on the target's mount in the last mountinfo read (ours:
+    /// nobody else mounts in this mount namespace meanwhile), if there was exactly one.
+    ours: Option<u64>,
+}
+
 /// Finds the mount the fallback just made: in mountinfo (read through the hardened procfs),
 /// the one mount on the mount `below` that is not among `before` (the ids there before; a mount
 /// id is an identity, a mount point only text that a rename inside the root changes). It is
-/// opened by the mount point mountinfo prints and kept only if that fd is the root of the mount
-/// with that id, showing what was mounted; a rename racing with the open is retried a few
-/// times. Returns it, and (with `recursive`) every mount below it as (its mount point relative
-/// to the new mount's, its id), parents first.
+/// reached through `anchor` (a lookup of the target's name in its held parent) and kept only if
+/// that fd is the root of the mount with that id, showing what was mounted; a rename of the
+/// target's own name racing with the lookup is retried a few times. Returns it, and (with
+/// `recursive`) every mount below it as (its mount point relative to the new mount's, its id),
+/// parents first: the text only says where to look, [`resolve_submount`] checks each by id.
 fn identify_new_mount(
     procfs: &Procfs,
+    anchor: &Anchor,
     below: u64,
     before: &HashSet<u64>,
     expect: &Expect,
     recursive: bool,
-) -> Result<(OwnedFd, Vec<(PathBuf, u64)>)> {
-    let replaced = || {
-        Error::with_detail(
-            ErrorKind::SafetyViolation,
-            Errno::XDEV,
-            "the new mount could not be identified to be made private and read-only (it is \
-             left in place: unmount it by hand)",
-        )
+) -> std::result::Result<(OwnedFd, Vec<(PathBuf, u64)>), Missed> {
+    let missed = |ours, detail: &'static str| Missed {
+        error: Error::escape(detail),
+        ours,
     };
+    let mut ours = None;
     for _ in 0..IDENTIFY_ATTEMPTS {
-        let lines = read_mountinfo(procfs)?;
+        let lines = read_mountinfo(procfs).map_err(|error| Missed { error, ours })?;
         // A mount stacked on ours has ours, not `below`, as its parent: one new line, unless
         // someone else mounted on `below` meanwhile (then nothing is trusted).
         let mut found = lines
             .iter()
             .filter(|l| l.parent_id == below && !before.contains(&l.mount_id));
         let (Some(top), None) = (found.next(), found.next()) else {
-            return Err(replaced());
+            return Err(missed(
+                None,
+                "the new mount could not be identified: not exactly one new mount on the \
+                 target's mount (something else mounted or unmounted there meanwhile)",
+            ));
         };
-        let Ok(fresh) = rustix::fs::open(
-            &top.mount_point,
-            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
+        ours = Some(top.mount_id);
+        let Ok(fresh) = anchor.open() else {
+            continue;
+        };
+        let (Ok(id), Ok(info)) = (
+            crate::sys::legacy_mount_id(&fresh),
+            crate::sys::mount_info_at(&fresh, "", AtFlags::EMPTY_PATH),
         ) else {
             continue;
         };
-        let id = crate::sys::legacy_mount_id(&fresh)?;
-        let info = crate::sys::mount_info_at(&fresh, "", AtFlags::EMPTY_PATH)?;
         let shows_source = match expect {
             Expect::Bind(dev, ino) => (info.dev, info.ino) == (*dev, *ino),
             Expect::NewFs(fstype) => top.fs_type == *fstype,
@@ -319,30 +446,98 @@ fn identify_new_mount(
         let mut subtree = Vec::new();
         if recursive {
             let mut parents = vec![id];
+            let mut consistent = true;
             while let Some(parent) = parents.pop() {
                 for l in lines
                     .iter()
                     .filter(|l| l.parent_id == parent && l.mount_id != parent)
                 {
-                    let rel = l
-                        .mount_point
-                        .strip_prefix(&top.mount_point)
-                        .map_err(|_| replaced())?;
+                    // Both mount points were printed by one read; a rename between the two
+                    // lines makes them disagree: read again.
+                    let Ok(rel) = l.mount_point.strip_prefix(&top.mount_point) else {
+                        consistent = false;
+                        break;
+                    };
                     subtree.push((rel.to_path_buf(), l.mount_id));
                     parents.push(l.mount_id);
                 }
+            }
+            if !consistent {
+                continue;
             }
             // Parents before children: a child's mount point is longer than its parent's.
             subtree.sort_by_key(|(rel, _)| rel.as_os_str().len());
         }
         return Ok((fresh, subtree));
     }
-    Err(replaced())
+    Err(missed(
+        ours,
+        "the new mount could not be reached again from the target's directory (its name was \
+         renamed or something was mounted on it meanwhile)",
+    ))
 }
 
-/// How often [`identify_new_mount`] opens the new mount again after a rename moved its mount
-/// point between reading mountinfo and the open.
+/// How often [`identify_new_mount`] looks the new mount up again after a rename of the
+/// target's name (or a mount stacked on it) made the lookup miss.
 const IDENTIFY_ATTEMPTS: usize = 8;
+
+/// After [`identify_new_mount`] failed: detaches the new mount `ours` again, through the
+/// target's fd (`umount2(/proc/thread-self/fd/N, MNT_DETACH)`: on the last component of a magic
+/// link, umount follows the mounts stacked on the file the fd pins, so it detaches the topmost
+/// mount on the target's dentry, never by a name). `ours` sits on that dentry and whatever is
+/// stacked above it was mounted on it, so at most its subtree's size of detaches reach it; it
+/// stops as soon as `ours` is gone from mountinfo, before anything older is touched. The error
+/// returned says whether the mount was undone, or which mount is left.
+fn undo_unidentified(procfs: &Procfs, target_path: &str, missed: Missed) -> Error {
+    let Missed { error, ours } = missed;
+    let left = |why: String| {
+        Error::with_detail(
+            error.kind(),
+            error.errno(),
+            format!("{error}; the mount made is left in place: {why}"),
+        )
+    };
+    let Some(ours) = ours else {
+        return left("it cannot be told apart from other new mounts".to_owned());
+    };
+    // Ours and every mount on top of it or below it: what may stand above it on the target.
+    let subtree_size = |lines: &[mountinfo::MountinfoLine]| {
+        let mut ids = vec![ours];
+        let mut i = 0;
+        while let Some(&parent) = ids.get(i) {
+            ids.extend(
+                lines
+                    .iter()
+                    .filter(|l| l.parent_id == parent && l.mount_id != parent)
+                    .map(|l| l.mount_id),
+            );
+            i += 1;
+        }
+        ids.len()
+    };
+    let mut budget = None;
+    loop {
+        let lines = match read_mountinfo(procfs) {
+            Ok(lines) => lines,
+            Err(e) => return left(format!("mount id {ours}: {e}")),
+        };
+        if !lines.iter().any(|l| l.mount_id == ours) {
+            return Error::with_detail(
+                error.kind(),
+                error.errno(),
+                format!("{error}; the mount made was detached again"),
+            );
+        }
+        let remaining = budget.get_or_insert_with(|| subtree_size(&lines));
+        if *remaining == 0 {
+            return left(format!("mount id {ours} is not on the target"));
+        }
+        *remaining -= 1;
+        if let Err(e) = sysmount::detach_path(target_path) {
+            return left(format!("mount id {ours}: {}", Error::from(e)));
+        }
+    }
+}
 
 fn read_mountinfo(procfs: &Procfs) -> Result<Vec<mountinfo::MountinfoLine>> {
     Ok(mountinfo::parse(
