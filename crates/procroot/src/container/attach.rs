@@ -239,6 +239,8 @@ fn mount_legacy_with(
             )
         }
     };
+    #[cfg(test)]
+    tests::after_mount();
     // The target fd still names the file *under* the new mount (a lookup that starts at a
     // covered file never crosses onto what covers it): the new mount is reached from the held
     // parent directory, by the target's name, and identified by its mount id.
@@ -588,4 +590,91 @@ fn remount_keeping(procfs: &Procfs, fd: BorrowedFd<'_>, attrs: MountAttrFlags) -
     }
     sysmount::remount_bind_path(&fd_path(procfs, fd)?, keep)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    thread_local! {
+        /// What a test does right after the fallback's `mount(2)`: the moment an attacker or a
+        /// propagated mount would act.
+        static AFTER_MOUNT: RefCell<Option<Box<dyn Fn()>>> = const { RefCell::new(None) };
+    }
+
+    pub(super) fn after_mount() {
+        AFTER_MOUNT.with(|hook| {
+            if let Some(hook) = hook.borrow().as_ref() {
+                hook();
+            }
+        });
+    }
+
+    fn mountinfo() -> std::collections::BTreeSet<String> {
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn bind(from: &Path, to: &Path) {
+        rustix::mount::mount_bind(from, to).unwrap();
+    }
+
+    /// A mount the fallback made but cannot identify (here: another mount stacked on it at
+    /// once, so the lookup from the target's directory reaches that one) is never left as
+    /// `mount(2)` made it (read-write, in `/dev`'s peer group): it is detached again through the
+    /// target's fd, with what was stacked on it, and the path is refused. The target is itself
+    /// the root of an older bind mount, which the undo must not touch: it stops at ours.
+    #[cfg_attr(
+        procroot_unprivileged,
+        ignore = "needs root: built with --cfg procroot_unprivileged"
+    )]
+    #[test]
+    fn an_unidentified_mount_is_detached_again_by_the_targets_fd() {
+        procroot_testutil::require_privilege("root: mounts in a private mount namespace");
+        procroot_testutil::in_private_mount_ns(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let (f, older, stacked) = (
+                dir.path().join("f"),
+                dir.path().join("older"),
+                dir.path().join("stacked"),
+            );
+            std::fs::write(&f, "F").unwrap();
+            std::fs::write(&older, "OLDER").unwrap();
+            std::fs::write(&stacked, "STACKED").unwrap();
+            bind(&older, &f);
+            let root = Root::open(dir.path()).unwrap();
+            let target = root.resolve("/f").unwrap();
+            let dev_null = super::super::mask::host_dev_null().unwrap();
+            let source = Source::Bind {
+                from: dev_null.as_fd(),
+                recursive: false,
+                attrs: MountAttrFlags::MOUNT_ATTR_RDONLY,
+            };
+            let before = mountinfo();
+            let hook_f = f.clone();
+            AFTER_MOUNT.with(|hook| {
+                *hook.borrow_mut() = Some(Box::new(move || bind(&stacked, &hook_f)));
+            });
+            let err = mount_legacy(&root, Path::new("/f"), &source, target.as_fd()).unwrap_err();
+            AFTER_MOUNT.with(|hook| hook.borrow_mut().take());
+            assert_eq!(err.kind(), ErrorKind::SafetyViolation, "{err}");
+            assert!(err.to_string().contains("detached again"), "{err}");
+            let after = mountinfo();
+            assert_eq!(
+                after.difference(&before).collect::<Vec<_>>(),
+                Vec::<&String>::new(),
+                "{err}"
+            );
+            assert_eq!(
+                before.difference(&after).count(),
+                0,
+                "the older mount went too"
+            );
+            assert_eq!(std::fs::read_to_string(&f).unwrap(), "OLDER");
+        });
+    }
 }
