@@ -66,14 +66,16 @@ fn new_api_allowed(source: &Source<'_>) -> bool {
     }
 }
 
-/// Makes `source` and attaches it onto `target` (in `root`, for the fallback's re-check and
-/// messages). The new mount API first; `ENOSYS` (a kernel before 5.2, or `mount_setattr`
-/// missing before 5.12, or a filter) falls back to `mount(2)` on the target's
-/// `/proc/thread-self/fd/N`.
+/// Makes `source` and attaches it onto `target` (`path` in `root`: the fallback finds the
+/// target's parent directory from it, and it names the path in messages). The new mount API
+/// first; `ENOSYS` (a kernel before 5.2, or `mount_setattr` missing before 5.12, or a filter)
+/// falls back to `mount(2)` on the target's `/proc/thread-self/fd/N`.
 ///
 /// **Every mount is private when it is attached** (a clone is made private with
-/// `mount_setattr` before `move_mount`; the fallback's `mount(2)` is followed at once by
-/// `MS_PRIVATE`): a clone of a shared mount would otherwise be a peer of the original, and
+/// `mount_setattr` before `move_mount`; the fallback's `mount(2)` is followed by `MS_PRIVATE`
+/// through an fd of the new mount, reached from the target's held parent and identified by
+/// its mount id, or, if it cannot be identified, undone through the target's fd, and the call
+/// fails): a clone of a shared mount would otherwise be a peer of the original, and
 /// whatever is later mounted on the clone inside the root would appear at the original, on the
 /// host (a bind over a file mask reaching the host's `/dev/null`). A parent that is itself
 /// shared still propagates the new mount to its peers when it is attached: the caller's
@@ -388,9 +390,9 @@ const ANCHOR_ATTEMPTS: usize = 16;
 /// Why [`identify_new_mount`] gave up.
 struct Missed {
     error: Error,
-    /// The id of the one new mount on the target's mount in the last mountinfo read (ours:
-    /// nobody else mounts in this mount namespace meanwhile), if there was exactly one.
-    ours: Option<u64>,
+    /// The ids of the new mounts on the target's mount in the last mountinfo read: ours alone
+    /// when there is exactly one (nobody else mounts in this mount namespace meanwhile).
+    new: Vec<u64>,
 }
 
 /// Finds the mount the fallback just made: in mountinfo (read through the hardened procfs),
@@ -409,26 +411,28 @@ fn identify_new_mount(
     expect: &Expect,
     recursive: bool,
 ) -> std::result::Result<(OwnedFd, Vec<(PathBuf, u64)>), Missed> {
-    let missed = |ours, detail: &'static str| Missed {
-        error: Error::escape(detail),
-        ours,
-    };
-    let mut ours = None;
+    let mut new = Vec::new();
     for _ in 0..IDENTIFY_ATTEMPTS {
-        let lines = read_mountinfo(procfs).map_err(|error| Missed { error, ours })?;
+        let lines = read_mountinfo(procfs).map_err(|error| Missed {
+            error,
+            new: new.clone(),
+        })?;
         // A mount stacked on ours has ours, not `below`, as its parent: one new line, unless
         // someone else mounted on `below` meanwhile (then nothing is trusted).
-        let mut found = lines
+        let found: Vec<&mountinfo::MountinfoLine> = lines
             .iter()
-            .filter(|l| l.parent_id == below && !before.contains(&l.mount_id));
-        let (Some(top), None) = (found.next(), found.next()) else {
-            return Err(missed(
-                None,
-                "the new mount could not be identified: not exactly one new mount on the \
-                 target's mount (something else mounted or unmounted there meanwhile)",
-            ));
+            .filter(|l| l.parent_id == below && !before.contains(&l.mount_id))
+            .collect();
+        new = found.iter().map(|l| l.mount_id).collect();
+        let [top] = found[..] else {
+            return Err(Missed {
+                error: Error::escape(
+                    "the new mount could not be identified: not exactly one new mount on the \
+                     target's mount (something else mounted or unmounted there meanwhile)",
+                ),
+                new,
+            });
         };
-        ours = Some(top.mount_id);
         let Ok(fresh) = anchor.open() else {
             continue;
         };
@@ -472,11 +476,13 @@ fn identify_new_mount(
         }
         return Ok((fresh, subtree));
     }
-    Err(missed(
-        ours,
-        "the new mount could not be reached again from the target's directory (its name was \
-         renamed or something was mounted on it meanwhile)",
-    ))
+    Err(Missed {
+        error: Error::escape(
+            "the new mount could not be reached again from the target's directory (its name \
+             was renamed or something was mounted on it meanwhile)",
+        ),
+        new,
+    })
 }
 
 /// How often [`identify_new_mount`] looks the new mount up again after a rename of the
@@ -491,7 +497,7 @@ const IDENTIFY_ATTEMPTS: usize = 8;
 /// stops as soon as `ours` is gone from mountinfo, before anything older is touched. The error
 /// returned says whether the mount was undone, or which mount is left.
 fn undo_unidentified(procfs: &Procfs, target_path: &str, missed: Missed) -> Error {
-    let Missed { error, ours } = missed;
+    let Missed { error, new } = missed;
     let left = |why: String| {
         Error::with_detail(
             error.kind(),
@@ -499,8 +505,21 @@ fn undo_unidentified(procfs: &Procfs, target_path: &str, missed: Missed) -> Erro
             format!("{error}; the mount made is left in place: {why}"),
         )
     };
-    let Some(ours) = ours else {
-        return left("it cannot be told apart from other new mounts".to_owned());
+    let ours = match new[..] {
+        [ours] => ours,
+        [] => {
+            return Error::with_detail(
+                error.kind(),
+                error.errno(),
+                format!("{error}; no new mount is on the target's mount any more"),
+            )
+        }
+        _ => {
+            return left(format!(
+                "it is one of the new mounts with ids {new:?} on the target's mount, which \
+                 cannot be told apart"
+            ))
+        }
     };
     // Ours and every mount on top of it or below it: what may stand above it on the target.
     let subtree_size = |lines: &[mountinfo::MountinfoLine]| {
@@ -675,6 +694,57 @@ mod tests {
                 "the older mount went too"
             );
             assert_eq!(std::fs::read_to_string(&f).unwrap(), "OLDER");
+        });
+    }
+
+    /// The one case the fallback leaves to the caller: another mount appears on the same parent
+    /// mount in this mount namespace at the same moment. The two new mounts cannot be told
+    /// apart, so neither is detached (that could be someone else's), and the refusal names the
+    /// ids left, ours among them.
+    #[cfg_attr(
+        procroot_unprivileged,
+        ignore = "needs root: built with --cfg procroot_unprivileged"
+    )]
+    #[test]
+    fn a_concurrent_mount_on_the_same_parent_is_named_not_detached() {
+        procroot_testutil::require_privilege("root: mounts in a private mount namespace");
+        procroot_testutil::in_private_mount_ns(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let (f, g, other) = (
+                dir.path().join("f"),
+                dir.path().join("g"),
+                dir.path().join("other"),
+            );
+            for file in [&f, &g, &other] {
+                std::fs::write(file, "X").unwrap();
+            }
+            let root = Root::open(dir.path()).unwrap();
+            let target = root.resolve("/f").unwrap();
+            let dev_null = super::super::mask::host_dev_null().unwrap();
+            let source = Source::Bind {
+                from: dev_null.as_fd(),
+                recursive: false,
+                attrs: MountAttrFlags::MOUNT_ATTR_RDONLY,
+            };
+            let hook_g = g.clone();
+            AFTER_MOUNT.with(|hook| {
+                *hook.borrow_mut() = Some(Box::new(move || bind(&other, &hook_g)));
+            });
+            let err = mount_legacy(&root, Path::new("/f"), &source, target.as_fd()).unwrap_err();
+            AFTER_MOUNT.with(|hook| hook.borrow_mut().take());
+            assert_eq!(err.kind(), ErrorKind::SafetyViolation, "{err}");
+            let ours = std::fs::read_to_string("/proc/self/mountinfo")
+                .unwrap()
+                .lines()
+                .rfind(|l| l.split(' ').nth(4) == f.to_str())
+                .map(|l| l.split(' ').next().unwrap().to_owned())
+                .expect("the mount on f is left");
+            let text = err.to_string();
+            assert!(text.contains("left in place"), "{text}");
+            assert!(
+                text.split(['[', ']', ',', ' ']).any(|word| word == ours),
+                "mount id {ours} not named: {text}"
+            );
         });
     }
 }
