@@ -619,13 +619,14 @@ fn masks_stay_private_while_the_parent_is_swapped_on(legacy: bool) {
                             if std::time::Instant::now() > deadline {
                                 break;
                             }
+                            let start = mountinfo();
                             let report = mask_paths(&root, &["/d/f"]).unwrap();
                             masked += report.masked.len();
                             refused += report.refused.len();
                             for (_, e) in &report.refused {
-                                eprintln!("REFUSED {e}");
+                                eprintln!("legacy={legacy} round {round}: refused: {e}");
                             }
-                            let new = new_lines(&before, &mountinfo());
+                            let new = new_lines(&start, &mountinfo());
                             // A round masks the path (a private, read-only mount) or refuses
                             // it having mounted nothing: never a mount left as mount(2) made it.
                             for line in &new {
@@ -647,12 +648,22 @@ fn masks_stay_private_while_the_parent_is_swapped_on(legacy: bool) {
                                     report.refused
                                 );
                             }
-                            for line in new.iter().rev() {
-                                let point = line.split(' ').nth(4).unwrap();
-                                let _ = rustix::mount::unmount(
-                                    point,
-                                    rustix::mount::UnmountFlags::DETACH,
-                                );
+                            // Undone for the next round by the mount point text, which the
+                            // exchange keeps changing (`d` may lead through the symlink): until
+                            // nothing made since `before` is left.
+                            for attempt in 0.. {
+                                let left = new_lines(&before, &mountinfo());
+                                if left.is_empty() {
+                                    break;
+                                }
+                                assert!(attempt < 100_000, "round {round}: left {left:?}");
+                                for line in left.iter().rev() {
+                                    let point = line.split(' ').nth(4).unwrap();
+                                    let _ = rustix::mount::unmount(
+                                        point,
+                                        rustix::mount::UnmountFlags::DETACH,
+                                    );
+                                }
                             }
                         }
                     },

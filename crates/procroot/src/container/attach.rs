@@ -8,7 +8,7 @@ use std::ffi::OsString;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{AtFlags, FileType as RawFileType, Mode, OFlags, StatVfsMountFlags};
+use rustix::fs::{AtFlags, Mode, OFlags, StatVfsMountFlags};
 use rustix::io::Errno;
 use rustix::mount::{MountAttrFlags, MountFlags};
 
@@ -199,7 +199,7 @@ fn mount_legacy_with(
     let target_path = fd_path(procfs, target)?;
     // How the new mount is reached again, found before anything is mounted: a refusal here
     // leaves nothing behind.
-    let anchor = Anchor::find(root, path, target).map_err(in_root)?;
+    let anchor = Anchor::find(procfs, root, path, target).map_err(in_root)?;
     // What identifies the new mount in mountinfo afterwards: the mount it goes on.
     let below = crate::sys::legacy_mount_id(target)?;
     // The mounts on `below` before ours: the new one is the one mount on `below` that was not
@@ -303,17 +303,28 @@ struct Anchor {
 impl Anchor {
     /// Finds the parent and name under which `target` sits in `root`, checked before anything
     /// is mounted: the name, looked up in the parent without following it, must be the target
-    /// itself (the same mount id, device and inode). `path` as given is looked up; once its
-    /// last component turns out to be a symlink (followed to the target), the target's own path
-    /// in the root as the resolver reports it. A rename racing with the lookup (an ancestor
-    /// exchanged with a symlink) is retried; after [`ANCHOR_ATTEMPTS`] misses, `EXDEV`
-    /// (`SafetyViolation`) with nothing mounted: the target itself was checked by the caller
-    /// and is the only file the mount may go on.
-    fn find(root: &Root, path: &Path, target: BorrowedFd<'_>) -> Result<Anchor> {
+    /// itself (the same mount id, device and inode). First `path` as given; then, if it names
+    /// something else by now (its last component is a symlink followed to the target, or a
+    /// rename moved the target or an ancestor since the caller resolved it), where the kernel
+    /// prints the target relative to where it prints the root: only a hint, resolved inside
+    /// the root and kept only if the check holds. After [`ANCHOR_ATTEMPTS`] misses, `EXDEV`
+    /// (`SafetyViolation`) with nothing mounted: the target the caller resolved and checked is
+    /// the only file the mount may go on.
+    fn find(procfs: &Procfs, root: &Root, path: &Path, target: BorrowedFd<'_>) -> Result<Anchor> {
         let want = crate::sys::mount_info_at(target, "", AtFlags::EMPTY_PATH)?;
-        let mut lookup = Cow::Borrowed(path);
         let mut last_error = None;
-        for _ in 0..ANCHOR_ATTEMPTS {
+        for attempt in 0..ANCHOR_ATTEMPTS {
+            let lookup = if attempt == 0 {
+                Cow::Borrowed(path)
+            } else {
+                match printed_in_root(procfs, root, target) {
+                    Ok(hint) => Cow::Owned(hint),
+                    Err(e) => {
+                        last_error = Some(e);
+                        continue;
+                    }
+                }
+            };
             let (parent, name) = match root.resolve_parent(&lookup) {
                 Ok(found) => found,
                 Err(e) => {
@@ -329,22 +340,6 @@ impl Anchor {
                     if (got.mount_id, got.dev, got.ino) == (want.mount_id, want.dev, want.ino) =>
                 {
                     return Ok(Anchor { parent, name });
-                }
-                Ok(got)
-                    if RawFileType::from_raw_mode(got.file_type) == RawFileType::Symlink
-                        && matches!(lookup, Cow::Borrowed(_)) =>
-                {
-                    // Relative: under the `Beneath` policy an absolute path is an escape.
-                    match root.resolve(path).and_then(|handle| {
-                        let canonical = handle.path_in_root()?;
-                        Ok(canonical
-                            .strip_prefix("/")
-                            .unwrap_or(canonical)
-                            .to_path_buf())
-                    }) {
-                        Ok(canonical) => lookup = Cow::Owned(canonical),
-                        Err(e) => last_error = Some(e),
-                    }
                 }
                 Ok(_) => {}
                 Err(e) => last_error = Some(e.into()),
@@ -372,6 +367,25 @@ impl Anchor {
     }
 }
 
+/// Where the kernel prints `target` (`d_path`, through the hardened procfs), relative to where
+/// it prints the root's directory: a path inside the root, as text. Only a hint for
+/// [`Anchor::find`], which resolves it inside the root and checks what it reaches by mount id,
+/// device and inode (the text is wrong for a file outside the root, a deleted one, or after a
+/// rename; then the check fails).
+fn printed_in_root(procfs: &Procfs, root: &Root, target: BorrowedFd<'_>) -> Result<PathBuf> {
+    let printed = |fd: BorrowedFd<'_>| {
+        procfs.readlink(ProcBase::ThreadSelf, format!("fd/{}", fd.as_raw_fd()))
+    };
+    let (root_printed, target_printed) = (printed(root.as_fd())?, printed(target)?);
+    match target_printed.strip_prefix(&root_printed) {
+        Ok(rel) if !rel.as_os_str().is_empty() => Ok(rel.to_path_buf()),
+        Ok(_) => Err(root_itself()),
+        Err(_) => Err(Error::escape(
+            "the target is not printed below the root (renamed, or not inside it)",
+        )),
+    }
+}
+
 /// The fallback cannot mount on the root's own directory: it has no parent inside the root to
 /// reach the new mount from.
 fn root_itself() -> Error {
@@ -384,8 +398,9 @@ fn root_itself() -> Error {
     )
 }
 
-/// How often [`Anchor::find`] looks for the target's parent again after a rename moved it.
-const ANCHOR_ATTEMPTS: usize = 16;
+/// How often [`Anchor::find`] looks for the target's parent (the first time by the path as
+/// given, then where the kernel prints the target) before it gives up.
+const ANCHOR_ATTEMPTS: usize = 32;
 
 /// Why [`identify_new_mount`] gave up.
 struct Missed {
