@@ -657,6 +657,23 @@ mod tests {
         rustix::mount::mount_bind(from, to).unwrap();
     }
 
+    /// Masks `/f` of the root `dir` with the host's `/dev/null` through the fallback, `hook`
+    /// running right after its `mount(2)`; it must fail, with this error.
+    fn fallback_mask_failing(dir: &Path, hook: Box<dyn Fn()>) -> Error {
+        let root = Root::open(dir).unwrap();
+        let target = root.resolve("/f").unwrap();
+        let dev_null = super::super::mask::host_dev_null().unwrap();
+        let source = Source::Bind {
+            from: dev_null.as_fd(),
+            recursive: false,
+            attrs: MountAttrFlags::MOUNT_ATTR_RDONLY,
+        };
+        AFTER_MOUNT.with(|slot| *slot.borrow_mut() = Some(hook));
+        let result = mount_legacy(&root, Path::new("/f"), &source, target.as_fd());
+        AFTER_MOUNT.with(|slot| slot.borrow_mut().take());
+        result.unwrap_err()
+    }
+
     /// A mount the fallback made but cannot identify (here: another mount stacked on it at
     /// once, so the lookup from the target's directory reaches that one) is never left as
     /// `mount(2)` made it (read-write, in `/dev`'s peer group): it is detached again through the
@@ -680,21 +697,9 @@ mod tests {
             std::fs::write(&older, "OLDER").unwrap();
             std::fs::write(&stacked, "STACKED").unwrap();
             bind(&older, &f);
-            let root = Root::open(dir.path()).unwrap();
-            let target = root.resolve("/f").unwrap();
-            let dev_null = super::super::mask::host_dev_null().unwrap();
-            let source = Source::Bind {
-                from: dev_null.as_fd(),
-                recursive: false,
-                attrs: MountAttrFlags::MOUNT_ATTR_RDONLY,
-            };
             let before = mountinfo();
             let hook_f = f.clone();
-            AFTER_MOUNT.with(|hook| {
-                *hook.borrow_mut() = Some(Box::new(move || bind(&stacked, &hook_f)));
-            });
-            let err = mount_legacy(&root, Path::new("/f"), &source, target.as_fd()).unwrap_err();
-            AFTER_MOUNT.with(|hook| hook.borrow_mut().take());
+            let err = fallback_mask_failing(dir.path(), Box::new(move || bind(&stacked, &hook_f)));
             assert_eq!(err.kind(), ErrorKind::SafetyViolation, "{err}");
             assert!(err.to_string().contains("detached again"), "{err}");
             let after = mountinfo();
@@ -733,20 +738,8 @@ mod tests {
             for file in [&f, &g, &other] {
                 std::fs::write(file, "X").unwrap();
             }
-            let root = Root::open(dir.path()).unwrap();
-            let target = root.resolve("/f").unwrap();
-            let dev_null = super::super::mask::host_dev_null().unwrap();
-            let source = Source::Bind {
-                from: dev_null.as_fd(),
-                recursive: false,
-                attrs: MountAttrFlags::MOUNT_ATTR_RDONLY,
-            };
             let hook_g = g.clone();
-            AFTER_MOUNT.with(|hook| {
-                *hook.borrow_mut() = Some(Box::new(move || bind(&other, &hook_g)));
-            });
-            let err = mount_legacy(&root, Path::new("/f"), &source, target.as_fd()).unwrap_err();
-            AFTER_MOUNT.with(|hook| hook.borrow_mut().take());
+            let err = fallback_mask_failing(dir.path(), Box::new(move || bind(&other, &hook_g)));
             assert_eq!(err.kind(), ErrorKind::SafetyViolation, "{err}");
             let ours = std::fs::read_to_string("/proc/self/mountinfo")
                 .unwrap()
