@@ -246,7 +246,7 @@ fn mount_legacy_with(
     // The target fd still names the file *under* the new mount (a lookup that starts at a
     // covered file never crosses onto what covers it): the new mount is reached from the held
     // parent directory, by the target's name, and identified by its mount id.
-    let (top, subtree) =
+    let (top, top_id, subtree) =
         match identify_new_mount(procfs, &anchor, below, &before, &expect, recursive) {
             Ok(found) => found,
             Err(missed) => {
@@ -255,7 +255,17 @@ fn mount_legacy_with(
                 return Err(in_root(undo_unidentified(procfs, &target_path, missed)));
             }
         };
-    let top_path = fd_path(procfs, top.as_fd())?;
+    let top_path = match fd_path(procfs, top.as_fd()) {
+        Ok(top_path) => top_path,
+        // Not left attached either: undone through the target's fd, as an unidentified one.
+        Err(error) => {
+            let missed = Missed {
+                error,
+                new: Some(vec![top_id]),
+            };
+            return Err(in_root(undo_unidentified(procfs, &target_path, missed)));
+        }
+    };
     let finish = || -> Result<()> {
         // Out of the source's peer group at once (`mount(2)` of a bind joins it).
         sysmount::make_private_path(&top_path, recursive)?;
@@ -407,7 +417,8 @@ struct Missed {
     error: Error,
     /// The ids of the new mounts on the target's mount in the last mountinfo read: ours alone
     /// when there is exactly one (nobody else mounts in this mount namespace meanwhile).
-    new: Vec<u64>,
+    /// `None` if mountinfo could not be read at all.
+    new: Option<Vec<u64>>,
 }
 
 /// Finds the mount the fallback just made: in mountinfo (read through the hardened procfs),
@@ -415,9 +426,10 @@ struct Missed {
 /// id is an identity, a mount point only text that a rename inside the root changes). It is
 /// reached through `anchor` (a lookup of the target's name in its held parent) and kept only if
 /// that fd is the root of the mount with that id, showing what was mounted; a rename of the
-/// target's own name racing with the lookup is retried a few times. Returns it, and (with
-/// `recursive`) every mount below it as (its mount point relative to the new mount's, its id),
-/// parents first: the text only says where to look, [`resolve_submount`] checks each by id.
+/// target's own name racing with the lookup is retried a few times. Returns it, its mount id,
+/// and (with `recursive`) every mount below it as (its mount point relative to the new
+/// mount's, its id), parents first: the text only says where to look, [`resolve_submount`]
+/// checks each by id.
 fn identify_new_mount(
     procfs: &Procfs,
     anchor: &Anchor,
@@ -425,8 +437,8 @@ fn identify_new_mount(
     before: &HashSet<u64>,
     expect: &Expect,
     recursive: bool,
-) -> std::result::Result<(OwnedFd, Vec<(PathBuf, u64)>), Missed> {
-    let mut new = Vec::new();
+) -> std::result::Result<(OwnedFd, u64, Vec<(PathBuf, u64)>), Missed> {
+    let mut new = None;
     for _ in 0..IDENTIFY_ATTEMPTS {
         let lines = read_mountinfo(procfs).map_err(|error| Missed {
             error,
@@ -438,7 +450,7 @@ fn identify_new_mount(
             .iter()
             .filter(|l| l.parent_id == below && !before.contains(&l.mount_id))
             .collect();
-        new = found.iter().map(|l| l.mount_id).collect();
+        new = Some(found.iter().map(|l| l.mount_id).collect());
         let [top] = found[..] else {
             return Err(Missed {
                 error: Error::escape(
@@ -489,7 +501,7 @@ fn identify_new_mount(
             // Parents before children: a child's mount point is longer than its parent's.
             subtree.sort_by_key(|(rel, _)| rel.as_os_str().len());
         }
-        return Ok((fresh, subtree));
+        return Ok((fresh, id, subtree));
     }
     Err(Missed {
         error: Error::escape(
@@ -519,6 +531,9 @@ fn undo_unidentified(procfs: &Procfs, target_path: &str, missed: Missed) -> Erro
             error.errno(),
             format!("{error}; the mount made is left in place: {why}"),
         )
+    };
+    let Some(new) = new else {
+        return left("mountinfo could not be read to find it".to_owned());
     };
     let ours = match new[..] {
         [ours] => ours,
