@@ -618,6 +618,35 @@ fn masks_stay_private_while_the_parent_is_swapped_on(legacy: bool) {
     );
 }
 
+/// Without the new mount API the root directory itself cannot be covered: the fallback reaches
+/// its new mount again from the target's parent directory, and the root has none inside the
+/// root. Masking or making `/` read-only is refused up front (`NotSupported`), nothing mounted.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn the_fallback_refuses_the_root_itself() {
+    require_privilege(PRIV);
+    in_private_mount_ns(|| {
+        let tree = Tree::new("dir x\n");
+        in_runtime_ns(true, || {
+            let root = Root::open(tree.path()).unwrap();
+            let before = mountinfo();
+            for report in [
+                mask_paths(&root, &["/"]).unwrap(),
+                make_readonly(&root, &["/"]).unwrap(),
+            ] {
+                assert_eq!(report.refused.len(), 1, "{report:?}");
+                let err = &report.refused[0].1;
+                assert_eq!(err.kind(), ErrorKind::NotSupported, "{err}");
+                assert!(err.to_string().contains("root directory itself"), "{err}");
+            }
+            assert_eq!(mountinfo(), before);
+        });
+    });
+}
+
 /// Item 5 under the same race: `/d/r` (a directory with a writable tmpfs at `sub`) is made
 /// read-only while `d` is exchanged with a symlink to `/a` (whose `r` has no submount), on both
 /// mount paths. The fallback reaches the recursive bind from the held parent and finds its
