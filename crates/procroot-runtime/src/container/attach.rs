@@ -246,15 +246,18 @@ fn mount_legacy_with(
     // The target fd still names the file *under* the new mount (a lookup that starts at a
     // covered file never crosses onto what covers it): the new mount is reached from the held
     // parent directory, by the target's name, and identified by its mount id.
-    let (top, top_id, subtree) =
-        match identify_new_mount(procfs, &anchor, below, &before, &expect, recursive) {
-            Ok(found) => found,
-            Err(missed) => {
-                // Never left attached as mount(2) made it (read-write, in the source's peer group):
-                // detached again, or the error says which mount is left.
-                return Err(in_root(undo_unidentified(procfs, &target_path, missed)));
-            }
-        };
+    let Found {
+        mount: top,
+        id: top_id,
+        subtree,
+    } = match identify_new_mount(procfs, &anchor, below, &before, &expect, recursive) {
+        Ok(found) => found,
+        Err(missed) => {
+            // Never left attached as mount(2) made it (read-write, in the source's peer group):
+            // detached again, or the error says which mount is left.
+            return Err(in_root(undo_unidentified(procfs, &target_path, missed)));
+        }
+    };
     let top_path = match fd_path(procfs, top.as_fd()) {
         Ok(top_path) => top_path,
         // Not left attached either: undone through the target's fd, as an unidentified one.
@@ -412,6 +415,17 @@ fn root_itself() -> Error {
 /// given, then where the kernel prints the target) before it gives up.
 const ANCHOR_ATTEMPTS: usize = 32;
 
+/// The new mount [`identify_new_mount`] found.
+struct Found {
+    /// Its root, reached from the target's held parent.
+    mount: OwnedFd,
+    /// Its mount id (the `STATX_MNT_ID` kind, as mountinfo prints it).
+    id: u64,
+    /// With `recursive`, every mount below it: (its mount point relative to the new mount's,
+    /// its id), parents first.
+    subtree: Vec<(PathBuf, u64)>,
+}
+
 /// Why [`identify_new_mount`] gave up.
 struct Missed {
     error: Error,
@@ -437,7 +451,7 @@ fn identify_new_mount(
     before: &HashSet<u64>,
     expect: &Expect,
     recursive: bool,
-) -> std::result::Result<(OwnedFd, u64, Vec<(PathBuf, u64)>), Missed> {
+) -> std::result::Result<Found, Missed> {
     let mut new = None;
     for _ in 0..IDENTIFY_ATTEMPTS {
         let lines = read_mountinfo(procfs).map_err(|error| Missed {
@@ -501,7 +515,11 @@ fn identify_new_mount(
             // Parents before children: a child's mount point is longer than its parent's.
             subtree.sort_by_key(|(rel, _)| rel.as_os_str().len());
         }
-        return Ok((fresh, id, subtree));
+        return Ok(Found {
+            mount: fresh,
+            id,
+            subtree,
+        });
     }
     Err(Missed {
         error: Error::escape(
