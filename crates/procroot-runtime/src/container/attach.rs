@@ -309,7 +309,7 @@ fn mount_legacy_with(
 /// held parent crosses onto whatever is mounted on that dentry, whatever the parent is called
 /// by then.
 struct Anchor {
-    parent: Handle,
+    parent: OwnedFd,
     name: OsString,
 }
 
@@ -320,11 +320,17 @@ impl Anchor {
     /// something else by now (its last component is a symlink followed to the target, or a
     /// rename moved the target or an ancestor since the caller resolved it), where the kernel
     /// prints the target relative to where it prints the root: only a hint, resolved inside
-    /// the root and kept only if the check holds. After [`ANCHOR_ATTEMPTS`] misses, `EXDEV`
+    /// the root and kept only if the check holds. A directory's parent is not looked up by
+    /// name at all then, but opened as the target's `..` (its parent dentry, whatever the
+    /// ancestors are called: a loop exchanging one of them with a symlink makes every lookup
+    /// by name see the other state), with the hint's last name. After [`ANCHOR_ATTEMPTS`]
+    /// misses, `EXDEV`
     /// (`SafetyViolation`) with nothing mounted: the target the caller resolved and checked is
     /// the only file the mount may go on.
     fn find(procfs: &Procfs, root: &Root, path: &Path, target: BorrowedFd<'_>) -> Result<Anchor> {
         let want = crate::sys::mount_info_at(target, "", AtFlags::EMPTY_PATH)?;
+        let is_directory =
+            rustix::fs::FileType::from_raw_mode(want.file_type) == rustix::fs::FileType::Directory;
         let mut last_error = None;
         for attempt in 0..ANCHOR_ATTEMPTS {
             let lookup = if attempt == 0 {
@@ -338,7 +344,23 @@ impl Anchor {
                     }
                 }
             };
-            let (parent, name) = match root.resolve_parent(&lookup) {
+            let dotdot = || {
+                rustix::fs::openat(
+                    target,
+                    "..",
+                    OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+            };
+            let found = match lookup.file_name() {
+                Some(name) if attempt > 0 && is_directory => dotdot()
+                    .map(|parent| (parent, Some(name.to_os_string())))
+                    .map_err(Error::from),
+                _ => root
+                    .resolve_parent(&lookup)
+                    .map(|(parent, name)| (parent.into_fd(), name)),
+            };
+            let (parent, name) = match found {
                 Ok(found) => found,
                 Err(e) => {
                     last_error = Some(e);
