@@ -18,7 +18,8 @@
 //! - Hardening must finish before any process runs in the root; [`harden`] reports processes
 //!   already below a covered path ([`Report::preexisting`]).
 //! - Without the new mount API, `mount(2)` on a checked `/proc/thread-self/fd/N`, the new mount
-//!   identified by its mount id, not by mountinfo's text ([`Report::fallback`]).
+//!   reached from its held parent and identified by its mount id, never by mountinfo's text; one
+//!   that cannot be identified is detached through the target's fd ([`Report::fallback`]).
 //!
 //! The full account: docs/ARCHITECTURE.md, "Container hardening".
 
