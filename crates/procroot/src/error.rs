@@ -47,6 +47,47 @@ pub enum ErrorKind {
     Os,
 }
 
+impl ErrorKind {
+    /// Every kind, in [`code`](Self::code) order.
+    pub const ALL: [ErrorKind; 5] = [
+        ErrorKind::NotFound,
+        ErrorKind::SafetyViolation,
+        ErrorKind::InvalidInput,
+        ErrorKind::NotSupported,
+        ErrorKind::Os,
+    ];
+
+    /// The kind's stable name, as the CLI's `--json` prints it (`"not_found"`). Part of the
+    /// JSON output's format: a kind is never renamed.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::SafetyViolation => "safety_violation",
+            ErrorKind::InvalidInput => "invalid_input",
+            ErrorKind::NotSupported => "not_supported",
+            ErrorKind::Os => "os",
+        }
+    }
+
+    /// The kind's stable number: the C header's `procroot_error_kind` (1 `NOT_FOUND` to 5
+    /// `OS`), also the sandbox's wire encoding. Part of the C ABI: a kind is never renumbered,
+    /// and a new kind gets a new number.
+    pub const fn code(self) -> u8 {
+        match self {
+            ErrorKind::NotFound => 1,
+            ErrorKind::SafetyViolation => 2,
+            ErrorKind::InvalidInput => 3,
+            ErrorKind::NotSupported => 4,
+            ErrorKind::Os => 5,
+        }
+    }
+
+    /// The kind whose [`code`](Self::code) is `code`, or `None` for a number no kind has.
+    pub fn from_code(code: u8) -> Option<ErrorKind> {
+        Self::ALL.into_iter().find(|k| k.code() == code)
+    }
+}
+
 /// The error type of every fallible procroot operation.
 ///
 /// It is 16 bytes: the kind and errno inline, the context (operation, path, root, detail) boxed
@@ -397,6 +438,29 @@ fn needs_escape(c: char, after_base: bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each kind's name and number are pinned: the name is the CLI's `--json` `kind`, the
+    /// number the C header's `procroot_error_kind` and the sandbox's wire byte. Changing either
+    /// breaks JSON consumers or the C ABI, so it must fail a test.
+    #[test]
+    fn error_kind_names_and_codes_are_stable() {
+        let pinned = [
+            (ErrorKind::NotFound, "not_found", 1),
+            (ErrorKind::SafetyViolation, "safety_violation", 2),
+            (ErrorKind::InvalidInput, "invalid_input", 3),
+            (ErrorKind::NotSupported, "not_supported", 4),
+            (ErrorKind::Os, "os", 5),
+        ];
+        assert_eq!(ErrorKind::ALL.len(), pinned.len());
+        for (kind, name, code) in pinned {
+            assert_eq!(kind.as_str(), name, "{kind:?}");
+            assert_eq!(kind.code(), code, "{kind:?}");
+            assert_eq!(ErrorKind::from_code(code), Some(kind));
+        }
+        for code in [0, 6, u8::MAX] {
+            assert_eq!(ErrorKind::from_code(code), None, "{code}");
+        }
+    }
 
     #[test]
     fn display_has_context_description_and_errno_name() {
