@@ -51,7 +51,7 @@ pub const PROCROOT_PATH_SKIPPED: i32 = 1;
 
 /// The C path array as paths: NULL (`None`) with a non-zero count, or a NULL entry, is
 /// `-EINVAL` naming it.
-fn path_list<'a>(paths: Option<Vec<Option<&'a CStr>>>) -> Result<Vec<&'a Path>, Error> {
+fn path_list(paths: Option<Vec<Option<&CStr>>>) -> Result<Vec<&Path>, Error> {
     paths
         .ok_or_else(|| invalid("paths is NULL with a non-zero npaths"))?
         .into_iter()

@@ -179,8 +179,10 @@ pub(crate) unsafe fn cstr_list<'a>(array: *const *const c_char) -> Option<Vec<&'
     let mut list = Vec::new();
     for i in 0.. {
         // SAFETY: the array is NULL-terminated (this fn's contract) and the loop stops at the
-        // NULL, so entry `i` is inside it.
-        let entry = unsafe { *array.add(i) };
+        // NULL, so entry `i` is inside the array: the offset stays in its allocation.
+        let slot = unsafe { array.add(i) };
+        // SAFETY: `slot` points to entry `i` of the caller's array, readable for the call.
+        let entry = unsafe { *slot };
         // SAFETY: a non-NULL entry is NUL-terminated and alive for 'a (this fn's contract).
         match unsafe { cstr(entry) } {
             Some(s) => list.push(s),
