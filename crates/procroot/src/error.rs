@@ -109,7 +109,8 @@ struct Context {
     root: Option<PathBuf>,
     detail: Option<Cow<'static, str>>,
     /// The syscall that failed, as its man page names it (`openat`, `statx`).
-    syscall: Option<&'static str>,
+    /// Borrowed when procroot named it; owned when it came back over the sandbox's pipe.
+    syscall: Option<Cow<'static, str>>,
     /// Its key arguments as they print: the directory (its path in the root where known), the
     /// name, the flags.
     args: Option<String>,
@@ -223,10 +224,14 @@ impl Error {
     /// earlier (deeper) call already named one. The syscall layer's extension trait
     /// (`sys::Syscall`) and [`sys::SyscallError`] both end here.
     #[cold]
-    pub(crate) fn with_syscall(mut self, syscall: &'static str, args: Option<String>) -> Self {
+    pub(crate) fn with_syscall(
+        mut self,
+        syscall: impl Into<Cow<'static, str>>,
+        args: Option<String>,
+    ) -> Self {
         let context = self.context_mut();
         if context.syscall.is_none() {
-            context.syscall = Some(syscall);
+            context.syscall = Some(syscall.into());
             context.args = args;
         }
         self
@@ -236,7 +241,7 @@ impl Error {
     /// `"unlinkat"`), if the error came from one. Errors procroot raises itself (bad input, a
     /// safety violation it detected) name none.
     pub fn syscall(&self) -> Option<&str> {
-        self.context.as_ref()?.syscall
+        self.context.as_ref()?.syscall.as_deref()
     }
 
     /// The failed syscall's key arguments as they print in the message, such as
