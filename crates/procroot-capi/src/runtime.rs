@@ -30,11 +30,11 @@ pub const PROCROOT_SEALED_READ_ONLY_MOUNT: c_int = 4;
 /// `err` NULL or writable. Like `execve(2)`, this may replace the process image.
 #[no_mangle]
 pub unsafe extern "C" fn procroot_sealed_exe_ensure(err: *mut *mut procroot_error) -> c_int {
-    use procroot::exec::sealed_exe::Strategy;
+    use procroot_runtime::exec::sealed_exe::Strategy;
     // SAFETY: `err` is NULL or writable for the call (contract).
     let err = unsafe { ErrOut::from_raw(err) };
     ffi(err, || {
-        Ok(match procroot::exec::sealed_exe::ensure()? {
+        Ok(match procroot_runtime::exec::sealed_exe::ensure()? {
             Strategy::Overlay => PROCROOT_SEALED_OVERLAY,
             Strategy::Memfd => PROCROOT_SEALED_MEMFD,
             Strategy::Tmpfile => PROCROOT_SEALED_TMPFILE,
@@ -60,12 +60,12 @@ fn path_list(paths: Option<Vec<Option<&CStr>>>) -> Result<Vec<&Path>, Error> {
         .collect()
 }
 
-/// Turns a container [`Report`](procroot::container::Report) into the C convention: the count
+/// Turns a container [`Report`](procroot_runtime::container::Report) into the C convention: the count
 /// done, or the first refusal's `-errno` with every refusal in the message; `results` (NULL or
 /// `paths.len()` entries) gets each path's outcome.
 fn report_out(
     paths: &[&Path],
-    report: procroot::container::Report,
+    report: procroot_runtime::container::Report,
     results: Option<&mut [i32]>,
 ) -> Result<c_int, Error> {
     if let Some(out) = results {
@@ -122,7 +122,7 @@ pub unsafe extern "C" fn procroot_mask_paths(
 ) -> c_int {
     // SAFETY: this function's contract; it is `PathListArgs::from_raw`'s contract.
     let args = unsafe { PathListArgs::from_raw(root, paths, npaths, results, err) };
-    args.run(|r, p| procroot::container::mask_paths(r, p))
+    args.run(|r, p| procroot_runtime::container::mask_paths(r, p))
 }
 
 /// Makes `npaths` paths inside the root read-only (a recursive read-only clone moved onto
@@ -140,7 +140,7 @@ pub unsafe extern "C" fn procroot_make_readonly(
 ) -> c_int {
     // SAFETY: "as procroot_mask_paths"; it is `PathListArgs::from_raw`'s contract.
     let args = unsafe { PathListArgs::from_raw(root, paths, npaths, results, err) };
-    args.run(|r, p| procroot::container::make_readonly(r, p))
+    args.run(|r, p| procroot_runtime::container::make_readonly(r, p))
 }
 
 /// The arguments of [`procroot_mask_paths`] and [`procroot_make_readonly`], as references.
@@ -179,7 +179,7 @@ impl<'a> PathListArgs<'a> {
     /// `op` over the paths, its per-path report written to `results`.
     fn run(
         self,
-        op: fn(&Root, &[&Path]) -> procroot::Result<procroot::container::Report>,
+        op: fn(&Root, &[&Path]) -> procroot::Result<procroot_runtime::container::Report>,
     ) -> c_int {
         let PathListArgs {
             root,
@@ -231,7 +231,7 @@ pub unsafe extern "C" fn procroot_mount_procfs(
     hidepid: c_int,
     err: *mut *mut procroot_error,
 ) -> c_int {
-    use procroot::container::{HidePid, ProcfsMountOptions};
+    use procroot_runtime::container::{HidePid, ProcfsMountOptions};
     // SAFETY: "as procroot_resolve" for `root`, `dest` and `err`: `PathArgs::from_raw`'s.
     let args = unsafe { PathArgs::from_raw(root, dest, err) };
     args.run(|r, dest| {
@@ -261,7 +261,7 @@ pub unsafe extern "C" fn procroot_mount_procfs(
             subset_pid,
             hidepid,
         };
-        procroot::container::mount_procfs(r, dest, &opts).map(|_| 0)
+        procroot_runtime::container::mount_procfs(r, dest, &opts).map(|_| 0)
     })
 }
 
@@ -293,9 +293,9 @@ pub unsafe extern "C" fn procroot_write_sysctl(
         let name = text_arg(name, "name")?;
         let value = text_arg(value, "value")?;
         if pid == 0 {
-            procroot::container::write_sysctl(name, value)?;
+            procroot_runtime::container::write_sysctl(name, value)?;
         } else {
-            procroot::container::write_sysctl_in(pid, name, value)?;
+            procroot_runtime::container::write_sysctl_in(pid, name, value)?;
         }
         Ok(0)
     })
@@ -364,7 +364,7 @@ pub unsafe extern "C" fn procroot_credentials_of(
     ffi(err, || {
         let target = crate::util::required(target, "target")?;
         let out = out_arg(out)?;
-        let c = procroot::exec::credentials_of(&target.pidfd)?;
+        let c = procroot_runtime::exec::credentials_of(&target.pidfd)?;
         let caps = c.capabilities();
         let creds = procroot_credentials {
             uid: c.uid().map_or(-1, i64::from),
@@ -489,7 +489,7 @@ pub unsafe extern "C" fn procroot_exec(
         let Some((program, rest)) = args.split_first() else {
             return Err(invalid("argv is empty"));
         };
-        let mut cmd = procroot::exec::Command::new(program);
+        let mut cmd = procroot_runtime::exec::Command::new(program);
         cmd.args(rest);
         if cwd.is_some() {
             cmd.current_dir(path_arg(cwd, "cwd")?);
@@ -522,7 +522,9 @@ pub unsafe extern "C" fn procroot_exec(
         }
         if config.is_some() {
             let config = path_arg(config, "config")?;
-            cmd.seccomp_profile(procroot::exec::seccomp_profile::load_profile(config)?);
+            cmd.seccomp_profile(procroot_runtime::exec::seccomp_profile::load_profile(
+                config,
+            )?);
         }
         match (
             flags & PROCROOT_EXEC_ENV_CLEAR != 0,
@@ -544,8 +546,11 @@ pub unsafe extern "C" fn procroot_exec(
         for (k, v) in &env {
             cmd.env(k, v);
         }
-        let st =
-            procroot::exec::spawn_in(&target.pidfd, procroot::exec::NsKinds::unshared(), &cmd)?;
+        let st = procroot_runtime::exec::spawn_in(
+            &target.pidfd,
+            procroot_runtime::exec::NsKinds::unshared(),
+            &cmd,
+        )?;
         use std::os::unix::process::ExitStatusExt;
         *status = st.into_raw();
         Ok(0)

@@ -1,6 +1,6 @@
 //! Process creation and execution: the fork → enter namespaces → fork → exec sequence of
-//! `procroot exec`, `execveat` of a sealed self-binary, and the file calls that build one
-//! (`memfd_create`, seals, `copy_file_range`/`sendfile`).
+//! `procroot exec`. The namespace table is in [`ns`](super::ns), the sealed self-binary's calls
+//! in [`memfd`](super::memfd).
 //!
 //! # Why the whole child lives here
 //!
@@ -8,50 +8,23 @@
 //! forking thread, and any lock another thread held (the allocator's, stdio's) stays locked
 //! forever. Until `execve` the child may therefore only make async-signal-safe calls: raw
 //! syscalls, no allocation, no locks. Keeping every line that runs in the child in this one
-//! file, over data the parent prepared completely ([`SpawnPlan`], [`CArgs`]), makes that rule
-//! checkable by reading a few functions (`first_child`, `command_process`,
-//! `last_steps_before_exec`). rustix's Linux backend makes raw syscalls and builds short paths on
-//! the stack, so it is safe there.
+//! file (and `ns::setns_file`), over data the parent prepared completely ([`SpawnPlan`],
+//! [`CArgs`]), makes that rule checkable by reading a few functions (`first_child`,
+//! `command_process`, `last_steps_before_exec`). rustix's Linux backend makes raw syscalls and
+//! builds short paths on the stack, so it is safe there.
 
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::raw::c_char;
 
 use rustix::event::{PollFd, PollFlags};
-use rustix::fs::{MemfdFlags, SealFlags};
 use rustix::io::Errno;
 use rustix::process::{Pid, WaitOptions};
-use rustix::thread::{LinkNameSpaceType, ThreadNameSpaceType};
+use rustix::thread::ThreadNameSpaceType;
 
 use super::features::{self, Feature};
+use super::ns::{setns_file, NsPlan};
 use super::{last_errno, SyscallError};
-
-/// The namespace kinds, as `CLONE_NEW*` bits, in the order procroot enters them one by one
-/// (after a pass that tries all but the user namespace first, see `enter_steps`): the user
-/// namespace first, as runc's `nsexec` does for rootless containers (joining it is what grants
-/// the capabilities the other `setns` calls need there), then the others, the mount namespace
-/// last but one, and the PID and time namespaces (which only apply to children) last.
-pub const NS_ORDER: [(i32, &str); 8] = [
-    (libc::CLONE_NEWUSER, "user"),
-    (libc::CLONE_NEWCGROUP, "cgroup"),
-    (libc::CLONE_NEWIPC, "ipc"),
-    (libc::CLONE_NEWUTS, "uts"),
-    (libc::CLONE_NEWNET, "net"),
-    (libc::CLONE_NEWNS, "mnt"),
-    (libc::CLONE_NEWPID, "pid"),
-    (CLONE_NEWTIME, "time"),
-];
-
-/// `CLONE_NEWTIME` (Linux 5.6), the time namespace's type.
-pub const CLONE_NEWTIME: i32 = 0x80;
-
-/// The `/proc/<pid>/ns/` file name of a `CLONE_NEW*` type.
-pub fn ns_name(nstype: i32) -> &'static str {
-    NS_ORDER
-        .iter()
-        .find(|(t, _)| *t == nstype)
-        .map_or("unknown", |(_, n)| n)
-}
 
 /// A NULL-terminated array of C strings (`argv`, `envp`), built before `fork` so that the child
 /// allocates nothing.
@@ -72,38 +45,8 @@ impl CArgs {
         }
     }
 
-    fn as_ptr(&self) -> *const *const c_char {
+    pub(crate) fn as_ptr(&self) -> *const *const c_char {
         self.ptrs.as_ptr()
-    }
-}
-
-/// The namespaces to enter, prepared before `fork`.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct NsPlan {
-    /// A pidfd and the `CLONE_NEW*` bits for one atomic `setns(pidfd, flags)` (Linux 5.8), or
-    /// `None` to go straight to the per-namespace files.
-    pub pidfd: Option<(RawFd, i32)>,
-    /// Per-namespace fds (`/proc/<pid>/ns/*`, already checked to be nsfs files of their type),
-    /// in [`NS_ORDER`]; used when the pidfd is `None` or its `setns` failed.
-    pub fds: [(i32, RawFd); 8],
-    /// How many entries of `fds` are used.
-    pub n: usize,
-}
-
-impl NsPlan {
-    /// Whether entering needs a process with memory of its own. The kernel refuses the time
-    /// namespace to a process that shares its mm (`EUSERS`, `timens_install`). It allows the
-    /// user namespace (`userns_install` only wants no threads and an unshared `fs_struct`), but
-    /// a child that joined it carries the container's credentials, and our memory should not be
-    /// one ptrace check (the non-dumpable flag) away from them: that child forks too.
-    pub fn needs_own_memory(&self) -> bool {
-        self.enters(libc::CLONE_NEWUSER | CLONE_NEWTIME)
-    }
-
-    /// Whether the plan enters a namespace of a kind in `kinds` (`CLONE_NEW*` bits).
-    pub fn enters(&self, kinds: i32) -> bool {
-        self.pidfd.is_some_and(|(_, flags)| flags & kinds != 0)
-            || self.fds[..self.n].iter().any(|&(t, _)| t & kinds != 0)
     }
 }
 
@@ -250,7 +193,7 @@ impl SpawnPlan<'_> {
 }
 
 /// `setns` into every namespace of `plan`, in one call through the pidfd if it has one, else (or
-/// if that fails) one file at a time in [`NS_ORDER`]. Async-signal-safe: it allocates nothing.
+/// if that fails) one file at a time in [`NS_ORDER`](super::ns::NS_ORDER). Async-signal-safe: it allocates nothing.
 ///
 /// The atomic pidfd call leaves nothing half-entered when it fails; the per-file fallback then
 /// runs so that a refusal names the namespace it is about (`EPERM` for `net`), and so that
@@ -321,23 +264,6 @@ fn enter_steps(plan: &NsPlan) -> Result<(), (u32, Errno, i32)> {
         setns_file(fd, nstype).map_err(|e| (STEP_SETNS, e, nstype))?;
     }
     Ok(())
-}
-
-/// `setns(fd, nstype)` for one namespace file. Async-signal-safe.
-fn setns_file(fd: RawFd, nstype: i32) -> Result<(), Errno> {
-    // SAFETY: the fd number comes from an OwnedFd the caller keeps open for the call.
-    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-    let kind = match nstype {
-        libc::CLONE_NEWUSER => LinkNameSpaceType::User,
-        libc::CLONE_NEWCGROUP => LinkNameSpaceType::ControlGroup,
-        libc::CLONE_NEWIPC => LinkNameSpaceType::InterProcessCommunication,
-        libc::CLONE_NEWUTS => LinkNameSpaceType::HostNameAndNISDomainName,
-        libc::CLONE_NEWNET => LinkNameSpaceType::Network,
-        libc::CLONE_NEWNS => LinkNameSpaceType::Mount,
-        libc::CLONE_NEWPID => LinkNameSpaceType::ProcessID,
-        _ => LinkNameSpaceType::Time,
-    };
-    rustix::thread::move_into_link_name_space(fd, Some(kind))
 }
 
 /// How [`spawn`] ended without the command running.
@@ -616,31 +542,38 @@ impl SignalForwarder {
     /// # References
     ///  - [`signalfd(2)`](https://man7.org/linux/man-pages/man2/signalfd.2.html)
     pub fn new() -> Result<SignalForwarder, SyscallError> {
-        // SAFETY: sigset and pthread_sigmask calls over stack data; signalfd returns a new fd
-        // that the OwnedFd takes over. rustix has no signalfd.
-        unsafe {
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            for sig in FORWARDED.into_iter().chain([libc::SIGCHLD]) {
-                libc::sigaddset(&mut set, sig);
-            }
-            let mut saved: libc::sigset_t = std::mem::zeroed();
-            libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut saved);
-            let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
-            if fd < 0 {
-                let errno = last_errno();
-                libc::pthread_sigmask(libc::SIG_SETMASK, &saved, std::ptr::null_mut());
-                return Err(SyscallError {
-                    syscall: "signalfd",
-                    errno,
-                    detail: "receiving the signals to pass on to the command",
-                });
-            }
-            Ok(SignalForwarder {
-                fd: OwnedFd::from_raw_fd(fd),
-                saved,
-            })
+        // rustix has no signalfd: the sigset calls are libc's.
+        // SAFETY: `sigset_t` is plain data, for which all-zero is a valid value.
+        let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `set` is a sigset on the stack.
+        unsafe { libc::sigemptyset(&mut set) };
+        for sig in FORWARDED.into_iter().chain([libc::SIGCHLD]) {
+            // SAFETY: as above; every signal number here is valid.
+            unsafe { libc::sigaddset(&mut set, sig) };
         }
+        // SAFETY: plain data, as `set`.
+        let mut saved: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `set` and `saved` are sigsets on the stack; the kernel reads one and writes
+        // the other.
+        unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut saved) };
+        // SAFETY: fd -1 asks for a new signalfd; the kernel only reads `set`.
+        let fd = unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
+        if fd < 0 {
+            let errno = last_errno();
+            // SAFETY: restores the mask saved above from a sigset on the stack; a NULL old-set
+            // pointer means "not wanted".
+            unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &saved, std::ptr::null_mut()) };
+            return Err(SyscallError {
+                syscall: "signalfd",
+                errno,
+                detail: "receiving the signals to pass on to the command",
+            });
+        }
+        Ok(SignalForwarder {
+            // SAFETY: signalfd returned a new fd that nothing else owns: the OwnedFd takes it.
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+            saved,
+        })
     }
 
     /// The next signal read, as `(signo, si_code)`, or `None` if none is pending.
@@ -655,8 +588,8 @@ impl SignalForwarder {
         };
         let want = bytes.len();
         match rustix::io::read(&self.fd, bytes) {
-            // SAFETY: zero-initialised, and the kernel wrote a whole record.
             Ok(n) if n == want => {
+                // SAFETY: zero-initialised, and the kernel wrote a whole record.
                 let info = unsafe { info.assume_init() };
                 Some((info.ssi_signo as i32, info.ssi_code))
             }
@@ -751,15 +684,17 @@ pub fn wait_forwarding(pid: Pid, signals: &SignalForwarder) -> Result<i32, Sysca
 
 /// The command stopped with `sig`: stop ourselves the same way, then continue it.
 fn stop_as_the_command(pid: Pid, sig: i32) {
-    // SAFETY: sigaction reads into a stack struct; kill(2) of ourselves and of our own unreaped
-    // child.
-    unsafe {
-        let mut act: libc::sigaction = std::mem::zeroed();
-        let ignored = libc::sigaction(sig, std::ptr::null(), &mut act) != 0
-            || act.sa_sigaction != libc::SIG_DFL;
-        libc::kill(libc::getpid(), if ignored { libc::SIGSTOP } else { sig });
-        libc::kill(pid.as_raw_nonzero().get(), libc::SIGCONT);
-    }
+    // SAFETY: `sigaction` is plain data, for which all-zero is a valid value.
+    let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: a NULL new action only reads the current one into `act`, on the stack.
+    let ignored = unsafe { libc::sigaction(sig, std::ptr::null(), &mut act) } != 0
+        || act.sa_sigaction != libc::SIG_DFL;
+    // SAFETY: getpid(2) takes nothing and cannot fail.
+    let me = unsafe { libc::getpid() };
+    // SAFETY: kill(2) of ourselves with a plain signal number; no memory is involved.
+    unsafe { libc::kill(me, if ignored { libc::SIGSTOP } else { sig }) };
+    // SAFETY: kill(2) of our own unreaped child: its PID cannot have been reused.
+    unsafe { libc::kill(pid.as_raw_nonzero().get(), libc::SIGCONT) };
 }
 
 /// What the children read: the plan, the error channel's write end and the start gate (as
@@ -886,14 +821,15 @@ fn fork_into_parent() -> Result<i32, Errno> {
 
 /// Blocks every signal in the calling thread; returns the mask to restore.
 fn block_all_signals() -> libc::sigset_t {
-    // SAFETY: sigfillset and pthread_sigmask over stack-allocated sets.
-    unsafe {
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-        old
-    }
+    // SAFETY: `sigset_t` is plain data, for which all-zero is a valid value.
+    let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `all` is a sigset on the stack.
+    unsafe { libc::sigfillset(&mut all) };
+    // SAFETY: `all` and `old` are sigsets on the stack; the kernel reads one, writes the other.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old) };
+    old
 }
 
 fn restore_signals(mask: &libc::sigset_t) {
@@ -909,17 +845,19 @@ fn reset_signal_handlers() {
         if sig == libc::SIGKILL || sig == libc::SIGSTOP {
             continue;
         }
-        // SAFETY: sigaction reads and writes stack-allocated structs only.
-        unsafe {
-            let mut old: libc::sigaction = std::mem::zeroed();
-            if libc::sigaction(sig, std::ptr::null(), &mut old) == 0
-                && old.sa_sigaction != libc::SIG_IGN
-                && old.sa_sigaction != libc::SIG_DFL
-            {
-                let mut dfl: libc::sigaction = std::mem::zeroed();
-                dfl.sa_sigaction = libc::SIG_DFL;
-                libc::sigaction(sig, &dfl, std::ptr::null_mut());
-            }
+        // SAFETY: `sigaction` is plain data, for which all-zero is a valid value.
+        let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: a NULL new action only reads the current one into `old`, on the stack.
+        if unsafe { libc::sigaction(sig, std::ptr::null(), &mut old) } == 0
+            && old.sa_sigaction != libc::SIG_IGN
+            && old.sa_sigaction != libc::SIG_DFL
+        {
+            // SAFETY: plain data, as `old`.
+            let mut dfl: libc::sigaction = unsafe { std::mem::zeroed() };
+            dfl.sa_sigaction = libc::SIG_DFL;
+            // SAFETY: sets the default action from a struct on the stack; a NULL old-action
+            // pointer means "not wanted".
+            unsafe { libc::sigaction(sig, &dfl, std::ptr::null_mut()) };
         }
     }
 }
@@ -1071,13 +1009,14 @@ fn last_steps_before_exec(ctx: &ChildCtx<'_, '_>) -> Result<(), (u32, Errno)> {
     }
     // Rust ignores SIGPIPE in its programs; the command gets the default back, and no blocked
     // signal, as from a shell.
-    // SAFETY: signal and sigprocmask over stack data are async-signal-safe.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-    }
+    // SAFETY: signal(2) to the default action installs no handler of ours; async-signal-safe.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    // SAFETY: `sigset_t` is plain data, for which all-zero is a valid value.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a sigset on the stack; sigemptyset is async-signal-safe.
+    unsafe { libc::sigemptyset(&mut set) };
+    // SAFETY: the kernel reads `set` from the stack; a NULL old-set pointer means "not wanted".
+    unsafe { libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) };
     // The target's credentials, last: seccomp (when it can come last) must filter nothing of
     // ours but the execve.
     if let Some(creds) = ctx.plan.creds {
@@ -1249,142 +1188,6 @@ pub fn wait(pid: Pid) -> Result<i32, SyscallError> {
                 })
             }
         }
-    }
-}
-
-/// `execveat(fd, "", argv, envp, AT_EMPTY_PATH)`: runs the file `fd` is open on, with no path and
-/// no `/proc` needed. Returns only on failure.
-///
-/// # References
-///  - [`execveat(2)`](https://man7.org/linux/man-pages/man2/execveat.2.html)
-pub fn execveat_fd(fd: BorrowedFd<'_>, argv: &CArgs, envp: &CArgs) -> SyscallError {
-    let empty = c"";
-    // SAFETY: the empty path is NUL-terminated; `argv` and `envp` are NULL-terminated arrays of
-    // NUL-terminated strings that outlive the call; the fd is open. execveat returns only on
-    // failure.
-    unsafe {
-        libc::syscall(
-            libc::SYS_execveat,
-            fd.as_raw_fd(),
-            empty.as_ptr(),
-            argv.as_ptr(),
-            envp.as_ptr(),
-            libc::AT_EMPTY_PATH,
-        )
-    };
-    SyscallError {
-        syscall: "execveat",
-        errno: last_errno(),
-        detail: "re-executing procroot from its sealed copy",
-    }
-}
-
-/// `memfd_create(name, MFD_EXEC | MFD_ALLOW_SEALING | MFD_CLOEXEC)`, retried without `MFD_EXEC`
-/// on `EINVAL` (before Linux 6.3 the flag does not exist; executable is then the default).
-/// `EACCES` (`vm.memfd_noexec=2`) is returned as is.
-///
-/// # References
-///  - [`memfd_create(2)`](https://man7.org/linux/man-pages/man2/memfd_create.2.html)
-pub fn memfd_create_exec(name: &str) -> Result<OwnedFd, SyscallError> {
-    let base = MemfdFlags::ALLOW_SEALING | MemfdFlags::CLOEXEC;
-    rustix::fs::memfd_create(name, base | MemfdFlags::EXEC)
-        .or_else(|e| match e {
-            Errno::INVAL => rustix::fs::memfd_create(name, base),
-            e => Err(e),
-        })
-        .map_err(|errno| SyscallError {
-            syscall: "memfd_create",
-            errno,
-            detail: "",
-        })
-}
-
-/// The seals of a sealed self-binary: no more seals, no shrinking, growing or writing, and (Linux
-/// 6.3) no change of its exec bits.
-pub const EXE_SEALS: SealFlags = SealFlags::SEAL
-    .union(SealFlags::SHRINK)
-    .union(SealFlags::GROW)
-    .union(SealFlags::WRITE);
-
-/// Adds [`EXE_SEALS`] and `F_SEAL_EXEC` where the kernel knows it (`EINVAL` before 6.3: then
-/// without it).
-///
-/// # References
-///  - [`memfd_create(2)`](https://man7.org/linux/man-pages/man2/memfd_create.2.html), "File
-///    sealing"
-pub fn seal_exe(fd: BorrowedFd<'_>) -> Result<(), SyscallError> {
-    let add = || {
-        rustix::fs::fcntl_add_seals(fd, EXE_SEALS | SealFlags::EXEC).or_else(|e| match e {
-            Errno::INVAL => rustix::fs::fcntl_add_seals(fd, EXE_SEALS),
-            e => Err(e),
-        })
-    };
-    // F_SEAL_WRITE fails with EBUSY while any page of the file still has an extra reference.
-    // Right after the copy, pages can sit in another CPU's LRU batch (the kernel drains only
-    // the calling CPU's before it gives up), which the kernel counts as a pin: seen as a
-    // flaky EBUSY under load. Nothing else holds them, so a short wait and a retry (possibly
-    // on the other CPU, whose batch it then drains) succeeds.
-    let mut result = add();
-    for _ in 0..SEAL_RETRIES {
-        if result != Err(Errno::BUSY) {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-        result = add();
-    }
-    result.map_err(|errno| SyscallError {
-        syscall: "fcntl",
-        errno,
-        detail: "F_ADD_SEALS on the memfd copy",
-    })
-}
-
-/// How often [`seal_exe`] retries a sealing refused with `EBUSY` (10 ms apart).
-const SEAL_RETRIES: u32 = 20;
-
-/// The seals of `fd` (`F_GET_SEALS`), or `EINVAL` if it is not a sealable file.
-pub fn seals(fd: BorrowedFd<'_>) -> Result<SealFlags, Errno> {
-    rustix::fs::fcntl_get_seals(fd)
-}
-
-/// Copies all of `src` (from its offset 0) to `dst`, with `copy_file_range(2)`, falling back to
-/// `sendfile(2)` where the kernel refuses a copy across file systems (`EXDEV` before 5.19,
-/// `EINVAL`, `ENOSYS`, `EOPNOTSUPP`). Returns the number of bytes copied.
-pub fn copy_all(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> Result<u64, SyscallError> {
-    let mut copied: u64 = 0;
-    let mut use_sendfile = false;
-    loop {
-        let chunk = 1 << 30;
-        let n = if use_sendfile {
-            let mut off = copied;
-            rustix::fs::sendfile(dst, src, Some(&mut off), chunk).map_err(|errno| SyscallError {
-                syscall: "sendfile",
-                errno,
-                detail: "copying procroot into its sealed copy",
-            })?
-        } else {
-            let mut off_in = copied;
-            match rustix::fs::copy_file_range(src, Some(&mut off_in), dst, None, chunk) {
-                Ok(n) => n,
-                Err(Errno::XDEV | Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP)
-                    if copied == 0 =>
-                {
-                    use_sendfile = true;
-                    continue;
-                }
-                Err(errno) => {
-                    return Err(SyscallError {
-                        syscall: "copy_file_range",
-                        errno,
-                        detail: "copying procroot into its sealed copy",
-                    })
-                }
-            }
-        };
-        if n == 0 {
-            return Ok(copied);
-        }
-        copied += n as u64;
     }
 }
 
