@@ -44,13 +44,13 @@ impl<'fd> CBorrowedFd<'fd> {
     }
 
     /// The number as C passed it.
-    pub(crate) fn raw(self) -> c_int {
+    pub fn raw(self) -> c_int {
         self.fd
     }
 
     /// The fd, borrowed for the call. A negative fd is `-EBADF` (with the number in the
     /// message); a closed one is the kernel's `EBADF` from the first syscall made on it.
-    pub(crate) fn try_as_borrowed_fd(self) -> Result<BorrowedFd<'fd>, Error> {
+    pub fn try_as_borrowed_fd(self) -> Result<BorrowedFd<'fd>, Error> {
         if self.fd < 0 {
             return Err(Error::invalid_input(
                 Errno::BADF,
