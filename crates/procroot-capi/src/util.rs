@@ -245,3 +245,55 @@ pub(crate) fn copy_out(bytes: &[u8], buf: Option<&mut [MaybeUninit<u8>]>) -> Res
     }
     Ok(n)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// C passes an `int` where Rust sees a `CBorrowedFd`: same size and alignment, and a
+    /// negative number is `-EBADF` (input), never `borrow_raw(-1)`.
+    #[test]
+    fn cborrowedfd_is_an_int_and_refuses_negative_fds() {
+        assert_eq!(size_of::<CBorrowedFd<'_>>(), size_of::<c_int>());
+        assert_eq!(align_of::<CBorrowedFd<'_>>(), align_of::<c_int>());
+        // SAFETY: a negative number, which `from_raw` allows.
+        let fd = unsafe { CBorrowedFd::from_raw(-1) };
+        let e = fd.try_as_borrowed_fd().unwrap_err();
+        assert_eq!(e.errno(), Errno::BADF, "{e}");
+        assert_eq!(e.kind(), procroot::ErrorKind::InvalidInput, "{e}");
+    }
+
+    /// `copy_out` is `snprintf`-like: a fit gets the bytes and a NUL, a buffer without room for
+    /// the NUL is left untouched, and NULL with a non-zero size is `-EINVAL`.
+    #[test]
+    fn copy_out_fits_or_writes_nothing() {
+        let mut buf = [b'#' as c_char; 4];
+        // SAFETY: `buf` has 4 writable bytes, used only through this slice below.
+        let out = unsafe { buffer(buf.as_mut_ptr(), buf.len()) };
+        assert_eq!(copy_out(b"abc", out).unwrap(), 3);
+        assert_eq!(buf.map(|c| c as u8), *b"abc\0");
+        let mut small = [b'#' as c_char; 3];
+        // SAFETY: as above, 3 bytes.
+        let out = unsafe { buffer(small.as_mut_ptr(), small.len()) };
+        assert_eq!(copy_out(b"abc", out).unwrap(), 3);
+        assert_eq!(small.map(|c| c as u8), *b"###");
+        // SAFETY: NULL is allowed.
+        let query = unsafe { buffer(std::ptr::null_mut(), 0) };
+        assert_eq!(copy_out(b"abc", query).unwrap(), 3);
+        // SAFETY: NULL is allowed (a non-zero size makes it `None`).
+        let bad = unsafe { buffer(std::ptr::null_mut(), 8) };
+        assert_eq!(copy_out(b"abc", bad).unwrap_err().errno(), Errno::INVAL);
+    }
+
+    /// `argv`-style arrays end at the first NULL; a NULL array is `None`.
+    #[test]
+    fn cstr_list_stops_at_the_null() {
+        let (a, b) = (c"a", c"bc");
+        let array = [a.as_ptr(), b.as_ptr(), std::ptr::null()];
+        // SAFETY: a NULL-terminated array of literals, alive for the test.
+        let list = unsafe { cstr_list(array.as_ptr()) }.unwrap();
+        assert_eq!(list, [a, b]);
+        // SAFETY: NULL is allowed.
+        assert!(unsafe { cstr_list(std::ptr::null()) }.is_none());
+    }
+}
