@@ -12,7 +12,7 @@ use procroot::{
 
 use crate::error::{ffi, invalid, procroot_error, ErrOut};
 use crate::util::{
-    buffer, copy_out, cstr, handle, oflags, out, owned, path_arg, required, CBorrowedFd,
+    buffer, copy_out, cstr, free_box, handle, oflags, out, owned, path_arg, required, CBorrowedFd,
 };
 
 /// A root directory with its resolution settings (opaque).
@@ -147,11 +147,9 @@ pub unsafe extern "C" fn procroot_root_from_fd(
 /// `root` is NULL or from procroot and not freed yet; no other thread uses it.
 #[no_mangle]
 pub unsafe extern "C" fn procroot_root_free(root: *mut procroot_root) {
-    if !root.is_null() {
-        // SAFETY: by the contract, made by `root_out` with `Box::into_raw`, not freed yet and
-        // used by no other thread: the Box is taken back exactly once.
-        drop(unsafe { Box::from_raw(root) });
-    }
+    // SAFETY: `root` is NULL or made by `root_out` with `Box::into_raw`, not freed yet and
+    // used by no other thread (this function's contract): `free_box`'s contract.
+    unsafe { free_box(root) };
 }
 
 /// The root's directory fd (`O_PATH`), borrowed: valid until [`procroot_root_free`], not to be

@@ -12,7 +12,7 @@ use procroot::{Error, PidFd, ProcBase, Procfs};
 use crate::core::*;
 use crate::error::{ffi, invalid, procroot_error, ErrOut};
 use crate::util::{
-    buffer, bytes, copy_out, cstr, handle, oflags, out, owned, path_arg, CBorrowedFd,
+    buffer, bytes, copy_out, cstr, free_box, handle, oflags, out, owned, path_arg, CBorrowedFd,
 };
 
 /// A procfs instance (opaque): from [`procroot_procfs_for_pidns`]. Where a function takes a
@@ -66,11 +66,9 @@ pub unsafe extern "C" fn procroot_pidfd_open(
 /// `p` is NULL or from procroot and not freed yet; no other thread uses it.
 #[no_mangle]
 pub unsafe extern "C" fn procroot_pidfd_free(p: *mut procroot_pidfd) {
-    if !p.is_null() {
-        // SAFETY: by the contract, made with `Box::into_raw` by `procroot_pidfd_open`, not
-        // freed yet and used by no other thread: the Box is taken back exactly once.
-        drop(unsafe { Box::from_raw(p) });
-    }
+    // SAFETY: `p` is NULL or made with `Box::into_raw` by `procroot_pidfd_open`, not freed
+    // yet and used by no other thread (this function's contract): `free_box`'s contract.
+    unsafe { free_box(p) };
 }
 
 /// A new procfs instance for the PID namespace `nsfd` (an fd of `/proc/<pid>/ns/pid`): `*out`
@@ -108,11 +106,9 @@ pub unsafe extern "C" fn procroot_procfs_for_pidns(
 /// `p` is NULL or from procroot and not freed yet; no other thread uses it.
 #[no_mangle]
 pub unsafe extern "C" fn procroot_procfs_free(p: *mut procroot_procfs) {
-    if !p.is_null() {
-        // SAFETY: by the contract, made with `Box::into_raw` by `procroot_procfs_for_pidns`,
-        // not freed yet and used by no other thread: the Box is taken back exactly once.
-        drop(unsafe { Box::from_raw(p) });
-    }
+    // SAFETY: `p` is NULL or made with `Box::into_raw` by `procroot_procfs_for_pidns`, not
+    // freed yet and used by no other thread (this function's contract): `free_box`'s contract.
+    unsafe { free_box(p) };
 }
 
 /// The instance, base and subpath arguments of a procfs call, as references.

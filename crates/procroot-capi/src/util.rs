@@ -65,6 +65,19 @@ impl<'fd> CBorrowedFd<'fd> {
     }
 }
 
+/// Frees a handle made with `Box::into_raw` (a `*_free` function's body). NULL is allowed.
+///
+/// # Safety
+/// `p` is NULL, or came from `Box::into_raw` of a `Box<T>`, was not freed yet, and no other
+/// thread uses it (every `*_free` function's contract in the header).
+pub(crate) unsafe fn free_box<T>(p: *mut T) {
+    if !p.is_null() {
+        // SAFETY: not NULL; by this fn's contract made with `Box::into_raw`, not freed yet and
+        // unused elsewhere: the Box is taken back exactly once.
+        drop(unsafe { Box::from_raw(p) });
+    }
+}
+
 /// A C string argument: `None` for NULL.
 ///
 /// # Safety
