@@ -62,13 +62,7 @@ fn chain(top: &Path, depth: usize) -> PathBuf {
 
 /// Becomes uid and gid 65534 (`nobody`) in this forked, single-threaded child.
 fn become_nobody() {
-    // SAFETY: plain syscalls in a single-threaded forked child; a zero-length setgroups list
-    // may be null.
-    unsafe {
-        assert_eq!(libc::setgroups(0, std::ptr::null()), 0, "setgroups");
-        assert_eq!(libc::setresgid(65534, 65534, 65534), 0, "setresgid");
-        assert_eq!(libc::setresuid(65534, 65534, 65534), 0, "setresuid");
-    }
+    procroot_testutil::become_user(65534);
 }
 
 /// Sets this (forked) process's `RLIMIT_NOFILE` soft limit.

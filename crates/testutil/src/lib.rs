@@ -136,6 +136,21 @@ pub fn deny_syscalls(syscalls: &[i64], errno: i32) {
     install_seccomp_filter(&prog);
 }
 
+/// Drops the calling (forked, single-threaded) process to uid and gid `id` with no
+/// supplementary groups, for good; panics if the kernel refuses. Irreversible: call it in a
+/// child ([`in_child`]).
+pub fn become_user(id: libc::uid_t) {
+    // SAFETY: setgroups(2) with a count of zero reads nothing through its NULL list.
+    let rc = unsafe { libc::setgroups(0, std::ptr::null()) };
+    assert_eq!(rc, 0, "setgroups: {}", std::io::Error::last_os_error());
+    // SAFETY: plain integer arguments; no memory is involved.
+    let rc = unsafe { libc::setresgid(id, id, id) };
+    assert_eq!(rc, 0, "setresgid: {}", std::io::Error::last_os_error());
+    // SAFETY: plain integer arguments; no memory is involved.
+    let rc = unsafe { libc::setresuid(id, id, id) };
+    assert_eq!(rc, 0, "setresuid: {}", std::io::Error::last_os_error());
+}
+
 /// Sets `no_new_privs` and installs the classic-BPF seccomp program `prog` on the calling
 /// thread; panics if the kernel refuses it. Irreversible: call it in a child ([`in_child`]).
 pub fn install_seccomp_filter(prog: &[libc::sock_filter]) {
@@ -143,18 +158,19 @@ pub fn install_seccomp_filter(prog: &[libc::sock_filter]) {
         len: prog.len() as u16,
         filter: prog.as_ptr().cast_mut(),
     };
-    // SAFETY: PR_SET_NO_NEW_PRIVS takes plain integers; PR_SET_SECCOMP gets a pointer to a
-    // valid sock_fprog whose filter array outlives the call (the kernel copies it and never
-    // writes through the pointer).
-    unsafe {
-        assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
-        let rc = libc::prctl(
+    // SAFETY: PR_SET_NO_NEW_PRIVS takes plain integers; no memory is involved.
+    let rc = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+    assert_eq!(rc, 0);
+    // SAFETY: PR_SET_SECCOMP gets a pointer to a valid sock_fprog whose filter array outlives
+    // the call (the kernel copies it and never writes through the pointer).
+    let rc = unsafe {
+        libc::prctl(
             libc::PR_SET_SECCOMP,
             libc::SECCOMP_MODE_FILTER,
             &fprog as *const libc::sock_fprog,
-        );
-        assert_eq!(rc, 0, "seccomp: {}", std::io::Error::last_os_error());
-    }
+        )
+    };
+    assert_eq!(rc, 0, "seccomp: {}", std::io::Error::last_os_error());
 }
 
 /// The errno of writing `data` to `path` (opened for appending, created if missing), or `None`
