@@ -267,18 +267,6 @@ impl Walker<'_> {
                     }
                     continue;
                 }
-                b".." if cfg!(procroot_fault_injection) && self.policy != Policy::Beneath => {
-                    // FAULT INJECTION (tests only): a path-joining resolver's `..`, which
-                    // climbs out of the root.
-                    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
-                    let fd = rustix::fs::openat(stack.top(self.root), "..", flags, Mode::empty())
-                        .map_err(|e| self.failed("openat", b"..", flags, e))?;
-                    stack.push(fd, b"..");
-                    if c.is_last {
-                        return self.finish_at_dir(&mut stack);
-                    }
-                    continue;
-                }
                 b".." => {
                     if stack.pop().is_none() && self.policy != Policy::InRoot {
                         // `..` at the root: clamped under InRoot (RESOLVE_IN_ROOT), an escape
@@ -375,14 +363,6 @@ impl Walker<'_> {
                             return Err(Errno::XDEV);
                         }
                         stack.clear();
-                        if cfg!(procroot_fault_injection) {
-                            // FAULT INJECTION (tests only): a path-joining resolver's absolute
-                            // symlink, which restarts at the host's `/`, not at the root.
-                            let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
-                            let fd = rustix::fs::open("/", flags, Mode::empty())
-                                .map_err(|e| self.failed("open", b"/", flags, e))?;
-                            stack.push(fd, b"");
-                        }
                     }
                     // Splice the target in place of the name: the rest of the path (starting
                     // with its slash, or empty) follows the target.

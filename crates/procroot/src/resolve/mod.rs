@@ -32,6 +32,8 @@
 
 mod emulated;
 mod kernel;
+#[cfg(procroot_fault_injection)]
+mod naive;
 mod options;
 pub(crate) mod path;
 pub(crate) mod protected;
@@ -88,7 +90,79 @@ pub fn resolve(
     trailing: Trailing,
     oflags: OFlags,
 ) -> Result<Resolved> {
-    resolve_after(root, path, opts, trailing, oflags, None)
+    resolve_full(root, path, opts, trailing, oflags, None)
+}
+
+/// Which resolver answers a lookup first: the one backend decision, asked by every entry point
+/// (the three here and `Root::eval_symlinks_in`'s root open).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FirstResolver {
+    /// `openat2(2)`; its failures are handled as each entry point documents.
+    Kernel,
+    /// The emulated walker.
+    Walker,
+    /// The fault-injection build's naive resolver, which answers every lookup so that the
+    /// second wall can be shown holding without the first (see `naive.rs`).
+    #[cfg(procroot_fault_injection)]
+    Naive,
+}
+
+/// The backend decision for `backend` in this process: [`decide`] with what is known of
+/// `openat2(2)` now.
+#[inline(always)]
+pub(crate) fn first_resolver(backend: Backend) -> FirstResolver {
+    decide(backend, features::openat2_known_unavailable())
+}
+
+/// The backend decision, as a table of `backend` and whether `openat2` is already known to be
+/// unavailable in this process (`ENOSYS`, or a seccomp filter's `EPERM`):
+///
+/// | backend    | `openat2` works | known unavailable |
+/// |------------|-----------------|-------------------|
+/// | `Auto`     | kernel          | walker            |
+/// | `Kernel`   | kernel          | kernel            |
+/// | `Emulated` | walker          | walker            |
+///
+/// `Kernel` asks the kernel even when it is known to fail: the caller then gets the kernel's
+/// refusal (`NotSupported`, or nothing from `Root::eval_symlinks`' kernel answer), never a
+/// quiet fallback it did not ask for. A root that was overmounted when it was opened is
+/// `Emulated` by then (`Root::resolve_opts`). A fault-injection build answers everything with
+/// its naive resolver.
+#[inline(always)]
+const fn decide(backend: Backend, openat2_known_unavailable: bool) -> FirstResolver {
+    #[cfg(procroot_fault_injection)]
+    {
+        let _ = (backend, openat2_known_unavailable);
+        FirstResolver::Naive
+    }
+    #[cfg(not(procroot_fault_injection))]
+    match backend {
+        Backend::Emulated => FirstResolver::Walker,
+        Backend::Kernel => FirstResolver::Kernel,
+        Backend::Auto if openat2_known_unavailable => FirstResolver::Walker,
+        Backend::Auto => FirstResolver::Kernel,
+    }
+}
+
+/// The first `openat2` of a resolution to an `O_PATH` fd, made inline when the backend decision
+/// says kernel and the path qualifies (`kernel::first_attempt`): `Ok(fd)` is the answer;
+/// `Err(first)` hands on to [`resolve_fd_slow`] or [`resolve_handle_slow`] the kernel's errno,
+/// or `None` when no call was made.
+#[inline(always)]
+fn fast_kernel_attempt(
+    root: BorrowedFd<'_>,
+    path: &[u8],
+    opts: &ResolveOptions,
+    trailing: Trailing,
+) -> std::result::Result<OwnedFd, Option<Errno>> {
+    if first_resolver(opts.backend) != FirstResolver::Kernel {
+        return Err(None);
+    }
+    match kernel::first_attempt(root, path, opts, trailing) {
+        Some(Ok(fd)) => Ok(fd),
+        Some(Err(errno)) => Err(Some(errno)),
+        None => Err(None),
+    }
 }
 
 /// [`resolve`] to an `O_PATH` fd alone (`Root::resolve_fd`): the same answer, the same errors,
@@ -96,10 +170,8 @@ pub fn resolve(
 ///
 /// Inlined into the caller (down from `Root::resolve_fd`), with the general path out of line
 /// and cold, so that the success path is the stack copy of the path and one `openat2` made in
-/// the caller's own frame, as a bare call would be. Measured (BENCHMARKS.md): the very same
-/// code in a function of its own, i.e. one more `ret` between the syscall and the caller, cost
-/// 4-10% of an `openat2` on the benchmark VM (most likely that return is mispredicted after the
-/// kernel entry), which is most of what the handle-building `resolve` costs over the raw call.
+/// the caller's own frame, as a bare call would be: one more function return between the
+/// syscall and the caller measurably costs a few percent of an `openat2` (BENCHMARKS.md).
 #[inline(always)]
 pub(crate) fn resolve_fd(
     root: BorrowedFd<'_>,
@@ -107,47 +179,50 @@ pub(crate) fn resolve_fd(
     opts: &ResolveOptions,
     trailing: Trailing,
 ) -> Result<OwnedFd> {
-    let use_kernel = match opts.backend {
-        Backend::Emulated => false,
-        Backend::Kernel => !cfg!(procroot_fault_injection),
-        // The fault-injection build's naive walker must answer every lookup.
-        Backend::Auto => !features::openat2_known_unavailable() && !cfg!(procroot_fault_injection),
-    };
-    let first = if use_kernel {
-        match kernel::first_attempt(root, path, opts, trailing) {
-            Some(Ok(fd)) => return Ok(fd),
-            Some(Err(errno)) => Some(errno),
-            None => None,
-        }
-    } else {
-        None
-    };
-    resolve_fd_slow(root, path, opts, trailing, first)
+    match fast_kernel_attempt(root, path, opts, trailing) {
+        Ok(fd) => Ok(fd),
+        Err(first) => resolve_fd_slow(root, path, opts, trailing, first),
+    }
 }
 
-/// What [`kernel_once`] opened: the fd, and with [`Trailing::ExceptLast`] the last name.
+/// [`resolve`] to an `O_PATH` fd for a `Handle` (`Root::resolve`): [`resolve_fd`]'s inline
+/// fast path, with the general path's [`Resolved`] (which may know the path in the root) when
+/// the fast path does not answer.
+#[inline(always)]
+pub(crate) fn resolve_o_path(
+    root: BorrowedFd<'_>,
+    path: &[u8],
+    opts: &ResolveOptions,
+    trailing: Trailing,
+) -> Result<Resolved> {
+    match fast_kernel_attempt(root, path, opts, trailing) {
+        Ok(fd) => Ok(Resolved {
+            fd,
+            path: None,
+            last: None,
+            backend: BackendUsed::Kernel,
+        }),
+        Err(first) => resolve_handle_slow(root, path, opts, trailing, first),
+    }
+}
+
+/// What [`kernel_without_fallback`] opened: the fd, and with [`Trailing::ExceptLast`] the last
+/// name.
 pub(crate) type KernelOpened<'p> = (OwnedFd, Option<&'p [u8]>);
 
 /// One `openat2` of `path` to an `O_PATH` fd (with [`Trailing::ExceptLast`], of its parent, and
-/// the last name), when the kernel backend may be used for `opts` and `path` is one the kernel
-/// can be asked: `None` otherwise, and `Some(Err)` with the kernel's errno when it refused. No
-/// retry and no fallback: the caller hands every failure to the emulated walker
+/// the last name), when the backend decision says kernel and `path` is one the kernel can be
+/// asked: `None` otherwise, and `Some(Err)` with the kernel's errno when it refused. No retry
+/// and no fallback: the caller hands every failure to the emulated walker
 /// (`Root::eval_symlinks`, which derives the path inside the root from the kernel's answer).
 /// `ENOSYS` (or a filter's `EPERM`) is recorded as for any `openat2`.
-pub(crate) fn kernel_once<'p>(
+pub(crate) fn kernel_without_fallback<'p>(
     root: BorrowedFd<'_>,
     path: &'p [u8],
     opts: &ResolveOptions,
     trailing: Trailing,
 ) -> Option<std::result::Result<KernelOpened<'p>, Errno>> {
-    let use_kernel = match opts.backend {
-        Backend::Emulated => false,
-        // The fault-injection build's naive walker must answer every lookup.
-        Backend::Kernel | Backend::Auto => {
-            !features::openat2_known_unavailable() && !cfg!(procroot_fault_injection)
-        }
-    };
-    if !use_kernel || path::validate(path).is_err() {
+    if first_resolver(opts.backend) != FirstResolver::Kernel || path::validate(path).is_err() {
         return None;
     }
     let result = kernel::open_once(root, path, opts, trailing);
@@ -157,7 +232,7 @@ pub(crate) fn kernel_once<'p>(
     Some(result)
 }
 
-/// Everything [`resolve_fd`] does not do inline: [`resolve_after`] with the fast path's failed
+/// Everything [`resolve_fd`] does not do inline: [`resolve_full`] with the fast path's failed
 /// first attempt, if it made one.
 #[cold]
 #[inline(never)]
@@ -168,12 +243,26 @@ fn resolve_fd_slow(
     trailing: Trailing,
     first: Option<Errno>,
 ) -> Result<OwnedFd> {
-    resolve_after(root, path, opts, trailing, OFlags::PATH, first).map(|r| r.fd)
+    resolve_full(root, path, opts, trailing, OFlags::PATH, first).map(|r| r.fd)
 }
 
-/// [`resolve`], where `first` is the errno of a first `openat2` already made with these
-/// arguments by `kernel::first_attempt` (only when the kernel backend is in use).
-fn resolve_after(
+/// Everything [`resolve_o_path`] does not do inline, as [`resolve_fd_slow`].
+#[cold]
+#[inline(never)]
+fn resolve_handle_slow(
+    root: BorrowedFd<'_>,
+    path: &[u8],
+    opts: &ResolveOptions,
+    trailing: Trailing,
+    first: Option<Errno>,
+) -> Result<Resolved> {
+    resolve_full(root, path, opts, trailing, OFlags::PATH, first)
+}
+
+/// [`resolve`] with every retry and fallback, where `first` is the errno of a first `openat2`
+/// already made with these arguments by `kernel::first_attempt` (only when the backend
+/// decision said kernel).
+fn resolve_full(
     root: BorrowedFd<'_>,
     path: &[u8],
     opts: &ResolveOptions,
@@ -185,47 +274,48 @@ fn resolve_after(
     // so this finds nothing new, except an empty path: `ENOENT`, as the kernel said.
     path::validate(path)?;
     let oflags = oflags - OFlags::NOFOLLOW;
-    let use_kernel = match opts.backend {
-        Backend::Emulated => false,
-        Backend::Kernel => !cfg!(procroot_fault_injection),
-        // The fault-injection build's naive walker must answer every lookup.
-        Backend::Auto => !features::openat2_known_unavailable() && !cfg!(procroot_fault_injection),
-    };
-    if use_kernel {
-        match kernel::resolve(root, path, opts, trailing, oflags, first) {
-            kernel::Outcome::Done(result) => {
-                let (fd, last) = result.syscall_with("openat2", || {
-                    use std::os::unix::ffi::OsStrExt;
-                    sys::args(None, std::ffi::OsStr::from_bytes(path), oflags)
-                })?;
-                return Ok(Resolved {
-                    fd,
-                    path: None,
-                    last,
-                    backend: BackendUsed::Kernel,
-                });
-            }
-            // The errno is the one openat2 really failed with: a filter's EPERM is reported as
-            // EPERM, not as the ENOSYS of a kernel that lacks the syscall.
-            kernel::Outcome::Unavailable(errno) if opts.backend == Backend::Kernel => {
-                return Err(Error::with_detail(
-                    ErrorKind::NotSupported,
-                    errno,
-                    if errno == Errno::NOSYS {
-                        "the kernel backend was requested but openat2(2) is unavailable \
-                         (ENOSYS: kernel older than 5.6, or refused by a seccomp filter)"
-                    } else {
-                        "the kernel backend was requested but openat2(2) was refused \
-                         (a seccomp filter or security policy answers every openat2 call \
-                         with this errno)"
-                    },
-                )
-                .with_syscall("openat2", None));
-            }
-            kernel::Outcome::Unavailable(_) | kernel::Outcome::NeedsEmulation => {}
+    match first_resolver(opts.backend) {
+        FirstResolver::Kernel => {}
+        FirstResolver::Walker => {
+            return emulated::resolve(root, path, opts, trailing, oflags, None)
+        }
+        #[cfg(procroot_fault_injection)]
+        FirstResolver::Naive => return naive::resolve(root, path, opts, trailing, oflags),
+    }
+    match kernel::resolve(root, path, opts, trailing, oflags, first) {
+        kernel::Outcome::Done(result) => {
+            let (fd, last) = result.syscall_with("openat2", || {
+                use std::os::unix::ffi::OsStrExt;
+                sys::args(None, std::ffi::OsStr::from_bytes(path), oflags)
+            })?;
+            Ok(Resolved {
+                fd,
+                path: None,
+                last,
+                backend: BackendUsed::Kernel,
+            })
+        }
+        // The errno is the one openat2 really failed with: a filter's EPERM is reported as
+        // EPERM, not as the ENOSYS of a kernel that lacks the syscall.
+        kernel::Outcome::Unavailable(errno) if opts.backend == Backend::Kernel => {
+            Err(Error::with_detail(
+                ErrorKind::NotSupported,
+                errno,
+                if errno == Errno::NOSYS {
+                    "the kernel backend was requested but openat2(2) is unavailable \
+                     (ENOSYS: kernel older than 5.6, or refused by a seccomp filter)"
+                } else {
+                    "the kernel backend was requested but openat2(2) was refused \
+                     (a seccomp filter or security policy answers every openat2 call \
+                     with this errno)"
+                },
+            )
+            .with_syscall("openat2", None))
+        }
+        kernel::Outcome::Unavailable(_) | kernel::Outcome::NeedsEmulation => {
+            emulated::resolve(root, path, opts, trailing, oflags, None)
         }
     }
-    emulated::resolve(root, path, opts, trailing, oflags, None)
 }
 
 /// Decides, for a walk with `NO_XDEV`, whether stepping from `parent` through `name` onto the
@@ -258,5 +348,46 @@ pub(crate) fn resolve_crossing(
             )
         }
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The one backend decision, as a table: every backend, with `openat2` working and known
+    /// to be unavailable. `Kernel` keeps asking the kernel (its refusal is the caller's answer,
+    /// never a quiet fallback); only `Auto` falls back; `Emulated` never asks the kernel.
+    #[test]
+    #[cfg(not(procroot_fault_injection))]
+    fn backend_decision_table() {
+        use FirstResolver::{Kernel, Walker};
+        let table = [
+            (Backend::Auto, false, Kernel),
+            (Backend::Auto, true, Walker),
+            (Backend::Kernel, false, Kernel),
+            (Backend::Kernel, true, Kernel),
+            (Backend::Emulated, false, Walker),
+            (Backend::Emulated, true, Walker),
+        ];
+        for (backend, unavailable, want) in table {
+            assert_eq!(
+                decide(backend, unavailable),
+                want,
+                "backend {backend:?}, openat2 known unavailable: {unavailable}"
+            );
+        }
+    }
+
+    /// In a fault-injection build the naive resolver answers every lookup, whatever the
+    /// backend: the second-wall tests attack it.
+    #[test]
+    #[cfg(procroot_fault_injection)]
+    fn backend_decision_table() {
+        for backend in [Backend::Auto, Backend::Kernel, Backend::Emulated] {
+            for unavailable in [false, true] {
+                assert_eq!(decide(backend, unavailable), FirstResolver::Naive);
+            }
+        }
     }
 }

@@ -93,8 +93,8 @@ use super::{EvalMode, Handle, Root};
 use crate::error::Result;
 use crate::fs::FileType;
 use crate::procfs::FdDir;
-use crate::resolve::{self, BackendUsed, Policy, Trailing};
-use crate::sys::{self, features, PATH_MAX};
+use crate::resolve::{self, Backend, BackendUsed, FirstResolver, Policy, Trailing};
+use crate::sys::{self, PATH_MAX};
 
 thread_local! {
     /// How many [`Root::eval_symlinks`] calls on this thread the kernel answered (for the
@@ -124,8 +124,13 @@ impl Root {
             EvalMode::Full => Trailing::Follow,
             EvalMode::ExceptLast => Trailing::ExceptLast,
         };
-        let (fd, last) =
-            resolve::kernel_once(self.fd.as_fd(), path, &self.resolve_opts(), trailing)?.ok()?;
+        let (fd, last) = resolve::kernel_without_fallback(
+            self.fd.as_fd(),
+            path,
+            &self.resolve_opts(),
+            trailing,
+        )?
+        .ok()?;
         let dir = FdDir::current().ok()??;
         let mut file_buf = [MaybeUninit::<u8>::uninit(); PATH_MAX];
         let file_path = dir.readlink(fd.as_fd(), &mut file_buf).ok()?;
@@ -232,8 +237,8 @@ fn open_plain_absolute(dir: &Path) -> Option<(OwnedFd, &[u8])> {
             && plain[1..]
                 .split(|&b| b == b'/')
                 .any(|name| name.is_empty() || name == b"." || name == b".."))
-        || features::openat2_known_unavailable()
-        || cfg!(procroot_fault_injection)
+        // The root of an `eval_symlinks_in` call has the default backend.
+        || resolve::first_resolver(Backend::Auto) != FirstResolver::Kernel
     {
         return None;
     }

@@ -136,6 +136,7 @@ pub struct Handle {
 impl Handle {
     /// Wraps a resolution result. `input`, `opts` and `trailing` describe how the handle's
     /// object was reached, to compute its path later if the backend did not report it.
+    #[inline(always)]
     pub(crate) fn new(
         resolved: Resolved,
         root: &Arc<OwnedFd>,

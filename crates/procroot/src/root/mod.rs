@@ -290,12 +290,14 @@ impl Root {
     }
 
     /// Resolves `path` to an `O_PATH` handle, following a trailing symlink.
+    #[inline(always)]
     pub fn resolve(&self, path: impl AsRef<Path>) -> Result<Handle> {
         self.resolve_handle("resolve", path.as_ref(), Trailing::Follow)
     }
 
     /// Resolves `path` to an `O_PATH` handle without following a trailing symlink: if the last
     /// component is a symlink, the handle is the symlink itself.
+    #[inline(always)]
     pub fn resolve_nofollow(&self, path: impl AsRef<Path>) -> Result<Handle> {
         self.resolve_handle("resolve", path.as_ref(), Trailing::NoFollow)
     }
@@ -633,17 +635,19 @@ impl Root {
         Ok(PathBuf::from(OsString::from_vec(found)))
     }
 
+    /// Resolves `path` to a [`Handle`] with the root's options, errors annotated with `op`.
+    ///
+    /// Inlined, as [`Root::resolve_fd`] is, so that the kernel backend's success path is the
+    /// stack copy of the path, one `openat2` in the caller's frame and the handle's fields;
+    /// everything else (retries, fallbacks, the emulated walk, error context) is out of line.
+    #[inline(always)]
     fn resolve_handle(&self, op: &'static str, path: &Path, trailing: Trailing) -> Result<Handle> {
-        let resolved = self
-            .resolve_raw(path, trailing, OFlags::PATH)
-            .map_err(|e| self.annotate(e, op, path))?;
-        Ok(Handle::new(
-            resolved,
-            &self.fd,
-            path.as_os_str().as_bytes(),
-            &self.resolve_opts(),
-            trailing,
-        ))
+        let opts = self.resolve_opts();
+        let bytes = path.as_os_str().as_bytes();
+        match resolve::resolve_o_path(self.fd.as_fd(), bytes, &opts, trailing) {
+            Ok(resolved) => Ok(Handle::new(resolved, &self.fd, bytes, &opts, trailing)),
+            Err(e) => Err(self.annotate_cold(e, op, path)),
+        }
     }
 
     fn resolve_raw(
