@@ -6,6 +6,9 @@
 //! gives the same answer for every input, which the differential tests check against the
 //! kernel.
 //!
+//! Which resolver answers first is decided in one place (`decide`, a table of the backend and
+//! whether `openat2` is known to be unavailable), for every entry point.
+//!
 //! The fallback chain for [`Backend::Auto`]:
 //! 1. `openat2` (skipped once it is known to be unavailable in this process);
 //! 2. on `ENOSYS`, or on `EPERM` that a probe attributes to a seccomp filter, the emulated
@@ -99,7 +102,8 @@ pub fn resolve(
 pub(crate) enum FirstResolver {
     /// `openat2(2)`; its failures are handled as each entry point documents.
     Kernel,
-    /// The emulated walker.
+    /// The emulated walker. (A fault-injection build never chooses it.)
+    #[cfg_attr(procroot_fault_injection, allow(dead_code))]
     Walker,
     /// The fault-injection build's naive resolver, which answers every lookup so that the
     /// second wall can be shown holding without the first (see `naive.rs`).
@@ -376,6 +380,16 @@ mod tests {
                 want,
                 "backend {backend:?}, openat2 known unavailable: {unavailable}"
             );
+        }
+    }
+
+    /// The production walker carries no test hooks: the fault-injection build's broken
+    /// resolver is `naive.rs`, and nothing in the walker's source switches on that build.
+    #[test]
+    fn the_walker_has_no_fault_injection_hooks() {
+        let walker = include_str!("emulated.rs");
+        for hook in ["procroot_fault_injection", "cfg!("] {
+            assert!(!walker.contains(hook), "emulated.rs contains {hook:?}");
         }
     }
 

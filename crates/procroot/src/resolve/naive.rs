@@ -54,9 +54,8 @@ fn walk(
     let mut buf: Vec<u8> = path.to_vec();
     let mut pos = 0;
     let mut links = 0u32;
-    let at = |dir: &Option<OwnedFd>| dir.as_ref().map_or(root, |fd| fd.as_fd());
     let finish = |dir: &Option<OwnedFd>, names: Vec<u8>, last: Option<Vec<u8>>| {
-        let fd = rustix::fs::openat(at(dir), ".", oflags, Mode::empty())?;
+        let fd = rustix::fs::openat(at(root, dir), ".", oflags, Mode::empty())?;
         Ok(emulated_answer(fd, names, last))
     };
     loop {
@@ -77,7 +76,7 @@ fn walk(
             }
             // THE FAULT: the directory's real parent, which may be outside the root.
             dir = Some(rustix::fs::openat(
-                at(&dir),
+                at(root, &dir),
                 "..",
                 dir_flags,
                 Mode::empty(),
@@ -89,7 +88,7 @@ fn walk(
             continue;
         }
         if c.is_last && trailing == Trailing::ExceptLast {
-            let fd = rustix::fs::openat(at(&dir), ".", dir_flags, Mode::empty())?;
+            let fd = rustix::fs::openat(at(root, &dir), ".", dir_flags, Mode::empty())?;
             names.push(b'/');
             names.extend_from_slice(c.name);
             return Ok(emulated_answer(fd, names, Some(c.name.to_vec())));
@@ -101,7 +100,7 @@ fn walk(
         } else {
             oflags | OFlags::NOFOLLOW
         };
-        let opened = rustix::fs::openat(at(&dir), c.name, flags, Mode::empty());
+        let opened = rustix::fs::openat(at(root, &dir), c.name, flags, Mode::empty());
         let target = match opened {
             Ok(fd)
                 if follow
@@ -124,7 +123,7 @@ fn walk(
                 continue;
             }
             Err(e @ (Errno::NOTDIR | Errno::LOOP)) if follow => {
-                match rustix::fs::readlinkat(at(&dir), c.name, Vec::new()) {
+                match rustix::fs::readlinkat(at(root, &dir), c.name, Vec::new()) {
                     Ok(target) => target,
                     Err(_) => return Err(e),
                 }
@@ -152,6 +151,12 @@ fn walk(
     }
 }
 
+/// The directory the walk is in: `dir`, or the root when it is `None`.
+fn at<'a>(root: BorrowedFd<'a>, dir: &'a Option<OwnedFd>) -> BorrowedFd<'a> {
+    dir.as_ref().map_or(root, |fd| fd.as_fd())
+}
+
+/// The answer, with the names walked as its path (`/` for the root).
 fn emulated_answer(fd: OwnedFd, names: Vec<u8>, last: Option<Vec<u8>>) -> Resolved {
     let path = if names.is_empty() {
         b"/".to_vec()
