@@ -65,8 +65,8 @@ pub use fs::{DirEntry, FileType, ReadDir};
 pub use procfs::{Acquisition, PidFd, ProcBase, Procfs};
 pub use resolve::{Backend, BackendUsed, Policy, ResolveFlags, ResolveOptions, Trailing};
 pub use root::{
-    CopyOptions, CopyWarning, EvalMode, ExceptLast, Handle, NodeKind, Progress, ProgressFn,
-    RemoveAllOptions, ReplaceMode, Root, SpecialFiles, WarningFn, Xattrs,
+    CopyOptions, CopyWarning, EvalMode, Handle, NodeKind, Progress, ProgressFn, RemoveAllOptions,
+    ReplaceMode, ResolvedParent, Root, SpecialFiles, WarningFn, Xattrs,
 };
 /// Open flags, re-exported from rustix so callers need not depend on it.
 pub use rustix::fs::OFlags;

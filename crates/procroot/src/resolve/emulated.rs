@@ -281,7 +281,7 @@ impl Walker<'_> {
                 _ => {}
             }
 
-            if c.is_last && self.trailing == Trailing::ExceptLast {
+            if c.is_last && self.trailing == Trailing::ParentOnly {
                 let name = c.name.to_vec();
                 let fd = match stack.pop_fd() {
                     Some(fd) => fd,
@@ -318,10 +318,10 @@ impl Walker<'_> {
 
             // The kernel's "trailing" link, the only kind `fs.protected_symlinks` applies to: the
             // last component of the whole path (symlink bodies spliced in, as here). With
-            // ExceptLast, the kernel backend opens the parent as a path of its own, whose last
+            // ParentOnly, the kernel backend opens the parent as a path of its own, whose last
             // component is then trailing; the walker gives the same answer.
             let trailing_link = c.is_last
-                || (self.trailing == Trailing::ExceptLast
+                || (self.trailing == Trailing::ParentOnly
                     && next_component(&buf, c.end)
                         .is_some_and(|n| n.is_last && n.name != b"." && n.name != b".."));
             let (parent, facts) = stack.top_with_facts(self.root);

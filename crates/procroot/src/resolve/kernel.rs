@@ -41,7 +41,7 @@ pub(crate) const EAGAIN_RETRIES: usize = 16;
 
 /// What the kernel backend concluded.
 pub(crate) enum Outcome {
-    /// The kernel's answer: an fd (and, for [`Trailing::ExceptLast`], the last name) or an errno.
+    /// The kernel's answer: an fd (and, for [`Trailing::ParentOnly`], the last name) or an errno.
     Done(Result<(OwnedFd, Option<Vec<u8>>), Errno>),
     /// `openat2` is unavailable in this process (recorded in [`features`]), with the errno it
     /// failed with (`ENOSYS`, or a seccomp filter's `EPERM`), for the error message.
@@ -50,7 +50,7 @@ pub(crate) enum Outcome {
     NeedsEmulation,
 }
 
-/// Paths shorter than this are NUL-terminated on the stack by [`first_attempt`]; longer ones
+/// Paths shorter than this are NUL-terminated on the stack by [`open_on_stack`]; longer ones
 /// (rare: container paths are short) take the general path.
 const FAST_PATH_LEN: usize = 256;
 
@@ -63,18 +63,18 @@ const FAST_PATH_LEN: usize = 256;
 /// emulated walker's re-examination of strict `EXDEV`, validation of bad input).
 ///
 /// `None` when the fast path does not apply and nothing was asked: the strict policy (whose
-/// path needs rewriting), [`Trailing::ExceptLast`], a path of [`FAST_PATH_LEN`] bytes or more,
+/// path needs rewriting), [`Trailing::ParentOnly`], a path of [`FAST_PATH_LEN`] bytes or more,
 /// or a NUL byte in the path (which [`resolve`] then reports as `InvalidInput`; the kernel
 /// would have seen a truncated path).
 #[inline(always)]
-pub(crate) fn first_attempt(
+pub(crate) fn open_on_stack(
     root: BorrowedFd<'_>,
     path: &[u8],
     opts: &ResolveOptions,
     trailing: Trailing,
 ) -> Option<Result<OwnedFd, Errno>> {
     if opts.policy == Policy::InRootStrict
-        || trailing == Trailing::ExceptLast
+        || trailing == Trailing::ParentOnly
         || path.len() >= FAST_PATH_LEN
     {
         return None;
@@ -93,11 +93,11 @@ pub(crate) fn first_attempt(
 }
 
 /// The `openat2` flags for the final open: `O_CLOEXEC` always, `O_NOFOLLOW` only when the
-/// trailing symlink is not followed, and an `O_PATH` directory for the parent of `ExceptLast`.
+/// trailing symlink is not followed, and an `O_PATH` directory for the parent of `ParentOnly`.
 #[inline(always)]
 fn open_flags(trailing: Trailing, last: Option<&[u8]>, oflags: OFlags) -> OFlags {
     match (trailing, last) {
-        (Trailing::ExceptLast, Some(_)) => OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        (Trailing::ParentOnly, Some(_)) => OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
         (Trailing::NoFollow, _) => oflags | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         _ => (oflags - OFlags::NOFOLLOW) | OFlags::CLOEXEC,
     }
@@ -124,7 +124,7 @@ fn kernel_flags(opts: &ResolveOptions) -> KernelFlags {
 }
 
 /// What `openat2` is asked to open for `path`, and the last name left alone: with
-/// [`Trailing::ExceptLast`] the parent (and the last component, unless the path ends in `.`,
+/// [`Trailing::ParentOnly`] the parent (and the last component, unless the path ends in `.`,
 /// `..` or slashes, which is then opened whole); with [`Policy::InRootStrict`] the path without
 /// its leading slashes (asked under `RESOLVE_BENEATH`, which would refuse them; `/` is `.`).
 fn kernel_path<'p>(
@@ -133,7 +133,7 @@ fn kernel_path<'p>(
     trailing: Trailing,
 ) -> (&'p [u8], Option<&'p [u8]>) {
     let (mut path, last) = match trailing {
-        Trailing::ExceptLast => match split_last(path) {
+        Trailing::ParentOnly => match split_last(path) {
             Some((parent, name)) => (parent, Some(name)),
             None => (path, None),
         },
@@ -155,8 +155,8 @@ fn kernel_path<'p>(
 /// `..`), and nothing else: no re-examination of `ELOOP` or the strict policy's `EXDEV`, no
 /// recording of `ENOSYS`. For a caller that hands every failure to the emulated walker, whose
 /// answer is then the answer (`Root::eval_symlinks`). Returns the fd and, for
-/// [`Trailing::ExceptLast`], the last name that was not looked up.
-pub(crate) fn open_once<'p>(
+/// [`Trailing::ParentOnly`], the last name that was not looked up.
+pub(crate) fn open_without_fallback<'p>(
     root: BorrowedFd<'_>,
     path: &'p [u8],
     opts: &ResolveOptions,
@@ -184,7 +184,7 @@ pub(crate) fn open_once<'p>(
 
 /// Resolves `path` under `root` with `openat2(2)`.
 ///
-/// `first` is the error of a first attempt already made by [`first_attempt`] with the same
+/// `first` is the error of a first attempt already made by [`open_on_stack`] with the same
 /// arguments; the call is then not repeated, and the error is treated as this function's own
 /// first answer.
 pub(crate) fn resolve(

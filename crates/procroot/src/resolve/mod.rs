@@ -56,13 +56,13 @@ use crate::sys::{self, features, Syscall as _};
 /// The result of a resolution.
 #[derive(Debug)]
 pub struct Resolved {
-    /// The opened file: the target itself, or with [`Trailing::ExceptLast`] its parent
+    /// The opened file: the target itself, or with [`Trailing::ParentOnly`] its parent
     /// directory (`O_PATH`).
     pub fd: OwnedFd,
     /// The absolute path inside the root, when the backend knows it (the emulated walker always
     /// does: it is the names on its stack).
     pub path: Option<Vec<u8>>,
-    /// With [`Trailing::ExceptLast`]: the last component, which was not looked up. `None` when
+    /// With [`Trailing::ParentOnly`]: the last component, which was not looked up. `None` when
     /// the path ended in `.`, `..` or only slashes and was resolved in full.
     pub last: Option<Vec<u8>>,
     /// Which backend answered.
@@ -149,11 +149,11 @@ const fn decide(backend: Backend, openat2_known_unavailable: bool) -> FirstResol
 }
 
 /// The first `openat2` of a resolution to an `O_PATH` fd, made inline when the backend decision
-/// says kernel and the path qualifies (`kernel::first_attempt`): `Ok(fd)` is the answer;
+/// says kernel and the path qualifies (`kernel::open_on_stack`): `Ok(fd)` is the answer;
 /// `Err(first)` hands on to [`resolve_fd_slow`] or [`resolve_handle_slow`] the kernel's errno,
 /// or `None` when no call was made.
 #[inline(always)]
-fn fast_kernel_attempt(
+fn kernel_on_stack(
     root: BorrowedFd<'_>,
     path: &[u8],
     opts: &ResolveOptions,
@@ -162,7 +162,7 @@ fn fast_kernel_attempt(
     if first_resolver(opts.backend) != FirstResolver::Kernel {
         return Err(None);
     }
-    match kernel::first_attempt(root, path, opts, trailing) {
+    match kernel::open_on_stack(root, path, opts, trailing) {
         Some(Ok(fd)) => Ok(fd),
         Some(Err(errno)) => Err(Some(errno)),
         None => Err(None),
@@ -183,7 +183,7 @@ pub(crate) fn resolve_fd(
     opts: &ResolveOptions,
     trailing: Trailing,
 ) -> Result<OwnedFd> {
-    match fast_kernel_attempt(root, path, opts, trailing) {
+    match kernel_on_stack(root, path, opts, trailing) {
         Ok(fd) => Ok(fd),
         Err(first) => resolve_fd_slow(root, path, opts, trailing, first),
     }
@@ -199,7 +199,7 @@ pub(crate) fn resolve_o_path(
     opts: &ResolveOptions,
     trailing: Trailing,
 ) -> Result<Resolved> {
-    match fast_kernel_attempt(root, path, opts, trailing) {
+    match kernel_on_stack(root, path, opts, trailing) {
         Ok(fd) => Ok(Resolved {
             fd,
             path: None,
@@ -210,11 +210,11 @@ pub(crate) fn resolve_o_path(
     }
 }
 
-/// What [`kernel_without_fallback`] opened: the fd, and with [`Trailing::ExceptLast`] the last
+/// What [`kernel_without_fallback`] opened: the fd, and with [`Trailing::ParentOnly`] the last
 /// name.
 pub(crate) type KernelOpened<'p> = (OwnedFd, Option<&'p [u8]>);
 
-/// One `openat2` of `path` to an `O_PATH` fd (with [`Trailing::ExceptLast`], of its parent, and
+/// One `openat2` of `path` to an `O_PATH` fd (with [`Trailing::ParentOnly`], of its parent, and
 /// the last name), when the backend decision says kernel and `path` is one the kernel can be
 /// asked: `None` otherwise, and `Some(Err)` with the kernel's errno when it refused. No retry
 /// and no fallback: the caller hands every failure to the emulated walker
@@ -229,7 +229,7 @@ pub(crate) fn kernel_without_fallback<'p>(
     if first_resolver(opts.backend) != FirstResolver::Kernel || path::validate(path).is_err() {
         return None;
     }
-    let result = kernel::open_once(root, path, opts, trailing);
+    let result = kernel::open_without_fallback(root, path, opts, trailing);
     if let Err(errno @ (Errno::NOSYS | Errno::PERM)) = result {
         features::classify_openat2_failure(root, errno);
     }
@@ -264,7 +264,7 @@ fn resolve_handle_slow(
 }
 
 /// [`resolve`] with every retry and fallback, where `first` is the errno of a first `openat2`
-/// already made with these arguments by `kernel::first_attempt` (only when the backend
+/// already made with these arguments by `kernel::open_on_stack` (only when the backend
 /// decision said kernel).
 fn resolve_full(
     root: BorrowedFd<'_>,
@@ -274,7 +274,7 @@ fn resolve_full(
     oflags: OFlags,
     first: Option<Errno>,
 ) -> Result<Resolved> {
-    // With a `first` attempt, the path had no NUL byte (`first_attempt` checks) and was short,
+    // With a `first` attempt, the path had no NUL byte (`open_on_stack` checks) and was short,
     // so this finds nothing new, except an empty path: `ENOENT`, as the kernel said.
     path::validate(path)?;
     let oflags = oflags - OFlags::NOFOLLOW;

@@ -87,7 +87,7 @@ fn walk(
             }
             continue;
         }
-        if c.is_last && trailing == Trailing::ExceptLast {
+        if c.is_last && trailing == Trailing::ParentOnly {
             let fd = rustix::fs::openat(at(root, &dir), ".", dir_flags, Mode::empty())?;
             names.push(b'/');
             names.extend_from_slice(c.name);

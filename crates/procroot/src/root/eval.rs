@@ -122,7 +122,7 @@ impl Root {
     ) -> Option<PathBuf> {
         let trailing = match mode {
             EvalMode::Full => Trailing::Follow,
-            EvalMode::ExceptLast => Trailing::ExceptLast,
+            EvalMode::ExceptLast => Trailing::ParentOnly,
         };
         let (fd, last) = resolve::kernel_without_fallback(
             self.fd.as_fd(),
@@ -321,12 +321,12 @@ fn path_below<'f>(root: &[u8], file: &'f [u8]) -> Option<&'f [u8]> {
 /// Everything it reports about the last component is looked up in that held directory, so it
 /// cannot be about an entry of another directory that a concurrent rename put at the path.
 #[derive(Debug)]
-pub struct ExceptLast {
+pub struct ResolvedParent {
     parent: Handle,
     last: Option<OsString>,
 }
 
-impl ExceptLast {
+impl ResolvedParent {
     /// The directory every component but the last resolved to. When the path ended in `.`,
     /// `..` or slashes there is no last component, and this is what the whole path names.
     pub fn parent(&self) -> &Handle {
@@ -368,13 +368,13 @@ impl ExceptLast {
 
 impl Root {
     /// Resolves every component of `path` but the last ([`Root::resolve_parent`]); the last one
-    /// is neither followed nor required to exist. See [`ExceptLast`] for what can be asked of
+    /// is neither followed nor required to exist. See [`ResolvedParent`] for what can be asked of
     /// the result; [`Root::eval_symlinks`] with
     /// [`EvalMode::ExceptLast`] is its
-    /// [`path_in_root`](ExceptLast::path_in_root).
+    /// [`path_in_root`](ResolvedParent::path_in_root).
     ///
     /// An empty `path` means the root (`.`), as in [`Root::eval_symlinks`].
-    pub fn resolve_except_last(&self, path: impl AsRef<Path>) -> Result<ExceptLast> {
+    pub fn resolve_except_last(&self, path: impl AsRef<Path>) -> Result<ResolvedParent> {
         let path = path.as_ref();
         // `.`, not `/`: under Policy::Beneath an absolute path is an escape.
         let path = if path.as_os_str().is_empty() {
@@ -383,6 +383,6 @@ impl Root {
             path
         };
         let (parent, last) = self.resolve_parent_for_eval(path)?;
-        Ok(ExceptLast { parent, last })
+        Ok(ResolvedParent { parent, last })
     }
 }

@@ -33,7 +33,7 @@ use rustix::io::Errno;
 use crate::fs::{FileType, ReadDir};
 pub use copy::{copy_in_source, copy_out_directory, CopyOptions, ReplaceMode, Xattrs};
 pub(crate) use eval::kernel_answers as eval_kernel_answers;
-pub use eval::ExceptLast;
+pub use eval::ResolvedParent;
 pub use handle::{reopen_fd, Handle, SpecialFiles};
 pub use links::NodeKind;
 pub(crate) use pid_roots::len as pid_root_cache_len;
@@ -356,7 +356,7 @@ impl Root {
     pub fn resolve_parent(&self, path: impl AsRef<Path>) -> Result<(Handle, Option<OsString>)> {
         let path = path.as_ref();
         let resolved = self
-            .resolve_raw(path, Trailing::ExceptLast, OFlags::PATH)
+            .resolve_raw(path, Trailing::ParentOnly, OFlags::PATH)
             .map_err(|e| self.annotate(e, "resolve", path))?;
         let last = resolved.last.clone().map(OsString::from_vec);
         // The handle is the parent: what it was resolved from is the parent part of the input.
@@ -618,7 +618,7 @@ impl Root {
         };
         let trailing = match mode {
             EvalMode::Full => Trailing::Follow,
-            EvalMode::ExceptLast => Trailing::ExceptLast,
+            EvalMode::ExceptLast => Trailing::ParentOnly,
         };
         let walked = resolve::resolve(
             self.fd.as_fd(),
@@ -631,7 +631,7 @@ impl Root {
         let Some(found) = walked.path else {
             return Err(self.annotate(Error::from_errno(Errno::INVAL), "resolve", path));
         };
-        // With ExceptLast the walker's path already ends in the last name, unresolved.
+        // With ParentOnly the walker's path already ends in the last name, unresolved.
         Ok(PathBuf::from(OsString::from_vec(found)))
     }
 
