@@ -181,7 +181,7 @@ pub(crate) fn resolve(
         failed: None,
     };
     walker
-        .walk(path)
+        .run(path)
         .map_err(|errno| match walker.failed.take() {
             Some((syscall, at, args)) if at == errno => {
                 Error::from_errno(errno).with_syscall(syscall, args)
@@ -229,7 +229,7 @@ impl Walker<'_> {
         err.errno
     }
 
-    fn walk(&mut self, path: &[u8]) -> Result<Resolved, Errno> {
+    fn run(&mut self, path: &[u8]) -> Result<Resolved, Errno> {
         // An absolute path is an escape under RESOLVE_BENEATH (kernel: path_init ->
         // nd_jump_root -> EXDEV). The in-root policies start at the root either way.
         if path.first() == Some(&b'/') && self.policy == Policy::Beneath {

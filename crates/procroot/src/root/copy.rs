@@ -7,7 +7,7 @@
 //! in-root side is found through the resolver, so a symlink inside the root (absolute or `..`)
 //! can never make the copy read or write outside it.
 //!
-//! - The tree is walked with the bounded-fd [`Chain`] of `walk.rs` (the one `remove_all` uses),
+//! - The tree is walked with the bounded-fd [`Chain`] of `tree.rs` (the one `remove_all` uses),
 //!   twice in step: once over the source, once over the copy. Depth costs heap, not fds.
 //! - Each source entry is pinned with `O_PATH | O_NOFOLLOW` and its type checked on that fd
 //!   before it is opened for real: a FIFO, socket or device node is refused unless the caller
@@ -39,7 +39,7 @@ use rustix::io::Errno;
 use super::handle::special_refusal;
 use super::progress::{CopyWarning, ProgressFn, WarningFn, Watch};
 use super::remove::{remove_created, Cleanup};
-use super::walk::{Chain, Limits};
+use super::tree::{Chain, Limits};
 use super::{Root, SpecialFiles};
 use crate::error::{Error, Result};
 use crate::fs::FileType;
@@ -250,7 +250,7 @@ impl Root {
             in_root_path.to_owned()
         };
         // Everything created is ours and on the destination parent's mount: nothing to check.
-        let walk = Walk {
+        let rules = CopyRules {
             special_files: opts.special_files,
             xattrs: opts.xattrs,
             same_mount: false,
@@ -262,7 +262,7 @@ impl Root {
             &src_name,
             dst_parent.as_fd(),
             &dst_name,
-            walk,
+            rules,
             &mut Watch::new(opts.progress).with_warnings(opts.warnings),
         )
         .map_err(|e| self.annotate_op(e, op, &dst_path))
@@ -324,7 +324,7 @@ impl Root {
             host_path.to_owned()
         };
         // NO_XDEV holds for the tree being read too, not only for the path leading to it.
-        let walk = Walk {
+        let rules = CopyRules {
             special_files: opts.special_files,
             xattrs: opts.xattrs,
             same_mount: self.opts.flags.contains(ResolveFlags::NO_XDEV),
@@ -336,7 +336,7 @@ impl Root {
             &src_name,
             dst_parent.as_fd(),
             &dst_name,
-            walk,
+            rules,
             &mut Watch::new(opts.progress).with_warnings(opts.warnings),
         )
         .map_err(|e| e.context(op, &dst_path))
@@ -523,7 +523,7 @@ const SETID: u32 = 0o6000;
 
 /// What the copy must watch for, the same for every entry.
 #[derive(Clone, Copy)]
-struct Walk {
+struct CopyRules {
     /// [`CopyOptions::special_files`].
     special_files: SpecialFiles,
     /// [`CopyOptions::xattrs`].
@@ -531,7 +531,7 @@ struct Walk {
     /// Refuse (`EXDEV`) a source file or directory on another mount than its parent directory:
     /// the root's `NO_XDEV`, applied to the tree being copied out.
     same_mount: bool,
-    /// The `(st_dev, st_ino)` of the copy's top directory, skipped if the walk over the source
+    /// The `(st_dev, st_ino)` of the copy's top directory, skipped if the traversal of the source
     /// meets it (copying a directory into itself would otherwise never end).
     skip: Option<(u64, u64)>,
     /// The destination directory's mount, which every directory of the copy must be on.
@@ -600,14 +600,14 @@ fn copy_entry(
     src_name: &OsStr,
     dst_dir: BorrowedFd<'_>,
     dst_name: &OsStr,
-    mut walk: Walk,
+    mut rules: CopyRules,
     watch: &mut Watch<'_, '_>,
 ) -> Result<()> {
-    walk.dst_mount = Some(sys::mount_id(dst_dir)?);
+    rules.dst_mount = Some(sys::mount_id(dst_dir)?);
     for _ in 0..TEMP_ATTEMPTS {
         let temp = temp_name();
         let mut made = Made::new(dst_dir);
-        let built = match copy_tree(src_dir, src_name, dst_dir, &temp, walk, &mut made, watch) {
+        let built = match copy_tree(src_dir, src_name, dst_dir, &temp, rules, &mut made, watch) {
             // Someone else has this name: it is not ours to remove; try another.
             Err(CopyError::NameTaken) => continue,
             Err(CopyError::Failed(e)) => Err(e),
@@ -690,14 +690,14 @@ fn copy_tree(
     src_name: &OsStr,
     dst_dir: BorrowedFd<'_>,
     dst_name: &OsStr,
-    mut walk: Walk,
+    mut rules: CopyRules,
     made: &mut Made<'_>,
     watch: &mut Watch<'_, '_>,
 ) -> std::result::Result<(), CopyError> {
     let shown_top = || PathBuf::from(src_name);
     let dst_top = || PathBuf::from(dst_name);
     let copied = create_copy(
-        src_dir, src_name, &shown_top, dst_dir, dst_name, &dst_top, walk, made, watch,
+        src_dir, src_name, &shown_top, dst_dir, dst_name, &dst_top, rules, made, watch,
     );
     let top = match copied {
         Err(e) if made.top.is_none() && e.errno() == Errno::EXIST => {
@@ -709,7 +709,7 @@ fn copy_tree(
     let Some(top) = top else {
         return Ok(());
     };
-    walk.skip = Some(top.dst_id);
+    rules.skip = Some(top.dst_id);
     let mut src = Chain::new(src_dir, COPY_LIMITS);
     let mut dst = Chain::new(dst_dir, COPY_LIMITS);
     let mut stats = Vec::new();
@@ -722,7 +722,7 @@ fn copy_tree(
                 let dst_path = || dst.path_of(&name);
                 let (src_fd, dst_fd) = (src.dir_fd()?, dst.dir_fd()?);
                 let sub = create_copy(
-                    src_fd, &name, &shown, dst_fd, &name, &dst_path, walk, made, watch,
+                    src_fd, &name, &shown, dst_fd, &name, &dst_path, rules, made, watch,
                 )?;
                 watch.entry(shown)?;
                 if let Some(sub) = sub {
@@ -741,7 +741,7 @@ fn copy_tree(
                 let attrs = Attrs {
                     mode: mode_of(&stat).as_raw_mode(),
                     keep_caps: false,
-                    policy: walk.xattrs,
+                    policy: rules.xattrs,
                 };
                 let shown = || src.path_of(&read.name);
                 let mode = copy_xattrs(read.fd()?, done.fd()?, attrs, &shown, watch)?;
@@ -783,7 +783,7 @@ fn create_copy(
     dst_dir: BorrowedFd<'_>,
     dst_name: &OsStr,
     dst_path: &dyn Fn() -> PathBuf,
-    walk: Walk,
+    rules: CopyRules,
     made: &mut Made<'_>,
     watch: &mut Watch<'_, '_>,
 ) -> Result<Option<DirPair>> {
@@ -796,12 +796,12 @@ fn create_copy(
     .syscall("openat")?;
     let st = rustix::fs::fstat(&pinned).syscall("fstat")?;
     let id = (st.st_dev, st.st_ino);
-    if walk.skip == Some(id) {
+    if rules.skip == Some(id) {
         return Ok(None);
     }
     let file_type = FileType::from_mode(st.st_mode);
     // Only a file or directory can be a mount point we would read through.
-    if walk.same_mount
+    if rules.same_mount
         && matches!(file_type, FileType::Dir | FileType::File)
         && sys::mount_id(&pinned)? != sys::mount_id(src_dir)?
     {
@@ -843,7 +843,7 @@ fn create_copy(
             .syscall("openat")?;
             // A directory is opened by name after mkdirat: if someone mounted something on it
             // in between, the open went into that mount, and the copy would be written there.
-            if Some(sys::mount_id(&dst)?) != walk.dst_mount {
+            if Some(sys::mount_id(&dst)?) != rules.dst_mount {
                 return Err(Error::escape(format!(
                     "something was mounted on the copy's new directory {dst_name:?} right \
                          after it was made; not writing into that mount"
@@ -912,7 +912,7 @@ fn create_copy(
             let attrs = Attrs {
                 mode: file_mode(&st, &dst_st).as_raw_mode(),
                 keep_caps: st.st_uid == dst_st.st_uid,
-                policy: walk.xattrs,
+                policy: rules.xattrs,
             };
             let mode = copy_xattrs(src.as_fd(), dst.as_fd(), attrs, shown, watch)?;
             rustix::fs::fchmod(&dst, Mode::from_raw_mode(mode)).syscall("fchmod")?;
@@ -929,7 +929,7 @@ fn create_copy(
                 .syscall("utimensat")?;
             Ok(None)
         }
-        special if walk.special_files == SpecialFiles::Refuse => {
+        special if rules.special_files == SpecialFiles::Refuse => {
             Err(special_refused(&shown(), special))
         }
         special => {

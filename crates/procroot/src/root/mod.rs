@@ -18,7 +18,7 @@ mod progress;
 mod remove;
 mod second_check;
 mod touch;
-mod walk;
+mod tree;
 
 use std::ffi::OsString;
 use std::fs::{File, Metadata};

@@ -5,7 +5,7 @@
 //! can rearrange while it runs. The classic failure is the `rm -rf` race: the deleter is inside
 //! `a/b`, the attacker moves `b` somewhere else (or swaps it for a symlink), and the deleter's
 //! next `..` or next path-based open lands outside the tree and deletes there. The walker here
-//! (on the bounded-fd [`Chain`] of `walk.rs`, which the copy shares):
+//! (on the bounded-fd [`Chain`] of `tree.rs`, which the copy shares):
 //!
 //! - works only with fds and single-component names, opening every child with
 //!   `O_NOFOLLOW | O_DIRECTORY` (a symlink swapped in is unlinked, never followed);
@@ -31,7 +31,7 @@ use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::io::Errno;
 
 use super::progress::{ProgressFn, Watch};
-use super::walk::{Chain, Limits};
+use super::tree::{Chain, Limits};
 use super::Root;
 use crate::error::{Error, Result};
 use crate::procfs::Procfs;
@@ -194,14 +194,14 @@ impl Root {
         let scope = Scope::Mount {
             cross_mounts: opts.cross_mounts,
         };
-        Walker::new(parent.as_fd(), mount, scope, Watch::new(opts.progress))
+        Remover::new(parent.as_fd(), mount, scope, Watch::new(opts.progress))
             .run(parent.as_fd(), &name)
             .map(drop)
             .map_err(fail)
     }
 }
 
-/// What a [`Walker`] may remove.
+/// What a [`Remover`] may remove.
 #[derive(Clone, Copy)]
 pub(super) enum Scope<'s> {
     /// Everything on the target's mount, and below mount points too with `cross_mounts`
@@ -218,7 +218,7 @@ pub(super) enum Scope<'s> {
 
 /// The state of one recursive removal: a [`Chain`] from the target's parent down to the
 /// directory being emptied, and what the [`Scope`] allows.
-struct Walker<'a, 's, 'h, 'p> {
+struct Remover<'a, 's, 'h, 'p> {
     chain: Chain<'a>,
     /// Counts what is removed, for the caller's hook (which may stop the walk between two
     /// entries: Ctrl-C in `procroot rm -r`, or during the undo of a failed `cp`).
@@ -307,7 +307,7 @@ enum Child {
     Gone,
 }
 
-impl<'a, 's, 'h, 'p> Walker<'a, 's, 'h, 'p> {
+impl<'a, 's, 'h, 'p> Remover<'a, 's, 'h, 'p> {
     fn new(base: BorrowedFd<'a>, mount: MountId, scope: Scope<'s>, watch: Watch<'h, 'p>) -> Self {
         // Fitted to the fds still free: the cleanup of a copy that failed with EMFILE, or
         // `rm -r` under `ulimit -n 32`, still ends. The spare fds are the walker's own
@@ -317,7 +317,7 @@ impl<'a, 's, 'h, 'p> Walker<'a, 's, 'h, 'p> {
             max_anchors: MAX_ANCHORS,
         }
         .fit(base, 6);
-        Walker {
+        Remover {
             chain: Chain::new(base, limits),
             watch,
             mount,
@@ -621,7 +621,7 @@ pub(super) fn remove_created(
         return Ok(Cleanup::Replaced);
     }
     let mount = sys::mount_id(dir)?;
-    let left = Walker::new(dir, mount, Scope::Created(ours), watch.undoing()).run(dir, name)?;
+    let left = Remover::new(dir, mount, Scope::Created(ours), watch.undoing()).run(dir, name)?;
     // The top itself is re-checked on its pin by the walker: if it was swapped between the
     // statat above and the pin, it is counted as not ours.
     Ok(if left.is_empty() {

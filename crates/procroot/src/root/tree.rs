@@ -1,4 +1,4 @@
-//! The one directory-tree walker with a bounded number of fds, shared by [`Root::remove_all`],
+//! The one directory-tree traversal with a bounded number of fds, shared by [`Root::remove_all`],
 //! the cleanup of a failed copy and the copy traversal itself (both trees of it).
 //!
 //! A [`Chain`] is the path from a fixed base directory down to the directory being worked on,
@@ -23,7 +23,7 @@
 //!   again, explicitly, and bounds how often.
 //!
 //! What is done with the entries (unlink them, copy them) is up to the user of the chain: see
-//! `remove.rs` (`Walker`, with its `Scope`) and `copy.rs` (`Copier`, which walks the source and
+//! `remove.rs` (`Remover`, with its `Scope`) and `copy.rs` (`Copier`, which walks the source and
 //! the copy as two chains in step).
 //!
 //! [`Root::remove_all`]: super::Root::remove_all
