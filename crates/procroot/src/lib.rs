@@ -61,7 +61,7 @@ pub(crate) mod sys;
 pub mod testing;
 
 pub use error::{Error, ErrorKind, Result};
-pub use fs::{DirEntry, FileType, ReadDir};
+pub use fs::{DirEntry, FileId, FileType, ReadDir};
 pub use procfs::{Acquisition, PidFd, ProcBase, Procfs};
 pub use resolve::{Backend, BackendUsed, Policy, ResolveFlags, ResolveOptions, Trailing};
 pub use root::{

@@ -55,6 +55,7 @@ use super::options::{Policy, ResolveFlags, ResolveOptions, Trailing};
 use super::path::next_component;
 use super::{MountCrossingCheck, Resolved};
 use crate::error::{Error, Result};
+use crate::fs::FileId;
 use crate::sys::{self, MountId, MAXSYMLINKS, PATH_MAX};
 
 /// What the walker learned about a directory, asked only when a symlink in it is about to be
@@ -746,7 +747,7 @@ fn reopen_checked(
 ) -> Result<OwnedFd, Errno> {
     let fd = rustix::fs::openat(parent, name, flags, Mode::empty())?;
     let (a, b) = (rustix::fs::fstat(&fd)?, rustix::fs::fstat(probe)?);
-    if (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino) {
+    if FileId::from_stat(&a) != FileId::from_stat(&b) {
         return Err(Errno::XDEV);
     }
     Ok(fd)

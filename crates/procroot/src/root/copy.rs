@@ -42,6 +42,7 @@ use super::remove::{remove_created, Cleanup};
 use super::tree::{Chain, Limits};
 use super::{Root, SpecialFiles};
 use crate::error::{Error, Result};
+use crate::fs::FileId;
 use crate::fs::FileType;
 use crate::resolve::path::split_last;
 use crate::resolve::ResolveFlags;
@@ -406,7 +407,7 @@ impl Root {
             // By identity: someone who can write the directory may have put something else at
             // the temporary name.
             let ours = rustix::fs::statat(&parent, &temp, AtFlags::SYMLINK_NOFOLLOW)
-                .is_ok_and(|st| (st.st_dev, st.st_ino) == id);
+                .is_ok_and(|st| FileId::from_stat(&st) == id);
             if ours {
                 let _ = rustix::fs::unlinkat(&parent, &temp, AtFlags::empty());
             }
@@ -533,22 +534,22 @@ struct CopyRules {
     same_mount: bool,
     /// The `(st_dev, st_ino)` of the copy's top directory, skipped if the traversal of the source
     /// meets it (copying a directory into itself would otherwise never end).
-    skip: Option<(u64, u64)>,
+    skip: Option<FileId>,
     /// The destination directory's mount, which every directory of the copy must be on.
     dst_mount: Option<MountId>,
 }
 
 /// Everything one copy created, by identity: what its cleanup may remove.
 struct Made<'b> {
-    ids: HashSet<(u64, u64)>,
+    ids: HashSet<FileId>,
     /// The first entry created: the temporary at the top.
-    top: Option<(u64, u64)>,
+    top: Option<FileId>,
     /// The directory the copy is made in (the destination's parent): where the paths of
     /// `links` start.
     base: BorrowedFd<'b>,
     /// The source files with more than one link met so far, by `(st_dev, st_ino)`: where their
     /// copy is, so that their other names in the tree become links to it, as `cp -a` does.
-    links: HashMap<(u64, u64), Linked>,
+    links: HashMap<FileId, Linked>,
 }
 
 /// The copy of a source file with several links ([`Made::links`]).
@@ -557,7 +558,7 @@ struct Linked {
     /// created.
     path: PathBuf,
     /// Its identity, which a new link must have.
-    id: (u64, u64),
+    id: FileId,
     /// The source's path, for messages.
     shown: PathBuf,
     /// How many more names the source has: the record is dropped when all were met.
@@ -574,8 +575,8 @@ impl<'b> Made<'b> {
         }
     }
 
-    fn insert(&mut self, st: &Stat) -> (u64, u64) {
-        let id = (st.st_dev, st.st_ino);
+    fn insert(&mut self, st: &Stat) -> FileId {
+        let id = FileId::from_stat(st);
         self.top.get_or_insert(id);
         self.ids.insert(id);
         id
@@ -585,9 +586,9 @@ impl<'b> Made<'b> {
 /// A directory entered by the copy: the source open for reading, the copy open to create in.
 struct DirPair {
     src: OwnedFd,
-    src_id: (u64, u64),
+    src_id: FileId,
     dst: OwnedFd,
-    dst_id: (u64, u64),
+    dst_id: FileId,
     /// The source directory's metadata, applied to the copy when it is complete.
     stat: Stat,
 }
@@ -633,7 +634,7 @@ fn copy_entry(
 /// now has the final name is the copy, not something renamed to the temporary name meanwhile.
 fn check_landed(dir: BorrowedFd<'_>, name: &OsStr, temp: &OsStr, made: &Made) -> Result<()> {
     let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).syscall("fstatat")?;
-    if made.top == Some((st.st_dev, st.st_ino)) {
+    if made.top == Some(FileId::from_stat(&st)) {
         return Ok(());
     }
     Err(Error::replaced(format!(
@@ -795,7 +796,7 @@ fn create_copy(
     )
     .syscall("openat")?;
     let st = rustix::fs::fstat(&pinned).syscall("fstat")?;
-    let id = (st.st_dev, st.st_ino);
+    let id = FileId::from_stat(&st);
     if rules.skip == Some(id) {
         return Ok(None);
     }
@@ -850,7 +851,7 @@ fn create_copy(
                 )));
             }
             let dst_st = rustix::fs::fstat(&dst).syscall("fstat")?;
-            if (dst_st.st_dev, dst_st.st_ino) != dst_id {
+            if FileId::from_stat(&dst_st) != dst_id {
                 return Err(replaced_at_creation(dst_name));
             }
             check_empty(&dst, dst_name)?;
@@ -875,8 +876,7 @@ fn create_copy(
             )
             .syscall("openat")?;
             let now = rustix::fs::fstat(&src).syscall("fstat")?;
-            if FileType::from_mode(now.st_mode) != FileType::File || (now.st_dev, now.st_ino) != id
-            {
+            if FileType::from_mode(now.st_mode) != FileType::File || FileId::from_stat(&now) != id {
                 return Err(changed(&shown(), &st, &now));
             }
             // Another name of a file already copied: a link to that copy, as `cp -a`.
@@ -1221,7 +1221,7 @@ fn copy_range(
 /// (`EMLINK`, a sandbox without `REFER`, a copied directory mode that shuts us out) is a
 /// [`CopyWarning`], and the file is copied on its own instead.
 fn link_again(
-    src_id: (u64, u64),
+    src_id: FileId,
     dst_dir: BorrowedFd<'_>,
     dst_name: &OsStr,
     made: &mut Made<'_>,
@@ -1243,7 +1243,7 @@ fn link_again(
         let at = dir.as_ref().map_or(made.base, |fd| fd.as_fd());
         rustix::fs::linkat(at, last, dst_dir, dst_name, AtFlags::empty())?;
         let st = rustix::fs::statat(dst_dir, dst_name, AtFlags::SYMLINK_NOFOLLOW)?;
-        if (st.st_dev, st.st_ino) != first.id {
+        if FileId::from_stat(&st) != first.id {
             // Not the copy's file (renamed in meanwhile): undo the new name, in a directory
             // of the copy.
             let _ = rustix::fs::unlinkat(dst_dir, dst_name, AtFlags::empty());
@@ -1403,7 +1403,7 @@ fn kept_mode(dir: BorrowedFd<'_>, name: &OsStr, new: &File, default: u32) -> Res
 
 /// Creates an empty, owner-only regular file under a fresh temporary name in `dir`, and returns
 /// it with its identity (for removing it by identity only).
-fn create_temp_file(dir: BorrowedFd<'_>) -> Result<(OsString, OwnedFd, (u64, u64))> {
+fn create_temp_file(dir: BorrowedFd<'_>) -> Result<(OsString, OwnedFd, FileId)> {
     for _ in 0..TEMP_ATTEMPTS {
         let temp = temp_name();
         match rustix::fs::openat(
@@ -1414,7 +1414,7 @@ fn create_temp_file(dir: BorrowedFd<'_>) -> Result<(OsString, OwnedFd, (u64, u64
         ) {
             Ok(fd) => {
                 let st = rustix::fs::fstat(&fd).syscall("fstat")?;
-                return Ok((temp, fd, (st.st_dev, st.st_ino)));
+                return Ok((temp, fd, FileId::from_stat(&st)));
             }
             Err(Errno::EXIST) => continue,
             Err(e) => return Err(e.syscall("openat")),
