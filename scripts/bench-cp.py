@@ -17,11 +17,13 @@ import os
 import resource
 import shutil
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_tree import build  # noqa: E402
 
 binary = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "target/release/procroot")
 rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 15
@@ -37,43 +39,8 @@ inside = os.path.join(root, "in")
 for d in (root, host, out, inside):
     os.makedirs(d)
 
-# u::rw-,u:65534:---,g::r--,m::r--,o::r--
-ACL = struct.pack("<I", 2) + b"".join(
-    struct.pack("<HHI", tag, perm, uid)
-    for tag, perm, uid in [(1, 6, 0xFFFFFFFF), (2, 0, 65534), (4, 4, 0xFFFFFFFF),
-                           (0x10, 4, 0xFFFFFFFF), (0x20, 4, 0xFFFFFFFF)])
-
-
-def build(top):
-    os.makedirs(top)
-    block = os.urandom(1024)
-    n = 0
-    for d in range(dirs):
-        dd = os.path.join(top, f"d{d}")
-        os.makedirs(dd, exist_ok=True)
-        for f in range(files):
-            p = os.path.join(dd, f"f{f}")
-            with open(p, "wb") as fh:
-                fh.write(block)
-            if n % 10 == 0:
-                os.setxattr(p, "system.posix_acl_access", ACL)
-                os.setxattr(p, "user.origin", b"bench")
-            if n % 10 == 5 and d + 1 < dirs:
-                os.makedirs(os.path.join(top, f"d{d + 1}"), exist_ok=True)
-                os.link(p, os.path.join(top, f"d{d + 1}", f"link{f}"))
-            n += 1
-    sp = os.path.join(top, "sparse")
-    os.mkdir(sp)
-    for i in range(SPARSE):
-        with open(os.path.join(sp, f"s{i}"), "wb") as fh:
-            fh.truncate(64 << 20)
-            for at in (0, 32 << 20, (64 << 20) - 4096):
-                fh.seek(at)
-                fh.write(os.urandom(4096))
-
-
-build(os.path.join(root, "tree"))
-build(os.path.join(host, "tree"))
+build(os.path.join(root, "tree"), dirs, files, SPARSE)
+build(os.path.join(host, "tree"), dirs, files, SPARSE)
 
 cols = {
     "out": {

@@ -17,11 +17,17 @@ times per round, in an order that rotates every round:
                already sealed, so no re-exec happens (the cost of exec itself)
   presealed-privileged  the same with --privileged: procroot's own credentials, so the
                difference to presealed is the cost of the target's (read and applied)
+  ro-bind      procroot exec as a user runs it (no PROCROOT_SEAL_STRATEGY), the binary
+               bind-mounted read-only onto itself (`mount --bind -o ro`, the zero-cost setup
+               of README's exec section): counted as sealed, no re-exec
+  writable     the same binary on its writable mount, as a user runs it: re-executed from the
+               first strategy that works (overlay where it can, else memfd)
   overlay      procroot exec with PROCROOT_SEAL_STRATEGY=overlay (re-exec from an overlay view)
   memfd        ... =memfd (re-exec from a sealed memfd copy)
   tmpfile      ... =tmpfile (re-exec from an O_TMPFILE copy)
 
-T is a target started with `unshare --fork --pid --mount-proc --uts --ipc --net --mount`.
+BENCH_EXEC_ONLY=ro-bind,writable (comma-separated) keeps only those columns, with nsenter and
+presealed. T is a target started with `unshare --fork --pid --mount-proc --uts --ipc --net --mount`.
 Prints per-call medians and the per-round ratios' median and interquartile range.
 """
 
@@ -60,6 +66,16 @@ def main():
         return os.path.join(ovl, os.path.basename(path))
 
     presealed = sealed_view(binary)
+
+    def read_only_bind(path):
+        """A copy of `path` bind-mounted read-only onto itself, in this private namespace."""
+        copy = os.path.join(work, "ro-bind-procroot")
+        subprocess.check_call(["cp", path, copy])
+        subprocess.check_call(["mount", "--bind", "-o", "ro", copy, copy])
+        mounts.append(copy)
+        return copy
+
+    ro_bind = read_only_bind(binary)
     target = subprocess.Popen([
         "unshare", "--fork", "--kill-child", "--pid", "--mount-proc", "--uts", "--ipc", "--net",
         "--mount", "sleep", "600",
@@ -76,10 +92,15 @@ def main():
             # the target's (status, uid maps, namespaces) and applying them in the child.
             "presealed-privileged": (
                 [presealed, "exec", "--pid", t, "--privileged", "--", "true"], {}),
+            "ro-bind": ([ro_bind] + exec_cmd, {}),
+            "writable": ([binary] + exec_cmd, {}),
             "overlay": ([binary] + exec_cmd, {"PROCROOT_SEAL_STRATEGY": "overlay"}),
             "memfd": ([binary] + exec_cmd, {"PROCROOT_SEAL_STRATEGY": "memfd"}),
             "tmpfile": ([binary] + exec_cmd, {"PROCROOT_SEAL_STRATEGY": "tmpfile"}),
         }
+        if os.environ.get("BENCH_EXEC_ONLY"):
+            keep = os.environ["BENCH_EXEC_ONLY"].split(",")
+            columns = {n: c for n, c in columns.items() if n in keep or n in ("nsenter", "presealed")}
         if other:
             columns["presealed-other"] = ([sealed_view(other)] + exec_cmd, {})
         names = list(columns)
@@ -96,6 +117,7 @@ def main():
                 for _ in range(BATCH):
                     subprocess.run(cmd, env=env, check=True)
                 samples[name].append((time.perf_counter_ns() - start) / BATCH)
+        print(f"load: {open('/proc/loadavg').read().strip()}")
         print(f"binary {binary} ({os.stat(binary).st_size / 1e6:.1f} MB), "
               f"{rounds} rounds x {BATCH} calls per column")
         if other:
@@ -115,6 +137,7 @@ def main():
         target.wait()
         for ovl in mounts:
             subprocess.call(["umount", ovl])
+        subprocess.call(["rm", "-rf", work])
 
 
 if __name__ == "__main__":

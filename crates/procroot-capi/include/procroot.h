@@ -77,6 +77,10 @@
 // [`procroot_sealed_exe_ensure`]: a read-only `O_TMPFILE` copy.
 #define PROCROOT_SEALED_TMPFILE 3
 
+// [`procroot_sealed_exe_ensure`]: no copy, the binary is on a read-only mount (`mount --bind -o
+// ro`, a read-only `/usr`) that a container cannot make writable.
+#define PROCROOT_SEALED_READ_ONLY_MOUNT 4
+
 // [`procroot_chown`]: leave the owner or group unchanged, as `chown(2)`'s `-1`.
 #define PROCROOT_ID_UNCHANGED UINT32_MAX
 

@@ -138,6 +138,9 @@ pub const PROCROOT_SEALED_OVERLAY: c_int = 1;
 pub const PROCROOT_SEALED_MEMFD: c_int = 2;
 /// [`procroot_sealed_exe_ensure`]: a read-only `O_TMPFILE` copy.
 pub const PROCROOT_SEALED_TMPFILE: c_int = 3;
+/// [`procroot_sealed_exe_ensure`]: no copy, the binary is on a read-only mount (`mount --bind -o
+/// ro`, a read-only `/usr`) that a container cannot make writable.
+pub const PROCROOT_SEALED_READ_ONLY_MOUNT: c_int = 4;
 
 /// [`procroot_chown`]: leave the owner or group unchanged, as `chown(2)`'s `-1`.
 pub const PROCROOT_ID_UNCHANGED: u32 = u32::MAX;
@@ -1230,6 +1233,7 @@ pub unsafe extern "C" fn procroot_sealed_exe_ensure(err: *mut *mut procroot_erro
             Strategy::Overlay => PROCROOT_SEALED_OVERLAY,
             Strategy::Memfd => PROCROOT_SEALED_MEMFD,
             Strategy::Tmpfile => PROCROOT_SEALED_TMPFILE,
+            Strategy::ReadOnlyMount => PROCROOT_SEALED_READ_ONLY_MOUNT,
         })
     })
 }

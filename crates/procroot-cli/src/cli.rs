@@ -597,10 +597,15 @@ pub enum Command {
     /// Run a command in another process's namespaces and root (like nsenter)
     ///
     /// procroot first re-executes itself from a sealed copy of its binary (CVE-2019-5736: the
-    /// target's processes can see /proc/<procroot's pid>/exe), then enters the target's
-    /// namespaces (one setns on its pidfd, else its /proc/PID/ns files, the user namespace
-    /// first), chroots into its root, changes to --cwd inside it (verified: CVE-2024-21626),
-    /// forks again when a PID or time namespace was entered, and execs CMD.
+    /// target's processes can see /proc/<procroot's pid>/exe) unless the binary is on a
+    /// read-only mount, which no process in a container can make writable (the mount is in the
+    /// host's mount namespace): the zero-cost setup is `mount --bind -o ro` of the installed
+    /// binary onto itself (e.g. from a systemd mount unit), or a read-only /usr. The mount's
+    /// own read-only flag counts, not a read-only file system under a writable mount. The
+    /// re-exec costs one more start, 0.8-1.1 ms a call idle (BENCHMARKS.md). Then procroot
+    /// enters the target's namespaces (one setns on its pidfd, else its /proc/PID/ns files, the
+    /// user namespace first), chroots into its root, changes to --cwd inside it (verified:
+    /// CVE-2024-21626), forks again when a PID or time namespace was entered, and execs CMD.
     ///
     /// What the target can reach: CMD's execve runs with only fds 0-2, the --keep-fd ones and
     /// procroot's error pipe open; every other fd is closed before it (not only marked

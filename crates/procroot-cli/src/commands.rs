@@ -231,7 +231,11 @@ pub(crate) fn print_listing(
     mut entries: Vec<procroot::DirEntry>,
     long: bool,
 ) -> Result<(), Failure> {
-    entries.sort_by(|a, b| a.file_name().as_bytes().cmp(b.file_name().as_bytes()));
+    // Unstable gives the same output: the names of one directory are distinct (a name read twice
+    // because the directory changed during the read prints the same bytes in either order), and
+    // it sorts in place, with no merge buffer (about 10% of an `ls` of 2,000 names went to the
+    // stable sort, BENCHMARKS.md 8.2).
+    entries.sort_unstable_by(|a, b| a.file_name().as_bytes().cmp(b.file_name().as_bytes()));
     if let Some(dir_path) = json_path {
         let entries = entries
             .iter()
@@ -248,8 +252,10 @@ pub(crate) fn print_listing(
         print_json(&Value::Object(obj))?;
     } else {
         let mut stdout = io::BufWriter::new(io::stdout().lock());
+        // One buffer for every line, not an allocation per name.
+        let mut line = Vec::new();
         for entry in &entries {
-            let mut line = Vec::new();
+            line.clear();
             if long {
                 line.extend_from_slice(format!("{:<7}  ", entry.file_type().as_str()).as_bytes());
             }

@@ -238,6 +238,7 @@ fn sealing() -> (Option<&'static str>, Result<&'static str, procroot::Error>) {
 fn sealing_text() -> String {
     let (current, probe) = sealing();
     let running = match current {
+        Some("read-only-mount") => "running from a read-only mount (no copy needed)".to_owned(),
         Some(s) => format!("running from a sealed {s} copy"),
         None => "this run is not sealed".to_owned(),
     };

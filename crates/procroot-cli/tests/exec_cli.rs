@@ -559,20 +559,31 @@ fn overwrite_attack(strategy: &str) {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
     let bin = dir.path().join("procroot");
     std::fs::copy(env!("CARGO_BIN_EXE_procroot"), &bin).expect("copy binary");
-    let original = read_all(&bin);
+    attack_binary(&t, &bin, Some(strategy));
+}
+
+/// [`overwrite_attack`] on the binary `bin` as it is (`strategy`: `PROCROOT_SEAL_STRATEGY`, or
+/// none, as a user runs it). Returns what `/proc/<procroot's pid>/exe` named while the command
+/// ran: `bin` itself when procroot was not re-executed.
+fn attack_binary(t: &Target, bin: &Path, strategy: Option<&str>) -> PathBuf {
+    let original = read_all(bin);
+    let mut cmd = Command::new(bin);
+    cmd.args([
+        "exec",
+        "--pid",
+        &t.pid.to_string(),
+        "--",
+        "sh",
+        "-c",
+        "echo ready; sleep 2",
+    ]);
+    match strategy {
+        Some(s) => cmd.env("PROCROOT_SEAL_STRATEGY", s),
+        None => cmd.env_remove("PROCROOT_SEAL_STRATEGY"),
+    };
+    let strategy = strategy.unwrap_or("default");
     let mut child = KillOnDrop(
-        Command::new(&bin)
-            .args([
-                "exec",
-                "--pid",
-                &t.pid.to_string(),
-                "--",
-                "sh",
-                "-c",
-                "echo ready; sleep 2",
-            ])
-            .env("PROCROOT_SEAL_STRATEGY", strategy)
-            .stdin(Stdio::null())
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -588,6 +599,7 @@ fn overwrite_attack(strategy: &str) {
         panic!("{strategy}: procroot exec did not run the command ({ready:?}): {err}");
     }
     let exe = format!("/proc/{}/exe", child.0.id());
+    let running = std::fs::read_link(&exe).expect("readlink exe");
     use rustix::fs::{Mode, OFlags};
     let w = rustix::fs::open(&exe, OFlags::WRONLY, Mode::empty());
     assert!(w.is_err(), "{strategy}: opened {exe} for writing");
@@ -614,9 +626,10 @@ fn overwrite_attack(strategy: &str) {
     }
     let _ = truncate(&reopen);
     assert!(
-        read_all(&bin) == original,
+        read_all(bin) == original,
         "{strategy}: the binary was changed"
     );
+    running
 }
 
 #[cfg_attr(
@@ -647,6 +660,110 @@ fn cve_2019_5736_memfd() {
 fn cve_2019_5736_tmpfile() {
     require_privilege(PRIVILEGE);
     in_private_mount_ns(|| overwrite_attack("tmpfile"));
+}
+
+/// A private copy of procroot in `dir/procroot` (a failing test must not corrupt the build).
+fn copy_of_procroot(dir: &Path) -> PathBuf {
+    let bin = dir.join("procroot");
+    std::fs::copy(env!("CARGO_BIN_EXE_procroot"), &bin).expect("copy binary");
+    bin
+}
+
+/// `mount --bind src dst`, then `mount -o remount,bind,ro|rw dst`: only the new mount's own
+/// read-only flag changes, never the file system's.
+fn bind(src: &Path, dst: &Path, read_only: bool) {
+    use procroot_testutil::mount_raw;
+    let src = src.to_str().unwrap();
+    mount_raw(Some(src), dst, None, libc::MS_BIND, None).expect("bind mount");
+    let ro = if read_only { libc::MS_RDONLY } else { 0 };
+    mount_raw(None, dst, None, libc::MS_REMOUNT | libc::MS_BIND | ro, None)
+        .expect("remount the bind mount");
+}
+
+/// Issue 23 item 8: the zero-cost setup. The installed binary on a read-only bind mount (in this
+/// test's private mount namespace) is run as it is, with no re-exec: `/proc/<pid>/exe` names it.
+/// The CVE-2019-5736 overwrite attack through that link still fails (`EROFS`), also after exit.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn cve_2019_5736_read_only_bind_runs_the_binary_itself() {
+    require_privilege(PRIVILEGE);
+    in_private_mount_ns(|| {
+        let t = Target::start(&[]);
+        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
+        let bin = copy_of_procroot(dir.path());
+        bind(&bin, &bin, true);
+        let running = attack_binary(&t, &bin, None);
+        assert_eq!(
+            running, bin,
+            "procroot re-executed from a copy on a read-only bind"
+        );
+        // The mount is what protects it: writing by its name fails too.
+        let w = std::fs::OpenOptions::new().write(true).open(&bin);
+        assert_eq!(w.unwrap_err().raw_os_error(), Some(libc::EROFS));
+        // doctor says so.
+        let o = Command::new(&bin).arg("doctor").output().unwrap();
+        assert!(
+            stdout(&o).contains("sealed self-binary: running from a read-only mount"),
+            "{}",
+            stdout(&o)
+        );
+        // The same binary when PROCROOT_SEAL_STRATEGY asks for a copy: re-executed.
+        let running = attack_binary(&t, &bin, Some("memfd"));
+        assert_ne!(
+            running, bin,
+            "PROCROOT_SEAL_STRATEGY=memfd was not honoured"
+        );
+    });
+}
+
+/// Issue 23 item 8: a binary on a writable mount is still re-executed from a sealed copy:
+/// `/proc/<pid>/exe` names the copy, not the binary. The same for a writable bind mount of a file
+/// system that is itself read-only (`statfs` says `ST_RDONLY`, but only the mount's own flag
+/// holds against a container that can remount the file system through another mount of it).
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn a_binary_on_a_writable_mount_still_re_executes() {
+    require_privilege(PRIVILEGE);
+    in_private_mount_ns(|| {
+        let t = Target::start(&[]);
+        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
+        let bin = copy_of_procroot(dir.path());
+        let running = attack_binary(&t, &bin, None);
+        assert_ne!(
+            running, bin,
+            "procroot ran its writable binary without a sealed copy"
+        );
+
+        // A tmpfs holding the binary, then made read-only (the file system and this mount),
+        // and a bind mount of it made writable again: a read-only superblock under a writable
+        // mount.
+        let fs = dir.path().join("fs");
+        let rw = dir.path().join("rw");
+        std::fs::create_dir(&fs).unwrap();
+        std::fs::create_dir(&rw).unwrap();
+        procroot_testutil::mount_raw(Some("tmpfs"), &fs, Some("tmpfs"), 0, None).expect("tmpfs");
+        copy_of_procroot(&fs);
+        procroot_testutil::mount_raw(None, &fs, None, libc::MS_REMOUNT | libc::MS_RDONLY, None)
+            .expect("remount the tmpfs read-only");
+        bind(&fs, &rw, false);
+        let sb_ro = rw.join("procroot");
+        let st = rustix::fs::statfs(&sb_ro).expect("statfs");
+        // ST_RDONLY (1) in statfs's f_flags, whose width differs between arches.
+        #[allow(clippy::unnecessary_cast)]
+        let flags = st.f_flags as u64;
+        assert_ne!(flags & 1, 0, "the tmpfs is not read-only");
+        let running = attack_binary(&t, &sb_ro, None);
+        assert_ne!(
+            running, sb_ro,
+            "a read-only file system under a writable mount counted as sealed"
+        );
+    });
 }
 
 #[cfg_attr(

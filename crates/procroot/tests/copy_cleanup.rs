@@ -88,6 +88,10 @@ fn limit_fds(limit: u64) {
 /// 4242, mode 0055) and, after it in the listing, a FIFO. The copy of `x` is the copier's own,
 /// mode 0055: it cannot open it. The FIFO fails the copy (ENXIO); the cleanup used to loop
 /// forever at 100% CPU. It must end within 10 s and leave nothing, both ways.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn a_copy_whose_modes_shut_the_copier_out_is_undone_completely() {
     require_privilege("chown to 4242 and drop to uid 65534");
@@ -236,6 +240,10 @@ fn a_copy_failing_with_emfile_leaves_no_temporary() {
 /// the copy is that deep), and the final name taken: the copy fails with `EEXIST`, and its undo
 /// ends, removing everything else, leaving the file and its parents, and saying so (one entry
 /// not created by the copy, named; its parents not removable, `ENOTEMPTY`).
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn a_planted_file_deep_in_the_copy_is_left_and_reported() {
     require_privilege("write into the copy's owner-only directories");

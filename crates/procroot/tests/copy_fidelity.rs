@@ -185,6 +185,10 @@ fn attributed_sources(dir: &Path) {
 
 /// Issue 20 item 3: `user.*` and ACLs (access and default) are copied both ways: uid 65534,
 /// refused on the source, is refused on the copy.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn xattrs_and_acls_are_kept_both_ways() {
     procroot_testutil::require_privilege("switch to uid 65534 to check the ACL");
@@ -239,6 +243,10 @@ fn net_raw_capability() -> Vec<u8> {
 /// copied by root, dropped on uid 1000's (the copy would be a root-owned privileged program
 /// whose capabilities uid 1000 chose). `trusted.*` is copied by root; a symlink's xattrs are
 /// not copied.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn file_capabilities_are_kept_only_with_the_owner() {
     procroot_testutil::require_privilege("set security.capability and chown");
@@ -405,6 +413,10 @@ fn a_refused_hard_link_is_a_separate_file_and_a_warning() {
 /// Issue 20 item 3, unprivileged (uid 65534): the xattrs of a read-only file and directory
 /// are copied too (they are set before the copy gets its read-only mode, which would forbid
 /// its owner to write `user.*`).
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn xattrs_of_read_only_entries_are_copied_unprivileged() {
     procroot_testutil::require_privilege("drop to uid 65534");

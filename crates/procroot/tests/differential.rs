@@ -758,8 +758,17 @@ fn eval_symlinks_agrees_on_escaped_and_detached_roots() {
 /// [`emulated_matches_kernel`]'s `eval_symlinks` comparisons tested the kernel's path: it
 /// answered nearly every successful call (nothing moves in these trees, so it falls back only
 /// where the kernel refuses what the walk allows: the strict policy's absolute symlinks).
+///
+/// Privileged: the kernel's path needs a private procfs instance (`CAP_SYS_ADMIN`); without
+/// one the walk answers every `eval_symlinks` call, and those comparisons compare the walk with
+/// itself.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn eval_symlinks_kernel_path_was_compared() {
+    procroot_testutil::require_privilege("a private procfs instance for the kernel's path");
     let mut runner = proptest::test_runner::TestRunner::new(Config {
         cases: 32,
         ..config()

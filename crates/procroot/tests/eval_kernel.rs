@@ -61,6 +61,12 @@ fn eval(root: &Root, path: &str, mode: EvalMode) -> (Result<PathBuf, Errno>, boo
     (got, eval_symlinks_kernel_answers() > before)
 }
 
+/// What the tests that expect the kernel's path need: it reads `fd/N` on a private procfs
+/// instance (`fsopen`/`fsmount` or `open_tree` of `/proc`, both `CAP_SYS_ADMIN`); without one, the
+/// walk answers every call (`no_detached_procfs_means_the_walk`), so these tests, which check
+/// that the kernel's path answered, are privileged: skipped in the unprivileged mode.
+const KERNEL_PATH: &str = "a private procfs instance for the kernel's path (CAP_SYS_ADMIN)";
+
 /// Paths with their answer, for the default policy.
 const CASES: &[(&str, EvalMode, &str)] = &[
     ("l/sub/file", EvalMode::Full, "/d/sub/file"),
@@ -106,8 +112,13 @@ fn check_cases(root: &Root, label: &str, want_kernel: bool) {
     }
 }
 
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn kernel_path_answers_the_plain_cases() {
+    procroot_testutil::require_privilege(KERNEL_PATH);
     let f = fixture();
     let root = Root::open(&f.root).expect("root");
     check_cases(&root, "auto", true);
@@ -145,8 +156,13 @@ fn kernel_path_answers_the_plain_cases() {
 
 /// Nothing about the root is cached: renamed between calls, it is found at its new place, and a
 /// decoy at its old place (with the same layout) changes nothing.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn root_renamed_between_calls() {
+    procroot_testutil::require_privilege(KERNEL_PATH);
     let f = fixture();
     let root = Root::open(&f.root).expect("root");
     assert_eq!(
@@ -170,8 +186,13 @@ fn root_renamed_between_calls() {
 
 /// The root is renamed to and fro while `eval_symlinks` runs: the kernel's path may have to
 /// give up (the root moved between the two reads), never give another answer.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn root_renamed_during_calls() {
+    procroot_testutil::require_privilege(KERNEL_PATH);
     let f = fixture();
     let root = Root::open(&f.root).expect("root");
     let other = f.top.join("other");
@@ -210,8 +231,13 @@ fn root_renamed_during_calls() {
 /// A directory is renamed in and out of the root (to a directory beside it) while
 /// `eval_symlinks` runs: every answer is the walk's answer at some moment (the path, or
 /// `ENOENT` while the directory is out), never a path from outside.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn directory_renamed_in_and_out_of_the_root() {
+    procroot_testutil::require_privilege(KERNEL_PATH);
     let f = fixture();
     let root = Root::open(&f.root).expect("root");
     let inside = f.root.join("d");
@@ -279,8 +305,13 @@ fn free_lowest(fd: i32) -> Vec<OwnedFd> {
 /// After `fork`, the thread's directory of the parent (`thread-self/fd` of the parent's thread)
 /// shows the parent's table: the child must read its own. The parent holds `decoy` at the
 /// number the child's `openat2` gets, so a stale directory would answer `/decoy`.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn forked_child_reads_its_own_fd_table() {
+    procroot_testutil::require_privilege(KERNEL_PATH);
     let f = fixture();
     let root = Root::open(&f.root).expect("root");
     // Fill this thread's cache.
@@ -306,8 +337,13 @@ fn forked_child_reads_its_own_fd_table() {
 /// A thread that unshared its fd table (`unshare(CLONE_FILES)`) holds other files under the
 /// same numbers than the thread-group leader, whose table `self/fd` shows. The leader holds
 /// `decoy` at the number the thread's `openat2` gets.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn thread_with_its_own_fd_table() {
+    procroot_testutil::require_privilege(KERNEL_PATH);
     let f = fixture();
     let root = Root::open(&f.root).expect("root");
     let decoy = rustix::fs::open(
@@ -418,8 +454,13 @@ fn no_openat2_means_the_walk() {
 /// `Root::eval_symlinks_in` gives `Root::open` + `eval_symlinks`'s answers and errors, for a
 /// plain absolute root path (whose kernel path is then known) and for the others (relative,
 /// with a symlink, with `..`, `/proc/self/root`-style), which are opened as `Root::open` does.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn eval_symlinks_in_agrees() {
+    procroot_testutil::require_privilege(KERNEL_PATH);
     let f = fixture();
     let link = f.top.join("rootlink");
     std::os::unix::fs::symlink("root", &link).expect("symlink");
@@ -480,8 +521,13 @@ fn eval_symlinks_in_agrees() {
 /// `Root::eval_symlinks_in` while the root is renamed to and fro: the root's path it knows from
 /// the open may be stale by the time the file's is read; that must show as a mismatch (the walk
 /// answers), never as another answer. `ENOENT` when the root was away at the open.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
 fn eval_symlinks_in_with_the_root_renamed() {
+    procroot_testutil::require_privilege(KERNEL_PATH);
     let f = fixture();
     let other = f.top.join("other");
     let rounds = procroot_testutil::race_rounds(3000, 100_000);

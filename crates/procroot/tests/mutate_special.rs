@@ -64,7 +64,7 @@ fn assert_refused<T: std::fmt::Debug>(what: &str, got: procroot::Result<T>, type
         text.contains(type_name),
         "{what}: {type_name:?} not named in {text:?}"
     );
-    assert!(text.contains("SpecialFiles::Allow"), "{what}: {text:?}");
+    assert!(text.contains("--special-files"), "{what}: {text:?}");
 }
 
 fn root(tree: &Tree, backend: Backend) -> Root {

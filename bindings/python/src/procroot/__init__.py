@@ -698,8 +698,10 @@ class Procfs(_Owner):
 
 def sealed_exe_ensure():
     """Makes sure the running binary is a sealed copy (CVE-2019-5736), re-executing it if
-    needed; returns "overlay", "memfd" or "tmpfile"."""
-    return {1: "overlay", 2: "memfd", 3: "tmpfile"}[_call(_lib.procroot_sealed_exe_ensure)]
+    needed; returns "overlay", "memfd", "tmpfile" or "read-only-mount" (the binary is on a
+    read-only mount, no copy needed)."""
+    strategies = {1: "overlay", 2: "memfd", 3: "tmpfile", 4: "read-only-mount"}
+    return strategies[_call(_lib.procroot_sealed_exe_ensure)]
 
 
 # --- procroot exec: running a command in another process's namespaces, as it runs ------------

@@ -398,7 +398,7 @@ int main(int argc, char **argv) {
         err = NULL;
     } else {
         CHECK(sealed == PROCROOT_SEALED_OVERLAY || sealed == PROCROOT_SEALED_MEMFD ||
-                  sealed == PROCROOT_SEALED_TMPFILE,
+                  sealed == PROCROOT_SEALED_TMPFILE || sealed == PROCROOT_SEALED_READ_ONLY_MOUNT,
               "sealed strategy %d", sealed);
     }
 

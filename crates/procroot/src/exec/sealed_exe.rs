@@ -26,7 +26,23 @@
 //!
 //! "Already sealed" is decided from the running executable itself, opened through the hardened
 //! procfs (`/proc/self/exe`): a memfd carrying the seals, a file on a read-only overlayfs mount,
-//! or an unlinked file without write permission. An environment variable could be set by
+//! an unlinked file without write permission, or ([`Strategy::ReadOnlyMount`]) a file on a mount
+//! that is itself read-only, such as `mount --bind -o ro` of the installed binary or a
+//! package-managed read-only `/usr`. That last case costs nothing: no copy and no re-exec.
+//!
+//! Why a read-only mount is enough: the container reaches the binary only as `/proc/<pid>/exe`,
+//! which names the file *on the mount it was executed from*. Every way to change the file through
+//! that link (`open` for writing, `truncate`, `chmod`, reopening an `O_PATH` fd after exit) asks
+//! the mount for write access, and a read-only mount refuses with `EROFS`, even for root with
+//! every capability. Clearing the flag needs a remount of that very mount, and the mount lives in
+//! the caller's (the host's) mount namespace: `mount(2)` and `mount_setattr(2)` refuse a mount
+//! outside the caller's namespace (`EINVAL`), so a process in the container cannot, however
+//! privileged there; whoever can remount host mounts can overwrite the binary anyway. The flag
+//! checked is the *mount's* own (`ro` in mountinfo's per-mount options, found by the fd's mount
+//! id through the hardened procfs), not `statfs`'s `ST_RDONLY` alone: that one is also set by a
+//! read-only *superblock* under a writable mount, and a superblock can be remounted read-write
+//! through any other mount of it, including one a privileged container holds. A mount missing
+//! from this process's mountinfo (another namespace, detached) does not count either. An environment variable could be set by
 //! anyone, so it is never enough; `PROCROOT_SEALED` is only a loop guard, set for the re-exec
 //! and removed from the environment again at once: if it is present but the executable is not
 //! sealed, [`ensure`] fails instead of re-executing forever.
@@ -49,7 +65,7 @@ use rustix::io::Errno;
 use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::procfs::{ProcBase, Procfs};
+use crate::procfs::{mountinfo, ProcBase, Procfs};
 use crate::sys;
 use crate::sys::exec::CArgs;
 
@@ -78,18 +94,23 @@ pub enum Strategy {
     Memfd,
     /// A read-only, unlinked `O_TMPFILE` copy.
     Tmpfile,
+    /// No copy: the binary itself is on a read-only mount of this mount namespace (`mount --bind
+    /// -o ro`, a read-only `/usr`), which nobody in a container can make writable. Only found by
+    /// the check, never prepared: it is not in [`Strategy::ALL`].
+    ReadOnlyMount,
 }
 
 impl Strategy {
-    /// Every strategy, in the order [`ensure`] tries them.
+    /// Every strategy [`ensure`] can prepare, in the order it tries them.
     pub const ALL: [Strategy; 3] = [Strategy::Overlay, Strategy::Memfd, Strategy::Tmpfile];
 
-    /// `overlay`, `memfd` or `tmpfile`.
+    /// `overlay`, `memfd`, `tmpfile` or `read-only-mount`.
     pub fn as_str(self) -> &'static str {
         match self {
             Strategy::Overlay => "overlay",
             Strategy::Memfd => "memfd",
             Strategy::Tmpfile => "tmpfile",
+            Strategy::ReadOnlyMount => "read-only-mount",
         }
     }
 }
@@ -150,7 +171,7 @@ pub fn ensure_with(only: Option<Strategy>) -> Result<Strategy> {
     // One open of the executable serves the check and the strategies.
     let procfs = Procfs::cached().map_err(fail)?;
     let exe = open_exe(&procfs).map_err(fail)?;
-    if let Some(current) = sealed_as(&exe).map_err(fail)? {
+    if let Some(current) = sealed_as(&procfs, &exe).map_err(fail)? {
         if reexecuted || only.is_none_or(|s| s == current) {
             let _ = VERIFIED.set(current);
             return Ok(current);
@@ -211,11 +232,11 @@ pub fn ensure_with(only: Option<Strategy>) -> Result<Strategy> {
 /// hardened procfs), or `None` if it is not.
 pub fn current() -> Result<Option<Strategy>> {
     let procfs = Procfs::cached()?;
-    sealed_as(&open_exe(&procfs)?)
+    sealed_as(&procfs, &open_exe(&procfs)?)
 }
 
 /// How the executable `exe` is sealed, or `None`.
-fn sealed_as(exe: &OwnedFd) -> Result<Option<Strategy>> {
+fn sealed_as(procfs: &Procfs, exe: &OwnedFd) -> Result<Option<Strategy>> {
     if sys::exec::seals(exe.as_fd()).is_ok_and(|s| s.contains(sys::exec::EXE_SEALS)) {
         return Ok(Some(Strategy::Memfd));
     }
@@ -228,7 +249,25 @@ fn sealed_as(exe: &OwnedFd) -> Result<Option<Strategy>> {
     if st.st_nlink == 0 && st.st_mode & 0o222 == 0 {
         return Ok(Some(Strategy::Tmpfile));
     }
+    // ST_RDONLY first: it is free, and without it the mount cannot be read-only.
+    #[allow(clippy::unnecessary_cast)]
+    if fs.f_flags as u64 & ST_RDONLY != 0 && on_read_only_mount(procfs, exe)? {
+        return Ok(Some(Strategy::ReadOnlyMount));
+    }
     Ok(None)
+}
+
+/// Whether the mount `exe` is on is itself read-only: its mountinfo line, found by the mount id
+/// of the fd (pinned by the fd, so the id cannot be reused meanwhile), has `ro` among its
+/// per-mount options (field 6; the superblock's options come after ` - ` and do not count). A
+/// mount not listed in this process's mountinfo (detached, or in another namespace) is not.
+fn on_read_only_mount(procfs: &Procfs, exe: &OwnedFd) -> Result<bool> {
+    let id = sys::legacy_mount_id(exe)?;
+    let text = procfs.read_to_string(ProcBase::SelfProcess, "mountinfo")?;
+    Ok(mountinfo::parse(&text)
+        .iter()
+        .find(|m| m.mount_id == id)
+        .is_some_and(|m| m.options.split(',').any(|o| o == "ro")))
 }
 
 /// The first strategy that can be prepared here (the copy or mount is made and dropped), for
@@ -262,6 +301,11 @@ fn prepare(strategy: Strategy, procfs: &Procfs, exe: &OwnedFd) -> Result<OwnedFd
         Strategy::Overlay => overlay(procfs, exe),
         Strategy::Memfd => memfd(exe),
         Strategy::Tmpfile => tmpfile(procfs, exe),
+        Strategy::ReadOnlyMount => Err(Error::with_detail(
+            ErrorKind::NotSupported,
+            Errno::INVAL,
+            "a read-only mount is found, not made: bind-mount the binary read-only",
+        )),
     }
 }
 
