@@ -13,14 +13,17 @@
 //!   succeeds, the walk met no absolute symlink and no escape, so the strict answer is the same.
 //!   If it fails with `EXDEV`, the cause may be an absolute symlink (allowed by the strict
 //!   policy) or an escape (refused by it), which only the emulated walker can tell apart.
-//! - `ELOOP` is the kernel's answer, never re-examined: a kernel refusal must not become a
-//!   success. The walker once had the last word on it, on the claim that a lookup restarted by
-//!   concurrent mount activity could report `ELOOP` spuriously; no reproduction of that was
-//!   ever found (tests/differential.rs runs both backends under mount churn), while the
-//!   re-examination did turn a real `ELOOP` into a success: a symlink bind-mounted onto itself
-//!   with `MS_NOSYMFOLLOW` on a mount without it, which the walker then judged by its
-//!   directory's mount (libpathrs's `symlink_itself_nosymfollow`). The walker now applies the
-//!   same rule by the link's own mount, and both backends give `ELOOP` on their own.
+//! - `ELOOP` is the kernel's answer, never re-examined by the walker: a kernel refusal must not
+//!   become a success. (The walker once had that last word, and turned a real `ELOOP` into a
+//!   success: a symlink bind-mounted onto itself with `MS_NOSYMFOLLOW`, libpathrs's
+//!   `symlink_itself_nosymfollow`.) But the kernel's `ELOOP` can be spurious: a mount or
+//!   unmount anywhere on the system during a lookup makes the kernel restart it (its lockless
+//!   walk cannot be made to stick, `ECHILD`), and the restarted walk keeps counting symlinks
+//!   from where the first stopped (`total_link_count` is set once per call), so a path through
+//!   more than 20 links can fail (tests/race.rs stages it). The kernel is therefore asked
+//!   again, up to [`ELOOP_RETRIES`] times: a real `ELOOP` (the 41st link, `NO_SYMLINKS`, a
+//!   magic link, `MS_NOSYMFOLLOW`) is the same every time, and any success is the kernel's own
+//!   answer.
 
 #![forbid(unsafe_code)]
 
@@ -38,6 +41,11 @@ use crate::sys::features;
 /// walker takes over. Under light churn one retry almost always succeeds; under heavy churn
 /// more retries only waste time, since a lookup that spans several renames fails every time.
 pub(crate) const EAGAIN_RETRIES: usize = 16;
+
+/// How many times an `openat2` that failed with `ELOOP` is asked again (see the module
+/// documentation). A real `ELOOP` costs these extra lookups; a spurious one needs a mount event
+/// during every attempt to survive them.
+pub(crate) const ELOOP_RETRIES: usize = 3;
 
 /// What the kernel backend concluded.
 pub(crate) enum Outcome {
@@ -204,9 +212,12 @@ pub(crate) fn resolve(
         Some(errno) => Err(errno),
         None => attempt(),
     };
-    for _ in 0..EAGAIN_RETRIES {
-        if !matches!(result, Err(Errno::AGAIN)) {
-            break;
+    let (mut eagain_left, mut eloop_left) = (EAGAIN_RETRIES, ELOOP_RETRIES);
+    loop {
+        match result {
+            Err(Errno::AGAIN) if eagain_left > 0 => eagain_left -= 1,
+            Err(Errno::LOOP) if eloop_left > 0 => eloop_left -= 1,
+            _ => break,
         }
         result = attempt();
     }
@@ -219,7 +230,8 @@ pub(crate) fn resolve(
         }
         Err(Errno::XDEV) if opts.policy == Policy::InRootStrict => Outcome::NeedsEmulation,
         Err(Errno::AGAIN) => Outcome::NeedsEmulation,
-        // ELOOP included: the kernel's refusal stands (see the module documentation).
+        // ELOOP included, once asked again: the kernel's refusal stands (see the module
+        // documentation).
         Err(errno) => Outcome::Done(Err(errno)),
     }
 }

@@ -19,9 +19,10 @@
 //! The emulated walker also has the last word, whatever the backend asked for, on the one
 //! kernel answer that depends on what the rest of the system is doing: `EAGAIN` that persists
 //! through the retries (a rename or mount somewhere during every attempt). A kernel `ELOOP` is
-//! final: a refusal never becomes a success (see `kernel.rs`). A handle says which backend answered (`Handle::backend` in `root`): `Emulated` whenever
-//! the walker produced the result, even under [`Backend::Kernel`], since that is what the
-//! answer rests on.
+//! asked again a few times (a mount during the lookup can make it spurious) and is then final:
+//! a refusal never becomes the walker's success (see `kernel.rs`). A handle says which backend
+//! answered (`Handle::backend` in `root`): `Emulated` whenever the walker produced the result,
+//! even under [`Backend::Kernel`], since that is what the answer rests on.
 //!
 //! Both backends apply `fs.protected_symlinks` (`EACCES` for a stranger's trailing link in a
 //! sticky, world-writable directory) and `MS_NOSYMFOLLOW` (`ELOOP`) exactly as the kernel does:
