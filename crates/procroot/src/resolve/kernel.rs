@@ -23,7 +23,7 @@
 //!   more than 20 links can fail (tests/race.rs stages it). The kernel is therefore asked
 //!   again, up to [`ELOOP_RETRIES`] times: a real `ELOOP` (the 41st link, `NO_SYMLINKS`, a
 //!   magic link, `MS_NOSYMFOLLOW`) is the same every time, and any success is the kernel's own
-//!   answer.
+//!   answer. When asking again meets only `EAGAIN` (churn), the `ELOOP` stands.
 
 #![forbid(unsafe_code)]
 
@@ -220,6 +220,11 @@ pub(crate) fn resolve(
             _ => break,
         }
         result = attempt();
+    }
+    if matches!(result, Err(Errno::AGAIN)) && eloop_left < ELOOP_RETRIES {
+        // The kernel said ELOOP, and asking again only met churn: its ELOOP stands, as it did
+        // before it was asked again (the walker never re-examines it).
+        result = Err(Errno::LOOP);
     }
     match result {
         Ok(fd) => Outcome::Done(Ok((fd, last.map(<[u8]>::to_vec)))),
