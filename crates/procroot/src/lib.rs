@@ -28,8 +28,9 @@
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
-// `--cfg procroot_fault_injection` makes the resolver follow absolute symlinks from the host's
-// `/` and `..` above the root, as a path-joining resolver would: it exists only so that a test
+// `--cfg procroot_fault_injection` replaces the resolver by a naive one (`resolve/naive.rs`,
+// compiled into no other build) that follows absolute symlinks from the host's `/` and `..`
+// above the root, as a path-joining resolver would: it exists only so that a test
 // can show the second wall (Landlock, and the identity check of metadata changes) holding when
 // the first wall fails. It is a `--cfg` given through RUSTFLAGS, never a cargo feature: no
 // `--all-features` build, no `cargo build --release` and no dependent crate can turn it on by
