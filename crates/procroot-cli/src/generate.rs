@@ -9,7 +9,11 @@ use clap::{Args, ValueEnum};
 use crate::cli::command;
 use crate::output::Failure;
 
-/// Arguments of `procroot help`.
+// The doc attribute is a `concat!`, not a `///` comment, so that clap does not take it as the
+// subcommand's description: `Command` is `defer`red, and this struct's description would
+// replace the variant's long help, which clap must see when it builds the subcommand (whether
+// `-h` offers `--help`; cli::built puts back the other texts).
+#[doc = concat!("Arguments of `procroot help`.")]
 #[derive(Debug, Args)]
 pub struct HelpArgs {
     /// The subcommand, and for `proc` its action (`proc cat`); none: procroot's own help.
@@ -282,3 +286,7 @@ mod tests {
         assert!(!page.contains(".SH EXTRA"));
     }
 }
+
+#[cfg(test)]
+#[path = "docs_check.rs"]
+mod docs_check;

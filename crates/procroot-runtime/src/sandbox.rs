@@ -1,10 +1,8 @@
 //! The second wall: Landlock confines a process to the trees it works on.
 //!
-//! procroot's first wall is its own code: the resolver, the walkers, their checks. A bug there
-//! would touch a host file. A process that knows which trees it may touch before it starts can
-//! also ask the kernel to enforce it: with Landlock (Linux 5.13+), a file outside the allowed
-//! trees cannot be opened, created, removed, renamed or linked into, and a bug becomes an
-//! `EACCES` instead of an escape.
+//! procroot's first wall is its own code (the resolver, the walkers, their checks). With Landlock
+//! (Linux 5.13+), a file outside the allowed trees cannot be opened, created, removed, renamed or
+//! linked into, so a bug there becomes an `EACCES` instead of an escape.
 //!
 //! ```no_run
 //! use procroot_runtime::sandbox::{Access, Sandbox};
@@ -20,19 +18,11 @@
 //! # Ok::<(), procroot::Error>(())
 //! ```
 //!
-//! **A confined process can never lift the restriction**, and it is inherited by every child
-//! and across `execve`. This is for processes that do one job: a command-line tool, or a helper
-//! a long-running program forks for one operation
-//! ([`Root::in_sandbox`](RootSandboxExt::in_sandbox)). It is not for the long-running program
-//! itself.
-//!
-//! What it does not stop: anything beneath an allowed tree (a root of `/` allows the whole
-//! host), and mount operations (a landlocked process may not mount at all; mounts made by
-//! others stay visible). Landlock mediates reading, writing, creating, removing, renaming and
-//! linking; it does **not** mediate changing a file's mode, owner, times or extended attributes,
-//! nor `stat`, `readlink` or `O_PATH` opens: a bug could still `chmod` a host file. procroot's
-//! own metadata changes are guarded by a check of their own for that
-//! ([`Root::with_second_check`]).
+//! A confined process can never lift the restriction, and its children inherit it: this is for
+//! processes that do one job, or a helper forked for one operation
+//! ([`Root::in_sandbox`](RootSandboxExt::in_sandbox)). Landlock does not mediate mode, owner,
+//! times, xattrs, `stat`, `readlink` or `O_PATH` opens; metadata changes have
+//! [`Root::with_second_check`]. More: docs/ARCHITECTURE.md, "The Landlock sandbox".
 
 // No `forbid(unsafe_code)` here: the fork of `in_sandbox` is the crate's one `unsafe` call.
 
@@ -147,7 +137,7 @@ impl Access {
     }
 
     /// The Landlock names of the rights in this set (`["READ_FILE", "READ_DIR"]`), in a fixed
-    /// reading order: how `procroot doctor` and the README show a command's rights.
+    /// reading order: how `procroot doctor` and docs/GUIDE.md show a command's rights.
     pub fn names(self) -> Vec<&'static str> {
         NAMES
             .iter()
@@ -408,9 +398,11 @@ impl Transfer for bool {
 }
 
 // The wire format of a child's answer: one tag byte, then for `Ok` the value's bytes, for
-// `Err` the errno (i32, little-endian), the kind (u8) and four length-prefixed (u32 LE) byte
-// strings: operation, path, root, and the description (with the failed syscall named in it),
-// an absent path or root being the length u32::MAX.
+// `Err` the errno (i32, little-endian), the kind (`ErrorKind::code`, u8) and six
+// length-prefixed (u32 LE) byte strings: operation, path, root, description, the failed
+// syscall and its arguments, an absent one being the length u32::MAX. The syscall travels as a
+// field, not folded into the description, so that `Error::syscall` (the C API's
+// `procroot_error.syscall`, the CLI's JSON `syscall`) survives the sandbox.
 const TAG_OK: u8 = 0;
 const TAG_ERR: u8 = 1;
 const ABSENT: u32 = u32::MAX;
@@ -425,7 +417,7 @@ fn encode_result<T: Transfer>(result: &Result<T>) -> Vec<u8> {
         Err(e) => {
             out.push(TAG_ERR);
             out.extend_from_slice(&e.errno().raw_os_error().to_le_bytes());
-            out.push(kind_code(e.kind()));
+            out.push(e.kind().code());
             let put = |out: &mut Vec<u8>, bytes: Option<&[u8]>| match bytes {
                 Some(b) => {
                     out.extend_from_slice(&(b.len() as u32).to_le_bytes());
@@ -433,15 +425,12 @@ fn encode_result<T: Transfer>(result: &Result<T>) -> Vec<u8> {
                 }
                 None => out.extend_from_slice(&ABSENT.to_le_bytes()),
             };
-            let description = match (e.syscall(), e.syscall_args()) {
-                (Some(s), Some(args)) => format!("{s}({args}): {}", e.description()),
-                (Some(s), None) => format!("{s}(2): {}", e.description()),
-                _ => e.description().into_owned(),
-            };
             put(&mut out, Some(e.operation().as_bytes()));
             put(&mut out, e.path().map(|p| p.as_os_str().as_bytes()));
             put(&mut out, e.root().map(|p| p.as_os_str().as_bytes()));
-            put(&mut out, Some(description.as_bytes()));
+            put(&mut out, Some(e.description().as_bytes()));
+            put(&mut out, e.syscall().map(str::as_bytes));
+            put(&mut out, e.syscall_args().map(str::as_bytes));
         }
     }
     out
@@ -456,7 +445,7 @@ fn decode_result<T: Transfer>(bytes: Vec<u8>) -> Option<Result<T>> {
         return None;
     }
     let errno = i32::from_le_bytes(rest[..4].try_into().ok()?);
-    let kind = kind_from_code(rest[4])?;
+    let kind = ErrorKind::from_code(rest[4])?;
     let mut at = &rest[5..];
     let mut take = || -> Option<Option<Vec<u8>>> {
         let len = u32::from_le_bytes(at.get(..4)?.try_into().ok()?);
@@ -473,7 +462,12 @@ fn decode_result<T: Transfer>(bytes: Vec<u8>) -> Option<Result<T>> {
     let path = take()?;
     let root = take()?;
     let description = String::from_utf8(take()??).ok()?;
+    let syscall = take()?.map(String::from_utf8).transpose().ok()?;
+    let args = take()?.map(String::from_utf8).transpose().ok()?;
     let mut err = Error::with_detail(kind, Errno::from_raw_os_error(errno), description);
+    if let Some(syscall) = syscall {
+        err = err.with_syscall(syscall, args);
+    }
     if !operation.is_empty() {
         let operation = String::from_utf8(operation).ok()?;
         let path = PathBuf::from(OsString::from_vec(path.unwrap_or_default()));
@@ -485,125 +479,125 @@ fn decode_result<T: Transfer>(bytes: Vec<u8>) -> Option<Result<T>> {
     Some(Err(err))
 }
 
-fn kind_code(kind: ErrorKind) -> u8 {
-    match kind {
-        ErrorKind::NotFound => 1,
-        ErrorKind::SafetyViolation => 2,
-        ErrorKind::InvalidInput => 3,
-        ErrorKind::NotSupported => 4,
-        _ => 5,
-    }
-}
+pub use fork_boundary::RootSandboxExt;
 
-fn kind_from_code(code: u8) -> Option<ErrorKind> {
-    Some(match code {
-        1 => ErrorKind::NotFound,
-        2 => ErrorKind::SafetyViolation,
-        3 => ErrorKind::InvalidInput,
-        4 => ErrorKind::NotSupported,
-        5 => ErrorKind::Os,
-        _ => return None,
-    })
-}
+/// The one place of the runtime with `unsafe`: `in_sandbox` forks a possibly multithreaded
+/// caller and runs its closure in the child, so it is an `unsafe fn` (as std's `pre_exec`), and
+/// it calls `procroot_sys::process::fork_and_run`.
+#[allow(unsafe_code)]
+mod fork_boundary {
+    use super::*;
 
-/// [`Root::in_sandbox`](RootSandboxExt::in_sandbox): running a closure on a [`Root`] in a
-/// forked child confined to it. An extension trait because [`Root`] is `procroot`'s type and this is
-/// the runtime's; `use procroot_runtime::RootSandboxExt` to call it as a method.
-pub trait RootSandboxExt {
-    /// Runs `f` in a forked child confined with Landlock to this root, with
-    /// [`Access::READ_WRITE`] beneath it and nothing else, and returns what `f` returned.
-    ///
-    /// For a one-shot operation on an untrusted rootfs from a long-running program, which must
-    /// not confine itself: even if procroot had a bug, the child could not touch a file outside
-    /// the root. The result comes back over a pipe ([`Transfer`]: `()`, bytes, strings, paths,
-    /// `u64`, `bool`); an error comes back with its kind, errno, operation, path, root and
-    /// message (the failed syscall is named in the message only). A child that panics, or dies
-    /// before answering, is `EIO`.
-    ///
-    /// Without Landlock the error is `NotSupported` and `f` does not run.
-    ///
-    /// **Fork safety.** The child is a copy of the calling thread only. The C library's
-    /// `fork` makes its allocator usable there (glibc and musl take its locks around the fork),
-    /// and procroot's lazily read state is read before the fork. But a lock that another thread
-    /// of the caller held at that moment (stdout's, one of the caller's own) stays held forever
-    /// in the child: `f` should do its file work and return, not print or take the caller's
-    /// locks. In a single-threaded caller there is no such limit.
-    fn in_sandbox<T, F>(&self, f: F) -> Result<T>
-    where
-        T: Transfer,
-        F: FnOnce(&Root) -> Result<T>;
+    /// [`Root::in_sandbox`](RootSandboxExt::in_sandbox): running a closure on a [`Root`] in a
+    /// forked child confined to it. An extension trait because [`Root`] is `procroot`'s type and this is
+    /// the runtime's; `use procroot_runtime::RootSandboxExt` to call it as a method.
+    pub trait RootSandboxExt {
+        /// Runs `f` in a forked child confined with Landlock to this root, with
+        /// [`Access::READ_WRITE`] beneath it and nothing else, and returns what `f` returned.
+        ///
+        /// For a one-shot operation on an untrusted rootfs from a long-running program, which must
+        /// not confine itself: even if procroot had a bug, the child could not touch a file outside
+        /// the root. The result comes back over a pipe ([`Transfer`]: `()`, bytes, strings, paths,
+        /// `u64`, `bool`); an error comes back with its kind, errno, operation, path, root,
+        /// message, and the failed syscall with its arguments ([`Error::syscall`],
+        /// [`Error::syscall_args`]). A child that panics, or dies before answering, is `EIO`.
+        ///
+        /// Without Landlock the error is `NotSupported` and `f` does not run.
+        ///
+        /// # Safety
+        ///
+        /// `f` runs in a forked copy of the calling thread only, as std's `pre_exec` closure does.
+        /// The C library's `fork` makes its allocator usable there (glibc and musl take its locks
+        /// around the fork), and procroot's lazily read state is read before the fork. But a lock
+        /// that another thread of the caller held at that moment (stdout's, a `Mutex` of the
+        /// program, a `OnceLock` being initialised) stays held forever in the child, and data it
+        /// was changing is half-changed there. So the caller must make sure that either the process
+        /// is single-threaded when it calls this, or `f` takes no lock and reads no state another
+        /// thread may have been using at the fork (procroot's file operations on the `Root` it is
+        /// given, and syscalls, are fine; printing, logging or the caller's own locks are not).
+        unsafe fn in_sandbox<T, F>(&self, f: F) -> Result<T>
+        where
+            T: Transfer,
+            F: FnOnce(&Root) -> Result<T>;
 
-    /// [`in_sandbox`](RootSandboxExt::in_sandbox) with the given access beneath the root.
-    fn in_sandbox_with<T, F>(&self, access: Access, f: F) -> Result<T>
-    where
-        T: Transfer,
-        F: FnOnce(&Root) -> Result<T>;
-}
-
-impl RootSandboxExt for Root {
-    fn in_sandbox<T, F>(&self, f: F) -> Result<T>
-    where
-        T: Transfer,
-        F: FnOnce(&Root) -> Result<T>,
-    {
-        self.in_sandbox_with(Access::READ_WRITE, f)
+        /// [`in_sandbox`](RootSandboxExt::in_sandbox) with the given access beneath the root.
+        ///
+        /// # Safety
+        ///
+        /// As [`in_sandbox`](RootSandboxExt::in_sandbox): the process is single-threaded, or `f`
+        /// takes no lock and reads no state another thread may have held or been changing at the
+        /// fork.
+        unsafe fn in_sandbox_with<T, F>(&self, access: Access, f: F) -> Result<T>
+        where
+            T: Transfer,
+            F: FnOnce(&Root) -> Result<T>;
     }
 
-    fn in_sandbox_with<T, F>(&self, access: Access, f: F) -> Result<T>
-    where
-        T: Transfer,
-        F: FnOnce(&Root) -> Result<T>,
-    {
-        let op = |e: Error| {
-            e.context("sandbox", Path::new("/"))
-                .in_root(self.display_name())
-        };
-        let (ruleset, _) = Sandbox::new()
-            .allow_beneath(self, access)
-            .build()
+    impl RootSandboxExt for Root {
+        unsafe fn in_sandbox<T, F>(&self, f: F) -> Result<T>
+        where
+            T: Transfer,
+            F: FnOnce(&Root) -> Result<T>,
+        {
+            // SAFETY: the caller's contract for `in_sandbox` is the one of `in_sandbox_with`.
+            unsafe { self.in_sandbox_with(Access::READ_WRITE, f) }
+        }
+
+        unsafe fn in_sandbox_with<T, F>(&self, access: Access, f: F) -> Result<T>
+        where
+            T: Transfer,
+            F: FnOnce(&Root) -> Result<T>,
+        {
+            let op = |e: Error| {
+                e.context("sandbox", Path::new("/"))
+                    .in_root(self.display_name())
+            };
+            let (ruleset, _) = Sandbox::new()
+                .allow_beneath(self, access)
+                .build()
+                .map_err(op)?;
+            procroot::prepare_for_fork();
+            let (reader, writer) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+                .syscall("pipe2")
+                .map_err(op)?;
+            // SAFETY: `fork_and_run` asks that the child take no lock another thread of the
+            // caller may hold. The child's own work (Landlock syscalls, the pipe write, and the
+            // library's file work in `f`, whose lazily read state `prepare_for_fork` read above)
+            // takes none; what `f` does beyond that is the caller's, under this `unsafe fn`'s
+            // `# Safety` contract (single-threaded, or `f` touches no such lock or state).
+            let child = unsafe {
+                crate::sys::process::fork_and_run(|| {
+                    let result = enforce(&ruleset).and_then(|()| {
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self)))
+                            .unwrap_or_else(|_| {
+                                Err(Error::with_detail(
+                                    ErrorKind::Os,
+                                    Errno::IO,
+                                    "the sandboxed closure panicked",
+                                ))
+                            })
+                    });
+                    let bytes = encode_result(&result);
+                    let mut pipe = std::fs::File::from(writer);
+                    i32::from(pipe.write_all(&bytes).is_err())
+                })
+            }
+            .syscall("fork")
             .map_err(op)?;
-        procroot::prepare_for_fork();
-        let (reader, writer) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-            .syscall("pipe2")
-            .map_err(op)?;
-        // SAFETY: `fork_and_run` asks that the child take no lock another thread of the
-        // caller may hold. The child's own work (Landlock syscalls, the pipe write, and the
-        // library's file work in `f`, whose lazily read state `prepare_for_fork` read above)
-        // takes none; what `f` does beyond that is the caller's, under the contract
-        // `in_sandbox` documents ("Fork safety").
-        #[allow(unsafe_code)]
-        let child = unsafe {
-            crate::sys::process::fork_and_run(|| {
-                let result = enforce(&ruleset).and_then(|()| {
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self)))
-                        .unwrap_or_else(|_| {
-                            Err(Error::with_detail(
-                                ErrorKind::Os,
-                                Errno::IO,
-                                "the sandboxed closure panicked",
-                            ))
-                        })
-                });
-                let bytes = encode_result(&result);
-                let mut pipe = std::fs::File::from(writer);
-                i32::from(pipe.write_all(&bytes).is_err())
+            // The parent's copy of the write end is gone (moved into the closure, dropped with it
+            // here), so the read ends when the child exits.
+            let mut bytes = Vec::new();
+            let read = std::fs::File::from(reader).read_to_end(&mut bytes);
+            let _ = crate::sys::process::wait_child(child);
+            read.map_err(|e| op(Error::from(e)))?;
+            decode_result(bytes).unwrap_or_else(|| {
+                Err(op(Error::with_detail(
+                    ErrorKind::Os,
+                    Errno::IO,
+                    "the sandboxed child died before it answered",
+                )))
             })
         }
-        .syscall("fork")
-        .map_err(op)?;
-        // The parent's copy of the write end is gone (moved into the closure, dropped with it
-        // here), so the read ends when the child exits.
-        let mut bytes = Vec::new();
-        let read = std::fs::File::from(reader).read_to_end(&mut bytes);
-        let _ = crate::sys::process::wait_child(child);
-        read.map_err(|e| op(Error::from(e)))?;
-        decode_result(bytes).unwrap_or_else(|| {
-            Err(op(Error::with_detail(
-                ErrorKind::Os,
-                Errno::IO,
-                "the sandboxed child died before it answered",
-            )))
-        })
     }
 }
 
@@ -624,6 +618,8 @@ mod tests {
         assert_eq!(back.errno(), Errno::ACCESS);
         assert_eq!(back.kind(), err.kind());
         assert_eq!(back.path(), err.path());
+        assert_eq!(back.syscall(), Some("openat"));
+        assert_eq!(back.syscall_args(), Some("\"/etc\", \"passwd\""));
         let ok = decode_result::<Vec<u8>>(encode_result(&Ok(b"abc".to_vec())));
         assert_eq!(ok.unwrap().unwrap(), b"abc");
         assert!(decode_result::<u64>(vec![TAG_ERR, 1]).is_none());

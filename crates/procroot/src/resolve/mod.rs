@@ -16,19 +16,14 @@
 //! 3. for [`Policy::InRootStrict`], an `EXDEV` from the kernel is re-examined by the emulated
 //!    walker, the only one that can tell an absolute symlink from an escape.
 //!
-//! The emulated walker also has the last word, whatever the backend asked for, on the one
-//! kernel answer that depends on what the rest of the system is doing: `EAGAIN` that persists
-//! through the retries (a rename or mount somewhere during every attempt). A kernel `ELOOP` is
-//! asked again a few times (a mount during the lookup can make it spurious) and is then final:
-//! a refusal never becomes the walker's success (see `kernel.rs`). A handle says which backend
-//! answered (`Handle::backend` in `root`): `Emulated` whenever the walker produced the result,
-//! even under [`Backend::Kernel`], since that is what the answer rests on.
+//! Whatever the backend, the walker also answers an `EAGAIN` that persists through the retries
+//! (a rename or mount elsewhere during every attempt). A kernel `ELOOP` is asked again a few
+//! times (a mount during the lookup can make it spurious) and is then final: a refusal never
+//! becomes a success. `Handle::backend` names the backend that produced the answer.
 //!
-//! Both backends apply `fs.protected_symlinks` (`EACCES` for a stranger's trailing link in a
-//! sticky, world-writable directory) and `MS_NOSYMFOLLOW` (`ELOOP`) exactly as the kernel does:
-//! the kernel backend because the kernel does, the walker by the same rules (see
-//! `emulated.rs`). The walker learns the sysctl lazily through a reader that the layer
-//! above installs (see `protected.rs`), and assumes 1 when it cannot.
+//! Both backends apply `fs.protected_symlinks` (`EACCES`) and `MS_NOSYMFOLLOW` (`ELOOP`) as the
+//! kernel does; the walker learns the sysctl lazily through a reader the layer above installs
+//! (`protected.rs`), and assumes 1 when it cannot.
 //!
 //! This layer does no I/O outside the root fd it is given.
 
@@ -175,8 +170,9 @@ fn kernel_on_stack(
 ///
 /// Inlined into the caller (down from `Root::resolve_fd`), with the general path out of line
 /// and cold, so that the success path is the stack copy of the path and one `openat2` made in
-/// the caller's own frame, as a bare call would be: one more function return between the
-/// syscall and the caller measurably costs a few percent of an `openat2` (BENCHMARKS.md).
+/// the caller's own frame, as a bare call would be: one more `ret` between the syscall and the
+/// caller costs several percent of an `openat2` where returns are mispredicted after a kernel
+/// entry (BENCHMARKS.md, section 1).
 #[inline(always)]
 pub(crate) fn resolve_fd(
     root: BorrowedFd<'_>,
