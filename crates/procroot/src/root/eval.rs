@@ -40,10 +40,10 @@ use rustix::io::Errno;
 
 use super::{EvalMode, Handle, Root};
 use crate::error::{Error, Result};
-use crate::fs::FileType;
+use crate::fs::{FileId, FileType};
 use crate::procfs::FdDir;
-use crate::resolve::{self, Backend, BackendUsed, Policy, ResolveOptions, Trailing};
-use crate::sys::{self, features, Syscall as _, PATH_MAX};
+use crate::resolve::{self, Backend, BackendUsed, FirstResolver, Policy, ResolveOptions, Trailing};
+use crate::sys::{self, Syscall as _, PATH_MAX};
 
 thread_local! {
     /// How many [`Root::eval_symlinks`] calls on this thread the kernel answered (for the
@@ -91,9 +91,9 @@ impl PathInRoot<'_> {
         last: Option<&[u8]>,
         known_root: Option<&[u8]>,
     ) -> Option<PathBuf> {
-        // The fault-injection build's naive walker must answer every path, and without openat2
-        // the verification cannot run.
-        if cfg!(procroot_fault_injection) || features::openat2_known_unavailable() {
+        // Only where the kernel resolver is the first choice: the fault-injection build's naive
+        // resolver must answer every path, and without openat2 the verification cannot run.
+        if resolve::first_resolver(Backend::Auto) != FirstResolver::Kernel {
             return None;
         }
         let dir = FdDir::current().ok()??;
@@ -161,11 +161,11 @@ impl PathInRoot<'_> {
                 resolve::resolve(self.root, self.input, &opts, self.trailing, OFlags::PATH)?;
             if let Some(want) = &want {
                 let got = rustix::fs::fstat(&walked.fd).syscall("fstat")?;
-                if (got.st_dev, got.st_ino) != (want.st_dev, want.st_ino) {
+                if FileId::from_stat(&got) != FileId::from_stat(want) {
                     continue;
                 }
             }
-            // With ExceptLast the walker's path already ends in the last name, unresolved.
+            // With ParentOnly the walker's path already ends in the last name, unresolved.
             let path = walked.path.ok_or(Errno::INVAL)?;
             return Ok(PathBuf::from(OsString::from_vec(path)));
         }
@@ -182,7 +182,7 @@ impl Root {
         query: &PathInRoot<'_>,
         known_root: Option<&[u8]>,
     ) -> Option<PathBuf> {
-        let (fd, last) = resolve::kernel_once(
+        let (fd, last) = resolve::kernel_without_fallback(
             self.fd.as_fd(),
             query.input,
             &self.resolve_opts(),
@@ -252,8 +252,8 @@ fn open_plain_absolute(dir: &Path) -> Option<(OwnedFd, &[u8])> {
             && plain[1..]
                 .split(|&b| b == b'/')
                 .any(|name| name.is_empty() || name == b"." || name == b".."))
-        || features::openat2_known_unavailable()
-        || cfg!(procroot_fault_injection)
+        // The root of an `eval_symlinks_in` call has the default backend.
+        || resolve::first_resolver(Backend::Auto) != FirstResolver::Kernel
     {
         return None;
     }
@@ -336,12 +336,12 @@ fn path_below<'f>(root: &[u8], file: &'f [u8]) -> Option<&'f [u8]> {
 /// Everything it reports about the last component is looked up in that held directory, so it
 /// cannot be about an entry of another directory that a concurrent rename put at the path.
 #[derive(Debug)]
-pub struct ExceptLast {
+pub struct ResolvedParent {
     parent: Handle,
     last: Option<OsString>,
 }
 
-impl ExceptLast {
+impl ResolvedParent {
     /// The directory every component but the last resolved to. When the path ended in `.`,
     /// `..` or slashes there is no last component, and this is what the whole path names.
     pub fn parent(&self) -> &Handle {
@@ -383,13 +383,13 @@ impl ExceptLast {
 
 impl Root {
     /// Resolves every component of `path` but the last ([`Root::resolve_parent`]); the last one
-    /// is neither followed nor required to exist. See [`ExceptLast`] for what can be asked of
+    /// is neither followed nor required to exist. See [`ResolvedParent`] for what can be asked of
     /// the result; [`Root::eval_symlinks`] with
     /// [`EvalMode::ExceptLast`] is its
-    /// [`path_in_root`](ExceptLast::path_in_root).
+    /// [`path_in_root`](ResolvedParent::path_in_root).
     ///
     /// An empty `path` means the root (`.`), as in [`Root::eval_symlinks`].
-    pub fn resolve_except_last(&self, path: impl AsRef<Path>) -> Result<ExceptLast> {
+    pub fn resolve_except_last(&self, path: impl AsRef<Path>) -> Result<ResolvedParent> {
         let path = path.as_ref();
         // `.`, not `/`: under Policy::Beneath an absolute path is an escape.
         let path = if path.as_os_str().is_empty() {
@@ -398,6 +398,6 @@ impl Root {
             path
         };
         let (parent, last) = self.resolve_parent_for_eval(path)?;
-        Ok(ExceptLast { parent, last })
+        Ok(ResolvedParent { parent, last })
     }
 }

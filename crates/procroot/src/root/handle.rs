@@ -141,6 +141,7 @@ impl Handle {
     /// Wraps a resolution result in `root`. `input` and `trailing` (with the root's options)
     /// describe how the handle's object was reached, to compute its path later if the backend
     /// did not report it.
+    #[inline(always)]
     pub(crate) fn new(resolved: Resolved, root: &Root, input: &[u8], trailing: Trailing) -> Self {
         let path = OnceLock::new();
         let origin = match resolved.path {
