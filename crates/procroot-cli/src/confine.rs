@@ -510,7 +510,12 @@ pub fn confine(notice: Notice, job: Job<'_>) -> Result<(), Failure> {
     let say = |line: serde_json::Value| -> Result<(), Failure> {
         match notice {
             Notice::None => {}
-            Notice::Stdout => crate::output::print_json(&line)?,
+            // A reader that has gone (`| head -c0`) must not stop the command before its work:
+            // a changing command still changes, and ends quietly when it prints its result.
+            Notice::Stdout => match crate::output::print_json(&line) {
+                Err(failure) if failure.is_broken_pipe() => {}
+                other => other?,
+            },
             Notice::Stderr => {
                 let _ = writeln!(std::io::stderr(), "{line}");
             }

@@ -1,6 +1,5 @@
 //! `procroot doctor`: prints the library's report.
 
-use std::io::{self, Write};
 use std::process::ExitCode;
 
 use procroot::doctor::Support;
@@ -8,7 +7,7 @@ use procroot::doctor::{Overmount, ProcView, Report};
 use serde_json::{json, Map, Value};
 
 use crate::cli::DoctorArgs;
-use crate::output::{insert_os, print_json, Failure};
+use crate::output::{insert_os, print_bytes, print_json, Failure};
 
 /// Runs `procroot doctor`.
 pub fn run(args: &DoctorArgs) -> Result<ExitCode, Failure> {
@@ -16,11 +15,7 @@ pub fn run(args: &DoctorArgs) -> Result<ExitCode, Failure> {
     if args.json {
         print_json(&to_json(&report))?;
     } else {
-        let mut stdout = io::stdout().lock();
-        stdout
-            .write_all(to_text(&report).as_bytes())
-            .and_then(|()| stdout.flush())
-            .map_err(|e| Failure::stdout(&e))?;
+        print_bytes(to_text(&report).as_bytes())?;
     }
     Ok(ExitCode::SUCCESS)
 }

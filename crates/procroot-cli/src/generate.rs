@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 
 use crate::cli::command;
-use crate::output::Failure;
+use crate::output::{print_bytes, Failure};
 
 /// Arguments of `procroot help`.
 #[derive(Debug, Args)]
@@ -163,11 +163,7 @@ fn retitle(roff: &[u8], heading: impl Fn(&str) -> String) -> Vec<u8> {
 
 /// Writes `bytes` to stdout.
 fn print(bytes: &[u8]) -> Result<ExitCode, Failure> {
-    let mut stdout = io::stdout().lock();
-    stdout
-        .write_all(bytes)
-        .and_then(|()| stdout.flush())
-        .map_err(|e| Failure::stdout(&e))?;
+    print_bytes(bytes)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,7 +1,7 @@
 //! `procroot harden`, `procroot mount-proc` and `procroot sysctl`: the container layer of the
 //! library (`procroot::container`) from the command line.
 
-use std::io::Write;
+use std::fmt::Write as _;
 use std::os::fd::AsFd;
 use std::path::{Component, Path, PathBuf};
 use std::process::ExitCode;
@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use procroot::error::{errno_name, Quoted};
 
-use crate::output::{insert_os, Failure};
+use crate::output::{insert_os, print_bytes, print_json, Failure};
 
 /// Arguments of `procroot harden`.
 #[derive(Debug, Args)]
@@ -266,40 +266,42 @@ fn report_json(report: &Report, sysctl: &serde_json::Map<String, Value>) -> Valu
     })
 }
 
-fn print_report(report: &Report) -> std::io::Result<()> {
-    let mut out = std::io::stdout().lock();
+/// The text report: one line per path, by what happened to it.
+fn report_text(report: &Report) -> String {
+    // Writing to a String cannot fail.
+    let mut out = String::new();
     for p in &report.masked {
-        writeln!(out, "masked {}", Quoted(p.as_os_str()))?;
+        let _ = writeln!(out, "masked {}", Quoted(p.as_os_str()));
     }
     for p in &report.readonly {
-        writeln!(out, "read-only {}", Quoted(p.as_os_str()))?;
+        let _ = writeln!(out, "read-only {}", Quoted(p.as_os_str()));
     }
     for p in &report.mounted {
-        writeln!(out, "mounted {}", Quoted(p.as_os_str()))?;
+        let _ = writeln!(out, "mounted {}", Quoted(p.as_os_str()));
     }
     for (p, why) in &report.skipped {
-        writeln!(out, "skipped {}: {why}", Quoted(p.as_os_str()))?;
+        let _ = writeln!(out, "skipped {}: {why}", Quoted(p.as_os_str()));
     }
     for (p, e) in &report.refused {
-        writeln!(out, "refused {}: {e}", Quoted(p.as_os_str()))?;
+        let _ = writeln!(out, "refused {}: {e}", Quoted(p.as_os_str()));
     }
     for p in &report.fallback {
-        writeln!(
+        let _ = writeln!(
             out,
             "fallback {}: mount(2) on /proc/thread-self/fd/N",
             Quoted(p.as_os_str())
-        )?;
+        );
     }
     for h in &report.preexisting {
-        writeln!(
+        let _ = writeln!(
             out,
             "preexisting {} {}: at or below {}, keeps the unhardened view",
             h.pid,
             h.handle,
             Quoted(h.path.as_os_str())
-        )?;
+        );
     }
-    out.flush()
+    out
 }
 
 /// Re-executes procroot from a sealed copy of its binary first (CVE-2019-5736), as `exec` does:
@@ -366,20 +368,22 @@ pub fn harden(args: &HardenArgs) -> Result<ExitCode, Failure> {
             json!({"name": k, "value": v, "errno": errno_name(e.errno()), "message": e.to_string()})
         });
         out["sysctl_refused"] = Value::Array(refused.collect());
-        println!("{out}");
+        print_json(&out)?;
     } else {
-        print_report(&report).map_err(|e| Failure::stdout(&e))?;
+        let mut text = report_text(&report);
         for (k, v) in &sysctl {
             let ns = container::sysctl_namespace(k).map_or("", |n| n.as_str());
-            println!(
+            let _ = writeln!(
+                text,
                 "sysctl {k}={} not applied: it belongs in the container's {ns} namespace: \
                  procroot sysctl --pid PID {k}=VALUE",
                 v.as_str().unwrap_or("")
             );
         }
         for (k, v, e) in &sysctl_refused {
-            println!("refused sysctl {k}={v}: {e}");
+            let _ = writeln!(text, "refused sysctl {k}={v}: {e}");
         }
+        print_bytes(text.as_bytes())?;
     }
     Ok(if report.is_ok() && sysctl_refused.is_empty() {
         ExitCode::SUCCESS
@@ -444,9 +448,9 @@ pub fn mount_proc(args: &MountProcArgs) -> Result<ExitCode, Failure> {
     };
     let report = container::mount_procfs(&root, &args.dest, &opts).map_err(fail)?;
     if args.json {
-        println!("{}", report_json(&report, &serde_json::Map::new()));
+        print_json(&report_json(&report, &serde_json::Map::new()))?;
     } else {
-        print_report(&report).map_err(|e| Failure::stdout(&e))?;
+        print_bytes(report_text(&report).as_bytes())?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -477,9 +481,9 @@ pub fn sysctl(args: &SysctlArgs) -> Result<ExitCode, Failure> {
             }
             .map_err(fail)?;
             if args.json {
-                println!("{}", json!({"name": name, "value": value}));
+                print_json(&json!({"name": name, "value": value}))?;
             } else {
-                println!("{value}");
+                print_bytes(format!("{value}\n").as_bytes())?;
             }
         }
     }

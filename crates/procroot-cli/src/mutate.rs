@@ -52,8 +52,10 @@ fn report(json: bool, obj: Map<String, Value>) -> Result<(), Failure> {
 }
 
 /// Runs `one` on every path, reporting failures as they happen and going on with the next:
-/// exit status 1 if any failed. A failure to write stdout stops everything. An empty path is
-/// `command`'s ENOENT failure ([`check_operand`]).
+/// exit status 1 if any failed. A failure to write stdout stops everything, except a closed
+/// pipe (`procroot mkdir --json a b | head -n1`): the reader is gone, not the work, so every
+/// path is still done, unreported, and the command ends as a closed pipe does (quietly, exit
+/// 0 unless a path failed). An empty path is `command`'s ENOENT failure ([`check_operand`]).
 fn for_each_path(
     command: &'static str,
     paths: &[PathBuf],
@@ -61,9 +63,13 @@ fn for_each_path(
     mut one: impl FnMut(&Path) -> Result<Option<Map<String, Value>>, Failure>,
 ) -> Result<ExitCode, Failure> {
     let mut status = ExitCode::SUCCESS;
+    let mut reader_gone = false;
     for path in paths {
         match check_operand(command, path).and_then(|()| one(path)) {
-            Ok(Some(obj)) => report(json, obj)?,
+            Ok(Some(obj)) => match report(json && !reader_gone, obj) {
+                Err(failure) if failure.is_broken_pipe() => reader_gone = true,
+                other => other?,
+            },
             Ok(None) => {}
             // Ctrl-C: the other paths are not touched.
             Err(failure @ Failure::Interrupted(_)) => return Err(failure),

@@ -180,6 +180,18 @@ pub fn write_line(out: &mut impl Write, bytes: &[u8]) -> Result<(), Failure> {
         .map_err(|e| Failure::stdout(&e))
 }
 
+/// Writes `bytes` to stdout and flushes it: every command's text goes out through here,
+/// [`write_line`] or [`print_json`], never `print!` (which panics when the reader has gone, exit
+/// 101). A closed pipe comes back as a [`Failure::is_broken_pipe`] failure, which `main` turns
+/// into a quiet exit 0.
+pub fn print_bytes(bytes: &[u8]) -> Result<(), Failure> {
+    let mut stdout = io::stdout().lock();
+    stdout
+        .write_all(bytes)
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Failure::stdout(&e))
+}
+
 /// Writes a JSON value on one line to stdout.
 pub fn print_json(value: &Value) -> Result<(), Failure> {
     let mut stdout = io::stdout().lock();
