@@ -30,8 +30,8 @@ with move_mount(2): a rename or a symlink swap inside DIR can never make a mount
 it. Paths are done one at a time (no descriptor is held per path: any number of paths works
 under a low open-file limit).
 
-  unshare -m --propagation slave procroot harden --rootfs /var/lib/ctr/rootfs --defaults
-  procroot harden --rootfs DIR --config config.json --json
+  unshare -m --propagation slave procroot harden --root /var/lib/ctr/rootfs --defaults
+  procroot harden --root DIR --config config.json --json
 
 What it does:
   - A masked file is covered with the host's /dev/null, checked to be the character device
@@ -98,9 +98,10 @@ object:
 Exit status 1 if anything was refused or a preexisting handle was found."
 )]
 pub struct HardenArgs {
-    /// The container's root directory.
-    #[arg(long, value_name = "DIR")]
-    pub rootfs: PathBuf,
+    /// The container's root directory. `--rootfs` is another spelling of this option, kept for
+    /// the command lines written before every command took `--root`.
+    #[arg(long, visible_alias = "rootfs", value_name = "DIR")]
+    pub root: PathBuf,
     /// runc's default masked and read-only paths, plus Docker's masked additions.
     #[arg(long)]
     pub defaults: bool,
@@ -317,9 +318,9 @@ pub(crate) fn seal_self(command: &'static str) -> Result<(), Failure> {
 
 /// Runs `procroot harden`.
 pub fn harden(args: &HardenArgs) -> Result<ExitCode, Failure> {
-    let fail = |e: procroot::Error| Failure::from(e.context("harden", &args.rootfs));
+    let fail = |e: procroot::Error| Failure::from(e.context("harden", &args.root));
     seal_self("harden")?;
-    let root = Root::open(&args.rootfs).map_err(fail)?;
+    let root = Root::open(&args.root).map_err(fail)?;
     let mut opts = if args.defaults {
         HardenOptions::defaults()
     } else {
@@ -354,7 +355,7 @@ pub fn harden(args: &HardenArgs) -> Result<ExitCode, Failure> {
     if let Some(warning) = &warning {
         eprintln!(
             "procroot: warning: harden {}: {warning}",
-            Quoted(args.rootfs.as_os_str())
+            Quoted(args.root.as_os_str())
         );
     }
     let report = container::harden(&root, &opts).map_err(fail)?;
