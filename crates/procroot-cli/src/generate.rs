@@ -4,44 +4,8 @@
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-use clap::{Args, ValueEnum};
-
-use crate::cli::command;
+use crate::cli::{command, CompletionsArgs, HelpArgs, Shell};
 use crate::output::{print_bytes, Failure};
-
-/// Arguments of `procroot help`.
-#[derive(Debug, Args)]
-pub struct HelpArgs {
-    /// The subcommand, and for `proc` its action (`proc cat`); none: procroot's own help.
-    #[arg(value_name = "COMMAND")]
-    pub command: Vec<String>,
-}
-
-/// Arguments of `procroot completions`.
-#[derive(Debug, Args)]
-pub struct CompletionsArgs {
-    /// The shell to complete for.
-    #[arg(value_enum, value_name = "SHELL")]
-    pub shell: Shell,
-}
-
-/// The shells `procroot completions` writes for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Shell {
-    /// bash: source it, or save it as
-    /// ~/.local/share/bash-completion/completions/procroot.
-    Bash,
-    /// zsh: save it as `_procroot` in a directory of $fpath.
-    Zsh,
-    /// fish: save it as ~/.config/fish/completions/procroot.fish.
-    Fish,
-}
-
-impl Shell {
-    /// Every shell, for tests.
-    #[cfg(test)]
-    const ALL: [Shell; 3] = [Shell::Bash, Shell::Zsh, Shell::Fish];
-}
 
 /// The completion script for `shell`.
 pub fn completion_script(shell: Shell) -> Vec<u8> {
