@@ -1227,9 +1227,9 @@ pub unsafe extern "C" fn procroot_procfs_write(
 /// `err` NULL or writable. Like `execve(2)`, this may replace the process image.
 #[no_mangle]
 pub unsafe extern "C" fn procroot_sealed_exe_ensure(err: *mut *mut procroot_error) -> c_int {
-    use procroot::exec::sealed_exe::Strategy;
+    use procroot_runtime::exec::sealed_exe::Strategy;
     ffi(err, || {
-        Ok(match procroot::exec::sealed_exe::ensure()? {
+        Ok(match procroot_runtime::exec::sealed_exe::ensure()? {
             Strategy::Overlay => PROCROOT_SEALED_OVERLAY,
             Strategy::Memfd => PROCROOT_SEALED_MEMFD,
             Strategy::Tmpfile => PROCROOT_SEALED_TMPFILE,
@@ -1264,7 +1264,7 @@ unsafe fn path_array<'a>(paths: *const *const c_char, n: usize) -> Result<Vec<&'
         .collect()
 }
 
-/// Turns a container [`Report`](procroot::container::Report) into the C convention: the count
+/// Turns a container [`Report`](procroot_runtime::container::Report) into the C convention: the count
 /// done, or the first refusal's `-errno` with every refusal in the message; `results` (NULL or
 /// `paths.len()` entries) gets each path's outcome.
 ///
@@ -1272,7 +1272,7 @@ unsafe fn path_array<'a>(paths: *const *const c_char, n: usize) -> Result<Vec<&'
 /// `results` is NULL or has `paths.len()` writable entries.
 unsafe fn report_out(
     paths: &[&Path],
-    report: procroot::container::Report,
+    report: procroot_runtime::container::Report,
     results: *mut i32,
 ) -> Result<c_int, Error> {
     if !results.is_null() {
@@ -1332,7 +1332,7 @@ pub unsafe extern "C" fn procroot_mask_paths(
     // SAFETY: forwarded contract.
     unsafe {
         for_each_path(root, paths, npaths, results, err, |r, p| {
-            procroot::container::mask_paths(r, p)
+            procroot_runtime::container::mask_paths(r, p)
         })
     }
 }
@@ -1353,7 +1353,7 @@ pub unsafe extern "C" fn procroot_make_readonly(
     // SAFETY: forwarded contract.
     unsafe {
         for_each_path(root, paths, npaths, results, err, |r, p| {
-            procroot::container::make_readonly(r, p)
+            procroot_runtime::container::make_readonly(r, p)
         })
     }
 }
@@ -1369,7 +1369,7 @@ unsafe fn for_each_path(
     npaths: usize,
     results: *mut i32,
     err: *mut *mut procroot_error,
-    op: fn(&procroot::Root, &[&Path]) -> procroot::Result<procroot::container::Report>,
+    op: fn(&procroot::Root, &[&Path]) -> procroot::Result<procroot_runtime::container::Report>,
 ) -> c_int {
     ffi(err, || {
         // SAFETY: forwarded contract.
@@ -1401,7 +1401,7 @@ pub unsafe extern "C" fn procroot_mount_procfs(
     hidepid: c_int,
     err: *mut *mut procroot_error,
 ) -> c_int {
-    use procroot::container::{HidePid, ProcfsMountOptions};
+    use procroot_runtime::container::{HidePid, ProcfsMountOptions};
     // SAFETY: forwarded contract.
     unsafe {
         with_path(root, dest, err, |r, dest| {
@@ -1431,7 +1431,7 @@ pub unsafe extern "C" fn procroot_mount_procfs(
                 subset_pid,
                 hidepid,
             };
-            procroot::container::mount_procfs(r, dest, &opts).map(|_| 0)
+            procroot_runtime::container::mount_procfs(r, dest, &opts).map(|_| 0)
         })
     }
 }
@@ -1471,9 +1471,9 @@ pub unsafe extern "C" fn procroot_write_sysctl(
         // SAFETY: forwarded contract.
         let value = unsafe { text(value, "value") }?;
         if pid == 0 {
-            procroot::container::write_sysctl(name, value)?;
+            procroot_runtime::container::write_sysctl(name, value)?;
         } else {
-            procroot::container::write_sysctl_in(pid, name, value)?;
+            procroot_runtime::container::write_sysctl_in(pid, name, value)?;
         }
         Ok(0)
     })
@@ -1557,7 +1557,7 @@ pub unsafe extern "C" fn procroot_credentials_of(
         if out.is_null() {
             return Err(invalid("out is NULL"));
         }
-        let c = procroot::exec::credentials_of(&target.pidfd)?;
+        let c = procroot_runtime::exec::credentials_of(&target.pidfd)?;
         let caps = c.capabilities();
         let creds = procroot_credentials {
             uid: c.uid().map_or(-1, i64::from),
@@ -1667,7 +1667,7 @@ pub unsafe extern "C" fn procroot_exec(
         let Some((program, rest)) = args.split_first() else {
             return Err(invalid("argv is empty"));
         };
-        let mut cmd = procroot::exec::Command::new(program);
+        let mut cmd = procroot_runtime::exec::Command::new(program);
         cmd.args(rest);
         if !cwd.is_null() {
             // SAFETY: not NULL, NUL-terminated by the contract.
@@ -1702,7 +1702,9 @@ pub unsafe extern "C" fn procroot_exec(
         if !config.is_null() {
             // SAFETY: not NULL, NUL-terminated by the contract.
             let config = unsafe { path(config, "config") }?;
-            cmd.seccomp_profile(procroot::exec::seccomp_profile::load_profile(config)?);
+            cmd.seccomp_profile(procroot_runtime::exec::seccomp_profile::load_profile(
+                config,
+            )?);
         }
         match (
             flags & PROCROOT_EXEC_ENV_CLEAR != 0,
@@ -1724,8 +1726,11 @@ pub unsafe extern "C" fn procroot_exec(
         for (k, v) in &env {
             cmd.env(k, v);
         }
-        let st =
-            procroot::exec::spawn_in(&target.pidfd, procroot::exec::NsKinds::unshared(), &cmd)?;
+        let st = procroot_runtime::exec::spawn_in(
+            &target.pidfd,
+            procroot_runtime::exec::NsKinds::unshared(),
+            &cmd,
+        )?;
         use std::os::unix::process::ExitStatusExt;
         // SAFETY: checked non-NULL; writable by the contract.
         unsafe { *status = st.into_raw() };

@@ -9,8 +9,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use procroot::exec::NsKinds;
 use procroot::{Backend, Policy, ResolveFlags, Root};
+use procroot_runtime::exec::NsKinds;
 
 /// Text shown after `procroot -h`.
 const SHORT_CONVENTIONS: &str =

@@ -1,4 +1,4 @@
-//! The second wall: every command confines itself with Landlock ([`procroot::sandbox`]) after
+//! The second wall: every command confines itself with Landlock ([`procroot_runtime::sandbox`]) after
 //! it has opened what it needs and before it walks anything, so that a bug in procroot's own
 //! checks becomes an `EACCES` instead of a host file read or changed.
 //!
@@ -20,8 +20,8 @@ use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use procroot::sandbox::{self, Access, Sandbox};
 use procroot::{Procfs, Root};
+use procroot_runtime::sandbox::{self, Access, Sandbox};
 use serde_json::json;
 
 use crate::output::Failure;

@@ -2,8 +2,8 @@
 
 use std::process::ExitCode;
 
-use procroot::doctor::Support;
-use procroot::doctor::{Overmount, ProcView, Report};
+use procroot_runtime::doctor::Support;
+use procroot_runtime::doctor::{Overmount, ProcView, Report};
 use serde_json::{json, Map, Value};
 
 use crate::cli::DoctorArgs;
@@ -11,7 +11,7 @@ use crate::output::{insert_os, print_bytes, print_json, Failure};
 
 /// Runs `procroot doctor`.
 pub fn run(args: &DoctorArgs) -> Result<ExitCode, Failure> {
-    let report = procroot::doctor::run();
+    let report = procroot_runtime::doctor::run();
     if args.json {
         print_json(&to_json(&report))?;
     } else {
@@ -141,7 +141,7 @@ fn to_text(report: &Report) -> String {
 
 /// The second wall: the kernel's Landlock ABI and what each command is allowed.
 fn sandbox_text() -> String {
-    let mut out = match procroot::sandbox::abi() {
+    let mut out = match procroot_runtime::sandbox::abi() {
         Ok(abi) => format!(
             "\nsecond wall (Landlock): ABI {abi}{}; it confines reads, writes, creation, \
              removal, renames and links, not mode, owner, times, xattrs, stat or readlink \
@@ -213,7 +213,7 @@ fn sandbox_json() -> Value {
             })
         })
         .collect();
-    match procroot::sandbox::abi() {
+    match procroot_runtime::sandbox::abi() {
         Ok(abi) => json!({"status": "available", "landlock_abi": abi, "profiles": profiles}),
         Err(e) => json!({
             "status": "unavailable", "landlock_abi": null, "error": error_json(&e),
@@ -225,7 +225,7 @@ fn sandbox_json() -> Value {
 /// How procroot's binary is sealed against CVE-2019-5736: the running copy (doctor itself is
 /// not re-executed), and the strategy `exec` would use here.
 fn sealing() -> (Option<&'static str>, Result<&'static str, procroot::Error>) {
-    use procroot::exec::sealed_exe;
+    use procroot_runtime::exec::sealed_exe;
     let current = sealed_exe::current().ok().flatten().map(|s| s.as_str());
     (current, sealed_exe::probe().map(|s| s.as_str()))
 }

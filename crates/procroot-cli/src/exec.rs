@@ -4,7 +4,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use procroot::exec::{sealed_exe, Command};
+use procroot_runtime::exec::{sealed_exe, Command};
 
 use crate::cli::ExecArgs;
 use crate::output::Failure;
@@ -34,7 +34,7 @@ pub fn check_keep_fds_first(args: impl IntoIterator<Item = OsString>) -> Result<
             fds.push(fd);
         }
     }
-    procroot::exec::check_keep_fds(&fds)
+    procroot_runtime::exec::check_keep_fds(&fds)
         .map_err(|e| Failure::Library(e.context("exec", Path::new("--keep-fd"))))
 }
 
@@ -55,7 +55,7 @@ pub fn seal() -> Result<(), Failure> {
 pub fn run(args: &ExecArgs) -> Result<ExitCode, Failure> {
     let shown = PathBuf::from(args.pid.to_string());
     seal()?;
-    let pidfd = procroot::exec::open_target(args.pid)
+    let pidfd = procroot_runtime::exec::open_target(args.pid)
         .map_err(|e| Failure::Library(e.within("exec --pid", &shown)))?;
     let mut command = Command::new(&args.command[0]);
     command.args(&args.command[1..]).current_dir(&args.cwd);
@@ -75,7 +75,7 @@ pub fn run(args: &ExecArgs) -> Result<ExitCode, Failure> {
         command.without_seccomp();
     }
     if let Some(config) = &args.config {
-        let profile = procroot::exec::seccomp_profile::load_profile(config)
+        let profile = procroot_runtime::exec::seccomp_profile::load_profile(config)
             .map_err(|e| Failure::Library(e.within("exec", Path::new("--config"))))?;
         command.seccomp_profile(profile);
     }
@@ -91,7 +91,8 @@ pub fn run(args: &ExecArgs) -> Result<ExitCode, Failure> {
     // procroot stays the command's responsive stand-in: signals passed on, job control.
     command.forward_signals();
     // The library's errors already say `exec in "<pid>"` and keep what failed inside it.
-    let status = procroot::exec::spawn_in(&pidfd, args.ns, &command).map_err(Failure::Library)?;
+    let status =
+        procroot_runtime::exec::spawn_in(&pidfd, args.ns, &command).map_err(Failure::Library)?;
     use std::os::unix::process::ExitStatusExt;
     let code = match (status.code(), status.signal()) {
         (Some(code), _) => code,

@@ -1,15 +1,15 @@
 //! `procroot harden`, `procroot mount-proc` and `procroot sysctl`: the container layer of the
-//! library (`procroot::container`) from the command line.
+//! library (`procroot_runtime::container`) from the command line.
 
 use std::fmt::Write as _;
 use std::os::fd::AsFd;
 use std::path::{Component, Path, PathBuf};
 use std::process::ExitCode;
 
-use procroot::container::{
+use procroot::Root;
+use procroot_runtime::container::{
     self, HardenOptions, HidePid, OciHardening, ProcfsMountOptions, Report, SysctlNamespace,
 };
-use procroot::Root;
 use serde_json::{json, Value};
 
 use procroot::error::{errno_name, Quoted};
@@ -108,7 +108,7 @@ fn report_text(report: &Report) -> String {
 /// container's namespaces: a process of the container can see `/proc/<pid>/exe` of ours or of
 /// the helper while we run.
 pub(crate) fn seal_self(command: &'static str) -> Result<(), Failure> {
-    procroot::exec::sealed_exe::ensure()
+    procroot_runtime::exec::sealed_exe::ensure()
         .map(drop)
         .map_err(|e| Failure::from(e.context(command, Path::new("/proc/self/exe"))))
 }

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::CommandFactory;
-use procroot::sandbox::Access;
 use procroot::{Errno, NodeKind, OFlags, RenameFlags, ReplaceMode, Root};
+use procroot_runtime::sandbox::Access;
 use serde_json::{Map, Value};
 
 use crate::cli::{

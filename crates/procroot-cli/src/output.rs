@@ -66,13 +66,13 @@ impl Failure {
 
     /// The exit status this failure ends the program with: 2 for a usage error, 130 (128 +
     /// SIGINT) for Ctrl-C, 127 or 126 when `exec`'s command was not found or could not be
-    /// executed ([`procroot::exec::not_run_status`]), else 1.
+    /// executed ([`procroot_runtime::exec::not_run_status`]), else 1.
     pub fn exit_status(&self) -> u8 {
         match self {
             Failure::Usage(_) => 2,
             Failure::Interrupted(_) => 130,
             // `exec`'s command could not be run: 127 not found, 126 not executable, as shells.
-            Failure::Library(e) => procroot::exec::not_run_status(e).unwrap_or(1),
+            Failure::Library(e) => procroot_runtime::exec::not_run_status(e).unwrap_or(1),
             _ => 1,
         }
     }

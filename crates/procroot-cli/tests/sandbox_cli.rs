@@ -29,7 +29,7 @@ fn bin() -> Cli {
 /// Whether the kernel has Landlock; `false` only after a skip that
 /// `PROCROOT_ALLOW_SKIP=landlock` allowed (otherwise the test fails here).
 fn landlock_available() -> bool {
-    match procroot::sandbox::abi() {
+    match procroot_runtime::sandbox::abi() {
         Ok(_) => true,
         Err(e) => {
             procroot_testutil::skip_unless_allowed(
@@ -383,7 +383,7 @@ fn without_landlock_commands_run_unconfined_and_say_so() {
 fn doctor_reports_the_landlock_abi_and_the_profiles() {
     let report = bin().args(["doctor", "--json"]).run().success().json();
     let sandbox = &report["sandbox"];
-    match procroot::sandbox::abi() {
+    match procroot_runtime::sandbox::abi() {
         Ok(abi) => {
             assert_eq!(sandbox["status"], "available");
             assert_eq!(sandbox["landlock_abi"], abi);

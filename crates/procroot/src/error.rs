@@ -124,7 +124,7 @@ impl Error {
     /// (`NO_XDEV`, something mounted over a procfs file), or reach a file other than the one it
     /// checked (a rename or mount raced with it). `detail` says which.
     #[cold]
-    pub(crate) fn escape(detail: impl Into<Cow<'static, str>>) -> Self {
+    pub fn escape(detail: impl Into<Cow<'static, str>>) -> Self {
         Error::safety_violation(Errno::XDEV, detail)
     }
 
@@ -179,10 +179,12 @@ impl Error {
     }
 
     /// Names the syscall the errno came from, and its key arguments if known, unless an
-    /// earlier (deeper) call already named one. The syscall layer's extension trait
-    /// (`sys::Syscall`) and [`sys::SyscallError`] both end here.
+    /// earlier (deeper) call already named one. The extension traits [`Syscall`] and
+    /// [`SyscallErrno`] and the conversion from [`SyscallError`](procroot_sys::SyscallError) all
+    /// end here. `args` is how the call's arguments print (`"/data", "x", AT_REMOVEDIR`): it is
+    /// shown as given, so quote paths in it as [`Quoted`] does.
     #[cold]
-    pub(crate) fn with_syscall(mut self, syscall: &'static str, args: Option<String>) -> Self {
+    pub fn with_syscall(mut self, syscall: &'static str, args: Option<String>) -> Self {
         let context = self.context_mut();
         if context.syscall.is_none() {
             context.syscall = Some(syscall);
@@ -392,6 +394,109 @@ fn needs_escape(c: char, after_base: bool) -> bool {
     }
     // A grapheme extender with nothing to attach to is escaped too (as at a string's start).
     !after_base && c.escape_debug().count() != 1
+}
+
+/// Names the syscall an errno came from, so that the error says which call failed and with
+/// what (`unlinkat("/data", "x", AT_REMOVEDIR)`), as libpathrs's errors do.
+///
+/// The success path is a plain match; the name and arguments are only formatted, and the
+/// context only allocated, when the call failed, so that hot paths stay as cheap as a bare
+/// errno. Code that uses an errno for control flow (`ENOTDIR` means "try readlink") keeps the
+/// bare `Result<T, Errno>` and names the call where the errno leaves it.
+///
+/// Public so that crates built on procroot (`procroot-runtime`) report their own syscalls the
+/// way the library does; `?` on a [`SyscallError`](procroot_sys::SyscallError) does the same
+/// without the arguments.
+pub trait Syscall<T> {
+    /// The errno as an [`Error`] naming `syscall`.
+    fn syscall(self, syscall: &'static str) -> crate::Result<T>;
+    /// The same, with the call's key arguments (`"/data", "x", AT_REMOVEDIR`), formatted only
+    /// on failure.
+    fn syscall_with(self, syscall: &'static str, args: impl FnOnce() -> String)
+        -> crate::Result<T>;
+}
+
+impl<T> Syscall<T> for Result<T, Errno> {
+    #[inline]
+    fn syscall(self, syscall: &'static str) -> crate::Result<T> {
+        match self {
+            Ok(value) => Ok(value),
+            Err(errno) => Err(named(errno, syscall, None)),
+        }
+    }
+
+    #[inline]
+    fn syscall_with(
+        self,
+        syscall: &'static str,
+        args: impl FnOnce() -> String,
+    ) -> crate::Result<T> {
+        match self {
+            Ok(value) => Ok(value),
+            Err(errno) => Err(named(errno, syscall, Some(args()))),
+        }
+    }
+}
+
+#[cold]
+fn named(errno: Errno, syscall: &'static str, args: Option<String>) -> crate::Error {
+    crate::Error::from_errno(errno).with_syscall(syscall, args)
+}
+
+/// A syscall's key arguments as they print: the directory (its path in the root, where the
+/// caller knows it), the name (quoted, hostile bytes escaped) and the flags
+/// (`O_PATH|O_NOFOLLOW`, `0` for none).
+pub(crate) fn args<F: bitflags::Flags>(
+    dir: Option<&std::path::Path>,
+    name: impl AsRef<std::ffi::OsStr>,
+    flags: F,
+) -> String {
+    let mut out = String::new();
+    if let Some(dir) = dir {
+        out.push_str(&format!("{}, ", Quoted(dir.as_os_str())));
+    }
+    out.push_str(&format!("{}, {}", Quoted(name.as_ref()), flag_names(flags)));
+    out
+}
+
+/// `O_PATH|O_NOFOLLOW`: the flags' C names (rustix names them without the prefix), or `0`.
+pub(crate) fn flag_names<F: bitflags::Flags>(flags: F) -> String {
+    let prefix = match std::any::type_name::<F>().rsplit("::").next() {
+        Some("OFlags") => "O_",
+        Some("AtFlags") => "AT_",
+        Some("RenameFlags") => "RENAME_",
+        Some("ResolveFlags") => "RESOLVE_",
+        _ => "",
+    };
+    let names: Vec<String> = flags
+        .iter_names()
+        .map(|(name, _)| format!("{prefix}{name}"))
+        .collect();
+    if names.is_empty() {
+        "0".to_string()
+    } else {
+        names.join("|")
+    }
+}
+
+/// [`Syscall`] for a bare errno, in the arm of a `match` on a syscall's result.
+pub trait SyscallErrno {
+    /// The errno as an [`Error`] naming `syscall`.
+    fn syscall(self, syscall: &'static str) -> crate::Error;
+    /// The same, with the call's key arguments, formatted only on failure.
+    fn syscall_with(self, syscall: &'static str, args: impl FnOnce() -> String) -> crate::Error;
+}
+
+impl SyscallErrno for Errno {
+    #[inline]
+    fn syscall(self, syscall: &'static str) -> crate::Error {
+        named(self, syscall, None)
+    }
+
+    #[inline]
+    fn syscall_with(self, syscall: &'static str, args: impl FnOnce() -> String) -> crate::Error {
+        named(self, syscall, Some(args()))
+    }
 }
 
 #[cfg(test)]

@@ -17,16 +17,16 @@
 //!
 //! # Layers
 //!
-//! - `sys` (private): the thin syscall layer, the only module with `unsafe`.
+//! - [`procroot_sys`] (its own crate): the thin syscall layer, the only crate with `unsafe`.
 //! - [`resolve`]: the resolver, with a kernel (`openat2`) and an emulated backend.
 //! - [`procfs`]: the hardened procfs handle.
 //! - [`root`]: [`Root`] and [`Handle`].
-//! - [`container`]: masked and read-only paths, procfs/sysfs/bind mounts into a rootfs, safe
-//!   sysctl and LSM label writes.
-//! - [`exec`]: entering another process's namespaces, and the sealed self-binary.
-//! - [`sandbox`]: Landlock, the second wall: confining a process to the trees it works on.
+//!
+//! The runtime toolkit built on these (`container`, `exec`, `sandbox`, `doctor`) is the
+//! `procroot-runtime` crate. `docs/ARCHITECTURE.md` in the repository draws the crates and
+//! their arrows.
 
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 // `--cfg procroot_fault_injection` makes the resolver follow absolute symlinks from the host's
 // `/` and `..` above the root, as a path-joining resolver would: it exists only so that a test
@@ -46,19 +46,21 @@ compile_error!(
 /// cargo's features or profiles alone; a program built on such a library must say so loudly.
 pub const FAULT_INJECTION: bool = cfg!(procroot_fault_injection);
 
-pub mod container;
-pub mod doctor;
 pub mod error;
-pub mod exec;
 pub(crate) mod fs;
 pub mod procfs;
 pub mod resolve;
 pub mod root;
-pub mod sandbox;
-#[allow(unsafe_code)]
-pub(crate) mod sys;
 #[doc(hidden)]
 pub mod testing;
+
+/// The syscall layer under its old in-crate name, so that the modules keep their `crate::sys::`
+/// paths: the `procroot-sys` crate, plus the error-building half that knows [`Error`] and so
+/// lives in [`error`].
+mod sys {
+    pub(crate) use crate::error::{args, flag_names, Syscall, SyscallErrno};
+    pub(crate) use procroot_sys::*;
+}
 
 pub use error::{Error, ErrorKind, Result};
 pub use fs::{DirEntry, FileType, ReadDir};
@@ -76,8 +78,13 @@ pub use rustix::fs::RenameFlags;
 /// on it.
 pub use rustix::io::Errno;
 
-/// The README's Rust examples, compiled by `cargo test --doc` so that they cannot drift from the
-/// API.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-pub struct ReadmeDoctests;
+/// Reads now what the library would otherwise read lazily from procfs later: its procfs handle
+/// ([`Procfs::cached`]) and `fs.protected_symlinks` (which the emulated resolver follows to
+/// refuse what the kernel would refuse). Call it before forking a child that confines itself
+/// (Landlock, a `chroot`, a seccomp filter) and then resolves paths: such a child could no
+/// longer open `/proc`, and without the sysctl would assume the strict answer. Errors are not
+/// fatal here: whatever could not be read is read again, or assumed, where it is needed.
+pub fn prepare_for_fork() {
+    let _ = Procfs::cached();
+    let _ = resolve::protected::enabled();
+}

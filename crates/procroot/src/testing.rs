@@ -5,14 +5,6 @@
 #![forbid(unsafe_code)]
 
 pub use crate::resolve::protected::set_protected_symlinks;
-/// How many first children `exec` started on the calling thread sharing the caller's memory
-/// (`CLONE_VM | CLONE_VFORK`), and how many as a fork: `(shared, fork)`. Test-only: a test
-/// that claims one kind of child compares it before and after.
-#[doc(hidden)]
-pub use crate::sys::exec::child_kinds;
-/// The check `exec` makes in the child after entering a root and changing directory
-/// (CVE-2024-21626): exposed so a test can stage a cwd outside a chroot and see it refused.
-pub use crate::sys::exec::verify_cwd;
 pub use crate::sys::features::{disable, known_unavailable, Feature};
 
 /// How many [`Root::eval_symlinks`](crate::Root::eval_symlinks) calls made on the calling thread

@@ -264,8 +264,8 @@ fn seccomp_eperm_kernel_backend_refuses_first() {
     falls_back(libc::EPERM, true);
 }
 
-/// Only `ENOSYS` and a filter's `EPERM` mean "unavailable" (DESIGN.md). Any other errno from
-/// `openat2` is the answer, reported as is, not papered over by the emulated walker.
+/// Only `ENOSYS` and a filter's `EPERM` mean "unavailable" (docs/ARCHITECTURE.md). Any other errno
+/// from `openat2` is the answer, reported as is, not papered over by the emulated walker.
 #[test]
 fn other_errnos_are_not_a_fallback() {
     let tree = tree();

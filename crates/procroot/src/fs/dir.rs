@@ -143,7 +143,9 @@ impl std::fmt::Debug for ReadDir {
 }
 
 impl ReadDir {
-    pub(crate) fn new(fd: OwnedFd) -> Result<ReadDir> {
+    /// Reads the directory `fd` is open on (with `O_RDONLY|O_DIRECTORY`, not `O_PATH`), from
+    /// its current offset; `EBADF`/`ENOTDIR` from `fcntl` otherwise.
+    pub fn new(fd: OwnedFd) -> Result<ReadDir> {
         Ok(ReadDir {
             dir: Dir::new(fd).syscall("fcntl")?,
         })

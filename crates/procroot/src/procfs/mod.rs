@@ -25,7 +25,7 @@
 
 mod base;
 mod fddir;
-pub(crate) mod mountinfo;
+pub mod mountinfo;
 mod pidns;
 
 use std::borrow::Cow;
@@ -47,8 +47,8 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::fs::ReadDir;
 use crate::resolve::{self, Backend, Policy, ResolveFlags, ResolveOptions, Trailing};
 use crate::sys::features::{self, Feature};
-use crate::sys::Syscall as _;
 use crate::sys::{self, MountInfo};
+use crate::sys::{Named as _, Syscall as _};
 
 /// How a [`Procfs`] was obtained.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -479,9 +479,12 @@ impl Procfs {
     /// but have no `AT_EMPTY_PATH` form on this kernel (chmod, xattrs, linkat without
     /// `CAP_DAC_READ_SEARCH`).
     ///
-    /// The directory is the thread's [`FdDir`] when this is the process-wide instance, else
-    /// opened for the call ([`Procfs::open_fd_dir`] either way).
-    pub(crate) fn fd_link(&self, fd: BorrowedFd<'_>) -> Result<MagicLink> {
+    /// The directory is the thread's kept `fd` directory when this is the process-wide
+    /// instance, else opened for the call.
+    ///
+    /// Public for `procroot-runtime`, whose `mount(2)` fallback names a target by this link:
+    /// the check is what keeps a mount over `/proc/thread-self/fd` from redirecting it.
+    pub fn fd_link(&self, fd: BorrowedFd<'_>) -> Result<MagicLink> {
         let name = fd_link_name(fd);
         let fail = |e| self.annotate(e, "open", ProcBase::ThreadSelf, Path::new(&name));
         let kept = FdDir::current()
@@ -534,7 +537,7 @@ impl Procfs {
     /// namespace, with a lookup of its own): on this instance's mount, on this procfs, and
     /// with nothing mounted on it. Stricter than [`Procfs::write`]'s lookup, which accepts a
     /// read-only self-bind on the way: here any other mount is refused (`EXDEV`).
-    pub(crate) fn check_own_file(&self, fd: BorrowedFd<'_>) -> Result<()> {
+    pub fn check_own_file(&self, fd: BorrowedFd<'_>) -> Result<()> {
         self.verify()?;
         let root = sys::mount_info_at(&self.fd, "", AtFlags::EMPTY_PATH)?;
         let info = sys::mount_info_at(fd, "", AtFlags::EMPTY_PATH)?;
@@ -569,12 +572,12 @@ impl AsFd for Procfs {
     }
 }
 
-/// A magic link found by [`Procfs::magic_link`], with what was checked about it: its parent
+/// A magic link found by [`Procfs::fd_link`], with what was checked about it: its parent
 /// directory was found with the procfs lookup rules, and nothing is mounted on the link. A
 /// `*at` call relative to [`MagicLink::dir`] with [`MagicLink::name`] that follows the last
 /// component reaches what the link names; [`MagicLink::recheck`] afterwards catches a mount that
 /// came in between.
-pub(crate) struct MagicLink {
+pub struct MagicLink {
     parent: LinkDir,
     name: Vec<u8>,
     c_name: std::ffi::CString,
@@ -584,18 +587,18 @@ pub(crate) struct MagicLink {
 
 impl MagicLink {
     /// The directory holding the link.
-    pub(crate) fn dir(&self) -> BorrowedFd<'_> {
+    pub fn dir(&self) -> BorrowedFd<'_> {
         self.parent.as_fd()
     }
 
     /// The link's name in [`MagicLink::dir`].
-    pub(crate) fn name(&self) -> &std::ffi::CStr {
+    pub fn name(&self) -> &std::ffi::CStr {
         &self.c_name
     }
 
     /// Looks at the link by name again: it must still be the same inode on the same mount, with
     /// nothing mounted on it.
-    pub(crate) fn recheck(&self) -> Result<()> {
+    pub fn recheck(&self) -> Result<()> {
         let now = sys::mount_info_at(
             self.parent.as_fd(),
             self.name.as_slice(),

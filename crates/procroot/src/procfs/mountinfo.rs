@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 /// One mountinfo line.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct MountinfoLine {
+pub struct MountinfoLine {
     /// Field 1: the mount id (the `STATX_MNT_ID` kind).
     pub mount_id: u64,
     /// Field 2: the parent mount's id (its own id for the top of a mount namespace).
@@ -34,7 +34,7 @@ pub(crate) struct MountinfoLine {
 }
 
 /// Parses mountinfo text. Malformed lines are skipped.
-pub(crate) fn parse(text: &str) -> Vec<MountinfoLine> {
+pub fn parse(text: &str) -> Vec<MountinfoLine> {
     text.lines()
         .filter_map(|line| {
             let (before, after) = line.split_once(" - ")?;

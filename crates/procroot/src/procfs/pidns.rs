@@ -94,8 +94,8 @@ impl Procfs {
     /// namespace cannot open its `/proc/<pid>/exe` or ptrace it (`EACCES`). But while it lives,
     /// that `exe` is the caller's binary: a caller that runs from the on-disk file and shares
     /// the namespace with untrusted processes that hold `CAP_SYS_PTRACE` should run from a
-    /// sealed copy first ([`crate::exec::sealed_exe::ensure`], CVE-2019-5736), as the `procroot`
-    /// command does for `proc --pidns` and `mount-proc`.
+    /// sealed copy first (`procroot_runtime::exec::sealed_exe::ensure`, CVE-2019-5736), as the
+    /// `procroot` command does for `proc --pidns` and `mount-proc`.
     ///
     /// Errors: `EINVAL`/`InvalidInput` for an fd that is not a PID namespace; `EINVAL` for a
     /// namespace that is neither the caller's nor a descendant of it; `EPERM` when a privilege

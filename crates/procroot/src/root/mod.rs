@@ -117,7 +117,10 @@ impl Root {
 
     /// [`Root::from_fd`] for an fd already known to be a directory, shown as `name` in messages
     /// (`/proc/123/root` rather than `<fd 5>`).
-    pub(crate) fn from_fd_named(fd: OwnedFd, name: PathBuf) -> Root {
+    ///
+    /// Unlike [`Root::from_fd`] it makes no check at all: the caller vouches that `fd` is a
+    /// directory it opened itself (`procroot-runtime`'s `exec` opens one with `O_DIRECTORY`).
+    pub fn from_fd_named(fd: OwnedFd, name: PathBuf) -> Root {
         Root::with_name(fd, name)
     }
 

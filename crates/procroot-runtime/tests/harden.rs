@@ -15,8 +15,8 @@ use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
-use procroot::container::{self, bind_into, make_readonly, mask_paths, HardenOptions};
 use procroot::{ErrorKind, Root};
+use procroot_runtime::container::{self, bind_into, make_readonly, mask_paths, HardenOptions};
 use procroot_testutil::{
     deny_syscalls, in_child, in_private_mount_ns, is_null_device, mount_raw, require_privilege,
     write_errno, ForkedChild, Tree,

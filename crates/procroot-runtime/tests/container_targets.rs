@@ -10,8 +10,8 @@
 use std::io::{Read, Write};
 use std::path::Path;
 
-use procroot::container::{self, SysctlNamespace};
 use procroot::{ErrorKind, Procfs};
+use procroot_runtime::container::{self, SysctlNamespace};
 use procroot_testutil::{in_child, require_privilege, ForkedChild};
 use rustix::io::Errno;
 
@@ -490,8 +490,10 @@ fn oci_parse_errors_keep_the_parsers_position() {
 
 // --- items 4 and 13: bind sources follow no symlink; destinations stay out of /proc ------------
 
-use procroot::container::{bind_from, bind_into, mount_procfs, BindOptions, ProcfsMountOptions};
 use procroot::Root;
+use procroot_runtime::container::{
+    bind_from, bind_into, mount_procfs, BindOptions, ProcfsMountOptions,
+};
 use procroot_testutil::{in_private_mount_ns, mount_raw, Tree};
 
 fn mount_lines() -> usize {
@@ -639,7 +641,7 @@ fn mounts_on_and_inside_proc_are_refused() {
         let root = Root::open(ctr.path()).unwrap();
         let before = mount_lines();
         let file = host.join("meminfo");
-        let refused = |r: procroot::Result<procroot::container::Report>| {
+        let refused = |r: procroot::Result<procroot_runtime::container::Report>| {
             let err = r.unwrap_err();
             assert_eq!(
                 (err.kind(), err.errno()),
@@ -680,7 +682,10 @@ fn mounts_on_and_inside_proc_are_refused() {
         let err =
             mount_procfs(&root, Path::new("/etc/k"), &ProcfsMountOptions::default()).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::SafetyViolation, "{err}");
-        refused(procroot::container::mount_sysfs(&root, Path::new("/proc")));
+        refused(procroot_runtime::container::mount_sysfs(
+            &root,
+            Path::new("/proc"),
+        ));
         assert_eq!(mount_lines(), before, "nothing mounted");
         // Accepted: lxcfs's files, and a procfs on /proc.
         bind_into(&root, &file, Path::new("/proc/meminfo"), true).unwrap();

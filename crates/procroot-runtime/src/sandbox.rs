@@ -7,7 +7,7 @@
 //! `EACCES` instead of an escape.
 //!
 //! ```no_run
-//! use procroot::sandbox::{Access, Sandbox};
+//! use procroot_runtime::sandbox::{Access, Sandbox};
 //! use procroot::{ErrorKind, Root};
 //!
 //! let root = Root::open("/var/lib/machines/web")?;
@@ -22,8 +22,9 @@
 //!
 //! **A confined process can never lift the restriction**, and it is inherited by every child
 //! and across `execve`. This is for processes that do one job: a command-line tool, or a helper
-//! a long-running program forks for one operation ([`Root::in_sandbox`]). It is not for the
-//! long-running program itself.
+//! a long-running program forks for one operation
+//! ([`Root::in_sandbox`](RootSandboxExt::in_sandbox)). It is not for the long-running program
+//! itself.
 //!
 //! What it does not stop: anything beneath an allowed tree (a root of `/` allows the whole
 //! host), and mount operations (a landlocked process may not mount at all; mounts made by
@@ -33,7 +34,7 @@
 //! own metadata changes are guarded by a check of their own for that
 //! ([`Root::with_second_check`]).
 
-#![forbid(unsafe_code)]
+// No `forbid(unsafe_code)` here: the fork of `in_sandbox` is the crate's one `unsafe` call.
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
@@ -283,7 +284,7 @@ impl Sandbox {
     /// caller decides whether to go on without the second wall.
     pub fn restrict_self(self) -> Result<SandboxStatus> {
         let (ruleset, status) = self.build()?;
-        prepare_library_state();
+        procroot::prepare_for_fork();
         enforce(&ruleset)?;
         Ok(status)
     }
@@ -329,14 +330,8 @@ fn enforce(ruleset: &OwnedFd) -> Result<()> {
     landlock::restrict_self(ruleset).syscall("landlock_restrict_self")
 }
 
-/// Reads now what procroot would otherwise read lazily from procfs later, where a confined
-/// process could no longer open it: its procfs handles, and `fs.protected_symlinks`.
-fn prepare_library_state() {
-    let _ = crate::procfs::Procfs::cached();
-    let _ = crate::resolve::protected::enabled();
-}
-
-/// A value [`Root::in_sandbox`] can bring back from its child: it travels as bytes over a pipe.
+/// A value [`Root::in_sandbox`](RootSandboxExt::in_sandbox) can bring back from its child: it
+/// travels as bytes over a pipe.
 pub trait Transfer: Sized {
     /// The value as bytes.
     fn to_bytes(&self) -> Vec<u8>;
@@ -511,7 +506,10 @@ fn kind_from_code(code: u8) -> Option<ErrorKind> {
     })
 }
 
-impl Root {
+/// [`Root::in_sandbox`](RootSandboxExt::in_sandbox): running a closure on a [`Root`] in a
+/// forked child confined to it. An extension trait because [`Root`] is `procroot`'s type and this is
+/// the runtime's; `use procroot_runtime::RootSandboxExt` to call it as a method.
+pub trait RootSandboxExt {
     /// Runs `f` in a forked child confined with Landlock to this root, with
     /// [`Access::READ_WRITE`] beneath it and nothing else, and returns what `f` returned.
     ///
@@ -530,7 +528,20 @@ impl Root {
     /// of the caller held at that moment (stdout's, one of the caller's own) stays held forever
     /// in the child: `f` should do its file work and return, not print or take the caller's
     /// locks. In a single-threaded caller there is no such limit.
-    pub fn in_sandbox<T, F>(&self, f: F) -> Result<T>
+    fn in_sandbox<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Transfer,
+        F: FnOnce(&Root) -> Result<T>;
+
+    /// [`in_sandbox`](RootSandboxExt::in_sandbox) with the given access beneath the root.
+    fn in_sandbox_with<T, F>(&self, access: Access, f: F) -> Result<T>
+    where
+        T: Transfer,
+        F: FnOnce(&Root) -> Result<T>;
+}
+
+impl RootSandboxExt for Root {
+    fn in_sandbox<T, F>(&self, f: F) -> Result<T>
     where
         T: Transfer,
         F: FnOnce(&Root) -> Result<T>,
@@ -538,8 +549,7 @@ impl Root {
         self.in_sandbox_with(Access::READ_WRITE, f)
     }
 
-    /// [`in_sandbox`](Root::in_sandbox) with the given access beneath the root.
-    pub fn in_sandbox_with<T, F>(&self, access: Access, f: F) -> Result<T>
+    fn in_sandbox_with<T, F>(&self, access: Access, f: F) -> Result<T>
     where
         T: Transfer,
         F: FnOnce(&Root) -> Result<T>,
@@ -552,26 +562,33 @@ impl Root {
             .allow_beneath(self, access)
             .build()
             .map_err(op)?;
-        prepare_library_state();
+        procroot::prepare_for_fork();
         let (reader, writer) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
             .syscall("pipe2")
             .map_err(op)?;
-        let child = crate::sys::process::fork_and_run(|| {
-            let result = enforce(&ruleset).and_then(|()| {
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self))).unwrap_or_else(
-                    |_| {
-                        Err(Error::with_detail(
-                            ErrorKind::Os,
-                            Errno::IO,
-                            "the sandboxed closure panicked",
-                        ))
-                    },
-                )
-            });
-            let bytes = encode_result(&result);
-            let mut pipe = std::fs::File::from(writer);
-            i32::from(pipe.write_all(&bytes).is_err())
-        })
+        // SAFETY: `fork_and_run` asks that the child take no lock another thread of the
+        // caller may hold. The child's own work (Landlock syscalls, the pipe write, and the
+        // library's file work in `f`, whose lazily read state `prepare_for_fork` read above)
+        // takes none; what `f` does beyond that is the caller's, under the contract
+        // `in_sandbox` documents ("Fork safety").
+        #[allow(unsafe_code)]
+        let child = unsafe {
+            crate::sys::process::fork_and_run(|| {
+                let result = enforce(&ruleset).and_then(|()| {
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self)))
+                        .unwrap_or_else(|_| {
+                            Err(Error::with_detail(
+                                ErrorKind::Os,
+                                Errno::IO,
+                                "the sandboxed closure panicked",
+                            ))
+                        })
+                });
+                let bytes = encode_result(&result);
+                let mut pipe = std::fs::File::from(writer);
+                i32::from(pipe.write_all(&bytes).is_err())
+            })
+        }
         .syscall("fork")
         .map_err(op)?;
         // The parent's copy of the write end is gone (moved into the closure, dropped with it

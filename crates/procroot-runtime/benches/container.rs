@@ -11,7 +11,7 @@
 //! that `BENCHMARKS.md` records, including `container::harden` as a whole (the mounts plus its
 //! scan for processes with a handle below a covered path).
 //!
-//! Run (root): `cargo bench -p procroot --bench container`. The benchmark process enters a
+//! Run (root): `cargo bench -p procroot-runtime --bench container`. The benchmark process enters a
 //! private mount namespace first, so nothing it mounts is visible to the host.
 
 use std::ffi::CString;
@@ -20,10 +20,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use procroot::container::{
+use procroot::Root;
+use procroot_runtime::container::{
     self, HardenOptions, ProcfsMountOptions, DOCKER_MASKED_PATHS, RUNC_READONLY_PATHS,
 };
-use procroot::Root;
 use procroot_testutil::{enter_private_mount_ns, mount_raw};
 
 fn detach(path: &Path) {

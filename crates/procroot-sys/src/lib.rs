@@ -1,33 +1,42 @@
-//! The thin syscall layer.
+//! procroot-sys: the thin syscall layer of procroot.
 //!
 //! Everything here is a small wrapper over [`rustix`], or over raw `libc` where rustix has no
-//! wrapper. This is the only module of the crate allowed to contain `unsafe`; every other module
-//! starts with `#![forbid(unsafe_code)]`.
+//! wrapper. Of the three library crates only this one has `unsafe`: `procroot` forbids it at its
+//! crate root and `procroot-runtime` allows it once, so Cargo, not a convention, keeps the
+//! `unsafe` here. Every `pub` item is public API with a doc comment; a function whose safety
+//! depends on its caller ([`process::fork_and_run`]) is an `unsafe fn` with a `# Safety`
+//! section. The crate knows nothing of `procroot::Error` and reports [`Errno`] or
+//! [`SyscallError`] (a named syscall and its errno, without allocation, so that a forked helper
+//! can use it too).
 //!
 //! The layer makes no policy decisions. It offers:
 //! - errno names and descriptions ([`errno_name`], [`errno_description`]), so that errors print
 //!   as `No such file or directory (ENOENT)` in both the library and the CLI;
-//! - naming the syscall an error came from, with its key arguments ([`Syscall`],
-//!   [`SyscallErrno`], [`args`]), only on the error path; [`SyscallError`] is the same without
-//!   allocation, for forked helpers and code that still decides on the errno;
+//! - naming the syscall an error came from ([`Named`], [`SyscallError`]);
 //! - the mount-id helper ([`mount_id`]) used by `NO_XDEV`, which prefers the never-reused
 //!   `STATX_MNT_ID_UNIQUE` (Linux 6.8) over `STATX_MNT_ID` (Linux 5.8), and without `statx`
 //!   reads the fd's `fdinfo` through a reader the procfs layer registers
 //!   ([`set_fdinfo_mount_id`]); its errors name the syscall ([`SyscallError`]);
 //! - kernel feature probes ([`features`]);
 //! - processes and namespaces: pidfds, namespace types, a helper inside a PID namespace
-//!   ([`process`]);
+//!   ([`process`], [`ns`]), and the pre-exec child of `procroot-runtime`'s `exec` ([`spawn`],
+//!   [`creds`]) and its sealed self-binary ([`memfd`]);
+//! - mounts by fd ([`mount`]) and Landlock ([`landlock`]);
 //! - file attributes by fd where rustix has no wrapper: `fchmodat2`, `getxattrat`/`setxattrat`,
 //!   ([`attrs`]; what procroot learned about them is kept in [`features`]).
+
+#![warn(missing_docs)]
 
 pub mod attrs;
 pub mod creds;
 pub mod errno;
-pub mod exec;
 pub mod features;
 pub mod landlock;
+pub mod memfd;
 pub mod mount;
+pub mod ns;
 pub mod process;
+pub mod spawn;
 
 pub use errno::{errno_description, errno_name};
 
@@ -341,45 +350,16 @@ pub fn is_procfs<Fd: AsFd>(fd: Fd) -> Result<bool, Errno> {
     Ok(st.f_type as i64 == PROC_SUPER_MAGIC)
 }
 
-/// Names the syscall an errno came from, so that the error says which call failed and with
-/// what (`unlinkat("/data", "x", AT_REMOVEDIR)`), as libpathrs's errors do.
-///
-/// The success path is a plain match; the name and arguments are only formatted, and the
-/// context only allocated, when the call failed, so that hot paths stay as cheap as a bare
-/// errno. Code that uses an errno for control flow (`ENOTDIR` means "try readlink") keeps the
-/// bare `Result<T, Errno>` and names the call where the errno leaves it.
-pub(crate) trait Syscall<T> {
-    /// The errno as an [`Error`](crate::Error) naming `syscall`.
-    fn syscall(self, syscall: &'static str) -> crate::Result<T>;
-    /// The same, with the call's key arguments (see [`args`]), formatted only on failure.
-    fn syscall_with(self, syscall: &'static str, args: impl FnOnce() -> String)
-        -> crate::Result<T>;
-    /// The errno as a [`SyscallError`] naming `syscall`: no allocation, for code that must not
-    /// allocate (a forked helper) or that still decides on the errno.
+/// Names the syscall an errno came from, without allocating: `Err(errno)` becomes a
+/// [`SyscallError`] that says which call was refused. For code that must not allocate (a forked
+/// helper) or that still decides on the errno; the `procroot` crate turns it into its own error
+/// type (with the call's arguments) where the error leaves the library.
+pub trait Named<T> {
+    /// The errno as a [`SyscallError`] naming `syscall`.
     fn named(self, syscall: &'static str) -> Result<T, SyscallError>;
 }
 
-impl<T> Syscall<T> for Result<T, Errno> {
-    #[inline]
-    fn syscall(self, syscall: &'static str) -> crate::Result<T> {
-        match self {
-            Ok(value) => Ok(value),
-            Err(errno) => Err(named(errno, syscall, None)),
-        }
-    }
-
-    #[inline]
-    fn syscall_with(
-        self,
-        syscall: &'static str,
-        args: impl FnOnce() -> String,
-    ) -> crate::Result<T> {
-        match self {
-            Ok(value) => Ok(value),
-            Err(errno) => Err(named(errno, syscall, Some(args()))),
-        }
-    }
-
+impl<T> Named<T> for Result<T, Errno> {
     #[inline]
     fn named(self, syscall: &'static str) -> Result<T, SyscallError> {
         self.map_err(|errno| SyscallError {
@@ -387,71 +367,6 @@ impl<T> Syscall<T> for Result<T, Errno> {
             errno,
             detail: "",
         })
-    }
-}
-
-#[cold]
-fn named(errno: Errno, syscall: &'static str, args: Option<String>) -> crate::Error {
-    crate::Error::from_errno(errno).with_syscall(syscall, args)
-}
-
-/// A syscall's key arguments as they print: the directory (its path in the root, where the
-/// caller knows it), the name (quoted, hostile bytes escaped) and the flags
-/// (`O_PATH|O_NOFOLLOW`, `0` for none).
-pub(crate) fn args<F: bitflags::Flags>(
-    dir: Option<&std::path::Path>,
-    name: impl AsRef<std::ffi::OsStr>,
-    flags: F,
-) -> String {
-    let mut out = String::new();
-    if let Some(dir) = dir {
-        out.push_str(&format!("{}, ", crate::error::Quoted(dir.as_os_str())));
-    }
-    out.push_str(&format!(
-        "{}, {}",
-        crate::error::Quoted(name.as_ref()),
-        flag_names(flags)
-    ));
-    out
-}
-
-/// `O_PATH|O_NOFOLLOW`: the flags' C names (rustix names them without the prefix), or `0`.
-pub(crate) fn flag_names<F: bitflags::Flags>(flags: F) -> String {
-    let prefix = match std::any::type_name::<F>().rsplit("::").next() {
-        Some("OFlags") => "O_",
-        Some("AtFlags") => "AT_",
-        Some("RenameFlags") => "RENAME_",
-        Some("ResolveFlags") => "RESOLVE_",
-        _ => "",
-    };
-    let names: Vec<String> = flags
-        .iter_names()
-        .map(|(name, _)| format!("{prefix}{name}"))
-        .collect();
-    if names.is_empty() {
-        "0".to_string()
-    } else {
-        names.join("|")
-    }
-}
-
-/// [`Syscall`] for a bare errno, in the arm of a `match` on a syscall's result.
-pub(crate) trait SyscallErrno {
-    /// The errno as an [`Error`](crate::Error) naming `syscall`.
-    fn syscall(self, syscall: &'static str) -> crate::Error;
-    /// The same, with the call's key arguments (see [`args`]).
-    fn syscall_with(self, syscall: &'static str, args: impl FnOnce() -> String) -> crate::Error;
-}
-
-impl SyscallErrno for Errno {
-    #[inline]
-    fn syscall(self, syscall: &'static str) -> crate::Error {
-        named(self, syscall, None)
-    }
-
-    #[inline]
-    fn syscall_with(self, syscall: &'static str, args: impl FnOnce() -> String) -> crate::Error {
-        named(self, syscall, Some(args()))
     }
 }
 

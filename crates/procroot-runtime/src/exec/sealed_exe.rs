@@ -67,7 +67,7 @@ use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags};
 use crate::error::{Error, ErrorKind, Result};
 use crate::procfs::{mountinfo, ProcBase, Procfs};
 use crate::sys;
-use crate::sys::exec::CArgs;
+use crate::sys::spawn::CArgs;
 
 /// The loop guard: set for the re-exec, removed at once by [`ensure`].
 pub const SEALED_ENV: &str = "PROCROOT_SEALED";
@@ -211,7 +211,7 @@ pub fn ensure_with(only: Option<Strategy>) -> Result<Strategy> {
                     CString::new(format!("{SEALED_ENV}={strategy}")).expect("no NUL in the name"),
                 );
                 let envp = CArgs::new(env);
-                let err = Error::from(sys::exec::execveat_fd(fd.as_fd(), &argv, &envp));
+                let err = Error::from(sys::memfd::execveat_fd(fd.as_fd(), &argv, &envp));
                 last = err.errno();
                 errors.push(format!("{strategy}: {err}"));
             }
@@ -237,7 +237,7 @@ pub fn current() -> Result<Option<Strategy>> {
 
 /// How the executable `exe` is sealed, or `None`.
 fn sealed_as(procfs: &Procfs, exe: &OwnedFd) -> Result<Option<Strategy>> {
-    if sys::exec::seals(exe.as_fd()).is_ok_and(|s| s.contains(sys::exec::EXE_SEALS)) {
+    if sys::memfd::seals(exe.as_fd()).is_ok_and(|s| s.contains(sys::memfd::EXE_SEALS)) {
         return Ok(Some(Strategy::Memfd));
     }
     let fs = rustix::fs::fstatfs(exe)?;
@@ -395,15 +395,15 @@ fn overlay(procfs: &Procfs, exe: &OwnedFd) -> Result<OwnedFd> {
 }
 
 fn memfd(exe: &OwnedFd) -> Result<OwnedFd> {
-    let fd = sys::exec::memfd_create_exec("procroot")?;
+    let fd = sys::memfd::memfd_create_exec("procroot")?;
     fill(exe, &fd)?;
-    sys::exec::seal_exe(fd.as_fd())?;
+    sys::memfd::seal_exe(fd.as_fd())?;
     Ok(fd)
 }
 
 fn fill(exe: &OwnedFd, copy: &OwnedFd) -> Result<()> {
     let size = rustix::fs::fstat(exe)?.st_size as u64;
-    let copied = sys::exec::copy_all(exe.as_fd(), copy.as_fd())?;
+    let copied = sys::memfd::copy_all(exe.as_fd(), copy.as_fd())?;
     if copied != size {
         return Err(Error::with_detail(
             ErrorKind::Os,

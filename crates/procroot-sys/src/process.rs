@@ -156,7 +156,7 @@ pub fn pidfd_namespace<Fd: AsFd>(pidfd: Fd, nstype: i32) -> Result<OwnedFd, Errn
         libc::CLONE_NEWNS => 3,
         libc::CLONE_NEWNET => 4,
         libc::CLONE_NEWPID => 5,
-        super::exec::CLONE_NEWTIME => 7,
+        super::ns::CLONE_NEWTIME => 7,
         libc::CLONE_NEWUSER => 9,
         libc::CLONE_NEWUTS => 10,
         _ => return Err(Errno::INVAL),
@@ -213,7 +213,7 @@ const STEP_UNDUMPABLE: u32 = 0x102;
 
 /// The namespaces a [`make_fd_in_namespaces`] helper joins, with one `setns(2)`.
 #[derive(Clone, Copy, Debug)]
-pub(crate) enum Join<'a> {
+pub enum Join<'a> {
     /// A PID namespace fd (`/proc/<pid>/ns/pid`): `setns(fd, CLONE_NEWPID)`.
     PidNs(BorrowedFd<'a>),
     /// Some namespaces of the process a pidfd names: `setns(pidfd, flags)` (Linux 5.8), which
@@ -224,7 +224,7 @@ pub(crate) enum Join<'a> {
 
 /// Runs `make` in a short-lived process inside the PID namespace `pidns`, and returns the fd it
 /// made, passed back over `SCM_RIGHTS`: [`make_fd_in_namespaces`] without a user namespace.
-pub(crate) fn make_fd_in_pidns(
+pub fn make_fd_in_pidns(
     pidns: BorrowedFd<'_>,
     make: fn() -> Result<OwnedFd, (u8, Errno)>,
 ) -> Result<OwnedFd, HelperError> {
@@ -249,7 +249,7 @@ pub(crate) fn make_fd_in_pidns(
 /// it (CVE-2019-5736) or ptrace them. Non-dumpable, both need `CAP_SYS_PTRACE` over the caller's
 /// user namespace for that, which a container process does not have. The caller's binary is
 /// still the one on disk: only a sealed copy (`exec::sealed_exe::ensure`) removes the target.
-pub(crate) fn make_fd_in_namespaces(
+pub fn make_fd_in_namespaces(
     join: Join<'_>,
     make: &dyn Fn() -> Result<OwnedFd, (u8, Errno)>,
 ) -> Result<OwnedFd, HelperError> {
@@ -408,14 +408,23 @@ fn receive_result(sock: BorrowedFd<'_>) -> Result<OwnedFd, HelperError> {
 /// where `child` is dropped without running.
 ///
 /// Unlike the other forked helpers here, `child` is not limited to async-signal-safe calls:
-/// it is [`crate::Root::in_sandbox`]'s closure, which does ordinary file work. That is sound
-/// in a single-threaded caller. In a multi-threaded one, the C library's `fork` (this calls
-/// `libc::fork`, not the raw syscall) takes and resets its allocator's locks, so allocation
-/// works in the child; any other lock held by another thread stays held there, which the
-/// caller's documentation passes on to its users.
-pub fn fork_and_run(child: impl FnOnce() -> i32) -> Result<Pid, Errno> {
+/// it is `procroot-runtime`'s `in_sandbox` closure, which does ordinary file work. The C
+/// library's `fork` (this calls `libc::fork`, not the raw syscall) takes and resets its
+/// allocator's locks, so allocation works in the child.
+///
+/// # Safety
+///
+/// The child is a copy of the calling thread only. If the caller has other threads, any lock
+/// one of them held at the fork (stdout's, a `Mutex` of the program, a lazily initialised
+/// static being initialised) stays held forever in the child, and state it was changing is
+/// half-changed there. The caller must make sure `child` takes no such lock and reads no such
+/// state: either the process is single-threaded, or `child` limits itself to syscalls and to
+/// data only the calling thread touches. `child` must not unwind out of itself (a panic in it
+/// must be caught inside it): the child's frames below it are copies of the caller's.
+pub unsafe fn fork_and_run(child: impl FnOnce() -> i32) -> Result<Pid, Errno> {
     // SAFETY: fork(2) has no memory-safety preconditions; the child owns a copy of this
     // thread's memory and leaves with _exit(2), never returning into the caller's frames.
+    // What `child` may touch there is this function's own contract (see `# Safety`).
     let pid = unsafe { libc::fork() };
     if pid < 0 {
         return Err(last_errno());

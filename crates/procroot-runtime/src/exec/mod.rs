@@ -6,7 +6,7 @@
 //! reused is never entered by mistake.
 //!
 //! ```no_run
-//! use procroot::exec::{self, Command, NsKinds};
+//! use procroot_runtime::exec::{self, Command, NsKinds};
 //! use procroot::PidFd;
 //!
 //! exec::sealed_exe::ensure()?; // first thing in main: see `sealed_exe`
@@ -42,8 +42,9 @@ use crate::procfs::{PidFd, ProcBase, Procfs};
 use crate::root::Root;
 use crate::sys;
 use crate::sys::creds::CredsPlan;
-use crate::sys::exec::{CArgs, ChildError, NsPlan, SpawnPlan, StartError};
 use crate::sys::features::{self, Feature};
+use crate::sys::ns::NsPlan;
+use crate::sys::spawn::{CArgs, ChildError, SpawnPlan, StartError};
 use crate::sys::Syscall;
 use crate::FileType;
 use crate::Policy;
@@ -99,13 +100,13 @@ impl NsKind {
             NsKind::Pid => libc::CLONE_NEWPID,
             NsKind::Cgroup => libc::CLONE_NEWCGROUP,
             NsKind::User => libc::CLONE_NEWUSER,
-            NsKind::Time => sys::exec::CLONE_NEWTIME,
+            NsKind::Time => sys::ns::CLONE_NEWTIME,
         }
     }
 
     /// The name of its file in `/proc/<pid>/ns/` (`mnt`, `net`...).
     pub fn name(self) -> &'static str {
-        sys::exec::ns_name(self.clone_flag())
+        sys::ns::ns_name(self.clone_flag())
     }
 }
 
@@ -324,7 +325,7 @@ impl<'a> Namespaces<'a> {
     /// Errors name the namespace (`setns(2) failed for the net namespace: EPERM`).
     pub fn enter(&self, kinds: NsKinds) -> Result<()> {
         let plan = self.plan(kinds)?;
-        sys::exec::enter(&plan).map_err(|e| self.child_error(e))
+        sys::spawn::enter(&plan).map_err(|e| self.child_error(e))
     }
 
     /// [`spawn_in`] with these namespaces: returns once the command has exited, with its status
@@ -421,11 +422,11 @@ impl<'a> Namespaces<'a> {
             return Err(fail(not_open_in_caller(fd)));
         }
         let signals = if command.forward_signals {
-            Some(sys::exec::SignalForwarder::new().map_err(|e| fail(e.into()))?)
+            Some(sys::spawn::SignalForwarder::new().map_err(|e| fail(e.into()))?)
         } else {
             None
         };
-        let pid = match sys::exec::spawn(&plan, signals.as_ref()) {
+        let pid = match sys::spawn::spawn(&plan, signals.as_ref()) {
             Ok(pid) => pid,
             Err(StartError::Child(e)) if e.error.syscall == "execve" => {
                 return Err(fail(not_run(
@@ -441,8 +442,8 @@ impl<'a> Namespaces<'a> {
             Err(StartError::Interrupted(sig)) => return Ok(ExitStatus::from_raw(sig)),
         };
         let status = match &signals {
-            Some(signals) => sys::exec::wait_forwarding(pid, signals),
-            None => sys::exec::wait(pid),
+            Some(signals) => sys::spawn::wait_forwarding(pid, signals),
+            None => sys::spawn::wait(pid),
         }
         .map_err(|e| fail(e.into()))?;
         Ok(ExitStatus::from_raw(status))
@@ -451,7 +452,7 @@ impl<'a> Namespaces<'a> {
     fn child_error(&self, e: ChildError) -> Error {
         let err = e.error;
         let ns = if e.nstype != 0 {
-            format!(" for the {} namespace", sys::exec::ns_name(e.nstype))
+            format!(" for the {} namespace", sys::ns::ns_name(e.nstype))
         } else {
             String::new()
         };
@@ -1062,7 +1063,7 @@ fn envp(env: Vec<(OsString, OsString)>) -> Result<(CArgs, Vec<u8>)> {
 /// caller never opened could name one of procroot's own fds (its pidfd, its procfs of the
 /// host's PID namespace), which `--keep-fd` would then hand to the target.
 pub fn check_keep_fds(fds: &[RawFd]) -> Result<()> {
-    match fds.iter().find(|&&fd| fd < 0 || !sys::exec::is_open(fd)) {
+    match fds.iter().find(|&&fd| fd < 0 || !sys::spawn::is_open(fd)) {
         Some(&fd) => Err(not_open_in_caller(fd)),
         None => Ok(()),
     }

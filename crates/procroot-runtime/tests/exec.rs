@@ -1,4 +1,4 @@
-//! `procroot::exec`: entering namespaces by both methods, PID reuse, namespace names, and the
+//! `procroot_runtime::exec`: entering namespaces by both methods, PID reuse, namespace names, and the
 //! child's cwd check (CVE-2024-21626). The CLI tests (`procroot-cli/tests/exec_cli.rs`) cover the
 //! sealed binary, fd leaks and the full `unshare` target.
 //!
@@ -8,9 +8,9 @@
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd};
 
-use procroot::exec::{Command, EnterMethod, Namespaces, NsKind, NsKinds};
 use procroot::testing::{self, Feature};
 use procroot::{ErrorKind, PidFd};
+use procroot_runtime::exec::{Command, EnterMethod, Namespaces, NsKind, NsKinds};
 use procroot_testutil::container::{Attack, Attacker, StandInContainer};
 use procroot_testutil::{in_child, in_private_mount_ns, require_privilege, Target};
 use rustix::io::Errno;
@@ -187,7 +187,7 @@ fn run_with(
     cmd.args(["-c", script]);
     setup(&mut cmd);
     let (result, out) =
-        capturing_stdout(|| procroot::exec::spawn_in(pidfd, NsKinds::of(kinds), &cmd));
+        capturing_stdout(|| procroot_runtime::exec::spawn_in(pidfd, NsKinds::of(kinds), &cmd));
     (
         result.map(|s| s.code().unwrap_or(-1)),
         out.trim_end().to_owned(),
@@ -336,14 +336,17 @@ fn verify_cwd_refuses_a_cwd_outside_the_root() {
         rustix::process::chroot(tree.path().join("root")).expect("chroot");
         rustix::process::fchdir(&host).expect("fchdir host");
         assert_eq!(
-            procroot::testing::verify_cwd(host.as_fd()),
+            procroot_runtime::testing::verify_cwd(host.as_fd()),
             Err(Errno::XDEV)
         );
         rustix::process::fchdir(&inside).expect("fchdir inside");
-        assert_eq!(procroot::testing::verify_cwd(inside.as_fd()), Ok(()));
+        assert_eq!(
+            procroot_runtime::testing::verify_cwd(inside.as_fd()),
+            Ok(())
+        );
         // Inside the root, but not the directory expected.
         assert_eq!(
-            procroot::testing::verify_cwd(host.as_fd()),
+            procroot_runtime::testing::verify_cwd(host.as_fd()),
             Err(Errno::XDEV)
         );
     });
@@ -408,7 +411,7 @@ fn every_namespace_lookup_and_child_kind_reaches_the_target() {
                 .expect("the init's PID namespace");
             let in_pid_ns = format!("methods\n{}", pid_ns.display());
             let script = "hostname; readlink /proc/self/ns/pid";
-            let before = testing::child_kinds();
+            let before = procroot_runtime::testing::child_kinds();
             let (code, out) = run_in(&pid_pidfd, EnterMethod::Auto, &pid_uts, script);
             assert_eq!(
                 (code.expect("spawn"), out.as_str()),
@@ -416,7 +419,7 @@ fn every_namespace_lookup_and_child_kind_reaches_the_target() {
                 "procfs, CLONE_VM"
             );
             assert_eq!(
-                testing::child_kinds(),
+                procroot_runtime::testing::child_kinds(),
                 (before.0 + 1, before.1),
                 "the child shared our memory (CLONE_VM)"
             );
@@ -425,7 +428,7 @@ fn every_namespace_lookup_and_child_kind_reaches_the_target() {
                 (&pid_pidfd, &pid_uts[..], script, in_pid_ns.as_str()),
                 (&pidfd, &[NsKind::Uts][..], "hostname", "methods"),
             ] {
-                let before = testing::child_kinds();
+                let before = procroot_runtime::testing::child_kinds();
                 let (code, out) = run_in(pidfd, EnterMethod::Auto, kinds, script);
                 assert_eq!(
                     (code.expect("spawn"), out.as_str()),
@@ -433,7 +436,7 @@ fn every_namespace_lookup_and_child_kind_reaches_the_target() {
                     "procfs, fork, {kinds:?}"
                 );
                 assert_eq!(
-                    testing::child_kinds(),
+                    procroot_runtime::testing::child_kinds(),
                     (before.0, before.1 + 1),
                     "{kinds:?}: the child was a fork"
                 );
@@ -441,7 +444,7 @@ fn every_namespace_lookup_and_child_kind_reaches_the_target() {
         });
         in_child(|| {
             testing::disable(Feature::CloneVfork);
-            let before = testing::child_kinds();
+            let before = procroot_runtime::testing::child_kinds();
             let (code, out) = run(&pidfd, EnterMethod::Auto, "hostname");
             assert_eq!(
                 (code.expect("spawn"), out.as_str()),
@@ -449,7 +452,7 @@ fn every_namespace_lookup_and_child_kind_reaches_the_target() {
                 "pidfd, fork"
             );
             assert_eq!(
-                testing::child_kinds(),
+                procroot_runtime::testing::child_kinds(),
                 (before.0, before.1 + 1),
                 "the child was a fork"
             );
@@ -472,7 +475,7 @@ fn a_user_namespace_is_entered_from_a_child_with_its_own_memory() {
         let ns = Namespaces::of(&pidfd).expect("namespaces");
         assert_eq!(ns.unshared(), [NsKind::User, NsKind::Uts]);
         for method in [EnterMethod::Auto, EnterMethod::PidFd, EnterMethod::NsFiles] {
-            let before = testing::child_kinds();
+            let before = procroot_runtime::testing::child_kinds();
             let (code, out) = run_in(
                 &pidfd,
                 method,
@@ -482,7 +485,7 @@ fn a_user_namespace_is_entered_from_a_child_with_its_own_memory() {
             assert_eq!(code.expect("spawn"), 0, "{method:?}");
             assert_eq!(out, "in-userns\n65534", "{method:?}");
             assert_eq!(
-                testing::child_kinds(),
+                procroot_runtime::testing::child_kinds(),
                 (before.0, before.1 + 1),
                 "{method:?}: the child had memory of its own (a fork)"
             );
@@ -604,7 +607,7 @@ fn a_time_namespace_is_entered_from_a_child_with_its_own_memory() {
             let ns = Namespaces::of(&pidfd).expect("namespaces");
             assert!(ns.unshared().contains(&NsKind::Time), "{:?}", ns.unshared());
             for method in [EnterMethod::Auto, EnterMethod::PidFd, EnterMethod::NsFiles] {
-                let before = testing::child_kinds();
+                let before = procroot_runtime::testing::child_kinds();
                 let (code, out) = run_in(
                     &pidfd,
                     method,
@@ -613,7 +616,7 @@ fn a_time_namespace_is_entered_from_a_child_with_its_own_memory() {
                 );
                 assert_eq!(code.expect("spawn"), 0, "{method:?}");
                 assert_eq!(
-                    testing::child_kinds(),
+                    procroot_runtime::testing::child_kinds(),
                     (before.0, before.1 + 1),
                     "{method:?}: the child had memory of its own (a fork)"
                 );
@@ -641,7 +644,7 @@ fn the_command_gets_the_targets_no_new_privs_and_seccomp_filter() {
     in_private_mount_ns(|| {
         let target = filtered_target("filtered", &[libc::SYS_uname], libc::EHOSTDOWN);
         let pidfd = PidFd::open(target.pid()).expect("pidfd");
-        let creds = procroot::exec::credentials_of(&pidfd).expect("credentials");
+        let creds = procroot_runtime::exec::credentials_of(&pidfd).expect("credentials");
         assert!(creds.no_new_privs());
         assert_eq!(creds.seccomp_filters(), 1);
         let script =
@@ -694,7 +697,7 @@ fn a_rootless_target_keeps_working_with_its_credentials() {
             std::fs::write(format!("/proc/{}/{file}", target.pid()), map).expect(file);
         }
         let pidfd = PidFd::open(target.pid()).expect("pidfd");
-        let creds = procroot::exec::credentials_of(&pidfd).expect("credentials");
+        let creds = procroot_runtime::exec::credentials_of(&pidfd).expect("credentials");
         assert_eq!((creds.uid(), creds.gid()), (Some(1000), Some(1000)));
         let target_eff = creds.capabilities().effective;
         let script = "hostname; id -u; id -g; grep '^CapEff:' /proc/self/status | cut -f2";
@@ -773,7 +776,7 @@ fn a_filter_without_no_new_privs_is_copied_too() {
     in_private_mount_ns(|| {
         let target = filtered_target_without_nnp("no-nnp", libc::SYS_uname, libc::EHOSTDOWN);
         let pidfd = PidFd::open(target.pid()).expect("pidfd");
-        let creds = procroot::exec::credentials_of(&pidfd).expect("credentials");
+        let creds = procroot_runtime::exec::credentials_of(&pidfd).expect("credentials");
         assert!(!creds.no_new_privs());
         assert_eq!(creds.seccomp_filters(), 1);
         assert_eq!(creds.capabilities().effective & (1 << 21), 0);
@@ -828,7 +831,7 @@ fn copying_the_filter_of_a_frozen_target_does_not_hang() {
         }
         let pidfd = PidFd::open(target.pid()).expect("pidfd");
         let start = std::time::Instant::now();
-        let creds = procroot::exec::credentials_of(&pidfd).expect("credentials");
+        let creds = procroot_runtime::exec::credentials_of(&pidfd).expect("credentials");
         let took = start.elapsed();
         assert!(took < std::time::Duration::from_secs(8), "took {took:?}");
         std::fs::write(cgroup.join("cgroup.freeze"), "0").expect("thaw");
@@ -911,7 +914,7 @@ fn copying_the_filter_of_a_target_that_never_stops_gives_up() {
         }
         let pidfd = PidFd::open(pid as u32).expect("pidfd");
         let start = std::time::Instant::now();
-        let creds = procroot::exec::credentials_of(&pidfd).expect("credentials");
+        let creds = procroot_runtime::exec::credentials_of(&pidfd).expect("credentials");
         let took = start.elapsed();
         assert!(took < std::time::Duration::from_secs(8), "took {took:?}");
         assert_eq!(creds.seccomp_filters(), 0, "no copy was possible");
@@ -934,7 +937,7 @@ fn spawn_capturing(
     pidfd: &PidFd,
     command: &Command,
 ) -> (Result<std::process::ExitStatus, procroot::Error>, String) {
-    capturing_stdout(|| procroot::exec::spawn_in(pidfd, NsKinds::unshared(), command))
+    capturing_stdout(|| procroot_runtime::exec::spawn_in(pidfd, NsKinds::unshared(), command))
 }
 
 /// Issue 19 item 1, for a library caller: the kernel looks up the program, a symlink's target
@@ -1127,7 +1130,7 @@ fn the_library_refuses_to_pass_on_an_fd_of_its_own() {
         for own in [procfs.as_fd().as_raw_fd(), pidfd.as_fd().as_raw_fd()] {
             let mut cmd = Command::new("/bin/touch");
             cmd.arg(&flag).keep_fd(own);
-            let err = procroot::exec::spawn_in(&pidfd, NsKinds::of(&[NsKind::Uts]), &cmd)
+            let err = procroot_runtime::exec::spawn_in(&pidfd, NsKinds::of(&[NsKind::Uts]), &cmd)
                 .expect_err("passed on an fd of the library's");
             assert_eq!(err.errno(), Errno::BADF, "{err}");
             assert!(
@@ -1262,8 +1265,9 @@ fn the_command_gets_the_targets_environment_not_the_callers() {
         let mut cmd = Command::new("env");
         cmd.env_clear()
             .env("RAW", std::ffi::OsStr::from_bytes(b"\xff\xfe"));
-        let (status, raw) =
-            capturing_stdout_bytes(|| procroot::exec::spawn_in(&pidfd, NsKinds::unshared(), &cmd));
+        let (status, raw) = capturing_stdout_bytes(|| {
+            procroot_runtime::exec::spawn_in(&pidfd, NsKinds::unshared(), &cmd)
+        });
         assert!(status.expect("spawn").success());
         assert_eq!(raw, b"RAW=\xff\xfe\n");
         // A name that is empty or holds `=`, or a NUL anywhere: EINVAL, and nothing runs.
@@ -1279,7 +1283,7 @@ fn the_command_gets_the_targets_environment_not_the_callers() {
 }
 
 /// A command that is not found or not executable fails naming the command, `execve` and the
-/// target's root, and [`procroot::exec::not_run_status`] gives 127 and 126 as a shell does.
+/// target's root, and [`procroot_runtime::exec::not_run_status`] gives 127 and 126 as a shell does.
 #[cfg_attr(
     procroot_unprivileged,
     ignore = "needs root: built with --cfg procroot_unprivileged"
@@ -1295,11 +1299,19 @@ fn a_command_not_found_or_not_executable_is_named_with_127_or_126() {
             ("no-such-command-h23b", Errno::NOENT, 127),
             ("/etc/passwd", Errno::ACCESS, 126),
         ] {
-            let err = procroot::exec::spawn_in(&pidfd, NsKinds::unshared(), &Command::new(program))
-                .expect_err(program);
+            let err = procroot_runtime::exec::spawn_in(
+                &pidfd,
+                NsKinds::unshared(),
+                &Command::new(program),
+            )
+            .expect_err(program);
             assert_eq!(err.errno(), errno, "{err}");
             assert_eq!(err.syscall(), Some("execve"), "{err}");
-            assert_eq!(procroot::exec::not_run_status(&err), Some(status), "{err}");
+            assert_eq!(
+                procroot_runtime::exec::not_run_status(&err),
+                Some(status),
+                "{err}"
+            );
             let msg = err.to_string();
             assert!(
                 msg.contains(&format!("\"{program}\"")) && msg.contains(&root),
@@ -1309,8 +1321,9 @@ fn a_command_not_found_or_not_executable_is_named_with_127_or_126() {
         // Any other failure is not the command's: no 126/127.
         let mut cmd = Command::new("true");
         cmd.current_dir("/no/such/dir");
-        let err = procroot::exec::spawn_in(&pidfd, NsKinds::unshared(), &cmd).expect_err("cwd");
-        assert_eq!(procroot::exec::not_run_status(&err), None, "{err}");
+        let err =
+            procroot_runtime::exec::spawn_in(&pidfd, NsKinds::unshared(), &cmd).expect_err("cwd");
+        assert_eq!(procroot_runtime::exec::not_run_status(&err), None, "{err}");
     });
 }
 
@@ -1338,7 +1351,7 @@ fn an_unreadable_target_environment_fails_and_nothing_runs() {
         let flag = dir.path().join("ran");
         let mut cmd = Command::new("/bin/sh");
         cmd.args(["-c", &format!("touch {}", flag.display())]);
-        let err = procroot::exec::spawn_in(&pidfd, NsKinds::unshared(), &cmd)
+        let err = procroot_runtime::exec::spawn_in(&pidfd, NsKinds::unshared(), &cmd)
             .expect_err("the environment cannot be read");
         let msg = err.to_string();
         assert!(
@@ -1348,7 +1361,8 @@ fn an_unreadable_target_environment_fails_and_nothing_runs() {
         assert!(!flag.exists(), "the command ran: {msg}");
         // The caller's environment is never the fallback: with it the command runs.
         cmd.preserve_env();
-        let status = procroot::exec::spawn_in(&pidfd, NsKinds::unshared(), &cmd).expect("spawn");
+        let status =
+            procroot_runtime::exec::spawn_in(&pidfd, NsKinds::unshared(), &cmd).expect("spawn");
         assert!(status.success() && flag.exists());
     });
 }
@@ -1424,7 +1438,7 @@ fn the_compiled_profile_compares_64_bit_arguments_as_the_kernel_runs_them() {
         } else {
             (V, String::new())
         };
-        let prog = procroot::exec::seccomp_profile::compile(&seccomp_profile(&format!(
+        let prog = procroot_runtime::exec::seccomp_profile::compile(&seccomp_profile(&format!(
             r#"{{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{{"names":["getppid"],
                 "action":"SCMP_ACT_ERRNO","errnoRet":77,
                 "args":[{{"index":2,"value":{value}{two},"op":"{op}"}}]}}]}}"#
@@ -1449,7 +1463,7 @@ fn the_compiled_profile_compares_64_bit_arguments_as_the_kernel_runs_them() {
 /// rule names get `defaultAction`'s errno (`defaultErrnoRet`).
 #[test]
 fn the_compiled_profile_ands_arguments_ors_repeated_indices_and_keeps_rule_order() {
-    let prog = procroot::exec::seccomp_profile::compile(&seccomp_profile(
+    let prog = procroot_runtime::exec::seccomp_profile::compile(&seccomp_profile(
         r#"{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":38,"syscalls":[
             {"names":["getppid"],"action":"SCMP_ACT_ERRNO","errnoRet":11,
              "args":[{"index":0,"value":1,"op":"SCMP_CMP_EQ"},{"index":1,"value":2,"op":"SCMP_CMP_EQ"}]},
@@ -1493,7 +1507,7 @@ fn the_compiled_profile_ands_arguments_ors_repeated_indices_and_keeps_rule_order
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn the_compiled_profile_kills_the_x32_and_i386_abis() {
-    let prog = procroot::exec::seccomp_profile::compile(&seccomp_profile(
+    let prog = procroot_runtime::exec::seccomp_profile::compile(&seccomp_profile(
         r#"{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_X86","SCMP_ARCH_X32"]}"#,
     ))
     .expect("compiles");
@@ -1626,7 +1640,7 @@ fn an_exec_label_the_kernel_refuses_fails_the_start_and_nothing_runs() {
     in_private_mount_ns(|| {
         let target = uts_target("labelled");
         let pidfd = PidFd::open(target.pid()).expect("pidfd");
-        let creds = procroot::exec::credentials_of(&pidfd).expect("credentials");
+        let creds = procroot_runtime::exec::credentials_of(&pidfd).expect("credentials");
         if !lsm_with_labels() {
             assert_eq!(creds.exec_label(), None, "no LSM, no label");
         }
@@ -1688,7 +1702,7 @@ fn the_command_runs_under_the_targets_lsm_label() {
         let pidfd = PidFd::open(target.pid()).expect("pidfd");
         let theirs = std::fs::read_to_string(format!("/proc/{}/attr/current", target.pid()))
             .expect("the target's label");
-        let creds = procroot::exec::credentials_of(&pidfd).expect("credentials");
+        let creds = procroot_runtime::exec::credentials_of(&pidfd).expect("credentials");
         assert_eq!(
             creds.exec_label(),
             Some(theirs.trim_end_matches(['\0', '\n']))

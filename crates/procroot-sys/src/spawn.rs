@@ -1,6 +1,6 @@
 //! Process creation and execution: the fork → enter namespaces → fork → exec sequence of
-//! `procroot exec`, `execveat` of a sealed self-binary, and the file calls that build one
-//! (`memfd_create`, seals, `copy_file_range`/`sendfile`).
+//! `procroot exec`. The namespace table is in [`ns`](super::ns), the sealed self-binary's calls
+//! in [`memfd`](super::memfd).
 //!
 //! # Why the whole child lives here
 //!
@@ -8,50 +8,23 @@
 //! forking thread, and any lock another thread held (the allocator's, stdio's) stays locked
 //! forever. Until `execve` the child may therefore only make async-signal-safe calls: raw
 //! syscalls, no allocation, no locks. Keeping every line that runs in the child in this one
-//! file, over data the parent prepared completely ([`SpawnPlan`], [`CArgs`]), makes that rule
-//! checkable by reading a few functions (`first_child`, `command_process`,
-//! `last_steps_before_exec`). rustix's Linux backend makes raw syscalls and builds short paths on
-//! the stack, so it is safe there.
+//! file (and `ns::setns_file`), over data the parent prepared completely ([`SpawnPlan`],
+//! [`CArgs`]), makes that rule checkable by reading a few functions (`first_child`,
+//! `command_process`, `last_steps_before_exec`). rustix's Linux backend makes raw syscalls and
+//! builds short paths on the stack, so it is safe there.
 
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::raw::c_char;
 
 use rustix::event::{PollFd, PollFlags};
-use rustix::fs::{MemfdFlags, SealFlags};
 use rustix::io::Errno;
 use rustix::process::{Pid, WaitOptions};
-use rustix::thread::{LinkNameSpaceType, ThreadNameSpaceType};
+use rustix::thread::ThreadNameSpaceType;
 
 use super::features::{self, Feature};
+use super::ns::{setns_file, NsPlan};
 use super::{last_errno, SyscallError};
-
-/// The namespace kinds, as `CLONE_NEW*` bits, in the order procroot enters them one by one
-/// (after a pass that tries all but the user namespace first, see `enter_steps`): the user
-/// namespace first, as runc's `nsexec` does for rootless containers (joining it is what grants
-/// the capabilities the other `setns` calls need there), then the others, the mount namespace
-/// last but one, and the PID and time namespaces (which only apply to children) last.
-pub const NS_ORDER: [(i32, &str); 8] = [
-    (libc::CLONE_NEWUSER, "user"),
-    (libc::CLONE_NEWCGROUP, "cgroup"),
-    (libc::CLONE_NEWIPC, "ipc"),
-    (libc::CLONE_NEWUTS, "uts"),
-    (libc::CLONE_NEWNET, "net"),
-    (libc::CLONE_NEWNS, "mnt"),
-    (libc::CLONE_NEWPID, "pid"),
-    (CLONE_NEWTIME, "time"),
-];
-
-/// `CLONE_NEWTIME` (Linux 5.6), the time namespace's type.
-pub const CLONE_NEWTIME: i32 = 0x80;
-
-/// The `/proc/<pid>/ns/` file name of a `CLONE_NEW*` type.
-pub fn ns_name(nstype: i32) -> &'static str {
-    NS_ORDER
-        .iter()
-        .find(|(t, _)| *t == nstype)
-        .map_or("unknown", |(_, n)| n)
-}
 
 /// A NULL-terminated array of C strings (`argv`, `envp`), built before `fork` so that the child
 /// allocates nothing.
@@ -72,38 +45,8 @@ impl CArgs {
         }
     }
 
-    fn as_ptr(&self) -> *const *const c_char {
+    pub(crate) fn as_ptr(&self) -> *const *const c_char {
         self.ptrs.as_ptr()
-    }
-}
-
-/// The namespaces to enter, prepared before `fork`.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct NsPlan {
-    /// A pidfd and the `CLONE_NEW*` bits for one atomic `setns(pidfd, flags)` (Linux 5.8), or
-    /// `None` to go straight to the per-namespace files.
-    pub pidfd: Option<(RawFd, i32)>,
-    /// Per-namespace fds (`/proc/<pid>/ns/*`, already checked to be nsfs files of their type),
-    /// in [`NS_ORDER`]; used when the pidfd is `None` or its `setns` failed.
-    pub fds: [(i32, RawFd); 8],
-    /// How many entries of `fds` are used.
-    pub n: usize,
-}
-
-impl NsPlan {
-    /// Whether entering needs a process with memory of its own. The kernel refuses the time
-    /// namespace to a process that shares its mm (`EUSERS`, `timens_install`). It allows the
-    /// user namespace (`userns_install` only wants no threads and an unshared `fs_struct`), but
-    /// a child that joined it carries the container's credentials, and our memory should not be
-    /// one ptrace check (the non-dumpable flag) away from them: that child forks too.
-    pub fn needs_own_memory(&self) -> bool {
-        self.enters(libc::CLONE_NEWUSER | CLONE_NEWTIME)
-    }
-
-    /// Whether the plan enters a namespace of a kind in `kinds` (`CLONE_NEW*` bits).
-    pub fn enters(&self, kinds: i32) -> bool {
-        self.pidfd.is_some_and(|(_, flags)| flags & kinds != 0)
-            || self.fds[..self.n].iter().any(|&(t, _)| t & kinds != 0)
     }
 }
 
@@ -250,7 +193,7 @@ impl SpawnPlan<'_> {
 }
 
 /// `setns` into every namespace of `plan`, in one call through the pidfd if it has one, else (or
-/// if that fails) one file at a time in [`NS_ORDER`]. Async-signal-safe: it allocates nothing.
+/// if that fails) one file at a time in [`NS_ORDER`](super::ns::NS_ORDER). Async-signal-safe: it allocates nothing.
 ///
 /// The atomic pidfd call leaves nothing half-entered when it fails; the per-file fallback then
 /// runs so that a refusal names the namespace it is about (`EPERM` for `net`), and so that
@@ -321,23 +264,6 @@ fn enter_steps(plan: &NsPlan) -> Result<(), (u32, Errno, i32)> {
         setns_file(fd, nstype).map_err(|e| (STEP_SETNS, e, nstype))?;
     }
     Ok(())
-}
-
-/// `setns(fd, nstype)` for one namespace file. Async-signal-safe.
-fn setns_file(fd: RawFd, nstype: i32) -> Result<(), Errno> {
-    // SAFETY: the fd number comes from an OwnedFd the caller keeps open for the call.
-    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-    let kind = match nstype {
-        libc::CLONE_NEWUSER => LinkNameSpaceType::User,
-        libc::CLONE_NEWCGROUP => LinkNameSpaceType::ControlGroup,
-        libc::CLONE_NEWIPC => LinkNameSpaceType::InterProcessCommunication,
-        libc::CLONE_NEWUTS => LinkNameSpaceType::HostNameAndNISDomainName,
-        libc::CLONE_NEWNET => LinkNameSpaceType::Network,
-        libc::CLONE_NEWNS => LinkNameSpaceType::Mount,
-        libc::CLONE_NEWPID => LinkNameSpaceType::ProcessID,
-        _ => LinkNameSpaceType::Time,
-    };
-    rustix::thread::move_into_link_name_space(fd, Some(kind))
 }
 
 /// How [`spawn`] ended without the command running.
@@ -1249,142 +1175,6 @@ pub fn wait(pid: Pid) -> Result<i32, SyscallError> {
                 })
             }
         }
-    }
-}
-
-/// `execveat(fd, "", argv, envp, AT_EMPTY_PATH)`: runs the file `fd` is open on, with no path and
-/// no `/proc` needed. Returns only on failure.
-///
-/// # References
-///  - [`execveat(2)`](https://man7.org/linux/man-pages/man2/execveat.2.html)
-pub fn execveat_fd(fd: BorrowedFd<'_>, argv: &CArgs, envp: &CArgs) -> SyscallError {
-    let empty = c"";
-    // SAFETY: the empty path is NUL-terminated; `argv` and `envp` are NULL-terminated arrays of
-    // NUL-terminated strings that outlive the call; the fd is open. execveat returns only on
-    // failure.
-    unsafe {
-        libc::syscall(
-            libc::SYS_execveat,
-            fd.as_raw_fd(),
-            empty.as_ptr(),
-            argv.as_ptr(),
-            envp.as_ptr(),
-            libc::AT_EMPTY_PATH,
-        )
-    };
-    SyscallError {
-        syscall: "execveat",
-        errno: last_errno(),
-        detail: "re-executing procroot from its sealed copy",
-    }
-}
-
-/// `memfd_create(name, MFD_EXEC | MFD_ALLOW_SEALING | MFD_CLOEXEC)`, retried without `MFD_EXEC`
-/// on `EINVAL` (before Linux 6.3 the flag does not exist; executable is then the default).
-/// `EACCES` (`vm.memfd_noexec=2`) is returned as is.
-///
-/// # References
-///  - [`memfd_create(2)`](https://man7.org/linux/man-pages/man2/memfd_create.2.html)
-pub fn memfd_create_exec(name: &str) -> Result<OwnedFd, SyscallError> {
-    let base = MemfdFlags::ALLOW_SEALING | MemfdFlags::CLOEXEC;
-    rustix::fs::memfd_create(name, base | MemfdFlags::EXEC)
-        .or_else(|e| match e {
-            Errno::INVAL => rustix::fs::memfd_create(name, base),
-            e => Err(e),
-        })
-        .map_err(|errno| SyscallError {
-            syscall: "memfd_create",
-            errno,
-            detail: "",
-        })
-}
-
-/// The seals of a sealed self-binary: no more seals, no shrinking, growing or writing, and (Linux
-/// 6.3) no change of its exec bits.
-pub const EXE_SEALS: SealFlags = SealFlags::SEAL
-    .union(SealFlags::SHRINK)
-    .union(SealFlags::GROW)
-    .union(SealFlags::WRITE);
-
-/// Adds [`EXE_SEALS`] and `F_SEAL_EXEC` where the kernel knows it (`EINVAL` before 6.3: then
-/// without it).
-///
-/// # References
-///  - [`memfd_create(2)`](https://man7.org/linux/man-pages/man2/memfd_create.2.html), "File
-///    sealing"
-pub fn seal_exe(fd: BorrowedFd<'_>) -> Result<(), SyscallError> {
-    let add = || {
-        rustix::fs::fcntl_add_seals(fd, EXE_SEALS | SealFlags::EXEC).or_else(|e| match e {
-            Errno::INVAL => rustix::fs::fcntl_add_seals(fd, EXE_SEALS),
-            e => Err(e),
-        })
-    };
-    // F_SEAL_WRITE fails with EBUSY while any page of the file still has an extra reference.
-    // Right after the copy, pages can sit in another CPU's LRU batch (the kernel drains only
-    // the calling CPU's before it gives up), which the kernel counts as a pin: seen as a
-    // flaky EBUSY under load. Nothing else holds them, so a short wait and a retry (possibly
-    // on the other CPU, whose batch it then drains) succeeds.
-    let mut result = add();
-    for _ in 0..SEAL_RETRIES {
-        if result != Err(Errno::BUSY) {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-        result = add();
-    }
-    result.map_err(|errno| SyscallError {
-        syscall: "fcntl",
-        errno,
-        detail: "F_ADD_SEALS on the memfd copy",
-    })
-}
-
-/// How often [`seal_exe`] retries a sealing refused with `EBUSY` (10 ms apart).
-const SEAL_RETRIES: u32 = 20;
-
-/// The seals of `fd` (`F_GET_SEALS`), or `EINVAL` if it is not a sealable file.
-pub fn seals(fd: BorrowedFd<'_>) -> Result<SealFlags, Errno> {
-    rustix::fs::fcntl_get_seals(fd)
-}
-
-/// Copies all of `src` (from its offset 0) to `dst`, with `copy_file_range(2)`, falling back to
-/// `sendfile(2)` where the kernel refuses a copy across file systems (`EXDEV` before 5.19,
-/// `EINVAL`, `ENOSYS`, `EOPNOTSUPP`). Returns the number of bytes copied.
-pub fn copy_all(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> Result<u64, SyscallError> {
-    let mut copied: u64 = 0;
-    let mut use_sendfile = false;
-    loop {
-        let chunk = 1 << 30;
-        let n = if use_sendfile {
-            let mut off = copied;
-            rustix::fs::sendfile(dst, src, Some(&mut off), chunk).map_err(|errno| SyscallError {
-                syscall: "sendfile",
-                errno,
-                detail: "copying procroot into its sealed copy",
-            })?
-        } else {
-            let mut off_in = copied;
-            match rustix::fs::copy_file_range(src, Some(&mut off_in), dst, None, chunk) {
-                Ok(n) => n,
-                Err(Errno::XDEV | Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP)
-                    if copied == 0 =>
-                {
-                    use_sendfile = true;
-                    continue;
-                }
-                Err(errno) => {
-                    return Err(SyscallError {
-                        syscall: "copy_file_range",
-                        errno,
-                        detail: "copying procroot into its sealed copy",
-                    })
-                }
-            }
-        };
-        if n == 0 {
-            return Ok(copied);
-        }
-        copied += n as u64;
     }
 }
 

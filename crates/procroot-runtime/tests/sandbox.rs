@@ -1,10 +1,11 @@
-//! The second wall: `procroot::sandbox` confines a process (or a forked child) with Landlock to
-//! the trees it was given, and reports `NotSupported` where the kernel has no Landlock.
+//! The second wall: `procroot_runtime::sandbox` confines a process (or a forked child) with
+//! Landlock to the trees it was given, and reports `NotSupported` where the kernel has no Landlock.
 
 use std::io::Read;
 
-use procroot::sandbox::{self, Access, Sandbox};
 use procroot::{Errno, ErrorKind, OFlags, Root};
+use procroot_runtime::sandbox::{self, Access, Sandbox};
+use procroot_runtime::RootSandboxExt;
 use procroot_testutil::{deny_syscalls, in_child, Tree};
 
 /// `SYS_landlock_create_ruleset` (the same number on every architecture).

@@ -1,4 +1,4 @@
-//! Container rootfs hardening (`procroot::container`): the effects of masking and read-only
+//! Container rootfs hardening (`procroot_runtime::container`): the effects of masking and read-only
 //! paths on a real rootfs with procfs and sysfs mounted in it, and the attacks of the runc
 //! history (CVE-2025-31133, CVE-2019-19921/CVE-2023-27561, ancestor symlinks out of the root,
 //! CVE-2019-16884/CVE-2025-52881, a swap race), plus procfs mounts of a child PID namespace.
@@ -12,12 +12,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use procroot::container::{
+use procroot::testing::{disable, Feature};
+use procroot::{Acquisition, ErrorKind, Procfs, Root};
+use procroot_runtime::container::{
     self, bind_into, make_readonly, mask_paths, mount_procfs, mount_sysfs, HardenOptions, HidePid,
     ProcfsMountOptions,
 };
-use procroot::testing::{disable, Feature};
-use procroot::{Acquisition, ErrorKind, Procfs, Root};
 use procroot_testutil::{
     in_private_mount_ns, is_null_device, mount_raw, require_privilege, write_errno, StopOnDrop,
     Target, Tree,

@@ -1,0 +1,55 @@
+//! procroot-runtime: the container and exec toolkit built on [`procroot`].
+//!
+//! `procroot` resolves paths inside another root and reads procfs without being tricked; this
+//! crate does what a container runtime does with that:
+//!
+//! - [`container`]: masked and read-only paths, procfs/sysfs/bind mounts into a rootfs, safe
+//!   sysctl and LSM label writes, all by fd;
+//! - [`exec`]: entering another process's namespaces and running a command there, and the
+//!   sealed self-binary (CVE-2019-5736);
+//! - [`sandbox`]: Landlock, the second wall: confining a process to the trees it works on
+//!   ([`RootSandboxExt::in_sandbox`] runs a closure confined to one root);
+//! - [`doctor`]: what this kernel offers, and whether `/proc` can be trusted.
+//!
+//! The crate has no `unsafe` of its own but one: the fork behind
+//! [`RootSandboxExt::in_sandbox`] (see [`sandbox`]). Every other syscall goes through
+//! `procroot-sys`, and every path through [`procroot::Root`], so a rename race inside the root
+//! meets the same checks here as in the library. `docs/ARCHITECTURE.md` in the repository draws
+//! the crates and their arrows.
+
+// `deny`, not `forbid`: the one fork of a caller's closure in `sandbox.rs` allows it, with its
+// SAFETY argument; every other module carries its own `#![forbid(unsafe_code)]`.
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod container;
+pub mod doctor;
+pub mod exec;
+pub mod sandbox;
+#[doc(hidden)]
+pub mod testing;
+
+pub use sandbox::RootSandboxExt;
+
+// The library's modules under the paths these modules used when they were part of it
+// (`crate::root::Root`, `crate::sys::…`), so that the move kept their imports.
+use procroot::{error, procfs, resolve, root};
+#[allow(unused_imports)] // Used by intra-doc links and some modules only.
+use procroot::{Backend, FileType, Handle, Policy, Procfs, Root};
+
+/// `procroot`'s re-exports of its private `fs` module.
+mod fs {
+    pub(crate) use procroot::{FileType, ReadDir};
+}
+
+/// The syscall layer, plus the error-building half that lives in [`procroot::error`].
+mod sys {
+    pub(crate) use procroot::error::{Syscall, SyscallErrno};
+    pub(crate) use procroot_sys::*;
+}
+
+/// The README's Rust examples, compiled by `cargo test --doc` so that they cannot drift from the
+/// API. Here rather than in `procroot`: the examples use both crates, and this one sees both.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
