@@ -188,23 +188,20 @@ fn sandbox_json() -> Value {
     let profiles: Vec<Value> = crate::confine::PROFILES
         .iter()
         .map(|profile| {
-            let (confined, rules) = match profile.confinement {
-                crate::confine::Confinement::Unconfined => (false, Vec::new()),
-                crate::confine::Confinement::Rules(rules) => (
-                    true,
-                    rules
-                        .iter()
-                        .map(|r| {
-                            json!({
-                                "tree": format!("{:?}", r.tree),
-                                "rights": r.access.names(),
-                                "make_of_type": r.of_type,
-                                "with_special_files": r.special.names(),
-                            })
-                        })
-                        .collect(),
-                ),
-            };
+            let confined = !matches!(profile.confinement, crate::confine::Confinement::Unconfined);
+            let rules: Vec<Value> = profile
+                .confinement
+                .rules()
+                .iter()
+                .map(|r| {
+                    json!({
+                        "tree": format!("{:?}", r.tree),
+                        "rights": r.access.names(),
+                        "make_of_type": r.of_type,
+                        "with_special_files": r.special.names(),
+                    })
+                })
+                .collect();
             json!({
                 "commands": profile.commands,
                 "confined": confined,

@@ -357,26 +357,18 @@ pub fn cp(args: &CpArgs) -> Result<ExitCode, Failure> {
     let copied = match (in_root(&args.src), in_root(&args.dst)) {
         (None, Some(dst)) => {
             let root = args.root.open()?;
-            // Read beneath the host source; write what the copy makes beneath the root, device
-            // nodes only when asked to recreate them. A source that cannot be opened gets no
-            // rule: the copy then reports why itself.
-            let job = Job::new("cp (in)")
-                .root(&root)
-                .source(procroot::root::copy_in_source(&args.src).ok())
-                .special_files(args.special_files);
+            // The library's rules for this copy (`sandbox::copy_rules`): read beneath the host
+            // source, make and write beneath the root.
+            let job = Job::copy("cp (in)", &root, &args.src).special_files(args.special_files);
             confine(Notice::json(args.root.json), job)?;
             root.copy_in_with(&args.src, dst, opts)
         }
         (Some(src), None) => {
             let root = args.root.open()?;
-            // Read beneath the root; beneath the host directory the copy lands in, make and
-            // write what the copy makes, but read nothing (no READ_FILE: a file beside the
-            // destination cannot be stolen) and never make a device node, even with
-            // --special-files.
-            let job = Job::new("cp (out)")
-                .root(&root)
-                .destination(procroot::root::copy_out_directory(&args.dst).ok())
-                .special_files(args.special_files);
+            // The library's rules for this copy: read beneath the root; beneath the host
+            // directory the copy lands in, make and write but never read a file or make a
+            // device node.
+            let job = Job::copy("cp (out)", &root, &args.dst).special_files(args.special_files);
             confine(Notice::json(args.root.json), job)?;
             root.copy_out_with(src, &args.dst, opts)
         }
