@@ -3,10 +3,9 @@
 //! the command quietly with exit 0 (the reader has all it wanted), never a panic (exit 101).
 //! A command that fails for another reason still reports it on stderr with its own exit code.
 
-use std::process::{Child, Command};
-
 use procroot_testutil::{
-    deny_syscalls, in_child, in_private_mount_ns, mount_raw, require_privilege, Cli, Run, Tree,
+    deny_syscalls, in_child, in_private_mount_ns, mount_raw, require_privilege, Cli, Run, Target,
+    Tree,
 };
 
 /// A run of the binary whose stdout has no reader.
@@ -172,16 +171,6 @@ fn a_failure_is_still_reported_on_stderr() {
     }
 }
 
-/// Kills and reaps a process the test started.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[cfg_attr(
     procroot_unprivileged,
     ignore = "needs root: built with --cfg procroot_unprivileged"
@@ -190,8 +179,8 @@ impl Drop for Reaped {
 fn exec_ends_as_its_command_did() {
     require_privilege("root: exec joins another process");
     // A target in procroot's own namespaces: exec enters none and runs the command in its root.
-    let target = Reaped(Command::new("sleep").arg("120").spawn().unwrap());
-    let pid = target.0.id().to_string();
+    let target = Target::spawn(|| {});
+    let pid = target.pid().to_string();
     let run = closed(&["exec", "--pid", &pid, "--", "/bin/true"]).run();
     quiet_success("exec -- /bin/true", &run);
     // The command gets SIGPIPE's default action back: it dies of it, and procroot reports
@@ -215,7 +204,7 @@ fn harden_and_mount_proc_end_quietly() {
         mount_raw(Some("proc"), tree.join("proc"), Some("proc"), 0, None).unwrap();
         let root = tree.path().to_str().unwrap();
         for args in [
-            &["harden", "--rootfs", root, "--mask", "/proc/keys"][..],
+            &["harden", "--root", root, "--mask", "/proc/keys"][..],
             &[
                 "harden",
                 "--rootfs",
@@ -239,7 +228,7 @@ fn harden_and_mount_proc_end_quietly() {
         .unwrap();
         let config = config.to_str().unwrap();
         for json in [&[][..], &["--json"]] {
-            let args = [&["harden", "--rootfs", root, "--config", config][..], json].concat();
+            let args = [&["harden", "--root", root, "--config", config][..], json].concat();
             quiet_success(&args.join(" "), &closed(&args).run());
         }
     });
