@@ -31,6 +31,9 @@ Exit status:
   2  usage error (unknown option, missing PATH, conflicting options)
 An empty PATH operand ('') is not a usage error: as for coreutils it names nothing (ENOENT,
 exit 1).
+A stdout whose reader has gone (`procroot ... | head -c0`) is not an error: every command
+stops printing and exits 0 (or 1 if an operation failed); one that changes things still makes
+every change it was asked for.
 
 Errors are printed on stderr as `procroot: ` and the library's message,
 `<operation> \"<path>\" in <root>: <description> (<ERRNO>)`, for example

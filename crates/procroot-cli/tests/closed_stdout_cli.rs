@@ -169,6 +169,19 @@ fn a_failure_is_still_reported_on_stderr() {
             run.stderr
         );
     }
+    // A changing command with one failing operand: the others are made, the failure is
+    // reported, exit 1.
+    let run = closed(&["mkdir", "--json", "/f1", "/no/f2", "/f3"])
+        .arg("--root")
+        .arg(root)
+        .run();
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with("procroot: mkdir \"/no/f2\" in "),
+        "{}",
+        run.stderr
+    );
+    assert!(tree.join("f1").is_dir() && tree.join("f3").is_dir());
 }
 
 #[cfg_attr(
