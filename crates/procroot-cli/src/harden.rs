@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use procroot::error::{errno_name, Quoted};
 
 use crate::cli::{HardenArgs, MountProcArgs, SysctlArgs};
-use crate::output::{insert_os, print_bytes, print_json, Failure};
+use crate::output::{insert_os, print_bytes, print_json, print_stderr, Failure};
 
 /// A path of a report in JSON: the string itself when it is UTF-8, else an object with the
 /// lossy text and a `path_base64` twin holding the exact bytes (as every command's `--json`).
@@ -150,10 +150,10 @@ pub fn harden(args: &HardenArgs) -> Result<ExitCode, Failure> {
         return Err(fail(err));
     }
     if let Some(warning) = &warning {
-        eprintln!(
+        print_stderr(format_args!(
             "procroot: warning: harden {}: {warning}",
             Quoted(args.root.as_os_str())
-        );
+        ));
     }
     let report = container::harden(&root, &opts).map_err(fail)?;
     if args.json {

@@ -52,7 +52,7 @@ fn main() -> ExitCode {
         }
     };
     if procroot::FAULT_INJECTION {
-        eprintln!("{}", cli::FAULT_INJECTION_WARNING);
+        output::print_stderr(format_args!("{}", cli::FAULT_INJECTION_WARNING));
     }
     confine::init(cli.command.no_sandbox());
     match run(&cli.command) {

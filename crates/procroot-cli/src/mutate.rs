@@ -390,7 +390,7 @@ pub fn cp(args: &CpArgs) -> Result<ExitCode, Failure> {
     // What the copy went on without, on stderr (also with --json: they matter as much as the
     // result), and in the JSON.
     for warning in &warnings {
-        eprintln!("procroot: warning: cp: {warning}");
+        crate::output::print_stderr(format_args!("procroot: warning: cp: {warning}"));
     }
     copied.map_err(|e| watcher.failure(e))?;
     let mut obj = Map::new();

@@ -125,7 +125,7 @@ impl Failure {
             let _ = writeln!(stdout, "{}", self.to_json());
             let _ = stdout.flush();
         }
-        eprintln!("procroot: {}", self.message());
+        print_stderr(format_args!("procroot: {}", self.message()));
     }
 }
 
@@ -178,6 +178,13 @@ pub fn write_line(out: &mut impl Write, bytes: &[u8]) -> Result<(), Failure> {
     out.write_all(bytes)
         .and_then(|()| out.write_all(b"\n"))
         .map_err(|e| Failure::stdout(&e))
+}
+
+/// Writes `line` and a newline to stderr, where failures and warnings go. A failure to write is
+/// ignored: there is nowhere left to report it, and `eprintln!` would panic (exit 101) when
+/// stderr is a pipe whose reader has gone (`procroot ... 2>&1 | head -c0`).
+pub fn print_stderr(line: std::fmt::Arguments<'_>) {
+    let _ = writeln!(io::stderr().lock(), "{line}");
 }
 
 /// Writes `bytes` to stdout and flushes it: every command's text goes out through here,

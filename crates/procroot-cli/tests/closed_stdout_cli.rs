@@ -246,3 +246,41 @@ fn harden_and_mount_proc_end_quietly() {
         }
     });
 }
+
+/// With stderr on the same closed pipe (`procroot ... 2>&1 | head -c0`), a failure that cannot
+/// be reported anywhere still ends with its exit status, never a panic (exit 101).
+#[test]
+fn a_failure_with_stderr_closed_too_keeps_its_exit_status() {
+    let tree = fixture();
+    for (args, code) in [
+        (&["cat", "/nope", "/big"][..], 1),
+        (&["resolve", "--json", "/nope"], 1),
+        (&["mkdir", "/g1", "/no/g2"], 1),
+        (&["ls", "/d"], 0),
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_procroot"))
+            .args(args)
+            .arg("--root")
+            .arg(tree.path())
+            .stdout(writer.try_clone().unwrap())
+            .stderr(writer)
+            .spawn()
+            .unwrap();
+        // A deadline: these end at once; a hang fails the test instead of stalling it.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{args:?} hung");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        assert_eq!(status.code(), Some(code), "{args:?}");
+    }
+}
