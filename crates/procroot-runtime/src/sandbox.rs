@@ -293,23 +293,15 @@ pub fn copy_sandbox(
 
 /// The host tree a copy in `direction` with host operand `host_path` works in
 /// ([`CopyTree::HostSource`] or [`CopyTree::HostDestination`]), opened `O_PATH`; `None` where it
-/// cannot be opened, or `host_path` names no entry (it ends in `/`, `.` or `..`: the copy
-/// refuses those itself).
+/// cannot be opened, or `host_path` names no entry (it ends in `.` or `..`, or is `/`: the
+/// copy refuses those itself).
 fn copy_host_tree(direction: CopyDirection, host_path: &Path) -> Option<OwnedFd> {
     use rustix::fs::{Mode, OFlags};
     let dir = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
-    // The parent, followed as the host follows it, and the last name, not looked up.
+    // The parent, followed as the host follows it, and the last name, not looked up: split as
+    // the copy splits it.
     let parent_and_name = || {
-        let bytes = host_path.as_os_str().as_bytes();
-        let trimmed = bytes.strip_suffix(b"/").unwrap_or(bytes);
-        let (parent, name) = match trimmed.iter().rposition(|&b| b == b'/') {
-            Some(0) => (&b"/"[..], &trimmed[1..]),
-            Some(i) => (&trimmed[..i], &trimmed[i + 1..]),
-            None => (&b"."[..], trimmed),
-        };
-        if trimmed.len() != bytes.len() || matches!(name, b"" | b"." | b"..") {
-            return None;
-        }
+        let (parent, name) = procroot::resolve::split_last(host_path.as_os_str().as_bytes())?;
         let parent = rustix::fs::open(std::ffi::OsStr::from_bytes(parent), dir, Mode::empty());
         Some((parent.ok()?, std::ffi::OsStr::from_bytes(name)))
     };

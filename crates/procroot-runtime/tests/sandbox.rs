@@ -2,6 +2,7 @@
 //! Landlock to the trees it was given, and reports `NotSupported` where the kernel has no Landlock.
 
 use std::io::Read;
+use std::path::Path;
 
 use procroot::{Errno, ErrorKind, OFlags, Root};
 use procroot_runtime::sandbox::{self, Access, Sandbox};
@@ -253,11 +254,17 @@ fn a_copy_in_sandbox_allows_that_copy_and_nothing_else_on_the_host() {
     for special in [SpecialFiles::Refuse, SpecialFiles::Allow] {
         in_child(|| {
             let root = Root::open(inside.path()).unwrap();
-            sandbox::copy_sandbox(&root, CopyDirection::In, &src, special)
+            // The operand as the user wrote it: with a trailing slash once (the copy and its
+            // rules split it alike).
+            let operand = match special {
+                SpecialFiles::Allow => format!("{}/", src.display()),
+                _ => src.display().to_string(),
+            };
+            sandbox::copy_sandbox(&root, CopyDirection::In, Path::new(&operand), special)
                 .restrict_self()
                 .unwrap();
             let to = format!("/etc/{special:?}");
-            root.copy_in(&src, &to).unwrap();
+            root.copy_in(&operand, &to).unwrap();
             let err = std::fs::read(host.join("secret")).unwrap_err();
             assert_eq!(err.raw_os_error(), Some(libc::EACCES));
             let err = std::fs::write(host.join("src/new"), b"x").unwrap_err();

@@ -34,6 +34,7 @@ mod emulated;
 mod kernel;
 mod options;
 pub(crate) mod path;
+pub use path::split_last;
 pub(crate) mod protected;
 
 use std::os::fd::{BorrowedFd, OwnedFd};
