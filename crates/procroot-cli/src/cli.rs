@@ -1459,10 +1459,13 @@ What the caller must provide:
     to that parent's peers by the kernel.
   - Hardening must finish before any process runs in DIR or holds anything inside it.
   - The new mount API (Linux 5.2; mount_setattr 5.12). Without it the mounts are made with
-    mount(2) on /proc/thread-self/fd/N, checked through procroot's own procfs, found again by
-    mount id (in mountinfo), made private at once, every mount of a read-only subtree
-    remounted read-only (a mount hidden under another cannot be reached: the path is refused
-    and its mounts undone), and reported as `fallback`.
+    mount(2) on /proc/thread-self/fd/N, checked through procroot's own procfs, reached again
+    from the target's parent directory (held open from before the mount: renaming it or an
+    ancestor cannot misdirect this) and identified by mount id, made private at once, every
+    mount of a read-only subtree remounted read-only, and reported as `fallback`. A path that
+    cannot be done so (a mount hidden under another, the target itself renamed meanwhile) is
+    refused and its mounts undone through the target's fd, never by name. DIR itself cannot
+    be a target there (NotSupported).
 
 --defaults applies runc's default masked and read-only lists and Docker's additions
 (/proc/interrupts, /sys/devices/virtual/powercap, /sys/devices/system/cpu/cpu*/thermal_throttle).

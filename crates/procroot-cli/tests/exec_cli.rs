@@ -365,6 +365,36 @@ fn a_sealing_failure_before_parsing_is_reported_and_nothing_runs() {
     }
 }
 
+/// The loop guard of the sealed re-exec names the copy executed, and `ensure` only reads it
+/// (it never edits the environment: that races other threads' `getenv` in a C, Go or Python
+/// caller). A `PROCROOT_SEALED` inherited from elsewhere (a sealed procroot's environment
+/// passed on, or set by anyone) names no file we run: procroot still seals itself and runs the
+/// command, instead of refusing as a loop.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn an_inherited_loop_guard_neither_loops_nor_refuses() {
+    require_privilege(PRIVILEGE);
+    in_private_mount_ns(|| {
+        let t = Target::start(&[]);
+        for stale in ["memfd", "1:1"] {
+            let o = output(
+                cli()
+                    .args(["exec", "--pid", &t.pid.to_string(), "--", "echo", "ran"])
+                    .env("PROCROOT_SEALED", stale),
+            );
+            assert!(
+                o.status.success(),
+                "PROCROOT_SEALED={stale}: {}",
+                stderr(&o)
+            );
+            assert_eq!(stdout(&o).trim_end(), "ran", "PROCROOT_SEALED={stale}");
+        }
+    });
+}
+
 /// `--cgroup` starts the command in the target's cgroup (v2); without it, the command stays in
 /// procroot's. The test cgroup is made under the cgroup2 mount and removed again.
 #[cfg_attr(

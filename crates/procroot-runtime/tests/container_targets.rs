@@ -222,65 +222,63 @@ fn sysctl_in_refuses_a_namespace_the_target_shares() {
     });
 }
 
-/// The attack of issue 18 item 1. A stand-in host H (its own user and PID namespaces) sets
-/// `kernel.pid_max=31000` and `user.max_user_namespaces=1000`; its container CTR (user and PID
-/// namespaces of its own) sets 5000 and 77. From H: reading CTR's `pid_max` gives 5000, the
-/// writes reach CTR, and H keeps 31000 and 1000. Before Linux 6.14 `pid_max` is machine-wide:
-/// that half is skipped, saying so.
+/// The attack of issue 18 item 1, `user.*` half. A stand-in host H (its own user and PID
+/// namespaces) sets `user.max_user_namespaces=1000`; its container CTR (a user namespace of its
+/// own) sets 77. From H: reading CTR's gives 77, a write reaches CTR, and H keeps 1000.
 #[cfg_attr(
     procroot_unprivileged,
     ignore = "needs root: built with --cfg procroot_unprivileged"
 )]
 #[test]
-fn sysctl_in_reaches_the_containers_user_and_pid_namespaces() {
+fn sysctl_in_reaches_the_containers_user_namespace() {
     require_privilege(PRIV);
-    let per_pidns = kernel_version() >= (6, 14);
-    if !per_pidns {
-        eprintln!("SKIPPED (pid_max half): kernel.pid_max is per PID namespace only since 6.14");
-    }
-    in_child(move || {
-        // Made while still root of the machine (a procfs mount needs that); the stand-in host
-        // and its container inherit them.
-        Procfs::cached().unwrap();
-        Procfs::cached_unmasked().unwrap();
-        unshare(libc::CLONE_NEWUSER);
-        map_self_as_root();
-        unshare(libc::CLONE_NEWPID);
-        let host = ForkedChild::spawn(move || {
-            stand_in_host_body(per_pidns);
-            0
+    in_stand_in_host(|| {
+        container::write_sysctl("user.max_user_namespaces", "1000").unwrap();
+        let (ctr, init) = spawn_ns_init(libc::CLONE_NEWUSER, || {
+            container::write_sysctl("user.max_user_namespaces", "77").unwrap();
         });
-        assert_eq!(host.wait(), 0, "the stand-in host's checks");
+        assert_eq!(
+            container::read_sysctl_in(init, "user.max_user_namespaces").unwrap(),
+            "77"
+        );
+        container::write_sysctl_in(init, "user.max_user_namespaces", "55").unwrap();
+        assert_eq!(
+            container::read_sysctl_in(init, "user.max_user_namespaces").unwrap(),
+            "55"
+        );
+        assert_eq!(
+            container::read_sysctl("user.max_user_namespaces").unwrap(),
+            "1000",
+            "the stand-in host's own"
+        );
+        ctr.finish();
     });
 }
 
-/// Runs as PID 1 of the stand-in host's PID namespace, root of its user namespace.
-fn stand_in_host_body(per_pidns: bool) {
-    container::write_sysctl("user.max_user_namespaces", "1000").unwrap();
-    if per_pidns {
-        container::write_sysctl("kernel.pid_max", "31000").unwrap();
+/// The attack of issue 18 item 1, `kernel.pid_max` half. H sets `kernel.pid_max=31000`, CTR (user
+/// and PID namespaces of its own) 5000. From H: reading CTR's gives 5000, a write reaches CTR,
+/// and H keeps 31000. `kernel.pid_max` is per PID namespace only since Linux 6.14: on an older
+/// kernel this test cannot run, and fails unless `PROCROOT_ALLOW_SKIP=pid-max-per-pidns` allows
+/// the skip (then it prints `SKIPPED`).
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn sysctl_in_reaches_the_containers_pid_namespace() {
+    require_privilege(PRIV);
+    if kernel_version() < (6, 14) {
+        procroot_testutil::skip_unless_allowed(
+            "pid-max-per-pidns",
+            "kernel before 6.14: kernel.pid_max is machine-wide, not per PID namespace",
+        );
+        return;
     }
-    let (ctr, init) = spawn_ns_init(libc::CLONE_NEWUSER, || {
-        container::write_sysctl("user.max_user_namespaces", "77").unwrap();
-        if kernel_version() >= (6, 14) {
+    in_stand_in_host(|| {
+        container::write_sysctl("kernel.pid_max", "31000").unwrap();
+        let (ctr, init) = spawn_ns_init(libc::CLONE_NEWUSER, || {
             container::write_sysctl("kernel.pid_max", "5000").unwrap();
-        }
-    });
-    assert_eq!(
-        container::read_sysctl_in(init, "user.max_user_namespaces").unwrap(),
-        "77"
-    );
-    container::write_sysctl_in(init, "user.max_user_namespaces", "55").unwrap();
-    assert_eq!(
-        container::read_sysctl_in(init, "user.max_user_namespaces").unwrap(),
-        "55"
-    );
-    assert_eq!(
-        container::read_sysctl("user.max_user_namespaces").unwrap(),
-        "1000",
-        "the stand-in host's own"
-    );
-    if per_pidns {
+        });
         assert_eq!(
             container::read_sysctl_in(init, "kernel.pid_max").unwrap(),
             "5000"
@@ -295,8 +293,26 @@ fn stand_in_host_body(per_pidns: bool) {
             "31000",
             "the stand-in host's own"
         );
-    }
-    ctr.finish();
+        ctr.finish();
+    });
+}
+
+/// Runs `body` as PID 1 of a stand-in host: a forked child in user and PID namespaces of its own
+/// (root of its user namespace), with procroot's procfs handles made while still root of the
+/// machine (a procfs mount needs that); the stand-in host and its containers inherit them.
+fn in_stand_in_host(body: fn()) {
+    in_child(move || {
+        Procfs::cached().unwrap();
+        Procfs::cached_unmasked().unwrap();
+        unshare(libc::CLONE_NEWUSER);
+        map_self_as_root();
+        unshare(libc::CLONE_NEWPID);
+        let host = ForkedChild::spawn(move || {
+            body();
+            0
+        });
+        assert_eq!(host.wait(), 0, "the stand-in host's checks");
+    });
 }
 
 // --- item 3: the helper in another PID namespace exposes nothing of the caller ------------------

@@ -113,7 +113,8 @@ fn unsafe_lives_in_procroot_sys_and_in_the_sandbox_fork_only() {
         "crates/procroot/src/lib.rs must forbid unsafe_code"
     );
     // The runtime denies it at the root and forbids it in every module but `sandbox.rs`,
-    // where the fork behind `in_sandbox` is the one `#[allow(unsafe_code)]`.
+    // where the module of `in_sandbox` (an `unsafe fn` over the fork) is the one
+    // `#[allow(unsafe_code)]`.
     assert!(has_inner_attribute(
         &read("crates/procroot-runtime/src/lib.rs"),
         "#![deny(unsafe_code)]"
@@ -141,4 +142,26 @@ fn unsafe_lives_in_procroot_sys_and_in_the_sandbox_fork_only() {
     }
     assert_eq!(allows, 1, "sandbox.rs: exactly one #[allow(unsafe_code)]");
     assert!(files.len() > 10, "found only {files:?}");
+}
+
+/// `in_sandbox` and `in_sandbox_with` fork a possibly multithreaded caller and run its closure
+/// in the child (std's `pre_exec` is `unsafe` for this reason): they are `unsafe fn`s whose
+/// `# Safety` section states the contract.
+#[test]
+fn in_sandbox_is_an_unsafe_fn_with_a_safety_contract() {
+    let text = read("crates/procroot-runtime/src/sandbox.rs");
+    for name in ["in_sandbox", "in_sandbox_with"] {
+        let decl = format!("unsafe fn {name}<");
+        assert_eq!(
+            text.matches(&decl).count(),
+            2,
+            "{name}: the trait's declaration and Root's impl are `unsafe fn`"
+        );
+        let at = text.find(&decl).expect("declared");
+        let doc_start = text[..at].rfind("\n\n").unwrap_or(0);
+        assert!(
+            text[doc_start..at].contains("/// # Safety"),
+            "{name}: its doc comment has a `# Safety` section"
+        );
+    }
 }

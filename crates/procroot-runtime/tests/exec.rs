@@ -1751,3 +1751,236 @@ fn a_copied_filter_wins_over_the_config_profile() {
         assert!(made.exists());
     });
 }
+
+/// The signals whose handler is caught, from `SigCgt` in `/proc/self/status` (bit `n - 1` for
+/// signal `n`).
+fn caught_signals() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let hex = status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .expect("a SigCgt line")
+        .trim();
+    u64::from_str_radix(hex, 16).expect("SigCgt in hex")
+}
+
+/// The children of `spawn` reset every caught signal before anything of the target runs, up to
+/// and including `SIGRTMAX`: a caller's handler for the last signal number must not survive in
+/// the child that shares the caller's memory (it would run on the caller's heap once the
+/// command's process unblocks signals before its exec).
+#[test]
+fn the_childs_signal_reset_covers_sigrtmax() {
+    extern "C" fn on_signal(_: libc::c_int) {}
+    in_child(|| {
+        let signals = [
+            libc::SIGUSR1,
+            libc::SIGRTMIN(),
+            libc::SIGRTMAX() - 1,
+            libc::SIGRTMAX(),
+        ];
+        let mut mask = 0u64;
+        for sig in signals {
+            // SAFETY: installs a handler that does nothing, in this forked, single-threaded
+            // child.
+            let old = unsafe { libc::signal(sig, on_signal as *const () as libc::sighandler_t) };
+            assert_ne!(old, libc::SIG_ERR, "signal({sig})");
+            mask |= 1 << (sig - 1);
+        }
+        assert_eq!(caught_signals() & mask, mask, "the handlers are installed");
+        procroot_runtime::testing::reset_signal_handlers();
+        let left = caught_signals() & mask;
+        assert_eq!(
+            left,
+            0,
+            "still caught after the reset: {left:#x} (SIGRTMAX is bit {:#x})",
+            1u64 << (libc::SIGRTMAX() - 1)
+        );
+    });
+}
+
+/// Where the `pthread_atfork` child handler of the next test writes, or -1.
+static ATFORK_MARKER: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+extern "C" fn atfork_child_marks() {
+    let fd = ATFORK_MARKER.load(std::sync::atomic::Ordering::Relaxed);
+    if fd >= 0 {
+        // SAFETY: write(2) of a static byte to a pipe this test opened; async-signal-safe.
+        unsafe { libc::write(fd, b"x".as_ptr().cast(), 1) };
+    }
+}
+
+/// The first child made without `CLONE_VM` is a raw clone, as glibc's `posix_spawn` makes it:
+/// glibc's `fork(3)` would run the caller's `pthread_atfork` child handlers in it (arbitrary
+/// code, which may allocate or take a lock another thread held), so a handler registered here
+/// must never run.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn the_fork_fallback_runs_no_pthread_atfork_handler() {
+    require_privilege("unshare(CLONE_NEWUTS) and setns");
+    in_private_mount_ns(|| {
+        let target = uts_target("atfork");
+        let pidfd = PidFd::open(target.pid()).expect("pidfd");
+        in_child(|| {
+            testing::disable(Feature::CloneVfork);
+            let (r, w) = rustix::pipe::pipe_with(
+                rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK,
+            )
+            .expect("pipe");
+            ATFORK_MARKER.store(w.as_raw_fd(), std::sync::atomic::Ordering::Relaxed);
+            // SAFETY: registers a child handler that only makes an async-signal-safe write.
+            let rc = unsafe { libc::pthread_atfork(None, None, Some(atfork_child_marks)) };
+            assert_eq!(rc, 0, "pthread_atfork");
+            let before = procroot_runtime::testing::child_kinds();
+            let (code, out) = run(&pidfd, EnterMethod::Auto, "hostname");
+            ATFORK_MARKER.store(-1, std::sync::atomic::Ordering::Relaxed);
+            assert_eq!((code.expect("spawn"), out.as_str()), (0, "atfork"));
+            assert_eq!(
+                procroot_runtime::testing::child_kinds(),
+                (before.0, before.1 + 1),
+                "the child was a fork"
+            );
+            drop(w);
+            let mut buf = [0u8; 16];
+            let got = rustix::io::read(&r, &mut buf);
+            assert!(
+                !matches!(got, Ok(1..)),
+                "a pthread_atfork child handler ran in spawn's child: {got:?}"
+            );
+        });
+    });
+}
+
+/// Where reading our dumpable state fails (here a filter refuses `PR_GET_DUMPABLE`), the first
+/// child does not share our memory: it makes its mm non-dumpable, and a state we could not read
+/// could not be restored afterwards. The command still runs, from a fork.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn an_unreadable_dumpable_state_makes_the_child_a_fork() {
+    require_privilege("unshare(CLONE_NEWPID | CLONE_NEWUTS) and setns");
+    in_private_mount_ns(|| {
+        let target = Target::spawn_pidns_init(|| {
+            // SAFETY: unshare(2) of the UTS namespace in the forked, single-threaded target.
+            assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWUTS) }, 0, "unshare");
+            rustix::system::sethostname(b"undumpable").expect("sethostname");
+        });
+        let pidfd = PidFd::open(target.pid()).expect("pidfd");
+        let kinds = [NsKind::Pid, NsKind::Uts];
+        in_child(|| {
+            // Shares our memory while the state can be read (the precondition).
+            let before = procroot_runtime::testing::child_kinds();
+            let (code, out) = run_in(&pidfd, EnterMethod::Auto, &kinds, "hostname");
+            assert_eq!((code.expect("spawn"), out.as_str()), (0, "undumpable"));
+            assert_eq!(
+                procroot_runtime::testing::child_kinds(),
+                (before.0 + 1, before.1),
+                "precondition: the child shares our memory (CLONE_VM)"
+            );
+            deny_prctl_get_dumpable();
+            assert_eq!(
+                rustix::process::dumpable_behavior(),
+                Err(Errno::PERM),
+                "the filter refuses PR_GET_DUMPABLE"
+            );
+            let before = procroot_runtime::testing::child_kinds();
+            let (code, out) = run_with(&pidfd, &kinds, "hostname", |c| {
+                c.without_seccomp();
+            });
+            assert_eq!((code.expect("spawn"), out.as_str()), (0, "undumpable"));
+            assert_eq!(
+                procroot_runtime::testing::child_kinds(),
+                (before.0, before.1 + 1),
+                "the child was a fork"
+            );
+        });
+    });
+}
+
+/// A filter that makes `prctl(PR_GET_DUMPABLE)` fail with `EPERM` and allows everything else.
+fn deny_prctl_get_dumpable() {
+    const LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
+    const JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+    const RET_K: u16 = 0x06; // BPF_RET | BPF_K
+    const ALLOW: u32 = 0x7fff_0000;
+    const ERRNO: u32 = 0x0005_0000;
+    let op = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
+    procroot_testutil::install_seccomp_filter(&[
+        op(LD_W_ABS, 0, 0, 0), // seccomp_data.nr
+        op(JEQ_K, 0, 3, libc::SYS_prctl as u32),
+        op(LD_W_ABS, 0, 0, 16), // the low word of args[0] (little-endian)
+        op(JEQ_K, 0, 1, libc::PR_GET_DUMPABLE as u32),
+        op(RET_K, 0, 0, ERRNO | libc::EPERM as u32),
+        op(RET_K, 0, 0, ALLOW),
+    ]);
+}
+
+/// `Feature::CloneVfork` promises "without it, `fork(2)` every time": when the `CLONE_VM`
+/// child's stack cannot be mapped (here an address-space limit just above what the process
+/// uses), the failure is recorded once, and later starts fork even once memory is back.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn a_child_stack_that_cannot_be_mapped_disables_clone_vfork_for_good() {
+    require_privilege("unshare(CLONE_NEWPID | CLONE_NEWUTS) and setns");
+    in_private_mount_ns(|| {
+        let target = Target::spawn_pidns_init(|| {
+            // SAFETY: unshare(2) of the UTS namespace in the forked, single-threaded target.
+            assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWUTS) }, 0, "unshare");
+            rustix::system::sethostname(b"nostack").expect("sethostname");
+        });
+        let pidfd = PidFd::open(target.pid()).expect("pidfd");
+        let kinds = [NsKind::Pid, NsKind::Uts];
+        in_child(|| {
+            let ns = Namespaces::of(&pidfd).expect("namespaces");
+            let cmd = Command::new("/bin/true");
+            assert!(!testing::known_unavailable(Feature::CloneVfork));
+            // Room for the parent's small allocations, not for a 256 KiB stack.
+            let status = std::fs::read_to_string("/proc/self/status").expect("status");
+            let vm_kib: u64 = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmSize:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                .expect("VmSize");
+            let limit = (vm_kib + 128) * 1024;
+            let set = |cur: u64| {
+                rustix::process::setrlimit(
+                    rustix::process::Resource::As,
+                    rustix::process::Rlimit {
+                        current: Some(cur),
+                        maximum: None,
+                    },
+                )
+                .expect("setrlimit")
+            };
+            let before = procroot_runtime::testing::child_kinds();
+            set(limit);
+            let result = ns.spawn(NsKinds::of(&kinds), &cmd);
+            set(u64::MAX);
+            assert_eq!(result.expect("spawn").code(), Some(0));
+            assert_eq!(
+                procroot_runtime::testing::child_kinds(),
+                (before.0, before.1 + 1),
+                "without a stack, the child was a fork"
+            );
+            assert!(
+                testing::known_unavailable(Feature::CloneVfork),
+                "the failure was recorded in the registry"
+            );
+            let before = procroot_runtime::testing::child_kinds();
+            let status = ns.spawn(NsKinds::of(&kinds), &cmd).expect("spawn");
+            assert_eq!(status.code(), Some(0));
+            assert_eq!(
+                procroot_runtime::testing::child_kinds(),
+                (before.0, before.1 + 1),
+                "a fork again, with memory back"
+            );
+        });
+    });
+}

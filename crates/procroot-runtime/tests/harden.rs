@@ -558,9 +558,17 @@ fn a_file_mask_is_nosuid_noexec_and_reads_empty() {
 
 // --- item 2 under a race ------------------------------------------------------------------------
 
-/// The new mounts in `after` that are not in `before` (whole lines).
+/// The lines of `after` whose mount id is not in `before`: the mounts made since. By id, not by
+/// the whole line: a rename inside the root changes the mount point text of a mount that was
+/// there before (and the id of a mount that is still there is not reused).
 fn new_lines(before: &BTreeSet<String>, after: &BTreeSet<String>) -> Vec<String> {
-    after.difference(before).cloned().collect()
+    let id = |line: &String| line.split(' ').next().unwrap().to_owned();
+    let old: BTreeSet<String> = before.iter().map(id).collect();
+    after
+        .iter()
+        .filter(|line| !old.contains(&id(line)))
+        .cloned()
+        .collect()
 }
 
 /// Whether a mountinfo line's optional fields put the mount in a peer group.
@@ -583,46 +591,172 @@ fn masks_stay_private_while_the_parent_is_swapped() {
     masks_stay_private_while_the_parent_is_swapped_on(false);
 }
 
-/// The same on the fallback's path (`mount(2)` under the ENOSYS filter). **Known failure, counted
-/// as skipped:** in about one run in four a round leaves the `/dev/null` mask `rw` and in
-/// `/dev`'s peer group (`shared:1`) without an error: the fallback's identification of its new
-/// mount loses the race with the parent's exchange somewhere. Issue 18 stays open for it. Run it
-/// with `cargo nextest run --run-ignored all -E 'test(parent_is_swapped)'`.
+/// The same on the fallback's path (`mount(2)` under the ENOSYS filter). The fallback reaches its
+/// new mount again from the target's held parent directory, by name, and identifies it by mount
+/// id; it used to re-open the mount point mountinfo printed, which the exchange kept moving, and
+/// then left the `/dev/null` mask `rw` and in `/dev`'s peer group (`shared:1`) in about one run
+/// in four, with only a line in `Report::refused`.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 #[test]
-#[ignore = "known race in the fallback (issue 18 item 2): a mask can stay shared and rw"]
 fn masks_stay_private_while_the_parent_is_swapped_fallback() {
     masks_stay_private_while_the_parent_is_swapped_on(true);
 }
 
 fn masks_stay_private_while_the_parent_is_swapped_on(legacy: bool) {
+    race_while_the_parent_is_swapped(
+        legacy,
+        &SwapRace {
+            spec: "file a/f A\nfile d/f D\n",
+            prepare: |_| {},
+            first: |root| assert_eq!(mask_paths(root, &["/a/f"]).unwrap().masked.len(), 1),
+            apply: |root| mask_paths(root, &["/d/f"]).unwrap(),
+            most_lines: 1,
+        },
+    );
+}
+
+/// Without the new mount API the root directory itself cannot be covered: the fallback reaches
+/// its new mount again from the target's parent directory, and the root has none inside the
+/// root. Masking or making `/` read-only is refused up front (`NotSupported`), nothing mounted.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn the_fallback_refuses_the_root_itself() {
     require_privilege(PRIV);
-    {
-        in_private_mount_ns(|| {
-            share_dev();
-            let tree = Tree::new("file a/f A\nfile d/f D\n");
-            tree.symlink("/a", "e");
-            in_runtime_ns(legacy, || {
-                let root = Root::open(tree.path()).unwrap();
-                assert_eq!(mask_paths(&root, &["/a/f"]).unwrap().masked.len(), 1);
-                let before = mountinfo();
-                let (d, e) = (tree.join("d"), tree.join("e"));
-                let rounds = procroot_testutil::race_rounds(150, 2000);
-                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-                let mut masked = 0;
-                let ((), swaps) = procroot_testutil::with_racing_thread(
-                    || procroot_testutil::racer::exchange(&d, &e).is_ok(),
-                    || {
-                        for round in 0..rounds {
-                            if std::time::Instant::now() > deadline {
+    in_private_mount_ns(|| {
+        let tree = Tree::new("dir x\n");
+        in_runtime_ns(true, || {
+            let root = Root::open(tree.path()).unwrap();
+            let before = mountinfo();
+            for report in [
+                mask_paths(&root, &["/"]).unwrap(),
+                make_readonly(&root, &["/"]).unwrap(),
+            ] {
+                assert_eq!(report.refused.len(), 1, "{report:?}");
+                let err = &report.refused[0].1;
+                assert_eq!(err.kind(), ErrorKind::NotSupported, "{err}");
+                assert!(err.to_string().contains("root directory itself"), "{err}");
+            }
+            assert_eq!(mountinfo(), before);
+        });
+    });
+}
+
+/// Item 5 under the same race: `/d/r` (a directory with a writable tmpfs at `sub`) is made
+/// read-only while `d` is exchanged with a symlink to `/a` (whose `r` has no submount), on both
+/// mount paths. The fallback reaches the recursive bind from the held parent and finds its
+/// submount by id; every mount made is read-only and private, or the path is refused with
+/// nothing mounted. Bounded rounds and a deadline.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn readonly_subtrees_stay_readonly_while_the_parent_is_swapped() {
+    for legacy in BOTH {
+        race_while_the_parent_is_swapped(
+            legacy,
+            &SwapRace {
+                spec: "dir a/r\ndir d/r/sub\n",
+                prepare: |tree| {
+                    mount_raw(Some("tmpfs"), tree.join("d/r/sub"), Some("tmpfs"), 0, None).unwrap()
+                },
+                first: |_| {},
+                apply: |root| make_readonly(root, &["/d/r"]).unwrap(),
+                most_lines: 2,
+            },
+        );
+    }
+}
+
+/// A race of [`race_while_the_parent_is_swapped`].
+struct SwapRace {
+    /// The tree ([`Tree::new`]); a symlink `e` to `/a` is added.
+    spec: &'static str,
+    /// Runs in the stand-in host's mount namespace, before the runtime's is made.
+    prepare: fn(&Tree),
+    /// Runs once in the runtime's, before the race; what it mounts stays.
+    first: fn(&Root),
+    /// One round, while `d` and `e` are exchanged.
+    apply: fn(&Root) -> container::Report,
+    /// The most mounts one round makes: some round must make that many (the race reached the
+    /// interesting case).
+    most_lines: usize,
+}
+
+/// Runs `race` with the stand-in host's `/dev` shared and the runtime's namespace a peer copy,
+/// under the ENOSYS filter with `legacy`, while a thread exchanges `d` with the symlink `e`.
+/// After every round, each mount made is private and read-only, and a round that did nothing
+/// (refused) made no mount; then everything made is undone for the next round.
+fn race_while_the_parent_is_swapped(legacy: bool, race: &SwapRace) {
+    require_privilege(PRIV);
+    in_private_mount_ns(|| {
+        share_dev();
+        let tree = Tree::new(race.spec);
+        tree.symlink("/a", "e");
+        (race.prepare)(&tree);
+        in_runtime_ns(legacy, || {
+            let root = Root::open(tree.path()).unwrap();
+            (race.first)(&root);
+            let before = mountinfo();
+            let (d, e) = (tree.join("d"), tree.join("e"));
+            let rounds = procroot_testutil::race_rounds(150, 2000);
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            let (mut done, mut refused, mut most) = (0, 0, 0);
+            let ((), swaps) = procroot_testutil::with_racing_thread(
+                || procroot_testutil::racer::exchange(&d, &e).is_ok(),
+                || {
+                    for round in 0..rounds {
+                        if std::time::Instant::now() > deadline {
+                            break;
+                        }
+                        let start = mountinfo();
+                        let report = (race.apply)(&root);
+                        let did = report.masked.len() + report.readonly.len();
+                        done += did;
+                        refused += report.refused.len();
+                        for (_, e) in &report.refused {
+                            eprintln!("legacy={legacy} round {round}: refused: {e}");
+                        }
+                        let new = new_lines(&start, &mountinfo());
+                        most = most.max(new.len());
+                        // A round covers the path (private, read-only mounts) or refuses it
+                        // having mounted nothing: never a mount left as mount(2) made it.
+                        for line in &new {
+                            assert!(!is_shared(line), "legacy={legacy} round {round}: {line}");
+                            assert!(
+                                line.split(' ')
+                                    .nth(5)
+                                    .unwrap()
+                                    .split(',')
+                                    .any(|o| o == "ro"),
+                                "legacy={legacy} round {round}: not read-only: {line}; made \
+                                 {new:#?}; report {report:?}; before the round {start:#?}"
+                            );
+                        }
+                        if did == 0 {
+                            assert!(
+                                new.is_empty(),
+                                "legacy={legacy} round {round}: refused ({:?}), yet mounted: \
+                                 {new:?}",
+                                report.refused
+                            );
+                        }
+                        // Undone for the next round by the mount point text, which the
+                        // exchange keeps changing (`d` may lead through the symlink): until
+                        // nothing made since `before` is left.
+                        for attempt in 0.. {
+                            let left = new_lines(&before, &mountinfo());
+                            if left.is_empty() {
                                 break;
                             }
-                            let report = mask_paths(&root, &["/d/f"]).unwrap();
-                            masked += report.masked.len();
-                            let new = new_lines(&before, &mountinfo());
-                            for line in &new {
-                                assert!(!is_shared(line), "legacy={legacy} round {round}: {line}");
-                            }
-                            for line in new.iter().rev() {
+                            assert!(attempt < 100_000, "round {round}: left {left:?}");
+                            for line in left.iter().rev() {
                                 let point = line.split(' ').nth(4).unwrap();
                                 let _ = rustix::mount::unmount(
                                     point,
@@ -630,11 +764,17 @@ fn masks_stay_private_while_the_parent_is_swapped_on(legacy: bool) {
                                 );
                             }
                         }
-                    },
-                );
-                assert!(masked > 0, "legacy={legacy}: no round masked anything");
-                assert!(swaps > 0, "legacy={legacy}: the attacker never swapped");
-            });
+                    }
+                },
+            );
+            eprintln!("legacy={legacy}: {done} done, {refused} refused, {swaps} swaps");
+            assert!(done > 0, "legacy={legacy}: no round did anything");
+            assert!(swaps > 0, "legacy={legacy}: the attacker never swapped");
+            assert_eq!(
+                most, race.most_lines,
+                "legacy={legacy}: no round made {} mounts",
+                race.most_lines
+            );
         });
-    }
+    });
 }

@@ -103,9 +103,21 @@ fn without_landlock_it_is_not_supported_and_nothing_changes() {
         assert!(err.to_string().contains("landlock_create_ruleset"), "{err}");
         // Not confined: the caller decides to go on.
         assert_eq!(std::fs::read(host.join("secret")).unwrap(), b"S");
-        let err = root.in_sandbox(|_| Ok(())).unwrap_err();
+        let err = sandboxed(&root, Access::READ_WRITE, |_| Ok(())).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::NotSupported, "{err}");
     });
+}
+
+/// `in_sandbox_with`, from a test thread. Its contract: each test runs in a process of its own
+/// (nextest), on one thread, and the closures here only do file work through the library and
+/// `std::fs` (no printing, no lock another thread could hold).
+fn sandboxed<T: sandbox::Transfer>(
+    root: &Root,
+    access: Access,
+    f: impl FnOnce(&Root) -> procroot::Result<T>,
+) -> procroot::Result<T> {
+    // SAFETY: see above: the closures take no lock and touch no state of another thread.
+    unsafe { root.in_sandbox_with(access, f) }
 }
 
 #[test]
@@ -117,50 +129,52 @@ fn in_sandbox_runs_the_closure_confined_to_the_root() {
     let host = Tree::new("file secret host bytes");
     let root = Root::open(inside.path()).unwrap();
     // A result comes back.
-    let bytes: Vec<u8> = root
-        .in_sandbox(|root| {
-            let mut out = Vec::new();
-            root.open_file("/etc/hostname", OFlags::RDONLY)?
-                .read_to_end(&mut out)?;
-            root.mkdir("/made-inside", 0o755)?;
-            Ok(out)
-        })
-        .unwrap();
+    let bytes: Vec<u8> = sandboxed(&root, Access::READ_WRITE, |root| {
+        let mut out = Vec::new();
+        root.open_file("/etc/hostname", OFlags::RDONLY)?
+            .read_to_end(&mut out)?;
+        root.mkdir("/made-inside", 0o755)?;
+        Ok(out)
+    })
+    .unwrap();
     assert_eq!(bytes, b"web");
     assert!(inside.join("made-inside").is_dir());
     // The caller is not confined.
     assert_eq!(std::fs::read(host.join("secret")).unwrap(), b"host bytes");
     // The child is: a host file is EACCES, and the error comes back whole.
     let secret = host.join("secret");
-    let err = root
-        .in_sandbox(|_| {
-            std::fs::read(&secret)?;
-            Ok(())
-        })
-        .unwrap_err();
+    let err = sandboxed(&root, Access::READ_WRITE, |_| {
+        std::fs::read(&secret)?;
+        Ok(())
+    })
+    .unwrap_err();
     assert_eq!(err.errno(), Errno::ACCESS, "{err}");
     let escape = host.join("escaped");
-    let err = root
-        .in_sandbox(|_| Ok(std::fs::write(&escape, b"x")?))
-        .unwrap_err();
+    let err = sandboxed(&root, Access::READ_WRITE, |_| {
+        Ok(std::fs::write(&escape, b"x")?)
+    })
+    .unwrap_err();
     assert_eq!(err.errno(), Errno::ACCESS, "{err}");
     assert!(!escape.exists());
     // A library error keeps its context.
-    let err = root
-        .in_sandbox(|root| root.open_file("/nope", OFlags::RDONLY).map(|_| ()))
-        .unwrap_err();
+    let err = sandboxed(&root, Access::READ_WRITE, |root| {
+        root.open_file("/nope", OFlags::RDONLY).map(|_| ())
+    })
+    .unwrap_err();
     let direct = root.open_file("/nope", OFlags::RDONLY).unwrap_err();
     assert_eq!(err.to_string(), direct.to_string());
     assert_eq!(err.kind(), ErrorKind::NotFound);
     // Read-only access: creating is refused.
-    let err = root
-        .in_sandbox_with(Access::READ, |root| root.mkdir("/ro", 0o755).map(|_| ()))
-        .unwrap_err();
+    let err = sandboxed(&root, Access::READ, |root| {
+        root.mkdir("/ro", 0o755).map(|_| ())
+    })
+    .unwrap_err();
     assert_eq!(err.errno(), Errno::ACCESS, "{err}");
     // A panic is EIO, not a hang or a crash of the caller.
-    let err = root
-        .in_sandbox(|_| -> procroot::Result<()> { panic!("boom") })
-        .unwrap_err();
+    let err = sandboxed(&root, Access::READ_WRITE, |_| -> procroot::Result<()> {
+        panic!("boom")
+    })
+    .unwrap_err();
     assert_eq!(err.errno(), Errno::IO, "{err}");
 }
 

@@ -127,6 +127,12 @@ pub fn step_name(step: u32) -> (&'static str, &'static str) {
 
 /// Applies `plan` to the calling thread (see the module's order of operations). Returns the
 /// failed sub-step and its errno. Async-signal-safe: raw syscalls over `plan`, no allocation.
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 pub fn apply(plan: &CredsPlan) -> Result<(), (u32, Errno)> {
     let seccomp_last = plan.no_new_privs || plan.effective & (1 << CAP_SYS_ADMIN) != 0;
     if !seccomp_last {
@@ -202,6 +208,12 @@ const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 /// only its own `attr/*` files, so the process that needs the label opens it itself; the label
 /// is kept across `fork` and used by the next `execve`. Without `openat2` (before Linux 5.6, or
 /// filtered) this fails (`ENOSYS`): the label is never written through an unchecked path.
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 pub fn write_exec_label(procfs: BorrowedFd<'_>, path: &CStr, label: &[u8]) -> Result<(), Errno> {
     use rustix::fs::{Mode, OFlags, ResolveFlags};
     let fd = rustix::fs::openat2(
@@ -223,6 +235,12 @@ pub fn write_exec_label(procfs: BorrowedFd<'_>, path: &CStr, label: &[u8]) -> Re
 }
 
 /// `prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, prog)` for each filter, in order.
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 fn install_filters(filters: &[Vec<BpfInsn>]) -> Result<(), Errno> {
     for f in filters {
         let prog = libc::sock_fprog {

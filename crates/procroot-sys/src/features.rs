@@ -52,7 +52,8 @@ pub enum Feature {
     PidfdNamespaces,
     /// `clone(CLONE_VM | CLONE_VFORK)` for the children of `exec::spawn_in` (but one entering a
     /// user or time namespace) (`posix_spawn`'s way: no copy of the caller's page tables, about a
-    /// tenth of a `fork` here). Without it, `fork(2)` every time.
+    /// tenth of a `fork` here). Without it ([`disable`]d, or marked unavailable the first time
+    /// the child's stack could not be mapped), a fork (the raw `clone(SIGCHLD)`) every time.
     CloneVfork,
 }
 

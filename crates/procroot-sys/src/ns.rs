@@ -4,7 +4,7 @@
 //! Kept apart from [`spawn`](super::spawn) so that [`process`](super::process) and
 //! [`features`](super::features) can name namespace kinds without depending on the child.
 
-use std::os::fd::{BorrowedFd, RawFd};
+use std::os::fd::BorrowedFd;
 
 use rustix::io::Errno;
 use rustix::thread::LinkNameSpaceType;
@@ -36,20 +36,38 @@ pub fn ns_name(nstype: i32) -> &'static str {
         .map_or("unknown", |(_, n)| n)
 }
 
-/// The namespaces to enter, prepared before `fork`.
+/// The namespaces to enter, prepared before `fork`. It borrows the fds (the pidfd, the
+/// namespace files), so the borrow checker, not a comment, keeps them open while a child uses
+/// them.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct NsPlan {
+pub struct NsPlan<'fd> {
     /// A pidfd and the `CLONE_NEW*` bits for one atomic `setns(pidfd, flags)` (Linux 5.8), or
     /// `None` to go straight to the per-namespace files.
-    pub pidfd: Option<(RawFd, i32)>,
-    /// Per-namespace fds (`/proc/<pid>/ns/*`, already checked to be nsfs files of their type),
-    /// in [`NS_ORDER`]; used when the pidfd is `None` or its `setns` failed.
-    pub fds: [(i32, RawFd); 8],
-    /// How many entries of `fds` are used.
-    pub n: usize,
+    pub pidfd: Option<(BorrowedFd<'fd>, i32)>,
+    /// Per-namespace fds (`/proc/<pid>/ns/*`, already checked to be nsfs files of their type)
+    /// with their `CLONE_NEW*` type, in [`NS_ORDER`]; `None` entries are skipped. Used when the
+    /// pidfd is `None` or its `setns` failed.
+    pub fds: [Option<(i32, BorrowedFd<'fd>)>; 8],
 }
 
-impl NsPlan {
+impl<'fd> NsPlan<'fd> {
+    /// Adds the namespace file `fd` of type `nstype` in the first free entry of
+    /// [`fds`](NsPlan::fds); `false` (nothing added) when all eight are used.
+    pub fn push(&mut self, nstype: i32, fd: BorrowedFd<'fd>) -> bool {
+        match self.fds.iter_mut().find(|e| e.is_none()) {
+            Some(slot) => {
+                *slot = Some((nstype, fd));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The namespace files, in order.
+    pub fn files(&self) -> impl Iterator<Item = (i32, BorrowedFd<'fd>)> + '_ {
+        self.fds.iter().flatten().copied()
+    }
+
     /// Whether entering needs a process with memory of its own. The kernel refuses the time
     /// namespace to a process that shares its mm (`EUSERS`, `timens_install`). It allows the
     /// user namespace (`userns_install` only wants no threads and an unshared `fs_struct`), but
@@ -62,14 +80,18 @@ impl NsPlan {
     /// Whether the plan enters a namespace of a kind in `kinds` (`CLONE_NEW*` bits).
     pub fn enters(&self, kinds: i32) -> bool {
         self.pidfd.is_some_and(|(_, flags)| flags & kinds != 0)
-            || self.fds[..self.n].iter().any(|&(t, _)| t & kinds != 0)
+            || self.files().any(|(t, _)| t & kinds != 0)
     }
 }
 
 /// `setns(fd, nstype)` for one namespace file. Async-signal-safe.
-pub(crate) fn setns_file(fd: RawFd, nstype: i32) -> Result<(), Errno> {
-    // SAFETY: the fd number comes from an OwnedFd the caller keeps open for the call.
-    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+pub(crate) fn setns_file(fd: BorrowedFd<'_>, nstype: i32) -> Result<(), Errno> {
     let kind = match nstype {
         libc::CLONE_NEWUSER => LinkNameSpaceType::User,
         libc::CLONE_NEWCGROUP => LinkNameSpaceType::ControlGroup,

@@ -12,6 +12,17 @@
 //! [`CArgs`]), makes that rule checkable by reading a few functions (`first_child`,
 //! `command_process`, `last_steps_before_exec`). rustix's Linux backend makes raw syscalls and
 //! builds short paths on the stack, so it is safe there.
+//!
+//! # Nothing on the child path may panic
+//!
+//! The first child may share the caller's memory (`CLONE_VM`): a panic there would run the
+//! caller's panic hook and unwind through copies of the caller's frames, allocating on the
+//! caller's heap. So no function the children run calls `unwrap`/`expect`, indexes or slices
+//! in a way that can fail, or panics: each carries `#[deny(clippy::unwrap_used,
+//! clippy::expect_used, clippy::indexing_slicing, clippy::panic)]` (here, in `ns::setns_file`
+//! and in `creds`' child steps), so that `cargo clippy` refuses a new one. The children fork
+//! with the raw `clone` syscall, never glibc's `fork(3)`, so that no `pthread_atfork` handler
+//! of the caller runs in them either.
 
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -142,7 +153,7 @@ fn step_error(step: u32, errno: Errno, nstype: i32) -> ChildError {
 #[derive(Debug)]
 pub struct SpawnPlan<'a> {
     /// The namespaces to enter.
-    pub ns: NsPlan,
+    pub ns: NsPlan<'a>,
     /// The target's root directory (`/proc/<pid>/root`, opened before entering anything).
     pub root: BorrowedFd<'a>,
     /// The working directory, resolved inside `root` before the fork.
@@ -178,8 +189,8 @@ impl SpawnPlan<'_> {
     /// none of them may be a kept fd, and the first child closes them before the command's
     /// process exists.
     pub fn own_fds(&self) -> Vec<RawFd> {
-        let mut fds: Vec<RawFd> = self.ns.fds[..self.ns.n].iter().map(|&(_, fd)| fd).collect();
-        fds.extend(self.ns.pidfd.map(|(fd, _)| fd));
+        let mut fds: Vec<RawFd> = self.ns.files().map(|(_, fd)| fd.as_raw_fd()).collect();
+        fds.extend(self.ns.pidfd.map(|(fd, _)| fd.as_raw_fd()));
         fds.extend([
             self.root.as_raw_fd(),
             self.cwd.as_raw_fd(),
@@ -204,15 +215,19 @@ impl SpawnPlan<'_> {
 ///
 /// # References
 ///  - [`setns(2)`](https://man7.org/linux/man-pages/man2/setns.2.html)
-pub fn enter(plan: &NsPlan) -> Result<(), ChildError> {
+pub fn enter(plan: &NsPlan<'_>) -> Result<(), ChildError> {
     enter_steps(plan).map_err(|(step, errno, nstype)| step_error(step, errno, nstype))
 }
 
-fn enter_steps(plan: &NsPlan) -> Result<(), (u32, Errno, i32)> {
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+fn enter_steps(plan: &NsPlan<'_>) -> Result<(), (u32, Errno, i32)> {
     let mut pidfd_errno = None;
     if let Some((fd, flags)) = plan.pidfd {
-        // SAFETY: the fd number comes from an OwnedFd the caller keeps open for the call.
-        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
         match rustix::thread::move_into_thread_name_spaces(
             fd,
             ThreadNameSpaceType::from_bits_retain(flags as u32),
@@ -224,7 +239,8 @@ fn enter_steps(plan: &NsPlan) -> Result<(), (u32, Errno, i32)> {
             Err(e) => pidfd_errno = Some(e),
         }
     }
-    if plan.n == 0 {
+    let fds = || plan.files();
+    if fds().next().is_none() {
         if let Some(e) = pidfd_errno {
             return Err((STEP_SETNS_PIDFD, e, 0));
         }
@@ -237,30 +253,32 @@ fn enter_steps(plan: &NsPlan) -> Result<(), (u32, Errno, i32)> {
     // the runtime before the container's own user namespace) is only ours to enter before.
     // (The atomic pidfd call above checks each namespace against our credentials as they were
     // before the call, so it needs no order.)
-    let has_user = plan.fds[..plan.n]
-        .iter()
-        .any(|&(t, _)| t == libc::CLONE_NEWUSER);
-    let mut refused = [(0, 0); 8];
+    let has_user = fds().any(|(t, _)| t == libc::CLONE_NEWUSER);
+    let mut refused: [Option<(i32, BorrowedFd<'_>)>; 8] = [None; 8];
     let mut n_refused = 0;
-    for &(nstype, fd) in &plan.fds[..plan.n] {
+    for (nstype, fd) in fds() {
         if nstype == libc::CLONE_NEWUSER {
             continue;
         }
         match setns_file(fd, nstype) {
             Ok(()) => {}
             Err(Errno::PERM) if has_user => {
-                refused[n_refused] = (nstype, fd);
+                // As many slots as `fds` has: never full.
+                let Some(slot) = refused.get_mut(n_refused) else {
+                    return Err((STEP_SETNS, Errno::PERM, nstype));
+                };
+                *slot = Some((nstype, fd));
                 n_refused += 1;
             }
             Err(e) => return Err((STEP_SETNS, e, nstype)),
         }
     }
-    for &(nstype, fd) in &plan.fds[..plan.n] {
+    for (nstype, fd) in fds() {
         if nstype == libc::CLONE_NEWUSER {
             setns_file(fd, nstype).map_err(|e| (STEP_SETNS, e, nstype))?;
         }
     }
-    for &(nstype, fd) in &refused[..n_refused] {
+    for &(nstype, fd) in refused.iter().flatten() {
         setns_file(fd, nstype).map_err(|e| (STEP_SETNS, e, nstype))?;
     }
     Ok(())
@@ -354,22 +372,29 @@ pub fn spawn(plan: &SpawnPlan<'_>, signals: Option<&SignalForwarder>) -> Result<
     early.sort_unstable();
     early.dedup();
 
+    // A child that shares our memory makes our whole mm non-dumpable, and we restore the state
+    // afterwards: a state we could not read could not be restored, so such a child is a fork
+    // (which makes only its own mm non-dumpable).
+    let dumpable = rustix::process::dumpable_behavior().ok();
     let may_share = plan.ns.enters(libc::CLONE_NEWPID)
         && !plan.ns.needs_own_memory()
         && plan.cgroup_procs.is_none()
+        && dumpable.is_some()
         && !features::known_unavailable(Feature::CloneVfork);
-    // No stack (mmap refused): the first child is a fork.
+    // No stack (mmap refused): the first child is a fork, this time and every later time, as
+    // `Feature::CloneVfork` promises (the registry records the failure once).
     let stack = if may_share {
-        ChildStack::new().ok()
+        ChildStack::new()
+            .map_err(|_| features::mark_unavailable(Feature::CloneVfork))
+            .ok()
     } else {
         None
     };
-    let dumpable = rustix::process::dumpable_behavior().ok();
     let saved_mask = block_all_signals();
     let ctx = ChildCtx {
         plan,
-        errw: errw.as_raw_fd(),
-        gate: gate.as_ref().map(|(r, w)| (r.as_raw_fd(), w.as_raw_fd())),
+        errw: errw.as_fd(),
+        gate: gate.as_ref().map(|(r, w)| (r.as_fd(), w.as_fd())),
         early: &early,
         late: &late,
     };
@@ -377,14 +402,12 @@ pub fn spawn(plan: &SpawnPlan<'_>, signals: Option<&SignalForwarder>) -> Result<
     let first = if let Some(stack) = &stack {
         clone_vfork(first_entry, stack.top(), &ctx)
     } else {
-        // SAFETY: fork(2) has no memory-safety preconditions of its own. The child runs only
-        // `first_child` (and the command's process it forks), which make raw syscalls over data
-        // prepared before the fork (no allocation, no locks) and leave with _exit(2) or
-        // execve(2).
-        match unsafe { libc::fork() } {
-            0 => first_child(&ctx),
-            pid if pid < 0 => Err(last_errno()),
-            pid => Ok(pid),
+        // A raw clone, not glibc's fork(3): that one runs the caller's `pthread_atfork` child
+        // handlers in the child, arbitrary code that may allocate or lock (as glibc's own
+        // posix_spawn avoids them).
+        match raw_fork(libc::SIGCHLD as libc::c_ulong) {
+            Ok(0) => first_child(&ctx),
+            other => other,
         }
     };
     if stack.is_some() {
@@ -692,9 +715,9 @@ fn stop_as_the_command(pid: Pid, sig: i32) {
 /// numbers: each child has its own copy of the fd table), and the fds each closing step keeps.
 struct ChildCtx<'p, 'a> {
     plan: &'p SpawnPlan<'a>,
-    errw: RawFd,
+    errw: BorrowedFd<'p>,
     /// The start gate's read and write ends (only with `fork_again`).
-    gate: Option<(RawFd, RawFd)>,
+    gate: Option<(BorrowedFd<'p>, BorrowedFd<'p>)>,
     /// fds ≥ 3 open until the first child has entered: the kept ones, the channel, the plan's.
     early: &'p [RawFd],
     /// fds ≥ 3 open at the exec: the kept ones and the channel.
@@ -702,10 +725,16 @@ struct ChildCtx<'p, 'a> {
 }
 
 impl ChildCtx<'_, '_> {
+    #[deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )]
     fn errw(&self) -> BorrowedFd<'_> {
-        // SAFETY: the parent keeps the pipe's write end open until the child has been started,
-        // and each child closes only its own copy.
-        unsafe { BorrowedFd::borrow_raw(self.errw) }
+        // Borrowed from the parent's OwnedFd, which outlives the children's use: each child has
+        // its own copy of the fd table and closes only its own copy.
+        self.errw
     }
 }
 
@@ -764,7 +793,13 @@ fn clone_vfork(
 ) -> Result<i32, Errno> {
     // SAFETY: the child runs `entry` on its own stack (mapped, with a guard page) and shares our
     // memory; we are suspended until it execs or exits (CLONE_VFORK), so `ctx` outlives its
-    // use. The entry point makes raw syscalls only and never returns (see `spawn`).
+    // use. It shares our heap and our locks' memory, with only this thread's state: so it may
+    // only make async-signal-safe calls, and it does: `first_child` makes raw syscalls through
+    // rustix's Linux backend or libc's syscall wrappers (`sigaction`, `sigprocmask`, `execve`,
+    // `_exit`, all async-signal-safe per signal-safety(7)) over stack buffers and the data in
+    // `ctx` prepared before the clone, allocates nothing, takes no lock, cannot panic (the
+    // clippy denies on every child function), and never returns (`_exit` or `execve`). Every
+    // signal is blocked across the clone, and the child resets our handlers before unblocking.
     let pid = unsafe {
         libc::clone(
             entry,
@@ -780,6 +815,12 @@ fn clone_vfork(
     }
 }
 
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 extern "C" fn first_entry(ctx: *mut libc::c_void) -> libc::c_int {
     // SAFETY: `clone_vfork` passes a `ChildCtx` that outlives this child (its parent is
     // suspended until we exit).
@@ -787,22 +828,39 @@ extern "C" fn first_entry(ctx: *mut libc::c_void) -> libc::c_int {
 }
 
 /// `clone(CLONE_PARENT | SIGCHLD)` with no new stack: a `fork` whose child is our parent's child
-/// (so the caller of [`spawn`] waits for the command, not us). The raw syscall, not glibc's
-/// `fork`: no `atfork` handler and no lock of a caller whose memory we may share.
+/// (so the caller of [`spawn`] waits for the command, not us).
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 fn fork_into_parent() -> Result<i32, Errno> {
+    raw_fork((libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong)
+}
+
+/// `clone(flags)` with no new stack, as a `fork`: the raw syscall, not glibc's `fork(3)`, so that
+/// no `pthread_atfork` handler of the caller runs in the child (arbitrary code, which may
+/// allocate or take a lock another thread held at the fork) and no lock of a caller whose
+/// memory we may share is taken. Returns 0 in the child, the child's PID in the parent. `flags`
+/// must not contain `CLONE_VM`, `CLONE_SETTLS` or any flag that needs a pointer argument.
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+fn raw_fork(flags: libc::c_ulong) -> Result<i32, Errno> {
     // SAFETY: without CLONE_VM the child gets a copy of our memory and continues here on its
-    // copy of this stack (the stack and TLS arguments are 0); it runs only `command_process`,
-    // raw syscalls, and leaves with execve(2) or _exit(2).
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_clone,
-            (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong,
-            0usize,
-            0usize,
-            0usize,
-            0usize,
-        )
-    };
+    // copy of this stack (the stack, TID and TLS arguments are 0, so the kernel writes nothing
+    // of ours). The copy has only the calling thread, and locks other threads held stay held
+    // in it, so it may only make async-signal-safe calls; its callers (`spawn`'s first child,
+    // `first_child`'s command process) run only `first_child`/`command_process`: raw syscalls
+    // (rustix's Linux backend, `sigaction`, `sigprocmask`, `execve`, `_exit`, all
+    // async-signal-safe per signal-safety(7)) over stack buffers and data prepared before the
+    // fork, no allocation and no lock, and they leave with execve(2) or _exit(2). glibc's
+    // cached TID of the thread is not updated in such a child: nothing there uses pthreads.
+    let rc = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
     if rc < 0 {
         Err(last_errno())
     } else {
@@ -827,11 +885,21 @@ fn restore_signals(mask: &libc::sigset_t) {
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, mask, std::ptr::null_mut()) };
 }
 
-/// In a child, with every signal blocked: every caught signal back to its default action (ignored
-/// ones stay ignored, as across `execve`), so that no handler of ours can run in a process that
-/// shares our memory or has joined a container. Async-signal-safe.
-fn reset_signal_handlers() {
-    for sig in 1..libc::SIGRTMAX() {
+/// Every caught signal of this process back to its default action (ignored ones stay ignored,
+/// as across `execve`), `SIGRTMAX` included. The children of [`spawn`] call it with every signal
+/// blocked, so that no handler of ours can run in a process that shares our memory or has
+/// joined a container. Async-signal-safe: `sigaction(2)` over stack data.
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+pub fn reset_signal_handlers() {
+    // `..=`: SIGRTMAX is a valid signal number, and a handler a caller installed for it would
+    // otherwise run in the CLONE_VM child, on our heap, once the command's process unblocks
+    // signals before its exec.
+    for sig in 1..=libc::SIGRTMAX() {
         if sig == libc::SIGKILL || sig == libc::SIGSTOP {
             continue;
         }
@@ -851,6 +919,12 @@ fn reset_signal_handlers() {
 }
 
 /// Writes `(step, value, nstype)` to the error pipe. Async-signal-safe.
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 fn report(ctx: &ChildCtx<'_, '_>, step: u32, value: i32, nstype: i32) {
     let mut buf = [0u8; RECORD];
     buf[..4].copy_from_slice(&step.to_ne_bytes());
@@ -860,11 +934,23 @@ fn report(ctx: &ChildCtx<'_, '_>, step: u32, value: i32, nstype: i32) {
 }
 
 /// Reports a failed step and leaves. Async-signal-safe.
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 fn fail(ctx: &ChildCtx<'_, '_>, step: u32, errno: Errno, nstype: i32) -> ! {
     report(ctx, step, errno.raw_os_error(), nstype);
     exit_now(127)
 }
 
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 fn exit_now(code: i32) -> ! {
     // SAFETY: _exit(2) leaves the child without running the parent's exit handlers or
     // flushing its copies of the parent's buffers.
@@ -872,6 +958,12 @@ fn exit_now(code: i32) -> ! {
 }
 
 /// `close(fd)` on a number of this process's own fd table. Async-signal-safe.
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 fn close_raw(fd: RawFd) {
     // SAFETY: the child's own copy of the fd table; nothing in it uses `fd` afterwards.
     unsafe { libc::close(fd) };
@@ -880,6 +972,12 @@ fn close_raw(fd: RawFd) {
 /// The first child: non-dumpable, every fd it does not need closed, then cgroup, namespaces,
 /// root and cwd, the plan's fds closed, and the command's process forked (or the command
 /// executed here).
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 fn first_child(ctx: &ChildCtx<'_, '_>) -> ! {
     let plan = ctx.plan;
     reset_signal_handlers();
@@ -947,10 +1045,9 @@ fn first_child(ctx: &ChildCtx<'_, '_>) -> ! {
     };
     match fork_into_parent() {
         Ok(0) => {
-            close_raw(gate_w);
+            close_raw(gate_w.as_raw_fd());
             let mut go = [0u8; 1];
-            // SAFETY: the gate's read end, open in this process until the close below.
-            let gate = unsafe { BorrowedFd::borrow_raw(gate_r) };
+            let gate = gate_r;
             loop {
                 match rustix::io::read(gate, &mut go) {
                     Ok(1) if go[0] == b'g' => break,
@@ -959,14 +1056,13 @@ fn first_child(ctx: &ChildCtx<'_, '_>) -> ! {
                     _ => exit_now(127),
                 }
             }
-            close_raw(gate_r);
+            close_raw(gate_r.as_raw_fd());
             command_process(ctx)
         }
         Ok(pid) => {
-            close_raw(gate_r);
+            close_raw(gate_r.as_raw_fd());
             report(ctx, STEP_PID, pid, 0);
-            // SAFETY: the gate's write end, open in this process.
-            let _ = rustix::io::write(unsafe { BorrowedFd::borrow_raw(gate_w) }, b"g");
+            let _ = rustix::io::write(gate_w, b"g");
             exit_now(0)
         }
         Err(e) => fail(ctx, STEP_FORK, e, 0),
@@ -974,6 +1070,12 @@ fn first_child(ctx: &ChildCtx<'_, '_>) -> ! {
 }
 
 /// The process that becomes the command: [`last_steps_before_exec`], then the exec.
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 fn command_process(ctx: &ChildCtx<'_, '_>) -> ! {
     if let Err((step, errno)) = last_steps_before_exec(ctx) {
         fail(ctx, step, errno, 0);
@@ -987,6 +1089,12 @@ fn command_process(ctx: &ChildCtx<'_, '_>) -> ! {
 /// fds 0-2, the kept ones and the error channel, is non-dumpable and is inside the target
 /// (namespaces, root, cwd): what the command inherits of its process state is set here, and only
 /// here. Async-signal-safe.
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 fn last_steps_before_exec(ctx: &ChildCtx<'_, '_>) -> Result<(), (u32, Errno)> {
     // The kept fds pass the exec.
     for &keep in ctx.plan.keep_fds {
@@ -1014,6 +1122,12 @@ fn last_steps_before_exec(ctx: &ChildCtx<'_, '_>) -> Result<(), (u32, Errno)> {
 
 /// `execve` of `program`, or of each `PATH` entry joined with it (as `execvp`, but on a stack
 /// buffer: no allocation). Returns only on failure, with the most telling errno.
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 fn exec_program(program: &CStr, path: &[u8], argv: &CArgs, envp: &CArgs) -> Errno {
     let name = program.to_bytes();
     if name.contains(&b'/') || name.is_empty() {
@@ -1023,14 +1137,14 @@ fn exec_program(program: &CStr, path: &[u8], argv: &CArgs, envp: &CArgs) -> Errn
     let mut best = Errno::NOENT;
     for dir in path.split(|&b| b == b':') {
         let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
-        let len = dir.len() + 1 + name.len();
-        if len + 1 > buf.len() {
+        // `dir/name\0`, or skipped when longer than the buffer (no slicing that could panic).
+        let Some(dst) = buf.get_mut(..dir.len() + name.len() + 2) else {
             continue;
+        };
+        let src = dir.iter().chain(b"/").chain(name).chain(b"\0");
+        for (d, &b) in dst.iter_mut().zip(src) {
+            *d = b;
         }
-        buf[..dir.len()].copy_from_slice(dir);
-        buf[dir.len()] = b'/';
-        buf[dir.len() + 1..len].copy_from_slice(name);
-        buf[len] = 0;
         match execve(buf.as_ptr().cast(), argv, envp) {
             Errno::NOENT | Errno::NOTDIR => {}
             Errno::ACCESS => best = Errno::ACCESS,
@@ -1040,6 +1154,12 @@ fn exec_program(program: &CStr, path: &[u8], argv: &CArgs, envp: &CArgs) -> Errn
     best
 }
 
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 fn execve(path: *const c_char, argv: &CArgs, envp: &CArgs) -> Errno {
     // SAFETY: `path` is NUL-terminated; `argv` and `envp` are NULL-terminated arrays of
     // NUL-terminated strings that outlive the call. execve returns only on failure.
@@ -1048,6 +1168,12 @@ fn execve(path: *const c_char, argv: &CArgs, envp: &CArgs) -> Errno {
 }
 
 /// Whether `path` (relative to the cwd) is the same file as `fd`.
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 fn same_file_at(path: &str, fd: BorrowedFd<'_>) -> Result<bool, Errno> {
     let a = rustix::fs::statat(rustix::fs::CWD, path, rustix::fs::AtFlags::empty())?;
     let b = rustix::fs::fstat(fd)?;
@@ -1057,6 +1183,12 @@ fn same_file_at(path: &str, fd: BorrowedFd<'_>) -> Result<bool, Errno> {
 /// The cwd is `want` and is reachable from our root: the kernel's `getcwd` prefixes a cwd
 /// outside the root with `(unreachable)` (Linux 2.6.36), so a path that does not start with `/`
 /// means the cwd escaped. Async-signal-safe (a stack buffer, raw syscalls).
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 pub fn verify_cwd(want: BorrowedFd<'_>) -> Result<(), Errno> {
     let mut buf = [0u8; super::PATH_MAX];
     // SAFETY: the buffer is writable for its whole length, which is passed along.
@@ -1085,6 +1217,12 @@ pub fn verify_cwd(want: BorrowedFd<'_>) -> Result<(), Errno> {
 ///
 /// # References
 ///  - [`close_range(2)`](https://man7.org/linux/man-pages/man2/close_range.2.html)
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 pub fn close_all_but(keep: &[RawFd], procfs: BorrowedFd<'_>) -> Result<(), Errno> {
     let mut from: u32 = 3;
     for &k in keep {
@@ -1104,6 +1242,12 @@ pub fn close_all_but(keep: &[RawFd], procfs: BorrowedFd<'_>) -> Result<(), Errno
     }
 }
 
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 fn close_range(first: u32, last: u32) -> Result<(), Errno> {
     // SAFETY: close_range closes fds of this process's own table; the callers own every fd in
     // the range (children about to exec, which use none of them again).
@@ -1116,6 +1260,12 @@ fn close_range(first: u32, last: u32) -> Result<(), Errno> {
 }
 
 /// [`close_all_but`] without `close_range`: passes over `thread-self/fd` until one closes nothing.
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 fn close_listed_but(keep: &[RawFd], procfs: BorrowedFd<'_>) -> Result<(), Errno> {
     use rustix::fs::{Mode, OFlags};
     let dir = rustix::fs::openat(
@@ -1147,6 +1297,12 @@ fn close_listed_but(keep: &[RawFd], procfs: BorrowedFd<'_>) -> Result<(), Errno>
 }
 
 /// A decimal fd number (`thread-self/fd` entry names), or `None` (`.`, `..`).
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 fn parse_fd(name: &[u8]) -> Option<RawFd> {
     if name.is_empty() || name.len() > 10 {
         return None;
@@ -1202,4 +1358,38 @@ fn count_child_kind((shared, own): (u64, u64), shares_memory: bool) -> (u64, u64
 /// so that a test claiming one kind can check that it ran.
 pub fn child_kinds() -> (u64, u64) {
     CHILD_KINDS.with(std::cell::Cell::get)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A full plan is entered as far as the table goes and fails with the kernel's answer:
+    /// nothing on the child path may panic.
+    #[test]
+    fn an_overlong_ns_plan_fails_without_panicking() {
+        let file = rustix::fs::open(
+            "/dev/null",
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .expect("open /dev/null");
+        let plan = NsPlan {
+            pidfd: None,
+            fds: [Some((libc::CLONE_NEWUTS, file.as_fd())); 8],
+        };
+        let err = enter(&plan).expect_err("/dev/null is no namespace");
+        assert_eq!(err.error.errno, Errno::INVAL, "{err:?}");
+        assert_eq!(err.nstype, libc::CLONE_NEWUTS);
+    }
+
+    /// A program name and `PATH` entry longer than the stack buffer are skipped, not a panic.
+    #[test]
+    fn an_overlong_path_entry_is_skipped() {
+        let long = vec![b'x'; super::super::PATH_MAX * 2];
+        let argv = CArgs::new(vec![c"x".to_owned()]);
+        let envp = CArgs::new(Vec::new());
+        let errno = exec_program(c"no-such-program", &long, &argv, &envp);
+        assert_eq!(errno, Errno::NOENT);
+    }
 }

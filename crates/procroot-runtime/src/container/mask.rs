@@ -347,12 +347,13 @@ pub fn mask_paths<P: AsRef<Path>>(root: &Root, paths: &[P]) -> Result<Report> {
 /// `noexec` and the atime flags as they were), and moved onto the path's fd. Paths are
 /// resolved, skipped, refused and deduplicated as by [`mask_paths`].
 ///
-/// Without the new mount API, the recursive bind made by `mount(2)` is found by its mount id
-/// (the one new mount on the target's mount, in mountinfo read through the hardened procfs),
-/// made private, and **every mount of it** is remounted read-only, keeping its own `nosuid`,
-/// `nodev`, `noexec`, `nosymfollow` and atime flags; if any of them cannot be (a mount hidden
-/// under another, one replaced meanwhile), the path is refused and the new mounts are detached
-/// again.
+/// Without the new mount API, the recursive bind made by `mount(2)` is reached from the
+/// target's held parent directory and identified by its mount id (the one new mount on the
+/// target's mount, in mountinfo read through the hardened procfs; see the [module
+/// documentation](super)), made private, and **every mount of it** is remounted read-only,
+/// keeping its own `nosuid`, `nodev`, `noexec`, `nosymfollow` and atime flags; if it cannot be
+/// identified, or any of its mounts cannot be made read-only (a mount hidden under another, one
+/// replaced meanwhile), the path is refused and the new mounts are detached again.
 pub fn make_readonly<P: AsRef<Path>>(root: &Root, paths: &[P]) -> Result<Report> {
     let mut report = Report::default();
     apply(root, paths, &Action::ReadOnly, &mut report, None);

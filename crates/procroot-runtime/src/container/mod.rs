@@ -44,13 +44,22 @@
 //! **Kernels without the new mount API** (before 5.2, or with `fsopen`/`open_tree` refused,
 //! or `mount_setattr` missing before 5.12): the mount is made with `mount(2)` on
 //! `/proc/thread-self/fd/N` of the resolved fd, a name checked through the hardened procfs
-//! ([`Procfs::fd_link`](crate::Procfs)); the new mount is identified by its mount id (the one
-//! mount on the target's mount that was not there before, in mountinfo read through the
-//! hardened procfs; the mount point text only says where to open it, and what is opened there
-//! must be that mount), made private, and for a read-only path every mount of its subtree
-//! is remounted read-only. The [`Report`] lists the path under [`Report::fallback`]. One
-//! exception: a procfs of another PID namespace ([`ProcfsMountOptions::pidns`]) has no such
-//! fallback and is refused up front with `NotSupported`.
+//! ([`Procfs::fd_link`](crate::Procfs)). The fd keeps naming the file *under* the new mount, so
+//! the mount is reached again by the target's name from its parent directory, resolved inside
+//! the root and held from before the mount (checked then to hold the target under that name,
+//! by mount id, device and inode): a rename of that directory or of an ancestor cannot make
+//! the lookup miss. What it reaches must be the one new mount on the target's mount (by mount
+//! id, in mountinfo read through the hardened procfs; the mount point text is never used to
+//! find it). It is made private through that fd, and for a read-only path every mount of its
+//! subtree is remounted read-only. If it cannot be identified, it is detached again through
+//! the target's fd (`umount2` follows the mounts stacked on the file a magic link pins), never
+//! by a name, and the path is refused: a refused path leaves no mount behind, unless another
+//! mount appeared on the same parent mount in the caller's mount namespace at the same moment
+//! (then the error names the mount left). The root directory itself cannot be a target
+//! (`NotSupported`: it has no parent inside the root). The [`Report`] lists the path under
+//! [`Report::fallback`]. One exception: a procfs of another PID namespace
+//! ([`ProcfsMountOptions::pidns`]) has no such fallback and is refused up front with
+//! `NotSupported`.
 
 #![forbid(unsafe_code)]
 

@@ -299,7 +299,7 @@ impl<'a> Namespaces<'a> {
         Ok(out)
     }
 
-    fn plan(&self, kinds: NsKinds) -> Result<NsPlan> {
+    fn plan(&self, kinds: NsKinds) -> Result<NsPlan<'_>> {
         let selected = self.selected(kinds)?;
         let mut plan = NsPlan::default();
         if selected.is_empty() {
@@ -307,12 +307,14 @@ impl<'a> Namespaces<'a> {
         }
         if self.method != EnterMethod::NsFiles {
             let flags = selected.iter().fold(0, |f, e| f | e.kind.clone_flag());
-            plan.pidfd = Some((self.pidfd.as_fd().as_raw_fd(), flags));
+            plan.pidfd = Some((self.pidfd.as_fd(), flags));
         }
         if self.method != EnterMethod::PidFd {
             for e in &selected {
-                plan.fds[plan.n] = (e.kind.clone_flag(), e.fd.as_raw_fd());
-                plan.n += 1;
+                // Eight kinds, eight entries: never full.
+                if !plan.push(e.kind.clone_flag(), e.fd.as_fd()) {
+                    return Err(Error::from_errno(Errno::TOOBIG));
+                }
             }
         }
         Ok(plan)

@@ -43,9 +43,12 @@
 //! read-only *superblock* under a writable mount, and a superblock can be remounted read-write
 //! through any other mount of it, including one a privileged container holds. A mount missing
 //! from this process's mountinfo (another namespace, detached) does not count either. An environment variable could be set by
-//! anyone, so it is never enough; `PROCROOT_SEALED` is only a loop guard, set for the re-exec
-//! and removed from the environment again at once: if it is present but the executable is not
-//! sealed, [`ensure`] fails instead of re-executing forever.
+//! anyone, so it is never enough; `PROCROOT_SEALED` is only a loop guard, set in the environment
+//! passed to the re-exec (ours is never edited: `setenv`/`unsetenv` race other threads'
+//! `getenv`, and a C, Go or Python caller always has other threads). Its value is the
+//! `<dev>:<ino>` of the copy executed: if it names the running executable but that executable
+//! is not sealed, [`ensure`] fails instead of re-executing forever; a value that names another
+//! file (inherited by a later process from a sealed procroot) is not ours and is ignored.
 //!
 //! `PROCROOT_SEAL_STRATEGY=overlay|memfd|tmpfile` restricts [`ensure`] to one strategy (tests,
 //! benchmarks, and kernels where one misbehaves). Every strategy protects the binary, so the
@@ -69,7 +72,8 @@ use crate::procfs::{mountinfo, ProcBase, Procfs};
 use crate::sys;
 use crate::sys::spawn::CArgs;
 
-/// The loop guard: set for the re-exec, removed at once by [`ensure`].
+/// The loop guard: set in the re-exec's environment to the `<dev>:<ino>` of the copy executed;
+/// [`ensure`] only reads it.
 pub const SEALED_ENV: &str = "PROCROOT_SEALED";
 
 /// How this process's executable was found sealed by [`ensure_with`], once it was.
@@ -138,8 +142,9 @@ impl FromStr for Strategy {
 }
 
 /// Makes sure the running binary is a sealed copy: returns how it is sealed, or re-executes the
-/// process from a sealed copy (and does not return). Call it first thing in `main`, before any
-/// thread is started: it edits the environment (the loop guard).
+/// process from a sealed copy (and does not return). It never edits this process's environment
+/// (the loop guard goes into the new process's environment only), so any thread may call it;
+/// call it early in `main` all the same, since the re-exec starts the process over.
 ///
 /// Fails if no strategy works (each one's error is listed), if `PROCROOT_SEAL_STRATEGY` names an
 /// unknown strategy, or if this already is the re-executed process and its binary is still not
@@ -163,14 +168,16 @@ pub fn ensure_with(only: Option<Strategy>) -> Result<Strategy> {
             return Ok(sealed);
         }
     }
-    let reexecuted = std::env::var_os(SEALED_ENV).is_some();
-    if reexecuted {
-        std::env::remove_var(SEALED_ENV);
-    }
     let fail = |e: Error| e.context("seal", Path::new("/proc/self/exe"));
     // One open of the executable serves the check and the strategies.
     let procfs = Procfs::cached().map_err(fail)?;
     let exe = open_exe(&procfs).map_err(fail)?;
+    // This is the re-executed process only if the guard names the file running: a guard
+    // inherited from an unrelated sealed procroot names that one's copy.
+    let reexecuted = match std::env::var_os(SEALED_ENV) {
+        Some(guard) => guard.as_bytes() == loop_guard(&exe).map_err(fail)?.as_bytes(),
+        None => false,
+    };
     if let Some(current) = sealed_as(&procfs, &exe).map_err(fail)? {
         if reexecuted || only.is_none_or(|s| s == current) {
             let _ = VERIFIED.set(current);
@@ -192,6 +199,10 @@ pub fn ensure_with(only: Option<Strategy>) -> Result<Strategy> {
     );
     let mut env: Vec<CString> = Vec::new();
     for (k, v) in std::env::vars_os() {
+        // A guard we inherited (ignored above) is replaced by the copy's own.
+        if k == SEALED_ENV {
+            continue;
+        }
         let mut e = k.into_vec();
         e.push(b'=');
         e.extend_from_slice(v.as_bytes());
@@ -207,8 +218,9 @@ pub fn ensure_with(only: Option<Strategy>) -> Result<Strategy> {
         match prepare(strategy, &procfs, &exe) {
             Ok(fd) => {
                 let mut env = env.clone();
+                let guard = loop_guard(&fd).map_err(fail)?;
                 env.push(
-                    CString::new(format!("{SEALED_ENV}={strategy}")).expect("no NUL in the name"),
+                    CString::new(format!("{SEALED_ENV}={guard}")).expect("no NUL in the guard"),
                 );
                 let envp = CArgs::new(env);
                 let err = Error::from(sys::memfd::execveat_fd(fd.as_fd(), &argv, &envp));
@@ -226,6 +238,12 @@ pub fn ensure_with(only: Option<Strategy>) -> Result<Strategy> {
         last,
         format!("no sealing strategy worked ({})", errors.join("; ")),
     )))
+}
+
+/// The loop guard's value for the executable `fd`: its `<dev>:<ino>`.
+fn loop_guard(fd: &OwnedFd) -> Result<String> {
+    let st = rustix::fs::fstat(fd)?;
+    Ok(format!("{}:{}", st.st_dev, st.st_ino))
 }
 
 /// How the running binary is sealed, from the executable itself (`/proc/self/exe` through the
