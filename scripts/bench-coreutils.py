@@ -21,7 +21,8 @@ engineers' builds weighs on both alike. `cat` and `ls` run BATCH times per colum
 (time per call); the copies and removals once. Inputs for `rm` (two copies of the tree) and the
 removal of `cp`'s outputs happen outside the timing. Each process is started with posix_spawn,
 its output to /dev/null. Reports per row each column's median, the median ratio and its
-interquartile range over the rounds, and the load average at the start and the end.
+interquartile range over the rounds, of the wall time and (the `cpu` line) of the CPU time
+(user + system, from wait4), and the load average at the start and the end.
 
 The tree: DIRS directories of FILES files of 1 KiB, every 10th with an access ACL and a
 `user.*` xattr, every 10th a second name (a hard link in the next directory), and SPARSE
@@ -62,8 +63,12 @@ out = os.path.join(base, "out")
 for d in (root, host, out, os.path.join(root, "in"), os.path.join(root, "rm")):
     os.makedirs(d)
 
-build(os.path.join(root, "tree"), dirs, files, SPARSE)
-build(os.path.join(host, "tree"), dirs, files, SPARSE)
+only = os.environ.get("PROCROOT_BENCH_ROWS")
+# The trees only for the rows that copy or remove them (`cat` and `ls` alone start in seconds).
+trees = not only or bool(set(only.split(",")) - {"cat", "ls"})
+if trees:
+    build(os.path.join(root, "tree"), dirs, files, SPARSE)
+    build(os.path.join(host, "tree"), dirs, files, SPARSE)
 with open(os.path.join(root, "small.txt"), "w") as fh:
     fh.write("hello\n")
 os.mkdir(os.path.join(root, "d2000"))
@@ -75,14 +80,15 @@ ACTIONS = [(os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, devnull, 1)]
 
 
 def run(argv):
-    """One process, timed from spawn to reaped; fails the benchmark if it fails."""
+    """One process: (wall time from spawn to reaped, its CPU time, user + system); fails the
+    benchmark if it fails."""
     t0 = time.perf_counter()
     pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=ACTIONS)
-    _, status = os.waitpid(pid, 0)
+    _, status, usage = os.wait4(pid, 0)
     t = time.perf_counter() - t0
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"bench-coreutils: {' '.join(argv)} failed ({status:#x})")
-    return t
+    return t, usage.ru_utime + usage.ru_stime
 
 
 def which(name):
@@ -144,7 +150,6 @@ ROWS = {
     }, 1),
 }
 
-only = os.environ.get("PROCROOT_BENCH_ROWS")
 with open("/proc/loadavg") as f:
     load0 = " ".join(f.read().split()[:3])
 print(f"{'row':<7} {'procroot':>11} {'coreutils':>11}  ratio median (IQR)")
@@ -152,27 +157,33 @@ for row, (setup, cols, calls) in ROWS.items():
     if only and row not in only.split(","):
         continue
     times = {k: [] for k in cols}
+    cpu = {k: [] for k in cols}
     for i in range(rounds + 1):  # round 0 warms the caches and is dropped
         order = list(cols) if i % 2 == 0 else list(reversed(cols))
         value = setup()
         got = {}
         for name in order:
-            got[name] = sum(run(cols[name](value)) for _ in range(calls)) / calls
+            runs = [run(cols[name](value)) for _ in range(calls)]
+            got[name] = (sum(r[0] for r in runs) / calls, sum(r[1] for r in runs) / calls)
         if i:
             for name in cols:
-                times[name].append(got[name])
+                times[name].append(got[name][0])
+                cpu[name].append(got[name][1])
         clean()
-    ratios = [a / b for a, b in zip(times["procroot"], times["coreutils"])]
-    q = statistics.quantiles(ratios, n=4)
-    unit, scale = ("ms", 1e3)
-    print(f"{row:<7} {statistics.median(times['procroot']) * scale:8.3f} {unit} "
-          f"{statistics.median(times['coreutils']) * scale:8.3f} {unit}  "
-          f"{statistics.median(ratios):.3f}x ({q[0]:.2f}-{q[2]:.2f})", flush=True)
+    # Wall time per call, then (second line) CPU time per call: under load the wall time
+    # includes waiting for a CPU, the CPU time only the process's own work.
+    for label, per in ((row, times), ("  cpu", cpu)):
+        ratios = [a / b for a, b in zip(per["procroot"], per["coreutils"])]
+        q = statistics.quantiles(ratios, n=4)
+        unit, scale = ("ms", 1e3)
+        print(f"{label:<7} {statistics.median(per['procroot']) * scale:8.3f} {unit} "
+              f"{statistics.median(per['coreutils']) * scale:8.3f} {unit}  "
+              f"{statistics.median(ratios):.3f}x ({q[0]:.2f}-{q[2]:.2f})", flush=True)
 with open("/proc/loadavg") as f:
     load1 = " ".join(f.read().split()[:3])
+tree = f"tree {dirs}x{files} files + {SPARSE} sparse" if trees else "no tree (cat/ls only)"
 print(f"{rounds} paired rounds (+1 warm-up), cat/ls {batch} calls per column per round; "
-      f"tree {dirs}x{files} files + {SPARSE} sparse, on tmpfs; load average {load0} at the "
-      f"start, {load1} at the end; {binary}")
+      f"{tree}, on tmpfs; load average {load0} at the start, {load1} at the end; {binary}")
 os.chdir("/")
 subprocess.run(["umount", base], check=True)
 os.rmdir(base)

@@ -132,12 +132,67 @@ pub struct LeadingOpts {
     pub no_sandbox: bool,
 }
 
-/// The clap command, with every help text's prose reflowed ([`reflow`]) so that clap can wrap
-/// it to the terminal's width (`wrap_help`, `COLUMNS`). What the parser, `--help`, the man
-/// page and the completions use.
+/// The clap command, built in full ([`built`]), with every help text's prose reflowed
+/// ([`reflow`]) so that clap can wrap it to the terminal's width (`wrap_help`, `COLUMNS`).
+/// What `--help`, `procroot help`, the man page and the completions use.
 pub fn command() -> clap::Command {
+    help_command(None)
+}
+
+/// [`command`], named `bin_name` in usage lines when given (as the parser names it after the
+/// program's file name).
+fn help_command(bin_name: Option<String>) -> clap::Command {
     use clap::CommandFactory;
-    reflow_command(Cli::command())
+    let mut cmd = Cli::command();
+    if let Some(name) = bin_name {
+        cmd = cmd.bin_name(name);
+    }
+    reflow_command(built(cmd))
+}
+
+/// `cmd` built in full ([`clap::Command::build`]), each subcommand with the help texts its
+/// variant of [`Command`] declares.
+///
+/// [`Command`] is `defer`red, so that a run builds the arguments of the one subcommand it runs
+/// and not those of every subcommand (a third of `procroot cat`'s page faults; BENCHMARKS.md
+/// 8.2). The deferred part, the `...Args` struct's own definition, then runs after the
+/// variant's attributes instead of before them, and the struct's doc comment ("Arguments of
+/// `procroot cat`.") would replace the variant's `about` and `long_about`. The variant's texts,
+/// read before the build, are put back; a text the variant leaves unset (`harden`'s long help
+/// is its struct's: the variant has only an `about` attribute) stays the struct's.
+fn built(mut cmd: clap::Command) -> clap::Command {
+    type Text = Option<clap::builder::StyledStr>;
+    let declared: Vec<(String, [Text; 4])> = cmd
+        .get_subcommands()
+        .map(|sub| {
+            let texts = [
+                sub.get_about().cloned(),
+                sub.get_long_about().cloned(),
+                sub.get_after_help().cloned(),
+                sub.get_after_long_help().cloned(),
+            ];
+            (sub.get_name().to_owned(), texts)
+        })
+        .collect();
+    cmd.build();
+    for (name, [about, long_about, after_help, after_long_help]) in declared {
+        cmd = cmd.mut_subcommand(name, |mut sub| {
+            if let Some(text) = about {
+                sub = sub.about(text);
+            }
+            if let Some(text) = long_about {
+                sub = sub.long_about(text);
+            }
+            if let Some(text) = after_help {
+                sub = sub.after_help(text);
+            }
+            if let Some(text) = after_long_help {
+                sub = sub.after_long_help(text);
+            }
+            sub
+        });
+    }
+    cmd
 }
 
 /// [`command`]'s work on `cmd` and, depth first, its subcommands.
@@ -186,8 +241,15 @@ pub fn parse() -> Result<Cli, clap::Error> {
     let mut cmd = Cli::command();
     let matches = match cmd.try_get_matches_from_mut(std::env::args_os()) {
         Ok(matches) => matches,
-        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp) => {
-            return Err(command()
+        // Help, asked for or shown for a missing subcommand (`procroot proc`), from the full
+        // command ([`built`]): the parser's has the deferred subcommands' texts out of order.
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) =>
+        {
+            return Err(help_command(cmd.get_bin_name().map(str::to_owned))
                 .try_get_matches_from(std::env::args_os())
                 .expect_err("the same arguments ask for help"));
         }
@@ -271,7 +333,11 @@ pub fn subcommand_name(args: impl IntoIterator<Item = OsString>) -> Option<OsStr
 }
 
 /// The subcommands.
+///
+/// `defer`: the parser builds the arguments of the subcommand it runs, not of all of them,
+/// on every start; [`command`] builds them all, with the help as declared here ([`built`]).
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// Print the absolute path inside the root that PATH resolves to
     ///
@@ -875,7 +941,11 @@ pub enum ProcAction {
     },
 }
 
-/// Arguments of `procroot doctor`.
+// The doc attribute is a `concat!`, not a `///` comment, so that clap does not take it as the
+// subcommand's description: `Command` is `defer`red, and this struct's description would
+// replace the variant's long help, which clap must see when it builds the subcommand (whether
+// `-h` offers `--help`; cli::built puts back the other texts).
+#[doc = concat!("Arguments of `procroot doctor`.")]
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
     /// Print the report as one JSON object.
@@ -1618,7 +1688,11 @@ pub struct SysctlArgs {
     pub name: String,
 }
 
-/// Arguments of `procroot help`.
+// The doc attribute is a `concat!`, not a `///` comment, so that clap does not take it as the
+// subcommand's description: `Command` is `defer`red, and this struct's description would
+// replace the variant's long help, which clap must see when it builds the subcommand (whether
+// `-h` offers `--help`; cli::built puts back the other texts).
+#[doc = concat!("Arguments of `procroot help`.")]
 #[derive(Debug, Args)]
 pub struct HelpArgs {
     /// The subcommand, and for `proc` its action (`proc cat`); none: procroot's own help.

@@ -183,6 +183,70 @@ fn the_conventions_trailer_is_shown_once() {
     );
 }
 
+/// The one-line summary that the `Commands:` list of a `--help` text gives command `name`.
+fn summary_in(help: &str, name: &str) -> Option<String> {
+    let list = help.split("\nCommands:\n").nth(1)?;
+    list.lines()
+        .take_while(|l| !l.is_empty())
+        .find_map(|l| l.trim_start().strip_prefix(name)?.strip_prefix(' '))
+        .map(|rest| rest.trim().to_owned())
+}
+
+/// Every command's help opens with the summary its parent's `Commands:` list gives it, under
+/// `-h`, `--help`, `procroot help` and the help shown for a missing subcommand (`procroot
+/// proc`); no help shows the argument structs' own doc comments ("Arguments of ..."); and a
+/// command whose description has more than its summary offers it from `-h`. The subcommands
+/// are built lazily (clap's `defer`: BENCHMARKS.md 8.2), which runs each argument struct's
+/// definition after its variant's and would otherwise let the struct's texts win.
+#[test]
+fn every_help_opens_with_the_commands_summary() {
+    for path in every_command().into_iter().filter(|p| !p.is_empty()) {
+        let (parent, name) = path.split_at(path.len() - 1);
+        let mut args: Vec<&str> = parent.iter().map(String::as_str).collect();
+        args.push("--help");
+        let (_, parent_help) = help_text(&args, "400");
+        let summary = summary_in(&parent_help, &name[0])
+            .unwrap_or_else(|| panic!("{path:?} not in {parent_help}"));
+        let cmd: Vec<&str> = path.iter().map(String::as_str).collect();
+        let short = [cmd.as_slice(), &["-h"]].concat();
+        let long = [cmd.as_slice(), &["--help"]].concat();
+        let help = [&["help"], cmd.as_slice()].concat();
+        for args in [&short, &long, &help] {
+            let (_, text) = help_text(args, "400");
+            assert!(!text.contains("Arguments of"), "{args:?}: {text}");
+            if args == &short {
+                assert_eq!(text.lines().next(), Some(summary.as_str()), "{args:?}");
+            }
+        }
+    }
+    // `proc` without its action: clap shows the short help.
+    let out = Command::new(env!("CARGO_BIN_EXE_procroot"))
+        .arg("proc")
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        shown.starts_with("Read procfs through procroot's hardened handle\n"),
+        "{shown}"
+    );
+    // The long descriptions that are only on the variant (the struct has no options with a
+    // long help of their own): `-h` points at them and `--help` shows them.
+    for (cmd, sentence) in [
+        ("doctor", "Probes, without changing anything"),
+        ("help", "The same text as `procroot COMMAND --help`"),
+    ] {
+        let (_, short) = help_text(&[cmd, "-h"], "400");
+        assert!(
+            short.contains("Print help (see more with '--help')"),
+            "{cmd}: {short}"
+        );
+        for args in [[cmd, "--help"], ["help", cmd]] {
+            let (_, long) = help_text(&args, "400");
+            assert!(long.contains(sentence), "{args:?}: {long}");
+        }
+    }
+}
+
 /// Whether a help text lists `--no-sandbox` among its options (prose may still name it).
 fn offers_no_sandbox(help: &str) -> bool {
     help.lines()
