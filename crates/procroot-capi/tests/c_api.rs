@@ -185,6 +185,33 @@ fn header_is_c99_and_cxx() {
     }
 }
 
+/// The README's C example compiles and links, as a user copies it, against the staged library
+/// through pkg-config, warnings as errors.
+#[test]
+fn the_readme_c_example_builds() {
+    let readme = std::fs::read_to_string(common::workspace().join("README.md")).expect("README");
+    let example = readme
+        .split("\n```c\n")
+        .nth(1)
+        .and_then(|s| s.split("\n```\n").next())
+        .expect("README.md has a ```c block");
+    let prefix = common::staged_prefix();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("example.c");
+    std::fs::write(&src, format!("{example}\n")).expect("write");
+    let mut cc = Command::new("cc");
+    cc.args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-o"])
+        .arg(dir.path().join("example"))
+        .arg(&src)
+        .args(common::pkg_config(&["--cflags", "--libs"]))
+        .arg(format!("-Wl,-rpath,{}", prefix.join("lib").display()));
+    let status = cc.status().expect("run cc");
+    assert!(
+        status.success(),
+        "the README's C example does not build: {cc:?}"
+    );
+}
+
 /// A fully static binary links with what `pkg-config --static` names: `-lgcc_eh`, the static
 /// unwinder (`-lgcc_s` has no static archive, so `cc -static` failed).
 #[test]
@@ -285,7 +312,7 @@ fn make_install_with_nothing_built_says_run_make_first() {
     );
 }
 
-/// The README's standard-prefix install: `make install PREFIX=/usr/local`, then `ldconfig`, and a
+/// docs/BINDINGS.md's standard-prefix install: `make install PREFIX=/usr/local`, then `ldconfig`, and a
 /// program linked with `-lprocroot` (no rpath) runs without `LD_LIBRARY_PATH`. In a private mount
 /// namespace, over a throwaway `/usr/local` (tmpfs) and a throwaway `/etc` (tmpfs holding copies
 /// of the host's `ld.so.conf` files, where `ldconfig` writes its cache): the host's are never
@@ -345,7 +372,7 @@ fn standard_prefix_install_then_ldconfig_runs_without_ld_library_path() {
             String::from_utf8_lossy(&out.stderr)
         );
         let before = run(&exe);
-        // 127: the dynamic loader found no libprocroot.so.0 (what the README says users see).
+        // 127: the dynamic loader found no libprocroot.so.0 (what docs/BINDINGS.md says users see).
         let why = String::from_utf8_lossy(&before.stderr);
         assert_eq!(
             before.status.code(),

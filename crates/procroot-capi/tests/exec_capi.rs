@@ -57,14 +57,15 @@ fn message(err: *mut procroot_error) -> String {
     if err.is_null() {
         return String::new();
     }
-    // SAFETY: an error procroot stored; read once and freed once.
-    unsafe {
-        let m = CStr::from_ptr((*err).message)
-            .to_string_lossy()
-            .into_owned();
-        procroot_error_free(err);
-        m
-    }
+    // SAFETY: an error procroot stored in `*err`: alive until freed below.
+    let e = unsafe { &*err };
+    // SAFETY: procroot made `message` from a CString; alive until the error is freed.
+    let m = unsafe { CStr::from_ptr(e.message) }
+        .to_string_lossy()
+        .into_owned();
+    // SAFETY: the error procroot stored, freed once; `e` is not used after.
+    unsafe { procroot_error_free(err) };
+    m
 }
 
 /// Runs `sh -c script` through `procroot_exec`; returns the wait status.

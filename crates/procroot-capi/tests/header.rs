@@ -1,5 +1,5 @@
 //! CI gate: the committed `include/procroot.h` is exactly what the pinned cbindgen generates
-//! from `src/lib.rs`. A change to the C API without regenerating the header fails here.
+//! from `src/`. A change to the C API without regenerating the header fails here.
 //! `PROCROOT_BLESS_HEADER=1` rewrites a stale header, and the test still fails that run: the
 //! variable can never make a stale header pass.
 
@@ -31,7 +31,7 @@ fn committed_header_is_fresh() {
         );
     }
     panic!(
-        "include/procroot.h differs from what cbindgen generates from src/lib.rs; regenerate it \
+        "include/procroot.h differs from what cbindgen generates from src/; regenerate it \
          with PROCROOT_BLESS_HEADER=1 cargo nextest run -p procroot-capi --test header \
          (which rewrites it and fails once), and commit it"
     );

@@ -241,7 +241,7 @@ pub(crate) fn print_listing(
     // Unstable gives the same output: the names of one directory are distinct (a name read twice
     // because the directory changed during the read prints the same bytes in either order), and
     // it sorts in place, with no merge buffer (about 10% of an `ls` of 2,000 names went to the
-    // stable sort, BENCHMARKS.md 8.2).
+    // stable sort, BENCHMARKS.md section 8).
     entries.sort_unstable_by(|a, b| a.file_name().as_bytes().cmp(b.file_name().as_bytes()));
     if let Some(dir_path) = json_path {
         let entries = entries

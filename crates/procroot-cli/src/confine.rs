@@ -4,8 +4,8 @@
 //!
 //! [`PROFILES`] is the one table of what each command may do: the commands build their
 //! [`Sandbox`] from it ([`Job`]), `procroot doctor` prints it, and a test checks that the
-//! README's "Two walls" table is its rendering. Each command gets exactly the Landlock rights its
-//! job needs (found with strace, then checked by masking each right). Landlock does not mediate
+//! guide's "Two walls" table (docs/GUIDE.md) is its rendering. Each command gets exactly the
+//! Landlock rights its job needs (found with strace, then checked by masking each right). Landlock does not mediate
 //! mode, owner, times, xattrs, `stat`, `readlink` or `O_PATH` opens: `chmod`, `chown` and
 //! `touch` of an existing file are stopped by the library's second check instead
 //! ([`Root::with_second_check`]), and `resolve`, `stat`, `readlink` rely on the first wall.
@@ -112,7 +112,7 @@ pub struct Profile {
     pub note: &'static str,
 }
 
-/// What each command may do: the one source for the commands' rulesets, `doctor`, the README
+/// What each command may do: the one source for the commands' rulesets, `doctor`, the guide
 /// and `--help`.
 pub const PROFILES: &[Profile] = &[
     Profile {
@@ -327,7 +327,7 @@ impl Rule {
 }
 
 impl Profile {
-    /// What the commands may do, in words: for `doctor`, the README and `--help`.
+    /// What the commands may do, in words: for `doctor`, the guide and `--help`.
     pub fn describe(&self) -> String {
         let mut out = match self.confinement {
             Confinement::Unconfined => "not confined".to_owned(),
@@ -607,7 +607,7 @@ mod tests {
             .collect()
     }
 
-    /// Each command gets exactly what its job needs (issue 20, section 10), nothing more.
+    /// Each command gets exactly what its job needs, nothing more.
     #[test]
     fn each_command_gets_exactly_its_rights() {
         use Access as A;
@@ -675,8 +675,8 @@ mod tests {
             rights("write --append", none, true),
             root(A::WRITE_FILE | A::MAKE_REG)
         );
-        // Issue 20's section 7 set, plus TRUNCATE and REFER for section 2 (a trailing hole's
-        // ftruncate, hard links within the copy): the library's copy rules, by tree.
+        // What a copy makes, plus TRUNCATE (a trailing hole's ftruncate) and REFER (hard links
+        // within the copy): the library's copy rules, by tree.
         let copy = A::MAKE_REG
             | A::MAKE_DIR
             | A::MAKE_SYM
@@ -763,11 +763,11 @@ mod tests {
         }
     }
 
-    /// The README's "Two walls" table is the rendering of PROFILES, row for row.
+    /// The guide's "Two walls" table is the rendering of PROFILES, row for row.
     #[test]
-    fn the_readme_table_is_the_profiles() {
-        let readme = include_str!("../../../README.md");
-        let section = readme
+    fn the_guide_table_is_the_profiles() {
+        let guide = include_str!("../../../docs/GUIDE.md");
+        let section = guide
             .split("## Two walls")
             .nth(1)
             .and_then(|s| s.split("\n## ").next())
@@ -777,12 +777,12 @@ mod tests {
         assert_eq!(
             rows,
             expected,
-            "README.md's Two walls table must be:\n{}",
+            "docs/GUIDE.md's Two walls table must be:\n{}",
             expected.join("\n")
         );
     }
 
-    /// One README table row: the commands in backquotes, then [`Profile::describe`].
+    /// One guide table row: the commands in backquotes, then [`Profile::describe`].
     fn readme_row(p: &Profile) -> String {
         let commands: Vec<String> = p.commands.iter().map(|c| format!("`{c}`")).collect();
         format!("| {} | {} |", commands.join(", "), p.describe())

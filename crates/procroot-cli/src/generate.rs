@@ -242,3 +242,7 @@ mod tests {
         assert!(!page.contains(".SH EXTRA"));
     }
 }
+
+#[cfg(test)]
+#[path = "docs_check.rs"]
+mod docs_check;

@@ -7,7 +7,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use base64::Engine as _;
-use procroot::{Errno, ErrorKind};
+use procroot::Errno;
 use serde_json::{Map, Value};
 
 /// Why a command failed.
@@ -102,7 +102,7 @@ impl Failure {
         obj.insert("errno".into(), err.errno_name().into());
         obj.insert("code".into(), err.errno().raw_os_error().into());
         obj.insert("message".into(), self.message().into());
-        obj.insert("kind".into(), kind_name(err.kind()).into());
+        obj.insert("kind".into(), err.kind().as_str().into());
         obj.insert("operation".into(), operation.into());
         obj.insert("syscall".into(), err.syscall().into());
         insert_os_or_null(&mut obj, "path", err.path().map(Path::as_os_str));
@@ -126,20 +126,6 @@ impl Failure {
             let _ = stdout.flush();
         }
         print_stderr(format_args!("procroot: {}", self.message()));
-    }
-}
-
-/// [`ErrorKind`] as a JSON string: `not_found`, `safety_violation`, `invalid_input`,
-/// `not_supported` or `os`.
-fn kind_name(kind: ErrorKind) -> &'static str {
-    match kind {
-        ErrorKind::NotFound => "not_found",
-        ErrorKind::SafetyViolation => "safety_violation",
-        ErrorKind::InvalidInput => "invalid_input",
-        ErrorKind::NotSupported => "not_supported",
-        ErrorKind::Os => "os",
-        // A kind added to the library later.
-        _ => "other",
     }
 }
 

@@ -336,7 +336,7 @@ fn help_help_exits_0() {
         .usage_error("no command 'nope'");
 }
 
-/// The README's completion setup works as written, in a throwaway HOME: bash finds
+/// The completion setup of README.md and docs/GUIDE.md works as written, in a throwaway HOME: bash finds
 /// `~/.local/share/bash-completion/completions/procroot` through the bash-completion package's
 /// loader; zsh finds `~/.zfunc/_procroot` once `~/.zfunc` is added to `fpath` before
 /// `compinit`, and not without it.

@@ -1279,13 +1279,15 @@ fn keep_fd_of_an_fd_the_caller_never_opened_is_ebadf_and_nothing_runs() {
                     .args(keep)
                     .args(["--", "sh", "-c", &script]);
                 // Nothing open above 2 (the test harness leaves some fds open across exec).
-                // SAFETY: close_range(2) in the forked child before its exec.
-                unsafe {
-                    c.pre_exec(|| {
-                        libc::syscall(libc::SYS_close_range, 3, u32::MAX, 0);
-                        Ok(())
-                    });
-                }
+                let close_above_2 = || {
+                    // SAFETY: close_range(2) with plain integers closes the child's copies of
+                    // fds 3 and up; nothing in the child uses them before exec.
+                    unsafe { libc::syscall(libc::SYS_close_range, 3, u32::MAX, 0) };
+                    Ok(())
+                };
+                // SAFETY: the hook only makes one raw syscall, which is async-signal-safe, in
+                // the forked child before its exec.
+                unsafe { c.pre_exec(close_above_2) };
                 let o = output_within(c, Duration::from_secs(60));
                 let err = stderr(&o);
                 assert_eq!(o.status.code(), Some(1), "{keep:?}: {err} {}", stdout(&o));

@@ -139,20 +139,22 @@ fn mount_proc_refuses_a_symlink_and_shows_a_child_pidns() {
         let child = unsafe { libc::fork() };
         if child == 0 {
             drop(r);
-            // SAFETY: as above.
-            unsafe {
-                libc::unshare(libc::CLONE_NEWPID);
-                let init = libc::fork();
-                if init == 0 {
-                    loop {
-                        libc::pause();
-                    }
+            // SAFETY: unshare(2) with a plain flag: only this child's future children move.
+            unsafe { libc::unshare(libc::CLONE_NEWPID) };
+            // SAFETY: fork(2) in this single-threaded child; the init only pauses.
+            let init = unsafe { libc::fork() };
+            if init == 0 {
+                loop {
+                    // SAFETY: pause(2) takes nothing; the init waits here until killed.
+                    unsafe { libc::pause() };
                 }
-                let _ = w.write_all(&init.to_ne_bytes());
-                drop(w);
-                libc::waitpid(init, std::ptr::null_mut(), 0);
-                libc::_exit(0);
             }
+            let _ = w.write_all(&init.to_ne_bytes());
+            drop(w);
+            // SAFETY: waitpid(2) on our own child; a NULL status pointer means "not wanted".
+            unsafe { libc::waitpid(init, std::ptr::null_mut(), 0) };
+            // SAFETY: _exit(2) leaves this forked child without the harness's destructors.
+            unsafe { libc::_exit(0) };
         }
         drop(w);
         let mut buf = [0u8; 4];
@@ -166,11 +168,10 @@ fn mount_proc_refuses_a_symlink_and_shows_a_child_pidns() {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
             .collect();
-        // SAFETY: killing and reaping our own processes.
-        unsafe {
-            libc::kill(init, libc::SIGKILL);
-            libc::waitpid(child, std::ptr::null_mut(), 0);
-        }
+        // SAFETY: kill(2) of the init our child forked, which its parent has not reaped.
+        unsafe { libc::kill(init, libc::SIGKILL) };
+        // SAFETY: waitpid(2) on our own child; a NULL status pointer means "not wanted".
+        unsafe { libc::waitpid(child, std::ptr::null_mut(), 0) };
         assert_eq!(mount.0, 0, "{mount:?}");
         assert_eq!(pids, ["1"], "{mount:?}");
         assert_eq!(listing.0, 0, "{listing:?}");
@@ -214,14 +215,13 @@ fn sysctl_reads_writes_and_refuses_bad_names() {
         let target = unsafe { libc::fork() };
         if target == 0 {
             drop(release_w);
-            // SAFETY: unshare(2) of this (forked) process's UTS namespace, then _exit(2).
-            unsafe {
-                let ok = libc::unshare(libc::CLONE_NEWUTS) == 0;
-                let _ = ready_w.write_all(&[u8::from(ok)]);
-                let mut b = [0u8; 1];
-                let _ = release_r.read(&mut b);
-                libc::_exit(0);
-            }
+            // SAFETY: unshare(2) of this (forked) process's UTS namespace: a plain flag.
+            let ok = unsafe { libc::unshare(libc::CLONE_NEWUTS) } == 0;
+            let _ = ready_w.write_all(&[u8::from(ok)]);
+            let mut b = [0u8; 1];
+            let _ = release_r.read(&mut b);
+            // SAFETY: _exit(2) leaves this forked child without the harness's destructors.
+            unsafe { libc::_exit(0) };
         }
         drop(ready_w);
         let mut ok = [0u8; 1];

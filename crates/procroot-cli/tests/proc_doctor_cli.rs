@@ -132,16 +132,6 @@ fn proc_of_a_dead_pid_is_esrch() {
     assert_eq!(run.json()["error"]["errno"], "ESRCH");
 }
 
-/// Drops to uid/gid 1000, with no supplementary groups, in the calling (forked) process.
-fn become_uid_1000() {
-    // SAFETY: plain integer arguments; setgroups gets a null pointer with a count of zero.
-    unsafe {
-        assert_eq!(libc::setgroups(0, std::ptr::null()), 0, "setgroups");
-        assert_eq!(libc::setresgid(1000, 1000, 1000), 0, "setresgid");
-        assert_eq!(libc::setresuid(1000, 1000, 1000), 0, "setresuid");
-    }
-}
-
 /// A live process of another user is never reported as exited. Unprivileged, `pidfd_send_signal`
 /// answers `EPERM` for it, which procroot used to take as death ("has exited (ESRCH)").
 #[cfg_attr(
@@ -158,7 +148,7 @@ fn unprivileged_proc_of_a_live_foreign_process_is_not_esrch() {
         .expect("spawn sleep");
     let pid = sleeper.id().to_string();
     procroot_testutil::in_child(|| {
-        become_uid_1000();
+        procroot_testutil::become_user(1000);
         // /proc/<pid>/status is world-readable: this must simply work.
         let run = procroot(&["proc", "--pid", &pid, "cat", "status"]);
         run.success();
@@ -370,26 +360,31 @@ fn doctor_distrusts_a_proc_of_another_pid_namespace() {
         if child == 0 {
             drop(ready_r);
             drop(release_w);
-            // SAFETY: unshare(CLONE_NEWPID) affects only this process's future children; the
-            // grandchild is PID 1 of the new namespace and shares our mount namespace.
-            unsafe {
-                if libc::unshare(libc::CLONE_NEWPID) != 0 {
-                    libc::_exit(2);
-                }
-                let init = libc::fork();
-                if init == 0 {
-                    detach_proc();
-                    mount_proc(None);
-                    let mut ready_w = ready_w;
-                    let _ = std::io::Write::write_all(&mut ready_w, b"x");
-                    let mut release_r = release_r;
-                    let _ = std::io::Read::read(&mut release_r, &mut [0u8; 1]);
-                    libc::_exit(0);
-                }
-                let mut status = 0;
-                libc::waitpid(init, &mut status, 0);
-                libc::_exit(0);
+            // SAFETY: unshare(CLONE_NEWPID) takes a plain flag and affects only this process's
+            // future children.
+            if unsafe { libc::unshare(libc::CLONE_NEWPID) } != 0 {
+                // SAFETY: _exit(2) leaves this forked child without running the harness's
+                // destructors, which belong to the parent.
+                unsafe { libc::_exit(2) };
             }
+            // SAFETY: fork(2) in the single-threaded forked child; the grandchild is PID 1 of
+            // the new namespace, shares our mount namespace, and leaves with _exit(2).
+            let init = unsafe { libc::fork() };
+            if init == 0 {
+                detach_proc();
+                mount_proc(None);
+                let mut ready_w = ready_w;
+                let _ = std::io::Write::write_all(&mut ready_w, b"x");
+                let mut release_r = release_r;
+                let _ = std::io::Read::read(&mut release_r, &mut [0u8; 1]);
+                // SAFETY: as above, the grandchild leaves without the parent's destructors.
+                unsafe { libc::_exit(0) };
+            }
+            let mut status = 0;
+            // SAFETY: waitpid(2) on our own child with a pointer to a local int.
+            unsafe { libc::waitpid(init, &mut status, 0) };
+            // SAFETY: as above.
+            unsafe { libc::_exit(0) };
         }
         drop(ready_w);
         drop(release_r);
@@ -515,7 +510,7 @@ fn doctor_accepts_a_read_only_self_bind_of_proc_sys() {
 fn unprivileged_doctor_probes_match_the_methods() {
     procroot_testutil::require_privilege("setresuid to 1000");
     procroot_testutil::in_child(|| {
-        become_uid_1000();
+        procroot_testutil::become_user(1000);
         let value = doctor_json();
         let methods = value["procfs"]["methods"].as_array().expect("methods");
         for (method, feature) in [("open_tree", "open_tree"), ("fsmount", "fsopen")] {

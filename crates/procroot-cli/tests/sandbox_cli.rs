@@ -404,7 +404,7 @@ fn doctor_reports_the_landlock_abi_and_the_profiles() {
             "{command} missing: {commands:?}"
         );
     }
-    // The rights themselves, as the README's table says them (the same source).
+    // The rights themselves, as the guide's table says them (the same source).
     let row = |command: &str| {
         profiles
             .iter()
@@ -431,13 +431,13 @@ fn doctor_reports_the_landlock_abi_and_the_profiles() {
     assert!(!rights.contains(&"READ_FILE"), "{rights:?}");
     assert!(rights.contains(&"WRITE_FILE"), "{rights:?}");
     assert_eq!(row("exec")["confined"], false);
-    let readme = include_str!("../../../README.md");
+    let guide = include_str!("../../../docs/GUIDE.md");
     assert!(
-        readme.contains(&format!(
+        guide.contains(&format!(
             "| `ls` | {} |",
             row("ls")["access"].as_str().unwrap()
         )),
-        "README and doctor disagree on ls"
+        "docs/GUIDE.md and doctor disagree on ls"
     );
 }
 

@@ -53,3 +53,9 @@ mod sys {
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;
+
+/// The library tour's examples (`docs/LIBRARY.md`), compiled by `cargo test --doc` as the
+/// README's are.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/LIBRARY.md")]
+pub struct LibraryDoctests;

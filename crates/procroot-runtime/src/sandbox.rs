@@ -1,10 +1,8 @@
 //! The second wall: Landlock confines a process to the trees it works on.
 //!
-//! procroot's first wall is its own code: the resolver, the walkers, their checks. A bug there
-//! would touch a host file. A process that knows which trees it may touch before it starts can
-//! also ask the kernel to enforce it: with Landlock (Linux 5.13+), a file outside the allowed
-//! trees cannot be opened, created, removed, renamed or linked into, and a bug becomes an
-//! `EACCES` instead of an escape.
+//! procroot's first wall is its own code (the resolver, the walkers, their checks). With Landlock
+//! (Linux 5.13+), a file outside the allowed trees cannot be opened, created, removed, renamed or
+//! linked into, so a bug there becomes an `EACCES` instead of an escape.
 //!
 //! ```no_run
 //! use procroot_runtime::sandbox::{Access, Sandbox};
@@ -20,19 +18,11 @@
 //! # Ok::<(), procroot::Error>(())
 //! ```
 //!
-//! **A confined process can never lift the restriction**, and it is inherited by every child
-//! and across `execve`. This is for processes that do one job: a command-line tool, or a helper
-//! a long-running program forks for one operation
-//! ([`Root::in_sandbox`](RootSandboxExt::in_sandbox)). It is not for the long-running program
-//! itself.
-//!
-//! What it does not stop: anything beneath an allowed tree (a root of `/` allows the whole
-//! host), and mount operations (a landlocked process may not mount at all; mounts made by
-//! others stay visible). Landlock mediates reading, writing, creating, removing, renaming and
-//! linking; it does **not** mediate changing a file's mode, owner, times or extended attributes,
-//! nor `stat`, `readlink` or `O_PATH` opens: a bug could still `chmod` a host file. procroot's
-//! own metadata changes are guarded by a check of their own for that
-//! ([`Root::with_second_check`]).
+//! A confined process can never lift the restriction, and its children inherit it: this is for
+//! processes that do one job, or a helper forked for one operation
+//! ([`Root::in_sandbox`](RootSandboxExt::in_sandbox)). Landlock does not mediate mode, owner,
+//! times, xattrs, `stat`, `readlink` or `O_PATH` opens; metadata changes have
+//! [`Root::with_second_check`]. More: docs/ARCHITECTURE.md, "The Landlock sandbox".
 
 // No `forbid(unsafe_code)` here: the fork of `in_sandbox` is the crate's one `unsafe` call.
 
@@ -147,7 +137,7 @@ impl Access {
     }
 
     /// The Landlock names of the rights in this set (`["READ_FILE", "READ_DIR"]`), in a fixed
-    /// reading order: how `procroot doctor` and the README show a command's rights.
+    /// reading order: how `procroot doctor` and docs/GUIDE.md show a command's rights.
     pub fn names(self) -> Vec<&'static str> {
         NAMES
             .iter()
@@ -555,9 +545,11 @@ impl Transfer for bool {
 }
 
 // The wire format of a child's answer: one tag byte, then for `Ok` the value's bytes, for
-// `Err` the errno (i32, little-endian), the kind (u8) and four length-prefixed (u32 LE) byte
-// strings: operation, path, root, and the description (with the failed syscall named in it),
-// an absent path or root being the length u32::MAX.
+// `Err` the errno (i32, little-endian), the kind (`ErrorKind::code`, u8) and six
+// length-prefixed (u32 LE) byte strings: operation, path, root, description, the failed
+// syscall and its arguments, an absent one being the length u32::MAX. The syscall travels as a
+// field, not folded into the description, so that `Error::syscall` (the C API's
+// `procroot_error.syscall`, the CLI's JSON `syscall`) survives the sandbox.
 const TAG_OK: u8 = 0;
 const TAG_ERR: u8 = 1;
 const ABSENT: u32 = u32::MAX;
@@ -572,7 +564,7 @@ fn encode_result<T: Transfer>(result: &Result<T>) -> Vec<u8> {
         Err(e) => {
             out.push(TAG_ERR);
             out.extend_from_slice(&e.errno().raw_os_error().to_le_bytes());
-            out.push(kind_code(e.kind()));
+            out.push(e.kind().code());
             let put = |out: &mut Vec<u8>, bytes: Option<&[u8]>| match bytes {
                 Some(b) => {
                     out.extend_from_slice(&(b.len() as u32).to_le_bytes());
@@ -580,15 +572,12 @@ fn encode_result<T: Transfer>(result: &Result<T>) -> Vec<u8> {
                 }
                 None => out.extend_from_slice(&ABSENT.to_le_bytes()),
             };
-            let description = match (e.syscall(), e.syscall_args()) {
-                (Some(s), Some(args)) => format!("{s}({args}): {}", e.description()),
-                (Some(s), None) => format!("{s}(2): {}", e.description()),
-                _ => e.description().into_owned(),
-            };
             put(&mut out, Some(e.operation().as_bytes()));
             put(&mut out, e.path().map(|p| p.as_os_str().as_bytes()));
             put(&mut out, e.root().map(|p| p.as_os_str().as_bytes()));
-            put(&mut out, Some(description.as_bytes()));
+            put(&mut out, Some(e.description().as_bytes()));
+            put(&mut out, e.syscall().map(str::as_bytes));
+            put(&mut out, e.syscall_args().map(str::as_bytes));
         }
     }
     out
@@ -603,7 +592,7 @@ fn decode_result<T: Transfer>(bytes: Vec<u8>) -> Option<Result<T>> {
         return None;
     }
     let errno = i32::from_le_bytes(rest[..4].try_into().ok()?);
-    let kind = kind_from_code(rest[4])?;
+    let kind = ErrorKind::from_code(rest[4])?;
     let mut at = &rest[5..];
     let mut take = || -> Option<Option<Vec<u8>>> {
         let len = u32::from_le_bytes(at.get(..4)?.try_into().ok()?);
@@ -620,7 +609,12 @@ fn decode_result<T: Transfer>(bytes: Vec<u8>) -> Option<Result<T>> {
     let path = take()?;
     let root = take()?;
     let description = String::from_utf8(take()??).ok()?;
+    let syscall = take()?.map(String::from_utf8).transpose().ok()?;
+    let args = take()?.map(String::from_utf8).transpose().ok()?;
     let mut err = Error::with_detail(kind, Errno::from_raw_os_error(errno), description);
+    if let Some(syscall) = syscall {
+        err = err.with_syscall(syscall, args);
+    }
     if !operation.is_empty() {
         let operation = String::from_utf8(operation).ok()?;
         let path = PathBuf::from(OsString::from_vec(path.unwrap_or_default()));
@@ -630,27 +624,6 @@ fn decode_result<T: Transfer>(bytes: Vec<u8>) -> Option<Result<T>> {
         err = err.in_root(Path::new(&OsString::from_vec(root)));
     }
     Some(Err(err))
-}
-
-fn kind_code(kind: ErrorKind) -> u8 {
-    match kind {
-        ErrorKind::NotFound => 1,
-        ErrorKind::SafetyViolation => 2,
-        ErrorKind::InvalidInput => 3,
-        ErrorKind::NotSupported => 4,
-        _ => 5,
-    }
-}
-
-fn kind_from_code(code: u8) -> Option<ErrorKind> {
-    Some(match code {
-        1 => ErrorKind::NotFound,
-        2 => ErrorKind::SafetyViolation,
-        3 => ErrorKind::InvalidInput,
-        4 => ErrorKind::NotSupported,
-        5 => ErrorKind::Os,
-        _ => return None,
-    })
 }
 
 pub use fork_boundary::RootSandboxExt;
@@ -672,9 +645,9 @@ mod fork_boundary {
         /// For a one-shot operation on an untrusted rootfs from a long-running program, which must
         /// not confine itself: even if procroot had a bug, the child could not touch a file outside
         /// the root. The result comes back over a pipe ([`Transfer`]: `()`, bytes, strings, paths,
-        /// `u64`, `bool`); an error comes back with its kind, errno, operation, path, root and
-        /// message (the failed syscall is named in the message only). A child that panics, or dies
-        /// before answering, is `EIO`.
+        /// `u64`, `bool`); an error comes back with its kind, errno, operation, path, root,
+        /// message, and the failed syscall with its arguments ([`Error::syscall`],
+        /// [`Error::syscall_args`]). A child that panics, or dies before answering, is `EIO`.
         ///
         /// Without Landlock the error is `NotSupported` and `f` does not run.
         ///
@@ -792,6 +765,8 @@ mod tests {
         assert_eq!(back.errno(), Errno::ACCESS);
         assert_eq!(back.kind(), err.kind());
         assert_eq!(back.path(), err.path());
+        assert_eq!(back.syscall(), Some("openat"));
+        assert_eq!(back.syscall_args(), Some("\"/etc\", \"passwd\""));
         let ok = decode_result::<Vec<u8>>(encode_result(&Ok(b"abc".to_vec())));
         assert_eq!(ok.unwrap().unwrap(), b"abc");
         assert!(decode_result::<u64>(vec![TAG_ERR, 1]).is_none());

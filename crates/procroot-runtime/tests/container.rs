@@ -754,15 +754,14 @@ fn sysctl_in_another_processs_namespaces() {
         if pid == 0 {
             drop(r);
             drop(release_w);
-            // SAFETY: unshare(2) of the UTS namespace, then _exit(2).
-            unsafe {
-                libc::unshare(libc::CLONE_NEWUTS);
-                let _ = w.write_all(b"r");
-                drop(w);
-                let mut b = [0u8; 1];
-                let _ = (&release_r).read(&mut b);
-                libc::_exit(0);
-            }
+            // SAFETY: unshare(2) of the UTS namespace takes a plain flag.
+            unsafe { libc::unshare(libc::CLONE_NEWUTS) };
+            let _ = w.write_all(b"r");
+            drop(w);
+            let mut b = [0u8; 1];
+            let _ = (&release_r).read(&mut b);
+            // SAFETY: _exit(2) ends this forked child without the harness's destructors.
+            unsafe { libc::_exit(0) };
         }
         drop(w);
         drop(release_r);
@@ -887,12 +886,7 @@ fn unprivileged_masking_is_refused_not_faked() {
             std::os::unix::fs::PermissionsExt::from_mode(0o755),
         )
         .unwrap();
-        // SAFETY: dropping this (forked) process's privileges for good.
-        unsafe {
-            assert_eq!(libc::setgroups(0, std::ptr::null()), 0);
-            assert_eq!(libc::setresgid(1000, 1000, 1000), 0);
-            assert_eq!(libc::setresuid(1000, 1000, 1000), 0);
-        }
+        procroot_testutil::become_user(1000);
         let root = Root::open(tree.path()).unwrap();
         let report = mask_paths(&root, &["/d", "/f"]).unwrap();
         assert!(report.masked.is_empty(), "{report:?}");

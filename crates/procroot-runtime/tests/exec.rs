@@ -29,24 +29,37 @@ fn uts_target_with(hostname: &str, extra: libc::c_int) -> Target {
 /// `CLONE_NEWUSER`, a user namespace that does not own the UTS namespace.
 fn uts_target_then(hostname: &str, extra: libc::c_int, then: libc::c_int) -> Target {
     target_if(|| {
-        // SAFETY: unshare and sethostname on this (forked, single-threaded) process.
-        unsafe {
-            libc::unshare(libc::CLONE_NEWUTS | extra) == 0
-                && libc::sethostname(hostname.as_ptr().cast(), hostname.len()) == 0
-                && (then == 0 || libc::unshare(then) == 0)
-        }
+        unshare(libc::CLONE_NEWUTS | extra)
+            && rustix::system::sethostname(hostname.as_bytes()).is_ok()
+            && (then == 0 || unshare(then))
     })
+}
+
+/// A signal set holding exactly `signals`.
+fn sigset_of(signals: &[libc::c_int]) -> libc::sigset_t {
+    // SAFETY: `sigset_t` is plain data, for which all-zero is a valid value.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a sigset on the stack.
+    unsafe { libc::sigemptyset(&mut set) };
+    for &signal in signals {
+        // SAFETY: as above; an invalid signal number is EINVAL, not a memory hazard.
+        unsafe { libc::sigaddset(&mut set, signal) };
+    }
+    set
+}
+
+/// `unshare(2)` of this (forked, single-threaded) process; true when it worked.
+fn unshare(flags: libc::c_int) -> bool {
+    // SAFETY: unshare(2) takes plain flags; no memory is involved.
+    unsafe { libc::unshare(flags) == 0 }
 }
 
 /// [`uts_target`] with `no_new_privs` and a seccomp filter that makes `syscalls` fail with
 /// `errno` (set after the hostname).
 fn filtered_target(hostname: &str, syscalls: &[i64], errno: i32) -> Target {
     target_if(|| {
-        // SAFETY: unshare and sethostname on this (forked, single-threaded) process.
-        let ok = unsafe {
-            libc::unshare(libc::CLONE_NEWUTS) == 0
-                && libc::sethostname(hostname.as_ptr().cast(), hostname.len()) == 0
-        };
+        let ok =
+            unshare(libc::CLONE_NEWUTS) && rustix::system::sethostname(hostname.as_bytes()).is_ok();
         procroot_testutil::deny_syscalls(syscalls, errno);
         ok
     })
@@ -88,18 +101,19 @@ fn filtered_target_without_nnp(hostname: &str, syscall: i64, errno: i32) -> Targ
         filter: prog.as_mut_ptr(),
     };
     target_if(|| {
-        // SAFETY: unshare, sethostname and prctl on this (forked, single-threaded) process,
-        // with a filter program that outlives the call.
-        let ok = unsafe {
-            libc::unshare(libc::CLONE_NEWUTS) == 0
-                && libc::sethostname(hostname.as_ptr().cast(), hostname.len()) == 0
-                && libc::prctl(
+        let ok = unshare(libc::CLONE_NEWUTS)
+            && rustix::system::sethostname(hostname.as_bytes()).is_ok()
+            // SAFETY: PR_SET_SECCOMP reads the filter program, which outlives the call (the
+            // kernel copies it).
+            && unsafe {
+                libc::prctl(
                     libc::PR_SET_SECCOMP,
                     libc::SECCOMP_MODE_FILTER,
                     &fprog as *const libc::sock_fprog,
-                ) == 0
-                && libc::prctl(libc::PR_CAPBSET_DROP, 21, 0, 0, 0) == 0
-        };
+                )
+            } == 0
+            // SAFETY: PR_CAPBSET_DROP takes plain integers (21 is CAP_SYS_ADMIN).
+            && unsafe { libc::prctl(libc::PR_CAPBSET_DROP, 21, 0, 0, 0) } == 0;
         let sets = rustix::thread::capabilities(None).expect("capget");
         let admin = rustix::thread::CapabilitySet::SYS_ADMIN;
         ok && rustix::thread::set_capabilities(
@@ -508,14 +522,12 @@ fn spawn_leaves_the_callers_signals_and_dumpable_state_as_they_were() {
         let target = uts_target("state");
         let pidfd = PidFd::open(target.pid()).expect("pidfd");
         in_child(|| {
-            // SAFETY: signal-state calls over stack data in this forked, single-threaded child.
-            unsafe {
-                libc::signal(libc::SIGUSR1, on_usr1 as *const () as libc::sighandler_t);
-                let mut set: libc::sigset_t = std::mem::zeroed();
-                libc::sigemptyset(&mut set);
-                libc::sigaddset(&mut set, libc::SIGUSR2);
-                libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-            }
+            // SAFETY: `on_usr1` is an `extern "C"` handler that does nothing, so it is
+            // async-signal-safe; this forked child is single-threaded.
+            unsafe { libc::signal(libc::SIGUSR1, on_usr1 as *const () as libc::sighandler_t) };
+            let mask = sigset_of(&[libc::SIGUSR2]);
+            // SAFETY: a valid sigset on the stack; a NULL old-set pointer means "not wanted".
+            unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &mask, std::ptr::null_mut()) };
             let (code, out) = run(&pidfd, EnterMethod::Auto, "hostname");
             assert_eq!((code.expect("spawn"), out.as_str()), (0, "state"));
             // With forwarded signals too (a signalfd while the command runs).
@@ -524,27 +536,23 @@ fn spawn_leaves_the_callers_signals_and_dumpable_state_as_they_were() {
             let ns = Namespaces::of(&pidfd).expect("namespaces");
             let status = ns.spawn(NsKinds::of(&[NsKind::Uts]), &cmd).expect("spawn");
             assert_eq!(status.code(), Some(0));
+            let mut now = sigset_of(&[]);
+            // SAFETY: a NULL new set only reads the mask into `now`, a sigset on the stack.
+            unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, std::ptr::null(), &mut now) };
+            // SAFETY: `now` is an initialised sigset.
+            let usr2 = unsafe { libc::sigismember(&now, libc::SIGUSR2) };
+            assert_eq!(usr2, 1, "SIGUSR2 unblocked");
             // SAFETY: as above.
-            unsafe {
-                let mut now: libc::sigset_t = std::mem::zeroed();
-                libc::pthread_sigmask(libc::SIG_SETMASK, std::ptr::null(), &mut now);
-                assert_eq!(
-                    libc::sigismember(&now, libc::SIGUSR2),
-                    1,
-                    "SIGUSR2 unblocked"
-                );
-                assert_eq!(
-                    libc::sigismember(&now, libc::SIGINT),
-                    0,
-                    "SIGINT left blocked"
-                );
-                let mut act: libc::sigaction = std::mem::zeroed();
-                libc::sigaction(libc::SIGUSR1, std::ptr::null(), &mut act);
-                assert_eq!(
-                    act.sa_sigaction, on_usr1 as *const () as libc::sighandler_t,
-                    "handler lost"
-                );
-            }
+            let int = unsafe { libc::sigismember(&now, libc::SIGINT) };
+            assert_eq!(int, 0, "SIGINT left blocked");
+            // SAFETY: `sigaction` is plain data, for which all-zero is a valid value.
+            let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
+            // SAFETY: a NULL new action only reads the current one into `act`, on the stack.
+            unsafe { libc::sigaction(libc::SIGUSR1, std::ptr::null(), &mut act) };
+            assert_eq!(
+                act.sa_sigaction, on_usr1 as *const () as libc::sighandler_t,
+                "handler lost"
+            );
             assert_eq!(
                 rustix::process::dumpable_behavior().expect("PR_GET_DUMPABLE"),
                 rustix::process::DumpableBehavior::Dumpable,
@@ -870,27 +878,29 @@ fn copying_the_filter_of_a_target_that_never_stops_gives_up() {
             procroot_testutil::deny_syscalls(&[libc::SYS_uname], libc::EHOSTDOWN);
             let _ = ready_w.write_all(b"r");
             extern "C" fn sleeper(_: *mut libc::c_void) -> libc::c_int {
-                // SAFETY: raw calls on this child's own stack; it never returns.
-                unsafe {
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                    libc::pause();
-                    libc::_exit(0)
-                }
+                // SAFETY: PR_SET_PDEATHSIG takes plain integers; no memory is involved.
+                unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+                // SAFETY: pause(2) takes nothing; it returns only on a signal.
+                unsafe { libc::pause() };
+                // SAFETY: _exit(2) leaves without touching the memory shared with the
+                // suspended parent (CLONE_VM): no destructors, no atexit handlers.
+                unsafe { libc::_exit(0) }
             }
             let mut stack = vec![0u8; 256 * 1024];
+            let top = stack.as_mut_ptr_range().end.cast();
             // SAFETY: the child runs `sleeper` on a stack of its own (the top of `stack`, which
             // outlives it: we are suspended until it execs or exits, CLONE_VFORK); this process
             // sleeps in clone, killably but not interruptibly, until it is killed.
             unsafe {
-                let top = stack.as_mut_ptr().add(stack.len()).cast();
                 libc::clone(
                     sleeper,
                     top,
                     libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
                     std::ptr::null_mut(),
-                );
-                libc::_exit(0);
-            }
+                )
+            };
+            // SAFETY: _exit(2) ends this forked child without the harness's destructors.
+            unsafe { libc::_exit(0) };
         }
         drop(ready_w);
         let mut b = [0u8; 1];
@@ -924,11 +934,11 @@ fn copying_the_filter_of_a_target_that_never_stops_gives_up() {
         assert!(err.to_string().contains("never stopped"), "{err}");
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
         assert!(status.contains("TracerPid:\t0"), "{status}");
-        // SAFETY: our own child; its vfork child dies with it (PR_SET_PDEATHSIG).
-        unsafe {
-            libc::kill(pid, libc::SIGKILL);
-            libc::waitpid(pid, std::ptr::null_mut(), 0);
-        }
+        // SAFETY: kill(2) of our own child, not yet reaped; its vfork child dies with it
+        // (PR_SET_PDEATHSIG).
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        // SAFETY: waitpid(2) on our own child; a NULL status pointer means "not wanted".
+        unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
     });
 }
 

@@ -21,16 +21,21 @@ static UNAVAILABLE: AtomicU32 = AtomicU32::new(0);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Feature {
-    /// `openat2(2)`: the kernel resolver backend and procfs lookups.
+    /// `openat2(2)` (Linux 5.6): the kernel resolver backend and procfs lookups. Without it, the
+    /// emulated walker resolves, and procfs lookups walk one component at a time, comparing mount
+    /// ids.
     Openat2,
-    /// `fsopen(2)`/`fsmount(2)`: private procfs instances.
+    /// `fsopen(2)`/`fsmount(2)` (Linux 5.2, `CAP_SYS_ADMIN`): private, detached procfs instances.
+    /// Without it, a clone of `/proc` by `open_tree(2)`.
     Fsopen,
-    /// `open_tree(2)` with `OPEN_TREE_CLONE`: cloned procfs mounts.
+    /// `open_tree(2)` with `OPEN_TREE_CLONE` (Linux 5.2): cloned procfs mounts. Without it (or
+    /// `fsopen`), `open("/proc")`, verified to be a procfs root.
     OpenTree,
-    /// `STATX_MNT_ID_UNIQUE`: never-reused mount ids (the 5.8 `STATX_MNT_ID` is used instead).
+    /// `STATX_MNT_ID_UNIQUE` (Linux 6.8): never-reused mount ids. Without it, the 5.8
+    /// `STATX_MNT_ID`, or the `mnt_id:` line of the fd's `fdinfo` through the verified procfs.
     StatxMntIdUnique,
-    /// procfs's `pidns=` mount option (Linux 6.18): without it, a helper process makes the
-    /// instance from inside the namespace.
+    /// procfs's `pidns=` mount option (Linux 6.18): procfs for another PID namespace. Without it,
+    /// a helper process makes the instance from inside the namespace.
     ProcPidnsOption,
     /// `fchmodat2(2)` (Linux 6.6). Without it, `chmod` goes through the magic link
     /// `/proc/thread-self/fd/N` of the verified procfs.
@@ -50,10 +55,11 @@ pub enum Feature {
     /// Without it, `/proc/<pid>/ns/*` through the hardened procfs, each checked to be an nsfs
     /// file of its type.
     PidfdNamespaces,
-    /// `clone(CLONE_VM | CLONE_VFORK)` for the children of `exec::spawn_in` (but one entering a
-    /// user or time namespace) (`posix_spawn`'s way: no copy of the caller's page tables, about a
-    /// tenth of a `fork` here). Without it ([`disable`]d, or marked unavailable the first time
-    /// the child's stack could not be mapped), a fork (the raw `clone(SIGCHLD)`) every time.
+    /// `clone(CLONE_VM | CLONE_VFORK)` for the first child of `exec::spawn_in` when it stays
+    /// outside the target's PID namespace and joins no user or time namespace and no cgroup
+    /// (`posix_spawn`'s way: no copy of the caller's page tables). Without it ([`disable`]d, or
+    /// marked unavailable the first time the child's stack could not be mapped), a fork (the raw
+    /// `clone(SIGCHLD)`) every time.
     CloneVfork,
 }
 

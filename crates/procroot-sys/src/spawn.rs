@@ -302,7 +302,7 @@ pub enum StartError {
 /// has executed the command (wait for it with [`wait`] or [`wait_forwarding`]); a failure before
 /// the exec is returned with the call that failed.
 ///
-/// # What the target can reach, and when (issue 19)
+/// # What the target can reach, and when
 ///
 /// - **No host fd at the exec, closed and not just marked.** The kernel closes `O_CLOEXEC` fds
 ///   only after it has looked up the program and its `#!` interpreter, in the target's root
@@ -565,31 +565,38 @@ impl SignalForwarder {
     /// # References
     ///  - [`signalfd(2)`](https://man7.org/linux/man-pages/man2/signalfd.2.html)
     pub fn new() -> Result<SignalForwarder, SyscallError> {
-        // SAFETY: sigset and pthread_sigmask calls over stack data; signalfd returns a new fd
-        // that the OwnedFd takes over. rustix has no signalfd.
-        unsafe {
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            for sig in FORWARDED.into_iter().chain([libc::SIGCHLD]) {
-                libc::sigaddset(&mut set, sig);
-            }
-            let mut saved: libc::sigset_t = std::mem::zeroed();
-            libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut saved);
-            let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
-            if fd < 0 {
-                let errno = last_errno();
-                libc::pthread_sigmask(libc::SIG_SETMASK, &saved, std::ptr::null_mut());
-                return Err(SyscallError {
-                    syscall: "signalfd",
-                    errno,
-                    detail: "receiving the signals to pass on to the command",
-                });
-            }
-            Ok(SignalForwarder {
-                fd: OwnedFd::from_raw_fd(fd),
-                saved,
-            })
+        // rustix has no signalfd: the sigset calls are libc's.
+        // SAFETY: `sigset_t` is plain data, for which all-zero is a valid value.
+        let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `set` is a sigset on the stack.
+        unsafe { libc::sigemptyset(&mut set) };
+        for sig in FORWARDED.into_iter().chain([libc::SIGCHLD]) {
+            // SAFETY: as above; every signal number here is valid.
+            unsafe { libc::sigaddset(&mut set, sig) };
         }
+        // SAFETY: plain data, as `set`.
+        let mut saved: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `set` and `saved` are sigsets on the stack; the kernel reads one and writes
+        // the other.
+        unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut saved) };
+        // SAFETY: fd -1 asks for a new signalfd; the kernel only reads `set`.
+        let fd = unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
+        if fd < 0 {
+            let errno = last_errno();
+            // SAFETY: restores the mask saved above from a sigset on the stack; a NULL old-set
+            // pointer means "not wanted".
+            unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &saved, std::ptr::null_mut()) };
+            return Err(SyscallError {
+                syscall: "signalfd",
+                errno,
+                detail: "receiving the signals to pass on to the command",
+            });
+        }
+        Ok(SignalForwarder {
+            // SAFETY: signalfd returned a new fd that nothing else owns: the OwnedFd takes it.
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+            saved,
+        })
     }
 
     /// The next signal read, as `(signo, si_code)`, or `None` if none is pending.
@@ -604,8 +611,8 @@ impl SignalForwarder {
         };
         let want = bytes.len();
         match rustix::io::read(&self.fd, bytes) {
-            // SAFETY: zero-initialised, and the kernel wrote a whole record.
             Ok(n) if n == want => {
+                // SAFETY: zero-initialised, and the kernel wrote a whole record.
                 let info = unsafe { info.assume_init() };
                 Some((info.ssi_signo as i32, info.ssi_code))
             }
@@ -700,15 +707,17 @@ pub fn wait_forwarding(pid: Pid, signals: &SignalForwarder) -> Result<i32, Sysca
 
 /// The command stopped with `sig`: stop ourselves the same way, then continue it.
 fn stop_as_the_command(pid: Pid, sig: i32) {
-    // SAFETY: sigaction reads into a stack struct; kill(2) of ourselves and of our own unreaped
-    // child.
-    unsafe {
-        let mut act: libc::sigaction = std::mem::zeroed();
-        let ignored = libc::sigaction(sig, std::ptr::null(), &mut act) != 0
-            || act.sa_sigaction != libc::SIG_DFL;
-        libc::kill(libc::getpid(), if ignored { libc::SIGSTOP } else { sig });
-        libc::kill(pid.as_raw_nonzero().get(), libc::SIGCONT);
-    }
+    // SAFETY: `sigaction` is plain data, for which all-zero is a valid value.
+    let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: a NULL new action only reads the current one into `act`, on the stack.
+    let ignored = unsafe { libc::sigaction(sig, std::ptr::null(), &mut act) } != 0
+        || act.sa_sigaction != libc::SIG_DFL;
+    // SAFETY: getpid(2) takes nothing and cannot fail.
+    let me = unsafe { libc::getpid() };
+    // SAFETY: kill(2) of ourselves with a plain signal number; no memory is involved.
+    unsafe { libc::kill(me, if ignored { libc::SIGSTOP } else { sig }) };
+    // SAFETY: kill(2) of our own unreaped child: its PID cannot have been reused.
+    unsafe { libc::kill(pid.as_raw_nonzero().get(), libc::SIGCONT) };
 }
 
 /// What the children read: the plan, the error channel's write end and the start gate (as
@@ -870,14 +879,15 @@ fn raw_fork(flags: libc::c_ulong) -> Result<i32, Errno> {
 
 /// Blocks every signal in the calling thread; returns the mask to restore.
 fn block_all_signals() -> libc::sigset_t {
-    // SAFETY: sigfillset and pthread_sigmask over stack-allocated sets.
-    unsafe {
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-        old
-    }
+    // SAFETY: `sigset_t` is plain data, for which all-zero is a valid value.
+    let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `all` is a sigset on the stack.
+    unsafe { libc::sigfillset(&mut all) };
+    // SAFETY: `all` and `old` are sigsets on the stack; the kernel reads one, writes the other.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old) };
+    old
 }
 
 fn restore_signals(mask: &libc::sigset_t) {
@@ -903,17 +913,19 @@ pub fn reset_signal_handlers() {
         if sig == libc::SIGKILL || sig == libc::SIGSTOP {
             continue;
         }
-        // SAFETY: sigaction reads and writes stack-allocated structs only.
-        unsafe {
-            let mut old: libc::sigaction = std::mem::zeroed();
-            if libc::sigaction(sig, std::ptr::null(), &mut old) == 0
-                && old.sa_sigaction != libc::SIG_IGN
-                && old.sa_sigaction != libc::SIG_DFL
-            {
-                let mut dfl: libc::sigaction = std::mem::zeroed();
-                dfl.sa_sigaction = libc::SIG_DFL;
-                libc::sigaction(sig, &dfl, std::ptr::null_mut());
-            }
+        // SAFETY: `sigaction` is plain data, for which all-zero is a valid value.
+        let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: a NULL new action only reads the current one into `old`, on the stack.
+        if unsafe { libc::sigaction(sig, std::ptr::null(), &mut old) } == 0
+            && old.sa_sigaction != libc::SIG_IGN
+            && old.sa_sigaction != libc::SIG_DFL
+        {
+            // SAFETY: plain data, as `old`.
+            let mut dfl: libc::sigaction = unsafe { std::mem::zeroed() };
+            dfl.sa_sigaction = libc::SIG_DFL;
+            // SAFETY: sets the default action from a struct on the stack; a NULL old-action
+            // pointer means "not wanted".
+            unsafe { libc::sigaction(sig, &dfl, std::ptr::null_mut()) };
         }
     }
 }
@@ -1105,13 +1117,14 @@ fn last_steps_before_exec(ctx: &ChildCtx<'_, '_>) -> Result<(), (u32, Errno)> {
     }
     // Rust ignores SIGPIPE in its programs; the command gets the default back, and no blocked
     // signal, as from a shell.
-    // SAFETY: signal and sigprocmask over stack data are async-signal-safe.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-    }
+    // SAFETY: signal(2) to the default action installs no handler of ours; async-signal-safe.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    // SAFETY: `sigset_t` is plain data, for which all-zero is a valid value.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a sigset on the stack; sigemptyset is async-signal-safe.
+    unsafe { libc::sigemptyset(&mut set) };
+    // SAFETY: the kernel reads `set` from the stack; a NULL old-set pointer means "not wanted".
+    unsafe { libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) };
     // The target's credentials, last: seccomp (when it can come last) must filter nothing of
     // ours but the execve.
     if let Some(creds) = ctx.plan.creds {

@@ -47,6 +47,47 @@ pub enum ErrorKind {
     Os,
 }
 
+impl ErrorKind {
+    /// Every kind, in [`code`](Self::code) order.
+    pub const ALL: [ErrorKind; 5] = [
+        ErrorKind::NotFound,
+        ErrorKind::SafetyViolation,
+        ErrorKind::InvalidInput,
+        ErrorKind::NotSupported,
+        ErrorKind::Os,
+    ];
+
+    /// The kind's stable name, as the CLI's `--json` prints it (`"not_found"`). Part of the
+    /// JSON output's format: a kind is never renamed.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::SafetyViolation => "safety_violation",
+            ErrorKind::InvalidInput => "invalid_input",
+            ErrorKind::NotSupported => "not_supported",
+            ErrorKind::Os => "os",
+        }
+    }
+
+    /// The kind's stable number: the C header's `procroot_error_kind` (1 `NOT_FOUND` to 5
+    /// `OS`), also the sandbox's wire encoding. Part of the C ABI: a kind is never renumbered,
+    /// and a new kind gets a new number.
+    pub const fn code(self) -> u8 {
+        match self {
+            ErrorKind::NotFound => 1,
+            ErrorKind::SafetyViolation => 2,
+            ErrorKind::InvalidInput => 3,
+            ErrorKind::NotSupported => 4,
+            ErrorKind::Os => 5,
+        }
+    }
+
+    /// The kind whose [`code`](Self::code) is `code`, or `None` for a number no kind has.
+    pub fn from_code(code: u8) -> Option<ErrorKind> {
+        Self::ALL.into_iter().find(|k| k.code() == code)
+    }
+}
+
 /// The error type of every fallible procroot operation.
 ///
 /// It is 16 bytes: the kind and errno inline, the context (operation, path, root, detail) boxed
@@ -68,7 +109,8 @@ struct Context {
     root: Option<PathBuf>,
     detail: Option<Cow<'static, str>>,
     /// The syscall that failed, as its man page names it (`openat`, `statx`).
-    syscall: Option<&'static str>,
+    /// Borrowed when procroot named it; owned when it came back over the sandbox's pipe.
+    syscall: Option<Cow<'static, str>>,
     /// Its key arguments as they print: the directory (its path in the root where known), the
     /// name, the flags.
     args: Option<String>,
@@ -184,10 +226,14 @@ impl Error {
     /// end here. `args` is how the call's arguments print (`"/data", "x", AT_REMOVEDIR`): it is
     /// shown as given, so quote paths in it as [`Quoted`] does.
     #[cold]
-    pub fn with_syscall(mut self, syscall: &'static str, args: Option<String>) -> Self {
+    pub fn with_syscall(
+        mut self,
+        syscall: impl Into<Cow<'static, str>>,
+        args: Option<String>,
+    ) -> Self {
         let context = self.context_mut();
         if context.syscall.is_none() {
-            context.syscall = Some(syscall);
+            context.syscall = Some(syscall.into());
             context.args = args;
         }
         self
@@ -197,7 +243,7 @@ impl Error {
     /// `"unlinkat"`), if the error came from one. Errors procroot raises itself (bad input, a
     /// safety violation it detected) name none.
     pub fn syscall(&self) -> Option<&str> {
-        self.context.as_ref()?.syscall
+        self.context.as_ref()?.syscall.as_deref()
     }
 
     /// The failed syscall's key arguments as they print in the message, such as
@@ -502,6 +548,29 @@ impl SyscallErrno for Errno {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each kind's name and number are pinned: the name is the CLI's `--json` `kind`, the
+    /// number the C header's `procroot_error_kind` and the sandbox's wire byte. Changing either
+    /// breaks JSON consumers or the C ABI, so it must fail a test.
+    #[test]
+    fn error_kind_names_and_codes_are_stable() {
+        let pinned = [
+            (ErrorKind::NotFound, "not_found", 1),
+            (ErrorKind::SafetyViolation, "safety_violation", 2),
+            (ErrorKind::InvalidInput, "invalid_input", 3),
+            (ErrorKind::NotSupported, "not_supported", 4),
+            (ErrorKind::Os, "os", 5),
+        ];
+        assert_eq!(ErrorKind::ALL.len(), pinned.len());
+        for (kind, name, code) in pinned {
+            assert_eq!(kind.as_str(), name, "{kind:?}");
+            assert_eq!(kind.code(), code, "{kind:?}");
+            assert_eq!(ErrorKind::from_code(code), Some(kind));
+        }
+        for code in [0, 6, u8::MAX] {
+            assert_eq!(ErrorKind::from_code(code), None, "{code}");
+        }
+    }
 
     #[test]
     fn display_has_context_description_and_errno_name() {

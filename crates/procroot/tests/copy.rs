@@ -238,13 +238,7 @@ fn a_failed_tree_copy_leaves_nothing_behind() {
 
 /// Drops to uid and gid 1000 in this (forked, single-threaded) process.
 fn become_unprivileged() {
-    // SAFETY: plain syscalls in a single-threaded forked child; a zero-length setgroups list
-    // may be null.
-    unsafe {
-        assert_eq!(libc::setgroups(0, std::ptr::null()), 0, "setgroups");
-        assert_eq!(libc::setresgid(1000, 1000, 1000), 0, "setresgid");
-        assert_eq!(libc::setresuid(1000, 1000, 1000), 0, "setresuid");
-    }
+    procroot_testutil::become_user(1000);
 }
 
 /// Runs `f` unprivileged: in a forked child that drops to uid 1000 when this process is root

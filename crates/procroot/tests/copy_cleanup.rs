@@ -62,13 +62,7 @@ fn chain(top: &Path, depth: usize) -> PathBuf {
 
 /// Becomes uid and gid 65534 (`nobody`) in this forked, single-threaded child.
 fn become_nobody() {
-    // SAFETY: plain syscalls in a single-threaded forked child; a zero-length setgroups list
-    // may be null.
-    unsafe {
-        assert_eq!(libc::setgroups(0, std::ptr::null()), 0, "setgroups");
-        assert_eq!(libc::setresgid(65534, 65534, 65534), 0, "setresgid");
-        assert_eq!(libc::setresuid(65534, 65534, 65534), 0, "setresuid");
-    }
+    procroot_testutil::become_user(65534);
 }
 
 /// Sets this (forked) process's `RLIMIT_NOFILE` soft limit.
@@ -175,7 +169,7 @@ fn build_deep(top: &Path, depth: usize) {
 }
 
 /// Issue 20 item 1 (b) and item 4: a deep copy under a low `RLIMIT_NOFILE` fails with `EMFILE`
-/// (the copy holds up to about 150 fds, see the README), in and out, at limits 32, 48, 64, 100
+/// (the copy holds up to about 150 fds, see docs/GUIDE.md), in and out, at limits 32, 48, 64, 100
 /// (300 levels) and 128 (600 levels: `EMFILE` near depth 480). The cleanup ends, leaves no
 /// temporary, and never says it found entries it did not create: it made them all (it used to
 /// lose the directories whose open after `mkdirat` failed, and loop on what it left).
@@ -346,8 +340,8 @@ fn stopping_the_undo_keeps_the_temporary_and_names_it() {
 }
 
 /// Issue 20, Performance: a 10,000-deep `remove_all` (`rm -r`) works at `RLIMIT_NOFILE` 128,
-/// and, since the walker fits itself to the fds that are free, a 3,000-deep one at 32 (README:
-/// "work at any depth under `ulimit -n 32`"). The CLI's `rm -r` at 128: `progress_cli.rs`.
+/// and, since the walker fits itself to the fds that are free, a 3,000-deep one at 32
+/// (docs/GUIDE.md: "work at any depth under `ulimit -n 32`"). The CLI's `rm -r` at 128: `progress_cli.rs`.
 #[test]
 fn remove_all_10000_deep_under_low_fd_limits() {
     // 3,000 deep at 32: a window of a dozen fds re-walks often; enough to show it ends.
@@ -365,7 +359,7 @@ fn remove_all_10000_deep_under_low_fd_limits() {
     }
 }
 
-/// README: a copy holds at most about 150 fds whatever the depth, so `RLIMIT_NOFILE` 160 is
+/// docs/GUIDE.md: a copy holds at most about 150 fds whatever the depth, so `RLIMIT_NOFILE` 160 is
 /// enough: a 3,000-deep tree (deep enough for both chains to hold all their anchors) is copied
 /// in and out at 160.
 #[test]

@@ -150,15 +150,7 @@ fn set_xattr(path: &Path, name: &str, value: &[u8]) {
 fn nobody_can_read(path: &Path) -> bool {
     let path = path.to_path_buf();
     procroot_testutil::ForkedChild::spawn(move || {
-        // SAFETY: plain syscalls in the forked child, which only exits afterwards.
-        unsafe {
-            if libc::setgroups(0, std::ptr::null()) != 0
-                || libc::setresgid(65534, 65534, 65534) != 0
-                || libc::setresuid(65534, 65534, 65534) != 0
-            {
-                return 2;
-            }
-        }
+        procroot_testutil::become_user(65534);
         match rustix::fs::open(&path, rustix::fs::OFlags::RDONLY, rustix::fs::Mode::empty()) {
             Ok(_) => 0,
             Err(_) => 1,
@@ -429,12 +421,7 @@ fn xattrs_of_read_only_entries_are_copied_unprivileged() {
     }
     std::os::unix::fs::chown(&out, Some(65534), Some(65534)).unwrap();
     procroot_testutil::in_child(move || {
-        // SAFETY: plain syscalls in a single-threaded forked child.
-        unsafe {
-            assert_eq!(libc::setgroups(0, std::ptr::null()), 0);
-            assert_eq!(libc::setresgid(65534, 65534, 65534), 0);
-            assert_eq!(libc::setresuid(65534, 65534, 65534), 0);
-        }
+        procroot_testutil::become_user(65534);
         for (p, mode) in [
             ("ro/f", 0o444),
             ("ro/sub/g", 0o444),

@@ -166,20 +166,7 @@ fn spawn_attacker(srv: &Path, strike: &Strike) -> ForkedChild {
     let unprivileged = *strike == Strike::Unprivileged;
     ForkedChild::spawn(|| {
         if unprivileged {
-            // SAFETY: plain syscalls in this single-threaded child.
-            unsafe {
-                assert_eq!(libc::setgroups(0, std::ptr::null()), 0, "setgroups");
-                assert_eq!(
-                    libc::setresgid(ATTACKER, ATTACKER, ATTACKER),
-                    0,
-                    "setresgid"
-                );
-                assert_eq!(
-                    libc::setresuid(ATTACKER, ATTACKER, ATTACKER),
-                    0,
-                    "setresuid"
-                );
-            }
+            procroot_testutil::become_user(ATTACKER);
         }
         let deadline = Instant::now() + Duration::from_secs(10);
         let dir = rustix::fs::open(

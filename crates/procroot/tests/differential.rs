@@ -1059,13 +1059,7 @@ fn no_symlinks_refuses_an_unreadable_magic_link() {
     procroot_testutil::in_child(|| {
         let proc = procroot_testutil::open_dir("/proc");
         const NOBODY: libc::uid_t = 65534;
-        // SAFETY: plain syscalls on this single-threaded child; the null list is allowed for
-        // a zero-length setgroups.
-        unsafe {
-            assert_eq!(libc::setgroups(0, std::ptr::null()), 0, "setgroups");
-            assert_eq!(libc::setresgid(NOBODY, NOBODY, NOBODY), 0, "setresgid");
-            assert_eq!(libc::setresuid(NOBODY, NOBODY, NOBODY), 0, "setresuid");
-        }
+        procroot_testutil::become_user(NOBODY);
         let path = format!("{owner}/root");
         match rustix::fs::readlinkat(&proc, path.as_str(), Vec::new()) {
             Err(Errno::ACCESS) => {}
@@ -1140,13 +1134,7 @@ fn unsearchable_directory_agrees() {
     procroot_testutil::in_child(|| {
         let roots = Roots::new(dir.path());
         const NOBODY: libc::uid_t = 65534;
-        // SAFETY: plain syscalls on this single-threaded child; the null list is allowed for
-        // a zero-length setgroups.
-        unsafe {
-            assert_eq!(libc::setgroups(0, std::ptr::null()), 0, "setgroups");
-            assert_eq!(libc::setresgid(NOBODY, NOBODY, NOBODY), 0, "setresgid");
-            assert_eq!(libc::setresuid(NOBODY, NOBODY, NOBODY), 0, "setresuid");
-        }
+        procroot_testutil::become_user(NOBODY);
         let mut failures = Vec::new();
         for path in [
             "a", "a/", "a/b", "a/c", "a/..", "a/../", "a/.", "a/./", "a/../a", "a/./..", "b", "b/",

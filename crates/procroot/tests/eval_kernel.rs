@@ -288,7 +288,7 @@ fn directory_renamed_in_and_out_of_the_root() {
 /// Makes `fd`'s number the lowest free one of this fd table: closes it, and fills any lower
 /// hole with fds that are returned (to be dropped after the check).
 fn free_lowest(fd: i32) -> Vec<OwnedFd> {
-    // SAFETY (test): `fd` is a number this thread's table holds and nothing else uses here.
+    // SAFETY: `fd` is a number this thread's table holds and nothing else uses here.
     assert_eq!(unsafe { libc::close(fd) }, 0, "close {fd}");
     let mut fillers = Vec::new();
     loop {
@@ -325,7 +325,7 @@ fn forked_child_reads_its_own_fd_table() {
     let number = decoy.as_raw_fd();
     in_child(|| {
         let _fillers = free_lowest(number);
-        // SAFETY (test): closes the probe that took `number`, so openat2 gets it next.
+        // SAFETY: closes the probe that took `number`, so openat2 gets it next.
         unsafe { libc::close(number) };
         let (got, by_kernel) = eval(&root, "l/sub/file", EvalMode::Full);
         assert_eq!(got.as_deref(), Ok(Path::new("/d/sub/file")));
@@ -356,10 +356,10 @@ fn thread_with_its_own_fd_table() {
     let done = AtomicBool::new(false);
     std::thread::scope(|s| {
         s.spawn(|| {
-            // SAFETY (test): unshares only this thread's fd table (a copy of the process's).
+            // SAFETY: unshares only this thread's fd table (a copy of the process's).
             assert_eq!(unsafe { libc::unshare(libc::CLONE_FILES) }, 0, "unshare");
             let fillers = free_lowest(number);
-            // SAFETY (test): closes the probe that took `number` in this thread's table.
+            // SAFETY: closes the probe that took `number` in this thread's table.
             unsafe { libc::close(number) };
             let (got, by_kernel) = eval(&root, "l/sub/file", EvalMode::Full);
             drop(fillers);

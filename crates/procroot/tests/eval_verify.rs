@@ -206,7 +206,7 @@ fn detached_mount_race() {
                     let _ = std::fs::create_dir_all(m.join("d1/d2"));
                     let _ = std::fs::write(m.join("d1/d2/x"), b"x");
                     let c = std::ffi::CString::new(s(&m)).unwrap();
-                    // SAFETY (test): umount2 of a NUL-terminated path in this private namespace.
+                    // SAFETY: umount2 of a NUL-terminated path in this private namespace.
                     unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) == 0 }
                 },
                 || {
@@ -247,16 +247,16 @@ fn chrooted_caller() {
         let fd = open_path(Path::new("/"));
         // An unchrooted process in the same mount namespace: its root is the real `/` too.
         let other = procroot_testutil::ForkedChild::spawn(|| {
-            // SAFETY (test): pause(2) until the test kills this child.
+            // SAFETY: pause(2) until the test kills this child.
             unsafe { libc::pause() };
             0
         });
         let c = std::ffi::CString::new(s(&jail)).unwrap();
-        // SAFETY (test): chroot and chdir with NUL-terminated paths, in a forked child.
-        unsafe {
-            assert_eq!(libc::chroot(c.as_ptr()), 0, "chroot");
-            assert_eq!(libc::chdir(c"/".as_ptr()), 0, "chdir");
-        }
+        // SAFETY: chroot(2) with a NUL-terminated path that outlives the call, in a forked
+        // child.
+        assert_eq!(unsafe { libc::chroot(c.as_ptr()) }, 0, "chroot");
+        // SAFETY: chdir(2) with a NUL-terminated literal.
+        assert_eq!(unsafe { libc::chdir(c"/".as_ptr()) }, 0, "chdir");
         let from_fd = Root::from_fd(fd).expect("root");
         let for_pid = Root::for_pid(other.pid() as u32).expect("root of the other process");
         let hostname = jail.join("etc/hostname");
@@ -287,7 +287,7 @@ fn chrooted_cases(root: &Root, label: &str, jail: &Path, hostname: &Path) {
 
 /// `unshare(CLONE_NEWPID)` and a fork (by the C library, so `pthread_atfork` handlers run).
 fn in_new_pid_ns(f: impl FnOnce()) {
-    // SAFETY (test): unshare(2) with CLONE_NEWPID only affects children forked after it.
+    // SAFETY: unshare(2) with CLONE_NEWPID only affects children forked after it.
     assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWPID) }, 0, "unshare");
     in_child(f);
 }
@@ -295,7 +295,7 @@ fn in_new_pid_ns(f: impl FnOnce()) {
 /// Makes `fd`'s number the lowest free one of this fd table: closes it, and fills any lower
 /// hole with fds that are returned (to be dropped after the check).
 fn free_lowest(fd: i32) -> Vec<OwnedFd> {
-    // SAFETY (test): `fd` is a number this table holds and nothing else uses here.
+    // SAFETY: `fd` is a number this table holds and nothing else uses here.
     assert_eq!(unsafe { libc::close(fd) }, 0, "close {fd}");
     let mut fillers = Vec::new();
     loop {

@@ -746,20 +746,13 @@ fn drop_effective_cap(cap: u32) {
         pid: 0,
     };
     let mut data = [Data::default(); 2];
-    // SAFETY: capget/capset take a valid v3 header and an array of two data structs.
-    unsafe {
-        assert_eq!(
-            libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()),
-            0
-        );
-        data[(cap / 32) as usize].effective &= !(1 << (cap % 32));
-        assert_eq!(
-            libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()),
-            0,
-            "capset: {}",
-            std::io::Error::last_os_error()
-        );
-    }
+    // SAFETY: capget takes a valid v3 header and an array of two data structs to fill.
+    let rc = unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) };
+    assert_eq!(rc, 0);
+    data[(cap / 32) as usize].effective &= !(1 << (cap % 32));
+    // SAFETY: capset reads the same v3 header and two data structs.
+    let rc = unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) };
+    assert_eq!(rc, 0, "capset: {}", std::io::Error::last_os_error());
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -1732,12 +1725,7 @@ fn mounts_exdev_and_no_xdev() {
 /// Becomes `nobody` (uid and gid 65534) in this process. The process becomes non-dumpable, so
 /// its own `/proc/self/fd` is no longer searchable: the procfs fallbacks meet that too.
 fn become_nobody() {
-    // SAFETY: setgroups/setresgid/setresuid take plain integers (and a null list).
-    unsafe {
-        assert_eq!(libc::setgroups(0, std::ptr::null()), 0);
-        assert_eq!(libc::setresgid(65534, 65534, 65534), 0);
-        assert_eq!(libc::setresuid(65534, 65534, 65534), 0);
-    }
+    procroot_testutil::become_user(65534);
 }
 
 /// `symlink_times`: whether a symlink's own times can be set (not without

@@ -67,25 +67,14 @@ impl Target {
 
 /// `chroot` into the directory `fd` (opened before an earlier `chroot` hid its path).
 fn chroot_into_fd(fd: &std::os::fd::OwnedFd) {
-    // SAFETY (test): fchdir to an fd we own, then chroot to ".", in the forked target.
-    unsafe {
-        assert_eq!(
-            libc::fchdir(std::os::fd::AsRawFd::as_raw_fd(fd)),
-            0,
-            "fchdir"
-        );
-        assert_eq!(libc::chroot(c".".as_ptr()), 0, "chroot");
-        assert_eq!(libc::chdir(c"/".as_ptr()), 0, "chdir");
-    }
+    rustix::process::fchdir(fd).expect("fchdir");
+    rustix::process::chroot(".").expect("chroot");
+    rustix::process::chdir("/").expect("chdir");
 }
 
 fn chroot_into(dir: &Path) {
-    let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).unwrap();
-    // SAFETY (test): chroot/chdir with NUL-terminated paths, in the forked target.
-    unsafe {
-        assert_eq!(libc::chroot(c.as_ptr()), 0, "chroot");
-        assert_eq!(libc::chdir(c"/".as_ptr()), 0, "chdir");
-    }
+    rustix::process::chroot(dir).expect("chroot");
+    rustix::process::chdir("/").expect("chdir");
 }
 
 /// Whether `path` exists in the root of `pid`, as `Root::for_pid` finds it now.
@@ -144,7 +133,7 @@ fn mount_namespace_change_between_calls() {
         let mut target = Target::spawn(vec![
             Box::new(move || chroot_into(&one)),
             Box::new(move || {
-                // SAFETY (test): unshare in the forked target.
+                // SAFETY: unshare in the forked target.
                 assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNS) }, 0, "unshare");
                 // The test's namespace is private, so the copy's mounts are too: nothing
                 // mounted here propagates anywhere.
@@ -180,7 +169,7 @@ fn pid_reused_between_calls() {
     require_privilege("PID namespaces and ns_last_pid");
     let tree = jails();
     in_child(|| {
-        // SAFETY (test): unshare(CLONE_NEWPID) affects only children forked after it.
+        // SAFETY: unshare(CLONE_NEWPID) affects only children forked after it.
         assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWPID) }, 0, "unshare");
         in_child(|| {
             let one = tree.join("one");

@@ -252,12 +252,7 @@ fn pidns_instance_refusals_name_the_syscall_and_the_privilege() {
         assert!(e.to_string().contains("mount(2)"), "{e}");
     });
     in_child(|| {
-        // SAFETY: plain integer arguments; setgroups gets a null pointer with a count of zero.
-        unsafe {
-            assert_eq!(libc::setgroups(0, std::ptr::null()), 0, "setgroups");
-            assert_eq!(libc::setresgid(1000, 1000, 1000), 0, "setresgid");
-            assert_eq!(libc::setresuid(1000, 1000, 1000), 0, "setresuid");
-        }
+        procroot_testutil::become_user(1000);
         let e = expect_err(Procfs::for_pidns(&ns), "for_pidns as uid 1000");
         assert_eq!(e.errno(), Errno::PERM, "{e}");
         let msg = e.to_string();

@@ -1841,13 +1841,7 @@ fn search_permission_unprivileged() {
         row("locked/../f", acc()).open(OFlags::RDONLY),
     ];
     in_child(|| {
-        // SAFETY: plain syscalls with integer arguments (and a null list for setgroups), in a
-        // forked single-threaded child.
-        unsafe {
-            assert_eq!(libc::setgroups(0, std::ptr::null()), 0, "setgroups");
-            assert_eq!(libc::setresgid(65534, 65534, 65534), 0, "setresgid");
-            assert_eq!(libc::setresuid(65534, 65534, 65534), 0, "setresuid");
-        }
+        procroot_testutil::become_user(65534);
         let root = Root::open(tree.path()).expect("open root as uid 65534");
         let mut c = Checker::default();
         c.table("search permission", &root, tree.path(), &rows);
@@ -2031,17 +2025,6 @@ fn protected_symlinks_tree() -> Tree {
     tree
 }
 
-/// Drops this (forked, single-threaded) child to uid and gid 1000.
-fn become_uid_1000() {
-    // SAFETY: plain syscalls with integer arguments (and a null list for setgroups), in a forked
-    // single-threaded child.
-    unsafe {
-        assert_eq!(libc::setgroups(0, std::ptr::null()), 0, "setgroups");
-        assert_eq!(libc::setresgid(1000, 1000, 1000), 0, "setresgid");
-        assert_eq!(libc::setresuid(1000, 1000, 1000), 0, "setresuid");
-    }
-}
-
 /// With `fs.protected_symlinks=1` the kernel refuses (`EACCES`) to follow a trailing symlink in
 /// a sticky, world-writable directory unless the link's owner is the follower or the directory's
 /// owner.
@@ -2088,7 +2071,7 @@ fn protected_symlinks_agree_with_the_kernel() {
         row("own/foreign", ok("/own/t")),
     ];
     in_child(|| {
-        become_uid_1000();
+        procroot_testutil::become_user(1000);
         let root = Root::open(tree.path()).expect("open root as uid 1000");
         let mut c = Checker::default();
         c.table("protected symlinks", &root, tree.path(), &rows);
@@ -2109,7 +2092,7 @@ fn protected_symlinks_emulated_follows_the_sysctl() {
     require_privilege("links owned by other users, and uid 1000 in a child");
     let tree = protected_symlinks_tree();
     in_child(|| {
-        become_uid_1000();
+        procroot_testutil::become_user(1000);
         let root = Root::open(tree.path())
             .expect("open root as uid 1000")
             .with_backend(Backend::Emulated);

@@ -1,4 +1,4 @@
-//! A stand-in container for the `exec` attack tests (issue 19): a process in its own PID, mount,
+//! A stand-in container for the `exec` attack tests: a process in its own PID, mount,
 //! UTS, IPC and network namespaces, chrooted in a root of its own, and an attacker inside it
 //! that holds `CAP_SYS_PTRACE` (root of the initial user namespace, as `docker run --cap-add
 //! SYS_PTRACE`) and stops the next process that appears in its PID namespace.
@@ -192,11 +192,13 @@ impl Attacker {
                 std::fs::File::open(format!("/proc/{pid}/ns/{name}")).expect("open ns file")
             };
             let (pidns, mntns) = (open_ns("pid"), open_ns("mnt"));
-            // SAFETY: setns(2) on nsfs files of the container, in this forked child.
-            unsafe {
-                assert_eq!(libc::setns(pidns.as_raw_fd(), libc::CLONE_NEWPID), 0);
-                assert_eq!(libc::setns(mntns.as_raw_fd(), libc::CLONE_NEWNS), 0);
-            }
+            // SAFETY: setns(2) with an open nsfs fd of the container (`pidns` lives to the end
+            // of the closure) and plain flags, in this forked child: no memory is involved.
+            let rc = unsafe { libc::setns(pidns.as_raw_fd(), libc::CLONE_NEWPID) };
+            assert_eq!(rc, 0);
+            // SAFETY: as above, with the container's mount namespace fd `mntns`.
+            let rc = unsafe { libc::setns(mntns.as_raw_fd(), libc::CLONE_NEWNS) };
+            assert_eq!(rc, 0);
             // The PID namespace applies to children: the attacker proper is one.
             let inner = ForkedChild::spawn(move || {
                 spin_and_attack(&proc_dir, attack, within, ready_w, report_w);

@@ -35,16 +35,17 @@ impl ForkedChild {
         assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
         if pid == 0 {
             drop(reader);
-            // SAFETY: prctl(2) and getppid(2) with plain integers. If the test process dies
-            // without killing us, die too; if it died before the prctl, leave now. A child
-            // forked into a new PID namespace (as its init) sees its parent as 0: the parent
-            // is outside the namespace, not gone.
-            unsafe {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                let ppid = libc::getppid();
-                if ppid != parent && ppid != 0 {
-                    libc::_exit(1);
-                }
+            // If the test process dies without killing us, die too; if it died before the
+            // prctl, leave now. A child forked into a new PID namespace (as its init) sees its
+            // parent as 0: the parent is outside the namespace, not gone.
+            // SAFETY: prctl(2) PR_SET_PDEATHSIG takes plain integers; no memory is involved.
+            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+            // SAFETY: getppid(2) takes nothing and cannot fail.
+            let ppid = unsafe { libc::getppid() };
+            if ppid != parent && ppid != 0 {
+                // SAFETY: _exit(2) ends this forked child without running the harness's
+                // destructors or atexit handlers, which belong to the parent.
+                unsafe { libc::_exit(1) };
             }
             let mut writer = writer;
             let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
@@ -138,11 +139,11 @@ impl ForkedChild {
 impl Drop for ForkedChild {
     fn drop(&mut self) {
         if self.pid > 0 {
-            // SAFETY: kill(2) and waitpid(2) on our own child, not yet reaped.
-            unsafe {
-                libc::kill(self.pid, libc::SIGKILL);
-                libc::waitpid(self.pid, std::ptr::null_mut(), 0);
-            }
+            // SAFETY: kill(2) on our own child, not yet reaped, so its PID is not reused.
+            unsafe { libc::kill(self.pid, libc::SIGKILL) };
+            // SAFETY: waitpid(2) on that child with a NULL status pointer, which the kernel
+            // accepts as "no status wanted".
+            unsafe { libc::waitpid(self.pid, std::ptr::null_mut(), 0) };
         }
     }
 }

@@ -1,39 +1,18 @@
 //! Test-only helpers for procroot. Not published.
 //!
-//! Processes and namespaces:
-//! - [`in_child`]: run a closure in a forked child process, so that irreversible process state
-//!   (a seccomp filter, a new mount namespace) never touches the test runner.
-//! - [`in_private_mount_ns`]: the same, after `unshare(CLONE_NEWNS)` and making `/` recursively
-//!   `MS_PRIVATE`, so that mounts made by the test never reach the host.
-//! - [`ForkedChild`]: a forked child running a closure, killed on drop, or waited for with its
-//!   exit code (a one-shot attacker); the one `fork(2)` all of the kit uses.
-//! - [`Target`]: a target process that sets itself up (its own mount namespace, mounts, a
-//!   `chroot`), then waits until the test drops it; reached through `/proc/<pid>`.
-//! - [`deny_syscalls`]: a seccomp filter that makes chosen syscalls fail with an errno, to force
-//!   fallback paths (libpathrs's CI forces its `openat2` fallback the same way).
-//! - [`require_privilege`]: privileged tests either run or fail loudly; they never pass silently
-//!   (without root, build with `--cfg procroot_unprivileged` to have them counted as skipped).
-//! - [`skip_unless_allowed`]: a test that cannot run for a missing machine feature (Landlock, a
-//!   cgroup v2 hierarchy) fails unless `PROCROOT_ALLOW_SKIP` names that skip class.
+//! - Processes and namespaces: [`in_child`], [`in_private_mount_ns`] (after `unshare(CLONE_NEWNS)`
+//!   and `/` made recursively `MS_PRIVATE`, so a test's mounts never reach the host),
+//!   [`ForkedChild`] (the one `fork(2)` of the kit), [`Target`], [`deny_syscalls`] (seccomp, to
+//!   force fallbacks).
+//! - Honest skips: [`require_privilege`] (a privileged test runs or fails loudly; ignored under
+//!   `--cfg procroot_unprivileged`) and [`skip_unless_allowed`] (`PROCROOT_ALLOW_SKIP`).
+//! - Attacks ([`racer`]): [`Racer`], [`with_racing_thread`], [`StopOnDrop`], [`race_rounds`]
+//!   (more with `PROCROOT_RACE_LONG=1`), [`Snapshot`]. An attacker is stopped or killed on drop:
+//!   a failing test fails, it never hangs.
+//! - The CLI ([`cli`]): [`Cli`] runs the binary with a deadline; [`Run`] holds its results.
+//! - Trees and timing: [`Tree`], [`mkfifo`], [`paired`].
 //!
-//! Attacks ([`racer`]):
-//! - [`Racer`]: a forked attacker looping on a step or on [`Swap`]s (`renameat2`
-//!   `RENAME_EXCHANGE`, `rmdir` + `symlink`, bind mount and detach), counting what took effect,
-//!   pausable, stopped by [`Racer::finish`] and killed on drop: a failing test fails, it never
-//!   hangs.
-//! - [`with_racing_thread`] and [`StopOnDrop`]: the same on a thread.
-//! - [`race_rounds`]: the rounds of a race test, more with `PROCROOT_RACE_LONG=1`.
-//! - [`Snapshot`]: a sentinel tree's every entry (bytes, mode, owner, link count, identity,
-//!   optionally times), compared for equality after the attack.
-//!
-//! The CLI ([`cli`]): [`Cli`] runs the `procroot` binary (its path passed in from the test as
-//! `env!("CARGO_BIN_EXE_procroot")`) with arguments, stdin, environment, a user and a deadline;
-//! [`Run`] holds the exit code, stdout and stderr, with the assertions the CLI tests share
-//! (`success`, `failure`, `usage_error`, `json`).
-//!
-//! Trees and timing:
-//! - [`Tree`]: a temporary directory tree built from a compact description; [`mkfifo`].
-//! - [`paired`]: interleaved A/B timing for the benchmarks' ratio targets.
+//! Each in more words: docs/TESTING.md, "The test kit".
 
 pub mod cli;
 pub mod container;
@@ -157,6 +136,21 @@ pub fn deny_syscalls(syscalls: &[i64], errno: i32) {
     install_seccomp_filter(&prog);
 }
 
+/// Drops the calling (forked, single-threaded) process to uid and gid `id` with no
+/// supplementary groups, for good; panics if the kernel refuses. Irreversible: call it in a
+/// child ([`in_child`]).
+pub fn become_user(id: libc::uid_t) {
+    // SAFETY: setgroups(2) with a count of zero reads nothing through its NULL list.
+    let rc = unsafe { libc::setgroups(0, std::ptr::null()) };
+    assert_eq!(rc, 0, "setgroups: {}", std::io::Error::last_os_error());
+    // SAFETY: plain integer arguments; no memory is involved.
+    let rc = unsafe { libc::setresgid(id, id, id) };
+    assert_eq!(rc, 0, "setresgid: {}", std::io::Error::last_os_error());
+    // SAFETY: plain integer arguments; no memory is involved.
+    let rc = unsafe { libc::setresuid(id, id, id) };
+    assert_eq!(rc, 0, "setresuid: {}", std::io::Error::last_os_error());
+}
+
 /// Sets `no_new_privs` and installs the classic-BPF seccomp program `prog` on the calling
 /// thread; panics if the kernel refuses it. Irreversible: call it in a child ([`in_child`]).
 pub fn install_seccomp_filter(prog: &[libc::sock_filter]) {
@@ -164,18 +158,19 @@ pub fn install_seccomp_filter(prog: &[libc::sock_filter]) {
         len: prog.len() as u16,
         filter: prog.as_ptr().cast_mut(),
     };
-    // SAFETY: PR_SET_NO_NEW_PRIVS takes plain integers; PR_SET_SECCOMP gets a pointer to a
-    // valid sock_fprog whose filter array outlives the call (the kernel copies it and never
-    // writes through the pointer).
-    unsafe {
-        assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
-        let rc = libc::prctl(
+    // SAFETY: PR_SET_NO_NEW_PRIVS takes plain integers; no memory is involved.
+    let rc = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+    assert_eq!(rc, 0);
+    // SAFETY: PR_SET_SECCOMP gets a pointer to a valid sock_fprog whose filter array outlives
+    // the call (the kernel copies it and never writes through the pointer).
+    let rc = unsafe {
+        libc::prctl(
             libc::PR_SET_SECCOMP,
             libc::SECCOMP_MODE_FILTER,
             &fprog as *const libc::sock_fprog,
-        );
-        assert_eq!(rc, 0, "seccomp: {}", std::io::Error::last_os_error());
-    }
+        )
+    };
+    assert_eq!(rc, 0, "seccomp: {}", std::io::Error::last_os_error());
 }
 
 /// The errno of writing `data` to `path` (opened for appending, created if missing), or `None`

@@ -90,9 +90,12 @@ fn map_shared() -> *mut libc::c_void {
 /// Word `i` of a shared page from [`map_shared`].
 fn word<'a>(shared: *mut libc::c_void, i: usize) -> &'a AtomicU64 {
     assert!(i < WORDS);
+    // SAFETY: `i < WORDS`, so word `i` is inside the one mapped page: the offset stays in
+    // the same allocation.
+    let p = unsafe { (shared as *const AtomicU64).add(i) };
     // SAFETY: the page is mapped for the racer's lifetime (unmapped in its drop, after the
     // child is reaped), zero-initialised, and aligned for AtomicU64.
-    unsafe { &*(shared as *const AtomicU64).add(i) }
+    unsafe { &*p }
 }
 
 impl Racer {
@@ -145,10 +148,13 @@ impl Racer {
                     },
                     // rmdir only succeeds on a directory that is still empty: one just made and
                     // not yet descended into.
-                    // SAFETY: as above.
-                    1 => unsafe {
-                        libc::rmdir(a.as_ptr()) == 0 && libc::symlink(b.as_ptr(), a.as_ptr()) == 0
-                    },
+                    1 => {
+                        // SAFETY: as above: `a` is a NUL-terminated C string that outlives the
+                        // call.
+                        let removed = unsafe { libc::rmdir(a.as_ptr()) } == 0;
+                        // SAFETY: as above, `a` and `b` are NUL-terminated and outlive the call.
+                        removed && unsafe { libc::symlink(b.as_ptr(), a.as_ptr()) } == 0
+                    }
                     _ if mounted[i].get() => {
                         detach(a);
                         mounted[i].set(false);

@@ -53,11 +53,11 @@ impl Target {
         // The closure owns the child's ends (the parent's copies close when it is dropped
         // unused); the parent's ends are closed in the child by number.
         let child = ForkedChild::spawn(move || {
-            // SAFETY: closing the child's copies of the parent's ends, which nothing here uses.
-            unsafe {
-                libc::close(ready_r_fd);
-                libc::close(exit_w_fd);
-            }
+            // SAFETY: closing the child's copy of the parent's read end, which nothing in the
+            // child owns or uses (the parent's `OwnedFd` is in the other process).
+            unsafe { libc::close(ready_r_fd) };
+            // SAFETY: likewise for the parent's write end of the exit pipe.
+            unsafe { libc::close(exit_w_fd) };
             body(exit_r, ready_w)
         });
         let mut report = String::new();

@@ -1,65 +1,27 @@
 //! Container rootfs hardening: masked and read-only paths, procfs and sysfs mounts into a rootfs,
 //! bind mounts into it, and safe sysctl and LSM label writes.
 //!
-//! This is what a container runtime does between "rootfs prepared" and "exec the workload".
-//! runc and Docker do it with `mount(2)` on path strings, and the CVEs of that gap
-//! (CVE-2019-19921, CVE-2023-27561, CVE-2025-31133, CVE-2025-52565; and for the procfs writes
-//! CVE-2019-16884, CVE-2025-52881) all come from a name that someone inside the root changed
-//! between the check and the mount or the write. Here everything is **fd-based, end to end**:
+//! runc and Docker do this with `mount(2)` on path strings, and the CVEs of that gap
+//! (CVE-2019-19921, CVE-2023-27561, CVE-2025-31133, CVE-2025-52565; CVE-2019-16884,
+//! CVE-2025-52881 for the procfs writes) all come from a name changed inside the root between the
+//! check and the mount or write. Here everything is fd-based, end to end: each target is resolved
+//! inside the [`Root`] to an `O_PATH` fd ([`Root::resolve`]), the mount is made detached
+//! (`fsopen`/`fsmount` or `open_tree(OPEN_TREE_CLONE)`), and attached onto that fd with
+//! `move_mount`. No name is looked up after the resolution, so a race inside the root can change
+//! which file inside the root a path names, never make a mount land outside it.
 //!
-//! 1. each target is resolved inside the [`Root`] to an `O_PATH` fd ([`Root::resolve`]);
-//! 2. the mount is made detached, with the new mount API: a new file system from
-//!    `fsopen`/`fsmount` (an empty read-only tmpfs, procfs, sysfs), or a clone from
-//!    `open_tree(OPEN_TREE_CLONE)` (the host's verified `/dev/null`, a read-only copy of the
-//!    target, a bind source);
-//! 3. it is attached with `move_mount(..., MOVE_MOUNT_T_EMPTY_PATH)` onto that fd.
+//! - Symlinks at or above a masked or read-only path are followed inside the root (a mask is only
+//!   ever attached inside it); the destinations of [`mount_procfs`] and [`mount_sysfs`] refuse any
+//!   symlink and any non-directory.
+//! - Every mount made here is private before it is attached, so nothing mounted on it inside the
+//!   root propagates to the host; the caller still gives the root a non-shared parent.
+//! - Hardening must finish before any process runs in the root; [`harden`] reports processes
+//!   already below a covered path ([`Report::preexisting`]).
+//! - Without the new mount API, `mount(2)` on a checked `/proc/thread-self/fd/N`, the new mount
+//!   reached from its held parent and identified by its mount id, never by mountinfo's text; one
+//!   that cannot be identified is detached through the target's fd ([`Report::fallback`]).
 //!
-//! No name is looked up after step 1, so a rename, a symlink swap or a mount inside the root can
-//! change *which file inside the root* a path names, but never make a mount land outside it.
-//!
-//! **Symlinks at a masked or read-only path, or at an ancestor of it, are followed inside the
-//! root** (the root's [`Policy`](crate::Policy), `InRoot` by default: absolute links restart at
-//! the root, `..` stops there, magic links are refused). The alternative, refusing every
-//! symlink, would break images whose `/proc` or `/sys` parents are links for a good reason, and
-//! would protect nothing more: a mask is only ever attached to a file inside the root. The
-//! destinations of [`mount_procfs`] and [`mount_sysfs`] are stricter: a symlink anywhere on the
-//! way, or a non-directory, is refused (CVE-2019-19921, CVE-2023-27561), because a procfs mounted
-//! somewhere the runtime did not mean is itself the attack.
-//!
-//! **Propagation.** Every mount this module makes is private (in no peer group) before it is
-//! attached: a clone from `open_tree(OPEN_TREE_CLONE)` is made private with `mount_setattr`
-//! before `move_mount`, a new file system from `fsmount` is private already, and the
-//! fallback's `mount(2)` is followed at once by `MS_PRIVATE`. Otherwise a clone of a shared
-//! mount (the host's `/dev`, a shared bind source) would be a peer of the original, and a
-//! mount made on top of it inside the root would appear on the host. The caller still has to
-//! give the root a parent that is not shared with the host (a mount namespace made `rslave` or
-//! `rprivate`, as runc does): the kernel propagates a mount attached under a shared parent to
-//! that parent's peers, whatever the mount's own propagation.
-//!
-//! **Before any process.** A lookup that starts below a mount never crosses it: a process whose
-//! working directory, root or open file is already at or below a covered path keeps the old
-//! view. Hardening must finish before any process runs in the root; [`harden`] checks for such
-//! processes afterwards and reports them ([`Report::preexisting`]).
-//!
-//! **Kernels without the new mount API** (before 5.2, or with `fsopen`/`open_tree` refused,
-//! or `mount_setattr` missing before 5.12): the mount is made with `mount(2)` on
-//! `/proc/thread-self/fd/N` of the resolved fd, a name checked through the hardened procfs
-//! ([`Procfs::fd_link`](crate::Procfs)). The fd keeps naming the file *under* the new mount, so
-//! the mount is reached again by the target's name from its parent directory, resolved inside
-//! the root and held from before the mount (checked then to hold the target under that name,
-//! by mount id, device and inode): a rename of that directory or of an ancestor cannot make
-//! the lookup miss. What it reaches must be the one new mount on the target's mount (by mount
-//! id, in mountinfo read through the hardened procfs; the mount point text is never used to
-//! find it). It is made private through that fd, and for a read-only path every mount of its
-//! subtree is remounted read-only. If it cannot be identified, it is detached again through
-//! the target's fd (`umount2` follows the mounts stacked on the file a magic link pins), never
-//! by a name, and the path is refused: a refused path leaves no mount behind, unless another
-//! mount appeared on the same parent mount in the caller's mount namespace at the same moment
-//! (then the error names the mount left). The root directory itself cannot be a target
-//! (`NotSupported`: it has no parent inside the root). The [`Report`] lists the path under
-//! [`Report::fallback`]. One exception: a procfs of another PID namespace
-//! ([`ProcfsMountOptions::pidns`]) has no such fallback and is refused up front with
-//! `NotSupported`.
+//! The full account: docs/ARCHITECTURE.md, "Container hardening".
 
 #![forbid(unsafe_code)]
 

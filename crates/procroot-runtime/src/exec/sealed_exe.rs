@@ -1,58 +1,28 @@
 //! Running procroot from a sealed copy of its own binary (CVE-2019-5736).
 //!
-//! A process inside a container can see `/proc/<pid>/exe` of any host process that enters its
-//! namespaces (`procroot exec`) or that it can otherwise reach. Opened for writing, that link is
-//! the host's binary: runc was overwritten this way in CVE-2019-5736, and every later run of it
-//! ran the container's code as host root. [`ensure`] re-executes the running binary from a copy
-//! that cannot be written, so `/proc/<pid>/exe` names that copy instead.
+//! A process inside a container can open `/proc/<pid>/exe` of a host process that enters its
+//! namespaces; opened for writing, that link is the host's binary (runc was overwritten this way).
+//! [`ensure`] re-executes the running binary from a copy that cannot be written, so
+//! `/proc/<pid>/exe` names that copy instead. Strategies, in this order ([`Strategy`]): a
+//! read-only overlayfs view ([`Strategy::Overlay`], no copy), a sealed memfd
+//! ([`Strategy::Memfd`]), an unlinked read-only `O_TMPFILE` ([`Strategy::Tmpfile`], the weakest);
+//! the copy is run with `execveat(fd, "", AT_EMPTY_PATH)`.
 //!
-//! Strategies, tried in this order ([`Strategy`]):
-//! 1. [`Strategy::Overlay`]: a read-only overlayfs view of the binary, no copy. `fsopen("overlay")`
-//!    with two lower layers, the binary's directory and an empty detached tmpfs (an overlay needs
-//!    two lower layers when it has no upper one), `xino=off`, and a detached `fsmount` with
-//!    `MOUNT_ATTR_RDONLY | NODEV | NOSUID`. Writes through it fail with `EROFS`, and nobody can
-//!    reach the mount to remount it. Needs `CAP_SYS_ADMIN` and Linux 6.13 (lower layers by fd).
-//! 2. [`Strategy::Memfd`]: a copy in a memfd (`MFD_EXEC | MFD_ALLOW_SEALING | MFD_CLOEXEC`,
-//!    without `MFD_EXEC` before 6.3), filled with `copy_file_range` or `sendfile` and sealed
-//!    `F_SEAL_SEAL | SHRINK | GROW | WRITE` (and `F_SEAL_EXEC` from 6.3): the seals hold against
-//!    root. Costs the binary's size in memory.
-//! 3. [`Strategy::Tmpfile`]: a copy in an unlinked `O_TMPFILE` (in `$TMPDIR` or the binary's
-//!    directory, on a file system that allows exec), mode `0500`, reopened read-only and the
-//!    writable fd closed. Weakest: it relies on the file being unreachable by name, on its mode,
-//!    and on the kernel refusing writes to a running executable (`ETXTBSY`).
+//! "Already sealed" is decided from the running executable itself, through the hardened procfs,
+//! never from the environment: a sealed memfd, a read-only overlay, an unlinked file without write
+//! permission, or ([`Strategy::ReadOnlyMount`]) a file on a mount that is itself read-only (`mount
+//! --bind -o ro` of the installed binary, a read-only `/usr`), which costs nothing. A read-only
+//! *mount* is enough because every way to write through `/proc/<pid>/exe` asks that mount for
+//! write access, and a container cannot remount a mount of the host's namespace; the mount's own
+//! `ro` flag counts, not a read-only superblock under a writable mount.
 //!
-//! The copy is run with `execveat(fd, "", AT_EMPTY_PATH)`: no path and no `/proc` is needed, and
-//! argv, the environment (see below) and every fd not close-on-exec are kept as they were.
+//! `PROCROOT_SEAL_STRATEGY=overlay|memfd|tmpfile` restricts [`ensure`] to one strategy; every
+//! strategy protects the binary, so it cannot turn the protection off.
 //!
-//! "Already sealed" is decided from the running executable itself, opened through the hardened
-//! procfs (`/proc/self/exe`): a memfd carrying the seals, a file on a read-only overlayfs mount,
-//! an unlinked file without write permission, or ([`Strategy::ReadOnlyMount`]) a file on a mount
-//! that is itself read-only, such as `mount --bind -o ro` of the installed binary or a
-//! package-managed read-only `/usr`. That last case costs nothing: no copy and no re-exec.
+//! `PROCROOT_SEALED` is only a loop guard, the `<dev>:<ino>` of the copy run, set in the
+//! re-exec's environment (ours is never edited: `setenv` races other threads' `getenv`).
 //!
-//! Why a read-only mount is enough: the container reaches the binary only as `/proc/<pid>/exe`,
-//! which names the file *on the mount it was executed from*. Every way to change the file through
-//! that link (`open` for writing, `truncate`, `chmod`, reopening an `O_PATH` fd after exit) asks
-//! the mount for write access, and a read-only mount refuses with `EROFS`, even for root with
-//! every capability. Clearing the flag needs a remount of that very mount, and the mount lives in
-//! the caller's (the host's) mount namespace: `mount(2)` and `mount_setattr(2)` refuse a mount
-//! outside the caller's namespace (`EINVAL`), so a process in the container cannot, however
-//! privileged there; whoever can remount host mounts can overwrite the binary anyway. The flag
-//! checked is the *mount's* own (`ro` in mountinfo's per-mount options, found by the fd's mount
-//! id through the hardened procfs), not `statfs`'s `ST_RDONLY` alone: that one is also set by a
-//! read-only *superblock* under a writable mount, and a superblock can be remounted read-write
-//! through any other mount of it, including one a privileged container holds. A mount missing
-//! from this process's mountinfo (another namespace, detached) does not count either. An environment variable could be set by
-//! anyone, so it is never enough; `PROCROOT_SEALED` is only a loop guard, set in the environment
-//! passed to the re-exec (ours is never edited: `setenv`/`unsetenv` race other threads'
-//! `getenv`, and a C, Go or Python caller always has other threads). Its value is the
-//! `<dev>:<ino>` of the copy executed: if it names the running executable but that executable
-//! is not sealed, [`ensure`] fails instead of re-executing forever; a value that names another
-//! file (inherited by a later process from a sealed procroot) is not ours and is ignored.
-//!
-//! `PROCROOT_SEAL_STRATEGY=overlay|memfd|tmpfile` restricts [`ensure`] to one strategy (tests,
-//! benchmarks, and kernels where one misbehaves). Every strategy protects the binary, so the
-//! variable cannot be used to turn the protection off.
+//! The full account: docs/ARCHITECTURE.md, "The sealed binary".
 
 #![forbid(unsafe_code)]
 

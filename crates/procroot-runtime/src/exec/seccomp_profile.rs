@@ -1,36 +1,21 @@
 //! The OCI runtime spec's `linux.seccomp` section compiled into a classic-BPF seccomp filter:
 //! the second source of the target's filter for `procroot exec --config config.json`, when the
 //! live filter cannot be copied out of the target (`PTRACE_SECCOMP_GET_FILTER` needs
-//! `CAP_SYS_ADMIN` in the initial user namespace and a kernel with `CONFIG_CHECKPOINT_RESTORE`).
+//! `CAP_SYS_ADMIN` in the initial user namespace and `CONFIG_CHECKPOINT_RESTORE`).
 //!
-//! # What the compiled filter does
+//! The compiled filter kills the process on any architecture but the native one (and x32 on
+//! x86-64): syscall numbers differ between architectures, so a 32-bit entry point would reach
+//! syscalls the rules never named; stricter than the profile, never looser. Then each rule in the
+//! profile's order, first match decides (conditions on the same argument index are separate
+//! rules, as runc does), then `defaultAction`. 64-bit arguments are compared as two 32-bit halves,
+//! high half first.
 //!
-//! 1. It loads the architecture from `seccomp_data` and kills the process
-//!    (`SECCOMP_RET_KILL_PROCESS`) on any but the native one: syscall numbers differ between
-//!    architectures, and a 32-bit entry point (`int 0x80` on x86-64) would otherwise reach
-//!    syscalls by numbers the rules never named. Architectures the profile lists besides the
-//!    native one are killed all the same (procroot compiles the native table only): stricter
-//!    than the profile, never looser. On x86-64 the x32 ABI (numbers with bit 30 set) is killed
-//!    likewise.
-//! 2. Each rule, in the profile's order, for each of its syscall names: the syscall number, then
-//!    each argument condition; the first rule that matches decides. Several conditions on
-//!    different arguments must all hold; several on the *same* argument index are separate
-//!    rules (any one may match), as runc does.
-//! 3. Otherwise `defaultAction`.
+//! Refused, with the reason, rather than compiled into something looser: `SCMP_ACT_NOTIFY`, the
+//! flags `LOG`, `SPEC_ALLOW` and `WAIT_KILLABLE_RECV`, a syscall name no architecture knows, an
+//! argument index above 5, an errno above 4095, `SCMP_CMP_MASKED_EQ` without `valueTwo`, a rule
+//! without names, and a filter over the kernel's 4096 instructions.
 //!
-//! Arguments are 64-bit in `seccomp_data` and classic BPF compares 32 bits at a time, so every
-//! comparison is made on the two halves (high half first; the low half decides only when the
-//! high halves are equal).
-//!
-//! # Refused, with the reason
-//!
-//! `SCMP_ACT_NOTIFY` (it needs a seccomp agent), the flags `SECCOMP_FILTER_FLAG_LOG`,
-//! `SPEC_ALLOW` and `WAIT_KILLABLE_RECV` (the filter is installed with `prctl`, which takes no
-//! flags; `TSYNC` is accepted: the process that installs it has one thread), a syscall name no
-//! architecture knows (a typo would otherwise silently allow or fail to deny it; a name known
-//! only on other architectures is skipped, as libseccomp does), an argument index above 5, an
-//! errno above 4095, `SCMP_CMP_MASKED_EQ` without `valueTwo`, a rule without names, and a
-//! filter longer than the kernel's 4096 instructions.
+//! The full account: docs/ARCHITECTURE.md, "The OCI seccomp profile".
 
 #![forbid(unsafe_code)]
 

@@ -11,20 +11,18 @@
 //! - A forked child inherits the parent's fd and thread-locals, and that directory shows the
 //!   *parent's* table: the cache remembers the tid it was opened by and the fork generation
 //!   ([`sys::process::fork_generation`], bumped by a `pthread_atfork` child handler), and is
-//!   reopened when either differs. The tid alone is not enough: a process that is PID 1 of its
-//!   namespace and forks into a new PID namespace has a child that is PID 1 (tid 1) too, which
-//!   would read the parent's table (the parent's fd N in place of its own). (A thread that exits
-//!   leaves a directory whose lookups fail with `ENOENT`; [`FdDir::readlink`] then forgets it.)
+//!   reopened when either differs (the tid alone is not enough: PID 1 of a namespace forking into
+//!   a new PID namespace has a child that is tid 1 too). A thread that exits leaves a directory
+//!   whose lookups fail with `ENOENT`; [`FdDir::readlink`] then forgets it.
 //! - It is only cached for a detached instance ([`Acquisition::is_detached`]): nobody else can
 //!   see it, so nobody can mount on `fd/N`, and a plain `readlinkat` needs none of the overmount
 //!   checks of [`Procfs::readlink`]. On a `/proc` others can mount on, callers get `None` and do
 //!   without (see [`FdDir::current`]).
 //! - The instance is verified when the directory is looked up in it, not before every read
-//!   (the `fstat` would cost a quarter of what it guards). Like every fd procroot keeps, the
-//!   directory's fd number closed and reused behind its back by other code in the process is
-//!   beyond what it can defend; a read through a wrong directory fails, or gives a string that
-//!   [`Root::eval_symlinks`](crate::Root::eval_symlinks) still only accepts as names below the
-//!   root's own path, read the same way.
+//!   (the `fstat` would cost a quarter of what it guards). Its fd number closed and reused
+//!   behind its back by other code is beyond what it can defend; a read through a wrong
+//!   directory fails, or gives a string [`Root::eval_symlinks`](crate::Root::eval_symlinks)
+//!   only uses as a candidate it verifies.
 //!
 //! [`Acquisition::is_detached`]: super::Acquisition::is_detached
 

@@ -1,47 +1,23 @@
 //! The emulated resolver: a userspace walk that gives the same answers as `openat2(2)`.
 //!
-//! # Why it is safe without procfs
+//! It is safe without procfs: the walker keeps a stack of the directory fds it descended through,
+//! and `..` pops that stack; it never opens `..`. A concurrent rename can move a held directory
+//! anywhere, but popping only ever returns to a directory walked through from the root, so there is
+//! no race to win and nothing to re-check. An absolute symlink (in the in-root policies) drops the
+//! whole stack and restarts at the root.
 //!
-//! The walker keeps a stack of the directory fds it descended through, starting below the root.
-//! `..` pops that stack; it never opens `..`. A concurrent rename can move a directory we hold
-//! anywhere, even outside the root, but popping only ever returns to a directory we walked
-//! through from the root, so there is no race to win. libpathrs and filepath-securejoin open
-//! `..` and then re-check through `/proc` that they did not escape; this walker has nothing to
-//! re-check.
+//! Each component costs one `openat(O_PATH|O_NOFOLLOW|O_DIRECTORY)`; only an `ENOTDIR` asks
+//! `readlinkat` whether the name is a symlink. A procfs symlink whose target is absolute or has a
+//! `:` is treated as magic (`fstatfs` asked only then).
 //!
-//! An absolute symlink (in the in-root policies) drops the whole stack and restarts at the root.
+//! Before it follows a symlink the walker applies the kernel's refusals (`pick_link`), in the
+//! kernel's order ([`Walker::refuse_link`]): a 41st link (`ELOOP`); a trailing link protected by
+//! `fs.protected_symlinks` (`EACCES`); any link under `RESOLVE_NO_SYMLINKS` or on an
+//! `MS_NOSYMFOLLOW` mount, judged by the *link's own* mount ([`link_is_nosymfollow`]) (`ELOOP`).
+//! The facts are asked only when a symlink is about to be followed, once per directory, so a path
+//! without symlinks pays nothing for them.
 //!
-//! # Why these syscalls
-//!
-//! Each component costs one `openat(O_PATH|O_NOFOLLOW|O_DIRECTORY)`. Only when that fails with
-//! `ENOTDIR` do we ask `readlinkat` whether the name is a symlink, so a symlink costs one extra
-//! syscall and a plain directory none. The last component is opened with the caller's flags plus
-//! `O_NOFOLLOW`, which reports a symlink as `ELOOP` (or, for `O_PATH`, opens the symlink itself,
-//! which an `fstat` tells apart).
-//!
-//! Magic links (procfs symlinks such as `/proc/self/root` that jump rather than name a path)
-//! cannot be recognised by name. A procfs symlink is treated as magic when its target is
-//! absolute or contains a `:` (`pipe:[1234]`, `anon_inode:inotify`); procfs's ordinary symlinks
-//! (`self`, `thread-self`, `mounts`, `net`) all have plain relative targets. `fstatfs` is only
-//! asked when the target has that shape.
-//!
-//! # The kernel's refusals of a symlink
-//!
-//! Before it follows a symlink the kernel (`pick_link`) refuses, in this order: a 41st link
-//! (`ELOOP`); a *trailing* link that `fs.protected_symlinks` protects (`may_follow_link`,
-//! `EACCES`: the link is in a sticky, world-writable directory, and neither the follower's fsuid
-//! nor the directory's owner owns the link); any link under `RESOLVE_NO_SYMLINKS` or on a mount with
-//! `MS_NOSYMFOLLOW` (`ELOOP`). The walker applies the same rules in the same order
-//! ([`Walker::refuse_link`]), and only when it is about to follow a symlink, so a path without
-//! symlinks makes exactly the syscalls it made before these rules existed. The mount flag is the
-//! *link's own* mount's, as the kernel asks it (`link->mnt`): a `statx` of the link says whether
-//! something is mounted on the link itself (a symlink bind-mounted onto it, with flags of its
-//! own); if not, the link is on its directory's mount, whose `fstatfs` is asked once per
-//! directory on the stack and remembered there; if so, the mounted link is opened `O_PATH` and
-//! asked ([`link_is_nosymfollow`]). The directory's mode and owner (`fstat`, for
-//! `fs.protected_symlinks`) are likewise asked once per directory. A protected-looking trailing
-//! link is opened `O_PATH` first, so that the owner checked and the target read come from the
-//! same inode.
+//! The full account: docs/ARCHITECTURE.md, "The emulated walker".
 
 #![forbid(unsafe_code)]
 

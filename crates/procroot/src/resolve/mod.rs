@@ -13,18 +13,13 @@
 //! 3. for [`Policy::InRootStrict`], an `EXDEV` from the kernel is re-examined by the emulated
 //!    walker, the only one that can tell an absolute symlink from an escape.
 //!
-//! The emulated walker also has the last word, whatever the backend asked for, on the one
-//! kernel answer that depends on what the rest of the system is doing: `EAGAIN` that persists
-//! through the retries (a rename or mount somewhere during every attempt). A kernel `ELOOP` is
-//! final: a refusal never becomes a success (see `kernel.rs`). A handle says which backend answered (`Handle::backend` in `root`): `Emulated` whenever
-//! the walker produced the result, even under [`Backend::Kernel`], since that is what the
-//! answer rests on.
+//! Whatever the backend, the walker also answers an `EAGAIN` that persists through the retries
+//! (a rename or mount elsewhere during every attempt). A kernel `ELOOP` is final: a refusal never
+//! becomes a success. `Handle::backend` names the backend that produced the answer.
 //!
-//! Both backends apply `fs.protected_symlinks` (`EACCES` for a stranger's trailing link in a
-//! sticky, world-writable directory) and `MS_NOSYMFOLLOW` (`ELOOP`) exactly as the kernel does:
-//! the kernel backend because the kernel does, the walker by the same rules (see
-//! `emulated.rs`). The walker learns the sysctl lazily through a reader that the layer
-//! above installs (see `protected.rs`), and assumes 1 when it cannot.
+//! Both backends apply `fs.protected_symlinks` (`EACCES`) and `MS_NOSYMFOLLOW` (`ELOOP`) as the
+//! kernel does; the walker learns the sysctl lazily through a reader the layer above installs
+//! (`protected.rs`), and assumes 1 when it cannot.
 //!
 //! This layer does no I/O outside the root fd it is given.
 
@@ -97,10 +92,9 @@ pub fn resolve(
 ///
 /// Inlined into the caller (down from `Root::resolve_fd`), with the general path out of line
 /// and cold, so that the success path is the stack copy of the path and one `openat2` made in
-/// the caller's own frame, as a bare call would be. Measured (BENCHMARKS.md): the very same
-/// code in a function of its own, i.e. one more `ret` between the syscall and the caller, cost
-/// 4-10% of an `openat2` on the benchmark VM (most likely that return is mispredicted after the
-/// kernel entry), which is most of what the handle-building `resolve` costs over the raw call.
+/// the caller's own frame, as a bare call would be: one more `ret` between the syscall and the
+/// caller costs several percent of an `openat2` where returns are mispredicted after a kernel
+/// entry (BENCHMARKS.md, section 1).
 #[inline(always)]
 pub(crate) fn resolve_fd(
     root: BorrowedFd<'_>,

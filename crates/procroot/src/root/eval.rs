@@ -3,80 +3,24 @@
 //! [`EvalMode::ExceptLast`] computes, with the parts a caller may want to show (the last
 //! component's own type, the backend).
 //!
-//! # The path from the kernel
+//! [`Root::eval_from_kernel`] makes one `openat2` with the root's policy, reads the kernel's path
+//! (`d_path`) of the fd it returned through this thread's `fd/N` on the private procfs ([`FdDir`]),
+//! and takes the part below the root's path as a *candidate* only. `d_path` marks none of its wrong
+//! answers (a dentry that escaped its bind mount, a detached mount, a chrooted caller, renames
+//! between reads; tests/eval_verify.rs stages each), so a candidate is returned only once it is
+//! verified: opened again beneath the root with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+//! RESOLVE_NO_MAGICLINKS`, it must reach the very file the first `openat2` found, by (mount id,
+//! dev, ino) (the parent for [`EvalMode::ExceptLast`]).
 //!
-//! [`Root::eval_symlinks`] first asks the kernel ([`Root::eval_from_kernel`]): one `openat2`
-//! (`RESOLVE_IN_ROOT`, or `RESOLVE_BENEATH` for the strict policy, plus the root's flags), then
-//! the kernel's own path of the fd it returned and of the root's fd (`d_path`, read as the magic
-//! links `fd/N` of this thread on the private procfs instance, one `readlinkat` each, see
-//! [`FdDir`]). When the file's path is the root's path plus `/rest`, `/rest` is a *candidate*,
-//! and it is verified before it is returned: `rest` is opened again beneath the root with
-//! `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS` (no `..`, no symlink, nothing
-//! outside the root on the way) and must reach the very file the first `openat2` found, by
-//! (mount id, dev, ino); for [`EvalMode::ExceptLast`], the parent directory. That is five
-//! syscalls (two `openat2`, one `readlinkat`, two `statx`, plus the `close`s; the root's path
-//! is kept, see below) where the emulated walk makes one or more per component.
+//! Everything else goes to the emulated walk, the reference, whose answer or error is returned:
+//! any `openat2` failure (a kernel refusal never becomes a success here), no detached procfs, a
+//! path that is not the root's plus `/rest`, a failed verification, and a root that had something
+//! mounted on it when it was opened. The answer is always `/` followed by names, with no `.` or
+//! `..`. The root's own kernel path is kept between calls and read again only when a candidate
+//! built from it fails, so a renamed root costs a `readlinkat`, never a wrong answer.
 //!
-//! Everything else is handed to the emulated walk, which stays the reference and whose answer
-//! (or error) is then returned, exactly as before this fast path existed:
-//! - any `openat2` failure, whatever its errno (so the errors and their messages are the
-//!   walker's; `ENOSYS` and a filter's `EPERM` are also recorded, as for every `openat2`). A
-//!   kernel refusal never becomes a success through this path: it produces no answer at all;
-//! - no detached procfs instance (a `/proc` others can mount on could serve a fake link), or a
-//!   `readlinkat` that fails or fills its buffer;
-//! - a file path that is not the root's path plus `/rest`, a newline, a ` (deleted)` suffix,
-//!   something that is not a path (`anon_inode:[...]`), or a `rest` with an empty, `.` or `..`
-//!   component;
-//! - a candidate that fails the verification;
-//! - a root that was overmounted when it was opened (see below).
-//!
-//! # What `d_path` cannot mark
-//!
-//! `d_path` prints a path relative to *this thread's* root, computed under the kernel's rename
-//! and mount sequence locks, and it has no way to say that the path is not the file's path in
-//! our root. Each of these gives a well-formed path, unmarked, and a wrong candidate (so a
-//! string check alone, as this module once made, answers wrongly; tests/eval_verify.rs stages
-//! each one):
-//! - **a dentry that escaped its bind mount**: a directory moved, on the file system, out of
-//!   the subtree a bind mount shows. `d_path` of the root and of every file below it is then
-//!   relative to the file system's root (often `/`), not to any mount point;
-//! - **a detached mount** (`umount2(MNT_DETACH)`, or a tree from `open_tree` never attached):
-//!   the path is relative to the detached mount's root;
-//! - **another mount namespace** (a `/proc/<pid>/root` root): relative to that namespace's
-//!   root (here the root and its files are printed alike, so the candidate is usually right);
-//! - **a caller in a `chroot`** whose root fd lies outside the chroot: a file outside the
-//!   caller's root is printed as if the root were `/`, and a file in the chroot as seen from
-//!   inside it (`JAIL/etc/hostname` as `/etc/hostname`);
-//! - **the wrong fd table**: `fd/N` read through a directory of another process's table (a
-//!   forked child holding its parent's `thread-self/fd`) prints another file altogether.
-//!   [`FdDir`] prevents that (tid and fork generation), and the verification, which compares
-//!   our own fd, would catch it anyway;
-//! - **renames between the reads**: the file or the root moved (or moved away and back)
-//!   between the two `readlinkat`s.
-//!
-//! The verification settles all of them at once: whatever `d_path` printed, the answer is
-//! returned only if its names, walked from the root at that moment without any symlink or
-//! `..`, lead to the file the kernel resolved `path` to. Under concurrent renames the answer
-//! is the file's path at that moment; the emulated walk's answer is no stronger (each name on
-//! its stack was right when it was walked, not all at once).
-//!
-//! One difference is not about `d_path` and is settled when the root is opened: a root whose
-//! directory has something mounted on it (an fd kept from before the mount, or a
-//! `/proc/<pid>/root` whose process mounted on its `/` later). The kernel's `..` that reaches
-//! the root then steps onto the mount on top, into another tree than the one the fd names,
-//! while the walker stays in the fd's tree; a verified answer could still describe the other
-//! tree's walk. Such a root (checked by every [`Root`] constructor: `openat2(fd, "..",
-//! RESOLVE_IN_ROOT)` lands elsewhere) is resolved by the emulated walk on every backend, so
-//! both answer alike. A mount made on the root's directory *after* the [`Root`] was opened is
-//! not seen: open the root again.
-//!
-//! The answer is always `/` followed by names, with no `.` or `..`: lexically inside the root.
-//! The root's own kernel path is kept from the previous call (shared by the root's clones)
-//! and read again only when a candidate built from it fails (a prefix mismatch, or the
-//! verification): a root renamed between calls costs one more `readlinkat`, never a wrong
-//! answer, since only verified candidates are returned. That saves one of the two
-//! `readlinkat`s per call, which pays for most of the verification. ([`Root::eval_symlinks_in`]
-//! opens the root itself and knows its path from that open, within the same call.)
+//! The full account (each case `d_path` cannot mark, the overmounted root, the costs):
+//! docs/ARCHITECTURE.md, "`eval_symlinks`: the path from the kernel".
 
 #![forbid(unsafe_code)]
 

@@ -2,48 +2,20 @@
 //! 20 syscalls (`pidfd_open`, the hardened procfs lookups, liveness and overmount checks), which
 //! procfsroot's signature (a root *string* per call) would make every drop-in call pay.
 //!
-//! # What is kept, and why one `statx` is enough to reuse it
+//! Each entry holds the root fd, its (mount id, dev, ino), and an `O_PATH` fd of `/proc/<pid>` on
+//! the *detached* procfs, opened through the pidfd base. A procfs process directory is bound to its
+//! process, not to the number, so before reuse one `statx(dir, "root")` proves at once that the
+//! process is alive and the same one (a dead or replaced process fails the lookup) and that its
+//! root is still the one held (a `chroot`, `pivot_root` or mount-namespace change moves the
+//! directory or at least the mount id). Any failure or mismatch drops the entry and opens the root
+//! afresh, exactly as without the cache; the answer is the same as an uncached [`Root::for_pid`] at
+//! the moment of the check. Entries are kept only on a detached procfs instance.
 //!
-//! Each entry holds, for a PID: the root fd [`Root::for_pid`] opened, that root's (mount id,
-//! dev, ino), and an `O_PATH` fd of the process's directory `/proc/<pid>` on the *detached*
-//! procfs instance, opened through the pidfd base (so it was that process's directory while the
-//! process lived). A procfs process directory is bound to its process, not to the number: once
-//! the process exits, every lookup in it fails, even after a new process takes the PID. So
-//! before an entry is used, `statx(dir, "root")` (following the magic link, as an open would)
-//! asks, in one syscall:
-//! - **the process is alive, and is the same process**: a dead one (a zombie included: its
-//!   `root` link no longer resolves) fails the lookup; a new process behind the same PID is not
-//!   reachable through this directory at all, so it is never mistaken for the old one;
-//! - **its root is still the one held**: the link's target must have the held root's (mount id,
-//!   dev, ino). A `chroot`, a `pivot_root`, or entering (`setns`) or unsharing a mount namespace
-//!   changes the directory or at least the mount (every mount namespace has its own mounts, and
-//!   mount ids are unique system-wide), so it does not match.
+//! The cache is only ever `try_lock`ed (a busy cache, or a forked child's inherited lock, means an
+//! uncached open: never a wait or a deadlock), holds at most [`CAPACITY`] entries (LRU), and is
+//! turned off by [`Root::set_pid_root_cache`] or `PROCROOT_PID_ROOT_CACHE=0`.
 //!
-//! Any failure or mismatch drops the entry, and the root is opened afresh exactly as without
-//! the cache. Entries are only kept when procfs is a detached instance (nobody can mount on its
-//! `root` links, which the uncached open checks for on a shared `/proc`), and only while the
-//! freshly opened root and the directory's `root` link agree.
-//!
-//! The answer is therefore the same as an uncached [`Root::for_pid`] made at the moment of the
-//! check: the root of that very process, as it is then. As with the uncached open, a process
-//! that changes its root *after* that moment is not followed by a [`Root`] already returned.
-//! One thing is not asked again on reuse: whether something is mounted on the root directory
-//! (the check every [`Root`] constructor makes, which sends such a root to the emulated walk);
-//! a process that mounts on its own `/` after its root was kept keeps being resolved by the
-//! backend chosen then, until the entry is dropped (the root fd is the same directory either
-//! way; only the kernel's `..` at the root would step onto the new mount).
-//!
-//! # Bounds and the off switch
-//!
-//! The cache is only ever `try_lock`ed on the way to a root: a call that finds it busy opens
-//! the root afresh (as does a forked child whose parent held the lock at the fork), so it
-//! never waits or deadlocks.
-//!
-//! At most [`CAPACITY`] entries (two fds each), the least recently used dropped first; nothing
-//! is allocated or opened for a process that never asks for a PID root. It is on by default;
-//! [`Root::set_pid_root_cache`] turns it off (and empties it), and so does the environment
-//! variable `PROCROOT_PID_ROOT_CACHE=0` (read once, at the first [`Root::for_pid`]), for
-//! callers through the C, Go and Python bindings.
+//! The full account: docs/ARCHITECTURE.md, "The PID-root cache".
 
 #![forbid(unsafe_code)]
 

@@ -1,39 +1,22 @@
 //! The second check: before a metadata change (`chmod`, `chown`, times, xattr writes), confirm
 //! that the file the resolver handed back really is inside the root, by means that share no code
-//! with the resolver.
-//!
-//! Landlock, the second wall of the `procroot` command, does not mediate `fchmodat2`,
-//! `fchownat`, `utimensat` or `setxattrat`: if the resolver (the first wall) had a bug and
-//! returned an fd outside the root, a metadata change would reach the host file. So these
-//! operations check the fd themselves, independently:
+//! with the resolver. Landlock does not mediate those calls, so a resolver bug would otherwise
+//! reach a host file.
 //!
 //! 1. The kernel's path of the fd and of the root fd (`readlink` of `/proc/thread-self/fd/N`,
-//!    through the hardened procfs handle). The fd's must be the root's or lie beneath it; the
-//!    rest is the path *inside* the root.
-//! 2. That path is opened again from the root fd, one component at a time, each with
-//!    `openat(O_PATH | O_NOFOLLOW)`: no symlink is followed, no `..` is taken, so the walk can
-//!    only go down from the root.
+//!    through the hardened procfs handle): the fd's must lie beneath the root's.
+//! 2. That path is opened again from the root fd, one component at a time, with
+//!    `openat(O_PATH | O_NOFOLLOW)`: no symlink, no `..`, only down from the root.
 //! 3. What the walk reaches must be the fd's file: the same (mount id, device, inode).
 //!
-//! The printed path is never trusted as an identity (it is a string the kernel printed: `d_path`
-//! says `/` for a dentry that escaped its bind mount, and a file's name may contain anything):
-//! only the identity comparison decides, and the string only tells the walk where to look. A
-//! file that passes is reachable from the root by a plain downward walk, which is what "inside
-//! the root" means. A mismatch, an unreadable path or a walk that fails is `EACCES`
-//! ([`ErrorKind::SafetyViolation`]), naming this check.
+//! The printed path only says where to look; the identity comparison decides. A mismatch, an
+//! unreadable path or a failed walk is `EACCES` ([`ErrorKind::SafetyViolation`]), naming this
+//! check. No false refusal for a root of `/`, a `--pid` root, overlayfs, mounts inside the root, or
+//! names with newlines or ending in ` (deleted)`; refused although harmless: a race inside the
+//! root, a path over `PATH_MAX`, and no procfs at all. [`Root::with_second_check`] turns it off,
+//! which the command does with `--no-sandbox`.
 //!
-//! What passes (no false refusal): a root of `/` (every path is beneath it), a `--pid` root
-//! (`/proc/PID/root`: both paths are printed relative to that mount namespace's root), overlayfs
-//! (the fd and the walk see the same overlay inode), mounts inside the root (the walk crosses
-//! them as the path did), and names with newlines or ending in ` (deleted)` (the comparison is
-//! by bytes, and the walk by identity). What is refused although harmless: a file renamed or
-//! removed between the resolution and the check (a race inside the root), a path longer than
-//! the kernel prints (`PATH_MAX`, `ENAMETOOLONG` from `readlink`), and everything where no
-//! procfs can be had (the check cannot be made: `EACCES`, saying why).
-//!
-//! It costs two `readlinkat`s in this thread's `/proc/thread-self/fd` of the detached procfs,
-//! one `openat` per component and two `statx` (BENCHMARKS.md, section 6). [`Root::with_second_check`] turns it off, which
-//! the command does with `--no-sandbox`.
+//! The full account: docs/ARCHITECTURE.md, "The second check".
 
 #![forbid(unsafe_code)]
 

@@ -16,11 +16,9 @@
 //!   stops with `EXDEV` instead of following it;
 //! - a reopened level continues reading at the offset where it stopped, never from its start:
 //!   every entry of a directory is read once per pass, so a walk that leaves entries behind (the
-//!   cleanup of a failed copy leaving what is not its own) cannot read them again and again each
-//!   time the window is refilled. (It used to reread removal levels from the start: a leftover
-//!   below the window's edge was then met, entered and left again forever.) A user that wants a
-//!   second pass over a directory (a removal finding it refilled at its `rmdir`) pushes it
-//!   again, explicitly, and bounds how often.
+//!   cleanup of a failed copy leaving what is not its own) cannot meet them again each time the
+//!   window is refilled and loop forever. A second pass over a directory (a removal finding it
+//!   refilled at its `rmdir`) is pushed again, explicitly, and bounded.
 //!
 //! What is done with the entries (unlink them, copy them) is up to the user of the chain: see
 //! `remove.rs` (`Walker`, with its `Scope`) and `copy.rs` (`Copier`, which walks the source and
