@@ -28,8 +28,9 @@
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
-// `--cfg procroot_fault_injection` makes the resolver follow absolute symlinks from the host's
-// `/` and `..` above the root, as a path-joining resolver would: it exists only so that a test
+// `--cfg procroot_fault_injection` replaces the resolver by a naive one (`resolve/naive.rs`,
+// compiled into no other build) that follows absolute symlinks from the host's `/` and `..`
+// above the root, as a path-joining resolver would: it exists only so that a test
 // can show the second wall (Landlock, and the identity check of metadata changes) holding when
 // the first wall fails. It is a `--cfg` given through RUSTFLAGS, never a cargo feature: no
 // `--all-features` build, no `cargo build --release` and no dependent crate can turn it on by
@@ -63,12 +64,12 @@ mod sys {
 }
 
 pub use error::{Error, ErrorKind, Result};
-pub use fs::{DirEntry, FileType, ReadDir};
+pub use fs::{DirEntry, FileId, FileType, ReadDir};
 pub use procfs::{Acquisition, PidFd, ProcBase, Procfs};
 pub use resolve::{Backend, BackendUsed, Policy, ResolveFlags, ResolveOptions, Trailing};
 pub use root::{
-    CopyOptions, CopyWarning, EvalMode, ExceptLast, Handle, NodeKind, Progress, ProgressFn,
-    RemoveAllOptions, ReplaceMode, Root, SpecialFiles, WarningFn, Xattrs,
+    CopyOptions, CopyWarning, EvalMode, Handle, NodeKind, Progress, ProgressFn, RemoveAllOptions,
+    ReplaceMode, ResolvedParent, Root, SpecialFiles, WarningFn, Xattrs,
 };
 /// Open flags, re-exported from rustix so callers need not depend on it.
 pub use rustix::fs::OFlags;

@@ -286,7 +286,7 @@ enum Mode {
     /// `Root::resolve_nofollow`.
     NoFollow,
     /// `Root::resolve_parent`: the parent and the last name.
-    ExceptLast,
+    ParentOnly,
     /// `Root::open_file(O_RDONLY)`.
     OpenRead,
     /// `Root::open_file(O_RDONLY | O_NOFOLLOW)`.
@@ -300,7 +300,7 @@ enum Mode {
 const MODES: &[Mode] = &[
     Mode::Follow,
     Mode::NoFollow,
-    Mode::ExceptLast,
+    Mode::ParentOnly,
     Mode::OpenRead,
     Mode::OpenReadNoFollow,
     Mode::OpenDir,
@@ -323,7 +323,7 @@ fn flag_combos() -> [ResolveFlags; 4] {
 enum Outcome {
     /// The object it opened.
     Found((u64, u64)),
-    /// With [`Mode::ExceptLast`]: the parent directory and the last name.
+    /// With [`Mode::ParentOnly`]: the parent directory and the last name.
     Parent((u64, u64), Option<OsString>),
     /// The errno it failed with.
     Failed(Errno),
@@ -367,7 +367,7 @@ fn run(root: &Root, path: &str, mode: Mode) -> (Outcome, Held) {
     match mode {
         Mode::Follow => handle(root.resolve(path)),
         Mode::NoFollow => handle(root.resolve_nofollow(path)),
-        Mode::ExceptLast => match root.resolve_parent(path) {
+        Mode::ParentOnly => match root.resolve_parent(path) {
             Ok((h, last)) => (Outcome::Parent(fd_identity(&h), last), (Some(h), None)),
             Err(e) => (Outcome::Failed(e.errno()), (None, None)),
         },

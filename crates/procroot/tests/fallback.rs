@@ -189,6 +189,23 @@ fn check_kernel_refuses(tree: &Tree, errno: i32) {
         .open_file("a/b/c", OFlags::RDONLY)
         .expect_err("open_file on the kernel backend");
     assert_eq!(err.kind(), ErrorKind::NotSupported, "open_file: got {err}");
+    // `eval_symlinks`' kernel answer is a shortcut the walk checks, not a backend of its own:
+    // the kernel refused, so the walk answers, on this backend too.
+    assert_eq!(
+        root.eval_symlinks("/abs", EvalMode::Full)
+            .expect("eval_symlinks on the kernel backend without openat2"),
+        Path::new("/a/b/c")
+    );
+    assert_eq!(
+        Root::eval_symlinks_in(
+            tree.path(),
+            "/link/new",
+            Policy::InRoot,
+            EvalMode::ExceptLast
+        )
+        .expect("eval_symlinks_in without openat2"),
+        Path::new("/a/b/new")
+    );
 }
 
 /// The filter really is in place: a raw `openat2` fails with `errno`.

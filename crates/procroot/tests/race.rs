@@ -469,3 +469,71 @@ fn kernel_backend_survives_rename_churn() {
          exercised; the test needs more churn on this machine"
     );
 }
+
+/// A mount or unmount anywhere on the system during a lookup makes the kernel restart the
+/// lookup (its lockless walk cannot be made to stick: `ECHILD`, then a walk with references),
+/// and the restarted walk keeps counting symlinks from where the first one stopped
+/// (`nameidata.total_link_count` is set once per call). A path through 40 symlinks, which the
+/// kernel allows, then fails with a spurious `ELOOP`: seen about once in 150 lookups under
+/// this churn. The library asks the kernel again on `ELOOP` (a bounded number of times; a
+/// real `ELOOP` is the same every time), so every resolution of such a path must succeed,
+/// and always on the right file: the answer stays the kernel's own.
+#[test]
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+fn kernel_backend_survives_mount_churn_on_a_40_link_path() {
+    procroot_testutil::require_privilege("CAP_SYS_ADMIN (mounts in a private mount namespace)");
+    // Resolutions go on until the mounter has made this many mount/unmount pairs (with at
+    // least MIN_RESOLUTIONS made), or the time is up: how many lookups overlap a mount depends
+    // on the machine's scheduling.
+    const MOUNT_PAIRS: u64 = 3_000;
+    const MIN_RESOLUTIONS: usize = 3_000;
+    const TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let pairs = AtomicU64::new(0);
+    // ch/l1 -> l2 -> ... -> l40 -> ../f: exactly 40 links, the kernel's limit.
+    let mut spec = String::from("file f target\ndir ch\n");
+    for i in 1..=40 {
+        let target = if i == 40 {
+            "../f".to_string()
+        } else {
+            format!("l{}", i + 1)
+        };
+        spec.push_str(&format!("symlink ch/l{i} {target}\n"));
+    }
+    let tree = procroot_testutil::Tree::new(&spec);
+    let want = identity(tree.path().join("f"));
+    let mountpoint = tempfile::tempdir().expect("tempdir");
+    // The mounts are made in a forked child's private mount namespace: never the host's.
+    procroot_testutil::in_private_mount_ns(|| {
+        let root = Root::open(tree.path())
+            .expect("open root")
+            .with_backend(Backend::Kernel);
+        let mounter = || {
+            procroot_testutil::mount_raw(Some("none"), mountpoint.path(), Some("tmpfs"), 0, None)
+                .expect("mount tmpfs");
+            rustix::mount::unmount(mountpoint.path(), rustix::mount::UnmountFlags::DETACH)
+                .expect("unmount tmpfs");
+            pairs.fetch_add(1, Ordering::Relaxed);
+            true
+        };
+        let start = Instant::now();
+        let (resolutions, rounds) = with_racing_thread(mounter, || {
+            let mut n = 0;
+            while (n < MIN_RESOLUTIONS || pairs.load(Ordering::Relaxed) < MOUNT_PAIRS)
+                && start.elapsed() < TIME_LIMIT
+            {
+                let handle = root
+                    .resolve("ch/l1")
+                    .unwrap_or_else(|e| panic!("resolution {n} under mount churn failed: {e}"));
+                assert_eq!(fd_identity(&handle), want, "resolution {n}: the wrong file");
+                n += 1;
+            }
+            n
+        });
+        println!("{resolutions} resolutions under {rounds} mount/unmount pairs");
+        assert!(rounds > 0, "the mounter never ran");
+    });
+}

@@ -21,6 +21,45 @@ use crate::error::{Error, Result};
 use crate::sys::Syscall as _;
 use crate::sys::PATH_MAX;
 
+/// A file's identity on this system: its device and inode numbers, as `stat(2)` gives them
+/// (`st_dev`, `st_ino`). What the crate compares whenever it must know that a name still leads
+/// to the file it made or opened (a rename can put another file under the same name), never
+/// the name itself.
+///
+/// Within one mount namespace this identifies a file; where a bind mount of the same file
+/// system matters, the mount id is compared as well (`Root::eval_symlinks`' verification).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FileId {
+    /// The device the file is on (`st_dev`).
+    pub dev: u64,
+    /// Its inode number on that device (`st_ino`).
+    pub ino: u64,
+}
+
+impl FileId {
+    /// The identity in a `stat` result.
+    pub fn from_stat(st: &rustix::fs::Stat) -> FileId {
+        FileId {
+            dev: st.st_dev,
+            ino: st.st_ino,
+        }
+    }
+
+    /// The identity in a `statx` result: `stx_dev_major`/`stx_dev_minor` joined as `st_dev`
+    /// is, so that it compares equal to [`FileId::from_stat`] of the same file.
+    pub fn from_statx(stx: &rustix::fs::Statx) -> FileId {
+        FileId {
+            dev: rustix::fs::makedev(stx.stx_dev_major, stx.stx_dev_minor),
+            ino: stx.stx_ino,
+        }
+    }
+
+    /// The identity of the file `fd` refers to (`fstat`).
+    pub fn of(fd: impl AsFd) -> std::result::Result<FileId, Errno> {
+        rustix::fs::fstat(fd).map(|st| FileId::from_stat(&st))
+    }
+}
+
 /// `readlinkat(dirfd, name)` into a `PATH_MAX` buffer: a symlink target is never longer.
 pub(crate) fn readlink<Fd: AsFd>(dirfd: Fd, name: &[u8]) -> Result<Vec<u8>, Errno> {
     let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); PATH_MAX];
@@ -58,4 +97,40 @@ pub(crate) fn metadata_of(fd: BorrowedFd<'_>) -> Result<Metadata> {
 
 fn errno_of(err: std::io::Error) -> Error {
     Error::from_errno(Errno::from_io_error(&err).unwrap_or(Errno::IO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FileId;
+
+    /// `from_statx` joins the device numbers as `st_dev` is joined: the same file has one
+    /// identity whichever call looked at it, and another file has another.
+    #[test]
+    fn file_id_is_the_same_from_stat_and_statx() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = std::fs::File::create(dir.path().join("a")).unwrap();
+        let b = std::fs::File::create(dir.path().join("b")).unwrap();
+        let stx = |f: &std::fs::File| {
+            rustix::fs::statx(
+                f,
+                "",
+                rustix::fs::AtFlags::EMPTY_PATH,
+                rustix::fs::StatxFlags::BASIC_STATS,
+            )
+            .unwrap()
+        };
+        let id_a = FileId::of(&a).unwrap();
+        assert_eq!(FileId::from_statx(&stx(&a)), id_a);
+        assert_eq!(FileId::from_stat(&rustix::fs::fstat(&a).unwrap()), id_a);
+        assert_ne!(FileId::from_statx(&stx(&b)), id_a);
+        // A device whose minor number needs more than 8 bits would expose a wrong join; the
+        // temp dir's device is what this machine has, so also check the join itself.
+        let mut big = stx(&a);
+        big.stx_dev_major = 0x123;
+        big.stx_dev_minor = 0x45678;
+        assert_eq!(
+            FileId::from_statx(&big).dev,
+            rustix::fs::makedev(0x123, 0x45678)
+        );
+    }
 }

@@ -31,6 +31,7 @@ use super::options::{Policy, ResolveFlags, ResolveOptions, Trailing};
 use super::path::next_component;
 use super::{MountCrossingCheck, Resolved};
 use crate::error::{Error, Result};
+use crate::fs::FileId;
 use crate::sys::{self, MountId, MAXSYMLINKS, PATH_MAX};
 
 /// What the walker learned about a directory, asked only when a symlink in it is about to be
@@ -157,7 +158,7 @@ pub(crate) fn resolve(
         failed: None,
     };
     walker
-        .walk(path)
+        .run(path)
         .map_err(|errno| match walker.failed.take() {
             Some((syscall, at, args)) if at == errno => {
                 Error::from_errno(errno).with_syscall(syscall, args)
@@ -205,7 +206,7 @@ impl Walker<'_> {
         err.errno
     }
 
-    fn walk(&mut self, path: &[u8]) -> Result<Resolved, Errno> {
+    fn run(&mut self, path: &[u8]) -> Result<Resolved, Errno> {
         // An absolute path is an escape under RESOLVE_BENEATH (kernel: path_init ->
         // nd_jump_root -> EXDEV). The in-root policies start at the root either way.
         if path.first() == Some(&b'/') && self.policy == Policy::Beneath {
@@ -243,18 +244,6 @@ impl Walker<'_> {
                     }
                     continue;
                 }
-                b".." if cfg!(procroot_fault_injection) && self.policy != Policy::Beneath => {
-                    // FAULT INJECTION (tests only): a path-joining resolver's `..`, which
-                    // climbs out of the root.
-                    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
-                    let fd = rustix::fs::openat(stack.top(self.root), "..", flags, Mode::empty())
-                        .map_err(|e| self.failed("openat", b"..", flags, e))?;
-                    stack.push(fd, b"..");
-                    if c.is_last {
-                        return self.finish_at_dir(&mut stack);
-                    }
-                    continue;
-                }
                 b".." => {
                     if stack.pop().is_none() && self.policy != Policy::InRoot {
                         // `..` at the root: clamped under InRoot (RESOLVE_IN_ROOT), an escape
@@ -269,7 +258,7 @@ impl Walker<'_> {
                 _ => {}
             }
 
-            if c.is_last && self.trailing == Trailing::ExceptLast {
+            if c.is_last && self.trailing == Trailing::ParentOnly {
                 let name = c.name.to_vec();
                 let fd = match stack.pop_fd() {
                     Some(fd) => fd,
@@ -306,10 +295,10 @@ impl Walker<'_> {
 
             // The kernel's "trailing" link, the only kind `fs.protected_symlinks` applies to: the
             // last component of the whole path (symlink bodies spliced in, as here). With
-            // ExceptLast, the kernel backend opens the parent as a path of its own, whose last
+            // ParentOnly, the kernel backend opens the parent as a path of its own, whose last
             // component is then trailing; the walker gives the same answer.
             let trailing_link = c.is_last
-                || (self.trailing == Trailing::ExceptLast
+                || (self.trailing == Trailing::ParentOnly
                     && next_component(&buf, c.end)
                         .is_some_and(|n| n.is_last && n.name != b"." && n.name != b".."));
             let (parent, facts) = stack.top_with_facts(self.root);
@@ -351,14 +340,6 @@ impl Walker<'_> {
                             return Err(Errno::XDEV);
                         }
                         stack.clear();
-                        if cfg!(procroot_fault_injection) {
-                            // FAULT INJECTION (tests only): a path-joining resolver's absolute
-                            // symlink, which restarts at the host's `/`, not at the root.
-                            let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
-                            let fd = rustix::fs::open("/", flags, Mode::empty())
-                                .map_err(|e| self.failed("open", b"/", flags, e))?;
-                            stack.push(fd, b"");
-                        }
                     }
                     // Splice the target in place of the name: the rest of the path (starting
                     // with its slash, or empty) follows the target.
@@ -742,7 +723,7 @@ fn reopen_checked(
 ) -> Result<OwnedFd, Errno> {
     let fd = rustix::fs::openat(parent, name, flags, Mode::empty())?;
     let (a, b) = (rustix::fs::fstat(&fd)?, rustix::fs::fstat(probe)?);
-    if (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino) {
+    if FileId::from_stat(&a) != FileId::from_stat(&b) {
         return Err(Errno::XDEV);
     }
     Ok(fd)

@@ -13,14 +13,17 @@
 //!   succeeds, the walk met no absolute symlink and no escape, so the strict answer is the same.
 //!   If it fails with `EXDEV`, the cause may be an absolute symlink (allowed by the strict
 //!   policy) or an escape (refused by it), which only the emulated walker can tell apart.
-//! - `ELOOP` is the kernel's answer, never re-examined: a kernel refusal must not become a
-//!   success. The walker once had the last word on it, on the claim that a lookup restarted by
-//!   concurrent mount activity could report `ELOOP` spuriously; no reproduction of that was
-//!   ever found (tests/differential.rs runs both backends under mount churn), while the
-//!   re-examination did turn a real `ELOOP` into a success: a symlink bind-mounted onto itself
-//!   with `MS_NOSYMFOLLOW` on a mount without it, which the walker then judged by its
-//!   directory's mount (libpathrs's `symlink_itself_nosymfollow`). The walker now applies the
-//!   same rule by the link's own mount, and both backends give `ELOOP` on their own.
+//! - `ELOOP` is the kernel's answer, never re-examined by the walker: a kernel refusal must not
+//!   become a success. (The walker once had that last word, and turned a real `ELOOP` into a
+//!   success: a symlink bind-mounted onto itself with `MS_NOSYMFOLLOW`, libpathrs's
+//!   `symlink_itself_nosymfollow`.) But the kernel's `ELOOP` can be spurious: a mount or
+//!   unmount anywhere on the system during a lookup makes the kernel restart it (its lockless
+//!   walk cannot be made to stick, `ECHILD`), and the restarted walk keeps counting symlinks
+//!   from where the first stopped (`total_link_count` is set once per call), so a path through
+//!   more than 20 links can fail (tests/race.rs stages it). The kernel is therefore asked
+//!   again, up to [`ELOOP_RETRIES`] times: a real `ELOOP` (the 41st link, `NO_SYMLINKS`, a
+//!   magic link, `MS_NOSYMFOLLOW`) is the same every time, and any success is the kernel's own
+//!   answer. When asking again meets only `EAGAIN` (churn), the `ELOOP` stands.
 
 #![forbid(unsafe_code)]
 
@@ -39,9 +42,14 @@ use crate::sys::features;
 /// more retries only waste time, since a lookup that spans several renames fails every time.
 pub(crate) const EAGAIN_RETRIES: usize = 16;
 
+/// How many times an `openat2` that failed with `ELOOP` is asked again (see the module
+/// documentation). A real `ELOOP` costs these extra lookups; a spurious one needs a mount event
+/// during every attempt to survive them.
+pub(crate) const ELOOP_RETRIES: usize = 3;
+
 /// What the kernel backend concluded.
 pub(crate) enum Outcome {
-    /// The kernel's answer: an fd (and, for [`Trailing::ExceptLast`], the last name) or an errno.
+    /// The kernel's answer: an fd (and, for [`Trailing::ParentOnly`], the last name) or an errno.
     Done(Result<(OwnedFd, Option<Vec<u8>>), Errno>),
     /// `openat2` is unavailable in this process (recorded in [`features`]), with the errno it
     /// failed with (`ENOSYS`, or a seccomp filter's `EPERM`), for the error message.
@@ -50,7 +58,7 @@ pub(crate) enum Outcome {
     NeedsEmulation,
 }
 
-/// Paths shorter than this are NUL-terminated on the stack by [`first_attempt`]; longer ones
+/// Paths shorter than this are NUL-terminated on the stack by [`open_on_stack`]; longer ones
 /// (rare: container paths are short) take the general path.
 const FAST_PATH_LEN: usize = 256;
 
@@ -63,18 +71,18 @@ const FAST_PATH_LEN: usize = 256;
 /// emulated walker's re-examination of strict `EXDEV`, validation of bad input).
 ///
 /// `None` when the fast path does not apply and nothing was asked: the strict policy (whose
-/// path needs rewriting), [`Trailing::ExceptLast`], a path of [`FAST_PATH_LEN`] bytes or more,
+/// path needs rewriting), [`Trailing::ParentOnly`], a path of [`FAST_PATH_LEN`] bytes or more,
 /// or a NUL byte in the path (which [`resolve`] then reports as `InvalidInput`; the kernel
 /// would have seen a truncated path).
 #[inline(always)]
-pub(crate) fn first_attempt(
+pub(crate) fn open_on_stack(
     root: BorrowedFd<'_>,
     path: &[u8],
     opts: &ResolveOptions,
     trailing: Trailing,
 ) -> Option<Result<OwnedFd, Errno>> {
     if opts.policy == Policy::InRootStrict
-        || trailing == Trailing::ExceptLast
+        || trailing == Trailing::ParentOnly
         || path.len() >= FAST_PATH_LEN
     {
         return None;
@@ -93,11 +101,11 @@ pub(crate) fn first_attempt(
 }
 
 /// The `openat2` flags for the final open: `O_CLOEXEC` always, `O_NOFOLLOW` only when the
-/// trailing symlink is not followed, and an `O_PATH` directory for the parent of `ExceptLast`.
+/// trailing symlink is not followed, and an `O_PATH` directory for the parent of `ParentOnly`.
 #[inline(always)]
 fn open_flags(trailing: Trailing, last: Option<&[u8]>, oflags: OFlags) -> OFlags {
     match (trailing, last) {
-        (Trailing::ExceptLast, Some(_)) => OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        (Trailing::ParentOnly, Some(_)) => OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
         (Trailing::NoFollow, _) => oflags | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         _ => (oflags - OFlags::NOFOLLOW) | OFlags::CLOEXEC,
     }
@@ -124,7 +132,7 @@ fn kernel_flags(opts: &ResolveOptions) -> KernelFlags {
 }
 
 /// What `openat2` is asked to open for `path`, and the last name left alone: with
-/// [`Trailing::ExceptLast`] the parent (and the last component, unless the path ends in `.`,
+/// [`Trailing::ParentOnly`] the parent (and the last component, unless the path ends in `.`,
 /// `..` or slashes, which is then opened whole); with [`Policy::InRootStrict`] the path without
 /// its leading slashes (asked under `RESOLVE_BENEATH`, which would refuse them; `/` is `.`).
 fn kernel_path<'p>(
@@ -133,7 +141,7 @@ fn kernel_path<'p>(
     trailing: Trailing,
 ) -> (&'p [u8], Option<&'p [u8]>) {
     let (mut path, last) = match trailing {
-        Trailing::ExceptLast => match split_last(path) {
+        Trailing::ParentOnly => match split_last(path) {
             Some((parent, name)) => (parent, Some(name)),
             None => (path, None),
         },
@@ -155,8 +163,8 @@ fn kernel_path<'p>(
 /// `..`), and nothing else: no re-examination of `ELOOP` or the strict policy's `EXDEV`, no
 /// recording of `ENOSYS`. For a caller that hands every failure to the emulated walker, whose
 /// answer is then the answer (`Root::eval_symlinks`). Returns the fd and, for
-/// [`Trailing::ExceptLast`], the last name that was not looked up.
-pub(crate) fn open_once<'p>(
+/// [`Trailing::ParentOnly`], the last name that was not looked up.
+pub(crate) fn open_without_fallback<'p>(
     root: BorrowedFd<'_>,
     path: &'p [u8],
     opts: &ResolveOptions,
@@ -184,7 +192,7 @@ pub(crate) fn open_once<'p>(
 
 /// Resolves `path` under `root` with `openat2(2)`.
 ///
-/// `first` is the error of a first attempt already made by [`first_attempt`] with the same
+/// `first` is the error of a first attempt already made by [`open_on_stack`] with the same
 /// arguments; the call is then not repeated, and the error is treated as this function's own
 /// first answer.
 pub(crate) fn resolve(
@@ -204,11 +212,19 @@ pub(crate) fn resolve(
         Some(errno) => Err(errno),
         None => attempt(),
     };
-    for _ in 0..EAGAIN_RETRIES {
-        if !matches!(result, Err(Errno::AGAIN)) {
-            break;
+    let (mut eagain_left, mut eloop_left) = (EAGAIN_RETRIES, ELOOP_RETRIES);
+    loop {
+        match result {
+            Err(Errno::AGAIN) if eagain_left > 0 => eagain_left -= 1,
+            Err(Errno::LOOP) if eloop_left > 0 => eloop_left -= 1,
+            _ => break,
         }
         result = attempt();
+    }
+    if matches!(result, Err(Errno::AGAIN)) && eloop_left < ELOOP_RETRIES {
+        // The kernel said ELOOP, and asking again only met churn: its ELOOP stands, as it did
+        // before it was asked again (the walker never re-examines it).
+        result = Err(Errno::LOOP);
     }
     match result {
         Ok(fd) => Outcome::Done(Ok((fd, last.map(<[u8]>::to_vec)))),
@@ -219,7 +235,8 @@ pub(crate) fn resolve(
         }
         Err(Errno::XDEV) if opts.policy == Policy::InRootStrict => Outcome::NeedsEmulation,
         Err(Errno::AGAIN) => Outcome::NeedsEmulation,
-        // ELOOP included: the kernel's refusal stands (see the module documentation).
+        // ELOOP included, once asked again: the kernel's refusal stands (see the module
+        // documentation).
         Err(errno) => Outcome::Done(Err(errno)),
     }
 }

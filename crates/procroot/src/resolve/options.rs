@@ -30,7 +30,7 @@ pub enum Trailing {
     /// Resolve only the parent, which must exist and be a directory. The last component is
     /// neither followed nor required to exist (procfsroot's `EvalExceptLast`). A last component
     /// of `.` or `..` is not a name, so such a path is resolved in full.
-    ExceptLast,
+    ParentOnly,
 }
 
 bitflags::bitflags! {

@@ -7,7 +7,7 @@
 //! in-root side is found through the resolver, so a symlink inside the root (absolute or `..`)
 //! can never make the copy read or write outside it.
 //!
-//! - The tree is walked with the bounded-fd [`Chain`] of `walk.rs` (the one `remove_all` uses),
+//! - The tree is walked with the bounded-fd [`Chain`] of `tree.rs` (the one `remove_all` uses),
 //!   twice in step: once over the source, once over the copy. Depth costs heap, not fds.
 //! - Each source entry is pinned with `O_PATH | O_NOFOLLOW` and its type checked on that fd
 //!   before it is opened for real: a FIFO, socket or device node is refused unless the caller
@@ -39,9 +39,10 @@ use rustix::io::Errno;
 use super::handle::special_refusal;
 use super::progress::{CopyWarning, ProgressFn, WarningFn, Watch};
 use super::remove::{remove_created, Cleanup};
-use super::walk::{Chain, Limits};
+use super::tree::{Chain, Limits};
 use super::{Root, SpecialFiles};
 use crate::error::{Error, Result};
+use crate::fs::FileId;
 use crate::fs::FileType;
 use crate::resolve::path::split_last;
 use crate::resolve::ResolveFlags;
@@ -250,7 +251,7 @@ impl Root {
             in_root_path.to_owned()
         };
         // Everything created is ours and on the destination parent's mount: nothing to check.
-        let walk = Walk {
+        let rules = CopyRules {
             special_files: opts.special_files,
             xattrs: opts.xattrs,
             same_mount: false,
@@ -262,7 +263,7 @@ impl Root {
             &src_name,
             dst_parent.as_fd(),
             &dst_name,
-            walk,
+            rules,
             &mut Watch::new(opts.progress).with_warnings(opts.warnings),
         )
         .map_err(|e| self.annotate_op(e, op, &dst_path))
@@ -324,7 +325,7 @@ impl Root {
             host_path.to_owned()
         };
         // NO_XDEV holds for the tree being read too, not only for the path leading to it.
-        let walk = Walk {
+        let rules = CopyRules {
             special_files: opts.special_files,
             xattrs: opts.xattrs,
             same_mount: self.opts.flags.contains(ResolveFlags::NO_XDEV),
@@ -336,7 +337,7 @@ impl Root {
             &src_name,
             dst_parent.as_fd(),
             &dst_name,
-            walk,
+            rules,
             &mut Watch::new(opts.progress).with_warnings(opts.warnings),
         )
         .map_err(|e| e.context(op, &dst_path))
@@ -406,7 +407,7 @@ impl Root {
             // By identity: someone who can write the directory may have put something else at
             // the temporary name.
             let ours = rustix::fs::statat(&parent, &temp, AtFlags::SYMLINK_NOFOLLOW)
-                .is_ok_and(|st| (st.st_dev, st.st_ino) == id);
+                .is_ok_and(|st| FileId::from_stat(&st) == id);
             if ours {
                 let _ = rustix::fs::unlinkat(&parent, &temp, AtFlags::empty());
             }
@@ -497,7 +498,7 @@ const SETID: u32 = 0o6000;
 
 /// What the copy must watch for, the same for every entry.
 #[derive(Clone, Copy)]
-struct Walk {
+struct CopyRules {
     /// [`CopyOptions::special_files`].
     special_files: SpecialFiles,
     /// [`CopyOptions::xattrs`].
@@ -505,24 +506,24 @@ struct Walk {
     /// Refuse (`EXDEV`) a source file or directory on another mount than its parent directory:
     /// the root's `NO_XDEV`, applied to the tree being copied out.
     same_mount: bool,
-    /// The `(st_dev, st_ino)` of the copy's top directory, skipped if the walk over the source
+    /// The `(st_dev, st_ino)` of the copy's top directory, skipped if the traversal of the source
     /// meets it (copying a directory into itself would otherwise never end).
-    skip: Option<(u64, u64)>,
+    skip: Option<FileId>,
     /// The destination directory's mount, which every directory of the copy must be on.
     dst_mount: Option<MountId>,
 }
 
 /// Everything one copy created, by identity: what its cleanup may remove.
 struct Made<'b> {
-    ids: HashSet<(u64, u64)>,
+    ids: HashSet<FileId>,
     /// The first entry created: the temporary at the top.
-    top: Option<(u64, u64)>,
+    top: Option<FileId>,
     /// The directory the copy is made in (the destination's parent): where the paths of
     /// `links` start.
     base: BorrowedFd<'b>,
     /// The source files with more than one link met so far, by `(st_dev, st_ino)`: where their
     /// copy is, so that their other names in the tree become links to it, as `cp -a` does.
-    links: HashMap<(u64, u64), Linked>,
+    links: HashMap<FileId, Linked>,
 }
 
 /// The copy of a source file with several links ([`Made::links`]).
@@ -531,7 +532,7 @@ struct Linked {
     /// created.
     path: PathBuf,
     /// Its identity, which a new link must have.
-    id: (u64, u64),
+    id: FileId,
     /// The source's path, for messages.
     shown: PathBuf,
     /// How many more names the source has: the record is dropped when all were met.
@@ -548,8 +549,8 @@ impl<'b> Made<'b> {
         }
     }
 
-    fn insert(&mut self, st: &Stat) -> (u64, u64) {
-        let id = (st.st_dev, st.st_ino);
+    fn insert(&mut self, st: &Stat) -> FileId {
+        let id = FileId::from_stat(st);
         self.top.get_or_insert(id);
         self.ids.insert(id);
         id
@@ -559,9 +560,9 @@ impl<'b> Made<'b> {
 /// A directory entered by the copy: the source open for reading, the copy open to create in.
 struct DirPair {
     src: OwnedFd,
-    src_id: (u64, u64),
+    src_id: FileId,
     dst: OwnedFd,
-    dst_id: (u64, u64),
+    dst_id: FileId,
     /// The source directory's metadata, applied to the copy when it is complete.
     stat: Stat,
 }
@@ -574,14 +575,14 @@ fn copy_entry(
     src_name: &OsStr,
     dst_dir: BorrowedFd<'_>,
     dst_name: &OsStr,
-    mut walk: Walk,
+    mut rules: CopyRules,
     watch: &mut Watch<'_, '_>,
 ) -> Result<()> {
-    walk.dst_mount = Some(sys::mount_id(dst_dir)?);
+    rules.dst_mount = Some(sys::mount_id(dst_dir)?);
     for _ in 0..TEMP_ATTEMPTS {
         let temp = temp_name();
         let mut made = Made::new(dst_dir);
-        let built = match copy_tree(src_dir, src_name, dst_dir, &temp, walk, &mut made, watch) {
+        let built = match copy_tree(src_dir, src_name, dst_dir, &temp, rules, &mut made, watch) {
             // Someone else has this name: it is not ours to remove; try another.
             Err(CopyError::NameTaken) => continue,
             Err(CopyError::Failed(e)) => Err(e),
@@ -607,7 +608,7 @@ fn copy_entry(
 /// now has the final name is the copy, not something renamed to the temporary name meanwhile.
 fn check_landed(dir: BorrowedFd<'_>, name: &OsStr, temp: &OsStr, made: &Made) -> Result<()> {
     let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).syscall("fstatat")?;
-    if made.top == Some((st.st_dev, st.st_ino)) {
+    if made.top == Some(FileId::from_stat(&st)) {
         return Ok(());
     }
     Err(Error::replaced(format!(
@@ -664,14 +665,14 @@ fn copy_tree(
     src_name: &OsStr,
     dst_dir: BorrowedFd<'_>,
     dst_name: &OsStr,
-    mut walk: Walk,
+    mut rules: CopyRules,
     made: &mut Made<'_>,
     watch: &mut Watch<'_, '_>,
 ) -> std::result::Result<(), CopyError> {
     let shown_top = || PathBuf::from(src_name);
     let dst_top = || PathBuf::from(dst_name);
     let copied = create_copy(
-        src_dir, src_name, &shown_top, dst_dir, dst_name, &dst_top, walk, made, watch,
+        src_dir, src_name, &shown_top, dst_dir, dst_name, &dst_top, rules, made, watch,
     );
     let top = match copied {
         Err(e) if made.top.is_none() && e.errno() == Errno::EXIST => {
@@ -683,7 +684,7 @@ fn copy_tree(
     let Some(top) = top else {
         return Ok(());
     };
-    walk.skip = Some(top.dst_id);
+    rules.skip = Some(top.dst_id);
     let mut src = Chain::new(src_dir, COPY_LIMITS);
     let mut dst = Chain::new(dst_dir, COPY_LIMITS);
     let mut stats = Vec::new();
@@ -696,7 +697,7 @@ fn copy_tree(
                 let dst_path = || dst.path_of(&name);
                 let (src_fd, dst_fd) = (src.dir_fd()?, dst.dir_fd()?);
                 let sub = create_copy(
-                    src_fd, &name, &shown, dst_fd, &name, &dst_path, walk, made, watch,
+                    src_fd, &name, &shown, dst_fd, &name, &dst_path, rules, made, watch,
                 )?;
                 watch.entry(shown)?;
                 if let Some(sub) = sub {
@@ -715,7 +716,7 @@ fn copy_tree(
                 let attrs = Attrs {
                     mode: mode_of(&stat).as_raw_mode(),
                     keep_caps: false,
-                    policy: walk.xattrs,
+                    policy: rules.xattrs,
                 };
                 let shown = || src.path_of(&read.name);
                 let mode = copy_xattrs(read.fd()?, done.fd()?, attrs, &shown, watch)?;
@@ -757,7 +758,7 @@ fn create_copy(
     dst_dir: BorrowedFd<'_>,
     dst_name: &OsStr,
     dst_path: &dyn Fn() -> PathBuf,
-    walk: Walk,
+    rules: CopyRules,
     made: &mut Made<'_>,
     watch: &mut Watch<'_, '_>,
 ) -> Result<Option<DirPair>> {
@@ -769,13 +770,13 @@ fn create_copy(
     )
     .syscall("openat")?;
     let st = rustix::fs::fstat(&pinned).syscall("fstat")?;
-    let id = (st.st_dev, st.st_ino);
-    if walk.skip == Some(id) {
+    let id = FileId::from_stat(&st);
+    if rules.skip == Some(id) {
         return Ok(None);
     }
     let file_type = FileType::from_mode(st.st_mode);
     // Only a file or directory can be a mount point we would read through.
-    if walk.same_mount
+    if rules.same_mount
         && matches!(file_type, FileType::Dir | FileType::File)
         && sys::mount_id(&pinned)? != sys::mount_id(src_dir)?
     {
@@ -817,14 +818,14 @@ fn create_copy(
             .syscall("openat")?;
             // A directory is opened by name after mkdirat: if someone mounted something on it
             // in between, the open went into that mount, and the copy would be written there.
-            if Some(sys::mount_id(&dst)?) != walk.dst_mount {
+            if Some(sys::mount_id(&dst)?) != rules.dst_mount {
                 return Err(Error::escape(format!(
                     "something was mounted on the copy's new directory {dst_name:?} right \
                          after it was made; not writing into that mount"
                 )));
             }
             let dst_st = rustix::fs::fstat(&dst).syscall("fstat")?;
-            if (dst_st.st_dev, dst_st.st_ino) != dst_id {
+            if FileId::from_stat(&dst_st) != dst_id {
                 return Err(replaced_at_creation(dst_name));
             }
             check_empty(&dst, dst_name)?;
@@ -849,8 +850,7 @@ fn create_copy(
             )
             .syscall("openat")?;
             let now = rustix::fs::fstat(&src).syscall("fstat")?;
-            if FileType::from_mode(now.st_mode) != FileType::File || (now.st_dev, now.st_ino) != id
-            {
+            if FileType::from_mode(now.st_mode) != FileType::File || FileId::from_stat(&now) != id {
                 return Err(changed(&shown(), &st, &now));
             }
             // Another name of a file already copied: a link to that copy, as `cp -a`.
@@ -886,7 +886,7 @@ fn create_copy(
             let attrs = Attrs {
                 mode: file_mode(&st, &dst_st).as_raw_mode(),
                 keep_caps: st.st_uid == dst_st.st_uid,
-                policy: walk.xattrs,
+                policy: rules.xattrs,
             };
             let mode = copy_xattrs(src.as_fd(), dst.as_fd(), attrs, shown, watch)?;
             rustix::fs::fchmod(&dst, Mode::from_raw_mode(mode)).syscall("fchmod")?;
@@ -903,7 +903,7 @@ fn create_copy(
                 .syscall("utimensat")?;
             Ok(None)
         }
-        special if walk.special_files == SpecialFiles::Refuse => {
+        special if rules.special_files == SpecialFiles::Refuse => {
             Err(special_refused(&shown(), special))
         }
         special => {
@@ -1195,7 +1195,7 @@ fn copy_range(
 /// (`EMLINK`, a sandbox without `REFER`, a copied directory mode that shuts us out) is a
 /// [`CopyWarning`], and the file is copied on its own instead.
 fn link_again(
-    src_id: (u64, u64),
+    src_id: FileId,
     dst_dir: BorrowedFd<'_>,
     dst_name: &OsStr,
     made: &mut Made<'_>,
@@ -1217,7 +1217,7 @@ fn link_again(
         let at = dir.as_ref().map_or(made.base, |fd| fd.as_fd());
         rustix::fs::linkat(at, last, dst_dir, dst_name, AtFlags::empty())?;
         let st = rustix::fs::statat(dst_dir, dst_name, AtFlags::SYMLINK_NOFOLLOW)?;
-        if (st.st_dev, st.st_ino) != first.id {
+        if FileId::from_stat(&st) != first.id {
             // Not the copy's file (renamed in meanwhile): undo the new name, in a directory
             // of the copy.
             let _ = rustix::fs::unlinkat(dst_dir, dst_name, AtFlags::empty());
@@ -1377,7 +1377,7 @@ fn kept_mode(dir: BorrowedFd<'_>, name: &OsStr, new: &File, default: u32) -> Res
 
 /// Creates an empty, owner-only regular file under a fresh temporary name in `dir`, and returns
 /// it with its identity (for removing it by identity only).
-fn create_temp_file(dir: BorrowedFd<'_>) -> Result<(OsString, OwnedFd, (u64, u64))> {
+fn create_temp_file(dir: BorrowedFd<'_>) -> Result<(OsString, OwnedFd, FileId)> {
     for _ in 0..TEMP_ATTEMPTS {
         let temp = temp_name();
         match rustix::fs::openat(
@@ -1388,7 +1388,7 @@ fn create_temp_file(dir: BorrowedFd<'_>) -> Result<(OsString, OwnedFd, (u64, u64
         ) {
             Ok(fd) => {
                 let st = rustix::fs::fstat(&fd).syscall("fstat")?;
-                return Ok((temp, fd, (st.st_dev, st.st_ino)));
+                return Ok((temp, fd, FileId::from_stat(&st)));
             }
             Err(Errno::EXIST) => continue,
             Err(e) => return Err(e.syscall("openat")),

@@ -21,6 +21,7 @@ use rustix::io::Errno;
 use super::{Handle, Root};
 use crate::error::Quoted;
 use crate::error::{Error, ErrorKind, Result};
+use crate::fs::FileId;
 use crate::fs::FileType;
 use crate::resolve::path::{self, parent_of, with_trailing_slash, Component};
 use crate::resolve::{ResolveFlags, Resolved, Trailing};
@@ -470,7 +471,7 @@ fn undo(chain: Vec<(OwnedFd, Option<OsString>)>) {
             continue;
         };
         let same = rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW)
-            .is_ok_and(|st| (st.st_dev, st.st_ino) == (want.st_dev, want.st_ino));
+            .is_ok_and(|st| FileId::from_stat(&st) == FileId::from_stat(&want));
         if same {
             let _ = rustix::fs::unlinkat(parent, name, AtFlags::REMOVEDIR);
         }

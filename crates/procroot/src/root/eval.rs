@@ -37,8 +37,8 @@ use super::{EvalMode, Handle, Root};
 use crate::error::Result;
 use crate::fs::FileType;
 use crate::procfs::FdDir;
-use crate::resolve::{self, BackendUsed, Policy, Trailing};
-use crate::sys::{self, features, PATH_MAX};
+use crate::resolve::{self, Backend, BackendUsed, FirstResolver, Policy, Trailing};
+use crate::sys::{self, PATH_MAX};
 
 thread_local! {
     /// How many [`Root::eval_symlinks`] calls on this thread the kernel answered (for the
@@ -66,10 +66,15 @@ impl Root {
     ) -> Option<PathBuf> {
         let trailing = match mode {
             EvalMode::Full => Trailing::Follow,
-            EvalMode::ExceptLast => Trailing::ExceptLast,
+            EvalMode::ExceptLast => Trailing::ParentOnly,
         };
-        let (fd, last) =
-            resolve::kernel_once(self.fd.as_fd(), path, &self.resolve_opts(), trailing)?.ok()?;
+        let (fd, last) = resolve::kernel_without_fallback(
+            self.fd.as_fd(),
+            path,
+            &self.resolve_opts(),
+            trailing,
+        )?
+        .ok()?;
         let dir = FdDir::current().ok()??;
         let mut file_buf = [MaybeUninit::<u8>::uninit(); PATH_MAX];
         let file_path = dir.readlink(fd.as_fd(), &mut file_buf).ok()?;
@@ -176,8 +181,8 @@ fn open_plain_absolute(dir: &Path) -> Option<(OwnedFd, &[u8])> {
             && plain[1..]
                 .split(|&b| b == b'/')
                 .any(|name| name.is_empty() || name == b"." || name == b".."))
-        || features::openat2_known_unavailable()
-        || cfg!(procroot_fault_injection)
+        // The root of an `eval_symlinks_in` call has the default backend.
+        || resolve::first_resolver(Backend::Auto) != FirstResolver::Kernel
     {
         return None;
     }
@@ -260,12 +265,12 @@ fn path_below<'f>(root: &[u8], file: &'f [u8]) -> Option<&'f [u8]> {
 /// Everything it reports about the last component is looked up in that held directory, so it
 /// cannot be about an entry of another directory that a concurrent rename put at the path.
 #[derive(Debug)]
-pub struct ExceptLast {
+pub struct ResolvedParent {
     parent: Handle,
     last: Option<OsString>,
 }
 
-impl ExceptLast {
+impl ResolvedParent {
     /// The directory every component but the last resolved to. When the path ended in `.`,
     /// `..` or slashes there is no last component, and this is what the whole path names.
     pub fn parent(&self) -> &Handle {
@@ -307,13 +312,13 @@ impl ExceptLast {
 
 impl Root {
     /// Resolves every component of `path` but the last ([`Root::resolve_parent`]); the last one
-    /// is neither followed nor required to exist. See [`ExceptLast`] for what can be asked of
+    /// is neither followed nor required to exist. See [`ResolvedParent`] for what can be asked of
     /// the result; [`Root::eval_symlinks`] with
     /// [`EvalMode::ExceptLast`] is its
-    /// [`path_in_root`](ExceptLast::path_in_root).
+    /// [`path_in_root`](ResolvedParent::path_in_root).
     ///
     /// An empty `path` means the root (`.`), as in [`Root::eval_symlinks`].
-    pub fn resolve_except_last(&self, path: impl AsRef<Path>) -> Result<ExceptLast> {
+    pub fn resolve_except_last(&self, path: impl AsRef<Path>) -> Result<ResolvedParent> {
         let path = path.as_ref();
         // `.`, not `/`: under Policy::Beneath an absolute path is an escape.
         let path = if path.as_os_str().is_empty() {
@@ -322,6 +327,6 @@ impl Root {
             path
         };
         let (parent, last) = self.resolve_parent_for_eval(path)?;
-        Ok(ExceptLast { parent, last })
+        Ok(ResolvedParent { parent, last })
     }
 }

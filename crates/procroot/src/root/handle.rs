@@ -13,6 +13,7 @@ use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::io::Errno;
 
 use crate::error::{Error, Result};
+use crate::fs::FileId;
 use crate::fs::{metadata_of, readlink_fd, FileType, ReadDir};
 use crate::procfs::{ProcBase, Procfs};
 use crate::resolve::{self, Backend, BackendUsed, ResolveOptions, Resolved, Trailing};
@@ -136,6 +137,7 @@ pub struct Handle {
 impl Handle {
     /// Wraps a resolution result. `input`, `opts` and `trailing` describe how the handle's
     /// object was reached, to compute its path later if the backend did not report it.
+    #[inline(always)]
     pub(crate) fn new(
         resolved: Resolved,
         root: &Arc<OwnedFd>,
@@ -349,7 +351,7 @@ fn recompute_path(fd: &OwnedFd, origin: &Origin) -> Result<PathBuf> {
             OFlags::PATH,
         )?;
         let got = rustix::fs::fstat(&again.fd).syscall("fstat")?;
-        if (got.st_dev, got.st_ino) == (want.st_dev, want.st_ino) {
+        if FileId::from_stat(&got) == FileId::from_stat(&want) {
             let path = again.path.ok_or(Errno::INVAL)?;
             return Ok(PathBuf::from(OsString::from_vec(path)));
         }

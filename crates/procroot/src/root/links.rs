@@ -20,6 +20,7 @@ use rustix::io::Errno;
 use super::{Handle, Root};
 use crate::error::Quoted;
 use crate::error::{Error, Result};
+use crate::fs::FileId;
 use crate::procfs::Procfs;
 use crate::resolve::path::with_trailing_slash;
 use crate::sys::features::{self, Feature};
@@ -322,7 +323,7 @@ fn link_fd(fd: BorrowedFd<'_>, parent: &Handle, name: &OsStr) -> Result<()> {
     // detached) would have linked another file. Check what was linked and take it back if so.
     let want = rustix::fs::fstat(fd).syscall("fstat")?;
     let got = rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW).syscall("fstatat")?;
-    if (got.st_dev, got.st_ino) != (want.st_dev, want.st_ino) || link.recheck().is_err() {
+    if FileId::from_stat(&got) != FileId::from_stat(&want) || link.recheck().is_err() {
         let _ = rustix::fs::unlinkat(parent, name, AtFlags::empty());
         return Err(Error::escape(
             "linking through procfs reached another file (a mount raced with the link)",

@@ -18,7 +18,7 @@ mod progress;
 mod remove;
 mod second_check;
 mod touch;
-mod walk;
+mod tree;
 
 use std::ffi::OsString;
 use std::fs::{File, Metadata};
@@ -33,7 +33,7 @@ use rustix::io::Errno;
 use crate::fs::{FileType, ReadDir};
 pub use copy::{CopyOptions, ReplaceMode, Xattrs};
 pub(crate) use eval::kernel_answers as eval_kernel_answers;
-pub use eval::ExceptLast;
+pub use eval::ResolvedParent;
 pub use handle::{reopen_fd, Handle, SpecialFiles};
 pub use links::NodeKind;
 pub(crate) use pid_roots::len as pid_root_cache_len;
@@ -293,12 +293,14 @@ impl Root {
     }
 
     /// Resolves `path` to an `O_PATH` handle, following a trailing symlink.
+    #[inline(always)]
     pub fn resolve(&self, path: impl AsRef<Path>) -> Result<Handle> {
         self.resolve_handle("resolve", path.as_ref(), Trailing::Follow)
     }
 
     /// Resolves `path` to an `O_PATH` handle without following a trailing symlink: if the last
     /// component is a symlink, the handle is the symlink itself.
+    #[inline(always)]
     pub fn resolve_nofollow(&self, path: impl AsRef<Path>) -> Result<Handle> {
         self.resolve_handle("resolve", path.as_ref(), Trailing::NoFollow)
     }
@@ -357,7 +359,7 @@ impl Root {
     pub fn resolve_parent(&self, path: impl AsRef<Path>) -> Result<(Handle, Option<OsString>)> {
         let path = path.as_ref();
         let resolved = self
-            .resolve_raw(path, Trailing::ExceptLast, OFlags::PATH)
+            .resolve_raw(path, Trailing::ParentOnly, OFlags::PATH)
             .map_err(|e| self.annotate(e, "resolve", path))?;
         let last = resolved.last.clone().map(OsString::from_vec);
         // The handle is the parent: what it was resolved from is the parent part of the input.
@@ -619,7 +621,7 @@ impl Root {
         };
         let trailing = match mode {
             EvalMode::Full => Trailing::Follow,
-            EvalMode::ExceptLast => Trailing::ExceptLast,
+            EvalMode::ExceptLast => Trailing::ParentOnly,
         };
         let walked = resolve::resolve(
             self.fd.as_fd(),
@@ -632,21 +634,23 @@ impl Root {
         let Some(found) = walked.path else {
             return Err(self.annotate(Error::from_errno(Errno::INVAL), "resolve", path));
         };
-        // With ExceptLast the walker's path already ends in the last name, unresolved.
+        // With ParentOnly the walker's path already ends in the last name, unresolved.
         Ok(PathBuf::from(OsString::from_vec(found)))
     }
 
+    /// Resolves `path` to a [`Handle`] with the root's options, errors annotated with `op`.
+    ///
+    /// Inlined, as [`Root::resolve_fd`] is, so that the kernel backend's success path is the
+    /// stack copy of the path, one `openat2` in the caller's frame and the handle's fields;
+    /// everything else (retries, fallbacks, the emulated walk, error context) is out of line.
+    #[inline(always)]
     fn resolve_handle(&self, op: &'static str, path: &Path, trailing: Trailing) -> Result<Handle> {
-        let resolved = self
-            .resolve_raw(path, trailing, OFlags::PATH)
-            .map_err(|e| self.annotate(e, op, path))?;
-        Ok(Handle::new(
-            resolved,
-            &self.fd,
-            path.as_os_str().as_bytes(),
-            &self.resolve_opts(),
-            trailing,
-        ))
+        let opts = self.resolve_opts();
+        let bytes = path.as_os_str().as_bytes();
+        match resolve::resolve_o_path(self.fd.as_fd(), bytes, &opts, trailing) {
+            Ok(resolved) => Ok(Handle::new(resolved, &self.fd, bytes, &opts, trailing)),
+            Err(e) => Err(self.annotate_cold(e, op, path)),
+        }
     }
 
     fn resolve_raw(

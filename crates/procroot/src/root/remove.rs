@@ -5,7 +5,7 @@
 //! can rearrange while it runs. The classic failure is the `rm -rf` race: the deleter is inside
 //! `a/b`, the attacker moves `b` somewhere else (or swaps it for a symlink), and the deleter's
 //! next `..` or next path-based open lands outside the tree and deletes there. The walker here
-//! (on the bounded-fd [`Chain`] of `walk.rs`, which the copy shares):
+//! (on the bounded-fd [`Chain`] of `tree.rs`, which the copy shares):
 //!
 //! - works only with fds and single-component names, opening every child with
 //!   `O_NOFOLLOW | O_DIRECTORY` (a symlink swapped in is unlinked, never followed);
@@ -31,9 +31,10 @@ use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::io::Errno;
 
 use super::progress::{ProgressFn, Watch};
-use super::walk::{Chain, Limits};
+use super::tree::{Chain, Limits};
 use super::Root;
 use crate::error::{Error, Result};
+use crate::fs::FileId;
 use crate::procfs::Procfs;
 use crate::resolve::path::{parent_of, with_trailing_slash};
 use crate::sys::attrs;
@@ -194,14 +195,14 @@ impl Root {
         let scope = Scope::Mount {
             cross_mounts: opts.cross_mounts,
         };
-        Walker::new(parent.as_fd(), mount, scope, Watch::new(opts.progress))
+        Remover::new(parent.as_fd(), mount, scope, Watch::new(opts.progress))
             .run(parent.as_fd(), &name)
             .map(drop)
             .map_err(fail)
     }
 }
 
-/// What a [`Walker`] may remove.
+/// What a [`Remover`] may remove.
 #[derive(Clone, Copy)]
 pub(super) enum Scope<'s> {
     /// Everything on the target's mount, and below mount points too with `cross_mounts`
@@ -213,12 +214,12 @@ pub(super) enum Scope<'s> {
     /// Only entries whose `(st_dev, st_ino)` is in the set, and nothing on another mount: the
     /// cleanup of a failed copy, which records what it creates. Anything else is left where it
     /// is, untouched (no chmod, no descent), and counted.
-    Created(&'s HashSet<(u64, u64)>),
+    Created(&'s HashSet<FileId>),
 }
 
 /// The state of one recursive removal: a [`Chain`] from the target's parent down to the
 /// directory being emptied, and what the [`Scope`] allows.
-struct Walker<'a, 's, 'h, 'p> {
+struct Remover<'a, 's, 'h, 'p> {
     chain: Chain<'a>,
     /// Counts what is removed, for the caller's hook (which may stop the walk between two
     /// entries: Ctrl-C in `procroot rm -r`, or during the undo of a failed `cp`).
@@ -234,7 +235,7 @@ struct Walker<'a, 's, 'h, 'p> {
     /// parent's listing returned it twice, or it was renamed under another of ours) is not
     /// entered a second time. With the chain never rereading a level, this bounds the work
     /// by the number of entries whatever is left behind.
-    entered: HashSet<(u64, u64)>,
+    entered: HashSet<FileId>,
 }
 
 /// What [`remove_created`] left in place, and why.
@@ -300,14 +301,14 @@ impl std::fmt::Display for Leftovers {
 /// What opening a child for descent found.
 enum Child {
     /// A directory that may be entered: opened for reading, with its identity.
-    Dir(OwnedFd, (u64, u64)),
+    Dir(OwnedFd, FileId),
     /// Not a directory (any more): unlink it instead.
     NotDir,
     /// Gone.
     Gone,
 }
 
-impl<'a, 's, 'h, 'p> Walker<'a, 's, 'h, 'p> {
+impl<'a, 's, 'h, 'p> Remover<'a, 's, 'h, 'p> {
     fn new(base: BorrowedFd<'a>, mount: MountId, scope: Scope<'s>, watch: Watch<'h, 'p>) -> Self {
         // Fitted to the fds still free: the cleanup of a copy that failed with EMFILE, or
         // `rm -r` under `ulimit -n 32`, still ends. The spare fds are the walker's own
@@ -317,7 +318,7 @@ impl<'a, 's, 'h, 'p> Walker<'a, 's, 'h, 'p> {
             max_anchors: MAX_ANCHORS,
         }
         .fit(base, 6);
-        Walker {
+        Remover {
             chain: Chain::new(base, limits),
             watch,
             mount,
@@ -407,7 +408,7 @@ impl<'a, 's, 'h, 'p> Walker<'a, 's, 'h, 'p> {
         &mut self,
         dirfd: BorrowedFd<'_>,
         name: &OsStr,
-        ours: &HashSet<(u64, u64)>,
+        ours: &HashSet<FileId>,
     ) -> Result<()> {
         let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let pinned = match rustix::fs::openat(dirfd, name, flags, Mode::empty()) {
@@ -425,7 +426,10 @@ impl<'a, 's, 'h, 'p> Walker<'a, 's, 'h, 'p> {
                 return Ok(());
             }
         };
-        let id = (info.dev, info.ino);
+        let id = FileId {
+            dev: info.dev,
+            ino: info.ino,
+        };
         if info.mount_id != self.mount || !ours.contains(&id) {
             self.left.not_ours(|| self.chain.path_of(name));
             return Ok(());
@@ -479,7 +483,7 @@ impl<'a, 's, 'h, 'p> Walker<'a, 's, 'h, 'p> {
             // may be someone else's (renamed in meanwhile) and is left. Not empty: something not
             // ours is inside, and stays (ENOTEMPTY, counted). Never rescanned.
             match rustix::fs::statat(parent, &level.name, AtFlags::SYMLINK_NOFOLLOW) {
-                Ok(st) if (st.st_dev, st.st_ino) == level.id => {}
+                Ok(st) if FileId::from_stat(&st) == level.id => {}
                 Ok(_) => {
                     self.left.not_ours(|| self.chain.path_of(&level.name));
                     return Ok(());
@@ -533,7 +537,10 @@ impl<'a, 's, 'h, 'p> Walker<'a, 's, 'h, 'p> {
             Err(e) => return Err(e.syscall("openat")),
         };
         let info = sys::mount_info_at(&fd, "", AtFlags::EMPTY_PATH)?;
-        let id = (info.dev, info.ino);
+        let id = FileId {
+            dev: info.dev,
+            ino: info.ino,
+        };
         if let Scope::Mount { cross_mounts } = self.scope {
             if info.mount_id != self.mount && !cross_mounts {
                 return Err(Error::escape(format!(
@@ -608,8 +615,8 @@ pub(super) enum Cleanup {
 pub(super) fn remove_created(
     dir: BorrowedFd<'_>,
     name: &OsStr,
-    top: (u64, u64),
-    ours: &HashSet<(u64, u64)>,
+    top: FileId,
+    ours: &HashSet<FileId>,
     watch: &mut Watch<'_, '_>,
 ) -> Result<Cleanup> {
     let st = match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
@@ -617,11 +624,11 @@ pub(super) fn remove_created(
         Err(Errno::NOENT) => return Ok(Cleanup::Gone),
         Err(e) => return Err(e.syscall("fstatat")),
     };
-    if (st.st_dev, st.st_ino) != top {
+    if FileId::from_stat(&st) != top {
         return Ok(Cleanup::Replaced);
     }
     let mount = sys::mount_id(dir)?;
-    let left = Walker::new(dir, mount, Scope::Created(ours), watch.undoing()).run(dir, name)?;
+    let left = Remover::new(dir, mount, Scope::Created(ours), watch.undoing()).run(dir, name)?;
     // The top itself is re-checked on its pin by the walker: if it was swapped between the
     // statat above and the pin, it is counted as not ours.
     Ok(if left.is_empty() {

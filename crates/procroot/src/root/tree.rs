@@ -1,4 +1,4 @@
-//! The one directory-tree walker with a bounded number of fds, shared by [`Root::remove_all`],
+//! The one directory-tree traversal with a bounded number of fds, shared by [`Root::remove_all`],
 //! the cleanup of a failed copy and the copy traversal itself (both trees of it).
 //!
 //! A [`Chain`] is the path from a fixed base directory down to the directory being worked on,
@@ -21,7 +21,7 @@
 //!   refilled at its `rmdir`) is pushed again, explicitly, and bounded.
 //!
 //! What is done with the entries (unlink them, copy them) is up to the user of the chain: see
-//! `remove.rs` (`Walker`, with its `Scope`) and `copy.rs` (`Copier`, which walks the source and
+//! `remove.rs` (`Remover`, with its `Scope`) and `copy.rs` (`Copier`, which walks the source and
 //! the copy as two chains in step).
 //!
 //! [`Root::remove_all`]: super::Root::remove_all
@@ -37,6 +37,7 @@ use rustix::fs::{Dir, Mode, OFlags};
 use rustix::io::Errno;
 
 use crate::error::{Error, Result};
+use crate::fs::FileId;
 use crate::sys::{Syscall as _, SyscallErrno as _};
 
 /// How many fds a [`Chain`] may hold: `window` open levels plus at most `max_anchors` anchors.
@@ -84,7 +85,7 @@ pub(super) struct Level {
     /// Its name in the level above (in the base for the first level).
     pub name: OsString,
     /// `(st_dev, st_ino)` when it was opened, to recognise it when re-walking.
-    pub id: (u64, u64),
+    pub id: FileId,
     /// Its open directory stream; `None` when it fell out of the window.
     dir: Option<Dir>,
     /// The directory offset after the last entry [`Chain::read`] returned, to continue from
@@ -153,7 +154,7 @@ impl<'a> Chain<'a> {
     /// Enters `name`, a directory of the innermost level (or of the base), already opened as
     /// `fd` (`O_RDONLY | O_DIRECTORY`) with identity `id`. Closes the outermost open level beyond
     /// the window, and keeps an anchor every `step` levels.
-    pub fn push(&mut self, name: &OsStr, fd: OwnedFd, id: (u64, u64)) -> Result<()> {
+    pub fn push(&mut self, name: &OsStr, fd: OwnedFd, id: FileId) -> Result<()> {
         let index = self.levels.len();
         if index > 0 && index.is_multiple_of(self.step) {
             let anchor = rustix::io::fcntl_dupfd_cloexec(&fd, 0).syscall("fcntl")?;
@@ -256,7 +257,7 @@ impl<'a> Chain<'a> {
                 Err(e) => return Err(e.syscall("openat")),
             };
             let st = rustix::fs::fstat(&fd).syscall("fstat")?;
-            if (st.st_dev, st.st_ino) != level.id {
+            if FileId::from_stat(&st) != level.id {
                 return Err(moved(&self.path_of(OsStr::new(""))));
             }
             if keep {
