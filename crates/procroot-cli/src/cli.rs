@@ -1,10 +1,16 @@
 //! The command line: clap definitions, and how they become a [`procroot::Root`].
+//!
+//! Every subcommand's `…Args` struct and every value type of an option live here, and only
+//! here: the command modules take their arguments from this module and this module imports
+//! none of them, so the parser can be read (and changed) in one place without import circles.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use procroot::{Backend, Policy, ResolveFlags, Root};
+use procroot_runtime::exec::NsKinds;
 
 /// Text shown after `procroot -h`.
 const SHORT_CONVENTIONS: &str =
@@ -25,6 +31,9 @@ Exit status:
   2  usage error (unknown option, missing PATH, conflicting options)
 An empty PATH operand ('') is not a usage error: as for coreutils it names nothing (ENOENT,
 exit 1).
+A stdout whose reader has gone (`procroot ... | head -c0`) is not an error: every command
+stops printing and exits 0 (or 1 if an operation failed); one that changes things still makes
+every change it was asked for.
 
 Errors are printed on stderr as `procroot: ` and the library's message,
 `<operation> \"<path>\" in <root>: <description> (<ERRNO>)`, for example
@@ -709,26 +718,26 @@ pub enum Command {
     /// CMD never runs; a refused namespace is EPERM, naming it; a --keep-fd that is not open is
     /// EBADF; --cgroup into a frozen cgroup is EBUSY.
     #[command(verbatim_doc_comment, after_help = SUBCOMMAND_TRAILER)]
-    Exec(crate::exec::ExecArgs),
+    Exec(ExecArgs),
     // `about` as an attribute, not a doc comment: a doc comment here would also reset the long
     // help that `HardenArgs` carries, and `harden --help` would lose what it guarantees.
     #[command(
         about = "Mask and make read-only paths of a container rootfs (see --help)",
         after_help = SUBCOMMAND_TRAILER
     )]
-    Harden(crate::harden::HardenArgs),
+    Harden(HardenArgs),
     // `about` as an attribute, as for `Harden`: a doc comment would reset the long help of
     // `MountProcArgs` and `SysctlArgs`, and their --help would lose what they guarantee.
     #[command(
         about = "Mount a new procfs inside a root, optionally of another PID namespace (see --help)",
         after_help = SUBCOMMAND_TRAILER
     )]
-    MountProc(crate::harden::MountProcArgs),
+    MountProc(MountProcArgs),
     #[command(
         about = "Read or write a sysctl, optionally in another process's namespaces (see --help)",
         after_help = SUBCOMMAND_TRAILER
     )]
-    Sysctl(crate::harden::SysctlArgs),
+    Sysctl(SysctlArgs),
     /// Print a shell completion script (bash, zsh or fish) to stdout
     ///
     ///   procroot completions bash > ~/.local/share/bash-completion/completions/procroot
@@ -736,7 +745,7 @@ pub enum Command {
     ///   procroot completions fish > ~/.config/fish/completions/procroot.fish
     /// Generated from this binary's own argument definitions, so it always matches them.
     #[command(verbatim_doc_comment)]
-    Completions(crate::generate::CompletionsArgs),
+    Completions(CompletionsArgs),
     /// Print the man page, procroot(1), to stdout
     ///
     ///   procroot man > procroot.1 && man -l procroot.1
@@ -751,7 +760,7 @@ pub enum Command {
     /// The same text as `procroot COMMAND --help`: every option, and what the command
     /// guarantees.
     #[command(verbatim_doc_comment)]
-    Help(crate::generate::HelpArgs),
+    Help(HelpArgs),
 }
 
 impl Command {
@@ -1350,6 +1359,373 @@ impl RootOpts {
     }
 }
 
+/// Arguments of `procroot exec`.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The process whose namespaces and root to enter.
+    #[arg(long, value_name = "PID")]
+    pub pid: u32,
+    /// The namespaces to enter: `all` (every namespace the target does not share with procroot)
+    /// or a comma-separated list of mnt, uts, ipc, net, pid, cgroup, user, time. Namespaces the
+    /// target shares with procroot are skipped. An unknown name is a usage error (exit 2).
+    #[arg(long, value_name = "all|KIND,...", default_value = "all", value_parser = parse_ns)]
+    pub ns: NsKinds,
+    /// The working directory, resolved inside the target's root (symlinks stay inside it, magic
+    /// links such as /proc/self/fd/N are refused), and checked again after entering.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub cwd: PathBuf,
+    /// Pass fd N on to the command (repeatable). N must be open when procroot starts: it is
+    /// checked before procroot opens anything (EBADF otherwise, and nothing runs). Every other
+    /// fd above 2 is closed (not just marked close-on-exec) before the command's execve, so that
+    /// neither the command nor a `#!/proc/self/fd/N/...` interpreter line can reach one of
+    /// procroot's fds.
+    #[arg(long = "keep-fd", value_name = "N")]
+    pub keep_fd: Vec<i32>,
+    /// Start the command in the target's cgroup (cgroup v2, as `runc exec`), so the container's
+    /// limits and accounting apply to it. Without it the command stays in procroot's cgroup.
+    /// The cgroup is checked to hold the target; one outside procroot's cgroup namespace (a
+    /// `..` path) or under a cgroup2 mount rooted elsewhere is refused (EXDEV), never clamped.
+    #[arg(long)]
+    pub cgroup: bool,
+    /// Keep procroot's own privileges (its uid, groups, every capability, no seccomp filter,
+    /// its LSM label), as nsenter does, instead of the target's. The command then holds host root inside the
+    /// container, and the container's binaries it runs (including a replaced /bin/sh or the
+    /// dynamic loader) act with it: use this only when the container's files are trusted.
+    #[arg(long, conflicts_with_all = ["user", "no_seccomp"])]
+    pub privileged: bool,
+    /// Run as UID and GID (default: the target's gid), numbered as in the target's user
+    /// namespace, with no supplementary groups, like `docker exec --user`; the target's
+    /// capability sets, no_new_privs and seccomp filters still apply.
+    #[arg(long, value_name = "UID[:GID]", value_parser = parse_user)]
+    pub user: Option<(u32, Option<u32>)>,
+    /// Run without the target's seccomp filters when they cannot be copied (copying needs
+    /// CAP_SYS_ADMIN in the initial user namespace and ptrace access to the target). Without
+    /// this or --config, such a target is refused. Everything else stays the target's.
+    #[arg(long = "no-seccomp", conflicts_with = "config")]
+    pub no_seccomp: bool,
+    /// The container's OCI runtime config (config.json): when the target's seccomp filter
+    /// cannot be copied, its linux.seccomp section is compiled into a filter and installed
+    /// instead (a copied filter wins; a target without a filter gets none). Only the native
+    /// architecture is compiled: a syscall from any other ABI (32-bit x86, x32) kills the
+    /// command. Refused before anything runs: a config without linux.seccomp, SCMP_ACT_NOTIFY,
+    /// the flags SECCOMP_FILTER_FLAG_LOG, SPEC_ALLOW and WAIT_KILLABLE_RECV, and a syscall name
+    /// no architecture knows (named in the error).
+    #[arg(long, value_name = "config.json", conflicts_with = "privileged")]
+    pub config: Option<PathBuf>,
+    /// Set the variable KEY to VALUE in the command's environment (repeatable; later ones win).
+    /// KEY and VALUE are bytes, not necessarily UTF-8.
+    ///
+    /// Without --env-clear or --preserve-env the environment is the target's own, read from
+    /// /proc/PID/environ (as docker exec gives a container its configured environment), plus
+    /// TERM when procroot has one. procroot's own environment holds host credentials that must
+    /// not reach a binary of the container, and the container's other processes can read the
+    /// command's environment. If the target's environment cannot be read, nothing runs: it
+    /// never falls back to procroot's.
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = EnvVar)]
+    pub env: Vec<(OsString, OsString)>,
+    /// Start with an empty environment (then only --env's variables).
+    #[arg(long = "env-clear", conflicts_with = "preserve_env")]
+    pub env_clear: bool,
+    /// Start with procroot's own environment, as nsenter does, instead of the target's: every
+    /// host variable (tokens, credentials, PATH) then reaches the container.
+    #[arg(long = "preserve-env")]
+    pub preserve_env: bool,
+    /// The command and its arguments (after `--`). A name without `/` is looked up in PATH
+    /// inside the target's root.
+    #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
+    pub command: Vec<OsString>,
+}
+
+/// `--env KEY=VALUE` on the raw bytes (a value need not be UTF-8): a usage error without `=`
+/// or with an empty KEY.
+#[derive(Clone)]
+struct EnvVar;
+
+impl clap::builder::TypedValueParser for EnvVar {
+    type Value = (OsString, OsString);
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<Self::Value, clap::Error> {
+        let b = value.as_bytes();
+        match b.iter().position(|&c| c == b'=') {
+            Some(i) if i > 0 => Ok((
+                OsStr::from_bytes(&b[..i]).to_owned(),
+                OsStr::from_bytes(&b[i + 1..]).to_owned(),
+            )),
+            _ => Err(cmd.clone().error(
+                clap::error::ErrorKind::ValueValidation,
+                format!("invalid value {value:?} for '--env <KEY=VALUE>': expected KEY=VALUE with a non-empty KEY"),
+            )),
+        }
+    }
+}
+
+fn parse_user(s: &str) -> Result<(u32, Option<u32>), String> {
+    let num = |n: &str| {
+        n.parse::<u32>()
+            .ok()
+            .filter(|&id| id != u32::MAX)
+            .ok_or_else(|| format!("{n:?} is not a numeric id (names are not looked up)"))
+    };
+    match s.split_once(':') {
+        Some((u, g)) => Ok((num(u)?, Some(num(g)?))),
+        None => Ok((num(s)?, None)),
+    }
+}
+
+fn parse_ns(s: &str) -> Result<NsKinds, String> {
+    s.parse::<NsKinds>()
+        .map_err(|e| e.description().into_owned())
+}
+
+/// Arguments of `procroot harden`.
+#[derive(Debug, Args)]
+#[command(
+    verbatim_doc_comment,
+    long_about = "\
+Mask and make read-only paths of a container rootfs, in the current mount namespace
+
+Every path is resolved inside DIR (symlinks, at the path or an ancestor, are followed inside
+DIR, never out of it) to a file descriptor, and the mount is attached onto that descriptor
+with move_mount(2): a rename or a symlink swap inside DIR can never make a mount land outside
+it. Paths are done one at a time (no descriptor is held per path: any number of paths works
+under a low open-file limit).
+
+  unshare -m --propagation slave procroot harden --root /var/lib/ctr/rootfs --defaults
+  procroot harden --root DIR --config config.json --json
+
+What it does:
+  - A masked file is covered with the host's /dev/null, checked to be the character device
+    1:3 (never DIR's own /dev/null: CVE-2025-31133), read-only, nosuid, noexec (not nodev:
+    opening the mask would then fail with EACCES instead of reading empty, as runc's do); a
+    masked directory with an empty read-only nosuid,nodev,noexec tmpfs.
+  - A read-only path gets a recursive read-only clone of itself: every mount below it is
+    read-only too, each keeping its own nosuid, nodev, noexec and atime flags.
+  - Every mount is private (in no peer group) before it is attached: a mount later made on
+    top of a mask inside DIR never reaches the host's /dev/null or a bind source.
+  - Missing paths are skipped (also a path under a file, /proc/kcore/x). A trailing / or /. on
+    a file (/proc/timer_list/) is refused. A path is applied once per name: a second path
+    reaching the very same file through a symlink is skipped; hard links are distinct names,
+    each covered.
+  - After the mounts, it looks for processes that already have their working directory, root
+    or an open file at or below a covered path (through procroot's own procfs, each candidate
+    checked by mount id and inode): such a process keeps the old, writable, unmasked view,
+    since lookups that start below a mount never cross it. They are listed as `preexisting`,
+    and the exit status is 1.
+
+What the caller must provide:
+  - DIR's /proc mounted first (procroot mount-proc --root DIR /proc), in the container's
+    private mount namespace. When paths under /proc are asked for and DIR's /proc is not a
+    procfs (fstatfs of /proc resolved inside DIR, never mountinfo's text), those paths would
+    be skipped: harden warns on stderr (with --json, under `warnings`) and goes on; with
+    --strict it fails instead (exit 1), before mounting anything.
+  - The container's mount namespace, not the host's, and one whose mounts do not propagate to
+    the host: make DIR's mounts slave or private first (unshare -m --propagation slave, or
+    mount --make-rslave), as runc does. A mount attached under a shared parent is propagated
+    to that parent's peers by the kernel.
+  - Hardening must finish before any process runs in DIR or holds anything inside it.
+  - The new mount API (Linux 5.2; mount_setattr 5.12). Without it the mounts are made with
+    mount(2) on /proc/thread-self/fd/N, checked through procroot's own procfs, reached again
+    from the target's parent directory (held open from before the mount: renaming it or an
+    ancestor cannot misdirect this) and identified by mount id, made private at once, every
+    mount of a read-only subtree remounted read-only, and reported as `fallback`. A path that
+    cannot be done so (a mount hidden under another, the target itself renamed meanwhile) is
+    refused and its mounts undone through the target's fd, never by name. DIR itself cannot
+    be a target there (NotSupported).
+
+--defaults applies runc's default masked and read-only lists and Docker's additions
+(/proc/interrupts, /sys/devices/virtual/powercap, /sys/devices/system/cpu/cpu*/thermal_throttle).
+A `*` in a path (there, or in --mask, --readonly, --config) is expanded inside DIR when harden
+runs, and each existing match is masked and reported on its own. --config reads linux.maskedPaths and
+linux.readonlyPaths of an OCI runtime config.json (a regular file: a FIFO or device is refused
+by type, unopened; a parse error keeps the parser's line, column and field). Its linux.sysctl
+entries are not applied: those a container may own are listed with the command that applies
+them in its namespaces (procroot sysctl --pid); machine-wide ones (kernel.core_pattern) are
+refused, as sysctl --pid would refuse them, and make the exit status 1. --readonly-proc is
+Docker's read-only /proc mode: DIR's whole /proc and /sys are made read-only (before the
+read-only paths); LSM label writes still work, as procroot writes labels through its own
+procfs instance.
+
+Errors: the host's /dev/null is checked before any mount; if it is not the null device,
+nothing is mounted and the exit status is 1. From the first mount on, every mount made is
+reported, and every failure is listed under `refused`.
+
+Output: one line per path: `masked P`, `read-only P`, `skipped P: REASON`, `refused P: ERROR`,
+`fallback P`, and `preexisting PID HANDLE: P` (HANDLE is cwd, root or fd N). With --json, one
+object:
+  {\"masked\": [...], \"readonly\": [...], \"skipped\": [{\"path\": P, \"reason\": R}],
+   \"refused\": [{\"path\": P, \"errno\": \"EXDEV\", \"message\": M}], \"fallback\": [...],
+   \"preexisting\": [{\"pid\": N, \"handle\": \"cwd\", \"path\": P}],
+   \"warnings\": [{\"path\": \"/proc\", \"message\": M}],
+   \"sysctl\": {\"name\": \"value\"},
+   \"sysctl_refused\": [{\"name\": N, \"value\": V, \"errno\": \"EINVAL\", \"message\": M}]}
+Exit status 1 if anything was refused or a preexisting handle was found."
+)]
+pub struct HardenArgs {
+    /// The container's root directory. `--rootfs` is another spelling of this option, kept for
+    /// the command lines written before every command took `--root`.
+    #[arg(long, visible_alias = "rootfs", value_name = "DIR")]
+    pub root: PathBuf,
+    /// runc's default masked and read-only paths, plus Docker's masked additions.
+    #[arg(long)]
+    pub defaults: bool,
+    /// An OCI runtime config.json: its linux.maskedPaths and linux.readonlyPaths.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// A path (inside DIR) to mask. Repeatable.
+    #[arg(long = "mask", value_name = "P")]
+    pub mask: Vec<PathBuf>,
+    /// A path (inside DIR) to make read-only. Repeatable.
+    #[arg(long = "readonly", value_name = "P")]
+    pub readonly: Vec<PathBuf>,
+    /// Also make DIR's whole /proc and /sys read-only (Docker's read-only /proc mode).
+    #[arg(long)]
+    pub readonly_proc: bool,
+    /// Fail (exit 1, nothing mounted) instead of warning when paths under /proc are asked
+    /// for and DIR's /proc is not a procfs.
+    #[arg(long)]
+    pub strict: bool,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `procroot mount-proc`.
+#[derive(Debug, Args)]
+#[command(
+    verbatim_doc_comment,
+    long_about = "\
+Mount a new procfs on DEST inside a root, in the current mount namespace
+
+DEST must resolve inside DIR to a real directory with no symlink anywhere on the way: a
+symlink is refused (ELOOP), a file too (ENOTDIR), and nothing is mounted (CVE-2019-19921,
+CVE-2023-27561). The mount is nosuid,nodev,noexec and attached onto DEST's file descriptor.
+
+  unshare -m procroot mount-proc --root /var/lib/ctr/rootfs --pidns /proc/4242/ns/pid /proc
+
+DEST must not be below DIR's /proc or on a procfs (EPERM: a procfs on /proc/sys would undo
+the masks there); DIR's /proc itself is where it belongs. Without the new mount API (Linux
+before 5.2, or a seccomp filter refusing fsopen/move_mount) the mount is made with mount(2) on
+/proc/thread-self/fd/N and reported as `fallback`.
+
+--pidns NSPATH shows that PID namespace (its init is PID 1). NSPATH is opened O_PATH and must
+be a PID namespace file (/proc/PID/ns/pid): a FIFO, a device or anything else is refused by
+type, unopened. The instance comes from the pidns= mount option on Linux 6.18+, otherwise
+from a helper process that procroot forks into the namespace (non-dumpable; procroot runs
+from a sealed copy of its binary, so the helper's /proc/PID/exe is never the file on disk).
+Needs CAP_SYS_ADMIN over the namespace's user namespace, and the new mount API: without it
+--pidns fails up front (NotSupported, ENOSYS, nothing mounted). --subset-pid shows only
+process directories; --hidepid takes 0, 1, 2, 4 or off, noaccess, invisible, ptraceable.
+Run it in the container's mount namespace (unshare -m), before any container process starts."
+)]
+pub struct MountProcArgs {
+    /// The container's root directory.
+    #[arg(long, value_name = "DIR")]
+    pub root: PathBuf,
+    /// A PID namespace file (/proc/PID/ns/pid) whose processes the new procfs shows.
+    #[arg(long, value_name = "NSPATH")]
+    pub pidns: Option<PathBuf>,
+    /// Mount with subset=pid (only process directories, self and thread-self).
+    #[arg(long)]
+    pub subset_pid: bool,
+    /// Mount with hidepid=N.
+    #[arg(long, value_name = "N")]
+    pub hidepid: Option<String>,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// Where to mount, inside DIR (usually /proc).
+    #[arg(value_name = "DEST")]
+    pub dest: PathBuf,
+}
+
+/// Arguments of `procroot sysctl`.
+#[derive(Debug, Args)]
+#[command(
+    verbatim_doc_comment,
+    long_about = "\
+Read or write a sysctl through procroot's own procfs
+
+NAME is dotted (kernel.hostname) or a path under /proc/sys (kernel/hostname; with a slash,
+dots are part of the names, as in net/ipv4/conf/eth0.100/forwarding). A name that is empty,
+absolute, or has `.`, `..` or a NUL byte is refused (EINVAL). NAME=VALUE writes VALUE in one
+write(2); NAME alone prints the value. The file is opened through a private procfs instance:
+a /proc mounted over, or a file mounted over inside /proc/sys, is refused (EXDEV).
+
+  procroot sysctl kernel.ostype
+  procroot sysctl --pid 4242 net.ipv4.ip_forward=1
+
+--pid PID reads or writes the sysctl in the namespace of PID that owns it, or refuses (exit 1,
+nothing opened). Accepted, as runc's validator accepts them for a container:
+  net.*                                    PID's network namespace
+  kernel.msgmax, kernel.msgmnb, kernel.msgmni, kernel.sem, kernel.shmall,
+  kernel.shmmax, kernel.shmmni, kernel.shm_rmid_forced, fs.mqueue.*
+                                           PID's IPC namespace
+  kernel.hostname, kernel.domainname       PID's UTS namespace
+  user.*                                   PID's user namespace
+  kernel.pid_max                           PID's PID namespace (Linux 6.14+)
+Anything else (kernel.core_pattern, vm.*, most of fs.*) is the whole machine's: refused
+(EINVAL, \"not in a separate kernel namespace\"). So is a name whose namespace PID shares
+with procroot (a container in the host's network namespace has the host's net.*). user.* and
+kernel.pid_max are opened by a helper forked into PID's user and PID namespaces (so procroot
+runs from a sealed copy of its binary first); the others by a thread that joined the one
+namespace. Needs CAP_SYS_ADMIN over those namespaces; on a kernel where kernel.pid_max is
+machine-wide (before 6.14) it is refused (NotSupported)."
+)]
+pub struct SysctlArgs {
+    /// Act in the namespace of this process that owns the sysctl (see above), or refuse.
+    #[arg(long, value_name = "PID")]
+    pub pid: Option<u32>,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// NAME to read, or NAME=VALUE to write.
+    #[arg(value_name = "NAME[=VALUE]")]
+    pub name: String,
+}
+
+// The doc attribute is a `concat!`, not a `///` comment, so that clap does not take it as the
+// subcommand's description: `Command` is `defer`red, and this struct's description would
+// replace the variant's long help, which clap must see when it builds the subcommand (whether
+// `-h` offers `--help`; cli::built puts back the other texts).
+#[doc = concat!("Arguments of `procroot help`.")]
+#[derive(Debug, Args)]
+pub struct HelpArgs {
+    /// The subcommand, and for `proc` its action (`proc cat`); none: procroot's own help.
+    #[arg(value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+/// Arguments of `procroot completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: Shell,
+}
+
+/// The shells `procroot completions` writes for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    /// bash: source it, or save it as
+    /// ~/.local/share/bash-completion/completions/procroot.
+    Bash,
+    /// zsh: save it as `_procroot` in a directory of $fpath.
+    Zsh,
+    /// fish: save it as ~/.config/fish/completions/procroot.fish.
+    Fish,
+}
+
+impl Shell {
+    /// Every shell, for tests.
+    #[cfg(test)]
+    pub(crate) const ALL: [Shell; 3] = [Shell::Bash, Shell::Zsh, Shell::Fish];
+}
+
 /// `cp --xattrs`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum XattrsArg {
@@ -1424,6 +1800,45 @@ impl From<BackendArg> for Backend {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    /// The module doc's promise: no other module defines a clap argument type, and this one
+    /// names no command module (the `CompletionsArgs` circle with `generate`).
+    #[test]
+    fn every_argument_type_lives_here() {
+        let others = [
+            ("commands.rs", include_str!("commands.rs")),
+            ("confine.rs", include_str!("confine.rs")),
+            ("doctor.rs", include_str!("doctor.rs")),
+            ("exec.rs", include_str!("exec.rs")),
+            ("generate.rs", include_str!("generate.rs")),
+            ("harden.rs", include_str!("harden.rs")),
+            ("main.rs", include_str!("main.rs")),
+            ("mutate.rs", include_str!("mutate.rs")),
+            ("output.rs", include_str!("output.rs")),
+            ("proc.rs", include_str!("proc.rs")),
+            ("progress.rs", include_str!("progress.rs")),
+        ];
+        for (name, text) in others {
+            for derive in ["Args", "Parser", "Subcommand", "ValueEnum"] {
+                let found = text
+                    .lines()
+                    .filter(|l| l.trim_start().starts_with("#[derive("))
+                    .any(|l| l.contains(derive));
+                assert!(!found, "{name} derives {derive}: it belongs in cli.rs");
+            }
+        }
+        let this = include_str!("cli.rs");
+        for module in [
+            "commands", "doctor", "exec", "generate", "harden", "mutate", "proc",
+        ] {
+            let path = format!("crate::{module}::");
+            let code = this.lines().filter(|l| !l.trim_start().starts_with("//"));
+            assert!(
+                !code.clone().any(|l| l.contains(&path)),
+                "cli.rs uses {path}"
+            );
+        }
+    }
 
     #[test]
     fn clap_definition_is_consistent() {

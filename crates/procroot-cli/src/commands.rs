@@ -150,15 +150,22 @@ pub fn cat(args: &CatArgs) -> Result<ExitCode, Failure> {
         match copied {
             Ok(()) => {}
             Err(CatError::Source(failure)) => {
-                stdout.flush().map_err(|e| Failure::stdout(&e))?;
+                // What was copied goes out before the message. A failed flush is not lost: the
+                // next write meets the same error (a closed pipe then ends with this status).
+                let _ = stdout.flush();
                 failure.report(args.root.json);
                 status = ExitCode::from(1);
             }
+            // The reader has gone: stop quietly, with the status of what was done so far.
+            Err(CatError::Stdout(failure)) if failure.is_broken_pipe() => return Ok(status),
             Err(CatError::Stdout(failure)) => return Err(failure),
         }
     }
-    stdout.flush().map_err(|e| Failure::stdout(&e))?;
-    Ok(status)
+    match stdout.flush() {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(status),
+        Err(e) => Err(Failure::stdout(&e)),
+        Ok(()) => Ok(status),
+    }
 }
 
 /// Why copying one file failed.

@@ -18,10 +18,11 @@
 
 use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use procroot::{Procfs, Root};
-use procroot_runtime::sandbox::{self, Access, Sandbox};
+use procroot::{Procfs, Root, SpecialFiles};
+use procroot_runtime::sandbox::{self, Access, CopyDirection, CopyTree, Sandbox};
 use serde_json::json;
 
 use crate::output::Failure;
@@ -55,6 +56,16 @@ impl Tree {
     }
 }
 
+impl From<CopyTree> for Tree {
+    fn from(tree: CopyTree) -> Tree {
+        match tree {
+            CopyTree::Root => Tree::Root,
+            CopyTree::HostSource => Tree::CopySource,
+            CopyTree::HostDestination => Tree::CopyDestination,
+        }
+    }
+}
+
 /// What a command may do beneath one tree.
 #[derive(Clone, Copy, Debug)]
 pub struct Rule {
@@ -83,6 +94,9 @@ const fn rule(tree: Tree, access: Access) -> Rule {
 pub enum Confinement {
     /// Landlock with these rules and nothing else (no rules: no file access at all).
     Rules(&'static [Rule]),
+    /// Landlock with the library's rules for one copy in this direction
+    /// ([`sandbox::copy_rules`], enforced by [`sandbox::copy_sandbox`]).
+    Copy(CopyDirection),
     /// Not confined (the profile's note says why).
     Unconfined,
 }
@@ -97,24 +111,6 @@ pub struct Profile {
     /// Why, where the rights alone do not say it.
     pub note: &'static str,
 }
-
-/// What `cp` may do beneath the tree it writes to (the root for `cp` in, the host directory for
-/// `cp` out): create files, directories and symlinks, write the files it created, list and
-/// remove what it made when the copy fails; `TRUNCATE` to give a file that ends in a hole its
-/// size (`ftruncate`), `REFER` to keep hard links within the copy (`linkat` between its
-/// directories). Not `READ_FILE`: a bug cannot read a file beside the copy (a host secret next
-/// to the destination). `REFER` and `TRUNCATE` add nothing a bug could not already do with
-/// `WRITE_FILE`, `MAKE_*` and `REMOVE_*` there; they would be narrower beneath the copy's
-/// temporary alone, which needs the temporary made before confining.
-const COPY_WRITE: Access = Access::MAKE_REG
-    .union(Access::MAKE_DIR)
-    .union(Access::MAKE_SYM)
-    .union(Access::WRITE_FILE)
-    .union(Access::TRUNCATE)
-    .union(Access::REFER)
-    .union(Access::REMOVE_FILE)
-    .union(Access::REMOVE_DIR)
-    .union(Access::READ_DIR);
 
 /// What each command may do: the one source for the commands' rulesets, `doctor`, the guide
 /// and `--help`.
@@ -231,28 +227,12 @@ pub const PROFILES: &[Profile] = &[
     },
     Profile {
         commands: &["cp (in)"],
-        confinement: Confinement::Rules(&[
-            rule(Tree::CopySource, Access::READ),
-            Rule {
-                tree: Tree::Root,
-                access: COPY_WRITE,
-                of_type: false,
-                special: Access::MAKE_SPECIAL.union(Access::MAKE_DEVICE),
-            },
-        ]),
+        confinement: Confinement::Copy(CopyDirection::In),
         note: "",
     },
     Profile {
         commands: &["cp (out)"],
-        confinement: Confinement::Rules(&[
-            rule(Tree::Root, Access::READ),
-            Rule {
-                tree: Tree::CopyDestination,
-                access: COPY_WRITE,
-                of_type: false,
-                special: Access::MAKE_SPECIAL,
-            },
-        ]),
+        confinement: Confinement::Copy(CopyDirection::Out),
         note: "never a device node on the host; no READ_FILE there, so nothing beside the copy \
                can be read",
     },
@@ -300,31 +280,63 @@ pub fn profile(command: &str) -> &'static Profile {
         .unwrap_or_else(|| panic!("no sandbox profile for {command:?}"))
 }
 
+impl Confinement {
+    /// The rules, as a table shows them (a copy's from the library's
+    /// [`sandbox::copy_rules`], with and without `--special-files`); none when unconfined.
+    pub fn rules(self) -> Vec<Rule> {
+        match self {
+            Confinement::Unconfined => Vec::new(),
+            Confinement::Rules(rules) => rules.to_vec(),
+            Confinement::Copy(direction) => {
+                let plain = sandbox::copy_rules(direction, SpecialFiles::Refuse);
+                let special = sandbox::copy_rules(direction, SpecialFiles::Allow);
+                plain
+                    .iter()
+                    .zip(special)
+                    .map(|(plain, special)| Rule {
+                        tree: plain.tree.into(),
+                        access: plain.access,
+                        of_type: false,
+                        special: special.access.difference(plain.access),
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
+impl Rule {
+    /// The rule in words: `beneath the root: READ_FILE, READ_DIR`.
+    fn describe(&self) -> String {
+        let mut names = self.access.names().join(", ");
+        if self.of_type {
+            if !names.is_empty() {
+                names.push_str(", ");
+            }
+            names.push_str("the MAKE_* of the type");
+        }
+        let mut text = format!("{}: {names}", self.tree.describe());
+        if !self.special.is_empty() {
+            text.push_str(&format!(
+                " (and {} with --special-files)",
+                self.special.names().join(", ")
+            ));
+        }
+        text
+    }
+}
+
 impl Profile {
     /// What the commands may do, in words: for `doctor`, the guide and `--help`.
     pub fn describe(&self) -> String {
         let mut out = match self.confinement {
             Confinement::Unconfined => "not confined".to_owned(),
             Confinement::Rules([]) => "nothing".to_owned(),
-            Confinement::Rules(rules) => rules
+            Confinement::Rules(_) | Confinement::Copy(_) => self
+                .confinement
+                .rules()
                 .iter()
-                .map(|r| {
-                    let mut names = r.access.names().join(", ");
-                    if r.of_type {
-                        if !names.is_empty() {
-                            names.push_str(", ");
-                        }
-                        names.push_str("the MAKE_* of the type");
-                    }
-                    let mut text = format!("{}: {names}", r.tree.describe());
-                    if !r.special.is_empty() {
-                        text.push_str(&format!(
-                            " (and {} with --special-files)",
-                            r.special.names().join(", ")
-                        ));
-                    }
-                    text
-                })
+                .map(Rule::describe)
                 .collect::<Vec<_>>()
                 .join("; "),
         };
@@ -352,8 +364,8 @@ pub fn enabled() -> bool {
 pub struct Job<'a> {
     command: &'static str,
     root: Option<BorrowedFd<'a>>,
-    source: Option<OwnedFd>,
-    destination: Option<OwnedFd>,
+    /// A copy's root and host operand ([`Confinement::Copy`]).
+    copy: Option<(&'a Root, &'a Path)>,
     proc_self: Option<OwnedFd>,
     of_type: Access,
     special_files: bool,
@@ -365,8 +377,7 @@ impl<'a> Job<'a> {
         Job {
             command,
             root: None,
-            source: None,
-            destination: None,
+            copy: None,
             proc_self: None,
             of_type: Access::empty(),
             special_files: false,
@@ -384,18 +395,12 @@ impl<'a> Job<'a> {
         self
     }
 
-    /// `cp` in's host source ([`Tree::CopySource`]). `None` (it could not be opened): no rule;
-    /// the copy then reports why itself.
-    pub fn source(mut self, fd: Option<OwnedFd>) -> Job<'a> {
-        self.source = fd;
-        self
-    }
-
-    /// `cp` out's host directory ([`Tree::CopyDestination`]); `None` as for
-    /// [`Job::source`].
-    pub fn destination(mut self, fd: Option<OwnedFd>) -> Job<'a> {
-        self.destination = fd;
-        self
+    /// `cp` in (`command` `cp (in)`) or out (`cp (out)`) between `root` and the host operand
+    /// `host_path`: the library's rules for that copy ([`sandbox::copy_sandbox`]).
+    pub fn copy(command: &'static str, root: &'a Root, host_path: &'a Path) -> Job<'a> {
+        let mut job = Job::on(command, root);
+        job.copy = Some((root, host_path));
+        job
     }
 
     /// The `MAKE_*` right of the entry the command makes or links ([`Rule::of_type`]).
@@ -420,8 +425,8 @@ impl<'a> Job<'a> {
             .filter_map(|r| {
                 let fd = match r.tree {
                     Tree::Root => self.root,
-                    Tree::CopySource => self.source.as_ref().map(AsFd::as_fd),
-                    Tree::CopyDestination => self.destination.as_ref().map(AsFd::as_fd),
+                    // Only a copy's rules are about these, and those come from the library.
+                    Tree::CopySource | Tree::CopyDestination => None,
                     Tree::ProcSelf => self.proc_self.as_ref().map(AsFd::as_fd),
                 }?;
                 let mut access = r.access;
@@ -436,8 +441,20 @@ impl<'a> Job<'a> {
             .collect()
     }
 
+    /// `--special-files` as the library's setting.
+    fn special(&self) -> SpecialFiles {
+        crate::commands::special_files(self.special_files)
+    }
+
     /// The Landlock ruleset: exactly the rules of the profile.
     fn sandbox(&self) -> Sandbox {
+        if let Confinement::Copy(direction) = profile(self.command).confinement {
+            return match self.copy {
+                Some((root, host)) => sandbox::copy_sandbox(root, direction, host, self.special()),
+                // Not made with `Job::copy`: nothing allowed.
+                None => Sandbox::new(),
+            };
+        }
         self.rules()
             .into_iter()
             .fold(Sandbox::new(), |sandbox, (fd, access)| {
@@ -447,6 +464,11 @@ impl<'a> Job<'a> {
 
     /// Whether any rule needs renames or links into another directory (`REFER`, ABI 2).
     fn needs_refer(&self) -> bool {
+        if let Confinement::Copy(direction) = profile(self.command).confinement {
+            return sandbox::copy_rules(direction, self.special())
+                .iter()
+                .any(|r| r.access.contains(Access::REFER));
+        }
         self.rules()
             .iter()
             .any(|(_, access)| access.contains(Access::REFER))
@@ -510,7 +532,12 @@ pub fn confine(notice: Notice, job: Job<'_>) -> Result<(), Failure> {
     let say = |line: serde_json::Value| -> Result<(), Failure> {
         match notice {
             Notice::None => {}
-            Notice::Stdout => crate::output::print_json(&line)?,
+            // A reader that has gone (`| head -c0`) must not stop the command before its work:
+            // a changing command still changes, and ends quietly when it prints its result.
+            Notice::Stdout => match crate::output::print_json(&line) {
+                Err(failure) if failure.is_broken_pipe() => {}
+                other => other?,
+            },
             Notice::Stderr => {
                 let _ = writeln!(std::io::stderr(), "{line}");
             }
@@ -649,7 +676,7 @@ mod tests {
             root(A::WRITE_FILE | A::MAKE_REG)
         );
         // What a copy makes, plus TRUNCATE (a trailing hole's ftruncate) and REFER (hard links
-        // within the copy).
+        // within the copy): the library's copy rules, by tree.
         let copy = A::MAKE_REG
             | A::MAKE_DIR
             | A::MAKE_SYM
@@ -659,12 +686,26 @@ mod tests {
             | A::READ_DIR
             | A::TRUNCATE
             | A::REFER;
+        let copy_rights = |command: &str, special: bool| -> Vec<(Tree, Access)> {
+            let Confinement::Copy(direction) = profile(command).confinement else {
+                panic!("{command} is not a copy");
+            };
+            let special = if special {
+                SpecialFiles::Allow
+            } else {
+                SpecialFiles::Refuse
+            };
+            sandbox::copy_rules(direction, special)
+                .iter()
+                .map(|r| (r.tree.into(), r.access))
+                .collect()
+        };
         assert_eq!(
-            rights("cp (in)", none, false),
+            copy_rights("cp (in)", false),
             vec![(Tree::CopySource, A::READ), (Tree::Root, copy)]
         );
         assert_eq!(
-            rights("cp (in)", none, true),
+            copy_rights("cp (in)", true),
             vec![
                 (Tree::CopySource, A::READ),
                 (
@@ -674,11 +715,11 @@ mod tests {
             ]
         );
         assert_eq!(
-            rights("cp (out)", none, false),
+            copy_rights("cp (out)", false),
             vec![(Tree::Root, A::READ), (Tree::CopyDestination, copy)]
         );
         assert_eq!(
-            rights("cp (out)", none, true),
+            copy_rights("cp (out)", true),
             vec![
                 (Tree::Root, A::READ),
                 (Tree::CopyDestination, copy | A::MAKE_FIFO | A::MAKE_SOCK)
@@ -692,11 +733,10 @@ mod tests {
             );
         }
         // No command anywhere may read or execute beneath a tree it writes to the host.
-        for p in PROFILES {
-            if let Confinement::Rules(rules) = p.confinement {
-                for r in rules.iter().filter(|r| r.tree == Tree::CopyDestination) {
-                    let all = r.access | r.special;
-                    assert!(!all.intersects(A::READ_FILE | A::EXEC | A::MAKE_DEVICE));
+        for special in [false, true] {
+            for (tree, access) in copy_rights("cp (out)", special) {
+                if tree == Tree::CopyDestination {
+                    assert!(!access.intersects(A::READ_FILE | A::EXEC | A::MAKE_DEVICE));
                 }
             }
         }

@@ -119,6 +119,10 @@ fn known_long_options() -> BTreeSet<String> {
             sub.get_arguments()
                 .filter_map(|a| a.get_long().map(|l| format!("--{l}"))),
         );
+        // Another spelling of an option (`harden --rootfs`) is an option too.
+        all.extend(sub.get_arguments().flat_map(|a| {
+            (a.get_all_aliases().unwrap_or_default().into_iter()).map(|l| format!("--{l}"))
+        }));
     }
     all.extend(["--help".to_owned(), "--version".to_owned()]);
     all

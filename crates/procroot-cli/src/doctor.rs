@@ -1,6 +1,5 @@
 //! `procroot doctor`: prints the library's report.
 
-use std::io::{self, Write};
 use std::process::ExitCode;
 
 use procroot_runtime::doctor::Support;
@@ -8,7 +7,7 @@ use procroot_runtime::doctor::{Overmount, ProcView, Report};
 use serde_json::{json, Map, Value};
 
 use crate::cli::DoctorArgs;
-use crate::output::{insert_os, print_json, Failure};
+use crate::output::{insert_os, print_bytes, print_json, Failure};
 
 /// Runs `procroot doctor`.
 pub fn run(args: &DoctorArgs) -> Result<ExitCode, Failure> {
@@ -16,11 +15,7 @@ pub fn run(args: &DoctorArgs) -> Result<ExitCode, Failure> {
     if args.json {
         print_json(&to_json(&report))?;
     } else {
-        let mut stdout = io::stdout().lock();
-        stdout
-            .write_all(to_text(&report).as_bytes())
-            .and_then(|()| stdout.flush())
-            .map_err(|e| Failure::stdout(&e))?;
+        print_bytes(to_text(&report).as_bytes())?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -193,23 +188,20 @@ fn sandbox_json() -> Value {
     let profiles: Vec<Value> = crate::confine::PROFILES
         .iter()
         .map(|profile| {
-            let (confined, rules) = match profile.confinement {
-                crate::confine::Confinement::Unconfined => (false, Vec::new()),
-                crate::confine::Confinement::Rules(rules) => (
-                    true,
-                    rules
-                        .iter()
-                        .map(|r| {
-                            json!({
-                                "tree": format!("{:?}", r.tree),
-                                "rights": r.access.names(),
-                                "make_of_type": r.of_type,
-                                "with_special_files": r.special.names(),
-                            })
-                        })
-                        .collect(),
-                ),
-            };
+            let confined = !matches!(profile.confinement, crate::confine::Confinement::Unconfined);
+            let rules: Vec<Value> = profile
+                .confinement
+                .rules()
+                .iter()
+                .map(|r| {
+                    json!({
+                        "tree": format!("{:?}", r.tree),
+                        "rights": r.access.names(),
+                        "make_of_type": r.of_type,
+                        "with_special_files": r.special.names(),
+                    })
+                })
+                .collect();
             json!({
                 "commands": profile.commands,
                 "confined": confined,

@@ -4,48 +4,8 @@
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-use clap::{Args, ValueEnum};
-
-use crate::cli::command;
-use crate::output::Failure;
-
-// The doc attribute is a `concat!`, not a `///` comment, so that clap does not take it as the
-// subcommand's description: `Command` is `defer`red, and this struct's description would
-// replace the variant's long help, which clap must see when it builds the subcommand (whether
-// `-h` offers `--help`; cli::built puts back the other texts).
-#[doc = concat!("Arguments of `procroot help`.")]
-#[derive(Debug, Args)]
-pub struct HelpArgs {
-    /// The subcommand, and for `proc` its action (`proc cat`); none: procroot's own help.
-    #[arg(value_name = "COMMAND")]
-    pub command: Vec<String>,
-}
-
-/// Arguments of `procroot completions`.
-#[derive(Debug, Args)]
-pub struct CompletionsArgs {
-    /// The shell to complete for.
-    #[arg(value_enum, value_name = "SHELL")]
-    pub shell: Shell,
-}
-
-/// The shells `procroot completions` writes for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Shell {
-    /// bash: source it, or save it as
-    /// ~/.local/share/bash-completion/completions/procroot.
-    Bash,
-    /// zsh: save it as `_procroot` in a directory of $fpath.
-    Zsh,
-    /// fish: save it as ~/.config/fish/completions/procroot.fish.
-    Fish,
-}
-
-impl Shell {
-    /// Every shell, for tests.
-    #[cfg(test)]
-    const ALL: [Shell; 3] = [Shell::Bash, Shell::Zsh, Shell::Fish];
-}
+use crate::cli::{command, CompletionsArgs, HelpArgs, Shell};
+use crate::output::{print_bytes, Failure};
 
 /// The completion script for `shell`.
 pub fn completion_script(shell: Shell) -> Vec<u8> {
@@ -167,11 +127,7 @@ fn retitle(roff: &[u8], heading: impl Fn(&str) -> String) -> Vec<u8> {
 
 /// Writes `bytes` to stdout.
 fn print(bytes: &[u8]) -> Result<ExitCode, Failure> {
-    let mut stdout = io::stdout().lock();
-    stdout
-        .write_all(bytes)
-        .and_then(|()| stdout.flush())
-        .map_err(|e| Failure::stdout(&e))?;
+    print_bytes(bytes)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -52,55 +52,50 @@ fn main() -> ExitCode {
         }
     };
     if procroot::FAULT_INJECTION {
-        eprintln!("{}", cli::FAULT_INJECTION_WARNING);
+        output::print_stderr(format_args!("{}", cli::FAULT_INJECTION_WARNING));
     }
     confine::init(cli.command.no_sandbox());
     match run(&cli.command) {
         Ok(code) => code,
-        Err(err) => match err.downcast::<Failure>() {
-            // The reader went away (`procroot cat big | head`): nothing is wrong.
-            Ok(failure) if failure.is_broken_pipe() => ExitCode::SUCCESS,
-            Ok(failure) => {
-                failure.report(cli.command.json());
-                ExitCode::from(failure.exit_status())
-            }
-            // Every command reports through `Failure`; anything else is printed the same way.
-            Err(other) => {
-                eprintln!("procroot: {other:#}");
-                ExitCode::from(1)
-            }
-        },
+        // The reader went away (`procroot cat big | head`): nothing is wrong.
+        Err(failure) if failure.is_broken_pipe() => ExitCode::SUCCESS,
+        Err(failure) => {
+            failure.report(cli.command.json());
+            ExitCode::from(failure.exit_status())
+        }
     }
 }
 
-/// Runs one subcommand. An `Err` (a [`Failure`] inside an `anyhow::Error`) is a failure that
-/// has not been reported yet; failures that were reported along the way (`cat` goes on after a
-/// file it cannot read) show in the exit code.
-fn run(command: &Command) -> anyhow::Result<ExitCode> {
-    Ok(match command {
-        Command::Resolve(args) => commands::resolve(args)?,
-        Command::Cat(args) => commands::cat(args)?,
-        Command::Ls(args) => commands::ls(args)?,
-        Command::Stat(args) => commands::stat(args)?,
-        Command::Readlink(args) => commands::readlink(args)?,
-        Command::Mkdir(args) => mutate::mkdir(args)?,
-        Command::Rm(args) => mutate::rm(args)?,
-        Command::Mv(args) => mutate::mv(args)?,
-        Command::Ln(args) => mutate::ln(args)?,
-        Command::Mknod(args) => mutate::mknod(args)?,
-        Command::Chmod(args) => mutate::chmod(args)?,
-        Command::Chown(args) => mutate::chown(args)?,
-        Command::Touch(args) => mutate::touch(args)?,
-        Command::Write(args) => mutate::write(args)?,
-        Command::Cp(args) => mutate::cp(args)?,
-        Command::Proc(args) => proc::run(args)?,
-        Command::Doctor(args) => doctor::run(args)?,
-        Command::Exec(args) => exec::run(args)?,
-        Command::Harden(args) => harden::harden(args)?,
-        Command::MountProc(args) => harden::mount_proc(args)?,
-        Command::Sysctl(args) => harden::sysctl(args)?,
-        Command::Completions(args) => generate::completions(args)?,
-        Command::Man => generate::man()?,
-        Command::Help(args) => generate::help(args)?,
-    })
+/// Runs one subcommand. An `Err` is a failure that has not been reported yet; failures that
+/// were reported along the way (`cat` goes on after a file it cannot read) show in the exit
+/// code. Every failure is a typed [`Failure`]: the library error inside it already carries the
+/// whole context (`<operation> "<path>" in <root>: <cause> (ERRNO)`), so no generic error type
+/// (and no downcast back to `Failure`) is needed on the way out.
+fn run(command: &Command) -> Result<ExitCode, Failure> {
+    match command {
+        Command::Resolve(args) => commands::resolve(args),
+        Command::Cat(args) => commands::cat(args),
+        Command::Ls(args) => commands::ls(args),
+        Command::Stat(args) => commands::stat(args),
+        Command::Readlink(args) => commands::readlink(args),
+        Command::Mkdir(args) => mutate::mkdir(args),
+        Command::Rm(args) => mutate::rm(args),
+        Command::Mv(args) => mutate::mv(args),
+        Command::Ln(args) => mutate::ln(args),
+        Command::Mknod(args) => mutate::mknod(args),
+        Command::Chmod(args) => mutate::chmod(args),
+        Command::Chown(args) => mutate::chown(args),
+        Command::Touch(args) => mutate::touch(args),
+        Command::Write(args) => mutate::write(args),
+        Command::Cp(args) => mutate::cp(args),
+        Command::Proc(args) => proc::run(args),
+        Command::Doctor(args) => doctor::run(args),
+        Command::Exec(args) => exec::run(args),
+        Command::Harden(args) => harden::harden(args),
+        Command::MountProc(args) => harden::mount_proc(args),
+        Command::Sysctl(args) => harden::sysctl(args),
+        Command::Completions(args) => generate::completions(args),
+        Command::Man => generate::man(),
+        Command::Help(args) => generate::help(args),
+    }
 }

@@ -52,8 +52,10 @@ fn report(json: bool, obj: Map<String, Value>) -> Result<(), Failure> {
 }
 
 /// Runs `one` on every path, reporting failures as they happen and going on with the next:
-/// exit status 1 if any failed. A failure to write stdout stops everything. An empty path is
-/// `command`'s ENOENT failure ([`check_operand`]).
+/// exit status 1 if any failed. A failure to write stdout stops everything, except a closed
+/// pipe (`procroot mkdir --json a b | head -n1`): the reader is gone, not the work, so every
+/// path is still done, unreported, and the command ends as a closed pipe does (quietly, exit
+/// 0 unless a path failed). An empty path is `command`'s ENOENT failure ([`check_operand`]).
 fn for_each_path(
     command: &'static str,
     paths: &[PathBuf],
@@ -61,9 +63,13 @@ fn for_each_path(
     mut one: impl FnMut(&Path) -> Result<Option<Map<String, Value>>, Failure>,
 ) -> Result<ExitCode, Failure> {
     let mut status = ExitCode::SUCCESS;
+    let mut reader_gone = false;
     for path in paths {
         match check_operand(command, path).and_then(|()| one(path)) {
-            Ok(Some(obj)) => report(json, obj)?,
+            Ok(Some(obj)) => match report(json && !reader_gone, obj) {
+                Err(failure) if failure.is_broken_pipe() => reader_gone = true,
+                other => other?,
+            },
             Ok(None) => {}
             // Ctrl-C: the other paths are not touched.
             Err(failure @ Failure::Interrupted(_)) => return Err(failure),
@@ -351,26 +357,18 @@ pub fn cp(args: &CpArgs) -> Result<ExitCode, Failure> {
     let copied = match (in_root(&args.src), in_root(&args.dst)) {
         (None, Some(dst)) => {
             let root = args.root.open()?;
-            // Read beneath the host source; write what the copy makes beneath the root, device
-            // nodes only when asked to recreate them. A source that cannot be opened gets no
-            // rule: the copy then reports why itself.
-            let job = Job::new("cp (in)")
-                .root(&root)
-                .source(procroot::root::copy_in_source(&args.src).ok())
-                .special_files(args.special_files);
+            // The library's rules for this copy (`sandbox::copy_rules`): read beneath the host
+            // source, make and write beneath the root.
+            let job = Job::copy("cp (in)", &root, &args.src).special_files(args.special_files);
             confine(Notice::json(args.root.json), job)?;
             root.copy_in_with(&args.src, dst, opts)
         }
         (Some(src), None) => {
             let root = args.root.open()?;
-            // Read beneath the root; beneath the host directory the copy lands in, make and
-            // write what the copy makes, but read nothing (no READ_FILE: a file beside the
-            // destination cannot be stolen) and never make a device node, even with
-            // --special-files.
-            let job = Job::new("cp (out)")
-                .root(&root)
-                .destination(procroot::root::copy_out_directory(&args.dst).ok())
-                .special_files(args.special_files);
+            // The library's rules for this copy: read beneath the root; beneath the host
+            // directory the copy lands in, make and write but never read a file or make a
+            // device node.
+            let job = Job::copy("cp (out)", &root, &args.dst).special_files(args.special_files);
             confine(Notice::json(args.root.json), job)?;
             root.copy_out_with(src, &args.dst, opts)
         }
@@ -392,7 +390,7 @@ pub fn cp(args: &CpArgs) -> Result<ExitCode, Failure> {
     // What the copy went on without, on stderr (also with --json: they matter as much as the
     // result), and in the JSON.
     for warning in &warnings {
-        eprintln!("procroot: warning: cp: {warning}");
+        crate::output::print_stderr(format_args!("procroot: warning: cp: {warning}"));
     }
     copied.map_err(|e| watcher.failure(e))?;
     let mut obj = Map::new();

@@ -125,7 +125,7 @@ impl Failure {
             let _ = writeln!(stdout, "{}", self.to_json());
             let _ = stdout.flush();
         }
-        eprintln!("procroot: {}", self.message());
+        print_stderr(format_args!("procroot: {}", self.message()));
     }
 }
 
@@ -163,6 +163,25 @@ fn insert_os_or_null(obj: &mut Map<String, Value>, key: &str, value: Option<&OsS
 pub fn write_line(out: &mut impl Write, bytes: &[u8]) -> Result<(), Failure> {
     out.write_all(bytes)
         .and_then(|()| out.write_all(b"\n"))
+        .map_err(|e| Failure::stdout(&e))
+}
+
+/// Writes `line` and a newline to stderr, where failures and warnings go. A failure to write is
+/// ignored: there is nowhere left to report it, and `eprintln!` would panic (exit 101) when
+/// stderr is a pipe whose reader has gone (`procroot ... 2>&1 | head -c0`).
+pub fn print_stderr(line: std::fmt::Arguments<'_>) {
+    let _ = writeln!(io::stderr().lock(), "{line}");
+}
+
+/// Writes `bytes` to stdout and flushes it: every command's text goes out through here,
+/// [`write_line`] or [`print_json`], never `print!` (which panics when the reader has gone, exit
+/// 101). A closed pipe comes back as a [`Failure::is_broken_pipe`] failure, which `main` turns
+/// into a quiet exit 0.
+pub fn print_bytes(bytes: &[u8]) -> Result<(), Failure> {
+    let mut stdout = io::stdout().lock();
+    stdout
+        .write_all(bytes)
+        .and_then(|()| stdout.flush())
         .map_err(|e| Failure::stdout(&e))
 }
 

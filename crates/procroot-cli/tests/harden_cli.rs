@@ -29,6 +29,36 @@ fn rootfs() -> Tree {
     tree
 }
 
+/// The root flag is `--root`, as in every other command; `--rootfs` (the older spelling) is the
+/// same option.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn harden_takes_root_and_its_rootfs_alias() {
+    require_privilege(PRIV);
+    in_private_mount_ns(|| {
+        let tree = rootfs();
+        let dir = tree.path().to_str().unwrap();
+        for (flag, path) in [("--root", "/proc/keys"), ("--rootfs", "/proc/interrupts")] {
+            let (code, out, err) = procroot(&["harden", flag, dir, "--mask", path, "--json"]);
+            assert_eq!(code, 0, "{flag}: {out} {err}");
+            let v: Value = serde_json::from_str(&out).unwrap();
+            assert_eq!(v["masked"], serde_json::json!([path]), "{flag}");
+        }
+        // Both spellings at once are one option given twice: a usage error.
+        let (code, _, err) = procroot(&["harden", "--root", dir, "--rootfs", dir]);
+        assert_eq!(code, 2, "{err}");
+    });
+    let (code, out, _) = procroot(&["harden", "--help"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("--root <DIR>") && out.contains("[alias: --rootfs]"),
+        "{out}"
+    );
+}
+
 #[cfg_attr(
     procroot_unprivileged,
     ignore = "needs root: built with --cfg procroot_unprivileged"

@@ -1368,3 +1368,18 @@ fn libpathrs_errnos() {
     in_tree(&tree, &["rm", "-r", "-q", "b/c/file/"]).success();
     assert!(!tree.join("b/c/file").exists() && tree.join("b/c").is_dir());
 }
+
+/// `cp` is confined with the library's copy rules on the host operand as written: a source or
+/// destination directory with a trailing slash (`src/`, `out/`) gets its rule and copies, as it
+/// does without the sandbox.
+#[test]
+fn cp_operands_with_a_trailing_slash_copy_under_the_sandbox() {
+    let tree = Tree::new("dir etc");
+    let host = Tree::new("file src/a A\ndir out");
+    let src = format!("{}/", host.join("src").display());
+    in_tree(&tree, &["cp", src.as_str(), ":/copied"]).success();
+    assert_eq!(fs::read(tree.join("copied/a")).unwrap(), b"A");
+    let out = format!("{}/", host.join("out").display());
+    in_tree(&tree, &["cp", ":/copied", out.as_str()]).success();
+    assert_eq!(fs::read(host.join("out/copied/a")).unwrap(), b"A");
+}

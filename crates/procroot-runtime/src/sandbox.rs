@@ -164,6 +164,153 @@ impl Access {
     }
 }
 
+/// Which way a copy crosses a root's boundary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CopyDirection {
+    /// From a host path into the root ([`Root::copy_in_with`]).
+    In,
+    /// From the root out to a host path ([`Root::copy_out_with`]).
+    Out,
+}
+
+/// A tree one of a copy's Landlock rules is about ([`copy_rules`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CopyTree {
+    /// The root the copy reads from or writes to.
+    Root,
+    /// A copy in: the host entry copied from, itself (a symlink there is not followed, as the
+    /// copy does not follow it).
+    HostSource,
+    /// A copy out: the host directory the copy lands in (the destination itself when it is an
+    /// existing directory, else its parent, as `cp -r` and [`Root::copy_out_with`]).
+    HostDestination,
+}
+
+/// One of a copy's Landlock rules: a tree and what may be done beneath it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CopyRule {
+    /// The tree.
+    pub tree: CopyTree,
+    /// What may be done beneath it.
+    pub access: Access,
+}
+
+/// What a copy may do beneath the tree it writes to (the root for a copy in, the host
+/// directory for a copy out): create files, directories and symlinks, write the files it
+/// created, list and remove what it made when the copy fails; `TRUNCATE` to give a file that
+/// ends in a hole its size (`ftruncate`), `REFER` to keep hard links within the copy (`linkat`
+/// between its directories). Not `READ_FILE`: a bug cannot read a file beside the copy (a host
+/// secret next to the destination). `REFER` and `TRUNCATE` add nothing a bug could not already
+/// do with `WRITE_FILE`, `MAKE_*` and `REMOVE_*` there.
+const COPY_WRITE: Access = Access::MAKE_REG
+    .union(Access::MAKE_DIR)
+    .union(Access::MAKE_SYM)
+    .union(Access::WRITE_FILE)
+    .union(Access::TRUNCATE)
+    .union(Access::REFER)
+    .union(Access::REMOVE_FILE)
+    .union(Access::REMOVE_DIR)
+    .union(Access::READ_DIR);
+
+/// The Landlock rules of a process that makes one copy in `direction` and nothing else: it
+/// reads beneath the tree it copies from (`READ`), and beneath the tree it writes to it may
+/// make and write what a copy makes, but not read a file it did not make. With
+/// [`SpecialFiles::Allow`](procroot::SpecialFiles::Allow) it may also make FIFOs and sockets,
+/// and device nodes inside the root; never a device node on the host (a copy out recreates
+/// none, whatever the caller asked).
+///
+/// [`copy_sandbox`] enforces exactly these, on the trees the copy works in.
+pub fn copy_rules(
+    direction: CopyDirection,
+    special_files: procroot::SpecialFiles,
+) -> [CopyRule; 2] {
+    let allow = special_files == procroot::SpecialFiles::Allow;
+    let rule = |tree, access| CopyRule { tree, access };
+    match direction {
+        CopyDirection::In => [
+            rule(CopyTree::HostSource, Access::READ),
+            rule(
+                CopyTree::Root,
+                if allow {
+                    COPY_WRITE | Access::MAKE_SPECIAL | Access::MAKE_DEVICE
+                } else {
+                    COPY_WRITE
+                },
+            ),
+        ],
+        CopyDirection::Out => [
+            rule(CopyTree::Root, Access::READ),
+            rule(
+                CopyTree::HostDestination,
+                if allow {
+                    COPY_WRITE | Access::MAKE_SPECIAL
+                } else {
+                    COPY_WRITE
+                },
+            ),
+        ],
+    }
+}
+
+/// The [`Sandbox`] for a process that makes one copy in `direction` between `root` and
+/// `host_path` (the copy's host operand, as given to [`Root::copy_in_with`] or
+/// [`Root::copy_out_with`]) and nothing else: [`copy_rules`], on the trees that copy works in.
+/// Confine with it ([`Sandbox::restrict_self`]) before the copy, so that a bug in the copy's
+/// own checks fails with `EACCES` instead of touching another host file.
+///
+/// The host tree is opened `O_PATH` here as the copy will open it; a host tree that cannot be
+/// opened (a missing source, a destination whose parent is missing) gets no rule, and the copy
+/// then reports why. If it is renamed between this and the copy, the copy is refused
+/// (`EACCES`), never let through.
+pub fn copy_sandbox(
+    root: &Root,
+    direction: CopyDirection,
+    host_path: &Path,
+    special_files: procroot::SpecialFiles,
+) -> Sandbox {
+    let host = copy_host_tree(direction, host_path);
+    copy_rules(direction, special_files).into_iter().fold(
+        Sandbox::new(),
+        |sandbox, rule| match rule.tree {
+            CopyTree::Root => sandbox.allow_beneath(root, rule.access),
+            CopyTree::HostSource | CopyTree::HostDestination => match &host {
+                Some(fd) => sandbox.allow_beneath(fd, rule.access),
+                None => sandbox,
+            },
+        },
+    )
+}
+
+/// The host tree a copy in `direction` with host operand `host_path` works in
+/// ([`CopyTree::HostSource`] or [`CopyTree::HostDestination`]), opened `O_PATH`; `None` where it
+/// cannot be opened, or `host_path` names no entry (it ends in `.` or `..`, or is `/`: the
+/// copy refuses those itself).
+fn copy_host_tree(direction: CopyDirection, host_path: &Path) -> Option<OwnedFd> {
+    use rustix::fs::{Mode, OFlags};
+    let dir = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    // The parent, followed as the host follows it, and the last name, not looked up: split as
+    // the copy splits it.
+    let parent_and_name = || {
+        let (parent, name) = procroot::resolve::split_last(host_path.as_os_str().as_bytes())?;
+        let parent = rustix::fs::open(std::ffi::OsStr::from_bytes(parent), dir, Mode::empty());
+        Some((parent.ok()?, std::ffi::OsStr::from_bytes(name)))
+    };
+    match direction {
+        CopyDirection::In => {
+            let (parent, name) = parent_and_name()?;
+            let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            rustix::fs::openat(&parent, name, flags, Mode::empty()).ok()
+        }
+        // An existing directory (followed) is where the copy lands; else the parent of the
+        // name the copy is made under.
+        CopyDirection::Out => match rustix::fs::open(host_path, dir, Mode::empty()) {
+            Ok(fd) => Some(fd),
+            Err(Errno::NOENT | Errno::NOTDIR) => parent_and_name().map(|(parent, _)| parent),
+            Err(_) => None,
+        },
+    }
+}
+
 /// The kernel's Landlock ABI version (7 on Linux 6.15+).
 ///
 /// `NotSupported` when the kernel has no Landlock (`ENOSYS`) or it is not enabled at boot

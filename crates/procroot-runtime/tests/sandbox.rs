@@ -2,6 +2,7 @@
 //! Landlock to the trees it was given, and reports `NotSupported` where the kernel has no Landlock.
 
 use std::io::Read;
+use std::path::Path;
 
 use procroot::{Errno, ErrorKind, OFlags, Root};
 use procroot_runtime::sandbox::{self, Access, Sandbox};
@@ -201,4 +202,102 @@ fn a_confined_process_cannot_mount() {
                 .unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EPERM), "{err}");
     });
+}
+
+/// `copy_sandbox` out: the copy out works; beside the destination on the host nothing can be
+/// read, and nothing outside the destination directory written; a device node is never made
+/// there, even with special files allowed.
+#[test]
+fn a_copy_out_sandbox_allows_that_copy_and_nothing_beside_it() {
+    use procroot::SpecialFiles;
+    use procroot_runtime::sandbox::CopyDirection;
+    if landlock_or_skip().is_none() {
+        return;
+    }
+    let inside = Tree::new("file etc/hosts 127.0.0.1\nfile etc/other x");
+    let host = Tree::new("dir out\nfile out/beside secret\nfile elsewhere secret");
+    let dest = host.join("out/hosts");
+    in_child(|| {
+        let root = Root::open(inside.path()).unwrap();
+        sandbox::copy_sandbox(&root, CopyDirection::Out, &dest, SpecialFiles::Allow)
+            .restrict_self()
+            .unwrap();
+        root.copy_out("/etc/hosts", &dest).unwrap();
+        for beside in ["out/beside", "elsewhere"] {
+            let err = std::fs::read(host.join(beside)).unwrap_err();
+            assert_eq!(err.raw_os_error(), Some(libc::EACCES), "{beside}");
+        }
+        let err = std::fs::write(host.join("new"), b"x").unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EACCES));
+        // A FIFO may be made (special files allowed), a device node never.
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            host.join("out/fifo").as_path(),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        let err = rustix::fs::mknodat(
+            rustix::fs::CWD,
+            host.join("out/null").as_path(),
+            rustix::fs::FileType::CharacterDevice,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            rustix::fs::makedev(1, 3),
+        )
+        .unwrap_err();
+        assert_eq!(err, Errno::ACCESS);
+    });
+    assert_eq!(std::fs::read(&dest).unwrap(), b"127.0.0.1");
+    assert!(!host.join("new").exists() && !host.join("out/null").exists());
+}
+
+/// `copy_sandbox` in: the host source is read, the copy lands in the root; no other host file
+/// can be read, nothing outside the root written, and a device node is made in the root only
+/// with special files allowed.
+#[test]
+fn a_copy_in_sandbox_allows_that_copy_and_nothing_else_on_the_host() {
+    use procroot::SpecialFiles;
+    use procroot_runtime::sandbox::CopyDirection;
+    if landlock_or_skip().is_none() {
+        return;
+    }
+    let inside = Tree::new("dir etc");
+    let host = Tree::new("dir src\nfile src/a A\nfile secret S");
+    let src = host.join("src");
+    for special in [SpecialFiles::Refuse, SpecialFiles::Allow] {
+        in_child(|| {
+            let root = Root::open(inside.path()).unwrap();
+            // The operand as the user wrote it: with a trailing slash once (the copy and its
+            // rules split it alike).
+            let operand = match special {
+                SpecialFiles::Allow => format!("{}/", src.display()),
+                _ => src.display().to_string(),
+            };
+            sandbox::copy_sandbox(&root, CopyDirection::In, Path::new(&operand), special)
+                .restrict_self()
+                .unwrap();
+            let to = format!("/etc/{special:?}");
+            root.copy_in(&operand, &to).unwrap();
+            let err = std::fs::read(host.join("secret")).unwrap_err();
+            assert_eq!(err.raw_os_error(), Some(libc::EACCES));
+            let err = std::fs::write(host.join("src/new"), b"x").unwrap_err();
+            assert_eq!(err.raw_os_error(), Some(libc::EACCES));
+            let made = rustix::fs::mknodat(
+                rustix::fs::CWD,
+                inside.join(format!("etc/{special:?}-null")).as_path(),
+                rustix::fs::FileType::CharacterDevice,
+                rustix::fs::Mode::from_raw_mode(0o600),
+                rustix::fs::makedev(1, 3),
+            );
+            match special {
+                SpecialFiles::Allow => assert_eq!(made, Ok(())),
+                _ => assert_eq!(made, Err(Errno::ACCESS)),
+            }
+        });
+        assert_eq!(
+            std::fs::read(inside.join(format!("etc/{special:?}/a"))).unwrap(),
+            b"A"
+        );
+    }
 }

@@ -36,6 +36,7 @@ pub struct Cli {
     env: Vec<(OsString, OsString)>,
     uid: Option<u32>,
     deadline: Duration,
+    closed_stdout: bool,
 }
 
 impl Cli {
@@ -50,6 +51,7 @@ impl Cli {
             env: Vec::new(),
             uid: None,
             deadline: DEFAULT_DEADLINE,
+            closed_stdout: false,
         }
     }
 
@@ -102,6 +104,14 @@ impl Cli {
         self
     }
 
+    /// Gives the run a stdout whose reader is gone before it starts (`procroot ... | head -c0`
+    /// with a `head` that exits at once): every write to stdout fails with `EPIPE` (a Rust
+    /// binary ignores `SIGPIPE`). [`Run::stdout`] is then empty.
+    pub fn closed_stdout(mut self) -> Cli {
+        self.closed_stdout = true;
+        self
+    }
+
     /// Runs the binary and collects its exit code and output. Panics if it cannot be started,
     /// is killed by a signal or outlives its deadline.
     #[track_caller]
@@ -121,8 +131,14 @@ impl Cli {
         } else {
             Stdio::null()
         })
-        .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+        if self.closed_stdout {
+            let (reader, writer) = std::io::pipe().expect("pipe");
+            drop(reader);
+            cmd.stdout(writer);
+        } else {
+            cmd.stdout(Stdio::piped());
+        }
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("run {}: {e}", self.bin.display()));

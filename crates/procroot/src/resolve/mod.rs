@@ -35,6 +35,7 @@ mod kernel;
 mod naive;
 mod options;
 pub(crate) mod path;
+pub use path::split_last;
 pub(crate) mod protected;
 
 use std::os::fd::{BorrowedFd, OwnedFd};

@@ -122,8 +122,14 @@ pub(crate) fn parent_of(path: &Path) -> Option<&Path> {
 
 /// Splits off the last component when it is a real name (not `.` or `..`): `(parent, name)`.
 /// The parent keeps its leading slash, so `/x` gives `("/", "x")`; a bare name gives
-/// `(".", name)`. Trailing slashes after the name are dropped.
-pub(crate) fn split_last(path: &[u8]) -> Option<(&[u8], &[u8])> {
+/// `(".", name)`. Trailing slashes after the name are dropped. `None` for a path of slashes
+/// only, or one whose last component is `.` or `..`.
+///
+/// Every procroot call that makes, removes or copies an entry by name splits its path so,
+/// including [`Root::copy_in_with`](crate::Root::copy_in_with) and
+/// [`Root::copy_out_with`](crate::Root::copy_out_with) on a host path: code that must open the
+/// very parent such a call opens (a sandbox rule for it) splits with this.
+pub fn split_last(path: &[u8]) -> Option<(&[u8], &[u8])> {
     let trimmed_len = path.iter().rposition(|&b| b != b'/')? + 1;
     let trimmed = &path[..trimmed_len];
     let start = trimmed

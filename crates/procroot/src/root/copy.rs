@@ -470,32 +470,6 @@ fn host_parent_and_name(path: &Path) -> Result<(OwnedFd, OsString)> {
     Ok((fd, OsStr::from_bytes(name).to_owned()))
 }
 
-/// The host entry [`Root::copy_in`] of `host_path` reads, itself (a symlink is not followed),
-/// as an `O_PATH` fd: what a sandbox allows reading beneath (`procroot cp` in).
-pub fn copy_in_source(host_path: impl AsRef<Path>) -> Result<OwnedFd> {
-    let host_path = host_path.as_ref();
-    let (parent, name) =
-        host_parent_and_name(host_path).map_err(|e| e.context("copy in", host_path))?;
-    rustix::fs::openat(
-        &parent,
-        &name,
-        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .syscall("openat")
-    .map_err(|e| e.context("copy in", host_path))
-}
-
-/// The host directory [`Root::copy_out`] to `host_path` creates its copy in (`host_path`
-/// itself if it is a directory, else its parent), as an `O_PATH` fd: what a sandbox allows
-/// writing beneath (`procroot cp` out).
-pub fn copy_out_directory(host_path: impl AsRef<Path>) -> Result<OwnedFd> {
-    let host_path = host_path.as_ref();
-    host_destination(host_path, OsStr::new("."))
-        .map(|(dir, _, _)| dir)
-        .map_err(|e| e.context("copy out", host_path))
-}
-
 /// Where a copy lands on the host, the `cp -r` way (see [`Root::copy_out`]): the directory, the
 /// name, and whether `path` was an existing directory the copy goes into under `src_name`.
 fn host_destination(path: &Path, src_name: &OsStr) -> Result<(OwnedFd, OsString, bool)> {

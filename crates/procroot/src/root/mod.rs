@@ -31,7 +31,7 @@ use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 
 use crate::fs::{FileType, ReadDir};
-pub use copy::{copy_in_source, copy_out_directory, CopyOptions, ReplaceMode, Xattrs};
+pub use copy::{CopyOptions, ReplaceMode, Xattrs};
 pub(crate) use eval::kernel_answers as eval_kernel_answers;
 pub use eval::ResolvedParent;
 pub use handle::{reopen_fd, Handle, SpecialFiles};
