@@ -11,6 +11,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use procroot::{Backend, Policy, ResolveFlags, Root};
 use procroot_runtime::exec::NsKinds;
+use procroot_runtime::inspect::audit::Class;
+use procroot_runtime::inspect::find::{Glob, Perm, Size, TypeSet};
 
 /// Text shown after `procroot -h`.
 const SHORT_CONVENTIONS: &str =
@@ -407,6 +409,75 @@ pub enum Command {
     ///   {"path": "/var/run", "target": "/run"}
     #[command(verbatim_doc_comment, after_help = SUBCOMMAND_TRAILER)]
     Readlink(ReadlinkArgs),
+    /// List the entries under paths inside the root that match predicates, like find -xdev
+    ///
+    /// Walks each PATH (default /) inside the root and prints the path inside the root of every
+    /// entry that matches all the predicates given (they are ANDed), one per line (--print0:
+    /// NUL-separated, the bytes exactly as they are; a name with a newline is ambiguous
+    /// without it). The starting path itself is depth 0 and is listed too, as find lists it.
+    ///
+    /// Every entry is reached by its directory's fd and its name: a symlink is never followed
+    /// unless --follow, and then it is resolved inside the root (an absolute target or `..`
+    /// stays in it; a directory reached twice is not walked again). The walk stays on each
+    /// PATH's mount (find -xdev) unless --cross-mounts. An entry that cannot be read (a
+    /// directory without permission, a name that vanished) is reported on stderr and the walk
+    /// goes on; the exit status is then 1.
+    ///
+    /// The predicates have find's meaning: --name and --path are shell globs (find -name,
+    /// -path: `*` and `?` also match a leading `.` and, in --path, `/`; the globset syntax
+    /// also has {a,b} and **) on the entry's name and on its path inside the root; --perm is
+    /// octal MODE (exactly these bits), -MODE (all of them) or /MODE (any of them); --size
+    /// counts in units rounded up (--size -1M: only empty files). --name, --path and --type
+    /// need no stat when the file system gives the type in the directory (d_type); the others,
+    /// and --json, make one statx per entry.
+    ///
+    /// With --json, prints one object per entry (mode and dev as `procroot stat` shows them,
+    /// `target` null unless a symlink):
+    ///   {"path": "/usr/bin/su", "type": "file", "mode": "4755", "size": 72000, "uid": 0,
+    ///    "gid": 0, "mtime": 1733480000, "mtime_nsec": 123456789, "nlink": 1, "ino": 1234,
+    ///    "dev": "8:1", "target": null}
+    #[command(verbatim_doc_comment, after_help = SUBCOMMAND_TRAILER)]
+    Find(FindArgs),
+    /// Report the entries of a root that are dangerous to a host process that reads or uses it
+    ///
+    /// Walks PATH (default /) inside the root, never following a symlink and staying on its
+    /// mount unless --cross-mounts, and reports each finding under one of these classes:
+    ///   device               a character or block device node, except /dev/null, zero,
+    ///                        full, random, urandom, tty, console, ptmx with their standard
+    ///                        numbers (type, major, minor, uid, gid, mode)
+    ///   setuid, setgid       a set-ID entry, as find -perm /6000 (uid, gid, mode)
+    ///   capabilities         an executable regular file with security.capability, decoded
+    ///                        (capabilities: "cap_net_raw+ep", rootid, uid, gid, mode)
+    ///   hardlinked-setid     a set-ID regular file with more than one link (nlink, ino, uid,
+    ///                        mode)
+    ///   world-writable       a regular file anyone may write, or such a directory without
+    ///                        the sticky bit (type, uid, mode)
+    ///   fifo, socket         a host tool that opens it blocks or talks to the container
+    ///                        (uid, mode)
+    ///   escaping-symlink     a symlink a naive host process would follow elsewhere than the
+    ///                        root's resolver: an absolute target, or `..` above the root
+    ///                        (target, inside, inside_error, host)
+    ///   sticky-foreign-link  a symlink in a sticky world-writable directory owned by neither
+    ///                        the directory's owner nor root (target, uid, dir, dir_uid)
+    ///   magic-link-name      a symlink to /proc/<pid|self|thread-self>/{root,cwd,exe,fd/N,...}
+    ///                        (target)
+    /// `inside` is where the link leads inside the root (null when it leads nowhere, with the
+    /// errno in `inside_error`); `host` is what a host process following it by path would read,
+    /// computed lexically, never by following it on the host: an absolute target on the host,
+    /// or for `..` above the root the path beside the root (with --pid, the path the host
+    /// process would open under /proc/PID/root). Nothing is opened: one statx per entry, a
+    /// readlink per symlink, and an lgetxattr per executable regular file.
+    ///
+    /// Text output: a `CLASS: COUNT` line per class, then each finding on one line, grouped
+    /// by class: the class, the path, and its fields. With --json, one object per finding:
+    ///   {"class": "setuid", "path": "/usr/bin/su", "uid": 0, "gid": 0, "mode": "4755"}
+    ///
+    /// Exit status: 0 when nothing of the --fail-on classes was found (by default none, so
+    /// audit only reports), 1 when something was or when an entry could not be examined (the
+    /// audit is then incomplete; reported on stderr), 2 for a usage error. So
+    /// `procroot audit --root R --fail-on device,setuid,escaping-symlink` can gate a pipeline.
+    #[command(verbatim_doc_comment, after_help = SUBCOMMAND_TRAILER)]
+    Audit(AuditArgs),
     /// Create directories inside the root
     ///
     /// Creates each PATH with mode MODE (default 0777, minus the umask, as mkdir(1)). The
@@ -775,6 +846,8 @@ impl Command {
             Command::Ls(args) => &mut args.root,
             Command::Stat(args) => &mut args.root,
             Command::Readlink(args) => &mut args.root,
+            Command::Find(args) => &mut args.root,
+            Command::Audit(args) => &mut args.root,
             Command::Mkdir(args) => &mut args.root,
             Command::Rm(args) => &mut args.root,
             Command::Mv(args) => &mut args.root,
@@ -809,6 +882,8 @@ impl Command {
             Command::Ls(args) => args.root.no_sandbox,
             Command::Stat(args) => args.root.no_sandbox,
             Command::Readlink(args) => args.root.no_sandbox,
+            Command::Find(args) => args.root.no_sandbox,
+            Command::Audit(args) => args.root.no_sandbox,
             Command::Mkdir(args) => args.root.no_sandbox,
             Command::Rm(args) => args.root.no_sandbox,
             Command::Mv(args) => args.root.no_sandbox,
@@ -839,6 +914,8 @@ impl Command {
             Command::Ls(args) => args.root.json,
             Command::Stat(args) => args.root.json,
             Command::Readlink(args) => args.root.json,
+            Command::Find(args) => args.root.json,
+            Command::Audit(args) => args.root.json,
             Command::Mkdir(args) => args.root.json,
             Command::Rm(args) => args.root.json,
             Command::Mv(args) => args.root.json,
@@ -1038,6 +1115,99 @@ pub struct ReadlinkArgs {
     /// Which root, and how to resolve in it.
     #[command(flatten)]
     pub root: RootOpts,
+}
+
+/// Arguments of `procroot find`.
+#[derive(Debug, Args)]
+pub struct FindArgs {
+    /// Where to start, inside the root (default /). Each is walked in turn.
+    #[arg(value_name = "PATH", value_parser = path_operand())]
+    pub paths: Vec<PathBuf>,
+    /// The entry's name matches the shell glob GLOB (as find -name; repeatable, all must
+    /// match).
+    #[arg(long, value_name = "GLOB", value_parser = |s: &str| Glob::new("--name", s))]
+    pub name: Vec<Glob>,
+    /// The entry's path inside the root (`/usr/bin/su`) matches GLOB, `*` matching `/` too (as
+    /// find -path; repeatable, all must match).
+    #[arg(long = "path", value_name = "GLOB", value_parser = |s: &str| Glob::new("--path", s))]
+    pub path_glob: Vec<Glob>,
+    /// The entry is of one of these types, comma-separated: f file, d directory, l symlink
+    /// (never followed unless --follow), p FIFO, s socket, c character device, b block device.
+    #[arg(long = "type", value_name = "f,d,l,p,s,c,b", value_parser = TypeSet::parse)]
+    pub types: Option<TypeSet>,
+    /// Descend at most N levels below each PATH (0: only PATH itself).
+    #[arg(long, value_name = "N")]
+    pub max_depth: Option<usize>,
+    /// List only entries at least N levels below PATH (1: not PATH itself).
+    #[arg(long, value_name = "N")]
+    pub min_depth: Option<usize>,
+    /// Also walk into other mounts (by default the walk stays on each PATH's mount, as find
+    /// -xdev: another mount, such as a container's /proc, is listed but not entered).
+    #[arg(long)]
+    pub cross_mounts: bool,
+    /// Follow symlinks, resolved inside the root (an absolute target or `..` never leaves
+    /// it); a directory reached a second time is not walked again. Entries are then described
+    /// as what their links lead to, as with find -L.
+    #[arg(long)]
+    pub follow: bool,
+    /// The permission bits (setuid, setgid, sticky included) are exactly MODE (octal),
+    /// include all of -MODE's bits, or any of /MODE's (/0 matches everything), as find -perm.
+    #[arg(long, value_name = "MODE|-MODE|/MODE", allow_hyphen_values = true, value_parser = Perm::parse)]
+    pub perm: Option<Perm>,
+    /// Owned by user id N (numeric: the root's /etc/passwd is not consulted).
+    #[arg(long, value_name = "N")]
+    pub uid: Option<u32>,
+    /// Owned by group id N (numeric).
+    #[arg(long, value_name = "N")]
+    pub gid: Option<u32>,
+    /// The size, in units rounded up, is N, more than N (+N) or less than N (-N). Units: c
+    /// bytes, w 2 bytes, b 512-byte blocks (the default, as find), k KiB, M MiB, G GiB.
+    #[arg(long, value_name = "[+-]N[cwbkMG]", allow_hyphen_values = true, value_parser = Size::parse)]
+    pub size: Option<Size>,
+    /// Modified later (to the nanosecond) than the file PATH inside the root. PATH's last
+    /// symlink is not followed unless --follow, as find -newer.
+    #[arg(long, value_name = "PATH", value_parser = path_operand())]
+    pub newer: Option<PathBuf>,
+    /// End each path with a NUL byte instead of a newline.
+    #[arg(long, conflicts_with = "json")]
+    pub print0: bool,
+    /// List each directory's entries in bytewise order of their names (default: the file
+    /// system's order, as find).
+    #[arg(long)]
+    pub sort: bool,
+    /// Which root, and how to resolve in it.
+    #[command(flatten)]
+    pub root: RootOpts,
+}
+
+/// Arguments of `procroot audit`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Where to start, inside the root.
+    #[arg(value_name = "PATH", value_parser = path_operand(), default_value = "/")]
+    pub path: PathBuf,
+    /// Exit with status 1 when a finding of one of these classes is made: comma-separated
+    /// class names (device, setuid, setgid, capabilities, hardlinked-setid, world-writable,
+    /// fifo, socket, escaping-symlink, sticky-foreign-link, magic-link-name), or `all`.
+    #[arg(long, value_name = "CLASS,...", value_delimiter = ',', value_parser = parse_class)]
+    pub fail_on: Vec<Vec<Class>>,
+    /// Also walk into other mounts (by default the walk stays on PATH's mount).
+    #[arg(long)]
+    pub cross_mounts: bool,
+    /// Which root, and how to resolve in it.
+    #[command(flatten)]
+    pub root: RootOpts,
+}
+
+/// Parses an audit class name, or `all`.
+fn parse_class(text: &str) -> Result<Vec<Class>, String> {
+    if text == "all" {
+        return Ok(Class::ALL.to_vec());
+    }
+    Class::from_name(text).map(|c| vec![c]).ok_or_else(|| {
+        let names: Vec<&str> = Class::ALL.iter().map(|c| c.as_str()).collect();
+        format!("unknown class {text:?}: expected all or one of {}", names.join(", "))
+    })
 }
 
 /// Arguments of `procroot mkdir`.

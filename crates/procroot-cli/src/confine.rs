@@ -136,9 +136,10 @@ pub const PROFILES: &[Profile] = &[
         note: "to create a missing file; an existing file's times: the second check",
     },
     Profile {
-        commands: &["ls"],
+        commands: &["ls", "find", "audit"],
         confinement: Confinement::Rules(&[rule(Tree::Root, Access::READ_DIR)]),
-        note: "",
+        note: "find and audit also stat, readlink and read xattrs, which Landlock does not \
+               mediate",
     },
     Profile {
         commands: &["cat"],

@@ -19,6 +19,7 @@ mod doctor;
 mod exec;
 mod generate;
 mod harden;
+mod inspect;
 mod mutate;
 mod output;
 mod proc;
@@ -78,6 +79,8 @@ fn run(command: &Command) -> Result<ExitCode, Failure> {
         Command::Ls(args) => commands::ls(args),
         Command::Stat(args) => commands::stat(args),
         Command::Readlink(args) => commands::readlink(args),
+        Command::Find(args) => inspect::find(args),
+        Command::Audit(args) => inspect::audit(args),
         Command::Mkdir(args) => mutate::mkdir(args),
         Command::Rm(args) => mutate::rm(args),
         Command::Mv(args) => mutate::mv(args),

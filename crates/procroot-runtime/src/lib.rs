@@ -9,7 +9,8 @@
 //!   sealed self-binary (CVE-2019-5736);
 //! - [`sandbox`]: Landlock, the second wall: confining a process to the trees it works on
 //!   ([`RootSandboxExt::in_sandbox`] runs a closure confined to one root);
-//! - [`doctor`]: what this kernel offers, and whether `/proc` can be trusted.
+//! - [`doctor`]: what this kernel offers, and whether `/proc` can be trusted;
+//! - [`inspect`]: `find` and `audit`, walking a whole root with [`procroot::Root::walk`].
 //!
 //! The crate has no `unsafe` of its own but one: the fork behind
 //! [`RootSandboxExt::in_sandbox`] (see [`sandbox`]). Every other syscall goes through
@@ -25,6 +26,7 @@
 pub mod container;
 pub mod doctor;
 pub mod exec;
+pub mod inspect;
 pub mod sandbox;
 #[doc(hidden)]
 pub mod testing;
