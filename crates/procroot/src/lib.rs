@@ -69,7 +69,7 @@ pub use procfs::{Acquisition, PidFd, ProcBase, Procfs};
 pub use resolve::{Backend, BackendUsed, Policy, ResolveFlags, ResolveOptions, Trailing};
 pub use root::{
     CopyOptions, CopyWarning, EvalMode, Handle, NodeKind, Progress, ProgressFn, RemoveAllOptions,
-    ReplaceMode, ResolvedParent, Root, SpecialFiles, WarningFn, Xattrs,
+    ReplaceMode, ResolvedParent, Root, SpecialFiles, Walk, WalkEntry, WarningFn, Xattrs,
 };
 /// Open flags, re-exported from rustix so callers need not depend on it.
 pub use rustix::fs::OFlags;

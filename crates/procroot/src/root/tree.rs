@@ -20,9 +20,11 @@
 //!   window is refilled and loop forever. A second pass over a directory (a removal finding it
 //!   refilled at its `rmdir`) is pushed again, explicitly, and bounded.
 //!
-//! What is done with the entries (unlink them, copy them) is up to the user of the chain: see
-//! `remove.rs` (`Remover`, with its `Scope`) and `copy.rs` (`Copier`, which walks the source and
-//! the copy as two chains in step).
+//! What is done with the entries (unlink them, copy them, yield them) is up to the user of the
+//! chain: see `remove.rs` (`Remover`, with its `Scope`), `copy.rs` (`Copier`, which walks the
+//! source and the copy as two chains in step) and `walk.rs` (`Root::walk`, whose chain owns its
+//! base and may enter directories through symlinks resolved inside the root: such a level is
+//! reopened through the resolver, from the root, never by following a name with `openat`).
 //!
 //! [`Root::remove_all`]: super::Root::remove_all
 
@@ -38,6 +40,7 @@ use rustix::io::Errno;
 
 use crate::error::{Error, Result};
 use crate::fs::FileId;
+use crate::resolve::{self, ResolveOptions, Trailing};
 use crate::sys::{Syscall as _, SyscallErrno as _};
 
 /// How many fds a [`Chain`] may hold: `window` open levels plus at most `max_anchors` anchors.
@@ -88,6 +91,11 @@ pub(super) struct Level {
     pub id: FileId,
     /// Its open directory stream; `None` when it fell out of the window.
     dir: Option<Dir>,
+    /// For a level entered through a symlink (`Root::walk` with `follow_links`): its path
+    /// inside the root, which a re-walk resolves with the resolver (the name in the level
+    /// above is a symlink, which `O_NOFOLLOW` rightly refuses and `openat` must never follow:
+    /// an absolute target would be read from the caller's `/`).
+    followed: Option<Box<[u8]>>,
     /// The directory offset after the last entry [`Chain::read`] returned, to continue from
     /// there when the level is reopened (for chains that resume).
     pos: i64,
@@ -109,10 +117,28 @@ pub(super) struct Entry {
     pub file_type: rustix::fs::FileType,
 }
 
+/// The fixed point of a [`Chain`]: borrowed from the caller (removal, copy) or owned by the
+/// chain (a walk, which outlives the call that started it).
+enum Base<'a> {
+    Borrowed(BorrowedFd<'a>),
+    Owned(OwnedFd),
+}
+
+impl Base<'_> {
+    fn fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Base::Borrowed(fd) => *fd,
+            Base::Owned(fd) => fd.as_fd(),
+        }
+    }
+}
+
 /// The directories from a base down to the current one; see the module docs.
 pub(super) struct Chain<'a> {
     /// The fixed point every re-walk starts from (the parent of the first level).
-    base: BorrowedFd<'a>,
+    base: Base<'a>,
+    /// Where levels entered through a symlink are resolved again: the root's fd and options.
+    resolver: Option<(std::sync::Arc<OwnedFd>, ResolveOptions)>,
     levels: Vec<Level>,
     /// `levels[open_from..]` are open, `levels[..open_from]` are not.
     open_from: usize,
@@ -128,13 +154,42 @@ impl<'a> Chain<'a> {
     /// An empty chain below `base`.
     pub fn new(base: BorrowedFd<'a>, limits: Limits) -> Self {
         Chain {
-            base,
+            base: Base::Borrowed(base),
+            resolver: None,
             levels: Vec::new(),
             open_from: 0,
             anchors: Vec::new(),
             step: limits.window,
             limits,
         }
+    }
+
+    /// An empty chain below `base`, which it owns; levels pushed with
+    /// [`Chain::push_followed`] are resolved again in `root` with `opts` when reopened.
+    pub fn new_owned(
+        base: OwnedFd,
+        limits: Limits,
+        root: std::sync::Arc<OwnedFd>,
+        opts: ResolveOptions,
+    ) -> Chain<'static> {
+        Chain {
+            base: Base::Owned(base),
+            resolver: Some((root, opts)),
+            levels: Vec::new(),
+            open_from: 0,
+            anchors: Vec::new(),
+            step: limits.window,
+            limits,
+        }
+    }
+
+    fn base(&self) -> BorrowedFd<'_> {
+        self.base.fd()
+    }
+
+    /// `levels[open_from..]` keep their directory open; the levels above have none.
+    pub fn open_from(&self) -> usize {
+        self.open_from
     }
 
     /// How many levels deep the chain is.
@@ -147,7 +202,7 @@ impl<'a> Chain<'a> {
     pub fn dir_fd(&self) -> Result<BorrowedFd<'_>> {
         match self.levels.last() {
             Some(level) => level.fd(),
-            None => Ok(self.base),
+            None => Ok(self.base()),
         }
     }
 
@@ -155,6 +210,32 @@ impl<'a> Chain<'a> {
     /// `fd` (`O_RDONLY | O_DIRECTORY`) with identity `id`. Closes the outermost open level beyond
     /// the window, and keeps an anchor every `step` levels.
     pub fn push(&mut self, name: &OsStr, fd: OwnedFd, id: FileId) -> Result<()> {
+        self.push_level(name, fd, id, None)
+    }
+
+    /// [`Chain::push`] for a directory reached through the symlink `name`, resolved inside the
+    /// root (a chain made by [`Chain::new_owned`]) to the directory at `path_in_root`: a re-walk
+    /// resolves that path again and checks the identity, as it does for every level.
+    pub fn push_followed(
+        &mut self,
+        name: &OsStr,
+        fd: OwnedFd,
+        id: FileId,
+        path_in_root: &[u8],
+    ) -> Result<()> {
+        if self.resolver.is_none() {
+            return Err(Error::from_errno(Errno::INVAL));
+        }
+        self.push_level(name, fd, id, Some(path_in_root.into()))
+    }
+
+    fn push_level(
+        &mut self,
+        name: &OsStr,
+        fd: OwnedFd,
+        id: FileId,
+        followed: Option<Box<[u8]>>,
+    ) -> Result<()> {
         let index = self.levels.len();
         if index > 0 && index.is_multiple_of(self.step) {
             let anchor = rustix::io::fcntl_dupfd_cloexec(&fd, 0).syscall("fcntl")?;
@@ -170,6 +251,7 @@ impl<'a> Chain<'a> {
             id,
             dir: Some(Dir::new(fd).syscall("fcntl")?),
             pos: 0,
+            followed,
         });
         if self.levels.len() - self.open_from > self.limits.window {
             self.levels[self.open_from].dir = None;
@@ -235,10 +317,18 @@ impl<'a> Chain<'a> {
         let len = self.levels.len();
         let start = len.saturating_sub(self.limits.window / 2);
         let anchor = self.anchors.iter().rev().find(|&&(i, _)| i < start);
-        let (first, from) = match anchor {
+        let (mut first, from) = match anchor {
             Some((i, fd)) => (i + 1, fd.as_fd()),
-            None => (0, self.base),
+            None => (0, self.base.fd()),
         };
+        // A level entered through a symlink is resolved from the root, not below the anchor:
+        // start there if it is the nearer one.
+        if let Some(f) = (first..start)
+            .rev()
+            .find(|&i| self.levels[i].followed.is_some())
+        {
+            first = f;
+        }
         let mut cur: Option<OwnedFd> = None;
         for i in first..len {
             let dirfd = cur.as_ref().map_or(from, |fd| fd.as_fd());
@@ -249,7 +339,15 @@ impl<'a> Chain<'a> {
                 OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC
             };
             let level = &self.levels[i];
-            let fd = match rustix::fs::openat(dirfd, &level.name, flags, Mode::empty()) {
+            let opened = match (&level.followed, &self.resolver) {
+                (Some(path), Some((root, opts))) => {
+                    resolve::resolve(root.as_fd(), path, opts, Trailing::Follow, flags)
+                        .map(|r| r.fd)
+                        .map_err(|e| e.errno())
+                }
+                _ => rustix::fs::openat(dirfd, &level.name, flags, Mode::empty()),
+            };
+            let fd = match opened {
                 Ok(fd) => fd,
                 Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP) => {
                     return Err(moved(&self.path_of(OsStr::new(""))))
