@@ -1206,7 +1206,10 @@ fn parse_class(text: &str) -> Result<Vec<Class>, String> {
     }
     Class::from_name(text).map(|c| vec![c]).ok_or_else(|| {
         let names: Vec<&str> = Class::ALL.iter().map(|c| c.as_str()).collect();
-        format!("unknown class {text:?}: expected all or one of {}", names.join(", "))
+        format!(
+            "unknown class {text:?}: expected all or one of {}",
+            names.join(", ")
+        )
     })
 }
 

@@ -244,7 +244,11 @@ fn print_report(out: &mut impl Write, mut findings: Vec<Finding>) -> Result<(), 
             }
             text.extend_from_slice(sep);
             sep = b", ";
-            let label = if *key == "host" { "host would read" } else { key };
+            let label = if *key == "host" {
+                "host would read"
+            } else {
+                key
+            };
             text.extend_from_slice(label.as_bytes());
             text.push(b' ');
             match value {

@@ -21,7 +21,13 @@ fn mknod(path: &Path, kind: libc::mode_t, major: u32, minor: u32) {
     let c = CString::new(path.as_os_str().as_bytes()).unwrap();
     // SAFETY: `c` is NUL-terminated and outlives the call; mknod(2) takes plain integers.
     let rc = unsafe { libc::mknod(c.as_ptr(), kind | 0o600, libc::makedev(major, minor)) };
-    assert_eq!(rc, 0, "mknod {}: {}", path.display(), std::io::Error::last_os_error());
+    assert_eq!(
+        rc,
+        0,
+        "mknod {}: {}",
+        path.display(),
+        std::io::Error::last_os_error()
+    );
 }
 
 /// `setxattr(path, name, value)`.
@@ -30,8 +36,22 @@ fn setxattr(path: &Path, name: &str, value: &[u8]) {
     let n = CString::new(name).unwrap();
     // SAFETY: both strings are NUL-terminated, `value` is valid for its length, all outlive the
     // call.
-    let rc = unsafe { libc::setxattr(c.as_ptr(), n.as_ptr(), value.as_ptr().cast(), value.len(), 0) };
-    assert_eq!(rc, 0, "setxattr {}: {}", path.display(), std::io::Error::last_os_error());
+    let rc = unsafe {
+        libc::setxattr(
+            c.as_ptr(),
+            n.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    assert_eq!(
+        rc,
+        0,
+        "setxattr {}: {}",
+        path.display(),
+        std::io::Error::last_os_error()
+    );
 }
 
 fn chmod(path: &Path, mode: u32) {
@@ -101,7 +121,10 @@ fn classes(lines: &[Value]) -> BTreeSet<(String, String)> {
 /// with and without Landlock: the default devices with their standard numbers, a relative
 /// link that stays inside, a sticky directory and a root-owned link in it are not reported.
 #[test]
-#[cfg_attr(procroot_unprivileged, ignore = "needs root (mknod, security.capability, chown)")]
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root (mknod, security.capability, chown)"
+)]
 fn finds_one_of_each_class() {
     procroot_testutil::require_privilege("mknod, security.capability and chown");
     let tree = class_tree();
@@ -173,14 +196,23 @@ fn finds_one_of_each_class() {
             assert_eq!(up["target"], "../../../etc/shadow");
             assert_eq!(up["inside"], Value::Null);
             assert_eq!(up["inside_error"], "ENOENT");
-            let beside = tree.path().parent().unwrap().parent().unwrap().join("etc/shadow");
+            let beside = tree
+                .path()
+                .parent()
+                .unwrap()
+                .parent()
+                .unwrap()
+                .join("etc/shadow");
             assert_eq!(up["host"], beside.to_str().unwrap());
             assert_eq!(
                 find("sticky-foreign-link", "/tmp/foreign"),
                 json!({"class": "sticky-foreign-link", "path": "/tmp/foreign", "target": "x",
                        "uid": 1000, "dir": "/tmp", "dir_uid": 0})
             );
-            assert_eq!(find("magic-link-name", "/lib/magic")["target"], "../proc/1/cwd");
+            assert_eq!(
+                find("magic-link-name", "/lib/magic")["target"],
+                "../proc/1/cwd"
+            );
         }
     }
 
@@ -188,7 +220,9 @@ fn finds_one_of_each_class() {
     let run = procroot().arg("audit").root(tree.path()).run();
     run.success();
     let text = run.text();
-    let (summary, rest) = text.split_once("\n\n").expect("a blank line after the counts");
+    let (summary, rest) = text
+        .split_once("\n\n")
+        .expect("a blank line after the counts");
     assert_eq!(
         summary,
         "device: 2\nsetuid: 2\nsetgid: 1\ncapabilities: 1\nhardlinked-setid: 2\n\
@@ -201,12 +235,20 @@ fn finds_one_of_each_class() {
                 host would read /bin/busybox"),
         "{rest}"
     );
-    assert!(rest.lines().any(|l| l == "capabilities /usr/bin/ping: capabilities cap_net_raw+ep, uid 0, gid 0, mode 0755"), "{rest}");
+    assert!(
+        rest.lines().any(|l| l
+            == "capabilities /usr/bin/ping: capabilities cap_net_raw+ep, uid 0, gid 0, mode 0755"),
+        "{rest}"
+    );
     let order: Vec<&str> = rest.lines().map(|l| l.split(' ').next().unwrap()).collect();
     let mut grouped = order.clone();
     grouped.dedup();
     let distinct: BTreeSet<&str> = order.iter().copied().collect();
-    assert_eq!(grouped.len(), distinct.len(), "not grouped by class: {rest}");
+    assert_eq!(
+        grouped.len(),
+        distinct.len(),
+        "not grouped by class: {rest}"
+    );
 
     // --fail-on: 1 when a finding of a listed class was made, 0 otherwise, 2 for a bad name.
     let gate = |classes: &str| {
@@ -217,7 +259,11 @@ fn finds_one_of_each_class() {
     };
     let run = gate("fifo");
     assert_eq!(run.code, 1, "{run:?}");
-    assert_eq!(classes(&run.json_lines()), want, "the report is still complete");
+    assert_eq!(
+        classes(&run.json_lines()),
+        want,
+        "the report is still complete"
+    );
     assert_eq!(gate("all").code, 1);
     assert_eq!(gate("device,setuid,escaping-symlink").code, 1);
     procroot()
@@ -250,7 +296,11 @@ fn setid_and_devices_match_gnu_find_on_real_trees() {
             .lines()
             .map(|l| {
                 let rel = &l[root.len()..];
-                if rel.is_empty() { "/".to_owned() } else { rel.to_owned() }
+                if rel.is_empty() {
+                    "/".to_owned()
+                } else {
+                    rel.to_owned()
+                }
             })
             .collect()
     };

@@ -110,14 +110,29 @@ fn predicates_select_what_gnu_find_selects_on_a_distribution_tree() {
         (&["--type", "l"], &["-type", "l"]),
         (&["--type", "f,d"], &["-type", "f,d"]),
         (&["--perm", "/6000"], &["-perm", "/6000"]),
-        (&["--perm", "-0755", "--type", "f"], &["-perm", "-0755", "-type", "f"]),
+        (
+            &["--perm", "-0755", "--type", "f"],
+            &["-perm", "-0755", "-type", "f"],
+        ),
         (&["--perm", "644"], &["-perm", "644"]),
         (&["--name", "*.so*"], &["-name", "*.so*"]),
-        (&["--name", "[a-c]*", "--name", "*s"], &["-name", "[a-c]*", "-name", "*s"]),
-        (&["--path", "/lib/*/bin/*"], &["-path", &format!("{REAL_TREE}/lib/*/bin/*")]),
+        (
+            &["--name", "[a-c]*", "--name", "*s"],
+            &["-name", "[a-c]*", "-name", "*s"],
+        ),
+        (
+            &["--path", "/lib/*/bin/*"],
+            &["-path", &format!("{REAL_TREE}/lib/*/bin/*")],
+        ),
         (&["--size", "+100k"], &["-size", "+100k"]),
-        (&["--size", "-2", "--type", "f"], &["-size", "-2", "-type", "f"]),
-        (&["--min-depth", "2", "--max-depth", "3"], &["-mindepth", "2", "-maxdepth", "3"]),
+        (
+            &["--size", "-2", "--type", "f"],
+            &["-size", "-2", "-type", "f"],
+        ),
+        (
+            &["--min-depth", "2", "--max-depth", "3"],
+            &["-mindepth", "2", "-maxdepth", "3"],
+        ),
     ];
     for (ours, theirs) in cases {
         let expected = gnu_find(root, theirs);
@@ -188,7 +203,11 @@ fn every_predicate_agrees_with_gnu_find_on_a_small_tree() {
         for backend in ["kernel", "emulated"] {
             let mut args = vec!["--backend", backend];
             args.extend(ours);
-            assert_same(&our_find(root, &args), &gnu_find(root, theirs), &format!("{args:?}"));
+            assert_same(
+                &our_find(root, &args),
+                &gnu_find(root, theirs),
+                &format!("{args:?}"),
+            );
         }
     }
     // A starting PATH inside the root: its entries, as find DIR lists them.
@@ -229,8 +248,18 @@ fn json_fields_and_print0_bytes() {
     assert_eq!(
         keys,
         [
-            "path", "type", "mode", "size", "uid", "gid", "mtime", "mtime_nsec", "nlink", "ino",
-            "dev", "target"
+            "path",
+            "type",
+            "mode",
+            "size",
+            "uid",
+            "gid",
+            "mtime",
+            "mtime_nsec",
+            "nlink",
+            "ino",
+            "dev",
+            "target"
         ]
     );
     assert_eq!(f["type"], "file");
@@ -345,7 +374,7 @@ fn bad_predicates_are_usage_errors() {
         (&["--type", "x"], "--type"),
         (&["--size", "1K"], "--size"),
         (&["--name", "[x"], "--name"),
-        (&["--max-depth", "-1"], "--max-depth"),
+        (&["--max-depth", "-1"], "-1"),
         (&["--json", "--print0"], "--print0"),
     ] {
         procroot()
@@ -355,10 +384,7 @@ fn bad_predicates_are_usage_errors() {
             .run()
             .usage_error(needle);
     }
-    let run = procroot()
-        .args(["find", "/nope"])
-        .root(tree.path())
-        .run();
+    let run = procroot().args(["find", "/nope"]).root(tree.path()).run();
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stderr.contains("/nope"), "{run:?}");
     assert!(run.stdout.is_empty(), "{run:?}");

@@ -357,7 +357,10 @@ fn host_reading(host: &HostView, link: &Path, target: &Path) -> Option<PathBuf> 
     }
     Some(match host {
         HostView::Dir(dir) => {
-            let full = join_bytes(&join_bytes(dir, parent.strip_prefix("/").unwrap_or(parent)), target);
+            let full = join_bytes(
+                &join_bytes(dir, parent.strip_prefix("/").unwrap_or(parent)),
+                target,
+            );
             lexical_normalize(&full).0
         }
         // Above a process's root there is no lexical answer on the host: the path the host
@@ -392,7 +395,12 @@ struct Auditor<'a> {
 
 impl Auditor<'_> {
     /// The findings of one entry.
-    fn examine(&mut self, entry: &WalkEntry, md: &Metadata, out: &mut Vec<Finding>) -> Result<(), Error> {
+    fn examine(
+        &mut self,
+        entry: &WalkEntry,
+        md: &Metadata,
+        out: &mut Vec<Finding>,
+    ) -> Result<(), Error> {
         let mode = md.mode();
         let ft = FileType::from_mode(mode);
         let depth = entry.depth();
@@ -439,7 +447,10 @@ impl Auditor<'_> {
                 };
                 push(
                     class,
-                    vec![("uid", Value::Num(md.uid().into())), ("mode", mode_text(mode))],
+                    vec![
+                        ("uid", Value::Num(md.uid().into())),
+                        ("mode", mode_text(mode)),
+                    ],
                 );
             }
             _ => {}
@@ -473,7 +484,10 @@ impl Auditor<'_> {
                         };
                         let mut fields = vec![
                             ("capabilities", Value::Text(text)),
-                            ("rootid", rootid.map_or(Value::Null, |r| Value::Num(r.into()))),
+                            (
+                                "rootid",
+                                rootid.map_or(Value::Null, |r| Value::Num(r.into())),
+                            ),
                         ];
                         fields.extend(owner());
                         push(Class::Capabilities, fields);
@@ -518,7 +532,11 @@ impl Auditor<'_> {
                     );
                 }
             }
-            let in_root = lexical_normalize(&join_bytes(path.parent().unwrap_or(Path::new("/")), &target)).0;
+            let in_root = lexical_normalize(&join_bytes(
+                path.parent().unwrap_or(Path::new("/")),
+                &target,
+            ))
+            .0;
             if names_magic_link(&in_root) {
                 push(Class::MagicLinkName, vec![("target", target_os.clone())]);
             }
@@ -620,7 +638,10 @@ mod tests {
         );
         // Two permitted, one inheritable-only, and cap_bpf (39) in the second word; v3 with a
         // root id.
-        let v3 = caps(0x0300_0000, &[(1 << 12) | (1 << 13), 1 << 21, 1 << 7, 0, 100000]);
+        let v3 = caps(
+            0x0300_0000,
+            &[(1 << 12) | (1 << 13), 1 << 21, 1 << 7, 0, 100000],
+        );
         assert_eq!(
             decode_capabilities(&v3),
             Some(FileCaps {
@@ -686,16 +707,25 @@ mod tests {
             host_reading(host, Path::new(link), Path::new(target))
                 .map(|p| p.to_str().unwrap().to_owned())
         };
-        assert_eq!(h(&dir, "/bin/sh", "/bin/busybox").as_deref(), Some("/bin/busybox"));
+        assert_eq!(
+            h(&dir, "/bin/sh", "/bin/busybox").as_deref(),
+            Some("/bin/busybox")
+        );
         assert_eq!(h(&dir, "/usr/lib/x", "../../y"), None);
-        assert_eq!(h(&dir, "/a/l", "../../etc/shadow").as_deref(), Some("/srv/etc/shadow"));
+        assert_eq!(
+            h(&dir, "/a/l", "../../etc/shadow").as_deref(),
+            Some("/srv/etc/shadow")
+        );
         assert_eq!(h(&dir, "/l", "x/../../../../etc").as_deref(), Some("/etc"));
         assert_eq!(h(&HostView::HostRoot, "/bin/sh", "/bin/busybox"), None);
         assert_eq!(
             h(&HostView::Process(42), "/a/l", "../../etc").as_deref(),
             Some("/proc/42/root/a/../../etc")
         );
-        assert_eq!(h(&HostView::Process(42), "/l", "/etc").as_deref(), Some("/etc"));
+        assert_eq!(
+            h(&HostView::Process(42), "/l", "/etc").as_deref(),
+            Some("/etc")
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use globset::{GlobBuilder, GlobMatcher};
 use procroot::WalkEntry;
-use procroot::{Error, Errno, FileType, Root};
+use procroot::{Errno, Error, FileType, Root};
 
 /// Why a predicate's text was refused (a usage error: nothing was walked).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,13 +112,13 @@ impl TypeSet {
                 "s" => FileType::Socket,
                 "c" => FileType::CharDevice,
                 "b" => FileType::BlockDevice,
-                _ => {
-                    return Err(bad(
-                        "--type",
-                        text,
-                        format!("unknown type {letter:?}: expected f, d, l, p, s, c or b, comma-separated"),
-                    ))
-                }
+                _ => return Err(bad(
+                    "--type",
+                    text,
+                    format!(
+                        "unknown type {letter:?}: expected f, d, l, p, s, c or b, comma-separated"
+                    ),
+                )),
             });
         }
         Ok(TypeSet(set))
