@@ -37,10 +37,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_tree import build  # noqa: E402
+from bench_spawn import run as spawn_run, which as spawn_which  # noqa: E402
 
 if os.environ.get("PROCROOT_BENCH_NS") != "1":
     env = dict(os.environ, PROCROOT_BENCH_NS="1")
@@ -75,28 +75,14 @@ os.mkdir(os.path.join(root, "d2000"))
 for i in range(2000):
     open(os.path.join(root, "d2000", f"f{i}"), "w").close()
 
-devnull = os.open("/dev/null", os.O_RDWR)
-ACTIONS = [(os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, devnull, 1)]
 
 
 def run(argv):
-    """One process: (wall time from spawn to reaped, its CPU time, user + system); fails the
-    benchmark if it fails."""
-    t0 = time.perf_counter()
-    pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=ACTIONS)
-    _, status, usage = os.wait4(pid, 0)
-    t = time.perf_counter() - t0
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"bench-coreutils: {' '.join(argv)} failed ({status:#x})")
-    return t, usage.ru_utime + usage.ru_stime
+    return spawn_run(argv, "bench-coreutils")
 
 
 def which(name):
-    for d in os.environ.get("PATH", "/usr/bin:/bin").split(":"):
-        p = os.path.join(d, name)
-        if os.access(p, os.X_OK):
-            return p
-    sys.exit(f"bench-coreutils: {name} not found")
+    return spawn_which(name, "bench-coreutils")
 
 
 CAT, LS, CP, RM = which("cat"), which("ls"), which("cp"), which("rm")

@@ -719,6 +719,7 @@ fn every_confined_command_is_stopped_when_the_resolver_is_naive() {
     let attacks: Vec<(&str, Vec<String>)> = vec![
         ("cat", svec(&["cat", "/filelink"])),
         ("ls", svec(&["ls", "/dirlink"])),
+        ("find", svec(&["find", "/dirlink"])),
         ("mkdir", svec(&["mkdir", "/dirlink/new"])),
         ("rm", svec(&["rm", "/dirlink/keep.txt"])),
         ("rm -r", svec(&["rm", "-r", "/dirlink/tree"])),
