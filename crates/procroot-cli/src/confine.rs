@@ -636,7 +636,10 @@ mod tests {
         assert_eq!(rights("ls", none, true), root(A::READ_DIR));
         assert_eq!(rights("find", none, true), root(A::READ_DIR));
         // READ_FILE: an xattr read by reopening the file where getxattrat is missing.
-        assert_eq!(rights("audit", none, true), root(A::READ_FILE | A::READ_DIR));
+        assert_eq!(
+            rights("audit", none, true),
+            root(A::READ_FILE | A::READ_DIR)
+        );
         // READ_DIR: `cat DIR` is EISDIR from read(2), as cat(1) says, not Landlock's EACCES.
         assert_eq!(rights("cat", none, true), root(A::READ_FILE | A::READ_DIR));
         assert_eq!(

@@ -133,18 +133,42 @@ impl Failure {
 /// otherwise the lossy text (U+FFFD for invalid bytes) plus `<key>_base64` with the exact bytes
 /// (standard base64, RFC 4648 §4, with padding).
 pub fn insert_os(obj: &mut Map<String, Value>, key: &str, value: &OsStr) {
+    let (text, base64) = os_text(value);
+    obj.insert(key.to_string(), Value::from(text));
+    if let Some(encoded) = base64 {
+        obj.insert(format!("{key}_base64"), Value::from(encoded));
+    }
+}
+
+/// [`insert_os`] for a JSON object written straight into `out` (the per-entry objects of `find
+/// --json`, where building a [`Map`] per entry cost more than the walk): `"key":"text"`, and
+/// `,"key_base64":"..."` when the value is not UTF-8. No separator is written before it.
+pub fn write_os(out: &mut Vec<u8>, key: &str, value: &OsStr) {
+    let (text, base64) = os_text(value);
+    write_json_str(out, key);
+    out.push(b':');
+    write_json_str(out, &text);
+    if let Some(encoded) = base64 {
+        out.push(b',');
+        write_json_str(out, &format!("{key}_base64"));
+        out.push(b':');
+        write_json_str(out, &encoded);
+    }
+}
+
+/// `text` as a JSON string, escaped as serde_json escapes it.
+pub fn write_json_str(out: &mut Vec<u8>, text: &str) {
+    serde_json::to_writer(out, text).expect("writing to a Vec cannot fail");
+}
+
+/// The JSON text of a path or name, and its exact bytes in base64 when it is not UTF-8.
+fn os_text(value: &OsStr) -> (std::borrow::Cow<'_, str>, Option<String>) {
     match value.to_str() {
-        Some(text) => {
-            obj.insert(key.to_string(), Value::from(text));
-        }
+        Some(text) => (text.into(), None),
         None => {
             let bytes = value.as_bytes();
-            obj.insert(
-                key.to_string(),
-                Value::from(String::from_utf8_lossy(bytes).into_owned()),
-            );
             let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
-            obj.insert(format!("{key}_base64"), Value::from(encoded));
+            (String::from_utf8_lossy(bytes), Some(encoded))
         }
     }
 }
@@ -211,6 +235,23 @@ mod tests {
                 "pad": "\u{fffd}\u{fffd}\u{fffd}\u{0}", "pad_base64": "//79AA==",
             })
         );
+    }
+
+    /// The hand-written objects get the same fields as [`insert_os`] gives a [`Map`].
+    #[test]
+    fn write_os_is_insert_os() {
+        for value in [&b"/a\"b\n"[..], b"/a\xffb"] {
+            let value = OsStr::from_bytes(value);
+            let mut obj = Map::new();
+            insert_os(&mut obj, "path", value);
+            let mut out = b"{".to_vec();
+            write_os(&mut out, "path", value);
+            out.push(b'}');
+            assert_eq!(
+                serde_json::from_slice::<Value>(&out).unwrap(),
+                Value::Object(obj)
+            );
+        }
     }
 
     #[test]

@@ -77,6 +77,7 @@ fn class_tree() -> Tree {
          symlink tmp/foreign x
          symlink tmp/mine y
          symlink lib/magic ../proc/1/cwd
+         symlink lib/magic-abs /proc/self/root
          dir run",
     );
     let p = |rel: &str| tree.join(rel);
@@ -145,6 +146,8 @@ fn finds_one_of_each_class() {
         ("escaping-symlink", "/etc/up"),
         ("sticky-foreign-link", "/tmp/foreign"),
         ("magic-link-name", "/lib/magic"),
+        ("magic-link-name", "/lib/magic-abs"),
+        ("escaping-symlink", "/lib/magic-abs"),
     ]
     .iter()
     .map(|(c, p)| (c.to_string(), p.to_string()))
@@ -226,8 +229,8 @@ fn finds_one_of_each_class() {
     assert_eq!(
         summary,
         "device: 2\nsetuid: 2\nsetgid: 1\ncapabilities: 1\nhardlinked-setid: 2\n\
-         world-writable: 2\nfifo: 1\nsocket: 1\nescaping-symlink: 2\nsticky-foreign-link: 1\n\
-         magic-link-name: 1"
+         world-writable: 2\nfifo: 1\nsocket: 1\nescaping-symlink: 3\nsticky-foreign-link: 1\n\
+         magic-link-name: 2"
     );
     assert!(
         rest.lines().any(|l| l

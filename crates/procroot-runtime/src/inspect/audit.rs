@@ -13,13 +13,12 @@
 
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
-use std::fs::Metadata;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use procroot::WalkEntry;
 use procroot::{Errno, Error, FileType, Root};
+use rustix::fs::Statx;
 
 use super::lexical_normalize;
 
@@ -390,7 +389,7 @@ struct Auditor<'a> {
     dirs: Vec<Option<(u32, u32)>>,
     /// Devices whose file system has no extended attributes (ENOTSUP once): no more
     /// `lgetxattr` there.
-    no_xattrs: HashSet<u64>,
+    no_xattrs: HashSet<(u32, u32)>,
 }
 
 impl Auditor<'_> {
@@ -398,10 +397,12 @@ impl Auditor<'_> {
     fn examine(
         &mut self,
         entry: &WalkEntry,
-        md: &Metadata,
+        st: &Statx,
         out: &mut Vec<Finding>,
     ) -> Result<(), Error> {
-        let mode = md.mode();
+        let mode = u32::from(st.stx_mode);
+        let (uid, gid, nlink) = (st.stx_uid, st.stx_gid, u64::from(st.stx_nlink));
+        let dev = (st.stx_dev_major, st.stx_dev_minor);
         let ft = FileType::from_mode(mode);
         let depth = entry.depth();
         let parent = depth
@@ -409,7 +410,7 @@ impl Auditor<'_> {
             .and_then(|d| self.dirs.get(d).copied().flatten());
         if ft == FileType::Dir {
             self.dirs.resize(depth, None);
-            self.dirs.push(Some((mode, md.uid())));
+            self.dirs.push(Some((mode, uid)));
         }
         let path = entry.path();
         let mut push = |class, fields| {
@@ -421,14 +422,14 @@ impl Auditor<'_> {
         };
         let owner = || {
             vec![
-                ("uid", Value::Num(md.uid().into())),
-                ("gid", Value::Num(md.gid().into())),
+                ("uid", Value::Num(uid.into())),
+                ("gid", Value::Num(gid.into())),
                 ("mode", mode_text(mode)),
             ]
         };
         match ft {
             FileType::CharDevice | FileType::BlockDevice => {
-                let (major, minor) = (rustix::fs::major(md.rdev()), rustix::fs::minor(md.rdev()));
+                let (major, minor) = (st.stx_rdev_major, st.stx_rdev_minor);
                 if !is_default_device(path, ft, major, minor) {
                     let mut fields = vec![
                         ("type", Value::Text(ft.as_str().into())),
@@ -447,10 +448,7 @@ impl Auditor<'_> {
                 };
                 push(
                     class,
-                    vec![
-                        ("uid", Value::Num(md.uid().into())),
-                        ("mode", mode_text(mode)),
-                    ],
+                    vec![("uid", Value::Num(uid.into())), ("mode", mode_text(mode))],
                 );
             }
             _ => {}
@@ -464,18 +462,18 @@ impl Auditor<'_> {
             }
         }
         if ft == FileType::File {
-            if mode & 0o6000 != 0 && md.nlink() > 1 {
+            if mode & 0o6000 != 0 && nlink > 1 {
                 push(
                     Class::HardlinkedSetid,
                     vec![
-                        ("nlink", Value::Num(md.nlink())),
-                        ("ino", Value::Num(md.ino())),
-                        ("uid", Value::Num(md.uid().into())),
+                        ("nlink", Value::Num(nlink)),
+                        ("ino", Value::Num(st.stx_ino)),
+                        ("uid", Value::Num(uid.into())),
                         ("mode", mode_text(mode)),
                     ],
                 );
             }
-            if mode & 0o111 != 0 && !self.no_xattrs.contains(&md.dev()) {
+            if mode & 0o111 != 0 && !self.no_xattrs.contains(&dev) {
                 match entry.read_xattr("security.capability") {
                     Ok(Some(raw)) => {
                         let (text, rootid) = match decode_capabilities(&raw) {
@@ -494,7 +492,7 @@ impl Auditor<'_> {
                     }
                     Ok(None) => {}
                     Err(e) if e.errno() == Errno::NOTSUP => {
-                        self.no_xattrs.insert(md.dev());
+                        self.no_xattrs.insert(dev);
                     }
                     Err(e) => return Err(e),
                 }
@@ -510,7 +508,7 @@ impl Auditor<'_> {
                 Class::WorldWritable,
                 vec![
                     ("type", Value::Text(ft.as_str().into())),
-                    ("uid", Value::Num(md.uid().into())),
+                    ("uid", Value::Num(uid.into())),
                     ("mode", mode_text(mode)),
                 ],
             );
@@ -519,24 +517,30 @@ impl Auditor<'_> {
             let target = entry.link_target()?;
             let target_os = Value::Path(target.clone().into_os_string());
             if let Some((dir_mode, dir_uid)) = parent {
-                if dir_mode & 0o1002 == 0o1002 && md.uid() != dir_uid && md.uid() != 0 {
+                if dir_mode & 0o1002 == 0o1002 && uid != dir_uid && uid != 0 {
                     let dir = path.parent().unwrap_or(Path::new("/"));
                     push(
                         Class::StickyForeignLink,
                         vec![
                             ("target", target_os.clone()),
-                            ("uid", Value::Num(md.uid().into())),
+                            ("uid", Value::Num(uid.into())),
                             ("dir", Value::Path(dir.as_os_str().to_owned())),
                             ("dir_uid", Value::Num(dir_uid.into())),
                         ],
                     );
                 }
             }
-            let in_root = lexical_normalize(&join_bytes(
-                path.parent().unwrap_or(Path::new("/")),
-                &target,
-            ))
-            .0;
+            // The target read inside the root: an absolute one from the root, a relative one
+            // from the link's directory (joining an absolute target would bury it).
+            let in_root = if target.is_absolute() {
+                lexical_normalize(&target).0
+            } else {
+                lexical_normalize(&join_bytes(
+                    path.parent().unwrap_or(Path::new("/")),
+                    &target,
+                ))
+                .0
+            };
             if names_magic_link(&in_root) {
                 push(Class::MagicLinkName, vec![("target", target_os.clone())]);
             }
@@ -598,8 +602,8 @@ pub fn audit<E: From<Error>>(
         // not be read leaves no slot, so its children see no parent (never a stale sibling's).
         auditor.dirs.truncate(entry.depth());
         let examined = entry
-            .metadata()
-            .and_then(|md| auditor.examine(&entry, &md, &mut findings));
+            .statx()
+            .and_then(|st| auditor.examine(&entry, &st, &mut findings));
         match examined {
             Ok(()) => {}
             // Gone since the directory was read: nothing there to report.

@@ -9,13 +9,13 @@
 #![forbid(unsafe_code)]
 
 use std::fmt;
-use std::fs::Metadata;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use globset::{GlobBuilder, GlobMatcher};
 use procroot::WalkEntry;
 use procroot::{Errno, Error, FileType, Root};
+use rustix::fs::Statx;
 
 /// Why a predicate's text was refused (a usage error: nothing was walked).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,13 +112,15 @@ impl TypeSet {
                 "s" => FileType::Socket,
                 "c" => FileType::CharDevice,
                 "b" => FileType::BlockDevice,
-                _ => return Err(bad(
-                    "--type",
-                    text,
-                    format!(
+                _ => {
+                    return Err(bad(
+                        "--type",
+                        text,
+                        format!(
                         "unknown type {letter:?}: expected f, d, l, p, s, c or b, comma-separated"
                     ),
-                )),
+                    ))
+                }
             });
         }
         Ok(TypeSet(set))
@@ -268,9 +270,9 @@ pub struct Query {
 pub struct Found<'a> {
     /// The entry.
     pub entry: &'a WalkEntry,
-    /// Its metadata (`statx`, not following a symlink), when a predicate or
-    /// [`Query::with_metadata`] needed it.
-    pub metadata: Option<&'a Metadata>,
+    /// Its `statx` ([`WalkEntry::statx`]: not following a symlink, unless the walk followed
+    /// it), when a predicate or [`Query::with_metadata`] needed it.
+    pub metadata: Option<&'a Statx>,
 }
 
 impl Query {
@@ -299,17 +301,18 @@ impl Query {
     }
 
     /// The predicates on the metadata. `newer` is the reference time (seconds, nanoseconds).
-    fn matches_metadata(&self, md: &Metadata, newer: Option<(i64, i64)>) -> bool {
+    fn matches_metadata(&self, st: &Statx, newer: Option<(i64, u32)>) -> bool {
+        let mode = u32::from(st.stx_mode);
         if let Some(types) = self.types {
-            if !types.contains(FileType::from_mode(md.mode())) {
+            if !types.contains(FileType::from_mode(mode)) {
                 return false;
             }
         }
-        self.perm.is_none_or(|p| p.matches(md.mode()))
-            && self.uid.is_none_or(|u| md.uid() == u)
-            && self.gid.is_none_or(|g| md.gid() == g)
-            && self.size.is_none_or(|s| s.matches(md.size()))
-            && newer.is_none_or(|t| (md.mtime(), md.mtime_nsec()) > t)
+        self.perm.is_none_or(|p| p.matches(mode))
+            && self.uid.is_none_or(|u| st.stx_uid == u)
+            && self.gid.is_none_or(|g| st.stx_gid == g)
+            && self.size.is_none_or(|s| s.matches(st.stx_size))
+            && newer.is_none_or(|t| (st.stx_mtime.tv_sec, st.stx_mtime.tv_nsec) > t)
     }
 }
 
@@ -334,7 +337,8 @@ pub fn find<E: From<Error>>(
             let md = handle
                 .metadata()
                 .map_err(|e| e.context("stat", path).in_root(root.display_name()))?;
-            Some((md.mtime(), md.mtime_nsec()))
+            // As statx gives it: nanoseconds 0 to 999,999,999 after the (signed) seconds.
+            Some((md.mtime(), md.mtime_nsec() as u32))
         }
         None => None,
     };
@@ -376,7 +380,7 @@ pub fn find<E: From<Error>>(
                 }))?;
                 continue;
             }
-            match entry.metadata() {
+            match entry.statx() {
                 Ok(md) if query.matches_metadata(&md, newer) => visit(Ok(Found {
                     entry: &entry,
                     metadata: Some(&md),
