@@ -469,10 +469,11 @@ pub enum Command {
     /// readlink per symlink, and an lgetxattr per executable regular file.
     ///
     /// Text output: a `CLASS: COUNT` line per class, then each finding on one line, grouped
-    /// by class: the class, the path, and its fields. With --json, one object per finding:
+    /// by class: the class, the path, and its fields (a path with a newline is ambiguous there;
+    /// use --json). With --json, one object per finding:
     ///   {"class": "setuid", "path": "/usr/bin/su", "uid": 0, "gid": 0, "mode": "4755"}
     ///
-    /// Exit status: 0 when nothing of the --fail-on classes was found (by default none, so
+    /// The exit status is 0 when nothing of the --fail-on classes was found (by default none, so
     /// audit only reports), 1 when something was or when an entry could not be examined (the
     /// audit is then incomplete; reported on stderr), 2 for a usage error. So
     /// `procroot audit --root R --fail-on device,setuid,escaping-symlink` can gate a pipeline.
@@ -1152,7 +1153,7 @@ pub struct FindArgs {
     pub follow: bool,
     /// The permission bits (setuid, setgid, sticky included) are exactly MODE (octal),
     /// include all of -MODE's bits, or any of /MODE's (/0 matches everything), as find -perm.
-    #[arg(long, value_name = "MODE|-MODE|/MODE", allow_hyphen_values = true, value_parser = Perm::parse)]
+    #[arg(long, value_name = "[-/]MODE", allow_hyphen_values = true, value_parser = Perm::parse)]
     pub perm: Option<Perm>,
     /// Owned by user id N (numeric: the root's /etc/passwd is not consulted).
     #[arg(long, value_name = "N")]

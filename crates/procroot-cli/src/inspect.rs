@@ -233,13 +233,13 @@ fn print_report(out: &mut impl Write, mut findings: Vec<Finding>) -> Result<(), 
         let count = findings.iter().filter(|f| f.class == class).count();
         text.extend_from_slice(format!("{}: {count}\n", class.as_str()).as_bytes());
     }
+    if !findings.is_empty() {
+        text.push(b'\n');
+    }
     for finding in &findings {
         if text.len() > 64 * 1024 {
             out.write_all(&text).map_err(|e| Failure::stdout(&e))?;
             text.clear();
-        }
-        if std::ptr::eq(finding, &findings[0]) {
-            text.push(b'\n');
         }
         text.extend_from_slice(finding.class.as_str().as_bytes());
         text.push(b' ');
