@@ -388,7 +388,10 @@ fn entries_stay_usable_after_the_walk_and_refuse_a_replaced_parent() {
 }
 
 #[test]
-#[cfg_attr(procroot_unprivileged, ignore = "needs root: built with --cfg procroot_unprivileged")]
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 fn read_xattr_never_follows_a_link_nor_opens_a_fifo() {
     require_privilege("trusted.* xattrs (CAP_SYS_ADMIN)");
     let layout = Layout::new();
@@ -435,7 +438,10 @@ fn read_xattr_never_follows_a_link_nor_opens_a_fifo() {
 }
 
 #[test]
-#[cfg_attr(procroot_unprivileged, ignore = "needs root: built with --cfg procroot_unprivileged")]
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 fn an_unreadable_directory_is_an_error_for_it_and_the_walk_goes_on() {
     require_privilege("switching to an unprivileged uid");
     let layout = Layout::new();
@@ -480,7 +486,10 @@ fn an_unreadable_directory_is_an_error_for_it_and_the_walk_goes_on() {
 }
 
 #[test]
-#[cfg_attr(procroot_unprivileged, ignore = "needs root: built with --cfg procroot_unprivileged")]
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
 fn same_mount_lists_a_mount_point_without_entering_it() {
     require_privilege("mounting a tmpfs in a private mount namespace");
     let layout = Layout::new();
