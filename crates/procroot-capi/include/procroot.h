@@ -124,7 +124,8 @@
 // [`procroot_walk_open`]: a directory after its contents (post-order).
 #define PROCROOT_WALK_CONTENTS_FIRST 8
 
-
+// [`procroot_walk_open`]: no depth limit (`max_depth`; any negative value means the same).
+#define PROCROOT_WALK_NO_MAX_DEPTH -1
 
 // [`procroot_walk_entry`] `type`: a regular file.
 #define PROCROOT_TYPE_FILE 1
@@ -706,8 +707,9 @@ int procroot_exec(const struct procroot_pidfd *target,
 // Starts walking `path` inside the root (`Root::walk`): `*out` receives the walk, to free
 // with [`procroot_walk_free`]. `flags` are `PROCROOT_WALK_*` (another bit is `-EINVAL`);
 // entries shallower than `min_depth` are not returned, directories at `max_depth` are not
-// entered (`PROCROOT_WALK_NO_MAX_DEPTH`: no limit). Nothing is read until the first
-// [`procroot_walk_next`]; the root's settings are those of this call. Returns 0.
+// entered (`PROCROOT_WALK_NO_MAX_DEPTH`, or any negative value: no limit). Nothing is read
+// until the first [`procroot_walk_next`]; the root's settings are those of this call.
+// Returns 0.
 //
 // # Safety
 // `root` NULL or live (it may be freed while the walk lives); `path` NUL-terminated; `out`
@@ -716,7 +718,7 @@ int procroot_walk_open(const struct procroot_root *root,
                        const char *path,
                        uint32_t flags,
                        size_t min_depth,
-                       size_t max_depth,
+                       int64_t max_depth,
                        struct procroot_walk **out,
                        struct procroot_error **err);
 

@@ -20,8 +20,8 @@ pub const PROCROOT_WALK_CROSS_MOUNTS: u32 = 2;
 pub const PROCROOT_WALK_SORT: u32 = 4;
 /// [`procroot_walk_open`]: a directory after its contents (post-order).
 pub const PROCROOT_WALK_CONTENTS_FIRST: u32 = 8;
-/// [`procroot_walk_open`]: no depth limit (`max_depth`).
-pub const PROCROOT_WALK_NO_MAX_DEPTH: usize = usize::MAX;
+/// [`procroot_walk_open`]: no depth limit (`max_depth`; any negative value means the same).
+pub const PROCROOT_WALK_NO_MAX_DEPTH: i64 = -1;
 
 /// [`procroot_walk_entry`] `type`: a regular file.
 pub const PROCROOT_TYPE_FILE: c_int = 1;
@@ -86,8 +86,9 @@ fn type_code(t: FileType) -> c_int {
 /// Starts walking `path` inside the root (`Root::walk`): `*out` receives the walk, to free
 /// with [`procroot_walk_free`]. `flags` are `PROCROOT_WALK_*` (another bit is `-EINVAL`);
 /// entries shallower than `min_depth` are not returned, directories at `max_depth` are not
-/// entered (`PROCROOT_WALK_NO_MAX_DEPTH`: no limit). Nothing is read until the first
-/// [`procroot_walk_next`]; the root's settings are those of this call. Returns 0.
+/// entered (`PROCROOT_WALK_NO_MAX_DEPTH`, or any negative value: no limit). Nothing is read
+/// until the first [`procroot_walk_next`]; the root's settings are those of this call.
+/// Returns 0.
 ///
 /// # Safety
 /// `root` NULL or live (it may be freed while the walk lives); `path` NUL-terminated; `out`
@@ -98,7 +99,7 @@ pub unsafe extern "C" fn procroot_walk_open(
     path: *const c_char,
     flags: u32,
     min_depth: usize,
-    max_depth: usize,
+    max_depth: i64,
     out: *mut *mut procroot_walk,
     err: *mut *mut procroot_error,
 ) -> c_int {
@@ -129,7 +130,7 @@ pub unsafe extern "C" fn procroot_walk_open(
             .sort_by_name(flags & PROCROOT_WALK_SORT != 0)
             .contents_first(flags & PROCROOT_WALK_CONTENTS_FIRST != 0)
             .min_depth(min_depth)
-            .max_depth(max_depth)
+            .max_depth(usize::try_from(max_depth).unwrap_or(usize::MAX))
             .detached();
         *out = Box::into_raw(Box::new(procroot_walk {
             walk,
