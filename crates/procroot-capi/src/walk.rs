@@ -204,15 +204,13 @@ pub unsafe extern "C" fn procroot_walk_skip_current_dir(
     walk: *mut procroot_walk,
     err: *mut *mut procroot_error,
 ) -> c_int {
-    // SAFETY: `err` is NULL or writable for the call (contract).
-    let err = unsafe { ErrOut::from_raw(err) };
-    // SAFETY: `walk` is NULL or live and ours alone for the call (contract).
-    let walk = unsafe { out(walk) };
-    ffi(err, || {
-        let walk = walk.ok_or_else(|| invalid("walk is NULL"))?;
-        walk.walk.skip_current_dir();
-        Ok(0)
-    })
+    // SAFETY: this function's contract is `with_walk`'s.
+    unsafe {
+        with_walk(walk, err, |walk| {
+            walk.walk.skip_current_dir();
+            Ok(0)
+        })
+    }
 }
 
 /// Opens the entry last returned by [`procroot_walk_next`] with `open(2)` flags
@@ -227,19 +225,33 @@ pub unsafe extern "C" fn procroot_walk_open_entry(
     flags: c_int,
     err: *mut *mut procroot_error,
 ) -> c_int {
-    // SAFETY: `err` is NULL or writable for the call (contract).
+    // SAFETY: this function's contract is `with_walk`'s.
+    unsafe {
+        with_walk(walk, err, |walk| {
+            let entry = walk
+                .current
+                .as_ref()
+                .ok_or_else(|| invalid("no current entry: call procroot_walk_next first"))?;
+            let file: Result<std::fs::File, Error> = entry.open(oflags(flags)?);
+            Ok(owned(file?))
+        })
+    }
+}
+
+/// Runs `f` on the walk of a call that takes only `walk` and `err`.
+///
+/// # Safety
+/// `walk` NULL or live and not used by another thread for the call; `err` NULL or writable.
+unsafe fn with_walk(
+    walk: *mut procroot_walk,
+    err: *mut *mut procroot_error,
+    f: impl FnOnce(&mut procroot_walk) -> Result<c_int, Error>,
+) -> c_int {
+    // SAFETY: `err` is NULL or writable for the call (this fn's contract).
     let err = unsafe { ErrOut::from_raw(err) };
-    // SAFETY: `walk` is NULL or live and ours alone for the call (contract).
+    // SAFETY: `walk` is NULL or live and ours alone for the call (this fn's contract).
     let walk = unsafe { out(walk) };
-    ffi(err, || {
-        let walk = walk.ok_or_else(|| invalid("walk is NULL"))?;
-        let entry = walk
-            .current
-            .as_ref()
-            .ok_or_else(|| invalid("no current entry: call procroot_walk_next first"))?;
-        let file: Result<std::fs::File, Error> = entry.open(oflags(flags)?);
-        Ok(owned(file?))
-    })
+    ffi(err, || f(walk.ok_or_else(|| invalid("walk is NULL"))?))
 }
 
 /// Frees a walk (and every fd it holds). NULL is allowed.
