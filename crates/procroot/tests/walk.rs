@@ -15,6 +15,19 @@ use rustix::fs::Mode;
 
 const BACKENDS: [Backend; 2] = [Backend::Kernel, Backend::Emulated];
 
+/// The layout's root and its entries, sorted.
+const TOP_LEVEL: [&str; 9] = [
+    "/",
+    "/abs",
+    "/bin",
+    "/dangling",
+    "/empty",
+    "/etc",
+    "/fifo",
+    "/up",
+    "/usr",
+];
+
 /// A small tree with one of each kind of entry, and a host decoy beside the root.
 struct Layout {
     tree: Tree,
@@ -132,20 +145,7 @@ fn max_depth_and_min_depth() {
     let root = layout.root(Backend::Auto);
     assert_eq!(paths(root.walk("/").max_depth(0)), ["/"]);
     let one = paths(root.walk("/").max_depth(1).sort_by_name(true));
-    assert_eq!(
-        one,
-        [
-            "/",
-            "/abs",
-            "/bin",
-            "/dangling",
-            "/empty",
-            "/etc",
-            "/fifo",
-            "/up",
-            "/usr"
-        ]
-    );
+    assert_eq!(one, TOP_LEVEL);
     let two = paths(root.walk("/usr").min_depth(1).max_depth(1));
     assert_eq!(two, ["/usr/bin"]);
     let deep = paths(root.walk("/").min_depth(3).sort_by_name(true));
@@ -205,44 +205,29 @@ fn contents_first_yields_each_directory_after_its_contents() {
     assert_eq!(shallow, ["/usr/bin", "/usr"]);
 }
 
+/// The sorted walk of `/`, calling `skip_current_dir` right after each entry in `at`.
+fn walk_skipping_at(root: &Root, at: &[&str]) -> Vec<String> {
+    let mut walk = root.walk("/").sort_by_name(true);
+    let mut got = Vec::new();
+    while let Some(entry) = walk.next() {
+        let path = entry.unwrap().path().to_string_lossy().into_owned();
+        if at.contains(&path.as_str()) {
+            walk.skip_current_dir();
+        }
+        got.push(path);
+    }
+    got
+}
+
 #[test]
 fn skip_current_dir_prunes_a_directory_or_the_rest_of_one() {
     let layout = Layout::new();
     let root = layout.root(Backend::Auto);
     // Skipping right after a directory's entry: it is not entered.
-    let mut walk = root.walk("/").sort_by_name(true);
-    let mut got = Vec::new();
-    while let Some(entry) = walk.next() {
-        let entry = entry.unwrap();
-        if entry.path() == Path::new("/usr") || entry.path() == Path::new("/etc") {
-            walk.skip_current_dir();
-        }
-        got.push(entry.path().to_string_lossy().into_owned());
-    }
-    assert_eq!(
-        got,
-        [
-            "/",
-            "/abs",
-            "/bin",
-            "/dangling",
-            "/empty",
-            "/etc",
-            "/fifo",
-            "/up",
-            "/usr"
-        ]
-    );
+    let got = walk_skipping_at(&root, &["/usr", "/etc"]);
+    assert_eq!(got, TOP_LEVEL);
     // Skipping after a file: the rest of its directory goes, the walk goes on above.
-    let mut walk = root.walk("/").sort_by_name(true);
-    let mut got = Vec::new();
-    while let Some(entry) = walk.next() {
-        let entry = entry.unwrap();
-        if entry.path() == Path::new("/etc/hostname") {
-            walk.skip_current_dir();
-        }
-        got.push(entry.path().to_string_lossy().into_owned());
-    }
+    let got = walk_skipping_at(&root, &["/etc/hostname"]);
     assert!(got.contains(&"/etc/hostname".to_string()));
     assert!(!got.contains(&"/etc/passwd".to_string()));
     assert!(got.contains(&"/usr/bin/sh".to_string()));

@@ -106,7 +106,9 @@ enum State {
 /// Each item is one entry or one entry's error; an error does not end the walk (a directory
 /// that cannot be opened is yielded, then its error, and the walk goes on with its siblings).
 pub struct Walk<'r> {
-    root: &'r Root,
+    /// A clone of the root (its fd is shared, its settings are those of the call).
+    root: Root,
+    _borrow: std::marker::PhantomData<&'r Root>,
     start: PathBuf,
     opts: Options,
     state: State,
@@ -167,7 +169,8 @@ impl Root {
     /// ```
     pub fn walk(&self, path: impl AsRef<Path>) -> Walk<'_> {
         Walk {
-            root: self,
+            root: self.clone(),
+            _borrow: std::marker::PhantomData,
             start: path.as_ref().to_path_buf(),
             opts: Options {
                 min_depth: 0,
@@ -190,6 +193,27 @@ impl Root {
 }
 
 impl Walk<'_> {
+    /// The same walk, no longer tied to the borrow of its [`Root`]: a walk holds its own clone
+    /// of the root (the fd is shared, the settings are those of the [`Root::walk`] call), so it
+    /// may outlive the `Root` it was made from. For bindings that hand the walk to another
+    /// language as a handle.
+    pub fn detached(self) -> Walk<'static> {
+        Walk {
+            root: self.root,
+            _borrow: std::marker::PhantomData,
+            start: self.start,
+            opts: self.opts,
+            state: self.state,
+            shared: self.shared,
+            chain: self.chain,
+            dirs: self.dirs,
+            to_enter: self.to_enter,
+            pending: self.pending,
+            start_mount: self.start_mount,
+            closed_upto: self.closed_upto,
+        }
+    }
+
     /// Yields no entry deeper than `depth` below the start (0: the start alone). Directories at
     /// that depth are not opened.
     pub fn max_depth(mut self, depth: usize) -> Self {
@@ -300,7 +324,7 @@ impl Walk<'_> {
     /// Resolves the start path and yields (or schedules) its entry; opens it when it is a
     /// directory to walk.
     fn begin(&mut self) {
-        let root = self.root;
+        let root = self.root.clone();
         self.shared = Some(Arc::new(Shared { root: root.clone() }));
         let start = self.start.clone();
         let handle = match root.resolve(&start) {
