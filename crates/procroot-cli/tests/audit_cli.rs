@@ -323,3 +323,69 @@ fn setid_and_devices_match_gnu_find_on_real_trees() {
     assert!(!devices.is_empty(), "no device in /dev: no test");
     assert_eq!(audit("/dev", &["device"]), devices);
 }
+
+/// `--pid`: `find` and `audit` walk the target's root in its mount namespace (a FIFO on a tmpfs
+/// only the target sees), enter that mount only with `--cross-mounts`, and say for an escaping
+/// symlink what a host process would read through `/proc/PID/root`.
+#[test]
+#[cfg_attr(procroot_unprivileged, ignore = "needs root (mount namespaces)")]
+fn find_and_audit_walk_a_process_root() {
+    procroot_testutil::require_privilege("mount namespaces and tmpfs mounts");
+    procroot_testutil::in_private_mount_ns(|| {
+        let tree = Tree::new("dir run\nsymlink var/run /run\nsymlink etc/up ../../x");
+        let rootfs = tree.path().to_path_buf();
+        let target = procroot_testutil::Target::spawn_in_mount_ns(move || {
+            procroot_testutil::mount_raw(Some("tmpfs"), rootfs.join("run"), Some("tmpfs"), 0, None)
+                .expect("mount run");
+            procroot_testutil::mkfifo(&rootfs.join("run/fifo"));
+            std::os::unix::fs::chroot(&rootfs).expect("chroot");
+            std::env::set_current_dir("/").expect("chdir /");
+        });
+        let pid = target.pid().to_string();
+        // Not on our side: the FIFO is on the target's own mount.
+        assert!(!tree.join("run/fifo").exists());
+        let list = |extra: &[&str]| -> BTreeSet<String> {
+            let run = procroot().args(["find", "--pid", &pid]).args(extra).run();
+            run.success();
+            run.text().lines().map(str::to_owned).collect()
+        };
+        let plain = list(&[]);
+        assert!(
+            plain.contains("/run") && !plain.contains("/run/fifo"),
+            "{plain:?}"
+        );
+        assert!(list(&["--cross-mounts"]).contains("/run/fifo"));
+
+        let run = procroot()
+            .args(["audit", "--json", "--cross-mounts", "--pid", &pid])
+            .run();
+        run.success();
+        let lines = run.json_lines();
+        assert!(
+            lines.contains(&json!({"class": "fifo", "path": "/run/fifo", "uid": 0,
+                                   "mode": format!("{:04o}", 0o666 & !umask())})),
+            "{lines:?}"
+        );
+        assert!(
+            lines.contains(&json!({"class": "escaping-symlink", "path": "/var/run",
+                                   "target": "/run", "inside": "/run", "inside_error": null,
+                                   "host": "/run"})),
+            "{lines:?}"
+        );
+        let up = lines
+            .iter()
+            .find(|v| v["path"] == "/etc/up")
+            .expect("the climbing link is reported");
+        assert_eq!(up["host"], format!("/proc/{pid}/root/etc/../../x"));
+        drop(target);
+    });
+}
+
+/// The process's umask (read without changing it for long: set and restored at once).
+fn umask() -> u32 {
+    // SAFETY: umask(2) cannot fail; the old mask is put back at once.
+    let old = unsafe { libc::umask(0o022) };
+    // SAFETY: as above.
+    unsafe { libc::umask(old) };
+    old
+}
