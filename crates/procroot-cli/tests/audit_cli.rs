@@ -389,3 +389,32 @@ fn umask() -> u32 {
     unsafe { libc::umask(old) };
     old
 }
+
+/// A finding whose path is not UTF-8 gets the `_base64` twin in JSON and its exact bytes in
+/// the text report; `--fail-on` then exits 1, and a class not found leaves it at 0.
+#[test]
+fn non_utf8_paths_and_the_exit_status() {
+    let tree = Tree::new("dir run");
+    let name = std::ffi::OsStr::from_bytes(b"run/f\xff");
+    procroot_testutil::mkfifo(&tree.path().join(name));
+    let run = procroot()
+        .args(["audit", "--json", "--fail-on", "fifo,socket"])
+        .root(tree.path())
+        .run();
+    assert_eq!(run.code, 1, "{run:?}");
+    let lines = run.json_lines();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["class"], "fifo");
+    assert_eq!(lines[0]["path"], "/run/f\u{fffd}");
+    assert_eq!(lines[0]["path_base64"], "L3J1bi9m/w==");
+    let run = procroot()
+        .args(["audit", "--fail-on", "socket"])
+        .root(tree.path())
+        .run();
+    run.success();
+    assert!(
+        run.stdout.windows(13).any(|w| w == b"fifo /run/f\xff:"),
+        "{:?}",
+        String::from_utf8_lossy(&run.stdout)
+    );
+}

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 
@@ -394,4 +394,60 @@ fn bad_predicates_are_usage_errors() {
         .run();
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stdout.is_empty(), "{run:?}");
+}
+
+/// A directory that cannot be read is reported on stderr with its path and the walk goes on,
+/// exit status 1, as GNU find does; the entries it could list are all listed.
+#[test]
+#[cfg_attr(procroot_unprivileged, ignore = "needs root (a run as another user)")]
+fn an_unreadable_directory_is_reported_and_the_walk_goes_on() {
+    procroot_testutil::require_privilege("running as another user");
+    let tree = Tree::new("file a/x 1\nfile closed/secret 2\nfile z/y 3");
+    std::fs::set_permissions(tree.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(tree.join("closed"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    for json in [false, true] {
+        let run = procroot()
+            .args(["find", "--sort", "--no-sandbox"])
+            .args(json.then_some("--json"))
+            .root(tree.path())
+            .uid(65534)
+            .run();
+        assert_eq!(run.code, 1, "{run:?}");
+        assert!(run.stderr.contains("\"/closed\""), "{run:?}");
+        assert!(run.stderr.contains("EACCES"), "{run:?}");
+        assert_eq!(run.stderr.lines().count(), 1, "{run:?}");
+        let paths: Vec<String> = if json {
+            run.json_lines()
+                .iter()
+                .filter_map(|v| v["path"].as_str().map(str::to_owned))
+                .collect()
+        } else {
+            run.text().lines().map(str::to_owned).collect()
+        };
+        assert_eq!(
+            paths,
+            ["/", "/a", "/a/x", "/closed", "/z", "/z/y"],
+            "{run:?}"
+        );
+        if json {
+            let errors: Vec<Value> = run
+                .json_lines()
+                .into_iter()
+                .filter(|v| v.get("error").is_some())
+                .collect();
+            assert_eq!(errors.len(), 1, "{run:?}");
+            assert_eq!(errors[0]["error"]["errno"], "EACCES");
+        }
+    }
+}
+
+/// A reader that goes away (`procroot find | head -1`) ends the walk quietly with status 0.
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    let run = procroot()
+        .args(["find"])
+        .root(REAL_TREE)
+        .closed_stdout()
+        .run();
+    assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{run:?}");
 }
