@@ -6,6 +6,35 @@
 //! resolved inside the root), no other mount is entered unless asked, and a directory an
 //! attacker renames or swaps during the walk cannot lead the walk out of the root. This module
 //! only decides what matches and what is dangerous; it never opens a file's contents.
+//!
+//! ```no_run
+//! use procroot::Root;
+//! use procroot_runtime::inspect::audit::{audit, AuditOptions, HostView};
+//! use procroot_runtime::inspect::find::{find, Perm, Query};
+//!
+//! let root = Root::open("/var/lib/machines/web")?;
+//! // `find / -xdev -perm /6000` inside the root; an entry that cannot be read is reported and
+//! // the walk goes on.
+//! let query = Query { perm: Some(Perm::Any(0o6000)), ..Query::default() };
+//! find(&root, &query, |found| -> procroot::Result<()> {
+//!     match found {
+//!         Ok(found) => println!("{}", found.entry.path().display()),
+//!         Err(err) => eprintln!("{err}"),
+//!     }
+//!     Ok(())
+//! })?;
+//! let opts = AuditOptions {
+//!     path: "/".into(),
+//!     host: HostView::for_dir("/var/lib/machines/web".as_ref())?,
+//!     cross_mounts: false,
+//! };
+//! audit(&root, &opts, |finding| -> procroot::Result<()> {
+//!     let finding = finding?; // stop at the first entry that cannot be examined
+//!     println!("{} {}", finding.class.as_str(), finding.path.display());
+//!     Ok(())
+//! })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #![forbid(unsafe_code)]
 
