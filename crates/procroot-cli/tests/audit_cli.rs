@@ -281,9 +281,9 @@ fn finds_one_of_each_class() {
         .usage_error("nope");
 }
 
-/// On a real distribution tree, the set-ID findings are exactly `find -perm /6000`, and on a
-/// real /dev the device findings are exactly `find -type b,c` (no default set applies there:
-/// the paths are not under the root's /dev).
+/// On a real distribution tree, the set-ID findings are exactly `find -perm /6000` and the
+/// capabilities what `getcap -r` decodes, and on a real /dev the device findings are exactly
+/// `find -type b,c` (no default set applies there: the paths are not under the root's /dev).
 #[test]
 fn setid_and_devices_match_gnu_find_on_real_trees() {
     let find = |root: &str, args: &[&str]| -> BTreeSet<String> {
@@ -319,6 +319,33 @@ fn setid_and_devices_match_gnu_find_on_real_trees() {
     let setid = find("/usr", &["-perm", "/6000"]);
     assert!(!setid.is_empty(), "no set-ID file in /usr: no test");
     assert_eq!(audit("/usr", &["setuid", "setgid"]), setid);
+    // File capabilities: what libcap's `getcap -r` decodes (its first clause says `=` where
+    // procroot says `+`). This machine's /usr has one (gst-ptp-helper); a /usr with none
+    // compares two empty sets, and `finds_one_of_each_class` still checks the decoder.
+    let getcap = Command::new("getcap")
+        .args(["-r", "/usr"])
+        .output()
+        .expect("run getcap (libcap2-bin)");
+    let theirs: BTreeSet<(String, String)> = String::from_utf8(getcap.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (path, caps) = l.rsplit_once(' ').unwrap();
+            (path["/usr".len()..].to_owned(), caps.replacen('=', "+", 1))
+        })
+        .collect();
+    let run = procroot().args(["audit", "--json"]).root("/usr").run();
+    run.success();
+    let ours: BTreeSet<(String, String)> = run
+        .json_lines()
+        .iter()
+        .filter(|v| v["class"] == "capabilities")
+        .map(|v| {
+            let caps = v["capabilities"].as_str().unwrap().to_owned();
+            (v["path"].as_str().unwrap().to_owned(), caps)
+        })
+        .collect();
+    assert_eq!(ours, theirs);
     let devices = find("/dev", &["-type", "b,c"]);
     assert!(!devices.is_empty(), "no device in /dev: no test");
     assert_eq!(audit("/dev", &["device"]), devices);
