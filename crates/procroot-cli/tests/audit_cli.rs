@@ -307,18 +307,22 @@ fn setid_and_devices_match_gnu_find_on_real_trees() {
             })
             .collect()
     };
-    let audit = |root: &str, classes: &[&str]| -> BTreeSet<String> {
+    let report = |root: &str| -> Vec<Value> {
         let run = procroot().args(["audit", "--json"]).root(root).run();
         run.success();
         run.json_lines()
+    };
+    let paths = |lines: &[Value], classes: &[&str]| -> BTreeSet<String> {
+        lines
             .iter()
             .filter(|v| classes.contains(&v["class"].as_str().unwrap()))
             .map(|v| v["path"].as_str().unwrap().to_owned())
             .collect()
     };
+    let usr = report("/usr");
     let setid = find("/usr", &["-perm", "/6000"]);
     assert!(!setid.is_empty(), "no set-ID file in /usr: no test");
-    assert_eq!(audit("/usr", &["setuid", "setgid"]), setid);
+    assert_eq!(paths(&usr, &["setuid", "setgid"]), setid);
     // File capabilities: what libcap's `getcap -r` decodes (its first clause says `=` where
     // procroot says `+`). This machine's /usr has one (gst-ptp-helper); a /usr with none
     // compares two empty sets, and `finds_one_of_each_class` still checks the decoder.
@@ -334,10 +338,7 @@ fn setid_and_devices_match_gnu_find_on_real_trees() {
             (path["/usr".len()..].to_owned(), caps.replacen('=', "+", 1))
         })
         .collect();
-    let run = procroot().args(["audit", "--json"]).root("/usr").run();
-    run.success();
-    let ours: BTreeSet<(String, String)> = run
-        .json_lines()
+    let ours: BTreeSet<(String, String)> = usr
         .iter()
         .filter(|v| v["class"] == "capabilities")
         .map(|v| {
@@ -348,7 +349,7 @@ fn setid_and_devices_match_gnu_find_on_real_trees() {
     assert_eq!(ours, theirs);
     let devices = find("/dev", &["-type", "b,c"]);
     assert!(!devices.is_empty(), "no device in /dev: no test");
-    assert_eq!(audit("/dev", &["device"]), devices);
+    assert_eq!(paths(&report("/dev"), &["device"]), devices);
 }
 
 /// `--pid`: `find` and `audit` walk the target's root in its mount namespace (a FIFO on a tmpfs
