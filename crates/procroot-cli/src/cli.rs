@@ -413,8 +413,10 @@ pub enum Command {
     ///
     /// Walks each PATH (default /) inside the root and prints the path inside the root of every
     /// entry that matches all the predicates given (they are ANDed), one per line (--print0:
-    /// NUL-separated, the bytes exactly as they are; a name with a newline is ambiguous
-    /// without it). The starting path itself is depth 0 and is listed too, as find lists it.
+    /// NUL-separated), its bytes unchanged, as find -print does: a name with a newline is
+    /// ambiguous, and a name chosen inside the root may hold terminal escape sequences; for a
+    /// root you do not trust, use --print0 or --json. The starting path itself is depth 0 and
+    /// is listed too, as find lists it.
     ///
     /// Every entry is reached by its directory's fd and its name: a symlink is never followed
     /// unless --follow, and then it is resolved inside the root (an absolute target or `..`
@@ -469,8 +471,13 @@ pub enum Command {
     /// readlink per symlink, and an lgetxattr per executable regular file.
     ///
     /// Text output: a `CLASS: COUNT` line per class, then each finding on one line, grouped
-    /// by class: the class, the path, and its fields (a path with a newline is ambiguous there;
-    /// use --json). With --json, one object per finding:
+    /// by class: the class, the path, and its fields. Paths and targets are quoted and escaped
+    /// as in error messages (control characters, bidirectional overrides, bytes that are not
+    /// UTF-8), so that a name chosen inside the root cannot forge a line of the report or send
+    /// escape sequences to the terminal:
+    ///   escaping-symlink "/bin/sh": target "/bin/busybox", inside "/usr/bin/busybox",
+    ///     host would read "/bin/busybox"
+    /// With --json, one object per finding:
     ///   {"class": "setuid", "path": "/usr/bin/su", "uid": 0, "gid": 0, "mode": "4755"}
     ///
     /// The exit status is 0 when nothing of the --fail-on classes was found (by default none, so

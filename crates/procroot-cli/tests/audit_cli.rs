@@ -234,13 +234,13 @@ fn finds_one_of_each_class() {
     );
     assert!(
         rest.lines().any(|l| l
-            == "escaping-symlink /sh: target /bin/busybox, inside /usr/bin/busybox, \
-                host would read /bin/busybox"),
+            == "escaping-symlink \"/sh\": target \"/bin/busybox\", inside \"/usr/bin/busybox\", \
+                host would read \"/bin/busybox\""),
         "{rest}"
     );
     assert!(
         rest.lines().any(|l| l
-            == "capabilities /usr/bin/ping: capabilities cap_net_raw+ep, uid 0, gid 0, mode 0755"),
+            == "capabilities \"/usr/bin/ping\": capabilities cap_net_raw+ep, uid 0, gid 0, mode 0755"),
         "{rest}"
     );
     let order: Vec<&str> = rest.lines().map(|l| l.split(' ').next().unwrap()).collect();
@@ -418,8 +418,9 @@ fn umask() -> u32 {
     old
 }
 
-/// A finding whose path is not UTF-8 gets the `_base64` twin in JSON and its exact bytes in
-/// the text report; `--fail-on` then exits 1, and a class not found leaves it at 0.
+/// A finding whose path is not UTF-8 gets the `_base64` twin in JSON; in the text report a
+/// name cannot forge a line or reach the terminal (a newline, an escape sequence and an invalid
+/// byte are escaped); `--fail-on` exits 1, and a class not found leaves it at 0.
 #[test]
 fn non_utf8_paths_and_the_exit_status() {
     let tree = Tree::new("dir run");
@@ -435,14 +436,21 @@ fn non_utf8_paths_and_the_exit_status() {
     assert_eq!(lines[0]["class"], "fifo");
     assert_eq!(lines[0]["path"], "/run/f\u{fffd}");
     assert_eq!(lines[0]["path_base64"], "L3J1bi9m/w==");
+    // A forged report line and a terminal escape (set the window title) in a name.
+    procroot_testutil::mkfifo(&tree.join("run/x\nsetuid fake: uid 0\x1b]0;owned\x07"));
     let run = procroot()
         .args(["audit", "--fail-on", "socket"])
         .root(tree.path())
         .run();
     run.success();
+    let text = run.text();
+    assert!(text.contains("\nfifo \"/run/f\\xff\": uid "), "{text}");
     assert!(
-        run.stdout.windows(13).any(|w| w == b"fifo /run/f\xff:"),
-        "{:?}",
-        String::from_utf8_lossy(&run.stdout)
+        text.contains("\nfifo \"/run/x\\u{a}setuid fake: uid 0\\u{1b}]0;owned\\u{7}\": "),
+        "{text}"
+    );
+    assert!(
+        !text.contains('\x1b') && !text.lines().any(|l| l.starts_with("setuid ")),
+        "{text}"
     );
 }
