@@ -720,6 +720,7 @@ fn every_confined_command_is_stopped_when_the_resolver_is_naive() {
         ("cat", svec(&["cat", "/filelink"])),
         ("ls", svec(&["ls", "/dirlink"])),
         ("find", svec(&["find", "/dirlink"])),
+        ("audit", svec(&["audit", "/dirlink"])),
         ("mkdir", svec(&["mkdir", "/dirlink/new"])),
         ("rm", svec(&["rm", "/dirlink/keep.txt"])),
         ("rm -r", svec(&["rm", "-r", "/dirlink/tree"])),
@@ -750,6 +751,12 @@ fn every_confined_command_is_stopped_when_the_resolver_is_naive() {
         for sandbox in [true, false] {
             let world = World::new();
             world.root.write("etc/f", b"in the root");
+            if *what == "audit" {
+                // Something audit reports, so that an escaped audit prints the host's name.
+                let keep = world.host.join("victims/keep.txt");
+                std::fs::set_permissions(keep, std::os::unix::fs::PermissionsExt::from_mode(0o666))
+                    .unwrap();
+            }
             let out = world.out.path().to_str().unwrap();
             let args: Vec<String> = args.iter().map(|a| a.replace("OUT", out)).collect();
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
