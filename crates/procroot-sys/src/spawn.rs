@@ -166,8 +166,11 @@ pub struct SpawnPlan<'a> {
     pub argv: &'a CArgs,
     /// `envp`.
     pub envp: &'a CArgs,
-    /// fds ≥ 3 the command keeps, sorted, without duplicates; checked to be open.
-    pub keep_fds: &'a [RawFd],
+    /// fds ≥ 3 the command keeps at their numbers, sorted by number, without duplicates.
+    /// Borrowed for the plan's life, so they are open until the command has executed: the
+    /// child passes them on by number, and a number that was closed and reused meanwhile
+    /// would hand the target whatever took it.
+    pub keep_fds: &'a [BorrowedFd<'a>],
     /// Fork again after entering the namespaces, so that a PID (or time) namespace applies to
     /// the command.
     pub fork_again: bool,
@@ -352,19 +355,25 @@ pub fn spawn(plan: &SpawnPlan<'_>, signals: Option<&SignalForwarder>) -> Result<
     if let Some((r, w)) = &gate {
         channel.extend([r.as_raw_fd(), w.as_raw_fd()]);
     }
-    // A kept fd the caller checked open, closed since by another thread and reused for our pipes.
-    if plan
-        .keep_fds
-        .iter()
-        .any(|k| channel.contains(k) || *k == errr.as_raw_fd())
-    {
+    // A kept fd is borrowed, so open, and cannot be the number our pipes just got; checked all
+    // the same, because a kept end of our own channel would keep it open past the exec (the
+    // caller would wait forever) and only code that closes fds it does not own could get here.
+    if plan.keep_fds.iter().any(|k| {
+        let k = k.as_raw_fd();
+        channel.contains(&k) || k == errr.as_raw_fd()
+    }) {
         return Err(StartError::Child(child_error(
             "fcntl",
             Errno::BADF,
             "a fd to keep was closed while the command was being started",
         )));
     }
-    let mut late: Vec<RawFd> = plan.keep_fds.iter().copied().chain(channel).collect();
+    let mut late: Vec<RawFd> = plan
+        .keep_fds
+        .iter()
+        .map(AsRawFd::as_raw_fd)
+        .chain(channel)
+        .collect();
     late.sort_unstable();
     late.dedup();
     let mut early = late.clone();
@@ -1109,11 +1118,10 @@ fn command_process(ctx: &ChildCtx<'_, '_>) -> ! {
 )]
 fn last_steps_before_exec(ctx: &ChildCtx<'_, '_>) -> Result<(), (u32, Errno)> {
     // The kept fds pass the exec.
+    // (Borrowed by the plan, so open in the caller at the clone; every closing step keeps them.)
     for &keep in ctx.plan.keep_fds {
-        // SAFETY: checked open by the parent and kept open by every closing step; only its fd
-        // flags change.
-        let fd = unsafe { BorrowedFd::borrow_raw(keep) };
-        rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty()).map_err(|e| (STEP_KEEP_FD, e))?;
+        rustix::io::fcntl_setfd(keep, rustix::io::FdFlags::empty())
+            .map_err(|e| (STEP_KEEP_FD, e))?;
     }
     // Rust ignores SIGPIPE in its programs; the command gets the default back, and no blocked
     // signal, as from a shell.
