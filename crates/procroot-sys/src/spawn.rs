@@ -35,6 +35,7 @@ use rustix::thread::ThreadNameSpaceType;
 
 use super::features::{self, Feature};
 use super::ns::{setns_file, NsPlan};
+use super::process::{fork_raw, Fork};
 use super::{last_errno, SyscallError};
 
 /// A NULL-terminated array of C strings (`argv`, `envp`), built before `fork` so that the child
@@ -414,10 +415,12 @@ pub fn spawn(plan: &SpawnPlan<'_>, signals: Option<&SignalForwarder>) -> Result<
         // A raw clone, not glibc's fork(3): that one runs the caller's `pthread_atfork` child
         // handlers in the child, arbitrary code that may allocate or lock (as glibc's own
         // posix_spawn avoids them).
-        match raw_fork(libc::SIGCHLD as libc::c_ulong) {
-            Ok(0) => first_child(&ctx),
-            other => other,
-        }
+        // SAFETY: the child runs only `first_child`: raw syscalls (rustix's Linux backend,
+        // `sigaction`, `sigprocmask`, `execve`, `_exit`, all async-signal-safe per
+        // signal-safety(7)) over stack buffers and `ctx`, prepared before the fork; no
+        // allocation, no lock, no panic (the clippy denies on every child function), and it
+        // leaves with execve(2) or _exit(2).
+        unsafe { fork_raw(Fork::Child, || first_child(&ctx)) }.map(Pid::as_raw_pid)
     };
     if stack.is_some() {
         // The child made our shared mm non-dumpable; it is gone now.
@@ -433,7 +436,11 @@ pub fn spawn(plan: &SpawnPlan<'_>, signals: Option<&SignalForwarder>) -> Result<
             "starting the process that enters the namespaces",
         ))
     })?;
-    let first = Pid::from_raw(first).expect("fork returned a positive PID");
+    let first = Pid::from_raw(first).ok_or(StartError::Child(child_error(
+        "clone",
+        Errno::CHILD,
+        "starting the process that enters the namespaces",
+    )))?;
     drop(errw);
     drop(gate);
     collect(first, plan.fork_again, errr, signals)
@@ -845,47 +852,6 @@ extern "C" fn first_entry(ctx: *mut libc::c_void) -> libc::c_int {
     first_child(unsafe { &*(ctx as *const ChildCtx<'_, '_>) })
 }
 
-/// `clone(CLONE_PARENT | SIGCHLD)` with no new stack: a `fork` whose child is our parent's child
-/// (so the caller of [`spawn`] waits for the command, not us).
-#[deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-fn fork_into_parent() -> Result<i32, Errno> {
-    raw_fork((libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong)
-}
-
-/// `clone(flags)` with no new stack, as a `fork`: the raw syscall, not glibc's `fork(3)`, so that
-/// no `pthread_atfork` handler of the caller runs in the child (arbitrary code, which may
-/// allocate or take a lock another thread held at the fork) and no lock of a caller whose
-/// memory we may share is taken. Returns 0 in the child, the child's PID in the parent. `flags`
-/// must not contain `CLONE_VM`, `CLONE_SETTLS` or any flag that needs a pointer argument.
-#[deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-fn raw_fork(flags: libc::c_ulong) -> Result<i32, Errno> {
-    // SAFETY: without CLONE_VM the child gets a copy of our memory and continues here on its
-    // copy of this stack (the stack, TID and TLS arguments are 0, so the kernel writes nothing
-    // of ours). The copy has only the calling thread, and locks other threads held stay held
-    // in it, so it may only make async-signal-safe calls; its callers (`spawn`'s first child,
-    // `first_child`'s command process) run only `first_child`/`command_process`: raw syscalls
-    // (rustix's Linux backend, `sigaction`, `sigprocmask`, `execve`, `_exit`, all
-    // async-signal-safe per signal-safety(7)) over stack buffers and data prepared before the
-    // fork, no allocation and no lock, and they leave with execve(2) or _exit(2). glibc's
-    // cached TID of the thread is not updated in such a child: nothing there uses pthreads.
-    let rc = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
-    if rc < 0 {
-        Err(last_errno())
-    } else {
-        Ok(rc as i32)
-    }
-}
-
 /// Blocks every signal in the calling thread; returns the mask to restore.
 fn block_all_signals() -> libc::sigset_t {
     // SAFETY: `sigset_t` is plain data, for which all-zero is a valid value.
@@ -1064,14 +1030,18 @@ fn first_child(ctx: &ChildCtx<'_, '_>) -> ! {
     let Some((gate_r, gate_w)) = ctx.gate else {
         command_process(ctx)
     };
-    match fork_into_parent() {
-        Ok(0) => {
+    // The command's process: our parent's child (`CLONE_PARENT`), so that the caller of
+    // [`spawn`] waits for the command, not us.
+    // SAFETY: it runs the gate loop and `command_process`: raw syscalls over stack buffers and
+    // `ctx`, no allocation, no lock, no panic, and it leaves with execve(2) or _exit(2); this
+    // process is a single-threaded child already.
+    let command = unsafe {
+        fork_raw(Fork::Sibling, || {
             close_raw(gate_w.as_raw_fd());
             let mut go = [0u8; 1];
-            let gate = gate_r;
             loop {
-                match rustix::io::read(gate, &mut go) {
-                    Ok(1) if go[0] == b'g' => break,
+                match rustix::io::read(gate_r, &mut go) {
+                    Ok(1) if go == [b'g'] => break,
                     Err(Errno::INTR) => {}
                     // The first child died before it reported us: nobody would wait for us.
                     _ => exit_now(127),
@@ -1079,10 +1049,12 @@ fn first_child(ctx: &ChildCtx<'_, '_>) -> ! {
             }
             close_raw(gate_r.as_raw_fd());
             command_process(ctx)
-        }
+        })
+    };
+    match command {
         Ok(pid) => {
             close_raw(gate_r.as_raw_fd());
-            report(ctx, STEP_PID, pid, 0);
+            report(ctx, STEP_PID, pid.as_raw_pid(), 0);
             let _ = rustix::io::write(gate_w, b"g");
             exit_now(0)
         }
