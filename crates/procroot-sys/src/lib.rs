@@ -1,11 +1,12 @@
 //! procroot-sys: the thin syscall layer of procroot.
 //!
 //! Everything here is a small wrapper over [`rustix`], or over raw `libc` where rustix has no
-//! wrapper. Of the three library crates only this one has `unsafe`: `procroot` forbids it at its
-//! crate root and `procroot-runtime` allows it once, so Cargo, not a convention, keeps the
-//! `unsafe` here. Every `pub` item is public API with a doc comment; a function whose safety
-//! depends on its caller ([`process::fork_and_run`]) is an `unsafe fn` with a `# Safety`
-//! section. The crate knows nothing of `procroot::Error` and reports [`Errno`] or
+//! wrapper. Of the three library crates only this one has `unsafe`: `procroot` and
+//! `procroot-runtime` forbid it at their crate roots, so Cargo, not a convention, keeps the
+//! `unsafe` here. Every `pub` item is public API with a doc comment and sound for any caller;
+//! where soundness depends on what only the program knows (whether it has other threads when
+//! [`process::fork_and_run`] forks it), the program says so by making a
+//! [`process::ForkPermit`], whose constructor is an `unsafe fn` with a `# Safety` section. The crate knows nothing of `procroot::Error` and reports [`Errno`] or
 //! [`SyscallError`] (a named syscall and its errno, without allocation, so that a forked helper
 //! can use it too).
 //!
