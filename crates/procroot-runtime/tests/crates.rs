@@ -189,3 +189,35 @@ fn in_sandbox_takes_a_permit_made_in_unsafe_code() {
         "no trait impl may copy a permit"
     );
 }
+
+/// A file's identity is compared as one value (`FileId`, or `MountedFileId` with the mount),
+/// never as a tuple of fields picked again at each place, where one forgotten field (the device,
+/// the mount) makes two different files equal. Outside `FileId`'s own constructors no line of the
+/// three library crates reads a device and an inode number together.
+#[test]
+fn identities_are_compared_as_file_ids() {
+    let home = workspace().join("crates/procroot-sys/src/lib.rs");
+    let mut offenders = Vec::new();
+    for dir in [
+        "crates/procroot-sys/src",
+        "crates/procroot/src",
+        "crates/procroot-runtime/src",
+    ] {
+        let mut files = Vec::new();
+        rust_files(&workspace().join(dir), &mut files);
+        for file in files.iter().filter(|f| **f != home) {
+            let text = std::fs::read_to_string(file).expect("a source file");
+            for (n, line) in text.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or_default();
+                let pairs = [("st_dev", "st_ino"), (".dev", ".ino"), ("dev()", "ino()")];
+                if pairs
+                    .iter()
+                    .any(|(a, b)| code.contains(a) && code.contains(b))
+                {
+                    offenders.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "{offenders:#?}");
+}

@@ -1169,8 +1169,7 @@ fn execve(path: *const c_char, argv: &CArgs, envp: &CArgs) -> Errno {
 )]
 fn same_file_at(path: &str, fd: BorrowedFd<'_>) -> Result<bool, Errno> {
     let a = rustix::fs::statat(rustix::fs::CWD, path, rustix::fs::AtFlags::empty())?;
-    let b = rustix::fs::fstat(fd)?;
-    Ok(a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+    Ok(super::FileId::from_stat(&a) == super::FileId::of(fd)?)
 }
 
 /// The cwd is `want` and is reachable from our root: the kernel's `getcwd` prefixes a cwd

@@ -532,9 +532,9 @@ fn entries_from_pidfd(pidfd: &PidFd) -> Result<Option<Vec<NsEntry>>> {
 
 /// Whether two nsfs fds are the same namespace (the same nsfs inode).
 fn same_namespace(a: impl AsFd, b: impl AsFd) -> Result<bool> {
-    let a = rustix::fs::fstat(a).syscall("fstat")?;
-    let b = rustix::fs::fstat(b).syscall("fstat")?;
-    Ok(a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+    let a = sys::FileId::of(a).syscall("fstat")?;
+    let b = sys::FileId::of(b).syscall("fstat")?;
+    Ok(a == b)
 }
 
 /// [`Namespaces::of`]'s fallback: `/proc/<pid>/ns/*` through the hardened procfs.
