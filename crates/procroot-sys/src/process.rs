@@ -589,7 +589,7 @@ pub fn fork_generation() -> Option<u64> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::sync::atomic::{AtomicI32, Ordering};
 
@@ -607,7 +607,7 @@ mod tests {
     /// Registers the marking handler (each test runs in a process of its own under nextest;
     /// elsewhere the handler only writes while a marker is set) and returns the marker pipe's
     /// read end; [`handler_ran`] reads it.
-    fn mark_atfork_children() -> (OwnedFd, OwnedFd) {
+    pub(crate) fn mark_atfork_children() -> (OwnedFd, OwnedFd) {
         let (r, w) = rustix::pipe::pipe_with(
             rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK,
         )
@@ -619,7 +619,7 @@ mod tests {
         (r, w)
     }
 
-    fn handler_ran((r, w): (OwnedFd, OwnedFd)) -> bool {
+    pub(crate) fn handler_ran((r, w): (OwnedFd, OwnedFd)) -> bool {
         ATFORK_MARKER.store(-1, Ordering::Relaxed);
         drop(w);
         let mut buf = [0u8; 16];
