@@ -420,7 +420,7 @@ pub fn spawn(plan: &SpawnPlan<'_>, signals: Option<&SignalForwarder>) -> Result<
         // signal-safety(7)) over stack buffers and `ctx`, prepared before the fork; no
         // allocation, no lock, no panic (the clippy denies on every child function), and it
         // leaves with execve(2) or _exit(2).
-        unsafe { fork_raw(Fork::Child, || first_child(&ctx)) }.map(Pid::as_raw_pid)
+        unsafe { fork_raw(Fork::Child, || first_child(&ctx)) }
     };
     if stack.is_some() {
         // The child made our shared mm non-dumpable; it is gone now.
@@ -436,11 +436,6 @@ pub fn spawn(plan: &SpawnPlan<'_>, signals: Option<&SignalForwarder>) -> Result<
             "starting the process that enters the namespaces",
         ))
     })?;
-    let first = Pid::from_raw(first).ok_or(StartError::Child(child_error(
-        "clone",
-        Errno::CHILD,
-        "starting the process that enters the namespaces",
-    )))?;
     drop(errw);
     drop(gate);
     collect(first, plan.fork_again, errr, signals)
@@ -815,7 +810,7 @@ fn clone_vfork(
     entry: extern "C" fn(*mut libc::c_void) -> libc::c_int,
     stack_top: *mut libc::c_void,
     ctx: &ChildCtx<'_, '_>,
-) -> Result<i32, Errno> {
+) -> Result<Pid, Errno> {
     // SAFETY: the child runs `entry` on its own stack (mapped, with a guard page) and shares our
     // memory; we are suspended until it execs or exits (CLONE_VFORK), so `ctx` outlives its
     // use. It shares our heap and our locks' memory, with only this thread's state: so it may
@@ -836,7 +831,7 @@ fn clone_vfork(
     if pid < 0 {
         Err(last_errno())
     } else {
-        Ok(pid)
+        Pid::from_raw(pid).ok_or(Errno::CHILD)
     }
 }
 
