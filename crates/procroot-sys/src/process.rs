@@ -460,8 +460,8 @@ impl ForkPermit {
 /// or lock); [`fork_generation`] is bumped there all the same, so that per-process state kept
 /// per thread is not taken for the parent's.
 ///
-/// `child` must not unwind out of itself: the child's frames below it are copies of the
-/// caller's. A panic that escapes it aborts the child (exit by `SIGABRT`) instead.
+/// A panic that escapes `child` aborts the child (it dies of `SIGABRT`): it never unwinds into
+/// the child's frames below `child`, which are copies of the caller's.
 pub fn fork_and_run(permit: ForkPermit, child: impl FnOnce() -> i32) -> Result<Pid, Errno> {
     let ForkPermit { _promise: () } = permit;
     // SAFETY: what the child may touch is the promise `permit` carries (single-threaded, or
