@@ -5,6 +5,7 @@ use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::process::ExitCode;
 
+use procroot::error::Quoted;
 use procroot::FileType;
 use procroot_runtime::inspect::audit::{self, AuditOptions, Class, Finding, HostView, Value};
 use procroot_runtime::inspect::find::{self, Found, Query};
@@ -224,7 +225,11 @@ fn finding_json(finding: &Finding) -> Json {
 }
 
 /// The text report: a `CLASS: COUNT` line per class, a blank line, then the findings grouped
-/// by class (in walk order within a class), one per line: class, path (its bytes), fields.
+/// by class (in walk order within a class), one per line: class, path, fields. Paths and link
+/// targets are quoted and escaped as the library's messages show them ([`Quoted`]): they are
+/// chosen by whoever controls the root, and a newline, a terminal escape sequence or a
+/// bidirectional override in a name must not forge a line of the report or reach the
+/// operator's terminal.
 fn print_report(out: &mut impl Write, mut findings: Vec<Finding>) -> Result<(), Failure> {
     // Stable: the walk order stays within each class.
     findings.sort_by_key(|f| f.class);
@@ -243,7 +248,7 @@ fn print_report(out: &mut impl Write, mut findings: Vec<Finding>) -> Result<(), 
         }
         text.extend_from_slice(finding.class.as_str().as_bytes());
         text.push(b' ');
-        text.extend_from_slice(finding.path.as_os_str().as_bytes());
+        text.extend_from_slice(Quoted(finding.path.as_os_str()).to_string().as_bytes());
         let mut sep: &[u8] = b": ";
         for (key, value) in &finding.fields {
             if *value == Value::Null {
@@ -261,7 +266,7 @@ fn print_report(out: &mut impl Write, mut findings: Vec<Finding>) -> Result<(), 
             match value {
                 Value::Num(n) => text.extend_from_slice(n.to_string().as_bytes()),
                 Value::Text(t) => text.extend_from_slice(t.as_bytes()),
-                Value::Path(p) => text.extend_from_slice(p.as_bytes()),
+                Value::Path(p) => text.extend_from_slice(Quoted(p).to_string().as_bytes()),
                 Value::Null => {}
             }
         }
