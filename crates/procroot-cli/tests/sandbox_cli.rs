@@ -434,7 +434,7 @@ fn doctor_reports_the_landlock_abi_and_the_profiles() {
     let guide = include_str!("../../../docs/GUIDE.md");
     assert!(
         guide.contains(&format!(
-            "| `ls` | {} |",
+            "| `ls`, `find` | {} |",
             row("ls")["access"].as_str().unwrap()
         )),
         "docs/GUIDE.md and doctor disagree on ls"
