@@ -409,7 +409,7 @@ pub enum Command {
     ///   {"path": "/var/run", "target": "/run"}
     #[command(verbatim_doc_comment, after_help = SUBCOMMAND_TRAILER)]
     Readlink(ReadlinkArgs),
-    /// List the entries under paths inside the root that match predicates, like find -xdev
+    /// List the entries inside the root that match predicates, as find -xdev does
     ///
     /// Walks each PATH (default /) inside the root and prints the path inside the root of every
     /// entry that matches all the predicates given (they are ANDed), one per line (--print0:
@@ -440,7 +440,7 @@ pub enum Command {
     ///    "dev": "8:1", "target": null}
     #[command(verbatim_doc_comment, after_help = SUBCOMMAND_TRAILER)]
     Find(FindArgs),
-    /// Report the entries of a root that are dangerous to a host process that reads or uses it
+    /// Report what in the root is dangerous to a host process that uses it
     ///
     /// Walks PATH (default /) inside the root, never following a symlink and staying on its
     /// mount unless --cross-mounts, and reports each finding under one of these classes:

@@ -57,6 +57,11 @@ fn the_read_commands_end_quietly() {
         &["stat", "--json", "/d/f"],
         &["readlink", "/link"],
         &["readlink", "--json", "/link"],
+        &["find", "/"],
+        &["find", "--json", "--sort"],
+        &["find", "--print0", "/d"],
+        &["audit", "/"],
+        &["audit", "--json", "--fail-on", "all"],
     ];
     for args in cases {
         let run = closed(args).arg("--root").arg(root).run();
