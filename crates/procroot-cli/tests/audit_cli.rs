@@ -285,7 +285,12 @@ fn finds_one_of_each_class() {
 /// capabilities what `getcap -r` decodes, and on a real /dev the device findings are exactly
 /// `find -type b,c` (no default set applies there: the paths are not under the root's /dev).
 #[test]
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: /usr has directories only root may read"
+)]
 fn setid_and_devices_match_gnu_find_on_real_trees() {
+    procroot_testutil::require_privilege("reading all of /usr");
     let find = |root: &str, args: &[&str]| -> BTreeSet<String> {
         let out = Command::new("find")
             .arg(root)
