@@ -462,3 +462,53 @@ fn a_closed_stdout_ends_quietly() {
         .run();
     assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{run:?}");
 }
+
+/// `--follow` lists what `find -L` lists when every link stays inside the root (relative
+/// targets, so the host's reading and the root's agree): a linked directory is walked through,
+/// a dangling link is listed as a link, and `--type` describes what a link leads to.
+#[test]
+fn follow_lists_what_find_l_lists_inside_the_root() {
+    let tree = Tree::new(
+        "file sub/deep/f x
+         symlink sublink sub
+         symlink flink sub/deep/f
+         symlink dangling nowhere
+         symlink sub/deep/up ../../flink",
+    );
+    let root = tree.path();
+    let find_l = |args: &[&str]| -> BTreeSet<Vec<u8>> {
+        let out = Command::new("find")
+            .arg("-L")
+            .arg(root)
+            .args(args)
+            .arg("-print0")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let prefix = root.as_os_str().as_bytes();
+        out.stdout
+            .split(|&b| b == 0)
+            .filter(|p| !p.is_empty())
+            .map(|p| match &p[prefix.len()..] {
+                b"" => b"/".to_vec(),
+                rel => rel.to_vec(),
+            })
+            .collect()
+    };
+    for backend in ["kernel", "emulated"] {
+        for (ours, theirs) in [
+            (&["--follow"][..], &[][..]),
+            (&["--follow", "--type", "f"], &["-type", "f"]),
+            (&["--follow", "--type", "l"], &["-type", "l"]),
+            (&["--follow", "--type", "d"], &["-type", "d"]),
+        ] {
+            let mut args = vec!["--backend", backend];
+            args.extend(ours);
+            assert_same(
+                &our_find(root, &args),
+                &find_l(theirs),
+                &format!("{args:?}"),
+            );
+        }
+    }
+}
