@@ -467,8 +467,10 @@ pub enum Command {
     /// errno in `inside_error`); `host` is what a host process following it by path would read,
     /// computed lexically, never by following it on the host: an absolute target on the host,
     /// or for `..` above the root the path beside the root (with --pid, the path the host
-    /// process would open under /proc/PID/root). Nothing is opened: one statx per entry, a
-    /// readlink per symlink, and an lgetxattr per executable regular file.
+    /// process would open under /proc/PID/root). Only directories are opened, never a FIFO or a
+    /// device: one statx per entry, a readlink per symlink, and per executable regular file a
+    /// getxattrat of security.capability (before Linux 6.13, which lacks it, the file is
+    /// reopened read-only for it).
     ///
     /// Text output: a `CLASS: COUNT` line per class, then each finding on one line, grouped
     /// by class: the class, the path, and its fields. Paths and targets are quoted and escaped

@@ -3,11 +3,12 @@
 //! tool that opens them blocks or talks to the container), world-writable files, and symlinks
 //! that lead a naive host process somewhere else than the root's own resolver goes.
 //!
-//! One `statx` per entry (through its directory fd), a `readlink` per symlink, and an
-//! `lgetxattr("security.capability")` only for executable regular files (a capability matters
-//! only when the file is executed) on a file system that has extended attributes at all. Nothing
-//! is opened, and no symlink is ever followed on the host: what a host process would read is
-//! computed lexically.
+//! One `statx` per entry (through its directory fd), a `readlink` per symlink, and a read of
+//! `security.capability` only for executable regular files (a capability matters only when the
+//! file is executed) on a file system that has extended attributes at all
+//! ([`WalkEntry::read_xattr`]: `getxattrat` through the directory fd; before Linux 6.13 the file
+//! is reopened read-only for it). Only directories are opened, never a FIFO or a device, and no
+//! symlink is ever followed on the host: what a host process would read is computed lexically.
 
 #![forbid(unsafe_code)]
 
