@@ -58,7 +58,7 @@ pub fn find(args: &FindArgs) -> Result<ExitCode, Failure> {
         follow_links: args.follow,
         cross_mounts: args.cross_mounts,
         sort: args.sort,
-        with_metadata: json,
+        with_stat: json,
     };
     let mut out = io::BufWriter::with_capacity(64 * 1024, io::stdout().lock());
     let mut failed = false;
@@ -112,7 +112,7 @@ fn write_found_json(out: &mut Vec<u8>, found: &Found<'_>) {
     use std::io::Write as _;
     let entry = found.entry;
     let st = found
-        .metadata
+        .stat
         .expect("find gives every match its statx with --json");
     let mode = u32::from(st.stx_mode);
     let ft = FileType::from_mode(mode);

@@ -262,8 +262,8 @@ pub struct Query {
     pub cross_mounts: bool,
     /// `--sort`: each directory's entries in bytewise order of their names.
     pub sort: bool,
-    /// Give every match its metadata ([`Found::metadata`]), as `--json` needs.
-    pub with_metadata: bool,
+    /// Give every match its `statx` ([`Found::stat`]), as `--json` needs.
+    pub with_stat: bool,
 }
 
 /// One matching entry.
@@ -271,14 +271,14 @@ pub struct Found<'a> {
     /// The entry.
     pub entry: &'a WalkEntry,
     /// Its `statx` ([`WalkEntry::statx`]: not following a symlink, unless the walk followed
-    /// it), when a predicate or [`Query::with_metadata`] needed it.
-    pub metadata: Option<&'a Statx>,
+    /// it), when a predicate or [`Query::with_stat`] needed it.
+    pub stat: Option<&'a Statx>,
 }
 
 impl Query {
-    /// Whether any predicate needs the entry's metadata.
-    fn needs_metadata(&self) -> bool {
-        self.with_metadata
+    /// Whether any predicate needs the entry's statx.
+    fn needs_stat(&self) -> bool {
+        self.with_stat
             || self.perm.is_some()
             || self.uid.is_some()
             || self.gid.is_some()
@@ -287,7 +287,7 @@ impl Query {
     }
 
     /// The predicates that need only the name, the path and `d_type` (`None` for the type
-    /// when the file system did not give it: then it is checked on the metadata).
+    /// when the file system did not give it: then it is checked on the statx).
     fn matches_entry(&self, entry: &WalkEntry) -> bool {
         if let Some(types) = self.types {
             let ft = entry.file_type();
@@ -300,8 +300,8 @@ impl Query {
             && self.path_globs.iter().all(|g| g.is_match(entry.path()))
     }
 
-    /// The predicates on the metadata. `newer` is the reference time (seconds, nanoseconds).
-    fn matches_metadata(&self, st: &Statx, newer: Option<(i64, u32)>) -> bool {
+    /// The predicates on the statx. `newer` is the reference time (seconds, nanoseconds).
+    fn matches_stat(&self, st: &Statx, newer: Option<(i64, u32)>) -> bool {
         let mode = u32::from(st.stx_mode);
         if let Some(types) = self.types {
             if !types.contains(FileType::from_mode(mode)) {
@@ -342,7 +342,7 @@ pub fn find<E: From<Error>>(
         }
         None => None,
     };
-    let needs_metadata = query.needs_metadata();
+    let needs_stat = query.needs_stat();
     let default = [PathBuf::from("/")];
     let paths = if query.paths.is_empty() {
         &default[..]
@@ -373,17 +373,17 @@ pub fn find<E: From<Error>>(
                 continue;
             }
             let needs_type = entry.file_type() == FileType::Unknown && query.types.is_some();
-            if !(needs_metadata || needs_type) {
+            if !(needs_stat || needs_type) {
                 visit(Ok(Found {
                     entry: &entry,
-                    metadata: None,
+                    stat: None,
                 }))?;
                 continue;
             }
             match entry.statx() {
-                Ok(md) if query.matches_metadata(&md, newer) => visit(Ok(Found {
+                Ok(md) if query.matches_stat(&md, newer) => visit(Ok(Found {
                     entry: &entry,
-                    metadata: Some(&md),
+                    stat: Some(&md),
                 }))?,
                 Ok(_) => {}
                 // Gone between the listing and the statx: nothing to report, as find.
