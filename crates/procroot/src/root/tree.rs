@@ -32,7 +32,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 
 use rustix::fs::{Dir, Mode, OFlags};
@@ -262,6 +262,17 @@ impl<'a> Chain<'a> {
 
     /// The next entry of the innermost level, `None` at its end (or when the chain is empty).
     pub fn read(&mut self) -> Result<Option<Entry>> {
+        let mut name = Vec::new();
+        Ok(self.read_into(&mut name)?.map(|file_type| Entry {
+            name: OsString::from_vec(name),
+            file_type,
+        }))
+    }
+
+    /// [`Chain::read`] into `name` (cleared first), which a caller reading many entries reuses
+    /// (`Root::walk`: no allocation per entry for the name): the entry's type, or `None` at the
+    /// end of the innermost level.
+    pub fn read_into(&mut self, name: &mut Vec<u8>) -> Result<Option<rustix::fs::FileType>> {
         let Some(Level { dir, pos, .. }) = self.levels.last_mut() else {
             return Ok(None);
         };
@@ -272,14 +283,13 @@ impl<'a> Chain<'a> {
                 Some(entry) => entry.syscall("getdents64")?,
             };
             *pos = entry.offset();
-            let name = entry.file_name();
-            if name == c"." || name == c".." {
+            let bytes = entry.file_name().to_bytes();
+            if bytes == b"." || bytes == b".." {
                 continue;
             }
-            return Ok(Some(Entry {
-                name: OsStr::from_bytes(name.to_bytes()).to_os_string(),
-                file_type: entry.file_type(),
-            }));
+            name.clear();
+            name.extend_from_slice(bytes);
+            return Ok(Some(entry.file_type()));
         }
     }
 
