@@ -619,3 +619,31 @@ fn entry_paths_join_names_under_the_start() {
         ]
     );
 }
+
+/// A directory entered through a followed symlink, then left far below (deeper than the fd
+/// window, so that the walker closes it and must find it again on the way up): it is found
+/// again through the resolver, from the root, not by `openat` of the symlink's name (which
+/// `O_NOFOLLOW` refuses, and which must never be followed by `openat`).
+#[test]
+fn a_followed_directory_is_found_again_after_a_deep_descent() {
+    const DEPTH: usize = 100;
+    let tree = Tree::new("dir root");
+    build_deep(&tree.join("root"), DEPTH);
+    // /link -> deep (relative) and /abs -> /deep (absolute: the root's, never the host's).
+    tree.symlink("deep", "root/link");
+    tree.symlink("/deep", "root/abs");
+    for backend in BACKENDS {
+        let root = Root::open(tree.join("root")).unwrap().with_backend(backend);
+        let mut count = BTreeMap::new();
+        for entry in root.walk("/").follow_links(true) {
+            let entry = entry.unwrap_or_else(|e| panic!("{backend:?}: {e}"));
+            let top = entry.path().iter().nth(1).map(|c| c.to_os_string());
+            *count.entry(top).or_insert(0usize) += 1;
+        }
+        let of = |name: &str| count[&Some(OsString::from(name))];
+        // Each way in lists the whole tree: DEPTH + 1 directories and a file every 100 levels.
+        assert_eq!(of("deep"), DEPTH + 1 + DEPTH / 100, "{backend:?}");
+        assert_eq!(of("link"), of("deep"), "{backend:?}");
+        assert_eq!(of("abs"), of("deep"), "{backend:?}");
+    }
+}
