@@ -349,10 +349,7 @@ impl Walk<'_> {
             Err(e) => return self.pending.push_back(Err(self.fail(e, "walk", &start))),
         };
         let file_type = FileType::from_mode(info.file_type);
-        let id = FileId {
-            dev: info.dev,
-            ino: info.ino,
-        };
+        let id = info.file;
         self.start_mount = Some(info.mount_id);
         let fd = handle.into_fd();
         let walk_it = file_type == FileType::Dir && self.opts.max_depth > 0;
@@ -676,10 +673,7 @@ impl Walk<'_> {
                 return self.pending.push_back(Err(e));
             }
         };
-        let id = FileId {
-            dev: info.dev,
-            ino: info.ino,
-        };
+        let id = info.file;
         entry.mount_point = info.mount_id != parent_mount;
         if followed && (self.dirs.iter().any(|d| d.id == id) || id == parent_id) {
             let e = Error::with_detail(
