@@ -686,3 +686,53 @@ fn names_and_types_cost_no_syscall_per_entry() {
         assert!(std::fs::symlink_metadata("/").is_err());
     });
 }
+
+/// A directory replaced (renamed away, another made in its place) while the walk is far below
+/// it, beyond the fd window: climbing back up finds another directory under the recorded
+/// name, which is an `EXDEV` error, never a reason to list the newcomer; the walk then goes on
+/// with what is above it.
+#[test]
+fn a_parent_replaced_while_the_walk_is_deep_below_it_is_an_error_and_the_walk_goes_on() {
+    const DEPTH: usize = 60;
+    let tree = Tree::new("file root/zz after");
+    build_deep(&tree.join("root"), DEPTH);
+    for backend in BACKENDS {
+        let root = Root::open(tree.join("root")).unwrap().with_backend(backend);
+        let mut walk = root.walk("/").sort_by_name(true);
+        for entry in walk.by_ref() {
+            if entry.unwrap().depth() == DEPTH - 5 {
+                break;
+            }
+        }
+        let old = tree.join("root/deep/d");
+        let aside = tree.join(format!("root/aside-{backend:?}"));
+        std::fs::rename(&old, &aside).unwrap();
+        std::fs::create_dir(&old).unwrap();
+        std::fs::write(old.join("NEWCOMER"), b"").unwrap();
+        let (mut errors, mut paths) = (Vec::new(), Vec::new());
+        for entry in walk {
+            match entry {
+                Ok(e) => paths.push(e.path().to_string_lossy().into_owned()),
+                Err(e) => errors.push(e),
+            }
+        }
+        assert!(
+            !errors.is_empty(),
+            "{backend:?}: the replacement went unnoticed"
+        );
+        for e in &errors {
+            assert_eq!(e.errno(), Errno::XDEV, "{backend:?}: {e}");
+        }
+        assert!(
+            paths.contains(&"/zz".to_string()),
+            "{backend:?}: the walk went on"
+        );
+        assert!(
+            !paths.iter().any(|p| p.contains("NEWCOMER")),
+            "{backend:?}: {paths:?}"
+        );
+        // Put back for the next backend.
+        std::fs::remove_dir_all(&old).unwrap();
+        std::fs::rename(&aside, &old).unwrap();
+    }
+}

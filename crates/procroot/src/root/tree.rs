@@ -314,7 +314,13 @@ impl<'a> Chain<'a> {
 
     /// The path of `name` in the innermost level, relative to the base: for messages.
     pub fn path_of(&self, name: &OsStr) -> PathBuf {
-        let mut path: PathBuf = self.levels.iter().map(|l| l.name.as_os_str()).collect();
+        // A walk's first level is its base itself, recorded as `.`: no name in a message.
+        let mut path: PathBuf = self
+            .levels
+            .iter()
+            .map(|l| l.name.as_os_str())
+            .filter(|n| *n != ".")
+            .collect();
         path.push(name);
         path
     }
