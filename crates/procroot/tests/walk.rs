@@ -63,6 +63,16 @@ impl Layout {
     }
 }
 
+/// Runs `f` in a forked child killed by `SIGALRM` after 30 s: for tests where a regression
+/// (opening a FIFO that has no writer) would block forever.
+fn with_deadline(f: impl FnOnce()) {
+    in_child(|| {
+        // SAFETY: alarm(2) only arms a timer for this (forked, single-threaded) child.
+        unsafe { libc::alarm(30) };
+        f()
+    });
+}
+
 fn paths(walk: impl Iterator<Item = procroot::Result<WalkEntry>>) -> Vec<String> {
     walk.map(|e| e.unwrap().path().to_string_lossy().into_owned())
         .collect()
@@ -300,53 +310,55 @@ fn follow_links_resolves_inside_the_root_and_stops_at_cycles() {
 #[test]
 fn entries_open_stat_and_read_links_through_their_parent() {
     let layout = Layout::new();
-    for backend in BACKENDS {
-        let root = layout.root(backend);
-        let all = by_path(root.walk("/"));
-        let mut text = String::new();
-        all["/etc/passwd"]
-            .open(OFlags::RDONLY)
+    with_deadline(|| {
+        for backend in BACKENDS {
+            let root = layout.root(backend);
+            let all = by_path(root.walk("/"));
+            let mut text = String::new();
+            all["/etc/passwd"]
+                .open(OFlags::RDONLY)
+                .unwrap()
+                .read_to_string(&mut text)
+                .unwrap();
+            assert_eq!(text, "root:x:0:0");
+            // A symlink entry is the link: its metadata, its target; opening it is ELOOP.
+            assert!(all["/abs"].metadata().unwrap().file_type().is_symlink());
+            assert_eq!(all["/abs"].link_target().unwrap(), Path::new("/etc"));
+            assert_eq!(
+                all["/abs"].open(OFlags::RDONLY).unwrap_err().errno(),
+                Errno::LOOP
+            );
+            assert_eq!(
+                all["/etc/passwd"].link_target().unwrap_err().errno(),
+                Errno::INVAL
+            );
+            // A FIFO is refused without blocking, as open_file refuses it.
+            let err = all["/fifo"].open(OFlags::RDONLY).unwrap_err();
+            assert_eq!(err.errno(), Errno::NXIO, "{err}");
+            assert_eq!(err.kind(), ErrorKind::SafetyViolation);
+            // A handle knows its path.
+            let handle = all["/usr/bin/sh"].open_handle().unwrap();
+            assert_eq!(handle.path_in_root().unwrap(), Path::new("/usr/bin/sh"));
+            assert_eq!(handle.file_type().unwrap(), FileType::Symlink);
+            // O_CREAT is refused.
+            let err = all["/etc/passwd"]
+                .open(OFlags::RDWR | OFlags::CREATE)
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        }
+        // With special files allowed, the FIFO opens (without blocking).
+        let root = layout
+            .root(Backend::Auto)
+            .with_special_files(SpecialFiles::Allow);
+        let fifo = root
+            .walk("/fifo")
+            .next()
             .unwrap()
-            .read_to_string(&mut text)
+            .unwrap()
+            .open(OFlags::RDONLY)
             .unwrap();
-        assert_eq!(text, "root:x:0:0");
-        // A symlink entry is the link: its metadata, its target; opening it is ELOOP.
-        assert!(all["/abs"].metadata().unwrap().file_type().is_symlink());
-        assert_eq!(all["/abs"].link_target().unwrap(), Path::new("/etc"));
-        assert_eq!(
-            all["/abs"].open(OFlags::RDONLY).unwrap_err().errno(),
-            Errno::LOOP
-        );
-        assert_eq!(
-            all["/etc/passwd"].link_target().unwrap_err().errno(),
-            Errno::INVAL
-        );
-        // A FIFO is refused without blocking, as open_file refuses it.
-        let err = all["/fifo"].open(OFlags::RDONLY).unwrap_err();
-        assert_eq!(err.errno(), Errno::NXIO, "{err}");
-        assert_eq!(err.kind(), ErrorKind::SafetyViolation);
-        // A handle knows its path.
-        let handle = all["/usr/bin/sh"].open_handle().unwrap();
-        assert_eq!(handle.path_in_root().unwrap(), Path::new("/usr/bin/sh"));
-        assert_eq!(handle.file_type().unwrap(), FileType::Symlink);
-        // O_CREAT is refused.
-        let err = all["/etc/passwd"]
-            .open(OFlags::RDWR | OFlags::CREATE)
-            .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::InvalidInput);
-    }
-    // With special files allowed, the FIFO opens (without blocking).
-    let root = layout
-        .root(Backend::Auto)
-        .with_special_files(SpecialFiles::Allow);
-    let fifo = root
-        .walk("/fifo")
-        .next()
-        .unwrap()
-        .unwrap()
-        .open(OFlags::RDONLY)
-        .unwrap();
-    drop(fifo);
+        drop(fifo);
+    });
 }
 
 #[test]
@@ -379,47 +391,49 @@ fn entries_stay_usable_after_the_walk_and_refuse_a_replaced_parent() {
 )]
 fn read_xattr_never_follows_a_link_nor_opens_a_fifo() {
     require_privilege("trusted.* xattrs (CAP_SYS_ADMIN)");
-    let layout = Layout::new();
-    let set = |path: &str, value: &[u8]| {
-        rustix::fs::lsetxattr(
-            layout.tree.join(path).as_path(),
-            "trusted.walk",
-            value,
-            rustix::fs::XattrFlags::empty(),
-        )
-    };
-    set("root/etc/passwd", b"file").unwrap();
-    set("root/abs", b"link").unwrap();
-    set("root/etc", b"dir").unwrap();
-    let fifo_has_xattr = set("root/fifo", b"fifo").is_ok();
-    let root = layout.root(Backend::Auto);
-    let all = by_path(root.walk("/"));
-    assert_eq!(
-        all["/etc/passwd"].read_xattr("trusted.walk").unwrap(),
-        Some(b"file".to_vec())
-    );
-    // The link's own attribute, not its target's (/etc, which has "dir").
-    assert_eq!(
-        all["/abs"].read_xattr("trusted.walk").unwrap(),
-        Some(b"link".to_vec())
-    );
-    assert_eq!(
-        all["/etc/hostname"].read_xattr("trusted.walk").unwrap(),
-        None
-    );
-    // A FIFO with no writer: opening it would block; this must answer at once.
-    let fifo = all["/fifo"].read_xattr("trusted.walk").unwrap();
-    assert_eq!(fifo.is_some(), fifo_has_xattr);
-    // The start entry (its own O_PATH fd).
-    let etc = root.walk("/etc").next().unwrap().unwrap();
-    assert_eq!(
-        etc.read_xattr("trusted.walk").unwrap(),
-        Some(b"dir".to_vec())
-    );
-    assert_eq!(
-        all["/etc/passwd"].read_xattr("").unwrap_err().kind(),
-        ErrorKind::InvalidInput
-    );
+    with_deadline(|| {
+        let layout = Layout::new();
+        let set = |path: &str, value: &[u8]| {
+            rustix::fs::lsetxattr(
+                layout.tree.join(path).as_path(),
+                "trusted.walk",
+                value,
+                rustix::fs::XattrFlags::empty(),
+            )
+        };
+        set("root/etc/passwd", b"file").unwrap();
+        set("root/abs", b"link").unwrap();
+        set("root/etc", b"dir").unwrap();
+        let fifo_has_xattr = set("root/fifo", b"fifo").is_ok();
+        let root = layout.root(Backend::Auto);
+        let all = by_path(root.walk("/"));
+        assert_eq!(
+            all["/etc/passwd"].read_xattr("trusted.walk").unwrap(),
+            Some(b"file".to_vec())
+        );
+        // The link's own attribute, not its target's (/etc, which has "dir").
+        assert_eq!(
+            all["/abs"].read_xattr("trusted.walk").unwrap(),
+            Some(b"link".to_vec())
+        );
+        assert_eq!(
+            all["/etc/hostname"].read_xattr("trusted.walk").unwrap(),
+            None
+        );
+        // A FIFO with no writer: opening it would block; this must answer at once.
+        let fifo = all["/fifo"].read_xattr("trusted.walk").unwrap();
+        assert_eq!(fifo.is_some(), fifo_has_xattr);
+        // The start entry (its own O_PATH fd).
+        let etc = root.walk("/etc").next().unwrap().unwrap();
+        assert_eq!(
+            etc.read_xattr("trusted.walk").unwrap(),
+            Some(b"dir".to_vec())
+        );
+        assert_eq!(
+            all["/etc/passwd"].read_xattr("").unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
+    });
 }
 
 #[test]
@@ -735,4 +749,43 @@ fn a_parent_replaced_while_the_walk_is_deep_below_it_is_an_error_and_the_walk_go
         std::fs::remove_dir_all(&old).unwrap();
         std::fs::rename(&aside, &old).unwrap();
     }
+}
+
+/// Without `getxattrat` (before Linux 6.13, here disabled): a regular file's and a directory's
+/// xattrs are read through a procfs reopen; a FIFO or a symlink is `NotSupported`, never opened
+/// (the FIFO has no writer: an open would block).
+#[test]
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+fn read_xattr_without_getxattrat_never_opens_a_fifo() {
+    require_privilege("trusted.* xattrs (CAP_SYS_ADMIN)");
+    let layout = Layout::new();
+    for path in ["root/etc/passwd", "root/etc"] {
+        rustix::fs::lsetxattr(
+            layout.tree.join(path).as_path(),
+            "trusted.walk",
+            b"v",
+            rustix::fs::XattrFlags::empty(),
+        )
+        .unwrap();
+    }
+    let root_path = layout.root_path();
+    with_deadline(|| {
+        procroot::testing::disable(procroot::testing::Feature::Xattrat);
+        let root = Root::open(&root_path).unwrap();
+        let all = by_path(root.walk("/"));
+        let v = Some(b"v".to_vec());
+        assert_eq!(all["/etc/passwd"].read_xattr("trusted.walk").unwrap(), v);
+        assert_eq!(all["/etc"].read_xattr("trusted.walk").unwrap(), v);
+        assert_eq!(
+            all["/etc/hostname"].read_xattr("trusted.walk").unwrap(),
+            None
+        );
+        for special in ["/fifo", "/abs"] {
+            let err = all[special].read_xattr("trusted.walk").unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::NotSupported, "{special}: {err}");
+        }
+    });
 }
