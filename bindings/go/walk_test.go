@@ -238,3 +238,26 @@ func TestWalkDirStaysOnItsMount(t *testing.T) {
 	}()
 	<-done
 }
+
+// TestWalkDirHoldsNoLockWhileFnRuns closes the root from inside fn: Close returns (fn holds no
+// lock of the root), and the walk goes on to its end (it holds its own reference to the root).
+func TestWalkDirHoldsNoLockWhileFnRuns(t *testing.T) {
+	root, _ := walkTree(t)
+	var got []string
+	err := root.WalkDir("/", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p == "/" {
+			root.Close()
+		}
+		got = append(got, p)
+		return nil
+	})
+	if err != nil || len(got) != 10 {
+		t.Errorf("err %v, got %v", err, got)
+	}
+	if _, err := root.Open("/etc/passwd"); !errors.Is(err, fs.ErrClosed) {
+		t.Errorf("after Close: %v", err)
+	}
+}
