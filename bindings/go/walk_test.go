@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -185,5 +186,78 @@ func TestWalkDirEntriesAndErrors(t *testing.T) {
 	})
 	if calls != 1 || !errors.Is(err, syscall.ENOENT) {
 		t.Errorf("calls %d, err %v", calls, err)
+	}
+}
+
+// TestWalkDirStaysOnItsMount mounts a tmpfs on a directory of the root, on a goroutine locked
+// to a thread with its own private mount namespace (as TestSharedResolveTable): WalkDir passes
+// the mount point to fn but does not enter it; CrossMounts enters it.
+func TestWalkDirStaysOnItsMount(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("mounting needs root (the Rust test go_binding requires that)")
+	}
+	_, dir := walkTree(t)
+	if err := os.Mkdir(filepath.Join(dir, "mnt"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.LockOSThread() // never unlocked: the thread dies with its namespace
+		if err := syscall.Unshare(syscall.CLONE_NEWNS); err != nil {
+			t.Errorf("unshare: %v", err)
+			return
+		}
+		if err := syscall.Mount("", "/", "", syscall.MS_REC|syscall.MS_PRIVATE, ""); err != nil {
+			t.Errorf("make / private: %v", err)
+			return
+		}
+		if err := syscall.Mount("tmpfs", filepath.Join(dir, "mnt"), "tmpfs", 0, ""); err != nil {
+			t.Errorf("mount: %v", err)
+			return
+		}
+		if err := os.WriteFile(filepath.Join(dir, "mnt/on-tmpfs"), nil, 0o644); err != nil {
+			t.Errorf("write: %v", err)
+			return
+		}
+		// Opened here: an fd opened before the unshare looks up in the old namespace's mounts.
+		root, err := procroot.OpenRoot(dir)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer root.Close()
+		got := strings.Join(collect(t, root, "/", procroot.WalkOptions{}, nil), " ")
+		if !strings.Contains(got, "/mnt") || strings.Contains(got, "/mnt/on-tmpfs") {
+			t.Errorf("same mount: %s", got)
+		}
+		got = strings.Join(collect(t, root, "/", procroot.WalkOptions{CrossMounts: true}, nil), " ")
+		if !strings.Contains(got, "/mnt/on-tmpfs") {
+			t.Errorf("cross mounts: %s", got)
+		}
+	}()
+	<-done
+}
+
+// TestWalkDirHoldsNoLockWhileFnRuns closes the root from inside fn: Close returns (fn holds no
+// lock of the root), and the walk goes on to its end (it holds its own reference to the root).
+func TestWalkDirHoldsNoLockWhileFnRuns(t *testing.T) {
+	root, _ := walkTree(t)
+	var got []string
+	err := root.WalkDir("/", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p == "/" {
+			root.Close()
+		}
+		got = append(got, p)
+		return nil
+	})
+	if err != nil || len(got) != 10 {
+		t.Errorf("err %v, got %v", err, got)
+	}
+	if _, err := root.Open("/etc/passwd"); !errors.Is(err, fs.ErrClosed) {
+		t.Errorf("after Close: %v", err)
 	}
 }

@@ -444,3 +444,20 @@ def test_walk_followlinks_reports_cycles(tmp_path):
         assert dirs == ["/usr", "/usr/bin", "/usr/lib"]
         assert [(os.fsdecode(e.filename), e.errno) for e in errors] == [
             ("/usr/lib/up", errno.ELOOP)]
+
+
+def test_walk_lists_a_mount_point_without_walking_it(tmp_path, in_private_mount_ns):
+    root_dir = _walk_tree(tmp_path)
+    (root_dir / "mnt").mkdir()
+
+    def body(libc):
+        assert libc.mount(b"tmpfs", os.fsencode(str(root_dir / "mnt")), b"tmpfs", 0, None) == 0
+        (root_dir / "mnt" / "on-tmpfs").write_text("x")
+        with procroot.Root(root_dir) as root:
+            walked = {d: (ds, fs) for d, ds, fs in root.walk("/")}
+            assert "mnt" in walked["/"][0]
+            assert "/mnt" not in walked
+            walked = {d: (ds, fs) for d, ds, fs in root.walk("/", cross_mounts=True)}
+            assert walked["/mnt"] == ([], ["on-tmpfs"])
+
+    in_private_mount_ns(body)

@@ -63,6 +63,16 @@ impl Layout {
     }
 }
 
+/// Runs `f` in a forked child killed by `SIGALRM` after 30 s: for tests where a regression
+/// (opening a FIFO that has no writer) would block forever.
+fn with_deadline(f: impl FnOnce()) {
+    in_child(|| {
+        // SAFETY: alarm(2) only arms a timer for this (forked, single-threaded) child.
+        unsafe { libc::alarm(30) };
+        f()
+    });
+}
+
 fn paths(walk: impl Iterator<Item = procroot::Result<WalkEntry>>) -> Vec<String> {
     walk.map(|e| e.unwrap().path().to_string_lossy().into_owned())
         .collect()
@@ -300,53 +310,55 @@ fn follow_links_resolves_inside_the_root_and_stops_at_cycles() {
 #[test]
 fn entries_open_stat_and_read_links_through_their_parent() {
     let layout = Layout::new();
-    for backend in BACKENDS {
-        let root = layout.root(backend);
-        let all = by_path(root.walk("/"));
-        let mut text = String::new();
-        all["/etc/passwd"]
-            .open(OFlags::RDONLY)
+    with_deadline(|| {
+        for backend in BACKENDS {
+            let root = layout.root(backend);
+            let all = by_path(root.walk("/"));
+            let mut text = String::new();
+            all["/etc/passwd"]
+                .open(OFlags::RDONLY)
+                .unwrap()
+                .read_to_string(&mut text)
+                .unwrap();
+            assert_eq!(text, "root:x:0:0");
+            // A symlink entry is the link: its metadata, its target; opening it is ELOOP.
+            assert!(all["/abs"].metadata().unwrap().file_type().is_symlink());
+            assert_eq!(all["/abs"].link_target().unwrap(), Path::new("/etc"));
+            assert_eq!(
+                all["/abs"].open(OFlags::RDONLY).unwrap_err().errno(),
+                Errno::LOOP
+            );
+            assert_eq!(
+                all["/etc/passwd"].link_target().unwrap_err().errno(),
+                Errno::INVAL
+            );
+            // A FIFO is refused without blocking, as open_file refuses it.
+            let err = all["/fifo"].open(OFlags::RDONLY).unwrap_err();
+            assert_eq!(err.errno(), Errno::NXIO, "{err}");
+            assert_eq!(err.kind(), ErrorKind::SafetyViolation);
+            // A handle knows its path.
+            let handle = all["/usr/bin/sh"].open_handle().unwrap();
+            assert_eq!(handle.path_in_root().unwrap(), Path::new("/usr/bin/sh"));
+            assert_eq!(handle.file_type().unwrap(), FileType::Symlink);
+            // O_CREAT is refused.
+            let err = all["/etc/passwd"]
+                .open(OFlags::RDWR | OFlags::CREATE)
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        }
+        // With special files allowed, the FIFO opens (without blocking).
+        let root = layout
+            .root(Backend::Auto)
+            .with_special_files(SpecialFiles::Allow);
+        let fifo = root
+            .walk("/fifo")
+            .next()
             .unwrap()
-            .read_to_string(&mut text)
+            .unwrap()
+            .open(OFlags::RDONLY)
             .unwrap();
-        assert_eq!(text, "root:x:0:0");
-        // A symlink entry is the link: its metadata, its target; opening it is ELOOP.
-        assert!(all["/abs"].metadata().unwrap().file_type().is_symlink());
-        assert_eq!(all["/abs"].link_target().unwrap(), Path::new("/etc"));
-        assert_eq!(
-            all["/abs"].open(OFlags::RDONLY).unwrap_err().errno(),
-            Errno::LOOP
-        );
-        assert_eq!(
-            all["/etc/passwd"].link_target().unwrap_err().errno(),
-            Errno::INVAL
-        );
-        // A FIFO is refused without blocking, as open_file refuses it.
-        let err = all["/fifo"].open(OFlags::RDONLY).unwrap_err();
-        assert_eq!(err.errno(), Errno::NXIO, "{err}");
-        assert_eq!(err.kind(), ErrorKind::SafetyViolation);
-        // A handle knows its path.
-        let handle = all["/usr/bin/sh"].open_handle().unwrap();
-        assert_eq!(handle.path_in_root().unwrap(), Path::new("/usr/bin/sh"));
-        assert_eq!(handle.file_type().unwrap(), FileType::Symlink);
-        // O_CREAT is refused.
-        let err = all["/etc/passwd"]
-            .open(OFlags::RDWR | OFlags::CREATE)
-            .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::InvalidInput);
-    }
-    // With special files allowed, the FIFO opens (without blocking).
-    let root = layout
-        .root(Backend::Auto)
-        .with_special_files(SpecialFiles::Allow);
-    let fifo = root
-        .walk("/fifo")
-        .next()
-        .unwrap()
-        .unwrap()
-        .open(OFlags::RDONLY)
-        .unwrap();
-    drop(fifo);
+        drop(fifo);
+    });
 }
 
 #[test]
@@ -379,47 +391,49 @@ fn entries_stay_usable_after_the_walk_and_refuse_a_replaced_parent() {
 )]
 fn read_xattr_never_follows_a_link_nor_opens_a_fifo() {
     require_privilege("trusted.* xattrs (CAP_SYS_ADMIN)");
-    let layout = Layout::new();
-    let set = |path: &str, value: &[u8]| {
-        rustix::fs::lsetxattr(
-            layout.tree.join(path).as_path(),
-            "trusted.walk",
-            value,
-            rustix::fs::XattrFlags::empty(),
-        )
-    };
-    set("root/etc/passwd", b"file").unwrap();
-    set("root/abs", b"link").unwrap();
-    set("root/etc", b"dir").unwrap();
-    let fifo_has_xattr = set("root/fifo", b"fifo").is_ok();
-    let root = layout.root(Backend::Auto);
-    let all = by_path(root.walk("/"));
-    assert_eq!(
-        all["/etc/passwd"].read_xattr("trusted.walk").unwrap(),
-        Some(b"file".to_vec())
-    );
-    // The link's own attribute, not its target's (/etc, which has "dir").
-    assert_eq!(
-        all["/abs"].read_xattr("trusted.walk").unwrap(),
-        Some(b"link".to_vec())
-    );
-    assert_eq!(
-        all["/etc/hostname"].read_xattr("trusted.walk").unwrap(),
-        None
-    );
-    // A FIFO with no writer: opening it would block; this must answer at once.
-    let fifo = all["/fifo"].read_xattr("trusted.walk").unwrap();
-    assert_eq!(fifo.is_some(), fifo_has_xattr);
-    // The start entry (its own O_PATH fd).
-    let etc = root.walk("/etc").next().unwrap().unwrap();
-    assert_eq!(
-        etc.read_xattr("trusted.walk").unwrap(),
-        Some(b"dir".to_vec())
-    );
-    assert_eq!(
-        all["/etc/passwd"].read_xattr("").unwrap_err().kind(),
-        ErrorKind::InvalidInput
-    );
+    with_deadline(|| {
+        let layout = Layout::new();
+        let set = |path: &str, value: &[u8]| {
+            rustix::fs::lsetxattr(
+                layout.tree.join(path).as_path(),
+                "trusted.walk",
+                value,
+                rustix::fs::XattrFlags::empty(),
+            )
+        };
+        set("root/etc/passwd", b"file").unwrap();
+        set("root/abs", b"link").unwrap();
+        set("root/etc", b"dir").unwrap();
+        let fifo_has_xattr = set("root/fifo", b"fifo").is_ok();
+        let root = layout.root(Backend::Auto);
+        let all = by_path(root.walk("/"));
+        assert_eq!(
+            all["/etc/passwd"].read_xattr("trusted.walk").unwrap(),
+            Some(b"file".to_vec())
+        );
+        // The link's own attribute, not its target's (/etc, which has "dir").
+        assert_eq!(
+            all["/abs"].read_xattr("trusted.walk").unwrap(),
+            Some(b"link".to_vec())
+        );
+        assert_eq!(
+            all["/etc/hostname"].read_xattr("trusted.walk").unwrap(),
+            None
+        );
+        // A FIFO with no writer: opening it would block; this must answer at once.
+        let fifo = all["/fifo"].read_xattr("trusted.walk").unwrap();
+        assert_eq!(fifo.is_some(), fifo_has_xattr);
+        // The start entry (its own O_PATH fd).
+        let etc = root.walk("/etc").next().unwrap().unwrap();
+        assert_eq!(
+            etc.read_xattr("trusted.walk").unwrap(),
+            Some(b"dir".to_vec())
+        );
+        assert_eq!(
+            all["/etc/passwd"].read_xattr("").unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
+    });
 }
 
 #[test]
@@ -618,4 +632,160 @@ fn entry_paths_join_names_under_the_start() {
             OsString::from("/a/b/c")
         ]
     );
+}
+
+/// A directory entered through a followed symlink, then left far below (deeper than the fd
+/// window, so that the walker closes it and must find it again on the way up): it is found
+/// again through the resolver, from the root, not by `openat` of the symlink's name (which
+/// `O_NOFOLLOW` refuses, and which must never be followed by `openat`).
+#[test]
+fn a_followed_directory_is_found_again_after_a_deep_descent() {
+    const DEPTH: usize = 100;
+    let tree = Tree::new("dir root");
+    build_deep(&tree.join("root"), DEPTH);
+    // /link -> deep (relative) and /abs -> /deep (absolute: the root's, never the host's).
+    tree.symlink("deep", "root/link");
+    tree.symlink("/deep", "root/abs");
+    for backend in BACKENDS {
+        let root = Root::open(tree.join("root")).unwrap().with_backend(backend);
+        let mut count = BTreeMap::new();
+        for entry in root.walk("/").follow_links(true) {
+            let entry = entry.unwrap_or_else(|e| panic!("{backend:?}: {e}"));
+            let top = entry.path().iter().nth(1).map(|c| c.to_os_string());
+            *count.entry(top).or_insert(0usize) += 1;
+        }
+        let of = |name: &str| count[&Some(OsString::from(name))];
+        // Each way in lists the whole tree: DEPTH + 1 directories and a file every 100 levels.
+        assert_eq!(of("deep"), DEPTH + 1 + DEPTH / 100, "{backend:?}");
+        assert_eq!(of("link"), of("deep"), "{backend:?}");
+        assert_eq!(of("abs"), of("deep"), "{backend:?}");
+    }
+}
+
+/// Names and types cost no syscall per entry when the file system gives `d_type`: once the
+/// walk is inside a directory of 2,000 files, every way to stat a file is refused by a seccomp
+/// filter (`stat`, `lstat`, `fstat`, `newfstatat`, `statx`, `readlink*`) and the walk still
+/// lists every entry with its type. (What it does per directory is not under the filter: the
+/// directory is opened and `statx`ed before the filter goes on.)
+#[test]
+fn names_and_types_cost_no_syscall_per_entry() {
+    // x86_64 and aarch64 numbers differ: the test names x86_64's.
+    #[cfg(target_arch = "x86_64")]
+    const STATS: [i64; 7] = [4, 5, 6, 262, 332, 89, 267];
+    #[cfg(not(target_arch = "x86_64"))]
+    const STATS: [i64; 4] = [79, 80, 291, 78];
+    let tree = Tree::new("dir r");
+    for i in 0..2000 {
+        std::fs::write(tree.join(format!("r/f{i}")), b"").unwrap();
+    }
+    std::os::unix::fs::symlink("f0", tree.join("r/link")).unwrap();
+    mkfifo(&tree.join("r/fifo"));
+    let root = Root::open(tree.join("r")).unwrap();
+    in_child(|| {
+        let mut walk = root.walk("/");
+        // The start: resolved, opened and statx'ed here, entered at the next call.
+        assert_eq!(walk.next().unwrap().unwrap().path(), Path::new("/"));
+        procroot_testutil::deny_syscalls(&STATS, libc::EPERM);
+        let mut types = BTreeMap::new();
+        for entry in walk {
+            let entry = entry.unwrap_or_else(|e| panic!("a syscall per entry: {e}"));
+            *types.entry(format!("{:?}", entry.file_type())).or_insert(0) += 1;
+        }
+        let want: BTreeMap<String, i32> = [("File", 2000), ("Symlink", 1), ("Fifo", 1)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        assert_eq!(types, want);
+        // The filter is on: the same walk's on-demand calls are refused.
+        assert!(std::fs::symlink_metadata("/").is_err());
+    });
+}
+
+/// A directory replaced (renamed away, another made in its place) while the walk is far below
+/// it, beyond the fd window: climbing back up finds another directory under the recorded
+/// name, which is an `EXDEV` error, never a reason to list the newcomer; the walk then goes on
+/// with what is above it.
+#[test]
+fn a_parent_replaced_while_the_walk_is_deep_below_it_is_an_error_and_the_walk_goes_on() {
+    const DEPTH: usize = 60;
+    let tree = Tree::new("file root/zz after");
+    build_deep(&tree.join("root"), DEPTH);
+    for backend in BACKENDS {
+        let root = Root::open(tree.join("root")).unwrap().with_backend(backend);
+        let mut walk = root.walk("/").sort_by_name(true);
+        for entry in walk.by_ref() {
+            if entry.unwrap().depth() == DEPTH - 5 {
+                break;
+            }
+        }
+        let old = tree.join("root/deep/d");
+        let aside = tree.join(format!("root/aside-{backend:?}"));
+        std::fs::rename(&old, &aside).unwrap();
+        std::fs::create_dir(&old).unwrap();
+        std::fs::write(old.join("NEWCOMER"), b"").unwrap();
+        let (mut errors, mut paths) = (Vec::new(), Vec::new());
+        for entry in walk {
+            match entry {
+                Ok(e) => paths.push(e.path().to_string_lossy().into_owned()),
+                Err(e) => errors.push(e),
+            }
+        }
+        assert!(
+            !errors.is_empty(),
+            "{backend:?}: the replacement went unnoticed"
+        );
+        for e in &errors {
+            assert_eq!(e.errno(), Errno::XDEV, "{backend:?}: {e}");
+        }
+        assert!(
+            paths.contains(&"/zz".to_string()),
+            "{backend:?}: the walk went on"
+        );
+        assert!(
+            !paths.iter().any(|p| p.contains("NEWCOMER")),
+            "{backend:?}: {paths:?}"
+        );
+        // Put back for the next backend.
+        std::fs::remove_dir_all(&old).unwrap();
+        std::fs::rename(&aside, &old).unwrap();
+    }
+}
+
+/// Without `getxattrat` (before Linux 6.13, here disabled): a regular file's and a directory's
+/// xattrs are read through a procfs reopen; a FIFO or a symlink is `NotSupported`, never opened
+/// (the FIFO has no writer: an open would block).
+#[test]
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+fn read_xattr_without_getxattrat_never_opens_a_fifo() {
+    require_privilege("trusted.* xattrs (CAP_SYS_ADMIN)");
+    let layout = Layout::new();
+    for path in ["root/etc/passwd", "root/etc"] {
+        rustix::fs::lsetxattr(
+            layout.tree.join(path).as_path(),
+            "trusted.walk",
+            b"v",
+            rustix::fs::XattrFlags::empty(),
+        )
+        .unwrap();
+    }
+    let root_path = layout.root_path();
+    with_deadline(|| {
+        procroot::testing::disable(procroot::testing::Feature::Xattrat);
+        let root = Root::open(&root_path).unwrap();
+        let all = by_path(root.walk("/"));
+        let v = Some(b"v".to_vec());
+        assert_eq!(all["/etc/passwd"].read_xattr("trusted.walk").unwrap(), v);
+        assert_eq!(all["/etc"].read_xattr("trusted.walk").unwrap(), v);
+        assert_eq!(
+            all["/etc/hostname"].read_xattr("trusted.walk").unwrap(),
+            None
+        );
+        for special in ["/fifo", "/abs"] {
+            let err = all[special].read_xattr("trusted.walk").unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::NotSupported, "{special}: {err}");
+        }
+    });
 }

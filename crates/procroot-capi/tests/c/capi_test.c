@@ -705,6 +705,18 @@ int main(int argc, char **argv) {
         }
         CHECK(files == 1, "files %d", files);
         procroot_walk_free(w);
+        /* The walk keeps its own reference to the root: the root may be freed first (ASan
+         * checks that nothing freed is used). */
+        procroot_root *own = NULL;
+        expect_ok(procroot_root_open(dir, &own, &err), "root_open for walk");
+        expect_ok(procroot_walk_open(own, "w", PROCROOT_WALK_SORT, 0, PROCROOT_WALK_NO_MAX_DEPTH,
+                                     &w, &err),
+                  "walk_open own");
+        procroot_root_free(own);
+        int entries = 0;
+        while (procroot_walk_next(w, &e, NULL) == 1) entries++;
+        CHECK(entries == 5, "entries after the root was freed: %d", entries);
+        procroot_walk_free(w);
     }
 
     /* --- removal --- */

@@ -32,10 +32,12 @@
 
 use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 
-use rustix::fs::{Dir, Mode, OFlags};
+use std::mem::MaybeUninit;
+
+use rustix::fs::{Mode, OFlags, RawDir};
 use rustix::io::Errno;
 
 use crate::error::{Error, Result};
@@ -89,8 +91,8 @@ pub(super) struct Level {
     pub name: OsString,
     /// `(st_dev, st_ino)` when it was opened, to recognise it when re-walking.
     pub id: FileId,
-    /// Its open directory stream; `None` when it fell out of the window.
-    dir: Option<Dir>,
+    /// Its open directory and what was read of it; `None` when it fell out of the window.
+    dir: Option<Listing>,
     /// For a level entered through a symlink (`Root::walk` with `follow_links`): its path
     /// inside the root, which a re-walk resolves with the resolver (the name in the level
     /// above is a symlink, which `O_NOFOLLOW` rightly refuses and `openat` must never follow:
@@ -104,7 +106,74 @@ pub(super) struct Level {
 impl Level {
     /// The level's open fd. Popped levels and the innermost level are always open.
     pub fn fd(&self) -> Result<BorrowedFd<'_>> {
-        self.dir.as_ref().ok_or(Errno::BADF)?.fd().syscall("fcntl")
+        Ok(self.dir.as_ref().ok_or(Errno::BADF)?.fd.as_fd())
+    }
+}
+
+/// How many bytes one `getdents64` may fill: glibc's `readdir` buffer size. (rustix's `Dir`
+/// starts at 768 bytes and grows by as much per call, and copies each name into a `CString`:
+/// a walk of many small directories paid several calls and an allocation per entry for it.)
+const GETDENTS_BUF: usize = 32 * 1024;
+
+/// An open directory and the entries of its last `getdents64` batch not yet returned.
+struct Listing {
+    fd: OwnedFd,
+    /// The batch's names, one after the other.
+    names: Vec<u8>,
+    /// Per entry: where its name is in `names`, its length, its type, and the directory
+    /// offset after it (`d_off`).
+    items: Vec<(usize, usize, rustix::fs::FileType, i64)>,
+    /// The next item to return.
+    next: usize,
+    /// `getdents64` said the end.
+    at_end: bool,
+}
+
+impl Listing {
+    fn new(fd: OwnedFd) -> Listing {
+        Listing {
+            fd,
+            names: Vec::new(),
+            items: Vec::new(),
+            next: 0,
+            at_end: false,
+        }
+    }
+
+    /// Reads the next batch (one `getdents64`) into `items`, with `buf` (allocated on first
+    /// use); `false` at the end of the directory. `ENOENT` (the directory was removed while
+    /// being read) is the end too, as for `readdir`.
+    fn refill(&mut self, buf: &mut Vec<MaybeUninit<u8>>) -> Result<bool> {
+        if buf.is_empty() {
+            buf.resize(GETDENTS_BUF, MaybeUninit::uninit());
+        }
+        self.names.clear();
+        self.items.clear();
+        self.next = 0;
+        let mut raw = RawDir::new(self.fd.as_fd(), buf.as_mut_slice());
+        loop {
+            match raw.next() {
+                None | Some(Err(Errno::NOENT)) => {
+                    self.at_end = true;
+                    break;
+                }
+                Some(Err(e)) => return Err(e.syscall("getdents64")),
+                Some(Ok(entry)) => {
+                    let name = entry.file_name().to_bytes();
+                    self.items.push((
+                        self.names.len(),
+                        name.len(),
+                        entry.file_type(),
+                        entry.next_entry_cookie() as i64,
+                    ));
+                    self.names.extend_from_slice(name);
+                }
+            }
+            if raw.is_buffer_empty() {
+                break;
+            }
+        }
+        Ok(!self.items.is_empty())
     }
 }
 
@@ -148,6 +217,8 @@ pub(super) struct Chain<'a> {
     /// The spacing of `anchors`.
     step: usize,
     limits: Limits,
+    /// The `getdents64` buffer, shared by the levels: only the innermost one is read.
+    buf: Vec<MaybeUninit<u8>>,
 }
 
 impl<'a> Chain<'a> {
@@ -161,6 +232,7 @@ impl<'a> Chain<'a> {
             anchors: Vec::new(),
             step: limits.window,
             limits,
+            buf: Vec::new(),
         }
     }
 
@@ -180,6 +252,7 @@ impl<'a> Chain<'a> {
             anchors: Vec::new(),
             step: limits.window,
             limits,
+            buf: Vec::new(),
         }
     }
 
@@ -249,7 +322,7 @@ impl<'a> Chain<'a> {
         self.levels.push(Level {
             name: name.to_os_string(),
             id,
-            dir: Some(Dir::new(fd).syscall("fcntl")?),
+            dir: Some(Listing::new(fd)),
             pos: 0,
             followed,
         });
@@ -262,24 +335,36 @@ impl<'a> Chain<'a> {
 
     /// The next entry of the innermost level, `None` at its end (or when the chain is empty).
     pub fn read(&mut self) -> Result<Option<Entry>> {
+        let mut name = Vec::new();
+        Ok(self.read_into(&mut name)?.map(|file_type| Entry {
+            name: OsString::from_vec(name),
+            file_type,
+        }))
+    }
+
+    /// [`Chain::read`] into `name` (cleared first), which a caller reading many entries reuses
+    /// (`Root::walk`: no allocation per entry for the name): the entry's type, or `None` at the
+    /// end of the innermost level.
+    pub fn read_into(&mut self, name: &mut Vec<u8>) -> Result<Option<rustix::fs::FileType>> {
         let Some(Level { dir, pos, .. }) = self.levels.last_mut() else {
             return Ok(None);
         };
-        let dir = dir.as_mut().ok_or(Errno::BADF)?;
+        let listing = dir.as_mut().ok_or(Errno::BADF)?;
         loop {
-            let entry = match dir.read() {
-                None => return Ok(None),
-                Some(entry) => entry.syscall("getdents64")?,
-            };
-            *pos = entry.offset();
-            let name = entry.file_name();
-            if name == c"." || name == c".." {
-                continue;
+            if let Some(&(start, len, file_type, cookie)) = listing.items.get(listing.next) {
+                listing.next += 1;
+                *pos = cookie;
+                let bytes = &listing.names[start..start + len];
+                if bytes == b"." || bytes == b".." {
+                    continue;
+                }
+                name.clear();
+                name.extend_from_slice(bytes);
+                return Ok(Some(file_type));
             }
-            return Ok(Some(Entry {
-                name: OsStr::from_bytes(name.to_bytes()).to_os_string(),
-                file_type: entry.file_type(),
-            }));
+            if listing.at_end || !listing.refill(&mut self.buf)? {
+                return Ok(None);
+            }
         }
     }
 
@@ -304,7 +389,13 @@ impl<'a> Chain<'a> {
 
     /// The path of `name` in the innermost level, relative to the base: for messages.
     pub fn path_of(&self, name: &OsStr) -> PathBuf {
-        let mut path: PathBuf = self.levels.iter().map(|l| l.name.as_os_str()).collect();
+        // A walk's first level is its base itself, recorded as `.`: no name in a message.
+        let mut path: PathBuf = self
+            .levels
+            .iter()
+            .map(|l| l.name.as_os_str())
+            .filter(|n| *n != ".")
+            .collect();
         path.push(name);
         path
     }
@@ -359,12 +450,13 @@ impl<'a> Chain<'a> {
                 return Err(moved(&self.path_of(OsStr::new(""))));
             }
             if keep {
-                let mut dir = Dir::new(fd.try_clone()?).syscall("fcntl")?;
+                let dir = fd.try_clone()?;
                 // Where it stopped: see the module docs (never reread from the start).
                 if level.pos != 0 {
-                    dir.seek(level.pos).syscall("lseek")?;
+                    rustix::fs::seek(&dir, rustix::fs::SeekFrom::Start(level.pos as u64))
+                        .syscall("lseek")?;
                 }
-                self.levels[i].dir = Some(dir);
+                self.levels[i].dir = Some(Listing::new(dir));
             }
             cur = Some(fd);
         }

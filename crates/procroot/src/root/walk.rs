@@ -122,6 +122,8 @@ pub struct Walk<'r> {
     start_mount: Option<MountId>,
     /// `dirs[..closed_upto]` have dropped their shared fd (the chain closed them).
     closed_upto: usize,
+    /// The buffer names are read into, reused.
+    name: Vec<u8>,
 }
 
 impl std::fmt::Debug for Walk<'_> {
@@ -188,6 +190,7 @@ impl Root {
             pending: std::collections::VecDeque::new(),
             start_mount: None,
             closed_upto: 0,
+            name: Vec::new(),
         }
     }
 }
@@ -211,6 +214,7 @@ impl Walk<'_> {
             pending: self.pending,
             start_mount: self.start_mount,
             closed_upto: self.closed_upto,
+            name: self.name,
         }
     }
 
@@ -487,15 +491,20 @@ impl Walk<'_> {
     fn step(&mut self) {
         let chain = self.chain.as_mut().expect("running walks have a chain");
         let top = self.dirs.last_mut().expect("checked by next");
+        // The name is read into a buffer the walk reuses: no allocation per entry for it.
+        let mut name = std::mem::take(&mut self.name);
         let next = if top.done {
             Ok(None)
         } else if let Some(sorted) = &mut top.sorted {
-            Ok(sorted.next())
+            Ok(sorted.next().map(|(n, t)| {
+                name = n.into_vec();
+                t
+            }))
         } else {
-            chain.read().map(|e| e.map(|e| (e.name, e.file_type)))
+            chain.read_into(&mut name)
         };
         match next {
-            Ok(Some((name, d_type))) => self.visit(name, d_type),
+            Ok(Some(d_type)) => self.visit(OsStr::from_bytes(&name), d_type),
             Ok(None) => self.leave(),
             Err(e) => {
                 // A listing that fails half-way (EIO, a directory removed under us) ends that
@@ -506,6 +515,7 @@ impl Walk<'_> {
                 self.pending.push_back(Err(e));
             }
         }
+        self.name = name;
     }
 
     /// Leaves the innermost directory, yielding its entry under `contents_first`.
@@ -528,12 +538,12 @@ impl Walk<'_> {
 
     /// Makes the entry for `name` of the innermost directory, and opens it if it is a
     /// directory to enter.
-    fn visit(&mut self, name: OsString, d_type: rustix::fs::FileType) {
+    fn visit(&mut self, name: &OsStr, d_type: rustix::fs::FileType) {
         let depth = self.dirs.len();
         let shared = self.shared();
         let chain = self.chain.as_mut().expect("running walks have a chain");
         let top = self.dirs.last_mut().expect("checked by next");
-        let path = top.path.join(&name);
+        let path = child_path(&top.path, name);
         let Ok(parent_fd) = chain.dir_fd() else {
             top.done = true;
             let e = self.root.annotate(Errno::BADF.into(), "walk", &path);
@@ -549,7 +559,7 @@ impl Walk<'_> {
         let mut file_type = FileType::from_rustix(d_type);
         if file_type == FileType::Unknown {
             // The file system does not say (some network and FUSE file systems): ask it.
-            match rustix::fs::statat(parent_fd, &name, AtFlags::SYMLINK_NOFOLLOW) {
+            match rustix::fs::statat(parent_fd, name, AtFlags::SYMLINK_NOFOLLOW) {
                 Ok(st) => file_type = FileType::from_mode(st.st_mode),
                 Err(e) => {
                     let e = self.root.annotate(e.syscall("fstatat"), "walk", &path);
@@ -616,7 +626,7 @@ impl Walk<'_> {
             // refused before it is opened; O_NOFOLLOW: a symlink put there is never followed.
             None => rustix::fs::openat(
                 parent_fd,
-                &name,
+                name,
                 OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                 Mode::empty(),
             ),
@@ -625,7 +635,7 @@ impl Walk<'_> {
             Ok(fd) => fd,
             Err(Errno::NOTDIR | Errno::LOOP) if !followed => {
                 // No longer a directory (swapped since the listing): yield what it is now.
-                match rustix::fs::statat(parent_fd, &name, AtFlags::SYMLINK_NOFOLLOW) {
+                match rustix::fs::statat(parent_fd, name, AtFlags::SYMLINK_NOFOLLOW) {
                     Ok(st) => {
                         entry.file_type = FileType::from_mode(st.st_mode);
                         return self.emit(entry);
@@ -685,7 +695,7 @@ impl Walk<'_> {
             None
         };
         self.to_enter = Some(ToEnter {
-            name,
+            name: name.to_os_string(),
             fd,
             id,
             mount: info.mount_id,
@@ -701,6 +711,18 @@ impl Walk<'_> {
             self.pending.push_back(Ok(entry));
         }
     }
+}
+
+/// `dir/name`, allocated once at its final size (`Path::join` copies `dir`, then grows it).
+fn child_path(dir: &Path, name: &OsStr) -> PathBuf {
+    let dir = dir.as_os_str().as_bytes();
+    let mut path = Vec::with_capacity(dir.len() + 1 + name.len());
+    path.extend_from_slice(dir);
+    if !dir.ends_with(b"/") {
+        path.push(b'/');
+    }
+    path.extend_from_slice(name.as_bytes());
+    PathBuf::from(OsString::from_vec(path))
 }
 
 /// Where a [`WalkEntry`] is, for its on-demand calls.
