@@ -21,7 +21,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use procroot::{Procfs, Root, SpecialFiles};
+use procroot::{Preload, Procfs, Root, SpecialFiles};
 use procroot_runtime::sandbox::{self, Access, CopyDirection, CopyTree, Sandbox};
 use serde_json::json;
 
@@ -369,6 +369,8 @@ pub struct Job<'a> {
     proc_self: Option<OwnedFd>,
     of_type: Access,
     special_files: bool,
+    /// What the library reads before confining ([`Sandbox::preload`]).
+    preload: Preload,
 }
 
 impl<'a> Job<'a> {
@@ -381,6 +383,7 @@ impl<'a> Job<'a> {
             proc_self: None,
             of_type: Access::empty(),
             special_files: false,
+            preload: Preload::all(),
         }
     }
 
@@ -389,9 +392,12 @@ impl<'a> Job<'a> {
         Job::new(command).root(root)
     }
 
-    /// The root ([`Tree::Root`]).
+    /// The root ([`Tree::Root`]), where the command makes all its lookups: the library reads
+    /// before confining only what lookups there can use ([`Preload::for_root`]; the sysctl
+    /// `fs.protected_symlinks` only where the emulated walker answers).
     pub fn root(mut self, root: &'a Root) -> Job<'a> {
         self.root = Some(root.as_fd());
+        self.preload = Preload::for_root(root);
         self
     }
 
@@ -400,6 +406,8 @@ impl<'a> Job<'a> {
     pub fn copy(command: &'static str, root: &'a Root, host_path: &'a Path) -> Job<'a> {
         let mut job = Job::on(command, root);
         job.copy = Some((root, host_path));
+        // A copy also walks the host tree: everything, as the library's default.
+        job.preload = Preload::all();
         job
     }
 
@@ -570,7 +578,7 @@ pub fn confine(notice: Notice, job: Job<'_>) -> Result<(), Failure> {
     }
     // Landlock is there but confining failed: the command does not run unconfined behind the
     // user's back.
-    job.sandbox().restrict_self().map_err(|e| {
+    job.sandbox().preload(job.preload).restrict_self().map_err(|e| {
         Failure::Library(procroot::Error::with_detail(
             e.kind(),
             e.errno(),
