@@ -578,15 +578,18 @@ pub fn confine(notice: Notice, job: Job<'_>) -> Result<(), Failure> {
     }
     // Landlock is there but confining failed: the command does not run unconfined behind the
     // user's back.
-    job.sandbox().preload(job.preload).restrict_self().map_err(|e| {
-        Failure::Library(procroot::Error::with_detail(
-            e.kind(),
-            e.errno(),
-            format!(
-                "confining the command with Landlock failed: {e}; --no-sandbox runs it without"
-            ),
-        ))
-    })?;
+    job.sandbox()
+        .preload(job.preload)
+        .restrict_self()
+        .map_err(|e| {
+            Failure::Library(procroot::Error::with_detail(
+                e.kind(),
+                e.errno(),
+                format!(
+                    "confining the command with Landlock failed: {e}; --no-sandbox runs it without"
+                ),
+            ))
+        })?;
     Ok(())
 }
 

@@ -37,10 +37,10 @@ use rustix::io::Errno;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::root::Root;
-/// What a confining process reads first ([`Sandbox::preload`]), re-exported from `procroot`.
-pub use procroot::Preload;
 use crate::sys::landlock::{self, fs};
 use crate::sys::Syscall as _;
+/// What a confining process reads first ([`Sandbox::preload`]), re-exported from `procroot`.
+pub use procroot::Preload;
 
 bitflags! {
     /// What a [`Sandbox`] allows beneath a tree: Landlock's file-system rights, one flag each

@@ -55,11 +55,12 @@ impl Preload {
     /// overmounted when it was opened), `Auto` once `openat2` is known to be unavailable, or
     /// policy `InRootStrict` (an `EXDEV` from the kernel is re-examined by the walker).
     ///
-    /// Otherwise the kernel answers, applying the sysctl itself, and the walker runs only
-    /// where [`Preload::PROTECTED_SYMLINKS`] documents the strict answer: an `EAGAIN` that
-    /// persists through every retry (renames or mounts racing each attempt),
+    /// Otherwise the kernel answers, applying the sysctl itself, and the walker applies its
+    /// strict answer (see [`Preload::PROTECTED_SYMLINKS`]) only where it still runs: an
+    /// `EAGAIN` that persists through every retry (renames or mounts racing each attempt),
     /// [`Root::eval_symlinks`]' fallback after a kernel failure, or an `openat2` refused only
-    /// after confinement.
+    /// after confinement. ([`Handle::path_in_root`](crate::Handle::path_in_root)'s walk, which
+    /// names a file the kernel opened, does not apply the rule: the kernel did.)
     pub fn for_root(root: &Root) -> Preload {
         let opts = root.resolve_opts();
         if resolve::first_resolver(opts.backend) != FirstResolver::Kernel
@@ -101,7 +102,8 @@ pub(crate) fn procfs_not_preloaded() -> Error {
         ErrorKind::NotSupported,
         Errno::ACCESS,
         "this process confined itself without opening procroot's procfs handle first \
-         (Preload::PROCFS), and a procfs opened now could be neither read nor trusted",
+         (Preload::PROCFS): none is opened now (its files could not be read, and the \
+         fallbacks end at the host's /proc)",
     )
     .context("acquire procfs", Path::new("/proc"))
 }
