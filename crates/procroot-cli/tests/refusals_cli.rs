@@ -105,6 +105,26 @@ fn nosymfollow_root_refuses_symlinks_on_every_backend() {
     });
 }
 
+/// A root with `tmp/link` (to `target`, owned by uid 2000) and `tmp/target` in a root-owned
+/// 1777 `tmp`, and whether this machine's `fs.protected_symlinks` protects such a link.
+fn protected_link_tree(target: &str) -> (Tree, bool) {
+    use std::os::unix::fs::PermissionsExt;
+    let sysctl = std::fs::read_to_string("/proc/sys/fs/protected_symlinks")
+        .expect("read fs.protected_symlinks");
+    eprintln!("fs.protected_symlinks = {}", sysctl.trim());
+    let tree = Tree::new(&format!(
+        "file tmp/target TARGET\nsymlink tmp/link {target}"
+    ));
+    let chmod = |p: &Path, mode: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).expect("chmod")
+    };
+    chmod(tree.path(), 0o755);
+    chmod(&tree.join("tmp"), 0o1777);
+    chmod(&tree.join("tmp/target"), 0o644);
+    std::os::unix::fs::lchown(tree.join("tmp/link"), Some(2000), Some(2000)).expect("lchown");
+    (tree, sysctl.trim() != "0")
+}
+
 /// `fs.protected_symlinks`: uid 1000 following uid 2000's symlink in a root-owned 1777
 /// directory. The kernel refuses with `EACCES` when the sysctl is 1; every backend must give
 /// the kernel's answer for this machine's setting (the emulated walker used to follow).
@@ -114,25 +134,8 @@ fn nosymfollow_root_refuses_symlinks_on_every_backend() {
 )]
 #[test]
 fn protected_symlinks_agree_on_every_backend() {
-    use std::os::unix::fs::PermissionsExt;
     require_privilege("a link owned by another user, and uid 1000");
-    let sysctl = std::fs::read_to_string("/proc/sys/fs/protected_symlinks")
-        .expect("read fs.protected_symlinks");
-    let protected = sysctl.trim() != "0";
-    eprintln!("fs.protected_symlinks = {}", sysctl.trim());
-    let tree = Tree::new(
-        "
-        file tmp/target TARGET
-        symlink tmp/link target
-        ",
-    );
-    let chmod = |p: &Path, mode: u32| {
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).expect("chmod")
-    };
-    chmod(tree.path(), 0o755);
-    chmod(&tree.join("tmp"), 0o1777);
-    chmod(&tree.join("tmp/target"), 0o644);
-    std::os::unix::fs::lchown(tree.join("tmp/link"), Some(2000), Some(2000)).expect("lchown");
+    let (tree, protected) = protected_link_tree("target");
     for backend in BACKENDS {
         let what = |cmd: &str| format!("{cmd} --backend {backend} as uid 1000");
         let resolve = procroot(tree.path(), backend, &["resolve", "/tmp/link"], Some(1000));
@@ -167,25 +170,8 @@ fn protected_symlinks_agree_on_every_backend() {
 )]
 #[test]
 fn protected_symlinks_agree_when_the_walker_answers_under_the_sandbox() {
-    use std::os::unix::fs::PermissionsExt;
     require_privilege("a link owned by another user, and uid 1000");
-    let sysctl = std::fs::read_to_string("/proc/sys/fs/protected_symlinks")
-        .expect("read fs.protected_symlinks");
-    let protected = sysctl.trim() != "0";
-    eprintln!("fs.protected_symlinks = {}", sysctl.trim());
-    let tree = Tree::new(
-        "
-        file tmp/target TARGET
-        symlink tmp/link /tmp/target
-        ",
-    );
-    let chmod = |p: &Path, mode: u32| {
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).expect("chmod")
-    };
-    chmod(tree.path(), 0o755);
-    chmod(&tree.join("tmp"), 0o1777);
-    chmod(&tree.join("tmp/target"), 0o644);
-    std::os::unix::fs::lchown(tree.join("tmp/link"), Some(2000), Some(2000)).expect("lchown");
+    let (tree, protected) = protected_link_tree("/tmp/target");
     let runs = BACKENDS
         .iter()
         .map(|backend| (*backend, &["--policy", "in-root-strict"][..]))
