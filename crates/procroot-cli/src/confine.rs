@@ -491,6 +491,16 @@ impl<'a> Job<'a> {
             })
     }
 
+    /// What the library reads before confining: by the root ([`Job::root`]), without the
+    /// procfs handle for the commands in [`PROCFS_UNUSED`].
+    fn preload(&self) -> Preload {
+        if PROCFS_UNUSED.contains(&self.command) {
+            self.preload - Preload::PROCFS
+        } else {
+            self.preload
+        }
+    }
+
     /// Whether any rule needs renames or links into another directory (`REFER`, ABI 2).
     fn needs_refer(&self) -> bool {
         if let Confinement::Copy(direction) = profile(self.command).confinement {
@@ -602,22 +612,16 @@ pub fn confine(notice: Notice, job: Job<'_>) -> Result<(), Failure> {
     }
     // Landlock is there but confining failed: the command does not run unconfined behind the
     // user's back.
-    let mut preload = job.preload;
-    if PROCFS_UNUSED.contains(&job.command) {
-        preload.remove(Preload::PROCFS);
-    }
-    job.sandbox()
-        .preload(preload)
-        .restrict_self()
-        .map_err(|e| {
-            Failure::Library(procroot::Error::with_detail(
-                e.kind(),
-                e.errno(),
-                format!(
-                    "confining the command with Landlock failed: {e}; --no-sandbox runs it without"
-                ),
-            ))
-        })?;
+    let sandbox = job.sandbox().preload(job.preload());
+    sandbox.restrict_self().map_err(|e| {
+        Failure::Library(procroot::Error::with_detail(
+            e.kind(),
+            e.errno(),
+            format!(
+                "confining the command with Landlock failed: {e}; --no-sandbox runs it without"
+            ),
+        ))
+    })?;
     Ok(())
 }
 
