@@ -563,15 +563,7 @@ fn a_10000_deep_tree_walks_under_rlimit_nofile_128() {
         for contents_first in [false, true] {
             let root = Root::open(tree.join("root")).unwrap().with_backend(backend);
             in_child(|| {
-                let old = rustix::process::getrlimit(rustix::process::Resource::Nofile);
-                rustix::process::setrlimit(
-                    rustix::process::Resource::Nofile,
-                    rustix::process::Rlimit {
-                        current: Some(FD_LIMIT),
-                        maximum: old.maximum,
-                    },
-                )
-                .unwrap();
+                procroot_testutil::limit_open_files(FD_LIMIT);
                 let (mut dirs, mut files, mut max_depth) = (0, 0, 0);
                 let mut kept = Vec::new();
                 for entry in root.walk("/deep").contents_first(contents_first) {

@@ -224,16 +224,7 @@ pub(super) struct Chain<'a> {
 impl<'a> Chain<'a> {
     /// An empty chain below `base`.
     pub fn new(base: BorrowedFd<'a>, limits: Limits) -> Self {
-        Chain {
-            base: Base::Borrowed(base),
-            resolver: None,
-            levels: Vec::new(),
-            open_from: 0,
-            anchors: Vec::new(),
-            step: limits.window,
-            limits,
-            buf: Vec::new(),
-        }
+        Chain::with_base(Base::Borrowed(base), None, limits)
     }
 
     /// An empty chain below `base`, which it owns; levels pushed with
@@ -244,9 +235,17 @@ impl<'a> Chain<'a> {
         root: std::sync::Arc<OwnedFd>,
         opts: ResolveOptions,
     ) -> Chain<'static> {
+        Chain::with_base(Base::Owned(base), Some((root, opts)), limits)
+    }
+
+    fn with_base(
+        base: Base<'a>,
+        resolver: Option<(std::sync::Arc<OwnedFd>, ResolveOptions)>,
+        limits: Limits,
+    ) -> Self {
         Chain {
-            base: Base::Owned(base),
-            resolver: Some((root, opts)),
+            base,
+            resolver,
             levels: Vec::new(),
             open_from: 0,
             anchors: Vec::new(),
