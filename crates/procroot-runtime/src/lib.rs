@@ -28,6 +28,7 @@ pub mod exec;
 pub mod sandbox;
 #[doc(hidden)]
 pub mod testing;
+pub mod unpack;
 
 pub use sandbox::RootSandboxExt;
 

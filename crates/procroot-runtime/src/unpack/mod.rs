@@ -1,0 +1,5 @@
+//! Unpacking container image layers into a root.
+
+#![forbid(unsafe_code)]
+
+pub mod image;
