@@ -93,8 +93,9 @@ impl TreeManifest {
                     rdev: if is_device { md.rdev() } else { 0 },
                     link_group: None,
                     xattrs: xattrs(&path),
-                    mtime: mtimes
-                        .then(|| i128::from(md.mtime()) * 1_000_000_000 + i128::from(md.mtime_nsec())),
+                    mtime: mtimes.then(|| {
+                        i128::from(md.mtime()) * 1_000_000_000 + i128::from(md.mtime_nsec())
+                    }),
                 },
             );
         }
@@ -169,7 +170,10 @@ fn describe_difference(a: &ManifestEntry, b: &ManifestEntry) -> String {
         parts.push(format!("rdev {:x} vs {:x}", a.rdev, b.rdev));
     }
     if a.link_group != b.link_group {
-        parts.push(format!("hard-link group {:?} vs {:?}", a.link_group, b.link_group));
+        parts.push(format!(
+            "hard-link group {:?} vs {:?}",
+            a.link_group, b.link_group
+        ));
     }
     if a.xattrs != b.xattrs {
         parts.push(format!("xattrs {:?} vs {:?}", a.xattrs, b.xattrs));
@@ -191,7 +195,9 @@ fn hash_file(path: &Path) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
-        let n = file.read(&mut buf).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+        let n = file
+            .read(&mut buf)
+            .unwrap_or_else(|e| panic!("{path:?}: {e}"));
         if n == 0 {
             break;
         }

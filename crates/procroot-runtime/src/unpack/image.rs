@@ -24,8 +24,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use oci_spec::image::{
-    Arch, Descriptor, Digest, DigestAlgorithm, ImageIndex, ImageManifest, MediaType, OciLayout,
-    Os,
+    Arch, Descriptor, Digest, DigestAlgorithm, ImageIndex, ImageManifest, MediaType, OciLayout, Os,
 };
 use rustix::fs::OFlags;
 use rustix::io::Errno;
@@ -171,9 +170,7 @@ impl Layout {
             if all.is_empty() {
                 return Err(self.invalid_path(&name, "an image index with no manifest".into()));
             }
-            descriptor = self
-                .pick(&all, &name.to_string_lossy(), reference)?
-                .clone();
+            descriptor = self.pick(&all, &name.to_string_lossy(), reference)?.clone();
         }
         if !is_manifest(descriptor.media_type()) {
             return Err(self.invalid(
@@ -243,13 +240,16 @@ impl Layout {
             Error::with_detail(
                 ErrorKind::NotSupported,
                 Errno::NOTSUP,
-                format!("digest algorithm {} is not supported", descriptor.digest().algorithm()),
+                format!(
+                    "digest algorithm {} is not supported",
+                    descriptor.digest().algorithm()
+                ),
             )
             .context("open image blob", &self.path().join(&name))
         })?;
         let file = self
             .dir
-            .open_file(&name, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC)?;
+            .open_file(&name, OFlags::RDONLY | OFlags::CLOEXEC)?;
         Ok(BlobReader {
             file,
             hasher: Some(hasher),
@@ -285,9 +285,7 @@ impl Layout {
     /// Reads a small file of the layout (`oci-layout`, `index.json`) whole, at most
     /// [`JSON_LIMIT`] bytes.
     fn read_limited(&self, name: &Path) -> Result<Vec<u8>> {
-        let file = self
-            .dir
-            .open_file(name, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC)?;
+        let file = self.dir.open_file(name, OFlags::RDONLY | OFlags::CLOEXEC)?;
         let mut bytes = Vec::new();
         let path = self.path().join(name);
         file.take(JSON_LIMIT + 1)
@@ -312,7 +310,8 @@ impl Layout {
     }
 
     fn invalid_path(&self, name: &Path, detail: String) -> Error {
-        Error::invalid_input(Errno::INVAL, detail).context("read image layout", &self.path().join(name))
+        Error::invalid_input(Errno::INVAL, detail)
+            .context("read image layout", &self.path().join(name))
     }
 }
 
@@ -535,7 +534,9 @@ pub(crate) fn check_layer(
         Error::with_detail(
             ErrorKind::NotSupported,
             Errno::NOTSUP,
-            format!("layer media type {media_type:?} is not supported (tar, tar+gzip and tar+zstd are)"),
+            format!(
+                "layer media type {media_type:?} is not supported (tar, tar+gzip and tar+zstd are)"
+            ),
         )
         .context("unpack image layer", &path)
     })?;
