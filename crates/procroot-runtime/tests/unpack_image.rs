@@ -289,3 +289,107 @@ fn a_layout_without_oci_layout_or_of_another_version_is_refused() {
     let err = Layout::open(b.path()).err().unwrap();
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
 }
+
+/// A layout with three plain-tar layers (their bytes are 1024 bytes of `i`); the layout and the
+/// layers' descriptors.
+fn three_layers() -> (LayoutBuilder, Vec<Value>) {
+    let mut b = LayoutBuilder::new();
+    let layers: Vec<Value> = (1u8..=3)
+        .map(|i| b.blob("application/vnd.oci.image.layer.v1.tar", &[i; 1024]))
+        .collect();
+    let m = b.manifest(&layers);
+    b.index(m, None);
+    (b, layers)
+}
+
+/// Runs `for_each_layer`, reading each layer whole; which layers were read, and the result.
+fn read_layers(path: &Path) -> (Vec<usize>, procroot::Result<Vec<u8>>) {
+    let layout = Layout::open(path).unwrap();
+    let chosen = layout.manifest(None).unwrap();
+    let mut seen = Vec::new();
+    let r = layout.for_each_layer(&chosen, |i, _, reader| {
+        seen.push(i);
+        let mut bytes = Vec::new();
+        reader
+            .read_to_end(&mut bytes)
+            .map_err(|e| procroot::Error::from_errno(Errno::IO).context(e.to_string(), path))?;
+        Ok(bytes[0])
+    });
+    (seen, r)
+}
+
+#[test]
+fn layers_are_streamed_in_order_and_a_corrupt_one_stops_the_rest() {
+    let (b, layers) = three_layers();
+    let (seen, r) = read_layers(b.path());
+    assert_eq!(seen, [0, 1, 2]);
+    assert_eq!(r.unwrap(), [1, 2, 3]);
+    // The second layer's last byte changed: it is read (its entries applied) up to its end,
+    // where the digest fails; the third is never opened.
+    let second = b.blob_path(layers[1]["digest"].as_str().unwrap());
+    let mut bytes = [2u8; 1024];
+    bytes[1023] = 0;
+    std::fs::write(&second, bytes).unwrap();
+    let (seen, r) = read_layers(b.path());
+    assert_eq!(seen, [0, 1]);
+    let err = r.unwrap_err();
+    assert_eq!(err.errno(), Errno::BADMSG, "{err}");
+    let text = err.to_string();
+    assert!(text.contains("layer 2 of 3"), "{text}");
+    assert!(text.contains("no later layer was"), "{text}");
+}
+
+#[test]
+fn a_layer_the_consumer_stops_reading_early_is_still_verified_to_its_end() {
+    // A tar reader stops at the end-of-archive blocks and a gzip reader may leave the trailer:
+    // the bytes after that point still count.
+    let (b, layers) = three_layers();
+    let last = b.blob_path(layers[2]["digest"].as_str().unwrap());
+    let mut bytes = [3u8; 1024];
+    bytes[1023] = 0;
+    std::fs::write(&last, bytes).unwrap();
+    let layout = Layout::open(b.path()).unwrap();
+    let chosen = layout.manifest(None).unwrap();
+    let err = layout
+        .for_each_layer(&chosen, |_, _, reader| {
+            let mut first = [0u8; 16];
+            reader.read_exact(&mut first).unwrap();
+            Ok(())
+        })
+        .unwrap_err();
+    assert_eq!(err.errno(), Errno::BADMSG, "{err}");
+    assert!(err.to_string().contains("layer 3 of 3"), "{err}");
+}
+
+#[test]
+fn unknown_layer_media_types_and_misnamed_compression_are_refused_before_applying() {
+    let mut b = LayoutBuilder::new();
+    let odd = b.blob("application/vnd.example.layer.v1.squashfs", &[7u8; 64]);
+    let m = b.manifest(&[odd]);
+    b.index(m, None);
+    let (seen, r) = read_layers(b.path());
+    assert!(seen.is_empty());
+    let err = r.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotSupported, "{err}");
+    assert!(
+        err.to_string()
+            .contains("application/vnd.example.layer.v1.squashfs"),
+        "{err}"
+    );
+    // gzip bytes announced as a plain tar.
+    let mut b = LayoutBuilder::new();
+    let gz = b.blob(
+        "application/vnd.oci.image.layer.v1.tar",
+        &[0x1f, 0x8b, 8, 0, 0, 0],
+    );
+    let m = b.manifest(&[gz]);
+    b.index(m, None);
+    let (seen, r) = read_layers(b.path());
+    assert!(seen.is_empty());
+    let err = r.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    assert!(
+        err.to_string().contains("do not fit its media type"),
+        "{err}"
+    );
+}

@@ -195,6 +195,58 @@ impl Layout {
         })
     }
 
+    /// Streams each layer of `chosen`, in order, to `apply` (its index, its descriptor, and the
+    /// blob as a verifying reader), and returns what `apply` returned for each.
+    ///
+    /// Before a layer is handed on, its media type is checked (tar, tar+gzip, tar+zstd, OCI or
+    /// Docker names; anything else is `NotSupported`, naming it) and its first bytes must fit it.
+    /// After `apply` returns, the rest of the blob is read, so that the size and digest cover
+    /// every byte. The first failure stops: no later layer is read. A size or digest mismatch
+    /// is the error (`EBADMSG`) whatever `apply` made of the failed read; as it can only be
+    /// known at the end of the blob, the error says that the entries of that layer were
+    /// applied up to that point.
+    pub fn for_each_layer<T>(
+        &self,
+        chosen: &ChosenManifest,
+        mut apply: impl FnMut(usize, &Descriptor, &mut dyn Read) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let layers = chosen.manifest.layers();
+        let mut out = Vec::with_capacity(layers.len());
+        for (i, descriptor) in layers.iter().enumerate() {
+            let which = format!(
+                "layer {} of {} ({})",
+                i + 1,
+                layers.len(),
+                descriptor.digest()
+            );
+            let path = self.path().join(blob_name(descriptor.digest()));
+            let mut blob = self.open_blob(descriptor)?;
+            let head = read_head(&mut blob)?;
+            check_layer(self, descriptor, &head)?;
+            let mut reader = io::Cursor::new(head).chain(&mut blob);
+            let applied = apply(i, descriptor, &mut reader);
+            let finished = match &applied {
+                Ok(_) => blob.finish(),
+                Err(_) => Ok(()),
+            };
+            if let Some(why) = blob.mismatch() {
+                return Err(Error::with_detail(
+                    ErrorKind::SafetyViolation,
+                    Errno::BADMSG,
+                    format!(
+                        "{why}; found at the end of the blob: the entries of this layer before \
+                         that point were applied, no later layer was"
+                    ),
+                )
+                .context("verify image layer", &path)
+                .within(which, self.path()));
+            }
+            finished?;
+            out.push(applied.map_err(|e| e.within(which, self.path()))?);
+        }
+        Ok(out)
+    }
+
     /// One of `candidates`: the only one, else the only one for this machine's platform.
     fn pick<'d>(
         &self,
@@ -512,7 +564,7 @@ fn io_error(err: io::Error, op: &'static str, path: &Path) -> Error {
 
 /// The first bytes of a layer (up to 4, fewer for a shorter blob), read so that its
 /// compression can be checked against its media type before anything is applied.
-pub(crate) fn read_head(blob: &mut BlobReader) -> Result<Vec<u8>> {
+fn read_head(blob: &mut BlobReader) -> Result<Vec<u8>> {
     let mut head = Vec::with_capacity(4);
     match blob.by_ref().take(4).read_to_end(&mut head) {
         Ok(_) => Ok(head),
@@ -523,11 +575,7 @@ pub(crate) fn read_head(blob: &mut BlobReader) -> Result<Vec<u8>> {
 /// Checks that the layer `descriptor` names is one procroot can apply, and that its first bytes
 /// fit its media type (`head`). A gzip blob announced as plain tar is refused rather than
 /// guessed at.
-pub(crate) fn check_layer(
-    layout: &Layout,
-    descriptor: &Descriptor,
-    head: &[u8],
-) -> Result<LayerMediaType> {
+fn check_layer(layout: &Layout, descriptor: &Descriptor, head: &[u8]) -> Result<LayerMediaType> {
     let media_type = descriptor.media_type().to_string();
     let path = layout.path().join(blob_name(descriptor.digest()));
     let kind = LayerMediaType::from_media_type(&media_type).ok_or_else(|| {
