@@ -67,6 +67,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use fs::{DirEntry, FileId, FileType, ReadDir};
 pub use procfs::{Acquisition, PidFd, ProcBase, Procfs};
 pub use resolve::{Backend, BackendUsed, Policy, ResolveFlags, ResolveOptions, Trailing};
+pub use root::set_id_kept;
 pub use root::{
     CopyOptions, CopyWarning, EvalMode, Handle, NodeKind, Progress, ProgressFn, RemoveAllOptions,
     ReplaceMode, ResolvedParent, Root, SpecialFiles, WarningFn, Xattrs,
