@@ -42,6 +42,8 @@ pub enum Tree {
     /// `proc`: this process's own directory in procroot's private procfs instance
     /// (`/proc/self`, which holds `/proc/thread-self`).
     ProcSelf,
+    /// `unpack --image`: the OCI image layout directory the layers are read from.
+    Image,
 }
 
 impl Tree {
@@ -52,6 +54,7 @@ impl Tree {
             Tree::CopySource => "beneath the host source",
             Tree::CopyDestination => "beneath the host directory the copy lands in",
             Tree::ProcSelf => "beneath `/proc/self` of procroot's private procfs",
+            Tree::Image => "beneath the image layout directory (--image)",
         }
     }
 }
@@ -111,6 +114,21 @@ pub struct Profile {
     /// Why, where the rights alone do not say it.
     pub note: &'static str,
 }
+
+/// What `unpack` may do beneath the root: make every type of entry but devices (FIFOs are
+/// layer entries like any other), write the files it made (`TRUNCATE`: a sparse file's size),
+/// hard-link between directories (`REFER`), and list and remove what whiteouts and replaced
+/// entries name (`READ_DIR`, `REMOVE_*`).
+const UNPACK_WRITE: Access = Access::MAKE_REG
+    .union(Access::MAKE_DIR)
+    .union(Access::MAKE_SYM)
+    .union(Access::MAKE_FIFO)
+    .union(Access::WRITE_FILE)
+    .union(Access::TRUNCATE)
+    .union(Access::REFER)
+    .union(Access::REMOVE_FILE)
+    .union(Access::REMOVE_DIR)
+    .union(Access::READ_DIR);
 
 /// What each command may do: the one source for the commands' rulesets, `doctor`, the guide
 /// and `--help`.
@@ -235,6 +253,21 @@ pub const PROFILES: &[Profile] = &[
         confinement: Confinement::Copy(CopyDirection::Out),
         note: "never a device node on the host; no READ_FILE there, so nothing beside the copy \
                can be read",
+    },
+    Profile {
+        commands: &["unpack"],
+        confinement: Confinement::Rules(&[
+            Rule {
+                tree: Tree::Root,
+                access: UNPACK_WRITE,
+                of_type: false,
+                special: Access::MAKE_DEVICE,
+            },
+            rule(Tree::Image, Access::READ),
+        ]),
+        note: "the LAYER files and stdin are opened before, so no rule reads them, and nothing \
+               beside them can be; no READ_FILE beneath the root: a bug cannot read a file of \
+               the root into another; REFER: hard links between directories of the root",
     },
     Profile {
         commands: &["proc"],
@@ -367,6 +400,8 @@ pub struct Job<'a> {
     /// A copy's root and host operand ([`Confinement::Copy`]).
     copy: Option<(&'a Root, &'a Path)>,
     proc_self: Option<OwnedFd>,
+    /// `unpack --image`: the layout directory ([`Tree::Image`]).
+    image: Option<BorrowedFd<'a>>,
     of_type: Access,
     special_files: bool,
 }
@@ -379,6 +414,7 @@ impl<'a> Job<'a> {
             root: None,
             copy: None,
             proc_self: None,
+            image: None,
             of_type: Access::empty(),
             special_files: false,
         }
@@ -401,6 +437,12 @@ impl<'a> Job<'a> {
         let mut job = Job::on(command, root);
         job.copy = Some((root, host_path));
         job
+    }
+
+    /// `unpack --image`: the image layout directory ([`Tree::Image`]).
+    pub fn image(mut self, dir: BorrowedFd<'a>) -> Job<'a> {
+        self.image = Some(dir);
+        self
     }
 
     /// The `MAKE_*` right of the entry the command makes or links ([`Rule::of_type`]).
@@ -428,6 +470,7 @@ impl<'a> Job<'a> {
                     // Only a copy's rules are about these, and those come from the library.
                     Tree::CopySource | Tree::CopyDestination => None,
                     Tree::ProcSelf => self.proc_self.as_ref().map(AsFd::as_fd),
+                    Tree::Image => self.image,
                 }?;
                 let mut access = r.access;
                 if r.of_type {

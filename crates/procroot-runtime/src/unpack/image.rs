@@ -30,6 +30,7 @@ use rustix::fs::OFlags;
 use rustix::io::Errno;
 use sha2::Digest as _;
 
+use super::{LayerOptions, LayerReport, UnpackProgressFn};
 use crate::error::{Error, ErrorKind, Result};
 use crate::{Policy, Root};
 
@@ -208,7 +209,7 @@ impl Layout {
     pub fn for_each_layer<T>(
         &self,
         chosen: &ChosenManifest,
-        mut apply: impl FnMut(usize, &Descriptor, &mut dyn Read) -> Result<T>,
+        mut apply: impl FnMut(usize, &Descriptor, &mut (dyn Read + Send)) -> Result<T>,
     ) -> Result<Vec<T>> {
         let layers = chosen.manifest.layers();
         let mut out = Vec::with_capacity(layers.len());
@@ -596,4 +597,65 @@ fn check_layer(layout: &Layout, descriptor: &Descriptor, head: &[u8]) -> Result<
         .context("unpack image layer", &path));
     }
     Ok(kind)
+}
+
+/// What [`RootUnpackExt::apply_image`](super::RootUnpackExt::apply_image) did.
+#[derive(Clone, Debug)]
+pub struct ImageReport {
+    /// The manifest applied (`sha256:…`).
+    pub manifest: String,
+    /// The reference it was chosen by, if one was given.
+    pub reference: Option<String>,
+    /// Each layer, in the order applied.
+    pub layers: Vec<ImageLayerReport>,
+}
+
+/// One layer of an [`ImageReport`].
+#[derive(Clone, Debug)]
+pub struct ImageLayerReport {
+    /// The layer blob's digest, verified.
+    pub digest: String,
+    /// Its media type, as the manifest gives it.
+    pub media_type: String,
+    /// Its size in bytes, verified.
+    pub size: u64,
+    /// What applying it did.
+    pub report: LayerReport,
+}
+
+/// [`RootUnpackExt::apply_image`](super::RootUnpackExt::apply_image).
+pub(crate) fn apply_image(
+    root: &Root,
+    layout_dir: &Path,
+    reference: Option<&str>,
+    mut opts: LayerOptions<'_>,
+) -> Result<ImageReport> {
+    let layout = Layout::open(layout_dir).map_err(|e| e.within("open image layout", layout_dir))?;
+    let chosen = layout.manifest(reference)?;
+    let layers = layout.for_each_layer(&chosen, |_, descriptor, reader| {
+        // The caller's options for every layer, the progress hook reborrowed for each.
+        let progress: Option<&mut UnpackProgressFn<'_>> = match &mut opts.progress {
+            Some(hook) => Some(&mut **hook),
+            None => None,
+        };
+        let layer_opts = LayerOptions {
+            same_owner: opts.same_owner,
+            special_files: opts.special_files,
+            no_dirlinks: opts.no_dirlinks,
+            overwrite_dirs: opts.overwrite_dirs,
+            progress,
+        };
+        let report = super::apply_layer_threaded(root, reader, layer_opts)?;
+        Ok(ImageLayerReport {
+            digest: descriptor.digest().to_string(),
+            media_type: descriptor.media_type().to_string(),
+            size: descriptor.size(),
+            report,
+        })
+    })?;
+    Ok(ImageReport {
+        manifest: chosen.digest,
+        reference: chosen.reference,
+        layers,
+    })
 }

@@ -292,6 +292,26 @@ pub trait RootUnpackExt {
     /// stops the layer: the error's operation names the entry (its number, its name, and how
     /// many entries were applied before it), and what was applied stays applied.
     fn apply_layer(&self, reader: impl Read, opts: LayerOptions<'_>) -> Result<LayerReport>;
+
+    /// Applies the layers of the OCI image layout at `layout_dir`, in order, with `opts` for
+    /// each: the manifest `reference` names in its `index.json` (by its
+    /// `org.opencontainers.image.ref.name` annotation, or its digest), or the only one there
+    /// (several: an error listing their references). See [`image`](super::image).
+    ///
+    /// The layout is untrusted input too: each of its files is opened beneath `layout_dir`
+    /// (a symlink out of it is `EXDEV`, a FIFO or device `ENXIO`), and every blob (index,
+    /// manifest, config, layer) is checked against its descriptor's size and digest as it is
+    /// read, the layers while they are applied (and decompressed on a second thread, see
+    /// [`apply_layer_threaded`](super::apply_layer_threaded)). A layer's mismatch can only be
+    /// known at its end: the error (`EBADMSG`) then says that the entries of that layer before
+    /// it were applied, and no later layer was. A layer media type other than tar, tar+gzip or
+    /// tar+zstd (OCI or Docker names) is `NotSupported`, before anything of it is applied.
+    fn apply_image(
+        &self,
+        layout_dir: impl AsRef<Path>,
+        reference: Option<&str>,
+        opts: LayerOptions<'_>,
+    ) -> Result<super::image::ImageReport>;
 }
 
 impl RootUnpackExt for Root {
@@ -303,10 +323,21 @@ impl RootUnpackExt for Root {
         unpacker.run(stream)?;
         Ok(unpacker.report)
     }
+
+    fn apply_image(
+        &self,
+        layout_dir: impl AsRef<Path>,
+        reference: Option<&str>,
+        opts: LayerOptions<'_>,
+    ) -> Result<super::image::ImageReport> {
+        super::image::apply_image(self, layout_dir.as_ref(), reference, opts)
+    }
 }
 
 /// The layer's bytes, decompressed as its magic says.
-fn decompressed<'r>(mut reader: impl Read + 'r) -> io::Result<(Compression, Box<dyn Read + 'r>)> {
+pub(super) fn decompressed<'r>(
+    mut reader: impl Read + 'r,
+) -> io::Result<(Compression, Box<dyn Read + 'r>)> {
     let mut head = [0u8; 4];
     let mut got = 0;
     while got < head.len() {

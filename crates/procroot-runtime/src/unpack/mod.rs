@@ -25,8 +25,10 @@
 
 pub mod image;
 mod layer;
+mod pipeline;
 
 pub use layer::{
     Compression, EntryCounts, LayerOptions, LayerReport, RootUnpackExt, SkipReason, SkippedEntry,
     UnpackProgress, UnpackProgressFn,
 };
+pub use pipeline::apply_layer_threaded;
