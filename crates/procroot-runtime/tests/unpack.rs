@@ -434,3 +434,89 @@ fn pax_xattrs_are_applied() {
         0o644
     );
 }
+
+#[test]
+fn directories_a_layer_makes_implicitly_are_its_own() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path();
+    std::fs::create_dir_all(root.join("opt")).unwrap();
+    std::fs::write(root.join("opt/lower"), b"x").unwrap();
+    // No entry for opt/new/deep: made as a parent, then the opaque marker of opt comes.
+    let layer = Layer::new()
+        .file("opt/new/deep/file", b"this layer", 0o644)
+        .whiteout("opt/.wh..wh..opq")
+        .bytes();
+    let report = apply(root, &layer, caller());
+    assert_eq!(report.opaque_dirs, 1);
+    assert!(!root.join("opt/lower").exists());
+    assert_eq!(
+        std::fs::read(root.join("opt/new/deep/file")).unwrap(),
+        b"this layer"
+    );
+    assert_eq!(
+        std::fs::metadata(root.join("opt/new")).unwrap().mode() & 0o7777,
+        0o755
+    );
+}
+
+#[test]
+fn gnu_sparse_entries_stay_sparse() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let src = tmp.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    // 64 MiB with 4 KiB of data at the start and at 32 MiB: two small extents.
+    let file = std::fs::File::create(src.join("sparse")).unwrap();
+    file.set_len(64 << 20).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&file, &[1u8; 4096], 0).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&file, &[2u8; 4096], 32 << 20).unwrap();
+    drop(file);
+    let layer = tmp.path().join("layer.tar");
+    let status = std::process::Command::new("tar")
+        .args(["--sparse", "--format=gnu", "-cf"])
+        .arg(&layer)
+        .arg("-C")
+        .arg(&src)
+        .arg("sparse")
+        .status()
+        .expect("GNU tar");
+    assert!(status.success());
+    let bytes = std::fs::read(&layer).unwrap();
+    assert!(bytes.len() < 1 << 20, "tar did not store it sparse");
+    let root = tmp.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    let report = apply(&root, &bytes, caller());
+    assert_eq!(report.entries.files, 1);
+    let out = root.join("sparse");
+    let md = std::fs::metadata(&out).unwrap();
+    assert_eq!(md.len(), 64 << 20);
+    assert!(
+        md.blocks() * 512 < 1 << 20,
+        "{} bytes allocated",
+        md.blocks() * 512
+    );
+    let data = std::fs::read(&out).unwrap();
+    assert!(data[..4096].iter().all(|&b| b == 1));
+    assert!(data[32 << 20..(32 << 20) + 4096].iter().all(|&b| b == 2));
+    assert!(data[4096..32 << 20].iter().all(|&b| b == 0));
+}
+
+#[test]
+#[cfg_attr(procroot_unprivileged, ignore = "needs root")]
+fn security_capability_is_kept_with_the_owner() {
+    require_privilege(PRIV);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path();
+    // VFS_CAP_REVISION_2, CAP_NET_RAW (13) permitted and effective.
+    let cap = b"\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00";
+    let layer = Layer::new()
+        .pax(&[("SCHILY.xattr.security.capability", &cap[..])])
+        .file_owned("ping", b"elf", 0o755, (0, 0))
+        .bytes();
+    let report = apply(root, &layer, LayerOptions::default());
+    assert!(report.skipped.is_empty(), "{:?}", report.skipped);
+    let got = Root::open(root)
+        .unwrap()
+        .read_xattr("ping", "security.capability")
+        .unwrap();
+    assert_eq!(got, cap);
+}

@@ -354,7 +354,7 @@ fn set_id_bits_need_the_archives_owner() {
         assert_eq!(md.mode() & 0o7777, 0o755, "{name} kept a set-ID bit");
     }
     let caps = rustix::fs::getxattr(
-        &scene.root.join("cap"),
+        scene.root.join("cap"),
         "security.capability",
         &mut [0u8; 64],
     );
