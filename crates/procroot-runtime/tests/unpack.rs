@@ -57,6 +57,11 @@ fn files_dirs_and_symlinks_land_inside_the_root() {
     assert_eq!(md.mode() & 0o7777, 0o755);
     assert_eq!(md.mtime(), 1_600_000_000);
     assert_eq!(
+        md.atime(),
+        1_600_000_000,
+        "no atime in the header: the mtime"
+    );
+    assert_eq!(
         std::fs::read_link(root.join("bin")).unwrap(),
         Path::new("usr/bin")
     );
@@ -164,12 +169,17 @@ fn a_directory_entry_keeps_an_existing_directory_and_replaces_a_symlink() {
     std::fs::write(root.join("keep/old"), b"x").unwrap();
     std::fs::create_dir_all(root.join("target")).unwrap();
     std::os::unix::fs::symlink("target", root.join("was_link")).unwrap();
+    std::fs::write(root.join("was_file"), b"x").unwrap();
     let layer = Layer::new()
         .dir("keep", 0o700)
         .dir("was_link", 0o711)
+        .dir("was_file", 0o755)
         .bytes();
     let report = apply(root, &layer, caller());
-    assert_eq!(report.entries.dirs, 2);
+    assert_eq!(report.entries.dirs, 3);
+    assert!(std::fs::symlink_metadata(root.join("was_file"))
+        .unwrap()
+        .is_dir());
     assert!(root.join("keep/old").exists());
     assert_eq!(
         std::fs::metadata(root.join("keep")).unwrap().mode() & 0o7777,
@@ -197,9 +207,12 @@ fn whiteouts_remove_lower_entries_and_trees() {
         .whiteout("etc/.wh.deep")
         .whiteout("etc/.wh.never-there")
         .whiteout("missing/dir/.wh.x")
+        .whiteout("etc/.wh..wh.plnk")
         .bytes();
     let report = apply(root, &layer, caller());
     assert_eq!(report.whiteouts, 4);
+    assert_eq!(report.skipped.len(), 1);
+    assert_eq!(report.skipped[0].reason, SkipReason::BadWhiteout);
     assert_eq!(report.entries.files, 0, "a whiteout is not a file");
     assert!(!root.join("etc/gone").exists());
     assert!(!root.join("etc/deep").exists());
@@ -519,4 +532,58 @@ fn security_capability_is_kept_with_the_owner() {
         .read_xattr("ping", "security.capability")
         .unwrap();
     assert_eq!(got, cap);
+}
+
+#[test]
+fn empty_symlinks_and_impossible_device_numbers_are_skipped() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path();
+    let layer = Layer::new()
+        .raw(
+            tar::EntryType::Symlink,
+            b"empty",
+            b"",
+            0o777,
+            (0, 0),
+            b"",
+            None,
+        )
+        .device("dev/wrapped", true, 8, 1 << 20)
+        .file("after", b"x", 0o644)
+        .bytes();
+    let report = apply(
+        root,
+        &layer,
+        caller().with_special_files(SpecialFiles::Allow),
+    );
+    assert_eq!(report.skipped.len(), 2, "{:?}", report.skipped);
+    assert_eq!(report.skipped[0].reason, SkipReason::EmptySymlink);
+    assert_eq!(report.skipped[1].reason, SkipReason::BadDeviceNumbers);
+    assert!(std::fs::symlink_metadata(root.join("empty")).is_err());
+    assert!(std::fs::symlink_metadata(root.join("dev/wrapped")).is_err());
+    assert!(root.join("after").exists());
+}
+
+#[test]
+#[cfg_attr(procroot_unprivileged, ignore = "needs root (to drop to another user)")]
+fn devices_without_cap_mknod_are_skipped_not_fatal() {
+    require_privilege(PRIV);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path().to_path_buf();
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let layer = Layer::new()
+        .device("null", false, 1, 3)
+        .file("after", b"x", 0o644)
+        .bytes();
+    procroot_testutil::in_child(|| {
+        procroot_testutil::become_user(65534);
+        let report = apply(
+            &root,
+            &layer,
+            caller().with_special_files(SpecialFiles::Allow),
+        );
+        assert_eq!(report.skipped.len(), 1, "{:?}", report.skipped);
+        assert_eq!(report.skipped[0].reason, SkipReason::DeviceNotPermitted);
+        assert!(root.join("after").exists());
+    });
 }

@@ -193,6 +193,9 @@ pub enum SkipReason {
     DirectoryInTheWay,
     /// A device node, and [`LayerOptions::special_files`] is [`SpecialFiles::Refuse`].
     DeviceNode,
+    /// Device numbers beyond what the kernel stores (major above 4095, minor above 1048575),
+    /// which `mknod` would silently truncate to another device.
+    BadDeviceNumbers,
     /// A device node the process may not make (`mknod` says `EPERM`: no `CAP_MKNOD`).
     DeviceNotPermitted,
     /// A whiteout naming nothing (`.wh.`), `.` or `..`, or one of AUFS's reserved
@@ -232,6 +235,9 @@ impl fmt::Display for SkipReason {
                 f.write_str("a directory is in the way (overwrite_dirs is off)")
             }
             SkipReason::DeviceNode => f.write_str("device nodes are not allowed (special files)"),
+            SkipReason::BadDeviceNumbers => {
+                f.write_str("the device numbers are out of range (the kernel would truncate them)")
+            }
             SkipReason::DeviceNotPermitted => {
                 f.write_str("making a device node is not permitted (no CAP_MKNOD)")
             }
@@ -542,8 +548,11 @@ impl<'r, 'a> Unpacker<'r, 'a> {
                 } else {
                     NodeKind::BlockDevice { major, minor }
                 };
-                // Numbers the kernel would silently truncate to another device are refused.
-                let node = node.check()?;
+                // Numbers the kernel would silently truncate to another device (`b 8 1048576`
+                // is `8:0`, a whole disk) are refused.
+                let Ok(node) = node.check() else {
+                    return Ok(self.skip(name, SkipReason::BadDeviceNumbers));
+                };
                 self.node(name, dir, last, &path, &meta, Node::Special(node))?
             }
             other => {
