@@ -57,6 +57,11 @@ fn files_dirs_and_symlinks_land_inside_the_root() {
     assert_eq!(md.mode() & 0o7777, 0o755);
     assert_eq!(md.mtime(), 1_600_000_000);
     assert_eq!(
+        md.atime(),
+        1_600_000_000,
+        "no atime in the header: the mtime"
+    );
+    assert_eq!(
         std::fs::read_link(root.join("bin")).unwrap(),
         Path::new("usr/bin")
     );
@@ -164,12 +169,17 @@ fn a_directory_entry_keeps_an_existing_directory_and_replaces_a_symlink() {
     std::fs::write(root.join("keep/old"), b"x").unwrap();
     std::fs::create_dir_all(root.join("target")).unwrap();
     std::os::unix::fs::symlink("target", root.join("was_link")).unwrap();
+    std::fs::write(root.join("was_file"), b"x").unwrap();
     let layer = Layer::new()
         .dir("keep", 0o700)
         .dir("was_link", 0o711)
+        .dir("was_file", 0o755)
         .bytes();
     let report = apply(root, &layer, caller());
-    assert_eq!(report.entries.dirs, 2);
+    assert_eq!(report.entries.dirs, 3);
+    assert!(std::fs::symlink_metadata(root.join("was_file"))
+        .unwrap()
+        .is_dir());
     assert!(root.join("keep/old").exists());
     assert_eq!(
         std::fs::metadata(root.join("keep")).unwrap().mode() & 0o7777,
@@ -197,9 +207,12 @@ fn whiteouts_remove_lower_entries_and_trees() {
         .whiteout("etc/.wh.deep")
         .whiteout("etc/.wh.never-there")
         .whiteout("missing/dir/.wh.x")
+        .whiteout("etc/.wh..wh.plnk")
         .bytes();
     let report = apply(root, &layer, caller());
     assert_eq!(report.whiteouts, 4);
+    assert_eq!(report.skipped.len(), 1);
+    assert_eq!(report.skipped[0].reason, SkipReason::BadWhiteout);
     assert_eq!(report.entries.files, 0, "a whiteout is not a file");
     assert!(!root.join("etc/gone").exists());
     assert!(!root.join("etc/deep").exists());
@@ -433,4 +446,144 @@ fn pax_xattrs_are_applied() {
             & 0o777,
         0o644
     );
+}
+
+#[test]
+fn directories_a_layer_makes_implicitly_are_its_own() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path();
+    std::fs::create_dir_all(root.join("opt")).unwrap();
+    std::fs::write(root.join("opt/lower"), b"x").unwrap();
+    // No entry for opt/new/deep: made as a parent, then the opaque marker of opt comes.
+    let layer = Layer::new()
+        .file("opt/new/deep/file", b"this layer", 0o644)
+        .whiteout("opt/.wh..wh..opq")
+        .bytes();
+    let report = apply(root, &layer, caller());
+    assert_eq!(report.opaque_dirs, 1);
+    assert!(!root.join("opt/lower").exists());
+    assert_eq!(
+        std::fs::read(root.join("opt/new/deep/file")).unwrap(),
+        b"this layer"
+    );
+    assert_eq!(
+        std::fs::metadata(root.join("opt/new")).unwrap().mode() & 0o7777,
+        0o755
+    );
+}
+
+#[test]
+fn gnu_sparse_entries_stay_sparse() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let src = tmp.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    // 64 MiB with 4 KiB of data at the start and at 32 MiB: two small extents.
+    let file = std::fs::File::create(src.join("sparse")).unwrap();
+    file.set_len(64 << 20).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&file, &[1u8; 4096], 0).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&file, &[2u8; 4096], 32 << 20).unwrap();
+    drop(file);
+    let layer = tmp.path().join("layer.tar");
+    let status = std::process::Command::new("tar")
+        .args(["--sparse", "--format=gnu", "-cf"])
+        .arg(&layer)
+        .arg("-C")
+        .arg(&src)
+        .arg("sparse")
+        .status()
+        .expect("GNU tar");
+    assert!(status.success());
+    let bytes = std::fs::read(&layer).unwrap();
+    assert!(bytes.len() < 1 << 20, "tar did not store it sparse");
+    let root = tmp.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    let report = apply(&root, &bytes, caller());
+    assert_eq!(report.entries.files, 1);
+    let out = root.join("sparse");
+    let md = std::fs::metadata(&out).unwrap();
+    assert_eq!(md.len(), 64 << 20);
+    assert!(
+        md.blocks() * 512 < 1 << 20,
+        "{} bytes allocated",
+        md.blocks() * 512
+    );
+    let data = std::fs::read(&out).unwrap();
+    assert!(data[..4096].iter().all(|&b| b == 1));
+    assert!(data[32 << 20..(32 << 20) + 4096].iter().all(|&b| b == 2));
+    assert!(data[4096..32 << 20].iter().all(|&b| b == 0));
+}
+
+#[test]
+#[cfg_attr(procroot_unprivileged, ignore = "needs root")]
+fn security_capability_is_kept_with_the_owner() {
+    require_privilege(PRIV);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path();
+    // VFS_CAP_REVISION_2, CAP_NET_RAW (13) permitted and effective.
+    let cap = b"\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00";
+    let layer = Layer::new()
+        .pax(&[("SCHILY.xattr.security.capability", &cap[..])])
+        .file_owned("ping", b"elf", 0o755, (0, 0))
+        .bytes();
+    let report = apply(root, &layer, LayerOptions::default());
+    assert!(report.skipped.is_empty(), "{:?}", report.skipped);
+    let got = Root::open(root)
+        .unwrap()
+        .read_xattr("ping", "security.capability")
+        .unwrap();
+    assert_eq!(got, cap);
+}
+
+#[test]
+fn empty_symlinks_and_impossible_device_numbers_are_skipped() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path();
+    let layer = Layer::new()
+        .raw(
+            tar::EntryType::Symlink,
+            b"empty",
+            b"",
+            0o777,
+            (0, 0),
+            b"",
+            None,
+        )
+        .device("dev/wrapped", true, 8, 1 << 20)
+        .file("after", b"x", 0o644)
+        .bytes();
+    let report = apply(
+        root,
+        &layer,
+        caller().with_special_files(SpecialFiles::Allow),
+    );
+    assert_eq!(report.skipped.len(), 2, "{:?}", report.skipped);
+    assert_eq!(report.skipped[0].reason, SkipReason::EmptySymlink);
+    assert_eq!(report.skipped[1].reason, SkipReason::BadDeviceNumbers);
+    assert!(std::fs::symlink_metadata(root.join("empty")).is_err());
+    assert!(std::fs::symlink_metadata(root.join("dev/wrapped")).is_err());
+    assert!(root.join("after").exists());
+}
+
+#[test]
+#[cfg_attr(procroot_unprivileged, ignore = "needs root (to drop to another user)")]
+fn devices_without_cap_mknod_are_skipped_not_fatal() {
+    require_privilege(PRIV);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path().to_path_buf();
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let layer = Layer::new()
+        .device("null", false, 1, 3)
+        .file("after", b"x", 0o644)
+        .bytes();
+    procroot_testutil::in_child(|| {
+        procroot_testutil::become_user(65534);
+        let report = apply(
+            &root,
+            &layer,
+            caller().with_special_files(SpecialFiles::Allow),
+        );
+        assert_eq!(report.skipped.len(), 1, "{:?}", report.skipped);
+        assert_eq!(report.skipped[0].reason, SkipReason::DeviceNotPermitted);
+        assert!(root.join("after").exists());
+    });
 }

@@ -193,6 +193,9 @@ pub enum SkipReason {
     DirectoryInTheWay,
     /// A device node, and [`LayerOptions::special_files`] is [`SpecialFiles::Refuse`].
     DeviceNode,
+    /// Device numbers beyond what the kernel stores (major above 4095, minor above 1048575),
+    /// which `mknod` would silently truncate to another device.
+    BadDeviceNumbers,
     /// A device node the process may not make (`mknod` says `EPERM`: no `CAP_MKNOD`).
     DeviceNotPermitted,
     /// A whiteout naming nothing (`.wh.`), `.` or `..`, or one of AUFS's reserved
@@ -232,6 +235,9 @@ impl fmt::Display for SkipReason {
                 f.write_str("a directory is in the way (overwrite_dirs is off)")
             }
             SkipReason::DeviceNode => f.write_str("device nodes are not allowed (special files)"),
+            SkipReason::BadDeviceNumbers => {
+                f.write_str("the device numbers are out of range (the kernel would truncate them)")
+            }
             SkipReason::DeviceNotPermitted => {
                 f.write_str("making a device node is not permitted (no CAP_MKNOD)")
             }
@@ -528,7 +534,7 @@ impl<'r, 'a> Unpacker<'r, 'a> {
         {
             self.cached = None;
         }
-        let (dir, dir_id) = match self.parent(parent) {
+        let (dir, dir_id) = match self.parent(parent)? {
             Ok(found) => found,
             Err(reason) => return Ok(self.skip(name, reason)),
         };
@@ -573,8 +579,11 @@ impl<'r, 'a> Unpacker<'r, 'a> {
                 } else {
                     NodeKind::BlockDevice { major, minor }
                 };
-                // Numbers the kernel would silently truncate to another device are refused.
-                let node = node.check()?;
+                // Numbers the kernel would silently truncate to another device (`b 8 1048576`
+                // is `8:0`, a whole disk) are refused.
+                let Ok(node) = node.check() else {
+                    return Ok(self.skip(name, SkipReason::BadDeviceNumbers));
+                };
                 self.node(name, dir, last, &path, &meta, Node::Special(node))?
             }
             other => {
@@ -603,33 +612,74 @@ impl<'r, 'a> Unpacker<'r, 'a> {
         Outcome::Skipped
     }
 
-    /// The parent directory `comps` (made if missing, as `tar` does), resolved inside the
-    /// root; a refusal is the reason to skip the entry.
+    /// The parent directory `comps`, resolved inside the root and made if missing (as `tar`
+    /// does, mode 0755). What the archive's own tree causes (a file, a dangling symlink, a
+    /// symlink under `no_dirlinks`, a mount in the way) is the reason to skip the entry
+    /// (`Ok(Err(reason))`); anything else (`EACCES`, `EIO`, `ENOSPC`) stops the layer.
     fn parent(
         &mut self,
         comps: &[Vec<u8>],
-    ) -> std::result::Result<(Rc<OwnedFd>, FileId), SkipReason> {
+    ) -> Result<std::result::Result<(Rc<OwnedFd>, FileId), SkipReason>> {
         if let Some((path, fd, id)) = &self.cached {
             if path.as_slice() == comps {
-                return Ok((Rc::clone(fd), *id));
+                return Ok(Ok((Rc::clone(fd), *id)));
             }
         }
         let found = if comps.is_empty() {
             self.root.resolve(".")
         } else {
-            self.parents.mkdir_all(joined(comps), IMPLICIT_DIR_MODE)
+            match self.parents.resolve(joined(comps)) {
+                Ok(handle) if handle.file_type()? == FileType::Dir => Ok(handle),
+                Ok(_) => Err(Error::from_errno(Errno::NOTDIR)),
+                Err(e) if e.errno() == Errno::NOENT => self.make_parents(comps),
+                Err(e) => Err(e),
+            }
         };
-        let handle = found.map_err(|e| match e.errno() {
-            Errno::LOOP if self.opts.no_dirlinks => SkipReason::ParentCrossesSymlink,
-            errno => SkipReason::BadParent(errno),
-        })?;
-        let id = match rustix::fs::fstat(&handle) {
-            Ok(st) => FileId::from_stat(&st),
-            Err(e) => return Err(SkipReason::BadParent(e)),
+        let handle = match found {
+            Ok(handle) => handle,
+            Err(e) => {
+                return match e.errno() {
+                    Errno::LOOP if self.opts.no_dirlinks => {
+                        Ok(Err(SkipReason::ParentCrossesSymlink))
+                    }
+                    errno @ (Errno::NOTDIR
+                    | Errno::LOOP
+                    | Errno::XDEV
+                    | Errno::NOENT
+                    | Errno::NAMETOOLONG
+                    | Errno::EXIST) => Ok(Err(SkipReason::BadParent(errno))),
+                    _ => Err(e),
+                }
+            }
         };
+        let id = FileId::from_stat(&rustix::fs::fstat(&handle).syscall("fstat")?);
         let fd = Rc::new(handle.into_fd());
         self.cached = Some((comps.to_vec(), Rc::clone(&fd), id));
-        Ok((fd, id))
+        Ok(Ok((fd, id)))
+    }
+
+    /// Makes the missing directories of `comps` one prefix at a time with
+    /// [`Root::mkdir_all`], recording each as this layer's (an opaque marker later in the layer
+    /// must not remove them). The rare path: a layer normally has an entry for every directory.
+    fn make_parents(&mut self, comps: &[Vec<u8>]) -> Result<Handle> {
+        let mut above =
+            FileId::from_stat(&rustix::fs::fstat(self.root.resolve(".")?).syscall("fstat")?);
+        let mut last = None;
+        for k in 1..=comps.len() {
+            let prefix = joined(&comps[..k]);
+            let handle = match self.parents.resolve(&prefix) {
+                Ok(handle) => handle,
+                Err(e) if e.errno() == Errno::NOENT => {
+                    let made = self.parents.mkdir_all(&prefix, IMPLICIT_DIR_MODE)?;
+                    self.ours.insert((above, comps[k - 1].clone()));
+                    made
+                }
+                Err(e) => return Err(e),
+            };
+            above = FileId::from_stat(&rustix::fs::fstat(&handle).syscall("fstat")?);
+            last = Some(handle);
+        }
+        last.ok_or_else(|| Error::from_errno(Errno::NOENT))
     }
 }
 

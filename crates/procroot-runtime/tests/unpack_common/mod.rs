@@ -204,11 +204,28 @@ pub fn naive_unpack(root: &Path, layer: &[u8], same_owner: bool) -> std::io::Res
     for entry in archive.entries()? {
         let mut entry = entry?;
         let name = entry.path_bytes().into_owned();
+        // Go's filepath.Join(root, name): the string joined, then cleaned lexically (`..`
+        // takes back a component, the root's own ones too).
         let joined = |name: &[u8]| {
             let mut path = root.as_os_str().as_bytes().to_vec();
             path.push(b'/');
             path.extend_from_slice(name);
-            std::path::PathBuf::from(std::ffi::OsStr::from_bytes(&path))
+            let mut comps: Vec<&[u8]> = Vec::new();
+            for comp in path.split(|&b| b == b'/') {
+                match comp {
+                    b"" | b"." => {}
+                    b".." => {
+                        comps.pop();
+                    }
+                    _ => comps.push(comp),
+                }
+            }
+            let mut clean = Vec::new();
+            for comp in comps {
+                clean.push(b'/');
+                clean.extend_from_slice(comp);
+            }
+            std::path::PathBuf::from(std::ffi::OsStr::from_bytes(&clean))
         };
         let dst = joined(&name);
         let header = entry.header().clone();
@@ -258,8 +275,9 @@ pub fn naive_unpack(root: &Path, layer: &[u8], same_owner: bool) -> std::io::Res
             }
             tar::EntryType::Symlink => {
                 let target = entry.link_name_bytes().unwrap_or_default().into_owned();
+                // What is in the way is removed, as umoci's RemoveAll did.
                 let _ = std::fs::remove_file(&dst);
-                let _ = std::fs::remove_dir(&dst);
+                let _ = std::fs::remove_dir_all(&dst);
                 std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&target), &dst)?;
             }
             tar::EntryType::Link => {
