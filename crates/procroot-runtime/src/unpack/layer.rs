@@ -6,8 +6,7 @@
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::fmt;
-use std::fs::File;
-use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufReader, Read};
 use std::ops::ControlFlow;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -404,6 +403,9 @@ struct Unpacker<'r, 'a> {
     me: (u32, u32),
     entries: u64,
     applied: u64,
+    /// The one buffer file data is copied through, allocated at the first file: a fresh
+    /// [`CHUNK`] per file (zeroed) cost more CPU than the rest of a small file's work.
+    buf: Vec<u8>,
 }
 
 /// What became of one entry.
@@ -447,6 +449,7 @@ impl<'r, 'a> Unpacker<'r, 'a> {
             me,
             entries: 0,
             applied: 0,
+            buf: Vec::new(),
         }
     }
 
@@ -854,40 +857,19 @@ impl Unpacker<'_, '_> {
         Ok(Outcome::Applied)
     }
 
-    /// Copies the entry's data into `fd`; a sparse entry's zero blocks become holes.
+    /// Copies the entry's data into `fd`; a sparse entry's zero blocks become holes. Written
+    /// with `write(2)` on the fd itself (no duplicate fd per file), through [`Unpacker::buf`].
     fn write_data<R: Read>(
-        &self,
+        &mut self,
         fd: &OwnedFd,
         entry: &mut tar::Entry<'_, R>,
         sparse: bool,
     ) -> Result<u64> {
-        let mut file = File::from(fd.try_clone().map_err(Error::from)?);
-        let mut buf = vec![0u8; CHUNK];
-        let mut total = 0u64;
-        let mut hole = false;
-        loop {
-            let n = match entry.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Error::from(e).context("read", Path::new("layer"))),
-            };
-            if sparse {
-                for block in buf[..n].chunks(HOLE_BLOCK) {
-                    if block.iter().all(|&b| b == 0) {
-                        file.seek(SeekFrom::Current(block.len() as i64))
-                            .map_err(Error::from)?;
-                        hole = true;
-                    } else {
-                        file.write_all(block).map_err(Error::from)?;
-                        hole = false;
-                    }
-                }
-            } else {
-                file.write_all(&buf[..n]).map_err(Error::from)?;
-            }
-            total += n as u64;
-        }
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.resize(CHUNK, 0);
+        let copied = copy_data(fd, entry, sparse, &mut buf);
+        self.buf = buf;
+        let (total, hole) = copied?;
         if total != entry.size() {
             // The tar crate ends an entry's data quietly at the end of the stream: a cut
             // archive must not leave a short file that looks complete.
@@ -1409,6 +1391,55 @@ fn timestamps(meta: &Meta) -> Timestamps {
         last_access: spec(meta.atime),
         last_modification: spec(meta.mtime),
     }
+}
+
+/// The data loop of [`Unpacker::write_data`]: the bytes written (holes included), and whether
+/// the file ends in a hole.
+fn copy_data<R: Read>(
+    fd: &OwnedFd,
+    entry: &mut tar::Entry<'_, R>,
+    sparse: bool,
+    buf: &mut [u8],
+) -> Result<(u64, bool)> {
+    let mut total = 0u64;
+    let mut hole = false;
+    loop {
+        let n = match entry.read(buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::from(e).context("read", Path::new("layer"))),
+        };
+        if sparse {
+            for block in buf[..n].chunks(HOLE_BLOCK) {
+                if block.iter().all(|&b| b == 0) {
+                    rustix::fs::seek(fd, rustix::fs::SeekFrom::Current(block.len() as i64))
+                        .syscall("lseek")?;
+                    hole = true;
+                } else {
+                    write_all(fd, block)?;
+                    hole = false;
+                }
+            }
+        } else {
+            write_all(fd, &buf[..n])?;
+        }
+        total += n as u64;
+    }
+    Ok((total, hole))
+}
+
+/// `write(2)` until all of `bytes` is written.
+fn write_all(fd: &OwnedFd, mut bytes: &[u8]) -> Result<()> {
+    while !bytes.is_empty() {
+        match rustix::io::write(fd, bytes) {
+            Ok(0) => return Err(Error::from_errno(Errno::IO).with_syscall("write", None)),
+            Ok(n) => bytes = &bytes[n..],
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(e.syscall("write")),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
