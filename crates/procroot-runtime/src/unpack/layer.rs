@@ -373,6 +373,8 @@ struct Unpacker<'r, 'a> {
     me: (u32, u32),
     entries: u64,
     applied: u64,
+    /// The data buffer, reused for every file.
+    buf: Vec<u8>,
 }
 
 /// What became of one entry.
@@ -416,6 +418,7 @@ impl<'r, 'a> Unpacker<'r, 'a> {
             me,
             entries: 0,
             applied: 0,
+            buf: Vec::new(),
         }
     }
 
@@ -797,23 +800,34 @@ impl Unpacker<'_, '_> {
             Err(e) => return Err(e.syscall("openat")),
         };
         let at = temp.as_deref().unwrap_or(last);
-        let id = FileId::from_stat(&rustix::fs::fstat(&fd).syscall("fstat")?);
-        let written = self
-            .write_data(&fd, entry, kind == tar::EntryType::GNUSparse)
-            .and_then(|n| {
-                self.fd_metadata(name, fd.as_fd(), meta)?;
-                rustix::fs::futimens(&fd, &timestamps(meta)).syscall("futimens")?;
-                Ok(n)
-            });
+        let mut file = File::from(fd);
+        let mut buf = std::mem::take(&mut self.buf);
+        let written = write_data(
+            &mut file,
+            &mut buf,
+            entry,
+            kind == tar::EntryType::GNUSparse,
+        )
+        .and_then(|n| {
+            self.fd_metadata(name, file.as_fd(), meta)?;
+            rustix::fs::futimens(&file, &timestamps(meta)).syscall("futimens")?;
+            Ok(n)
+        });
+        self.buf = buf;
+        // The identity is needed only to undo by it (not on the fast path: one fstat less).
+        let id = || rustix::fs::fstat(&file).map(|st| FileId::from_stat(&st));
         let written = match written {
             Ok(n) => n,
             Err(e) => {
-                discard(dir, at, id);
+                if let Ok(id) = id() {
+                    discard(dir, at, id);
+                }
                 return Err(e);
             }
         };
-        drop(fd);
         if let Some(temp) = temp {
+            let id = id().syscall("fstat")?;
+            drop(file);
             if let Outcome::Skipped = self.put_in_place(name, dir, &temp, last, path, id)? {
                 return Ok(Outcome::Skipped);
             }
@@ -822,60 +836,70 @@ impl Unpacker<'_, '_> {
         self.report.entries.files += 1;
         Ok(Outcome::Applied)
     }
+}
 
-    /// Copies the entry's data into `fd`; a sparse entry's zero blocks become holes.
-    fn write_data<R: Read>(
-        &self,
-        fd: &OwnedFd,
-        entry: &mut tar::Entry<'_, R>,
-        sparse: bool,
-    ) -> Result<u64> {
-        let mut file = File::from(fd.try_clone().map_err(Error::from)?);
-        let mut buf = vec![0u8; CHUNK];
-        let mut total = 0u64;
-        let mut hole = false;
-        loop {
-            let n = match entry.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Error::from(e).context("read", Path::new("layer"))),
-            };
-            if sparse {
-                for block in buf[..n].chunks(HOLE_BLOCK) {
-                    if block.iter().all(|&b| b == 0) {
-                        file.seek(SeekFrom::Current(block.len() as i64))
-                            .map_err(Error::from)?;
-                        hole = true;
-                    } else {
-                        file.write_all(block).map_err(Error::from)?;
-                        hole = false;
-                    }
+/// Copies the entry's data into `file` through `buf` (kept across entries: one allocation per
+/// layer); a sparse entry's zero blocks become holes.
+fn write_data<R: Read>(
+    file: &mut File,
+    buf: &mut Vec<u8>,
+    entry: &mut tar::Entry<'_, R>,
+    sparse: bool,
+) -> Result<u64> {
+    buf.resize(CHUNK, 0);
+    let mut total = 0u64;
+    let mut hole = false;
+    loop {
+        let n = match entry.read(buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::from(e).context("read", Path::new("layer"))),
+        };
+        if sparse {
+            // Runs of zero blocks are skipped, runs of data written in one call each.
+            let zero_at = |i: usize| buf[i..n.min(i + HOLE_BLOCK)].iter().all(|&b| b == 0);
+            let mut i = 0;
+            while i < n {
+                let zero = zero_at(i);
+                let mut end = (i + HOLE_BLOCK).min(n);
+                while end < n && zero_at(end) == zero {
+                    end = (end + HOLE_BLOCK).min(n);
                 }
-            } else {
-                file.write_all(&buf[..n]).map_err(Error::from)?;
+                if zero {
+                    file.seek(SeekFrom::Current((end - i) as i64))
+                        .map_err(Error::from)?;
+                } else {
+                    file.write_all(&buf[i..end]).map_err(Error::from)?;
+                }
+                hole = zero;
+                i = end;
             }
-            total += n as u64;
+        } else {
+            file.write_all(&buf[..n]).map_err(Error::from)?;
         }
-        if total != entry.size() {
-            // The tar crate ends an entry's data quietly at the end of the stream: a cut
-            // archive must not leave a short file that looks complete.
-            return Err(Error::with_detail(
-                ErrorKind::Os,
-                Errno::IO,
-                format!(
-                    "the layer ends inside the file's data ({total} of {} bytes)",
-                    entry.size()
-                ),
-            ));
-        }
-        if hole {
-            // A trailing hole: the size is set, not written.
-            rustix::fs::ftruncate(fd, total).syscall("ftruncate")?;
-        }
-        Ok(total)
+        total += n as u64;
     }
+    if total != entry.size() {
+        // The tar crate ends an entry's data quietly at the end of the stream: a cut
+        // archive must not leave a short file that looks complete.
+        return Err(Error::with_detail(
+            ErrorKind::Os,
+            Errno::IO,
+            format!(
+                "the layer ends inside the file's data ({total} of {} bytes)",
+                entry.size()
+            ),
+        ));
+    }
+    if hole {
+        // A trailing hole: the size is set, not written.
+        rustix::fs::ftruncate(&*file, total).syscall("ftruncate")?;
+    }
+    Ok(total)
+}
 
+impl Unpacker<'_, '_> {
     /// Renames the temporary `temp` (identity `id`) over `last`. A directory there is replaced
     /// only with `overwrite_dirs` (removed with everything in it, this mount only); otherwise
     /// the temporary is removed and the entry skipped.
@@ -1050,6 +1074,30 @@ impl Unpacker<'_, '_> {
             }
         };
         let at = temp.as_deref().unwrap_or(last);
+        if let Node::Symlink(_) = node {
+            // By name, never following it: `AT_SYMLINK_NOFOLLOW` changes the symlink itself,
+            // and a swap by someone inside the root leaves them their own entry to change, in
+            // the root (no fchmodat here: that one would follow). Two calls, as tar makes.
+            let set = self.symlink_metadata(dir, at, meta);
+            let id = || {
+                rustix::fs::statat(dir, at, AtFlags::SYMLINK_NOFOLLOW)
+                    .map(|st| FileId::from_stat(&st))
+            };
+            if let Err(e) = set {
+                if let Ok(id) = id() {
+                    discard(dir, at, id);
+                }
+                return Err(e);
+            }
+            if let Some(temp) = &temp {
+                let id = id().syscall("fstatat")?;
+                if let Outcome::Skipped = self.put_in_place(name, dir, temp, last, path, id)? {
+                    return Ok(Outcome::Skipped);
+                }
+            }
+            self.report.entries.symlinks += 1;
+            return Ok(Outcome::Applied);
+        }
         let id = FileId::from_stat(
             &rustix::fs::statat(dir, at, AtFlags::SYMLINK_NOFOLLOW).syscall("fstatat")?,
         );
@@ -1105,6 +1153,22 @@ impl Unpacker<'_, '_> {
             Node::Special(NodeKind::BlockDevice { .. }) => self.report.entries.block_devices += 1,
         }
         Ok(Outcome::Applied)
+    }
+
+    /// A symlink's owner and times, by name without following it.
+    fn symlink_metadata(&self, dir: BorrowedFd<'_>, at: &OsStr, meta: &Meta) -> Result<()> {
+        if let Some((uid, gid)) = self.owner(meta) {
+            rustix::fs::chownat(
+                dir,
+                at,
+                Some(rustix::fs::Uid::from_raw(uid)),
+                Some(rustix::fs::Gid::from_raw(gid)),
+                AtFlags::SYMLINK_NOFOLLOW,
+            )
+            .syscall("fchownat")?;
+        }
+        rustix::fs::utimensat(dir, at, &timestamps(meta), AtFlags::SYMLINK_NOFOLLOW)
+            .syscall("utimensat")
     }
 
     /// A [`Handle`] on `at` in `dir` (the entry at `path`, or its temporary), checked to be
