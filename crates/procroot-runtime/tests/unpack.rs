@@ -61,6 +61,8 @@ fn files_dirs_and_symlinks_land_inside_the_root() {
         1_600_000_000,
         "no atime in the header: the mtime"
     );
+    let link = std::fs::symlink_metadata(root.join("bin")).unwrap();
+    assert_eq!(link.mtime(), 1_600_000_000, "a symlink's own times");
     assert_eq!(
         std::fs::read_link(root.join("bin")).unwrap(),
         Path::new("usr/bin")

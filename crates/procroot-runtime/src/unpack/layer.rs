@@ -6,7 +6,8 @@
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::fmt;
-use std::io::{self, BufReader, Read};
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::ops::ControlFlow;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -340,9 +341,7 @@ impl RootUnpackExt for Root {
 }
 
 /// The layer's bytes, decompressed as its magic says.
-pub(super) fn decompressed<'r>(
-    mut reader: impl Read + 'r,
-) -> io::Result<(Compression, Box<dyn Read + 'r>)> {
+pub(super) fn decompressed<'r>(mut reader: impl Read + 'r) -> io::Result<(Compression, Box<dyn Read + 'r>)> {
     let mut head = [0u8; 4];
     let mut got = 0;
     while got < head.len() {
@@ -403,8 +402,7 @@ struct Unpacker<'r, 'a> {
     me: (u32, u32),
     entries: u64,
     applied: u64,
-    /// The one buffer file data is copied through, allocated at the first file: a fresh
-    /// [`CHUNK`] per file (zeroed) cost more CPU than the rest of a small file's work.
+    /// The data buffer, reused for every file.
     buf: Vec<u8>,
 }
 
@@ -831,23 +829,34 @@ impl Unpacker<'_, '_> {
             Err(e) => return Err(e.syscall("openat")),
         };
         let at = temp.as_deref().unwrap_or(last);
-        let id = FileId::from_stat(&rustix::fs::fstat(&fd).syscall("fstat")?);
-        let written = self
-            .write_data(&fd, entry, kind == tar::EntryType::GNUSparse)
-            .and_then(|n| {
-                self.fd_metadata(name, fd.as_fd(), meta)?;
-                rustix::fs::futimens(&fd, &timestamps(meta)).syscall("futimens")?;
-                Ok(n)
-            });
+        let mut file = File::from(fd);
+        let mut buf = std::mem::take(&mut self.buf);
+        let written = write_data(
+            &mut file,
+            &mut buf,
+            entry,
+            kind == tar::EntryType::GNUSparse,
+        )
+        .and_then(|n| {
+            self.fd_metadata(name, file.as_fd(), meta)?;
+            rustix::fs::futimens(&file, &timestamps(meta)).syscall("futimens")?;
+            Ok(n)
+        });
+        self.buf = buf;
+        // The identity is needed only to undo by it (not on the fast path: one fstat less).
+        let id = || rustix::fs::fstat(&file).map(|st| FileId::from_stat(&st));
         let written = match written {
             Ok(n) => n,
             Err(e) => {
-                discard(dir, at, id);
+                if let Ok(id) = id() {
+                    discard(dir, at, id);
+                }
                 return Err(e);
             }
         };
-        drop(fd);
         if let Some(temp) = temp {
+            let id = id().syscall("fstat")?;
+            drop(file);
             if let Outcome::Skipped = self.put_in_place(name, dir, &temp, last, path, id)? {
                 return Ok(Outcome::Skipped);
             }
@@ -856,39 +865,70 @@ impl Unpacker<'_, '_> {
         self.report.entries.files += 1;
         Ok(Outcome::Applied)
     }
+}
 
-    /// Copies the entry's data into `fd`; a sparse entry's zero blocks become holes. Written
-    /// with `write(2)` on the fd itself (no duplicate fd per file), through [`Unpacker::buf`].
-    fn write_data<R: Read>(
-        &mut self,
-        fd: &OwnedFd,
-        entry: &mut tar::Entry<'_, R>,
-        sparse: bool,
-    ) -> Result<u64> {
-        let mut buf = std::mem::take(&mut self.buf);
-        buf.resize(CHUNK, 0);
-        let copied = copy_data(fd, entry, sparse, &mut buf);
-        self.buf = buf;
-        let (total, hole) = copied?;
-        if total != entry.size() {
-            // The tar crate ends an entry's data quietly at the end of the stream: a cut
-            // archive must not leave a short file that looks complete.
-            return Err(Error::with_detail(
-                ErrorKind::Os,
-                Errno::IO,
-                format!(
-                    "the layer ends inside the file's data ({total} of {} bytes)",
-                    entry.size()
-                ),
-            ));
+/// Copies the entry's data into `file` through `buf` (kept across entries: one allocation per
+/// layer); a sparse entry's zero blocks become holes.
+fn write_data<R: Read>(
+    file: &mut File,
+    buf: &mut Vec<u8>,
+    entry: &mut tar::Entry<'_, R>,
+    sparse: bool,
+) -> Result<u64> {
+    buf.resize(CHUNK, 0);
+    let mut total = 0u64;
+    let mut hole = false;
+    loop {
+        let n = match entry.read(buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::from(e).context("read", Path::new("layer"))),
+        };
+        if sparse {
+            // Runs of zero blocks are skipped, runs of data written in one call each.
+            let zero_at = |i: usize| buf[i..n.min(i + HOLE_BLOCK)].iter().all(|&b| b == 0);
+            let mut i = 0;
+            while i < n {
+                let zero = zero_at(i);
+                let mut end = (i + HOLE_BLOCK).min(n);
+                while end < n && zero_at(end) == zero {
+                    end = (end + HOLE_BLOCK).min(n);
+                }
+                if zero {
+                    file.seek(SeekFrom::Current((end - i) as i64))
+                        .map_err(Error::from)?;
+                } else {
+                    file.write_all(&buf[i..end]).map_err(Error::from)?;
+                }
+                hole = zero;
+                i = end;
+            }
+        } else {
+            file.write_all(&buf[..n]).map_err(Error::from)?;
         }
-        if hole {
-            // A trailing hole: the size is set, not written.
-            rustix::fs::ftruncate(fd, total).syscall("ftruncate")?;
-        }
-        Ok(total)
+        total += n as u64;
     }
+    if total != entry.size() {
+        // The tar crate ends an entry's data quietly at the end of the stream: a cut
+        // archive must not leave a short file that looks complete.
+        return Err(Error::with_detail(
+            ErrorKind::Os,
+            Errno::IO,
+            format!(
+                "the layer ends inside the file's data ({total} of {} bytes)",
+                entry.size()
+            ),
+        ));
+    }
+    if hole {
+        // A trailing hole: the size is set, not written.
+        rustix::fs::ftruncate(&*file, total).syscall("ftruncate")?;
+    }
+    Ok(total)
+}
 
+impl Unpacker<'_, '_> {
     /// Renames the temporary `temp` (identity `id`) over `last`. A directory there is replaced
     /// only with `overwrite_dirs` (removed with everything in it, this mount only); otherwise
     /// the temporary is removed and the entry skipped.
@@ -1063,6 +1103,30 @@ impl Unpacker<'_, '_> {
             }
         };
         let at = temp.as_deref().unwrap_or(last);
+        if let Node::Symlink(_) = node {
+            // By name, never following it: `AT_SYMLINK_NOFOLLOW` changes the symlink itself,
+            // and a swap by someone inside the root leaves them their own entry to change, in
+            // the root (no fchmodat here: that one would follow). Two calls, as tar makes.
+            let set = self.symlink_metadata(dir, at, meta);
+            let id = || {
+                rustix::fs::statat(dir, at, AtFlags::SYMLINK_NOFOLLOW)
+                    .map(|st| FileId::from_stat(&st))
+            };
+            if let Err(e) = set {
+                if let Ok(id) = id() {
+                    discard(dir, at, id);
+                }
+                return Err(e);
+            }
+            if let Some(temp) = &temp {
+                let id = id().syscall("fstatat")?;
+                if let Outcome::Skipped = self.put_in_place(name, dir, temp, last, path, id)? {
+                    return Ok(Outcome::Skipped);
+                }
+            }
+            self.report.entries.symlinks += 1;
+            return Ok(Outcome::Applied);
+        }
         let id = FileId::from_stat(
             &rustix::fs::statat(dir, at, AtFlags::SYMLINK_NOFOLLOW).syscall("fstatat")?,
         );
@@ -1118,6 +1182,22 @@ impl Unpacker<'_, '_> {
             Node::Special(NodeKind::BlockDevice { .. }) => self.report.entries.block_devices += 1,
         }
         Ok(Outcome::Applied)
+    }
+
+    /// A symlink's owner and times, by name without following it.
+    fn symlink_metadata(&self, dir: BorrowedFd<'_>, at: &OsStr, meta: &Meta) -> Result<()> {
+        if let Some((uid, gid)) = self.owner(meta) {
+            rustix::fs::chownat(
+                dir,
+                at,
+                Some(rustix::fs::Uid::from_raw(uid)),
+                Some(rustix::fs::Gid::from_raw(gid)),
+                AtFlags::SYMLINK_NOFOLLOW,
+            )
+            .syscall("fchownat")?;
+        }
+        rustix::fs::utimensat(dir, at, &timestamps(meta), AtFlags::SYMLINK_NOFOLLOW)
+            .syscall("utimensat")
     }
 
     /// A [`Handle`] on `at` in `dir` (the entry at `path`, or its temporary), checked to be
@@ -1391,55 +1471,6 @@ fn timestamps(meta: &Meta) -> Timestamps {
         last_access: spec(meta.atime),
         last_modification: spec(meta.mtime),
     }
-}
-
-/// The data loop of [`Unpacker::write_data`]: the bytes written (holes included), and whether
-/// the file ends in a hole.
-fn copy_data<R: Read>(
-    fd: &OwnedFd,
-    entry: &mut tar::Entry<'_, R>,
-    sparse: bool,
-    buf: &mut [u8],
-) -> Result<(u64, bool)> {
-    let mut total = 0u64;
-    let mut hole = false;
-    loop {
-        let n = match entry.read(buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::from(e).context("read", Path::new("layer"))),
-        };
-        if sparse {
-            for block in buf[..n].chunks(HOLE_BLOCK) {
-                if block.iter().all(|&b| b == 0) {
-                    rustix::fs::seek(fd, rustix::fs::SeekFrom::Current(block.len() as i64))
-                        .syscall("lseek")?;
-                    hole = true;
-                } else {
-                    write_all(fd, block)?;
-                    hole = false;
-                }
-            }
-        } else {
-            write_all(fd, &buf[..n])?;
-        }
-        total += n as u64;
-    }
-    Ok((total, hole))
-}
-
-/// `write(2)` until all of `bytes` is written.
-fn write_all(fd: &OwnedFd, mut bytes: &[u8]) -> Result<()> {
-    while !bytes.is_empty() {
-        match rustix::io::write(fd, bytes) {
-            Ok(0) => return Err(Error::from_errno(Errno::IO).with_syscall("write", None)),
-            Ok(n) => bytes = &bytes[n..],
-            Err(Errno::INTR) => {}
-            Err(e) => return Err(e.syscall("write")),
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
