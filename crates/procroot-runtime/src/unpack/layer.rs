@@ -341,7 +341,9 @@ impl RootUnpackExt for Root {
 }
 
 /// The layer's bytes, decompressed as its magic says.
-pub(super) fn decompressed<'r>(mut reader: impl Read + 'r) -> io::Result<(Compression, Box<dyn Read + 'r>)> {
+pub(super) fn decompressed<'r>(
+    mut reader: impl Read + 'r,
+) -> io::Result<(Compression, Box<dyn Read + 'r>)> {
     let mut head = [0u8; 4];
     let mut got = 0;
     while got < head.len() {
