@@ -95,7 +95,8 @@ subprocess.run([UMOCI, "raw", "add-layer", "--image", image + ":bench", layer], 
                stdout=subprocess.DEVNULL)
 
 devnull = os.open("/dev/null", os.O_RDWR)
-ACTIONS = [(os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, devnull, 1)]
+ACTIONS = [(os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, devnull, 1),
+           (os.POSIX_SPAWN_DUP2, devnull, 2)]
 
 
 def run(argv):

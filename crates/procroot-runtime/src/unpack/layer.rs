@@ -340,6 +340,11 @@ impl RootUnpackExt for Root {
     }
 }
 
+/// Whether `head`, a layer's first bytes, is the magic of gzip or zstd.
+pub(super) fn is_compressed(head: &[u8]) -> bool {
+    head.starts_with(&[0x1f, 0x8b]) || head == [0x28, 0xb5, 0x2f, 0xfd]
+}
+
 /// The layer's bytes, decompressed as its magic says.
 pub(super) fn decompressed<'r>(
     mut reader: impl Read + 'r,

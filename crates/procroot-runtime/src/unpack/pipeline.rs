@@ -1,4 +1,5 @@
-//! Decompression on a second thread: [`apply_layer_threaded`].
+//! Decompression on a second thread: [`apply_layer_threaded`] (a plain tar is applied on the
+//! calling thread: there is nothing to overlap but a copy).
 //!
 //! A gzip layer costs about as much CPU to inflate as to write out; `tar -xzf` runs `gzip -d`
 //! as a second process for that reason. Here a scoped thread reads the layer (and, for an image
@@ -21,14 +22,23 @@ const CHUNK: usize = 1 << 20;
 /// keep the memory bounded (`DEPTH` x [`CHUNK`], whatever the layer's size).
 const DEPTH: usize = 4;
 
-/// [`RootUnpackExt::apply_layer`], with the reading and decompressing of `reader` on a second
-/// thread (a scoped one: it ends before this returns, and stops at its next buffer when the
+/// [`RootUnpackExt::apply_layer`], with the reading and decompressing of a compressed `reader`
+/// on a second thread (a scoped one: it ends before this returns, and stops at its next buffer when the
 /// unpacker stops early). The report is the same, its [`LayerReport::compression`] included.
 pub fn apply_layer_threaded(
     root: &Root,
-    reader: impl Read + Send,
+    mut reader: impl Read + Send,
     opts: LayerOptions<'_>,
 ) -> Result<LayerReport> {
+    // A plain tar has nothing to decompress: the thread would only add a copy of every byte
+    // and a hand-off per buffer, so it is applied here, from the reader itself.
+    let mut head = [0u8; 4];
+    let got = read_full(&mut reader, &mut head)
+        .map_err(|e| Error::from(e).context("read layer", root.display_name()))?;
+    let reader = io::Cursor::new(head[..got].to_vec()).chain(reader);
+    if !super::layer::is_compressed(&head[..got]) {
+        return root.apply_layer(reader, opts);
+    }
     let (full_tx, full_rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(DEPTH);
     let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
     std::thread::scope(|scope| {
