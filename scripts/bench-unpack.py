@@ -26,8 +26,9 @@ namespace. The inputs are on the tmpfs too (warm cache).
 
 Pairing: every round runs both columns of a row back to back on the same input, in an order
 that alternates every round, and takes the ratio within the round, so that the load of the other
-engineers' builds weighs on both alike. Each process is started with posix_spawn, its output to
-/dev/null; the output trees are removed outside the timing. Reports per row each column's
+engineers' builds weighs on both alike. Each process is started with posix_spawn, its stdout and
+stderr to /dev/null (a failure shows in its exit status, which stops the benchmark); the output
+trees are removed outside the timing. Reports per row each column's
 median, the median ratio and its interquartile range over the rounds, of the wall time and (the
 `cpu` line) of the CPU time (user + system of the process and its children, from wait4: tar's
 gzip child counts), and the load average at the start and the end.
