@@ -12,20 +12,20 @@ use serde_json::{json, Value};
 use sha2::Digest as _;
 
 /// An OCI image layout written by hand in a temp directory.
-pub struct LayoutBuilder {
+struct LayoutBuilder {
     dir: tempfile::TempDir,
     manifests: Vec<Value>,
 }
 
 /// `sha256:<hex>` of `bytes`.
-pub fn digest(bytes: &[u8]) -> String {
+fn digest(bytes: &[u8]) -> String {
     let hash = sha2::Sha256::digest(bytes);
     let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
     format!("sha256:{hex}")
 }
 
 impl LayoutBuilder {
-    pub fn new() -> LayoutBuilder {
+    fn new() -> LayoutBuilder {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("blobs/sha256")).unwrap();
         std::fs::write(
@@ -39,25 +39,25 @@ impl LayoutBuilder {
         }
     }
 
-    pub fn path(&self) -> &Path {
+    fn path(&self) -> &Path {
         self.dir.path()
     }
 
-    pub fn blob_path(&self, digest: &str) -> PathBuf {
+    fn blob_path(&self, digest: &str) -> PathBuf {
         self.path()
             .join("blobs/sha256")
             .join(digest.strip_prefix("sha256:").unwrap())
     }
 
     /// Writes `bytes` as a blob; its descriptor.
-    pub fn blob(&self, media_type: &str, bytes: &[u8]) -> Value {
+    fn blob(&self, media_type: &str, bytes: &[u8]) -> Value {
         let d = digest(bytes);
         std::fs::write(self.blob_path(&d), bytes).unwrap();
         json!({"mediaType": media_type, "digest": d, "size": bytes.len()})
     }
 
     /// A manifest over `layers` (descriptors), written as a blob; its descriptor.
-    pub fn manifest(&self, layers: &[Value]) -> Value {
+    fn manifest(&self, layers: &[Value]) -> Value {
         let config = self.blob(
             "application/vnd.oci.image.config.v1+json",
             br#"{"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}"#,
@@ -75,7 +75,7 @@ impl LayoutBuilder {
     }
 
     /// Lists `descriptor` in index.json, named `reference` if given.
-    pub fn index(&mut self, mut descriptor: Value, reference: Option<&str>) -> &mut Self {
+    fn index(&mut self, mut descriptor: Value, reference: Option<&str>) -> &mut Self {
         if let Some(r) = reference {
             descriptor["annotations"] = json!({"org.opencontainers.image.ref.name": r});
         }

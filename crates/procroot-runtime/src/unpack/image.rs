@@ -134,7 +134,7 @@ impl Layout {
     /// multi-platform image, or one name on two manifests) are narrowed to this machine's
     /// platform (`linux` and its architecture); an ambiguous choice is an error that lists the
     /// references there are. A candidate that is itself an image index is descended into, by
-    /// platform, at most [`INDEX_DEPTH`] deep.
+    /// platform, at most 4 deep.
     pub fn manifest(&self, reference: Option<&str>) -> Result<ChosenManifest> {
         let bytes = self.read_limited(Path::new("index.json"))?;
         let index = ImageIndex::from_reader(&bytes[..]).map_err(|e| self.bad("index.json", e))?;
