@@ -589,3 +589,25 @@ fn devices_without_cap_mknod_are_skipped_not_fatal() {
         assert!(root.join("after").exists());
     });
 }
+
+#[test]
+#[cfg_attr(procroot_unprivileged, ignore = "needs root (to drop to another user)")]
+fn a_read_only_directory_is_filled_before_its_mode_is_set() {
+    require_privilege(PRIV);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path().to_path_buf();
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let layer = Layer::new()
+        .dir("ro", 0o555)
+        .file("ro/file", b"x", 0o444)
+        .bytes();
+    procroot_testutil::in_child(|| {
+        procroot_testutil::become_user(65534);
+        let report = apply(&root, &layer, caller());
+        assert_eq!(report.entries.files, 1, "{:?}", report.skipped);
+    });
+    let md = std::fs::metadata(root.join("ro")).unwrap();
+    assert_eq!(md.mode() & 0o7777, 0o555);
+    assert_eq!(md.uid(), 65534);
+    assert_eq!(std::fs::read(root.join("ro/file")).unwrap(), b"x");
+}

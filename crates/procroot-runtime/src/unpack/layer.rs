@@ -345,11 +345,14 @@ fn decompressed<'r>(mut reader: impl Read + 'r) -> io::Result<(Compression, Box<
     })
 }
 
-/// A directory whose times are set once the layer is complete (every entry made in it changes
-/// its mtime): its path in the root and the identity it must still have.
+/// A directory whose mode and times are set once the layer is complete (every entry made in it
+/// changes its mtime): its path in the root and the identity it must still have.
 struct DirTimes {
     path: PathBuf,
     id: FileId,
+    /// The mode, set last like the times: a read-only directory of the archive must not stop
+    /// an unprivileged caller from filling it (GNU tar defers it the same way).
+    mode: u32,
     times: (SystemTime, SystemTime),
 }
 
@@ -367,7 +370,7 @@ struct Unpacker<'r, 'a> {
     /// The last parent directory used, by its cleaned path: consecutive entries in one
     /// directory resolve it once. Dropped when an entry replaces or removes anything on that
     /// path.
-    cached: Option<(Vec<Vec<u8>>, Rc<OwnedFd>, FileId)>,
+    cached: Option<(Vec<Vec<u8>>, Parent)>,
     dir_times: Vec<DirTimes>,
     /// The caller's effective uid and gid: the owner of what is made without `same_owner`.
     me: (u32, u32),
@@ -375,6 +378,20 @@ struct Unpacker<'r, 'a> {
     applied: u64,
     /// The data buffer, reused for every file.
     buf: Vec<u8>,
+    /// The process umask (`/proc/thread-self/status`), when known: a file whose mode it leaves
+    /// whole is created with that mode, which saves an `fchmod`.
+    umask: Option<u32>,
+}
+
+/// A parent directory entries are made in.
+#[derive(Clone)]
+struct Parent {
+    fd: Rc<OwnedFd>,
+    id: FileId,
+    /// The group a new entry in it gets: the directory's own if it is set-group-ID, else the
+    /// caller's. With the caller's uid, the owner a new inode has, so that a `chown` to it is
+    /// skipped.
+    new_gid: u32,
 }
 
 /// What became of one entry.
@@ -419,6 +436,7 @@ impl<'r, 'a> Unpacker<'r, 'a> {
             entries: 0,
             applied: 0,
             buf: Vec::new(),
+            umask: read_umask(),
         }
     }
 
@@ -502,25 +520,26 @@ impl<'r, 'a> Unpacker<'r, 'a> {
         if self
             .cached
             .as_ref()
-            .is_some_and(|(p, _, _)| p.starts_with(&comps))
+            .is_some_and(|(p, _)| p.starts_with(&comps))
         {
             self.cached = None;
         }
-        let (dir, dir_id) = match self.parent(parent)? {
+        let made_in = match self.parent(parent)? {
             Ok(found) => found,
             Err(reason) => return Ok(self.skip(name, reason)),
         };
-        let dir = dir.as_fd();
+        let (dir_id, new_owner) = (made_in.id, (self.me.0, made_in.new_gid));
+        let dir = made_in.fd.as_fd();
         let path = joined(&comps);
         let last = OsStr::from_bytes(last);
         let outcome = match kind {
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
                 let meta = self.meta(entry)?;
-                self.file(name, dir, last, &path, entry, &meta, kind)?
+                self.file(name, (dir, new_owner), last, &path, entry, &meta, kind)?
             }
             tar::EntryType::Directory => {
                 let meta = self.meta(entry)?;
-                self.directory(name, dir, last, &path, &meta)?
+                self.directory(name, (dir, new_owner), last, &path, &meta)?
             }
             tar::EntryType::Symlink => {
                 let meta = self.meta(entry)?;
@@ -567,7 +586,7 @@ impl<'r, 'a> Unpacker<'r, 'a> {
             if self
                 .cached
                 .as_ref()
-                .is_some_and(|(p, _, _)| p.starts_with(&comps))
+                .is_some_and(|(p, _)| p.starts_with(&comps))
             {
                 self.cached = None;
             }
@@ -588,13 +607,10 @@ impl<'r, 'a> Unpacker<'r, 'a> {
     /// does, mode 0755). What the archive's own tree causes (a file, a dangling symlink, a
     /// symlink under `no_dirlinks`, a mount in the way) is the reason to skip the entry
     /// (`Ok(Err(reason))`); anything else (`EACCES`, `EIO`, `ENOSPC`) stops the layer.
-    fn parent(
-        &mut self,
-        comps: &[Vec<u8>],
-    ) -> Result<std::result::Result<(Rc<OwnedFd>, FileId), SkipReason>> {
-        if let Some((path, fd, id)) = &self.cached {
+    fn parent(&mut self, comps: &[Vec<u8>]) -> Result<std::result::Result<Parent, SkipReason>> {
+        if let Some((path, parent)) = &self.cached {
             if path.as_slice() == comps {
-                return Ok(Ok((Rc::clone(fd), *id)));
+                return Ok(Ok(parent.clone()));
             }
         }
         let found = if comps.is_empty() {
@@ -624,10 +640,18 @@ impl<'r, 'a> Unpacker<'r, 'a> {
                 }
             }
         };
-        let id = FileId::from_stat(&rustix::fs::fstat(&handle).syscall("fstat")?);
-        let fd = Rc::new(handle.into_fd());
-        self.cached = Some((comps.to_vec(), Rc::clone(&fd), id));
-        Ok(Ok((fd, id)))
+        let st = rustix::fs::fstat(&handle).syscall("fstat")?;
+        let parent = Parent {
+            fd: Rc::new(handle.into_fd()),
+            id: FileId::from_stat(&st),
+            new_gid: if st.st_mode & 0o2000 != 0 {
+                st.st_gid
+            } else {
+                self.me.1
+            },
+        };
+        self.cached = Some((comps.to_vec(), parent.clone()));
+        Ok(Ok(parent))
     }
 
     /// Makes the missing directories of `comps` one prefix at a time with
@@ -733,10 +757,18 @@ impl Unpacker<'_, '_> {
         procroot::set_id_kept(meta.mode, (meta.uid, meta.gid), result)
     }
 
-    /// Sets owner, mode and xattrs on `fd`, an open regular file or directory that this layer
-    /// made (or kept): chown first, since a chown clears set-ID bits.
-    fn fd_metadata(&mut self, name: &[u8], fd: BorrowedFd<'_>, meta: &Meta) -> Result<()> {
-        if let Some((uid, gid)) = self.owner(meta) {
+    /// Sets owner, xattrs and (with `chmod`) mode on `fd`, an open regular file or directory
+    /// that this layer made (or kept): chown first, since a chown clears set-ID bits. `made`:
+    /// the owner a new inode already has (the chown is skipped when it is the archive's).
+    fn fd_metadata(
+        &mut self,
+        name: &[u8],
+        fd: BorrowedFd<'_>,
+        meta: &Meta,
+        made: Option<(u32, u32)>,
+        chmod: bool,
+    ) -> Result<()> {
+        if let Some((uid, gid)) = self.owner(meta).filter(|&owner| Some(owner) != made) {
             rustix::fs::fchown(
                 fd,
                 Some(rustix::fs::Uid::from_raw(uid)),
@@ -745,7 +777,9 @@ impl Unpacker<'_, '_> {
             .syscall("fchown")?;
         }
         self.xattrs(name, fd, meta);
-        rustix::fs::fchmod(fd, Mode::from_raw_mode(self.mode(meta))).syscall("fchmod")?;
+        if chmod {
+            rustix::fs::fchmod(fd, Mode::from_raw_mode(self.mode(meta))).syscall("fchmod")?;
+        }
         Ok(())
     }
 
@@ -778,7 +812,7 @@ impl Unpacker<'_, '_> {
     fn file<R: Read>(
         &mut self,
         name: &[u8],
-        dir: BorrowedFd<'_>,
+        (dir, new_owner): (BorrowedFd<'_>, (u32, u32)),
         last: &OsStr,
         path: &Path,
         entry: &mut tar::Entry<'_, R>,
@@ -787,7 +821,15 @@ impl Unpacker<'_, '_> {
     ) -> Result<Outcome> {
         let flags =
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let owner_only = Mode::RUSR | Mode::WUSR;
+        // Made with its final mode when the umask leaves it whole and it has no set-ID or
+        // sticky bit (those must follow the chown); else owner-only, and fchmod at the end.
+        let mode = self.mode(meta);
+        let exact = mode & 0o7000 == 0 && self.umask.is_some_and(|umask| mode & umask == 0);
+        let owner_only = if exact {
+            Mode::from_raw_mode(mode)
+        } else {
+            Mode::RUSR | Mode::WUSR
+        };
         // Exclusive: whatever is at the name (a FIFO, a device, a symlink to the host) is
         // never opened. Something there means a temporary and a rename over it.
         let (fd, temp) = match rustix::fs::openat(dir, last, flags, owner_only) {
@@ -809,7 +851,7 @@ impl Unpacker<'_, '_> {
             kind == tar::EntryType::GNUSparse,
         )
         .and_then(|n| {
-            self.fd_metadata(name, file.as_fd(), meta)?;
+            self.fd_metadata(name, file.as_fd(), meta, Some(new_owner), !exact)?;
             rustix::fs::futimens(&file, &timestamps(meta)).syscall("futimens")?;
             Ok(n)
         });
@@ -946,15 +988,19 @@ impl Unpacker<'_, '_> {
     fn directory(
         &mut self,
         name: &[u8],
-        dir: BorrowedFd<'_>,
+        (dir, new_owner): (BorrowedFd<'_>, (u32, u32)),
         last: &OsStr,
         path: &Path,
         meta: &Meta,
     ) -> Result<Outcome> {
         let mut tries = 0;
+        let mut made = None;
         loop {
             match rustix::fs::mkdirat(dir, last, Mode::RWXU) {
-                Ok(()) => break,
+                Ok(()) => {
+                    made = Some(new_owner);
+                    break;
+                }
                 Err(Errno::EXIST) => {}
                 Err(e) => return Err(e.syscall("mkdirat")),
             }
@@ -984,11 +1030,12 @@ impl Unpacker<'_, '_> {
             Mode::empty(),
         )
         .syscall("openat")?;
-        self.fd_metadata(name, fd.as_fd(), meta)?;
+        self.fd_metadata(name, fd.as_fd(), meta, made, false)?;
         let id = FileId::from_stat(&rustix::fs::fstat(&fd).syscall("fstat")?);
         self.dir_times.push(DirTimes {
             path: path.to_path_buf(),
             id,
+            mode: self.mode(meta),
             times: (meta.atime, meta.mtime),
         });
         self.report.entries.dirs += 1;
@@ -998,7 +1045,7 @@ impl Unpacker<'_, '_> {
     /// The root's own directory entry (`./`): its metadata, through a handle.
     fn dir_metadata(&mut self, name: &[u8], handle: &Handle, meta: &Meta) -> Result<()> {
         let fd = handle.reopen(OFlags::RDONLY | OFlags::DIRECTORY)?;
-        self.fd_metadata(name, fd.as_fd(), meta)
+        self.fd_metadata(name, fd.as_fd(), meta, None, false)
     }
 
     fn record_dir_times(&mut self, path: &Path, handle: &Handle, meta: &Meta) -> Result<()> {
@@ -1006,6 +1053,7 @@ impl Unpacker<'_, '_> {
         self.dir_times.push(DirTimes {
             path: path.to_path_buf(),
             id,
+            mode: self.mode(meta),
             times: (meta.atime, meta.mtime),
         });
         Ok(())
@@ -1020,6 +1068,7 @@ impl Unpacker<'_, '_> {
             };
             let same = rustix::fs::fstat(&handle).is_ok_and(|st| FileId::from_stat(&st) == dir.id);
             if same {
+                handle.set_permissions(dir.mode)?;
                 handle.set_times(Some(dir.times.0), Some(dir.times.1))?;
             }
         }
@@ -1353,6 +1402,18 @@ fn joined(comps: &[Vec<u8>]) -> PathBuf {
         return PathBuf::from(".");
     }
     PathBuf::from(OsString::from_vec(comps.join(&b'/')))
+}
+
+/// The process umask, from `/proc/thread-self/status` through the verified procfs handle
+/// (never `umask(2)`, whose set-and-restore would briefly change it for the caller's other
+/// threads). `None` if it cannot be read: every file then gets an explicit `fchmod`.
+fn read_umask() -> Option<u32> {
+    let procfs = procroot::Procfs::cached().ok()?;
+    let status = procfs
+        .read_to_string(procroot::ProcBase::ThreadSelf, "status")
+        .ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
+    u32::from_str_radix(line.trim(), 8).ok()
 }
 
 /// Makes something under a fresh temporary name with `make`, retrying on `EEXIST`.
