@@ -321,6 +321,24 @@ fn owners_set_id_bits_and_devices_as_root() {
         .file_owned("usr/bin/su", b"elf", 0o4755, (0, 0))
         .file_owned("home/user/prog", b"elf", 0o6755, (1000, 1000))
         .device("dev/null", false, 1, 3)
+        .raw(
+            tar::EntryType::Symlink,
+            b"home/user/link",
+            b"prog",
+            0o777,
+            (1000, 1001),
+            b"",
+            None,
+        )
+        .raw(
+            tar::EntryType::Directory,
+            b"home/user/d",
+            b"",
+            0o2750,
+            (1000, 1001),
+            b"",
+            None,
+        )
         .bytes();
     let report = apply(
         root,
@@ -335,6 +353,13 @@ fn owners_set_id_bits_and_devices_as_root() {
     );
     let md = std::fs::metadata(root.join("usr/bin/su")).unwrap();
     assert_eq!((md.uid(), md.mode() & 0o7777), (0, 0o4755));
+    let link = std::fs::symlink_metadata(root.join("home/user/link")).unwrap();
+    assert_eq!((link.uid(), link.gid()), (1000, 1001));
+    let dir = std::fs::symlink_metadata(root.join("home/user/d")).unwrap();
+    assert_eq!(
+        (dir.uid(), dir.gid(), dir.mode() & 0o7777),
+        (1000, 1001, 0o2750)
+    );
     let dev = std::fs::symlink_metadata(root.join("dev/null")).unwrap();
     assert!(dev.file_type().is_char_device());
     assert_eq!(dev.rdev(), rustix::fs::makedev(1, 3));

@@ -547,7 +547,14 @@ impl<'r, 'a> Unpacker<'r, 'a> {
                 if target.is_empty() {
                     return Ok(self.skip(name, SkipReason::EmptySymlink));
                 }
-                self.node(name, dir, last, &path, &meta, Node::Symlink(&target))?
+                self.node(
+                    name,
+                    (dir, new_owner),
+                    last,
+                    &path,
+                    &meta,
+                    Node::Symlink(&target),
+                )?
             }
             tar::EntryType::Link => {
                 let target = entry.link_name_bytes().unwrap_or_default().into_owned();
@@ -555,7 +562,14 @@ impl<'r, 'a> Unpacker<'r, 'a> {
             }
             tar::EntryType::Fifo => {
                 let meta = self.meta(entry)?;
-                self.node(name, dir, last, &path, &meta, Node::Special(NodeKind::Fifo))?
+                self.node(
+                    name,
+                    (dir, new_owner),
+                    last,
+                    &path,
+                    &meta,
+                    Node::Special(NodeKind::Fifo),
+                )?
             }
             tar::EntryType::Char | tar::EntryType::Block => {
                 if self.opts.special_files == SpecialFiles::Refuse {
@@ -575,7 +589,14 @@ impl<'r, 'a> Unpacker<'r, 'a> {
                 let Ok(node) = node.check() else {
                     return Ok(self.skip(name, SkipReason::BadDeviceNumbers));
                 };
-                self.node(name, dir, last, &path, &meta, Node::Special(node))?
+                self.node(
+                    name,
+                    (dir, new_owner),
+                    last,
+                    &path,
+                    &meta,
+                    Node::Special(node),
+                )?
             }
             other => {
                 return Ok(self.skip(name, SkipReason::UnsupportedType(other.as_byte())));
@@ -1081,7 +1102,7 @@ impl Unpacker<'_, '_> {
     fn node(
         &mut self,
         name: &[u8],
-        dir: BorrowedFd<'_>,
+        (dir, new_owner): (BorrowedFd<'_>, (u32, u32)),
         last: &OsStr,
         path: &Path,
         meta: &Meta,
@@ -1127,7 +1148,7 @@ impl Unpacker<'_, '_> {
             // By name, never following it: `AT_SYMLINK_NOFOLLOW` changes the symlink itself,
             // and a swap by someone inside the root leaves them their own entry to change, in
             // the root (no fchmodat here: that one would follow). Two calls, as tar makes.
-            let set = self.symlink_metadata(dir, at, meta);
+            let set = self.symlink_metadata(dir, at, meta, new_owner);
             let id = || {
                 rustix::fs::statat(dir, at, AtFlags::SYMLINK_NOFOLLOW)
                     .map(|st| FileId::from_stat(&st))
@@ -1204,9 +1225,16 @@ impl Unpacker<'_, '_> {
         Ok(Outcome::Applied)
     }
 
-    /// A symlink's owner and times, by name without following it.
-    fn symlink_metadata(&self, dir: BorrowedFd<'_>, at: &OsStr, meta: &Meta) -> Result<()> {
-        if let Some((uid, gid)) = self.owner(meta) {
+    /// A symlink's owner (unless the new link has it already: `made`) and times, by name
+    /// without following it.
+    fn symlink_metadata(
+        &self,
+        dir: BorrowedFd<'_>,
+        at: &OsStr,
+        meta: &Meta,
+        made: (u32, u32),
+    ) -> Result<()> {
+        if let Some((uid, gid)) = self.owner(meta).filter(|&owner| owner != made) {
             rustix::fs::chownat(
                 dir,
                 at,
