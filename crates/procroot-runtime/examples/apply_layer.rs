@@ -14,8 +14,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let same_owner = !rest.iter().any(|a| a == "--no-same-owner");
     let file = std::fs::File::open(layer)?;
-    let report = Root::open(root)?
-        .apply_layer(file, LayerOptions::default().with_same_owner(same_owner))?;
+    let report =
+        Root::open(root)?.apply_layer(file, LayerOptions::default().with_same_owner(same_owner))?;
     println!("{report:?}");
     Ok(())
 }

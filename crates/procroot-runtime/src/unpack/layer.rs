@@ -1171,42 +1171,13 @@ impl Unpacker<'_, '_> {
         let id = FileId::from_stat(
             &rustix::fs::statat(dir, at, AtFlags::SYMLINK_NOFOLLOW).syscall("fstatat")?,
         );
-        // Metadata through an O_PATH fd of what was made, by identity: a name swapped meanwhile
-        // is never followed (fchmodat by name would follow a symlink put there).
-        let set = (|| -> Result<()> {
-            let pinned = rustix::fs::openat(
-                dir,
-                at,
-                OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .syscall("openat")?;
-            let st = rustix::fs::fstat(&pinned).syscall("fstat")?;
-            if FileId::from_stat(&st) != id {
-                return Err(Error::with_detail(
-                    ErrorKind::SafetyViolation,
-                    Errno::XDEV,
-                    "the entry was replaced while it was being made",
-                ));
-            }
-            if let Some((uid, gid)) = self.owner(meta) {
-                rustix::fs::chownat(
-                    &pinned,
-                    "",
-                    Some(rustix::fs::Uid::from_raw(uid)),
-                    Some(rustix::fs::Gid::from_raw(gid)),
-                    AtFlags::EMPTY_PATH,
-                )
-                .syscall("fchownat")?;
-            }
-            if let Node::Special(_) = node {
-                // mknodat's mode was cut by the umask; the archive's bits are set exactly.
-                self.handle_of(path, at, dir, id)?.set_permissions(perm)?;
-            }
-            rustix::fs::utimensat(&pinned, "", &timestamps(meta), AtFlags::EMPTY_PATH)
-                .syscall("utimensat")?;
-            Ok(())
-        })();
+        // Owner and times by name with AT_SYMLINK_NOFOLLOW, as for a symlink (never following
+        // whatever a swap put at the name); the mode through a handle checked to be the inode
+        // made (fchmodat by name would follow a symlink put there). mknodat's mode was cut by
+        // the umask: the archive's bits are set exactly.
+        let set = self
+            .symlink_metadata(dir, at, meta, new_owner)
+            .and_then(|()| self.handle_of(path, at, id)?.set_permissions(perm));
         if let Err(e) = set {
             discard(dir, at, id);
             return Err(e);
@@ -1225,8 +1196,8 @@ impl Unpacker<'_, '_> {
         Ok(Outcome::Applied)
     }
 
-    /// A symlink's owner (unless the new link has it already: `made`) and times, by name
-    /// without following it.
+    /// A new symlink's, FIFO's or device's owner (unless it has it already: `made`) and times,
+    /// by name without following it.
     fn symlink_metadata(
         &self,
         dir: BorrowedFd<'_>,
@@ -1251,13 +1222,7 @@ impl Unpacker<'_, '_> {
     /// A [`Handle`] on `at` in `dir` (the entry at `path`, or its temporary), checked to be
     /// the inode `id` that was made: for [`Handle::set_permissions`], which changes a special
     /// file's mode by fd.
-    fn handle_of(
-        &self,
-        path: &Path,
-        at: &OsStr,
-        _dir: BorrowedFd<'_>,
-        id: FileId,
-    ) -> Result<Handle> {
+    fn handle_of(&self, path: &Path, at: &OsStr, id: FileId) -> Result<Handle> {
         let in_root = match path.parent() {
             Some(parent) => parent.join(at),
             None => PathBuf::from(at),
