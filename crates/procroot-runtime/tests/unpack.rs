@@ -303,6 +303,8 @@ fn fifos_are_made_and_devices_skipped_by_default() {
             & 0o7777,
         0o640
     );
+    let fifo = std::fs::symlink_metadata(root.join("run/pipe")).unwrap();
+    assert_eq!(fifo.mtime(), 1_600_000_000);
     assert_eq!(report.skipped.len(), 2);
     assert!(report
         .skipped
