@@ -166,19 +166,23 @@ fn dotdot_names_are_refused_and_slashes_stay_inside() {
     for name in climbing {
         layer = layer.file(name, b"pwned", 0o644);
     }
+    // The same through a PAX `path` record, which overrides the header's harmless name.
     let layer = layer
+        .pax(&[("path", b"../../sentinel/pax")])
+        .file("harmless", b"pwned", 0o644)
         .file("//etc//hosts", b"inside", 0o644)
         .file("/./etc/./motd", b"inside", 0o644)
         .bytes();
     let report = scene.apply(&layer, caller());
     scene.assert_host_unchanged();
     let report = report.expect("report");
-    for name in climbing {
+    for name in climbing.iter().chain(&["../../sentinel/pax"]) {
         assert!(
             skipped(&report, name, &SkipReason::OutsideRoot),
             "{name}: {report:?}"
         );
     }
+    assert!(!scene.root.join("harmless").exists());
     assert_eq!(
         std::fs::read(scene.root.join("etc/hosts")).unwrap(),
         b"inside"
