@@ -638,3 +638,24 @@ fn a_read_only_directory_is_filled_before_its_mode_is_set() {
     assert_eq!(md.uid(), 65534);
     assert_eq!(std::fs::read(root.join("ro/file")).unwrap(), b"x");
 }
+
+#[test]
+fn a_corrupt_stream_says_what_the_reader_found() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let layer = Layer::new().file("a", b"x", 0o644).bytes();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &layer).unwrap();
+    let mut gz = gz.finish().unwrap();
+    let middle = gz.len() / 2;
+    gz[middle] ^= 0xff;
+    gz[middle + 1] ^= 0xff;
+    let err = Root::open(tmp.path())
+        .unwrap()
+        .apply_layer(&gz[..], caller())
+        .expect_err("corrupt");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("the layer is not a valid tar stream:"),
+        "{msg}"
+    );
+}

@@ -22,7 +22,8 @@ use unpack_common::{naive, unpack, Layer};
 
 /// A root beside a host stand-in, and the stand-in's snapshot.
 struct Scene {
-    tmp: tempfile::TempDir,
+    /// Removed on drop.
+    _tmp: tempfile::TempDir,
     root: PathBuf,
     sentinel: PathBuf,
     before: Snapshot,
@@ -48,9 +49,9 @@ impl Scene {
         std::fs::write(sentinel.join("dir/inner"), b"host data").expect("inner");
         std::fs::write(root.join("keep"), b"lower layer").expect("keep");
         prepare(&root);
-        let before = Snapshot::take(tmp.path());
+        let before = Snapshot::take_with_times(tmp.path());
         Scene {
-            tmp,
+            _tmp: tmp,
             root,
             sentinel,
             before,
@@ -91,10 +92,7 @@ impl Scene {
                 .map(|(p, e)| (p.clone(), e.clone()))
                 .collect()
         };
-        let (was, now) = (
-            outside(&self.before),
-            outside(&Snapshot::take(self.tmp.path())),
-        );
+        let (was, now) = (outside(&self.before), outside(&self.before.retake()));
         for (path, entry) in &was {
             assert_eq!(
                 now.get(path),

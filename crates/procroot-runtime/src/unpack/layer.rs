@@ -303,7 +303,7 @@ pub trait RootUnpackExt {
 impl RootUnpackExt for Root {
     fn apply_layer(&self, reader: impl Read, opts: LayerOptions<'_>) -> Result<LayerReport> {
         let (compression, stream) = decompressed(reader)
-            .map_err(|e| Error::from(e).context("read layer", self.display_name()))?;
+            .map_err(|e| stream_error(e).context("read layer", self.display_name()))?;
         let mut unpacker = Unpacker::new(self, opts);
         unpacker.report.compression = compression;
         unpacker.run(stream)?;
@@ -444,11 +444,11 @@ impl<'r, 'a> Unpacker<'r, 'a> {
         let mut archive = tar::Archive::new(stream);
         let entries = archive
             .entries()
-            .map_err(|e| Error::from(e).context("read layer", self.root.display_name()))?;
+            .map_err(|e| stream_error(e).context("read layer", self.root.display_name()))?;
         for entry in entries {
             let number = self.entries + 1;
             let mut entry = entry.map_err(|e| {
-                Error::from(e).within(
+                stream_error(e).within(
                     format!(
                         "layer entry #{number} ({} applied before it): read",
                         self.applied
@@ -727,9 +727,9 @@ impl Unpacker<'_, '_> {
             .filter(|&t| t != 0)
             .map(|t| seconds(t as i64, 0));
         let mut xattrs = Vec::new();
-        if let Some(pax) = entry.pax_extensions().map_err(Error::from)? {
+        if let Some(pax) = entry.pax_extensions().map_err(stream_error)? {
             for record in pax {
-                let record = record.map_err(Error::from)?;
+                let record = record.map_err(stream_error)?;
                 let (Ok(key), value) = (record.key(), record.value_bytes()) else {
                     continue;
                 };
@@ -917,7 +917,7 @@ fn write_data<R: Read>(
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::from(e).context("read", Path::new("layer"))),
+            Err(e) => return Err(stream_error(e)),
         };
         if sparse {
             // Runs of zero blocks are skipped, runs of data written in one call each.
@@ -1395,6 +1395,19 @@ fn joined(comps: &[Vec<u8>]) -> PathBuf {
         return PathBuf::from(".");
     }
     PathBuf::from(OsString::from_vec(comps.join(&b'/')))
+}
+
+/// An error reading the layer: the OS error if there is one, else what the tar, gzip or zstd
+/// reader said (a bare `EIO` would hide "unexpected end of file" or "corrupt deflate stream").
+fn stream_error(e: io::Error) -> Error {
+    if e.raw_os_error().is_some() {
+        return Error::from(e);
+    }
+    Error::with_detail(
+        ErrorKind::Os,
+        Errno::IO,
+        format!("the layer is not a valid tar stream: {e}"),
+    )
 }
 
 /// The process umask, from `/proc/thread-self/status` through the verified procfs handle
