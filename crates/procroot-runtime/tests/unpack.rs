@@ -659,3 +659,24 @@ fn a_corrupt_stream_says_what_the_reader_found() {
         "{msg}"
     );
 }
+
+#[test]
+fn the_layers_own_entries_are_known_through_a_symlinked_path_too() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path();
+    std::fs::create_dir(root.join("real")).unwrap();
+    std::fs::write(root.join("real/lower"), b"x").unwrap();
+    std::os::unix::fs::symlink("real", root.join("link")).unwrap();
+    let layer = Layer::new()
+        .file("real/mine", b"this layer", 0o644)
+        .whiteout("link/.wh.mine")
+        .whiteout("link/.wh..wh..opq")
+        .bytes();
+    let report = apply(root, &layer, caller());
+    assert_eq!((report.whiteouts, report.opaque_dirs), (1, 1));
+    assert_eq!(
+        std::fs::read(root.join("real/mine")).unwrap(),
+        b"this layer"
+    );
+    assert!(!root.join("real/lower").exists());
+}

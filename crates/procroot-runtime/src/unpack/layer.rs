@@ -272,7 +272,8 @@ pub struct LayerReport {
     pub entries: EntryCounts,
     /// Regular-file data written, in bytes (holes of sparse files included).
     pub bytes_written: u64,
-    /// Whiteouts (`.wh.NAME`) applied: `NAME` removed, or already absent.
+    /// Whiteouts (`.wh.NAME`) applied: `NAME` removed, already absent, or kept as this
+    /// layer's own entry (a whiteout hides only lower layers).
     pub whiteouts: u64,
     /// Opaque markers (`.wh..wh..opq`) applied.
     pub opaque_dirs: u64,
