@@ -624,13 +624,14 @@ pub enum Command {
     /// are kept only with the owner. Device nodes need --special-files (else they are skipped
     /// and listed); FIFOs are made.
     ///
-    /// --image DIR[:REF] applies the layers of an OCI image layout: the manifest REF names in
-    /// DIR/index.json (its org.opencontainers.image.ref.name, or its digest), or the only one
-    /// there. DIR is untrusted too: each of its files is read beneath it (a symlink out of it is
-    /// EXDEV, a FIFO or device ENXIO), and each blob is checked against its descriptor's size and
-    /// digest as it is read. A mismatch stops the unpack (EBADMSG), naming the layer; it is
-    /// known only at the blob's end, so that layer's entries up to there were applied, and no
-    /// later layer was. DIR:REF splits at the last `:` unless DIR:REF is itself a directory.
+    /// --image DIR (or DIR:REF) applies the layers of an OCI image layout: the manifest REF
+    /// names in DIR/index.json (its org.opencontainers.image.ref.name, or its digest), or the
+    /// only one there. DIR is untrusted too: each of its files is read beneath it (a symlink out
+    /// of it is EXDEV, a FIFO or device ENXIO), and each blob is checked against its
+    /// descriptor's size and digest as it is read. A mismatch stops the unpack (EBADMSG),
+    /// naming the layer; it is known only at the blob's end, so that layer's entries up to
+    /// there were applied, and no later layer was. DIR:REF splits at the first `:` after the
+    /// last `/` (img:sha256:... names a digest), unless DIR:REF is itself a directory.
     ///
     /// When stderr is a terminal and the unpack takes longer than half a second, a progress
     /// line shows the entries and bytes written and the rate (never with --json or --quiet).

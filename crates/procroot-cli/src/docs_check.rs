@@ -60,7 +60,9 @@ fn cell(text: &str) -> String {
         .replace('|', "\\|")
 }
 
-/// One option as `procroot COMMAND --help` names it: `-r, --recursive` or `--root <DIR>`.
+/// One option as `procroot COMMAND --help` names it: `-r, --recursive`, `--root <DIR>`, and its
+/// other spellings as `--help` shows them (`--root <DIR> [alias: --rootfs]`), so that the
+/// reference shows every spelling a user may meet in a script.
 fn option_name(arg: &clap::Arg) -> Option<String> {
     let long = arg.get_long()?;
     let mut name = match arg.get_short() {
@@ -70,6 +72,18 @@ fn option_name(arg: &clap::Arg) -> Option<String> {
     if arg.get_action().takes_values() {
         for value in arg.get_value_names().unwrap_or_default() {
             let _ = write!(name, " <{value}>");
+        }
+    }
+    let aliases: Vec<String> = (arg.get_visible_aliases().unwrap_or_default().into_iter())
+        .map(|a| format!("--{a}"))
+        .collect();
+    match aliases.len() {
+        0 => {}
+        1 => {
+            let _ = write!(name, " [alias: {}]", aliases.join(", "));
+        }
+        _ => {
+            let _ = write!(name, " [aliases: {}]", aliases.join(", "));
         }
     }
     Some(name)

@@ -1,8 +1,10 @@
 //! `procroot exec`: run a command in another process's namespaces and root.
 
 use std::ffi::OsString;
+use std::os::fd::{BorrowedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::OnceLock;
 
 use procroot_runtime::exec::{sealed_exe, Command};
 
@@ -34,8 +36,41 @@ pub fn check_keep_fds_first(args: impl IntoIterator<Item = OsString>) -> Result<
             fds.push(fd);
         }
     }
-    procroot_runtime::exec::check_keep_fds(&fds)
-        .map_err(|e| Failure::Library(e.context("exec", Path::new("--keep-fd"))))
+    procroot_runtime::exec::check_keep_fds(&fds).map_err(keep_fd_failure)?;
+    let _ = INHERITED.set(fds);
+    Ok(())
+}
+
+fn keep_fd_failure(e: procroot::Error) -> Failure {
+    Failure::Library(e.context("exec", Path::new("--keep-fd")))
+}
+
+/// The `--keep-fd` numbers [`check_keep_fds_first`] found open before procroot opened anything:
+/// fds this process inherited, which it never closes.
+static INHERITED: OnceLock<Vec<RawFd>> = OnceLock::new();
+
+/// The `--keep-fd` fds, borrowed for the rest of the process's life: the one place where
+/// `procroot exec` turns a number into an fd (the library takes only borrowed fds, so that a
+/// number closed and reused meanwhile can never be handed to the target). Only numbers that
+/// [`check_keep_fds_first`] saw open first thing are taken; any other is refused as not open
+/// (fail closed: checked later, it could name one of procroot's own fds).
+#[allow(unsafe_code)]
+fn kept_fds(fds: &[i32]) -> Result<Vec<BorrowedFd<'static>>, Failure> {
+    let inherited = INHERITED.get().map(Vec::as_slice).unwrap_or_default();
+    let mut kept = Vec::with_capacity(fds.len());
+    for &fd in fds {
+        if !inherited.contains(&fd) {
+            return Err(keep_fd_failure(procroot_runtime::exec::not_open_in_caller(
+                fd,
+            )));
+        }
+        // SAFETY: `fd` was open when `main` called `check_keep_fds_first`, before this process
+        // opened any fd of its own, so it is one the process inherited; nothing in procroot
+        // closes an fd it does not own (it owns no `OwnedFd` of this number), so the fd stays
+        // open, naming the same file, until the process exits.
+        kept.push(unsafe { BorrowedFd::borrow_raw(fd) });
+    }
+    Ok(kept)
 }
 
 /// Makes sure procroot runs from a sealed copy of its binary ([`sealed_exe::ensure`]: the
@@ -59,7 +94,7 @@ pub fn run(args: &ExecArgs) -> Result<ExitCode, Failure> {
         .map_err(|e| Failure::Library(e.within("exec --pid", &shown)))?;
     let mut command = Command::new(&args.command[0]);
     command.args(&args.command[1..]).current_dir(&args.cwd);
-    for &fd in &args.keep_fd {
+    for fd in kept_fds(&args.keep_fd)? {
         command.keep_fd(fd);
     }
     if args.cgroup {

@@ -10,7 +10,9 @@
 //! stdout), 2 for usage errors. The only place the status is decided is [`main`]: nothing
 //! calls `exit`.
 
-#![forbid(unsafe_code)]
+// `deny`, not `forbid`: `exec::kept_fds` is the one place allowed `unsafe`, where the
+// `--keep-fd` numbers this process inherited become borrowed fds (see its SAFETY comment).
+#![deny(unsafe_code)]
 
 mod cli;
 mod commands;

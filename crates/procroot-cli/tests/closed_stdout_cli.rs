@@ -105,6 +105,8 @@ fn the_changing_commands_do_their_work_and_end_quietly() {
         &["mkdir", "--json", "/m1", "/m2", "/m3"],
         &["touch", "--json", "/t1", "/t2"],
         &["chmod", "--json", "0600", "/d/f"],
+        &["chown", "--json", ":0", "/d/f"],
+        &["mknod", "--json", "/fifo", "p"],
         &["ln", "--json", "-s", "d/f", "/l2"],
         &["mv", "--json", "/t2", "/t3"],
         &["cp", "--json", ":/d/f", copied],
@@ -114,7 +116,7 @@ fn the_changing_commands_do_their_work_and_end_quietly() {
         let run = closed(args).arg("--root").arg(root).run();
         quiet_success(&args.join(" "), &run);
     }
-    for made in ["m1", "m2", "m3", "l2"] {
+    for made in ["m1", "m2", "m3", "l2", "fifo"] {
         assert!(
             tree.join(made).symlink_metadata().is_ok(),
             "{made} was not made"
@@ -283,4 +285,28 @@ fn a_failure_with_stderr_closed_too_keeps_its_exit_status() {
         };
         assert_eq!(status.code(), Some(code), "{args:?}");
     }
+}
+
+/// The cases above cover every subcommand `procroot --help` lists: a new command without a
+/// closed-stdout case fails here.
+#[test]
+fn every_subcommand_has_a_closed_stdout_case() {
+    let help = Cli::new(env!("CARGO_BIN_EXE_procroot")).arg("--help").run();
+    assert_eq!(help.code, 0, "{}", help.stderr);
+    let stdout = String::from_utf8(help.stdout).expect("UTF-8 help");
+    let commands: Vec<&str> = stdout
+        .split("Commands:")
+        .nth(1)
+        .and_then(|rest| rest.split("Options:").next())
+        .expect("a Commands: section")
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .collect();
+    assert!(commands.len() > 20, "{commands:?}");
+    let source = include_str!("closed_stdout_cli.rs");
+    let missing: Vec<&&str> = commands
+        .iter()
+        .filter(|name| !source.contains(&format!("&[\"{name}\"")))
+        .collect();
+    assert!(missing.is_empty(), "no closed-stdout case for {missing:?}");
 }

@@ -386,3 +386,57 @@ fn completions_install_as_the_readme_says() {
     let without = "autoload -Uz compinit && compinit -D; print -r -- \"[$_comps[procroot]]\"";
     assert_eq!(shell("zsh", without), "[]");
 }
+
+/// README.md's "Tried on a fresh machine" is what CI runs: each line of its `sh` block appears,
+/// as written, in `.ci/run` or `.ci/python-venv` (which `.ci/run` sources). The clone is the one
+/// line CI does not repeat: `.ci/run` starts in a fresh clone.
+#[test]
+fn the_fresh_machine_commands_are_what_ci_runs() {
+    let top = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let read =
+        |p: &str| std::fs::read_to_string(top.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    let readme = read("README.md");
+    let section = readme
+        .split("\n## Tried on a fresh machine\n")
+        .nth(1)
+        .expect("README.md has a \"Tried on a fresh machine\" section");
+    let section = section.split("\n## ").next().unwrap_or(section);
+    let block = section
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("the section has a ```sh block");
+    let run = read(".ci/run");
+    assert!(
+        run.lines().any(|l| l.trim() == "source .ci/python-venv"),
+        ".ci/run sources .ci/python-venv"
+    );
+    let ci = format!("{run}\n{}", read(".ci/python-venv"));
+    let lines: Vec<&str> = block
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert!(
+        lines.first().is_some_and(|l| l.starts_with("git clone ")),
+        "the block starts with the clone: {lines:?}"
+    );
+    let wanted = [
+        "cargo run -- ",
+        "cargo nextest run --workspace",
+        "python3 -m venv",
+        "-m pip install ./bindings/python",
+        "import procroot",
+    ];
+    for want in wanted {
+        assert!(
+            lines.iter().any(|l| l.contains(want)),
+            "the section has no line with {want:?}"
+        );
+    }
+    let missing: Vec<&&str> = lines[1..].iter().filter(|l| !ci.contains(**l)).collect();
+    assert!(
+        missing.is_empty(),
+        "README lines that .ci/run and .ci/python-venv do not run as written: {missing:#?}"
+    );
+}

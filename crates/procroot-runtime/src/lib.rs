@@ -13,15 +13,14 @@
 //!   without a write outside it ([`RootUnpackExt::apply_layer`]);
 //! - [`doctor`]: what this kernel offers, and whether `/proc` can be trusted.
 //!
-//! The crate has no `unsafe` of its own but one: the fork behind
-//! [`RootSandboxExt::in_sandbox`] (see [`sandbox`]). Every other syscall goes through
+//! The crate has no `unsafe`: it forbids it at its root. Every syscall goes through
 //! `procroot-sys`, and every path through [`procroot::Root`], so a rename race inside the root
-//! meets the same checks here as in the library. `docs/ARCHITECTURE.md` in the repository draws
-//! the crates and their arrows.
+//! meets the same checks here as in the library. The one operation whose soundness the crate
+//! cannot know, the fork behind [`RootSandboxExt::in_sandbox`] (sound only if the caller has
+//! no other thread), takes a [`sandbox::ForkPermit`] that the caller makes in its own `unsafe`
+//! block. `docs/ARCHITECTURE.md` in the repository draws the crates and their arrows.
 
-// `deny`, not `forbid`: the one fork of a caller's closure in `sandbox.rs` allows it, with its
-// SAFETY argument; every other module carries its own `#![forbid(unsafe_code)]`.
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod container;

@@ -24,7 +24,7 @@
 //! times, xattrs, `stat`, `readlink` or `O_PATH` opens; metadata changes have
 //! [`Root::with_second_check`]. More: docs/ARCHITECTURE.md, "The Landlock sandbox".
 
-// No `forbid(unsafe_code)` here: the fork of `in_sandbox` is the crate's one `unsafe` call.
+#![forbid(unsafe_code)]
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
@@ -615,125 +615,112 @@ fn decode_result<T: Transfer>(bytes: Vec<u8>) -> Option<Result<T>> {
     Some(Err(err))
 }
 
-pub use fork_boundary::RootSandboxExt;
+/// The promise that makes [`Root::in_sandbox`](RootSandboxExt::in_sandbox)'s fork sound, made by
+/// the program (`unsafe { ForkPermit::new() }`), which knows its threads: see
+/// [`ForkPermit::new`]. Re-exported from `procroot-sys`.
+pub use crate::sys::process::ForkPermit;
 
-/// The one place of the runtime with `unsafe`: `in_sandbox` forks a possibly multithreaded
-/// caller and runs its closure in the child, so it is an `unsafe fn` (as std's `pre_exec`), and
-/// it calls `procroot_sys::process::fork_and_run`.
-#[allow(unsafe_code)]
-mod fork_boundary {
-    use super::*;
+/// [`Root::in_sandbox`](RootSandboxExt::in_sandbox): running a closure on a [`Root`] in a forked
+/// child confined to it. An extension trait because [`Root`] is `procroot`'s type and this is the
+/// runtime's; `use procroot_runtime::RootSandboxExt` to call it as a method.
+pub trait RootSandboxExt {
+    /// Runs `f` in a forked child confined with Landlock to this root, with
+    /// [`Access::READ_WRITE`] beneath it and nothing else, and returns what `f` returned.
+    ///
+    /// For a one-shot operation on an untrusted rootfs from a long-running program, which must
+    /// not confine itself: even if procroot had a bug, the child could not touch a file outside
+    /// the root. The result comes back over a pipe ([`Transfer`]: `()`, bytes, strings, paths,
+    /// `u64`, `bool`); an error comes back with its kind, errno, operation, path, root,
+    /// message, and the failed syscall with its arguments ([`Error::syscall`],
+    /// [`Error::syscall_args`]). A child that panics, or dies before answering, is `EIO`.
+    ///
+    /// Without Landlock the error is `NotSupported` and `f` does not run.
+    ///
+    /// # The permit
+    ///
+    /// `f` runs in a forked copy of the calling thread only, as std's `pre_exec` closure does,
+    /// made with the raw `clone` syscall: no `pthread_atfork` handler of the program runs there,
+    /// and the C library does not reset its allocator's locks. The child allocates (the answer,
+    /// an error, whatever `f` does). So a lock another thread of the caller held at the fork
+    /// (the allocator's, stdout's, a `Mutex` of the program, a `OnceLock` being initialised)
+    /// would stay held forever in the child, and data it was changing would be half-changed
+    /// there. Forking a process is only sound when nothing like that can happen, which only the
+    /// program knows: it says so by making the [`ForkPermit`] in an `unsafe` block, promising
+    /// that the process is single-threaded when it calls this (as the `procroot` CLI is, or a
+    /// test in a process of its own). procroot's lazily read state is read before the fork.
+    fn in_sandbox<T, F>(&self, permit: ForkPermit, f: F) -> Result<T>
+    where
+        T: Transfer,
+        F: FnOnce(&Root) -> Result<T>;
 
-    /// [`Root::in_sandbox`](RootSandboxExt::in_sandbox): running a closure on a [`Root`] in a
-    /// forked child confined to it. An extension trait because [`Root`] is `procroot`'s type and this is
-    /// the runtime's; `use procroot_runtime::RootSandboxExt` to call it as a method.
-    pub trait RootSandboxExt {
-        /// Runs `f` in a forked child confined with Landlock to this root, with
-        /// [`Access::READ_WRITE`] beneath it and nothing else, and returns what `f` returned.
-        ///
-        /// For a one-shot operation on an untrusted rootfs from a long-running program, which must
-        /// not confine itself: even if procroot had a bug, the child could not touch a file outside
-        /// the root. The result comes back over a pipe ([`Transfer`]: `()`, bytes, strings, paths,
-        /// `u64`, `bool`); an error comes back with its kind, errno, operation, path, root,
-        /// message, and the failed syscall with its arguments ([`Error::syscall`],
-        /// [`Error::syscall_args`]). A child that panics, or dies before answering, is `EIO`.
-        ///
-        /// Without Landlock the error is `NotSupported` and `f` does not run.
-        ///
-        /// # Safety
-        ///
-        /// `f` runs in a forked copy of the calling thread only, as std's `pre_exec` closure does.
-        /// The C library's `fork` makes its allocator usable there (glibc and musl take its locks
-        /// around the fork), and procroot's lazily read state is read before the fork. But a lock
-        /// that another thread of the caller held at that moment (stdout's, a `Mutex` of the
-        /// program, a `OnceLock` being initialised) stays held forever in the child, and data it
-        /// was changing is half-changed there. So the caller must make sure that either the process
-        /// is single-threaded when it calls this, or `f` takes no lock and reads no state another
-        /// thread may have been using at the fork (procroot's file operations on the `Root` it is
-        /// given, and syscalls, are fine; printing, logging or the caller's own locks are not).
-        unsafe fn in_sandbox<T, F>(&self, f: F) -> Result<T>
-        where
-            T: Transfer,
-            F: FnOnce(&Root) -> Result<T>;
+    /// [`in_sandbox`](RootSandboxExt::in_sandbox) with the given access beneath the root, under
+    /// the same [`ForkPermit`].
+    fn in_sandbox_with<T, F>(&self, permit: ForkPermit, access: Access, f: F) -> Result<T>
+    where
+        T: Transfer,
+        F: FnOnce(&Root) -> Result<T>;
+}
 
-        /// [`in_sandbox`](RootSandboxExt::in_sandbox) with the given access beneath the root.
-        ///
-        /// # Safety
-        ///
-        /// As [`in_sandbox`](RootSandboxExt::in_sandbox): the process is single-threaded, or `f`
-        /// takes no lock and reads no state another thread may have held or been changing at the
-        /// fork.
-        unsafe fn in_sandbox_with<T, F>(&self, access: Access, f: F) -> Result<T>
-        where
-            T: Transfer,
-            F: FnOnce(&Root) -> Result<T>;
+impl RootSandboxExt for Root {
+    fn in_sandbox<T, F>(&self, permit: ForkPermit, f: F) -> Result<T>
+    where
+        T: Transfer,
+        F: FnOnce(&Root) -> Result<T>,
+    {
+        self.in_sandbox_with(permit, Access::READ_WRITE, f)
     }
 
-    impl RootSandboxExt for Root {
-        unsafe fn in_sandbox<T, F>(&self, f: F) -> Result<T>
-        where
-            T: Transfer,
-            F: FnOnce(&Root) -> Result<T>,
-        {
-            // SAFETY: the caller's contract for `in_sandbox` is the one of `in_sandbox_with`.
-            unsafe { self.in_sandbox_with(Access::READ_WRITE, f) }
-        }
-
-        unsafe fn in_sandbox_with<T, F>(&self, access: Access, f: F) -> Result<T>
-        where
-            T: Transfer,
-            F: FnOnce(&Root) -> Result<T>,
-        {
-            let op = |e: Error| {
-                e.context("sandbox", Path::new("/"))
-                    .in_root(self.display_name())
-            };
-            let (ruleset, _) = Sandbox::new()
-                .allow_beneath(self, access)
-                .build()
-                .map_err(op)?;
-            procroot::prepare_for_fork();
-            let (reader, writer) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-                .syscall("pipe2")
-                .map_err(op)?;
-            // SAFETY: `fork_and_run` asks that the child take no lock another thread of the
-            // caller may hold. The child's own work (Landlock syscalls, the pipe write, and the
-            // library's file work in `f`, whose lazily read state `prepare_for_fork` read above)
-            // takes none; what `f` does beyond that is the caller's, under this `unsafe fn`'s
-            // `# Safety` contract (single-threaded, or `f` touches no such lock or state).
-            let child = unsafe {
-                crate::sys::process::fork_and_run(|| {
-                    let result = enforce(&ruleset).and_then(|()| {
-                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self)))
-                            .unwrap_or_else(|_| {
-                                Err(Error::with_detail(
-                                    ErrorKind::Os,
-                                    Errno::IO,
-                                    "the sandboxed closure panicked",
-                                ))
-                            })
-                    });
-                    let bytes = encode_result(&result);
-                    let mut pipe = std::fs::File::from(writer);
-                    i32::from(pipe.write_all(&bytes).is_err())
-                })
-            }
-            .syscall("fork")
+    fn in_sandbox_with<T, F>(&self, permit: ForkPermit, access: Access, f: F) -> Result<T>
+    where
+        T: Transfer,
+        F: FnOnce(&Root) -> Result<T>,
+    {
+        let op = |e: Error| {
+            e.context("sandbox", Path::new("/"))
+                .in_root(self.display_name())
+        };
+        let (ruleset, _) = Sandbox::new()
+            .allow_beneath(self, access)
+            .build()
             .map_err(op)?;
-            // The parent's copy of the write end is gone (moved into the closure, dropped with it
-            // here), so the read ends when the child exits.
-            let mut bytes = Vec::new();
-            let read = std::fs::File::from(reader).read_to_end(&mut bytes);
-            let _ = crate::sys::process::wait_child(child);
-            read.map_err(|e| op(Error::from(e)))?;
-            decode_result(bytes).unwrap_or_else(|| {
-                Err(op(Error::with_detail(
-                    ErrorKind::Os,
-                    Errno::IO,
-                    "the sandboxed child died before it answered",
-                )))
-            })
-        }
+        procroot::prepare_for_fork();
+        let (reader, writer) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+            .syscall("pipe2")
+            .map_err(op)?;
+        // The child's own work: the Landlock syscalls, `f` (a panic in it is caught here, so
+        // nothing unwinds out of the child's closure), the answer written to the pipe. What
+        // makes it sound to run in a fork is the caller's `permit`.
+        let child = crate::sys::process::fork_and_run(permit, || {
+            let result = enforce(&ruleset).and_then(|()| {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self))).unwrap_or_else(
+                    |_| {
+                        Err(Error::with_detail(
+                            ErrorKind::Os,
+                            Errno::IO,
+                            "the sandboxed closure panicked",
+                        ))
+                    },
+                )
+            });
+            let bytes = encode_result(&result);
+            let mut pipe = std::fs::File::from(writer);
+            i32::from(pipe.write_all(&bytes).is_err())
+        })
+        .syscall("fork")
+        .map_err(op)?;
+        // The parent's copy of the write end is gone (moved into the closure, dropped with it
+        // here), so the read ends when the child exits.
+        let mut bytes = Vec::new();
+        let read = std::fs::File::from(reader).read_to_end(&mut bytes);
+        let _ = crate::sys::process::wait_child(child);
+        read.map_err(|e| op(Error::from(e)))?;
+        decode_result(bytes).unwrap_or_else(|| {
+            Err(op(Error::with_detail(
+                ErrorKind::Os,
+                Errno::IO,
+                "the sandboxed child died before it answered",
+            )))
+        })
     }
 }
 

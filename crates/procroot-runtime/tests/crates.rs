@@ -103,65 +103,121 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 #[test]
-fn unsafe_lives_in_procroot_sys_and_in_the_sandbox_fork_only() {
-    // `forbid` at the crate root: no module of `procroot` can allow it back (E0453).
-    assert!(
-        has_inner_attribute(
-            &read("crates/procroot/src/lib.rs"),
-            "#![forbid(unsafe_code)]"
-        ),
-        "crates/procroot/src/lib.rs must forbid unsafe_code"
-    );
-    // The runtime denies it at the root and forbids it in every module but `sandbox.rs`,
-    // where the module of `in_sandbox` (an `unsafe fn` over the fork) is the one
-    // `#[allow(unsafe_code)]`.
-    assert!(has_inner_attribute(
-        &read("crates/procroot-runtime/src/lib.rs"),
-        "#![deny(unsafe_code)]"
-    ));
-    let src = workspace().join("crates/procroot-runtime/src");
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
-    let mut allows = 0;
-    for file in &files {
-        let text = std::fs::read_to_string(file).expect("a source file");
-        let name = file.strip_prefix(&src).expect("below src").to_owned();
-        let n = text.matches("allow(unsafe_code)").count();
-        if name == Path::new("sandbox.rs") {
-            allows += n;
-        } else {
-            assert_eq!(n, 0, "{}: allows unsafe_code", name.display());
-        }
-        if name != Path::new("sandbox.rs") && name != Path::new("lib.rs") {
-            assert!(
-                has_inner_attribute(&text, "#![forbid(unsafe_code)]"),
-                "{} must forbid unsafe_code",
-                name.display()
-            );
+fn unsafe_lives_in_procroot_sys_only() {
+    // `forbid` at the crate roots: no module of `procroot` or `procroot-runtime` can allow it
+    // back (E0453), and `forbid` refuses the declaration of an `unsafe fn` too.
+    for lib in [
+        "crates/procroot/src/lib.rs",
+        "crates/procroot-runtime/src/lib.rs",
+    ] {
+        assert!(
+            has_inner_attribute(&read(lib), "#![forbid(unsafe_code)]"),
+            "{lib} must forbid unsafe_code"
+        );
+    }
+    for dir in ["crates/procroot/src", "crates/procroot-runtime/src"] {
+        let mut files = Vec::new();
+        rust_files(&workspace().join(dir), &mut files);
+        assert!(files.len() > 10, "found only {files:?}");
+        for file in &files {
+            let text = std::fs::read_to_string(file).expect("a source file");
+            for attr in [
+                "allow(unsafe_code)",
+                "deny(unsafe_code)",
+                "warn(unsafe_code)",
+            ] {
+                assert!(!text.contains(attr), "{}: {attr}", file.display());
+            }
         }
     }
-    assert_eq!(allows, 1, "sandbox.rs: exactly one #[allow(unsafe_code)]");
-    assert!(files.len() > 10, "found only {files:?}");
+    // The CLI denies it, and allows it in exactly one function: where the `--keep-fd` numbers it
+    // inherited become borrowed fds.
+    assert!(has_inner_attribute(
+        &read("crates/procroot-cli/src/main.rs"),
+        "#![deny(unsafe_code)]"
+    ));
+    let mut files = Vec::new();
+    rust_files(&workspace().join("crates/procroot-cli/src"), &mut files);
+    let allows: Vec<String> = files
+        .iter()
+        .flat_map(|file| {
+            let text = std::fs::read_to_string(file).expect("a source file");
+            let n = text.matches("allow(unsafe_code)").count();
+            std::iter::repeat_n(file.display().to_string(), n)
+        })
+        .collect();
+    assert_eq!(allows.len(), 1, "{allows:?}");
+    assert!(allows[0].ends_with("exec.rs"), "{allows:?}");
+    let exec = read("crates/procroot-cli/src/exec.rs");
+    let at = exec.find("#[allow(unsafe_code)]").expect("the allow");
+    assert!(
+        exec[at..].starts_with("#[allow(unsafe_code)]\nfn kept_fds("),
+        "the one allow is on `kept_fds`"
+    );
 }
 
-/// `in_sandbox` and `in_sandbox_with` fork a possibly multithreaded caller and run its closure
-/// in the child (std's `pre_exec` is `unsafe` for this reason): they are `unsafe fn`s whose
-/// `# Safety` section states the contract.
+/// `in_sandbox` and `in_sandbox_with` fork the caller and run its closure in the child (std's
+/// `pre_exec` is `unsafe` for this reason): they take a `ForkPermit`, whose only constructor is
+/// an `unsafe fn` with a `# Safety` section, so the caller states the contract in an `unsafe`
+/// block of its own.
 #[test]
-fn in_sandbox_is_an_unsafe_fn_with_a_safety_contract() {
+fn in_sandbox_takes_a_permit_made_in_unsafe_code() {
     let text = read("crates/procroot-runtime/src/sandbox.rs");
     for name in ["in_sandbox", "in_sandbox_with"] {
-        let decl = format!("unsafe fn {name}<");
+        let decl = format!("fn {name}<T, F>(&self, permit: ForkPermit,");
         assert_eq!(
             text.matches(&decl).count(),
             2,
-            "{name}: the trait's declaration and Root's impl are `unsafe fn`"
-        );
-        let at = text.find(&decl).expect("declared");
-        let doc_start = text[..at].rfind("\n\n").unwrap_or(0);
-        assert!(
-            text[doc_start..at].contains("/// # Safety"),
-            "{name}: its doc comment has a `# Safety` section"
+            "{name}: the trait's declaration and Root's impl take the permit"
         );
     }
+    let sys = read("crates/procroot-sys/src/process.rs");
+    let at = sys
+        .find("pub unsafe fn new() -> ForkPermit")
+        .expect("the constructor");
+    let doc_start = sys[..at].rfind("\n\n").unwrap_or(0);
+    assert!(
+        sys[doc_start..at].contains("/// # Safety"),
+        "ForkPermit::new has a `# Safety` section"
+    );
+    // No other way to make one: its one field is private, and no function returns one.
+    assert_eq!(sys.matches("-> ForkPermit").count(), 1);
+    // Neither `Clone` nor `Copy`: one permit, one fork.
+    assert!(sys.contains("#[derive(Debug)]\npub struct ForkPermit {\n    _promise: (),\n}"));
+    assert!(
+        !sys.contains("for ForkPermit"),
+        "no trait impl may copy a permit"
+    );
+}
+
+/// A file's identity is compared as one value (`FileId`, or `MountedFileId` with the mount),
+/// never as a tuple of fields picked again at each place, where one forgotten field (the device,
+/// the mount) makes two different files equal. Outside `FileId`'s own constructors no line of the
+/// three library crates reads a device and an inode number together.
+#[test]
+fn identities_are_compared_as_file_ids() {
+    let home = workspace().join("crates/procroot-sys/src/lib.rs");
+    let mut offenders = Vec::new();
+    for dir in [
+        "crates/procroot-sys/src",
+        "crates/procroot/src",
+        "crates/procroot-runtime/src",
+    ] {
+        let mut files = Vec::new();
+        rust_files(&workspace().join(dir), &mut files);
+        for file in files.iter().filter(|f| **f != home) {
+            let text = std::fs::read_to_string(file).expect("a source file");
+            for (n, line) in text.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or_default();
+                let pairs = [("st_dev", "st_ino"), (".dev", ".ino"), ("dev()", "ino()")];
+                if pairs
+                    .iter()
+                    .any(|(a, b)| code.contains(a) && code.contains(b))
+                {
+                    offenders.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "{offenders:#?}");
 }

@@ -1137,9 +1137,10 @@ fn the_library_refuses_to_pass_on_an_fd_of_its_own() {
         let procfs = procroot::Procfs::cached().expect("procfs");
         let dir = tempfile::tempdir().expect("tempdir");
         let flag = dir.path().join("ran");
-        for own in [procfs.as_fd().as_raw_fd(), pidfd.as_fd().as_raw_fd()] {
+        for own in [procfs.as_fd(), pidfd.as_fd()] {
             let mut cmd = Command::new("/bin/touch");
             cmd.arg(&flag).keep_fd(own);
+            let own = own.as_raw_fd();
             let err = procroot_runtime::exec::spawn_in(&pidfd, NsKinds::of(&[NsKind::Uts]), &cmd)
                 .expect_err("passed on an fd of the library's");
             assert_eq!(err.errno(), Errno::BADF, "{err}");

@@ -108,16 +108,19 @@ fn without_landlock_it_is_not_supported_and_nothing_changes() {
     });
 }
 
-/// `in_sandbox_with`, from a test thread. Its contract: each test runs in a process of its own
-/// (nextest), on one thread, and the closures here only do file work through the library and
-/// `std::fs` (no printing, no lock another thread could hold).
+/// `in_sandbox_with`, from a test thread. The permit's promise: each test runs in a process of
+/// its own (nextest), where the harness's main thread only waits for the test's thread (it holds
+/// no lock and is not allocating), and the closures here only do file work through the library
+/// and `std::fs` (no printing, no lock another thread could hold).
 fn sandboxed<T: sandbox::Transfer>(
     root: &Root,
     access: Access,
     f: impl FnOnce(&Root) -> procroot::Result<T>,
 ) -> procroot::Result<T> {
-    // SAFETY: see above: the closures take no lock and touch no state of another thread.
-    unsafe { root.in_sandbox_with(access, f) }
+    // SAFETY: see above: the only other thread waits, holding no lock and not allocating, and
+    // the closures take no lock and touch no state of another thread.
+    let permit = unsafe { sandbox::ForkPermit::new() };
+    root.in_sandbox_with(permit, access, f)
 }
 
 #[test]

@@ -303,6 +303,8 @@ fn fifos_are_made_and_devices_skipped_by_default() {
             & 0o7777,
         0o640
     );
+    let fifo = std::fs::symlink_metadata(root.join("run/pipe")).unwrap();
+    assert_eq!(fifo.mtime(), 1_600_000_000);
     assert_eq!(report.skipped.len(), 2);
     assert!(report
         .skipped
@@ -321,6 +323,24 @@ fn owners_set_id_bits_and_devices_as_root() {
         .file_owned("usr/bin/su", b"elf", 0o4755, (0, 0))
         .file_owned("home/user/prog", b"elf", 0o6755, (1000, 1000))
         .device("dev/null", false, 1, 3)
+        .raw(
+            tar::EntryType::Symlink,
+            b"home/user/link",
+            b"prog",
+            0o777,
+            (1000, 1001),
+            b"",
+            None,
+        )
+        .raw(
+            tar::EntryType::Directory,
+            b"home/user/d",
+            b"",
+            0o2750,
+            (1000, 1001),
+            b"",
+            None,
+        )
         .bytes();
     let report = apply(
         root,
@@ -335,6 +355,13 @@ fn owners_set_id_bits_and_devices_as_root() {
     );
     let md = std::fs::metadata(root.join("usr/bin/su")).unwrap();
     assert_eq!((md.uid(), md.mode() & 0o7777), (0, 0o4755));
+    let link = std::fs::symlink_metadata(root.join("home/user/link")).unwrap();
+    assert_eq!((link.uid(), link.gid()), (1000, 1001));
+    let dir = std::fs::symlink_metadata(root.join("home/user/d")).unwrap();
+    assert_eq!(
+        (dir.uid(), dir.gid(), dir.mode() & 0o7777),
+        (1000, 1001, 0o2750)
+    );
     let dev = std::fs::symlink_metadata(root.join("dev/null")).unwrap();
     assert!(dev.file_type().is_char_device());
     assert_eq!(dev.rdev(), rustix::fs::makedev(1, 3));
@@ -588,4 +615,68 @@ fn devices_without_cap_mknod_are_skipped_not_fatal() {
         assert_eq!(report.skipped[0].reason, SkipReason::DeviceNotPermitted);
         assert!(root.join("after").exists());
     });
+}
+
+#[test]
+#[cfg_attr(procroot_unprivileged, ignore = "needs root (to drop to another user)")]
+fn a_read_only_directory_is_filled_before_its_mode_is_set() {
+    require_privilege(PRIV);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path().to_path_buf();
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let layer = Layer::new()
+        .dir("ro", 0o555)
+        .file("ro/file", b"x", 0o444)
+        .bytes();
+    procroot_testutil::in_child(|| {
+        procroot_testutil::become_user(65534);
+        let report = apply(&root, &layer, caller());
+        assert_eq!(report.entries.files, 1, "{:?}", report.skipped);
+    });
+    let md = std::fs::metadata(root.join("ro")).unwrap();
+    assert_eq!(md.mode() & 0o7777, 0o555);
+    assert_eq!(md.uid(), 65534);
+    assert_eq!(std::fs::read(root.join("ro/file")).unwrap(), b"x");
+}
+
+#[test]
+fn a_corrupt_stream_says_what_the_reader_found() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let layer = Layer::new().file("a", b"x", 0o644).bytes();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &layer).unwrap();
+    let mut gz = gz.finish().unwrap();
+    let middle = gz.len() / 2;
+    gz[middle] ^= 0xff;
+    gz[middle + 1] ^= 0xff;
+    let err = Root::open(tmp.path())
+        .unwrap()
+        .apply_layer(&gz[..], caller())
+        .expect_err("corrupt");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("the layer is not a valid tar stream:"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn the_layers_own_entries_are_known_through_a_symlinked_path_too() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path();
+    std::fs::create_dir(root.join("real")).unwrap();
+    std::fs::write(root.join("real/lower"), b"x").unwrap();
+    std::os::unix::fs::symlink("real", root.join("link")).unwrap();
+    let layer = Layer::new()
+        .file("real/mine", b"this layer", 0o644)
+        .whiteout("link/.wh.mine")
+        .whiteout("link/.wh..wh..opq")
+        .bytes();
+    let report = apply(root, &layer, caller());
+    assert_eq!((report.whiteouts, report.opaque_dirs), (1, 1));
+    assert_eq!(
+        std::fs::read(root.join("real/mine")).unwrap(),
+        b"this layer"
+    );
+    assert!(!root.join("real/lower").exists());
 }

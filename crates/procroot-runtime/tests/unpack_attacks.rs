@@ -22,7 +22,8 @@ use unpack_common::{naive, unpack, Layer};
 
 /// A root beside a host stand-in, and the stand-in's snapshot.
 struct Scene {
-    tmp: tempfile::TempDir,
+    /// Removed on drop.
+    _tmp: tempfile::TempDir,
     root: PathBuf,
     sentinel: PathBuf,
     before: Snapshot,
@@ -48,9 +49,9 @@ impl Scene {
         std::fs::write(sentinel.join("dir/inner"), b"host data").expect("inner");
         std::fs::write(root.join("keep"), b"lower layer").expect("keep");
         prepare(&root);
-        let before = Snapshot::take(tmp.path());
+        let before = Snapshot::take_with_times(tmp.path());
         Scene {
-            tmp,
+            _tmp: tmp,
             root,
             sentinel,
             before,
@@ -91,10 +92,7 @@ impl Scene {
                 .map(|(p, e)| (p.clone(), e.clone()))
                 .collect()
         };
-        let (was, now) = (
-            outside(&self.before),
-            outside(&Snapshot::take(self.tmp.path())),
-        );
+        let (was, now) = (outside(&self.before), outside(&self.before.retake()));
         for (path, entry) in &was {
             assert_eq!(
                 now.get(path),
@@ -127,11 +125,37 @@ fn skipped(report: &LayerReport, name: &str, reason: &SkipReason) -> bool {
         .any(|s| s.path == name.as_bytes() && &s.reason == reason)
 }
 
+/// Runs `run` on every case, each in its own scene, and fails naming every case that failed
+/// (not only the first): run against the naive unpacker, each attack shows on its own.
+fn each<T: std::fmt::Debug>(cases: &[T], run: impl Fn(&T)) {
+    let failed: Vec<String> = cases
+        .iter()
+        .filter_map(|case| {
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(case)));
+            outcome.err().map(|e| {
+                let msg = e
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                format!("{case:?}: {msg}")
+            })
+        })
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failed.len(),
+        cases.len(),
+        failed.join("\n")
+    );
+}
+
 /// umoci's CVE-2021-29136: a symlink entry for the root itself (`/.`, `.`) pointing at the
 /// host, then a second layer's files. The root is never replaced, so they land in it.
 #[test]
 fn cve_2021_29136_root_symlink_then_a_second_layer() {
-    for name in ["/.", ".", "./", "/"] {
+    each(&["/.", ".", "./", "/"], |&name| {
         let scene = Scene::new();
         let first = Layer::new().symlink(name, &scene.abs("")).bytes();
         let second = Layer::new()
@@ -144,168 +168,163 @@ fn cve_2021_29136_root_symlink_then_a_second_layer() {
         let report = report.expect("report");
         assert!(
             skipped(&report, name, &SkipReason::ReplacesRoot),
-            "{name}: {report:?}"
+            "{report:?}"
         );
         assert_eq!(std::fs::read(scene.root.join("x")).unwrap(), b"pwned");
-    }
+    });
 }
 
-/// Zip slip: names that climb out with `..`, however they are spelt; and `//`, `/./` that
-/// stay inside.
+/// Zip slip: names that climb out with `..`, however they are spelt (`//`, `/./` included),
+/// and the same through a PAX `path` record, which overrides the header's harmless name.
 #[test]
-fn dotdot_names_are_refused_and_slashes_stay_inside() {
+fn dotdot_names_are_refused() {
     let climbing = [
         "../../sentinel/x",
         "/../../sentinel/x",
         ".//..//..//sentinel/x",
         "/./../.././sentinel/file",
         "etc/../../../sentinel/dir/inner",
+        "pax:../../sentinel/pax",
     ];
+    each(&climbing, |&name| {
+        let scene = Scene::new();
+        let (layer, shown) = match name.strip_prefix("pax:") {
+            Some(path) => (
+                Layer::new()
+                    .pax(&[("path", path.as_bytes())])
+                    .file("harmless", b"pwned", 0o644),
+                path,
+            ),
+            None => (Layer::new().file(name, b"pwned", 0o644), name),
+        };
+        let report = scene.apply(&layer.bytes(), caller());
+        scene.assert_host_unchanged();
+        let report = report.expect("report");
+        assert!(
+            skipped(&report, shown, &SkipReason::OutsideRoot),
+            "{report:?}"
+        );
+        assert!(!scene.root.join("harmless").exists());
+    });
+}
+
+/// `//` and `/./` in a name that stays inside: the entry lands where the cleaned name says.
+#[test]
+fn doubled_slashes_and_dots_stay_inside() {
     let scene = Scene::new();
-    let mut layer = Layer::new();
-    for name in climbing {
-        layer = layer.file(name, b"pwned", 0o644);
-    }
-    let layer = layer
+    let layer = Layer::new()
         .file("//etc//hosts", b"inside", 0o644)
         .file("/./etc/./motd", b"inside", 0o644)
         .bytes();
-    let report = scene.apply(&layer, caller());
+    scene.apply(&layer, caller());
     scene.assert_host_unchanged();
-    let report = report.expect("report");
-    for name in climbing {
-        assert!(
-            skipped(&report, name, &SkipReason::OutsideRoot),
-            "{name}: {report:?}"
-        );
+    for name in ["etc/hosts", "etc/motd"] {
+        assert_eq!(std::fs::read(scene.root.join(name)).unwrap(), b"inside");
     }
-    assert_eq!(
-        std::fs::read(scene.root.join("etc/hosts")).unwrap(),
-        b"inside"
-    );
-    assert_eq!(
-        std::fs::read(scene.root.join("etc/motd")).unwrap(),
-        b"inside"
-    );
 }
 
-/// `etc -> /SENTINEL` and `etc -> ../../sentinel`, then `etc/...` entries: the symlink is
-/// followed inside the root only, where it leads nowhere.
+/// `etc -> /SENTINEL` and `etc -> ../../sentinel`, then `etc/...` entries, in the same layer
+/// or the next: the symlink is followed inside the root only, where it leads nowhere.
 #[test]
 fn symlinked_parent_to_the_host_then_files_through_it() {
-    for relative in [false, true] {
-        let scene = Scene::new();
-        let target = if relative {
-            "../../sentinel".to_owned()
-        } else {
-            scene.abs("")
-        };
-        let layer = Layer::new()
-            .symlink("etc", &target)
-            .file("etc/file", b"pwned", 0o644)
-            .file("etc/dir/inner", b"pwned", 0o644)
-            .dir("etc/newdir", 0o777)
-            .bytes();
-        let report = scene.apply(&layer, caller());
-        scene.assert_host_unchanged();
-        let report = report.expect("report");
-        assert_eq!(report.entries.symlinks, 1);
-        assert_eq!(report.entries.files + report.entries.dirs, 0, "{report:?}");
-        assert_eq!(report.skipped.len(), 3, "{report:?}");
-    }
-    // The same in a second layer, the symlink from the first (a lower layer).
-    let scene = Scene::new();
-    scene.apply(
-        &Layer::new().symlink("etc", &scene.abs("")).bytes(),
-        caller(),
+    each(
+        &[("absolute", false), ("relative", false), ("absolute", true)],
+        |&(kind, next_layer)| {
+            let scene = Scene::new();
+            let target = match kind {
+                "relative" => "../../sentinel".to_owned(),
+                _ => scene.abs(""),
+            };
+            let link = Layer::new().symlink("etc", &target);
+            let files = |layer: Layer| {
+                layer
+                    .file("etc/file", b"pwned", 0o644)
+                    .file("etc/dir/inner", b"pwned", 0o644)
+                    .dir("etc/newdir", 0o777)
+            };
+            let report = if next_layer {
+                scene.apply(&link.bytes(), caller());
+                scene.apply(&files(Layer::new()).bytes(), caller())
+            } else {
+                scene.apply(&files(link).bytes(), caller())
+            };
+            scene.assert_host_unchanged();
+            let report = report.expect("report");
+            assert_eq!(report.entries.files + report.entries.dirs, 0, "{report:?}");
+            assert_eq!(report.skipped.len(), 3, "{report:?}");
+        },
     );
-    scene.apply(
-        &Layer::new().file("etc/file", b"pwned", 0o644).bytes(),
-        caller(),
-    );
-    scene.assert_host_unchanged();
 }
 
 /// Hard links to `../../sentinel/file`, to the host's absolute path, through a symlinked
-/// directory, and to a symlink to the host file; then a second layer writes to each name.
+/// directory, and to a symlink to the host file; then a second layer writes to the name.
 #[test]
 fn hard_links_never_reach_a_host_file() {
+    each(&["up", "abs", "via", "to_symlink"], |&case| {
+        let scene = Scene::new();
+        let layer = match case {
+            "up" => Layer::new().hardlink("h", "../../sentinel/file"),
+            "abs" => Layer::new().hardlink("h", &scene.abs("file")),
+            "via" => Layer::new()
+                .symlink("l", &scene.abs(""))
+                .hardlink("h", "l/file"),
+            _ => Layer::new()
+                .symlink("s", &scene.abs("file"))
+                .hardlink("h", "s"),
+        };
+        let report = scene.apply(&layer.bytes(), caller());
+        let overwrite = Layer::new().file("h", b"pwned", 0o644).bytes();
+        scene.apply(&overwrite, caller());
+        scene.assert_host_unchanged();
+        let report = report.expect("report");
+        let noent = SkipReason::HardLinkTarget(procroot::Errno::NOENT);
+        match case {
+            "up" => assert!(skipped(&report, "h", &SkipReason::HardLinkOutside)),
+            "abs" | "via" => assert!(skipped(&report, "h", &noent), "{report:?}"),
+            _ => assert_eq!(report.entries.hardlinks, 1),
+        }
+    });
+    // A link to a symlink is a second name of the symlink, never of its target.
     let scene = Scene::new();
     let layer = Layer::new()
-        .hardlink("up", "../../sentinel/file")
-        .hardlink("abs", &scene.abs("file"))
-        .symlink("l", &scene.abs(""))
-        .hardlink("via", "l/file")
         .symlink("s", &scene.abs("file"))
-        .hardlink("to_symlink", "s")
+        .hardlink("h", "s")
         .bytes();
-    let report = scene.apply(&layer, caller());
-    let overwrite = Layer::new()
-        .file("up", b"pwned", 0o644)
-        .file("abs", b"pwned", 0o644)
-        .file("via", b"pwned", 0o644)
-        .bytes();
-    scene.apply(&overwrite, caller());
-    scene.assert_host_unchanged();
-    let report = report.expect("report");
-    assert!(
-        skipped(&report, "up", &SkipReason::HardLinkOutside),
-        "{report:?}"
-    );
-    assert!(skipped(
-        &report,
-        "abs",
-        &SkipReason::HardLinkTarget(procroot::Errno::NOENT)
-    ));
-    assert!(skipped(
-        &report,
-        "via",
-        &SkipReason::HardLinkTarget(procroot::Errno::NOENT)
-    ));
-    // A link to a symlink is a second name of the symlink, never of its target.
-    let md = std::fs::symlink_metadata(scene.root.join("to_symlink")).unwrap();
+    scene.apply(&layer, caller());
+    let md = std::fs::symlink_metadata(scene.root.join("h")).unwrap();
     assert!(md.file_type().is_symlink());
-    assert_eq!(
-        md.ino(),
-        std::fs::symlink_metadata(scene.root.join("s"))
-            .unwrap()
-            .ino()
-    );
+    let s = std::fs::symlink_metadata(scene.root.join("s")).unwrap();
+    assert_eq!(md.ino(), s.ino());
 }
 
-/// Whiteouts `.wh..`, `.wh.` (no name), `a/.wh.NAME` with `a` a symlink to the host, and an
-/// opaque marker in such a directory.
+/// Whiteouts `.wh..`, `.wh.` (no name), `a/.wh.NAME` with `a` a symlink to the host, an
+/// opaque marker in such a directory, and a whiteout whose directory climbs out.
 #[test]
 fn whiteouts_never_remove_outside_their_directory() {
-    let scene = Scene::with(|root| {
-        std::os::unix::fs::symlink("../../sentinel", root.join("a")).unwrap();
-        std::fs::create_dir(root.join("sub")).unwrap();
-        std::fs::write(root.join("sub/lower"), b"x").unwrap();
+    let cases = [
+        (".wh..", Some(SkipReason::BadWhiteout)),
+        ("sub/.wh..", Some(SkipReason::BadWhiteout)),
+        (".wh.", Some(SkipReason::BadWhiteout)),
+        ("a/.wh.file", None),
+        ("a/.wh.dir", None),
+        ("a/.wh..wh..opq", None),
+        ("../../sentinel/.wh.file", Some(SkipReason::OutsideRoot)),
+    ];
+    each(&cases, |(name, refused)| {
+        let scene = Scene::with(|root| {
+            std::os::unix::fs::symlink("../../sentinel", root.join("a")).unwrap();
+            std::fs::create_dir(root.join("sub")).unwrap();
+            std::fs::write(root.join("sub/lower"), b"x").unwrap();
+        });
+        let report = scene.apply(&Layer::new().whiteout(name).bytes(), caller());
+        scene.assert_host_unchanged();
+        assert!(scene.root.join("sub/lower").exists());
+        let report = report.expect("report");
+        match refused {
+            Some(reason) => assert!(skipped(&report, name, reason), "{report:?}"),
+            None => assert!(report.skipped.is_empty(), "{report:?}"),
+        }
     });
-    let layer = Layer::new()
-        .whiteout(".wh..")
-        .whiteout("sub/.wh..")
-        .whiteout(".wh.")
-        .whiteout("a/.wh.file")
-        .whiteout("a/.wh.dir")
-        .whiteout("a/.wh..wh..opq")
-        .whiteout("../../sentinel/.wh.file")
-        .bytes();
-    let report = scene.apply(&layer, caller());
-    scene.assert_host_unchanged();
-    let report = report.expect("report");
-    for name in [".wh..", "sub/.wh..", ".wh."] {
-        assert!(
-            skipped(&report, name, &SkipReason::BadWhiteout),
-            "{name}: {report:?}"
-        );
-    }
-    assert!(skipped(
-        &report,
-        "../../sentinel/.wh.file",
-        &SkipReason::OutsideRoot
-    ));
-    assert!(scene.root.join("sub/lower").exists());
 }
 
 /// Device nodes with a host disk's numbers, without special files: skipped, listed, not made.

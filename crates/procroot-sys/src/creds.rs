@@ -353,24 +353,23 @@ pub fn seccomp_filters(
     let answer = map.cast::<Answer>();
     // SAFETY: the mapping is zero-filled and large enough; `step` starts as "not done".
     unsafe { (*answer).step = u32::MAX };
-    // SAFETY: fork(2) has no memory-safety preconditions; the child runs `copy_filters`, which
-    // makes raw syscalls over the shared mapping only, and leaves with _exit(2).
-    let child = unsafe { libc::fork() };
-    if child == 0 {
+    // The raw clone of `process::fork_raw`, as every fork of this crate: no `pthread_atfork`
+    // handler of the caller runs in the helper.
+    let helper = || {
         // SAFETY: the mapping is ours for the helper's life; the parent reads it only after the
         // helper exited.
-        let code = copy_filters(pid as libc::pid_t, unsafe { &mut *answer });
-        // SAFETY: leaving the helper without running the parent's exit handlers.
-        unsafe { libc::_exit(code) };
-    }
-    let result = if child < 0 {
-        Err((0, last_errno()))
-    } else {
-        let helper = Pid::from_raw(child).expect("fork returned a positive PID");
-        wait_helper(helper, deadline).and_then(|()| {
+        copy_filters(pid as libc::pid_t, unsafe { &mut *answer })
+    };
+    // SAFETY: the child runs `copy_filters`, raw syscalls over the shared mapping and its stack
+    // only (no allocation, no lock, no panic: the clippy denies there), so it is fork-safe in a
+    // threaded caller.
+    let child = unsafe { super::process::fork_raw(super::process::Fork::Child, helper) };
+    let result = match child {
+        Err(e) => Err((0, e)),
+        Ok(helper) => wait_helper(helper, deadline).and_then(|()| {
             // SAFETY: the helper has exited; the mapping is ours alone again.
             read_answer(unsafe { &*answer })
-        })
+        }),
     };
     // SAFETY: our own mapping, no longer used.
     let _ = unsafe { rustix::mm::munmap(map, size) };
@@ -421,7 +420,14 @@ fn read_answer(a: &Answer) -> Result<Vec<Vec<BpfInsn>>, (u32, Errno)> {
     Ok(out)
 }
 
-/// The helper: seize, interrupt, wait for the stop, copy every filter, detach. Raw syscalls only.
+/// The helper: seize, interrupt, wait for the stop, copy every filter, detach. Raw syscalls only,
+/// and nothing here may panic (it runs in a copy of a possibly multithreaded caller).
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 fn copy_filters(pid: libc::pid_t, a: &mut Answer) -> i32 {
     let ptrace = |req: libc::c_long, addr: libc::c_long, data: *mut libc::c_void| {
         // SAFETY: ptrace requests on the target with integer arguments, or for
@@ -470,17 +476,23 @@ fn copy_filters(pid: libc::pid_t, a: &mut Answer) -> i32 {
             return fail(a, 4);
         }
         let count = count as usize;
-        if n == MAX_FILTERS || at + count > MAX_INSNS {
+        // Room for `count` more instructions and one more length, or too big.
+        let room = a
+            .insns
+            .get_mut(at..at.saturating_add(count))
+            .map(|r| r.as_mut_ptr());
+        let (Some(buf), true) = (room, n < MAX_FILTERS) else {
             a.errno = Errno::TOOBIG.raw_os_error();
             a.step = 5;
             return 1;
-        }
-        let buf = a.insns[at..].as_mut_ptr().cast();
-        let got = ptrace(PTRACE_SECCOMP_GET_FILTER, n as libc::c_long, buf);
+        };
+        let got = ptrace(PTRACE_SECCOMP_GET_FILTER, n as libc::c_long, buf.cast());
         if got < 0 || got as usize != count {
             return fail(a, 4);
         }
-        a.lens[n] = count as u32;
+        if let Some(len) = a.lens.get_mut(n) {
+            *len = count as u32;
+        }
         at += count;
         n += 1;
     }
@@ -493,6 +505,77 @@ fn copy_filters(pid: libc::pid_t, a: &mut Answer) -> i32 {
 
 #[cfg(test)]
 mod tests {
+    /// The filter-copying helper is a raw clone: no `pthread_atfork` child handler runs in it.
+    #[cfg_attr(
+        procroot_unprivileged,
+        ignore = "needs root: built with --cfg procroot_unprivileged"
+    )]
+    #[test]
+    fn the_seccomp_helper_runs_no_pthread_atfork_handler() {
+        // A target with one allow-all filter (PTRACE_SECCOMP_GET_FILTER is EINVAL for a process
+        // without one), forked before the marking handler exists; copying needs CAP_SYS_ADMIN.
+        // SAFETY: the child makes raw syscalls only (prctl, seccomp, pause, _exit).
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork");
+        if pid == 0 {
+            let mut allow = [libc::sock_filter {
+                code: 0x06, // BPF_RET | BPF_K
+                jt: 0,
+                jf: 0,
+                k: 0x7fff_0000, // SECCOMP_RET_ALLOW
+            }];
+            let prog = libc::sock_fprog {
+                len: 1,
+                filter: allow.as_mut_ptr(),
+            };
+            // SAFETY: prctl with integer arguments.
+            unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+            // SAFETY: the program is on the stack and outlives the call.
+            unsafe { libc::syscall(libc::SYS_seccomp, 1, 0, &prog as *const libc::sock_fprog) };
+            loop {
+                // SAFETY: pause(2) only waits; the test kills us.
+                unsafe { libc::pause() };
+            }
+        }
+        struct Kill(i32);
+        impl Drop for Kill {
+            fn drop(&mut self) {
+                // SAFETY: kill and waitpid of our own unreaped child.
+                unsafe { libc::kill(self.0, libc::SIGKILL) };
+                // SAFETY: as above; a NULL status pointer means "not wanted".
+                unsafe { libc::waitpid(self.0, std::ptr::null_mut(), 0) };
+            }
+        }
+        let target = Kill(pid);
+        let pid = target.0 as u32;
+        // Until the target has its filter.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .expect("status")
+            .contains("Seccomp:\t2")
+        {
+            assert!(std::time::Instant::now() < deadline, "no filter installed");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let pidfd = crate::process::pidfd_open(pid).expect("pidfd_open");
+        let marker = crate::process::tests::mark_atfork_children();
+        let got = super::seccomp_filters(
+            pid,
+            std::os::fd::AsFd::as_fd(&pidfd),
+            std::time::Duration::from_secs(10),
+        );
+        let ran = crate::process::tests::handler_ran(marker);
+        drop(target);
+        match got {
+            Ok(filters) => assert_eq!(filters.len(), 1, "the target's one filter"),
+            Err((step, e)) => panic!("{}: {e}", super::seccomp_step_name(step)),
+        }
+        assert!(
+            !ran,
+            "a pthread_atfork child handler ran in the seccomp helper"
+        );
+    }
+
     /// The binary search agrees with what the kernel prints.
     #[test]
     fn last_cap_is_the_kernels() {

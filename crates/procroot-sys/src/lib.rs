@@ -1,11 +1,12 @@
 //! procroot-sys: the thin syscall layer of procroot.
 //!
 //! Everything here is a small wrapper over [`rustix`], or over raw `libc` where rustix has no
-//! wrapper. Of the three library crates only this one has `unsafe`: `procroot` forbids it at its
-//! crate root and `procroot-runtime` allows it once, so Cargo, not a convention, keeps the
-//! `unsafe` here. Every `pub` item is public API with a doc comment; a function whose safety
-//! depends on its caller ([`process::fork_and_run`]) is an `unsafe fn` with a `# Safety`
-//! section. The crate knows nothing of `procroot::Error` and reports [`Errno`] or
+//! wrapper. Of the three library crates only this one has `unsafe`: `procroot` and
+//! `procroot-runtime` forbid it at their crate roots, so Cargo, not a convention, keeps the
+//! `unsafe` here. Every `pub` item is public API with a doc comment and sound for any caller;
+//! where soundness depends on what only the program knows (whether it has other threads when
+//! [`process::fork_and_run`] forks it), the program says so by making a
+//! [`process::ForkPermit`], whose constructor is an `unsafe fn` with a `# Safety` section. The crate knows nothing of `procroot::Error` and reports [`Errno`] or
 //! [`SyscallError`] (a named syscall and its errno, without allocation, so that a forked helper
 //! can use it too).
 //!
@@ -115,6 +116,64 @@ fn legacy_from_fdinfo(fd: BorrowedFd<'_>, statx_errno: Errno) -> Result<u64, Sys
     }
 }
 
+/// A file's identity on this system: its device and inode numbers, as `stat(2)` gives them
+/// (`st_dev`, `st_ino`). What the crate compares whenever it must know that a name still leads
+/// to the file it made or opened (a rename can put another file under the same name), never
+/// the name itself.
+///
+/// Within one mount namespace this identifies a file; where a bind mount of the same file
+/// system matters, the mount id is compared as well ([`MountedFileId`]: `Root::eval_symlinks`' verification, the kept PID roots, the second check).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FileId {
+    /// The device the file is on (`st_dev`).
+    pub dev: u64,
+    /// Its inode number on that device (`st_ino`).
+    pub ino: u64,
+}
+
+impl FileId {
+    /// The identity in a `stat` result.
+    pub fn from_stat(st: &rustix::fs::Stat) -> FileId {
+        FileId {
+            dev: st.st_dev,
+            ino: st.st_ino,
+        }
+    }
+
+    /// The identity in a `statx` result: `stx_dev_major`/`stx_dev_minor` joined as `st_dev`
+    /// is, so that it compares equal to [`FileId::from_stat`] of the same file.
+    pub fn from_statx(stx: &rustix::fs::Statx) -> FileId {
+        FileId {
+            dev: rustix::fs::makedev(stx.stx_dev_major, stx.stx_dev_minor),
+            ino: stx.stx_ino,
+        }
+    }
+
+    /// The identity of the file `fd` refers to (`fstat`).
+    pub fn of(fd: impl AsFd) -> Result<FileId, Errno> {
+        rustix::fs::fstat(fd).map(|st| FileId::from_stat(&st))
+    }
+}
+
+/// `<dev>:<ino>`, both decimal (the sealed binary's loop guard).
+impl std::fmt::Display for FileId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.dev, self.ino)
+    }
+}
+
+/// A file's identity among the mounts: the mount it is on and its [`FileId`]. Two bind mounts of
+/// one directory show the same `FileId` at two places; where the place matters (is this still the
+/// directory the walk reached, below the root it was reached from?), this is what is compared,
+/// never a path the kernel printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MountedFileId {
+    /// The mount the file is on.
+    pub mount_id: MountId,
+    /// The file on it.
+    pub file: FileId,
+}
+
 /// Where a file sits among the mounts: its mount id, whether it is the root of a mount (something
 /// is mounted *on* it, or it is a mount's top directory), and its identity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -124,12 +183,20 @@ pub struct MountInfo {
     /// `STATX_ATTR_MOUNT_ROOT`: the file is the root of its mount. `None` if the kernel does not
     /// report the attribute (before Linux 5.8, or without `statx`).
     pub mount_root: Option<bool>,
-    /// `st_dev`, as `(major, minor)` folded into one number.
-    pub dev: u64,
-    /// `st_ino`.
-    pub ino: u64,
+    /// Its device and inode numbers (`st_dev`, `st_ino`).
+    pub file: FileId,
     /// The file type bits of `st_mode` (`S_IFMT`), so that callers need no second `fstat`.
     pub file_type: u32,
+}
+
+impl MountInfo {
+    /// The mount and the file: what says that two fds are the same file at the same place.
+    pub fn identity(&self) -> MountedFileId {
+        MountedFileId {
+            mount_id: self.mount_id,
+            file: self.file,
+        }
+    }
 }
 
 /// Reads the mount id of one of this process's fds from its `fdinfo` (`mnt_id:`), for
@@ -215,8 +282,7 @@ fn statx_mount_info(
     Ok(MountInfo {
         mount_id,
         mount_root,
-        dev: rustix::fs::makedev(stx.stx_dev_major, stx.stx_dev_minor),
-        ino: stx.stx_ino,
+        file: FileId::from_statx(&stx),
         file_type: u32::from(stx.stx_mode) & libc::S_IFMT,
     })
 }
@@ -292,8 +358,7 @@ fn mount_info_from_fdinfo(
     Ok(MountInfo {
         mount_id: MountId::Legacy(id),
         mount_root: None,
-        dev: st.st_dev,
-        ino: st.st_ino,
+        file: FileId::from_stat(&st),
         file_type: st.st_mode & libc::S_IFMT,
     })
 }

@@ -175,7 +175,6 @@ pub(crate) fn setns_file(fd: BorrowedFd<'_>, nstype: i32) -> Result<(), Errno> {
 #[cfg(test)]
 mod tests {
     use std::os::fd::AsFd;
-    use std::os::unix::fs::MetadataExt;
 
     use super::*;
 
@@ -202,11 +201,9 @@ mod tests {
             );
             match crate::process::pidfd_namespace(&own, t.flag()) {
                 Ok(fd) => {
-                    let via_pidfd = rustix::fs::fstat(&fd).expect("fstat");
-                    let meta = file.metadata().expect("stat");
                     assert_eq!(
-                        (via_pidfd.st_dev, via_pidfd.st_ino),
-                        (meta.dev(), meta.ino()),
+                        crate::FileId::of(&fd).expect("fstat"),
+                        crate::FileId::of(&file).expect("fstat"),
                         "PIDFD_GET_*_NAMESPACE for {} opens another namespace",
                         t.name()
                     );

@@ -251,25 +251,29 @@ pub fn make_fd_in_namespaces(
         None,
     )
     .map_err(HelperError::transport)?;
-    // SAFETY: fork(2) has no memory-safety preconditions. The child runs only async-signal-safe
-    // code (see above) and leaves with _exit(2).
-    let child = unsafe { libc::fork() };
-    if child < 0 {
-        return Err(HelperError {
-            step: HelperStep::Fork,
-            errno: last_errno(),
-        });
+    // The child closes its copy of our end; the parent keeps its own (the closure only borrows).
+    let mut ours = Some(ours);
+    // SAFETY: the child runs `helper_child`: raw syscalls over this stack's data and `make`,
+    // which this function's contract limits to async-signal-safe calls (no allocation, no
+    // lock), so it takes no lock another thread held at the clone; it cannot unwind (nothing on
+    // that path panics: the clippy denies there).
+    let child = unsafe {
+        fork_raw(Fork::Child, || {
+            drop(ours.take());
+            helper_child(join, theirs.as_fd(), make)
+        })
     }
-    if child == 0 {
-        drop(ours);
-        let code = helper_child(join, theirs.as_fd(), make);
-        // SAFETY: leaving the forked child without running the parent's exit handlers.
-        unsafe { libc::_exit(code) };
-    }
+    .map_err(|errno| HelperError {
+        step: HelperStep::Fork,
+        errno,
+    })?;
     drop(theirs);
+    let Some(ours) = ours else {
+        return Err(HelperError::transport(Errno::BADF));
+    };
     let received = receive_result(ours.as_fd());
     // The helper exits right after sending; reap it whatever happened.
-    let _ = rustix::process::waitpid(Pid::from_raw(child), WaitOptions::empty());
+    let _ = wait_child(child);
     received
 }
 
@@ -291,6 +295,14 @@ pub fn unshare_private_mount_ns() -> Result<(), Errno> {
 }
 
 /// The first child: become non-dumpable, join the namespaces, fork the worker, wait for it.
+/// Async-signal-safe, and nothing here may panic: it runs in a copy of a possibly
+/// multithreaded caller.
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 fn helper_child(
     join: Join<'_>,
     sock: BorrowedFd<'_>,
@@ -315,24 +327,35 @@ fn helper_child(
         send_result(sock, Err((STEP_SETNS, e)));
         return 1;
     }
-    // SAFETY: as in `make_fd_in_pidns`.
-    let worker = unsafe { libc::fork() };
-    if worker < 0 {
-        send_result(sock, Err((STEP_FORK, last_errno())));
-        return 1;
-    }
-    if worker == 0 {
-        send_result(sock, make().map_err(|(step, e)| (u32::from(step), e)));
-        // SAFETY: as above.
-        unsafe { libc::_exit(0) };
-    }
-    match rustix::process::waitpid(Pid::from_raw(worker), WaitOptions::empty()) {
-        Ok(_) => 0,
+    // SAFETY: the worker runs `make` (async-signal-safe by `make_fd_in_namespaces`'s contract)
+    // and `send_result` (raw syscalls over stack buffers), in a copy of this single-threaded
+    // child: no lock can be held by another thread there.
+    let worker = match unsafe {
+        fork_raw(Fork::Child, || {
+            send_result(sock, make().map_err(|(step, e)| (u32::from(step), e)));
+            0
+        })
+    } {
+        Ok(worker) => worker,
+        Err(e) => {
+            send_result(sock, Err((STEP_FORK, e)));
+            return 1;
+        }
+    };
+    match wait_child(worker) {
+        Ok(()) => 0,
         Err(_) => 1,
     }
 }
 
 /// Sends `[errno as i32, step as u32]`, with the fd attached on success (errno 0).
+/// Async-signal-safe (stack buffers, one `sendmsg`), and it cannot panic.
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 fn send_result(sock: BorrowedFd<'_>, result: Result<OwnedFd, (u32, Errno)>) {
     let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = SendAncillaryBuffer::new(&mut space);
@@ -345,9 +368,9 @@ fn send_result(sock: BorrowedFd<'_>, result: Result<OwnedFd, (u32, Errno)>) {
         fds = [fd];
         control.push(SendAncillaryMessage::ScmRights(&fds));
     }
-    let mut payload = [0u8; 8];
-    payload[..4].copy_from_slice(&code.to_ne_bytes());
-    payload[4..].copy_from_slice(&step.to_ne_bytes());
+    let [c0, c1, c2, c3] = code.to_ne_bytes();
+    let [s0, s1, s2, s3] = step.to_ne_bytes();
+    let payload = [c0, c1, c2, c3, s0, s1, s2, s3];
     let _ = rustix::net::sendmsg(
         sock,
         &[std::io::IoSlice::new(&payload)],
@@ -394,41 +417,132 @@ fn receive_result(sock: BorrowedFd<'_>) -> Result<OwnedFd, HelperError> {
     }
 }
 
-/// Forks; the child runs `child` and leaves with `_exit` and its return value, without
-/// running the parent's exit handlers or destructors. Returns the child's PID in the parent,
-/// where `child` is dropped without running.
+/// A promise, made in an `unsafe` block by the program that is about to fork, that the one fork
+/// [`fork_and_run`] makes with it is sound: see [`ForkPermit::new`]. The permit carries the
+/// obligation to the one place that knows whether it holds (the program, which knows its
+/// threads), so that the code in between (`procroot-runtime`'s `in_sandbox`) needs no `unsafe`.
+/// Consumed by the fork: one permit, one fork.
+#[derive(Debug)]
+pub struct ForkPermit {
+    _promise: (),
+}
+
+impl ForkPermit {
+    /// The promise for one [`fork_and_run`].
+    ///
+    /// # Safety
+    ///
+    /// The child of the fork made with this permit is a copy of the calling thread only, made
+    /// with the raw `clone` syscall: the C library's `fork` wrapper does not run, so neither the
+    /// program's `pthread_atfork` handlers nor the C library's own reset of its allocator's locks
+    /// run either. If the process has other threads at that fork, any lock one of them holds (the
+    /// allocator's, stdout's, a `Mutex` of the program, a `OnceLock` being initialised) stays
+    /// held forever in the child, and data it was changing is half-changed there. The caller
+    /// promises that, at that fork, either the process is single-threaded (the usual case: the
+    /// CLI, a test in a process of its own, a program before it starts threads), or the child's
+    /// closure allocates nothing, takes no lock and reads no state another thread may have been
+    /// using. Whoever receives the permit says what its closure does (`in_sandbox`'s allocates:
+    /// there, single-threaded).
+    pub unsafe fn new() -> ForkPermit {
+        ForkPermit { _promise: () }
+    }
+}
+
+/// Forks (the raw `clone` syscall, as [`spawn`](super::spawn)'s children); the child runs
+/// `child` and leaves with `_exit` and its return value, without running the parent's exit
+/// handlers or destructors. Returns the child's PID in the parent, where `child` is dropped
+/// without running. Reap it with [`wait_child`].
 ///
 /// Unlike the other forked helpers here, `child` is not limited to async-signal-safe calls:
-/// it is `procroot-runtime`'s `in_sandbox` closure, which does ordinary file work. The C
-/// library's `fork` (this calls `libc::fork`, not the raw syscall) takes and resets its
-/// allocator's locks, so allocation works in the child.
+/// it is `procroot-runtime`'s `in_sandbox` closure, which does ordinary file work and
+/// allocates. What makes that sound is the `permit`'s promise (see [`ForkPermit::new`]). No
+/// `pthread_atfork` handler runs in the child (arbitrary code of the program, which may allocate
+/// or lock); [`fork_generation`] is bumped there all the same, so that per-process state kept
+/// per thread is not taken for the parent's.
+///
+/// A panic that escapes `child` aborts the child (it dies of `SIGABRT`): it never unwinds into
+/// the child's frames below `child`, which are copies of the caller's.
+pub fn fork_and_run(permit: ForkPermit, child: impl FnOnce() -> i32) -> Result<Pid, Errno> {
+    let ForkPermit { _promise: () } = permit;
+    // SAFETY: what the child may touch is the promise `permit` carries (single-threaded, or
+    // `child` takes no lock); `fork_raw` aborts the child if `child` unwinds, so it never returns
+    // into copies of the caller's frames.
+    unsafe { fork_raw(Fork::Child, child) }
+}
+
+/// Who a [`fork_raw`] child's parent is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fork {
+    /// The caller's child: `clone(SIGCHLD)`, a plain `fork`.
+    Child,
+    /// The caller's sibling: `clone(CLONE_PARENT | SIGCHLD)`, so that the caller's parent waits
+    /// for it (`spawn`'s command process).
+    Sibling,
+}
+
+/// The crate's one fork: the raw `clone` syscall with no new stack, never glibc's `fork(3)`, so
+/// that no `pthread_atfork` handler of the caller runs in the child (arbitrary code, which may
+/// allocate or take a lock another thread held at the fork; glibc's `posix_spawn` avoids them
+/// the same way). The child bumps [`fork_generation`], runs `child` and leaves with `_exit(2)`
+/// and its value; the parent gets the child's PID. A panic that escapes `child` aborts the
+/// child, never unwinding into copies of the caller's frames.
+///
+/// Nothing here allocates or can panic, so the child path is `child`'s alone.
 ///
 /// # Safety
 ///
-/// The child is a copy of the calling thread only. If the caller has other threads, any lock
-/// one of them held at the fork (stdout's, a `Mutex` of the program, a lazily initialised
-/// static being initialised) stays held forever in the child, and state it was changing is
-/// half-changed there. The caller must make sure `child` takes no such lock and reads no such
-/// state: either the process is single-threaded, or `child` limits itself to syscalls and to
-/// data only the calling thread touches. `child` must not unwind out of itself (a panic in it
-/// must be caught inside it): the child's frames below it are copies of the caller's.
-pub unsafe fn fork_and_run(child: impl FnOnce() -> i32) -> Result<Pid, Errno> {
-    // SAFETY: fork(2) has no memory-safety preconditions; the child owns a copy of this
-    // thread's memory and leaves with _exit(2), never returning into the caller's frames.
-    // What `child` may touch there is this function's own contract (see `# Safety`).
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(last_errno());
+/// The child is a copy of the calling thread only; locks other threads held stay held there,
+/// and the C library's allocator is not reset (that is what glibc's `fork` does in its own
+/// handlers). The caller guarantees that `child` takes no lock another thread may hold at the
+/// clone: it is async-signal-safe, or the process is single-threaded.
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+pub(crate) unsafe fn fork_raw(fork: Fork, child: impl FnOnce() -> i32) -> Result<Pid, Errno> {
+    let flags = match fork {
+        Fork::Child => libc::SIGCHLD as libc::c_ulong,
+        Fork::Sibling => (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong,
+    };
+    // SAFETY: without CLONE_VM the child gets a copy of our memory and continues here on its
+    // copy of this stack; the stack, TID and TLS arguments are 0, so the kernel writes nothing
+    // of ours, and no flag here needs a pointer. What the child runs is this function's
+    // contract. glibc's cached TID of the thread is not updated in such a child; glibc's own
+    // `raise` and `abort` ask the kernel for the TID of the calling thread, and nothing of ours
+    // uses pthreads there.
+    let rc = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
+    if rc < 0 {
+        return Err(super::last_errno());
     }
-    if pid == 0 {
+    if rc == 0 {
+        // An atomic increment: async-signal-safe.
+        bump_fork_generation();
+        // An unwinding panic stops at this guard, whose drop runs only while unwinding: the
+        // child leaves by abort (which allocates nothing) instead of returning into copies of
+        // the caller's frames.
+        let guard = AbortOnUnwind;
         let code = child();
-        // SAFETY: leaving the forked child without running the parent's exit handlers.
-        unsafe { libc::_exit(code) };
+        std::mem::forget(guard);
+        // SAFETY: _exit(2) leaves the child without running the parent's exit handlers or
+        // flushing its copies of the parent's buffers.
+        unsafe { libc::_exit(code) }
     }
-    Ok(Pid::from_raw(pid).expect("fork returned a positive PID"))
+    Pid::from_raw(rc as i32).ok_or(Errno::CHILD)
 }
 
-/// Reaps a child made by [`fork_and_run`], retrying on `EINTR`.
+/// Aborts when dropped: held across a forked child's closure, so that a panic unwinding out of
+/// it ends the child there.
+struct AbortOnUnwind;
+
+impl Drop for AbortOnUnwind {
+    fn drop(&mut self) {
+        std::process::abort()
+    }
+}
+
+/// Reaps a child made by [`fork_and_run`] (or the crate's other forks), retrying on `EINTR`.
 pub fn wait_child(pid: Pid) -> Result<(), Errno> {
     loop {
         match rustix::process::waitpid(Some(pid), WaitOptions::empty()) {
@@ -440,7 +554,8 @@ pub fn wait_child(pid: Pid) -> Result<(), Errno> {
 
 /// How many times a process forked from this one's ancestry since the library first asked: 0
 /// in the process that registered, bumped in every child made by `fork(2)` (glibc and musl run
-/// `pthread_atfork` child handlers there).
+/// `pthread_atfork` child handlers there) and in every child of this crate's own raw clones
+/// ([`fork_and_run`], the namespace helper, `spawn`'s forks), which run no such handler.
 static FORK_GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Runs in the child of every `fork(2)`: only an atomic increment, which is async-signal-safe.
@@ -457,7 +572,8 @@ extern "C" fn bump_fork_generation() {
 /// parent that was PID 1 of its own namespace; `gettid()` is then 1 on both sides of the fork.
 /// The generation is bumped by a `pthread_atfork` child handler, registered on the first call
 /// (so before anything that depends on it was kept). A child made by a raw `clone(2)` without
-/// the C library runs no handler; the library makes such children only to `exec`.
+/// the C library runs no handler: this crate's raw clones bump it themselves ([`fork_and_run`]'s
+/// child does file work); other code's are beyond what it can see.
 ///
 /// # References
 ///  - [`pthread_atfork(3)`](https://man7.org/linux/man-pages/man3/pthread_atfork.3.html)
@@ -470,4 +586,120 @@ pub fn fork_generation() -> Option<u64> {
         unsafe { libc::pthread_atfork(None, None, Some(bump_fork_generation)) == 0 }
     });
     registered.then(|| FORK_GENERATION.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicI32, Ordering};
+
+    /// Where the `pthread_atfork` child handler writes, or -1.
+    static ATFORK_MARKER: AtomicI32 = AtomicI32::new(-1);
+
+    extern "C" fn atfork_child_marks() {
+        let fd = ATFORK_MARKER.load(Ordering::Relaxed);
+        if fd >= 0 {
+            // SAFETY: write(2) of a static byte to a pipe the test opened; async-signal-safe.
+            unsafe { libc::write(fd, b"x".as_ptr().cast(), 1) };
+        }
+    }
+
+    /// Registers the marking handler (each test runs in a process of its own under nextest;
+    /// elsewhere the handler only writes while a marker is set) and returns the marker pipe's
+    /// read end; [`handler_ran`] reads it.
+    pub(crate) fn mark_atfork_children() -> (OwnedFd, OwnedFd) {
+        let (r, w) = rustix::pipe::pipe_with(
+            rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK,
+        )
+        .expect("pipe");
+        ATFORK_MARKER.store(w.as_raw_fd(), Ordering::Relaxed);
+        // SAFETY: registers a child handler that only makes an async-signal-safe write.
+        let rc = unsafe { libc::pthread_atfork(None, None, Some(atfork_child_marks)) };
+        assert_eq!(rc, 0, "pthread_atfork");
+        (r, w)
+    }
+
+    pub(crate) fn handler_ran((r, w): (OwnedFd, OwnedFd)) -> bool {
+        ATFORK_MARKER.store(-1, Ordering::Relaxed);
+        drop(w);
+        let mut buf = [0u8; 16];
+        matches!(rustix::io::read(&r, &mut buf), Ok(1..))
+    }
+
+    /// `fork_and_run`'s child is a raw clone: a `pthread_atfork` child handler of the program
+    /// (arbitrary code, which may allocate or lock) never runs in it, and the fork generation
+    /// still differs there, so that per-thread state describing the parent is not reused.
+    #[test]
+    fn fork_and_run_runs_no_pthread_atfork_handler_and_bumps_the_generation() {
+        let before = fork_generation().expect("the handler registers");
+        let marker = mark_atfork_children();
+        // SAFETY: the child only reads an atomic and returns; no lock, no allocation.
+        let permit = unsafe { ForkPermit::new() };
+        let child =
+            fork_and_run(permit, || i32::from(fork_generation() == Some(before))).expect("fork");
+        let (_, status) = rustix::process::waitpid(Some(child), WaitOptions::empty())
+            .expect("waitpid")
+            .expect("a status");
+        assert!(
+            !handler_ran(marker),
+            "a pthread_atfork child handler ran in fork_and_run's child"
+        );
+        assert_eq!(
+            status.exit_status(),
+            Some(0),
+            "the generation was not bumped"
+        );
+        assert_eq!(fork_generation(), Some(before), "the parent's is unchanged");
+    }
+
+    /// A panic that escapes the closure ends the child (abort), never unwinding into copies of
+    /// the caller's frames (where it would run the test harness's code a second time).
+    #[test]
+    fn a_panic_in_fork_and_run_aborts_the_child() {
+        // SAFETY: the child panics at once, before it could take any lock of another thread
+        // (the panic message goes to stderr, which nobody else writes at that moment).
+        let permit = unsafe { ForkPermit::new() };
+        let child = fork_and_run(permit, || panic!("in the child")).expect("fork");
+        let (_, status) = rustix::process::waitpid(Some(child), WaitOptions::empty())
+            .expect("waitpid")
+            .expect("a status");
+        assert_eq!(
+            status.terminating_signal(),
+            Some(libc::SIGABRT),
+            "{status:?}"
+        );
+    }
+
+    fn open_dev_null() -> Result<OwnedFd, (u8, Errno)> {
+        rustix::fs::open(
+            "/dev/null",
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(|e| (1, e))
+    }
+
+    /// The namespace helper's two forks are raw clones: no `pthread_atfork` child handler runs
+    /// in the process that joins the target's namespaces nor in the worker inside them.
+    #[cfg_attr(
+        procroot_unprivileged,
+        ignore = "needs root: built with --cfg procroot_unprivileged"
+    )]
+    #[test]
+    fn the_namespace_helper_runs_no_pthread_atfork_handler() {
+        // Our own PID namespace: setns into it needs CAP_SYS_ADMIN (a failure fails the test).
+        let pidns = rustix::fs::open(
+            "/proc/self/ns/pid",
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .expect("open /proc/self/ns/pid");
+        let marker = mark_atfork_children();
+        let fd = make_fd_in_pidns(pidns.as_fd(), open_dev_null).expect("the helper");
+        assert!(rustix::fs::fstat(&fd).is_ok());
+        assert!(
+            !handler_ran(marker),
+            "a pthread_atfork child handler ran in the namespace helper"
+        );
+    }
 }

@@ -35,6 +35,7 @@ use rustix::thread::ThreadNameSpaceType;
 
 use super::features::{self, Feature};
 use super::ns::{setns_file, NsPlan};
+use super::process::{fork_raw, Fork};
 use super::{last_errno, SyscallError};
 
 /// A NULL-terminated array of C strings (`argv`, `envp`), built before `fork` so that the child
@@ -166,8 +167,11 @@ pub struct SpawnPlan<'a> {
     pub argv: &'a CArgs,
     /// `envp`.
     pub envp: &'a CArgs,
-    /// fds ≥ 3 the command keeps, sorted, without duplicates; checked to be open.
-    pub keep_fds: &'a [RawFd],
+    /// fds ≥ 3 the command keeps at their numbers, sorted by number, without duplicates.
+    /// Borrowed for the plan's life, so they are open until the command has executed: the
+    /// child passes them on by number, and a number that was closed and reused meanwhile
+    /// would hand the target whatever took it.
+    pub keep_fds: &'a [BorrowedFd<'a>],
     /// Fork again after entering the namespaces, so that a PID (or time) namespace applies to
     /// the command.
     pub fork_again: bool,
@@ -352,19 +356,25 @@ pub fn spawn(plan: &SpawnPlan<'_>, signals: Option<&SignalForwarder>) -> Result<
     if let Some((r, w)) = &gate {
         channel.extend([r.as_raw_fd(), w.as_raw_fd()]);
     }
-    // A kept fd the caller checked open, closed since by another thread and reused for our pipes.
-    if plan
-        .keep_fds
-        .iter()
-        .any(|k| channel.contains(k) || *k == errr.as_raw_fd())
-    {
+    // A kept fd is borrowed, so open, and cannot be the number our pipes just got; checked all
+    // the same, because a kept end of our own channel would keep it open past the exec (the
+    // caller would wait forever) and only code that closes fds it does not own could get here.
+    if plan.keep_fds.iter().any(|k| {
+        let k = k.as_raw_fd();
+        channel.contains(&k) || k == errr.as_raw_fd()
+    }) {
         return Err(StartError::Child(child_error(
             "fcntl",
             Errno::BADF,
             "a fd to keep was closed while the command was being started",
         )));
     }
-    let mut late: Vec<RawFd> = plan.keep_fds.iter().copied().chain(channel).collect();
+    let mut late: Vec<RawFd> = plan
+        .keep_fds
+        .iter()
+        .map(AsRawFd::as_raw_fd)
+        .chain(channel)
+        .collect();
     late.sort_unstable();
     late.dedup();
     let mut early = late.clone();
@@ -405,10 +415,12 @@ pub fn spawn(plan: &SpawnPlan<'_>, signals: Option<&SignalForwarder>) -> Result<
         // A raw clone, not glibc's fork(3): that one runs the caller's `pthread_atfork` child
         // handlers in the child, arbitrary code that may allocate or lock (as glibc's own
         // posix_spawn avoids them).
-        match raw_fork(libc::SIGCHLD as libc::c_ulong) {
-            Ok(0) => first_child(&ctx),
-            other => other,
-        }
+        // SAFETY: the child runs only `first_child`: raw syscalls (rustix's Linux backend,
+        // `sigaction`, `sigprocmask`, `execve`, `_exit`, all async-signal-safe per
+        // signal-safety(7)) over stack buffers and `ctx`, prepared before the fork; no
+        // allocation, no lock, no panic (the clippy denies on every child function), and it
+        // leaves with execve(2) or _exit(2).
+        unsafe { fork_raw(Fork::Child, || first_child(&ctx)) }
     };
     if stack.is_some() {
         // The child made our shared mm non-dumpable; it is gone now.
@@ -424,7 +436,6 @@ pub fn spawn(plan: &SpawnPlan<'_>, signals: Option<&SignalForwarder>) -> Result<
             "starting the process that enters the namespaces",
         ))
     })?;
-    let first = Pid::from_raw(first).expect("fork returned a positive PID");
     drop(errw);
     drop(gate);
     collect(first, plan.fork_again, errr, signals)
@@ -799,7 +810,7 @@ fn clone_vfork(
     entry: extern "C" fn(*mut libc::c_void) -> libc::c_int,
     stack_top: *mut libc::c_void,
     ctx: &ChildCtx<'_, '_>,
-) -> Result<i32, Errno> {
+) -> Result<Pid, Errno> {
     // SAFETY: the child runs `entry` on its own stack (mapped, with a guard page) and shares our
     // memory; we are suspended until it execs or exits (CLONE_VFORK), so `ctx` outlives its
     // use. It shares our heap and our locks' memory, with only this thread's state: so it may
@@ -820,7 +831,7 @@ fn clone_vfork(
     if pid < 0 {
         Err(last_errno())
     } else {
-        Ok(pid)
+        Pid::from_raw(pid).ok_or(Errno::CHILD)
     }
 }
 
@@ -834,47 +845,6 @@ extern "C" fn first_entry(ctx: *mut libc::c_void) -> libc::c_int {
     // SAFETY: `clone_vfork` passes a `ChildCtx` that outlives this child (its parent is
     // suspended until we exit).
     first_child(unsafe { &*(ctx as *const ChildCtx<'_, '_>) })
-}
-
-/// `clone(CLONE_PARENT | SIGCHLD)` with no new stack: a `fork` whose child is our parent's child
-/// (so the caller of [`spawn`] waits for the command, not us).
-#[deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-fn fork_into_parent() -> Result<i32, Errno> {
-    raw_fork((libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong)
-}
-
-/// `clone(flags)` with no new stack, as a `fork`: the raw syscall, not glibc's `fork(3)`, so that
-/// no `pthread_atfork` handler of the caller runs in the child (arbitrary code, which may
-/// allocate or take a lock another thread held at the fork) and no lock of a caller whose
-/// memory we may share is taken. Returns 0 in the child, the child's PID in the parent. `flags`
-/// must not contain `CLONE_VM`, `CLONE_SETTLS` or any flag that needs a pointer argument.
-#[deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-fn raw_fork(flags: libc::c_ulong) -> Result<i32, Errno> {
-    // SAFETY: without CLONE_VM the child gets a copy of our memory and continues here on its
-    // copy of this stack (the stack, TID and TLS arguments are 0, so the kernel writes nothing
-    // of ours). The copy has only the calling thread, and locks other threads held stay held
-    // in it, so it may only make async-signal-safe calls; its callers (`spawn`'s first child,
-    // `first_child`'s command process) run only `first_child`/`command_process`: raw syscalls
-    // (rustix's Linux backend, `sigaction`, `sigprocmask`, `execve`, `_exit`, all
-    // async-signal-safe per signal-safety(7)) over stack buffers and data prepared before the
-    // fork, no allocation and no lock, and they leave with execve(2) or _exit(2). glibc's
-    // cached TID of the thread is not updated in such a child: nothing there uses pthreads.
-    let rc = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
-    if rc < 0 {
-        Err(last_errno())
-    } else {
-        Ok(rc as i32)
-    }
 }
 
 /// Blocks every signal in the calling thread; returns the mask to restore.
@@ -1055,14 +1025,18 @@ fn first_child(ctx: &ChildCtx<'_, '_>) -> ! {
     let Some((gate_r, gate_w)) = ctx.gate else {
         command_process(ctx)
     };
-    match fork_into_parent() {
-        Ok(0) => {
+    // The command's process: our parent's child (`CLONE_PARENT`), so that the caller of
+    // [`spawn`] waits for the command, not us.
+    // SAFETY: it runs the gate loop and `command_process`: raw syscalls over stack buffers and
+    // `ctx`, no allocation, no lock, no panic, and it leaves with execve(2) or _exit(2); this
+    // process is a single-threaded child already.
+    let command = unsafe {
+        fork_raw(Fork::Sibling, || {
             close_raw(gate_w.as_raw_fd());
             let mut go = [0u8; 1];
-            let gate = gate_r;
             loop {
-                match rustix::io::read(gate, &mut go) {
-                    Ok(1) if go[0] == b'g' => break,
+                match rustix::io::read(gate_r, &mut go) {
+                    Ok(1) if go == [b'g'] => break,
                     Err(Errno::INTR) => {}
                     // The first child died before it reported us: nobody would wait for us.
                     _ => exit_now(127),
@@ -1070,10 +1044,12 @@ fn first_child(ctx: &ChildCtx<'_, '_>) -> ! {
             }
             close_raw(gate_r.as_raw_fd());
             command_process(ctx)
-        }
+        })
+    };
+    match command {
         Ok(pid) => {
             close_raw(gate_r.as_raw_fd());
-            report(ctx, STEP_PID, pid, 0);
+            report(ctx, STEP_PID, pid.as_raw_pid(), 0);
             let _ = rustix::io::write(gate_w, b"g");
             exit_now(0)
         }
@@ -1109,11 +1085,10 @@ fn command_process(ctx: &ChildCtx<'_, '_>) -> ! {
 )]
 fn last_steps_before_exec(ctx: &ChildCtx<'_, '_>) -> Result<(), (u32, Errno)> {
     // The kept fds pass the exec.
+    // (Borrowed by the plan, so open in the caller at the clone; every closing step keeps them.)
     for &keep in ctx.plan.keep_fds {
-        // SAFETY: checked open by the parent and kept open by every closing step; only its fd
-        // flags change.
-        let fd = unsafe { BorrowedFd::borrow_raw(keep) };
-        rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty()).map_err(|e| (STEP_KEEP_FD, e))?;
+        rustix::io::fcntl_setfd(keep, rustix::io::FdFlags::empty())
+            .map_err(|e| (STEP_KEEP_FD, e))?;
     }
     // Rust ignores SIGPIPE in its programs; the command gets the default back, and no blocked
     // signal, as from a shell.
@@ -1189,8 +1164,7 @@ fn execve(path: *const c_char, argv: &CArgs, envp: &CArgs) -> Errno {
 )]
 fn same_file_at(path: &str, fd: BorrowedFd<'_>) -> Result<bool, Errno> {
     let a = rustix::fs::statat(rustix::fs::CWD, path, rustix::fs::AtFlags::empty())?;
-    let b = rustix::fs::fstat(fd)?;
-    Ok(a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+    Ok(super::FileId::from_stat(&a) == super::FileId::of(fd)?)
 }
 
 /// The cwd is `want` and is reachable from our root: the kernel's `getcwd` prefixes a cwd

@@ -179,8 +179,8 @@ fn ms_flags(attrs: MountAttrFlags) -> MountFlags {
 
 /// What the fallback's new mount must be, to be told apart from anything else at the path.
 enum Expect {
-    /// A bind of the file with this `(dev, ino)`.
-    Bind(u64, u64),
+    /// A bind of this file.
+    Bind(crate::sys::FileId),
     /// A new instance of this file system type.
     NewFs(String),
 }
@@ -221,9 +221,9 @@ fn mount_legacy_with(
             } else {
                 MountFlags::BIND
             };
-            let st = rustix::fs::fstat(from)?;
+            let file = crate::sys::FileId::of(from)?;
             sysmount::mount_path(&from_path, &target_path, "", flags, None)?;
-            (recursive, attrs, Expect::Bind(st.st_dev, st.st_ino))
+            (recursive, attrs, Expect::Bind(file))
         }
         Source::NewFs {
             fstype,
@@ -371,9 +371,7 @@ impl Anchor {
                 return Err(root_itself());
             };
             match crate::sys::mount_info_at(&parent, &name, AtFlags::SYMLINK_NOFOLLOW) {
-                Ok(got)
-                    if (got.mount_id, got.dev, got.ino) == (want.mount_id, want.dev, want.ino) =>
-                {
+                Ok(got) if got.identity() == want.identity() => {
                     return Ok(Anchor { parent, name });
                 }
                 Ok(_) => {}
@@ -506,7 +504,7 @@ fn identify_new_mount(
             continue;
         };
         let shows_source = match expect {
-            Expect::Bind(dev, ino) => (info.dev, info.ino) == (*dev, *ino),
+            Expect::Bind(file) => info.file == *file,
             Expect::NewFs(fstype) => top.fs_type == *fstype,
         };
         if id != top.mount_id || info.mount_root == Some(false) || !shows_source {

@@ -256,9 +256,7 @@ pub(super) fn apply<P: AsRef<Path>>(
                     covered.push(Covered {
                         path: path.to_path_buf(),
                         printed,
-                        mount_id: info.mount_id,
-                        dev: info.dev,
-                        ino: info.ino,
+                        id: info.identity(),
                     });
                 }
                 if attached.method == Method::ProcFdPath {

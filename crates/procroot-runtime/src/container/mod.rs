@@ -93,9 +93,8 @@ pub(crate) struct Covered {
     path: PathBuf,
     /// Where the kernel printed it (`d_path`), to find candidate handles by.
     printed: PathBuf,
-    mount_id: crate::sys::MountId,
-    dev: u64,
-    ino: u64,
+    /// What it was when it was covered: its mount and file.
+    id: crate::sys::MountedFileId,
 }
 
 impl Report {

@@ -450,9 +450,7 @@ fn check_proc_destination(
     incoming: Incoming,
 ) -> Result<()> {
     let here = sys::mount_info_at(target, "", AtFlags::EMPTY_PATH)?;
-    let same = |a: &sys::MountInfo, b: &sys::MountInfo| {
-        (a.mount_id, a.dev, a.ino) == (b.mount_id, b.dev, b.ino)
-    };
+    let same = |a: &sys::MountInfo, b: &sys::MountInfo| a.identity() == b.identity();
     let info_of = |path: &str| -> Result<Option<sys::MountInfo>> {
         match root.resolve(path) {
             Ok(h) => Ok(Some(sys::mount_info_at(&h, "", AtFlags::EMPTY_PATH)?)),
@@ -486,7 +484,7 @@ fn check_proc_destination(
                     // The file must be an entry of this parent, else the walk proves nothing.
                     let name = dest.file_name().ok_or(Errno::INVAL)?;
                     let entry = sys::mount_info_at(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
-                    if (entry.dev, entry.ino) != (here.dev, here.ino) {
+                    if entry.file != here.file {
                         return Err(Error::escape(
                             "the destination file moved while it was being checked",
                         ));
@@ -525,7 +523,7 @@ fn is_at_or_below(
     proc_dir: &sys::MountInfo,
     top: &sys::MountInfo,
 ) -> Result<bool> {
-    let key = |i: &sys::MountInfo| (i.mount_id, i.dev, i.ino);
+    let key = sys::MountInfo::identity;
     let mut cur = start;
     // Deeper than PATH_MAX / 2 components cannot be a real path.
     for _ in 0..2048 {

@@ -132,9 +132,9 @@ fn scan_process(procfs: &Procfs, pid: u32, covered: &[Covered], report: &mut Rep
     }
 }
 
-fn identity(fd: impl AsFd) -> Option<(sys::MountId, u64, u64)> {
+fn identity(fd: impl AsFd) -> Option<sys::MountedFileId> {
     let info = sys::mount_info_at(fd, "", AtFlags::EMPTY_PATH).ok()?;
-    Some((info.mount_id, info.dev, info.ino))
+    Some(info.identity())
 }
 
 /// Whether `path` is `base` or below it, component by component.
@@ -163,7 +163,7 @@ fn covering<'c>(
     }
     let file = procfs.open_follow(base, link, OFlags::PATH).ok()?;
     let id = identity(&file)?;
-    if let Some(hit) = covered.iter().find(|c| (c.mount_id, c.dev, c.ino) == id) {
+    if let Some(hit) = covered.iter().find(|c| c.id == id) {
         return Some(hit);
     }
     let now = rustix::fs::open(

@@ -262,9 +262,7 @@ fn open_in_helper(
     })?;
     procfs.check_own_file(fd.as_fd())?;
     if let Some(ours) = ours {
-        let a = rustix::fs::fstat(&ours)?;
-        let b = rustix::fs::fstat(&fd)?;
-        if (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino) {
+        if crate::sys::FileId::of(&ours)? == crate::sys::FileId::of(&fd)? {
             return Err(Error::with_detail(
                 ErrorKind::NotSupported,
                 Errno::OPNOTSUPP,

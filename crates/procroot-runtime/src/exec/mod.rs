@@ -27,7 +27,7 @@ pub use creds::{credentials_of, CapSets, Credentials};
 
 use std::ffi::{CString, OsStr, OsString};
 use std::fmt;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Component, Path, PathBuf};
@@ -346,7 +346,7 @@ impl<'a> Namespaces<'a> {
     /// [`spawn_in`] with these namespaces: returns once the command has exited, with its status
     /// (with [`Command::forward_signals`], a signal that ended the start before the command's
     /// exec shows as a death by that signal).
-    pub fn spawn(&self, kinds: NsKinds, command: &Command) -> Result<ExitStatus> {
+    pub fn spawn(&self, kinds: NsKinds, command: &Command<'_>) -> Result<ExitStatus> {
         let shown = PathBuf::from(self.pidfd.pid().to_string());
         let fail = |e: Error| e.within("exec in", &shown);
         let ns = self.plan(kinds).map_err(fail)?;
@@ -406,7 +406,7 @@ impl<'a> Namespaces<'a> {
             .map_err(fail)?;
         let (envp, path) = envp(env).map_err(fail)?;
         let program = cstring(command.program.as_os_str()).map_err(fail)?;
-        let keep_fds = command.keep_fds().map_err(fail)?;
+        let keep_fds = command.keep_fds();
         // A target that died after its namespaces were opened is not entered: its PID may
         // already name another process, and the command must not run.
         if !self.pidfd.is_alive() {
@@ -431,8 +431,8 @@ impl<'a> Namespaces<'a> {
         // target's root seen from the host, our procfs of the host's PID namespace.
         let mut ours = plan.own_fds();
         ours.push(root.as_fd().as_raw_fd());
-        if let Some(&fd) = keep_fds.iter().find(|fd| ours.contains(fd)) {
-            return Err(fail(not_open_in_caller(fd)));
+        if let Some(fd) = keep_fds.iter().find(|fd| ours.contains(&fd.as_raw_fd())) {
+            return Err(fail(not_open_in_caller(fd.as_raw_fd())));
         }
         let signals = if command.forward_signals {
             Some(sys::spawn::SignalForwarder::new().map_err(|e| fail(e.into()))?)
@@ -532,9 +532,9 @@ fn entries_from_pidfd(pidfd: &PidFd) -> Result<Option<Vec<NsEntry>>> {
 
 /// Whether two nsfs fds are the same namespace (the same nsfs inode).
 fn same_namespace(a: impl AsFd, b: impl AsFd) -> Result<bool> {
-    let a = rustix::fs::fstat(a).syscall("fstat")?;
-    let b = rustix::fs::fstat(b).syscall("fstat")?;
-    Ok(a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+    let a = sys::FileId::of(a).syscall("fstat")?;
+    let b = sys::FileId::of(b).syscall("fstat")?;
+    Ok(a == b)
 }
 
 /// [`Namespaces::of`]'s fallback: `/proc/<pid>/ns/*` through the hardened procfs.
@@ -796,12 +796,12 @@ fn check_nsfs(fd: &OwnedFd, kind: NsKind, pid: u32) -> Result<()> {
 /// A command to run in another process's namespaces: program, arguments, environment, working
 /// directory (inside the target's root) and the fds it keeps.
 #[derive(Clone, Debug)]
-pub struct Command {
+pub struct Command<'fd> {
     program: OsString,
     args: Vec<OsString>,
     env: environ::EnvSpec,
     cwd: PathBuf,
-    keep_fds: Vec<RawFd>,
+    keep_fds: Vec<BorrowedFd<'fd>>,
     join_cgroup: bool,
     privileged: bool,
     credentials: Option<Credentials>,
@@ -811,13 +811,13 @@ pub struct Command {
     forward_signals: bool,
 }
 
-impl Command {
+impl<'fd> Command<'fd> {
     /// `program` with no arguments (`argv[0]` is `program`), the target's environment plus the
     /// caller's `TERM` (see [`Command::env`]), `/` as the working directory, only fds 0-2, and
     /// the target's credentials (read when it starts, see [`credentials_of`];
     /// [`Command::privileged`] keeps the caller's). A name without `/` is looked up in the
     /// command's `PATH` inside the target's root.
-    pub fn new(program: impl AsRef<OsStr>) -> Command {
+    pub fn new(program: impl AsRef<OsStr>) -> Command<'fd> {
         Command {
             program: program.as_ref().to_owned(),
             args: Vec::new(),
@@ -837,14 +837,14 @@ impl Command {
     /// Runs the command with the caller's own credentials (uid, groups, every capability, no
     /// seccomp filter), as `nsenter` does, instead of the target's. The command then holds host
     /// root inside the container: the container's binaries, which it runs, must be trusted.
-    pub fn privileged(&mut self) -> &mut Command {
+    pub fn privileged(&mut self) -> &mut Command<'fd> {
         self.privileged = true;
         self
     }
 
     /// Runs the command with `credentials` instead of the target's own, read when it starts
     /// (the default, see [`credentials_of`]).
-    pub fn credentials(&mut self, credentials: Credentials) -> &mut Command {
+    pub fn credentials(&mut self, credentials: Credentials) -> &mut Command<'fd> {
         self.credentials = Some(credentials);
         self
     }
@@ -852,14 +852,14 @@ impl Command {
     /// Runs the command as `uid` and `gid` (the target's gid when `None`), numbered as in the
     /// target's user namespace, with the target's other credentials
     /// ([`Credentials::user`]; `docker exec --user`).
-    pub fn user(&mut self, uid: u32, gid: Option<u32>) -> &mut Command {
+    pub fn user(&mut self, uid: u32, gid: Option<u32>) -> &mut Command<'fd> {
         self.user = Some((uid, gid));
         self
     }
 
     /// Runs the command without the target's seccomp filters
     /// ([`Credentials::without_seccomp`]).
-    pub fn without_seccomp(&mut self) -> &mut Command {
+    pub fn without_seccomp(&mut self) -> &mut Command<'fd> {
         self.no_seccomp = true;
         self
     }
@@ -868,7 +868,10 @@ impl Command {
     /// [`seccomp_profile::load_profile`]) in place of the target's seccomp filter when that
     /// filter cannot be copied ([`Credentials::with_seccomp_profile`]); a profile that does not
     /// compile is refused when the command starts, and nothing runs.
-    pub fn seccomp_profile(&mut self, profile: oci_spec::runtime::LinuxSeccomp) -> &mut Command {
+    pub fn seccomp_profile(
+        &mut self,
+        profile: oci_spec::runtime::LinuxSeccomp,
+    ) -> &mut Command<'fd> {
         self.seccomp_profile = Some(profile);
         self
     }
@@ -918,13 +921,16 @@ impl Command {
     }
 
     /// Adds an argument.
-    pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Command {
+    pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Command<'fd> {
         self.args.push(arg.as_ref().to_owned());
         self
     }
 
     /// Adds arguments.
-    pub fn args<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(&mut self, args: I) -> &mut Command {
+    pub fn args<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(
+        &mut self,
+        args: I,
+    ) -> &mut Command<'fd> {
         self.args
             .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
         self
@@ -932,7 +938,7 @@ impl Command {
 
     /// Starts the command's environment empty, and forgets the variables [`Command::env`] set
     /// before this call (as `std::process::Command::env_clear`).
-    pub fn env_clear(&mut self) -> &mut Command {
+    pub fn env_clear(&mut self) -> &mut Command<'fd> {
         self.env.base = environ::Base::Empty;
         self.env.set.clear();
         self
@@ -942,7 +948,7 @@ impl Command {
     /// does, instead of the target's. The caller's variables (credentials, tokens, host paths)
     /// then reach a binary of the container, and any process of the container that may read
     /// the command's `/proc/<pid>/environ`.
-    pub fn preserve_env(&mut self) -> &mut Command {
+    pub fn preserve_env(&mut self) -> &mut Command<'fd> {
         self.env.base = environ::Base::Caller;
         self
     }
@@ -960,7 +966,7 @@ impl Command {
     /// read (`EACCES` without ptrace access to the target), the command does not run; it never
     /// falls back to the caller's. [`Command::env_clear`] starts empty instead and
     /// [`Command::preserve_env`] from the caller's environment.
-    pub fn env(&mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> &mut Command {
+    pub fn env(&mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> &mut Command<'fd> {
         self.env
             .set
             .push((key.as_ref().to_owned(), value.as_ref().to_owned()));
@@ -970,7 +976,7 @@ impl Command {
     /// The working directory, resolved inside the target's root (default `/`). Symlinks stay
     /// inside that root and magic links are refused, so a cwd can never be a leaked host
     /// directory; the child verifies it once more after entering.
-    pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Command {
+    pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Command<'fd> {
         self.cwd = dir.as_ref().to_owned();
         self
     }
@@ -978,10 +984,11 @@ impl Command {
     /// Passes fd `fd` of the caller on to the command, at the same number. Every other fd ≥ 3
     /// is closed before the command's `execve` (not only marked close-on-exec: the kernel looks
     /// up the program and its `#!` interpreter before it closes those, and a
-    /// `#!/proc/self/fd/N/...` line must find nothing of the caller's). `fd` must be open in the
-    /// caller, and not one the library opened for this call (`EBADF`, "fd N to keep is not open
-    /// in the caller").
-    pub fn keep_fd(&mut self, fd: RawFd) -> &mut Command {
+    /// `#!/proc/self/fd/N/...` line must find nothing of the caller's). Borrowed until the
+    /// command has started, so the number still names that file when the child passes it on
+    /// (a raw number could have been closed and reused by then, and the target would get
+    /// whatever took it). fds 0-2 are the command's anyway and are ignored here.
+    pub fn keep_fd(&mut self, fd: BorrowedFd<'fd>) -> &mut Command<'fd> {
         self.keep_fds.push(fd);
         self
     }
@@ -991,7 +998,7 @@ impl Command {
     /// `cgroup.procs` opened below the cgroup2 mount (`/sys/fs/cgroup`, or
     /// `/sys/fs/cgroup/unified` on a hybrid system) with the library's resolver. A target only in
     /// cgroup v1 hierarchies is `NotSupported`.
-    pub fn join_cgroup(&mut self) -> &mut Command {
+    pub fn join_cgroup(&mut self) -> &mut Command<'fd> {
         self.join_cgroup = true;
         self
     }
@@ -1020,23 +1027,22 @@ impl Command {
     /// Only for a single-threaded caller (or one that blocks these signals in every thread):
     /// another thread would otherwise take them with their default action. The `procroot exec`
     /// CLI sets it.
-    pub fn forward_signals(&mut self) -> &mut Command {
+    pub fn forward_signals(&mut self) -> &mut Command<'fd> {
         self.forward_signals = true;
         self
     }
 
-    fn keep_fds(&self) -> Result<Vec<RawFd>> {
-        if self.keep_fds.iter().any(|&f| f < 0) {
-            return Err(Error::invalid_input(
-                Errno::BADF,
-                "a negative fd cannot be kept",
-            ));
-        }
-        let mut fds: Vec<RawFd> = self.keep_fds.iter().copied().filter(|&f| f > 2).collect();
-        fds.sort_unstable();
-        fds.dedup();
-        check_keep_fds(&fds)?;
-        Ok(fds)
+    /// The kept fds above 2, sorted by number, each once.
+    fn keep_fds(&self) -> Vec<BorrowedFd<'fd>> {
+        let mut fds: Vec<BorrowedFd<'fd>> = self
+            .keep_fds
+            .iter()
+            .copied()
+            .filter(|f| f.as_raw_fd() > 2)
+            .collect();
+        fds.sort_unstable_by_key(AsRawFd::as_raw_fd);
+        fds.dedup_by_key(|f| f.as_raw_fd());
+        fds
     }
 }
 
@@ -1074,7 +1080,9 @@ pub fn check_keep_fds(fds: &[RawFd]) -> Result<()> {
     }
 }
 
-fn not_open_in_caller(fd: RawFd) -> Error {
+/// The error for a fd to keep that is not open in the caller (or is one the library opened for
+/// the call): `EBADF`, "fd N to keep is not open in the caller".
+pub fn not_open_in_caller(fd: RawFd) -> Error {
     Error::invalid_input(
         Errno::BADF,
         format!("fd {fd} to keep is not open in the caller"),
@@ -1159,7 +1167,7 @@ pub fn open_target(pid: u32) -> Result<PidFd> {
 /// Errors name the failed call and the namespace (`setns(2) failed for the net namespace:
 /// Operation not permitted (EPERM)`); a failure before the exec is an `Err`, after it the
 /// command's status.
-pub fn spawn_in(target: &PidFd, kinds: NsKinds, command: &Command) -> Result<ExitStatus> {
+pub fn spawn_in(target: &PidFd, kinds: NsKinds, command: &Command<'_>) -> Result<ExitStatus> {
     Namespaces::of(target)
         .map_err(|e| e.within("exec in", Path::new(&target.pid().to_string())))?
         .spawn(kinds, command)

@@ -212,8 +212,7 @@ pub fn ensure_with(only: Option<Strategy>) -> Result<Strategy> {
 
 /// The loop guard's value for the executable `fd`: its `<dev>:<ino>`.
 fn loop_guard(fd: &OwnedFd) -> Result<String> {
-    let st = rustix::fs::fstat(fd)?;
-    Ok(format!("{}:{}", st.st_dev, st.st_ino))
+    Ok(crate::sys::FileId::of(fd)?.to_string())
 }
 
 /// How the running binary is sealed, from the executable itself (`/proc/self/exe` through the

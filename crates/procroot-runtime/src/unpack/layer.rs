@@ -272,7 +272,8 @@ pub struct LayerReport {
     pub entries: EntryCounts,
     /// Regular-file data written, in bytes (holes of sparse files included).
     pub bytes_written: u64,
-    /// Whiteouts (`.wh.NAME`) applied: `NAME` removed, or already absent.
+    /// Whiteouts (`.wh.NAME`) applied: `NAME` removed, already absent, or kept as this
+    /// layer's own entry (a whiteout hides only lower layers).
     pub whiteouts: u64,
     /// Opaque markers (`.wh..wh..opq`) applied.
     pub opaque_dirs: u64,
@@ -323,7 +324,7 @@ pub trait RootUnpackExt {
 impl RootUnpackExt for Root {
     fn apply_layer(&self, reader: impl Read, opts: LayerOptions<'_>) -> Result<LayerReport> {
         let (compression, stream) = decompressed(reader)
-            .map_err(|e| Error::from(e).context("read layer", self.display_name()))?;
+            .map_err(|e| stream_error(e).context("read layer", self.display_name()))?;
         let mut unpacker = Unpacker::new(self, opts);
         unpacker.report.compression = compression;
         unpacker.run(stream)?;
@@ -381,11 +382,14 @@ pub(super) fn decompressed<'r>(
     })
 }
 
-/// A directory whose times are set once the layer is complete (every entry made in it changes
-/// its mtime): its path in the root and the identity it must still have.
+/// A directory whose mode and times are set once the layer is complete (every entry made in it
+/// changes its mtime): its path in the root and the identity it must still have.
 struct DirTimes {
     path: PathBuf,
     id: FileId,
+    /// The mode, set last like the times: a read-only directory of the archive must not stop
+    /// an unprivileged caller from filling it (GNU tar defers it the same way).
+    mode: u32,
     times: (SystemTime, SystemTime),
 }
 
@@ -403,7 +407,7 @@ struct Unpacker<'r, 'a> {
     /// The last parent directory used, by its cleaned path: consecutive entries in one
     /// directory resolve it once. Dropped when an entry replaces or removes anything on that
     /// path.
-    cached: Option<(Vec<Vec<u8>>, Rc<OwnedFd>, FileId)>,
+    cached: Option<(Vec<Vec<u8>>, Parent)>,
     dir_times: Vec<DirTimes>,
     /// The caller's effective uid and gid: the owner of what is made without `same_owner`.
     me: (u32, u32),
@@ -411,6 +415,20 @@ struct Unpacker<'r, 'a> {
     applied: u64,
     /// The data buffer, reused for every file.
     buf: Vec<u8>,
+    /// The process umask (`/proc/thread-self/status`), when known: a file whose mode it leaves
+    /// whole is created with that mode, which saves an `fchmod`.
+    umask: Option<u32>,
+}
+
+/// A parent directory entries are made in.
+#[derive(Clone)]
+struct Parent {
+    fd: Rc<OwnedFd>,
+    id: FileId,
+    /// The group a new entry in it gets: the directory's own if it is set-group-ID, else the
+    /// caller's. With the caller's uid, the owner a new inode has, so that a `chown` to it is
+    /// skipped.
+    new_gid: u32,
 }
 
 /// What became of one entry.
@@ -455,6 +473,7 @@ impl<'r, 'a> Unpacker<'r, 'a> {
             entries: 0,
             applied: 0,
             buf: Vec::new(),
+            umask: read_umask(),
         }
     }
 
@@ -462,11 +481,11 @@ impl<'r, 'a> Unpacker<'r, 'a> {
         let mut archive = tar::Archive::new(stream);
         let entries = archive
             .entries()
-            .map_err(|e| Error::from(e).context("read layer", self.root.display_name()))?;
+            .map_err(|e| stream_error(e).context("read layer", self.root.display_name()))?;
         for entry in entries {
             let number = self.entries + 1;
             let mut entry = entry.map_err(|e| {
-                Error::from(e).within(
+                stream_error(e).within(
                     format!(
                         "layer entry #{number} ({} applied before it): read",
                         self.applied
@@ -538,25 +557,26 @@ impl<'r, 'a> Unpacker<'r, 'a> {
         if self
             .cached
             .as_ref()
-            .is_some_and(|(p, _, _)| p.starts_with(&comps))
+            .is_some_and(|(p, _)| p.starts_with(&comps))
         {
             self.cached = None;
         }
-        let (dir, dir_id) = match self.parent(parent)? {
+        let made_in = match self.parent(parent)? {
             Ok(found) => found,
             Err(reason) => return Ok(self.skip(name, reason)),
         };
-        let dir = dir.as_fd();
+        let (dir_id, new_owner) = (made_in.id, (self.me.0, made_in.new_gid));
+        let dir = made_in.fd.as_fd();
         let path = joined(&comps);
         let last = OsStr::from_bytes(last);
         let outcome = match kind {
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
                 let meta = self.meta(entry)?;
-                self.file(name, dir, last, &path, entry, &meta, kind)?
+                self.file(name, (dir, new_owner), last, &path, entry, &meta, kind)?
             }
             tar::EntryType::Directory => {
                 let meta = self.meta(entry)?;
-                self.directory(name, dir, last, &path, &meta)?
+                self.directory(name, (dir, new_owner), last, &path, &meta)?
             }
             tar::EntryType::Symlink => {
                 let meta = self.meta(entry)?;
@@ -564,7 +584,14 @@ impl<'r, 'a> Unpacker<'r, 'a> {
                 if target.is_empty() {
                     return Ok(self.skip(name, SkipReason::EmptySymlink));
                 }
-                self.node(name, dir, last, &path, &meta, Node::Symlink(&target))?
+                self.node(
+                    name,
+                    (dir, new_owner),
+                    last,
+                    &path,
+                    &meta,
+                    Node::Symlink(&target),
+                )?
             }
             tar::EntryType::Link => {
                 let target = entry.link_name_bytes().unwrap_or_default().into_owned();
@@ -572,7 +599,14 @@ impl<'r, 'a> Unpacker<'r, 'a> {
             }
             tar::EntryType::Fifo => {
                 let meta = self.meta(entry)?;
-                self.node(name, dir, last, &path, &meta, Node::Special(NodeKind::Fifo))?
+                self.node(
+                    name,
+                    (dir, new_owner),
+                    last,
+                    &path,
+                    &meta,
+                    Node::Special(NodeKind::Fifo),
+                )?
             }
             tar::EntryType::Char | tar::EntryType::Block => {
                 if self.opts.special_files == SpecialFiles::Refuse {
@@ -592,7 +626,14 @@ impl<'r, 'a> Unpacker<'r, 'a> {
                 let Ok(node) = node.check() else {
                     return Ok(self.skip(name, SkipReason::BadDeviceNumbers));
                 };
-                self.node(name, dir, last, &path, &meta, Node::Special(node))?
+                self.node(
+                    name,
+                    (dir, new_owner),
+                    last,
+                    &path,
+                    &meta,
+                    Node::Special(node),
+                )?
             }
             other => {
                 return Ok(self.skip(name, SkipReason::UnsupportedType(other.as_byte())));
@@ -603,7 +644,7 @@ impl<'r, 'a> Unpacker<'r, 'a> {
             if self
                 .cached
                 .as_ref()
-                .is_some_and(|(p, _, _)| p.starts_with(&comps))
+                .is_some_and(|(p, _)| p.starts_with(&comps))
             {
                 self.cached = None;
             }
@@ -624,13 +665,10 @@ impl<'r, 'a> Unpacker<'r, 'a> {
     /// does, mode 0755). What the archive's own tree causes (a file, a dangling symlink, a
     /// symlink under `no_dirlinks`, a mount in the way) is the reason to skip the entry
     /// (`Ok(Err(reason))`); anything else (`EACCES`, `EIO`, `ENOSPC`) stops the layer.
-    fn parent(
-        &mut self,
-        comps: &[Vec<u8>],
-    ) -> Result<std::result::Result<(Rc<OwnedFd>, FileId), SkipReason>> {
-        if let Some((path, fd, id)) = &self.cached {
+    fn parent(&mut self, comps: &[Vec<u8>]) -> Result<std::result::Result<Parent, SkipReason>> {
+        if let Some((path, parent)) = &self.cached {
             if path.as_slice() == comps {
-                return Ok(Ok((Rc::clone(fd), *id)));
+                return Ok(Ok(parent.clone()));
             }
         }
         let found = if comps.is_empty() {
@@ -660,10 +698,18 @@ impl<'r, 'a> Unpacker<'r, 'a> {
                 }
             }
         };
-        let id = FileId::from_stat(&rustix::fs::fstat(&handle).syscall("fstat")?);
-        let fd = Rc::new(handle.into_fd());
-        self.cached = Some((comps.to_vec(), Rc::clone(&fd), id));
-        Ok(Ok((fd, id)))
+        let st = rustix::fs::fstat(&handle).syscall("fstat")?;
+        let parent = Parent {
+            fd: Rc::new(handle.into_fd()),
+            id: FileId::from_stat(&st),
+            new_gid: if st.st_mode & 0o2000 != 0 {
+                st.st_gid
+            } else {
+                self.me.1
+            },
+        };
+        self.cached = Some((comps.to_vec(), parent.clone()));
+        Ok(Ok(parent))
     }
 
     /// Makes the missing directories of `comps` one prefix at a time with
@@ -718,9 +764,9 @@ impl Unpacker<'_, '_> {
             .filter(|&t| t != 0)
             .map(|t| seconds(t as i64, 0));
         let mut xattrs = Vec::new();
-        if let Some(pax) = entry.pax_extensions().map_err(Error::from)? {
+        if let Some(pax) = entry.pax_extensions().map_err(stream_error)? {
             for record in pax {
-                let record = record.map_err(Error::from)?;
+                let record = record.map_err(stream_error)?;
                 let (Ok(key), value) = (record.key(), record.value_bytes()) else {
                     continue;
                 };
@@ -769,10 +815,18 @@ impl Unpacker<'_, '_> {
         procroot::set_id_kept(meta.mode, (meta.uid, meta.gid), result)
     }
 
-    /// Sets owner, mode and xattrs on `fd`, an open regular file or directory that this layer
-    /// made (or kept): chown first, since a chown clears set-ID bits.
-    fn fd_metadata(&mut self, name: &[u8], fd: BorrowedFd<'_>, meta: &Meta) -> Result<()> {
-        if let Some((uid, gid)) = self.owner(meta) {
+    /// Sets owner, xattrs and (with `chmod`) mode on `fd`, an open regular file or directory
+    /// that this layer made (or kept): chown first, since a chown clears set-ID bits. `made`:
+    /// the owner a new inode already has (the chown is skipped when it is the archive's).
+    fn fd_metadata(
+        &mut self,
+        name: &[u8],
+        fd: BorrowedFd<'_>,
+        meta: &Meta,
+        made: Option<(u32, u32)>,
+        chmod: bool,
+    ) -> Result<()> {
+        if let Some((uid, gid)) = self.owner(meta).filter(|&owner| Some(owner) != made) {
             rustix::fs::fchown(
                 fd,
                 Some(rustix::fs::Uid::from_raw(uid)),
@@ -781,7 +835,9 @@ impl Unpacker<'_, '_> {
             .syscall("fchown")?;
         }
         self.xattrs(name, fd, meta);
-        rustix::fs::fchmod(fd, Mode::from_raw_mode(self.mode(meta))).syscall("fchmod")?;
+        if chmod {
+            rustix::fs::fchmod(fd, Mode::from_raw_mode(self.mode(meta))).syscall("fchmod")?;
+        }
         Ok(())
     }
 
@@ -814,7 +870,7 @@ impl Unpacker<'_, '_> {
     fn file<R: Read>(
         &mut self,
         name: &[u8],
-        dir: BorrowedFd<'_>,
+        (dir, new_owner): (BorrowedFd<'_>, (u32, u32)),
         last: &OsStr,
         path: &Path,
         entry: &mut tar::Entry<'_, R>,
@@ -823,7 +879,15 @@ impl Unpacker<'_, '_> {
     ) -> Result<Outcome> {
         let flags =
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let owner_only = Mode::RUSR | Mode::WUSR;
+        // Made with its final mode when the umask leaves it whole and it has no set-ID or
+        // sticky bit (those must follow the chown); else owner-only, and fchmod at the end.
+        let mode = self.mode(meta);
+        let exact = mode & 0o7000 == 0 && self.umask.is_some_and(|umask| mode & umask == 0);
+        let owner_only = if exact {
+            Mode::from_raw_mode(mode)
+        } else {
+            Mode::RUSR | Mode::WUSR
+        };
         // Exclusive: whatever is at the name (a FIFO, a device, a symlink to the host) is
         // never opened. Something there means a temporary and a rename over it.
         let (fd, temp) = match rustix::fs::openat(dir, last, flags, owner_only) {
@@ -845,7 +909,7 @@ impl Unpacker<'_, '_> {
             kind == tar::EntryType::GNUSparse,
         )
         .and_then(|n| {
-            self.fd_metadata(name, file.as_fd(), meta)?;
+            self.fd_metadata(name, file.as_fd(), meta, Some(new_owner), !exact)?;
             rustix::fs::futimens(&file, &timestamps(meta)).syscall("futimens")?;
             Ok(n)
         });
@@ -890,7 +954,7 @@ fn write_data<R: Read>(
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::from(e).context("read", Path::new("layer"))),
+            Err(e) => return Err(stream_error(e)),
         };
         if sparse {
             // Runs of zero blocks are skipped, runs of data written in one call each.
@@ -982,15 +1046,19 @@ impl Unpacker<'_, '_> {
     fn directory(
         &mut self,
         name: &[u8],
-        dir: BorrowedFd<'_>,
+        (dir, new_owner): (BorrowedFd<'_>, (u32, u32)),
         last: &OsStr,
         path: &Path,
         meta: &Meta,
     ) -> Result<Outcome> {
         let mut tries = 0;
+        let mut made = None;
         loop {
             match rustix::fs::mkdirat(dir, last, Mode::RWXU) {
-                Ok(()) => break,
+                Ok(()) => {
+                    made = Some(new_owner);
+                    break;
+                }
                 Err(Errno::EXIST) => {}
                 Err(e) => return Err(e.syscall("mkdirat")),
             }
@@ -1020,11 +1088,12 @@ impl Unpacker<'_, '_> {
             Mode::empty(),
         )
         .syscall("openat")?;
-        self.fd_metadata(name, fd.as_fd(), meta)?;
+        self.fd_metadata(name, fd.as_fd(), meta, made, false)?;
         let id = FileId::from_stat(&rustix::fs::fstat(&fd).syscall("fstat")?);
         self.dir_times.push(DirTimes {
             path: path.to_path_buf(),
             id,
+            mode: self.mode(meta),
             times: (meta.atime, meta.mtime),
         });
         self.report.entries.dirs += 1;
@@ -1034,7 +1103,7 @@ impl Unpacker<'_, '_> {
     /// The root's own directory entry (`./`): its metadata, through a handle.
     fn dir_metadata(&mut self, name: &[u8], handle: &Handle, meta: &Meta) -> Result<()> {
         let fd = handle.reopen(OFlags::RDONLY | OFlags::DIRECTORY)?;
-        self.fd_metadata(name, fd.as_fd(), meta)
+        self.fd_metadata(name, fd.as_fd(), meta, None, false)
     }
 
     fn record_dir_times(&mut self, path: &Path, handle: &Handle, meta: &Meta) -> Result<()> {
@@ -1042,6 +1111,7 @@ impl Unpacker<'_, '_> {
         self.dir_times.push(DirTimes {
             path: path.to_path_buf(),
             id,
+            mode: self.mode(meta),
             times: (meta.atime, meta.mtime),
         });
         Ok(())
@@ -1056,6 +1126,7 @@ impl Unpacker<'_, '_> {
             };
             let same = rustix::fs::fstat(&handle).is_ok_and(|st| FileId::from_stat(&st) == dir.id);
             if same {
+                handle.set_permissions(dir.mode)?;
                 handle.set_times(Some(dir.times.0), Some(dir.times.1))?;
             }
         }
@@ -1068,7 +1139,7 @@ impl Unpacker<'_, '_> {
     fn node(
         &mut self,
         name: &[u8],
-        dir: BorrowedFd<'_>,
+        (dir, new_owner): (BorrowedFd<'_>, (u32, u32)),
         last: &OsStr,
         path: &Path,
         meta: &Meta,
@@ -1114,7 +1185,7 @@ impl Unpacker<'_, '_> {
             // By name, never following it: `AT_SYMLINK_NOFOLLOW` changes the symlink itself,
             // and a swap by someone inside the root leaves them their own entry to change, in
             // the root (no fchmodat here: that one would follow). Two calls, as tar makes.
-            let set = self.symlink_metadata(dir, at, meta);
+            let set = self.symlink_metadata(dir, at, meta, new_owner);
             let id = || {
                 rustix::fs::statat(dir, at, AtFlags::SYMLINK_NOFOLLOW)
                     .map(|st| FileId::from_stat(&st))
@@ -1137,42 +1208,13 @@ impl Unpacker<'_, '_> {
         let id = FileId::from_stat(
             &rustix::fs::statat(dir, at, AtFlags::SYMLINK_NOFOLLOW).syscall("fstatat")?,
         );
-        // Metadata through an O_PATH fd of what was made, by identity: a name swapped meanwhile
-        // is never followed (fchmodat by name would follow a symlink put there).
-        let set = (|| -> Result<()> {
-            let pinned = rustix::fs::openat(
-                dir,
-                at,
-                OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .syscall("openat")?;
-            let st = rustix::fs::fstat(&pinned).syscall("fstat")?;
-            if FileId::from_stat(&st) != id {
-                return Err(Error::with_detail(
-                    ErrorKind::SafetyViolation,
-                    Errno::XDEV,
-                    "the entry was replaced while it was being made",
-                ));
-            }
-            if let Some((uid, gid)) = self.owner(meta) {
-                rustix::fs::chownat(
-                    &pinned,
-                    "",
-                    Some(rustix::fs::Uid::from_raw(uid)),
-                    Some(rustix::fs::Gid::from_raw(gid)),
-                    AtFlags::EMPTY_PATH,
-                )
-                .syscall("fchownat")?;
-            }
-            if let Node::Special(_) = node {
-                // mknodat's mode was cut by the umask; the archive's bits are set exactly.
-                self.handle_of(path, at, dir, id)?.set_permissions(perm)?;
-            }
-            rustix::fs::utimensat(&pinned, "", &timestamps(meta), AtFlags::EMPTY_PATH)
-                .syscall("utimensat")?;
-            Ok(())
-        })();
+        // Owner and times by name with AT_SYMLINK_NOFOLLOW, as for a symlink (never following
+        // whatever a swap put at the name); the mode through a handle checked to be the inode
+        // made (fchmodat by name would follow a symlink put there). mknodat's mode was cut by
+        // the umask: the archive's bits are set exactly.
+        let set = self
+            .symlink_metadata(dir, at, meta, new_owner)
+            .and_then(|()| self.handle_of(path, at, id)?.set_permissions(perm));
         if let Err(e) = set {
             discard(dir, at, id);
             return Err(e);
@@ -1191,9 +1233,16 @@ impl Unpacker<'_, '_> {
         Ok(Outcome::Applied)
     }
 
-    /// A symlink's owner and times, by name without following it.
-    fn symlink_metadata(&self, dir: BorrowedFd<'_>, at: &OsStr, meta: &Meta) -> Result<()> {
-        if let Some((uid, gid)) = self.owner(meta) {
+    /// A new symlink's, FIFO's or device's owner (unless it has it already: `made`) and times,
+    /// by name without following it.
+    fn symlink_metadata(
+        &self,
+        dir: BorrowedFd<'_>,
+        at: &OsStr,
+        meta: &Meta,
+        made: (u32, u32),
+    ) -> Result<()> {
+        if let Some((uid, gid)) = self.owner(meta).filter(|&owner| owner != made) {
             rustix::fs::chownat(
                 dir,
                 at,
@@ -1210,13 +1259,7 @@ impl Unpacker<'_, '_> {
     /// A [`Handle`] on `at` in `dir` (the entry at `path`, or its temporary), checked to be
     /// the inode `id` that was made: for [`Handle::set_permissions`], which changes a special
     /// file's mode by fd.
-    fn handle_of(
-        &self,
-        path: &Path,
-        at: &OsStr,
-        _dir: BorrowedFd<'_>,
-        id: FileId,
-    ) -> Result<Handle> {
+    fn handle_of(&self, path: &Path, at: &OsStr, id: FileId) -> Result<Handle> {
         let in_root = match path.parent() {
             Some(parent) => parent.join(at),
             None => PathBuf::from(at),
@@ -1389,6 +1432,31 @@ fn joined(comps: &[Vec<u8>]) -> PathBuf {
         return PathBuf::from(".");
     }
     PathBuf::from(OsString::from_vec(comps.join(&b'/')))
+}
+
+/// An error reading the layer: the OS error if there is one, else what the tar, gzip or zstd
+/// reader said (a bare `EIO` would hide "unexpected end of file" or "corrupt deflate stream").
+fn stream_error(e: io::Error) -> Error {
+    if e.raw_os_error().is_some() {
+        return Error::from(e);
+    }
+    Error::with_detail(
+        ErrorKind::Os,
+        Errno::IO,
+        format!("the layer is not a valid tar stream: {e}"),
+    )
+}
+
+/// The process umask, from `/proc/thread-self/status` through the verified procfs handle
+/// (never `umask(2)`, whose set-and-restore would briefly change it for the caller's other
+/// threads). `None` if it cannot be read: every file then gets an explicit `fchmod`.
+fn read_umask() -> Option<u32> {
+    let procfs = procroot::Procfs::cached().ok()?;
+    let status = procfs
+        .read_to_string(procroot::ProcBase::ThreadSelf, "status")
+        .ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
+    u32::from_str_radix(line.trim(), 8).ok()
 }
 
 /// Makes something under a fresh temporary name with `make`, retrying on `EEXIST`.

@@ -8,16 +8,18 @@
 //! path as a string. Here no name is ever joined to a host path:
 //!
 //! - a name is cleaned lexically inside the root (`/` and `.` dropped, a `..` that climbs above
-//!   the root refuses the entry); its parent is resolved (and made) by [`Root::mkdir_all`],
-//!   so a symlink on the way is followed inside the root, never out of it;
+//!   the root refuses the entry); its parent is resolved (and made) by
+//!   [`Root::mkdir_all`](procroot::Root::mkdir_all), so a symlink on the way is followed inside
+//!   the root, never out of it;
 //! - the last name is only ever handed to an `*at` call on that parent fd, never followed: a
 //!   new inode is made (exclusive create, `mkdirat`, `symlinkat`, `mknodat`), under a temporary
 //!   name if something is there, then renamed over it. An existing file is never opened, so a
 //!   FIFO or device planted at the name can neither block nor be written;
 //! - hard-link targets are resolved in the root without following the last component, and
-//!   linked by fd ([`Root::hardlink_fd`]): never a host file;
-//! - whiteouts remove with [`Root::remove_all`] (the shared walker, this mount only), and
-//!   never what this layer itself made, which is recorded by (directory identity, name);
+//!   linked by fd ([`Root::hardlink_fd`](procroot::Root::hardlink_fd)): never a host file;
+//! - whiteouts remove with [`Root::remove_all`](procroot::Root::remove_all) (the shared walker,
+//!   this mount only), and never what this layer itself made, which is recorded by (directory
+//!   identity, name);
 //! - set-ID bits follow the copy rule ([`procroot::set_id_kept`]), device nodes need
 //!   [`SpecialFiles::Allow`](procroot::SpecialFiles::Allow).
 

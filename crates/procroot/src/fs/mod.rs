@@ -21,44 +21,9 @@ use crate::error::{Error, Result};
 use crate::sys::Syscall as _;
 use crate::sys::PATH_MAX;
 
-/// A file's identity on this system: its device and inode numbers, as `stat(2)` gives them
-/// (`st_dev`, `st_ino`). What the crate compares whenever it must know that a name still leads
-/// to the file it made or opened (a rename can put another file under the same name), never
-/// the name itself.
-///
-/// Within one mount namespace this identifies a file; where a bind mount of the same file
-/// system matters, the mount id is compared as well (`Root::eval_symlinks`' verification).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct FileId {
-    /// The device the file is on (`st_dev`).
-    pub dev: u64,
-    /// Its inode number on that device (`st_ino`).
-    pub ino: u64,
-}
-
-impl FileId {
-    /// The identity in a `stat` result.
-    pub fn from_stat(st: &rustix::fs::Stat) -> FileId {
-        FileId {
-            dev: st.st_dev,
-            ino: st.st_ino,
-        }
-    }
-
-    /// The identity in a `statx` result: `stx_dev_major`/`stx_dev_minor` joined as `st_dev`
-    /// is, so that it compares equal to [`FileId::from_stat`] of the same file.
-    pub fn from_statx(stx: &rustix::fs::Statx) -> FileId {
-        FileId {
-            dev: rustix::fs::makedev(stx.stx_dev_major, stx.stx_dev_minor),
-            ino: stx.stx_ino,
-        }
-    }
-
-    /// The identity of the file `fd` refers to (`fstat`).
-    pub fn of(fd: impl AsFd) -> std::result::Result<FileId, Errno> {
-        rustix::fs::fstat(fd).map(|st| FileId::from_stat(&st))
-    }
-}
+/// A file's identity (its `st_dev`, `st_ino`), from `procroot-sys`, where the syscall layer
+/// compares it too.
+pub use procroot_sys::FileId;
 
 /// `readlinkat(dirfd, name)` into a `PATH_MAX` buffer: a symlink target is never longer.
 pub(crate) fn readlink<Fd: AsFd>(dirfd: Fd, name: &[u8]) -> Result<Vec<u8>, Errno> {

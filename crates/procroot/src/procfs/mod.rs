@@ -266,8 +266,11 @@ impl Procfs {
                 "the procfs handle's fd was closed or replaced behind procroot's back",
             )
         };
-        let st = rustix::fs::fstat(&self.fd).map_err(|_| clobbered())?;
-        if st.st_dev != self.dev || st.st_ino != PROC_ROOT_INO {
+        let root = crate::FileId {
+            dev: self.dev,
+            ino: PROC_ROOT_INO,
+        };
+        if crate::FileId::of(&self.fd).map_err(|_| clobbered())? != root {
             return Err(clobbered());
         }
         Ok(())
@@ -551,7 +554,7 @@ impl Procfs {
     /// with something bind-mounted on it, such as `self/sched` over `attr/current`). Which mount
     /// it is on was already checked by the lookup that found it.
     fn check_not_overmounted(&self, info: &MountInfo) -> Result<()> {
-        if info.mount_root == Some(true) || info.dev != self.dev {
+        if info.mount_root == Some(true) || info.file.dev != self.dev {
             return Err(overmounted());
         }
         Ok(())
@@ -643,7 +646,7 @@ fn is_self_bind(
     child: BorrowedFd<'_>,
 ) -> std::result::Result<bool, Errno> {
     let info = sys::mount_info_at(child, "", AtFlags::EMPTY_PATH)?;
-    if info.dev != dev || info.mount_root != Some(true) {
+    if info.file.dev != dev || info.mount_root != Some(true) {
         return Ok(false);
     }
     let listing = rustix::fs::openat(
@@ -655,7 +658,7 @@ fn is_self_bind(
     for entry in rustix::fs::Dir::new(listing)? {
         let entry = entry?;
         if entry.file_name().to_bytes() == name {
-            return Ok(entry.ino() == info.ino);
+            return Ok(entry.ino() == info.file.ino);
         }
     }
     Ok(false)

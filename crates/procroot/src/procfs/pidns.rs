@@ -60,8 +60,8 @@ pub fn open_pid_namespace(path: &Path) -> Result<std::fs::File> {
         super::fd_link_name(fd.as_fd()),
         OFlags::RDONLY | OFlags::CLOEXEC,
     )?;
-    let again = rustix::fs::fstat(&file).syscall("fstat").map_err(fail)?;
-    if (again.st_dev, again.st_ino) != (st.st_dev, st.st_ino) {
+    let again = sys::FileId::of(&file).syscall("fstat").map_err(fail)?;
+    if again != sys::FileId::from_stat(&st) {
         return Err(fail(Error::escape(
             "reopening the namespace file through procfs reached another file",
         )));

@@ -292,7 +292,7 @@ fn names_same_file(root: BorrowedFd<'_>, rest: &[u8], fd: BorrowedFd<'_>) -> boo
     let identity = |fd: BorrowedFd<'_>| {
         sys::mount_info_at(fd, "", AtFlags::EMPTY_PATH)
             .ok()
-            .map(|i| (i.mount_id, i.dev, i.ino))
+            .map(|i| i.identity())
     };
     match (identity(fd), identity(again.as_fd())) {
         (Some(a), Some(b)) => a == b,

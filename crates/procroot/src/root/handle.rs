@@ -329,7 +329,7 @@ pub fn reopen_fd(fd: BorrowedFd<'_>, flags: OFlags, special: SpecialFiles) -> Re
     // handle's own file, on the handle's own mount.
     let want = sys::mount_info_at(fd, "", AtFlags::EMPTY_PATH).map_err(|e| fail(e.into()))?;
     let got = sys::mount_info_at(&file, "", AtFlags::EMPTY_PATH).map_err(|e| fail(e.into()))?;
-    if (got.dev, got.ino, got.mount_id) != (want.dev, want.ino, want.mount_id) {
+    if got.identity() != want.identity() {
         return Err(fail(Error::escape(
             "reopening through procfs reached another file (a mount raced with the open)",
         )));

@@ -697,7 +697,7 @@ fn is_overmounted(fd: BorrowedFd<'_>) -> bool {
     let identity = |fd: BorrowedFd<'_>| {
         crate::sys::mount_info_at(fd, "", rustix::fs::AtFlags::EMPTY_PATH)
             .ok()
-            .map(|i| (i.mount_id, i.dev, i.ino))
+            .map(|i| i.identity())
     };
     match (identity(fd), identity(top.as_fd())) {
         (Some(a), Some(b)) => a != b,

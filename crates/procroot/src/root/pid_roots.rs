@@ -28,13 +28,13 @@ use rustix::fs::AtFlags;
 
 use super::{Root, SpecialFiles};
 use crate::resolve::ResolveOptions;
-use crate::sys::{self, MountId};
+use crate::sys;
 
 /// The most PID roots kept.
 pub(crate) const CAPACITY: usize = 8;
 
 /// A root's identity: (mount id, dev, ino).
-type Identity = (MountId, u64, u64);
+type Identity = sys::MountedFileId;
 
 /// One kept PID root.
 struct Entry {
@@ -106,7 +106,7 @@ fn identity_at(fd: BorrowedFd<'_>, name: &str) -> Option<Identity> {
         (name, AtFlags::empty())
     };
     let info = sys::mount_info_at(fd, name, flags).ok()?;
-    Some((info.mount_id, info.dev, info.ino))
+    Some(info.identity())
 }
 
 /// The kept root of `pid`, if there is one and it passes the check of the module

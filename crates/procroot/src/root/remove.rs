@@ -426,10 +426,7 @@ impl<'a, 's, 'h, 'p> Remover<'a, 's, 'h, 'p> {
                 return Ok(());
             }
         };
-        let id = FileId {
-            dev: info.dev,
-            ino: info.ino,
-        };
+        let id = info.file;
         if info.mount_id != self.mount || !ours.contains(&id) {
             self.left.not_ours(|| self.chain.path_of(name));
             return Ok(());
@@ -537,10 +534,7 @@ impl<'a, 's, 'h, 'p> Remover<'a, 's, 'h, 'p> {
             Err(e) => return Err(e.syscall("openat")),
         };
         let info = sys::mount_info_at(&fd, "", AtFlags::EMPTY_PATH)?;
-        let id = FileId {
-            dev: info.dev,
-            ino: info.ino,
-        };
+        let id = info.file;
         if let Scope::Mount { cross_mounts } = self.scope {
             if info.mount_id != self.mount && !cross_mounts {
                 return Err(Error::escape(format!(

@@ -102,7 +102,7 @@ impl Root {
         let reached = at.as_ref().map_or(self.fd.as_fd(), |fd| fd.as_fd());
         let got =
             sys::mount_info_at(reached, "", AtFlags::EMPTY_PATH).map_err(|e| refused(e.into()))?;
-        if (got.mount_id, got.dev, got.ino) != (want.mount_id, want.dev, want.ino) {
+        if got.identity() != want.identity() {
             return Err(mismatch(format!(
                 "the walk from the root to {} reaches another file (mount, device or inode \
                  differ)",
