@@ -1022,6 +1022,8 @@ fn unpack_is_stopped_when_the_resolver_is_naive() {
                 "unpack did not escape without the sandbox: {run:?}"
             );
         }
+    }
+}
 
 /// `strace -f -e trace=fsopen,fsconfig` of `procroot ARGS`, or `None` (after a skip that
 /// `PROCROOT_ALLOW_SKIP=strace` allowed) without strace: the procfs instances the run made,
