@@ -115,20 +115,11 @@ pub struct Profile {
     pub note: &'static str,
 }
 
-/// What `unpack` may do beneath the root: make every type of entry but devices (FIFOs are
-/// layer entries like any other), write the files it made (`TRUNCATE`: a sparse file's size),
-/// hard-link between directories (`REFER`), and list and remove what whiteouts and replaced
-/// entries name (`READ_DIR`, `REMOVE_*`).
-const UNPACK_WRITE: Access = Access::MAKE_REG
-    .union(Access::MAKE_DIR)
-    .union(Access::MAKE_SYM)
-    .union(Access::MAKE_FIFO)
-    .union(Access::WRITE_FILE)
-    .union(Access::TRUNCATE)
-    .union(Access::REFER)
-    .union(Access::REMOVE_FILE)
-    .union(Access::REMOVE_DIR)
-    .union(Access::READ_DIR);
+/// What `unpack` may do beneath the root: what a copy may do beneath the tree it writes to
+/// ([`sandbox::COPY_WRITE`]: make files, directories and symlinks, write them, `TRUNCATE` for a
+/// sparse file's size, `REFER` for hard links between directories, list and remove, here what
+/// whiteouts and replaced entries name), and make FIFOs, which are layer entries like any other.
+const UNPACK_WRITE: Access = sandbox::COPY_WRITE.union(Access::MAKE_FIFO);
 
 /// What each command may do: the one source for the commands' rulesets, `doctor`, the guide
 /// and `--help`.

@@ -341,6 +341,20 @@ impl RootUnpackExt for Root {
     }
 }
 
+/// Reads until `buf` is full or the stream ends; the bytes read.
+pub(super) fn read_full(stream: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match stream.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
 /// Whether `head`, a layer's first bytes, is the magic of gzip or zstd.
 pub(super) fn is_compressed(head: &[u8]) -> bool {
     head.starts_with(&[0x1f, 0x8b]) || head == [0x28, 0xb5, 0x2f, 0xfd]
@@ -351,15 +365,7 @@ pub(super) fn decompressed<'r>(
     mut reader: impl Read + 'r,
 ) -> io::Result<(Compression, Box<dyn Read + 'r>)> {
     let mut head = [0u8; 4];
-    let mut got = 0;
-    while got < head.len() {
-        match reader.read(&mut head[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
+    let got = read_full(&mut reader, &mut head)?;
     let head = &head[..got];
     let whole = io::Cursor::new(head.to_vec()).chain(reader);
     Ok(if head.starts_with(&[0x1f, 0x8b]) {

@@ -33,7 +33,7 @@ pub fn apply_layer_threaded(
     // A plain tar has nothing to decompress: the thread would only add a copy of every byte
     // and a hand-off per buffer, so it is applied here, from the reader itself.
     let mut head = [0u8; 4];
-    let got = read_full(&mut reader, &mut head)
+    let got = super::layer::read_full(&mut reader, &mut head)
         .map_err(|e| Error::from(e).context("read layer", root.display_name()))?;
     let reader = io::Cursor::new(head[..got].to_vec()).chain(reader);
     if !super::layer::is_compressed(&head[..got]) {
@@ -47,7 +47,7 @@ pub fn apply_layer_threaded(
             loop {
                 let mut buf = empty_rx.try_recv().unwrap_or_default();
                 buf.resize(CHUNK, 0);
-                let n = match read_full(&mut stream, &mut buf) {
+                let n = match super::layer::read_full(&mut stream, &mut buf) {
                     Ok(n) => n,
                     Err(e) => {
                         let _ = full_tx.send(Err(e));
@@ -78,20 +78,6 @@ pub fn apply_layer_threaded(
             compression.map_err(|e| Error::from(e).context("read layer", root.display_name()))?;
         Ok(report)
     })
-}
-
-/// Reads until `buf` is full or the stream ends; the bytes read.
-fn read_full(stream: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match stream.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 /// The unpacker's end: the buffers from the decompressing thread, in order; a read error
