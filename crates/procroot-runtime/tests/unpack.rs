@@ -680,3 +680,26 @@ fn the_layers_own_entries_are_known_through_a_symlinked_path_too() {
     );
     assert!(!root.join("real/lower").exists());
 }
+
+#[test]
+fn whiteouts_under_a_file_or_a_symlink_loop_do_not_stop_the_layer() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path();
+    std::fs::write(root.join("file"), b"x").unwrap();
+    std::os::unix::fs::symlink("loop", root.join("loop")).unwrap();
+    let layer = Layer::new()
+        .whiteout("file/.wh.x")
+        .whiteout("file/.wh..wh..opq")
+        .whiteout("loop/.wh.x")
+        .file("after", b"x", 0o644)
+        .bytes();
+    let report = apply(root, &layer, caller());
+    assert_eq!((report.whiteouts, report.opaque_dirs), (1, 1));
+    assert_eq!(report.skipped.len(), 1, "{:?}", report.skipped);
+    assert_eq!(
+        report.skipped[0].reason,
+        SkipReason::BadParent(procroot::Errno::LOOP)
+    );
+    assert!(root.join("after").exists());
+    assert_eq!(std::fs::read(root.join("file")).unwrap(), b"x");
+}

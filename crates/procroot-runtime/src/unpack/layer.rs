@@ -1325,7 +1325,17 @@ impl Unpacker<'_, '_> {
         // The directory is resolved (never made) inside the root: a symlink on the way is
         // followed there, never out.
         let dir = match self.parents.resolve(joined(parent)) {
-            Ok(dir) => dir,
+            Ok(dir) if dir.file_type()? == FileType::Dir => dir,
+            // A file (or a symlink to one) where the directory would be: nothing in it to
+            // remove, as for a missing one.
+            Ok(_) => {
+                if opaque {
+                    self.report.opaque_dirs += 1;
+                } else {
+                    self.report.whiteouts += 1;
+                }
+                return Ok(Outcome::Applied);
+            }
             // Nothing to remove in a directory that is not there.
             Err(e) if matches!(e.errno(), Errno::NOENT | Errno::NOTDIR) => {
                 if opaque {
@@ -1337,6 +1347,11 @@ impl Unpacker<'_, '_> {
             }
             Err(e) if e.errno() == Errno::LOOP && self.opts.no_dirlinks => {
                 return Ok(self.skip(name, SkipReason::ParentCrossesSymlink))
+            }
+            // The archive's own tree in the way (a symlink loop, a mount): refused, as for the
+            // parent of any other entry.
+            Err(e) if matches!(e.errno(), Errno::LOOP | Errno::XDEV | Errno::NAMETOOLONG) => {
+                return Ok(self.skip(name, SkipReason::BadParent(e.errno())))
             }
             Err(e) => return Err(e),
         };
