@@ -473,8 +473,9 @@ fn a_directory_swapped_for_a_host_symlink_during_the_unpack() {
 }
 
 /// Any layers an attacker writes: random names over `..`, `.`, `/`, whiteouts and a few names,
-/// random types (files, directories, symlinks to the host or up, hard links, whiteouts), two
-/// layers in a row. Nothing outside the root ever changes, and the root stays a directory.
+/// random types (files, directories, symlinks to the host or up, hard links, FIFOs, whiteouts),
+/// two layers in a row, with `overwrite_dirs` and `no_dirlinks` on or off. Every layer applies
+/// (refusals are skips), nothing outside the root ever changes, and the root stays a directory.
 #[test]
 fn random_layers_never_touch_the_host() {
     use proptest::prelude::*;
@@ -494,8 +495,8 @@ fn random_layers_never_touch_the_host() {
     let name = proptest::collection::vec(proptest::sample::select(PARTS), 1..5)
         .prop_map(|parts| parts.join("/"));
     // 0 file, 1 dir, 2 symlink to the sentinel, 3 symlink up, 4 hard link, 5 symlink to the
-    // sentinel's file.
-    let entry = (0u8..6, name.clone(), name);
+    // sentinel's file, 6 FIFO.
+    let entry = (0u8..7, name.clone(), name);
     let layer = proptest::collection::vec(entry, 1..12);
     let cases = procroot_testutil::racer::race_rounds(48, 1000) as u32;
     let mut runner = TestRunner::new(Config {
@@ -504,30 +505,40 @@ fn random_layers_never_touch_the_host() {
         ..Config::default()
     });
     runner
-        .run(&(layer.clone(), layer), |(first, second)| {
-            let scene = Scene::new();
-            for entries in [&first, &second] {
-                let mut layer = Layer::new();
-                for (kind, name, other) in entries {
-                    if name.len() > 90 || other.len() > 90 {
-                        continue;
+        .run(
+            &(layer.clone(), layer, any::<(bool, bool)>()),
+            |(first, second, (overwrite, strict))| {
+                let scene = Scene::new();
+                for entries in [&first, &second] {
+                    let mut layer = Layer::new();
+                    for (kind, name, other) in entries {
+                        if name.len() > 90 || other.len() > 90 {
+                            continue;
+                        }
+                        layer = match kind {
+                            0 => layer.file(name, b"pwned", 0o644),
+                            1 => layer.dir(name, 0o777),
+                            2 => layer.symlink(name, &scene.abs("")),
+                            3 => layer.symlink(name, "../../sentinel"),
+                            4 => layer.hardlink(name, other),
+                            5 => layer.symlink(name, &scene.abs("file")),
+                            _ => layer.fifo(name),
+                        };
                     }
-                    layer = match kind {
-                        0 => layer.file(name, b"pwned", 0o644),
-                        1 => layer.dir(name, 0o777),
-                        2 => layer.symlink(name, &scene.abs("")),
-                        3 => layer.symlink(name, "../../sentinel"),
-                        4 => layer.hardlink(name, other),
-                        _ => layer.symlink(name, &scene.abs("file")),
-                    };
+                    let opts = caller()
+                        .with_overwrite_dirs(overwrite)
+                        .with_no_dirlinks(strict);
+                    scene.apply(&layer.bytes(), opts);
                 }
-                scene.apply(&layer.bytes(), caller());
-            }
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                scene.assert_host_unchanged_but_the_root()
-            }));
-            prop_assert!(outcome.is_ok(), "{first:?} then {second:?}");
-            Ok(())
-        })
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    scene.assert_host_unchanged_but_the_root()
+                }));
+                prop_assert!(
+                    outcome.is_ok(),
+                    "{first:?} then {second:?} (overwrite_dirs {overwrite}, no_dirlinks {strict})"
+                );
+                Ok(())
+            },
+        )
         .unwrap();
 }

@@ -1088,7 +1088,12 @@ impl Unpacker<'_, '_> {
             let Ok(handle) = self.root.resolve_nofollow(&dir.path) else {
                 continue;
             };
-            let same = rustix::fs::fstat(&handle).is_ok_and(|st| FileId::from_stat(&st) == dir.id);
+            // A directory still, not only the same numbers: a directory removed later in the
+            // layer (a whiteout, overwrite_dirs) frees its inode number, which a symlink made
+            // at the same name may get.
+            let same = rustix::fs::fstat(&handle).is_ok_and(|st| {
+                FileId::from_stat(&st) == dir.id && FileType::from_mode(st.st_mode) == FileType::Dir
+            });
             if same {
                 handle.set_permissions(dir.mode)?;
                 handle.set_times(Some(dir.times.0), Some(dir.times.1))?;
