@@ -53,12 +53,13 @@ pub struct LayerOptions<'a> {
     /// [`LayerReport::skipped`]. FIFOs are always created: they are harmless until opened, and
     /// nothing here ever opens an existing file.
     pub special_files: SpecialFiles,
-    /// Refuse an entry whose parent path crosses a symlink (instead of following it inside the
-    /// root), as `umoci`'s and containerd's strict modes.
+    /// Refuse an entry (or whiteout) whose parent path crosses a symlink, instead of following
+    /// it inside the root: skipped and listed ([`SkipReason::ParentCrossesSymlink`]).
     pub no_dirlinks: bool,
-    /// Let a non-directory entry replace an existing directory (which is removed with
-    /// everything in it, this mount only), as GNU tar's `--overwrite-dir`... `--recursive-unlink`.
-    /// Off: such an entry is skipped and listed.
+    /// Let a non-directory entry replace an existing directory, which is removed with
+    /// everything in it ([`Root::remove_all`], this mount only), as GNU tar's
+    /// `--recursive-unlink`. Off: such an entry is skipped and listed
+    /// ([`SkipReason::DirectoryInTheWay`]).
     pub overwrite_dirs: bool,
     /// Called after every entry with the counts so far; returning
     /// [`ControlFlow::Break`] stops the layer, which then fails with `ECANCELED` (what was
