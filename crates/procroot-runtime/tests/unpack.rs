@@ -101,17 +101,22 @@ fn no_dirlinks_refuses_a_parent_path_through_a_symlink() {
     let root = tmp.path();
     std::fs::create_dir_all(root.join("real")).unwrap();
     std::os::unix::fs::symlink("real", root.join("lib")).unwrap();
+    std::fs::write(root.join("real/lower"), b"x").unwrap();
     let layer = Layer::new()
         .file("lib/a", b"a", 0o644)
         .file("real/b", b"b", 0o644)
+        .whiteout("lib/.wh.lower")
         .bytes();
     let report = apply(root, &layer, caller().with_no_dirlinks(true));
     assert_eq!(report.entries.files, 1);
-    assert_eq!(report.skipped.len(), 1);
+    assert_eq!(report.skipped.len(), 2);
     assert_eq!(report.skipped[0].path, b"lib/a");
     assert_eq!(report.skipped[0].reason, SkipReason::ParentCrossesSymlink);
+    assert_eq!(report.skipped[1].path, b"lib/.wh.lower");
+    assert_eq!(report.skipped[1].reason, SkipReason::ParentCrossesSymlink);
     assert!(!root.join("real/a").exists());
     assert!(root.join("real/b").exists());
+    assert!(root.join("real/lower").exists());
 }
 
 #[test]
