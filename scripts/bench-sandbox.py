@@ -6,7 +6,10 @@ Reports, per call, the wall time and the CPU time (user + system, from getrusage
 children, which other processes' load disturbs much less than wall time), as medians over the
 rounds, and the median and interquartile range of the per-round difference.
 
-Usage: scripts/bench-sandbox.py [PROCROOT_BINARY] [ROUNDS] [BATCH]
+Usage: scripts/bench-sandbox.py [PROCROOT_BINARY] [ROUNDS] [BATCH] [COMMAND ARGS...]
+
+COMMAND ARGS default to `cat /etc/hostname`; a command that only reads (`ls /etc`, `stat
+/etc/hostname`) can be given instead, run as `procroot COMMAND [--no-sandbox] --root R ARGS`.
 """
 import os
 import resource
@@ -24,9 +27,10 @@ os.makedirs(os.path.join(root, "etc"))
 with open(os.path.join(root, "etc/hostname"), "w") as f:
     f.write("web\n")
 
+command = sys.argv[4:] or ["cat", "/etc/hostname"]
 cols = {
-    "sandbox": [binary, "cat", "--root", root, "/etc/hostname"],
-    "no-sandbox": [binary, "cat", "--no-sandbox", "--root", root, "/etc/hostname"],
+    "sandbox": [binary, command[0], "--root", root, *command[1:]],
+    "no-sandbox": [binary, command[0], "--no-sandbox", "--root", root, *command[1:]],
 }
 wall = {k: [] for k in cols}
 cpu = {k: [] for k in cols}

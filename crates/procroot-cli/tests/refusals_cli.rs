@@ -105,6 +105,26 @@ fn nosymfollow_root_refuses_symlinks_on_every_backend() {
     });
 }
 
+/// A root with `tmp/link` (to `target`, owned by uid 2000) and `tmp/target` in a root-owned
+/// 1777 `tmp`, and whether this machine's `fs.protected_symlinks` protects such a link.
+fn protected_link_tree(target: &str) -> (Tree, bool) {
+    use std::os::unix::fs::PermissionsExt;
+    let sysctl = std::fs::read_to_string("/proc/sys/fs/protected_symlinks")
+        .expect("read fs.protected_symlinks");
+    eprintln!("fs.protected_symlinks = {}", sysctl.trim());
+    let tree = Tree::new(&format!(
+        "file tmp/target TARGET\nsymlink tmp/link {target}"
+    ));
+    let chmod = |p: &Path, mode: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).expect("chmod")
+    };
+    chmod(tree.path(), 0o755);
+    chmod(&tree.join("tmp"), 0o1777);
+    chmod(&tree.join("tmp/target"), 0o644);
+    std::os::unix::fs::lchown(tree.join("tmp/link"), Some(2000), Some(2000)).expect("lchown");
+    (tree, sysctl.trim() != "0")
+}
+
 /// `fs.protected_symlinks`: uid 1000 following uid 2000's symlink in a root-owned 1777
 /// directory. The kernel refuses with `EACCES` when the sysctl is 1; every backend must give
 /// the kernel's answer for this machine's setting (the emulated walker used to follow).
@@ -114,25 +134,8 @@ fn nosymfollow_root_refuses_symlinks_on_every_backend() {
 )]
 #[test]
 fn protected_symlinks_agree_on_every_backend() {
-    use std::os::unix::fs::PermissionsExt;
     require_privilege("a link owned by another user, and uid 1000");
-    let sysctl = std::fs::read_to_string("/proc/sys/fs/protected_symlinks")
-        .expect("read fs.protected_symlinks");
-    let protected = sysctl.trim() != "0";
-    eprintln!("fs.protected_symlinks = {}", sysctl.trim());
-    let tree = Tree::new(
-        "
-        file tmp/target TARGET
-        symlink tmp/link target
-        ",
-    );
-    let chmod = |p: &Path, mode: u32| {
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).expect("chmod")
-    };
-    chmod(tree.path(), 0o755);
-    chmod(&tree.join("tmp"), 0o1777);
-    chmod(&tree.join("tmp/target"), 0o644);
-    std::os::unix::fs::lchown(tree.join("tmp/link"), Some(2000), Some(2000)).expect("lchown");
+    let (tree, protected) = protected_link_tree("target");
     for backend in BACKENDS {
         let what = |cmd: &str| format!("{cmd} --backend {backend} as uid 1000");
         let resolve = procroot(tree.path(), backend, &["resolve", "/tmp/link"], Some(1000));
@@ -152,6 +155,38 @@ fn protected_symlinks_agree_on_every_backend() {
             Some(1000),
         );
         assert_eq!(run.stdout, b"/tmp/link\n", "{}", what("resolve --nofollow"));
+    }
+}
+
+/// The same under the sandbox (the default) with `--policy in-root-strict` and an absolute
+/// symlink: the kernel's `EXDEV` hands every backend's lookup to the emulated walker, so the
+/// confined command must have read the sysctl before confining, as it does with `--backend
+/// emulated`; skipping that read (the walker would then assume 1) would refuse the link where
+/// the sysctl is 0. And `--backend auto` without a strict policy, which does not read it, still
+/// gives the kernel's answer.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn protected_symlinks_agree_when_the_walker_answers_under_the_sandbox() {
+    require_privilege("a link owned by another user, and uid 1000");
+    let (tree, protected) = protected_link_tree("/tmp/target");
+    let runs = BACKENDS
+        .iter()
+        .map(|backend| (*backend, &["--policy", "in-root-strict"][..]))
+        .chain([("auto", &[][..])]);
+    for (backend, policy) in runs {
+        let what = format!("cat {policy:?} --backend {backend} /tmp/link as uid 1000");
+        let mut args = vec!["cat"];
+        args.extend(policy);
+        args.push("/tmp/link");
+        let cat = procroot(tree.path(), backend, &args, Some(1000));
+        if protected {
+            assert_refused(&cat, "EACCES", &what);
+        } else {
+            assert_eq!(cat.stdout, b"TARGET", "{what}: {}", cat.stderr);
+        }
     }
 }
 

@@ -969,3 +969,101 @@ fn the_second_check_stops_xattr_writes_when_the_resolver_is_naive() {
         "the unchecked write escaped"
     );
 }
+
+/// `strace -f -e trace=fsopen,fsconfig` of `procroot ARGS`, or `None` (after a skip that
+/// `PROCROOT_ALLOW_SKIP=strace` allowed) without strace: the procfs instances the run made,
+/// as (all, unmasked: without `subset=pid`).
+fn procfs_instances(args: &[&str]) -> Option<(usize, usize)> {
+    let log = tempfile::NamedTempFile::new().expect("temp file");
+    let status = Command::new("strace")
+        .args(["-f", "-qq", "-e", "trace=fsopen,fsconfig", "-o"])
+        .arg(log.path())
+        .arg(env!("CARGO_BIN_EXE_procroot"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+    match status {
+        Ok(status) => assert!(status.success(), "procroot {args:?} under strace: {status}"),
+        Err(e) => {
+            procroot_testutil::skip_unless_allowed("strace", &format!("no strace: {e}"));
+            return None;
+        }
+    }
+    let text = std::fs::read_to_string(log.path()).expect("strace log");
+    let all = text.matches("fsopen(\"proc\"").count();
+    let masked = text.matches("\"subset\", \"pid\"").count();
+    Some((all, all - masked))
+}
+
+/// What the sandbox costs at start-up is Landlock's own syscalls, not procfs instances
+/// (BENCHMARKS.md §6): with `--backend auto` no command reads `fs.protected_symlinks` before
+/// confining (the unmasked instance it needs), and a command that does not use procroot's
+/// procfs handle once confined (`rm`, `mkdir`, `ls`, ...) does not make it either. Each
+/// confined command makes at most the instances it makes with `--no-sandbox`, plus the procfs
+/// handle where it uses it after confining (the second check of `chmod` and `touch`); before,
+/// every confined command made two.
+#[test]
+fn the_sandbox_adds_no_procfs_instance_a_command_does_not_use() {
+    if !landlock_available() {
+        return;
+    }
+    let tree = Tree::new("file etc/f F\nsymlink etc/l f\ndir d");
+    let root = tree.path().to_str().expect("UTF-8 temp path");
+    // (arguments, whether the command uses the procfs handle only when confined)
+    let commands: &[(&[&str], bool)] = &[
+        (&["cat", "/etc/f"], false),
+        (&["ls", "/etc"], false),
+        (&["stat", "/etc/f"], false),
+        (&["resolve", "/etc/l"], false),
+        (&["readlink", "/etc/l"], false),
+        (&["mkdir", "/new"], false),
+        (&["mkdir", "-p", "/a/b"], false),
+        (&["ln", "-s", "x", "/s"], false),
+        (&["write", "/w"], false),
+        (&["mv", "/s", "/s2"], false),
+        (&["rm", "/w"], false),
+        (&["chmod", "600", "/etc/f"], true),
+        (&["touch", "/etc/f"], true),
+    ];
+    for (args, second_check) in commands {
+        let mut with = vec![args[0], "--root", root];
+        with.extend(&args[1..]);
+        let mut without = with.clone();
+        without.insert(1, "--no-sandbox");
+        // The unconfined run first, then what it changed is put back, so that the confined
+        // run does the same.
+        let Some((unconfined, _)) = procfs_instances(&without) else {
+            return;
+        };
+        undo(&tree, args);
+        let (confined, unmasked) = procfs_instances(&with).expect("strace ran once");
+        assert_eq!(
+            unmasked, 0,
+            "{args:?}: an unmasked procfs (for the sysctl) when confined"
+        );
+        assert!(
+            confined <= unconfined + usize::from(*second_check),
+            "{args:?}: {confined} procfs instances confined, {unconfined} with --no-sandbox"
+        );
+    }
+    let Some((n, _)) = procfs_instances(&["completions", "bash"]) else {
+        return;
+    };
+    assert_eq!(n, 0, "completions makes no procfs instance");
+}
+
+/// Puts back what the unconfined run of `args` changed, so that the confined run does the same.
+fn undo(tree: &Tree, args: &[&str]) {
+    let path = |p: &str| tree.join(p.trim_start_matches('/'));
+    match args {
+        ["mkdir", "/new"] => std::fs::remove_dir(path("/new")).unwrap(),
+        ["mkdir", "-p", "/a/b"] => std::fs::remove_dir_all(path("/a")).unwrap(),
+        ["ln", "-s", _, link] => std::fs::remove_file(path(link)).unwrap(),
+        ["write", file] => std::fs::remove_file(path(file)).unwrap(),
+        ["mv", from, to] => std::fs::rename(path(to), path(from)).unwrap(),
+        ["rm", file] => std::fs::write(path(file), b"").unwrap(),
+        _ => {}
+    }
+}

@@ -309,3 +309,150 @@ fn a_copy_in_sandbox_allows_that_copy_and_nothing_else_on_the_host() {
         );
     }
 }
+
+/// The Landlock ABI is asked once per process: once it has answered, a seccomp filter that
+/// refuses the probe changes nothing `abi()` says, and confining then fails with the filter's
+/// errno from `landlock_create_ruleset` (it never goes on unconfined).
+#[test]
+fn the_landlock_abi_is_asked_once() {
+    if landlock_or_skip().is_none() {
+        return;
+    }
+    in_child(|| {
+        let abi = sandbox::abi().unwrap();
+        deny_syscalls(&[SYS_LANDLOCK_CREATE_RULESET], libc::ENOSYS);
+        assert_eq!(sandbox::abi().unwrap(), abi);
+        let err = Sandbox::new().restrict_self().unwrap_err();
+        assert_eq!(err.errno(), Errno::NOSYS, "{err}");
+        assert!(err.to_string().contains("landlock_create_ruleset"), "{err}");
+    });
+}
+
+/// `Preload::for_root`: the sysctl only where the emulated walker answers the root's lookups
+/// (or re-examines the kernel's), the procfs handle always.
+#[test]
+fn preload_for_root_reads_the_sysctl_only_where_the_walker_answers() {
+    use procroot::{Backend, Policy, Preload};
+    let tree = Tree::new("dir d");
+    let open = || Root::open(tree.path()).unwrap();
+    assert_eq!(Preload::for_root(&open()), Preload::PROCFS);
+    assert_eq!(
+        Preload::for_root(&open().with_backend(Backend::Kernel)),
+        Preload::PROCFS
+    );
+    assert_eq!(
+        Preload::for_root(&open().with_backend(Backend::Emulated)),
+        Preload::all()
+    );
+    for backend in [Backend::Auto, Backend::Kernel] {
+        assert_eq!(
+            Preload::for_root(
+                &open()
+                    .with_backend(backend)
+                    .with_policy(Policy::InRootStrict)
+            ),
+            Preload::all(),
+            "{backend:?} in-root-strict"
+        );
+    }
+    // openat2 known to be unavailable: Auto is the walker.
+    in_child(|| {
+        deny_syscalls(&[procroot_testutil::SYS_OPENAT2], libc::ENOSYS);
+        let root = open();
+        // The first lookup learns that openat2 is gone.
+        let _ = root.resolve("/d");
+        assert_eq!(Preload::for_root(&root), Preload::all());
+    });
+}
+
+/// A sandbox that preloads only the procfs handle (what `Preload::for_root` gives a root whose
+/// lookups the kernel answers) does not read `fs.protected_symlinks`: the kernel still applies
+/// it itself, and the emulated walker, should it run after confinement, takes it as 1 and
+/// refuses a stranger's trailing symlink in a sticky, world-writable directory (`EACCES`),
+/// never follows it. On a machine where the sysctl is 0 the kernel follows it, and so did the
+/// walker when every sandbox read the sysctl first.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn without_the_sysctl_preloaded_the_walker_refuses_protected_links() {
+    use procroot::{Backend, Preload};
+    use std::os::unix::fs::PermissionsExt;
+    procroot_testutil::require_privilege("a symlink owned by another user");
+    if landlock_or_skip().is_none() {
+        return;
+    }
+    let sysctl = std::fs::read_to_string("/proc/sys/fs/protected_symlinks").unwrap();
+    let protected = sysctl.trim() != "0";
+    eprintln!("fs.protected_symlinks = {}", sysctl.trim());
+    let tree = Tree::new("file tmp/target TARGET\nsymlink tmp/link target");
+    std::fs::set_permissions(tree.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    std::os::unix::fs::lchown(tree.join("tmp/link"), Some(2000), Some(2000)).unwrap();
+    in_child(|| {
+        let root = Root::open(tree.path()).unwrap();
+        // The same directory with the walker answering, as a fallback after confinement would.
+        let walker = Root::open(tree.path())
+            .unwrap()
+            .with_backend(Backend::Emulated);
+        Sandbox::new()
+            .allow_beneath(&root, Access::READ)
+            .preload(Preload::for_root(&root))
+            .restrict_self()
+            .unwrap();
+        let read = |root: &Root| -> procroot::Result<String> {
+            let mut text = String::new();
+            root.open_file("/tmp/link", OFlags::RDONLY)?
+                .read_to_string(&mut text)?;
+            Ok(text)
+        };
+        // The kernel's answer, with this machine's setting.
+        match read(&root) {
+            Ok(text) => assert!(!protected && text == "TARGET", "{text:?}"),
+            Err(e) => assert!(protected && e.errno() == Errno::ACCESS, "{e}"),
+        }
+        // The walker's: strict.
+        let err = read(&walker).unwrap_err();
+        assert_eq!(err.errno(), Errno::ACCESS, "{err}");
+    });
+}
+
+/// A sandbox that leaves out `Preload::PROCFS`: the first use of procroot's procfs handle after
+/// confinement (reopening a file to read it) fails, saying why, instead of opening a procfs
+/// then (the fallbacks would end at the host's `/proc`, whose `O_PATH` open Landlock does not
+/// mediate). With the handle preloaded (the default) the same read works.
+#[test]
+fn without_procfs_preloaded_its_first_use_fails_closed() {
+    use procroot::{Preload, Procfs};
+    if landlock_or_skip().is_none() {
+        return;
+    }
+    let tree = Tree::new("file f F");
+    for preload in [
+        Preload::empty(),
+        Preload::PROTECTED_SYMLINKS,
+        Preload::PROCFS,
+    ] {
+        in_child(|| {
+            let root = Root::open(tree.path()).unwrap();
+            Sandbox::new()
+                .allow_beneath(&root, Access::READ)
+                .preload(preload)
+                .restrict_self()
+                .unwrap();
+            let read = root.open_file("/f", OFlags::RDONLY);
+            if preload.contains(Preload::PROCFS) {
+                let mut text = String::new();
+                read.unwrap().read_to_string(&mut text).unwrap();
+                assert_eq!(text, "F");
+                return;
+            }
+            let err = read.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::NotSupported, "{err}");
+            assert_eq!(err.errno(), Errno::ACCESS, "{err}");
+            assert!(err.to_string().contains("Preload::PROCFS"), "{err}");
+            let err = Procfs::cached().unwrap_err();
+            assert!(err.to_string().contains("Preload::PROCFS"), "{err}");
+        });
+    }
+}

@@ -49,6 +49,7 @@ pub const FAULT_INJECTION: bool = cfg!(procroot_fault_injection);
 
 pub mod error;
 pub(crate) mod fs;
+mod preload;
 pub mod procfs;
 pub mod resolve;
 pub mod root;
@@ -65,6 +66,7 @@ mod sys {
 
 pub use error::{Error, ErrorKind, Result};
 pub use fs::{DirEntry, FileId, FileType, ReadDir};
+pub use preload::{prepare_to_confine, Preload};
 pub use procfs::{Acquisition, PidFd, ProcBase, Procfs};
 pub use resolve::{Backend, BackendUsed, Policy, ResolveFlags, ResolveOptions, Trailing};
 pub use root::set_id_kept;
@@ -86,6 +88,9 @@ pub use rustix::io::Errno;
 /// (Landlock, a `chroot`, a seccomp filter) and then resolves paths: such a child could no
 /// longer open `/proc`, and without the sysctl would assume the strict answer. Errors are not
 /// fatal here: whatever could not be read is read again, or assumed, where it is needed.
+///
+/// A process that confines itself calls [`prepare_to_confine`] instead, which can leave out
+/// what it will not use ([`Preload`]).
 pub fn prepare_for_fork() {
     let _ = Procfs::cached();
     let _ = resolve::protected::enabled();

@@ -2160,6 +2160,37 @@ fn protected_symlinks_emulated_follows_the_sysctl() {
     });
 }
 
+/// `Handle::path_in_root` names the file the kernel opened. Where the kernel's printed path
+/// cannot be used (uid 1000 here: no detached procfs), the emulated walk names it, and must not
+/// apply `fs.protected_symlinks` again with a value it only assumes (1, where it cannot read it:
+/// `/proc/sys` masked, or a process confined without reading it first): the kernel, with this
+/// machine's real value, followed `tmp/foreign` or refused it itself. With the sysctl at 0 the
+/// walk used to refuse (`EACCES`) to name what the kernel had followed.
+#[cfg_attr(
+    procroot_unprivileged,
+    ignore = "needs root: built with --cfg procroot_unprivileged"
+)]
+#[test]
+fn path_in_root_names_what_the_kernel_followed_whatever_the_walker_assumes() {
+    require_privilege("links owned by other users, and uid 1000 in a child");
+    let sysctl = std::fs::read_to_string("/proc/sys/fs/protected_symlinks").expect("sysctl");
+    let protected = sysctl.trim() != "0";
+    eprintln!("fs.protected_symlinks = {}", sysctl.trim());
+    let tree = protected_symlinks_tree();
+    in_child(|| {
+        procroot_testutil::become_user(1000);
+        procroot::testing::set_protected_symlinks(Some(true));
+        let root = Root::open(tree.path()).expect("open root as uid 1000");
+        match root.resolve("tmp/foreign") {
+            Ok(handle) => {
+                assert!(!protected, "the kernel followed a protected link");
+                assert_eq!(handle.path_in_root().unwrap(), Path::new("/tmp/t"));
+            }
+            Err(e) => assert!(protected && e.errno() == Errno::ACCESS, "{e}"),
+        }
+    });
+}
+
 /// `Root::resolve_except_last`: the path `eval_symlinks(ExceptLast)` gives, the last
 /// component's own type looked up in the resolved parent (a symlink is not followed, a missing
 /// name is `None`), and the whole path's type when it ends in `.`, `..` or `/`.

@@ -153,6 +153,12 @@ impl Procfs {
                 return Ok(Arc::clone(procfs));
             }
         }
+        // A process that confined itself without this handle (`Preload::PROCFS`) could not
+        // read a procfs made now, and could be handed the host's `/proc` by the fallbacks
+        // below (an `O_PATH` open of it is not mediated by Landlock): refuse instead.
+        if masked && crate::preload::skipped(crate::Preload::PROCFS) {
+            return Err(crate::preload::procfs_not_preloaded());
+        }
         let procfs = Procfs::acquire_first(masked)?;
         if !procfs.acquisition.is_detached() {
             return Ok(Arc::new(procfs));

@@ -145,6 +145,35 @@ pub(crate) fn resolve(
     oflags: OFlags,
     crossing: Option<MountCrossingCheck<'_>>,
 ) -> Result<Resolved> {
+    walk(root, path, opts, trailing, oflags, crossing, true)
+}
+
+/// [`resolve`] without `fs.protected_symlinks`, only to find the name of a file the kernel
+/// already opened by this very path (`Root`'s path-in-root walk, which compares what it reaches
+/// with that file by (dev, ino) and retries otherwise): the kernel applied the sysctl with its
+/// real value when it opened it, and the walker's copy of that rule could only disagree, where
+/// the value is unknown and taken as 1 (a process confined without reading it), refusing to name
+/// a file the kernel followed a link to.
+pub(crate) fn resolve_naming(
+    root: BorrowedFd<'_>,
+    path: &[u8],
+    opts: &ResolveOptions,
+    trailing: Trailing,
+    oflags: OFlags,
+) -> Result<Resolved> {
+    walk(root, path, opts, trailing, oflags, None, false)
+}
+
+/// The walk of [`resolve`] and [`resolve_naming`].
+fn walk(
+    root: BorrowedFd<'_>,
+    path: &[u8],
+    opts: &ResolveOptions,
+    trailing: Trailing,
+    oflags: OFlags,
+    crossing: Option<MountCrossingCheck<'_>>,
+    protected_rule: bool,
+) -> Result<Resolved> {
     let mut walker = Walker {
         root,
         policy: opts.policy,
@@ -155,6 +184,7 @@ pub(crate) fn resolve(
         crossing,
         accepted_mounts: Vec::new(),
         fsuid: None,
+        protected_rule,
         failed: None,
     };
     walker
@@ -181,6 +211,9 @@ struct Walker<'r> {
     accepted_mounts: Vec<MountId>,
     /// The thread's fsuid, asked the first time `fs.protected_symlinks` needs it.
     fsuid: Option<u32>,
+    /// Whether to apply `fs.protected_symlinks` (not when naming a file the kernel opened:
+    /// [`resolve_naming`]).
+    protected_rule: bool,
     /// The syscall whose errno ends the walk, with that errno and its arguments, for the
     /// error message. Recorded only where a syscall's errno is returned as the walk's answer
     /// (never for errnos the walker uses to decide, such as `ENOTDIR` before `readlinkat`),
@@ -424,7 +457,7 @@ impl Walker<'_> {
         facts: &mut DirFacts,
         link_uid: u32,
     ) -> Result<bool, Errno> {
-        if super::protected::known_off() {
+        if !self.protected_rule || super::protected::known_off() {
             return Ok(false);
         }
         let (dir_mode, dir_uid) = dir_mode_uid(dir, facts)?;
@@ -453,6 +486,7 @@ impl Walker<'_> {
             // before the file type); a non-O_PATH O_NOFOLLOW open of a symlink is ELOOP.
             Err(errno @ (Errno::NOTDIR | Errno::LOOP)) if link.follow => {
                 if link.trailing
+                    && self.protected_rule
                     && !super::protected::known_off()
                     && is_sticky_world_writable(dir_mode_uid(parent, facts)?.0)
                 {

@@ -320,6 +320,26 @@ fn resolve_full(
     }
 }
 
+/// The emulated walk of `path` only to name a file the kernel already opened by it
+/// (`emulated::resolve_naming`: without `fs.protected_symlinks`, which the kernel applied);
+/// the caller compares what it reaches with that file. A fault-injection build answers with
+/// its naive resolver, as [`resolve`] does.
+pub(crate) fn resolve_naming(
+    root: BorrowedFd<'_>,
+    path: &[u8],
+    opts: &ResolveOptions,
+    trailing: Trailing,
+    oflags: OFlags,
+) -> Result<Resolved> {
+    path::validate(path)?;
+    let oflags = oflags - OFlags::NOFOLLOW;
+    #[cfg(procroot_fault_injection)]
+    if first_resolver(Backend::Emulated) == FirstResolver::Naive {
+        return naive::resolve(root, path, opts, trailing, oflags);
+    }
+    emulated::resolve_naming(root, path, opts, trailing, oflags)
+}
+
 /// Decides, for a walk with `NO_XDEV`, whether stepping from `parent` through `name` onto the
 /// mount whose root is `child` is acceptable after all.
 pub(crate) type MountCrossingCheck<'a> =

@@ -157,8 +157,22 @@ impl PathInRoot<'_> {
             ..self.opts
         };
         for _ in 0..PATH_RETRIES {
-            let walked =
-                resolve::resolve(self.root, self.input, &opts, self.trailing, OFlags::PATH)?;
+            // Naming the pinned file the kernel opened: without the walker's copy of
+            // `fs.protected_symlinks` (see `resolve_naming`), which a process confined without
+            // reading the sysctl takes as 1. With nothing pinned (`eval_symlinks`' own walk),
+            // the walker's answer is the answer, and applies it.
+            let walked = match pinned {
+                Some(_) => resolve::resolve_naming(
+                    self.root,
+                    self.input,
+                    &opts,
+                    self.trailing,
+                    OFlags::PATH,
+                )?,
+                None => {
+                    resolve::resolve(self.root, self.input, &opts, self.trailing, OFlags::PATH)?
+                }
+            };
             if let Some(want) = &want {
                 let got = rustix::fs::fstat(&walked.fd).syscall("fstat")?;
                 if FileId::from_stat(&got) != FileId::from_stat(want) {

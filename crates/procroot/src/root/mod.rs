@@ -213,7 +213,7 @@ impl Root {
     /// back under it (`nd_jump_root` crosses nothing). The walker stays in the tree the fd
     /// names; both backends must give one answer, and the walker's is the consistent one.
     #[inline(always)]
-    fn resolve_opts(&self) -> ResolveOptions {
+    pub(crate) fn resolve_opts(&self) -> ResolveOptions {
         if self.overmounted {
             ResolveOptions {
                 backend: Backend::Emulated,
@@ -721,6 +721,11 @@ fn no_name_error() -> Error {
 /// to it): `Some(false)` for 0, `Some(true)` for any other number, `None` when it cannot be read
 /// (`/proc/sys` masked in a container, no procfs), which the walker takes as 1.
 fn read_protected_symlinks() -> Option<bool> {
+    // A process that confined itself without reading it first could not read it now, and
+    // must not try another procfs (`Preload::PROTECTED_SYMLINKS`): the walker assumes 1.
+    if crate::preload::skipped(crate::Preload::PROTECTED_SYMLINKS) {
+        return None;
+    }
     let procfs = Procfs::cached_unmasked().ok()?;
     let value = procfs
         .read_to_string(ProcBase::Root, "sys/fs/protected_symlinks")
