@@ -708,3 +708,24 @@ fn whiteouts_under_a_file_or_a_symlink_loop_do_not_stop_the_layer() {
     assert!(root.join("after").exists());
     assert_eq!(std::fs::read(root.join("file")).unwrap(), b"x");
 }
+
+#[test]
+fn modes_are_the_archives_whatever_the_umask() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path().to_path_buf();
+    let layer = Layer::new()
+        .dir("d", 0o775)
+        .file("d/f", b"x", 0o666)
+        .file("d/g", b"x", 0o600)
+        .fifo("d/p")
+        .bytes();
+    procroot_testutil::in_child(|| {
+        // In a forked child: the umask is the process's.
+        rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+        apply(&root, &layer, caller());
+    });
+    for (name, mode) in [("d", 0o775), ("d/f", 0o666), ("d/g", 0o600), ("d/p", 0o640)] {
+        let md = std::fs::symlink_metadata(root.join(name)).unwrap();
+        assert_eq!(md.mode() & 0o7777, mode, "{name}");
+    }
+}
