@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -210,6 +211,14 @@ func runTable(t *testing.T, dir string) {
 			if got := outcome(opErr); got != fld[len(fld)-1] {
 				t.Errorf("%s: got %s", line, got)
 			}
+		case fld[0] == "W" && len(fld) == 4:
+			cases++
+			if err = root.SetPolicy(procroot.InRoot); err != nil {
+				break
+			}
+			if got := walkLine(root, fld[1], fld[2]); got != fld[3] {
+				t.Errorf("%s: got %s", line, got)
+			}
 		default:
 			t.Errorf("bad line %q", line)
 			return
@@ -222,6 +231,40 @@ func runTable(t *testing.T, dir string) {
 	if cases < 20 {
 		t.Errorf("only %d cases", cases)
 	}
+}
+
+// walkLine runs a W line of the table through Root.WalkDirWith: every path fn sees, and every
+// error as path!ERRNO, sorted and joined with commas.
+func walkLine(root *procroot.Root, options, path string) string {
+	var opts procroot.WalkOptions
+	maxZero := false
+	for _, o := range strings.Split(options, ",") {
+		switch {
+		case o == "follow":
+			opts.FollowLinks = true
+		case strings.HasPrefix(o, "max="):
+			n, _ := strconv.Atoi(strings.TrimPrefix(o, "max="))
+			opts.MaxDepth = n
+			maxZero = n == 0
+		}
+	}
+	var got []string
+	err := root.WalkDirWith(path, opts, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			got = append(got, p+"!"+outcome(err))
+			return nil
+		}
+		got = append(got, p)
+		if maxZero && d.IsDir() {
+			return fs.SkipDir
+		}
+		return nil
+	})
+	if err != nil {
+		got = append(got, "walk:"+err.Error())
+	}
+	sort.Strings(got)
+	return strings.Join(got, ",")
 }
 
 func errnoName(e syscall.Errno) string {

@@ -53,6 +53,35 @@ def _outcome(fn, *args):
         return errno.errorcode[e.errno]
 
 
+def _walk_line(root, options, top):
+    """A W line through Root.walk: every directory it yields, every file name, every name
+    pruned at the depth limit, and every error as path!ERRNO, sorted and joined by commas."""
+    follow = "follow" in options.split(",")
+    limit = None
+    for o in options.split(","):
+        if o.startswith("max="):
+            limit = int(o[4:])
+    got = []
+
+    def depth(dirpath):
+        return 0 if dirpath == top else dirpath[len(top):].count("/")
+
+    def onerror(e):
+        got.append("%s!%s" % (os.fsdecode(e.filename), errno.errorcode[e.errno]))
+
+    for dirpath, dirnames, filenames in root.walk(top, followlinks=follow, onerror=onerror):
+        got.append(dirpath)
+        d = depth(dirpath)
+        if limit is not None and d >= limit:
+            dirnames[:] = []
+            continue
+        got.extend(os.path.join(dirpath, n) for n in filenames)
+        if limit is not None and d + 1 >= limit:
+            got.extend(os.path.join(dirpath, n) for n in dirnames)
+            dirnames[:] = []
+    return ",".join(sorted(got))
+
+
 def _run_table(tmp_path, libc):
     failures = []
     cases = 0
@@ -98,6 +127,12 @@ def _run_table(tmp_path, libc):
                 root.set_policy(procroot.IN_ROOT)
                 got = _outcome(ops[fld[1]], *fld[2:-1])
                 if got != fld[-1]:
+                    failures.append("%s: got %s" % (line.strip(), got))
+            elif fld[0] == "W":
+                cases += 1
+                root.set_policy(procroot.IN_ROOT)
+                got = _walk_line(root, fld[1], fld[2])
+                if got != fld[3]:
                     failures.append("%s: got %s" % (line.strip(), got))
             else:
                 failures.append("bad line: " + line)
@@ -346,3 +381,83 @@ def test_container_layer(tmp_path, in_private_mount_ns):
             assert e.errno == errno.EINVAL
 
     in_private_mount_ns(body, 0x04000000)  # CLONE_NEWUTS
+
+
+def _walk_tree(tmp_path):
+    root_dir = tmp_path / "root"
+    for d in ["etc", "usr/bin", "usr/lib"]:
+        (root_dir / d).mkdir(parents=True)
+    for f in ["etc/passwd", "usr/bin/sh", "usr/lib/libc.so"]:
+        (root_dir / f).write_text("inside")
+    (tmp_path / "host/DECOY").mkdir(parents=True)
+    os.symlink(str(tmp_path / "host"), str(root_dir / "escape"))
+    os.symlink("/usr/bin", str(root_dir / "bin"))
+    return root_dir
+
+
+def test_walk_is_shaped_like_os_walk_and_stays_inside(tmp_path):
+    root_dir = _walk_tree(tmp_path)
+    with procroot.Root(root_dir) as root:
+        got = list(root.walk("/"))
+        assert got == [
+            ("/", ["etc", "usr"], ["bin", "escape"]),
+            ("/etc", [], ["passwd"]),
+            ("/usr", ["bin", "lib"], []),
+            ("/usr/bin", [], ["sh"]),
+            ("/usr/lib", [], ["libc.so"]),
+        ]
+        # os.walk of the same directory lists the same tree (it does not follow links either,
+        # but puts a link to a directory in dirnames).
+        host = sorted(("/" + os.path.relpath(d, root_dir)).replace("/.", "/") or "/"
+                      for d, _, _ in os.walk(root_dir))
+        assert sorted(d for d, _, _ in got) == host
+        assert sorted(n for _, ds, fs in got for n in ds + fs) == sorted(
+            n for _, ds, fs in os.walk(root_dir) for n in ds + fs)
+        # Pruning dirnames in place skips those directories.
+        seen = []
+        for dirpath, dirnames, _ in root.walk("/"):
+            seen.append(dirpath)
+            if "usr" in dirnames:
+                dirnames.remove("usr")
+        assert seen == ["/", "/etc"]
+        # Bottom-up: each directory after its subdirectories.
+        order = [d for d, _, _ in root.walk("/", topdown=False)]
+        assert order.index("/usr/bin") < order.index("/usr") < order.index("/")
+        # bytes in, bytes out; a relative top names paths below it.
+        assert list(root.walk(b"usr/bin")) == [(b"usr/bin", [], [b"sh"])]
+        # followlinks: inside the root only; the host's decoy never shows.
+        everything = str(list(root.walk("/", followlinks=True)))
+        assert "DECOY" not in everything
+        assert ("/bin", [], ["sh"]) in list(root.walk("/", followlinks=True))
+        # A missing top: onerror, nothing yielded.
+        errors = []
+        assert list(root.walk("/missing", onerror=errors.append)) == []
+        assert errors[0].errno == errno.ENOENT and os.fsdecode(errors[0].filename) == "/missing"
+
+
+def test_walk_followlinks_reports_cycles(tmp_path):
+    root_dir = _walk_tree(tmp_path)
+    os.symlink("..", str(root_dir / "usr/lib/up"))
+    with procroot.Root(root_dir) as root:
+        errors = []
+        dirs = [d for d, _, _ in root.walk("/usr", followlinks=True, onerror=errors.append)]
+        assert dirs == ["/usr", "/usr/bin", "/usr/lib"]
+        assert [(os.fsdecode(e.filename), e.errno) for e in errors] == [
+            ("/usr/lib/up", errno.ELOOP)]
+
+
+def test_walk_lists_a_mount_point_without_walking_it(tmp_path, in_private_mount_ns):
+    root_dir = _walk_tree(tmp_path)
+    (root_dir / "mnt").mkdir()
+
+    def body(libc):
+        assert libc.mount(b"tmpfs", os.fsencode(str(root_dir / "mnt")), b"tmpfs", 0, None) == 0
+        (root_dir / "mnt" / "on-tmpfs").write_text("x")
+        with procroot.Root(root_dir) as root:
+            walked = {d: (ds, fs) for d, ds, fs in root.walk("/")}
+            assert "mnt" in walked["/"][0]
+            assert "/mnt" not in walked
+            walked = {d: (ds, fs) for d, ds, fs in root.walk("/", cross_mounts=True)}
+            assert walked["/mnt"] == ([], ["on-tmpfs"])
+
+    in_private_mount_ns(body)

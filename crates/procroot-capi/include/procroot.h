@@ -135,6 +135,47 @@
 // `compression`: zstd.
 #define PROCROOT_COMPRESSION_ZSTD 2
 
+// [`procroot_walk_open`]: follow symlinks, resolved inside the root (directory cycles are an
+// `-ELOOP` entry error).
+#define PROCROOT_WALK_FOLLOW_LINKS 1
+
+// [`procroot_walk_open`]: enter directories on other mounts (default: list them, not enter).
+#define PROCROOT_WALK_CROSS_MOUNTS 2
+
+// [`procroot_walk_open`]: each directory's entries sorted by name, bytewise (default: the
+// file system's order).
+#define PROCROOT_WALK_SORT 4
+
+// [`procroot_walk_open`]: a directory after its contents (post-order).
+#define PROCROOT_WALK_CONTENTS_FIRST 8
+
+// [`procroot_walk_open`]: no depth limit (`max_depth`; any negative value means the same).
+#define PROCROOT_WALK_NO_MAX_DEPTH -1
+
+// [`procroot_walk_entry`] `type`: a regular file.
+#define PROCROOT_TYPE_FILE 1
+
+// A directory.
+#define PROCROOT_TYPE_DIR 2
+
+// A symbolic link.
+#define PROCROOT_TYPE_SYMLINK 3
+
+// A FIFO.
+#define PROCROOT_TYPE_FIFO 4
+
+// A Unix domain socket.
+#define PROCROOT_TYPE_SOCKET 5
+
+// A character device.
+#define PROCROOT_TYPE_CHAR_DEVICE 6
+
+// A block device.
+#define PROCROOT_TYPE_BLOCK_DEVICE 7
+
+// Unknown (also the `type` of an entry error).
+#define PROCROOT_TYPE_UNKNOWN 0
+
 // `kind` of a [`procroot_error`].
 typedef enum procroot_error_kind {
   // The path or process does not exist (`ENOENT`, `ESRCH`).
@@ -159,6 +200,9 @@ typedef struct procroot_procfs procroot_procfs;
 
 // A root directory with its resolution settings (opaque).
 typedef struct procroot_root procroot_root;
+
+// A walk in progress (opaque): one thread at a time.
+typedef struct procroot_walk procroot_walk;
 
 // An error, as `*err` receives it. Free it with [`procroot_error_free`].
 typedef struct procroot_error {
@@ -227,6 +271,25 @@ typedef struct procroot_layer_report {
   // `PROCROOT_COMPRESSION_*`: the layer's compression, from its first bytes.
   int compression;
 } procroot_layer_report;
+
+// What [`procroot_walk_next`] fills in. `path` points into the walk handle: valid until the
+// next `procroot_walk_next` or `procroot_walk_free`.
+typedef struct procroot_walk_entry {
+  // The path inside the root, absolute (`/` is the root), NUL-terminated. A name with a NUL
+  // byte cannot exist, so `path_len` is `strlen(path)`. For an entry error: the path the
+  // error is about (empty when it has none).
+  const char *path;
+  // Its length in bytes, without the NUL.
+  size_t path_len;
+  // The depth below the start (the start is 0).
+  size_t depth;
+  // `PROCROOT_TYPE_*`, from the directory listing (the target's for a followed link).
+  int file_type;
+  // 1 when the entry is a directory on another mount than its parent.
+  int is_mount_point;
+  // 1 when the entry is a symlink that was followed (`PROCROOT_WALK_FOLLOW_LINKS`).
+  int is_followed_link;
+} procroot_walk_entry;
 
 #ifdef __cplusplus
 extern "C" {
@@ -713,6 +776,57 @@ int procroot_apply_layer(const struct procroot_root *root,
                          uint32_t flags,
                          struct procroot_layer_report *report,
                          struct procroot_error **err);
+
+// Starts walking `path` inside the root (`Root::walk`): `*out` receives the walk, to free
+// with [`procroot_walk_free`]. `flags` are `PROCROOT_WALK_*` (another bit is `-EINVAL`);
+// entries shallower than `min_depth` are not returned, directories at `max_depth` are not
+// entered (`PROCROOT_WALK_NO_MAX_DEPTH`, or any negative value: no limit). Nothing is read
+// until the first [`procroot_walk_next`]; the root's settings are those of this call.
+// Returns 0.
+//
+// # Safety
+// `root` NULL or live (it may be freed while the walk lives); `path` NUL-terminated; `out`
+// points to a writable pointer; `err` NULL or writable.
+int procroot_walk_open(const struct procroot_root *root,
+                       const char *path,
+                       uint32_t flags,
+                       size_t min_depth,
+                       int64_t max_depth,
+                       struct procroot_walk **out,
+                       struct procroot_error **err);
+
+// The next entry: returns 1 with `*entry` filled in, 0 at the end, or `-errno` for one
+// entry's error (`*err` set, `entry->path` the path it is about): the walk goes on, call
+// again. A directory that cannot be read is returned as an entry, then its error.
+//
+// # Safety
+// `walk` NULL or live and not used by another thread meanwhile; `entry` points to a writable
+// `procroot_walk_entry`; `err` NULL or writable.
+int procroot_walk_next(struct procroot_walk *walk,
+                       struct procroot_walk_entry *entry,
+                       struct procroot_error **err);
+
+// Skips the rest of the current directory (`Walk::skip_current_dir`): after a directory's
+// entry, it is not entered; after any other entry, the rest of its directory is skipped.
+// Returns 0.
+//
+// # Safety
+// As [`procroot_walk_next`].
+int procroot_walk_skip_current_dir(struct procroot_walk *walk, struct procroot_error **err);
+
+// Opens the entry last returned by [`procroot_walk_next`] with `open(2)` flags
+// (`WalkEntry::open`: through its directory's fd and its name, `O_NOFOLLOW`, special files by
+// the root's setting): an fd. No current entry: `-EINVAL`.
+//
+// # Safety
+// As [`procroot_walk_next`].
+int procroot_walk_open_entry(struct procroot_walk *walk, int flags, struct procroot_error **err);
+
+// Frees a walk (and every fd it holds). NULL is allowed.
+//
+// # Safety
+// `walk` is NULL or came from [`procroot_walk_open`] and was not freed yet.
+void procroot_walk_free(struct procroot_walk *walk);
 
 #ifdef __cplusplus
 }  // extern "C"

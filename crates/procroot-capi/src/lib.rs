@@ -25,7 +25,8 @@
 //! argument's contract in the header, through the `unsafe fn`s of `util` (`ErrOut::from_raw`
 //! for `err`); everything after that is safe code.
 //!
-//! Modules by area: `core` (roots and path operations), `procfs` (the hardened procfs),
+//! Modules by area: `core` (roots and path operations), `walk` (walking a tree inside a root,
+//! an iterator handle), `procfs` (the hardened procfs),
 //! `runtime` (container setup and exec), `error` (`procroot_error`, panics), `util` (the
 //! argument conversions).
 
@@ -38,9 +39,11 @@ mod error;
 mod procfs;
 mod runtime;
 mod util;
+mod walk;
 
 pub use crate::core::*;
 pub use crate::error::*;
 pub use crate::procfs::*;
 pub use crate::runtime::*;
 pub use crate::util::CBorrowedFd;
+pub use crate::walk::*;

@@ -1,4 +1,4 @@
-//! The shared resolve table (`bindings/testdata/resolve_cases.txt`) through the Rust API. The
+//! The shared resolve table (`bindings/testdata/resolve_cases.txt`, walks included) through the Rust API. The
 //! C, Go and Python tests run the same file and must give the same answers. Here every `C`
 //! line is also evaluated with each backend alone (kernel, emulated): both give the table's
 //! answer.
@@ -109,6 +109,33 @@ fn run_table(dir: &Path) -> (usize, Vec<String>) {
                     ("remove_all", [p]) => outcome(root.remove_all(p)),
                     _ => panic!("bad operation line {line:?}"),
                 };
+                if got != *expected {
+                    failures.push(format!("{line}: got {got}"));
+                }
+            }
+            ["W", options, path, expected] => {
+                cases += 1;
+                let root = Root::open(dir).expect("root");
+                let mut walk = root.walk(path);
+                for option in options.split(',').filter(|o| *o != "-") {
+                    walk = match option.split_once('=') {
+                        None if option == "follow" => walk.follow_links(true),
+                        Some(("max", n)) => walk.max_depth(n.parse().expect("max=N")),
+                        _ => panic!("bad walk option {option:?}"),
+                    };
+                }
+                let mut got: Vec<String> = walk
+                    .map(|e| match e {
+                        Ok(e) => e.path().to_string_lossy().into_owned(),
+                        Err(e) => format!(
+                            "{}!{}",
+                            e.path().unwrap_or(Path::new("")).display(),
+                            e.errno_name()
+                        ),
+                    })
+                    .collect();
+                got.sort();
+                let got = got.join(",");
                 if got != *expected {
                     failures.push(format!("{line}: got {got}"));
                 }

@@ -101,17 +101,22 @@ fn no_dirlinks_refuses_a_parent_path_through_a_symlink() {
     let root = tmp.path();
     std::fs::create_dir_all(root.join("real")).unwrap();
     std::os::unix::fs::symlink("real", root.join("lib")).unwrap();
+    std::fs::write(root.join("real/lower"), b"x").unwrap();
     let layer = Layer::new()
         .file("lib/a", b"a", 0o644)
         .file("real/b", b"b", 0o644)
+        .whiteout("lib/.wh.lower")
         .bytes();
     let report = apply(root, &layer, caller().with_no_dirlinks(true));
     assert_eq!(report.entries.files, 1);
-    assert_eq!(report.skipped.len(), 1);
+    assert_eq!(report.skipped.len(), 2);
     assert_eq!(report.skipped[0].path, b"lib/a");
     assert_eq!(report.skipped[0].reason, SkipReason::ParentCrossesSymlink);
+    assert_eq!(report.skipped[1].path, b"lib/.wh.lower");
+    assert_eq!(report.skipped[1].reason, SkipReason::ParentCrossesSymlink);
     assert!(!root.join("real/a").exists());
     assert!(root.join("real/b").exists());
+    assert!(root.join("real/lower").exists());
 }
 
 #[test]
@@ -679,4 +684,48 @@ fn the_layers_own_entries_are_known_through_a_symlinked_path_too() {
         b"this layer"
     );
     assert!(!root.join("real/lower").exists());
+}
+
+#[test]
+fn whiteouts_under_a_file_or_a_symlink_loop_do_not_stop_the_layer() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path();
+    std::fs::write(root.join("file"), b"x").unwrap();
+    std::os::unix::fs::symlink("loop", root.join("loop")).unwrap();
+    let layer = Layer::new()
+        .whiteout("file/.wh.x")
+        .whiteout("file/.wh..wh..opq")
+        .whiteout("loop/.wh.x")
+        .file("after", b"x", 0o644)
+        .bytes();
+    let report = apply(root, &layer, caller());
+    assert_eq!((report.whiteouts, report.opaque_dirs), (1, 1));
+    assert_eq!(report.skipped.len(), 1, "{:?}", report.skipped);
+    assert_eq!(
+        report.skipped[0].reason,
+        SkipReason::BadParent(procroot::Errno::LOOP)
+    );
+    assert!(root.join("after").exists());
+    assert_eq!(std::fs::read(root.join("file")).unwrap(), b"x");
+}
+
+#[test]
+fn modes_are_the_archives_whatever_the_umask() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path().to_path_buf();
+    let layer = Layer::new()
+        .dir("d", 0o775)
+        .file("d/f", b"x", 0o666)
+        .file("d/g", b"x", 0o600)
+        .fifo("d/p")
+        .bytes();
+    procroot_testutil::in_child(|| {
+        // In a forked child: the umask is the process's.
+        rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+        apply(&root, &layer, caller());
+    });
+    for (name, mode) in [("d", 0o775), ("d/f", 0o666), ("d/g", 0o600), ("d/p", 0o640)] {
+        let md = std::fs::symlink_metadata(root.join(name)).unwrap();
+        assert_eq!(md.mode() & 0o7777, mode, "{name}");
+    }
 }

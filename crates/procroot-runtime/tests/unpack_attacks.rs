@@ -85,6 +85,18 @@ impl Scene {
     /// lower layer's file.
     #[track_caller]
     fn assert_host_unchanged(&self) {
+        self.assert_host_unchanged_but_the_root();
+        assert_eq!(
+            std::fs::read(self.root.join("keep")).ok().as_deref(),
+            Some(&b"lower layer"[..]),
+            "the lower layer's file in the root is gone"
+        );
+    }
+
+    /// Nothing outside the root changed, and the root is still a directory (what is in it is
+    /// the layers' business).
+    #[track_caller]
+    fn assert_host_unchanged_but_the_root(&self) {
         let outside = |s: &Snapshot| -> BTreeMap<PathBuf, procroot_testutil::Entry> {
             s.entries()
                 .iter()
@@ -105,11 +117,6 @@ impl Scene {
         }
         let root = std::fs::symlink_metadata(&self.root).expect("the root is gone");
         assert!(root.is_dir(), "the root is no longer a directory");
-        assert_eq!(
-            std::fs::read(self.root.join("keep")).ok().as_deref(),
-            Some(&b"lower layer"[..]),
-            "the lower layer's file in the root is gone"
-        );
     }
 }
 
@@ -463,4 +470,75 @@ fn a_directory_swapped_for_a_host_symlink_during_the_unpack() {
         scene.assert_host_unchanged();
         assert!(swaps > 0, "the racer never swapped");
     }
+}
+
+/// Any layers an attacker writes: random names over `..`, `.`, `/`, whiteouts and a few names,
+/// random types (files, directories, symlinks to the host or up, hard links, FIFOs, whiteouts),
+/// two layers in a row, with `overwrite_dirs` and `no_dirlinks` on or off. Every layer applies
+/// (refusals are skips), nothing outside the root ever changes, and the root stays a directory.
+#[test]
+fn random_layers_never_touch_the_host() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    const PARTS: &[&str] = &[
+        "..",
+        ".",
+        "",
+        "a",
+        "b",
+        ".wh.a",
+        ".wh..wh..opq",
+        "sentinel",
+        "file",
+    ];
+    let name = proptest::collection::vec(proptest::sample::select(PARTS), 1..5)
+        .prop_map(|parts| parts.join("/"));
+    // 0 file, 1 dir, 2 symlink to the sentinel, 3 symlink up, 4 hard link, 5 symlink to the
+    // sentinel's file, 6 FIFO.
+    let entry = (0u8..7, name.clone(), name);
+    let layer = proptest::collection::vec(entry, 1..12);
+    let cases = procroot_testutil::racer::race_rounds(48, 1000) as u32;
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(
+            &(layer.clone(), layer, any::<(bool, bool)>()),
+            |(first, second, (overwrite, strict))| {
+                let scene = Scene::new();
+                for entries in [&first, &second] {
+                    let mut layer = Layer::new();
+                    for (kind, name, other) in entries {
+                        if name.len() > 90 || other.len() > 90 {
+                            continue;
+                        }
+                        layer = match kind {
+                            0 => layer.file(name, b"pwned", 0o644),
+                            1 => layer.dir(name, 0o777),
+                            2 => layer.symlink(name, &scene.abs("")),
+                            3 => layer.symlink(name, "../../sentinel"),
+                            4 => layer.hardlink(name, other),
+                            5 => layer.symlink(name, &scene.abs("file")),
+                            _ => layer.fifo(name),
+                        };
+                    }
+                    let opts = caller()
+                        .with_overwrite_dirs(overwrite)
+                        .with_no_dirlinks(strict);
+                    scene.apply(&layer.bytes(), opts);
+                }
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    scene.assert_host_unchanged_but_the_root()
+                }));
+                prop_assert!(
+                    outcome.is_ok(),
+                    "{first:?} then {second:?} (overwrite_dirs {overwrite}, no_dirlinks {strict})"
+                );
+                Ok(())
+            },
+        )
+        .unwrap();
 }

@@ -72,7 +72,7 @@ pub use resolve::{Backend, BackendUsed, Policy, ResolveFlags, ResolveOptions, Tr
 pub use root::set_id_kept;
 pub use root::{
     CopyOptions, CopyWarning, EvalMode, Handle, NodeKind, Progress, ProgressFn, RemoveAllOptions,
-    ReplaceMode, ResolvedParent, Root, SpecialFiles, WarningFn, Xattrs,
+    ReplaceMode, ResolvedParent, Root, SpecialFiles, Walk, WalkEntry, WarningFn, Xattrs,
 };
 /// Open flags, re-exported from rustix so callers need not depend on it.
 pub use rustix::fs::OFlags;

@@ -319,6 +319,21 @@ impl Tree {
     }
 }
 
+/// Lowers this process's soft `RLIMIT_NOFILE` to `limit` (the hard limit unchanged), for a
+/// test that shows a walk's fds stay bounded. Irreversible in practice: call it in a child
+/// ([`in_child`]).
+pub fn limit_open_files(limit: u64) {
+    let old = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    rustix::process::setrlimit(
+        rustix::process::Resource::Nofile,
+        rustix::process::Rlimit {
+            current: Some(limit),
+            maximum: old.maximum,
+        },
+    )
+    .expect("setrlimit(RLIMIT_NOFILE)");
+}
+
 /// `mkfifo(path, 0666)` (minus the umask), panicking with the path on failure.
 pub fn mkfifo(path: &Path) {
     rustix::fs::mknodat(

@@ -794,3 +794,87 @@ func (r *Root) ApplyLayer(fd int, flags uint32) (LayerReport, error) {
 		Compression: int(c.compression),
 	}, nil
 }
+
+// Walk is a procroot_walk handle: one goroutine at a time.
+type Walk struct{ p *C.procroot_walk }
+
+// The procroot_walk_open flags and entry types.
+const (
+	WalkFollowLinks   = uint32(C.PROCROOT_WALK_FOLLOW_LINKS)
+	WalkCrossMounts   = uint32(C.PROCROOT_WALK_CROSS_MOUNTS)
+	WalkSort          = uint32(C.PROCROOT_WALK_SORT)
+	WalkContentsFirst = uint32(C.PROCROOT_WALK_CONTENTS_FIRST)
+
+	TypeUnknown     = int(C.PROCROOT_TYPE_UNKNOWN)
+	TypeFile        = int(C.PROCROOT_TYPE_FILE)
+	TypeDir         = int(C.PROCROOT_TYPE_DIR)
+	TypeSymlink     = int(C.PROCROOT_TYPE_SYMLINK)
+	TypeFifo        = int(C.PROCROOT_TYPE_FIFO)
+	TypeSocket      = int(C.PROCROOT_TYPE_SOCKET)
+	TypeCharDevice  = int(C.PROCROOT_TYPE_CHAR_DEVICE)
+	TypeBlockDevice = int(C.PROCROOT_TYPE_BLOCK_DEVICE)
+)
+
+// WalkEntry is what procroot_walk_next fills in, copied into Go memory.
+type WalkEntry struct {
+	Path           string
+	Depth          int
+	Type           int
+	IsMountPoint   bool
+	IsFollowedLink bool
+}
+
+// WalkOpen is procroot_walk_open; maxDepth < 0 is no limit.
+func (r *Root) WalkOpen(path string, flags uint32, minDepth int, maxDepth int64) (*Walk, error) {
+	cp, err := cstr(path)
+	if err != nil {
+		return nil, err
+	}
+	if minDepth < 0 {
+		return nil, invalidArg("min depth", int64(minDepth))
+	}
+	var w *C.procroot_walk
+	var cerr *C.procroot_error
+	if _, err := result(C.procroot_walk_open(r.p, cp, C.uint32_t(flags), C.size_t(minDepth),
+		C.int64_t(maxDepth), &w, &cerr), cerr); err != nil {
+		return nil, err
+	}
+	return &Walk{p: w}, nil
+}
+
+// Next is procroot_walk_next: (entry, true, nil) for an entry, (_, false, nil) at the end,
+// (entry with only Path, true, err) for one entry's error (the walk goes on).
+func (w *Walk) Next() (WalkEntry, bool, error) {
+	var e C.procroot_walk_entry
+	var cerr *C.procroot_error
+	ret := C.procroot_walk_next(w.p, &e, &cerr)
+	if ret == 0 {
+		return WalkEntry{}, false, nil
+	}
+	entry := WalkEntry{Path: C.GoStringN(e.path, C.int(e.path_len))}
+	if ret < 0 {
+		_, err := result(ret, cerr)
+		return entry, true, err
+	}
+	entry.Depth = int(e.depth)
+	entry.Type = int(e.file_type)
+	entry.IsMountPoint = e.is_mount_point != 0
+	entry.IsFollowedLink = e.is_followed_link != 0
+	return entry, true, nil
+}
+
+// SkipCurrentDir is procroot_walk_skip_current_dir.
+func (w *Walk) SkipCurrentDir() { C.procroot_walk_skip_current_dir(w.p, nil) }
+
+// OpenEntry is procroot_walk_open_entry: the entry Next last returned, opened with flags.
+func (w *Walk) OpenEntry(flags int) (int, error) {
+	cf, err := CInt(flags, "open flags")
+	if err != nil {
+		return -1, err
+	}
+	var cerr *C.procroot_error
+	return result(C.procroot_walk_open_entry(w.p, cf, &cerr), cerr)
+}
+
+// Free is procroot_walk_free.
+func (w *Walk) Free() { C.procroot_walk_free(w.p) }

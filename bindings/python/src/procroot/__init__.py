@@ -72,6 +72,24 @@ _INSTALL_HINT = (
 )
 
 
+class _WalkEntry(ctypes.Structure):
+    """``procroot_walk_entry``."""
+
+    _fields_ = [
+        ("path", ctypes.c_void_p),
+        ("path_len", ctypes.c_size_t),
+        ("depth", ctypes.c_size_t),
+        ("file_type", ctypes.c_int),
+        ("is_mount_point", ctypes.c_int),
+        ("is_followed_link", ctypes.c_int),
+    ]
+
+
+# procroot_walk_open flags and procroot_walk_entry types (procroot.h).
+_WALK_FOLLOW_LINKS, _WALK_CROSS_MOUNTS, _WALK_SORT = 1, 2, 4
+_TYPE_DIR = 2
+
+
 def _open_library():
     """The first library that loads, in the documented order, and the path it came from.
 
@@ -155,6 +173,11 @@ def _load():
         "procroot_make_readonly": ([P, ctypes.POINTER(C), S, ctypes.POINTER(ctypes.c_int32), E], I),
         "procroot_mount_procfs": ([P, C, I, I, I, E], I),
         "procroot_write_sysctl": ([U, C, C, E], I),
+        "procroot_walk_open": ([P, C, U, S, ctypes.c_int64, PP, E], I),
+        "procroot_walk_next": ([P, ctypes.POINTER(_WalkEntry), E], I),
+        "procroot_walk_skip_current_dir": ([P, E], I),
+        "procroot_walk_open_entry": ([P, I, E], I),
+        "procroot_walk_free": ([P], None),
     }
     for fname, (args, res) in sigs.items():
         f = getattr(lib, fname)
@@ -570,6 +593,113 @@ class Root(_Owner):
         """``chown`` inside the root; ``-1`` leaves an id unchanged (any other negative id, or
         one from ``2**32 - 1`` up, raises ``OverflowError``)."""
         self._run("procroot_chown", _b(path), _id(uid, "uid"), _id(gid, "gid"), filename=path)
+
+    # -- walking -------------------------------------------------------------------------
+    def _list_dir(self, path, flags):
+        """One directory of ``walk``: ``(start entry, [(name, is_dir)], [errors])``, read by
+        one C walk of depth 1 (its start resolved inside the root)."""
+        b = _b(path)
+        with self._hold(path) as p:
+            w = ctypes.c_void_p()
+            err = _ErrP()
+            ret = _lib.procroot_walk_open(p, b, flags, 0, 1, ctypes.byref(w), ctypes.byref(err))
+            if ret < 0:
+                _raise(ret, err, path)
+        start, children, errors = None, [], []
+        try:
+            entry = _WalkEntry()
+            while True:
+                err = _ErrP()
+                ret = _lib.procroot_walk_next(w, ctypes.byref(entry), ctypes.byref(err))
+                if ret == 0:
+                    break
+                where = ctypes.string_at(entry.path, entry.path_len) if entry.path else b""
+                if ret < 0:
+                    try:
+                        _raise(ret, err, where)
+                    except OSError as exc:
+                        errors.append(exc)
+                    continue
+                if entry.depth == 0:
+                    start = (where, bool(entry.is_mount_point))
+                else:
+                    name = where.rsplit(b"/", 1)[-1]
+                    children.append((name, entry.file_type == _TYPE_DIR))
+        finally:
+            _lib.procroot_walk_free(w)
+        return start, children, errors
+
+    def walk(self, top="/", topdown=True, onerror=None, followlinks=False, *,
+             cross_mounts=False):
+        """``os.walk`` inside the root: yields ``(dirpath, dirnames, filenames)`` for ``top``
+        and every directory below it, names sorted bytewise; with ``topdown`` (the default)
+        ``dirnames`` may be pruned in place to skip directories. ``bytes`` for a ``bytes``
+        ``top``. Errors go to ``onerror(OSError)`` (with ``filename`` the path inside the root)
+        and the walk goes on, as ``os.walk``.
+
+        Unlike ``os.walk`` it never leaves the root: ``top`` and each directory are resolved
+        inside it and listed through their own descriptor; a symlink is in ``filenames`` and is
+        not looked at unless ``followlinks``, when it is resolved inside the root (an absolute
+        target starts at the root), put in ``dirnames`` if it leads to a directory, and walked
+        unless that directory is one the walk is already in (a cycle: ``onerror`` gets an
+        ``ELOOP`` error and it is not walked). A directory on another mount is listed in
+        ``dirnames`` but not walked unless ``cross_mounts``. A directory that is replaced by a
+        symlink between its listing and its walk is not walked (without ``followlinks``)."""
+        flags = _WALK_SORT
+        if followlinks:
+            flags |= _WALK_FOLLOW_LINKS
+        if cross_mounts:
+            flags |= _WALK_CROSS_MOUNTS
+        as_bytes = isinstance(top, bytes)
+        top_b = _b(top)
+        # (dirpath given to the caller, path inside the root it must be (None: any), the paths
+        # inside the root of the directories above it), or ("post", tuple) for bottom-up.
+        stack = [(top_b, None, ())]
+        while stack:
+            item = stack.pop()
+            if item[0] == "post":
+                yield item[1]
+                continue
+            dirpath, expected, above = item
+            try:
+                start, children, errors = self._list_dir(dirpath, flags)
+            except OSError as exc:
+                if onerror is not None:
+                    onerror(exc)
+                continue
+            for exc in errors:
+                if onerror is not None:
+                    onerror(exc)
+            if start is None:
+                continue
+            where, mount_point = start
+            if above:
+                if followlinks:
+                    if where in above:
+                        if onerror is not None:
+                            onerror(_own_error(_errno.ELOOP, "procroot: %r leads back to a "
+                                               "directory the walk is in (a cycle)"
+                                               % os.fsdecode(dirpath), dirpath,
+                                               "SafetyViolation"))
+                        continue
+                elif where != expected:
+                    continue
+                if mount_point and not cross_mounts:
+                    continue
+            dirnames = [n for n, is_dir in children if is_dir]
+            filenames = [n for n, is_dir in children if not is_dir]
+            out = (dirpath, dirnames, filenames) if as_bytes else (
+                os.fsdecode(dirpath), [os.fsdecode(n) for n in dirnames],
+                [os.fsdecode(n) for n in filenames])
+            if topdown:
+                yield out
+                dirnames = [_b(n) for n in out[1]]
+            else:
+                stack.append(("post", out))
+            base = dirpath.rstrip(b"/") if dirpath.rstrip(b"/") else b""
+            for name in reversed(dirnames):
+                child = base + b"/" + name if base or dirpath.startswith(b"/") else name
+                stack.append((child, where.rstrip(b"/") + b"/" + name, above + (where,)))
 
     # -- container layer -----------------------------------------------------------------
     def _paths_call(self, name, paths):

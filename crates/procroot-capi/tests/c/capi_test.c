@@ -144,6 +144,53 @@ static const char *operation(procroot_root *root, char **fld, int n) {
     return r >= 0 ? "ok" : errno_name(-r);
 }
 
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A W line of the shared table: every entry path and every "path!ERRNO" the walk reports,
+ * sorted bytewise and joined with commas, into out. */
+static const char *walk_line(procroot_root *root, char **fld, char *out, size_t size) {
+    uint32_t flags = 0;
+    int64_t max_depth = PROCROOT_WALK_NO_MAX_DEPTH;
+    char opts[256];
+    snprintf(opts, sizeof opts, "%s", fld[1]);
+    for (char *save = NULL, *o = strtok_r(opts, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+        if (!strcmp(o, "follow")) flags |= PROCROOT_WALK_FOLLOW_LINKS;
+        else if (!strncmp(o, "max=", 4)) max_depth = atoi(o + 4);
+        else CHECK(!strcmp(o, "-"), "bad walk option %s", o);
+    }
+    procroot_walk *w = NULL;
+    expect_ok(procroot_walk_open(root, fld[2], flags, 0, max_depth, &w, &err), "walk_open");
+    char *items[256];
+    int count = 0;
+    procroot_walk_entry e;
+    for (;;) {
+        int r = procroot_walk_next(w, &e, &err);
+        if (r == 0) break;
+        char item[4200];
+        if (r > 0) {
+            CHECK(strlen(e.path) == e.path_len, "path_len %zu", e.path_len);
+            snprintf(item, sizeof item, "%s", e.path);
+        } else {
+            CHECK(err && err->saved_errno == -r, "entry error object");
+            snprintf(item, sizeof item, "%s!%s", e.path, errno_name(-r));
+            procroot_error_free(err);
+            err = NULL;
+        }
+        if (count < 256) items[count++] = strdup(item);
+    }
+    procroot_walk_free(w);
+    qsort(items, (size_t)count, sizeof items[0], cmp_str);
+    out[0] = 0;
+    for (int i = 0; i < count; i++) {
+        if (i) strncat(out, ",", size - strlen(out) - 1);
+        strncat(out, items[i], size - strlen(out) - 1);
+        free(items[i]);
+    }
+    return out;
+}
+
 /* The shared resolve table (bindings/testdata/resolve_cases.txt), in a forked child with a
  * private mount namespace (its M lines mount). */
 static void resolve_table_lines(const char *scratch, const char *table) {
@@ -208,6 +255,12 @@ static void resolve_table_lines(const char *scratch, const char *table) {
             const char *got = operation(root, fld, n);
             CHECK(!strcmp(got, fld[n - 1]), "table O %s %s%s%s: got %s, want %s", fld[1], fld[2],
                   n == 5 ? " " : "", n == 5 ? fld[3] : "", got, fld[n - 1]);
+        } else if (!strcmp(fld[0], "W") && n == 4) {
+            cases++;
+            expect_ok(procroot_root_set_policy(root, PROCROOT_POLICY_IN_ROOT, &err), "set_policy");
+            const char *got = walk_line(root, fld, path, sizeof path);
+            CHECK(!strcmp(got, fld[3]), "table W %s %s: got %s, want %s", fld[1], fld[2], got,
+                  fld[3]);
         } else {
             CHECK(0, "bad table line starting %s", fld[0]);
         }
@@ -681,6 +734,65 @@ int main(int argc, char **argv) {
     expect_err(procroot_eval_symlinks_in(dir, "a/missing/x", PROCROOT_POLICY_IN_ROOT,
                                          PROCROOT_EVAL_FULL, buf, sizeof buf, &err),
                ENOENT, 0, "eval_in(missing path)");
+
+    /* --- walk --- */
+    expect_ok(procroot_mkdir_all(root, "w/sub/deeper", 0755, &err) >= 0 ? 0 : -1, "mkdir w");
+    snprintf(buf, sizeof buf, "%s/w/fifo", dir);
+    CHECK(mkfifo(buf, 0644) == 0, "mkfifo %s", buf);
+    snprintf(buf, sizeof buf, "%s/w/sub/file", dir);
+    close(open(buf, O_CREAT | O_WRONLY | O_CLOEXEC, 0644));
+    {
+        procroot_walk *w = NULL;
+        procroot_walk_entry e;
+        expect_err(procroot_walk_open(NULL, "w", 0, 0, PROCROOT_WALK_NO_MAX_DEPTH, &w, &err),
+                   EINVAL, PROCROOT_ERROR_INVALID_INPUT, "walk_open(NULL root)");
+        expect_err(procroot_walk_open(root, "w", 0x100, 0, PROCROOT_WALK_NO_MAX_DEPTH, &w, &err),
+                   EINVAL, PROCROOT_ERROR_INVALID_INPUT, "walk_open(unknown flag)");
+        expect_err(procroot_walk_next(NULL, &e, &err), EINVAL, 0, "walk_next(NULL)");
+        expect_ok(procroot_walk_open(root, "w", PROCROOT_WALK_SORT, 1, PROCROOT_WALK_NO_MAX_DEPTH,
+                                     &w, &err),
+                  "walk_open");
+        expect_err(procroot_walk_open_entry(w, O_RDONLY, &err), EINVAL, 0,
+                   "open_entry before next");
+        /* Sorted, min_depth 1: fifo, sub (skipped: not entered), then the end. */
+        CHECK(procroot_walk_next(w, &e, NULL) == 1 && !strcmp(e.path, "/w/fifo") &&
+                  e.file_type == PROCROOT_TYPE_FIFO && e.depth == 1,
+              "first entry %s", e.path);
+        /* A FIFO is refused, not opened (which would block). */
+        expect_err(procroot_walk_open_entry(w, O_RDONLY, &err), ENXIO,
+                   PROCROOT_ERROR_SAFETY_VIOLATION, "open_entry(fifo)");
+        CHECK(procroot_walk_next(w, &e, NULL) == 1 && !strcmp(e.path, "/w/sub") &&
+                  e.file_type == PROCROOT_TYPE_DIR && e.is_mount_point == 0,
+              "second entry %s", e.path);
+        expect_ok(procroot_walk_skip_current_dir(w, &err), "skip_current_dir");
+        CHECK(procroot_walk_next(w, &e, NULL) == 0, "skipped sub: the end");
+        procroot_walk_free(w);
+        procroot_walk_free(NULL);
+        /* Not skipped: the file below, opened through the walk. */
+        expect_ok(procroot_walk_open(root, "w/sub", 0, 0, PROCROOT_WALK_NO_MAX_DEPTH, &w, &err),
+                  "walk_open sub");
+        int files = 0;
+        while (procroot_walk_next(w, &e, NULL) == 1) {
+            if (e.file_type != PROCROOT_TYPE_FILE) continue;
+            files++;
+            int fd = expect_ok(procroot_walk_open_entry(w, O_RDONLY, &err), "open_entry");
+            if (fd >= 0) close(fd);
+        }
+        CHECK(files == 1, "files %d", files);
+        procroot_walk_free(w);
+        /* The walk keeps its own reference to the root: the root may be freed first (ASan
+         * checks that nothing freed is used). */
+        procroot_root *own = NULL;
+        expect_ok(procroot_root_open(dir, &own, &err), "root_open for walk");
+        expect_ok(procroot_walk_open(own, "w", PROCROOT_WALK_SORT, 0, PROCROOT_WALK_NO_MAX_DEPTH,
+                                     &w, &err),
+                  "walk_open own");
+        procroot_root_free(own);
+        int entries = 0;
+        while (procroot_walk_next(w, &e, NULL) == 1) entries++;
+        CHECK(entries == 5, "entries after the root was freed: %d", entries);
+        procroot_walk_free(w);
+    }
 
     /* --- removal --- */
     expect_ok(procroot_remove_file(root, "a/hard-renamed", &err), "remove_file");

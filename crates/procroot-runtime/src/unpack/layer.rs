@@ -53,12 +53,13 @@ pub struct LayerOptions<'a> {
     /// [`LayerReport::skipped`]. FIFOs are always created: they are harmless until opened, and
     /// nothing here ever opens an existing file.
     pub special_files: SpecialFiles,
-    /// Refuse an entry whose parent path crosses a symlink (instead of following it inside the
-    /// root), as `umoci`'s and containerd's strict modes.
+    /// Refuse an entry (or whiteout) whose parent path crosses a symlink, instead of following
+    /// it inside the root: skipped and listed ([`SkipReason::ParentCrossesSymlink`]).
     pub no_dirlinks: bool,
-    /// Let a non-directory entry replace an existing directory (which is removed with
-    /// everything in it, this mount only), as GNU tar's `--overwrite-dir`... `--recursive-unlink`.
-    /// Off: such an entry is skipped and listed.
+    /// Let a non-directory entry replace an existing directory, which is removed with
+    /// everything in it ([`Root::remove_all`], this mount only), as GNU tar's
+    /// `--recursive-unlink`. Off: such an entry is skipped and listed
+    /// ([`SkipReason::DirectoryInTheWay`]).
     pub overwrite_dirs: bool,
     /// Called after every entry with the counts so far; returning
     /// [`ControlFlow::Break`] stops the layer, which then fails with `ECANCELED` (what was
@@ -1130,7 +1131,12 @@ impl Unpacker<'_, '_> {
             let Ok(handle) = self.root.resolve_nofollow(&dir.path) else {
                 continue;
             };
-            let same = rustix::fs::fstat(&handle).is_ok_and(|st| FileId::from_stat(&st) == dir.id);
+            // A directory still, not only the same numbers: a directory removed later in the
+            // layer (a whiteout, overwrite_dirs) frees its inode number, which a symlink made
+            // at the same name may get.
+            let same = rustix::fs::fstat(&handle).is_ok_and(|st| {
+                FileId::from_stat(&st) == dir.id && FileType::from_mode(st.st_mode) == FileType::Dir
+            });
             if same {
                 handle.set_permissions(dir.mode)?;
                 handle.set_times(Some(dir.times.0), Some(dir.times.1))?;
@@ -1367,7 +1373,17 @@ impl Unpacker<'_, '_> {
         // The directory is resolved (never made) inside the root: a symlink on the way is
         // followed there, never out.
         let dir = match self.parents.resolve(joined(parent)) {
-            Ok(dir) => dir,
+            Ok(dir) if dir.file_type()? == FileType::Dir => dir,
+            // A file (or a symlink to one) where the directory would be: nothing in it to
+            // remove, as for a missing one.
+            Ok(_) => {
+                if opaque {
+                    self.report.opaque_dirs += 1;
+                } else {
+                    self.report.whiteouts += 1;
+                }
+                return Ok(Outcome::Applied);
+            }
             // Nothing to remove in a directory that is not there.
             Err(e) if matches!(e.errno(), Errno::NOENT | Errno::NOTDIR) => {
                 if opaque {
@@ -1379,6 +1395,11 @@ impl Unpacker<'_, '_> {
             }
             Err(e) if e.errno() == Errno::LOOP && self.opts.no_dirlinks => {
                 return Ok(self.skip(name, SkipReason::ParentCrossesSymlink))
+            }
+            // The archive's own tree in the way (a symlink loop, a mount): refused, as for the
+            // parent of any other entry.
+            Err(e) if matches!(e.errno(), Errno::LOOP | Errno::XDEV | Errno::NAMETOOLONG) => {
+                return Ok(self.skip(name, SkipReason::BadParent(e.errno())))
             }
             Err(e) => return Err(e),
         };

@@ -38,7 +38,7 @@ impl FileType {
         FileType::from_rustix(rustix::fs::FileType::from_raw_mode(mode as _))
     }
 
-    fn from_rustix(ft: rustix::fs::FileType) -> FileType {
+    pub(crate) fn from_rustix(ft: rustix::fs::FileType) -> FileType {
         use rustix::fs::FileType as R;
         match ft {
             R::RegularFile => FileType::File,

@@ -341,7 +341,7 @@ impl Handle {
 
 /// An xattr name as the kernel takes it: empty or longer than 255 bytes is `ERANGE`, a NUL byte
 /// (which would silently cut the name) `EINVAL`.
-fn xattr_name(name: &OsStr) -> Result<CString> {
+pub(super) fn xattr_name(name: &OsStr) -> Result<CString> {
     let bytes = name.as_bytes();
     if bytes.is_empty() || bytes.len() > XATTR_NAME_MAX {
         return Err(Error::invalid_input(
@@ -355,7 +355,7 @@ fn xattr_name(name: &OsStr) -> Result<CString> {
 
 /// Reads a value of unknown length: ask for the length (`read` with an empty buffer), read, and
 /// start over if it grew in between (`ERANGE`).
-fn read_growing(
+pub(super) fn read_growing(
     mut read: impl FnMut(&mut [u8]) -> std::result::Result<usize, Errno>,
 ) -> std::result::Result<Vec<u8>, Errno> {
     loop {

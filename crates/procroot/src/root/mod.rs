@@ -19,6 +19,7 @@ mod remove;
 mod second_check;
 mod touch;
 mod tree;
+mod walk;
 
 use std::ffi::OsString;
 use std::fs::{File, Metadata};
@@ -39,6 +40,7 @@ pub use links::NodeKind;
 pub(crate) use pid_roots::len as pid_root_cache_len;
 pub use progress::{CopyWarning, Progress, ProgressFn, WarningFn};
 pub use remove::RemoveAllOptions;
+pub use walk::{Walk, WalkEntry};
 
 use crate::error::{Error, Result};
 use crate::procfs::{PidFd, ProcBase, Procfs};

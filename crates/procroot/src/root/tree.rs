@@ -20,9 +20,11 @@
 //!   window is refilled and loop forever. A second pass over a directory (a removal finding it
 //!   refilled at its `rmdir`) is pushed again, explicitly, and bounded.
 //!
-//! What is done with the entries (unlink them, copy them) is up to the user of the chain: see
-//! `remove.rs` (`Remover`, with its `Scope`) and `copy.rs` (`Copier`, which walks the source and
-//! the copy as two chains in step).
+//! What is done with the entries (unlink them, copy them, yield them) is up to the user of the
+//! chain: see `remove.rs` (`Remover`, with its `Scope`), `copy.rs` (`Copier`, which walks the
+//! source and the copy as two chains in step) and `walk.rs` (`Root::walk`, whose chain owns its
+//! base and may enter directories through symlinks resolved inside the root: such a level is
+//! reopened through the resolver, from the root, never by following a name with `openat`).
 //!
 //! [`Root::remove_all`]: super::Root::remove_all
 
@@ -30,14 +32,17 @@
 
 use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 
-use rustix::fs::{Dir, Mode, OFlags};
+use std::mem::MaybeUninit;
+
+use rustix::fs::{Mode, OFlags, RawDir};
 use rustix::io::Errno;
 
 use crate::error::{Error, Result};
 use crate::fs::FileId;
+use crate::resolve::{self, ResolveOptions, Trailing};
 use crate::sys::{Syscall as _, SyscallErrno as _};
 
 /// How many fds a [`Chain`] may hold: `window` open levels plus at most `max_anchors` anchors.
@@ -86,8 +91,13 @@ pub(super) struct Level {
     pub name: OsString,
     /// `(st_dev, st_ino)` when it was opened, to recognise it when re-walking.
     pub id: FileId,
-    /// Its open directory stream; `None` when it fell out of the window.
-    dir: Option<Dir>,
+    /// Its open directory and what was read of it; `None` when it fell out of the window.
+    dir: Option<Listing>,
+    /// For a level entered through a symlink (`Root::walk` with `follow_links`): its path
+    /// inside the root, which a re-walk resolves with the resolver (the name in the level
+    /// above is a symlink, which `O_NOFOLLOW` rightly refuses and `openat` must never follow:
+    /// an absolute target would be read from the caller's `/`).
+    followed: Option<Box<[u8]>>,
     /// The directory offset after the last entry [`Chain::read`] returned, to continue from
     /// there when the level is reopened (for chains that resume).
     pos: i64,
@@ -96,7 +106,74 @@ pub(super) struct Level {
 impl Level {
     /// The level's open fd. Popped levels and the innermost level are always open.
     pub fn fd(&self) -> Result<BorrowedFd<'_>> {
-        self.dir.as_ref().ok_or(Errno::BADF)?.fd().syscall("fcntl")
+        Ok(self.dir.as_ref().ok_or(Errno::BADF)?.fd.as_fd())
+    }
+}
+
+/// How many bytes one `getdents64` may fill: glibc's `readdir` buffer size. (rustix's `Dir`
+/// starts at 768 bytes and grows by as much per call, and copies each name into a `CString`:
+/// a walk of many small directories paid several calls and an allocation per entry for it.)
+const GETDENTS_BUF: usize = 32 * 1024;
+
+/// An open directory and the entries of its last `getdents64` batch not yet returned.
+struct Listing {
+    fd: OwnedFd,
+    /// The batch's names, one after the other.
+    names: Vec<u8>,
+    /// Per entry: where its name is in `names`, its length, its type, and the directory
+    /// offset after it (`d_off`).
+    items: Vec<(usize, usize, rustix::fs::FileType, i64)>,
+    /// The next item to return.
+    next: usize,
+    /// `getdents64` said the end.
+    at_end: bool,
+}
+
+impl Listing {
+    fn new(fd: OwnedFd) -> Listing {
+        Listing {
+            fd,
+            names: Vec::new(),
+            items: Vec::new(),
+            next: 0,
+            at_end: false,
+        }
+    }
+
+    /// Reads the next batch (one `getdents64`) into `items`, with `buf` (allocated on first
+    /// use); `false` at the end of the directory. `ENOENT` (the directory was removed while
+    /// being read) is the end too, as for `readdir`.
+    fn refill(&mut self, buf: &mut Vec<MaybeUninit<u8>>) -> Result<bool> {
+        if buf.is_empty() {
+            buf.resize(GETDENTS_BUF, MaybeUninit::uninit());
+        }
+        self.names.clear();
+        self.items.clear();
+        self.next = 0;
+        let mut raw = RawDir::new(self.fd.as_fd(), buf.as_mut_slice());
+        loop {
+            match raw.next() {
+                None | Some(Err(Errno::NOENT)) => {
+                    self.at_end = true;
+                    break;
+                }
+                Some(Err(e)) => return Err(e.syscall("getdents64")),
+                Some(Ok(entry)) => {
+                    let name = entry.file_name().to_bytes();
+                    self.items.push((
+                        self.names.len(),
+                        name.len(),
+                        entry.file_type(),
+                        entry.next_entry_cookie() as i64,
+                    ));
+                    self.names.extend_from_slice(name);
+                }
+            }
+            if raw.is_buffer_empty() {
+                break;
+            }
+        }
+        Ok(!self.items.is_empty())
     }
 }
 
@@ -109,10 +186,28 @@ pub(super) struct Entry {
     pub file_type: rustix::fs::FileType,
 }
 
+/// The fixed point of a [`Chain`]: borrowed from the caller (removal, copy) or owned by the
+/// chain (a walk, which outlives the call that started it).
+enum Base<'a> {
+    Borrowed(BorrowedFd<'a>),
+    Owned(OwnedFd),
+}
+
+impl Base<'_> {
+    fn fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Base::Borrowed(fd) => *fd,
+            Base::Owned(fd) => fd.as_fd(),
+        }
+    }
+}
+
 /// The directories from a base down to the current one; see the module docs.
 pub(super) struct Chain<'a> {
     /// The fixed point every re-walk starts from (the parent of the first level).
-    base: BorrowedFd<'a>,
+    base: Base<'a>,
+    /// Where levels entered through a symlink are resolved again: the root's fd and options.
+    resolver: Option<(std::sync::Arc<OwnedFd>, ResolveOptions)>,
     levels: Vec<Level>,
     /// `levels[open_from..]` are open, `levels[..open_from]` are not.
     open_from: usize,
@@ -122,19 +217,51 @@ pub(super) struct Chain<'a> {
     /// The spacing of `anchors`.
     step: usize,
     limits: Limits,
+    /// The `getdents64` buffer, shared by the levels: only the innermost one is read.
+    buf: Vec<MaybeUninit<u8>>,
 }
 
 impl<'a> Chain<'a> {
     /// An empty chain below `base`.
     pub fn new(base: BorrowedFd<'a>, limits: Limits) -> Self {
+        Chain::with_base(Base::Borrowed(base), None, limits)
+    }
+
+    /// An empty chain below `base`, which it owns; levels pushed with
+    /// [`Chain::push_followed`] are resolved again in `root` with `opts` when reopened.
+    pub fn new_owned(
+        base: OwnedFd,
+        limits: Limits,
+        root: std::sync::Arc<OwnedFd>,
+        opts: ResolveOptions,
+    ) -> Chain<'static> {
+        Chain::with_base(Base::Owned(base), Some((root, opts)), limits)
+    }
+
+    fn with_base(
+        base: Base<'a>,
+        resolver: Option<(std::sync::Arc<OwnedFd>, ResolveOptions)>,
+        limits: Limits,
+    ) -> Self {
         Chain {
             base,
+            resolver,
             levels: Vec::new(),
             open_from: 0,
             anchors: Vec::new(),
             step: limits.window,
             limits,
+            buf: Vec::new(),
         }
+    }
+
+    fn base(&self) -> BorrowedFd<'_> {
+        self.base.fd()
+    }
+
+    /// `levels[open_from..]` keep their directory open; the levels above have none.
+    pub fn open_from(&self) -> usize {
+        self.open_from
     }
 
     /// How many levels deep the chain is.
@@ -147,7 +274,7 @@ impl<'a> Chain<'a> {
     pub fn dir_fd(&self) -> Result<BorrowedFd<'_>> {
         match self.levels.last() {
             Some(level) => level.fd(),
-            None => Ok(self.base),
+            None => Ok(self.base()),
         }
     }
 
@@ -155,6 +282,32 @@ impl<'a> Chain<'a> {
     /// `fd` (`O_RDONLY | O_DIRECTORY`) with identity `id`. Closes the outermost open level beyond
     /// the window, and keeps an anchor every `step` levels.
     pub fn push(&mut self, name: &OsStr, fd: OwnedFd, id: FileId) -> Result<()> {
+        self.push_level(name, fd, id, None)
+    }
+
+    /// [`Chain::push`] for a directory reached through the symlink `name`, resolved inside the
+    /// root (a chain made by [`Chain::new_owned`]) to the directory at `path_in_root`: a re-walk
+    /// resolves that path again and checks the identity, as it does for every level.
+    pub fn push_followed(
+        &mut self,
+        name: &OsStr,
+        fd: OwnedFd,
+        id: FileId,
+        path_in_root: &[u8],
+    ) -> Result<()> {
+        if self.resolver.is_none() {
+            return Err(Error::from_errno(Errno::INVAL));
+        }
+        self.push_level(name, fd, id, Some(path_in_root.into()))
+    }
+
+    fn push_level(
+        &mut self,
+        name: &OsStr,
+        fd: OwnedFd,
+        id: FileId,
+        followed: Option<Box<[u8]>>,
+    ) -> Result<()> {
         let index = self.levels.len();
         if index > 0 && index.is_multiple_of(self.step) {
             let anchor = rustix::io::fcntl_dupfd_cloexec(&fd, 0).syscall("fcntl")?;
@@ -168,8 +321,9 @@ impl<'a> Chain<'a> {
         self.levels.push(Level {
             name: name.to_os_string(),
             id,
-            dir: Some(Dir::new(fd).syscall("fcntl")?),
+            dir: Some(Listing::new(fd)),
             pos: 0,
+            followed,
         });
         if self.levels.len() - self.open_from > self.limits.window {
             self.levels[self.open_from].dir = None;
@@ -180,24 +334,36 @@ impl<'a> Chain<'a> {
 
     /// The next entry of the innermost level, `None` at its end (or when the chain is empty).
     pub fn read(&mut self) -> Result<Option<Entry>> {
+        let mut name = Vec::new();
+        Ok(self.read_into(&mut name)?.map(|file_type| Entry {
+            name: OsString::from_vec(name),
+            file_type,
+        }))
+    }
+
+    /// [`Chain::read`] into `name` (cleared first), which a caller reading many entries reuses
+    /// (`Root::walk`: no allocation per entry for the name): the entry's type, or `None` at the
+    /// end of the innermost level.
+    pub fn read_into(&mut self, name: &mut Vec<u8>) -> Result<Option<rustix::fs::FileType>> {
         let Some(Level { dir, pos, .. }) = self.levels.last_mut() else {
             return Ok(None);
         };
-        let dir = dir.as_mut().ok_or(Errno::BADF)?;
+        let listing = dir.as_mut().ok_or(Errno::BADF)?;
         loop {
-            let entry = match dir.read() {
-                None => return Ok(None),
-                Some(entry) => entry.syscall("getdents64")?,
-            };
-            *pos = entry.offset();
-            let name = entry.file_name();
-            if name == c"." || name == c".." {
-                continue;
+            if let Some(&(start, len, file_type, cookie)) = listing.items.get(listing.next) {
+                listing.next += 1;
+                *pos = cookie;
+                let bytes = &listing.names[start..start + len];
+                if bytes == b"." || bytes == b".." {
+                    continue;
+                }
+                name.clear();
+                name.extend_from_slice(bytes);
+                return Ok(Some(file_type));
             }
-            return Ok(Some(Entry {
-                name: OsStr::from_bytes(name.to_bytes()).to_os_string(),
-                file_type: entry.file_type(),
-            }));
+            if listing.at_end || !listing.refill(&mut self.buf)? {
+                return Ok(None);
+            }
         }
     }
 
@@ -222,7 +388,13 @@ impl<'a> Chain<'a> {
 
     /// The path of `name` in the innermost level, relative to the base: for messages.
     pub fn path_of(&self, name: &OsStr) -> PathBuf {
-        let mut path: PathBuf = self.levels.iter().map(|l| l.name.as_os_str()).collect();
+        // A walk's first level is its base itself, recorded as `.`: no name in a message.
+        let mut path: PathBuf = self
+            .levels
+            .iter()
+            .map(|l| l.name.as_os_str())
+            .filter(|n| *n != ".")
+            .collect();
         path.push(name);
         path
     }
@@ -235,10 +407,18 @@ impl<'a> Chain<'a> {
         let len = self.levels.len();
         let start = len.saturating_sub(self.limits.window / 2);
         let anchor = self.anchors.iter().rev().find(|&&(i, _)| i < start);
-        let (first, from) = match anchor {
+        let (mut first, from) = match anchor {
             Some((i, fd)) => (i + 1, fd.as_fd()),
-            None => (0, self.base),
+            None => (0, self.base.fd()),
         };
+        // A level entered through a symlink is resolved from the root, not below the anchor:
+        // start there if it is the nearer one.
+        if let Some(f) = (first..start)
+            .rev()
+            .find(|&i| self.levels[i].followed.is_some())
+        {
+            first = f;
+        }
         let mut cur: Option<OwnedFd> = None;
         for i in first..len {
             let dirfd = cur.as_ref().map_or(from, |fd| fd.as_fd());
@@ -249,7 +429,15 @@ impl<'a> Chain<'a> {
                 OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC
             };
             let level = &self.levels[i];
-            let fd = match rustix::fs::openat(dirfd, &level.name, flags, Mode::empty()) {
+            let opened = match (&level.followed, &self.resolver) {
+                (Some(path), Some((root, opts))) => {
+                    resolve::resolve(root.as_fd(), path, opts, Trailing::Follow, flags)
+                        .map(|r| r.fd)
+                        .map_err(|e| e.errno())
+                }
+                _ => rustix::fs::openat(dirfd, &level.name, flags, Mode::empty()),
+            };
+            let fd = match opened {
                 Ok(fd) => fd,
                 Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP) => {
                     return Err(moved(&self.path_of(OsStr::new(""))))
@@ -261,12 +449,13 @@ impl<'a> Chain<'a> {
                 return Err(moved(&self.path_of(OsStr::new(""))));
             }
             if keep {
-                let mut dir = Dir::new(fd.try_clone()?).syscall("fcntl")?;
+                let dir = fd.try_clone()?;
                 // Where it stopped: see the module docs (never reread from the start).
                 if level.pos != 0 {
-                    dir.seek(level.pos).syscall("lseek")?;
+                    rustix::fs::seek(&dir, rustix::fs::SeekFrom::Start(level.pos as u64))
+                        .syscall("lseek")?;
                 }
-                self.levels[i].dir = Some(dir);
+                self.levels[i].dir = Some(Listing::new(dir));
             }
             cur = Some(fd);
         }
