@@ -110,6 +110,31 @@
 // the target's: every variable of the caller (tokens, credentials) then reaches the container.
 #define PROCROOT_EXEC_PRESERVE_ENV 16
 
+// [`procroot_apply_layer`] `flags`: give entries the caller's owner, not the archive's (`tar
+// --no-same-owner`); set-ID bits are then dropped.
+#define PROCROOT_LAYER_NO_SAME_OWNER 1
+
+// `flags`: make device nodes (needs `CAP_MKNOD`); without it they are skipped and counted in
+// `skipped`.
+#define PROCROOT_LAYER_SPECIAL_FILES 2
+
+// `flags`: refuse (skip) an entry whose parent path crosses a symlink, instead of following
+// it inside the root.
+#define PROCROOT_LAYER_NO_DIRLINKS 4
+
+// `flags`: let a non-directory entry replace an existing directory (removed with its tree,
+// on this mount only).
+#define PROCROOT_LAYER_OVERWRITE_DIRS 8
+
+// [`procroot_layer_report`] `compression`: a plain tar stream.
+#define PROCROOT_COMPRESSION_NONE 0
+
+// `compression`: gzip.
+#define PROCROOT_COMPRESSION_GZIP 1
+
+// `compression`: zstd.
+#define PROCROOT_COMPRESSION_ZSTD 2
+
 // [`procroot_walk_open`]: follow symlinks, resolved inside the root (directory cycles are an
 // `-ELOOP` entry error).
 #define PROCROOT_WALK_FOLLOW_LINKS 1
@@ -215,6 +240,37 @@ typedef struct procroot_credentials {
   // How many seccomp filters were copied out of the target (0: none, or not copyable).
   uint32_t seccomp_filters;
 } procroot_credentials;
+
+// What [`procroot_apply_layer`] did: entries made by type, data written, whiteouts and opaque
+// markers applied, and how many entries (or attributes) were skipped or refused.
+typedef struct procroot_layer_report {
+  // Regular files made.
+  uint64_t files;
+  // Directories made or updated.
+  uint64_t dirs;
+  // Symlinks made.
+  uint64_t symlinks;
+  // Hard links made.
+  uint64_t hardlinks;
+  // FIFOs made.
+  uint64_t fifos;
+  // Character devices made.
+  uint64_t char_devices;
+  // Block devices made.
+  uint64_t block_devices;
+  // File data written, in bytes.
+  uint64_t bytes_written;
+  // Whiteouts applied.
+  uint64_t whiteouts;
+  // Opaque markers applied.
+  uint64_t opaque_dirs;
+  // Entries or attributes skipped or refused (a name above the root, a hard link out of it,
+  // a device node without `PROCROOT_LAYER_SPECIAL_FILES`...). Their names and reasons are
+  // in the library's report, which C does not see: the CLI's `unpack --json` lists them.
+  uint64_t skipped;
+  // `PROCROOT_COMPRESSION_*`: the layer's compression, from its first bytes.
+  int compression;
+} procroot_layer_report;
 
 // What [`procroot_walk_next`] fills in. `path` points into the walk handle: valid until the
 // next `procroot_walk_next` or `procroot_walk_free`.
@@ -703,6 +759,23 @@ int procroot_exec(const struct procroot_pidfd *target,
                   const char *config,
                   int *status,
                   struct procroot_error **err);
+
+// Applies one image layer read from `fd` (a tar stream, plain, gzip or zstd, told by its first
+// bytes; a file or a pipe, read from its current offset to its end, and not closed) to the
+// root, with the OCI image-spec's layer semantics and never writing outside the root
+// (`RootUnpackExt::apply_layer`): names are paths inside the root, parents are resolved inside
+// it, nothing is written through a symlink, hard links and whiteouts stay inside it.
+// `flags`: `PROCROOT_LAYER_*`. Returns 0 with `*report` filled (NULL: not wanted). A refused
+// entry is skipped and counted, not an error; any other failure stops the layer with `-errno`
+// and a message naming the entry, and what was applied before it stays applied.
+//
+// # Safety
+// As [`procroot_resolve`]; `fd` stays open during the call; `report` NULL or writable.
+int procroot_apply_layer(const struct procroot_root *root,
+                         int fd,
+                         uint32_t flags,
+                         struct procroot_layer_report *report,
+                         struct procroot_error **err);
 
 // Starts walking `path` inside the root (`Root::walk`): `*out` receives the walk, to free
 // with [`procroot_walk_free`]. `flags` are `PROCROOT_WALK_*` (another bit is `-EINVAL`);

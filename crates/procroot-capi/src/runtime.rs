@@ -556,3 +556,144 @@ pub unsafe extern "C" fn procroot_exec(
         Ok(0)
     })
 }
+
+/// [`procroot_apply_layer`] `flags`: give entries the caller's owner, not the archive's (`tar
+/// --no-same-owner`); set-ID bits are then dropped.
+pub const PROCROOT_LAYER_NO_SAME_OWNER: u32 = 1;
+/// `flags`: make device nodes (needs `CAP_MKNOD`); without it they are skipped and counted in
+/// `skipped`.
+pub const PROCROOT_LAYER_SPECIAL_FILES: u32 = 2;
+/// `flags`: refuse (skip) an entry whose parent path crosses a symlink, instead of following
+/// it inside the root.
+pub const PROCROOT_LAYER_NO_DIRLINKS: u32 = 4;
+/// `flags`: let a non-directory entry replace an existing directory (removed with its tree,
+/// on this mount only).
+pub const PROCROOT_LAYER_OVERWRITE_DIRS: u32 = 8;
+
+/// [`procroot_layer_report`] `compression`: a plain tar stream.
+pub const PROCROOT_COMPRESSION_NONE: c_int = 0;
+/// `compression`: gzip.
+pub const PROCROOT_COMPRESSION_GZIP: c_int = 1;
+/// `compression`: zstd.
+pub const PROCROOT_COMPRESSION_ZSTD: c_int = 2;
+
+/// What [`procroot_apply_layer`] did: entries made by type, data written, whiteouts and opaque
+/// markers applied, and how many entries (or attributes) were skipped or refused.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct procroot_layer_report {
+    /// Regular files made.
+    pub files: u64,
+    /// Directories made or updated.
+    pub dirs: u64,
+    /// Symlinks made.
+    pub symlinks: u64,
+    /// Hard links made.
+    pub hardlinks: u64,
+    /// FIFOs made.
+    pub fifos: u64,
+    /// Character devices made.
+    pub char_devices: u64,
+    /// Block devices made.
+    pub block_devices: u64,
+    /// File data written, in bytes.
+    pub bytes_written: u64,
+    /// Whiteouts applied.
+    pub whiteouts: u64,
+    /// Opaque markers applied.
+    pub opaque_dirs: u64,
+    /// Entries or attributes skipped or refused (a name above the root, a hard link out of it,
+    /// a device node without `PROCROOT_LAYER_SPECIAL_FILES`...). Their names and reasons are
+    /// in the library's report, which C does not see: the CLI's `unpack --json` lists them.
+    pub skipped: u64,
+    /// `PROCROOT_COMPRESSION_*`: the layer's compression, from its first bytes.
+    pub compression: c_int,
+}
+
+impl From<&procroot_runtime::unpack::LayerReport> for procroot_layer_report {
+    fn from(r: &procroot_runtime::unpack::LayerReport) -> Self {
+        use procroot_runtime::unpack::Compression;
+        let e = &r.entries;
+        procroot_layer_report {
+            files: e.files,
+            dirs: e.dirs,
+            symlinks: e.symlinks,
+            hardlinks: e.hardlinks,
+            fifos: e.fifos,
+            char_devices: e.char_devices,
+            block_devices: e.block_devices,
+            bytes_written: r.bytes_written,
+            whiteouts: r.whiteouts,
+            opaque_dirs: r.opaque_dirs,
+            skipped: r.skipped.len() as u64,
+            compression: match r.compression {
+                Compression::None => PROCROOT_COMPRESSION_NONE,
+                Compression::Gzip => PROCROOT_COMPRESSION_GZIP,
+                Compression::Zstd => PROCROOT_COMPRESSION_ZSTD,
+            },
+        }
+    }
+}
+
+/// Applies one image layer read from `fd` (a tar stream, plain, gzip or zstd, told by its first
+/// bytes; a file or a pipe, read from its current offset to its end, and not closed) to the
+/// root, with the OCI image-spec's layer semantics and never writing outside the root
+/// (`RootUnpackExt::apply_layer`): names are paths inside the root, parents are resolved inside
+/// it, nothing is written through a symlink, hard links and whiteouts stay inside it.
+/// `flags`: `PROCROOT_LAYER_*`. Returns 0 with `*report` filled (NULL: not wanted). A refused
+/// entry is skipped and counted, not an error; any other failure stops the layer with `-errno`
+/// and a message naming the entry, and what was applied before it stays applied.
+///
+/// # Safety
+/// As [`procroot_resolve`]; `fd` stays open during the call; `report` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn procroot_apply_layer(
+    root: *const procroot_root,
+    fd: CBorrowedFd<'_>,
+    flags: u32,
+    report: *mut procroot_layer_report,
+    err: *mut *mut procroot_error,
+) -> c_int {
+    use procroot_runtime::unpack::LayerOptions;
+    // SAFETY: `err` is NULL or writable for the call (contract).
+    let err = unsafe { ErrOut::from_raw(err) };
+    // SAFETY: `root` is NULL or a live root (contract; NULL is refused below).
+    let root = unsafe { handle(root) };
+    // SAFETY: `report` is NULL or a writable `procroot_layer_report` (contract).
+    let report = unsafe { out(report) };
+    ffi(err, || {
+        let r = required_root(root)?;
+        let known = PROCROOT_LAYER_NO_SAME_OWNER
+            | PROCROOT_LAYER_SPECIAL_FILES
+            | PROCROOT_LAYER_NO_DIRLINKS
+            | PROCROOT_LAYER_OVERWRITE_DIRS;
+        if flags & !known != 0 {
+            return Err(invalid(format!(
+                "unknown layer flag bits {:#x}",
+                flags & !known
+            )));
+        }
+        // Read through a duplicate: the caller's fd stays open (and its offset moves, as a
+        // read(2) on it would).
+        let file = std::fs::File::from(
+            fd.try_as_borrowed_fd()?
+                .try_clone_to_owned()
+                .map_err(|e| Error::from(e).context("dup layer fd", Path::new("")))?,
+        );
+        let special = if flags & PROCROOT_LAYER_SPECIAL_FILES != 0 {
+            procroot::SpecialFiles::Allow
+        } else {
+            procroot::SpecialFiles::Refuse
+        };
+        let opts = LayerOptions::default()
+            .with_same_owner(flags & PROCROOT_LAYER_NO_SAME_OWNER == 0)
+            .with_special_files(special)
+            .with_no_dirlinks(flags & PROCROOT_LAYER_NO_DIRLINKS != 0)
+            .with_overwrite_dirs(flags & PROCROOT_LAYER_OVERWRITE_DIRS != 0);
+        let applied = procroot_runtime::unpack::apply_layer_threaded(&r.read(), file, opts)?;
+        if let Some(out) = report {
+            *out = procroot_layer_report::from(&applied);
+        }
+        Ok(0)
+    })
+}

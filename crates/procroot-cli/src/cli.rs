@@ -687,6 +687,47 @@ pub enum Command {
     ///                  "outcome": "not copied", "errno": "EPERM", "message": "..."}]}
     #[command(verbatim_doc_comment, after_help = SUBCOMMAND_TRAILER)]
     Cp(CpArgs),
+    /// Apply container image layers to the root, never writing outside it
+    ///
+    /// Each LAYER is a tar stream, uncompressed, gzip or zstd (told by its first bytes), or `-`
+    /// for stdin; they are applied in order, with the OCI image-spec's layer semantics:
+    ///   procroot unpack --root /var/lib/machines/web base.tar.gz app.tar.zst
+    ///   procroot unpack --root /var/lib/machines/web --image ./layout:latest
+    ///
+    /// Every entry's name is a path inside the root: a leading `/` is dropped, `..` above the
+    /// root refuses that entry, and parent directories are resolved inside the root, so a
+    /// symlink made by a lower layer (or this one, or someone racing in the root) is followed
+    /// only inside it (with --no-dirlinks, an entry whose parent crosses a symlink is refused).
+    /// Files are never written through a symlink at their name; symlinks are made verbatim and
+    /// never followed; a hard link's target must be inside the root; whiteouts (`.wh.NAME`,
+    /// `.wh..wh..opq`) remove only inside the root, on its mount, and never what the same layer
+    /// made. As root, owners come from the archive (--no-same-owner: the caller's); set-ID bits
+    /// are kept only with the owner. Device nodes need --special-files (else they are skipped
+    /// and listed); FIFOs are made.
+    ///
+    /// --image DIR (or DIR:REF) applies the layers of an OCI image layout: the manifest REF
+    /// names in DIR/index.json (its org.opencontainers.image.ref.name, or its digest), or the
+    /// only one there. DIR is untrusted too: each of its files is read beneath it (a symlink out
+    /// of it is EXDEV, a FIFO or device ENXIO), and each blob is checked against its
+    /// descriptor's size and digest as it is read. A mismatch stops the unpack (EBADMSG),
+    /// naming the layer; it is known only at the blob's end, so that layer's entries up to
+    /// there were applied, and no later layer was. DIR:REF splits at the first `:` after the
+    /// last `/` (img:sha256:... names a digest), unless DIR:REF is itself a directory.
+    ///
+    /// When stderr is a terminal and the unpack takes longer than half a second, a progress
+    /// line shows the entries and bytes written and the rate (never with --json or --quiet).
+    /// Ctrl-C stops it between two entries; the exit status is then 130, and what was applied
+    /// stays (an unpack is not undone, as with tar).
+    ///
+    /// With --json, prints one object: the entries applied by type, bytes written, whiteouts
+    /// and opaque directories applied, and every entry skipped or refused with its reason,
+    /// per layer:
+    ///   {"op": "unpack", "layers": [{"layer": "base.tar.gz", "compression": "gzip",
+    ///    "entries": {...}, "bytes_written": 123, "whiteouts": 0, "opaque_dirs": 0,
+    ///    "skipped": [{"path": "dev/sda", "reason": "..."}]}]}
+    /// (with --image, "image", "manifest" and each layer's "digest" too).
+    #[command(verbatim_doc_comment, after_help = SUBCOMMAND_TRAILER)]
+    Unpack(UnpackArgs),
     /// Read procfs through procroot's hardened handle
     ///
     /// SUBPATH is relative to a base directory of procfs: this process (--self, the default),
@@ -868,6 +909,7 @@ impl Command {
             Command::Touch(args) => &mut args.root,
             Command::Write(args) => &mut args.root,
             Command::Cp(args) => &mut args.root,
+            Command::Unpack(args) => &mut args.root,
             Command::Proc(args) => {
                 return (None, Some(&mut args.json), Some(&mut args.no_sandbox));
             }
@@ -904,6 +946,7 @@ impl Command {
             Command::Touch(args) => args.root.no_sandbox,
             Command::Write(args) => args.root.no_sandbox,
             Command::Cp(args) => args.root.no_sandbox,
+            Command::Unpack(args) => args.root.no_sandbox,
             Command::Proc(args) => args.no_sandbox,
             Command::Doctor(_)
             | Command::Exec(_)
@@ -936,6 +979,7 @@ impl Command {
             Command::Touch(args) => args.root.json,
             Command::Write(args) => args.root.json,
             Command::Cp(args) => args.root.json,
+            Command::Unpack(args) => args.root.json,
             Command::Proc(args) => args.json,
             Command::Doctor(args) => args.json,
             Command::Exec(_) | Command::Completions(_) | Command::Man | Command::Help(_) => false,
@@ -1429,6 +1473,46 @@ pub struct CpArgs {
     pub xattrs: XattrsArg,
     /// Never show the progress line (shown on a terminal when the copy takes longer than half
     /// a second, never with --json).
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Which root, and how to resolve in it.
+    #[command(flatten)]
+    pub root: RootOpts,
+}
+
+/// Arguments of `procroot unpack`.
+#[derive(Debug, Args)]
+pub struct UnpackArgs {
+    /// The layers, applied in order: tar files (uncompressed, gzip or zstd), `-` for stdin.
+    #[arg(
+        value_name = "LAYER",
+        value_parser = path_operand(),
+        required_unless_present = "image",
+        conflicts_with = "image"
+    )]
+    pub layers: Vec<PathBuf>,
+    /// Apply the layers of an OCI image layout instead: DIR, or DIR:REF to choose the manifest
+    /// by its ref name (org.opencontainers.image.ref.name) or digest.
+    #[arg(long, value_name = "DIR[:REF]", value_parser = path_operand())]
+    pub image: Option<PathBuf>,
+    /// Give the files the caller's owner, not the archive's (the default as root), as tar's
+    /// --no-same-owner; set-user-ID and set-group-ID bits are then dropped.
+    #[arg(long)]
+    pub no_same_owner: bool,
+    /// Make device nodes (needs CAP_MKNOD); without it they are skipped and listed in the
+    /// report.
+    #[arg(long)]
+    pub special_files: bool,
+    /// Refuse an entry whose parent directories cross a symlink (instead of following it,
+    /// inside the root).
+    #[arg(long)]
+    pub no_dirlinks: bool,
+    /// Let an entry replace an existing directory (removing its tree, on this mount only),
+    /// as GNU tar's --overwrite-dir; without it a directory is replaced only by a directory.
+    #[arg(long)]
+    pub overwrite_dirs: bool,
+    /// Never show the progress line (shown on a terminal when the unpack takes longer than
+    /// half a second, never with --json).
     #[arg(short = 'q', long)]
     pub quiet: bool,
     /// Which root, and how to resolve in it.

@@ -42,6 +42,8 @@ pub enum Tree {
     /// `proc`: this process's own directory in procroot's private procfs instance
     /// (`/proc/self`, which holds `/proc/thread-self`).
     ProcSelf,
+    /// `unpack --image`: the OCI image layout directory the layers are read from.
+    Image,
 }
 
 impl Tree {
@@ -52,6 +54,7 @@ impl Tree {
             Tree::CopySource => "beneath the host source",
             Tree::CopyDestination => "beneath the host directory the copy lands in",
             Tree::ProcSelf => "beneath `/proc/self` of procroot's private procfs",
+            Tree::Image => "beneath the image layout directory (--image)",
         }
     }
 }
@@ -111,6 +114,12 @@ pub struct Profile {
     /// Why, where the rights alone do not say it.
     pub note: &'static str,
 }
+
+/// What `unpack` may do beneath the root: what a copy may do beneath the tree it writes to
+/// ([`sandbox::COPY_WRITE`]: make files, directories and symlinks, write them, `TRUNCATE` for a
+/// sparse file's size, `REFER` for hard links between directories, list and remove, here what
+/// whiteouts and replaced entries name), and make FIFOs, which are layer entries like any other.
+const UNPACK_WRITE: Access = sandbox::COPY_WRITE.union(Access::MAKE_FIFO);
 
 /// What each command may do: the one source for the commands' rulesets, `doctor`, the guide
 /// and `--help`.
@@ -244,6 +253,21 @@ pub const PROFILES: &[Profile] = &[
         confinement: Confinement::Copy(CopyDirection::Out),
         note: "never a device node on the host; no READ_FILE there, so nothing beside the copy \
                can be read",
+    },
+    Profile {
+        commands: &["unpack"],
+        confinement: Confinement::Rules(&[
+            Rule {
+                tree: Tree::Root,
+                access: UNPACK_WRITE,
+                of_type: false,
+                special: Access::MAKE_DEVICE,
+            },
+            rule(Tree::Image, Access::READ),
+        ]),
+        note: "the LAYER files and stdin are opened before, so no rule reads them, and nothing \
+               beside them can be; no READ_FILE beneath the root: a bug cannot read a file of \
+               the root into another; REFER: hard links between directories of the root",
     },
     Profile {
         commands: &["proc"],
@@ -397,6 +421,8 @@ pub struct Job<'a> {
     /// A copy's root and host operand ([`Confinement::Copy`]).
     copy: Option<(&'a Root, &'a Path)>,
     proc_self: Option<OwnedFd>,
+    /// `unpack --image`: the layout directory ([`Tree::Image`]).
+    image: Option<BorrowedFd<'a>>,
     of_type: Access,
     special_files: bool,
     /// What the library reads before confining ([`Sandbox::preload`]).
@@ -411,6 +437,7 @@ impl<'a> Job<'a> {
             root: None,
             copy: None,
             proc_self: None,
+            image: None,
             of_type: Access::empty(),
             special_files: false,
             preload: Preload::all(),
@@ -441,6 +468,12 @@ impl<'a> Job<'a> {
         job
     }
 
+    /// `unpack --image`: the image layout directory ([`Tree::Image`]).
+    pub fn image(mut self, dir: BorrowedFd<'a>) -> Job<'a> {
+        self.image = Some(dir);
+        self
+    }
+
     /// The `MAKE_*` right of the entry the command makes or links ([`Rule::of_type`]).
     pub fn of_type(mut self, make: Access) -> Job<'a> {
         self.of_type = make;
@@ -466,6 +499,7 @@ impl<'a> Job<'a> {
                     // Only a copy's rules are about these, and those come from the library.
                     Tree::CopySource | Tree::CopyDestination => None,
                     Tree::ProcSelf => self.proc_self.as_ref().map(AsFd::as_fd),
+                    Tree::Image => self.image,
                 }?;
                 let mut access = r.access;
                 if r.of_type {

@@ -14,7 +14,7 @@ const README: &str = include_str!("../../../README.md");
 
 /// Options the guide names that belong to other programs, never to `procroot`: the install
 /// section quotes cargo, and the comparisons quote cp(1), docker, `runc exec`, mount(8) and
-/// unshare(1).
+/// unshare(1), and `unpack` quotes GNU tar.
 const OTHER_PROGRAMS: &[&str] = &[
     // cargo
     "--locked",
@@ -25,6 +25,8 @@ const OTHER_PROGRAMS: &[&str] = &[
     "--all-features",
     // cp(1)
     "--sparse",
+    // GNU tar (`unpack --overwrite-dirs` is its --overwrite-dir)
+    "--overwrite-dir",
     // docker run
     "--cap-add",
     // runc exec

@@ -26,6 +26,7 @@ mod mutate;
 mod output;
 mod proc;
 mod progress;
+mod unpack;
 
 use std::ffi::OsStr;
 use std::process::ExitCode;
@@ -93,6 +94,7 @@ fn run(command: &Command) -> Result<ExitCode, Failure> {
         Command::Touch(args) => mutate::touch(args),
         Command::Write(args) => mutate::write(args),
         Command::Cp(args) => mutate::cp(args),
+        Command::Unpack(args) => unpack::unpack(args),
         Command::Proc(args) => proc::run(args),
         Command::Doctor(args) => doctor::run(args),
         Command::Exec(args) => exec::run(args),

@@ -84,7 +84,7 @@ fn for_each_path(
 
 /// A usage error in clap's format, for `subcommand`: [`main`](crate::main) prints it and
 /// exits with status 2.
-fn usage_error(subcommand: &str, message: impl std::fmt::Display) -> Failure {
+pub(crate) fn usage_error(subcommand: &str, message: impl std::fmt::Display) -> Failure {
     let mut cli = Cli::command();
     cli.build();
     let kind = clap::error::ErrorKind::ArgumentConflict;

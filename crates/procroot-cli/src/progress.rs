@@ -1,4 +1,4 @@
-//! The progress line of `cp` and `rm -r`, and Ctrl-C during them.
+//! The progress line of `cp`, `rm -r` and `unpack`, and Ctrl-C during them.
 //!
 //! The library draws nothing: it calls a hook after every entry (`CopyOptions::progress`,
 //! `RemoveAllOptions::progress`). [`Watcher::hook`] is that hook. It answers `Break` once
@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use procroot::{Errno, Progress};
+use procroot_runtime::unpack::UnpackProgress;
 use rustix::event::{PollFd, PollFlags};
 
 use crate::output::Failure;
@@ -46,6 +47,8 @@ pub enum Work {
     Remove,
     /// `write`: no line (the input may be a terminal), only Ctrl-C ([`Watcher::reader`]).
     Write,
+    /// `unpack`: entries and bytes written, bytes per second ([`Watcher::unpack_hook`]).
+    Unpack,
 }
 
 /// Watches one command's copies or removals: SIGINT, and the progress line.
@@ -100,13 +103,45 @@ impl Watcher {
         ControlFlow::Continue(())
     }
 
-    fn draw(&mut self, progress: &Progress<'_>) {
+    /// The `unpack` hook ([`procroot_runtime::unpack::LayerOptions::progress`]): as
+    /// [`Watcher::hook`], for an image layer's progress.
+    pub fn unpack_hook(&mut self, progress: &UnpackProgress) -> ControlFlow<()> {
+        if self.interrupted.swap(false, Ordering::Relaxed) {
+            self.stopped = true;
+            return ControlFlow::Break(());
+        }
+        if self.show {
+            if let Some(secs) = self.due() {
+                // The name is the archive's, chosen by whoever wrote it: `{:?}` quotes it and
+                // escapes control characters, so it cannot drive the terminal.
+                let text = format!(
+                    "unpacked {} entries, {} ({}/s) {:?}",
+                    progress.entries,
+                    HumanBytes(progress.bytes_written),
+                    HumanBytes((progress.bytes_written as f64 / secs) as u64),
+                    progress.path
+                );
+                self.set_line(text);
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// The seconds since the start when the line is due to be drawn (after [`DELAY`], at most
+    /// every [`REFRESH`]), else `None`.
+    fn due(&mut self) -> Option<f64> {
         let now = Instant::now();
         let elapsed = now.duration_since(self.start);
         if elapsed < self.delay || self.shown_at.is_some_and(|t| now - t < REFRESH) {
-            return;
+            return None;
         }
         self.shown_at = Some(now);
+        Some(elapsed.as_secs_f64().max(0.001))
+    }
+
+    /// Draws `text` as the line (one draw: the text changes every time, and a spinner's tick
+    /// would draw it twice).
+    fn set_line(&mut self, text: String) {
         let bar = self.bar.get_or_insert_with(|| {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
             if let Ok(style) = ProgressStyle::with_template("{wide_msg}") {
@@ -114,12 +149,18 @@ impl Watcher {
             }
             bar
         });
-        let secs = elapsed.as_secs_f64().max(0.001);
+        bar.set_message(text);
+    }
+
+    fn draw(&mut self, progress: &Progress<'_>) {
+        let Some(secs) = self.due() else {
+            return;
+        };
         // The path is the entry's name inside a tree someone else may control: `{:?}` quotes
         // it and escapes control characters, so a name cannot move the cursor or recolour the
         // terminal.
         let text = match self.work {
-            Work::Write => return,
+            Work::Write | Work::Unpack => return,
             Work::Copy if progress.undoing => format!(
                 "copy failed; removing what it made: {} entries removed {:?}",
                 progress.entries,
@@ -139,8 +180,7 @@ impl Watcher {
                 progress.path()
             ),
         };
-        // One draw: the text changes every time (a spinner's tick would draw it twice).
-        bar.set_message(text);
+        self.set_line(text);
     }
 
     /// Clears the line, before anything else is printed.

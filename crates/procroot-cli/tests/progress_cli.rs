@@ -399,3 +399,35 @@ fn rm_r_10000_deep_at_ulimit_128() {
     assert_eq!(code, 0, "{stderr}");
     assert!(!tree.join("deep").exists());
 }
+
+#[test]
+fn unpack_shows_progress_on_a_terminal_and_not_with_quiet() {
+    // A layer of 400 small files, written by GNU tar from a tree (what a user unpacks).
+    let src = tree_of(4, 100);
+    let layer = src.join("layer.tar");
+    let status = Command::new("tar")
+        .arg("-cf")
+        .arg(&layer)
+        .arg("-C")
+        .arg(src.path())
+        .arg("top")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let dst = Tree::new("dir a\ndir b");
+    let layer = layer.to_str().unwrap();
+    let a = dst.join("a");
+    let shown = on_a_terminal(&["unpack", "--root", a.to_str().unwrap(), layer], Some(0));
+    assert!(
+        shown.contains("unpacked ") && shown.contains(" entries, ") && shown.contains("B/s)"),
+        "{shown}"
+    );
+    assert_eq!(names(&dst.join("a/top")).len(), 4);
+    let b = dst.join("b");
+    let shown = on_a_terminal(
+        &["unpack", "-q", "--root", b.to_str().unwrap(), layer],
+        Some(0),
+    );
+    assert!(!shown.contains("unpacked "), "{shown}");
+    assert_eq!(names(&dst.join("b/top")).len(), 4);
+}

@@ -978,6 +978,61 @@ fn the_second_check_stops_xattr_writes_when_the_resolver_is_naive() {
     );
 }
 
+/// `unpack` with the first wall broken on purpose: an entry under a root symlink to a host
+/// directory (which the naive resolver follows out of the root) is stopped by Landlock, whether
+/// the unpacker then stops (EACCES) or skips the entry naming EACCES; the host is untouched.
+/// Without the sandbox the entry lands on the host (the test can fail).
+#[test]
+fn unpack_is_stopped_when_the_resolver_is_naive() {
+    if !landlock_available() {
+        return;
+    }
+    let fault = fault_injected_binary();
+    // One entry, `dirlink/planted`, in a plain tar (ustar header by hand: no tar crate needed).
+    let mut layer = vec![0u8; 512];
+    let name = b"dirlink/planted";
+    layer[..name.len()].copy_from_slice(name);
+    layer[100..107].copy_from_slice(b"0000644");
+    layer[108..115].copy_from_slice(b"0000000");
+    layer[116..123].copy_from_slice(b"0000000");
+    layer[124..135].copy_from_slice(b"00000000004");
+    layer[136..147].copy_from_slice(b"14000000000");
+    layer[156] = b'0';
+    layer[257..263].copy_from_slice(b"ustar\0");
+    layer[263..265].copy_from_slice(b"00");
+    layer[148..156].copy_from_slice(b"        ");
+    let sum: u32 = layer.iter().map(|&b| u32::from(b)).sum();
+    layer[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+    let mut data = b"evil".to_vec();
+    data.resize(512, 0);
+    layer.extend_from_slice(&data);
+    layer.extend_from_slice(&[0u8; 1024]);
+    for sandbox in [true, false] {
+        let world = World::new();
+        let file = world.out.join("layer.tar");
+        std::fs::write(&file, &layer).unwrap();
+        let host = Snapshot::take(world.host.path());
+        let run = world.run(fault, sandbox, &["unpack", file.to_str().unwrap()]);
+        let changed = host.difference(&host.retake());
+        if sandbox {
+            assert!(
+                changed.is_none(),
+                "unpack changed the host: {changed:?} {run:?}"
+            );
+            let text = String::from_utf8_lossy(&run.stdout);
+            assert!(
+                text.contains("EACCES") || text.contains("Permission denied"),
+                "{run:?}"
+            );
+        } else {
+            assert!(
+                world.host.join("victims/planted").is_file(),
+                "unpack did not escape without the sandbox: {run:?}"
+            );
+        }
+    }
+}
+
 /// `strace -f -e trace=fsopen,fsconfig` of `procroot ARGS`, or `None` (after a skip that
 /// `PROCROOT_ALLOW_SKIP=strace` allowed) without strace: the procfs instances the run made,
 /// as (all, unmasked: without `subset=pid`).

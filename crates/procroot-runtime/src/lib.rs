@@ -9,6 +9,8 @@
 //!   sealed self-binary (CVE-2019-5736);
 //! - [`sandbox`]: Landlock, the second wall: confining a process to the trees it works on
 //!   ([`RootSandboxExt::in_sandbox`] runs a closure confined to one root);
+//! - [`unpack`]: applying container image layers (tar, gzip, zstd; OCI whiteouts) to a root
+//!   without a write outside it ([`RootUnpackExt::apply_layer`]);
 //! - [`doctor`]: what this kernel offers, and whether `/proc` can be trusted;
 //! - [`inspect`]: `find` and `audit`, walking a whole root with [`procroot::Root::walk`].
 //!
@@ -29,8 +31,10 @@ pub mod inspect;
 pub mod sandbox;
 #[doc(hidden)]
 pub mod testing;
+pub mod unpack;
 
 pub use sandbox::RootSandboxExt;
+pub use unpack::RootUnpackExt;
 
 // The library's modules under the paths these modules used when they were part of it
 // (`crate::root::Root`, `crate::sys::…`), so that the move kept their imports.

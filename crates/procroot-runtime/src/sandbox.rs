@@ -204,7 +204,7 @@ pub struct CopyRule {
 /// between its directories). Not `READ_FILE`: a bug cannot read a file beside the copy (a host
 /// secret next to the destination). `REFER` and `TRUNCATE` add nothing a bug could not already
 /// do with `WRITE_FILE`, `MAKE_*` and `REMOVE_*` there.
-const COPY_WRITE: Access = Access::MAKE_REG
+pub const COPY_WRITE: Access = Access::MAKE_REG
     .union(Access::MAKE_DIR)
     .union(Access::MAKE_SYM)
     .union(Access::WRITE_FILE)

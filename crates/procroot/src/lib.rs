@@ -69,6 +69,7 @@ pub use fs::{DirEntry, FileId, FileType, ReadDir};
 pub use preload::{prepare_to_confine, Preload};
 pub use procfs::{Acquisition, PidFd, ProcBase, Procfs};
 pub use resolve::{Backend, BackendUsed, Policy, ResolveFlags, ResolveOptions, Trailing};
+pub use root::set_id_kept;
 pub use root::{
     CopyOptions, CopyWarning, EvalMode, Handle, NodeKind, Progress, ProgressFn, RemoveAllOptions,
     ReplaceMode, ResolvedParent, Root, SpecialFiles, Walk, WalkEntry, WarningFn, Xattrs,

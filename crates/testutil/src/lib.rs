@@ -10,19 +10,22 @@
 //!   (more with `PROCROOT_RACE_LONG=1`), [`Snapshot`]. An attacker is stopped or killed on drop:
 //!   a failing test fails, it never hangs.
 //! - The CLI ([`cli`]): [`Cli`] runs the binary with a deadline; [`Run`] holds its results.
-//! - Trees and timing: [`Tree`], [`mkfifo`], [`paired`].
+//! - Trees and timing: [`Tree`], [`mkfifo`], [`paired`]; [`TreeManifest`] to compare two trees
+//!   made by different tools (an unpacked image against umoci's or tar's).
 //!
 //! Each in more words: docs/TESTING.md, "The test kit".
 
 pub mod cli;
 pub mod container;
 mod fork;
+mod manifest;
 pub mod racer;
 mod sentinel;
 mod target;
 
 pub use cli::{Cli, Run};
 pub use fork::ForkedChild;
+pub use manifest::{ManifestEntry, TreeManifest};
 pub use racer::{race_rounds, with_racing_thread, Racer, StopOnDrop, Swap};
 pub use sentinel::{Entry, Snapshot};
 pub use target::Target;

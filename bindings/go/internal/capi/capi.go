@@ -757,6 +757,44 @@ func WriteSysctl(pid int, name, value string) error {
 	return err
 }
 
+// LayerReport is procroot_layer_report.
+type LayerReport struct {
+	Files, Dirs, Symlinks, Hardlinks, FIFOs, CharDevices, BlockDevices uint64
+	BytesWritten, Whiteouts, OpaqueDirs, Skipped                       uint64
+	Compression                                                        int
+}
+
+// Layer flags and compressions (procroot_apply_layer).
+const (
+	LayerNoSameOwner   = uint32(C.PROCROOT_LAYER_NO_SAME_OWNER)
+	LayerSpecialFiles  = uint32(C.PROCROOT_LAYER_SPECIAL_FILES)
+	LayerNoDirlinks    = uint32(C.PROCROOT_LAYER_NO_DIRLINKS)
+	LayerOverwriteDirs = uint32(C.PROCROOT_LAYER_OVERWRITE_DIRS)
+	CompressionNone    = int(C.PROCROOT_COMPRESSION_NONE)
+	CompressionGzip    = int(C.PROCROOT_COMPRESSION_GZIP)
+	CompressionZstd    = int(C.PROCROOT_COMPRESSION_ZSTD)
+)
+
+// ApplyLayer is procroot_apply_layer: the layer is read from fd.
+func (r *Root) ApplyLayer(fd int, flags uint32) (LayerReport, error) {
+	if err := CheckFd(fd); err != nil {
+		return LayerReport{}, err
+	}
+	var c C.procroot_layer_report
+	var cerr *C.procroot_error
+	if _, err := result(C.procroot_apply_layer(r.p, C.int(fd), C.uint32_t(flags), &c, &cerr), cerr); err != nil {
+		return LayerReport{}, err
+	}
+	return LayerReport{
+		Files: uint64(c.files), Dirs: uint64(c.dirs), Symlinks: uint64(c.symlinks),
+		Hardlinks: uint64(c.hardlinks), FIFOs: uint64(c.fifos),
+		CharDevices: uint64(c.char_devices), BlockDevices: uint64(c.block_devices),
+		BytesWritten: uint64(c.bytes_written), Whiteouts: uint64(c.whiteouts),
+		OpaqueDirs: uint64(c.opaque_dirs), Skipped: uint64(c.skipped),
+		Compression: int(c.compression),
+	}, nil
+}
+
 // Walk is a procroot_walk handle: one goroutine at a time.
 type Walk struct{ p *C.procroot_walk }
 

@@ -938,3 +938,104 @@ def exec_in(pid, argv, cwd=None, privileged=False, user=None, no_seccomp=False,
         _call(_lib.procroot_exec, ptr, arr, envp, None if cwd is None else _b(cwd), flags, uid, gid,
               None if config is None else _b(config), ctypes.byref(status), filename=str(pid))
     return status.value
+
+
+# --- procroot unpack: applying a container image layer to a root ------------------------------
+
+LAYER_NO_SAME_OWNER, LAYER_SPECIAL_FILES, LAYER_NO_DIRLINKS, LAYER_OVERWRITE_DIRS = 1, 2, 4, 8
+__all__ += ["LayerReport"]
+
+
+class _CLayerReport(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_uint64) for name in (
+        "files", "dirs", "symlinks", "hardlinks", "fifos", "char_devices", "block_devices",
+        "bytes_written", "whiteouts", "opaque_dirs", "skipped")] + [("compression", ctypes.c_int)]
+
+
+_lib.procroot_apply_layer.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint32,
+                                      ctypes.POINTER(_CLayerReport), ctypes.POINTER(_ErrP)]
+_lib.procroot_apply_layer.restype = ctypes.c_int
+
+
+class LayerReport:
+    """What ``Root.apply_layer`` did: entries made by type (``files``, ``dirs``, ``symlinks``,
+    ``hardlinks``, ``fifos``, ``char_devices``, ``block_devices``), ``bytes_written``,
+    ``whiteouts`` and ``opaque_dirs`` applied, how many entries were ``skipped`` or refused,
+    and the ``compression`` ("none", "gzip", "zstd")."""
+
+    def __init__(self, c):
+        for name, _ in _CLayerReport._fields_[:-1]:
+            setattr(self, name, getattr(c, name))
+        self.compression = {0: "none", 1: "gzip", 2: "zstd"}.get(c.compression, "unknown")
+
+    def __repr__(self):
+        return (f"LayerReport(files={self.files}, dirs={self.dirs}, symlinks={self.symlinks}, "
+                f"hardlinks={self.hardlinks}, bytes_written={self.bytes_written}, "
+                f"whiteouts={self.whiteouts}, skipped={self.skipped}, "
+                f"compression={self.compression!r})")
+
+
+def _apply_layer(self, fileobj, same_owner=True, special_files=False, no_dirlinks=False,
+                 overwrite_dirs=False):
+    """Applies one container image layer (a tar stream, plain, gzip or zstd) read from
+    ``fileobj`` to the root, with the OCI image-spec's layer semantics, never writing outside
+    the root: names are paths inside it, parent directories are resolved inside it, nothing is
+    written through a symlink, hard links and whiteouts stay inside it. A refused entry is
+    skipped and counted; any other failure raises, and what was applied stays applied.
+
+    ``fileobj``: an object with a real ``fileno()`` (a file, read from the fd's current offset;
+    Python-side buffering of an already-read object is not seen), or any object with
+    ``read()``, copied to the library through a pipe by a thread that ends with the call.
+    ``same_owner=False`` gives entries the caller's owner (set-ID bits dropped);
+    ``special_files`` makes device nodes (else skipped); ``no_dirlinks`` skips an entry whose
+    parent crosses a symlink; ``overwrite_dirs`` lets a non-directory replace a directory."""
+    flags = ((0 if same_owner else LAYER_NO_SAME_OWNER) | (LAYER_SPECIAL_FILES if special_files
+             else 0) | (LAYER_NO_DIRLINKS if no_dirlinks else 0)
+             | (LAYER_OVERWRITE_DIRS if overwrite_dirs else 0))
+    c = _CLayerReport()
+
+    def apply(fd):
+        self._run("procroot_apply_layer", fd, flags, ctypes.byref(c))
+
+    try:
+        fd = fileobj.fileno()
+    except (AttributeError, OSError, ValueError):
+        fd = None
+    if fd is not None:
+        apply(_cint(fd, "fd"))
+        return LayerReport(c)
+    rfd, wfd = os.pipe()
+    failed = []
+
+    def feed():
+        try:
+            with open(wfd, "wb", closefd=True) as w:
+                while True:
+                    chunk = fileobj.read(1 << 20)
+                    if not chunk:
+                        break
+                    w.write(chunk)
+        except BrokenPipeError:
+            pass  # the library stopped reading: its error is the one raised
+        except BaseException as e:  # noqa: BLE001 -- re-raised in the caller's thread
+            failed.append(e)
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    error = None
+    try:
+        apply(rfd)
+    except ProcrootError as e:
+        error = e
+    finally:
+        os.close(rfd)  # a feeder still writing gets EPIPE and ends
+        feeder.join()
+    if failed:
+        # Reading ``fileobj`` failed: the library saw a truncated stream, but the cause is this.
+        raise failed[0] from error
+    if error is not None:
+        raise error
+    return LayerReport(c)
+
+
+Root.apply_layer = _apply_layer

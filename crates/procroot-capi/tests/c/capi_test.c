@@ -433,6 +433,81 @@ static void container_tests(const char *scratch) {
     child_done("container");
 }
 
+/* One ustar header (and its data, padded to 512 bytes) appended to buf at *len. */
+static void tar_entry(char *buf, size_t *len, const char *name, char type, const char *data,
+                      const char *link) {
+    char *h = buf + *len;
+    size_t size = data ? strlen(data) : 0;
+    memset(h, 0, 512);
+    snprintf(h, 100, "%s", name);
+    snprintf(h + 100, 8, "%07o", 0644);
+    snprintf(h + 108, 8, "%07o", 0);
+    snprintf(h + 116, 8, "%07o", 0);
+    snprintf(h + 124, 12, "%011o", (unsigned)size); /* the test's data is small */
+    snprintf(h + 136, 12, "%011o", 1700000000);
+    h[156] = type;
+    if (link) snprintf(h + 157, 100, "%s", link);
+    memcpy(h + 257, "ustar\0" "00", 8);
+    memset(h + 148, ' ', 8);
+    unsigned sum = 0;
+    for (int i = 0; i < 512; i++) sum += (unsigned char)h[i];
+    snprintf(h + 148, 8, "%06o", sum);
+    *len += 512;
+    if (size) {
+        memset(buf + *len, 0, (size + 511) / 512 * 512);
+        memcpy(buf + *len, data, size);
+        *len += (size + 511) / 512 * 512;
+    }
+}
+
+/* procroot_apply_layer: a layer read from a pipe, with an entry that climbs out of the root
+ * (skipped and counted, nothing written beside the root), and the argument checks. */
+static void unpack_tests(const char *scratch) {
+    char dir[2048], path[2300];
+    static char layer[8192];
+    size_t len = 0;
+    snprintf(dir, sizeof dir, "%s/unpack/root", scratch);
+    snprintf(path, sizeof path, "%s/unpack", scratch);
+    mkdir(path, 0755);
+    mkdir(dir, 0755);
+    tar_entry(layer, &len, "etc/", '5', NULL, NULL);
+    tar_entry(layer, &len, "etc/hostname", '0', "inside\n", NULL);
+    tar_entry(layer, &len, "etc/again", '1', NULL, "etc/hostname");
+    tar_entry(layer, &len, "../escaped", '0', "outside\n", NULL);
+    len += 1024; /* the end-of-archive blocks (already zero) */
+    int p[2];
+    CHECK(pipe2(p, O_CLOEXEC) == 0, "pipe");
+    CHECK(write(p[1], layer, len) == (ssize_t)len, "write layer to the pipe");
+    close(p[1]);
+    procroot_root *root = NULL;
+    expect_ok(procroot_root_open(dir, &root, &err), "unpack root");
+    procroot_layer_report rep;
+    memset(&rep, 0xff, sizeof rep);
+    expect_ok(procroot_apply_layer(root, p[0], PROCROOT_LAYER_NO_SAME_OWNER, &rep, &err),
+              "apply_layer");
+    close(p[0]);
+    CHECK(rep.files == 1 && rep.dirs == 1 && rep.hardlinks == 1 && rep.skipped == 1 &&
+              rep.compression == PROCROOT_COMPRESSION_NONE && rep.bytes_written == 7,
+          "report files %llu dirs %llu hardlinks %llu skipped %llu compression %d bytes %llu",
+          (unsigned long long)rep.files, (unsigned long long)rep.dirs,
+          (unsigned long long)rep.hardlinks, (unsigned long long)rep.skipped, rep.compression,
+          (unsigned long long)rep.bytes_written);
+    snprintf(path, sizeof path, "%s/etc/again", dir);
+    struct stat st;
+    CHECK(stat(path, &st) == 0 && st.st_nlink == 2, "hard link made");
+    snprintf(path, sizeof path, "%s/unpack/escaped", scratch);
+    CHECK(access(path, F_OK) != 0, "../escaped was not written beside the root");
+    /* NULL report is allowed; an unknown flag, a bad fd, a NULL root are not. */
+    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    expect_ok(procroot_apply_layer(root, devnull, 0, NULL, &err), "apply_layer(empty, NULL)");
+    expect_err(procroot_apply_layer(root, devnull, 0x100, NULL, &err), EINVAL,
+               PROCROOT_ERROR_INVALID_INPUT, "apply_layer(unknown flag)");
+    close(devnull);
+    expect_err(procroot_apply_layer(root, -1, 0, NULL, &err), EBADF, 0, "apply_layer(-1)");
+    expect_err(procroot_apply_layer(NULL, 0, 0, NULL, &err), EINVAL, 0, "apply_layer(NULL)");
+    procroot_root_free(root);
+}
+
 int main(int argc, char **argv) {
     if (argc != 3) {
         fprintf(stderr, "usage: %s <scratch-dir> <resolve_cases.txt>\n", argv[0]);
@@ -817,6 +892,7 @@ int main(int argc, char **argv) {
 
     setter_waits_for_calls(scratch);
     container_tests(scratch);
+    unpack_tests(scratch);
     resolve_table(scratch, argv[2]);
 
     procroot_root_free(root);

@@ -1335,18 +1335,31 @@ fn mode_of(st: &Stat) -> Mode {
     Mode::from_raw_mode(st.st_mode & 0o7777)
 }
 
-/// The mode for the copy `copy` of the regular file `src`: its permission bits, but without
-/// set-user-ID unless the copy has the source's owner, and without set-group-ID unless it has
-/// its owner and group. Otherwise copying out uid 1000's mode-4755 file as root would make a
-/// root-owned set-user-ID program on the host.
+/// The mode for the copy `copy` of the regular file `src`: [`set_id_kept`] of its mode and
+/// owners.
 fn file_mode(src: &Stat, copy: &Stat) -> Mode {
-    let mut mode = src.st_mode & 0o7777;
-    if src.st_uid != copy.st_uid {
+    Mode::from_raw_mode(set_id_kept(
+        src.st_mode,
+        (src.st_uid, src.st_gid),
+        (copy.st_uid, copy.st_gid),
+    ))
+}
+
+/// The copy rule for set-ID bits, the one every operation that recreates a file uses (a copy,
+/// [`ReplaceMode::KeepOr`], `procroot-runtime`'s layer unpacker): `mode`'s permission, sticky
+/// and set-ID bits (`& 0o7777`), but without set-user-ID unless the new file has the
+/// `original` owner (uid), and without set-group-ID unless it has its owner and group
+/// (`(uid, gid)` pairs). Otherwise copying out uid 1000's mode-4755 file as root would make a
+/// root-owned set-user-ID program on the host, and unpacking an archive without keeping its
+/// owners would make the caller's.
+pub fn set_id_kept(mode: u32, original: (u32, u32), new: (u32, u32)) -> u32 {
+    let mut mode = mode & 0o7777;
+    if original.0 != new.0 {
         mode &= !SETID;
-    } else if src.st_gid != copy.st_gid {
+    } else if original.1 != new.1 {
         mode &= !0o2000;
     }
-    Mode::from_raw_mode(mode)
+    mode
 }
 
 /// The access and modification times of `st`.

@@ -32,7 +32,7 @@ use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 
 use crate::fs::{FileType, ReadDir};
-pub use copy::{CopyOptions, ReplaceMode, Xattrs};
+pub use copy::{set_id_kept, CopyOptions, ReplaceMode, Xattrs};
 pub(crate) use eval::kernel_answers as eval_kernel_answers;
 pub use eval::ResolvedParent;
 pub use handle::{reopen_fd, Handle, SpecialFiles};
