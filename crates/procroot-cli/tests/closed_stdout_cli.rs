@@ -67,6 +67,15 @@ fn the_read_commands_end_quietly() {
         let run = closed(args).arg("--root").arg(root).run();
         quiet_success(&args.join(" "), &run);
     }
+    // `unpack`'s JSON report, of an empty layer (a tar of zero blocks) into an empty root.
+    let layer = tree.join("empty.tar");
+    std::fs::write(&layer, vec![0u8; 10240]).unwrap();
+    let dest = Tree::new("");
+    let run = closed(&["unpack", "--json", layer.to_str().unwrap()])
+        .arg("--root")
+        .arg(dest.path())
+        .run();
+    quiet_success("unpack --json", &run);
 }
 
 #[test]
