@@ -48,14 +48,22 @@ fn base_layer() -> PathBuf {
     if cached.exists() {
         return cached;
     }
-    // Built under a name of this process, then renamed: two tests may build it at once.
+    // Built under a name of this process, then linked: two tests may build it at once.
     let part = dir.join(format!("unpack-debian-minbase.tar.{}", std::process::id()));
     let built = Command::new("mmdebstrap")
         .args(["--variant=minbase", "--format=tar", "--quiet", "bookworm"])
         .arg(&part)
         .status();
     if matches!(built, Ok(s) if s.success()) {
-        std::fs::rename(&part, &cached).unwrap();
+        // link(2), not rename: a build that finishes second must not replace the tar that the
+        // test beside it may be between its two extractions of (mmdebstrap stamps the entries
+        // with the time of its build, so two builds differ). The first one stays.
+        match std::fs::hard_link(&part, &cached) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => panic!("linking {} to {}: {e}", part.display(), cached.display()),
+        }
+        std::fs::remove_file(&part).unwrap();
         return cached;
     }
     let _ = std::fs::remove_file(&part);
