@@ -761,10 +761,12 @@ int procroot_exec(const struct procroot_pidfd *target,
                   struct procroot_error **err);
 
 // Applies one image layer read from `fd` (a tar stream, plain, gzip or zstd, told by its first
-// bytes; a file or a pipe, read from its current offset to its end, and not closed) to the
-// root, with the OCI image-spec's layer semantics and never writing outside the root
-// (`RootUnpackExt::apply_layer`): names are paths inside the root, parents are resolved inside
-// it, nothing is written through a symlink, hard links and whiteouts stay inside it.
+// bytes; a file or a pipe, read from its current offset, and not closed) to the root, with the
+// OCI image-spec's layer semantics and never writing outside the root
+// (`RootUnpackExt::apply_layer_file`): names are paths inside the root, parents are resolved
+// inside it, nothing is written through a symlink, hard links and whiteouts stay inside it.
+// A plain tar in a regular file has its files' data copied by the kernel (`copy_file_range`),
+// and the offset is left just after its end-of-archive block.
 // `flags`: `PROCROOT_LAYER_*`. Returns 0 with `*report` filled (NULL: not wanted). A refused
 // entry is skipped and counted, not an error; any other failure stops the layer with `-errno`
 // and a message naming the entry, and what was applied before it stays applied.

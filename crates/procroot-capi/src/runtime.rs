@@ -636,10 +636,12 @@ impl From<&procroot_runtime::unpack::LayerReport> for procroot_layer_report {
 }
 
 /// Applies one image layer read from `fd` (a tar stream, plain, gzip or zstd, told by its first
-/// bytes; a file or a pipe, read from its current offset to its end, and not closed) to the
-/// root, with the OCI image-spec's layer semantics and never writing outside the root
-/// (`RootUnpackExt::apply_layer`): names are paths inside the root, parents are resolved inside
-/// it, nothing is written through a symlink, hard links and whiteouts stay inside it.
+/// bytes; a file or a pipe, read from its current offset, and not closed) to the root, with the
+/// OCI image-spec's layer semantics and never writing outside the root
+/// (`RootUnpackExt::apply_layer_file`): names are paths inside the root, parents are resolved
+/// inside it, nothing is written through a symlink, hard links and whiteouts stay inside it.
+/// A plain tar in a regular file has its files' data copied by the kernel (`copy_file_range`),
+/// and the offset is left just after its end-of-archive block.
 /// `flags`: `PROCROOT_LAYER_*`. Returns 0 with `*report` filled (NULL: not wanted). A refused
 /// entry is skipped and counted, not an error; any other failure stops the layer with `-errno`
 /// and a message naming the entry, and what was applied before it stays applied.
@@ -674,7 +676,7 @@ pub unsafe extern "C" fn procroot_apply_layer(
             )));
         }
         // Read through a duplicate: the caller's fd stays open (and its offset moves, as a
-        // read(2) on it would).
+        // read(2) on it would: the duplicate shares it).
         let file = std::fs::File::from(
             fd.try_as_borrowed_fd()?
                 .try_clone_to_owned()
@@ -690,7 +692,7 @@ pub unsafe extern "C" fn procroot_apply_layer(
             .with_special_files(special)
             .with_no_dirlinks(flags & PROCROOT_LAYER_NO_DIRLINKS != 0)
             .with_overwrite_dirs(flags & PROCROOT_LAYER_OVERWRITE_DIRS != 0);
-        let applied = procroot_runtime::unpack::apply_layer_threaded(&r.read(), file, opts)?;
+        let applied = procroot_runtime::RootUnpackExt::apply_layer_file(&*r.read(), &file, opts)?;
         if let Some(out) = report {
             *out = procroot_layer_report::from(&applied);
         }

@@ -26,7 +26,17 @@ use crate::progress::{Watcher, Work};
 /// One LAYER operand, opened.
 enum Input {
     Stdin,
+    /// A regular file: its data copied by the kernel ([`RootUnpackExt::apply_layer_file`]).
     File(File),
+    /// Anything else opened by name (a FIFO, `/dev/stdin`): read as a stream.
+    Stream(File),
+}
+
+/// How a layer is read: a regular file by the library (the kernel copies its files' data), a
+/// stream through the watcher (Ctrl-C ends a read that waits).
+enum Source {
+    File(File),
+    Stream(Box<dyn Read + Send>),
 }
 
 /// `procroot unpack`.
@@ -47,7 +57,10 @@ pub fn unpack(args: &UnpackArgs) -> Result<ExitCode, Failure> {
         } else {
             let file = File::open(layer)
                 .map_err(|e| procroot::Error::from(e).context("open layer", layer))?;
-            Input::File(file)
+            match file.metadata() {
+                Ok(meta) if meta.is_file() => Input::File(file),
+                _ => Input::Stream(file),
+            }
         });
     }
     let image = args.image.as_deref().map(split_image);
@@ -57,6 +70,9 @@ pub fn unpack(args: &UnpackArgs) -> Result<ExitCode, Failure> {
         Some((dir, _)) => Some(Root::open(dir).map_err(|e| e.within("open image layout", dir))?),
         None => None,
     };
+    // Read while /proc is still readable: the Landlock domain hides it, and knowing the umask
+    // saves an fchmod per file.
+    let umask = procroot_runtime::unpack::process_umask();
     let mut job = Job::on("unpack", &root).special_files(args.special_files);
     if let Some(dir) = &layout_dir {
         job = job.image(dir.as_fd());
@@ -72,7 +88,9 @@ pub fn unpack(args: &UnpackArgs) -> Result<ExitCode, Failure> {
             root.apply_image(
                 dir,
                 reference.as_deref(),
-                layer_options(args).with_progress(&mut hook),
+                layer_options(args)
+                    .with_umask(umask)
+                    .with_progress(&mut hook),
             )
         };
         let report = applied.map_err(|e| watcher.failure(e))?;
@@ -82,15 +100,23 @@ pub fn unpack(args: &UnpackArgs) -> Result<ExitCode, Failure> {
         let total = inputs.len();
         let mut layers = Vec::with_capacity(total);
         for (i, (input, name)) in inputs.into_iter().zip(&args.layers).enumerate() {
-            // Reads go through the watcher, so that Ctrl-C also ends a read that waits for
-            // data (a pipe, a terminal); the decompressing runs on a second thread.
-            let reader: Box<dyn Read + Send> = match input {
-                Input::Stdin => Box::new(watcher.reader(io::stdin())),
-                Input::File(file) => Box::new(watcher.reader(file)),
+            // A stream's reads go through the watcher, so that Ctrl-C also ends a read that
+            // waits for data (a pipe, a terminal); the decompressing runs on a second thread.
+            // A regular file never waits: Ctrl-C is seen between entries.
+            let source = match input {
+                Input::File(file) => Source::File(file),
+                Input::Stdin => Source::Stream(Box::new(watcher.reader(io::stdin()))),
+                Input::Stream(file) => Source::Stream(Box::new(watcher.reader(file))),
             };
             let applied = {
                 let mut hook = |p: &UnpackProgress| watcher.unpack_hook(p);
-                apply_layer_threaded(&root, reader, layer_options(args).with_progress(&mut hook))
+                let opts = layer_options(args)
+                    .with_umask(umask)
+                    .with_progress(&mut hook);
+                match source {
+                    Source::File(file) => root.apply_layer_file(&file, opts),
+                    Source::Stream(stream) => apply_layer_threaded(&root, stream, opts),
+                }
             };
             let report = applied.map_err(|e| {
                 let what = format!("layer {} of {total}", i + 1);

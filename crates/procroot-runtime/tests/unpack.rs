@@ -2,7 +2,7 @@
 //! opaque directories, hard links, xattrs, sparse files, gzip and zstd) and what it reports.
 //! The attacks are in `unpack_attacks.rs`.
 
-mod unpack_common;
+pub(crate) mod unpack_common;
 
 use std::ops::ControlFlow;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
@@ -10,7 +10,6 @@ use std::path::Path;
 
 use procroot::{Root, SpecialFiles};
 use procroot_runtime::unpack::{Compression, LayerOptions, SkipReason};
-use procroot_runtime::RootUnpackExt;
 use procroot_testutil::require_privilege;
 use unpack_common::Layer;
 
@@ -21,10 +20,8 @@ fn apply(
     layer: &[u8],
     opts: LayerOptions<'_>,
 ) -> procroot_runtime::unpack::LayerReport {
-    Root::open(root)
-        .expect("open root")
-        .apply_layer(layer, opts)
-        .expect("apply layer")
+    let root = Root::open(root).expect("open root");
+    unpack_common::apply_bytes(&root, layer, opts).expect("apply layer")
 }
 
 fn caller<'a>() -> LayerOptions<'a> {
@@ -76,6 +73,90 @@ fn files_dirs_and_symlinks_land_inside_the_root() {
         std::fs::metadata(root.join("etc")).unwrap().mtime(),
         1_600_000_000
     );
+}
+
+/// A directory's mode and times are set when the layer leaves it (through the fd it made it
+/// with); one that the layer changes again afterwards (an entry made in it, a whiteout in it, a
+/// missing parent made in it, a hard link into it) gets them again at the end. A read-only
+/// one waits for the end, so that coming back to it cannot fail.
+#[test]
+fn directories_left_and_changed_again_end_with_the_archives_times() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path();
+    // A lower layer's file, for the whiteout.
+    std::fs::create_dir(root.join("e")).unwrap();
+    std::fs::write(root.join("e/lower"), b"lower").unwrap();
+    let layer = Layer::new()
+        .dir("d/", 0o755)
+        .file("d/a", b"a", 0o644)
+        .dir("e/", 0o750)
+        .file("e/x", b"x", 0o644)
+        .dir("f/", 0o700)
+        .dir("r/", 0o555)
+        .file("r/in", b"r", 0o644)
+        .dir("q/", 0o755)
+        // Back to each directory left above, each changed a different way.
+        .file("d/b", b"b", 0o644)
+        .whiteout("e/.wh.lower")
+        .file("f/new/deep/g", b"g", 0o644)
+        .hardlink("q/hard", "d/a")
+        .file("r/again", b"r", 0o644)
+        .bytes();
+    let report = apply(root, &layer, caller());
+    assert!(report.skipped.is_empty(), "{:?}", report.skipped);
+    assert!(!root.join("e/lower").exists());
+    for (dir, mode) in [
+        ("d", 0o755),
+        ("e", 0o750),
+        ("f", 0o700),
+        ("r", 0o555),
+        ("q", 0o755),
+    ] {
+        let md = std::fs::metadata(root.join(dir)).unwrap();
+        assert_eq!(md.mode() & 0o7777, mode, "{dir}'s mode");
+        assert_eq!(md.mtime(), 1_600_000_000, "{dir}'s mtime");
+        assert_eq!(md.atime(), 1_600_000_000, "{dir}'s atime");
+    }
+}
+
+/// A tree deeper than the directories kept open (64): the outermost are closed as the layer
+/// goes down, and found again (resolved in the root) when it comes back up.
+#[test]
+fn a_tree_deeper_than_the_open_directories_lands_whole() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path();
+    const DEPTH: usize = 100;
+    let dir = |depth: usize| "a/".repeat(depth);
+    let mut layer = Layer::new();
+    for depth in 1..=DEPTH {
+        let path = dir(depth);
+        layer = layer
+            .pax(&[("path", path.as_bytes())])
+            .dir("placeholder/", 0o751);
+        let file = format!("{path}f");
+        layer = layer
+            .pax(&[("path", file.as_bytes())])
+            .file("placeholder", file.as_bytes(), 0o644);
+    }
+    // Back up, to each level from the deepest.
+    for depth in (1..=DEPTH).rev() {
+        let file = format!("{}g", dir(depth));
+        layer = layer
+            .pax(&[("path", file.as_bytes())])
+            .file("placeholder", b"g", 0o644);
+    }
+    let report = apply(root, &layer.bytes(), caller());
+    assert!(report.skipped.is_empty(), "{:?}", report.skipped);
+    assert_eq!(report.entries.dirs, DEPTH as u64);
+    for depth in 1..=DEPTH {
+        let path = root.join(dir(depth));
+        let file = format!("{}f", dir(depth));
+        assert_eq!(std::fs::read(path.join("f")).unwrap(), file.as_bytes());
+        assert_eq!(std::fs::read(path.join("g")).unwrap(), b"g");
+        let md = std::fs::metadata(&path).unwrap();
+        assert_eq!(md.mode() & 0o7777, 0o751, "depth {depth}");
+        assert_eq!(md.mtime(), 1_600_000_000, "depth {depth}");
+    }
 }
 
 #[test]
@@ -402,10 +483,8 @@ fn a_failure_names_the_entry_and_what_was_applied() {
         .bytes();
     // Cut inside the third file's data.
     let cut = &layer[..512 * 5 + 100];
-    let err = Root::open(tmp.path())
-        .unwrap()
-        .apply_layer(cut, caller())
-        .expect_err("truncated");
+    let root = Root::open(tmp.path()).unwrap();
+    let err = unpack_common::apply_bytes(&root, cut, caller()).expect_err("truncated");
     let msg = err.to_string();
     assert!(
         msg.contains("layer entry #3 (2 applied before it)"),
@@ -434,9 +513,8 @@ fn progress_sees_every_entry_and_can_stop() {
             ControlFlow::Continue(())
         }
     };
-    let err = Root::open(tmp.path())
-        .unwrap()
-        .apply_layer(&layer[..], caller().with_progress(&mut hook))
+    let root = Root::open(tmp.path()).unwrap();
+    let err = unpack_common::apply_bytes(&root, &layer, caller().with_progress(&mut hook))
         .expect_err("stopped");
     assert_eq!(err.errno(), procroot::Errno::CANCELED);
     assert_eq!(seen, [(1, 1, "one".into()), (2, 3, "two".into())]);
@@ -654,10 +732,8 @@ fn a_corrupt_stream_says_what_the_reader_found() {
     let middle = gz.len() / 2;
     gz[middle] ^= 0xff;
     gz[middle + 1] ^= 0xff;
-    let err = Root::open(tmp.path())
-        .unwrap()
-        .apply_layer(&gz[..], caller())
-        .expect_err("corrupt");
+    let root = Root::open(tmp.path()).unwrap();
+    let err = unpack_common::apply_bytes(&root, &gz, caller()).expect_err("corrupt");
     let msg = err.to_string();
     assert!(
         msg.contains("the layer is not a valid tar stream:"),

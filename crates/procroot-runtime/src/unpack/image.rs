@@ -644,6 +644,7 @@ pub(crate) fn apply_image(
             no_dirlinks: opts.no_dirlinks,
             overwrite_dirs: opts.overwrite_dirs,
             progress,
+            umask: opts.umask,
         };
         let report = super::apply_layer_threaded(root, reader, layer_opts)?;
         Ok(ImageLayerReport {

@@ -3,7 +3,7 @@
 
 #![forbid(unsafe_code)]
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::fs::File;
@@ -30,8 +30,10 @@ const OPAQUE: &[u8] = b".wh..wh..opq";
 /// The mode of directories made only because an entry needs them as parents (as `tar` does,
 /// before the umask).
 const IMPLICIT_DIR_MODE: u32 = 0o755;
-/// How much of a file's data is read and written at a time.
-const CHUNK: usize = 256 * 1024;
+/// How much of a layer is read, and of a file's data written, at a time: small enough to stay
+/// in the CPU's cache (256 KiB made reading the layer 1.15x as slow as `tar -xf`'s 10 KiB
+/// records: BENCHMARKS.md).
+const CHUNK: usize = super::file_layer::BUFFER;
 /// The granularity at which a sparse entry's zero runs become holes.
 const HOLE_BLOCK: usize = 4096;
 /// How many temporary names are tried before giving up.
@@ -65,6 +67,14 @@ pub struct LayerOptions<'a> {
     /// [`ControlFlow::Break`] stops the layer, which then fails with `ECANCELED` (what was
     /// applied stays applied).
     pub progress: Option<&'a mut UnpackProgressFn<'a>>,
+    /// The process's umask, if the caller knows it ([`process_umask`] read before a Landlock
+    /// domain that hides `/proc`). It changes nothing in the result, only the cost: a file
+    /// whose mode the umask leaves whole is created with that mode, which saves an `fchmod`
+    /// per file. `None` (the default): read from `/proc/thread-self/status` when the layer
+    /// starts; if that fails, every file gets its `fchmod`. A value with bits the real umask
+    /// lacks only costs `fchmod`s; one missing bits of the real umask would leave those bits
+    /// off the files it spares (a mode narrower than the archive's, never wider).
+    pub umask: Option<u32>,
 }
 
 impl Default for LayerOptions<'_> {
@@ -75,6 +85,7 @@ impl Default for LayerOptions<'_> {
             no_dirlinks: false,
             overwrite_dirs: false,
             progress: None,
+            umask: None,
         }
     }
 }
@@ -104,6 +115,12 @@ impl<'a> LayerOptions<'a> {
         self
     }
 
+    /// The options with [`LayerOptions::umask`] set.
+    pub fn with_umask(mut self, umask: Option<u32>) -> Self {
+        self.umask = umask;
+        self
+    }
+
     /// The options with [`LayerOptions::progress`] set to `hook`.
     pub fn with_progress(mut self, hook: &'a mut UnpackProgressFn<'a>) -> Self {
         self.progress = Some(hook);
@@ -119,6 +136,7 @@ impl fmt::Debug for LayerOptions<'_> {
             .field("no_dirlinks", &self.no_dirlinks)
             .field("overwrite_dirs", &self.overwrite_dirs)
             .field("progress", &self.progress.as_ref().map(|_| "FnMut"))
+            .field("umask", &self.umask)
             .finish()
     }
 }
@@ -301,6 +319,16 @@ pub trait RootUnpackExt {
     /// many entries were applied before it), and what was applied stays applied.
     fn apply_layer(&self, reader: impl Read, opts: LayerOptions<'_>) -> Result<LayerReport>;
 
+    /// [`apply_layer`](RootUnpackExt::apply_layer) of the layer in `layer`, read from its
+    /// current offset. A plain tar in a regular file has each file's data copied by the kernel
+    /// from the layer to the new file (`copy_file_range(2)`, else `sendfile(2)`, else
+    /// `pread`/`write`), never through this process's memory, and the offset is left just
+    /// after the end-of-archive block (where whatever follows the layer starts); a compressed
+    /// layer is decompressed on a second thread ([`apply_layer_threaded`](super::apply_layer_threaded)),
+    /// and anything but a regular file (a pipe) is read as a stream. The result is the same
+    /// in every case.
+    fn apply_layer_file(&self, layer: &File, opts: LayerOptions<'_>) -> Result<LayerReport>;
+
     /// Applies the layers of the OCI image layout at `layout_dir`, in order, with `opts` for
     /// each: the manifest `reference` names in its `index.json` (by its
     /// `org.opencontainers.image.ref.name` annotation, or its digest), or the only one there
@@ -329,6 +357,34 @@ impl RootUnpackExt for Root {
         let mut unpacker = Unpacker::new(self, opts);
         unpacker.report.compression = compression;
         unpacker.run(stream)?;
+        Ok(unpacker.report)
+    }
+
+    fn apply_layer_file(&self, layer: &File, opts: LayerOptions<'_>) -> Result<LayerReport> {
+        let context = |e: Error| e.context("read layer", self.display_name());
+        let st = rustix::fs::fstat(layer).syscall("fstat").map_err(context)?;
+        if FileType::from_mode(st.st_mode) != FileType::File {
+            return super::apply_layer_threaded(self, layer, opts);
+        }
+        let base = rustix::fs::seek(layer, rustix::fs::SeekFrom::Current(0))
+            .syscall("lseek")
+            .map_err(context)?;
+        let mut head = [0u8; 4];
+        let got = rustix::io::pread(layer, &mut head, base)
+            .syscall("pread")
+            .map_err(context)?;
+        if is_compressed(&head[..got]) {
+            return super::apply_layer_threaded(self, layer, opts);
+        }
+        // A second description would have its own offset: the duplicate shares the caller's.
+        let file = layer.try_clone().map_err(|e| context(Error::from(e)))?;
+        let direct = super::file_layer::FileLayer::new(file, base);
+        let mut unpacker = Unpacker::new(self, opts);
+        let applied = unpacker.run_file(direct.clone());
+        rustix::fs::seek(layer, rustix::fs::SeekFrom::Start(direct.end_offset()))
+            .syscall("lseek")
+            .map_err(context)?;
+        applied?;
         Ok(unpacker.report)
     }
 
@@ -398,6 +454,8 @@ struct DirTimes {
     /// an unprivileged caller from filling it (GNU tar defers it the same way).
     mode: u32,
     times: (SystemTime, SystemTime),
+    /// Set already, when the layer left the directory, and not changed since.
+    done: bool,
 }
 
 /// The state of one layer being applied.
@@ -411,20 +469,41 @@ struct Unpacker<'r, 'a> {
     /// and opaque markers never remove these (the spec: they apply to lower layers only). By
     /// identity, not path, so that two paths through a symlink are the same entry.
     ours: HashSet<(FileId, Vec<u8>)>,
-    /// The last parent directory used, by its cleaned path: consecutive entries in one
-    /// directory resolve it once. Dropped when an entry replaces or removes anything on that
-    /// path.
-    cached: Option<(Vec<Vec<u8>>, Parent)>,
+    /// The directories the last entries were made in, outermost first, each an ancestor of
+    /// the next: an entry whose parent is one of them uses its fd, with no resolution. A tar
+    /// lists a directory before what is in it, so after the first entries nearly every parent
+    /// is here: the directory entry's own fd, opened (`O_NOFOLLOW`) in its parent when made.
+    /// An entry that replaces or removes anything on one's path drops it and those below.
+    open_dirs: Vec<OpenDir>,
     dir_times: Vec<DirTimes>,
+    /// The directories whose mode and times were set when the layer left them (see
+    /// [`Unpacker::leave`]), by identity: one changed again later is set again at the end.
+    finished: HashMap<FileId, usize>,
     /// The caller's effective uid and gid: the owner of what is made without `same_owner`.
     me: (u32, u32),
     entries: u64,
     applied: u64,
     /// The data buffer, reused for every file.
     buf: Vec<u8>,
-    /// The process umask (`/proc/thread-self/status`), when known: a file whose mode it leaves
-    /// whole is created with that mode, which saves an `fchmod`.
+    /// The process umask, when known: a file whose mode it leaves whole is created with that
+    /// mode, which saves an `fchmod`.
     umask: Option<u32>,
+    /// The layer file, when its files' data is copied by the kernel
+    /// ([`RootUnpackExt::apply_layer_file`]).
+    direct: Option<super::file_layer::FileLayer>,
+}
+
+/// At most this many directories are kept open in [`Unpacker::open_dirs`] (a deeper path
+/// resolves the ones above from the root): the fds stay well below `RLIMIT_NOFILE`.
+const MOST_OPEN_DIRS: usize = 64;
+
+/// A directory in [`Unpacker::open_dirs`].
+struct OpenDir {
+    /// Its cleaned path in the root.
+    path: Vec<Vec<u8>>,
+    parent: Parent,
+    /// Its record in [`Unpacker::dir_times`] when this layer made (or kept) it.
+    times: Option<usize>,
 }
 
 /// A parent directory entries are made in.
@@ -471,16 +550,18 @@ impl<'r, 'a> Unpacker<'r, 'a> {
         Unpacker {
             root,
             parents,
-            opts,
             report: LayerReport::default(),
             ours: HashSet::new(),
-            cached: None,
+            open_dirs: Vec::new(),
             dir_times: Vec::new(),
+            finished: HashMap::new(),
             me,
             entries: 0,
             applied: 0,
             buf: Vec::new(),
-            umask: read_umask(),
+            umask: opts.umask.or_else(process_umask),
+            opts,
+            direct: None,
         }
     }
 
@@ -489,6 +570,21 @@ impl<'r, 'a> Unpacker<'r, 'a> {
         let entries = archive
             .entries()
             .map_err(|e| stream_error(e).context("read layer", self.root.display_name()))?;
+        self.apply_entries(entries)
+    }
+
+    /// [`Unpacker::run`] on a plain layer in a regular file: the `tar` crate seeks over the
+    /// data that [`super::file_layer::FileLayer::copy_to`] copies.
+    fn run_file(&mut self, layer: super::file_layer::FileLayer) -> Result<()> {
+        let mut archive = tar::Archive::new(layer.clone());
+        let entries = archive
+            .entries_with_seek()
+            .map_err(|e| stream_error(e).context("read layer", self.root.display_name()))?;
+        self.direct = Some(layer);
+        self.apply_entries(entries)
+    }
+
+    fn apply_entries<R: Read>(&mut self, entries: tar::Entries<'_, R>) -> Result<()> {
         for entry in entries {
             let number = self.entries + 1;
             let mut entry = entry.map_err(|e| {
@@ -557,17 +653,11 @@ impl<'r, 'a> Unpacker<'r, 'a> {
             return Ok(Outcome::Applied);
         };
         if let Some(target) = last.strip_prefix(WHITEOUT) {
-            self.cached = None;
+            self.drop_open_dirs_under(&[]);
             return self.whiteout(name, parent, target);
         }
-        // Anything this entry replaces may be the cached parent or one of its ancestors.
-        if self
-            .cached
-            .as_ref()
-            .is_some_and(|(p, _)| p.starts_with(&comps))
-        {
-            self.cached = None;
-        }
+        // Anything this entry replaces may be an open directory or one of its ancestors.
+        self.drop_open_dirs_under(&comps);
         let made_in = match self.parent(parent)? {
             Ok(found) => found,
             Err(reason) => return Ok(self.skip(name, reason)),
@@ -583,7 +673,7 @@ impl<'r, 'a> Unpacker<'r, 'a> {
             }
             tar::EntryType::Directory => {
                 let meta = self.meta(entry)?;
-                self.directory(name, (dir, new_owner), last, &path, &meta)?
+                self.directory(name, (dir, new_owner), last, &comps, &meta)?
             }
             tar::EntryType::Symlink => {
                 let meta = self.meta(entry)?;
@@ -648,13 +738,6 @@ impl<'r, 'a> Unpacker<'r, 'a> {
         };
         if let Outcome::Applied = outcome {
             self.ours.insert((dir_id, last.as_bytes().to_vec()));
-            if self
-                .cached
-                .as_ref()
-                .is_some_and(|(p, _)| p.starts_with(&comps))
-            {
-                self.cached = None;
-            }
         }
         Ok(outcome)
     }
@@ -673,23 +756,29 @@ impl<'r, 'a> Unpacker<'r, 'a> {
     /// symlink under `no_dirlinks`, a mount in the way) is the reason to skip the entry
     /// (`Ok(Err(reason))`); anything else (`EACCES`, `EIO`, `ENOSPC`) stops the layer.
     fn parent(&mut self, comps: &[Vec<u8>]) -> Result<std::result::Result<Parent, SkipReason>> {
-        if let Some((path, parent)) = &self.cached {
-            if path.as_slice() == comps {
-                return Ok(Ok(parent.clone()));
-            }
+        if let Some(k) = self.open_dirs.iter().rposition(|d| d.path == comps) {
+            // Entries of the directories above it are done with (in tar order).
+            self.leave(k + 1);
+            return Ok(Ok(self.open_dirs[k].parent.clone()));
         }
         let found = if comps.is_empty() {
             self.root.resolve(".")
         } else {
             match self.parents.resolve(joined(comps)) {
-                Ok(handle) if handle.file_type()? == FileType::Dir => Ok(handle),
-                Ok(_) => Err(Error::from_errno(Errno::NOTDIR)),
+                Ok(handle) => Ok(handle),
                 Err(e) if e.errno() == Errno::NOENT => self.make_parents(comps),
                 Err(e) => Err(e),
             }
         };
-        let handle = match found {
-            Ok(handle) => handle,
+        let st = found.and_then(|handle| {
+            let st = rustix::fs::fstat(&handle).syscall("fstat")?;
+            if FileType::from_mode(st.st_mode) != FileType::Dir {
+                return Err(Error::from_errno(Errno::NOTDIR));
+            }
+            Ok((handle, st))
+        });
+        let (handle, st) = match st {
+            Ok(found) => found,
             Err(e) => {
                 return match e.errno() {
                     Errno::LOOP if self.opts.no_dirlinks => {
@@ -705,18 +794,87 @@ impl<'r, 'a> Unpacker<'r, 'a> {
                 }
             }
         };
-        let st = rustix::fs::fstat(&handle).syscall("fstat")?;
-        let parent = Parent {
-            fd: Rc::new(handle.into_fd()),
-            id: FileId::from_stat(&st),
+        let parent = self.parent_of(handle.into_fd(), &st);
+        // A directory whose times were set when the layer left it is being changed again.
+        self.changed(parent.id);
+        self.enter(comps, parent.clone(), None);
+        Ok(Ok(parent))
+    }
+
+    /// The [`Parent`] that `fd` (a directory, `st` its status) is.
+    fn parent_of(&self, fd: OwnedFd, st: &rustix::fs::Stat) -> Parent {
+        Parent {
+            fd: Rc::new(fd),
+            id: FileId::from_stat(st),
             new_gid: if st.st_mode & 0o2000 != 0 {
                 st.st_gid
             } else {
                 self.me.1
             },
-        };
-        self.cached = Some((comps.to_vec(), parent.clone()));
-        Ok(Ok(parent))
+        }
+    }
+
+    /// Makes `parent`, the directory at `path`, the innermost open one: the open directories
+    /// that are not its ancestors are left ([`Unpacker::leave`]).
+    fn enter(&mut self, path: &[Vec<u8>], parent: Parent, times: Option<usize>) {
+        let keep = self
+            .open_dirs
+            .iter()
+            .take_while(|d| path.starts_with(&d.path) && d.path.len() < path.len())
+            .count();
+        self.leave(keep);
+        if self.open_dirs.len() == MOST_OPEN_DIRS {
+            // The outermost is closed; its record stays for the end.
+            self.open_dirs.remove(0);
+        }
+        self.open_dirs.push(OpenDir {
+            path: path.to_vec(),
+            parent,
+            times,
+        });
+    }
+
+    /// Closes the open directories from the `keep`-th on: the layer has left them (a tar
+    /// lists what is in a directory together), so a directory this layer made gets its mode
+    /// and times now, through the fd, rather than being resolved again at the end. Only one
+    /// whose mode lets its owner in: an unprivileged caller could not make anything more in a
+    /// read-only one if the layer came back to it. If it does come back, or anything else
+    /// changes the directory, [`Unpacker::changed`] sets it again at the end.
+    fn leave(&mut self, keep: usize) {
+        while self.open_dirs.len() > keep {
+            let Some(dir) = self.open_dirs.pop() else {
+                break;
+            };
+            let Some(k) = dir.times else { continue };
+            let record = &mut self.dir_times[k];
+            if record.mode & 0o700 != 0o700 {
+                continue;
+            }
+            let fd = dir.parent.fd.as_fd();
+            let set = rustix::fs::fchmod(fd, Mode::from_raw_mode(record.mode))
+                .and_then(|()| rustix::fs::futimens(fd, &as_timestamps(record.times)));
+            // A failure leaves it to the end, where it is reported.
+            if set.is_ok() {
+                record.done = true;
+                self.finished.insert(record.id, k);
+            }
+        }
+    }
+
+    /// The open directories at `path` and below are dropped: an entry replaces or removes
+    /// something there. Their records stay for the end (by path, checked by identity).
+    fn drop_open_dirs_under(&mut self, path: &[Vec<u8>]) {
+        if let Some(k) = self.open_dirs.iter().position(|d| d.path.starts_with(path)) {
+            self.open_dirs.truncate(k);
+        }
+    }
+
+    /// The directory `id` is changed (an entry made or removed in it): if its times were set
+    /// when the layer left it, they are set again at the end.
+    fn changed(&mut self, id: FileId) {
+        if let Some(k) = self.finished.remove(&id) {
+            self.dir_times[k].done = false;
+        }
     }
 
     /// Makes the missing directories of `comps` one prefix at a time with
@@ -733,6 +891,7 @@ impl<'r, 'a> Unpacker<'r, 'a> {
                 Err(e) if e.errno() == Errno::NOENT => {
                     let made = self.parents.mkdir_all(&prefix, IMPLICIT_DIR_MODE)?;
                     self.ours.insert((above, comps[k - 1].clone()));
+                    self.changed(above);
                     made
                 }
                 Err(e) => return Err(e),
@@ -909,13 +1068,19 @@ impl Unpacker<'_, '_> {
         let at = temp.as_deref().unwrap_or(last);
         let mut file = File::from(fd);
         let mut buf = std::mem::take(&mut self.buf);
-        let written = write_data(
-            &mut file,
-            &mut buf,
-            entry,
-            kind == tar::EntryType::GNUSparse,
-        )
-        .and_then(|n| {
+        let copied = match &self.direct {
+            // The kernel copies the data (a sparse entry's holes need the reader's path).
+            Some(direct) if kind != tar::EntryType::GNUSparse => {
+                direct.copy_to(&mut file, entry.raw_file_position(), entry.size(), &mut buf)
+            }
+            _ => write_data(
+                &mut file,
+                &mut buf,
+                entry,
+                kind == tar::EntryType::GNUSparse,
+            ),
+        };
+        let written = copied.and_then(|n| {
             self.fd_metadata(name, file.as_fd(), meta, Some(new_owner), !exact)?;
             rustix::fs::futimens(&file, &timestamps(meta)).syscall("futimens")?;
             Ok(n)
@@ -1024,7 +1189,7 @@ impl Unpacker<'_, '_> {
                 Ok(()) => return Ok(Outcome::Applied),
                 // A non-directory renamed over a directory.
                 Err(Errno::ISDIR | Errno::NOTEMPTY | Errno::EXIST) if self.opts.overwrite_dirs => {
-                    self.cached = None;
+                    self.drop_open_dirs_under(&[]);
                     self.parents.remove_all(path).or_else(|e| match e.errno() {
                         Errno::NOENT => Ok(()),
                         _ => Err(e),
@@ -1055,7 +1220,7 @@ impl Unpacker<'_, '_> {
         name: &[u8],
         (dir, new_owner): (BorrowedFd<'_>, (u32, u32)),
         last: &OsStr,
-        path: &Path,
+        comps: &[Vec<u8>],
         meta: &Meta,
     ) -> Result<Outcome> {
         let mut tries = 0;
@@ -1096,13 +1261,18 @@ impl Unpacker<'_, '_> {
         )
         .syscall("openat")?;
         self.fd_metadata(name, fd.as_fd(), meta, made, false)?;
-        let id = FileId::from_stat(&rustix::fs::fstat(&fd).syscall("fstat")?);
+        let st = rustix::fs::fstat(&fd).syscall("fstat")?;
+        let id = FileId::from_stat(&st);
         self.dir_times.push(DirTimes {
-            path: path.to_path_buf(),
+            path: joined(comps),
             id,
             mode: self.mode(meta),
             times: (meta.atime, meta.mtime),
+            done: false,
         });
+        // The entries in it come next: they are made through this fd.
+        let parent = self.parent_of(fd, &st);
+        self.enter(comps, parent, Some(self.dir_times.len() - 1));
         self.report.entries.dirs += 1;
         Ok(Outcome::Applied)
     }
@@ -1120,6 +1290,7 @@ impl Unpacker<'_, '_> {
             id,
             mode: self.mode(meta),
             times: (meta.atime, meta.mtime),
+            done: false,
         });
         Ok(())
     }
@@ -1127,7 +1298,8 @@ impl Unpacker<'_, '_> {
     /// Sets every directory's times, deepest last-made first, on the directory that has the
     /// identity it had when made (one moved or replaced since is left alone).
     fn set_dir_times(&mut self) -> Result<()> {
-        for dir in self.dir_times.drain(..).rev() {
+        self.leave(0);
+        for dir in self.dir_times.drain(..).rev().filter(|dir| !dir.done) {
             let Ok(handle) = self.root.resolve_nofollow(&dir.path) else {
                 continue;
             };
@@ -1404,6 +1576,7 @@ impl Unpacker<'_, '_> {
             Err(e) => return Err(e),
         };
         let dir_id = FileId::from_stat(&rustix::fs::fstat(&dir).syscall("fstat")?);
+        self.changed(dir_id);
         let victims: Vec<Vec<u8>> = if opaque {
             let mut names = Vec::new();
             for entry in dir.read_dir()? {
@@ -1474,10 +1647,11 @@ fn stream_error(e: io::Error) -> Error {
     )
 }
 
-/// The process umask, from `/proc/thread-self/status` through the verified procfs handle
-/// (never `umask(2)`, whose set-and-restore would briefly change it for the caller's other
-/// threads). `None` if it cannot be read: every file then gets an explicit `fchmod`.
-fn read_umask() -> Option<u32> {
+/// The calling thread's umask, from `/proc/thread-self/status` through the verified procfs
+/// handle (never `umask(2)`, whose set-and-restore would briefly change it for the caller's
+/// other threads); `None` if it cannot be read. For [`LayerOptions::umask`], read before the
+/// process confines itself.
+pub fn process_umask() -> Option<u32> {
     let procfs = procroot::Procfs::cached().ok()?;
     let status = procfs
         .read_to_string(procroot::ProcBase::ThreadSelf, "status")
@@ -1551,6 +1725,11 @@ fn pax_bad(what: &str) -> Error {
 
 /// The entry's atime and mtime as `utimensat` takes them.
 fn timestamps(meta: &Meta) -> Timestamps {
+    as_timestamps((meta.atime, meta.mtime))
+}
+
+/// An atime and an mtime as `utimensat` takes them.
+fn as_timestamps((atime, mtime): (SystemTime, SystemTime)) -> Timestamps {
     let spec = |t: SystemTime| match t.duration_since(UNIX_EPOCH) {
         Ok(d) => Timespec {
             tv_sec: d.as_secs() as i64,
@@ -1570,8 +1749,8 @@ fn timestamps(meta: &Meta) -> Timestamps {
         }
     };
     Timestamps {
-        last_access: spec(meta.atime),
-        last_modification: spec(meta.mtime),
+        last_access: spec(atime),
+        last_modification: spec(mtime),
     }
 }
 

@@ -3,6 +3,11 @@
 //! unpacker under test, which is procroot's [`RootUnpackExt::apply_layer`] unless
 //! `PROCROOT_NAIVE_UNPACK=1` selects [`naive_unpack`]: the string-joining unpacker every attack
 //! test must catch (run the attack tests with it to see each fail).
+//!
+//! procroot reads a layer two ways, and every test runs both: as a stream
+//! ([`RootUnpackExt::apply_layer`], in `unpack.rs` and `unpack_attacks.rs`) and from a regular
+//! file, the data copied by the kernel ([`RootUnpackExt::apply_layer_file`], in `unpack_file.rs`
+//! and `unpack_attacks_file.rs`, which are those same files compiled again): see [`reader`].
 
 #![allow(dead_code)]
 
@@ -181,6 +186,47 @@ impl Layer {
     }
 }
 
+/// How procroot's unpacker is handed a layer in this test binary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reader {
+    /// The bytes, as a reader: [`RootUnpackExt::apply_layer`].
+    Stream,
+    /// A temporary regular file holding them: [`RootUnpackExt::apply_layer_file`].
+    File,
+}
+
+/// The reader of this test binary, by its name: the `*_file` binaries (`unpack_file`,
+/// `unpack_attacks_file`) compile the stream tests again to run each through
+/// [`Reader::File`]. A binary of another name is a stream one.
+pub fn reader() -> Reader {
+    let exe = std::env::current_exe().expect("current_exe");
+    let name = exe.file_name().expect("a file name").to_string_lossy();
+    // Cargo names a test binary `<target>-<hash>`.
+    let target = name.rsplit_once('-').map_or(&*name, |(target, _)| target);
+    if target.ends_with("_file") {
+        Reader::File
+    } else {
+        Reader::Stream
+    }
+}
+
+/// Applies `layer` to `root` with procroot's unpacker, read as [`reader`] says.
+pub fn apply_bytes(
+    root: &Root,
+    layer: &[u8],
+    opts: LayerOptions<'_>,
+) -> procroot::Result<LayerReport> {
+    match reader() {
+        Reader::Stream => root.apply_layer(layer, opts),
+        Reader::File => {
+            let mut file = tempfile::tempfile().expect("temporary layer file");
+            file.write_all(layer).expect("write the layer");
+            std::io::Seek::rewind(&mut file).expect("rewind");
+            root.apply_layer_file(&file, opts)
+        }
+    }
+}
+
 /// Whether the naive unpacker is selected (`PROCROOT_NAIVE_UNPACK=1`).
 pub fn naive() -> bool {
     std::env::var_os("PROCROOT_NAIVE_UNPACK").is_some_and(|v| v == "1")
@@ -194,7 +240,7 @@ pub fn unpack(root: &Path, layer: &[u8], opts: LayerOptions<'_>) -> Result<Layer
             .map_err(|e| e.to_string());
     }
     let root = Root::open(root).map_err(|e| e.to_string())?;
-    root.apply_layer(layer, opts).map_err(|e| e.to_string())
+    apply_bytes(&root, layer, opts).map_err(|e| e.to_string())
 }
 
 /// The unpacker of the CVEs: every name joined to the root's path as a string, the host's
