@@ -368,3 +368,64 @@ fn ctrl_c_stops_an_unpack_waiting_on_stdin_with_130() {
     drop(stdin);
     assert_eq!(status.code(), Some(130), "{status:?}");
 }
+
+/// The syscalls `strace -f -e trace=fchmod,copy_file_range` saw `procroot unpack -q --root ROOT
+/// INPUT` make (stdin from `stdin`), by name; `None` (after a skip `PROCROOT_ALLOW_SKIP=strace`
+/// allowed) without strace. Run with umask 022.
+fn traced_unpack(root: &Path, input: &str, stdin: &Path) -> Option<(usize, usize)> {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg("umask 022 && exec strace -f -qq -e trace=fchmod,copy_file_range -o \"$@\"")
+        .arg("sh")
+        .arg(log.path())
+        .args([BIN, "unpack", "-q", "--root"])
+        .arg(root)
+        .arg(input)
+        .stdin(std::fs::File::open(stdin).unwrap())
+        .status()
+        .unwrap();
+    if status.code() == Some(127) || Command::new("strace").arg("-V").output().is_err() {
+        procroot_testutil::skip_unless_allowed("strace", "no strace");
+        return None;
+    }
+    assert!(status.success(), "procroot unpack under strace: {status}");
+    let text = std::fs::read_to_string(log.path()).unwrap();
+    Some((
+        text.matches("fchmod(").count(),
+        text.matches("copy_file_range(").count(),
+    ))
+}
+
+/// A LAYER file is read by the library's file reader: its files' data copied by the kernel,
+/// and each file created with its final mode, since the command reads its umask before the
+/// sandbox hides `/proc` (before, every file took an `fchmod`). Stdin is read as a stream
+/// (so that Ctrl-C ends a read that waits), even when it is a file.
+#[test]
+fn a_layer_file_is_copied_by_the_kernel_and_files_take_no_fchmod() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut layer = Layer::new();
+    for i in 0..20 {
+        layer = layer.file(&format!("f{i}"), b"small");
+    }
+    let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let layer = write(tmp.path(), "layer.tar", &layer.file("big", &big).bytes());
+    let (by_file, by_stdin) = (tmp.path().join("file"), tmp.path().join("stdin"));
+    std::fs::create_dir(&by_file).unwrap();
+    std::fs::create_dir(&by_stdin).unwrap();
+    let Some((fchmods, copies)) = traced_unpack(&by_file, &layer, Path::new(&layer)) else {
+        return;
+    };
+    assert_eq!(fchmods, 0, "a file took an fchmod");
+    assert!(
+        copies >= 1,
+        "the big file's data was not copied by the kernel"
+    );
+    let (_, copies) = traced_unpack(&by_stdin, "-", Path::new(&layer)).expect("strace ran once");
+    assert_eq!(copies, 0, "stdin was not read as a stream");
+    for root in [&by_file, &by_stdin] {
+        assert_eq!(std::fs::read(root.join("big")).unwrap(), big);
+        let md = std::fs::metadata(root.join("f3")).unwrap();
+        assert_eq!(md.mode() & 0o7777, 0o644);
+    }
+}

@@ -194,6 +194,17 @@ fn a_layer_unpacks_as_gnu_tar_extracts_it() {
         n > 1000,
         "only {n} entries: the base layer is not a real tree"
     );
+    // The layer as a stream (a pipe on stdin: read, not copied by the kernel) gives the same.
+    let by_stream = work.path().join("stream");
+    std::fs::create_dir(&by_stream).unwrap();
+    unpack()
+        .args(["unpack", "-q", "--special-files", "--root"])
+        .arg(&by_stream)
+        .arg("-")
+        .stdin(std::fs::read(&base).unwrap())
+        .run()
+        .success();
+    assert_same_tree("procroot unpack - vs tar -xpf", &by_stream, &by_tar, true);
 }
 
 #[test]
