@@ -1484,6 +1484,8 @@ pub struct CpArgs {
 #[derive(Debug, Args)]
 pub struct UnpackArgs {
     /// The layers, applied in order: tar files (uncompressed, gzip or zstd), `-` for stdin.
+    /// An uncompressed LAYER file has its files' data copied by the kernel
+    /// (copy_file_range); stdin and pipes are read as a stream.
     #[arg(
         value_name = "LAYER",
         value_parser = path_operand(),
