@@ -117,6 +117,8 @@ fn directories_left_and_changed_again_end_with_the_archives_times() {
         assert_eq!(md.mtime(), 1_600_000_000, "{dir}'s mtime");
         assert_eq!(md.atime(), 1_600_000_000, "{dir}'s atime");
     }
+    // An unprivileged owner could not empty the read-only directory when the temp dir goes.
+    std::fs::set_permissions(root.join("r"), std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 /// A tree deeper than the directories kept open (64): the outermost are closed as the layer
