@@ -498,6 +498,58 @@ fn a_failure_names_the_entry_and_what_was_applied() {
     assert!(!tmp.path().join("three").exists());
 }
 
+/// A large file's data is reported every 16 MiB as it is written, and the hook can stop the
+/// layer there (Ctrl-C within a 1 GiB file): the half-written file is removed.
+#[test]
+fn progress_is_told_within_a_large_file_and_can_stop_it() {
+    const MIB: u64 = 1 << 20;
+    let big = vec![0x5a_u8; (40 * MIB) as usize];
+    let layer = Layer::new()
+        .file("big", &big, 0o644)
+        .file("after", b"x", 0o644)
+        .bytes();
+    for stop in [false, true] {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let mut seen = Vec::new();
+        let mut hook = |p: &procroot_runtime::unpack::UnpackProgress| {
+            seen.push((p.entries, p.bytes_written, p.path.clone()));
+            if stop {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        };
+        let root = Root::open(tmp.path()).unwrap();
+        let applied = unpack_common::apply_bytes(&root, &layer, caller().with_progress(&mut hook));
+        let within: Vec<u64> = seen
+            .iter()
+            .filter(|(entries, written, path)| {
+                *entries == 1 && *written < 40 * MIB && path == Path::new("big")
+            })
+            .map(|&(_, written, _)| written)
+            .collect();
+        if stop {
+            let err = applied.expect_err("stopped");
+            assert_eq!(err.errno(), procroot::Errno::CANCELED);
+            assert!(err.to_string().contains("layer entry #1"), "{err}");
+            assert_eq!(seen.len(), 1, "{seen:?}");
+            assert!(within.len() == 1 && within[0] >= 16 * MIB, "{seen:?}");
+            let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+            assert!(left.is_empty(), "left behind: {left:?}");
+        } else {
+            applied.expect("applied");
+            assert_eq!(within.len(), 2, "{seen:?}");
+            assert!(
+                within[0] >= 16 * MIB && within[1] >= within[0] + 16 * MIB,
+                "{seen:?}"
+            );
+            assert_eq!(seen[2], (1, 40 * MIB, "big".into()));
+            assert_eq!(seen[3], (2, 40 * MIB + 1, "after".into()));
+            assert_eq!(std::fs::read(tmp.path().join("big")).unwrap(), big);
+        }
+    }
+}
+
 #[test]
 fn progress_sees_every_entry_and_can_stop() {
     let tmp = tempfile::tempdir().expect("tmp");

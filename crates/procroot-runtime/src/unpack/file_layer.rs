@@ -34,8 +34,9 @@ use procroot::{Errno, Error, ErrorKind, Result};
 
 /// The size of the buffer headers (and small files' data) are read into.
 pub(super) const BUFFER: usize = 32 * 1024;
-/// The most one copy call is asked to move (the kernel stops at about 2 GiB anyway).
-const MOST_PER_CALL: u64 = 1 << 30;
+/// The most one copy call is asked to move: the progress hook is told between two, so that
+/// Ctrl-C is seen within a large file (a `copy_file_range` restarts after a signal).
+const MOST_PER_CALL: u64 = super::layer::PROGRESS_EVERY;
 
 /// How file data is moved out of the layer file; see the module docs for the order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,13 +92,15 @@ impl FileLayer {
 
     /// Copies `len` bytes of the stream at `at` (an entry's data, from
     /// `tar::Entry::raw_file_position`) to the end of `out`; the bytes copied (`len`), or an
-    /// error if the layer ends first. `scratch`: the buffer of the last fallback.
+    /// error if the layer ends first. `scratch`: the buffer of the last fallback. `tick` is told
+    /// the bytes copied so far after each [`MOST_PER_CALL`] of them; its error stops the copy.
     pub(super) fn copy_to(
         &self,
         out: &mut File,
         at: u64,
         len: u64,
         scratch: &mut Vec<u8>,
+        tick: &mut dyn FnMut(u64) -> Result<()>,
     ) -> Result<u64> {
         {
             // Data already read with its header (a small file): written from the buffer.
@@ -113,6 +116,7 @@ impl FileLayer {
         let (layer, base) = (state.file.as_fd(), state.base);
         let mut off = base + at;
         let end = off + len;
+        let mut next_tick = MOST_PER_CALL;
         while off < end {
             let want = (end - off).min(MOST_PER_CALL) as usize;
             let copied = match self.copier.get() {
@@ -144,7 +148,13 @@ impl FileLayer {
                         ),
                     ))
                 }
-                Ok(_) => {}
+                Ok(_) => {
+                    let done = len - (end - off);
+                    if done >= next_tick && done < len {
+                        tick(done)?;
+                        next_tick = done + MOST_PER_CALL;
+                    }
+                }
                 Err(Errno::INTR) => {}
                 // The call itself is refused for this pair of files: the next one in the chain,
                 // for the rest of the layer.

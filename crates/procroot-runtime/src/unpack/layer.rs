@@ -63,9 +63,9 @@ pub struct LayerOptions<'a> {
     /// `--recursive-unlink`. Off: such an entry is skipped and listed
     /// ([`SkipReason::DirectoryInTheWay`]).
     pub overwrite_dirs: bool,
-    /// Called after every entry with the counts so far; returning
-    /// [`ControlFlow::Break`] stops the layer, which then fails with `ECANCELED` (what was
-    /// applied stays applied).
+    /// Called after every entry with the counts so far, and during a large file's data after
+    /// every 16 MiB of it; returning [`ControlFlow::Break`] stops the layer, which then fails
+    /// with `ECANCELED` (what was applied stays applied; a file stopped half way is removed).
     pub progress: Option<&'a mut UnpackProgressFn<'a>>,
     /// The process's umask, if the caller knows it ([`process_umask`] read before a Landlock
     /// domain that hides `/proc`). It changes nothing in the result, only the cost: a file
@@ -144,15 +144,29 @@ impl fmt::Debug for LayerOptions<'_> {
 /// The hook of [`LayerOptions::progress`].
 pub type UnpackProgressFn<'a> = dyn FnMut(&UnpackProgress) -> ControlFlow<()> + 'a;
 
-/// What [`LayerOptions::progress`] is told after each entry.
+/// What [`LayerOptions::progress`] is told after each entry (and during a large file).
 #[derive(Clone, Debug)]
 pub struct UnpackProgress {
-    /// Entries read from the archive so far (applied, skipped, whiteouts).
+    /// Entries read from the archive so far (applied, skipped, whiteouts), the one whose data
+    /// is being written included.
     pub entries: u64,
     /// File data written so far, in bytes.
     pub bytes_written: u64,
     /// The last entry's name as the archive gives it.
     pub path: PathBuf,
+}
+
+/// How much of one file's data is written between two calls of [`LayerOptions::progress`]
+/// (and at most per copy call): Ctrl-C is seen within a large file, and a progress line moves.
+pub(super) const PROGRESS_EVERY: u64 = 16 << 20;
+
+/// The error of a layer the progress hook stopped.
+fn stopped_by_the_hook() -> Error {
+    Error::with_detail(
+        ErrorKind::Os,
+        Errno::CANCELED,
+        "stopped by the progress hook",
+    )
 }
 
 /// The compression a layer was found to have, from its first bytes.
@@ -615,12 +629,7 @@ impl<'r, 'a> Unpacker<'r, 'a> {
                     path: PathBuf::from(OsString::from_vec(name.clone())),
                 };
                 if progress(&now).is_break() {
-                    return Err(Error::with_detail(
-                        ErrorKind::Os,
-                        Errno::CANCELED,
-                        "stopped by the progress hook",
-                    )
-                    .within(
+                    return Err(stopped_by_the_hook().within(
                         format!("layer entry #{number} ({} applied)", self.applied),
                         Path::new(OsStr::from_bytes(&name)),
                     ));
@@ -1068,16 +1077,38 @@ impl Unpacker<'_, '_> {
         let at = temp.as_deref().unwrap_or(last);
         let mut file = File::from(fd);
         let mut buf = std::mem::take(&mut self.buf);
+        // The progress hook, told of this file's data as it is written.
+        let (entries, before) = (self.entries, self.report.bytes_written);
+        let progress = &mut self.opts.progress;
+        let mut tick = |written: u64| -> Result<()> {
+            let Some(hook) = progress.as_mut() else {
+                return Ok(());
+            };
+            let now = UnpackProgress {
+                entries,
+                bytes_written: before + written,
+                path: PathBuf::from(OsStr::from_bytes(name)),
+            };
+            match hook(&now) {
+                ControlFlow::Continue(()) => Ok(()),
+                ControlFlow::Break(()) => Err(stopped_by_the_hook()),
+            }
+        };
         let copied = match &self.direct {
             // The kernel copies the data (a sparse entry's holes need the reader's path).
-            Some(direct) if kind != tar::EntryType::GNUSparse => {
-                direct.copy_to(&mut file, entry.raw_file_position(), entry.size(), &mut buf)
-            }
+            Some(direct) if kind != tar::EntryType::GNUSparse => direct.copy_to(
+                &mut file,
+                entry.raw_file_position(),
+                entry.size(),
+                &mut buf,
+                &mut tick,
+            ),
             _ => write_data(
                 &mut file,
                 &mut buf,
                 entry,
                 kind == tar::EntryType::GNUSparse,
+                &mut tick,
             ),
         };
         let written = copied.and_then(|n| {
@@ -1111,15 +1142,18 @@ impl Unpacker<'_, '_> {
 }
 
 /// Copies the entry's data into `file` through `buf` (kept across entries: one allocation per
-/// layer); a sparse entry's zero blocks become holes.
+/// layer); a sparse entry's zero blocks become holes. `tick` is told the bytes written so far
+/// after every [`PROGRESS_EVERY`] of them (not at the end: the entry's own call follows).
 fn write_data<R: Read>(
     file: &mut File,
     buf: &mut Vec<u8>,
     entry: &mut tar::Entry<'_, R>,
     sparse: bool,
+    tick: &mut dyn FnMut(u64) -> Result<()>,
 ) -> Result<u64> {
     buf.resize(CHUNK, 0);
     let mut total = 0u64;
+    let mut next_tick = PROGRESS_EVERY;
     let mut hole = false;
     loop {
         let n = match entry.read(buf) {
@@ -1151,6 +1185,10 @@ fn write_data<R: Read>(
             file.write_all(&buf[..n]).map_err(Error::from)?;
         }
         total += n as u64;
+        if total >= next_tick && total < entry.size() {
+            tick(total)?;
+            next_tick = total + PROGRESS_EVERY;
+        }
     }
     if total != entry.size() {
         // The tar crate ends an entry's data quietly at the end of the stream: a cut
