@@ -1497,10 +1497,15 @@ pub struct UnpackArgs {
     /// by its ref name (org.opencontainers.image.ref.name) or digest.
     #[arg(long, value_name = "DIR[:REF]", value_parser = path_operand())]
     pub image: Option<PathBuf>,
-    /// Give the files the caller's owner, not the archive's (the default as root), as tar's
-    /// --no-same-owner; set-user-ID and set-group-ID bits are then dropped.
-    #[arg(long)]
+    /// Give the files the caller's owner, not the archive's, as tar's --no-same-owner (the
+    /// default for a user other than root, as in tar); set-user-ID and set-group-ID bits are
+    /// then dropped.
+    #[arg(long, conflicts_with = "same_owner")]
     pub no_same_owner: bool,
+    /// Give the files the archive's owners, as tar's --same-owner (the default as root); as
+    /// another user, the first entry the caller may not give away stops the layer (EPERM).
+    #[arg(long)]
+    pub same_owner: bool,
     /// Make device nodes (needs CAP_MKNOD); without it they are skipped and listed in the
     /// report.
     #[arg(long)]

@@ -140,8 +140,15 @@ pub fn unpack(args: &UnpackArgs) -> Result<ExitCode, Failure> {
 
 /// The command line's layer options, without the progress hook.
 fn layer_options<'a>(args: &UnpackArgs) -> LayerOptions<'a> {
+    // tar's rule: the archive's owners by default for root only (anyone else's fchown to
+    // another user fails, and the first entry would stop the layer).
+    let same_owner = if args.same_owner || args.no_same_owner {
+        args.same_owner
+    } else {
+        rustix::process::geteuid().is_root()
+    };
     LayerOptions::default()
-        .with_same_owner(!args.no_same_owner)
+        .with_same_owner(same_owner)
         .with_special_files(crate::commands::special_files(args.special_files))
         .with_no_dirlinks(args.no_dirlinks)
         .with_overwrite_dirs(args.overwrite_dirs)

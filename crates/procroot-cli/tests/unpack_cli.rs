@@ -4,7 +4,7 @@
 //! comparison with umoci and GNU tar is `unpack_differential_cli.rs`.)
 
 use std::io::Write;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -428,4 +428,67 @@ fn a_layer_file_is_copied_by_the_kernel_and_files_take_no_fchmod() {
         let md = std::fs::metadata(root.join("f3")).unwrap();
         assert_eq!(md.mode() & 0o7777, 0o644);
     }
+}
+
+/// As tar: the archive's owners are the default for root only. Another user gets the files as
+/// its own (a layer of root-owned entries applies), and `--same-owner` asks for the archive's
+/// owners, which stops the layer at the first entry the user may not give away.
+#[test]
+fn owners_default_as_tar_root_keeps_them_a_user_gets_its_own() {
+    require_privilege("running the command as another user");
+    const USER: u32 = 1000;
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut layer = Layer::new().file("etc/hostname", b"box\n");
+    // Owned by root in the archive (the Layer helper's entries are owned by 1000).
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_size(4);
+    h.set_path("etc/motd").unwrap();
+    h.set_cksum();
+    layer.0.append(&h, &b"motd"[..]).unwrap();
+    let layer = write(tmp.path(), "layer.tar", &layer.bytes());
+    let fresh_root = |name: &str| {
+        let root = tmp.path().join(name);
+        std::fs::create_dir(&root).unwrap();
+        std::os::unix::fs::chown(&root, Some(USER), Some(USER)).unwrap();
+        root
+    };
+    let by_user = fresh_root("user");
+    procroot()
+        .uid(USER)
+        .args(["unpack", "-q", "--root"])
+        .arg(&by_user)
+        .arg(&layer)
+        .run()
+        .success();
+    for name in ["etc/hostname", "etc/motd"] {
+        let md = std::fs::metadata(by_user.join(name)).unwrap();
+        assert_eq!((md.uid(), md.gid()), (USER, USER), "{name}");
+    }
+    let refused = fresh_root("refused");
+    let run = procroot()
+        .uid(USER)
+        .args(["unpack", "-q", "--same-owner", "--root"])
+        .arg(&refused)
+        .arg(&layer)
+        .run();
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("fchown"), "{run:?}");
+    assert!(run.stderr.contains("EPERM"), "{run:?}");
+    // Root keeps the archive's owners without asking.
+    let by_root = fresh_root("root");
+    procroot()
+        .args(["unpack", "-q", "--root"])
+        .arg(&by_root)
+        .arg(&layer)
+        .run()
+        .success();
+    let md = std::fs::metadata(by_root.join("etc/motd")).unwrap();
+    assert_eq!((md.uid(), md.gid()), (0, 0));
+    let md = std::fs::metadata(by_root.join("etc/hostname")).unwrap();
+    assert_eq!(md.uid(), 1000);
 }
