@@ -795,7 +795,14 @@ fn pidfd_of_a_non_leader_thread() {
     );
     drop(done_tx);
     thread.join().expect("join");
-    // The thread is gone: its pidfd says so, and lookups through it are ESRCH.
+    // The thread is gone: its pidfd says so, and lookups through it are ESRCH. `join` returns
+    // when the kernel clears the thread's tid word, a step of its exit before the task is
+    // released (an unprivileged CI run once saw it still alive right there): wait for the
+    // exit to finish, boundedly.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while pidfd.is_alive() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
     assert!(!pidfd.is_alive());
     let err = procfs
         .read_to_string(ProcBase::PidFd(&pidfd), "comm")
