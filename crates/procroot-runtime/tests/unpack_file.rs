@@ -15,7 +15,7 @@ use procroot::Root;
 use procroot_runtime::unpack::{LayerOptions, LayerReport};
 use procroot_runtime::RootUnpackExt;
 use procroot_testutil::{ForkedChild, TreeManifest};
-use stream_tests::unpack_common::Layer;
+use stream_tests::unpack_common::{layer_file, Layer};
 
 /// The reader's buffer (`file_layer::BUFFER`): sizes around it are where the file reader
 /// switches between writing from its buffer and copying in the kernel.
@@ -66,14 +66,6 @@ fn mixed_layer() -> Vec<u8> {
 
 fn caller<'a>() -> LayerOptions<'a> {
     LayerOptions::default().with_same_owner(false)
-}
-
-/// `layer` written to a temporary regular file, rewound.
-fn layer_file(layer: &[u8]) -> std::fs::File {
-    let mut file = tempfile::tempfile().expect("temporary layer file");
-    file.write_all(layer).expect("write");
-    file.rewind().expect("rewind");
-    file
 }
 
 /// Applies `layer` from a file in a forked child that first installs a seccomp filter making

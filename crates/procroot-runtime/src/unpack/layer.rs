@@ -160,13 +160,30 @@ pub struct UnpackProgress {
 /// (and at most per copy call): Ctrl-C is seen within a large file, and a progress line moves.
 pub(super) const PROGRESS_EVERY: u64 = 16 << 20;
 
-/// The error of a layer the progress hook stopped.
-fn stopped_by_the_hook() -> Error {
-    Error::with_detail(
-        ErrorKind::Os,
-        Errno::CANCELED,
-        "stopped by the progress hook",
-    )
+/// Tells the progress hook, if there is one, the counts so far; its `Break` is the error of a
+/// stopped layer (`ECANCELED`), which the caller puts in context.
+fn tell_progress(
+    hook: &mut Option<&mut UnpackProgressFn<'_>>,
+    entries: u64,
+    bytes_written: u64,
+    name: &[u8],
+) -> Result<()> {
+    let Some(hook) = hook.as_mut() else {
+        return Ok(());
+    };
+    let now = UnpackProgress {
+        entries,
+        bytes_written,
+        path: PathBuf::from(OsStr::from_bytes(name)),
+    };
+    match hook(&now) {
+        ControlFlow::Continue(()) => Ok(()),
+        ControlFlow::Break(()) => Err(Error::with_detail(
+            ErrorKind::Os,
+            Errno::CANCELED,
+            "stopped by the progress hook",
+        )),
+    }
 }
 
 /// The compression a layer was found to have, from its first bytes.
@@ -622,18 +639,17 @@ impl<'r, 'a> Unpacker<'r, 'a> {
                     ))
                 }
             }
-            if let Some(progress) = self.opts.progress.as_mut() {
-                let now = UnpackProgress {
-                    entries: self.entries,
-                    bytes_written: self.report.bytes_written,
-                    path: PathBuf::from(OsString::from_vec(name.clone())),
-                };
-                if progress(&now).is_break() {
-                    return Err(stopped_by_the_hook().within(
-                        format!("layer entry #{number} ({} applied)", self.applied),
-                        Path::new(OsStr::from_bytes(&name)),
-                    ));
-                }
+            let told = tell_progress(
+                &mut self.opts.progress,
+                self.entries,
+                self.report.bytes_written,
+                &name,
+            );
+            if let Err(e) = told {
+                return Err(e.within(
+                    format!("layer entry #{number} ({} applied)", self.applied),
+                    Path::new(OsStr::from_bytes(&name)),
+                ));
             }
         }
         self.set_dir_times()
@@ -1080,20 +1096,7 @@ impl Unpacker<'_, '_> {
         // The progress hook, told of this file's data as it is written.
         let (entries, before) = (self.entries, self.report.bytes_written);
         let progress = &mut self.opts.progress;
-        let mut tick = |written: u64| -> Result<()> {
-            let Some(hook) = progress.as_mut() else {
-                return Ok(());
-            };
-            let now = UnpackProgress {
-                entries,
-                bytes_written: before + written,
-                path: PathBuf::from(OsStr::from_bytes(name)),
-            };
-            match hook(&now) {
-                ControlFlow::Continue(()) => Ok(()),
-                ControlFlow::Break(()) => Err(stopped_by_the_hook()),
-            }
-        };
+        let mut tick = |written: u64| tell_progress(progress, entries, before + written, name);
         let copied = match &self.direct {
             // The kernel copies the data (a sparse entry's holes need the reader's path).
             Some(direct) if kind != tar::EntryType::GNUSparse => direct.copy_to(

@@ -218,13 +218,16 @@ pub fn apply_bytes(
 ) -> procroot::Result<LayerReport> {
     match reader() {
         Reader::Stream => root.apply_layer(layer, opts),
-        Reader::File => {
-            let mut file = tempfile::tempfile().expect("temporary layer file");
-            file.write_all(layer).expect("write the layer");
-            std::io::Seek::rewind(&mut file).expect("rewind");
-            root.apply_layer_file(&file, opts)
-        }
+        Reader::File => root.apply_layer_file(&layer_file(layer), opts),
     }
+}
+
+/// `layer` in a temporary regular file (already unlinked), its offset at the start.
+pub fn layer_file(layer: &[u8]) -> std::fs::File {
+    let mut file = tempfile::tempfile().expect("temporary layer file");
+    file.write_all(layer).expect("write the layer");
+    std::io::Seek::rewind(&mut file).expect("rewind");
+    file
 }
 
 /// Whether the naive unpacker is selected (`PROCROOT_NAIVE_UNPACK=1`).
